@@ -1,0 +1,190 @@
+//! The command line: one struct per subcommand, with examples in the help.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "dosesim",
+    version,
+    about = "Dosing schedules for UC-MSC cell-therapy trials in liver failure and cirrhosis",
+    long_about = "Dosing schedules for UC-MSC cell-therapy trials in liver failure and cirrhosis.\n\n\
+        Each trial's regimen is a scenario file (scenarios/*.toml) whose every value quotes the \
+        registry record it comes from. dosesim expands an arm, per patient weight and start date, \
+        into dated calendars of infusions, plasma exchanges and visits, pharmacy schedules, \
+        calendar files, charts and reports.\n\n\
+        Exit status: 0 success, 2 bad input or usage, 1 any other failure."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// One patient's calendar: dated infusions, exchanges and visits with doses and totals
+    #[command(after_help = "Example:\n  dosesim calendar scenarios/nct04822922.toml --arm high --weight 62.5 --start 2026-12-30")]
+    Calendar(CalendarArgs),
+    /// Check scenario files and report every problem found
+    #[command(after_help = "Example:\n  dosesim validate                  # every file in scenarios/\n  dosesim validate scenarios/nct01724398.toml")]
+    Validate(ValidateArgs),
+    /// Each arm of a scenario: components, doses, counts, totals and assumed values
+    #[command(after_help = "Example:\n  dosesim show scenarios/nct01724398.toml")]
+    Show(ShowArgs),
+    /// A roster of patients: pharmacy and preparation CSVs, per-patient calendars and .ics files
+    #[command(after_help = "Example:\n  dosesim cohort scenarios/nct04822922.toml --roster scenarios/rosters/NCT04822922.csv --out output")]
+    Cohort(CohortArgs),
+    /// The pharmacy schedule of a roster alone, in date order, to stdout or a file
+    #[command(after_help = "Example:\n  dosesim pharmacy scenarios/nct04822922.toml --roster roster.csv > pharmacy.csv")]
+    Pharmacy(PharmacyArgs),
+    /// The main job: every bundled scenario with its demo roster, writing output/
+    #[command(after_help = "Example:\n  dosesim run                 # all of scenarios/, into output/\n  dosesim run scenarios/nct04822922.toml --out /tmp/out")]
+    Run(RunArgs),
+    /// Cumulative dose chart of one patient for chosen arms, as PNG or SVG
+    #[command(after_help = "Example:\n  dosesim chart scenarios/nct04822922.toml --weight 62.5 --out high.svg")]
+    Chart(ChartArgs),
+    /// Every arm of every trial on one chart, in cells/kg over study days
+    #[command(after_help = "Example:\n  dosesim compare --log --out compare.svg")]
+    Compare(CompareArgs),
+    /// One trial's arms as lanes over study days
+    #[command(after_help = "Example:\n  dosesim timeline scenarios/nct01724398.toml --out timeline.svg")]
+    Timeline(TimelineArgs),
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Aligned text for the terminal
+    Table,
+    /// The calendar CSV columns
+    Csv,
+    /// One JSON document
+    Json,
+    /// An iCalendar file for calendar apps
+    Ics,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CalendarArgs {
+    /// Scenario file (scenarios/*.toml)
+    pub scenario: PathBuf,
+    /// Arm id, as listed by `dosesim show`
+    #[arg(long)]
+    pub arm: String,
+    /// Dosing body weight in kg
+    #[arg(long, value_name = "KG", allow_negative_numbers = true, value_parser = parse_weight)]
+    pub weight: f64,
+    /// Study day 1, as YYYY-MM-DD
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+    pub start: NaiveDate,
+    /// Patient id shown in the outputs (letters, digits, '.', '_', '-')
+    #[arg(long, default_value = "patient")]
+    pub patient: String,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write to this file (atomically) instead of stdout
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ValidateArgs {
+    /// Scenario files; default every *.toml in scenarios/
+    pub scenarios: Vec<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ShowArgs {
+    pub scenario: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CohortArgs {
+    pub scenario: PathBuf,
+    /// CSV with patient_id,arm,weight_kg,start_date (more columns allowed)
+    #[arg(long, value_name = "CSV")]
+    pub roster: PathBuf,
+    /// Output folder; the trial's files go to DIR/<trial id>/
+    #[arg(long, value_name = "DIR", default_value = "output")]
+    pub out: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PharmacyArgs {
+    pub scenario: PathBuf,
+    #[arg(long, value_name = "CSV")]
+    pub roster: PathBuf,
+    /// Write to this file (atomically) instead of stdout
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Scenario files; default every *.toml in scenarios/
+    pub scenarios: Vec<PathBuf>,
+    #[arg(long, value_name = "DIR", default_value = "output")]
+    pub out: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ChartArgs {
+    pub scenario: PathBuf,
+    /// Arm to draw (repeat for several); default all arms
+    #[arg(long = "arm", value_name = "ARM")]
+    pub arms: Vec<String>,
+    /// Body weight in kg for per-kg doses
+    #[arg(long, value_name = "KG", default_value_t = 60.0, allow_negative_numbers = true, value_parser = parse_weight)]
+    pub weight: f64,
+    /// Study day 1; with it the x axis shows dates
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+    pub start: Option<NaiveDate>,
+    /// Plot cells/kg instead of cells
+    #[arg(long)]
+    pub per_kg: bool,
+    /// Output file, .png or .svg
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CompareArgs {
+    /// Scenario files; default every *.toml in scenarios/
+    pub scenarios: Vec<PathBuf>,
+    /// Reference weight (kg) at which fixed doses are converted to cells/kg
+    #[arg(long, value_name = "KG", default_value_t = 60.0, value_parser = parse_weight)]
+    pub reference_weight: f64,
+    /// Logarithmic y axis
+    #[arg(long)]
+    pub log: bool,
+    /// Output file, .png or .svg
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TimelineArgs {
+    pub scenario: PathBuf,
+    /// Body weight in kg used to size the markers
+    #[arg(long, value_name = "KG", default_value_t = 60.0, value_parser = parse_weight)]
+    pub weight: f64,
+    /// Output file, .png or .svg
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    crate::timing::parse_date(s)
+}
+
+fn parse_weight(s: &str) -> Result<f64, String> {
+    let w: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of kg"))?;
+    if !w.is_finite() {
+        return Err(format!("'{s}' is not a number of kg"));
+    }
+    Ok(w)
+}

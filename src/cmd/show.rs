@@ -1,0 +1,106 @@
+//! `dosesim show`: each arm of a scenario in words: components, doses, number of doses,
+//! totals, visits, background treatment, and which values are assumed and why.
+
+use std::fmt::Write as _;
+
+use anyhow::Result;
+
+use crate::cli::ShowArgs;
+use crate::describe;
+use crate::export::sci;
+use crate::model::{DoseAmount, Trial};
+use crate::scenario;
+use crate::schedule::component_totals;
+
+pub fn run(args: ShowArgs) -> Result<()> {
+    let trial = scenario::load(&args.scenario)?;
+    for arm in &trial.arms {
+        super::warn_assumptions(&trial, arm, &arm.assumptions(&trial));
+    }
+    crate::write::stdout(render(&trial).as_bytes())
+}
+
+/// The whole description, as printed.
+pub fn render(t: &Trial) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "{}: {}", t.id, t.title);
+    let _ = writeln!(s, "Condition: {}", t.condition);
+    let _ = writeln!(s, "Registry record: {}", t.seed);
+    if let Some(u) = &t.registry_url {
+        let _ = writeln!(s, "Registry: {u}");
+    }
+    let _ = writeln!(
+        s,
+        "Usual weight: {}-{} kg ({})",
+        t.weight.usual_min_kg,
+        t.weight.usual_max_kg,
+        describe::provenance(&t.weight.provenance)
+    );
+    for arm in &t.arms {
+        let _ = writeln!(s, "\nArm {}: {}", arm.id, arm.name);
+        let _ = writeln!(s, "  {}", describe::provenance(&arm.provenance));
+        if arm.components.is_empty() {
+            let _ = writeln!(s, "  No dosing components.");
+        }
+        for c in &arm.components {
+            let p = &t.products[c.product];
+            let (n, total) = component_totals(c);
+            let _ = writeln!(s, "  {} [{}] ({}: {})", c.name, c.kind.as_str(), p.id, p.name);
+            let _ = writeln!(
+                s,
+                "    dose:     {}  ({})",
+                describe::dose(&c.dose, p.unit),
+                describe::provenance(&c.dose.provenance)
+            );
+            let _ = writeln!(
+                s,
+                "    timing:   {}  ({})",
+                describe::timing(&c.timing, &arm.components),
+                describe::provenance(&c.timing.provenance)
+            );
+            let total_words = match (c.dose.amount, total) {
+                (DoseAmount::PerKg(_), Some(t)) => format!("{} {}/kg", sci(t), p.unit.as_str()),
+                (DoseAmount::Fixed(_), Some(t)) => format!("{} {} (fixed)", sci(t), p.unit.as_str()),
+                _ => "no dose".into(),
+            };
+            let _ = writeln!(s, "    doses:    {n}, total {total_words}");
+            if let Some(r) = &c.route {
+                let _ = writeln!(s, "    route:    {}  ({})", r.value, describe::provenance(&r.provenance));
+            }
+            if let Some(d) = &c.duration_min {
+                let _ = writeln!(s, "    duration: {} min  ({})", d.value, describe::provenance(&d.provenance));
+            }
+            if let Some(conc) = p.concentration_cells_per_ml {
+                let _ = writeln!(s, "    concentration: {} cells/mL  ({})", sci(conc), describe::provenance(&p.provenance));
+            }
+            if let Some(n) = &c.note {
+                let _ = writeln!(s, "    note:     {n}");
+            }
+        }
+        for v in &arm.visits {
+            let w = v.window.as_ref().map(|w| format!(", window {}", describe::window(w))).unwrap_or_default();
+            let _ = writeln!(s, "  Visit {}: {}, study day {}{w}  ({})", v.id, v.name, v.day, describe::provenance(&v.provenance));
+        }
+        for b in &arm.background {
+            let _ = writeln!(
+                s,
+                "  Background {}: {} from study day {}, {}  ({})",
+                b.id,
+                b.name,
+                b.start_day,
+                b.until.as_deref().map(|u| format!("until {u}")).unwrap_or_else(|| "stop condition not stated".into()),
+                describe::provenance(&b.provenance)
+            );
+        }
+        let assumed = arm.assumptions(t);
+        if assumed.is_empty() {
+            let _ = writeln!(s, "  Assumed values: none");
+        } else {
+            let _ = writeln!(s, "  Assumed values:");
+            for a in assumed {
+                let _ = writeln!(s, "    - {}: {}", a.what, a.reason);
+            }
+        }
+    }
+    s
+}

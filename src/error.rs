@@ -1,0 +1,150 @@
+//! Errors: bad input (exit 2) is a list of [`Problem`]s, each naming the file and, where
+//! there is one, the line and field, so that every problem of an input is reported at once.
+//! Anything else (a failed write, say) is an ordinary `anyhow` error and exits 1.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// One thing wrong with an input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The input file; `None` for a command-line flag (then `field` names the flag).
+    pub file: Option<PathBuf>,
+    pub line: Option<usize>,
+    /// The field (or CSV column) at fault, in the file's own words.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(file: &Path, message: impl Into<String>) -> Self {
+        Problem {
+            file: Some(file.to_path_buf()),
+            line: None,
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    /// A problem with a command-line flag such as `--weight`.
+    pub fn flag(flag: &str, message: impl Into<String>) -> Self {
+        Problem {
+            file: None,
+            line: None,
+            field: Some(flag.to_string()),
+            message: message.into(),
+        }
+    }
+
+    pub fn at(mut self, line: Option<usize>) -> Self {
+        self.line = line;
+        self
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut sep = "";
+        if let Some(file) = &self.file {
+            write!(f, "{}", file.display())?;
+            if let Some(line) = self.line {
+                write!(f, ":{line}")?;
+            }
+            sep = ": ";
+        }
+        if let Some(field) = &self.field {
+            write!(f, "{sep}{field}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Bad input: the command exits with status 2 and writes nothing.
+#[derive(Debug, thiserror::Error)]
+pub struct InputError {
+    pub problems: Vec<Problem>,
+}
+
+impl InputError {
+    pub fn one(problem: Problem) -> Self {
+        InputError {
+            problems: vec![problem],
+        }
+    }
+
+    /// `Ok(())` when there are no problems, else all of them as one error.
+    pub fn check(problems: Vec<Problem>) -> Result<(), InputError> {
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(InputError { problems })
+        }
+    }
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        if n > 1 {
+            writeln!(f, "{n} problems:")?;
+        }
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            if n > 1 {
+                write!(f, "  ")?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// 1-based line number of a byte offset in `text`.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problem_names_file_line_and_field() {
+        let p = Problem::new(Path::new("s.toml"), "must be positive")
+            .at(Some(12))
+            .field("dose.cells_per_kg");
+        assert_eq!(p.to_string(), "s.toml:12: dose.cells_per_kg: must be positive");
+    }
+
+    #[test]
+    fn all_problems_are_listed() {
+        let e = InputError {
+            problems: vec![
+                Problem::new(Path::new("a"), "one"),
+                Problem::new(Path::new("a"), "two"),
+            ],
+        };
+        assert_eq!(e.to_string(), "2 problems:\n  a: one\n  a: two");
+    }
+
+    #[test]
+    fn flag_problems_name_the_flag() {
+        let p = Problem::flag("--weight", "must be a number");
+        assert_eq!(p.to_string(), "--weight: must be a number");
+    }
+
+    #[test]
+    fn lines_count_from_one() {
+        assert_eq!(line_of("a\nb\nc", 0), 1);
+        assert_eq!(line_of("a\nb\nc", 2), 2);
+        assert_eq!(line_of("a\nb\nc", 4), 3);
+    }
+}

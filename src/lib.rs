@@ -1,0 +1,26 @@
+//! dosesim: dosing schedules for UC-MSC cell-therapy trials.
+//!
+//! The pipeline, in the order a newcomer should read it:
+//!
+//! 1. `scenario`: a TOML file per trial -> a validated [`model::Trial`] (every value with
+//!    the registry sentence it came from; every problem reported with file, line, field).
+//! 2. `schedule`: (arm, patient weight, start date) -> dated events with doses and running
+//!    totals. Pure functions; `timing` holds the study-day and month arithmetic.
+//! 3. `roster` and `cohort`: many patients at once, streamed in date order.
+//! 4. `export`: the events as a table, CSV, JSON or iCalendar; `chart` and `report` draw them.
+//! 5. `write`: the one place that writes files (atomically).
+//!
+//! `cli` and `cmd` wire these to the command line; `main.rs` only maps errors to exit codes.
+
+pub mod cli;
+pub mod cmd;
+pub mod describe;
+pub mod error;
+pub mod export;
+pub mod model;
+pub mod scenario;
+pub mod schedule;
+pub mod timing;
+pub mod write;
+
+pub use error::{InputError, Problem};

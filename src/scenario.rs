@@ -1,0 +1,972 @@
+//! Scenario files: TOML in, a validated [`Trial`] out.
+//!
+//! Parsing happens in two steps. Serde reads the file into `Raw*` structs that keep the
+//! byte span of each field (`toml::Spanned`), and rejects unknown keys, so that a typo such
+//! as `cell_per_kg` is an error rather than a silently missing dose. Then [`validate`]
+//! checks everything it can and reports every problem at once, each with the file, line
+//! and field. This module is the only one that knows the file format.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{InputError, Problem, line_of};
+use crate::model::*;
+
+/// Largest study day or occurrence count a scenario may use (100 years of days).
+const MAX_DAY: i64 = 36_500;
+const MAX_COUNT: i64 = 1_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    trial: Spanned<RawTrial>,
+    weight_kg: Option<Spanned<RawWeight>>,
+    #[serde(default)]
+    products: Vec<Spanned<RawProduct>>,
+    #[serde(default)]
+    arms: Vec<Spanned<RawArm>>,
+    #[serde(default)]
+    visits: Vec<Spanned<RawVisit>>,
+    #[serde(default)]
+    background: Vec<Spanned<RawBackground>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTrial {
+    id: Spanned<String>,
+    title: String,
+    condition: String,
+    seed: Spanned<String>,
+    registry_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWeight {
+    usual_min: Spanned<f64>,
+    usual_max: Spanned<f64>,
+    source: Option<String>,
+    assumed: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProduct {
+    id: Spanned<String>,
+    name: String,
+    unit: Spanned<String>,
+    concentration_cells_per_ml: Option<Spanned<f64>>,
+    source: Option<String>,
+    assumed: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawArm {
+    id: Spanned<String>,
+    name: String,
+    source: Option<String>,
+    assumed: Option<String>,
+    #[serde(default)]
+    components: Vec<Spanned<RawComponent>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawComponent {
+    id: Spanned<String>,
+    name: Option<String>,
+    kind: Spanned<String>,
+    product: Spanned<String>,
+    dose: RawDose,
+    timing: RawTiming,
+    route: Option<RawText>,
+    duration_min: Option<RawCount>,
+    note: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDose {
+    cells_per_kg: Option<Spanned<f64>>,
+    cells: Option<Spanned<f64>>,
+    ml: Option<Spanned<f64>>,
+    none: Option<Spanned<bool>>,
+    round_to: Option<Spanned<f64>>,
+    max_per_dose: Option<Spanned<f64>>,
+    source: Option<String>,
+    assumed: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTiming {
+    days: Option<Spanned<Vec<Spanned<i64>>>>,
+    start_day: Option<Spanned<i64>>,
+    every_days: Option<Spanned<i64>>,
+    every_weeks: Option<Spanned<i64>>,
+    every_months: Option<Spanned<i64>>,
+    count: Option<Spanned<i64>>,
+    after: Option<Spanned<String>>,
+    after_occurrences: Option<Spanned<Vec<Spanned<i64>>>>,
+    source: Option<String>,
+    assumed: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawText {
+    value: String,
+    source: Option<String>,
+    assumed: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCount {
+    value: Spanned<i64>,
+    source: Option<String>,
+    assumed: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVisit {
+    id: Spanned<String>,
+    name: String,
+    day: Spanned<i64>,
+    arms: Option<Vec<Spanned<String>>>,
+    window: Option<RawWindow>,
+    source: Option<String>,
+    assumed: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWindow {
+    days_before: Spanned<i64>,
+    days_after: Spanned<i64>,
+    source: Option<String>,
+    assumed: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBackground {
+    id: Spanned<String>,
+    name: String,
+    detail: Option<String>,
+    start_day: Spanned<i64>,
+    until: Option<String>,
+    arms: Option<Vec<Spanned<String>>>,
+    source: Option<String>,
+    assumed: Option<String>,
+}
+
+/// Reads and validates one scenario file.
+pub fn load(path: &Path) -> Result<Trial, InputError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        InputError::one(Problem::new(path, format!("cannot read scenario file: {e}")))
+    })?;
+    parse(path, &text)
+}
+
+/// Every `*.toml` file directly in `dir`, sorted by name.
+pub fn files_in(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        InputError::one(Problem::new(dir, format!("cannot list scenarios: {e}")))
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(InputError::one(Problem::new(
+            dir,
+            "no scenario files (*.toml) in this folder",
+        )));
+    }
+    Ok(files)
+}
+
+/// Parses and validates scenario text; `path` is used in messages only.
+pub fn parse(path: &Path, text: &str) -> Result<Trial, InputError> {
+    let raw: RawScenario = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| line_of(text, s.start));
+        InputError::one(Problem::new(path, e.message().trim().to_string()).at(line))
+    })?;
+    Validator {
+        path,
+        text,
+        problems: Vec::new(),
+    }
+    .run(raw)
+}
+
+/// Ids become file names, iCalendar UIDs and CSV cells: keep them to a safe alphabet.
+pub fn is_safe_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id.as_bytes()[0].is_ascii_alphanumeric()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+struct Validator<'a> {
+    path: &'a Path,
+    text: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl Validator<'_> {
+    fn line<T>(&self, s: &Spanned<T>) -> Option<usize> {
+        Some(line_of(self.text, s.span().start))
+    }
+
+    fn err(&mut self, line: Option<usize>, field: String, message: impl Into<String>) {
+        self.problems
+            .push(Problem::new(self.path, message).at(line).field(field));
+    }
+
+    fn id(&mut self, id: &Spanned<String>, field: String) -> String {
+        if !is_safe_id(id.get_ref()) {
+            self.err(
+                self.line(id),
+                field,
+                format!(
+                    "'{}' is not a valid id: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+                    id.get_ref()
+                ),
+            );
+        }
+        id.get_ref().clone()
+    }
+
+    fn provenance(
+        &mut self,
+        source: &Option<String>,
+        assumed: &Option<String>,
+        line: Option<usize>,
+        field: String,
+    ) -> Provenance {
+        let clean = |s: &Option<String>| {
+            s.as_ref()
+                .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+                .filter(|t| !t.is_empty())
+        };
+        let p = Provenance {
+            source: clean(source),
+            assumed: clean(assumed),
+        };
+        if p.source.is_none() && p.assumed.is_none() {
+            self.err(
+                line,
+                field,
+                "needs provenance: `source` quoting the registry record, or `assumed` with the reason",
+            );
+        }
+        p
+    }
+
+    fn positive(&mut self, v: &Spanned<f64>, field: String) -> f64 {
+        let x = *v.get_ref();
+        if !(x.is_finite() && x > 0.0) {
+            self.err(self.line(v), field, format!("must be a positive number, not {x}"));
+        }
+        x
+    }
+
+    fn day(&mut self, v: &Spanned<i64>, field: String) -> u32 {
+        let d = *v.get_ref();
+        if d == 0 {
+            self.err(
+                self.line(v),
+                field,
+                "there is no day 0: study day 1 is the start date",
+            );
+        } else if !(1..=MAX_DAY).contains(&d) {
+            self.err(
+                self.line(v),
+                field,
+                format!("study day {d} is out of range (1 to {MAX_DAY})"),
+            );
+        }
+        d.clamp(1, MAX_DAY) as u32
+    }
+
+    fn count(&mut self, v: &Spanned<i64>, field: String, min: i64) -> u32 {
+        let n = *v.get_ref();
+        if !(min..=MAX_COUNT).contains(&n) {
+            self.err(
+                self.line(v),
+                field,
+                format!("{n} is out of range ({min} to {MAX_COUNT})"),
+            );
+        }
+        n.clamp(min, MAX_COUNT) as u32
+    }
+
+    fn run(mut self, raw: RawScenario) -> Result<Trial, InputError> {
+        let t = raw.trial.get_ref();
+        let trial_id = self.id(&t.id, "trial.id".into());
+        if t.seed.get_ref().trim().is_empty() {
+            self.err(
+                self.line(&t.seed),
+                "trial.seed".into(),
+                "name the registry record this scenario comes from",
+            );
+        }
+        let weight = match &raw.weight_kg {
+            Some(w) => self.weight(w),
+            None => {
+                self.err(
+                    Some(1),
+                    "weight_kg".into(),
+                    "missing [weight_kg] table with usual_min and usual_max",
+                );
+                WeightRange {
+                    usual_min_kg: 0.0,
+                    usual_max_kg: 0.0,
+                    provenance: Provenance::default(),
+                }
+            }
+        };
+
+        let products = self.products(&raw.products);
+        let product_index: HashMap<&str, usize> = products
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.id.as_str(), i))
+            .collect();
+
+        if raw.arms.is_empty() {
+            self.err(None, "arms".into(), "the scenario has no [[arms]]");
+        }
+        let arm_ids: Vec<String> = raw
+            .arms
+            .iter()
+            .map(|a| a.get_ref().id.get_ref().clone())
+            .collect();
+        let visits = self.visits(&raw.visits, &arm_ids);
+        let background = self.background(&raw.background, &arm_ids);
+
+        let mut seen = HashSet::new();
+        let mut arms = Vec::new();
+        for (i, a) in raw.arms.iter().enumerate() {
+            let ra = a.get_ref();
+            let field = format!("arms[{i}]");
+            let id = self.id(&ra.id, format!("{field}.id"));
+            if !seen.insert(id.clone()) {
+                self.err(
+                    self.line(&ra.id),
+                    format!("{field}.id"),
+                    format!("arm '{id}' is defined twice"),
+                );
+            }
+            let provenance =
+                self.provenance(&ra.source, &ra.assumed, self.line(a), field.clone());
+            let components = self.components(&id, &ra.components, &products, &product_index);
+            arms.push(Arm {
+                visits: visits
+                    .iter()
+                    .filter(|(_, only)| only.as_ref().is_none_or(|o| o.contains(&id)))
+                    .map(|(v, _)| v.clone())
+                    .collect(),
+                background: background
+                    .iter()
+                    .filter(|(_, only)| only.as_ref().is_none_or(|o| o.contains(&id)))
+                    .map(|(b, _)| b.clone())
+                    .collect(),
+                id,
+                name: ra.name.clone(),
+                provenance,
+                components,
+            });
+        }
+
+        InputError::check(self.problems)?;
+        Ok(Trial {
+            id: trial_id,
+            title: t.title.clone(),
+            condition: t.condition.clone(),
+            seed: t.seed.get_ref().clone(),
+            registry_url: t.registry_url.clone(),
+            file: self.path.to_path_buf(),
+            weight,
+            products,
+            arms,
+        })
+    }
+
+    fn weight(&mut self, w: &Spanned<RawWeight>) -> WeightRange {
+        use crate::schedule::{WEIGHT_HARD_MAX_KG, WEIGHT_HARD_MIN_KG};
+        let r = w.get_ref();
+        let min = self.positive(&r.usual_min, "weight_kg.usual_min".into());
+        let max = self.positive(&r.usual_max, "weight_kg.usual_max".into());
+        if min >= max {
+            self.err(
+                self.line(&r.usual_max),
+                "weight_kg.usual_max".into(),
+                format!("must be above usual_min ({min} kg)"),
+            );
+        }
+        if min < WEIGHT_HARD_MIN_KG || max > WEIGHT_HARD_MAX_KG {
+            self.err(
+                self.line(w),
+                "weight_kg".into(),
+                format!(
+                    "the usual range must lie within the hard limits {WEIGHT_HARD_MIN_KG}-{WEIGHT_HARD_MAX_KG} kg"
+                ),
+            );
+        }
+        let provenance =
+            self.provenance(&r.source, &r.assumed, self.line(w), "weight_kg".into());
+        WeightRange {
+            usual_min_kg: min,
+            usual_max_kg: max,
+            provenance,
+        }
+    }
+
+    fn products(&mut self, raw: &[Spanned<RawProduct>]) -> Vec<Product> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for (i, p) in raw.iter().enumerate() {
+            let rp = p.get_ref();
+            let field = format!("products[{i}]");
+            let id = self.id(&rp.id, format!("{field}.id"));
+            if !seen.insert(id.clone()) {
+                self.err(
+                    self.line(&rp.id),
+                    format!("{field}.id"),
+                    format!("product '{id}' is defined twice"),
+                );
+            }
+            let unit = match rp.unit.get_ref().as_str() {
+                "cells" => Unit::Cells,
+                "mL" => Unit::Ml,
+                other => {
+                    self.err(
+                        self.line(&rp.unit),
+                        format!("{field}.unit"),
+                        format!("unknown unit '{other}': use \"cells\" or \"mL\""),
+                    );
+                    Unit::Cells
+                }
+            };
+            let concentration = rp.concentration_cells_per_ml.as_ref().map(|c| {
+                if unit != Unit::Cells {
+                    self.err(
+                        self.line(c),
+                        format!("{field}.concentration_cells_per_ml"),
+                        "a concentration in cells/mL only applies to a product counted in cells",
+                    );
+                }
+                self.positive(c, format!("{field}.concentration_cells_per_ml"))
+            });
+            let provenance = self.provenance(&rp.source, &rp.assumed, self.line(p), field);
+            out.push(Product {
+                id,
+                name: rp.name.clone(),
+                unit,
+                concentration_cells_per_ml: concentration,
+                provenance,
+            });
+        }
+        out
+    }
+
+    fn components(
+        &mut self,
+        arm: &str,
+        raw: &[Spanned<RawComponent>],
+        products: &[Product],
+        product_index: &HashMap<&str, usize>,
+    ) -> Vec<Component> {
+        let mut seen = HashSet::new();
+        let mut out: Vec<Component> = Vec::new();
+        for (i, c) in raw.iter().enumerate() {
+            let rc = c.get_ref();
+            let field = format!("arm '{arm}' components[{i}]");
+            let id = self.id(&rc.id, format!("{field}.id"));
+            if !seen.insert(id.clone()) {
+                self.err(
+                    self.line(&rc.id),
+                    format!("{field}.id"),
+                    format!("component '{id}' is defined twice in arm '{arm}'"),
+                );
+            }
+            let kind = match rc.kind.get_ref().as_str() {
+                "cell_infusion" => ComponentKind::CellInfusion,
+                "plasma_exchange" => ComponentKind::PlasmaExchange,
+                other => {
+                    self.err(
+                        self.line(&rc.kind),
+                        format!("{field}.kind"),
+                        format!("unknown kind '{other}': use cell_infusion or plasma_exchange"),
+                    );
+                    ComponentKind::CellInfusion
+                }
+            };
+            let product = match product_index.get(rc.product.get_ref().as_str()) {
+                Some(&p) => Some(p),
+                None => {
+                    let known: Vec<&str> = products.iter().map(|p| p.id.as_str()).collect();
+                    self.err(
+                        self.line(&rc.product),
+                        format!("{field}.product"),
+                        format!(
+                            "unknown product '{}' (products: {})",
+                            rc.product.get_ref(),
+                            known.join(", ")
+                        ),
+                    );
+                    None
+                }
+            };
+            let unit = product.map(|p| products[p].unit);
+            if let Some(u) = unit {
+                let expected = match kind {
+                    ComponentKind::CellInfusion => Unit::Cells,
+                    ComponentKind::PlasmaExchange => Unit::Ml,
+                };
+                if u != expected {
+                    self.err(
+                        self.line(&rc.product),
+                        format!("{field}.product"),
+                        format!(
+                            "a {} needs a product counted in {}, and '{}' is counted in {}",
+                            kind.as_str(),
+                            expected.as_str(),
+                            rc.product.get_ref(),
+                            u.as_str()
+                        ),
+                    );
+                }
+            }
+            let dose = self.dose(&rc.dose, self.line(c), unit, format!("{field}.dose"));
+            let timing = self.timing(&rc.timing, self.line(c), format!("{field}.timing"));
+            let route = rc.route.as_ref().map(|rr| {
+                Sourced {
+                    value: rr.value.clone(),
+                    provenance: self.provenance(
+                        &rr.source,
+                        &rr.assumed,
+                        self.line(c),
+                        format!("{field}.route"),
+                    ),
+                }
+            });
+            let duration_min = rc.duration_min.as_ref().map(|rd| {
+                Sourced {
+                    value: self.count(&rd.value, format!("{field}.duration_min.value"), 1),
+                    provenance: self.provenance(
+                        &rd.source,
+                        &rd.assumed,
+                        self.line(c),
+                        format!("{field}.duration_min"),
+                    ),
+                }
+            });
+            out.push(Component {
+                name: rc.name.clone().unwrap_or_else(|| id.clone()),
+                id,
+                kind,
+                product: product.unwrap_or(0),
+                dose,
+                timing,
+                route,
+                duration_min,
+                note: rc.note.clone(),
+            });
+        }
+        self.resolve_after(arm, raw, &mut out);
+        out
+    }
+
+    fn dose(&mut self, r: &RawDose, line: Option<usize>, unit: Option<Unit>, field: String) -> Dose {
+        let given: Vec<&str> = [
+            ("cells_per_kg", r.cells_per_kg.is_some()),
+            ("cells", r.cells.is_some()),
+            ("ml", r.ml.is_some()),
+            ("none", r.none.as_ref().is_some_and(|n| *n.get_ref())),
+        ]
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(k, _)| *k)
+        .collect();
+        if given.len() != 1 {
+            self.err(
+                line,
+                field.clone(),
+                format!(
+                    "give exactly one of cells_per_kg, cells, ml or none = true (found {})",
+                    if given.is_empty() {
+                        "none".to_string()
+                    } else {
+                        given.join(", ")
+                    }
+                ),
+            );
+        }
+        let want_unit = |this: &mut Self, s: &Spanned<f64>, key: &str, need: Unit| {
+            if unit.is_some_and(|u| u != need) {
+                this.err(
+                    this.line(s),
+                    format!("{field}.{key}"),
+                    format!(
+                        "{key} does not fit a product counted in {}",
+                        unit.unwrap().as_str()
+                    ),
+                );
+            }
+            this.positive(s, format!("{field}.{key}"))
+        };
+        let amount = if let Some(v) = &r.cells_per_kg {
+            DoseAmount::PerKg(want_unit(self, v, "cells_per_kg", Unit::Cells))
+        } else if let Some(v) = &r.cells {
+            DoseAmount::Fixed(want_unit(self, v, "cells", Unit::Cells))
+        } else if let Some(v) = &r.ml {
+            DoseAmount::Fixed(want_unit(self, v, "ml", Unit::Ml))
+        } else {
+            DoseAmount::None
+        };
+        let round_to = r
+            .round_to
+            .as_ref()
+            .map(|v| self.positive(v, format!("{field}.round_to")));
+        let max_per_dose = r
+            .max_per_dose
+            .as_ref()
+            .map(|v| self.positive(v, format!("{field}.max_per_dose")));
+        if let (DoseAmount::Fixed(x), Some(max)) = (amount, max_per_dose)
+            && x > max
+        {
+            self.err(
+                line,
+                format!("{field}.max_per_dose"),
+                format!("the fixed dose {x} exceeds max_per_dose {max}"),
+            );
+        }
+        let provenance = self.provenance(&r.source, &r.assumed, line, field);
+        Dose {
+            amount,
+            round_to,
+            max_per_dose,
+            provenance,
+        }
+    }
+
+    fn timing(&mut self, r: &RawTiming, line: Option<usize>, field: String) -> Timing {
+        let intervals: Vec<(&str, &Spanned<i64>)> = [
+            ("every_days", &r.every_days),
+            ("every_weeks", &r.every_weeks),
+            ("every_months", &r.every_months),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+        .collect();
+        let rule = match (&r.days, intervals.as_slice()) {
+            (Some(days), []) => {
+                if r.count.is_some() || r.start_day.is_some() {
+                    self.err(
+                        line,
+                        field.clone(),
+                        "`days` lists every study day: drop start_day and count",
+                    );
+                }
+                if days.get_ref().is_empty() {
+                    self.err(self.line(days), format!("{field}.days"), "lists no day");
+                }
+                let mut out: Vec<u32> = Vec::new();
+                for (k, d) in days.get_ref().iter().enumerate() {
+                    let day = self.day(d, format!("{field}.days[{k}]"));
+                    if out.last().is_some_and(|&prev| day <= prev) {
+                        self.err(
+                            self.line(d),
+                            format!("{field}.days[{k}]"),
+                            "days must be in increasing order, each once",
+                        );
+                    }
+                    out.push(day);
+                }
+                TimingRule::Days(out)
+            }
+            (None, [(key, every)]) => {
+                let start_day = match &r.start_day {
+                    Some(s) => self.day(s, format!("{field}.start_day")),
+                    None => 1,
+                };
+                let n = self.count(every, format!("{field}.{key}"), 1);
+                let count = match &r.count {
+                    Some(c) => self.count(c, format!("{field}.count"), 1),
+                    None => {
+                        self.err(
+                            line,
+                            format!("{field}.count"),
+                            format!("{key} needs a count"),
+                        );
+                        1
+                    }
+                };
+                let interval = match *key {
+                    "every_days" => Interval::Days(n),
+                    "every_weeks" => Interval::Weeks(n),
+                    _ => Interval::Months(n),
+                };
+                let rule = TimingRule::Every {
+                    start_day,
+                    interval,
+                    count,
+                };
+                if rule
+                    .fixed_days()
+                    .is_some_and(|d| d.last().is_some_and(|&l| i64::from(l) > MAX_DAY))
+                {
+                    self.err(
+                        line,
+                        field.clone(),
+                        format!("the last occurrence falls after study day {MAX_DAY}"),
+                    );
+                }
+                rule
+            }
+            _ => {
+                self.err(
+                    line,
+                    field.clone(),
+                    "give either `days = [...]` or one of every_days, every_weeks, every_months with a count",
+                );
+                TimingRule::Days(vec![1])
+            }
+        };
+        let provenance = self.provenance(&r.source, &r.assumed, line, field);
+        Timing {
+            rule,
+            after: None,
+            provenance,
+        }
+    }
+
+    /// Resolves `timing.after` once all components of the arm are known.
+    fn resolve_after(&mut self, arm: &str, raw: &[Spanned<RawComponent>], out: &mut [Component]) {
+        let ids: Vec<String> = out.iter().map(|c| c.id.clone()).collect();
+        for (i, c) in raw.iter().enumerate() {
+            let rt = &c.get_ref().timing;
+            let field = format!("arm '{arm}' components[{i}].timing");
+            let Some(after) = &rt.after else {
+                if let Some(o) = &rt.after_occurrences {
+                    self.err(
+                        self.line(o),
+                        format!("{field}.after_occurrences"),
+                        "after_occurrences needs `after`",
+                    );
+                }
+                continue;
+            };
+            let Some(target) = ids.iter().position(|id| id == after.get_ref()) else {
+                self.err(
+                    self.line(after),
+                    format!("{field}.after"),
+                    format!(
+                        "'{}' is not a component of arm '{arm}' (components: {})",
+                        after.get_ref(),
+                        ids.join(", ")
+                    ),
+                );
+                continue;
+            };
+            if target == i {
+                self.err(
+                    self.line(after),
+                    format!("{field}.after"),
+                    "a component cannot follow itself",
+                );
+                continue;
+            }
+            let count = out[i].timing.rule.count();
+            let occurrences = rt.after_occurrences.as_ref().map(|o| {
+                o.get_ref()
+                    .iter()
+                    .map(|n| {
+                        let v = *n.get_ref();
+                        if !(1..=i64::from(count)).contains(&v) {
+                            self.err(
+                                self.line(n),
+                                format!("{field}.after_occurrences"),
+                                format!("occurrence {v} does not exist (1 to {count})"),
+                            );
+                        }
+                        v.clamp(1, i64::from(count.max(1))) as u32
+                    })
+                    .collect::<Vec<u32>>()
+            });
+            let rule = After {
+                component: target,
+                occurrences,
+            };
+            match (
+                out[i].timing.rule.fixed_days(),
+                out[target].timing.rule.fixed_days(),
+            ) {
+                (Some(mine), Some(theirs)) => {
+                    for (k, day) in mine.iter().enumerate() {
+                        if rule.applies_to(k as u32 + 1) && !theirs.contains(day) {
+                            self.err(
+                                self.line(after),
+                                format!("{field}.after"),
+                                format!(
+                                    "occurrence {} (study day {day}) is to follow '{}', which is not given on that day",
+                                    k + 1,
+                                    after.get_ref()
+                                ),
+                            );
+                        }
+                    }
+                }
+                _ => self.err(
+                    self.line(after),
+                    format!("{field}.after"),
+                    "`after` needs both components on fixed study days (not month intervals)",
+                ),
+            }
+            out[i].timing.after = Some(rule);
+        }
+        // A chain of `after` must not loop back on itself.
+        for start in 0..out.len() {
+            let mut at = start;
+            for _ in 0..=out.len() {
+                match &out[at].timing.after {
+                    Some(a) => at = a.component,
+                    None => break,
+                }
+                if at == start {
+                    self.err(
+                        self.line(&raw[start]),
+                        format!("arm '{arm}' components[{start}].timing.after"),
+                        "the `after` chain loops back to this component",
+                    );
+                    break;
+                }
+            }
+        }
+    }
+
+    fn arms_filter(
+        &mut self,
+        arms: &Option<Vec<Spanned<String>>>,
+        known: &[String],
+        field: &str,
+    ) -> Option<Vec<String>> {
+        arms.as_ref().map(|list| {
+            list.iter()
+                .map(|a| {
+                    if !known.contains(a.get_ref()) {
+                        self.err(
+                            self.line(a),
+                            format!("{field}.arms"),
+                            format!(
+                                "unknown arm '{}' (arms: {})",
+                                a.get_ref(),
+                                known.join(", ")
+                            ),
+                        );
+                    }
+                    a.get_ref().clone()
+                })
+                .collect()
+        })
+    }
+
+    fn visits(
+        &mut self,
+        raw: &[Spanned<RawVisit>],
+        arms: &[String],
+    ) -> Vec<(Visit, Option<Vec<String>>)> {
+        let mut seen = HashSet::new();
+        raw.iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let rv = v.get_ref();
+                let field = format!("visits[{i}]");
+                let id = self.id(&rv.id, format!("{field}.id"));
+                if !seen.insert(id.clone()) {
+                    self.err(
+                        self.line(&rv.id),
+                        format!("{field}.id"),
+                        format!("visit '{id}' is defined twice"),
+                    );
+                }
+                let day = self.day(&rv.day, format!("{field}.day"));
+                let window = rv.window.as_ref().map(|rw| {
+                    let before = self.count(&rw.days_before, format!("{field}.window.days_before"), 0);
+                    let after = self.count(&rw.days_after, format!("{field}.window.days_after"), 0);
+                    if i64::from(before) >= i64::from(day) {
+                        self.err(
+                            self.line(&rw.days_before),
+                            format!("{field}.window.days_before"),
+                            format!("a window {before} days early would open before study day 1"),
+                        );
+                    }
+                    Window {
+                        days_before: before,
+                        days_after: after,
+                        provenance: self.provenance(
+                            &rw.source,
+                            &rw.assumed,
+                            self.line(v),
+                            format!("{field}.window"),
+                        ),
+                    }
+                });
+                let only = self.arms_filter(&rv.arms, arms, &field);
+                let provenance = self.provenance(&rv.source, &rv.assumed, self.line(v), field);
+                (
+                    Visit {
+                        id,
+                        name: rv.name.clone(),
+                        day,
+                        window,
+                        provenance,
+                    },
+                    only,
+                )
+            })
+            .collect()
+    }
+
+    fn background(
+        &mut self,
+        raw: &[Spanned<RawBackground>],
+        arms: &[String],
+    ) -> Vec<(Background, Option<Vec<String>>)> {
+        raw.iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let rb = b.get_ref();
+                let field = format!("background[{i}]");
+                let id = self.id(&rb.id, format!("{field}.id"));
+                let start_day = self.day(&rb.start_day, format!("{field}.start_day"));
+                let only = self.arms_filter(&rb.arms, arms, &field);
+                let provenance = self.provenance(&rb.source, &rb.assumed, self.line(b), field);
+                (
+                    Background {
+                        id,
+                        name: rb.name.clone(),
+                        detail: rb.detail.clone(),
+                        start_day,
+                        until: rb.until.clone(),
+                        provenance,
+                    },
+                    only,
+                )
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,87 @@
+//! The one place that writes output files. Every file is written to a temporary file in
+//! the same folder and renamed over the target, so a failure or a kill never leaves a
+//! half-written file beside good ones, and an existing file stays untouched on error.
+//! File names inside an output folder come only from validated ids ([`safe_child`]).
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::scenario::is_safe_id;
+
+/// Writes `path` atomically with whatever `fill` writes.
+pub fn atomic_with(path: &Path, fill: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create folder {}", dir.display()))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".dosesim-")
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    {
+        let mut buf = io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+        fill(&mut buf).with_context(|| format!("cannot write {}", path.display()))?;
+        buf.flush()
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    tmp.persist(path)
+        .with_context(|| format!("cannot move the finished file to {}", path.display()))?;
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically.
+pub fn atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// `dir/<id><ext>`, refusing any id that could name a path outside `dir`.
+pub fn safe_child(dir: &Path, id: &str, ext: &str) -> Result<PathBuf> {
+    if !is_safe_id(id) {
+        bail!("refusing to use '{id}' as a file name");
+    }
+    Ok(dir.join(format!("{id}{ext}")))
+}
+
+/// Writes `bytes` to stdout. A closed pipe (`dosesim ... | head`) is not an error.
+pub fn stdout(bytes: &[u8]) -> Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(bytes).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.context("cannot write to standard output"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_write_leaves_the_old_file_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        atomic(&path, b"good").unwrap();
+        let err = atomic_with(&path, |w| {
+            w.write_all(b"half")?;
+            Err(io::Error::other("disk on fire"))
+        });
+        assert!(err.is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"good");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temporary file left behind");
+    }
+
+    #[test]
+    fn ids_cannot_escape_the_folder() {
+        let d = Path::new("out");
+        assert!(safe_child(d, "../etc/passwd", ".csv").is_err());
+        assert!(safe_child(d, "/abs", ".csv").is_err());
+        assert!(safe_child(d, "..", ".csv").is_err());
+        assert!(safe_child(d, ".hidden", ".csv").is_err());
+        assert_eq!(safe_child(d, "P-01", ".csv").unwrap(), d.join("P-01.csv"));
+    }
+}
