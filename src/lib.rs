@@ -12,12 +12,15 @@
 //!
 //! `cli` and `cmd` wire these to the command line; `main.rs` only maps errors to exit codes.
 
+pub mod chart;
 pub mod cli;
 pub mod cmd;
+pub mod cohort;
 pub mod describe;
 pub mod error;
 pub mod export;
 pub mod model;
+pub mod roster;
 pub mod scenario;
 pub mod schedule;
 pub mod timing;

@@ -2,10 +2,10 @@
 //! (finding an arm, printing warnings) live here.
 
 pub mod calendar;
-// pub mod chart;
-// pub mod cohort;
-//pub mod pharmacy;
-//pub mod run;
+pub mod chart;
+pub mod cohort;
+pub mod pharmacy;
+pub mod run;
 pub mod show;
 pub mod validate;
 
@@ -25,13 +25,12 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Calendar(a) => calendar::run(a),
         Command::Validate(a) => validate::run(a),
         Command::Show(a) => show::run(a),
-//        Command::Cohort(a) => cohort::run(a),
-//        Command::Pharmacy(a) => pharmacy::run(a),
-//        Command::Run(a) => run::run(a),
-//        Command::Chart(a) => chart::run_chart(a),
-//        Command::Compare(a) => chart::run_compare(a),
-//        Command::Timeline(a) => chart::run_timeline(a),
-        _ => anyhow::bail!("not yet"),
+        Command::Cohort(a) => cohort::run(a),
+        Command::Pharmacy(a) => pharmacy::run(a),
+        Command::Run(a) => run::run(a),
+        Command::Chart(a) => chart::run_chart(a),
+        Command::Compare(a) => chart::run_compare(a),
+        Command::Timeline(a) => chart::run_timeline(a),
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod csv;
 pub mod ics;
 pub mod json;
+pub mod prep;
 pub mod table;
 
 use chrono::NaiveDate;

@@ -1,0 +1,32 @@
+//! `dosesim pharmacy`: the pharmacy schedule of a roster alone, streamed in date order to
+//! stdout (for piping) or atomically to a file.
+
+use std::io::{self, Write};
+
+use anyhow::Result;
+
+use crate::cli::PharmacyArgs;
+use crate::cohort::Cohort;
+use crate::{roster, scenario, write};
+
+pub fn run(args: PharmacyArgs) -> Result<()> {
+    let trial = scenario::load(&args.scenario)?;
+    let roster = roster::read(&args.roster, &trial)?;
+    let cohort = Cohort::new(&trial, &roster, &args.roster)?;
+    super::cohort::warn(&trial, &roster);
+    let bar = super::cohort::progress(cohort.rows(), "pharmacy");
+    let tick = |n| bar.set_position(n);
+    match &args.out {
+        Some(path) => write::atomic_with(path, |w| cohort.write_pharmacy(w, &tick))?,
+        None => {
+            let stdout = io::stdout();
+            let mut w = io::BufWriter::with_capacity(1 << 20, stdout.lock());
+            match cohort.write_pharmacy(&mut w, &tick).and_then(|_| w.flush()) {
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+                r => r?,
+            }
+        }
+    }
+    bar.finish_and_clear();
+    Ok(())
+}

@@ -1,0 +1,69 @@
+//! `dosesim run`: the main job. Every bundled scenario (or those named) with its demo
+//! roster, scenarios/rosters/<trial id>.csv, written under DIR/<trial id>/, and a summary
+//! per trial. Every scenario and roster is checked before anything is written.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::cli::RunArgs;
+use crate::cohort::Cohort;
+use crate::error::{InputError, Problem};
+use crate::model::Trial;
+use crate::roster::{self, Roster};
+use crate::scenario;
+
+pub fn run(args: RunArgs) -> Result<()> {
+    let files = super::scenario_files(&args.scenarios)?;
+    let mut problems = Vec::new();
+    let mut loaded: Vec<(Trial, PathBuf, Roster)> = Vec::new();
+    for f in &files {
+        let trial = match scenario::load(f) {
+            Ok(t) => t,
+            Err(e) => {
+                problems.extend(e.problems);
+                continue;
+            }
+        };
+        let roster_path = roster_for(f, &trial);
+        if !roster_path.is_file() {
+            problems.push(Problem::new(
+                &roster_path,
+                format!("no demo roster for {} (expected this file)", trial.id),
+            ));
+            continue;
+        }
+        match roster::read(&roster_path, &trial) {
+            Ok(r) => loaded.push((trial, roster_path, r)),
+            Err(e) => problems.extend(e.problems),
+        }
+    }
+    let mut cohorts = Vec::new();
+    for (trial, path, roster) in &loaded {
+        match Cohort::new(trial, roster, path) {
+            Ok(c) => cohorts.push(c),
+            Err(e) => problems.extend(e.problems),
+        }
+    }
+    InputError::check(problems)?;
+
+    for c in &cohorts {
+        super::cohort::warn(c.trial, c.roster);
+    }
+    let mut summaries = Vec::new();
+    for c in &cohorts {
+        let s = super::cohort::write_all(c, &args.out)?;
+        print!("{}", s.render());
+        summaries.push(s);
+    }
+    Ok(())
+}
+
+/// The demo roster of a scenario: `rosters/<trial id>.csv` beside the scenario file.
+pub fn roster_for(scenario: &Path, trial: &Trial) -> PathBuf {
+    scenario
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("rosters")
+        .join(format!("{}.csv", trial.id))
+}

@@ -1,0 +1,357 @@
+//! A cohort: a roster expanded against a trial, and the pharmacy schedule streamed from it
+//! in date order without collecting the rows.
+//!
+//! The pharmacy schedule is sorted by date, then patient id, then order within the day.
+//! Rather than building and sorting every row (6 million for a million patients), the
+//! cohort keeps one small index: for each calendar date, the patients (as u32 indices)
+//! who have an event that day, pushed in patient-id order so each day's list is already
+//! sorted (a counting sort on the date). Writing then walks the dates, re-expands each
+//! listed patient's plan (cheap: a few dated slots) and prints that day's events. Memory is
+//! the roster plus four bytes per patient-day; the rows themselves exist only in the
+//! output buffers, which are formatted in parallel and written in order.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use chrono::NaiveDate;
+use rayon::prelude::*;
+
+use crate::error::{InputError, Problem};
+use crate::export::{self, inert, trim_decimals};
+use crate::model::{Trial, Unit};
+use crate::roster::{self, Roster};
+use crate::schedule::{Event, Origin, Patient, Plan};
+use crate::timing;
+
+/// Roughly how many patient-days one formatting task takes on.
+const CHUNK_PATIENT_DAYS: usize = 16_384;
+
+pub struct Cohort<'t> {
+    pub trial: &'t Trial,
+    pub roster: &'t Roster,
+    /// One compiled plan per arm, indexed like `trial.arms`.
+    pub plans: Vec<Plan<'t>>,
+    texts: Vec<ArmTexts>,
+    first_date: NaiveDate,
+    /// `days[d]`: patients (indices into `roster.entries`) with events on `first_date + d`.
+    days: Vec<Vec<u32>>,
+    rows: u64,
+}
+
+impl<'t> Cohort<'t> {
+    /// Expands every patient once, to check each schedule can be made (a dose above the
+    /// maximum, say) and to index the dates. Every problem is reported, with its row.
+    pub fn new(trial: &'t Trial, roster: &'t Roster, roster_path: &Path) -> Result<Self, InputError> {
+        let plans: Vec<Plan> = trial.arms.iter().map(|a| Plan::new(trial, a)).collect();
+        let texts = plans.iter().map(ArmTexts::new).collect();
+        let first_date = roster
+            .entries
+            .iter()
+            .map(|e| e.start)
+            .min()
+            .unwrap_or_default();
+        let mut days: Vec<Vec<u32>> = Vec::new();
+        let mut problems: Vec<Problem> = Vec::new();
+        let mut buf = Vec::new();
+        let mut rows = 0u64;
+        for &i in &roster.by_id {
+            let e = &roster.entries[i as usize];
+            if let Err(err) = plans[e.arm].expand_into(e.weight_kg, e.start, &mut buf) {
+                problems.push(roster::schedule_problem(roster_path, e, err));
+                continue;
+            }
+            rows += buf.len() as u64;
+            let mut last = None;
+            for ev in &buf {
+                if last == Some(ev.date) {
+                    continue;
+                }
+                last = Some(ev.date);
+                let d = (ev.date - first_date).num_days() as usize;
+                if d >= days.len() {
+                    days.resize_with(d + 1, Vec::new);
+                }
+                days[d].push(i);
+            }
+        }
+        problems.sort_by_key(|p| p.line);
+        InputError::check(problems)?;
+        Ok(Cohort {
+            trial,
+            roster,
+            plans,
+            texts,
+            first_date,
+            days,
+            rows,
+        })
+    }
+
+    /// Number of rows the pharmacy schedule has.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    pub fn patient(&self, i: u32) -> Patient {
+        let e = &self.roster.entries[i as usize];
+        Patient {
+            id: e.id.clone(),
+            weight_kg: e.weight_kg,
+            start: e.start,
+        }
+    }
+
+    /// Writes the pharmacy CSV (header included); `progress` is told how many rows are done.
+    pub fn write_pharmacy(&self, out: &mut dyn Write, progress: &dyn Fn(u64)) -> io::Result<()> {
+        let mut header = String::new();
+        header.push_str(&export::COLUMNS.join(","));
+        header.push('\n');
+        out.write_all(header.as_bytes())?;
+
+        // Split the days into chunks of similar work, then format batches of chunks in
+        // parallel and write each batch in order.
+        let mut chunks: Vec<(usize, usize)> = Vec::new();
+        let (mut from, mut load) = (0, 0);
+        for (d, list) in self.days.iter().enumerate() {
+            load += list.len();
+            if load >= CHUNK_PATIENT_DAYS {
+                chunks.push((from, d + 1));
+                from = d + 1;
+                load = 0;
+            }
+        }
+        if from < self.days.len() {
+            chunks.push((from, self.days.len()));
+        }
+        let batch = rayon::current_num_threads().max(1) * 4;
+        let mut done = 0u64;
+        for group in chunks.chunks(batch) {
+            let parts: Vec<(Vec<u8>, u64)> = group
+                .par_iter()
+                .map(|&(a, b)| self.format_days(a, b))
+                .collect();
+            for (bytes, n) in parts {
+                out.write_all(&bytes)?;
+                done += n;
+            }
+            progress(done);
+        }
+        Ok(())
+    }
+
+    /// The CSV rows of days `a..b`, and how many there are.
+    fn format_days(&self, a: usize, b: usize) -> (Vec<u8>, u64) {
+        let mut out = Vec::with_capacity(CHUNK_PATIENT_DAYS * 200);
+        let mut events: Vec<Event> = Vec::new();
+        let mut n = 0u64;
+        let mut num = itoa::Buffer::new();
+        for d in a..b {
+            let date = self.first_date + chrono::Days::new(d as u64);
+            let date_text = date.to_string();
+            let weekday = timing::weekday_abbrev(date);
+            for &i in &self.days[d] {
+                let e = &self.roster.entries[i as usize];
+                let plan = &self.plans[e.arm];
+                let texts = &self.texts[e.arm];
+                plan.expand_into(e.weight_kg, e.start, &mut events)
+                    .expect("checked when the cohort was built");
+                let weight = weight_text(e.weight_kg);
+                for ev in events.iter().filter(|ev| ev.date == date) {
+                    let t = texts.get(ev);
+                    out.extend_from_slice(e.id.as_bytes());
+                    out.push(b',');
+                    out.extend_from_slice(texts.trial_arm.as_bytes());
+                    out.extend_from_slice(date_text.as_bytes());
+                    out.push(b',');
+                    out.extend_from_slice(num.format(ev.study_day).as_bytes());
+                    out.push(b',');
+                    out.extend_from_slice(weekday.as_bytes());
+                    out.push(b',');
+                    out.extend_from_slice(num.format(ev.order_in_day).as_bytes());
+                    out.push(b',');
+                    out.extend_from_slice(t.kind_event.as_bytes());
+                    out.extend_from_slice(num.format(ev.occurrence).as_bytes());
+                    out.push(b',');
+                    out.extend_from_slice(num.format(ev.occurrences).as_bytes());
+                    out.push(b',');
+                    out.extend_from_slice(weight.as_bytes());
+                    out.push(b',');
+                    out.extend_from_slice(t.per_kg.as_bytes());
+                    out.push(b',');
+                    amount(&mut out, ev.dose, t.unit, &mut num);
+                    out.push(b',');
+                    out.extend_from_slice(t.unit_text.as_bytes());
+                    out.push(b',');
+                    amount(&mut out, ev.cumulative_dose, t.unit, &mut num);
+                    out.push(b',');
+                    if let Some(v) = ev.volume_ml {
+                        out.extend_from_slice(trim_decimals(v, 2).as_bytes());
+                    }
+                    out.push(b',');
+                    if let Some((ws, we)) = ev.window {
+                        out.extend_from_slice(ws.to_string().as_bytes());
+                        out.push(b',');
+                        out.extend_from_slice(we.to_string().as_bytes());
+                    } else {
+                        out.push(b',');
+                    }
+                    out.push(b',');
+                    out.extend_from_slice(t.tail(ev).as_bytes());
+                    out.push(b'\n');
+                    n += 1;
+                }
+            }
+        }
+        (out, n)
+    }
+
+    /// Each patient in id order with their full calendar.
+    pub fn calendars(&self) -> impl Iterator<Item = (Patient, usize, Vec<Event>)> + '_ {
+        self.roster.by_id.iter().map(move |&i| {
+            let e = &self.roster.entries[i as usize];
+            let p = self.patient(i);
+            let events = self.plans[e.arm].schedule(&p).expect("checked when the cohort was built");
+            (p, e.arm, events)
+        })
+    }
+}
+
+fn amount(out: &mut Vec<u8>, v: Option<f64>, unit: Unit, num: &mut itoa::Buffer) {
+    if let Some(v) = v {
+        match unit {
+            Unit::Cells => out.extend_from_slice(num.format(v as u64).as_bytes()),
+            Unit::Ml => out.extend_from_slice(trim_decimals(v, 2).as_bytes()),
+        }
+    }
+}
+
+/// The weight as the calendar CSV prints it (f64 Display: 62.5, 70).
+fn weight_text(w: f64) -> String {
+    if w.fract() == 0.0 {
+        itoa::Buffer::new().format(w as i64).to_string()
+    } else {
+        ryu::Buffer::new().format_finite(w).to_string()
+    }
+}
+
+/// The CSV cells of a calendar row that depend only on the arm's item and occurrence,
+/// taken from the calendar exporter itself so the two outputs cannot drift apart.
+#[derive(Debug, Clone)]
+struct SlotText {
+    /// `kind,event,` already escaped.
+    kind_event: String,
+    per_kg: String,
+    unit: Unit,
+    unit_text: String,
+    /// `note,product,assumed` escaped, for occurrences with and without "after".
+    tail_plain: String,
+    tail_after: String,
+}
+
+impl SlotText {
+    fn tail(&self, ev: &Event) -> &str {
+        if ev.after.is_some() {
+            &self.tail_after
+        } else {
+            &self.tail_plain
+        }
+    }
+}
+
+struct ArmTexts {
+    /// `trial_id,arm_id,`
+    trial_arm: String,
+    components: Vec<SlotText>,
+    visits: Vec<SlotText>,
+    background: Vec<SlotText>,
+}
+
+impl ArmTexts {
+    fn new(plan: &Plan) -> Self {
+        let (trial, arm) = (plan.trial, plan.arm);
+        let probe = Patient {
+            id: "x".into(),
+            weight_kg: 1.0,
+            start: NaiveDate::default(),
+        };
+        let text = |origin: Origin, after: Option<usize>| -> SlotText {
+            let ev = Event {
+                date: probe.start,
+                study_day: 1,
+                order_in_day: 1,
+                kind: crate::schedule::EventKind::Visit,
+                origin,
+                occurrence: 1,
+                occurrences: 1,
+                dose: None,
+                dose_per_kg: None,
+                cumulative_dose: None,
+                volume_ml: None,
+                window: None,
+                after,
+            };
+            let mut ev = ev;
+            ev.kind = match origin {
+                Origin::Component(c) => match arm.components[c].kind {
+                    crate::model::ComponentKind::CellInfusion => crate::schedule::EventKind::CellInfusion,
+                    crate::model::ComponentKind::PlasmaExchange => crate::schedule::EventKind::PlasmaExchange,
+                },
+                Origin::Visit(_) => crate::schedule::EventKind::Visit,
+                Origin::Background(_) => crate::schedule::EventKind::Background,
+            };
+            let unit = match origin {
+                Origin::Component(c) => trial.products[arm.components[c].product].unit,
+                _ => Unit::Cells,
+            };
+            if let Origin::Component(c) = origin {
+                let (dose, per_kg) = crate::schedule::dose_amount(&arm.components[c].dose, unit, 1.0);
+                ev.dose = dose;
+                ev.dose_per_kg = per_kg;
+            }
+            let row = export::row(trial, arm, &probe, &ev);
+            let rec = export::csv::record(&row);
+            SlotText {
+                kind_event: format!("{},{},", cell(&rec[7]), cell(&rec[8])),
+                per_kg: cell(&rec[12]),
+                unit,
+                unit_text: cell(&rec[14]),
+                tail_plain: String::new(),
+                tail_after: format!("{},{},{}", cell(&rec[19]), cell(&rec[20]), cell(&rec[21])),
+            }
+        };
+        let both = |origin: Origin, after: Option<usize>| {
+            let mut t = text(origin, None);
+            t.tail_plain = t.tail_after.clone();
+            if after.is_some() {
+                t.tail_after = text(origin, after).tail_after;
+            }
+            t
+        };
+        ArmTexts {
+            trial_arm: format!("{},{},", cell(&inert(&trial.id)), cell(&inert(&arm.id))),
+            components: arm
+                .components
+                .iter()
+                .enumerate()
+                .map(|(i, c)| both(Origin::Component(i), c.timing.after.as_ref().map(|a| a.component)))
+                .collect(),
+            visits: (0..arm.visits.len()).map(|i| both(Origin::Visit(i), None)).collect(),
+            background: (0..arm.background.len()).map(|i| both(Origin::Background(i), None)).collect(),
+        }
+    }
+
+    fn get(&self, ev: &Event) -> &SlotText {
+        match ev.origin {
+            Origin::Component(i) => &self.components[i],
+            Origin::Visit(i) => &self.visits[i],
+            Origin::Background(i) => &self.background[i],
+        }
+    }
+}
+
+/// One CSV cell, quoted by the csv crate exactly as its writer quotes it.
+fn cell(text: &str) -> String {
+    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    w.write_field(text).expect("writing to memory");
+    String::from_utf8(w.into_inner().expect("writing to memory")).expect("utf-8 in, utf-8 out")
+}

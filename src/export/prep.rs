@@ -1,0 +1,94 @@
+//! The cell-processing lab's daily preparation list: per date and product, how many doses,
+//! their total (cells or mL), the total volume where a concentration is known, and which
+//! patients. Totals are sums of the same doses the calendars show.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use chrono::NaiveDate;
+
+use super::{Amount, inert, trim_decimals};
+use crate::model::{Arm, Trial};
+use crate::schedule::{Event, Patient};
+
+pub const COLUMNS: [&str; 7] = [
+    "date",
+    "product",
+    "doses",
+    "total_dose",
+    "dose_unit",
+    "total_volume_ml",
+    "patient_ids",
+];
+
+/// One line of the preparation list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrepLine {
+    pub date: NaiveDate,
+    /// Index into the trial's products.
+    pub product: usize,
+    pub doses: u32,
+    pub total: f64,
+    /// `None` when any dose of the day has no known volume.
+    pub volume_ml: Option<f64>,
+    pub patients: Vec<String>,
+}
+
+/// Adds up the dosing events of many patients by (date, product).
+#[derive(Debug, Default)]
+pub struct Prep {
+    lines: BTreeMap<(NaiveDate, usize), PrepLine>,
+}
+
+impl Prep {
+    pub fn add(&mut self, arm: &Arm, patient: &Patient, events: &[Event]) {
+        for e in events {
+            let (Some(dose), Some(product)) = (e.dose, e.product(arm)) else {
+                continue;
+            };
+            let line = self.lines.entry((e.date, product)).or_insert(PrepLine {
+                date: e.date,
+                product,
+                doses: 0,
+                total: 0.0,
+                volume_ml: Some(0.0),
+                patients: Vec::new(),
+            });
+            line.doses += 1;
+            line.total += dose;
+            line.volume_ml = line.volume_ml.zip(e.volume_ml).map(|(a, b)| a + b);
+            if line.patients.last() != Some(&patient.id) {
+                line.patients.push(patient.id.clone());
+            }
+        }
+    }
+
+    pub fn lines(&self) -> impl Iterator<Item = &PrepLine> {
+        self.lines.values()
+    }
+
+    pub fn write_csv(&self, trial: &Trial, out: impl Write) -> csv::Result<()> {
+        let mut w = csv::Writer::from_writer(out);
+        w.write_record(COLUMNS)?;
+        for l in self.lines() {
+            let p = &trial.products[l.product];
+            let total = Amount {
+                value: l.total,
+                unit: p.unit,
+            };
+            let mut ids = l.patients.clone();
+            ids.sort();
+            w.write_record([
+                l.date.to_string(),
+                inert(&p.id).into_owned(),
+                l.doses.to_string(),
+                total.plain(),
+                p.unit.as_str().to_string(),
+                l.volume_ml.map(|v| trim_decimals(v, 2)).unwrap_or_default(),
+                inert(&ids.join(" ")).into_owned(),
+            ])?;
+        }
+        w.flush()?;
+        Ok(())
+    }
+}
