@@ -50,30 +50,57 @@ impl<'t> Cohort<'t> {
             .map(|e| e.start)
             .min()
             .unwrap_or_default();
-        let mut days: Vec<Vec<u32>> = Vec::new();
-        let mut problems: Vec<Problem> = Vec::new();
-        let mut buf = Vec::new();
-        let mut rows = 0u64;
-        for &i in &roster.by_id {
-            let e = &roster.entries[i as usize];
-            if let Err(err) = plans[e.arm].expand_into(e.weight_kg, e.start, &mut buf) {
-                problems.push(roster::schedule_problem(roster_path, e, err));
-                continue;
-            }
-            rows += buf.len() as u64;
-            let mut last = None;
-            for ev in &buf {
-                if last == Some(ev.date) {
-                    continue;
+        // Index the dates in parallel over slices of the id order, then join each day's
+        // lists slice by slice, which keeps every day's patients in id order.
+        let slice = roster.by_id.len().div_ceil(rayon::current_num_threads().max(1) * 4).max(1);
+        let parts: Vec<(Vec<Vec<u32>>, Vec<Problem>, u64)> = roster
+            .by_id
+            .par_chunks(slice)
+            .map(|ids| {
+                let mut days: Vec<Vec<u32>> = Vec::new();
+                let mut problems = Vec::new();
+                let mut rows = 0u64;
+                let mut buf = Vec::new();
+                for &i in ids {
+                    let e = &roster.entries[i as usize];
+                    if let Err(err) = plans[e.arm as usize].expand_into(e.weight_kg, e.start, &mut buf) {
+                        problems.push(roster::schedule_problem(roster_path, e, err));
+                        continue;
+                    }
+                    rows += buf.len() as u64;
+                    let mut last = None;
+                    for ev in &buf {
+                        if last == Some(ev.date) {
+                            continue;
+                        }
+                        last = Some(ev.date);
+                        let d = (ev.date - first_date).num_days() as usize;
+                        if d >= days.len() {
+                            days.resize_with(d + 1, Vec::new);
+                        }
+                        days[d].push(i);
+                    }
                 }
-                last = Some(ev.date);
-                let d = (ev.date - first_date).num_days() as usize;
-                if d >= days.len() {
-                    days.resize_with(d + 1, Vec::new);
+                (days, problems, rows)
+            })
+            .collect();
+        let len = parts.iter().map(|p| p.0.len()).max().unwrap_or(0);
+        let mut days: Vec<Vec<u32>> = (0..len)
+            .into_par_iter()
+            .map(|d| {
+                let n = parts.iter().map(|p| p.0.get(d).map_or(0, Vec::len)).sum();
+                let mut all = Vec::with_capacity(n);
+                for p in &parts {
+                    if let Some(list) = p.0.get(d) {
+                        all.extend_from_slice(list);
+                    }
                 }
-                days[d].push(i);
-            }
-        }
+                all
+            })
+            .collect();
+        days.shrink_to_fit();
+        let rows = parts.iter().map(|p| p.2).sum();
+        let mut problems: Vec<Problem> = parts.into_iter().flat_map(|p| p.1).collect();
         problems.sort_by_key(|p| p.line);
         InputError::check(problems)?;
         Ok(Cohort {
@@ -95,14 +122,18 @@ impl<'t> Cohort<'t> {
     pub fn patient(&self, i: u32) -> Patient {
         let e = &self.roster.entries[i as usize];
         Patient {
-            id: e.id.clone(),
+            id: e.id.to_string(),
             weight_kg: e.weight_kg,
             start: e.start,
         }
     }
 
     /// Writes the pharmacy CSV (header included); `progress` is told how many rows are done.
-    pub fn write_pharmacy(&self, out: &mut dyn Write, progress: &dyn Fn(u64)) -> io::Result<()> {
+    pub fn write_pharmacy(
+        &self,
+        out: &mut (dyn Write + Send),
+        progress: &dyn Fn(u64),
+    ) -> io::Result<()> {
         let mut header = String::new();
         header.push_str(&export::COLUMNS.join(","));
         header.push('\n');
@@ -123,19 +154,26 @@ impl<'t> Cohort<'t> {
         if from < self.days.len() {
             chunks.push((from, self.days.len()));
         }
-        let batch = rayon::current_num_threads().max(1) * 4;
+        // While one batch is written, the next is formatted.
+        let batch = rayon::current_num_threads().max(1) * 2;
         let mut done = 0u64;
+        let mut ready: Vec<(Vec<u8>, u64)> = Vec::new();
         for group in chunks.chunks(batch) {
-            let parts: Vec<(Vec<u8>, u64)> = group
-                .par_iter()
-                .map(|&(a, b)| self.format_days(a, b))
-                .collect();
-            for (bytes, n) in parts {
-                out.write_all(&bytes)?;
-                done += n;
-            }
+            let (written, next) = rayon::join(
+                || write_parts(out, &ready),
+                || {
+                    group
+                        .par_iter()
+                        .map(|&(a, b)| self.format_days(a, b))
+                        .collect::<Vec<_>>()
+                },
+            );
+            done += written?;
             progress(done);
+            ready = next;
         }
+        done += write_parts(out, &ready)?;
+        progress(done);
         Ok(())
     }
 
@@ -145,18 +183,20 @@ impl<'t> Cohort<'t> {
         let mut events: Vec<Event> = Vec::new();
         let mut n = 0u64;
         let mut num = itoa::Buffer::new();
+        let mut weight = Vec::with_capacity(24);
         for d in a..b {
             let date = self.first_date + chrono::Days::new(d as u64);
             let date_text = date.to_string();
             let weekday = timing::weekday_abbrev(date);
             for &i in &self.days[d] {
                 let e = &self.roster.entries[i as usize];
-                let plan = &self.plans[e.arm];
-                let texts = &self.texts[e.arm];
-                plan.expand_into(e.weight_kg, e.start, &mut events)
+                let plan = &self.plans[e.arm as usize];
+                let texts = &self.texts[e.arm as usize];
+                plan.expand_date_into(e.weight_kg, e.start, date, &mut events)
                     .expect("checked when the cohort was built");
-                let weight = weight_text(e.weight_kg);
-                for ev in events.iter().filter(|ev| ev.date == date) {
+                weight.clear();
+                write_weight(&mut weight, e.weight_kg);
+                for ev in &events {
                     let t = texts.get(ev);
                     out.extend_from_slice(e.id.as_bytes());
                     out.push(b',');
@@ -174,7 +214,7 @@ impl<'t> Cohort<'t> {
                     out.push(b',');
                     out.extend_from_slice(num.format(ev.occurrences).as_bytes());
                     out.push(b',');
-                    out.extend_from_slice(weight.as_bytes());
+                    out.extend_from_slice(&weight);
                     out.push(b',');
                     out.extend_from_slice(t.per_kg.as_bytes());
                     out.push(b',');
@@ -210,10 +250,19 @@ impl<'t> Cohort<'t> {
         self.roster.by_id.iter().map(move |&i| {
             let e = &self.roster.entries[i as usize];
             let p = self.patient(i);
-            let events = self.plans[e.arm].schedule(&p).expect("checked when the cohort was built");
-            (p, e.arm, events)
+            let events = self.plans[e.arm as usize].schedule(&p).expect("checked when the cohort was built");
+            (p, e.arm as usize, events)
         })
     }
+}
+
+fn write_parts(out: &mut (dyn Write + Send), parts: &[(Vec<u8>, u64)]) -> io::Result<u64> {
+    let mut n = 0;
+    for (bytes, rows) in parts {
+        out.write_all(bytes)?;
+        n += rows;
+    }
+    Ok(n)
 }
 
 fn amount(out: &mut Vec<u8>, v: Option<f64>, unit: Unit, num: &mut itoa::Buffer) {
@@ -225,12 +274,48 @@ fn amount(out: &mut Vec<u8>, v: Option<f64>, unit: Unit, num: &mut itoa::Buffer)
     }
 }
 
-/// The weight as the calendar CSV prints it (f64 Display: 62.5, 70).
-fn weight_text(w: f64) -> String {
-    if w.fract() == 0.0 {
-        itoa::Buffer::new().format(w as i64).to_string()
-    } else {
-        ryu::Buffer::new().format_finite(w).to_string()
+/// The weight as the calendar CSV prints it (f64 Display, the shortest text that reads
+/// back as the same number: 62.5, 70). Weights with up to three decimals, which is every
+/// real one, take a fast integer path; `ryu` gives the same digits for the rest.
+fn write_weight(out: &mut Vec<u8>, w: f64) {
+    let mut scale = 1.0;
+    for places in 0..=3usize {
+        let n = (w * scale).round();
+        if n / scale == w && n >= 0.0 && n < 1e15 {
+            let mut buf = itoa::Buffer::new();
+            let digits = buf.format(n as u64).as_bytes();
+            if places == 0 {
+                out.extend_from_slice(digits);
+                return;
+            }
+            let split = digits.len().saturating_sub(places);
+            if split == 0 {
+                out.push(b'0');
+            }
+            out.extend_from_slice(&digits[..split]);
+            out.push(b'.');
+            for _ in digits.len()..places {
+                out.push(b'0');
+            }
+            out.extend_from_slice(&digits[split..]);
+            return;
+        }
+        scale *= 10.0;
+    }
+    out.extend_from_slice(ryu::Buffer::new().format_finite(w).as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_weight;
+
+    #[test]
+    fn weights_print_as_the_calendar_prints_them() {
+        for w in [62.5, 70.0, 35.2, 104.99, 61.125, 0.5, 3.0, 57.333333, 349.9, 1e-3, 0.05] {
+            let mut out = Vec::new();
+            write_weight(&mut out, w);
+            assert_eq!(String::from_utf8(out).unwrap(), w.to_string(), "{w}");
+        }
     }
 }
 

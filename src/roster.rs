@@ -22,13 +22,13 @@ pub const REQUIRED: [&str; 4] = ["patient_id", "arm", "weight_kg", "start_date"]
 /// One roster row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    pub id: String,
-    /// Index into [`Trial::arms`].
-    pub arm: usize,
+    pub id: Box<str>,
     pub weight_kg: f64,
     pub start: NaiveDate,
     /// Line in the roster file.
-    pub line: usize,
+    pub line: u32,
+    /// Index into [`Trial::arms`].
+    pub arm: u16,
 }
 
 /// A checked roster, with the patients' order by id.
@@ -43,157 +43,130 @@ pub struct Roster {
 
 /// Reads and checks a roster against a trial.
 pub fn read(path: &Path, trial: &Trial) -> Result<Roster, InputError> {
-    let file = std::fs::File::open(path)
+    let bytes = std::fs::read(path)
         .map_err(|e| InputError::one(Problem::new(path, format!("cannot read roster: {e}"))))?;
-    read_from(path, std::io::BufReader::with_capacity(1 << 20, file), trial)
+    parse(path, &bytes, trial)
 }
 
-/// As [`read`], from any reader; `path` names the input in messages.
-pub fn read_from(path: &Path, input: impl std::io::Read, trial: &Trial) -> Result<Roster, InputError> {
+/// What one slice of the rows gave.
+#[derive(Default)]
+struct Part {
+    entries: Vec<Entry>,
+    problems: Vec<Problem>,
+    warnings: Vec<String>,
+}
+
+/// As [`read`], from the file's bytes; `path` names the input in messages.
+///
+/// A large roster without quotes (the usual machine-written kind) is split at line ends
+/// and its slices checked in parallel; anything else is read in one pass.
+pub fn parse(path: &Path, bytes: &[u8], trial: &Trial) -> Result<Roster, InputError> {
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(true)
-        .from_reader(input);
-    let problem = |line: usize, col: &str, msg: String| {
-        Problem::new(path, msg).at(Some(line)).field(col.to_string())
-    };
+        .from_reader(bytes);
     let headers = rdr
         .byte_headers()
-        .map_err(|e| InputError::one(Problem::new(path, format!("cannot read the header: {e}")).at(Some(1))))?
+        .map_err(|e| {
+            InputError::one(
+                Problem::new(path, format!("cannot read the header: {e}")).at(Some(1)),
+            )
+        })?
         .clone();
     let mut col = [usize::MAX; 4];
     let mut problems = Vec::new();
     for (k, name) in REQUIRED.iter().enumerate() {
         match headers.iter().position(|h| h == name.as_bytes()) {
             Some(i) => col[k] = i,
-            None => problems.push(problem(
-                1,
-                name,
-                format!(
-                    "missing column '{name}' (the header needs {})",
-                    REQUIRED.join(",")
-                ),
-            )),
+            None => problems.push(
+                Problem::new(
+                    path,
+                    format!(
+                        "missing column '{name}' (the header needs {})",
+                        REQUIRED.join(",")
+                    ),
+                )
+                .at(Some(1))
+                .field(*name),
+            ),
         }
     }
-    InputError::check(problems.clone())?;
+    InputError::check(std::mem::take(&mut problems))?;
+    let cx = Context {
+        path,
+        trial,
+        col,
+        arms: trial
+            .arms
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.id.as_bytes(), i as u16))
+            .collect(),
+    };
 
-    let arms: HashMap<&[u8], usize> = trial
-        .arms
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (a.id.as_bytes(), i))
-        .collect();
+    let header_end = bytes.iter().position(|&b| b == b'\n').map(|i| i + 1);
+    let parts: Vec<Part> = match header_end {
+        Some(h) if bytes.len() > 1 << 20 && !bytes.contains(&b'"') => {
+            let body = &bytes[h..];
+            let pieces = split_lines(body, rayon::current_num_threads().max(1) * 8);
+            let newlines: Vec<usize> = pieces
+                .par_iter()
+                .map(|p| p.iter().filter(|&&b| b == b'\n').count())
+                .collect();
+            let mut first = 2;
+            let firsts: Vec<usize> = newlines
+                .iter()
+                .map(|n| {
+                    let f = first;
+                    first += n;
+                    f
+                })
+                .collect();
+            pieces
+                .par_iter()
+                .zip(firsts)
+                .map(|(p, first_line)| {
+                    let rdr = csv::ReaderBuilder::new()
+                        .flexible(true)
+                        .has_headers(false)
+                        .from_reader(*p);
+                    cx.rows(rdr, first_line - 1)
+                })
+                .collect()
+        }
+        _ => vec![cx.rows(rdr, 0)],
+    };
+
     let mut entries = Vec::new();
     let mut warnings = Vec::new();
-    let mut rec = csv::ByteRecord::new();
-    loop {
-        match rdr.read_byte_record(&mut rec) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line() as usize);
-                problems.push(Problem::new(path, format!("unreadable CSV: {e}")).at(Some(line)));
-                break;
-            }
-        }
-        let line = rec.position().map_or(0, |p| p.line() as usize);
-        let get = |k: usize| rec.get(col[k]).map(|b| String::from_utf8_lossy(b).trim().to_string());
-        let before = problems.len();
-
-        let id = get(0).unwrap_or_default();
-        if id.is_empty() {
-            problems.push(problem(line, "patient_id", "missing patient_id".into()));
-        } else if !is_safe_id(&id) {
-            problems.push(problem(
-                line,
-                "patient_id",
-                format!("'{id}' is not a safe id: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit (it becomes part of file names)"),
-            ));
-        }
-        let arm_text = get(1).unwrap_or_default();
-        let arm = arms.get(arm_text.as_bytes()).copied();
-        if arm.is_none() {
-            problems.push(problem(
-                line,
-                "arm",
-                if arm_text.is_empty() {
-                    format!("missing arm (arms: {})", trial.arm_ids().join(", "))
-                } else {
-                    format!("unknown arm '{arm_text}' (arms: {})", trial.arm_ids().join(", "))
-                },
-            ));
-        }
-        let weight_text = get(2).unwrap_or_default();
-        let weight = match weight_text.parse::<f64>() {
-            Ok(w) => match check_weight(w, &trial.weight) {
-                Ok(None) => Some(w),
-                Ok(Some(warn)) => {
-                    warnings.push(format!("{}:{line}: patient {id}: {warn}", path.display()));
-                    Some(w)
-                }
-                Err(e) => {
-                    problems.push(problem(line, "weight_kg", e.to_string()));
-                    None
-                }
-            },
-            Err(_) => {
-                problems.push(problem(
-                    line,
-                    "weight_kg",
-                    if weight_text.is_empty() {
-                        "missing weight_kg".into()
-                    } else {
-                        format!("'{weight_text}' is not a weight in kg")
-                    },
-                ));
-                None
-            }
-        };
-        let start = match parse_date(&get(3).unwrap_or_default()) {
-            Ok(d) => Some(d),
-            Err(msg) => {
-                problems.push(problem(line, "start_date", msg));
-                None
-            }
-        };
-        if problems.len() == before {
-            entries.push(Entry {
-                id,
-                arm: arm.unwrap_or(0),
-                weight_kg: weight.unwrap_or(0.0),
-                start: start.unwrap_or_default(),
-                line,
-            });
-        } else if !id.is_empty() {
-            // Keep the id so that a duplicate of a bad row is still reported.
-            entries.push(Entry {
-                id,
-                arm: usize::MAX,
-                weight_kg: 0.0,
-                start: NaiveDate::default(),
-                line,
-            });
-        }
+    for p in parts {
+        entries.extend(p.entries);
+        problems.extend(p.problems);
+        warnings.extend(p.warnings);
     }
     if entries.is_empty() && problems.is_empty() {
         problems.push(Problem::new(path, "the roster has no patients").at(Some(2)));
     }
 
     let mut by_id: Vec<u32> = (0..entries.len() as u32).collect();
-    let sorted = entries.windows(2).all(|w| w[0].id <= w[1].id);
-    if !sorted {
+    if !entries.windows(2).all(|w| w[0].id <= w[1].id) {
         by_id.par_sort_by(|&a, &b| entries[a as usize].id.cmp(&entries[b as usize].id));
     }
     for w in by_id.windows(2) {
         let (a, b) = (&entries[w[0] as usize], &entries[w[1] as usize]);
         if a.id == b.id {
             let (first, again) = if a.line < b.line { (a, b) } else { (b, a) };
-            problems.push(problem(
-                again.line,
-                "patient_id",
-                format!("patient_id '{}' is used again (first on line {})", again.id, first.line),
-            ));
+            problems.push(
+                Problem::new(
+                    path,
+                    format!(
+                        "patient_id '{}' is used again (first on line {})",
+                        again.id, first.line
+                    ),
+                )
+                .at(Some(again.line as usize))
+                .field("patient_id"),
+            );
         }
     }
     problems.sort_by_key(|p| p.line);
@@ -205,6 +178,148 @@ pub fn read_from(path: &Path, input: impl std::io::Read, trial: &Trial) -> Resul
     })
 }
 
+/// `data` cut into about `n` pieces, each ending at a line end.
+fn split_lines(data: &[u8], n: usize) -> Vec<&[u8]> {
+    let mut pieces = Vec::with_capacity(n);
+    let target = data.len().div_ceil(n.max(1)).max(1);
+    let mut rest = data;
+    while !rest.is_empty() {
+        let cut = if rest.len() <= target {
+            rest.len()
+        } else {
+            rest[target..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(rest.len(), |i| target + i + 1)
+        };
+        let (piece, tail) = rest.split_at(cut);
+        pieces.push(piece);
+        rest = tail;
+    }
+    pieces
+}
+
+struct Context<'a> {
+    path: &'a Path,
+    trial: &'a Trial,
+    /// Column of each [`REQUIRED`] field.
+    col: [usize; 4],
+    arms: HashMap<&'a [u8], u16>,
+}
+
+impl Context<'_> {
+    fn problem(&self, line: usize, col: &str, msg: String) -> Problem {
+        Problem::new(self.path, msg).at(Some(line)).field(col)
+    }
+
+    /// Checks every row `rdr` yields; `line_offset` is added to the reader's line numbers.
+    fn rows<R: std::io::Read>(&self, mut rdr: csv::Reader<R>, line_offset: usize) -> Part {
+        let trial = self.trial;
+        let mut part = Part::default();
+        let mut rec = csv::ByteRecord::new();
+        loop {
+            match rdr.read_byte_record(&mut rec) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => {
+                    let line = e.position().map_or(0, |p| p.line() as usize) + line_offset;
+                    part.problems.push(
+                        Problem::new(self.path, format!("unreadable CSV: {e}")).at(Some(line)),
+                    );
+                    break;
+                }
+            }
+            let line = rec.position().map_or(0, |p| p.line() as usize) + line_offset;
+            if rec.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
+                continue; // a blank line
+            }
+            let get = |k: usize| {
+                rec.get(self.col[k])
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default()
+            };
+            let before = part.problems.len();
+
+            let id_cell = get(0);
+            let id = id_cell.trim();
+            if id.is_empty() {
+                part.problems
+                    .push(self.problem(line, "patient_id", "missing patient_id".into()));
+            } else if !is_safe_id(id) {
+                part.problems.push(self.problem(
+                    line,
+                    "patient_id",
+                    format!("'{id}' is not a safe id: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit (it becomes part of file names)"),
+                ));
+            }
+            let arm_cell = get(1);
+            let arm_text = arm_cell.trim();
+            let arm = self.arms.get(arm_text.as_bytes()).copied();
+            if arm.is_none() {
+                let arms = trial.arm_ids().join(", ");
+                part.problems.push(self.problem(
+                    line,
+                    "arm",
+                    if arm_text.is_empty() {
+                        format!("missing arm (arms: {arms})")
+                    } else {
+                        format!("unknown arm '{arm_text}' (arms: {arms})")
+                    },
+                ));
+            }
+            let weight_cell = get(2);
+            let weight_text = weight_cell.trim();
+            let weight = match weight_text.parse::<f64>() {
+                Ok(w) => match check_weight(w, &trial.weight) {
+                    Ok(None) => Some(w),
+                    Ok(Some(warn)) => {
+                        part.warnings.push(format!(
+                            "{}:{line}: patient {id}: {warn}",
+                            self.path.display()
+                        ));
+                        Some(w)
+                    }
+                    Err(e) => {
+                        part.problems
+                            .push(self.problem(line, "weight_kg", e.to_string()));
+                        None
+                    }
+                },
+                Err(_) => {
+                    part.problems.push(self.problem(
+                        line,
+                        "weight_kg",
+                        if weight_text.is_empty() {
+                            "missing weight_kg".into()
+                        } else {
+                            format!("'{weight_text}' is not a weight in kg")
+                        },
+                    ));
+                    None
+                }
+            };
+            let start = match parse_date(get(3).trim()) {
+                Ok(d) => Some(d),
+                Err(msg) => {
+                    part.problems.push(self.problem(line, "start_date", msg));
+                    None
+                }
+            };
+            // A bad row keeps its id, so that a duplicate of it is still reported.
+            if part.problems.len() == before || !id.is_empty() {
+                part.entries.push(Entry {
+                    id: id.into(),
+                    arm: arm.unwrap_or(u16::MAX),
+                    weight_kg: weight.unwrap_or(0.0),
+                    start: start.unwrap_or_default(),
+                    line: line as u32,
+                });
+            }
+        }
+        part
+    }
+}
+
 /// A schedule that cannot be made for a roster row, as a problem on that row.
 pub fn schedule_problem(path: &Path, e: &Entry, err: ScheduleError) -> Problem {
     let col = match err {
@@ -212,6 +327,6 @@ pub fn schedule_problem(path: &Path, e: &Entry, err: ScheduleError) -> Problem {
         _ => "weight_kg",
     };
     Problem::new(path, format!("patient {}: {err}", e.id))
-        .at(Some(e.line))
+        .at(Some(e.line as usize))
         .field(col)
 }

@@ -251,73 +251,25 @@ impl<'t> Plan<'t> {
     ) -> Result<(), ScheduleError> {
         out.clear();
         for s in &self.slots {
-            let date = match s.when {
-                When::Day(d) => timing::date_of_day(start, d),
-                When::Months { base_day, months } => timing::date_of_day(start, base_day)
-                    .and_then(|b| timing::add_months(b, months)),
-            }
-            .ok_or(ScheduleError::DateOutOfRange(match s.when {
-                When::Day(d) => i64::from(d),
-                When::Months { base_day, .. } => i64::from(base_day),
-            }))?;
-            let mut e = Event {
-                date,
-                study_day: timing::day_of_date(start, date),
-                order_in_day: 0,
-                kind: s.kind,
-                origin: s.origin,
-                occurrence: s.occurrence,
-                occurrences: s.occurrences,
-                dose: None,
-                dose_per_kg: None,
-                cumulative_dose: None,
-                volume_ml: None,
-                window: None,
-                after: s.after,
+            let (date, study_day) = match s.when {
+                When::Day(d) => (
+                    timing::date_of_day(start, d).ok_or(ScheduleError::DateOutOfRange(i64::from(d)))?,
+                    i64::from(d),
+                ),
+                When::Months { base_day, months } => {
+                    let date = timing::date_of_day(start, base_day)
+                        .and_then(|b| timing::add_months(b, months))
+                        .ok_or(ScheduleError::DateOutOfRange(i64::from(base_day)))?;
+                    (date, timing::day_of_date(start, date))
+                }
             };
-            match s.origin {
-                Origin::Component(c) => {
-                    let comp = &self.arm.components[c];
-                    let product = &self.trial.products[comp.product];
-                    let (dose, per_kg) = dose_amount(&comp.dose, product.unit, weight_kg);
-                    if let (Some(d), Some(max)) = (dose, comp.dose.max_per_dose)
-                        && d > max
-                    {
-                        return Err(ScheduleError::AboveMaximum {
-                            component: comp.id.clone(),
-                            occurrence: s.occurrence,
-                            dose: d,
-                            max,
-                            unit: product.unit.as_str(),
-                        });
-                    }
-                    e.dose = dose;
-                    e.dose_per_kg = per_kg;
-                    e.volume_ml = dose.and_then(|d| match product.unit {
-                        Unit::Ml => Some(d),
-                        Unit::Cells => product.concentration_cells_per_ml.map(|c| d / c),
-                    });
-                }
-                Origin::Visit(v) => {
-                    if let Some(w) = &self.arm.visits[v].window {
-                        e.window = Some((
-                            timing::shift_days(date, -i64::from(w.days_before))
-                                .ok_or(ScheduleError::DateOutOfRange(e.study_day))?,
-                            timing::shift_days(date, i64::from(w.days_after))
-                                .ok_or(ScheduleError::DateOutOfRange(e.study_day))?,
-                        ));
-                    }
-                }
-                Origin::Background(_) => {}
-            }
-            out.push(e);
+            out.push(self.slot_event(s, weight_kg, date, study_day)?);
         }
         if !self.presorted {
             // Stable: equal (date, rank) keep file order.
             out.sort_by_key(|e| (e.date, rank_of(&self.slots, e)));
         }
-        let mut totals = [0.0f64; 16];
-        let mut big_totals = vec![0.0f64; self.trial.products.len().saturating_sub(16)];
+        let mut totals = Totals::new(self.trial.products.len());
         let mut prev: Option<NaiveDate> = None;
         let mut order = 0;
         for e in out.iter_mut() {
@@ -325,16 +277,118 @@ impl<'t> Plan<'t> {
             prev = Some(e.date);
             e.order_in_day = order;
             if let (Some(d), Some(p)) = (e.dose, e.product(self.arm)) {
-                let t = if p < 16 {
-                    &mut totals[p]
-                } else {
-                    &mut big_totals[p - 16]
-                };
-                *t += d;
-                e.cumulative_dose = Some(*t);
+                e.cumulative_dose = Some(totals.add(p, d));
             }
         }
         Ok(())
+    }
+
+    /// Only the events of one date, exactly as [`Plan::expand_into`] gives them (same
+    /// order, same running totals), without building the rest of the calendar when the
+    /// plan has no month steps. The pharmacy stream calls this once per patient-day.
+    pub fn expand_date_into(
+        &self,
+        weight_kg: f64,
+        start: NaiveDate,
+        date: NaiveDate,
+        out: &mut Vec<Event>,
+    ) -> Result<(), ScheduleError> {
+        if !self.presorted {
+            self.expand_into(weight_kg, start, out)?;
+            out.retain(|e| e.date == date);
+            return Ok(());
+        }
+        out.clear();
+        let day = timing::day_of_date(start, date);
+        let mut totals = Totals::new(self.trial.products.len());
+        for s in &self.slots {
+            let When::Day(d) = s.when else {
+                unreachable!("presorted plans have study days only")
+            };
+            let d = i64::from(d);
+            if d > day {
+                break;
+            }
+            if d < day {
+                // An earlier dose still counts towards today's running total.
+                if let Origin::Component(c) = s.origin {
+                    let comp = &self.arm.components[c];
+                    let unit = self.trial.products[comp.product].unit;
+                    if let (Some(dose), _) = dose_amount(&comp.dose, unit, weight_kg) {
+                        totals.add(comp.product, dose);
+                    }
+                }
+                continue;
+            }
+            let mut e = self.slot_event(s, weight_kg, date, day)?;
+            e.order_in_day = out.len() as u32 + 1;
+            if let (Some(dose), Some(p)) = (e.dose, e.product(self.arm)) {
+                e.cumulative_dose = Some(totals.add(p, dose));
+            }
+            out.push(e);
+        }
+        Ok(())
+    }
+
+    /// The event of one slot on its date, without order or running total.
+    fn slot_event(
+        &self,
+        s: &Slot,
+        weight_kg: f64,
+        date: NaiveDate,
+        study_day: i64,
+    ) -> Result<Event, ScheduleError> {
+        let mut e = Event {
+            date,
+            study_day,
+            order_in_day: 0,
+            kind: s.kind,
+            origin: s.origin,
+            occurrence: s.occurrence,
+            occurrences: s.occurrences,
+            dose: None,
+            dose_per_kg: None,
+            cumulative_dose: None,
+            volume_ml: None,
+            window: None,
+            after: s.after,
+        };
+        match s.origin {
+            Origin::Component(c) => {
+                let comp = &self.arm.components[c];
+                let product = &self.trial.products[comp.product];
+                let (dose, per_kg) = dose_amount(&comp.dose, product.unit, weight_kg);
+                if let (Some(d), Some(max)) = (dose, comp.dose.max_per_dose)
+                    && d > max
+                {
+                    return Err(ScheduleError::AboveMaximum {
+                        component: comp.id.clone(),
+                        occurrence: s.occurrence,
+                        dose: d,
+                        max,
+                        unit: product.unit.as_str(),
+                    });
+                }
+                e.dose = dose;
+                e.dose_per_kg = per_kg;
+                e.volume_ml = dose.and_then(|d| match product.unit {
+                    Unit::Ml => Some(d),
+                    Unit::Cells => product.concentration_cells_per_ml.map(|c| d / c),
+                });
+            }
+            Origin::Visit(v) => {
+                if let Some(w) = &self.arm.visits[v].window {
+                    let out_of_range = ScheduleError::DateOutOfRange(study_day);
+                    e.window = Some((
+                        timing::shift_days(date, -i64::from(w.days_before))
+                            .ok_or(out_of_range.clone())?,
+                        timing::shift_days(date, i64::from(w.days_after)).ok_or(out_of_range)?,
+                    ));
+                }
+            }
+            Origin::Background(_) => {}
+        }
+        Ok(e)
     }
 
     /// Checks the weight and expands: the whole calendar of one patient.
@@ -343,6 +397,32 @@ impl<'t> Plan<'t> {
         let mut out = Vec::with_capacity(self.slots.len());
         self.expand_into(patient.weight_kg, patient.start, &mut out)?;
         Ok(out)
+    }
+}
+
+/// Running totals per product, without allocating for the usual handful of products.
+struct Totals {
+    small: [f64; 8],
+    more: Vec<f64>,
+}
+
+impl Totals {
+    fn new(products: usize) -> Self {
+        Totals {
+            small: [0.0; 8],
+            more: vec![0.0; products.saturating_sub(8)],
+        }
+    }
+
+    /// Adds a dose of product `p` and returns the new total.
+    fn add(&mut self, p: usize, dose: f64) -> f64 {
+        let t = if p < 8 {
+            &mut self.small[p]
+        } else {
+            &mut self.more[p - 8]
+        };
+        *t += dose;
+        *t
     }
 }
 

@@ -56,8 +56,13 @@ pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
     if !shape_ok {
         return Err(format!("'{text}' is not a date in the form YYYY-MM-DD"));
     }
-    NaiveDate::parse_from_str(t, "%Y-%m-%d")
-        .map_err(|_| format!("'{text}' is not a real calendar date"))
+    let num = |r: std::ops::Range<usize>| {
+        t.as_bytes()[r]
+            .iter()
+            .fold(0u32, |n, b| n * 10 + u32::from(b - b'0'))
+    };
+    NaiveDate::from_ymd_opt(num(0..4) as i32, num(5..7), num(8..10))
+        .ok_or_else(|| format!("'{text}' is not a real calendar date"))
 }
 
 #[cfg(test)]

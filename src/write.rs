@@ -11,7 +11,10 @@ use anyhow::{Context, Result, bail};
 use crate::scenario::is_safe_id;
 
 /// Writes `path` atomically with whatever `fill` writes.
-pub fn atomic_with(path: &Path, fill: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<()> {
+pub fn atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut (dyn Write + Send)) -> io::Result<()>,
+) -> Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -28,6 +31,13 @@ pub fn atomic_with(path: &Path, fill: impl FnOnce(&mut dyn Write) -> io::Result<
         fill(&mut buf).with_context(|| format!("cannot write {}", path.display()))?;
         buf.flush()
             .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    // Temporary files are created private (0600); a finished output is an ordinary file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
+            .with_context(|| format!("cannot set permissions of {}", path.display()))?;
     }
     tmp.persist(path)
         .with_context(|| format!("cannot move the finished file to {}", path.display()))?;

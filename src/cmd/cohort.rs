@@ -41,7 +41,7 @@ pub fn warn(trial: &Trial, roster: &Roster) {
     }
     let mut used = vec![false; trial.arms.len()];
     for e in &roster.entries {
-        used[e.arm] = true;
+        used[e.arm as usize] = true;
     }
     for (arm, _) in trial.arms.iter().zip(used).filter(|(_, u)| *u) {
         super::warn_assumptions(trial, arm, &arm.assumptions(trial));

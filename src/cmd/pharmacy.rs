@@ -19,8 +19,7 @@ pub fn run(args: PharmacyArgs) -> Result<()> {
     match &args.out {
         Some(path) => write::atomic_with(path, |w| cohort.write_pharmacy(w, &tick))?,
         None => {
-            let stdout = io::stdout();
-            let mut w = io::BufWriter::with_capacity(1 << 20, stdout.lock());
+            let mut w = io::BufWriter::with_capacity(1 << 20, io::stdout());
             match cohort.write_pharmacy(&mut w, &tick).and_then(|_| w.flush()) {
                 Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
                 r => r?,
