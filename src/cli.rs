@@ -25,31 +25,48 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// One patient's calendar: dated infusions, exchanges and visits with doses and totals
-    #[command(after_help = "Example:\n  dosesim calendar scenarios/nct04822922.toml --arm high --weight 62.5 --start 2026-12-30")]
+    #[command(
+        after_help = "Example:\n  dosesim calendar scenarios/nct04822922.toml --arm high --weight 62.5 --start 2026-12-30"
+    )]
     Calendar(CalendarArgs),
     /// Check scenario files and report every problem found
-    #[command(after_help = "Example:\n  dosesim validate                  # every file in scenarios/\n  dosesim validate scenarios/nct01724398.toml")]
+    #[command(
+        after_help = "Example:\n  dosesim validate                  # every file in scenarios/\n  dosesim validate scenarios/nct01724398.toml"
+    )]
     Validate(ValidateArgs),
     /// Each arm of a scenario: components, doses, counts, totals and assumed values
     #[command(after_help = "Example:\n  dosesim show scenarios/nct01724398.toml")]
     Show(ShowArgs),
     /// A roster of patients: pharmacy and preparation CSVs, per-patient calendars and .ics files
-    #[command(after_help = "Example:\n  dosesim cohort scenarios/nct04822922.toml --roster scenarios/rosters/NCT04822922.csv --out output")]
+    #[command(
+        after_help = "Example:\n  dosesim cohort scenarios/nct04822922.toml --roster scenarios/rosters/NCT04822922.csv --out output"
+    )]
     Cohort(CohortArgs),
     /// The pharmacy schedule of a roster alone, in date order, to stdout or a file
-    #[command(after_help = "Example:\n  dosesim pharmacy scenarios/nct04822922.toml --roster roster.csv > pharmacy.csv")]
+    #[command(
+        after_help = "Example:\n  dosesim pharmacy scenarios/nct04822922.toml --roster roster.csv > pharmacy.csv"
+    )]
     Pharmacy(PharmacyArgs),
     /// The main job: every bundled scenario with its demo roster, writing output/
-    #[command(after_help = "Example:\n  dosesim run                 # all of scenarios/, into output/\n  dosesim run scenarios/nct04822922.toml --out /tmp/out")]
+    #[command(
+        after_help = "Example:\n  dosesim run                 # all of scenarios/, into output/\n  dosesim run scenarios/nct04822922.toml --out /tmp/out"
+    )]
     Run(RunArgs),
     /// Cumulative dose chart of one patient for chosen arms, as PNG or SVG
-    #[command(after_help = "Example:\n  dosesim chart scenarios/nct04822922.toml --weight 62.5 --out high.svg")]
+    #[command(
+        after_help = "Example:\n  dosesim chart scenarios/nct04822922.toml --weight 62.5 --out high.svg"
+    )]
     Chart(ChartArgs),
     /// Every arm of every trial on one chart, in cells/kg over study days
     #[command(after_help = "Example:\n  dosesim compare --log --out compare.svg")]
     Compare(CompareArgs),
+    /// Regenerate the committed examples (compare chart, one arm chart, one report)
+    #[command(after_help = "Example:\n  dosesim examples            # rewrites output/examples/")]
+    Examples(ExamplesArgs),
     /// One trial's arms as lanes over study days
-    #[command(after_help = "Example:\n  dosesim timeline scenarios/nct01724398.toml --out timeline.svg")]
+    #[command(
+        after_help = "Example:\n  dosesim timeline scenarios/nct01724398.toml --out timeline.svg"
+    )]
     Timeline(TimelineArgs),
 }
 
@@ -171,6 +188,12 @@ pub struct TimelineArgs {
     pub weight: f64,
     /// Output file, .png or .svg
     #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ExamplesArgs {
+    #[arg(long, value_name = "DIR", default_value = "output/examples")]
     pub out: PathBuf,
 }
 

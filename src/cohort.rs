@@ -41,7 +41,11 @@ pub struct Cohort<'t> {
 impl<'t> Cohort<'t> {
     /// Expands every patient once, to check each schedule can be made (a dose above the
     /// maximum, say) and to index the dates. Every problem is reported, with its row.
-    pub fn new(trial: &'t Trial, roster: &'t Roster, roster_path: &Path) -> Result<Self, InputError> {
+    pub fn new(
+        trial: &'t Trial,
+        roster: &'t Roster,
+        roster_path: &Path,
+    ) -> Result<Self, InputError> {
         let plans: Vec<Plan> = trial.arms.iter().map(|a| Plan::new(trial, a)).collect();
         let texts = plans.iter().map(ArmTexts::new).collect();
         let first_date = roster
@@ -52,7 +56,11 @@ impl<'t> Cohort<'t> {
             .unwrap_or_default();
         // Index the dates in parallel over slices of the id order, then join each day's
         // lists slice by slice, which keeps every day's patients in id order.
-        let slice = roster.by_id.len().div_ceil(rayon::current_num_threads().max(1) * 4).max(1);
+        let slice = roster
+            .by_id
+            .len()
+            .div_ceil(rayon::current_num_threads().max(1) * 4)
+            .max(1);
         let parts: Vec<(Vec<Vec<u32>>, Vec<Problem>, u64)> = roster
             .by_id
             .par_chunks(slice)
@@ -63,7 +71,9 @@ impl<'t> Cohort<'t> {
                 let mut buf = Vec::new();
                 for &i in ids {
                     let e = &roster.entries[i as usize];
-                    if let Err(err) = plans[e.arm as usize].expand_into(e.weight_kg, e.start, &mut buf) {
+                    if let Err(err) =
+                        plans[e.arm as usize].expand_into(e.weight_kg, e.start, &mut buf)
+                    {
                         problems.push(roster::schedule_problem(roster_path, e, err));
                         continue;
                     }
@@ -250,7 +260,9 @@ impl<'t> Cohort<'t> {
         self.roster.by_id.iter().map(move |&i| {
             let e = &self.roster.entries[i as usize];
             let p = self.patient(i);
-            let events = self.plans[e.arm as usize].schedule(&p).expect("checked when the cohort was built");
+            let events = self.plans[e.arm as usize]
+                .schedule(&p)
+                .expect("checked when the cohort was built");
             (p, e.arm as usize, events)
         })
     }
@@ -281,7 +293,7 @@ fn write_weight(out: &mut Vec<u8>, w: f64) {
     let mut scale = 1.0;
     for places in 0..=3usize {
         let n = (w * scale).round();
-        if n / scale == w && n >= 0.0 && n < 1e15 {
+        if n / scale == w && (0.0..1e15).contains(&n) {
             let mut buf = itoa::Buffer::new();
             let digits = buf.format(n as u64).as_bytes();
             if places == 0 {
@@ -311,7 +323,9 @@ mod tests {
 
     #[test]
     fn weights_print_as_the_calendar_prints_them() {
-        for w in [62.5, 70.0, 35.2, 104.99, 61.125, 0.5, 3.0, 57.333333, 349.9, 1e-3, 0.05] {
+        for w in [
+            62.5, 70.0, 35.2, 104.99, 61.125, 0.5, 3.0, 57.333333, 349.9, 1e-3, 0.05,
+        ] {
             let mut out = Vec::new();
             write_weight(&mut out, w);
             assert_eq!(String::from_utf8(out).unwrap(), w.to_string(), "{w}");
@@ -378,8 +392,12 @@ impl ArmTexts {
             let mut ev = ev;
             ev.kind = match origin {
                 Origin::Component(c) => match arm.components[c].kind {
-                    crate::model::ComponentKind::CellInfusion => crate::schedule::EventKind::CellInfusion,
-                    crate::model::ComponentKind::PlasmaExchange => crate::schedule::EventKind::PlasmaExchange,
+                    crate::model::ComponentKind::CellInfusion => {
+                        crate::schedule::EventKind::CellInfusion
+                    }
+                    crate::model::ComponentKind::PlasmaExchange => {
+                        crate::schedule::EventKind::PlasmaExchange
+                    }
                 },
                 Origin::Visit(_) => crate::schedule::EventKind::Visit,
                 Origin::Background(_) => crate::schedule::EventKind::Background,
@@ -389,7 +407,8 @@ impl ArmTexts {
                 _ => Unit::Cells,
             };
             if let Origin::Component(c) = origin {
-                let (dose, per_kg) = crate::schedule::dose_amount(&arm.components[c].dose, unit, 1.0);
+                let (dose, per_kg) =
+                    crate::schedule::dose_amount(&arm.components[c].dose, unit, 1.0);
                 ev.dose = dose;
                 ev.dose_per_kg = per_kg;
             }
@@ -418,10 +437,19 @@ impl ArmTexts {
                 .components
                 .iter()
                 .enumerate()
-                .map(|(i, c)| both(Origin::Component(i), c.timing.after.as_ref().map(|a| a.component)))
+                .map(|(i, c)| {
+                    both(
+                        Origin::Component(i),
+                        c.timing.after.as_ref().map(|a| a.component),
+                    )
+                })
                 .collect(),
-            visits: (0..arm.visits.len()).map(|i| both(Origin::Visit(i), None)).collect(),
-            background: (0..arm.background.len()).map(|i| both(Origin::Background(i), None)).collect(),
+            visits: (0..arm.visits.len())
+                .map(|i| both(Origin::Visit(i), None))
+                .collect(),
+            background: (0..arm.background.len())
+                .map(|i| both(Origin::Background(i), None))
+                .collect(),
         }
     }
 
@@ -436,7 +464,9 @@ impl ArmTexts {
 
 /// One CSV cell, quoted by the csv crate exactly as its writer quotes it.
 fn cell(text: &str) -> String {
-    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
     w.write_field(text).expect("writing to memory");
     String::from_utf8(w.into_inner().expect("writing to memory")).expect("utf-8 in, utf-8 out")
 }

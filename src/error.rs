@@ -109,7 +109,11 @@ impl fmt::Display for InputError {
 /// 1-based line number of a byte offset in `text`.
 pub fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 #[cfg(test)]
@@ -121,7 +125,10 @@ mod tests {
         let p = Problem::new(Path::new("s.toml"), "must be positive")
             .at(Some(12))
             .field("dose.cells_per_kg");
-        assert_eq!(p.to_string(), "s.toml:12: dose.cells_per_kg: must be positive");
+        assert_eq!(
+            p.to_string(),
+            "s.toml:12: dose.cells_per_kg: must be positive"
+        );
     }
 
     #[test]

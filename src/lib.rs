@@ -20,6 +20,7 @@ pub mod describe;
 pub mod error;
 pub mod export;
 pub mod model;
+pub mod report;
 pub mod roster;
 pub mod scenario;
 pub mod schedule;

@@ -68,9 +68,7 @@ pub fn parse(path: &Path, bytes: &[u8], trial: &Trial) -> Result<Roster, InputEr
     let headers = rdr
         .byte_headers()
         .map_err(|e| {
-            InputError::one(
-                Problem::new(path, format!("cannot read the header: {e}")).at(Some(1)),
-            )
+            InputError::one(Problem::new(path, format!("cannot read the header: {e}")).at(Some(1)))
         })?
         .clone();
     let mut col = [usize::MAX; 4];

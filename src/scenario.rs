@@ -170,16 +170,18 @@ struct RawBackground {
 /// Reads and validates one scenario file.
 pub fn load(path: &Path) -> Result<Trial, InputError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        InputError::one(Problem::new(path, format!("cannot read scenario file: {e}")))
+        InputError::one(Problem::new(
+            path,
+            format!("cannot read scenario file: {e}"),
+        ))
     })?;
     parse(path, &text)
 }
 
 /// Every `*.toml` file directly in `dir`, sorted by name.
 pub fn files_in(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        InputError::one(Problem::new(dir, format!("cannot list scenarios: {e}")))
-    })?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| InputError::one(Problem::new(dir, format!("cannot list scenarios: {e}"))))?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
@@ -277,7 +279,11 @@ impl Validator<'_> {
     fn positive(&mut self, v: &Spanned<f64>, field: String) -> f64 {
         let x = *v.get_ref();
         if !(x.is_finite() && x > 0.0) {
-            self.err(self.line(v), field, format!("must be a positive number, not {x}"));
+            self.err(
+                self.line(v),
+                field,
+                format!("must be a positive number, not {x}"),
+            );
         }
         x
     }
@@ -369,8 +375,7 @@ impl Validator<'_> {
                     format!("arm '{id}' is defined twice"),
                 );
             }
-            let provenance =
-                self.provenance(&ra.source, &ra.assumed, self.line(a), field.clone());
+            let provenance = self.provenance(&ra.source, &ra.assumed, self.line(a), field.clone());
             let components = self.components(&id, &ra.components, &products, &product_index);
             arms.push(Arm {
                 visits: visits
@@ -425,8 +430,7 @@ impl Validator<'_> {
                 ),
             );
         }
-        let provenance =
-            self.provenance(&r.source, &r.assumed, self.line(w), "weight_kg".into());
+        let provenance = self.provenance(&r.source, &r.assumed, self.line(w), "weight_kg".into());
         WeightRange {
             usual_min_kg: min,
             usual_max_kg: max,
@@ -552,27 +556,23 @@ impl Validator<'_> {
             }
             let dose = self.dose(&rc.dose, self.line(c), unit, format!("{field}.dose"));
             let timing = self.timing(&rc.timing, self.line(c), format!("{field}.timing"));
-            let route = rc.route.as_ref().map(|rr| {
-                Sourced {
-                    value: rr.value.clone(),
-                    provenance: self.provenance(
-                        &rr.source,
-                        &rr.assumed,
-                        self.line(c),
-                        format!("{field}.route"),
-                    ),
-                }
+            let route = rc.route.as_ref().map(|rr| Sourced {
+                value: rr.value.clone(),
+                provenance: self.provenance(
+                    &rr.source,
+                    &rr.assumed,
+                    self.line(c),
+                    format!("{field}.route"),
+                ),
             });
-            let duration_min = rc.duration_min.as_ref().map(|rd| {
-                Sourced {
-                    value: self.count(&rd.value, format!("{field}.duration_min.value"), 1),
-                    provenance: self.provenance(
-                        &rd.source,
-                        &rd.assumed,
-                        self.line(c),
-                        format!("{field}.duration_min"),
-                    ),
-                }
+            let duration_min = rc.duration_min.as_ref().map(|rd| Sourced {
+                value: self.count(&rd.value, format!("{field}.duration_min.value"), 1),
+                provenance: self.provenance(
+                    &rd.source,
+                    &rd.assumed,
+                    self.line(c),
+                    format!("{field}.duration_min"),
+                ),
             });
             out.push(Component {
                 name: rc.name.clone().unwrap_or_else(|| id.clone()),
@@ -590,7 +590,13 @@ impl Validator<'_> {
         out
     }
 
-    fn dose(&mut self, r: &RawDose, line: Option<usize>, unit: Option<Unit>, field: String) -> Dose {
+    fn dose(
+        &mut self,
+        r: &RawDose,
+        line: Option<usize>,
+        unit: Option<Unit>,
+        field: String,
+    ) -> Dose {
         let given: Vec<&str> = [
             ("cells_per_kg", r.cells_per_kg.is_some()),
             ("cells", r.cells.is_some()),
@@ -839,7 +845,7 @@ impl Validator<'_> {
             out[i].timing.after = Some(rule);
         }
         // A chain of `after` must not loop back on itself.
-        for start in 0..out.len() {
+        for (start, raw_component) in raw.iter().enumerate() {
             let mut at = start;
             for _ in 0..=out.len() {
                 match &out[at].timing.after {
@@ -848,7 +854,7 @@ impl Validator<'_> {
                 }
                 if at == start {
                     self.err(
-                        self.line(&raw[start]),
+                        self.line(raw_component),
                         format!("arm '{arm}' components[{start}].timing.after"),
                         "the `after` chain loops back to this component",
                     );
@@ -871,11 +877,7 @@ impl Validator<'_> {
                         self.err(
                             self.line(a),
                             format!("{field}.arms"),
-                            format!(
-                                "unknown arm '{}' (arms: {})",
-                                a.get_ref(),
-                                known.join(", ")
-                            ),
+                            format!("unknown arm '{}' (arms: {})", a.get_ref(), known.join(", ")),
                         );
                     }
                     a.get_ref().clone()
@@ -905,7 +907,8 @@ impl Validator<'_> {
                 }
                 let day = self.day(&rv.day, format!("{field}.day"));
                 let window = rv.window.as_ref().map(|rw| {
-                    let before = self.count(&rw.days_before, format!("{field}.window.days_before"), 0);
+                    let before =
+                        self.count(&rw.days_before, format!("{field}.window.days_before"), 0);
                     let after = self.count(&rw.days_after, format!("{field}.window.days_after"), 0);
                     if i64::from(before) >= i64::from(day) {
                         self.err(

@@ -128,7 +128,10 @@ impl Event {
 enum When {
     Day(u32),
     /// `months` calendar months after study day `base_day`.
-    Months { base_day: u32, months: u32 },
+    Months {
+        base_day: u32,
+        months: u32,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -253,7 +256,8 @@ impl<'t> Plan<'t> {
         for s in &self.slots {
             let (date, study_day) = match s.when {
                 When::Day(d) => (
-                    timing::date_of_day(start, d).ok_or(ScheduleError::DateOutOfRange(i64::from(d)))?,
+                    timing::date_of_day(start, d)
+                        .ok_or(ScheduleError::DateOutOfRange(i64::from(d)))?,
                     i64::from(d),
                 ),
                 When::Months { base_day, months } => {

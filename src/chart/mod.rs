@@ -1,1 +1,189 @@
-//! Charts (being written).
+//! Charts of the schedules, as SVG text or PNG bytes: the cumulative dose of one patient
+//! per arm (`dosesim chart`), every arm of every trial in cells/kg (`dosesim compare`) and
+//! one trial's arms as lanes of events (`dosesim timeline`). The HTML report embeds the
+//! same charts through the functions below.
+//!
+//! Each chart is built in two steps: its data (plain numbers and labels, from the schedule
+//! core's events) and its drawing, written once over any plotters backend. The output
+//! depends on nothing but the inputs: the font is bundled (DejaVu Sans, registered on first
+//! use so that commands without charts never load it), PNGs are rasterised in memory and
+//! encoded without timestamps, so the same inputs give the same bytes on any machine.
+//! Nothing here writes files: callers hand the bytes to [`crate::write::atomic`].
+
+mod compare;
+mod cumulative;
+mod parts;
+mod timeline;
+
+use std::sync::OnceLock;
+
+use anyhow::{Result, bail};
+use chrono::NaiveDate;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use crate::model::{Arm, Trial};
+
+/// Study day 1 when the caller gives no start date. Month-based schedules depend on it,
+/// so a fixed date keeps charts reproducible.
+pub const DEFAULT_START: NaiveDate = match NaiveDate::from_ymd_opt(2026, 1, 1) {
+    Some(d) => d,
+    None => panic!("valid date"),
+};
+
+/// Size of the cumulative and compare charts when the caller has no layout of its own.
+pub const DEFAULT_SIZE: (u32, u32) = (1000, 600);
+
+/// Size of a timeline of `arms` lanes.
+pub fn timeline_size(arms: usize) -> (u32, u32) {
+    (1000, 120 + 70 * arms.max(1) as u32)
+}
+
+/// The cumulative cell dose of one patient under each of `arms`, as SVG.
+pub fn cumulative_svg(
+    trial: &Trial,
+    arms: &[&Arm],
+    weight_kg: f64,
+    start: Option<NaiveDate>,
+    per_kg: bool,
+    size: (u32, u32),
+) -> Result<String> {
+    svg(
+        &cumulative::Cumulative::new(trial, arms, weight_kg, start, per_kg)?,
+        size,
+    )
+}
+
+/// The cumulative cell dose of one patient under each of `arms`, as PNG bytes.
+pub fn cumulative_png(
+    trial: &Trial,
+    arms: &[&Arm],
+    weight_kg: f64,
+    start: Option<NaiveDate>,
+    per_kg: bool,
+    size: (u32, u32),
+) -> Result<Vec<u8>> {
+    png(
+        &cumulative::Cumulative::new(trial, arms, weight_kg, start, per_kg)?,
+        size,
+    )
+}
+
+/// Every arm with cell doses of every trial, cumulative cells/kg, as SVG. Fixed doses are
+/// converted at `reference_weight_kg`.
+pub fn compare_svg(
+    trials: &[Trial],
+    reference_weight_kg: f64,
+    log: bool,
+    size: (u32, u32),
+) -> Result<String> {
+    svg(
+        &compare::Compare::new(trials, reference_weight_kg, log)?,
+        size,
+    )
+}
+
+/// Every arm with cell doses of every trial, cumulative cells/kg, as PNG bytes.
+pub fn compare_png(
+    trials: &[Trial],
+    reference_weight_kg: f64,
+    log: bool,
+    size: (u32, u32),
+) -> Result<Vec<u8>> {
+    png(
+        &compare::Compare::new(trials, reference_weight_kg, log)?,
+        size,
+    )
+}
+
+/// One trial's arms as lanes of infusions, exchanges and visits, as SVG.
+pub fn timeline_svg(trial: &Trial, weight_kg: f64, size: (u32, u32)) -> Result<String> {
+    svg(&timeline::Timeline::new(trial, weight_kg)?, size)
+}
+
+/// One trial's arms as lanes of infusions, exchanges and visits, as PNG bytes.
+pub fn timeline_png(trial: &Trial, weight_kg: f64, size: (u32, u32)) -> Result<Vec<u8>> {
+    png(&timeline::Timeline::new(trial, weight_kg)?, size)
+}
+
+/// A chart whose data is ready: it only has to be drawn, on whichever backend.
+trait Chart {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static;
+}
+
+static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+
+/// Registers the bundled font under the only family the charts use. Text layout (and the
+/// PNG glyphs) need it; doing it here rather than at start-up keeps other commands fast.
+fn ensure_font() -> Result<()> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let ok = *REGISTERED.get_or_init(|| {
+        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_ok()
+    });
+    if !ok {
+        bail!("the bundled chart font could not be read");
+    }
+    Ok(())
+}
+
+/// Smallest and largest chart sides, in pixels: below the minimum the labels cannot fit,
+/// above the maximum a PNG buffer would be unreasonably large.
+const MIN_SIDE: (u32, u32) = (320, 150);
+const MAX_SIDE: u32 = 8000;
+
+fn check_size((w, h): (u32, u32)) -> Result<()> {
+    if w < MIN_SIDE.0 || h < MIN_SIDE.1 || w > MAX_SIDE || h > MAX_SIDE {
+        bail!(
+            "chart size {w}x{h} px is outside {}x{} to {MAX_SIDE}x{MAX_SIDE} px",
+            MIN_SIDE.0,
+            MIN_SIDE.1
+        );
+    }
+    Ok(())
+}
+
+fn svg(chart: &impl Chart, size: (u32, u32)) -> Result<String> {
+    ensure_font()?;
+    check_size(size)?;
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
+        chart.draw(&root)?;
+        root.present()?;
+    }
+    Ok(out)
+}
+
+fn png(chart: &impl Chart, size: (u32, u32)) -> Result<Vec<u8>> {
+    ensure_font()?;
+    check_size(size)?;
+    let (w, h) = size;
+    let mut rgb = vec![0u8; w as usize * h as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
+        chart.draw(&root)?;
+        root.present()?;
+    }
+    encode_png(&rgb, size)
+}
+
+/// Encodes an RGB buffer. The PNG holds pixels only (no time or software chunks), so equal
+/// pixels give equal files.
+fn encode_png(rgb: &[u8], (w, h): (u32, u32)) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    {
+        let mut enc = ::png::Encoder::new(&mut out, w, h);
+        enc.set_color(::png::ColorType::Rgb);
+        enc.set_depth(::png::BitDepth::Eight);
+        let mut writer = enc.write_header()?;
+        writer.write_image_data(rgb)?;
+        writer.finish()?;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,199 @@
-//! `dosesim chart`, `compare` and `timeline` (being written).
-use anyhow::{Result, bail};
+//! `dosesim chart`, `compare` and `timeline`: check every argument first (all problems
+//! reported together, nothing written), warn about the assumed values the chart uses, then
+//! draw with [`crate::chart`] and write the file atomically.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::chart;
 use crate::cli::{ChartArgs, CompareArgs, TimelineArgs};
-pub fn run_chart(_a: ChartArgs) -> Result<()> { bail!("chart: being written") }
-pub fn run_compare(_a: CompareArgs) -> Result<()> { bail!("compare: being written") }
-pub fn run_timeline(_a: TimelineArgs) -> Result<()> { bail!("timeline: being written") }
+use crate::error::{InputError, Problem};
+use crate::model::{Arm, ComponentKind, DoseAmount, Trial, Unit};
+use crate::scenario;
+use crate::schedule::check_weight;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Png,
+    Svg,
+}
+
+/// The output format, from the file's extension (in any case).
+fn out_format(path: &Path, problems: &mut Vec<Problem>) -> Option<Format> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("png") => Some(Format::Png),
+        Some("svg") => Some(Format::Svg),
+        _ => {
+            problems.push(Problem::flag(
+                "--out",
+                format!(
+                    "'{}' must end in .png or .svg (the chart format)",
+                    path.display()
+                ),
+            ));
+            None
+        }
+    }
+}
+
+/// Checks a weight against `trial`: a hard-limit failure becomes a problem with `flag`, a
+/// weight outside the usual range a warning.
+fn weight(
+    kg: f64,
+    trial: &Trial,
+    flag: &str,
+    problems: &mut Vec<Problem>,
+    warnings: &mut Vec<String>,
+) {
+    match check_weight(kg, &trial.weight) {
+        Ok(Some(w)) => warnings.push(format!("{}: {w}", trial.id)),
+        Ok(None) => {}
+        Err(e) => {
+            let p = Problem::flag(flag, e.to_string());
+            if !problems.contains(&p) {
+                problems.push(p);
+            }
+        }
+    }
+}
+
+/// True when the arm gives a dosed cell product: the arms the compare chart draws.
+fn gives_cells(trial: &Trial, arm: &Arm) -> bool {
+    arm.components.iter().any(|c| {
+        c.kind == ComponentKind::CellInfusion
+            && trial.products[c.product].unit == Unit::Cells
+            && c.dose.amount != DoseAmount::None
+    })
+}
+
+fn warn_all(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
+pub fn run_chart(args: ChartArgs) -> Result<()> {
+    let trial = scenario::load(&args.scenario)?;
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    let mut arms: Vec<&Arm> = Vec::new();
+    if args.arms.is_empty() {
+        arms = trial.arms.iter().collect();
+    } else {
+        for id in &args.arms {
+            match super::find_arm(&trial, id) {
+                Ok(arm) if !arms.iter().any(|a| a.id == arm.id) => arms.push(arm),
+                Ok(_) => {}
+                Err(e) => problems.extend(e.problems),
+            }
+        }
+    }
+    weight(
+        args.weight,
+        &trial,
+        "--weight",
+        &mut problems,
+        &mut warnings,
+    );
+    let format = out_format(&args.out, &mut problems);
+    InputError::check(problems)?;
+
+    warn_all(&warnings);
+    for arm in &arms {
+        super::warn_assumptions(&trial, arm, &arm.assumptions(&trial));
+    }
+    let size = chart::DEFAULT_SIZE;
+    let bytes = match format {
+        Some(Format::Png) => {
+            chart::cumulative_png(&trial, &arms, args.weight, args.start, args.per_kg, size)?
+        }
+        _ => chart::cumulative_svg(&trial, &arms, args.weight, args.start, args.per_kg, size)?
+            .into_bytes(),
+    };
+    crate::write::atomic(&args.out, &bytes)
+}
+
+pub fn run_compare(args: CompareArgs) -> Result<()> {
+    let files = super::scenario_files(&args.scenarios)?;
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    let mut trials = Vec::new();
+    for f in &files {
+        match scenario::load(f) {
+            Ok(t) => trials.push(t),
+            Err(e) => problems.extend(e.problems),
+        }
+    }
+    for t in &trials {
+        weight(
+            args.reference_weight,
+            t,
+            "--reference-weight",
+            &mut problems,
+            &mut warnings,
+        );
+    }
+    let format = out_format(&args.out, &mut problems);
+    InputError::check(problems)?;
+
+    warn_all(&warnings);
+    for t in &trials {
+        for arm in t.arms.iter().filter(|a| gives_cells(t, a)) {
+            super::warn_assumptions(t, arm, &arm.assumptions(t));
+        }
+    }
+    let size = chart::DEFAULT_SIZE;
+    let bytes = match format {
+        Some(Format::Png) => chart::compare_png(&trials, args.reference_weight, args.log, size)?,
+        _ => chart::compare_svg(&trials, args.reference_weight, args.log, size)?.into_bytes(),
+    };
+    crate::write::atomic(&args.out, &bytes)
+}
+
+pub fn run_timeline(args: TimelineArgs) -> Result<()> {
+    let trial = scenario::load(&args.scenario)?;
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    weight(
+        args.weight,
+        &trial,
+        "--weight",
+        &mut problems,
+        &mut warnings,
+    );
+    let format = out_format(&args.out, &mut problems);
+    InputError::check(problems)?;
+
+    warn_all(&warnings);
+    for arm in &trial.arms {
+        super::warn_assumptions(&trial, arm, &arm.assumptions(&trial));
+    }
+    let size = chart::timeline_size(trial.arms.len());
+    let bytes = match format {
+        Some(Format::Png) => chart::timeline_png(&trial, args.weight, size)?,
+        _ => chart::timeline_svg(&trial, args.weight, size)?.into_bytes(),
+    };
+    crate::write::atomic(&args.out, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_extension_picks_the_format() {
+        let mut p = Vec::new();
+        assert_eq!(out_format(Path::new("a/b.PNG"), &mut p), Some(Format::Png));
+        assert_eq!(out_format(Path::new("b.svg"), &mut p), Some(Format::Svg));
+        assert!(p.is_empty());
+        assert_eq!(out_format(Path::new("b.pdf"), &mut p), None);
+        assert_eq!(out_format(Path::new("b"), &mut p), None);
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].field.as_deref(), Some("--out"));
+    }
+}

@@ -10,13 +10,20 @@ use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
+use crate::chart;
 use crate::cli::CohortArgs;
 use crate::cohort::Cohort;
 use crate::export::{self, Amount, prep::Prep};
 use crate::model::Trial;
+use crate::report;
 use crate::roster::{self, Roster};
 use crate::scenario;
 use crate::write;
+
+/// Size of each patient's cumulative chart (pixels).
+pub const PATIENT_CHART: (u32, u32) = (800, 450);
+/// Weight of the reference patient in the trial-level charts (kg).
+pub const REFERENCE_WEIGHT_KG: f64 = 60.0;
 
 pub fn run(args: CohortArgs) -> Result<()> {
     let trial = scenario::load(&args.scenario)?;
@@ -127,9 +134,11 @@ pub fn write_all(cohort: &Cohort, out: &Path) -> Result<Summary> {
         prep.write_csv(trial, w).map_err(std::io::Error::other)
     })?;
 
-    calendars
+    // Per patient: calendar CSV and .ics, cumulative chart as SVG (kept for the report)
+    // and PNG. One plotters backend per task, patients in parallel.
+    let charts: Vec<String> = calendars
         .par_iter()
-        .try_for_each(|(p, arm, events)| -> Result<()> {
+        .map(|(p, arm, events)| -> Result<String> {
             let arm = &trial.arms[*arm];
             let rows = export::rows(trial, arm, p, events);
             write::atomic_with(&write::safe_child(&patients_dir, &p.id, ".csv")?, |w| {
@@ -139,9 +148,77 @@ pub fn write_all(cohort: &Cohort, out: &Path) -> Result<Summary> {
                 &write::safe_child(&patients_dir, &p.id, ".ics")?,
                 export::ics::render(trial, arm, p, &rows).as_bytes(),
             )?;
-            Ok(())
-        })?;
-    remove_stale(&patients_dir, &calendars.iter().map(|c| c.0.id.as_str()).collect::<Vec<_>>())?;
+            let svg = chart::cumulative_svg(
+                trial,
+                &[arm],
+                p.weight_kg,
+                Some(p.start),
+                false,
+                PATIENT_CHART,
+            )?;
+            write::atomic(
+                &write::safe_child(&patients_dir, &p.id, ".svg")?,
+                svg.as_bytes(),
+            )?;
+            let png = chart::cumulative_png(
+                trial,
+                &[arm],
+                p.weight_kg,
+                Some(p.start),
+                false,
+                PATIENT_CHART,
+            )?;
+            write::atomic(&write::safe_child(&patients_dir, &p.id, ".png")?, &png)?;
+            Ok(svg)
+        })
+        .collect::<Result<_>>()?;
+    remove_stale(
+        &patients_dir,
+        &calendars
+            .iter()
+            .map(|c| c.0.id.as_str())
+            .collect::<Vec<_>>(),
+    )?;
+
+    let arms: Vec<&crate::model::Arm> = trial.arms.iter().collect();
+    let timeline =
+        chart::timeline_svg(trial, REFERENCE_WEIGHT_KG, chart::timeline_size(arms.len()))?;
+    let cumulative = chart::cumulative_svg(
+        trial,
+        &arms,
+        REFERENCE_WEIGHT_KG,
+        None,
+        false,
+        chart::DEFAULT_SIZE,
+    )?;
+    let rows: Vec<Vec<export::Row>> = calendars
+        .iter()
+        .map(|(p, arm, events)| export::rows(trial, &trial.arms[*arm], p, events))
+        .collect();
+    let sections: Vec<report::PatientSection> = calendars
+        .iter()
+        .zip(&rows)
+        .zip(&charts)
+        .map(|(((p, arm, _), rows), svg)| report::PatientSection {
+            id: &p.id,
+            arm_id: &trial.arms[*arm].id,
+            weight_kg: p.weight_kg,
+            rows,
+            chart_svg: svg,
+        })
+        .collect();
+    let caption = format!(
+        "Cumulative cell dose of each arm for a reference patient of {REFERENCE_WEIGHT_KG} kg; each patient's own chart is in their section below."
+    );
+    let html = report::render(&report::Report {
+        trial,
+        timeline_svg: &timeline,
+        cumulative_svg: &cumulative,
+        cumulative_caption: &caption,
+        prep: &prep,
+        patients: &sections,
+    });
+    write::atomic(&dir.join("report.html"), html.as_bytes())?;
 
     Ok(Summary {
         trial_id: trial.id.clone(),

@@ -4,6 +4,7 @@
 pub mod calendar;
 pub mod chart;
 pub mod cohort;
+pub mod examples;
 pub mod pharmacy;
 pub mod run;
 pub mod show;
@@ -31,6 +32,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Chart(a) => chart::run_chart(a),
         Command::Compare(a) => chart::run_compare(a),
         Command::Timeline(a) => chart::run_timeline(a),
+        Command::Examples(a) => examples::run(a),
     }
 }
 

@@ -6,12 +6,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+use super::cohort::REFERENCE_WEIGHT_KG;
+use crate::chart;
 use crate::cli::RunArgs;
 use crate::cohort::Cohort;
 use crate::error::{InputError, Problem};
 use crate::model::Trial;
 use crate::roster::{self, Roster};
-use crate::scenario;
+use crate::{report, scenario, write};
 
 pub fn run(args: RunArgs) -> Result<()> {
     let files = super::scenario_files(&args.scenarios)?;
@@ -50,12 +52,31 @@ pub fn run(args: RunArgs) -> Result<()> {
     for c in &cohorts {
         super::cohort::warn(c.trial, c.roster);
     }
-    let mut summaries = Vec::new();
+    let mut entries = Vec::new();
     for c in &cohorts {
         let s = super::cohort::write_all(c, &args.out)?;
         print!("{}", s.render());
-        summaries.push(s);
+        entries.push(report::IndexEntry {
+            trial: c.trial,
+            patients: s.patients,
+            doses: s.doses,
+            summary: s
+                .render()
+                .trim_end()
+                .split(" -> ")
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        });
     }
+    let trials: Vec<Trial> = cohorts.iter().map(|c| c.trial.clone()).collect();
+    let compare = chart::compare_svg(&trials, REFERENCE_WEIGHT_KG, true, chart::DEFAULT_SIZE)?;
+    let index = args.out.join("index.html");
+    write::atomic(
+        &index,
+        report::index(&entries, &compare, REFERENCE_WEIGHT_KG).as_bytes(),
+    )?;
+    println!("index: {}", index.display());
     Ok(())
 }
 

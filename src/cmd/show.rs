@@ -45,7 +45,14 @@ pub fn render(t: &Trial) -> String {
         for c in &arm.components {
             let p = &t.products[c.product];
             let (n, total) = component_totals(c);
-            let _ = writeln!(s, "  {} [{}] ({}: {})", c.name, c.kind.as_str(), p.id, p.name);
+            let _ = writeln!(
+                s,
+                "  {} [{}] ({}: {})",
+                c.name,
+                c.kind.as_str(),
+                p.id,
+                p.name
+            );
             let _ = writeln!(
                 s,
                 "    dose:     {}  ({})",
@@ -60,26 +67,54 @@ pub fn render(t: &Trial) -> String {
             );
             let total_words = match (c.dose.amount, total) {
                 (DoseAmount::PerKg(_), Some(t)) => format!("{} {}/kg", sci(t), p.unit.as_str()),
-                (DoseAmount::Fixed(_), Some(t)) => format!("{} {} (fixed)", sci(t), p.unit.as_str()),
+                (DoseAmount::Fixed(_), Some(t)) => {
+                    format!("{} {} (fixed)", sci(t), p.unit.as_str())
+                }
                 _ => "no dose".into(),
             };
             let _ = writeln!(s, "    doses:    {n}, total {total_words}");
             if let Some(r) = &c.route {
-                let _ = writeln!(s, "    route:    {}  ({})", r.value, describe::provenance(&r.provenance));
+                let _ = writeln!(
+                    s,
+                    "    route:    {}  ({})",
+                    r.value,
+                    describe::provenance(&r.provenance)
+                );
             }
             if let Some(d) = &c.duration_min {
-                let _ = writeln!(s, "    duration: {} min  ({})", d.value, describe::provenance(&d.provenance));
+                let _ = writeln!(
+                    s,
+                    "    duration: {} min  ({})",
+                    d.value,
+                    describe::provenance(&d.provenance)
+                );
             }
             if let Some(conc) = p.concentration_cells_per_ml {
-                let _ = writeln!(s, "    concentration: {} cells/mL  ({})", sci(conc), describe::provenance(&p.provenance));
+                let _ = writeln!(
+                    s,
+                    "    concentration: {} cells/mL  ({})",
+                    sci(conc),
+                    describe::provenance(&p.provenance)
+                );
             }
             if let Some(n) = &c.note {
                 let _ = writeln!(s, "    note:     {n}");
             }
         }
         for v in &arm.visits {
-            let w = v.window.as_ref().map(|w| format!(", window {}", describe::window(w))).unwrap_or_default();
-            let _ = writeln!(s, "  Visit {}: {}, study day {}{w}  ({})", v.id, v.name, v.day, describe::provenance(&v.provenance));
+            let w = v
+                .window
+                .as_ref()
+                .map(|w| format!(", window {}", describe::window(w)))
+                .unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "  Visit {}: {}, study day {}{w}  ({})",
+                v.id,
+                v.name,
+                v.day,
+                describe::provenance(&v.provenance)
+            );
         }
         for b in &arm.background {
             let _ = writeln!(
@@ -88,7 +123,10 @@ pub fn render(t: &Trial) -> String {
                 b.id,
                 b.name,
                 b.start_day,
-                b.until.as_deref().map(|u| format!("until {u}")).unwrap_or_else(|| "stop condition not stated".into()),
+                b.until
+                    .as_deref()
+                    .map(|u| format!("until {u}"))
+                    .unwrap_or_else(|| "stop condition not stated".into()),
                 describe::provenance(&b.provenance)
             );
         }

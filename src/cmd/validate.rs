@@ -24,7 +24,12 @@ pub fn run(args: ValidateArgs) -> Result<()> {
                 );
             }
             Err(e) => {
-                println!("BAD {}  ({} problem{})", f.display(), e.problems.len(), if e.problems.len() == 1 { "" } else { "s" });
+                println!(
+                    "BAD {}  ({} problem{})",
+                    f.display(),
+                    e.problems.len(),
+                    if e.problems.len() == 1 { "" } else { "s" }
+                );
                 problems.extend(e.problems);
             }
         }

@@ -30,7 +30,13 @@ pub fn render(trial: &Trial, arm: &Arm, patient: &Patient, rows: &[Row]) -> Stri
     for r in rows.iter().filter(|r| r.kind != "background") {
         let summary = if r.is_dose() {
             match r.dose {
-                Some(d) => format!("{} {}/{}, {}", r.name, r.occurrence, r.occurrences, d.readable()),
+                Some(d) => format!(
+                    "{} {}/{}, {}",
+                    r.name,
+                    r.occurrence,
+                    r.occurrences,
+                    d.readable()
+                ),
                 None => format!("{} {}/{}", r.name, r.occurrence, r.occurrences),
             }
         } else {
@@ -46,7 +52,12 @@ pub fn render(trial: &Trial, arm: &Arm, patient: &Patient, rows: &[Row]) -> Stri
             desc.push(format!("Dose per kg: {} cells/kg", sci(k)));
         }
         if let Some(d) = r.dose {
-            desc.push(format!("Dose: {} ({} {})", d.readable(), d.plain(), d.unit.as_str()));
+            desc.push(format!(
+                "Dose: {} ({} {})",
+                d.readable(),
+                d.plain(),
+                d.unit.as_str()
+            ));
         }
         if let Some(c) = r.cumulative_dose {
             desc.push(format!("Cumulative: {}", c.readable()));
@@ -59,7 +70,10 @@ pub fn render(trial: &Trial, arm: &Arm, patient: &Patient, rows: &[Row]) -> Stri
         }
         desc.push(r.note.clone());
         if !r.assumed.is_empty() {
-            desc.push(format!("Assumed, not stated in the registry record: {}", r.assumed));
+            desc.push(format!(
+                "Assumed, not stated in the registry record: {}",
+                r.assumed
+            ));
         }
         let uid = format!(
             "{}-{}-{}-{}@dosesim",

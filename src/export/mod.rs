@@ -188,7 +188,11 @@ pub fn row<'a>(trial: &'a Trial, arm: &'a Arm, patient: &'a Patient, e: &Event) 
             if comp.timing.provenance.is_assumed() {
                 assumed.push("timing");
             }
-            if comp.route.as_ref().is_some_and(|r| r.provenance.is_assumed()) {
+            if comp
+                .route
+                .as_ref()
+                .is_some_and(|r| r.provenance.is_assumed())
+            {
                 assumed.push("route");
             }
             if comp
@@ -198,14 +202,23 @@ pub fn row<'a>(trial: &'a Trial, arm: &'a Arm, patient: &'a Patient, e: &Event) 
             {
                 assumed.push("duration");
             }
-            (comp.id.as_str(), comp.name.as_str(), parts.join("; "), Some(p))
+            (
+                comp.id.as_str(),
+                comp.name.as_str(),
+                parts.join("; "),
+                Some(p),
+            )
         }
         Origin::Visit(v) => {
             let visit = &arm.visits[v];
             if visit.provenance.is_assumed() {
                 assumed.push("day");
             }
-            if visit.window.as_ref().is_some_and(|w| w.provenance.is_assumed()) {
+            if visit
+                .window
+                .as_ref()
+                .is_some_and(|w| w.provenance.is_assumed())
+            {
                 assumed.push("window");
             }
             (
@@ -274,7 +287,8 @@ pub fn rows<'a>(
 
 impl Row<'_> {
     pub fn is_dose(&self) -> bool {
-        self.kind == EventKind::CellInfusion.as_str() || self.kind == EventKind::PlasmaExchange.as_str()
+        self.kind == EventKind::CellInfusion.as_str()
+            || self.kind == EventKind::PlasmaExchange.as_str()
     }
 }
 

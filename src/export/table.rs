@@ -46,7 +46,11 @@ pub fn render(c: &Calendar) -> String {
             .unwrap_or_default();
         let event = match r.kind {
             "visit" => format!("Visit: {}", r.name),
-            "background" => format!("Starts: {}", r.note.trim_end_matches("; background treatment, not a dose")),
+            "background" => format!(
+                "Starts: {}",
+                r.note
+                    .trim_end_matches("; background treatment, not a dose")
+            ),
             _ => r.note.clone(),
         };
         t.add_row(vec![
@@ -61,9 +65,13 @@ pub fn render(c: &Calendar) -> String {
                 String::new()
             },
             dose,
-            r.dose_per_kg.map(|k| format!("{} cells/kg", sci(k))).unwrap_or_default(),
+            r.dose_per_kg
+                .map(|k| format!("{} cells/kg", sci(k)))
+                .unwrap_or_default(),
             r.cumulative_dose.map(|a| a.readable()).unwrap_or_default(),
-            r.volume_ml.map(|v| format!("{} mL", trim_decimals(v, 2))).unwrap_or_default(),
+            r.volume_ml
+                .map(|v| format!("{} mL", trim_decimals(v, 2)))
+                .unwrap_or_default(),
             match (r.window_start, r.window_end) {
                 (Some(a), Some(b)) => format!("{a} to {b}"),
                 _ => String::new(),

@@ -1,0 +1,156 @@
+//! The cross-trial comparison: every arm that gives cells, of every trial, as cumulative
+//! cells/kg over study days on one chart. Per-kg doses are taken as the registry states
+//! them; fixed doses are divided by one reference weight, which the subtitle names,
+//! because a fixed dose has no cells/kg of its own.
+
+use anyhow::Result;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::Chart;
+use super::cumulative::{ArmEvents, Curve, StepChart, arm_events, steps, x_end};
+use super::parts::*;
+use crate::model::{Interval, TimingRule, Trial};
+
+/// Where a log axis starts, in cells/kg: below every single dose in the bundled trials,
+/// and low enough that a small first dose still shows as a step.
+const LOG_FLOOR: f64 = 1e4;
+
+pub(super) struct Compare(StepChart);
+
+impl Compare {
+    pub fn new(trials: &[Trial], reference_weight_kg: f64, log: bool) -> Result<Self> {
+        let day1 = super::DEFAULT_START;
+        let mut found: Vec<(usize, String, Option<String>, ArmEvents)> = Vec::new();
+        let mut any_fixed = false;
+        let mut any_monthly = false;
+        let mut smallest = f64::INFINITY;
+        for (t, trial) in trials.iter().enumerate() {
+            for arm in &trial.arms {
+                let ev = arm_events(
+                    trial,
+                    arm,
+                    reference_weight_kg,
+                    day1,
+                    true,
+                    "--reference-weight",
+                )?;
+                if ev.doses.is_empty() {
+                    continue;
+                }
+                any_fixed |= ev.converted_fixed;
+                any_monthly |= arm.components.iter().any(|c| {
+                    matches!(
+                        c.timing.rule,
+                        TimingRule::Every {
+                            interval: Interval::Months(_),
+                            ..
+                        }
+                    )
+                });
+                smallest = ev.doses.iter().map(|d| d.1).fold(smallest, f64::min);
+                let label = format!(
+                    "{} {}{}",
+                    trial.id,
+                    arm.id,
+                    if ev.converted_fixed { " *" } else { "" }
+                );
+                // An identical curve is drawn under the first one: say so, or the
+                // legend would list a curve nobody can see.
+                let remark = found
+                    .iter()
+                    .find(|f| f.3.doses == ev.doses)
+                    .map(|f| format!("same curve as {}", f.1));
+                found.push((t, label, remark, ev));
+            }
+        }
+        anyhow::ensure!(
+            !found.is_empty(),
+            "none of the scenarios has an arm with cell doses to compare"
+        );
+        let last = found
+            .iter()
+            .map(|f| f.3.last_dose_day())
+            .fold(1.0, f64::max);
+        let x_max = x_end(last);
+        let curves = found
+            .iter()
+            .enumerate()
+            .map(|(i, (t, label, remark, ev))| {
+                let (corners, marks) = steps(&ev.doses, x_max);
+                Curve {
+                    label: label.clone(),
+                    remark: remark.clone(),
+                    color: color(i),
+                    marker: MARKERS[t % MARKERS.len()],
+                    corners,
+                    marks,
+                }
+            })
+            .collect();
+
+        let log_floor = log.then(|| {
+            // A first dose below the usual floor still needs a visible step.
+            let mut floor = LOG_FLOOR;
+            while floor > smallest && floor > 1.0 {
+                floor /= 10.0;
+            }
+            floor
+        });
+        let trial_count = found
+            .iter()
+            .map(|f| f.0)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        let mut subtitle = if any_fixed {
+            format!(
+                "* fixed dose, converted to cells/kg at a reference weight of {}",
+                kg(reference_weight_kg)
+            )
+        } else {
+            format!(
+                "Reference weight {} (no fixed doses to convert)",
+                kg(reference_weight_kg)
+            )
+        };
+        if let Some(f) = log_floor {
+            subtitle.push_str(&format!(
+                "; log scale from 10^{} cells/kg",
+                f.log10().round() as i32
+            ));
+        }
+        Ok(Compare(StepChart {
+            title: format!(
+                "Cumulative cell dose per kg: {} arms of {} trials",
+                found.len(),
+                trial_count
+            ),
+            subtitle,
+            // Calendar months have different lengths, so those days depend on the start.
+            x_desc: if any_monthly {
+                format!("Study day (day 1 = {day1} for month-based schedules)")
+            } else {
+                "Study day".to_string()
+            },
+            y_desc: "Cumulative dose (cells/kg)".to_string(),
+            dates_from: None,
+            x_max,
+            log_floor,
+            curves,
+            exchanges: Vec::new(),
+            exchange_label: String::new(),
+            visits: Vec::new(),
+            later_visits: Vec::new(),
+            empty_note: String::new(),
+        }))
+    }
+}
+
+impl Chart for Compare {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        self.0.draw(root)
+    }
+}

@@ -1,0 +1,551 @@
+//! The cumulative dose chart: for each arm, the running total of cells a patient has
+//! received, as a step curve over study days (a dose is instantaneous, so the total is
+//! flat between doses and jumps on the dose day). `compare` draws its curves with the same
+//! [`StepChart`], so both charts read alike.
+
+use anyhow::Result;
+use chrono::NaiveDate;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, VPos};
+
+use super::Chart;
+use super::parts::*;
+use crate::error::{InputError, Problem};
+use crate::model::{Arm, Trial, Unit};
+use crate::schedule::{EventKind, Origin, Patient, Plan, ScheduleError};
+
+/// (study day, id) of visits.
+pub(super) type DayIds = Vec<(f64, String)>;
+/// Chart points in data units.
+pub(super) type Points = Vec<(f64, f64)>;
+
+/// What one arm contributes to a chart, from the schedule core's events.
+pub(super) struct ArmEvents {
+    /// (study day, amount) of every cell infusion in calendar order; the amount is in
+    /// cells, or in cells/kg when asked for.
+    pub doses: Vec<(f64, f64)>,
+    /// Study days of plasma exchanges, with the volume in mL when dosed.
+    pub exchanges: Vec<(f64, Option<f64>)>,
+    /// (study day, visit id).
+    pub visits: Vec<(f64, String)>,
+    /// True when a fixed dose had to be divided by the weight to give cells/kg.
+    pub converted_fixed: bool,
+    /// The short names of the cell products given.
+    pub products: Vec<String>,
+}
+
+impl ArmEvents {
+    pub fn last_dose_day(&self) -> f64 {
+        self.doses.last().map_or(0.0, |d| d.0)
+    }
+
+    /// The last day with a dose of any kind (cells or exchange).
+    pub fn last_dosing_day(&self) -> f64 {
+        self.exchanges
+            .iter()
+            .map(|e| e.0)
+            .fold(self.last_dose_day(), f64::max)
+    }
+}
+
+/// A visit more than this many times later than the last dose is left off the day axis
+/// (and named beside it instead): a week-48 visit after a three-week regimen would squeeze
+/// every dose into the first few pixels.
+const FAR_VISIT_FACTOR: f64 = 10.0;
+
+/// Splits visits into those the day axis shows and those too far after the last dose.
+/// Without any dose, every visit is shown.
+pub(super) fn split_visits(visits: &[(f64, String)], last_dosing_day: f64) -> (DayIds, DayIds) {
+    if last_dosing_day <= 0.0 {
+        return (visits.to_vec(), Vec::new());
+    }
+    visits
+        .iter()
+        .cloned()
+        .partition(|v| v.0 <= FAR_VISIT_FACTOR * last_dosing_day)
+}
+
+/// Expands `arm` for one patient and keeps what the charts draw. A schedule that cannot be
+/// made (a dose above the scenario's maximum at this weight, say) is bad input, blamed on
+/// the scenario file and `weight_flag`.
+pub(super) fn arm_events(
+    trial: &Trial,
+    arm: &Arm,
+    weight_kg: f64,
+    start: NaiveDate,
+    per_kg: bool,
+    weight_flag: &str,
+) -> Result<ArmEvents> {
+    let patient = Patient {
+        id: "chart".to_string(),
+        weight_kg,
+        start,
+    };
+    let events = Plan::new(trial, arm).schedule(&patient).map_err(|e| {
+        let field = match e {
+            ScheduleError::DateOutOfRange(_) => "--start",
+            _ => weight_flag,
+        };
+        InputError::one(Problem::new(&trial.file, format!("arm {}: {e}", arm.id)).field(field))
+    })?;
+    let mut out = ArmEvents {
+        doses: Vec::new(),
+        exchanges: Vec::new(),
+        visits: Vec::new(),
+        converted_fixed: false,
+        products: Vec::new(),
+    };
+    for e in &events {
+        let day = e.study_day as f64;
+        match (e.kind, e.origin) {
+            (EventKind::CellInfusion, Origin::Component(c)) => {
+                let product = &trial.products[arm.components[c].product];
+                let Some(dose) = e.dose.filter(|_| product.unit == Unit::Cells) else {
+                    continue;
+                };
+                let amount = if !per_kg {
+                    dose
+                } else if let Some(k) = e.dose_per_kg {
+                    // The registry's cells/kg, not the rounded dose divided back.
+                    k
+                } else {
+                    out.converted_fixed = true;
+                    dose / weight_kg
+                };
+                out.doses.push((day, amount));
+                let name = product_short(&product.id);
+                if !out.products.contains(&name) {
+                    out.products.push(name);
+                }
+            }
+            (EventKind::PlasmaExchange, _) => out.exchanges.push((day, e.dose)),
+            (EventKind::Visit, Origin::Visit(v)) => {
+                out.visits.push((day, arm.visits[v].id.clone()));
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// A step curve's corners from (0, 0) to `x_max`, and the point after each dose (where
+/// its marker goes). Doses on one day stack: one jump, one marker per dose.
+pub(super) fn steps(doses: &[(f64, f64)], x_max: f64) -> (Points, Points) {
+    let mut corners = vec![(0.0, 0.0)];
+    let mut marks = Vec::new();
+    let mut total = 0.0;
+    for &(day, amount) in doses {
+        corners.push((day, total));
+        total += amount;
+        corners.push((day, total));
+        marks.push((day, total));
+    }
+    corners.push((x_max, total));
+    (corners, marks)
+}
+
+/// The right end of a day axis: the last day of interest plus a margin, so its marker is
+/// not drawn on the frame.
+pub(super) fn x_end(last_day: f64) -> f64 {
+    (last_day * 1.05 + 2.0).ceil().max(7.0)
+}
+
+pub(super) struct Curve {
+    pub label: String,
+    /// Said under the label in the legend.
+    pub remark: Option<String>,
+    pub color: RGBColor,
+    pub marker: Marker,
+    pub corners: Points,
+    pub marks: Points,
+}
+
+/// A chart of step curves over study days, with optional exchange bands and visit marks.
+pub(super) struct StepChart {
+    pub title: String,
+    pub subtitle: String,
+    pub x_desc: String,
+    pub y_desc: String,
+    /// With a start date, ticks are labelled with dates.
+    pub dates_from: Option<NaiveDate>,
+    pub x_max: f64,
+    /// A log y axis starting at this value (the cumulative dose starts at 0, which a log
+    /// axis cannot show).
+    pub log_floor: Option<f64>,
+    pub curves: Vec<Curve>,
+    pub exchanges: Vec<f64>,
+    pub exchange_label: String,
+    pub visits: Vec<(f64, String)>,
+    /// Visits beyond the axis, as "week48 on day 337".
+    pub later_visits: Vec<String>,
+    /// Said in the plot when no curve has a dose.
+    pub empty_note: String,
+}
+
+/// The cumulative chart of one trial's arms for one patient.
+pub(super) struct Cumulative(StepChart);
+
+impl Cumulative {
+    pub fn new(
+        trial: &Trial,
+        arms: &[&Arm],
+        weight_kg: f64,
+        start: Option<NaiveDate>,
+        per_kg: bool,
+    ) -> Result<Self> {
+        anyhow::ensure!(!arms.is_empty(), "no arm to chart");
+        let day1 = start.unwrap_or(super::DEFAULT_START);
+        let mut per_arm = Vec::new();
+        for arm in arms {
+            per_arm.push(arm_events(trial, arm, weight_kg, day1, per_kg, "--weight")?);
+        }
+        let last_dosing = per_arm
+            .iter()
+            .map(ArmEvents::last_dosing_day)
+            .fold(0.0, f64::max);
+
+        let mut products: Vec<String> = Vec::new();
+        let mut curves = Vec::new();
+        let mut exchanges: Vec<f64> = Vec::new();
+        let mut exchange_arms = Vec::new();
+        let mut volumes: Vec<f64> = Vec::new();
+        let mut visits: Vec<(f64, String)> = Vec::new();
+        for (i, (arm, ev)) in arms.iter().zip(&per_arm).enumerate() {
+            for p in &ev.products {
+                if !products.contains(p) {
+                    products.push(p.clone());
+                }
+            }
+            // The curve's end is moved to the axis end once the axis is known.
+            let (corners, marks) = steps(&ev.doses, 0.0);
+            let label = if ev.doses.is_empty() {
+                format!("{} (no cell doses)", arm.id)
+            } else {
+                arm.id.clone()
+            };
+            // Colour by the arm's place in the trial, so an arm looks the same whichever
+            // arms are chosen.
+            let k = trial.arms.iter().position(|a| a.id == arm.id).unwrap_or(i);
+            curves.push(Curve {
+                label,
+                remark: None,
+                color: color(k),
+                marker: MARKERS[k % MARKERS.len()],
+                corners,
+                marks,
+            });
+            if !ev.exchanges.is_empty() {
+                exchange_arms.push(arm.id.as_str());
+            }
+            for &(day, ml) in &ev.exchanges {
+                if !exchanges.contains(&day) {
+                    exchanges.push(day);
+                }
+                if let Some(ml) = ml
+                    && !volumes.contains(&ml)
+                {
+                    volumes.push(ml);
+                }
+            }
+            for v in &ev.visits {
+                if !visits.contains(v) {
+                    visits.push(v.clone());
+                }
+            }
+        }
+        visits.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (visits, later) = split_visits(&visits, last_dosing);
+        let x_max = x_end(
+            visits
+                .iter()
+                .map(|v| v.0)
+                .fold(last_dosing.max(1.0), f64::max),
+        );
+        for c in &mut curves {
+            if let Some(end) = c.corners.last_mut() {
+                end.0 = x_max;
+            }
+        }
+        let later_visits = later
+            .iter()
+            .map(|(day, id)| match start {
+                Some(_) => format!("{id} on {}", day_label(*day, start)),
+                None => format!("{id} on day {day}"),
+            })
+            .collect();
+
+        let mut exchange_label = "Plasma exchange".to_string();
+        if volumes.len() == 1 {
+            exchange_label.push_str(&format!(
+                " ({} mL)",
+                crate::export::trim_decimals(volumes[0], 2)
+            ));
+        }
+        if exchange_arms.len() < arms.len() {
+            exchange_label.push_str(&format!(": {}", exchange_arms.join(", ")));
+        }
+
+        let product = if products.is_empty() {
+            "cell".to_string()
+        } else {
+            products.join(" + ")
+        };
+        let per = if per_kg { " per kg" } else { "" };
+        let title = format!(
+            "{}: cumulative {product} dose{per}, {}",
+            trial.id,
+            kg(weight_kg)
+        );
+        let subtitle = if per_kg && per_arm.iter().any(|e| e.converted_fixed) {
+            format!(
+                "Fixed doses divided by the {} body weight. {}",
+                kg(weight_kg),
+                trial.title
+            )
+        } else {
+            trial.title.clone()
+        };
+        let x_desc = match start {
+            Some(s) => format!("Date (study day 1 = {s})"),
+            None => "Study day".to_string(),
+        };
+        let y_desc = if per_kg {
+            "Cumulative dose (cells/kg)"
+        } else {
+            "Cumulative dose (cells)"
+        };
+        Ok(Cumulative(StepChart {
+            title,
+            subtitle,
+            x_desc,
+            y_desc: y_desc.to_string(),
+            dates_from: start,
+            x_max,
+            log_floor: None,
+            curves,
+            exchanges,
+            exchange_label,
+            visits,
+            later_visits,
+            empty_note: "No cell doses in the arms shown".to_string(),
+        }))
+    }
+}
+
+impl Chart for Cumulative {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        self.0.draw(root)
+    }
+}
+
+/// Where the y axis puts a value: itself, or its log10 clamped to the floor.
+fn y_of(v: f64, log_floor: Option<f64>) -> f64 {
+    match log_floor {
+        Some(f) => v.max(f).log10(),
+        None => v,
+    }
+}
+
+impl Chart for StepChart {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE)?;
+        let body = header(root, &self.title, &self.subtitle)?;
+
+        let mut items: Vec<LegendItem> = self
+            .curves
+            .iter()
+            .map(|c| LegendItem {
+                swatch: Swatch::Series(c.color, c.marker),
+                label: c.label.clone(),
+                remark: c.remark.clone(),
+            })
+            .collect();
+        if !self.exchanges.is_empty() {
+            items.push(LegendItem::new(
+                Swatch::Band(EXCHANGE_BAND.mix(0.6)),
+                self.exchange_label.clone(),
+            ));
+        }
+        if !self.visits.is_empty() {
+            items.push(LegendItem::new(Swatch::Visit, "Visit"));
+        }
+        let (body_w, _) = body.dim_in_pixel();
+        let legend_w = legend_width(root, &items)?.min(body_w as i32 * 2 / 5);
+        let (plot, legend) = body.split_horizontally(body_w as i32 - legend_w);
+
+        // The y range, its ticks and their labels.
+        let y_max = self
+            .curves
+            .iter()
+            .flat_map(|c| c.corners.iter().map(|p| p.1))
+            .fold(0.0, f64::max);
+        let (y_lo, y_hi, y_bold, y_light) = match self.log_floor {
+            Some(floor) => {
+                let lo = floor.log10().floor();
+                let hi = y_max.max(floor * 10.0).log10().ceil();
+                let bold: Vec<f64> = (lo as i32..=hi as i32).map(f64::from).collect();
+                let light: Vec<f64> = (lo as i32..hi as i32)
+                    .flat_map(|e| (2..10).map(move |k| f64::from(e) + f64::from(k).log10()))
+                    .collect();
+                (lo, hi, bold, light)
+            }
+            None => {
+                let (ticks, top) = if y_max > 0.0 {
+                    linear_ticks(y_max, 6)
+                } else {
+                    (vec![0.0], 1.0)
+                };
+                (0.0, top, ticks, Vec::new())
+            }
+        };
+        let log = self.log_floor.is_some();
+        let y_label = |v: &f64| {
+            if log {
+                format!("10^{}", v.round() as i32)
+            } else {
+                sci_label(*v)
+            }
+        };
+        let tick_style = text(TICK_PX, INK);
+        let mut widest = 0;
+        for v in &y_bold {
+            widest = widest.max(text_width(root, &y_label(v), &tick_style)?);
+        }
+
+        let dates = self.dates_from;
+        let (margin_left, margin_right) = (10, 16);
+        let y_area = widest + AXIS_DESC_PX as i32 + 18;
+        let axis_px = plot.dim_in_pixel().0 as i32 - y_area - margin_left - margin_right;
+        let label_px = text_width(root, &day_label(self.x_max, dates), &tick_style)?;
+        let x_ticks = day_ticks(
+            (0.0, self.x_max),
+            f64::from(axis_px.max(1)),
+            f64::from(label_px),
+        );
+        let mut chart = ChartBuilder::on(&plot)
+            .margin_top(10)
+            .margin_left(margin_left)
+            .margin_right(margin_right)
+            .margin_bottom(6)
+            .x_label_area_size(TICK_PX as i32 + AXIS_DESC_PX as i32 + 20)
+            .y_label_area_size(y_area)
+            .build_cartesian_2d(
+                Ticked::new(0.0..self.x_max, x_ticks, Vec::new()),
+                Ticked::new(y_lo..y_hi, y_bold, y_light),
+            )?;
+        chart
+            .configure_mesh()
+            .x_desc(self.x_desc.as_str())
+            .y_desc(self.y_desc.as_str())
+            .x_label_formatter(&|d| day_label(*d, dates))
+            .y_label_formatter(&y_label)
+            .label_style(tick_style.clone())
+            .axis_desc_style(text(AXIS_DESC_PX, INK))
+            .bold_line_style(GRID_BOLD)
+            .light_line_style(GRID_LIGHT)
+            .axis_style(MUTED)
+            .draw()?;
+
+        let (px_x, px_y) = chart.plotting_area().get_pixel_range();
+        let days_per_px = self.x_max / f64::from((px_x.end - px_x.start).max(1));
+        // A day-wide band, but never thinner than a few pixels on long axes.
+        let half = (0.5f64).max(2.5 * days_per_px);
+        for &d in &self.exchanges {
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(d - half, y_lo), (d + half, y_hi)],
+                EXCHANGE_BAND.mix(0.6).filled(),
+            )))?;
+        }
+
+        self.draw_visits(root, &chart.plotting_area().get_pixel_range(), |d| {
+            chart.backend_coord(&(d, y_lo)).0
+        })?;
+
+        // Later curves are drawn first so that the first arm ends on top.
+        for c in self.curves.iter().rev() {
+            let pts: Vec<(f64, f64)> = c
+                .corners
+                .iter()
+                .map(|&(x, y)| (x, y_of(y, self.log_floor)))
+                .collect();
+            chart.draw_series(LineSeries::new(pts, c.color.stroke_width(2)))?;
+        }
+        for c in self.curves.iter().rev() {
+            for &(x, y) in &c.marks {
+                let at = chart.backend_coord(&(x, y_of(y, self.log_floor)));
+                marker(root, at, c.marker, 5, c.color.mix(0.9), c.color)?;
+            }
+        }
+        if !self.later_visits.is_empty() {
+            let note = format!("Later: {} \u{2192}", self.later_visits.join(", "));
+            let style = anchored(text(NOTE_PX, MUTED), HPos::Right, VPos::Bottom);
+            let w = text_width(root, &note, &style)?;
+            let (x1, y1) = (px_x.end - 6, px_y.end - 8);
+            root.draw(&Rectangle::new(
+                [(x1 - w - 4, y1 - NOTE_PX as i32 - 4), (x1 + 3, y1 + 2)],
+                WHITE.mix(0.85).filled(),
+            ))?;
+            root.draw(&Text::new(note, (x1, y1), style))?;
+        }
+        if y_max <= 0.0 {
+            let mid = ((px_x.start + px_x.end) / 2, (px_y.start + px_y.end) / 2);
+            root.draw(&Text::new(
+                self.empty_note.clone(),
+                mid,
+                anchored(text(LEGEND_PX, MUTED), HPos::Center, VPos::Center),
+            ))?;
+        }
+
+        let (lx, ly) = legend.get_base_pixel();
+        legend_column(root, &items, (lx, ly + 12), legend_w - 4)?;
+        Ok(())
+    }
+}
+
+impl StepChart {
+    /// Dashed lines at the visits, each with a triangle and its id at the top of the plot.
+    /// Ids that would collide with the previous one drop a line.
+    fn draw_visits<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        (px_x, px_y): &(std::ops::Range<i32>, std::ops::Range<i32>),
+        x_px: impl Fn(f64) -> i32,
+    ) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let style = text(NOTE_PX, MUTED);
+        let line_h = NOTE_PX as i32 + 3;
+        let mut prev_end = i32::MIN;
+        let mut row = 0;
+        for (day, id) in &self.visits {
+            let x = x_px(*day);
+            dashed_vline(root, x, px_y.start, px_y.end, VISIT_LINE)?;
+            visit_mark(root, (x, px_y.start + 9), 5, VISIT_LINE)?;
+            let w = text_width(root, id, &style)?;
+            let right = x + 8 + w <= px_x.end - 2;
+            let (x0, x1) = if right {
+                (x + 8, x + 8 + w)
+            } else {
+                (x - 8 - w, x - 8)
+            };
+            row = if x0 <= prev_end + 4 { row + 1 } else { 0 };
+            prev_end = x1;
+            let h = if right { HPos::Left } else { HPos::Right };
+            let tx = if right { x + 8 } else { x - 8 };
+            root.draw(&Text::new(
+                id.clone(),
+                (tx, px_y.start + 4 + row * line_h),
+                anchored(style.clone(), h, VPos::Top),
+            ))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,575 @@
+//! What the three charts share: colours, text styles, tick choice and labels, the title
+//! block, markers and the legend. Markers, legends and marks are drawn in pixels on the
+//! root area, so the same code serves the plot and the legend and never depends on the
+//! chart's coordinate types.
+
+use anyhow::Result;
+use chrono::NaiveDate;
+use std::ops::Range;
+
+use plotters::coord::Shift;
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
+use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::export::trim_decimals;
+
+/// Distinguishable colours, safe for the common colour-vision deficiencies first
+/// (Okabe-Ito, without its yellow, which is unreadable on white), then darker extras.
+pub const PALETTE: [RGBColor; 10] = [
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(230, 159, 0),
+    RGBColor(86, 180, 233),
+    RGBColor(0, 0, 0),
+    RGBColor(140, 86, 75),
+    RGBColor(127, 60, 141),
+    RGBColor(128, 128, 0),
+];
+
+pub fn color(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+pub const INK: RGBColor = RGBColor(33, 33, 33);
+pub const MUTED: RGBColor = RGBColor(90, 90, 90);
+pub const GRID_BOLD: RGBColor = RGBColor(214, 214, 214);
+pub const GRID_LIGHT: RGBColor = RGBColor(238, 238, 238);
+pub const EXCHANGE_BAND: RGBColor = RGBColor(255, 196, 120);
+pub const VISIT_LINE: RGBColor = RGBColor(110, 110, 110);
+
+/// Text sizes in pixels, as plotters counts them.
+pub const TITLE_PX: f64 = 21.0;
+pub const SUBTITLE_PX: f64 = 14.0;
+pub const AXIS_DESC_PX: f64 = 16.0;
+pub const TICK_PX: f64 = 14.0;
+pub const LEGEND_PX: f64 = 14.0;
+pub const NOTE_PX: f64 = 12.5;
+
+/// A text style in the only family the charts register.
+pub fn text(px: f64, color: RGBColor) -> TextStyle<'static> {
+    let mut style = TextStyle::from(("sans-serif", px).into_font());
+    style.color = color.to_backend_color();
+    style
+}
+
+pub fn anchored(style: TextStyle<'static>, h: HPos, v: VPos) -> TextStyle<'static> {
+    style.pos(Pos::new(h, v))
+}
+
+/// Width in pixels of `s` in `style`.
+pub fn text_width<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    s: &str,
+    style: &TextStyle,
+) -> Result<i32>
+where
+    DB::ErrorType: 'static,
+{
+    Ok(area.estimate_text_size(s, style)?.0 as i32)
+}
+
+/// `s`, shortened with "..." so that it fits in `max_w` pixels.
+pub fn fit<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    s: &str,
+    style: &TextStyle,
+    max_w: i32,
+) -> Result<String>
+where
+    DB::ErrorType: 'static,
+{
+    if text_width(area, s, style)? <= max_w {
+        return Ok(s.to_string());
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let mut n = chars.len();
+    while n > 0 {
+        n -= 1;
+        let cut: String = chars[..n].iter().collect();
+        let candidate = format!("{}...", cut.trim_end());
+        if text_width(area, &candidate, style)? <= max_w {
+            return Ok(candidate);
+        }
+    }
+    Ok(String::new())
+}
+
+/// Draws the title and an optional grey subtitle at the top of `root`, and returns the
+/// area left below them.
+pub fn header<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    subtitle: &str,
+) -> Result<DrawingArea<DB, Shift>>
+where
+    DB::ErrorType: 'static,
+{
+    let (w, _) = root.dim_in_pixel();
+    let max_w = w as i32 - 24;
+    let title_style = anchored(text(TITLE_PX, INK), HPos::Center, VPos::Top);
+    let title = fit(root, title, &title_style, max_w)?;
+    root.draw(&Text::new(title, (w as i32 / 2, 10), title_style))?;
+    let mut used = 10 + TITLE_PX as u32 + 6;
+    if !subtitle.is_empty() {
+        let sub_style = anchored(text(SUBTITLE_PX, MUTED), HPos::Center, VPos::Top);
+        let sub = fit(root, subtitle, &sub_style, max_w)?;
+        root.draw(&Text::new(sub, (w as i32 / 2, used as i32), sub_style))?;
+        used += SUBTITLE_PX as u32 + 6;
+    }
+    Ok(root.split_vertically(used).1)
+}
+
+/// A marker shape, so that series that overlap exactly stay distinguishable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marker {
+    Circle,
+    Square,
+    Triangle,
+    Diamond,
+    Cross,
+}
+
+pub const MARKERS: [Marker; 5] = [
+    Marker::Circle,
+    Marker::Square,
+    Marker::Triangle,
+    Marker::Diamond,
+    Marker::Cross,
+];
+
+/// Draws a marker of radius `r` centred on pixel `at`: filled with `fill` (translucent
+/// fills let overlapping markers show through) and outlined in `edge`.
+pub fn marker<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    at: (i32, i32),
+    m: Marker,
+    r: i32,
+    fill: RGBAColor,
+    edge: RGBColor,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let (x, y) = at;
+    let outline = |pts: Vec<(i32, i32)>| {
+        let mut closed = pts.clone();
+        closed.push(pts[0]);
+        PathElement::new(closed, edge.stroke_width(1))
+    };
+    match m {
+        Marker::Circle => {
+            root.draw(&Circle::new(at, r, fill.filled()))?;
+            root.draw(&Circle::new(at, r, edge.stroke_width(1)))?;
+        }
+        Marker::Square => {
+            let q = (r as f64 * 0.85).round() as i32;
+            root.draw(&Rectangle::new(
+                [(x - q, y - q), (x + q, y + q)],
+                fill.filled(),
+            ))?;
+            root.draw(&outline(vec![
+                (x - q, y - q),
+                (x + q, y - q),
+                (x + q, y + q),
+                (x - q, y + q),
+            ]))?;
+        }
+        Marker::Triangle => {
+            let pts = vec![
+                (x, y - r - 1),
+                (x + r + 1, y + r - 1),
+                (x - r - 1, y + r - 1),
+            ];
+            root.draw(&Polygon::new(pts.clone(), fill.filled()))?;
+            root.draw(&outline(pts))?;
+        }
+        Marker::Diamond => {
+            let d = r + 1;
+            let pts = vec![(x, y - d), (x + d, y), (x, y + d), (x - d, y)];
+            root.draw(&Polygon::new(pts.clone(), fill.filled()))?;
+            root.draw(&outline(pts))?;
+        }
+        Marker::Cross => {
+            let style = edge.stroke_width(2);
+            root.draw(&PathElement::new(
+                vec![(x - r, y - r), (x + r, y + r)],
+                style,
+            ))?;
+            root.draw(&PathElement::new(
+                vec![(x - r, y + r), (x + r, y - r)],
+                style,
+            ))?;
+        }
+    }
+    Ok(())
+}
+
+/// A downward triangle whose tip touches pixel `at`: how visits are marked.
+pub fn visit_mark<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    at: (i32, i32),
+    r: i32,
+    color: RGBColor,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let (x, y) = at;
+    let pts = vec![(x, y), (x + r, y - 2 * r), (x - r, y - 2 * r)];
+    root.draw(&Polygon::new(pts, color.filled()))?;
+    Ok(())
+}
+
+/// A vertical dashed line at pixel column `x` from `y0` down to `y1`. Drawn by hand: the
+/// dashes then look the same in SVG and PNG.
+pub fn dashed_vline<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    x: i32,
+    y0: i32,
+    y1: i32,
+    color: RGBColor,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let (dash, gap) = (6, 4);
+    let mut y = y0;
+    while y < y1 {
+        let end = (y + dash).min(y1);
+        root.draw(&PathElement::new(
+            vec![(x, y), (x, end)],
+            color.stroke_width(1),
+        ))?;
+        y += dash + gap;
+    }
+    Ok(())
+}
+
+/// What a legend entry shows before its label.
+#[derive(Debug, Clone)]
+pub enum Swatch {
+    /// A line through a marker: a plotted series.
+    Series(RGBColor, Marker),
+    /// A filled band: plasma exchange days.
+    Band(RGBAColor),
+    /// A dashed vertical mark with a triangle: a visit.
+    Visit,
+    /// A visit triangle alone (the timeline).
+    VisitMark,
+    /// A marker alone (the timeline's event kinds).
+    Marker(Marker, RGBAColor, RGBColor),
+}
+
+pub struct LegendItem {
+    pub swatch: Swatch,
+    pub label: String,
+    /// A second, grey line under the label in a legend column (a remark on the entry).
+    pub remark: Option<String>,
+}
+
+impl LegendItem {
+    pub fn new(swatch: Swatch, label: impl Into<String>) -> Self {
+        LegendItem {
+            swatch,
+            label: label.into(),
+            remark: None,
+        }
+    }
+}
+
+const SWATCH_W: i32 = 34;
+
+/// Pixel width a vertical legend of `items` needs.
+pub fn legend_width<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    items: &[LegendItem],
+) -> Result<i32>
+where
+    DB::ErrorType: 'static,
+{
+    let style = text(LEGEND_PX, INK);
+    let remark_style = text(NOTE_PX, MUTED);
+    let mut w = 0;
+    for it in items {
+        w = w.max(text_width(root, &it.label, &style)?);
+        if let Some(r) = &it.remark {
+            w = w.max(text_width(root, r, &remark_style)?);
+        }
+    }
+    Ok(SWATCH_W + 8 + w + 16)
+}
+
+fn swatch<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    sw: &Swatch,
+    (x, y): (i32, i32),
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let mid = x + SWATCH_W / 2;
+    match sw {
+        Swatch::Series(c, m) => {
+            root.draw(&PathElement::new(
+                vec![(x, y), (x + SWATCH_W, y)],
+                c.stroke_width(2),
+            ))?;
+            marker(root, (mid, y), *m, 4, c.to_rgba(), *c)?;
+        }
+        Swatch::Band(c) => {
+            root.draw(&Rectangle::new(
+                [(mid - 6, y - 8), (mid + 6, y + 8)],
+                c.filled(),
+            ))?;
+        }
+        Swatch::Visit => {
+            dashed_vline(root, mid, y - 3, y + 9, VISIT_LINE)?;
+            visit_mark(root, (mid, y - 2), 4, VISIT_LINE)?;
+        }
+        Swatch::VisitMark => visit_mark(root, (mid, y + 5), 5, VISIT_LINE)?,
+        Swatch::Marker(m, fill, edge) => marker(root, (mid, y), *m, 6, *fill, *edge)?,
+    }
+    Ok(())
+}
+
+/// A vertical legend with its top-left corner at pixel `at`, one entry per line. Labels
+/// longer than `max_w` pixels are shortened.
+pub fn legend_column<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    items: &[LegendItem],
+    at: (i32, i32),
+    max_w: i32,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let style = anchored(text(LEGEND_PX, INK), HPos::Left, VPos::Center);
+    let remark_style = anchored(text(NOTE_PX, MUTED), HPos::Left, VPos::Center);
+    let line_h = LEGEND_PX as i32 + 10;
+    let remark_h = NOTE_PX as i32 + 4;
+    let text_x = at.0 + SWATCH_W + 8;
+    let mut y = at.1 + line_h / 2;
+    for it in items {
+        swatch(root, &it.swatch, (at.0, y))?;
+        let label = fit(root, &it.label, &style, max_w - SWATCH_W - 8)?;
+        root.draw(&Text::new(label, (text_x, y), style.clone()))?;
+        if let Some(r) = &it.remark {
+            y += remark_h;
+            let r = fit(root, r, &remark_style, max_w - SWATCH_W - 8)?;
+            root.draw(&Text::new(r, (text_x, y), remark_style.clone()))?;
+        }
+        y += line_h;
+    }
+    Ok(())
+}
+
+/// A one-line legend centred in `width` pixels at height `y`; returns false (drawing
+/// nothing) when it does not fit.
+pub fn legend_row<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    items: &[LegendItem],
+    width: i32,
+    y: i32,
+) -> Result<bool>
+where
+    DB::ErrorType: 'static,
+{
+    let style = anchored(text(LEGEND_PX, INK), HPos::Left, VPos::Center);
+    let gap = 22;
+    let mut widths = Vec::new();
+    for it in items {
+        widths.push(SWATCH_W + 6 + text_width(root, &it.label, &style)?);
+    }
+    let total: i32 = widths.iter().sum::<i32>() + gap * (items.len() as i32 - 1).max(0);
+    if total > width - 16 {
+        return Ok(false);
+    }
+    let mut x = (width - total) / 2;
+    for (it, w) in items.iter().zip(&widths) {
+        swatch(root, &it.swatch, (x, y))?;
+        root.draw(&Text::new(
+            it.label.clone(),
+            (x + SWATCH_W + 6, y),
+            style.clone(),
+        ))?;
+        x += w + gap;
+    }
+    Ok(true)
+}
+
+/// A linear f64 axis with the ticks the chart chose (`bold`, labelled) and unlabelled grid
+/// lines (`light`). Plotters' own key-point wrapper cannot take a label formatter for f64.
+#[derive(Clone)]
+pub struct Ticked {
+    inner: RangedCoordf64,
+    bold: Vec<f64>,
+    light: Vec<f64>,
+}
+
+impl Ticked {
+    pub fn new(range: Range<f64>, bold: Vec<f64>, light: Vec<f64>) -> Self {
+        Ticked {
+            inner: range.into(),
+            bold,
+            light,
+        }
+    }
+}
+
+impl Ranged for Ticked {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.inner.map(value, limit)
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        if hint.weight().allow_light_points() {
+            self.light.clone()
+        } else {
+            self.bold.clone()
+        }
+    }
+
+    fn range(&self) -> Range<f64> {
+        self.inner.range()
+    }
+}
+
+/// A round step (1, 2 or 5 times a power of ten) giving about `target` intervals in `span`.
+pub fn nice_step(span: f64, target: usize) -> f64 {
+    let raw = (span / target.max(1) as f64).max(f64::MIN_POSITIVE);
+    let mag = 10f64.powf(raw.log10().floor());
+    let norm = raw / mag;
+    let m = if norm <= 1.0 {
+        1.0
+    } else if norm <= 2.0 {
+        2.0
+    } else if norm <= 2.5 {
+        2.5
+    } else if norm <= 5.0 {
+        5.0
+    } else {
+        10.0
+    };
+    m * mag
+}
+
+/// Study-day ticks for an axis over `range` drawn `axis_px` pixels wide, with labels up
+/// to `label_px` wide: whole days at a round step that keeps labels apart, and day 1 (the
+/// start) when its label clears the first step's.
+pub fn day_ticks(range: (f64, f64), axis_px: f64, label_px: f64) -> Vec<f64> {
+    let (lo, hi) = range;
+    let room = label_px + 30.0;
+    let target = ((axis_px / room).floor() as usize).clamp(2, 10);
+    let step = nice_step(hi.max(1.0), target).max(1.0).round();
+    let px_per_day = axis_px / (hi - lo).max(1.0);
+    let mut ticks = Vec::new();
+    if step == 1.0 || (step - 1.0) * px_per_day >= label_px + 12.0 {
+        ticks.push(1.0);
+    }
+    let mut k = if step == 1.0 { 2.0 } else { 1.0 };
+    while k * step <= hi + 1e-9 {
+        ticks.push(k * step);
+        k += 1.0;
+    }
+    ticks
+}
+
+/// Ticks for a linear axis from 0 to at least `max`, and the axis top (the last tick, so
+/// the plot ends on a labelled line).
+pub fn linear_ticks(max: f64, target: usize) -> (Vec<f64>, f64) {
+    let max = if max > 0.0 { max } else { 1.0 };
+    let step = nice_step(max * 1.04, target);
+    let n = (max * 1.04 / step).ceil().max(1.0) as usize;
+    let ticks: Vec<f64> = (0..=n).map(|k| k as f64 * step).collect();
+    let top = ticks[n];
+    (ticks, top)
+}
+
+/// A readable axis number: 0, 500, 2.5 x 10^6, 1 x 10^7.
+pub fn sci_label(v: f64) -> String {
+    if v == 0.0 {
+        return "0".to_string();
+    }
+    if v.abs() < 1000.0 {
+        return trim_decimals(v, 2);
+    }
+    let mut exp = v.abs().log10().floor() as i32;
+    let mut mant = v / 10f64.powi(exp);
+    // log10 of 1e6 can come out a hair under 6: keep the mantissa in [1, 10).
+    if mant.abs() >= 9.9995 {
+        exp += 1;
+        mant /= 10.0;
+    }
+    format!("{} x 10^{exp}", trim_decimals(mant, 2))
+}
+
+/// A study day as an axis label: the day number, or its date when a start is given.
+pub fn day_label(day: f64, start: Option<NaiveDate>) -> String {
+    let d = day.round() as i64;
+    match start {
+        None => d.to_string(),
+        Some(s) => s
+            .checked_add_signed(chrono::Duration::days(d - 1))
+            .map_or_else(|| d.to_string(), |date| date.to_string()),
+    }
+}
+
+/// The short name of a cell product for titles: its id in capitals, "uc_msc" -> "UC-MSC".
+pub fn product_short(id: &str) -> String {
+    id.to_uppercase().replace('_', "-")
+}
+
+/// Weight for titles: 62.5 kg, 60 kg.
+pub fn kg(w: f64) -> String {
+    format!("{} kg", trim_decimals(w, 2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axis_numbers_read_like_labels() {
+        assert_eq!(sci_label(0.0), "0");
+        assert_eq!(sci_label(500.0), "500");
+        assert_eq!(sci_label(2.5e6), "2.5 x 10^6");
+        assert_eq!(sci_label(1e7), "1 x 10^7");
+        assert_eq!(sci_label(7.5e7), "7.5 x 10^7");
+        assert_eq!(sci_label(3.0 * 0.1e6 * 10.0), "3 x 10^6");
+    }
+
+    #[test]
+    fn ticks_are_round_and_cover_the_data() {
+        let (t, top) = linear_ticks(4.8e6, 6);
+        assert_eq!(t.first(), Some(&0.0));
+        assert!(top >= 4.8e6);
+        assert!(t.len() <= 9, "{t:?}");
+        let days = day_ticks((0.0, 300.0), 800.0, 25.0);
+        assert_eq!(days[0], 1.0);
+        assert!(days.contains(&50.0) && days.contains(&300.0), "{days:?}");
+        assert_eq!(
+            day_ticks((0.0, 8.0), 800.0, 10.0),
+            vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
+        );
+        // Date labels are wide: fewer ticks, and day 1 only when it does not collide.
+        let dates = day_ticks((0.0, 26.0), 440.0, 75.0);
+        assert!(dates.len() <= 5, "{dates:?}");
+        assert!(!dates.contains(&1.0) || dates[1] >= 10.0, "{dates:?}");
+    }
+
+    #[test]
+    fn dates_count_from_study_day_one() {
+        let s = NaiveDate::from_ymd_opt(2026, 12, 30).unwrap();
+        assert_eq!(day_label(1.0, Some(s)), "2026-12-30");
+        assert_eq!(day_label(3.0, Some(s)), "2027-01-01");
+        assert_eq!(day_label(3.0, None), "3");
+        assert_eq!(product_short("uc_msc"), "UC-MSC");
+    }
+}

@@ -1,0 +1,208 @@
+//! Tests of the charts against the bundled scenarios: the outputs are well-formed, carry
+//! their axis titles with units, have the asked size, and are byte-for-byte reproducible.
+
+use std::path::Path;
+
+use super::cumulative::{arm_events, steps};
+use super::*;
+use crate::scenario;
+
+fn trial(file: &str) -> Trial {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(file);
+    scenario::load(&path).unwrap()
+}
+
+fn all_trials() -> Vec<Trial> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    scenario::files_in(&dir)
+        .unwrap()
+        .iter()
+        .map(|f| scenario::load(f).unwrap())
+        .collect()
+}
+
+/// Every text node of an SVG, which must parse as XML.
+fn svg_texts(svg: &str) -> Vec<String> {
+    let doc = roxmltree::Document::parse(svg).expect("the SVG is well-formed XML");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text())
+        .map(|t| t.trim().to_string())
+        .collect()
+}
+
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    let decoder = ::png::Decoder::new(bytes);
+    let mut reader = decoder.read_info().expect("a PNG header");
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).expect("PNG pixels");
+    (info.width, info.height)
+}
+
+#[test]
+fn cumulative_svg_is_xml_with_titles_and_units() {
+    let t = trial("nct04822922.toml");
+    let arms: Vec<&Arm> = t.arms.iter().collect();
+    let svg = cumulative_svg(&t, &arms, 62.5, None, false, DEFAULT_SIZE).unwrap();
+    let texts = svg_texts(&svg);
+    assert!(texts.contains(&"NCT04822922: cumulative UC-MSC dose, 62.5 kg".to_string()));
+    assert!(texts.contains(&"Study day".to_string()), "{texts:?}");
+    assert!(texts.contains(&"Cumulative dose (cells)".to_string()));
+    for id in ["low", "middle", "high"] {
+        assert!(texts.contains(&id.to_string()), "legend lacks {id}");
+    }
+    // The high arm's total at 62.5 kg, 4 x 1.2e6 x 62.5 = 3e8, is on the axis.
+    assert!(texts.iter().any(|t| t == "3 x 10^8"), "{texts:?}");
+    assert!(texts.iter().any(|t| t == "day30"), "visits are marked");
+    assert!(svg.contains(r#"font-family="sans-serif""#));
+}
+
+#[test]
+fn per_kg_and_dates_change_the_axes() {
+    let t = trial("nct05106972.toml");
+    let arms: Vec<&Arm> = t.arms.iter().collect();
+    let start = NaiveDate::from_ymd_opt(2026, 12, 30);
+    let svg = cumulative_svg(&t, &arms, 50.0, start, true, DEFAULT_SIZE).unwrap();
+    let texts = svg_texts(&svg);
+    assert!(texts.contains(&"Cumulative dose (cells/kg)".to_string()));
+    assert!(texts.contains(&"Date (study day 1 = 2026-12-30)".to_string()));
+    assert!(texts.iter().any(|t| t.starts_with("2027-")), "{texts:?}");
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("Fixed doses divided by the 50 kg"))
+    );
+}
+
+#[test]
+fn cumulative_png_decodes_at_the_asked_size() {
+    let t = trial("nct01724398.toml");
+    let arms: Vec<&Arm> = t.arms.iter().collect();
+    let png = cumulative_png(&t, &arms, 60.0, None, false, (800, 500)).unwrap();
+    assert_eq!(png_size(&png), (800, 500));
+}
+
+#[test]
+fn renders_are_byte_identical() {
+    let t = trial("nct01724398.toml");
+    let arms: Vec<&Arm> = t.arms.iter().collect();
+    let a = cumulative_png(&t, &arms, 60.0, None, false, DEFAULT_SIZE).unwrap();
+    let b = cumulative_png(&t, &arms, 60.0, None, false, DEFAULT_SIZE).unwrap();
+    assert!(a == b, "two PNG renders differ");
+    let trials = all_trials();
+    let a = compare_svg(&trials, 60.0, true, DEFAULT_SIZE).unwrap();
+    let b = compare_svg(&trials, 60.0, true, DEFAULT_SIZE).unwrap();
+    assert_eq!(a, b);
+    let a = timeline_png(&t, 60.0, timeline_size(t.arms.len())).unwrap();
+    let b = timeline_png(&t, 60.0, timeline_size(t.arms.len())).unwrap();
+    assert!(a == b, "two timeline renders differ");
+}
+
+#[test]
+fn compare_draws_every_arm_with_cells() {
+    let trials = all_trials();
+    let svg = compare_svg(&trials, 70.0, false, DEFAULT_SIZE).unwrap();
+    let texts = svg_texts(&svg);
+    for label in [
+        "NCT04822922 high",
+        "NCT02812121 msc-8w",
+        "NCT01724398 msc-pe",
+        "NCT05106972 msc *",
+        "NCT01573923 msc *",
+    ] {
+        assert!(
+            texts.contains(&label.to_string()),
+            "{label} not in {texts:?}"
+        );
+    }
+    assert!(
+        !texts.iter().any(|t| t.contains("control")),
+        "arms without cells are left out"
+    );
+    assert!(
+        texts.contains(&"same curve as NCT01724398 msc".to_string()),
+        "NCT02812121 msc-4w is hidden under it: {texts:?}"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("reference weight of 70 kg"))
+    );
+    assert!(texts.contains(&"Cumulative dose (cells/kg)".to_string()));
+
+    let log = compare_svg(&trials, 60.0, true, DEFAULT_SIZE).unwrap();
+    let texts = svg_texts(&log);
+    assert!(texts.contains(&"10^4".to_string()), "{texts:?}");
+    assert!(texts.contains(&"10^7".to_string()));
+    let png = compare_png(&trials, 60.0, true, DEFAULT_SIZE).unwrap();
+    assert_eq!(png_size(&png), DEFAULT_SIZE);
+}
+
+#[test]
+fn timeline_has_a_lane_per_arm() {
+    let t = trial("nct01724398.toml");
+    let size = timeline_size(t.arms.len());
+    let svg = timeline_svg(&t, 60.0, size).unwrap();
+    let texts = svg_texts(&svg);
+    for id in t.arm_ids() {
+        assert!(texts.contains(&id.to_string()), "no lane for {id}");
+    }
+    assert!(texts.contains(&"Study day".to_string()));
+    assert!(texts.contains(&"NCT01724398: dosing timeline by arm".to_string()));
+    assert_eq!(png_size(&timeline_png(&t, 60.0, size).unwrap()), size);
+}
+
+#[test]
+fn a_dose_is_a_step_not_a_ramp() {
+    let (corners, marks) = steps(&[(1.0, 2.0), (8.0, 2.0), (8.0, 1.0)], 20.0);
+    assert_eq!(
+        corners,
+        vec![
+            (0.0, 0.0),
+            (1.0, 0.0),
+            (1.0, 2.0),
+            (8.0, 2.0),
+            (8.0, 4.0),
+            (8.0, 4.0),
+            (8.0, 5.0),
+            (20.0, 5.0)
+        ]
+    );
+    assert_eq!(marks, vec![(1.0, 2.0), (8.0, 4.0), (8.0, 5.0)]);
+}
+
+#[test]
+fn per_kg_uses_the_registry_dose_and_converts_fixed_doses() {
+    let t = trial("nct01724398.toml");
+    let ev = arm_events(
+        &t,
+        t.arm("msc-pe").unwrap(),
+        61.3,
+        DEFAULT_START,
+        true,
+        "--weight",
+    )
+    .unwrap();
+    assert_eq!(
+        ev.doses.iter().map(|d| d.1).collect::<Vec<_>>(),
+        vec![1e5; 4]
+    );
+    assert!(!ev.converted_fixed);
+    assert_eq!(ev.exchanges.len(), 3, "exchanges are kept apart from cells");
+
+    let t = trial("nct05106972.toml");
+    let ev = arm_events(&t, &t.arms[0], 50.0, DEFAULT_START, true, "--weight").unwrap();
+    assert_eq!(ev.doses, vec![(1.0, 2e6), (169.0, 2e6)]);
+    assert!(ev.converted_fixed);
+    assert_eq!(ev.visits, vec![(505.0, "week72".to_string())]);
+}
+
+#[test]
+fn a_size_too_small_to_read_is_refused() {
+    let t = trial("nct05106972.toml");
+    assert!(timeline_svg(&t, 60.0, (10, 10)).is_err());
+    assert!(timeline_png(&t, 60.0, (0, 0)).is_err());
+}

@@ -1,0 +1,267 @@
+//! The timeline: one lane per arm of a trial, with its infusions as circles whose area is
+//! proportional to the dose, its plasma exchanges as squares and its visits as triangles,
+//! over study days. It shows at a glance how the arms' regimens differ in rhythm and size.
+
+use anyhow::Result;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, VPos};
+
+use super::Chart;
+use super::cumulative::{arm_events, split_visits, x_end};
+use super::parts::*;
+use crate::export::trim_decimals;
+use crate::model::Trial;
+
+struct Lane {
+    id: String,
+    doses: Vec<(f64, f64)>,
+    exchanges: Vec<f64>,
+    visits: Vec<(f64, String)>,
+    /// Visits too far after the last dose for the axis, named at the lane's end.
+    later: Vec<(f64, String)>,
+}
+
+pub(super) struct Timeline {
+    title: String,
+    subtitle: String,
+    x_max: f64,
+    lanes: Vec<Lane>,
+    max_dose: f64,
+    dose_label: String,
+    exchange_label: String,
+}
+
+const INFUSION: RGBColor = PALETTE[0];
+const EXCHANGE: RGBColor = PALETTE[1];
+
+impl Timeline {
+    pub fn new(trial: &Trial, weight_kg: f64) -> Result<Self> {
+        anyhow::ensure!(!trial.arms.is_empty(), "{} has no arms", trial.id);
+        let mut per_arm = Vec::new();
+        let mut last_dosing: f64 = 0.0;
+        let mut max_dose: f64 = 0.0;
+        let mut volumes: Vec<f64> = Vec::new();
+        for arm in &trial.arms {
+            let ev = arm_events(
+                trial,
+                arm,
+                weight_kg,
+                super::DEFAULT_START,
+                false,
+                "--weight",
+            )?;
+            last_dosing = last_dosing.max(ev.last_dosing_day());
+            max_dose = ev.doses.iter().map(|d| d.1).fold(max_dose, f64::max);
+            for ml in ev.exchanges.iter().filter_map(|e| e.1) {
+                if !volumes.contains(&ml) {
+                    volumes.push(ml);
+                }
+            }
+            per_arm.push((arm, ev));
+        }
+        let mut last = last_dosing.max(1.0);
+        let mut lanes = Vec::new();
+        for (arm, ev) in per_arm {
+            let (visits, later) = split_visits(&ev.visits, last_dosing);
+            last = visits.iter().map(|v| v.0).fold(last, f64::max);
+            lanes.push(Lane {
+                id: arm.id.clone(),
+                doses: ev.doses,
+                exchanges: ev.exchanges.iter().map(|e| e.0).collect(),
+                visits,
+                later,
+            });
+        }
+        let dose_label = if max_dose > 0.0 {
+            format!(
+                "Cell infusion, area ~ dose (largest {} cells at {})",
+                sci_label(max_dose),
+                kg(weight_kg)
+            )
+        } else {
+            "Cell infusion".to_string()
+        };
+        let exchange_label = match volumes.as_slice() {
+            [ml] => format!("Plasma exchange ({} mL)", trim_decimals(*ml, 2)),
+            _ => "Plasma exchange".to_string(),
+        };
+        Ok(Timeline {
+            title: format!("{}: dosing timeline by arm", trial.id),
+            subtitle: trial.title.clone(),
+            x_max: x_end(last),
+            lanes,
+            max_dose,
+            dose_label,
+            exchange_label,
+        })
+    }
+
+    fn legend(&self, short: bool) -> Vec<LegendItem> {
+        let any = |f: fn(&Lane) -> bool| self.lanes.iter().any(f);
+        let mut items = Vec::new();
+        if any(|l| !l.doses.is_empty()) {
+            items.push(LegendItem::new(
+                Swatch::Marker(Marker::Circle, INFUSION.mix(0.45), INFUSION),
+                if short {
+                    "Cell infusion (area ~ dose)"
+                } else {
+                    self.dose_label.as_str()
+                },
+            ));
+        }
+        if any(|l| !l.exchanges.is_empty()) {
+            items.push(LegendItem::new(
+                Swatch::Marker(Marker::Square, EXCHANGE.mix(0.8), EXCHANGE),
+                self.exchange_label.as_str(),
+            ));
+        }
+        if any(|l| !l.visits.is_empty() || !l.later.is_empty()) {
+            items.push(LegendItem::new(Swatch::VisitMark, "Visit"));
+        }
+        items
+    }
+}
+
+impl Chart for Timeline {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE)?;
+        let body = header(root, &self.title, &self.subtitle)?;
+        let (body_w, _) = body.dim_in_pixel();
+        let legend_h = LEGEND_PX as u32 + 12;
+        let (legend_area, plot) = body.split_vertically(legend_h);
+        let legend_y = legend_area.get_base_pixel().1 + legend_h as i32 / 2;
+        if !legend_row(root, &self.legend(false), body_w as i32, legend_y)? {
+            legend_row(root, &self.legend(true), body_w as i32, legend_y)?;
+        }
+
+        let n = self.lanes.len();
+        let tick_style = text(TICK_PX, INK);
+        let mut widest = 0;
+        for l in &self.lanes {
+            widest = widest.max(text_width(root, &l.id, &tick_style)?);
+        }
+        let ids: Vec<&str> = self.lanes.iter().map(|l| l.id.as_str()).collect();
+        // Lane i (file order) is drawn top to bottom, so its centre is at n - 1 - i.
+        let lane_label = |v: &f64| {
+            let i = n as i64 - 1 - v.round() as i64;
+            usize::try_from(i)
+                .ok()
+                .and_then(|i| ids.get(i))
+                .map_or(String::new(), |s| s.to_string())
+        };
+        let centres: Vec<f64> = (0..n).map(|i| i as f64).collect();
+        let (margin_top, margin_bottom, margin_left, margin_right) = (4, 6, 10, 20);
+        let x_area = TICK_PX as i32 + AXIS_DESC_PX as i32 + 20;
+        let y_area = widest + 20;
+        let (plot_w, plot_h) = plot.dim_in_pixel();
+        let inner_w = f64::from(plot_w as i32 - y_area - margin_left - margin_right).max(1.0);
+        let inner_h = f64::from(plot_h as i32 - x_area - margin_top - margin_bottom).max(1.0);
+        let lane_px = inner_h / n as f64;
+        let r_max = (lane_px * 0.28).clamp(4.0, 18.0);
+        // Start the axis early enough that a day-1 circle clears the lane labels: with
+        // p pixels wanted left of day 1 on an axis [x0, x_max] of inner_w pixels,
+        // (1 - x0) * inner_w / (x_max - x0) = p.
+        let p = r_max + 4.0;
+        let x0 = ((inner_w - p * self.x_max) / (inner_w - p)).min(0.0);
+        let label_px = text_width(root, &day_label(self.x_max, None), &tick_style)?;
+        let x_ticks = day_ticks((x0, self.x_max), inner_w, f64::from(label_px));
+        let mut chart = ChartBuilder::on(&plot)
+            .margin_top(margin_top)
+            .margin_left(margin_left)
+            .margin_right(margin_right)
+            .margin_bottom(margin_bottom)
+            .x_label_area_size(x_area)
+            .y_label_area_size(y_area)
+            .build_cartesian_2d(
+                Ticked::new(x0..self.x_max, x_ticks, Vec::new()),
+                Ticked::new(-0.5..n as f64 - 0.5, centres, Vec::new()),
+            )?;
+        chart
+            .configure_mesh()
+            .x_desc("Study day")
+            .x_label_formatter(&|d| day_label(*d, None))
+            .y_label_formatter(&lane_label)
+            .label_style(tick_style.clone())
+            .axis_desc_style(text(AXIS_DESC_PX, INK))
+            .bold_line_style(GRID_BOLD)
+            .light_line_style(GRID_LIGHT)
+            .axis_style(MUTED)
+            .draw()?;
+
+        let (px_x, _) = chart.plotting_area().get_pixel_range();
+        let offset = (lane_px * 0.32).round() as i32;
+        let note_style = anchored(text(NOTE_PX, MUTED), HPos::Left, VPos::Center);
+        for (i, lane) in self.lanes.iter().enumerate() {
+            let y = (n - 1 - i) as f64;
+            let at = |day: f64| chart.backend_coord(&(day, y));
+            if lane.doses.is_empty() && lane.exchanges.is_empty() {
+                let (x, py) = at(0.0);
+                root.draw(&Text::new(
+                    "no doses",
+                    (x + 8, py - offset / 2 - 2),
+                    note_style.clone(),
+                ))?;
+            }
+            for (day, id) in &lane.visits {
+                let (x, py) = at(*day);
+                let tip = py + offset + 4;
+                visit_mark(root, (x, tip), 5, VISIT_LINE)?;
+                let w = text_width(root, id, &note_style)?;
+                let (tx, h) = if x + 8 + w <= px_x.end - 2 {
+                    (x + 8, HPos::Left)
+                } else {
+                    (x - 8, HPos::Right)
+                };
+                root.draw(&Text::new(
+                    id.clone(),
+                    (tx, tip - 5),
+                    anchored(note_style.clone(), h, VPos::Center),
+                ))?;
+            }
+            if !lane.later.is_empty() {
+                let (_, py) = at(0.0);
+                let names: Vec<String> = lane
+                    .later
+                    .iter()
+                    .map(|(day, id)| format!("{id} on day {day}"))
+                    .collect();
+                let tip = py + offset + 4;
+                let x = px_x.end - 10;
+                visit_mark(root, (x, tip), 5, VISIT_LINE)?;
+                root.draw(&Text::new(
+                    format!("later: {} \u{2192}", names.join(", ")),
+                    (x - 10, tip - 5),
+                    anchored(note_style.clone(), HPos::Right, VPos::Center),
+                ))?;
+            }
+            for &day in &lane.exchanges {
+                let (x, py) = at(day);
+                marker(
+                    root,
+                    (x, py - offset),
+                    Marker::Square,
+                    6,
+                    EXCHANGE.mix(0.8),
+                    EXCHANGE,
+                )?;
+            }
+            for &(day, dose) in &lane.doses {
+                // Area proportional to dose: the radius goes with its square root.
+                let r = (r_max * (dose / self.max_dose).sqrt()).max(3.0).round() as i32;
+                marker(
+                    root,
+                    at(day),
+                    Marker::Circle,
+                    r,
+                    INFUSION.mix(0.45),
+                    INFUSION,
+                )?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,76 @@
+//! `dosesim examples`: regenerates the examples committed under output/examples/, so that a
+//! newcomer sees what the tool makes without running it, and a test can check that they
+//! still match what the code makes.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use super::cohort::REFERENCE_WEIGHT_KG;
+use crate::chart;
+use crate::cli::ExamplesArgs;
+use crate::cohort::Cohort;
+use crate::{roster, scenario, write};
+
+/// The trial whose arm chart and report are the examples (its demo roster is the smallest).
+const EXAMPLE_TRIAL: &str = "nct04822922";
+/// Weight of the example patient (kg).
+const EXAMPLE_WEIGHT_KG: f64 = 62.5;
+
+pub fn run(args: ExamplesArgs) -> Result<()> {
+    let files = scenario::files_in(Path::new(super::SCENARIO_DIR))?;
+    let trials = files
+        .iter()
+        .map(|f| scenario::load(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    let out = &args.out;
+
+    let compare = |ext: &str| out.join(format!("compare.{ext}"));
+    write::atomic(
+        &compare("svg"),
+        chart::compare_svg(&trials, REFERENCE_WEIGHT_KG, true, chart::DEFAULT_SIZE)?.as_bytes(),
+    )?;
+    write::atomic(
+        &compare("png"),
+        &chart::compare_png(&trials, REFERENCE_WEIGHT_KG, true, chart::DEFAULT_SIZE)?,
+    )?;
+
+    let path = Path::new(super::SCENARIO_DIR).join(format!("{EXAMPLE_TRIAL}.toml"));
+    let trial = scenario::load(&path)?;
+    let arms: Vec<_> = trial.arms.iter().collect();
+    let stem = out.join(format!("chart-{EXAMPLE_TRIAL}"));
+    write::atomic(
+        &stem.with_extension("svg"),
+        chart::cumulative_svg(
+            &trial,
+            &arms,
+            EXAMPLE_WEIGHT_KG,
+            None,
+            false,
+            chart::DEFAULT_SIZE,
+        )?
+        .as_bytes(),
+    )?;
+    write::atomic(
+        &stem.with_extension("png"),
+        &chart::cumulative_png(
+            &trial,
+            &arms,
+            EXAMPLE_WEIGHT_KG,
+            None,
+            false,
+            chart::DEFAULT_SIZE,
+        )?,
+    )?;
+
+    // The report is the one `dosesim cohort` writes for the demo roster.
+    let roster_path = super::run::roster_for(&path, &trial);
+    let roster = roster::read(&roster_path, &trial)?;
+    let cohort = Cohort::new(&trial, &roster, &roster_path)?;
+    let tmp = tempfile::tempdir().context("cannot make a temporary folder")?;
+    super::cohort::write_all(&cohort, tmp.path())?;
+    let html = std::fs::read(tmp.path().join(&trial.id).join("report.html"))?;
+    write::atomic(&out.join(format!("report-{EXAMPLE_TRIAL}.html")), &html)?;
+    println!("examples written to {}", out.display());
+    Ok(())
+}

@@ -1,0 +1,219 @@
+//! The chart commands end to end, through the real binary: `chart`, `compare` and
+//! `timeline` write readable PNG and SVG files, the same twice over, and bad input exits
+//! with status 2 without writing anything.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::PredicateBooleanExt;
+use predicates::str::contains;
+
+fn dosesim() -> Command {
+    let mut cmd = Command::cargo_bin("dosesim").unwrap();
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd
+}
+
+fn png_size(path: &Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap();
+    let mut reader = png::Decoder::new(bytes.as_slice()).read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    (info.width, info.height)
+}
+
+/// The text nodes of an SVG file, which must parse as XML.
+fn svg_texts(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text())
+        .map(|t| t.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn chart_writes_a_png_and_the_same_bytes_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.png");
+    let b = dir.path().join("b.png");
+    for out in [&a, &b] {
+        dosesim()
+            .args([
+                "chart",
+                "scenarios/nct04822922.toml",
+                "--weight",
+                "62.5",
+                "--out",
+            ])
+            .arg(out)
+            .assert()
+            .success();
+    }
+    assert_eq!(png_size(&a), (1000, 600));
+    assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap());
+}
+
+#[test]
+fn chart_writes_an_svg_with_dates_and_per_kg_units() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("high.svg");
+    dosesim()
+        .args([
+            "chart",
+            "scenarios/nct01724398.toml",
+            "--arm",
+            "msc-pe",
+            "--arm",
+            "msc",
+            "--start",
+            "2026-12-30",
+            "--per-kg",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success()
+        // msc-pe's infusion days are an assumption: the chart says so, like the calendar.
+        .stderr(contains("msc-pe").and(contains("assumed")));
+    let texts = svg_texts(&out);
+    assert!(texts.contains(&"Cumulative dose (cells/kg)".to_string()));
+    assert!(texts.contains(&"Date (study day 1 = 2026-12-30)".to_string()));
+    assert!(texts.contains(&"msc-pe".to_string()) && texts.contains(&"msc".to_string()));
+    assert!(
+        !texts.contains(&"conventional".to_string()),
+        "only the chosen arms"
+    );
+}
+
+#[test]
+fn compare_draws_all_scenarios_on_a_log_axis() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("compare.svg");
+    dosesim()
+        .args(["compare", "--log", "--reference-weight", "70", "--out"])
+        .arg(&svg)
+        .assert()
+        .success();
+    let texts = svg_texts(&svg);
+    assert!(texts.contains(&"10^5".to_string()), "{texts:?}");
+    assert!(texts.contains(&"NCT05106972 msc *".to_string()));
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("reference weight of 70 kg"))
+    );
+
+    let png = dir.path().join("compare.png");
+    dosesim()
+        .args(["compare", "scenarios/nct04822922.toml", "--out"])
+        .arg(&png)
+        .assert()
+        .success();
+    assert_eq!(png_size(&png), (1000, 600));
+}
+
+#[test]
+fn timeline_has_a_lane_height_per_arm() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("timeline.png");
+    dosesim()
+        .args(["timeline", "scenarios/nct01724398.toml", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    assert_eq!(png_size(&out), (1000, 120 + 70 * 4));
+    let svg = dir.path().join("timeline.svg");
+    dosesim()
+        .args([
+            "timeline",
+            "scenarios/nct05106972.toml",
+            "--weight",
+            "80",
+            "--out",
+        ])
+        .arg(&svg)
+        .assert()
+        .success();
+    assert!(svg_texts(&svg).contains(&"Study day".to_string()));
+}
+
+#[test]
+fn an_unknown_arm_exits_2_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.png");
+    dosesim()
+        .args([
+            "chart",
+            "scenarios/nct04822922.toml",
+            "--arm",
+            "huge",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(contains("unknown arm 'huge'").and(contains("low, middle, high")));
+    assert!(!out.exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn an_output_that_is_not_png_or_svg_exits_2_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["chart", "scenarios/nct04822922.toml"],
+        vec!["compare"],
+        vec!["timeline", "scenarios/nct04822922.toml"],
+    ] {
+        let out = dir.path().join("chart.pdf");
+        dosesim()
+            .args(&args)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .code(2)
+            .stderr(contains("--out").and(contains(".png or .svg")));
+        assert!(!out.exists());
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.txt");
+    dosesim()
+        .args([
+            "chart",
+            "scenarios/nct04822922.toml",
+            "--arm",
+            "nope",
+            "--weight",
+            "0",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(
+            contains("3 problems")
+                .and(contains("--weight"))
+                .and(contains("--out"))
+                .and(contains("nope")),
+        );
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_missing_scenario_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.svg");
+    dosesim()
+        .args(["timeline", "scenarios/no-such-trial.toml", "--out"])
+        .arg(&out)
+        .assert()
+        .code(2);
+    assert!(!out.exists());
+}
