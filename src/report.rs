@@ -119,7 +119,11 @@ pub fn render(r: &Report) -> String {
                 let (n, total) = component_totals(c);
                 let total = match (c.dose.amount, total) {
                     (DoseAmount::PerKg(_), Some(x)) => format!("{} {}/kg", sci(x), p.unit.as_str()),
-                    (DoseAmount::Fixed(_), Some(x)) => format!("{} {}", sci(x), p.unit.as_str()),
+                    (DoseAmount::Fixed(_), Some(x)) => export::Amount {
+                        value: x,
+                        unit: p.unit,
+                    }
+                    .readable(),
                     _ => "none".into(),
                 };
                 let _ = writeln!(

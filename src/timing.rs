@@ -10,7 +10,14 @@ use chrono::{Datelike, Days, Months, NaiveDate, Weekday};
 /// `None` when the date would fall outside the calendar chrono can represent.
 pub fn date_of_day(start: NaiveDate, day: u32) -> Option<NaiveDate> {
     debug_assert!(day >= 1, "study days start at 1");
-    start.checked_add_days(Days::new(u64::from(day.saturating_sub(1))))
+    start
+        .checked_add_days(Days::new(u64::from(day.saturating_sub(1))))
+        .filter(in_range)
+}
+
+/// Dates must print as YYYY-MM-DD in every output, so years stay within 1 to 9999.
+fn in_range(date: &NaiveDate) -> bool {
+    (1..=9999).contains(&date.year())
 }
 
 /// The study day (1-based) on which `date` falls for a patient starting on `start`.
@@ -21,6 +28,7 @@ pub fn day_of_date(start: NaiveDate, date: NaiveDate) -> i64 {
 /// `base` plus `months` calendar months, clamped to the end of a shorter month.
 pub fn add_months(base: NaiveDate, months: u32) -> Option<NaiveDate> {
     base.checked_add_months(Months::new(months))
+        .filter(in_range)
 }
 
 /// `date` shifted by `delta` days, either way.
@@ -30,6 +38,7 @@ pub fn shift_days(date: NaiveDate, delta: i64) -> Option<NaiveDate> {
     } else {
         date.checked_sub_days(Days::new(delta.unsigned_abs()))
     }
+    .filter(in_range)
 }
 
 /// Three-letter English weekday, as in the CSV `weekday` column.
@@ -140,6 +149,13 @@ mod tests {
     fn shift_goes_both_ways() {
         assert_eq!(shift_days(d("2027-01-01"), -1), Some(d("2026-12-31")));
         assert_eq!(shift_days(d("2026-12-31"), 1), Some(d("2027-01-01")));
+    }
+
+    #[test]
+    fn dates_stay_within_four_digit_years() {
+        assert_eq!(date_of_day(d("9999-12-30"), 2), Some(d("9999-12-31")));
+        assert_eq!(date_of_day(d("9999-12-31"), 2), None);
+        assert_eq!(add_months(d("9999-11-30"), 3), None);
     }
 
     #[test]

@@ -10,8 +10,11 @@ use crate::schedule::{Patient, Plan, ScheduleError, check_weight};
 
 pub fn run(args: CalendarArgs) -> Result<()> {
     let trial = scenario::load(&args.scenario)?;
-    let arm = super::find_arm(&trial, &args.arm)?;
+    let arm = super::find_arm(&trial, &args.arm);
     let mut problems = Vec::new();
+    if let Err(e) = &arm {
+        problems.extend(e.problems.iter().cloned());
+    }
     if !is_safe_id(&args.patient) {
         problems.push(Problem::flag(
             "--patient",
@@ -28,6 +31,7 @@ pub fn run(args: CalendarArgs) -> Result<()> {
         Err(e) => problems.push(Problem::flag("--weight", e.to_string())),
     }
     InputError::check(problems)?;
+    let arm = arm?;
 
     let patient = Patient {
         id: args.patient.clone(),

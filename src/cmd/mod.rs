@@ -53,13 +53,21 @@ pub fn find_arm<'t>(trial: &'t Trial, id: &str) -> Result<&'t Arm, InputError> {
     })
 }
 
-/// The scenario files named, or every one in scenarios/.
+/// The scenario files named (a folder stands for the *.toml files in it), or every one
+/// in scenarios/.
 pub fn scenario_files(named: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
     if named.is_empty() {
-        crate::scenario::files_in(Path::new(SCENARIO_DIR))
-    } else {
-        Ok(named.to_vec())
+        return crate::scenario::files_in(Path::new(SCENARIO_DIR));
     }
+    let mut files = Vec::new();
+    for p in named {
+        if p.is_dir() {
+            files.extend(crate::scenario::files_in(p)?);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    Ok(files)
 }
 
 /// Prints each assumed value an output uses, once, on stderr.

@@ -68,7 +68,11 @@ pub fn render(t: &Trial) -> String {
             let total_words = match (c.dose.amount, total) {
                 (DoseAmount::PerKg(_), Some(t)) => format!("{} {}/kg", sci(t), p.unit.as_str()),
                 (DoseAmount::Fixed(_), Some(t)) => {
-                    format!("{} {} (fixed)", sci(t), p.unit.as_str())
+                    let total = crate::export::Amount {
+                        value: t,
+                        unit: p.unit,
+                    };
+                    format!("{} (fixed)", total.readable())
                 }
                 _ => "no dose".into(),
             };

@@ -1,5 +1,7 @@
 //! `dosesim validate`: loads each scenario and reports OK or every problem found.
 
+use std::fmt::Write as _;
+
 use anyhow::Result;
 
 use crate::cli::ValidateArgs;
@@ -9,22 +11,26 @@ use crate::scenario;
 pub fn run(args: ValidateArgs) -> Result<()> {
     let files = super::scenario_files(&args.scenarios)?;
     let mut problems = Vec::new();
+    let mut out = String::new();
     for f in &files {
         match scenario::load(f) {
             Ok(t) => {
                 let assumed: usize = t.arms.iter().map(|a| a.assumptions(&t).len()).sum();
-                println!(
-                    "OK  {}  {} ({} arms: {}; {} assumed value{})",
+                let _ = writeln!(
+                    out,
+                    "OK  {}  {} ({} arm{}: {}; {} assumed value{})",
                     f.display(),
                     t.id,
                     t.arms.len(),
+                    if t.arms.len() == 1 { "" } else { "s" },
                     t.arm_ids().join(", "),
                     assumed,
                     if assumed == 1 { "" } else { "s" }
                 );
             }
             Err(e) => {
-                println!(
+                let _ = writeln!(
+                    out,
                     "BAD {}  ({} problem{})",
                     f.display(),
                     e.problems.len(),
@@ -34,6 +40,7 @@ pub fn run(args: ValidateArgs) -> Result<()> {
             }
         }
     }
+    crate::write::stdout(out.as_bytes())?;
     InputError::check(problems)?;
     Ok(())
 }

@@ -10,7 +10,7 @@
 use icalendar::{Calendar, Component, EventLike};
 
 use super::{Row, sci, trim_decimals};
-use crate::model::{Arm, Trial};
+use crate::model::{Arm, Trial, Unit};
 use crate::schedule::Patient;
 
 pub fn render(trial: &Trial, arm: &Arm, patient: &Patient, rows: &[Row]) -> String {
@@ -52,12 +52,10 @@ pub fn render(trial: &Trial, arm: &Arm, patient: &Patient, rows: &[Row]) -> Stri
             desc.push(format!("Dose per kg: {} cells/kg", sci(k)));
         }
         if let Some(d) = r.dose {
-            desc.push(format!(
-                "Dose: {} ({} {})",
-                d.readable(),
-                d.plain(),
-                d.unit.as_str()
-            ));
+            desc.push(match d.unit {
+                Unit::Cells => format!("Dose: {} ({} cells)", d.readable(), d.plain()),
+                Unit::Ml => format!("Dose: {}", d.readable()),
+            });
         }
         if let Some(c) = r.cumulative_dose {
             desc.push(format!("Cumulative: {}", c.readable()));

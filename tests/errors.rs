@@ -1,0 +1,821 @@
+//! Bad input, end to end: exit status 2, a message on stderr naming the file (with line and
+//! field where there is one) or the flag at fault, and nothing on stdout; with `--out`, no
+//! file written and an existing file left byte for byte. Also `validate`, `show` and usage
+//! errors.
+
+mod common;
+
+use common::*;
+
+const HIGH: &str = "scenarios/nct04822922.toml";
+
+/// Asserts a bad-input outcome: status 2, empty stdout, an `error:` on stderr containing
+/// every one of `needles`.
+fn assert_bad_input(run: &Run, needles: &[&str]) {
+    run.expect_code(2);
+    assert!(
+        run.stdout.is_empty(),
+        "nothing on stdout, got: {}",
+        String::from_utf8_lossy(&run.stdout)
+    );
+    assert!(
+        run.stderr.starts_with("error: "),
+        "stderr should start with 'error: ': {}",
+        run.stderr
+    );
+    for n in needles {
+        assert!(
+            run.stderr.contains(n),
+            "stderr should contain {n:?}:\n{}",
+            run.stderr
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Flags
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn weight_zero_is_refused() {
+    let run = calendar(HIGH, "high", "0", "2026-12-30", &["--format", "csv"]);
+    assert_bad_input(
+        &run,
+        &["--weight", "weight 0 kg", "not a usable body weight"],
+    );
+}
+
+#[test]
+fn negative_weight_is_refused() {
+    let run = calendar(HIGH, "high", "-5", "2026-12-30", &["--format", "csv"]);
+    assert_bad_input(
+        &run,
+        &["--weight", "weight -5 kg", "not a usable body weight"],
+    );
+}
+
+#[test]
+fn non_numeric_weight_is_refused() {
+    for w in ["abc", "", "NaN", "inf", "70kg"] {
+        let run = calendar(HIGH, "high", w, "2026-12-30", &["--format", "csv"]);
+        assert_bad_input(&run, &["--weight", &format!("'{w}' is not a number of kg")]);
+    }
+}
+
+#[test]
+fn absurd_weight_is_refused() {
+    let run = calendar(HIGH, "high", "1000", "2026-12-30", &["--format", "csv"]);
+    assert_bad_input(
+        &run,
+        &["--weight", "weight 1000 kg", "not a usable body weight"],
+    );
+}
+
+#[test]
+fn impossible_date_is_refused() {
+    for d in ["2026-02-30", "2027-02-29", "2026-13-01", "2026-04-31"] {
+        let run = calendar(HIGH, "high", "70", d, &["--format", "csv"]);
+        assert_bad_input(
+            &run,
+            &["--start", &format!("'{d}' is not a real calendar date")],
+        );
+    }
+}
+
+#[test]
+fn malformed_date_is_refused() {
+    for d in [
+        "2026-2-3",
+        "26-02-03",
+        "2026/02/03",
+        "03.02.2026",
+        "",
+        "tomorrow",
+    ] {
+        let run = calendar(HIGH, "high", "70", d, &["--format", "csv"]);
+        assert_bad_input(
+            &run,
+            &[
+                "--start",
+                &format!("'{d}' is not a date in the form YYYY-MM-DD"),
+            ],
+        );
+    }
+}
+
+#[test]
+fn unknown_arm_lists_the_valid_arms() {
+    let run = calendar(HIGH, "medium", "70", "2026-12-30", &["--format", "csv"]);
+    let trial = dosesim::scenario::load(&root().join(HIGH)).unwrap();
+    let arms = trial.arm_ids().join(", ");
+    assert_eq!(arms, "low, middle, high");
+    assert_bad_input(
+        &run,
+        &[
+            &format!("{HIGH}: --arm: unknown arm 'medium'"),
+            &format!("the arms of NCT04822922 are: {arms}"),
+        ],
+    );
+}
+
+#[test]
+fn invalid_patient_id_is_refused() {
+    for p in ["../etc", "a b", "-x", "", "é"] {
+        let flag = format!("--patient={p}");
+        let run = calendar(HIGH, "high", "70", "2026-12-30", &[&flag]);
+        assert_bad_input(&run, &["--patient", "is not a valid patient id"]);
+    }
+}
+
+#[test]
+fn weight_and_patient_problems_are_reported_together() {
+    let run = calendar(HIGH, "high", "0", "2026-12-30", &["--patient", "../x"]);
+    assert_bad_input(&run, &["2 problems:", "--patient", "--weight"]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Scenario files
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn missing_scenario_file() {
+    let run = calendar(
+        "scenarios/nct99999999.toml",
+        "high",
+        "70",
+        "2026-12-30",
+        &[],
+    );
+    assert_bad_input(
+        &run,
+        &["scenarios/nct99999999.toml: cannot read scenario file"],
+    );
+}
+
+#[test]
+fn malformed_toml_names_file_and_line() {
+    let text = broken_text(
+        HIGH,
+        &[("[[arms]]\nid = \"high\"", "[[arms]\nid = \"high\"")],
+    );
+    let line = text.lines().position(|l| l == "[[arms]").unwrap() + 1;
+    let (_dir, path) = temp_scenario("bad.toml", &text);
+    let p = path.to_str().unwrap();
+    let run = calendar(p, "high", "70", "2026-12-30", &[]);
+    assert_bad_input(&run, &[&format!("{p}:{line}: ")]);
+}
+
+/// Writes the broken scenario, runs `calendar` on `arm` and checks that exactly
+/// `problems` are reported, each as `file:line: field: message-fragment`, where the line
+/// is the one containing the given needle in the broken text.
+fn assert_scenario_problems(
+    scenario: &str,
+    edits: &[(&str, &str)],
+    arm: &str,
+    problems: &[(&str, &str, &str)],
+) {
+    let text = broken_text(scenario, edits);
+    let (_dir, path) = temp_scenario("broken.toml", &text);
+    let p = path.to_str().unwrap();
+    let run = calendar(p, arm, "70", "2026-12-30", &["--format", "csv"]);
+    let mut needles = Vec::new();
+    for (needle, field, message) in problems {
+        let line = line_of(&text, needle);
+        needles.push(format!("{p}:{line}: {field}: {message}"));
+    }
+    let refs: Vec<&str> = needles.iter().map(String::as_str).collect();
+    assert_bad_input(&run, &refs);
+    let reported = run.stderr.matches(p).count();
+    assert_eq!(reported, problems.len(), "problem count:\n{}", run.stderr);
+    if problems.len() > 1 {
+        assert!(
+            run.stderr
+                .starts_with(&format!("error: {} problems:\n", problems.len())),
+            "{}",
+            run.stderr
+        );
+    }
+    // `validate` reports the same problems, also with status 2.
+    let v = run_validate(&[p]);
+    v.expect_code(2);
+    for n in &refs {
+        assert!(
+            v.stderr.contains(n),
+            "validate should report {n:?}:\n{}",
+            v.stderr
+        );
+    }
+    assert_eq!(
+        v.out(),
+        format!(
+            "BAD {p}  ({} problem{})\n",
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" }
+        )
+    );
+}
+
+fn run_validate(files: &[&str]) -> Run {
+    let mut args = vec!["validate"];
+    args.extend_from_slice(files);
+    run(args)
+}
+
+#[test]
+fn unknown_product() {
+    assert_scenario_problems(
+        "scenarios/nct05106972.toml",
+        &[("product = \"uc_msc\"", "product = \"uc-msc\"")],
+        "msc",
+        &[(
+            "product = \"uc-msc\"",
+            "arm 'msc' components[0].product",
+            "unknown product 'uc-msc' (products: uc_msc)",
+        )],
+    );
+}
+
+#[test]
+fn day_zero_in_timing_days() {
+    // Only the first arm (low) is broken.
+    assert_scenario_problems(
+        HIGH,
+        &[("timing.days = [1, 4, 7, 10]", "timing.days = [0, 4, 7, 10]")],
+        "high",
+        &[(
+            "[0, 4, 7, 10]",
+            "arm 'low' components[0].timing.days[0]",
+            "there is no day 0: study day 1 is the start date",
+        )],
+    );
+}
+
+#[test]
+fn negative_count() {
+    assert_scenario_problems(
+        "scenarios/nct01573923.toml",
+        &[("timing.count = 4", "timing.count = -4")],
+        "msc",
+        &[(
+            "timing.count = -4",
+            "arm 'msc' components[0].timing.count",
+            "-4 is out of range (1 to 1000)",
+        )],
+    );
+}
+
+#[test]
+fn after_a_component_not_given_that_day() {
+    // The plain weekly reading (days 1, 8, 15, 22) puts dose 2 on day 8, when there is no
+    // exchange (days 1, 4, 7): exactly the ambiguity the scenario resolves.
+    assert_scenario_problems(
+        "scenarios/nct01724398.toml",
+        &[(
+            "timing.days = [1, 7, 14, 21]",
+            "timing.days = [1, 8, 15, 22]",
+        )],
+        "msc-pe",
+        &[(
+            "timing.after = \"pe\"",
+            "arm 'msc-pe' components[1].timing.after",
+            "occurrence 2 (study day 8) is to follow 'pe', which is not given on that day",
+        )],
+    );
+    assert_scenario_problems(
+        "scenarios/nct01724398.toml",
+        &[(
+            "timing.after_occurrences = [1, 2]",
+            "timing.after_occurrences = [1, 2, 3]",
+        )],
+        "msc-pe",
+        &[(
+            "timing.after = \"pe\"",
+            "arm 'msc-pe' components[1].timing.after",
+            "occurrence 3 (study day 14) is to follow 'pe', which is not given on that day",
+        )],
+    );
+}
+
+#[test]
+fn after_an_unknown_component() {
+    assert_scenario_problems(
+        "scenarios/nct01724398.toml",
+        &[("timing.after = \"pe\"", "timing.after = \"plasma\"")],
+        "msc-pe",
+        &[(
+            "timing.after = \"plasma\"",
+            "arm 'msc-pe' components[1].timing.after",
+            "'plasma' is not a component of arm 'msc-pe' (components: pe, uc_msc)",
+        )],
+    );
+}
+
+#[test]
+fn unknown_key_is_a_typo_not_a_missing_dose() {
+    let text = broken_text(
+        HIGH,
+        &[("dose.cells_per_kg = 4e5", "dose.cell_per_kg = 4e5")],
+    );
+    let line = line_of(&text, "dose.cell_per_kg");
+    let (_dir, path) = temp_scenario("typo.toml", &text);
+    let p = path.to_str().unwrap();
+    let run = calendar(p, "low", "70", "2026-12-30", &["--format", "csv"]);
+    assert_bad_input(
+        &run,
+        &[
+            &format!("{p}:{line}: "),
+            "unknown field `cell_per_kg`",
+            "`cells_per_kg`",
+        ],
+    );
+}
+
+#[test]
+fn missing_provenance() {
+    // The dose of NCT05106972 without its `dose.source` quote: neither source nor assumed.
+    let text = broken_text(
+        "scenarios/nct05106972.toml",
+        &[(
+            "dose.source = \"UC-MSC infusion by intravenus, 1*10^8 cells/dose, 2 doses (apart from 24weeks)\"\n",
+            "",
+        )],
+    );
+    assert!(!text.contains("dose.source") && !text.contains("dose.assumed"));
+    let (_dir, path) = temp_scenario("noprov.toml", &text);
+    let p = path.to_str().unwrap();
+    let run = calendar(p, "msc", "70", "2026-12-30", &[]);
+    // Reported at the component's [[arms.components]] header.
+    let header = text
+        .lines()
+        .position(|l| l == "[[arms.components]]")
+        .unwrap()
+        + 1;
+    assert_bad_input(
+        &run,
+        &[&format!(
+            "{p}:{header}: arm 'msc' components[0].dose: needs provenance: `source` quoting the registry record, or `assumed` with the reason"
+        )],
+    );
+    // A product without provenance, too.
+    assert_scenario_problems(
+        "scenarios/nct05106972.toml",
+        &[("source = \"Experimental: UC-MSC infusion\"\n", "")],
+        "msc",
+        &[("[[products]]", "products[0]", "needs provenance")],
+    );
+}
+
+#[test]
+fn several_problems_are_reported_together() {
+    assert_scenario_problems(
+        "scenarios/nct05106972.toml",
+        &[
+            ("day = 505", "day = 0"),
+            ("product = \"uc_msc\"", "product = \"nope\""),
+            ("timing.count = 2", "timing.count = -1"),
+            ("timing.every_weeks = 24", "timing.every_weeks = 0"),
+        ],
+        "msc",
+        &[
+            (
+                "day = 0",
+                "visits[0].day",
+                "there is no day 0: study day 1 is the start date",
+            ),
+            (
+                "product = \"nope\"",
+                "arm 'msc' components[0].product",
+                "unknown product 'nope' (products: uc_msc)",
+            ),
+            (
+                "timing.every_weeks = 0",
+                "arm 'msc' components[0].timing.every_weeks",
+                "0 is out of range (1 to 1000)",
+            ),
+            (
+                "timing.count = -1",
+                "arm 'msc' components[0].timing.count",
+                "-1 is out of range (1 to 1000)",
+            ),
+        ],
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// --out on error
+// ---------------------------------------------------------------------------------------
+
+/// Every kind of bad input, as calendar arguments after `--out` is added.
+fn bad_calendars(broken: &str) -> Vec<Vec<String>> {
+    let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<String>>();
+    vec![
+        v(&[
+            HIGH,
+            "--arm",
+            "high",
+            "--weight",
+            "0",
+            "--start",
+            "2026-12-30",
+        ]),
+        v(&[
+            HIGH,
+            "--arm",
+            "high",
+            "--weight",
+            "abc",
+            "--start",
+            "2026-12-30",
+        ]),
+        v(&[
+            HIGH,
+            "--arm",
+            "high",
+            "--weight",
+            "70",
+            "--start",
+            "2026-02-30",
+        ]),
+        v(&[
+            HIGH,
+            "--arm",
+            "nope",
+            "--weight",
+            "70",
+            "--start",
+            "2026-12-30",
+        ]),
+        v(&[
+            "scenarios/missing.toml",
+            "--arm",
+            "high",
+            "--weight",
+            "70",
+            "--start",
+            "2026-12-30",
+        ]),
+        v(&[
+            broken,
+            "--arm",
+            "msc",
+            "--weight",
+            "70",
+            "--start",
+            "2026-12-30",
+        ]),
+    ]
+}
+
+#[test]
+fn an_error_with_out_writes_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = broken_text("scenarios/nct05106972.toml", &[("day = 505", "day = 0")]);
+    let (_sdir, bpath) = temp_scenario("broken.toml", &broken);
+    let out = dir.path().join("cal.csv");
+    for args in bad_calendars(bpath.to_str().unwrap()) {
+        let run = run(["calendar"]
+            .into_iter()
+            .map(String::from)
+            .chain(args.iter().cloned())
+            .chain(["--format", "csv", "--out"].map(String::from))
+            .chain([out.to_str().unwrap().to_string()]));
+        assert_bad_input(&run, &[]);
+        assert!(!out.exists(), "{args:?} left {}", out.display());
+        assert!(
+            entries(dir.path()).is_empty(),
+            "{args:?} left a file behind"
+        );
+    }
+}
+
+#[test]
+fn an_error_with_out_leaves_an_existing_file_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = broken_text("scenarios/nct05106972.toml", &[("day = 505", "day = 0")]);
+    let (_sdir, bpath) = temp_scenario("broken.toml", &broken);
+    let out = dir.path().join("cal.csv");
+    let before: Vec<u8> = b"keep me\r\nbyte for byte \xff\n".to_vec();
+    std::fs::write(&out, &before).unwrap();
+    for args in bad_calendars(bpath.to_str().unwrap()) {
+        for format in ["csv", "json", "ics", "table"] {
+            let run = run(["calendar"]
+                .into_iter()
+                .map(String::from)
+                .chain(args.iter().cloned())
+                .chain(["--format", format, "--out"].map(String::from))
+                .chain([out.to_str().unwrap().to_string()]));
+            assert_bad_input(&run, &[]);
+            assert_eq!(std::fs::read(&out).unwrap(), before, "{args:?} {format}");
+            assert_eq!(entries(dir.path()), ["cal.csv"], "{args:?} {format}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// validate, show, usage
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn validate_without_arguments_passes_every_bundled_scenario() {
+    let run = run_validate(&[]);
+    run.expect_code(0);
+    let out = run.out();
+    let lines: Vec<&str> = out.lines().collect();
+    let mut files: Vec<String> = entries(&root().join("scenarios"))
+        .into_iter()
+        .filter(|f| f.ends_with(".toml"))
+        .collect();
+    files.sort();
+    assert_eq!(lines.len(), files.len(), "one line per scenario:\n{out}");
+    assert_eq!(files.len(), SCENARIOS.len());
+    for (line, file) in lines.iter().zip(&files) {
+        let path = root().join("scenarios").join(file);
+        let trial = dosesim::scenario::load(&path).unwrap();
+        let n = trial.arms.len();
+        let want = format!(
+            "OK  scenarios/{file}  {} ({n} arm{}: {};",
+            trial.id,
+            if n == 1 { "" } else { "s" },
+            trial.arm_ids().join(", ")
+        );
+        assert!(line.starts_with(&want), "{line:?} should start {want:?}");
+    }
+    assert!(!run.stderr.contains("error"), "{}", run.stderr);
+}
+
+#[test]
+fn validate_named_files_reports_ok_and_bad() {
+    let broken = broken_text(HIGH, &[("day = 91", "day = 0")]);
+    let (_dir, path) = temp_scenario("b.toml", &broken);
+    let p = path.to_str().unwrap();
+    let run = run_validate(&["scenarios/nct05106972.toml", p]);
+    run.expect_code(2);
+    let out = run.out();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[0].starts_with("OK  scenarios/nct05106972.toml  NCT05106972"));
+    assert_eq!(lines[1], format!("BAD {p}  (1 problem)"));
+    let line = line_of(&broken, "day = 0");
+    assert!(
+        run.stderr
+            .contains(&format!("{p}:{line}: visits[1].day: there is no day 0")),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn validate_a_missing_file_fails() {
+    let run = run_validate(&["scenarios/none.toml"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("scenarios/none.toml: cannot read scenario file")
+    );
+}
+
+/// Number of doses of each component of each arm, from the registry records:
+/// NCT01724398 "once a week, 4 times", "every 3 days, 3 times"; NCT02812121 "once a week
+/// for 8 weeks" / "for 4 weeks"; NCT01573923 "four times in one year"; NCT05106972 "2
+/// doses"; NCT04822922 "on the 1, 4, 7 and 10 days".
+/// (scenario, arm, [doses per component], [assumed values])
+type ShowArm = (
+    &'static str,
+    &'static str,
+    &'static [u32],
+    &'static [&'static str],
+);
+
+const SHOW: &[ShowArm] = &[
+    ("scenarios/nct01724398.toml", "conventional", &[], &[]),
+    ("scenarios/nct01724398.toml", "msc", &[4], &[]),
+    ("scenarios/nct01724398.toml", "pe", &[3], &[]),
+    (
+        "scenarios/nct01724398.toml",
+        "msc-pe",
+        &[3, 4],
+        &["uc_msc timing"],
+    ),
+    (
+        "scenarios/nct02812121.toml",
+        "msc-8w",
+        &[8],
+        &["ucb_msc dose"],
+    ),
+    (
+        "scenarios/nct02812121.toml",
+        "msc-4w",
+        &[4],
+        &["ucb_msc dose"],
+    ),
+    ("scenarios/nct02812121.toml", "control", &[], &[]),
+    ("scenarios/nct01573923.toml", "conventional", &[], &[]),
+    ("scenarios/nct01573923.toml", "msc", &[4], &[]),
+    ("scenarios/nct05106972.toml", "msc", &[2], &[]),
+    (
+        "scenarios/nct04822922.toml",
+        "low",
+        &[4],
+        &["visit day30 day"],
+    ),
+    (
+        "scenarios/nct04822922.toml",
+        "middle",
+        &[4],
+        &["visit day30 day"],
+    ),
+    (
+        "scenarios/nct04822922.toml",
+        "high",
+        &[4],
+        &["visit day30 day"],
+    ),
+];
+
+#[test]
+fn show_lists_arms_dose_counts_and_assumed_values() {
+    for file in SCENARIOS {
+        let run = run(["show", file]);
+        run.expect_code(0);
+        let out = run.out();
+        let arms: Vec<&ShowArm> = SHOW.iter().filter(|a| a.0 == file).collect();
+        assert!(!arms.is_empty());
+        // Split the output into one section per arm.
+        let sections: Vec<&str> = out.split("\nArm ").skip(1).collect();
+        assert_eq!(sections.len(), arms.len(), "{file}:\n{out}");
+        for ((_, arm, doses, assumed), section) in arms.iter().zip(&sections) {
+            assert!(
+                section.starts_with(&format!("{arm}: ")),
+                "{file} {arm}:\n{section}"
+            );
+            let counts: Vec<u32> = section
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("doses:"))
+                .map(|l| l.trim().split(',').next().unwrap().parse().unwrap())
+                .collect();
+            assert_eq!(&counts, doses, "{file} {arm}:\n{section}");
+            if doses.is_empty() {
+                assert!(section.contains("No dosing components."), "{section}");
+            }
+            if assumed.is_empty() {
+                assert!(
+                    section.contains("Assumed values: none"),
+                    "{file} {arm}:\n{section}"
+                );
+            } else {
+                let listed: Vec<&str> = section
+                    .lines()
+                    .filter_map(|l| l.trim().strip_prefix("- "))
+                    .map(|l| l.split(": ").next().unwrap())
+                    .collect();
+                assert_eq!(&listed, assumed, "{file} {arm}:\n{section}");
+                for what in *assumed {
+                    let w = format!("{arm}: {what} is assumed, not stated in the registry record");
+                    assert!(
+                        run.stderr.contains(&w),
+                        "{file}: warn {w:?}:\n{}",
+                        run.stderr
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn show_quotes_the_record_and_marks_assumptions() {
+    let run = run(["show", "scenarios/nct02812121.toml"]);
+    run.expect_code(0);
+    let out = run.out();
+    assert!(
+        out.starts_with("NCT02812121: UC-MSC Infusion for HBV-Related"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Registry record: 001_aca47ec262779fdb.txt"),
+        "{out}"
+    );
+    assert!(
+        out.contains("dose:     1.00 x 10^5 cells/kg  (ASSUMED: The record states no cell dose."),
+        "{out}"
+    );
+    assert!(
+        out.contains("record: \"infusions of umbilical cord blood mesenchymal stem cells via peripheral veins once a week for 8 weeks.\""),
+        "{out}"
+    );
+}
+
+#[test]
+fn show_on_a_broken_scenario_fails() {
+    let broken = broken_text(HIGH, &[("day = 91", "day = 0")]);
+    let (_dir, path) = temp_scenario("b.toml", &broken);
+    let p = path.to_str().unwrap();
+    let run = run(["show", p]);
+    assert_bad_input(
+        &run,
+        &[&format!(
+            "{p}:{}: visits[1].day",
+            line_of(&broken, "day = 0")
+        )],
+    );
+}
+
+#[test]
+fn unknown_subcommand_is_a_usage_error() {
+    let run = run(["frobnicate"]);
+    assert_bad_input(&run, &["unrecognized subcommand 'frobnicate'", "Usage:"]);
+}
+
+#[test]
+fn missing_arguments_are_a_usage_error() {
+    let partial = run(["calendar", HIGH, "--arm", "high"]);
+    assert_bad_input(
+        &partial,
+        &["--weight <KG>", "--start <YYYY-MM-DD>", "Usage:"],
+    );
+    let none = run(Vec::<&str>::new());
+    none.expect_code(2);
+    assert!(none.stdout.is_empty());
+    assert!(
+        none.stderr.contains("Usage: dosesim <COMMAND>"),
+        "{}",
+        none.stderr
+    );
+}
+
+#[test]
+fn unknown_format_is_a_usage_error() {
+    let run = calendar(HIGH, "high", "70", "2026-12-30", &["--format", "xlsx"]);
+    assert_bad_input(&run, &["invalid value 'xlsx' for '--format"]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Closed output pipe (`dosesim ... | head`) and out-of-range starts
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_closed_stdout_is_not_an_error_for_calendar_and_show() {
+    for args in [
+        &[
+            "calendar",
+            HIGH,
+            "--arm",
+            "high",
+            "--weight",
+            "62.5",
+            "--start",
+            "2026-12-30",
+        ][..],
+        &["show", "scenarios/nct01724398.toml"][..],
+    ] {
+        let out = run_with_closed_stdout(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    }
+}
+
+/// Regression: `validate` printed with `println!`, which panicked (exit 101) on a closed
+/// pipe, where `show` and `calendar` go through `write::stdout`.
+#[test]
+fn a_closed_stdout_is_not_an_error_for_validate() {
+    let out = run_with_closed_stdout(&["validate"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Regression: `--start 9999-12-31` was accepted and the dates after it came out as
+/// `+10000-06-16` in the CSV and `DTSTART;VALUE=DATE:+100000616` in the iCalendar file.
+/// A schedule past year 9999 is now refused (status 2, naming --start).
+#[test]
+fn a_start_near_year_9999_is_refused_or_stays_in_format() {
+    let csv = calendar(
+        "scenarios/nct05106972.toml",
+        "msc",
+        "60",
+        "9999-12-31",
+        &["--format", "csv"],
+    );
+    if csv.code == Some(2) {
+        assert!(csv.stderr.contains("--start"), "{}", csv.stderr);
+        return;
+    }
+    csv.expect_code(0);
+    let (_, rows) = parse_csv(&csv.stdout);
+    for r in &rows {
+        let ok = r.date.len() == 10
+            && r.date.bytes().enumerate().all(|(i, b)| match i {
+                4 | 7 => b == b'-',
+                _ => b.is_ascii_digit(),
+            });
+        assert!(ok, "date {:?} is not YYYY-MM-DD", r.date);
+    }
+}
