@@ -309,6 +309,33 @@ proptest! {
             }
         }
     }
+
+    /// The pharmacy stream's one-date expansion gives exactly the full calendar's events
+    /// of that date (same order, same running totals), for every date of the calendar and
+    /// for dates with nothing on them.
+    #[test]
+    fn one_date_expansion_equals_the_full_calendar_of_that_date(
+        (weight, _) in weights(),
+        start in starts(),
+    ) {
+        for trial in TRIALS.iter() {
+            for arm in &trial.arms {
+                let plan = Plan::new(trial, arm);
+                let p = Patient { id: "P".into(), weight_kg: weight, start };
+                let all = plan.schedule(&p).unwrap();
+                let mut dates: Vec<NaiveDate> = all.iter().map(|e| e.date).collect();
+                dates.push(start + Days::new(2));
+                dates.push(start + Days::new(1000));
+                dates.dedup();
+                let mut buf = Vec::new();
+                for date in dates {
+                    plan.expand_date_into(weight, start, date, &mut buf).unwrap();
+                    let want: Vec<Event> = all.iter().filter(|e| e.date == date).copied().collect();
+                    prop_assert_eq!(&buf, &want, "{} {} {}", trial.id, arm.id, date);
+                }
+            }
+        }
+    }
 }
 
 /// The reference month arithmetic itself, against the project's worked examples.

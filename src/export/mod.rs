@@ -157,6 +157,9 @@ pub struct Row<'a> {
     /// The event's display name (not a CSV column).
     #[serde(skip)]
     pub name: &'a str,
+    /// The component this dose follows on the same day (not a CSV column).
+    #[serde(skip)]
+    pub after_name: Option<&'a str>,
 }
 
 /// Builds the row for one event.
@@ -272,6 +275,7 @@ pub fn row<'a>(trial: &'a Trial, arm: &'a Arm, patient: &'a Patient, e: &Event) 
         product: product.map(|p| p.id.as_str()),
         assumed: assumed.join("; "),
         name,
+        after_name: e.after.map(|a| arm.components[a].name.as_str()),
     }
 }
 

@@ -16,6 +16,16 @@ pub struct Calendar<'a> {
     pub rows: &'a [Row<'a>],
 }
 
+/// 7.50 x 10^7 cells; three significant figures can hide cells, so an inexact one is
+/// followed by the exact count: 1.88 x 10^7 cells (exactly 18750000).
+fn readable(a: super::Amount) -> String {
+    let mut s = a.readable();
+    if a.unit == crate::model::Unit::Cells && !sci_is_exact(a.value) {
+        s.push_str(&format!(" (exactly {})", a.plain()));
+    }
+    s
+}
+
 pub fn render(c: &Calendar) -> String {
     let mut t = Table::new();
     t.load_preset(presets::ASCII_MARKDOWN);
@@ -33,25 +43,14 @@ pub fn render(c: &Calendar) -> String {
         "Window (dates)",
     ]);
     for r in c.rows {
-        let dose = r
-            .dose
-            .map(|a| {
-                let mut s = a.readable();
-                // Three significant figures can hide cells: show the exact count too.
-                if a.unit == crate::model::Unit::Cells && !sci_is_exact(a.value) {
-                    s.push_str(&format!(" (exactly {})", a.plain()));
-                }
-                s
-            })
-            .unwrap_or_default();
-        let event = match r.kind {
-            "visit" => format!("Visit: {}", r.name),
-            "background" => format!(
-                "Starts: {}",
-                r.note
-                    .trim_end_matches("; background treatment, not a dose")
-            ),
-            _ => r.note.clone(),
+        let dose = r.dose.map(readable).unwrap_or_default();
+        // Long notes would make the table too wide: the column names the event, and the
+        // route, duration and notes of each component follow the table once.
+        let event = match (r.kind, r.after_name) {
+            ("visit", _) => format!("Visit: {}", r.name),
+            ("background", _) => format!("Background starts: {}", r.name),
+            (_, Some(after)) => format!("{} (after the {after})", r.name),
+            _ => r.name.to_string(),
         };
         t.add_row(vec![
             r.date.to_string(),
@@ -68,7 +67,7 @@ pub fn render(c: &Calendar) -> String {
             r.dose_per_kg
                 .map(|k| format!("{} cells/kg", sci(k)))
                 .unwrap_or_default(),
-            r.cumulative_dose.map(|a| a.readable()).unwrap_or_default(),
+            r.cumulative_dose.map(readable).unwrap_or_default(),
             r.volume_ml
                 .map(|v| format!("{} mL", trim_decimals(v, 2)))
                 .unwrap_or_default(),
@@ -96,6 +95,39 @@ pub fn render(c: &Calendar) -> String {
     );
     out.push_str(&t.to_string());
     out.push('\n');
+    let mut notes = Vec::new();
+    for c in &c.arm.components {
+        let mut parts = Vec::new();
+        if let Some(r) = &c.route {
+            parts.push(r.value.clone());
+        }
+        if let Some(d) = &c.duration_min {
+            parts.push(format!("over {} min", d.value));
+        }
+        if let Some(n) = &c.note {
+            parts.push(n.clone());
+        }
+        if !parts.is_empty() {
+            notes.push(format!("{}: {}", c.name, parts.join("; ")));
+        }
+    }
+    for b in &c.arm.background {
+        let mut s = format!("{} (background, not a dose)", b.name);
+        if let Some(d) = &b.detail {
+            s.push_str(&format!(": {d}"));
+        }
+        match &b.until {
+            Some(u) => s.push_str(&format!("; until {u}")),
+            None => s.push_str("; stop condition not stated in the record"),
+        }
+        notes.push(s);
+    }
+    if !notes.is_empty() {
+        out.push('\n');
+        for n in notes {
+            out.push_str(&format!("Note: {n}\n"));
+        }
+    }
     if !c.assumptions.is_empty() || !c.warnings.is_empty() {
         out.push('\n');
     }
