@@ -206,3 +206,353 @@ pub fn run_with_closed_stdout(args: &[&str]) -> std::process::Output {
         .output()
         .expect("dosesim runs")
 }
+
+// ---------------------------------------------------------------------------------------
+// Cohorts, rosters and output folders
+// ---------------------------------------------------------------------------------------
+
+/// The bundled trials: (trial id, scenario file as the binary sees it).
+pub const TRIALS: [(&str, &str); 5] = [
+    ("NCT01724398", "scenarios/nct01724398.toml"),
+    ("NCT02812121", "scenarios/nct02812121.toml"),
+    ("NCT01573923", "scenarios/nct01573923.toml"),
+    ("NCT05106972", "scenarios/nct05106972.toml"),
+    ("NCT04822922", "scenarios/nct04822922.toml"),
+];
+
+/// The header every roster in the tests starts with.
+pub const ROSTER_HEADER: &str = "patient_id,arm,weight_kg,start_date";
+
+/// Writes `text` as `dir/name` and returns the path.
+pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write test file");
+    path
+}
+
+/// Writes a roster: [`ROSTER_HEADER`], then each of `rows` on its own line.
+pub fn write_roster(dir: &Path, name: &str, rows: &[&str]) -> PathBuf {
+    let mut text = format!("{ROSTER_HEADER}\n");
+    for r in rows {
+        text.push_str(r);
+        text.push('\n');
+    }
+    write_file(dir, name, &text)
+}
+
+/// `dosesim cohort SCENARIO --roster ROSTER --out OUT`.
+pub fn cohort(scenario: &Path, roster: &Path, out: &Path) -> Run {
+    run([
+        "cohort".as_ref(),
+        scenario.as_os_str(),
+        "--roster".as_ref(),
+        roster.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ])
+}
+
+/// `dosesim pharmacy SCENARIO --roster ROSTER` plus `extra`.
+pub fn pharmacy(scenario: &Path, roster: &Path, extra: &[&std::ffi::OsStr]) -> Run {
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "pharmacy".as_ref(),
+        scenario.as_os_str(),
+        "--roster".as_ref(),
+        roster.as_os_str(),
+    ];
+    args.extend_from_slice(extra);
+    run(args)
+}
+
+/// Every file under `dir`, keyed by its path relative to `dir` ('/'-separated), with its
+/// bytes. Folders appear only through their files; an empty folder is keyed `path/`.
+pub fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    fn walk(base: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+        let mut any = false;
+        for e in std::fs::read_dir(dir).expect("folder readable") {
+            any = true;
+            let path = e.expect("folder entry").path();
+            if path.is_dir() {
+                walk(base, &path, out);
+            } else {
+                let rel = path.strip_prefix(base).unwrap();
+                let key = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                out.insert(key, std::fs::read(&path).expect("file readable"));
+            }
+        }
+        if !any && dir != base {
+            let rel = dir.strip_prefix(base).unwrap().to_string_lossy();
+            out.insert(format!("{}/", rel.replace('\\', "/")), Vec::new());
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// Asserts two trees from [`tree`] are equal, naming the first file that differs.
+pub fn assert_same_tree(
+    a: &std::collections::BTreeMap<String, Vec<u8>>,
+    b: &std::collections::BTreeMap<String, Vec<u8>>,
+    what: &str,
+) {
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "{what}: the same files"
+    );
+    for (name, bytes) in a {
+        assert!(bytes == &b[name], "{what}: {name} differs");
+    }
+}
+
+/// One CSV record as parsed, and its exact bytes in the file (without the line end).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawRecord {
+    pub fields: Vec<String>,
+    pub bytes: Vec<u8>,
+}
+
+impl RawRecord {
+    pub fn get(&self, i: usize) -> &str {
+        &self.fields[i]
+    }
+}
+
+/// The header and the data records of a CSV file, each with its exact bytes.
+pub fn raw_records(bytes: &[u8]) -> (RawRecord, Vec<RawRecord>) {
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(bytes);
+    let mut all = Vec::new();
+    let mut rec = csv::StringRecord::new();
+    loop {
+        let start = r.position().byte() as usize;
+        if !r.read_record(&mut rec).expect("CSV parses") {
+            break;
+        }
+        let end = r.position().byte() as usize;
+        let raw = &bytes[start..end];
+        let raw = raw
+            .strip_suffix(b"\n")
+            .map(|s| s.strip_suffix(b"\r").unwrap_or(s))
+            .unwrap_or(raw);
+        all.push(RawRecord {
+            fields: rec.iter().map(str::to_string).collect(),
+            bytes: raw.to_vec(),
+        });
+    }
+    assert!(!all.is_empty(), "a CSV header");
+    let header = all.remove(0);
+    (header, all)
+}
+
+/// Checks iCalendar line ends: every physical line ends with CRLF, and no CR stands alone.
+pub fn assert_ics_crlf(bytes: &[u8], what: &str) {
+    assert!(bytes.ends_with(b"\r\n"), "{what}: the last line ends CRLF");
+    let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    assert_eq!(
+        lines.pop(),
+        Some(&b""[..]),
+        "{what}: nothing after the last line end"
+    );
+    for (i, line) in lines.into_iter().enumerate() {
+        let content = line
+            .strip_suffix(b"\r")
+            .unwrap_or_else(|| panic!("{what}: line {} does not end CRLF", i + 1));
+        assert!(
+            !content.contains(&b'\r'),
+            "{what}: stray CR on line {}",
+            i + 1
+        );
+    }
+}
+
+/// Checks iCalendar line structure: every physical line ends with CRLF and is at most 75
+/// octets without it (RFC 5545 3.1).
+pub fn assert_ics_lines(bytes: &[u8], what: &str) {
+    assert!(bytes.ends_with(b"\r\n"), "{what}: the last line ends CRLF");
+    let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    assert_eq!(
+        lines.pop(),
+        Some(&b""[..]),
+        "{what}: nothing after the last line end"
+    );
+    for (i, line) in lines.into_iter().enumerate() {
+        let content = line
+            .strip_suffix(b"\r")
+            .unwrap_or_else(|| panic!("{what}: line {} does not end CRLF", i + 1));
+        assert!(
+            !content.contains(&b'\r'),
+            "{what}: stray CR on line {}",
+            i + 1
+        );
+        assert!(
+            content.len() <= 75,
+            "{what}: line {} is {} octets: {}",
+            i + 1,
+            content.len(),
+            String::from_utf8_lossy(content)
+        );
+    }
+}
+
+/// The `<svg ...>...</svg>` elements inlined in an HTML page (they do not nest).
+pub fn inline_svgs(html: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = html;
+    while let Some(start) = rest.find("<svg") {
+        let tail = &rest[start..];
+        let end = tail.find("</svg>").expect("every <svg> is closed") + "</svg>".len();
+        out.push(&tail[..end]);
+        rest = &tail[end..];
+    }
+    out
+}
+
+/// The trimmed text of every `<text>` element of an SVG document, which must parse as XML.
+pub fn svg_texts(svg: &str) -> Vec<String> {
+    let doc = roxmltree::Document::parse(svg)
+        .unwrap_or_else(|e| panic!("SVG parses as XML: {e}\n{}", &svg[..svg.len().min(300)]));
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .map(|n| {
+            n.descendants()
+                .filter(|t| t.is_text())
+                .filter_map(|t| t.text())
+                .collect::<String>()
+                .trim()
+                .to_string()
+        })
+        .collect()
+}
+
+/// Width and height of a PNG image, decoding it whole.
+pub fn png_size(bytes: &[u8]) -> (u32, u32) {
+    let mut reader = png::Decoder::new(bytes).read_info().expect("a PNG header");
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).expect("PNG image data decodes");
+    (info.width, info.height)
+}
+
+/// Asserts an HTML page needs nothing from anywhere else: no script, style sheet, image,
+/// frame or embedded object element, no `src`, `srcset` or `xlink:href` attribute, no
+/// `@import` or `url(...)`, and no `href` but on `<a>` elements whose target
+/// `allowed_href` accepts. Text is escaped in the pages, so every `<` starts a tag.
+pub fn assert_self_contained(html: &str, what: &str, allowed_href: &dyn Fn(&str) -> bool) {
+    let lower = html.to_ascii_lowercase();
+    for bad in ["@import", "url("] {
+        assert!(
+            !lower.contains(bad),
+            "{what}: contains {bad:?} near: {}",
+            context(html, lower.find(bad).unwrap())
+        );
+    }
+    let mut tags = 0;
+    let mut from = 0;
+    while let Some(i) = lower[from..].find('<') {
+        let at = from + i;
+        let end = at + lower[at..].find('>').expect("every tag is closed");
+        let tag = &lower[at..=end];
+        let name: String = tag[1..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '!' | '/' | '-' | ':'))
+            .collect();
+        tags += 1;
+        assert!(
+            ![
+                "script", "link", "img", "iframe", "frame", "object", "embed", "image", "video",
+                "audio", "source", "use", "base", "portal", "feimage",
+            ]
+            .contains(&name.as_str()),
+            "{what}: <{name}> element: {}",
+            context(html, at)
+        );
+        for attr in [
+            "src=",
+            "srcset=",
+            "xlink:href",
+            "http-equiv",
+            "poster=",
+            "data=",
+        ] {
+            assert!(
+                !tag.contains(attr),
+                "{what}: {attr} attribute: {}",
+                context(html, at)
+            );
+        }
+        if let Some(h) = tag.find("href=") {
+            assert_eq!(name, "a", "{what}: href outside an <a> element: {tag}");
+            let value = attr_value(&html[at + h + "href=".len()..]);
+            assert!(allowed_href(value), "{what}: link to {value:?}");
+        }
+        from = end + 1;
+    }
+    assert!(tags > 10, "{what}: an HTML page");
+}
+
+/// Asserts the only `http` text of a page is the SVG namespace name (an identifier, never
+/// fetched) or the target of an `<a href="...">` that `allowed_href` accepts.
+pub fn assert_http_only_in_links(html: &str, what: &str, allowed_href: &dyn Fn(&str) -> bool) {
+    const SVG_NS: &str = "xmlns=\"http://www.w3.org/2000/svg\"";
+    let lower = html.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(i) = lower[from..].find("http") {
+        let at = from + i;
+        let namespace = html[..at].ends_with("xmlns=\"") && html[at - 7..].starts_with(SVG_NS);
+        let link = html[..at].ends_with("<a href=\"") && allowed_href(attr_value(&html[at - 1..]));
+        assert!(
+            namespace || link,
+            "{what}: 'http' outside an allowed link: {}",
+            context(html, at)
+        );
+        from = at + 4;
+    }
+}
+
+/// The value of a double-quoted attribute whose opening quote starts `s`.
+fn attr_value(s: &str) -> &str {
+    let s = s
+        .strip_prefix('"')
+        .expect("attribute values are double-quoted");
+    &s[..s.find('"').expect("a closing quote")]
+}
+
+/// Up to 60 characters either side of byte `at` (for messages).
+fn context(text: &str, at: usize) -> &str {
+    let mut a = at.saturating_sub(60);
+    while !text.is_char_boundary(a) {
+        a -= 1;
+    }
+    let mut b = (at + 60).min(text.len());
+    while !text.is_char_boundary(b) {
+        b += 1;
+    }
+    &text[a..b]
+}
+
+/// Escapes text as the report does for element content and attributes.
+pub fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// The data rows of a roster file (non-blank lines after the header).
+pub fn roster_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .expect("roster readable")
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
+}

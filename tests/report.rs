@@ -1,0 +1,370 @@
+//! The HTML report of a cohort and the index of `run`, end to end: self-contained (no
+//! script, style sheet, font, image or frame from anywhere; the only link out is the
+//! registry record), with the trial's title, registry id, seed file, arms and assumed
+//! values, a section per patient, and inline SVG charts that parse as XML and name their
+//! axes with units. Each patient's PNG and SVG chart in patients/ is checked as well.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+/// A trial's expectations, worked out from its scenario file by hand.
+struct Expect {
+    trial: &'static str,
+    scenario: &'static str,
+    title: &'static str,
+    seed: &'static str,
+    arms: &'static [&'static str],
+    /// `<li>` lines of the assumed-values boxes, and how many boxes (one per arm that
+    /// uses an assumed value).
+    assumed: &'static [&'static str],
+    assumed_boxes: usize,
+}
+
+const EXPECT: [Expect; 5] = [
+    Expect {
+        trial: "NCT01724398",
+        scenario: "scenarios/nct01724398.toml",
+        title: "Umbilical Cord Mesenchymal Stem Cells Transplantation Combined With Plasma Exchange for Patients With Liver Failure",
+        seed: "000_741b8ba2a7ffbf8b.txt",
+        arms: &["conventional", "msc", "pe", "msc-pe"],
+        assumed: &["<li>uc_msc timing: The record does not give the days."],
+        assumed_boxes: 1,
+    },
+    Expect {
+        trial: "NCT02812121",
+        scenario: "scenarios/nct02812121.toml",
+        title: "UC-MSC Infusion for HBV-Related Acute-on-Chronic Liver Failure",
+        seed: "001_aca47ec262779fdb.txt",
+        arms: &["msc-8w", "msc-4w", "control"],
+        assumed: &["<li>ucb_msc dose: The record states no cell dose."],
+        assumed_boxes: 2,
+    },
+    Expect {
+        trial: "NCT01573923",
+        scenario: "scenarios/nct01573923.toml",
+        title: "Safety and Efficacy Study of Umbilical Mesenchymal Stem Cells for Liver Cirrhosis",
+        seed: "002_ef3309a9267e01cd.txt",
+        arms: &["conventional", "msc"],
+        assumed: &[],
+        assumed_boxes: 0,
+    },
+    Expect {
+        trial: "NCT05106972",
+        scenario: "scenarios/nct05106972.toml",
+        title: "Umbilical Cord Mesenchymal Stem Cell Transplantation for Decompensated Hepatitis B Cirrhosis",
+        seed: "003_ef846d20b6c950fd.txt",
+        arms: &["msc"],
+        assumed: &[],
+        assumed_boxes: 0,
+    },
+    Expect {
+        trial: "NCT04822922",
+        scenario: "scenarios/nct04822922.toml",
+        title: "Safety of UC-MSC Transfusion for ACLF Patients",
+        seed: "004_d4c7e1b11f621d26.txt",
+        arms: &["low", "middle", "high"],
+        assumed: &[
+            "<li>visit day30 day: The record says &#39;1 month since intervention start&#39;",
+        ],
+        assumed_boxes: 3,
+    },
+];
+
+/// The first `n` rows of a trial's demo roster (they cycle through the arms).
+fn demo_rows(trial: &str, n: usize) -> Vec<String> {
+    roster_lines(&root().join(format!("scenarios/rosters/{trial}.csv")))
+        .into_iter()
+        .take(n)
+        .collect()
+}
+
+fn registry_link(h: &str) -> bool {
+    h.starts_with("https://clinicaltrials.gov/")
+}
+
+/// Runs `cohort` for `rows` (demo roster lines, site column and all) into a fresh
+/// folder: the folder and the trial's output folder.
+fn report_of(scenario: &Path, trial: &str, rows: &[String]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = format!("{ROSTER_HEADER},site\n");
+    for r in rows {
+        text.push_str(r);
+        text.push('\n');
+    }
+    let roster = write_file(dir.path(), "roster.csv", &text);
+    let out = dir.path().join("out");
+    cohort(scenario, &roster, &out).expect_code(0);
+    let trial_dir = out.join(trial);
+    (dir, trial_dir)
+}
+
+fn check_report(e: &Expect) {
+    let rows = demo_rows(e.trial, 8);
+    let (_dir, trial_dir) = report_of(Path::new(e.scenario), e.trial, &rows);
+    let html = std::fs::read_to_string(trial_dir.join("report.html")).unwrap();
+    let what = format!("{} report.html", e.trial);
+
+    assert!(html.starts_with("<!DOCTYPE html>"), "{what}");
+    assert!(html.trim_end().ends_with("</html>"), "{what}");
+    assert_self_contained(&html, &what, &registry_link);
+    assert_http_only_in_links(&html, &what, &registry_link);
+    let record = format!("https://clinicaltrials.gov/study/{}", e.trial);
+    assert!(
+        html.contains(&format!("<a href=\"{record}\">{}</a>", e.trial)),
+        "{what}: links the registry record"
+    );
+
+    // What the report says.
+    assert!(
+        html.contains(&format!("<h1>{}: {}</h1>", e.trial, html_escape(e.title))),
+        "{what}: title"
+    );
+    assert!(html.contains(&format!("<title>{}: ", e.trial)), "{what}");
+    assert!(
+        html.contains(&format!("<code>{}</code>", e.seed)),
+        "{what}: seed file"
+    );
+    assert!(
+        html.contains(&format!("<code>{}</code>", e.scenario)),
+        "{what}: scenario file"
+    );
+    for arm in e.arms {
+        assert!(
+            html.contains(&format!("<h3>Arm <code>{arm}</code>: ")),
+            "{what}: arm {arm}"
+        );
+    }
+    assert_eq!(
+        html.matches("<div class=\"assumed\">").count(),
+        e.assumed_boxes,
+        "{what}: assumed-values boxes"
+    );
+    for a in e.assumed {
+        assert!(html.contains(a), "{what}: {a}");
+    }
+
+    // A section per patient, with their chart inline.
+    assert_eq!(
+        html.matches("<details id=\"patient-").count(),
+        rows.len(),
+        "{what}"
+    );
+    for r in &rows {
+        let f: Vec<&str> = r.split(',').collect();
+        let (id, arm, weight) = (f[0], f[1], f[2].parse::<f64>().unwrap());
+        let summary =
+            format!("<details id=\"patient-{id}\"><summary>{id}: arm {arm}, {weight} kg, ");
+        assert!(html.contains(&summary), "{what}: {summary}");
+
+        // patients/<id>.svg is the chart of the section; patients/<id>.png its image.
+        let svg = std::fs::read_to_string(trial_dir.join(format!("patients/{id}.svg"))).unwrap();
+        assert!(html.contains(svg.trim()), "{what}: {id}'s chart inline");
+        let doc = roxmltree::Document::parse(&svg).unwrap();
+        let root = doc.root_element();
+        assert_eq!(
+            (root.attribute("width"), root.attribute("height")),
+            (Some("800"), Some("450")),
+            "{id}.svg"
+        );
+        let texts = svg_texts(&svg);
+        assert!(
+            texts.contains(&"Cumulative dose (cells)".to_string()),
+            "{id}.svg: {texts:?}"
+        );
+        assert!(
+            texts.contains(&format!("Date (study day 1 = {})", f[3])),
+            "{id}.svg: {texts:?}"
+        );
+        let png = std::fs::read(trial_dir.join(format!("patients/{id}.png"))).unwrap();
+        assert_eq!(png_size(&png), (800, 450), "{id}.png");
+    }
+
+    // Inline SVG: the timeline, the cumulative chart, one per patient; all parse.
+    let svgs = inline_svgs(&html);
+    assert_eq!(svgs.len(), 2 + rows.len(), "{what}: inline charts");
+    for (i, svg) in svgs.iter().enumerate() {
+        let texts = svg_texts(svg);
+        assert!(texts.len() > 5, "{what}: chart {i} has text");
+    }
+    let timeline = svg_texts(svgs[0]);
+    assert!(
+        timeline.contains(&"Study day".to_string()),
+        "{what}: {timeline:?}"
+    );
+    assert!(
+        timeline.iter().any(|t| t.contains("dosing timeline")),
+        "{timeline:?}"
+    );
+    for arm in e.arms {
+        assert!(
+            timeline.contains(&arm.to_string()),
+            "{what}: lane {arm}: {timeline:?}"
+        );
+    }
+    let cumulative = svg_texts(svgs[1]);
+    for axis in ["Study day", "Cumulative dose (cells)"] {
+        assert!(
+            cumulative.contains(&axis.to_string()),
+            "{what}: {axis}: {cumulative:?}"
+        );
+    }
+    let html_pos = |s: &str| html.find(s).unwrap();
+    assert!(html_pos("<h2>Timeline</h2>") < html_pos(svgs[0]));
+    assert!(html_pos("<h2>Cumulative dose by arm</h2>") < html_pos(svgs[1]));
+}
+
+#[test]
+fn nct01724398_report() {
+    check_report(&EXPECT[0]);
+}
+
+#[test]
+fn nct02812121_report() {
+    check_report(&EXPECT[1]);
+}
+
+#[test]
+fn nct01573923_report() {
+    check_report(&EXPECT[2]);
+}
+
+#[test]
+fn nct05106972_report() {
+    check_report(&EXPECT[3]);
+}
+
+#[test]
+fn nct04822922_report() {
+    check_report(&EXPECT[4]);
+}
+
+#[test]
+fn every_bundled_trial_is_covered_above() {
+    let mut covered: Vec<&str> = EXPECT.iter().map(|e| e.scenario).collect();
+    covered.sort();
+    assert_eq!(covered, SCENARIOS);
+    for e in &EXPECT {
+        let trial = dosesim::scenario::load(&root().join(e.scenario)).unwrap();
+        assert_eq!(trial.id, e.trial);
+        assert_eq!(trial.arm_ids(), e.arms, "{}", e.trial);
+    }
+}
+
+#[test]
+fn the_index_links_each_report_and_loads_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    run([
+        "run".as_ref(),
+        "scenarios/nct04822922.toml".as_ref(),
+        "scenarios/nct05106972.toml".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ])
+    .expect_code(0);
+    let index = std::fs::read_to_string(out.join("index.html")).unwrap();
+    let reports = ["NCT04822922/report.html", "NCT05106972/report.html"];
+    let linked = |h: &str| reports.contains(&h);
+    assert_self_contained(&index, "index.html", &linked);
+    assert_http_only_in_links(&index, "index.html", &linked);
+    for r in reports {
+        assert!(index.contains(&format!("<a href=\"{r}\">")), "{r}");
+        assert!(out.join(r).is_file(), "{r} exists");
+        let html = std::fs::read_to_string(out.join(r)).unwrap();
+        assert_self_contained(&html, r, &registry_link);
+        assert_http_only_in_links(&html, r, &registry_link);
+    }
+    for e in &EXPECT[3..] {
+        assert!(index.contains(&html_escape(e.title)), "{}", e.trial);
+    }
+    let svgs = inline_svgs(&index);
+    assert_eq!(svgs.len(), 1);
+    let texts = svg_texts(svgs[0]);
+    assert!(texts.contains(&"Study day".to_string()), "{texts:?}");
+    assert!(texts.iter().any(|t| t.contains("cells/kg")), "{texts:?}");
+}
+
+#[test]
+fn scenario_text_is_escaped_and_loads_nothing() {
+    // Hostile text in a scenario copy: markup must come out as text, in the page and in
+    // its inline SVG charts, never as elements.
+    let text = broken_text(
+        "scenarios/nct04822922.toml",
+        &[
+            (
+                "title = \"Safety of UC-MSC Transfusion for ACLF Patients\"",
+                "title = \"<script src=\\\"http://evil.example/x.js\\\"></script> & A<B\"",
+            ),
+            (
+                "name = \"Low dose: 4 x 10^5 cells/kg each time\"",
+                "name = \"<img src=x onerror=alert(1)>\"",
+            ),
+            (
+                "name = \"hUC-MSC infusion\"",
+                "name = \"</svg><link rel=stylesheet href=http://evil.example/s.css>\"",
+            ),
+            (
+                "name = \"90-day efficacy visit\"",
+                "name = \"<iframe src='http://evil.example/'>\"",
+            ),
+        ],
+    );
+    let (sdir, scenario) = temp_scenario("hostile.toml", &text);
+    let rows = vec!["P1,low,60,2027-01-01,X".to_string()];
+    let (_dir, trial_dir) = report_of(&scenario, "NCT04822922", &rows);
+    let html = std::fs::read_to_string(trial_dir.join("report.html")).unwrap();
+    assert_self_contained(&html, "hostile report.html", &registry_link);
+    assert!(html.contains("&lt;script src=&quot;http://evil.example/x.js&quot;&gt;"));
+    assert!(html.contains("&amp; A&lt;B"));
+    assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
+    let svgs = inline_svgs(&html);
+    assert_eq!(svgs.len(), 3);
+    for svg in svgs {
+        svg_texts(svg);
+    }
+    drop(sdir);
+}
+
+#[test]
+fn the_self_contained_checks_catch_external_resources() {
+    // The checks above would pass on anything if they were too lax: each of these pages
+    // must fail them.
+    let page = |body: &str| {
+        format!(
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>t</title></head><body><h1>t</h1><p>a</p><p>b</p><p>c</p><p>d</p><p>e</p>{body}</body></html>"
+        )
+    };
+    let fine = page(
+        "<a href=\"https://clinicaltrials.gov/study/X\">X</a><svg xmlns=\"http://www.w3.org/2000/svg\"></svg>",
+    );
+    assert_self_contained(&fine, "fine", &registry_link);
+    assert_http_only_in_links(&fine, "fine", &registry_link);
+    for bad in [
+        "<script src=\"x.js\"></script>",
+        "<script>alert(1)</script>",
+        "<link rel=\"stylesheet\" href=\"s.css\">",
+        "<style>@import 'x.css';</style>",
+        "<div style=\"background: url(x.png)\"></div>",
+        "<img src=\"chart.png\">",
+        "<svg><image href=\"x.png\"/></svg>",
+        "<svg><use xlink:href=\"other.svg#a\"/></svg>",
+        "<iframe src=\"https://clinicaltrials.gov/\"></iframe>",
+        "<a href=\"https://example.org/\">elsewhere</a>",
+        "<a href=\"report.html\">a file</a>",
+    ] {
+        let html = page(bad);
+        let caught = std::panic::catch_unwind(|| {
+            assert_self_contained(&html, "bad", &registry_link);
+        });
+        assert!(caught.is_err(), "not caught: {bad}");
+    }
+    let http_text = page("<p>see http://example.org/</p>");
+    assert_self_contained(&http_text, "text", &registry_link);
+    let caught = std::panic::catch_unwind(|| {
+        assert_http_only_in_links(&http_text, "text", &registry_link);
+    });
+    assert!(caught.is_err(), "http in text not caught");
+}
