@@ -464,9 +464,30 @@ impl ArmTexts {
 
 /// One CSV cell, quoted by the csv crate exactly as its writer quotes it.
 fn cell(text: &str) -> String {
+    if text.is_empty() {
+        // Alone in a record the csv crate would write `""`; inside one it writes nothing.
+        return String::new();
+    }
     let mut w = csv::WriterBuilder::new()
         .has_headers(false)
         .from_writer(Vec::new());
-    w.write_field(text).expect("writing to memory");
-    String::from_utf8(w.into_inner().expect("writing to memory")).expect("utf-8 in, utf-8 out")
+    // A whole record, so that a quoted cell is closed; then drop the record's line end.
+    w.write_record([text]).expect("writing to memory");
+    let mut s =
+        String::from_utf8(w.into_inner().expect("writing to memory")).expect("utf-8 in, utf-8 out");
+    s.pop();
+    s
+}
+
+#[cfg(test)]
+mod cell_tests {
+    use super::cell;
+
+    #[test]
+    fn cells_are_quoted_and_closed_as_the_csv_writer_does() {
+        assert_eq!(cell("plain"), "plain");
+        assert_eq!(cell(""), "");
+        assert_eq!(cell("a, b"), "\"a, b\"");
+        assert_eq!(cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
 }

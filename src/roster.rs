@@ -123,16 +123,10 @@ pub fn parse(path: &Path, bytes: &[u8], trial: &Trial) -> Result<Roster, InputEr
             pieces
                 .par_iter()
                 .zip(firsts)
-                .map(|(p, first_line)| {
-                    let rdr = csv::ReaderBuilder::new()
-                        .flexible(true)
-                        .has_headers(false)
-                        .from_reader(*p);
-                    cx.rows(rdr, first_line - 1)
-                })
+                .map(|(p, first_line)| cx.rows(p, false, first_line))
                 .collect()
         }
-        _ => vec![cx.rows(rdr, 0)],
+        _ => vec![cx.rows(bytes, true, 1)],
     };
 
     let mut entries = Vec::new();
@@ -150,10 +144,16 @@ pub fn parse(path: &Path, bytes: &[u8], trial: &Trial) -> Result<Roster, InputEr
     if !entries.windows(2).all(|w| w[0].id <= w[1].id) {
         by_id.par_sort_by(|&a, &b| entries[a as usize].id.cmp(&entries[b as usize].id));
     }
+    // Equal ids stand together in id order, in file order among themselves (the sort is
+    // stable), so the first of a run is where the id was first used.
+    let mut first = None::<&Entry>;
     for w in by_id.windows(2) {
         let (a, b) = (&entries[w[0] as usize], &entries[w[1] as usize]);
-        if a.id == b.id {
-            let (first, again) = if a.line < b.line { (a, b) } else { (b, a) };
+        if a.id != b.id {
+            first = None;
+        } else {
+            let first = *first.get_or_insert(a);
+            let again = b;
             problems.push(
                 Problem::new(
                     path,
@@ -197,6 +197,40 @@ fn split_lines(data: &[u8], n: usize) -> Vec<&[u8]> {
     pieces
 }
 
+/// Line numbers of byte offsets met in increasing order.
+struct LineCounter<'a> {
+    data: &'a [u8],
+    /// Offset counted to, and the line it is on.
+    at: usize,
+    line: usize,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(data: &'a [u8], first_line: usize) -> Self {
+        LineCounter {
+            data,
+            at: 0,
+            line: first_line,
+        }
+    }
+
+    /// The line of the record starting at `offset` (blank lines before it skipped).
+    fn at(&mut self, offset: usize) -> usize {
+        let mut start = offset.min(self.data.len());
+        while start < self.data.len() && matches!(self.data[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        if start >= self.at {
+            self.line += self.data[self.at..start]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            self.at = start;
+        }
+        self.line
+    }
+}
+
 struct Context<'a> {
     path: &'a Path,
     trial: &'a Trial,
@@ -210,24 +244,31 @@ impl Context<'_> {
         Problem::new(self.path, msg).at(Some(line)).field(col)
     }
 
-    /// Checks every row `rdr` yields; `line_offset` is added to the reader's line numbers.
-    fn rows<R: std::io::Read>(&self, mut rdr: csv::Reader<R>, line_offset: usize) -> Part {
+    /// Checks every row of `data`, whose first byte is on line `first_line` of the file.
+    ///
+    /// Line numbers are counted from the record's byte offset, not taken from the csv
+    /// crate's own count, which is off by one after CRLF line ends and blank lines.
+    fn rows(&self, data: &[u8], has_headers: bool, first_line: usize) -> Part {
         let trial = self.trial;
         let mut part = Part::default();
+        let mut rdr = csv::ReaderBuilder::new()
+            .flexible(true)
+            .has_headers(has_headers)
+            .from_reader(data);
+        let mut lines = LineCounter::new(data, first_line);
         let mut rec = csv::ByteRecord::new();
         loop {
             match rdr.read_byte_record(&mut rec) {
                 Ok(false) => break,
                 Ok(true) => {}
                 Err(e) => {
-                    let line = e.position().map_or(0, |p| p.line() as usize) + line_offset;
-                    part.problems.push(
-                        Problem::new(self.path, format!("unreadable CSV: {e}")).at(Some(line)),
-                    );
+                    let line = e.position().map(|p| lines.at(p.byte() as usize));
+                    part.problems
+                        .push(Problem::new(self.path, format!("unreadable CSV: {e}")).at(line));
                     break;
                 }
             }
-            let line = rec.position().map_or(0, |p| p.line() as usize) + line_offset;
+            let line = rec.position().map_or(0, |p| lines.at(p.byte() as usize));
             if rec.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
                 continue; // a blank line
             }

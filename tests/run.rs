@@ -149,12 +149,6 @@ fn run_writes_all_five_trials_an_index_and_the_same_bytes_twice() {
     assert!(texts.iter().any(|t| t.contains("Study day")), "{texts:?}");
     assert!(texts.iter().any(|t| t.contains("cells/kg")), "{texts:?}");
 
-    // The two trials without background treatment: pharmacy rows are the patient files.
-    // (All five: see the ignored test below.)
-    for trial in ["NCT04822922", "NCT05106972"] {
-        check_pharmacy_is_the_patient_files(&a, trial);
-    }
-
     // A second run into another folder: the same files, byte for byte.
     let run_b = run_into(&[], &b);
     run_b.expect_code(0);
@@ -167,7 +161,6 @@ fn run_writes_all_five_trials_an_index_and_the_same_bytes_twice() {
 }
 
 #[test]
-#[ignore = "bug: src/cohort.rs cell() never closes a quoted cell (csv::Writer::write_field without a record end), so pharmacy.csv rows with a comma or quote in note are broken"]
 fn run_pharmacy_rows_are_the_patient_files_for_every_trial() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");

@@ -87,5 +87,49 @@ pub fn render(trial: &Trial, arm: &Arm, patient: &Patient, rows: &[Row]) -> Stri
             .done();
         cal.push(event);
     }
-    cal.to_string()
+    refold(&cal.to_string())
+}
+
+/// Folds every content line at 75 octets (RFC 5545 section 3.1): at most 75 on the first
+/// physical line and a space plus at most 74 on each continuation, never inside a UTF-8
+/// character. The `icalendar` crate folds too, but its last continuation can reach 76.
+fn refold(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 64 * 3);
+    let unfolded = text.replace("\r\n ", "");
+    for line in unfolded.split("\r\n").filter(|l| !l.is_empty()) {
+        let mut rest = line;
+        let mut limit = 75;
+        while rest.len() > limit {
+            let mut cut = limit;
+            while !rest.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out.push_str(&rest[..cut]);
+            out.push_str("\r\n ");
+            rest = &rest[cut..];
+            limit = 74;
+        }
+        out.push_str(rest);
+        out.push_str("\r\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refold;
+
+    #[test]
+    fn lines_fold_at_75_octets_on_character_boundaries() {
+        let long = format!("DESCRIPTION:{}é{}", "x".repeat(70), "y".repeat(150));
+        let text = refold(&format!("BEGIN:VEVENT\r\n{long}\r\nEND:VEVENT\r\n"));
+        assert!(text.ends_with("\r\n"));
+        for l in text.split("\r\n").filter(|l| !l.is_empty()) {
+            assert!(l.len() <= 75, "{} octets: {l}", l.len());
+        }
+        assert_eq!(
+            text.replace("\r\n ", ""),
+            format!("BEGIN:VEVENT\r\n{long}\r\nEND:VEVENT\r\n")
+        );
+    }
 }
