@@ -65,9 +65,32 @@ pub fn timing(t: &Timing, components: &[Component]) -> String {
     s
 }
 
-/// "1, 4, 7" style list of a visit window.
+/// A visit window: "-3 / +3 days".
 pub fn window(w: &Window) -> String {
     format!("-{} / +{} days", w.days_before, w.days_after)
+}
+
+/// "Week 48 study visit on study day 337" (with its window, if any).
+pub fn visit(v: &Visit) -> String {
+    let mut s = format!("{} on study day {}", v.name, v.day);
+    if let Some(w) = &v.window {
+        s.push_str(&format!(", window {}", window(w)));
+    }
+    s
+}
+
+/// "Human serum albumin 10 g/day from study day 1, until serum albumin reaches 35 g/L".
+pub fn background(b: &Background) -> String {
+    let mut s = b.name.clone();
+    if let Some(d) = &b.detail {
+        s.push_str(&format!(" ({d})"));
+    }
+    s.push_str(&format!(" from study day {}, ", b.start_day));
+    match &b.until {
+        Some(u) => s.push_str(&format!("until {u}")),
+        None => s.push_str("stop condition not stated in the record"),
+    }
+    s
 }
 
 /// Where a value comes from, in one line.

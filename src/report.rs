@@ -142,32 +142,13 @@ pub fn render(r: &Report) -> String {
         if !arm.visits.is_empty() || !arm.background.is_empty() {
             s.push_str("<ul>\n");
             for v in &arm.visits {
-                let w = v
-                    .window
-                    .as_ref()
-                    .map(|w| format!(", window {}", describe::window(w)))
-                    .unwrap_or_default();
-                let _ = writeln!(
-                    s,
-                    "<li>Visit: {} on study day {}{}</li>",
-                    esc(&v.name),
-                    v.day,
-                    esc(&w)
-                );
+                let _ = writeln!(s, "<li>Visit: {}</li>", esc(&describe::visit(v)));
             }
             for b in &arm.background {
-                let until = b
-                    .until
-                    .as_deref()
-                    .map_or("stop condition not stated in the record".to_string(), |u| {
-                        format!("until {u}")
-                    });
                 let _ = writeln!(
                     s,
-                    "<li>Background (not a dose): {} from study day {}, {}</li>",
-                    esc(&b.name),
-                    b.start_day,
-                    esc(&until)
+                    "<li>Background (not a dose): {}</li>",
+                    esc(&describe::background(b))
                 );
             }
             s.push_str("</ul>\n");

@@ -106,31 +106,20 @@ pub fn render(t: &Trial) -> String {
             }
         }
         for v in &arm.visits {
-            let w = v
-                .window
-                .as_ref()
-                .map(|w| format!(", window {}", describe::window(w)))
-                .unwrap_or_default();
             let _ = writeln!(
                 s,
-                "  Visit {}: {}, study day {}{w}  ({})",
+                "  Visit {}: {}  ({})",
                 v.id,
-                v.name,
-                v.day,
+                describe::visit(v),
                 describe::provenance(&v.provenance)
             );
         }
         for b in &arm.background {
             let _ = writeln!(
                 s,
-                "  Background {}: {} from study day {}, {}  ({})",
+                "  Background {} (not a dose): {}  ({})",
                 b.id,
-                b.name,
-                b.start_day,
-                b.until
-                    .as_deref()
-                    .map(|u| format!("until {u}"))
-                    .unwrap_or_else(|| "stop condition not stated".into()),
+                describe::background(b),
                 describe::provenance(&b.provenance)
             );
         }

@@ -112,15 +112,10 @@ pub fn render(c: &Calendar) -> String {
         }
     }
     for b in &c.arm.background {
-        let mut s = format!("{} (background, not a dose)", b.name);
-        if let Some(d) = &b.detail {
-            s.push_str(&format!(": {d}"));
-        }
-        match &b.until {
-            Some(u) => s.push_str(&format!("; until {u}")),
-            None => s.push_str("; stop condition not stated in the record"),
-        }
-        notes.push(s);
+        notes.push(format!(
+            "background, not a dose: {}",
+            crate::describe::background(b)
+        ));
     }
     if !notes.is_empty() {
         out.push('\n');
