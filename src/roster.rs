@@ -167,6 +167,7 @@ pub fn parse(path: &Path, bytes: &[u8], trial: &Trial) -> Result<Roster, InputEr
             );
         }
     }
+    problems.extend(case_collisions(path, &entries));
     problems.sort_by_key(|p| p.line);
     InputError::check(problems)?;
     Ok(Roster {
@@ -174,6 +175,47 @@ pub fn parse(path: &Path, bytes: &[u8], trial: &Trial) -> Result<Roster, InputEr
         by_id,
         warnings,
     })
+}
+
+/// Ids that differ only in letter case (`P1a`, `P1A`): their files would overwrite each
+/// other on case-insensitive file systems (macOS, Windows), so they are refused.
+fn case_collisions(path: &Path, entries: &[Entry]) -> Vec<Problem> {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let folded_hash = |id: &str| {
+        let mut h = DefaultHasher::new();
+        for b in id.bytes() {
+            b.to_ascii_lowercase().hash(&mut h);
+        }
+        h.finish()
+    };
+    let mut keys: Vec<(u64, u32)> = entries
+        .par_iter()
+        .enumerate()
+        .map(|(i, e)| (folded_hash(&e.id), i as u32))
+        .collect();
+    keys.par_sort_unstable();
+    let mut problems = Vec::new();
+    for w in keys.windows(2) {
+        if w[0].0 != w[1].0 {
+            continue;
+        }
+        let (a, b) = (&entries[w[0].1 as usize], &entries[w[1].1 as usize]);
+        if a.id != b.id && a.id.eq_ignore_ascii_case(&b.id) {
+            let (first, again) = if a.line < b.line { (a, b) } else { (b, a) };
+            problems.push(
+                Problem::new(
+                    path,
+                    format!(
+                        "patient_id '{}' differs from '{}' (line {}) only in letter case; their files would collide on some systems",
+                        again.id, first.id, first.line
+                    ),
+                )
+                .at(Some(again.line as usize))
+                .field("patient_id"),
+            );
+        }
+    }
+    problems
 }
 
 /// `data` cut into about `n` pieces, each ending at a line end.

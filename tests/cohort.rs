@@ -506,6 +506,34 @@ fn every_later_use_of_an_id_is_reported_on_its_own_line() {
     );
 }
 
+/// Regression: ids differing only in case were both accepted, and their patients/ files
+/// would overwrite each other on case-insensitive file systems (macOS, Windows).
+#[test]
+fn ids_that_differ_only_in_case_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    let roster = write_roster(
+        dir.path(),
+        "r.csv",
+        &[
+            "p-1a,pe,60,2027-01-01",
+            "B1,pe,60,2027-01-01",
+            "P-1A,pe,60,2027-01-01",
+        ],
+    );
+    let run = cohort(Path::new(NCT01724398), &roster, &out);
+    assert_problems(
+        &run,
+        &roster,
+        &[(
+            4,
+            "patient_id",
+            "'P-1A' differs from 'p-1a' (line 2) only in letter case",
+        )],
+    );
+    assert!(!out.exists(), "nothing written");
+}
+
 #[test]
 fn a_third_use_of_an_id_names_the_first_line_not_the_previous_one() {
     let dir = tempfile::tempdir().unwrap();
