@@ -95,12 +95,14 @@ pub struct CalendarArgs {
     /// Study day 1, as YYYY-MM-DD
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
     pub start: NaiveDate,
-    /// Patient id shown in the outputs (letters, digits, '.', '_', '-')
-    #[arg(long, default_value = "patient")]
-    pub patient: String,
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
-    /// Write to this file (atomically) instead of stdout
+    /// Patient id shown in the outputs (letters, digits, '.', '_', '-'); default
+    /// `patient`, except for ics, whose event ids are built from it
+    #[arg(long)]
+    pub patient: Option<String>,
+    /// Output format; default from the --out extension (.csv, .json, .ics), else table
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Write to this file (atomically) instead of stdout; its folder must exist
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
 }
@@ -170,7 +172,7 @@ pub struct CompareArgs {
     /// Scenario files; default every *.toml in scenarios/
     pub scenarios: Vec<PathBuf>,
     /// Reference weight (kg) at which fixed doses are converted to cells/kg
-    #[arg(long, value_name = "KG", default_value_t = 60.0, value_parser = parse_weight)]
+    #[arg(long, value_name = "KG", default_value_t = 60.0, allow_negative_numbers = true, value_parser = parse_weight)]
     pub reference_weight: f64,
     /// Logarithmic y axis
     #[arg(long)]
@@ -184,7 +186,7 @@ pub struct CompareArgs {
 pub struct TimelineArgs {
     pub scenario: PathBuf,
     /// Body weight in kg used to size the markers
-    #[arg(long, value_name = "KG", default_value_t = 60.0, value_parser = parse_weight)]
+    #[arg(long, value_name = "KG", default_value_t = 60.0, allow_negative_numbers = true, value_parser = parse_weight)]
     pub weight: f64,
     /// Output file, .png or .svg
     #[arg(long, value_name = "FILE")]

@@ -49,6 +49,25 @@ impl Trial {
     pub fn arm_ids(&self) -> Vec<&str> {
         self.arms.iter().map(|a| a.id.as_str()).collect()
     }
+
+    /// Every assumed value of the trial once: the weight range, then each arm's.
+    pub fn assumptions(&self) -> Vec<Assumption> {
+        let mut out: Vec<Assumption> = Vec::new();
+        if let Some(reason) = &self.weight.provenance.assumed {
+            out.push(Assumption {
+                what: "usual weight range".into(),
+                reason: reason.clone(),
+            });
+        }
+        for arm in &self.arms {
+            for a in arm.assumptions(self) {
+                if !out.contains(&a) {
+                    out.push(a);
+                }
+            }
+        }
+        out
+    }
 }
 
 /// The weights a scenario expects. Outside `usual_*` the tool warns; the hard limits in
@@ -299,6 +318,13 @@ impl Arm {
         for b in &self.background {
             push(format!("background {}", b.id), &b.provenance);
         }
+        // Two components of one product would name its assumption twice.
+        let mut seen = Vec::new();
+        out.retain(|a| {
+            let new = !seen.contains(a);
+            seen.push(a.clone());
+            new
+        });
         out
     }
 }

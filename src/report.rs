@@ -37,7 +37,7 @@ th { background: #eee; } td.n { text-align: right; font-variant-numeric: tabular
 details { margin: 0.3em 0; border: 1px solid #ddd; padding: 0.3em 0.6em; }
 summary { cursor: pointer; font-weight: bold; }
 svg { max-width: 100%; height: auto; }
-@media print { body { max-width: none; margin: 0; } details { border: none; page-break-inside: avoid; } a { color: #000; } }
+@media print { body { max-width: none; margin: 0; } details { border: none; } details::details-content { content-visibility: visible; display: block; } a { color: #000; } svg { max-height: 45vh; } }
 ";
 
 /// What the report shows of one patient: their calendar rows and chart.
@@ -95,9 +95,7 @@ pub fn render(r: &Report) -> String {
             esc(&arm.name)
         );
         if arm.components.is_empty() {
-            s.push_str(
-                "<p>No cell infusions or exchanges: background treatment and visits only.</p>\n",
-            );
+            s.push_str("<p>No cell infusions or exchanges.</p>\n");
         } else {
             let words: Vec<String> = arm
                 .components
@@ -169,7 +167,7 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(s, "<p class=\"meta\">{}</p>", esc(r.cumulative_caption));
     s.push_str(r.cumulative_svg);
 
-    s.push_str("\n<h2>Preparation list by date</h2>\n<details><summary>Doses to prepare each day</summary>\n<table><tr><th>Date</th><th>Product</th><th>Doses</th><th>Total dose</th><th>Total volume (mL)</th><th>Patients</th></tr>\n");
+    s.push_str("\n<h2>Preparation list by date</h2>\n<details><summary>Doses to prepare each day</summary>\n<table><tr><th>Date</th><th>Product</th><th>Doses</th><th>Total dose</th><th>Total volume (mL)</th><th>Patients</th><th>Assumed</th></tr>\n");
     for l in r.prep.lines() {
         let p = &t.products[l.product];
         let total = export::Amount {
@@ -178,13 +176,14 @@ pub fn render(r: &Report) -> String {
         };
         let _ = writeln!(
             s,
-            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
             l.date,
             esc(&p.id),
             l.doses,
             esc(&total.readable()),
             l.volume_ml.map(|v| trim_decimals(v, 2)).unwrap_or_default(),
-            esc(&l.patients.join(" "))
+            esc(&l.patients.join(" ")),
+            esc(&l.assumed.iter().copied().collect::<Vec<_>>().join("; "))
         );
     }
     s.push_str("</table></details>\n");
@@ -200,7 +199,7 @@ pub fn render(r: &Report) -> String {
             w = p.weight_kg
         );
         s.push_str(p.chart_svg);
-        s.push_str("\n<table><tr><th>Date</th><th>Study day</th><th>#</th><th>Event</th><th>Dose n/N</th><th>Dose</th><th>Per kg (cells/kg)</th><th>Cumulative</th><th>Volume (mL)</th><th>Window</th></tr>\n");
+        s.push_str("\n<table><tr><th>Date</th><th>Study day</th><th>#</th><th>Event</th><th>Dose n/N</th><th>Dose</th><th>Per kg (cells/kg)</th><th>Cumulative</th><th>Volume (mL)</th><th>Window</th><th>Assumed</th></tr>\n");
         for row in p.rows {
             let _ = writeln!(
                 s,

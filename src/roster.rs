@@ -73,6 +73,15 @@ pub fn parse(path: &Path, bytes: &[u8], trial: &Trial) -> Result<Roster, InputEr
         .clone();
     let mut col = [usize::MAX; 4];
     let mut problems = Vec::new();
+    if headers.len() == 1 && headers[0].contains(&b';') {
+        return Err(InputError::one(
+            Problem::new(
+                path,
+                "the header is one column with ';' in it: the roster seems to separate fields with ';'; save it with commas",
+            )
+            .at(Some(1)),
+        ));
+    }
     for (k, name) in REQUIRED.iter().enumerate() {
         match headers.iter().position(|h| h == name.as_bytes()) {
             Some(i) => col[k] = i,
@@ -94,6 +103,7 @@ pub fn parse(path: &Path, bytes: &[u8], trial: &Trial) -> Result<Roster, InputEr
         path,
         trial,
         col,
+        fields: headers.len(),
         arms: trial
             .arms
             .iter()
@@ -278,6 +288,8 @@ struct Context<'a> {
     trial: &'a Trial,
     /// Column of each [`REQUIRED`] field.
     col: [usize; 4],
+    /// Number of fields in the header; every row must have as many.
+    fields: usize,
     arms: HashMap<&'a [u8], u16>,
 }
 
@@ -313,6 +325,21 @@ impl Context<'_> {
             let line = rec.position().map_or(0, |p| lines.at(p.byte() as usize));
             if rec.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
                 continue; // a blank line
+            }
+            if rec.len() != self.fields {
+                // Shifted cells would be read as the wrong columns: refuse the row whole.
+                part.problems.push(
+                    Problem::new(
+                        self.path,
+                        format!(
+                            "the row has {} fields and the header {}: a comma inside a value (62,5 for 62.5?) or a missing field",
+                            rec.len(),
+                            self.fields
+                        ),
+                    )
+                    .at(Some(line)),
+                );
+                continue;
             }
             let get = |k: usize| {
                 rec.get(self.col[k])

@@ -19,6 +19,15 @@ use crate::model::*;
 const MAX_DAY: i64 = 36_500;
 const MAX_COUNT: i64 = 1_000;
 
+/// Doses dosesim accepts, per unit of dose field. Far wider than any cell-therapy or
+/// plasma-exchange regimen, they catch the typo that would otherwise pass quietly: 12e-5
+/// for 12e5 cells/kg schedules infusions of 0 cells.
+const PLAUSIBLE: [(&str, f64, f64, &str); 3] = [
+    ("cells_per_kg", 1e3, 1e9, "cells/kg"),
+    ("cells", 1e4, 1e12, "cells"),
+    ("ml", 1.0, 20_000.0, "mL"),
+];
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawScenario {
@@ -395,6 +404,24 @@ impl Validator<'_> {
             });
         }
 
+        // Trial-wide visits and background may be limited to some arms; within one arm
+        // their ids must still be unique, since they name the calendar rows.
+        for arm in &arms {
+            let mut ids = HashSet::new();
+            for id in arm
+                .visits
+                .iter()
+                .map(|v| &v.id)
+                .chain(arm.background.iter().map(|b| &b.id))
+            {
+                if !ids.insert(id) {
+                    self.problems.push(
+                        Problem::new(self.path, format!("arm '{}' gets two visits or background treatments with the id '{id}'", arm.id))
+                            .field("visits/background"),
+                    );
+                }
+            }
+        }
         InputError::check(self.problems)?;
         Ok(Trial {
             id: trial_id,
@@ -632,7 +659,20 @@ impl Validator<'_> {
                     ),
                 );
             }
-            this.positive(s, format!("{field}.{key}"))
+            let x = this.positive(s, format!("{field}.{key}"));
+            if let Some((_, lo, hi, unit)) = PLAUSIBLE.iter().find(|p| p.0 == key)
+                && x > 0.0
+                && !(*lo..=*hi).contains(&x)
+            {
+                this.err(
+                    this.line(s),
+                    format!("{field}.{key}"),
+                    format!(
+                        "{x} {unit} is outside the doses dosesim accepts ({lo:e} to {hi:e} {unit}): a typo in the exponent?"
+                    ),
+                );
+            }
+            x
         };
         let amount = if let Some(v) = &r.cells_per_kg {
             DoseAmount::PerKg(want_unit(self, v, "cells_per_kg", Unit::Cells))

@@ -15,12 +15,7 @@ pub fn atomic_with(
     path: &Path,
     fill: impl FnOnce(&mut (dyn Write + Send)) -> io::Result<()>,
 ) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("cannot create folder {}", dir.display()))?;
+    let dir = folder_of(path);
     let mut tmp = tempfile::Builder::new()
         .prefix(".dosesim-")
         .suffix(".tmp")
@@ -41,6 +36,33 @@ pub fn atomic_with(
     }
     tmp.persist(path)
         .with_context(|| format!("cannot move the finished file to {}", path.display()))?;
+    Ok(())
+}
+
+/// The folder a file goes in (`.` for a bare file name).
+fn folder_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Checks an `--out FILE` before any work: its folder exists (it is not created, so a
+/// typo in a path does not scatter folders) and it is not itself a folder.
+pub fn check_out_file(path: &Path, flag: &str) -> Result<(), crate::error::Problem> {
+    let dir = folder_of(path);
+    if !dir.is_dir() {
+        return Err(crate::error::Problem::flag(
+            flag,
+            format!("the folder {} does not exist", dir.display()),
+        ));
+    }
+    if path.is_dir() {
+        return Err(crate::error::Problem::flag(
+            flag,
+            format!("{} is a folder: name a file", path.display()),
+        ));
+    }
     Ok(())
 }
 

@@ -87,6 +87,11 @@ fn background(at: At, id: &str) -> Exp {
     undosed(at, "background", id, "")
 }
 
+/// Background treatment the record details for another arm only (marked assumed).
+fn background_assumed(at: At, id: &str) -> Exp {
+    undosed(at, "background", id, "background")
+}
+
 fn visit(at: At, id: &str, assumed: &str) -> Exp {
     undosed(at, "visit", id, assumed)
 }
@@ -384,7 +389,17 @@ fn nct01724398_msc_pe_order_comes_from_after_not_file_order() {
 
 const NCT02812121: &str = "scenarios/nct02812121.toml";
 
+/// Standard medical treatment is detailed under Group Control only: quoted there, and
+/// assumed the same for the MSC groups.
 fn nct02812121_background(date: &'static str, wd: &'static str) -> Vec<Exp> {
+    vec![
+        background_assumed((date, 1, wd, 1), "smt"),
+        background_assumed((date, 1, wd, 2), "albumin"),
+        background_assumed((date, 1, wd, 3), "plasma"),
+    ]
+}
+
+fn nct02812121_control_background(date: &'static str, wd: &'static str) -> Vec<Exp> {
     vec![
         background((date, 1, wd, 1), "smt"),
         background((date, 1, wd, 2), "albumin"),
@@ -475,7 +490,7 @@ fn nct02812121_control_has_background_only() {
         "control",
         "62.5",
         "2026-05-15",
-        &nct02812121_background("2026-05-15", "Fri"),
+        &nct02812121_control_background("2026-05-15", "Fri"),
     );
     assert!(
         run.warnings().is_empty(),
@@ -584,10 +599,16 @@ fn nct05106972_msc_two_fixed_doses_24_weeks_apart() {
         &[
             uc.at(("2027-12-30", 1, "Thu", 1), 1),
             uc.at(("2028-06-15", 169, "Thu", 1), 2),
-            visit(("2029-05-17", 505, "Thu", 1), "week72", ""),
+            visit(("2029-05-17", 505, "Thu", 1), "week72", "day"),
         ],
     );
-    assert_eq!(run.stderr, "", "nothing assumed, nothing to warn");
+    assert!(
+        run.warnings()
+            .iter()
+            .any(|l| l.contains("visit week72 day is assumed")),
+        "the week-72 visit is an outcome time frame, assumed: {}",
+        run.stderr
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -622,12 +643,15 @@ fn nct04822922_arm(
         weight,
         start,
         &[
-            uc.at(at[0], 1),
+            // "All patients need to receive the standard medical treatment (SMT)".
+            background((at[0].0, 1, at[0].2, 1), "smt"),
+            uc.at((at[0].0, at[0].1, at[0].2, 2), 1),
             uc.at(at[1], 2),
             uc.at(at[2], 3),
             uc.at(at[3], 4),
+            // Outcome time frames taken as visits: assumed.
             visit(at[4], "day30", "day"),
-            visit(at[5], "day90", ""),
+            visit(at[5], "day90", "day"),
         ],
     );
     assert!(
@@ -888,7 +912,14 @@ fn out_writes_the_file_and_nothing_on_stdout() {
             "high",
             "62.5",
             "2026-12-30",
-            &["--format", format, "--out", path.to_str().unwrap()],
+            &[
+                "--format",
+                format,
+                "--patient",
+                "P1",
+                "--out",
+                path.to_str().unwrap(),
+            ],
         );
         to_file.expect_code(0);
         assert!(to_file.stdout.is_empty(), "{format}: stdout must be empty");
@@ -897,7 +928,7 @@ fn out_writes_the_file_and_nothing_on_stdout() {
             "high",
             "62.5",
             "2026-12-30",
-            &["--format", format],
+            &["--format", format, "--patient", "P1"],
         );
         to_stdout.expect_code(0);
         let written = std::fs::read(&path).expect("the --out file exists");
@@ -1021,4 +1052,32 @@ fn table_is_the_default_format() {
     assert!(out.starts_with("NCT04822922 ("), "{out}");
     assert!(out.contains("| Date "), "{out}");
     assert!(out.contains("7.50 x 10^7 cells"), "{out}");
+}
+
+/// Regression: `--out p.ics` without `--format` wrote the text table into the .ics file.
+#[test]
+fn the_out_extension_picks_the_format() {
+    let dir = tempfile::tempdir().unwrap();
+    for (ext, starts) in [
+        ("csv", "patient_id,trial_id,"),
+        ("json", "{"),
+        ("ics", "BEGIN:VCALENDAR\r\n"),
+        ("txt", "NCT04822922 ("),
+    ] {
+        let path = dir.path().join(format!("cal.{ext}"));
+        let run = calendar(
+            NCT04822922,
+            "high",
+            "62.5",
+            "2026-12-30",
+            &["--patient", "P1", "--out", path.to_str().unwrap()],
+        );
+        run.expect_code(0);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with(starts),
+            "{ext}: {}",
+            &text[..40.min(text.len())]
+        );
+    }
 }

@@ -36,6 +36,7 @@ const DOSE_UNIT: usize = 14;
 const VOLUME_ML: usize = 16;
 const NOTE: usize = 19;
 const PRODUCT: usize = 20;
+const ASSUMED: usize = 21;
 
 /// Every arm of NCT01724398 (the msc-pe arm has an exchange and an infusion on the same
 /// day), ids out of order and mixing case and digits, several patients sharing dates.
@@ -769,7 +770,7 @@ fn cohort_of(c: &Case) -> (tempfile::TempDir, PathBuf, PathBuf) {
     run.expect_code(0);
     assert!(
         run.out()
-            .starts_with(&format!("{}: {} patients, ", c.trial, c.rows.len())),
+            .starts_with(&format!("{}: {} patients; ", c.trial, c.rows.len())),
         "summary line: {}",
         run.out()
     );
@@ -1154,7 +1155,7 @@ fn check_prep(c: &Case) {
     let (header, prep) = raw_records(&prep_bytes);
     assert_eq!(
         header.fields.join(","),
-        "date,product,doses,total_dose,dose_unit,total_volume_ml,patient_ids"
+        "date,product,doses,total_dose,dose_unit,total_volume_ml,patient_ids,assumed"
     );
 
     // (date, product) -> doses, total, unit, volume, patients: from pharmacy.csv.
@@ -1258,7 +1259,7 @@ fn prep_csv_of_the_bundled_scenarios_by_hand() {
     // Q3 and Q7 start on 2027-11-30; Q2's second dose (from 2027-08-31) clamps to it.
     assert!(
         prep.lines()
-            .any(|l| l == "2027-11-30,uc_msc,3,120000000,cells,120,Q2 Q3 Q7"),
+            .any(|l| l == "2027-11-30,uc_msc,3,120000000,cells,120,Q2 Q3 Q7,"),
         "{prep}"
     );
     // Every line: 4 x 10^7 cells and 40 mL a dose.
@@ -1276,8 +1277,9 @@ fn prep_csv_of_the_bundled_scenarios_by_hand() {
     // 2027-01-04: exchanges of A1 (day 4), C3 (day 1), Z9 (day 4); infusions of C3
     // (62.5 kg) and m5 (55.5 kg) at 1 x 10^5 cells/kg.
     for want in [
-        "2027-01-04,plasma,3,6000,mL,6000,A1 C3 Z9",
-        "2027-01-04,uc_msc,2,11800000,cells,,C3 m5",
+        "2027-01-04,plasma,3,6000,mL,6000,A1 C3 Z9,",
+        // C3 is on msc-pe, whose infusion days are assumed.
+        "2027-01-04,uc_msc,2,11800000,cells,,C3 m5,timing",
     ] {
         assert!(prep.lines().any(|l| l == want), "{want}\n{prep}");
     }
@@ -1300,7 +1302,13 @@ fn readable(dose: &str, unit: &str) -> String {
         exp += 1;
         hundredths = (v / 10f64.powi(exp) * 100.0).round();
     }
-    format!("{:.2} x 10^{exp} cells", hundredths / 100.0)
+    let shown = format!("{:.2} x 10^{exp} cells", hundredths / 100.0);
+    // Where the two decimals hide cells, the exact count follows.
+    if (hundredths as u64) * 10u64.pow(exp as u32 - 2) == v as u64 {
+        shown
+    } else {
+        format!("{shown} (exactly {dose})")
+    }
 }
 
 /// iCalendar TEXT unescaped (RFC 5545 3.3.11).
@@ -1406,7 +1414,11 @@ fn check_ics(c: &Case, trial_dir: &Path) -> Vec<String> {
             } else {
                 let n_of = format!("{}/{}", r.get(OCCURRENCE), r.get(OCCURRENCES));
                 assert!(summary.contains(&n_of), "{what}: {summary} has {n_of}");
-                let dose = readable(r.get(DOSE), r.get(DOSE_UNIT));
+                let mut dose = readable(r.get(DOSE), r.get(DOSE_UNIT));
+                // An assumed value shows in the title: "... [assumed: dose]".
+                if !r.get(ASSUMED).is_empty() {
+                    dose = format!("{dose} [assumed: {}]", r.get(ASSUMED));
+                }
                 assert!(summary.ends_with(&dose), "{what}: {summary} has {dose}");
             }
             // The documented stamp: study day 1 at midnight UTC, the same every run.
@@ -1479,10 +1491,11 @@ fn multibyte_cohort() -> (tempfile::TempDir, PathBuf) {
         &[
             (
                 "name = \"hUC-MSC infusion\"",
-                &format!(
-                    "name = \"{MULTIBYTE_NAME}\"\nnote = \"{}\"",
-                    MULTIBYTE_NAME.repeat(3)
-                ),
+                &format!("name = \"{MULTIBYTE_NAME}\""),
+            ),
+            (
+                "note = \"stop the intervention if a serious adverse reaction (SAE) occurs during treatment in hospital\"",
+                &format!("note = \"{}\"", MULTIBYTE_NAME.repeat(3)),
             ),
             (
                 "name = \"90-day efficacy visit\"",
@@ -1514,7 +1527,7 @@ fn ics_folding_keeps_multibyte_text_whole() {
     assert!(
         events
             .iter()
-            .any(|e| e["SUMMARY"].0 == format!("Visit: {MULTIBYTE_VISIT}"))
+            .any(|e| e["SUMMARY"].0 == format!("Visit: {MULTIBYTE_VISIT} [assumed: day]"))
     );
 }
 
@@ -1637,9 +1650,9 @@ fn formula_like_names_are_inert_in_every_csv() {
             ),
         ],
         &[
-            "'=1+cmd|' /C calc'!A0; intravenous",
-            "'+SUM(A1:A9); intravenous",
-            "'-2+3; intravenous",
+            "'=1+cmd|' /C calc'!A0; intravenous; stop the intervention if a serious adverse reaction (SAE) occurs during treatment in hospital",
+            "'+SUM(A1:A9); intravenous; stop the intervention if a serious adverse reaction (SAE) occurs during treatment in hospital",
+            "'-2+3; intravenous; stop the intervention if a serious adverse reaction (SAE) occurs during treatment in hospital",
             "'@SUM(1+1)",
             "'\tTAB visit",
         ],
@@ -1653,7 +1666,9 @@ fn a_formula_with_quotes_and_commas_is_inert_in_every_csv() {
             "name = \"hUC-MSC infusion\"",
             "name = \"=HYPERLINK(\\\"http://evil.example/\\\",\\\"click\\\")\"",
         )],
-        &["'=HYPERLINK(\"http://evil.example/\",\"click\"); intravenous"],
+        &[
+            "'=HYPERLINK(\"http://evil.example/\",\"click\"); intravenous; stop the intervention if a serious adverse reaction (SAE) occurs during treatment in hospital",
+        ],
     );
 }
 
@@ -1819,5 +1834,5 @@ fn weights_outside_the_usual_range_warn_with_their_line_but_succeed() {
             run.stderr
         );
     }
-    assert!(run.out().starts_with("NCT01724398: 3 patients, "));
+    assert!(run.out().starts_with("NCT01724398: 3 patients; "));
 }

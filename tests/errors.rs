@@ -600,35 +600,50 @@ const SHOW: &[ShowArm] = &[
         "scenarios/nct02812121.toml",
         "msc-8w",
         &[8],
-        &["ucb_msc dose"],
+        &[
+            "ucb_msc dose",
+            "background smt",
+            "background albumin",
+            "background plasma",
+        ],
     ),
     (
         "scenarios/nct02812121.toml",
         "msc-4w",
         &[4],
-        &["ucb_msc dose"],
+        &[
+            "ucb_msc dose",
+            "background smt",
+            "background albumin",
+            "background plasma",
+        ],
     ),
     ("scenarios/nct02812121.toml", "control", &[], &[]),
     ("scenarios/nct01573923.toml", "conventional", &[], &[]),
     ("scenarios/nct01573923.toml", "msc", &[4], &[]),
-    ("scenarios/nct05106972.toml", "msc", &[2], &[]),
+    (
+        "scenarios/nct05106972.toml",
+        "msc",
+        &[2],
+        &["visit week72 day"],
+    ),
     (
         "scenarios/nct04822922.toml",
         "low",
         &[4],
-        &["visit day30 day"],
+        &["visit day30 day", "visit day90 day"],
     ),
     (
         "scenarios/nct04822922.toml",
         "middle",
         &[4],
-        &["visit day30 day"],
+        &["visit day30 day", "visit day90 day"],
     ),
     (
         "scenarios/nct04822922.toml",
         "high",
         &[4],
-        &["visit day30 day"],
+        &["visit day30 day", "visit day90 day"],
     ),
 ];
 
@@ -818,4 +833,83 @@ fn a_start_near_year_9999_is_refused_or_stays_in_format() {
             });
         assert!(ok, "date {:?} is not YYYY-MM-DD", r.date);
     }
+}
+
+/// Regression: `--format table --out x.csv` wrote a table into a .csv file, and a missing
+/// folder in `--out` was created silently.
+#[test]
+fn out_must_fit_the_format_and_its_folder_must_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let clash = dir.path().join("x.csv");
+    let missing = dir.path().join("no/such/folder/x.csv");
+    let run = calendar_run(&["--format", "json", "--out", clash.to_str().unwrap()]);
+    assert_eq!(run.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("--format: json output does not fit a .csv file"),
+        "{err}"
+    );
+    assert!(!clash.exists());
+    let run = calendar_run(&["--out", missing.to_str().unwrap()]);
+    assert_eq!(run.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("--out: the folder"), "{err}");
+    assert!(!dir.path().join("no").exists(), "no folder created");
+}
+
+/// Calendar files need a named patient: event ids are built from it, so two files for the
+/// default `patient` would replace each other's events in a calendar app.
+#[test]
+fn a_calendar_file_needs_a_named_patient() {
+    let run = calendar_run(&["--format", "ics"]);
+    assert_eq!(run.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("--patient: name the patient"), "{err}");
+    assert!(run.stdout.is_empty());
+    let ok = calendar_run(&["--format", "ics", "--patient", "P7"]);
+    assert_eq!(ok.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("UID:NCT04822922-P7-uc_msc-1@dosesim"));
+}
+
+/// Regression: a per-kg dose typed as 12e-5 instead of 12e5 passed validation and
+/// scheduled infusions of 0 cells.
+#[test]
+fn an_implausible_dose_is_refused() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/nct04822922.toml"),
+    )
+    .unwrap()
+    .replace("dose.cells_per_kg = 12e5", "dose.cells_per_kg = 12e-5");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("typo.toml");
+    std::fs::write(&path, text).unwrap();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_dosesim"))
+        .args(["validate", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("dose.cells_per_kg: 0.00012 cells/kg is outside the doses dosesim accepts"),
+        "{err}"
+    );
+}
+
+fn calendar_run(extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "calendar",
+        "scenarios/nct04822922.toml",
+        "--arm",
+        "high",
+        "--weight",
+        "62.5",
+        "--start",
+        "2026-12-30",
+    ];
+    args.extend_from_slice(extra);
+    std::process::Command::new(env!("CARGO_BIN_EXE_dosesim"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .output()
+        .unwrap()
 }

@@ -47,7 +47,14 @@ const CASES: [Case; 2] = [
 ];
 
 fn render(c: &Case, format: &str) -> Run {
-    let run = calendar(c.scenario, c.arm, c.weight, c.start, &["--format", format]);
+    // A calendar file needs a named patient; the others take the same for comparison.
+    let run = calendar(
+        c.scenario,
+        c.arm,
+        c.weight,
+        c.start,
+        &["--format", format, "--patient", "P-0001"],
+    );
     run.expect_code(0);
     run
 }

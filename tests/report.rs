@@ -57,8 +57,8 @@ const EXPECT: [Expect; 5] = [
         title: "Umbilical Cord Mesenchymal Stem Cell Transplantation for Decompensated Hepatitis B Cirrhosis",
         seed: "003_ef846d20b6c950fd.txt",
         arms: &["msc"],
-        assumed: &[],
-        assumed_boxes: 0,
+        assumed: &["<li>visit week72 day: The record gives outcome time frames"],
+        assumed_boxes: 1,
     },
     Expect {
         trial: "NCT04822922",
@@ -67,7 +67,8 @@ const EXPECT: [Expect; 5] = [
         seed: "004_d4c7e1b11f621d26.txt",
         arms: &["low", "middle", "high"],
         assumed: &[
-            "<li>visit day30 day: The record says &#39;1 month since intervention start&#39;",
+            "<li>visit day30 day: The record gives an outcome time frame, &#39;1 month since intervention start&#39;",
+            "<li>visit day90 day: The record gives an outcome time frame, &#39;90 days&#39;",
         ],
         assumed_boxes: 3,
     },

@@ -50,9 +50,9 @@ fn check_trial_dir(out: &Path, trial: &str) {
     let pharmacy = std::fs::read_to_string(dir.join("pharmacy.csv")).unwrap();
     assert!(pharmacy.starts_with(&HEADER20.join(",")), "{trial}");
     let prep = std::fs::read_to_string(dir.join("prep.csv")).unwrap();
-    assert!(
-        prep.starts_with("date,product,doses,total_dose,dose_unit,total_volume_ml,patient_ids\n")
-    );
+    assert!(prep.starts_with(
+        "date,product,doses,total_dose,dose_unit,total_volume_ml,patient_ids,assumed\n"
+    ));
 }
 
 /// The lines of `text` after the header, grouped by their first cell (a patient id, which
@@ -116,7 +116,7 @@ fn run_writes_all_five_trials_an_index_and_the_same_bytes_twice() {
         assert_eq!(mine.len(), 1, "{trial}: one summary line\n{out}");
         let n = demo_ids(trial).len();
         assert!(
-            mine[0].starts_with(&format!("{trial}: {n} patients, ")),
+            mine[0].starts_with(&format!("{trial}: {n} patients; ")),
             "{trial}: {n} patients: {}",
             mine[0]
         );
@@ -181,7 +181,7 @@ fn run_with_a_named_scenario_writes_only_that_trial() {
     let text = run.out();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
-    assert!(lines[0].starts_with("NCT04822922: 16 patients, 64 doses, "));
+    assert!(lines[0].starts_with("NCT04822922: 16 patients; uc_msc: 64 doses, "));
     let index = std::fs::read_to_string(out.join("index.html")).unwrap();
     assert_eq!(index.matches("<a href=").count(), 1);
     assert!(index.contains("<a href=\"NCT04822922/report.html\">"));

@@ -15,12 +15,34 @@ pub fn run(args: CalendarArgs) -> Result<()> {
     if let Err(e) = &arm {
         problems.extend(e.problems.iter().cloned());
     }
-    if !is_safe_id(&args.patient) {
+    let format = match output_format(args.format, args.out.as_deref()) {
+        Ok(f) => f,
+        Err(p) => {
+            problems.push(p);
+            Format::Table
+        }
+    };
+    if let Some(out) = &args.out
+        && let Err(p) = crate::write::check_out_file(out, "--out")
+    {
+        problems.push(p);
+    }
+    let patient_id = match (&args.patient, format) {
+        (Some(id), _) => id.clone(),
+        (None, Format::Ics) => {
+            problems.push(Problem::flag(
+                "--patient",
+                "name the patient for a calendar file: its event ids are built from the patient id, so two files made for the default 'patient' would replace each other's events in a calendar app",
+            ));
+            String::new()
+        }
+        (None, _) => "patient".to_string(),
+    };
+    if args.patient.is_some() && !is_safe_id(&patient_id) {
         problems.push(Problem::flag(
             "--patient",
             format!(
-                "'{}' is not a valid patient id: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
-                args.patient
+                "'{patient_id}' is not a valid patient id: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
             ),
         ));
     }
@@ -34,7 +56,7 @@ pub fn run(args: CalendarArgs) -> Result<()> {
     let arm = arm?;
 
     let patient = Patient {
-        id: args.patient.clone(),
+        id: patient_id,
         weight_kg: args.weight,
         start: args.start,
     };
@@ -48,7 +70,7 @@ pub fn run(args: CalendarArgs) -> Result<()> {
     }
     super::warn_assumptions(&trial, arm, &assumptions);
 
-    let bytes = match args.format {
+    let bytes = match format {
         Format::Table => export::table::render(&export::table::Calendar {
             trial: &trial,
             arm,
@@ -77,6 +99,34 @@ pub fn run(args: CalendarArgs) -> Result<()> {
     match &args.out {
         Some(path) => crate::write::atomic(path, &bytes),
         None => crate::write::stdout(&bytes),
+    }
+}
+
+/// The format asked for, or the one the --out extension names; a clash is an error.
+fn output_format(asked: Option<Format>, out: Option<&std::path::Path>) -> Result<Format, Problem> {
+    let ext = out
+        .and_then(|p| p.extension())
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let implied = match ext.as_deref() {
+        Some("csv") => Some(Format::Csv),
+        Some("json") => Some(Format::Json),
+        Some("ics") => Some(Format::Ics),
+        Some("txt" | "md") => Some(Format::Table),
+        _ => None,
+    };
+    match (asked, implied) {
+        (Some(a), Some(i)) if a != i => Err(Problem::flag(
+            "--format",
+            format!(
+                "{a:?} output does not fit a .{} file: drop --format or change the file name",
+                ext.unwrap_or_default()
+            )
+            .to_lowercase(),
+        )),
+        (Some(a), _) => Ok(a),
+        (None, Some(i)) => Ok(i),
+        (None, None) => Ok(Format::Table),
     }
 }
 

@@ -101,6 +101,7 @@ pub fn run_chart(args: ChartArgs) -> Result<()> {
         &mut warnings,
     );
     let format = out_format(&args.out, &mut problems);
+    problems.extend(crate::write::check_out_file(&args.out, "--out").err());
     InputError::check(problems)?;
 
     warn_all(&warnings);
@@ -139,6 +140,7 @@ pub fn run_compare(args: CompareArgs) -> Result<()> {
         );
     }
     let format = out_format(&args.out, &mut problems);
+    problems.extend(crate::write::check_out_file(&args.out, "--out").err());
     InputError::check(problems)?;
 
     warn_all(&warnings);
@@ -167,6 +169,7 @@ pub fn run_timeline(args: TimelineArgs) -> Result<()> {
         &mut warnings,
     );
     let format = out_format(&args.out, &mut problems);
+    problems.extend(crate::write::check_out_file(&args.out, "--out").err());
     InputError::check(problems)?;
 
     warn_all(&warnings);

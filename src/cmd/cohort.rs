@@ -62,7 +62,7 @@ pub fn progress(len: u64, what: &str) -> ProgressBar {
     }
     let bar = ProgressBar::new(len);
     bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} rows ({per_sec}, {eta})")
+        ProgressStyle::with_template("{msg} [{bar:40}] {human_pos}/{human_len} rows ({eta} left)")
             .expect("valid template")
             .progress_chars("=> "),
     );
@@ -76,8 +76,10 @@ pub struct Summary {
     pub trial_id: String,
     pub dir: PathBuf,
     pub patients: usize,
+    /// Doses of all products (infusions and exchanges).
     pub doses: u64,
-    pub totals: Vec<(String, Amount)>,
+    /// Per product given: its id, how many times it is given, and the total.
+    pub totals: Vec<(String, u64, Amount)>,
     pub first: Option<NaiveDate>,
     pub last: Option<NaiveDate>,
 }
@@ -85,14 +87,21 @@ pub struct Summary {
 impl Summary {
     pub fn render(&self) -> String {
         let mut s = format!(
-            "{}: {} patients, {} doses",
-            self.trial_id, self.patients, self.doses
+            "{}: {} patient{}",
+            self.trial_id,
+            self.patients,
+            if self.patients == 1 { "" } else { "s" }
         );
-        for (p, a) in &self.totals {
-            let _ = write!(s, ", {p} {}", a.readable());
+        for (p, n, a) in &self.totals {
+            let _ = write!(
+                s,
+                "; {p}: {n} dose{}, {}",
+                if *n == 1 { "" } else { "s" },
+                a.readable()
+            );
         }
         if let (Some(a), Some(b)) = (self.first, self.last) {
-            let _ = write!(s, ", {a} to {b}");
+            let _ = write!(s, "; {a} to {b}");
         }
         let _ = writeln!(s, " -> {}", self.dir.display());
         s
@@ -115,7 +124,7 @@ pub fn write_all(cohort: &Cohort, out: &Path) -> Result<Summary> {
 
     let calendars: Vec<_> = cohort.calendars().collect();
     let mut prep = Prep::default();
-    let mut totals = vec![0.0; trial.products.len()];
+    let mut totals = vec![(0u64, 0.0); trial.products.len()];
     let mut doses = 0u64;
     let (mut first, mut last) = (None::<NaiveDate>, None::<NaiveDate>);
     for (p, arm, events) in &calendars {
@@ -125,7 +134,8 @@ pub fn write_all(cohort: &Cohort, out: &Path) -> Result<Summary> {
             first = Some(first.map_or(e.date, |f| f.min(e.date)));
             last = Some(last.map_or(e.date, |l| l.max(e.date)));
             if let (Some(d), Some(prod)) = (e.dose, e.product(arm)) {
-                totals[prod] += d;
+                totals[prod].0 += 1;
+                totals[prod].1 += d;
                 doses += 1;
             }
         }
@@ -229,10 +239,11 @@ pub fn write_all(cohort: &Cohort, out: &Path) -> Result<Summary> {
             .products
             .iter()
             .zip(totals)
-            .filter(|(_, t)| *t > 0.0)
-            .map(|(p, t)| {
+            .filter(|(_, (n, _))| *n > 0)
+            .map(|(p, (n, t))| {
                 (
                     p.id.clone(),
+                    n,
                     Amount {
                         value: t,
                         unit: p.unit,

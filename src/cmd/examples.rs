@@ -24,6 +24,7 @@ pub fn run(args: ExamplesArgs) -> Result<()> {
         .map(|f| scenario::load(f))
         .collect::<Result<Vec<_>, _>>()?;
     let out = &args.out;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
 
     let compare = |ext: &str| out.join(format!("compare.{ext}"));
     write::atomic(

@@ -10,6 +10,9 @@ use crate::cohort::Cohort;
 use crate::{roster, scenario, write};
 
 pub fn run(args: PharmacyArgs) -> Result<()> {
+    if let Some(out) = &args.out {
+        crate::write::check_out_file(out, "--out").map_err(crate::error::InputError::one)?;
+    }
     let trial = scenario::load(&args.scenario)?;
     let roster = roster::read(&args.roster, &trial)?;
     let cohort = Cohort::new(&trial, &roster, &args.roster)?;

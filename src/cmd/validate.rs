@@ -15,7 +15,7 @@ pub fn run(args: ValidateArgs) -> Result<()> {
     for f in &files {
         match scenario::load(f) {
             Ok(t) => {
-                let assumed: usize = t.arms.iter().map(|a| a.assumptions(&t).len()).sum();
+                let assumed = t.assumptions().len();
                 let _ = writeln!(
                     out,
                     "OK  {}  {} ({} arm{}: {}; {} assumed value{})",

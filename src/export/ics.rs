@@ -10,7 +10,7 @@
 use icalendar::{Calendar, Component, EventLike};
 
 use super::{Row, sci, trim_decimals};
-use crate::model::{Arm, Trial, Unit};
+use crate::model::{Arm, Trial};
 use crate::schedule::Patient;
 
 pub fn render(trial: &Trial, arm: &Arm, patient: &Patient, rows: &[Row]) -> String {
@@ -42,6 +42,12 @@ pub fn render(trial: &Trial, arm: &Arm, patient: &Patient, rows: &[Row]) -> Stri
         } else {
             format!("Visit: {}", r.name)
         };
+        // An assumed value shows in the title too, where it is seen without opening the event.
+        let summary = if r.assumed.is_empty() {
+            summary
+        } else {
+            format!("{summary} [assumed: {}]", r.assumed)
+        };
         let mut desc = vec![
             format!("Trial {}: {}", trial.id, trial.title),
             format!("Arm {}: {}", arm.id, arm.name),
@@ -52,10 +58,7 @@ pub fn render(trial: &Trial, arm: &Arm, patient: &Patient, rows: &[Row]) -> Stri
             desc.push(format!("Dose per kg: {} cells/kg", sci(k)));
         }
         if let Some(d) = r.dose {
-            desc.push(match d.unit {
-                Unit::Cells => format!("Dose: {} ({} cells)", d.readable(), d.plain()),
-                Unit::Ml => format!("Dose: {}", d.readable()),
-            });
+            desc.push(format!("Dose: {}", d.readable()));
         }
         if let Some(c) = r.cumulative_dose {
             desc.push(format!("Cumulative: {}", c.readable()));
@@ -101,7 +104,9 @@ fn refold(text: &str) -> String {
         let mut limit = 75;
         while rest.len() > limit {
             let mut cut = limit;
-            while !rest.is_char_boundary(cut) {
+            // Not inside a UTF-8 character, and not between a backslash and the character it
+            // escapes: legal, but some parsers unescape before they unfold.
+            while !rest.is_char_boundary(cut) || rest.as_bytes()[cut - 1] == b'\\' {
                 cut -= 1;
             }
             out.push_str(&rest[..cut]);

@@ -61,10 +61,12 @@ impl Amount {
         }
     }
 
-    /// For people: 7.50 x 10^7 cells, 2000 mL.
+    /// For people: 7.50 x 10^7 cells, 2000 mL. Three significant figures can hide cells,
+    /// so an inexact one is followed by the exact count: 1.88 x 10^7 cells (exactly 18750000).
     pub fn readable(&self) -> String {
         match self.unit {
-            Unit::Cells => format!("{} cells", sci(self.value)),
+            Unit::Cells if sci_is_exact(self.value) => format!("{} cells", sci(self.value)),
+            Unit::Cells => format!("{} cells (exactly {})", sci(self.value), self.plain()),
             Unit::Ml => format!("{} mL", trim_decimals(self.value, 2)),
         }
     }
@@ -325,6 +327,11 @@ mod tests {
         };
         assert_eq!(m.plain(), "2000");
         assert_eq!(m.readable(), "2000 mL");
+        let inexact = Amount {
+            value: 18_750_000.0,
+            unit: Unit::Cells,
+        };
+        assert_eq!(inexact.readable(), "1.88 x 10^7 cells (exactly 18750000)");
         assert_eq!(serde_json::to_string(&c).unwrap(), "75000000");
     }
 

@@ -11,7 +11,7 @@ use super::{Amount, inert, trim_decimals};
 use crate::model::{Arm, Trial};
 use crate::schedule::{Event, Patient};
 
-pub const COLUMNS: [&str; 7] = [
+pub const COLUMNS: [&str; 8] = [
     "date",
     "product",
     "doses",
@@ -19,6 +19,7 @@ pub const COLUMNS: [&str; 7] = [
     "dose_unit",
     "total_volume_ml",
     "patient_ids",
+    "assumed",
 ];
 
 /// One line of the preparation list.
@@ -32,6 +33,8 @@ pub struct PrepLine {
     /// `None` when any dose of the day has no known volume.
     pub volume_ml: Option<f64>,
     pub patients: Vec<String>,
+    /// Which values behind these doses are assumed rather than stated by the record.
+    pub assumed: std::collections::BTreeSet<&'static str>,
 }
 
 /// Adds up the dosing events of many patients by (date, product).
@@ -53,7 +56,17 @@ impl Prep {
                 total: 0.0,
                 volume_ml: Some(0.0),
                 patients: Vec::new(),
+                assumed: Default::default(),
             });
+            if let crate::schedule::Origin::Component(c) = e.origin {
+                let comp = &arm.components[c];
+                if comp.dose.provenance.is_assumed() {
+                    line.assumed.insert("dose");
+                }
+                if comp.timing.provenance.is_assumed() {
+                    line.assumed.insert("timing");
+                }
+            }
             line.doses += 1;
             line.total += dose;
             line.volume_ml = line.volume_ml.zip(e.volume_ml).map(|(a, b)| a + b);
@@ -86,6 +99,7 @@ impl Prep {
                 p.unit.as_str().to_string(),
                 l.volume_ml.map(|v| trim_decimals(v, 2)).unwrap_or_default(),
                 inert(&ids.join(" ")).into_owned(),
+                l.assumed.iter().copied().collect::<Vec<_>>().join("; "),
             ])?;
         }
         w.flush()?;

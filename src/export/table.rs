@@ -4,7 +4,7 @@
 
 use comfy_table::{CellAlignment, Table, presets};
 
-use super::{Row, sci, sci_is_exact, trim_decimals};
+use super::{Row, sci, trim_decimals};
 use crate::model::Assumption;
 
 pub struct Calendar<'a> {
@@ -14,16 +14,6 @@ pub struct Calendar<'a> {
     pub warnings: &'a [String],
     pub assumptions: &'a [Assumption],
     pub rows: &'a [Row<'a>],
-}
-
-/// 7.50 x 10^7 cells; three significant figures can hide cells, so an inexact one is
-/// followed by the exact count: 1.88 x 10^7 cells (exactly 18750000).
-fn readable(a: super::Amount) -> String {
-    let mut s = a.readable();
-    if a.unit == crate::model::Unit::Cells && !sci_is_exact(a.value) {
-        s.push_str(&format!(" (exactly {})", a.plain()));
-    }
-    s
 }
 
 pub fn render(c: &Calendar) -> String {
@@ -43,7 +33,7 @@ pub fn render(c: &Calendar) -> String {
         "Window (dates)",
     ]);
     for r in c.rows {
-        let dose = r.dose.map(readable).unwrap_or_default();
+        let dose = r.dose.map(|a| a.readable()).unwrap_or_default();
         // Long notes would make the table too wide: the column names the event, and the
         // route, duration and notes of each component follow the table once.
         let event = match (r.kind, r.after_name) {
@@ -51,6 +41,11 @@ pub fn render(c: &Calendar) -> String {
             ("background", _) => format!("Background starts: {}", r.name),
             (_, Some(after)) => format!("{} (after the {after})", r.name),
             _ => r.name.to_string(),
+        };
+        let event = if r.assumed.is_empty() {
+            event
+        } else {
+            format!("{event} [assumed: {}]", r.assumed)
         };
         t.add_row(vec![
             r.date.to_string(),
@@ -67,7 +62,7 @@ pub fn render(c: &Calendar) -> String {
             r.dose_per_kg
                 .map(|k| format!("{} cells/kg", sci(k)))
                 .unwrap_or_default(),
-            r.cumulative_dose.map(readable).unwrap_or_default(),
+            r.cumulative_dose.map(|a| a.readable()).unwrap_or_default(),
             r.volume_ml
                 .map(|v| format!("{} mL", trim_decimals(v, 2)))
                 .unwrap_or_default(),
