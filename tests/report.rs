@@ -206,9 +206,10 @@ fn check_report(e: &Expect) {
         );
     }
     let cumulative = svg_texts(svgs[1]);
+    // Month-based schedules also name the day 1 their study days assume.
     for axis in ["Study day", "Cumulative dose (cells)"] {
         assert!(
-            cumulative.contains(&axis.to_string()),
+            cumulative.iter().any(|t| t.starts_with(axis)),
             "{what}: {axis}: {cumulative:?}"
         );
     }

@@ -119,6 +119,14 @@ impl Compare {
                 f.log10().round() as i32
             ));
         }
+        let note = super::assumed_note(trials.iter().flat_map(|t| {
+            t.arms
+                .iter()
+                .map(move |a| (a, format!("{} {}", t.id, a.id)))
+        }));
+        if !note.is_empty() {
+            subtitle = format!("{subtitle}\n{note}");
+        }
         Ok(Compare(StepChart {
             title: format!(
                 "Cumulative cell dose per kg: {} arms of {} trials",

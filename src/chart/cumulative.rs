@@ -187,6 +187,16 @@ pub(super) struct StepChart {
 pub(super) struct Cumulative(StepChart);
 
 impl Cumulative {
+    /// Names the patient in the title, for a chart that may be opened on its own.
+    pub fn for_patient(mut self, trial: &Trial, patient_id: &str, arm_id: &str) -> Self {
+        self.0.title = self.0.title.replacen(
+            &format!("{}: ", trial.id),
+            &format!("{} patient {patient_id} (arm {arm_id}): ", trial.id),
+            1,
+        );
+        self
+    }
+
     pub fn new(
         trial: &Trial,
         arms: &[&Arm],
@@ -297,7 +307,7 @@ impl Cumulative {
             trial.id,
             kg(weight_kg)
         );
-        let subtitle = if per_kg && per_arm.iter().any(|e| e.converted_fixed) {
+        let mut subtitle = if per_kg && per_arm.iter().any(|e| e.converted_fixed) {
             format!(
                 "Fixed doses divided by the {} body weight. {}",
                 kg(weight_kg),
@@ -306,8 +316,28 @@ impl Cumulative {
         } else {
             trial.title.clone()
         };
+        let note = super::assumed_note(arms.iter().map(|a| (*a, a.id.clone())));
+        if !note.is_empty() {
+            subtitle = format!("{subtitle}\n{note}");
+        }
+        let monthly = arms.iter().any(|a| {
+            a.components.iter().any(|c| {
+                matches!(
+                    c.timing.rule,
+                    crate::model::TimingRule::Every {
+                        interval: crate::model::Interval::Months(_),
+                        ..
+                    }
+                )
+            })
+        });
         let x_desc = match start {
             Some(s) => format!("Date (study day 1 = {s})"),
+            // Calendar months have different lengths, so those days depend on the start.
+            None if monthly => format!(
+                "Study day (day 1 = {} for month-based schedules)",
+                super::DEFAULT_START
+            ),
             None => "Study day".to_string(),
         };
         let y_desc = if per_kg {

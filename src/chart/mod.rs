@@ -35,6 +35,32 @@ pub const DEFAULT_START: NaiveDate = match NaiveDate::from_ymd_opt(2026, 1, 1) {
 /// Size of the cumulative and compare charts when the caller has no layout of its own.
 pub const DEFAULT_SIZE: (u32, u32) = (1000, 600);
 
+/// The assumed dose and timing values behind the drawn curves, as a subtitle line
+/// ("Assumed, not in the registry record: msc-8w dose, msc-4w dose"), or "" when none.
+/// `label` names an arm in the chart's own words (with its trial id on the compare chart).
+pub(crate) fn assumed_note<'a>(arms: impl IntoIterator<Item = (&'a Arm, String)>) -> String {
+    let mut items = Vec::new();
+    for (arm, label) in arms {
+        let mut what = Vec::new();
+        for c in &arm.components {
+            if c.dose.provenance.is_assumed() && !what.contains(&"dose") {
+                what.push("dose");
+            }
+            if c.timing.provenance.is_assumed() && !what.contains(&"days") {
+                what.push("days");
+            }
+        }
+        if !what.is_empty() {
+            items.push(format!("{label} {}", what.join(" and ")));
+        }
+    }
+    if items.is_empty() {
+        String::new()
+    } else {
+        format!("Assumed, not in the registry record: {}", items.join(", "))
+    }
+}
+
 /// Size of a timeline of `arms` lanes.
 pub fn timeline_size(arms: usize) -> (u32, u32) {
     (1000, 120 + 70 * arms.max(1) as u32)
@@ -68,6 +94,19 @@ pub fn cumulative_png(
         &cumulative::Cumulative::new(trial, arms, weight_kg, start, per_kg)?,
         size,
     )
+}
+
+/// One roster patient's cumulative chart, titled with their id and arm, as SVG and PNG.
+pub fn patient_charts(
+    trial: &Trial,
+    arm: &Arm,
+    patient: &crate::schedule::Patient,
+    size: (u32, u32),
+) -> Result<(String, Vec<u8>)> {
+    let chart =
+        cumulative::Cumulative::new(trial, &[arm], patient.weight_kg, Some(patient.start), false)?
+            .for_patient(trial, &patient.id, &arm.id);
+    Ok((svg(&chart, size)?, png(&chart, size)?))
 }
 
 /// Every arm with cell doses of every trial, cumulative cells/kg, as SVG. Fixed doses are

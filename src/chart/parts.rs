@@ -98,8 +98,8 @@ where
     Ok(String::new())
 }
 
-/// Draws the title and an optional grey subtitle at the top of `root`, and returns the
-/// area left below them.
+/// Draws the title and an optional grey subtitle (one line per `\n`) at the top of
+/// `root`, and returns the area left below them.
 pub fn header<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
@@ -114,9 +114,9 @@ where
     let title = fit(root, title, &title_style, max_w)?;
     root.draw(&Text::new(title, (w as i32 / 2, 10), title_style))?;
     let mut used = 10 + TITLE_PX as u32 + 6;
-    if !subtitle.is_empty() {
+    for line in subtitle.lines().filter(|l| !l.is_empty()) {
         let sub_style = anchored(text(SUBTITLE_PX, MUTED), HPos::Center, VPos::Top);
-        let sub = fit(root, subtitle, &sub_style, max_w)?;
+        let sub = fit(root, line, &sub_style, max_w)?;
         root.draw(&Text::new(sub, (w as i32 / 2, used as i32), sub_style))?;
         used += SUBTITLE_PX as u32 + 6;
     }

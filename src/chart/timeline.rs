@@ -88,7 +88,10 @@ impl Timeline {
         };
         Ok(Timeline {
             title: format!("{}: dosing timeline by arm", trial.id),
-            subtitle: trial.title.clone(),
+            subtitle: {
+                let note = super::assumed_note(trial.arms.iter().map(|a| (a, a.id.clone())));
+                format!("{}\n{}\n{note}", trial.title, later_line(&lanes))
+            },
             x_max: x_end(last),
             lanes,
             max_dose,
@@ -222,22 +225,6 @@ impl Chart for Timeline {
                     anchored(note_style.clone(), h, VPos::Center),
                 ))?;
             }
-            if !lane.later.is_empty() {
-                let (_, py) = at(0.0);
-                let names: Vec<String> = lane
-                    .later
-                    .iter()
-                    .map(|(day, id)| format!("{id} on day {day}"))
-                    .collect();
-                let tip = py + offset + 4;
-                let x = px_x.end - 10;
-                visit_mark(root, (x, tip), 5, VISIT_LINE)?;
-                root.draw(&Text::new(
-                    format!("later: {} \u{2192}", names.join(", ")),
-                    (x - 10, tip - 5),
-                    anchored(note_style.clone(), HPos::Right, VPos::Center),
-                ))?;
-            }
             for &day in &lane.exchanges {
                 let (x, py) = at(day);
                 marker(
@@ -264,4 +251,28 @@ impl Chart for Timeline {
         }
         Ok(())
     }
+}
+
+/// The visits left off the day axis, said once under the title: "Visits after the axis:
+/// week48 on day 337" when every lane has the same, else per lane.
+fn later_line(lanes: &[Lane]) -> String {
+    let words = |later: &[(f64, String)]| {
+        later
+            .iter()
+            .map(|(day, id)| format!("{id} on day {day}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let with: Vec<&Lane> = lanes.iter().filter(|l| !l.later.is_empty()).collect();
+    if with.is_empty() {
+        return String::new();
+    }
+    if with.len() == lanes.len() && with.iter().all(|l| l.later == with[0].later) {
+        return format!("Visits after the axis: {}", words(&with[0].later));
+    }
+    let per_lane: Vec<String> = with
+        .iter()
+        .map(|l| format!("{}: {}", l.id, words(&l.later)))
+        .collect();
+    format!("Visits after the axis: {}", per_lane.join("; "))
 }

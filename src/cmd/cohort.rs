@@ -158,25 +158,10 @@ pub fn write_all(cohort: &Cohort, out: &Path) -> Result<Summary> {
                 &write::safe_child(&patients_dir, &p.id, ".ics")?,
                 export::ics::render(trial, arm, p, &rows).as_bytes(),
             )?;
-            let svg = chart::cumulative_svg(
-                trial,
-                &[arm],
-                p.weight_kg,
-                Some(p.start),
-                false,
-                PATIENT_CHART,
-            )?;
+            let (svg, png) = chart::patient_charts(trial, arm, p, PATIENT_CHART)?;
             write::atomic(
                 &write::safe_child(&patients_dir, &p.id, ".svg")?,
                 svg.as_bytes(),
-            )?;
-            let png = chart::cumulative_png(
-                trial,
-                &[arm],
-                p.weight_kg,
-                Some(p.start),
-                false,
-                PATIENT_CHART,
             )?;
             write::atomic(&write::safe_child(&patients_dir, &p.id, ".png")?, &png)?;
             Ok(svg)
