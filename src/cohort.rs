@@ -94,21 +94,22 @@ impl<'t> Cohort<'t> {
                 (days, problems, rows)
             })
             .collect();
+        // Join day by day, freeing each slice's list as it is copied, so the index never
+        // exists twice over.
+        let mut parts = parts;
         let len = parts.iter().map(|p| p.0.len()).max().unwrap_or(0);
-        let mut days: Vec<Vec<u32>> = (0..len)
-            .into_par_iter()
-            .map(|d| {
-                let n = parts.iter().map(|p| p.0.get(d).map_or(0, Vec::len)).sum();
-                let mut all = Vec::with_capacity(n);
-                for p in &parts {
-                    if let Some(list) = p.0.get(d) {
-                        all.extend_from_slice(list);
-                    }
+        let mut days: Vec<Vec<u32>> = Vec::with_capacity(len);
+        for d in 0..len {
+            let n = parts.iter().map(|p| p.0.get(d).map_or(0, Vec::len)).sum();
+            let mut all = Vec::with_capacity(n);
+            for p in &mut parts {
+                if let Some(list) = p.0.get_mut(d) {
+                    all.extend_from_slice(list);
+                    *list = Vec::new();
                 }
-                all
-            })
-            .collect();
-        days.shrink_to_fit();
+            }
+            days.push(all);
+        }
         let rows = parts.iter().map(|p| p.2).sum();
         let mut problems: Vec<Problem> = parts.into_iter().flat_map(|p| p.1).collect();
         problems.sort_by_key(|p| p.line);

@@ -112,6 +112,9 @@ pub struct Arm {
     pub id: String,
     pub name: String,
     pub provenance: Provenance,
+    /// Rules for the whole arm in the record's words (a stopping rule, say): shown by
+    /// `show`, under the calendar table and in the report, not repeated on every row.
+    pub notes: Vec<String>,
     pub components: Vec<Component>,
     pub visits: Vec<Visit>,
     pub background: Vec<Background>,

@@ -94,6 +94,9 @@ pub fn render(r: &Report) -> String {
             esc(&arm.id),
             esc(&arm.name)
         );
+        for n in &arm.notes {
+            let _ = writeln!(s, "<p><strong>Note:</strong> {}</p>", esc(n));
+        }
         if arm.components.is_empty() {
             s.push_str("<p>No cell infusions or exchanges.</p>\n");
         } else {

@@ -78,6 +78,8 @@ struct RawProduct {
 struct RawArm {
     id: Spanned<String>,
     name: String,
+    #[serde(default)]
+    notes: Vec<String>,
     source: Option<String>,
     assumed: Option<String>,
     #[serde(default)]
@@ -400,6 +402,7 @@ impl Validator<'_> {
                 id,
                 name: ra.name.clone(),
                 provenance,
+                notes: ra.notes.clone(),
                 components,
             });
         }

@@ -447,13 +447,24 @@ pub fn dose_amount(dose: &Dose, unit: Unit, weight_kg: f64) -> (Option<f64>, Opt
         DoseAmount::None => return (None, None),
     };
     let mut d = match dose.round_to {
-        Some(step) => (raw / step).round() * step,
+        Some(step) => round_half_away(raw / step) * step,
         None => raw,
     };
     if unit == Unit::Cells {
-        d = d.round();
+        d = round_half_away(d);
     }
     (Some(d), per_kg)
+}
+
+/// `x.round()` (half away from zero), without the libm call `f64::round` becomes on
+/// baseline x86-64: the pharmacy stream rounds every dose of every patient-day. For
+/// 0.5 <= x < 2^52, x + 0.5 is exact, so truncating it is rounding.
+fn round_half_away(x: f64) -> f64 {
+    if (0.5..4.5e15).contains(&x) {
+        ((x + 0.5) as u64) as f64
+    } else {
+        x.round()
+    }
 }
 
 /// Each component's position in a stable topological order of the `after` relation.
@@ -661,6 +672,32 @@ timing = { every_months = 3, count = 4, source = "q" }
         assert!(check_weight(1000.0, &t.weight).is_err());
         assert!(check_weight(120.0, &t.weight).unwrap().is_some());
         assert!(check_weight(70.0, &t.weight).unwrap().is_none());
+    }
+
+    #[test]
+    fn fast_rounding_is_round() {
+        for x in [
+            0.0,
+            0.49999999999999994,
+            0.5,
+            1.5,
+            2.5,
+            7_567_914.1,
+            7_567_914.5,
+            7_567_914.499999999,
+            4.4e15,
+            4.6e15,
+            1e300,
+            -2.5,
+            62.35 * 1e5,
+        ] {
+            assert_eq!(round_half_away(x), x.round(), "{x}");
+        }
+        let mut x = 0.3f64;
+        while x < 1e12 {
+            assert_eq!(round_half_away(x), x.round(), "{x}");
+            x = x * 1.37 + 0.123;
+        }
     }
 
     #[test]

@@ -2,6 +2,9 @@
 //! the same folder and renamed over the target, so a failure or a kill never leaves a
 //! half-written file beside good ones, and an existing file stays untouched on error.
 //! File names inside an output folder come only from validated ids ([`safe_child`]).
+//! A target that is not a regular file (/dev/null, a named pipe) is written in place: a
+//! rename would replace the device or pipe with a file. A symbolic link is followed, so
+//! the file it points to is the one replaced.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -15,6 +18,30 @@ pub fn atomic_with(
     path: &Path,
     fill: impl FnOnce(&mut (dyn Write + Send)) -> io::Result<()>,
 ) -> Result<()> {
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.is_dir() {
+            bail!("{} is a folder, not a file", path.display());
+        }
+        if !meta.is_file() {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            let mut buf = io::BufWriter::with_capacity(1 << 20, file);
+            fill(&mut buf).with_context(|| format!("cannot write {}", path.display()))?;
+            buf.flush()
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            return Ok(());
+        }
+    }
+    let resolved;
+    let path = match std::fs::canonicalize(path) {
+        Ok(p) if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) => {
+            resolved = p;
+            resolved.as_path()
+        }
+        _ => path,
+    };
     let dir = folder_of(path);
     let mut tmp = tempfile::Builder::new()
         .prefix(".dosesim-")
@@ -105,6 +132,38 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"good");
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1, "no temporary file left behind");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_device_is_written_in_place_not_replaced() {
+        use std::os::unix::fs::FileTypeExt;
+        let null = Path::new("/dev/null");
+        atomic(null, b"discarded").unwrap();
+        assert!(
+            std::fs::metadata(null)
+                .unwrap()
+                .file_type()
+                .is_char_device()
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symbolic_link_keeps_pointing_at_the_new_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.csv");
+        let link = dir.path().join("link.csv");
+        std::fs::write(&real, b"old").unwrap();
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        atomic(&link, b"new").unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read(&real).unwrap(), b"new");
     }
 
     #[test]

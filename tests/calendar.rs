@@ -1081,3 +1081,26 @@ fn the_out_extension_picks_the_format() {
         );
     }
 }
+
+/// An arm-wide rule from the record (NCT04822922's stopping rule) is shown once under the
+/// table, not repeated in every row's note.
+#[test]
+fn arm_notes_show_under_the_table_not_in_every_row() {
+    let table = calendar(NCT04822922, "high", "62.5", "2026-12-30", &[]);
+    table.expect_code(0);
+    assert!(
+        table
+            .out()
+            .contains("Note: Stop the intervention if a serious adverse reaction occurs"),
+        "{}",
+        table.out()
+    );
+    let csv = calendar(
+        NCT04822922,
+        "high",
+        "62.5",
+        "2026-12-30",
+        &["--format", "csv"],
+    );
+    assert!(!csv.out().contains("serious adverse"));
+}

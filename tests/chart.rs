@@ -217,3 +217,78 @@ fn a_missing_scenario_exits_2() {
         .code(2);
     assert!(!out.exists());
 }
+
+/// Regression: charts drawn from an assumed dose or assumed days did not say so.
+#[test]
+fn charts_name_the_assumed_values_they_draw() {
+    let dir = tempfile::tempdir().unwrap();
+    let chart = dir.path().join("c.svg");
+    dosesim()
+        .args(["chart", "scenarios/nct02812121.toml", "--out"])
+        .arg(&chart)
+        .assert()
+        .success();
+    let texts = svg_texts(&chart);
+    assert!(
+        texts.contains(&"Assumed, not in the registry record: msc-8w dose, msc-4w dose".into()),
+        "{texts:?}"
+    );
+    let timeline = dir.path().join("t.svg");
+    dosesim()
+        .args(["timeline", "scenarios/nct01724398.toml", "--out"])
+        .arg(&timeline)
+        .assert()
+        .success();
+    let texts = svg_texts(&timeline);
+    assert!(
+        texts.contains(&"Assumed, not in the registry record: msc-pe days".into()),
+        "{texts:?}"
+    );
+    assert!(
+        texts.contains(&"Visits after the axis: week48 on day 337".into()),
+        "{texts:?}"
+    );
+    // A trial with nothing assumed in its doses says nothing.
+    let plain = dir.path().join("p.svg");
+    dosesim()
+        .args(["chart", "scenarios/nct05106972.toml", "--out"])
+        .arg(&plain)
+        .assert()
+        .success();
+    assert!(!svg_texts(&plain).iter().any(|t| t.starts_with("Assumed")));
+}
+
+/// Regression: `--out /dev/null` replaced the device with a regular file (a rename).
+#[cfg(unix)]
+#[test]
+fn writing_to_a_device_leaves_the_device() {
+    use std::os::unix::fs::FileTypeExt;
+    dosesim()
+        .args([
+            "timeline",
+            "scenarios/nct01724398.toml",
+            "--out",
+            "/dev/null",
+        ])
+        .assert()
+        .code(2); // not a .png or .svg name
+    Command::cargo_bin("dosesim")
+        .unwrap()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "calendar",
+            "scenarios/nct04822922.toml",
+            "--arm",
+            "low",
+            "--weight",
+            "60",
+            "--start",
+            "2027-01-01",
+            "--out",
+            "/dev/null",
+        ])
+        .assert()
+        .success();
+    let meta = std::fs::metadata("/dev/null").unwrap();
+    assert!(meta.file_type().is_char_device());
+}

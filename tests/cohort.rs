@@ -949,14 +949,14 @@ fn patient_files_are_their_calendar_byte_for_byte() {
 #[test]
 fn pharmacy_csv_quotes_a_note_with_a_comma_like_the_calendar() {
     // The smallest case: one patient of the bundled NCT01724398, whose background note
-    // reads "...; background treatment, not a dose".
+    // reads "...; background, not a dose".
     let dir = tempfile::tempdir().unwrap();
     let roster = write_roster(dir.path(), "r.csv", &["P1,conventional,60,2027-01-01"]);
     let run = pharmacy(Path::new(NCT01724398), &roster, &[]);
     run.expect_code(0);
     let first_row = run.out().lines().nth(1).unwrap().to_string();
     assert!(
-        first_row.ends_with("background treatment, not a dose\",,"),
+        first_row.ends_with("background, not a dose\",,"),
         "{first_row}"
     );
     let cal = calendar_csv(NCT01724398, "P1,conventional,60,2027-01-01");
@@ -1491,11 +1491,10 @@ fn multibyte_cohort() -> (tempfile::TempDir, PathBuf) {
         &[
             (
                 "name = \"hUC-MSC infusion\"",
-                &format!("name = \"{MULTIBYTE_NAME}\""),
-            ),
-            (
-                "note = \"stop the intervention if a serious adverse reaction (SAE) occurs during treatment in hospital\"",
-                &format!("note = \"{}\"", MULTIBYTE_NAME.repeat(3)),
+                &format!(
+                    "name = \"{MULTIBYTE_NAME}\"\nnote = \"{}\"",
+                    MULTIBYTE_NAME.repeat(3)
+                ),
             ),
             (
                 "name = \"90-day efficacy visit\"",
@@ -1650,9 +1649,9 @@ fn formula_like_names_are_inert_in_every_csv() {
             ),
         ],
         &[
-            "'=1+cmd|' /C calc'!A0; intravenous; stop the intervention if a serious adverse reaction (SAE) occurs during treatment in hospital",
-            "'+SUM(A1:A9); intravenous; stop the intervention if a serious adverse reaction (SAE) occurs during treatment in hospital",
-            "'-2+3; intravenous; stop the intervention if a serious adverse reaction (SAE) occurs during treatment in hospital",
+            "'=1+cmd|' /C calc'!A0; intravenous",
+            "'+SUM(A1:A9); intravenous",
+            "'-2+3; intravenous",
             "'@SUM(1+1)",
             "'\tTAB visit",
         ],
@@ -1666,9 +1665,7 @@ fn a_formula_with_quotes_and_commas_is_inert_in_every_csv() {
             "name = \"hUC-MSC infusion\"",
             "name = \"=HYPERLINK(\\\"http://evil.example/\\\",\\\"click\\\")\"",
         )],
-        &[
-            "'=HYPERLINK(\"http://evil.example/\",\"click\"); intravenous; stop the intervention if a serious adverse reaction (SAE) occurs during treatment in hospital",
-        ],
+        &["'=HYPERLINK(\"http://evil.example/\",\"click\"); intravenous"],
     );
 }
 

@@ -39,6 +39,9 @@ pub fn render(t: &Trial) -> String {
     for arm in &t.arms {
         let _ = writeln!(s, "\nArm {}: {}", arm.id, arm.name);
         let _ = writeln!(s, "  {}", describe::provenance(&arm.provenance));
+        for n in &arm.notes {
+            let _ = writeln!(s, "  Note: {n}");
+        }
         if arm.components.is_empty() {
             let _ = writeln!(s, "  No dosing components.");
         }

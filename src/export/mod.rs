@@ -243,11 +243,12 @@ pub fn row<'a>(trial: &'a Trial, arm: &'a Arm, patient: &'a Patient, e: &Event) 
                 note.push_str(": ");
                 note.push_str(d);
             }
+            // On every patient's first row of a pharmacy file: kept short.
             match &bg.until {
-                Some(u) => note.push_str(&format!("; from this day until {u}")),
-                None => note.push_str("; from this day (stop condition not stated in the record)"),
+                Some(u) => note.push_str(&format!("; until {u}")),
+                None => note.push_str("; no stop condition stated"),
             }
-            note.push_str("; background treatment, not a dose");
+            note.push_str("; background, not a dose");
             (bg.id.as_str(), bg.name.as_str(), note, None)
         }
     };

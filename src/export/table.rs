@@ -90,7 +90,7 @@ pub fn render(c: &Calendar) -> String {
     );
     out.push_str(&t.to_string());
     out.push('\n');
-    let mut notes = Vec::new();
+    let mut notes: Vec<String> = c.arm.notes.clone();
     for c in &c.arm.components {
         let mut parts = Vec::new();
         if let Some(r) = &c.route {
