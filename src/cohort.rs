@@ -18,9 +18,9 @@ use rayon::prelude::*;
 
 use crate::error::{InputError, Problem};
 use crate::export::{self, inert, trim_decimals};
-use crate::model::{Trial, Unit};
+use crate::model::{ComponentKind, Trial, Unit};
 use crate::roster::{self, Roster};
-use crate::schedule::{Event, Origin, Patient, Plan};
+use crate::schedule::{self, Event, EventKind, Origin, Patient, Plan};
 use crate::timing;
 
 /// Roughly how many patient-days one formatting task takes on.
@@ -165,74 +165,81 @@ impl<'t> Cohort<'t> {
         if from < self.days.len() {
             chunks.push((from, self.days.len()));
         }
-        // While one batch is written, the next is formatted.
+        // While one batch is written, the next is formatted. Two batches of buffers go
+        // round and round, so their pages are touched once, not once a chunk.
         let batch = rayon::current_num_threads().max(1) * 2;
         let mut done = 0u64;
         let mut ready: Vec<(Vec<u8>, u64)> = Vec::new();
+        let mut spare: Vec<Vec<u8>> = Vec::new();
         for group in chunks.chunks(batch) {
+            let jobs: Vec<((usize, usize), Vec<u8>)> = group
+                .iter()
+                .map(|&days| (days, spare.pop().unwrap_or_default()))
+                .collect();
             let (written, next) = rayon::join(
                 || write_parts(out, &ready),
                 || {
-                    group
-                        .par_iter()
-                        .map(|&(a, b)| self.format_days(a, b))
+                    jobs.into_par_iter()
+                        .map(|((a, b), buf)| self.format_days(a, b, buf))
                         .collect::<Vec<_>>()
                 },
             );
             done += written?;
             progress(done);
-            ready = next;
+            spare.extend(
+                std::mem::replace(&mut ready, next)
+                    .into_iter()
+                    .map(|(mut buf, _)| {
+                        buf.clear();
+                        buf
+                    }),
+            );
         }
         done += write_parts(out, &ready)?;
         progress(done);
         Ok(())
     }
 
-    /// The CSV rows of days `a..b`, and how many there are.
-    fn format_days(&self, a: usize, b: usize) -> (Vec<u8>, u64) {
-        let mut out = Vec::with_capacity(CHUNK_PATIENT_DAYS * 200);
+    /// The CSV rows of days `a..b` appended to `out`, and how many there are.
+    fn format_days(&self, a: usize, b: usize, mut out: Vec<u8>) -> (Vec<u8>, u64) {
+        out.reserve(CHUNK_PATIENT_DAYS * 160);
         let mut events: Vec<Event> = Vec::new();
         let mut n = 0u64;
         let mut num = itoa::Buffer::new();
+        // Runs of cells that are the same for every row of a patient-day, with their commas.
+        let mut head = Vec::with_capacity(96);
         let mut weight = Vec::with_capacity(24);
         for d in a..b {
             let date = self.first_date + chrono::Days::new(d as u64);
-            let date_text = date.to_string();
-            let weekday = timing::weekday_abbrev(date);
+            let date_text = format!("{date},");
+            let weekday = format!(",{},", timing::weekday_abbrev(date));
             for &i in &self.days[d] {
                 let e = &self.roster.entries[i as usize];
                 let plan = &self.plans[e.arm as usize];
                 let texts = &self.texts[e.arm as usize];
                 plan.expand_date_into(e.weight_kg, e.start, date, &mut events)
                     .expect("checked when the cohort was built");
+                head.clear();
+                head.extend_from_slice(e.id.as_bytes());
+                head.push(b',');
+                head.extend_from_slice(texts.trial_arm.as_bytes());
+                head.extend_from_slice(date_text.as_bytes());
                 weight.clear();
                 write_weight(&mut weight, e.weight_kg);
+                weight.push(b',');
                 for ev in &events {
                     let t = texts.get(ev);
-                    out.extend_from_slice(e.id.as_bytes());
-                    out.push(b',');
-                    out.extend_from_slice(texts.trial_arm.as_bytes());
-                    out.extend_from_slice(date_text.as_bytes());
-                    out.push(b',');
+                    out.extend_from_slice(&head);
                     out.extend_from_slice(num.format(ev.study_day).as_bytes());
-                    out.push(b',');
                     out.extend_from_slice(weekday.as_bytes());
-                    out.push(b',');
                     out.extend_from_slice(num.format(ev.order_in_day).as_bytes());
                     out.push(b',');
-                    out.extend_from_slice(t.kind_event.as_bytes());
-                    out.extend_from_slice(num.format(ev.occurrence).as_bytes());
-                    out.push(b',');
-                    out.extend_from_slice(num.format(ev.occurrences).as_bytes());
-                    out.push(b',');
+                    out.extend_from_slice(t.mid.as_bytes());
                     out.extend_from_slice(&weight);
-                    out.push(b',');
                     out.extend_from_slice(t.per_kg.as_bytes());
-                    out.push(b',');
                     amount(&mut out, ev.dose, t.unit, &mut num);
                     out.push(b',');
                     out.extend_from_slice(t.unit_text.as_bytes());
-                    out.push(b',');
                     amount(&mut out, ev.cumulative_dose, t.unit, &mut num);
                     out.push(b',');
                     if let Some(v) = ev.volume_ml {
@@ -240,15 +247,11 @@ impl<'t> Cohort<'t> {
                     }
                     out.push(b',');
                     if let Some((ws, we)) = ev.window {
-                        out.extend_from_slice(ws.to_string().as_bytes());
-                        out.push(b',');
-                        out.extend_from_slice(we.to_string().as_bytes());
+                        out.extend_from_slice(format!("{ws},{we},").as_bytes());
                     } else {
-                        out.push(b',');
+                        out.extend_from_slice(b",,");
                     }
-                    out.push(b',');
-                    out.extend_from_slice(t.tail(ev).as_bytes());
-                    out.push(b'\n');
+                    out.extend_from_slice(t.tail.as_bytes());
                     n += 1;
                 }
             }
@@ -293,7 +296,7 @@ fn amount(out: &mut Vec<u8>, v: Option<f64>, unit: Unit, num: &mut itoa::Buffer)
 fn write_weight(out: &mut Vec<u8>, w: f64) {
     let mut scale = 1.0;
     for places in 0..=3usize {
-        let n = (w * scale).round();
+        let n = crate::schedule::round_half_away(w * scale);
         if n / scale == w && (0.0..1e15).contains(&n) {
             let mut buf = itoa::Buffer::new();
             let digits = buf.format(n as u64).as_bytes();
@@ -334,34 +337,27 @@ mod tests {
     }
 }
 
-/// The CSV cells of a calendar row that depend only on the arm's item and occurrence,
-/// taken from the calendar exporter itself so the two outputs cannot drift apart.
+/// The CSV cells of a calendar row that depend only on the arm's item and its occurrence,
+/// each run of them with its commas, taken from the calendar exporter itself so that the
+/// pharmacy stream and the calendar cannot drift apart.
 #[derive(Debug, Clone)]
 struct SlotText {
-    /// `kind,event,` already escaped.
-    kind_event: String,
+    /// `kind,event,occurrence,occurrences,`
+    mid: String,
+    /// `dose_per_kg,` (just the comma when the dose is not per kg)
     per_kg: String,
     unit: Unit,
+    /// `dose_unit,`
     unit_text: String,
-    /// `note,product,assumed` escaped, for occurrences with and without "after".
-    tail_plain: String,
-    tail_after: String,
-}
-
-impl SlotText {
-    fn tail(&self, ev: &Event) -> &str {
-        if ev.after.is_some() {
-            &self.tail_after
-        } else {
-            &self.tail_plain
-        }
-    }
+    /// `note,product,assumed` and the line end.
+    tail: String,
 }
 
 struct ArmTexts {
     /// `trial_id,arm_id,`
     trial_arm: String,
-    components: Vec<SlotText>,
+    /// Per component, per occurrence (1-based occurrence n at index n - 1).
+    components: Vec<Vec<SlotText>>,
     visits: Vec<SlotText>,
     background: Vec<SlotText>,
 }
@@ -374,63 +370,57 @@ impl ArmTexts {
             weight_kg: 1.0,
             start: NaiveDate::default(),
         };
-        let text = |origin: Origin, after: Option<usize>| -> SlotText {
-            let ev = Event {
+        let text = |origin: Origin, occurrence: u32, occurrences: u32| -> SlotText {
+            let mut ev = Event {
                 date: probe.start,
                 study_day: 1,
                 order_in_day: 1,
-                kind: crate::schedule::EventKind::Visit,
+                kind: EventKind::Visit,
                 origin,
-                occurrence: 1,
-                occurrences: 1,
+                occurrence,
+                occurrences,
                 dose: None,
                 dose_per_kg: None,
                 cumulative_dose: None,
                 volume_ml: None,
                 window: None,
-                after,
+                after: None,
             };
-            let mut ev = ev;
-            ev.kind = match origin {
-                Origin::Component(c) => match arm.components[c].kind {
-                    crate::model::ComponentKind::CellInfusion => {
-                        crate::schedule::EventKind::CellInfusion
-                    }
-                    crate::model::ComponentKind::PlasmaExchange => {
-                        crate::schedule::EventKind::PlasmaExchange
-                    }
-                },
-                Origin::Visit(_) => crate::schedule::EventKind::Visit,
-                Origin::Background(_) => crate::schedule::EventKind::Background,
-            };
-            let unit = match origin {
-                Origin::Component(c) => trial.products[arm.components[c].product].unit,
-                _ => Unit::Cells,
-            };
-            if let Origin::Component(c) = origin {
-                let (dose, per_kg) =
-                    crate::schedule::dose_amount(&arm.components[c].dose, unit, 1.0);
-                ev.dose = dose;
-                ev.dose_per_kg = per_kg;
+            let mut unit = Unit::Cells;
+            match origin {
+                Origin::Component(c) => {
+                    let comp = &arm.components[c];
+                    ev.kind = match comp.kind {
+                        ComponentKind::CellInfusion => EventKind::CellInfusion,
+                        ComponentKind::PlasmaExchange => EventKind::PlasmaExchange,
+                    };
+                    unit = trial.products[comp.product].unit;
+                    (ev.dose, ev.dose_per_kg) = schedule::dose_amount(&comp.dose, unit, 1.0);
+                    ev.after = comp
+                        .timing
+                        .after
+                        .as_ref()
+                        .filter(|a| a.applies_to(occurrence))
+                        .map(|a| a.component);
+                }
+                Origin::Visit(_) => ev.kind = EventKind::Visit,
+                Origin::Background(_) => ev.kind = EventKind::Background,
             }
             let row = export::row(trial, arm, &probe, &ev);
             let rec = export::csv::record(&row);
             SlotText {
-                kind_event: format!("{},{},", cell(&rec[7]), cell(&rec[8])),
-                per_kg: cell(&rec[12]),
+                mid: format!(
+                    "{},{},{},{},",
+                    cell(&rec[7]),
+                    cell(&rec[8]),
+                    cell(&rec[9]),
+                    cell(&rec[10])
+                ),
+                per_kg: format!("{},", cell(&rec[12])),
                 unit,
-                unit_text: cell(&rec[14]),
-                tail_plain: String::new(),
-                tail_after: format!("{},{},{}", cell(&rec[19]), cell(&rec[20]), cell(&rec[21])),
+                unit_text: format!("{},", cell(&rec[14])),
+                tail: format!("{},{},{}\n", cell(&rec[19]), cell(&rec[20]), cell(&rec[21])),
             }
-        };
-        let both = |origin: Origin, after: Option<usize>| {
-            let mut t = text(origin, None);
-            t.tail_plain = t.tail_after.clone();
-            if after.is_some() {
-                t.tail_after = text(origin, after).tail_after;
-            }
-            t
         };
         ArmTexts {
             trial_arm: format!("{},{},", cell(&inert(&trial.id)), cell(&inert(&arm.id))),
@@ -439,24 +429,22 @@ impl ArmTexts {
                 .iter()
                 .enumerate()
                 .map(|(i, c)| {
-                    both(
-                        Origin::Component(i),
-                        c.timing.after.as_ref().map(|a| a.component),
-                    )
+                    let n = c.timing.rule.count();
+                    (1..=n).map(|k| text(Origin::Component(i), k, n)).collect()
                 })
                 .collect(),
             visits: (0..arm.visits.len())
-                .map(|i| both(Origin::Visit(i), None))
+                .map(|i| text(Origin::Visit(i), 1, 1))
                 .collect(),
             background: (0..arm.background.len())
-                .map(|i| both(Origin::Background(i), None))
+                .map(|i| text(Origin::Background(i), 1, 1))
                 .collect(),
         }
     }
 
     fn get(&self, ev: &Event) -> &SlotText {
         match ev.origin {
-            Origin::Component(i) => &self.components[i],
+            Origin::Component(i) => &self.components[i][ev.occurrence as usize - 1],
             Origin::Visit(i) => &self.visits[i],
             Origin::Background(i) => &self.background[i],
         }

@@ -459,7 +459,7 @@ pub fn dose_amount(dose: &Dose, unit: Unit, weight_kg: f64) -> (Option<f64>, Opt
 /// `x.round()` (half away from zero), without the libm call `f64::round` becomes on
 /// baseline x86-64: the pharmacy stream rounds every dose of every patient-day. For
 /// 0.5 <= x < 2^52, x + 0.5 is exact, so truncating it is rounding.
-fn round_half_away(x: f64) -> f64 {
+pub(crate) fn round_half_away(x: f64) -> f64 {
     if (0.5..4.5e15).contains(&x) {
         ((x + 0.5) as u64) as f64
     } else {

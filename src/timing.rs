@@ -22,7 +22,7 @@ fn in_range(date: &NaiveDate) -> bool {
 
 /// The study day (1-based) on which `date` falls for a patient starting on `start`.
 pub fn day_of_date(start: NaiveDate, date: NaiveDate) -> i64 {
-    (date - start).num_days() + 1
+    i64::from(date.num_days_from_ce()) - i64::from(start.num_days_from_ce()) + 1
 }
 
 /// `base` plus `months` calendar months, clamped to the end of a shorter month.
