@@ -219,19 +219,23 @@ impl<'t> Cohort<'t> {
                 let texts = &self.texts[e.arm as usize];
                 plan.expand_date_into(e.weight_kg, e.start, date, &mut events)
                     .expect("checked when the cohort was built");
+                // Every event of a patient-day shares its date, so its study day too.
+                let Some(first) = events.first() else {
+                    continue;
+                };
                 head.clear();
                 head.extend_from_slice(e.id.as_bytes());
                 head.push(b',');
                 head.extend_from_slice(texts.trial_arm.as_bytes());
                 head.extend_from_slice(date_text.as_bytes());
+                head.extend_from_slice(num.format(first.study_day).as_bytes());
+                head.extend_from_slice(weekday.as_bytes());
                 weight.clear();
                 write_weight(&mut weight, e.weight_kg);
                 weight.push(b',');
                 for ev in &events {
                     let t = texts.get(ev);
                     out.extend_from_slice(&head);
-                    out.extend_from_slice(num.format(ev.study_day).as_bytes());
-                    out.extend_from_slice(weekday.as_bytes());
                     out.extend_from_slice(num.format(ev.order_in_day).as_bytes());
                     out.push(b',');
                     out.extend_from_slice(t.mid.as_bytes());
