@@ -835,25 +835,25 @@ fn a_start_near_year_9999_is_refused_or_stays_in_format() {
     }
 }
 
-/// Regression: `--format table --out x.csv` wrote a table into a .csv file, and a missing
+/// Regression: `--format json --out x.csv` wrote JSON into a .csv file, and a missing
 /// folder in `--out` was created silently.
 #[test]
 fn out_must_fit_the_format_and_its_folder_must_exist() {
     let dir = tempfile::tempdir().unwrap();
     let clash = dir.path().join("x.csv");
     let missing = dir.path().join("no/such/folder/x.csv");
-    let run = calendar_run(&["--format", "json", "--out", clash.to_str().unwrap()]);
-    assert_eq!(run.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&run.stderr);
+    let run = high(&["--format", "json", "--out", clash.to_str().unwrap()]);
+    run.expect_code(2);
     assert!(
-        err.contains("--format: json output does not fit a .csv file"),
-        "{err}"
+        run.stderr
+            .contains("--format: json output does not fit a .csv file"),
+        "{}",
+        run.stderr
     );
     assert!(!clash.exists());
-    let run = calendar_run(&["--out", missing.to_str().unwrap()]);
-    assert_eq!(run.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&run.stderr);
-    assert!(err.contains("--out: the folder"), "{err}");
+    let run = high(&["--out", missing.to_str().unwrap()]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("--out: the folder"), "{}", run.stderr);
     assert!(!dir.path().join("no").exists(), "no folder created");
 }
 
@@ -861,55 +861,39 @@ fn out_must_fit_the_format_and_its_folder_must_exist() {
 /// default `patient` would replace each other's events in a calendar app.
 #[test]
 fn a_calendar_file_needs_a_named_patient() {
-    let run = calendar_run(&["--format", "ics"]);
-    assert_eq!(run.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&run.stderr);
-    assert!(err.contains("--patient: name the patient"), "{err}");
+    let run = high(&["--format", "ics"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("--patient: name the patient"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stdout.is_empty());
-    let ok = calendar_run(&["--format", "ics", "--patient", "P7"]);
-    assert_eq!(ok.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&ok.stdout).contains("UID:NCT04822922-P7-uc_msc-1@dosesim"));
+    let ok = high(&["--format", "ics", "--patient", "P7"]);
+    ok.expect_code(0);
+    assert!(ok.out().contains("UID:NCT04822922-P7-uc_msc-1@dosesim"));
 }
 
 /// Regression: a per-kg dose typed as 12e-5 instead of 12e5 passed validation and
 /// scheduled infusions of 0 cells.
 #[test]
 fn an_implausible_dose_is_refused() {
-    let text = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/nct04822922.toml"),
-    )
-    .unwrap()
-    .replace("dose.cells_per_kg = 12e5", "dose.cells_per_kg = 12e-5");
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("typo.toml");
-    std::fs::write(&path, text).unwrap();
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_dosesim"))
-        .args(["validate", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(run.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&run.stderr);
+    let broken = broken_text(
+        HIGH,
+        &[("dose.cells_per_kg = 12e5", "dose.cells_per_kg = 12e-5")],
+    );
+    let (_dir, path) = temp_scenario("typo.toml", &broken);
+    let run = run(["validate", path.to_str().unwrap()]);
+    run.expect_code(2);
     assert!(
-        err.contains("dose.cells_per_kg: 0.00012 cells/kg is outside the doses dosesim accepts"),
-        "{err}"
+        run.stderr
+            .contains("dose.cells_per_kg: 0.00012 cells/kg is outside the doses dosesim accepts"),
+        "{}",
+        run.stderr
     );
 }
 
-fn calendar_run(extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "calendar",
-        "scenarios/nct04822922.toml",
-        "--arm",
-        "high",
-        "--weight",
-        "62.5",
-        "--start",
-        "2026-12-30",
-    ];
-    args.extend_from_slice(extra);
-    std::process::Command::new(env!("CARGO_BIN_EXE_dosesim"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .unwrap()
+/// The high arm of NCT04822922, 62.5 kg from 2026-12-30, plus `extra`.
+fn high(extra: &[&str]) -> Run {
+    calendar(HIGH, "high", "62.5", "2026-12-30", extra)
 }
