@@ -253,7 +253,7 @@ pub fn index(entries: &[IndexEntry], compare_svg: &str, reference_weight_kg: f64
         s,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>dosesim: UC-MSC trial dosing reports</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>UC-MSC trial dosing reports</h1>\n"
     );
-    s.push_str("<table><tr><th>Trial</th><th>Title</th><th>Condition</th><th>Arms</th><th>Demo patients</th><th>Doses</th><th>Summary</th></tr>\n");
+    s.push_str("<table><tr><th>Trial</th><th>Title</th><th>Condition</th><th>Arms</th><th>Demo patients</th><th>Doses (infusions and exchanges)</th><th>Summary</th></tr>\n");
     for e in entries {
         let _ = writeln!(
             s,

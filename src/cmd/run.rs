@@ -60,12 +60,15 @@ pub fn run(args: RunArgs) -> Result<()> {
             trial: c.trial,
             patients: s.patients,
             doses: s.doses,
+            // The line printed above, without the trial id the table already shows and
+            // without the folder.
             summary: s
                 .render()
                 .trim_end()
                 .split(" -> ")
                 .next()
                 .unwrap_or_default()
+                .trim_start_matches(&format!("{}: ", c.trial.id))
                 .to_string(),
         });
     }
