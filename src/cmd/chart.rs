@@ -41,6 +41,13 @@ fn out_format(path: &Path, problems: &mut Vec<Problem>) -> Option<Format> {
     }
 }
 
+/// Checks `--out` whole: its extension names the format and its folder exists.
+fn out_file(path: &Path, problems: &mut Vec<Problem>) -> Option<Format> {
+    let format = out_format(path, problems);
+    problems.extend(crate::write::check_out_file(path, "--out").err());
+    format
+}
+
 /// Checks a weight against `trial`: a hard-limit failure becomes a problem with `flag`, a
 /// weight outside the usual range a warning.
 fn weight(
@@ -100,8 +107,7 @@ pub fn run_chart(args: ChartArgs) -> Result<()> {
         &mut problems,
         &mut warnings,
     );
-    let format = out_format(&args.out, &mut problems);
-    problems.extend(crate::write::check_out_file(&args.out, "--out").err());
+    let format = out_file(&args.out, &mut problems);
     InputError::check(problems)?;
 
     warn_all(&warnings);
@@ -139,8 +145,7 @@ pub fn run_compare(args: CompareArgs) -> Result<()> {
             &mut warnings,
         );
     }
-    let format = out_format(&args.out, &mut problems);
-    problems.extend(crate::write::check_out_file(&args.out, "--out").err());
+    let format = out_file(&args.out, &mut problems);
     InputError::check(problems)?;
 
     warn_all(&warnings);
@@ -168,8 +173,7 @@ pub fn run_timeline(args: TimelineArgs) -> Result<()> {
         &mut problems,
         &mut warnings,
     );
-    let format = out_format(&args.out, &mut problems);
-    problems.extend(crate::write::check_out_file(&args.out, "--out").err());
+    let format = out_file(&args.out, &mut problems);
     InputError::check(problems)?;
 
     warn_all(&warnings);

@@ -144,11 +144,11 @@ pub fn write_all(cohort: &Cohort, out: &Path) -> Result<Summary> {
         prep.write_csv(trial, w).map_err(std::io::Error::other)
     })?;
 
-    // Per patient: calendar CSV and .ics, cumulative chart as SVG (kept for the report)
-    // and PNG. One plotters backend per task, patients in parallel.
-    let charts: Vec<String> = calendars
+    // Per patient: calendar CSV and .ics, cumulative chart as SVG and PNG; the rows and the
+    // SVG are kept for the report. One plotters backend per task, patients in parallel.
+    let patient_files: Vec<(Vec<export::Row>, String)> = calendars
         .par_iter()
-        .map(|(p, arm, events)| -> Result<String> {
+        .map(|(p, arm, events)| -> Result<(Vec<export::Row>, String)> {
             let arm = &trial.arms[*arm];
             let rows = export::rows(trial, arm, p, events);
             write::atomic_with(&write::safe_child(&patients_dir, &p.id, ".csv")?, |w| {
@@ -164,7 +164,8 @@ pub fn write_all(cohort: &Cohort, out: &Path) -> Result<Summary> {
                 svg.as_bytes(),
             )?;
             write::atomic(&write::safe_child(&patients_dir, &p.id, ".png")?, &png)?;
-            Ok(svg)
+            // The rows and the SVG go on into the report.
+            Ok((rows, svg))
         })
         .collect::<Result<_>>()?;
     remove_stale(
@@ -186,15 +187,10 @@ pub fn write_all(cohort: &Cohort, out: &Path) -> Result<Summary> {
         false,
         chart::DEFAULT_SIZE,
     )?;
-    let rows: Vec<Vec<export::Row>> = calendars
-        .iter()
-        .map(|(p, arm, events)| export::rows(trial, &trial.arms[*arm], p, events))
-        .collect();
     let sections: Vec<report::PatientSection> = calendars
         .iter()
-        .zip(&rows)
-        .zip(&charts)
-        .map(|(((p, arm, _), rows), svg)| report::PatientSection {
+        .zip(&patient_files)
+        .map(|((p, arm, _), (rows, svg))| report::PatientSection {
             id: &p.id,
             arm_id: &trial.arms[*arm].id,
             weight_kg: p.weight_kg,
