@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -70,17 +70,7 @@ pub enum Command {
     Timeline(TimelineArgs),
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    /// Aligned text for the terminal
-    Table,
-    /// The calendar CSV columns
-    Csv,
-    /// One JSON document
-    Json,
-    /// An iCalendar file for calendar apps
-    Ics,
-}
+pub use crate::export::Format;
 
 #[derive(clap::Args, Debug)]
 pub struct CalendarArgs {
@@ -90,8 +80,8 @@ pub struct CalendarArgs {
     #[arg(long)]
     pub arm: String,
     /// Dosing body weight in kg
-    #[arg(long, value_name = "KG", allow_negative_numbers = true, value_parser = parse_weight)]
-    pub weight: f64,
+    #[arg(long, value_name = "KG", allow_negative_numbers = true, value_parser = parse_kg)]
+    pub weight: crate::model::Kg,
     /// Study day 1, as YYYY-MM-DD
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
     pub start: NaiveDate,
@@ -99,7 +89,7 @@ pub struct CalendarArgs {
     /// `patient`, except for ics, whose event ids are built from it
     #[arg(long)]
     pub patient: Option<String>,
-    /// Output format; default from the --out extension (.csv, .json, .ics), else table
+    /// Output format; default from the --out extension (.csv, .json, .ics, .txt, .md), else table
     #[arg(long, value_enum)]
     pub format: Option<Format>,
     /// Write to this file (atomically) instead of stdout; its folder must exist
@@ -201,6 +191,10 @@ pub struct ExamplesArgs {
 
 fn parse_date(s: &str) -> Result<NaiveDate, String> {
     crate::timing::parse_date(s)
+}
+
+fn parse_kg(s: &str) -> Result<crate::model::Kg, String> {
+    s.parse()
 }
 
 fn parse_weight(s: &str) -> Result<f64, String> {

@@ -17,8 +17,9 @@ use chrono::NaiveDate;
 use rayon::prelude::*;
 
 use crate::error::{InputError, Problem};
-use crate::export::{self, inert, trim_decimals};
-use crate::model::{ComponentKind, Trial, Unit};
+use crate::export::{self, Column, Scope};
+use crate::format::trim_decimals;
+use crate::model::{Assumed, ComponentKind, Kg, Trial, Unit};
 use crate::roster::{self, Roster};
 use crate::schedule::{self, Event, EventKind, Origin, Patient, Plan};
 use crate::timing;
@@ -29,6 +30,8 @@ const CHUNK_PATIENT_DAYS: usize = 16_384;
 pub struct Cohort<'t> {
     pub trial: &'t Trial,
     pub roster: &'t Roster,
+    /// The roster file, as named on the command line.
+    pub roster_path: std::path::PathBuf,
     /// One compiled plan per arm, indexed like `trial.arms`.
     pub plans: Vec<Plan<'t>>,
     texts: Vec<ArmTexts>,
@@ -117,6 +120,7 @@ impl<'t> Cohort<'t> {
         Ok(Cohort {
             trial,
             roster,
+            roster_path: roster_path.to_path_buf(),
             plans,
             texts,
             first_date,
@@ -145,8 +149,7 @@ impl<'t> Cohort<'t> {
         out: &mut (dyn Write + Send),
         progress: &dyn Fn(u64),
     ) -> io::Result<()> {
-        let mut header = String::new();
-        header.push_str(&export::COLUMNS.join(","));
+        let mut header = export::header().join(",");
         header.push('\n');
         out.write_all(header.as_bytes())?;
 
@@ -205,14 +208,12 @@ impl<'t> Cohort<'t> {
         out.reserve(CHUNK_PATIENT_DAYS * 160);
         let mut events: Vec<Event> = Vec::new();
         let mut n = 0u64;
-        let mut num = itoa::Buffer::new();
-        // Runs of cells that are the same for every row of a patient-day, with their commas.
-        let mut head = Vec::with_capacity(96);
-        let mut weight = Vec::with_capacity(24);
+        let mut cells = DayCells::default();
         for d in a..b {
             let date = self.first_date + chrono::Days::new(d as u64);
-            let date_text = format!("{date},");
-            let weekday = format!(",{},", timing::weekday_abbrev(date));
+            cells.date.clear();
+            cells.date.extend_from_slice(date.to_string().as_bytes());
+            cells.weekday = timing::weekday_abbrev(date);
             for &i in &self.days[d] {
                 let e = &self.roster.entries[i as usize];
                 let plan = &self.plans[e.arm as usize];
@@ -223,39 +224,11 @@ impl<'t> Cohort<'t> {
                 let Some(first) = events.first() else {
                     continue;
                 };
-                head.clear();
-                head.extend_from_slice(e.id.as_bytes());
-                head.push(b',');
-                head.extend_from_slice(texts.trial_arm.as_bytes());
-                head.extend_from_slice(date_text.as_bytes());
-                head.extend_from_slice(num.format(first.study_day).as_bytes());
-                head.extend_from_slice(weekday.as_bytes());
-                weight.clear();
-                write_weight(&mut weight, e.weight_kg);
-                weight.push(b',');
+                cells.study_day = first.study_day;
+                cells.weight.clear();
+                write_decimal(&mut cells.weight, e.weight_kg.decimal());
                 for ev in &events {
-                    let t = texts.get(ev);
-                    out.extend_from_slice(&head);
-                    out.extend_from_slice(num.format(ev.order_in_day).as_bytes());
-                    out.push(b',');
-                    out.extend_from_slice(t.mid.as_bytes());
-                    out.extend_from_slice(&weight);
-                    out.extend_from_slice(t.per_kg.as_bytes());
-                    amount(&mut out, ev.dose, t.unit, &mut num);
-                    out.push(b',');
-                    out.extend_from_slice(t.unit_text.as_bytes());
-                    amount(&mut out, ev.cumulative_dose, t.unit, &mut num);
-                    out.push(b',');
-                    if let Some(v) = ev.volume_ml {
-                        out.extend_from_slice(trim_decimals(v, 2).as_bytes());
-                    }
-                    out.push(b',');
-                    if let Some((ws, we)) = ev.window {
-                        out.extend_from_slice(format!("{ws},{we},").as_bytes());
-                    } else {
-                        out.extend_from_slice(b",,");
-                    }
-                    out.extend_from_slice(t.tail.as_bytes());
+                    texts.get(ev).write(&mut out, &e.id, &cells, ev);
                     n += 1;
                 }
             }
@@ -285,6 +258,99 @@ fn write_parts(out: &mut (dyn Write + Send), parts: &[(Vec<u8>, u64)]) -> io::Re
     Ok(n)
 }
 
+/// The cells of a patient-day, formatted once for all its rows.
+#[derive(Default)]
+struct DayCells {
+    date: Vec<u8>,
+    weekday: &'static str,
+    study_day: i64,
+    weight: Vec<u8>,
+}
+
+/// A row of one arm item's occurrence as pieces: runs of text that are the same for every
+/// patient (with their commas), and the cells to fill in per patient, day or event. Built
+/// from [`Column::ALL`] and the calendar's own [`export::Row::cell`], so the pharmacy
+/// stream and the calendar CSV cannot drift apart and a new column needs no code here
+/// unless it changes per patient or per event.
+#[derive(Debug, Clone)]
+struct SlotText {
+    pieces: Vec<Piece>,
+    unit: Unit,
+}
+
+#[derive(Debug, Clone)]
+enum Piece {
+    Text(String),
+    Cell(Column),
+}
+
+impl SlotText {
+    fn new(row: &export::Row, unit: Unit) -> Self {
+        let mut pieces = Vec::new();
+        let mut text = String::new();
+        for (i, &col) in Column::ALL.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            if col.scope() == Scope::Slot {
+                text.push_str(&cell(&row.cell(col)));
+            } else {
+                if !text.is_empty() {
+                    pieces.push(Piece::Text(std::mem::take(&mut text)));
+                }
+                pieces.push(Piece::Cell(col));
+            }
+        }
+        text.push('\n');
+        pieces.push(Piece::Text(text));
+        SlotText { pieces, unit }
+    }
+
+    /// Appends one row. The cells written here are digits, dates, safe ids and fixed words,
+    /// none of which the CSV writer would quote.
+    fn write(&self, out: &mut Vec<u8>, id: &str, day: &DayCells, ev: &Event) {
+        let mut num = itoa::Buffer::new();
+        for p in &self.pieces {
+            match p {
+                Piece::Text(t) => out.extend_from_slice(t.as_bytes()),
+                Piece::Cell(col) => match col {
+                    Column::PatientId => out.extend_from_slice(id.as_bytes()),
+                    Column::Date => out.extend_from_slice(&day.date),
+                    Column::StudyDay => out.extend_from_slice(num.format(day.study_day).as_bytes()),
+                    Column::Weekday => out.extend_from_slice(day.weekday.as_bytes()),
+                    Column::WeightKg => out.extend_from_slice(&day.weight),
+                    Column::OrderInDay => {
+                        out.extend_from_slice(num.format(ev.order_in_day).as_bytes())
+                    }
+                    Column::Dose => amount(out, ev.dose, self.unit, &mut num),
+                    Column::CumulativeDose => amount(out, ev.cumulative_dose, self.unit, &mut num),
+                    Column::VolumeMl => {
+                        if let Some(v) = ev.volume_ml {
+                            out.extend_from_slice(trim_decimals(v, 2).as_bytes());
+                        }
+                    }
+                    Column::WindowStart => {
+                        if let Some((ws, _)) = ev.window {
+                            out.extend_from_slice(ws.to_string().as_bytes());
+                        }
+                    }
+                    Column::WindowEnd => {
+                        if let Some((_, we)) = ev.window {
+                            out.extend_from_slice(we.to_string().as_bytes());
+                        }
+                    }
+                    Column::AssumedValues => {
+                        if !ev.assumed.is_empty() {
+                            let _ = write!(out, "{}", ev.assumed);
+                        }
+                    }
+                    other => unreachable!("{other:?} is fixed per arm item"),
+                },
+            }
+        }
+    }
+}
+
 fn amount(out: &mut Vec<u8>, v: Option<f64>, unit: Unit, num: &mut itoa::Buffer) {
     if let Some(v) = v {
         match unit {
@@ -294,72 +360,51 @@ fn amount(out: &mut Vec<u8>, v: Option<f64>, unit: Unit, num: &mut itoa::Buffer)
     }
 }
 
-/// The weight as the calendar CSV prints it (f64 Display, the shortest text that reads
-/// back as the same number: 62.5, 70). Weights with up to three decimals, which is every
-/// real one, take a fast integer path; `ryu` gives the same digits for the rest.
-fn write_weight(out: &mut Vec<u8>, w: f64) {
-    let mut scale = 1.0;
-    for places in 0..=3usize {
-        let n = crate::schedule::round_half_away(w * scale);
-        if n / scale == w && (0.0..1e15).contains(&n) {
-            let mut buf = itoa::Buffer::new();
-            let digits = buf.format(n as u64).as_bytes();
-            if places == 0 {
-                out.extend_from_slice(digits);
-                return;
-            }
-            let split = digits.len().saturating_sub(places);
-            if split == 0 {
-                out.push(b'0');
-            }
-            out.extend_from_slice(&digits[..split]);
-            out.push(b'.');
-            for _ in digits.len()..places {
-                out.push(b'0');
-            }
-            out.extend_from_slice(&digits[split..]);
-            return;
-        }
-        scale *= 10.0;
+/// A decimal as its `Display` prints it (62.5, 70, 50.00000125, 62.50: the digits as
+/// entered), without the allocation, from its integer mantissa and scale.
+fn write_decimal(out: &mut Vec<u8>, d: rust_decimal::Decimal) {
+    let m = d.mantissa();
+    if m < 0 {
+        out.push(b'-');
     }
-    out.extend_from_slice(ryu::Buffer::new().format_finite(w).as_bytes());
+    let mut buf = itoa::Buffer::new();
+    let digits = buf.format(m.unsigned_abs()).as_bytes();
+    let places = d.scale() as usize;
+    if places == 0 {
+        out.extend_from_slice(digits);
+        return;
+    }
+    if digits.len() <= places {
+        out.extend_from_slice(b"0.");
+        out.extend(std::iter::repeat_n(b'0', places - digits.len()));
+        out.extend_from_slice(digits);
+    } else {
+        let split = digits.len() - places;
+        out.extend_from_slice(&digits[..split]);
+        out.push(b'.');
+        out.extend_from_slice(&digits[split..]);
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::write_weight;
+    use super::write_decimal;
 
     #[test]
     fn weights_print_as_the_calendar_prints_them() {
         for w in [
-            62.5, 70.0, 35.2, 104.99, 61.125, 0.5, 3.0, 57.333333, 349.9, 1e-3, 0.05,
+            "62.5", "70", "35.2", "104.99", "61.125", "0.5", "3.0", "57.333333", "349.9", "0.001",
+            "0.05", "62.50", "50.00000125", "63.123456789123456789", "007",
         ] {
+            let d: rust_decimal::Decimal = w.parse().unwrap();
             let mut out = Vec::new();
-            write_weight(&mut out, w);
-            assert_eq!(String::from_utf8(out).unwrap(), w.to_string(), "{w}");
+            write_decimal(&mut out, d);
+            assert_eq!(String::from_utf8(out).unwrap(), d.to_string(), "{w}");
         }
     }
 }
 
-/// The CSV cells of a calendar row that depend only on the arm's item and its occurrence,
-/// each run of them with its commas, taken from the calendar exporter itself so that the
-/// pharmacy stream and the calendar cannot drift apart.
-#[derive(Debug, Clone)]
-struct SlotText {
-    /// `kind,event,occurrence,occurrences,`
-    mid: String,
-    /// `dose_per_kg,` (just the comma when the dose is not per kg)
-    per_kg: String,
-    unit: Unit,
-    /// `dose_unit,`
-    unit_text: String,
-    /// `note,product,assumed` and the line end.
-    tail: String,
-}
-
 struct ArmTexts {
-    /// `trial_id,arm_id,`
-    trial_arm: String,
     /// Per component, per occurrence (1-based occurrence n at index n - 1).
     components: Vec<Vec<SlotText>>,
     visits: Vec<SlotText>,
@@ -371,7 +416,7 @@ impl ArmTexts {
         let (trial, arm) = (plan.trial, plan.arm);
         let probe = Patient {
             id: "x".into(),
-            weight_kg: 1.0,
+            weight_kg: Kg::from_f64(1.0),
             start: NaiveDate::default(),
         };
         let text = |origin: Origin, occurrence: u32, occurrences: u32| -> SlotText {
@@ -389,6 +434,7 @@ impl ArmTexts {
                 volume_ml: None,
                 window: None,
                 after: None,
+                assumed: Assumed::NONE,
             };
             let mut unit = Unit::Cells;
             match origin {
@@ -399,7 +445,8 @@ impl ArmTexts {
                         ComponentKind::PlasmaExchange => EventKind::PlasmaExchange,
                     };
                     unit = trial.products[comp.product].unit;
-                    (ev.dose, ev.dose_per_kg) = schedule::dose_amount(&comp.dose, unit, 1.0);
+                    (ev.dose, ev.dose_per_kg) =
+                        schedule::dose_amount(&comp.dose, unit, probe.weight_kg);
                     ev.after = comp
                         .timing
                         .after
@@ -410,24 +457,9 @@ impl ArmTexts {
                 Origin::Visit(_) => ev.kind = EventKind::Visit,
                 Origin::Background(_) => ev.kind = EventKind::Background,
             }
-            let row = export::row(trial, arm, &probe, &ev);
-            let rec = export::csv::record(&row);
-            SlotText {
-                mid: format!(
-                    "{},{},{},{},",
-                    cell(&rec[7]),
-                    cell(&rec[8]),
-                    cell(&rec[9]),
-                    cell(&rec[10])
-                ),
-                per_kg: format!("{},", cell(&rec[12])),
-                unit,
-                unit_text: format!("{},", cell(&rec[14])),
-                tail: format!("{},{},{}\n", cell(&rec[19]), cell(&rec[20]), cell(&rec[21])),
-            }
+            SlotText::new(&export::row(trial, arm, &probe, &ev), unit)
         };
         ArmTexts {
-            trial_arm: format!("{},{},", cell(&inert(&trial.id)), cell(&inert(&arm.id))),
             components: arm
                 .components
                 .iter()

@@ -1,8 +1,30 @@
 //! Regimen values in words, for `show`, the report and messages: "1.00 x 10^5 cells/kg",
 //! "every 3 months from day 1, 4 times". One place, so every output words them alike.
 
-use crate::export::{sci, trim_decimals};
+use crate::format::{Amount, sci, trim_decimals};
 use crate::model::*;
+use crate::schedule::component_totals;
+
+/// What a total that sums an assumed value says after the number.
+pub const INCLUDES_ASSUMED: &str = "includes assumed doses";
+
+/// The total of all of a component's doses in words: "4.80 x 10⁶ cells/kg",
+/// "8000 mL (fixed)", marked "(includes assumed doses)" when the dose is assumed.
+pub fn component_total(c: &Component, unit: Unit) -> String {
+    let (_, total) = component_totals(c);
+    let words = match (c.dose.amount, total) {
+        (DoseAmount::PerKg(_), Some(t)) => format!("{} {}/kg", sci(t), unit.as_str()),
+        (DoseAmount::Fixed(_), Some(t)) => {
+            format!("{} (fixed)", Amount { value: t, unit }.readable())
+        }
+        _ => return "no dose".into(),
+    };
+    if c.dose.provenance.is_assumed() {
+        format!("{words} ({INCLUDES_ASSUMED})")
+    } else {
+        words
+    }
+}
 
 pub fn dose(d: &Dose, unit: Unit) -> String {
     let mut s = match d.amount {

@@ -7,11 +7,14 @@
 //! 2. `schedule`: (arm, patient weight, start date) -> dated events with doses and running
 //!    totals. Pure functions; `timing` holds the study-day and month arithmetic.
 //! 3. `roster` and `cohort`: many patients at once, streamed in date order.
-//! 4. `export`: the events as a table, CSV, JSON or iCalendar; `chart` and `report` draw them.
-//! 5. `write`: the one place that writes files (atomically).
+//! 4. `export`: the events as a table, CSV, JSON or iCalendar (one `Exporter` shape, the
+//!    CSV columns named once); `chart` and `report` draw them; `format` prints every number.
+//! 5. `bundle`: a cohort's whole set of files and its summary.
+//! 6. `write`: the one place that writes files (atomically).
 //!
 //! `cli` and `cmd` wire these to the command line; `main.rs` only maps errors to exit codes.
 
+pub mod bundle;
 pub mod chart;
 pub mod cli;
 pub mod cmd;
@@ -19,6 +22,7 @@ pub mod cohort;
 pub mod describe;
 pub mod error;
 pub mod export;
+pub mod format;
 pub mod model;
 pub mod report;
 pub mod roster;

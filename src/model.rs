@@ -5,7 +5,204 @@
 //! [`Provenance`] that says which registry sentence it came from (or why it was assumed).
 //! The schedule core (`schedule.rs`) reads only these types.
 
+use std::fmt;
 use std::path::PathBuf;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+
+/// Below this weight (kg) a patient weight is an error, not a warning.
+pub const WEIGHT_HARD_MIN_KG: f64 = 3.0;
+/// Above this weight (kg) a patient weight is an error, not a warning.
+pub const WEIGHT_HARD_MAX_KG: f64 = 350.0;
+
+/// Ids become file names, iCalendar UIDs and CSV cells: keep them to a safe alphabet.
+pub fn is_safe_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id.as_bytes()[0].is_ascii_alphanumeric()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// The id rule in words, for messages.
+pub const SAFE_ID_RULE: &str =
+    "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit";
+
+/// A body weight in kg, kept exactly as entered (`50.00000125` stays that, `62.50` keeps
+/// its zero), so that per-kg doses are computed in exact decimal arithmetic and every
+/// output echoes the weight the user typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Kg(Decimal);
+
+impl Kg {
+    /// The exact value.
+    pub fn decimal(self) -> Decimal {
+        self.0
+    }
+
+    /// The nearest f64, for charts and range checks.
+    pub fn f64(self) -> f64 {
+        self.0.to_f64().unwrap_or(f64::NAN)
+    }
+
+    /// The shortest decimal that reads back as `w` (62.5 for 62.5f64): for weights that
+    /// come from code (a chart's reference weight) rather than from a user.
+    pub fn from_f64(w: f64) -> Kg {
+        Kg(exact_decimal(w).unwrap_or_default())
+    }
+}
+
+/// The shortest decimal text of a finite f64 (1200000 for 1.2e6), as a `Decimal`: the
+/// value a scenario author wrote, without the binary fraction f64 stores. `None` for
+/// values beyond what a `Decimal` holds.
+pub fn exact_decimal(x: f64) -> Option<Decimal> {
+    if !x.is_finite() {
+        return None;
+    }
+    let text = ryu::Buffer::new().format_finite(x).to_string();
+    Decimal::from_str(&text)
+        .or_else(|_| Decimal::from_scientific(&text))
+        .ok()
+}
+
+impl FromStr for Kg {
+    type Err = String;
+
+    /// Plain decimal digits (`62.5`, `70`, `50.00000125`); scientific notation and
+    /// anything a `Decimal` cannot hold exactly (more than 28 significant digits) is refused.
+    fn from_str(text: &str) -> Result<Kg, String> {
+        let t = text.trim();
+        let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
+        let shape = !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+            && digits.bytes().filter(|&b| b == b'.').count() <= 1
+            && digits.bytes().any(|b| b.is_ascii_digit());
+        if !shape {
+            return Err(format!("'{text}' is not a weight in kg (write it like 62.5)"));
+        }
+        let significant = digits
+            .bytes()
+            .filter(u8::is_ascii_digit)
+            .skip_while(|&b| b == b'0')
+            .count();
+        if significant > 28 {
+            return Err(format!(
+                "'{text}' has more than 28 significant digits, more than dosesim computes exactly"
+            ));
+        }
+        Decimal::from_str(t)
+            .map(Kg)
+            .map_err(|_| format!("'{text}' is not a weight in kg"))
+    }
+}
+
+impl fmt::Display for Kg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl serde::Serialize for Kg {
+    /// A JSON number with exactly the digits entered (not f64's nearest value).
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match serde_json::value::RawValue::from_string(self.0.to_string()) {
+            Ok(raw) => raw.serialize(s),
+            Err(_) => s.serialize_f64(self.f64()),
+        }
+    }
+}
+
+/// Which values behind an output are assumed rather than stated by the registry record:
+/// a small set, computed once per arm item when a plan is compiled, carried on every
+/// event and printed by name ("dose; timing").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash, PartialOrd, Ord)]
+pub struct Assumed(u16);
+
+impl Assumed {
+    pub const DOSE: Assumed = Assumed(1);
+    pub const TIMING: Assumed = Assumed(1 << 1);
+    pub const ROUTE: Assumed = Assumed(1 << 2);
+    pub const DURATION: Assumed = Assumed(1 << 3);
+    pub const PRODUCT: Assumed = Assumed(1 << 4);
+    pub const DAY: Assumed = Assumed(1 << 5);
+    pub const WINDOW: Assumed = Assumed(1 << 6);
+    pub const BACKGROUND: Assumed = Assumed(1 << 7);
+    /// A running total that includes an assumed dose of an earlier row.
+    pub const EARLIER_DOSE: Assumed = Assumed(1 << 8);
+    pub const NONE: Assumed = Assumed(0);
+
+    const NAMES: [(Assumed, &'static str); 9] = [
+        (Assumed::DOSE, "dose"),
+        (Assumed::TIMING, "timing"),
+        (Assumed::ROUTE, "route"),
+        (Assumed::DURATION, "duration"),
+        (Assumed::PRODUCT, "product"),
+        (Assumed::DAY, "day"),
+        (Assumed::WINDOW, "window"),
+        (Assumed::BACKGROUND, "background"),
+        (Assumed::EARLIER_DOSE, "earlier dose in total"),
+    ];
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn contains(self, other: Assumed) -> bool {
+        self.0 & other.0 == other.0 && !other.is_empty()
+    }
+
+    /// `flag` when `assumed` is true, else nothing.
+    pub fn when(assumed: bool, flag: Assumed) -> Assumed {
+        if assumed { flag } else { Assumed::NONE }
+    }
+
+    /// `a` less the mark of an earlier assumed dose in a running total.
+    pub fn without_earlier(a: Assumed) -> Assumed {
+        Assumed(a.0 & !Assumed::EARLIER_DOSE.0)
+    }
+
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        Self::NAMES
+            .into_iter()
+            .filter(move |(f, _)| self.contains(*f))
+            .map(|(_, n)| n)
+    }
+}
+
+impl std::ops::BitOr for Assumed {
+    type Output = Assumed;
+    fn bitor(self, o: Assumed) -> Assumed {
+        Assumed(self.0 | o.0)
+    }
+}
+
+impl std::ops::BitOrAssign for Assumed {
+    fn bitor_assign(&mut self, o: Assumed) {
+        self.0 |= o.0;
+    }
+}
+
+impl fmt::Display for Assumed {
+    /// The names joined by "; " ("dose; timing"), or nothing.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, n) in self.names().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            f.write_str(n)?;
+        }
+        Ok(())
+    }
+}
+
+impl serde::Serialize for Assumed {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
 
 /// Where a regimen value comes from: a quote from the registry record, an assumption made
 /// because the record does not state it, or both (a quote that the assumption interprets).
@@ -34,6 +231,8 @@ pub struct Trial {
     /// The registry record this scenario was encoded from (a file in shared/seeds/).
     pub seed: String,
     pub registry_url: Option<String>,
+    /// How long patients are followed after study day 1, when the record says.
+    pub follow_up: Option<FollowUp>,
     /// The scenario file this trial was read from.
     pub file: PathBuf,
     pub weight: WeightRange,
@@ -50,12 +249,33 @@ impl Trial {
         self.arms.iter().map(|a| a.id.as_str()).collect()
     }
 
-    /// Every assumed value of the trial once: the weight range, then each arm's.
+    /// The assumed values the given arms use, each once (two arms sharing a visit or a
+    /// product name it once).
+    pub fn assumptions_of<'a>(&'a self, arms: impl IntoIterator<Item = &'a Arm>) -> Vec<Assumption> {
+        let mut out: Vec<Assumption> = Vec::new();
+        for arm in arms {
+            for a in arm.assumptions(self) {
+                if !out.contains(&a) {
+                    out.push(a);
+                }
+            }
+        }
+        out
+    }
+
+    /// Every assumed value of the trial once: the weight range, the follow-up, then each
+    /// arm's.
     pub fn assumptions(&self) -> Vec<Assumption> {
         let mut out: Vec<Assumption> = Vec::new();
         if let Some(reason) = &self.weight.provenance.assumed {
             out.push(Assumption {
                 what: "usual weight range".into(),
+                reason: reason.clone(),
+            });
+        }
+        if let Some(reason) = self.follow_up.as_ref().and_then(|f| f.provenance.assumed.as_ref()) {
+            out.push(Assumption {
+                what: "follow-up length".into(),
                 reason: reason.clone(),
             });
         }
@@ -70,8 +290,34 @@ impl Trial {
     }
 }
 
-/// The weights a scenario expects. Outside `usual_*` the tool warns; the hard limits in
-/// [`crate::schedule::WEIGHT_HARD_MIN_KG`] and `..._MAX_KG` are errors.
+/// How long the record says patients are followed, counted in calendar months from
+/// study day 1 (60 for "the follow-up time is 5 years").
+#[derive(Debug, Clone, PartialEq)]
+pub struct FollowUp {
+    pub months: u32,
+    pub provenance: Provenance,
+}
+
+impl FollowUp {
+    /// "5 years" or "18 months".
+    pub fn words(&self) -> String {
+        if self.months % 12 == 0 {
+            let y = self.months / 12;
+            format!("{y} year{}", if y == 1 { "" } else { "s" })
+        } else {
+            format!("{} months", self.months)
+        }
+    }
+
+    /// The last day of follow-up for a patient starting on `start`: `months` calendar
+    /// months after study day 1.
+    pub fn end(&self, start: chrono::NaiveDate) -> Option<chrono::NaiveDate> {
+        crate::timing::add_months(start, self.months)
+    }
+}
+
+/// The weights a scenario expects. Outside `usual_*` the tool warns; the hard limits
+/// [`WEIGHT_HARD_MIN_KG`] and [`WEIGHT_HARD_MAX_KG`] are errors.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WeightRange {
     pub usual_min_kg: f64,

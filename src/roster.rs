@@ -12,8 +12,7 @@ use chrono::NaiveDate;
 use rayon::prelude::*;
 
 use crate::error::{InputError, Problem};
-use crate::model::Trial;
-use crate::scenario::is_safe_id;
+use crate::model::{Kg, SAFE_ID_RULE, Trial, is_safe_id};
 use crate::schedule::{ScheduleError, check_weight};
 use crate::timing::parse_date;
 
@@ -23,7 +22,8 @@ pub const REQUIRED: [&str; 4] = ["patient_id", "arm", "weight_kg", "start_date"]
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     pub id: Box<str>,
-    pub weight_kg: f64,
+    /// As entered.
+    pub weight_kg: Kg,
     pub start: NaiveDate,
     /// Line in the roster file.
     pub line: u32,
@@ -39,6 +39,8 @@ pub struct Roster {
     pub by_id: Vec<u32>,
     /// Weights outside the scenario's usual range, one line each.
     pub warnings: Vec<String>,
+    /// Ids a spreadsheet would read as a number, date or boolean, one line each.
+    pub id_warnings: Vec<String>,
 }
 
 /// Reads and checks a roster against a trial.
@@ -54,6 +56,7 @@ struct Part {
     entries: Vec<Entry>,
     problems: Vec<Problem>,
     warnings: Vec<String>,
+    id_warnings: Vec<String>,
 }
 
 /// As [`read`], from the file's bytes; `path` names the input in messages.
@@ -144,11 +147,13 @@ pub fn parse(path: &Path, bytes: Vec<u8>, trial: &Trial) -> Result<Roster, Input
 
     let mut entries = Vec::with_capacity(parts.iter().map(|p| p.entries.len()).sum());
     let mut warnings = Vec::new();
+    let mut id_warnings = Vec::new();
     for p in parts {
         // Each slice's entries are freed as soon as they are moved over.
         entries.extend(p.entries);
         problems.extend(p.problems);
         warnings.extend(p.warnings);
+        id_warnings.extend(p.id_warnings);
     }
     if entries.is_empty() && problems.is_empty() {
         problems.push(Problem::new(path, "the roster has no patients").at(Some(2)));
@@ -188,6 +193,7 @@ pub fn parse(path: &Path, bytes: Vec<u8>, trial: &Trial) -> Result<Roster, Input
         entries,
         by_id,
         warnings,
+        id_warnings,
     })
 }
 
@@ -371,7 +377,12 @@ impl Context<'_> {
                 part.problems.push(self.problem(
                     line,
                     "patient_id",
-                    format!("'{id}' is not a safe id: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit (it becomes part of file names)"),
+                    format!("'{id}' is not a safe id: use {SAFE_ID_RULE} (it becomes part of file names)"),
+                ));
+            } else if let Some(reading) = spreadsheet_reading(id) {
+                part.id_warnings.push(format!(
+                    "{}:{line}: patient_id '{id}': a spreadsheet will read it as {reading}, and show or save it differently; prefix the ids with letters (P{id}) to keep them as text",
+                    self.path.display()
                 ));
             }
             let arm_cell = get(1);
@@ -391,7 +402,7 @@ impl Context<'_> {
             }
             let weight_cell = get(2);
             let weight_text = weight_cell.trim();
-            let weight = match weight_text.parse::<f64>() {
+            let weight = match weight_text.parse::<Kg>() {
                 Ok(w) => match check_weight(w, &trial.weight) {
                     Ok(None) => Some(w),
                     Ok(Some(warn)) => {
@@ -407,14 +418,14 @@ impl Context<'_> {
                         None
                     }
                 },
-                Err(_) => {
+                Err(msg) => {
                     part.problems.push(self.problem(
                         line,
                         "weight_kg",
                         if weight_text.is_empty() {
                             "missing weight_kg".into()
                         } else {
-                            format!("'{weight_text}' is not a weight in kg")
+                            msg
                         },
                     ));
                     None
@@ -432,7 +443,7 @@ impl Context<'_> {
                 part.entries.push(Entry {
                     id: id.into(),
                     arm: arm.unwrap_or(u16::MAX),
-                    weight_kg: weight.unwrap_or(0.0),
+                    weight_kg: weight.unwrap_or_default(),
                     start: start.unwrap_or_default(),
                     line: line as u32,
                 });
@@ -440,6 +451,57 @@ impl Context<'_> {
         }
         part
     }
+}
+
+/// What a spreadsheet (LibreOffice, Excel) makes of an id it opens in a CSV file, when
+/// that is not the id as text: `00123` becomes the number 123, `1E5` 100000, `1.50` 1.5, a
+/// 16-digit id loses its last digits, `2027-01-04` and `3-4` become dates, `TRUE` a
+/// boolean. `None` for ids that stay text, or stay the same number (`123`).
+pub fn spreadsheet_reading(id: &str) -> Option<&'static str> {
+    let b = id.as_bytes();
+    let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
+    if id.eq_ignore_ascii_case("true") || id.eq_ignore_ascii_case("false") {
+        return Some("a boolean (TRUE or FALSE)");
+    }
+    if digits(b) {
+        if b.len() > 1 && b[0] == b'0' {
+            return Some("a number, dropping its leading zeros");
+        }
+        if b.len() > 15 {
+            return Some("a number, losing its digits after the 15th");
+        }
+        return None;
+    }
+    // Dates: 2027-01-04, 3-4, 1.2.2027 (the separators a roster id may contain).
+    for sep in [b'-', b'.'] {
+        let parts: Vec<&[u8]> = b.split(|&c| c == sep).collect();
+        if (2..=3).contains(&parts.len())
+            && parts.iter().all(|p| digits(p) && p.len() <= 4)
+            && (sep == b'-' || parts.len() == 3)
+        {
+            return Some("a date");
+        }
+    }
+    // Decimal numbers: 1.50, 12.0, .5 is refused by the id rule already.
+    if let Some((int, frac)) = id.split_once('.')
+        && digits(int.as_bytes())
+        && digits(frac.as_bytes())
+    {
+        return Some("a number (trailing or leading zeros dropped, decimals rounded)");
+    }
+    // Scientific notation: 1E5, 2e-3, 1.5E10.
+    if let Some(pos) = id.find(['e', 'E']) {
+        let (mant, exp) = (&id[..pos], &id[pos + 1..]);
+        let exp = exp.strip_prefix(['-', '+']).unwrap_or(exp);
+        let mant_ok = match mant.split_once('.') {
+            Some((i, f)) => digits(i.as_bytes()) && (f.is_empty() || digits(f.as_bytes())),
+            None => digits(mant.as_bytes()),
+        };
+        if mant_ok && digits(exp.as_bytes()) {
+            return Some("a number in scientific notation");
+        }
+    }
+    None
 }
 
 /// A schedule that cannot be made for a roster row, as a problem on that row.
@@ -451,4 +513,30 @@ pub fn schedule_problem(path: &Path, e: &Entry, err: ScheduleError) -> Problem {
     Problem::new(path, format!("patient {}: {err}", e.id))
         .at(Some(e.line as usize))
         .field(col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spreadsheet_reading;
+
+    #[test]
+    fn ids_a_spreadsheet_would_change_are_recognised() {
+        for id in [
+            "00123",
+            "1E5",
+            "1e-5",
+            "1.50",
+            "12345678901234567890",
+            "2027-01-04",
+            "3-4",
+            "1.2.2027",
+            "TRUE",
+            "false",
+        ] {
+            assert!(spreadsheet_reading(id).is_some(), "{id}");
+        }
+        for id in ["P001", "123", "P-1.5", "A1E5", "abc-def", "E5", "1.2.3.4", "x.y"] {
+            assert_eq!(spreadsheet_reading(id), None, "{id}");
+        }
+    }
 }

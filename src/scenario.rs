@@ -51,6 +51,15 @@ struct RawTrial {
     condition: String,
     seed: Spanned<String>,
     registry_url: Option<String>,
+    follow_up: Option<Spanned<RawFollowUp>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFollowUp {
+    months: Spanned<i64>,
+    source: Option<String>,
+    assumed: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -221,15 +230,6 @@ pub fn parse(path: &Path, text: &str) -> Result<Trial, InputError> {
     .run(raw)
 }
 
-/// Ids become file names, iCalendar UIDs and CSV cells: keep them to a safe alphabet.
-pub fn is_safe_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id.as_bytes()[0].is_ascii_alphanumeric()
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
 
 struct Validator<'a> {
     path: &'a Path,
@@ -252,10 +252,7 @@ impl Validator<'_> {
             self.err(
                 self.line(id),
                 field,
-                format!(
-                    "'{}' is not a valid id: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
-                    id.get_ref()
-                ),
+                format!("'{}' is not a valid id: use {SAFE_ID_RULE}", id.get_ref()),
             );
         }
         id.get_ref().clone()
@@ -332,6 +329,19 @@ impl Validator<'_> {
     fn run(mut self, raw: RawScenario) -> Result<Trial, InputError> {
         let t = raw.trial.get_ref();
         let trial_id = self.id(&t.id, "trial.id".into());
+        let follow_up = t.follow_up.as_ref().map(|f| {
+            let r = f.get_ref();
+            let months = self.count(&r.months, "trial.follow_up.months".into(), 1);
+            FollowUp {
+                months,
+                provenance: self.provenance(
+                    &r.source,
+                    &r.assumed,
+                    self.line(f),
+                    "trial.follow_up".into(),
+                ),
+            }
+        });
         if t.seed.get_ref().trim().is_empty() {
             self.err(
                 self.line(&t.seed),
@@ -432,6 +442,7 @@ impl Validator<'_> {
             condition: t.condition.clone(),
             seed: t.seed.get_ref().clone(),
             registry_url: t.registry_url.clone(),
+            follow_up,
             file: self.path.to_path_buf(),
             weight,
             products,
@@ -440,7 +451,6 @@ impl Validator<'_> {
     }
 
     fn weight(&mut self, w: &Spanned<RawWeight>) -> WeightRange {
-        use crate::schedule::{WEIGHT_HARD_MAX_KG, WEIGHT_HARD_MIN_KG};
         let r = w.get_ref();
         let min = self.positive(&r.usual_min, "weight_kg.usual_min".into());
         let max = self.positive(&r.usual_max, "weight_kg.usual_max".into());

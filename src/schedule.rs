@@ -11,20 +11,18 @@
 //! a component given "after" another on the same day comes after it.
 
 use chrono::NaiveDate;
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::model::*;
 use crate::timing;
-
-/// Below this weight (kg) a patient weight is an error, not a warning.
-pub const WEIGHT_HARD_MIN_KG: f64 = 3.0;
-/// Above this weight (kg) a patient weight is an error, not a warning.
-pub const WEIGHT_HARD_MAX_KG: f64 = 350.0;
 
 /// One patient as the schedule needs them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Patient {
     pub id: String,
-    pub weight_kg: f64,
+    /// As entered: per-kg doses are computed from these exact digits.
+    pub weight_kg: Kg,
     pub start: NaiveDate,
 }
 
@@ -32,7 +30,7 @@ pub struct Patient {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ScheduleError {
     #[error("weight {0} kg is not a usable body weight (hard limits {min}-{max} kg)", min = WEIGHT_HARD_MIN_KG, max = WEIGHT_HARD_MAX_KG)]
-    Weight(f64),
+    Weight(Kg),
     #[error(
         "{component} dose {occurrence} would be {dose} {unit}, above the scenario's maximum of {max} {unit} per dose"
     )]
@@ -49,13 +47,18 @@ pub enum ScheduleError {
 
 /// Checks a body weight against the hard limits (error) and the scenario's usual range
 /// (the `Ok(Some(..))` warning).
-pub fn check_weight(weight_kg: f64, usual: &WeightRange) -> Result<Option<String>, ScheduleError> {
-    if !(weight_kg.is_finite() && (WEIGHT_HARD_MIN_KG..=WEIGHT_HARD_MAX_KG).contains(&weight_kg)) {
-        return Err(ScheduleError::Weight(weight_kg));
+pub fn check_weight(weight: Kg, usual: &WeightRange) -> Result<Option<String>, ScheduleError> {
+    let weight_kg = weight.f64();
+    let (min, max) = (
+        Kg::from_f64(WEIGHT_HARD_MIN_KG),
+        Kg::from_f64(WEIGHT_HARD_MAX_KG),
+    );
+    if !(min..=max).contains(&weight) {
+        return Err(ScheduleError::Weight(weight));
     }
     if weight_kg < usual.usual_min_kg || weight_kg > usual.usual_max_kg {
         return Ok(Some(format!(
-            "weight {weight_kg} kg is outside this scenario's usual range of {}-{} kg: check it",
+            "weight {weight} kg is outside this scenario's usual range of {}-{} kg: check it",
             usual.usual_min_kg, usual.usual_max_kg
         )));
     }
@@ -79,6 +82,17 @@ impl EventKind {
             EventKind::Visit => "visit",
             EventKind::Background => "background",
         }
+    }
+
+    /// An infusion or exchange: something prepared and given, with an occurrence n/N.
+    pub fn is_dose(self) -> bool {
+        matches!(self, EventKind::CellInfusion | EventKind::PlasmaExchange)
+    }
+}
+
+impl serde::Serialize for EventKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -112,6 +126,9 @@ pub struct Event {
     pub window: Option<(NaiveDate, NaiveDate)>,
     /// The component this event follows on the same day, if any.
     pub after: Option<usize>,
+    /// Which of this event's values (and, for a running total, of the earlier doses in
+    /// it) are assumed rather than stated by the record.
+    pub assumed: Assumed,
 }
 
 impl Event {
@@ -143,6 +160,7 @@ struct Slot {
     occurrence: u32,
     occurrences: u32,
     after: Option<usize>,
+    assumed: Assumed,
 }
 
 /// An arm compiled for expansion: every occurrence of everything, ranked.
@@ -151,6 +169,8 @@ pub struct Plan<'t> {
     pub trial: &'t Trial,
     pub arm: &'t Arm,
     slots: Vec<Slot>,
+    /// Each component's dose rule, compiled to exact decimals once.
+    doses: Vec<DoseRule>,
     /// True when no slot depends on calendar months, so `slots` is already in calendar order.
     presorted: bool,
 }
@@ -168,6 +188,7 @@ impl<'t> Plan<'t> {
                 occurrence: 1,
                 occurrences: 1,
                 after: None,
+                assumed: Assumed::when(b.provenance.is_assumed(), Assumed::BACKGROUND),
             });
         }
         for (i, v) in arm.visits.iter().enumerate() {
@@ -179,10 +200,16 @@ impl<'t> Plan<'t> {
                 occurrence: 1,
                 occurrences: 1,
                 after: None,
+                assumed: Assumed::when(v.provenance.is_assumed(), Assumed::DAY)
+                    | Assumed::when(
+                        v.window.as_ref().is_some_and(|w| w.provenance.is_assumed()),
+                        Assumed::WINDOW,
+                    ),
             });
         }
         for (i, c) in arm.components.iter().enumerate() {
             let n = c.timing.rule.count();
+            let assumed = component_assumed(trial, c);
             let kind = match c.kind {
                 ComponentKind::CellInfusion => EventKind::CellInfusion,
                 ComponentKind::PlasmaExchange => EventKind::PlasmaExchange,
@@ -217,6 +244,7 @@ impl<'t> Plan<'t> {
                     occurrence: k + 1,
                     occurrences: n,
                     after,
+                    assumed,
                 });
             }
         }
@@ -227,10 +255,16 @@ impl<'t> Plan<'t> {
                 When::Months { .. } => unreachable!(),
             });
         }
+        let doses = arm
+            .components
+            .iter()
+            .map(|c| DoseRule::new(&c.dose, trial.products[c.product].unit))
+            .collect();
         Plan {
             trial,
             arm,
             slots,
+            doses,
             presorted,
         }
     }
@@ -248,11 +282,12 @@ impl<'t> Plan<'t> {
     /// The weight must already have passed [`check_weight`].
     pub fn expand_into(
         &self,
-        weight_kg: f64,
+        weight_kg: Kg,
         start: NaiveDate,
         out: &mut Vec<Event>,
     ) -> Result<(), ScheduleError> {
         out.clear();
+        let doses = self.doses_for(weight_kg);
         for s in &self.slots {
             let (date, study_day) = match s.when {
                 When::Day(d) => (
@@ -267,7 +302,7 @@ impl<'t> Plan<'t> {
                     (date, timing::day_of_date(start, date))
                 }
             };
-            out.push(self.slot_event(s, weight_kg, date, study_day)?);
+            out.push(self.slot_event(s, &doses, date, study_day)?);
         }
         if !self.presorted {
             // Stable: equal (date, rank) keep file order.
@@ -281,7 +316,7 @@ impl<'t> Plan<'t> {
             prev = Some(e.date);
             e.order_in_day = order;
             if let (Some(d), Some(p)) = (e.dose, e.product(self.arm)) {
-                e.cumulative_dose = Some(totals.add(p, d));
+                (e.cumulative_dose, e.assumed) = totals.add(p, d, e.assumed);
             }
         }
         Ok(())
@@ -292,7 +327,7 @@ impl<'t> Plan<'t> {
     /// plan has no month steps. The pharmacy stream calls this once per patient-day.
     pub fn expand_date_into(
         &self,
-        weight_kg: f64,
+        weight_kg: Kg,
         start: NaiveDate,
         date: NaiveDate,
         out: &mut Vec<Event>,
@@ -303,6 +338,7 @@ impl<'t> Plan<'t> {
             return Ok(());
         }
         out.clear();
+        let doses = self.doses_for(weight_kg);
         let day = timing::day_of_date(start, date);
         let mut totals = Totals::new(self.trial.products.len());
         for s in &self.slots {
@@ -315,19 +351,17 @@ impl<'t> Plan<'t> {
             }
             if d < day {
                 // An earlier dose still counts towards today's running total.
-                if let Origin::Component(c) = s.origin {
-                    let comp = &self.arm.components[c];
-                    let unit = self.trial.products[comp.product].unit;
-                    if let (Some(dose), _) = dose_amount(&comp.dose, unit, weight_kg) {
-                        totals.add(comp.product, dose);
-                    }
+                if let Origin::Component(c) = s.origin
+                    && let Some(dose) = doses[c].0
+                {
+                    totals.add(self.arm.components[c].product, dose, s.assumed);
                 }
                 continue;
             }
-            let mut e = self.slot_event(s, weight_kg, date, day)?;
+            let mut e = self.slot_event(s, &doses, date, day)?;
             e.order_in_day = out.len() as u32 + 1;
             if let (Some(dose), Some(p)) = (e.dose, e.product(self.arm)) {
-                e.cumulative_dose = Some(totals.add(p, dose));
+                (e.cumulative_dose, e.assumed) = totals.add(p, dose, e.assumed);
             }
             out.push(e);
         }
@@ -338,7 +372,7 @@ impl<'t> Plan<'t> {
     fn slot_event(
         &self,
         s: &Slot,
-        weight_kg: f64,
+        doses: &Doses,
         date: NaiveDate,
         study_day: i64,
     ) -> Result<Event, ScheduleError> {
@@ -356,12 +390,13 @@ impl<'t> Plan<'t> {
             volume_ml: None,
             window: None,
             after: s.after,
+            assumed: s.assumed,
         };
         match s.origin {
             Origin::Component(c) => {
                 let comp = &self.arm.components[c];
                 let product = &self.trial.products[comp.product];
-                let (dose, per_kg) = dose_amount(&comp.dose, product.unit, weight_kg);
+                let (dose, per_kg) = doses[c];
                 if let (Some(d), Some(max)) = (dose, comp.dose.max_per_dose)
                     && d > max
                 {
@@ -404,29 +439,163 @@ impl<'t> Plan<'t> {
     }
 }
 
-/// Running totals per product, without allocating for the usual handful of products.
+/// Running totals per product, without allocating for the usual handful of products,
+/// each with whether an assumed dose is in it.
 struct Totals {
-    small: [f64; 8],
-    more: Vec<f64>,
+    small: [(f64, bool); 8],
+    more: Vec<(f64, bool)>,
 }
 
 impl Totals {
     fn new(products: usize) -> Self {
         Totals {
-            small: [0.0; 8],
-            more: vec![0.0; products.saturating_sub(8)],
+            small: [(0.0, false); 8],
+            more: vec![(0.0, false); products.saturating_sub(8)],
         }
     }
 
-    /// Adds a dose of product `p` and returns the new total.
-    fn add(&mut self, p: usize, dose: f64) -> f64 {
+    /// Adds a dose of product `p` whose values are `assumed`; returns the new total and
+    /// the assumed set of the row that shows it (marked when an earlier assumed dose is
+    /// in the total and this dose is not itself assumed).
+    fn add(&mut self, p: usize, dose: f64, assumed: Assumed) -> (Option<f64>, Assumed) {
         let t = if p < 8 {
             &mut self.small[p]
         } else {
             &mut self.more[p - 8]
         };
-        *t += dose;
-        *t
+        t.0 += dose;
+        let own = assumed.contains(Assumed::DOSE);
+        let earlier = t.1 && !own;
+        t.1 |= own;
+        (
+            Some(t.0),
+            assumed | Assumed::when(earlier, Assumed::EARLIER_DOSE),
+        )
+    }
+}
+
+/// Each component's (dose, per-kg dose) for one patient, in component order.
+type Doses = Vec<(Option<f64>, Option<f64>)>;
+
+/// The assumed values a component's every event carries.
+fn component_assumed(trial: &Trial, c: &Component) -> Assumed {
+    let sourced_assumed = |p: Option<&Provenance>| p.is_some_and(Provenance::is_assumed);
+    Assumed::when(c.dose.provenance.is_assumed(), Assumed::DOSE)
+        | Assumed::when(c.timing.provenance.is_assumed(), Assumed::TIMING)
+        | Assumed::when(
+            sourced_assumed(c.route.as_ref().map(|r| &r.provenance)),
+            Assumed::ROUTE,
+        )
+        | Assumed::when(
+            sourced_assumed(c.duration_min.as_ref().map(|d| &d.provenance)),
+            Assumed::DURATION,
+        )
+        | Assumed::when(
+            trial.products[c.product].provenance.is_assumed(),
+            Assumed::PRODUCT,
+        )
+}
+
+impl Plan<'_> {
+    /// Every component's dose for a patient of `weight_kg`, computed once per call.
+    fn doses_for(&self, weight_kg: Kg) -> Doses {
+        self.doses.iter().map(|r| r.apply(weight_kg)).collect()
+    }
+}
+
+/// A dose compiled to exact decimals: the per-kg amount and the rounding step as the
+/// scenario wrote them (1.2e6 is exactly 1200000), so that weight x per-kg dose is exact.
+#[derive(Debug, Clone, Copy)]
+struct DoseRule {
+    amount: DoseAmount,
+    per_kg: Option<Decimal>,
+    step: Option<Decimal>,
+    whole_cells: bool,
+}
+
+impl DoseRule {
+    fn new(dose: &Dose, unit: Unit) -> Self {
+        DoseRule {
+            amount: dose.amount,
+            per_kg: match dose.amount {
+                DoseAmount::PerKg(k) => exact_decimal(k),
+                _ => None,
+            },
+            step: dose.round_to.and_then(exact_decimal),
+            whole_cells: unit == Unit::Cells,
+        }
+    }
+
+    fn apply(&self, weight: Kg) -> (Option<f64>, Option<f64>) {
+        match (self.amount, self.per_kg) {
+            (DoseAmount::None, _) => (None, None),
+            (DoseAmount::PerKg(k), Some(exact)) => {
+                let raw = exact_product(weight.decimal(), exact, self.step, self.whole_cells);
+                (Some(raw), Some(k))
+            }
+            (DoseAmount::PerKg(k), None) => (Some(f64::NAN), Some(k)),
+            (DoseAmount::Fixed(x), _) => {
+                let v = match exact_decimal(x) {
+                    Some(d) => exact_product(d, Decimal::ONE, self.step, self.whole_cells),
+                    None => x,
+                };
+                (Some(v), None)
+            }
+        }
+    }
+}
+
+/// `a x b`, rounded half away from zero to a multiple of `step` and then (for cells) to a
+/// whole number, in exact decimal arithmetic. Integer arithmetic when the digits fit in
+/// 128 bits (every real weight and dose), `Decimal` otherwise.
+fn exact_product(a: Decimal, b: Decimal, step: Option<Decimal>, whole: bool) -> f64 {
+    if let Some(v) = exact_product_i128(a, b, step, whole) {
+        return v;
+    }
+    let away = RoundingStrategy::MidpointAwayFromZero;
+    let mut d = a.checked_mul(b).unwrap_or(Decimal::MAX);
+    if let Some(s) = step.filter(|s| !s.is_zero()) {
+        d = (d / s).round_dp_with_strategy(0, away) * s;
+    }
+    if whole {
+        d = d.round_dp_with_strategy(0, away);
+    }
+    d.to_f64().unwrap_or(f64::NAN)
+}
+
+fn pow10(n: u32) -> Option<i128> {
+    10i128.checked_pow(n)
+}
+
+/// `num / den` rounded half away from zero, for positive `den`.
+fn div_round(num: i128, den: i128) -> i128 {
+    let (q, r) = (num / den, num % den);
+    if 2 * r.abs() >= den {
+        q + num.signum()
+    } else {
+        q
+    }
+}
+
+fn exact_product_i128(a: Decimal, b: Decimal, step: Option<Decimal>, whole: bool) -> Option<f64> {
+    // The product is p / 10^s exactly.
+    let p = a.mantissa().checked_mul(b.mantissa())?;
+    let s = a.scale() + b.scale();
+    let (num, den) = match step.filter(|s| !s.is_zero()) {
+        Some(st) => {
+            // round(p / 10^s / (m / 10^t)) x m / 10^t
+            let (m, t) = (st.mantissa().abs(), st.scale());
+            let q = div_round(p.checked_mul(pow10(t)?)?, m.checked_mul(pow10(s)?)?);
+            (q.checked_mul(m)?, pow10(t)?)
+        }
+        None => (p, pow10(s)?),
+    };
+    if whole {
+        Some(div_round(num, den) as f64)
+    } else {
+        Decimal::try_from_i128_with_scale(num, den.ilog10())
+            .ok()?
+            .to_f64()
     }
 }
 
@@ -438,33 +607,11 @@ fn rank_of(slots: &[Slot], e: &Event) -> u32 {
 }
 
 /// The dose in the product's unit and the per-kg dose it came from, if any.
-/// Per-kg doses are multiplied by the weight and rounded to the nearest whole cell, or to
-/// the scenario's rounding step; fixed doses are used as written.
-pub fn dose_amount(dose: &Dose, unit: Unit, weight_kg: f64) -> (Option<f64>, Option<f64>) {
-    let (raw, per_kg) = match dose.amount {
-        DoseAmount::PerKg(k) => (k * weight_kg, Some(k)),
-        DoseAmount::Fixed(x) => (x, None),
-        DoseAmount::None => return (None, None),
-    };
-    let mut d = match dose.round_to {
-        Some(step) => round_half_away(raw / step) * step,
-        None => raw,
-    };
-    if unit == Unit::Cells {
-        d = round_half_away(d);
-    }
-    (Some(d), per_kg)
-}
-
-/// `x.round()` (half away from zero), without the libm call `f64::round` becomes on
-/// baseline x86-64: the pharmacy stream rounds every dose of every patient-day. For
-/// 0.5 <= x < 2^52, x + 0.5 is exact, so truncating it is rounding.
-pub(crate) fn round_half_away(x: f64) -> f64 {
-    if (0.5..4.5e15).contains(&x) {
-        ((x + 0.5) as u64) as f64
-    } else {
-        x.round()
-    }
+/// Per-kg doses are the weight times the per-kg dose in exact decimal arithmetic, rounded
+/// half away from zero to the scenario's rounding step and then to a whole cell; fixed
+/// doses are used as written (rounded the same way).
+pub fn dose_amount(dose: &Dose, unit: Unit, weight_kg: Kg) -> (Option<f64>, Option<f64>) {
+    DoseRule::new(dose, unit).apply(weight_kg)
 }
 
 /// Each component's position in a stable topological order of the `after` relation.
@@ -576,13 +723,17 @@ timing = { every_months = 3, count = 4, source = "q" }
         timing::parse_date(s).unwrap()
     }
 
+    fn kg(s: &str) -> Kg {
+        s.parse().unwrap()
+    }
+
     #[test]
     fn exchange_comes_before_the_infusion_that_follows_it() {
         let t = trial();
         let plan = Plan::new(&t, &t.arms[0]);
         let p = Patient {
             id: "p".into(),
-            weight_kg: 62.5,
+            weight_kg: kg("62.5"),
             start: d("2026-12-30"),
         };
         let ev = plan.schedule(&p).unwrap();
@@ -628,7 +779,7 @@ timing = { every_months = 3, count = 4, source = "q" }
         let plan = Plan::new(&t, &t.arms[1]);
         let p = Patient {
             id: "p".into(),
-            weight_kg: 70.0,
+            weight_kg: kg("70"),
             start: d("2026-11-30"),
         };
         let dates: Vec<_> = plan
@@ -655,7 +806,7 @@ timing = { every_months = 3, count = 4, source = "q" }
         let plan = Plan::new(&t, &t.arms[0]);
         let p = Patient {
             id: "p".into(),
-            weight_kg: 250.0,
+            weight_kg: kg("250"),
             start: d("2026-01-01"),
         };
         let e = plan.schedule(&p).unwrap_err();
@@ -666,38 +817,12 @@ timing = { every_months = 3, count = 4, source = "q" }
     #[test]
     fn weights_have_hard_limits_and_a_usual_range() {
         let t = trial();
-        assert!(check_weight(0.0, &t.weight).is_err());
-        assert!(check_weight(-5.0, &t.weight).is_err());
-        assert!(check_weight(f64::NAN, &t.weight).is_err());
-        assert!(check_weight(1000.0, &t.weight).is_err());
-        assert!(check_weight(120.0, &t.weight).unwrap().is_some());
-        assert!(check_weight(70.0, &t.weight).unwrap().is_none());
-    }
-
-    #[test]
-    fn fast_rounding_is_round() {
-        for x in [
-            0.0,
-            0.49999999999999994,
-            0.5,
-            1.5,
-            2.5,
-            7_567_914.1,
-            7_567_914.5,
-            7_567_914.499999999,
-            4.4e15,
-            4.6e15,
-            1e300,
-            -2.5,
-            62.35 * 1e5,
-        ] {
-            assert_eq!(round_half_away(x), x.round(), "{x}");
-        }
-        let mut x = 0.3f64;
-        while x < 1e12 {
-            assert_eq!(round_half_away(x), x.round(), "{x}");
-            x = x * 1.37 + 0.123;
-        }
+        assert!(check_weight(kg("0"), &t.weight).is_err());
+        assert!(check_weight(kg("-5"), &t.weight).is_err());
+        assert!(check_weight(kg("350.0000001"), &t.weight).is_err());
+        assert!(check_weight(kg("1000"), &t.weight).is_err());
+        assert!(check_weight(kg("120"), &t.weight).unwrap().is_some());
+        assert!(check_weight(kg("70"), &t.weight).unwrap().is_none());
     }
 
     #[test]
@@ -708,11 +833,50 @@ timing = { every_months = 3, count = 4, source = "q" }
             max_per_dose: None,
             provenance: Provenance::default(),
         };
-        assert_eq!(dose_amount(&dose, Unit::Cells, 61.3).0, Some(7_567_914.0));
+        assert_eq!(dose_amount(&dose, Unit::Cells, kg("61.3")).0, Some(7_567_914.0));
         let stepped = Dose {
             round_to: Some(1e6),
             ..dose
         };
-        assert_eq!(dose_amount(&stepped, Unit::Cells, 61.3).0, Some(8e6));
+        assert_eq!(dose_amount(&stepped, Unit::Cells, kg("61.3")).0, Some(8e6));
+    }
+
+    #[test]
+    fn per_kg_doses_are_exact_decimals_rounded_half_away() {
+        let dose = |k: f64, step: Option<f64>| Dose {
+            amount: DoseAmount::PerKg(k),
+            round_to: step,
+            max_per_dose: None,
+            provenance: Provenance::default(),
+        };
+        // 50.00000125 x 1.2e6 is exactly 60000001.5: half away from zero is 60000002
+        // (f64 arithmetic gave 60000001).
+        assert_eq!(
+            dose_amount(&dose(12e5, None), Unit::Cells, kg("50.00000125")).0,
+            Some(60_000_002.0)
+        );
+        // 0.1 + 0.2 style binary fractions never creep in: 62.35 x 1e5 = 6235000.
+        assert_eq!(
+            dose_amount(&dose(1e5, None), Unit::Cells, kg("62.35")).0,
+            Some(6_235_000.0)
+        );
+        // A rounding step: 61.25 x 1e5 = 6125000, to the nearest 1e4 half away: 6130000.
+        assert_eq!(
+            dose_amount(&dose(1e5, Some(1e4)), Unit::Cells, kg("61.25")).0,
+            Some(6_130_000.0)
+        );
+        // Digits beyond 128-bit integer arithmetic take the Decimal path, still exact.
+        assert_eq!(
+            dose_amount(&dose(12e5, None), Unit::Cells, kg("63.123456789123456789")).0,
+            Some(75_748_148.0)
+        );
+        // mL per kg keeps its decimals.
+        let ml = Dose {
+            amount: DoseAmount::PerKg(40.0),
+            round_to: None,
+            max_per_dose: None,
+            provenance: Provenance::default(),
+        };
+        assert_eq!(dose_amount(&ml, Unit::Ml, kg("62.5")).0, Some(2500.0));
     }
 }

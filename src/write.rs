@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::scenario::is_safe_id;
+use crate::model::is_safe_id;
 
 /// Writes `path` atomically with whatever `fill` writes.
 pub fn atomic_with(

@@ -328,7 +328,6 @@ fn nct01724398_msc_pe_exchange_comes_before_the_infusion() {
     let w = run.warnings();
     assert!(
         w.iter().any(|l| l.contains("NCT01724398")
-            && l.contains("msc-pe")
             && l.contains("uc_msc timing is assumed")),
         "the assumed timing must warn: {}",
         run.stderr
@@ -409,10 +408,10 @@ fn nct02812121_control_background(date: &'static str, wd: &'static str) -> Vec<E
 
 fn assert_dose_assumed_warning(run: &Run, arm: &str) {
     assert!(
-        run.warnings().iter().any(|l| l.contains("NCT02812121")
-            && l.contains(arm)
-            && l.contains("ucb_msc dose is assumed")),
-        "the assumed dose must warn on stderr: {}",
+        run.warnings()
+            .iter()
+            .any(|l| l.contains("NCT02812121") && l.contains("ucb_msc dose is assumed")),
+        "{arm}: the assumed dose must warn on stderr: {}",
         run.stderr
     );
 }
@@ -427,7 +426,9 @@ fn nct02812121_msc_8w_weekly_for_eight_weeks() {
         dose: cells(100_000, 6250), // 62.5 kg
         of: 8,
         volume_ml: "",
-        assumed: "dose",
+        // The dose is assumed, and so is which product it is: the record calls it both
+        // umbilical-cord and umbilical-cord-blood MSCs.
+        assumed: "dose; product",
     };
     let mut expected = nct02812121_background("2027-12-30", "Thu");
     expected.extend([
@@ -461,7 +462,9 @@ fn nct02812121_msc_4w_weekly_for_four_weeks() {
         dose: cells(100_000, 8170), // 81.7 kg
         of: 4,
         volume_ml: "",
-        assumed: "dose",
+        // The dose is assumed, and so is which product it is: the record calls it both
+        // umbilical-cord and umbilical-cord-blood MSCs.
+        assumed: "dose; product",
     };
     assert_eq!(ucb.dose, 8_170_000);
     let mut expected = nct02812121_background("2028-02-27", "Sun");
@@ -657,7 +660,7 @@ fn nct04822922_arm(
     assert!(
         run.warnings()
             .iter()
-            .any(|l| l.contains(arm) && l.contains("visit day30 day is assumed")),
+            .any(|l| l.contains("NCT04822922") && l.contains("visit day30 day is assumed")),
         "the assumed visit day must warn: {}",
         run.stderr
     );
@@ -905,8 +908,8 @@ fn json_parses_with_integer_doses() {
 #[test]
 fn out_writes_the_file_and_nothing_on_stdout() {
     let dir = tempfile::tempdir().unwrap();
-    for format in ["csv", "json", "ics", "table"] {
-        let path = dir.path().join(format!("cal.{format}"));
+    for (format, ext) in [("csv", "csv"), ("json", "json"), ("ics", "ics"), ("table", "txt")] {
+        let path = dir.path().join(format!("cal.{ext}"));
         let to_file = calendar(
             NCT04822922,
             "high",
@@ -936,7 +939,7 @@ fn out_writes_the_file_and_nothing_on_stdout() {
         assert_eq!(written, to_stdout.stdout, "{format}: file == stdout output");
         assert_eq!(to_file.stderr, to_stdout.stderr, "same warnings either way");
     }
-    let mut want: Vec<String> = ["csv", "ics", "json", "table"]
+    let mut want: Vec<String> = ["csv", "ics", "json", "txt"]
         .iter()
         .map(|f| format!("cal.{f}"))
         .collect();
@@ -1051,7 +1054,80 @@ fn table_is_the_default_format() {
     let out = run.out();
     assert!(out.starts_with("NCT04822922 ("), "{out}");
     assert!(out.contains("| Date "), "{out}");
-    assert!(out.contains("7.50 x 10^7 cells"), "{out}");
+    assert!(out.contains("7.50 x 10⁷ cells"), "{out}");
+}
+
+/// Regression (review findings 4): `--out x.xlsx` wrote a text table into a file named
+/// .xlsx. An extension dosesim does not write is refused, naming the ones it does, and no
+/// file is made.
+#[test]
+fn an_extension_the_tool_does_not_write_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["x.xlsx", "x.pdf", "x.CSVX"] {
+        let path = dir.path().join(name);
+        let run = calendar(
+            NCT04822922,
+            "high",
+            "62.5",
+            "2026-12-30",
+            &["--patient", "P1", "--out", path.to_str().unwrap()],
+        );
+        run.expect_code(2);
+        for ext in [".txt", ".md", ".csv", ".json", ".ics"] {
+            assert!(run.err().contains(ext), "{}", run.err());
+        }
+        assert!(!path.exists(), "{name} must not be written");
+    }
+    // Upper-case extensions of formats it writes are fine.
+    let path = dir.path().join("x.CSV");
+    calendar(
+        NCT04822922,
+        "high",
+        "62.5",
+        "2026-12-30",
+        &["--out", path.to_str().unwrap()],
+    )
+    .expect_code(0);
+    assert!(std::fs::read_to_string(&path).unwrap().starts_with("patient_id,"));
+}
+
+/// Regression (review findings 3): 50.00000125 kg x 1.2e6 cells/kg is exactly 60000001.5,
+/// which rounds half away from zero to 60000002; f64 arithmetic gave 60000001. Weights are
+/// echoed as entered.
+#[test]
+fn decimal_weights_give_exact_doses_and_are_echoed_as_entered() {
+    let run = calendar(
+        NCT04822922,
+        "high",
+        "50.00000125",
+        "2027-01-31",
+        &["--format", "csv"],
+    );
+    run.expect_code(0);
+    let out = run.out();
+    let first = out
+        .lines()
+        .find(|l| l.contains(",cell_infusion,"))
+        .unwrap()
+        .to_string();
+    assert!(first.contains(",50.00000125,"), "{first}");
+    assert!(first.contains(",60000002,cells,60000002,"), "{first}");
+
+    let long = calendar(
+        NCT04822922,
+        "high",
+        "63.123456789123456789",
+        "2027-01-31",
+        &["--format", "json"],
+    );
+    long.expect_code(0);
+    assert!(
+        long.out().contains("\"weight_kg\": 63.123456789123456789,"),
+        "{}",
+        long.out()
+    );
+    let table = calendar(NCT04822922, "high", "62.50", "2027-01-31", &[]);
+    assert!(table.out().contains("Patient patient: 62.50 kg"), "{}", table.out());
 }
 
 /// Regression: `--out p.ics` without `--format` wrote the text table into the .ics file.
@@ -1083,9 +1159,11 @@ fn the_out_extension_picks_the_format() {
 }
 
 /// An arm-wide rule from the record (NCT04822922's stopping rule) is shown once under the
-/// table, not repeated in every row's note.
+/// table, and travels with every dose in the files a pharmacy works from: the CSV note of
+/// each infusion, the JSON's arm_notes, each .ics event's description (issue: clinical
+/// details the pharmacy files dropped).
 #[test]
-fn arm_notes_show_under_the_table_not_in_every_row() {
+fn arm_notes_reach_every_format() {
     let table = calendar(NCT04822922, "high", "62.5", "2026-12-30", &[]);
     table.expect_code(0);
     assert!(
@@ -1102,5 +1180,44 @@ fn arm_notes_show_under_the_table_not_in_every_row() {
         "2026-12-30",
         &["--format", "csv"],
     );
-    assert!(!csv.out().contains("serious adverse"));
+    let out = csv.out();
+    let rows: Vec<&str> = out.lines().filter(|l| l.contains(",cell_infusion,")).collect();
+    assert_eq!(rows.len(), 4, "{out}");
+    for r in rows {
+        assert!(r.contains("serious adverse reaction"), "{r}");
+    }
+    let json = calendar(
+        NCT04822922,
+        "high",
+        "62.5",
+        "2026-12-30",
+        &["--format", "json"],
+    );
+    let doc: serde_json::Value = serde_json::from_str(&json.out()).unwrap();
+    assert!(
+        doc["arm_notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("serious adverse reaction"),
+        "{doc}"
+    );
+    assert_eq!(doc["follow_up"]["months"], 60);
+    assert_eq!(doc["follow_up"]["end_date"], "2031-12-30");
+    let ics = calendar(
+        NCT04822922,
+        "high",
+        "62.5",
+        "2026-12-30",
+        &["--format", "ics", "--patient", "P1"],
+    );
+    let unfolded = ics.out().replace("\r\n ", "");
+    let descriptions: Vec<&str> = unfolded
+        .lines()
+        .filter(|l| l.starts_with("DESCRIPTION:"))
+        .collect();
+    assert_eq!(descriptions.len(), 6, "4 infusions and 2 visits");
+    for d in descriptions {
+        assert!(d.contains("serious adverse reaction"), "{d}");
+        assert!(d.contains("Follow-up: 5 years after study day 1\\, to 2031-12-30"), "{d}");
+    }
 }

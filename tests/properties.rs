@@ -11,6 +11,7 @@ use proptest::prelude::*;
 
 use dosesim::model::{ComponentKind, DoseAmount, Interval, TimingRule, Trial, Unit};
 use dosesim::scenario;
+use dosesim::model::Kg;
 use dosesim::schedule::{Event, EventKind, Origin, Patient, Plan, check_weight};
 
 static TRIALS: LazyLock<Vec<Trial>> = LazyLock::new(|| {
@@ -63,6 +64,18 @@ fn weights() -> impl Strategy<Value = (f64, Option<u64>)> {
     ]
 }
 
+/// The exact dose of `k` cells/kg (a whole number) for the weight as its decimal digits
+/// say, rounded half up, in integers: an oracle independent of the decimal library.
+fn exact_dose(k: f64, kg: Kg) -> f64 {
+    assert_eq!(k.fract(), 0.0, "whole cells/kg in every bundled scenario");
+    let text = kg.to_string();
+    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let mantissa: u128 = format!("{int}{frac}").parse().unwrap();
+    let scale = 10u128.pow(frac.len() as u32);
+    let num = k as u128 * mantissa;
+    ((num + scale / 2) / scale) as f64
+}
+
 /// Start dates 2000-01-01 to 2100-12-31, with extra weight on month ends and leap days.
 fn starts() -> impl Strategy<Value = NaiveDate> {
     let first = d("2000-01-01");
@@ -90,10 +103,11 @@ fn check_arm(
 ) -> Result<(), TestCaseError> {
     let arm = &trial.arms[arm_index];
     let ctx = format!("{} {} {weight} kg from {start}", trial.id, arm.id);
-    prop_assert_eq!(check_weight(weight, &trial.weight), Ok(None), "{}", ctx);
+    let kg = Kg::from_f64(weight);
+    prop_assert_eq!(check_weight(kg, &trial.weight), Ok(None), "{}", ctx);
     let patient = Patient {
         id: "P1".into(),
-        weight_kg: weight,
+        weight_kg: kg,
         start,
     };
     let plan = Plan::new(trial, arm);
@@ -208,7 +222,7 @@ fn check_arm(
                         weight,
                         dose
                     );
-                    prop_assert_eq!(dose, (k * weight).round(), "{}", ctx);
+                    prop_assert_eq!(dose, exact_dose(k, kg), "{}", ctx);
                     prop_assert_eq!(dose.fract(), 0.0, "{}: whole cells", ctx);
                     if let Some(g) = grams {
                         // k is a whole number of cells/kg (a multiple of 1000 in every
@@ -302,9 +316,9 @@ proptest! {
             for arm in &trial.arms {
                 let plan = Plan::new(trial, arm);
                 let mut buf = Vec::new();
-                plan.expand_into(weight, s2, &mut buf).unwrap();
-                plan.expand_into(weight, s1, &mut buf).unwrap();
-                let p = Patient { id: "P".into(), weight_kg: weight, start: s1 };
+                plan.expand_into(Kg::from_f64(weight), s2, &mut buf).unwrap();
+                plan.expand_into(Kg::from_f64(weight), s1, &mut buf).unwrap();
+                let p = Patient { id: "P".into(), weight_kg: Kg::from_f64(weight), start: s1 };
                 prop_assert_eq!(&buf, &plan.schedule(&p).unwrap());
             }
         }
@@ -321,7 +335,7 @@ proptest! {
         for trial in TRIALS.iter() {
             for arm in &trial.arms {
                 let plan = Plan::new(trial, arm);
-                let p = Patient { id: "P".into(), weight_kg: weight, start };
+                let p = Patient { id: "P".into(), weight_kg: Kg::from_f64(weight), start };
                 let all = plan.schedule(&p).unwrap();
                 let mut dates: Vec<NaiveDate> = all.iter().map(|e| e.date).collect();
                 dates.push(start + Days::new(2));
@@ -329,7 +343,7 @@ proptest! {
                 dates.dedup();
                 let mut buf = Vec::new();
                 for date in dates {
-                    plan.expand_date_into(weight, start, date, &mut buf).unwrap();
+                    plan.expand_date_into(Kg::from_f64(weight), start, date, &mut buf).unwrap();
                     let want: Vec<Event> = all.iter().filter(|e| e.date == date).copied().collect();
                     prop_assert_eq!(&buf, &want, "{} {} {}", trial.id, arm.id, date);
                 }

@@ -79,7 +79,7 @@ pub(super) fn arm_events(
 ) -> Result<ArmEvents> {
     let patient = Patient {
         id: "chart".to_string(),
-        weight_kg,
+        weight_kg: crate::model::Kg::from_f64(weight_kg),
         start,
     };
     let events = Plan::new(trial, arm).schedule(&patient).map_err(|e| {
@@ -289,7 +289,7 @@ impl Cumulative {
         if volumes.len() == 1 {
             exchange_label.push_str(&format!(
                 " ({} mL)",
-                crate::export::trim_decimals(volumes[0], 2)
+                crate::format::trim_decimals(volumes[0], 2)
             ));
         }
         if exchange_arms.len() < arms.len() {

@@ -104,7 +104,7 @@ pub fn patient_charts(
     size: (u32, u32),
 ) -> Result<(String, Vec<u8>)> {
     let chart =
-        cumulative::Cumulative::new(trial, &[arm], patient.weight_kg, Some(patient.start), false)?
+        cumulative::Cumulative::new(trial, &[arm], patient.weight_kg.f64(), Some(patient.start), false)?
             .for_patient(trial, &patient.id, &arm.id);
     Ok((svg(&chart, size)?, png(&chart, size)?))
 }

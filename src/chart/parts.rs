@@ -13,7 +13,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::export::trim_decimals;
+use crate::format::trim_decimals;
 
 /// Distinguishable colours, safe for the common colour-vision deficiencies first
 /// (Okabe-Ito, without its yellow, which is unreadable on white), then darker extras.

@@ -10,7 +10,7 @@ use plotters::style::text_anchor::{HPos, VPos};
 use super::Chart;
 use super::cumulative::{arm_events, split_visits, x_end};
 use super::parts::*;
-use crate::export::trim_decimals;
+use crate::format::trim_decimals;
 use crate::model::Trial;
 
 struct Lane {

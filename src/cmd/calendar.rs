@@ -4,8 +4,9 @@ use anyhow::Result;
 
 use crate::cli::{CalendarArgs, Format};
 use crate::error::{InputError, Problem};
-use crate::export;
-use crate::scenario::{self, is_safe_id};
+use crate::export::{self, Calendar};
+use crate::model::{SAFE_ID_RULE, is_safe_id};
+use crate::scenario;
 use crate::schedule::{Patient, Plan, ScheduleError, check_weight};
 
 pub fn run(args: CalendarArgs) -> Result<()> {
@@ -41,9 +42,7 @@ pub fn run(args: CalendarArgs) -> Result<()> {
     if args.patient.is_some() && !is_safe_id(&patient_id) {
         problems.push(Problem::flag(
             "--patient",
-            format!(
-                "'{patient_id}' is not a valid patient id: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
-            ),
+            format!("'{patient_id}' is not a valid patient id: use {SAFE_ID_RULE}"),
         ));
     }
     let mut warnings = Vec::new();
@@ -68,61 +67,36 @@ pub fn run(args: CalendarArgs) -> Result<()> {
     for w in &warnings {
         eprintln!("warning: {w}");
     }
-    super::warn_assumptions(&trial, arm, &assumptions);
-
-    let bytes = match format {
-        Format::Table => export::table::render(&export::table::Calendar {
-            trial: &trial,
-            arm,
-            patient: &patient,
-            warnings: &warnings,
-            assumptions: &assumptions,
-            rows: &rows,
-        })
-        .into_bytes(),
-        Format::Csv => {
-            let mut buf = Vec::new();
-            export::csv::write(&mut buf, &rows)?;
-            buf
-        }
-        Format::Json => export::json::to_string(&export::json::Calendar {
-            trial: &trial,
-            arm,
-            patient: &patient,
-            warnings: &warnings,
-            assumptions: &assumptions,
-            rows: &rows,
-        })
-        .into_bytes(),
-        Format::Ics => export::ics::render(&trial, arm, &patient, &rows).into_bytes(),
-    };
+    super::warn_assumptions(&trial, &assumptions);
+    let bytes = format.exporter().render(&Calendar {
+        trial: &trial,
+        arm,
+        patient: &patient,
+        warnings: &warnings,
+        assumptions: &assumptions,
+        rows: &rows,
+    })?;
     match &args.out {
         Some(path) => crate::write::atomic(path, &bytes),
         None => crate::write::stdout(&bytes),
     }
 }
 
-/// The format asked for, or the one the --out extension names; a clash is an error.
+/// The format asked for, or the one the --out extension names; a clash, or an extension
+/// dosesim does not write, is an error.
 fn output_format(asked: Option<Format>, out: Option<&std::path::Path>) -> Result<Format, Problem> {
-    let ext = out
-        .and_then(|p| p.extension())
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    let implied = match ext.as_deref() {
-        Some("csv") => Some(Format::Csv),
-        Some("json") => Some(Format::Json),
-        Some("ics") => Some(Format::Ics),
-        Some("txt" | "md") => Some(Format::Table),
-        _ => None,
+    let implied = match out {
+        Some(p) => super::out_extension(p, "--out", &Format::EXTENSIONS)?,
+        None => None,
     };
     match (asked, implied) {
         (Some(a), Some(i)) if a != i => Err(Problem::flag(
             "--format",
             format!(
-                "{a:?} output does not fit a .{} file: drop --format or change the file name",
-                ext.unwrap_or_default()
-            )
-            .to_lowercase(),
+                "{} output does not fit a file named {}: drop --format or change the file name",
+                a.name(),
+                out.map(|p| p.display().to_string()).unwrap_or_default()
+            ),
         )),
         (Some(a), _) => Ok(a),
         (None, Some(i)) => Ok(i),

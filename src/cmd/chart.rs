@@ -57,7 +57,7 @@ fn weight(
     problems: &mut Vec<Problem>,
     warnings: &mut Vec<String>,
 ) {
-    match check_weight(kg, &trial.weight) {
+    match check_weight(crate::model::Kg::from_f64(kg), &trial.weight) {
         Ok(Some(w)) => warnings.push(format!("{}: {w}", trial.id)),
         Ok(None) => {}
         Err(e) => {
@@ -112,7 +112,7 @@ pub fn run_chart(args: ChartArgs) -> Result<()> {
 
     warn_all(&warnings);
     for arm in &arms {
-        super::warn_assumptions(&trial, arm, &arm.assumptions(&trial));
+        super::warn_assumptions(&trial, &arm.assumptions(&trial));
     }
     let size = chart::DEFAULT_SIZE;
     let bytes = match format {
@@ -151,7 +151,7 @@ pub fn run_compare(args: CompareArgs) -> Result<()> {
     warn_all(&warnings);
     for t in &trials {
         for arm in t.arms.iter().filter(|a| gives_cells(t, a)) {
-            super::warn_assumptions(t, arm, &arm.assumptions(t));
+            super::warn_assumptions(t, &arm.assumptions(t));
         }
     }
     let size = chart::DEFAULT_SIZE;
@@ -178,7 +178,7 @@ pub fn run_timeline(args: TimelineArgs) -> Result<()> {
 
     warn_all(&warnings);
     for arm in &trial.arms {
-        super::warn_assumptions(&trial, arm, &arm.assumptions(&trial));
+        super::warn_assumptions(&trial, &arm.assumptions(&trial));
     }
     let size = chart::timeline_size(trial.arms.len());
     let bytes = match format {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use super::cohort::REFERENCE_WEIGHT_KG;
+use crate::bundle::{self, REFERENCE_WEIGHT_KG};
 use crate::chart;
 use crate::cli::ExamplesArgs;
 use crate::cohort::Cohort;
@@ -68,10 +68,11 @@ pub fn run(args: ExamplesArgs) -> Result<()> {
     let roster_path = super::run::roster_for(&path, &trial);
     let roster = roster::read(&roster_path, &trial)?;
     let cohort = Cohort::new(&trial, &roster, &roster_path)?;
-    let tmp = tempfile::tempdir().context("cannot make a temporary folder")?;
-    super::cohort::write_all(&cohort, tmp.path())?;
-    let html = std::fs::read(tmp.path().join(&trial.id).join("report.html"))?;
-    write::atomic(&out.join(format!("report-{EXAMPLE_TRIAL}.html")), &html)?;
+    let html = bundle::report_only(&cohort)?;
+    write::atomic(
+        &out.join(format!("report-{EXAMPLE_TRIAL}.html")),
+        html.as_bytes(),
+    )?;
     println!("examples written to {}", out.display());
     Ok(())
 }

@@ -18,6 +18,32 @@ use crate::cli::{Cli, Command};
 use crate::error::{InputError, Problem};
 use crate::model::{Arm, Assumption, Trial};
 
+/// The format an `--out FILE` names by its extension, or an error naming the extensions
+/// the command writes (a table written into `x.xlsx` would open as garbage).
+pub fn out_extension<T: Copy>(
+    path: &Path,
+    flag: &str,
+    known: &[(&str, T)],
+) -> Result<Option<T>, Problem> {
+    let Some(ext) = path.extension().and_then(|e| e.to_str()) else {
+        return Ok(None);
+    };
+    let lower = ext.to_ascii_lowercase();
+    match known.iter().find(|(e, _)| *e == lower) {
+        Some((_, t)) => Ok(Some(*t)),
+        None => {
+            let list: Vec<String> = known.iter().map(|(e, _)| format!(".{e}")).collect();
+            Err(Problem::flag(
+                flag,
+                format!(
+                    "dosesim does not write .{ext} files; name a file ending in {}",
+                    list.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
 /// Where the bundled scenarios live, relative to the working directory.
 pub const SCENARIO_DIR: &str = "scenarios";
 
@@ -71,11 +97,11 @@ pub fn scenario_files(named: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
 }
 
 /// Prints each assumed value an output uses, once, on stderr.
-pub fn warn_assumptions(trial: &Trial, arm: &Arm, assumptions: &[Assumption]) {
+pub fn warn_assumptions(trial: &Trial, assumptions: &[Assumption]) {
     for a in assumptions {
         eprintln!(
-            "warning: {} arm {}: {} is assumed, not stated in the registry record: {}",
-            trial.id, arm.id, a.what, a.reason
+            "warning: {}: {} is assumed, not stated in the registry record: {}",
+            trial.id, a.what, a.reason
         );
     }
 }

@@ -11,7 +11,14 @@ use crate::{roster, scenario, write};
 
 pub fn run(args: PharmacyArgs) -> Result<()> {
     if let Some(out) = &args.out {
-        crate::write::check_out_file(out, "--out").map_err(crate::error::InputError::one)?;
+        let mut problems = Vec::new();
+        if let Err(p) = super::out_extension(out, "--out", &[("csv", ())]) {
+            problems.push(p);
+        }
+        if let Err(p) = crate::write::check_out_file(out, "--out") {
+            problems.push(p);
+        }
+        crate::error::InputError::check(problems)?;
     }
     let trial = scenario::load(&args.scenario)?;
     let roster = roster::read(&args.roster, &trial)?;

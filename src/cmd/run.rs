@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::cohort::REFERENCE_WEIGHT_KG;
+use crate::bundle::REFERENCE_WEIGHT_KG;
 use crate::chart;
 use crate::cli::RunArgs;
 use crate::cohort::Cohort;
@@ -52,26 +52,20 @@ pub fn run(args: RunArgs) -> Result<()> {
     for c in &cohorts {
         super::cohort::warn(c.trial, c.roster);
     }
-    let mut entries = Vec::new();
+    let mut summaries = Vec::new();
     for c in &cohorts {
-        let s = super::cohort::write_all(c, &args.out)?;
+        let s = super::cohort::write(c, &args.out)?;
         print!("{}", s.render());
-        entries.push(report::IndexEntry {
-            trial: c.trial,
-            patients: s.patients,
-            doses: s.doses,
-            // The line printed above, without the trial id the table already shows and
-            // without the folder.
-            summary: s
-                .render()
-                .trim_end()
-                .split(" -> ")
-                .next()
-                .unwrap_or_default()
-                .trim_start_matches(&format!("{}: ", c.trial.id))
-                .to_string(),
-        });
+        summaries.push(s);
     }
+    let entries: Vec<report::IndexEntry> = cohorts
+        .iter()
+        .zip(&summaries)
+        .map(|(c, summary)| report::IndexEntry {
+            trial: c.trial,
+            summary,
+        })
+        .collect();
     let trials: Vec<Trial> = cohorts.iter().map(|c| c.trial.clone()).collect();
     let compare = chart::compare_svg(&trials, REFERENCE_WEIGHT_KG, true, chart::DEFAULT_SIZE)?;
     let index = args.out.join("index.html");

@@ -7,16 +7,14 @@ use anyhow::Result;
 
 use crate::cli::ShowArgs;
 use crate::describe;
-use crate::export::sci;
-use crate::model::{DoseAmount, Trial};
+use crate::format::sci;
+use crate::model::Trial;
 use crate::scenario;
 use crate::schedule::component_totals;
 
 pub fn run(args: ShowArgs) -> Result<()> {
     let trial = scenario::load(&args.scenario)?;
-    for arm in &trial.arms {
-        super::warn_assumptions(&trial, arm, &arm.assumptions(&trial));
-    }
+    super::warn_assumptions(&trial, &trial.assumptions());
     crate::write::stdout(render(&trial).as_bytes())
 }
 
@@ -36,6 +34,24 @@ pub fn render(t: &Trial) -> String {
         t.weight.usual_max_kg,
         describe::provenance(&t.weight.provenance)
     );
+    if let Some(f) = &t.follow_up {
+        let _ = writeln!(
+            s,
+            "Follow-up: {} after study day 1 ({})",
+            f.words(),
+            describe::provenance(&f.provenance)
+        );
+    }
+    for p in &t.products {
+        let _ = writeln!(
+            s,
+            "Product {}: {} [{}]  ({})",
+            p.id,
+            p.name,
+            p.unit.as_str(),
+            describe::provenance(&p.provenance)
+        );
+    }
     for arm in &t.arms {
         let _ = writeln!(s, "\nArm {}: {}", arm.id, arm.name);
         let _ = writeln!(s, "  {}", describe::provenance(&arm.provenance));
@@ -47,7 +63,7 @@ pub fn render(t: &Trial) -> String {
         }
         for c in &arm.components {
             let p = &t.products[c.product];
-            let (n, total) = component_totals(c);
+            let (n, _) = component_totals(c);
             let _ = writeln!(
                 s,
                 "  {} [{}] ({}: {})",
@@ -68,18 +84,11 @@ pub fn render(t: &Trial) -> String {
                 describe::timing(&c.timing, &arm.components),
                 describe::provenance(&c.timing.provenance)
             );
-            let total_words = match (c.dose.amount, total) {
-                (DoseAmount::PerKg(_), Some(t)) => format!("{} {}/kg", sci(t), p.unit.as_str()),
-                (DoseAmount::Fixed(_), Some(t)) => {
-                    let total = crate::export::Amount {
-                        value: t,
-                        unit: p.unit,
-                    };
-                    format!("{} (fixed)", total.readable())
-                }
-                _ => "no dose".into(),
-            };
-            let _ = writeln!(s, "    doses:    {n}, total {total_words}");
+            let _ = writeln!(
+                s,
+                "    doses:    {n}, total {}",
+                describe::component_total(c, p.unit)
+            );
             if let Some(r) = &c.route {
                 let _ = writeln!(
                     s,

@@ -7,14 +7,24 @@
 //! bytes. Folding at 75 octets, CRLF line ends and text escaping are the `icalendar`
 //! crate's; this file decides only what the events say.
 
-use icalendar::{Calendar, Component, EventLike};
+use icalendar::{Component, EventLike};
 
-use super::{Row, sci, trim_decimals};
-use crate::model::{Arm, Trial};
-use crate::schedule::Patient;
+use super::{Calendar, Exporter};
+use crate::format::{sci, trim_decimals};
+use crate::schedule::EventKind;
 
-pub fn render(trial: &Trial, arm: &Arm, patient: &Patient, rows: &[Row]) -> String {
-    let mut cal = Calendar::empty();
+pub struct Ics;
+
+impl Exporter for Ics {
+    fn render(&self, c: &Calendar) -> anyhow::Result<Vec<u8>> {
+        Ok(render(c).into_bytes())
+    }
+}
+
+pub fn render(c: &Calendar) -> String {
+    let (trial, arm, patient, rows) = (c.trial, c.arm, c.patient, c.rows);
+    let follow_up = c.follow_up();
+    let mut cal = icalendar::Calendar::empty();
     cal.append_property(("VERSION", "2.0"));
     cal.append_property(("PRODID", "-//dosesim//dosesim calendar//EN"));
     cal.append_property(("CALSCALE", "GREGORIAN"));
@@ -27,7 +37,7 @@ pub fn render(trial: &Trial, arm: &Arm, patient: &Patient, rows: &[Row]) -> Stri
         .and_hms_opt(0, 0, 0)
         .expect("midnight exists")
         .and_utc();
-    for r in rows.iter().filter(|r| r.kind != "background") {
+    for r in rows.iter().filter(|r| r.kind != EventKind::Background) {
         let summary = if r.is_dose() {
             match r.dose {
                 Some(d) => format!(
@@ -69,7 +79,14 @@ pub fn render(trial: &Trial, arm: &Arm, patient: &Patient, rows: &[Row]) -> Stri
         if let (Some(a), Some(b)) = (r.window_start, r.window_end) {
             desc.push(format!("Window: {a} to {b}"));
         }
+        // A component's note carries the arm's rules already; a visit gets them here.
         desc.push(r.note.clone());
+        if !r.is_dose() {
+            desc.extend(arm.notes.iter().cloned());
+        }
+        if let Some(f) = &follow_up {
+            desc.push(format!("F{}", &f[1..]));
+        }
         if !r.assumed.is_empty() {
             desc.push(format!(
                 "Assumed, not stated in the registry record: {}",

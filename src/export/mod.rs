@@ -1,9 +1,10 @@
-//! Output formats. Each format is its own file; all of them render the same [`Row`]s,
-//! built here once from the schedule's events, so a column means the same thing in the
-//! terminal table, the CSV, the JSON and the calendar file.
+//! Output formats of a patient's calendar. Every format renders the same typed [`Row`]s,
+//! built here once from the schedule's events, through one [`Exporter`] shape; each format
+//! is its own file. The CSV columns are named once, in [`Column`]: the header, the CSV row
+//! writer and the pharmacy stream (`cohort.rs`) all derive from that list, so adding a
+//! column touches one place.
 //!
-//! Exporters produce bytes or write to a `Write`; they never open files (that is
-//! `write.rs`'s job).
+//! Exporters produce bytes; they never open files (that is `write.rs`'s job).
 
 pub mod csv;
 pub mod ics;
@@ -11,123 +12,82 @@ pub mod json;
 pub mod prep;
 pub mod table;
 
+use std::borrow::Cow;
+
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use crate::model::{Arm, Trial, Unit};
+use crate::format::{Amount, inert, trim_decimals};
+use crate::model::{Arm, Assumed, Assumption, Kg, Trial, Unit};
 use crate::schedule::{Event, EventKind, Origin, Patient};
 use crate::timing;
 
-/// The calendar CSV columns, in order. The first twenty are a fixed contract (pharmacy
-/// and lab spreadsheets depend on them); `product` and `assumed` follow.
-pub const COLUMNS: [&str; 22] = [
-    "patient_id",
-    "trial_id",
-    "arm_id",
-    "date",
-    "study_day",
-    "weekday",
-    "order_in_day",
-    "kind",
-    "event",
-    "occurrence",
-    "occurrences",
-    "weight_kg",
-    "dose_per_kg",
-    "dose",
-    "dose_unit",
-    "cumulative_dose",
-    "volume_ml",
-    "window_start",
-    "window_end",
-    "note",
-    "product",
-    "assumed",
-];
-
-/// An amount in a product's unit: whole cells print as integers, mL as decimals.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Amount {
-    pub value: f64,
-    pub unit: Unit,
+/// What a cell's text depends on; the pharmacy stream formats each kind once per arm
+/// item, once per patient-day or once per row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The same for every row of a patient.
+    Patient,
+    /// The same for every row of a patient on one date.
+    Day,
+    /// Fixed by the arm item and its occurrence (the same for every patient).
+    Slot,
+    /// Computed for each row.
+    Event,
 }
 
-impl Amount {
-    /// Plain digits for machines: 75000000 (never 7.5e7), 2000, 6.25.
-    pub fn plain(&self) -> String {
-        match self.unit {
-            Unit::Cells => format!("{:.0}", self.value),
-            Unit::Ml => trim_decimals(self.value, 2),
+macro_rules! columns {
+    ($($variant:ident = $name:literal, $scope:ident;)*) => {
+        /// One column of the calendar CSV (and of pharmacy.csv, which has the same columns).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Column { $($variant),* }
+
+        impl Column {
+            /// Every column, in file order.
+            pub const ALL: &'static [Column] = &[$(Column::$variant),*];
+
+            /// The header name.
+            pub fn name(self) -> &'static str {
+                match self { $(Column::$variant => $name),* }
+            }
+
+            pub fn scope(self) -> Scope {
+                match self { $(Column::$variant => Scope::$scope),* }
+            }
         }
-    }
-
-    /// For people: 7.50 x 10^7 cells, 2000 mL. Three significant figures can hide cells,
-    /// so an inexact one is followed by the exact count: 1.88 x 10^7 cells (exactly 18750000).
-    pub fn readable(&self) -> String {
-        match self.unit {
-            Unit::Cells if sci_is_exact(self.value) => format!("{} cells", sci(self.value)),
-            Unit::Cells => format!("{} cells (exactly {})", sci(self.value), self.plain()),
-            Unit::Ml => format!("{} mL", trim_decimals(self.value, 2)),
-        }
-    }
+    };
 }
 
-impl Serialize for Amount {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.value.fract() == 0.0 && self.value.abs() < 9.0e15 {
-            s.serialize_i64(self.value as i64)
-        } else {
-            s.serialize_f64(self.value)
-        }
-    }
+// The first twenty are a fixed contract (pharmacy and lab spreadsheets depend on them);
+// later columns are added at the end.
+columns! {
+    PatientId = "patient_id", Patient;
+    TrialId = "trial_id", Slot;
+    ArmId = "arm_id", Slot;
+    Date = "date", Day;
+    StudyDay = "study_day", Day;
+    Weekday = "weekday", Day;
+    OrderInDay = "order_in_day", Event;
+    Kind = "kind", Slot;
+    EventId = "event", Slot;
+    Occurrence = "occurrence", Slot;
+    Occurrences = "occurrences", Slot;
+    WeightKg = "weight_kg", Patient;
+    DosePerKg = "dose_per_kg", Slot;
+    Dose = "dose", Event;
+    DoseUnit = "dose_unit", Slot;
+    CumulativeDose = "cumulative_dose", Event;
+    VolumeMl = "volume_ml", Event;
+    WindowStart = "window_start", Event;
+    WindowEnd = "window_end", Event;
+    Note = "note", Slot;
+    Product = "product", Slot;
+    AssumedValues = "assumed", Event;
 }
 
-/// `x` with at most `places` decimals and no trailing zeros: 6.25, 40, 7.57.
-pub fn trim_decimals(x: f64, places: usize) -> String {
-    let s = format!("{x:.places$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
-}
-
-/// Mantissa (rounded to two decimals) and exponent of `x` in scientific notation.
-fn sci_parts(x: f64) -> (f64, i32) {
-    let mut exp = x.abs().log10().floor() as i32;
-    let mut hundredths = (x / 10f64.powi(exp) * 100.0).round();
-    if hundredths.abs() >= 1000.0 {
-        exp += 1;
-        hundredths = (x / 10f64.powi(exp) * 100.0).round();
-    }
-    (hundredths / 100.0, exp)
-}
-
-/// Scientific notation a clinician reads: 7.50 x 10^7. Values under 1000 print plainly.
-pub fn sci(x: f64) -> String {
-    if x.abs() < 1000.0 {
-        return trim_decimals(x, 2);
-    }
-    let (m, e) = sci_parts(x);
-    format!("{m:.2} x 10^{e}")
-}
-
-/// True when [`sci`] shows `x` exactly (to the unit), so no exact figure need follow it.
-pub fn sci_is_exact(x: f64) -> bool {
-    if x.abs() < 1000.0 {
-        return (x * 100.0).round() == x * 100.0;
-    }
-    let (m, e) = sci_parts(x);
-    ((m * 100.0).round() * 10f64.powi(e - 2) - x).abs() < 0.5
-}
-
-/// Makes a text cell inert in spreadsheets: a leading =, +, -, @, tab or carriage return
-/// would start a formula, so such a cell gets a leading apostrophe.
-pub fn inert(text: &str) -> std::borrow::Cow<'_, str> {
-    match text.as_bytes().first() {
-        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{text}").into(),
-        _ => text.into(),
-    }
+/// The header names, in order.
+pub fn header() -> Vec<&'static str> {
+    Column::ALL.iter().map(|c| c.name()).collect()
 }
 
 /// One calendar row, typed: what every format renders.
@@ -140,11 +100,11 @@ pub struct Row<'a> {
     pub study_day: i64,
     pub weekday: &'static str,
     pub order_in_day: u32,
-    pub kind: &'static str,
+    pub kind: EventKind,
     pub event: &'a str,
     pub occurrence: u32,
     pub occurrences: u32,
-    pub weight_kg: f64,
+    pub weight_kg: Kg,
     pub dose_per_kg: Option<f64>,
     pub dose: Option<Amount>,
     pub dose_unit: Option<&'static str>,
@@ -155,7 +115,7 @@ pub struct Row<'a> {
     pub note: String,
     pub product: Option<&'a str>,
     /// Which of this row's values are assumed rather than stated by the record.
-    pub assumed: String,
+    pub assumed: Assumed,
     /// The event's display name (not a CSV column).
     #[serde(skip)]
     pub name: &'a str,
@@ -164,68 +124,80 @@ pub struct Row<'a> {
     pub after_name: Option<&'a str>,
 }
 
+impl Row<'_> {
+    pub fn is_dose(&self) -> bool {
+        self.kind.is_dose()
+    }
+
+    /// The CSV text of one cell: plain digits, YYYY-MM-DD dates, empty where a value does
+    /// not apply, text made inert against spreadsheet formulas.
+    pub fn cell(&self, c: Column) -> Cow<'_, str> {
+        let opt = |v: Option<String>| Cow::Owned(v.unwrap_or_default());
+        match c {
+            Column::PatientId => inert(self.patient_id),
+            Column::TrialId => inert(self.trial_id),
+            Column::ArmId => inert(self.arm_id),
+            Column::Date => self.date.to_string().into(),
+            Column::StudyDay => self.study_day.to_string().into(),
+            Column::Weekday => self.weekday.into(),
+            Column::OrderInDay => self.order_in_day.to_string().into(),
+            Column::Kind => self.kind.as_str().into(),
+            Column::EventId => inert(self.event),
+            Column::Occurrence => self.occurrence.to_string().into(),
+            Column::Occurrences => self.occurrences.to_string().into(),
+            Column::WeightKg => self.weight_kg.to_string().into(),
+            Column::DosePerKg => opt(self.dose_per_kg.map(|x| x.to_string())),
+            Column::Dose => opt(self.dose.map(|a| a.plain())),
+            Column::DoseUnit => self.dose_unit.unwrap_or_default().into(),
+            Column::CumulativeDose => opt(self.cumulative_dose.map(|a| a.plain())),
+            Column::VolumeMl => opt(self.volume_ml.map(|v| trim_decimals(v, 2))),
+            Column::WindowStart => opt(self.window_start.map(|d| d.to_string())),
+            Column::WindowEnd => opt(self.window_end.map(|d| d.to_string())),
+            Column::Note => inert(&self.note),
+            Column::Product => inert(self.product.unwrap_or_default()),
+            Column::AssumedValues => self.assumed.to_string().into(),
+        }
+    }
+}
+
+/// The text of a dosing component's note: its name, what it follows, route, duration, its
+/// own note, and the arm's rules (a stopping rule is needed wherever a dose is prepared).
+fn component_note(arm: &Arm, c: usize, after: Option<usize>) -> String {
+    let comp = &arm.components[c];
+    let mut parts: Vec<String> = vec![comp.name.clone()];
+    if let Some(a) = after {
+        parts.push(format!(
+            "given after the {} that day",
+            arm.components[a].name
+        ));
+    }
+    if let Some(r) = &comp.route {
+        parts.push(r.value.clone());
+    }
+    if let Some(d) = &comp.duration_min {
+        parts.push(format!("over {} min", d.value));
+    }
+    if let Some(n) = &comp.note {
+        parts.push(n.clone());
+    }
+    parts.extend(arm.notes.iter().cloned());
+    parts.join("; ")
+}
+
 /// Builds the row for one event.
 pub fn row<'a>(trial: &'a Trial, arm: &'a Arm, patient: &'a Patient, e: &Event) -> Row<'a> {
-    let mut assumed: Vec<&str> = Vec::new();
     let (event, name, note, product) = match e.origin {
         Origin::Component(c) => {
             let comp = &arm.components[c];
-            let p = &trial.products[comp.product];
-            let mut parts: Vec<String> = vec![comp.name.clone()];
-            if let Some(a) = e.after {
-                parts.push(format!(
-                    "given after the {} that day",
-                    arm.components[a].name
-                ));
-            }
-            if let Some(r) = &comp.route {
-                parts.push(r.value.clone());
-            }
-            if let Some(d) = &comp.duration_min {
-                parts.push(format!("over {} min", d.value));
-            }
-            if let Some(n) = &comp.note {
-                parts.push(n.clone());
-            }
-            if comp.dose.provenance.is_assumed() {
-                assumed.push("dose");
-            }
-            if comp.timing.provenance.is_assumed() {
-                assumed.push("timing");
-            }
-            if comp
-                .route
-                .as_ref()
-                .is_some_and(|r| r.provenance.is_assumed())
-            {
-                assumed.push("route");
-            }
-            if comp
-                .duration_min
-                .as_ref()
-                .is_some_and(|r| r.provenance.is_assumed())
-            {
-                assumed.push("duration");
-            }
             (
                 comp.id.as_str(),
                 comp.name.as_str(),
-                parts.join("; "),
-                Some(p),
+                component_note(arm, c, e.after),
+                Some(&trial.products[comp.product]),
             )
         }
         Origin::Visit(v) => {
             let visit = &arm.visits[v];
-            if visit.provenance.is_assumed() {
-                assumed.push("day");
-            }
-            if visit
-                .window
-                .as_ref()
-                .is_some_and(|w| w.provenance.is_assumed())
-            {
-                assumed.push("window");
-            }
             (
                 visit.id.as_str(),
                 visit.name.as_str(),
@@ -235,9 +207,6 @@ pub fn row<'a>(trial: &'a Trial, arm: &'a Arm, patient: &'a Patient, e: &Event) 
         }
         Origin::Background(b) => {
             let bg = &arm.background[b];
-            if bg.provenance.is_assumed() {
-                assumed.push("background");
-            }
             let mut note = bg.name.clone();
             if let Some(d) = &bg.detail {
                 note.push_str(": ");
@@ -262,7 +231,7 @@ pub fn row<'a>(trial: &'a Trial, arm: &'a Arm, patient: &'a Patient, e: &Event) 
         study_day: e.study_day,
         weekday: timing::weekday_abbrev(e.date),
         order_in_day: e.order_in_day,
-        kind: e.kind.as_str(),
+        kind: e.kind,
         event,
         occurrence: e.occurrence,
         occurrences: e.occurrences,
@@ -276,7 +245,7 @@ pub fn row<'a>(trial: &'a Trial, arm: &'a Arm, patient: &'a Patient, e: &Event) 
         window_end: e.window.map(|w| w.1),
         note,
         product: product.map(|p| p.id.as_str()),
-        assumed: assumed.join("; "),
+        assumed: e.assumed,
         name,
         after_name: e.after.map(|a| arm.components[a].name.as_str()),
     }
@@ -292,10 +261,120 @@ pub fn rows<'a>(
     events.iter().map(|e| row(trial, arm, patient, e)).collect()
 }
 
-impl Row<'_> {
-    pub fn is_dose(&self) -> bool {
-        self.kind == EventKind::CellInfusion.as_str()
-            || self.kind == EventKind::PlasmaExchange.as_str()
+/// Everything a calendar says about one patient: what every format renders.
+pub struct Calendar<'a> {
+    pub trial: &'a Trial,
+    pub arm: &'a Arm,
+    pub patient: &'a Patient,
+    /// Checks the patient's inputs raised (an unusual weight, say).
+    pub warnings: &'a [String],
+    /// The assumed values the calendar uses.
+    pub assumptions: &'a [Assumption],
+    pub rows: &'a [Row<'a>],
+}
+
+impl Calendar<'_> {
+    /// "Follow-up: 5 years after study day 1, to 2032-01-30", when the record states one.
+    pub fn follow_up(&self) -> Option<String> {
+        let f = self.trial.follow_up.as_ref()?;
+        let end = f
+            .end(self.patient.start)
+            .map_or_else(|| "past the supported calendar".to_string(), |d| d.to_string());
+        Some(format!(
+            "follow-up: {} after study day 1, to {end}",
+            f.words()
+        ))
+    }
+
+    /// Rules and details for the whole arm, said once under a calendar: the arm's notes,
+    /// each component's route, duration and note, background treatment, follow-up.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes: Vec<String> = self.arm.notes.clone();
+        for c in &self.arm.components {
+            let mut parts = Vec::new();
+            if let Some(r) = &c.route {
+                parts.push(r.value.clone());
+            }
+            if let Some(d) = &c.duration_min {
+                parts.push(format!("over {} min", d.value));
+            }
+            if let Some(n) = &c.note {
+                parts.push(n.clone());
+            }
+            if !parts.is_empty() {
+                notes.push(format!("{}: {}", c.name, parts.join("; ")));
+            }
+        }
+        for b in &self.arm.background {
+            notes.push(format!(
+                "background, not a dose: {}",
+                crate::describe::background(b)
+            ));
+        }
+        if let Some(f) = self.follow_up() {
+            let mut f = f;
+            if let Some(c) = &self.trial.follow_up {
+                f.push_str(&format!(" ({})", crate::describe::provenance(&c.provenance)));
+            }
+            notes.push(f);
+        }
+        notes
+    }
+}
+
+/// The one shape every calendar format has: a calendar in, the file's bytes out.
+pub trait Exporter {
+    fn render(&self, calendar: &Calendar) -> anyhow::Result<Vec<u8>>;
+}
+
+/// The calendar formats, and the file extensions that name them.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Aligned text for the terminal
+    Table,
+    /// The calendar CSV columns
+    Csv,
+    /// One JSON document
+    Json,
+    /// An iCalendar file for calendar apps
+    Ics,
+}
+
+impl Format {
+    /// The extensions `--out` accepts, each with the format it picks.
+    pub const EXTENSIONS: [(&'static str, Format); 5] = [
+        ("txt", Format::Table),
+        ("md", Format::Table),
+        ("csv", Format::Csv),
+        ("json", Format::Json),
+        ("ics", Format::Ics),
+    ];
+
+    /// The format a file extension names (case-insensitive), if dosesim writes it.
+    pub fn from_extension(ext: &str) -> Option<Format> {
+        let ext = ext.to_ascii_lowercase();
+        Self::EXTENSIONS
+            .iter()
+            .find(|(e, _)| *e == ext)
+            .map(|(_, f)| *f)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Table => "table",
+            Format::Csv => "csv",
+            Format::Json => "json",
+            Format::Ics => "ics",
+        }
+    }
+
+    pub fn exporter(self) -> &'static dyn Exporter {
+        match self {
+            Format::Table => &table::Table,
+            Format::Csv => &csv::Csv,
+            Format::Json => &json::Json,
+            Format::Ics => &ics::Ics,
+        }
     }
 }
 
@@ -304,44 +383,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scientific_notation_reads_like_a_label() {
-        assert_eq!(sci(75_000_000.0), "7.50 x 10^7");
-        assert_eq!(sci(1e5), "1.00 x 10^5");
-        assert_eq!(sci(1.2e6), "1.20 x 10^6");
-        assert_eq!(sci(99_990_000.0), "1.00 x 10^8");
-        assert_eq!(sci(40.0), "40");
-        assert!(sci_is_exact(75_000_000.0));
-        assert!(!sci_is_exact(75_312_500.0));
+    fn columns_are_named_once_in_file_order() {
+        assert_eq!(
+            header(),
+            [
+                "patient_id",
+                "trial_id",
+                "arm_id",
+                "date",
+                "study_day",
+                "weekday",
+                "order_in_day",
+                "kind",
+                "event",
+                "occurrence",
+                "occurrences",
+                "weight_kg",
+                "dose_per_kg",
+                "dose",
+                "dose_unit",
+                "cumulative_dose",
+                "volume_ml",
+                "window_start",
+                "window_end",
+                "note",
+                "product",
+                "assumed",
+            ]
+        );
     }
 
     #[test]
-    fn amounts_print_whole_cells_and_decimal_ml() {
-        let c = Amount {
-            value: 75_000_000.0,
-            unit: Unit::Cells,
-        };
-        assert_eq!(c.plain(), "75000000");
-        assert_eq!(c.readable(), "7.50 x 10^7 cells");
-        let m = Amount {
-            value: 2000.0,
-            unit: Unit::Ml,
-        };
-        assert_eq!(m.plain(), "2000");
-        assert_eq!(m.readable(), "2000 mL");
-        let inexact = Amount {
-            value: 18_750_000.0,
-            unit: Unit::Cells,
-        };
-        assert_eq!(inexact.readable(), "1.88 x 10^7 cells (exactly 18750000)");
-        assert_eq!(serde_json::to_string(&c).unwrap(), "75000000");
-    }
-
-    #[test]
-    fn formula_like_text_is_made_inert() {
-        for bad in ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
-            assert_eq!(inert(bad), format!("'{bad}"));
-        }
-        assert_eq!(inert("P001"), "P001");
-        assert_eq!(inert(""), "");
+    fn extensions_name_formats_case_insensitively() {
+        assert_eq!(Format::from_extension("CSV"), Some(Format::Csv));
+        assert_eq!(Format::from_extension("ics"), Some(Format::Ics));
+        assert_eq!(Format::from_extension("xlsx"), None);
     }
 }

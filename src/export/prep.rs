@@ -7,8 +7,8 @@ use std::io::Write;
 
 use chrono::NaiveDate;
 
-use super::{Amount, inert, trim_decimals};
-use crate::model::{Arm, Trial};
+use crate::format::{Amount, inert, trim_decimals};
+use crate::model::{Arm, Assumed, Trial};
 use crate::schedule::{Event, Patient};
 
 pub const COLUMNS: [&str; 8] = [
@@ -34,7 +34,7 @@ pub struct PrepLine {
     pub volume_ml: Option<f64>,
     pub patients: Vec<String>,
     /// Which values behind these doses are assumed rather than stated by the record.
-    pub assumed: std::collections::BTreeSet<&'static str>,
+    pub assumed: Assumed,
 }
 
 /// Adds up the dosing events of many patients by (date, product).
@@ -58,15 +58,10 @@ impl Prep {
                 patients: Vec::new(),
                 assumed: Default::default(),
             });
-            if let crate::schedule::Origin::Component(c) = e.origin {
-                let comp = &arm.components[c];
-                if comp.dose.provenance.is_assumed() {
-                    line.assumed.insert("dose");
-                }
-                if comp.timing.provenance.is_assumed() {
-                    line.assumed.insert("timing");
-                }
-            }
+            // A day's total is of that day's doses: an earlier dose in a running total
+            // is not in it.
+            line.assumed |= e.assumed;
+            line.assumed = Assumed::without_earlier(line.assumed);
             line.doses += 1;
             line.total += dose;
             line.volume_ml = line.volume_ml.zip(e.volume_ml).map(|(a, b)| a + b);
@@ -99,7 +94,7 @@ impl Prep {
                 p.unit.as_str().to_string(),
                 l.volume_ml.map(|v| trim_decimals(v, 2)).unwrap_or_default(),
                 inert(&ids.join(" ")).into_owned(),
-                l.assumed.iter().copied().collect::<Vec<_>>().join("; "),
+                l.assumed.to_string(),
             ])?;
         }
         w.flush()?;

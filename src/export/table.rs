@@ -2,22 +2,37 @@
 //! per-kg dose beside them, units in every header, and the assumed values listed under
 //! the table so nobody mistakes an assumption for the record.
 
-use comfy_table::{CellAlignment, Table, presets};
+use comfy_table::{CellAlignment, presets};
 
-use super::{Row, sci, trim_decimals};
-use crate::model::Assumption;
+use super::{Calendar, Exporter, Row};
+use crate::format::{sci, trim_decimals};
+use crate::schedule::EventKind;
 
-pub struct Calendar<'a> {
-    pub trial: &'a crate::model::Trial,
-    pub arm: &'a crate::model::Arm,
-    pub patient: &'a crate::schedule::Patient,
-    pub warnings: &'a [String],
-    pub assumptions: &'a [Assumption],
-    pub rows: &'a [Row<'a>],
+pub struct Table;
+
+impl Exporter for Table {
+    fn render(&self, c: &Calendar) -> anyhow::Result<Vec<u8>> {
+        Ok(render(c).into_bytes())
+    }
+}
+
+/// The event column: the event's name, what it follows, and its assumed values.
+pub fn event_label(r: &Row) -> String {
+    let event = match (r.kind, r.after_name) {
+        (EventKind::Visit, _) => format!("Visit: {}", r.name),
+        (EventKind::Background, _) => format!("Background starts: {}", r.name),
+        (_, Some(after)) => format!("{} (after the {after})", r.name),
+        _ => r.name.to_string(),
+    };
+    if r.assumed.is_empty() {
+        event
+    } else {
+        format!("{event} [assumed: {}]", r.assumed)
+    }
 }
 
 pub fn render(c: &Calendar) -> String {
-    let mut t = Table::new();
+    let mut t = comfy_table::Table::new();
     t.load_preset(presets::ASCII_MARKDOWN);
     t.set_header(vec![
         "Date",
@@ -36,17 +51,7 @@ pub fn render(c: &Calendar) -> String {
         let dose = r.dose.map(|a| a.readable()).unwrap_or_default();
         // Long notes would make the table too wide: the column names the event, and the
         // route, duration and notes of each component follow the table once.
-        let event = match (r.kind, r.after_name) {
-            ("visit", _) => format!("Visit: {}", r.name),
-            ("background", _) => format!("Background starts: {}", r.name),
-            (_, Some(after)) => format!("{} (after the {after})", r.name),
-            _ => r.name.to_string(),
-        };
-        let event = if r.assumed.is_empty() {
-            event
-        } else {
-            format!("{event} [assumed: {}]", r.assumed)
-        };
+        let event = event_label(r);
         t.add_row(vec![
             r.date.to_string(),
             r.weekday.to_string(),
@@ -90,28 +95,7 @@ pub fn render(c: &Calendar) -> String {
     );
     out.push_str(&t.to_string());
     out.push('\n');
-    let mut notes: Vec<String> = c.arm.notes.clone();
-    for c in &c.arm.components {
-        let mut parts = Vec::new();
-        if let Some(r) = &c.route {
-            parts.push(r.value.clone());
-        }
-        if let Some(d) = &c.duration_min {
-            parts.push(format!("over {} min", d.value));
-        }
-        if let Some(n) = &c.note {
-            parts.push(n.clone());
-        }
-        if !parts.is_empty() {
-            notes.push(format!("{}: {}", c.name, parts.join("; ")));
-        }
-    }
-    for b in &c.arm.background {
-        notes.push(format!(
-            "background, not a dose: {}",
-            crate::describe::background(b)
-        ));
-    }
+    let notes = c.notes();
     if !notes.is_empty() {
         out.push('\n');
         for n in notes {

@@ -63,6 +63,10 @@ pub struct Run {
 }
 
 impl Run {
+    pub fn err(&self) -> String {
+        self.stderr.clone()
+    }
+
     pub fn out(&self) -> String {
         String::from_utf8(self.stdout.clone()).expect("stdout is UTF-8")
     }

@@ -1,0 +1,308 @@
+//! The files of a cohort, written under `DIR/<trial id>/`: pharmacy.csv, prep.csv,
+//! report.html and, per patient, `patients/<id>.csv`, `.ics`, `.svg` and `.png`; and a
+//! typed [`Summary`] of what was made. `cohort`, `run`, `pharmacy`'s callers and the
+//! examples all go through here; every file goes through `write.rs`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use chrono::NaiveDate;
+use rayon::prelude::*;
+
+use crate::chart;
+use crate::cohort::Cohort;
+use crate::describe::INCLUDES_ASSUMED;
+use crate::export::{self, Calendar, Exporter, prep::Prep};
+use crate::format::{Amount, plural};
+use crate::model::{Assumed, Kg};
+use crate::report;
+use crate::schedule::{Event, Patient};
+use crate::write;
+
+/// Size of each patient's cumulative chart (pixels).
+pub const PATIENT_CHART: (u32, u32) = (800, 450);
+/// Weight of the reference patient in the trial-level charts (kg).
+pub const REFERENCE_WEIGHT_KG: f64 = 60.0;
+
+/// What a cohort run made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub trial_id: String,
+    pub dir: PathBuf,
+    pub patients: usize,
+    /// Doses of all products (infusions and exchanges).
+    pub doses: u64,
+    /// Per product given, in the scenario's product order.
+    pub totals: Vec<ProductTotal>,
+    pub first: Option<NaiveDate>,
+    pub last: Option<NaiveDate>,
+}
+
+/// How much of one product a cohort is given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProductTotal {
+    pub product: String,
+    pub doses: u64,
+    pub total: Amount,
+    /// True when an assumed dose is in the total.
+    pub includes_assumed: bool,
+}
+
+impl ProductTotal {
+    /// "uc_msc: 64 doses, 3.20 x 10⁹ cells", marked when an assumed dose is in it.
+    pub fn words(&self) -> String {
+        let mut s = format!(
+            "{}: {}, {}",
+            self.product,
+            plural(self.doses, "dose"),
+            self.total.readable()
+        );
+        if self.includes_assumed {
+            s.push_str(&format!(" [{INCLUDES_ASSUMED}]"));
+        }
+        s
+    }
+}
+
+impl Summary {
+    /// The summary without the trial id and folder: "16 patients; uc_msc: 64 doses, ...;
+    /// 2027-01-04 to 2028-01-10".
+    pub fn line(&self) -> String {
+        let mut parts = vec![plural(self.patients as u64, "patient")];
+        parts.extend(self.totals.iter().map(ProductTotal::words));
+        if let (Some(a), Some(b)) = (self.first, self.last) {
+            parts.push(format!("{a} to {b}"));
+        }
+        parts.join("; ")
+    }
+
+    /// The line `cohort` and `run` print.
+    pub fn render(&self) -> String {
+        format!(
+            "{}: {} -> {}\n",
+            self.trial_id,
+            self.line(),
+            self.dir.display()
+        )
+    }
+}
+
+/// The per-patient part of a bundle: the rows and the chart, kept for the report.
+struct PatientView<'a> {
+    patient: &'a Patient,
+    arm: usize,
+    rows: Vec<export::Row<'a>>,
+    chart_svg: String,
+}
+
+/// Adds up the doses of every calendar: the preparation list and the summary's totals.
+fn tally(cohort: &Cohort, calendars: &[(Patient, usize, Vec<Event>)], dir: &Path) -> (Prep, Summary) {
+    let trial = cohort.trial;
+    let mut prep = Prep::default();
+    let mut totals = vec![(0u64, 0.0, false); trial.products.len()];
+    let mut doses = 0u64;
+    let (mut first, mut last) = (None::<NaiveDate>, None::<NaiveDate>);
+    for (p, arm, events) in calendars {
+        let arm = &trial.arms[*arm];
+        prep.add(arm, p, events);
+        for e in events {
+            first = Some(first.map_or(e.date, |f| f.min(e.date)));
+            last = Some(last.map_or(e.date, |l| l.max(e.date)));
+            if let (Some(d), Some(prod)) = (e.dose, e.product(arm)) {
+                let t = &mut totals[prod];
+                t.0 += 1;
+                t.1 += d;
+                t.2 |= e.assumed.contains(Assumed::DOSE);
+                doses += 1;
+            }
+        }
+    }
+    let summary = Summary {
+        trial_id: trial.id.clone(),
+        dir: dir.to_path_buf(),
+        patients: calendars.len(),
+        doses,
+        totals: trial
+            .products
+            .iter()
+            .zip(totals)
+            .filter(|(_, (n, _, _))| *n > 0)
+            .map(|(p, (n, t, assumed))| ProductTotal {
+                product: p.id.clone(),
+                doses: n,
+                total: Amount {
+                    value: t,
+                    unit: p.unit,
+                },
+                includes_assumed: assumed,
+            })
+            .collect(),
+        first,
+        last,
+    };
+    (prep, summary)
+}
+
+/// Each patient's rows and chart, in parallel; `files` writes the patient's own files
+/// (calendar CSV and .ics, chart SVG and PNG) into that folder as it goes.
+fn patient_views<'a>(
+    cohort: &'a Cohort,
+    calendars: &'a [(Patient, usize, Vec<Event>)],
+    files: Option<&Path>,
+) -> Result<Vec<PatientView<'a>>> {
+    let trial = cohort.trial;
+    calendars
+        .par_iter()
+        .map(|(p, arm_index, events)| -> Result<PatientView> {
+            let arm = &trial.arms[*arm_index];
+            let rows = export::rows(trial, arm, p, events);
+            let (svg, png) = chart::patient_charts(trial, arm, p, PATIENT_CHART)?;
+            if let Some(dir) = files {
+                let assumptions = arm.assumptions(trial);
+                let cal = Calendar {
+                    trial,
+                    arm,
+                    patient: p,
+                    warnings: &[],
+                    assumptions: &assumptions,
+                    rows: &rows,
+                };
+                let file = |ext: &str| write::safe_child(dir, &p.id, ext);
+                write::atomic(&file(".csv")?, &export::csv::Csv.render(&cal)?)?;
+                write::atomic(&file(".ics")?, &export::ics::Ics.render(&cal)?)?;
+                write::atomic(&file(".svg")?, svg.as_bytes())?;
+                write::atomic(&file(".png")?, &png)?;
+            }
+            Ok(PatientView {
+                patient: p,
+                arm: *arm_index,
+                rows,
+                chart_svg: svg,
+            })
+        })
+        .collect()
+}
+
+/// The trial report of a cohort.
+fn report_html(cohort: &Cohort, prep: &Prep, views: &[PatientView]) -> Result<String> {
+    let trial = cohort.trial;
+    let arms: Vec<&crate::model::Arm> = trial.arms.iter().collect();
+    let reference = Kg::from_f64(REFERENCE_WEIGHT_KG);
+    let timeline = chart::timeline_svg(
+        trial,
+        reference.f64(),
+        chart::timeline_size(arms.len()),
+    )?;
+    let cumulative = chart::cumulative_svg(
+        trial,
+        &arms,
+        reference.f64(),
+        None,
+        false,
+        chart::DEFAULT_SIZE,
+    )?;
+    let sections: Vec<report::PatientSection> = views
+        .iter()
+        .map(|v| report::PatientSection {
+            id: &v.patient.id,
+            arm_id: &trial.arms[v.arm].id,
+            weight_kg: v.patient.weight_kg,
+            rows: &v.rows,
+            chart_svg: &v.chart_svg,
+        })
+        .collect();
+    let caption = format!(
+        "Cumulative cell dose of each arm for a reference patient of {reference} kg; each patient's own chart is in their section below."
+    );
+    Ok(report::render(&report::Report {
+        trial,
+        roster: &cohort.roster_path,
+        timeline_svg: &timeline,
+        cumulative_svg: &cumulative,
+        cumulative_caption: &caption,
+        prep,
+        patients: &sections,
+    }))
+}
+
+/// The report a cohort's bundle would hold, made in memory (for the examples).
+pub fn report_only(cohort: &Cohort) -> Result<String> {
+    let calendars: Vec<_> = cohort.calendars().collect();
+    let (prep, _) = tally(cohort, &calendars, Path::new(""));
+    let views = patient_views(cohort, &calendars, None)?;
+    report_html(cohort, &prep, &views)
+}
+
+/// Writes every file of a checked cohort under `out/<trial id>/`; `progress` is told how
+/// many pharmacy rows are written.
+pub fn write_cohort(cohort: &Cohort, out: &Path, progress: &dyn Fn(u64)) -> Result<Summary> {
+    let trial = cohort.trial;
+    let dir = write::safe_child(out, &trial.id, "")?;
+    let patients_dir = dir.join("patients");
+    std::fs::create_dir_all(&patients_dir)
+        .with_context(|| format!("cannot create {}", patients_dir.display()))?;
+
+    write::atomic_with(&dir.join("pharmacy.csv"), |w| {
+        cohort.write_pharmacy(w, progress)
+    })?;
+
+    let calendars: Vec<_> = cohort.calendars().collect();
+    let (prep, summary) = tally(cohort, &calendars, &dir);
+    write::atomic_with(&dir.join("prep.csv"), |w| {
+        prep.write_csv(trial, w).map_err(std::io::Error::other)
+    })?;
+
+    let views = patient_views(cohort, &calendars, Some(&patients_dir))?;
+    remove_stale(
+        &patients_dir,
+        &calendars
+            .iter()
+            .map(|c| c.0.id.as_str())
+            .collect::<Vec<_>>(),
+    )?;
+    let html = report_html(cohort, &prep, &views)?;
+    write::atomic(&dir.join("report.html"), html.as_bytes())?;
+    Ok(summary)
+}
+
+/// Removes calendars left in `patients/` by an earlier roster, so no one opens the
+/// calendar of a patient who is no longer on it. Only dosesim's own file types go.
+fn remove_stale(dir: &Path, ids: &[&str]) -> Result<()> {
+    let keep: std::collections::HashSet<&str> = ids.iter().copied().collect();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let ours = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e, "csv" | "ics" | "png" | "svg"));
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        if ours && path.is_file() && !keep.contains(stem) {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove stale {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Unit;
+
+    #[test]
+    fn a_total_with_an_assumed_dose_says_so() {
+        let t = ProductTotal {
+            product: "ucb_msc".into(),
+            doses: 1044,
+            total: Amount {
+                value: 6_693_920_000.0,
+                unit: Unit::Cells,
+            },
+            includes_assumed: true,
+        };
+        assert_eq!(
+            t.words(),
+            "ucb_msc: 1044 doses, 6.69 x 10⁹ cells (exactly 6693920000) [includes assumed doses]"
+        );
+    }
+}
