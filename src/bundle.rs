@@ -96,7 +96,11 @@ struct PatientView<'a> {
 }
 
 /// Adds up the doses of every calendar: the preparation list and the summary's totals.
-fn tally(cohort: &Cohort, calendars: &[(Patient, usize, Vec<Event>)], dir: &Path) -> (Prep, Summary) {
+fn tally(
+    cohort: &Cohort,
+    calendars: &[(Patient, usize, Vec<Event>)],
+    dir: &Path,
+) -> (Prep, Summary) {
     let trial = cohort.trial;
     let mut prep = Prep::default();
     let mut totals = vec![(0u64, 0.0, false); trial.products.len()];
@@ -188,11 +192,7 @@ fn report_html(cohort: &Cohort, prep: &Prep, views: &[PatientView]) -> Result<St
     let trial = cohort.trial;
     let arms: Vec<&crate::model::Arm> = trial.arms.iter().collect();
     let reference = Kg::from_f64(REFERENCE_WEIGHT_KG);
-    let timeline = chart::timeline_svg(
-        trial,
-        reference.f64(),
-        chart::timeline_size(arms.len()),
-    )?;
+    let timeline = chart::timeline_svg(trial, reference.f64(), chart::timeline_size(arms.len()))?;
     let cumulative = chart::cumulative_svg(
         trial,
         &arms,

@@ -81,7 +81,9 @@ impl FromStr for Kg {
             && digits.bytes().filter(|&b| b == b'.').count() <= 1
             && digits.bytes().any(|b| b.is_ascii_digit());
         if !shape {
-            return Err(format!("'{text}' is not a weight in kg (write it like 62.5)"));
+            return Err(format!(
+                "'{text}' is not a weight in kg (write it like 62.5)"
+            ));
         }
         let significant = digits
             .bytes()
@@ -251,7 +253,10 @@ impl Trial {
 
     /// The assumed values the given arms use, each once (two arms sharing a visit or a
     /// product name it once).
-    pub fn assumptions_of<'a>(&'a self, arms: impl IntoIterator<Item = &'a Arm>) -> Vec<Assumption> {
+    pub fn assumptions_of<'a>(
+        &'a self,
+        arms: impl IntoIterator<Item = &'a Arm>,
+    ) -> Vec<Assumption> {
         let mut out: Vec<Assumption> = Vec::new();
         for arm in arms {
             for a in arm.assumptions(self) {
@@ -273,7 +278,11 @@ impl Trial {
                 reason: reason.clone(),
             });
         }
-        if let Some(reason) = self.follow_up.as_ref().and_then(|f| f.provenance.assumed.as_ref()) {
+        if let Some(reason) = self
+            .follow_up
+            .as_ref()
+            .and_then(|f| f.provenance.assumed.as_ref())
+        {
             out.push(Assumption {
                 what: "follow-up length".into(),
                 reason: reason.clone(),

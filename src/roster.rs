@@ -535,7 +535,9 @@ mod tests {
         ] {
             assert!(spreadsheet_reading(id).is_some(), "{id}");
         }
-        for id in ["P001", "123", "P-1.5", "A1E5", "abc-def", "E5", "1.2.3.4", "x.y"] {
+        for id in [
+            "P001", "123", "P-1.5", "A1E5", "abc-def", "E5", "1.2.3.4", "x.y",
+        ] {
             assert_eq!(spreadsheet_reading(id), None, "{id}");
         }
     }

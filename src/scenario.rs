@@ -230,7 +230,6 @@ pub fn parse(path: &Path, text: &str) -> Result<Trial, InputError> {
     .run(raw)
 }
 
-
 struct Validator<'a> {
     path: &'a Path,
     text: &'a str,

@@ -833,7 +833,10 @@ timing = { every_months = 3, count = 4, source = "q" }
             max_per_dose: None,
             provenance: Provenance::default(),
         };
-        assert_eq!(dose_amount(&dose, Unit::Cells, kg("61.3")).0, Some(7_567_914.0));
+        assert_eq!(
+            dose_amount(&dose, Unit::Cells, kg("61.3")).0,
+            Some(7_567_914.0)
+        );
         let stepped = Dose {
             round_to: Some(1e6),
             ..dose

@@ -327,8 +327,8 @@ fn nct01724398_msc_pe_exchange_comes_before_the_infusion() {
     );
     let w = run.warnings();
     assert!(
-        w.iter().any(|l| l.contains("NCT01724398")
-            && l.contains("uc_msc timing is assumed")),
+        w.iter()
+            .any(|l| l.contains("NCT01724398") && l.contains("uc_msc timing is assumed")),
         "the assumed timing must warn: {}",
         run.stderr
     );
@@ -908,7 +908,12 @@ fn json_parses_with_integer_doses() {
 #[test]
 fn out_writes_the_file_and_nothing_on_stdout() {
     let dir = tempfile::tempdir().unwrap();
-    for (format, ext) in [("csv", "csv"), ("json", "json"), ("ics", "ics"), ("table", "txt")] {
+    for (format, ext) in [
+        ("csv", "csv"),
+        ("json", "json"),
+        ("ics", "ics"),
+        ("table", "txt"),
+    ] {
         let path = dir.path().join(format!("cal.{ext}"));
         let to_file = calendar(
             NCT04822922,
@@ -1088,7 +1093,11 @@ fn an_extension_the_tool_does_not_write_is_refused() {
         &["--out", path.to_str().unwrap()],
     )
     .expect_code(0);
-    assert!(std::fs::read_to_string(&path).unwrap().starts_with("patient_id,"));
+    assert!(
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .starts_with("patient_id,")
+    );
 }
 
 /// Regression (review findings 3): 50.00000125 kg x 1.2e6 cells/kg is exactly 60000001.5,
@@ -1127,7 +1136,11 @@ fn decimal_weights_give_exact_doses_and_are_echoed_as_entered() {
         long.out()
     );
     let table = calendar(NCT04822922, "high", "62.50", "2027-01-31", &[]);
-    assert!(table.out().contains("Patient patient: 62.50 kg"), "{}", table.out());
+    assert!(
+        table.out().contains("Patient patient: 62.50 kg"),
+        "{}",
+        table.out()
+    );
 }
 
 /// Regression: `--out p.ics` without `--format` wrote the text table into the .ics file.
@@ -1181,7 +1194,10 @@ fn arm_notes_reach_every_format() {
         &["--format", "csv"],
     );
     let out = csv.out();
-    let rows: Vec<&str> = out.lines().filter(|l| l.contains(",cell_infusion,")).collect();
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains(",cell_infusion,"))
+        .collect();
     assert_eq!(rows.len(), 4, "{out}");
     for r in rows {
         assert!(r.contains("serious adverse reaction"), "{r}");
@@ -1218,6 +1234,9 @@ fn arm_notes_reach_every_format() {
     assert_eq!(descriptions.len(), 6, "4 infusions and 2 visits");
     for d in descriptions {
         assert!(d.contains("serious adverse reaction"), "{d}");
-        assert!(d.contains("Follow-up: 5 years after study day 1\\, to 2031-12-30"), "{d}");
+        assert!(
+            d.contains("Follow-up: 5 years after study day 1\\, to 2031-12-30"),
+            "{d}"
+        );
     }
 }

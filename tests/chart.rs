@@ -76,7 +76,7 @@ fn chart_writes_an_svg_with_dates_and_per_kg_units() {
         .assert()
         .success()
         // msc-pe's infusion days are an assumption: the chart says so, like the calendar.
-        .stderr(contains("msc-pe").and(contains("assumed")));
+        .stderr(contains("uc_msc timing").and(contains("assumed")));
     let texts = svg_texts(&out);
     assert!(texts.contains(&"Cumulative dose (cells/kg)".to_string()));
     assert!(texts.contains(&"Date (study day 1 = 2026-12-30)".to_string()));

@@ -58,7 +58,7 @@ fn negative_weight_is_refused() {
 fn non_numeric_weight_is_refused() {
     for w in ["abc", "", "NaN", "inf", "70kg"] {
         let run = calendar(HIGH, "high", w, "2026-12-30", &["--format", "csv"]);
-        assert_bad_input(&run, &["--weight", &format!("'{w}' is not a number of kg")]);
+        assert_bad_input(&run, &["--weight", &format!("'{w}' is not a weight in kg")]);
     }
 }
 
@@ -601,6 +601,7 @@ const SHOW: &[ShowArm] = &[
         "msc-8w",
         &[8],
         &[
+            "product ucb_msc",
             "ucb_msc dose",
             "background smt",
             "background albumin",
@@ -612,6 +613,7 @@ const SHOW: &[ShowArm] = &[
         "msc-4w",
         &[4],
         &[
+            "product ucb_msc",
             "ucb_msc dose",
             "background smt",
             "background albumin",
@@ -685,7 +687,7 @@ fn show_lists_arms_dose_counts_and_assumed_values() {
                     .collect();
                 assert_eq!(&listed, assumed, "{file} {arm}:\n{section}");
                 for what in *assumed {
-                    let w = format!("{arm}: {what} is assumed, not stated in the registry record");
+                    let w = format!(": {what} is assumed, not stated in the registry record");
                     assert!(
                         run.stderr.contains(&w),
                         "{file}: warn {w:?}:\n{}",
@@ -711,7 +713,7 @@ fn show_quotes_the_record_and_marks_assumptions() {
         "{out}"
     );
     assert!(
-        out.contains("dose:     1.00 x 10^5 cells/kg  (ASSUMED: The record states no cell dose."),
+        out.contains("dose:     1.00 x 10⁵ cells/kg  (ASSUMED: The record states no cell dose."),
         "{out}"
     );
     assert!(
@@ -846,7 +848,7 @@ fn out_must_fit_the_format_and_its_folder_must_exist() {
     run.expect_code(2);
     assert!(
         run.stderr
-            .contains("--format: json output does not fit a .csv file"),
+            .contains("--format: json output does not fit a file named"),
         "{}",
         run.stderr
     );

@@ -9,9 +9,9 @@ use std::sync::LazyLock;
 use chrono::{Datelike, Days, NaiveDate};
 use proptest::prelude::*;
 
+use dosesim::model::Kg;
 use dosesim::model::{ComponentKind, DoseAmount, Interval, TimingRule, Trial, Unit};
 use dosesim::scenario;
-use dosesim::model::Kg;
 use dosesim::schedule::{Event, EventKind, Origin, Patient, Plan, check_weight};
 
 static TRIALS: LazyLock<Vec<Trial>> = LazyLock::new(|| {

@@ -67,8 +67,8 @@ const EXPECT: [Expect; 5] = [
         seed: "004_d4c7e1b11f621d26.txt",
         arms: &["low", "middle", "high"],
         assumed: &[
-            "<li>visit day30 day: The record gives an outcome time frame, &#39;1 month since intervention start&#39;",
-            "<li>visit day90 day: The record gives an outcome time frame, &#39;90 days&#39;",
+            "<li>visit day30 day: The record gives an outcome time frame, '1 month since intervention start'",
+            "<li>visit day90 day: The record gives an outcome time frame, '90 days'",
         ],
         assumed_boxes: 3,
     },
@@ -149,15 +149,18 @@ fn check_report(e: &Expect) {
 
     // A section per patient, with their chart inline.
     assert_eq!(
-        html.matches("<details id=\"patient-").count(),
+        html.matches("<details class=\"patient\" id=\"patient-")
+            .count(),
         rows.len(),
         "{what}"
     );
     for r in &rows {
         let f: Vec<&str> = r.split(',').collect();
-        let (id, arm, weight) = (f[0], f[1], f[2].parse::<f64>().unwrap());
-        let summary =
-            format!("<details id=\"patient-{id}\"><summary>{id}: arm {arm}, {weight} kg, ");
+        // The weight as the roster wrote it.
+        let (id, arm, weight) = (f[0], f[1], f[2]);
+        let summary = format!(
+            "<details class=\"patient\" id=\"patient-{id}\"><summary>{id}: arm {arm}, {weight} kg, "
+        );
         assert!(html.contains(&summary), "{what}: {summary}");
 
         // patients/<id>.svg is the chart of the section; patients/<id>.png its image.
@@ -213,9 +216,55 @@ fn check_report(e: &Expect) {
             "{what}: {axis}: {cumulative:?}"
         );
     }
+    assert_tables_are_rectangular(&html, &what);
     let html_pos = |s: &str| html.find(s).unwrap();
     assert!(html_pos("<h2>Timeline</h2>") < html_pos(svgs[0]));
     assert!(html_pos("<h2>Cumulative dose by arm</h2>") < html_pos(svgs[1]));
+}
+
+/// Every table row has as many cells as its table's header (review findings 1: the
+/// per-patient table had 11 header cells and 10 cells a row, so its "Assumed" column was
+/// never filled). Counts `<th>` in each table's first row and `<td>` in every other row.
+fn assert_tables_are_rectangular(html: &str, what: &str) {
+    let mut tables = 0;
+    for table in html.split("<table>").skip(1) {
+        let table = table.split("</table>").next().unwrap();
+        let rows: Vec<&str> = table
+            .split("<tr")
+            .skip(1)
+            .map(|r| r.split("</tr>").next().unwrap())
+            .collect();
+        let header = rows[0].matches("<th").count();
+        assert!(header > 0, "{what}: table {tables} has a header row");
+        for (i, r) in rows.iter().enumerate().skip(1) {
+            assert_eq!(
+                r.matches("<td").count(),
+                header,
+                "{what}: table {tables} row {i}: {r}"
+            );
+        }
+        tables += 1;
+    }
+    assert!(tables >= 2, "{what}: regimen, prep and patient tables");
+}
+
+/// The assumed values of each patient's calendar are in the report's Assumed column.
+#[test]
+fn the_patient_table_marks_assumed_values() {
+    let rows = demo_rows("NCT02812121", 2);
+    let (_dir, trial_dir) = report_of(
+        Path::new("scenarios/nct02812121.toml"),
+        "NCT02812121",
+        &rows,
+    );
+    let html = std::fs::read_to_string(trial_dir.join("report.html")).unwrap();
+    assert_tables_are_rectangular(&html, "NCT02812121");
+    assert!(
+        html.contains("<td class=\"flag\">dose; product</td>"),
+        "the assumed dose is marked in the patient table"
+    );
+    // A total that sums an assumed dose says so.
+    assert!(html.contains("(includes assumed doses)"));
 }
 
 #[test]

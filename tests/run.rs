@@ -43,7 +43,9 @@ fn check_trial_dir(out: &Path, trial: &str) {
     assert_eq!(entries(&dir.join("patients")), want, "{trial}: patients/");
     let report = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert_eq!(
-        report.matches("<details id=\"patient-").count(),
+        report
+            .matches("<details class=\"patient\" id=\"patient-")
+            .count(),
         ids.len(),
         "{trial}: a section per patient"
     );
@@ -130,9 +132,39 @@ fn run_writes_all_five_trials_an_index_and_the_same_bytes_twice() {
         lines.last().unwrap(),
         &format!("index: {}", a.join("index.html").display())
     );
+    // Review findings 2: a total that sums an assumed dose says so (NCT02812121's dose is
+    // not in its record); totals of stated doses do not.
+    let marked = "[includes assumed doses]";
+    for l in &lines {
+        assert_eq!(
+            l.contains(marked),
+            l.starts_with("NCT02812121: "),
+            "only NCT02812121's total sums an assumed dose: {l}"
+        );
+    }
+    // Review findings 7: each assumed value is said once per trial, not once per arm.
+    let warnings = run_a.warnings();
+    let mut seen = std::collections::HashSet::new();
+    for w in &warnings {
+        assert!(seen.insert(*w), "said twice: {w}");
+    }
+    assert!(
+        warnings
+            .iter()
+            .filter(|w| w.contains("ucb_msc dose is assumed"))
+            .count()
+            == 1,
+        "{}",
+        run_a.stderr
+    );
 
     // The index links each trial's report and loads nothing from elsewhere.
     let index = std::fs::read_to_string(a.join("index.html")).unwrap();
+    assert_eq!(
+        index.matches(marked).count(),
+        1,
+        "the index marks the same total"
+    );
     for (trial, _) in TRIALS {
         assert!(
             index.contains(&format!("<a href=\"{trial}/report.html\">{trial}</a>")),

@@ -103,9 +103,14 @@ pub fn patient_charts(
     patient: &crate::schedule::Patient,
     size: (u32, u32),
 ) -> Result<(String, Vec<u8>)> {
-    let chart =
-        cumulative::Cumulative::new(trial, &[arm], patient.weight_kg.f64(), Some(patient.start), false)?
-            .for_patient(trial, &patient.id, &arm.id);
+    let chart = cumulative::Cumulative::new(
+        trial,
+        &[arm],
+        patient.weight_kg.f64(),
+        Some(patient.start),
+        false,
+    )?
+    .for_patient(trial, &patient.id, &arm.id);
     Ok((svg(&chart, size)?, png(&chart, size)?))
 }
 

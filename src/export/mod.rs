@@ -277,9 +277,10 @@ impl Calendar<'_> {
     /// "Follow-up: 5 years after study day 1, to 2032-01-30", when the record states one.
     pub fn follow_up(&self) -> Option<String> {
         let f = self.trial.follow_up.as_ref()?;
-        let end = f
-            .end(self.patient.start)
-            .map_or_else(|| "past the supported calendar".to_string(), |d| d.to_string());
+        let end = f.end(self.patient.start).map_or_else(
+            || "past the supported calendar".to_string(),
+            |d| d.to_string(),
+        );
         Some(format!(
             "follow-up: {} after study day 1, to {end}",
             f.words()
@@ -314,7 +315,10 @@ impl Calendar<'_> {
         if let Some(f) = self.follow_up() {
             let mut f = f;
             if let Some(c) = &self.trial.follow_up {
-                f.push_str(&format!(" ({})", crate::describe::provenance(&c.provenance)));
+                f.push_str(&format!(
+                    " ({})",
+                    crate::describe::provenance(&c.provenance)
+                ));
             }
             notes.push(f);
         }
