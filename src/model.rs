@@ -310,7 +310,7 @@ pub struct FollowUp {
 impl FollowUp {
     /// "5 years" or "18 months".
     pub fn words(&self) -> String {
-        if self.months % 12 == 0 {
+        if self.months.is_multiple_of(12) {
             let y = self.months / 12;
             format!("{y} year{}", if y == 1 { "" } else { "s" })
         } else {

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use dosesim::cmd::cohort::write_all;
+use dosesim::bundle::write_cohort;
 use dosesim::cohort::Cohort;
 use dosesim::{roster, scenario};
 
@@ -24,6 +24,6 @@ fn cohort_320_patients_with_charts_and_report(bencher: divan::Bencher) {
     let out = tempfile::tempdir().unwrap();
     bencher.bench(|| {
         let cohort = Cohort::new(&trial, &roster, &roster_path).unwrap();
-        write_all(&cohort, out.path()).unwrap()
+        write_cohort(&cohort, out.path(), &|_| {}).unwrap()
     });
 }
