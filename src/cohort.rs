@@ -209,6 +209,7 @@ impl<'t> Cohort<'t> {
         let mut events: Vec<Event> = Vec::new();
         let mut n = 0u64;
         let mut cells = DayCells::default();
+        let mut head = Vec::with_capacity(96);
         for d in a..b {
             let date = self.first_date + chrono::Days::new(d as u64);
             cells.date.clear();
@@ -227,7 +228,11 @@ impl<'t> Cohort<'t> {
                 cells.study_day = first.study_day;
                 cells.weight.clear();
                 write_decimal(&mut cells.weight, e.weight_kg.decimal());
+                // The leading cells every row of the patient-day shares, written once.
+                head.clear();
+                texts.head.write(&mut head, &e.id, &cells, first);
                 for ev in &events {
+                    out.extend_from_slice(&head);
                     texts.get(ev).write(&mut out, &e.id, &cells, ev);
                     n += 1;
                 }
@@ -274,79 +279,84 @@ struct DayCells {
 /// unless it changes per patient or per event.
 #[derive(Debug, Clone)]
 struct SlotText {
-    pieces: Vec<Piece>,
+    /// Each fixed run of text (with its commas), then the cell that follows it, if any.
+    segments: Vec<(Box<[u8]>, Option<Column>)>,
     unit: Unit,
 }
 
-#[derive(Debug, Clone)]
-enum Piece {
-    Text(String),
-    Cell(Column),
+/// How many leading columns are the same for every row of a patient-day (patient id,
+/// trial, arm, date, study day, weekday): the stream writes them once per patient-day.
+fn head_columns() -> usize {
+    Column::ALL
+        .iter()
+        .take_while(|c| matches!(c.scope(), Scope::Patient | Scope::Day | Scope::Arm))
+        .count()
 }
 
 impl SlotText {
-    fn new(row: &export::Row, unit: Unit) -> Self {
-        let mut pieces = Vec::new();
+    /// The segments of columns `cols` (a run of [`Column::ALL`] starting at index `from`).
+    fn new(row: &export::Row, unit: Unit, from: usize, cols: &[Column]) -> Self {
+        let mut segments = Vec::new();
         let mut text = String::new();
-        for (i, &col) in Column::ALL.iter().enumerate() {
-            if i > 0 {
+        for (i, &col) in cols.iter().enumerate() {
+            if i + from > 0 {
                 text.push(',');
             }
-            if col.scope() == Scope::Slot {
+            if matches!(col.scope(), Scope::Slot | Scope::Arm) {
                 text.push_str(&cell(&row.cell(col)));
             } else {
-                if !text.is_empty() {
-                    pieces.push(Piece::Text(std::mem::take(&mut text)));
-                }
-                pieces.push(Piece::Cell(col));
+                segments.push((std::mem::take(&mut text).into_bytes().into(), Some(col)));
             }
         }
-        text.push('\n');
-        pieces.push(Piece::Text(text));
-        SlotText { pieces, unit }
+        if from + cols.len() == Column::ALL.len() {
+            text.push('\n');
+        }
+        if !text.is_empty() {
+            segments.push((text.into_bytes().into(), None));
+        }
+        SlotText { segments, unit }
     }
 
     /// Appends one row. The cells written here are digits, dates, safe ids and fixed words,
     /// none of which the CSV writer would quote.
     fn write(&self, out: &mut Vec<u8>, id: &str, day: &DayCells, ev: &Event) {
-        let mut num = itoa::Buffer::new();
-        for p in &self.pieces {
-            match p {
-                Piece::Text(t) => out.extend_from_slice(t.as_bytes()),
-                Piece::Cell(col) => match col {
-                    Column::PatientId => out.extend_from_slice(id.as_bytes()),
-                    Column::Date => out.extend_from_slice(&day.date),
-                    Column::StudyDay => out.extend_from_slice(num.format(day.study_day).as_bytes()),
-                    Column::Weekday => out.extend_from_slice(day.weekday.as_bytes()),
-                    Column::WeightKg => out.extend_from_slice(&day.weight),
-                    Column::OrderInDay => {
-                        out.extend_from_slice(num.format(ev.order_in_day).as_bytes())
-                    }
-                    Column::Dose => amount(out, ev.dose, self.unit, &mut num),
-                    Column::CumulativeDose => amount(out, ev.cumulative_dose, self.unit, &mut num),
-                    Column::VolumeMl => {
-                        if let Some(v) = ev.volume_ml {
-                            out.extend_from_slice(trim_decimals(v, 2).as_bytes());
-                        }
-                    }
-                    Column::WindowStart => {
-                        if let Some((ws, _)) = ev.window {
-                            out.extend_from_slice(ws.to_string().as_bytes());
-                        }
-                    }
-                    Column::WindowEnd => {
-                        if let Some((_, we)) = ev.window {
-                            out.extend_from_slice(we.to_string().as_bytes());
-                        }
-                    }
-                    Column::AssumedValues => {
-                        if !ev.assumed.is_empty() {
-                            let _ = write!(out, "{}", ev.assumed);
-                        }
-                    }
-                    other => unreachable!("{other:?} is fixed per arm item"),
-                },
+        for (text, col) in &self.segments {
+            out.extend_from_slice(text);
+            if let Some(col) = col {
+                self.cell(out, *col, id, day, ev);
             }
+        }
+    }
+
+    #[inline]
+    fn cell(&self, out: &mut Vec<u8>, col: Column, id: &str, day: &DayCells, ev: &Event) {
+        let mut num = itoa::Buffer::new();
+        match col {
+            Column::PatientId => out.extend_from_slice(id.as_bytes()),
+            Column::Date => out.extend_from_slice(&day.date),
+            Column::StudyDay => out.extend_from_slice(num.format(day.study_day).as_bytes()),
+            Column::Weekday => out.extend_from_slice(day.weekday.as_bytes()),
+            Column::WeightKg => out.extend_from_slice(&day.weight),
+            Column::OrderInDay => out.extend_from_slice(num.format(ev.order_in_day).as_bytes()),
+            Column::Dose => amount(out, ev.dose, self.unit, &mut num),
+            Column::CumulativeDose => amount(out, ev.cumulative_dose, self.unit, &mut num),
+            Column::VolumeMl => {
+                if let Some(v) = ev.volume_ml {
+                    out.extend_from_slice(trim_decimals(v, 2).as_bytes());
+                }
+            }
+            Column::WindowStart => {
+                if let Some((ws, _)) = ev.window {
+                    out.extend_from_slice(ws.to_string().as_bytes());
+                }
+            }
+            Column::WindowEnd => {
+                if let Some((_, we)) = ev.window {
+                    out.extend_from_slice(we.to_string().as_bytes());
+                }
+            }
+            Column::AssumedValues => ev.assumed.write_to(out),
+            other => unreachable!("{other:?} is fixed per arm item"),
         }
     }
 }
@@ -368,7 +378,11 @@ fn write_decimal(out: &mut Vec<u8>, d: rust_decimal::Decimal) {
         out.push(b'-');
     }
     let mut buf = itoa::Buffer::new();
-    let digits = buf.format(m.unsigned_abs()).as_bytes();
+    let digits = match u64::try_from(m.unsigned_abs()) {
+        Ok(small) => buf.format(small),
+        Err(_) => buf.format(m.unsigned_abs()),
+    }
+    .as_bytes();
     let places = d.scale() as usize;
     if places == 0 {
         out.extend_from_slice(digits);
@@ -418,6 +432,8 @@ mod tests {
 }
 
 struct ArmTexts {
+    /// The leading cells of every row ([`head_columns`]).
+    head: SlotText,
     /// Per component, per occurrence (1-based occurrence n at index n - 1).
     components: Vec<Vec<SlotText>>,
     visits: Vec<SlotText>,
@@ -432,7 +448,9 @@ impl ArmTexts {
             weight_kg: Kg::from_f64(1.0),
             start: NaiveDate::default(),
         };
-        let text = |origin: Origin, occurrence: u32, occurrences: u32| -> SlotText {
+        let lead = head_columns();
+        let mut head = None;
+        let mut text = |origin: Origin, occurrence: u32, occurrences: u32| -> SlotText {
             let mut ev = Event {
                 date: probe.start,
                 study_day: 1,
@@ -470,24 +488,35 @@ impl ArmTexts {
                 Origin::Visit(_) => ev.kind = EventKind::Visit,
                 Origin::Background(_) => ev.kind = EventKind::Background,
             }
-            SlotText::new(&export::row(trial, arm, &probe, &ev), unit)
+            let row = export::row(trial, arm, &probe, &ev);
+            // The head's fixed cells (trial and arm) are the same in every row of the arm.
+            head.get_or_insert_with(|| SlotText::new(&row, unit, 0, &Column::ALL[..lead]));
+            SlotText::new(&row, unit, lead, &Column::ALL[lead..])
         };
+        let components = arm
+            .components
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let n = c.timing.rule.count();
+                (1..=n).map(|k| text(Origin::Component(i), k, n)).collect()
+            })
+            .collect();
+        let visits = (0..arm.visits.len())
+            .map(|i| text(Origin::Visit(i), 1, 1))
+            .collect();
+        let background = (0..arm.background.len())
+            .map(|i| text(Origin::Background(i), 1, 1))
+            .collect();
         ArmTexts {
-            components: arm
-                .components
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    let n = c.timing.rule.count();
-                    (1..=n).map(|k| text(Origin::Component(i), k, n)).collect()
-                })
-                .collect(),
-            visits: (0..arm.visits.len())
-                .map(|i| text(Origin::Visit(i), 1, 1))
-                .collect(),
-            background: (0..arm.background.len())
-                .map(|i| text(Origin::Background(i), 1, 1))
-                .collect(),
+            // An arm with nothing scheduled has no rows, so no head is ever written.
+            head: head.unwrap_or(SlotText {
+                segments: Vec::new(),
+                unit: Unit::Cells,
+            }),
+            components,
+            visits,
+            background,
         }
     }
 

@@ -12,9 +12,9 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
-/// Below this weight (kg) a patient weight is an error, not a warning.
+/// Below this weight (kg) a patient weight is an error, not a warning ([`Kg::HARD_MIN`]).
 pub const WEIGHT_HARD_MIN_KG: f64 = 3.0;
-/// Above this weight (kg) a patient weight is an error, not a warning.
+/// Above this weight (kg) a patient weight is an error, not a warning ([`Kg::HARD_MAX`]).
 pub const WEIGHT_HARD_MAX_KG: f64 = 350.0;
 
 /// Ids become file names, iCalendar UIDs and CSV cells: keep them to a safe alphabet.
@@ -38,6 +38,11 @@ pub const SAFE_ID_RULE: &str =
 pub struct Kg(Decimal);
 
 impl Kg {
+    /// [`WEIGHT_HARD_MIN_KG`] exactly.
+    pub const HARD_MIN: Kg = Kg(Decimal::from_parts(3, 0, 0, false, 0));
+    /// [`WEIGHT_HARD_MAX_KG`] exactly.
+    pub const HARD_MAX: Kg = Kg(Decimal::from_parts(350, 0, 0, false, 0));
+
     /// The exact value.
     pub fn decimal(self) -> Decimal {
         self.0
@@ -164,6 +169,24 @@ impl Assumed {
     /// `a` less the mark of an earlier assumed dose in a running total.
     pub fn without_earlier(a: Assumed) -> Assumed {
         Assumed(a.0 & !Assumed::EARLIER_DOSE.0)
+    }
+
+    /// The names joined by "; " appended to `out`, without the formatting machinery (the
+    /// pharmacy stream writes one per row).
+    pub fn write_to(self, out: &mut Vec<u8>) {
+        if self.is_empty() {
+            return;
+        }
+        let mut first = true;
+        for (f, n) in Self::NAMES {
+            if self.contains(f) {
+                if !first {
+                    out.extend_from_slice(b"; ");
+                }
+                out.extend_from_slice(n.as_bytes());
+                first = false;
+            }
+        }
     }
 
     pub fn names(self) -> impl Iterator<Item = &'static str> {

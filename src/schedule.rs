@@ -49,11 +49,7 @@ pub enum ScheduleError {
 /// (the `Ok(Some(..))` warning).
 pub fn check_weight(weight: Kg, usual: &WeightRange) -> Result<Option<String>, ScheduleError> {
     let weight_kg = weight.f64();
-    let (min, max) = (
-        Kg::from_f64(WEIGHT_HARD_MIN_KG),
-        Kg::from_f64(WEIGHT_HARD_MAX_KG),
-    );
-    if !(min..=max).contains(&weight) {
+    if !(Kg::HARD_MIN..=Kg::HARD_MAX).contains(&weight) {
         return Err(ScheduleError::Weight(weight));
     }
     if weight_kg < usual.usual_min_kg || weight_kg > usual.usual_max_kg {
@@ -338,26 +334,40 @@ impl<'t> Plan<'t> {
             return Ok(());
         }
         out.clear();
-        let doses = self.doses_for(weight_kg);
         let day = timing::day_of_date(start, date);
+        let day_of = |s: &Slot| match s.when {
+            When::Day(d) => i64::from(d),
+            When::Months { .. } => unreachable!("presorted plans have study days only"),
+        };
+        // The slots are sorted by day: today's are a run after the earlier ones.
+        let first = self.slots.partition_point(|s| day_of(s) < day);
+        let end = first + self.slots[first..].partition_point(|s| day_of(s) == day);
+        let today = &self.slots[first..end];
+        if today.is_empty() {
+            return Ok(());
+        }
+        // Doses (and running totals of the earlier ones) only when something is dosed
+        // today: a visit day needs neither.
+        let dosed_today = today
+            .iter()
+            .any(|s| matches!(s.origin, Origin::Component(_)));
+        let doses = if dosed_today {
+            self.doses_for(weight_kg)
+        } else {
+            Doses::Few([(None, None); 4])
+        };
         let mut totals = Totals::new(self.trial.products.len());
-        for s in &self.slots {
-            let When::Day(d) = s.when else {
-                unreachable!("presorted plans have study days only")
-            };
-            let d = i64::from(d);
-            if d > day {
-                break;
-            }
-            if d < day {
+        if dosed_today {
+            for s in &self.slots[..first] {
                 // An earlier dose still counts towards today's running total.
                 if let Origin::Component(c) = s.origin
                     && let Some(dose) = doses[c].0
                 {
                     totals.add(self.arm.components[c].product, dose, s.assumed);
                 }
-                continue;
             }
+        }
+        for s in today {
             let mut e = self.slot_event(s, &doses, date, day)?;
             e.order_in_day = out.len() as u32 + 1;
             if let (Some(dose), Some(p)) = (e.dose, e.product(self.arm)) {
@@ -474,8 +484,23 @@ impl Totals {
     }
 }
 
-/// Each component's (dose, per-kg dose) for one patient, in component order.
-type Doses = Vec<(Option<f64>, Option<f64>)>;
+/// Each component's (dose, per-kg dose) for one patient, in component order, without
+/// allocating for the usual handful of components (the pharmacy stream asks once per
+/// patient-day).
+enum Doses {
+    Few([(Option<f64>, Option<f64>); 4]),
+    Many(Vec<(Option<f64>, Option<f64>)>),
+}
+
+impl std::ops::Index<usize> for Doses {
+    type Output = (Option<f64>, Option<f64>);
+    fn index(&self, i: usize) -> &Self::Output {
+        match self {
+            Doses::Few(a) => &a[i],
+            Doses::Many(v) => &v[i],
+        }
+    }
+}
 
 /// The assumed values a component's every event carries.
 fn component_assumed(trial: &Trial, c: &Component) -> Assumed {
@@ -499,7 +524,15 @@ fn component_assumed(trial: &Trial, c: &Component) -> Assumed {
 impl Plan<'_> {
     /// Every component's dose for a patient of `weight_kg`, computed once per call.
     fn doses_for(&self, weight_kg: Kg) -> Doses {
-        self.doses.iter().map(|r| r.apply(weight_kg)).collect()
+        if self.doses.len() <= 4 {
+            let mut a = [(None, None); 4];
+            for (slot, r) in a.iter_mut().zip(&self.doses) {
+                *slot = r.apply(weight_kg);
+            }
+            Doses::Few(a)
+        } else {
+            Doses::Many(self.doses.iter().map(|r| r.apply(weight_kg)).collect())
+        }
     }
 }
 
@@ -578,6 +611,17 @@ fn div_round(num: i128, den: i128) -> i128 {
 }
 
 fn exact_product_i128(a: Decimal, b: Decimal, step: Option<Decimal>, whole: bool) -> Option<f64> {
+    // The common case (a weight with a few decimals times a whole per-kg dose, no step)
+    // in 64 bits: 128-bit division is a library call, and this runs once per patient-day.
+    if step.is_none()
+        && whole
+        && let (Ok(ma), Ok(mb)) = (u64::try_from(a.mantissa()), u64::try_from(b.mantissa()))
+        && let Some(p) = ma.checked_mul(mb)
+        && let Some(den) = 10u64.checked_pow(a.scale() + b.scale())
+    {
+        let (q, r) = (p / den, p % den);
+        return Some((q + u64::from(r >= den - r)) as f64);
+    }
     // The product is p / 10^s exactly.
     let p = a.mantissa().checked_mul(b.mantissa())?;
     let s = a.scale() + b.scale();
@@ -820,6 +864,10 @@ timing = { every_months = 3, count = 4, source = "q" }
         assert!(check_weight(kg("0"), &t.weight).is_err());
         assert!(check_weight(kg("-5"), &t.weight).is_err());
         assert!(check_weight(kg("350.0000001"), &t.weight).is_err());
+        assert!(check_weight(kg("350.000"), &t.weight).is_ok());
+        assert!(check_weight(kg("2.999"), &t.weight).is_err());
+        assert_eq!(Kg::HARD_MIN.f64(), WEIGHT_HARD_MIN_KG);
+        assert_eq!(Kg::HARD_MAX.f64(), WEIGHT_HARD_MAX_KG);
         assert!(check_weight(kg("1000"), &t.weight).is_err());
         assert!(check_weight(kg("120"), &t.weight).unwrap().is_some());
         assert!(check_weight(kg("70"), &t.weight).unwrap().is_none());

@@ -30,6 +30,8 @@ pub enum Scope {
     Patient,
     /// The same for every row of a patient on one date.
     Day,
+    /// The same for every row of an arm (the trial and arm ids).
+    Arm,
     /// Fixed by the arm item and its occurrence (the same for every patient).
     Slot,
     /// Computed for each row.
@@ -62,8 +64,8 @@ macro_rules! columns {
 // later columns are added at the end.
 columns! {
     PatientId = "patient_id", Patient;
-    TrialId = "trial_id", Slot;
-    ArmId = "arm_id", Slot;
+    TrialId = "trial_id", Arm;
+    ArmId = "arm_id", Arm;
     Date = "date", Day;
     StudyDay = "study_day", Day;
     Weekday = "weekday", Day;
