@@ -18,7 +18,7 @@ pub struct Calendar<'a> {
 
 pub fn render(c: &Calendar) -> String {
     let mut t = Table::new();
-    t.load_preset(presets::ASCII_MARKDOWN);
+    t.load_style(presets::ASCII_MARKDOWN);
     t.set_header(vec![
         "Date",
         "Wkd",
