@@ -2,7 +2,7 @@
 //!
 //! Parsing happens in two steps. Serde reads the file into `Raw*` structs that keep the
 //! byte span of each field (`toml::Spanned`), and rejects unknown keys, so that a typo such
-//! as `cell_per_kg` is an error rather than a silently missing dose. Then [`validate`]
+//! as `cell_per_kg` is an error rather than a silently missing dose. Then `Validator`
 //! checks everything it can and reports every problem at once, each with the file, line
 //! and field. This module is the only one that knows the file format.
 

@@ -1,5 +1,5 @@
-//! `dosesim cohort`: a roster against a trial, written under DIR/<trial id>/:
-//! pharmacy.csv, prep.csv and patients/<id>.csv and .ics.
+//! `dosesim cohort`: a roster against a trial, written under `DIR/<trial id>/`:
+//! pharmacy.csv, prep.csv and `patients/<id>.csv` and .ics.
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;
