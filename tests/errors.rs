@@ -172,8 +172,9 @@ fn malformed_toml_names_file_and_line() {
 #[test]
 fn toml_syntax_errors_name_the_line_of_the_mistake() {
     let days = "timing.days = [1, 4, 7, 10]";
-    // (what is broken, edits, text appended at the end, a text only on the broken line)
-    let cases: [(&str, &[(&str, &str)], &str, &str); 6] = [
+    /// What is broken, the edits, a text appended at the end, a text only on the broken line.
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: [Case; 6] = [
         (
             "array without ]",
             &[(days, "timing.days = [1, 4, 7, 11")],
