@@ -115,6 +115,8 @@ pub struct CohortArgs {
     #[arg(long, value_name = "CSV")]
     pub roster: PathBuf,
     /// Output folder; the trial's files go to DIR/<trial id>/
+    // The line above is the --help text too, so it stays plain rather than in backticks.
+    #[allow(rustdoc::invalid_html_tags)]
     #[arg(long, value_name = "DIR", default_value = "output")]
     pub out: PathBuf,
 }

@@ -2,7 +2,7 @@
 //!
 //! Parsing happens in two steps. Serde reads the file into `Raw*` structs that keep the
 //! byte span of each field (`toml::Spanned`), and rejects unknown keys, so that a typo such
-//! as `cell_per_kg` is an error rather than a silently missing dose. Then [`validate`]
+//! as `cell_per_kg` is an error rather than a silently missing dose. Then `Validator`
 //! checks everything it can and reports every problem at once, each with the file, line
 //! and field. This module is the only one that knows the file format.
 
@@ -219,7 +219,11 @@ pub fn files_in(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
 /// Parses and validates scenario text; `path` is used in messages only.
 pub fn parse(path: &Path, text: &str) -> Result<Trial, InputError> {
     let raw: RawScenario = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|s| line_of(text, s.start));
+        let syntax = toml::de::DeTable::parse(text).is_err();
+        let line = e.span().map(|s| match syntax {
+            true => syntax_error_line(text, s.start),
+            false => line_of(text, s.start),
+        });
         InputError::one(Problem::new(path, e.message().trim().to_string()).at(line))
     })?;
     Validator {
@@ -228,6 +232,51 @@ pub fn parse(path: &Path, text: &str) -> Result<Trial, InputError> {
         problems: Vec::new(),
     }
     .run(raw)
+}
+
+/// The line a TOML syntax error found at byte `at` belongs to. The parser notices an
+/// unclosed array or inline table (`days = [1, 4, 7` then a new line) only at the next
+/// token, which is on a later line, and an unterminated multi-line string only at the end
+/// of the file. So when the error is the first token of its line, inside an open array or
+/// inline table, and the token before it is a value (a `,` `]` or `}` is missing after it),
+/// the line of that value is meant; at the end of the file, the line where the last token
+/// starts.
+fn syntax_error_line(text: &str, at: usize) -> usize {
+    use toml_parser::lexer::TokenKind as K;
+    let mut depth = 0i32;
+    let mut last = None;
+    for t in toml_parser::Source::new(text).lex() {
+        if t.span().start() >= at {
+            break;
+        }
+        match t.kind() {
+            K::Whitespace | K::Newline | K::Comment | K::Eof => continue,
+            K::LeftSquareBracket | K::LeftCurlyBracket => depth += 1,
+            K::RightSquareBracket | K::RightCurlyBracket => depth -= 1,
+            _ => {}
+        }
+        last = Some(t);
+    }
+    let line = line_of(text, at);
+    let Some(last) = last else {
+        return line;
+    };
+    let (start, end) = (last.span().start(), last.span().end());
+    if line_of(text, end.saturating_sub(1)) >= line {
+        return line;
+    }
+    if text[at.min(text.len())..].trim().is_empty() {
+        return line_of(text, start);
+    }
+    let after_value = !matches!(
+        last.kind(),
+        K::Comma | K::LeftSquareBracket | K::LeftCurlyBracket | K::Equals | K::Dot
+    );
+    if depth > 0 && after_value {
+        line_of(text, end.saturating_sub(1))
+    } else {
+        line
+    }
 }
 
 struct Validator<'a> {

@@ -134,18 +134,33 @@ mod tests {
         assert_eq!(names.len(), 1, "no temporary file left behind");
     }
 
+    /// A named pipe stands in for a device such as /dev/null: both are written in place,
+    /// and a rename would replace either with a regular file.
     #[cfg(unix)]
     #[test]
     fn a_device_is_written_in_place_not_replaced() {
         use std::os::unix::fs::FileTypeExt;
-        let null = Path::new("/dev/null");
-        atomic(null, b"discarded").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let pipe = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&pipe)
+            .status()
+            .expect("the mkfifo command runs");
+        assert!(made.success(), "mkfifo {}", pipe.display());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reading = pipe.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(std::fs::read(reading).unwrap());
+        });
+        atomic(&pipe, b"written in place").unwrap();
         assert!(
-            std::fs::metadata(null)
-                .unwrap()
-                .file_type()
-                .is_char_device()
+            std::fs::metadata(&pipe).unwrap().file_type().is_fifo(),
+            "the pipe was replaced"
         );
+        let read = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the reader reads the pipe to the end");
+        assert_eq!(read, b"written in place");
     }
 
     #[cfg(unix)]

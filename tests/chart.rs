@@ -16,8 +16,10 @@ fn dosesim() -> Command {
 
 fn png_size(path: &Path) -> (u32, u32) {
     let bytes = std::fs::read(path).unwrap();
-    let mut reader = png::Decoder::new(bytes.as_slice()).read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size()];
+    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
+        .read_info()
+        .unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
     let info = reader.next_frame(&mut buf).unwrap();
     (info.width, info.height)
 }
@@ -258,37 +260,68 @@ fn charts_name_the_assumed_values_they_draw() {
     assert!(!svg_texts(&plain).iter().any(|t| t.starts_with("Assumed")));
 }
 
-/// Regression: `--out /dev/null` replaced the device with a regular file (a rename).
+/// A named pipe `name` in a new temporary folder.
+#[cfg(unix)]
+fn named_pipe(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let pipe = dir.path().join(name);
+    let made = std::process::Command::new("mkfifo")
+        .arg(&pipe)
+        .status()
+        .expect("the mkfifo command runs");
+    assert!(made.success(), "mkfifo {}", pipe.display());
+    (dir, pipe)
+}
+
+/// Regression: `--out /dev/null` replaced the device with a regular file (a rename). A named
+/// pipe stands in for the device, so the machine's /dev/null is left alone.
 #[cfg(unix)]
 #[test]
 fn writing_to_a_device_leaves_the_device() {
     use std::os::unix::fs::FileTypeExt;
+    use std::time::Duration;
+    let is_fifo = |p: &Path| std::fs::metadata(p).unwrap().file_type().is_fifo();
+
+    let (_dir, refused) = named_pipe("timeline");
     dosesim()
-        .args([
-            "timeline",
-            "scenarios/nct01724398.toml",
-            "--out",
-            "/dev/null",
-        ])
+        .args(["timeline", "scenarios/nct01724398.toml", "--out"])
+        .arg(&refused)
+        .timeout(Duration::from_secs(60))
         .assert()
         .code(2); // not a .png or .svg name
-    Command::cargo_bin("dosesim")
-        .unwrap()
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args([
-            "calendar",
-            "scenarios/nct04822922.toml",
-            "--arm",
-            "low",
-            "--weight",
-            "60",
-            "--start",
-            "2027-01-01",
-            "--out",
-            "/dev/null",
-        ])
+    assert!(is_fifo(&refused), "the pipe was replaced");
+
+    let (_dir, pipe) = named_pipe("calendar");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reading = pipe.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::fs::read(reading).unwrap());
+    });
+    let args = [
+        "calendar",
+        "scenarios/nct04822922.toml",
+        "--arm",
+        "low",
+        "--weight",
+        "60",
+        "--start",
+        "2027-01-01",
+    ];
+    dosesim()
+        .args(args)
+        .arg("--out")
+        .arg(&pipe)
+        .timeout(Duration::from_secs(60))
         .assert()
         .success();
-    let meta = std::fs::metadata("/dev/null").unwrap();
-    assert!(meta.file_type().is_char_device());
+    assert!(is_fifo(&pipe), "the pipe was replaced");
+    let read = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the reader reads the pipe to the end");
+    let printed = dosesim().args(args).output().unwrap();
+    assert!(printed.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&read),
+        String::from_utf8_lossy(&printed.stdout)
+    );
 }

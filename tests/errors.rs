@@ -165,6 +165,71 @@ fn malformed_toml_names_file_and_line() {
     assert_bad_input(&run, &[&format!("{p}:{line}: ")]);
 }
 
+/// A TOML syntax error on line N names line N, also where the parser notices it only on a
+/// later line: an array or inline table left open on one line is found at the next token,
+/// a missing comma in a multi-line array at the next element, and a multi-line string never
+/// closed at the end of the file. An error that is the first token of its line stays there.
+#[test]
+fn toml_syntax_errors_name_the_line_of_the_mistake() {
+    let days = "timing.days = [1, 4, 7, 10]";
+    /// What is broken, the edits, a text appended at the end, a text only on the broken line.
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: [Case; 6] = [
+        (
+            "array without ]",
+            &[(days, "timing.days = [1, 4, 7, 11")],
+            "",
+            "7, 11",
+        ),
+        (
+            "inline table without }",
+            &[("dose.cells_per_kg = 4e5", "dose = { cells_per_kg = 4e5")],
+            "",
+            "dose = {",
+        ),
+        (
+            "array of strings without ], a blank line before the next table",
+            &[
+                ("notes = [\"Stop", "notes = [\"unclosed\", \"Stop"),
+                ("terminated.'\"]", "terminated.'\""),
+            ],
+            "",
+            "unclosed",
+        ),
+        (
+            "missing comma in a multi-line array",
+            &[(days, "timing.days = [\n  1,\n  44\n  7,\n]")],
+            "",
+            "  44",
+        ),
+        (
+            "duplicate key, the first token of its line",
+            &[("id = \"high\"", "id = \"high\"\nid = \"again\"")],
+            "",
+            "again",
+        ),
+        (
+            "multi-line string never closed",
+            &[],
+            "route.note = \"\"\"never closed\n",
+            "never closed",
+        ),
+    ];
+    for (what, edits, tail, needle) in cases {
+        let text = broken_text(HIGH, edits) + tail;
+        let line = line_of(&text, needle);
+        let (_dir, path) = temp_scenario("bad.toml", &text);
+        let p = path.to_str().unwrap();
+        let run = calendar(p, "high", "70", "2026-12-30", &[]);
+        assert!(
+            run.stderr.contains(&format!("{p}:{line}: ")),
+            "{what}: the error should name line {line}:\n{}",
+            run.stderr
+        );
+        assert_bad_input(&run, &[]);
+    }
+}
+
 /// Writes the broken scenario, runs `calendar` on `arm` and checks that exactly
 /// `problems` are reported, each as `file:line: field: message-fragment`, where the line
 /// is the one containing the given needle in the broken text.

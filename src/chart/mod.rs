@@ -215,13 +215,17 @@ fn png(chart: &impl Chart, size: (u32, u32)) -> Result<Vec<u8>> {
 }
 
 /// Encodes an RGB buffer. The PNG holds pixels only (no time or software chunks), so equal
-/// pixels give equal files.
+/// pixels give equal files. The row filter (Sub on every row) and the fast DEFLATE encoder
+/// are set, not left to the crate's defaults (which changed in png 0.18), so that the bytes
+/// stay those of png 0.17.
 fn encode_png(rgb: &[u8], (w, h): (u32, u32)) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     {
         let mut enc = ::png::Encoder::new(&mut out, w, h);
         enc.set_color(::png::ColorType::Rgb);
         enc.set_depth(::png::BitDepth::Eight);
+        enc.set_filter(::png::Filter::Sub);
+        enc.set_deflate_compression(::png::DeflateCompression::FdeflateUltraFast);
         let mut writer = enc.write_header()?;
         writer.write_image_data(rgb)?;
         writer.finish()?;

@@ -35,9 +35,14 @@ fn svg_texts(svg: &str) -> Vec<String> {
 }
 
 fn png_size(bytes: &[u8]) -> (u32, u32) {
-    let decoder = ::png::Decoder::new(bytes);
+    let decoder = ::png::Decoder::new(std::io::Cursor::new(bytes));
     let mut reader = decoder.read_info().expect("a PNG header");
-    let mut buf = vec![0; reader.output_buffer_size()];
+    let mut buf = vec![
+        0;
+        reader
+            .output_buffer_size()
+            .expect("a buffer size that fits")
+    ];
     let info = reader.next_frame(&mut buf).expect("PNG pixels");
     (info.width, info.height)
 }

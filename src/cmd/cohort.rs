@@ -1,5 +1,5 @@
-//! `dosesim cohort`: a roster against a trial, written under DIR/<trial id>/ by
-//! [`crate::bundle`]: pharmacy.csv, prep.csv, report.html and patients/<id>.csv and .ics.
+//! `dosesim cohort`: a roster against a trial, written under `DIR/<trial id>/` by
+//! [`crate::bundle`]: pharmacy.csv, prep.csv, report.html and `patients/<id>.csv` and .ics.
 
 use std::io::IsTerminal;
 

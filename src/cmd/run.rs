@@ -1,5 +1,5 @@
 //! `dosesim run`: the main job. Every bundled scenario (or those named) with its demo
-//! roster, scenarios/rosters/<trial id>.csv, written under DIR/<trial id>/, and a summary
+//! roster, `scenarios/rosters/<trial id>.csv`, written under `DIR/<trial id>/`, and a summary
 //! per trial. Every scenario and roster is checked before anything is written.
 
 use std::path::{Path, PathBuf};

@@ -112,7 +112,8 @@ pub fn render(c: &Calendar) -> String {
 
 /// Folds every content line at 75 octets (RFC 5545 section 3.1): at most 75 on the first
 /// physical line and a space plus at most 74 on each continuation, never inside a UTF-8
-/// character. The `icalendar` crate folds too, but its last continuation can reach 76.
+/// character. The `icalendar` crate folds too, but its last continuation can reach 76
+/// (0.16 and 0.17 alike: a line of 76 octets after a multi-byte character or an escape).
 fn refold(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 64 * 3);
     let unfolded = text.replace("\r\n ", "");

@@ -33,7 +33,7 @@ pub fn event_label(r: &Row) -> String {
 
 pub fn render(c: &Calendar) -> String {
     let mut t = comfy_table::Table::new();
-    t.load_preset(presets::ASCII_MARKDOWN);
+    t.load_style(presets::ASCII_MARKDOWN);
     t.set_header(vec![
         "Date",
         "Wkd",

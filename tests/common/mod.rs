@@ -438,8 +438,15 @@ pub fn svg_texts(svg: &str) -> Vec<String> {
 
 /// Width and height of a PNG image, decoding it whole.
 pub fn png_size(bytes: &[u8]) -> (u32, u32) {
-    let mut reader = png::Decoder::new(bytes).read_info().expect("a PNG header");
-    let mut buf = vec![0; reader.output_buffer_size()];
+    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
+        .read_info()
+        .expect("a PNG header");
+    let mut buf = vec![
+        0;
+        reader
+            .output_buffer_size()
+            .expect("a buffer size that fits")
+    ];
     let info = reader.next_frame(&mut buf).expect("PNG image data decodes");
     (info.width, info.height)
 }
