@@ -233,7 +233,7 @@ impl<'t> Cohort<'t> {
                 texts.head.write(&mut head, &e.id, &cells, first);
                 for ev in &events {
                     out.extend_from_slice(&head);
-                    texts.get(ev).write(&mut out, &e.id, &cells, ev);
+                    texts.get(ev).write_row(&mut out, &cells, ev);
                     n += 1;
                 }
             }
@@ -284,6 +284,22 @@ struct SlotText {
     unit: Unit,
 }
 
+/// The cells after the head that change per patient or per row, in file order. The stream
+/// writes them in straight-line code ([`SlotText::write_row`]: one indirect jump a cell
+/// costs a third of the stream's time in mispredicted branches), so a new per-row column
+/// goes here too; `the_row_cells_are_the_per_row_columns` checks this list against
+/// [`Column::ALL`].
+const ROW_CELLS: [Column; 8] = [
+    Column::OrderInDay,
+    Column::WeightKg,
+    Column::Dose,
+    Column::CumulativeDose,
+    Column::VolumeMl,
+    Column::WindowStart,
+    Column::WindowEnd,
+    Column::AssumedValues,
+];
+
 /// How many leading columns are the same for every row of a patient-day (patient id,
 /// trial, arm, date, study day, weekday): the stream writes them once per patient-day.
 fn head_columns() -> usize {
@@ -311,17 +327,45 @@ impl SlotText {
         if from + cols.len() == Column::ALL.len() {
             text.push('\n');
         }
-        if !text.is_empty() {
-            segments.push((text.into_bytes().into(), None));
-        }
+        segments.push((text.into_bytes().into(), None));
         SlotText { segments, unit }
     }
 
-    /// Appends one row. The cells written here are digits, dates, safe ids and fixed words,
-    /// none of which the CSV writer would quote.
+    /// Appends one row after its head: the fixed runs and the [`ROW_CELLS`] between them.
+    fn write_row(&self, out: &mut Vec<u8>, day: &DayCells, ev: &Event) {
+        let s = &self.segments;
+        debug_assert_eq!(s.len(), ROW_CELLS.len() + 1);
+        let mut num = itoa::Buffer::new();
+        put(out, &s[0].0);
+        out.extend_from_slice(num.format(ev.order_in_day).as_bytes());
+        put(out, &s[1].0);
+        out.extend_from_slice(&day.weight);
+        put(out, &s[2].0);
+        amount(out, ev.dose, self.unit, &mut num);
+        put(out, &s[3].0);
+        amount(out, ev.cumulative_dose, self.unit, &mut num);
+        put(out, &s[4].0);
+        if let Some(v) = ev.volume_ml {
+            out.extend_from_slice(trim_decimals(v, 2).as_bytes());
+        }
+        put(out, &s[5].0);
+        if let Some((ws, we)) = ev.window {
+            out.extend_from_slice(ws.to_string().as_bytes());
+            put(out, &s[6].0);
+            out.extend_from_slice(we.to_string().as_bytes());
+        } else {
+            put(out, &s[6].0);
+        }
+        put(out, &s[7].0);
+        ev.assumed.write_to(out);
+        put(out, &s[8].0);
+    }
+
+    /// Appends the cells of `segments` (the head of a patient-day). The cells written here
+    /// are digits, dates, safe ids and fixed words, none of which the CSV writer would quote.
     fn write(&self, out: &mut Vec<u8>, id: &str, day: &DayCells, ev: &Event) {
         for (text, col) in &self.segments {
-            out.extend_from_slice(text);
+            put(out, text);
             if let Some(col) = col {
                 self.cell(out, *col, id, day, ev);
             }
@@ -358,6 +402,17 @@ impl SlotText {
             Column::AssumedValues => ev.assumed.write_to(out),
             other => unreachable!("{other:?} is fixed per arm item"),
         }
+    }
+}
+
+/// Appends a fixed run of text: most are a lone comma, which a push writes cheaper than a
+/// copy.
+#[inline]
+fn put(out: &mut Vec<u8>, text: &[u8]) {
+    match text.len() {
+        0 => {}
+        1 => out.push(text[0]),
+        _ => out.extend_from_slice(text),
     }
 }
 
@@ -402,7 +457,20 @@ fn write_decimal(out: &mut Vec<u8>, d: rust_decimal::Decimal) {
 
 #[cfg(test)]
 mod tests {
-    use super::write_decimal;
+    use super::*;
+
+    #[test]
+    fn the_row_cells_are_the_per_row_columns() {
+        let per_row: Vec<Column> = Column::ALL[head_columns()..]
+            .iter()
+            .copied()
+            .filter(|c| !matches!(c.scope(), Scope::Slot | Scope::Arm))
+            .collect();
+        assert_eq!(
+            per_row, ROW_CELLS,
+            "update ROW_CELLS and SlotText::write_row"
+        );
+    }
 
     #[test]
     fn weights_print_as_the_calendar_prints_them() {

@@ -177,15 +177,16 @@ impl Assumed {
         if self.is_empty() {
             return;
         }
-        let mut first = true;
-        for (f, n) in Self::NAMES {
-            if self.contains(f) {
-                if !first {
-                    out.extend_from_slice(b"; ");
-                }
-                out.extend_from_slice(n.as_bytes());
-                first = false;
-            }
+        // Every set there can be, named once (9 flags: 512 texts).
+        static TEXTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+        let texts = TEXTS.get_or_init(|| {
+            (0..1u16 << Self::NAMES.len())
+                .map(|bits| Assumed(bits).to_string())
+                .collect()
+        });
+        match texts.get(usize::from(self.0)) {
+            Some(t) => out.extend_from_slice(t.as_bytes()),
+            None => out.extend_from_slice(self.to_string().as_bytes()),
         }
     }
 
@@ -354,6 +355,8 @@ impl FollowUp {
 pub struct WeightRange {
     pub usual_min_kg: f64,
     pub usual_max_kg: f64,
+    /// The same range as exact decimals, for checking every roster row quickly.
+    pub usual_kg: (Kg, Kg),
     pub provenance: Provenance,
 }
 

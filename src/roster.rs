@@ -459,6 +459,15 @@ impl Context<'_> {
 /// boolean. `None` for ids that stay text, or stay the same number (`123`).
 pub fn spreadsheet_reading(id: &str) -> Option<&'static str> {
     let b = id.as_bytes();
+    // The usual id (P0001) has a letter other than an exponent's e: text to any spreadsheet.
+    let letters = b.iter().filter(|c| c.is_ascii_alphabetic()).count();
+    let exponent = b.iter().any(|&c| c == b'e' || c == b'E');
+    if letters > 1 && !(id.eq_ignore_ascii_case("true") || id.eq_ignore_ascii_case("false")) {
+        return None;
+    }
+    if letters == 1 && !exponent {
+        return None;
+    }
     let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
     if id.eq_ignore_ascii_case("true") || id.eq_ignore_ascii_case("false") {
         return Some("a boolean (TRUE or FALSE)");

@@ -408,6 +408,7 @@ impl Validator<'_> {
                 WeightRange {
                     usual_min_kg: 0.0,
                     usual_max_kg: 0.0,
+                    usual_kg: Default::default(),
                     provenance: Provenance::default(),
                 }
             }
@@ -522,6 +523,7 @@ impl Validator<'_> {
         WeightRange {
             usual_min_kg: min,
             usual_max_kg: max,
+            usual_kg: (Kg::from_f64(min), Kg::from_f64(max)),
             provenance,
         }
     }

@@ -48,11 +48,10 @@ pub enum ScheduleError {
 /// Checks a body weight against the hard limits (error) and the scenario's usual range
 /// (the `Ok(Some(..))` warning).
 pub fn check_weight(weight: Kg, usual: &WeightRange) -> Result<Option<String>, ScheduleError> {
-    let weight_kg = weight.f64();
     if !(Kg::HARD_MIN..=Kg::HARD_MAX).contains(&weight) {
         return Err(ScheduleError::Weight(weight));
     }
-    if weight_kg < usual.usual_min_kg || weight_kg > usual.usual_max_kg {
+    if !(usual.usual_kg.0..=usual.usual_kg.1).contains(&weight) {
         return Ok(Some(format!(
             "weight {weight} kg is outside this scenario's usual range of {}-{} kg: check it",
             usual.usual_min_kg, usual.usual_max_kg
