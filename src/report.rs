@@ -23,7 +23,7 @@ h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #99
 table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
 th, td { border: 1px solid #bbb; padding: 0.2em 0.5em; text-align: left; vertical-align: top; }
 th { background: #eee; } td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.d { white-space: nowrap; }
+td.d { white-space: nowrap; } td.ev { min-width: 12em; }
 .meta { color: #444; } .assumed { background: #fff3cd; border: 1px solid #e0c060; padding: 0.5em 1em; }
 td.flag { background: #fff3cd; }
 details { margin: 0.3em 0; border: 1px solid #ddd; padding: 0.3em 0.6em; }
@@ -204,7 +204,7 @@ fn patient_section(p: &PatientSection) -> Markup {
                         td.d { (row.date) " " (row.weekday) }
                         td.n { (row.study_day) }
                         td.n { (row.order_in_day) }
-                        td { (event_label_without_flags(row)) }
+                        td.ev { (event_label_without_flags(row)) }
                         td.n { @if row.is_dose() { (row.occurrence) "/" (row.occurrences) } }
                         td.n { (row.dose.map(|a| a.readable()).unwrap_or_default()) }
                         td.n { (row.dose_per_kg.map(sci).unwrap_or_default()) }
