@@ -25,11 +25,21 @@ pub fn is_safe_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && !is_windows_device(id)
+}
+
+/// Names Windows reserves for devices (`CON`, `NUL`, `COM1`, ...), with or without an
+/// extension and in any case: a file called `NUL.csv` cannot be made or opened there.
+fn is_windows_device(id: &str) -> bool {
+    let stem = id.split('.').next().unwrap_or(id).to_ascii_uppercase();
+    matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || ((stem.starts_with("COM") || stem.starts_with("LPT"))
+            && stem.len() == 4
+            && stem.as_bytes()[3].is_ascii_digit())
 }
 
 /// The id rule in words, for messages.
-pub const SAFE_ID_RULE: &str =
-    "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit";
+pub const SAFE_ID_RULE: &str = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit, and not a name Windows keeps for a device (CON, PRN, AUX, NUL, COM1-9, LPT1-9)";
 
 /// A body weight in kg, kept exactly as entered (`50.00000125` stays that, `62.50` keeps
 /// its zero), so that per-kg doses are computed in exact decimal arithmetic and every
@@ -610,5 +620,30 @@ impl Arm {
             new
         });
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_device_names_are_not_ids() {
+        for bad in ["CON", "nul", "Aux.csv", "COM1", "lpt9", "PRN.x"] {
+            assert!(!is_safe_id(bad), "{bad}");
+        }
+        for ok in ["CONSENT", "COM10", "P-NUL", "LPT", "con1x"] {
+            assert!(is_safe_id(ok), "{ok}");
+        }
+    }
+
+    #[test]
+    fn weights_keep_their_digits() {
+        let w: Kg = "62.50".parse().unwrap();
+        assert_eq!(w.to_string(), "62.50");
+        assert!("6.25e1".parse::<Kg>().is_err());
+        assert!("".parse::<Kg>().is_err());
+        assert!("1.2.3".parse::<Kg>().is_err());
+        assert!("12345678901234567890123456789".parse::<Kg>().is_err());
     }
 }

@@ -229,9 +229,65 @@ pub fn parse(path: &Path, text: &str) -> Result<Trial, InputError> {
     Validator {
         path,
         text,
-        problems: Vec::new(),
+        problems: control_characters(path, text),
     }
     .run(raw)
+}
+
+/// Every string of the file that holds a control character (a carriage return in an arm's
+/// name would reach an .ics SUMMARY, where a reader that ends lines at CR sees a property
+/// of its own), with its line and key. TOML writes them as escapes (`"\r"`), so they are
+/// found in the parsed values, not the text.
+fn control_characters(path: &Path, text: &str) -> Vec<Problem> {
+    use toml::de::{DeTable, DeValue};
+    fn walk(
+        v: &toml::Spanned<DeValue>,
+        key: String,
+        text: &str,
+        path: &Path,
+        out: &mut Vec<Problem>,
+    ) {
+        match v.get_ref() {
+            DeValue::String(s) => {
+                if let Some(c) = s.chars().find(|c| c.is_control()) {
+                    out.push(
+                        Problem::new(
+                            path,
+                            format!(
+                                "contains the control character U+{:04X}: text here reaches calendar files and reports, so write it without line breaks, tabs or control characters",
+                                u32::from(c)
+                            ),
+                        )
+                        .at(Some(line_of(text, v.span().start)))
+                        .field(key),
+                    );
+                }
+            }
+            DeValue::Array(a) => {
+                for (i, item) in a.iter().enumerate() {
+                    walk(item, format!("{key}[{i}]"), text, path, out);
+                }
+            }
+            DeValue::Table(t) => {
+                for (k, item) in t.iter() {
+                    let name = if key.is_empty() {
+                        k.get_ref().to_string()
+                    } else {
+                        format!("{key}.{}", k.get_ref())
+                    };
+                    walk(item, name, text, path, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(root) = DeTable::parse(text) {
+        for (k, v) in root.get_ref().iter() {
+            walk(v, k.get_ref().to_string(), text, path, &mut out);
+        }
+    }
+    out
 }
 
 /// The line a TOML syntax error found at byte `at` belongs to. The parser notices an
@@ -377,6 +433,16 @@ impl Validator<'_> {
     fn run(mut self, raw: RawScenario) -> Result<Trial, InputError> {
         let t = raw.trial.get_ref();
         let trial_id = self.id(&t.id, "trial.id".into());
+        if let Some(u) = &t.registry_url {
+            let lower = u.to_ascii_lowercase();
+            if !(lower.starts_with("https://") || lower.starts_with("http://")) {
+                self.err(
+                    self.line(&raw.trial),
+                    "trial.registry_url".into(),
+                    format!("'{u}' is not a web address: the report links it, so only http:// and https:// addresses are accepted"),
+                );
+            }
+        }
         let follow_up = t.follow_up.as_ref().map(|f| {
             let r = f.get_ref();
             let months = self.count(&r.months, "trial.follow_up.months".into(), 1);

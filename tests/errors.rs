@@ -964,3 +964,93 @@ fn an_implausible_dose_is_refused() {
 fn high(extra: &[&str]) -> Run {
     calendar(HIGH, "high", "62.5", "2026-12-30", extra)
 }
+
+/// Hardening 5: a carriage return (or any control character) in scenario text would reach
+/// .ics SUMMARY and DESCRIPTION lines; it is refused with its line and key, every one at
+/// once.
+#[test]
+fn control_characters_in_scenario_text_are_refused() {
+    let text = broken_text(
+        HIGH,
+        &[
+            (
+                "name = \"Low dose: 4 x 10^5 cells/kg each time\"",
+                "name = \"Low dose\\r\\nBEGIN:VEVENT\"",
+            ),
+            ("title = \"Safety of UC-MSC", "title = \"Safety\\tof UC-MSC"),
+        ],
+    );
+    let (_dir, path) = temp_scenario("x.toml", &text);
+    let run = run(["validate", path.to_str().unwrap()]);
+    run.expect_code(2);
+    let name_line = line_of(&text, "Low dose\\r\\nBEGIN");
+    let title_line = line_of(&text, "Safety\\tof");
+    assert!(
+        run.stderr.contains(&format!(
+            "x.toml:{name_line}: arms[0].name: contains the control character U+000D"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "x.toml:{title_line}: trial.title: contains the control character U+0009"
+        )),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Hardening 4: `registry_url = "javascript:..."` became a live link in report.html.
+#[test]
+fn registry_links_must_be_web_addresses() {
+    let text = broken_text(
+        HIGH,
+        &[(
+            "registry_url = \"https://clinicaltrials.gov/study/NCT04822922\"",
+            "registry_url = \"javascript:alert(1)\"",
+        )],
+    );
+    let (_dir, path) = temp_scenario("x.toml", &text);
+    let run = run(["validate", path.to_str().unwrap()]);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("trial.registry_url: 'javascript:alert(1)' is not a web address"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Hardening 10: Windows device names (`CON`, `NUL`, `COM1`, ...) would be unusable file
+/// names there; they are refused as patient ids, with the line.
+#[test]
+fn windows_device_names_are_refused_as_patient_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let roster = write_roster(
+        dir.path(),
+        "r.csv",
+        &[
+            "P1,high,60,2027-01-04",
+            "NUL,high,60,2027-01-04",
+            "com1,high,60,2027-01-04",
+        ],
+    );
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let run = cohort(std::path::Path::new(HIGH), &roster, &out);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("r.csv:3: patient_id: 'NUL' is not a safe id"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("r.csv:4: patient_id: 'com1' is not a safe id"),
+        "{}",
+        run.stderr
+    );
+    assert!(entries(&out).is_empty(), "nothing written");
+}
