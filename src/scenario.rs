@@ -816,6 +816,33 @@ impl Validator<'_> {
             .round_to
             .as_ref()
             .map(|v| self.positive(v, format!("{field}.round_to")));
+        // A rounding step larger than the smallest dose it applies to (a typo: 1e8 for 1e6)
+        // rounds doses to 0: the smallest per-kg dose is at the lowest weight accepted.
+        if let (Some(step), Some(v)) = (round_to, r.round_to.as_ref())
+            && step > 0.0
+        {
+            let smallest = match amount {
+                DoseAmount::PerKg(k) => Some((
+                    k * WEIGHT_HARD_MIN_KG,
+                    format!(
+                        "{k:e} cells/kg x {WEIGHT_HARD_MIN_KG} kg, the lowest weight dosesim accepts"
+                    ),
+                )),
+                DoseAmount::Fixed(x) => Some((x, "the fixed dose".to_string())),
+                DoseAmount::None => None,
+            };
+            if let Some((dose, what)) = smallest
+                && step > dose
+            {
+                self.err(
+                    self.line(v),
+                    format!("{field}.round_to"),
+                    format!(
+                        "a rounding step of {step:e} is larger than the smallest dose it applies to ({dose:e}: {what}), so doses would round to 0: a typo in the exponent?"
+                    ),
+                );
+            }
+        }
         let max_per_dose = r
             .max_per_dose
             .as_ref()

@@ -43,6 +43,14 @@ pub enum ScheduleError {
     },
     #[error("study day {0} falls outside the supported calendar")]
     DateOutOfRange(i64),
+    #[error(
+        "{component} dose {occurrence} rounds to 0 {unit} (the scenario's dose.round_to is larger than this patient's dose)"
+    )]
+    RoundsToZero {
+        component: String,
+        occurrence: u32,
+        unit: &'static str,
+    },
 }
 
 /// Checks a body weight against the hard limits (error) and the scenario's usual range
@@ -414,6 +422,13 @@ impl<'t> Plan<'t> {
                         occurrence: s.occurrence,
                         dose: d,
                         max,
+                        unit: product.unit.as_str(),
+                    });
+                }
+                if dose == Some(0.0) {
+                    return Err(ScheduleError::RoundsToZero {
+                        component: comp.id.clone(),
+                        occurrence: s.occurrence,
                         unit: product.unit.as_str(),
                     });
                 }

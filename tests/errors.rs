@@ -1054,3 +1054,38 @@ fn windows_device_names_are_refused_as_patient_ids() {
     );
     assert!(entries(&out).is_empty(), "nothing written");
 }
+
+/// Hardening 1: `dose.round_to = 1e8` (a typo for 1e6) passed `validate` and scheduled
+/// infusions of 0 cells. A step larger than the smallest dose it applies to (the per-kg
+/// dose at the lowest weight accepted, 3 kg) is refused with its key and line.
+#[test]
+fn a_rounding_step_that_rounds_doses_to_zero_is_refused() {
+    let text = broken_text(
+        HIGH,
+        &[(
+            "dose.cells_per_kg = 4e5\n",
+            "dose.cells_per_kg = 4e5\ndose.round_to = 1e8\n",
+        )],
+    );
+    let (_dir, path) = temp_scenario("x.toml", &text);
+    let run = run(["validate", path.to_str().unwrap()]);
+    run.expect_code(2);
+    let line = line_of(&text, "dose.round_to = 1e8");
+    assert!(
+        run.stderr.contains(&format!(
+            "x.toml:{line}: arm 'low' components[0].dose.round_to: a rounding step of 1e8 is larger than the smallest dose"
+        )),
+        "{}",
+        run.stderr
+    );
+    // A step that fits (1e4 cells) still validates.
+    let ok = broken_text(
+        HIGH,
+        &[(
+            "dose.cells_per_kg = 4e5\n",
+            "dose.cells_per_kg = 4e5\ndose.round_to = 1e4\n",
+        )],
+    );
+    let (_dir2, ok_path) = temp_scenario("ok.toml", &ok);
+    common::run(["validate", ok_path.to_str().unwrap()]).expect_code(0);
+}

@@ -107,7 +107,9 @@ fn output_format(asked: Option<Format>, out: Option<&std::path::Path>) -> Result
 /// A schedule that cannot be made is bad input: blame the scenario and the weight.
 pub fn schedule_problem(file: &std::path::Path, e: ScheduleError) -> InputError {
     let field = match e {
-        ScheduleError::Weight(_) | ScheduleError::AboveMaximum { .. } => "--weight",
+        ScheduleError::Weight(_)
+        | ScheduleError::AboveMaximum { .. }
+        | ScheduleError::RoundsToZero { .. } => "--weight",
         ScheduleError::DateOutOfRange(_) => "--start",
     };
     InputError::one(Problem::new(file, e.to_string()).field(field))
