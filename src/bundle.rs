@@ -12,8 +12,10 @@ use rayon::prelude::*;
 use crate::chart;
 use crate::cohort::Cohort;
 use crate::describe::INCLUDES_ASSUMED;
+use crate::error::InputError;
 use crate::export::{self, Calendar, Exporter, prep::Prep};
 use crate::format::{Amount, plural};
+use crate::manifest::{self, Contents, Input, Manifest};
 use crate::model::{Assumed, Kg};
 use crate::report;
 use crate::schedule::{Event, Patient};
@@ -188,7 +190,12 @@ fn patient_views<'a>(
 }
 
 /// The trial report of a cohort.
-fn report_html(cohort: &Cohort, prep: &Prep, views: &[PatientView]) -> Result<String> {
+fn report_html(
+    cohort: &Cohort,
+    prep: &Prep,
+    views: &[PatientView],
+    inputs: &[Input],
+) -> Result<String> {
     let trial = cohort.trial;
     let arms: Vec<&crate::model::Arm> = trial.arms.iter().collect();
     let reference = Kg::from_f64(REFERENCE_WEIGHT_KG);
@@ -216,7 +223,7 @@ fn report_html(cohort: &Cohort, prep: &Prep, views: &[PatientView]) -> Result<St
     );
     Ok(report::render(&report::Report {
         trial,
-        roster: &cohort.roster_path,
+        inputs,
         timeline_svg: &timeline,
         cumulative_svg: &cumulative,
         cumulative_caption: &caption,
@@ -230,58 +237,82 @@ pub fn report_only(cohort: &Cohort) -> Result<String> {
     let calendars: Vec<_> = cohort.calendars().collect();
     let (prep, _) = tally(cohort, &calendars, Path::new(""));
     let views = patient_views(cohort, &calendars, None)?;
-    report_html(cohort, &prep, &views)
+    let inputs = inputs_of(cohort)?;
+    report_html(cohort, &prep, &views, &inputs)
 }
 
-/// Writes every file of a checked cohort under `out/<trial id>/`; `progress` is told how
-/// many pharmacy rows are written.
-pub fn write_cohort(cohort: &Cohort, out: &Path, progress: &dyn Fn(u64)) -> Result<Summary> {
+/// A cohort's input files (scenario and roster) with their SHA-256, for its manifest.
+pub fn inputs_of(cohort: &Cohort) -> Result<Vec<Input>, InputError> {
+    Ok(vec![
+        Input::of("scenario", &cohort.trial.file)?,
+        Input::of("roster", &cohort.roster_path)?,
+    ])
+}
+
+/// Whether the cohort may be written under `out/<trial id>/` (see
+/// [`manifest::check_target`]): callers check every trial before writing any.
+pub fn check(cohort: &Cohort, out: &Path, force: bool) -> Result<(), InputError> {
+    let dir = out.join(&cohort.trial.id);
+    manifest::check_target(&dir, &inputs_of(cohort)?, force)
+}
+
+/// Writes every file of a checked cohort as the folder `out/<trial id>/`, replacing an
+/// earlier one of the same inputs (or any, with `force`) as a whole and keeping the files
+/// in it that dosesim did not write. The caller holds `out`'s [`write::FolderLock`];
+/// `progress` is told how many pharmacy rows are written.
+pub fn write_cohort(
+    cohort: &Cohort,
+    out: &Path,
+    force: bool,
+    progress: &dyn Fn(u64),
+) -> Result<Summary> {
     let trial = cohort.trial;
     let dir = write::safe_child(out, &trial.id, "")?;
-    let patients_dir = dir.join("patients");
-    std::fs::create_dir_all(&patients_dir)
-        .with_context(|| format!("cannot create {}", patients_dir.display()))?;
-
-    write::atomic_with(&dir.join("pharmacy.csv"), |w| {
-        cohort.write_pharmacy(w, progress)
-    })?;
-
-    let calendars: Vec<_> = cohort.calendars().collect();
-    let (prep, summary) = tally(cohort, &calendars, &dir);
-    write::atomic_with(&dir.join("prep.csv"), |w| {
-        prep.write_csv(trial, w).map_err(std::io::Error::other)
-    })?;
-
-    let views = patient_views(cohort, &calendars, Some(&patients_dir))?;
-    remove_stale(
-        &patients_dir,
-        &calendars
-            .iter()
-            .map(|c| c.0.id.as_str())
-            .collect::<Vec<_>>(),
-    )?;
-    let html = report_html(cohort, &prep, &views)?;
-    write::atomic(&dir.join("report.html"), html.as_bytes())?;
-    Ok(summary)
-}
-
-/// Removes calendars left in `patients/` by an earlier roster, so no one opens the
-/// calendar of a patient who is no longer on it. Only dosesim's own file types go.
-fn remove_stale(dir: &Path, ids: &[&str]) -> Result<()> {
-    let keep: std::collections::HashSet<&str> = ids.iter().copied().collect();
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        let ours = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| matches!(e, "csv" | "ics" | "png" | "svg"));
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-        if ours && path.is_file() && !keep.contains(stem) {
-            std::fs::remove_file(&path)
-                .with_context(|| format!("cannot remove stale {}", path.display()))?;
-        }
-    }
-    Ok(())
+    let inputs = inputs_of(cohort)?;
+    manifest::check_target(&dir, &inputs, force)?;
+    let carry = match Manifest::read(&dir)? {
+        Some(old) => manifest::list_files(&dir)?
+            .into_iter()
+            .filter(|f| f != manifest::FILE && !old.files.contains(f))
+            .collect(),
+        None => Vec::new(),
+    };
+    write::swap_folder(&dir, &carry, |new| {
+        let patients_dir = new.join("patients");
+        std::fs::create_dir_all(&patients_dir)
+            .with_context(|| format!("cannot create {}", patients_dir.display()))?;
+        write::atomic_with(&new.join("pharmacy.csv"), |w| {
+            cohort.write_pharmacy(w, progress)
+        })?;
+        let calendars: Vec<_> = cohort.calendars().collect();
+        let (prep, summary) = tally(cohort, &calendars, &dir);
+        write::atomic_with(&new.join("prep.csv"), |w| {
+            prep.write_csv(trial, w).map_err(std::io::Error::other)
+        })?;
+        let views = patient_views(cohort, &calendars, Some(&patients_dir))?;
+        let html = report_html(cohort, &prep, &views, &inputs)?;
+        write::atomic(&new.join("report.html"), html.as_bytes())?;
+        let mut files = manifest::list_files(new)?;
+        files.push(manifest::FILE.to_string());
+        files.sort();
+        let m = Manifest {
+            made_by: format!("dosesim {}", env!("CARGO_PKG_VERSION")),
+            command: manifest::this_command(),
+            inputs: inputs.clone(),
+            contents: Contents {
+                trial_id: trial.id.clone(),
+                trial_title: trial.title.clone(),
+                condition: trial.condition.clone(),
+                arms: trial.arms.iter().map(|a| a.id.clone()).collect(),
+                patients: summary.patients,
+                doses: summary.doses,
+                summary: summary.line(),
+            },
+            files,
+        };
+        write::atomic(&new.join(manifest::FILE), m.to_json().as_bytes())?;
+        Ok(summary)
+    })
 }
 
 #[cfg(test)]

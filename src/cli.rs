@@ -119,6 +119,9 @@ pub struct CohortArgs {
     #[allow(rustdoc::invalid_html_tags)]
     #[arg(long, value_name = "DIR", default_value = "output")]
     pub out: PathBuf,
+    /// Replace a trial folder made from other inputs (another roster, say)
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -137,6 +140,9 @@ pub struct RunArgs {
     pub scenarios: Vec<PathBuf>,
     #[arg(long, value_name = "DIR", default_value = "output")]
     pub out: PathBuf,
+    /// Replace trial folders made from other inputs (another roster, say)
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(clap::Args, Debug)]

@@ -6,14 +6,12 @@
 //! or image from anywhere else, so it opens from a file on a machine without internet and
 //! prints legibly, one patient to a page. The only link out is the registry record.
 
-use std::path::Path;
-
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use crate::bundle::Summary;
 use crate::describe;
 use crate::export::{self, Row, table::event_label};
 use crate::format::{Amount, sci, trim_decimals};
+use crate::manifest::{Input, Manifest};
 use crate::model::{Kg, Trial};
 use crate::schedule::component_totals;
 
@@ -50,8 +48,8 @@ pub struct PatientSection<'a> {
 /// The whole trial report.
 pub struct Report<'a> {
     pub trial: &'a Trial,
-    /// The roster file the patients came from.
-    pub roster: &'a Path,
+    /// The files the report was made from (scenario, roster), with their SHA-256.
+    pub inputs: &'a [Input],
     pub timeline_svg: &'a str,
     pub cumulative_svg: &'a str,
     pub cumulative_caption: &'a str,
@@ -103,9 +101,12 @@ pub fn render(r: &Report) -> String {
         h2 { "Patients (" (r.patients.len()) ")" }
         @for p in r.patients { (patient_section(p)) }
         p.meta {
-            "Made by dosesim " (env!("CARGO_PKG_VERSION")) " from the scenario file "
-            code { (t.file.display()) } " and the roster " code { (r.roster.display()) }
-            "; the same inputs give the same report."
+            "Made by dosesim " (env!("CARGO_PKG_VERSION")) " from "
+            @for (i, input) in r.inputs.iter().enumerate() {
+                @if i > 0 { " and " }
+                "the " (input.role) " " code { (input.path) } " (SHA-256 " code { (input.sha256) } ")"
+            }
+            "; the same inputs give the same report. The folder's manifest.json lists every input and file."
         }
     };
     page(&format!("{}: dosing report", t.id), body)
@@ -231,30 +232,32 @@ fn event_label_without_flags(row: &Row) -> String {
     event_label(&r)
 }
 
-/// One trial's line in the index: the trial and what its folder holds.
-pub struct IndexEntry<'a> {
-    pub trial: &'a Trial,
-    pub summary: &'a Summary,
-}
-
-/// The index page linking each trial's report.
-pub fn index(entries: &[IndexEntry], compare_svg: &str, reference_weight_kg: f64) -> String {
+/// The index page: one line per trial folder, from its manifest (what is actually in the
+/// folder, whoever made it), and the compare chart.
+pub fn index(folders: &[Manifest], compare_svg: &str, reference_weight_kg: f64) -> String {
     let body = html! {
         h1 { "UC-MSC trial dosing reports" }
         table {
             tr {
-                th { "Trial" } th { "Title" } th { "Condition" } th { "Arms" } th { "Demo patients" }
-                th { "Doses (infusions and exchanges)" } th { "Summary" }
+                th { "Trial" } th { "Title" } th { "Condition" } th { "Arms" } th { "Patients" }
+                th { "Doses (infusions and exchanges)" } th { "Summary" } th { "Made from" }
             }
-            @for e in entries {
+            @for m in folders {
+                @let c = &m.contents;
                 tr {
-                    td { a href=(format!("{}/report.html", e.trial.id)) { (e.trial.id) } }
-                    td { (e.trial.title) }
-                    td { (e.trial.condition) }
-                    td { (e.trial.arm_ids().join(", ")) }
-                    td.n { (e.summary.patients) }
-                    td.n { (e.summary.doses) }
-                    td { (e.summary.line()) }
+                    td { a href=(format!("{}/report.html", c.trial_id)) { (c.trial_id) } }
+                    td { (c.trial_title) }
+                    td { (c.condition) }
+                    td { (c.arms.join(", ")) }
+                    td.n { (c.patients) }
+                    td.n { (c.doses) }
+                    td { (c.summary) }
+                    td {
+                        @for (i, input) in m.inputs.iter().enumerate() {
+                            @if i > 0 { br; }
+                            (input.role) " " code { (input.path) }
+                        }
+                    }
                 }
             }
         }
@@ -264,7 +267,6 @@ pub fn index(entries: &[IndexEntry], compare_svg: &str, reference_weight_kg: f64
             (reference_weight_kg) " kg."
         }
         (PreEscaped(compare_svg))
-        p.meta { "The demo rosters are fictional patients." }
     };
     page("dosesim: UC-MSC trial dosing reports", body)
 }

@@ -106,6 +106,133 @@ pub fn safe_child(dir: &Path, id: &str, ext: &str) -> Result<PathBuf> {
     Ok(dir.join(format!("{id}{ext}")))
 }
 
+/// An exclusive lock on an output folder, held while a run writes into it, so that two
+/// runs into one folder take turns instead of mixing their files. Released on drop.
+pub struct FolderLock {
+    _file: std::fs::File,
+}
+
+/// Locks `dir` (created if missing), waiting for another dosesim run that holds it, then
+/// removes what a killed run left there: temporary files and half-built folders.
+pub fn lock_folder(dir: &Path) -> Result<FolderLock> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // The folder itself is locked (flock on its descriptor), so no lock file is left behind.
+    #[cfg(unix)]
+    let file =
+        std::fs::File::open(dir).with_context(|| format!("cannot open {}", dir.display()))?;
+    #[cfg(not(unix))]
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(".dosesim.lock"))
+        .with_context(|| format!("cannot open the lock of {}", dir.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            eprintln!(
+                "waiting: another dosesim run is writing into {}; this one starts when it ends",
+                dir.display()
+            );
+            file.lock()
+                .with_context(|| format!("cannot lock {}", dir.display()))?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("cannot lock {}", dir.display()));
+        }
+    }
+    remove_leftovers(dir)?;
+    Ok(FolderLock { _file: file })
+}
+
+/// Temporary files (`.dosesim-*.tmp`) and half-built folders (`.dosesim-*.new`) a killed
+/// run left in `dir`; a folder set aside for a swap that never finished
+/// (`.dosesim-NAME.old` without `NAME`) is put back.
+fn remove_leftovers(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(".dosesim-") else {
+            continue;
+        };
+        let path = entry.path();
+        if rest.ends_with(".tmp") && entry.file_type()?.is_file() {
+            std::fs::remove_file(&path)?;
+        } else if rest.ends_with(".new") && entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(&path)?;
+        } else if let Some(base) = rest.strip_suffix(".old")
+            && entry.file_type()?.is_dir()
+        {
+            let target = dir.join(base);
+            if target.exists() {
+                std::fs::remove_dir_all(&path)?;
+            } else {
+                std::fs::rename(&path, &target)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Replaces the folder `target` as a whole: `fill` builds the new one beside it, the
+/// files of the old one named in `carry` (the user's own) are linked into it, and two
+/// renames swap it in. Until the new folder is complete the old one is untouched; a
+/// failure leaves it as it was. The caller holds the parent's [`FolderLock`].
+pub fn swap_folder<T>(
+    target: &Path,
+    carry: &[String],
+    fill: impl FnOnce(&Path) -> Result<T>,
+) -> Result<T> {
+    let parent = folder_of(target);
+    let name = target
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("an output folder needs a name")?;
+    let new = parent.join(format!(".dosesim-{name}.new"));
+    let old = parent.join(format!(".dosesim-{name}.old"));
+    if new.exists() {
+        std::fs::remove_dir_all(&new)?;
+    }
+    std::fs::create_dir_all(&new).with_context(|| format!("cannot create {}", new.display()))?;
+    let made = match fill(&new) {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&new);
+            return Err(e);
+        }
+    };
+    for rel in carry {
+        let (from, to) = (target.join(rel), new.join(rel));
+        if to.exists() {
+            let _ = std::fs::remove_dir_all(&new);
+            bail!(
+                "{} is not dosesim's (the folder's manifest does not list it), and this run would write a file of that name: move it, then run again",
+                from.display()
+            );
+        }
+        if let Some(p) = to.parent() {
+            std::fs::create_dir_all(p)?;
+        }
+        if std::fs::hard_link(&from, &to).is_err() {
+            std::fs::copy(&from, &to).with_context(|| format!("cannot keep {}", from.display()))?;
+        }
+    }
+    if target.exists() {
+        std::fs::rename(target, &old)
+            .with_context(|| format!("cannot set {} aside", target.display()))?;
+        if let Err(e) = std::fs::rename(&new, target) {
+            let _ = std::fs::rename(&old, target);
+            return Err(e).with_context(|| format!("cannot move the new {} in", target.display()));
+        }
+        std::fs::remove_dir_all(&old)
+            .with_context(|| format!("cannot remove the replaced {}", old.display()))?;
+    } else {
+        std::fs::rename(&new, target)
+            .with_context(|| format!("cannot move the new {} in", target.display()))?;
+    }
+    Ok(made)
+}
+
 /// Writes `bytes` to stdout. A closed pipe (`dosesim ... | head`) is not an error.
 pub fn stdout(bytes: &[u8]) -> Result<()> {
     let mut out = io::stdout().lock();
@@ -179,6 +306,66 @@ mod tests {
                 .is_symlink()
         );
         assert_eq!(std::fs::read(&real).unwrap(), b"new");
+    }
+
+    #[test]
+    fn a_folder_swap_that_fails_midway_leaves_the_old_folder_whole() {
+        let out = tempfile::tempdir().unwrap();
+        let target = out.path().join("T");
+        std::fs::create_dir_all(target.join("patients")).unwrap();
+        std::fs::write(target.join("pharmacy.csv"), "old").unwrap();
+        std::fs::write(target.join("patients/notes.csv"), "mine").unwrap();
+        let _lock = lock_folder(out.path()).unwrap();
+        let r: Result<()> = swap_folder(&target, &[], |dir| {
+            std::fs::write(dir.join("pharmacy.csv"), "new")?;
+            bail!("disk full")
+        });
+        assert!(r.is_err());
+        assert_eq!(
+            std::fs::read_to_string(target.join("pharmacy.csv")).unwrap(),
+            "old"
+        );
+        let names: Vec<_> = std::fs::read_dir(out.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["T"], "no half-built folder left");
+
+        // A swap that completes replaces dosesim's files and keeps the user's.
+        swap_folder(&target, &["patients/notes.csv".to_string()], |dir| {
+            std::fs::write(dir.join("pharmacy.csv"), "new")?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(target.join("pharmacy.csv")).unwrap(),
+            "new"
+        );
+        assert_eq!(
+            std::fs::read_to_string(target.join("patients/notes.csv")).unwrap(),
+            "mine"
+        );
+    }
+
+    #[test]
+    fn leftovers_of_a_killed_run_are_removed_or_put_back() {
+        let out = tempfile::tempdir().unwrap();
+        std::fs::write(out.path().join(".dosesim-abc.tmp"), "x").unwrap();
+        std::fs::create_dir(out.path().join(".dosesim-T.new")).unwrap();
+        std::fs::create_dir(out.path().join(".dosesim-U.old")).unwrap();
+        std::fs::write(out.path().join(".dosesim-U.old/pharmacy.csv"), "u").unwrap();
+        std::fs::write(out.path().join("mine.tmp"), "kept").unwrap();
+        drop(lock_folder(out.path()).unwrap());
+        let mut names: Vec<String> = std::fs::read_dir(out.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["U", "mine.tmp"]);
+        assert_eq!(
+            std::fs::read_to_string(out.path().join("U/pharmacy.csv")).unwrap(),
+            "u"
+        );
     }
 
     #[test]

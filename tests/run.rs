@@ -31,7 +31,13 @@ fn check_trial_dir(out: &Path, trial: &str) {
     let dir = out.join(trial);
     assert_eq!(
         entries(&dir),
-        ["patients", "pharmacy.csv", "prep.csv", "report.html"],
+        [
+            "manifest.json",
+            "patients",
+            "pharmacy.csv",
+            "prep.csv",
+            "report.html"
+        ],
         "{trial}"
     );
     let ids = demo_ids(trial);
@@ -189,7 +195,20 @@ fn run_writes_all_five_trials_an_index_and_the_same_bytes_twice() {
         run_a.out().replace(&a.display().to_string(), "DIR"),
         run_b.out().replace(&b.display().to_string(), "DIR")
     );
-    assert_same_tree(&tree(&a), &tree(&b), "run twice");
+    // Each manifest names the command, whose --out is the one difference.
+    let unfold = |dir: &Path| {
+        let mut t = tree(dir);
+        for v in t.values_mut() {
+            let text = String::from_utf8_lossy(v).replace(&dir.display().to_string(), "DIR");
+            *v = text.into_bytes();
+        }
+        t
+    };
+    assert_same_tree(&unfold(&a), &unfold(&b), "run twice");
+    // The same command again into the same folder: byte-identical, manifests included.
+    let before = tree(&a);
+    run_into(&[], &a).expect_code(0);
+    assert_same_tree(&before, &tree(&a), "rerun");
 }
 
 #[test]

@@ -17,16 +17,30 @@ pub fn run(args: CohortArgs) -> Result<()> {
     let trial = scenario::load(&args.scenario)?;
     let roster = roster::read(&args.roster, &trial)?;
     let cohort = Cohort::new(&trial, &roster, &args.roster)?;
+    check_out(&args.out)?;
+    bundle::check(&cohort, &args.out, args.force)?;
     warn(&trial, &roster);
-    let summary = write(&cohort, &args.out)?;
+    let _lock = crate::write::lock_folder(&args.out)?;
+    let summary = write(&cohort, &args.out, args.force)?;
     print!("{}", summary.render());
     Ok(())
 }
 
-/// Writes a cohort's bundle with a progress bar.
-pub fn write(cohort: &Cohort, out: &std::path::Path) -> Result<bundle::Summary> {
+/// `--out` must be a folder (or not exist yet): a file there is bad input.
+pub fn check_out(out: &std::path::Path) -> Result<(), crate::error::InputError> {
+    if out.exists() && !out.is_dir() {
+        return Err(crate::error::InputError::one(crate::error::Problem::flag(
+            "--out",
+            format!("{} is a file: name a folder", out.display()),
+        )));
+    }
+    Ok(())
+}
+
+/// Writes a cohort's bundle with a progress bar; the caller holds `out`'s lock.
+pub fn write(cohort: &Cohort, out: &std::path::Path, force: bool) -> Result<bundle::Summary> {
     let bar = progress(cohort.rows(), &cohort.trial.id);
-    let summary = bundle::write_cohort(cohort, out, &|n| bar.set_position(n));
+    let summary = bundle::write_cohort(cohort, out, force, &|n| bar.set_position(n));
     bar.finish_and_clear();
     summary
 }

@@ -47,31 +47,43 @@ pub fn run(args: RunArgs) -> Result<()> {
             Err(e) => problems.extend(e.problems),
         }
     }
+    if let Err(e) = super::cohort::check_out(&args.out) {
+        problems.extend(e.problems);
+    }
+    // No trial folder is written until every one may be.
+    for c in &cohorts {
+        if let Err(e) = crate::bundle::check(c, &args.out, args.force) {
+            problems.extend(e.problems);
+        }
+    }
     InputError::check(problems)?;
 
     for c in &cohorts {
         super::cohort::warn(c.trial, c.roster);
     }
-    let mut summaries = Vec::new();
+    let _lock = write::lock_folder(&args.out)?;
     for c in &cohorts {
-        let s = super::cohort::write(c, &args.out)?;
+        let s = super::cohort::write(c, &args.out, args.force)?;
         print!("{}", s.render());
-        summaries.push(s);
     }
-    let entries: Vec<report::IndexEntry> = cohorts
-        .iter()
-        .zip(&summaries)
-        .map(|(c, summary)| report::IndexEntry {
-            trial: c.trial,
-            summary,
-        })
-        .collect();
+    // The index lists what is in the folder, from the manifests: this run's trials and
+    // any other trial folder a `cohort` left there.
+    let mut folders = Vec::new();
+    for entry in std::fs::read_dir(&args.out)? {
+        let path = entry?.path();
+        if path.is_dir()
+            && let Some(m) = crate::manifest::Manifest::read(&path)?
+        {
+            folders.push(m);
+        }
+    }
+    folders.sort_by(|a, b| a.contents.trial_id.cmp(&b.contents.trial_id));
     let trials: Vec<Trial> = cohorts.iter().map(|c| c.trial.clone()).collect();
     let compare = chart::compare_svg(&trials, REFERENCE_WEIGHT_KG, true, chart::DEFAULT_SIZE)?;
     let index = args.out.join("index.html");
     write::atomic(
         &index,
-        report::index(&entries, &compare, REFERENCE_WEIGHT_KG).as_bytes(),
+        report::index(&folders, &compare, REFERENCE_WEIGHT_KG).as_bytes(),
     )?;
     println!("index: {}", index.display());
     Ok(())
