@@ -114,7 +114,7 @@ fn a_folder_dosesim_did_not_make_is_never_written_into() {
             "--out".as_ref(),
             out.as_os_str(),
         ];
-        args.extend(extra.iter().map(|a| std::ffi::OsStr::new(a)));
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
         let r = run_cmd(&args);
         r.expect_code(2);
         assert!(r.err().contains("has no manifest.json"), "{}", r.err());
