@@ -1,7 +1,7 @@
 //! The files of a cohort, written under `DIR/<trial id>/`: pharmacy.csv, prep.csv,
 //! report.html and, per patient, `patients/<id>.csv`, `.ics`, `.svg` and `.png`; and a
-//! typed [`Summary`] of what was made. `cohort`, `run`, `pharmacy`'s callers and the
-//! examples all go through here; every file goes through `write.rs`.
+//! typed [`Summary`] of what was made. `cohort`, `run` and the examples go through here;
+//! every file goes through `write.rs`.
 
 use std::path::{Path, PathBuf};
 
@@ -164,7 +164,7 @@ fn patient_views<'a>(
             let rows = export::rows(trial, arm, p, events);
             let (svg, png) = chart::patient_charts(trial, arm, p, PATIENT_CHART)?;
             if let Some(dir) = files {
-                let assumptions = arm.assumptions(trial);
+                let assumptions = trial.assumptions_of([arm]);
                 let cal = Calendar {
                     trial,
                     arm,

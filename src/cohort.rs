@@ -361,8 +361,8 @@ impl SlotText {
         put(out, &s[8].0);
     }
 
-    /// Appends the cells of `segments` (the head of a patient-day). The cells written here
-    /// are digits, dates, safe ids and fixed words, none of which the CSV writer would quote.
+    /// Appends the head of a patient-day (its `segments` and [`SlotText::cell`]s). The cells
+    /// written are digits, dates and safe ids, none of which the CSV writer would quote.
     fn write(&self, out: &mut Vec<u8>, id: &str, day: &DayCells, ev: &Event) {
         for (text, col) in &self.segments {
             put(out, text);
@@ -372,35 +372,15 @@ impl SlotText {
         }
     }
 
-    #[inline]
-    fn cell(&self, out: &mut Vec<u8>, col: Column, id: &str, day: &DayCells, ev: &Event) {
+    /// A cell of the head (the leading columns every row of a patient-day shares).
+    fn cell(&self, out: &mut Vec<u8>, col: Column, id: &str, day: &DayCells, _ev: &Event) {
         let mut num = itoa::Buffer::new();
         match col {
             Column::PatientId => out.extend_from_slice(id.as_bytes()),
             Column::Date => out.extend_from_slice(&day.date),
             Column::StudyDay => out.extend_from_slice(num.format(day.study_day).as_bytes()),
             Column::Weekday => out.extend_from_slice(day.weekday.as_bytes()),
-            Column::WeightKg => out.extend_from_slice(&day.weight),
-            Column::OrderInDay => out.extend_from_slice(num.format(ev.order_in_day).as_bytes()),
-            Column::Dose => amount(out, ev.dose, self.unit, &mut num),
-            Column::CumulativeDose => amount(out, ev.cumulative_dose, self.unit, &mut num),
-            Column::VolumeMl => {
-                if let Some(v) = ev.volume_ml {
-                    out.extend_from_slice(trim_decimals(v, 2).as_bytes());
-                }
-            }
-            Column::WindowStart => {
-                if let Some((ws, _)) = ev.window {
-                    out.extend_from_slice(ws.to_string().as_bytes());
-                }
-            }
-            Column::WindowEnd => {
-                if let Some((_, we)) = ev.window {
-                    out.extend_from_slice(we.to_string().as_bytes());
-                }
-            }
-            Column::AssumedValues => ev.assumed.write_to(out),
-            other => unreachable!("{other:?} is fixed per arm item"),
+            other => unreachable!("{other:?} is not a head column"),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Regimen values in words, for `show`, the report and messages: "1.00 x 10^5 cells/kg",
 //! "every 3 months from day 1, 4 times". One place, so every output words them alike.
 
-use crate::format::{Amount, sci, trim_decimals};
+use crate::format::{Amount, sci, sci_exact, trim_decimals};
 use crate::model::*;
 use crate::schedule::component_totals;
 
@@ -13,7 +13,7 @@ pub const INCLUDES_ASSUMED: &str = "includes assumed doses";
 pub fn component_total(c: &Component, unit: Unit) -> String {
     let (_, total) = component_totals(c);
     let words = match (c.dose.amount, total) {
-        (DoseAmount::PerKg(_), Some(t)) => format!("{} {}/kg", sci(t), unit.as_str()),
+        (DoseAmount::PerKg(_), Some(t)) => format!("{} {}/kg", sci_exact(t), unit.as_str()),
         (DoseAmount::Fixed(_), Some(t)) => {
             format!("{} (fixed)", Amount { value: t, unit }.readable())
         }
@@ -28,9 +28,9 @@ pub fn component_total(c: &Component, unit: Unit) -> String {
 
 pub fn dose(d: &Dose, unit: Unit) -> String {
     let mut s = match d.amount {
-        DoseAmount::PerKg(k) => format!("{} {}/kg", sci(k), unit.as_str()),
+        DoseAmount::PerKg(k) => format!("{} {}/kg", sci_exact(k), unit.as_str()),
         DoseAmount::Fixed(x) => match unit {
-            Unit::Cells => format!("{} cells (fixed)", sci(x)),
+            Unit::Cells => format!("{} cells (fixed)", sci_exact(x)),
             Unit::Ml => format!("{} mL (fixed)", trim_decimals(x, 2)),
         },
         DoseAmount::None => "no dose".to_string(),

@@ -91,6 +91,16 @@ pub fn sci(x: f64) -> String {
     format!("{m:.2} x 10{}", superscript(e))
 }
 
+/// [`sci`], followed by the exact value when the three figures hide digits:
+/// "1.26 x 10⁵ (exactly 125500)" for a per-kg dose, where every digit counts.
+pub fn sci_exact(x: f64) -> String {
+    if sci_is_exact(x) {
+        sci(x)
+    } else {
+        format!("{} (exactly {})", sci(x), trim_decimals(x, 6))
+    }
+}
+
 /// True when [`sci`] shows `x` exactly (to the unit), so no exact figure need follow it.
 pub fn sci_is_exact(x: f64) -> bool {
     if x.abs() < 1000.0 {
@@ -133,6 +143,8 @@ mod tests {
         assert!(sci_is_exact(75_000_000.0));
         assert!(!sci_is_exact(75_312_500.0));
         assert_eq!(superscript(-12), "⁻¹²");
+        assert_eq!(sci_exact(125_600.0), "1.26 x 10⁵ (exactly 125600)");
+        assert_eq!(sci_exact(1.2e6), "1.20 x 10⁶");
     }
 
     #[test]

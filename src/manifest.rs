@@ -100,14 +100,8 @@ impl Manifest {
 
     /// The inputs' paths by role, which say whether a rerun is the same job (the files'
     /// contents may have changed: a corrected roster is a rerun, another roster is not).
-    fn input_paths(&self) -> Vec<(&str, &str)> {
-        let mut v: Vec<(&str, &str)> = self
-            .inputs
-            .iter()
-            .map(|i| (i.role.as_str(), i.path.as_str()))
-            .collect();
-        v.sort();
-        v
+    fn input_paths(&self) -> Vec<(String, PathBuf)> {
+        same_files(&self.inputs)
     }
 }
 
@@ -118,6 +112,23 @@ pub fn this_command() -> Vec<String> {
         *first = "dosesim".to_string();
     }
     args
+}
+
+/// Each input's role and file, resolved (`scenarios/x.toml` and `/work/main/scenarios/x.toml`
+/// are the same file), sorted.
+fn same_files(inputs: &[Input]) -> Vec<(String, PathBuf)> {
+    let mut v: Vec<(String, PathBuf)> = inputs
+        .iter()
+        .map(|i| {
+            let p = Path::new(&i.path);
+            (
+                i.role.clone(),
+                std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()),
+            )
+        })
+        .collect();
+    v.sort();
+    v
 }
 
 /// Whether dosesim may replace the trial folder `dir` with one made from `inputs`:
@@ -152,12 +163,7 @@ pub fn check_target(dir: &Path, inputs: &[Input], force: bool) -> Result<(), Inp
             ),
         )));
     };
-    let mut new: Vec<(&str, &str)> = inputs
-        .iter()
-        .map(|i| (i.role.as_str(), i.path.as_str()))
-        .collect();
-    new.sort();
-    if force || old.input_paths() == new {
+    if force || old.input_paths() == same_files(inputs) {
         return Ok(());
     }
     let named: Vec<String> = old

@@ -285,13 +285,24 @@ impl Trial {
         self.arms.iter().map(|a| a.id.as_str()).collect()
     }
 
-    /// The assumed values the given arms use, each once (two arms sharing a visit or a
-    /// product name it once).
+    /// The assumed values calendars of the given arms use, each once (two arms sharing a
+    /// visit or a product name it once): the follow-up, then each arm's.
     pub fn assumptions_of<'a>(
         &'a self,
         arms: impl IntoIterator<Item = &'a Arm>,
     ) -> Vec<Assumption> {
         let mut out: Vec<Assumption> = Vec::new();
+        // Every calendar shows the follow-up, whichever its arm.
+        if let Some(reason) = self
+            .follow_up
+            .as_ref()
+            .and_then(|f| f.provenance.assumed.as_ref())
+        {
+            out.push(Assumption {
+                what: "follow-up length".into(),
+                reason: reason.clone(),
+            });
+        }
         for arm in arms {
             for a in arm.assumptions(self) {
                 if !out.contains(&a) {

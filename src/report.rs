@@ -10,7 +10,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::describe;
 use crate::export::{self, Row, table::event_label};
-use crate::format::{Amount, sci, trim_decimals};
+use crate::format::{Amount, sci_exact, trim_decimals};
 use crate::manifest::{Input, Manifest};
 use crate::model::{Kg, Trial};
 use crate::schedule::component_totals;
@@ -208,7 +208,7 @@ fn patient_section(p: &PatientSection) -> Markup {
                         td.ev { (event_label_without_flags(row)) }
                         td.n { @if row.is_dose() { (row.occurrence) "/" (row.occurrences) } }
                         td.n { (row.dose.map(|a| a.readable()).unwrap_or_default()) }
-                        td.n { (row.dose_per_kg.map(sci).unwrap_or_default()) }
+                        td.n { (row.dose_per_kg.map(sci_exact).unwrap_or_default()) }
                         td.n { (row.cumulative_dose.map(|a| a.readable()).unwrap_or_default()) }
                         td.n { (row.volume_ml.map(|v| trim_decimals(v, 2)).unwrap_or_default()) }
                         td.d {

@@ -459,18 +459,18 @@ impl Context<'_> {
 /// boolean. `None` for ids that stay text, or stay the same number (`123`).
 pub fn spreadsheet_reading(id: &str) -> Option<&'static str> {
     let b = id.as_bytes();
-    // The usual id (P0001) has a letter other than an exponent's e: text to any spreadsheet.
-    let letters = b.iter().filter(|c| c.is_ascii_alphabetic()).count();
-    let exponent = b.iter().any(|&c| c == b'e' || c == b'E');
-    if letters > 1 && !(id.eq_ignore_ascii_case("true") || id.eq_ignore_ascii_case("false")) {
-        return None;
-    }
-    if letters == 1 && !exponent {
-        return None;
-    }
     let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
+    let num = |s: &[u8]| -> u32 {
+        std::str::from_utf8(s)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(u32::MAX)
+    };
     if id.eq_ignore_ascii_case("true") || id.eq_ignore_ascii_case("false") {
         return Some("a boolean (TRUE or FALSE)");
+    }
+    if is_month_date(id) {
+        return Some("a date (a month name with a number: the SEPT1 gene-name problem)");
     }
     if digits(b) {
         if b.len() > 1 && b[0] == b'0' {
@@ -481,17 +481,27 @@ pub fn spreadsheet_reading(id: &str) -> Option<&'static str> {
         }
         return None;
     }
-    // Dates: 2027-01-04, 3-4, 1.2.2027 (the separators a roster id may contain).
+    // Dates: 2027-01-04, 3-4, 1.2.2027, when the numbers can be a day, a month and a year.
     for sep in [b'-', b'.'] {
         let parts: Vec<&[u8]> = b.split(|&c| c == sep).collect();
-        if (2..=3).contains(&parts.len())
-            && parts.iter().all(|p| digits(p) && p.len() <= 4)
-            && (sep == b'-' || parts.len() == 3)
-        {
+        if !parts.iter().all(|p| digits(p) && p.len() <= 4) {
+            continue;
+        }
+        let n: Vec<u32> = parts.iter().map(|p| num(p)).collect();
+        let day_month = |d: u32, m: u32| (1..=31).contains(&d) && (1..=12).contains(&m);
+        let date = match (sep, n.as_slice()) {
+            (b'-', [a, c]) => {
+                day_month(*a, *c) || day_month(*c, *a) || ((1..=12).contains(c) && *a >= 1000)
+            }
+            (_, [y, m, d]) if parts[0].len() == 4 => day_month(*d, *m) && *y >= 1,
+            (_, [a, c, _]) => day_month(*a, *c) || day_month(*c, *a),
+            _ => false,
+        };
+        if date {
             return Some("a date");
         }
     }
-    // Decimal numbers: 1.50, 12.0, .5 is refused by the id rule already.
+    // Decimal numbers: 1.50, 12.0 (.5 is refused by the id rule already).
     if let Some((int, frac)) = id.split_once('.')
         && digits(int.as_bytes())
         && digits(frac.as_bytes())
@@ -511,6 +521,57 @@ pub fn spreadsheet_reading(id: &str) -> Option<&'static str> {
         }
     }
     None
+}
+
+/// A month name (Jan, Sept, March...) next to a day or year, with or without `-` or `.`:
+/// `1-Jan`, `Jan-1`, `Apr-2027`, `SEPT1`, `MARCH1`.
+fn is_month_date(id: &str) -> bool {
+    const MONTHS: [&str; 24] = [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+    ];
+    // Letters then digits (SEPT1, Jan-1), or digits then letters (1-Jan); no allocation,
+    // since every roster row asks.
+    let split = id
+        .find(|c: char| c.is_ascii_digit())
+        .filter(|&i| i > 0)
+        .map(|i| (&id[..i], &id[i..]))
+        .or_else(|| {
+            id.rfind(|c: char| c.is_ascii_digit())
+                .filter(|&i| i + 1 < id.len())
+                .map(|i| (&id[i + 1..], &id[..=i]))
+        });
+    let Some((word, number)) = split else {
+        return false;
+    };
+    let word = word.trim_matches(['-', '.']);
+    let number = number.trim_matches(['-', '.']);
+    MONTHS.iter().any(|m| m.eq_ignore_ascii_case(word))
+        && !number.is_empty()
+        && number.len() <= 4
+        && number.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// A schedule that cannot be made for a roster row, as a problem on that row.

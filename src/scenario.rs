@@ -803,6 +803,23 @@ impl Validator<'_> {
             }
             x
         };
+        // mL are printed to two decimals: more would be shown rounded in one output and
+        // exact in another, so a dose in mL may not have more.
+        for (key, v) in [("ml", &r.ml), ("round_to", &r.round_to)] {
+            if let Some(v) = v
+                && unit == Some(Unit::Ml)
+                && ((v.get_ref() * 100.0).round() - v.get_ref() * 100.0).abs() > 1e-9
+            {
+                self.err(
+                    self.line(v),
+                    format!("{field}.{key}"),
+                    format!(
+                        "{} mL has more than two decimals: give mL to 0.01",
+                        v.get_ref()
+                    ),
+                );
+            }
+        }
         let amount = if let Some(v) = &r.cells_per_kg {
             DoseAmount::PerKg(want_unit(self, v, "cells_per_kg", Unit::Cells))
         } else if let Some(v) = &r.cells {

@@ -580,7 +580,9 @@ impl DoseRule {
                 let raw = exact_product(weight.decimal(), exact, self.step, self.whole_cells);
                 (Some(raw), Some(k))
             }
-            (DoseAmount::PerKg(k), None) => (Some(f64::NAN), Some(k)),
+            (DoseAmount::PerKg(_), None) => {
+                unreachable!("scenario.rs accepts only finite per-kg doses of 1e3 to 1e9")
+            }
             (DoseAmount::Fixed(x), _) => {
                 let v = match exact_decimal(x) {
                     Some(d) => exact_product(d, Decimal::ONE, self.step, self.whole_cells),
@@ -600,7 +602,10 @@ fn exact_product(a: Decimal, b: Decimal, step: Option<Decimal>, whole: bool) -> 
         return v;
     }
     let away = RoundingStrategy::MidpointAwayFromZero;
-    let mut d = a.checked_mul(b).unwrap_or(Decimal::MAX);
+    // Weights are at most 350 kg and doses at most 1e12: the product cannot overflow.
+    let mut d = a
+        .checked_mul(b)
+        .expect("a weight times a checked dose fits a Decimal");
     if let Some(s) = step.filter(|s| !s.is_zero()) {
         d = (d / s).round_dp_with_strategy(0, away) * s;
     }

@@ -46,6 +46,13 @@ pub fn run(args: CalendarArgs) -> Result<()> {
         ));
     }
     let mut warnings = Vec::new();
+    if args.patient.is_some()
+        && let Some(reading) = crate::roster::spreadsheet_reading(&patient_id)
+    {
+        warnings.push(format!(
+            "patient id '{patient_id}': a spreadsheet will read it as {reading}, and show or save it differently"
+        ));
+    }
     match check_weight(args.weight, &trial.weight) {
         Ok(Some(w)) => warnings.push(w),
         Ok(None) => {}
@@ -63,7 +70,7 @@ pub fn run(args: CalendarArgs) -> Result<()> {
         .schedule(&patient)
         .map_err(|e| schedule_problem(&trial.file, e))?;
     let rows = export::rows(&trial, arm, &patient, &events);
-    let assumptions = arm.assumptions(&trial);
+    let assumptions = trial.assumptions_of([arm]);
     for w in &warnings {
         eprintln!("warning: {w}");
     }

@@ -10,7 +10,7 @@
 use icalendar::{Component, EventLike};
 
 use super::{Calendar, Exporter};
-use crate::format::{sci, trim_decimals};
+use crate::format::{sci_exact, trim_decimals};
 use crate::schedule::EventKind;
 
 pub struct Ics;
@@ -65,7 +65,7 @@ pub fn render(c: &Calendar) -> String {
             format!("Study day {}", r.study_day),
         ];
         if let Some(k) = r.dose_per_kg {
-            desc.push(format!("Dose per kg: {} cells/kg", sci(k)));
+            desc.push(format!("Dose per kg: {} cells/kg", sci_exact(k)));
         }
         if let Some(d) = r.dose {
             desc.push(format!("Dose: {}", d.readable()));

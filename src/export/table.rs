@@ -5,7 +5,7 @@
 use comfy_table::{CellAlignment, presets};
 
 use super::{Calendar, Exporter, Row};
-use crate::format::{sci, trim_decimals};
+use crate::format::{sci_exact, trim_decimals};
 use crate::schedule::EventKind;
 
 pub struct Table;
@@ -65,7 +65,7 @@ pub fn render(c: &Calendar) -> String {
             },
             dose,
             r.dose_per_kg
-                .map(|k| format!("{} cells/kg", sci(k)))
+                .map(|k| format!("{} cells/kg", sci_exact(k)))
                 .unwrap_or_default(),
             r.cumulative_dose.map(|a| a.readable()).unwrap_or_default(),
             r.volume_ml
