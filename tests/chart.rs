@@ -292,3 +292,25 @@ fn writing_to_a_device_leaves_the_device() {
     let meta = std::fs::metadata("/dev/null").unwrap();
     assert!(meta.file_type().is_char_device());
 }
+
+#[test]
+fn a_start_past_the_calendar_exits_2_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("late.svg");
+    dosesim()
+        .args([
+            "chart",
+            "scenarios/nct04822922.toml",
+            "--start",
+            "9999-12-01",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(
+            contains("nct04822922.toml: --start: arm low:")
+                .and(contains("outside the supported calendar")),
+        );
+    assert!(!out.exists());
+}

@@ -7,9 +7,9 @@ use anyhow::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::Chart;
 use super::cumulative::{ArmEvents, Curve, StepChart, arm_events, steps, x_end};
 use super::parts::*;
+use super::{Chart, ChartError};
 use crate::model::{Interval, TimingRule, Trial};
 
 /// Where a log axis starts, in cells/kg: below every single dose in the bundled trials,
@@ -19,7 +19,7 @@ const LOG_FLOOR: f64 = 1e4;
 pub(super) struct Compare(StepChart);
 
 impl Compare {
-    pub fn new(trials: &[Trial], reference_weight_kg: f64, log: bool) -> Result<Self> {
+    pub fn new(trials: &[Trial], reference_weight_kg: f64, log: bool) -> Result<Self, ChartError> {
         let day1 = super::DEFAULT_START;
         let mut found: Vec<(usize, String, Option<String>, ArmEvents)> = Vec::new();
         let mut any_fixed = false;
@@ -27,14 +27,7 @@ impl Compare {
         let mut smallest = f64::INFINITY;
         for (t, trial) in trials.iter().enumerate() {
             for arm in &trial.arms {
-                let ev = arm_events(
-                    trial,
-                    arm,
-                    reference_weight_kg,
-                    day1,
-                    true,
-                    "--reference-weight",
-                )?;
+                let ev = arm_events(trial, arm, reference_weight_kg, day1, true)?;
                 if ev.doses.is_empty() {
                     continue;
                 }
@@ -64,10 +57,9 @@ impl Compare {
                 found.push((t, label, remark, ev));
             }
         }
-        anyhow::ensure!(
-            !found.is_empty(),
-            "none of the scenarios has an arm with cell doses to compare"
-        );
+        if found.is_empty() {
+            return Err(ChartError::NothingToCompare);
+        }
         let last = found
             .iter()
             .map(|f| f.3.last_dose_day())

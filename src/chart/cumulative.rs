@@ -9,11 +9,10 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
-use super::Chart;
 use super::parts::*;
-use crate::error::{InputError, Problem};
+use super::{Chart, ChartError};
 use crate::model::{Arm, Trial, Unit};
-use crate::schedule::{EventKind, Origin, Patient, Plan, ScheduleError};
+use crate::schedule::{EventKind, Origin, Patient, Plan};
 
 /// (study day, id) of visits.
 pub(super) type DayIds = Vec<(f64, String)>;
@@ -67,28 +66,28 @@ pub(super) fn split_visits(visits: &[(f64, String)], last_dosing_day: f64) -> (D
 }
 
 /// Expands `arm` for one patient and keeps what the charts draw. A schedule that cannot be
-/// made (a dose above the scenario's maximum at this weight, say) is bad input, blamed on
-/// the scenario file and `weight_flag`.
+/// made (a dose above the scenario's maximum at this weight, say) is a
+/// [`ChartError::Schedule`] naming the scenario file and the arm.
 pub(super) fn arm_events(
     trial: &Trial,
     arm: &Arm,
     weight_kg: f64,
     start: NaiveDate,
     per_kg: bool,
-    weight_flag: &str,
-) -> Result<ArmEvents> {
+) -> Result<ArmEvents, ChartError> {
     let patient = Patient {
         id: "chart".to_string(),
         weight_kg,
         start,
     };
-    let events = Plan::new(trial, arm).schedule(&patient).map_err(|e| {
-        let field = match e {
-            ScheduleError::DateOutOfRange(_) => "--start",
-            _ => weight_flag,
-        };
-        InputError::one(Problem::new(&trial.file, format!("arm {}: {e}", arm.id)).field(field))
-    })?;
+    let events =
+        Plan::new(trial, arm)
+            .schedule(&patient)
+            .map_err(|error| ChartError::Schedule {
+                file: trial.file.clone(),
+                arm: arm.id.clone(),
+                error,
+            })?;
     let mut out = ArmEvents {
         doses: Vec::new(),
         exchanges: Vec::new(),
@@ -203,12 +202,14 @@ impl Cumulative {
         weight_kg: f64,
         start: Option<NaiveDate>,
         per_kg: bool,
-    ) -> Result<Self> {
-        anyhow::ensure!(!arms.is_empty(), "no arm to chart");
+    ) -> Result<Self, ChartError> {
+        if arms.is_empty() {
+            return Err(ChartError::NoArms);
+        }
         let day1 = start.unwrap_or(super::DEFAULT_START);
         let mut per_arm = Vec::new();
         for arm in arms {
-            per_arm.push(arm_events(trial, arm, weight_kg, day1, per_kg, "--weight")?);
+            per_arm.push(arm_events(trial, arm, weight_kg, day1, per_kg)?);
         }
         let last_dosing = per_arm
             .iter()

@@ -12,18 +12,23 @@
 
 mod compare;
 mod cumulative;
+mod error;
 mod parts;
 mod timeline;
 
 use std::sync::OnceLock;
 
-use anyhow::{Result, bail};
 use chrono::NaiveDate;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
 use crate::model::{Arm, Trial};
+
+pub use error::ChartError;
+
+/// What the chart functions return: the chart, or why it could not be made.
+type Result<T, E = ChartError> = std::result::Result<T, E>;
 
 /// Study day 1 when the caller gives no start date. Month-based schedules depend on it,
 /// so a fixed date keeps charts reproducible.
@@ -146,9 +151,10 @@ pub fn timeline_png(trial: &Trial, weight_kg: f64, size: (u32, u32)) -> Result<V
     png(&timeline::Timeline::new(trial, weight_kg)?, size)
 }
 
-/// A chart whose data is ready: it only has to be drawn, on whichever backend.
+/// A chart whose data is ready: it only has to be drawn, on whichever backend. Drawing
+/// fails only on a bug, so its errors are plain `anyhow` ones.
 trait Chart {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()>
     where
         DB::ErrorType: 'static;
 }
@@ -163,7 +169,7 @@ fn ensure_font() -> Result<()> {
         plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_ok()
     });
     if !ok {
-        bail!("the bundled chart font could not be read");
+        return Err(ChartError::Font);
     }
     Ok(())
 }
@@ -175,11 +181,13 @@ const MAX_SIDE: u32 = 8000;
 
 fn check_size((w, h): (u32, u32)) -> Result<()> {
     if w < MIN_SIDE.0 || h < MIN_SIDE.1 || w > MAX_SIDE || h > MAX_SIDE {
-        bail!(
-            "chart size {w}x{h} px is outside {}x{} to {MAX_SIDE}x{MAX_SIDE} px",
-            MIN_SIDE.0,
-            MIN_SIDE.1
-        );
+        return Err(ChartError::Size {
+            w,
+            h,
+            min_w: MIN_SIDE.0,
+            min_h: MIN_SIDE.1,
+            max: MAX_SIDE,
+        });
     }
     Ok(())
 }
@@ -190,8 +198,8 @@ fn svg(chart: &impl Chart, size: (u32, u32)) -> Result<String> {
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
-        chart.draw(&root)?;
-        root.present()?;
+        chart.draw(&root).map_err(draw_error)?;
+        root.present().map_err(draw_error)?;
     }
     Ok(out)
 }
@@ -203,15 +211,15 @@ fn png(chart: &impl Chart, size: (u32, u32)) -> Result<Vec<u8>> {
     let mut rgb = vec![0u8; w as usize * h as usize * 3];
     {
         let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
-        chart.draw(&root)?;
-        root.present()?;
+        chart.draw(&root).map_err(draw_error)?;
+        root.present().map_err(draw_error)?;
     }
-    encode_png(&rgb, size)
+    encode_png(&rgb, size).map_err(draw_error)
 }
 
 /// Encodes an RGB buffer. The PNG holds pixels only (no time or software chunks), so equal
 /// pixels give equal files.
-fn encode_png(rgb: &[u8], (w, h): (u32, u32)) -> Result<Vec<u8>> {
+fn encode_png(rgb: &[u8], (w, h): (u32, u32)) -> anyhow::Result<Vec<u8>> {
     let mut out = Vec::new();
     {
         let mut enc = ::png::Encoder::new(&mut out, w, h);
@@ -222,6 +230,10 @@ fn encode_png(rgb: &[u8], (w, h): (u32, u32)) -> Result<Vec<u8>> {
         writer.finish()?;
     }
     Ok(out)
+}
+
+fn draw_error(e: impl Into<anyhow::Error>) -> ChartError {
+    ChartError::Draw(format!("{:#}", e.into()))
 }
 
 #[cfg(test)]

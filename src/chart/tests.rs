@@ -177,15 +177,7 @@ fn a_dose_is_a_step_not_a_ramp() {
 #[test]
 fn per_kg_uses_the_registry_dose_and_converts_fixed_doses() {
     let t = trial("nct01724398.toml");
-    let ev = arm_events(
-        &t,
-        t.arm("msc-pe").unwrap(),
-        61.3,
-        DEFAULT_START,
-        true,
-        "--weight",
-    )
-    .unwrap();
+    let ev = arm_events(&t, t.arm("msc-pe").unwrap(), 61.3, DEFAULT_START, true).unwrap();
     assert_eq!(
         ev.doses.iter().map(|d| d.1).collect::<Vec<_>>(),
         vec![1e5; 4]
@@ -194,7 +186,7 @@ fn per_kg_uses_the_registry_dose_and_converts_fixed_doses() {
     assert_eq!(ev.exchanges.len(), 3, "exchanges are kept apart from cells");
 
     let t = trial("nct05106972.toml");
-    let ev = arm_events(&t, &t.arms[0], 50.0, DEFAULT_START, true, "--weight").unwrap();
+    let ev = arm_events(&t, &t.arms[0], 50.0, DEFAULT_START, true).unwrap();
     assert_eq!(ev.doses, vec![(1.0, 2e6), (169.0, 2e6)]);
     assert!(ev.converted_fixed);
     assert_eq!(ev.visits, vec![(505.0, "week72".to_string())]);
@@ -205,4 +197,28 @@ fn a_size_too_small_to_read_is_refused() {
     let t = trial("nct05106972.toml");
     assert!(timeline_svg(&t, 60.0, (10, 10)).is_err());
     assert!(timeline_png(&t, 60.0, (0, 0)).is_err());
+}
+
+/// Layering: the chart code says what went wrong in its own terms; which flag to blame is
+/// the command's business.
+#[test]
+fn chart_errors_name_no_command_line_flag() {
+    let t = trial("nct04822922.toml");
+    let arms: Vec<&Arm> = t.arms.iter().collect();
+    let late = NaiveDate::from_ymd_opt(9999, 12, 1);
+    let e = cumulative_svg(&t, &arms, 60.0, late, false, DEFAULT_SIZE).unwrap_err();
+    let text = format!("{e:#}");
+    assert!(text.contains("outside the supported calendar"), "{text}");
+    assert!(!text.contains("--"), "chart code names a flag: {text}");
+    assert!(matches!(
+        e,
+        ChartError::Schedule {
+            error: crate::schedule::ScheduleError::DateOutOfRange(_),
+            ref arm,
+            ..
+        } if arm == "low"
+    ));
+    let e = timeline_svg(&t, 60.0, (10, 10)).unwrap_err();
+    assert!(matches!(e, ChartError::Size { w: 10, h: 10, .. }), "{e}");
+    assert!(!e.to_string().contains("--"));
 }

@@ -7,9 +7,9 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
-use super::Chart;
 use super::cumulative::{arm_events, split_visits, x_end};
 use super::parts::*;
+use super::{Chart, ChartError};
 use crate::export::trim_decimals;
 use crate::model::Trial;
 
@@ -36,21 +36,16 @@ const INFUSION: RGBColor = PALETTE[0];
 const EXCHANGE: RGBColor = PALETTE[1];
 
 impl Timeline {
-    pub fn new(trial: &Trial, weight_kg: f64) -> Result<Self> {
-        anyhow::ensure!(!trial.arms.is_empty(), "{} has no arms", trial.id);
+    pub fn new(trial: &Trial, weight_kg: f64) -> Result<Self, ChartError> {
+        if trial.arms.is_empty() {
+            return Err(ChartError::TrialWithoutArms(trial.id.clone()));
+        }
         let mut per_arm = Vec::new();
         let mut last_dosing: f64 = 0.0;
         let mut max_dose: f64 = 0.0;
         let mut volumes: Vec<f64> = Vec::new();
         for arm in &trial.arms {
-            let ev = arm_events(
-                trial,
-                arm,
-                weight_kg,
-                super::DEFAULT_START,
-                false,
-                "--weight",
-            )?;
+            let ev = arm_events(trial, arm, weight_kg, super::DEFAULT_START, false)?;
             last_dosing = last_dosing.max(ev.last_dosing_day());
             max_dose = ev.doses.iter().map(|d| d.1).fold(max_dose, f64::max);
             for ml in ev.exchanges.iter().filter_map(|e| e.1) {
