@@ -97,7 +97,7 @@ fn compare_draws_all_scenarios_on_a_log_axis() {
         .assert()
         .success();
     let texts = svg_texts(&svg);
-    assert!(texts.contains(&"10^5".to_string()), "{texts:?}");
+    assert!(texts.contains(&"10⁵".to_string()), "{texts:?}");
     assert!(texts.contains(&"NCT05106972 msc *".to_string()));
     assert!(
         texts

@@ -107,8 +107,8 @@ impl Compare {
         };
         if let Some(f) = log_floor {
             subtitle.push_str(&format!(
-                "; log scale from 10^{} cells/kg",
-                f.log10().round() as i32
+                "; log scale from {} cells/kg",
+                pow10_label(f.log10().round() as i32)
             ));
         }
         let note = super::assumed_note(trials.iter().flat_map(|t| {

@@ -288,10 +288,7 @@ impl Cumulative {
 
         let mut exchange_label = "Plasma exchange".to_string();
         if volumes.len() == 1 {
-            exchange_label.push_str(&format!(
-                " ({} mL)",
-                crate::export::trim_decimals(volumes[0], 2)
-            ));
+            exchange_label.push_str(&format!(" ({} mL)", trim_decimals(volumes[0], 2)));
         }
         if exchange_arms.len() < arms.len() {
             exchange_label.push_str(&format!(": {}", exchange_arms.join(", ")));
@@ -439,7 +436,7 @@ impl Chart for StepChart {
         let log = self.log_floor.is_some();
         let y_label = |v: &f64| {
             if log {
-                format!("10^{}", v.round() as i32)
+                pow10_label(v.round() as i32)
             } else {
                 sci_label(*v)
             }

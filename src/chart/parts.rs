@@ -13,8 +13,6 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::export::trim_decimals;
-
 /// Distinguishable colours, safe for the common colour-vision deficiencies first
 /// (Okabe-Ito, without its yellow, which is unreadable on white), then darker extras.
 pub const PALETTE: [RGBColor; 10] = [
@@ -492,7 +490,36 @@ pub fn linear_ticks(max: f64, target: usize) -> (Vec<f64>, f64) {
     (ticks, top)
 }
 
-/// A readable axis number: 0, 500, 2.5 x 10^6, 1 x 10^7.
+/// `x` with at most `places` decimals and no trailing zeros: 2.5, 2000, 62.46. The charts'
+/// own copy, so that their labels do not depend on how the exports write numbers.
+pub fn trim_decimals(x: f64, places: usize) -> String {
+    let s = format!("{x:.places$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// An integer in Unicode superscript digits (and superscript minus): 8 -> "⁸",
+/// -3 -> "⁻³". DejaVu Sans, the charts' font, has all of them.
+pub fn superscript(n: i64) -> String {
+    const DIGITS: [char; 10] = ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'];
+    n.to_string()
+        .chars()
+        .map(|c| match c {
+            '-' => '⁻',
+            d => DIGITS[d.to_digit(10).unwrap_or(0) as usize],
+        })
+        .collect()
+}
+
+/// A power of ten as a label: "10⁴".
+pub fn pow10_label(exp: i32) -> String {
+    format!("10{}", superscript(i64::from(exp)))
+}
+
+/// A readable axis number: 0, 500, 2.5 x 10⁶, 1 x 10⁷.
 pub fn sci_label(v: f64) -> String {
     if v == 0.0 {
         return "0".to_string();
@@ -507,7 +534,7 @@ pub fn sci_label(v: f64) -> String {
         exp += 1;
         mant /= 10.0;
     }
-    format!("{} x 10^{exp}", trim_decimals(mant, 2))
+    format!("{} x {}", trim_decimals(mant, 2), pow10_label(exp))
 }
 
 /// A study day as an axis label: the day number, or its date when a start is given.
@@ -539,10 +566,26 @@ mod tests {
     fn axis_numbers_read_like_labels() {
         assert_eq!(sci_label(0.0), "0");
         assert_eq!(sci_label(500.0), "500");
-        assert_eq!(sci_label(2.5e6), "2.5 x 10^6");
-        assert_eq!(sci_label(1e7), "1 x 10^7");
-        assert_eq!(sci_label(7.5e7), "7.5 x 10^7");
-        assert_eq!(sci_label(3.0 * 0.1e6 * 10.0), "3 x 10^6");
+        assert_eq!(sci_label(2.5e6), "2.5 x 10⁶");
+        assert_eq!(sci_label(1e7), "1 x 10⁷");
+        assert_eq!(sci_label(7.5e7), "7.5 x 10⁷");
+        assert_eq!(sci_label(3.0 * 0.1e6 * 10.0), "3 x 10⁶");
+        assert_eq!(sci_label(3e8), "3 x 10⁸");
+        assert_eq!(sci_label(1.25e12), "1.25 x 10¹²");
+        assert_eq!(sci_label(-4e9), "-4 x 10⁹");
+    }
+
+    #[test]
+    fn exponents_are_superscript_digits() {
+        assert_eq!(pow10_label(4), "10⁴");
+        assert_eq!(pow10_label(10), "10¹⁰");
+        assert_eq!(pow10_label(0), "10⁰");
+        assert_eq!(pow10_label(-3), "10⁻³");
+        assert_eq!(superscript(1234567890), "¹²³⁴⁵⁶⁷⁸⁹⁰");
+        assert_eq!(trim_decimals(2.50, 2), "2.5");
+        assert_eq!(trim_decimals(2000.0, 2), "2000");
+        assert_eq!(trim_decimals(62.456, 2), "62.46");
+        assert_eq!(kg(62.5), "62.5 kg");
     }
 
     #[test]

@@ -55,7 +55,8 @@ fn cumulative_svg_is_xml_with_titles_and_units() {
         assert!(texts.contains(&id.to_string()), "legend lacks {id}");
     }
     // The high arm's total at 62.5 kg, 4 x 1.2e6 x 62.5 = 3e8, is on the axis.
-    assert!(texts.iter().any(|t| t == "3 x 10^8"), "{texts:?}");
+    assert!(texts.iter().any(|t| t == "3 x 10⁸"), "{texts:?}");
+    assert!(!texts.iter().any(|t| t.contains('^')), "{texts:?}");
     assert!(texts.iter().any(|t| t == "day30"), "visits are marked");
     assert!(svg.contains(r#"font-family="sans-serif""#));
 }
@@ -135,8 +136,15 @@ fn compare_draws_every_arm_with_cells() {
 
     let log = compare_svg(&trials, 60.0, true, DEFAULT_SIZE).unwrap();
     let texts = svg_texts(&log);
-    assert!(texts.contains(&"10^4".to_string()), "{texts:?}");
-    assert!(texts.contains(&"10^7".to_string()));
+    assert!(texts.contains(&"10⁴".to_string()), "{texts:?}");
+    assert!(texts.contains(&"10⁷".to_string()));
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("log scale from 10⁴ cells/kg")),
+        "{texts:?}"
+    );
+    assert!(!texts.iter().any(|t| t.contains('^')), "{texts:?}");
     let png = compare_png(&trials, 60.0, true, DEFAULT_SIZE).unwrap();
     assert_eq!(png_size(&png), DEFAULT_SIZE);
 }
@@ -152,6 +160,12 @@ fn timeline_has_a_lane_per_arm() {
     }
     assert!(texts.contains(&"Study day".to_string()));
     assert!(texts.contains(&"NCT01724398: dosing timeline by arm".to_string()));
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("(largest 6 x 10⁶ cells at 60 kg)")),
+        "{texts:?}"
+    );
     assert_eq!(png_size(&timeline_png(&t, 60.0, size).unwrap()), size);
 }
 

@@ -10,7 +10,6 @@ use plotters::style::text_anchor::{HPos, VPos};
 use super::cumulative::{arm_events, split_visits, x_end};
 use super::parts::*;
 use super::{Chart, ChartError};
-use crate::export::trim_decimals;
 use crate::model::Trial;
 
 struct Lane {
