@@ -222,8 +222,8 @@ where
     Ok(())
 }
 
-/// A vertical dashed line at pixel column `x` from `y0` down to `y1`. Drawn by hand: the
-/// dashes then look the same in SVG and PNG.
+/// A vertical dashed line, one pixel wide, at pixel column `x` from `y0` down to `y1`.
+/// Drawn by hand, as pixel-aligned rectangles, so that the dashes stay sharp.
 pub fn dashed_vline<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     x: i32,
@@ -238,10 +238,7 @@ where
     let mut y = y0;
     while y < y1 {
         let end = (y + dash).min(y1);
-        root.draw(&PathElement::new(
-            vec![(x, y), (x, end)],
-            color.stroke_width(1),
-        ))?;
+        root.draw(&Rectangle::new([(x, y), (x + 1, end)], color.filled()))?;
         y += dash + gap;
     }
     Ok(())

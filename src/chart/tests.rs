@@ -102,6 +102,34 @@ fn renders_are_byte_identical() {
     assert!(a == b, "two timeline renders differ");
 }
 
+/// The chunk types of a PNG file, in order.
+fn png_chunks(bytes: &[u8]) -> Vec<String> {
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let mut chunks = Vec::new();
+    let mut at = 8;
+    while at + 8 <= bytes.len() {
+        let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        chunks.push(String::from_utf8_lossy(&bytes[at + 4..at + 8]).into_owned());
+        at += 12 + len;
+    }
+    chunks
+}
+
+/// The PNG is the SVG rasterised: same size, pixels only (no time, no software name), so
+/// equal inputs give equal files.
+#[test]
+fn png_holds_pixels_only_at_the_asked_size() {
+    let t = trial("nct02812121.toml");
+    let arms: Vec<&Arm> = t.arms.iter().collect();
+    for size in [(320, 150), (800, 450), (1000, 600), (1234, 777)] {
+        let png = cumulative_png(&t, &arms, 60.0, None, false, size).unwrap();
+        assert_eq!(png_size(&png), size);
+        let mut chunks = png_chunks(&png);
+        chunks.dedup();
+        assert_eq!(chunks, ["IHDR", "IDAT", "IEND"]);
+    }
+}
+
 #[test]
 fn compare_draws_every_arm_with_cells() {
     let trials = all_trials();
@@ -235,4 +263,106 @@ fn chart_errors_name_no_command_line_flag() {
     let e = timeline_svg(&t, 60.0, (10, 10)).unwrap_err();
     assert!(matches!(e, ChartError::Size { w: 10, h: 10, .. }), "{e}");
     assert!(!e.to_string().contains("--"));
+}
+
+/// A row of one repeated letter, to measure letter spacing in the PNG.
+struct Letters(&'static str, f64);
+
+impl Chart for Letters {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE)?;
+        root.draw(&Text::new(
+            self.0,
+            (20, 40),
+            parts::text(self.1, parts::INK),
+        ))?;
+        Ok(())
+    }
+}
+
+/// Decoded PNG pixels as grey levels (0 black to 255 white), row by row.
+fn png_grey(bytes: &[u8]) -> (u32, Vec<u8>) {
+    let decoder = ::png::Decoder::new(bytes);
+    let mut reader = decoder.read_info().expect("a PNG header");
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).expect("PNG pixels");
+    let channels = info.color_type.samples();
+    let grey = buf[..info.buffer_size()]
+        .chunks(channels)
+        .map(|p| ((u32::from(p[0]) + u32::from(p[1]) + u32::from(p[2])) / 3) as u8)
+        .collect();
+    (info.width, grey)
+}
+
+/// Regression: PNG glyphs were snapped to whole pixels, so the gaps between equal letters
+/// varied by a pixel and words looked uneven. The centres of the stems of "IIII..." must
+/// be evenly spaced, to a fraction of a pixel (the rasteriser's anti-aliasing works on a
+/// quarter-pixel grid).
+#[test]
+fn png_letters_are_evenly_spaced() {
+    for px in [parts::NOTE_PX, parts::TICK_PX, 16.0, parts::TITLE_PX] {
+        let bytes = png(&Letters("IIIIIIIIIIIIIIII", px), (400, 150)).unwrap();
+        let (w, grey) = png_grey(&bytes);
+        // Darkness per column, over the rows of the text.
+        let mut ink = vec![0.0f64; w as usize];
+        for (i, g) in grey.iter().enumerate() {
+            ink[i % w as usize] += f64::from(255 - g);
+        }
+        // Stems are runs of inked columns; their centres are ink-weighted.
+        let mut centres = Vec::new();
+        let mut run: Option<(f64, f64)> = None;
+        for (x, &v) in ink.iter().enumerate() {
+            if v > 0.0 {
+                let (sum, weighted) = run.unwrap_or((0.0, 0.0));
+                run = Some((sum + v, weighted + v * x as f64));
+            } else if let Some((sum, weighted)) = run.take() {
+                centres.push(weighted / sum);
+            }
+        }
+        assert_eq!(
+            centres.len(),
+            16,
+            "{px} px: one stem per letter: {centres:?}"
+        );
+        let gaps: Vec<f64> = centres.windows(2).map(|c| c[1] - c[0]).collect();
+        let (lo, hi) = gaps
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(lo, hi), &g| (lo.min(g), hi.max(g)));
+        // Whole-pixel glyphs varied by 1 px; anti-aliased ones by under half a pixel.
+        assert!(
+            hi - lo < 0.5,
+            "{px} px: letter spacing varies by {:.2} px: {gaps:?}",
+            hi - lo
+        );
+    }
+}
+
+#[test]
+fn lines_along_the_pixel_grid_are_drawn_crisp() {
+    let svg = "<svg>\n<line opacity=\"1\" x1=\"1\"/>\n\
+        <polyline fill=\"none\" points=\"85,67 85,543 \"/>\n\
+        <polyline fill=\"none\" points=\"0,0 1,0 1,5 9,5 \"/>\n\
+        <polyline fill=\"none\" points=\"10,10 14,2 18,10 10,10 \"/>\n\
+        <text x=\"1\">\n&lt;line \n</text>\n</svg>";
+    let crisp: Vec<bool> = crisp_edges(svg)
+        .lines()
+        .map(|l| l.contains(r#"shape-rendering="crispEdges""#))
+        .collect();
+    assert_eq!(
+        crisp,
+        vec![false, true, true, true, false, false, false, false, false]
+    );
+    // The charts' own grid and axes get it; the marker triangles do not.
+    let t = trial("nct04822922.toml");
+    let chart = cumulative_svg(&t, &[&t.arms[2]], 60.0, None, false, DEFAULT_SIZE).unwrap();
+    assert!(chart.contains(r#"<line shape-rendering="crispEdges" "#));
+    assert!(
+        chart
+            .lines()
+            .any(|l| l.starts_with("<polyline fill") && l.matches(',').count() >= 4),
+        "slanted outlines stay anti-aliased"
+    );
 }
