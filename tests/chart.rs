@@ -245,7 +245,7 @@ fn charts_name_the_assumed_values_they_draw() {
         "{texts:?}"
     );
     assert!(
-        texts.contains(&"Visits after the axis: week48 on day 337".into()),
+        texts.contains(&"Visits after the axis: Week 48 study visit on day 337".into()),
         "{texts:?}"
     );
     // A trial with nothing assumed in its doses says nothing.

@@ -14,8 +14,8 @@ use super::{Chart, ChartError};
 use crate::model::{Arm, Trial, Unit};
 use crate::schedule::{EventKind, Origin, Patient, Plan};
 
-/// (study day, id) of visits.
-pub(super) type DayIds = Vec<(f64, String)>;
+/// (study day, name) of visits.
+pub(super) type DayNames = Vec<(f64, String)>;
 /// Chart points in data units.
 pub(super) type Points = Vec<(f64, f64)>;
 
@@ -26,7 +26,7 @@ pub(super) struct ArmEvents {
     pub doses: Vec<(f64, f64)>,
     /// Study days of plasma exchanges, with the volume in mL when dosed.
     pub exchanges: Vec<(f64, Option<f64>)>,
-    /// (study day, visit id).
+    /// (study day, visit name).
     pub visits: Vec<(f64, String)>,
     /// True when a fixed dose had to be divided by the weight to give cells/kg.
     pub converted_fixed: bool,
@@ -55,7 +55,7 @@ const FAR_VISIT_FACTOR: f64 = 10.0;
 
 /// Splits visits into those the day axis shows and those too far after the last dose.
 /// Without any dose, every visit is shown.
-pub(super) fn split_visits(visits: &[(f64, String)], last_dosing_day: f64) -> (DayIds, DayIds) {
+pub(super) fn split_visits(visits: &[(f64, String)], last_dosing_day: f64) -> (DayNames, DayNames) {
     if last_dosing_day <= 0.0 {
         return (visits.to_vec(), Vec::new());
     }
@@ -120,12 +120,23 @@ pub(super) fn arm_events(
             }
             (EventKind::PlasmaExchange, _) => out.exchanges.push((day, e.dose)),
             (EventKind::Visit, Origin::Visit(v)) => {
-                out.visits.push((day, arm.visits[v].id.clone()));
+                out.visits.push((day, visit_name(&arm.visits[v])));
             }
             _ => {}
         }
     }
     Ok(out)
+}
+
+/// What a chart calls a visit: its name in the scenario (never its id, which reads like a
+/// day number: "day30" is on study day 31).
+pub(super) fn visit_name(v: &crate::model::Visit) -> String {
+    let name = v.name.trim();
+    if name.is_empty() {
+        "Visit".to_string()
+    } else {
+        name.to_string()
+    }
 }
 
 /// A step curve's corners from (0, 0) to `x_max`, and the point after each dose (where
@@ -176,7 +187,7 @@ pub(super) struct StepChart {
     pub exchanges: Vec<f64>,
     pub exchange_label: String,
     pub visits: Vec<(f64, String)>,
-    /// Visits beyond the axis, as "week48 on day 337".
+    /// Visits beyond the axis, as "Week 48 study visit on day 337".
     pub later_visits: Vec<String>,
     /// Said in the plot when no curve has a dose.
     pub empty_note: String,
@@ -280,9 +291,9 @@ impl Cumulative {
         }
         let later_visits = later
             .iter()
-            .map(|(day, id)| match start {
-                Some(_) => format!("{id} on {}", day_label(*day, start)),
-                None => format!("{id} on day {day}"),
+            .map(|(day, name)| match start {
+                Some(_) => format!("{name} on {}", day_label(*day, start)),
+                None => format!("{name} on day {day}"),
             })
             .collect();
 
@@ -538,8 +549,9 @@ impl Chart for StepChart {
 }
 
 impl StepChart {
-    /// Dashed lines at the visits, each with a triangle and its id at the top of the plot.
-    /// Ids that would collide with the previous one drop a line.
+    /// Dashed lines at the visits, each with a triangle and its name at the top of the
+    /// plot. Names that would collide drop a line; a name too long for any line is
+    /// shortened.
     fn draw_visits<DB: DrawingBackend>(
         &self,
         root: &DrawingArea<DB, Shift>,
@@ -551,26 +563,21 @@ impl StepChart {
     {
         let style = text(NOTE_PX, MUTED);
         let line_h = NOTE_PX as i32 + 3;
-        let mut prev_end = i32::MIN;
-        let mut row = 0;
-        for (day, id) in &self.visits {
-            let x = x_px(*day);
+        let marks: Vec<(i32, &str)> = self
+            .visits
+            .iter()
+            .map(|(day, name)| (x_px(*day), name.as_str()))
+            .collect();
+        for &(x, _) in &marks {
             dashed_vline(root, x, px_y.start, px_y.end, VISIT_LINE)?;
             visit_mark(root, (x, px_y.start + 9), 5, VISIT_LINE)?;
-            let w = text_width(root, id, &style)?;
-            let right = x + 8 + w <= px_x.end - 2;
-            let (x0, x1) = if right {
-                (x + 8, x + 8 + w)
-            } else {
-                (x - 8 - w, x - 8)
-            };
-            row = if x0 <= prev_end + 4 { row + 1 } else { 0 };
-            prev_end = x1;
-            let h = if right { HPos::Left } else { HPos::Right };
-            let tx = if right { x + 8 } else { x - 8 };
+        }
+        let labels = place_labels(root, &marks, &style, (px_x.start, px_x.end), 3)?;
+        for l in labels {
+            let h = if l.right { HPos::Left } else { HPos::Right };
             root.draw(&Text::new(
-                id.clone(),
-                (tx, px_y.start + 4 + row * line_h),
+                l.text,
+                (l.x, px_y.start + 4 + l.row * line_h),
                 anchored(style.clone(), h, VPos::Top),
             ))?;
         }

@@ -96,6 +96,117 @@ where
     Ok(String::new())
 }
 
+/// A name shortened to fit in `max_w` pixels: whole when it fits, else without its
+/// bracketed remark ("1-month safety visit (primary endpoint)" -> "1-month safety
+/// visit"), else cut with "...". Empty when not even a few letters fit.
+pub fn fit_name<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    name: &str,
+    style: &TextStyle,
+    max_w: i32,
+) -> Result<String>
+where
+    DB::ErrorType: 'static,
+{
+    if text_width(area, name, style)? <= max_w {
+        return Ok(name.to_string());
+    }
+    let short = match name.find(" (") {
+        Some(i) if i > 0 => name[..i].trim_end(),
+        _ => name,
+    };
+    let fitted = fit(area, short, style, max_w)?;
+    // "1-..." says nothing: better no label than a stub.
+    let kept = fitted.trim_end_matches("...").chars().count();
+    if kept < 4.min(short.chars().count()) {
+        return Ok(String::new());
+    }
+    Ok(fitted)
+}
+
+/// A label placed by [`place_labels`]: its text, anchored at pixel column `x` (its left
+/// end when `right`, else its right end), on line `row` (0 the first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacedLabel {
+    pub text: String,
+    pub x: i32,
+    pub right: bool,
+    pub row: i32,
+}
+
+/// Gap in pixels between a mark and its label.
+const LABEL_GAP: i32 = 8;
+
+/// Places one label beside each mark at pixel column `x` (marks in left-to-right order),
+/// between the pixel columns `bounds`, on up to `rows` lines. A label goes right of its
+/// mark, or left when that side has room, on the first line where it does not run into
+/// another label; on the first line (where the marks' triangles are) it also keeps clear
+/// of the neighbouring marks. A label too long for every line is shortened with
+/// [`fit_name`] to the widest room.
+pub fn place_labels<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    marks: &[(i32, &str)],
+    style: &TextStyle,
+    bounds: (i32, i32),
+    rows: usize,
+) -> Result<Vec<PlacedLabel>>
+where
+    DB::ErrorType: 'static,
+{
+    let rows = rows.max(1);
+    // The rightmost pixel used on each line.
+    let mut used = vec![bounds.0; rows];
+    let mut out = Vec::new();
+    for (i, &(x, name)) in marks.iter().enumerate() {
+        let w = text_width(area, name, style)?;
+        let next = marks.get(i + 1).map_or(bounds.1, |m| m.0);
+        let prev = if i == 0 { bounds.0 } else { marks[i - 1].0 };
+        // (room, right, row) of each place, in order of preference.
+        let mut places = Vec::new();
+        for (row, &end) in used.iter().enumerate() {
+            let (right_end, left_start) = if row == 0 {
+                (next - 6, end.max(prev) + 6)
+            } else {
+                (bounds.1 - 2, end + 6)
+            };
+            if x + LABEL_GAP >= end + 6 {
+                places.push((right_end - x - LABEL_GAP, true, row));
+            }
+            places.push((x - LABEL_GAP - left_start, false, row));
+        }
+        let chosen = places
+            .iter()
+            .find(|p| p.0 >= w)
+            .or_else(|| places.iter().max_by_key(|p| p.0))
+            .copied();
+        let Some((room, right, row)) = chosen else {
+            continue;
+        };
+        let text = if room >= w {
+            name.to_string()
+        } else {
+            fit_name(area, name, style, room)?
+        };
+        if text.is_empty() {
+            continue;
+        }
+        let tw = text_width(area, &text, style)?;
+        let (anchor, end) = if right {
+            (x + LABEL_GAP, x + LABEL_GAP + tw)
+        } else {
+            (x - LABEL_GAP, x - LABEL_GAP)
+        };
+        used[row] = used[row].max(end);
+        out.push(PlacedLabel {
+            text,
+            x: anchor,
+            right,
+            row: row as i32,
+        });
+    }
+    Ok(out)
+}
+
 /// Draws the title and an optional grey subtitle (one line per `\n`) at the top of
 /// `root`, and returns the area left below them.
 pub fn header<DB: DrawingBackend>(

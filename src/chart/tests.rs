@@ -57,7 +57,10 @@ fn cumulative_svg_is_xml_with_titles_and_units() {
     // The high arm's total at 62.5 kg, 4 x 1.2e6 x 62.5 = 3e8, is on the axis.
     assert!(texts.iter().any(|t| t == "3 x 10⁸"), "{texts:?}");
     assert!(!texts.iter().any(|t| t.contains('^')), "{texts:?}");
-    assert!(texts.iter().any(|t| t == "day30"), "visits are marked");
+    assert!(
+        texts.contains(&"1-month safety visit (primary endpoint)".to_string()),
+        "visits are marked by name: {texts:?}"
+    );
     assert!(svg.contains(r#"font-family="sans-serif""#));
 }
 
@@ -231,7 +234,10 @@ fn per_kg_uses_the_registry_dose_and_converts_fixed_doses() {
     let ev = arm_events(&t, &t.arms[0], 50.0, DEFAULT_START, true).unwrap();
     assert_eq!(ev.doses, vec![(1.0, 2e6), (169.0, 2e6)]);
     assert!(ev.converted_fixed);
-    assert_eq!(ev.visits, vec![(505.0, "week72".to_string())]);
+    assert_eq!(
+        ev.visits,
+        vec![(505.0, "Week 72 outcome visit".to_string())]
+    );
 }
 
 #[test]
@@ -364,5 +370,154 @@ fn lines_along_the_pixel_grid_are_drawn_crisp() {
             .lines()
             .any(|l| l.starts_with("<polyline fill") && l.matches(',').count() >= 4),
         "slanted outlines stay anti-aliased"
+    );
+}
+
+/// Regression: visits were labelled by their id ("day30", drawn at study day 31), which
+/// reads like a day number. Every chart names them as the scenario does, shortened only
+/// when the name does not fit.
+#[test]
+fn visits_are_labelled_by_name_never_by_id() {
+    let ids = ["day30", "day90", "week48", "week72"];
+    let no_ids = |texts: &[String], what: &str| {
+        for t in texts {
+            for id in ids {
+                assert!(
+                    !t.split(|c: char| !c.is_alphanumeric()).any(|w| w == id),
+                    "{what}: visit id {id} in {t:?}"
+                );
+            }
+        }
+    };
+    let t = trial("nct04822922.toml");
+    let arms: Vec<&Arm> = t.arms.iter().collect();
+    let texts = svg_texts(&cumulative_svg(&t, &arms, 62.5, None, false, DEFAULT_SIZE).unwrap());
+    assert!(texts.contains(&"1-month safety visit (primary endpoint)".to_string()));
+    assert!(
+        texts.contains(&"90-day efficacy visit".to_string()),
+        "{texts:?}"
+    );
+    no_ids(&texts, "cumulative");
+
+    // A patient's smaller chart: the names may be shortened, never replaced by the id.
+    let patient = crate::schedule::Patient {
+        id: "P-001".to_string(),
+        weight_kg: 60.0,
+        start: DEFAULT_START,
+    };
+    let (svg, _) = patient_charts(&t, &t.arms[0], &patient, (800, 450)).unwrap();
+    let texts = svg_texts(&svg);
+    assert!(
+        texts.iter().any(|t| t.starts_with("1-month safety visit")),
+        "{texts:?}"
+    );
+    assert!(texts.iter().any(|t| t.starts_with("90-day")), "{texts:?}");
+    no_ids(&texts, "patient chart");
+
+    let texts = svg_texts(&timeline_svg(&t, 60.0, timeline_size(t.arms.len())).unwrap());
+    assert!(
+        texts.iter().any(|t| t.starts_with("1-month safety visit")),
+        "{texts:?}"
+    );
+    assert!(texts.iter().any(|t| t.starts_with("90-day")), "{texts:?}");
+    no_ids(&texts, "timeline");
+
+    // Visits beyond the axis are named too, on the chart and above the timeline.
+    let t = trial("nct01724398.toml");
+    let arms: Vec<&Arm> = t.arms.iter().collect();
+    let texts = svg_texts(&cumulative_svg(&t, &arms, 60.0, None, false, DEFAULT_SIZE).unwrap());
+    assert!(
+        texts.contains(&"Later: Week 48 study visit on day 337 \u{2192}".to_string()),
+        "{texts:?}"
+    );
+    no_ids(&texts, "cumulative, later visit");
+    let texts = svg_texts(&timeline_svg(&t, 60.0, timeline_size(t.arms.len())).unwrap());
+    assert!(
+        texts.contains(&"Visits after the axis: Week 48 study visit on day 337".to_string()),
+        "{texts:?}"
+    );
+    no_ids(&texts, "timeline, later visit");
+    // The compare chart draws no visits at all.
+    let texts = svg_texts(&compare_svg(&all_trials(), 60.0, false, DEFAULT_SIZE).unwrap());
+    no_ids(&texts, "compare");
+}
+
+#[test]
+fn long_visit_names_are_shortened_sensibly() {
+    ensure_font().unwrap();
+    let mut out = String::new();
+    let root = SVGBackend::with_string(&mut out, (600, 200)).into_drawing_area();
+    let style = parts::text(parts::NOTE_PX, parts::MUTED);
+    let name = "1-month safety visit (primary endpoint)";
+    let width = |s: &str| parts::text_width(&root, s, &style).unwrap();
+    let full = width(name);
+    let fit = |w: i32| parts::fit_name(&root, name, &style, w).unwrap();
+    assert_eq!(fit(full), name);
+    // The bracketed remark goes first, then letters at the end.
+    assert_eq!(fit(full - 1), "1-month safety visit");
+    let cut = fit(width("1-month safety visit") - 1);
+    assert!(cut.starts_with("1-month") && cut.ends_with("..."), "{cut}");
+    assert_eq!(fit(12), "", "no stub of a name");
+
+    // Labels never overlap on a line, and on the first line (the marks' triangles) they
+    // keep clear of the other marks; names are whole wherever some line has room.
+    let bounds = (50, 590);
+    let check = |marks: &[(i32, &str)]| {
+        let placed = parts::place_labels(&root, marks, &style, bounds, 3).unwrap();
+        let extent = |l: &parts::PlacedLabel| {
+            let w = width(&l.text);
+            if l.right {
+                (l.x, l.x + w)
+            } else {
+                (l.x - w, l.x)
+            }
+        };
+        for (i, a) in placed.iter().enumerate() {
+            let (a0, a1) = extent(a);
+            assert!(a0 >= bounds.0 && a1 <= bounds.1, "{a:?} is off the plot");
+            for b in &placed[i + 1..] {
+                let (b0, b1) = extent(b);
+                assert!(a.row != b.row || a1 < b0 || b1 < a0, "{a:?} overlaps {b:?}");
+            }
+            if a.row == 0 {
+                for &(x, _) in marks {
+                    assert!(
+                        !(a0 - 4..=a1 + 4).contains(&x),
+                        "{a:?} runs over the mark at {x}"
+                    );
+                }
+            }
+        }
+        placed
+    };
+    let placed = check(&[(300, name)]);
+    assert_eq!(
+        placed,
+        vec![parts::PlacedLabel {
+            text: name.to_string(),
+            x: 308,
+            right: true,
+            row: 0
+        }]
+    );
+    // Close together: the first name moves down a line rather than being cut.
+    let placed = check(&[(100, name), (160, "90-day efficacy visit")]);
+    assert_eq!(placed.len(), 2);
+    assert_eq!(placed[0].text, name);
+    assert_eq!(placed[0].row, 1);
+    assert_eq!(placed[1].text, "90-day efficacy visit");
+    assert_eq!(placed[1].row, 0);
+    // Near the right edge: left of the mark.
+    let placed = check(&[(120, "Day 1"), (560, "90-day efficacy visit")]);
+    assert_eq!((placed[1].right, placed[1].row), (false, 0));
+    // Crowded: every line used, so the last names are shortened, never dropped for ids.
+    let many: Vec<(i32, &str)> = (0..6).map(|i| (80 + 20 * i, name)).collect();
+    let placed = check(&many);
+    assert!(placed.iter().any(|l| l.text == name));
+    assert!(
+        placed
+            .iter()
+            .all(|l| name.starts_with(l.text.trim_end_matches("..."))),
+        "{placed:?}"
     );
 }

@@ -203,19 +203,20 @@ impl Chart for Timeline {
                     note_style.clone(),
                 ))?;
             }
-            for (day, id) in &lane.visits {
-                let (x, py) = at(*day);
-                let tip = py + offset + 4;
+            let marks: Vec<(i32, &str)> = lane
+                .visits
+                .iter()
+                .map(|(day, name)| (at(*day).0, name.as_str()))
+                .collect();
+            let tip = at(0.0).1 + offset + 4;
+            for &(x, _) in &marks {
                 visit_mark(root, (x, tip), 5, VISIT_LINE)?;
-                let w = text_width(root, id, &note_style)?;
-                let (tx, h) = if x + 8 + w <= px_x.end - 2 {
-                    (x + 8, HPos::Left)
-                } else {
-                    (x - 8, HPos::Right)
-                };
+            }
+            for l in place_labels(root, &marks, &note_style, (px_x.start, px_x.end), 1)? {
+                let h = if l.right { HPos::Left } else { HPos::Right };
                 root.draw(&Text::new(
-                    id.clone(),
-                    (tx, tip - 5),
+                    l.text,
+                    (l.x, tip - 5),
                     anchored(note_style.clone(), h, VPos::Center),
                 ))?;
             }
@@ -248,12 +249,12 @@ impl Chart for Timeline {
 }
 
 /// The visits left off the day axis, said once under the title: "Visits after the axis:
-/// week48 on day 337" when every lane has the same, else per lane.
+/// Week 48 study visit on day 337" when every lane has the same, else per lane.
 fn later_line(lanes: &[Lane]) -> String {
     let words = |later: &[(f64, String)]| {
         later
             .iter()
-            .map(|(day, id)| format!("{id} on day {day}"))
+            .map(|(day, name)| format!("{name} on day {day}"))
             .collect::<Vec<_>>()
             .join(", ")
     };
