@@ -7,7 +7,7 @@ use anyhow::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::cumulative::{ArmEvents, Curve, StepChart, arm_events, steps, x_end};
+use super::cumulative::{ArmEvents, Curve, StepChart, arm_events, show_coinciding, steps, x_end};
 use super::parts::*;
 use super::{Chart, ChartError};
 use crate::model::{Interval, TimingRule, Trial};
@@ -21,7 +21,7 @@ pub(super) struct Compare(StepChart);
 impl Compare {
     pub fn new(trials: &[Trial], reference_weight_kg: f64, log: bool) -> Result<Self, ChartError> {
         let day1 = super::DEFAULT_START;
-        let mut found: Vec<(usize, String, Option<String>, ArmEvents)> = Vec::new();
+        let mut found: Vec<(usize, String, ArmEvents)> = Vec::new();
         let mut any_fixed = false;
         let mut any_monthly = false;
         let mut smallest = f64::INFINITY;
@@ -42,19 +42,8 @@ impl Compare {
                     )
                 });
                 smallest = ev.doses.iter().map(|d| d.1).fold(smallest, f64::min);
-                let label = format!(
-                    "{} {}{}",
-                    trial.id,
-                    arm.id,
-                    if ev.converted_fixed { " *" } else { "" }
-                );
-                // An identical curve is drawn under the first one: say so, or the
-                // legend would list a curve nobody can see.
-                let remark = found
-                    .iter()
-                    .find(|f| f.3.doses == ev.doses)
-                    .map(|f| format!("same curve as {}", f.1));
-                found.push((t, label, remark, ev));
+                let name = format!("{} {}", trial.id, arm.id);
+                found.push((t, name, ev));
             }
         }
         if found.is_empty() {
@@ -62,24 +51,28 @@ impl Compare {
         }
         let last = found
             .iter()
-            .map(|f| f.3.last_dose_day())
+            .map(|f| f.2.last_dose_day())
             .fold(1.0, f64::max);
         let x_max = x_end(last);
-        let curves = found
+        let mut curves: Vec<Curve> = found
             .iter()
             .enumerate()
-            .map(|(i, (t, label, remark, ev))| {
+            .map(|(i, (t, name, ev))| {
                 let (corners, marks) = steps(&ev.doses, x_max);
                 Curve {
-                    label: label.clone(),
-                    remark: remark.clone(),
+                    label: format!("{name}{}", if ev.converted_fixed { " *" } else { "" }),
+                    name: name.clone(),
+                    remark: None,
                     color: color(i),
                     marker: MARKERS[t % MARKERS.len()],
                     corners,
                     marks,
+                    shift: 0,
                 }
             })
             .collect();
+        // A curve drawn over another would hide it: shift it and say so.
+        show_coinciding(&mut curves, x_max, None);
 
         let log_floor = log.then(|| {
             // A first dose below the usual floor still needs a visible step.

@@ -163,12 +163,131 @@ pub(super) fn x_end(last_day: f64) -> f64 {
 
 pub(super) struct Curve {
     pub label: String,
+    /// What a remark on another curve calls this one ("msc-8w", "NCT01724398 msc").
+    pub name: String,
     /// Said under the label in the legend.
     pub remark: Option<String>,
     pub color: RGBColor,
     pub marker: Marker,
     pub corners: Points,
     pub marks: Points,
+    /// How many steps of [`SHIFT_PX`] the curve is drawn right of and above its values,
+    /// so that it does not hide under a curve it coincides with (0: drawn where it is).
+    /// Only the drawing moves; the data keep their values.
+    pub shift: i32,
+}
+
+/// Pixels a shifted curve moves right and up per step of [`Curve::shift`].
+pub(super) const SHIFT_PX: i32 = 3;
+
+/// The stretches `[from, to)` of the day axis (0 to `x_max`) where two step curves,
+/// given by the point after each dose (`marks`), have the same total. The start before
+/// any dose, where every curve is 0, only counts when both curves stay at 0 throughout.
+pub(super) fn shared_stretches(a: &[(f64, f64)], b: &[(f64, f64)], x_max: f64) -> Points {
+    // The total on day x: the last mark on or before it (doses on one day add up).
+    let total = |m: &[(f64, f64)], x: f64| {
+        m.iter()
+            .take_while(|p| p.0 <= x)
+            .last()
+            .map_or(0.0, |p| p.1)
+    };
+    let mut cuts: Vec<f64> = std::iter::once(0.0)
+        .chain(a.iter().chain(b).map(|p| p.0))
+        .filter(|&d| d < x_max)
+        .collect();
+    cuts.sort_by(f64::total_cmp);
+    cuts.dedup();
+    // (from, to, whether the total is above 0 somewhere in it)
+    let mut stretches: Vec<(f64, f64, bool)> = Vec::new();
+    for (k, &from) in cuts.iter().enumerate() {
+        let to = cuts.get(k + 1).copied().unwrap_or(x_max);
+        let (u, v) = (total(a, from), total(b, from));
+        if (u - v).abs() > 1e-9 * u.abs().max(v.abs()) {
+            continue;
+        }
+        match stretches.last_mut() {
+            Some(last) if last.1 == from => {
+                last.1 = to;
+                last.2 |= u != 0.0;
+            }
+            _ => stretches.push((from, to, u != 0.0)),
+        }
+    }
+    let both_zero = a.iter().chain(b).all(|p| p.1 == 0.0);
+    stretches
+        .into_iter()
+        .filter(|s| s.2 || both_zero)
+        .map(|s| (s.0, s.1))
+        .collect()
+}
+
+/// Finds the curves that lie on an earlier one over some stretch, shifts each (in pixels
+/// only) by the smallest step that no earlier curve it meets uses, and says in its legend
+/// remark where it coincides, with which curve (the one it shares most with) and by how
+/// many pixels it is drawn off. `start` puts dates instead of day numbers in the remark.
+pub(super) fn show_coinciding(curves: &mut [Curve], x_max: f64, start: Option<NaiveDate>) {
+    let when = |d: f64| match start {
+        Some(_) => day_label(d, start),
+        None => format!("day {}", d.round() as i64),
+    };
+    for j in 1..curves.len() {
+        let mut used = Vec::new();
+        // (shared length, curve, stretches) of the earlier curve shared with most.
+        let mut best: Option<(f64, usize, Points)> = None;
+        for i in 0..j {
+            let shared = shared_stretches(&curves[i].marks, &curves[j].marks, x_max);
+            if shared.is_empty() {
+                continue;
+            }
+            used.push(curves[i].shift);
+            let length: f64 = shared.iter().map(|s| s.1 - s.0).sum();
+            if best.as_ref().is_none_or(|b| length > b.0) {
+                best = Some((length, i, shared));
+            }
+        }
+        let Some((_, i, shared)) = best else {
+            continue;
+        };
+        let shift = (0..).find(|s| !used.contains(s)).unwrap_or(0);
+        let other = &curves[i].name;
+        let mut remark = if shared == [(0.0, x_max)] {
+            if curves[j].marks.is_empty() {
+                format!("0 cells, like {other}")
+            } else {
+                format!("same curve as {other}")
+            }
+        } else {
+            let parts: Vec<String> = shared
+                .iter()
+                .map(|&(from, to)| {
+                    if from <= 0.0 {
+                        format!("until {}", when(to))
+                    } else if to >= x_max {
+                        format!("from {}", when(from))
+                    } else if start.is_some() {
+                        format!("{} to {}", when(from), when(to))
+                    } else {
+                        format!("days {}\u{2013}{}", from.round() as i64, to.round() as i64)
+                    }
+                })
+                .collect();
+            format!("follows {other} {}", and_list(&parts))
+        };
+        if shift > 0 {
+            remark.push_str(&format!("; drawn {} px up and right", shift * SHIFT_PX));
+        }
+        curves[j].shift = shift;
+        curves[j].remark = Some(remark);
+    }
+}
+
+/// "a", "a and b", "a, b and c".
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
 }
 
 /// A chart of step curves over study days, with optional exchange bands and visit marks.
@@ -194,7 +313,7 @@ pub(super) struct StepChart {
 }
 
 /// The cumulative chart of one trial's arms for one patient.
-pub(super) struct Cumulative(StepChart);
+pub(super) struct Cumulative(pub(super) StepChart);
 
 impl Cumulative {
     /// Names the patient in the title, for a chart that may be opened on its own.
@@ -251,11 +370,13 @@ impl Cumulative {
             let k = trial.arms.iter().position(|a| a.id == arm.id).unwrap_or(i);
             curves.push(Curve {
                 label,
+                name: arm.id.clone(),
                 remark: None,
                 color: color(k),
                 marker: MARKERS[k % MARKERS.len()],
                 corners,
                 marks,
+                shift: 0,
             });
             if !ev.exchanges.is_empty() {
                 exchange_arms.push(arm.id.as_str());
@@ -289,6 +410,8 @@ impl Cumulative {
                 end.0 = x_max;
             }
         }
+        // A curve drawn over another would hide it: shift it and say so.
+        show_coinciding(&mut curves, x_max, start);
         let later_visits = later
             .iter()
             .map(|(day, name)| match start {
@@ -401,7 +524,7 @@ impl Chart for StepChart {
             .curves
             .iter()
             .map(|c| LegendItem {
-                swatch: Swatch::Series(c.color, c.marker),
+                swatch: Swatch::Series(c.color, c.marker, c.shift > 0),
                 label: c.label.clone(),
                 remark: c.remark.clone(),
             })
@@ -507,19 +630,27 @@ impl Chart for StepChart {
             chart.backend_coord(&(d, y_lo)).0
         })?;
 
+        // A shifted curve is drawn off its values by whole pixels, within the plot.
+        let at = |c: &Curve, (x, y): (f64, f64)| {
+            let (px, py) = chart.backend_coord(&(x, y_of(y, self.log_floor)));
+            let d = c.shift * SHIFT_PX;
+            (
+                (px + d).clamp(px_x.start, px_x.end),
+                (py - d).clamp(px_y.start, px_y.end),
+            )
+        };
         // Later curves are drawn first so that the first arm ends on top.
         for c in self.curves.iter().rev() {
-            let pts: Vec<(f64, f64)> = c
-                .corners
-                .iter()
-                .map(|&(x, y)| (x, y_of(y, self.log_floor)))
-                .collect();
-            chart.draw_series(LineSeries::new(pts, c.color.stroke_width(2)))?;
+            let pts: Vec<(i32, i32)> = c.corners.iter().map(|&p| at(c, p)).collect();
+            if c.shift == 0 {
+                root.draw(&PathElement::new(pts, c.color.stroke_width(2)))?;
+            } else {
+                dashed_path(root, &pts, c.color.stroke_width(2))?;
+            }
         }
         for c in self.curves.iter().rev() {
-            for &(x, y) in &c.marks {
-                let at = chart.backend_coord(&(x, y_of(y, self.log_floor)));
-                marker(root, at, c.marker, 5, c.color.mix(0.9), c.color)?;
+            for &p in &c.marks {
+                marker(root, at(c, p), c.marker, 5, c.color.mix(0.9), c.color)?;
             }
         }
         if !self.later_visits.is_empty() {

@@ -355,11 +355,69 @@ where
     Ok(())
 }
 
+/// A dashed polyline through the pixels `pts`, the dash pattern running on across
+/// corners. Drawn as one short path per dash.
+pub fn dashed_path<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    pts: &[(i32, i32)],
+    style: ShapeStyle,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    const DASH: f64 = 7.0;
+    const GAP: f64 = 4.0;
+    // How far along the current dash (or, past DASH, the gap after it) the pen is.
+    let mut phase = 0.0;
+    let mut dash: Vec<(i32, i32)> = Vec::new();
+    let point = |a: (i32, i32), b: (i32, i32), t: f64| {
+        (
+            a.0 + (f64::from(b.0 - a.0) * t).round() as i32,
+            a.1 + (f64::from(b.1 - a.1) * t).round() as i32,
+        )
+    };
+    for seg in pts.windows(2) {
+        let (a, b) = (seg[0], seg[1]);
+        let len = f64::from(b.0 - a.0).hypot(f64::from(b.1 - a.1));
+        let mut done = 0.0;
+        while done < len {
+            if phase < DASH {
+                if dash.is_empty() {
+                    dash.push(point(a, b, done / len));
+                }
+                let step = (DASH - phase).min(len - done);
+                done += step;
+                phase += step;
+                dash.push(point(a, b, done / len));
+                if phase >= DASH {
+                    dash.dedup();
+                    if dash.len() > 1 {
+                        root.draw(&PathElement::new(std::mem::take(&mut dash), style))?;
+                    }
+                    dash.clear();
+                }
+            } else {
+                let step = (DASH + GAP - phase).min(len - done);
+                done += step;
+                phase += step;
+                if phase >= DASH + GAP {
+                    phase = 0.0;
+                }
+            }
+        }
+    }
+    dash.dedup();
+    if dash.len() > 1 {
+        root.draw(&PathElement::new(dash, style))?;
+    }
+    Ok(())
+}
+
 /// What a legend entry shows before its label.
 #[derive(Debug, Clone)]
 pub enum Swatch {
-    /// A line through a marker: a plotted series.
-    Series(RGBColor, Marker),
+    /// A line through a marker: a plotted series, dashed when drawn shifted.
+    Series(RGBColor, Marker, bool),
     /// A filled band: plasma exchange days.
     Band(RGBAColor),
     /// A dashed vertical mark with a triangle: a visit.
@@ -402,11 +460,51 @@ where
     let mut w = 0;
     for it in items {
         w = w.max(text_width(root, &it.label, &style)?);
-        if let Some(r) = &it.remark {
-            w = w.max(text_width(root, r, &remark_style)?);
-        }
     }
+    // Remarks wrap: they widen the legend only up to a readable line length.
+    let mut remarks = 0;
+    for r in items.iter().filter_map(|it| it.remark.as_ref()) {
+        remarks = remarks.max(text_width(root, r, &remark_style)?);
+    }
+    w = w.max(remarks.min(w.max(REMARK_LINE_PX)));
     Ok(SWATCH_W + 8 + w + 16)
+}
+
+/// Width in pixels up to which a legend remark may widen its legend before it wraps.
+const REMARK_LINE_PX: i32 = 230;
+
+/// `s` broken into lines of at most `max_w` pixels at spaces; a word longer than a line
+/// is shortened with "...".
+pub fn wrap<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    s: &str,
+    style: &TextStyle,
+    max_w: i32,
+) -> Result<Vec<String>>
+where
+    DB::ErrorType: 'static,
+{
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in s.split_whitespace() {
+        let candidate = if line.is_empty() {
+            word.to_string()
+        } else {
+            format!("{line} {word}")
+        };
+        if text_width(area, &candidate, style)? <= max_w {
+            line = candidate;
+            continue;
+        }
+        if !line.is_empty() {
+            lines.push(std::mem::take(&mut line));
+        }
+        line = fit(area, word, style, max_w)?;
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    Ok(lines)
 }
 
 fn swatch<DB: DrawingBackend>(
@@ -419,11 +517,13 @@ where
 {
     let mid = x + SWATCH_W / 2;
     match sw {
-        Swatch::Series(c, m) => {
-            root.draw(&PathElement::new(
-                vec![(x, y), (x + SWATCH_W, y)],
-                c.stroke_width(2),
-            ))?;
+        Swatch::Series(c, m, dashed) => {
+            let line = [(x, y), (x + SWATCH_W, y)];
+            if *dashed {
+                dashed_path(root, &line, c.stroke_width(2))?;
+            } else {
+                root.draw(&PathElement::new(line.to_vec(), c.stroke_width(2)))?;
+            }
             marker(root, (mid, y), *m, 4, c.to_rgba(), *c)?;
         }
         Swatch::Band(c) => {
@@ -464,9 +564,10 @@ where
         let label = fit(root, &it.label, &style, max_w - SWATCH_W - 8)?;
         root.draw(&Text::new(label, (text_x, y), style.clone()))?;
         if let Some(r) = &it.remark {
-            y += remark_h;
-            let r = fit(root, r, &remark_style, max_w - SWATCH_W - 8)?;
-            root.draw(&Text::new(r, (text_x, y), remark_style.clone()))?;
+            for line in wrap(root, r, &remark_style, max_w - SWATCH_W - 8)? {
+                y += remark_h;
+                root.draw(&Text::new(line, (text_x, y), remark_style.clone()))?;
+            }
         }
         y += line_h;
     }

@@ -155,7 +155,9 @@ fn compare_draws_every_arm_with_cells() {
         "arms without cells are left out"
     );
     assert!(
-        texts.contains(&"same curve as NCT01724398 msc".to_string()),
+        texts
+            .iter()
+            .any(|t| t.starts_with("same curve as NCT01724398 msc")),
         "NCT02812121 msc-4w is hidden under it: {texts:?}"
     );
     assert!(
@@ -520,4 +522,101 @@ fn long_visit_names_are_shortened_sensibly() {
             .all(|l| name.starts_with(l.text.trim_end_matches("..."))),
         "{placed:?}"
     );
+}
+
+/// (x, y) of the markers of one colour: circles by their centre, squares (drawn as
+/// rectangles) by theirs.
+fn marker_centres(svg: &str, fill: &str) -> Vec<(i32, i32)> {
+    let doc = roxmltree::Document::parse(svg).unwrap();
+    let num = |n: &roxmltree::Node, a: &str| n.attribute(a).unwrap().parse::<i32>().unwrap();
+    doc.descendants()
+        .filter(|n| n.attribute("fill") == Some(fill))
+        .filter_map(|n| match n.tag_name().name() {
+            "circle" => Some((num(&n, "cx"), num(&n, "cy"))),
+            "rect" if n.attribute("width") == n.attribute("height") => Some((
+                num(&n, "x") + num(&n, "width") / 2,
+                num(&n, "y") + num(&n, "height") / 2,
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Regression: a curve lying exactly under another (NCT02812121 msc-4w under msc-8w until
+/// day 29, NCT01724398 pe under conventional on the zero line) could not be seen. The
+/// later one is now drawn dashed, a few pixels up and right, and the legend says where
+/// the two coincide and that the shift is in pixels only.
+#[test]
+fn coinciding_curves_are_shifted_in_pixels_and_said() {
+    let t = trial("nct02812121.toml");
+    let arms: Vec<&Arm> = t.arms.iter().collect();
+    let svg = cumulative_svg(&t, &arms, 60.0, None, false, DEFAULT_SIZE).unwrap();
+    let said = svg_texts(&svg).join(" ");
+    assert!(said.contains("follows msc-8w until day 29"), "{said}");
+    assert!(said.contains("drawn 3 px up and right"), "{said}");
+    // msc-8w (blue circles) and msc-4w (orange squares) share their first four doses:
+    // the squares sit 3 px right of and 3 px above the circles. The legend's own
+    // markers come last.
+    let circles = marker_centres(&svg, "#0072B2");
+    let squares = marker_centres(&svg, "#D55E00");
+    assert_eq!(squares.len(), 4 + 1, "{squares:?}");
+    for (c, s) in circles.iter().zip(&squares).take(4) {
+        assert_eq!(
+            (s.0 - c.0, s.1 - c.1),
+            (3, -3),
+            "circle {c:?}, square {s:?}"
+        );
+    }
+    // The shifted curve is dashed: many short pieces rather than one line.
+    let pieces = svg
+        .lines()
+        .filter(|l| l.contains("<polyline") && l.contains(r##"stroke="#D55E00""##))
+        .count();
+    assert!(pieces > 20, "{pieces} msc-4w pieces");
+    // Only pixels move: the data keep their values.
+    let chart = cumulative::Cumulative::new(&t, &arms, 60.0, None, false).unwrap();
+    let msc4 = &chart.0.curves[1];
+    assert_eq!(msc4.label, "msc-4w");
+    assert_eq!(
+        msc4.marks,
+        vec![(1.0, 6e6), (8.0, 1.2e7), (15.0, 1.8e7), (22.0, 2.4e7)]
+    );
+    assert_eq!((chart.0.curves[0].shift, msc4.shift), (0, 1));
+
+    // Two arms without cells both lie on the zero line.
+    let t = trial("nct01724398.toml");
+    let arms: Vec<&Arm> = t.arms.iter().collect();
+    let svg = cumulative_svg(&t, &arms, 60.0, None, false, DEFAULT_SIZE).unwrap();
+    let said = svg_texts(&svg).join(" ");
+    assert!(said.contains("0 cells, like conventional"), "{said}");
+    assert!(
+        said.contains("follows msc until day 7, days 8–14, days 15–21 and from day 22"),
+        "msc-pe's first dose and later totals lie on msc's: {said}"
+    );
+    // Arms that only share the zero line before their first dose are left alone.
+    let t = trial("nct04822922.toml");
+    let arms: Vec<&Arm> = t.arms.iter().collect();
+    let said = svg_texts(&cumulative_svg(&t, &arms, 60.0, None, false, DEFAULT_SIZE).unwrap());
+    assert!(!said.iter().any(|t| t.contains("px up")), "{said:?}");
+}
+
+#[test]
+fn shared_stretches_of_step_curves() {
+    use super::cumulative::shared_stretches;
+    let a = [(1.0, 2.0), (8.0, 4.0), (29.0, 6.0)];
+    let b = [(1.0, 2.0), (8.0, 4.0)];
+    assert_eq!(shared_stretches(&a, &b, 60.0), vec![(0.0, 29.0)]);
+    // Apart, together from day 2 to 8, apart, and together again from day 9 on.
+    let c = [(1.0, 1.0), (2.0, 2.0), (9.0, 4.0)];
+    assert_eq!(
+        shared_stretches(&b, &c, 60.0),
+        vec![(2.0, 8.0), (9.0, 60.0)]
+    );
+    // Two curves without doses coincide everywhere; a curve without doses and one with
+    // doses only share the start, which every curve shares.
+    assert_eq!(shared_stretches(&[], &[], 30.0), vec![(0.0, 30.0)]);
+    assert!(shared_stretches(&[], &b, 30.0).is_empty());
+    // Doses stacked on one day count by their day's total.
+    let d = [(1.0, 1.0), (1.0, 2.0), (8.0, 4.0)];
+    assert_eq!(shared_stretches(&b, &d, 20.0), vec![(0.0, 20.0)]);
 }
