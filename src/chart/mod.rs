@@ -165,8 +165,9 @@ static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 /// The family name inside [`FONT`].
 const FONT_FAMILY: &str = "DejaVu Sans";
 
-/// Registers the bundled font under the only family the charts use. Text layout (and the
-/// PNG glyphs) need it; doing it here rather than at start-up keeps other commands fast.
+/// Registers the bundled font with plotters under the only family the charts use: text
+/// layout measures labels with it. Doing it here rather than at start-up keeps other
+/// commands fast. (resvg gets the same font through [`svg_options`].)
 fn ensure_font() -> Result<()> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| {
