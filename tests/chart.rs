@@ -99,7 +99,7 @@ fn compare_draws_all_scenarios_on_a_log_axis() {
         .assert()
         .success();
     let texts = svg_texts(&svg);
-    assert!(texts.contains(&"10^5".to_string()), "{texts:?}");
+    assert!(texts.contains(&"10⁵".to_string()), "{texts:?}");
     assert!(texts.contains(&"NCT05106972 msc *".to_string()));
     assert!(
         texts
@@ -247,7 +247,7 @@ fn charts_name_the_assumed_values_they_draw() {
         "{texts:?}"
     );
     assert!(
-        texts.contains(&"Visits after the axis: week48 on day 337".into()),
+        texts.contains(&"Visits after the axis: Week 48 study visit on day 337".into()),
         "{texts:?}"
     );
     // A trial with nothing assumed in its doses says nothing.
@@ -324,4 +324,26 @@ fn writing_to_a_device_leaves_the_device() {
         String::from_utf8_lossy(&read),
         String::from_utf8_lossy(&printed.stdout)
     );
+}
+
+#[test]
+fn a_start_past_the_calendar_exits_2_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("late.svg");
+    dosesim()
+        .args([
+            "chart",
+            "scenarios/nct04822922.toml",
+            "--start",
+            "9999-12-01",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(
+            contains("nct04822922.toml: --start: arm low:")
+                .and(contains("outside the supported calendar")),
+        );
+    assert!(!out.exists());
 }

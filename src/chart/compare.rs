@@ -7,9 +7,9 @@ use anyhow::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::Chart;
-use super::cumulative::{ArmEvents, Curve, StepChart, arm_events, steps, x_end};
+use super::cumulative::{ArmEvents, Curve, StepChart, arm_events, show_coinciding, steps, x_end};
 use super::parts::*;
+use super::{Chart, ChartError};
 use crate::model::{Interval, TimingRule, Trial};
 
 /// Where a log axis starts, in cells/kg: below every single dose in the bundled trials,
@@ -19,22 +19,15 @@ const LOG_FLOOR: f64 = 1e4;
 pub(super) struct Compare(StepChart);
 
 impl Compare {
-    pub fn new(trials: &[Trial], reference_weight_kg: f64, log: bool) -> Result<Self> {
+    pub fn new(trials: &[Trial], reference_weight_kg: f64, log: bool) -> Result<Self, ChartError> {
         let day1 = super::DEFAULT_START;
-        let mut found: Vec<(usize, String, Option<String>, ArmEvents)> = Vec::new();
+        let mut found: Vec<(usize, String, ArmEvents)> = Vec::new();
         let mut any_fixed = false;
         let mut any_monthly = false;
         let mut smallest = f64::INFINITY;
         for (t, trial) in trials.iter().enumerate() {
             for arm in &trial.arms {
-                let ev = arm_events(
-                    trial,
-                    arm,
-                    reference_weight_kg,
-                    day1,
-                    true,
-                    "--reference-weight",
-                )?;
+                let ev = arm_events(trial, arm, reference_weight_kg, day1, true)?;
                 if ev.doses.is_empty() {
                     continue;
                 }
@@ -49,45 +42,37 @@ impl Compare {
                     )
                 });
                 smallest = ev.doses.iter().map(|d| d.1).fold(smallest, f64::min);
-                let label = format!(
-                    "{} {}{}",
-                    trial.id,
-                    arm.id,
-                    if ev.converted_fixed { " *" } else { "" }
-                );
-                // An identical curve is drawn under the first one: say so, or the
-                // legend would list a curve nobody can see.
-                let remark = found
-                    .iter()
-                    .find(|f| f.3.doses == ev.doses)
-                    .map(|f| format!("same curve as {}", f.1));
-                found.push((t, label, remark, ev));
+                let name = format!("{} {}", trial.id, arm.id);
+                found.push((t, name, ev));
             }
         }
-        anyhow::ensure!(
-            !found.is_empty(),
-            "none of the scenarios has an arm with cell doses to compare"
-        );
+        if found.is_empty() {
+            return Err(ChartError::NothingToCompare);
+        }
         let last = found
             .iter()
-            .map(|f| f.3.last_dose_day())
+            .map(|f| f.2.last_dose_day())
             .fold(1.0, f64::max);
         let x_max = x_end(last);
-        let curves = found
+        let mut curves: Vec<Curve> = found
             .iter()
             .enumerate()
-            .map(|(i, (t, label, remark, ev))| {
+            .map(|(i, (t, name, ev))| {
                 let (corners, marks) = steps(&ev.doses, x_max);
                 Curve {
-                    label: label.clone(),
-                    remark: remark.clone(),
+                    label: format!("{name}{}", if ev.converted_fixed { " *" } else { "" }),
+                    name: name.clone(),
+                    remark: None,
                     color: color(i),
                     marker: MARKERS[t % MARKERS.len()],
                     corners,
                     marks,
+                    shift: 0,
                 }
             })
             .collect();
+        // A curve drawn over another would hide it: shift it and say so.
+        show_coinciding(&mut curves, x_max, None);
 
         let log_floor = log.then(|| {
             // A first dose below the usual floor still needs a visible step.
@@ -115,8 +100,8 @@ impl Compare {
         };
         if let Some(f) = log_floor {
             subtitle.push_str(&format!(
-                "; log scale from 10^{} cells/kg",
-                f.log10().round() as i32
+                "; log scale from {} cells/kg",
+                pow10_label(f.log10().round() as i32)
             ));
         }
         let note = super::assumed_note(trials.iter().flat_map(|t| {

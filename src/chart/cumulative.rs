@@ -9,14 +9,13 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
-use super::Chart;
 use super::parts::*;
-use crate::error::{InputError, Problem};
+use super::{Chart, ChartError};
 use crate::model::{Arm, Trial, Unit};
-use crate::schedule::{EventKind, Origin, Patient, Plan, ScheduleError};
+use crate::schedule::{EventKind, Origin, Patient, Plan};
 
-/// (study day, id) of visits.
-pub(super) type DayIds = Vec<(f64, String)>;
+/// (study day, name) of visits.
+pub(super) type DayNames = Vec<(f64, String)>;
 /// Chart points in data units.
 pub(super) type Points = Vec<(f64, f64)>;
 
@@ -27,7 +26,7 @@ pub(super) struct ArmEvents {
     pub doses: Vec<(f64, f64)>,
     /// Study days of plasma exchanges, with the volume in mL when dosed.
     pub exchanges: Vec<(f64, Option<f64>)>,
-    /// (study day, visit id).
+    /// (study day, visit name).
     pub visits: Vec<(f64, String)>,
     /// True when a fixed dose had to be divided by the weight to give cells/kg.
     pub converted_fixed: bool,
@@ -56,7 +55,7 @@ const FAR_VISIT_FACTOR: f64 = 10.0;
 
 /// Splits visits into those the day axis shows and those too far after the last dose.
 /// Without any dose, every visit is shown.
-pub(super) fn split_visits(visits: &[(f64, String)], last_dosing_day: f64) -> (DayIds, DayIds) {
+pub(super) fn split_visits(visits: &[(f64, String)], last_dosing_day: f64) -> (DayNames, DayNames) {
     if last_dosing_day <= 0.0 {
         return (visits.to_vec(), Vec::new());
     }
@@ -67,28 +66,28 @@ pub(super) fn split_visits(visits: &[(f64, String)], last_dosing_day: f64) -> (D
 }
 
 /// Expands `arm` for one patient and keeps what the charts draw. A schedule that cannot be
-/// made (a dose above the scenario's maximum at this weight, say) is bad input, blamed on
-/// the scenario file and `weight_flag`.
+/// made (a dose above the scenario's maximum at this weight, say) is a
+/// [`ChartError::Schedule`] naming the scenario file and the arm.
 pub(super) fn arm_events(
     trial: &Trial,
     arm: &Arm,
     weight_kg: f64,
     start: NaiveDate,
     per_kg: bool,
-    weight_flag: &str,
-) -> Result<ArmEvents> {
+) -> Result<ArmEvents, ChartError> {
     let patient = Patient {
         id: "chart".to_string(),
         weight_kg: crate::model::Kg::from_f64(weight_kg),
         start,
     };
-    let events = Plan::new(trial, arm).schedule(&patient).map_err(|e| {
-        let field = match e {
-            ScheduleError::DateOutOfRange(_) => "--start",
-            _ => weight_flag,
-        };
-        InputError::one(Problem::new(&trial.file, format!("arm {}: {e}", arm.id)).field(field))
-    })?;
+    let events =
+        Plan::new(trial, arm)
+            .schedule(&patient)
+            .map_err(|error| ChartError::Schedule {
+                file: trial.file.clone(),
+                arm: arm.id.clone(),
+                error,
+            })?;
     let mut out = ArmEvents {
         doses: Vec::new(),
         exchanges: Vec::new(),
@@ -121,12 +120,23 @@ pub(super) fn arm_events(
             }
             (EventKind::PlasmaExchange, _) => out.exchanges.push((day, e.dose)),
             (EventKind::Visit, Origin::Visit(v)) => {
-                out.visits.push((day, arm.visits[v].id.clone()));
+                out.visits.push((day, visit_name(&arm.visits[v])));
             }
             _ => {}
         }
     }
     Ok(out)
+}
+
+/// What a chart calls a visit: its name in the scenario (never its id, which reads like a
+/// day number: "day30" is on study day 31).
+pub(super) fn visit_name(v: &crate::model::Visit) -> String {
+    let name = v.name.trim();
+    if name.is_empty() {
+        "Visit".to_string()
+    } else {
+        name.to_string()
+    }
 }
 
 /// A step curve's corners from (0, 0) to `x_max`, and the point after each dose (where
@@ -153,12 +163,131 @@ pub(super) fn x_end(last_day: f64) -> f64 {
 
 pub(super) struct Curve {
     pub label: String,
+    /// What a remark on another curve calls this one ("msc-8w", "NCT01724398 msc").
+    pub name: String,
     /// Said under the label in the legend.
     pub remark: Option<String>,
     pub color: RGBColor,
     pub marker: Marker,
     pub corners: Points,
     pub marks: Points,
+    /// How many steps of [`SHIFT_PX`] the curve is drawn right of and above its values,
+    /// so that it does not hide under a curve it coincides with (0: drawn where it is).
+    /// Only the drawing moves; the data keep their values.
+    pub shift: i32,
+}
+
+/// Pixels a shifted curve moves right and up per step of [`Curve::shift`].
+pub(super) const SHIFT_PX: i32 = 3;
+
+/// The stretches `[from, to)` of the day axis (0 to `x_max`) where two step curves,
+/// given by the point after each dose (`marks`), have the same total. The start before
+/// any dose, where every curve is 0, only counts when both curves stay at 0 throughout.
+pub(super) fn shared_stretches(a: &[(f64, f64)], b: &[(f64, f64)], x_max: f64) -> Points {
+    // The total on day x: the last mark on or before it (doses on one day add up).
+    let total = |m: &[(f64, f64)], x: f64| {
+        m.iter()
+            .take_while(|p| p.0 <= x)
+            .last()
+            .map_or(0.0, |p| p.1)
+    };
+    let mut cuts: Vec<f64> = std::iter::once(0.0)
+        .chain(a.iter().chain(b).map(|p| p.0))
+        .filter(|&d| d < x_max)
+        .collect();
+    cuts.sort_by(f64::total_cmp);
+    cuts.dedup();
+    // (from, to, whether the total is above 0 somewhere in it)
+    let mut stretches: Vec<(f64, f64, bool)> = Vec::new();
+    for (k, &from) in cuts.iter().enumerate() {
+        let to = cuts.get(k + 1).copied().unwrap_or(x_max);
+        let (u, v) = (total(a, from), total(b, from));
+        if (u - v).abs() > 1e-9 * u.abs().max(v.abs()) {
+            continue;
+        }
+        match stretches.last_mut() {
+            Some(last) if last.1 == from => {
+                last.1 = to;
+                last.2 |= u != 0.0;
+            }
+            _ => stretches.push((from, to, u != 0.0)),
+        }
+    }
+    let both_zero = a.iter().chain(b).all(|p| p.1 == 0.0);
+    stretches
+        .into_iter()
+        .filter(|s| s.2 || both_zero)
+        .map(|s| (s.0, s.1))
+        .collect()
+}
+
+/// Finds the curves that lie on an earlier one over some stretch, shifts each (in pixels
+/// only) by the smallest step that no earlier curve it meets uses, and says in its legend
+/// remark where it coincides, with which curve (the one it shares most with) and by how
+/// many pixels it is drawn off. `start` puts dates instead of day numbers in the remark.
+pub(super) fn show_coinciding(curves: &mut [Curve], x_max: f64, start: Option<NaiveDate>) {
+    let when = |d: f64| match start {
+        Some(_) => day_label(d, start),
+        None => format!("day {}", d.round() as i64),
+    };
+    for j in 1..curves.len() {
+        let mut used = Vec::new();
+        // (shared length, curve, stretches) of the earlier curve shared with most.
+        let mut best: Option<(f64, usize, Points)> = None;
+        for i in 0..j {
+            let shared = shared_stretches(&curves[i].marks, &curves[j].marks, x_max);
+            if shared.is_empty() {
+                continue;
+            }
+            used.push(curves[i].shift);
+            let length: f64 = shared.iter().map(|s| s.1 - s.0).sum();
+            if best.as_ref().is_none_or(|b| length > b.0) {
+                best = Some((length, i, shared));
+            }
+        }
+        let Some((_, i, shared)) = best else {
+            continue;
+        };
+        let shift = (0..).find(|s| !used.contains(s)).unwrap_or(0);
+        let other = &curves[i].name;
+        let mut remark = if shared == [(0.0, x_max)] {
+            if curves[j].marks.is_empty() {
+                format!("0 cells, like {other}")
+            } else {
+                format!("same curve as {other}")
+            }
+        } else {
+            let parts: Vec<String> = shared
+                .iter()
+                .map(|&(from, to)| {
+                    if from <= 0.0 {
+                        format!("until {}", when(to))
+                    } else if to >= x_max {
+                        format!("from {}", when(from))
+                    } else if start.is_some() {
+                        format!("{} to {}", when(from), when(to))
+                    } else {
+                        format!("days {}\u{2013}{}", from.round() as i64, to.round() as i64)
+                    }
+                })
+                .collect();
+            format!("follows {other} {}", and_list(&parts))
+        };
+        if shift > 0 {
+            remark.push_str(&format!("; drawn {} px up and right", shift * SHIFT_PX));
+        }
+        curves[j].shift = shift;
+        curves[j].remark = Some(remark);
+    }
+}
+
+/// "a", "a and b", "a, b and c".
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
 }
 
 /// A chart of step curves over study days, with optional exchange bands and visit marks.
@@ -177,14 +306,14 @@ pub(super) struct StepChart {
     pub exchanges: Vec<f64>,
     pub exchange_label: String,
     pub visits: Vec<(f64, String)>,
-    /// Visits beyond the axis, as "week48 on day 337".
+    /// Visits beyond the axis, as "Week 48 study visit on day 337".
     pub later_visits: Vec<String>,
     /// Said in the plot when no curve has a dose.
     pub empty_note: String,
 }
 
 /// The cumulative chart of one trial's arms for one patient.
-pub(super) struct Cumulative(StepChart);
+pub(super) struct Cumulative(pub(super) StepChart);
 
 impl Cumulative {
     /// Names the patient in the title, for a chart that may be opened on its own.
@@ -203,12 +332,14 @@ impl Cumulative {
         weight_kg: f64,
         start: Option<NaiveDate>,
         per_kg: bool,
-    ) -> Result<Self> {
-        anyhow::ensure!(!arms.is_empty(), "no arm to chart");
+    ) -> Result<Self, ChartError> {
+        if arms.is_empty() {
+            return Err(ChartError::NoArms);
+        }
         let day1 = start.unwrap_or(super::DEFAULT_START);
         let mut per_arm = Vec::new();
         for arm in arms {
-            per_arm.push(arm_events(trial, arm, weight_kg, day1, per_kg, "--weight")?);
+            per_arm.push(arm_events(trial, arm, weight_kg, day1, per_kg)?);
         }
         let last_dosing = per_arm
             .iter()
@@ -239,11 +370,13 @@ impl Cumulative {
             let k = trial.arms.iter().position(|a| a.id == arm.id).unwrap_or(i);
             curves.push(Curve {
                 label,
+                name: arm.id.clone(),
                 remark: None,
                 color: color(k),
                 marker: MARKERS[k % MARKERS.len()],
                 corners,
                 marks,
+                shift: 0,
             });
             if !ev.exchanges.is_empty() {
                 exchange_arms.push(arm.id.as_str());
@@ -277,20 +410,19 @@ impl Cumulative {
                 end.0 = x_max;
             }
         }
+        // A curve drawn over another would hide it: shift it and say so.
+        show_coinciding(&mut curves, x_max, start);
         let later_visits = later
             .iter()
-            .map(|(day, id)| match start {
-                Some(_) => format!("{id} on {}", day_label(*day, start)),
-                None => format!("{id} on day {day}"),
+            .map(|(day, name)| match start {
+                Some(_) => format!("{name} on {}", day_label(*day, start)),
+                None => format!("{name} on day {day}"),
             })
             .collect();
 
         let mut exchange_label = "Plasma exchange".to_string();
         if volumes.len() == 1 {
-            exchange_label.push_str(&format!(
-                " ({} mL)",
-                crate::format::trim_decimals(volumes[0], 2)
-            ));
+            exchange_label.push_str(&format!(" ({} mL)", trim_decimals(volumes[0], 2)));
         }
         if exchange_arms.len() < arms.len() {
             exchange_label.push_str(&format!(": {}", exchange_arms.join(", ")));
@@ -392,7 +524,7 @@ impl Chart for StepChart {
             .curves
             .iter()
             .map(|c| LegendItem {
-                swatch: Swatch::Series(c.color, c.marker),
+                swatch: Swatch::Series(c.color, c.marker, c.shift > 0),
                 label: c.label.clone(),
                 remark: c.remark.clone(),
             })
@@ -438,7 +570,7 @@ impl Chart for StepChart {
         let log = self.log_floor.is_some();
         let y_label = |v: &f64| {
             if log {
-                format!("10^{}", v.round() as i32)
+                pow10_label(v.round() as i32)
             } else {
                 sci_label(*v)
             }
@@ -498,19 +630,27 @@ impl Chart for StepChart {
             chart.backend_coord(&(d, y_lo)).0
         })?;
 
+        // A shifted curve is drawn off its values by whole pixels, within the plot.
+        let at = |c: &Curve, (x, y): (f64, f64)| {
+            let (px, py) = chart.backend_coord(&(x, y_of(y, self.log_floor)));
+            let d = c.shift * SHIFT_PX;
+            (
+                (px + d).clamp(px_x.start, px_x.end),
+                (py - d).clamp(px_y.start, px_y.end),
+            )
+        };
         // Later curves are drawn first so that the first arm ends on top.
         for c in self.curves.iter().rev() {
-            let pts: Vec<(f64, f64)> = c
-                .corners
-                .iter()
-                .map(|&(x, y)| (x, y_of(y, self.log_floor)))
-                .collect();
-            chart.draw_series(LineSeries::new(pts, c.color.stroke_width(2)))?;
+            let pts: Vec<(i32, i32)> = c.corners.iter().map(|&p| at(c, p)).collect();
+            if c.shift == 0 {
+                root.draw(&PathElement::new(pts, c.color.stroke_width(2)))?;
+            } else {
+                dashed_path(root, &pts, c.color.stroke_width(2))?;
+            }
         }
         for c in self.curves.iter().rev() {
-            for &(x, y) in &c.marks {
-                let at = chart.backend_coord(&(x, y_of(y, self.log_floor)));
-                marker(root, at, c.marker, 5, c.color.mix(0.9), c.color)?;
+            for &p in &c.marks {
+                marker(root, at(c, p), c.marker, 5, c.color.mix(0.9), c.color)?;
             }
         }
         if !self.later_visits.is_empty() {
@@ -540,8 +680,9 @@ impl Chart for StepChart {
 }
 
 impl StepChart {
-    /// Dashed lines at the visits, each with a triangle and its id at the top of the plot.
-    /// Ids that would collide with the previous one drop a line.
+    /// Dashed lines at the visits, each with a triangle and its name at the top of the
+    /// plot. Names that would collide drop a line; a name too long for any line is
+    /// shortened.
     fn draw_visits<DB: DrawingBackend>(
         &self,
         root: &DrawingArea<DB, Shift>,
@@ -553,26 +694,21 @@ impl StepChart {
     {
         let style = text(NOTE_PX, MUTED);
         let line_h = NOTE_PX as i32 + 3;
-        let mut prev_end = i32::MIN;
-        let mut row = 0;
-        for (day, id) in &self.visits {
-            let x = x_px(*day);
+        let marks: Vec<(i32, &str)> = self
+            .visits
+            .iter()
+            .map(|(day, name)| (x_px(*day), name.as_str()))
+            .collect();
+        for &(x, _) in &marks {
             dashed_vline(root, x, px_y.start, px_y.end, VISIT_LINE)?;
             visit_mark(root, (x, px_y.start + 9), 5, VISIT_LINE)?;
-            let w = text_width(root, id, &style)?;
-            let right = x + 8 + w <= px_x.end - 2;
-            let (x0, x1) = if right {
-                (x + 8, x + 8 + w)
-            } else {
-                (x - 8 - w, x - 8)
-            };
-            row = if x0 <= prev_end + 4 { row + 1 } else { 0 };
-            prev_end = x1;
-            let h = if right { HPos::Left } else { HPos::Right };
-            let tx = if right { x + 8 } else { x - 8 };
+        }
+        let labels = place_labels(root, &marks, &style, (px_x.start, px_x.end), 3)?;
+        for l in labels {
+            let h = if l.right { HPos::Left } else { HPos::Right };
             root.draw(&Text::new(
-                id.clone(),
-                (tx, px_y.start + 4 + row * line_h),
+                l.text,
+                (l.x, px_y.start + 4 + l.row * line_h),
                 anchored(style.clone(), h, VPos::Top),
             ))?;
         }

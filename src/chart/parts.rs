@@ -3,6 +3,7 @@
 //! root area, so the same code serves the plot and the legend and never depends on the
 //! chart's coordinate types.
 
+pub use crate::format::{superscript, trim_decimals};
 use anyhow::Result;
 use chrono::NaiveDate;
 use std::ops::Range;
@@ -12,8 +13,6 @@ use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-
-use crate::format::trim_decimals;
 
 /// Distinguishable colours, safe for the common colour-vision deficiencies first
 /// (Okabe-Ito, without its yellow, which is unreadable on white), then darker extras.
@@ -96,6 +95,117 @@ where
         }
     }
     Ok(String::new())
+}
+
+/// A name shortened to fit in `max_w` pixels: whole when it fits, else without its
+/// bracketed remark ("1-month safety visit (primary endpoint)" -> "1-month safety
+/// visit"), else cut with "...". Empty when not even a few letters fit.
+pub fn fit_name<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    name: &str,
+    style: &TextStyle,
+    max_w: i32,
+) -> Result<String>
+where
+    DB::ErrorType: 'static,
+{
+    if text_width(area, name, style)? <= max_w {
+        return Ok(name.to_string());
+    }
+    let short = match name.find(" (") {
+        Some(i) if i > 0 => name[..i].trim_end(),
+        _ => name,
+    };
+    let fitted = fit(area, short, style, max_w)?;
+    // "1-..." says nothing: better no label than a stub.
+    let kept = fitted.trim_end_matches("...").chars().count();
+    if kept < 4.min(short.chars().count()) {
+        return Ok(String::new());
+    }
+    Ok(fitted)
+}
+
+/// A label placed by [`place_labels`]: its text, anchored at pixel column `x` (its left
+/// end when `right`, else its right end), on line `row` (0 the first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacedLabel {
+    pub text: String,
+    pub x: i32,
+    pub right: bool,
+    pub row: i32,
+}
+
+/// Gap in pixels between a mark and its label.
+const LABEL_GAP: i32 = 8;
+
+/// Places one label beside each mark at pixel column `x` (marks in left-to-right order),
+/// between the pixel columns `bounds`, on up to `rows` lines. A label goes right of its
+/// mark, or left when that side has room, on the first line where it does not run into
+/// another label; on the first line (where the marks' triangles are) it also keeps clear
+/// of the neighbouring marks. A label too long for every line is shortened with
+/// [`fit_name`] to the widest room.
+pub fn place_labels<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    marks: &[(i32, &str)],
+    style: &TextStyle,
+    bounds: (i32, i32),
+    rows: usize,
+) -> Result<Vec<PlacedLabel>>
+where
+    DB::ErrorType: 'static,
+{
+    let rows = rows.max(1);
+    // The rightmost pixel used on each line.
+    let mut used = vec![bounds.0; rows];
+    let mut out = Vec::new();
+    for (i, &(x, name)) in marks.iter().enumerate() {
+        let w = text_width(area, name, style)?;
+        let next = marks.get(i + 1).map_or(bounds.1, |m| m.0);
+        let prev = if i == 0 { bounds.0 } else { marks[i - 1].0 };
+        // (room, right, row) of each place, in order of preference.
+        let mut places = Vec::new();
+        for (row, &end) in used.iter().enumerate() {
+            let (right_end, left_start) = if row == 0 {
+                (next - 6, end.max(prev) + 6)
+            } else {
+                (bounds.1 - 2, end + 6)
+            };
+            if x + LABEL_GAP >= end + 6 {
+                places.push((right_end - x - LABEL_GAP, true, row));
+            }
+            places.push((x - LABEL_GAP - left_start, false, row));
+        }
+        let chosen = places
+            .iter()
+            .find(|p| p.0 >= w)
+            .or_else(|| places.iter().max_by_key(|p| p.0))
+            .copied();
+        let Some((room, right, row)) = chosen else {
+            continue;
+        };
+        let text = if room >= w {
+            name.to_string()
+        } else {
+            fit_name(area, name, style, room)?
+        };
+        if text.is_empty() {
+            continue;
+        }
+        let tw = text_width(area, &text, style)?;
+        let (anchor, end) = if right {
+            (x + LABEL_GAP, x + LABEL_GAP + tw)
+        } else {
+            (x - LABEL_GAP, x - LABEL_GAP)
+        };
+        used[row] = used[row].max(end);
+        out.push(PlacedLabel {
+            text,
+            x: anchor,
+            right,
+            row: row as i32,
+        });
+    }
+    Ok(out)
 }
 
 /// Draws the title and an optional grey subtitle (one line per `\n`) at the top of
@@ -224,8 +334,8 @@ where
     Ok(())
 }
 
-/// A vertical dashed line at pixel column `x` from `y0` down to `y1`. Drawn by hand: the
-/// dashes then look the same in SVG and PNG.
+/// A vertical dashed line, one pixel wide, at pixel column `x` from `y0` down to `y1`.
+/// Drawn by hand, as pixel-aligned rectangles, so that the dashes stay sharp.
 pub fn dashed_vline<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     x: i32,
@@ -240,11 +350,66 @@ where
     let mut y = y0;
     while y < y1 {
         let end = (y + dash).min(y1);
-        root.draw(&PathElement::new(
-            vec![(x, y), (x, end)],
-            color.stroke_width(1),
-        ))?;
+        root.draw(&Rectangle::new([(x, y), (x + 1, end)], color.filled()))?;
         y += dash + gap;
+    }
+    Ok(())
+}
+
+/// A dashed polyline through the pixels `pts`, the dash pattern running on across
+/// corners. Drawn as one short path per dash.
+pub fn dashed_path<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    pts: &[(i32, i32)],
+    style: ShapeStyle,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    const DASH: f64 = 7.0;
+    const GAP: f64 = 4.0;
+    // How far along the current dash (or, past DASH, the gap after it) the pen is.
+    let mut phase = 0.0;
+    let mut dash: Vec<(i32, i32)> = Vec::new();
+    let point = |a: (i32, i32), b: (i32, i32), t: f64| {
+        (
+            a.0 + (f64::from(b.0 - a.0) * t).round() as i32,
+            a.1 + (f64::from(b.1 - a.1) * t).round() as i32,
+        )
+    };
+    for seg in pts.windows(2) {
+        let (a, b) = (seg[0], seg[1]);
+        let len = f64::from(b.0 - a.0).hypot(f64::from(b.1 - a.1));
+        let mut done = 0.0;
+        while done < len {
+            if phase < DASH {
+                if dash.is_empty() {
+                    dash.push(point(a, b, done / len));
+                }
+                let step = (DASH - phase).min(len - done);
+                done += step;
+                phase += step;
+                dash.push(point(a, b, done / len));
+                if phase >= DASH {
+                    dash.dedup();
+                    if dash.len() > 1 {
+                        root.draw(&PathElement::new(std::mem::take(&mut dash), style))?;
+                    }
+                    dash.clear();
+                }
+            } else {
+                let step = (DASH + GAP - phase).min(len - done);
+                done += step;
+                phase += step;
+                if phase >= DASH + GAP {
+                    phase = 0.0;
+                }
+            }
+        }
+    }
+    dash.dedup();
+    if dash.len() > 1 {
+        root.draw(&PathElement::new(dash, style))?;
     }
     Ok(())
 }
@@ -252,8 +417,8 @@ where
 /// What a legend entry shows before its label.
 #[derive(Debug, Clone)]
 pub enum Swatch {
-    /// A line through a marker: a plotted series.
-    Series(RGBColor, Marker),
+    /// A line through a marker: a plotted series, dashed when drawn shifted.
+    Series(RGBColor, Marker, bool),
     /// A filled band: plasma exchange days.
     Band(RGBAColor),
     /// A dashed vertical mark with a triangle: a visit.
@@ -296,11 +461,51 @@ where
     let mut w = 0;
     for it in items {
         w = w.max(text_width(root, &it.label, &style)?);
-        if let Some(r) = &it.remark {
-            w = w.max(text_width(root, r, &remark_style)?);
-        }
     }
+    // Remarks wrap: they widen the legend only up to a readable line length.
+    let mut remarks = 0;
+    for r in items.iter().filter_map(|it| it.remark.as_ref()) {
+        remarks = remarks.max(text_width(root, r, &remark_style)?);
+    }
+    w = w.max(remarks.min(w.max(REMARK_LINE_PX)));
     Ok(SWATCH_W + 8 + w + 16)
+}
+
+/// Width in pixels up to which a legend remark may widen its legend before it wraps.
+const REMARK_LINE_PX: i32 = 230;
+
+/// `s` broken into lines of at most `max_w` pixels at spaces; a word longer than a line
+/// is shortened with "...".
+pub fn wrap<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    s: &str,
+    style: &TextStyle,
+    max_w: i32,
+) -> Result<Vec<String>>
+where
+    DB::ErrorType: 'static,
+{
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in s.split_whitespace() {
+        let candidate = if line.is_empty() {
+            word.to_string()
+        } else {
+            format!("{line} {word}")
+        };
+        if text_width(area, &candidate, style)? <= max_w {
+            line = candidate;
+            continue;
+        }
+        if !line.is_empty() {
+            lines.push(std::mem::take(&mut line));
+        }
+        line = fit(area, word, style, max_w)?;
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    Ok(lines)
 }
 
 fn swatch<DB: DrawingBackend>(
@@ -313,11 +518,13 @@ where
 {
     let mid = x + SWATCH_W / 2;
     match sw {
-        Swatch::Series(c, m) => {
-            root.draw(&PathElement::new(
-                vec![(x, y), (x + SWATCH_W, y)],
-                c.stroke_width(2),
-            ))?;
+        Swatch::Series(c, m, dashed) => {
+            let line = [(x, y), (x + SWATCH_W, y)];
+            if *dashed {
+                dashed_path(root, &line, c.stroke_width(2))?;
+            } else {
+                root.draw(&PathElement::new(line.to_vec(), c.stroke_width(2)))?;
+            }
             marker(root, (mid, y), *m, 4, c.to_rgba(), *c)?;
         }
         Swatch::Band(c) => {
@@ -358,9 +565,10 @@ where
         let label = fit(root, &it.label, &style, max_w - SWATCH_W - 8)?;
         root.draw(&Text::new(label, (text_x, y), style.clone()))?;
         if let Some(r) = &it.remark {
-            y += remark_h;
-            let r = fit(root, r, &remark_style, max_w - SWATCH_W - 8)?;
-            root.draw(&Text::new(r, (text_x, y), remark_style.clone()))?;
+            for line in wrap(root, r, &remark_style, max_w - SWATCH_W - 8)? {
+                y += remark_h;
+                root.draw(&Text::new(line, (text_x, y), remark_style.clone()))?;
+            }
         }
         y += line_h;
     }
@@ -492,7 +700,12 @@ pub fn linear_ticks(max: f64, target: usize) -> (Vec<f64>, f64) {
     (ticks, top)
 }
 
-/// A readable axis number: 0, 500, 2.5 x 10^6, 1 x 10^7.
+/// A power of ten as a label: "10⁴".
+pub fn pow10_label(exp: i32) -> String {
+    format!("10{}", superscript(exp))
+}
+
+/// A readable axis number: 0, 500, 2.5 x 10⁶, 1 x 10⁷.
 pub fn sci_label(v: f64) -> String {
     if v == 0.0 {
         return "0".to_string();
@@ -507,7 +720,7 @@ pub fn sci_label(v: f64) -> String {
         exp += 1;
         mant /= 10.0;
     }
-    format!("{} x 10^{exp}", trim_decimals(mant, 2))
+    format!("{} x {}", trim_decimals(mant, 2), pow10_label(exp))
 }
 
 /// A study day as an axis label: the day number, or its date when a start is given.
@@ -539,10 +752,26 @@ mod tests {
     fn axis_numbers_read_like_labels() {
         assert_eq!(sci_label(0.0), "0");
         assert_eq!(sci_label(500.0), "500");
-        assert_eq!(sci_label(2.5e6), "2.5 x 10^6");
-        assert_eq!(sci_label(1e7), "1 x 10^7");
-        assert_eq!(sci_label(7.5e7), "7.5 x 10^7");
-        assert_eq!(sci_label(3.0 * 0.1e6 * 10.0), "3 x 10^6");
+        assert_eq!(sci_label(2.5e6), "2.5 x 10⁶");
+        assert_eq!(sci_label(1e7), "1 x 10⁷");
+        assert_eq!(sci_label(7.5e7), "7.5 x 10⁷");
+        assert_eq!(sci_label(3.0 * 0.1e6 * 10.0), "3 x 10⁶");
+        assert_eq!(sci_label(3e8), "3 x 10⁸");
+        assert_eq!(sci_label(1.25e12), "1.25 x 10¹²");
+        assert_eq!(sci_label(-4e9), "-4 x 10⁹");
+    }
+
+    #[test]
+    fn exponents_are_superscript_digits() {
+        assert_eq!(pow10_label(4), "10⁴");
+        assert_eq!(pow10_label(10), "10¹⁰");
+        assert_eq!(pow10_label(0), "10⁰");
+        assert_eq!(pow10_label(-3), "10⁻³");
+        assert_eq!(superscript(1234567890), "¹²³⁴⁵⁶⁷⁸⁹⁰");
+        assert_eq!(trim_decimals(2.50, 2), "2.5");
+        assert_eq!(trim_decimals(2000.0, 2), "2000");
+        assert_eq!(trim_decimals(62.456, 2), "62.46");
+        assert_eq!(kg(62.5), "62.5 kg");
     }
 
     #[test]

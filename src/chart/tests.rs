@@ -60,8 +60,12 @@ fn cumulative_svg_is_xml_with_titles_and_units() {
         assert!(texts.contains(&id.to_string()), "legend lacks {id}");
     }
     // The high arm's total at 62.5 kg, 4 x 1.2e6 x 62.5 = 3e8, is on the axis.
-    assert!(texts.iter().any(|t| t == "3 x 10^8"), "{texts:?}");
-    assert!(texts.iter().any(|t| t == "day30"), "visits are marked");
+    assert!(texts.iter().any(|t| t == "3 x 10⁸"), "{texts:?}");
+    assert!(!texts.iter().any(|t| t.contains('^')), "{texts:?}");
+    assert!(
+        texts.contains(&"1-month safety visit (primary endpoint)".to_string()),
+        "visits are marked by name: {texts:?}"
+    );
     assert!(svg.contains(r#"font-family="sans-serif""#));
 }
 
@@ -106,6 +110,34 @@ fn renders_are_byte_identical() {
     assert!(a == b, "two timeline renders differ");
 }
 
+/// The chunk types of a PNG file, in order.
+fn png_chunks(bytes: &[u8]) -> Vec<String> {
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let mut chunks = Vec::new();
+    let mut at = 8;
+    while at + 8 <= bytes.len() {
+        let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        chunks.push(String::from_utf8_lossy(&bytes[at + 4..at + 8]).into_owned());
+        at += 12 + len;
+    }
+    chunks
+}
+
+/// The PNG is the SVG rasterised: same size, pixels only (no time, no software name), so
+/// equal inputs give equal files.
+#[test]
+fn png_holds_pixels_only_at_the_asked_size() {
+    let t = trial("nct02812121.toml");
+    let arms: Vec<&Arm> = t.arms.iter().collect();
+    for size in [(320, 150), (800, 450), (1000, 600), (1234, 777)] {
+        let png = cumulative_png(&t, &arms, 60.0, None, false, size).unwrap();
+        assert_eq!(png_size(&png), size);
+        let mut chunks = png_chunks(&png);
+        chunks.dedup();
+        assert_eq!(chunks, ["IHDR", "IDAT", "IEND"]);
+    }
+}
+
 #[test]
 fn compare_draws_every_arm_with_cells() {
     let trials = all_trials();
@@ -128,7 +160,9 @@ fn compare_draws_every_arm_with_cells() {
         "arms without cells are left out"
     );
     assert!(
-        texts.contains(&"same curve as NCT01724398 msc".to_string()),
+        texts
+            .iter()
+            .any(|t| t.starts_with("same curve as NCT01724398 msc")),
         "NCT02812121 msc-4w is hidden under it: {texts:?}"
     );
     assert!(
@@ -140,8 +174,15 @@ fn compare_draws_every_arm_with_cells() {
 
     let log = compare_svg(&trials, 60.0, true, DEFAULT_SIZE).unwrap();
     let texts = svg_texts(&log);
-    assert!(texts.contains(&"10^4".to_string()), "{texts:?}");
-    assert!(texts.contains(&"10^7".to_string()));
+    assert!(texts.contains(&"10⁴".to_string()), "{texts:?}");
+    assert!(texts.contains(&"10⁷".to_string()));
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("log scale from 10⁴ cells/kg")),
+        "{texts:?}"
+    );
+    assert!(!texts.iter().any(|t| t.contains('^')), "{texts:?}");
     let png = compare_png(&trials, 60.0, true, DEFAULT_SIZE).unwrap();
     assert_eq!(png_size(&png), DEFAULT_SIZE);
 }
@@ -157,6 +198,12 @@ fn timeline_has_a_lane_per_arm() {
     }
     assert!(texts.contains(&"Study day".to_string()));
     assert!(texts.contains(&"NCT01724398: dosing timeline by arm".to_string()));
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("(largest 6 x 10⁶ cells at 60 kg)")),
+        "{texts:?}"
+    );
     assert_eq!(png_size(&timeline_png(&t, 60.0, size).unwrap()), size);
 }
 
@@ -182,15 +229,7 @@ fn a_dose_is_a_step_not_a_ramp() {
 #[test]
 fn per_kg_uses_the_registry_dose_and_converts_fixed_doses() {
     let t = trial("nct01724398.toml");
-    let ev = arm_events(
-        &t,
-        t.arm("msc-pe").unwrap(),
-        61.3,
-        DEFAULT_START,
-        true,
-        "--weight",
-    )
-    .unwrap();
+    let ev = arm_events(&t, t.arm("msc-pe").unwrap(), 61.3, DEFAULT_START, true).unwrap();
     assert_eq!(
         ev.doses.iter().map(|d| d.1).collect::<Vec<_>>(),
         vec![1e5; 4]
@@ -199,10 +238,13 @@ fn per_kg_uses_the_registry_dose_and_converts_fixed_doses() {
     assert_eq!(ev.exchanges.len(), 3, "exchanges are kept apart from cells");
 
     let t = trial("nct05106972.toml");
-    let ev = arm_events(&t, &t.arms[0], 50.0, DEFAULT_START, true, "--weight").unwrap();
+    let ev = arm_events(&t, &t.arms[0], 50.0, DEFAULT_START, true).unwrap();
     assert_eq!(ev.doses, vec![(1.0, 2e6), (169.0, 2e6)]);
     assert!(ev.converted_fixed);
-    assert_eq!(ev.visits, vec![(505.0, "week72".to_string())]);
+    assert_eq!(
+        ev.visits,
+        vec![(505.0, "Week 72 outcome visit".to_string())]
+    );
 }
 
 #[test]
@@ -210,4 +252,376 @@ fn a_size_too_small_to_read_is_refused() {
     let t = trial("nct05106972.toml");
     assert!(timeline_svg(&t, 60.0, (10, 10)).is_err());
     assert!(timeline_png(&t, 60.0, (0, 0)).is_err());
+}
+
+/// Layering: the chart code says what went wrong in its own terms; which flag to blame is
+/// the command's business.
+#[test]
+fn chart_errors_name_no_command_line_flag() {
+    let t = trial("nct04822922.toml");
+    let arms: Vec<&Arm> = t.arms.iter().collect();
+    let late = NaiveDate::from_ymd_opt(9999, 12, 1);
+    let e = cumulative_svg(&t, &arms, 60.0, late, false, DEFAULT_SIZE).unwrap_err();
+    let text = format!("{e:#}");
+    assert!(text.contains("outside the supported calendar"), "{text}");
+    assert!(!text.contains("--"), "chart code names a flag: {text}");
+    assert!(matches!(
+        e,
+        ChartError::Schedule {
+            error: crate::schedule::ScheduleError::DateOutOfRange(_),
+            ref arm,
+            ..
+        } if arm == "low"
+    ));
+    let e = timeline_svg(&t, 60.0, (10, 10)).unwrap_err();
+    assert!(matches!(e, ChartError::Size { w: 10, h: 10, .. }), "{e}");
+    assert!(!e.to_string().contains("--"));
+}
+
+/// A row of one repeated letter, to measure letter spacing in the PNG.
+struct Letters(&'static str, f64);
+
+impl Chart for Letters {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE)?;
+        root.draw(&Text::new(
+            self.0,
+            (20, 40),
+            parts::text(self.1, parts::INK),
+        ))?;
+        Ok(())
+    }
+}
+
+/// Decoded PNG pixels as grey levels (0 black to 255 white), row by row.
+fn png_grey(bytes: &[u8]) -> (u32, Vec<u8>) {
+    let decoder = ::png::Decoder::new(std::io::Cursor::new(bytes));
+    let mut reader = decoder.read_info().expect("a PNG header");
+    let mut buf = vec![0; reader.output_buffer_size().expect("a sane PNG size")];
+    let info = reader.next_frame(&mut buf).expect("PNG pixels");
+    let channels = info.color_type.samples();
+    let grey = buf[..info.buffer_size()]
+        .chunks(channels)
+        .map(|p| ((u32::from(p[0]) + u32::from(p[1]) + u32::from(p[2])) / 3) as u8)
+        .collect();
+    (info.width, grey)
+}
+
+/// Regression: PNG glyphs were snapped to whole pixels, so the gaps between equal letters
+/// varied by a pixel and words looked uneven. The centres of the stems of "IIII..." must
+/// be evenly spaced, to a fraction of a pixel (the rasteriser's anti-aliasing works on a
+/// quarter-pixel grid).
+#[test]
+fn png_letters_are_evenly_spaced() {
+    for px in [parts::NOTE_PX, parts::TICK_PX, 16.0, parts::TITLE_PX] {
+        let bytes = png(&Letters("IIIIIIIIIIIIIIII", px), (400, 150)).unwrap();
+        let (w, grey) = png_grey(&bytes);
+        // Darkness per column, over the rows of the text.
+        let mut ink = vec![0.0f64; w as usize];
+        for (i, g) in grey.iter().enumerate() {
+            ink[i % w as usize] += f64::from(255 - g);
+        }
+        // Stems are runs of inked columns; their centres are ink-weighted.
+        let mut centres = Vec::new();
+        let mut run: Option<(f64, f64)> = None;
+        for (x, &v) in ink.iter().enumerate() {
+            if v > 0.0 {
+                let (sum, weighted) = run.unwrap_or((0.0, 0.0));
+                run = Some((sum + v, weighted + v * x as f64));
+            } else if let Some((sum, weighted)) = run.take() {
+                centres.push(weighted / sum);
+            }
+        }
+        assert_eq!(
+            centres.len(),
+            16,
+            "{px} px: one stem per letter: {centres:?}"
+        );
+        let gaps: Vec<f64> = centres.windows(2).map(|c| c[1] - c[0]).collect();
+        let (lo, hi) = gaps
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(lo, hi), &g| (lo.min(g), hi.max(g)));
+        // Whole-pixel glyphs varied by 1 px; anti-aliased ones by under half a pixel.
+        assert!(
+            hi - lo < 0.5,
+            "{px} px: letter spacing varies by {:.2} px: {gaps:?}",
+            hi - lo
+        );
+    }
+}
+
+#[test]
+fn lines_along_the_pixel_grid_are_drawn_crisp() {
+    let svg = "<svg>\n<line opacity=\"1\" x1=\"1\"/>\n\
+        <polyline fill=\"none\" points=\"85,67 85,543 \"/>\n\
+        <polyline fill=\"none\" points=\"0,0 1,0 1,5 9,5 \"/>\n\
+        <polyline fill=\"none\" points=\"10,10 14,2 18,10 10,10 \"/>\n\
+        <text x=\"1\">\n&lt;line \n</text>\n</svg>";
+    let crisp: Vec<bool> = crisp_edges(svg)
+        .lines()
+        .map(|l| l.contains(r#"shape-rendering="crispEdges""#))
+        .collect();
+    assert_eq!(
+        crisp,
+        vec![false, true, true, true, false, false, false, false, false]
+    );
+    // The charts' own grid and axes get it; the marker triangles do not.
+    let t = trial("nct04822922.toml");
+    let chart = cumulative_svg(&t, &[&t.arms[2]], 60.0, None, false, DEFAULT_SIZE).unwrap();
+    assert!(chart.contains(r#"<line shape-rendering="crispEdges" "#));
+    assert!(
+        chart
+            .lines()
+            .any(|l| l.starts_with("<polyline fill") && l.matches(',').count() >= 4),
+        "slanted outlines stay anti-aliased"
+    );
+}
+
+/// Regression: visits were labelled by their id ("day30", drawn at study day 31), which
+/// reads like a day number. Every chart names them as the scenario does, shortened only
+/// when the name does not fit.
+#[test]
+fn visits_are_labelled_by_name_never_by_id() {
+    let ids = ["day30", "day90", "week48", "week72"];
+    let no_ids = |texts: &[String], what: &str| {
+        for t in texts {
+            for id in ids {
+                assert!(
+                    !t.split(|c: char| !c.is_alphanumeric()).any(|w| w == id),
+                    "{what}: visit id {id} in {t:?}"
+                );
+            }
+        }
+    };
+    let t = trial("nct04822922.toml");
+    let arms: Vec<&Arm> = t.arms.iter().collect();
+    let texts = svg_texts(&cumulative_svg(&t, &arms, 62.5, None, false, DEFAULT_SIZE).unwrap());
+    assert!(texts.contains(&"1-month safety visit (primary endpoint)".to_string()));
+    assert!(
+        texts.contains(&"90-day efficacy visit".to_string()),
+        "{texts:?}"
+    );
+    no_ids(&texts, "cumulative");
+
+    // A patient's smaller chart: the names may be shortened, never replaced by the id.
+    let patient = crate::schedule::Patient {
+        id: "P-001".to_string(),
+        weight_kg: crate::model::Kg::from_f64(60.0),
+        start: DEFAULT_START,
+    };
+    let (svg, _) = patient_charts(&t, &t.arms[0], &patient, (800, 450)).unwrap();
+    let texts = svg_texts(&svg);
+    assert!(
+        texts.iter().any(|t| t.starts_with("1-month safety visit")),
+        "{texts:?}"
+    );
+    assert!(texts.iter().any(|t| t.starts_with("90-day")), "{texts:?}");
+    no_ids(&texts, "patient chart");
+
+    let texts = svg_texts(&timeline_svg(&t, 60.0, timeline_size(t.arms.len())).unwrap());
+    assert!(
+        texts.iter().any(|t| t.starts_with("1-month safety visit")),
+        "{texts:?}"
+    );
+    assert!(texts.iter().any(|t| t.starts_with("90-day")), "{texts:?}");
+    no_ids(&texts, "timeline");
+
+    // Visits beyond the axis are named too, on the chart and above the timeline.
+    let t = trial("nct01724398.toml");
+    let arms: Vec<&Arm> = t.arms.iter().collect();
+    let texts = svg_texts(&cumulative_svg(&t, &arms, 60.0, None, false, DEFAULT_SIZE).unwrap());
+    assert!(
+        texts.contains(&"Later: Week 48 study visit on day 337 \u{2192}".to_string()),
+        "{texts:?}"
+    );
+    no_ids(&texts, "cumulative, later visit");
+    let texts = svg_texts(&timeline_svg(&t, 60.0, timeline_size(t.arms.len())).unwrap());
+    assert!(
+        texts.contains(&"Visits after the axis: Week 48 study visit on day 337".to_string()),
+        "{texts:?}"
+    );
+    no_ids(&texts, "timeline, later visit");
+    // The compare chart draws no visits at all.
+    let texts = svg_texts(&compare_svg(&all_trials(), 60.0, false, DEFAULT_SIZE).unwrap());
+    no_ids(&texts, "compare");
+}
+
+#[test]
+fn long_visit_names_are_shortened_sensibly() {
+    ensure_font().unwrap();
+    let mut out = String::new();
+    let root = SVGBackend::with_string(&mut out, (600, 200)).into_drawing_area();
+    let style = parts::text(parts::NOTE_PX, parts::MUTED);
+    let name = "1-month safety visit (primary endpoint)";
+    let width = |s: &str| parts::text_width(&root, s, &style).unwrap();
+    let full = width(name);
+    let fit = |w: i32| parts::fit_name(&root, name, &style, w).unwrap();
+    assert_eq!(fit(full), name);
+    // The bracketed remark goes first, then letters at the end.
+    assert_eq!(fit(full - 1), "1-month safety visit");
+    let cut = fit(width("1-month safety visit") - 1);
+    assert!(cut.starts_with("1-month") && cut.ends_with("..."), "{cut}");
+    assert_eq!(fit(12), "", "no stub of a name");
+
+    // Labels never overlap on a line, and on the first line (the marks' triangles) they
+    // keep clear of the other marks; names are whole wherever some line has room.
+    let bounds = (50, 590);
+    let check = |marks: &[(i32, &str)]| {
+        let placed = parts::place_labels(&root, marks, &style, bounds, 3).unwrap();
+        let extent = |l: &parts::PlacedLabel| {
+            let w = width(&l.text);
+            if l.right {
+                (l.x, l.x + w)
+            } else {
+                (l.x - w, l.x)
+            }
+        };
+        for (i, a) in placed.iter().enumerate() {
+            let (a0, a1) = extent(a);
+            assert!(a0 >= bounds.0 && a1 <= bounds.1, "{a:?} is off the plot");
+            for b in &placed[i + 1..] {
+                let (b0, b1) = extent(b);
+                assert!(a.row != b.row || a1 < b0 || b1 < a0, "{a:?} overlaps {b:?}");
+            }
+            if a.row == 0 {
+                for &(x, _) in marks {
+                    assert!(
+                        !(a0 - 4..=a1 + 4).contains(&x),
+                        "{a:?} runs over the mark at {x}"
+                    );
+                }
+            }
+        }
+        placed
+    };
+    let placed = check(&[(300, name)]);
+    assert_eq!(
+        placed,
+        vec![parts::PlacedLabel {
+            text: name.to_string(),
+            x: 308,
+            right: true,
+            row: 0
+        }]
+    );
+    // Close together: the first name moves down a line rather than being cut.
+    let placed = check(&[(100, name), (160, "90-day efficacy visit")]);
+    assert_eq!(placed.len(), 2);
+    assert_eq!(placed[0].text, name);
+    assert_eq!(placed[0].row, 1);
+    assert_eq!(placed[1].text, "90-day efficacy visit");
+    assert_eq!(placed[1].row, 0);
+    // Near the right edge: left of the mark.
+    let placed = check(&[(120, "Day 1"), (560, "90-day efficacy visit")]);
+    assert_eq!((placed[1].right, placed[1].row), (false, 0));
+    // Crowded: every line used, so the last names are shortened, never dropped for ids.
+    let many: Vec<(i32, &str)> = (0..6).map(|i| (80 + 20 * i, name)).collect();
+    let placed = check(&many);
+    assert!(placed.iter().any(|l| l.text == name));
+    assert!(
+        placed
+            .iter()
+            .all(|l| name.starts_with(l.text.trim_end_matches("..."))),
+        "{placed:?}"
+    );
+}
+
+/// (x, y) of the markers of one colour: circles by their centre, squares (drawn as
+/// rectangles) by theirs.
+fn marker_centres(svg: &str, fill: &str) -> Vec<(i32, i32)> {
+    let doc = roxmltree::Document::parse(svg).unwrap();
+    let num = |n: &roxmltree::Node, a: &str| n.attribute(a).unwrap().parse::<i32>().unwrap();
+    doc.descendants()
+        .filter(|n| n.attribute("fill") == Some(fill))
+        .filter_map(|n| match n.tag_name().name() {
+            "circle" => Some((num(&n, "cx"), num(&n, "cy"))),
+            "rect" if n.attribute("width") == n.attribute("height") => Some((
+                num(&n, "x") + num(&n, "width") / 2,
+                num(&n, "y") + num(&n, "height") / 2,
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Regression: a curve lying exactly under another (NCT02812121 msc-4w under msc-8w until
+/// day 29, NCT01724398 pe under conventional on the zero line) could not be seen. The
+/// later one is now drawn dashed, a few pixels up and right, and the legend says where
+/// the two coincide and that the shift is in pixels only.
+#[test]
+fn coinciding_curves_are_shifted_in_pixels_and_said() {
+    let t = trial("nct02812121.toml");
+    let arms: Vec<&Arm> = t.arms.iter().collect();
+    let svg = cumulative_svg(&t, &arms, 60.0, None, false, DEFAULT_SIZE).unwrap();
+    let said = svg_texts(&svg).join(" ");
+    assert!(said.contains("follows msc-8w until day 29"), "{said}");
+    assert!(said.contains("drawn 3 px up and right"), "{said}");
+    // msc-8w (blue circles) and msc-4w (orange squares) share their first four doses:
+    // the squares sit 3 px right of and 3 px above the circles. The legend's own
+    // markers come last.
+    let circles = marker_centres(&svg, "#0072B2");
+    let squares = marker_centres(&svg, "#D55E00");
+    assert_eq!(squares.len(), 4 + 1, "{squares:?}");
+    for (c, s) in circles.iter().zip(&squares).take(4) {
+        assert_eq!(
+            (s.0 - c.0, s.1 - c.1),
+            (3, -3),
+            "circle {c:?}, square {s:?}"
+        );
+    }
+    // The shifted curve is dashed: many short pieces rather than one line.
+    let pieces = svg
+        .lines()
+        .filter(|l| l.contains("<polyline") && l.contains(r##"stroke="#D55E00""##))
+        .count();
+    assert!(pieces > 20, "{pieces} msc-4w pieces");
+    // Only pixels move: the data keep their values.
+    let chart = cumulative::Cumulative::new(&t, &arms, 60.0, None, false).unwrap();
+    let msc4 = &chart.0.curves[1];
+    assert_eq!(msc4.label, "msc-4w");
+    assert_eq!(
+        msc4.marks,
+        vec![(1.0, 6e6), (8.0, 1.2e7), (15.0, 1.8e7), (22.0, 2.4e7)]
+    );
+    assert_eq!((chart.0.curves[0].shift, msc4.shift), (0, 1));
+
+    // Two arms without cells both lie on the zero line.
+    let t = trial("nct01724398.toml");
+    let arms: Vec<&Arm> = t.arms.iter().collect();
+    let svg = cumulative_svg(&t, &arms, 60.0, None, false, DEFAULT_SIZE).unwrap();
+    let said = svg_texts(&svg).join(" ");
+    assert!(said.contains("0 cells, like conventional"), "{said}");
+    assert!(
+        said.contains("follows msc until day 7, days 8–14, days 15–21 and from day 22"),
+        "msc-pe's first dose and later totals lie on msc's: {said}"
+    );
+    // Arms that only share the zero line before their first dose are left alone.
+    let t = trial("nct04822922.toml");
+    let arms: Vec<&Arm> = t.arms.iter().collect();
+    let said = svg_texts(&cumulative_svg(&t, &arms, 60.0, None, false, DEFAULT_SIZE).unwrap());
+    assert!(!said.iter().any(|t| t.contains("px up")), "{said:?}");
+}
+
+#[test]
+fn shared_stretches_of_step_curves() {
+    use super::cumulative::shared_stretches;
+    let a = [(1.0, 2.0), (8.0, 4.0), (29.0, 6.0)];
+    let b = [(1.0, 2.0), (8.0, 4.0)];
+    assert_eq!(shared_stretches(&a, &b, 60.0), vec![(0.0, 29.0)]);
+    // Apart, together from day 2 to 8, apart, and together again from day 9 on.
+    let c = [(1.0, 1.0), (2.0, 2.0), (9.0, 4.0)];
+    assert_eq!(
+        shared_stretches(&b, &c, 60.0),
+        vec![(2.0, 8.0), (9.0, 60.0)]
+    );
+    // Two curves without doses coincide everywhere; a curve without doses and one with
+    // doses only share the start, which every curve shares.
+    assert_eq!(shared_stretches(&[], &[], 30.0), vec![(0.0, 30.0)]);
+    assert!(shared_stretches(&[], &b, 30.0).is_empty());
+    // Doses stacked on one day count by their day's total.
+    let d = [(1.0, 1.0), (1.0, 2.0), (8.0, 4.0)];
+    assert_eq!(shared_stretches(&b, &d, 20.0), vec![(0.0, 20.0)]);
 }

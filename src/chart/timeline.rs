@@ -7,10 +7,9 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
-use super::Chart;
 use super::cumulative::{arm_events, split_visits, x_end};
 use super::parts::*;
-use crate::format::trim_decimals;
+use super::{Chart, ChartError};
 use crate::model::Trial;
 
 struct Lane {
@@ -36,21 +35,16 @@ const INFUSION: RGBColor = PALETTE[0];
 const EXCHANGE: RGBColor = PALETTE[1];
 
 impl Timeline {
-    pub fn new(trial: &Trial, weight_kg: f64) -> Result<Self> {
-        anyhow::ensure!(!trial.arms.is_empty(), "{} has no arms", trial.id);
+    pub fn new(trial: &Trial, weight_kg: f64) -> Result<Self, ChartError> {
+        if trial.arms.is_empty() {
+            return Err(ChartError::TrialWithoutArms(trial.id.clone()));
+        }
         let mut per_arm = Vec::new();
         let mut last_dosing: f64 = 0.0;
         let mut max_dose: f64 = 0.0;
         let mut volumes: Vec<f64> = Vec::new();
         for arm in &trial.arms {
-            let ev = arm_events(
-                trial,
-                arm,
-                weight_kg,
-                super::DEFAULT_START,
-                false,
-                "--weight",
-            )?;
+            let ev = arm_events(trial, arm, weight_kg, super::DEFAULT_START, false)?;
             last_dosing = last_dosing.max(ev.last_dosing_day());
             max_dose = ev.doses.iter().map(|d| d.1).fold(max_dose, f64::max);
             for ml in ev.exchanges.iter().filter_map(|e| e.1) {
@@ -209,19 +203,20 @@ impl Chart for Timeline {
                     note_style.clone(),
                 ))?;
             }
-            for (day, id) in &lane.visits {
-                let (x, py) = at(*day);
-                let tip = py + offset + 4;
+            let marks: Vec<(i32, &str)> = lane
+                .visits
+                .iter()
+                .map(|(day, name)| (at(*day).0, name.as_str()))
+                .collect();
+            let tip = at(0.0).1 + offset + 4;
+            for &(x, _) in &marks {
                 visit_mark(root, (x, tip), 5, VISIT_LINE)?;
-                let w = text_width(root, id, &note_style)?;
-                let (tx, h) = if x + 8 + w <= px_x.end - 2 {
-                    (x + 8, HPos::Left)
-                } else {
-                    (x - 8, HPos::Right)
-                };
+            }
+            for l in place_labels(root, &marks, &note_style, (px_x.start, px_x.end), 1)? {
+                let h = if l.right { HPos::Left } else { HPos::Right };
                 root.draw(&Text::new(
-                    id.clone(),
-                    (tx, tip - 5),
+                    l.text,
+                    (l.x, tip - 5),
                     anchored(note_style.clone(), h, VPos::Center),
                 ))?;
             }
@@ -254,12 +249,12 @@ impl Chart for Timeline {
 }
 
 /// The visits left off the day axis, said once under the title: "Visits after the axis:
-/// week48 on day 337" when every lane has the same, else per lane.
+/// Week 48 study visit on day 337" when every lane has the same, else per lane.
 fn later_line(lanes: &[Lane]) -> String {
     let words = |later: &[(f64, String)]| {
         later
             .iter()
-            .map(|(day, id)| format!("{id} on day {day}"))
+            .map(|(day, name)| format!("{name} on day {day}"))
             .collect::<Vec<_>>()
             .join(", ")
     };

@@ -6,12 +6,12 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::chart;
+use crate::chart::{self, ChartError};
 use crate::cli::{ChartArgs, CompareArgs, TimelineArgs};
 use crate::error::{InputError, Problem};
 use crate::model::{Arm, ComponentKind, DoseAmount, Trial, Unit};
 use crate::scenario;
-use crate::schedule::check_weight;
+use crate::schedule::{ScheduleError, check_weight};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
@@ -78,6 +78,34 @@ fn gives_cells(trial: &Trial, arm: &Arm) -> bool {
     })
 }
 
+/// The flags a chart command takes its weight and start date from, to blame when the
+/// schedule cannot be made with them.
+struct Flags {
+    weight: &'static str,
+    /// `None` when the command has no start flag (its charts start on a fixed date).
+    start: Option<&'static str>,
+}
+
+/// A chart error as the command reports it: a schedule that cannot be made is bad input
+/// (exit 2), blamed on the scenario file and the flag behind it; anything else is an
+/// ordinary error.
+fn command_error(e: ChartError, flags: &Flags) -> anyhow::Error {
+    match e {
+        ChartError::Schedule { file, arm, error } => {
+            let field = match error {
+                ScheduleError::DateOutOfRange(_) => flags.start,
+                _ => Some(flags.weight),
+            };
+            let mut p = Problem::new(&file, format!("arm {arm}: {error}"));
+            if let Some(field) = field {
+                p = p.field(field);
+            }
+            InputError::one(p).into()
+        }
+        other => other.into(),
+    }
+}
+
 fn warn_all(warnings: &[String]) {
     for w in warnings {
         eprintln!("warning: {w}");
@@ -117,11 +145,16 @@ pub fn run_chart(args: ChartArgs) -> Result<()> {
     let size = chart::DEFAULT_SIZE;
     let bytes = match format {
         Some(Format::Png) => {
-            chart::cumulative_png(&trial, &arms, args.weight, args.start, args.per_kg, size)?
+            chart::cumulative_png(&trial, &arms, args.weight, args.start, args.per_kg, size)
         }
-        _ => chart::cumulative_svg(&trial, &arms, args.weight, args.start, args.per_kg, size)?
-            .into_bytes(),
+        _ => chart::cumulative_svg(&trial, &arms, args.weight, args.start, args.per_kg, size)
+            .map(String::into_bytes),
     };
+    let flags = Flags {
+        weight: "--weight",
+        start: Some("--start"),
+    };
+    let bytes = bytes.map_err(|e| command_error(e, &flags))?;
     crate::write::atomic(&args.out, &bytes)
 }
 
@@ -156,9 +189,15 @@ pub fn run_compare(args: CompareArgs) -> Result<()> {
     }
     let size = chart::DEFAULT_SIZE;
     let bytes = match format {
-        Some(Format::Png) => chart::compare_png(&trials, args.reference_weight, args.log, size)?,
-        _ => chart::compare_svg(&trials, args.reference_weight, args.log, size)?.into_bytes(),
+        Some(Format::Png) => chart::compare_png(&trials, args.reference_weight, args.log, size),
+        _ => chart::compare_svg(&trials, args.reference_weight, args.log, size)
+            .map(String::into_bytes),
     };
+    let flags = Flags {
+        weight: "--reference-weight",
+        start: None,
+    };
+    let bytes = bytes.map_err(|e| command_error(e, &flags))?;
     crate::write::atomic(&args.out, &bytes)
 }
 
@@ -182,9 +221,14 @@ pub fn run_timeline(args: TimelineArgs) -> Result<()> {
     }
     let size = chart::timeline_size(trial.arms.len());
     let bytes = match format {
-        Some(Format::Png) => chart::timeline_png(&trial, args.weight, size)?,
-        _ => chart::timeline_svg(&trial, args.weight, size)?.into_bytes(),
+        Some(Format::Png) => chart::timeline_png(&trial, args.weight, size),
+        _ => chart::timeline_svg(&trial, args.weight, size).map(String::into_bytes),
     };
+    let flags = Flags {
+        weight: "--weight",
+        start: None,
+    };
+    let bytes = bytes.map_err(|e| command_error(e, &flags))?;
     crate::write::atomic(&args.out, &bytes)
 }
 
@@ -202,5 +246,56 @@ mod tests {
         assert_eq!(out_format(Path::new("b"), &mut p), None);
         assert_eq!(p.len(), 2);
         assert_eq!(p[0].field.as_deref(), Some("--out"));
+    }
+
+    fn schedule_error(error: ScheduleError) -> ChartError {
+        ChartError::Schedule {
+            file: "s.toml".into(),
+            arm: "high".into(),
+            error,
+        }
+    }
+
+    #[test]
+    fn a_schedule_error_blames_the_flag_behind_it() {
+        let flags = Flags {
+            weight: "--reference-weight",
+            start: Some("--start"),
+        };
+        let late = command_error(schedule_error(ScheduleError::DateOutOfRange(91)), &flags);
+        let input = late
+            .downcast_ref::<InputError>()
+            .expect("bad input, exit 2");
+        assert_eq!(input.problems[0].field.as_deref(), Some("--start"));
+        assert_eq!(
+            input.to_string(),
+            "s.toml: --start: arm high: study day 91 falls outside the supported calendar"
+        );
+        let heavy = command_error(
+            schedule_error(ScheduleError::AboveMaximum {
+                component: "msc".into(),
+                occurrence: 1,
+                dose: 2e8,
+                max: 1e8,
+                unit: "cells",
+            }),
+            &flags,
+        );
+        let input = heavy.downcast_ref::<InputError>().unwrap();
+        assert_eq!(
+            input.problems[0].field.as_deref(),
+            Some("--reference-weight")
+        );
+        // Without a start flag, the date problem is the scenario's alone.
+        let fixed = Flags {
+            weight: "--weight",
+            start: None,
+        };
+        let late = command_error(schedule_error(ScheduleError::DateOutOfRange(91)), &fixed);
+        let input = late.downcast_ref::<InputError>().unwrap();
+        assert_eq!(input.problems[0].field, None);
+        // Other chart errors stay ordinary errors (exit 1), as before.
+        let e = command_error(ChartError::NothingToCompare, &fixed);
+        assert!(e.downcast_ref::<InputError>().is_none());
     }
 }
