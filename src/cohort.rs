@@ -36,6 +36,10 @@ pub struct Cohort<'t> {
     pub plans: Vec<Plan<'t>>,
     texts: Vec<ArmTexts>,
     first_date: NaiveDate,
+    /// Each patient's dose of each component (`dose_width` a patient, indexed like
+    /// `roster.entries`), computed once in exact arithmetic rather than on every date.
+    doses: Vec<Option<f64>>,
+    dose_width: usize,
     /// `days[d]`: patients (indices into `roster.entries`) with events on `first_date + d`.
     days: Vec<Vec<u32>>,
     rows: u64,
@@ -117,12 +121,33 @@ impl<'t> Cohort<'t> {
         let mut problems: Vec<Problem> = parts.into_iter().flat_map(|p| p.1).collect();
         problems.sort_by_key(|p| p.line);
         InputError::check(problems)?;
+        let dose_width = trial
+            .arms
+            .iter()
+            .map(|a| a.components.len())
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let mut doses = vec![None; roster.entries.len() * dose_width];
+        doses
+            .par_chunks_mut(dose_width)
+            .zip(roster.entries.par_iter())
+            .for_each(|(slot, e)| {
+                for (s, d) in slot
+                    .iter_mut()
+                    .zip(plans[e.arm as usize].component_doses(e.weight_kg))
+                {
+                    *s = d;
+                }
+            });
         Ok(Cohort {
             trial,
             roster,
             roster_path: roster_path.to_path_buf(),
             plans,
             texts,
+            doses,
+            dose_width,
             first_date,
             days,
             rows,
@@ -219,7 +244,9 @@ impl<'t> Cohort<'t> {
                 let e = &self.roster.entries[i as usize];
                 let plan = &self.plans[e.arm as usize];
                 let texts = &self.texts[e.arm as usize];
-                plan.expand_date_into(e.weight_kg, e.start, date, &mut events)
+                let w = self.dose_width;
+                let known = &self.doses[i as usize * w..(i as usize + 1) * w];
+                plan.expand_date_with(Some(known), e.weight_kg, e.start, date, &mut events)
                     .expect("checked when the cohort was built");
                 // Every event of a patient-day shares its date, so its study day too.
                 let Some(first) = events.first() else {
@@ -333,32 +360,47 @@ impl SlotText {
 
     /// Appends one row after its head: the fixed runs and the [`ROW_CELLS`] between them.
     fn write_row(&self, out: &mut Vec<u8>, day: &DayCells, ev: &Event) {
-        let s = &self.segments;
-        debug_assert_eq!(s.len(), ROW_CELLS.len() + 1);
+        let [
+            (t0, _),
+            (t1, _),
+            (t2, _),
+            (t3, _),
+            (t4, _),
+            (t5, _),
+            (t6, _),
+            (t7, _),
+            (t8, _),
+        ] = &self.segments[..]
+        else {
+            unreachable!("a row has ROW_CELLS.len() + 1 runs of text")
+        };
+        debug_assert_eq!(self.segments.len(), ROW_CELLS.len() + 1);
+        // Room for the whole row at once, so the copies below never grow the buffer.
+        out.reserve(256 + t7.len());
         let mut num = itoa::Buffer::new();
-        put(out, &s[0].0);
+        put(out, t0);
         out.extend_from_slice(num.format(ev.order_in_day).as_bytes());
-        put(out, &s[1].0);
+        put(out, t1);
         out.extend_from_slice(&day.weight);
-        put(out, &s[2].0);
+        put(out, t2);
         amount(out, ev.dose, self.unit, &mut num);
-        put(out, &s[3].0);
+        put(out, t3);
         amount(out, ev.cumulative_dose, self.unit, &mut num);
-        put(out, &s[4].0);
+        put(out, t4);
         if let Some(v) = ev.volume_ml {
             out.extend_from_slice(trim_decimals(v, 2).as_bytes());
         }
-        put(out, &s[5].0);
+        put(out, t5);
         if let Some((ws, we)) = ev.window {
             out.extend_from_slice(ws.to_string().as_bytes());
-            put(out, &s[6].0);
+            put(out, t6);
             out.extend_from_slice(we.to_string().as_bytes());
         } else {
-            put(out, &s[6].0);
+            put(out, t6);
         }
-        put(out, &s[7].0);
+        put(out, t7);
         ev.assumed.write_to(out);
-        put(out, &s[8].0);
+        put(out, t8);
     }
 
     /// Appends the head of a patient-day (its `segments` and [`SlotText::cell`]s). The cells

@@ -31,11 +31,17 @@ pub fn is_safe_id(id: &str) -> bool {
 /// Names Windows reserves for devices (`CON`, `NUL`, `COM1`, ...), with or without an
 /// extension and in any case: a file called `NUL.csv` cannot be made or opened there.
 fn is_windows_device(id: &str) -> bool {
-    let stem = id.split('.').next().unwrap_or(id).to_ascii_uppercase();
-    matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
-        || ((stem.starts_with("COM") || stem.starts_with("LPT"))
-            && stem.len() == 4
-            && stem.as_bytes()[3].is_ascii_digit())
+    let stem = id.split('.').next().unwrap_or(id);
+    let is = |name: &str| stem.eq_ignore_ascii_case(name);
+    match stem.len() {
+        3 => is("CON") || is("PRN") || is("AUX") || is("NUL"),
+        4 => {
+            let (word, digit) = stem.split_at(3);
+            (word.eq_ignore_ascii_case("COM") || word.eq_ignore_ascii_case("LPT"))
+                && digit.as_bytes()[0].is_ascii_digit()
+        }
+        _ => false,
+    }
 }
 
 /// The id rule in words, for messages.
@@ -109,6 +115,24 @@ impl FromStr for Kg {
             return Err(format!(
                 "'{text}' has more than 28 significant digits, more than dosesim computes exactly"
             ));
+        }
+        // The usual weight (62.5) in integer arithmetic: every roster row is parsed.
+        if significant <= 18 && !t.starts_with(['+', '-']) {
+            let (mut mantissa, mut scale, mut point) = (0u64, 0u32, false);
+            for b in t.bytes() {
+                if b == b'.' {
+                    point = true;
+                } else {
+                    mantissa = mantissa * 10 + u64::from(b - b'0');
+                    scale += u32::from(point);
+                }
+            }
+            if scale <= 28 {
+                return Ok(Kg(Decimal::from_i128_with_scale(
+                    i128::from(mantissa),
+                    scale,
+                )));
+            }
         }
         Decimal::from_str(t)
             .map(Kg)
@@ -656,5 +680,23 @@ mod tests {
         assert!("".parse::<Kg>().is_err());
         assert!("1.2.3".parse::<Kg>().is_err());
         assert!("12345678901234567890123456789".parse::<Kg>().is_err());
+        // The fast integer path and the decimal library agree, digits and scale alike.
+        for t in [
+            "62.5",
+            "070",
+            "0.001",
+            "62.",
+            "350.000",
+            "63.123456789123456789",
+            "1.50",
+        ] {
+            let fast: Kg = t.parse().unwrap();
+            assert_eq!(fast.decimal(), Decimal::from_str(t).unwrap(), "{t}");
+            assert_eq!(
+                fast.to_string(),
+                Decimal::from_str(t).unwrap().to_string(),
+                "{t}"
+            );
+        }
     }
 }

@@ -472,6 +472,13 @@ pub fn spreadsheet_reading(id: &str) -> Option<&'static str> {
     if is_month_date(id) {
         return Some("a date (a month name with a number: the SEPT1 gene-name problem)");
     }
+    // Any other letter but an exponent's e keeps an id text (P0001, A-12): the usual case,
+    // answered without looking further.
+    if b.iter()
+        .any(|c| c.is_ascii_alphabetic() && !matches!(c, b'e' | b'E'))
+    {
+        return None;
+    }
     if digits(b) {
         if b.len() > 1 && b[0] == b'0' {
             return Some("a number, dropping its leading zeros");
@@ -568,7 +575,8 @@ fn is_month_date(id: &str) -> bool {
     };
     let word = word.trim_matches(['-', '.']);
     let number = number.trim_matches(['-', '.']);
-    MONTHS.iter().any(|m| m.eq_ignore_ascii_case(word))
+    (3..=9).contains(&word.len())
+        && MONTHS.iter().any(|m| m.eq_ignore_ascii_case(word))
         && !number.is_empty()
         && number.len() <= 4
         && number.bytes().all(|b| b.is_ascii_digit())

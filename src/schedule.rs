@@ -56,10 +56,17 @@ pub enum ScheduleError {
 /// Checks a body weight against the hard limits (error) and the scenario's usual range
 /// (the `Ok(Some(..))` warning).
 pub fn check_weight(weight: Kg, usual: &WeightRange) -> Result<Option<String>, ScheduleError> {
+    let (min, max) = usual.usual_kg;
+    // A weight in a usual range that lies within the hard limits (every validated
+    // scenario's), the common case, needs no second comparison.
+    let inside_hard = Kg::HARD_MIN <= min && max <= Kg::HARD_MAX;
+    if inside_hard && (min..=max).contains(&weight) {
+        return Ok(None);
+    }
     if !(Kg::HARD_MIN..=Kg::HARD_MAX).contains(&weight) {
         return Err(ScheduleError::Weight(weight));
     }
-    if !(usual.usual_kg.0..=usual.usual_kg.1).contains(&weight) {
+    if !(min..=max).contains(&weight) {
         return Ok(Some(format!(
             "weight {weight} kg is outside this scenario's usual range of {}-{} kg: check it",
             usual.usual_min_kg, usual.usual_max_kg
@@ -335,6 +342,25 @@ impl<'t> Plan<'t> {
         date: NaiveDate,
         out: &mut Vec<Event>,
     ) -> Result<(), ScheduleError> {
+        self.expand_date_with(None, weight_kg, start, date, out)
+    }
+
+    /// Each component's dose for a patient of `weight_kg` (in component order), for a
+    /// caller that expands the same patient on many dates ([`Plan::expand_date_with`]).
+    pub fn component_doses(&self, weight_kg: Kg) -> impl Iterator<Item = Option<f64>> + '_ {
+        self.doses.iter().map(move |r| r.apply(weight_kg).0)
+    }
+
+    /// As [`Plan::expand_date_into`], with the patient's [`Plan::component_doses`] computed
+    /// once beforehand (`None`: computed here from the weight).
+    pub fn expand_date_with(
+        &self,
+        known: Option<&[Option<f64>]>,
+        weight_kg: Kg,
+        start: NaiveDate,
+        date: NaiveDate,
+        out: &mut Vec<Event>,
+    ) -> Result<(), ScheduleError> {
         if !self.presorted {
             self.expand_into(weight_kg, start, out)?;
             out.retain(|e| e.date == date);
@@ -358,10 +384,10 @@ impl<'t> Plan<'t> {
         let dosed_today = today
             .iter()
             .any(|s| matches!(s.origin, Origin::Component(_)));
-        let doses = if dosed_today {
-            self.doses_for(weight_kg)
-        } else {
-            Doses::Few([(None, None); 4])
+        let doses = match (dosed_today, known) {
+            (false, _) => Doses::Few([(None, None); 4]),
+            (true, Some(k)) => self.doses_from(k),
+            (true, None) => self.doses_for(weight_kg),
         };
         let mut totals = Totals::new(self.trial.products.len());
         if dosed_today {
@@ -536,6 +562,29 @@ fn component_assumed(trial: &Trial, c: &Component) -> Assumed {
 }
 
 impl Plan<'_> {
+    /// [`Doses`] from doses computed before, with each component's per-kg dose.
+    fn doses_from(&self, known: &[Option<f64>]) -> Doses {
+        let per_kg = |r: &DoseRule| match r.amount {
+            DoseAmount::PerKg(k) => Some(k),
+            _ => None,
+        };
+        if self.doses.len() <= 4 {
+            let mut a = [(None, None); 4];
+            for ((slot, r), d) in a.iter_mut().zip(&self.doses).zip(known) {
+                *slot = (*d, per_kg(r));
+            }
+            Doses::Few(a)
+        } else {
+            Doses::Many(
+                self.doses
+                    .iter()
+                    .zip(known)
+                    .map(|(r, d)| (*d, per_kg(r)))
+                    .collect(),
+            )
+        }
+    }
+
     /// Every component's dose for a patient of `weight_kg`, computed once per call.
     fn doses_for(&self, weight_kg: Kg) -> Doses {
         if self.doses.len() <= 4 {
