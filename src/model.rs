@@ -315,18 +315,8 @@ impl Trial {
         &'a self,
         arms: impl IntoIterator<Item = &'a Arm>,
     ) -> Vec<Assumption> {
-        let mut out: Vec<Assumption> = Vec::new();
         // Every calendar shows the follow-up, whichever its arm.
-        if let Some(reason) = self
-            .follow_up
-            .as_ref()
-            .and_then(|f| f.provenance.assumed.as_ref())
-        {
-            out.push(Assumption {
-                what: "follow-up length".into(),
-                reason: reason.clone(),
-            });
-        }
+        let mut out: Vec<Assumption> = self.follow_up_assumption().into_iter().collect();
         for arm in arms {
             for a in arm.assumptions(self) {
                 if !out.contains(&a) {
@@ -335,6 +325,14 @@ impl Trial {
             }
         }
         out
+    }
+
+    fn follow_up_assumption(&self) -> Option<Assumption> {
+        let f = self.follow_up.as_ref()?;
+        Some(Assumption {
+            what: "follow-up length".into(),
+            reason: f.provenance.assumed.clone()?,
+        })
     }
 
     /// Every assumed value of the trial once: the weight range, the follow-up, then each
@@ -347,16 +345,7 @@ impl Trial {
                 reason: reason.clone(),
             });
         }
-        if let Some(reason) = self
-            .follow_up
-            .as_ref()
-            .and_then(|f| f.provenance.assumed.as_ref())
-        {
-            out.push(Assumption {
-                what: "follow-up length".into(),
-                reason: reason.clone(),
-            });
-        }
+        out.extend(self.follow_up_assumption());
         for arm in &self.arms {
             for a in arm.assumptions(self) {
                 if !out.contains(&a) {

@@ -173,6 +173,14 @@ fn component_note(arm: &Arm, c: usize, after: Option<usize>) -> String {
             arm.components[a].name
         ));
     }
+    parts.extend(component_details(comp));
+    parts.extend(arm.notes.iter().cloned());
+    parts.join("; ")
+}
+
+/// A component's route, duration and note, as they print.
+fn component_details(comp: &crate::model::Component) -> Vec<String> {
+    let mut parts = Vec::new();
     if let Some(r) = &comp.route {
         parts.push(r.value.clone());
     }
@@ -182,8 +190,7 @@ fn component_note(arm: &Arm, c: usize, after: Option<usize>) -> String {
     if let Some(n) = &comp.note {
         parts.push(n.clone());
     }
-    parts.extend(arm.notes.iter().cloned());
-    parts.join("; ")
+    parts
 }
 
 /// Builds the row for one event.
@@ -294,16 +301,7 @@ impl Calendar<'_> {
     pub fn notes(&self) -> Vec<String> {
         let mut notes: Vec<String> = self.arm.notes.clone();
         for c in &self.arm.components {
-            let mut parts = Vec::new();
-            if let Some(r) = &c.route {
-                parts.push(r.value.clone());
-            }
-            if let Some(d) = &c.duration_min {
-                parts.push(format!("over {} min", d.value));
-            }
-            if let Some(n) = &c.note {
-                parts.push(n.clone());
-            }
+            let parts = component_details(c);
             if !parts.is_empty() {
                 notes.push(format!("{}: {}", c.name, parts.join("; ")));
             }
