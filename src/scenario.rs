@@ -954,6 +954,22 @@ impl Validator<'_> {
                         format!("the last occurrence falls after study day {MAX_DAY}"),
                     );
                 }
+                // Month steps: the last occurrence at most MAX_DAY days (100 years) after
+                // day 1 too, counted with the longest months, so that no start date a roster
+                // may hold runs the schedule past the calendar (a typo of 1000 for 10 did).
+                if let Interval::Months(m) = interval {
+                    let months = u64::from(m) * u64::from(count.saturating_sub(1));
+                    let last_day = u64::from(start_day) + months * 31;
+                    if last_day > MAX_DAY as u64 {
+                        self.err(
+                            line,
+                            field.clone(),
+                            format!(
+                                "the last occurrence falls {months} calendar months after study day {start_day}, past study day {MAX_DAY} (100 years)"
+                            ),
+                        );
+                    }
+                }
                 rule
             }
             _ => {

@@ -1089,3 +1089,27 @@ fn a_rounding_step_that_rounds_doses_to_zero_is_refused() {
     let (_dir2, ok_path) = temp_scenario("ok.toml", &ok);
     common::run(["validate", ok_path.to_str().unwrap()]).expect_code(0);
 }
+
+/// Hardening 7: a month interval running past the calendar passed `validate`, then every
+/// roster row was blamed with a wrong study day. `validate` finds it, with the months.
+#[test]
+fn a_month_interval_past_the_calendar_is_refused_by_validate() {
+    let path = "scenarios/nct01573923.toml";
+    let text = std::fs::read_to_string(root().join(path)).unwrap();
+    let every = text
+        .lines()
+        .find(|l| l.contains("every_months"))
+        .expect("NCT01573923 doses every 3 months")
+        .to_string();
+    let broken = text.replacen(&every, &every.replace("= 3", "= 500"), 1);
+    assert_ne!(broken, text);
+    let (_dir, tmp) = temp_scenario("x.toml", &broken);
+    let run = common::run(["validate", tmp.to_str().unwrap()]);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("1500 calendar months after study day 1, past study day 36500"),
+        "{}",
+        run.stderr
+    );
+}
