@@ -61,6 +61,27 @@ impl<'t> Cohort<'t> {
             .map(|e| e.start)
             .min()
             .unwrap_or_default();
+        // Each patient's doses first, in exact arithmetic, once: the index below and every
+        // date of the stream expand from them.
+        let dose_width = trial
+            .arms
+            .iter()
+            .map(|a| a.components.len())
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let mut doses = vec![None; roster.entries.len() * dose_width];
+        doses
+            .par_chunks_mut(dose_width)
+            .zip(roster.entries.par_iter())
+            .for_each(|(slot, e)| {
+                for (s, d) in slot
+                    .iter_mut()
+                    .zip(plans[e.arm as usize].component_doses(e.weight_kg))
+                {
+                    *s = d;
+                }
+            });
         // Index the dates in parallel over slices of the id order, then join each day's
         // lists slice by slice, which keeps every day's patients in id order.
         let slice = roster
@@ -78,9 +99,13 @@ impl<'t> Cohort<'t> {
                 let mut buf = Vec::new();
                 for &i in ids {
                     let e = &roster.entries[i as usize];
-                    if let Err(err) =
-                        plans[e.arm as usize].expand_into(e.weight_kg, e.start, &mut buf)
-                    {
+                    let known = &doses[i as usize * dose_width..(i as usize + 1) * dose_width];
+                    if let Err(err) = plans[e.arm as usize].expand_with(
+                        Some(known),
+                        e.weight_kg,
+                        e.start,
+                        &mut buf,
+                    ) {
                         problems.push(roster::schedule_problem(roster_path, e, err));
                         continue;
                     }
@@ -121,25 +146,6 @@ impl<'t> Cohort<'t> {
         let mut problems: Vec<Problem> = parts.into_iter().flat_map(|p| p.1).collect();
         problems.sort_by_key(|p| p.line);
         InputError::check(problems)?;
-        let dose_width = trial
-            .arms
-            .iter()
-            .map(|a| a.components.len())
-            .max()
-            .unwrap_or(0)
-            .max(1);
-        let mut doses = vec![None; roster.entries.len() * dose_width];
-        doses
-            .par_chunks_mut(dose_width)
-            .zip(roster.entries.par_iter())
-            .for_each(|(slot, e)| {
-                for (s, d) in slot
-                    .iter_mut()
-                    .zip(plans[e.arm as usize].component_doses(e.weight_kg))
-                {
-                    *s = d;
-                }
-            });
         Ok(Cohort {
             trial,
             roster,
@@ -257,7 +263,7 @@ impl<'t> Cohort<'t> {
                 write_decimal(&mut cells.weight, e.weight_kg.decimal());
                 // The leading cells every row of the patient-day shares, written once.
                 head.clear();
-                texts.head.write(&mut head, &e.id, &cells, first);
+                texts.head.write_head(&mut head, &e.id, &cells);
                 for ev in &events {
                     out.extend_from_slice(&head);
                     texts.get(ev).write_row(&mut out, &cells, ev);
@@ -405,17 +411,17 @@ impl SlotText {
 
     /// Appends the head of a patient-day (its `segments` and [`SlotText::cell`]s). The cells
     /// written are digits, dates and safe ids, none of which the CSV writer would quote.
-    fn write(&self, out: &mut Vec<u8>, id: &str, day: &DayCells, ev: &Event) {
+    fn write_head(&self, out: &mut Vec<u8>, id: &str, day: &DayCells) {
         for (text, col) in &self.segments {
             put(out, text);
             if let Some(col) = col {
-                self.cell(out, *col, id, day, ev);
+                self.cell(out, *col, id, day);
             }
         }
     }
 
     /// A cell of the head (the leading columns every row of a patient-day shares).
-    fn cell(&self, out: &mut Vec<u8>, col: Column, id: &str, day: &DayCells, _ev: &Event) {
+    fn cell(&self, out: &mut Vec<u8>, col: Column, id: &str, day: &DayCells) {
         let mut num = itoa::Buffer::new();
         match col {
             Column::PatientId => out.extend_from_slice(id.as_bytes()),

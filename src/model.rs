@@ -345,14 +345,7 @@ impl Trial {
                 reason: reason.clone(),
             });
         }
-        out.extend(self.follow_up_assumption());
-        for arm in &self.arms {
-            for a in arm.assumptions(self) {
-                if !out.contains(&a) {
-                    out.push(a);
-                }
-            }
-        }
+        out.extend(self.assumptions_of(&self.arms));
         out
     }
 }

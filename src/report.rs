@@ -9,7 +9,7 @@
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::describe;
-use crate::export::{self, Row, table::event_label};
+use crate::export::{self, Row, table::event_name};
 use crate::format::{Amount, sci_exact, trim_decimals};
 use crate::manifest::{Input, Manifest};
 use crate::model::{Kg, Trial};
@@ -205,7 +205,7 @@ fn patient_section(p: &PatientSection) -> Markup {
                         td.d { (row.date) " " (row.weekday) }
                         td.n { (row.study_day) }
                         td.n { (row.order_in_day) }
-                        td.ev { (event_label_without_flags(row)) }
+                        td.ev { (event_name(row)) }
                         td.n { @if row.is_dose() { (row.occurrence) "/" (row.occurrences) } }
                         td.n { (row.dose.map(|a| a.readable()).unwrap_or_default()) }
                         td.n { (row.dose_per_kg.map(sci_exact).unwrap_or_default()) }
@@ -222,14 +222,6 @@ fn patient_section(p: &PatientSection) -> Markup {
             }
         }
     }
-}
-
-/// The event column of the report: as the terminal table names it, with the assumed
-/// values in their own column instead of in brackets.
-fn event_label_without_flags(row: &Row) -> String {
-    let mut r = row.clone();
-    r.assumed = Default::default();
-    event_label(&r)
 }
 
 /// The index page: one line per trial folder, from its manifest (what is actually in the

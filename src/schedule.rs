@@ -296,8 +296,23 @@ impl<'t> Plan<'t> {
         start: NaiveDate,
         out: &mut Vec<Event>,
     ) -> Result<(), ScheduleError> {
+        self.expand_with(None, weight_kg, start, out)
+    }
+
+    /// As [`Plan::expand_into`], with the patient's [`Plan::component_doses`] computed
+    /// once beforehand (`None`: computed here from the weight).
+    pub fn expand_with(
+        &self,
+        known: Option<&[Option<f64>]>,
+        weight_kg: Kg,
+        start: NaiveDate,
+        out: &mut Vec<Event>,
+    ) -> Result<(), ScheduleError> {
         out.clear();
-        let doses = self.doses_for(weight_kg);
+        let doses = match known {
+            Some(k) => self.doses_from(k),
+            None => self.doses_for(weight_kg),
+        };
         for s in &self.slots {
             let (date, study_day) = match s.when {
                 When::Day(d) => (
@@ -362,7 +377,7 @@ impl<'t> Plan<'t> {
         out: &mut Vec<Event>,
     ) -> Result<(), ScheduleError> {
         if !self.presorted {
-            self.expand_into(weight_kg, start, out)?;
+            self.expand_with(known, weight_kg, start, out)?;
             out.retain(|e| e.date == date);
             return Ok(());
         }

@@ -60,8 +60,7 @@ impl Prep {
             });
             // A day's total is of that day's doses: an earlier dose in a running total
             // is not in it.
-            line.assumed |= e.assumed;
-            line.assumed = Assumed::without_earlier(line.assumed);
+            line.assumed |= Assumed::without_earlier(e.assumed);
             line.doses += 1;
             line.total += dose;
             line.volume_ml = line.volume_ml.zip(e.volume_ml).map(|(a, b)| a + b);

@@ -16,14 +16,19 @@ impl Exporter for Table {
     }
 }
 
-/// The event column: the event's name, what it follows, and its assumed values.
-pub fn event_label(r: &Row) -> String {
-    let event = match (r.kind, r.after_name) {
+/// The event's name as a calendar reads it: "Visit: ...", "... (after the Plasma exchange)".
+pub fn event_name(r: &Row) -> String {
+    match (r.kind, r.after_name) {
         (EventKind::Visit, _) => format!("Visit: {}", r.name),
         (EventKind::Background, _) => format!("Background starts: {}", r.name),
         (_, Some(after)) => format!("{} (after the {after})", r.name),
         _ => r.name.to_string(),
-    };
+    }
+}
+
+/// The event column: the event's name, what it follows, and its assumed values.
+pub fn event_label(r: &Row) -> String {
+    let event = event_name(r);
     if r.assumed.is_empty() {
         event
     } else {
