@@ -23,6 +23,7 @@ pub mod describe;
 pub mod error;
 pub mod export;
 pub mod format;
+pub mod limits;
 pub mod manifest;
 pub mod model;
 pub mod report;

@@ -1,0 +1,46 @@
+//! The limits `dosesim validate` enforces on a scenario file. Each is far above any
+//! registered regimen (the five bundled trials have at most 3 arms, 2 components and 4
+//! visits) and low enough that every output, the charts included, stays usable and every
+//! step stays fast. README.md ("Limits") lists them for users.
+
+/// A scenario file's size (the bundled ones are about 10 KB).
+pub const MAX_SCENARIO_BYTES: usize = 1 << 20;
+/// Arms in one trial.
+pub const MAX_ARMS: usize = 20;
+/// Products in one trial.
+pub const MAX_PRODUCTS: usize = 10;
+/// Components (infusions, plasma exchanges) in one arm.
+pub const MAX_COMPONENTS: usize = 10;
+/// Visits in one trial (each may apply to some or all arms).
+pub const MAX_VISITS: usize = 100;
+/// Background treatments in one trial.
+pub const MAX_BACKGROUND: usize = 10;
+/// Notes on one arm.
+pub const MAX_NOTES: usize = 10;
+/// Occurrences of one component (`timing.count`, or the length of `timing.days`).
+pub const MAX_OCCURRENCES: usize = 1_000;
+/// Events one patient's calendar may hold on one arm: doses, visits and background
+/// treatments together (daily for five years is 1,826).
+pub const MAX_EVENTS_PER_ARM: usize = 2_000;
+/// Characters in a name, title, condition or value (they label charts and table columns).
+pub const MAX_NAME_CHARS: usize = 300;
+/// Characters in a quote from the record, a reason, a note or a detail.
+pub const MAX_TEXT_CHARS: usize = 4_000;
+/// Largest study day (100 years of days).
+pub const MAX_DAY: usize = 36_500;
+
+/// The limits as (what, number) rows, for README.md and `--help`-style listings.
+pub const ALL: [(&str, usize); 12] = [
+    ("scenario file size (bytes)", MAX_SCENARIO_BYTES),
+    ("arms per trial", MAX_ARMS),
+    ("products per trial", MAX_PRODUCTS),
+    ("components per arm", MAX_COMPONENTS),
+    ("visits per trial", MAX_VISITS),
+    ("background treatments per trial", MAX_BACKGROUND),
+    ("notes per arm", MAX_NOTES),
+    ("occurrences per component", MAX_OCCURRENCES),
+    ("events per patient on one arm", MAX_EVENTS_PER_ARM),
+    ("characters in a name, title, condition or value", MAX_NAME_CHARS),
+    ("characters in a quote, reason, note or detail", MAX_TEXT_CHARS),
+    ("study day", MAX_DAY),
+];
