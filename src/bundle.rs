@@ -1,5 +1,6 @@
 //! The files of a cohort, written under `DIR/<trial id>/`: pharmacy.csv, prep.csv,
-//! report.html and, per patient, `patients/<id>.csv`, `.ics`, `.svg` and `.png`; and a
+//! report.html and, per patient, `patients/<id>.csv`, `.ics`, `.svg`, `.png` and `.html`
+//! (their own page); and a
 //! typed [`Summary`] of what was made. `cohort`, `run` and the examples go through here;
 //! every file goes through `write.rs`.
 
@@ -18,7 +19,6 @@ use crate::format::{Amount, plural};
 use crate::manifest::{self, Contents, Input, Manifest};
 use crate::model::{Assumed, Kg};
 use crate::report;
-use crate::schedule::{Event, Patient};
 use crate::write;
 
 /// Size of each patient's cumulative chart (pixels).
@@ -89,29 +89,46 @@ impl Summary {
     }
 }
 
-/// The per-patient part of a bundle: the rows and the chart, kept for the report.
-struct PatientView<'a> {
-    patient: &'a Patient,
-    arm: usize,
-    rows: Vec<export::Row<'a>>,
-    chart_svg: String,
+/// Up to this many patients, the report holds each one's calendar and chart.
+pub const INLINE_PATIENTS: usize = 500;
+/// Up to this many, the report lists every patient with a link to their own page; beyond,
+/// it gives counts per arm (a list of 30,000 would be a page nobody reads).
+pub const LISTED_PATIENTS: usize = 5_000;
+/// How the report shows a cohort of `n` patients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shown {
+    Inline,
+    Listed,
+    Counted,
 }
 
+fn shown(n: usize) -> Shown {
+    if n <= INLINE_PATIENTS {
+        Shown::Inline
+    } else if n <= LISTED_PATIENTS {
+        Shown::Listed
+    } else {
+        Shown::Counted
+    }
+}
+
+/// Patients made (calendar, chart, files) at a time: memory holds one batch, whatever the
+/// roster's size.
+const BATCH: usize = 256;
+
 /// Adds up the doses of every calendar: the preparation list and the summary's totals.
-fn tally(
-    cohort: &Cohort,
-    calendars: &[(Patient, usize, Vec<Event>)],
-    dir: &Path,
-) -> (Prep, Summary) {
+fn tally(cohort: &Cohort, dir: &Path) -> (Prep, Summary) {
     let trial = cohort.trial;
     let mut prep = Prep::default();
     let mut totals = vec![(0u64, 0.0, false); trial.products.len()];
     let mut doses = 0u64;
+    let mut patients = 0;
     let (mut first, mut last) = (None::<NaiveDate>, None::<NaiveDate>);
-    for (p, arm, events) in calendars {
-        let arm = &trial.arms[*arm];
-        prep.add(arm, p, events);
-        for e in events {
+    for (p, arm, events) in cohort.calendars() {
+        patients += 1;
+        let arm = &trial.arms[arm];
+        prep.add(arm, &p, &events);
+        for e in &events {
             first = Some(first.map_or(e.date, |f| f.min(e.date)));
             last = Some(last.map_or(e.date, |l| l.max(e.date)));
             if let (Some(d), Some(prod)) = (e.dose, e.product(arm)) {
@@ -126,7 +143,7 @@ fn tally(
     let summary = Summary {
         trial_id: trial.id.clone(),
         dir: dir.to_path_buf(),
-        patients: calendars.len(),
+        patients,
         doses,
         totals: trial
             .products
@@ -149,51 +166,96 @@ fn tally(
     (prep, summary)
 }
 
-/// Each patient's rows and chart, in parallel; `files` writes the patient's own files
-/// (calendar CSV and .ics, chart SVG and PNG) into that folder as it goes.
-fn patient_views<'a>(
-    cohort: &'a Cohort,
-    calendars: &'a [(Patient, usize, Vec<Event>)],
-    files: Option<&Path>,
-) -> Result<Vec<PatientView<'a>>> {
+/// Makes every patient's rows and chart, a batch at a time in parallel, in id order. With
+/// `files` (the patients/ folder and the inputs), writes each patient's own files there:
+/// calendar CSV and .ics, chart SVG and PNG, and their page. Returns the report's view of
+/// the patients: inline sections, a list, or counts, by the cohort's size.
+fn make_patients(cohort: &Cohort, files: Option<(&Path, &[Input])>) -> Result<report::Patients> {
     let trial = cohort.trial;
-    calendars
-        .par_iter()
-        .map(|(p, arm_index, events)| -> Result<PatientView> {
-            let arm = &trial.arms[*arm_index];
-            let rows = export::rows(trial, arm, p, events);
-            let (svg, png) = chart::patient_charts(trial, arm, p, PATIENT_CHART)?;
-            if let Some(dir) = files {
-                let assumptions = trial.assumptions_of([arm]);
-                let cal = Calendar {
-                    trial,
-                    arm,
-                    patient: p,
-                    warnings: &[],
-                    assumptions: &assumptions,
+    let n = cohort.roster.entries.len();
+    let mut inline = Vec::new();
+    let mut listed = Vec::new();
+    for ids in cohort.roster.by_id.chunks(BATCH) {
+        let made: Vec<(String, report::PatientLine)> = ids
+            .par_iter()
+            .map(|&i| -> Result<_> {
+                let (p, arm_index, events) = cohort.calendar(i);
+                let arm = &trial.arms[arm_index];
+                let rows = export::rows(trial, arm, &p, &events);
+                let (svg, png) = chart::patient_charts(trial, arm, &p, PATIENT_CHART)?;
+                let section = report::PatientSection {
+                    id: &p.id,
+                    arm_id: &arm.id,
+                    weight_kg: p.weight_kg,
                     rows: &rows,
+                    chart_svg: &svg,
                 };
-                let file = |ext: &str| write::safe_child(dir, &p.id, ext);
-                write::atomic(&file(".csv")?, &export::csv::Csv.render(&cal)?)?;
-                write::atomic(&file(".ics")?, &export::ics::Ics.render(&cal)?)?;
-                write::atomic(&file(".svg")?, svg.as_bytes())?;
-                write::atomic(&file(".png")?, &png)?;
-            }
-            Ok(PatientView {
-                patient: p,
-                arm: *arm_index,
-                rows,
-                chart_svg: svg,
+                if let Some((dir, inputs)) = files {
+                    let assumptions = trial.assumptions_of([arm]);
+                    let cal = Calendar {
+                        trial,
+                        arm,
+                        patient: &p,
+                        warnings: &[],
+                        assumptions: &assumptions,
+                        rows: &rows,
+                    };
+                    let file = |ext: &str| write::safe_child(dir, &p.id, ext);
+                    write::atomic(&file(".csv")?, &export::csv::Csv.render(&cal)?)?;
+                    write::atomic(&file(".ics")?, &export::ics::Ics.render(&cal)?)?;
+                    write::atomic(&file(".svg")?, svg.as_bytes())?;
+                    write::atomic(&file(".png")?, &png)?;
+                    let page = report::patient_page(trial, &section, inputs);
+                    write::atomic(&file(".html")?, page.as_bytes())?;
+                }
+                let html = if shown(n) == Shown::Inline {
+                    report::patient_section(&section, false).into_string()
+                } else {
+                    String::new()
+                };
+                let line = report::PatientLine {
+                    id: p.id.clone(),
+                    arm_id: arm.id.clone(),
+                    weight_kg: p.weight_kg,
+                    start: p.start,
+                    doses: rows.iter().filter(|r| r.is_dose()).count(),
+                };
+                Ok((html, line))
             })
-        })
-        .collect()
+            .collect::<Result<_>>()?;
+        for (html, line) in made {
+            match shown(n) {
+                Shown::Inline => inline.push(html),
+                Shown::Listed => listed.push(line),
+                Shown::Counted => {}
+            }
+        }
+    }
+    Ok(match shown(n) {
+        Shown::Inline => report::Patients::Inline(inline),
+        Shown::Listed => report::Patients::Listed(listed),
+        Shown::Counted => {
+            let mut per_arm = vec![0usize; trial.arms.len()];
+            for e in &cohort.roster.entries {
+                per_arm[e.arm as usize] += 1;
+            }
+            report::Patients::Counted(
+                trial
+                    .arms
+                    .iter()
+                    .zip(per_arm)
+                    .map(|(a, k)| (a.id.clone(), k))
+                    .collect(),
+            )
+        }
+    })
 }
 
 /// The trial report of a cohort.
 fn report_html(
     cohort: &Cohort,
     prep: &Prep,
-    views: &[PatientView],
+    patients: report::Patients,
     inputs: &[Input],
 ) -> Result<String> {
     let trial = cohort.trial;
@@ -208,18 +270,12 @@ fn report_html(
         false,
         chart::DEFAULT_SIZE,
     )?;
-    let sections: Vec<report::PatientSection> = views
-        .iter()
-        .map(|v| report::PatientSection {
-            id: &v.patient.id,
-            arm_id: &trial.arms[v.arm].id,
-            weight_kg: v.patient.weight_kg,
-            rows: &v.rows,
-            chart_svg: &v.chart_svg,
-        })
-        .collect();
+    let own = match patients {
+        report::Patients::Inline(_) => "in their section below",
+        _ => "on their own page",
+    };
     let caption = format!(
-        "Cumulative cell dose of each arm for a reference patient of {reference} kg; each patient's own chart is in their section below."
+        "Cumulative cell dose of each arm for a reference patient of {reference} kg; each patient's own chart is {own}."
     );
     Ok(report::render(&report::Report {
         trial,
@@ -228,17 +284,17 @@ fn report_html(
         cumulative_svg: &cumulative,
         cumulative_caption: &caption,
         prep,
-        patients: &sections,
+        patient_count: cohort.roster.entries.len(),
+        patients,
     }))
 }
 
 /// The report a cohort's bundle would hold, made in memory (for the examples).
 pub fn report_only(cohort: &Cohort) -> Result<String> {
-    let calendars: Vec<_> = cohort.calendars().collect();
-    let (prep, _) = tally(cohort, &calendars, Path::new(""));
-    let views = patient_views(cohort, &calendars, None)?;
+    let (prep, _) = tally(cohort, Path::new(""));
+    let patients = make_patients(cohort, None)?;
     let inputs = inputs_of(cohort)?;
-    report_html(cohort, &prep, &views, &inputs)
+    report_html(cohort, &prep, patients, &inputs)
 }
 
 /// A cohort's input files (scenario and roster) with their SHA-256, for its manifest.
@@ -284,13 +340,12 @@ pub fn write_cohort(
         write::atomic_with(&new.join("pharmacy.csv"), |w| {
             cohort.write_pharmacy(w, progress)
         })?;
-        let calendars: Vec<_> = cohort.calendars().collect();
-        let (prep, summary) = tally(cohort, &calendars, &dir);
+        let (prep, summary) = tally(cohort, &dir);
         write::atomic_with(&new.join("prep.csv"), |w| {
             prep.write_csv(trial, w).map_err(std::io::Error::other)
         })?;
-        let views = patient_views(cohort, &calendars, Some(&patients_dir))?;
-        let html = report_html(cohort, &prep, &views, &inputs)?;
+        let patients = make_patients(cohort, Some((&patients_dir, &inputs)))?;
+        let html = report_html(cohort, &prep, patients, &inputs)?;
         write::atomic(&new.join("report.html"), html.as_bytes())?;
         let mut files = manifest::list_files(new)?;
         files.push(manifest::FILE.to_string());
@@ -319,6 +374,16 @@ pub fn write_cohort(
 mod tests {
     use super::*;
     use crate::model::Unit;
+
+    #[test]
+    fn a_large_cohort_is_listed_then_counted_in_the_report() {
+        assert_eq!(shown(1), Shown::Inline);
+        assert_eq!(shown(INLINE_PATIENTS), Shown::Inline);
+        assert_eq!(shown(INLINE_PATIENTS + 1), Shown::Listed);
+        assert_eq!(shown(LISTED_PATIENTS), Shown::Listed);
+        assert_eq!(shown(LISTED_PATIENTS + 1), Shown::Counted);
+        assert_eq!(shown(30_000), Shown::Counted);
+    }
 
     #[test]
     fn a_total_with_an_assumed_dose_says_so() {

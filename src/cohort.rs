@@ -3,12 +3,12 @@
 //!
 //! The pharmacy schedule is sorted by date, then patient id, then order within the day.
 //! Rather than building and sorting every row (6 million for a million patients), the
-//! cohort keeps one small index: for each calendar date, the patients (as u32 indices)
-//! who have an event that day, pushed in patient-id order so each day's list is already
-//! sorted (a counting sort on the date). Writing then walks the dates, re-expands each
-//! listed patient's plan (cheap: a few dated slots) and prints that day's events. Memory is
-//! the roster plus four bytes per patient-day; the rows themselves exist only in the
-//! output buffers, which are formatted in parallel and written in order.
+//! cohort keeps one small index ([`DayIndex`]): for each date that has events, the
+//! patients (as u32 indices) who have one that day, in patient-id order. Writing then walks
+//! the dates, re-expands each listed patient's plan (cheap: a few dated slots) and prints
+//! that day's events. Memory is the roster plus a few bytes per patient-day, whatever the
+//! span of the start dates; the rows themselves exist only in the output buffers, which are
+//! formatted in parallel and written in order.
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -40,8 +40,8 @@ pub struct Cohort<'t> {
     /// `roster.entries`), computed once in exact arithmetic rather than on every date.
     doses: Vec<Option<f64>>,
     dose_width: usize,
-    /// `days[d]`: patients (indices into `roster.entries`) with events on `first_date + d`.
-    days: Vec<Vec<u32>>,
+    /// The patients with events on each date that has any.
+    days: DayIndex,
     rows: u64,
 }
 
@@ -82,18 +82,20 @@ impl<'t> Cohort<'t> {
                     *s = d;
                 }
             });
-        // Index the dates in parallel over slices of the id order, then join each day's
-        // lists slice by slice, which keeps every day's patients in id order.
+        // Index the dates in parallel over slices of the id order: each slice lists its
+        // (day, patient) pairs in id order, and `DayIndex::build` groups them by day.
         let slice = roster
             .by_id
             .len()
             .div_ceil(rayon::current_num_threads().max(1) * 4)
             .max(1);
-        let parts: Vec<(Vec<Vec<u32>>, Vec<Problem>, u64)> = roster
+        // Per slice: (day, patient) pairs, problems, rows.
+        type Part = (Vec<(u32, u32)>, Vec<Problem>, u64);
+        let parts: Vec<Part> = roster
             .by_id
             .par_chunks(slice)
             .map(|ids| {
-                let mut days: Vec<Vec<u32>> = Vec::new();
+                let mut pairs = Vec::new();
                 let mut problems = Vec::new();
                 let mut rows = 0u64;
                 let mut buf = Vec::new();
@@ -116,34 +118,21 @@ impl<'t> Cohort<'t> {
                             continue;
                         }
                         last = Some(ev.date);
-                        let d = (ev.date - first_date).num_days() as usize;
-                        if d >= days.len() {
-                            days.resize_with(d + 1, Vec::new);
-                        }
-                        days[d].push(i);
+                        // Dates run from 0001 to 9999: under 3.7 million days.
+                        pairs.push(((ev.date - first_date).num_days() as u32, i));
                     }
                 }
-                (days, problems, rows)
+                (pairs, problems, rows)
             })
             .collect();
-        // Join day by day, freeing each slice's list as it is copied, so the index never
-        // exists twice over.
-        let mut parts = parts;
-        let len = parts.iter().map(|p| p.0.len()).max().unwrap_or(0);
-        let mut days: Vec<Vec<u32>> = Vec::with_capacity(len);
-        for d in 0..len {
-            let n = parts.iter().map(|p| p.0.get(d).map_or(0, Vec::len)).sum();
-            let mut all = Vec::with_capacity(n);
-            for p in &mut parts {
-                if let Some(list) = p.0.get_mut(d) {
-                    all.extend_from_slice(list);
-                    *list = Vec::new();
-                }
-            }
-            days.push(all);
-        }
         let rows = parts.iter().map(|p| p.2).sum();
-        let mut problems: Vec<Problem> = parts.into_iter().flat_map(|p| p.1).collect();
+        let mut problems: Vec<Problem> = Vec::new();
+        let mut pair_lists = Vec::with_capacity(parts.len());
+        for (pairs, p, _) in parts {
+            pair_lists.push(pairs);
+            problems.extend(p);
+        }
+        let days = DayIndex::build(pair_lists);
         problems.sort_by_key(|p| p.line);
         InputError::check(problems)?;
         Ok(Cohort {
@@ -188,8 +177,8 @@ impl<'t> Cohort<'t> {
         // parallel and write each batch in order.
         let mut chunks: Vec<(usize, usize)> = Vec::new();
         let (mut from, mut load) = (0, 0);
-        for (d, list) in self.days.iter().enumerate() {
-            load += list.len();
+        for d in 0..self.days.len() {
+            load += self.days.patients(d).len();
             if load >= CHUNK_PATIENT_DAYS {
                 chunks.push((from, d + 1));
                 from = d + 1;
@@ -234,7 +223,7 @@ impl<'t> Cohort<'t> {
         Ok(())
     }
 
-    /// The CSV rows of days `a..b` appended to `out`, and how many there are.
+    /// The CSV rows of the indexed dates `a..b` appended to `out`, and how many there are.
     fn format_days(&self, a: usize, b: usize, mut out: Vec<u8>) -> (Vec<u8>, u64) {
         out.reserve(CHUNK_PATIENT_DAYS * 160);
         let mut events: Vec<Event> = Vec::new();
@@ -242,11 +231,11 @@ impl<'t> Cohort<'t> {
         let mut cells = DayCells::default();
         let mut head = Vec::with_capacity(96);
         for d in a..b {
-            let date = self.first_date + chrono::Days::new(d as u64);
+            let date = self.first_date + chrono::Days::new(u64::from(self.days.day(d)));
             cells.date.clear();
             cells.date.extend_from_slice(date.to_string().as_bytes());
             cells.weekday = timing::weekday_abbrev(date);
-            for &i in &self.days[d] {
+            for &i in self.days.patients(d) {
                 let e = &self.roster.entries[i as usize];
                 let plan = &self.plans[e.arm as usize];
                 let texts = &self.texts[e.arm as usize];
@@ -276,14 +265,97 @@ impl<'t> Cohort<'t> {
 
     /// Each patient in id order with their full calendar.
     pub fn calendars(&self) -> impl Iterator<Item = (Patient, usize, Vec<Event>)> + '_ {
-        self.roster.by_id.iter().map(move |&i| {
-            let e = &self.roster.entries[i as usize];
-            let p = self.patient(i);
-            let events = self.plans[e.arm as usize]
-                .schedule(&p)
-                .expect("checked when the cohort was built");
-            (p, e.arm as usize, events)
-        })
+        self.roster.by_id.iter().map(move |&i| self.calendar(i))
+    }
+
+    /// Patient `i` (an index into the roster's entries), their arm's index and their
+    /// full calendar.
+    pub fn calendar(&self, i: u32) -> (Patient, usize, Vec<Event>) {
+        let e = &self.roster.entries[i as usize];
+        let p = self.patient(i);
+        let events = self.plans[e.arm as usize]
+            .schedule(&p)
+            .expect("checked when the cohort was built");
+        (p, e.arm as usize, events)
+    }
+}
+
+/// The patients with events on each date, for the dates that have any: memory follows
+/// the number of patient-days, never the span of the dates (one start date typed as 0207
+/// in a roster of 2027 dates costs nothing extra).
+#[derive(Debug, Default, PartialEq)]
+struct DayIndex {
+    /// The dates that have events, as days after the cohort's first date, ascending.
+    days: Vec<u32>,
+    /// `patients[starts[k]..starts[k + 1]]` have events on `days[k]`, in id order.
+    starts: Vec<usize>,
+    patients: Vec<u32>,
+}
+
+impl DayIndex {
+    /// Groups (day, patient) pairs by day, keeping each day's patients in the order they
+    /// come (the lists are slices of the id order, in order). A counting sort when the
+    /// dates are dense, as they are in a real roster; a stable sort when they are sparse.
+    fn build(lists: Vec<Vec<(u32, u32)>>) -> Self {
+        let total: usize = lists.iter().map(Vec::len).sum();
+        let Some(max) = lists.iter().flatten().map(|p| p.0).max() else {
+            return DayIndex::default();
+        };
+        let span = max as usize + 1;
+        let mut patients = Vec::with_capacity(total);
+        let mut days = Vec::new();
+        let mut starts = Vec::new();
+        if span <= 4 * total + 1024 {
+            let mut at = vec![0usize; span + 1];
+            for &(d, _) in lists.iter().flatten() {
+                at[d as usize + 1] += 1;
+            }
+            for d in 0..span {
+                if at[d + 1] > 0 {
+                    days.push(d as u32);
+                    starts.push(at[d]);
+                }
+                at[d + 1] += at[d];
+            }
+            patients.resize(total, 0);
+            for list in lists {
+                for (d, i) in list {
+                    patients[at[d as usize]] = i;
+                    at[d as usize] += 1;
+                }
+            }
+        } else {
+            let mut all: Vec<(u32, u32)> = lists.into_iter().flatten().collect();
+            all.par_sort_by_key(|p| p.0); // stable: id order kept within a day
+            for (k, &(d, i)) in all.iter().enumerate() {
+                if days.last() != Some(&d) {
+                    days.push(d);
+                    starts.push(k);
+                }
+                patients.push(i);
+            }
+        }
+        starts.push(total);
+        DayIndex {
+            days,
+            starts,
+            patients,
+        }
+    }
+
+    /// How many dates have events.
+    fn len(&self) -> usize {
+        self.days.len()
+    }
+
+    /// The `k`th date with events, as days after the first date.
+    fn day(&self, k: usize) -> u32 {
+        self.days[k]
+    }
+
+    /// The patients with events on the `k`th date, in id order.
+    fn patients(&self, k: usize) -> &[u32] {
+        &self.patients[self.starts[k]..self.starts[k + 1]]
     }
 }
 
@@ -486,6 +558,47 @@ fn write_decimal(out: &mut Vec<u8>, d: rust_decimal::Decimal) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every (day, patient) pair of an index, in its order.
+    fn pairs(ix: &DayIndex) -> Vec<(u32, u32)> {
+        (0..ix.len())
+            .flat_map(|k| ix.patients(k).iter().map(move |&i| (ix.day(k), i)))
+            .collect()
+    }
+
+    #[test]
+    fn dense_and_sparse_dates_are_grouped_alike() {
+        // Two slices of the id order; patient 2 starts 3,000,000 days after the rest.
+        let lists = vec![
+            vec![(0, 0), (3, 0), (3, 1), (7, 1)],
+            vec![(3, 2), (3_000_000, 2), (0, 3)],
+        ];
+        let sparse = DayIndex::build(lists.clone());
+        assert_eq!(sparse.days, vec![0, 3, 7, 3_000_000]);
+        assert_eq!(
+            pairs(&sparse),
+            vec![
+                (0, 0),
+                (0, 3),
+                (3, 0),
+                (3, 1),
+                (3, 2),
+                (7, 1),
+                (3_000_000, 2)
+            ]
+        );
+        // Without the far date the counting sort runs; it groups the same way.
+        let dense: Vec<Vec<(u32, u32)>> = lists
+            .into_iter()
+            .map(|l| l.into_iter().filter(|p| p.0 < 1000).collect())
+            .collect();
+        let dense = DayIndex::build(dense);
+        assert_eq!(
+            pairs(&dense),
+            vec![(0, 0), (0, 3), (3, 0), (3, 1), (3, 2), (7, 1)]
+        );
+        assert_eq!(DayIndex::build(vec![vec![], vec![]]).len(), 0);
+    }
 
     #[test]
     fn the_row_cells_are_the_per_row_columns() {

@@ -106,14 +106,35 @@ impl fmt::Display for InputError {
     }
 }
 
-/// 1-based line number of a byte offset in `text`.
+/// 1-based line number of a byte offset in `text`. For one lookup; many lookups in one
+/// text take a [`Lines`] index, which keeps them linear in the size of the text.
 pub fn line_of(text: &str, offset: usize) -> usize {
-    let end = offset.min(text.len());
-    text.as_bytes()[..end]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+    Lines::new(text).of(offset)
+}
+
+/// Where each line of a text starts, so that a byte offset's line is a binary search.
+#[derive(Debug, Clone)]
+pub struct Lines {
+    /// Byte offsets of the line ends (`\n`).
+    ends: Vec<usize>,
+}
+
+impl Lines {
+    pub fn new(text: &str) -> Self {
+        Lines {
+            ends: text
+                .bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b'\n')
+                .map(|(i, _)| i)
+                .collect(),
+        }
+    }
+
+    /// The 1-based line of byte `offset`.
+    pub fn of(&self, offset: usize) -> usize {
+        self.ends.partition_point(|&e| e < offset) + 1
+    }
 }
 
 #[cfg(test)]
@@ -153,5 +174,8 @@ mod tests {
         assert_eq!(line_of("a\nb\nc", 0), 1);
         assert_eq!(line_of("a\nb\nc", 2), 2);
         assert_eq!(line_of("a\nb\nc", 4), 3);
+        // The newline itself belongs to the line it ends.
+        assert_eq!(line_of("a\nb\nc", 1), 1);
+        assert_eq!(line_of("a\nb\nc", 99), 3);
     }
 }

@@ -48,6 +48,18 @@ impl Serialize for Amount {
     }
 }
 
+/// A number from an input file as a message quotes it: as written for ordinary sizes
+/// (4000000, 0.5), in exponent form when plain digits would run long (4e300, not 301
+/// digits; 1e-12, not 0.000000000001).
+pub fn shown(x: f64) -> String {
+    let a = x.abs();
+    if a != 0.0 && a.is_finite() && !(1e-6..1e16).contains(&a) {
+        format!("{x:e}")
+    } else {
+        x.to_string()
+    }
+}
+
 /// `x` with at most `places` decimals and no trailing zeros: 6.25, 40, 7.57.
 pub fn trim_decimals(x: f64, places: usize) -> String {
     let s = format!("{x:.places$}");
@@ -131,6 +143,17 @@ pub fn plural(n: u64, word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn input_numbers_are_quoted_short() {
+        assert_eq!(shown(4e300), "4e300");
+        assert_eq!(shown(-4e300), "-4e300");
+        assert_eq!(shown(1e-12), "1e-12");
+        assert_eq!(shown(4e15), "4000000000000000");
+        assert_eq!(shown(0.5), "0.5");
+        assert_eq!(shown(0.0), "0");
+        assert_eq!(shown(f64::INFINITY), "inf");
+    }
 
     #[test]
     fn scientific_notation_reads_like_a_label() {

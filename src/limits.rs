@@ -40,7 +40,13 @@ pub const ALL: [(&str, usize); 12] = [
     ("notes per arm", MAX_NOTES),
     ("occurrences per component", MAX_OCCURRENCES),
     ("events per patient on one arm", MAX_EVENTS_PER_ARM),
-    ("characters in a name, title, condition or value", MAX_NAME_CHARS),
-    ("characters in a quote, reason, note or detail", MAX_TEXT_CHARS),
+    (
+        "characters in a name, title, condition or value",
+        MAX_NAME_CHARS,
+    ),
+    (
+        "characters in a quote, reason, note or detail",
+        MAX_TEXT_CHARS,
+    ),
     ("study day", MAX_DAY),
 ];

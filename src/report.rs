@@ -45,6 +45,28 @@ pub struct PatientSection<'a> {
     pub chart_svg: &'a str,
 }
 
+/// One line of the report's list of patients, linking the patient's own page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatientLine {
+    pub id: String,
+    pub arm_id: String,
+    pub weight_kg: Kg,
+    pub start: chrono::NaiveDate,
+    pub doses: usize,
+}
+
+/// How the report shows the patients: a small cohort in full, a larger one as a list of
+/// links to each patient's own page, a very large one as counts (the folder and
+/// pharmacy.csv hold every patient), so the report stays a size a browser opens.
+pub enum Patients {
+    /// Each patient's section ([`patient_section`]), rendered.
+    Inline(Vec<String>),
+    /// A line each, in id order.
+    Listed(Vec<PatientLine>),
+    /// How many patients each arm has (arm id, count), in the scenario's arm order.
+    Counted(Vec<(String, usize)>),
+}
+
 /// The whole trial report.
 pub struct Report<'a> {
     pub trial: &'a Trial,
@@ -54,8 +76,12 @@ pub struct Report<'a> {
     pub cumulative_svg: &'a str,
     pub cumulative_caption: &'a str,
     pub prep: &'a export::prep::Prep,
-    pub patients: &'a [PatientSection<'a>],
+    pub patient_count: usize,
+    pub patients: Patients,
 }
+
+/// Patient ids shown on one line of the report's preparation table; prep.csv lists all.
+const PREP_IDS_SHOWN: usize = 40;
 
 fn page(title: &str, body: Markup) -> String {
     html! {
@@ -98,18 +124,94 @@ pub fn render(r: &Report) -> String {
             summary { "Doses to prepare each day" }
             (prep_table(t, r.prep))
         }
-        h2 { "Patients (" (r.patients.len()) ")" }
-        @for p in r.patients { (patient_section(p)) }
+        h2 { "Patients (" (r.patient_count) ")" }
+        @match &r.patients {
+            Patients::Inline(sections) => {
+                @for s in sections { (PreEscaped(s)) }
+            }
+            Patients::Listed(lines) => {
+                p.meta {
+                    "Each patient's calendar and chart is on their own page (the links below), "
+                    "and in " code { "patients/" } " as CSV, iCalendar, SVG and PNG files."
+                }
+                (patient_list(lines))
+            }
+            Patients::Counted(arms) => {
+                p.meta {
+                    "Too many patients to list here: each has their own page "
+                    code { "patients/<id>.html" } " beside their calendar (.csv, .ics) and chart "
+                    "(.svg, .png) in the " code { "patients/" } " folder, and pharmacy.csv lists "
+                    "every dose in date order."
+                }
+                table {
+                    tr { th { "Arm" } th { "Patients" } }
+                    @for (arm, n) in arms { tr { td { code { (arm) } } td.n { (n) } } }
+                }
+            }
+        }
+        (made_from(r.inputs, "report"))
+    };
+    page(&format!("{}: dosing report", t.id), body)
+}
+
+/// The footer naming the inputs, with their SHA-256.
+fn made_from(inputs: &[Input], what: &str) -> Markup {
+    html! {
         p.meta {
             "Made by dosesim " (env!("CARGO_PKG_VERSION")) " from "
-            @for (i, input) in r.inputs.iter().enumerate() {
+            @for (i, input) in inputs.iter().enumerate() {
                 @if i > 0 { " and " }
                 "the " (input.role) " " code { (input.path) } " (SHA-256 " code { (input.sha256) } ")"
             }
-            "; the same inputs give the same report. The folder's manifest.json lists every input and file."
+            "; the same inputs give the same " (what) ". The folder's manifest.json lists every input and file."
         }
+    }
+}
+
+fn patient_list(lines: &[PatientLine]) -> Markup {
+    html! {
+        table {
+            tr {
+                th { "Patient" } th { "Arm" } th { "Weight (kg)" } th { "Start (study day 1)" }
+                th { "Doses" } th { "Files" }
+            }
+            @for l in lines {
+                tr {
+                    td { a href=(format!("patients/{}.html", l.id)) { (l.id) } }
+                    td { code { (l.arm_id) } }
+                    td.n { (l.weight_kg) }
+                    td.d { (l.start) }
+                    td.n { (l.doses) }
+                    td {
+                        a href=(format!("patients/{}.csv", l.id)) { "csv" } " "
+                        a href=(format!("patients/{}.ics", l.id)) { "ics" } " "
+                        a href=(format!("patients/{}.png", l.id)) { "png" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A patient's own page (`patients/<id>.html`): their calendar and chart, with the trial
+/// and arm it follows, a link back to the report, and the inputs it was made from.
+pub fn patient_page(trial: &Trial, p: &PatientSection, inputs: &[Input]) -> String {
+    let arm = trial.arm(p.arm_id);
+    let body = html! {
+        p.meta { a href="../report.html" { "Report of " (trial.id) } }
+        h1 { "Patient " (p.id) }
+        p.meta {
+            (trial.id) ": " (trial.title) "." br;
+            "Arm " code { (p.arm_id) }
+            @if let Some(a) = arm { ": " (a.name) }
+            ". Dosing weight " (p.weight_kg) " kg."
+            br; "Study day 1 is the start date; day N is start + (N - 1) days."
+        }
+        @if let Some(a) = arm { @for n in &a.notes { p { strong { "Note:" } " " (n) } } }
+        (patient_section(p, true))
+        (made_from(inputs, "page"))
     };
-    page(&format!("{}: dosing report", t.id), body)
+    page(&format!("{}: patient {}", trial.id, p.id), body)
 }
 
 fn arm_section(t: &Trial, arm: &crate::model::Arm) -> Markup {
@@ -180,7 +282,14 @@ fn prep_table(t: &Trial, prep: &export::prep::Prep) -> Markup {
                     td.n { (l.doses) }
                     td.n { (Amount { value: l.total, unit: p.unit }.readable()) }
                     td.n { (l.volume_ml.map(|v| trim_decimals(v, 2)).unwrap_or_default()) }
-                    td { (l.patients.join(" ")) }
+                    td {
+                        @if l.patients.len() > PREP_IDS_SHOWN {
+                            (l.patients[..PREP_IDS_SHOWN].join(" "))
+                            " ... and " (l.patients.len() - PREP_IDS_SHOWN) " more (prep.csv lists every one)"
+                        } @else {
+                            (l.patients.join(" "))
+                        }
+                    }
                     td.flag[!l.assumed.is_empty()] { (l.assumed) }
                 }
             }
@@ -188,10 +297,11 @@ fn prep_table(t: &Trial, prep: &export::prep::Prep) -> Markup {
     }
 }
 
-fn patient_section(p: &PatientSection) -> Markup {
+/// One patient's calendar table and chart, folded (the report holds many).
+pub fn patient_section(p: &PatientSection, open: bool) -> Markup {
     let doses = p.rows.iter().filter(|row| row.is_dose()).count();
     html! {
-        details.patient id=(format!("patient-{}", p.id)) {
+        details.patient id=(format!("patient-{}", p.id)) open[open] {
             summary { (p.id) ": arm " (p.arm_id) ", " (p.weight_kg) " kg, " (doses) " doses" }
             (PreEscaped(p.chart_svg))
             table {
@@ -266,6 +376,82 @@ pub fn index(folders: &[Manifest], compare_svg: &str, reference_weight_kg: f64) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn trial() -> Trial {
+        crate::scenario::load(std::path::Path::new("scenarios/nct04822922.toml")).unwrap()
+    }
+
+    fn report(patients: Patients, count: usize) -> String {
+        let t = trial();
+        let inputs = [Input {
+            role: "roster".into(),
+            path: "r.csv".into(),
+            sha256: "ab".into(),
+        }];
+        render(&Report {
+            trial: &t,
+            inputs: &inputs,
+            timeline_svg: "",
+            cumulative_svg: "",
+            cumulative_caption: "",
+            prep: &export::prep::Prep::default(),
+            patient_count: count,
+            patients,
+        })
+    }
+
+    #[test]
+    fn a_listed_cohort_links_each_patient_page_and_files() {
+        let line = |id: &str| PatientLine {
+            id: id.into(),
+            arm_id: "low".into(),
+            weight_kg: "62.5".parse().unwrap(),
+            start: chrono::NaiveDate::from_ymd_opt(2027, 1, 4).unwrap(),
+            doses: 4,
+        };
+        let html = report(Patients::Listed(vec![line("P1"), line("P2")]), 2);
+        assert!(html.contains("Patients (2)"), "{html}");
+        for id in ["P1", "P2"] {
+            for ext in ["html", "csv", "ics", "png"] {
+                assert!(
+                    html.contains(&format!("href=\"patients/{id}.{ext}\"")),
+                    "{id}.{ext}"
+                );
+            }
+        }
+        assert!(html.contains("<td class=\"n\">62.5</td>"));
+        assert!(!html.contains("<details class=\"patient\""));
+    }
+
+    #[test]
+    fn a_counted_cohort_gives_each_arm_its_count_and_where_the_patients_are() {
+        let html = report(
+            Patients::Counted(vec![("low".into(), 10_000), ("high".into(), 20_000)]),
+            30_000,
+        );
+        assert!(html.contains("Patients (30000)"));
+        assert!(html.contains("<td class=\"n\">20000</td>"));
+        assert!(html.contains("patients/&lt;id&gt;.html"), "{html}");
+        assert!(!html.contains("href=\"patients/"));
+    }
+
+    #[test]
+    fn a_patient_page_is_open_and_links_back() {
+        let t = trial();
+        let section = PatientSection {
+            id: "P7",
+            arm_id: "high",
+            weight_kg: "70".parse().unwrap(),
+            rows: &[],
+            chart_svg: "<svg></svg>",
+        };
+        let page = patient_page(&t, &section, &[]);
+        assert!(page.contains("<h1>Patient P7</h1>"));
+        assert!(page.contains("href=\"../report.html\""));
+        assert!(page.contains("id=\"patient-P7\" open"), "{page}");
+        // The arm's stop rule is on the patient's page too.
+        assert!(page.contains("serious adverse"), "{page}");
+    }
 
     #[test]
     fn text_is_escaped() {

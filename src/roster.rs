@@ -8,12 +8,12 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use rayon::prelude::*;
 
 use crate::error::{InputError, Problem};
 use crate::model::{Kg, SAFE_ID_RULE, Trial, is_safe_id};
-use crate::schedule::{ScheduleError, check_weight};
+use crate::schedule::{Plan, ScheduleError, check_weight};
 use crate::timing::parse_date;
 
 pub const REQUIRED: [&str; 4] = ["patient_id", "arm", "weight_kg", "start_date"];
@@ -41,7 +41,12 @@ pub struct Roster {
     pub warnings: Vec<String>,
     /// Ids a spreadsheet would read as a number, date or boolean, one line each.
     pub id_warnings: Vec<String>,
+    /// Start dates years away from the rest of the roster (a typo such as 0207 for 2027?).
+    pub date_warnings: Vec<String>,
 }
+
+/// A start date this many days or more from the roster's median start is warned about.
+pub const FAR_START_DAYS: i64 = 5 * 365;
 
 /// Reads and checks a roster against a trial.
 pub fn read(path: &Path, trial: &Trial) -> Result<Roster, InputError> {
@@ -187,14 +192,80 @@ pub fn parse(path: &Path, bytes: Vec<u8>, trial: &Trial) -> Result<Roster, Input
         }
     }
     problems.extend(case_collisions(path, &entries));
+    if !problems.is_empty() {
+        // The rows that read well are expanded too, so that a schedule that cannot be made
+        // (a start date that runs it past the calendar) is reported with the other problems
+        // now, not after they are fixed.
+        let bad: std::collections::HashSet<usize> =
+            problems.iter().filter_map(|p| p.line).collect();
+        problems.extend(schedule_problems(path, trial, &entries, &bad));
+    }
     problems.sort_by_key(|p| p.line);
     InputError::check(problems)?;
+    let date_warnings = far_starts(path, &entries);
     Ok(Roster {
         entries,
         by_id,
         warnings,
         id_warnings,
+        date_warnings,
     })
+}
+
+/// The schedules that cannot be made for the rows not on a `bad` line.
+fn schedule_problems(
+    path: &Path,
+    trial: &Trial,
+    entries: &[Entry],
+    bad: &std::collections::HashSet<usize>,
+) -> Vec<Problem> {
+    let plans: Vec<Plan> = trial.arms.iter().map(|a| Plan::new(trial, a)).collect();
+    entries
+        .par_iter()
+        .filter(|e| !bad.contains(&(e.line as usize)) && (e.arm as usize) < plans.len())
+        .map_init(Vec::new, |buf, e| {
+            plans[e.arm as usize]
+                .expand_into(e.weight_kg, e.start, buf)
+                .err()
+                .map(|err| schedule_problem(path, e, err))
+        })
+        .flatten()
+        .collect()
+}
+
+/// Warnings for start dates [`FAR_START_DAYS`] or more from the roster's median start date,
+/// each with its line, in file order (the first 10 are printed).
+fn far_starts(path: &Path, entries: &[Entry]) -> Vec<String> {
+    if entries.len() < 2 {
+        return Vec::new();
+    }
+    let mut days: Vec<i32> = entries.iter().map(|e| e.start.num_days_from_ce()).collect();
+    let mid = days.len() / 2;
+    let median = *days.select_nth_unstable(mid).1;
+    let median_date = NaiveDate::from_num_days_from_ce_opt(median).unwrap_or_default();
+    let mut out: Vec<(u32, String)> = entries
+        .iter()
+        .filter_map(|e| {
+            let off = i64::from(e.start.num_days_from_ce()) - i64::from(median);
+            (off.abs() >= FAR_START_DAYS).then(|| {
+                let years = off.abs() as f64 / 365.2425;
+                (
+                    e.line,
+                    format!(
+                        "{}:{}: patient {}: start_date {} is {:.0} years {} the roster's median start date {median_date}: a typo in the year?",
+                        path.display(),
+                        e.line,
+                        e.id,
+                        e.start,
+                        years,
+                        if off < 0 { "before" } else { "after" }
+                    ),
+                )
+            })
+        })
+        .collect();
+    out.sort_by_key(|w| w.0);
+    out.into_iter().map(|w| w.1).collect()
 }
 
 /// Ids that differ only in letter case (`P1a`, `P1A`): their files would overwrite each

@@ -12,12 +12,15 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::error::{InputError, Problem, line_of};
+use crate::error::{InputError, Lines, Problem, line_of};
+use crate::format::shown;
+use crate::limits::{self, MAX_NAME_CHARS, MAX_TEXT_CHARS};
 use crate::model::*;
 
-/// Largest study day or occurrence count a scenario may use (100 years of days).
-const MAX_DAY: i64 = 36_500;
-const MAX_COUNT: i64 = 1_000;
+/// Largest study day a scenario may use (100 years of days).
+const MAX_DAY: i64 = limits::MAX_DAY as i64;
+/// Largest count (occurrences, an interval, months of follow-up, minutes).
+const MAX_COUNT: i64 = limits::MAX_OCCURRENCES as i64;
 
 /// Doses dosesim accepts, per unit of dose field. Far wider than any cell-therapy or
 /// plasma-exchange regimen, they catch the typo that would otherwise pass quietly: 12e-5
@@ -189,6 +192,12 @@ struct RawBackground {
 
 /// Reads and validates one scenario file.
 pub fn load(path: &Path) -> Result<Trial, InputError> {
+    // A file far larger than any scenario is refused before it is read.
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.len() > limits::MAX_SCENARIO_BYTES as u64
+    {
+        return Err(too_large(path, meta.len()));
+    }
     let text = std::fs::read_to_string(path).map_err(|e| {
         InputError::one(Problem::new(
             path,
@@ -216,8 +225,21 @@ pub fn files_in(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
     Ok(files)
 }
 
+fn too_large(path: &Path, bytes: u64) -> InputError {
+    InputError::one(Problem::new(
+        path,
+        format!(
+            "the file is {bytes} bytes; a scenario file may be at most {} bytes (the bundled ones are about 10 KB): is this the right file?",
+            limits::MAX_SCENARIO_BYTES
+        ),
+    ))
+}
+
 /// Parses and validates scenario text; `path` is used in messages only.
 pub fn parse(path: &Path, text: &str) -> Result<Trial, InputError> {
+    if text.len() > limits::MAX_SCENARIO_BYTES {
+        return Err(too_large(path, text.len() as u64));
+    }
     let raw: RawScenario = toml::from_str(text).map_err(|e| {
         let syntax = toml::de::DeTable::parse(text).is_err();
         let line = e.span().map(|s| match syntax {
@@ -226,29 +248,44 @@ pub fn parse(path: &Path, text: &str) -> Result<Trial, InputError> {
         });
         InputError::one(Problem::new(path, e.message().trim().to_string()).at(line))
     })?;
+    let lines = Lines::new(text);
     Validator {
         path,
-        text,
-        problems: control_characters(path, text),
+        problems: text_problems(path, text, &lines),
+        lines,
     }
     .run(raw)
 }
 
 /// Every string of the file that holds a control character (a carriage return in an arm's
 /// name would reach an .ics SUMMARY, where a reader that ends lines at CR sees a property
-/// of its own), with its line and key. TOML writes them as escapes (`"\r"`), so they are
-/// found in the parsed values, not the text.
-fn control_characters(path: &Path, text: &str) -> Vec<Problem> {
+/// of its own) or is longer than its limit, with its line and key. TOML writes control
+/// characters as escapes (`"\r"`), so they are found in the parsed values, not the text.
+fn text_problems(path: &Path, text: &str, lines: &Lines) -> Vec<Problem> {
     use toml::de::{DeTable, DeValue};
     fn walk(
         v: &toml::Spanned<DeValue>,
         key: String,
-        text: &str,
+        lines: &Lines,
         path: &Path,
         out: &mut Vec<Problem>,
     ) {
         match v.get_ref() {
             DeValue::String(s) => {
+                let (limit, what) = text_limit(&key);
+                let chars = s.chars().count();
+                if chars > limit {
+                    out.push(
+                        Problem::new(
+                            path,
+                            format!(
+                                "is {chars} characters long; {what} may have at most {limit}: quote the sentence that states the value, not the whole record"
+                            ),
+                        )
+                        .at(Some(lines.of(v.span().start)))
+                        .field(key.clone()),
+                    );
+                }
                 if let Some(c) = s.chars().find(|c| c.is_control()) {
                     out.push(
                         Problem::new(
@@ -258,14 +295,14 @@ fn control_characters(path: &Path, text: &str) -> Vec<Problem> {
                                 u32::from(c)
                             ),
                         )
-                        .at(Some(line_of(text, v.span().start)))
+                        .at(Some(lines.of(v.span().start)))
                         .field(key),
                     );
                 }
             }
             DeValue::Array(a) => {
                 for (i, item) in a.iter().enumerate() {
-                    walk(item, format!("{key}[{i}]"), text, path, out);
+                    walk(item, format!("{key}[{i}]"), lines, path, out);
                 }
             }
             DeValue::Table(t) => {
@@ -275,7 +312,7 @@ fn control_characters(path: &Path, text: &str) -> Vec<Problem> {
                     } else {
                         format!("{key}.{}", k.get_ref())
                     };
-                    walk(item, name, text, path, out);
+                    walk(item, name, lines, path, out);
                 }
             }
             _ => {}
@@ -284,10 +321,22 @@ fn control_characters(path: &Path, text: &str) -> Vec<Problem> {
     let mut out = Vec::new();
     if let Ok(root) = DeTable::parse(text) {
         for (k, v) in root.get_ref().iter() {
-            walk(v, k.get_ref().to_string(), text, path, &mut out);
+            walk(v, k.get_ref().to_string(), lines, path, &mut out);
         }
     }
     out
+}
+
+/// How long the string at `key` may be: names label charts and table columns; quotes,
+/// reasons and notes are read in full.
+fn text_limit(key: &str) -> (usize, &'static str) {
+    let last = key.rsplit('.').next().unwrap_or(key);
+    let last = last.split('[').next().unwrap_or(last);
+    match last {
+        "id" | "name" | "title" | "condition" | "value" | "kind" | "unit" | "product" | "seed"
+        | "registry_url" | "after" | "arms" => (MAX_NAME_CHARS, "a name or value"),
+        _ => (MAX_TEXT_CHARS, "a quote, reason or note"),
+    }
 }
 
 /// The line a TOML syntax error found at byte `at` belongs to. The parser notices an
@@ -337,13 +386,13 @@ fn syntax_error_line(text: &str, at: usize) -> usize {
 
 struct Validator<'a> {
     path: &'a Path,
-    text: &'a str,
+    lines: Lines,
     problems: Vec<Problem>,
 }
 
 impl Validator<'_> {
     fn line<T>(&self, s: &Spanned<T>) -> Option<usize> {
-        Some(line_of(self.text, s.span().start))
+        Some(self.lines.of(s.span().start))
     }
 
     fn err(&mut self, line: Option<usize>, field: String, message: impl Into<String>) {
@@ -394,7 +443,7 @@ impl Validator<'_> {
             self.err(
                 self.line(v),
                 field,
-                format!("must be a positive number, not {x}"),
+                format!("must be a positive number, not {}", shown(x)),
             );
         }
         x
@@ -550,6 +599,7 @@ impl Validator<'_> {
                 }
             }
         }
+        self.limits(&raw, &arms);
         InputError::check(self.problems)?;
         Ok(Trial {
             id: trial_id,
@@ -565,6 +615,90 @@ impl Validator<'_> {
         })
     }
 
+    /// The counts [`limits`] sets: each list too long is one problem, at its first item
+    /// past the limit.
+    fn limits(&mut self, raw: &RawScenario, arms: &[Arm]) {
+        fn over<T>(v: &mut Validator, list: &[Spanned<T>], max: usize, field: String, what: &str) {
+            if let Some(first) = list.get(max) {
+                v.err(
+                    v.line(first),
+                    field,
+                    format!("{} {what}; a scenario may have at most {max}", list.len()),
+                );
+            }
+        }
+        over(self, &raw.arms, limits::MAX_ARMS, "arms".into(), "arms");
+        over(
+            self,
+            &raw.products,
+            limits::MAX_PRODUCTS,
+            "products".into(),
+            "products",
+        );
+        over(
+            self,
+            &raw.visits,
+            limits::MAX_VISITS,
+            "visits".into(),
+            "visits",
+        );
+        over(
+            self,
+            &raw.background,
+            limits::MAX_BACKGROUND,
+            "background".into(),
+            "background treatments",
+        );
+        for (i, a) in raw.arms.iter().enumerate() {
+            let ra = a.get_ref();
+            let field = format!("arms[{i}]");
+            if let Some(first) = ra.components.get(limits::MAX_COMPONENTS) {
+                self.err(
+                    self.line(first),
+                    format!("{field}.components"),
+                    format!(
+                        "arm '{}' has {} components; an arm may have at most {}",
+                        ra.id.get_ref(),
+                        ra.components.len(),
+                        limits::MAX_COMPONENTS
+                    ),
+                );
+            }
+            if ra.notes.len() > limits::MAX_NOTES {
+                self.err(
+                    self.line(a),
+                    format!("{field}.notes"),
+                    format!(
+                        "arm '{}' has {} notes; an arm may have at most {}",
+                        ra.id.get_ref(),
+                        ra.notes.len(),
+                        limits::MAX_NOTES
+                    ),
+                );
+            }
+        }
+        for (i, arm) in arms.iter().enumerate() {
+            let events: usize = arm
+                .components
+                .iter()
+                .map(|c| c.timing.rule.count() as usize)
+                .sum::<usize>()
+                + arm.visits.len()
+                + arm.background.len();
+            if events > limits::MAX_EVENTS_PER_ARM {
+                self.err(
+                    raw.arms.get(i).and_then(|a| self.line(a)),
+                    format!("arms[{i}]"),
+                    format!(
+                        "arm '{}' gives each patient {events} events (doses, visits and background treatments); an arm may give at most {}",
+                        arm.id,
+                        limits::MAX_EVENTS_PER_ARM
+                    ),
+                );
+            }
+        }
+    }
+
     fn weight(&mut self, w: &Spanned<RawWeight>) -> WeightRange {
         let r = w.get_ref();
         let min = self.positive(&r.usual_min, "weight_kg.usual_min".into());
@@ -573,7 +707,7 @@ impl Validator<'_> {
             self.err(
                 self.line(&r.usual_max),
                 "weight_kg.usual_max".into(),
-                format!("must be above usual_min ({min} kg)"),
+                format!("must be above usual_min ({} kg)", shown(min)),
             );
         }
         if min < WEIGHT_HARD_MIN_KG || max > WEIGHT_HARD_MAX_KG {
@@ -797,7 +931,8 @@ impl Validator<'_> {
                     this.line(s),
                     format!("{field}.{key}"),
                     format!(
-                        "{x} {unit} is outside the doses dosesim accepts ({lo:e} to {hi:e} {unit}): a typo in the exponent?"
+                        "{} {unit} is outside the doses dosesim accepts ({lo:e} to {hi:e} {unit}): a typo in the exponent?",
+                        shown(x)
                     ),
                 );
             }
@@ -815,7 +950,7 @@ impl Validator<'_> {
                     format!("{field}.{key}"),
                     format!(
                         "{} mL has more than two decimals: give mL to 0.01",
-                        v.get_ref()
+                        shown(*v.get_ref())
                     ),
                 );
             }
@@ -870,7 +1005,11 @@ impl Validator<'_> {
             self.err(
                 line,
                 format!("{field}.max_per_dose"),
-                format!("the fixed dose {x} exceeds max_per_dose {max}"),
+                format!(
+                    "the fixed dose {} exceeds max_per_dose {}",
+                    shown(x),
+                    shown(max)
+                ),
             );
         }
         let provenance = self.provenance(&r.source, &r.assumed, line, field);
@@ -902,6 +1041,17 @@ impl Validator<'_> {
                 }
                 if days.get_ref().is_empty() {
                     self.err(self.line(days), format!("{field}.days"), "lists no day");
+                }
+                if days.get_ref().len() > limits::MAX_OCCURRENCES {
+                    self.err(
+                        self.line(days),
+                        format!("{field}.days"),
+                        format!(
+                            "lists {} days; a component may occur at most {} times",
+                            days.get_ref().len(),
+                            limits::MAX_OCCURRENCES
+                        ),
+                    );
                 }
                 let mut out: Vec<u32> = Vec::new();
                 for (k, d) in days.get_ref().iter().enumerate() {

@@ -32,7 +32,9 @@ pub enum ScheduleError {
     #[error("weight {0} kg is not a usable body weight (hard limits {min}-{max} kg)", min = WEIGHT_HARD_MIN_KG, max = WEIGHT_HARD_MAX_KG)]
     Weight(Kg),
     #[error(
-        "{component} dose {occurrence} would be {dose} {unit}, above the scenario's maximum of {max} {unit} per dose"
+        "{component} dose {occurrence} would be {dose} {unit}, above the scenario's maximum of {max} {unit} per dose",
+        dose = crate::format::shown(*dose),
+        max = crate::format::shown(*max)
     )]
     AboveMaximum {
         component: String,
@@ -41,7 +43,9 @@ pub enum ScheduleError {
         max: f64,
         unit: &'static str,
     },
-    #[error("study day {0} falls outside the supported calendar")]
+    #[error(
+        "study day {0} falls outside the calendar the outputs can show (0001-01-01 to 9999-12-31)"
+    )]
     DateOutOfRange(i64),
     #[error(
         "{component} dose {occurrence} rounds to 0 {unit} (the scenario's dose.round_to is larger than this patient's dose)"
@@ -320,12 +324,8 @@ impl<'t> Plan<'t> {
                         .ok_or(ScheduleError::DateOutOfRange(i64::from(d)))?,
                     i64::from(d),
                 ),
-                When::Months { base_day, months } => {
-                    let date = timing::date_of_day(start, base_day)
-                        .and_then(|b| timing::add_months(b, months))
-                        .ok_or(ScheduleError::DateOutOfRange(i64::from(base_day)))?;
-                    (date, timing::day_of_date(start, date))
-                }
+                When::Months { base_day, months } => timing::month_step(start, base_day, months)
+                    .map_err(ScheduleError::DateOutOfRange)?,
             };
             out.push(self.slot_event(s, &doses, date, study_day)?);
         }

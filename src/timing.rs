@@ -31,6 +31,21 @@ pub fn add_months(base: NaiveDate, months: u32) -> Option<NaiveDate> {
         .filter(in_range)
 }
 
+/// The date and study day of a month step: `months` calendar months after study day
+/// `base_day`. When that date falls past the calendar, `Err` holds the study day it
+/// would have been (for the message), not the base day.
+pub fn month_step(start: NaiveDate, base_day: u32, months: u32) -> Result<(NaiveDate, i64), i64> {
+    let unchecked = start
+        .checked_add_days(Days::new(u64::from(base_day.saturating_sub(1))))
+        .and_then(|b| b.checked_add_months(Months::new(months)));
+    match unchecked {
+        Some(d) if in_range(&d) => Ok((d, day_of_date(start, d))),
+        Some(d) => Err(day_of_date(start, d)),
+        // Beyond even chrono's calendar: counted with average months.
+        None => Err(i64::from(base_day) + (f64::from(months) * 30.436_875).round() as i64),
+    }
+}
+
 /// `date` shifted by `delta` days, either way.
 pub fn shift_days(date: NaiveDate, delta: i64) -> Option<NaiveDate> {
     if delta >= 0 {
@@ -156,6 +171,15 @@ mod tests {
         assert_eq!(date_of_day(d("9999-12-30"), 2), Some(d("9999-12-31")));
         assert_eq!(date_of_day(d("9999-12-31"), 2), None);
         assert_eq!(add_months(d("9999-11-30"), 3), None);
+    }
+
+    #[test]
+    fn a_month_step_past_the_calendar_names_its_own_study_day() {
+        let s = d("9999-01-01");
+        assert_eq!(month_step(s, 1, 3), Ok((d("9999-04-01"), 91)));
+        // Twelve months after 9999-01-01 is 10000-01-01, study day 366 (9999 is no leap year).
+        assert_eq!(month_step(s, 1, 12), Err(366));
+        assert_eq!(month_step(s, 11, 12), Err(376));
     }
 
     #[test]

@@ -77,6 +77,11 @@ fn folder_of(path: &Path) -> PathBuf {
 /// Checks an `--out FILE` before any work: its folder exists (it is not created, so a
 /// typo in a path does not scatter folders) and it is not itself a folder.
 pub fn check_out_file(path: &Path, flag: &str) -> Result<(), crate::error::Problem> {
+    // A link is followed (the file it points to is the one replaced), so it must lead to
+    // a file: a dangling or looping link would otherwise be replaced by a file of its own.
+    if let Some(p) = broken_link(path, flag) {
+        return Err(p);
+    }
     let dir = folder_of(path);
     if !dir.is_dir() {
         return Err(crate::error::Problem::flag(
@@ -91,6 +96,28 @@ pub fn check_out_file(path: &Path, flag: &str) -> Result<(), crate::error::Probl
         ));
     }
     Ok(())
+}
+
+/// A problem when `path` is a symbolic link that leads nowhere: to a missing file or
+/// folder, or round a loop of links.
+pub fn broken_link(path: &Path, flag: &str) -> Option<crate::error::Problem> {
+    if !std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return None;
+    }
+    let err = std::fs::canonicalize(path).err()?;
+    let why = match std::fs::read_link(path) {
+        // ELOOP: too many levels of symbolic links.
+        _ if err.raw_os_error() == Some(40) => "a loop of links".to_string(),
+        Ok(target) => format!("{}, which does not exist", target.display()),
+        Err(_) => "nothing that can be read".to_string(),
+    };
+    Some(crate::error::Problem::flag(
+        flag,
+        format!(
+            "{} is a symbolic link to {why}: name another path, or fix the link",
+            path.display()
+        ),
+    ))
 }
 
 /// Writes `bytes` to `path` atomically.

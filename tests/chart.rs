@@ -343,7 +343,7 @@ fn a_start_past_the_calendar_exits_2_naming_the_flag() {
         .code(2)
         .stderr(
             contains("nct04822922.toml: --start: arm low:")
-                .and(contains("outside the supported calendar")),
+                .and(contains("outside the calendar the outputs can show")),
         );
     assert!(!out.exists());
 }

@@ -1738,10 +1738,10 @@ fn two_runs_into_two_folders_give_identical_trees() {
             ma.replace(a.to_str().unwrap(), "OUT"),
             mb.replace(b.to_str().unwrap(), "OUT")
         );
-        // pharmacy, prep and report; csv, ics, png and svg per patient.
+        // pharmacy, prep and report; csv, ics, png, svg and html per patient.
         assert_eq!(
             ta.len(),
-            3 + 4 * c.rows.len(),
+            3 + 5 * c.rows.len(),
             "{}: {:?}",
             c.trial,
             ta.keys()
@@ -1755,7 +1755,7 @@ fn two_runs_into_two_folders_give_identical_trees() {
         }
         for row in c.rows {
             let id = row.split(',').next().unwrap();
-            for ext in ["csv", "ics", "png", "svg"] {
+            for ext in ["csv", "ics", "png", "svg", "html"] {
                 let name = format!("{}/patients/{id}.{ext}", c.trial);
                 assert!(ta.contains_key(&name), "{name}");
             }
@@ -1784,7 +1784,7 @@ fn a_shorter_roster_removes_the_files_of_patients_no_longer_on_it() {
     );
     cohort(Path::new(NCT01724398), &roster, &out).expect_code(0);
     let patients = out.join("NCT01724398/patients");
-    assert_eq!(entries(&patients).len(), 12);
+    assert_eq!(entries(&patients).len(), 15);
     // A file of the user's own, of a kind dosesim does not make, stays.
     std::fs::write(patients.join("notes.txt"), "mine").unwrap();
 
@@ -1798,10 +1798,12 @@ fn a_shorter_roster_removes_the_files_of_patients_no_longer_on_it() {
         entries(&patients),
         [
             "A.csv",
+            "A.html",
             "A.ics",
             "A.png",
             "A.svg",
             "B.csv",
+            "B.html",
             "B.ics",
             "B.png",
             "B.svg",

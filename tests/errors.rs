@@ -1113,3 +1113,296 @@ fn a_month_interval_past_the_calendar_is_refused_by_validate() {
         run.stderr
     );
 }
+
+/// Runs `validate` on `text` saved as x.toml and returns the run (status 2 expected).
+fn validate_text(text: &str) -> (tempfile::TempDir, Run) {
+    let (dir, path) = temp_scenario("x.toml", text);
+    let run = common::run(["validate", path.to_str().unwrap()]);
+    (dir, run)
+}
+
+/// The [[arms]] block of the low arm of NCT04822922, with its component, as text.
+fn low_arm_block() -> String {
+    let text = std::fs::read_to_string(root().join(HIGH)).unwrap();
+    let start = text.find("[[arms]]\nid = \"low\"").unwrap();
+    let end = text[start + 1..].find("[[arms]]").unwrap() + start + 1;
+    text[start..end].to_string()
+}
+
+/// Hardening 6: about 110 arms validated and then broke `cohort` half-way; 65,537 wrapped
+/// the arm index. Arms, components, days and events per arm have limits `validate`
+/// enforces, each reported with the first item past the limit.
+#[test]
+fn counts_past_the_limits_are_refused_by_validate() {
+    let base = std::fs::read_to_string(root().join(HIGH)).unwrap();
+    let block = low_arm_block();
+    // 21 arms: the 18 added are copies of the low arm under new ids.
+    let mut text = base.clone();
+    for k in 0..18 {
+        text.push_str(&block.replace("id = \"low\"", &format!("id = \"extra{k}\"")));
+    }
+    let (_d, run) = validate_text(&text);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("arms: 21 arms; a scenario may have at most 20"),
+        "{}",
+        run.stderr
+    );
+
+    // 11 components in one arm.
+    let comp_start = block.find("[[arms.components]]").unwrap();
+    let comp = &block[comp_start..];
+    let mut text = base.clone();
+    let mut extra = String::new();
+    for k in 1..=10 {
+        extra.push_str(&comp.replace("id = \"uc_msc\"\nname", &format!("id = \"c{k}\"\nname")));
+    }
+    let at = text.find("[[arms]]\nid = \"middle\"").unwrap();
+    text.insert_str(at, &extra);
+    let (_d, run) = validate_text(&text);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("arm 'low' has 11 components; an arm may have at most 10"),
+        "{}",
+        run.stderr
+    );
+
+    // 1,001 days in one list, and 2,001 events in one arm (2 x 1,000 doses + 3 visits
+    // and background).
+    let days: Vec<String> = (1..=1001).map(|d| d.to_string()).collect();
+    let text = base.replacen(
+        "timing.days = [1, 4, 7, 10]",
+        &format!("timing.days = [{}]", days.join(", ")),
+        1,
+    );
+    let (_d, run) = validate_text(&text);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("lists 1001 days; a component may occur at most 1000 times"),
+        "{}",
+        run.stderr
+    );
+    let mut text = base.replacen(
+        "timing.days = [1, 4, 7, 10]",
+        "timing.every_days = 1\ntiming.count = 1000",
+        1,
+    );
+    let at = text.find("[[arms]]\nid = \"middle\"").unwrap();
+    text.insert_str(
+        at,
+        &comp
+            .replace("id = \"uc_msc\"\nname", "id = \"again\"\nname")
+            .replace(
+                "timing.days = [1, 4, 7, 10]",
+                "timing.every_days = 1\ntiming.count = 1000",
+            ),
+    );
+    let (_d, run) = validate_text(&text);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains(
+            "arm 'low' gives each patient 2003 events (doses, visits and background treatments); an arm may give at most 2000"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Hardening 3: long text was super-linear in the charts. Names and quotes have limits,
+/// each refused with its line and key, every one at once.
+#[test]
+fn text_past_its_limit_is_refused_with_its_line() {
+    let title = "T".repeat(301);
+    let quote = "q".repeat(4001);
+    let text = broken_text(
+        HIGH,
+        &[
+            (
+                "title = \"Safety of UC-MSC Transfusion for ACLF Patients\"",
+                &format!("title = \"{title}\""),
+            ),
+            (
+                "dose.source = \"low dose: 4*10^5 cells/kg/each time\"",
+                &format!("dose.source = \"{quote}\""),
+            ),
+        ],
+    );
+    let (_d, run) = validate_text(&text);
+    run.expect_code(2);
+    let title_line = line_of(&text, "title = \"TTT");
+    let quote_line = line_of(&text, "dose.source = \"qqq");
+    for needle in [
+        format!(
+            "x.toml:{title_line}: trial.title: is 301 characters long; a name or value may have at most 300"
+        ),
+        format!(
+            "x.toml:{quote_line}: arms[0].components[0].dose.source: is 4001 characters long; a quote, reason or note may have at most 4000"
+        ),
+    ] {
+        assert!(run.stderr.contains(&needle), "{needle}\n{}", run.stderr);
+    }
+}
+
+/// Hardening 6: a file far larger than any scenario is refused before it is parsed.
+#[test]
+fn a_scenario_file_past_the_size_limit_is_refused() {
+    let mut text = std::fs::read_to_string(root().join(HIGH)).unwrap();
+    let line = format!("# {}\n", "x".repeat(1000));
+    while text.len() <= 1 << 20 {
+        text.push_str(&line);
+    }
+    let (_d, run) = validate_text(&text);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("a scenario file may be at most 1048576 bytes"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Hardening 10: huge numbers were quoted as 300-digit strings.
+#[test]
+fn huge_numbers_are_quoted_in_exponent_form() {
+    let text = broken_text(
+        HIGH,
+        &[("dose.cells_per_kg = 4e5\n", "dose.cells_per_kg = 4e300\n")],
+    );
+    let (_d, run) = validate_text(&text);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("dose.cells_per_kg: 4e300 cells/kg is outside the doses dosesim accepts"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("0000000000"), "{}", run.stderr);
+}
+
+/// Hardening 9 and 7: a roster's problems come in one pass, a start date that runs the
+/// schedule past the calendar among them, with the study day that would fall there.
+#[test]
+fn roster_problems_come_in_one_pass_with_the_right_study_day() {
+    let dir = tempfile::tempdir().unwrap();
+    // NCT01573923 doses every 3 months from day 1, four times: the 4th dose is 9 months on.
+    let roster = write_roster(
+        dir.path(),
+        "r.csv",
+        &[
+            "P1,msc,0,2027-01-04",
+            "P2,msc,60,9999-06-01",
+            "P3,conventional,60,2027-01-04",
+        ],
+    );
+    let out = dir.path().join("out");
+    let run = cohort(
+        std::path::Path::new("scenarios/nct01573923.toml"),
+        &roster,
+        &out,
+    );
+    run.expect_code(2);
+    assert!(run.stderr.contains("r.csv:2: weight_kg:"), "{}", run.stderr);
+    // The 4th dose, 9 months after 9999-06-01, would be 10000-03-01: study day 275 (not
+    // day 1, the base of the month steps, as it was).
+    assert!(
+        run.stderr.contains(
+            "r.csv:3: start_date: patient P2: study day 275 falls outside the calendar the outputs can show"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.starts_with("error: 2 problems:"),
+        "{}",
+        run.stderr
+    );
+    assert!(!out.exists(), "nothing written");
+}
+
+/// Hardening 2: a start date years away from the rest of the roster (0207 for 2027) is
+/// warned about with its line, and costs no memory for the years between.
+#[test]
+fn a_start_date_years_from_the_rest_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let roster = write_roster(
+        dir.path(),
+        "r.csv",
+        &[
+            "P1,high,60,2027-03-01",
+            "P2,high,61,0207-03-01",
+            "P3,high,62,2027-03-08",
+        ],
+    );
+    let run = pharmacy(std::path::Path::new(HIGH), &roster, &[]);
+    run.expect_code(0);
+    assert!(
+        run.stderr.contains(
+            "r.csv:3: patient P2: start_date 0207-03-01 is 1820 years before the roster's median start date 2027-03-01: a typo in the year?"
+        ),
+        "{}",
+        run.stderr
+    );
+    // The schedule is still made, in date order: P2's rows first.
+    let out = run.out();
+    let first = out.lines().nth(1).unwrap();
+    assert!(first.starts_with("P2,"), "{first}");
+    assert_eq!(out.lines().count(), 1 + 3 * 7, "{out}");
+}
+
+/// Hardening 10: a dangling or looping symbolic link given to `--out` was replaced by a
+/// file; it is refused, naming the link.
+#[cfg(unix)]
+#[test]
+fn broken_links_given_to_out_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let dangling = dir.path().join("dangling.csv");
+    let looping = dir.path().join("loop.csv");
+    std::os::unix::fs::symlink(dir.path().join("nowhere/x.csv"), &dangling).unwrap();
+    std::os::unix::fs::symlink(&looping, &looping).unwrap();
+    for (link, why) in [
+        (&dangling, "which does not exist"),
+        (&looping, "a loop of links"),
+    ] {
+        let run = high(&["--out", link.to_str().unwrap()]);
+        assert_bad_input(&run, &["--out:", why]);
+        assert!(
+            std::fs::symlink_metadata(link)
+                .unwrap()
+                .file_type()
+                .is_symlink(),
+            "the link is left as it was"
+        );
+    }
+    let folder = dir.path().join("out-link");
+    std::os::unix::fs::symlink(dir.path().join("nowhere"), &folder).unwrap();
+    let roster = root().join("scenarios/rosters/NCT04822922.csv");
+    let run = cohort(std::path::Path::new(HIGH), &roster, &folder);
+    assert_bad_input(&run, &["--out:", "which does not exist"]);
+}
+
+/// Hardening 10: `pharmacy > /dev/full` said only "No space left on device".
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_stdout_is_named_as_standard_output() {
+    let roster = root().join("scenarios/rosters/NCT04822922.csv");
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("dosesim"))
+        .current_dir(root())
+        .args(["pharmacy", HIGH, "--roster", roster.to_str().unwrap()])
+        .stdout(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("error: cannot write to standard output: No space left on device"),
+        "{err}"
+    );
+}

@@ -269,7 +269,7 @@ mod tests {
         assert_eq!(input.problems[0].field.as_deref(), Some("--start"));
         assert_eq!(
             input.to_string(),
-            "s.toml: --start: arm high: study day 91 falls outside the supported calendar"
+            "s.toml: --start: arm high: study day 91 falls outside the calendar the outputs can show (0001-01-01 to 9999-12-31)"
         );
         let heavy = command_error(
             schedule_error(ScheduleError::AboveMaximum {

@@ -28,6 +28,9 @@ pub fn run(args: CohortArgs) -> Result<()> {
 
 /// `--out` must be a folder (or not exist yet): a file there is bad input.
 pub fn check_out(out: &std::path::Path) -> Result<(), crate::error::InputError> {
+    if let Some(p) = crate::write::broken_link(out, "--out") {
+        return Err(crate::error::InputError::one(p));
+    }
     if out.exists() && !out.is_dir() {
         return Err(crate::error::InputError::one(crate::error::Problem::flag(
             "--out",
@@ -67,6 +70,11 @@ pub fn warn(trial: &Trial, roster: &Roster) {
         &roster.warnings,
         10,
         "patients outside the usual weight range",
+    );
+    warn_some(
+        &roster.date_warnings,
+        10,
+        "start dates years away from the rest of the roster",
     );
     let mut used = vec![false; trial.arms.len()];
     for e in &roster.entries {

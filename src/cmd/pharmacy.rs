@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::cli::PharmacyArgs;
 use crate::cohort::Cohort;
@@ -32,7 +32,7 @@ pub fn run(args: PharmacyArgs) -> Result<()> {
             let mut w = io::BufWriter::with_capacity(1 << 20, io::stdout());
             match cohort.write_pharmacy(&mut w, &tick).and_then(|_| w.flush()) {
                 Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-                r => r?,
+                r => r.context("cannot write to standard output")?,
             }
         }
     }

@@ -286,10 +286,9 @@ impl Calendar<'_> {
     /// "Follow-up: 5 years after study day 1, to 2032-01-30", when the record states one.
     pub fn follow_up(&self) -> Option<String> {
         let f = self.trial.follow_up.as_ref()?;
-        let end = f.end(self.patient.start).map_or_else(
-            || "past the supported calendar".to_string(),
-            |d| d.to_string(),
-        );
+        let end = f
+            .end(self.patient.start)
+            .map_or_else(|| "a date after 9999-12-31".to_string(), |d| d.to_string());
         Some(format!(
             "follow-up: {} after study day 1, to {end}",
             f.words()
