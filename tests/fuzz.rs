@@ -21,7 +21,7 @@ use chrono::NaiveDate;
 use proptest::prelude::*;
 
 use dosesim::cohort::Cohort;
-use dosesim::export::{self, Calendar, Exporter};
+use dosesim::export::{self, Calendar};
 use dosesim::model::{Kg, Trial};
 use dosesim::schedule::{Patient, Plan};
 use dosesim::{roster, scenario};
