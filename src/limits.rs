@@ -50,3 +50,18 @@ pub const ALL: [(&str, usize); 12] = [
     ),
     ("study day", MAX_DAY),
 ];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_readme_lists_every_limit() {
+        let readme = include_str!("../README.md");
+        for (what, n) in super::ALL {
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with(&format!("| {what}")))
+                .unwrap_or_else(|| panic!("README.md has no limits row for {what}"));
+            assert!(row.contains(&format!("| {n}")), "{row}: should say {n}");
+        }
+    }
+}
