@@ -95,7 +95,9 @@ impl<'t> Cohort<'t> {
             .by_id
             .par_chunks(slice)
             .map(|ids| {
-                let mut pairs = Vec::new();
+                // About one pair per dated slot: sized once rather than grown by doubling.
+                let per_patient = plans.iter().map(Plan::len).max().unwrap_or(0);
+                let mut pairs = Vec::with_capacity(ids.len() * per_patient);
                 let mut problems = Vec::new();
                 let mut rows = 0u64;
                 let mut buf = Vec::new();
