@@ -30,6 +30,7 @@ pub mod report;
 pub mod roster;
 pub mod scenario;
 pub mod schedule;
+pub mod site;
 pub mod timing;
 pub mod write;
 

@@ -1,0 +1,800 @@
+//! Site calendars: the days a site (its pharmacy, cell-processing lab and plasma-exchange
+//! unit) is open. A calendar is a TOML file, `SITE.toml`, named by the roster's `site`
+//! column:
+//!
+//! ```toml
+//! name = "Guangzhou: Third Affiliated Hospital of Sun Yat-sen University"
+//! closed_weekdays = ["Sat", "Sun"]
+//! # Holiday files, relative to this file: holiday-cn JSON, iCalendar or CSV.
+//! sources = ["holidays/2026.json", { file = "holidays/2026.ics", open_if_summary_starts_with = "上班" }]
+//! closed = ["2026-12-24..2026-12-26", { date = "2026-11-30", name = "Lab maintenance" }]
+//! open = [{ date = "2026-10-04", name = "Extra clinic day" }]
+//! covers = "2026-01-01..2026-12-31"   # optional: else the years the sources cover
+//! ```
+//!
+//! A day is closed when a source or `closed` lists it as closed, or when it falls on a
+//! closed weekday and nothing lists it as open (a make-up working day, 调休). Every date a
+//! calendar does not cover may still turn out to be a holiday: see [`SiteCalendar::covers`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{Datelike, NaiveDate, Weekday};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{InputError, Lines, Problem};
+use crate::timing::parse_date;
+
+/// What a calendar says of one listed date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub open: bool,
+    /// The holiday's or closure's name, as its source gives it.
+    pub name: String,
+}
+
+/// One site's calendar, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteCalendar {
+    /// The site id: the file's name without `.toml`, as the roster's `site` column gives it.
+    pub id: String,
+    pub name: String,
+    pub file: PathBuf,
+    /// Closed weekdays, Monday first.
+    closed_weekdays: [bool; 7],
+    /// Every date a source or the file itself lists, open or closed.
+    listed: BTreeMap<NaiveDate, Listed>,
+    /// The date ranges the calendar covers (both ends included), sorted and merged.
+    coverage: Vec<(NaiveDate, NaiveDate)>,
+}
+
+/// Why a day is closed, or that it is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Day<'a> {
+    Open,
+    /// Open although it falls on a closed weekday: a make-up working day.
+    MadeOpen(&'a str),
+    /// Closed: a listed holiday or closure, by name.
+    Holiday(&'a str),
+    /// Closed: a closed weekday.
+    Weekend(Weekday),
+}
+
+impl Day<'_> {
+    pub fn is_open(self) -> bool {
+        matches!(self, Day::Open | Day::MadeOpen(_))
+    }
+
+    /// The closure's name, for a closed day: "National Day (国庆节)", "Saturday".
+    pub fn closure(self) -> Option<String> {
+        match self {
+            Day::Holiday(name) => Some(name.to_string()),
+            Day::Weekend(w) => Some(weekday_name(w).to_string()),
+            Day::Open | Day::MadeOpen(_) => None,
+        }
+    }
+}
+
+const WEEKDAYS: [(&str, Weekday); 7] = [
+    ("Mon", Weekday::Mon),
+    ("Tue", Weekday::Tue),
+    ("Wed", Weekday::Wed),
+    ("Thu", Weekday::Thu),
+    ("Fri", Weekday::Fri),
+    ("Sat", Weekday::Sat),
+    ("Sun", Weekday::Sun),
+];
+
+fn weekday_name(w: Weekday) -> &'static str {
+    match w {
+        Weekday::Mon => "Monday",
+        Weekday::Tue => "Tuesday",
+        Weekday::Wed => "Wednesday",
+        Weekday::Thu => "Thursday",
+        Weekday::Fri => "Friday",
+        Weekday::Sat => "Saturday",
+        Weekday::Sun => "Sunday",
+    }
+}
+
+impl SiteCalendar {
+    /// What the site's calendar says of `date`.
+    pub fn day(&self, date: NaiveDate) -> Day<'_> {
+        match self.listed.get(&date) {
+            Some(l) if l.open => {
+                if self.closed_weekdays[date.weekday().num_days_from_monday() as usize] {
+                    Day::MadeOpen(&l.name)
+                } else {
+                    Day::Open
+                }
+            }
+            Some(l) => Day::Holiday(&l.name),
+            None if self.closed_weekdays[date.weekday().num_days_from_monday() as usize] => {
+                Day::Weekend(date.weekday())
+            }
+            None => Day::Open,
+        }
+    }
+
+    pub fn is_open(&self, date: NaiveDate) -> bool {
+        self.day(date).is_open()
+    }
+
+    /// Whether the calendar's sources cover `date`: outside, a holiday may still be
+    /// announced, so an event scheduled there is provisional.
+    pub fn covers(&self, date: NaiveDate) -> bool {
+        let k = self.coverage.partition_point(|&(_, end)| end < date);
+        self.coverage
+            .get(k)
+            .is_some_and(|&(start, _)| start <= date)
+    }
+
+    /// The ranges covered, sorted, as (first, last) dates.
+    pub fn coverage(&self) -> &[(NaiveDate, NaiveDate)] {
+        &self.coverage
+    }
+
+    /// The listed dates from `from` to `to` (both included), in date order.
+    pub fn listed_between(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> impl Iterator<Item = (NaiveDate, &Listed)> {
+        self.listed.range(from..=to).map(|(d, l)| (*d, l))
+    }
+
+    /// The closed weekdays, as their three-letter names.
+    pub fn closed_weekdays(&self) -> Vec<&'static str> {
+        WEEKDAYS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.closed_weekdays[*i])
+            .map(|(_, (n, _))| *n)
+            .collect()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCalendar {
+    name: String,
+    #[serde(default)]
+    closed_weekdays: Vec<Spanned<String>>,
+    #[serde(default)]
+    sources: Vec<Spanned<RawSource>>,
+    #[serde(default)]
+    closed: Vec<Spanned<RawDates>>,
+    #[serde(default)]
+    open: Vec<Spanned<RawDates>>,
+    covers: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawSource {
+    File(String),
+    Table {
+        file: String,
+        /// An .ics event whose summary starts with this is an open day, not a closure
+        /// (holiday-cn names its make-up working days 上班...).
+        open_if_summary_starts_with: Option<String>,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawDates {
+    Text(String),
+    Named { date: String, name: Option<String> },
+}
+
+/// Parses `"2026-10-01"` or `"2026-10-01..2026-10-08"` (both ends included).
+fn parse_range(text: &str) -> Result<(NaiveDate, NaiveDate), String> {
+    let (a, b) = match text.split_once("..") {
+        Some((a, b)) => (parse_date(a)?, parse_date(b)?),
+        None => {
+            let d = parse_date(text)?;
+            (d, d)
+        }
+    };
+    if b < a {
+        return Err(format!("the range '{text}' ends before it starts"));
+    }
+    Ok((a, b))
+}
+
+/// The dates one source lists, with where each came from (for conflicts).
+struct SourceDays {
+    days: Vec<(NaiveDate, Listed, Option<usize>)>,
+    covers: Option<(NaiveDate, NaiveDate)>,
+}
+
+/// Reads and checks one calendar file; every problem of it and its sources at once.
+pub fn load(path: &Path) -> Result<SiteCalendar, InputError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        InputError::one(Problem::new(
+            path,
+            format!("cannot read the site calendar: {e}"),
+        ))
+    })?;
+    parse(path, &text)
+}
+
+/// As [`load`], from the file's text; sources are read relative to `path`'s folder.
+pub fn parse(path: &Path, text: &str) -> Result<SiteCalendar, InputError> {
+    let lines = Lines::new(text);
+    let raw: RawCalendar = toml::from_str(text).map_err(|e| {
+        InputError::one(
+            Problem::new(path, e.message().trim().to_string())
+                .at(e.span().map(|s| lines.of(s.start))),
+        )
+    })?;
+    let mut problems = Vec::new();
+    let line = |s: std::ops::Range<usize>| Some(lines.of(s.start));
+    let id = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+
+    let mut closed_weekdays = [false; 7];
+    for (k, w) in raw.closed_weekdays.iter().enumerate() {
+        match WEEKDAYS
+            .iter()
+            .position(|(n, _)| n.eq_ignore_ascii_case(w.get_ref()))
+        {
+            Some(i) => closed_weekdays[i] = true,
+            None => problems.push(
+                Problem::new(
+                    path,
+                    format!(
+                        "'{}' is not a weekday: use Mon, Tue, Wed, Thu, Fri, Sat or Sun",
+                        w.get_ref()
+                    ),
+                )
+                .at(line(w.span()))
+                .field(format!("closed_weekdays[{k}]")),
+            ),
+        }
+    }
+
+    let folder = path.parent().unwrap_or(Path::new("."));
+    let mut listed: BTreeMap<NaiveDate, (Listed, String)> = BTreeMap::new();
+    let mut coverage = Vec::new();
+    for (k, s) in raw.sources.iter().enumerate() {
+        let (file, open_prefix) = match s.get_ref() {
+            RawSource::File(f) => (f.as_str(), None),
+            RawSource::Table {
+                file,
+                open_if_summary_starts_with,
+            } => (file.as_str(), open_if_summary_starts_with.as_deref()),
+        };
+        let source = folder.join(file);
+        let field = format!("sources[{k}]");
+        let read = match std::fs::read_to_string(&source) {
+            Ok(t) => t,
+            Err(e) => {
+                problems.push(
+                    Problem::new(path, format!("cannot read {}: {e}", source.display()))
+                        .at(line(s.span()))
+                        .field(field),
+                );
+                continue;
+            }
+        };
+        let ext = source
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        let parsed = match ext.as_str() {
+            "json" => holiday_cn(&source, &read),
+            "ics" => ics(&source, &read, open_prefix),
+            "csv" => csv_days(&source, &read),
+            _ => Err(vec![
+                Problem::new(
+                    path,
+                    format!("{file}: a holiday source is a .json (holiday-cn), .ics or .csv file"),
+                )
+                .at(line(s.span()))
+                .field(field.clone()),
+            ]),
+        };
+        if open_prefix.is_some() && ext != "ics" {
+            problems.push(
+                Problem::new(
+                    path,
+                    "open_if_summary_starts_with applies to .ics sources only",
+                )
+                .at(line(s.span()))
+                .field(field.clone()),
+            );
+        }
+        match parsed {
+            Ok(days) => {
+                coverage.extend(days.covers);
+                for (date, l, at) in days.days {
+                    add(&mut listed, &mut problems, &source, at, date, l);
+                }
+            }
+            Err(p) => problems.extend(p),
+        }
+    }
+
+    // The file's own lists come last and override the sources: a site's own decision
+    // (open on a public holiday for a trial) is the one that holds.
+    let mut own: BTreeMap<NaiveDate, (bool, usize)> = BTreeMap::new();
+    for (key, list, open) in [("closed", &raw.closed, false), ("open", &raw.open, true)] {
+        for (k, d) in list.iter().enumerate() {
+            let (text, name) = match d.get_ref() {
+                RawDates::Text(t) => (t.as_str(), None),
+                RawDates::Named { date, name } => (date.as_str(), name.clone()),
+            };
+            let at = lines.of(d.span().start);
+            match parse_range(text) {
+                Ok((a, b)) => {
+                    if (b - a).num_days() > 3660 {
+                        problems.push(
+                            Problem::new(
+                                path,
+                                format!("the range '{text}' is longer than ten years"),
+                            )
+                            .at(Some(at))
+                            .field(format!("{key}[{k}]")),
+                        );
+                        continue;
+                    }
+                    let name = name.unwrap_or_else(|| {
+                        if open { "open day" } else { "site closed" }.to_string()
+                    });
+                    for date in a.iter_days().take_while(|x| *x <= b) {
+                        if let Some(&(was_open, first)) = own.get(&date)
+                            && was_open != open
+                        {
+                            problems.push(
+                                Problem::new(
+                                    path,
+                                    format!(
+                                        "{date} is listed both closed and open (also on line {first})"
+                                    ),
+                                )
+                                .at(Some(at))
+                                .field(format!("{key}[{k}]")),
+                            );
+                        }
+                        own.insert(date, (open, at));
+                        listed.insert(
+                            date,
+                            (
+                                Listed {
+                                    open,
+                                    name: name.clone(),
+                                },
+                                path.display().to_string(),
+                            ),
+                        );
+                    }
+                }
+                Err(msg) => problems.push(
+                    Problem::new(path, msg)
+                        .at(Some(at))
+                        .field(format!("{key}[{k}]")),
+                ),
+            }
+        }
+    }
+
+    if let Some(c) = &raw.covers {
+        match parse_range(c.get_ref()) {
+            Ok(r) => coverage = vec![r],
+            Err(msg) => problems.push(Problem::new(path, msg).at(line(c.span())).field("covers")),
+        }
+    }
+    InputError::check(problems)?;
+    Ok(SiteCalendar {
+        id,
+        name: raw.name,
+        file: path.to_path_buf(),
+        closed_weekdays,
+        listed: listed.into_iter().map(|(d, (l, _))| (d, l)).collect(),
+        coverage: merge(coverage),
+    })
+}
+
+/// Adds a source's date, refusing one that another source says the opposite of.
+fn add(
+    listed: &mut BTreeMap<NaiveDate, (Listed, String)>,
+    problems: &mut Vec<Problem>,
+    source: &Path,
+    at: Option<usize>,
+    date: NaiveDate,
+    l: Listed,
+) {
+    let here = source.display().to_string();
+    if let Some((before, from)) = listed.get(&date)
+        && before.open != l.open
+    {
+        let other = if *from == here {
+            "earlier in this file".to_string()
+        } else {
+            format!("in {from}")
+        };
+        problems.push(
+            Problem::new(
+                source,
+                format!(
+                    "{date} is {} here and {} {other}",
+                    if l.open { "open" } else { "closed" },
+                    if before.open { "open" } else { "closed" }
+                ),
+            )
+            .at(at),
+        );
+        return;
+    }
+    listed.insert(date, (l, here));
+}
+
+/// Sorted, overlapping or touching ranges joined.
+fn merge(mut ranges: Vec<(NaiveDate, NaiveDate)>) -> Vec<(NaiveDate, NaiveDate)> {
+    ranges.sort();
+    let mut out: Vec<(NaiveDate, NaiveDate)> = Vec::new();
+    for (a, b) in ranges {
+        match out.last_mut() {
+            Some(last) if a <= last.1.succ_opt().unwrap_or(last.1) => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
+}
+
+/// A holiday-cn file: `{"year": 2026, "days": [{"name", "date", "isOffDay"}]}`. It covers
+/// its whole year.
+fn holiday_cn(path: &Path, text: &str) -> Result<SourceDays, Vec<Problem>> {
+    #[derive(Deserialize)]
+    struct File {
+        year: i32,
+        days: Vec<Entry>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Entry {
+        name: String,
+        date: String,
+        is_off_day: bool,
+    }
+    let file: File = serde_json::from_str(text).map_err(|e| {
+        vec![
+            Problem::new(path, format!("not a holiday-cn file: {e}"))
+                .at(Some(e.line()).filter(|&l| l > 0)),
+        ]
+    })?;
+    let lines = Lines::new(text);
+    let mut problems = Vec::new();
+    let mut days = Vec::new();
+    for (k, e) in file.days.iter().enumerate() {
+        // The line of the k-th "date" key, for messages.
+        let at = nth_line(text, &lines, "\"date\"", k);
+        match parse_date(&e.date) {
+            Ok(d) if d.year() == file.year => days.push((
+                d,
+                Listed {
+                    open: !e.is_off_day,
+                    name: e.name.clone(),
+                },
+                at,
+            )),
+            Ok(d) => problems.push(
+                Problem::new(path, format!("{d} is not in the file's year {}", file.year))
+                    .at(at)
+                    .field(format!("days[{k}].date")),
+            ),
+            Err(msg) => problems.push(
+                Problem::new(path, msg)
+                    .at(at)
+                    .field(format!("days[{k}].date")),
+            ),
+        }
+    }
+    let covers =
+        NaiveDate::from_ymd_opt(file.year, 1, 1).zip(NaiveDate::from_ymd_opt(file.year, 12, 31));
+    if covers.is_none() {
+        problems
+            .push(Problem::new(path, format!("year {} is out of range", file.year)).field("year"));
+    }
+    if problems.is_empty() {
+        Ok(SourceDays { days, covers })
+    } else {
+        Err(problems)
+    }
+}
+
+/// The line of the `k`-th occurrence of `needle` in `text`.
+fn nth_line(text: &str, lines: &Lines, needle: &str, k: usize) -> Option<usize> {
+    text.match_indices(needle).nth(k).map(|(i, _)| lines.of(i))
+}
+
+/// An iCalendar file, read with the icalendar crate's parser: each all-day VEVENT is a
+/// closed range (DTEND exclusive), or an open one when its summary starts with
+/// `open_prefix`. It covers the years of its first and last date.
+fn ics(path: &Path, text: &str, open_prefix: Option<&str>) -> Result<SourceDays, Vec<Problem>> {
+    use icalendar::{CalendarComponent, Component, DatePerhapsTime};
+    let cal: icalendar::Calendar = text
+        .parse()
+        .map_err(|e: String| vec![Problem::new(path, format!("not an iCalendar file: {e}"))])?;
+    let lines = Lines::new(text);
+    let mut problems = Vec::new();
+    let mut days = Vec::new();
+    let mut k = 0;
+    for c in cal.components.iter() {
+        let CalendarComponent::Event(ev) = c else {
+            continue;
+        };
+        let at = nth_line(text, &lines, "BEGIN:VEVENT", k);
+        k += 1;
+        let summary = ev.get_summary().unwrap_or("closed").to_string();
+        let start = match ev.get_start() {
+            Some(DatePerhapsTime::Date(d)) => d,
+            _ => {
+                problems.push(
+                    Problem::new(
+                        path,
+                        format!("event '{summary}' is not an all-day event (DTSTART;VALUE=DATE)"),
+                    )
+                    .at(at),
+                );
+                continue;
+            }
+        };
+        let end = match ev.get_end() {
+            Some(DatePerhapsTime::Date(d)) => d,
+            None => start.succ_opt().unwrap_or(start),
+            _ => {
+                problems.push(
+                    Problem::new(
+                        path,
+                        format!("event '{summary}' ends at a time, not a date"),
+                    )
+                    .at(at),
+                );
+                continue;
+            }
+        };
+        if end <= start || (end - start).num_days() > 3660 {
+            problems.push(
+                Problem::new(path, format!("event '{summary}' ends {end}, not after it starts {start}, or runs over ten years"))
+                    .at(at),
+            );
+            continue;
+        }
+        let open = open_prefix.is_some_and(|p| summary.starts_with(p));
+        for d in start.iter_days().take_while(|d| *d < end) {
+            days.push((
+                d,
+                Listed {
+                    open,
+                    name: summary.clone(),
+                },
+                at,
+            ));
+        }
+    }
+    let covers = year_span(days.iter().map(|d| d.0));
+    if problems.is_empty() {
+        Ok(SourceDays { days, covers })
+    } else {
+        Err(problems)
+    }
+}
+
+/// A CSV file with the header `date,name,open` (`open` is true or false).
+fn csv_days(path: &Path, text: &str) -> Result<SourceDays, Vec<Problem>> {
+    let mut rdr = csv::ReaderBuilder::new().from_reader(text.as_bytes());
+    let mut problems = Vec::new();
+    let headers = rdr
+        .headers()
+        .map_err(|e| vec![Problem::new(path, format!("cannot read the header: {e}")).at(Some(1))])?
+        .clone();
+    if headers.iter().map(str::trim).collect::<Vec<_>>() != ["date", "name", "open"] {
+        return Err(vec![
+            Problem::new(path, "the header must be date,name,open").at(Some(1)),
+        ]);
+    }
+    let mut days = Vec::new();
+    for rec in rdr.records() {
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                let at = e.position().map(|p| p.line() as usize);
+                problems.push(Problem::new(path, format!("unreadable CSV: {e}")).at(at));
+                continue;
+            }
+        };
+        let at = rec.position().map(|p| p.line() as usize);
+        let date = match parse_date(rec.get(0).unwrap_or("").trim()) {
+            Ok(d) => Some(d),
+            Err(msg) => {
+                problems.push(Problem::new(path, msg).at(at).field("date"));
+                None
+            }
+        };
+        let open = match rec.get(2).unwrap_or("").trim() {
+            "true" => Some(true),
+            "false" => Some(false),
+            other => {
+                problems.push(
+                    Problem::new(path, format!("'{other}' is not true or false"))
+                        .at(at)
+                        .field("open"),
+                );
+                None
+            }
+        };
+        if let (Some(d), Some(open)) = (date, open) {
+            days.push((
+                d,
+                Listed {
+                    open,
+                    name: rec.get(1).unwrap_or("").trim().to_string(),
+                },
+                at,
+            ));
+        }
+    }
+    let covers = year_span(days.iter().map(|d| d.0));
+    if problems.is_empty() {
+        Ok(SourceDays { days, covers })
+    } else {
+        Err(problems)
+    }
+}
+
+/// From 1 January of the first date's year to 31 December of the last date's.
+fn year_span(dates: impl Iterator<Item = NaiveDate>) -> Option<(NaiveDate, NaiveDate)> {
+    let (lo, hi) = dates.fold((None::<NaiveDate>, None::<NaiveDate>), |(lo, hi), d| {
+        (
+            Some(lo.map_or(d, |l| l.min(d))),
+            Some(hi.map_or(d, |h| h.max(d))),
+        )
+    });
+    Some((
+        NaiveDate::from_ymd_opt(lo?.year(), 1, 1)?,
+        NaiveDate::from_ymd_opt(hi?.year(), 12, 31)?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        parse_date(s).unwrap()
+    }
+
+    /// A calendar in a temporary folder with the real holiday-cn files beside it.
+    fn china(extra: &str) -> (tempfile::TempDir, Result<SiteCalendar, InputError>) {
+        let dir = tempfile::tempdir().unwrap();
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/calendars/holidays");
+        let text = format!(
+            "name = \"Guangzhou\"\nclosed_weekdays = [\"Sat\", \"Sun\"]\nsources = [\"{}\"]\n{extra}",
+            data.join("cn-2026.json").display()
+        );
+        let path = dir.path().join("guangzhou.toml");
+        std::fs::write(&path, &text).unwrap();
+        let cal = load(&path);
+        (dir, cal)
+    }
+
+    #[test]
+    fn the_china_calendar_of_2026_has_its_holidays_and_make_up_days() {
+        let (_d, cal) = china("");
+        let cal = cal.unwrap();
+        assert_eq!(cal.id, "guangzhou");
+        // Spring Festival: 15 to 23 February closed.
+        for day in d("2026-02-15").iter_days().take(9) {
+            assert!(matches!(cal.day(day), Day::Holiday(_)), "{day}");
+        }
+        assert!(cal.is_open(d("2026-02-24")));
+        // Make-up working days: Sunday 2026-09-20 and Saturday 2026-10-10 are open.
+        assert!(matches!(cal.day(d("2026-09-20")), Day::MadeOpen(_)));
+        assert!(matches!(cal.day(d("2026-10-10")), Day::MadeOpen(_)));
+        // National Day week, and an ordinary weekend.
+        assert_eq!(cal.day(d("2026-10-01")).closure().unwrap(), "国庆节");
+        assert_eq!(cal.day(d("2026-11-21")), Day::Weekend(Weekday::Sat));
+        assert_eq!(cal.day(d("2026-11-21")).closure().unwrap(), "Saturday");
+        assert!(cal.is_open(d("2026-11-23")));
+        // The file covers 2026 only: 2027's holidays are not yet known.
+        assert!(cal.covers(d("2026-12-31")));
+        assert!(!cal.covers(d("2027-01-01")));
+        assert!(!cal.covers(d("2025-12-31")));
+    }
+
+    #[test]
+    fn the_ics_and_json_files_of_2026_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/calendars/holidays");
+        let path = dir.path().join("ics.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "name = \"ics\"\nclosed_weekdays = [\"Sat\", \"Sun\"]\nsources = [{{ file = \"{}\", open_if_summary_starts_with = \"上班\" }}]\n",
+                data.join("cn-2026.ics").display()
+            ),
+        )
+        .unwrap();
+        let from_ics = load(&path).unwrap();
+        let (_d, from_json) = china("");
+        let from_json = from_json.unwrap();
+        for day in d("2026-01-01").iter_days().take(365) {
+            assert_eq!(
+                from_ics.is_open(day),
+                from_json.is_open(day),
+                "{day}: {:?} / {:?}",
+                from_ics.day(day),
+                from_json.day(day)
+            );
+        }
+        assert_eq!(from_ics.coverage(), from_json.coverage());
+    }
+
+    #[test]
+    fn the_file_s_own_dates_override_its_sources() {
+        let (_d, cal) = china(
+            "closed = [\"2026-12-24..2026-12-26\", { date = \"2026-11-30\", name = \"Lab maintenance\" }]\nopen = [{ date = \"2026-10-05\", name = \"Trial clinic\" }]\n",
+        );
+        let cal = cal.unwrap();
+        assert_eq!(cal.day(d("2026-11-30")), Day::Holiday("Lab maintenance"));
+        assert_eq!(cal.day(d("2026-12-25")), Day::Holiday("site closed"));
+        assert!(cal.is_open(d("2026-10-05")));
+    }
+
+    #[test]
+    fn problems_are_reported_together_with_lines() {
+        let (_d, cal) = china(
+            "closed = [\"2026-02-30\", \"2026-12-24\"]\nopen = [\"2026-12-24\"]\nclosed_days = 1\n",
+        );
+        let e = cal.unwrap_err().to_string();
+        assert!(e.contains("unknown field `closed_days`"), "{e}");
+        let (_d, cal) =
+            china("closed = [\"2026-02-30\", \"2026-12-24\"]\nopen = [\"2026-12-24\", \"x\"]\n");
+        let e = cal.unwrap_err().to_string();
+        assert!(
+            e.contains("guangzhou.toml:4: closed[0]: '2026-02-30' is not a real calendar date"),
+            "{e}"
+        );
+        assert!(e.contains("guangzhou.toml:5: open[0]: 2026-12-24 is listed both closed and open (also on line 4)"), "{e}");
+        assert!(
+            e.contains("guangzhou.toml:5: open[1]: 'x' is not a date"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_csv_source_lists_dates_and_a_bad_row_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("h.csv"),
+            "date,name,open\n2027-01-01,New Year,false\n2027-01-09,Make-up day,true\n",
+        )
+        .unwrap();
+        let path = dir.path().join("s.toml");
+        std::fs::write(
+            &path,
+            "name = \"S\"\nclosed_weekdays = [\"Sat\", \"Sun\"]\nsources = [\"h.csv\"]\n",
+        )
+        .unwrap();
+        let cal = load(&path).unwrap();
+        assert_eq!(cal.day(d("2027-01-01")), Day::Holiday("New Year"));
+        assert_eq!(cal.day(d("2027-01-09")), Day::MadeOpen("Make-up day"));
+        assert!(cal.covers(d("2027-12-31")));
+        std::fs::write(
+            dir.path().join("h.csv"),
+            "date,name,open\n2027-01-01,New Year,maybe\n",
+        )
+        .unwrap();
+        let e = load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("h.csv:2: open: 'maybe' is not true or false"),
+            "{e}"
+        );
+    }
+}
