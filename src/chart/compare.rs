@@ -135,6 +135,7 @@ impl Compare {
             visits: Vec::new(),
             later_visits: Vec::new(),
             empty_note: String::new(),
+            legend_noun: "series",
         }))
     }
 }
