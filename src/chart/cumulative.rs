@@ -813,7 +813,7 @@ fn simplify(pts: impl IntoIterator<Item = (i32, i32)>) -> Vec<(i32, i32)> {
 }
 
 /// Markers drawn on one chart at most: above that, each curve's markers are spaced wider.
-const MARKER_BUDGET: usize = 5_000;
+const MARKER_BUDGET: usize = 2_000;
 
 /// The least distance in pixels (in x or in y) between two markers of one curve: 3, so
 /// that markers piled on one spot are drawn once, or wider when the chart would otherwise

@@ -168,6 +168,26 @@ impl Measure {
         }
     }
 
+    /// A label of two parts, `head` and `tail` separated by its first space (a trial id
+    /// and an arm id), shortened so that both show: whole when it fits, else the head cut
+    /// to at most half the width and the tail to the rest. A label without a space is
+    /// shortened as by [`Measure::fit`].
+    pub fn fit_parts(&self, s: &str, max_w: i32) -> String {
+        if self.fits(s, max_w) {
+            return s.to_string();
+        }
+        let Some((head, tail)) = s.split_once(' ') else {
+            return self.fit(s, max_w);
+        };
+        let head = self.fit(head, max_w / 2);
+        let rest = max_w - self.width(&format!("{head} "));
+        let tail = self.fit(tail, rest);
+        if head.is_empty() || tail.is_empty() {
+            return self.fit(s, max_w);
+        }
+        format!("{head} {tail}")
+    }
+
     /// `s` broken into lines of at most `max_w` pixels at white space, at most `max_lines`
     /// of them (at least one): a word longer than a line is shortened with [`ELLIPSIS`],
     /// and when the text needs more lines, the last one ends with [`ELLIPSIS`]. Linear in

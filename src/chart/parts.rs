@@ -623,7 +623,7 @@ where
         match line {
             Line::Entry(it, remark) => {
                 swatch(root, &it.swatch, (at.0, y))?;
-                let label = measure.fit(&it.label, text_w);
+                let label = measure.fit_parts(&it.label, text_w);
                 root.draw(&Text::new(label, (text_x, y), style.clone()))?;
                 for r in remark {
                     y += remark_h;
