@@ -187,6 +187,9 @@ pub struct Plan<'t> {
     doses: Vec<DoseRule>,
     /// True when no slot depends on calendar months, so `slots` is already in calendar order.
     presorted: bool,
+    /// Each component's rank in the day (its slots' `rank`), so that sorting events by
+    /// rank looks each one up in constant time.
+    component_ranks: Vec<u32>,
 }
 
 impl<'t> Plan<'t> {
@@ -280,6 +283,16 @@ impl<'t> Plan<'t> {
             slots,
             doses,
             presorted,
+            component_ranks: ranks.iter().map(|r| 2 + r).collect(),
+        }
+    }
+
+    /// The rank in the day of the slots `e` comes from (see [`Plan::new`]).
+    fn rank_of(&self, e: &Event) -> u32 {
+        match e.origin {
+            Origin::Background(_) => 0,
+            Origin::Visit(_) => 1,
+            Origin::Component(c) => self.component_ranks[c],
         }
     }
 
@@ -331,7 +344,7 @@ impl<'t> Plan<'t> {
         }
         if !self.presorted {
             // Stable: equal (date, rank) keep file order.
-            out.sort_by_key(|e| (e.date, rank_of(&self.slots, e)));
+            out.sort_by_key(|e| (e.date, self.rank_of(e)));
         }
         let mut totals = Totals::new(self.trial.products.len());
         let mut prev: Option<NaiveDate> = None;
@@ -724,13 +737,6 @@ fn exact_product_i128(a: Decimal, b: Decimal, step: Option<Decimal>, whole: bool
             .ok()?
             .to_f64()
     }
-}
-
-fn rank_of(slots: &[Slot], e: &Event) -> u32 {
-    slots
-        .iter()
-        .find(|s| s.origin == e.origin)
-        .map_or(u32::MAX, |s| s.rank)
 }
 
 /// The dose in the product's unit and the per-kg dose it came from, if any.

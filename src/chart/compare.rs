@@ -2,6 +2,18 @@
 //! cells/kg over study days on one chart. Per-kg doses are taken as the registry states
 //! them; fixed doses are divided by one reference weight, which the subtitle names,
 //! because a fixed dose has no cells/kg of its own.
+//!
+//! `compare` takes any number of scenario files, so the chart may hold hundreds of curves
+//! (50 trials of 20 arms are 1,000). Decided: the chart keeps its size, and every curve is
+//! drawn, in the order of the files and their arms. Colours and markers repeat after 10
+//! and 5, so beyond a few dozen curves the chart shows the spread of regimens rather than
+//! each one. The legend (see `parts::legend_column`) lists the curves in that order as long
+//! as they fit, set tighter first, and then says "+N more series not listed (all drawn)";
+//! its labels are shortened in both parts (trial id and arm id) so both show. Grouping the
+//! lines (one legend entry per trial, say) was not chosen: arms of one trial differ, and
+//! a group's entry would name no curve. Beyond 40 curves, only curves identical to an
+//! earlier one are found and drawn shifted (`cumulative::show_coinciding`), and markers are
+//! spaced so that the chart draws at most 2,000 of them; the step curves show every dose.
 
 use anyhow::Result;
 use plotters::coord::Shift;
@@ -135,6 +147,7 @@ impl Compare {
             visits: Vec::new(),
             later_visits: Vec::new(),
             empty_note: String::new(),
+            legend_noun: "series",
         }))
     }
 }

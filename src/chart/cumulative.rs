@@ -181,36 +181,45 @@ pub(super) struct Curve {
 pub(super) const SHIFT_PX: i32 = 3;
 
 /// The stretches `[from, to)` of the day axis (0 to `x_max`) where two step curves,
-/// given by the point after each dose (`marks`), have the same total. The start before
-/// any dose, where every curve is 0, only counts when both curves stay at 0 throughout.
+/// given by the point after each dose (`marks`, in day order), have the same total. The
+/// start before any dose, where every curve is 0, only counts when both curves stay at 0
+/// throughout. One pass over both curves' marks.
 pub(super) fn shared_stretches(a: &[(f64, f64)], b: &[(f64, f64)], x_max: f64) -> Points {
-    // The total on day x: the last mark on or before it (doses on one day add up).
-    let total = |m: &[(f64, f64)], x: f64| {
-        m.iter()
-            .take_while(|p| p.0 <= x)
-            .last()
-            .map_or(0.0, |p| p.1)
-    };
-    let mut cuts: Vec<f64> = std::iter::once(0.0)
-        .chain(a.iter().chain(b).map(|p| p.0))
-        .filter(|&d| d < x_max)
-        .collect();
-    cuts.sort_by(f64::total_cmp);
-    cuts.dedup();
     // (from, to, whether the total is above 0 somewhere in it)
     let mut stretches: Vec<(f64, f64, bool)> = Vec::new();
-    for (k, &from) in cuts.iter().enumerate() {
-        let to = cuts.get(k + 1).copied().unwrap_or(x_max);
-        let (u, v) = (total(a, from), total(b, from));
-        if (u - v).abs() > 1e-9 * u.abs().max(v.abs()) {
-            continue;
+    // The cuts are day 0 and every mark's day before x_max, in order; the total of a curve
+    // on a day is its last mark on or before that day (doses on one day add up).
+    let (mut i, mut j) = (0, 0);
+    let (mut u, mut v) = (0.0, 0.0);
+    let mut from = 0.0;
+    loop {
+        while i < a.len() && a[i].0 <= from {
+            u = a[i].1;
+            i += 1;
         }
-        match stretches.last_mut() {
-            Some(last) if last.1 == from => {
-                last.1 = to;
-                last.2 |= u != 0.0;
+        while j < b.len() && b[j].0 <= from {
+            v = b[j].1;
+            j += 1;
+        }
+        let next = match (a.get(i), b.get(j)) {
+            (Some(p), Some(q)) => Some(p.0.min(q.0)),
+            (Some(p), None) | (None, Some(p)) => Some(p.0),
+            (None, None) => None,
+        }
+        .filter(|&d| d < x_max);
+        let to = next.unwrap_or(x_max);
+        if (u - v).abs() <= 1e-9 * f64::abs(u).max(v.abs()) {
+            match stretches.last_mut() {
+                Some(last) if last.1 == from => {
+                    last.1 = to;
+                    last.2 |= u != 0.0;
+                }
+                _ => stretches.push((from, to, u != 0.0)),
             }
-            _ => stretches.push((from, to, u != 0.0)),
+        }
+        match next {
+            Some(d) => from = d,
+            None => break,
         }
     }
     let both_zero = a.iter().chain(b).all(|p| p.1 == 0.0);
@@ -221,11 +230,29 @@ pub(super) fn shared_stretches(a: &[(f64, f64)], b: &[(f64, f64)], x_max: f64) -
         .collect()
 }
 
+/// Curves beyond this many are not compared pair by pair for stretches they share (that
+/// is quadratic in the number of curves): only whole curves that are identical are found,
+/// and said to be. A chart of more curves than this is read through its legend's first
+/// entries anyway.
+const PAIRWISE_MAX: usize = 40;
+
+/// The most steps of [`SHIFT_PX`] a curve is drawn off its values: further curves on the
+/// same values reuse the steps rather than drifting away from their data.
+const MAX_SHIFT: i32 = 4;
+
+/// At most this many shared stretches are listed in a remark; the rest are counted.
+const STRETCHES_LISTED: usize = 6;
+
 /// Finds the curves that lie on an earlier one over some stretch, shifts each (in pixels
 /// only) by the smallest step that no earlier curve it meets uses, and says in its legend
 /// remark where it coincides, with which curve (the one it shares most with) and by how
 /// many pixels it is drawn off. `start` puts dates instead of day numbers in the remark.
+/// Beyond [`PAIRWISE_MAX`] curves, only identical curves are found (see there).
 pub(super) fn show_coinciding(curves: &mut [Curve], x_max: f64, start: Option<NaiveDate>) {
+    if curves.len() > PAIRWISE_MAX {
+        show_identical(curves);
+        return;
+    }
     let when = |d: f64| match start {
         Some(_) => day_label(d, start),
         None => format!("day {}", d.round() as i64),
@@ -248,17 +275,14 @@ pub(super) fn show_coinciding(curves: &mut [Curve], x_max: f64, start: Option<Na
         let Some((_, i, shared)) = best else {
             continue;
         };
-        let shift = (0..).find(|s| !used.contains(s)).unwrap_or(0);
+        let shift = free_shift(&used);
         let other = &curves[i].name;
         let mut remark = if shared == [(0.0, x_max)] {
-            if curves[j].marks.is_empty() {
-                format!("0 cells, like {other}")
-            } else {
-                format!("same curve as {other}")
-            }
+            same_as(&curves[j], other)
         } else {
-            let parts: Vec<String> = shared
+            let mut parts: Vec<String> = shared
                 .iter()
+                .take(STRETCHES_LISTED)
                 .map(|&(from, to)| {
                     if from <= 0.0 {
                         format!("until {}", when(to))
@@ -271,6 +295,12 @@ pub(super) fn show_coinciding(curves: &mut [Curve], x_max: f64, start: Option<Na
                     }
                 })
                 .collect();
+            if shared.len() > STRETCHES_LISTED {
+                parts.push(format!(
+                    "{} more stretches",
+                    shared.len() - STRETCHES_LISTED
+                ));
+            }
             format!("follows {other} {}", and_list(&parts))
         };
         if shift > 0 {
@@ -278,6 +308,55 @@ pub(super) fn show_coinciding(curves: &mut [Curve], x_max: f64, start: Option<Na
         }
         curves[j].shift = shift;
         curves[j].remark = Some(remark);
+    }
+}
+
+/// The smallest shift step that none of `used` takes; when steps 1 to [`MAX_SHIFT`] are
+/// all taken, the one taken least (the first of those).
+fn free_shift(used: &[i32]) -> i32 {
+    if let Some(s) = (0..=MAX_SHIFT).find(|s| !used.contains(s)) {
+        return s;
+    }
+    (1..=MAX_SHIFT)
+        .min_by_key(|s| used.iter().filter(|u| *u == s).count())
+        .unwrap_or(1)
+}
+
+/// The remark of a curve identical to `other`'s.
+fn same_as(curve: &Curve, other: &str) -> String {
+    if curve.marks.is_empty() {
+        format!("0 cells, like {other}")
+    } else {
+        format!("same curve as {other}")
+    }
+}
+
+/// Finds, in one pass, each curve identical to an earlier one (the same totals on the
+/// same days, to the bit), shifts it by the next step among the copies of that curve and
+/// says so.
+fn show_identical(curves: &mut [Curve]) {
+    // The marks of each curve seen, as bits: (first curve with them, copies so far).
+    let mut seen: std::collections::HashMap<Vec<(u64, u64)>, (usize, i32)> =
+        std::collections::HashMap::new();
+    for j in 0..curves.len() {
+        let key: Vec<(u64, u64)> = curves[j]
+            .marks
+            .iter()
+            .map(|p| (p.0.to_bits(), p.1.to_bits()))
+            .collect();
+        match seen.get_mut(&key) {
+            None => {
+                seen.insert(key, (j, 0));
+            }
+            Some((first, copies)) => {
+                *copies += 1;
+                let shift = (*copies - 1) % MAX_SHIFT + 1;
+                let mut remark = same_as(&curves[j], &curves[*first].name);
+                remark.push_str(&format!("; drawn {} px up and right", shift * SHIFT_PX));
+                curves[j].shift = shift;
+                curves[j].remark = Some(remark);
+            }
+        }
     }
 }
 
@@ -310,6 +389,8 @@ pub(super) struct StepChart {
     pub later_visits: Vec<String>,
     /// Said in the plot when no curve has a dose.
     pub empty_note: String,
+    /// What the curves are, for the legend's note on those it leaves out ("arms").
+    pub legend_noun: &'static str,
 }
 
 /// The cumulative chart of one trial's arms for one patient.
@@ -491,6 +572,7 @@ impl Cumulative {
             visits,
             later_visits,
             empty_note: "No cell doses in the arms shown".to_string(),
+            legend_noun: "arms",
         }))
     }
 }
@@ -538,8 +620,8 @@ impl Chart for StepChart {
         if !self.visits.is_empty() {
             items.push(LegendItem::new(Swatch::Visit, "Visit"));
         }
-        let (body_w, _) = body.dim_in_pixel();
-        let legend_w = legend_width(root, &items)?.min(body_w as i32 * 2 / 5);
+        let (body_w, body_h) = body.dim_in_pixel();
+        let legend_w = legend_width(&items, body_w as i32 * 2 / 5)?;
         let (plot, legend) = body.split_horizontally(body_w as i32 - legend_w);
 
         // The y range, its ticks and their labels.
@@ -619,9 +701,9 @@ impl Chart for StepChart {
         let days_per_px = self.x_max / f64::from((px_x.end - px_x.start).max(1));
         // A day-wide band, but never thinner than a few pixels on long axes.
         let half = (0.5f64).max(2.5 * days_per_px);
-        for &d in &self.exchanges {
+        for (from, to) in bands(&self.exchanges, half) {
             chart.draw_series(std::iter::once(Rectangle::new(
-                [(d - half, y_lo), (d + half, y_hi)],
+                [(from, y_lo), (to, y_hi)],
                 EXCHANGE_BAND.mix(0.6).filled(),
             )))?;
         }
@@ -641,21 +723,30 @@ impl Chart for StepChart {
         };
         // Later curves are drawn first so that the first arm ends on top.
         for c in self.curves.iter().rev() {
-            let pts: Vec<(i32, i32)> = c.corners.iter().map(|&p| at(c, p)).collect();
+            let pts = simplify(c.corners.iter().map(|&p| at(c, p)));
             if c.shift == 0 {
                 root.draw(&PathElement::new(pts, c.color.stroke_width(2)))?;
             } else {
                 dashed_path(root, &pts, c.color.stroke_width(2))?;
             }
         }
-        for c in self.curves.iter().rev() {
-            for &p in &c.marks {
-                marker(root, at(c, p), c.marker, 5, c.color.mix(0.9), c.color)?;
+        let marks: Vec<Vec<(i32, i32)>> = self
+            .curves
+            .iter()
+            .map(|c| c.marks.iter().map(|&p| at(c, p)).collect())
+            .collect();
+        let spacing = marker_spacing(&marks);
+        for (c, pts) in self.curves.iter().zip(&marks).rev() {
+            for p in thin(pts, spacing) {
+                marker(root, p, c.marker, 5, c.color.mix(0.9), c.color)?;
             }
         }
         if !self.later_visits.is_empty() {
-            let note = format!("Later: {} \u{2192}", self.later_visits.join(", "));
             let style = anchored(text(NOTE_PX, MUTED), HPos::Right, VPos::Bottom);
+            let note = Measure::new(&style)?.fit(
+                &format!("Later: {} \u{2192}", self.later_visits.join(", ")),
+                px_x.end - px_x.start - 16,
+            );
             let w = text_width(root, &note, &style)?;
             let (x1, y1) = (px_x.end - 6, px_y.end - 8);
             root.draw(&Rectangle::new(
@@ -674,9 +765,84 @@ impl Chart for StepChart {
         }
 
         let (lx, ly) = legend.get_base_pixel();
-        legend_column(root, &items, (lx, ly + 12), legend_w - 4)?;
+        legend_column(
+            root,
+            &items,
+            (lx, ly + 12),
+            (legend_w - 4, body_h as i32 - 12 - 6),
+            self.legend_noun,
+        )?;
         Ok(())
     }
+}
+
+/// The exchange bands `[day - half, day + half]` of `days`, in day order, with bands that
+/// overlap merged into one: a daily exchange over years is one band, not thousands.
+fn bands(days: &[f64], half: f64) -> Vec<(f64, f64)> {
+    let mut days = days.to_vec();
+    days.sort_by(f64::total_cmp);
+    let mut out: Vec<(f64, f64)> = Vec::new();
+    for d in days {
+        match out.last_mut() {
+            Some(last) if d - half <= last.1 => last.1 = last.1.max(d + half),
+            _ => out.push((d - half, d + half)),
+        }
+    }
+    out
+}
+
+/// A path through pixels without its repeated points and without the middle points of
+/// straight horizontal or vertical runs: the same line, in as many points as it has
+/// corners (a step curve of thousands of doses has at most two corners per pixel column).
+fn simplify(pts: impl IntoIterator<Item = (i32, i32)>) -> Vec<(i32, i32)> {
+    let mut out: Vec<(i32, i32)> = Vec::new();
+    for p in pts {
+        if out.last() == Some(&p) {
+            continue;
+        }
+        if let [.., a, b] = out.as_slice() {
+            let along_x = a.1 == b.1 && b.1 == p.1 && (a.0 <= b.0) == (b.0 <= p.0);
+            let along_y = a.0 == b.0 && b.0 == p.0 && (a.1 <= b.1) == (b.1 <= p.1);
+            if along_x || along_y {
+                out.pop();
+            }
+        }
+        out.push(p);
+    }
+    out
+}
+
+/// Markers drawn on one chart at most: above that, each curve's markers are spaced wider.
+const MARKER_BUDGET: usize = 2_000;
+
+/// The least distance in pixels (in x or in y) between two markers of one curve: 3, so
+/// that markers piled on one spot are drawn once, or wider when the chart would otherwise
+/// draw more than [`MARKER_BUDGET`] markers. The curve itself shows every dose.
+fn marker_spacing(curves: &[Vec<(i32, i32)>]) -> i32 {
+    let mut spacing = 3;
+    while spacing < 256
+        && curves
+            .iter()
+            .map(|pts| thin(pts, spacing).count())
+            .sum::<usize>()
+            > MARKER_BUDGET
+    {
+        spacing *= 2;
+    }
+    spacing
+}
+
+/// The points of `pts` to mark, in order: each at least `spacing` pixels (in x or in y)
+/// from the last one kept.
+fn thin(pts: &[(i32, i32)], spacing: i32) -> impl Iterator<Item = (i32, i32)> + '_ {
+    let mut last: Option<(i32, i32)> = None;
+    pts.iter().copied().filter(move |p| {
+        let far = last.is_none_or(|l| (p.0 - l.0).abs() >= spacing || (p.1 - l.1).abs() >= spacing);
+        if far {
+            last = Some(*p);
+        }
+        far
+    })
 }
 
 impl StepChart {

@@ -15,6 +15,7 @@
 mod compare;
 mod cumulative;
 mod error;
+mod measure;
 mod parts;
 mod timeline;
 
@@ -68,9 +69,14 @@ pub(crate) fn assumed_note<'a>(arms: impl IntoIterator<Item = (&'a Arm, String)>
     }
 }
 
-/// Size of a timeline of `arms` lanes.
+/// Tallest timeline, in pixels: 20 lanes (the most arms a scenario may have) of 70 pixels.
+/// More lanes than that share this height (and are drawn thinner).
+const TIMELINE_MAX_H: u32 = 120 + 70 * crate::limits::MAX_ARMS as u32;
+
+/// Size of a timeline of `arms` lanes: 70 pixels a lane, at most [`TIMELINE_MAX_H`].
 pub fn timeline_size(arms: usize) -> (u32, u32) {
-    (1000, 120 + 70 * arms.max(1) as u32)
+    let lanes = arms.clamp(1, crate::limits::MAX_ARMS) as u32;
+    (1000, (120 + 70 * lanes).min(TIMELINE_MAX_H))
 }
 
 /// The cumulative cell dose of one patient under each of `arms`, as SVG.

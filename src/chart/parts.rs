@@ -14,6 +14,8 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+pub use super::measure::Measure;
+
 /// Distinguishable colours, safe for the common colour-vision deficiencies first
 /// (Okabe-Ito, without its yellow, which is unreadable on white), then darker extras.
 pub const PALETTE: [RGBColor; 10] = [
@@ -71,7 +73,9 @@ where
     Ok(area.estimate_text_size(s, style)?.0 as i32)
 }
 
-/// `s`, shortened with "..." so that it fits in `max_w` pixels.
+/// `s`, shortened with "..." so that it fits in `max_w` pixels: the longest prefix that
+/// fits with "..." after it, or "" when not even that fits. Linear in the length of the
+/// part of `s` that can fit, however long `s` is (see [`Measure`]).
 pub fn fit<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     s: &str,
@@ -81,20 +85,14 @@ pub fn fit<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    if text_width(area, s, style)? <= max_w {
-        return Ok(s.to_string());
-    }
-    let chars: Vec<char> = s.chars().collect();
-    let mut n = chars.len();
-    while n > 0 {
-        n -= 1;
-        let cut: String = chars[..n].iter().collect();
-        let candidate = format!("{}...", cut.trim_end());
-        if text_width(area, &candidate, style)? <= max_w {
-            return Ok(candidate);
-        }
-    }
-    Ok(String::new())
+    let m = Measure::new(style)?;
+    let fitted = m.fit(s, max_w);
+    debug_assert_eq!(
+        m.width(&fitted),
+        text_width(area, &fitted, style)?,
+        "plotters measures {fitted:?} differently"
+    );
+    Ok(fitted)
 }
 
 /// A name shortened to fit in `max_w` pixels: whole when it fits, else without its
@@ -109,7 +107,7 @@ pub fn fit_name<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    if text_width(area, name, style)? <= max_w {
+    if Measure::new(style)?.fits(name, max_w) {
         return Ok(name.to_string());
     }
     let short = match name.find(" (") {
@@ -119,7 +117,7 @@ where
     let fitted = fit(area, short, style, max_w)?;
     // "1-..." says nothing: better no label than a stub.
     let kept = fitted.trim_end_matches("...").chars().count();
-    if kept < 4.min(short.chars().count()) {
+    if kept < 4 && kept < short.chars().take(4).count() {
         return Ok(String::new());
     }
     Ok(fitted)
@@ -155,11 +153,13 @@ where
     DB::ErrorType: 'static,
 {
     let rows = rows.max(1);
+    let measure = Measure::new(style)?;
     // The rightmost pixel used on each line.
     let mut used = vec![bounds.0; rows];
     let mut out = Vec::new();
     for (i, &(x, name)) in marks.iter().enumerate() {
-        let w = text_width(area, name, style)?;
+        // No room is wider than the bounds, so a wider name is only measured that far.
+        let w = measure.width_up_to(name, bounds.1 - bounds.0);
         let next = marks.get(i + 1).map_or(bounds.1, |m| m.0);
         let prev = if i == 0 { bounds.0 } else { marks[i - 1].0 };
         // (room, right, row) of each place, in order of preference.
@@ -191,7 +191,7 @@ where
         if text.is_empty() {
             continue;
         }
-        let tw = text_width(area, &text, style)?;
+        let tw = measure.width(&text);
         let (anchor, end) = if right {
             (x + LABEL_GAP, x + LABEL_GAP + tw)
         } else {
@@ -448,64 +448,33 @@ impl LegendItem {
 
 const SWATCH_W: i32 = 34;
 
-/// Pixel width a vertical legend of `items` needs.
-pub fn legend_width<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    items: &[LegendItem],
-) -> Result<i32>
-where
-    DB::ErrorType: 'static,
-{
-    let style = text(LEGEND_PX, INK);
-    let remark_style = text(NOTE_PX, MUTED);
+/// Pixel width a vertical legend of `items` needs, at most `max`.
+pub fn legend_width(items: &[LegendItem], max: i32) -> Result<i32> {
+    let style = Measure::new(&text(LEGEND_PX, INK))?;
+    let remark_style = Measure::new(&text(NOTE_PX, MUTED))?;
+    let room = max - SWATCH_W - 8 - 16;
     let mut w = 0;
     for it in items {
-        w = w.max(text_width(root, &it.label, &style)?);
+        w = w.max(style.width_up_to(&it.label, room));
     }
     // Remarks wrap: they widen the legend only up to a readable line length.
     let mut remarks = 0;
+    let remark_cap = w.max(REMARK_LINE_PX);
     for r in items.iter().filter_map(|it| it.remark.as_ref()) {
-        remarks = remarks.max(text_width(root, r, &remark_style)?);
+        remarks = remarks.max(remark_style.width_up_to(r, remark_cap));
     }
-    w = w.max(remarks.min(w.max(REMARK_LINE_PX)));
-    Ok(SWATCH_W + 8 + w + 16)
+    w = w.max(remarks.min(remark_cap));
+    Ok((SWATCH_W + 8 + w + 16).min(max))
 }
 
 /// Width in pixels up to which a legend remark may widen its legend before it wraps.
 const REMARK_LINE_PX: i32 = 230;
 
-/// `s` broken into lines of at most `max_w` pixels at spaces; a word longer than a line
-/// is shortened with "...".
-pub fn wrap<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    s: &str,
-    style: &TextStyle,
-    max_w: i32,
-) -> Result<Vec<String>>
-where
-    DB::ErrorType: 'static,
-{
-    let mut lines: Vec<String> = Vec::new();
-    let mut line = String::new();
-    for word in s.split_whitespace() {
-        let candidate = if line.is_empty() {
-            word.to_string()
-        } else {
-            format!("{line} {word}")
-        };
-        if text_width(area, &candidate, style)? <= max_w {
-            line = candidate;
-            continue;
-        }
-        if !line.is_empty() {
-            lines.push(std::mem::take(&mut line));
-        }
-        line = fit(area, word, style, max_w)?;
-    }
-    if !line.is_empty() {
-        lines.push(line);
-    }
-    Ok(lines)
+/// `s` broken into lines of at most `max_w` pixels at spaces, at most `max_lines` of them
+/// (the last ending with "..." when the text needs more); a word longer than a line is
+/// shortened with "...".
+pub fn wrap(s: &str, style: &TextStyle, max_w: i32, max_lines: usize) -> Result<Vec<String>> {
+    Ok(Measure::new(style)?.wrap(s, max_w, max_lines))
 }
 
 fn swatch<DB: DrawingBackend>(
@@ -543,36 +512,132 @@ where
     Ok(())
 }
 
-/// A vertical legend with its top-left corner at pixel `at`, one entry per line. Labels
-/// longer than `max_w` pixels are shortened.
+/// How tightly a legend column is set: the height of an entry's line, and how many lines
+/// its remark may take.
+#[derive(Debug, Clone, Copy)]
+struct Setting {
+    line_h: i32,
+    remark_lines: usize,
+}
+
+/// Looser to tighter: a legend is set in the first that fits its height.
+const SETTINGS: [Setting; 4] = [
+    Setting {
+        line_h: LEGEND_PX as i32 + 10,
+        remark_lines: 4,
+    },
+    Setting {
+        line_h: LEGEND_PX as i32 + 10,
+        remark_lines: 1,
+    },
+    Setting {
+        line_h: LEGEND_PX as i32 + 4,
+        remark_lines: 1,
+    },
+    Setting {
+        line_h: LEGEND_PX as i32 + 4,
+        remark_lines: 0,
+    },
+];
+
+/// A vertical legend with its top-left corner at pixel `at`, one entry per line, in at
+/// most `max_w` by `max_h` pixels. Labels longer than the width are shortened and remarks
+/// wrapped. When the entries do not all fit, the legend is set tighter (remarks on one
+/// line, then closer lines, then without remarks); when even that is too tall, it lists
+/// the plotted series (`Swatch::Series` entries) that fit, in order, then a line "+N more
+/// `noun` not listed", then the other entries (bands, visits), so the legend always
+/// explains every kind of mark. Returns how many series were left out.
 pub fn legend_column<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     items: &[LegendItem],
     at: (i32, i32),
-    max_w: i32,
-) -> Result<()>
+    (max_w, max_h): (i32, i32),
+    noun: &str,
+) -> Result<usize>
 where
     DB::ErrorType: 'static,
 {
     let style = anchored(text(LEGEND_PX, INK), HPos::Left, VPos::Center);
     let remark_style = anchored(text(NOTE_PX, MUTED), HPos::Left, VPos::Center);
-    let line_h = LEGEND_PX as i32 + 10;
     let remark_h = NOTE_PX as i32 + 4;
+    let text_w = max_w - SWATCH_W - 8;
+    // The first setting in which every entry fits, with each entry's remark lines.
+    let mut chosen = None;
+    for setting in SETTINGS {
+        let mut height = 0;
+        let mut remarks = Vec::with_capacity(items.len());
+        for it in items {
+            let lines = match (&it.remark, setting.remark_lines) {
+                (Some(r), n) if n > 0 => wrap(r, &remark_style, text_w, n)?,
+                _ => Vec::new(),
+            };
+            height += setting.line_h + remark_h * lines.len() as i32;
+            remarks.push(lines);
+            if height > max_h {
+                break;
+            }
+        }
+        if height <= max_h {
+            chosen = Some((setting, remarks));
+            break;
+        }
+    }
+    /// A line of the legend as drawn: an entry with its remark lines, or the note of how
+    /// many series are left out.
+    enum Line<'a> {
+        Entry(&'a LegendItem, Vec<String>),
+        More(usize),
+    }
+    let (line_h, lines, left_out) = match chosen {
+        Some((setting, remarks)) => {
+            let lines: Vec<Line> = items
+                .iter()
+                .zip(remarks)
+                .map(|(it, r)| Line::Entry(it, r))
+                .collect();
+            (setting.line_h, lines, 0)
+        }
+        None => {
+            let setting = SETTINGS[SETTINGS.len() - 1];
+            let is_series = |it: &&LegendItem| matches!(it.swatch, Swatch::Series(..));
+            let series: Vec<&LegendItem> = items.iter().filter(is_series).collect();
+            let others: Vec<&LegendItem> = items.iter().filter(|it| !is_series(it)).collect();
+            // Lines for the series: the height less the other entries and the note.
+            let room = (max_h / setting.line_h - others.len() as i32 - 1).max(0) as usize;
+            let shown = room.min(series.len());
+            let left_out = series.len() - shown;
+            let mut lines: Vec<Line> = series[..shown]
+                .iter()
+                .map(|it| Line::Entry(it, Vec::new()))
+                .collect();
+            lines.push(Line::More(left_out));
+            lines.extend(others.into_iter().map(|it| Line::Entry(it, Vec::new())));
+            (setting.line_h, lines, left_out)
+        }
+    };
     let text_x = at.0 + SWATCH_W + 8;
     let mut y = at.1 + line_h / 2;
-    for it in items {
-        swatch(root, &it.swatch, (at.0, y))?;
-        let label = fit(root, &it.label, &style, max_w - SWATCH_W - 8)?;
-        root.draw(&Text::new(label, (text_x, y), style.clone()))?;
-        if let Some(r) = &it.remark {
-            for line in wrap(root, r, &remark_style, max_w - SWATCH_W - 8)? {
-                y += remark_h;
-                root.draw(&Text::new(line, (text_x, y), remark_style.clone()))?;
+    let measure = Measure::new(&style)?;
+    let note = Measure::new(&remark_style)?;
+    for line in lines {
+        match line {
+            Line::Entry(it, remark) => {
+                swatch(root, &it.swatch, (at.0, y))?;
+                let label = measure.fit_parts(&it.label, text_w);
+                root.draw(&Text::new(label, (text_x, y), style.clone()))?;
+                for r in remark {
+                    y += remark_h;
+                    root.draw(&Text::new(r, (text_x, y), remark_style.clone()))?;
+                }
+            }
+            Line::More(n) => {
+                let said = note.fit(&format!("+{n} more {noun} not listed (all drawn)"), text_w);
+                root.draw(&Text::new(said, (text_x, y), remark_style.clone()))?;
             }
         }
         y += line_h;
     }
-    Ok(())
+    Ok(left_out)
 }
 
 /// A one-line legend centred in `width` pixels at height `y`; returns false (drawing

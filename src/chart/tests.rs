@@ -628,3 +628,213 @@ fn shared_stretches_of_step_curves() {
     let d = [(1.0, 1.0), (1.0, 2.0), (8.0, 4.0)];
     assert_eq!(shared_stretches(&b, &d, 20.0), vec![(0.0, 20.0)]);
 }
+
+/// How labels were fitted before [`parts::Measure`]: every shorter candidate, longest
+/// first, measured whole by plotters. Kept here as the reference the fast fit must match.
+fn fit_by_measuring_every_candidate(
+    root: &DrawingArea<SVGBackend, Shift>,
+    s: &str,
+    style: &TextStyle,
+    max_w: i32,
+) -> String {
+    let width = |s: &str| parts::text_width(root, s, style).unwrap();
+    if width(s) <= max_w {
+        return s.to_string();
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let mut n = chars.len();
+    while n > 0 {
+        n -= 1;
+        let cut: String = chars[..n].iter().collect();
+        let candidate = format!("{}...", cut.trim_end());
+        if width(&candidate) <= max_w {
+            return candidate;
+        }
+    }
+    String::new()
+}
+
+/// The fast fit gives exactly what measuring every candidate gave, for ordinary labels at
+/// every width, in every text size the charts use: the charts look the same as before.
+#[test]
+fn fitting_matches_measuring_every_candidate() {
+    ensure_font().unwrap();
+    let mut out = String::new();
+    let root = SVGBackend::with_string(&mut out, (600, 200)).into_drawing_area();
+    let mut labels: Vec<String> = all_trials()
+        .iter()
+        .flat_map(|t| {
+            let mut v = vec![t.title.clone(), t.condition.clone(), t.id.clone()];
+            v.extend(t.arms.iter().map(|a| a.name.clone()));
+            v
+        })
+        .collect();
+    labels.extend(
+        [
+            "AVAWATo Ty Yo LT \"V\" f.j 7.50 x 10⁷ cells",
+            "  leading and trailing   spaces  ",
+            "é, ü, ⁴, – and → and a missing glyph: 漢字",
+            "one-very-long-word-without-any-space-at-all-in-it",
+            "",
+        ]
+        .map(String::from),
+    );
+    for px in [
+        parts::NOTE_PX,
+        parts::TICK_PX,
+        parts::AXIS_DESC_PX,
+        parts::TITLE_PX,
+    ] {
+        let style = parts::text(px, parts::INK);
+        let measure = parts::Measure::new(&style).unwrap();
+        for label in &labels {
+            let full = parts::text_width(&root, label, &style).unwrap();
+            assert_eq!(measure.width(label), full, "{px} px: width of {label:?}");
+            for max_w in (-3..full + 12).step_by(5) {
+                let old = fit_by_measuring_every_candidate(&root, label, &style, max_w);
+                assert_eq!(
+                    parts::fit(&root, label, &style, max_w).unwrap(),
+                    old,
+                    "{px} px, {max_w} px wide: {label:?}"
+                );
+            }
+        }
+    }
+}
+
+/// Regression: fitting re-measured the whole text for every shorter candidate, so a
+/// 2,000-character title took a minute over a cohort's charts. A label of any length is
+/// now fitted from the part of it that can show. (No timing here: the result is checked.)
+#[test]
+fn fitting_a_100000_character_text_is_correct() {
+    ensure_font().unwrap();
+    let mut out = String::new();
+    let root = SVGBackend::with_string(&mut out, (1000, 600)).into_drawing_area();
+    let words: String = "Umbilical cord mesenchymal stem cells in liver failure, 7.5 x 10⁷ cells; "
+        .repeat(1500)
+        .chars()
+        .take(100_000)
+        .collect();
+    let one_word: String = "Ab⁷é".repeat(25_000);
+    assert_eq!(words.chars().count(), 100_000);
+    for text in [&words, &one_word] {
+        for px in [parts::NOTE_PX, parts::TITLE_PX] {
+            let style = parts::text(px, parts::INK);
+            let width = |s: &str| parts::text_width(&root, s, &style).unwrap();
+            for max_w in [0, 37, 300, 976] {
+                let fitted = parts::fit(&root, text, &style, max_w).unwrap();
+                if max_w < width("...") {
+                    assert_eq!(fitted, "");
+                    continue;
+                }
+                assert!(fitted.ends_with("..."), "{fitted:?}");
+                assert!(
+                    width(&fitted) <= max_w,
+                    "{fitted:?} is wider than {max_w} px"
+                );
+                let kept = fitted.strip_suffix("...").unwrap();
+                assert!(text.starts_with(kept), "{fitted:?} is not the text's start");
+                // The longest such start: one more character does not fit.
+                let n = kept.chars().count();
+                let longer: String = text.chars().take(n + 1).collect();
+                let longer = format!("{}...", longer.trim_end());
+                assert!(
+                    longer == fitted || width(&longer) > max_w,
+                    "{longer:?} would fit in {max_w} px too"
+                );
+                let name = parts::fit_name(&root, text, &style, max_w).unwrap();
+                assert!(name.is_empty() || width(&name) <= max_w, "{name:?}");
+            }
+            // Wrapped to three lines at most, the last saying there is more.
+            let lines = parts::wrap(text, &style, 300, 3).unwrap();
+            assert!((1..=3).contains(&lines.len()), "{lines:?}");
+            assert!(lines.iter().all(|l| width(l) <= 300), "{lines:?}");
+            assert!(lines.last().unwrap().ends_with("..."), "{lines:?}");
+        }
+    }
+    // Short texts wrap whole, as before.
+    let style = parts::text(parts::NOTE_PX, parts::MUTED);
+    assert_eq!(
+        parts::wrap("same curve as msc-8w", &style, 300, 4).unwrap(),
+        vec!["same curve as msc-8w"]
+    );
+    let text = "follows msc until day 7, days 8–14, days 15–21 and from day 22";
+    let lines = parts::wrap(text, &style, 120, 4).unwrap();
+    assert!(lines.len() > 1 && lines.len() <= 4, "{lines:?}");
+    assert_eq!(lines.join(" "), text);
+}
+
+/// `n` copies of a bundled trial under other trial ids (and arm ids with a suffix).
+fn copies(file: &str, n: usize) -> Vec<Trial> {
+    let t = trial(file);
+    (0..n)
+        .map(|k| {
+            let mut c = t.clone();
+            c.id = format!("{}-{k:02}", t.id);
+            c
+        })
+        .collect()
+}
+
+/// Every chart keeps its size however many arms and series it shows: the legend lists
+/// what fits and counts the rest, every series is still drawn, and a timeline of many arms
+/// shares a bounded height.
+#[test]
+fn many_series_keep_the_chart_size_and_are_all_drawn() {
+    // 60 trials of 3 arms: 180 curves on one compare chart.
+    let trials = copies("nct04822922.toml", 60);
+    let svg = compare_svg(&trials, 60.0, false, DEFAULT_SIZE).unwrap();
+    let texts = svg_texts(&svg);
+    assert!(
+        texts.contains(&"Cumulative cell dose per kg: 180 arms of 60 trials".to_string()),
+        "{texts:?}"
+    );
+    let listed = texts
+        .iter()
+        .filter(|t| t.starts_with("NCT04822922-"))
+        .count();
+    let more = format!("+{} more series not listed (all drawn)", 180 - listed);
+    assert!(
+        listed > 5 && texts.contains(&more),
+        "{listed} listed: {texts:?}"
+    );
+    // Every curve is a polyline of its own (copies drawn dashed, in pieces).
+    let solid = svg
+        .lines()
+        .filter(|l| l.starts_with("<polyline") && l.contains("stroke-width=\"2\""))
+        .count();
+    assert!(solid >= 180, "{solid} curve pieces for 180 curves");
+    assert_eq!(
+        png_size(&compare_png(&trials, 60.0, true, DEFAULT_SIZE).unwrap()),
+        DEFAULT_SIZE
+    );
+
+    // One trial of 60 arms (before validate's limit of 20): the cumulative chart keeps
+    // its size and names what fits, the timeline its bounded height.
+    let mut wide = trial("nct01724398.toml");
+    let arms = wide.arms.clone();
+    wide.arms = (0..60)
+        .map(|k| {
+            let mut a = arms[k % arms.len()].clone();
+            a.id = format!("{}-{k:02}", a.id);
+            a
+        })
+        .collect();
+    let all: Vec<&Arm> = wide.arms.iter().collect();
+    let texts = svg_texts(&cumulative_svg(&wide, &all, 60.0, None, false, DEFAULT_SIZE).unwrap());
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.ends_with("more arms not listed (all drawn)")),
+        "{texts:?}"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("Plasma exchange (2000 mL): pe-02")),
+        "the exchange entry stays, shortened: {texts:?}"
+    );
+    let size = timeline_size(wide.arms.len());
+    assert_eq!(size, timeline_size(20), "{size:?}");
+    assert_eq!(png_size(&timeline_png(&wide, 60.0, size).unwrap()), size);
+}

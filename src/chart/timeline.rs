@@ -137,11 +137,28 @@ impl Chart for Timeline {
 
         let n = self.lanes.len();
         let tick_style = text(TICK_PX, INK);
-        let mut widest = 0;
-        for l in &self.lanes {
-            widest = widest.max(text_width(root, &l.id, &tick_style)?);
-        }
-        let ids: Vec<&str> = self.lanes.iter().map(|l| l.id.as_str()).collect();
+        let (margin_top, margin_bottom, margin_left, margin_right) = (4, 6, 10, 20);
+        let x_area = TICK_PX as i32 + AXIS_DESC_PX as i32 + 20;
+        let (plot_w, plot_h) = plot.dim_in_pixel();
+        let inner_h = f64::from(plot_h as i32 - x_area - margin_top - margin_bottom).max(1.0);
+        let lane_px = inner_h / n as f64;
+        // Lane names take at most a fifth of the width (ids may be 64 characters long);
+        // when lanes are thinner than a line of text, every k-th lane is named.
+        let every = (f64::from(TICK_PX as i32 + 4) / lane_px).ceil().max(1.0) as usize;
+        let measure = Measure::new(&tick_style)?;
+        let ids: Vec<String> = self
+            .lanes
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                if i % every == 0 {
+                    measure.fit(&l.id, plot_w as i32 / 5)
+                } else {
+                    String::new()
+                }
+            })
+            .collect();
+        let widest = ids.iter().map(|id| measure.width(id)).max().unwrap_or(0);
         // Lane i (file order) is drawn top to bottom, so its centre is at n - 1 - i.
         let lane_label = |v: &f64| {
             let i = n as i64 - 1 - v.round() as i64;
@@ -151,13 +168,8 @@ impl Chart for Timeline {
                 .map_or(String::new(), |s| s.to_string())
         };
         let centres: Vec<f64> = (0..n).map(|i| i as f64).collect();
-        let (margin_top, margin_bottom, margin_left, margin_right) = (4, 6, 10, 20);
-        let x_area = TICK_PX as i32 + AXIS_DESC_PX as i32 + 20;
         let y_area = widest + 20;
-        let (plot_w, plot_h) = plot.dim_in_pixel();
         let inner_w = f64::from(plot_w as i32 - y_area - margin_left - margin_right).max(1.0);
-        let inner_h = f64::from(plot_h as i32 - x_area - margin_top - margin_bottom).max(1.0);
-        let lane_px = inner_h / n as f64;
         let r_max = (lane_px * 0.28).clamp(4.0, 18.0);
         // Start the axis early enough that a day-1 circle clears the lane labels: with
         // p pixels wanted left of day 1 on an axis [x0, x_max] of inner_w pixels,
@@ -220,8 +232,14 @@ impl Chart for Timeline {
                     anchored(note_style.clone(), h, VPos::Center),
                 ))?;
             }
+            // A mark drawn again on the very same spot adds nothing (a daily dose over
+            // years falls on each pixel column many times): each is drawn once.
+            let mut drawn = std::collections::HashSet::new();
             for &day in &lane.exchanges {
                 let (x, py) = at(day);
+                if !drawn.insert((x, py - offset, 0)) {
+                    continue;
+                }
                 marker(
                     root,
                     (x, py - offset),
@@ -234,9 +252,13 @@ impl Chart for Timeline {
             for &(day, dose) in &lane.doses {
                 // Area proportional to dose: the radius goes with its square root.
                 let r = (r_max * (dose / self.max_dose).sqrt()).max(3.0).round() as i32;
+                let (x, py) = at(day);
+                if !drawn.insert((x, py, r)) {
+                    continue;
+                }
                 marker(
                     root,
-                    at(day),
+                    (x, py),
                     Marker::Circle,
                     r,
                     INFUSION.mix(0.45),
