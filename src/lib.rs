@@ -26,6 +26,7 @@ pub mod format;
 pub mod limits;
 pub mod manifest;
 pub mod model;
+pub mod moves;
 pub mod report;
 pub mod roster;
 pub mod scenario;
