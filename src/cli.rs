@@ -34,6 +34,9 @@ pub enum Command {
         after_help = "Example:\n  dosesim validate                  # every file in scenarios/\n  dosesim validate scenarios/nct01724398.toml"
     )]
     Validate(ValidateArgs),
+    /// Site calendars (scenarios/calendars/): check them
+    #[command(subcommand)]
+    Calendars(CalendarsCommand),
     /// Each arm of a scenario: components, doses, counts, totals and assumed values
     #[command(after_help = "Example:\n  dosesim show scenarios/nct01724398.toml")]
     Show(ShowArgs),
@@ -95,6 +98,18 @@ pub struct CalendarArgs {
     /// Write to this file (atomically) instead of stdout; its folder must exist
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CalendarsCommand {
+    /// Check every site calendar in a folder (default scenarios/calendars/) and its holiday files
+    #[command(
+        after_help = "Example:\n  dosesim calendars check\n  dosesim calendars check my-sites/"
+    )]
+    Check {
+        /// Folder of site calendars (SITE.toml); default scenarios/calendars/
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args, Debug)]

@@ -2,6 +2,7 @@
 //! (finding an arm, printing warnings) live here.
 
 pub mod calendar;
+pub mod calendars;
 pub mod chart;
 pub mod cohort;
 pub mod examples;
@@ -51,6 +52,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Calendar(a) => calendar::run(a),
         Command::Validate(a) => validate::run(a),
+        Command::Calendars(crate::cli::CalendarsCommand::Check { dir }) => calendars::check(dir),
         Command::Show(a) => show::run(a),
         Command::Cohort(a) => cohort::run(a),
         Command::Pharmacy(a) => pharmacy::run(a),
