@@ -3,7 +3,7 @@
 //!
 //! The pharmacy schedule is sorted by date, then patient id, then order within the day.
 //! Rather than building and sorting every row (6 million for a million patients), the
-//! cohort keeps one small index ([`DayIndex`]): for each date that has events, the
+//! cohort keeps one small index (`DayIndex`): for each date that has events, the
 //! patients (as u32 indices) who have one that day, in patient-id order. Writing then walks
 //! the dates, re-expands each listed patient's plan (cheap: a few dated slots) and prints
 //! that day's events. Memory is the roster plus a few bytes per patient-day, whatever the

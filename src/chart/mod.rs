@@ -73,7 +73,7 @@ pub(crate) fn assumed_note<'a>(arms: impl IntoIterator<Item = (&'a Arm, String)>
 /// More lanes than that share this height (and are drawn thinner).
 const TIMELINE_MAX_H: u32 = 120 + 70 * crate::limits::MAX_ARMS as u32;
 
-/// Size of a timeline of `arms` lanes: 70 pixels a lane, at most [`TIMELINE_MAX_H`].
+/// Size of a timeline of `arms` lanes: 70 pixels a lane, at most `TIMELINE_MAX_H`.
 pub fn timeline_size(arms: usize) -> (u32, u32) {
     let lanes = arms.clamp(1, crate::limits::MAX_ARMS) as u32;
     (1000, (120 + 70 * lanes).min(TIMELINE_MAX_H))
