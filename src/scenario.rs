@@ -209,8 +209,14 @@ pub fn load(path: &Path) -> Result<Trial, InputError> {
 
 /// Every `*.toml` file directly in `dir`, sorted by name.
 pub fn files_in(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
+    toml_files(dir, "scenario files")
+}
+
+/// Every `*.toml` file directly in `dir`, sorted by name; `what` names them in messages
+/// ("scenario files", "site calendars"). An empty folder is an error.
+pub fn toml_files(dir: &Path, what: &str) -> Result<Vec<PathBuf>, InputError> {
     let entries = std::fs::read_dir(dir)
-        .map_err(|e| InputError::one(Problem::new(dir, format!("cannot list scenarios: {e}"))))?;
+        .map_err(|e| InputError::one(Problem::new(dir, format!("cannot list {what}: {e}"))))?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
@@ -219,7 +225,7 @@ pub fn files_in(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
     if files.is_empty() {
         return Err(InputError::one(Problem::new(
             dir,
-            "no scenario files (*.toml) in this folder",
+            format!("no {what} (*.toml) in this folder"),
         )));
     }
     Ok(files)

@@ -578,12 +578,7 @@ fn ics(path: &Path, text: &str, open_prefix: Option<&str>) -> Result<SourceDays,
             ));
         }
     }
-    let covers = year_span(days.iter().map(|d| d.0));
-    if problems.is_empty() {
-        Ok(SourceDays { days, covers })
-    } else {
-        Err(problems)
-    }
+    spanning_years(days, problems)
 }
 
 /// A CSV file with the header `date,name,open` (`open` is true or false).
@@ -640,12 +635,19 @@ fn csv_days(path: &Path, text: &str) -> Result<SourceDays, Vec<Problem>> {
             ));
         }
     }
-    let covers = year_span(days.iter().map(|d| d.0));
-    if problems.is_empty() {
-        Ok(SourceDays { days, covers })
-    } else {
-        Err(problems)
+    spanning_years(days, problems)
+}
+
+/// The days of a file that covers the years of its dates, or its problems.
+fn spanning_years(
+    days: Vec<(NaiveDate, Listed, Option<usize>)>,
+    problems: Vec<Problem>,
+) -> Result<SourceDays, Vec<Problem>> {
+    if !problems.is_empty() {
+        return Err(problems);
     }
+    let covers = year_span(days.iter().map(|d| d.0));
+    Ok(SourceDays { days, covers })
 }
 
 /// From 1 January of the first date's year to 31 December of the last date's.

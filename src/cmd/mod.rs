@@ -98,6 +98,37 @@ pub fn scenario_files(named: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
     Ok(files)
 }
 
+/// Checks each file with `check` (the "OK ..." line of a good file, or its problems),
+/// prints a line per file ("BAD x.toml  (2 problems)" for a bad one), then every problem
+/// at once: `validate` and `calendars check`.
+pub fn check_files(
+    files: &[PathBuf],
+    check: impl Fn(&Path) -> Result<String, InputError>,
+) -> Result<()> {
+    let mut problems = Vec::new();
+    let mut out = String::new();
+    for f in files {
+        match check(f) {
+            Ok(line) => {
+                out.push_str(&line);
+                out.push('\n');
+            }
+            Err(e) => {
+                let n = e.problems.len();
+                out.push_str(&format!(
+                    "BAD {}  ({n} problem{})\n",
+                    f.display(),
+                    if n == 1 { "" } else { "s" }
+                ));
+                problems.extend(e.problems);
+            }
+        }
+    }
+    crate::write::stdout(out.as_bytes())?;
+    InputError::check(problems)?;
+    Ok(())
+}
+
 /// Prints each assumed value an output uses, once, on stderr.
 pub fn warn_assumptions(trial: &Trial, assumptions: &[Assumption]) {
     for a in assumptions {
