@@ -1902,3 +1902,45 @@ fn ids_a_spreadsheet_would_change_are_warned_about_once() {
     }
     assert!(!run.stderr.contains("'P0001'"), "{}", run.stderr);
 }
+
+/// Hardening 8: beyond 500 patients the report lists them, each linked to their own page
+/// and files, instead of holding every calendar and chart (30,000 patients made a 448 MB
+/// report); every patient still gets their page.
+#[test]
+fn a_cohort_over_500_patients_links_each_patient_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<String> = (0..501)
+        .map(|i| {
+            format!(
+                "P{i:04},{},{},2027-01-{:02}",
+                ["low", "middle", "high"][i % 3],
+                50 + i % 40,
+                1 + i % 28
+            )
+        })
+        .collect();
+    let refs: Vec<&str> = rows.iter().map(String::as_str).collect();
+    let roster = write_roster(dir.path(), "r.csv", &refs);
+    let out = dir.path().join("out");
+    cohort(Path::new(NCT04822922), &roster, &out).expect_code(0);
+    let trial = out.join("NCT04822922");
+    let report = std::fs::read_to_string(trial.join("report.html")).unwrap();
+    assert!(report.contains("Patients (501)"));
+    // A link to each patient's page, then to their CSV, .ics and PNG.
+    assert_eq!(report.matches(".html\">P").count(), 501);
+    assert_eq!(report.matches(".ics\">ics</a>").count(), 501);
+    assert!(
+        !report.contains("<details class=\"patient\""),
+        "no inline sections"
+    );
+    assert!(report.contains("each patient's own chart is on their own page"));
+    // Far smaller than 501 inline sections (about 16 KB each).
+    assert!(report.len() < 1_000_000, "{} bytes", report.len());
+    let page = std::fs::read_to_string(trial.join("patients/P0500.html")).unwrap();
+    assert!(page.contains("<h1>Patient P0500</h1>"));
+    assert!(page.contains("href=\"../report.html\""));
+    assert!(page.contains("<svg"), "the patient's chart is on the page");
+    assert_self_contained(&page, "P0500.html", &|h| {
+        h == "../report.html" || h.starts_with("https://clinicaltrials.gov/")
+    });
+}

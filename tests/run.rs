@@ -55,7 +55,7 @@ fn check_trial_dir(out: &Path, trial: &str) {
             "a section per patient",
         )
     } else {
-        ("<td><a href=\"patients/", "a link per patient")
+        (".html\">", "a link per patient")
     };
     assert_eq!(report.matches(shown).count(), ids.len(), "{trial}: {what}");
     let pharmacy = std::fs::read_to_string(dir.join("pharmacy.csv")).unwrap();
