@@ -137,6 +137,9 @@ pub struct CohortArgs {
     /// Replace a trial folder made from other inputs (another roster, say)
     #[arg(long)]
     pub force: bool,
+    /// Folder of site calendars (SITE.toml) for the roster's optional `site` column
+    #[arg(long, value_name = "DIR", default_value = "scenarios/calendars")]
+    pub calendars: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -147,6 +150,9 @@ pub struct PharmacyArgs {
     /// Write to this file (atomically) instead of stdout
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Folder of site calendars (SITE.toml) for the roster's optional `site` column
+    #[arg(long, value_name = "DIR", default_value = "scenarios/calendars")]
+    pub calendars: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -158,6 +164,9 @@ pub struct RunArgs {
     /// Replace trial folders made from other inputs (another roster, say)
     #[arg(long)]
     pub force: bool,
+    /// Folder of site calendars (SITE.toml) for the roster's optional `site` column
+    #[arg(long, value_name = "DIR", default_value = "scenarios/calendars")]
+    pub calendars: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]

@@ -2,8 +2,8 @@
 //! written, and all problems are reported together, each with its line (the header is
 //! line 1) and column.
 //!
-//! Required columns: `patient_id,arm,weight_kg,start_date`; other columns (site, say) are
-//! allowed and ignored.
+//! Required columns: `patient_id,arm,weight_kg,start_date`; optional `site` (the patient's
+//! site calendar, [`crate::site`]); other columns (ward, say) are allowed and ignored.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -29,6 +29,8 @@ pub struct Entry {
     pub line: u32,
     /// Index into [`Trial::arms`].
     pub arm: u16,
+    /// The site whose calendar the patient follows (the optional `site` column), if any.
+    pub site: Option<Box<str>>,
 }
 
 /// A checked roster, with the patients' order by id.
@@ -109,10 +111,12 @@ pub fn parse(path: &Path, bytes: Vec<u8>, trial: &Trial) -> Result<Roster, Input
         }
     }
     InputError::check(std::mem::take(&mut problems))?;
+    let site_col = headers.iter().position(|h| h == b"site");
     let cx = Context {
         path,
         trial,
         col,
+        site_col,
         fields: headers.len(),
         arms: trial
             .arms
@@ -379,6 +383,8 @@ impl<'a> LineCounter<'a> {
 struct Context<'a> {
     path: &'a Path,
     trial: &'a Trial,
+    /// Column of the optional `site` field.
+    site_col: Option<usize>,
     /// Column of each [`REQUIRED`] field.
     col: [usize; 4],
     /// Number of fields in the header; every row must have as many.
@@ -515,6 +521,20 @@ impl Context<'_> {
                     None
                 }
             };
+            let site = self
+                .site_col
+                .and_then(|c| rec.get(c))
+                .map(String::from_utf8_lossy);
+            let site = site.as_deref().map(str::trim).filter(|s| !s.is_empty());
+            if let Some(site) = site
+                && !is_safe_id(site)
+            {
+                part.problems.push(self.problem(
+                    line,
+                    "site",
+                    format!("'{site}' is not a site id: use {SAFE_ID_RULE} (it names the calendar file SITE.toml)"),
+                ));
+            }
             // A bad row keeps its id, so that a duplicate of it is still reported.
             if part.problems.len() == before || !id.is_empty() {
                 part.entries.push(Entry {
@@ -523,6 +543,7 @@ impl Context<'_> {
                     weight_kg: weight.unwrap_or_default(),
                     start: start.unwrap_or_default(),
                     line: line as u32,
+                    site: site.map(Into::into),
                 });
             }
         }

@@ -24,6 +24,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::error::{InputError, Lines, Problem};
+use crate::roster::Roster;
 use crate::timing::parse_date;
 
 /// What a calendar says of one listed date.
@@ -153,6 +154,48 @@ impl SiteCalendar {
             .map(|(_, (n, _))| *n)
             .collect()
     }
+}
+
+/// The calendars a roster's `site` column names, by site id.
+pub type Sites = BTreeMap<String, SiteCalendar>;
+
+/// Loads `dir/SITE.toml` for every site the roster names. A site with no file is an error
+/// on the first roster line that names it; every problem of every file is reported.
+pub fn for_roster(dir: &Path, roster_path: &Path, roster: &Roster) -> Result<Sites, InputError> {
+    let mut first: BTreeMap<&str, u32> = BTreeMap::new();
+    for e in &roster.entries {
+        if let Some(s) = &e.site {
+            let line = first.entry(s).or_insert(e.line);
+            *line = (*line).min(e.line);
+        }
+    }
+    let mut sites = Sites::new();
+    let mut problems = Vec::new();
+    for (site, line) in first {
+        let file = dir.join(format!("{site}.toml"));
+        if !file.is_file() {
+            problems.push(
+                Problem::new(
+                    roster_path,
+                    format!(
+                        "no calendar for site '{site}': {} does not exist (--calendars DIR names the folder of site calendars)",
+                        file.display()
+                    ),
+                )
+                .at(Some(line as usize))
+                .field("site"),
+            );
+            continue;
+        }
+        match load(&file) {
+            Ok(c) => {
+                sites.insert(site.to_string(), c);
+            }
+            Err(e) => problems.extend(e.problems),
+        }
+    }
+    InputError::check(problems)?;
+    Ok(sites)
 }
 
 #[derive(Deserialize)]

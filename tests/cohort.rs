@@ -364,7 +364,7 @@ fn extra_columns_any_column_order_and_blank_lines_are_allowed() {
     let roster = write_file(
         dir.path(),
         "r.csv",
-        "site,start_date,weight_kg,arm,patient_id,notes\n\
+        "ward,start_date,weight_kg,arm,patient_id,notes\n\
          BJ,2027-01-01,60,low,P1,\"first, with a comma\"\n\
          \n\
          SH,2027-01-02, 70 ,high, P2 ,\n",

@@ -364,7 +364,7 @@ fn scenario_text_is_escaped_and_loads_nothing() {
         ],
     );
     let (sdir, scenario) = temp_scenario("hostile.toml", &text);
-    let rows = vec!["P1,low,60,2027-01-01,X".to_string()];
+    let rows = vec!["P1,low,60,2027-01-01,SITE-01".to_string()];
     let (_dir, trial_dir) = report_of(&scenario, "NCT04822922", &rows);
     let html = std::fs::read_to_string(trial_dir.join("report.html")).unwrap();
     assert_self_contained(&html, "hostile report.html", &registry_link);

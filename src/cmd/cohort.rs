@@ -17,9 +17,11 @@ pub fn run(args: CohortArgs) -> Result<()> {
     let trial = scenario::load(&args.scenario)?;
     let roster = roster::read(&args.roster, &trial)?;
     let cohort = Cohort::new(&trial, &roster, &args.roster)?;
+    let sites = crate::site::for_roster(&args.calendars, &args.roster, &roster)?;
     check_out(&args.out)?;
     bundle::check(&cohort, &args.out, args.force)?;
     warn(&trial, &roster);
+    warn_closed_days(&cohort, &sites);
     let _lock = crate::write::lock_folder(&args.out)?;
     let summary = write(&cohort, &args.out, args.force)?;
     print!("{}", summary.render());
@@ -87,6 +89,60 @@ pub fn warn(trial: &Trial, roster: &Roster) {
         .filter(|(_, u)| *u)
         .map(|(a, _)| a);
     super::warn_assumptions(trial, &trial.assumptions_of(arms));
+}
+
+/// Warnings for the patients on a site calendar: each dose, exchange or visit planned on a
+/// day the site is closed (the first ten with their roster lines, then how many more), and
+/// once per site the first date its calendar does not cover (holidays not yet announced).
+/// The schedule itself does not move them yet.
+pub fn warn_closed_days(cohort: &Cohort, sites: &crate::site::Sites) {
+    use crate::schedule::Origin;
+    if sites.is_empty() {
+        return;
+    }
+    let roster = cohort.roster;
+    let mut closed = Vec::new();
+    let mut uncovered: std::collections::BTreeMap<&str, chrono::NaiveDate> = Default::default();
+    for &i in &roster.by_id {
+        let e = &roster.entries[i as usize];
+        let Some(cal) = e.site.as_deref().and_then(|s| sites.get(s)) else {
+            continue;
+        };
+        let (p, arm, events) = cohort.calendar(i);
+        let arm = &cohort.trial.arms[arm];
+        for ev in &events {
+            let what = match ev.origin {
+                Origin::Component(c) => format!(
+                    "{} {}/{}",
+                    arm.components[c].name, ev.occurrence, ev.occurrences
+                ),
+                Origin::Visit(v) => format!("visit '{}'", arm.visits[v].name),
+                Origin::Background(_) => continue,
+            };
+            if !cal.covers(ev.date) {
+                let first = uncovered.entry(&cal.id).or_insert(ev.date);
+                *first = (*first).min(ev.date);
+            }
+            // A closed weekday is closed in years the holiday files do not reach too.
+            if let Some(why) = cal.day(ev.date).closure() {
+                closed.push(format!(
+                    "{}:{}: patient {}: {what} on {} {}, a day site {} is closed ({why})",
+                    cohort.roster_path.display(),
+                    e.line,
+                    p.id,
+                    crate::timing::weekday_abbrev(ev.date),
+                    ev.date,
+                    cal.id
+                ));
+            }
+        }
+    }
+    warn_some(&closed, 10, "events on days their site is closed");
+    for (site, first) in uncovered {
+        eprintln!(
+            "warning: site {site}: its calendar does not cover {first}, and events from then on may fall on holidays not yet announced (provisional)"
+        );
+    }
 }
 
 /// A progress bar on stderr when stderr is a terminal, and none otherwise.

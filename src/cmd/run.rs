@@ -47,6 +47,13 @@ pub fn run(args: RunArgs) -> Result<()> {
             Err(e) => problems.extend(e.problems),
         }
     }
+    let mut sites = Vec::new();
+    for c in &cohorts {
+        match crate::site::for_roster(&args.calendars, &c.roster_path, c.roster) {
+            Ok(s) => sites.push(s),
+            Err(e) => problems.extend(e.problems),
+        }
+    }
     if let Err(e) = super::cohort::check_out(&args.out) {
         problems.extend(e.problems);
     }
@@ -58,8 +65,9 @@ pub fn run(args: RunArgs) -> Result<()> {
     }
     InputError::check(problems)?;
 
-    for c in &cohorts {
+    for (c, s) in cohorts.iter().zip(&sites) {
         super::cohort::warn(c.trial, c.roster);
+        super::cohort::warn_closed_days(c, s);
     }
     let _lock = write::lock_folder(&args.out)?;
     for c in &cohorts {
