@@ -95,13 +95,13 @@ impl<'t> Cohort<'t> {
             .by_id
             .par_chunks(slice)
             .map(|ids| {
-                // About one pair per dated slot: sized once rather than grown by doubling.
-                let per_patient = plans.iter().map(Plan::len).max().unwrap_or(0);
-                let mut pairs = Vec::with_capacity(ids.len() * per_patient);
+                // One pair per patient-date: sized once, from the first patient's dates,
+                // rather than grown by doubling.
+                let mut pairs: Vec<(u32, u32)> = Vec::new();
                 let mut problems = Vec::new();
                 let mut rows = 0u64;
                 let mut buf = Vec::new();
-                for &i in ids {
+                for (k, &i) in ids.iter().enumerate() {
                     let e = &roster.entries[i as usize];
                     let known = &doses[i as usize * dose_width..(i as usize + 1) * dose_width];
                     if let Err(err) = plans[e.arm as usize].expand_with(
@@ -122,6 +122,9 @@ impl<'t> Cohort<'t> {
                         last = Some(ev.date);
                         // Dates run from 0001 to 9999: under 3.7 million days.
                         pairs.push(((ev.date - first_date).num_days() as u32, i));
+                    }
+                    if k == 0 {
+                        pairs.reserve_exact(pairs.len() * (ids.len() - 1));
                     }
                 }
                 (pairs, problems, rows)

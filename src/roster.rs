@@ -29,8 +29,9 @@ pub struct Entry {
     pub line: u32,
     /// Index into [`Trial::arms`].
     pub arm: u16,
-    /// The site whose calendar the patient follows (the optional `site` column), if any.
-    pub site: Option<Box<str>>,
+    /// The site whose calendar the patient follows (the optional `site` column), if any,
+    /// as an index into [`Roster::sites`] (two bytes, where the name would take sixteen).
+    pub site: Option<u16>,
 }
 
 /// A checked roster, with the patients' order by id.
@@ -45,6 +46,15 @@ pub struct Roster {
     pub id_warnings: Vec<String>,
     /// Start dates years away from the rest of the roster (a typo such as 0207 for 2027?).
     pub date_warnings: Vec<String>,
+    /// The site ids the `site` column names, each once.
+    pub sites: Vec<Box<str>>,
+}
+
+impl Roster {
+    /// The site a patient follows, if the roster names one.
+    pub fn site(&self, e: &Entry) -> Option<&str> {
+        e.site.map(|k| &*self.sites[k as usize])
+    }
 }
 
 /// A start date this many days or more from the roster's median start is warned about.
@@ -64,6 +74,8 @@ struct Part {
     problems: Vec<Problem>,
     warnings: Vec<String>,
     id_warnings: Vec<String>,
+    /// This slice's site ids, in first-seen order (entries index them until joined).
+    sites: Vec<Box<str>>,
 }
 
 /// As [`read`], from the file's bytes; `path` names the input in messages.
@@ -157,9 +169,24 @@ pub fn parse(path: &Path, bytes: Vec<u8>, trial: &Trial) -> Result<Roster, Input
     let mut entries = Vec::with_capacity(parts.iter().map(|p| p.entries.len()).sum());
     let mut warnings = Vec::new();
     let mut id_warnings = Vec::new();
+    let mut sites: Vec<Box<str>> = Vec::new();
+    let mut site_index: HashMap<Box<str>, u16> = HashMap::new();
     for p in parts {
+        // Each slice's site indices become the roster's.
+        let mut map = Vec::with_capacity(p.sites.len());
+        for s in p.sites {
+            let next = sites.len();
+            let k = *site_index.entry(s.clone()).or_insert_with(|| {
+                sites.push(s);
+                next as u16
+            });
+            map.push(k);
+        }
         // Each slice's entries are freed as soon as they are moved over.
-        entries.extend(p.entries);
+        entries.extend(p.entries.into_iter().map(|mut e| {
+            e.site = e.site.map(|k| map[k as usize]);
+            e
+        }));
         problems.extend(p.problems);
         warnings.extend(p.warnings);
         id_warnings.extend(p.id_warnings);
@@ -213,6 +240,7 @@ pub fn parse(path: &Path, bytes: Vec<u8>, trial: &Trial) -> Result<Roster, Input
         warnings,
         id_warnings,
         date_warnings,
+        sites,
     })
 }
 
@@ -413,6 +441,7 @@ impl Context<'_> {
             .has_headers(has_headers)
             .from_reader(data);
         let mut lines = LineCounter::new(data, first_line);
+        let mut site_index: HashMap<String, u16> = HashMap::new();
         let mut rec = csv::ByteRecord::new();
         loop {
             match rdr.read_byte_record(&mut rec) {
@@ -526,15 +555,34 @@ impl Context<'_> {
                 .and_then(|c| rec.get(c))
                 .map(String::from_utf8_lossy);
             let site = site.as_deref().map(str::trim).filter(|s| !s.is_empty());
-            if let Some(site) = site
-                && !is_safe_id(site)
-            {
-                part.problems.push(self.problem(
-                    line,
-                    "site",
-                    format!("'{site}' is not a site id: use {SAFE_ID_RULE} (it names the calendar file SITE.toml)"),
-                ));
-            }
+            let site = match site {
+                Some(site) if !is_safe_id(site) => {
+                    part.problems.push(self.problem(
+                        line,
+                        "site",
+                        format!("'{site}' is not a site id: use {SAFE_ID_RULE} (it names the calendar file SITE.toml)"),
+                    ));
+                    None
+                }
+                Some(site) => match site_index.get(site) {
+                    Some(&k) => Some(k),
+                    None if part.sites.len() < usize::from(u16::MAX) => {
+                        let k = part.sites.len() as u16;
+                        part.sites.push(site.into());
+                        site_index.insert(site.to_string(), k);
+                        Some(k)
+                    }
+                    None => {
+                        part.problems.push(self.problem(
+                            line,
+                            "site",
+                            format!("more than {} different sites", u16::MAX),
+                        ));
+                        None
+                    }
+                },
+                None => None,
+            };
             // A bad row keeps its id, so that a duplicate of it is still reported.
             if part.problems.len() == before || !id.is_empty() {
                 part.entries.push(Entry {
@@ -543,7 +591,7 @@ impl Context<'_> {
                     weight_kg: weight.unwrap_or_default(),
                     start: start.unwrap_or_default(),
                     line: line as u32,
-                    site: site.map(Into::into),
+                    site,
                 });
             }
         }
@@ -694,6 +742,33 @@ pub fn schedule_problem(path: &Path, e: &Entry, err: ScheduleError) -> Problem {
 #[cfg(test)]
 mod tests {
     use super::spreadsheet_reading;
+
+    /// A roster over 1 MiB is read in parallel slices, each numbering its sites; joined,
+    /// every patient keeps their own site.
+    #[test]
+    fn sites_are_kept_across_the_slices_of_a_large_roster() {
+        let trial =
+            crate::scenario::load(std::path::Path::new("scenarios/nct04822922.toml")).unwrap();
+        let sites = ["GZ", "SH", "BJ", "XA", "LZ"];
+        let mut text = String::from("patient_id,arm,weight_kg,start_date,site\n");
+        for i in 0..40_000 {
+            // The order of first use differs between slices.
+            let site = sites[(i * 7 / 3 + i / 9000) % 5];
+            let site = if i % 11 == 0 { "" } else { site };
+            text.push_str(&format!("P{i:06},low,60,2027-01-04,{site}\n"));
+        }
+        assert!(text.len() > 1 << 20);
+        let r = super::parse(std::path::Path::new("r.csv"), text.into_bytes(), &trial).unwrap();
+        assert_eq!(r.sites.len(), 5);
+        for (i, e) in r.entries.iter().enumerate() {
+            let want = if i % 11 == 0 {
+                None
+            } else {
+                Some(sites[(i * 7 / 3 + i / 9000) % 5])
+            };
+            assert_eq!(r.site(e), want, "row {i}");
+        }
+    }
 
     #[test]
     fn ids_a_spreadsheet_would_change_are_recognised() {

@@ -136,15 +136,6 @@ impl SiteCalendar {
         &self.coverage
     }
 
-    /// The listed dates from `from` to `to` (both included), in date order.
-    pub fn listed_between(
-        &self,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> impl Iterator<Item = (NaiveDate, &Listed)> {
-        self.listed.range(from..=to).map(|(d, l)| (*d, l))
-    }
-
     /// The closed weekdays, as their three-letter names.
     pub fn closed_weekdays(&self) -> Vec<&'static str> {
         WEEKDAYS
@@ -164,7 +155,7 @@ pub type Sites = BTreeMap<String, SiteCalendar>;
 pub fn for_roster(dir: &Path, roster_path: &Path, roster: &Roster) -> Result<Sites, InputError> {
     let mut first: BTreeMap<&str, u32> = BTreeMap::new();
     for e in &roster.entries {
-        if let Some(s) = &e.site {
+        if let Some(s) = roster.site(e) {
             let line = first.entry(s).or_insert(e.line);
             *line = (*line).min(e.line);
         }

@@ -105,7 +105,7 @@ pub fn warn_closed_days(cohort: &Cohort, sites: &crate::site::Sites) {
     let mut uncovered: std::collections::BTreeMap<&str, chrono::NaiveDate> = Default::default();
     for &i in &roster.by_id {
         let e = &roster.entries[i as usize];
-        let Some(cal) = e.site.as_deref().and_then(|s| sites.get(s)) else {
+        let Some(cal) = roster.site(e).and_then(|s| sites.get(s)) else {
             continue;
         };
         let (p, arm, events) = cohort.calendar(i);
