@@ -199,6 +199,7 @@ fn make_patients(cohort: &Cohort, files: Option<(&Path, &[Input])>) -> Result<re
                         warnings: &[],
                         assumptions: &assumptions,
                         rows: &rows,
+                        site: cohort.site_calendar(i),
                     };
                     let file = |ext: &str| write::safe_child(dir, &p.id, ext);
                     write::atomic(&file(".csv")?, &export::csv::Csv.render(&cal)?)?;

@@ -98,6 +98,13 @@ pub struct CalendarArgs {
     /// Write to this file (atomically) instead of stdout; its folder must exist
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Schedule on this site's calendar (SITE.toml in --calendars): events on closed days
+    /// move by the scenario's rules, or are flagged
+    #[arg(long, value_name = "SITE")]
+    pub site: Option<String>,
+    /// Folder of site calendars (SITE.toml)
+    #[arg(long, value_name = "DIR", default_value = "scenarios/calendars")]
+    pub calendars: PathBuf,
 }
 
 #[derive(Subcommand, Debug)]

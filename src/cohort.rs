@@ -21,7 +21,8 @@ use crate::export::{self, Column, Scope};
 use crate::format::trim_decimals;
 use crate::model::{Assumed, ComponentKind, Kg, Trial, Unit};
 use crate::roster::{self, Roster};
-use crate::schedule::{self, Event, EventKind, Origin, Patient, Plan};
+use crate::schedule::{self, Event, EventKind, Origin, Patient, Placement, Plan};
+use crate::site::{SiteCalendar, Sites};
 use crate::timing;
 
 /// Roughly how many patient-days one formatting task takes on.
@@ -43,7 +44,20 @@ pub struct Cohort<'t> {
     /// The patients with events on each date that has any.
     days: DayIndex,
     rows: u64,
+    /// The site calendars, by the roster's site index (`None`: a site without one).
+    site_calendars: Vec<Option<&'t SiteCalendar>>,
+    /// Where each distinct (arm, site, start date) puts its events.
+    placements: Vec<Placement>,
+    /// Each patient's index into `placements` (`NOT_PLACED`: every day open), indexed
+    /// like `roster.entries`; empty when no patient is on a site calendar.
+    placement_of: Vec<u32>,
 }
+
+/// A patient scheduled without a site calendar.
+const NOT_PLACED: u32 = u32::MAX;
+
+/// No site calendars.
+static NO_SITES: Sites = Sites::new();
 
 impl<'t> Cohort<'t> {
     /// Expands every patient once, to check each schedule can be made (a dose above the
@@ -53,7 +67,21 @@ impl<'t> Cohort<'t> {
         roster: &'t Roster,
         roster_path: &Path,
     ) -> Result<Self, InputError> {
+        Self::on_calendars(trial, roster, roster_path, &NO_SITES)
+    }
+
+    /// As [`Cohort::new`], each patient with a `site` scheduled on that site's calendar
+    /// (events moved by the scenario's closed-day rules, and flagged).
+    pub fn on_calendars(
+        trial: &'t Trial,
+        roster: &'t Roster,
+        roster_path: &Path,
+        sites: &'t Sites,
+    ) -> Result<Self, InputError> {
         let plans: Vec<Plan> = trial.arms.iter().map(|a| Plan::new(trial, a)).collect();
+        let site_calendars: Vec<Option<&SiteCalendar>> =
+            roster.sites.iter().map(|s| sites.get(s.as_ref())).collect();
+        let (placements, placement_of) = place_patients(&plans, roster, &site_calendars);
         let texts = plans.iter().map(ArmTexts::new).collect();
         let first_date = roster
             .entries
@@ -104,12 +132,17 @@ impl<'t> Cohort<'t> {
                 for (k, &i) in ids.iter().enumerate() {
                     let e = &roster.entries[i as usize];
                     let known = &doses[i as usize * dose_width..(i as usize + 1) * dose_width];
-                    if let Err(err) = plans[e.arm as usize].expand_with(
-                        Some(known),
-                        e.weight_kg,
-                        e.start,
-                        &mut buf,
-                    ) {
+                    let plan = &plans[e.arm as usize];
+                    let made = match placement_of.get(i as usize).copied() {
+                        Some(p) if p != NOT_PLACED => plan.expand_placed(
+                            Some(known),
+                            e.weight_kg,
+                            &placements[p as usize],
+                            &mut buf,
+                        ),
+                        _ => plan.expand_with(Some(known), e.weight_kg, e.start, &mut buf),
+                    };
+                    if let Err(err) = made {
                         problems.push(roster::schedule_problem(roster_path, e, err));
                         continue;
                     }
@@ -151,7 +184,30 @@ impl<'t> Cohort<'t> {
             first_date,
             days,
             rows,
+            site_calendars,
+            placements,
+            placement_of,
         })
+    }
+
+    /// Patient `i`'s placement on their site's calendar, if they are on one.
+    fn placement(&self, i: u32) -> Option<&Placement> {
+        match self.placement_of.get(i as usize) {
+            Some(&p) if p != NOT_PLACED => Some(&self.placements[p as usize]),
+            _ => None,
+        }
+    }
+
+    /// The calendar patient `i`'s site keeps, if any.
+    pub fn site_calendar(&self, i: u32) -> Option<&'t SiteCalendar> {
+        let e = &self.roster.entries[i as usize];
+        e.site
+            .and_then(|s| self.site_calendars.get(usize::from(s)).copied().flatten())
+    }
+
+    /// Whether any patient is scheduled on a site calendar.
+    pub fn on_any_calendar(&self) -> bool {
+        !self.placements.is_empty()
     }
 
     /// Number of rows the pharmacy schedule has.
@@ -165,6 +221,7 @@ impl<'t> Cohort<'t> {
             id: e.id.to_string(),
             weight_kg: e.weight_kg,
             start: e.start,
+            site: self.roster.site(e).map(str::to_string),
         }
     }
 
@@ -246,8 +303,15 @@ impl<'t> Cohort<'t> {
                 let texts = &self.texts[e.arm as usize];
                 let w = self.dose_width;
                 let known = &self.doses[i as usize * w..(i as usize + 1) * w];
-                plan.expand_date_with(Some(known), e.weight_kg, e.start, date, &mut events)
-                    .expect("checked when the cohort was built");
+                match self.placement(i) {
+                    Some(p) => {
+                        plan.expand_date_placed(Some(known), e.weight_kg, p, date, &mut events)
+                    }
+                    None => {
+                        plan.expand_date_with(Some(known), e.weight_kg, e.start, date, &mut events)
+                    }
+                }
+                .expect("checked when the cohort was built");
                 // Every event of a patient-day shares its date, so its study day too.
                 let Some(first) = events.first() else {
                     continue;
@@ -255,6 +319,7 @@ impl<'t> Cohort<'t> {
                 cells.study_day = first.study_day;
                 cells.weight.clear();
                 write_decimal(&mut cells.weight, e.weight_kg.decimal());
+                cells.site = self.roster.site(e).unwrap_or_default().as_bytes();
                 // The leading cells every row of the patient-day shares, written once.
                 head.clear();
                 texts.head.write_head(&mut head, &e.id, &cells);
@@ -278,11 +343,67 @@ impl<'t> Cohort<'t> {
     pub fn calendar(&self, i: u32) -> (Patient, usize, Vec<Event>) {
         let e = &self.roster.entries[i as usize];
         let p = self.patient(i);
-        let events = self.plans[e.arm as usize]
-            .schedule(&p)
-            .expect("checked when the cohort was built");
+        let plan = &self.plans[e.arm as usize];
+        let events = match self.placement(i) {
+            Some(placed) => {
+                let mut out = Vec::new();
+                plan.expand_placed(None, e.weight_kg, placed, &mut out)
+                    .map(|()| out)
+            }
+            None => plan.schedule(&p),
+        }
+        .expect("checked when the cohort was built");
         (p, e.arm as usize, events)
     }
+}
+
+/// Each distinct (arm, site, start date) of the patients on a site calendar placed once,
+/// and each patient's index into those placements. A placement that cannot be made (a
+/// date past 9999) leaves its patients unplaced: expanding them reports the error.
+fn place_patients(
+    plans: &[Plan],
+    roster: &Roster,
+    calendars: &[Option<&SiteCalendar>],
+) -> (Vec<Placement>, Vec<u32>) {
+    let key = |e: &roster::Entry| {
+        let site = e.site?;
+        calendars.get(usize::from(site)).copied().flatten()?;
+        Some((e.arm, site, e.start))
+    };
+    let mut keys: Vec<(u16, u16, NaiveDate)> = roster.entries.iter().filter_map(key).collect();
+    if keys.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    keys.par_sort_unstable();
+    keys.dedup();
+    let placed: Vec<Option<Placement>> = keys
+        .par_iter()
+        .map(|&(arm, site, start)| {
+            let cal = calendars[usize::from(site)].expect("keys have calendars");
+            plans[arm as usize].placement(start, cal).ok()
+        })
+        .collect();
+    // Keys whose placement failed map to NOT_PLACED; the rest to their index.
+    let mut ids = Vec::with_capacity(keys.len());
+    let mut placements = Vec::new();
+    for p in placed {
+        match p {
+            Some(p) => {
+                ids.push(placements.len() as u32);
+                placements.push(p);
+            }
+            None => ids.push(NOT_PLACED),
+        }
+    }
+    let of = roster
+        .entries
+        .par_iter()
+        .map(|e| match key(e) {
+            Some(k) => ids[keys.binary_search(&k).expect("every key was placed")],
+            None => NOT_PLACED,
+        })
+        .collect();
+    (placements, of)
 }
 
 /// The patients with events on each date, for the dates that have any: memory follows
@@ -375,11 +496,12 @@ fn write_parts(out: &mut (dyn Write + Send), parts: &[(Vec<u8>, u64)]) -> io::Re
 
 /// The cells of a patient-day, formatted once for all its rows.
 #[derive(Default)]
-struct DayCells {
+struct DayCells<'a> {
     date: Vec<u8>,
     weekday: &'static str,
     study_day: i64,
     weight: Vec<u8>,
+    site: &'a [u8],
 }
 
 /// A row of one arm item's occurrence as pieces: runs of text that are the same for every
@@ -399,7 +521,7 @@ struct SlotText {
 /// costs a third of the stream's time in mispredicted branches), so a new per-row column
 /// goes here too; `the_row_cells_are_the_per_row_columns` checks this list against
 /// [`Column::ALL`].
-const ROW_CELLS: [Column; 8] = [
+const ROW_CELLS: [Column; 12] = [
     Column::OrderInDay,
     Column::WeightKg,
     Column::Dose,
@@ -408,6 +530,10 @@ const ROW_CELLS: [Column; 8] = [
     Column::WindowStart,
     Column::WindowEnd,
     Column::AssumedValues,
+    Column::Site,
+    Column::PlannedDate,
+    Column::ShiftDays,
+    Column::Flags,
 ];
 
 /// How many leading columns are the same for every row of a patient-day (patient id,
@@ -453,13 +579,17 @@ impl SlotText {
             (t6, _),
             (t7, _),
             (t8, _),
+            (t9, _),
+            (t10, _),
+            (t11, _),
+            (t12, _),
         ] = &self.segments[..]
         else {
             unreachable!("a row has ROW_CELLS.len() + 1 runs of text")
         };
         debug_assert_eq!(self.segments.len(), ROW_CELLS.len() + 1);
         // Room for the whole row at once, so the copies below never grow the buffer.
-        out.reserve(256 + t7.len());
+        out.reserve(320 + t7.len() + day.site.len());
         let mut num = itoa::Buffer::new();
         put(out, t0);
         out.extend_from_slice(num.format(ev.order_in_day).as_bytes());
@@ -484,6 +614,21 @@ impl SlotText {
         put(out, t7);
         ev.assumed.write_to(out);
         put(out, t8);
+        out.extend_from_slice(day.site);
+        put(out, t9);
+        if ev.planned == ev.date {
+            // Unmoved, as every event without a calendar is.
+            out.extend_from_slice(&day.date);
+            put(out, t10);
+            out.push(b'0');
+        } else {
+            out.extend_from_slice(ev.planned.to_string().as_bytes());
+            put(out, t10);
+            out.extend_from_slice(num.format((ev.date - ev.planned).num_days()).as_bytes());
+        }
+        put(out, t11);
+        ev.flags.write_to(out);
+        put(out, t12);
     }
 
     /// Appends the head of a patient-day (its `segments` and [`SlotText::cell`]s). The cells
@@ -661,12 +806,15 @@ impl ArmTexts {
             id: "x".into(),
             weight_kg: Kg::from_f64(1.0),
             start: NaiveDate::default(),
+            site: None,
         };
         let lead = head_columns();
         let mut head = None;
         let mut text = |origin: Origin, occurrence: u32, occurrences: u32| -> SlotText {
             let mut ev = Event {
                 date: probe.start,
+                planned: probe.start,
+                flags: crate::moves::Flags::NONE,
                 study_day: 1,
                 order_in_day: 1,
                 kind: EventKind::Visit,

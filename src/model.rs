@@ -12,6 +12,8 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
+pub use crate::moves::{Anchor, OnClosed, Policy};
+
 /// Below this weight (kg) a patient weight is an error, not a warning ([`Kg::HARD_MIN`]).
 pub const WEIGHT_HARD_MIN_KG: f64 = 3.0;
 /// Above this weight (kg) a patient weight is an error, not a warning ([`Kg::HARD_MAX`]).
@@ -173,9 +175,11 @@ impl Assumed {
     pub const BACKGROUND: Assumed = Assumed(1 << 7);
     /// A running total that includes an assumed dose of an earlier row.
     pub const EARLIER_DOSE: Assumed = Assumed(1 << 8);
+    /// The date was chosen by an assumed closed-day rule (a move, or a move refused).
+    pub const CLOSED_DAY_RULE: Assumed = Assumed(1 << 9);
     pub const NONE: Assumed = Assumed(0);
 
-    const NAMES: [(Assumed, &'static str); 9] = [
+    const NAMES: [(Assumed, &'static str); 10] = [
         (Assumed::DOSE, "dose"),
         (Assumed::TIMING, "timing"),
         (Assumed::ROUTE, "route"),
@@ -185,6 +189,7 @@ impl Assumed {
         (Assumed::WINDOW, "window"),
         (Assumed::BACKGROUND, "background"),
         (Assumed::EARLIER_DOSE, "earlier dose in total"),
+        (Assumed::CLOSED_DAY_RULE, "closed-day rule"),
     ];
 
     pub fn is_empty(self) -> bool {
@@ -211,7 +216,7 @@ impl Assumed {
         if self.is_empty() {
             return;
         }
-        // Every set there can be, named once (9 flags: 512 texts).
+        // Every set there can be, named once (10 flags: 1,024 texts).
         static TEXTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
         let texts = TEXTS.get_or_init(|| {
             (0..1u16 << Self::NAMES.len())
@@ -493,6 +498,56 @@ pub struct Timing {
     /// Occurrences (1-based) given on the same day right after another component.
     pub after: Option<After>,
     pub provenance: Provenance,
+    /// Where an occurrence planned on a day its site is closed may move.
+    pub closed_days: ClosedDayRules,
+}
+
+/// A component's rules for a day its site is closed, each value with its provenance (all
+/// optional: with none, an occurrence stays on its planned date, flagged).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClosedDayRules {
+    pub on_closed: Option<Sourced<OnClosed>>,
+    /// How far from its planned date an occurrence may move.
+    pub window: Option<Window>,
+    pub min_gap_days: Option<Sourced<u32>>,
+    pub anchor: Option<Sourced<Anchor>>,
+}
+
+impl ClosedDayRules {
+    /// The rules as the mover applies them.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            on_closed: self
+                .on_closed
+                .as_ref()
+                .map_or_else(OnClosed::default, |s| s.value),
+            window: self.window.as_ref().map(|w| (w.days_before, w.days_after)),
+            min_gap_days: self.min_gap_days.as_ref().map(|s| s.value),
+            anchor: self
+                .anchor
+                .as_ref()
+                .map_or_else(Anchor::default, |s| s.value),
+        }
+    }
+
+    /// Whether any rule given is assumed rather than stated by the record.
+    pub fn is_assumed(&self) -> bool {
+        self.on_closed
+            .as_ref()
+            .is_some_and(|s| s.provenance.is_assumed())
+            || self
+                .window
+                .as_ref()
+                .is_some_and(|w| w.provenance.is_assumed())
+            || self
+                .min_gap_days
+                .as_ref()
+                .is_some_and(|s| s.provenance.is_assumed())
+            || self
+                .anchor
+                .as_ref()
+                .is_some_and(|s| s.provenance.is_assumed())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -567,6 +622,34 @@ pub struct Visit {
     pub day: u32,
     pub window: Option<Window>,
     pub provenance: Provenance,
+    /// Where the visit moves when planned on a day its site is closed (within `window`).
+    pub on_closed: Option<Sourced<OnClosed>>,
+}
+
+impl Visit {
+    /// The visit's rules as the mover applies them.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            on_closed: self
+                .on_closed
+                .as_ref()
+                .map_or_else(OnClosed::default, |s| s.value),
+            window: self.window.as_ref().map(|w| (w.days_before, w.days_after)),
+            min_gap_days: None,
+            anchor: Anchor::Plan,
+        }
+    }
+
+    /// Whether its closed-day rule (or the window it moves within) is assumed.
+    pub fn policy_assumed(&self) -> bool {
+        self.on_closed.as_ref().is_some_and(|s| {
+            s.provenance.is_assumed()
+                || self
+                    .window
+                    .as_ref()
+                    .is_some_and(|w| w.provenance.is_assumed())
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -613,6 +696,19 @@ impl Arm {
             push(format!("product {}", product.id), &product.provenance);
             push(format!("{} dose", c.id), &c.dose.provenance);
             push(format!("{} timing", c.id), &c.timing.provenance);
+            let rules = &c.timing.closed_days;
+            if let Some(o) = &rules.on_closed {
+                push(format!("{} on a closed day", c.id), &o.provenance);
+            }
+            if let Some(w) = &rules.window {
+                push(format!("{} window", c.id), &w.provenance);
+            }
+            if let Some(g) = &rules.min_gap_days {
+                push(format!("{} minimum gap", c.id), &g.provenance);
+            }
+            if let Some(a) = &rules.anchor {
+                push(format!("{} anchor", c.id), &a.provenance);
+            }
             if let Some(r) = &c.route {
                 push(format!("{} route", c.id), &r.provenance);
             }
@@ -624,6 +720,9 @@ impl Arm {
             push(format!("visit {} day", v.id), &v.provenance);
             if let Some(w) = &v.window {
                 push(format!("visit {} window", v.id), &w.provenance);
+            }
+            if let Some(o) = &v.on_closed {
+                push(format!("visit {} on a closed day", v.id), &o.provenance);
             }
         }
         for b in &self.background {

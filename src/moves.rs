@@ -22,6 +22,27 @@ pub enum OnClosed {
     Nearest,
 }
 
+impl OnClosed {
+    /// Every rule with its scenario name.
+    pub const ALL: [(OnClosed, &'static str); 4] = [
+        (OnClosed::Keep, "keep"),
+        (OnClosed::Next, "next"),
+        (OnClosed::Previous, "previous"),
+        (OnClosed::Nearest, "nearest"),
+    ];
+
+    pub fn parse(s: &str) -> Option<OnClosed> {
+        Self::ALL.iter().find(|(_, n)| *n == s).map(|(o, _)| *o)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(o, _)| *o == self)
+            .map_or("keep", |(_, n)| n)
+    }
+}
+
 /// Which dates later occurrences keep when one moves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Anchor {
@@ -32,10 +53,28 @@ pub enum Anchor {
     Previous,
 }
 
+impl Anchor {
+    pub fn parse(s: &str) -> Option<Anchor> {
+        match s {
+            "plan" => Some(Anchor::Plan),
+            "previous" => Some(Anchor::Previous),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Anchor::Plan => "plan",
+            Anchor::Previous => "previous",
+        }
+    }
+}
+
 /// How far an event with no window may move, each way (days).
 pub const DEFAULT_REACH_DAYS: u32 = 14;
 
-/// A series' rules for closed days.
+/// A series' rules for closed days. A move never puts two occurrences of a series on one
+/// day, nor changes their order: the minimum gap is at least 1 day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Policy {
     pub on_closed: OnClosed,
@@ -80,6 +119,26 @@ impl Flags {
         self.0 == 0
     }
 
+    /// Whether any of `other`'s flags is set.
+    pub fn intersects(self, other: Flags) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    /// [`Flags::codes`] appended to `out`, from a table made once (the pharmacy stream
+    /// writes one per row).
+    pub fn write_to(self, out: &mut Vec<u8>) {
+        if self.is_empty() {
+            return;
+        }
+        static TEXTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+        let texts = TEXTS.get_or_init(|| {
+            (0..1u8 << Self::NAMES.len())
+                .map(|bits| Flags(bits).codes())
+                .collect()
+        });
+        out.extend_from_slice(texts[usize::from(self.0)].as_bytes());
+    }
+
     /// The codes, `;`-separated, in a fixed order: "closed_day;provisional".
     pub fn codes(self) -> String {
         Self::NAMES
@@ -88,6 +147,12 @@ impl Flags {
             .map(|(_, n)| *n)
             .collect::<Vec<_>>()
             .join(";")
+    }
+}
+
+impl serde::Serialize for Flags {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.codes())
     }
 }
 
@@ -172,10 +237,9 @@ pub fn place(
         let gaps_ok = |d: NaiveDate| {
             group.iter().all(|&m| {
                 let s = items[m].series;
-                let Some(gap) = policies[s].min_gap_days else {
-                    return true;
-                };
-                let gap = i64::from(gap);
+                // Two occurrences of one component never share a day, nor change places,
+                // whatever the scenario states.
+                let gap = i64::from(policies[s].min_gap_days.unwrap_or(1).max(1));
                 let behind = last[s].is_none_or(|p| (d - p).num_days() >= gap);
                 let ahead = policies[s].anchor == Anchor::Previous
                     || next_of[m]
@@ -438,14 +502,16 @@ mod tests {
                     prop_assert_eq!(p.date, it.planned);
                 }
             }
-            // Consecutive occurrences of a series keep its minimum gap wherever one moved.
+            // Consecutive occurrences of a series keep its minimum gap wherever one moved,
+            // and never share a day or change places.
             for (s, pol) in policies.iter().enumerate() {
-                let (Some(g), Anchor::Plan) = (pol.min_gap_days, pol.anchor) else {
-                    continue;
-                };
+                let g = pol.min_gap_days.unwrap_or(1);
                 let placed: Vec<&Placed> = items.iter().zip(&got).filter(|(it, _)| it.series == s).map(|(_, p)| p).collect();
                 for w in placed.windows(2) {
-                    if w[0].flags.contains(Flags::SHIFTED) || w[1].flags.contains(Flags::SHIFTED) {
+                    prop_assert!(w[1].date > w[0].date, "{w:?}");
+                    if pol.anchor == Anchor::Plan
+                        && (w[0].flags.contains(Flags::SHIFTED) || w[1].flags.contains(Flags::SHIFTED))
+                    {
                         prop_assert!((w[1].date - w[0].date).num_days() >= i64::from(g), "{w:?}");
                     }
                 }

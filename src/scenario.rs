@@ -138,6 +138,10 @@ struct RawTiming {
     after_occurrences: Option<Spanned<Vec<Spanned<i64>>>>,
     source: Option<String>,
     assumed: Option<String>,
+    on_closed_day: Option<RawText>,
+    window: Option<RawWindow>,
+    min_gap_days: Option<RawCount>,
+    anchor: Option<RawText>,
 }
 
 #[derive(Deserialize)]
@@ -164,6 +168,7 @@ struct RawVisit {
     day: Spanned<i64>,
     arms: Option<Vec<Spanned<String>>>,
     window: Option<RawWindow>,
+    on_closed_day: Option<RawText>,
     source: Option<String>,
     assumed: Option<String>,
 }
@@ -1137,11 +1142,98 @@ impl Validator<'_> {
                 TimingRule::Days(vec![1])
             }
         };
+        let closed_days = ClosedDayRules {
+            on_closed: r
+                .on_closed_day
+                .as_ref()
+                .map(|o| self.on_closed(o, line, format!("{field}.on_closed_day"))),
+            window: r
+                .window
+                .as_ref()
+                .map(|w| self.window(w, None, line, format!("{field}.window"))),
+            min_gap_days: r.min_gap_days.as_ref().map(|g| Sourced {
+                value: self.count(&g.value, format!("{field}.min_gap_days.value"), 1),
+                provenance: self.provenance(
+                    &g.source,
+                    &g.assumed,
+                    line,
+                    format!("{field}.min_gap_days"),
+                ),
+            }),
+            anchor: r.anchor.as_ref().map(|a| {
+                let value = Anchor::parse(&a.value).unwrap_or_else(|| {
+                    self.err(
+                        line,
+                        format!("{field}.anchor.value"),
+                        format!("unknown anchor '{}': use plan or previous", a.value),
+                    );
+                    Anchor::Plan
+                });
+                Sourced {
+                    value,
+                    provenance: self.provenance(
+                        &a.source,
+                        &a.assumed,
+                        line,
+                        format!("{field}.anchor"),
+                    ),
+                }
+            }),
+        };
         let provenance = self.provenance(&r.source, &r.assumed, line, field);
         Timing {
             rule,
             after: None,
             provenance,
+            closed_days,
+        }
+    }
+
+    /// An `on_closed_day = { value = "next", source or assumed }`.
+    fn on_closed(&mut self, o: &RawText, line: Option<usize>, field: String) -> Sourced<OnClosed> {
+        let value = OnClosed::parse(&o.value).unwrap_or_else(|| {
+            let names: Vec<&str> = OnClosed::ALL.iter().map(|(_, n)| *n).collect();
+            self.err(
+                line,
+                format!("{field}.value"),
+                format!(
+                    "unknown rule '{}' for a closed day: use {}",
+                    o.value,
+                    names.join(", ")
+                ),
+            );
+            OnClosed::Keep
+        });
+        Sourced {
+            value,
+            provenance: self.provenance(&o.source, &o.assumed, line, field),
+        }
+    }
+
+    /// A window of days before and after a planned date; `day`, when given, is the
+    /// planned study day, which the window may not reach before.
+    fn window(
+        &mut self,
+        rw: &RawWindow,
+        day: Option<u32>,
+        line: Option<usize>,
+        field: String,
+    ) -> Window {
+        let before = self.count(&rw.days_before, format!("{field}.days_before"), 0);
+        let after = self.count(&rw.days_after, format!("{field}.days_after"), 0);
+        if let Some(day) = day
+            && i64::from(before) >= i64::from(day)
+        {
+            self.err(
+                self.line(&rw.days_before),
+                format!("{field}.days_before"),
+                format!("a window {before} days early would open before study day 1"),
+            );
+        }
+        Window {
+            days_before: before,
+            days_after: after,
+            provenance: self.provenance(&rw.source, &rw.assumed, line, field),
         }
     }
 
@@ -1291,28 +1383,14 @@ impl Validator<'_> {
                     );
                 }
                 let day = self.day(&rv.day, format!("{field}.day"));
-                let window = rv.window.as_ref().map(|rw| {
-                    let before =
-                        self.count(&rw.days_before, format!("{field}.window.days_before"), 0);
-                    let after = self.count(&rw.days_after, format!("{field}.window.days_after"), 0);
-                    if i64::from(before) >= i64::from(day) {
-                        self.err(
-                            self.line(&rw.days_before),
-                            format!("{field}.window.days_before"),
-                            format!("a window {before} days early would open before study day 1"),
-                        );
-                    }
-                    Window {
-                        days_before: before,
-                        days_after: after,
-                        provenance: self.provenance(
-                            &rw.source,
-                            &rw.assumed,
-                            self.line(v),
-                            format!("{field}.window"),
-                        ),
-                    }
-                });
+                let window = rv
+                    .window
+                    .as_ref()
+                    .map(|rw| self.window(rw, Some(day), self.line(v), format!("{field}.window")));
+                let on_closed = rv
+                    .on_closed_day
+                    .as_ref()
+                    .map(|o| self.on_closed(o, self.line(v), format!("{field}.on_closed_day")));
                 let only = self.arms_filter(&rv.arms, arms, &field);
                 let provenance = self.provenance(&rv.source, &rv.assumed, self.line(v), field);
                 (
@@ -1322,6 +1400,7 @@ impl Validator<'_> {
                         day,
                         window,
                         provenance,
+                        on_closed,
                     },
                     only,
                 )

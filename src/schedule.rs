@@ -15,6 +15,8 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::model::*;
+use crate::moves::{self, Flags, Item};
+use crate::site::SiteCalendar;
 use crate::timing;
 
 /// One patient as the schedule needs them.
@@ -24,6 +26,8 @@ pub struct Patient {
     /// As entered: per-kg doses are computed from these exact digits.
     pub weight_kg: Kg,
     pub start: NaiveDate,
+    /// The site whose calendar the patient is scheduled on, if any.
+    pub site: Option<String>,
 }
 
 /// Why a schedule cannot be made. The caller knows which file, row or flag to blame.
@@ -121,7 +125,12 @@ pub enum Origin {
 /// One dated row of a patient's calendar.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Event {
+    /// The date it is scheduled on: the planned date, or where a site calendar moved it.
     pub date: NaiveDate,
+    /// The date the regimen's study day gives, before any move.
+    pub planned: NaiveDate,
+    /// What the site calendar did to it (nothing without a calendar).
+    pub flags: Flags,
     pub study_day: i64,
     /// 1, 2, ... among this patient's events on this date.
     pub order_in_day: u32,
@@ -331,21 +340,20 @@ impl<'t> Plan<'t> {
             None => self.doses_for(weight_kg),
         };
         for s in &self.slots {
-            let (date, study_day) = match s.when {
-                When::Day(d) => (
-                    timing::date_of_day(start, d)
-                        .ok_or(ScheduleError::DateOutOfRange(i64::from(d)))?,
-                    i64::from(d),
-                ),
-                When::Months { base_day, months } => timing::month_step(start, base_day, months)
-                    .map_err(ScheduleError::DateOutOfRange)?,
-            };
+            let (date, study_day) = slot_date(s, start)?;
             out.push(self.slot_event(s, &doses, date, study_day)?);
         }
         if !self.presorted {
             // Stable: equal (date, rank) keep file order.
             out.sort_by_key(|e| (e.date, self.rank_of(e)));
         }
+        self.number_and_total(out);
+        Ok(())
+    }
+
+    /// Numbers each event within its day and sets the running totals, over events in
+    /// calendar order.
+    fn number_and_total(&self, out: &mut [Event]) {
         let mut totals = Totals::new(self.trial.products.len());
         let mut prev: Option<NaiveDate> = None;
         let mut order = 0;
@@ -357,7 +365,6 @@ impl<'t> Plan<'t> {
                 (e.cumulative_dose, e.assumed) = totals.add(p, d, e.assumed);
             }
         }
-        Ok(())
     }
 
     /// Only the events of one date, exactly as [`Plan::expand_into`] gives them (same
@@ -449,6 +456,8 @@ impl<'t> Plan<'t> {
     ) -> Result<Event, ScheduleError> {
         let mut e = Event {
             date,
+            planned: date,
+            flags: Flags::NONE,
             study_day,
             order_in_day: 0,
             kind: s.kind,
@@ -486,6 +495,9 @@ impl<'t> Plan<'t> {
                         unit: product.unit.as_str(),
                     });
                 }
+                if let Some(w) = &comp.timing.closed_days.window {
+                    e.window = Some(window_around(date, w, study_day)?);
+                }
                 e.dose = dose;
                 e.dose_per_kg = per_kg;
                 e.volume_ml = dose.and_then(|d| match product.unit {
@@ -495,12 +507,7 @@ impl<'t> Plan<'t> {
             }
             Origin::Visit(v) => {
                 if let Some(w) = &self.arm.visits[v].window {
-                    let out_of_range = ScheduleError::DateOutOfRange(study_day);
-                    e.window = Some((
-                        timing::shift_days(date, -i64::from(w.days_before))
-                            .ok_or(out_of_range.clone())?,
-                        timing::shift_days(date, i64::from(w.days_after)).ok_or(out_of_range)?,
-                    ));
+                    e.window = Some(window_around(date, w, study_day)?);
                 }
             }
             Origin::Background(_) => {}
@@ -513,6 +520,244 @@ impl<'t> Plan<'t> {
         check_weight(patient.weight_kg, &self.trial.weight)?;
         let mut out = Vec::with_capacity(self.slots.len());
         self.expand_into(patient.weight_kg, patient.start, &mut out)?;
+        Ok(out)
+    }
+}
+
+/// The first and last dates of a window around a planned date.
+fn window_around(
+    date: NaiveDate,
+    w: &Window,
+    study_day: i64,
+) -> Result<(NaiveDate, NaiveDate), ScheduleError> {
+    let out_of_range = ScheduleError::DateOutOfRange(study_day);
+    Ok((
+        timing::shift_days(date, -i64::from(w.days_before)).ok_or(out_of_range.clone())?,
+        timing::shift_days(date, i64::from(w.days_after)).ok_or(out_of_range)?,
+    ))
+}
+
+/// A slot's planned date and study day for a patient starting on `start`.
+fn slot_date(s: &Slot, start: NaiveDate) -> Result<(NaiveDate, i64), ScheduleError> {
+    match s.when {
+        When::Day(d) => Ok((
+            timing::date_of_day(start, d).ok_or(ScheduleError::DateOutOfRange(i64::from(d)))?,
+            i64::from(d),
+        )),
+        When::Months { base_day, months } => {
+            timing::month_step(start, base_day, months).map_err(ScheduleError::DateOutOfRange)
+        }
+    }
+}
+
+/// Where a patient's events fall once a site calendar has moved them: the plan's slots in
+/// the order of their scheduled dates, each with its planned date and flags. It depends on
+/// the arm, the start date and the calendar, never the weight, so patients who share those
+/// share one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placement {
+    items: Vec<PlacedSlot>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct PlacedSlot {
+    slot: u32,
+    date: NaiveDate,
+    study_day: i64,
+    planned: NaiveDate,
+    flags: Flags,
+    /// Set when an assumed closed-day rule chose the date.
+    assumed: Assumed,
+}
+
+impl Placement {
+    /// The scheduled dates, in order (each once per event).
+    pub fn dates(&self) -> impl Iterator<Item = NaiveDate> + '_ {
+        self.items.iter().map(|p| p.date)
+    }
+}
+
+impl Plan<'_> {
+    /// Places the plan's events for a patient starting on `start` at a site with
+    /// `calendar`: each component's occurrences and each visit by its closed-day rules
+    /// ([`moves::place`]); background treatment stays where it is (it is not a procedure
+    /// the site has to be open for). No event moves before study day 1.
+    pub fn placement(
+        &self,
+        start: NaiveDate,
+        calendar: &SiteCalendar,
+    ) -> Result<Placement, ScheduleError> {
+        let n_comp = self.arm.components.len();
+        let mut planned = Vec::with_capacity(self.slots.len());
+        for s in &self.slots {
+            planned.push(slot_date(s, start)?);
+        }
+        // Slot -> item (background has none); items in slot order, so each component's
+        // occurrences come in order.
+        let mut item_of = vec![usize::MAX; self.slots.len()];
+        let mut items: Vec<Item> = Vec::with_capacity(self.slots.len());
+        let mut by_component: std::collections::HashMap<(usize, NaiveDate), usize> =
+            std::collections::HashMap::new();
+        for (k, s) in self.slots.iter().enumerate() {
+            let series = match s.origin {
+                Origin::Component(c) => c,
+                Origin::Visit(v) => n_comp + v,
+                Origin::Background(_) => continue,
+            };
+            item_of[k] = items.len();
+            if let Origin::Component(c) = s.origin {
+                by_component.insert((c, planned[k].0), items.len());
+            }
+            items.push(Item {
+                planned: planned[k].0,
+                series,
+                leader: None,
+            });
+        }
+        for (k, s) in self.slots.iter().enumerate() {
+            if let Some(a) = s.after
+                && item_of[k] != usize::MAX
+            {
+                items[item_of[k]].leader = by_component.get(&(a, planned[k].0)).copied();
+            }
+        }
+        let mut policies: Vec<moves::Policy> = Vec::with_capacity(n_comp + self.arm.visits.len());
+        let mut assumed: Vec<bool> = Vec::with_capacity(policies.capacity());
+        for c in &self.arm.components {
+            policies.push(c.timing.closed_days.policy());
+            assumed.push(c.timing.closed_days.is_assumed());
+        }
+        for v in &self.arm.visits {
+            policies.push(v.policy());
+            assumed.push(v.policy_assumed());
+        }
+        let first = timing::date_of_day(start, 1).unwrap_or(start);
+        let last = NaiveDate::from_ymd_opt(9999, 12, 31).expect("a date");
+        let open = |d: NaiveDate| d >= first && d <= last && calendar.is_open(d);
+        let placed = moves::place(&items, &policies, open, |d| calendar.covers(d));
+        let chosen = Flags::SHIFTED | Flags::MIN_GAP | Flags::NO_OPEN_DAY_IN_WINDOW;
+        let mut out: Vec<PlacedSlot> = self
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(k, _)| {
+                let (date, study_day) = planned[k];
+                let mut p = PlacedSlot {
+                    slot: k as u32,
+                    date,
+                    study_day,
+                    planned: date,
+                    flags: Flags::NONE,
+                    assumed: Assumed::NONE,
+                };
+                if let Some(i) = Some(item_of[k]).filter(|&i| i != usize::MAX) {
+                    let got = placed[i];
+                    p.date = got.date;
+                    p.flags = got.flags;
+                    p.study_day = timing::day_of_date(start, got.date);
+                    let by_assumed = assumed[items[i].series]
+                        || items[i].leader.is_some_and(|l| assumed[items[l].series]);
+                    if by_assumed && got.flags.intersects(chosen) {
+                        p.assumed = Assumed::CLOSED_DAY_RULE;
+                    }
+                }
+                p
+            })
+            .collect();
+        // Stable: equal (date, rank) keep slot order, as an unmoved calendar does.
+        out.sort_by_key(|p| (p.date, self.slots[p.slot as usize].rank));
+        Ok(Placement { items: out })
+    }
+
+    /// As [`Plan::expand_with`], with the events where `placement` puts them.
+    pub fn expand_placed(
+        &self,
+        known: Option<&[Option<f64>]>,
+        weight_kg: Kg,
+        placement: &Placement,
+        out: &mut Vec<Event>,
+    ) -> Result<(), ScheduleError> {
+        out.clear();
+        let doses = match known {
+            Some(k) => self.doses_from(k),
+            None => self.doses_for(weight_kg),
+        };
+        for p in &placement.items {
+            out.push(self.placed_event(p, &doses)?);
+        }
+        self.number_and_total(out);
+        Ok(())
+    }
+
+    /// The event of a placed slot, without order or running total.
+    fn placed_event(&self, p: &PlacedSlot, doses: &Doses) -> Result<Event, ScheduleError> {
+        let s = &self.slots[p.slot as usize];
+        let mut e = self.slot_event(s, doses, p.planned, p.study_day)?;
+        e.date = p.date;
+        e.flags = p.flags;
+        e.assumed |= p.assumed;
+        Ok(e)
+    }
+
+    /// As [`Plan::expand_date_with`], with the events where `placement` puts them: only
+    /// those scheduled on `date`, with the running totals of everything before.
+    pub fn expand_date_placed(
+        &self,
+        known: Option<&[Option<f64>]>,
+        weight_kg: Kg,
+        placement: &Placement,
+        date: NaiveDate,
+        out: &mut Vec<Event>,
+    ) -> Result<(), ScheduleError> {
+        out.clear();
+        let items = &placement.items;
+        let first = items.partition_point(|p| p.date < date);
+        let end = first + items[first..].partition_point(|p| p.date == date);
+        let today = &items[first..end];
+        if today.is_empty() {
+            return Ok(());
+        }
+        let doses = match known {
+            Some(k) => self.doses_from(k),
+            None => self.doses_for(weight_kg),
+        };
+        let mut totals = Totals::new(self.trial.products.len());
+        for p in &items[..first] {
+            if let Origin::Component(c) = self.slots[p.slot as usize].origin
+                && let Some(dose) = doses[c].0
+            {
+                totals.add(
+                    self.arm.components[c].product,
+                    dose,
+                    self.slots[p.slot as usize].assumed,
+                );
+            }
+        }
+        for p in today {
+            let mut e = self.placed_event(p, &doses)?;
+            e.order_in_day = out.len() as u32 + 1;
+            if let (Some(dose), Some(pr)) = (e.dose, e.product(self.arm)) {
+                (e.cumulative_dose, e.assumed) = totals.add(pr, dose, e.assumed);
+            }
+            out.push(e);
+        }
+        Ok(())
+    }
+
+    /// Checks the weight, places and expands: the whole calendar of one patient at a site
+    /// (`None`: every day open, the plan as it is).
+    pub fn schedule_at(
+        &self,
+        patient: &Patient,
+        calendar: Option<&SiteCalendar>,
+    ) -> Result<Vec<Event>, ScheduleError> {
+        let Some(calendar) = calendar else {
+            return self.schedule(patient);
+        };
+        check_weight(patient.weight_kg, &self.trial.weight)?;
+        let placement = self.placement(patient.start, calendar)?;
+        let mut out = Vec::with_capacity(self.slots.len());
+        self.expand_placed(None, patient.weight_kg, &placement, &mut out)?;
         Ok(out)
     }
 }
@@ -868,6 +1113,7 @@ timing = { every_months = 3, count = 4, source = "q" }
             id: "p".into(),
             weight_kg: kg("62.5"),
             start: d("2026-12-30"),
+            site: None,
         };
         let ev = plan.schedule(&p).unwrap();
         let day1: Vec<_> = ev.iter().filter(|e| e.study_day == 1).collect();
@@ -914,6 +1160,7 @@ timing = { every_months = 3, count = 4, source = "q" }
             id: "p".into(),
             weight_kg: kg("70"),
             start: d("2026-11-30"),
+            site: None,
         };
         let dates: Vec<_> = plan
             .schedule(&p)
@@ -941,6 +1188,7 @@ timing = { every_months = 3, count = 4, source = "q" }
             id: "p".into(),
             weight_kg: kg("250"),
             start: d("2026-01-01"),
+            site: None,
         };
         let e = plan.schedule(&p).unwrap_err();
         assert!(matches!(e, ScheduleError::AboveMaximum { .. }), "{e}");

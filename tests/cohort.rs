@@ -1093,6 +1093,7 @@ fn pharmacy_by_calendars(scenario: &Path, roster: &str) -> Vec<Vec<u8>> {
             id: f[0].to_string(),
             weight_kg: f[2].parse().unwrap(),
             start: NaiveDate::parse_from_str(f[3], "%Y-%m-%d").unwrap(),
+            site: None,
         };
         let events = Plan::new(&trial, arm).schedule(&patient).unwrap();
         let rows = dosesim::export::rows(&trial, arm, &patient, &events);

@@ -192,6 +192,7 @@ fn exercise(trial: &Trial) {
                     id: "P1".into(),
                     weight_kg: w.parse::<Kg>().unwrap(),
                     start,
+                    site: None,
                 };
                 let Ok(events) = plan.schedule(&patient) else {
                     continue;

@@ -109,6 +109,7 @@ fn check_arm(
         id: "P1".into(),
         weight_kg: kg,
         start,
+        site: None,
     };
     let plan = Plan::new(trial, arm);
     let events: Vec<Event> = plan
@@ -318,7 +319,7 @@ proptest! {
                 let mut buf = Vec::new();
                 plan.expand_into(Kg::from_f64(weight), s2, &mut buf).unwrap();
                 plan.expand_into(Kg::from_f64(weight), s1, &mut buf).unwrap();
-                let p = Patient { id: "P".into(), weight_kg: Kg::from_f64(weight), start: s1 };
+                let p = Patient { id: "P".into(), weight_kg: Kg::from_f64(weight), start: s1, site: None };
                 prop_assert_eq!(&buf, &plan.schedule(&p).unwrap());
             }
         }
@@ -335,7 +336,7 @@ proptest! {
         for trial in TRIALS.iter() {
             for arm in &trial.arms {
                 let plan = Plan::new(trial, arm);
-                let p = Patient { id: "P".into(), weight_kg: Kg::from_f64(weight), start };
+                let p = Patient { id: "P".into(), weight_kg: Kg::from_f64(weight), start, site: None };
                 let all = plan.schedule(&p).unwrap();
                 let mut dates: Vec<NaiveDate> = all.iter().map(|e| e.date).collect();
                 dates.push(start + Days::new(2));

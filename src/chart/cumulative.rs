@@ -79,6 +79,7 @@ pub(super) fn arm_events(
         id: "chart".to_string(),
         weight_kg: crate::model::Kg::from_f64(weight_kg),
         start,
+        site: None,
     };
     let events =
         Plan::new(trial, arm)

@@ -414,6 +414,7 @@ fn visits_are_labelled_by_name_never_by_id() {
         id: "P-001".to_string(),
         weight_kg: crate::model::Kg::from_f64(60.0),
         start: DEFAULT_START,
+        site: None,
     };
     let (svg, _) = patient_charts(&t, &t.arms[0], &patient, (800, 450)).unwrap();
     let texts = svg_texts(&svg);

@@ -53,6 +53,37 @@ pub fn run(args: CalendarArgs) -> Result<()> {
             "patient id '{patient_id}': a spreadsheet will read it as {reading}, and show or save it differently"
         ));
     }
+    let calendar = match &args.site {
+        Some(site) if !is_safe_id(site) => {
+            problems.push(Problem::flag(
+                "--site",
+                format!("'{site}' is not a valid site id: use {SAFE_ID_RULE}"),
+            ));
+            None
+        }
+        Some(site) => {
+            let file = args.calendars.join(format!("{site}.toml"));
+            if !file.is_file() {
+                problems.push(Problem::flag(
+                    "--site",
+                    format!(
+                        "no calendar for site '{site}': {} does not exist (--calendars DIR names the folder of site calendars)",
+                        file.display()
+                    ),
+                ));
+                None
+            } else {
+                match crate::site::load(&file) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        problems.extend(e.problems);
+                        None
+                    }
+                }
+            }
+        }
+        None => None,
+    };
     match check_weight(args.weight, &trial.weight) {
         Ok(Some(w)) => warnings.push(w),
         Ok(None) => {}
@@ -65,10 +96,14 @@ pub fn run(args: CalendarArgs) -> Result<()> {
         id: patient_id,
         weight_kg: args.weight,
         start: args.start,
+        site: args.site.clone(),
     };
     let events = Plan::new(&trial, arm)
-        .schedule(&patient)
+        .schedule_at(&patient, calendar.as_ref())
         .map_err(|e| schedule_problem(&trial.file, e))?;
+    if let Some(cal) = &calendar {
+        super::cohort::warn_placed(cal, &patient.id, arm, &events);
+    }
     let rows = export::rows(&trial, arm, &patient, &events);
     let assumptions = trial.assumptions_of([arm]);
     for w in &warnings {
@@ -82,6 +117,7 @@ pub fn run(args: CalendarArgs) -> Result<()> {
         warnings: &warnings,
         assumptions: &assumptions,
         rows: &rows,
+        site: calendar.as_ref(),
     })?;
     match &args.out {
         Some(path) => crate::write::atomic(path, &bytes),

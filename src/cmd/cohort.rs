@@ -16,12 +16,12 @@ use crate::scenario;
 pub fn run(args: CohortArgs) -> Result<()> {
     let trial = scenario::load(&args.scenario)?;
     let roster = roster::read(&args.roster, &trial)?;
-    let cohort = Cohort::new(&trial, &roster, &args.roster)?;
     let sites = crate::site::for_roster(&args.calendars, &args.roster, &roster)?;
+    let cohort = Cohort::on_calendars(&trial, &roster, &args.roster, &sites)?;
     check_out(&args.out)?;
     bundle::check(&cohort, &args.out, args.force)?;
     warn(&trial, &roster);
-    warn_closed_days(&cohort, &sites);
+    warn_closed_days(&cohort);
     let _lock = crate::write::lock_folder(&args.out)?;
     let summary = write(&cohort, &args.out, args.force)?;
     print!("{}", summary.render());
@@ -91,26 +91,29 @@ pub fn warn(trial: &Trial, roster: &Roster) {
     super::warn_assumptions(trial, &trial.assumptions_of(arms));
 }
 
-/// Warnings for the patients on a site calendar: each dose, exchange or visit planned on a
-/// day the site is closed (the first ten with their roster lines, then how many more), and
-/// once per site the first date its calendar does not cover (holidays not yet announced).
-/// The schedule itself does not move them yet.
-pub fn warn_closed_days(cohort: &Cohort, sites: &crate::site::Sites) {
-    use crate::schedule::Origin;
-    if sites.is_empty() {
-        return;
-    }
-    let roster = cohort.roster;
-    let mut closed = Vec::new();
-    let mut uncovered: std::collections::BTreeMap<&str, chrono::NaiveDate> = Default::default();
-    for &i in &roster.by_id {
-        let e = &roster.entries[i as usize];
-        let Some(cal) = roster.site(e).and_then(|s| sites.get(s)) else {
-            continue;
-        };
-        let (p, arm, events) = cohort.calendar(i);
-        let arm = &cohort.trial.arms[arm];
-        for ev in &events {
+/// What a site calendar did to a run's events, gathered for a few lines on stderr.
+#[derive(Default)]
+pub struct PlacedNotes {
+    /// Each event left on a day its site is closed, with where it comes from.
+    closed: Vec<String>,
+    /// How many events moved off a closed day.
+    moved: usize,
+    /// Per site, the first scheduled date its calendar does not cover.
+    uncovered: std::collections::BTreeMap<String, chrono::NaiveDate>,
+}
+
+impl PlacedNotes {
+    /// Notes the events of one patient (`who`: "r.csv:4: patient P2") on site `cal`.
+    pub fn add(
+        &mut self,
+        cal: &crate::site::SiteCalendar,
+        who: &str,
+        arm: &crate::model::Arm,
+        events: &[crate::schedule::Event],
+    ) {
+        use crate::moves::Flags;
+        use crate::schedule::Origin;
+        for ev in events {
             let what = match ev.origin {
                 Origin::Component(c) => format!(
                     "{} {}/{}",
@@ -119,30 +122,92 @@ pub fn warn_closed_days(cohort: &Cohort, sites: &crate::site::Sites) {
                 Origin::Visit(v) => format!("visit '{}'", arm.visits[v].name),
                 Origin::Background(_) => continue,
             };
-            if !cal.covers(ev.date) {
-                let first = uncovered.entry(&cal.id).or_insert(ev.date);
+            if ev.flags.contains(Flags::PROVISIONAL) {
+                let first = self.uncovered.entry(cal.id.clone()).or_insert(ev.date);
                 *first = (*first).min(ev.date);
             }
-            // A closed weekday is closed in years the holiday files do not reach too.
-            if let Some(why) = cal.day(ev.date).closure() {
-                closed.push(format!(
-                    "{}:{}: patient {}: {what} on {} {}, a day site {} is closed ({why})",
-                    cohort.roster_path.display(),
-                    e.line,
-                    p.id,
+            if ev.flags.contains(Flags::SHIFTED) {
+                self.moved += 1;
+            }
+            if ev.flags.contains(Flags::CLOSED_DAY) {
+                let why = cal.day(ev.date).closure().unwrap_or_default();
+                self.closed.push(format!(
+                    "{who}: {what} stays on {} {}, a day site {} is closed ({why}): {}",
                     crate::timing::weekday_abbrev(ev.date),
                     ev.date,
-                    cal.id
+                    cal.id,
+                    kept_because(ev.flags)
                 ));
             }
         }
     }
-    warn_some(&closed, 10, "events on days their site is closed");
-    for (site, first) in uncovered {
-        eprintln!(
-            "warning: site {site}: its calendar does not cover {first}, and events from then on may fall on holidays not yet announced (provisional)"
-        );
+
+    /// Prints the notes: events left on closed days (the first ten), how many moved, and
+    /// per site the first date its calendar does not cover.
+    pub fn print(&self) {
+        warn_some(&self.closed, 10, "events left on days their site is closed");
+        if self.moved > 0 {
+            eprintln!(
+                "note: {} events moved off days their site is closed (the planned_date, shift_days and flags columns say which)",
+                self.moved
+            );
+        }
+        for (site, first) in &self.uncovered {
+            eprintln!(
+                "warning: site {site}: its calendar does not cover {first}, and events from then on may fall on holidays not yet announced (flagged provisional)"
+            );
+        }
     }
+}
+
+/// Why an event flagged `closed_day` was not moved.
+fn kept_because(flags: crate::moves::Flags) -> &'static str {
+    use crate::moves::Flags;
+    if flags.contains(Flags::MIN_GAP) {
+        "every open day in its window would break its minimum gap (min_gap)"
+    } else if flags.contains(Flags::NO_OPEN_DAY_IN_WINDOW) {
+        "no open day in its window (no_open_day_in_window)"
+    } else {
+        "the scenario gives it no rule to move (on_closed_day = keep)"
+    }
+}
+
+/// [`PlacedNotes`] for one patient's calendar, printed.
+pub fn warn_placed(
+    cal: &crate::site::SiteCalendar,
+    patient: &str,
+    arm: &crate::model::Arm,
+    events: &[crate::schedule::Event],
+) {
+    let mut notes = PlacedNotes::default();
+    notes.add(cal, &format!("patient {patient}"), arm, events);
+    notes.print();
+}
+
+/// Warnings for the patients on a site calendar: each event left on a day its site is
+/// closed (the first ten with their roster lines, then how many more), how many moved,
+/// and once per site the first date its calendar does not cover (provisional).
+pub fn warn_closed_days(cohort: &Cohort) {
+    if !cohort.on_any_calendar() {
+        return;
+    }
+    let roster = cohort.roster;
+    let mut notes = PlacedNotes::default();
+    for &i in &roster.by_id {
+        let Some(cal) = cohort.site_calendar(i) else {
+            continue;
+        };
+        let e = &roster.entries[i as usize];
+        let (p, arm, events) = cohort.calendar(i);
+        let who = format!(
+            "{}:{}: patient {}",
+            cohort.roster_path.display(),
+            e.line,
+            p.id
+        );
+        notes.add(cal, &who, &cohort.trial.arms[arm], &events);
+    }
+    notes.print();
 }
 
 /// A progress bar on stderr when stderr is a terminal, and none otherwise.

@@ -22,10 +22,10 @@ pub fn run(args: PharmacyArgs) -> Result<()> {
     }
     let trial = scenario::load(&args.scenario)?;
     let roster = roster::read(&args.roster, &trial)?;
-    let cohort = Cohort::new(&trial, &roster, &args.roster)?;
     let sites = crate::site::for_roster(&args.calendars, &args.roster, &roster)?;
+    let cohort = Cohort::on_calendars(&trial, &roster, &args.roster, &sites)?;
     super::cohort::warn(&trial, &roster);
-    super::cohort::warn_closed_days(&cohort, &sites);
+    super::cohort::warn_closed_days(&cohort);
     let bar = super::cohort::progress(cohort.rows(), "pharmacy");
     let tick = |n| bar.set_position(n);
     match &args.out {

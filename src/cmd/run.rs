@@ -40,17 +40,20 @@ pub fn run(args: RunArgs) -> Result<()> {
             Err(e) => problems.extend(e.problems),
         }
     }
-    let mut cohorts = Vec::new();
-    for (trial, path, roster) in &loaded {
-        match Cohort::new(trial, roster, path) {
-            Ok(c) => cohorts.push(c),
-            Err(e) => problems.extend(e.problems),
+    let mut sites = Vec::new();
+    for (_, path, roster) in &loaded {
+        match crate::site::for_roster(&args.calendars, path, roster) {
+            Ok(s) => sites.push(s),
+            Err(e) => {
+                problems.extend(e.problems);
+                sites.push(crate::site::Sites::new());
+            }
         }
     }
-    let mut sites = Vec::new();
-    for c in &cohorts {
-        match crate::site::for_roster(&args.calendars, &c.roster_path, c.roster) {
-            Ok(s) => sites.push(s),
+    let mut cohorts = Vec::new();
+    for ((trial, path, roster), s) in loaded.iter().zip(&sites) {
+        match Cohort::on_calendars(trial, roster, path, s) {
+            Ok(c) => cohorts.push(c),
             Err(e) => problems.extend(e.problems),
         }
     }
@@ -65,9 +68,9 @@ pub fn run(args: RunArgs) -> Result<()> {
     }
     InputError::check(problems)?;
 
-    for (c, s) in cohorts.iter().zip(&sites) {
+    for c in &cohorts {
         super::cohort::warn(c.trial, c.roster);
-        super::cohort::warn_closed_days(c, s);
+        super::cohort::warn_closed_days(c);
     }
     let _lock = write::lock_folder(&args.out)?;
     for c in &cohorts {

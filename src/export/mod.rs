@@ -19,7 +19,9 @@ use serde::Serialize;
 
 use crate::format::{Amount, inert, trim_decimals};
 use crate::model::{Arm, Assumed, Assumption, Kg, Trial, Unit};
+use crate::moves::Flags;
 use crate::schedule::{Event, EventKind, Origin, Patient};
+use crate::site::SiteCalendar;
 use crate::timing;
 
 /// What a cell's text depends on; the pharmacy stream formats each kind once per arm
@@ -60,7 +62,7 @@ macro_rules! columns {
     };
 }
 
-// The first twenty are a fixed contract (pharmacy and lab spreadsheets depend on them);
+// The first twenty-two are a fixed contract (pharmacy and lab spreadsheets depend on them);
 // later columns are added at the end.
 columns! {
     PatientId = "patient_id", Patient;
@@ -85,6 +87,10 @@ columns! {
     Note = "note", Slot;
     Product = "product", Slot;
     AssumedValues = "assumed", Event;
+    Site = "site", Patient;
+    PlannedDate = "planned_date", Event;
+    ShiftDays = "shift_days", Event;
+    Flags = "flags", Event;
 }
 
 /// The header names, in order.
@@ -118,6 +124,14 @@ pub struct Row<'a> {
     pub product: Option<&'a str>,
     /// Which of this row's values are assumed rather than stated by the record.
     pub assumed: Assumed,
+    /// The site whose calendar placed the row (none: every day open).
+    pub site: Option<&'a str>,
+    /// The date the regimen gives, before a site calendar moved it.
+    pub planned_date: NaiveDate,
+    /// `date` minus `planned_date`, in days.
+    pub shift_days: i64,
+    /// What the site calendar did: `closed_day`, `shifted`, ... (`;`-separated).
+    pub flags: Flags,
     /// The event's display name (not a CSV column).
     #[serde(skip)]
     pub name: &'a str,
@@ -158,6 +172,10 @@ impl Row<'_> {
             Column::Note => inert(&self.note),
             Column::Product => inert(self.product.unwrap_or_default()),
             Column::AssumedValues => self.assumed.to_string().into(),
+            Column::Site => inert(self.site.unwrap_or_default()),
+            Column::PlannedDate => self.planned_date.to_string().into(),
+            Column::ShiftDays => self.shift_days.to_string().into(),
+            Column::Flags => self.flags.codes().into(),
         }
     }
 }
@@ -255,6 +273,10 @@ pub fn row<'a>(trial: &'a Trial, arm: &'a Arm, patient: &'a Patient, e: &Event) 
         note,
         product: product.map(|p| p.id.as_str()),
         assumed: e.assumed,
+        site: patient.site.as_deref(),
+        planned_date: e.planned,
+        shift_days: (e.date - e.planned).num_days(),
+        flags: e.flags,
         name,
         after_name: e.after.map(|a| arm.components[a].name.as_str()),
     }
@@ -280,6 +302,8 @@ pub struct Calendar<'a> {
     /// The assumed values the calendar uses.
     pub assumptions: &'a [Assumption],
     pub rows: &'a [Row<'a>],
+    /// The site calendar the rows were placed on, if any.
+    pub site: Option<&'a SiteCalendar>,
 }
 
 impl Calendar<'_> {
@@ -412,6 +436,10 @@ mod tests {
                 "note",
                 "product",
                 "assumed",
+                "site",
+                "planned_date",
+                "shift_days",
+                "flags",
             ]
         );
     }
