@@ -117,16 +117,21 @@ fn shown(n: usize) -> Shown {
 const BATCH: usize = 256;
 
 /// Adds up the doses of every calendar: the preparation list and the summary's totals.
-fn tally(cohort: &Cohort, dir: &Path) -> (Prep, Summary) {
+fn tally<'c>(cohort: &Cohort<'c>, dir: &Path) -> (Prep, Summary, report::CalendarUse<'c>) {
     let trial = cohort.trial;
     let mut prep = Prep::default();
+    let mut calendars = report::CalendarUse::default();
     let mut totals = vec![(0u64, 0.0, false); trial.products.len()];
     let mut doses = 0u64;
     let mut patients = 0;
     let (mut first, mut last) = (None::<NaiveDate>, None::<NaiveDate>);
-    for (p, arm, events) in cohort.calendars() {
+    for &i in &cohort.roster.by_id {
+        let (p, arm_index, events) = cohort.calendar(i);
         patients += 1;
-        let arm = &trial.arms[arm];
+        if let Some(cal) = cohort.site_calendar(i) {
+            calendars.add(cal, arm_index, &events);
+        }
+        let arm = &trial.arms[arm_index];
         prep.add(arm, &p, &events);
         for e in &events {
             first = Some(first.map_or(e.date, |f| f.min(e.date)));
@@ -163,7 +168,7 @@ fn tally(cohort: &Cohort, dir: &Path) -> (Prep, Summary) {
         first,
         last,
     };
-    (prep, summary)
+    (prep, summary, calendars)
 }
 
 /// Makes every patient's rows and chart, a batch at a time in parallel, in id order. With
@@ -189,6 +194,7 @@ fn make_patients(cohort: &Cohort, files: Option<(&Path, &[Input])>) -> Result<re
                     weight_kg: p.weight_kg,
                     rows: &rows,
                     chart_svg: &svg,
+                    site: cohort.site_calendar(i),
                 };
                 if let Some((dir, inputs)) = files {
                     let assumptions = trial.assumptions_of([arm]);
@@ -256,6 +262,7 @@ fn make_patients(cohort: &Cohort, files: Option<(&Path, &[Input])>) -> Result<re
 fn report_html(
     cohort: &Cohort,
     prep: &Prep,
+    calendars: &report::CalendarUse,
     patients: report::Patients,
     inputs: &[Input],
 ) -> Result<String> {
@@ -285,6 +292,7 @@ fn report_html(
         cumulative_svg: &cumulative,
         cumulative_caption: &caption,
         prep,
+        calendars,
         patient_count: cohort.roster.entries.len(),
         patients,
     }))
@@ -292,18 +300,33 @@ fn report_html(
 
 /// The report a cohort's bundle would hold, made in memory (for the examples).
 pub fn report_only(cohort: &Cohort) -> Result<String> {
-    let (prep, _) = tally(cohort, Path::new(""));
+    let (prep, _, calendars) = tally(cohort, Path::new(""));
     let patients = make_patients(cohort, None)?;
     let inputs = inputs_of(cohort)?;
-    report_html(cohort, &prep, patients, &inputs)
+    report_html(cohort, &prep, &calendars, patients, &inputs)
 }
 
 /// A cohort's input files (scenario and roster) with their SHA-256, for its manifest.
 pub fn inputs_of(cohort: &Cohort) -> Result<Vec<Input>, InputError> {
-    Ok(vec![
+    let mut inputs = vec![
         Input::of("scenario", &cohort.trial.file)?,
         Input::of("roster", &cohort.roster_path)?,
-    ])
+    ];
+    // Each site calendar the roster uses, then the holiday files it reads, each once.
+    let mut seen = std::collections::BTreeSet::new();
+    for cal in cohort.site_calendars() {
+        if seen.insert(cal.file.clone()) {
+            inputs.push(Input::of("site calendar", &cal.file)?);
+        }
+    }
+    for cal in cohort.site_calendars() {
+        for s in &cal.sources {
+            if seen.insert(s.clone()) {
+                inputs.push(Input::of("holiday file", s)?);
+            }
+        }
+    }
+    Ok(inputs)
 }
 
 /// Whether the cohort may be written under `out/<trial id>/` (see
@@ -341,12 +364,12 @@ pub fn write_cohort(
         write::atomic_with(&new.join("pharmacy.csv"), |w| {
             cohort.write_pharmacy(w, progress)
         })?;
-        let (prep, summary) = tally(cohort, &dir);
+        let (prep, summary, calendars) = tally(cohort, &dir);
         write::atomic_with(&new.join("prep.csv"), |w| {
             prep.write_csv(trial, w).map_err(std::io::Error::other)
         })?;
         let patients = make_patients(cohort, Some((&patients_dir, &inputs)))?;
-        let html = report_html(cohort, &prep, patients, &inputs)?;
+        let html = report_html(cohort, &prep, &calendars, patients, &inputs)?;
         write::atomic(&new.join("report.html"), html.as_bytes())?;
         let mut files = manifest::list_files(new)?;
         files.push(manifest::FILE.to_string());

@@ -205,6 +205,11 @@ impl<'t> Cohort<'t> {
             .and_then(|s| self.site_calendars.get(usize::from(s)).copied().flatten())
     }
 
+    /// The site calendars the roster's patients use, in site order.
+    pub fn site_calendars(&self) -> impl Iterator<Item = &'t SiteCalendar> + '_ {
+        self.site_calendars.iter().flatten().copied()
+    }
+
     /// Whether any patient is scheduled on a site calendar.
     pub fn on_any_calendar(&self) -> bool {
         !self.placements.is_empty()

@@ -103,7 +103,7 @@ impl Flags {
     pub const PROVISIONAL: Flags = Flags(1 << 4);
     pub const NONE: Flags = Flags(0);
 
-    const NAMES: [(Flags, &'static str); 5] = [
+    pub const ALL: [(Flags, &'static str); 5] = [
         (Flags::CLOSED_DAY, "closed_day"),
         (Flags::SHIFTED, "shifted"),
         (Flags::NO_OPEN_DAY_IN_WINDOW, "no_open_day_in_window"),
@@ -132,7 +132,7 @@ impl Flags {
         }
         static TEXTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
         let texts = TEXTS.get_or_init(|| {
-            (0..1u8 << Self::NAMES.len())
+            (0..1u8 << Self::ALL.len())
                 .map(|bits| Flags(bits).codes())
                 .collect()
         });
@@ -141,7 +141,7 @@ impl Flags {
 
     /// The codes, `;`-separated, in a fixed order: "closed_day;provisional".
     pub fn codes(self) -> String {
-        Self::NAMES
+        Self::ALL
             .iter()
             .filter(|(f, _)| self.contains(*f))
             .map(|(_, n)| *n)

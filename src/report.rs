@@ -13,7 +13,10 @@ use crate::export::{self, Row, table::event_name};
 use crate::format::{Amount, sci_exact, trim_decimals};
 use crate::manifest::{Input, Manifest};
 use crate::model::{Kg, Trial};
-use crate::schedule::component_totals;
+use crate::moves::Flags;
+use crate::schedule::{Event, EventKind, component_totals};
+use crate::site::SiteCalendar;
+use chrono::NaiveDate;
 
 const STYLE: &str = "
 body { font-family: 'DejaVu Sans', Verdana, Arial, sans-serif; margin: 2em auto; max-width: 72em; color: #111; line-height: 1.4; padding: 0 1em; }
@@ -43,6 +46,8 @@ pub struct PatientSection<'a> {
     pub weight_kg: Kg,
     pub rows: &'a [Row<'a>],
     pub chart_svg: &'a str,
+    /// The patient's site calendar, if any.
+    pub site: Option<&'a SiteCalendar>,
 }
 
 /// One line of the report's list of patients, linking the patient's own page.
@@ -67,6 +72,65 @@ pub enum Patients {
     Counted(Vec<(String, usize)>),
 }
 
+/// How a cohort sits on its site calendars: each site its patients use, and per arm how
+/// many events the calendars moved or flagged.
+#[derive(Debug, Default)]
+pub struct CalendarUse<'a> {
+    /// By site id.
+    pub sites: std::collections::BTreeMap<String, SiteUse<'a>>,
+    /// Indexed like the trial's arms.
+    pub arms: Vec<ArmFlags>,
+}
+
+/// One site calendar's patients and the dates their events span.
+#[derive(Debug)]
+pub struct SiteUse<'a> {
+    pub calendar: &'a SiteCalendar,
+    pub patients: usize,
+    pub first: NaiveDate,
+    pub last: NaiveDate,
+}
+
+/// An arm's events on site calendars, and how many carry each flag ([`Flags::ALL`] order).
+#[derive(Debug, Default, Clone)]
+pub struct ArmFlags {
+    pub events: u64,
+    pub flagged: [u64; 5],
+}
+
+impl<'a> CalendarUse<'a> {
+    /// Counts one patient's events on `calendar`.
+    pub fn add(&mut self, calendar: &'a SiteCalendar, arm: usize, events: &[Event]) {
+        let (Some(first), Some(last)) = (
+            events.iter().map(|e| e.date).min(),
+            events.iter().map(|e| e.date).max(),
+        ) else {
+            return;
+        };
+        let u = self.sites.entry(calendar.id.clone()).or_insert(SiteUse {
+            calendar,
+            patients: 0,
+            first,
+            last,
+        });
+        u.patients += 1;
+        u.first = u.first.min(first);
+        u.last = u.last.max(last);
+        if self.arms.len() <= arm {
+            self.arms.resize(arm + 1, ArmFlags::default());
+        }
+        let a = &mut self.arms[arm];
+        for e in events.iter().filter(|e| e.kind != EventKind::Background) {
+            a.events += 1;
+            for (k, (f, _)) in Flags::ALL.iter().enumerate() {
+                if e.flags.contains(*f) {
+                    a.flagged[k] += 1;
+                }
+            }
+        }
+    }
+}
+
 /// The whole trial report.
 pub struct Report<'a> {
     pub trial: &'a Trial,
@@ -76,6 +140,8 @@ pub struct Report<'a> {
     pub cumulative_svg: &'a str,
     pub cumulative_caption: &'a str,
     pub prep: &'a export::prep::Prep,
+    /// The site calendars the patients are on (empty: every day open).
+    pub calendars: &'a CalendarUse<'a>,
     pub patient_count: usize,
     pub patients: Patients,
 }
@@ -124,6 +190,10 @@ pub fn render(r: &Report) -> String {
             summary { "Doses to prepare each day" }
             (prep_table(t, r.prep))
         }
+        @if !r.calendars.sites.is_empty() {
+            h2 { "Site calendars" }
+            (site_calendars(t, r.calendars))
+        }
         h2 { "Patients (" (r.patient_count) ")" }
         @match &r.patients {
             Patients::Inline(sections) => {
@@ -152,6 +222,77 @@ pub fn render(r: &Report) -> String {
         (made_from(r.inputs, "report"))
     };
     page(&format!("{}: dosing report", t.id), body)
+}
+
+/// The site calendars section: each site's open days, closures in the trial's period and
+/// coverage, then how many events each arm had moved or flagged.
+fn site_calendars(t: &Trial, cals: &CalendarUse) -> Markup {
+    html! {
+        p.meta {
+            "Patients with a " code { "site" } " in the roster are scheduled on that site's calendar. "
+            "An infusion, exchange or visit planned on a day the site is closed moves by the "
+            "scenario's closed-day rules (on_closed_day, window, min_gap_days, anchor) or stays, flagged. "
+            "The calendar CSV and pharmacy.csv give each event's planned_date, shift_days and flags."
+        }
+        table {
+            tr {
+                th { "Site" } th { "Name" } th { "Closed" } th { "Calendar covers" } th { "Patients" }
+                th { "Their events span" } th { "Closures and make-up working days in that span" }
+            }
+            @for (id, u) in &cals.sites {
+                tr {
+                    td { code { (id) } }
+                    td { (u.calendar.name) }
+                    td { (u.calendar.closed_summary()) }
+                    td.d { (u.calendar.coverage_summary()) }
+                    td.n { (u.patients) }
+                    td.d { (u.first) " to " (u.last) }
+                    td { (closures(u.calendar, u.first, u.last)) }
+                }
+            }
+        }
+        h3 { "Moved and flagged events per arm" }
+        table {
+            tr {
+                th { "Arm" } th { "Events on a site calendar" }
+                @for (_, name) in Flags::ALL { th { code { (name) } } }
+            }
+            @for (i, a) in cals.arms.iter().enumerate() {
+                @if a.events > 0 {
+                    tr {
+                        td { code { (t.arms[i].id) } }
+                        td.n { (a.events) }
+                        @for (k, (f, _)) in Flags::ALL.iter().enumerate() {
+                            td.n.flag[a.flagged[k] > 0 && *f != Flags::SHIFTED] { (a.flagged[k]) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A calendar's listed days from `first` to `last`, runs of one name joined:
+/// "2026-10-01 to 2026-10-07 国庆节 (closed); 2026-10-10 国庆节 (open, make-up working day)".
+fn closures(cal: &SiteCalendar, first: NaiveDate, last: NaiveDate) -> String {
+    let mut runs: Vec<(NaiveDate, NaiveDate, &str, bool)> = Vec::new();
+    for (d, l) in cal.listed_between(first, last) {
+        match runs.last_mut() {
+            Some(r) if r.2 == l.name && r.3 == l.open && r.1.succ_opt() == Some(d) => r.1 = d,
+            _ => runs.push((d, d, &l.name, l.open)),
+        }
+    }
+    if runs.is_empty() {
+        return "none listed".into();
+    }
+    runs.iter()
+        .map(|(a, b, name, open)| {
+            let span = if a == b { a.to_string() } else { format!("{a} to {b}") };
+            let what = if *open { "open, make-up working day" } else { "closed" };
+            format!("{span} {name} ({what})")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The footer naming the inputs, with their SHA-256.
@@ -271,13 +412,14 @@ fn prep_table(t: &Trial, prep: &export::prep::Prep) -> Markup {
     html! {
         table {
             tr {
-                th { "Date" } th { "Product" } th { "Doses" } th { "Total dose" }
-                th { "Total volume (mL)" } th { "Patients" } th { "Assumed" }
+                th { "Date" } th { "Site" } th { "Product" } th { "Doses" } th { "Total dose" }
+                th { "Total volume (mL)" } th { "Patients" } th { "Assumed" } th { "Site calendar flags" }
             }
             @for l in prep.lines() {
                 @let p = &t.products[l.product];
                 tr {
-                    td.d { (l.date) }
+                    td.d { (l.date) " " (crate::timing::weekday_abbrev(l.date)) }
+                    td { (l.site) }
                     td { (p.id) }
                     td.n { (l.doses) }
                     td.n { (Amount { value: l.total, unit: p.unit }.readable()) }
@@ -291,6 +433,7 @@ fn prep_table(t: &Trial, prep: &export::prep::Prep) -> Markup {
                         }
                     }
                     td.flag[!l.assumed.is_empty()] { (l.assumed) }
+                    td.flag[l.flags.intersects(Flags::CLOSED_DAY | Flags::PROVISIONAL)] { (l.flags.codes()) }
                 }
             }
         }
@@ -309,6 +452,7 @@ pub fn patient_section(p: &PatientSection, open: bool) -> Markup {
                     th { "Date" } th { "Study day" } th { "#" } th { "Event" } th { "Dose n/N" }
                     th { "Dose" } th { "Per kg (cells/kg)" } th { "Cumulative" } th { "Volume (mL)" }
                     th { "Window" } th { "Assumed" }
+                    @if p.site.is_some() { th { "Site calendar" } }
                 }
                 @for row in p.rows {
                     tr {
@@ -327,6 +471,11 @@ pub fn patient_section(p: &PatientSection, open: bool) -> Markup {
                             }
                         }
                         td.flag[!row.assumed.is_empty()] { (row.assumed) }
+                        @if p.site.is_some() {
+                            td.flag[row.flags.intersects(Flags::CLOSED_DAY | Flags::PROVISIONAL)] {
+                                (export::placement_note(p.site, row).unwrap_or_default())
+                            }
+                        }
                     }
                 }
             }

@@ -42,6 +42,8 @@ pub struct SiteCalendar {
     pub id: String,
     pub name: String,
     pub file: PathBuf,
+    /// The holiday files it reads, as paths from the working folder.
+    pub sources: Vec<PathBuf>,
     /// Closed weekdays, Monday first.
     closed_weekdays: [bool; 7],
     /// Every date a source or the file itself lists, open or closed.
@@ -134,6 +136,37 @@ impl SiteCalendar {
     /// The ranges covered, sorted, as (first, last) dates.
     pub fn coverage(&self) -> &[(NaiveDate, NaiveDate)] {
         &self.coverage
+    }
+
+    /// "Sat, Sun and listed holidays", "listed days only".
+    pub fn closed_summary(&self) -> String {
+        let days = self.closed_weekdays();
+        if days.is_empty() {
+            "listed days only".to_string()
+        } else {
+            format!("{} and listed holidays", days.join(", "))
+        }
+    }
+
+    /// "2024-01-01 to 2026-12-31", the ranges joined; "no dates" when it covers none.
+    pub fn coverage_summary(&self) -> String {
+        if self.coverage.is_empty() {
+            return "no dates".to_string();
+        }
+        self.coverage
+            .iter()
+            .map(|(a, b)| format!("{a} to {b}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The listed dates from `from` to `to` (both included), in order.
+    pub fn listed_between(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> impl Iterator<Item = (NaiveDate, &Listed)> {
+        self.listed.range(from..=to).map(|(d, l)| (*d, l))
     }
 
     /// The closed weekdays, as their three-letter names.
@@ -295,6 +328,7 @@ pub fn parse(path: &Path, text: &str) -> Result<SiteCalendar, InputError> {
     let folder = path.parent().unwrap_or(Path::new("."));
     let mut listed: BTreeMap<NaiveDate, (Listed, String)> = BTreeMap::new();
     let mut coverage = Vec::new();
+    let mut sources = Vec::new();
     for (k, s) in raw.sources.iter().enumerate() {
         let (file, open_prefix) = match s.get_ref() {
             RawSource::File(f) => (f.as_str(), None),
@@ -304,6 +338,7 @@ pub fn parse(path: &Path, text: &str) -> Result<SiteCalendar, InputError> {
             } => (file.as_str(), open_if_summary_starts_with.as_deref()),
         };
         let source = folder.join(file);
+        sources.push(source.clone());
         let field = format!("sources[{k}]");
         let read = match std::fs::read_to_string(&source) {
             Ok(t) => t,
@@ -428,6 +463,7 @@ pub fn parse(path: &Path, text: &str) -> Result<SiteCalendar, InputError> {
         id,
         name: raw.name,
         file: path.to_path_buf(),
+        sources,
         closed_weekdays,
         listed: listed.into_iter().map(|(d, (l, _))| (d, l)).collect(),
         coverage: merge(coverage),

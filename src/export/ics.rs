@@ -64,6 +64,19 @@ pub fn render(c: &Calendar) -> String {
             format!("Patient {}, {} kg", patient.id, patient.weight_kg),
             format!("Study day {}", r.study_day),
         ];
+        if let Some(site) = r.site {
+            desc.push(format!("Site {site}"));
+        }
+        if r.planned_date != r.date {
+            desc.push(format!(
+                "Planned date: {} {}",
+                crate::timing::weekday_abbrev(r.planned_date),
+                r.planned_date
+            ));
+        }
+        if let Some(n) = super::placement_note(c.site, r) {
+            desc.push(format!("Site calendar: {n} [{}]", r.flags.codes()));
+        }
         if let Some(k) = r.dose_per_kg {
             desc.push(format!("Dose per kg: {} cells/kg", sci_exact(k)));
         }

@@ -282,6 +282,49 @@ pub fn row<'a>(trial: &'a Trial, arm: &'a Arm, patient: &'a Patient, e: &Event) 
     }
 }
 
+/// What a site calendar did to a row, in words, or `None` when it did nothing:
+/// "moved from Sat 2026-10-03 (closed: National Day (国庆节)), 5 days later",
+/// "stays on a closed day (Sunday): no open day in its window", "provisional: ...".
+pub fn placement_note(site: Option<&SiteCalendar>, r: &Row) -> Option<String> {
+    if r.flags.is_empty() {
+        return None;
+    }
+    let why = |d: NaiveDate| {
+        site.and_then(|s| s.day(d).closure())
+            .map(|c| format!(" (closed: {c})"))
+            .unwrap_or_default()
+    };
+    let mut parts = Vec::new();
+    if r.flags.contains(Flags::SHIFTED) {
+        let n = r.shift_days.unsigned_abs();
+        parts.push(format!(
+            "moved from {} {}{}, {n} day{} {}",
+            timing::weekday_abbrev(r.planned_date),
+            r.planned_date,
+            why(r.planned_date),
+            if n == 1 { "" } else { "s" },
+            if r.shift_days > 0 { "later" } else { "earlier" }
+        ));
+    }
+    if r.flags.contains(Flags::CLOSED_DAY) {
+        let because = if r.flags.contains(Flags::MIN_GAP) {
+            "every open day in its window would break its minimum gap"
+        } else if r.flags.contains(Flags::NO_OPEN_DAY_IN_WINDOW) {
+            "no open day in its window"
+        } else {
+            "no rule to move it"
+        };
+        parts.push(format!(
+            "stays on a closed day{}: {because}",
+            why(r.date)
+        ));
+    }
+    if r.flags.contains(Flags::PROVISIONAL) {
+        parts.push("provisional: the site calendar does not cover this date yet".into());
+    }
+    Some(parts.join("; "))
+}
+
 /// All rows of one patient's calendar.
 pub fn rows<'a>(
     trial: &'a Trial,

@@ -39,7 +39,7 @@ pub fn event_label(r: &Row) -> String {
 pub fn render(c: &Calendar) -> String {
     let mut t = comfy_table::Table::new();
     t.load_style(presets::ASCII_MARKDOWN);
-    t.set_header(vec![
+    let mut header = vec![
         "Date",
         "Wkd",
         "Study day",
@@ -51,13 +51,17 @@ pub fn render(c: &Calendar) -> String {
         "Cumulative (cells or mL)",
         "Volume (mL)",
         "Window (dates)",
-    ]);
+    ];
+    if c.site.is_some() {
+        header.push("Site calendar");
+    }
+    t.set_header(header);
     for r in c.rows {
         let dose = r.dose.map(|a| a.readable()).unwrap_or_default();
         // Long notes would make the table too wide: the column names the event, and the
         // route, duration and notes of each component follow the table once.
         let event = event_label(r);
-        t.add_row(vec![
+        let mut cells = vec![
             r.date.to_string(),
             r.weekday.to_string(),
             r.study_day.to_string(),
@@ -80,7 +84,11 @@ pub fn render(c: &Calendar) -> String {
                 (Some(a), Some(b)) => format!("{a} to {b}"),
                 _ => String::new(),
             },
-        ]);
+        ];
+        if c.site.is_some() {
+            cells.push(super::placement_note(c.site, r).unwrap_or_default());
+        }
+        t.add_row(cells);
     }
     for i in [2, 3, 5, 6, 7, 8, 9] {
         if let Some(col) = t.column_mut(i) {
@@ -98,6 +106,15 @@ pub fn render(c: &Calendar) -> String {
         c.patient.start,
         crate::timing::weekday_abbrev(c.patient.start),
     );
+    if let Some(site) = c.site {
+        out.push_str(&format!(
+            "Site {}: {} (closed: {}; calendar covers {})\n\n",
+            site.id,
+            site.name,
+            site.closed_summary(),
+            site.coverage_summary()
+        ));
+    }
     out.push_str(&t.to_string());
     out.push('\n');
     let notes = c.notes();
