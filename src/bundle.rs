@@ -197,7 +197,10 @@ fn make_patients(cohort: &Cohort, files: Option<(&Path, &[Input])>) -> Result<re
                     site: cohort.site_calendar(i),
                 };
                 if let Some((dir, inputs)) = files {
-                    let assumptions = trial.assumptions_of([arm]);
+                    let mut assumptions = trial.assumptions_of([arm]);
+                    if cohort.site_calendar(i).is_some() {
+                        assumptions.extend(trial.closed_day_assumptions_of([arm]));
+                    }
                     let cal = Calendar {
                         trial,
                         arm,

@@ -696,19 +696,6 @@ impl Arm {
             push(format!("product {}", product.id), &product.provenance);
             push(format!("{} dose", c.id), &c.dose.provenance);
             push(format!("{} timing", c.id), &c.timing.provenance);
-            let rules = &c.timing.closed_days;
-            if let Some(o) = &rules.on_closed {
-                push(format!("{} on a closed day", c.id), &o.provenance);
-            }
-            if let Some(w) = &rules.window {
-                push(format!("{} window", c.id), &w.provenance);
-            }
-            if let Some(g) = &rules.min_gap_days {
-                push(format!("{} minimum gap", c.id), &g.provenance);
-            }
-            if let Some(a) = &rules.anchor {
-                push(format!("{} anchor", c.id), &a.provenance);
-            }
             if let Some(r) = &c.route {
                 push(format!("{} route", c.id), &r.provenance);
             }
@@ -721,9 +708,6 @@ impl Arm {
             if let Some(w) = &v.window {
                 push(format!("visit {} window", v.id), &w.provenance);
             }
-            if let Some(o) = &v.on_closed {
-                push(format!("visit {} on a closed day", v.id), &o.provenance);
-            }
         }
         for b in &self.background {
             push(format!("background {}", b.id), &b.provenance);
@@ -735,6 +719,61 @@ impl Arm {
             seen.push(a.clone());
             new
         });
+        out
+    }
+}
+
+impl Arm {
+    /// The assumed closed-day rules of this arm (on a closed day, window, minimum gap,
+    /// anchor), in file order: used only when a patient is on a site calendar.
+    pub fn closed_day_assumptions(&self) -> Vec<Assumption> {
+        let mut out = Vec::new();
+        let mut push = |what: String, p: &Provenance| {
+            if let Some(reason) = &p.assumed {
+                out.push(Assumption {
+                    what,
+                    reason: reason.clone(),
+                });
+            }
+        };
+        for c in &self.components {
+            let rules = &c.timing.closed_days;
+            if let Some(o) = &rules.on_closed {
+                push(format!("{} on a closed day", c.id), &o.provenance);
+            }
+            if let Some(w) = &rules.window {
+                push(format!("{} window for a move", c.id), &w.provenance);
+            }
+            if let Some(g) = &rules.min_gap_days {
+                push(format!("{} minimum gap", c.id), &g.provenance);
+            }
+            if let Some(a) = &rules.anchor {
+                push(format!("{} anchor", c.id), &a.provenance);
+            }
+        }
+        for v in &self.visits {
+            if let Some(o) = &v.on_closed {
+                push(format!("visit {} on a closed day", v.id), &o.provenance);
+            }
+        }
+        out
+    }
+}
+
+impl Trial {
+    /// Every assumed closed-day rule of the given arms, each once.
+    pub fn closed_day_assumptions_of<'a>(
+        &'a self,
+        arms: impl IntoIterator<Item = &'a Arm>,
+    ) -> Vec<Assumption> {
+        let mut out: Vec<Assumption> = Vec::new();
+        for arm in arms {
+            for a in arm.closed_day_assumptions() {
+                if !out.contains(&a) {
+                    out.push(a);
+                }
+            }
+        }
         out
     }
 }

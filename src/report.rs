@@ -251,6 +251,14 @@ fn site_calendars(t: &Trial, cals: &CalendarUse) -> Markup {
                 }
             }
         }
+        @let arms = cals.arms.iter().enumerate().filter(|(_, a)| a.events > 0).map(|(i, _)| &t.arms[i]);
+        @let assumed = t.closed_day_assumptions_of(arms);
+        @if !assumed.is_empty() {
+            div.assumed {
+                strong { "Closed-day rules assumed, not stated in the registry record:" }
+                ul { @for a in &assumed { li { (a.what) ": " (a.reason) } } }
+            }
+        }
         h3 { "Moved and flagged events per arm" }
         table {
             tr {
@@ -544,6 +552,7 @@ mod tests {
             cumulative_svg: "",
             cumulative_caption: "",
             prep: &export::prep::Prep::default(),
+            calendars: &CalendarUse::default(),
             patient_count: count,
             patients,
         })
@@ -593,6 +602,7 @@ mod tests {
             weight_kg: "70".parse().unwrap(),
             rows: &[],
             chart_svg: "<svg></svg>",
+            site: None,
         };
         let page = patient_page(&t, &section, &[]);
         assert!(page.contains("<h1>Patient P7</h1>"));

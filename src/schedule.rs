@@ -495,9 +495,6 @@ impl<'t> Plan<'t> {
                         unit: product.unit.as_str(),
                     });
                 }
-                if let Some(w) = &comp.timing.closed_days.window {
-                    e.window = Some(window_around(date, w, study_day)?);
-                }
                 e.dose = dose;
                 e.dose_per_kg = per_kg;
                 e.volume_ml = dose.and_then(|d| match product.unit {

@@ -68,11 +68,194 @@ fn a_broken_site_calendar_is_refused_with_every_problem() {
     }
 }
 
-/// The roster's `site` column: each dose or visit planned on a day the site is closed is
-/// warned about with its roster line and the closure's name, and dates past the calendar's
-/// coverage once per site. The schedule itself is unchanged (it does not move them yet).
+/// Dates, shifts and flags of a calendar CSV's infusion rows.
+fn infusions(run: &Run) -> Vec<(String, String, String, String)> {
+    run.expect_code(0);
+    let (_, rows) = parse_csv(&run.stdout);
+    rows.iter()
+        .filter(|r| r.kind == "cell_infusion")
+        .map(|r| {
+            (
+                format!("{} {}", r.weekday, r.date),
+                r.planned_date.clone(),
+                r.shift_days.clone(),
+                r.flags.clone(),
+            )
+        })
+        .collect()
+}
+
+fn row(date: &str, planned: &str, shift: &str, flags: &str) -> (String, String, String, String) {
+    (date.into(), planned.into(), shift.into(), flags.into())
+}
+
+/// NCT04822922's days 1/4/7/10 from Thursday 2026-10-01 at a Guangzhou site (the real
+/// holiday-cn 2026 file): National Day closes 1 to 7 October and Saturday 10 October is a
+/// make-up working day. Under the bundled rule (nearest open day, at most 1 day either
+/// way, 2 days apart) day 1 and day 4 have no open day in reach and stay, flagged; day 7
+/// moves to Thursday 8 October; day 10 is open.
 #[test]
-fn events_on_closed_days_of_a_site_are_warned_about() {
+fn days_1_4_7_10_from_national_day_under_nearest() {
+    let run = calendar(
+        "scenarios/nct04822922.toml",
+        "high",
+        "60",
+        "2026-10-01",
+        &["--site", "guangzhou", "--format", "csv"],
+    );
+    assert_eq!(
+        infusions(&run),
+        vec![
+            row("Thu 2026-10-01", "2026-10-01", "0", "closed_day;no_open_day_in_window"),
+            row("Sun 2026-10-04", "2026-10-04", "0", "closed_day;no_open_day_in_window"),
+            row("Thu 2026-10-08", "2026-10-07", "1", "shifted"),
+            row("Sat 2026-10-10", "2026-10-10", "0", ""),
+        ]
+    );
+    assert!(
+        run.stderr.contains(
+            "patient patient: hUC-MSC infusion 1/4 stays on Thu 2026-10-01, a day site guangzhou is closed (国庆节): no open day in its window"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("uc_msc on a closed day is assumed, not stated in the registry record"),
+        "the rule used is assumed, and said so: {}",
+        run.stderr
+    );
+    // The table names the move and the closure.
+    let table = calendar(
+        "scenarios/nct04822922.toml",
+        "high",
+        "60",
+        "2026-10-01",
+        &["--site", "guangzhou"],
+    );
+    table.expect_code(0);
+    let out = table.out();
+    assert!(
+        out.contains("moved from Wed 2026-10-07 (closed: 国庆节), 1 day later"),
+        "{out}"
+    );
+    assert!(out.contains("Site guangzhou: Guangzhou site (China working calendar)"), "{out}");
+}
+
+/// The same regimen under `next` with a week's reach and anchor = previous: the first
+/// dose waits for the first open day after the holiday and every later dose keeps its
+/// interval, then moves off a weekend in turn.
+#[test]
+fn days_1_4_7_10_from_national_day_under_next_and_anchor_previous() {
+    let text = broken_text(
+        "scenarios/nct04822922.toml",
+        &[
+            ("timing.on_closed_day = { value = \"nearest\"", "timing.on_closed_day = { value = \"next\""),
+            (
+                "timing.window = { days_before = 1, days_after = 1,",
+                "timing.anchor = { value = \"previous\", assumed = \"test\" }\ntiming.window = { days_before = 0, days_after = 7,",
+            ),
+        ],
+    );
+    let (_dir, path) = temp_scenario("next.toml", &text);
+    let run = calendar(
+        path.to_str().unwrap(),
+        "low",
+        "60",
+        "2026-10-01",
+        &["--site", "guangzhou", "--format", "csv", "--calendars", "scenarios/calendars"],
+    );
+    assert_eq!(
+        infusions(&run),
+        vec![
+            row("Thu 2026-10-08", "2026-10-01", "7", "shifted"),
+            row("Mon 2026-10-12", "2026-10-04", "8", "shifted"),
+            row("Thu 2026-10-15", "2026-10-07", "8", "shifted"),
+            row("Mon 2026-10-19", "2026-10-10", "9", "shifted"),
+        ]
+    );
+}
+
+/// Spring Festival 2026 (15 to 23 February) is closed, and Saturday 14 February, a
+/// make-up working day, is open: a dose due on Sunday 15 February moves back to it.
+#[test]
+fn spring_festival_is_closed_and_its_make_up_saturday_open() {
+    let run = calendar(
+        "scenarios/nct04822922.toml",
+        "low",
+        "60",
+        "2026-02-12",
+        &["--site", "guangzhou", "--format", "csv"],
+    );
+    assert_eq!(
+        infusions(&run),
+        vec![
+            row("Thu 2026-02-12", "2026-02-12", "0", ""),
+            row("Sat 2026-02-14", "2026-02-15", "-1", "shifted"),
+            row("Wed 2026-02-18", "2026-02-18", "0", "closed_day;no_open_day_in_window"),
+            row("Sat 2026-02-21", "2026-02-21", "0", "closed_day;no_open_day_in_window"),
+        ]
+    );
+    // Sunday 2026-09-20 is a make-up working day: open, nothing moves or is flagged.
+    let run = calendar(
+        "scenarios/nct04822922.toml",
+        "low",
+        "60",
+        "2026-09-17",
+        &["--site", "guangzhou", "--format", "csv"],
+    );
+    let got = infusions(&run);
+    assert_eq!(got[1], row("Sun 2026-09-20", "2026-09-20", "0", ""));
+    // 26 September, Mid-Autumn Festival, with 25 and 27 closed too.
+    assert_eq!(got[3], row("Sat 2026-09-26", "2026-09-26", "0", "closed_day;no_open_day_in_window"));
+}
+
+/// A calendar from a real .ics (holiday-cn's 2026 file, make-up days named 上班) and one
+/// from a CSV give the same dates as the JSON one.
+#[test]
+fn ics_and_csv_calendars_place_doses_like_the_json_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let holidays = root().join("scenarios/calendars/holidays");
+    write_file(
+        dir.path(),
+        "ics.toml",
+        &format!(
+            "name = \"ics\"\nclosed_weekdays = [\"Sat\", \"Sun\"]\nsources = [{{ file = \"{}\", open_if_summary_starts_with = \"上班\" }}]\n",
+            holidays.join("cn-2026.ics").display()
+        ),
+    );
+    write_file(
+        dir.path(),
+        "h.csv",
+        "date,name,open\n2026-10-01,National Day,false\n2026-10-02,National Day,false\n2026-10-03,National Day,false\n2026-10-04,National Day,false\n2026-10-05,National Day,false\n2026-10-06,National Day,false\n2026-10-07,National Day,false\n2026-10-10,Make-up day,true\n",
+    );
+    write_file(
+        dir.path(),
+        "csv.toml",
+        "name = \"csv\"\nclosed_weekdays = [\"Sat\", \"Sun\"]\nsources = [\"h.csv\"]\n",
+    );
+    let place = |site: &str, calendars: &str| {
+        infusions(&calendar(
+            "scenarios/nct04822922.toml",
+            "high",
+            "60",
+            "2026-10-01",
+            &["--site", site, "--format", "csv", "--calendars", calendars],
+        ))
+    };
+    let json = place("guangzhou", "scenarios/calendars");
+    let d = dir.path().to_str().unwrap();
+    assert_eq!(place("ics", d), json);
+    assert_eq!(place("csv", d), json);
+}
+
+/// The roster's `site` column puts each patient on their site's calendar: events move by
+/// the scenario's rules, those that cannot are warned about with their roster line, and
+/// dates past the calendar's coverage are flagged provisional and said once per site.
+/// With every day open, the pharmacy schedule is the one without a calendar, but for the
+/// site column.
+#[test]
+fn a_roster_s_sites_place_its_patients() {
     let dir = tempfile::tempdir().unwrap();
     let roster = write_file(
         dir.path(),
@@ -83,35 +266,63 @@ fn events_on_closed_days_of_a_site_are_warned_about() {
     let with_sites = pharmacy(scenario, &roster, &[]);
     with_sites.expect_code(0);
     let err = &with_sites.stderr;
-    // Days 1/4/7/10 from Thursday 2026-10-01: day 1 is National Day, day 4 (Sunday 10-04)
-    // too; day 10 is Saturday 2026-10-10, a make-up working day: open.
     for needle in [
-        "r.csv:2: patient P1: hUC-MSC infusion 1/4 on Thu 2026-10-01, a day site guangzhou is closed (国庆节)",
-        "r.csv:2: patient P1: hUC-MSC infusion 2/4 on Sun 2026-10-04, a day site guangzhou is closed (国庆节)",
-        "r.csv:4: patient P3: hUC-MSC infusion 4/4 on Sat 2027-01-02, a day site weekends is closed (Saturday)",
+        "r.csv:2: patient P1: hUC-MSC infusion 1/4 stays on Thu 2026-10-01, a day site guangzhou is closed (国庆节)",
         "warning: site guangzhou: its calendar does not cover 2027-03-01",
+        "events moved off days their site is closed",
     ] {
         assert!(err.contains(needle), "{needle}\n{err}");
     }
-    assert!(
-        !err.contains("2026-10-10"),
-        "a make-up working day is open: {err}"
-    );
     assert!(!err.contains("patient P2"), "no site, no calendar: {err}");
-    // Same schedule as without any calendar.
-    let cols: Vec<std::ffi::OsString> = vec!["--calendars".into(), dir.path().join("none").into()];
-    let no_sites_roster = write_file(
+    let (_, rows) = parse_csv(&with_sites.stdout);
+    let p1: Vec<&CsvRow> = rows.iter().filter(|r| r.patient_id == "P1").collect();
+    assert!(p1.iter().all(|r| r.site == "guangzhou"));
+    assert!(
+        p1.iter()
+            .any(|r| r.date == "2026-10-08" && r.planned_date == "2026-10-07" && r.flags == "shifted")
+    );
+    // Past the holiday files (2026), flagged provisional.
+    assert!(
+        p1.iter()
+            .filter(|r| r.date.as_str() >= "2027-01-01")
+            .all(|r| r.flags.contains("provisional"))
+    );
+    let p2: Vec<&CsvRow> = rows.iter().filter(|r| r.patient_id == "P2").collect();
+    assert!(p2.iter().all(|r| r.site.is_empty() && r.flags.is_empty() && r.shift_days == "0" && r.planned_date == r.date));
+    // Weekends only (P3): Saturday 2027-01-02 moves to the nearest weekday within 1 day.
+    assert!(
+        rows.iter().any(|r| r.patient_id == "P3" && r.planned_date == "2027-01-02" && r.date == "2027-01-01"),
+        "{rows:#?}"
+    );
+
+    // Every day open: the same bytes as no calendar at all, but for the site column.
+    write_file(
+        dir.path(),
+        "open.toml",
+        "name = \"Open every day\"\ncovers = \"2020-01-01..2030-12-31\"\n",
+    );
+    let open_roster = write_file(
+        dir.path(),
+        "open.csv",
+        "patient_id,arm,weight_kg,start_date,site\nP1,high,60,2026-10-01,open\nP2,high,60,2026-10-01,open\nP3,low,60,2026-12-24,open\nP4,middle,60,2026-12-01,open\n",
+    );
+    let plain_roster = write_file(
         dir.path(),
         "plain.csv",
         "patient_id,arm,weight_kg,start_date\nP1,high,60,2026-10-01\nP2,high,60,2026-10-01\nP3,low,60,2026-12-24\nP4,middle,60,2026-12-01\n",
     );
-    let plain = pharmacy(
-        scenario,
-        &no_sites_roster,
-        &[cols[0].as_os_str(), cols[1].as_os_str()],
-    );
+    let cals: &std::ffi::OsStr = dir.path().as_os_str();
+    let open = pharmacy(scenario, &open_roster, &["--calendars".as_ref(), cals]);
+    let plain = pharmacy(scenario, &plain_roster, &["--calendars".as_ref(), cals]);
+    open.expect_code(0);
     plain.expect_code(0);
-    assert_eq!(plain.stdout, with_sites.stdout);
+    let without_site = |bytes: &[u8]| {
+        String::from_utf8(bytes.to_vec())
+            .unwrap()
+            .replace(",open,", ",,")
+    };
+    assert_eq!(without_site(&open.stdout), without_site(&plain.stdout));
+    assert!(!open.stderr.contains("moved"), "{}", open.stderr);
 
     // A site with no calendar file is an error on the first line naming it.
     let bad = write_file(
@@ -127,4 +338,27 @@ fn events_on_closed_days_of_a_site_are_warned_about() {
         "{}",
         run.stderr
     );
+}
+
+/// `calendar --site` with no such calendar, or a bad id, is a usage error naming --site.
+#[test]
+fn calendar_site_must_name_a_calendar() {
+    let run = calendar(
+        "scenarios/nct04822922.toml",
+        "high",
+        "60",
+        "2026-10-01",
+        &["--site", "atlantis"],
+    );
+    run.expect_code(2);
+    assert!(run.stderr.contains("--site: no calendar for site 'atlantis'"), "{}", run.stderr);
+    let run = calendar(
+        "scenarios/nct04822922.toml",
+        "high",
+        "60",
+        "2026-10-01",
+        &["--site", "../etc"],
+    );
+    run.expect_code(2);
+    assert!(run.stderr.contains("is not a valid site id"), "{}", run.stderr);
 }

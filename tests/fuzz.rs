@@ -206,6 +206,7 @@ fn exercise(trial: &Trial) {
                     warnings: &[],
                     assumptions: &assumptions,
                     rows: &rows,
+                    site: None,
                 };
                 for (_, format) in export::Format::EXTENSIONS {
                     let _ = format.exporter().render(&cal);

@@ -105,7 +105,10 @@ pub fn run(args: CalendarArgs) -> Result<()> {
         super::cohort::warn_placed(cal, &patient.id, arm, &events);
     }
     let rows = export::rows(&trial, arm, &patient, &events);
-    let assumptions = trial.assumptions_of([arm]);
+    let mut assumptions = trial.assumptions_of([arm]);
+    if calendar.is_some() {
+        assumptions.extend(trial.closed_day_assumptions_of([arm]));
+    }
     for w in &warnings {
         eprintln!("warning: {w}");
     }

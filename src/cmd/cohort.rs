@@ -9,8 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::bundle;
 use crate::cli::CohortArgs;
 use crate::cohort::Cohort;
-use crate::model::Trial;
-use crate::roster::{self, Roster};
+use crate::roster;
 use crate::scenario;
 
 pub fn run(args: CohortArgs) -> Result<()> {
@@ -20,7 +19,7 @@ pub fn run(args: CohortArgs) -> Result<()> {
     let cohort = Cohort::on_calendars(&trial, &roster, &args.roster, &sites)?;
     check_out(&args.out)?;
     bundle::check(&cohort, &args.out, args.force)?;
-    warn(&trial, &roster);
+    warn(&cohort);
     warn_closed_days(&cohort);
     let _lock = crate::write::lock_folder(&args.out)?;
     let summary = write(&cohort, &args.out, args.force)?;
@@ -62,7 +61,8 @@ fn warn_some(lines: &[String], limit: usize, more: &str) {
 
 /// Warnings for a roster: ids a spreadsheet would change and unusual weights (the first
 /// few of each), and the assumed values its arms use, each once.
-pub fn warn(trial: &Trial, roster: &Roster) {
+pub fn warn(cohort: &Cohort) {
+    let (trial, roster) = (cohort.trial, cohort.roster);
     warn_some(
         &roster.id_warnings,
         10,
@@ -82,13 +82,18 @@ pub fn warn(trial: &Trial, roster: &Roster) {
     for e in &roster.entries {
         used[e.arm as usize] = true;
     }
-    let arms = trial
+    let arms: Vec<&crate::model::Arm> = trial
         .arms
         .iter()
         .zip(used)
         .filter(|(_, u)| *u)
-        .map(|(a, _)| a);
-    super::warn_assumptions(trial, &trial.assumptions_of(arms));
+        .map(|(a, _)| a)
+        .collect();
+    let mut assumed = trial.assumptions_of(arms.iter().copied());
+    if cohort.on_any_calendar() {
+        assumed.extend(trial.closed_day_assumptions_of(arms));
+    }
+    super::warn_assumptions(trial, &assumed);
 }
 
 /// What a site calendar did to a run's events, gathered for a few lines on stderr.

@@ -24,7 +24,7 @@ pub fn run(args: PharmacyArgs) -> Result<()> {
     let roster = roster::read(&args.roster, &trial)?;
     let sites = crate::site::for_roster(&args.calendars, &args.roster, &roster)?;
     let cohort = Cohort::on_calendars(&trial, &roster, &args.roster, &sites)?;
-    super::cohort::warn(&trial, &roster);
+    super::cohort::warn(&cohort);
     super::cohort::warn_closed_days(&cohort);
     let bar = super::cohort::progress(cohort.rows(), "pharmacy");
     let tick = |n| bar.set_position(n);

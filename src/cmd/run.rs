@@ -69,7 +69,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     InputError::check(problems)?;
 
     for c in &cohorts {
-        super::cohort::warn(c.trial, c.roster);
+        super::cohort::warn(c);
         super::cohort::warn_closed_days(c);
     }
     let _lock = write::lock_folder(&args.out)?;

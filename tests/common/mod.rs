@@ -139,6 +139,10 @@ pub struct CsvRow {
     pub note: String,
     pub product: String,
     pub assumed: String,
+    pub site: String,
+    pub planned_date: String,
+    pub shift_days: String,
+    pub flags: String,
 }
 
 /// The header and rows of a calendar CSV.

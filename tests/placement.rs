@@ -1,0 +1,287 @@
+//! Properties of scheduling on a site calendar, over the library API: random regimens
+//! (every arm of every bundled scenario, and arms whose days, closed-day rules, windows,
+//! minimum gaps and anchors are drawn at random), random calendars and random start dates.
+
+use std::path::Path;
+use std::sync::LazyLock;
+
+use chrono::{Days, NaiveDate};
+use proptest::prelude::*;
+
+use dosesim::model::{
+    Anchor, ClosedDayRules, Kg, OnClosed, Provenance, Sourced, TimingRule, Trial, Window,
+};
+use dosesim::moves::{DEFAULT_REACH_DAYS, Flags};
+use dosesim::scenario;
+use dosesim::schedule::{Event, EventKind, Origin, Patient, Plan};
+use dosesim::site::{self, SiteCalendar};
+
+static TRIALS: LazyLock<Vec<Trial>> = LazyLock::new(|| {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    scenario::files_in(&dir)
+        .expect("bundled scenarios")
+        .iter()
+        .map(|f| scenario::load(f).expect("bundled scenario"))
+        .collect()
+});
+
+fn d(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn assumed<T>(value: T) -> Sourced<T> {
+    Sourced {
+        value,
+        provenance: Provenance {
+            source: None,
+            assumed: Some("test".into()),
+        },
+    }
+}
+
+/// A calendar: some weekdays closed, some single dates closed, some opened, covering a
+/// random range.
+fn calendar(
+    weekdays: &[bool],
+    closed: &[u16],
+    open: &[u16],
+    covers_days: u16,
+    base: NaiveDate,
+) -> SiteCalendar {
+    let names = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    let closed_weekdays: Vec<String> = names
+        .iter()
+        .zip(weekdays)
+        .filter(|(_, c)| **c)
+        .map(|(n, _)| format!("\"{n}\""))
+        .collect();
+    let date = |k: &u16| base + Days::new(u64::from(*k));
+    let mut closed_dates: Vec<NaiveDate> = closed.iter().map(date).collect();
+    let open_dates: Vec<NaiveDate> = open.iter().map(date).collect();
+    closed_dates.retain(|c| !open_dates.contains(c));
+    let list = |v: &[NaiveDate], name: &str| {
+        let mut v = v.to_vec();
+        v.sort();
+        v.dedup();
+        v.iter()
+            .map(|x| format!("{{ date = \"{x}\", name = \"{name}\" }}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let text = format!(
+        "name = \"Random\"\nclosed_weekdays = [{}]\nclosed = [{}]\nopen = [{}]\ncovers = \"{}..{}\"\n",
+        closed_weekdays.join(", "),
+        list(&closed_dates, "Closure"),
+        list(&open_dates, "Make-up day"),
+        base,
+        base + Days::new(u64::from(covers_days))
+    );
+    site::parse(Path::new("random.toml"), &text).expect("a valid random calendar")
+}
+
+/// Every day open, and every date covered.
+fn all_open() -> SiteCalendar {
+    site::parse(
+        Path::new("open.toml"),
+        "name = \"Open\"\ncovers = \"0001-01-01..9999-12-31\"\n",
+    )
+    .unwrap()
+}
+
+/// Random closed-day rules.
+fn rules() -> impl Strategy<Value = ClosedDayRules> {
+    (
+        prop::option::of(0..4usize),
+        prop::option::of((0..5u32, 0..5u32)),
+        prop::option::of(1..6u32),
+        any::<bool>(),
+    )
+        .prop_map(|(on, window, gap, previous)| ClosedDayRules {
+            on_closed: on.map(|k| assumed(OnClosed::ALL[k].0)),
+            window: window.map(|(b, a)| Window {
+                days_before: b,
+                days_after: a,
+                provenance: Provenance {
+                    source: None,
+                    assumed: Some("test".into()),
+                },
+            }),
+            min_gap_days: gap.map(assumed),
+            anchor: previous.then(|| assumed(Anchor::Previous)),
+        })
+}
+
+/// A bundled arm, with random rules for each component and visit and, for some, random
+/// study days for each component.
+fn regimen() -> impl Strategy<Value = (usize, usize, Vec<ClosedDayRules>, Vec<usize>, Option<Vec<u32>>)> {
+    (0..TRIALS.len())
+        .prop_flat_map(|t| (Just(t), 0..TRIALS[t].arms.len()))
+        .prop_flat_map(|(t, a)| {
+            let comps = TRIALS[t].arms[a].components.len();
+            let visits = TRIALS[t].arms[a].visits.len();
+            (
+                Just(t),
+                Just(a),
+                prop::collection::vec(rules(), comps),
+                prop::collection::vec(0..4usize, visits),
+                prop::option::of(
+                    prop::collection::btree_set(1..60u32, 1..8)
+                        .prop_map(|s| s.into_iter().collect::<Vec<u32>>()),
+                ),
+            )
+        })
+}
+
+/// The trial with arm `a` given the rules (and, for components without `after`, the days).
+fn with_rules(
+    t: usize,
+    a: usize,
+    rules: &[ClosedDayRules],
+    visit_rules: &[usize],
+    days: &Option<Vec<u32>>,
+) -> Trial {
+    let mut trial = TRIALS[t].clone();
+    let arm = &mut trial.arms[a];
+    let has_followers = arm.components.iter().any(|c| c.timing.after.is_some());
+    for (c, r) in arm.components.iter_mut().zip(rules) {
+        c.timing.closed_days = r.clone();
+        if let Some(days) = days
+            && !has_followers
+        {
+            c.timing.rule = TimingRule::Days(days.clone());
+        }
+    }
+    for (v, k) in arm.visits.iter_mut().zip(visit_rules) {
+        v.on_closed = Some(assumed(OnClosed::ALL[*k].0));
+    }
+    trial
+}
+
+fn is_open(cal: &SiteCalendar, start: NaiveDate, date: NaiveDate) -> bool {
+    date >= start && cal.is_open(date)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(300)
+    ))]
+
+    #[test]
+    fn placed_calendars_keep_every_rule(
+        (t, a, rules, visit_rules, days) in regimen(),
+        weekdays in prop::collection::vec(prop::bool::weighted(0.3), 7),
+        closed in prop::collection::vec(0..400u16, 0..60),
+        open in prop::collection::vec(0..400u16, 0..10),
+        covers in 0..400u16,
+        offset in 0..3000u64,
+        weight in 40.0f64..110.0,
+    ) {
+        let trial = with_rules(t, a, &rules, &visit_rules, &days);
+        let arm = &trial.arms[a];
+        let base = d("2024-01-01");
+        let start = base + Days::new(offset % 300);
+        let cal = calendar(&weekdays, &closed, &open, covers, base);
+        let patient = Patient { id: "P".into(), weight_kg: Kg::from_f64(weight), start, site: Some("S".into()) };
+        let plan = Plan::new(&trial, arm);
+        let plain = plan.schedule_at(&patient, None).unwrap();
+        let placed = plan.schedule_at(&patient, Some(&cal)).unwrap();
+        let ctx = format!("{} {} from {start}", trial.id, arm.id);
+
+        // Nothing dropped or added: the same events, the same doses.
+        prop_assert_eq!(placed.len(), plain.len(), "{}", ctx);
+        let key = |e: &Event| (format!("{:?}", e.origin), e.occurrence);
+        let mut a_keys: Vec<_> = plain.iter().map(|e| (key(e), e.planned, e.dose)).collect();
+        let mut b_keys: Vec<_> = placed.iter().map(|e| (key(e), e.planned, e.dose)).collect();
+        a_keys.sort_by(|x, y| x.0.cmp(&y.0));
+        b_keys.sort_by(|x, y| x.0.cmp(&y.0));
+        prop_assert_eq!(a_keys, b_keys, "{}", ctx);
+
+        // Calendar order, days numbered from 1, study days following the dates, and
+        // running totals that add up in that order.
+        let mut totals = std::collections::HashMap::new();
+        for (i, e) in placed.iter().enumerate() {
+            if i > 0 {
+                let p = &placed[i - 1];
+                prop_assert!(p.date <= e.date, "{}: out of order", ctx);
+                let expect = if p.date == e.date { p.order_in_day + 1 } else { 1 };
+                prop_assert_eq!(e.order_in_day, expect, "{}", ctx);
+            }
+            prop_assert_eq!(e.study_day, (e.date - start).num_days() + 1, "{}", ctx);
+            if let (Some(dose), Some(prod)) = (e.dose, e.product(arm)) {
+                let t = totals.entry(prod).or_insert(0.0);
+                *t += dose;
+                prop_assert_eq!(e.cumulative_dose, Some(*t), "{}", ctx);
+            }
+        }
+
+        for e in placed.iter().filter(|e| e.kind != EventKind::Background) {
+            // No event on a closed day unless it is flagged.
+            prop_assert!(
+                is_open(&cal, start, e.date) || e.flags.contains(Flags::CLOSED_DAY),
+                "{}: {:?} on a closed day, unflagged", ctx, e
+            );
+            prop_assert_eq!(e.flags.contains(Flags::PROVISIONAL), !cal.covers(e.date), "{}", ctx);
+            prop_assert!(e.date >= start, "{}: before study day 1", ctx);
+            // A move stays in the window (under anchor = plan; under "previous" the
+            // planned dates themselves shift).
+            let (policy, anchored) = match e.origin {
+                Origin::Component(c) => {
+                    let leader = arm.components[c].timing.after.as_ref().filter(|x| x.applies_to(e.occurrence));
+                    if leader.is_some() {
+                        continue; // a follower goes where its leader goes (checked below)
+                    }
+                    let p = arm.components[c].timing.closed_days.policy();
+                    (p, p.anchor == Anchor::Plan)
+                }
+                Origin::Visit(v) => (arm.visits[v].policy(), true),
+                Origin::Background(_) => unreachable!(),
+            };
+            if anchored && e.date != e.planned {
+                let (before, after) = policy.window.unwrap_or((DEFAULT_REACH_DAYS, DEFAULT_REACH_DAYS));
+                let k = (e.date - e.planned).num_days();
+                prop_assert!(k <= i64::from(after) && -k <= i64::from(before), "{}: {:?} outside its window", ctx, e);
+                prop_assert!(e.flags.contains(Flags::SHIFTED), "{}", ctx);
+                prop_assert!(policy.on_closed != OnClosed::Keep, "{}", ctx);
+            }
+            if e.date == e.planned && anchored {
+                prop_assert!(!e.flags.contains(Flags::SHIFTED), "{}", ctx);
+            }
+        }
+
+        // Occurrences of a component never share a day or change places; where one moved
+        // (under anchor = plan), consecutive ones keep the minimum gap.
+        for (c, comp) in arm.components.iter().enumerate() {
+            let occ: Vec<&Event> = {
+                let mut v: Vec<&Event> = placed.iter().filter(|e| e.origin == Origin::Component(c)).collect();
+                v.sort_by_key(|e| e.occurrence);
+                v
+            };
+            let policy = comp.timing.closed_days.policy();
+            for w in occ.windows(2) {
+                prop_assert!(w[1].date > w[0].date, "{}: {:?}", ctx, w);
+                let moved = w[0].flags.contains(Flags::SHIFTED) || w[1].flags.contains(Flags::SHIFTED);
+                if let (Some(g), true, Anchor::Plan, None) = (policy.min_gap_days, moved, policy.anchor, &comp.timing.after) {
+                    prop_assert!((w[1].date - w[0].date).num_days() >= i64::from(g), "{}: {:?}", ctx, w);
+                }
+            }
+            // A component given after another stays on its leader's day, after it.
+            if let Some(after) = &comp.timing.after {
+                for f in &occ {
+                    if !after.applies_to(f.occurrence) {
+                        continue;
+                    }
+                    let leader = placed.iter().find(|l| l.origin == Origin::Component(after.component) && l.planned == f.planned);
+                    let leader = leader.expect("every follower has its leader");
+                    prop_assert_eq!(leader.date, f.date, "{}", ctx);
+                    prop_assert!(leader.order_in_day < f.order_in_day, "{}", ctx);
+                    prop_assert_eq!(leader.flags, f.flags, "{}: flagged together", ctx);
+                }
+            }
+        }
+
+        // Every day open: exactly the calendar without a site.
+        let open = plan.schedule_at(&patient, Some(&all_open())).unwrap();
+        prop_assert_eq!(&open, &plain, "{}", ctx);
+        prop_assert!(plain.iter().all(|e| e.flags.is_empty() && e.planned == e.date));
+    }
+}
