@@ -295,9 +295,17 @@ fn closures(cal: &SiteCalendar, first: NaiveDate, last: NaiveDate) -> String {
     }
     runs.iter()
         .map(|(a, b, name, open)| {
-            let span = if a == b { a.to_string() } else { format!("{a} to {b}") };
-            let what = if *open { "open, make-up working day" } else { "closed" };
-            format!("{span} {name} ({what})")
+            let span = if a == b {
+                a.to_string()
+            } else {
+                format!("{a} to {b}")
+            };
+            let what = if *open {
+                "open, make-up working day"
+            } else {
+                "closed"
+            };
+            format!("{span} {} ({what})", crate::site::holiday_name(name))
         })
         .collect::<Vec<_>>()
         .join("; ")

@@ -69,13 +69,37 @@ impl Day<'_> {
         matches!(self, Day::Open | Day::MadeOpen(_))
     }
 
-    /// The closure's name, for a closed day: "National Day (国庆节)", "Saturday".
+    /// The closure's name, for a closed day: "National Day 国庆节", "Saturday".
     pub fn closure(self) -> Option<String> {
         match self {
-            Day::Holiday(name) => Some(name.to_string()),
+            Day::Holiday(name) => Some(holiday_name(name)),
             Day::Weekend(w) => Some(weekday_name(w).to_string()),
             Day::Open | Day::MadeOpen(_) => None,
         }
+    }
+}
+
+/// China's public holidays as the State Council's notice (and holiday-cn) names them, in
+/// English.
+const HOLIDAYS_CN: [(&str, &str); 7] = [
+    ("元旦", "New Year's Day"),
+    ("春节", "Spring Festival"),
+    ("清明节", "Qingming Festival"),
+    ("劳动节", "Labour Day"),
+    ("端午节", "Dragon Boat Festival"),
+    ("中秋节", "Mid-Autumn Festival"),
+    ("国庆节", "National Day"),
+];
+
+/// A listed day's name as people read it: a Chinese public holiday's name with its English
+/// name first ("National Day 国庆节"); any other name as its source gives it.
+pub fn holiday_name(name: &str) -> String {
+    if name.is_ascii() {
+        return name.to_string();
+    }
+    match HOLIDAYS_CN.iter().find(|(cn, _)| name.contains(cn)) {
+        Some((_, en)) => format!("{en} {name}"),
+        None => name.to_string(),
     }
 }
 
@@ -770,7 +794,10 @@ mod tests {
         assert!(matches!(cal.day(d("2026-09-20")), Day::MadeOpen(_)));
         assert!(matches!(cal.day(d("2026-10-10")), Day::MadeOpen(_)));
         // National Day week, and an ordinary weekend.
-        assert_eq!(cal.day(d("2026-10-01")).closure().unwrap(), "国庆节");
+        assert_eq!(
+            cal.day(d("2026-10-01")).closure().unwrap(),
+            "National Day 国庆节"
+        );
         assert_eq!(cal.day(d("2026-11-21")), Day::Weekend(Weekday::Sat));
         assert_eq!(cal.day(d("2026-11-21")).closure().unwrap(), "Saturday");
         assert!(cal.is_open(d("2026-11-23")));

@@ -106,15 +106,25 @@ fn days_1_4_7_10_from_national_day_under_nearest() {
     assert_eq!(
         infusions(&run),
         vec![
-            row("Thu 2026-10-01", "2026-10-01", "0", "closed_day;no_open_day_in_window"),
-            row("Sun 2026-10-04", "2026-10-04", "0", "closed_day;no_open_day_in_window"),
+            row(
+                "Thu 2026-10-01",
+                "2026-10-01",
+                "0",
+                "closed_day;no_open_day_in_window"
+            ),
+            row(
+                "Sun 2026-10-04",
+                "2026-10-04",
+                "0",
+                "closed_day;no_open_day_in_window"
+            ),
             row("Thu 2026-10-08", "2026-10-07", "1", "shifted"),
             row("Sat 2026-10-10", "2026-10-10", "0", ""),
         ]
     );
     assert!(
         run.stderr.contains(
-            "patient patient: hUC-MSC infusion 1/4 stays on Thu 2026-10-01, a day site guangzhou is closed (国庆节): no open day in its window"
+            "patient patient: hUC-MSC infusion 1/4 stays on Thu 2026-10-01, a day site guangzhou is closed (National Day 国庆节): no open day in its window"
         ),
         "{}",
         run.stderr
@@ -136,10 +146,13 @@ fn days_1_4_7_10_from_national_day_under_nearest() {
     table.expect_code(0);
     let out = table.out();
     assert!(
-        out.contains("moved from Wed 2026-10-07 (closed: 国庆节), 1 day later"),
+        out.contains("moved from Wed 2026-10-07 (closed: National Day 国庆节), 1 day later"),
         "{out}"
     );
-    assert!(out.contains("Site guangzhou: Guangzhou site (China working calendar)"), "{out}");
+    assert!(
+        out.contains("Site guangzhou: Guangzhou site (China working calendar)"),
+        "{out}"
+    );
 }
 
 /// The same regimen under `next` with a week's reach and anchor = previous: the first
@@ -150,7 +163,10 @@ fn days_1_4_7_10_from_national_day_under_next_and_anchor_previous() {
     let text = broken_text(
         "scenarios/nct04822922.toml",
         &[
-            ("timing.on_closed_day = { value = \"nearest\"", "timing.on_closed_day = { value = \"next\""),
+            (
+                "timing.on_closed_day = { value = \"nearest\"",
+                "timing.on_closed_day = { value = \"next\"",
+            ),
             (
                 "timing.window = { days_before = 1, days_after = 1,",
                 "timing.anchor = { value = \"previous\", assumed = \"test\" }\ntiming.window = { days_before = 0, days_after = 7,",
@@ -163,7 +179,14 @@ fn days_1_4_7_10_from_national_day_under_next_and_anchor_previous() {
         "low",
         "60",
         "2026-10-01",
-        &["--site", "guangzhou", "--format", "csv", "--calendars", "scenarios/calendars"],
+        &[
+            "--site",
+            "guangzhou",
+            "--format",
+            "csv",
+            "--calendars",
+            "scenarios/calendars",
+        ],
     );
     assert_eq!(
         infusions(&run),
@@ -192,8 +215,18 @@ fn spring_festival_is_closed_and_its_make_up_saturday_open() {
         vec![
             row("Thu 2026-02-12", "2026-02-12", "0", ""),
             row("Sat 2026-02-14", "2026-02-15", "-1", "shifted"),
-            row("Wed 2026-02-18", "2026-02-18", "0", "closed_day;no_open_day_in_window"),
-            row("Sat 2026-02-21", "2026-02-21", "0", "closed_day;no_open_day_in_window"),
+            row(
+                "Wed 2026-02-18",
+                "2026-02-18",
+                "0",
+                "closed_day;no_open_day_in_window"
+            ),
+            row(
+                "Sat 2026-02-21",
+                "2026-02-21",
+                "0",
+                "closed_day;no_open_day_in_window"
+            ),
         ]
     );
     // Sunday 2026-09-20 is a make-up working day: open, nothing moves or is flagged.
@@ -207,7 +240,15 @@ fn spring_festival_is_closed_and_its_make_up_saturday_open() {
     let got = infusions(&run);
     assert_eq!(got[1], row("Sun 2026-09-20", "2026-09-20", "0", ""));
     // 26 September, Mid-Autumn Festival, with 25 and 27 closed too.
-    assert_eq!(got[3], row("Sat 2026-09-26", "2026-09-26", "0", "closed_day;no_open_day_in_window"));
+    assert_eq!(
+        got[3],
+        row(
+            "Sat 2026-09-26",
+            "2026-09-26",
+            "0",
+            "closed_day;no_open_day_in_window"
+        )
+    );
 }
 
 /// A calendar from a real .ics (holiday-cn's 2026 file, make-up days named 上班) and one
@@ -267,7 +308,7 @@ fn a_roster_s_sites_place_its_patients() {
     with_sites.expect_code(0);
     let err = &with_sites.stderr;
     for needle in [
-        "r.csv:2: patient P1: hUC-MSC infusion 1/4 stays on Thu 2026-10-01, a day site guangzhou is closed (国庆节)",
+        "r.csv:2: patient P1: hUC-MSC infusion 1/4 stays on Thu 2026-10-01, a day site guangzhou is closed (National Day 国庆节)",
         "warning: site guangzhou: its calendar does not cover 2027-03-01",
         "events moved off days their site is closed",
     ] {
@@ -278,8 +319,9 @@ fn a_roster_s_sites_place_its_patients() {
     let p1: Vec<&CsvRow> = rows.iter().filter(|r| r.patient_id == "P1").collect();
     assert!(p1.iter().all(|r| r.site == "guangzhou"));
     assert!(
-        p1.iter()
-            .any(|r| r.date == "2026-10-08" && r.planned_date == "2026-10-07" && r.flags == "shifted")
+        p1.iter().any(|r| r.date == "2026-10-08"
+            && r.planned_date == "2026-10-07"
+            && r.flags == "shifted")
     );
     // Past the holiday files (2026), flagged provisional.
     assert!(
@@ -288,10 +330,15 @@ fn a_roster_s_sites_place_its_patients() {
             .all(|r| r.flags.contains("provisional"))
     );
     let p2: Vec<&CsvRow> = rows.iter().filter(|r| r.patient_id == "P2").collect();
-    assert!(p2.iter().all(|r| r.site.is_empty() && r.flags.is_empty() && r.shift_days == "0" && r.planned_date == r.date));
+    assert!(p2.iter().all(|r| r.site.is_empty()
+        && r.flags.is_empty()
+        && r.shift_days == "0"
+        && r.planned_date == r.date));
     // Weekends only (P3): Saturday 2027-01-02 moves to the nearest weekday within 1 day.
     assert!(
-        rows.iter().any(|r| r.patient_id == "P3" && r.planned_date == "2027-01-02" && r.date == "2027-01-01"),
+        rows.iter().any(|r| r.patient_id == "P3"
+            && r.planned_date == "2027-01-02"
+            && r.date == "2027-01-01"),
         "{rows:#?}"
     );
 
@@ -351,7 +398,12 @@ fn calendar_site_must_name_a_calendar() {
         &["--site", "atlantis"],
     );
     run.expect_code(2);
-    assert!(run.stderr.contains("--site: no calendar for site 'atlantis'"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("--site: no calendar for site 'atlantis'"),
+        "{}",
+        run.stderr
+    );
     let run = calendar(
         "scenarios/nct04822922.toml",
         "high",
@@ -360,5 +412,9 @@ fn calendar_site_must_name_a_calendar() {
         &["--site", "../etc"],
     );
     run.expect_code(2);
-    assert!(run.stderr.contains("is not a valid site id"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is not a valid site id"),
+        "{}",
+        run.stderr
+    );
 }

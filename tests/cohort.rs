@@ -37,6 +37,7 @@ const VOLUME_ML: usize = 16;
 const NOTE: usize = 19;
 const PRODUCT: usize = 20;
 const ASSUMED: usize = 21;
+const SITE: usize = 22;
 
 /// Every arm of NCT01724398 (the msc-pe arm has an exchange and an infusion on the same
 /// day), ids out of order and mixing case and digits, several patients sharing dates.
@@ -790,7 +791,7 @@ fn check_sorted(c: &Case) {
     let text = String::from_utf8(bytes.clone()).unwrap();
     assert_eq!(
         text.lines().next().unwrap(),
-        "patient_id,trial_id,arm_id,date,study_day,weekday,order_in_day,kind,event,occurrence,occurrences,weight_kg,dose_per_kg,dose,dose_unit,cumulative_dose,volume_ml,window_start,window_end,note,product,assumed"
+        "patient_id,trial_id,arm_id,date,study_day,weekday,order_in_day,kind,event,occurrence,occurrences,weight_kg,dose_per_kg,dose,dose_unit,cumulative_dose,volume_ml,window_start,window_end,note,product,assumed,site,planned_date,shift_days,flags"
     );
     let (header, rows) = raw_records(&bytes);
     assert_eq!(
@@ -800,7 +801,7 @@ fn check_sorted(c: &Case) {
         c.trial
     );
     for r in &rows {
-        assert_eq!(r.fields.len(), 22, "{}: {:?}", c.trial, r.bytes);
+        assert_eq!(r.fields.len(), 26, "{}: {:?}", c.trial, r.bytes);
     }
     assert_pharmacy_order(&rows, c.trial);
     // Every patient with a calendar is there, and patients share dates.
@@ -872,13 +873,12 @@ fn pharmacy_orders_ids_byte_by_byte_and_keeps_two_events_of_a_day_in_order() {
 /// `dosesim calendar` of one roster row as CSV, with the row's id.
 fn calendar_csv(scenario: &str, row: &str) -> Vec<u8> {
     let f: Vec<&str> = row.split(',').collect();
-    let run = calendar(
-        scenario,
-        f[1],
-        f[2],
-        f[3],
-        &["--format", "csv", "--patient", f[0]],
-    );
+    // A roster row's site, when it has one, puts the calendar on that site's calendar.
+    let mut extra = vec!["--format", "csv", "--patient", f[0]];
+    if let Some(site) = f.get(4).filter(|s| !s.is_empty()) {
+        extra.extend(["--site", site]);
+    }
+    let run = calendar(scenario, f[1], f[2], f[3], &extra);
     run.expect_code(0);
     run.stdout
 }
@@ -941,7 +941,7 @@ fn patient_files_are_their_calendar_byte_for_byte() {
             );
             let (header, rows) = raw_records(&file);
             assert_eq!(&header.fields[..20], &HEADER20[..]);
-            assert!(rows.iter().all(|r| r.fields.len() == 22));
+            assert!(rows.iter().all(|r| r.fields.len() == 26));
         }
     }
 }
@@ -956,7 +956,7 @@ fn pharmacy_csv_quotes_a_note_with_a_comma_like_the_calendar() {
     run.expect_code(0);
     let first_row = run.out().lines().nth(1).unwrap().to_string();
     assert!(
-        first_row.ends_with("background, not a dose\",,"),
+        first_row.ends_with("background, not a dose\",,,,2027-01-01,0,"),
         "{first_row}"
     );
     let cal = calendar_csv(NCT01724398, "P1,conventional,60,2027-01-01");
@@ -1156,10 +1156,10 @@ fn check_prep(c: &Case) {
     let (header, prep) = raw_records(&prep_bytes);
     assert_eq!(
         header.fields.join(","),
-        "date,product,doses,total_dose,dose_unit,total_volume_ml,patient_ids,assumed"
+        "date,weekday,site,product,doses,total_dose,dose_unit,total_volume_ml,patient_ids,assumed,flags"
     );
 
-    // (date, product) -> doses, total, unit, volume, patients: from pharmacy.csv.
+    // (date, site, product) -> doses, total, unit, volume, patients: from pharmacy.csv.
     #[derive(Default)]
     struct Sum {
         doses: u32,
@@ -1168,10 +1168,14 @@ fn check_prep(c: &Case) {
         volume: f64,
         patients: BTreeSet<String>,
     }
-    let mut want: BTreeMap<(String, String), Sum> = BTreeMap::new();
+    let mut want: BTreeMap<(String, String, String), Sum> = BTreeMap::new();
     for r in ph.iter().filter(|r| !r.get(DOSE).is_empty()) {
         let s = want
-            .entry((r.get(DATE).into(), r.get(PRODUCT).into()))
+            .entry((
+                r.get(DATE).into(),
+                r.get(SITE).into(),
+                r.get(PRODUCT).into(),
+            ))
             .or_default();
         s.doses += 1;
         s.total += r.get(DOSE).parse::<f64>().unwrap();
@@ -1190,29 +1194,39 @@ fn check_prep(c: &Case) {
     }
     let mut seen = BTreeSet::new();
     for p in &prep {
-        let k = (p.get(0).to_string(), p.get(1).to_string());
+        let k = (
+            p.get(0).to_string(),
+            p.get(2).to_string(),
+            p.get(3).to_string(),
+        );
         assert!(
             seen.insert(k.clone()),
-            "{trial}: one line per (date, product)"
+            "{trial}: one line per (date, site, product)"
+        );
+        let date = chrono::NaiveDate::parse_from_str(p.get(0), "%Y-%m-%d").unwrap();
+        assert_eq!(
+            p.get(1),
+            date.format("%a").to_string(),
+            "{trial} {k:?}: weekday"
         );
         let s = want
             .get(&k)
             .unwrap_or_else(|| panic!("{trial}: {k:?} has no pharmacy doses"));
-        assert_eq!(p.get(2), s.doses.to_string(), "{trial} {k:?}: doses");
+        assert_eq!(p.get(4), s.doses.to_string(), "{trial} {k:?}: doses");
         assert_eq!(
-            p.get(3).parse::<f64>().unwrap(),
+            p.get(5).parse::<f64>().unwrap(),
             s.total,
             "{trial} {k:?}: total"
         );
         if s.unit == "cells" {
             assert!(
-                p.get(3).bytes().all(|b| b.is_ascii_digit()),
+                p.get(5).bytes().all(|b| b.is_ascii_digit()),
                 "{trial} {k:?}: whole cells in plain digits: {}",
-                p.get(3)
+                p.get(5)
             );
         }
-        assert_eq!(p.get(4), s.unit, "{trial} {k:?}: unit");
-        let ids: Vec<&str> = p.get(6).split(' ').collect();
+        assert_eq!(p.get(6), s.unit, "{trial} {k:?}: unit");
+        let ids: Vec<&str> = p.get(8).split(' ').collect();
         let mut sorted = ids.clone();
         sorted.sort();
         assert_eq!(ids, sorted, "{trial} {k:?}: ids sorted");
@@ -1223,7 +1237,7 @@ fn check_prep(c: &Case) {
         );
         // 4 x 10^7 cells at 1 x 10^6 cells/mL is 40 mL; an exchange is 2000 mL;
         // NCT01724398 states no cell concentration, so its cells have no volume.
-        let per_dose = match (trial, k.1.as_str()) {
+        let per_dose = match (trial, k.2.as_str()) {
             ("NCT01573923", "uc_msc") => Some(40.0),
             ("NCT01724398", "plasma") => Some(2000.0),
             ("NCT01724398", "uc_msc") => None,
@@ -1231,17 +1245,17 @@ fn check_prep(c: &Case) {
         };
         match per_dose {
             Some(v) => {
-                let total: f64 = p.get(5).parse().unwrap();
+                let total: f64 = p.get(7).parse().unwrap();
                 assert_eq!(total, v * f64::from(s.doses), "{trial} {k:?}: volume");
                 assert_eq!(total, s.volume, "{trial} {k:?}: pharmacy volumes");
             }
-            None => assert_eq!(p.get(5), "", "{trial} {k:?}: no known volume"),
+            None => assert_eq!(p.get(7), "", "{trial} {k:?}: no known volume"),
         }
     }
     assert_eq!(
         seen,
         want.keys().cloned().collect::<BTreeSet<_>>(),
-        "{trial}: every (date, product) with doses"
+        "{trial}: every (date, site, product) with doses"
     );
 }
 
@@ -1260,17 +1274,17 @@ fn prep_csv_of_the_bundled_scenarios_by_hand() {
     // Q3 and Q7 start on 2027-11-30; Q2's second dose (from 2027-08-31) clamps to it.
     assert!(
         prep.lines()
-            .any(|l| l == "2027-11-30,uc_msc,3,120000000,cells,120,Q2 Q3 Q7,"),
+            .any(|l| l == "2027-11-30,Tue,,uc_msc,3,120000000,cells,120,Q2 Q3 Q7,,"),
         "{prep}"
     );
     // Every line: 4 x 10^7 cells and 40 mL a dose.
     let (_, lines) = raw_records(prep.as_bytes());
-    let doses: u32 = lines.iter().map(|l| l.get(2).parse::<u32>().unwrap()).sum();
+    let doses: u32 = lines.iter().map(|l| l.get(4).parse::<u32>().unwrap()).sum();
     assert_eq!(doses, 4 * 4, "four dosed patients, four doses each");
     for l in &lines {
-        let n: u64 = l.get(2).parse().unwrap();
-        assert_eq!(l.get(3), (40_000_000 * n).to_string());
-        assert_eq!(l.get(5), (40 * n).to_string());
+        let n: u64 = l.get(4).parse().unwrap();
+        assert_eq!(l.get(5), (40_000_000 * n).to_string());
+        assert_eq!(l.get(7), (40 * n).to_string());
     }
 
     let (_dir, _, trial_dir) = cohort_of(&cases[0]);
@@ -1278,9 +1292,9 @@ fn prep_csv_of_the_bundled_scenarios_by_hand() {
     // 2027-01-04: exchanges of A1 (day 4), C3 (day 1), Z9 (day 4); infusions of C3
     // (62.5 kg) and m5 (55.5 kg) at 1 x 10^5 cells/kg.
     for want in [
-        "2027-01-04,plasma,3,6000,mL,6000,A1 C3 Z9,",
+        "2027-01-04,Mon,,plasma,3,6000,mL,6000,A1 C3 Z9,,",
         // C3 is on msc-pe, whose infusion days are assumed.
-        "2027-01-04,uc_msc,2,11800000,cells,,C3 m5,timing",
+        "2027-01-04,Mon,,uc_msc,2,11800000,cells,,C3 m5,timing,",
     ] {
         assert!(prep.lines().any(|l| l == want), "{want}\n{prep}");
     }
@@ -1604,7 +1618,7 @@ fn check_inert(edits: &[(&str, &str)], want: &[&str]) {
         for r in &records {
             assert_eq!(
                 r.fields.len(),
-                22,
+                26,
                 "{name}: {}",
                 String::from_utf8_lossy(&r.bytes)
             );
@@ -1818,7 +1832,7 @@ fn a_shorter_roster_removes_the_files_of_patients_no_longer_on_it() {
     let (_, prep) = raw_records(&std::fs::read(trial_dir.join("prep.csv")).unwrap());
     assert!(
         prep.iter()
-            .all(|l| l.get(6).split(' ').all(|id| id == "A" || id == "B"))
+            .all(|l| l.get(8).split(' ').all(|id| id == "A" || id == "B"))
     );
     let report = std::fs::read_to_string(trial_dir.join("report.html")).unwrap();
     assert!(!report.contains("id=\"patient-C\""));

@@ -10,6 +10,9 @@
 //!   (2026-12-30, 2027-01-02, -05); 1 x 10^5 cells/kg = 7 000 000 cells on days 1, 7, 14,
 //!   21 (2026-12-30, 2027-01-05, -12, -19), the first two after the exchange (assumed
 //!   timing); week 48 visit on day 337 (2027-12-01).
+//! - NCT04822922 high from Thursday 2026-10-01 at the Guangzhou site: National Day closes
+//!   1 to 7 October, so day 7 moves to Thursday 8 October and days 1 and 4 stay, flagged;
+//!   Saturday 10 October is a make-up working day.
 
 mod common;
 
@@ -25,9 +28,11 @@ struct Case {
     start: &'static str,
     /// Rows that are appointments (infusions, exchanges, visits; not background).
     appointments: usize,
+    /// The site calendar, if any.
+    site: Option<&'static str>,
 }
 
-const CASES: [Case; 2] = [
+const CASES: [Case; 3] = [
     Case {
         name: "nct04822922_high",
         scenario: "scenarios/nct04822922.toml",
@@ -35,6 +40,7 @@ const CASES: [Case; 2] = [
         weight: "62.5",
         start: "2026-12-30",
         appointments: 4 + 2,
+        site: None,
     },
     Case {
         name: "nct01724398_msc_pe",
@@ -43,18 +49,26 @@ const CASES: [Case; 2] = [
         weight: "70",
         start: "2026-12-30",
         appointments: 3 + 4 + 1,
+        site: None,
+    },
+    Case {
+        name: "nct04822922_high_guangzhou",
+        scenario: "scenarios/nct04822922.toml",
+        arm: "high",
+        weight: "62.5",
+        start: "2026-10-01",
+        appointments: 4 + 2,
+        site: Some("guangzhou"),
     },
 ];
 
 fn render(c: &Case, format: &str) -> Run {
     // A calendar file needs a named patient; the others take the same for comparison.
-    let run = calendar(
-        c.scenario,
-        c.arm,
-        c.weight,
-        c.start,
-        &["--format", format, "--patient", "P-0001"],
-    );
+    let mut extra = vec!["--format", format, "--patient", "P-0001"];
+    if let Some(site) = c.site {
+        extra.extend(["--site", site]);
+    }
+    let run = calendar(c.scenario, c.arm, c.weight, c.start, &extra);
     run.expect_code(0);
     run
 }

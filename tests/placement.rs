@@ -113,7 +113,15 @@ fn rules() -> impl Strategy<Value = ClosedDayRules> {
 
 /// A bundled arm, with random rules for each component and visit and, for some, random
 /// study days for each component.
-fn regimen() -> impl Strategy<Value = (usize, usize, Vec<ClosedDayRules>, Vec<usize>, Option<Vec<u32>>)> {
+fn regimen() -> impl Strategy<
+    Value = (
+        usize,
+        usize,
+        Vec<ClosedDayRules>,
+        Vec<usize>,
+        Option<Vec<u32>>,
+    ),
+> {
     (0..TRIALS.len())
         .prop_flat_map(|t| (Just(t), 0..TRIALS[t].arms.len()))
         .prop_flat_map(|(t, a)| {

@@ -20,6 +20,8 @@ struct Expect {
     /// `<li>` lines of the assumed-values boxes, and how many boxes (one per arm that
     /// uses an assumed value).
     assumed: &'static [&'static str],
+    /// The arms' assumed values, and the site calendars' closed-day rules (the demo rows
+    /// have sites).
     assumed_boxes: usize,
 }
 
@@ -31,7 +33,7 @@ const EXPECT: [Expect; 5] = [
         seed: "000_741b8ba2a7ffbf8b.txt",
         arms: &["conventional", "msc", "pe", "msc-pe"],
         assumed: &["<li>uc_msc timing: The record does not give the days."],
-        assumed_boxes: 1,
+        assumed_boxes: 2,
     },
     Expect {
         trial: "NCT02812121",
@@ -40,7 +42,7 @@ const EXPECT: [Expect; 5] = [
         seed: "001_aca47ec262779fdb.txt",
         arms: &["msc-8w", "msc-4w", "control"],
         assumed: &["<li>ucb_msc dose: The record states no cell dose."],
-        assumed_boxes: 2,
+        assumed_boxes: 3,
     },
     Expect {
         trial: "NCT01573923",
@@ -49,7 +51,7 @@ const EXPECT: [Expect; 5] = [
         seed: "002_ef3309a9267e01cd.txt",
         arms: &["conventional", "msc"],
         assumed: &[],
-        assumed_boxes: 0,
+        assumed_boxes: 1,
     },
     Expect {
         trial: "NCT05106972",
@@ -58,7 +60,7 @@ const EXPECT: [Expect; 5] = [
         seed: "003_ef846d20b6c950fd.txt",
         arms: &["msc"],
         assumed: &["<li>visit week72 day: The record gives outcome time frames"],
-        assumed_boxes: 1,
+        assumed_boxes: 2,
     },
     Expect {
         trial: "NCT04822922",
@@ -70,7 +72,7 @@ const EXPECT: [Expect; 5] = [
             "<li>visit day30 day: The record gives an outcome time frame, '1 month since intervention start'",
             "<li>visit day90 day: The record gives an outcome time frame, '90 days'",
         ],
-        assumed_boxes: 3,
+        assumed_boxes: 4,
     },
 ];
 
@@ -145,6 +147,15 @@ fn check_report(e: &Expect) {
     );
     for a in e.assumed {
         assert!(html.contains(a), "{what}: {a}");
+    }
+    // The demo rows have sites: the site calendars section names each, and counts moves.
+    for needle in [
+        "<h2>Site calendars</h2>",
+        "Closed-day rules assumed, not stated in the registry record:",
+        "<h3>Moved and flagged events per arm</h3>",
+        "<th><code>shifted</code></th>",
+    ] {
+        assert!(html.contains(needle), "{what}: {needle}");
     }
 
     // A section per patient, with their chart inline.

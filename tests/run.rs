@@ -62,7 +62,7 @@ fn check_trial_dir(out: &Path, trial: &str) {
     assert!(pharmacy.starts_with(&HEADER20.join(",")), "{trial}");
     let prep = std::fs::read_to_string(dir.join("prep.csv")).unwrap();
     assert!(prep.starts_with(
-        "date,product,doses,total_dose,dose_unit,total_volume_ml,patient_ids,assumed\n"
+        "date,weekday,site,product,doses,total_dose,dose_unit,total_volume_ml,patient_ids,assumed,flags\n"
     ));
 }
 

@@ -67,7 +67,9 @@ pub fn run(args: ExamplesArgs) -> Result<()> {
     // The report is the one `dosesim cohort` writes for the demo roster.
     let roster_path = super::run::roster_for(&path, &trial);
     let roster = roster::read(&roster_path, &trial)?;
-    let cohort = Cohort::new(&trial, &roster, &roster_path)?;
+    let calendars = path.parent().unwrap_or(Path::new(".")).join("calendars");
+    let sites = crate::site::for_roster(&calendars, &roster_path, &roster)?;
+    let cohort = Cohort::on_calendars(&trial, &roster, &roster_path, &sites)?;
     let html = bundle::report_only(&cohort)?;
     write::atomic(
         &out.join(format!("report-{EXAMPLE_TRIAL}.html")),

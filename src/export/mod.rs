@@ -283,7 +283,7 @@ pub fn row<'a>(trial: &'a Trial, arm: &'a Arm, patient: &'a Patient, e: &Event) 
 }
 
 /// What a site calendar did to a row, in words, or `None` when it did nothing:
-/// "moved from Sat 2026-10-03 (closed: National Day (国庆节)), 5 days later",
+/// "moved from Sat 2026-10-03 (closed: National Day 国庆节), 5 days later",
 /// "stays on a closed day (Sunday): no open day in its window", "provisional: ...".
 pub fn placement_note(site: Option<&SiteCalendar>, r: &Row) -> Option<String> {
     if r.flags.is_empty() {
@@ -314,10 +314,7 @@ pub fn placement_note(site: Option<&SiteCalendar>, r: &Row) -> Option<String> {
         } else {
             "no rule to move it"
         };
-        parts.push(format!(
-            "stays on a closed day{}: {because}",
-            why(r.date)
-        ));
+        parts.push(format!("stays on a closed day{}: {because}", why(r.date)));
     }
     if r.flags.contains(Flags::PROVISIONAL) {
         parts.push("provisional: the site calendar does not cover this date yet".into());

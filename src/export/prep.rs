@@ -59,17 +59,20 @@ impl Prep {
                 continue;
             };
             let site = patient.site.clone().unwrap_or_default();
-            let line = self.lines.entry((e.date, site, product)).or_insert_with_key(|k| PrepLine {
-                date: e.date,
-                site: k.1.clone(),
-                product,
-                flags: Flags::NONE,
-                doses: 0,
-                total: 0.0,
-                volume_ml: Some(0.0),
-                patients: Vec::new(),
-                assumed: Default::default(),
-            });
+            let line = self
+                .lines
+                .entry((e.date, site, product))
+                .or_insert_with_key(|k| PrepLine {
+                    date: e.date,
+                    site: k.1.clone(),
+                    product,
+                    flags: Flags::NONE,
+                    doses: 0,
+                    total: 0.0,
+                    volume_ml: Some(0.0),
+                    patients: Vec::new(),
+                    assumed: Default::default(),
+                });
             // A day's total is of that day's doses: an earlier dose in a running total
             // is not in it.
             line.assumed |= Assumed::without_earlier(e.assumed);
