@@ -187,7 +187,8 @@ fn make_patients(cohort: &Cohort, files: Option<(&Path, &[Input])>) -> Result<re
                 let (p, arm_index, events) = cohort.calendar(i);
                 let arm = &trial.arms[arm_index];
                 let rows = export::rows(trial, arm, &p, &events);
-                let (svg, png) = chart::patient_charts(trial, arm, &p, PATIENT_CHART)?;
+                let (svg, png) =
+                    chart::patient_charts(trial, arm, &p, cohort.site_calendar(i), PATIENT_CHART)?;
                 let section = report::PatientSection {
                     id: &p.id,
                     arm_id: &arm.id,

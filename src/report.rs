@@ -27,6 +27,7 @@ th { background: #eee; } td.n { text-align: right; font-variant-numeric: tabular
 td.d { white-space: nowrap; } td.ev { min-width: 12em; }
 .meta { color: #444; } .assumed { background: #fff3cd; border: 1px solid #e0c060; padding: 0.5em 1em; }
 td.flag { background: #fff3cd; }
+span.moved { font-size: 0.85em; color: #444; } span.moved.flag { background: #fff3cd; color: #111; }
 details { margin: 0.3em 0; border: 1px solid #ddd; padding: 0.3em 0.6em; }
 summary { cursor: pointer; font-weight: bold; }
 svg { max-width: 100%; height: auto; }
@@ -468,14 +469,21 @@ pub fn patient_section(p: &PatientSection, open: bool) -> Markup {
                     th { "Date" } th { "Study day" } th { "#" } th { "Event" } th { "Dose n/N" }
                     th { "Dose" } th { "Per kg (cells/kg)" } th { "Cumulative" } th { "Volume (mL)" }
                     th { "Window" } th { "Assumed" }
-                    @if p.site.is_some() { th { "Site calendar" } }
                 }
                 @for row in p.rows {
                     tr {
                         td.d { (row.date) " " (row.weekday) }
                         td.n { (row.study_day) }
                         td.n { (row.order_in_day) }
-                        td.ev { (event_name(row)) }
+                        td.ev {
+                            (event_name(row))
+                            @if let Some(note) = export::placement_note(p.site, row) {
+                                br;
+                                span.moved.flag[row.flags.intersects(Flags::CLOSED_DAY | Flags::PROVISIONAL)] {
+                                    "Site calendar: " (note)
+                                }
+                            }
+                        }
                         td.n { @if row.is_dose() { (row.occurrence) "/" (row.occurrences) } }
                         td.n { (row.dose.map(|a| a.readable()).unwrap_or_default()) }
                         td.n { (row.dose_per_kg.map(sci_exact).unwrap_or_default()) }
@@ -487,11 +495,6 @@ pub fn patient_section(p: &PatientSection, open: bool) -> Markup {
                             }
                         }
                         td.flag[!row.assumed.is_empty()] { (row.assumed) }
-                        @if p.site.is_some() {
-                            td.flag[row.flags.intersects(Flags::CLOSED_DAY | Flags::PROVISIONAL)] {
-                                (export::placement_note(p.site, row).unwrap_or_default())
-                            }
-                        }
                     }
                 }
             }

@@ -39,7 +39,7 @@ impl Compare {
         let mut smallest = f64::INFINITY;
         for (t, trial) in trials.iter().enumerate() {
             for arm in &trial.arms {
-                let ev = arm_events(trial, arm, reference_weight_kg, day1, true)?;
+                let ev = arm_events(trial, arm, reference_weight_kg, day1, true, None)?;
                 if ev.doses.is_empty() {
                     continue;
                 }

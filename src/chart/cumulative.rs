@@ -74,6 +74,7 @@ pub(super) fn arm_events(
     weight_kg: f64,
     start: NaiveDate,
     per_kg: bool,
+    calendar: Option<&crate::site::SiteCalendar>,
 ) -> Result<ArmEvents, ChartError> {
     let patient = Patient {
         id: "chart".to_string(),
@@ -81,14 +82,13 @@ pub(super) fn arm_events(
         start,
         site: None,
     };
-    let events =
-        Plan::new(trial, arm)
-            .schedule(&patient)
-            .map_err(|error| ChartError::Schedule {
-                file: trial.file.clone(),
-                arm: arm.id.clone(),
-                error,
-            })?;
+    let events = Plan::new(trial, arm)
+        .schedule_at(&patient, calendar)
+        .map_err(|error| ChartError::Schedule {
+            file: trial.file.clone(),
+            arm: arm.id.clone(),
+            error,
+        })?;
     let mut out = ArmEvents {
         doses: Vec::new(),
         exchanges: Vec::new(),
@@ -415,13 +415,25 @@ impl Cumulative {
         start: Option<NaiveDate>,
         per_kg: bool,
     ) -> Result<Self, ChartError> {
+        Self::on_calendar(trial, arms, weight_kg, start, per_kg, None)
+    }
+
+    /// As [`Cumulative::new`], with the doses where a site calendar puts them.
+    pub fn on_calendar(
+        trial: &Trial,
+        arms: &[&Arm],
+        weight_kg: f64,
+        start: Option<NaiveDate>,
+        per_kg: bool,
+        calendar: Option<&crate::site::SiteCalendar>,
+    ) -> Result<Self, ChartError> {
         if arms.is_empty() {
             return Err(ChartError::NoArms);
         }
         let day1 = start.unwrap_or(super::DEFAULT_START);
         let mut per_arm = Vec::new();
         for arm in arms {
-            per_arm.push(arm_events(trial, arm, weight_kg, day1, per_kg)?);
+            per_arm.push(arm_events(trial, arm, weight_kg, day1, per_kg, calendar)?);
         }
         let last_dosing = per_arm
             .iter()

@@ -114,14 +114,16 @@ pub fn patient_charts(
     trial: &Trial,
     arm: &Arm,
     patient: &crate::schedule::Patient,
+    calendar: Option<&crate::site::SiteCalendar>,
     size: (u32, u32),
 ) -> Result<(String, Vec<u8>)> {
-    let chart = cumulative::Cumulative::new(
+    let chart = cumulative::Cumulative::on_calendar(
         trial,
         &[arm],
         patient.weight_kg.f64(),
         Some(patient.start),
         false,
+        calendar,
     )?
     .for_patient(trial, &patient.id, &arm.id);
     Ok((svg(&chart, size)?, png(&chart, size)?))

@@ -44,7 +44,7 @@ impl Timeline {
         let mut max_dose: f64 = 0.0;
         let mut volumes: Vec<f64> = Vec::new();
         for arm in &trial.arms {
-            let ev = arm_events(trial, arm, weight_kg, super::DEFAULT_START, false)?;
+            let ev = arm_events(trial, arm, weight_kg, super::DEFAULT_START, false, None)?;
             last_dosing = last_dosing.max(ev.last_dosing_day());
             max_dose = ev.doses.iter().map(|d| d.1).fold(max_dose, f64::max);
             for ml in ev.exchanges.iter().filter_map(|e| e.1) {
