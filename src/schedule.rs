@@ -560,7 +560,8 @@ pub struct Placement {
 struct PlacedSlot {
     slot: u32,
     date: NaiveDate,
-    study_day: i64,
+    /// Study days run to 36,500 plus at most a few moves.
+    study_day: i32,
     planned: NaiveDate,
     flags: Flags,
     /// Set when an assumed closed-day rule chose the date.
@@ -642,7 +643,7 @@ impl Plan<'_> {
                 let mut p = PlacedSlot {
                     slot: k as u32,
                     date,
-                    study_day,
+                    study_day: study_day as i32,
                     planned: date,
                     flags: Flags::NONE,
                     assumed: Assumed::NONE,
@@ -651,7 +652,7 @@ impl Plan<'_> {
                     let got = placed[i];
                     p.date = got.date;
                     p.flags = got.flags;
-                    p.study_day = timing::day_of_date(start, got.date);
+                    p.study_day = timing::day_of_date(start, got.date) as i32;
                     let by_assumed = assumed[items[i].series]
                         || items[i].leader.is_some_and(|l| assumed[items[l].series]);
                     if by_assumed && got.flags.intersects(chosen) {
@@ -689,7 +690,7 @@ impl Plan<'_> {
     /// The event of a placed slot, without order or running total.
     fn placed_event(&self, p: &PlacedSlot, doses: &Doses) -> Result<Event, ScheduleError> {
         let s = &self.slots[p.slot as usize];
-        let mut e = self.slot_event(s, doses, p.planned, p.study_day)?;
+        let mut e = self.slot_event(s, doses, p.planned, i64::from(p.study_day))?;
         e.date = p.date;
         e.flags = p.flags;
         e.assumed |= p.assumed;
@@ -714,20 +715,25 @@ impl Plan<'_> {
         if today.is_empty() {
             return Ok(());
         }
-        let doses = match known {
-            Some(k) => self.doses_from(k),
-            None => self.doses_for(weight_kg),
+        // Doses (and running totals of the earlier ones) only when something is dosed
+        // today: a visit day needs neither.
+        let dosed_today = today
+            .iter()
+            .any(|p| matches!(self.slots[p.slot as usize].origin, Origin::Component(_)));
+        let doses = match (dosed_today, known) {
+            (false, _) => Doses::Few([(None, None); 4]),
+            (true, Some(k)) => self.doses_from(k),
+            (true, None) => self.doses_for(weight_kg),
         };
         let mut totals = Totals::new(self.trial.products.len());
-        for p in &items[..first] {
-            if let Origin::Component(c) = self.slots[p.slot as usize].origin
-                && let Some(dose) = doses[c].0
-            {
-                totals.add(
-                    self.arm.components[c].product,
-                    dose,
-                    self.slots[p.slot as usize].assumed,
-                );
+        if dosed_today {
+            for p in &items[..first] {
+                let s = &self.slots[p.slot as usize];
+                if let Origin::Component(c) = s.origin
+                    && let Some(dose) = doses[c].0
+                {
+                    totals.add(self.arm.components[c].product, dose, s.assumed);
+                }
             }
         }
         for p in today {
