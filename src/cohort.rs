@@ -21,7 +21,7 @@ use crate::export::{self, Column, Scope};
 use crate::format::trim_decimals;
 use crate::model::{Assumed, ComponentKind, Kg, Trial, Unit};
 use crate::roster::{self, Roster};
-use crate::schedule::{self, Event, EventKind, Origin, Patient, Placement, Plan};
+use crate::schedule::{self, Event, EventKind, Origin, Patient, PlacedSlot, Plan};
 use crate::site::{SiteCalendar, Sites};
 use crate::timing;
 
@@ -46,10 +46,12 @@ pub struct Cohort<'t> {
     rows: u64,
     /// The site calendars, by the roster's site index (`None`: a site without one).
     site_calendars: Vec<Option<&'t SiteCalendar>>,
-    /// Where each distinct (arm, site, start date) puts its events.
-    placements: Vec<Placement>,
-    /// Each patient's index into `placements` (`NOT_PLACED`: every day open), indexed
-    /// like `roster.entries`; empty when no patient is on a site calendar.
+    /// Where each distinct (arm, site, start date) puts its events, one after another:
+    /// placement `k` is `placed[ranges[k].0..ranges[k].1]`.
+    placed: Vec<PlacedSlot>,
+    ranges: Vec<(u32, u32)>,
+    /// Each patient's placement (`NOT_PLACED`: every day open), indexed like
+    /// `roster.entries`; empty when no patient is on a site calendar.
     placement_of: Vec<u32>,
 }
 
@@ -81,7 +83,7 @@ impl<'t> Cohort<'t> {
         let plans: Vec<Plan> = trial.arms.iter().map(|a| Plan::new(trial, a)).collect();
         let site_calendars: Vec<Option<&SiteCalendar>> =
             roster.sites.iter().map(|s| sites.get(s.as_ref())).collect();
-        let (placements, placement_of) = place_patients(&plans, roster, &site_calendars);
+        let (placed, ranges, placement_of) = place_patients(&plans, roster, &site_calendars);
         let texts = plans.iter().map(ArmTexts::new).collect();
         let first_date = roster
             .entries
@@ -133,13 +135,20 @@ impl<'t> Cohort<'t> {
                     let e = &roster.entries[i as usize];
                     let known = &doses[i as usize * dose_width..(i as usize + 1) * dose_width];
                     let plan = &plans[e.arm as usize];
-                    let made = match placement_of.get(i as usize).copied() {
-                        Some(p) if p != NOT_PLACED => plan.expand_placed(
-                            Some(known),
-                            e.weight_kg,
-                            &placements[p as usize],
-                            &mut buf,
-                        ),
+                    let placement = match placement_of.get(i as usize).copied() {
+                        Some(p) if p != NOT_PLACED => {
+                            let (a, b) = ranges[p as usize];
+                            Some(&placed[a as usize..b as usize])
+                        }
+                        _ => None,
+                    };
+                    // The plan as it is checks the doses and dates (a move never makes a
+                    // schedule fail: the placement was made); a placement then gives the
+                    // scheduled days.
+                    let made = match placement {
+                        Some(p) if !plan.presorted() => {
+                            plan.expand_placed(Some(known), e.weight_kg, e.start, p, &mut buf)
+                        }
                         _ => plan.expand_with(Some(known), e.weight_kg, e.start, &mut buf),
                     };
                     if let Err(err) = made {
@@ -147,14 +156,24 @@ impl<'t> Cohort<'t> {
                         continue;
                     }
                     rows += buf.len() as u64;
-                    let mut last = None;
-                    for ev in &buf {
-                        if last == Some(ev.date) {
-                            continue;
+                    // Dates run from 0001 to 9999: under 3.7 million days.
+                    let mut push = |day: u32| {
+                        if pairs.last() != Some(&(day, i)) {
+                            pairs.push((day, i));
                         }
-                        last = Some(ev.date);
-                        // Dates run from 0001 to 9999: under 3.7 million days.
-                        pairs.push(((ev.date - first_date).num_days() as u32, i));
+                    };
+                    match placement.and_then(|p| plan.placed_study_days(p)) {
+                        Some(days) => {
+                            let offset = (e.start - first_date).num_days() - 1;
+                            for d in days {
+                                push((offset + d) as u32);
+                            }
+                        }
+                        None => {
+                            for ev in &buf {
+                                push((ev.date - first_date).num_days() as u32);
+                            }
+                        }
                     }
                     if k == 0 {
                         pairs.reserve_exact(pairs.len() * (ids.len() - 1));
@@ -185,15 +204,19 @@ impl<'t> Cohort<'t> {
             days,
             rows,
             site_calendars,
-            placements,
+            placed,
+            ranges,
             placement_of,
         })
     }
 
     /// Patient `i`'s placement on their site's calendar, if they are on one.
-    fn placement(&self, i: u32) -> Option<&Placement> {
+    fn placement(&self, i: u32) -> Option<&[PlacedSlot]> {
         match self.placement_of.get(i as usize) {
-            Some(&p) if p != NOT_PLACED => Some(&self.placements[p as usize]),
+            Some(&p) if p != NOT_PLACED => {
+                let (a, b) = self.ranges[p as usize];
+                Some(&self.placed[a as usize..b as usize])
+            }
             _ => None,
         }
     }
@@ -212,7 +235,7 @@ impl<'t> Cohort<'t> {
 
     /// Whether any patient is scheduled on a site calendar.
     pub fn on_any_calendar(&self) -> bool {
-        !self.placements.is_empty()
+        !self.ranges.is_empty()
     }
 
     /// Number of rows the pharmacy schedule has.
@@ -309,9 +332,14 @@ impl<'t> Cohort<'t> {
                 let w = self.dose_width;
                 let known = &self.doses[i as usize * w..(i as usize + 1) * w];
                 match self.placement(i) {
-                    Some(p) => {
-                        plan.expand_date_placed(Some(known), e.weight_kg, p, date, &mut events)
-                    }
+                    Some(p) => plan.expand_date_placed(
+                        Some(known),
+                        e.weight_kg,
+                        e.start,
+                        p,
+                        date,
+                        &mut events,
+                    ),
                     None => {
                         plan.expand_date_with(Some(known), e.weight_kg, e.start, date, &mut events)
                     }
@@ -352,7 +380,7 @@ impl<'t> Cohort<'t> {
         let events = match self.placement(i) {
             Some(placed) => {
                 let mut out = Vec::new();
-                plan.expand_placed(None, e.weight_kg, placed, &mut out)
+                plan.expand_placed(None, e.weight_kg, e.start, placed, &mut out)
                     .map(|()| out)
             }
             None => plan.schedule(&p),
@@ -369,46 +397,99 @@ fn place_patients(
     plans: &[Plan],
     roster: &Roster,
     calendars: &[Option<&SiteCalendar>],
-) -> (Vec<Placement>, Vec<u32>) {
+) -> (Vec<PlacedSlot>, Vec<(u32, u32)>, Vec<u32>) {
     let key = |e: &roster::Entry| {
         let site = e.site?;
         calendars.get(usize::from(site)).copied().flatten()?;
-        Some((e.arm, site, e.start))
+        Some((e.start, e.arm, site))
     };
-    let mut keys: Vec<(u16, u16, NaiveDate)> = roster.entries.iter().filter_map(key).collect();
-    if keys.is_empty() {
-        return (Vec::new(), Vec::new());
-    }
-    keys.par_sort_unstable();
-    keys.dedup();
-    let placed: Vec<Option<Placement>> = keys
+    // The distinct keys: through a table of every (arm, site, start) when the start dates
+    // are dense, as a real roster's are; by sorting when they are not.
+    let (lo, hi) = roster.entries.iter().filter(|e| key(e).is_some()).fold(
+        (None::<NaiveDate>, None::<NaiveDate>),
+        |(lo, hi), e| {
+            (
+                Some(lo.map_or(e.start, |l| l.min(e.start))),
+                Some(hi.map_or(e.start, |h| h.max(e.start))),
+            )
+        },
+    );
+    let (Some(lo), Some(hi)) = (lo, hi) else {
+        return (Vec::new(), Vec::new(), Vec::new());
+    };
+    let span = (hi - lo).num_days() as usize + 1;
+    let cells = plans.len() * calendars.len() * span;
+    let dense = cells <= 4 * roster.entries.len() + 4096;
+    let cell = |(start, arm, site): (NaiveDate, u16, u16)| {
+        (usize::from(arm) * calendars.len() + usize::from(site)) * span
+            + (start - lo).num_days() as usize
+    };
+    // In start-date order: the stream meets patients roughly in that order, so their
+    // placements are read from one stretch of memory.
+    let keys: Vec<(NaiveDate, u16, u16)> = if dense {
+        let mut used = vec![false; cells];
+        for k in roster.entries.iter().filter_map(key) {
+            used[cell(k)] = true;
+        }
+        let mut keys = Vec::new();
+        for d in 0..span {
+            for arm in 0..plans.len() {
+                for site in 0..calendars.len() {
+                    let k = (lo + chrono::Days::new(d as u64), arm as u16, site as u16);
+                    if used[cell(k)] {
+                        keys.push(k);
+                    }
+                }
+            }
+        }
+        keys
+    } else {
+        let mut keys: Vec<(NaiveDate, u16, u16)> = roster.entries.iter().filter_map(key).collect();
+        keys.par_sort_unstable();
+        keys.dedup();
+        keys
+    };
+    let placed: Vec<Option<schedule::Placement>> = keys
         .par_iter()
-        .map(|&(arm, site, start)| {
+        .map(|&(start, arm, site)| {
             let cal = calendars[usize::from(site)].expect("keys have calendars");
             plans[arm as usize].placement(start, cal).ok()
         })
         .collect();
     // Keys whose placement failed map to NOT_PLACED; the rest to their index.
     let mut ids = Vec::with_capacity(keys.len());
-    let mut placements = Vec::new();
+    let mut ranges = Vec::new();
+    let mut arena: Vec<PlacedSlot> = Vec::new();
     for p in placed {
         match p {
             Some(p) => {
-                ids.push(placements.len() as u32);
-                placements.push(p);
+                ids.push(ranges.len() as u32);
+                let a = arena.len() as u32;
+                arena.extend_from_slice(p.slots());
+                ranges.push((a, arena.len() as u32));
             }
             None => ids.push(NOT_PLACED),
         }
     }
+    let id_of_cell: Vec<u32> = if dense {
+        let mut v = vec![NOT_PLACED; cells];
+        for (k, id) in keys.iter().zip(&ids) {
+            v[cell(*k)] = *id;
+        }
+        v
+    } else {
+        Vec::new()
+    };
     let of = roster
         .entries
         .par_iter()
         .map(|e| match key(e) {
+            Some(k) if dense => id_of_cell[cell(k)],
             Some(k) => ids[keys.binary_search(&k).expect("every key was placed")],
             None => NOT_PLACED,
         })
         .collect();
-    (placements, of)
+    (arena, ranges, of)
 }
 
 /// The patients with events on each date, for the dates that have any: memory follows
@@ -627,7 +708,7 @@ impl SlotText {
             put(out, t10);
             out.push(b'0');
         } else {
-            out.extend_from_slice(ev.planned.to_string().as_bytes());
+            write_date(out, ev.planned);
             put(out, t10);
             out.extend_from_slice(num.format((ev.date - ev.planned).num_days()).as_bytes());
         }
@@ -678,6 +759,26 @@ fn amount(out: &mut Vec<u8>, v: Option<f64>, unit: Unit, num: &mut itoa::Buffer)
             Unit::Ml => out.extend_from_slice(trim_decimals(v, 2).as_bytes()),
         }
     }
+}
+
+/// A date as YYYY-MM-DD (its `Display`, for years 1 to 9999), without the formatting
+/// machinery: the stream writes one for every moved event.
+fn write_date(out: &mut Vec<u8>, d: NaiveDate) {
+    use chrono::Datelike;
+    let (y, m, day) = (d.year() as u32, d.month(), d.day());
+    debug_assert!((1..=9999).contains(&y));
+    out.extend_from_slice(&[
+        b'0' + (y / 1000 % 10) as u8,
+        b'0' + (y / 100 % 10) as u8,
+        b'0' + (y / 10 % 10) as u8,
+        b'0' + (y % 10) as u8,
+        b'-',
+        b'0' + (m / 10) as u8,
+        b'0' + (m % 10) as u8,
+        b'-',
+        b'0' + (day / 10) as u8,
+        b'0' + (day % 10) as u8,
+    ]);
 }
 
 /// A decimal as its `Display` prints it (62.5, 70, 50.00000125, 62.50: the digits as
@@ -766,6 +867,22 @@ mod tests {
             per_row, ROW_CELLS,
             "update ROW_CELLS and SlotText::write_row"
         );
+    }
+
+    #[test]
+    fn dates_print_as_chrono_prints_them() {
+        for d in [
+            "0001-01-01",
+            "0999-12-31",
+            "2026-10-08",
+            "9999-12-31",
+            "2028-02-29",
+        ] {
+            let date = crate::timing::parse_date(d).unwrap();
+            let mut out = Vec::new();
+            write_date(&mut out, date);
+            assert_eq!(String::from_utf8(out).unwrap(), date.to_string());
+        }
     }
 
     #[test]

@@ -550,12 +550,28 @@ impl Context<'_> {
                     None
                 }
             };
-            let site = self
-                .site_col
-                .and_then(|c| rec.get(c))
-                .map(String::from_utf8_lossy);
-            let site = site.as_deref().map(str::trim).filter(|s| !s.is_empty());
+            let raw_site = self.site_col.and_then(|c| rec.get(c));
+            // The first few sites seen are looked up by comparing bytes: a roster names a
+            // handful, and this runs on every row.
+            let seen = raw_site.and_then(|b| {
+                let b = b.trim_ascii();
+                part.sites
+                    .iter()
+                    .take(8)
+                    .position(|s| !b.is_empty() && s.as_bytes() == b)
+                    .map(|k| k as u16)
+            });
+            let site = match seen {
+                Some(_) => None,
+                None => raw_site.map(String::from_utf8_lossy),
+            };
+            let site = match &site {
+                Some(s) => Some(s.trim()).filter(|s| !s.is_empty()),
+                None if seen.is_some() => Some(""),
+                None => None,
+            };
             let site = match site {
+                Some(_) if seen.is_some() => seen,
                 Some(site) if !is_safe_id(site) => {
                     part.problems.push(self.problem(
                         line,

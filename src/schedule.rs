@@ -305,6 +305,12 @@ impl<'t> Plan<'t> {
         }
     }
 
+    /// Whether every slot is a study day (no month steps), so that the slots are already
+    /// in calendar order.
+    pub fn presorted(&self) -> bool {
+        self.presorted
+    }
+
     /// Number of events each patient gets.
     pub fn len(&self) -> usize {
         self.slots.len()
@@ -556,22 +562,23 @@ pub struct Placement {
     items: Vec<PlacedSlot>,
 }
 
+/// One event of a [`Placement`]: which slot, how many days it moved, and what the site
+/// calendar did. Twelve bytes, so that a cohort's placements stay in cache; the dates
+/// follow from the patient's start date.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct PlacedSlot {
+pub struct PlacedSlot {
     slot: u32,
-    date: NaiveDate,
-    /// Study days run to 36,500 plus at most a few moves.
-    study_day: i32,
-    planned: NaiveDate,
+    /// Scheduled minus planned date, in days.
+    shift: i32,
     flags: Flags,
-    /// Set when an assumed closed-day rule chose the date.
-    assumed: Assumed,
+    /// Whether an assumed closed-day rule chose the date.
+    by_assumed_rule: bool,
 }
 
 impl Placement {
-    /// The scheduled dates, in order (each once per event).
-    pub fn dates(&self) -> impl Iterator<Item = NaiveDate> + '_ {
-        self.items.iter().map(|p| p.date)
+    /// The placed events, in calendar order: what [`Plan::expand_placed`] expands.
+    pub fn slots(&self) -> &[PlacedSlot] {
+        &self.items
     }
 }
 
@@ -634,37 +641,33 @@ impl Plan<'_> {
         let open = |d: NaiveDate| d >= first && d <= last && calendar.is_open(d);
         let placed = moves::place(&items, &policies, open, |d| calendar.covers(d));
         let chosen = Flags::SHIFTED | Flags::MIN_GAP | Flags::NO_OPEN_DAY_IN_WINDOW;
-        let mut out: Vec<PlacedSlot> = self
-            .slots
-            .iter()
-            .enumerate()
-            .map(|(k, _)| {
-                let (date, study_day) = planned[k];
+        let mut out: Vec<(NaiveDate, PlacedSlot)> = (0..self.slots.len())
+            .map(|k| {
+                let (date, _) = planned[k];
                 let mut p = PlacedSlot {
                     slot: k as u32,
-                    date,
-                    study_day: study_day as i32,
-                    planned: date,
+                    shift: 0,
                     flags: Flags::NONE,
-                    assumed: Assumed::NONE,
+                    by_assumed_rule: false,
                 };
-                if let Some(i) = Some(item_of[k]).filter(|&i| i != usize::MAX) {
-                    let got = placed[i];
-                    p.date = got.date;
-                    p.flags = got.flags;
-                    p.study_day = timing::day_of_date(start, got.date) as i32;
-                    let by_assumed = assumed[items[i].series]
-                        || items[i].leader.is_some_and(|l| assumed[items[l].series]);
-                    if by_assumed && got.flags.intersects(chosen) {
-                        p.assumed = Assumed::CLOSED_DAY_RULE;
-                    }
-                }
-                p
+                let Some(i) = Some(item_of[k]).filter(|&i| i != usize::MAX) else {
+                    return (date, p);
+                };
+                let got = placed[i];
+                // Moves reach days, not years: a window is at most 1,000 days.
+                p.shift = i32::try_from((got.date - date).num_days()).unwrap_or(0);
+                p.flags = got.flags;
+                let by_assumed = assumed[items[i].series]
+                    || items[i].leader.is_some_and(|l| assumed[items[l].series]);
+                p.by_assumed_rule = by_assumed && got.flags.intersects(chosen);
+                (got.date, p)
             })
             .collect();
         // Stable: equal (date, rank) keep slot order, as an unmoved calendar does.
-        out.sort_by_key(|p| (p.date, self.slots[p.slot as usize].rank));
-        Ok(Placement { items: out })
+        out.sort_by_key(|(date, p)| (*date, self.slots[p.slot as usize].rank));
+        Ok(Placement {
+            items: out.into_iter().map(|(_, p)| p).collect(),
+        })
     }
 
     /// As [`Plan::expand_with`], with the events where `placement` puts them.
@@ -672,7 +675,8 @@ impl Plan<'_> {
         &self,
         known: Option<&[Option<f64>]>,
         weight_kg: Kg,
-        placement: &Placement,
+        start: NaiveDate,
+        placement: &[PlacedSlot],
         out: &mut Vec<Event>,
     ) -> Result<(), ScheduleError> {
         out.clear();
@@ -680,20 +684,52 @@ impl Plan<'_> {
             Some(k) => self.doses_from(k),
             None => self.doses_for(weight_kg),
         };
-        for p in &placement.items {
-            out.push(self.placed_event(p, &doses)?);
+        for p in placement {
+            let s = &self.slots[p.slot as usize];
+            let (planned, day) = slot_date(s, start)?;
+            out.push(self.placed_event(p, &doses, planned, day)?);
         }
         self.number_and_total(out);
         Ok(())
     }
 
-    /// The event of a placed slot, without order or running total.
-    fn placed_event(&self, p: &PlacedSlot, doses: &Doses) -> Result<Event, ScheduleError> {
+    /// Each placed event's study day (its slot's day plus its shift), in placement order,
+    /// when every slot is a study day (no month steps); `None` otherwise.
+    pub fn placed_study_days<'a>(
+        &'a self,
+        placement: &'a [PlacedSlot],
+    ) -> Option<impl Iterator<Item = i64> + 'a> {
+        self.presorted.then(|| {
+            placement
+                .iter()
+                .map(|p| match self.slots[p.slot as usize].when {
+                    When::Day(d) => i64::from(d) + i64::from(p.shift),
+                    When::Months { .. } => unreachable!("presorted plans have study days only"),
+                })
+        })
+    }
+
+    /// The event of a placed slot planned on `planned` (study day `day`), without order
+    /// or running total.
+    #[inline]
+    fn placed_event(
+        &self,
+        p: &PlacedSlot,
+        doses: &Doses,
+        planned: NaiveDate,
+        day: i64,
+    ) -> Result<Event, ScheduleError> {
         let s = &self.slots[p.slot as usize];
-        let mut e = self.slot_event(s, doses, p.planned, i64::from(p.study_day))?;
-        e.date = p.date;
+        let shift = i64::from(p.shift);
+        let mut e = self.slot_event(s, doses, planned, day + shift)?;
+        if shift != 0 {
+            e.date = timing::shift_days(planned, shift)
+                .ok_or(ScheduleError::DateOutOfRange(day + shift))?;
+        }
         e.flags = p.flags;
-        e.assumed |= p.assumed;
+        if p.by_assumed_rule {
+            e.assumed |= Assumed::CLOSED_DAY_RULE;
+        }
         Ok(e)
     }
 
@@ -703,14 +739,27 @@ impl Plan<'_> {
         &self,
         known: Option<&[Option<f64>]>,
         weight_kg: Kg,
-        placement: &Placement,
+        start: NaiveDate,
+        placement: &[PlacedSlot],
         date: NaiveDate,
         out: &mut Vec<Event>,
     ) -> Result<(), ScheduleError> {
+        if !self.presorted {
+            self.expand_placed(known, weight_kg, start, placement, out)?;
+            out.retain(|e| e.date == date);
+            return Ok(());
+        }
         out.clear();
-        let items = &placement.items;
-        let first = items.partition_point(|p| p.date < date);
-        let end = first + items[first..].partition_point(|p| p.date == date);
+        let items = placement;
+        // Presorted: every slot is a study day, and a placed event's day is its slot's day
+        // plus its shift; the placement is in that order.
+        let day_of = |p: &PlacedSlot| match self.slots[p.slot as usize].when {
+            When::Day(d) => i64::from(d) + i64::from(p.shift),
+            When::Months { .. } => unreachable!("presorted plans have study days only"),
+        };
+        let day = timing::day_of_date(start, date);
+        let first = items.partition_point(|p| day_of(p) < day);
+        let end = first + items[first..].partition_point(|p| day_of(p) == day);
         let today = &items[first..end];
         if today.is_empty() {
             return Ok(());
@@ -737,7 +786,14 @@ impl Plan<'_> {
             }
         }
         for p in today {
-            let mut e = self.placed_event(p, &doses)?;
+            let planned_day = day - i64::from(p.shift);
+            let planned = if p.shift == 0 {
+                date
+            } else {
+                timing::shift_days(date, -i64::from(p.shift))
+                    .ok_or(ScheduleError::DateOutOfRange(planned_day))?
+            };
+            let mut e = self.placed_event(p, &doses, planned, planned_day)?;
             e.order_in_day = out.len() as u32 + 1;
             if let (Some(dose), Some(pr)) = (e.dose, e.product(self.arm)) {
                 (e.cumulative_dose, e.assumed) = totals.add(pr, dose, e.assumed);
@@ -760,7 +816,13 @@ impl Plan<'_> {
         check_weight(patient.weight_kg, &self.trial.weight)?;
         let placement = self.placement(patient.start, calendar)?;
         let mut out = Vec::with_capacity(self.slots.len());
-        self.expand_placed(None, patient.weight_kg, &placement, &mut out)?;
+        self.expand_placed(
+            None,
+            patient.weight_kg,
+            patient.start,
+            placement.slots(),
+            &mut out,
+        )?;
         Ok(out)
     }
 }
