@@ -145,12 +145,7 @@ impl<'t> Cohort<'t> {
                     // The plan as it is checks the doses and dates (a move never makes a
                     // schedule fail: the placement was made); a placement then gives the
                     // scheduled days.
-                    let made = match placement {
-                        Some(p) if !plan.presorted() => {
-                            plan.expand_placed(Some(known), e.weight_kg, e.start, p, &mut buf)
-                        }
-                        _ => plan.expand_with(Some(known), e.weight_kg, e.start, &mut buf),
-                    };
+                    let made = plan.expand_with(Some(known), e.weight_kg, e.start, &mut buf);
                     if let Err(err) = made {
                         problems.push(roster::schedule_problem(roster_path, e, err));
                         continue;
@@ -162,10 +157,10 @@ impl<'t> Cohort<'t> {
                             pairs.push((day, i));
                         }
                     };
-                    match placement.and_then(|p| plan.placed_study_days(p)) {
-                        Some(days) => {
+                    match placement {
+                        Some(p) => {
                             let offset = (e.start - first_date).num_days() - 1;
-                            for d in days {
+                            for d in Plan::placed_study_days(p) {
                                 push((offset + d) as u32);
                             }
                         }

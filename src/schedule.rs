@@ -563,11 +563,13 @@ pub struct Placement {
 }
 
 /// One event of a [`Placement`]: which slot, how many days it moved, and what the site
-/// calendar did. Twelve bytes, so that a cohort's placements stay in cache; the dates
+/// calendar did. Sixteen bytes, so that a cohort's placements stay in cache; the dates
 /// follow from the patient's start date.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PlacedSlot {
     slot: u32,
+    /// The study day it is scheduled on.
+    day: i32,
     /// Scheduled minus planned date, in days.
     shift: i32,
     flags: Flags,
@@ -643,9 +645,11 @@ impl Plan<'_> {
         let chosen = Flags::SHIFTED | Flags::MIN_GAP | Flags::NO_OPEN_DAY_IN_WINDOW;
         let mut out: Vec<(NaiveDate, PlacedSlot)> = (0..self.slots.len())
             .map(|k| {
-                let (date, _) = planned[k];
+                let (date, day) = planned[k];
                 let mut p = PlacedSlot {
                     slot: k as u32,
+                    // Study days run to 36,500 (100 years), and moves reach days.
+                    day: day as i32,
                     shift: 0,
                     flags: Flags::NONE,
                     by_assumed_rule: false,
@@ -656,6 +660,7 @@ impl Plan<'_> {
                 let got = placed[i];
                 // Moves reach days, not years: a window is at most 1,000 days.
                 p.shift = i32::try_from((got.date - date).num_days()).unwrap_or(0);
+                p.day += p.shift;
                 p.flags = got.flags;
                 let by_assumed = assumed[items[i].series]
                     || items[i].leader.is_some_and(|l| assumed[items[l].series]);
@@ -693,20 +698,9 @@ impl Plan<'_> {
         Ok(())
     }
 
-    /// Each placed event's study day (its slot's day plus its shift), in placement order,
-    /// when every slot is a study day (no month steps); `None` otherwise.
-    pub fn placed_study_days<'a>(
-        &'a self,
-        placement: &'a [PlacedSlot],
-    ) -> Option<impl Iterator<Item = i64> + 'a> {
-        self.presorted.then(|| {
-            placement
-                .iter()
-                .map(|p| match self.slots[p.slot as usize].when {
-                    When::Day(d) => i64::from(d) + i64::from(p.shift),
-                    When::Months { .. } => unreachable!("presorted plans have study days only"),
-                })
-        })
+    /// Each placed event's scheduled study day, in placement (calendar) order.
+    pub fn placed_study_days(placement: &[PlacedSlot]) -> impl Iterator<Item = i64> + '_ {
+        placement.iter().map(|p| i64::from(p.day))
     }
 
     /// The event of a placed slot planned on `planned` (study day `day`), without order
@@ -744,22 +738,11 @@ impl Plan<'_> {
         date: NaiveDate,
         out: &mut Vec<Event>,
     ) -> Result<(), ScheduleError> {
-        if !self.presorted {
-            self.expand_placed(known, weight_kg, start, placement, out)?;
-            out.retain(|e| e.date == date);
-            return Ok(());
-        }
         out.clear();
         let items = placement;
-        // Presorted: every slot is a study day, and a placed event's day is its slot's day
-        // plus its shift; the placement is in that order.
-        let day_of = |p: &PlacedSlot| match self.slots[p.slot as usize].when {
-            When::Day(d) => i64::from(d) + i64::from(p.shift),
-            When::Months { .. } => unreachable!("presorted plans have study days only"),
-        };
         let day = timing::day_of_date(start, date);
-        let first = items.partition_point(|p| day_of(p) < day);
-        let end = first + items[first..].partition_point(|p| day_of(p) == day);
+        let first = items.partition_point(|p| i64::from(p.day) < day);
+        let end = first + items[first..].partition_point(|p| i64::from(p.day) == day);
         let today = &items[first..end];
         if today.is_empty() {
             return Ok(());
