@@ -229,7 +229,15 @@ fn a_dose_is_a_step_not_a_ramp() {
 #[test]
 fn per_kg_uses_the_registry_dose_and_converts_fixed_doses() {
     let t = trial("nct01724398.toml");
-    let ev = arm_events(&t, t.arm("msc-pe").unwrap(), 61.3, DEFAULT_START, true).unwrap();
+    let ev = arm_events(
+        &t,
+        t.arm("msc-pe").unwrap(),
+        61.3,
+        DEFAULT_START,
+        true,
+        None,
+    )
+    .unwrap();
     assert_eq!(
         ev.doses.iter().map(|d| d.1).collect::<Vec<_>>(),
         vec![1e5; 4]
@@ -238,7 +246,7 @@ fn per_kg_uses_the_registry_dose_and_converts_fixed_doses() {
     assert_eq!(ev.exchanges.len(), 3, "exchanges are kept apart from cells");
 
     let t = trial("nct05106972.toml");
-    let ev = arm_events(&t, &t.arms[0], 50.0, DEFAULT_START, true).unwrap();
+    let ev = arm_events(&t, &t.arms[0], 50.0, DEFAULT_START, true, None).unwrap();
     assert_eq!(ev.doses, vec![(1.0, 2e6), (169.0, 2e6)]);
     assert!(ev.converted_fixed);
     assert_eq!(
