@@ -20,6 +20,7 @@ use crate::error::{InputError, Problem};
 use crate::export::{self, Column, Scope};
 use crate::format::trim_decimals;
 use crate::model::{Assumed, ComponentKind, Kg, Trial, Unit};
+use crate::moves::Flags;
 use crate::roster::{self, Roster};
 use crate::schedule::{self, Event, EventKind, Origin, Patient, PlacedSlot, Plan};
 use crate::site::{SiteCalendar, Sites};
@@ -364,6 +365,32 @@ impl<'t> Cohort<'t> {
     /// Each patient in id order with their full calendar.
     pub fn calendars(&self) -> impl Iterator<Item = (Patient, usize, Vec<Event>)> + '_ {
         self.roster.by_id.iter().map(move |&i| self.calendar(i))
+    }
+
+    /// Each of patient `i`'s events on a site calendar as (scheduled date, flags), in
+    /// calendar order, without expanding doses; `None` without a site calendar.
+    pub fn placed_flags(&self, i: u32) -> Option<impl Iterator<Item = (NaiveDate, Flags)> + '_> {
+        let start = self.roster.entries[i as usize].start;
+        self.placement(i).map(move |p| {
+            p.iter().map(move |s| {
+                let date = timing::shift_days(start, s.study_day() - 1)
+                    .expect("checked when the cohort was built");
+                (date, s.flags())
+            })
+        })
+    }
+
+    /// Patient `i`'s full calendar into `out` (cleared first).
+    pub fn expand(&self, i: u32, out: &mut Vec<Event>) {
+        let e = &self.roster.entries[i as usize];
+        let plan = &self.plans[e.arm as usize];
+        let w = self.dose_width;
+        let known = &self.doses[i as usize * w..(i as usize + 1) * w];
+        match self.placement(i) {
+            Some(placed) => plan.expand_placed(Some(known), e.weight_kg, e.start, placed, out),
+            None => plan.expand_with(Some(known), e.weight_kg, e.start, out),
+        }
+        .expect("checked when the cohort was built");
     }
 
     /// Patient `i` (an index into the roster's entries), their arm's index and their

@@ -584,6 +584,18 @@ impl Placement {
     }
 }
 
+impl PlacedSlot {
+    /// The study day it is scheduled on.
+    pub fn study_day(&self) -> i64 {
+        i64::from(self.day)
+    }
+
+    /// What the site calendar did to it.
+    pub fn flags(&self) -> Flags {
+        self.flags
+    }
+}
+
 impl Plan<'_> {
     /// Places the plan's events for a patient starting on `start` at a site with
     /// `calendar`: each component's occurrences and each visit by its closed-day rules

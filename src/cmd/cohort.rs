@@ -99,8 +99,10 @@ pub fn warn(cohort: &Cohort) {
 /// What a site calendar did to a run's events, gathered for a few lines on stderr.
 #[derive(Default)]
 pub struct PlacedNotes {
-    /// Each event left on a day its site is closed, with where it comes from.
+    /// The first events left on a day their site is closed, with where they come from.
     closed: Vec<String>,
+    /// How many there are in all.
+    closed_count: usize,
     /// How many events moved off a closed day.
     moved: usize,
     /// Per site, the first scheduled date its calendar does not cover.
@@ -108,8 +110,34 @@ pub struct PlacedNotes {
 }
 
 impl PlacedNotes {
-    /// Notes the events of one patient (`who`: "r.csv:4: patient P2") on site `cal`.
-    pub fn add(
+    /// Counts one patient's events on site `cal` from their (date, flags).
+    pub fn count(
+        &mut self,
+        cal: &crate::site::SiteCalendar,
+        placed: impl Iterator<Item = (chrono::NaiveDate, crate::moves::Flags)>,
+    ) {
+        use crate::moves::Flags;
+        for (date, flags) in placed {
+            if flags.contains(Flags::PROVISIONAL) {
+                match self.uncovered.get_mut(&cal.id) {
+                    Some(first) => *first = (*first).min(date),
+                    None => {
+                        self.uncovered.insert(cal.id.clone(), date);
+                    }
+                }
+            }
+            if flags.contains(Flags::SHIFTED) {
+                self.moved += 1;
+            }
+            if flags.contains(Flags::CLOSED_DAY) {
+                self.closed_count += 1;
+            }
+        }
+    }
+
+    /// Names the events of one patient (`who`: "r.csv:4: patient P2") left on days site
+    /// `cal` is closed, while fewer than [`SHOWN`] are named.
+    pub fn name(
         &mut self,
         cal: &crate::site::SiteCalendar,
         who: &str,
@@ -119,6 +147,9 @@ impl PlacedNotes {
         use crate::moves::Flags;
         use crate::schedule::Origin;
         for ev in events {
+            if !ev.flags.contains(Flags::CLOSED_DAY) || self.closed.len() >= SHOWN {
+                continue;
+            }
             let what = match ev.origin {
                 Origin::Component(c) => format!(
                     "{} {}/{}",
@@ -127,30 +158,47 @@ impl PlacedNotes {
                 Origin::Visit(v) => format!("visit '{}'", arm.visits[v].name),
                 Origin::Background(_) => continue,
             };
-            if ev.flags.contains(Flags::PROVISIONAL) {
-                let first = self.uncovered.entry(cal.id.clone()).or_insert(ev.date);
-                *first = (*first).min(ev.date);
-            }
-            if ev.flags.contains(Flags::SHIFTED) {
-                self.moved += 1;
-            }
-            if ev.flags.contains(Flags::CLOSED_DAY) {
-                let why = cal.day(ev.date).closure().unwrap_or_default();
-                self.closed.push(format!(
-                    "{who}: {what} stays on {} {}, a day site {} is closed ({why}): {}",
-                    crate::timing::weekday_abbrev(ev.date),
-                    ev.date,
-                    cal.id,
-                    kept_because(ev.flags)
-                ));
-            }
+            let why = cal.day(ev.date).closure().unwrap_or_default();
+            self.closed.push(format!(
+                "{who}: {what} stays on {} {}, a day site {} is closed ({why}): {}",
+                crate::timing::weekday_abbrev(ev.date),
+                ev.date,
+                cal.id,
+                kept_because(ev.flags)
+            ));
         }
+    }
+
+    /// Counts and names the events of one patient's calendar.
+    pub fn add(
+        &mut self,
+        cal: &crate::site::SiteCalendar,
+        who: &str,
+        arm: &crate::model::Arm,
+        events: &[crate::schedule::Event],
+    ) {
+        self.count(
+            cal,
+            events
+                .iter()
+                .filter(|e| e.kind != crate::schedule::EventKind::Background)
+                .map(|e| (e.date, e.flags)),
+        );
+        self.name(cal, who, arm, events);
     }
 
     /// Prints the notes: events left on closed days (the first ten), how many moved, and
     /// per site the first date its calendar does not cover.
     pub fn print(&self) {
-        warn_some(&self.closed, 10, "events left on days their site is closed");
+        for w in &self.closed {
+            eprintln!("warning: {w}");
+        }
+        if self.closed_count > self.closed.len() {
+            eprintln!(
+                "warning: ... and {} more events left on days their site is closed",
+                self.closed_count - self.closed.len()
+            );
+        }
         if self.moved > 0 {
             eprintln!(
                 "note: {} events moved off days their site is closed (the planned_date, shift_days and flags columns say which)",
@@ -164,6 +212,9 @@ impl PlacedNotes {
         }
     }
 }
+
+/// How many events left on closed days are named one by one.
+const SHOWN: usize = 10;
 
 /// Why an event flagged `closed_day` was not moved.
 fn kept_because(flags: crate::moves::Flags) -> &'static str {
@@ -196,21 +247,50 @@ pub fn warn_closed_days(cohort: &Cohort) {
     if !cohort.on_any_calendar() {
         return;
     }
+    use rayon::prelude::*;
     let roster = cohort.roster;
+    // Slices of the id order in parallel, then joined in order: the first lines shown are
+    // the first in id order.
+    let parts: Vec<PlacedNotes> = roster
+        .by_id
+        .par_chunks(16_384)
+        .map(|ids| {
+            let mut notes = PlacedNotes::default();
+            let mut events = Vec::new();
+            for &i in ids {
+                let (Some(cal), Some(placed)) = (cohort.site_calendar(i), cohort.placed_flags(i))
+                else {
+                    continue;
+                };
+                let before = notes.closed_count;
+                notes.count(cal, placed);
+                // Expanded and named only while lines are still shown: a million patients
+                // need no million names.
+                if notes.closed_count > before && notes.closed.len() < SHOWN {
+                    let e = &roster.entries[i as usize];
+                    cohort.expand(i, &mut events);
+                    let who = format!(
+                        "{}:{}: patient {}",
+                        cohort.roster_path.display(),
+                        e.line,
+                        e.id
+                    );
+                    notes.name(cal, &who, &cohort.trial.arms[e.arm as usize], &events);
+                }
+            }
+            notes
+        })
+        .collect();
     let mut notes = PlacedNotes::default();
-    for &i in &roster.by_id {
-        let Some(cal) = cohort.site_calendar(i) else {
-            continue;
-        };
-        let e = &roster.entries[i as usize];
-        let (p, arm, events) = cohort.calendar(i);
-        let who = format!(
-            "{}:{}: patient {}",
-            cohort.roster_path.display(),
-            e.line,
-            p.id
-        );
-        notes.add(cal, &who, &cohort.trial.arms[arm], &events);
+    for p in parts {
+        let room = SHOWN.saturating_sub(notes.closed.len());
+        notes.closed.extend(p.closed.into_iter().take(room));
+        notes.closed_count += p.closed_count;
+        notes.moved += p.moved;
+        for (site, first) in p.uncovered {
+            let f = notes.uncovered.entry(site).or_insert(first);
+            *f = (*f).min(first);
+        }
     }
     notes.print();
 }
