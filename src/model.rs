@@ -630,13 +630,12 @@ impl Visit {
     /// The visit's rules as the mover applies them.
     pub fn policy(&self) -> Policy {
         Policy {
-            on_closed: self
-                .on_closed
-                .as_ref()
-                .map_or_else(OnClosed::default, |s| s.value),
             window: self.window.as_ref().map(|w| (w.days_before, w.days_after)),
-            min_gap_days: None,
-            anchor: Anchor::Plan,
+            ..ClosedDayRules {
+                on_closed: self.on_closed.clone(),
+                ..ClosedDayRules::default()
+            }
+            .policy()
         }
     }
 

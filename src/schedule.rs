@@ -420,11 +420,26 @@ impl<'t> Plan<'t> {
         if today.is_empty() {
             return Ok(());
         }
-        // Doses (and running totals of the earlier ones) only when something is dosed
-        // today: a visit day needs neither.
-        let dosed_today = today
-            .iter()
-            .any(|s| matches!(s.origin, Origin::Component(_)));
+        let (doses, mut totals) =
+            self.day_start(known, weight_kg, today.iter(), self.slots[..first].iter());
+        for s in today {
+            let e = self.slot_event(s, &doses, date, day)?;
+            self.push_in_day(out, e, &mut totals);
+        }
+        Ok(())
+    }
+
+    /// The doses and running totals a day's events start from: doses only when something
+    /// is dosed `today` (a visit day needs neither), and the totals of the `earlier` slots'
+    /// doses.
+    fn day_start<'s>(
+        &self,
+        known: Option<&[Option<f64>]>,
+        weight_kg: Kg,
+        mut today: impl Iterator<Item = &'s Slot>,
+        earlier: impl Iterator<Item = &'s Slot>,
+    ) -> (Doses, Totals) {
+        let dosed_today = today.any(|s| matches!(s.origin, Origin::Component(_)));
         let doses = match (dosed_today, known) {
             (false, _) => Doses::Few([(None, None); 4]),
             (true, Some(k)) => self.doses_from(k),
@@ -432,7 +447,7 @@ impl<'t> Plan<'t> {
         };
         let mut totals = Totals::new(self.trial.products.len());
         if dosed_today {
-            for s in &self.slots[..first] {
+            for s in earlier {
                 // An earlier dose still counts towards today's running total.
                 if let Origin::Component(c) = s.origin
                     && let Some(dose) = doses[c].0
@@ -441,15 +456,16 @@ impl<'t> Plan<'t> {
                 }
             }
         }
-        for s in today {
-            let mut e = self.slot_event(s, &doses, date, day)?;
-            e.order_in_day = out.len() as u32 + 1;
-            if let (Some(dose), Some(p)) = (e.dose, e.product(self.arm)) {
-                (e.cumulative_dose, e.assumed) = totals.add(p, dose, e.assumed);
-            }
-            out.push(e);
+        (doses, totals)
+    }
+
+    /// Appends the next event of a day: numbered in the day, with its running total.
+    fn push_in_day(&self, out: &mut Vec<Event>, mut e: Event, totals: &mut Totals) {
+        e.order_in_day = out.len() as u32 + 1;
+        if let (Some(dose), Some(p)) = (e.dose, e.product(self.arm)) {
+            (e.cumulative_dose, e.assumed) = totals.add(p, dose, e.assumed);
         }
-        Ok(())
+        out.push(e);
     }
 
     /// The event of one slot on its date, without order or running total.
@@ -759,27 +775,13 @@ impl Plan<'_> {
         if today.is_empty() {
             return Ok(());
         }
-        // Doses (and running totals of the earlier ones) only when something is dosed
-        // today: a visit day needs neither.
-        let dosed_today = today
-            .iter()
-            .any(|p| matches!(self.slots[p.slot as usize].origin, Origin::Component(_)));
-        let doses = match (dosed_today, known) {
-            (false, _) => Doses::Few([(None, None); 4]),
-            (true, Some(k)) => self.doses_from(k),
-            (true, None) => self.doses_for(weight_kg),
-        };
-        let mut totals = Totals::new(self.trial.products.len());
-        if dosed_today {
-            for p in &items[..first] {
-                let s = &self.slots[p.slot as usize];
-                if let Origin::Component(c) = s.origin
-                    && let Some(dose) = doses[c].0
-                {
-                    totals.add(self.arm.components[c].product, dose, s.assumed);
-                }
-            }
-        }
+        let slot = |p: &PlacedSlot| &self.slots[p.slot as usize];
+        let (doses, mut totals) = self.day_start(
+            known,
+            weight_kg,
+            today.iter().map(slot),
+            items[..first].iter().map(slot),
+        );
         for p in today {
             let planned_day = day - i64::from(p.shift);
             let planned = if p.shift == 0 {
@@ -788,12 +790,8 @@ impl Plan<'_> {
                 timing::shift_days(date, -i64::from(p.shift))
                     .ok_or(ScheduleError::DateOutOfRange(planned_day))?
             };
-            let mut e = self.placed_event(p, &doses, planned, planned_day)?;
-            e.order_in_day = out.len() as u32 + 1;
-            if let (Some(dose), Some(pr)) = (e.dose, e.product(self.arm)) {
-                (e.cumulative_dose, e.assumed) = totals.add(pr, dose, e.assumed);
-            }
-            out.push(e);
+            let e = self.placed_event(p, &doses, planned, planned_day)?;
+            self.push_in_day(out, e, &mut totals);
         }
         Ok(())
     }
