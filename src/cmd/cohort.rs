@@ -136,7 +136,7 @@ impl PlacedNotes {
     }
 
     /// Names the events of one patient (`who`: "r.csv:4: patient P2") left on days site
-    /// `cal` is closed, while fewer than [`SHOWN`] are named.
+    /// `cal` is closed, while fewer than ten are named ([`PlacedNotes::print`] prints them).
     pub fn name(
         &mut self,
         cal: &crate::site::SiteCalendar,
