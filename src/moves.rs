@@ -247,9 +247,13 @@ pub fn place(
                 behind && ahead
             })
         };
-        let (date, mut flags) = if open(planned) {
-            (planned, Flags::NONE)
-        } else {
+        // The first open date a move from `base` may reach (or `base` itself when open),
+        // and whether any open day was in reach at all.
+        // The anchored date itself needs no gap check: it keeps the planned interval.
+        let search = |base: NaiveDate| -> (Option<NaiveDate>, bool) {
+            if open(base) && (base == planned || gaps_ok(base)) {
+                return (Some(base), true);
+            }
             let candidates: Vec<i64> = match policy.on_closed {
                 OnClosed::Keep => Vec::new(),
                 OnClosed::Next => (1..=i64::from(after)).collect(),
@@ -266,27 +270,42 @@ pub fn place(
                     .collect(),
             };
             let mut any_open = false;
-            let mut found = None;
             for k in candidates {
-                let d = shift(planned, k);
-                if d == planned || !open(d) {
+                let d = shift(base, k);
+                if d == base || !open(d) {
                     continue;
                 }
                 any_open = true;
                 if gaps_ok(d) {
-                    found = Some(d);
-                    break;
+                    return (Some(d), true);
                 }
             }
-            match (found, policy.on_closed) {
-                (Some(d), _) => (d, Flags::SHIFTED),
-                (None, OnClosed::Keep) => (planned, Flags::CLOSED_DAY),
-                (None, _) if any_open => (planned, Flags::CLOSED_DAY | Flags::MIN_GAP),
-                (None, _) => (planned, Flags::CLOSED_DAY | Flags::NO_OPEN_DAY_IN_WINDOW),
-            }
+            (None, any_open)
         };
-        if planned != items[lead].planned && !flags.contains(Flags::SHIFTED) {
-            // Moved with an earlier occurrence (anchor = previous).
+        let original = items[lead].planned;
+        // Under anchor = previous the interval is kept (`planned` is the anchored date);
+        // when that leaves no open day in reach, the occurrence is placed from its own
+        // planned date instead. With no open day either way it stays on its own planned
+        // date, unless an earlier occurrence has moved past it: then on the anchored one,
+        // which keeps the order.
+        let (mut found, mut any_open) = search(planned);
+        let mut stay = planned;
+        if found.is_none() && planned != original {
+            let (f, a) = search(original);
+            found = f;
+            any_open |= a;
+            if gaps_ok(original) {
+                stay = original;
+            }
+        }
+        let (date, mut flags) = match (found, policy.on_closed) {
+            (Some(d), _) => (d, Flags::NONE),
+            (None, OnClosed::Keep) => (stay, Flags::CLOSED_DAY),
+            (None, _) if any_open => (stay, Flags::CLOSED_DAY | Flags::MIN_GAP),
+            (None, _) => (stay, Flags::CLOSED_DAY | Flags::NO_OPEN_DAY_IN_WINDOW),
+        };
+        // Shifted means the date differs from the plan's, whatever moved it.
+        if date != original {
             flags |= Flags::SHIFTED;
         }
         if !covers(date) {
@@ -297,7 +316,7 @@ pub fn place(
             last[items[m].series] = Some(date);
         }
         if policy.anchor == Anchor::Previous {
-            offset[series] += (date - planned).num_days();
+            offset[series] = (date - original).num_days();
         }
     }
     placed

@@ -199,6 +199,66 @@ fn days_1_4_7_10_from_national_day_under_next_and_anchor_previous() {
     );
 }
 
+/// Under anchor = previous a dose that lands back on its planned date is not "shifted",
+/// and one whose anchored date has no open day in reach is placed from its own planned
+/// date, never dragged onto a closed day (both found by a review).
+#[test]
+fn anchor_previous_reports_real_moves_only_and_never_drags_a_dose_onto_a_closed_day() {
+    let text = broken_text(
+        "scenarios/nct04822922.toml",
+        &[(
+            "timing.min_gap_days = { value = 2,",
+            "timing.anchor = { value = \"previous\", assumed = \"test\" }\ntiming.min_gap_days = { value = 2,",
+        )],
+    );
+    let (_dir, path) = temp_scenario("previous.toml", &text);
+    let place = |start: &str| {
+        infusions(&calendar(
+            path.to_str().unwrap(),
+            "high",
+            "62.5",
+            start,
+            &[
+                "--site",
+                "guangzhou",
+                "--format",
+                "csv",
+                "--calendars",
+                "scenarios/calendars",
+            ],
+        ))
+    };
+    // From Tue 2026-09-22: dose 2 (Fri 09-25, Mid-Autumn Festival) moves to Thu 09-24;
+    // dose 3, anchored to Sun 09-27, goes to the next open day, Mon 09-28: its own
+    // planned date, so not shifted.
+    assert_eq!(
+        place("2026-09-22"),
+        vec![
+            row("Tue 2026-09-22", "2026-09-22", "0", ""),
+            row("Thu 2026-09-24", "2026-09-25", "-1", "shifted"),
+            row("Mon 2026-09-28", "2026-09-28", "0", ""),
+            row("Wed 2026-09-30", "2026-10-01", "-1", "shifted"),
+        ]
+    );
+    // From Mon 2026-09-28: dose 3's anchored date (Sat 10-03) and its planned date
+    // (Sun 10-04) are both National Day with no open day in reach: it stays on its
+    // planned date, flagged; dose 4 then moves from Wed 10-07 to Thu 10-08.
+    assert_eq!(
+        place("2026-09-28"),
+        vec![
+            row("Mon 2026-09-28", "2026-09-28", "0", ""),
+            row("Wed 2026-09-30", "2026-10-01", "-1", "shifted"),
+            row(
+                "Sun 2026-10-04",
+                "2026-10-04",
+                "0",
+                "closed_day;no_open_day_in_window"
+            ),
+            row("Thu 2026-10-08", "2026-10-07", "1", "shifted"),
+        ]
+    );
+}
+
 /// Spring Festival 2026 (15 to 23 February) is closed, and Saturday 14 February, a
 /// make-up working day, is open: a dose due on Sunday 15 February moves back to it.
 #[test]
