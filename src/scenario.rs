@@ -138,10 +138,10 @@ struct RawTiming {
     after_occurrences: Option<Spanned<Vec<Spanned<i64>>>>,
     source: Option<String>,
     assumed: Option<String>,
-    on_closed_day: Option<RawText>,
-    window: Option<RawWindow>,
-    min_gap_days: Option<RawCount>,
-    anchor: Option<RawText>,
+    on_closed_day: Option<Spanned<RawText>>,
+    window: Option<Spanned<RawWindow>>,
+    min_gap_days: Option<Spanned<RawCount>>,
+    anchor: Option<Spanned<RawText>>,
 }
 
 #[derive(Deserialize)]
@@ -168,7 +168,7 @@ struct RawVisit {
     day: Spanned<i64>,
     arms: Option<Vec<Spanned<String>>>,
     window: Option<RawWindow>,
-    on_closed_day: Option<RawText>,
+    on_closed_day: Option<Spanned<RawText>>,
     source: Option<String>,
     assumed: Option<String>,
 }
@@ -1142,28 +1142,30 @@ impl Validator<'_> {
                 TimingRule::Days(vec![1])
             }
         };
+        // Each rule's problems are reported on its own line.
         let closed_days = ClosedDayRules {
-            on_closed: r
-                .on_closed_day
-                .as_ref()
-                .map(|o| self.on_closed(o, line, format!("{field}.on_closed_day"))),
+            on_closed: r.on_closed_day.as_ref().map(|o| {
+                self.on_closed(o.get_ref(), self.line(o), format!("{field}.on_closed_day"))
+            }),
             window: r
                 .window
                 .as_ref()
-                .map(|w| self.window(w, None, line, format!("{field}.window"))),
+                .map(|w| self.window(w.get_ref(), None, self.line(w), format!("{field}.window"))),
             min_gap_days: r.min_gap_days.as_ref().map(|g| Sourced {
-                value: self.count(&g.value, format!("{field}.min_gap_days.value"), 1),
+                value: self.count(&g.get_ref().value, format!("{field}.min_gap_days.value"), 1),
                 provenance: self.provenance(
-                    &g.source,
-                    &g.assumed,
-                    line,
+                    &g.get_ref().source,
+                    &g.get_ref().assumed,
+                    self.line(g),
                     format!("{field}.min_gap_days"),
                 ),
             }),
             anchor: r.anchor.as_ref().map(|a| {
+                let at = self.line(a);
+                let a = a.get_ref();
                 let value = Anchor::parse(&a.value).unwrap_or_else(|| {
                     self.err(
-                        line,
+                        at,
                         format!("{field}.anchor.value"),
                         format!("unknown anchor '{}': use plan or previous", a.value),
                     );
@@ -1174,7 +1176,7 @@ impl Validator<'_> {
                     provenance: self.provenance(
                         &a.source,
                         &a.assumed,
-                        line,
+                        at,
                         format!("{field}.anchor"),
                     ),
                 }
@@ -1387,10 +1389,9 @@ impl Validator<'_> {
                     .window
                     .as_ref()
                     .map(|rw| self.window(rw, Some(day), self.line(v), format!("{field}.window")));
-                let on_closed = rv
-                    .on_closed_day
-                    .as_ref()
-                    .map(|o| self.on_closed(o, self.line(v), format!("{field}.on_closed_day")));
+                let on_closed = rv.on_closed_day.as_ref().map(|o| {
+                    self.on_closed(o.get_ref(), self.line(o), format!("{field}.on_closed_day"))
+                });
                 let only = self.arms_filter(&rv.arms, arms, &field);
                 let provenance = self.provenance(&rv.source, &rv.assumed, self.line(v), field);
                 (

@@ -1406,3 +1406,46 @@ fn a_full_stdout_is_named_as_standard_output() {
         "{err}"
     );
 }
+
+/// A closed-day rule's problems are reported on the rule's own line, every one at once.
+#[test]
+fn closed_day_rules_are_checked_on_their_own_lines() {
+    let text = broken_text(
+        "scenarios/nct04822922.toml",
+        &[
+            (
+                "timing.on_closed_day = { value = \"nearest\"",
+                "timing.on_closed_day = { value = \"Nearest\"",
+            ),
+            (
+                "timing.min_gap_days = { value = 2, assumed = \"Assumed: two infusions at least 2 days apart after any move (the record spaces them 3 days apart).\" }",
+                "timing.min_gap_days = { value = 2 }\ntiming.anchor = { value = \"last\", assumed = \"t\" }",
+            ),
+        ],
+    );
+    let (_dir, path) = temp_scenario("rules.toml", &text);
+    let run = run(["validate", path.to_str().unwrap()]);
+    let line = |needle: &str| line_of(&text, needle);
+    run.expect_code(2);
+    assert!(
+        run.out().contains("rules.toml  (3 problems)"),
+        "{}",
+        run.out()
+    );
+    for needle in [
+        &format!(
+            "rules.toml:{}: arm 'low' components[0].timing.on_closed_day.value: unknown rule 'Nearest' for a closed day: use keep, next, previous, nearest",
+            line("value = \"Nearest\"")
+        ),
+        &format!(
+            "rules.toml:{}: arm 'low' components[0].timing.min_gap_days: needs provenance",
+            line("timing.min_gap_days = { value = 2 }")
+        ),
+        &format!(
+            "rules.toml:{}: arm 'low' components[0].timing.anchor.value: unknown anchor 'last': use plan or previous",
+            line("value = \"last\"")
+        ),
+    ] {
+        assert!(run.stderr.contains(needle.as_str()), "{needle}\n{}", run.stderr);
+    }
+}
