@@ -105,8 +105,8 @@ pub struct PlacedNotes {
     closed_count: usize,
     /// How many events moved off a closed day.
     moved: usize,
-    /// Per site, the first scheduled date its calendar does not cover.
-    uncovered: std::collections::BTreeMap<String, chrono::NaiveDate>,
+    /// Per site, the first scheduled date its calendar does not cover, and what it covers.
+    uncovered: std::collections::BTreeMap<String, (chrono::NaiveDate, String)>,
 }
 
 impl PlacedNotes {
@@ -120,9 +120,10 @@ impl PlacedNotes {
         for (date, flags) in placed {
             if flags.contains(Flags::PROVISIONAL) {
                 match self.uncovered.get_mut(&cal.id) {
-                    Some(first) => *first = (*first).min(date),
+                    Some((first, _)) => *first = (*first).min(date),
                     None => {
-                        self.uncovered.insert(cal.id.clone(), date);
+                        self.uncovered
+                            .insert(cal.id.clone(), (date, cal.coverage_summary()));
                     }
                 }
             }
@@ -195,21 +196,30 @@ impl PlacedNotes {
         }
         if self.closed_count > self.closed.len() {
             eprintln!(
-                "warning: ... and {} more events left on days their site is closed",
-                self.closed_count - self.closed.len()
+                "warning: ... and {} more left on days their site is closed",
+                count(self.closed_count - self.closed.len(), "event")
             );
         }
         if self.moved > 0 {
             eprintln!(
-                "note: {} events moved off days their site is closed (the planned_date, shift_days and flags columns say which)",
-                self.moved
+                "note: {} moved off days their site is closed (the planned_date, shift_days and flags columns say which)",
+                count(self.moved, "event")
             );
         }
-        for (site, first) in &self.uncovered {
+        for (site, (first, covers)) in &self.uncovered {
             eprintln!(
-                "warning: site {site}: its calendar does not cover {first}, and events from then on may fall on holidays not yet announced (flagged provisional)"
+                "warning: site {site}: its calendar does not cover {first} (it covers {covers}): holidays on dates it does not cover are not known, so those events are flagged provisional"
             );
         }
+    }
+}
+
+/// "1 event", "3 events".
+fn count(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
     }
 }
 
@@ -220,7 +230,7 @@ const SHOWN: usize = 10;
 fn kept_because(flags: crate::moves::Flags) -> &'static str {
     use crate::moves::Flags;
     if flags.contains(Flags::MIN_GAP) {
-        "every open day in its window would break its minimum gap (min_gap)"
+        "every open day in its window would break a minimum gap, its own or that of the dose given with it (min_gap)"
     } else if flags.contains(Flags::NO_OPEN_DAY_IN_WINDOW) {
         "no open day in its window (no_open_day_in_window)"
     } else {
@@ -287,9 +297,9 @@ pub fn warn_closed_days(cohort: &Cohort) {
         notes.closed.extend(p.closed.into_iter().take(room));
         notes.closed_count += p.closed_count;
         notes.moved += p.moved;
-        for (site, first) in p.uncovered {
-            let f = notes.uncovered.entry(site).or_insert(first);
-            *f = (*f).min(first);
+        for (site, (first, covers)) in p.uncovered {
+            let f = notes.uncovered.entry(site).or_insert((first, covers));
+            f.0 = f.0.min(first);
         }
     }
     notes.print();

@@ -308,7 +308,7 @@ pub fn placement_note(site: Option<&SiteCalendar>, r: &Row) -> Option<String> {
     }
     if r.flags.contains(Flags::CLOSED_DAY) {
         let because = if r.flags.contains(Flags::MIN_GAP) {
-            "every open day in its window would break its minimum gap"
+            "every open day in its window would break a minimum gap, its own or that of the dose given with it"
         } else if r.flags.contains(Flags::NO_OPEN_DAY_IN_WINDOW) {
             "no open day in its window"
         } else {
@@ -317,7 +317,7 @@ pub fn placement_note(site: Option<&SiteCalendar>, r: &Row) -> Option<String> {
         parts.push(format!("stays on a closed day{}: {because}", why(r.date)));
     }
     if r.flags.contains(Flags::PROVISIONAL) {
-        parts.push("provisional: the site calendar does not cover this date yet".into());
+        parts.push("provisional: the site calendar does not cover this date".into());
     }
     Some(parts.join("; "))
 }
