@@ -362,11 +362,6 @@ impl<'t> Cohort<'t> {
         (out, n)
     }
 
-    /// Each patient in id order with their full calendar.
-    pub fn calendars(&self) -> impl Iterator<Item = (Patient, usize, Vec<Event>)> + '_ {
-        self.roster.by_id.iter().map(move |&i| self.calendar(i))
-    }
-
     /// Each of patient `i`'s events on a site calendar as (scheduled date, flags), in
     /// calendar order, without expanding doses; `None` without a site calendar.
     pub fn placed_flags(&self, i: u32) -> Option<impl Iterator<Item = (NaiveDate, Flags)> + '_> {
@@ -396,19 +391,10 @@ impl<'t> Cohort<'t> {
     /// Patient `i` (an index into the roster's entries), their arm's index and their
     /// full calendar.
     pub fn calendar(&self, i: u32) -> (Patient, usize, Vec<Event>) {
-        let e = &self.roster.entries[i as usize];
-        let p = self.patient(i);
-        let plan = &self.plans[e.arm as usize];
-        let events = match self.placement(i) {
-            Some(placed) => {
-                let mut out = Vec::new();
-                plan.expand_placed(None, e.weight_kg, e.start, placed, &mut out)
-                    .map(|()| out)
-            }
-            None => plan.schedule(&p),
-        }
-        .expect("checked when the cohort was built");
-        (p, e.arm as usize, events)
+        let mut events = Vec::new();
+        self.expand(i, &mut events);
+        let arm = self.roster.entries[i as usize].arm as usize;
+        (self.patient(i), arm, events)
     }
 }
 

@@ -305,12 +305,6 @@ impl<'t> Plan<'t> {
         }
     }
 
-    /// Whether every slot is a study day (no month steps), so that the slots are already
-    /// in calendar order.
-    pub fn presorted(&self) -> bool {
-        self.presorted
-    }
-
     /// Number of events each patient gets.
     pub fn len(&self) -> usize {
         self.slots.len()
@@ -341,10 +335,7 @@ impl<'t> Plan<'t> {
         out: &mut Vec<Event>,
     ) -> Result<(), ScheduleError> {
         out.clear();
-        let doses = match known {
-            Some(k) => self.doses_from(k),
-            None => self.doses_for(weight_kg),
-        };
+        let doses = self.doses(known, weight_kg);
         for s in &self.slots {
             let (date, study_day) = slot_date(s, start)?;
             out.push(self.slot_event(s, &doses, date, study_day)?);
@@ -440,10 +431,10 @@ impl<'t> Plan<'t> {
         earlier: impl Iterator<Item = &'s Slot>,
     ) -> (Doses, Totals) {
         let dosed_today = today.any(|s| matches!(s.origin, Origin::Component(_)));
-        let doses = match (dosed_today, known) {
-            (false, _) => Doses::Few([(None, None); 4]),
-            (true, Some(k)) => self.doses_from(k),
-            (true, None) => self.doses_for(weight_kg),
+        let doses = if dosed_today {
+            self.doses(known, weight_kg)
+        } else {
+            Doses::Few([(None, None); 4])
         };
         let mut totals = Totals::new(self.trial.products.len());
         if dosed_today {
@@ -676,7 +667,7 @@ impl Plan<'_> {
                 let (date, day) = planned[k];
                 let mut p = PlacedSlot {
                     slot: k as u32,
-                    // Study days run to 36,500 (100 years), and moves reach days.
+                    // Study days of dates in 0001-9999: under 3.7 million.
                     day: day as i32,
                     shift: 0,
                     flags: Flags::NONE,
@@ -686,8 +677,8 @@ impl Plan<'_> {
                     return (date, p);
                 };
                 let got = placed[i];
-                // Moves reach days, not years: a window is at most 1,000 days.
-                p.shift = i32::try_from((got.date - date).num_days()).unwrap_or(0);
+                // Both dates lie in 0001-9999: under 3.7 million days apart.
+                p.shift = (got.date - date).num_days() as i32;
                 p.day += p.shift;
                 p.flags = got.flags;
                 let by_assumed = assumed[items[i].series]
@@ -713,10 +704,7 @@ impl Plan<'_> {
         out: &mut Vec<Event>,
     ) -> Result<(), ScheduleError> {
         out.clear();
-        let doses = match known {
-            Some(k) => self.doses_from(k),
-            None => self.doses_for(weight_kg),
-        };
+        let doses = self.doses(known, weight_kg);
         for p in placement {
             let s = &self.slots[p.slot as usize];
             let (planned, day) = slot_date(s, start)?;
@@ -893,6 +881,14 @@ fn component_assumed(trial: &Trial, c: &Component) -> Assumed {
 }
 
 impl Plan<'_> {
+    /// Every component's dose: `known` (computed before) when given, else from the weight.
+    fn doses(&self, known: Option<&[Option<f64>]>, weight_kg: Kg) -> Doses {
+        match known {
+            Some(k) => self.doses_from(k),
+            None => self.doses_for(weight_kg),
+        }
+    }
+
     /// [`Doses`] from doses computed before, with each component's per-kg dose.
     fn doses_from(&self, known: &[Option<f64>]) -> Doses {
         let per_kg = |r: &DoseRule| match r.amount {

@@ -1446,6 +1446,10 @@ fn closed_day_rules_are_checked_on_their_own_lines() {
             line("value = \"last\"")
         ),
     ] {
-        assert!(run.stderr.contains(needle.as_str()), "{needle}\n{}", run.stderr);
+        assert!(
+            run.stderr.contains(needle.as_str()),
+            "{needle}\n{}",
+            run.stderr
+        );
     }
 }

@@ -17,12 +17,8 @@ fn main() {
 }
 
 /// A fictional roster like shared/bench/make_roster.py's: arms in turn, weights around
-/// 64 kg, start dates spread over two years. Deterministic, so every run sees the same.
-fn make_roster(n: usize) -> Vec<u8> {
-    make_roster_at(n, &[])
-}
-
-/// As [`make_roster`], each patient at one of `sites` in turn (none: no site column).
+/// 64 kg, start dates spread over two years, each patient at one of `sites` in turn (none:
+/// no site column). Deterministic, so every run sees the same.
 fn make_roster_at(n: usize, sites: &[&str]) -> Vec<u8> {
     let arms = ["low", "middle", "high"];
     let d0 = chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
@@ -48,24 +44,7 @@ fn make_roster_at(n: usize, sites: &[&str]) -> Vec<u8> {
 
 #[divan::bench(args = [10_000, 100_000, 1_000_000], sample_count = 5, sample_size = 1)]
 fn pharmacy(bencher: divan::Bencher, patients: usize) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/nct04822922.toml");
-    let trial = scenario::load(&path).unwrap();
-    let bytes = make_roster(patients);
-    let rows = {
-        let r = roster::parse(Path::new("bench.csv"), bytes.clone(), &trial).unwrap();
-        Cohort::new(&trial, &r, Path::new("bench.csv"))
-            .unwrap()
-            .rows()
-    };
-    // The roster's bytes are copied outside the timed part: parsing takes them over.
-    bencher
-        .counter(ItemsCount::new(rows))
-        .with_inputs(|| bytes.clone())
-        .bench_values(|bytes| {
-            let r = roster::parse(Path::new("bench.csv"), black_box(bytes), &trial).unwrap();
-            let c = Cohort::new(&trial, &r, Path::new("bench.csv")).unwrap();
-            c.write_pharmacy(&mut std::io::sink(), &|_| {}).unwrap();
-        });
+    run(bencher, patients, &[]);
 }
 
 /// The same job with every patient on a site calendar (China's working calendar at three
@@ -73,25 +52,38 @@ fn pharmacy(bencher: divan::Bencher, patients: usize) {
 /// site, start date) placed once, and every row carries its planned date and flags.
 #[divan::bench(args = [10_000, 100_000, 1_000_000], sample_count = 5, sample_size = 1)]
 fn pharmacy_on_calendars(bencher: divan::Bencher, patients: usize) {
+    run(
+        bencher,
+        patients,
+        &["guangzhou", "shanghai", "beijing", "weekends"],
+    );
+}
+
+/// Reads the roster's bytes, checks every row, (with `sites`) reads their calendars and
+/// places the patients, indexes the dates and writes every row into a sink.
+fn run(bencher: divan::Bencher, patients: usize, sites: &[&str]) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let path = root.join("scenarios/nct04822922.toml");
+    let trial = scenario::load(&root.join("scenarios/nct04822922.toml")).unwrap();
     let calendars = root.join("scenarios/calendars");
-    let trial = scenario::load(&path).unwrap();
-    let bytes = make_roster_at(patients, &["guangzhou", "shanghai", "beijing", "weekends"]);
-    let rows = {
-        let r = roster::parse(Path::new("bench.csv"), bytes.clone(), &trial).unwrap();
-        let sites = site::for_roster(&calendars, Path::new("bench.csv"), &r).unwrap();
-        Cohort::on_calendars(&trial, &r, Path::new("bench.csv"), &sites)
-            .unwrap()
-            .rows()
+    let bytes = make_roster_at(patients, sites);
+    let job = |bytes: Vec<u8>, write: bool| -> u64 {
+        let name = Path::new("bench.csv");
+        let r = roster::parse(name, bytes, &trial).unwrap();
+        let found = if sites.is_empty() {
+            site::Sites::new()
+        } else {
+            site::for_roster(&calendars, name, &r).unwrap()
+        };
+        let c = Cohort::on_calendars(&trial, &r, name, &found).unwrap();
+        if write {
+            c.write_pharmacy(&mut std::io::sink(), &|_| {}).unwrap();
+        }
+        c.rows()
     };
+    let rows = job(bytes.clone(), false);
+    // The roster's bytes are copied outside the timed part: parsing takes them over.
     bencher
         .counter(ItemsCount::new(rows))
         .with_inputs(|| bytes.clone())
-        .bench_values(|bytes| {
-            let r = roster::parse(Path::new("bench.csv"), black_box(bytes), &trial).unwrap();
-            let sites = site::for_roster(&calendars, Path::new("bench.csv"), &r).unwrap();
-            let c = Cohort::on_calendars(&trial, &r, Path::new("bench.csv"), &sites).unwrap();
-            c.write_pharmacy(&mut std::io::sink(), &|_| {}).unwrap();
-        });
+        .bench_values(|bytes| job(black_box(bytes), true));
 }
