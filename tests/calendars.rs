@@ -478,3 +478,48 @@ fn calendar_site_must_name_a_calendar() {
         run.stderr
     );
 }
+
+/// A cohort's manifest names each site calendar its roster uses and each holiday file that
+/// calendar reads, with their SHA-256, so that a folder made from other holidays is not
+/// taken for this one.
+#[test]
+fn a_cohort_s_manifest_lists_its_calendars_and_holiday_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let roster = write_file(
+        dir.path(),
+        "r.csv",
+        "patient_id,arm,weight_kg,start_date,site\nP1,high,60,2026-10-01,guangzhou\nP2,low,60,2026-12-24,weekends\n",
+    );
+    let out = dir.path().join("out");
+    cohort(
+        std::path::Path::new("scenarios/nct04822922.toml"),
+        &roster,
+        &out,
+    )
+    .expect_code(0);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("NCT04822922/manifest.json")).unwrap())
+            .unwrap();
+    let inputs: Vec<(String, String)> = manifest["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            assert_eq!(i["sha256"].as_str().unwrap().len(), 64);
+            (
+                i["role"].as_str().unwrap().to_string(),
+                i["path"].as_str().unwrap().replace('\\', "/"),
+            )
+        })
+        .collect();
+    for (role, path) in [
+        ("site calendar", "scenarios/calendars/guangzhou.toml"),
+        ("site calendar", "scenarios/calendars/weekends.toml"),
+        ("holiday file", "scenarios/calendars/holidays/cn-2026.json"),
+    ] {
+        assert!(
+            inputs.contains(&(role.to_string(), path.to_string())),
+            "{role} {path}: {inputs:?}"
+        );
+    }
+}
