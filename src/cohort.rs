@@ -958,6 +958,10 @@ impl ArmTexts {
                 window: None,
                 after: None,
                 assumed: Assumed::NONE,
+                status: crate::record::Status::Planned,
+                planned_amount: None,
+                deviation: crate::record::Deviation::default(),
+                weight: None,
             };
             let mut unit = Unit::Cells;
             match origin {

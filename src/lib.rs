@@ -27,6 +27,7 @@ pub mod limits;
 pub mod manifest;
 pub mod model;
 pub mod moves;
+pub mod record;
 pub mod report;
 pub mod roster;
 pub mod scenario;

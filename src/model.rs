@@ -479,6 +479,10 @@ pub struct Dose {
     pub round_to: Option<f64>,
     /// A dose above this (in the product's unit) is an error, never capped.
     pub max_per_dose: Option<f64>,
+    /// How far (per cent) a dose given may be from the planned one before the record
+    /// flags it (`dose_low`, `dose_high`); dosesim's default, marked assumed, when the
+    /// scenario states none.
+    pub tolerance_pct: Sourced<f64>,
     pub provenance: Provenance,
 }
 

@@ -177,6 +177,18 @@ pub struct Item {
     pub series: usize,
     /// The item (an index into the same list) this one follows on the same day.
     pub leader: Option<usize>,
+    /// Where the administration record says it happened, if it does: placed there
+    /// whatever the calendar says.
+    pub fixed: Option<Fix>,
+}
+
+/// A date the record fixes: given (or missed) on `date`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fix {
+    pub date: NaiveDate,
+    /// Whether later occurrences anchored on this one (`anchor = "previous"`) follow it:
+    /// a given dose, yes; a missed one, no (the next keeps its own date).
+    pub anchors: bool,
 }
 
 /// Where an item was placed.
@@ -184,11 +196,19 @@ pub struct Item {
 pub struct Placed {
     pub date: NaiveDate,
     pub flags: Flags,
+    /// Where the rules (and the record of the earlier occurrences) would have put it: the
+    /// same as `date` unless the record fixed it elsewhere.
+    pub expected: NaiveDate,
+    /// Its planned date moved by the anchor (`anchor = "previous"`: by the delay of the
+    /// previous occurrence), before any closed-day move: what its window is around.
+    pub anchored: NaiveDate,
 }
 
 /// Places every item: leaders in order of their planned dates (then list order), each
 /// with its followers. `open` says whether the site is open on a date, `covers` whether
-/// its calendar covers it. Items of one series must come in occurrence order.
+/// its calendar covers it. Items of one series must come in occurrence order. An item the
+/// record fixes is placed on its fixed date, and under `anchor = "previous"` the later
+/// occurrences follow it; a follower not fixed follows its leader's date.
 pub fn place(
     items: &[Item],
     policies: &[Policy],
@@ -311,12 +331,44 @@ pub fn place(
         if !covers(date) {
             flags |= Flags::PROVISIONAL;
         }
+        // The record overrides the rules: a fixed leader's followers go with it.
+        let group_date = items[lead].fixed.map_or(date, |f| f.date);
         for &m in &group {
-            placed[m] = Some(Placed { date, flags });
-            last[items[m].series] = Some(date);
-        }
-        if policy.anchor == Anchor::Previous {
-            offset[series] = (date - original).num_days();
+            let s = items[m].series;
+            let anchored = shift(items[m].planned, offset[s]);
+            let (got, got_flags, anchors) = match items[m].fixed {
+                Some(f) => {
+                    let mut fl = Flags::NONE;
+                    if f.date != items[m].planned {
+                        fl |= Flags::SHIFTED;
+                    }
+                    if !covers(f.date) {
+                        fl |= Flags::PROVISIONAL;
+                    }
+                    (f.date, fl, f.anchors)
+                }
+                None if group_date != date => {
+                    let mut fl = Flags::NONE;
+                    if group_date != items[m].planned {
+                        fl |= Flags::SHIFTED;
+                    }
+                    if !covers(group_date) {
+                        fl |= Flags::PROVISIONAL;
+                    }
+                    (group_date, fl, true)
+                }
+                None => (date, flags, true),
+            };
+            placed[m] = Some(Placed {
+                date: got,
+                flags: got_flags,
+                expected: date,
+                anchored,
+            });
+            last[s] = Some(got);
+            if policies[s].anchor == Anchor::Previous && anchors {
+                offset[s] = (got - items[m].planned).num_days();
+            }
         }
     }
     placed
@@ -326,6 +378,8 @@ pub fn place(
             p.unwrap_or(Placed {
                 date: it.planned,
                 flags: Flags::NONE,
+                expected: it.planned,
+                anchored: it.planned,
             })
         })
         .collect()
@@ -361,6 +415,7 @@ mod tests {
                 planned: start + chrono::Days::new(u64::from(k - 1)),
                 series: s,
                 leader: None,
+                fixed: None,
             })
             .collect()
     }
@@ -449,6 +504,7 @@ mod tests {
             planned: d("2026-10-03"),
             series: 1,
             leader: Some(0),
+            fixed: None,
         });
         let p = Policy {
             on_closed: OnClosed::Next,
@@ -493,6 +549,7 @@ mod tests {
                             planned: start + chrono::Days::new(u64::from(first + k * every * 3)),
                             series: s,
                             leader: None,
+                            fixed: None,
                         });
                     }
                 }

@@ -25,6 +25,24 @@ const MAX_COUNT: i64 = limits::MAX_OCCURRENCES as i64;
 /// Doses dosesim accepts, per unit of dose field. Far wider than any cell-therapy or
 /// plasma-exchange regimen, they catch the typo that would otherwise pass quietly: 12e-5
 /// for 12e5 cells/kg schedules infusions of 0 cells.
+/// How far (per cent) a dose given may be from the planned one before it is flagged,
+/// when the scenario states no `dose.tolerance_pct`.
+pub const DEFAULT_TOLERANCE_PCT: f64 = 10.0;
+
+/// The doses dosesim accepts in a unit (a given amount in the administration record is
+/// held to the same range as a scenario's fixed dose).
+pub fn plausible_dose(unit: Unit) -> (f64, f64) {
+    let key = match unit {
+        Unit::Cells => "cells",
+        Unit::Ml => "ml",
+    };
+    PLAUSIBLE
+        .iter()
+        .find(|p| p.0 == key)
+        .map(|p| (p.1, p.2))
+        .expect("a range for every unit")
+}
+
 const PLAUSIBLE: [(&str, f64, f64, &str); 3] = [
     ("cells_per_kg", 1e3, 1e9, "cells/kg"),
     ("cells", 1e4, 1e12, "cells"),
@@ -121,6 +139,7 @@ struct RawDose {
     none: Option<Spanned<bool>>,
     round_to: Option<Spanned<f64>>,
     max_per_dose: Option<Spanned<f64>>,
+    tolerance_pct: Option<Spanned<RawNumber>>,
     source: Option<String>,
     assumed: Option<String>,
 }
@@ -148,6 +167,14 @@ struct RawTiming {
 #[serde(deny_unknown_fields)]
 struct RawText {
     value: String,
+    source: Option<String>,
+    assumed: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNumber {
+    value: Spanned<f64>,
     source: Option<String>,
     assumed: Option<String>,
 }
@@ -1023,11 +1050,44 @@ impl Validator<'_> {
                 ),
             );
         }
+        let tolerance_pct = match &r.tolerance_pct {
+            Some(t) => {
+                let at = self.line(t);
+                let t = t.get_ref();
+                let v = *t.value.get_ref();
+                if !(v.is_finite() && (0.0..=100.0).contains(&v)) {
+                    self.err(
+                        self.line(&t.value),
+                        format!("{field}.tolerance_pct.value"),
+                        format!("{} is not a per cent from 0 to 100", shown(v)),
+                    );
+                }
+                Sourced {
+                    value: v,
+                    provenance: self.provenance(
+                        &t.source,
+                        &t.assumed,
+                        at,
+                        format!("{field}.tolerance_pct"),
+                    ),
+                }
+            }
+            None => Sourced {
+                value: DEFAULT_TOLERANCE_PCT,
+                provenance: Provenance {
+                    source: None,
+                    assumed: Some(format!(
+                        "The record states no tolerance for a dose given. dosesim's default: a dose more than {DEFAULT_TOLERANCE_PCT}% from the planned one is flagged dose_low or dose_high."
+                    )),
+                },
+            },
+        };
         let provenance = self.provenance(&r.source, &r.assumed, line, field);
         Dose {
             amount,
             round_to,
             max_per_dose,
+            tolerance_pct,
             provenance,
         }
     }

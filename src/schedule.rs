@@ -15,7 +15,8 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::model::*;
-use crate::moves::{self, Flags, Item};
+use crate::moves::{self, Fix, Flags, Item};
+use crate::record::{Deviation, PatientLog, RecordKind, Status, Target};
 use crate::site::SiteCalendar;
 use crate::timing;
 
@@ -58,6 +59,11 @@ pub enum ScheduleError {
         component: String,
         occurrence: u32,
         unit: &'static str,
+    },
+    #[error("{source} (at the weight recorded on line {line} of the administration record)")]
+    AtRecordedWeight {
+        line: u32,
+        source: Box<ScheduleError>,
     },
 }
 
@@ -152,6 +158,15 @@ pub struct Event {
     /// Which of this event's values (and, for a running total, of the earlier doses in
     /// it) are assumed rather than stated by the record.
     pub assumed: Assumed,
+    /// Where it stands against the administration record (planned without one).
+    pub status: Status,
+    /// The plan's dose for it at the weight then current, once it is given, missed,
+    /// cancelled or due (`dose` is then what was given, if anything).
+    pub planned_amount: Option<f64>,
+    /// How it departs from the plan, by the record.
+    pub deviation: Deviation,
+    /// The weight its dose was computed at, when the record changed it from the roster's.
+    pub weight: Option<Kg>,
 }
 
 impl Event {
@@ -484,6 +499,10 @@ impl<'t> Plan<'t> {
             window: None,
             after: s.after,
             assumed: s.assumed,
+            status: Status::Planned,
+            planned_amount: None,
+            deviation: Deviation::default(),
+            weight: None,
         };
         match s.origin {
             Origin::Component(c) => {
@@ -582,6 +601,10 @@ pub struct PlacedSlot {
     flags: Flags,
     /// Whether an assumed closed-day rule chose the date.
     by_assumed_rule: bool,
+    /// Days from where the rules would have put it, when the record fixed its date.
+    late: i32,
+    /// Days from its anchored planned date when that is beyond its window (else 0).
+    beyond: i32,
 }
 
 impl Placement {
@@ -613,6 +636,17 @@ impl Plan<'_> {
         start: NaiveDate,
         calendar: &SiteCalendar,
     ) -> Result<Placement, ScheduleError> {
+        self.place_on(start, Some(calendar), &[])
+    }
+
+    /// As [`Plan::placement`] (`None`: every day open), with the slots the record fixes
+    /// (`fixes`: slot index and date) on their recorded dates: the re-projected plan.
+    pub fn place_on(
+        &self,
+        start: NaiveDate,
+        calendar: Option<&SiteCalendar>,
+        fixes: &[(usize, Fix)],
+    ) -> Result<Placement, ScheduleError> {
         let n_comp = self.arm.components.len();
         let mut planned = Vec::with_capacity(self.slots.len());
         for s in &self.slots {
@@ -638,6 +672,7 @@ impl Plan<'_> {
                 planned: planned[k].0,
                 series,
                 leader: None,
+                fixed: fixes.iter().find(|f| f.0 == k).map(|f| f.1),
             });
         }
         for (k, s) in self.slots.iter().enumerate() {
@@ -659,8 +694,10 @@ impl Plan<'_> {
         }
         let first = timing::date_of_day(start, 1).unwrap_or(start);
         let last = NaiveDate::from_ymd_opt(9999, 12, 31).expect("a date");
-        let open = |d: NaiveDate| d >= first && d <= last && calendar.is_open(d);
-        let placed = moves::place(&items, &policies, open, |d| calendar.covers(d));
+        let open = |d: NaiveDate| d >= first && d <= last && calendar.is_none_or(|c| c.is_open(d));
+        let placed = moves::place(&items, &policies, open, |d| {
+            calendar.is_none_or(|c| c.covers(d))
+        });
         let chosen = Flags::SHIFTED | Flags::MIN_GAP | Flags::NO_OPEN_DAY_IN_WINDOW;
         let mut out: Vec<(NaiveDate, PlacedSlot)> = (0..self.slots.len())
             .map(|k| {
@@ -672,6 +709,8 @@ impl Plan<'_> {
                     shift: 0,
                     flags: Flags::NONE,
                     by_assumed_rule: false,
+                    late: 0,
+                    beyond: 0,
                 };
                 let Some(i) = Some(item_of[k]).filter(|&i| i != usize::MAX) else {
                     return (date, p);
@@ -684,6 +723,13 @@ impl Plan<'_> {
                 let by_assumed = assumed[items[i].series]
                     || items[i].leader.is_some_and(|l| assumed[items[l].series]);
                 p.by_assumed_rule = by_assumed && got.flags.intersects(chosen);
+                p.late = (got.date - got.expected).num_days() as i32;
+                if let Some((before, after)) = policies[items[i].series].window {
+                    let off = (got.date - got.anchored).num_days();
+                    if off < -i64::from(before) || off > i64::from(after) {
+                        p.beyond = off as i32;
+                    }
+                }
                 (got.date, p)
             })
             .collect();
@@ -737,6 +783,8 @@ impl Plan<'_> {
                 .ok_or(ScheduleError::DateOutOfRange(day + shift))?;
         }
         e.flags = p.flags;
+        e.deviation.days = p.late;
+        e.deviation.beyond = p.beyond;
         if p.by_assumed_rule {
             e.assumed |= Assumed::CLOSED_DAY_RULE;
         }
@@ -805,6 +853,226 @@ impl Plan<'_> {
             &mut out,
         )?;
         Ok(out)
+    }
+}
+
+/// What the administration record does to a plan: the fixes it makes and the events it
+/// gives. See `record.rs` for the record itself.
+impl Plan<'_> {
+    /// The slot of an arm item's occurrence.
+    pub fn slot_of(&self, target: Target, occurrence: u32) -> Option<usize> {
+        let origin = match target {
+            Target::Component(c) => Origin::Component(usize::from(c)),
+            Target::Visit(v) => Origin::Visit(usize::from(v)),
+        };
+        self.slots
+            .iter()
+            .position(|s| s.origin == origin && s.occurrence == occurrence)
+    }
+
+    /// The recorded dates of a patient's given and missed rows, as fixes for
+    /// [`Plan::place_on`]; empty when every one is on the date `scheduled` already gives
+    /// it (the shared placement, or the plan's own dates), so that none needs re-placing.
+    pub fn fixes(
+        &self,
+        start: NaiveDate,
+        scheduled: Option<&[PlacedSlot]>,
+        log: &PatientLog,
+    ) -> Vec<(usize, Fix)> {
+        let mut fixes = Vec::new();
+        let mut differs = false;
+        for r in log.records {
+            let Some(t) = r.target else { continue };
+            let Some(k) = self.slot_of(t, r.occurrence) else {
+                continue;
+            };
+            let day = match scheduled {
+                Some(p) => p.iter().find(|p| p.slot as usize == k).map(|p| i64::from(p.day)),
+                None => slot_date(&self.slots[k], start).ok().map(|d| d.1),
+            };
+            differs |= day != Some(timing::day_of_date(start, r.date));
+            fixes.push((
+                k,
+                Fix {
+                    date: r.date,
+                    anchors: r.kind == RecordKind::Given,
+                },
+            ));
+        }
+        if differs { fixes } else { Vec::new() }
+    }
+
+    /// One patient's calendar with the administration record applied, into `out`
+    /// (cleared first): `placement` is where the events fall (re-projected from the
+    /// record's dates by [`Plan::fixes`] and [`Plan::place_on`] when they moved; `None`:
+    /// the plan's own dates). Each event gets its [`Status`]; a given dose is what was
+    /// given, on the day it was given; a missed or cancelled one has no dose; per-kg doses
+    /// not given are computed at the weight then current (given and missed ones: on their
+    /// date; the rest: the latest); deviations are coded with their figures.
+    #[allow(clippy::too_many_arguments)]
+    pub fn actual(
+        &self,
+        known: Option<&[Option<f64>]>,
+        weight_kg: Kg,
+        start: NaiveDate,
+        placement: Option<&[PlacedSlot]>,
+        log: &PatientLog,
+        as_of: NaiveDate,
+        out: &mut Vec<Event>,
+    ) -> Result<(), ScheduleError> {
+        match placement {
+            Some(p) => self.expand_placed(known, weight_kg, start, p, out)?,
+            None => self.expand_with(known, weight_kg, start, out)?,
+        }
+        let weights: Vec<(NaiveDate, Kg, u32)> = log.weights().collect();
+        let latest = weights.last().map(|w| (w.1, w.2));
+        let weight_on = |d: NaiveDate| {
+            weights
+                .iter()
+                .rev()
+                .find(|w| w.0 <= d)
+                .map(|w| (w.1, w.2))
+        };
+        // The doses at each recorded weight, computed once.
+        let mut at_weight: Vec<Option<Doses>> = (0..weights.len()).map(|_| None).collect();
+        let end = log.end();
+        for e in out.iter_mut() {
+            let target = match e.origin {
+                Origin::Component(c) => Some(Target::Component(c as u16)),
+                Origin::Visit(v) => Some(Target::Visit(v as u16)),
+                Origin::Background(_) => None,
+            };
+            let rec = target.and_then(|t| log.find(t, e.occurrence));
+            e.status = match rec.map(|r| r.kind) {
+                Some(RecordKind::Given) => Status::Given,
+                Some(_) => Status::Missed,
+                None if end.is_some_and(|(d, _)| e.date >= d) => Status::Cancelled,
+                None if target.is_none() => Status::Planned,
+                None if e.date <= as_of => Status::Due,
+                None => Status::Planned,
+            };
+            if e.status != Status::Given {
+                e.deviation.days = 0;
+                e.deviation.beyond = 0;
+            }
+            // The weight in force: on the day for what happened, the latest for the rest.
+            let w = match e.status {
+                Status::Given | Status::Missed => weight_on(e.date),
+                _ => latest,
+            };
+            if let Some((kg, line)) = w
+                && kg != weight_kg
+            {
+                e.weight = Some(kg);
+                if let Origin::Component(c) = e.origin
+                    && let Some(per_kg) = e.dose_per_kg
+                {
+                    let k = weights
+                        .iter()
+                        .position(|x| x.2 == line)
+                        .expect("a recorded weight");
+                    let doses = at_weight[k].get_or_insert_with(|| self.doses_for(kg));
+                    let dose = doses[c].0;
+                    let comp = &self.arm.components[c];
+                    if let (Some(d), Some(max)) = (dose, comp.dose.max_per_dose)
+                        && d > max
+                    {
+                        return Err(ScheduleError::AtRecordedWeight {
+                            line,
+                            source: Box::new(ScheduleError::AboveMaximum {
+                                component: comp.id.clone(),
+                                occurrence: e.occurrence,
+                                dose: d,
+                                max,
+                                unit: self.trial.products[comp.product].unit.as_str(),
+                            }),
+                        });
+                    }
+                    e.dose = dose;
+                    e.volume_ml = self.volume(c, dose);
+                    let _ = per_kg;
+                    e.deviation.weight_pct =
+                        (kg.f64() - weight_kg.f64()) / weight_kg.f64() * 100.0;
+                    e.deviation.set(Deviation::WEIGHT_CHANGE);
+                }
+            }
+            let planned = e.dose;
+            match e.status {
+                Status::Planned => {}
+                Status::Given => {
+                    e.planned_amount = planned;
+                    if let Some(r) = rec
+                        && let (Some(a), Origin::Component(c)) = (r.amount, e.origin)
+                    {
+                        e.dose = Some(a);
+                        e.volume_ml = self.volume(c, Some(a));
+                    }
+                    if e.deviation.days > 0 {
+                        e.deviation.set(Deviation::LATE);
+                    } else if e.deviation.days < 0 {
+                        e.deviation.set(Deviation::EARLY);
+                    }
+                    if e.deviation.beyond != 0 {
+                        e.deviation.set(Deviation::OUTSIDE_WINDOW);
+                    }
+                    if let (Some(p), Some(a), Origin::Component(c)) = (planned, e.dose, e.origin)
+                        && p > 0.0
+                    {
+                        let pct = (a - p) / p * 100.0;
+                        let tol = self.arm.components[c].dose.tolerance_pct.value;
+                        // A hair over the tolerance in binary arithmetic is not a deviation.
+                        if pct.abs() > tol + 1e-9 {
+                            e.deviation.dose_pct = pct;
+                            e.deviation.set(if pct < 0.0 {
+                                Deviation::DOSE_LOW
+                            } else {
+                                Deviation::DOSE_HIGH
+                            });
+                        }
+                    }
+                }
+                Status::Missed | Status::Cancelled => {
+                    e.planned_amount = planned;
+                    e.dose = None;
+                    e.volume_ml = None;
+                    if e.status == Status::Missed {
+                        e.deviation.set(Deviation::MISSED);
+                    }
+                }
+                Status::Due => {
+                    e.planned_amount = planned;
+                    e.deviation.overdue_days = (as_of - e.date).num_days() as i32;
+                    e.deviation.set(Deviation::OVERDUE);
+                }
+            }
+        }
+        // A dose recorded after another component that day needs that one given that day.
+        for k in 0..out.len() {
+            let e = &out[k];
+            if e.status != Status::Given {
+                continue;
+            }
+            if let Some(a) = e.after {
+                let date = e.date;
+                let with_leader = out.iter().any(|x| {
+                    x.origin == Origin::Component(a) && x.status == Status::Given && x.date == date
+                });
+                if !with_leader {
+                    out[k].deviation.set(Deviation::ORDER);
+                }
+            }
+        }
+        self.number_and_total(out);
+        Ok(())
+    }
+
+    /// The volume of `dose` of component `c`'s product, in mL.
+    fn volume(&self, c: usize, dose: Option<f64>) -> Option<f64> {
+        let product = &self.trial.products[self.arm.components[c].product];
+        dose.and_then(|d| match product.unit {
+            Unit::Ml => Some(d),
+            Unit::Cells => product.concentration_cells_per_ml.map(|c| d / c),
+        })
     }
 }
 
@@ -1270,6 +1538,10 @@ timing = { every_months = 3, count = 4, source = "q" }
             amount: DoseAmount::PerKg(123_457.0),
             round_to: None,
             max_per_dose: None,
+            tolerance_pct: Sourced {
+                value: 10.0,
+                provenance: Provenance::default(),
+            },
             provenance: Provenance::default(),
         };
         assert_eq!(
@@ -1278,7 +1550,7 @@ timing = { every_months = 3, count = 4, source = "q" }
         );
         let stepped = Dose {
             round_to: Some(1e6),
-            ..dose
+            ..dose.clone()
         };
         assert_eq!(dose_amount(&stepped, Unit::Cells, kg("61.3")).0, Some(8e6));
     }
@@ -1289,6 +1561,10 @@ timing = { every_months = 3, count = 4, source = "q" }
             amount: DoseAmount::PerKg(k),
             round_to: step,
             max_per_dose: None,
+            tolerance_pct: Sourced {
+                value: 10.0,
+                provenance: Provenance::default(),
+            },
             provenance: Provenance::default(),
         };
         // 50.00000125 x 1.2e6 is exactly 60000001.5: half away from zero is 60000002
@@ -1317,6 +1593,10 @@ timing = { every_months = 3, count = 4, source = "q" }
             amount: DoseAmount::PerKg(40.0),
             round_to: None,
             max_per_dose: None,
+            tolerance_pct: Sourced {
+                value: 10.0,
+                provenance: Provenance::default(),
+            },
             provenance: Provenance::default(),
         };
         assert_eq!(dose_amount(&ml, Unit::Ml, kg("62.5")).0, Some(2500.0));

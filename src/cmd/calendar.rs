@@ -157,6 +157,7 @@ pub fn schedule_problem(file: &std::path::Path, e: ScheduleError) -> InputError 
         | ScheduleError::AboveMaximum { .. }
         | ScheduleError::RoundsToZero { .. } => "--weight",
         ScheduleError::DateOutOfRange(_) => "--start",
+        ScheduleError::AtRecordedWeight { .. } => "--log",
     };
     InputError::one(Problem::new(file, e.to_string()).field(field))
 }

@@ -1,0 +1,891 @@
+//! The administration record: what was actually given, missed or changed, read from a log
+//! (`--log FILE.csv`, or `scenarios/logs/<TRIAL>.csv` for `run`), one fact a row:
+//!
+//! ```text
+//! patient_id,date,record,component,occurrence,amount,note
+//! P001,2026-08-03,given,pe,1,,
+//! P001,2026-08-06,missed,pe,2,,"no slot on the apheresis unit"
+//! P001,2026-08-10,weight,,,68.5,"re-weighed"
+//! P001,2026-08-12,given,uc_msc,2,5800000,
+//! P002,2026-08-20,withdrawn,,,,"consent withdrawn"
+//! ```
+//!
+//! Every row is checked against the trial and the roster, and every problem is reported
+//! with its line. The record is then applied to each patient's plan by
+//! `schedule::Plan::actual`: what happened stays as recorded, the rest is re-projected.
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+
+use crate::error::{InputError, Problem};
+use crate::model::{DoseAmount, Kg, Trial};
+use crate::roster::Roster;
+use crate::timing;
+
+/// The log's columns, in the order a new log is written.
+pub const COLUMNS: [&str; 7] = [
+    "patient_id",
+    "date",
+    "record",
+    "component",
+    "occurrence",
+    "amount",
+    "note",
+];
+
+/// At most this many problems are listed (then how many more there are).
+const MAX_PROBLEMS: usize = 200;
+
+/// What a row records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    /// A dose given (or a visit held) on the row's date.
+    Given,
+    /// Not given (or not held), and it will not be: the date is when it was due.
+    Missed,
+    /// From the date on, the patient weighs `amount` kg.
+    Weight,
+    /// From the date on, nothing more is given or visited.
+    Withdrawn,
+    /// As withdrawn; no record may come after it.
+    Died,
+}
+
+impl RecordKind {
+    pub const ALL: [(RecordKind, &'static str); 5] = [
+        (RecordKind::Given, "given"),
+        (RecordKind::Missed, "missed"),
+        (RecordKind::Weight, "weight"),
+        (RecordKind::Withdrawn, "withdrawn"),
+        (RecordKind::Died, "died"),
+    ];
+
+    pub fn parse(s: &str) -> Option<RecordKind> {
+        Self::ALL.iter().find(|(_, n)| *n == s).map(|(k, _)| *k)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(k, _)| *k == self)
+            .map_or("given", |(_, n)| n)
+    }
+
+    /// Withdrawn or died: the end of the patient's course.
+    pub fn ends(self) -> bool {
+        matches!(self, RecordKind::Withdrawn | RecordKind::Died)
+    }
+}
+
+/// What a given or missed row is about: one of the arm's components or visits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    Component(u16),
+    Visit(u16),
+}
+
+/// One checked row of the log.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Record {
+    pub date: NaiveDate,
+    /// The log's line (for messages).
+    pub line: u32,
+    pub kind: RecordKind,
+    /// For given and missed rows.
+    pub target: Option<Target>,
+    /// 1-based, as in the calendar (given and missed rows).
+    pub occurrence: u32,
+    /// The amount given in the product's unit; `None`: the planned dose (or no amount).
+    pub amount: Option<f64>,
+}
+
+/// A checked log, with each patient's rows together in date order.
+#[derive(Debug, Clone)]
+pub struct Log {
+    pub path: PathBuf,
+    /// The day the record is complete to: given with `--as-of`, else its latest date.
+    pub as_of: NaiveDate,
+    /// Rows in the file (the header not counted).
+    pub rows: usize,
+    records: Vec<Record>,
+    /// Patient `i`'s rows are `records[starts[i]..starts[i + 1]]` (`i` as in the roster's
+    /// entries).
+    starts: Vec<u32>,
+    /// The weights of the weight rows, by record index (sorted).
+    weights: Vec<(u32, Kg)>,
+    /// The notes, by record index (sorted).
+    notes: Vec<(u32, Box<str>)>,
+}
+
+/// One patient's rows of a log (possibly none).
+#[derive(Debug, Clone, Copy)]
+pub struct PatientLog<'a> {
+    pub records: &'a [Record],
+    /// The index of `records[0]` in the log.
+    first: u32,
+    log: Option<&'a Log>,
+}
+
+impl PatientLog<'_> {
+    /// No records.
+    pub const EMPTY: PatientLog<'static> = PatientLog {
+        records: &[],
+        first: 0,
+        log: None,
+    };
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The given or missed row about `target`'s occurrence, if any.
+    pub fn find(&self, target: Target, occurrence: u32) -> Option<&Record> {
+        self.records.iter().find(|r| {
+            r.target == Some(target)
+                && r.occurrence == occurrence
+                && matches!(r.kind, RecordKind::Given | RecordKind::Missed)
+        })
+    }
+
+    /// The withdrawal or death, if recorded: (date, kind).
+    pub fn end(&self) -> Option<(NaiveDate, RecordKind)> {
+        self.records
+            .iter()
+            .find(|r| r.kind.ends())
+            .map(|r| (r.date, r.kind))
+    }
+
+    /// The weight rows, in date order: (date, kg, line).
+    pub fn weights(&self) -> impl Iterator<Item = (NaiveDate, Kg, u32)> + '_ {
+        let log = self.log;
+        self.records
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.kind == RecordKind::Weight)
+            .filter_map(move |(k, r)| {
+                let idx = self.first + k as u32;
+                let w = log?.weight_at(idx)?;
+                Some((r.date, w, r.line))
+            })
+    }
+
+    /// The note of a row of this patient's (by reference into `records`), if any.
+    pub fn note(&self, r: &Record) -> Option<&str> {
+        let k = self
+            .records
+            .iter()
+            .position(|x| std::ptr::eq(x, r))
+            .expect("a record of this patient");
+        self.log?.note_at(self.first + k as u32)
+    }
+}
+
+impl Log {
+    /// Patient `i`'s rows (`i` as in the roster's entries).
+    pub fn patient(&self, i: u32) -> PatientLog<'_> {
+        let (a, b) = (self.starts[i as usize], self.starts[i as usize + 1]);
+        PatientLog {
+            records: &self.records[a as usize..b as usize],
+            first: a,
+            log: Some(self),
+        }
+    }
+
+    /// Whether any patient has a row.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    fn weight_at(&self, idx: u32) -> Option<Kg> {
+        self.weights
+            .binary_search_by_key(&idx, |w| w.0)
+            .ok()
+            .map(|k| self.weights[k].1)
+    }
+
+    fn note_at(&self, idx: u32) -> Option<&str> {
+        self.notes
+            .binary_search_by_key(&idx, |n| n.0)
+            .ok()
+            .map(|k| &*self.notes[k].1)
+    }
+}
+
+/// Reads and checks a log against the trial and the roster. `as_of`: the day the record
+/// is complete to (`None`: the latest date in the log; with no rows at all, the day before
+/// the earliest start, so that every event is still planned).
+pub fn read(
+    path: &Path,
+    trial: &Trial,
+    roster: &Roster,
+    as_of: Option<NaiveDate>,
+) -> Result<Log, InputError> {
+    let file = std::fs::File::open(path).map_err(|e| {
+        InputError::one(Problem::new(
+            path,
+            format!("cannot read the administration record: {e}"),
+        ))
+    })?;
+    parse(path, std::io::BufReader::new(file), trial, roster, as_of)
+}
+
+/// As [`read`], from any reader; `path` names the input in messages.
+pub fn parse(
+    path: &Path,
+    reader: impl std::io::Read,
+    trial: &Trial,
+    roster: &Roster,
+    as_of: Option<NaiveDate>,
+) -> Result<Log, InputError> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(reader);
+    let headers = rdr
+        .byte_headers()
+        .map_err(|e| {
+            InputError::one(Problem::new(path, format!("cannot read the header: {e}")).at(Some(1)))
+        })?
+        .clone();
+    let mut problems = Vec::new();
+    let names: Vec<String> = headers
+        .iter()
+        .enumerate()
+        .map(|(k, h)| {
+            let s = String::from_utf8_lossy(h);
+            // A spreadsheet's byte-order mark on the first name.
+            let s = if k == 0 { s.trim_start_matches('\u{feff}') } else { &s };
+            s.trim().to_string()
+        })
+        .collect();
+    let mut col = [usize::MAX; 7];
+    for (k, name) in COLUMNS.iter().enumerate() {
+        match names.iter().position(|h| h == name) {
+            Some(i) => col[k] = i,
+            None => problems.push(
+                Problem::new(
+                    path,
+                    format!(
+                        "missing column '{name}' (the header needs {})",
+                        COLUMNS.join(",")
+                    ),
+                )
+                .at(Some(1))
+                .field(*name),
+            ),
+        }
+    }
+    for n in &names {
+        if !COLUMNS.contains(&n.as_str()) {
+            problems.push(
+                Problem::new(
+                    path,
+                    format!(
+                        "unknown column '{n}': dosesim would ignore it, so it is refused. A withdrawal or death is a row of its own (record = withdrawn or died); the columns are {}",
+                        COLUMNS.join(",")
+                    ),
+                )
+                .at(Some(1))
+                .field(n.clone()),
+            );
+        }
+    }
+    InputError::check(std::mem::take(&mut problems))?;
+
+    // Each row, checked on its own; the checks across rows come after.
+    let mut rows: Vec<(u32, Record)> = Vec::new();
+    let mut weights: Vec<(usize, Kg)> = Vec::new();
+    let mut notes: Vec<(usize, Box<str>)> = Vec::new();
+    let mut unknown: Vec<(String, usize, usize)> = Vec::new();
+    let mut record = csv::ByteRecord::new();
+    let mut n_rows = 0usize;
+    let mut more = 0usize;
+    let mut push = |problems: &mut Vec<Problem>, p: Problem| {
+        if problems.len() < MAX_PROBLEMS {
+            problems.push(p);
+        } else {
+            more += 1;
+        }
+    };
+    loop {
+        match rdr.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map(|p| p.line() as usize);
+                push(
+                    &mut problems,
+                    Problem::new(path, format!("cannot read the row: {e}")).at(line),
+                );
+                break;
+            }
+        }
+        n_rows += 1;
+        let line = record.position().map_or(n_rows + 1, |p| p.line() as usize);
+        if record.iter().all(|c| c.iter().all(u8::is_ascii_whitespace)) {
+            continue;
+        }
+        let get = |k: usize| -> &str {
+            record
+                .get(col[k])
+                .and_then(|c| std::str::from_utf8(c).ok())
+                .unwrap_or("")
+                .trim()
+        };
+        let problem =
+            |field: &str, msg: String| Problem::new(path, msg).at(Some(line)).field(field);
+        let id = get(0);
+        let Some(i) = find_patient(roster, id) else {
+            match unknown.iter_mut().find(|u| u.0 == id) {
+                Some(u) => u.2 += 1,
+                None => unknown.push((id.to_string(), line, 1)),
+            }
+            continue;
+        };
+        let entry = &roster.entries[i as usize];
+        let arm = &trial.arms[entry.arm as usize];
+        let date = match timing::parse_date(get(1)) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                push(&mut problems, problem("date", e));
+                None
+            }
+        };
+        let kind_text = get(2);
+        let Some(kind) = RecordKind::parse(kind_text) else {
+            push(
+                &mut problems,
+                problem(
+                    "record",
+                    format!(
+                        "unknown record '{kind_text}': use {}",
+                        RecordKind::ALL.map(|k| k.1).join(", ")
+                    ),
+                ),
+            );
+            continue;
+        };
+        let (comp_text, occ_text, amount_text) = (get(3), get(4), get(5));
+        let mut target = None;
+        let mut occurrence = 0u32;
+        let mut amount = None;
+        let mut ok = date.is_some();
+        match kind {
+            RecordKind::Given | RecordKind::Missed => {
+                if let Some(c) = arm.components.iter().position(|c| c.id == comp_text) {
+                    target = Some(Target::Component(c as u16));
+                } else if let Some(v) = arm.visits.iter().position(|v| v.id == comp_text) {
+                    target = Some(Target::Visit(v as u16));
+                } else {
+                    let known: Vec<&str> = arm
+                        .components
+                        .iter()
+                        .map(|c| c.id.as_str())
+                        .chain(arm.visits.iter().map(|v| v.id.as_str()))
+                        .collect();
+                    push(
+                        &mut problems,
+                        problem(
+                            "component",
+                            if comp_text.is_empty() {
+                                format!(
+                                    "a '{}' row needs a component (arm {} has {})",
+                                    kind.as_str(),
+                                    arm.id,
+                                    known.join(", ")
+                                )
+                            } else {
+                                format!(
+                                    "unknown component '{comp_text}' for patient {id} on arm {} (it has {})",
+                                    arm.id,
+                                    known.join(", ")
+                                )
+                            },
+                        ),
+                    );
+                    ok = false;
+                }
+                let count = match target {
+                    Some(Target::Component(c)) => {
+                        arm.components[c as usize].timing.rule.count()
+                    }
+                    _ => 1,
+                };
+                occurrence = if occ_text.is_empty() && count == 1 {
+                    1
+                } else {
+                    match occ_text.parse::<u32>() {
+                        Ok(k) if (1..=count).contains(&k) => k,
+                        _ if target.is_none() => 0,
+                        _ => {
+                            push(
+                                &mut problems,
+                                problem(
+                                    "occurrence",
+                                    format!(
+                                        "occurrence '{occ_text}' is out of range: {comp_text} has occurrences 1 to {count}"
+                                    ),
+                                ),
+                            );
+                            ok = false;
+                            0
+                        }
+                    }
+                };
+                if !amount_text.is_empty() {
+                    if kind == RecordKind::Missed {
+                        push(
+                            &mut problems,
+                            problem(
+                                "amount",
+                                "a missed dose has no amount: leave it empty".into(),
+                            ),
+                        );
+                        ok = false;
+                    } else if let Some(t) = target {
+                        match check_amount(trial, arm, t, amount_text) {
+                            Ok(a) => amount = Some(a),
+                            Err(msg) => {
+                                push(&mut problems, problem("amount", msg));
+                                ok = false;
+                            }
+                        }
+                    }
+                }
+            }
+            RecordKind::Weight => {
+                for (f, t) in [("component", comp_text), ("occurrence", occ_text)] {
+                    if !t.is_empty() {
+                        push(
+                            &mut problems,
+                            problem(f, format!("a weight row has no {f}: leave it empty")),
+                        );
+                        ok = false;
+                    }
+                }
+                match amount_text.parse::<Kg>() {
+                    Ok(w) if (Kg::HARD_MIN..=Kg::HARD_MAX).contains(&w) => {
+                        weights.push((rows.len(), w));
+                    }
+                    Ok(w) => {
+                        push(
+                            &mut problems,
+                            problem(
+                                "amount",
+                                format!(
+                                    "weight {w} kg is not a usable body weight (hard limits {}-{} kg)",
+                                    Kg::HARD_MIN,
+                                    Kg::HARD_MAX
+                                ),
+                            ),
+                        );
+                        ok = false;
+                    }
+                    Err(_) => {
+                        push(
+                            &mut problems,
+                            problem(
+                                "amount",
+                                format!(
+                                    "a weight row needs the weight in kg in amount, not '{amount_text}'"
+                                ),
+                            ),
+                        );
+                        ok = false;
+                    }
+                }
+            }
+            RecordKind::Withdrawn | RecordKind::Died => {
+                for (f, t) in [
+                    ("component", comp_text),
+                    ("occurrence", occ_text),
+                    ("amount", amount_text),
+                ] {
+                    if !t.is_empty() {
+                        push(
+                            &mut problems,
+                            problem(
+                                f,
+                                format!("a '{}' row has no {f}: leave it empty", kind.as_str()),
+                            ),
+                        );
+                        ok = false;
+                    }
+                }
+            }
+        }
+        let Some(date) = date.filter(|_| ok) else {
+            continue;
+        };
+        let day1 = entry.start;
+        if date < day1 {
+            push(
+                &mut problems,
+                problem(
+                    "date",
+                    format!("{date} is before patient {id}'s study day 1 ({day1})"),
+                ),
+            );
+            continue;
+        }
+        let note = get(6);
+        if !note.is_empty() {
+            notes.push((rows.len(), note.into()));
+        }
+        rows.push((
+            i,
+            Record {
+                date,
+                line: line as u32,
+                kind,
+                target,
+                occurrence,
+                amount,
+            },
+        ));
+    }
+    for (id, line, n) in &unknown {
+        push(
+            &mut problems,
+            Problem::new(
+                path,
+                format!(
+                    "patient '{id}' is not on the roster ({n} row{}): a patient with records can never silently disappear; keep them on the roster and record 'withdrawn' (or 'died') instead of deleting the row",
+                    if *n == 1 { "" } else { "s" }
+                ),
+            )
+            .at(Some(*line))
+            .field("patient_id"),
+        );
+    }
+
+    let latest = rows.iter().map(|r| r.1.date).max();
+    let as_of = match (as_of, latest) {
+        (Some(d), _) => d,
+        (None, Some(d)) => d,
+        (None, None) => roster
+            .entries
+            .iter()
+            .map(|e| e.start)
+            .min()
+            .and_then(|d| d.pred_opt())
+            .unwrap_or_default(),
+    };
+
+    // Each patient's rows together, in date order (then file order).
+    let mut order: Vec<u32> = (0..rows.len() as u32).collect();
+    order.sort_by_key(|&k| (rows[k as usize].0, rows[k as usize].1.date, k));
+    let mut new_index = vec![0u32; rows.len()];
+    for (new, &old) in order.iter().enumerate() {
+        new_index[old as usize] = new as u32;
+    }
+    let mut starts = vec![0u32; roster.entries.len() + 1];
+    for (i, _) in &rows {
+        starts[*i as usize + 1] += 1;
+    }
+    for k in 1..starts.len() {
+        starts[k] += starts[k - 1];
+    }
+    let records: Vec<Record> = order.iter().map(|&k| rows[k as usize].1).collect();
+    let mut weights: Vec<(u32, Kg)> = weights
+        .into_iter()
+        .map(|(k, w)| (new_index[k], w))
+        .collect();
+    weights.sort_by_key(|w| w.0);
+    let mut notes: Vec<(u32, Box<str>)> =
+        notes.into_iter().map(|(k, n)| (new_index[k], n)).collect();
+    notes.sort_by_key(|n| n.0);
+
+    // Checks across a patient's rows.
+    for i in 0..roster.entries.len() {
+        let rs = &records[starts[i] as usize..starts[i + 1] as usize];
+        if rs.is_empty() {
+            continue;
+        }
+        let id = &roster.entries[i].id;
+        let arm = &trial.arms[roster.entries[i].arm as usize];
+        let mut seen: Vec<(Target, u32, u32)> = Vec::new();
+        let mut end: Option<&Record> = None;
+        for r in rs {
+            let at = |field: &str, msg: String| {
+                Problem::new(path, msg)
+                    .at(Some(r.line as usize))
+                    .field(field)
+            };
+            if r.date > as_of {
+                push(
+                    &mut problems,
+                    at(
+                        "date",
+                        format!(
+                            "{} is after --as-of {as_of}, the day the record is complete to",
+                            r.date
+                        ),
+                    ),
+                );
+            }
+            if let Some(e) = end
+                && (r.date > e.date || r.kind.ends())
+            {
+                push(
+                    &mut problems,
+                    at(
+                        "date",
+                        format!(
+                            "a '{}' row for patient {id} on {} after they {} on {} (line {}): nothing may be recorded after that",
+                            r.kind.as_str(),
+                            r.date,
+                            if e.kind == RecordKind::Died { "died" } else { "withdrew" },
+                            e.date,
+                            e.line
+                        ),
+                    ),
+                );
+            }
+            if r.kind.ends() && end.is_none() {
+                end = Some(r);
+            }
+            if let Some(t) = r.target {
+                if let Some(first) = seen.iter().find(|s| s.0 == t && s.1 == r.occurrence) {
+                    let name = match t {
+                        Target::Component(c) => &arm.components[c as usize].id,
+                        Target::Visit(v) => &arm.visits[v as usize].id,
+                    };
+                    push(
+                        &mut problems,
+                        at(
+                            "occurrence",
+                            format!(
+                                "{name} occurrence {} of patient {id} is recorded twice (first on line {})",
+                                r.occurrence, first.2
+                            ),
+                        ),
+                    );
+                } else {
+                    seen.push((t, r.occurrence, r.line));
+                }
+            }
+        }
+    }
+    if more > 0 {
+        problems.push(Problem::new(path, format!("... and {more} more problems")));
+    }
+    problems.sort_by_key(|p| p.line);
+    InputError::check(problems)?;
+    Ok(Log {
+        path: path.to_path_buf(),
+        as_of,
+        rows: n_rows,
+        records,
+        starts,
+        weights,
+        notes,
+    })
+}
+
+/// The roster index of a patient id.
+fn find_patient(roster: &Roster, id: &str) -> Option<u32> {
+    roster
+        .by_id
+        .binary_search_by(|&i| (*roster.entries[i as usize].id).cmp(id))
+        .ok()
+        .map(|k| roster.by_id[k])
+}
+
+/// A given amount, checked against the scenario's limits for its product.
+fn check_amount(
+    trial: &Trial,
+    arm: &crate::model::Arm,
+    target: Target,
+    text: &str,
+) -> Result<f64, String> {
+    let Target::Component(c) = target else {
+        return Err("a visit has no amount: leave it empty".into());
+    };
+    let comp = &arm.components[c as usize];
+    if comp.dose.amount == DoseAmount::None {
+        return Err(format!(
+            "{} is a procedure without a dose: leave amount empty",
+            comp.id
+        ));
+    }
+    let unit = trial.products[comp.product].unit;
+    let x: f64 = text
+        .parse()
+        .ok()
+        .filter(|x: &f64| x.is_finite())
+        .ok_or_else(|| format!("'{text}' is not a number of {}", unit.as_str()))?;
+    if x <= 0.0 {
+        return Err(format!(
+            "{text} {} is not a dose given: record 'missed' for a dose not given",
+            unit.as_str()
+        ));
+    }
+    let (lo, hi) = crate::scenario::plausible_dose(unit);
+    if !(lo..=hi).contains(&x) {
+        return Err(format!(
+            "{} {} is outside the doses dosesim accepts ({lo:e} to {hi:e} {}): a typo in the exponent?",
+            crate::format::shown(x),
+            unit.as_str(),
+            unit.as_str()
+        ));
+    }
+    if let Some(max) = comp.dose.max_per_dose
+        && x > max
+    {
+        return Err(format!(
+            "{} {} is above the scenario's maximum of {} {} per dose",
+            crate::format::shown(x),
+            unit.as_str(),
+            crate::format::shown(max),
+            unit.as_str()
+        ));
+    }
+    if unit == crate::model::Unit::Cells && x.fract() != 0.0 {
+        return Err(format!("{text} is not a whole number of cells"));
+    }
+    if unit == crate::model::Unit::Ml && ((x * 100.0).round() - x * 100.0).abs() > 1e-9 {
+        return Err(format!("{text} mL has more than two decimals: give mL to 0.01"));
+    }
+    Ok(x)
+}
+
+/// Where an event stands against the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Status {
+    /// After the as-of date (or no record kept): still to come.
+    #[default]
+    Planned,
+    /// Recorded as given (a visit: held).
+    Given,
+    /// Recorded as missed: it will not be given.
+    Missed,
+    /// On or after a withdrawal or death: it will not be given.
+    Cancelled,
+    /// On or before the as-of date with nothing recorded: overdue.
+    Due,
+}
+
+impl Status {
+    pub const ALL: [(Status, &'static str); 5] = [
+        (Status::Planned, "planned"),
+        (Status::Given, "given"),
+        (Status::Missed, "missed"),
+        (Status::Cancelled, "cancelled"),
+        (Status::Due, "due"),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Planned => "planned",
+            Status::Given => "given",
+            Status::Missed => "missed",
+            Status::Cancelled => "cancelled",
+            Status::Due => "due",
+        }
+    }
+
+    /// Whether the event is in the past of the record (anything but planned).
+    pub fn is_recorded_or_due(self) -> bool {
+        self != Status::Planned
+    }
+}
+
+impl serde::Serialize for Status {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// How an event departs from the plan: a set of codes, each with its figure.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Deviation {
+    codes: u16,
+    /// Days from the date it was expected on (late > 0, early < 0).
+    pub days: i32,
+    /// Days from its planned date (anchored, before any closed-day move) when that is
+    /// beyond the component's window.
+    pub beyond: i32,
+    /// Per cent from the planned amount.
+    pub dose_pct: f64,
+    /// Days from its date to the as-of date.
+    pub overdue_days: i32,
+    /// Per cent from the roster's weight, of the weight the dose was computed at.
+    pub weight_pct: f64,
+}
+
+impl Deviation {
+    pub const LATE: u16 = 1;
+    pub const EARLY: u16 = 1 << 1;
+    pub const OUTSIDE_WINDOW: u16 = 1 << 2;
+    pub const DOSE_LOW: u16 = 1 << 3;
+    pub const DOSE_HIGH: u16 = 1 << 4;
+    pub const MISSED: u16 = 1 << 5;
+    pub const OVERDUE: u16 = 1 << 6;
+    pub const ORDER: u16 = 1 << 7;
+    pub const WEIGHT_CHANGE: u16 = 1 << 8;
+
+    /// Every code, in the order they are written.
+    pub const CODES: [(u16, &'static str); 9] = [
+        (Self::LATE, "late"),
+        (Self::EARLY, "early"),
+        (Self::OUTSIDE_WINDOW, "outside_window"),
+        (Self::DOSE_LOW, "dose_low"),
+        (Self::DOSE_HIGH, "dose_high"),
+        (Self::MISSED, "missed"),
+        (Self::OVERDUE, "overdue"),
+        (Self::ORDER, "order"),
+        (Self::WEIGHT_CHANGE, "weight_change"),
+    ];
+
+    pub fn is_empty(&self) -> bool {
+        self.codes == 0
+    }
+
+    pub fn has(&self, code: u16) -> bool {
+        self.codes & code != 0
+    }
+
+    pub fn set(&mut self, code: u16) {
+        self.codes |= code;
+    }
+
+    /// The codes set, by name.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        Self::CODES
+            .iter()
+            .filter(|(c, _)| self.has(*c))
+            .map(|(_, n)| *n)
+    }
+
+    /// Each code with its figure, `;`-separated: "late:+3d;dose_low:-15%".
+    pub fn text(&self) -> String {
+        let pct = |x: f64| {
+            let t = crate::format::trim_decimals(x.abs(), 1);
+            if x < 0.0 && t != "0" {
+                format!("-{t}%")
+            } else {
+                format!("+{t}%")
+            }
+        };
+        let days = |x: i32| format!("{x:+}d");
+        self.names()
+            .map(|n| match n {
+                "late" | "early" => format!("{n}:{}", days(self.days)),
+                "outside_window" => format!("{n}:{}", days(self.beyond)),
+                "dose_low" | "dose_high" => format!("{n}:{}", pct(self.dose_pct)),
+                "overdue" => format!("{n}:{}d", self.overdue_days),
+                "weight_change" => format!("{n}:{}", pct(self.weight_pct)),
+                _ => n.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(";")
+    }
+}
+
+impl serde::Serialize for Deviation {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text())
+    }
+}
