@@ -105,6 +105,13 @@ pub struct CalendarArgs {
     /// Folder of site calendars (SITE.toml)
     #[arg(long, value_name = "DIR", default_value = "scenarios/calendars")]
     pub calendars: PathBuf,
+    /// What was actually given to this patient: the rows of --patient in an
+    /// administration record (patient_id,date,record,component,occurrence,amount,note)
+    #[arg(long, value_name = "CSV", requires = "patient")]
+    pub log: Option<PathBuf>,
+    /// The day the record is complete to (default: its latest date)
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date, requires = "log")]
+    pub as_of: Option<NaiveDate>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -130,6 +137,20 @@ pub struct ShowArgs {
     pub scenario: PathBuf,
 }
 
+/// The administration record: what was actually given (see README.md, "The
+/// administration record").
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct RecordArgs {
+    /// What was actually given, missed or changed: a CSV with
+    /// patient_id,date,record,component,occurrence,amount,note
+    #[arg(long, value_name = "CSV")]
+    pub log: Option<PathBuf>,
+    /// The day the record is complete to (default: its latest date); events after it are
+    /// re-projected from it
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date, requires = "log")]
+    pub as_of: Option<NaiveDate>,
+}
+
 #[derive(clap::Args, Debug)]
 pub struct CohortArgs {
     pub scenario: PathBuf,
@@ -147,6 +168,8 @@ pub struct CohortArgs {
     /// Folder of site calendars (SITE.toml) for the roster's optional `site` column
     #[arg(long, value_name = "DIR", default_value = "scenarios/calendars")]
     pub calendars: PathBuf,
+    #[command(flatten)]
+    pub record: RecordArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -160,6 +183,8 @@ pub struct PharmacyArgs {
     /// Folder of site calendars (SITE.toml) for the roster's optional `site` column
     #[arg(long, value_name = "DIR", default_value = "scenarios/calendars")]
     pub calendars: PathBuf,
+    #[command(flatten)]
+    pub record: RecordArgs,
 }
 
 #[derive(clap::Args, Debug)]

@@ -21,6 +21,7 @@ use crate::export::{self, Column, Scope};
 use crate::format::trim_decimals;
 use crate::model::{Assumed, ComponentKind, Kg, Trial, Unit};
 use crate::moves::Flags;
+use crate::record::Log;
 use crate::roster::{self, Roster};
 use crate::schedule::{self, Event, EventKind, Origin, Patient, PlacedSlot, Plan};
 use crate::site::{SiteCalendar, Sites};
@@ -52,8 +53,14 @@ pub struct Cohort<'t> {
     placed: Vec<PlacedSlot>,
     ranges: Vec<(u32, u32)>,
     /// Each patient's placement (`NOT_PLACED`: every day open), indexed like
-    /// `roster.entries`; empty when no patient is on a site calendar.
+    /// `roster.entries`; empty when no patient is on a site calendar and the record
+    /// moved nothing. A patient whose recorded dates differ from their shared placement
+    /// has one of their own, re-projected from the record.
     placement_of: Vec<u32>,
+    /// Whether any patient is on a site calendar.
+    on_calendar: bool,
+    /// The administration record, if one was given: every event then has a status.
+    pub log: Option<&'t Log>,
 }
 
 /// A patient scheduled without a site calendar.
@@ -81,10 +88,33 @@ impl<'t> Cohort<'t> {
         roster_path: &Path,
         sites: &'t Sites,
     ) -> Result<Self, InputError> {
+        Self::build(trial, roster, roster_path, sites, None)
+    }
+
+    /// As [`Cohort::on_calendars`], with the administration record applied when `log` is
+    /// given: what happened stays as recorded, the rest is re-projected from it.
+    pub fn build(
+        trial: &'t Trial,
+        roster: &'t Roster,
+        roster_path: &Path,
+        sites: &'t Sites,
+        log: Option<&'t Log>,
+    ) -> Result<Self, InputError> {
         let plans: Vec<Plan> = trial.arms.iter().map(|a| Plan::new(trial, a)).collect();
         let site_calendars: Vec<Option<&SiteCalendar>> =
             roster.sites.iter().map(|s| sites.get(s.as_ref())).collect();
-        let (placed, ranges, placement_of) = place_patients(&plans, roster, &site_calendars);
+        let (mut placed, mut ranges, mut placement_of) =
+            place_patients(&plans, roster, &site_calendars);
+        let on_calendar = !ranges.is_empty();
+        if let Some(log) = log {
+            reproject(
+                &plans,
+                roster,
+                &site_calendars,
+                log,
+                (&mut placed, &mut ranges, &mut placement_of),
+            );
+        }
         let texts = plans.iter().map(ArmTexts::new).collect();
         let first_date = roster
             .entries
@@ -151,6 +181,34 @@ impl<'t> Cohort<'t> {
                         problems.push(roster::schedule_problem(roster_path, e, err));
                         continue;
                     }
+                    // A weight recorded in the log may take a dose above the maximum.
+                    if let Some(log) = log {
+                        let pl = log.patient(i);
+                        if pl.weights().next().is_some()
+                            && let Err(err) = plan.actual(
+                                Some(known),
+                                e.weight_kg,
+                                e.start,
+                                placement,
+                                &pl,
+                                log.as_of,
+                                &mut buf,
+                            )
+                        {
+                            let line = match &err {
+                                schedule::ScheduleError::AtRecordedWeight { line, .. } => {
+                                    Some(*line as usize)
+                                }
+                                _ => None,
+                            };
+                            problems.push(
+                                Problem::new(&log.path, format!("patient {}: {err}", e.id))
+                                    .at(line)
+                                    .field("amount"),
+                            );
+                            continue;
+                        }
+                    }
                     rows += buf.len() as u64;
                     // Dates run from 0001 to 9999: under 3.7 million days.
                     let mut push = |day: u32| {
@@ -203,6 +261,8 @@ impl<'t> Cohort<'t> {
             placed,
             ranges,
             placement_of,
+            on_calendar,
+            log,
         })
     }
 
@@ -231,7 +291,7 @@ impl<'t> Cohort<'t> {
 
     /// Whether any patient is scheduled on a site calendar.
     pub fn on_any_calendar(&self) -> bool {
-        !self.ranges.is_empty()
+        self.on_calendar
     }
 
     /// Number of rows the pharmacy schedule has.
@@ -313,6 +373,7 @@ impl<'t> Cohort<'t> {
     fn format_days(&self, a: usize, b: usize, mut out: Vec<u8>) -> (Vec<u8>, u64) {
         out.reserve(CHUNK_PATIENT_DAYS * 160);
         let mut events: Vec<Event> = Vec::new();
+        let mut whole: Vec<Event> = Vec::new();
         let mut n = 0u64;
         let mut cells = DayCells::default();
         let mut head = Vec::with_capacity(96);
@@ -327,8 +388,15 @@ impl<'t> Cohort<'t> {
                 let texts = &self.texts[e.arm as usize];
                 let w = self.dose_width;
                 let known = &self.doses[i as usize * w..(i as usize + 1) * w];
-                match self.placement(i) {
-                    Some(p) => plan.expand_date_placed(
+                if self.log.is_some() {
+                    // The record applies to the whole calendar (running totals, the
+                    // order of an exchange and its infusion): that day's events of it.
+                    self.expand(i, &mut whole);
+                    events.clear();
+                    events.extend(whole.iter().filter(|ev| ev.date == date));
+                } else {
+                    match self.placement(i) {
+                        Some(p) => plan.expand_date_placed(
                         Some(known),
                         e.weight_kg,
                         e.start,
@@ -336,11 +404,16 @@ impl<'t> Cohort<'t> {
                         date,
                         &mut events,
                     ),
-                    None => {
-                        plan.expand_date_with(Some(known), e.weight_kg, e.start, date, &mut events)
+                        None => plan.expand_date_with(
+                            Some(known),
+                            e.weight_kg,
+                            e.start,
+                            date,
+                            &mut events,
+                        ),
                     }
+                    .expect("checked when the cohort was built");
                 }
-                .expect("checked when the cohort was built");
                 // Every event of a patient-day shares its date, so its study day too.
                 let Some(first) = events.first() else {
                     continue;
@@ -381,9 +454,21 @@ impl<'t> Cohort<'t> {
         let plan = &self.plans[e.arm as usize];
         let w = self.dose_width;
         let known = &self.doses[i as usize * w..(i as usize + 1) * w];
-        match self.placement(i) {
-            Some(placed) => plan.expand_placed(Some(known), e.weight_kg, e.start, placed, out),
-            None => plan.expand_with(Some(known), e.weight_kg, e.start, out),
+        let placement = self.placement(i);
+        match (self.log, placement) {
+            (Some(log), p) => plan.actual(
+                Some(known),
+                e.weight_kg,
+                e.start,
+                p,
+                &log.patient(i),
+                log.as_of,
+                out,
+            ),
+            (None, Some(placed)) => {
+                plan.expand_placed(Some(known), e.weight_kg, e.start, placed, out)
+            }
+            (None, None) => plan.expand_with(Some(known), e.weight_kg, e.start, out),
         }
         .expect("checked when the cohort was built");
     }
@@ -395,6 +480,58 @@ impl<'t> Cohort<'t> {
         self.expand(i, &mut events);
         let arm = self.roster.entries[i as usize].arm as usize;
         (self.patient(i), arm, events)
+    }
+}
+
+/// Gives each patient whose recorded dates differ from their placement (or, off a site
+/// calendar, from the plan) a placement of their own, re-projected from the record, and
+/// appended to the shared ones.
+fn reproject(
+    plans: &[Plan],
+    roster: &Roster,
+    calendars: &[Option<&SiteCalendar>],
+    log: &Log,
+    (placed, ranges, placement_of): (&mut Vec<PlacedSlot>, &mut Vec<(u32, u32)>, &mut Vec<u32>),
+) {
+    let shared = |i: u32| -> Option<&[PlacedSlot]> {
+        match placement_of.get(i as usize) {
+            Some(&p) if p != NOT_PLACED => {
+                let (a, b) = ranges[p as usize];
+                Some(&placed[a as usize..b as usize])
+            }
+            _ => None,
+        }
+    };
+    let own: Vec<(u32, schedule::Placement)> = (0..roster.entries.len() as u32)
+        .into_par_iter()
+        .filter_map(|i| {
+            let pl = log.patient(i);
+            if pl.is_empty() {
+                return None;
+            }
+            let e = &roster.entries[i as usize];
+            let plan = &plans[e.arm as usize];
+            let fixes = plan.fixes(e.start, shared(i), &pl);
+            if fixes.is_empty() {
+                return None;
+            }
+            let cal = e
+                .site
+                .and_then(|s| calendars.get(usize::from(s)).copied().flatten());
+            plan.place_on(e.start, cal, &fixes).ok().map(|p| (i, p))
+        })
+        .collect();
+    if own.is_empty() {
+        return;
+    }
+    if placement_of.is_empty() {
+        placement_of.resize(roster.entries.len(), NOT_PLACED);
+    }
+    for (i, p) in own {
+        let a = placed.len() as u32;
+        placed.extend_from_slice(p.slots());
+        ranges.push((a, placed.len() as u32));
+        placement_of[i as usize] = ranges.len() as u32 - 1;
     }
 }
 
@@ -615,7 +752,7 @@ struct SlotText {
 /// costs a third of the stream's time in mispredicted branches), so a new per-row column
 /// goes here too; `the_row_cells_are_the_per_row_columns` checks this list against
 /// [`Column::ALL`].
-const ROW_CELLS: [Column; 12] = [
+const ROW_CELLS: [Column; 15] = [
     Column::OrderInDay,
     Column::WeightKg,
     Column::Dose,
@@ -628,6 +765,9 @@ const ROW_CELLS: [Column; 12] = [
     Column::PlannedDate,
     Column::ShiftDays,
     Column::Flags,
+    Column::Status,
+    Column::PlannedAmount,
+    Column::Deviation,
 ];
 
 /// How many leading columns are the same for every row of a patient-day (patient id,
@@ -677,6 +817,9 @@ impl SlotText {
             (t10, _),
             (t11, _),
             (t12, _),
+            (t13, _),
+            (t14, _),
+            (t15, _),
         ] = &self.segments[..]
         else {
             unreachable!("a row has ROW_CELLS.len() + 1 runs of text")
@@ -688,7 +831,10 @@ impl SlotText {
         put(out, t0);
         out.extend_from_slice(num.format(ev.order_in_day).as_bytes());
         put(out, t1);
-        out.extend_from_slice(&day.weight);
+        match ev.weight {
+            Some(w) => write_decimal(out, w.decimal()),
+            None => out.extend_from_slice(&day.weight),
+        }
         put(out, t2);
         amount(out, ev.dose, self.unit, &mut num);
         put(out, t3);
@@ -723,6 +869,14 @@ impl SlotText {
         put(out, t11);
         ev.flags.write_to(out);
         put(out, t12);
+        out.extend_from_slice(ev.status.as_str().as_bytes());
+        put(out, t13);
+        amount(out, ev.planned_amount, self.unit, &mut num);
+        put(out, t14);
+        if !ev.deviation.is_empty() {
+            out.extend_from_slice(ev.deviation.text().as_bytes());
+        }
+        put(out, t15);
     }
 
     /// Appends the head of a patient-day (its `segments` and [`SlotText::cell`]s). The cells

@@ -763,7 +763,40 @@ impl Arm {
     }
 }
 
+impl Arm {
+    /// The assumed values the administration record uses: each dosed component's
+    /// tolerance for a dose given (warned only when a record is applied).
+    pub fn record_assumptions(&self) -> Vec<Assumption> {
+        self.components
+            .iter()
+            .filter(|c| c.dose.amount != DoseAmount::None)
+            .filter_map(|c| {
+                c.dose.tolerance_pct.provenance.assumed.as_ref().map(|r| Assumption {
+                    what: format!("{} dose tolerance", c.id),
+                    reason: r.clone(),
+                })
+            })
+            .collect()
+    }
+}
+
 impl Trial {
+    /// Every assumed value of the record's checks for the given arms, each once.
+    pub fn record_assumptions_of<'a>(
+        &'a self,
+        arms: impl IntoIterator<Item = &'a Arm>,
+    ) -> Vec<Assumption> {
+        let mut out: Vec<Assumption> = Vec::new();
+        for arm in arms {
+            for a in arm.record_assumptions() {
+                if !out.contains(&a) {
+                    out.push(a);
+                }
+            }
+        }
+        out
+    }
+
     /// Every assumed closed-day rule of the given arms, each once.
     pub fn closed_day_assumptions_of<'a>(
         &'a self,

@@ -337,16 +337,9 @@ pub fn place(
             let s = items[m].series;
             let anchored = shift(items[m].planned, offset[s]);
             let (got, got_flags, anchors) = match items[m].fixed {
-                Some(f) => {
-                    let mut fl = Flags::NONE;
-                    if f.date != items[m].planned {
-                        fl |= Flags::SHIFTED;
-                    }
-                    if !covers(f.date) {
-                        fl |= Flags::PROVISIONAL;
-                    }
-                    (f.date, fl, f.anchors)
-                }
+                // What happened is not a site calendar's doing: no flags (the record's
+                // own columns say how it departs from the plan).
+                Some(f) => (f.date, Flags::NONE, f.anchors),
                 None if group_date != date => {
                     let mut fl = Flags::NONE;
                     if group_date != items[m].planned {

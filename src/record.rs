@@ -227,7 +227,24 @@ pub fn read(
             format!("cannot read the administration record: {e}"),
         ))
     })?;
-    parse(path, std::io::BufReader::new(file), trial, roster, as_of)
+    parse(path, std::io::BufReader::new(file), trial, roster, as_of, false)
+}
+
+/// As [`read`] for one patient's calendar: the rows of patients not on `roster` (the one
+/// patient) are skipped rather than refused; the as-of date is still the whole log's.
+pub fn read_for(
+    path: &Path,
+    trial: &Trial,
+    roster: &Roster,
+    as_of: Option<NaiveDate>,
+) -> Result<Log, InputError> {
+    let file = std::fs::File::open(path).map_err(|e| {
+        InputError::one(Problem::new(
+            path,
+            format!("cannot read the administration record: {e}"),
+        ))
+    })?;
+    parse(path, std::io::BufReader::new(file), trial, roster, as_of, true)
 }
 
 /// As [`read`], from any reader; `path` names the input in messages.
@@ -237,6 +254,7 @@ pub fn parse(
     trial: &Trial,
     roster: &Roster,
     as_of: Option<NaiveDate>,
+    others_skipped: bool,
 ) -> Result<Log, InputError> {
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
@@ -300,6 +318,7 @@ pub fn parse(
     let mut unknown: Vec<(String, usize, usize)> = Vec::new();
     let mut record = csv::ByteRecord::new();
     let mut n_rows = 0usize;
+    let mut latest_other: Option<NaiveDate> = None;
     let mut more = 0usize;
     let mut push = |problems: &mut Vec<Problem>, p: Problem| {
         if problems.len() < MAX_PROBLEMS {
@@ -337,6 +356,12 @@ pub fn parse(
             |field: &str, msg: String| Problem::new(path, msg).at(Some(line)).field(field);
         let id = get(0);
         let Some(i) = find_patient(roster, id) else {
+            if others_skipped {
+                if let Ok(d) = timing::parse_date(get(1)) {
+                    latest_other = latest_other.max(Some(d));
+                }
+                continue;
+            }
             match unknown.iter_mut().find(|u| u.0 == id) {
                 Some(u) => u.2 += 1,
                 None => unknown.push((id.to_string(), line, 1)),
@@ -560,7 +585,7 @@ pub fn parse(
         );
     }
 
-    let latest = rows.iter().map(|r| r.1.date).max();
+    let latest = rows.iter().map(|r| r.1.date).max().max(latest_other);
     let as_of = match (as_of, latest) {
         (Some(d), _) => d,
         (None, Some(d)) => d,

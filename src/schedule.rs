@@ -1034,6 +1034,7 @@ impl Plan<'_> {
                 Status::Missed | Status::Cancelled => {
                     e.planned_amount = planned;
                     e.dose = None;
+                    e.cumulative_dose = None;
                     e.volume_ml = None;
                     if e.status == Status::Missed {
                         e.deviation.set(Deviation::MISSED);

@@ -98,9 +98,48 @@ pub fn run(args: CalendarArgs) -> Result<()> {
         start: args.start,
         site: args.site.clone(),
     };
-    let events = Plan::new(&trial, arm)
+    let plan = Plan::new(&trial, arm);
+    let mut events = plan
         .schedule_at(&patient, calendar.as_ref())
         .map_err(|e| schedule_problem(&trial.file, e))?;
+    let log = match &args.log {
+        Some(path) => {
+            let roster = one_patient(&trial, arm, &patient);
+            let log = crate::record::read_for(path, &trial, &roster, args.as_of)?;
+            let pl = log.patient(0);
+            let shared = match &calendar {
+                Some(c) => Some(plan.placement(patient.start, c).map_err(|e| schedule_problem(&trial.file, e))?),
+                None => None,
+            };
+            let fixes = plan.fixes(patient.start, shared.as_ref().map(|p| p.slots()), &pl);
+            let placement = if fixes.is_empty() {
+                shared
+            } else {
+                Some(
+                    plan.place_on(patient.start, calendar.as_ref(), &fixes)
+                        .map_err(|e| schedule_problem(&trial.file, e))?,
+                )
+            };
+            plan.actual(
+                None,
+                patient.weight_kg,
+                patient.start,
+                placement.as_ref().map(|p| p.slots()),
+                &pl,
+                log.as_of,
+                &mut events,
+            )
+            .map_err(|e| {
+                let line = match &e {
+                    ScheduleError::AtRecordedWeight { line, .. } => Some(*line as usize),
+                    _ => None,
+                };
+                InputError::one(Problem::new(path, e.to_string()).at(line).field("amount"))
+            })?;
+            Some(log)
+        }
+        None => None,
+    };
     if let Some(cal) = &calendar {
         super::cohort::warn_placed(cal, &patient.id, arm, &events);
     }
@@ -108,6 +147,9 @@ pub fn run(args: CalendarArgs) -> Result<()> {
     let mut assumptions = trial.assumptions_of([arm]);
     if calendar.is_some() {
         assumptions.extend(trial.closed_day_assumptions_of([arm]));
+    }
+    if log.is_some() {
+        assumptions.extend(trial.record_assumptions_of([arm]));
     }
     for w in &warnings {
         eprintln!("warning: {w}");
@@ -147,6 +189,34 @@ fn output_format(asked: Option<Format>, out: Option<&std::path::Path>) -> Result
         (Some(a), _) => Ok(a),
         (None, Some(i)) => Ok(i),
         (None, None) => Ok(Format::Table),
+    }
+}
+
+/// The one patient of a calendar as a roster, to read their rows of a log.
+fn one_patient(
+    trial: &crate::model::Trial,
+    arm: &crate::model::Arm,
+    patient: &Patient,
+) -> crate::roster::Roster {
+    let arm_index = trial
+        .arms
+        .iter()
+        .position(|a| std::ptr::eq(a, arm))
+        .expect("the arm is the trial's");
+    crate::roster::Roster {
+        entries: vec![crate::roster::Entry {
+            id: patient.id.as_str().into(),
+            weight_kg: patient.weight_kg,
+            start: patient.start,
+            line: 0,
+            arm: arm_index as u16,
+            site: patient.site.as_ref().map(|_| 0),
+        }],
+        by_id: vec![0],
+        warnings: Vec::new(),
+        id_warnings: Vec::new(),
+        date_warnings: Vec::new(),
+        sites: patient.site.iter().map(|s| s.as_str().into()).collect(),
     }
 }
 

@@ -16,7 +16,8 @@ pub fn run(args: CohortArgs) -> Result<()> {
     let trial = scenario::load(&args.scenario)?;
     let roster = roster::read(&args.roster, &trial)?;
     let sites = crate::site::for_roster(&args.calendars, &args.roster, &roster)?;
-    let cohort = Cohort::on_calendars(&trial, &roster, &args.roster, &sites)?;
+    let log = super::read_log(&args.record, &trial, &roster)?;
+    let cohort = Cohort::build(&trial, &roster, &args.roster, &sites, log.as_ref())?;
     check_out(&args.out)?;
     bundle::check(&cohort, &args.out, args.force)?;
     warn(&cohort);
@@ -91,7 +92,10 @@ pub fn warn(cohort: &Cohort) {
         .collect();
     let mut assumed = trial.assumptions_of(arms.iter().copied());
     if cohort.on_any_calendar() {
-        assumed.extend(trial.closed_day_assumptions_of(arms));
+        assumed.extend(trial.closed_day_assumptions_of(arms.iter().copied()));
+    }
+    if cohort.log.is_some() {
+        assumed.extend(trial.record_assumptions_of(arms));
     }
     super::warn_assumptions(trial, &assumed);
 }

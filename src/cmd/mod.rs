@@ -45,6 +45,18 @@ pub fn out_extension<T: Copy>(
     }
 }
 
+/// The administration record named by `--log`, read and checked against the roster.
+pub fn read_log(
+    args: &crate::cli::RecordArgs,
+    trial: &Trial,
+    roster: &crate::roster::Roster,
+) -> Result<Option<crate::record::Log>, InputError> {
+    args.log
+        .as_ref()
+        .map(|path| crate::record::read(path, trial, roster, args.as_of))
+        .transpose()
+}
+
 /// Where the bundled scenarios live, relative to the working directory.
 pub const SCENARIO_DIR: &str = "scenarios";
 

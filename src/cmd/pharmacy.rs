@@ -23,7 +23,8 @@ pub fn run(args: PharmacyArgs) -> Result<()> {
     let trial = scenario::load(&args.scenario)?;
     let roster = roster::read(&args.roster, &trial)?;
     let sites = crate::site::for_roster(&args.calendars, &args.roster, &roster)?;
-    let cohort = Cohort::on_calendars(&trial, &roster, &args.roster, &sites)?;
+    let log = super::read_log(&args.record, &trial, &roster)?;
+    let cohort = Cohort::build(&trial, &roster, &args.roster, &sites, log.as_ref())?;
     super::cohort::warn(&cohort);
     super::cohort::warn_closed_days(&cohort);
     let bar = super::cohort::progress(cohort.rows(), "pharmacy");

@@ -50,9 +50,25 @@ pub fn run(args: RunArgs) -> Result<()> {
             }
         }
     }
+    // Each trial's administration record, when one is bundled.
+    let mut logs = Vec::new();
+    for (trial, path, roster) in &loaded {
+        let log_path = log_for(path, trial);
+        if !log_path.is_file() {
+            logs.push(None);
+            continue;
+        }
+        match crate::record::read(&log_path, trial, roster, None) {
+            Ok(l) => logs.push(Some(l)),
+            Err(e) => {
+                problems.extend(e.problems);
+                logs.push(None);
+            }
+        }
+    }
     let mut cohorts = Vec::new();
-    for ((trial, path, roster), s) in loaded.iter().zip(&sites) {
-        match Cohort::on_calendars(trial, roster, path, s) {
+    for (((trial, path, roster), s), log) in loaded.iter().zip(&sites).zip(&logs) {
+        match Cohort::build(trial, roster, path, s, log.as_ref()) {
             Ok(c) => cohorts.push(c),
             Err(e) => problems.extend(e.problems),
         }
@@ -98,6 +114,17 @@ pub fn run(args: RunArgs) -> Result<()> {
     )?;
     println!("index: {}", index.display());
     Ok(())
+}
+
+/// The administration record of a demo roster, if there is one:
+/// `logs/<trial id>.csv` beside the roster's folder (`scenarios/logs/`).
+pub fn log_for(roster: &Path, trial: &Trial) -> PathBuf {
+    roster
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."))
+        .join("logs")
+        .join(format!("{}.csv", trial.id))
 }
 
 /// The demo roster of a scenario: `rosters/<trial id>.csv` beside the scenario file.

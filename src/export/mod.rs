@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::format::{Amount, inert, trim_decimals};
 use crate::model::{Arm, Assumed, Assumption, Kg, Trial, Unit};
 use crate::moves::Flags;
+use crate::record::{Deviation, Status};
 use crate::schedule::{Event, EventKind, Origin, Patient};
 use crate::site::SiteCalendar;
 use crate::timing;
@@ -91,6 +92,9 @@ columns! {
     PlannedDate = "planned_date", Event;
     ShiftDays = "shift_days", Event;
     Flags = "flags", Event;
+    Status = "status", Event;
+    PlannedAmount = "planned_amount", Event;
+    Deviation = "deviation", Event;
 }
 
 /// The header names, in order.
@@ -132,6 +136,13 @@ pub struct Row<'a> {
     pub shift_days: i64,
     /// What the site calendar did: `closed_day`, `shifted`, ... (`;`-separated).
     pub flags: Flags,
+    /// Where it stands against the administration record: planned, given, missed,
+    /// cancelled or due.
+    pub status: Status,
+    /// The plan's dose for it (once given, missed, cancelled or due), in `dose_unit`.
+    pub planned_amount: Option<Amount>,
+    /// How it departs from the plan: codes with their figures (`;`-separated).
+    pub deviation: Deviation,
     /// The event's display name (not a CSV column).
     #[serde(skip)]
     pub name: &'a str,
@@ -176,6 +187,9 @@ impl Row<'_> {
             Column::PlannedDate => self.planned_date.to_string().into(),
             Column::ShiftDays => self.shift_days.to_string().into(),
             Column::Flags => self.flags.codes().into(),
+            Column::Status => self.status.as_str().into(),
+            Column::PlannedAmount => opt(self.planned_amount.map(|a| a.plain())),
+            Column::Deviation => self.deviation.text().into(),
         }
     }
 }
@@ -262,10 +276,10 @@ pub fn row<'a>(trial: &'a Trial, arm: &'a Arm, patient: &'a Patient, e: &Event) 
         event,
         occurrence: e.occurrence,
         occurrences: e.occurrences,
-        weight_kg: patient.weight_kg,
+        weight_kg: e.weight.unwrap_or(patient.weight_kg),
         dose_per_kg: e.dose_per_kg,
         dose: amount(e.dose),
-        dose_unit: e.dose.and(unit).map(Unit::as_str),
+        dose_unit: e.dose.or(e.planned_amount).and(unit).map(Unit::as_str),
         cumulative_dose: amount(e.cumulative_dose),
         volume_ml: e.volume_ml,
         window_start: e.window.map(|w| w.0),
@@ -277,6 +291,9 @@ pub fn row<'a>(trial: &'a Trial, arm: &'a Arm, patient: &'a Patient, e: &Event) 
         planned_date: e.planned,
         shift_days: (e.date - e.planned).num_days(),
         flags: e.flags,
+        status: e.status,
+        planned_amount: amount(e.planned_amount),
+        deviation: e.deviation,
         name,
         after_name: e.after.map(|a| arm.components[a].name.as_str()),
     }
@@ -480,6 +497,9 @@ mod tests {
                 "planned_date",
                 "shift_days",
                 "flags",
+                "status",
+                "planned_amount",
+                "deviation",
             ]
         );
     }
