@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use rayon::prelude::*;
 
+use crate::adherence::{self, Adherence, DeviationRow};
 use crate::chart;
 use crate::cohort::Cohort;
 use crate::describe::INCLUDES_ASSUMED;
@@ -38,6 +39,8 @@ pub struct Summary {
     pub totals: Vec<ProductTotal>,
     pub first: Option<NaiveDate>,
     pub last: Option<NaiveDate>,
+    /// With an administration record: dose intensity, deviations and the as-of date.
+    pub record: Option<String>,
 }
 
 /// How much of one product a cohort is given.
@@ -75,6 +78,7 @@ impl Summary {
         if let (Some(a), Some(b)) = (self.first, self.last) {
             parts.push(format!("{a} to {b}"));
         }
+        parts.extend(self.record.clone());
         parts.join("; ")
     }
 
@@ -116,9 +120,24 @@ fn shown(n: usize) -> Shown {
 /// roster's size.
 const BATCH: usize = 256;
 
+/// What the record made of a cohort: adherence per arm, deviations.csv's rows.
+pub struct RecordTally {
+    pub adherence: Adherence,
+    pub deviations: Vec<DeviationRow>,
+    pub as_of: NaiveDate,
+}
+
 /// Adds up the doses of every calendar: the preparation list and the summary's totals.
-fn tally<'c>(cohort: &Cohort<'c>, dir: &Path) -> (Prep, Summary, report::CalendarUse<'c>) {
+fn tally<'c>(
+    cohort: &Cohort<'c>,
+    dir: &Path,
+) -> (Prep, Summary, report::CalendarUse<'c>, Option<RecordTally>) {
     let trial = cohort.trial;
+    let mut record = cohort.log.map(|l| RecordTally {
+        adherence: Adherence::new(trial),
+        deviations: Vec::new(),
+        as_of: l.as_of,
+    });
     let mut prep = Prep::default();
     let mut calendars = report::CalendarUse::default();
     let mut totals = vec![(0u64, 0.0, false); trial.products.len()];
@@ -133,6 +152,18 @@ fn tally<'c>(cohort: &Cohort<'c>, dir: &Path) -> (Prep, Summary, report::Calenda
         }
         let arm = &trial.arms[arm_index];
         prep.add(arm, &p, &events);
+        if let (Some(r), Some(log)) = (record.as_mut(), cohort.log) {
+            let pl = log.patient(i);
+            r.adherence.add(trial, arm_index, &events, &pl);
+            r.deviations.extend(adherence::deviation_rows(
+                trial,
+                arm,
+                &p.id,
+                p.weight_kg,
+                &events,
+                &pl,
+            ));
+        }
         for e in &events {
             first = Some(first.map_or(e.date, |f| f.min(e.date)));
             last = Some(last.map_or(e.date, |l| l.max(e.date)));
@@ -167,8 +198,23 @@ fn tally<'c>(cohort: &Cohort<'c>, dir: &Path) -> (Prep, Summary, report::Calenda
             .collect(),
         first,
         last,
+        record: record.as_ref().map(|r| {
+            let n: u64 = r
+                .adherence
+                .arms
+                .iter()
+                .map(|a| a.deviations.iter().sum::<u64>())
+                .sum();
+            let mut words = vec![format!("as of {}", r.as_of)];
+            words.extend(r.adherence.words(trial));
+            words.push(format!(
+                "{} (deviations.csv)",
+                plural(n, "deviation")
+            ));
+            words.join(", ")
+        }),
     };
-    (prep, summary, calendars)
+    (prep, summary, calendars, record)
 }
 
 /// Makes every patient's rows and chart, a batch at a time in parallel, in id order. With
@@ -187,8 +233,15 @@ fn make_patients(cohort: &Cohort, files: Option<(&Path, &[Input])>) -> Result<re
                 let (p, arm_index, events) = cohort.calendar(i);
                 let arm = &trial.arms[arm_index];
                 let rows = export::rows(trial, arm, &p, &events);
-                let (svg, png) =
-                    chart::patient_charts(trial, arm, &p, cohort.site_calendar(i), PATIENT_CHART)?;
+                let recorded = cohort.log.map(|l| (events.as_slice(), l.as_of));
+                let (svg, png) = chart::patient_charts(
+                    trial,
+                    arm,
+                    &p,
+                    cohort.site_calendar(i),
+                    recorded,
+                    PATIENT_CHART,
+                )?;
                 let section = report::PatientSection {
                     id: &p.id,
                     arm_id: &arm.id,
@@ -202,6 +255,9 @@ fn make_patients(cohort: &Cohort, files: Option<(&Path, &[Input])>) -> Result<re
                     if cohort.site_calendar(i).is_some() {
                         assumptions.extend(trial.closed_day_assumptions_of([arm]));
                     }
+                    if cohort.log.is_some() {
+                        assumptions.extend(trial.record_assumptions_of([arm]));
+                    }
                     let cal = Calendar {
                         trial,
                         arm,
@@ -210,6 +266,10 @@ fn make_patients(cohort: &Cohort, files: Option<(&Path, &[Input])>) -> Result<re
                         assumptions: &assumptions,
                         rows: &rows,
                         site: cohort.site_calendar(i),
+                        record: cohort.log.map(|l| export::Recorded {
+                            as_of: l.as_of,
+                            rows: l.patient(i).records.len(),
+                        }),
                     };
                     let file = |ext: &str| write::safe_child(dir, &p.id, ext);
                     write::atomic(&file(".csv")?, &export::csv::Csv.render(&cal)?)?;
@@ -267,6 +327,7 @@ fn report_html(
     cohort: &Cohort,
     prep: &Prep,
     calendars: &report::CalendarUse,
+    record: Option<&RecordTally>,
     patients: report::Patients,
     inputs: &[Input],
 ) -> Result<String> {
@@ -297,6 +358,7 @@ fn report_html(
         cumulative_caption: &caption,
         prep,
         calendars,
+        record,
         patient_count: cohort.roster.entries.len(),
         patients,
     }))
@@ -304,10 +366,10 @@ fn report_html(
 
 /// The report a cohort's bundle would hold, made in memory (for the examples).
 pub fn report_only(cohort: &Cohort) -> Result<String> {
-    let (prep, _, calendars) = tally(cohort, Path::new(""));
+    let (prep, _, calendars, record) = tally(cohort, Path::new(""));
     let patients = make_patients(cohort, None)?;
     let inputs = inputs_of(cohort)?;
-    report_html(cohort, &prep, &calendars, patients, &inputs)
+    report_html(cohort, &prep, &calendars, record.as_ref(), patients, &inputs)
 }
 
 /// A cohort's input files (scenario and roster) with their SHA-256, for its manifest.
@@ -329,6 +391,11 @@ pub fn inputs_of(cohort: &Cohort) -> Result<Vec<Input>, InputError> {
                 inputs.push(Input::of("holiday file", s)?);
             }
         }
+    }
+    if let Some(log) = cohort.log {
+        let mut input = Input::of(manifest::RECORD_ROLE, &log.path)?;
+        input.as_of = Some(log.as_of.to_string());
+        inputs.push(input);
     }
     Ok(inputs)
 }
@@ -368,12 +435,17 @@ pub fn write_cohort(
         write::atomic_with(&new.join("pharmacy.csv"), |w| {
             cohort.write_pharmacy(w, progress)
         })?;
-        let (prep, summary, calendars) = tally(cohort, &dir);
+        let (prep, summary, calendars, record) = tally(cohort, &dir);
         write::atomic_with(&new.join("prep.csv"), |w| {
             prep.write_csv(trial, w).map_err(std::io::Error::other)
         })?;
+        if let Some(r) = &record {
+            write::atomic_with(&new.join("deviations.csv"), |w| {
+                export::deviations::write_csv(&r.deviations, w).map_err(std::io::Error::other)
+            })?;
+        }
         let patients = make_patients(cohort, Some((&patients_dir, &inputs)))?;
-        let html = report_html(cohort, &prep, &calendars, patients, &inputs)?;
+        let html = report_html(cohort, &prep, &calendars, record.as_ref(), patients, &inputs)?;
         write::atomic(&new.join("report.html"), html.as_bytes())?;
         let mut files = manifest::list_files(new)?;
         files.push(manifest::FILE.to_string());

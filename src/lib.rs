@@ -14,6 +14,7 @@
 //!
 //! `cli` and `cmd` wire these to the command line; `main.rs` only maps errors to exit codes.
 
+pub mod adherence;
 pub mod bundle;
 pub mod chart;
 pub mod cli;

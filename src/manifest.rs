@@ -25,6 +25,9 @@ pub struct Input {
     /// The path as given on the command line (or found by `run`).
     pub path: String,
     pub sha256: String,
+    /// For an administration record: the day it is complete to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
 }
 
 impl Input {
@@ -37,6 +40,7 @@ impl Input {
             role: role.to_string(),
             path: path.display().to_string(),
             sha256: hex(&Sha256::digest(&bytes)),
+            as_of: None,
         })
     }
 }
@@ -116,9 +120,16 @@ pub fn this_command() -> Vec<String> {
 
 /// Each input's role and file, resolved (`scenarios/x.toml` and `/work/main/scenarios/x.toml`
 /// are the same file), sorted.
+/// The role of an administration record among the inputs.
+pub const RECORD_ROLE: &str = "administration record";
+
+/// The inputs that decide whether a folder is the same job's: every one but the
+/// administration record, which grows day by day (a folder made before the first record,
+/// or from an earlier one, is the same trial's and is replaced by the newer one).
 fn same_files(inputs: &[Input]) -> Vec<(String, PathBuf)> {
     let mut v: Vec<(String, PathBuf)> = inputs
         .iter()
+        .filter(|i| i.role != RECORD_ROLE)
         .map(|i| {
             let p = Path::new(&i.path);
             (

@@ -143,6 +143,8 @@ pub struct Report<'a> {
     pub prep: &'a export::prep::Prep,
     /// The site calendars the patients are on (empty: every day open).
     pub calendars: &'a CalendarUse<'a>,
+    /// What the administration record made of the cohort, if one was applied.
+    pub record: Option<&'a crate::bundle::RecordTally>,
     pub patient_count: usize,
     pub patients: Patients,
 }
@@ -194,6 +196,10 @@ pub fn render(r: &Report) -> String {
         @if !r.calendars.sites.is_empty() {
             h2 { "Site calendars" }
             (site_calendars(t, r.calendars))
+        }
+        @if let Some(rec) = r.record {
+            h2 { "Administration record" }
+            (record_section(t, rec))
         }
         h2 { "Patients (" (r.patient_count) ")" }
         @match &r.patients {
@@ -281,6 +287,63 @@ fn site_calendars(t: &Trial, cals: &CalendarUse) -> Markup {
     }
 }
 
+/// The administration record section: per arm, what was given, missed, cancelled or is
+/// overdue, dose intensity per product and how many events carry each deviation.
+fn record_section(t: &Trial, rec: &crate::bundle::RecordTally) -> Markup {
+    use crate::adherence::pct_text;
+    use crate::record::{Deviation, Status};
+    html! {
+        p.meta {
+            "What was actually given, as recorded to " strong { (rec.as_of) } " (the as-of date). "
+            "Events on or before it are given, missed, cancelled (after a withdrawal or death) or due "
+            "(nothing recorded: overdue); later ones are re-projected from what happened. "
+            "Dose intensity is the delivered total over the planned total of the doses due by the "
+            "as-of date while on study, at the weights then in force. deviations.csv lists every deviation."
+        }
+        table {
+            tr {
+                th { "Arm" } th { "Patients" }
+                @for (_, name) in Status::ALL { th { (name) } }
+                th { "Withdrawn" } th { "Died" }
+                @for p in &t.products { th { "Dose intensity " (p.id) } }
+            }
+            @for (i, a) in rec.adherence.arms.iter().enumerate() {
+                @if a.patients > 0 {
+                    tr {
+                        td { code { (t.arms[i].id) } }
+                        td.n { (a.patients) }
+                        @for (k, (s, _)) in Status::ALL.iter().enumerate() {
+                            td.n.flag[a.statuses[k] > 0 && matches!(s, Status::Due | Status::Missed)] { (a.statuses[k]) }
+                        }
+                        td.n { (a.withdrawn) }
+                        td.n { (a.died) }
+                        @for x in &a.intensity {
+                            td.n.flag[x.pct().is_some_and(|p| p < 100.0)] {
+                                @if let Some(p) = x.pct() { (pct_text(p)) } @else { "-" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h3 { "Deviations per arm" }
+        table {
+            tr {
+                th { "Arm" }
+                @for (_, name) in Deviation::CODES { th { code { (name) } } }
+            }
+            @for (i, a) in rec.adherence.arms.iter().enumerate() {
+                @if a.patients > 0 {
+                    tr {
+                        td { code { (t.arms[i].id) } }
+                        @for n in &a.deviations { td.n.flag[*n > 0] { (n) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A calendar's listed days from `first` to `last`, runs of one name joined:
 /// "2026-10-01 to 2026-10-07 国庆节 (closed); 2026-10-10 国庆节 (open, make-up working day)".
 fn closures(cal: &SiteCalendar, first: NaiveDate, last: NaiveDate) -> String {
@@ -319,7 +382,9 @@ fn made_from(inputs: &[Input], what: &str) -> Markup {
             "Made by dosesim " (env!("CARGO_PKG_VERSION")) " from "
             @for (i, input) in inputs.iter().enumerate() {
                 @if i > 0 { " and " }
-                "the " (input.role) " " code { (input.path) } " (SHA-256 " code { (input.sha256) } ")"
+                "the " (input.role) " " code { (input.path) } " (SHA-256 " code { (input.sha256) }
+                @if let Some(d) = &input.as_of { ", complete to " (d) }
+                ")"
             }
             "; the same inputs give the same " (what) ". The folder's manifest.json lists every input and file."
         }
@@ -459,7 +524,10 @@ fn prep_table(t: &Trial, prep: &export::prep::Prep) -> Markup {
 
 /// One patient's calendar table and chart, folded (the report holds many).
 pub fn patient_section(p: &PatientSection, open: bool) -> Markup {
+    use crate::record::Status;
     let doses = p.rows.iter().filter(|row| row.is_dose()).count();
+    // Planned and given side by side once the record says anything about this patient.
+    let recorded = p.rows.iter().any(|r| r.status != Status::Planned);
     html! {
         details.patient id=(format!("patient-{}", p.id)) open[open] {
             summary { (p.id) ": arm " (p.arm_id) ", " (p.weight_kg) " kg, " (doses) " doses" }
@@ -469,6 +537,7 @@ pub fn patient_section(p: &PatientSection, open: bool) -> Markup {
                     th { "Date" } th { "Study day" } th { "#" } th { "Event" } th { "Dose n/N" }
                     th { "Dose" } th { "Per kg (cells/kg)" } th { "Cumulative" } th { "Volume (mL)" }
                     th { "Window" } th { "Assumed" }
+                    @if recorded { th { "Status" } th { "Planned" } th { "Given" } th { "Deviation" } }
                 }
                 @for row in p.rows {
                     tr {
@@ -495,6 +564,22 @@ pub fn patient_section(p: &PatientSection, open: bool) -> Markup {
                             }
                         }
                         td.flag[!row.assumed.is_empty()] { (row.assumed) }
+                        @if recorded {
+                            td.flag[matches!(row.status, Status::Due | Status::Missed)] { (row.status.as_str()) }
+                            td.d {
+                                @if row.status != Status::Planned {
+                                    (row.planned_date)
+                                    @if let Some(a) = row.planned_amount { ": " (a.readable()) }
+                                }
+                            }
+                            td.d {
+                                @if row.status == Status::Given {
+                                    (row.date)
+                                    @if let Some(a) = row.dose { ": " (a.readable()) }
+                                }
+                            }
+                            td.flag[!row.deviation.is_empty()] { (row.deviation.text()) }
+                        }
                     }
                 }
             }

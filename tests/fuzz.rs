@@ -207,6 +207,7 @@ fn exercise(trial: &Trial) {
                     assumptions: &assumptions,
                     rows: &rows,
                     site: None,
+                    record: None,
                 };
                 for (_, format) in export::Format::EXTENSIONS {
                     let _ = format.exporter().render(&cal);

@@ -80,6 +80,7 @@ impl Compare {
                     corners,
                     marks,
                     shift: 0,
+                    projected_after: None,
                 }
             })
             .collect();

@@ -89,6 +89,17 @@ pub(super) fn arm_events(
             arm: arm.id.clone(),
             error,
         })?;
+    Ok(events_of(trial, arm, weight_kg, per_kg, &events))
+}
+
+/// What the charts draw of one arm's expanded events.
+pub(super) fn events_of(
+    trial: &Trial,
+    arm: &Arm,
+    weight_kg: f64,
+    per_kg: bool,
+    events: &[crate::schedule::Event],
+) -> ArmEvents {
     let mut out = ArmEvents {
         doses: Vec::new(),
         exchanges: Vec::new(),
@@ -96,7 +107,7 @@ pub(super) fn arm_events(
         converted_fixed: false,
         products: Vec::new(),
     };
-    for e in &events {
+    for e in events {
         let day = e.study_day as f64;
         match (e.kind, e.origin) {
             (EventKind::CellInfusion, Origin::Component(c)) => {
@@ -126,7 +137,29 @@ pub(super) fn arm_events(
             _ => {}
         }
     }
-    Ok(out)
+    out
+}
+
+/// A step curve's corners split at study day `after`: up to it (solid), and from it on
+/// (dashed), both through the point at `after`. Without a day, all of it is the first.
+pub(super) fn split_projected(corners: &[(f64, f64)], after: Option<f64>) -> (Points, Points) {
+    let Some(a) = after else {
+        return (corners.to_vec(), Vec::new());
+    };
+    let k = corners.partition_point(|p| p.0 <= a);
+    if k == 0 || k == corners.len() {
+        return if k == 0 {
+            (Vec::new(), corners.to_vec())
+        } else {
+            (corners.to_vec(), Vec::new())
+        };
+    }
+    let y = corners[k - 1].1;
+    let mut given = corners[..k].to_vec();
+    given.push((a, y));
+    let mut projected = vec![(a, y)];
+    projected.extend_from_slice(&corners[k..]);
+    (given, projected)
 }
 
 /// What a chart calls a visit: its name in the scenario (never its id, which reads like a
@@ -176,6 +209,9 @@ pub(super) struct Curve {
     /// so that it does not hide under a curve it coincides with (0: drawn where it is).
     /// Only the drawing moves; the data keep their values.
     pub shift: i32,
+    /// The study day after which the curve is a projection (drawn dashed): the
+    /// administration record's as-of date; `None`: all of it is drawn solid.
+    pub projected_after: Option<f64>,
 }
 
 /// Pixels a shifted curve moves right and up per step of [`Curve::shift`].
@@ -435,6 +471,37 @@ impl Cumulative {
         for arm in arms {
             per_arm.push(arm_events(trial, arm, weight_kg, day1, per_kg, calendar)?);
         }
+        Self::from_events(trial, arms, weight_kg, start, per_kg, per_arm)
+    }
+
+    /// One patient's chart from their calendar with the administration record applied:
+    /// what was given to `as_of` solid, the re-projected rest dashed.
+    pub fn recorded(
+        trial: &Trial,
+        arm: &Arm,
+        weight_kg: f64,
+        start: NaiveDate,
+        events: &[crate::schedule::Event],
+        as_of: NaiveDate,
+    ) -> Result<Self, ChartError> {
+        let ev = events_of(trial, arm, weight_kg, false, events);
+        let mut chart = Self::from_events(trial, &[arm], weight_kg, Some(start), false, vec![ev])?;
+        let day = crate::timing::day_of_date(start, as_of) as f64;
+        for c in &mut chart.0.curves {
+            c.projected_after = Some(day);
+            c.remark = Some(format!("given to {as_of}, then re-projected (dashed)"));
+        }
+        Ok(chart)
+    }
+
+    fn from_events(
+        trial: &Trial,
+        arms: &[&Arm],
+        weight_kg: f64,
+        start: Option<NaiveDate>,
+        per_kg: bool,
+        per_arm: Vec<ArmEvents>,
+    ) -> Result<Self, ChartError> {
         let last_dosing = per_arm
             .iter()
             .map(ArmEvents::last_dosing_day)
@@ -471,6 +538,7 @@ impl Cumulative {
                 corners,
                 marks,
                 shift: 0,
+                projected_after: None,
             });
             if !ev.exchanges.is_empty() {
                 exchange_arms.push(arm.id.as_str());
@@ -736,10 +804,16 @@ impl Chart for StepChart {
         };
         // Later curves are drawn first so that the first arm ends on top.
         for c in self.curves.iter().rev() {
-            let pts = simplify(c.corners.iter().map(|&p| at(c, p)));
+            // What was given is solid; the re-projected rest is dashed.
+            let (given, projected) = split_projected(&c.corners, c.projected_after);
+            let pts = simplify(given.iter().map(|&p| at(c, p)));
             if c.shift == 0 {
                 root.draw(&PathElement::new(pts, c.color.stroke_width(2)))?;
             } else {
+                dashed_path(root, &pts, c.color.stroke_width(2))?;
+            }
+            if !projected.is_empty() {
+                let pts = simplify(projected.iter().map(|&p| at(c, p)));
                 dashed_path(root, &pts, c.color.stroke_width(2))?;
             }
         }

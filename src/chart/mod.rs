@@ -115,16 +115,27 @@ pub fn patient_charts(
     arm: &Arm,
     patient: &crate::schedule::Patient,
     calendar: Option<&crate::site::SiteCalendar>,
+    recorded: Option<(&[crate::schedule::Event], NaiveDate)>,
     size: (u32, u32),
 ) -> Result<(String, Vec<u8>)> {
-    let chart = cumulative::Cumulative::on_calendar(
-        trial,
-        &[arm],
-        patient.weight_kg.f64(),
-        Some(patient.start),
-        false,
-        calendar,
-    )?
+    let chart = match recorded {
+        Some((events, as_of)) => cumulative::Cumulative::recorded(
+            trial,
+            arm,
+            patient.weight_kg.f64(),
+            patient.start,
+            events,
+            as_of,
+        )?,
+        None => cumulative::Cumulative::on_calendar(
+            trial,
+            &[arm],
+            patient.weight_kg.f64(),
+            Some(patient.start),
+            false,
+            calendar,
+        )?,
+    }
     .for_patient(trial, &patient.id, &arm.id);
     Ok((svg(&chart, size)?, png(&chart, size)?))
 }

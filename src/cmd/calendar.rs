@@ -163,6 +163,10 @@ pub fn run(args: CalendarArgs) -> Result<()> {
         assumptions: &assumptions,
         rows: &rows,
         site: calendar.as_ref(),
+        record: log.as_ref().map(|l| export::Recorded {
+            as_of: l.as_of,
+            rows: l.patient(0).records.len(),
+        }),
     })?;
     match &args.out {
         Some(path) => crate::write::atomic(path, &bytes),

@@ -3,14 +3,17 @@
 //! One all-day VEVENT per infusion, exchange and visit (background treatment is not an
 //! appointment and stays in the CSV), no recurrence rules. The UID is built from the
 //! trial, patient, event and occurrence so re-importing updates rather than duplicates,
-//! and DTSTAMP is the patient's study day 1 at 00:00 UTC so the same inputs give the same
-//! bytes. Folding at 75 octets, CRLF line ends and text escaping are the `icalendar`
+//! and DTSTAMP is the patient's study day 1 at 00:00 UTC (with an administration record,
+//! its as-of date) so the same inputs give the same bytes. With a record, each event is an
+//! update a calendar app applies: SEQUENCE grows when its date or status changes
+//! ([`super::Recorded::sequence`]) and a missed or cancelled event is STATUS:CANCELLED. Folding at 75 octets, CRLF line ends and text escaping are the `icalendar`
 //! crate's; this file decides only what the events say.
 
 use icalendar::{Component, EventLike};
 
 use super::{Calendar, Exporter};
 use crate::format::{sci_exact, trim_decimals};
+use crate::record::Status;
 use crate::schedule::EventKind;
 
 pub struct Ics;
@@ -32,8 +35,11 @@ pub fn render(c: &Calendar) -> String {
         "X-WR-CALNAME",
         format!("{} {} {}", trial.id, arm.id, patient.id).as_str(),
     ));
-    let stamp = patient
-        .start
+    // With a record, the stamp is its as-of date: an update is stamped by the day it
+    // knows of.
+    let stamp = c
+        .record
+        .map_or(patient.start, |r| r.as_of)
         .and_hms_opt(0, 0, 0)
         .expect("midnight exists")
         .and_utc();
@@ -52,6 +58,11 @@ pub fn render(c: &Calendar) -> String {
         } else {
             format!("Visit: {}", r.name)
         };
+        // What the record says, first in the title: a calendar shows titles.
+        let summary = match (c.record, r.status) {
+            (None, _) | (_, Status::Planned) => summary,
+            (Some(_), s) => format!("{} {summary}", s.as_str().to_uppercase()),
+        };
         // An assumed value shows in the title too, where it is seen without opening the event.
         let summary = if r.assumed.is_empty() {
             summary
@@ -66,6 +77,19 @@ pub fn render(c: &Calendar) -> String {
         ];
         if let Some(site) = r.site {
             desc.push(format!("Site {site}"));
+        }
+        if let Some(rec) = c.record {
+            desc.push(format!(
+                "Status: {} (administration record as of {})",
+                r.status.as_str(),
+                rec.as_of
+            ));
+            if let Some(p) = r.planned_amount {
+                desc.push(format!("Planned dose: {}", p.readable()));
+            }
+            if !r.deviation.is_empty() {
+                desc.push(format!("Deviation: {}", r.deviation.text()));
+            }
         }
         if r.planned_date != r.date {
             desc.push(format!(
@@ -110,7 +134,7 @@ pub fn render(c: &Calendar) -> String {
             "{}-{}-{}-{}@dosesim",
             trial.id, patient.id, r.event, r.occurrence
         );
-        let event = icalendar::Event::new()
+        let mut event = icalendar::Event::new()
             .uid(&uid)
             .timestamp(stamp)
             .summary(&summary)
@@ -118,6 +142,12 @@ pub fn render(c: &Calendar) -> String {
             .starts(r.date)
             .ends(r.date.succ_opt().expect("a date after the schedule exists"))
             .done();
+        if let Some(rec) = c.record {
+            event.sequence(rec.sequence(r.status) as u32);
+            if matches!(r.status, Status::Cancelled | Status::Missed) {
+                event.status(icalendar::EventStatus::Cancelled);
+            }
+        }
         cal.push(event);
     }
     refold(&cal.to_string())

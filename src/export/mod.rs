@@ -7,6 +7,7 @@
 //! Exporters produce bytes; they never open files (that is `write.rs`'s job).
 
 pub mod csv;
+pub mod deviations;
 pub mod ics;
 pub mod json;
 pub mod prep;
@@ -361,6 +362,29 @@ pub struct Calendar<'a> {
     pub rows: &'a [Row<'a>],
     /// The site calendar the rows were placed on, if any.
     pub site: Option<&'a SiteCalendar>,
+    /// The administration record applied, if any.
+    pub record: Option<Recorded>,
+}
+
+/// What a calendar needs to know of the administration record behind its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    /// The day the record is complete to.
+    pub as_of: NaiveDate,
+    /// How many rows the record has for this patient.
+    pub rows: usize,
+}
+
+impl Recorded {
+    /// The iCalendar SEQUENCE of an event: twice the patient's recorded rows, plus one
+    /// while it is due (overdue). It never falls as the record grows (rows are only
+    /// added, the as-of date only moves on), and it rises whenever the event's date or
+    /// status changes: a change needs a new row of the patient's (+2, less at most the 1
+    /// of a due event re-projected past the as-of date) or the as-of date passing it
+    /// (planned to due, +1). The same inputs give the same number.
+    pub fn sequence(&self, status: Status) -> u64 {
+        2 * self.rows as u64 + u64::from(status == Status::Due)
+    }
 }
 
 impl Calendar<'_> {

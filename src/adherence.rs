@@ -1,0 +1,282 @@
+//! What the administration record says about a cohort: dose intensity per patient and per
+//! arm, the count of each deviation, and the rows of deviations.csv. Pure functions over
+//! calendars with the record applied (`schedule::Plan::actual`).
+//!
+//! Dose intensity is, per product, the delivered total divided by the planned total, in
+//! per cent, over the doses due by the as-of date while the patient was on study (given,
+//! missed or overdue; a dose cancelled by a withdrawal or death is not counted as due);
+//! the planned total is at the weights in force when each dose was due.
+
+use chrono::NaiveDate;
+
+use crate::format::Amount;
+use crate::model::{Arm, Trial};
+use crate::record::{Deviation, PatientLog, RecordKind, Status, Target};
+use crate::schedule::{Event, Origin};
+
+/// Delivered and planned totals of one product.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Intensity {
+    pub delivered: f64,
+    pub planned: f64,
+    /// Doses due by the as-of date (given, missed or overdue).
+    pub due: u64,
+}
+
+impl Intensity {
+    /// Delivered over planned, in per cent; `None` before any dose is due.
+    pub fn pct(&self) -> Option<f64> {
+        (self.planned > 0.0).then(|| self.delivered / self.planned * 100.0)
+    }
+
+    fn add(&mut self, o: &Intensity) {
+        self.delivered += o.delivered;
+        self.planned += o.planned;
+        self.due += o.due;
+    }
+}
+
+/// Per product (the trial's order), one patient's dose intensity.
+pub fn patient_intensity(trial: &Trial, arm: &Arm, events: &[Event]) -> Vec<Intensity> {
+    let mut out = vec![Intensity::default(); trial.products.len()];
+    for e in events {
+        let Some(p) = e.product(arm) else { continue };
+        let t = &mut out[p];
+        match e.status {
+            Status::Given | Status::Missed | Status::Due => {
+                t.due += 1;
+                t.planned += e.planned_amount.unwrap_or(0.0);
+                if e.status == Status::Given {
+                    t.delivered += e.dose.unwrap_or(0.0);
+                }
+            }
+            Status::Planned | Status::Cancelled => {}
+        }
+    }
+    out
+}
+
+/// A cohort's adherence per arm.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Adherence {
+    pub arms: Vec<ArmAdherence>,
+    /// Per product, over every arm.
+    pub trial: Vec<Intensity>,
+}
+
+/// One arm's patients, taken together.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ArmAdherence {
+    pub patients: usize,
+    /// Per product.
+    pub intensity: Vec<Intensity>,
+    /// How many events carry each code, in [`Deviation::CODES`] order.
+    pub deviations: [u64; Deviation::CODES.len()],
+    /// How many events have each status, in [`Status::ALL`] order.
+    pub statuses: [u64; Status::ALL.len()],
+    pub withdrawn: usize,
+    pub died: usize,
+}
+
+impl Adherence {
+    pub fn new(trial: &Trial) -> Self {
+        Adherence {
+            arms: trial
+                .arms
+                .iter()
+                .map(|_| ArmAdherence {
+                    intensity: vec![Intensity::default(); trial.products.len()],
+                    ..ArmAdherence::default()
+                })
+                .collect(),
+            trial: vec![Intensity::default(); trial.products.len()],
+        }
+    }
+
+    /// Adds one patient's calendar (with the record applied).
+    pub fn add(
+        &mut self,
+        trial: &Trial,
+        arm_index: usize,
+        events: &[Event],
+        log: &PatientLog,
+    ) -> Vec<Intensity> {
+        let arm = &trial.arms[arm_index];
+        let own = patient_intensity(trial, arm, events);
+        let a = &mut self.arms[arm_index];
+        a.patients += 1;
+        for (t, o) in a.intensity.iter_mut().zip(&own) {
+            t.add(o);
+        }
+        for (t, o) in self.trial.iter_mut().zip(&own) {
+            t.add(o);
+        }
+        for e in events {
+            for (k, (code, _)) in Deviation::CODES.iter().enumerate() {
+                if e.deviation.has(*code) {
+                    a.deviations[k] += 1;
+                }
+            }
+            let s = Status::ALL
+                .iter()
+                .position(|(s, _)| *s == e.status)
+                .expect("every status is listed");
+            a.statuses[s] += 1;
+        }
+        match log.end().map(|e| e.1) {
+            Some(RecordKind::Withdrawn) => a.withdrawn += 1,
+            Some(RecordKind::Died) => a.died += 1,
+            _ => {}
+        }
+        own
+    }
+
+    /// "dose intensity: uc_msc 98.2%, plasma 95.8%", or `None` before any dose is due.
+    pub fn words(&self, trial: &Trial) -> Option<String> {
+        let parts: Vec<String> = trial
+            .products
+            .iter()
+            .zip(&self.trial)
+            .filter_map(|(p, t)| t.pct().map(|x| format!("{} {}", p.id, pct_text(x))))
+            .collect();
+        (!parts.is_empty()).then(|| format!("dose intensity {}", parts.join(", ")))
+    }
+}
+
+/// A per cent to one decimal: "98.2%".
+pub fn pct_text(x: f64) -> String {
+    format!("{x:.1}%")
+}
+
+/// One row of deviations.csv.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviationRow {
+    pub patient_id: String,
+    pub arm_id: String,
+    /// The component or visit id; "weight", "withdrawn" or "died" for a row of its own.
+    pub component: String,
+    pub occurrence: Option<u32>,
+    pub planned_date: Option<NaiveDate>,
+    pub date: NaiveDate,
+    /// In `unit`, as the CSV prints it ("" where there is none).
+    pub planned_amount: String,
+    pub amount: String,
+    /// "cells", "mL" or "kg" (a weight row).
+    pub unit: String,
+    pub deviation: String,
+    pub note: String,
+}
+
+/// The columns of deviations.csv.
+pub const DEVIATION_COLUMNS: [&str; 11] = [
+    "patient_id",
+    "arm_id",
+    "component",
+    "occurrence",
+    "planned_date",
+    "date",
+    "planned_amount",
+    "amount",
+    "unit",
+    "deviation",
+    "note",
+];
+
+/// One patient's rows of deviations.csv, in date order: every event with a deviation,
+/// every weight, withdrawal and death recorded, and any other row with a note.
+pub fn deviation_rows(
+    trial: &Trial,
+    arm: &Arm,
+    patient_id: &str,
+    roster_weight: crate::model::Kg,
+    events: &[Event],
+    log: &PatientLog,
+) -> Vec<DeviationRow> {
+    let mut out = Vec::new();
+    let mut noted = Vec::new();
+    for e in events {
+        let (target, component) = match e.origin {
+            Origin::Component(c) => (
+                Target::Component(c as u16),
+                arm.components[c].id.clone(),
+            ),
+            Origin::Visit(v) => (Target::Visit(v as u16), arm.visits[v].id.clone()),
+            Origin::Background(_) => continue,
+        };
+        let rec = log.find(target, e.occurrence);
+        let note = rec.and_then(|r| log.note(r)).unwrap_or_default();
+        if e.deviation.is_empty() && note.is_empty() {
+            continue;
+        }
+        if let Some(r) = rec {
+            noted.push(r.line);
+        }
+        let unit = e.product(arm).map(|p| trial.products[p].unit);
+        let amount = |v: Option<f64>| {
+            v.zip(unit)
+                .map(|(value, unit)| Amount { value, unit }.plain())
+                .unwrap_or_default()
+        };
+        out.push(DeviationRow {
+            patient_id: patient_id.to_string(),
+            arm_id: arm.id.clone(),
+            component,
+            occurrence: Some(e.occurrence),
+            planned_date: Some(e.planned),
+            date: e.date,
+            planned_amount: amount(e.planned_amount),
+            amount: amount(if e.status == Status::Given { e.dose } else { None }),
+            unit: unit.map(|u| u.as_str().to_string()).unwrap_or_default(),
+            deviation: e.deviation.text(),
+            note: note.to_string(),
+        });
+    }
+    let mut previous = roster_weight;
+    let weights: Vec<_> = log.weights().collect();
+    for r in log.records {
+        let note = log.note(r).unwrap_or_default().to_string();
+        let (component, deviation, planned, amount, unit) = match r.kind {
+            RecordKind::Weight => {
+                let Some(&(_, kg, _)) = weights.iter().find(|w| w.2 == r.line) else {
+                    continue;
+                };
+                let pct = (kg.f64() - previous.f64()) / previous.f64() * 100.0;
+                let mut d = Deviation::default();
+                d.weight_pct = pct;
+                d.set(Deviation::WEIGHT_CHANGE);
+                let row = (
+                    "weight".to_string(),
+                    d.text(),
+                    previous.to_string(),
+                    kg.to_string(),
+                    "kg".to_string(),
+                );
+                previous = kg;
+                row
+            }
+            RecordKind::Withdrawn | RecordKind::Died => (
+                r.kind.as_str().to_string(),
+                r.kind.as_str().to_string(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ),
+            _ => continue,
+        };
+        out.push(DeviationRow {
+            patient_id: patient_id.to_string(),
+            arm_id: arm.id.clone(),
+            component,
+            occurrence: None,
+            planned_date: None,
+            date: r.date,
+            planned_amount: planned,
+            amount,
+            unit,
+            deviation,
+            note,
+        });
+    }
+    out.sort_by_key(|r| r.date);
+    out
+}
