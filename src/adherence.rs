@@ -196,10 +196,7 @@ pub fn deviation_rows(
     let mut noted = Vec::new();
     for e in events {
         let (target, component) = match e.origin {
-            Origin::Component(c) => (
-                Target::Component(c as u16),
-                arm.components[c].id.clone(),
-            ),
+            Origin::Component(c) => (Target::Component(c as u16), arm.components[c].id.clone()),
             Origin::Visit(v) => (Target::Visit(v as u16), arm.visits[v].id.clone()),
             Origin::Background(_) => continue,
         };
@@ -225,7 +222,11 @@ pub fn deviation_rows(
             planned_date: Some(e.planned),
             date: e.date,
             planned_amount: amount(e.planned_amount),
-            amount: amount(if e.status == Status::Given { e.dose } else { None }),
+            amount: amount(if e.status == Status::Given {
+                e.dose
+            } else {
+                None
+            }),
             unit: unit.map(|u| u.as_str().to_string()).unwrap_or_default(),
             deviation: e.deviation.text(),
             note: note.to_string(),

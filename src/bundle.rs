@@ -207,10 +207,7 @@ fn tally<'c>(
                 .sum();
             let mut words = vec![format!("as of {}", r.as_of)];
             words.extend(r.adherence.words(trial));
-            words.push(format!(
-                "{} (deviations.csv)",
-                plural(n, "deviation")
-            ));
+            words.push(format!("{} (deviations.csv)", plural(n, "deviation")));
             words.join(", ")
         }),
     };
@@ -369,7 +366,14 @@ pub fn report_only(cohort: &Cohort) -> Result<String> {
     let (prep, _, calendars, record) = tally(cohort, Path::new(""));
     let patients = make_patients(cohort, None)?;
     let inputs = inputs_of(cohort)?;
-    report_html(cohort, &prep, &calendars, record.as_ref(), patients, &inputs)
+    report_html(
+        cohort,
+        &prep,
+        &calendars,
+        record.as_ref(),
+        patients,
+        &inputs,
+    )
 }
 
 /// A cohort's input files (scenario and roster) with their SHA-256, for its manifest.
@@ -445,7 +449,14 @@ pub fn write_cohort(
             })?;
         }
         let patients = make_patients(cohort, Some((&patients_dir, &inputs)))?;
-        let html = report_html(cohort, &prep, &calendars, record.as_ref(), patients, &inputs)?;
+        let html = report_html(
+            cohort,
+            &prep,
+            &calendars,
+            record.as_ref(),
+            patients,
+            &inputs,
+        )?;
         write::atomic(&new.join("report.html"), html.as_bytes())?;
         let mut files = manifest::list_files(new)?;
         files.push(manifest::FILE.to_string());

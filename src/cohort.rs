@@ -397,13 +397,13 @@ impl<'t> Cohort<'t> {
                 } else {
                     match self.placement(i) {
                         Some(p) => plan.expand_date_placed(
-                        Some(known),
-                        e.weight_kg,
-                        e.start,
-                        p,
-                        date,
-                        &mut events,
-                    ),
+                            Some(known),
+                            e.weight_kg,
+                            e.start,
+                            p,
+                            date,
+                            &mut events,
+                        ),
                         None => plan.expand_date_with(
                             Some(known),
                             e.weight_kg,

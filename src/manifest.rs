@@ -228,6 +228,7 @@ mod tests {
             role: role.into(),
             path: path.into(),
             sha256: "00".into(),
+            as_of: None,
         }
     }
 

@@ -771,10 +771,15 @@ impl Arm {
             .iter()
             .filter(|c| c.dose.amount != DoseAmount::None)
             .filter_map(|c| {
-                c.dose.tolerance_pct.provenance.assumed.as_ref().map(|r| Assumption {
-                    what: format!("{} dose tolerance", c.id),
-                    reason: r.clone(),
-                })
+                c.dose
+                    .tolerance_pct
+                    .provenance
+                    .assumed
+                    .as_ref()
+                    .map(|r| Assumption {
+                        what: format!("{} dose tolerance", c.id),
+                        reason: r.clone(),
+                    })
             })
             .collect()
     }

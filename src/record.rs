@@ -227,7 +227,14 @@ pub fn read(
             format!("cannot read the administration record: {e}"),
         ))
     })?;
-    parse(path, std::io::BufReader::new(file), trial, roster, as_of, false)
+    parse(
+        path,
+        std::io::BufReader::new(file),
+        trial,
+        roster,
+        as_of,
+        false,
+    )
 }
 
 /// As [`read`] for one patient's calendar: the rows of patients not on `roster` (the one
@@ -244,7 +251,14 @@ pub fn read_for(
             format!("cannot read the administration record: {e}"),
         ))
     })?;
-    parse(path, std::io::BufReader::new(file), trial, roster, as_of, true)
+    parse(
+        path,
+        std::io::BufReader::new(file),
+        trial,
+        roster,
+        as_of,
+        true,
+    )
 }
 
 /// As [`read`], from any reader; `path` names the input in messages.
@@ -273,7 +287,11 @@ pub fn parse(
         .map(|(k, h)| {
             let s = String::from_utf8_lossy(h);
             // A spreadsheet's byte-order mark on the first name.
-            let s = if k == 0 { s.trim_start_matches('\u{feff}') } else { &s };
+            let s = if k == 0 {
+                s.trim_start_matches('\u{feff}')
+            } else {
+                &s
+            };
             s.trim().to_string()
         })
         .collect();
@@ -432,9 +450,7 @@ pub fn parse(
                     ok = false;
                 }
                 let count = match target {
-                    Some(Target::Component(c)) => {
-                        arm.components[c as usize].timing.rule.count()
-                    }
+                    Some(Target::Component(c)) => arm.components[c as usize].timing.rule.count(),
                     _ => 1,
                 };
                 occurrence = if occ_text.is_empty() && count == 1 {
@@ -661,7 +677,11 @@ pub fn parse(
                             "a '{}' row for patient {id} on {} after they {} on {} (line {}): nothing may be recorded after that",
                             r.kind.as_str(),
                             r.date,
-                            if e.kind == RecordKind::Died { "died" } else { "withdrew" },
+                            if e.kind == RecordKind::Died {
+                                "died"
+                            } else {
+                                "withdrew"
+                            },
                             e.date,
                             e.line
                         ),
@@ -771,7 +791,9 @@ fn check_amount(
         return Err(format!("{text} is not a whole number of cells"));
     }
     if unit == crate::model::Unit::Ml && ((x * 100.0).round() - x * 100.0).abs() > 1e-9 {
-        return Err(format!("{text} mL has more than two decimals: give mL to 0.01"));
+        return Err(format!(
+            "{text} mL has more than two decimals: give mL to 0.01"
+        ));
     }
     Ok(x)
 }

@@ -640,6 +640,7 @@ mod tests {
             role: "roster".into(),
             path: "r.csv".into(),
             sha256: "ab".into(),
+            as_of: None,
         }];
         render(&Report {
             trial: &t,
@@ -649,6 +650,7 @@ mod tests {
             cumulative_caption: "",
             prep: &export::prep::Prep::default(),
             calendars: &CalendarUse::default(),
+            record: None,
             patient_count: count,
             patients,
         })

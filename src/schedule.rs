@@ -887,7 +887,10 @@ impl Plan<'_> {
                 continue;
             };
             let day = match scheduled {
-                Some(p) => p.iter().find(|p| p.slot as usize == k).map(|p| i64::from(p.day)),
+                Some(p) => p
+                    .iter()
+                    .find(|p| p.slot as usize == k)
+                    .map(|p| i64::from(p.day)),
                 None => slot_date(&self.slots[k], start).ok().map(|d| d.1),
             };
             differs |= day != Some(timing::day_of_date(start, r.date));
@@ -926,13 +929,7 @@ impl Plan<'_> {
         }
         let weights: Vec<(NaiveDate, Kg, u32)> = log.weights().collect();
         let latest = weights.last().map(|w| (w.1, w.2));
-        let weight_on = |d: NaiveDate| {
-            weights
-                .iter()
-                .rev()
-                .find(|w| w.0 <= d)
-                .map(|w| (w.1, w.2))
-        };
+        let weight_on = |d: NaiveDate| weights.iter().rev().find(|w| w.0 <= d).map(|w| (w.1, w.2));
         // The doses at each recorded weight, computed once.
         let mut at_weight: Vec<Option<Doses>> = (0..weights.len()).map(|_| None).collect();
         let end = log.end();
@@ -991,8 +988,7 @@ impl Plan<'_> {
                     e.dose = dose;
                     e.volume_ml = self.volume(c, dose);
                     let _ = per_kg;
-                    e.deviation.weight_pct =
-                        (kg.f64() - weight_kg.f64()) / weight_kg.f64() * 100.0;
+                    e.deviation.weight_pct = (kg.f64() - weight_kg.f64()) / weight_kg.f64() * 100.0;
                     e.deviation.set(Deviation::WEIGHT_CHANGE);
                 }
             }

@@ -791,7 +791,8 @@ fn csv_header_is_the_fixed_contract() {
         first,
         "patient_id,trial_id,arm_id,date,study_day,weekday,order_in_day,kind,event,occurrence,\
          occurrences,weight_kg,dose_per_kg,dose,dose_unit,cumulative_dose,volume_ml,\
-         window_start,window_end,note,product,assumed,site,planned_date,shift_days,flags"
+         window_start,window_end,note,product,assumed,site,planned_date,shift_days,flags,\
+         status,planned_amount,deviation"
     );
 }
 

@@ -424,7 +424,7 @@ fn visits_are_labelled_by_name_never_by_id() {
         start: DEFAULT_START,
         site: None,
     };
-    let (svg, _) = patient_charts(&t, &t.arms[0], &patient, None, (800, 450)).unwrap();
+    let (svg, _) = patient_charts(&t, &t.arms[0], &patient, None, None, (800, 450)).unwrap();
     let texts = svg_texts(&svg);
     assert!(
         texts.iter().any(|t| t.starts_with("1-month safety visit")),

@@ -108,7 +108,10 @@ pub fn run(args: CalendarArgs) -> Result<()> {
             let log = crate::record::read_for(path, &trial, &roster, args.as_of)?;
             let pl = log.patient(0);
             let shared = match &calendar {
-                Some(c) => Some(plan.placement(patient.start, c).map_err(|e| schedule_problem(&trial.file, e))?),
+                Some(c) => Some(
+                    plan.placement(patient.start, c)
+                        .map_err(|e| schedule_problem(&trial.file, e))?,
+                ),
                 None => None,
             };
             let fixes = plan.fixes(patient.start, shared.as_ref().map(|p| p.slots()), &pl);
