@@ -143,6 +143,9 @@ pub struct CsvRow {
     pub planned_date: String,
     pub shift_days: String,
     pub flags: String,
+    pub status: String,
+    pub planned_amount: String,
+    pub deviation: String,
 }
 
 /// The header and rows of a calendar CSV.

@@ -1,0 +1,514 @@
+//! The administration record (`--log`, `--as-of`): statuses, deviations, re-projection,
+//! dose intensity, deviations.csv, .ics updates and every log error, each case with its
+//! dates and doses computed by hand in the comments.
+//!
+//! NCT01724398's arms: `msc` gives UC-MSC 1e5 cells/kg weekly x4 from day 1 (anchor
+//! previous, window 2 days each way, at least 5 days apart); `pe` gives a 2000 mL plasma
+//! exchange every 3 days x3 (anchor plan, window 1 day, at least 2 days apart); `msc-pe`
+//! both, the first two infusions after that day's exchange. A 60 kg patient's dose is
+//! 60 x 1e5 = 6,000,000 cells.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+const SCENARIO: &str = "scenarios/nct01724398.toml";
+const LOG_HEADER: &str = "patient_id,date,record,component,occurrence,amount,note";
+
+fn write_log(dir: &Path, rows: &[&str]) -> PathBuf {
+    let mut text = format!("{LOG_HEADER}\n");
+    for r in rows {
+        text.push_str(r);
+        text.push('\n');
+    }
+    write_file(dir, "log.csv", &text)
+}
+
+/// Patient P1's calendar CSV rows (doses and visits) with the record applied.
+fn recorded(arm: &str, start: &str, rows: &[&str], extra: &[&str]) -> Vec<CsvRow> {
+    let dir = tempfile::tempdir().unwrap();
+    let log = write_log(dir.path(), rows);
+    let mut args = vec!["--format", "csv", "--patient", "P1", "--log"];
+    let log = log.to_str().unwrap().to_string();
+    args.push(&log);
+    args.extend_from_slice(extra);
+    let run = calendar(SCENARIO, arm, "60", start, &args);
+    run.expect_code(0);
+    let (_, rows) = parse_csv(&run.stdout);
+    rows.into_iter().filter(|r| r.kind != "background").collect()
+}
+
+/// (date, event, occurrence, status, dose, planned_amount, deviation) of each row.
+fn brief(rows: &[CsvRow]) -> Vec<(String, String, String, String, String, String, String)> {
+    rows.iter()
+        .map(|r| {
+            (
+                r.date.clone(),
+                r.event.clone(),
+                r.occurrence.clone(),
+                r.status.clone(),
+                r.dose.clone(),
+                r.planned_amount.clone(),
+                r.deviation.clone(),
+            )
+        })
+        .collect()
+}
+
+fn row(
+    date: &str,
+    event: &str,
+    occ: u32,
+    status: &str,
+    dose: &str,
+    planned: &str,
+    deviation: &str,
+) -> (String, String, String, String, String, String, String) {
+    (
+        date.into(),
+        event.into(),
+        occ.to_string(),
+        status.into(),
+        dose.into(),
+        planned.into(),
+        deviation.into(),
+    )
+}
+
+#[test]
+fn a_dose_three_days_late_pushes_the_later_ones_under_anchor_previous() {
+    // Start Mon 2027-03-01: doses planned 03-01, 03-08, 03-15, 03-22. Dose 2 given on
+    // 03-11, 3 days late (and 3 days beyond a 2-day window): doses 3 and 4 keep the weekly
+    // interval from it, 03-18 and 03-25. The visit (day 337) stays on 2028-01-31.
+    let rows = recorded(
+        "msc",
+        "2027-03-01",
+        &[
+            "P1,2027-03-01,given,uc_msc,1,,",
+            "P1,2027-03-11,given,uc_msc,2,,product released late",
+        ],
+        &[],
+    );
+    assert_eq!(
+        brief(&rows),
+        [
+            row("2027-03-01", "uc_msc", 1, "given", "6000000", "6000000", ""),
+            row(
+                "2027-03-11",
+                "uc_msc",
+                2,
+                "given",
+                "6000000",
+                "6000000",
+                "late:+3d;outside_window:+3d"
+            ),
+            row("2027-03-18", "uc_msc", 3, "planned", "6000000", "", ""),
+            row("2027-03-25", "uc_msc", 4, "planned", "6000000", "", ""),
+            row("2028-01-31", "week48", 1, "planned", "", "", ""),
+        ]
+    );
+    // The running total counts what was given.
+    assert_eq!(rows[3].cumulative_dose, "24000000");
+    // The moved dose keeps its planned date; the late one shows its shift.
+    assert_eq!(rows[1].planned_date, "2027-03-08");
+    assert_eq!(rows[1].shift_days, "3");
+    assert_eq!(rows[2].planned_date, "2027-03-15");
+}
+
+#[test]
+fn a_late_exchange_under_anchor_plan_moves_nothing_else() {
+    // pe: 03-01, 03-04, 03-07. Exchange 1 a day late, on 03-02: within its 1-day window
+    // (late, not outside_window); exchanges 2 and 3 stay on the plan's dates.
+    let rows = recorded("pe", "2027-03-01", &["P1,2027-03-02,given,pe,1,,"], &[]);
+    assert_eq!(
+        brief(&rows)[..3],
+        [
+            row("2027-03-02", "pe", 1, "given", "2000", "2000", "late:+1d"),
+            row("2027-03-04", "pe", 2, "planned", "2000", "", ""),
+            row("2027-03-07", "pe", 3, "planned", "2000", "", ""),
+        ]
+    );
+}
+
+#[test]
+fn missed_overdue_and_dose_deviations_are_coded_with_their_figures() {
+    // As of 03-10: exchange 1 given 03-01, exchange 2 missed (due 03-04), exchange 3
+    // (03-07) not recorded: due, 3 days overdue.
+    let rows = recorded(
+        "pe",
+        "2027-03-01",
+        &["P1,2027-03-01,given,pe,1,,", "P1,2027-03-04,missed,pe,2,,"],
+        &["--as-of", "2027-03-10"],
+    );
+    assert_eq!(
+        brief(&rows)[..3],
+        [
+            row("2027-03-01", "pe", 1, "given", "2000", "2000", ""),
+            row("2027-03-04", "pe", 2, "missed", "", "2000", "missed"),
+            row("2027-03-07", "pe", 3, "due", "2000", "2000", "overdue:3d"),
+        ]
+    );
+    // A missed dose is not in the running total: exchange 3 would make 4000 mL.
+    assert_eq!(rows[1].cumulative_dose, "");
+    assert_eq!(rows[2].cumulative_dose, "4000");
+    // 5,100,000 of 6,000,000 is 15% low, beyond the assumed 10%; 5,460,000 is 9% low,
+    // within it; 6,900,000 is 15% high.
+    let rows = recorded(
+        "msc",
+        "2027-03-01",
+        &[
+            "P1,2027-03-01,given,uc_msc,1,5100000,",
+            "P1,2027-03-08,given,uc_msc,2,5460000,",
+            "P1,2027-03-15,given,uc_msc,3,6900000,",
+        ],
+        &[],
+    );
+    assert_eq!(rows[0].deviation, "dose_low:-15%");
+    assert_eq!(rows[1].deviation, "");
+    assert_eq!(rows[1].dose, "5460000");
+    assert_eq!(rows[2].deviation, "dose_high:+15%");
+    // 5.1 + 5.46 + 6.9 million cells given.
+    assert_eq!(rows[2].cumulative_dose, "17460000");
+}
+
+#[test]
+fn a_weight_change_redoses_only_what_is_not_yet_given() {
+    // Weighed 66 kg on 03-08, the day of dose 2: dose 1 (03-01) stays 6,000,000; doses 2
+    // to 4 are 66 x 1e5 = 6,600,000, flagged +10% of the roster's 60 kg.
+    let rows = recorded(
+        "msc",
+        "2027-03-01",
+        &[
+            "P1,2027-03-01,given,uc_msc,1,,",
+            "P1,2027-03-08,weight,,,66,re-weighed",
+            "P1,2027-03-08,given,uc_msc,2,,",
+        ],
+        &[],
+    );
+    assert_eq!(
+        brief(&rows)[..4],
+        [
+            row("2027-03-01", "uc_msc", 1, "given", "6000000", "6000000", ""),
+            row(
+                "2027-03-08",
+                "uc_msc",
+                2,
+                "given",
+                "6600000",
+                "6600000",
+                "weight_change:+10%"
+            ),
+            row(
+                "2027-03-15",
+                "uc_msc",
+                3,
+                "planned",
+                "6600000",
+                "",
+                "weight_change:+10%"
+            ),
+            row(
+                "2027-03-22",
+                "uc_msc",
+                4,
+                "planned",
+                "6600000",
+                "",
+                "weight_change:+10%"
+            ),
+        ]
+    );
+    assert_eq!(rows[0].weight_kg, "60");
+    assert_eq!(rows[1].weight_kg, "66");
+}
+
+#[test]
+fn withdrawal_and_death_keep_the_past_and_cancel_the_rest() {
+    for kind in ["withdrawn", "died"] {
+        let rows = recorded(
+            "msc",
+            "2027-03-01",
+            &[
+                "P1,2027-03-01,given,uc_msc,1,,",
+                "P1,2027-03-08,given,uc_msc,2,,",
+                &format!("P1,2027-03-10,{kind},,,,"),
+            ],
+            &[],
+        );
+        assert_eq!(
+            brief(&rows),
+            [
+                row("2027-03-01", "uc_msc", 1, "given", "6000000", "6000000", ""),
+                row("2027-03-08", "uc_msc", 2, "given", "6000000", "6000000", ""),
+                row("2027-03-15", "uc_msc", 3, "cancelled", "", "6000000", ""),
+                row("2027-03-22", "uc_msc", 4, "cancelled", "", "6000000", ""),
+                row("2028-01-31", "week48", 1, "cancelled", "", "", ""),
+            ],
+            "{kind}"
+        );
+    }
+}
+
+#[test]
+fn an_infusion_without_its_exchange_that_day_is_out_of_order() {
+    // msc-pe: exchange 1 and infusion 1 on 03-01, the infusion after the exchange. The
+    // exchange was given on 03-02 but the infusion on 03-01: the infusion is `order`, the
+    // exchange a day late.
+    let rows = recorded(
+        "msc-pe",
+        "2027-03-01",
+        &[
+            "P1,2027-03-01,given,uc_msc,1,,",
+            "P1,2027-03-02,given,pe,1,,",
+        ],
+        &[],
+    );
+    let uc = rows
+        .iter()
+        .find(|r| r.event == "uc_msc" && r.occurrence == "1")
+        .unwrap();
+    assert_eq!(uc.deviation, "order");
+    let pe = rows
+        .iter()
+        .find(|r| r.event == "pe" && r.occurrence == "1")
+        .unwrap();
+    assert_eq!((pe.date.as_str(), pe.deviation.as_str()), ("2027-03-02", "late:+1d"));
+}
+
+#[test]
+fn re_projection_follows_the_site_calendar_under_both_anchors() {
+    // Closed Sat and Sun. msc from Mon 2027-03-01: dose 2 given Sat 03-13 (5 days late).
+    // Under anchor previous dose 3 is anchored on Sat 03-20: the nearest open day is Fri
+    // 03-19 (a day earlier; Mon 03-22 is two days later), 6 days after dose 2. Dose 4
+    // follows dose 3's own delay (planned 03-15, placed 03-19: 4 days): 03-22 + 4 = Fri
+    // 03-26.
+    let rows = recorded(
+        "msc",
+        "2027-03-01",
+        &[
+            "P1,2027-03-01,given,uc_msc,1,,",
+            "P1,2027-03-13,given,uc_msc,2,,",
+        ],
+        &["--site", "weekends"],
+    );
+    let dates: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|r| (r.date.as_str(), r.status.as_str(), r.flags.as_str()))
+        .collect();
+    assert_eq!(
+        dates[..4],
+        [
+            ("2027-03-01", "given", ""),
+            ("2027-03-13", "given", ""),
+            ("2027-03-19", "planned", "shifted"),
+            ("2027-03-26", "planned", "shifted"),
+        ]
+    );
+    assert_eq!(rows[1].deviation, "late:+5d;outside_window:+5d");
+    // Anchor plan, pe from Thu 2027-03-04: planned 03-04, Sun 03-07 (moved to Mon 03-08,
+    // the nearest open day in a 1-day window), Wed 03-10. Exchange 1 given Fri 03-05,
+    // a day late: exchange 2 still goes from its own date, to Mon 03-08 (3 days after the
+    // late one, so its 2-day gap holds), and exchange 3 stays on 03-10.
+    let rows = recorded(
+        "pe",
+        "2027-03-04",
+        &["P1,2027-03-05,given,pe,1,,"],
+        &["--site", "weekends"],
+    );
+    let dates: Vec<(&str, &str)> = rows[..3]
+        .iter()
+        .map(|r| (r.date.as_str(), r.status.as_str()))
+        .collect();
+    assert_eq!(
+        dates,
+        [
+            ("2027-03-05", "given"),
+            ("2027-03-08", "planned"),
+            ("2027-03-10", "planned")
+        ]
+    );
+    assert_eq!(rows[0].deviation, "late:+1d");
+}
+
+/// A cohort of three on NCT01724398 and their log, in `dir`.
+fn cohort_files(dir: &Path, log: &[&str]) -> (PathBuf, PathBuf) {
+    let roster = write_roster(
+        dir,
+        "r.csv",
+        &[
+            "P1,msc,60,2027-03-01",
+            "P2,pe,60,2027-03-01",
+            "P3,conventional,60,2027-03-01",
+        ],
+    );
+    (roster, write_log(dir, log))
+}
+
+#[test]
+fn every_log_problem_is_reported_at_once_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (roster, log) = cohort_files(
+        dir.path(),
+        &[
+            "P1,2027-03-01,given,uc_msc,1,,",          // 2: fine
+            "P9,2027-03-01,given,uc_msc,1,,",          // 3: not on the roster
+            "P1,2027-03-08,given,pe,1,,",              // 4: no such component on msc
+            "P1,2027-03-08,given,uc_msc,5,,",          // 5: occurrence out of range
+            "P1,2027-03-08,given,uc_msc,1,,",          // 6: given twice
+            "P2,2027-02-27,given,pe,1,,",              // 7: before day 1
+            "P2,2027-03-04,given,pe,2,-2000,",         // 8: negative amount
+            "P1,2027-03-08,given,week48,,5,",          // 9: amount for a visit
+            "P2,2027-03-05,weight,,,900,",             // 10: weight beyond the hard limits
+            "P2,2027-03-06,died,,,,",                  // 11: fine
+            "P2,2027-03-07,given,pe,3,,",              // 12: after death
+            "P1,2027-03-09,sold,,,,",                  // 13: unknown record
+        ],
+    );
+    let first = run([
+        "pharmacy".as_ref(),
+        SCENARIO.as_ref(),
+        "--roster".as_ref(),
+        roster.as_os_str(),
+        "--log".as_ref(),
+        log.as_os_str(),
+        "--as-of".as_ref(),
+        "2027-03-08".as_ref(),
+    ]);
+    first.expect_code(2);
+    let err = first.err();
+    let l = log.display().to_string();
+    for (line, field, words) in [
+        (3, "patient_id", "patient 'P9' is not on the roster"),
+        (3, "patient_id", "record 'withdrawn' (or 'died') instead of deleting the row"),
+        (4, "component", "unknown component 'pe' for patient P1 on arm msc"),
+        (5, "occurrence", "occurrence '5' is out of range: uc_msc has occurrences 1 to 4"),
+        (6, "occurrence", "uc_msc occurrence 1 of patient P1 is recorded twice (first on line 2)"),
+        (7, "date", "2027-02-27 is before patient P2's study day 1 (2027-03-01)"),
+        (8, "amount", "-2000 mL is not a dose given"),
+        (9, "amount", "a visit has no amount"),
+        (10, "amount", "weight 900 kg is not a usable body weight"),
+        (12, "date", "after they died on 2027-03-06 (line 11)"),
+        (13, "record", "unknown record 'sold'"),
+    ] {
+        let want = format!("{l}:{line}: {field}: ");
+        assert!(
+            err.lines().any(|e| e.contains(&want) && e.contains(words)),
+            "no '{want}... {words}' in:\n{err}"
+        );
+    }
+    assert!(err.contains("10 problems:"), "{err}");
+    assert_eq!(first.out(), "");
+    // A date after --as-of, and an extra column (a withdrawal typed beside a row).
+    let log2 = write_file(
+        dir.path(),
+        "log2.csv",
+        &format!("{LOG_HEADER}\nP1,2027-03-09,given,uc_msc,2,,\n"),
+    );
+    let second = run([
+        "pharmacy".as_ref(),
+        SCENARIO.as_ref(),
+        "--roster".as_ref(),
+        roster.as_os_str(),
+        "--log".as_ref(),
+        log2.as_os_str(),
+        "--as-of".as_ref(),
+        "2027-03-08".as_ref(),
+    ]);
+    second.expect_code(2);
+    assert!(
+        second.err().contains(":2: date: 2027-03-09 is after --as-of 2027-03-08"),
+        "{}",
+        second.err()
+    );
+    let log3 = write_file(
+        dir.path(),
+        "log3.csv",
+        &format!("{LOG_HEADER},status\nP1,2027-03-01,given,uc_msc,1,,,withdrawn\n"),
+    );
+    let run = pharmacy(
+        Path::new(SCENARIO),
+        &roster,
+        &["--log".as_ref(), log3.as_os_str()],
+    );
+    run.expect_code(2);
+    assert!(run.err().contains(":1: status: unknown column 'status'"), "{}", run.err());
+}
+
+#[test]
+fn an_empty_log_before_every_event_changes_nothing_in_pharmacy_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let (roster, log) = cohort_files(dir.path(), &[]);
+    let plain = pharmacy(Path::new(SCENARIO), &roster, &[]);
+    plain.expect_code(0);
+    let with = pharmacy(
+        Path::new(SCENARIO),
+        &roster,
+        &[
+            "--log".as_ref(),
+            log.as_os_str(),
+            "--as-of".as_ref(),
+            "2027-02-28".as_ref(),
+        ],
+    );
+    with.expect_code(0);
+    assert_eq!(plain.stdout, with.stdout);
+    // Without --log every status is planned and the other new columns are empty.
+    let (_, rows) = parse_csv(&plain.stdout);
+    assert!(rows.iter().all(|r| r.status == "planned"
+        && r.planned_amount.is_empty()
+        && r.deviation.is_empty()));
+}
+
+#[test]
+fn cohort_writes_deviations_intensity_and_the_record_in_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    // P1: dose 1 given 15% low (5,100,000 of 6,000,000), dose 2 missed. P2: exchange 1
+    // given, exchanges 2 and 3 not recorded (overdue as of 03-08). Due by then: P1
+    // 12,000,000 cells planned, 5,100,000 given: 42.5%. P2 6000 mL planned, 2000 given:
+    // 33.3%.
+    let (roster, log) = cohort_files(
+        dir.path(),
+        &[
+            "P1,2027-03-01,given,uc_msc,1,5100000,thawing loss",
+            "P1,2027-03-08,missed,uc_msc,2,,no product",
+            "P2,2027-03-01,given,pe,1,,",
+        ],
+    );
+    let out = dir.path().join("out");
+    let made = run([
+        "cohort".as_ref(),
+        SCENARIO.as_ref(),
+        "--roster".as_ref(),
+        roster.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--log".as_ref(),
+        log.as_os_str(),
+        "--as-of".as_ref(),
+        "2027-03-08".as_ref(),
+    ]);
+    made.expect_code(0);
+    let summary = made.out();
+    assert!(
+        summary.contains("as of 2027-03-08, dose intensity uc_msc 42.5%, plasma 33.3%"),
+        "{summary}"
+    );
+    let trial = out.join("NCT01724398");
+    let devs = std::fs::read_to_string(trial.join("deviations.csv")).unwrap();
+    assert_eq!(
+        devs,
+        "patient_id,arm_id,component,occurrence,planned_date,date,planned_amount,amount,unit,deviation,note\n\
+         P1,msc,uc_msc,1,2027-03-01,2027-03-01,6000000,5100000,cells,dose_low:-15%,thawing loss\n\
+         P1,msc,uc_msc,2,2027-03-08,2027-03-08,6000000,,cells,missed,no product\n\
+         P2,pe,pe,2,2027-03-04,2027-03-04,2000,,mL,overdue:4d,\n\
+         P2,pe,pe,3,2027-03-07,2027-03-07,2000,,mL,overdue:1d,\n"
+    );
+    let manifest = std::fs::read_to_string(trial.join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"role\": \"administration record\""), "{manifest}");
+    assert!(manifest.contains("\"as_of\": \"2027-03-08\""), "{manifest}");
+    let report = std::fs::read_to_string(trial.join("report.html")).unwrap();
+    assert!(report.contains("Administration record"), "report");
+    assert!(report.contains(", complete to 2027-03-08)"), "footer");
+}
