@@ -37,7 +37,9 @@ fn recorded(arm: &str, start: &str, rows: &[&str], extra: &[&str]) -> Vec<CsvRow
     let run = calendar(SCENARIO, arm, "60", start, &args);
     run.expect_code(0);
     let (_, rows) = parse_csv(&run.stdout);
-    rows.into_iter().filter(|r| r.kind != "background").collect()
+    rows.into_iter()
+        .filter(|r| r.kind != "background")
+        .collect()
 }
 
 /// (date, event, occurrence, status, dose, planned_amount, deviation) of each row.
@@ -274,7 +276,10 @@ fn an_infusion_without_its_exchange_that_day_is_out_of_order() {
         .iter()
         .find(|r| r.event == "pe" && r.occurrence == "1")
         .unwrap();
-    assert_eq!((pe.date.as_str(), pe.deviation.as_str()), ("2027-03-02", "late:+1d"));
+    assert_eq!(
+        (pe.date.as_str(), pe.deviation.as_str()),
+        ("2027-03-02", "late:+1d")
+    );
 }
 
 #[test]
@@ -352,18 +357,18 @@ fn every_log_problem_is_reported_at_once_with_its_line() {
     let (roster, log) = cohort_files(
         dir.path(),
         &[
-            "P1,2027-03-01,given,uc_msc,1,,",          // 2: fine
-            "P9,2027-03-01,given,uc_msc,1,,",          // 3: not on the roster
-            "P1,2027-03-08,given,pe,1,,",              // 4: no such component on msc
-            "P1,2027-03-08,given,uc_msc,5,,",          // 5: occurrence out of range
-            "P1,2027-03-08,given,uc_msc,1,,",          // 6: given twice
-            "P2,2027-02-27,given,pe,1,,",              // 7: before day 1
-            "P2,2027-03-04,given,pe,2,-2000,",         // 8: negative amount
-            "P1,2027-03-08,given,week48,,5,",          // 9: amount for a visit
-            "P2,2027-03-05,weight,,,900,",             // 10: weight beyond the hard limits
-            "P2,2027-03-06,died,,,,",                  // 11: fine
-            "P2,2027-03-07,given,pe,3,,",              // 12: after death
-            "P1,2027-03-09,sold,,,,",                  // 13: unknown record
+            "P1,2027-03-01,given,uc_msc,1,,",  // 2: fine
+            "P9,2027-03-01,given,uc_msc,1,,",  // 3: not on the roster
+            "P1,2027-03-08,given,pe,1,,",      // 4: no such component on msc
+            "P1,2027-03-08,given,uc_msc,5,,",  // 5: occurrence out of range
+            "P1,2027-03-08,given,uc_msc,1,,",  // 6: given twice
+            "P2,2027-02-27,given,pe,1,,",      // 7: before day 1
+            "P2,2027-03-04,given,pe,2,-2000,", // 8: negative amount
+            "P1,2027-03-08,given,week48,,5,",  // 9: amount for a visit
+            "P2,2027-03-05,weight,,,900,",     // 10: weight beyond the hard limits
+            "P2,2027-03-06,died,,,,",          // 11: fine
+            "P2,2027-03-07,given,pe,3,,",      // 12: after death
+            "P1,2027-03-09,sold,,,,",          // 13: unknown record
         ],
     );
     let first = run([
@@ -381,11 +386,31 @@ fn every_log_problem_is_reported_at_once_with_its_line() {
     let l = log.display().to_string();
     for (line, field, words) in [
         (3, "patient_id", "patient 'P9' is not on the roster"),
-        (3, "patient_id", "record 'withdrawn' (or 'died') instead of deleting the row"),
-        (4, "component", "unknown component 'pe' for patient P1 on arm msc"),
-        (5, "occurrence", "occurrence '5' is out of range: uc_msc has occurrences 1 to 4"),
-        (6, "occurrence", "uc_msc occurrence 1 of patient P1 is recorded twice (first on line 2)"),
-        (7, "date", "2027-02-27 is before patient P2's study day 1 (2027-03-01)"),
+        (
+            3,
+            "patient_id",
+            "record 'withdrawn' (or 'died') instead of deleting the row",
+        ),
+        (
+            4,
+            "component",
+            "unknown component 'pe' for patient P1 on arm msc",
+        ),
+        (
+            5,
+            "occurrence",
+            "occurrence '5' is out of range: uc_msc has occurrences 1 to 4",
+        ),
+        (
+            6,
+            "occurrence",
+            "uc_msc occurrence 1 of patient P1 is recorded twice (first on line 2)",
+        ),
+        (
+            7,
+            "date",
+            "2027-02-27 is before patient P2's study day 1 (2027-03-01)",
+        ),
         (8, "amount", "-2000 mL is not a dose given"),
         (9, "amount", "a visit has no amount"),
         (10, "amount", "weight 900 kg is not a usable body weight"),
@@ -418,7 +443,9 @@ fn every_log_problem_is_reported_at_once_with_its_line() {
     ]);
     second.expect_code(2);
     assert!(
-        second.err().contains(":2: date: 2027-03-09 is after --as-of 2027-03-08"),
+        second
+            .err()
+            .contains(":2: date: 2027-03-09 is after --as-of 2027-03-08"),
         "{}",
         second.err()
     );
@@ -433,7 +460,11 @@ fn every_log_problem_is_reported_at_once_with_its_line() {
         &["--log".as_ref(), log3.as_os_str()],
     );
     run.expect_code(2);
-    assert!(run.err().contains(":1: status: unknown column 'status'"), "{}", run.err());
+    assert!(
+        run.err().contains(":1: status: unknown column 'status'"),
+        "{}",
+        run.err()
+    );
 }
 
 #[test]
@@ -456,9 +487,11 @@ fn an_empty_log_before_every_event_changes_nothing_in_pharmacy_csv() {
     assert_eq!(plain.stdout, with.stdout);
     // Without --log every status is planned and the other new columns are empty.
     let (_, rows) = parse_csv(&plain.stdout);
-    assert!(rows.iter().all(|r| r.status == "planned"
-        && r.planned_amount.is_empty()
-        && r.deviation.is_empty()));
+    assert!(
+        rows.iter().all(|r| r.status == "planned"
+            && r.planned_amount.is_empty()
+            && r.deviation.is_empty())
+    );
 }
 
 #[test]
@@ -506,9 +539,267 @@ fn cohort_writes_deviations_intensity_and_the_record_in_the_manifest() {
          P2,pe,pe,3,2027-03-07,2027-03-07,2000,,mL,overdue:1d,\n"
     );
     let manifest = std::fs::read_to_string(trial.join("manifest.json")).unwrap();
-    assert!(manifest.contains("\"role\": \"administration record\""), "{manifest}");
+    assert!(
+        manifest.contains("\"role\": \"administration record\""),
+        "{manifest}"
+    );
     assert!(manifest.contains("\"as_of\": \"2027-03-08\""), "{manifest}");
     let report = std::fs::read_to_string(trial.join("report.html")).unwrap();
     assert!(report.contains("Administration record"), "report");
     assert!(report.contains(", complete to 2027-03-08)"), "footer");
+}
+
+/// Each VEVENT of an .ics as UID -> (SEQUENCE, DTSTART, STATUS), read with the
+/// `icalendar` crate's parser.
+fn ics_events(text: &str) -> std::collections::BTreeMap<String, (u64, String, String)> {
+    let unfolded = icalendar::parser::unfold(text);
+    let cal = icalendar::parser::read_calendar(&unfolded).expect("the .ics parses");
+    cal.components
+        .iter()
+        .filter(|c| c.name.as_str() == "VEVENT")
+        .map(|c| {
+            let get = |name: &str| {
+                c.properties
+                    .iter()
+                    .find(|p| p.name.as_str() == name)
+                    .map(|p| p.val.as_str().to_string())
+                    .unwrap_or_default()
+            };
+            (
+                get("UID"),
+                (
+                    get("SEQUENCE").parse().expect("a SEQUENCE"),
+                    get("DTSTART"),
+                    get("STATUS"),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn ics_updates_applied_by_uid_and_sequence_leave_the_re_projected_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let ics = |name: &str, rows: &[&str]| -> String {
+        let log = write_file(dir.path(), &format!("{name}.csv"), &{
+            let mut t = format!("{LOG_HEADER}\n");
+            for r in rows {
+                t.push_str(r);
+                t.push('\n');
+            }
+            t
+        });
+        let run = calendar(
+            SCENARIO,
+            "msc",
+            "60",
+            "2027-03-01",
+            &[
+                "--format",
+                "ics",
+                "--patient",
+                "P1",
+                "--log",
+                log.to_str().unwrap(),
+            ],
+        );
+        run.expect_code(0);
+        run.out()
+    };
+    // Week one; then dose 2 three days late (doses 3 and 4 move); then a withdrawal.
+    let logs: [&[&str]; 3] = [
+        &["P1,2027-03-01,given,uc_msc,1,,"],
+        &[
+            "P1,2027-03-01,given,uc_msc,1,,",
+            "P1,2027-03-11,given,uc_msc,2,,",
+        ],
+        &[
+            "P1,2027-03-01,given,uc_msc,1,,",
+            "P1,2027-03-11,given,uc_msc,2,,",
+            "P1,2027-03-12,withdrawn,,,,",
+        ],
+    ];
+    let files: Vec<String> = logs
+        .iter()
+        .enumerate()
+        .map(|(k, l)| ics(&format!("log{k}"), l))
+        .collect();
+    // The first file in a calendar app, then each update applied over it.
+    let mut app = ics_events(&files[0]);
+    for f in &files[1..] {
+        let update = ics_events(f);
+        for (uid, new) in &update {
+            let old = app.get(uid).cloned().expect("the same UIDs");
+            assert!(new.0 >= old.0, "{uid}: SEQUENCE fell");
+            if (new.1.as_str(), new.2.as_str()) != (old.1.as_str(), old.2.as_str()) {
+                assert!(new.0 > old.0, "{uid}: changed without a higher SEQUENCE");
+            }
+            if new.0 > old.0 {
+                app.insert(uid.clone(), new.clone());
+            }
+        }
+        assert_eq!(app, update);
+    }
+    // What the calendar app holds at the end: dose 2 on its late date, 3 and 4 cancelled
+    // on their re-projected dates, the visit cancelled.
+    let shown: Vec<(String, String)> = app.values().map(|v| (v.1.clone(), v.2.clone())).collect();
+    assert_eq!(
+        shown,
+        [
+            ("20270301".to_string(), String::new()),
+            ("20270311".to_string(), String::new()),
+            ("20270318".to_string(), "CANCELLED".to_string()),
+            ("20270325".to_string(), "CANCELLED".to_string()),
+            ("20280131".to_string(), "CANCELLED".to_string()),
+        ]
+    );
+    assert!(
+        files[2].contains("DTSTAMP:20270312T000000Z"),
+        "stamped by the as-of date"
+    );
+}
+
+mod sequence {
+    //! A longer record never lowers an event's iCalendar SEQUENCE, and raises it whenever
+    //! the event's date or status changes: checked over random courses, each record a
+    //! prefix of the next (as a log grows day by day).
+
+    use std::collections::BTreeMap;
+    use std::path::Path;
+    use std::sync::LazyLock;
+
+    use chrono::{Days, NaiveDate};
+    use proptest::prelude::*;
+
+    use dosesim::export::Recorded;
+    use dosesim::model::{Kg, Trial};
+    use dosesim::roster::{Entry, Roster};
+    use dosesim::schedule::{Origin, Plan};
+
+    static TRIAL: LazyLock<Trial> = LazyLock::new(|| {
+        dosesim::scenario::load(&super::root().join(super::SCENARIO)).expect("bundled")
+    });
+
+    fn roster(arm: u16, start: NaiveDate) -> Roster {
+        Roster {
+            entries: vec![Entry {
+                id: "P1".into(),
+                weight_kg: "60".parse().unwrap(),
+                start,
+                line: 2,
+                arm,
+                site: None,
+            }],
+            by_id: vec![0],
+            warnings: Vec::new(),
+            id_warnings: Vec::new(),
+            date_warnings: Vec::new(),
+            sites: Vec::new(),
+        }
+    }
+
+    /// (uid key, occurrence) -> (SEQUENCE, date, status) of every event after `rows`.
+    fn state(
+        arm: u16,
+        start: NaiveDate,
+        rows: &[String],
+    ) -> BTreeMap<(String, u32), (u64, NaiveDate, &'static str)> {
+        let trial = &*TRIAL;
+        let roster = roster(arm, start);
+        let text = format!("{}\n{}", super::LOG_HEADER, rows.join("\n"));
+        let log = dosesim::record::parse(
+            Path::new("log.csv"),
+            text.as_bytes(),
+            trial,
+            &roster,
+            None,
+            false,
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let plan = Plan::new(trial, &trial.arms[usize::from(arm)]);
+        let pl = log.patient(0);
+        let fixes = plan.fixes(start, None, &pl);
+        let placement = (!fixes.is_empty()).then(|| plan.place_on(start, None, &fixes).unwrap());
+        let mut events = Vec::new();
+        plan.actual(
+            None,
+            Kg::from_f64(60.0),
+            start,
+            placement.as_ref().map(|p| p.slots()),
+            &pl,
+            log.as_of,
+            &mut events,
+        )
+        .unwrap();
+        let rec = Recorded {
+            as_of: log.as_of,
+            rows: pl.records.len(),
+        };
+        let arm = &trial.arms[usize::from(arm)];
+        events
+            .iter()
+            .filter_map(|e| {
+                let id = match e.origin {
+                    Origin::Component(c) => arm.components[c].id.clone(),
+                    Origin::Visit(v) => arm.visits[v].id.clone(),
+                    Origin::Background(_) => return None,
+                };
+                Some((
+                    (id, e.occurrence),
+                    (rec.sequence(e.status), e.date, e.status.as_str()),
+                ))
+            })
+            .collect()
+    }
+
+    /// A course as log rows in date order: each dose given (or missed) 5 to 10 days after
+    /// the one before, maybe a weight, maybe a withdrawal at the end.
+    fn course() -> impl Strategy<Value = (u16, Vec<String>)> {
+        (
+            prop::sample::select(vec![1u16, 2]),
+            prop::collection::vec((5u64..=10, any::<bool>(), 0u8..10), 1..=4),
+            any::<bool>(),
+        )
+            .prop_map(|(arm, doses, withdraw)| {
+                let start = NaiveDate::from_ymd_opt(2027, 3, 1).unwrap();
+                let (id, step) = if arm == 1 { ("uc_msc", 7) } else { ("pe", 3) };
+                let max = if arm == 1 { 4 } else { 3 };
+                let mut date = start;
+                let mut rows = Vec::new();
+                for (k, (gap, given, weight)) in doses.iter().take(max).enumerate() {
+                    if k > 0 {
+                        date = date + Days::new(gap * step / 7);
+                    }
+                    if *weight == 0 {
+                        rows.push(format!("P1,{date},weight,,,{},", 55 + k));
+                    }
+                    let kind = if *given { "given" } else { "missed" };
+                    rows.push(format!("P1,{date},{kind},{id},{},,", k + 1));
+                }
+                if withdraw {
+                    date = date + Days::new(1);
+                    rows.push(format!("P1,{date},withdrawn,,,,"));
+                }
+                (arm, rows)
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn a_longer_log_never_lowers_a_sequence((arm, rows) in course()) {
+            let start = NaiveDate::from_ymd_opt(2027, 3, 1).unwrap();
+            let mut before = state(arm, start, &[]);
+            for k in 1..=rows.len() {
+                let after = state(arm, start, &rows[..k]);
+                for (uid, new) in &after {
+                    let old = &before[uid];
+                    prop_assert!(new.0 >= old.0, "{uid:?}: {old:?} -> {new:?}");
+                    if (new.1, new.2) != (old.1, old.2) {
+                        prop_assert!(new.0 > old.0, "{uid:?} changed: {old:?} -> {new:?}");
+                    }
+                }
+                before = after;
+            }
+        }
+    }
 }
