@@ -388,12 +388,27 @@ impl<'t> Cohort<'t> {
                 let texts = &self.texts[e.arm as usize];
                 let w = self.dose_width;
                 let known = &self.doses[i as usize * w..(i as usize + 1) * w];
-                if self.log.is_some() {
-                    // The record applies to the whole calendar (running totals, the
-                    // order of an exchange and its infusion): that day's events of it.
-                    self.expand(i, &mut whole);
-                    events.clear();
-                    events.extend(whole.iter().filter(|ev| ev.date == date));
+                if let Some(log) = self.log {
+                    let pl = log.patient(i);
+                    if pl.changes_amounts() {
+                        // The running totals depend on the whole record: that day's
+                        // events of the whole calendar.
+                        self.expand(i, &mut whole);
+                        events.clear();
+                        events.extend(whole.iter().filter(|ev| ev.date == date));
+                    } else {
+                        plan.actual_on(
+                            Some(known),
+                            e.weight_kg,
+                            e.start,
+                            self.placement(i),
+                            &pl,
+                            log.as_of,
+                            date,
+                            &mut events,
+                        )
+                        .expect("checked when the cohort was built");
+                    }
                 } else {
                     match self.placement(i) {
                         Some(p) => plan.expand_date_placed(

@@ -139,6 +139,15 @@ impl PatientLog<'_> {
         self.records.is_empty()
     }
 
+    /// Whether the record makes any dose differ from the plan's: a dose missed, a course
+    /// ended, a weight recorded or a dose given in an amount of its own.
+    pub fn changes_amounts(&self) -> bool {
+        self.records.iter().any(|r| match r.kind {
+            RecordKind::Given => r.amount.is_some(),
+            _ => true,
+        })
+    }
+
     /// The given or missed row about `target`'s occurrence, if any.
     pub fn find(&self, target: Target, occurrence: u32) -> Option<&Record> {
         self.records.iter().find(|r| {

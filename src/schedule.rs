@@ -927,6 +927,48 @@ impl Plan<'_> {
             Some(p) => self.expand_placed(known, weight_kg, start, p, out)?,
             None => self.expand_with(known, weight_kg, start, out)?,
         }
+        self.overlay(weight_kg, log, as_of, out)?;
+        self.number_and_total(out);
+        Ok(())
+    }
+
+    /// As [`Plan::actual`], only the events scheduled on `date` (with their running
+    /// totals), for a record that changes no amount ([`PatientLog::changes_amounts`]
+    /// is false: nothing missed, cancelled, re-weighed or given in another amount), so
+    /// that the plan's running totals are what was given. The pharmacy stream calls this
+    /// once per patient-day.
+    #[allow(clippy::too_many_arguments)]
+    pub fn actual_on(
+        &self,
+        known: Option<&[Option<f64>]>,
+        weight_kg: Kg,
+        start: NaiveDate,
+        placement: Option<&[PlacedSlot]>,
+        log: &PatientLog,
+        as_of: NaiveDate,
+        date: NaiveDate,
+        out: &mut Vec<Event>,
+    ) -> Result<(), ScheduleError> {
+        debug_assert!(!log.changes_amounts());
+        match placement {
+            Some(p) => self.expand_date_placed(known, weight_kg, start, p, date, out)?,
+            None => self.expand_date_with(known, weight_kg, start, date, out)?,
+        }
+        // An exchange an infusion follows is given the same day, so the day's events
+        // hold everything the order check looks at.
+        self.overlay(weight_kg, log, as_of, out)
+    }
+
+    /// Applies the record to expanded events (all of a calendar, or all of one day):
+    /// statuses, doses at recorded weights, given amounts and deviations; the running
+    /// totals are left to the caller.
+    fn overlay(
+        &self,
+        weight_kg: Kg,
+        log: &PatientLog,
+        as_of: NaiveDate,
+        out: &mut [Event],
+    ) -> Result<(), ScheduleError> {
         let weights: Vec<(NaiveDate, Kg, u32)> = log.weights().collect();
         let latest = weights.last().map(|w| (w.1, w.2));
         let weight_on = |d: NaiveDate| weights.iter().rev().find(|w| w.0 <= d).map(|w| (w.1, w.2));
@@ -1059,7 +1101,6 @@ impl Plan<'_> {
                 }
             }
         }
-        self.number_and_total(out);
         Ok(())
     }
 

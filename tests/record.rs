@@ -803,3 +803,95 @@ mod sequence {
         }
     }
 }
+
+#[test]
+fn pharmacy_csv_with_a_record_is_every_patient_calendar_in_date_order() {
+    // The stream takes a patient's day from the plan when the record changes no amount
+    // (P1: late, re-projected; P3: on time), and from the whole calendar when it does
+    // (P2: missed; P4: re-weighed; P5: withdrawn; P6: an amount of its own). Each way,
+    // its rows are the patient's own calendar's, on a site calendar or not.
+    let dir = tempfile::tempdir().unwrap();
+    let roster = write_file(
+        dir.path(),
+        "r.csv",
+        "patient_id,arm,weight_kg,start_date,site\n\
+         P1,msc,60,2027-03-01,weekends\n\
+         P2,pe,61,2027-03-02,\n\
+         P3,msc-pe,62,2027-03-03,weekends\n\
+         P4,msc,63,2027-03-01,\n\
+         P5,msc-pe,64,2027-03-02,weekends\n\
+         P6,msc,65,2027-03-03,\n",
+    );
+    let log = write_log(
+        dir.path(),
+        &[
+            "P1,2027-03-01,given,uc_msc,1,,",
+            "P1,2027-03-10,given,uc_msc,2,,",
+            "P2,2027-03-02,given,pe,1,,",
+            "P2,2027-03-05,missed,pe,2,,",
+            "P3,2027-03-03,given,pe,1,,",
+            "P3,2027-03-03,given,uc_msc,1,,",
+            "P4,2027-03-01,given,uc_msc,1,,",
+            "P4,2027-03-05,weight,,,70,",
+            "P5,2027-03-02,given,pe,1,,",
+            "P5,2027-03-04,withdrawn,,,,",
+            "P6,2027-03-03,given,uc_msc,1,6000000,",
+        ],
+    );
+    let a = |p: &Path| p.as_os_str().to_owned();
+    let stream = pharmacy(
+        Path::new(SCENARIO),
+        &roster,
+        &[
+            "--log".as_ref(),
+            &a(&log),
+            "--as-of".as_ref(),
+            "2027-03-12".as_ref(),
+        ],
+    );
+    stream.expect_code(0);
+    let (_, streamed) = parse_csv(&stream.stdout);
+    let mut from_calendars = Vec::new();
+    for (id, arm, w, start, site) in [
+        ("P1", "msc", "60", "2027-03-01", Some("weekends")),
+        ("P2", "pe", "61", "2027-03-02", None),
+        ("P3", "msc-pe", "62", "2027-03-03", Some("weekends")),
+        ("P4", "msc", "63", "2027-03-01", None),
+        ("P5", "msc-pe", "64", "2027-03-02", Some("weekends")),
+        ("P6", "msc", "65", "2027-03-03", None),
+    ] {
+        let log = log.to_str().unwrap();
+        let mut extra = vec![
+            "--format",
+            "csv",
+            "--patient",
+            id,
+            "--log",
+            log,
+            "--as-of",
+            "2027-03-12",
+        ];
+        if let Some(s) = site {
+            extra.extend(["--site", s]);
+        }
+        let run = calendar(SCENARIO, arm, w, start, &extra);
+        run.expect_code(0);
+        from_calendars.extend(parse_csv(&run.stdout).1);
+    }
+    from_calendars.sort_by(|a, b| {
+        (
+            &a.date,
+            &a.patient_id,
+            a.order_in_day.parse::<u32>().unwrap(),
+        )
+            .cmp(&(
+                &b.date,
+                &b.patient_id,
+                b.order_in_day.parse::<u32>().unwrap(),
+            ))
+    });
+    assert_eq!(streamed.len(), from_calendars.len());
+    for (s, c) in streamed.iter().zip(&from_calendars) {
+        assert_eq!(s, c);
+    }
+}

@@ -59,6 +59,58 @@ fn pharmacy_on_calendars(bencher: divan::Bencher, patients: usize) {
     );
 }
 
+/// An administration record for [`make_roster_at`]'s roster: each patient's first three
+/// infusions given (days 1, 4 and 7), three rows a patient; every 20th patient's second
+/// one a day late (re-projecting the rest).
+fn make_log(n: usize) -> Vec<u8> {
+    let d0 = chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
+    let mut out = String::from("patient_id,date,record,component,occurrence,amount,note\n");
+    for i in 0..n {
+        let start = d0 + chrono::Days::new((i * 730 / n.max(1)) as u64);
+        for (k, day) in [1u64, 4, 7].iter().enumerate() {
+            let late = u64::from(k == 1 && i % 20 == 0);
+            let date = start + chrono::Days::new(day - 1 + late);
+            out.push_str(&format!("P{:07},{date},given,uc_msc,{},,\n", i + 1, k + 1));
+        }
+    }
+    out.into_bytes()
+}
+
+/// The pharmacy schedule of the roster with a record of three rows a patient (3,000,000
+/// rows for a million patients): every row gets its status, planned amount and
+/// deviations, and the patients with a late dose are re-projected.
+#[divan::bench(args = [10_000, 100_000, 1_000_000], sample_count = 5, sample_size = 1)]
+fn pharmacy_with_log(bencher: divan::Bencher, patients: usize) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let trial = scenario::load(&root.join("scenarios/nct04822922.toml")).unwrap();
+    let bytes = make_roster_at(patients, &[]);
+    let log = make_log(patients);
+    let job = |bytes: Vec<u8>, write: bool| -> u64 {
+        let name = Path::new("bench.csv");
+        let r = roster::parse(name, bytes, &trial).unwrap();
+        let l = dosesim::record::parse(
+            Path::new("log.csv"),
+            log.as_slice(),
+            &trial,
+            &r,
+            None,
+            false,
+        )
+        .unwrap();
+        let found = site::Sites::new();
+        let c = Cohort::build(&trial, &r, name, &found, Some(&l)).unwrap();
+        if write {
+            c.write_pharmacy(&mut std::io::sink(), &|_| {}).unwrap();
+        }
+        c.rows()
+    };
+    let rows = job(bytes.clone(), false);
+    bencher
+        .counter(ItemsCount::new(rows))
+        .with_inputs(|| bytes.clone())
+        .bench_values(|bytes| job(black_box(bytes), true));
+}
+
 /// Reads the roster's bytes, checks every row, (with `sites`) reads their calendars and
 /// places the patients, indexes the dates and writes every row into a sink.
 fn run(bencher: divan::Bencher, patients: usize, sites: &[&str]) {
