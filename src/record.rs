@@ -85,19 +85,26 @@ pub enum Target {
     Visit(u16),
 }
 
-/// One checked row of the log.
+/// One checked row of the log: 24 bytes, so that a log of millions of rows stays small.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Record {
     pub date: NaiveDate,
     /// The log's line (for messages).
     pub line: u32,
-    pub kind: RecordKind,
     /// For given and missed rows.
     pub target: Option<Target>,
-    /// 1-based, as in the calendar (given and missed rows).
-    pub occurrence: u32,
+    /// 1-based, as in the calendar (given and missed rows; at most 1,000).
+    pub occurrence: u16,
+    pub kind: RecordKind,
+    /// The amount given in the product's unit; NaN: the planned dose (or no amount).
+    amount: f64,
+}
+
+impl Record {
     /// The amount given in the product's unit; `None`: the planned dose (or no amount).
-    pub amount: Option<f64>,
+    pub fn amount(&self) -> Option<f64> {
+        (!self.amount.is_nan()).then_some(self.amount)
+    }
 }
 
 /// A checked log, with each patient's rows together in date order.
@@ -143,7 +150,7 @@ impl PatientLog<'_> {
     /// ended, a weight recorded or a dose given in an amount of its own.
     pub fn changes_amounts(&self) -> bool {
         self.records.iter().any(|r| match r.kind {
-            RecordKind::Given => r.amount.is_some(),
+            RecordKind::Given => r.amount().is_some(),
             _ => true,
         })
     }
@@ -152,7 +159,7 @@ impl PatientLog<'_> {
     pub fn find(&self, target: Target, occurrence: u32) -> Option<&Record> {
         self.records.iter().find(|r| {
             r.target == Some(target)
-                && r.occurrence == occurrence
+                && u32::from(r.occurrence) == occurrence
                 && matches!(r.kind, RecordKind::Given | RecordKind::Missed)
         })
     }
@@ -230,20 +237,13 @@ pub fn read(
     roster: &Roster,
     as_of: Option<NaiveDate>,
 ) -> Result<Log, InputError> {
-    let file = std::fs::File::open(path).map_err(|e| {
+    let bytes = std::fs::read(path).map_err(|e| {
         InputError::one(Problem::new(
             path,
             format!("cannot read the administration record: {e}"),
         ))
     })?;
-    parse(
-        path,
-        std::io::BufReader::new(file),
-        trial,
-        roster,
-        as_of,
-        false,
-    )
+    parse(path, &bytes, trial, roster, as_of, false)
 }
 
 /// As [`read`] for one patient's calendar: the rows of patients not on `roster` (the one
@@ -254,26 +254,19 @@ pub fn read_for(
     roster: &Roster,
     as_of: Option<NaiveDate>,
 ) -> Result<Log, InputError> {
-    let file = std::fs::File::open(path).map_err(|e| {
+    let bytes = std::fs::read(path).map_err(|e| {
         InputError::one(Problem::new(
             path,
             format!("cannot read the administration record: {e}"),
         ))
     })?;
-    parse(
-        path,
-        std::io::BufReader::new(file),
-        trial,
-        roster,
-        as_of,
-        true,
-    )
+    parse(path, &bytes, trial, roster, as_of, true)
 }
 
-/// As [`read`], from any reader; `path` names the input in messages.
+/// As [`read`], from the file's bytes; `path` names the input in messages.
 pub fn parse(
     path: &Path,
-    reader: impl std::io::Read,
+    bytes: &[u8],
     trial: &Trial,
     roster: &Roster,
     as_of: Option<NaiveDate>,
@@ -282,7 +275,7 @@ pub fn parse(
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(true)
-        .from_reader(reader);
+        .from_reader(bytes);
     let headers = rdr
         .byte_headers()
         .map_err(|e| {
@@ -338,15 +331,93 @@ pub fn parse(
     }
     InputError::check(std::mem::take(&mut problems))?;
 
-    // Each row, checked on its own; the checks across rows come after.
-    let mut rows: Vec<(u32, Record)> = Vec::new();
+    // Patient ids to roster indices: a hash lookup per row, where a binary search over a
+    // million ids would cost twenty string comparisons.
+    let ids: std::collections::HashMap<&str, u32> = roster
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (&*e.id, i as u32))
+        .collect();
+    // Each row, checked on its own (in parallel slices of a large log); the checks across
+    // rows come after.
+    let header_end = rdr.position().byte() as usize;
+    let offset = rdr.position().line() as usize - 1;
+    drop(rdr);
+    let body = &bytes[header_end.min(bytes.len())..];
+    let cx = Context {
+        path,
+        trial,
+        roster,
+        ids: &ids,
+        col,
+        others_skipped,
+    };
+    // A large log without quotes (the usual machine-written kind) is split at line ends
+    // and its slices checked in parallel; anything else in one pass.
+    let parts: Vec<Part> = if body.len() > 1 << 20 && !body.contains(&b'"') {
+        use rayon::prelude::*;
+        let n = rayon::current_num_threads().max(1) * 4;
+        let mut cuts = vec![0usize];
+        for k in 1..n {
+            let at = (body.len() * k / n).max(*cuts.last().unwrap());
+            match body[at..].iter().position(|&b| b == b'\n') {
+                Some(p) => cuts.push(at + p + 1),
+                None => break,
+            }
+        }
+        cuts.push(body.len());
+        cuts.dedup();
+        let starts: Vec<(usize, usize, usize)> = {
+            let mut lines = offset;
+            let mut v = Vec::new();
+            for w in cuts.windows(2) {
+                v.push((w[0], w[1], lines));
+                lines += body[w[0]..w[1]].iter().filter(|&&b| b == b'\n').count();
+            }
+            v
+        };
+        starts
+            .into_par_iter()
+            .map(|(a, b, off)| check_rows(&cx, &body[a..b], off))
+            .collect()
+    } else {
+        vec![check_rows(&cx, body, offset)]
+    };
+    // The slices joined in file order.
+    let mut rows: Vec<Record> = Vec::new();
+    let mut row_patient: Vec<u32> = Vec::new();
     let mut weights: Vec<(usize, Kg)> = Vec::new();
     let mut notes: Vec<(usize, Box<str>)> = Vec::new();
     let mut unknown: Vec<(String, usize, usize)> = Vec::new();
-    let mut record = csv::ByteRecord::new();
     let mut n_rows = 0usize;
     let mut latest_other: Option<NaiveDate> = None;
     let mut more = 0usize;
+    rows.reserve_exact(parts.iter().map(|p| p.rows.len()).sum());
+    row_patient.reserve_exact(rows.capacity());
+    for p in parts {
+        let base = rows.len();
+        rows.extend_from_slice(&p.rows);
+        row_patient.extend_from_slice(&p.row_patient);
+        weights.extend(p.weights.into_iter().map(|(k, w)| (base + k, w)));
+        notes.extend(p.notes.into_iter().map(|(k, n)| (base + k, n)));
+        for (id, line, n) in p.unknown {
+            match unknown.iter_mut().find(|u| u.0 == id) {
+                Some(u) => u.2 += n,
+                None => unknown.push((id, line, n)),
+            }
+        }
+        for q in p.problems {
+            if problems.len() < MAX_PROBLEMS {
+                problems.push(q);
+            } else {
+                more += 1;
+            }
+        }
+        more += p.more;
+        n_rows += p.n_rows;
+        latest_other = latest_other.max(p.latest_other);
+    }
     let mut push = |problems: &mut Vec<Problem>, p: Problem| {
         if problems.len() < MAX_PROBLEMS {
             problems.push(p);
@@ -354,247 +425,6 @@ pub fn parse(
             more += 1;
         }
     };
-    loop {
-        match rdr.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                let line = e.position().map(|p| p.line() as usize);
-                push(
-                    &mut problems,
-                    Problem::new(path, format!("cannot read the row: {e}")).at(line),
-                );
-                break;
-            }
-        }
-        n_rows += 1;
-        let line = record.position().map_or(n_rows + 1, |p| p.line() as usize);
-        if record.iter().all(|c| c.iter().all(u8::is_ascii_whitespace)) {
-            continue;
-        }
-        let get = |k: usize| -> &str {
-            record
-                .get(col[k])
-                .and_then(|c| std::str::from_utf8(c).ok())
-                .unwrap_or("")
-                .trim()
-        };
-        let problem =
-            |field: &str, msg: String| Problem::new(path, msg).at(Some(line)).field(field);
-        let id = get(0);
-        let Some(i) = find_patient(roster, id) else {
-            if others_skipped {
-                if let Ok(d) = timing::parse_date(get(1)) {
-                    latest_other = latest_other.max(Some(d));
-                }
-                continue;
-            }
-            match unknown.iter_mut().find(|u| u.0 == id) {
-                Some(u) => u.2 += 1,
-                None => unknown.push((id.to_string(), line, 1)),
-            }
-            continue;
-        };
-        let entry = &roster.entries[i as usize];
-        let arm = &trial.arms[entry.arm as usize];
-        let date = match timing::parse_date(get(1)) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                push(&mut problems, problem("date", e));
-                None
-            }
-        };
-        let kind_text = get(2);
-        let Some(kind) = RecordKind::parse(kind_text) else {
-            push(
-                &mut problems,
-                problem(
-                    "record",
-                    format!(
-                        "unknown record '{kind_text}': use {}",
-                        RecordKind::ALL.map(|k| k.1).join(", ")
-                    ),
-                ),
-            );
-            continue;
-        };
-        let (comp_text, occ_text, amount_text) = (get(3), get(4), get(5));
-        let mut target = None;
-        let mut occurrence = 0u32;
-        let mut amount = None;
-        let mut ok = date.is_some();
-        match kind {
-            RecordKind::Given | RecordKind::Missed => {
-                if let Some(c) = arm.components.iter().position(|c| c.id == comp_text) {
-                    target = Some(Target::Component(c as u16));
-                } else if let Some(v) = arm.visits.iter().position(|v| v.id == comp_text) {
-                    target = Some(Target::Visit(v as u16));
-                } else {
-                    let known: Vec<&str> = arm
-                        .components
-                        .iter()
-                        .map(|c| c.id.as_str())
-                        .chain(arm.visits.iter().map(|v| v.id.as_str()))
-                        .collect();
-                    push(
-                        &mut problems,
-                        problem(
-                            "component",
-                            if comp_text.is_empty() {
-                                format!(
-                                    "a '{}' row needs a component (arm {} has {})",
-                                    kind.as_str(),
-                                    arm.id,
-                                    known.join(", ")
-                                )
-                            } else {
-                                format!(
-                                    "unknown component '{comp_text}' for patient {id} on arm {} (it has {})",
-                                    arm.id,
-                                    known.join(", ")
-                                )
-                            },
-                        ),
-                    );
-                    ok = false;
-                }
-                let count = match target {
-                    Some(Target::Component(c)) => arm.components[c as usize].timing.rule.count(),
-                    _ => 1,
-                };
-                occurrence = if occ_text.is_empty() && count == 1 {
-                    1
-                } else {
-                    match occ_text.parse::<u32>() {
-                        Ok(k) if (1..=count).contains(&k) => k,
-                        _ if target.is_none() => 0,
-                        _ => {
-                            push(
-                                &mut problems,
-                                problem(
-                                    "occurrence",
-                                    format!(
-                                        "occurrence '{occ_text}' is out of range: {comp_text} has occurrences 1 to {count}"
-                                    ),
-                                ),
-                            );
-                            ok = false;
-                            0
-                        }
-                    }
-                };
-                if !amount_text.is_empty() {
-                    if kind == RecordKind::Missed {
-                        push(
-                            &mut problems,
-                            problem(
-                                "amount",
-                                "a missed dose has no amount: leave it empty".into(),
-                            ),
-                        );
-                        ok = false;
-                    } else if let Some(t) = target {
-                        match check_amount(trial, arm, t, amount_text) {
-                            Ok(a) => amount = Some(a),
-                            Err(msg) => {
-                                push(&mut problems, problem("amount", msg));
-                                ok = false;
-                            }
-                        }
-                    }
-                }
-            }
-            RecordKind::Weight => {
-                for (f, t) in [("component", comp_text), ("occurrence", occ_text)] {
-                    if !t.is_empty() {
-                        push(
-                            &mut problems,
-                            problem(f, format!("a weight row has no {f}: leave it empty")),
-                        );
-                        ok = false;
-                    }
-                }
-                match amount_text.parse::<Kg>() {
-                    Ok(w) if (Kg::HARD_MIN..=Kg::HARD_MAX).contains(&w) => {
-                        weights.push((rows.len(), w));
-                    }
-                    Ok(w) => {
-                        push(
-                            &mut problems,
-                            problem(
-                                "amount",
-                                format!(
-                                    "weight {w} kg is not a usable body weight (hard limits {}-{} kg)",
-                                    Kg::HARD_MIN,
-                                    Kg::HARD_MAX
-                                ),
-                            ),
-                        );
-                        ok = false;
-                    }
-                    Err(_) => {
-                        push(
-                            &mut problems,
-                            problem(
-                                "amount",
-                                format!(
-                                    "a weight row needs the weight in kg in amount, not '{amount_text}'"
-                                ),
-                            ),
-                        );
-                        ok = false;
-                    }
-                }
-            }
-            RecordKind::Withdrawn | RecordKind::Died => {
-                for (f, t) in [
-                    ("component", comp_text),
-                    ("occurrence", occ_text),
-                    ("amount", amount_text),
-                ] {
-                    if !t.is_empty() {
-                        push(
-                            &mut problems,
-                            problem(
-                                f,
-                                format!("a '{}' row has no {f}: leave it empty", kind.as_str()),
-                            ),
-                        );
-                        ok = false;
-                    }
-                }
-            }
-        }
-        let Some(date) = date.filter(|_| ok) else {
-            continue;
-        };
-        let day1 = entry.start;
-        if date < day1 {
-            push(
-                &mut problems,
-                problem(
-                    "date",
-                    format!("{date} is before patient {id}'s study day 1 ({day1})"),
-                ),
-            );
-            continue;
-        }
-        let note = get(6);
-        if !note.is_empty() {
-            notes.push((rows.len(), note.into()));
-        }
-        rows.push((
-            i,
-            Record {
-                date,
-                line: line as u32,
-                kind,
-                target,
-                occurrence,
-                amount,
-            },
-        ));
-    }
     for (id, line, n) in &unknown {
         push(
             &mut problems,
@@ -610,7 +440,8 @@ pub fn parse(
         );
     }
 
-    let latest = rows.iter().map(|r| r.1.date).max().max(latest_other);
+    drop(ids);
+    let latest = rows.iter().map(|r| r.date).max().max(latest_other);
     let as_of = match (as_of, latest) {
         (Some(d), _) => d,
         (None, Some(d)) => d,
@@ -623,21 +454,36 @@ pub fn parse(
             .unwrap_or_default(),
     };
 
-    // Each patient's rows together, in date order (then file order).
-    let mut order: Vec<u32> = (0..rows.len() as u32).collect();
-    order.sort_by_key(|&k| (rows[k as usize].0, rows[k as usize].1.date, k));
-    let mut new_index = vec![0u32; rows.len()];
-    for (new, &old) in order.iter().enumerate() {
-        new_index[old as usize] = new as u32;
-    }
+    // Each patient's rows together (a counting sort by patient, file order kept), then
+    // each patient's few rows in date order.
     let mut starts = vec![0u32; roster.entries.len() + 1];
-    for (i, _) in &rows {
-        starts[*i as usize + 1] += 1;
+    for &i in &row_patient {
+        starts[i as usize + 1] += 1;
     }
     for k in 1..starts.len() {
         starts[k] += starts[k - 1];
     }
-    let records: Vec<Record> = order.iter().map(|&k| rows[k as usize].1).collect();
+    let mut order = vec![0u32; rows.len()];
+    let mut next = starts.clone();
+    for (k, &i) in row_patient.iter().enumerate() {
+        order[next[i as usize] as usize] = k as u32;
+        next[i as usize] += 1;
+    }
+    drop(next);
+    drop(row_patient);
+    for i in 0..roster.entries.len() {
+        let slice = &mut order[starts[i] as usize..starts[i + 1] as usize];
+        if slice.len() > 1 {
+            slice.sort_by_key(|&k| (rows[k as usize].date, k));
+        }
+    }
+    let mut new_index = vec![0u32; rows.len()];
+    for (new, &old) in order.iter().enumerate() {
+        new_index[old as usize] = new as u32;
+    }
+    let records: Vec<Record> = order.iter().map(|&k| rows[k as usize]).collect();
+    drop(rows);
+    drop(order);
     let mut weights: Vec<(u32, Kg)> = weights
         .into_iter()
         .map(|(k, w)| (new_index[k], w))
@@ -646,6 +492,7 @@ pub fn parse(
     let mut notes: Vec<(u32, Box<str>)> =
         notes.into_iter().map(|(k, n)| (new_index[k], n)).collect();
     notes.sort_by_key(|n| n.0);
+    drop(new_index);
 
     // Checks across a patient's rows.
     for i in 0..roster.entries.len() {
@@ -655,7 +502,7 @@ pub fn parse(
         }
         let id = &roster.entries[i].id;
         let arm = &trial.arms[roster.entries[i].arm as usize];
-        let mut seen: Vec<(Target, u32, u32)> = Vec::new();
+        let mut seen: Vec<(Target, u16, u32)> = Vec::new();
         let mut end: Option<&Record> = None;
         for r in rs {
             let at = |field: &str, msg: String| {
@@ -738,13 +585,280 @@ pub fn parse(
     })
 }
 
-/// The roster index of a patient id.
-fn find_patient(roster: &Roster, id: &str) -> Option<u32> {
-    roster
-        .by_id
-        .binary_search_by(|&i| (*roster.entries[i as usize].id).cmp(id))
-        .ok()
-        .map(|k| roster.by_id[k])
+/// What one slice of a log's rows gave.
+#[derive(Default)]
+struct Part {
+    rows: Vec<Record>,
+    /// The patient of each row (as in the roster's entries), beside it, so that rows stay
+    /// 24 bytes.
+    row_patient: Vec<u32>,
+    /// (index into `rows`, kg) of each weight row.
+    weights: Vec<(usize, Kg)>,
+    notes: Vec<(usize, Box<str>)>,
+    /// Ids not on the roster: (id, first line, rows).
+    unknown: Vec<(String, usize, usize)>,
+    problems: Vec<Problem>,
+    /// Problems beyond [`MAX_PROBLEMS`], counted.
+    more: usize,
+    n_rows: usize,
+    /// The latest date of the rows skipped as another patient's (`read_for`).
+    latest_other: Option<NaiveDate>,
+}
+
+impl Part {
+    fn problem(&mut self, p: Problem) {
+        if self.problems.len() < MAX_PROBLEMS {
+            self.problems.push(p);
+        } else {
+            self.more += 1;
+        }
+    }
+}
+
+/// What checking a row needs: the inputs, the columns' places and the roster's ids.
+struct Context<'a> {
+    path: &'a Path,
+    trial: &'a Trial,
+    roster: &'a Roster,
+    ids: &'a std::collections::HashMap<&'a str, u32>,
+    col: [usize; 7],
+    others_skipped: bool,
+}
+
+/// Checks the rows of `body` (CSV rows without the header), whose first line is line
+/// `offset + 1` of the file.
+fn check_rows(cx: &Context, body: &[u8], offset: usize) -> Part {
+    let Context {
+        path,
+        trial,
+        roster,
+        ids,
+        col,
+        others_skipped,
+    } = *cx;
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(false)
+        .from_reader(body);
+    let mut part = Part::default();
+    let mut record = csv::ByteRecord::new();
+    loop {
+        match rdr.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map(|p| offset + p.line() as usize);
+                part.problem(Problem::new(path, format!("cannot read the row: {e}")).at(line));
+                break;
+            }
+        }
+        part.n_rows += 1;
+        let line = record
+            .position()
+            .map_or(offset + part.n_rows, |p| offset + p.line() as usize);
+        if record.iter().all(|c| c.iter().all(u8::is_ascii_whitespace)) {
+            continue;
+        }
+        let get = |k: usize| -> &str {
+            record
+                .get(col[k])
+                .and_then(|c| std::str::from_utf8(c).ok())
+                .unwrap_or("")
+                .trim()
+        };
+        let problem =
+            |field: &str, msg: String| Problem::new(path, msg).at(Some(line)).field(field);
+        let id = get(0);
+        let Some(&i) = ids.get(id) else {
+            if others_skipped {
+                if let Ok(d) = timing::parse_date(get(1)) {
+                    part.latest_other = part.latest_other.max(Some(d));
+                }
+                continue;
+            }
+            match part.unknown.iter_mut().find(|u| u.0 == id) {
+                Some(u) => u.2 += 1,
+                None => part.unknown.push((id.to_string(), line, 1)),
+            }
+            continue;
+        };
+        let entry = &roster.entries[i as usize];
+        let arm = &trial.arms[entry.arm as usize];
+        let date = match timing::parse_date(get(1)) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                part.problem(problem("date", e));
+                None
+            }
+        };
+        let kind_text = get(2);
+        let Some(kind) = RecordKind::parse(kind_text) else {
+            part.problem(problem(
+                "record",
+                format!(
+                    "part.unknown record '{kind_text}': use {}",
+                    RecordKind::ALL.map(|k| k.1).join(", ")
+                ),
+            ));
+            continue;
+        };
+        let (comp_text, occ_text, amount_text) = (get(3), get(4), get(5));
+        let mut target = None;
+        let mut occurrence = 0u32;
+        let mut amount = None;
+        let mut ok = date.is_some();
+        match kind {
+            RecordKind::Given | RecordKind::Missed => {
+                if let Some(c) = arm.components.iter().position(|c| c.id == comp_text) {
+                    target = Some(Target::Component(c as u16));
+                } else if let Some(v) = arm.visits.iter().position(|v| v.id == comp_text) {
+                    target = Some(Target::Visit(v as u16));
+                } else {
+                    let known: Vec<&str> = arm
+                        .components
+                        .iter()
+                        .map(|c| c.id.as_str())
+                        .chain(arm.visits.iter().map(|v| v.id.as_str()))
+                        .collect();
+                    part.problem(problem(
+                            "component",
+                            if comp_text.is_empty() {
+                                format!(
+                                    "a '{}' row needs a component (arm {} has {})",
+                                    kind.as_str(),
+                                    arm.id,
+                                    known.join(", ")
+                                )
+                            } else {
+                                format!(
+                                    "part.unknown component '{comp_text}' for patient {id} on arm {} (it has {})",
+                                    arm.id,
+                                    known.join(", ")
+                                )
+                            },
+                        ),
+                    );
+                    ok = false;
+                }
+                let count = match target {
+                    Some(Target::Component(c)) => arm.components[c as usize].timing.rule.count(),
+                    _ => 1,
+                };
+                occurrence = if occ_text.is_empty() && count == 1 {
+                    1
+                } else {
+                    match occ_text.parse::<u32>() {
+                        Ok(k) if (1..=count).contains(&k) => k,
+                        _ if target.is_none() => 0,
+                        _ => {
+                            part.problem(problem(
+                                    "occurrence",
+                                    format!(
+                                        "occurrence '{occ_text}' is out of range: {comp_text} has occurrences 1 to {count}"
+                                    ),
+                                ),
+                            );
+                            ok = false;
+                            0
+                        }
+                    }
+                };
+                if !amount_text.is_empty() {
+                    if kind == RecordKind::Missed {
+                        part.problem(problem(
+                            "amount",
+                            "a missed dose has no amount: leave it empty".into(),
+                        ));
+                        ok = false;
+                    } else if let Some(t) = target {
+                        match check_amount(trial, arm, t, amount_text) {
+                            Ok(a) => amount = Some(a),
+                            Err(msg) => {
+                                part.problem(problem("amount", msg));
+                                ok = false;
+                            }
+                        }
+                    }
+                }
+            }
+            RecordKind::Weight => {
+                for (f, t) in [("component", comp_text), ("occurrence", occ_text)] {
+                    if !t.is_empty() {
+                        part.problem(problem(
+                            f,
+                            format!("a weight row has no {f}: leave it empty"),
+                        ));
+                        ok = false;
+                    }
+                }
+                match amount_text.parse::<Kg>() {
+                    Ok(w) if (Kg::HARD_MIN..=Kg::HARD_MAX).contains(&w) => {
+                        part.weights.push((part.rows.len(), w));
+                    }
+                    Ok(w) => {
+                        part.problem(problem(
+                            "amount",
+                            format!(
+                                "weight {w} kg is not a usable body weight (hard limits {}-{} kg)",
+                                Kg::HARD_MIN,
+                                Kg::HARD_MAX
+                            ),
+                        ));
+                        ok = false;
+                    }
+                    Err(_) => {
+                        part.problem(problem(
+                            "amount",
+                            format!(
+                                "a weight row needs the weight in kg in amount, not '{amount_text}'"
+                            ),
+                        ));
+                        ok = false;
+                    }
+                }
+            }
+            RecordKind::Withdrawn | RecordKind::Died => {
+                for (f, t) in [
+                    ("component", comp_text),
+                    ("occurrence", occ_text),
+                    ("amount", amount_text),
+                ] {
+                    if !t.is_empty() {
+                        part.problem(problem(
+                            f,
+                            format!("a '{}' row has no {f}: leave it empty", kind.as_str()),
+                        ));
+                        ok = false;
+                    }
+                }
+            }
+        }
+        let Some(date) = date.filter(|_| ok) else {
+            continue;
+        };
+        let day1 = entry.start;
+        if date < day1 {
+            part.problem(problem(
+                "date",
+                format!("{date} is before patient {id}'s study day 1 ({day1})"),
+            ));
+            continue;
+        }
+        let note = get(6);
+        if !note.is_empty() {
+            part.notes.push((part.rows.len(), note.into()));
+        }
+        part.row_patient.push(i);
+        part.rows.push(Record {
+            date,
+            line: line as u32,
+            kind,
+            target,
+            occurrence: occurrence as u16,
+            amount: amount.unwrap_or(f64::NAN),
+        });
+    }
+    part
 }
 
 /// A given amount, checked against the scenario's limits for its product.

@@ -883,7 +883,7 @@ impl Plan<'_> {
         let mut differs = false;
         for r in log.records {
             let Some(t) = r.target else { continue };
-            let Some(k) = self.slot_of(t, r.occurrence) else {
+            let Some(k) = self.slot_of(t, u32::from(r.occurrence)) else {
                 continue;
             };
             let day = match scheduled {
@@ -1040,7 +1040,7 @@ impl Plan<'_> {
                 Status::Given => {
                     e.planned_amount = planned;
                     if let Some(r) = rec
-                        && let (Some(a), Origin::Component(c)) = (r.amount, e.origin)
+                        && let (Some(a), Origin::Component(c)) = (r.amount(), e.origin)
                     {
                         e.dose = Some(a);
                         e.volume_ml = self.volume(c, Some(a));

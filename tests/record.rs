@@ -895,3 +895,48 @@ fn pharmacy_csv_with_a_record_is_every_patient_calendar_in_date_order() {
         assert_eq!(s, c);
     }
 }
+
+#[test]
+fn a_large_log_checked_in_parallel_slices_names_the_right_lines() {
+    // Over 1 MB without quotes: split at line ends and checked in parallel. Two bad rows,
+    // one early and one late, keep their own line numbers.
+    let dir = tempfile::tempdir().unwrap();
+    let n = 12_000;
+    let roster_rows: Vec<String> = (0..n)
+        .map(|i| format!("P{i:05},msc,60,2027-03-01"))
+        .collect();
+    let refs: Vec<&str> = roster_rows.iter().map(String::as_str).collect();
+    let roster = write_roster(dir.path(), "r.csv", &refs);
+    let mut text = format!("{LOG_HEADER}\n");
+    for i in 0..n {
+        for (k, d) in [(1, "01"), (2, "08"), (3, "15")] {
+            let occurrence = if (i == 7 && k == 2) || (i == n - 3 && k == 1) {
+                9
+            } else {
+                k
+            };
+            text.push_str(&format!(
+                "P{i:05},2027-03-{d},given,uc_msc,{occurrence},,\n"
+            ));
+        }
+    }
+    assert!(text.len() > 1 << 20);
+    let log = write_file(dir.path(), "big.csv", &text);
+    let run = pharmacy(
+        Path::new(SCENARIO),
+        &roster,
+        &["--log".as_ref(), log.as_os_str()],
+    );
+    run.expect_code(2);
+    let err = run.err();
+    // Patient 7's second row is line 1 + 7 x 3 + 2; patient n - 3's first, 1 + (n - 3) x 3 + 1.
+    for line in [1 + 7 * 3 + 2, 1 + (n - 3) * 3 + 1] {
+        assert!(
+            err.contains(&format!(
+                "big.csv:{line}: occurrence: occurrence '9' is out of range"
+            )),
+            "line {line}:\n{err}"
+        );
+    }
+    assert!(err.contains("2 problems:"), "{err}");
+}
