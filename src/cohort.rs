@@ -889,7 +889,7 @@ impl SlotText {
         amount(out, ev.planned_amount, self.unit, &mut num);
         put(out, t14);
         if !ev.deviation.is_empty() {
-            out.extend_from_slice(ev.deviation.text().as_bytes());
+            ev.deviation.write_to(out);
         }
         put(out, t15);
     }

@@ -333,7 +333,9 @@ pub fn parse(
 
     // Patient ids to roster indices: a hash lookup per row, where a binary search over a
     // million ids would cost twenty string comparisons.
-    let ids: std::collections::HashMap<&str, u32> = roster
+    // (The Fx hash: ids are the roster's own, not an attacker's, and it is several times
+    // faster than the default on short keys.)
+    let ids: rustc_hash::FxHashMap<&str, u32> = roster
         .entries
         .iter()
         .enumerate()
@@ -494,40 +496,39 @@ pub fn parse(
     notes.sort_by_key(|n| n.0);
     drop(new_index);
 
-    // Checks across a patient's rows.
-    for i in 0..roster.entries.len() {
-        let rs = &records[starts[i] as usize..starts[i + 1] as usize];
-        if rs.is_empty() {
-            continue;
-        }
-        let id = &roster.entries[i].id;
-        let arm = &trial.arms[roster.entries[i].arm as usize];
-        let mut seen: Vec<(Target, u16, u32)> = Vec::new();
-        let mut end: Option<&Record> = None;
-        for r in rs {
-            let at = |field: &str, msg: String| {
-                Problem::new(path, msg)
-                    .at(Some(r.line as usize))
-                    .field(field)
-            };
-            if r.date > as_of {
-                push(
-                    &mut problems,
-                    at(
+    // Checks across a patient's rows, over slices of the patients in parallel.
+    use rayon::prelude::*;
+    let across: Vec<Problem> = (0..roster.entries.len())
+        .into_par_iter()
+        .with_min_len(4096)
+        .flat_map_iter(|i| {
+            let rs = &records[starts[i] as usize..starts[i + 1] as usize];
+            let mut found = Vec::new();
+            if rs.is_empty() {
+                return found.into_iter();
+            }
+            let id = &roster.entries[i].id;
+            let arm = &trial.arms[roster.entries[i].arm as usize];
+            let mut end: Option<&Record> = None;
+            for (k, r) in rs.iter().enumerate() {
+                let at = |field: &str, msg: String| {
+                    Problem::new(path, msg)
+                        .at(Some(r.line as usize))
+                        .field(field)
+                };
+                if r.date > as_of {
+                    found.push(at(
                         "date",
                         format!(
                             "{} is after --as-of {as_of}, the day the record is complete to",
                             r.date
                         ),
-                    ),
-                );
-            }
-            if let Some(e) = end
-                && (r.date > e.date || r.kind.ends())
-            {
-                push(
-                    &mut problems,
-                    at(
+                    ));
+                }
+                if let Some(e) = end
+                    && (r.date > e.date || r.kind.ends())
+                {
+                    found.push(at(
                         "date",
                         format!(
                             "a '{}' row for patient {id} on {} after they {} on {} (line {}): nothing may be recorded after that",
@@ -541,33 +542,35 @@ pub fn parse(
                             e.date,
                             e.line
                         ),
-                    ),
-                );
-            }
-            if r.kind.ends() && end.is_none() {
-                end = Some(r);
-            }
-            if let Some(t) = r.target {
-                if let Some(first) = seen.iter().find(|s| s.0 == t && s.1 == r.occurrence) {
+                    ));
+                }
+                if r.kind.ends() && end.is_none() {
+                    end = Some(r);
+                }
+                if let Some(t) = r.target
+                    && let Some(first) = rs[..k]
+                        .iter()
+                        .filter(|p| p.target == Some(t) && p.occurrence == r.occurrence)
+                        .min_by_key(|p| p.line)
+                {
                     let name = match t {
                         Target::Component(c) => &arm.components[c as usize].id,
                         Target::Visit(v) => &arm.visits[v as usize].id,
                     };
-                    push(
-                        &mut problems,
-                        at(
-                            "occurrence",
-                            format!(
-                                "{name} occurrence {} of patient {id} is recorded twice (first on line {})",
-                                r.occurrence, first.2
-                            ),
+                    found.push(at(
+                        "occurrence",
+                        format!(
+                            "{name} occurrence {} of patient {id} is recorded twice (first on line {})",
+                            r.occurrence, first.line
                         ),
-                    );
-                } else {
-                    seen.push((t, r.occurrence, r.line));
+                    ));
                 }
             }
-        }
+            found.into_iter()
+        })
+        .collect();
+    for p in across {
+        push(&mut problems, p);
     }
     if more > 0 {
         problems.push(Problem::new(path, format!("... and {more} more problems")));
@@ -620,7 +623,7 @@ struct Context<'a> {
     path: &'a Path,
     trial: &'a Trial,
     roster: &'a Roster,
-    ids: &'a std::collections::HashMap<&'a str, u32>,
+    ids: &'a rustc_hash::FxHashMap<&'a str, u32>,
     col: [usize; 7],
     others_skipped: bool,
 }
@@ -1031,26 +1034,62 @@ impl Deviation {
 
     /// Each code with its figure, `;`-separated: "late:+3d;dose_low:-15%".
     pub fn text(&self) -> String {
-        let pct = |x: f64| {
-            let t = crate::format::trim_decimals(x.abs(), 1);
-            if x < 0.0 && t != "0" {
-                format!("-{t}%")
-            } else {
-                format!("+{t}%")
+        let mut out = Vec::new();
+        self.write_to(&mut out);
+        String::from_utf8(out).expect("ASCII")
+    }
+
+    /// [`Deviation::text`] appended to `out` without allocating for the usual codes (the
+    /// pharmacy stream writes one for every overdue row).
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        let mut num = itoa::Buffer::new();
+        let mut days = |out: &mut Vec<u8>, x: i32, signed: bool| {
+            if signed && x >= 0 {
+                out.push(b'+');
             }
+            out.extend_from_slice(num.format(x).as_bytes());
+            out.push(b'd');
         };
-        let days = |x: i32| format!("{x:+}d");
-        self.names()
-            .map(|n| match n {
-                "late" | "early" => format!("{n}:{}", days(self.days)),
-                "outside_window" => format!("{n}:{}", days(self.beyond)),
-                "dose_low" | "dose_high" => format!("{n}:{}", pct(self.dose_pct)),
-                "overdue" => format!("{n}:{}d", self.overdue_days),
-                "weight_change" => format!("{n}:{}", pct(self.weight_pct)),
-                _ => n.to_string(),
-            })
-            .collect::<Vec<_>>()
-            .join(";")
+        let pct = |out: &mut Vec<u8>, x: f64| {
+            let t = crate::format::trim_decimals(x.abs(), 1);
+            out.push(if x < 0.0 && t != "0" { b'-' } else { b'+' });
+            out.extend_from_slice(t.as_bytes());
+            out.push(b'%');
+        };
+        let mut first = true;
+        for (code, name) in Self::CODES {
+            if !self.has(code) {
+                continue;
+            }
+            if !first {
+                out.push(b';');
+            }
+            first = false;
+            out.extend_from_slice(name.as_bytes());
+            match code {
+                Self::LATE | Self::EARLY => {
+                    out.push(b':');
+                    days(out, self.days, true);
+                }
+                Self::OUTSIDE_WINDOW => {
+                    out.push(b':');
+                    days(out, self.beyond, true);
+                }
+                Self::DOSE_LOW | Self::DOSE_HIGH => {
+                    out.push(b':');
+                    pct(out, self.dose_pct);
+                }
+                Self::OVERDUE => {
+                    out.push(b':');
+                    days(out, self.overdue_days, false);
+                }
+                Self::WEIGHT_CHANGE => {
+                    out.push(b':');
+                    pct(out, self.weight_pct);
+                }
+                _ => {}
+            }
+        }
     }
 }
 
