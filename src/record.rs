@@ -243,7 +243,7 @@ pub fn read(
             format!("cannot read the administration record: {e}"),
         ))
     })?;
-    parse(path, &bytes, trial, roster, as_of, false)
+    parse(path, bytes, trial, roster, as_of, false)
 }
 
 /// As [`read`] for one patient's calendar: the rows of patients not on `roster` (the one
@@ -260,13 +260,13 @@ pub fn read_for(
             format!("cannot read the administration record: {e}"),
         ))
     })?;
-    parse(path, &bytes, trial, roster, as_of, true)
+    parse(path, bytes, trial, roster, as_of, true)
 }
 
 /// As [`read`], from the file's bytes; `path` names the input in messages.
 pub fn parse(
     path: &Path,
-    bytes: &[u8],
+    bytes: Vec<u8>,
     trial: &Trial,
     roster: &Roster,
     as_of: Option<NaiveDate>,
@@ -275,7 +275,7 @@ pub fn parse(
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(true)
-        .from_reader(bytes);
+        .from_reader(bytes.as_slice());
     let headers = rdr
         .byte_headers()
         .map_err(|e| {
@@ -386,6 +386,8 @@ pub fn parse(
     } else {
         vec![check_rows(&cx, body, offset)]
     };
+    // The file's bytes are not needed again: a 3-million-row log is over 100 MB.
+    drop(bytes);
     // The slices joined in file order.
     let mut rows: Vec<Record> = Vec::new();
     let mut row_patient: Vec<u32> = Vec::new();
@@ -483,8 +485,28 @@ pub fn parse(
     for (new, &old) in order.iter().enumerate() {
         new_index[old as usize] = new as u32;
     }
-    let records: Vec<Record> = order.iter().map(|&k| rows[k as usize]).collect();
-    drop(rows);
+    // The rows put in that order where they are (following each cycle of the
+    // permutation), rather than copied: a second copy of millions of rows.
+    let mut records = rows;
+    let mut done = vec![false; records.len()];
+    for start in 0..records.len() {
+        if done[start] {
+            continue;
+        }
+        let first = records[start];
+        let mut at = start;
+        loop {
+            let from = order[at] as usize;
+            done[at] = true;
+            if from == start {
+                records[at] = first;
+                break;
+            }
+            records[at] = records[from];
+            at = from;
+        }
+    }
+    drop(done);
     drop(order);
     let mut weights: Vec<(u32, Kg)> = weights
         .into_iter()

@@ -709,13 +709,13 @@ mod sequence {
         let text = format!("{}\n{}", super::LOG_HEADER, rows.join("\n"));
         let log = dosesim::record::parse(
             Path::new("log.csv"),
-            text.as_bytes(),
+            text.into_bytes(),
             trial,
             &roster,
             None,
             false,
         )
-        .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        .unwrap_or_else(|e| panic!("{e}\n{rows:?}"));
         let plan = Plan::new(trial, &trial.arms[usize::from(arm)]);
         let pl = log.patient(0);
         let fixes = plan.fixes(start, None, &pl);
