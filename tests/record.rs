@@ -940,3 +940,37 @@ fn a_large_log_checked_in_parallel_slices_names_the_right_lines() {
     }
     assert!(err.contains("2 problems:"), "{err}");
 }
+
+#[test]
+fn a_folder_made_before_the_record_is_the_same_job_and_is_replaced() {
+    // The daily routine: a cohort folder made from the roster, then again with the record
+    // as it grows. No --force is needed; the manifest names the newest record.
+    let dir = tempfile::tempdir().unwrap();
+    let (roster, log) = cohort_files(dir.path(), &["P1,2027-03-01,given,uc_msc,1,,"]);
+    let out = dir.path().join("out");
+    cohort(Path::new(SCENARIO), &roster, &out).expect_code(0);
+    assert!(!out.join("NCT01724398/deviations.csv").exists());
+    let with = |log: &Path| {
+        run([
+            "cohort".as_ref(),
+            SCENARIO.as_ref(),
+            "--roster".as_ref(),
+            roster.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+            "--log".as_ref(),
+            log.as_os_str(),
+        ])
+    };
+    with(&log).expect_code(0);
+    assert!(out.join("NCT01724398/deviations.csv").exists());
+    let log2 = write_file(
+        dir.path(),
+        "log2.csv",
+        &format!("{LOG_HEADER}\nP1,2027-03-01,given,uc_msc,1,,\nP1,2027-03-08,given,uc_msc,2,,\n"),
+    );
+    with(&log2).expect_code(0);
+    let manifest = std::fs::read_to_string(out.join("NCT01724398/manifest.json")).unwrap();
+    assert!(manifest.contains("log2.csv"), "{manifest}");
+    assert!(manifest.contains("\"as_of\": \"2027-03-08\""), "{manifest}");
+}
