@@ -237,13 +237,7 @@ pub fn read(
     roster: &Roster,
     as_of: Option<NaiveDate>,
 ) -> Result<Log, InputError> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        InputError::one(Problem::new(
-            path,
-            format!("cannot read the administration record: {e}"),
-        ))
-    })?;
-    parse(path, bytes, trial, roster, as_of, false)
+    parse(path, file_bytes(path)?, trial, roster, as_of, false)
 }
 
 /// As [`read`] for one patient's calendar: the rows of patients not on `roster` (the one
@@ -254,13 +248,16 @@ pub fn read_for(
     roster: &Roster,
     as_of: Option<NaiveDate>,
 ) -> Result<Log, InputError> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    parse(path, file_bytes(path)?, trial, roster, as_of, true)
+}
+
+fn file_bytes(path: &Path) -> Result<Vec<u8>, InputError> {
+    std::fs::read(path).map_err(|e| {
         InputError::one(Problem::new(
             path,
             format!("cannot read the administration record: {e}"),
         ))
-    })?;
-    parse(path, bytes, trial, roster, as_of, true)
+    })
 }
 
 /// As [`read`], from the file's bytes; `path` names the input in messages.
