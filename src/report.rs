@@ -535,9 +535,13 @@ pub fn patient_section(p: &PatientSection, open: bool) -> Markup {
             table {
                 tr {
                     th { "Date" } th { "Study day" } th { "#" } th { "Event" } th { "Dose n/N" }
-                    th { "Dose" } th { "Per kg (cells/kg)" } th { "Cumulative" } th { "Volume (mL)" }
+                    @if recorded {
+                        th { "Status" } th { "Planned dose" } th { "Given dose" } th { "Deviation" }
+                    } @else {
+                        th { "Dose" }
+                    }
+                    th { "Per kg (cells/kg)" } th { "Cumulative" } th { "Volume (mL)" }
                     th { "Window" } th { "Assumed" }
-                    @if recorded { th { "Status" } th { "Planned" } th { "Given" } th { "Deviation" } }
                 }
                 @for row in p.rows {
                     tr {
@@ -554,7 +558,28 @@ pub fn patient_section(p: &PatientSection, open: bool) -> Markup {
                             }
                         }
                         td.n { @if row.is_dose() { (row.occurrence) "/" (row.occurrences) } }
-                        td.n { (row.dose.map(|a| a.readable()).unwrap_or_default()) }
+                        @if recorded {
+                            // Side by side: what the plan says (at the weight then current,
+                            // on its planned date when it happened on another) and what
+                            // was given.
+                            td.flag[matches!(row.status, Status::Due | Status::Missed)] { (row.status.as_str()) }
+                            td.n {
+                                @if row.status == Status::Planned {
+                                    (row.dose.map(|a| a.readable()).unwrap_or_default())
+                                } @else {
+                                    (row.planned_amount.map(|a| a.readable()).unwrap_or_default())
+                                    @if row.planned_date != row.date { br; span.meta { "planned " (row.planned_date) } }
+                                }
+                            }
+                            td.n {
+                                @if row.status == Status::Given {
+                                    @if let Some(a) = row.dose { (a.readable()) } @else { "held" }
+                                }
+                            }
+                            td.flag[!row.deviation.is_empty()] { (row.deviation.text()) }
+                        } @else {
+                            td.n { (row.dose.map(|a| a.readable()).unwrap_or_default()) }
+                        }
                         td.n { (row.dose_per_kg.map(sci_exact).unwrap_or_default()) }
                         td.n { (row.cumulative_dose.map(|a| a.readable()).unwrap_or_default()) }
                         td.n { (row.volume_ml.map(|v| trim_decimals(v, 2)).unwrap_or_default()) }
@@ -564,22 +589,6 @@ pub fn patient_section(p: &PatientSection, open: bool) -> Markup {
                             }
                         }
                         td.flag[!row.assumed.is_empty()] { (row.assumed) }
-                        @if recorded {
-                            td.flag[matches!(row.status, Status::Due | Status::Missed)] { (row.status.as_str()) }
-                            td.d {
-                                @if row.status != Status::Planned {
-                                    (row.planned_date)
-                                    @if let Some(a) = row.planned_amount { ": " (a.readable()) }
-                                }
-                            }
-                            td.d {
-                                @if row.status == Status::Given {
-                                    (row.date)
-                                    @if let Some(a) = row.dose { ": " (a.readable()) }
-                                }
-                            }
-                            td.flag[!row.deviation.is_empty()] { (row.deviation.text()) }
-                        }
                     }
                 }
             }
