@@ -115,6 +115,9 @@ pub struct Log {
     pub as_of: NaiveDate,
     /// Rows in the file (the header not counted).
     pub rows: usize,
+    /// Recorded weights outside the scenario's usual range, each with its line: checked,
+    /// not refused.
+    pub warnings: Vec<String>,
     records: Vec<Record>,
     /// Patient `i`'s rows are `records[starts[i]..starts[i + 1]]` (`i` as in the roster's
     /// entries).
@@ -393,6 +396,7 @@ pub fn parse(
     let mut unknown: Vec<(String, usize, usize)> = Vec::new();
     let mut n_rows = 0usize;
     let mut latest_other: Option<NaiveDate> = None;
+    let mut warnings: Vec<String> = Vec::new();
     let mut more = 0usize;
     rows.reserve_exact(parts.iter().map(|p| p.rows.len()).sum());
     row_patient.reserve_exact(rows.capacity());
@@ -418,6 +422,7 @@ pub fn parse(
         more += p.more;
         n_rows += p.n_rows;
         latest_other = latest_other.max(p.latest_other);
+        warnings.extend(p.warnings);
     }
     let mut push = |problems: &mut Vec<Problem>, p: Problem| {
         if problems.len() < MAX_PROBLEMS {
@@ -600,6 +605,7 @@ pub fn parse(
         path: path.to_path_buf(),
         as_of,
         rows: n_rows,
+        warnings,
         records,
         starts,
         weights,
@@ -625,6 +631,8 @@ struct Part {
     n_rows: usize,
     /// The latest date of the rows skipped as another patient's (`read_for`).
     latest_other: Option<NaiveDate>,
+    /// Weights outside the scenario's usual range, with their lines.
+    warnings: Vec<String>,
 }
 
 impl Part {
@@ -816,6 +824,14 @@ fn check_rows(cx: &Context, body: &[u8], offset: usize) -> Part {
                 match amount_text.parse::<Kg>() {
                     Ok(w) if (Kg::HARD_MIN..=Kg::HARD_MAX).contains(&w) => {
                         part.weights.push((part.rows.len(), w));
+                        // A weight in pounds (150 for 68 kg) is within the hard limits:
+                        // outside the scenario's usual range it is warned about.
+                        if let Ok(Some(warning)) = crate::schedule::check_weight(w, &trial.weight) {
+                            part.warnings.push(format!(
+                                "{}:{line}: patient {id}: {warning}",
+                                path.display()
+                            ));
+                        }
                     }
                     Ok(w) => {
                         part.problem(problem(

@@ -974,3 +974,37 @@ fn a_folder_made_before_the_record_is_the_same_job_and_is_replaced() {
     assert!(manifest.contains("log2.csv"), "{manifest}");
     assert!(manifest.contains("\"as_of\": \"2027-03-08\""), "{manifest}");
 }
+
+#[test]
+fn a_weight_outside_the_usual_range_is_warned_about_with_its_line() {
+    // 150 "kg" is 68 kg typed in pounds: within the hard limits, outside NCT01724398's
+    // usual 40-110 kg, so the run goes on and says so (doses at 150 kg: 15,000,000 cells).
+    let dir = tempfile::tempdir().unwrap();
+    let (roster, log) = cohort_files(
+        dir.path(),
+        &[
+            "P1,2027-03-01,given,uc_msc,1,,",
+            "P1,2027-03-02,weight,,,150,",
+        ],
+    );
+    let run = pharmacy(
+        Path::new(SCENARIO),
+        &roster,
+        &["--log".as_ref(), log.as_os_str()],
+    );
+    run.expect_code(0);
+    let want = format!(
+        "warning: {}:3: patient P1: weight 150 kg is outside this scenario's usual range",
+        log.display()
+    );
+    assert!(run.err().contains(&want), "{}", run.err());
+    let (_, rows) = parse_csv(&run.stdout);
+    let dose2 = rows
+        .iter()
+        .find(|r| r.event == "uc_msc" && r.occurrence == "2")
+        .unwrap();
+    assert_eq!(
+        (dose2.weight_kg.as_str(), dose2.dose.as_str()),
+        ("150", "15000000")
+    );
+}

@@ -106,6 +106,7 @@ pub fn run(args: CalendarArgs) -> Result<()> {
         Some(path) => {
             let roster = one_patient(&trial, arm, &patient);
             let log = crate::record::read_for(path, &trial, &roster, args.as_of)?;
+            super::warn_log(&log);
             let pl = log.patient(0);
             let shared = match &calendar {
                 Some(c) => Some(

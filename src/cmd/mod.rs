@@ -51,10 +51,22 @@ pub fn read_log(
     trial: &Trial,
     roster: &crate::roster::Roster,
 ) -> Result<Option<crate::record::Log>, InputError> {
-    args.log
+    let log = args
+        .log
         .as_ref()
         .map(|path| crate::record::read(path, trial, roster, args.as_of))
-        .transpose()
+        .transpose()?;
+    if let Some(l) = &log {
+        warn_log(l);
+    }
+    Ok(log)
+}
+
+/// The record's warnings (weights outside the usual range), on stderr.
+pub fn warn_log(log: &crate::record::Log) {
+    for w in &log.warnings {
+        eprintln!("warning: {w}");
+    }
 }
 
 /// Where the bundled scenarios live, relative to the working directory.

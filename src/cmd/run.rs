@@ -59,7 +59,10 @@ pub fn run(args: RunArgs) -> Result<()> {
             continue;
         }
         match crate::record::read(&log_path, trial, roster, None) {
-            Ok(l) => logs.push(Some(l)),
+            Ok(l) => {
+                super::warn_log(&l);
+                logs.push(Some(l));
+            }
             Err(e) => {
                 problems.extend(e.problems);
                 logs.push(None);
