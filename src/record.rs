@@ -34,6 +34,9 @@ pub const COLUMNS: [&str; 7] = [
     "note",
 ];
 
+/// A recorded weight this many per cent or more from the one before is warned about.
+const BIG_WEIGHT_CHANGE_PCT: f64 = 20.0;
+
 /// At most this many problems are listed (then how many more there are).
 const MAX_PROBLEMS: usize = 200;
 
@@ -353,6 +356,7 @@ pub fn parse(
         roster,
         ids: &ids,
         col,
+        width: names.len(),
         others_skipped,
     };
     // A large log without quotes (the usual machine-written kind) is split at line ends
@@ -519,6 +523,28 @@ pub fn parse(
         notes.into_iter().map(|(k, n)| (new_index[k], n)).collect();
     notes.sort_by_key(|n| n.0);
     drop(new_index);
+    // A recorded weight far from the one before (99 typed in pounds for 45 kg) re-doses
+    // every per-kg dose after it: warned about, with its line.
+    if !weights.is_empty() {
+        let mut w = 0;
+        for (i, e) in roster.entries.iter().enumerate() {
+            let mut previous = e.weight_kg;
+            while w < weights.len() && (weights[w].0 as usize) < starts[i + 1] as usize {
+                let (k, kg) = weights[w];
+                let change = (kg.f64() - previous.f64()) / previous.f64() * 100.0;
+                if change.abs() > BIG_WEIGHT_CHANGE_PCT {
+                    warnings.push(format!(
+                        "{}:{}: patient {}: weight {kg} kg is {change:+.0}% from {previous} kg: per-kg doses after it change as much (a weight in pounds?)",
+                        path.display(),
+                        records[k as usize].line,
+                        e.id
+                    ));
+                }
+                previous = kg;
+                w += 1;
+            }
+        }
+    }
 
     // Checks across a patient's rows, over slices of the patients in parallel.
     use rayon::prelude::*;
@@ -652,6 +678,8 @@ struct Context<'a> {
     roster: &'a Roster,
     ids: &'a rustc_hash::FxHashMap<&'a str, u32>,
     col: [usize; 7],
+    /// Fields in the header: a row with more or fewer is refused whole.
+    width: usize,
     others_skipped: bool,
 }
 
@@ -664,6 +692,7 @@ fn check_rows(cx: &Context, body: &[u8], offset: usize) -> Part {
         roster,
         ids,
         col,
+        width,
         others_skipped,
     } = *cx;
     let mut rdr = csv::ReaderBuilder::new()
@@ -687,6 +716,21 @@ fn check_rows(cx: &Context, body: &[u8], offset: usize) -> Part {
             .position()
             .map_or(offset + part.n_rows, |p| offset + p.line() as usize);
         if record.iter().all(|c| c.iter().all(u8::is_ascii_whitespace)) {
+            continue;
+        }
+        // A comma inside an unquoted value (2,000 mL; a withdrawal typed after the note)
+        // shifts or adds fields: the row is refused whole rather than half read.
+        if record.len() != width {
+            part.problem(
+                Problem::new(
+                    path,
+                    format!(
+                        "{} fields where the header has {width}: a comma inside a value splits it (quote the value, or write 2000 not 2,000); a withdrawal or death is a row of its own",
+                        record.len()
+                    ),
+                )
+                .at(Some(line)),
+            );
             continue;
         }
         let get = |k: usize| -> &str {
@@ -726,7 +770,7 @@ fn check_rows(cx: &Context, body: &[u8], offset: usize) -> Part {
             part.problem(problem(
                 "record",
                 format!(
-                    "part.unknown record '{kind_text}': use {}",
+                    "unknown record '{kind_text}': use {}",
                     RecordKind::ALL.map(|k| k.1).join(", ")
                 ),
             ));
@@ -761,7 +805,7 @@ fn check_rows(cx: &Context, body: &[u8], offset: usize) -> Part {
                                 )
                             } else {
                                 format!(
-                                    "part.unknown component '{comp_text}' for patient {id} on arm {} (it has {})",
+                                    "unknown component '{comp_text}' for patient {id} on arm {} (it has {})",
                                     arm.id,
                                     known.join(", ")
                                 )

@@ -998,6 +998,13 @@ fn a_weight_outside_the_usual_range_is_warned_about_with_its_line() {
         log.display()
     );
     assert!(run.err().contains(&want), "{}", run.err());
+    // And it is a big change from the roster's 60 kg: warned about too.
+    assert!(
+        run.err()
+            .contains("patient P1: weight 150 kg is +150% from 60 kg"),
+        "{}",
+        run.err()
+    );
     let (_, rows) = parse_csv(&run.stdout);
     let dose2 = rows
         .iter()
@@ -1006,5 +1013,63 @@ fn a_weight_outside_the_usual_range_is_warned_about_with_its_line() {
     assert_eq!(
         (dose2.weight_kg.as_str(), dose2.dose.as_str()),
         ("150", "15000000")
+    );
+}
+
+#[test]
+fn a_row_with_more_fields_than_the_header_is_refused_whole() {
+    // An unquoted 2,000 mL would read as 2 mL; a withdrawal typed after the note would
+    // be dropped. Both rows are refused with their lines.
+    let dir = tempfile::tempdir().unwrap();
+    let (roster, log) = cohort_files(
+        dir.path(),
+        &[
+            "P1,2027-03-01,given,uc_msc,1,,,withdrawn",
+            "P2,2027-03-01,given,pe,1,2,000,",
+        ],
+    );
+    let run = pharmacy(
+        Path::new(SCENARIO),
+        &roster,
+        &["--log".as_ref(), log.as_os_str()],
+    );
+    run.expect_code(2);
+    let err = run.err();
+    for line in [2, 3] {
+        assert!(
+            err.contains(&format!(
+                "{}:{line}: 8 fields where the header has 7",
+                log.display()
+            )),
+            "{err}"
+        );
+    }
+    assert!(!err.contains("part."), "{err}");
+    assert_eq!(run.out(), "");
+}
+
+#[test]
+fn a_calendar_for_a_patient_the_log_does_not_name_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = write_log(dir.path(), &["P1,2027-03-01,given,uc_msc,1,,"]);
+    let run = calendar(
+        SCENARIO,
+        "msc",
+        "60",
+        "2027-03-01",
+        &[
+            "--format",
+            "csv",
+            "--patient",
+            "p1",
+            "--log",
+            log.to_str().unwrap(),
+        ],
+    );
+    run.expect_code(0);
+    assert!(
+        run.err().contains("has no rows for patient p1"),
+        "{}",
+        run.err()
     );
 }

@@ -108,6 +108,14 @@ pub fn run(args: CalendarArgs) -> Result<()> {
             let log = crate::record::read_for(path, &trial, &roster, args.as_of)?;
             super::warn_log(&log);
             let pl = log.patient(0);
+            if pl.is_empty() {
+                eprintln!(
+                    "warning: {} has no rows for patient {}: every event up to {} is shown due (check the id's spelling and case)",
+                    path.display(),
+                    patient.id,
+                    log.as_of
+                );
+            }
             let shared = match &calendar {
                 Some(c) => Some(
                     plan.placement(patient.start, c)
