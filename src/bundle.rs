@@ -327,6 +327,7 @@ fn report_html(
     record: Option<&RecordTally>,
     patients: report::Patients,
     inputs: &[Input],
+    forecast: Option<maud::Markup>,
 ) -> Result<String> {
     let trial = cohort.trial;
     let arms: Vec<&crate::model::Arm> = trial.arms.iter().collect();
@@ -358,6 +359,7 @@ fn report_html(
         record,
         patient_count: cohort.roster.entries.len(),
         patients,
+        forecast,
     }))
 }
 
@@ -373,6 +375,7 @@ pub fn report_only(cohort: &Cohort) -> Result<String> {
         record.as_ref(),
         patients,
         &inputs,
+        None,
     )
 }
 
@@ -420,6 +423,7 @@ pub fn write_cohort(
     out: &Path,
     force: bool,
     progress: &dyn Fn(u64),
+    forecast: Option<maud::Markup>,
 ) -> Result<Summary> {
     let trial = cohort.trial;
     let dir = write::safe_child(out, &trial.id, "")?;
@@ -456,6 +460,7 @@ pub fn write_cohort(
             record.as_ref(),
             patients,
             &inputs,
+            forecast,
         )?;
         write::atomic(&new.join("report.html"), html.as_bytes())?;
         let mut files = manifest::list_files(new)?;

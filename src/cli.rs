@@ -66,6 +66,11 @@ pub enum Command {
     /// Regenerate the committed examples (compare chart, one arm chart, one report)
     #[command(after_help = "Example:\n  dosesim examples            # rewrites output/examples/")]
     Examples(ExamplesArgs),
+    /// Simulated cell demand per week and month, for manufacturing (Monte Carlo)
+    #[command(
+        after_help = "Example:\n  dosesim forecast scenarios/nct02812121.toml --plan scenarios/plans/nct02812121.toml\n  dosesim forecast scenarios/nct02812121.toml --replicates 50000 --seed 7 --out /tmp/fc\n\nWrites DIR/<trial id>/forecast/: weekly.csv, monthly.csv, summary.csv, fan-<product>.svg/.png,\nforecast.html. The same seed and replicates give the same bytes at any --threads."
+    )]
+    Forecast(ForecastArgs),
     /// One trial's arms as lanes over study days
     #[command(
         after_help = "Example:\n  dosesim timeline scenarios/nct01724398.toml --out timeline.svg"
@@ -199,6 +204,39 @@ pub struct RunArgs {
     /// Folder of site calendars (SITE.toml) for the roster's optional `site` column
     #[arg(long, value_name = "DIR", default_value = "scenarios/calendars")]
     pub calendars: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ForecastArgs {
+    pub scenario: PathBuf,
+    /// The forecast plan (enrolment, allocation, weights, mortality, product); default
+    /// plans/<trial id>.toml beside the scenario (scenarios/plans/)
+    #[arg(long, value_name = "PLAN.toml")]
+    pub plan: Option<PathBuf>,
+    /// How many times the trial is simulated
+    #[arg(long, value_name = "N", default_value_t = crate::forecast::DEFAULT_REPLICATES)]
+    pub replicates: u64,
+    /// The random seed: the same seed gives the same outputs
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    pub seed: u64,
+    /// Output folder; the forecast goes to DIR/<trial id>/forecast/
+    #[allow(rustdoc::invalid_html_tags)]
+    #[arg(long, value_name = "DIR", default_value = "output")]
+    pub out: PathBuf,
+    /// Threads to run replicates on (default: every core); the outputs do not depend on it
+    #[arg(long, value_name = "T")]
+    pub threads: Option<usize>,
+    /// Patients already enrolled (patient_id,arm,weight_kg,start_date[,site]): in every
+    /// replicate as they are, the plan's enrolment adding the rest up to its target; their
+    /// planned demand is drawn on the fan chart
+    #[arg(long, value_name = "CSV")]
+    pub roster: Option<PathBuf>,
+    /// Folder of site calendars (SITE.toml) for the plan's sites and the roster's
+    #[arg(long, value_name = "DIR", default_value = "scenarios/calendars")]
+    pub calendars: PathBuf,
+    /// Replace a forecast folder made from other inputs (another plan, say)
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(clap::Args, Debug)]

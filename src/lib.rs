@@ -10,7 +10,9 @@
 //! 4. `export`: the events as a table, CSV, JSON or iCalendar (one `Exporter` shape, the
 //!    CSV columns named once); `chart` and `report` draw them; `format` prints every number.
 //! 5. `bundle`: a cohort's whole set of files and its summary.
-//! 6. `write`: the one place that writes files (atomically).
+//! 6. `forecast`: a plan of enrolment, allocation, weights and deaths, simulated many
+//!    times through the same schedule core: the cells a trial needs each week.
+//! 7. `write`: the one place that writes files (atomically).
 //!
 //! `cli` and `cmd` wire these to the command line; `main.rs` only maps errors to exit codes.
 
@@ -23,6 +25,7 @@ pub mod cohort;
 pub mod describe;
 pub mod error;
 pub mod export;
+pub mod forecast;
 pub mod format;
 pub mod limits;
 pub mod manifest;

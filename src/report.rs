@@ -147,6 +147,8 @@ pub struct Report<'a> {
     pub record: Option<&'a crate::bundle::RecordTally>,
     pub patient_count: usize,
     pub patients: Patients,
+    /// The forecast section ([`forecast_section`]), when the run made a forecast.
+    pub forecast: Option<Markup>,
 }
 
 /// Patient ids shown on one line of the report's preparation table; prep.csv lists all.
@@ -200,6 +202,10 @@ pub fn render(r: &Report) -> String {
         @if let Some(rec) = r.record {
             h2 { "Administration record" }
             (record_section(t, rec))
+        }
+        @if let Some(fc) = &r.forecast {
+            h2 { "Forecast of cell demand" }
+            (fc)
         }
         h2 { "Patients (" (r.patient_count) ")" }
         @match &r.patients {
@@ -662,6 +668,7 @@ mod tests {
             record: None,
             patient_count: count,
             patients,
+            forecast: None,
         })
     }
 
@@ -725,4 +732,105 @@ mod tests {
         assert!(s.contains("&lt;a href=&quot;x&quot;&gt;&amp;'"), "{s}");
         assert!(s.contains("<title>&lt;t&gt;</title>"));
     }
+}
+
+/// The forecast section of a trial's report (`prefix`: where its files are from the page,
+/// "forecast/" in the trial report, "" in forecast.html), with each product's fan chart.
+pub fn forecast_section(
+    f: &crate::forecast::Forecast,
+    charts: &[(usize, &str)],
+    prefix: &str,
+) -> Markup {
+    use crate::export::forecast::iso_week;
+    let m = &f.model;
+    let s = &f.summary;
+    let t = m.trial;
+    let week = |d: f64| iso_week(m.date_of(d as i64));
+    let cells = |x: f64| sci_exact(x);
+    html! {
+        p.meta {
+            (s.replicates) " replicates (seed " (f.seed) ") of the plan " code { (m.plan.file.display()) }
+            ", over " (m.weeks) " weeks from the week of " (m.week0) ". "
+            @if m.enrolled_before() > 0 {
+                "The " (m.enrolled_before()) " patients of the roster are enrolled in every replicate; "
+                "the enrolment model adds patients from the day after the roster's last start. "
+            }
+            "Patients arrive at each site as a Poisson process from its activation (its rate drawn "
+            "from a gamma distribution per replicate where the plan gives a rate_shape), are allocated "
+            "in permuted blocks per site, weighed, and die or drop out by the plan's hazards. Each "
+            "patient's doses come from the same schedule as the calendars, on their site's calendar; "
+            "a dose on or after the day a patient dies or drops out is not given. Percentiles are "
+            "values replicates had; lots are ceil(cells / lot_cells)."
+        }
+        table {
+            tr { th { "Plan value" } th { "Value" } th { "Where it comes from" } }
+            @for (field, value, p) in &m.plan.values {
+                tr {
+                    td { code { (field) } }
+                    td { (value) }
+                    @if p.is_assumed() { td.flag { (describe::provenance(p)) } }
+                    @else { td { (describe::provenance(p)) } }
+                }
+            }
+        }
+        h3 { "Patients and totals" }
+        table {
+            tr { th { "Measure" } th { "Mean" } th { "P5" } th { "P50" } th { "P95" } }
+            @for (name, st) in [("Patients enrolled", &s.enrolled), ("Completed", &s.completed), ("Died", &s.died), ("Dropped out", &s.dropped_out)] {
+                tr { td { (name) } td.n { (trim_decimals(st.mean, 1)) } td.n { (st.p("p5")) } td.n { (st.p("p50")) } td.n { (st.p("p95")) } }
+            }
+            @for (p, doses, c, after) in &s.totals {
+                tr { td { (t.products[*p].id) " doses" } td.n { (trim_decimals(doses.mean, 1)) } td.n { (doses.p("p5")) } td.n { (doses.p("p50")) } td.n { (doses.p("p95")) } }
+                tr { td { (t.products[*p].id) " cells" } td.n { (cells(c.mean.round())) } td.n { (cells(c.p("p5"))) } td.n { (cells(c.p("p50"))) } td.n { (cells(c.p("p95"))) } }
+                tr { td { (t.products[*p].id) " cells after the horizon" } td.n { (cells(after.mean.round())) } td.n { (cells(after.p("p5"))) } td.n { (cells(after.p("p50"))) } td.n { (cells(after.p("p95"))) } }
+            }
+            @if let Some(l) = &s.last_dose_day {
+                tr { td { "Week of the last dose" } td {} td.d { (week(l.p("p5"))) } td.d { (week(l.p("p50"))) } td.d { (week(l.p("p95"))) } }
+            }
+            @if let Some(l) = &s.full_day {
+                tr { td { "Week enrolment is complete (" (trim_decimals(s.reached_share * 100.0, 1)) "% of replicates within the horizon)" } td {} td.d { (week(l.p("p5"))) } td.d { (week(l.p("p50"))) } td.d { (week(l.p("p95"))) } }
+            }
+        }
+        @for (p, svg) in charts {
+            h3 { (t.products[*p].id) ": cells per week" }
+            (PreEscaped(*svg))
+        }
+        h3 { "By month" }
+        table {
+            tr {
+                th { "Month" } th { "Product" } th { "Days counted" } th { "Doses P50" } th { "Cells P50" }
+                th { "Cells P95" } th { "Lots P50" } th { "Lots P95" } th { "Capacity (cells)" } th { "P(over capacity)" }
+            }
+            @for r in &s.monthly {
+                tr {
+                    td.d { (r.start.format("%Y-%m")) } td { code { (t.products[r.product].id) } } td.n { (r.days) }
+                    td.n { (r.doses.p("p50")) } td.n { (cells(r.cells.p("p50"))) } td.n { (cells(r.cells.p("p95"))) }
+                    td.n { @if let Some(l) = r.lots { (l.0) } } td.n { @if let Some(l) = r.lots { (l.1) } }
+                    td.n { @if let Some(c) = r.capacity { (cells(c.floor())) } }
+                    @match r.p_over_capacity {
+                        Some(p) if p > 0.05 => td.n.flag { (format!("{p:.4}")) },
+                        Some(p) => td.n { (format!("{p:.4}")) },
+                        None => td {},
+                    }
+                }
+            }
+        }
+        p.meta {
+            "Every week's figures: " a href=(format!("{prefix}weekly.csv")) { "weekly.csv" } "; every month's: "
+            a href=(format!("{prefix}monthly.csv")) { "monthly.csv" } "; patients and totals: "
+            a href=(format!("{prefix}summary.csv")) { "summary.csv" } "."
+        }
+    }
+}
+
+/// forecast.html: the forecast section as a page of its own.
+pub fn forecast_page(f: &crate::forecast::Forecast, charts: &[(usize, &str)]) -> String {
+    let t = f.model.trial;
+    let body = html! {
+        h1 { (t.id) ": forecast of cell demand" }
+        p.meta { (t.title) ". Condition: " (t.condition) "." }
+        (forecast_section(f, charts, ""))
+        (made_from(&f.inputs, "forecast"))
+    };
+    page(&format!("{}: forecast", t.id), body)
 }

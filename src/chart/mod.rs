@@ -15,6 +15,7 @@
 mod compare;
 mod cumulative;
 mod error;
+mod fan;
 mod measure;
 mod parts;
 mod timeline;
@@ -175,6 +176,18 @@ pub fn timeline_svg(trial: &Trial, weight_kg: f64, size: (u32, u32)) -> Result<S
 /// One trial's arms as lanes of infusions, exchanges and visits, as PNG bytes.
 pub fn timeline_png(trial: &Trial, weight_kg: f64, size: (u32, u32)) -> Result<Vec<u8>> {
     png(&timeline::Timeline::new(trial, weight_kg)?, size)
+}
+
+/// The forecast's fan chart of its `k`-th cell product, as SVG and PNG.
+pub fn fan_charts(
+    f: &crate::forecast::Forecast,
+    k: usize,
+    size: (u32, u32),
+) -> Result<(String, Vec<u8>)> {
+    let chart = fan::Fan::new(f, k)?;
+    let svg = svg(&chart, size)?;
+    let png = rasterise(&svg, size)?;
+    Ok((svg, png))
 }
 
 /// A chart whose data is ready: it only has to be drawn, on whichever backend. Drawing

@@ -23,7 +23,7 @@ pub fn run(args: CohortArgs) -> Result<()> {
     warn(&cohort);
     warn_closed_days(&cohort);
     let _lock = crate::write::lock_folder(&args.out)?;
-    let summary = write(&cohort, &args.out, args.force)?;
+    let summary = write(&cohort, &args.out, args.force, None)?;
     print!("{}", summary.render());
     Ok(())
 }
@@ -43,9 +43,14 @@ pub fn check_out(out: &std::path::Path) -> Result<(), crate::error::InputError> 
 }
 
 /// Writes a cohort's bundle with a progress bar; the caller holds `out`'s lock.
-pub fn write(cohort: &Cohort, out: &std::path::Path, force: bool) -> Result<bundle::Summary> {
+pub fn write(
+    cohort: &Cohort,
+    out: &std::path::Path,
+    force: bool,
+    forecast: Option<maud::Markup>,
+) -> Result<bundle::Summary> {
     let bar = progress(cohort.rows(), &cohort.trial.id);
-    let summary = bundle::write_cohort(cohort, out, force, &|n| bar.set_position(n));
+    let summary = bundle::write_cohort(cohort, out, force, &|n| bar.set_position(n), forecast);
     bar.finish_and_clear();
     summary
 }
@@ -64,21 +69,7 @@ fn warn_some(lines: &[String], limit: usize, more: &str) {
 /// few of each), and the assumed values its arms use, each once.
 pub fn warn(cohort: &Cohort) {
     let (trial, roster) = (cohort.trial, cohort.roster);
-    warn_some(
-        &roster.id_warnings,
-        10,
-        "patient ids that a spreadsheet would read as numbers, dates or booleans",
-    );
-    warn_some(
-        &roster.warnings,
-        10,
-        "patients outside the usual weight range",
-    );
-    warn_some(
-        &roster.date_warnings,
-        10,
-        "start dates years away from the rest of the roster",
-    );
+    warn_roster(roster);
     let mut used = vec![false; trial.arms.len()];
     for e in &roster.entries {
         used[e.arm as usize] = true;
@@ -98,6 +89,26 @@ pub fn warn(cohort: &Cohort) {
         assumed.extend(trial.record_assumptions_of(arms));
     }
     super::warn_assumptions(trial, &assumed);
+}
+
+/// A roster's own warnings: ids a spreadsheet would change, unusual weights and far-off
+/// start dates (the first few of each).
+pub fn warn_roster(roster: &crate::roster::Roster) {
+    warn_some(
+        &roster.id_warnings,
+        10,
+        "patient ids that a spreadsheet would read as numbers, dates or booleans",
+    );
+    warn_some(
+        &roster.warnings,
+        10,
+        "patients outside the usual weight range",
+    );
+    warn_some(
+        &roster.date_warnings,
+        10,
+        "start dates years away from the rest of the roster",
+    );
 }
 
 /// What a site calendar did to a run's events, gathered for a few lines on stderr.
@@ -311,14 +322,21 @@ pub fn warn_closed_days(cohort: &Cohort) {
 
 /// A progress bar on stderr when stderr is a terminal, and none otherwise.
 pub fn progress(len: u64, what: &str) -> ProgressBar {
+    progress_of(len, what, "rows")
+}
+
+/// A progress bar of `len` `unit`s (rows, replicates) on stderr when it is a terminal.
+pub fn progress_of(len: u64, what: &str, unit: &str) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(len);
     bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {human_pos}/{human_len} rows ({eta} left)")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(&format!(
+            "{{msg}} [{{bar:40}}] {{human_pos}}/{{human_len}} {unit} ({{eta}} left)"
+        ))
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     bar.set_message(what.to_string());
     bar

@@ -6,6 +6,7 @@ pub mod calendars;
 pub mod chart;
 pub mod cohort;
 pub mod examples;
+pub mod forecast;
 pub mod pharmacy;
 pub mod run;
 pub mod show;
@@ -84,6 +85,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Chart(a) => chart::run_chart(a),
         Command::Compare(a) => chart::run_compare(a),
         Command::Timeline(a) => chart::run_timeline(a),
+        Command::Forecast(a) => forecast::run(a),
         Command::Examples(a) => examples::run(a),
     }
 }

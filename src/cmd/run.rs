@@ -76,6 +76,47 @@ pub fn run(args: RunArgs) -> Result<()> {
             Err(e) => problems.extend(e.problems),
         }
     }
+    // Each trial's forecast plan, when one is bundled (scenarios/plans/<trial>.toml).
+    let mut plans = Vec::new();
+    for c in &cohorts {
+        let path = super::forecast::plan_for(&c.trial.file, c.trial);
+        if !path.is_file() {
+            plans.push(None);
+            continue;
+        }
+        let loaded = crate::forecast::plan::load(&path, c.trial).and_then(|p| {
+            let sites = super::forecast::plan_calendars(&args.calendars, &p)?;
+            Ok((p, sites))
+        });
+        match loaded {
+            Ok(p) => plans.push(Some(p)),
+            Err(e) => {
+                problems.extend(e.problems);
+                plans.push(None);
+            }
+        }
+    }
+    let mut models = Vec::new();
+    for (c, p) in cohorts.iter().zip(&plans) {
+        let Some((plan, sites)) = p else {
+            models.push(None);
+            continue;
+        };
+        let made = crate::forecast::Model::new(c.trial, plan, sites, None).and_then(|m| {
+            let inputs = crate::forecast::inputs_of(c.trial, plan, sites, None)?;
+            let dir = crate::forecast::folder(&args.out, c.trial)
+                .map_err(|e| InputError::one(Problem::flag("--out", e.to_string())))?;
+            crate::manifest::check_target(&dir, &inputs, args.force)?;
+            Ok((m, inputs, dir))
+        });
+        match made {
+            Ok(m) => models.push(Some(m)),
+            Err(e) => {
+                problems.extend(e.problems);
+                models.push(None);
+            }
+        }
+    }
     if let Err(e) = super::cohort::check_out(&args.out) {
         problems.extend(e.problems);
     }
@@ -87,14 +128,40 @@ pub fn run(args: RunArgs) -> Result<()> {
     }
     InputError::check(problems)?;
 
-    for c in &cohorts {
+    for (c, (m, p)) in cohorts.iter().zip(models.iter().zip(&plans)) {
         super::cohort::warn(c);
         super::cohort::warn_closed_days(c);
+        if let (Some((m, _, _)), Some((plan, _))) = (m, p) {
+            super::forecast::warn(c.trial, plan, m, None);
+        }
     }
     let _lock = write::lock_folder(&args.out)?;
-    for c in &cohorts {
-        let s = super::cohort::write(c, &args.out, args.force)?;
+    for (c, m) in cohorts.iter().zip(models) {
+        let forecast = match m {
+            Some((model, inputs, dir)) => {
+                let f = crate::forecast::simulate(
+                    model,
+                    crate::forecast::DEFAULT_REPLICATES,
+                    1,
+                    0,
+                    inputs,
+                    &|| {},
+                )?;
+                super::forecast::warn_horizon(&f);
+                let charts = crate::forecast::charts(&f)?;
+                Some((f, charts, dir))
+            }
+            None => None,
+        };
+        let section = forecast
+            .as_ref()
+            .map(|(f, charts, _)| crate::forecast::section(f, charts));
+        let s = super::cohort::write(c, &args.out, args.force, section)?;
         print!("{}", s.render());
+        if let Some((f, charts, dir)) = &forecast {
+            crate::forecast::write(f, charts, dir)?;
+            println!("  forecast: {}", crate::forecast::summary_line(f));
+        }
     }
     // The index lists what is in the folder, from the manifests: this run's trials and
     // any other trial folder a `cohort` left there.

@@ -8,6 +8,7 @@
 
 pub mod csv;
 pub mod deviations;
+pub mod forecast;
 pub mod ics;
 pub mod json;
 pub mod prep;

@@ -1,0 +1,193 @@
+//! `dosesim forecast`: a plan simulated many times, written under
+//! `DIR/<trial id>/forecast/` by [`crate::forecast::write`]: weekly.csv, monthly.csv,
+//! summary.csv, the fan charts and forecast.html.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::cli::ForecastArgs;
+use crate::error::{InputError, Problem};
+use crate::forecast::{self, ForecastPlan, MAX_REPLICATES, Model};
+use crate::model::Trial;
+use crate::site::Sites;
+use crate::{manifest, roster, scenario, write};
+
+pub fn run(args: ForecastArgs) -> Result<()> {
+    let trial = scenario::load(&args.scenario)?;
+    let mut problems = Vec::new();
+    if !(1..=MAX_REPLICATES).contains(&args.replicates) {
+        problems.push(Problem::flag(
+            "--replicates",
+            format!(
+                "{} is out of range (1 to {MAX_REPLICATES})",
+                args.replicates
+            ),
+        ));
+    }
+    if args.threads.is_some_and(|t| !(1..=1024).contains(&t)) {
+        problems.push(Problem::flag("--threads", "give 1 to 1024 threads"));
+    }
+    if let Err(e) = super::cohort::check_out(&args.out) {
+        problems.extend(e.problems);
+    }
+    InputError::check(problems)?;
+    let plan_path = args
+        .plan
+        .clone()
+        .unwrap_or_else(|| plan_for(&args.scenario, &trial));
+    let plan = forecast::plan::load(&plan_path, &trial)?;
+    let calendars = plan_calendars(&args.calendars, &plan)?;
+    let roster = args
+        .roster
+        .as_ref()
+        .map(|p| roster::read(p, &trial))
+        .transpose()?;
+    let roster_sites = match (&roster, &args.roster) {
+        (Some(r), Some(p)) => crate::site::for_roster(&args.calendars, p, r)?,
+        _ => Sites::new(),
+    };
+    let inputs = {
+        let mut all = calendars.clone();
+        all.extend(roster_sites.clone());
+        forecast::inputs_of(&trial, &plan, &all, args.roster.as_deref())?
+    };
+    let dir = forecast::folder(&args.out, &trial)?;
+    manifest::check_target(&dir, &inputs, args.force)?;
+    if let Some(r) = &roster {
+        super::cohort::warn_roster(r);
+    }
+    let model = Model::new(
+        &trial,
+        &plan,
+        &calendars,
+        roster
+            .as_ref()
+            .zip(args.roster.as_deref())
+            .map(|(r, p)| (r, p, &roster_sites)),
+    )?;
+    warn(&trial, &plan, &model, roster.as_ref());
+    let _lock = write::lock_folder(&args.out)?;
+    let bar = super::cohort::progress_of(args.replicates, &trial.id, "replicates");
+    let f = forecast::simulate(
+        model,
+        args.replicates,
+        args.seed,
+        args.threads.unwrap_or(0),
+        inputs,
+        &|| bar.inc(1),
+    )?;
+    bar.finish_and_clear();
+    warn_horizon(&f);
+    let charts = forecast::charts(&f)?;
+    forecast::write(&f, &charts, &dir)?;
+    println!("{}: {}", trial.id, forecast::summary_line(&f));
+    println!("forecast: {}", dir.display());
+    Ok(())
+}
+
+/// The bundled plan of a scenario: `plans/<trial id>.toml` beside the scenario file, in
+/// lower case as the scenarios are named.
+pub fn plan_for(scenario: &Path, trial: &Trial) -> PathBuf {
+    scenario
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("plans")
+        .join(format!("{}.toml", trial.id.to_ascii_lowercase()))
+}
+
+/// The site calendars the plan's sites name, by calendar id, from `dir`. A missing file
+/// is an error naming the site's field in the plan.
+pub fn plan_calendars(dir: &Path, plan: &ForecastPlan) -> Result<Sites, InputError> {
+    let mut sites = Sites::new();
+    let mut problems = Vec::new();
+    for (k, s) in plan.sites.iter().enumerate() {
+        let Some(id) = &s.calendar else { continue };
+        if sites.contains_key(id) {
+            continue;
+        }
+        let file = dir.join(format!("{id}.toml"));
+        if !file.is_file() {
+            problems.push(
+                Problem::new(
+                    &plan.file,
+                    format!(
+                        "no site calendar '{id}': {} does not exist (--calendars DIR names the folder of site calendars)",
+                        file.display()
+                    ),
+                )
+                .field(format!("sites[{}].calendar", k + 1)),
+            );
+            continue;
+        }
+        match crate::site::load(&file) {
+            Ok(c) => {
+                sites.insert(id.clone(), c);
+            }
+            Err(e) => problems.extend(e.problems),
+        }
+    }
+    InputError::check(problems)?;
+    Ok(sites)
+}
+
+/// The assumed values the forecast uses: the plan's, then those of the arms it gives
+/// doses to (and their closed-day rules where a site has a calendar).
+pub fn warn(trial: &Trial, plan: &ForecastPlan, model: &Model, roster: Option<&roster::Roster>) {
+    let mut used = vec![false; trial.arms.len()];
+    for (a, _) in &plan.allocation.ratio {
+        used[*a] = true;
+    }
+    for e in roster.iter().flat_map(|r| &r.entries) {
+        used[e.arm as usize] = true;
+    }
+    let arms: Vec<&crate::model::Arm> = trial
+        .arms
+        .iter()
+        .zip(&used)
+        .filter(|(_, u)| **u)
+        .map(|(a, _)| a)
+        .collect();
+    let mut assumed = plan.assumptions.clone();
+    assumed.extend(trial.assumptions_of(arms.iter().copied()));
+    if plan.sites.iter().any(|s| s.calendar.is_some()) {
+        assumed.extend(trial.closed_day_assumptions_of(arms.iter().copied()));
+    }
+    super::warn_assumptions(trial, &assumed);
+    let missing: Vec<&str> = model
+        .products
+        .iter()
+        .filter(|p| !plan.products.contains_key(p))
+        .map(|&p| trial.products[p].id.as_str())
+        .collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "note: the plan gives no [product.ID] lot_cells and capacity_cells_per_week for {}: no lots or capacity for it",
+            missing.join(", ")
+        );
+    }
+}
+
+/// Warnings for a horizon too short for the trial: enrolment not complete, or doses
+/// after it (weekly.csv does not count those).
+pub fn warn_horizon(f: &forecast::Forecast) {
+    let s = &f.summary;
+    let id = &f.model.trial.id;
+    if s.reached_share < 0.95 {
+        eprintln!(
+            "warning: {id}: in {:.1}% of replicates fewer than {} patients have enrolled by the horizon's end ({}): lengthen horizon_weeks or check the rates",
+            (1.0 - s.reached_share) * 100.0,
+            f.model.plan.target_patients,
+            f.model.date_of(f.model.weeks as i64 * 7 - 1)
+        );
+    }
+    for (p, _, _, after) in &s.totals {
+        if after.p("p50") > 0.0 {
+            eprintln!(
+                "warning: {id}: half the replicates or more give {} doses after the horizon ({} cells at the median), which weekly.csv and monthly.csv do not count: lengthen horizon_weeks",
+                f.model.trial.products[*p].id,
+                crate::format::sci(after.p("p50"))
+            );
+        }
+    }
+}

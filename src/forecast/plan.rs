@@ -1,0 +1,761 @@
+//! Forecast plan files: TOML in, a checked [`ForecastPlan`] out.
+//!
+//! A plan says how a trial enrols (sites, their activation dates and rates), allocates
+//! (arm ratios in permuted blocks), weighs, loses patients (deaths and dropouts) and makes
+//! its product (lot size, weekly capacity). Like a scenario, every value carries its
+//! provenance: `source` quoting the registry record, or `assumed` with the reason (a
+//! published figure, say). A value is written `{ value = ..., source = "..." }`; a table
+//! whose values belong together ([allocation], [weight_kg]) carries one provenance for
+//! all of them. Every problem is reported at once, with the file, line and field.
+//! This module is the only one that knows the plan format.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{InputError, Lines, Problem, line_of};
+use crate::format::shown;
+use crate::model::{Assumption, Kg, Provenance, Trial, Unit};
+
+/// Most patients a plan may enrol (a replicate simulates each one).
+pub const MAX_TARGET_PATIENTS: i64 = 100_000;
+/// Longest horizon, in weeks (ten years).
+pub const MAX_HORIZON_WEEKS: i64 = 520;
+/// Most sites in a plan.
+pub const MAX_SITES: usize = 200;
+/// Largest permuted block.
+pub const MAX_BLOCK: i64 = 1_000;
+/// Highest enrolment rate of one site, in patients a month.
+pub const MAX_RATE_PER_MONTH: f64 = 1_000.0;
+/// Largest plan file accepted.
+const MAX_PLAN_BYTES: u64 = 1 << 20;
+
+/// Days in the average month the rates are counted in (365.25 / 12).
+pub const DAYS_PER_MONTH: f64 = 30.4375;
+
+/// A checked plan.
+#[derive(Debug, Clone)]
+pub struct ForecastPlan {
+    pub file: PathBuf,
+    pub target_patients: u32,
+    /// The first site's activation date: week 1 of the forecast is its ISO week.
+    pub start: NaiveDate,
+    pub horizon_weeks: u32,
+    pub sites: Vec<SitePlan>,
+    pub allocation: Allocation,
+    pub weight: WeightModel,
+    pub mortality: Mortality,
+    /// Lot size and capacity per product, by index into the trial's products.
+    pub products: BTreeMap<usize, ProductPlan>,
+    /// Every assumed value, for the warnings and the report.
+    pub assumptions: Vec<Assumption>,
+    /// What each value is and where it comes from, in file order, for the report.
+    pub values: Vec<(String, String, Provenance)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SitePlan {
+    pub id: String,
+    /// The site calendar's id (a `<id>.toml` in the calendars folder); `None`: every day open.
+    pub calendar: Option<String>,
+    pub activation: NaiveDate,
+    /// Patients per 30.4375 days.
+    pub rate_per_month: f64,
+    /// Shape of the gamma distribution of the rate between replicates (Poisson-gamma);
+    /// `None`: the same rate in every replicate (plain Poisson).
+    pub rate_shape: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Allocation {
+    /// (arm index, ratio), arms in the trial's order; arms not named get none.
+    pub ratio: Vec<(usize, u32)>,
+    pub block_size: u32,
+}
+
+impl Allocation {
+    /// One block before shuffling: each arm's index repeated its share of the block.
+    pub fn block(&self) -> Vec<u16> {
+        let sum: u32 = self.ratio.iter().map(|r| r.1).sum();
+        let per = self.block_size / sum.max(1);
+        let mut b = Vec::with_capacity(self.block_size as usize);
+        for &(arm, r) in &self.ratio {
+            for _ in 0..r * per {
+                b.push(arm as u16);
+            }
+        }
+        b
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum WeightModel {
+    /// Normal, truncated to [min, max], each weight rounded to 0.1 kg (as a scale reads).
+    Normal {
+        mean: f64,
+        sd: f64,
+        min: f64,
+        max: f64,
+    },
+    /// The weights of an existing roster, drawn with replacement.
+    Roster { path: PathBuf, weights: Vec<Kg> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Mortality {
+    /// Fraction dead by study day 28.
+    pub day28: f64,
+    /// Fraction dead by study day 90.
+    pub day90: f64,
+    /// Fraction leaving the study each month for reasons other than death.
+    pub dropout_per_month: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProductPlan {
+    pub lot_cells: f64,
+    pub capacity_cells_per_week: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlan {
+    trial: Spanned<String>,
+    target_patients: Spanned<RawValue<i64>>,
+    start: Spanned<RawValue<toml::Value>>,
+    horizon_weeks: Spanned<RawValue<i64>>,
+    #[serde(default)]
+    sites: Vec<Spanned<RawSite>>,
+    allocation: Spanned<RawAllocation>,
+    weight_kg: Spanned<RawWeight>,
+    mortality: Spanned<RawMortality>,
+    #[serde(default)]
+    product: BTreeMap<String, Spanned<RawProduct>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawValue<T> {
+    value: Spanned<T>,
+    source: Option<String>,
+    assumed: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSite {
+    id: Spanned<String>,
+    calendar: Option<Spanned<String>>,
+    activation: Spanned<RawValue<toml::Value>>,
+    rate_per_month: Spanned<RawValue<f64>>,
+    rate_shape: Option<Spanned<RawValue<f64>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAllocation {
+    ratio: Spanned<BTreeMap<String, Spanned<i64>>>,
+    block_size: Spanned<i64>,
+    source: Option<String>,
+    assumed: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWeight {
+    normal: Option<Spanned<RawNormal>>,
+    roster: Option<Spanned<String>>,
+    source: Option<String>,
+    assumed: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNormal {
+    mean: Spanned<f64>,
+    sd: Spanned<f64>,
+    min: Spanned<f64>,
+    max: Spanned<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMortality {
+    day28: Spanned<RawValue<f64>>,
+    day90: Spanned<RawValue<f64>>,
+    dropout_per_month: Spanned<RawValue<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProduct {
+    lot_cells: Spanned<RawValue<f64>>,
+    capacity_cells_per_week: Spanned<RawValue<f64>>,
+}
+
+/// Reads and checks a plan file for `trial`.
+pub fn load(path: &Path, trial: &Trial) -> Result<ForecastPlan, InputError> {
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.len() > MAX_PLAN_BYTES
+    {
+        return Err(InputError::one(Problem::new(
+            path,
+            format!(
+                "the file is {} bytes; a plan file may be at most {MAX_PLAN_BYTES} bytes: is this the right file?",
+                meta.len()
+            ),
+        )));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| InputError::one(Problem::new(path, format!("cannot read plan file: {e}"))))?;
+    parse(path, &text, trial)
+}
+
+/// Parses and checks plan text; `path` names it in messages and anchors a relative
+/// `weight_kg.roster` path.
+pub fn parse(path: &Path, text: &str, trial: &Trial) -> Result<ForecastPlan, InputError> {
+    let raw: RawPlan = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| line_of(text, s.start));
+        InputError::one(Problem::new(path, e.message().trim().to_string()).at(line))
+    })?;
+    Checker {
+        path,
+        lines: Lines::new(text),
+        problems: Vec::new(),
+        assumptions: Vec::new(),
+        values: Vec::new(),
+    }
+    .run(raw, trial)
+}
+
+struct Checker<'a> {
+    path: &'a Path,
+    lines: Lines,
+    problems: Vec<Problem>,
+    assumptions: Vec<Assumption>,
+    values: Vec<(String, String, Provenance)>,
+}
+
+impl Checker<'_> {
+    fn line<T>(&self, s: &Spanned<T>) -> Option<usize> {
+        Some(self.lines.of(s.span().start))
+    }
+
+    fn err(&mut self, line: Option<usize>, field: &str, message: impl Into<String>) {
+        self.problems
+            .push(Problem::new(self.path, message).at(line).field(field));
+    }
+
+    /// Records the provenance of `field` (shown as `shown`), or the problem that it has none.
+    fn provenance(
+        &mut self,
+        source: &Option<String>,
+        assumed: &Option<String>,
+        line: Option<usize>,
+        field: &str,
+        shown: String,
+    ) {
+        let clean = |s: &Option<String>| {
+            s.as_ref()
+                .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+                .filter(|t| !t.is_empty())
+        };
+        let p = Provenance {
+            source: clean(source),
+            assumed: clean(assumed),
+        };
+        if p.source.is_none() && p.assumed.is_none() {
+            self.err(
+                line,
+                field,
+                "needs provenance: `source` quoting the registry record, or `assumed` with the reason (a published figure, say)",
+            );
+        }
+        if let Some(reason) = &p.assumed {
+            self.assumptions.push(Assumption {
+                what: format!("forecast plan {field}"),
+                reason: reason.clone(),
+            });
+        }
+        self.values.push((field.to_string(), shown, p));
+    }
+
+    fn value<T: Clone>(&mut self, v: &Spanned<RawValue<T>>, field: &str, shown: String) -> T {
+        let r = v.get_ref();
+        self.provenance(&r.source, &r.assumed, self.line(v), field, shown);
+        r.value.get_ref().clone()
+    }
+
+    fn whole(&mut self, v: &Spanned<RawValue<i64>>, field: &str, range: (i64, i64)) -> u32 {
+        let n = *v.get_ref().value.get_ref();
+        if !(range.0..=range.1).contains(&n) {
+            let line = self.line(&v.get_ref().value);
+            self.err(
+                line,
+                field,
+                format!("{n} is out of range ({} to {})", range.0, range.1),
+            );
+        }
+        self.value(v, field, n.to_string());
+        n.clamp(range.0, range.1) as u32
+    }
+
+    /// A number in `range`; `open_low` excludes the low end.
+    fn number(
+        &mut self,
+        v: &Spanned<RawValue<f64>>,
+        field: &str,
+        range: (f64, f64),
+        open_low: bool,
+        unit: &str,
+    ) -> f64 {
+        let x = *v.get_ref().value.get_ref();
+        let low_ok = if open_low { x > range.0 } else { x >= range.0 };
+        if !(x.is_finite() && low_ok && x <= range.1) {
+            let line = self.line(&v.get_ref().value);
+            let low = if open_low { "above" } else { "from" };
+            self.err(
+                line,
+                field,
+                format!(
+                    "{} is out of range: it must be {low} {} to {}",
+                    shown(x),
+                    shown(range.0),
+                    shown(range.1)
+                ),
+            );
+        }
+        let text = if unit.is_empty() {
+            shown(x)
+        } else {
+            format!("{} {unit}", shown(x))
+        };
+        self.value(v, field, text);
+        if x.is_finite() {
+            x.clamp(range.0, range.1)
+        } else {
+            range.1
+        }
+    }
+
+    fn date(&mut self, v: &Spanned<RawValue<toml::Value>>, field: &str) -> NaiveDate {
+        let raw = v.get_ref().value.get_ref();
+        let text = match raw {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Datetime(d) => d.to_string(),
+            other => other.to_string(),
+        };
+        let parsed = crate::timing::parse_date(&text);
+        let date = match parsed {
+            Ok(d) => d,
+            Err(e) => {
+                let line = self.line(&v.get_ref().value);
+                self.err(line, field, e);
+                NaiveDate::from_ymd_opt(2000, 1, 3).expect("a date")
+            }
+        };
+        self.value(v, field, date.to_string());
+        date
+    }
+
+    fn run(mut self, raw: RawPlan, trial: &Trial) -> Result<ForecastPlan, InputError> {
+        if raw.trial.get_ref() != &trial.id {
+            self.err(
+                self.line(&raw.trial),
+                "trial",
+                format!(
+                    "this plan is for {}, but the scenario is {} ({})",
+                    raw.trial.get_ref(),
+                    trial.id,
+                    trial.file.display()
+                ),
+            );
+        }
+        let target = self.whole(
+            &raw.target_patients,
+            "target_patients",
+            (1, MAX_TARGET_PATIENTS),
+        );
+        let start = self.date(&raw.start, "start");
+        let horizon_weeks = self.whole(&raw.horizon_weeks, "horizon_weeks", (1, MAX_HORIZON_WEEKS));
+        let sites = self.sites(&raw.sites, start);
+        let allocation = self.allocation(&raw.allocation, trial);
+        let weight = self.weight(&raw.weight_kg, trial);
+        let mortality = self.mortality(&raw.mortality);
+        let products = self.products(&raw.product, trial);
+        InputError::check(self.problems)?;
+        Ok(ForecastPlan {
+            file: self.path.to_path_buf(),
+            target_patients: target,
+            start,
+            horizon_weeks,
+            sites,
+            allocation,
+            weight,
+            mortality,
+            products,
+            assumptions: self.assumptions,
+            values: self.values,
+        })
+    }
+
+    fn sites(&mut self, raw: &[Spanned<RawSite>], start: NaiveDate) -> Vec<SitePlan> {
+        if raw.is_empty() {
+            self.problems.push(
+                Problem::new(self.path, "a plan needs at least one [[sites]] entry").field("sites"),
+            );
+        }
+        if raw.len() > MAX_SITES {
+            self.err(
+                self.line(&raw[MAX_SITES]),
+                "sites",
+                format!("{} sites; a plan may have at most {MAX_SITES}", raw.len()),
+            );
+        }
+        let mut out: Vec<SitePlan> = Vec::new();
+        for (k, s) in raw.iter().enumerate() {
+            let r = s.get_ref();
+            let id = r.id.get_ref().clone();
+            let f = |name: &str| format!("sites[{}].{name}", k + 1);
+            if !crate::model::is_safe_id(&id) {
+                self.err(
+                    self.line(&r.id),
+                    &f("id"),
+                    format!(
+                        "'{id}' is not a valid id: use {}",
+                        crate::model::SAFE_ID_RULE
+                    ),
+                );
+            }
+            if out.iter().any(|o| o.id == id) {
+                self.err(
+                    self.line(&r.id),
+                    &f("id"),
+                    format!("site '{id}' is listed twice"),
+                );
+            }
+            let calendar = r.calendar.as_ref().map(|c| {
+                if !crate::model::is_safe_id(c.get_ref()) {
+                    self.err(
+                        self.line(c),
+                        &f("calendar"),
+                        format!(
+                            "'{}' is not a site calendar id: name the file (without .toml) in the calendars folder",
+                            c.get_ref()
+                        ),
+                    );
+                }
+                c.get_ref().clone()
+            });
+            let activation = self.date(&r.activation, &f("activation"));
+            if activation < start {
+                let line = self.line(&r.activation);
+                self.err(
+                    line,
+                    &f("activation"),
+                    format!("{activation} is before the plan's start ({start}): the forecast counts from the start"),
+                );
+            }
+            let rate = self.number(
+                &r.rate_per_month,
+                &f("rate_per_month"),
+                (0.0, MAX_RATE_PER_MONTH),
+                true,
+                "patients/month",
+            );
+            let shape = r
+                .rate_shape
+                .as_ref()
+                .map(|v| self.number(v, &f("rate_shape"), (0.0, 1e6), true, ""));
+            out.push(SitePlan {
+                id,
+                calendar,
+                activation,
+                rate_per_month: rate,
+                rate_shape: shape,
+            });
+        }
+        out
+    }
+
+    fn allocation(&mut self, raw: &Spanned<RawAllocation>, trial: &Trial) -> Allocation {
+        let r = raw.get_ref();
+        let mut ratio = Vec::new();
+        for (arm, n) in r.ratio.get_ref() {
+            let Some(a) = trial.arms.iter().position(|x| &x.id == arm) else {
+                self.err(
+                    self.line(n),
+                    "allocation.ratio",
+                    format!(
+                        "unknown arm '{arm}'; the arms of {} are: {}",
+                        trial.id,
+                        trial.arm_ids().join(", ")
+                    ),
+                );
+                continue;
+            };
+            let v = *n.get_ref();
+            if !(0..=MAX_BLOCK).contains(&v) {
+                self.err(
+                    self.line(n),
+                    &format!("allocation.ratio.{arm}"),
+                    format!("{v} is out of range (0 to {MAX_BLOCK})"),
+                );
+                continue;
+            }
+            if v > 0 {
+                ratio.push((a, v as u32));
+            }
+        }
+        ratio.sort();
+        let sum: u32 = ratio.iter().map(|r| r.1).sum();
+        if sum == 0 {
+            self.err(
+                self.line(&r.ratio),
+                "allocation.ratio",
+                "no arm has a share: give at least one arm a ratio of 1 or more",
+            );
+        }
+        let block = *r.block_size.get_ref();
+        if !(1..=MAX_BLOCK).contains(&block) {
+            self.err(
+                self.line(&r.block_size),
+                "allocation.block_size",
+                format!("{block} is out of range (1 to {MAX_BLOCK})"),
+            );
+        } else if sum > 0 && block as u32 % sum != 0 {
+            self.err(
+                self.line(&r.block_size),
+                "allocation.block_size",
+                format!(
+                    "a block of {block} cannot hold the ratio's {sum} shares in whole numbers: use a multiple of {sum}"
+                ),
+            );
+        }
+        let shown: Vec<String> = ratio
+            .iter()
+            .map(|(a, n)| format!("{} {n}", trial.arms[*a].id))
+            .collect();
+        self.provenance(
+            &r.source,
+            &r.assumed,
+            self.line(raw),
+            "allocation",
+            format!(
+                "{} in permuted blocks of {block} per site",
+                shown.join(" : ")
+            ),
+        );
+        Allocation {
+            ratio,
+            block_size: block.clamp(1, MAX_BLOCK) as u32,
+        }
+    }
+
+    fn weight(&mut self, raw: &Spanned<RawWeight>, trial: &Trial) -> WeightModel {
+        let r = raw.get_ref();
+        let line = self.line(raw);
+        let model = match (&r.normal, &r.roster) {
+            (Some(n), None) => {
+                let n = n.get_ref();
+                let (mean, sd, min, max) = (
+                    *n.mean.get_ref(),
+                    *n.sd.get_ref(),
+                    *n.min.get_ref(),
+                    *n.max.get_ref(),
+                );
+                let (lo, hi) = (
+                    crate::model::WEIGHT_HARD_MIN_KG,
+                    crate::model::WEIGHT_HARD_MAX_KG,
+                );
+                let within = |x: f64| x.is_finite() && (lo..=hi).contains(&x);
+                for (v, name) in [(&n.min, "min"), (&n.max, "max"), (&n.mean, "mean")] {
+                    if !within(*v.get_ref()) {
+                        self.err(
+                            self.line(v),
+                            &format!("weight_kg.normal.{name}"),
+                            format!(
+                                "{} kg is not a usable body weight ({lo}-{hi} kg)",
+                                shown(*v.get_ref())
+                            ),
+                        );
+                    }
+                }
+                if !(sd.is_finite() && sd > 0.0) {
+                    self.err(
+                        self.line(&n.sd),
+                        "weight_kg.normal.sd",
+                        format!("must be a positive number of kg, not {}", shown(sd)),
+                    );
+                }
+                if within(min)
+                    && within(max)
+                    && within(mean)
+                    && !(min < max && (min..=max).contains(&mean))
+                {
+                    self.err(
+                        self.line(&n.min),
+                        "weight_kg.normal",
+                        format!(
+                            "needs min < max with the mean between them (min {}, mean {}, max {})",
+                            shown(min),
+                            shown(mean),
+                            shown(max)
+                        ),
+                    );
+                }
+                self.provenance(
+                    &r.source,
+                    &r.assumed,
+                    line,
+                    "weight_kg",
+                    format!(
+                        "normal, mean {} kg, SD {} kg, truncated to {}-{} kg, to 0.1 kg",
+                        shown(mean),
+                        shown(sd),
+                        shown(min),
+                        shown(max)
+                    ),
+                );
+                WeightModel::Normal { mean, sd, min, max }
+            }
+            (None, Some(p)) => {
+                let path = self
+                    .path
+                    .parent()
+                    .unwrap_or(Path::new("."))
+                    .join(p.get_ref());
+                let weights = match crate::roster::read(&path, trial) {
+                    Ok(roster) => roster.entries.iter().map(|e| e.weight_kg).collect(),
+                    Err(e) => {
+                        let line = self.line(p);
+                        self.err(
+                            line,
+                            "weight_kg.roster",
+                            format!(
+                                "the roster {} (relative to the plan's folder) cannot be used",
+                                path.display()
+                            ),
+                        );
+                        self.problems.extend(e.problems);
+                        Vec::new()
+                    }
+                };
+                self.provenance(
+                    &r.source,
+                    &r.assumed,
+                    line,
+                    "weight_kg",
+                    format!(
+                        "drawn from the {} weights of {}",
+                        weights.len(),
+                        p.get_ref()
+                    ),
+                );
+                WeightModel::Roster { path, weights }
+            }
+            _ => {
+                self.err(
+                    line,
+                    "weight_kg",
+                    "give exactly one of `normal = { mean, sd, min, max }` or `roster = \"FILE\"`",
+                );
+                WeightModel::Normal {
+                    mean: 60.0,
+                    sd: 10.0,
+                    min: 40.0,
+                    max: 80.0,
+                }
+            }
+        };
+        model
+    }
+
+    fn mortality(&mut self, raw: &Spanned<RawMortality>) -> Mortality {
+        let r = raw.get_ref();
+        let below_one = (0.0, 0.999);
+        let day28 = self.number(&r.day28, "mortality.day28", below_one, false, "");
+        let day90 = self.number(&r.day90, "mortality.day90", below_one, false, "");
+        if day90 < day28 {
+            let line = self.line(&r.day90);
+            self.err(
+                line,
+                "mortality.day90",
+                format!(
+                    "{} dead by day 90 is fewer than the {} dead by day 28: the day-90 figure counts the day-28 deaths too",
+                    shown(day90),
+                    shown(day28)
+                ),
+            );
+        }
+        let dropout = self.number(
+            &r.dropout_per_month,
+            "mortality.dropout_per_month",
+            below_one,
+            false,
+            "",
+        );
+        Mortality {
+            day28,
+            day90: day90.max(day28),
+            dropout_per_month: dropout,
+        }
+    }
+
+    fn products(
+        &mut self,
+        raw: &BTreeMap<String, Spanned<RawProduct>>,
+        trial: &Trial,
+    ) -> BTreeMap<usize, ProductPlan> {
+        let mut out = BTreeMap::new();
+        for (id, p) in raw {
+            let Some(k) = trial.products.iter().position(|x| &x.id == id) else {
+                let ids: Vec<&str> = trial.products.iter().map(|p| p.id.as_str()).collect();
+                self.err(
+                    self.line(p),
+                    &format!("product.{id}"),
+                    format!(
+                        "unknown product '{id}'; the products of {} are: {}",
+                        trial.id,
+                        ids.join(", ")
+                    ),
+                );
+                continue;
+            };
+            if trial.products[k].unit != Unit::Cells {
+                self.err(
+                    self.line(p),
+                    &format!("product.{id}"),
+                    format!("'{id}' is counted in mL, not cells: the forecast is of cell products"),
+                );
+                continue;
+            }
+            let r = p.get_ref();
+            let lot = self.number(
+                &r.lot_cells,
+                &format!("product.{id}.lot_cells"),
+                (0.0, 1e15),
+                true,
+                "cells",
+            );
+            let cap = self.number(
+                &r.capacity_cells_per_week,
+                &format!("product.{id}.capacity_cells_per_week"),
+                (0.0, 1e16),
+                true,
+                "cells/week",
+            );
+            out.insert(
+                k,
+                ProductPlan {
+                    lot_cells: lot,
+                    capacity_cells_per_week: cap,
+                },
+            );
+        }
+        out
+    }
+}

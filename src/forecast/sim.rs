@@ -1,0 +1,683 @@
+//! The Monte Carlo itself: each replicate enrols patients at each site, allocates, weighs
+//! and loses them, and adds up the doses they are given, week by week and month by month.
+//!
+//! No dose or date is computed here: every patient's calendar comes from the schedule core
+//! ([`Plan`]) on their site's calendar, exactly as `cohort` makes it. Since a placement
+//! depends on (arm, site calendar, start date) and a dose on (arm, weight), both are made
+//! once before the replicates run: one schedule per distinct (calendar, arm, start day),
+//! one dose per (arm, component, weight on the 0.1 kg grid). A replicate then only draws
+//! and adds up. Each replicate has its own random stream (ChaCha8, stream = replicate
+//! number), so the same seed gives the same numbers at any thread count.
+
+use chrono::{Datelike, NaiveDate};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Exp1, Gamma, Normal};
+use rayon::prelude::*;
+
+use super::plan::{DAYS_PER_MONTH, ForecastPlan, Mortality, WeightModel};
+use crate::error::{InputError, Problem};
+use crate::model::{Interval, Kg, TimingRule, Trial, Unit};
+use crate::roster::Roster;
+use crate::schedule::{EventKind, Origin, Plan};
+use crate::site::{SiteCalendar, Sites};
+
+/// A patient on study for ever (no death or dropout drawn).
+const NEVER: i64 = i64::MAX;
+
+/// Everything a replicate needs, made once.
+pub struct Model<'t> {
+    pub trial: &'t Trial,
+    pub plan: &'t ForecastPlan,
+    /// Monday of the plan start's ISO week: day 0 of the forecast.
+    pub week0: NaiveDate,
+    pub weeks: usize,
+    /// Calendar months touching the horizon: first day and days inside the horizon.
+    pub months: Vec<(NaiveDate, u32)>,
+    month_of_day: Vec<u16>,
+    /// The trial's cell products, by index: what the forecast counts.
+    pub products: Vec<usize>,
+    /// The weights a patient can have.
+    grid: Vec<Kg>,
+    /// Per arm: each component's dose at each grid weight (`grid.len()` x components).
+    doses: Vec<Vec<f64>>,
+    scheds: Vec<Sched>,
+    /// Per site: per arm, the schedule of each start day from `first` (one entry: the
+    /// same schedule whatever the start).
+    site_scheds: Vec<Vec<(i64, Vec<u32>)>>,
+    /// Patients already enrolled (a roster), in every replicate.
+    fixed: Vec<Fixed>,
+    /// The first day simulated arrivals may come (after the roster's last start).
+    resume: f64,
+    /// How many patients the enrolment model adds.
+    to_enrol: u32,
+    sites: Vec<SiteSim>,
+    block: Vec<u16>,
+    weight: WeightSampler,
+    pub hazard: Hazard,
+    /// The roster's demand as planned (nobody dies or drops out), per product and week.
+    pub observed: Option<Vec<f64>>,
+}
+
+/// One (arm, calendar, start) schedule: the cell doses by scheduled study day, and the last
+/// study day with a dose or visit (a patient still on study after it completed).
+struct Sched {
+    doses: Vec<(i32, u16, u16)>,
+    last_day: i32,
+}
+
+/// A roster patient: their own schedule with doses.
+struct Fixed {
+    start: i64,
+    doses: Vec<(i32, u16, f64)>,
+    last_day: i32,
+}
+
+struct SiteSim {
+    activation: f64,
+    rate_per_day: f64,
+    shape: Option<f64>,
+}
+
+enum WeightSampler {
+    /// Normal(mean, sd) truncated to the grid's [min, max]: the grid holds every 0.1 kg.
+    Normal {
+        normal: Normal<f64>,
+        min_tenths: i64,
+        span: usize,
+    },
+    /// Grid index of each roster weight.
+    Roster(Vec<u32>),
+}
+
+/// The piecewise-constant hazard of death (through the day-28 and day-90 figures, the
+/// later rate continuing) and the constant hazard of dropout, per day.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hazard {
+    pub death_to_28: f64,
+    pub death_after_28: f64,
+    pub dropout: f64,
+}
+
+impl Hazard {
+    pub fn new(m: &Mortality) -> Hazard {
+        Hazard {
+            death_to_28: -(1.0 - m.day28).ln() / 28.0,
+            death_after_28: -((1.0 - m.day90) / (1.0 - m.day28)).ln() / 62.0,
+            dropout: -(1.0 - m.dropout_per_month).ln() / DAYS_PER_MONTH,
+        }
+    }
+
+    /// Days from the start of study day 1 to death, drawn by inverting the cumulative
+    /// hazard at a unit exponential (infinite when the hazard is zero).
+    pub fn death_time<R: Rng>(&self, rng: &mut R) -> f64 {
+        let e: f64 = Exp1.sample(rng);
+        let first = self.death_to_28 * 28.0;
+        if e < first {
+            e / self.death_to_28
+        } else if self.death_after_28 > 0.0 {
+            28.0 + (e - first) / self.death_after_28
+        } else {
+            f64::INFINITY
+        }
+    }
+
+    /// Days from the start of study day 1 to dropout.
+    pub fn dropout_time<R: Rng>(&self, rng: &mut R) -> f64 {
+        if self.dropout > 0.0 {
+            let e: f64 = Exp1.sample(rng);
+            e / self.dropout
+        } else {
+            f64::INFINITY
+        }
+    }
+
+    /// The study day the patient leaves on (no dose on or after it) and whether by death.
+    fn leave<R: Rng>(&self, rng: &mut R) -> (i64, bool) {
+        let death = self.death_time(rng);
+        let dropout = self.dropout_time(rng);
+        let (t, died) = if death <= dropout {
+            (death, true)
+        } else {
+            (dropout, false)
+        };
+        if t.is_finite() {
+            // Study day 1 covers [0, 1) days.
+            ((t.floor() as i64).saturating_add(1), died)
+        } else {
+            (NEVER, false)
+        }
+    }
+}
+
+/// What one replicate adds up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tally {
+    /// Per product and week (product-major), cells and doses inside the horizon.
+    pub week_cells: Vec<f64>,
+    pub week_doses: Vec<u32>,
+    /// Per product and month.
+    pub month_cells: Vec<f64>,
+    pub month_doses: Vec<u32>,
+    /// Per product: every dose given to the patients enrolled, and the part after the horizon.
+    pub total_cells: Vec<f64>,
+    pub total_doses: Vec<u32>,
+    pub after_cells: Vec<f64>,
+    pub enrolled: u32,
+    pub completed: u32,
+    pub died: u32,
+    pub dropped_out: u32,
+    /// Forecast day of the last dose (`None`: no dose).
+    pub last_dose_day: Option<i64>,
+    /// Forecast day the target was reached (`None`: not within the horizon).
+    pub full_day: Option<i64>,
+}
+
+/// Why a plan cannot be simulated on this trial: problems named by the plan's fields.
+fn plan_problem(plan: &ForecastPlan, field: &str, message: String) -> Problem {
+    Problem::new(&plan.file, message).field(field)
+}
+
+impl<'t> Model<'t> {
+    /// Compiles the plan against the trial: every schedule and dose the replicates can
+    /// need, checked once (a weight whose dose is above the scenario's maximum is an
+    /// error naming [weight_kg]). `roster`: patients already enrolled, with their sites.
+    pub fn new(
+        trial: &'t Trial,
+        plan: &'t ForecastPlan,
+        calendars: &'t Sites,
+        roster: Option<(&'t Roster, &std::path::Path, &'t Sites)>,
+    ) -> Result<Model<'t>, InputError> {
+        let week0 =
+            plan.start - chrono::Days::new(u64::from(plan.start.weekday().num_days_from_monday()));
+        let weeks = plan.horizon_weeks as usize;
+        let days = weeks as i64 * 7;
+        let (months, month_of_day) = months(week0, days);
+        let products: Vec<usize> = (0..trial.products.len())
+            .filter(|&p| trial.products[p].unit == Unit::Cells)
+            .collect();
+        let slot_of = |p: usize| products.iter().position(|&q| q == p).map(|k| k as u16);
+        let plans: Vec<Plan> = trial.arms.iter().map(|a| Plan::new(trial, a)).collect();
+        let mut problems = Vec::new();
+
+        let (grid, weight) = weight_grid(plan);
+        // Each arm's component doses at each grid weight, checked by the schedule core.
+        let mut doses = Vec::with_capacity(plans.len());
+        for p in &plans {
+            let n = p.arm.components.len();
+            let mut table = Vec::with_capacity(grid.len() * n);
+            let mut events = Vec::new();
+            let mut failed = false;
+            for w in &grid {
+                if !failed && let Err(e) = p.expand_into(*w, plan.start, &mut events) {
+                    problems.push(plan_problem(
+                        plan,
+                        "weight_kg",
+                        format!("at {w} kg, arm {}: {e}", p.arm.id),
+                    ));
+                    failed = true;
+                }
+                table.extend(p.component_doses(*w).map(|d| d.unwrap_or(0.0)));
+            }
+            doses.push(table);
+        }
+        InputError::check(problems)?;
+
+        // Schedules: one per (calendar, arm, start day) where either can move a date,
+        // else one per arm for every start.
+        let site_cals: Vec<Option<&SiteCalendar>> = plan
+            .sites
+            .iter()
+            .map(|s| s.calendar.as_ref().and_then(|c| calendars.get(c)))
+            .collect();
+        let month_based: Vec<bool> = trial
+            .arms
+            .iter()
+            .map(|a| {
+                a.components.iter().any(|c| {
+                    matches!(
+                        c.timing.rule,
+                        TimingRule::Every {
+                            interval: Interval::Months(_),
+                            ..
+                        }
+                    )
+                })
+            })
+            .collect();
+        let offset = |d: NaiveDate| (d - week0).num_days();
+        // Keys: (calendar id or "", arm, start day); each site's starts run from its
+        // activation (or the roster's end) to the horizon.
+        let resume_day = roster
+            .and_then(|(r, _, _)| r.entries.iter().map(|e| offset(e.start)).max())
+            .map_or(0, |d| d + 1);
+        let mut keys: Vec<(Option<&SiteCalendar>, usize, i64)> = Vec::new();
+        let mut site_keys: Vec<Vec<(i64, std::ops::Range<usize>)>> = Vec::new();
+        for (s, site) in plan.sites.iter().enumerate() {
+            let first = offset(site.activation).max(resume_day).min(days);
+            let mut per_arm = Vec::new();
+            for (a, _) in trial.arms.iter().enumerate() {
+                let at = keys.len();
+                if site_cals[s].is_none() && !month_based[a] {
+                    keys.push((None, a, first));
+                } else {
+                    for d in first..days.max(first + 1) {
+                        keys.push((site_cals[s], a, d));
+                    }
+                }
+                per_arm.push((first, at..keys.len()));
+            }
+            site_keys.push(per_arm);
+        }
+        // Sites that share a calendar share its schedules.
+        let mut unique: Vec<(Option<&SiteCalendar>, usize, i64)> = keys.clone();
+        let cal_key = |c: Option<&SiteCalendar>| c.map(|c| c.file.clone());
+        unique.sort_by(|x, y| (cal_key(x.0), x.1, x.2).cmp(&(cal_key(y.0), y.1, y.2)));
+        unique.dedup_by(|x, y| cal_key(x.0) == cal_key(y.0) && x.1 == y.1 && x.2 == y.2);
+        let reference = grid[0];
+        let built: Vec<Result<Sched, String>> = unique
+            .par_iter()
+            .map(|&(cal, a, d)| {
+                let start = week0 + chrono::Days::new(d.max(0) as u64);
+                let p = &plans[a];
+                let mut events = Vec::new();
+                match cal {
+                    Some(c) => {
+                        let placement = p.placement(start, c).map_err(|e| e.to_string())?;
+                        p.expand_placed(None, reference, start, placement.slots(), &mut events)
+                    }
+                    None => p.expand_into(reference, start, &mut events),
+                }
+                .map_err(|e| e.to_string())?;
+                Ok(sched_of(p, &events, &slot_of))
+            })
+            .collect();
+        let mut scheds = Vec::with_capacity(built.len());
+        for (b, key) in built.into_iter().zip(&unique) {
+            match b {
+                Ok(s) => scheds.push(s),
+                Err(e) => {
+                    return Err(InputError::one(plan_problem(
+                        plan,
+                        "horizon_weeks",
+                        format!(
+                            "arm {} starting on {}: {e}",
+                            trial.arms[key.1].id,
+                            week0 + chrono::Days::new(key.2.max(0) as u64)
+                        ),
+                    )));
+                }
+            }
+        }
+        let find = |k: &(Option<&SiteCalendar>, usize, i64)| {
+            unique
+                .binary_search_by(|u| (cal_key(u.0), u.1, u.2).cmp(&(cal_key(k.0), k.1, k.2)))
+                .expect("every key is among the unique ones") as u32
+        };
+        let site_scheds: Vec<Vec<(i64, Vec<u32>)>> = site_keys
+            .into_iter()
+            .map(|per_arm| {
+                per_arm
+                    .into_iter()
+                    .map(|(first, range)| (first, keys[range].iter().map(&find).collect()))
+                    .collect()
+            })
+            .collect();
+
+        // Patients already enrolled: their calendars exactly as `cohort` makes them.
+        let mut fixed = Vec::new();
+        let mut observed = None;
+        if let Some((r, path, sites)) = roster {
+            let cohort = crate::cohort::Cohort::build(trial, r, path, sites, None)?;
+            let mut obs = vec![0.0; products.len() * weeks];
+            let mut events = Vec::new();
+            for i in 0..r.entries.len() as u32 {
+                cohort.expand(i, &mut events);
+                let e = &r.entries[i as usize];
+                let arm = &trial.arms[e.arm as usize];
+                let start = offset(e.start);
+                let mut f = Fixed {
+                    start,
+                    doses: Vec::new(),
+                    last_day: 0,
+                };
+                for ev in &events {
+                    if ev.kind == EventKind::Background {
+                        continue;
+                    }
+                    f.last_day = f.last_day.max(ev.study_day as i32);
+                    let (Some(d), Some(p)) = (ev.dose, ev.product(arm).and_then(&slot_of)) else {
+                        continue;
+                    };
+                    f.doses.push((ev.study_day as i32, p, d));
+                    let day = offset(ev.date);
+                    if (0..days).contains(&day) {
+                        obs[usize::from(p) * weeks + (day / 7) as usize] += d;
+                    }
+                }
+                fixed.push(f);
+            }
+            observed = Some(obs);
+        }
+        let to_enrol = plan.target_patients.saturating_sub(fixed.len() as u32);
+        let sites = plan
+            .sites
+            .iter()
+            .map(|s| SiteSim {
+                activation: offset(s.activation) as f64,
+                rate_per_day: s.rate_per_month / DAYS_PER_MONTH,
+                shape: s.rate_shape,
+            })
+            .collect();
+        Ok(Model {
+            trial,
+            plan,
+            week0,
+            weeks,
+            months,
+            month_of_day,
+            products,
+            grid,
+            doses,
+            scheds,
+            site_scheds,
+            fixed,
+            resume: resume_day as f64,
+            to_enrol,
+            sites,
+            block: plan.allocation.block(),
+            weight,
+            hazard: Hazard::new(&plan.mortality),
+            observed,
+        })
+    }
+
+    /// How many roster patients every replicate starts with.
+    pub fn enrolled_before(&self) -> usize {
+        self.fixed.len()
+    }
+
+    /// The first day of forecast day `day`.
+    pub fn date_of(&self, day: i64) -> NaiveDate {
+        if day >= 0 {
+            self.week0 + chrono::Days::new(day as u64)
+        } else {
+            self.week0 - chrono::Days::new(day.unsigned_abs())
+        }
+    }
+
+    fn empty_tally(&self) -> Tally {
+        let (p, w, m) = (self.products.len(), self.weeks, self.months.len());
+        Tally {
+            week_cells: vec![0.0; p * w],
+            week_doses: vec![0; p * w],
+            month_cells: vec![0.0; p * m],
+            month_doses: vec![0; p * m],
+            total_cells: vec![0.0; p],
+            total_doses: vec![0; p],
+            after_cells: vec![0.0; p],
+            enrolled: 0,
+            completed: 0,
+            died: 0,
+            dropped_out: 0,
+            last_dose_day: None,
+            full_day: None,
+        }
+    }
+
+    /// Adds one dose given on forecast day `day`.
+    fn add_dose(&self, t: &mut Tally, p: u16, day: i64, amount: f64) {
+        let p = usize::from(p);
+        t.total_cells[p] += amount;
+        t.total_doses[p] += 1;
+        t.last_dose_day = Some(t.last_dose_day.map_or(day, |d| d.max(day)));
+        let days = (self.weeks * 7) as i64;
+        if (0..days).contains(&day) {
+            let w = p * self.weeks + (day / 7) as usize;
+            t.week_cells[w] += amount;
+            t.week_doses[w] += 1;
+            let m = p * self.months.len() + usize::from(self.month_of_day[day as usize]);
+            t.month_cells[m] += amount;
+            t.month_doses[m] += 1;
+        } else if day >= days {
+            t.after_cells[p] += amount;
+        }
+    }
+
+    /// How a patient who leaves on study day `leave` (by death or not) ends.
+    fn outcome(t: &mut Tally, leave: i64, died: bool, last_day: i32) {
+        t.enrolled += 1;
+        if leave > i64::from(last_day) {
+            t.completed += 1;
+        } else if died {
+            t.died += 1;
+        } else {
+            t.dropped_out += 1;
+        }
+    }
+
+    /// Replicate `rep` of the forecast seeded `seed`.
+    pub fn replicate(&self, seed: u64, rep: u64) -> Tally {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(rep);
+        let mut t = self.empty_tally();
+        for f in &self.fixed {
+            let (leave, died) = self.hazard.leave(&mut rng);
+            for &(sd, p, amount) in &f.doses {
+                if i64::from(sd) >= leave {
+                    break;
+                }
+                self.add_dose(&mut t, p, f.start + i64::from(sd) - 1, amount);
+            }
+            Self::outcome(&mut t, leave, died, f.last_day);
+        }
+        if t.enrolled >= self.plan.target_patients {
+            t.full_day = self.fixed.iter().map(|f| f.start).max();
+        }
+        self.enrol(&mut rng, |day, site, arm, w, (leave, died)| {
+            let (first, ids) = &self.site_scheds[site][arm];
+            let id = if ids.len() == 1 {
+                ids[0]
+            } else {
+                ids[(day - first) as usize]
+            };
+            let s = &self.scheds[id as usize];
+            let n = self.trial.arms[arm].components.len();
+            let doses = &self.doses[arm][w * n..(w + 1) * n];
+            for &(sd, c, p) in &s.doses {
+                if i64::from(sd) >= leave {
+                    break;
+                }
+                self.add_dose(&mut t, p, day + i64::from(sd) - 1, doses[usize::from(c)]);
+            }
+            Self::outcome(&mut t, leave, died, s.last_day);
+            if t.enrolled == self.plan.target_patients {
+                t.full_day = Some(day);
+            }
+        });
+        t
+    }
+
+    /// The enrolment model's patients of one replicate, in order of arrival: `each` gets
+    /// the start day, site, arm, weight (grid index) and leaving day of each.
+    pub fn enrol<R: Rng>(
+        &self,
+        rng: &mut R,
+        mut each: impl FnMut(i64, usize, usize, usize, (i64, bool)),
+    ) {
+        let days = (self.weeks * 7) as f64;
+        let rates: Vec<f64> = self
+            .sites
+            .iter()
+            .map(|s| match s.shape {
+                Some(shape) => Gamma::new(shape, s.rate_per_day / shape)
+                    .expect("a checked shape and rate")
+                    .sample(rng),
+                None => s.rate_per_day,
+            })
+            .collect();
+        let gap = |rng: &mut R, rate: f64| {
+            if rate > 0.0 {
+                let e: f64 = Exp1.sample(rng);
+                e / rate
+            } else {
+                f64::INFINITY
+            }
+        };
+        let mut next: Vec<f64> = self
+            .sites
+            .iter()
+            .zip(&rates)
+            .map(|(s, &r)| s.activation.max(self.resume) + gap(rng, r))
+            .collect();
+        let mut blocks: Vec<Vec<u16>> = vec![Vec::new(); self.sites.len()];
+        for _ in 0..self.to_enrol {
+            let (s, &t) = next
+                .iter()
+                .enumerate()
+                .min_by(|a, b| a.1.total_cmp(b.1))
+                .expect("a plan has a site");
+            if t >= days {
+                break;
+            }
+            let arm = self.allocate(rng, &mut blocks[s]);
+            let w = self.weight.sample(rng);
+            let leave = self.hazard.leave(rng);
+            each(t.floor() as i64, s, usize::from(arm), w, leave);
+            next[s] = t + gap(rng, rates[s]);
+        }
+    }
+
+    /// The next arm of a site's permuted block (a new block, shuffled, when one ends).
+    fn allocate<R: Rng>(&self, rng: &mut R, block: &mut Vec<u16>) -> u16 {
+        use rand::seq::SliceRandom;
+        if block.is_empty() {
+            block.extend_from_slice(&self.block);
+            block.shuffle(rng);
+        }
+        block.pop().expect("a block has an arm")
+    }
+
+    /// Every replicate, in replicate order, on `threads` threads (0: all cores);
+    /// `progress` is told of each one done.
+    pub fn run(
+        &self,
+        replicates: u64,
+        seed: u64,
+        threads: usize,
+        progress: &(dyn Fn() + Sync),
+    ) -> anyhow::Result<Vec<Tally>> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()?;
+        Ok(pool.install(|| {
+            (0..replicates)
+                .into_par_iter()
+                .map(|r| {
+                    let t = self.replicate(seed, r);
+                    progress();
+                    t
+                })
+                .collect()
+        }))
+    }
+
+    /// The weight of grid index `w`.
+    pub fn weight_of(&self, w: usize) -> Kg {
+        self.grid[w]
+    }
+}
+
+impl WeightSampler {
+    fn sample<R: Rng>(&self, rng: &mut R) -> usize {
+        match self {
+            WeightSampler::Normal {
+                normal,
+                min_tenths,
+                span,
+            } => loop {
+                let tenths = (normal.sample(rng) * 10.0).round() as i64;
+                // The grid runs from min to max in tenths of a kg; outside it, draw again.
+                if let Ok(i) = usize::try_from(tenths - min_tenths)
+                    && i < *span
+                {
+                    return i;
+                }
+            },
+            WeightSampler::Roster(idx) => idx[rng.random_range(0..idx.len())] as usize,
+        }
+    }
+}
+
+/// The weights a plan can give (0.1 kg steps from min to max, or the roster's distinct
+/// weights) and the sampler that picks among them.
+fn weight_grid(plan: &ForecastPlan) -> (Vec<Kg>, WeightSampler) {
+    match &plan.weight {
+        WeightModel::Normal { mean, sd, min, max } => {
+            let lo = (min * 10.0).ceil() as i64;
+            let hi = (max * 10.0).floor() as i64;
+            let grid: Vec<Kg> = (lo..=hi).map(|t| Kg::from_f64(t as f64 / 10.0)).collect();
+            let span = grid.len();
+            (
+                grid,
+                WeightSampler::Normal {
+                    normal: Normal::new(*mean, *sd).expect("a checked SD"),
+                    min_tenths: lo,
+                    span,
+                },
+            )
+        }
+        WeightModel::Roster { weights, .. } => {
+            let mut grid = weights.clone();
+            grid.sort();
+            grid.dedup();
+            let idx = weights
+                .iter()
+                .map(|w| grid.binary_search(w).expect("in the grid") as u32)
+                .collect();
+            (grid, WeightSampler::Roster(idx))
+        }
+    }
+}
+
+/// The cell doses (study day, component, product slot) of one expanded calendar, and its
+/// last study day with a dose or visit.
+fn sched_of(
+    plan: &Plan,
+    events: &[crate::schedule::Event],
+    slot_of: &impl Fn(usize) -> Option<u16>,
+) -> Sched {
+    let mut s = Sched {
+        doses: Vec::new(),
+        last_day: 0,
+    };
+    for e in events {
+        if e.kind == EventKind::Background {
+            continue;
+        }
+        s.last_day = s.last_day.max(e.study_day as i32);
+        if let (Origin::Component(c), Some(_)) = (e.origin, e.dose)
+            && let Some(p) = slot_of(plan.arm.components[c].product)
+        {
+            s.doses.push((e.study_day as i32, c as u16, p));
+        }
+    }
+    s
+}
+
+/// The calendar months from `week0` over `days` days: each month's first day (the
+/// horizon's first day for the first) and days inside, and each day's month.
+fn months(week0: NaiveDate, days: i64) -> (Vec<(NaiveDate, u32)>, Vec<u16>) {
+    let mut months: Vec<(NaiveDate, u32)> = Vec::new();
+    let mut of_day = Vec::with_capacity(days as usize);
+    for d in 0..days {
+        let date = week0 + chrono::Days::new(d as u64);
+        let first = date.with_day(1).expect("day 1");
+        match months.last_mut() {
+            Some((f, n)) if f.with_day(1) == Some(first) => *n += 1,
+            _ => months.push((date, 1)),
+        }
+        of_day.push((months.len() - 1) as u16);
+    }
+    (months, of_day)
+}
