@@ -434,6 +434,10 @@ pub fn write_cohort(
             .into_iter()
             .filter(|f| f != manifest::FILE && !old.files.contains(f))
             .collect(),
+        // No manifest: at most a forecast folder (check_target allows nothing else), kept.
+        None if manifest::is_forecast_folder(&dir.join(crate::forecast::FOLDER)) => {
+            manifest::list_files(&dir)?
+        }
         None => Vec::new(),
     };
     write::swap_folder(&dir, &carry, |new| {

@@ -147,7 +147,10 @@ fn same_files(inputs: &[Input]) -> Vec<(String, PathBuf)> {
 /// `force`). A non-empty folder without a manifest is never written into.
 pub fn check_target(dir: &Path, inputs: &[Input], force: bool) -> Result<(), InputError> {
     let empty = match std::fs::read_dir(dir) {
-        Ok(mut entries) => entries.next().is_none(),
+        // A forecast folder (with its own manifest) is dosesim's and is kept by a rewrite.
+        Ok(entries) => entries
+            .filter_map(|e| e.ok())
+            .all(|e| is_forecast_folder(&e.path())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
             return Err(InputError::one(Problem::flag(
@@ -191,6 +194,14 @@ pub fn check_target(dir: &Path, inputs: &[Input], force: bool) -> Result<(), Inp
             old.command_line()
         ),
     )))
+}
+
+/// Whether `path` is a trial folder's `forecast/` with a manifest: `dosesim forecast`
+/// writes it before any `cohort` may have made the trial folder around it.
+pub fn is_forecast_folder(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| n == crate::forecast::FOLDER)
+        && path.join(FILE).is_file()
 }
 
 /// Every file under `dir`, relative to it with `/` separators, sorted.

@@ -681,3 +681,226 @@ fn months(week0: NaiveDate, days: i64) -> (Vec<(NaiveDate, u32)>, Vec<u16>) {
     }
     (months, of_day)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forecast::plan;
+    use std::path::Path;
+
+    fn trial() -> Trial {
+        crate::scenario::load(Path::new("scenarios/nct02812121.toml")).expect("bundled scenario")
+    }
+
+    /// A plan for NCT02812121 with `sites` (TOML of [[sites]] entries) and the given
+    /// mortality; everything else fixed.
+    fn plan_text(target: u32, weeks: u32, sites: &str, m28: f64, m90: f64) -> String {
+        format!(
+            r#"trial = "NCT02812121"
+target_patients = {{ value = {target}, assumed = "test" }}
+start = {{ value = "2027-01-04", assumed = "test" }}
+horizon_weeks = {{ value = {weeks}, assumed = "test" }}
+{sites}
+[allocation]
+ratio = {{ msc-8w = 2, msc-4w = 1, control = 1 }}
+block_size = 8
+assumed = "test"
+[weight_kg]
+normal = {{ mean = 67, sd = 14, min = 40, max = 110 }}
+assumed = "test"
+[mortality]
+day28 = {{ value = {m28}, assumed = "test" }}
+day90 = {{ value = {m90}, assumed = "test" }}
+dropout_per_month = {{ value = 0, assumed = "test" }}
+"#
+        )
+    }
+
+    fn site(id: &str, activation: &str, rate: f64, shape: Option<f64>) -> String {
+        let shape = shape.map_or(String::new(), |s| {
+            format!("rate_shape = {{ value = {s}, assumed = \"test\" }}\n")
+        });
+        format!(
+            "[[sites]]\nid = \"{id}\"\nactivation = {{ value = \"{activation}\", assumed = \"test\" }}\nrate_per_month = {{ value = {rate}, assumed = \"test\" }}\n{shape}"
+        )
+    }
+
+    #[test]
+    fn the_share_dead_by_day_28_and_90_matches_the_plan() {
+        // 100,000 patients: the standard error of a share near 0.3 is 0.0015, so 0.5
+        // percentage points is over three of them.
+        let h = Hazard::new(&plan::Mortality {
+            day28: 0.24,
+            day90: 0.35,
+            dropout_per_month: 0.0,
+        });
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let n = 100_000;
+        let times: Vec<f64> = (0..n).map(|_| h.death_time(&mut rng)).collect();
+        let by = |d: f64| times.iter().filter(|&&t| t < d).count() as f64 / n as f64;
+        assert!((by(28.0) - 0.24).abs() < 0.005, "day 28: {}", by(28.0));
+        assert!((by(90.0) - 0.35).abs() < 0.005, "day 90: {}", by(90.0));
+        // The day 29-90 rate continues: by day 152, 1 - 0.65 x (0.65/0.76) dead.
+        let d152 = 1.0 - 0.65 * (0.65 / 0.76);
+        assert!((by(152.0) - d152).abs() < 0.005, "day 152: {}", by(152.0));
+    }
+
+    #[test]
+    fn no_mortality_means_nobody_leaves() {
+        let h = Hazard::new(&plan::Mortality {
+            day28: 0.0,
+            day90: 0.0,
+            dropout_per_month: 0.0,
+        });
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        assert_eq!(h.leave(&mut rng), (NEVER, false));
+        // A dropout rate of 10% a month: 10% gone by day 30.4375.
+        let h = Hazard::new(&plan::Mortality {
+            day28: 0.0,
+            day90: 0.0,
+            dropout_per_month: 0.1,
+        });
+        let n = 100_000;
+        let gone = (0..n)
+            .filter(|_| h.dropout_time(&mut rng) < DAYS_PER_MONTH)
+            .count() as f64
+            / n as f64;
+        assert!((gone - 0.1).abs() < 0.005, "{gone}");
+    }
+
+    /// Mean, variance and their Monte Carlo standard errors of `x`.
+    fn moments(x: &[f64]) -> (f64, f64, f64, f64) {
+        let n = x.len() as f64;
+        let mean = x.iter().sum::<f64>() / n;
+        let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        let m4 = x.iter().map(|v| (v - mean).powi(4)).sum::<f64>() / n;
+        ((mean), var, (var / n).sqrt(), ((m4 - var * var) / n).sqrt())
+    }
+
+    /// Patients enrolled by forecast day `by` in each of `reps` replicates.
+    fn enrolled_by(model: &Model, reps: u64, by: i64) -> Vec<f64> {
+        (0..reps)
+            .map(|r| {
+                let mut rng = ChaCha8Rng::seed_from_u64(11);
+                rng.set_stream(r);
+                let mut n = 0;
+                model.enrol(&mut rng, |day, _, _, _, _| {
+                    if day < by {
+                        n += 1;
+                    }
+                });
+                f64::from(n)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn enrolment_by_a_date_has_the_poisson_mean_and_variance() {
+        let t = trial();
+        // Two sites, 4 and 3 a month, the second from day 30; counted by day 200.
+        let sites = site("A", "2027-01-04", 4.0, None) + &site("B", "2027-02-03", 3.0, None);
+        let p = plan::parse(
+            Path::new("p.toml"),
+            &plan_text(100_000, 40, &sites, 0.0, 0.0),
+            &t,
+        )
+        .unwrap();
+        let cals = Sites::new();
+        let model = Model::new(&t, &p, &cals, None).unwrap();
+        let x = enrolled_by(&model, 20_000, 200);
+        let lambda = 4.0 / DAYS_PER_MONTH * 200.0 + 3.0 / DAYS_PER_MONTH * 170.0;
+        let (mean, var, se_mean, se_var) = moments(&x);
+        assert!(
+            (mean - lambda).abs() < 3.0 * se_mean,
+            "mean {mean} vs {lambda}"
+        );
+        assert!(
+            (var - lambda).abs() < 3.0 * se_var,
+            "variance {var} vs {lambda}"
+        );
+    }
+
+    #[test]
+    fn enrolment_by_a_date_has_the_poisson_gamma_mean_and_variance() {
+        let t = trial();
+        // Rate r ~ Gamma(shape a, mean m): N(t) is negative binomial with mean m t and
+        // variance m t + (m t)^2 / a, summed over independent sites.
+        let sites =
+            site("A", "2027-01-04", 4.0, Some(2.0)) + &site("B", "2027-01-04", 2.0, Some(5.0));
+        let p = plan::parse(
+            Path::new("p.toml"),
+            &plan_text(100_000, 40, &sites, 0.0, 0.0),
+            &t,
+        )
+        .unwrap();
+        let cals = Sites::new();
+        let model = Model::new(&t, &p, &cals, None).unwrap();
+        let x = enrolled_by(&model, 20_000, 180);
+        let (ma, mb) = (4.0 / DAYS_PER_MONTH * 180.0, 2.0 / DAYS_PER_MONTH * 180.0);
+        let mean_f = ma + mb;
+        let var_f = ma + ma * ma / 2.0 + mb + mb * mb / 5.0;
+        let (mean, var, se_mean, se_var) = moments(&x);
+        assert!(
+            (mean - mean_f).abs() < 3.0 * se_mean,
+            "mean {mean} vs {mean_f}"
+        );
+        assert!(
+            (var - var_f).abs() < 3.0 * se_var,
+            "variance {var} vs {var_f}"
+        );
+    }
+
+    #[test]
+    fn every_complete_block_has_the_plans_ratio() {
+        let t = trial();
+        let sites = site("A", "2027-01-04", 30.0, None) + &site("B", "2027-01-04", 20.0, None);
+        let p = plan::parse(
+            Path::new("p.toml"),
+            &plan_text(5_000, 200, &sites, 0.0, 0.0),
+            &t,
+        )
+        .unwrap();
+        let cals = Sites::new();
+        let model = Model::new(&t, &p, &cals, None).unwrap();
+        for rep in 0..20 {
+            let mut rng = ChaCha8Rng::seed_from_u64(3);
+            rng.set_stream(rep);
+            let mut per_site: Vec<Vec<usize>> = vec![Vec::new(); 2];
+            model.enrol(&mut rng, |_, s, arm, _, _| per_site[s].push(arm));
+            for arms in &per_site {
+                assert!(arms.len() > 100);
+                for block in arms.chunks_exact(8) {
+                    let count = |a: usize| block.iter().filter(|&&x| x == a).count();
+                    // msc-8w : msc-4w : control = 2 : 1 : 1 in blocks of 8.
+                    assert_eq!((count(0), count(1), count(2)), (4, 2, 2), "{block:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_replicate_is_the_same_whoever_runs_it() {
+        let t = trial();
+        let sites = site("A", "2027-01-04", 8.0, Some(3.0));
+        let p = plan::parse(
+            Path::new("p.toml"),
+            &plan_text(120, 80, &sites, 0.24, 0.35),
+            &t,
+        )
+        .unwrap();
+        let cals = Sites::new();
+        let model = Model::new(&t, &p, &cals, None).unwrap();
+        let one = model.run(50, 9, 1, &|| {}).unwrap();
+        let two = model.run(50, 9, 2, &|| {}).unwrap();
+        assert_eq!(one, two);
+        assert_eq!(one[17], model.replicate(9, 17));
+        assert_ne!(one[0], one[1], "replicates differ");
+        // Every dose is whole cells at a weight on the 0.1 kg grid: 1e5 cells/kg.
+        for t in &one {
+            for c in &t.week_cells {
+                assert_eq!(c % 10_000.0, 0.0, "{c}");
+            }
+            assert_eq!(t.enrolled, t.completed + t.died + t.dropped_out);
+        }
+    }
+}
