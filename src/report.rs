@@ -641,99 +641,6 @@ pub fn index(folders: &[Manifest], compare_svg: &str, reference_weight_kg: f64) 
     page("dosesim: UC-MSC trial dosing reports", body)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn trial() -> Trial {
-        crate::scenario::load(std::path::Path::new("scenarios/nct04822922.toml")).unwrap()
-    }
-
-    fn report(patients: Patients, count: usize) -> String {
-        let t = trial();
-        let inputs = [Input {
-            role: "roster".into(),
-            path: "r.csv".into(),
-            sha256: "ab".into(),
-            as_of: None,
-        }];
-        render(&Report {
-            trial: &t,
-            inputs: &inputs,
-            timeline_svg: "",
-            cumulative_svg: "",
-            cumulative_caption: "",
-            prep: &export::prep::Prep::default(),
-            calendars: &CalendarUse::default(),
-            record: None,
-            patient_count: count,
-            patients,
-            forecast: None,
-        })
-    }
-
-    #[test]
-    fn a_listed_cohort_links_each_patient_page_and_files() {
-        let line = |id: &str| PatientLine {
-            id: id.into(),
-            arm_id: "low".into(),
-            weight_kg: "62.5".parse().unwrap(),
-            start: chrono::NaiveDate::from_ymd_opt(2027, 1, 4).unwrap(),
-            doses: 4,
-        };
-        let html = report(Patients::Listed(vec![line("P1"), line("P2")]), 2);
-        assert!(html.contains("Patients (2)"), "{html}");
-        for id in ["P1", "P2"] {
-            for ext in ["html", "csv", "ics", "png"] {
-                assert!(
-                    html.contains(&format!("href=\"patients/{id}.{ext}\"")),
-                    "{id}.{ext}"
-                );
-            }
-        }
-        assert!(html.contains("<td class=\"n\">62.5</td>"));
-        assert!(!html.contains("<details class=\"patient\""));
-    }
-
-    #[test]
-    fn a_counted_cohort_gives_each_arm_its_count_and_where_the_patients_are() {
-        let html = report(
-            Patients::Counted(vec![("low".into(), 10_000), ("high".into(), 20_000)]),
-            30_000,
-        );
-        assert!(html.contains("Patients (30000)"));
-        assert!(html.contains("<td class=\"n\">20000</td>"));
-        assert!(html.contains("patients/&lt;id&gt;.html"), "{html}");
-        assert!(!html.contains("href=\"patients/"));
-    }
-
-    #[test]
-    fn a_patient_page_is_open_and_links_back() {
-        let t = trial();
-        let section = PatientSection {
-            id: "P7",
-            arm_id: "high",
-            weight_kg: "70".parse().unwrap(),
-            rows: &[],
-            chart_svg: "<svg></svg>",
-            site: None,
-        };
-        let page = patient_page(&t, &section, &[]);
-        assert!(page.contains("<h1>Patient P7</h1>"));
-        assert!(page.contains("href=\"../report.html\""));
-        assert!(page.contains("id=\"patient-P7\" open"), "{page}");
-        // The arm's stop rule is on the patient's page too.
-        assert!(page.contains("serious adverse"), "{page}");
-    }
-
-    #[test]
-    fn text_is_escaped() {
-        let s = page("<t>", html! { p { ("<a href=\"x\">&'") } });
-        assert!(s.contains("&lt;a href=&quot;x&quot;&gt;&amp;'"), "{s}");
-        assert!(s.contains("<title>&lt;t&gt;</title>"));
-    }
-}
-
 /// The forecast section of a trial's report (`prefix`: where its files are from the page,
 /// "forecast/" in the trial report, "" in forecast.html), with each product's fan chart.
 pub fn forecast_section(
@@ -833,4 +740,97 @@ pub fn forecast_page(f: &crate::forecast::Forecast, charts: &[(usize, &str)]) ->
         (made_from(&f.inputs, "forecast"))
     };
     page(&format!("{}: forecast", t.id), body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trial() -> Trial {
+        crate::scenario::load(std::path::Path::new("scenarios/nct04822922.toml")).unwrap()
+    }
+
+    fn report(patients: Patients, count: usize) -> String {
+        let t = trial();
+        let inputs = [Input {
+            role: "roster".into(),
+            path: "r.csv".into(),
+            sha256: "ab".into(),
+            as_of: None,
+        }];
+        render(&Report {
+            trial: &t,
+            inputs: &inputs,
+            timeline_svg: "",
+            cumulative_svg: "",
+            cumulative_caption: "",
+            prep: &export::prep::Prep::default(),
+            calendars: &CalendarUse::default(),
+            record: None,
+            patient_count: count,
+            patients,
+            forecast: None,
+        })
+    }
+
+    #[test]
+    fn a_listed_cohort_links_each_patient_page_and_files() {
+        let line = |id: &str| PatientLine {
+            id: id.into(),
+            arm_id: "low".into(),
+            weight_kg: "62.5".parse().unwrap(),
+            start: chrono::NaiveDate::from_ymd_opt(2027, 1, 4).unwrap(),
+            doses: 4,
+        };
+        let html = report(Patients::Listed(vec![line("P1"), line("P2")]), 2);
+        assert!(html.contains("Patients (2)"), "{html}");
+        for id in ["P1", "P2"] {
+            for ext in ["html", "csv", "ics", "png"] {
+                assert!(
+                    html.contains(&format!("href=\"patients/{id}.{ext}\"")),
+                    "{id}.{ext}"
+                );
+            }
+        }
+        assert!(html.contains("<td class=\"n\">62.5</td>"));
+        assert!(!html.contains("<details class=\"patient\""));
+    }
+
+    #[test]
+    fn a_counted_cohort_gives_each_arm_its_count_and_where_the_patients_are() {
+        let html = report(
+            Patients::Counted(vec![("low".into(), 10_000), ("high".into(), 20_000)]),
+            30_000,
+        );
+        assert!(html.contains("Patients (30000)"));
+        assert!(html.contains("<td class=\"n\">20000</td>"));
+        assert!(html.contains("patients/&lt;id&gt;.html"), "{html}");
+        assert!(!html.contains("href=\"patients/"));
+    }
+
+    #[test]
+    fn a_patient_page_is_open_and_links_back() {
+        let t = trial();
+        let section = PatientSection {
+            id: "P7",
+            arm_id: "high",
+            weight_kg: "70".parse().unwrap(),
+            rows: &[],
+            chart_svg: "<svg></svg>",
+            site: None,
+        };
+        let page = patient_page(&t, &section, &[]);
+        assert!(page.contains("<h1>Patient P7</h1>"));
+        assert!(page.contains("href=\"../report.html\""));
+        assert!(page.contains("id=\"patient-P7\" open"), "{page}");
+        // The arm's stop rule is on the patient's page too.
+        assert!(page.contains("serious adverse"), "{page}");
+    }
+
+    #[test]
+    fn text_is_escaped() {
+        let s = page("<t>", html! { p { ("<a href=\"x\">&'") } });
+        assert!(s.contains("&lt;a href=&quot;x&quot;&gt;&amp;'"), "{s}");
+        assert!(s.contains("<title>&lt;t&gt;</title>"));
+    }
 }

@@ -123,7 +123,11 @@ fn with_a_roster_and_nobody_dying_every_week_is_cohorts_prep_cell_for_cell() {
     let get = |m: &str| summary.iter().find(|r| r["measure"] == m).unwrap().clone();
     assert_eq!(get("patients_enrolled")["p50"], "16");
     assert_eq!(get("patients_completed")["p5"], "16");
-    assert_eq!(get("cells")["p50"], "3201280000", "cohort's 3201280000 cells");
+    assert_eq!(
+        get("cells")["p50"],
+        "3201280000",
+        "cohort's 3201280000 cells"
+    );
     // The fan chart draws the roster's planned demand.
     let svg = std::fs::read_to_string(out.join("NCT04822922/forecast/fan-uc_msc.svg")).unwrap();
     assert!(svg_texts(&svg).iter().any(|t| t == "roster as planned"));
@@ -133,10 +137,29 @@ fn with_a_roster_and_nobody_dying_every_week_is_cohorts_prep_cell_for_cell() {
 fn the_same_seed_gives_the_same_bytes_at_one_and_two_threads() {
     let dir = tempfile::tempdir().unwrap();
     let p = plan(dir.path(), 40, 0.24, 0.35, 0.02);
-    let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
-    forecast(&p, &a, &["--threads", "1", "--replicates", "3000", "--seed", "5"]).expect_code(0);
-    forecast(&p, &b, &["--threads", "2", "--replicates", "3000", "--seed", "5"]).expect_code(0);
-    forecast(&p, &c, &["--threads", "2", "--replicates", "3000", "--seed", "6"]).expect_code(0);
+    let (a, b, c) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("c"),
+    );
+    forecast(
+        &p,
+        &a,
+        &["--threads", "1", "--replicates", "3000", "--seed", "5"],
+    )
+    .expect_code(0);
+    forecast(
+        &p,
+        &b,
+        &["--threads", "2", "--replicates", "3000", "--seed", "5"],
+    )
+    .expect_code(0);
+    forecast(
+        &p,
+        &c,
+        &["--threads", "2", "--replicates", "3000", "--seed", "6"],
+    )
+    .expect_code(0);
     // The manifest records the command line, threads included; every output is the same.
     let strip = |d: &Path| {
         let mut t = tree(&d.join("NCT04822922/forecast"));
@@ -155,7 +178,11 @@ fn weekly_figures_are_ordered_and_add_up_to_the_months() {
     let out = dir.path().join("out");
     let run = forecast(&p, &out, &["--replicates", "2000"]);
     run.expect_code(0);
-    assert!(run.out().contains("2000 replicates (seed 1)"), "{}", run.out());
+    assert!(
+        run.out().contains("2000 replicates (seed 1)"),
+        "{}",
+        run.out()
+    );
     assert!(
         run.warnings()
             .iter()
@@ -208,7 +235,10 @@ fn a_bad_plan_is_refused_with_every_problem_and_nothing_written() {
             "day90 = { value = 0.3, assumed = \"test\" }",
             "day90 = { value = 0.1, assumed = \"test\" }",
         )
-        .replace("rate_per_month = { value = 2, assumed = \"test\" }", "rate_per_month = { value = 2 }")
+        .replace(
+            "rate_per_month = { value = 2, assumed = \"test\" }",
+            "rate_per_month = { value = 2 }",
+        )
         .replace("calendar = \"SH-RENJI\"", "calendar = \"NOWHERE\"");
     let p = write_file(dir.path(), "bad.toml", &bad);
     let out = dir.path().join("out");
@@ -219,9 +249,21 @@ fn a_bad_plan_is_refused_with_every_problem_and_nothing_written() {
     for (needle, field, words) in [
         ("trial = ", "trial", "this plan is for NCT00000000"),
         ("lowest = 1", "allocation.ratio", "unknown arm 'lowest'"),
-        ("block_size = 5", "allocation.block_size", "use a multiple of 2"),
-        ("day90 = ", "mortality.day90", "fewer than the 0.2 dead by day 28"),
-        ("rate_per_month = ", "sites[1].rate_per_month", "needs provenance"),
+        (
+            "block_size = 5",
+            "allocation.block_size",
+            "use a multiple of 2",
+        ),
+        (
+            "day90 = ",
+            "mortality.day90",
+            "fewer than the 0.2 dead by day 28",
+        ),
+        (
+            "rate_per_month = ",
+            "sites[1].rate_per_month",
+            "needs provenance",
+        ),
     ] {
         assert!(
             err.contains(&format!("{}: {field}: ", at(needle))) && err.contains(words),
@@ -238,21 +280,28 @@ fn a_bad_plan_is_refused_with_every_problem_and_nothing_written() {
     let run = forecast(&p, &out, &[]);
     run.expect_code(2);
     assert!(
-        run.err().contains("sites[1].calendar: no site calendar 'NOWHERE'"),
+        run.err()
+            .contains("sites[1].calendar: no site calendar 'NOWHERE'"),
         "{}",
         run.err()
     );
     let run = forecast(&p, &out, &["--replicates", "0"]);
     run.expect_code(2);
-    assert!(run.err().contains("--replicates: 0 is out of range"), "{}", run.err());
+    assert!(
+        run.err().contains("--replicates: 0 is out of range"),
+        "{}",
+        run.err()
+    );
 }
 
 #[test]
 fn a_weight_whose_dose_is_above_the_maximum_names_the_weight_range() {
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(SCENARIO)
-        .unwrap()
-        .replacen("dose.cells_per_kg = 4e5", "dose.cells_per_kg = 4e5\ndose.max_per_dose = 3e7", 1);
+    let text = std::fs::read_to_string(SCENARIO).unwrap().replacen(
+        "dose.cells_per_kg = 4e5",
+        "dose.cells_per_kg = 4e5\ndose.max_per_dose = 3e7",
+        1,
+    );
     let scenario = write_file(dir.path(), "s.toml", &text);
     let p = plan(dir.path(), 16, 0.2, 0.3, 0.0);
     let run = run([
@@ -284,7 +333,11 @@ fn run_puts_each_forecast_in_its_trials_report_and_a_cohort_rerun_keeps_the_fold
         out.as_os_str(),
     ]);
     r.expect_code(0);
-    assert!(r.out().contains("forecast: 10000 replicates (seed 1)"), "{}", r.out());
+    assert!(
+        r.out().contains("forecast: 10000 replicates (seed 1)"),
+        "{}",
+        r.out()
+    );
     for t in ["NCT04822922", "NCT05106972"] {
         let html = std::fs::read_to_string(out.join(t).join("report.html")).unwrap();
         assert!(html.contains("Forecast of cell demand"), "{t}");

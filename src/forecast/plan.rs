@@ -526,7 +526,7 @@ impl Checker<'_> {
                 "allocation.block_size",
                 format!("{block} is out of range (1 to {MAX_BLOCK})"),
             );
-        } else if sum > 0 && block as u32 % sum != 0 {
+        } else if sum > 0 && !(block as u32).is_multiple_of(sum) {
             self.err(
                 self.line(&r.block_size),
                 "allocation.block_size",
@@ -558,7 +558,7 @@ impl Checker<'_> {
     fn weight(&mut self, raw: &Spanned<RawWeight>, trial: &Trial) -> WeightModel {
         let r = raw.get_ref();
         let line = self.line(raw);
-        let model = match (&r.normal, &r.roster) {
+        match (&r.normal, &r.roster) {
             (Some(n), None) => {
                 let n = n.get_ref();
                 let (mean, sd, min, max) = (
@@ -670,8 +670,7 @@ impl Checker<'_> {
                     max: 80.0,
                 }
             }
-        };
-        model
+        }
     }
 
     fn mortality(&mut self, raw: &Spanned<RawMortality>) -> Mortality {

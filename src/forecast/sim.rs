@@ -41,6 +41,8 @@ pub struct Model<'t> {
     grid: Vec<Kg>,
     /// Per arm: each component's dose at each grid weight (`grid.len()` x components).
     doses: Vec<Vec<f64>>,
+    /// Per arm: how many components it has.
+    ncomp: Vec<usize>,
     scheds: Vec<Sched>,
     /// Per site: per arm, the schedule of each start day from `first` (one entry: the
     /// same schedule whatever the start).
@@ -142,8 +144,9 @@ impl Hazard {
             (dropout, false)
         };
         if t.is_finite() {
-            // Study day 1 covers [0, 1) days.
-            ((t.floor() as i64).saturating_add(1), died)
+            // Study day 1 covers [0, 1) days; t is positive, so truncation is its floor
+            // (and `as` saturates for a time beyond i64).
+            ((t as i64).saturating_add(1), died)
         } else {
             (NEVER, false)
         }
@@ -272,7 +275,7 @@ impl<'t> Model<'t> {
         // Sites that share a calendar share its schedules.
         let mut unique: Vec<(Option<&SiteCalendar>, usize, i64)> = keys.clone();
         let cal_key = |c: Option<&SiteCalendar>| c.map(|c| c.file.clone());
-        unique.sort_by(|x, y| (cal_key(x.0), x.1, x.2).cmp(&(cal_key(y.0), y.1, y.2)));
+        unique.sort_by_key(|x| (cal_key(x.0), x.1, x.2));
         unique.dedup_by(|x, y| cal_key(x.0) == cal_key(y.0) && x.1 == y.1 && x.2 == y.2);
         let reference = grid[0];
         let built: Vec<Result<Sched, String>> = unique
@@ -379,6 +382,7 @@ impl<'t> Model<'t> {
             products,
             grid,
             doses,
+            ncomp: trial.arms.iter().map(|a| a.components.len()).collect(),
             scheds,
             site_scheds,
             fixed,
@@ -426,11 +430,12 @@ impl<'t> Model<'t> {
     }
 
     /// Adds one dose given on forecast day `day`.
+    #[inline(always)]
     fn add_dose(&self, t: &mut Tally, p: u16, day: i64, amount: f64) {
         let p = usize::from(p);
         t.total_cells[p] += amount;
         t.total_doses[p] += 1;
-        t.last_dose_day = Some(t.last_dose_day.map_or(day, |d| d.max(day)));
+        t.last_dose_day = t.last_dose_day.max(Some(day));
         let days = (self.weeks * 7) as i64;
         if (0..days).contains(&day) {
             let w = p * self.weeks + (day / 7) as usize;
@@ -482,7 +487,7 @@ impl<'t> Model<'t> {
                 ids[(day - first) as usize]
             };
             let s = &self.scheds[id as usize];
-            let n = self.trial.arms[arm].components.len();
+            let n = self.ncomp[arm];
             let doses = &self.doses[arm][w * n..(w + 1) * n];
             for &(sd, c, p) in &s.doses {
                 if i64::from(sd) >= leave {
@@ -543,7 +548,8 @@ impl<'t> Model<'t> {
             let arm = self.allocate(rng, &mut blocks[s]);
             let w = self.weight.sample(rng);
             let leave = self.hazard.leave(rng);
-            each(t.floor() as i64, s, usize::from(arm), w, leave);
+            // t >= 0: truncation is its floor.
+            each(t as i64, s, usize::from(arm), w, leave);
             next[s] = t + gap(rng, rates[s]);
         }
     }
@@ -596,7 +602,8 @@ impl WeightSampler {
                 min_tenths,
                 span,
             } => loop {
-                let tenths = (normal.sample(rng) * 10.0).round() as i64;
+                // Rounded half up: a negative draw lands below the grid and is drawn again.
+                let tenths = (normal.sample(rng) * 10.0 + 0.5) as i64;
                 // The grid runs from min to max in tenths of a kg; outside it, draw again.
                 if let Ok(i) = usize::try_from(tenths - min_tenths)
                     && i < *span

@@ -8,6 +8,8 @@
 
 use chrono::NaiveDate;
 
+use rayon::prelude::*;
+
 use super::sim::{Model, Tally};
 
 /// The percentiles reported, in order.
@@ -23,14 +25,24 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Of `values` (sorted in place).
+    /// Of `values` (reordered in place). The mean is summed in the given order; each
+    /// percentile's order statistic is found by selection, each one in the part of the
+    /// slice above the one before, which is what a full sort would give.
     pub fn of(values: &mut [f64]) -> Stats {
-        values.sort_by(f64::total_cmp);
-        let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
-        Stats {
-            mean,
-            q: PERCENTILES.map(|p| quantile(values, p)),
+        let n = values.len();
+        let mean = values.iter().sum::<f64>() / n.max(1) as f64;
+        let mut q = [0.0; 6];
+        let mut from = 0;
+        for (slot, p) in q.iter_mut().zip(PERCENTILES) {
+            if n == 0 {
+                break;
+            }
+            let k = rank(n, p);
+            let (_, at, _) = values[from..].select_nth_unstable_by(k - from, f64::total_cmp);
+            *slot = *at;
+            from = k;
         }
+        Stats { mean, q }
     }
 
     pub fn p(&self, name: &str) -> f64 {
@@ -47,9 +59,12 @@ pub fn quantile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
-    let n = sorted.len();
-    let k = ((p * n as f64).ceil() as usize).clamp(1, n);
-    sorted[k - 1]
+    sorted[rank(sorted.len(), p)]
+}
+
+/// The 0-based index of the `p` quantile among `n` sorted values: `ceil(p n) - 1`.
+fn rank(n: usize, p: f64) -> usize {
+    ((p * n as f64).ceil() as usize).clamp(1, n) - 1
 }
 
 /// One week's or month's figures for one product.
@@ -98,18 +113,21 @@ pub struct Summary {
 /// bytes do not depend on how many threads made them).
 pub fn summarise(model: &Model, tallies: &[Tally]) -> Summary {
     let n = tallies.len();
-    let mut col = vec![0.0; n];
-    let mut periods = |starts: &[(NaiveDate, u32)],
-                       cells: &dyn Fn(&Tally, usize) -> f64,
-                       doses: &dyn Fn(&Tally, usize) -> u32| {
-        let mut rows = Vec::new();
-        for (k, &product) in model.products.iter().enumerate() {
-            let plan = model.plan.products.get(&product);
-            for (i, &(start, days)) in starts.iter().enumerate() {
+    // Each (product, period) is one column over the replicates, summarised on its own:
+    // in parallel, each from the same values in the same order.
+    let periods = |starts: &[(NaiveDate, u32)],
+                   cells: &(dyn Fn(&Tally, usize) -> f64 + Sync),
+                   doses: &(dyn Fn(&Tally, usize) -> u32 + Sync)| {
+        let keys: Vec<(usize, usize)> = (0..model.products.len())
+            .flat_map(|k| (0..starts.len()).map(move |i| (k, i)))
+            .collect();
+        keys.par_iter()
+            .map(|&(k, i)| {
+                let product = model.products[k];
+                let plan = model.plan.products.get(&product);
+                let (start, days) = starts[i];
                 let at = k * starts.len() + i;
-                for (c, t) in col.iter_mut().zip(tallies) {
-                    *c = f64::from(doses(t, at));
-                }
+                let mut col: Vec<f64> = tallies.iter().map(|t| f64::from(doses(t, at))).collect();
                 let d = Stats::of(&mut col);
                 for (c, t) in col.iter_mut().zip(tallies) {
                     *c = cells(t, at);
@@ -124,7 +142,7 @@ pub fn summarise(model: &Model, tallies: &[Tally]) -> Summary {
                         (s.p("p95") / p.lot_cells).ceil(),
                     )
                 });
-                rows.push(PeriodRow {
+                PeriodRow {
                     start,
                     days,
                     product,
@@ -134,10 +152,9 @@ pub fn summarise(model: &Model, tallies: &[Tally]) -> Summary {
                     lots,
                     capacity,
                     p_over_capacity: over,
-                });
-            }
-        }
-        rows
+                }
+            })
+            .collect::<Vec<_>>()
     };
     let weeks: Vec<(NaiveDate, u32)> = (0..model.weeks)
         .map(|w| (model.date_of(w as i64 * 7), 7))
@@ -204,6 +221,10 @@ mod tests {
         #[test]
         fn percentiles_are_ordered(mut v in proptest::collection::vec(0.0f64..1e12, 1..400)) {
             let s = Stats::of(&mut v);
+            v.sort_by(f64::total_cmp);
+            for (q, p) in s.q.iter().zip(PERCENTILES) {
+                prop_assert_eq!(*q, quantile(&v, p), "selection gives the sorted order statistic");
+            }
             for w in s.q.windows(2) {
                 prop_assert!(w[0] <= w[1]);
             }
