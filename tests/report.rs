@@ -338,9 +338,8 @@ fn the_index_links_each_report_and_loads_nothing() {
         let html = std::fs::read_to_string(out.join(r)).unwrap();
         // Beside the registry record, the forecast section links its own CSV files.
         let folder = out.join(r).parent().unwrap().to_path_buf();
-        let own = |h: &str| {
-            registry_link(h) || (h.starts_with("forecast/") && folder.join(h).is_file())
-        };
+        let own =
+            |h: &str| registry_link(h) || (h.starts_with("forecast/") && folder.join(h).is_file());
         assert_self_contained(&html, r, &own);
         assert_http_only_in_links(&html, r, &registry_link);
     }

@@ -26,6 +26,15 @@ fn demo_ids(trial: &str) -> Vec<String> {
         .collect()
 }
 
+/// The cell product each bundled trial's forecast counts.
+fn forecast_product(trial: &str) -> &'static str {
+    if trial == "NCT02812121" {
+        "ucb_msc"
+    } else {
+        "uc_msc"
+    }
+}
+
 /// Checks one trial's folder: the three files and four per patient.
 fn check_trial_dir(out: &Path, trial: &str) {
     let dir = out.join(trial);
@@ -40,7 +49,24 @@ fn check_trial_dir(out: &Path, trial: &str) {
     if root().join(format!("scenarios/logs/{trial}.csv")).is_file() {
         want_files.insert(0, "deviations.csv");
     }
+    // Every bundled trial has a forecast plan, so its forecast folder too.
+    let plan = format!("scenarios/plans/{}.toml", trial.to_ascii_lowercase());
+    assert!(root().join(&plan).is_file(), "{plan}");
+    want_files.insert(want_files.len() - 5, "forecast");
     assert_eq!(entries(&dir), want_files, "{trial}");
+    assert_eq!(
+        entries(&dir.join("forecast")),
+        [
+            "fan-".to_string() + forecast_product(trial) + ".png",
+            "fan-".to_string() + forecast_product(trial) + ".svg",
+            "forecast.html".into(),
+            "manifest.json".into(),
+            "monthly.csv".into(),
+            "summary.csv".into(),
+            "weekly.csv".into(),
+        ],
+        "{trial}: forecast/"
+    );
     let ids = demo_ids(trial);
     let mut want: Vec<String> = ids
         .iter()
@@ -118,7 +144,16 @@ fn run_writes_all_five_trials_an_index_and_the_same_bytes_twice() {
     // stdout: one summary line per trial, with the roster's number of patients, then the
     // index.
     let out = run_a.out();
-    let lines: Vec<&str> = out.lines().collect();
+    let all: Vec<&str> = out.lines().collect();
+    // Each trial's line is followed by its forecast's.
+    let forecasts = all
+        .iter()
+        .filter(|l| l.starts_with("  forecast: 10000 replicates (seed 1)"));
+    assert_eq!(forecasts.count(), TRIALS.len(), "{out}");
+    let lines: Vec<&str> = all
+        .into_iter()
+        .filter(|l| !l.starts_with("  forecast: "))
+        .collect();
     assert_eq!(lines.len(), TRIALS.len() + 1, "{out}");
     for (trial, _) in TRIALS {
         let mine: Vec<&&str> = lines
@@ -234,7 +269,10 @@ fn run_with_a_named_scenario_writes_only_that_trial() {
     assert_eq!(entries(&out), ["NCT04822922", "index.html"]);
     check_trial_dir(&out, "NCT04822922");
     let text = run.out();
-    let lines: Vec<&str> = text.lines().collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with("  forecast: "))
+        .collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert!(lines[0].starts_with("NCT04822922: 16 patients; uc_msc: 64 doses, "));
     let index = std::fs::read_to_string(out.join("index.html")).unwrap();

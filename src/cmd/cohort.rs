@@ -20,7 +20,7 @@ pub fn run(args: CohortArgs) -> Result<()> {
     let cohort = Cohort::build(&trial, &roster, &args.roster, &sites, log.as_ref())?;
     check_out(&args.out)?;
     bundle::check(&cohort, &args.out, args.force)?;
-    warn(&cohort);
+    let _ = warn(&cohort);
     warn_closed_days(&cohort);
     let _lock = crate::write::lock_folder(&args.out)?;
     let summary = write(&cohort, &args.out, args.force, None)?;
@@ -67,7 +67,7 @@ fn warn_some(lines: &[String], limit: usize, more: &str) {
 
 /// Warnings for a roster: ids a spreadsheet would change and unusual weights (the first
 /// few of each), and the assumed values its arms use, each once.
-pub fn warn(cohort: &Cohort) {
+pub fn warn(cohort: &Cohort) -> Vec<crate::model::Assumption> {
     let (trial, roster) = (cohort.trial, cohort.roster);
     warn_roster(roster);
     let mut used = vec![false; trial.arms.len()];
@@ -89,6 +89,7 @@ pub fn warn(cohort: &Cohort) {
         assumed.extend(trial.record_assumptions_of(arms));
     }
     super::warn_assumptions(trial, &assumed);
+    assumed
 }
 
 /// A roster's own warnings: ids a spreadsheet would change, unusual weights and far-off

@@ -66,7 +66,7 @@ pub fn run(args: ForecastArgs) -> Result<()> {
             .zip(args.roster.as_deref())
             .map(|(r, p)| (r, p, &roster_sites)),
     )?;
-    warn(&trial, &plan, &model, roster.as_ref());
+    warn(&trial, &plan, &model, roster.as_ref(), &[]);
     let _lock = write::lock_folder(&args.out)?;
     let bar = super::cohort::progress_of(args.replicates, &trial.id, "replicates");
     let f = forecast::simulate(
@@ -132,8 +132,15 @@ pub fn plan_calendars(dir: &Path, plan: &ForecastPlan) -> Result<Sites, InputErr
 }
 
 /// The assumed values the forecast uses: the plan's, then those of the arms it gives
-/// doses to (and their closed-day rules where a site has a calendar).
-pub fn warn(trial: &Trial, plan: &ForecastPlan, model: &Model, roster: Option<&roster::Roster>) {
+/// doses to (and their closed-day rules where a site has a calendar), on stderr, each once.
+/// `said`: those already warned about (by the cohort of the same run), left out.
+pub fn warn(
+    trial: &Trial,
+    plan: &ForecastPlan,
+    model: &Model,
+    roster: Option<&roster::Roster>,
+    said: &[crate::model::Assumption],
+) {
     let mut used = vec![false; trial.arms.len()];
     for (a, _) in &plan.allocation.ratio {
         used[*a] = true;
@@ -153,6 +160,11 @@ pub fn warn(trial: &Trial, plan: &ForecastPlan, model: &Model, roster: Option<&r
     if plan.sites.iter().any(|s| s.calendar.is_some()) {
         assumed.extend(trial.closed_day_assumptions_of(arms.iter().copied()));
     }
+    assumed.retain(|a| {
+        !said
+            .iter()
+            .any(|s| s.what == a.what && s.reason == a.reason)
+    });
     super::warn_assumptions(trial, &assumed);
     let missing: Vec<&str> = model
         .products

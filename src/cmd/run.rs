@@ -129,10 +129,10 @@ pub fn run(args: RunArgs) -> Result<()> {
     InputError::check(problems)?;
 
     for (c, (m, p)) in cohorts.iter().zip(models.iter().zip(&plans)) {
-        super::cohort::warn(c);
+        let said = super::cohort::warn(c);
         super::cohort::warn_closed_days(c);
         if let (Some((m, _, _)), Some((plan, _))) = (m, p) {
-            super::forecast::warn(c.trial, plan, m, None);
+            super::forecast::warn(c.trial, plan, m, None, &said);
         }
     }
     let _lock = write::lock_folder(&args.out)?;
