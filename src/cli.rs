@@ -211,6 +211,7 @@ pub struct ForecastArgs {
     pub scenario: PathBuf,
     /// The forecast plan (enrolment, allocation, weights, mortality, product); default
     /// plans/<trial id>.toml beside the scenario (scenarios/plans/)
+    #[allow(rustdoc::invalid_html_tags)]
     #[arg(long, value_name = "PLAN.toml")]
     pub plan: Option<PathBuf>,
     /// How many times the trial is simulated
@@ -226,7 +227,7 @@ pub struct ForecastArgs {
     /// Threads to run replicates on (default: every core); the outputs do not depend on it
     #[arg(long, value_name = "T")]
     pub threads: Option<usize>,
-    /// Patients already enrolled (patient_id,arm,weight_kg,start_date[,site]): in every
+    /// Patients already enrolled (patient_id,arm,weight_kg,start_date and optional site): in every
     /// replicate as they are, the plan's enrolment adding the rest up to its target; their
     /// planned demand is drawn on the fan chart
     #[arg(long, value_name = "CSV")]

@@ -10,7 +10,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::describe;
 use crate::export::{self, Row, table::event_name};
-use crate::format::{Amount, sci_exact, trim_decimals};
+use crate::format::{Amount, sci, sci_exact, trim_decimals};
 use crate::manifest::{Input, Manifest};
 use crate::model::{Kg, Trial};
 use crate::moves::Flags;
@@ -711,9 +711,9 @@ pub fn forecast_section(
             @for r in &s.monthly {
                 tr {
                     td.d { (r.start.format("%Y-%m")) } td { code { (t.products[r.product].id) } } td.n { (r.days) }
-                    td.n { (r.doses.p("p50")) } td.n { (cells(r.cells.p("p50"))) } td.n { (cells(r.cells.p("p95"))) }
+                    td.n { (r.doses.p("p50")) } td.n { (sci(r.cells.p("p50"))) } td.n { (sci(r.cells.p("p95"))) }
                     td.n { @if let Some(l) = r.lots { (l.0) } } td.n { @if let Some(l) = r.lots { (l.1) } }
-                    td.n { @if let Some(c) = r.capacity { (cells(c.floor())) } }
+                    td.n { @if let Some(c) = r.capacity { (sci(c.floor())) } }
                     @match r.p_over_capacity {
                         Some(p) if p > 0.05 => td.n.flag { (format!("{p:.4}")) },
                         Some(p) => td.n { (format!("{p:.4}")) },
@@ -723,6 +723,7 @@ pub fn forecast_section(
             }
         }
         p.meta {
+            "Cells in this table are rounded to three figures; the CSV files hold them exactly. "
             "Every week's figures: " a href=(format!("{prefix}weekly.csv")) { "weekly.csv" } "; every month's: "
             a href=(format!("{prefix}monthly.csv")) { "monthly.csv" } "; patients and totals: "
             a href=(format!("{prefix}summary.csv")) { "summary.csv" } "."

@@ -2,7 +2,7 @@
 //!
 //! `plan` reads the plan file (enrolment, allocation, weights, mortality, product), `sim`
 //! runs the replicates through the schedule core, `stats` turns them into weekly and
-//! monthly percentiles. [`write`] writes `DIR/<trial>/forecast/` (CSV files, the fan
+//! monthly percentiles. [`write()`] writes `DIR/<trial>/forecast/` (CSV files, the fan
 //! chart, a page of its own) as one folder with its own manifest, so that a `cohort` or
 //! `run` that rewrites the trial folder keeps it, and a new forecast replaces it whole.
 

@@ -5,7 +5,7 @@
 //! its product (lot size, weekly capacity). Like a scenario, every value carries its
 //! provenance: `source` quoting the registry record, or `assumed` with the reason (a
 //! published figure, say). A value is written `{ value = ..., source = "..." }`; a table
-//! whose values belong together ([allocation], [weight_kg]) carries one provenance for
+//! whose values belong together (`[allocation]`, `[weight_kg]`) carries one provenance for
 //! all of them. Every problem is reported at once, with the file, line and field.
 //! This module is the only one that knows the plan format.
 

@@ -184,7 +184,7 @@ fn plan_problem(plan: &ForecastPlan, field: &str, message: String) -> Problem {
 impl<'t> Model<'t> {
     /// Compiles the plan against the trial: every schedule and dose the replicates can
     /// need, checked once (a weight whose dose is above the scenario's maximum is an
-    /// error naming [weight_kg]). `roster`: patients already enrolled, with their sites.
+    /// error naming `[weight_kg]`). `roster`: patients already enrolled, with their sites.
     pub fn new(
         trial: &'t Trial,
         plan: &'t ForecastPlan,
