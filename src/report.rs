@@ -683,7 +683,7 @@ pub fn forecast_section(
         h3 { "Patients and totals" }
         table {
             tr { th { "Measure" } th { "Mean" } th { "P5" } th { "P50" } th { "P95" } }
-            @for (name, st) in [("Patients enrolled", &s.enrolled), ("Completed", &s.completed), ("Died", &s.died), ("Dropped out", &s.dropped_out)] {
+            @for (name, st) in [("Patients enrolled", &s.enrolled), ("Completed (on study after the last dose or visit)", &s.completed), ("Died before completing", &s.died), ("Dropped out before completing", &s.dropped_out)] {
                 tr { td { (name) } td.n { (trim_decimals(st.mean, 1)) } td.n { (st.p("p5")) } td.n { (st.p("p50")) } td.n { (st.p("p95")) } }
             }
             @for (p, doses, c, after) in &s.totals {

@@ -166,6 +166,23 @@ pub fn warn(
             .any(|s| s.what == a.what && s.reason == a.reason)
     });
     super::warn_assumptions(trial, &assumed);
+    // A calendar that stops before the horizon's end knows no holidays after it.
+    let last = model.date_of(model.weeks as i64 * 7 - 1);
+    let mut seen = std::collections::BTreeSet::new();
+    for (id, cal) in plan
+        .sites
+        .iter()
+        .filter_map(|s| s.calendar.as_ref())
+        .filter_map(|c| model.calendar(c).map(|cal| (c, cal)))
+    {
+        if seen.insert(id) && !cal.covers(last) {
+            eprintln!(
+                "warning: {}: site calendar {id} covers {}, not the whole horizon (to {last}): public holidays after its end are not known, so those weeks count only its closed weekdays (provisional)",
+                trial.id,
+                cal.coverage_summary()
+            );
+        }
+    }
     let missing: Vec<&str> = model
         .products
         .iter()

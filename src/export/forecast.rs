@@ -126,10 +126,17 @@ pub fn write_summary(
         &s.completed,
         2,
     )?;
-    row(&mut w, "patients_died", "", "patients", &s.died, 2)?;
     row(
         &mut w,
-        "patients_dropped_out",
+        "patients_died_before_completing",
+        "",
+        "patients",
+        &s.died,
+        2,
+    )?;
+    row(
+        &mut w,
+        "patients_dropped_out_before_completing",
         "",
         "patients",
         &s.dropped_out,

@@ -29,6 +29,7 @@ const NEVER: i64 = i64::MAX;
 pub struct Model<'t> {
     pub trial: &'t Trial,
     pub plan: &'t ForecastPlan,
+    calendars: &'t Sites,
     /// Monday of the plan start's ISO week: day 0 of the forecast.
     pub week0: NaiveDate,
     pub weeks: usize,
@@ -191,9 +192,16 @@ impl<'t> Model<'t> {
         calendars: &'t Sites,
         roster: Option<(&'t Roster, &std::path::Path, &'t Sites)>,
     ) -> Result<Model<'t>, InputError> {
-        let week0 =
-            plan.start - chrono::Days::new(u64::from(plan.start.weekday().num_days_from_monday()));
-        let weeks = plan.horizon_weeks as usize;
+        // Week 1 is the start's ISO week, or the first roster patient's when earlier, so
+        // that every dose a roster patient is given is in a week; the horizon's end stays.
+        let monday =
+            |d: NaiveDate| d - chrono::Days::new(u64::from(d.weekday().num_days_from_monday()));
+        let first = roster
+            .and_then(|(r, _, _)| r.entries.iter().map(|e| e.start).min())
+            .map_or(plan.start, |d| d.min(plan.start));
+        let week0 = monday(first);
+        let weeks =
+            plan.horizon_weeks as usize + ((monday(plan.start) - week0).num_days() / 7) as usize;
         let days = weeks as i64 * 7;
         let (months, month_of_day) = months(week0, days);
         let products: Vec<usize> = (0..trial.products.len())
@@ -375,6 +383,7 @@ impl<'t> Model<'t> {
         Ok(Model {
             trial,
             plan,
+            calendars,
             week0,
             weeks,
             months,
@@ -394,6 +403,11 @@ impl<'t> Model<'t> {
             hazard: Hazard::new(&plan.mortality),
             observed,
         })
+    }
+
+    /// The site calendar of that id the plan's sites use, if any.
+    pub fn calendar(&self, id: &str) -> Option<&'t SiteCalendar> {
+        self.calendars.get(id)
     }
 
     /// How many roster patients every replicate starts with.
