@@ -386,19 +386,9 @@ pub fn inputs_of(cohort: &Cohort) -> Result<Vec<Input>, InputError> {
         Input::of("roster", &cohort.roster_path)?,
     ];
     // Each site calendar the roster uses, then the holiday files it reads, each once.
-    let mut seen = std::collections::BTreeSet::new();
-    for cal in cohort.site_calendars() {
-        if seen.insert(cal.file.clone()) {
-            inputs.push(Input::of("site calendar", &cal.file)?);
-        }
-    }
-    for cal in cohort.site_calendars() {
-        for s in &cal.sources {
-            if seen.insert(s.clone()) {
-                inputs.push(Input::of("holiday file", s)?);
-            }
-        }
-    }
+    inputs.extend(manifest::calendar_inputs(
+        &cohort.site_calendars().collect::<Vec<_>>(),
+    )?);
     if let Some(log) = cohort.log {
         let mut input = Input::of(manifest::RECORD_ROLE, &log.path)?;
         input.as_of = Some(log.as_of.to_string());
@@ -467,24 +457,8 @@ pub fn write_cohort(
             forecast,
         )?;
         write::atomic(&new.join("report.html"), html.as_bytes())?;
-        let mut files = manifest::list_files(new)?;
-        files.push(manifest::FILE.to_string());
-        files.sort();
-        let m = Manifest {
-            made_by: format!("dosesim {}", env!("CARGO_PKG_VERSION")),
-            command: manifest::this_command(),
-            inputs: inputs.clone(),
-            contents: Contents {
-                trial_id: trial.id.clone(),
-                trial_title: trial.title.clone(),
-                condition: trial.condition.clone(),
-                arms: trial.arms.iter().map(|a| a.id.clone()).collect(),
-                patients: summary.patients,
-                doses: summary.doses,
-                summary: summary.line(),
-            },
-            files,
-        };
+        let contents = Contents::of_trial(trial, summary.patients, summary.doses, summary.line());
+        let m = Manifest::of_folder(new, &inputs, contents)?;
         write::atomic(&new.join(manifest::FILE), m.to_json().as_bytes())?;
         Ok(summary)
     })

@@ -45,6 +45,26 @@ impl Input {
     }
 }
 
+/// Each site calendar among `calendars`, then the holiday files they read, each once, as
+/// inputs.
+pub fn calendar_inputs(calendars: &[&crate::site::SiteCalendar]) -> Result<Vec<Input>, InputError> {
+    let mut inputs = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for cal in calendars {
+        if seen.insert(cal.file.clone()) {
+            inputs.push(Input::of("site calendar", &cal.file)?);
+        }
+    }
+    for cal in calendars {
+        for s in &cal.sources {
+            if seen.insert(s.clone()) {
+                inputs.push(Input::of("holiday file", s)?);
+            }
+        }
+    }
+    Ok(inputs)
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -75,7 +95,42 @@ pub struct Manifest {
     pub files: Vec<String>,
 }
 
+impl Contents {
+    /// A trial's contents: its id, title, condition and arms, with what a run made of it.
+    pub fn of_trial(
+        trial: &crate::model::Trial,
+        patients: usize,
+        doses: u64,
+        summary: String,
+    ) -> Self {
+        Contents {
+            trial_id: trial.id.clone(),
+            trial_title: trial.title.clone(),
+            condition: trial.condition.clone(),
+            arms: trial.arms.iter().map(|a| a.id.clone()).collect(),
+            patients,
+            doses,
+            summary,
+        }
+    }
+}
+
 impl Manifest {
+    /// The manifest of the folder `dir` as this command has filled it: every file in it
+    /// (and the manifest itself), made by this dosesim from `inputs`.
+    pub fn of_folder(dir: &Path, inputs: &[Input], contents: Contents) -> std::io::Result<Self> {
+        let mut files = list_files(dir)?;
+        files.push(FILE.to_string());
+        files.sort();
+        Ok(Manifest {
+            made_by: format!("dosesim {}", env!("CARGO_PKG_VERSION")),
+            command: this_command(),
+            inputs: inputs.to_vec(),
+            contents,
+            files,
+        })
+    }
+
     pub fn to_json(&self) -> String {
         let mut s = serde_json::to_string_pretty(self).expect("a manifest serialises");
         s.push('\n');

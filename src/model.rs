@@ -285,6 +285,21 @@ impl Provenance {
     pub fn is_assumed(&self) -> bool {
         self.assumed.is_some()
     }
+
+    /// From a file's `source` and `assumed` texts, white space folded and empty texts
+    /// dropped; `None` when neither says anything (a problem for the file's reader).
+    pub fn from_texts(source: &Option<String>, assumed: &Option<String>) -> Option<Provenance> {
+        let clean = |s: &Option<String>| {
+            s.as_ref()
+                .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+                .filter(|t| !t.is_empty())
+        };
+        let p = Provenance {
+            source: clean(source),
+            assumed: clean(assumed),
+        };
+        (p.source.is_some() || p.assumed.is_some()).then_some(p)
+    }
 }
 
 /// One registered trial, with all its arms.

@@ -456,23 +456,14 @@ impl Validator<'_> {
         line: Option<usize>,
         field: String,
     ) -> Provenance {
-        let clean = |s: &Option<String>| {
-            s.as_ref()
-                .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
-                .filter(|t| !t.is_empty())
-        };
-        let p = Provenance {
-            source: clean(source),
-            assumed: clean(assumed),
-        };
-        if p.source.is_none() && p.assumed.is_none() {
+        Provenance::from_texts(source, assumed).unwrap_or_else(|| {
             self.err(
                 line,
                 field,
                 "needs provenance: `source` quoting the registry record, or `assumed` with the reason",
             );
-        }
-        p
+            Provenance::default()
+        })
     }
 
     fn positive(&mut self, v: &Spanned<f64>, field: String) -> f64 {

@@ -320,6 +320,12 @@ impl<'t> Plan<'t> {
         }
     }
 
+    /// Whether any event falls by calendar months, so that its study day depends on the
+    /// start date.
+    pub fn has_month_steps(&self) -> bool {
+        !self.presorted
+    }
+
     /// Number of events each patient gets.
     pub fn len(&self) -> usize {
         self.slots.len()

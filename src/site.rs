@@ -217,27 +217,40 @@ pub fn for_roster(dir: &Path, roster_path: &Path, roster: &Roster) -> Result<Sit
             *line = (*line).min(e.line);
         }
     }
+    load_each(dir, first, |site, line, file| {
+        Problem::new(
+                roster_path,
+                format!(
+                    "no calendar for site '{site}': {} does not exist (--calendars DIR names the folder of site calendars)",
+                    file.display()
+                ),
+            )
+            .at(Some(*line as usize))
+            .field("site")
+    })
+}
+
+/// Loads `dir/<id>.toml` for each wanted id (with what `missing` needs to say where it
+/// was asked for), each once; every problem of every file is reported at once.
+pub fn load_each<'a, W>(
+    dir: &Path,
+    wanted: impl IntoIterator<Item = (&'a str, W)>,
+    missing: impl Fn(&str, &W, &Path) -> Problem,
+) -> Result<Sites, InputError> {
     let mut sites = Sites::new();
     let mut problems = Vec::new();
-    for (site, line) in first {
-        let file = dir.join(format!("{site}.toml"));
+    for (id, at) in wanted {
+        if sites.contains_key(id) {
+            continue;
+        }
+        let file = dir.join(format!("{id}.toml"));
         if !file.is_file() {
-            problems.push(
-                Problem::new(
-                    roster_path,
-                    format!(
-                        "no calendar for site '{site}': {} does not exist (--calendars DIR names the folder of site calendars)",
-                        file.display()
-                    ),
-                )
-                .at(Some(line as usize))
-                .field("site"),
-            );
+            problems.push(missing(id, &at, &file));
             continue;
         }
         match load(&file) {
             Ok(c) => {
-                sites.insert(site.to_string(), c);
+                sites.insert(id.to_string(), c);
             }
             Err(e) => problems.extend(e.problems),
         }

@@ -285,6 +285,34 @@ fn a_bad_plan_is_refused_with_every_problem_and_nothing_written() {
         "{}",
         run.err()
     );
+    let cal_text = std::fs::read_to_string(&p).unwrap();
+    let at = format!(
+        "cal.toml:{}: sites[1].calendar",
+        line_of(&cal_text, "NOWHERE")
+    );
+    assert!(
+        run.err().contains(&at),
+        "the line of the calendar: {}",
+        run.err()
+    );
+    // A share out of range is named as written, and the day-90 check does not quote a
+    // value the file does not hold.
+    let range = write_file(
+        dir.path(),
+        "range.toml",
+        &good.replace(
+            "day28 = { value = 0.2, assumed = \"test\" }",
+            "day28 = { value = 1.5, assumed = \"test\" }",
+        ),
+    );
+    let r = forecast(&range, &out, &[]);
+    r.expect_code(2);
+    assert!(
+        r.err().contains("mortality.day28: 1.5 is out of range"),
+        "{}",
+        r.err()
+    );
+    assert!(!r.err().contains("0.999 dead"), "{}", r.err());
     let run = forecast(&p, &out, &["--replicates", "0"]);
     run.expect_code(2);
     assert!(
@@ -383,4 +411,74 @@ fn summary_csv_snapshot() {
     let weekly = std::fs::read_to_string(out.join("NCT04822922/forecast/weekly.csv")).unwrap();
     let head: Vec<&str> = weekly.lines().take(6).collect();
     insta::assert_snapshot!("forecast_weekly_head", head.join("\n"));
+}
+
+#[test]
+fn weights_drawn_from_a_roster_are_that_rosters() {
+    // Every patient weighs 50 or 80 kg and gets 4, 8 or 12 x 10^5 cells/kg: 2, 4, 6, 3.2,
+    // 6.4 or 9.6 x 10^7 cells a dose, each a multiple of 4 x 10^6. Normal weights to
+    // 0.1 kg would give doses of any multiple of 4 x 10^4.
+    let dir = tempfile::tempdir().unwrap();
+    write_roster(
+        dir.path(),
+        "weights.csv",
+        &["W1,low,50,2026-01-05", "W2,high,80,2026-01-05"],
+    );
+    let text = std::fs::read_to_string(plan(dir.path(), 16, 0.0, 0.0, 0.0))
+        .unwrap()
+        .replace(
+            "normal = { mean = 67, sd = 14, min = 40, max = 110 }",
+            "roster = \"weights.csv\"",
+        );
+    let p = write_file(dir.path(), "plan.toml", &text);
+    let out = dir.path().join("out");
+    forecast(&p, &out, &["--replicates", "200"]).expect_code(0);
+    let manifest = std::fs::read_to_string(out.join("NCT04822922/forecast/manifest.json")).unwrap();
+    assert!(manifest.contains("weight roster"), "{manifest}");
+    let summary = rows(&out.join("NCT04822922/forecast/summary.csv"));
+    let doses = summary.iter().find(|r| r["measure"] == "doses").unwrap();
+    assert_eq!(doses["p5"], "64", "16 patients x 4 infusions, nobody dying");
+    for w in rows(&out.join("NCT04822922/forecast/weekly.csv")) {
+        for q in ["p5", "p25", "p50", "p75", "p95", "p99"] {
+            let c = num(&w, &format!("cells_{q}"));
+            assert_eq!(c % 4e6, 0.0, "{} {q} {c}", w["week_start"]);
+        }
+    }
+    let cells = summary.iter().find(|r| r["measure"] == "cells").unwrap();
+    let (lo, hi) = (64.0 * 2e7, 64.0 * 9.6e7);
+    assert!((lo..=hi).contains(&num(cells, "p50")), "{cells:?}");
+}
+
+#[test]
+fn a_roster_that_starts_before_the_plan_is_counted_from_its_first_week() {
+    // The plan starts 2026-10-05 (Monday); the roster's first patient on 2026-08-03: week
+    // 1 moves back to 2026-08-03, the horizon still ends 60 weeks after 2026-10-05, and
+    // every dose of the roster is in a week.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(plan(dir.path(), 16, 0.0, 0.0, 0.0))
+        .unwrap()
+        .replace(
+            "start = { value = \"2026-08-03\"",
+            "start = { value = \"2026-10-05\"",
+        )
+        .replace(
+            "activation = { value = \"2026-08-03\"",
+            "activation = { value = \"2026-10-05\"",
+        );
+    let p = write_file(dir.path(), "late.toml", &text);
+    let out = dir.path().join("out");
+    let roster = "scenarios/rosters/NCT04822922.csv";
+    forecast(&p, &out, &["--roster", roster, "--replicates", "20"]).expect_code(0);
+    let weekly = rows(&out.join("NCT04822922/forecast/weekly.csv"));
+    assert_eq!(weekly[0]["week_start"], "2026-08-03");
+    assert_eq!(
+        weekly.len(),
+        60 + 9,
+        "9 weeks from 2026-08-03 to 2026-10-05"
+    );
+    let total: f64 = weekly.iter().map(|w| num(w, "cells_p50")).sum();
+    assert_eq!(
+        total, 3_201_280_000.0,
+        "cohort's total, every dose in a week"
+    );
 }

@@ -89,12 +89,7 @@ impl Chart for Fan {
         DB::ErrorType: 'static,
     {
         root.fill(&WHITE)?;
-        let body = header(root, &self.title, &self.subtitle)?;
-        let (body_w, _) = body.dim_in_pixel();
-        let legend_h = LEGEND_PX as u32 + 12;
-        let (legend_area, plot) = body.split_vertically(legend_h);
-        let legend_y = legend_area.get_base_pixel().1 + legend_h as i32 / 2;
-        legend_row(root, &self.legend(), body_w as i32, legend_y)?;
+        let plot = header_and_legend(root, &self.title, &self.subtitle, &[self.legend()])?;
 
         let n = self.weeks.len();
         let top = self

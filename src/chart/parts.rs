@@ -233,6 +233,30 @@ where
     Ok(root.split_vertically(used).1)
 }
 
+/// The title and subtitle ([`header`]), then a one-line legend below them: the first of
+/// `legends` that fits the width (none drawn when none does). Returns the plot's area.
+pub fn header_and_legend<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    subtitle: &str,
+    legends: &[Vec<LegendItem>],
+) -> Result<DrawingArea<DB, Shift>>
+where
+    DB::ErrorType: 'static,
+{
+    let body = header(root, title, subtitle)?;
+    let (body_w, _) = body.dim_in_pixel();
+    let legend_h = LEGEND_PX as u32 + 12;
+    let (legend_area, plot) = body.split_vertically(legend_h);
+    let legend_y = legend_area.get_base_pixel().1 + legend_h as i32 / 2;
+    for items in legends {
+        if legend_row(root, items, body_w as i32, legend_y)? {
+            break;
+        }
+    }
+    Ok(plot)
+}
+
 /// A marker shape, so that series that overlap exactly stay distinguishable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Marker {

@@ -74,13 +74,7 @@ pub fn warn(cohort: &Cohort) -> Vec<crate::model::Assumption> {
     for e in &roster.entries {
         used[e.arm as usize] = true;
     }
-    let arms: Vec<&crate::model::Arm> = trial
-        .arms
-        .iter()
-        .zip(used)
-        .filter(|(_, u)| *u)
-        .map(|(a, _)| a)
-        .collect();
+    let arms = super::arms_used(trial, &used);
     let mut assumed = trial.assumptions_of(arms.iter().copied());
     if cohort.on_any_calendar() {
         assumed.extend(trial.closed_day_assumptions_of(arms.iter().copied()));

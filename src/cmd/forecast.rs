@@ -97,38 +97,26 @@ pub fn plan_for(scenario: &Path, trial: &Trial) -> PathBuf {
 }
 
 /// The site calendars the plan's sites name, by calendar id, from `dir`. A missing file
-/// is an error naming the site's field in the plan.
+/// is an error on the plan's line and field that names it.
 pub fn plan_calendars(dir: &Path, plan: &ForecastPlan) -> Result<Sites, InputError> {
-    let mut sites = Sites::new();
-    let mut problems = Vec::new();
-    for (k, s) in plan.sites.iter().enumerate() {
-        let Some(id) = &s.calendar else { continue };
-        if sites.contains_key(id) {
-            continue;
-        }
-        let file = dir.join(format!("{id}.toml"));
-        if !file.is_file() {
-            problems.push(
-                Problem::new(
-                    &plan.file,
-                    format!(
-                        "no site calendar '{id}': {} does not exist (--calendars DIR names the folder of site calendars)",
-                        file.display()
-                    ),
-                )
-                .field(format!("sites[{}].calendar", k + 1)),
-            );
-            continue;
-        }
-        match crate::site::load(&file) {
-            Ok(c) => {
-                sites.insert(id.clone(), c);
-            }
-            Err(e) => problems.extend(e.problems),
-        }
-    }
-    InputError::check(problems)?;
-    Ok(sites)
+    crate::site::load_each(
+        dir,
+        plan.sites
+            .iter()
+            .enumerate()
+            .filter_map(|(k, s)| s.calendar.as_deref().map(|id| (id, (k, s.calendar_line)))),
+        |id, (k, line), file| {
+            Problem::new(
+                &plan.file,
+                format!(
+                    "no site calendar '{id}': {} does not exist (--calendars DIR names the folder of site calendars)",
+                    file.display()
+                ),
+            )
+            .at(*line)
+            .field(format!("sites[{}].calendar", k + 1))
+        },
+    )
 }
 
 /// The assumed values the forecast uses: the plan's, then those of the arms it gives
@@ -148,13 +136,7 @@ pub fn warn(
     for e in roster.iter().flat_map(|r| &r.entries) {
         used[e.arm as usize] = true;
     }
-    let arms: Vec<&crate::model::Arm> = trial
-        .arms
-        .iter()
-        .zip(&used)
-        .filter(|(_, u)| **u)
-        .map(|(a, _)| a)
-        .collect();
+    let arms = super::arms_used(trial, &used);
     let mut assumed = plan.assumptions.clone();
     assumed.extend(trial.assumptions_of(arms.iter().copied()));
     if plan.sites.iter().any(|s| s.calendar.is_some()) {
@@ -166,6 +148,20 @@ pub fn warn(
             .any(|s| s.what == a.what && s.reason == a.reason)
     });
     super::warn_assumptions(trial, &assumed);
+    // Weights the scenario would flag on a roster are flagged here too.
+    if let crate::forecast::plan::WeightModel::Normal { min, max, .. } = plan.weight {
+        let w = &trial.weight;
+        if min < w.usual_min_kg || max > w.usual_max_kg {
+            eprintln!(
+                "warning: {}: the plan's weights run {}-{} kg, beyond the scenario's usual range of {}-{} kg: check [weight_kg]",
+                trial.id,
+                crate::format::shown(min),
+                crate::format::shown(max),
+                crate::format::shown(w.usual_min_kg),
+                crate::format::shown(w.usual_max_kg)
+            );
+        }
+    }
     // A calendar that stops before the horizon's end knows no holidays after it.
     let last = model.date_of(model.weeks as i64 * 7 - 1);
     let mut seen = std::collections::BTreeSet::new();

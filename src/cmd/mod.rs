@@ -155,6 +155,17 @@ pub fn check_files(
     Ok(())
 }
 
+/// The arms of `trial` whose index is marked in `used`, in file order.
+pub fn arms_used<'t>(trial: &'t Trial, used: &[bool]) -> Vec<&'t Arm> {
+    trial
+        .arms
+        .iter()
+        .zip(used)
+        .filter(|(_, u)| **u)
+        .map(|(a, _)| a)
+        .collect()
+}
+
 /// Prints each assumed value an output uses, once, on stderr.
 pub fn warn_assumptions(trial: &Trial, assumptions: &[Assumption]) {
     for a in assumptions {

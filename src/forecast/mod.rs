@@ -98,29 +98,15 @@ pub fn write(f: &Forecast, charts: &[Chart], dir: &Path) -> Result<()> {
             &new.join("forecast.html"),
             crate::report::forecast_page(f, &svgs).as_bytes(),
         )?;
-        let mut files = manifest::list_files(new)?;
-        files.push(manifest::FILE.to_string());
-        files.sort();
-        let m = Manifest {
-            made_by: format!("dosesim {}", env!("CARGO_PKG_VERSION")),
-            command: manifest::this_command(),
-            inputs: f.inputs.clone(),
-            contents: Contents {
-                trial_id: trial.id.clone(),
-                trial_title: trial.title.clone(),
-                condition: trial.condition.clone(),
-                arms: trial.arms.iter().map(|a| a.id.clone()).collect(),
-                patients: f.model.plan.target_patients as usize,
-                doses: f
-                    .summary
-                    .totals
-                    .iter()
-                    .map(|t| t.1.mean.round() as u64)
-                    .sum(),
-                summary: summary_line(f),
-            },
-            files,
-        };
+        let doses = f
+            .summary
+            .totals
+            .iter()
+            .map(|t| t.1.mean.round() as u64)
+            .sum();
+        let patients = f.model.plan.target_patients as usize;
+        let contents = Contents::of_trial(trial, patients, doses, summary_line(f));
+        let m = Manifest::of_folder(new, &f.inputs, contents)?;
         write::atomic(&new.join(manifest::FILE), m.to_json().as_bytes())?;
         Ok(())
     })
@@ -184,18 +170,8 @@ pub fn inputs_of(
     if let Some(r) = roster {
         inputs.push(Input::of("roster", r)?);
     }
-    let mut seen = std::collections::BTreeSet::new();
-    for cal in calendars.values() {
-        if seen.insert(cal.file.clone()) {
-            inputs.push(Input::of("site calendar", &cal.file)?);
-        }
-    }
-    for cal in calendars.values() {
-        for s in &cal.sources {
-            if seen.insert(s.clone()) {
-                inputs.push(Input::of("holiday file", s)?);
-            }
-        }
-    }
+    inputs.extend(manifest::calendar_inputs(
+        &calendars.values().collect::<Vec<_>>(),
+    )?);
     Ok(inputs)
 }

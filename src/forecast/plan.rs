@@ -61,6 +61,8 @@ pub struct SitePlan {
     pub id: String,
     /// The site calendar's id (a `<id>.toml` in the calendars folder); `None`: every day open.
     pub calendar: Option<String>,
+    /// The line of `calendar` in the plan file, for a message about it.
+    pub calendar_line: Option<usize>,
     pub activation: NaiveDate,
     /// Patients per 30.4375 days.
     pub rate_per_month: f64,
@@ -258,22 +260,14 @@ impl Checker<'_> {
         field: &str,
         shown: String,
     ) {
-        let clean = |s: &Option<String>| {
-            s.as_ref()
-                .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
-                .filter(|t| !t.is_empty())
-        };
-        let p = Provenance {
-            source: clean(source),
-            assumed: clean(assumed),
-        };
-        if p.source.is_none() && p.assumed.is_none() {
+        let p = Provenance::from_texts(source, assumed).unwrap_or_else(|| {
             self.err(
                 line,
                 field,
                 "needs provenance: `source` quoting the registry record, or `assumed` with the reason (a published figure, say)",
             );
-        }
+            Provenance::default()
+        });
         if let Some(reason) = &p.assumed {
             self.assumptions.push(Assumption {
                 what: format!("forecast plan {field}"),
@@ -473,6 +467,7 @@ impl Checker<'_> {
             out.push(SitePlan {
                 id,
                 calendar,
+                calendar_line: r.calendar.as_ref().and_then(|c| self.line(c)),
                 activation,
                 rate_per_month: rate,
                 rate_shape: shape,
@@ -678,7 +673,10 @@ impl Checker<'_> {
         let below_one = (0.0, 0.999);
         let day28 = self.number(&r.day28, "mortality.day28", below_one, false, "");
         let day90 = self.number(&r.day90, "mortality.day90", below_one, false, "");
-        if day90 < day28 {
+        // Compared only when both are in range: a clamped value is not what was written.
+        let written = |v: &Spanned<RawValue<f64>>| *v.get_ref().value.get_ref();
+        let in_range = |x: f64| (below_one.0..=below_one.1).contains(&x);
+        if in_range(written(&r.day28)) && in_range(written(&r.day90)) && day90 < day28 {
             let line = self.line(&r.day90);
             self.err(
                 line,

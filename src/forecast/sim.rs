@@ -17,9 +17,9 @@ use rayon::prelude::*;
 
 use super::plan::{DAYS_PER_MONTH, ForecastPlan, Mortality, WeightModel};
 use crate::error::{InputError, Problem};
-use crate::model::{Interval, Kg, TimingRule, Trial, Unit};
+use crate::model::{Kg, Trial, Unit};
 use crate::roster::Roster;
-use crate::schedule::{EventKind, Origin, Plan};
+use crate::schedule::{EventKind, Origin, Plan, ScheduleError};
 use crate::site::{SiteCalendar, Sites};
 
 /// A patient on study for ever (no death or dropout drawn).
@@ -30,7 +30,8 @@ pub struct Model<'t> {
     pub trial: &'t Trial,
     pub plan: &'t ForecastPlan,
     calendars: &'t Sites,
-    /// Monday of the plan start's ISO week: day 0 of the forecast.
+    /// Monday of the plan start's ISO week (or of the roster's first start, when earlier):
+    /// day 0 of the forecast.
     pub week0: NaiveDate,
     pub weeks: usize,
     /// Calendar months touching the horizon: first day and days inside the horizon.
@@ -38,16 +39,14 @@ pub struct Model<'t> {
     month_of_day: Vec<u16>,
     /// The trial's cell products, by index: what the forecast counts.
     pub products: Vec<usize>,
-    /// The weights a patient can have.
-    grid: Vec<Kg>,
     /// Per arm: each component's dose at each grid weight (`grid.len()` x components).
     doses: Vec<Vec<f64>>,
     /// Per arm: how many components it has.
     ncomp: Vec<usize>,
     scheds: Vec<Sched>,
-    /// Per site: per arm, the schedule of each start day from `first` (one entry: the
-    /// same schedule whatever the start).
-    site_scheds: Vec<Vec<(i64, Vec<u32>)>>,
+    /// Per site: per arm, the schedules (indices into `scheds`) of each start day from
+    /// the first (a range of one: the same schedule whatever the start).
+    site_scheds: Vec<Vec<(i64, std::ops::Range<u32>)>>,
     /// Patients already enrolled (a roster), in every replicate.
     fixed: Vec<Fixed>,
     /// The first day simulated arrivals may come (after the roster's last start).
@@ -57,7 +56,7 @@ pub struct Model<'t> {
     sites: Vec<SiteSim>,
     block: Vec<u16>,
     weight: WeightSampler,
-    pub hazard: Hazard,
+    hazard: Hazard,
     /// The roster's demand as planned (nobody dies or drops out), per product and week.
     pub observed: Option<Vec<f64>>,
 }
@@ -69,11 +68,11 @@ struct Sched {
     last_day: i32,
 }
 
-/// A roster patient: their own schedule with doses.
+/// A roster patient: their own schedule, with the amount of each dose.
 struct Fixed {
     start: i64,
-    doses: Vec<(i32, u16, f64)>,
-    last_day: i32,
+    sched: Sched,
+    amounts: Vec<f64>,
 }
 
 struct SiteSim {
@@ -212,6 +211,13 @@ impl<'t> Model<'t> {
         let mut problems = Vec::new();
 
         let (grid, weight) = weight_grid(plan);
+        if grid.is_empty() {
+            return Err(InputError::one(plan_problem(
+                plan,
+                "weight_kg.normal",
+                "no weight to 0.1 kg lies between min and max: widen the range".into(),
+            )));
+        }
         // Each arm's component doses at each grid weight, checked by the schedule core.
         let mut doses = Vec::with_capacity(plans.len());
         for p in &plans {
@@ -234,59 +240,52 @@ impl<'t> Model<'t> {
         }
         InputError::check(problems)?;
 
-        // Schedules: one per (calendar, arm, start day) where either can move a date,
-        // else one per arm for every start.
-        let site_cals: Vec<Option<&SiteCalendar>> = plan
-            .sites
-            .iter()
-            .map(|s| s.calendar.as_ref().and_then(|c| calendars.get(c)))
-            .collect();
-        let month_based: Vec<bool> = trial
-            .arms
-            .iter()
-            .map(|a| {
-                a.components.iter().any(|c| {
-                    matches!(
-                        c.timing.rule,
-                        TimingRule::Every {
-                            interval: Interval::Months(_),
-                            ..
-                        }
-                    )
-                })
-            })
-            .collect();
+        // Schedules: sites on the same calendar (or on none) share them. One per start day
+        // for each arm the plan allocates to where the calendar or month steps can move a
+        // date; else one per arm for every start.
         let offset = |d: NaiveDate| (d - week0).num_days();
-        // Keys: (calendar id or "", arm, start day); each site's starts run from its
-        // activation (or the roster's end) to the horizon.
         let resume_day = roster
             .and_then(|(r, _, _)| r.entries.iter().map(|e| offset(e.start)).max())
             .map_or(0, |d| d + 1);
-        let mut keys: Vec<(Option<&SiteCalendar>, usize, i64)> = Vec::new();
-        let mut site_keys: Vec<Vec<(i64, std::ops::Range<usize>)>> = Vec::new();
-        for (s, site) in plan.sites.iter().enumerate() {
+        let allocated: Vec<bool> = (0..trial.arms.len())
+            .map(|a| plan.allocation.ratio.iter().any(|r| r.0 == a))
+            .collect();
+        let mut groups: Vec<(Option<&str>, i64)> = Vec::new();
+        let mut group_of = Vec::with_capacity(plan.sites.len());
+        for site in &plan.sites {
             let first = offset(site.activation).max(resume_day).min(days);
-            let mut per_arm = Vec::new();
-            for (a, _) in trial.arms.iter().enumerate() {
-                let at = keys.len();
-                if site_cals[s].is_none() && !month_based[a] {
-                    keys.push((None, a, first));
-                } else {
-                    for d in first..days.max(first + 1) {
-                        keys.push((site_cals[s], a, d));
-                    }
+            let cal = site.calendar.as_deref();
+            match groups.iter().position(|g| g.0 == cal) {
+                Some(g) => {
+                    groups[g].1 = groups[g].1.min(first);
+                    group_of.push(g);
                 }
-                per_arm.push((first, at..keys.len()));
+                None => {
+                    group_of.push(groups.len());
+                    groups.push((cal, first));
+                }
             }
-            site_keys.push(per_arm);
         }
-        // Sites that share a calendar share its schedules.
-        let mut unique: Vec<(Option<&SiteCalendar>, usize, i64)> = keys.clone();
-        let cal_key = |c: Option<&SiteCalendar>| c.map(|c| c.file.clone());
-        unique.sort_by_key(|x| (cal_key(x.0), x.1, x.2));
-        unique.dedup_by(|x, y| cal_key(x.0) == cal_key(y.0) && x.1 == y.1 && x.2 == y.2);
+        // Every (calendar, arm, start day) to make, and per group and arm where its run
+        // of schedules begins.
+        let mut jobs: Vec<(Option<&SiteCalendar>, usize, i64)> = Vec::new();
+        let mut group_scheds: Vec<Vec<(i64, std::ops::Range<u32>)>> = Vec::new();
+        for &(cal, first) in &groups {
+            let cal = cal.and_then(|c| calendars.get(c));
+            let mut per_arm = Vec::new();
+            for (a, p) in plans.iter().enumerate() {
+                let at = jobs.len() as u32;
+                if allocated[a] && (cal.is_some() || p.has_month_steps()) {
+                    jobs.extend((first..days.max(first + 1)).map(|d| (cal, a, d)));
+                } else {
+                    jobs.push((cal, a, first));
+                }
+                per_arm.push((first, at..jobs.len() as u32));
+            }
+            group_scheds.push(per_arm);
+        }
         let reference = grid[0];
-        let built: Vec<Result<Sched, String>> = unique
+        let built: Vec<Result<Sched, ScheduleError>> = jobs
             .par_iter()
             .map(|&(cal, a, d)| {
                 let start = week0 + chrono::Days::new(d.max(0) as u64);
@@ -294,46 +293,30 @@ impl<'t> Model<'t> {
                 let mut events = Vec::new();
                 match cal {
                     Some(c) => {
-                        let placement = p.placement(start, c).map_err(|e| e.to_string())?;
-                        p.expand_placed(None, reference, start, placement.slots(), &mut events)
+                        let placement = p.placement(start, c)?;
+                        p.expand_placed(None, reference, start, placement.slots(), &mut events)?
                     }
-                    None => p.expand_into(reference, start, &mut events),
+                    None => p.expand_into(reference, start, &mut events)?,
                 }
-                .map_err(|e| e.to_string())?;
-                Ok(sched_of(p, &events, &slot_of))
+                Ok(sched_of(p, &events, &slot_of).0)
             })
             .collect();
         let mut scheds = Vec::with_capacity(built.len());
-        for (b, key) in built.into_iter().zip(&unique) {
-            match b {
-                Ok(s) => scheds.push(s),
-                Err(e) => {
-                    return Err(InputError::one(plan_problem(
-                        plan,
-                        "horizon_weeks",
-                        format!(
-                            "arm {} starting on {}: {e}",
-                            trial.arms[key.1].id,
-                            week0 + chrono::Days::new(key.2.max(0) as u64)
-                        ),
-                    )));
-                }
-            }
+        for (b, &(_, a, d)) in built.into_iter().zip(&jobs) {
+            scheds.push(b.map_err(|e| {
+                InputError::one(plan_problem(
+                    plan,
+                    "horizon_weeks",
+                    format!(
+                        "arm {} starting on {}: {e}",
+                        trial.arms[a].id,
+                        week0 + chrono::Days::new(d.max(0) as u64)
+                    ),
+                ))
+            })?);
         }
-        let find = |k: &(Option<&SiteCalendar>, usize, i64)| {
-            unique
-                .binary_search_by(|u| (cal_key(u.0), u.1, u.2).cmp(&(cal_key(k.0), k.1, k.2)))
-                .expect("every key is among the unique ones") as u32
-        };
-        let site_scheds: Vec<Vec<(i64, Vec<u32>)>> = site_keys
-            .into_iter()
-            .map(|per_arm| {
-                per_arm
-                    .into_iter()
-                    .map(|(first, range)| (first, keys[range].iter().map(&find).collect()))
-                    .collect()
-            })
-            .collect();
+        let site_scheds: Vec<Vec<(i64, std::ops::Range<u32>)>> =
+            group_of.iter().map(|&g| group_scheds[g].clone()).collect();
 
         // Patients already enrolled: their calendars exactly as `cohort` makes them.
         let mut fixed = Vec::new();
@@ -345,28 +328,19 @@ impl<'t> Model<'t> {
             for i in 0..r.entries.len() as u32 {
                 cohort.expand(i, &mut events);
                 let e = &r.entries[i as usize];
-                let arm = &trial.arms[e.arm as usize];
+                let (sched, amounts) = sched_of(&plans[e.arm as usize], &events, &slot_of);
                 let start = offset(e.start);
-                let mut f = Fixed {
-                    start,
-                    doses: Vec::new(),
-                    last_day: 0,
-                };
-                for ev in &events {
-                    if ev.kind == EventKind::Background {
-                        continue;
-                    }
-                    f.last_day = f.last_day.max(ev.study_day as i32);
-                    let (Some(d), Some(p)) = (ev.dose, ev.product(arm).and_then(&slot_of)) else {
-                        continue;
-                    };
-                    f.doses.push((ev.study_day as i32, p, d));
-                    let day = offset(ev.date);
+                for (&(sd, _, p), &d) in sched.doses.iter().zip(&amounts) {
+                    let day = start + i64::from(sd) - 1;
                     if (0..days).contains(&day) {
                         obs[usize::from(p) * weeks + (day / 7) as usize] += d;
                     }
                 }
-                fixed.push(f);
+                fixed.push(Fixed {
+                    start,
+                    sched,
+                    amounts,
+                });
             }
             observed = Some(obs);
         }
@@ -389,7 +363,6 @@ impl<'t> Model<'t> {
             months,
             month_of_day,
             products,
-            grid,
             doses,
             ncomp: trial.arms.iter().map(|a| a.components.len()).collect(),
             scheds,
@@ -482,13 +455,13 @@ impl<'t> Model<'t> {
         let mut t = self.empty_tally();
         for f in &self.fixed {
             let (leave, died) = self.hazard.leave(&mut rng);
-            for &(sd, p, amount) in &f.doses {
+            for (&(sd, _, p), &amount) in f.sched.doses.iter().zip(&f.amounts) {
                 if i64::from(sd) >= leave {
                     break;
                 }
                 self.add_dose(&mut t, p, f.start + i64::from(sd) - 1, amount);
             }
-            Self::outcome(&mut t, leave, died, f.last_day);
+            Self::outcome(&mut t, leave, died, f.sched.last_day);
         }
         if t.enrolled >= self.plan.target_patients {
             t.full_day = self.fixed.iter().map(|f| f.start).max();
@@ -496,9 +469,9 @@ impl<'t> Model<'t> {
         self.enrol(&mut rng, |day, site, arm, w, (leave, died)| {
             let (first, ids) = &self.site_scheds[site][arm];
             let id = if ids.len() == 1 {
-                ids[0]
+                ids.start
             } else {
-                ids[(day - first) as usize]
+                ids.start + (day - first) as u32
             };
             let s = &self.scheds[id as usize];
             let n = self.ncomp[arm];
@@ -601,11 +574,6 @@ impl<'t> Model<'t> {
                 .collect()
         }))
     }
-
-    /// The weight of grid index `w`.
-    pub fn weight_of(&self, w: usize) -> Kg {
-        self.grid[w]
-    }
 }
 
 impl WeightSampler {
@@ -661,29 +629,31 @@ fn weight_grid(plan: &ForecastPlan) -> (Vec<Kg>, WeightSampler) {
     }
 }
 
-/// The cell doses (study day, component, product slot) of one expanded calendar, and its
-/// last study day with a dose or visit.
+/// The cell doses (study day, component, product slot) of one expanded calendar with its
+/// last study day with a dose or visit, and each dose's amount.
 fn sched_of(
     plan: &Plan,
     events: &[crate::schedule::Event],
     slot_of: &impl Fn(usize) -> Option<u16>,
-) -> Sched {
+) -> (Sched, Vec<f64>) {
     let mut s = Sched {
         doses: Vec::new(),
         last_day: 0,
     };
+    let mut amounts = Vec::new();
     for e in events {
         if e.kind == EventKind::Background {
             continue;
         }
         s.last_day = s.last_day.max(e.study_day as i32);
-        if let (Origin::Component(c), Some(_)) = (e.origin, e.dose)
+        if let (Origin::Component(c), Some(d)) = (e.origin, e.dose)
             && let Some(p) = slot_of(plan.arm.components[c].product)
         {
             s.doses.push((e.study_day as i32, c as u16, p));
+            amounts.push(d);
         }
     }
-    s
+    (s, amounts)
 }
 
 /// The calendar months from `week0` over `days` days: each month's first day (the
@@ -735,6 +705,13 @@ day90 = {{ value = {m90}, assumed = "test" }}
 dropout_per_month = {{ value = 0, assumed = "test" }}
 "#
         )
+    }
+
+    /// No site calendars: every day open.
+    static NO_CALENDARS: Sites = Sites::new();
+
+    fn parsed(t: &Trial, text: &str) -> plan::ForecastPlan {
+        plan::parse(Path::new("p.toml"), text, t).unwrap()
     }
 
     fn site(id: &str, activation: &str, rate: f64, shape: Option<f64>) -> String {
@@ -820,14 +797,8 @@ dropout_per_month = {{ value = 0, assumed = "test" }}
         let t = trial();
         // Two sites, 4 and 3 a month, the second from day 30; counted by day 200.
         let sites = site("A", "2027-01-04", 4.0, None) + &site("B", "2027-02-03", 3.0, None);
-        let p = plan::parse(
-            Path::new("p.toml"),
-            &plan_text(100_000, 40, &sites, 0.0, 0.0),
-            &t,
-        )
-        .unwrap();
-        let cals = Sites::new();
-        let model = Model::new(&t, &p, &cals, None).unwrap();
+        let p = parsed(&t, &plan_text(100_000, 40, &sites, 0.0, 0.0));
+        let model = Model::new(&t, &p, &NO_CALENDARS, None).unwrap();
         let x = enrolled_by(&model, 20_000, 200);
         let lambda = 4.0 / DAYS_PER_MONTH * 200.0 + 3.0 / DAYS_PER_MONTH * 170.0;
         let (mean, var, se_mean, se_var) = moments(&x);
@@ -848,14 +819,8 @@ dropout_per_month = {{ value = 0, assumed = "test" }}
         // variance m t + (m t)^2 / a, summed over independent sites.
         let sites =
             site("A", "2027-01-04", 4.0, Some(2.0)) + &site("B", "2027-01-04", 2.0, Some(5.0));
-        let p = plan::parse(
-            Path::new("p.toml"),
-            &plan_text(100_000, 40, &sites, 0.0, 0.0),
-            &t,
-        )
-        .unwrap();
-        let cals = Sites::new();
-        let model = Model::new(&t, &p, &cals, None).unwrap();
+        let p = parsed(&t, &plan_text(100_000, 40, &sites, 0.0, 0.0));
+        let model = Model::new(&t, &p, &NO_CALENDARS, None).unwrap();
         let x = enrolled_by(&model, 20_000, 180);
         let (ma, mb) = (4.0 / DAYS_PER_MONTH * 180.0, 2.0 / DAYS_PER_MONTH * 180.0);
         let mean_f = ma + mb;
@@ -875,14 +840,8 @@ dropout_per_month = {{ value = 0, assumed = "test" }}
     fn every_complete_block_has_the_plans_ratio() {
         let t = trial();
         let sites = site("A", "2027-01-04", 30.0, None) + &site("B", "2027-01-04", 20.0, None);
-        let p = plan::parse(
-            Path::new("p.toml"),
-            &plan_text(5_000, 200, &sites, 0.0, 0.0),
-            &t,
-        )
-        .unwrap();
-        let cals = Sites::new();
-        let model = Model::new(&t, &p, &cals, None).unwrap();
+        let p = parsed(&t, &plan_text(5_000, 200, &sites, 0.0, 0.0));
+        let model = Model::new(&t, &p, &NO_CALENDARS, None).unwrap();
         for rep in 0..20 {
             let mut rng = ChaCha8Rng::seed_from_u64(3);
             rng.set_stream(rep);
@@ -903,14 +862,8 @@ dropout_per_month = {{ value = 0, assumed = "test" }}
     fn a_replicate_is_the_same_whoever_runs_it() {
         let t = trial();
         let sites = site("A", "2027-01-04", 8.0, Some(3.0));
-        let p = plan::parse(
-            Path::new("p.toml"),
-            &plan_text(120, 80, &sites, 0.24, 0.35),
-            &t,
-        )
-        .unwrap();
-        let cals = Sites::new();
-        let model = Model::new(&t, &p, &cals, None).unwrap();
+        let p = parsed(&t, &plan_text(120, 80, &sites, 0.24, 0.35));
+        let model = Model::new(&t, &p, &NO_CALENDARS, None).unwrap();
         let one = model.run(50, 9, 1, &|| {}).unwrap();
         let two = model.run(50, 9, 2, &|| {}).unwrap();
         assert_eq!(one, two);
@@ -923,5 +876,76 @@ dropout_per_month = {{ value = 0, assumed = "test" }}
             }
             assert_eq!(t.enrolled, t.completed + t.died + t.dropped_out);
         }
+    }
+
+    #[test]
+    fn a_dose_on_or_after_the_day_of_death_is_not_given() {
+        // msc-8w alone, no calendar: doses on study days 1, 8, ..., 50. Death at time t
+        // (days from the start of day 1) falls on study day floor(t) + 1, so the dose of
+        // day d is given when t >= d: with probability S(d) = exp(-H(d)). Mean doses per
+        // patient: the sum of S(d) over the eight days.
+        let t = trial();
+        let text = plan_text(200, 60, &site("A", "2027-01-04", 20.0, None), 0.24, 0.35)
+            .replace("msc-8w = 2, msc-4w = 1, control = 1", "msc-8w = 1")
+            .replace("block_size = 8", "block_size = 1");
+        let p = parsed(&t, &text);
+        let model = Model::new(&t, &p, &NO_CALENDARS, None).unwrap();
+        let h = model.hazard;
+        let survive = |d: f64| {
+            let cum = h.death_to_28 * d.min(28.0) + h.death_after_28 * (d - 28.0).max(0.0);
+            (-cum).exp()
+        };
+        let expected: f64 = (0..8).map(|k| survive(1.0 + 7.0 * f64::from(k))).sum();
+        let per_patient: Vec<f64> = (0..2_000)
+            .map(|r| {
+                let tally = model.replicate(5, r);
+                f64::from(tally.total_doses[0]) / f64::from(tally.enrolled)
+            })
+            .collect();
+        let (mean, _, se, _) = moments(&per_patient);
+        assert!((mean - expected).abs() < 3.0 * se, "{mean} vs {expected}");
+        // Whoever died before day 50 did not complete: completed + died = enrolled.
+        let tally = model.replicate(5, 0);
+        assert_eq!(tally.completed + tally.died, tally.enrolled);
+        assert!(tally.died > 0);
+    }
+
+    #[test]
+    fn months_are_counted_across_year_ends_and_february() {
+        // From Monday 2027-12-27 over 70 days: 5 days of Dec 2027, Jan 31, Feb 29 (2028
+        // is a leap year), 5 of March.
+        let week0 = NaiveDate::from_ymd_opt(2027, 12, 27).unwrap();
+        let (months, of_day) = months(week0, 70);
+        let want = [
+            ((2027, 12, 27), 5),
+            ((2028, 1, 1), 31),
+            ((2028, 2, 1), 29),
+            ((2028, 3, 1), 5),
+        ];
+        let got: Vec<((i32, u32, u32), u32)> = months
+            .iter()
+            .map(|(d, n)| ((d.year(), d.month(), d.day()), *n))
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(of_day[4], 0, "2027-12-31");
+        assert_eq!(of_day[5], 1, "2028-01-01");
+        assert_eq!(of_day[36 + 28], 2, "2028-02-29");
+        assert_eq!(of_day[69], 3, "2028-03-05");
+    }
+
+    #[test]
+    fn a_weight_range_narrower_than_a_tenth_of_a_kg_is_refused() {
+        let t = trial();
+        let text = plan_text(10, 10, &site("A", "2027-01-04", 2.0, None), 0.0, 0.0).replace(
+            "normal = { mean = 67, sd = 14, min = 40, max = 110 }",
+            "normal = { mean = 67.02, sd = 1, min = 67.01, max = 67.05 }",
+        );
+        let p = parsed(&t, &text);
+        let e = Model::new(&t, &p, &NO_CALENDARS, None).err().unwrap();
+        assert!(
+            e.to_string()
+                .contains("weight_kg.normal: no weight to 0.1 kg"),
+            "{e}"
+        );
     }
 }
