@@ -214,17 +214,80 @@ fn tally<'c>(
     (prep, summary, calendars, record)
 }
 
+/// Where [`make_patients`] writes the patients' files.
+struct Files<'a> {
+    /// The trial's (new) folder: patients/, sites/ and calendar.ics go in it.
+    dir: &'a Path,
+    inputs: &'a [Input],
+    remind_days: Option<u32>,
+}
+
+/// The trial's calendar file and one per site, with every patient's events, written as
+/// the patients are made.
+struct Collections {
+    trial: write::Pending,
+    /// By the roster's site index.
+    sites: Vec<write::Pending>,
+}
+
+impl Collections {
+    fn create(cohort: &Cohort, dir: &Path) -> Result<Self> {
+        let id = &cohort.trial.id;
+        let mut trial = write::Pending::create(&dir.join(CALENDAR_FILE))?;
+        trial.write(export::ics::header(&format!("{id} (every patient)")).as_bytes())?;
+        let mut sites = Vec::new();
+        if !cohort.roster.sites.is_empty() {
+            let sites_dir = dir.join(SITES_DIR);
+            std::fs::create_dir_all(&sites_dir)
+                .with_context(|| format!("cannot create {}", sites_dir.display()))?;
+            for site in &cohort.roster.sites {
+                let mut f = write::Pending::create(&write::safe_child(&sites_dir, site, ".ics")?)?;
+                f.write(export::ics::header(&format!("{id} at {site}")).as_bytes())?;
+                sites.push(f);
+            }
+        }
+        Ok(Collections { trial, sites })
+    }
+
+    fn add(&mut self, site: Option<u16>, events: &str) -> Result<()> {
+        self.trial.write(events.as_bytes())?;
+        if let Some(s) = site {
+            self.sites[usize::from(s)].write(events.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<()> {
+        for mut f in std::iter::once(self.trial).chain(self.sites) {
+            f.write(export::ics::FOOTER.as_bytes())?;
+            f.finish()?;
+        }
+        Ok(())
+    }
+}
+
+/// The trial's calendar file, with every patient's events.
+pub const CALENDAR_FILE: &str = "calendar.ics";
+/// The folder of the per-site calendar files, `sites/<SITE>.ics`.
+pub const SITES_DIR: &str = "sites";
+
 /// Makes every patient's rows and chart, a batch at a time in parallel, in id order. With
-/// `files` (the patients/ folder and the inputs), writes each patient's own files there:
-/// calendar CSV and .ics, chart SVG and PNG, and their page. Returns the report's view of
-/// the patients: inline sections, a list, or counts, by the cohort's size.
-fn make_patients(cohort: &Cohort, files: Option<(&Path, &[Input])>) -> Result<report::Patients> {
+/// `files`, writes each patient's own files in its patients/ folder (calendar CSV and
+/// .ics, chart SVG and PNG, and their page) and the trial's and sites' calendar files.
+/// Returns the report's view of the patients: inline sections, a list, or counts, by the
+/// cohort's size.
+fn make_patients(cohort: &Cohort, files: Option<Files>) -> Result<report::Patients> {
     let trial = cohort.trial;
     let n = cohort.roster.entries.len();
     let mut inline = Vec::new();
     let mut listed = Vec::new();
+    let mut collections = match &files {
+        Some(f) => Some(Collections::create(cohort, f.dir)?),
+        None => None,
+    };
+    let patients_dir = files.as_ref().map(|f| f.dir.join("patients"));
     for ids in cohort.roster.by_id.chunks(BATCH) {
-        let made: Vec<(String, report::PatientLine)> = ids
+        let made: Vec<(String, report::PatientLine, String)> = ids
             .par_iter()
             .map(|&i| -> Result<_> {
                 let (p, arm_index, events) = cohort.calendar(i);
@@ -247,7 +310,8 @@ fn make_patients(cohort: &Cohort, files: Option<(&Path, &[Input])>) -> Result<re
                     chart_svg: &svg,
                     site: cohort.site_calendar(i),
                 };
-                if let Some((dir, inputs)) = files {
+                let mut ics = String::new();
+                if let (Some(f), Some(dir)) = (&files, &patients_dir) {
                     let mut assumptions = trial.assumptions_of([arm]);
                     if cohort.site_calendar(i).is_some() {
                         assumptions.extend(trial.closed_day_assumptions_of([arm]));
@@ -267,13 +331,21 @@ fn make_patients(cohort: &Cohort, files: Option<(&Path, &[Input])>) -> Result<re
                             as_of: l.as_of,
                             rows: l.patient(i).records.len(),
                         }),
+                        remind_days: f.remind_days,
                     };
                     let file = |ext: &str| write::safe_child(dir, &p.id, ext);
                     write::atomic(&file(".csv")?, &export::csv::Csv.render(&cal)?)?;
-                    write::atomic(&file(".ics")?, &export::ics::Ics.render(&cal)?)?;
+                    ics = export::ics::events(&cal);
+                    let own = [
+                        export::ics::header(&format!("{} {} {}", trial.id, arm.id, p.id)).as_str(),
+                        &ics,
+                        export::ics::FOOTER,
+                    ]
+                    .concat();
+                    write::atomic(&file(".ics")?, own.as_bytes())?;
                     write::atomic(&file(".svg")?, svg.as_bytes())?;
                     write::atomic(&file(".png")?, &png)?;
-                    let page = report::patient_page(trial, &section, inputs);
+                    let page = report::patient_page(trial, &section, f.inputs);
                     write::atomic(&file(".html")?, page.as_bytes())?;
                 }
                 let html = if shown(n) == Shown::Inline {
@@ -288,16 +360,22 @@ fn make_patients(cohort: &Cohort, files: Option<(&Path, &[Input])>) -> Result<re
                     start: p.start,
                     doses: rows.iter().filter(|r| r.is_dose()).count(),
                 };
-                Ok((html, line))
+                Ok((html, line, ics))
             })
             .collect::<Result<_>>()?;
-        for (html, line) in made {
+        for (&i, (html, line, ics)) in ids.iter().zip(made) {
+            if let Some(c) = collections.as_mut() {
+                c.add(cohort.roster.entries[i as usize].site, &ics)?;
+            }
             match shown(n) {
                 Shown::Inline => inline.push(html),
                 Shown::Listed => listed.push(line),
                 Shown::Counted => {}
             }
         }
+    }
+    if let Some(c) = collections {
+        c.finish()?;
     }
     Ok(match shown(n) {
         Shown::Inline => report::Patients::Inline(inline),
@@ -412,6 +490,7 @@ pub fn write_cohort(
     cohort: &Cohort,
     out: &Path,
     force: bool,
+    remind_days: Option<u32>,
     progress: &dyn Fn(u64),
     forecast: Option<maud::Markup>,
 ) -> Result<Summary> {
@@ -446,7 +525,12 @@ pub fn write_cohort(
                 export::deviations::write_csv(&r.deviations, w).map_err(std::io::Error::other)
             })?;
         }
-        let patients = make_patients(cohort, Some((&patients_dir, &inputs)))?;
+        let files = Files {
+            dir: new,
+            inputs: &inputs,
+            remind_days,
+        };
+        let patients = make_patients(cohort, Some(files))?;
         let html = report_html(
             cohort,
             &prep,

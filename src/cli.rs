@@ -50,6 +50,11 @@ pub enum Command {
         after_help = "Example:\n  dosesim pharmacy scenarios/nct04822922.toml --roster roster.csv > pharmacy.csv"
     )]
     Pharmacy(PharmacyArgs),
+    /// The preparation sheet: per date and site, each dose to prepare, its volume, the totals
+    #[command(
+        after_help = "Examples:\n  dosesim prep NCT04822922 --roster scenarios/rosters/NCT04822922.csv --week 2026-W40\n  dosesim prep NCT01724398 --roster scenarios/rosters/NCT01724398.csv --log scenarios/logs/NCT01724398.csv \\\n      --date 2026-11-23 --site SH-RENJI --out monday.html\n  dosesim prep NCT04822922 --roster r.csv --from 2027-01-04 --to 2027-01-08 --concentration uc_msc=2.5e6\n\nSCENARIO is a scenario file or the trial id of one in scenarios/. With no date option the sheet\ncovers every scheduled date."
+    )]
+    Prep(PrepArgs),
     /// The main job: every bundled scenario with its demo roster, writing output/
     #[command(
         after_help = "Example:\n  dosesim run                 # all of scenarios/, into output/\n  dosesim run scenarios/nct04822922.toml --out /tmp/out"
@@ -117,6 +122,10 @@ pub struct CalendarArgs {
     /// The day the record is complete to (default: its latest date)
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date, requires = "log")]
     pub as_of: Option<NaiveDate>,
+    /// In an .ics calendar, a reminder (VALARM) N days before each dose still to give (the
+    /// lab's lead time to thaw or order), at the start of that day; none by default
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=365))]
+    pub remind_days: Option<u32>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -175,6 +184,10 @@ pub struct CohortArgs {
     pub calendars: PathBuf,
     #[command(flatten)]
     pub record: RecordArgs,
+    /// In the .ics files, a reminder (VALARM) N days before each dose still to give (the
+    /// lab's lead time to thaw or order), at the start of that day; none by default
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=365))]
+    pub remind_days: Option<u32>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -185,11 +198,78 @@ pub struct PharmacyArgs {
     /// Write to this file (atomically) instead of stdout
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// The first date to list (default: the first scheduled)
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+    pub from: Option<NaiveDate>,
+    /// The last date to list, included (default: the last scheduled)
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+    pub to: Option<NaiveDate>,
     /// Folder of site calendars (SITE.toml) for the roster's optional `site` column
     #[arg(long, value_name = "DIR", default_value = "scenarios/calendars")]
     pub calendars: PathBuf,
     #[command(flatten)]
     pub record: RecordArgs,
+}
+
+/// How a preparation sheet is written.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SheetFormat {
+    /// A terminal table per date, site and product
+    Table,
+    /// One row per dose, then one per product and day (`line` = dose or day_total)
+    Csv,
+    /// A printable page per date and site, with lot, concentration and signature lines
+    Html,
+}
+
+impl SheetFormat {
+    /// The extensions `--out` may end in, and the format each names.
+    pub const EXTENSIONS: [(&'static str, SheetFormat); 5] = [
+        ("txt", SheetFormat::Table),
+        ("md", SheetFormat::Table),
+        ("csv", SheetFormat::Csv),
+        ("html", SheetFormat::Html),
+        ("htm", SheetFormat::Html),
+    ];
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PrepArgs {
+    /// Scenario file, or the trial id (NCT04822922) of a scenario in scenarios/
+    pub scenario: PathBuf,
+    /// CSV with patient_id,arm,weight_kg,start_date and optional site
+    #[arg(long, value_name = "CSV")]
+    pub roster: PathBuf,
+    #[command(flatten)]
+    pub record: RecordArgs,
+    /// One date
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date, conflicts_with_all = ["from", "to", "week"])]
+    pub date: Option<NaiveDate>,
+    /// The first date (default: the first scheduled)
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date, conflicts_with = "week")]
+    pub from: Option<NaiveDate>,
+    /// The last date, included (default: the last scheduled)
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date, conflicts_with = "week")]
+    pub to: Option<NaiveDate>,
+    /// An ISO week, Monday to Sunday: 2027-W03
+    #[arg(long, value_name = "YYYY-Www", value_parser = parse_week)]
+    pub week: Option<NaiveDate>,
+    /// Only this site's patients (the roster's `site` column)
+    #[arg(long, value_name = "SITE")]
+    pub site: Option<String>,
+    /// Output format; default from the --out extension (.txt, .csv, .html), else table
+    #[arg(long, value_enum)]
+    pub format: Option<SheetFormat>,
+    /// Write to this file (atomically) instead of stdout; its folder must exist
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// The concentration of the lot on hand, for the volumes to draw (repeat per product);
+    /// it overrides the scenario's
+    #[arg(long = "concentration", value_name = "PRODUCT=CELLS_PER_ML")]
+    pub concentrations: Vec<String>,
+    /// Folder of site calendars (SITE.toml) for the roster's optional `site` column
+    #[arg(long, value_name = "DIR", default_value = "scenarios/calendars")]
+    pub calendars: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -204,6 +284,10 @@ pub struct RunArgs {
     /// Folder of site calendars (SITE.toml) for the roster's optional `site` column
     #[arg(long, value_name = "DIR", default_value = "scenarios/calendars")]
     pub calendars: PathBuf,
+    /// In the .ics files, a reminder (VALARM) N days before each dose still to give (the
+    /// lab's lead time to thaw or order), at the start of that day; none by default
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=365))]
+    pub remind_days: Option<u32>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -294,6 +378,19 @@ pub struct ExamplesArgs {
 
 fn parse_date(s: &str) -> Result<NaiveDate, String> {
     crate::timing::parse_date(s)
+}
+
+/// The Monday of ISO week `YYYY-Www` (2027-W03).
+pub(crate) fn parse_week(s: &str) -> Result<NaiveDate, String> {
+    let bad = || format!("'{s}' is not an ISO week: write YYYY-Www, as 2027-W03");
+    let (y, w) = s.trim().split_once(['-']).ok_or_else(bad)?;
+    let w = w.strip_prefix(['W', 'w']).ok_or_else(bad)?;
+    if y.len() != 4 || w.is_empty() || w.len() > 2 {
+        return Err(bad());
+    }
+    let (y, w): (i32, u32) = (y.parse().map_err(|_| bad())?, w.parse().map_err(|_| bad())?);
+    NaiveDate::from_isoywd_opt(y, w, chrono::Weekday::Mon)
+        .ok_or_else(|| format!("'{s}': {y} has no ISO week {w}"))
 }
 
 fn parse_kg(s: &str) -> Result<crate::model::Kg, String> {

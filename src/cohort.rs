@@ -315,15 +315,39 @@ impl<'t> Cohort<'t> {
         out: &mut (dyn Write + Send),
         progress: &dyn Fn(u64),
     ) -> io::Result<()> {
+        self.write_pharmacy_between(out, progress, None, None)
+    }
+
+    /// [`Cohort::write_pharmacy`], of the dates from `first` to `last` (both included;
+    /// `None`: no bound) only.
+    pub fn write_pharmacy_between(
+        &self,
+        out: &mut (dyn Write + Send),
+        progress: &dyn Fn(u64),
+        first: Option<NaiveDate>,
+        last: Option<NaiveDate>,
+    ) -> io::Result<()> {
         let mut header = export::header().join(",");
         header.push('\n');
         out.write_all(header.as_bytes())?;
 
+        // The indexed dates in the range: days[a..b].
+        let offset = |d: NaiveDate| (d - self.first_date).num_days();
+        let a = first.map_or(0, |f| {
+            self.days
+                .days
+                .partition_point(|&d| i64::from(d) < offset(f))
+        });
+        let b = last.map_or(self.days.len(), |l| {
+            self.days
+                .days
+                .partition_point(|&d| i64::from(d) <= offset(l))
+        });
         // Split the days into chunks of similar work, then format batches of chunks in
         // parallel and write each batch in order.
         let mut chunks: Vec<(usize, usize)> = Vec::new();
-        let (mut from, mut load) = (0, 0);
-        for d in 0..self.days.len() {
+        let (mut from, mut load) = (a, 0);
+        for d in a..b.max(a) {
             load += self.days.patients(d).len();
             if load >= CHUNK_PATIENT_DAYS {
                 chunks.push((from, d + 1));
@@ -331,8 +355,8 @@ impl<'t> Cohort<'t> {
                 load = 0;
             }
         }
-        if from < self.days.len() {
-            chunks.push((from, self.days.len()));
+        if from < b {
+            chunks.push((from, b));
         }
         // While one batch is written, the next is formatted. Two batches of buffers go
         // round and round, so their pages are touched once, not once a chunk.
@@ -448,6 +472,23 @@ impl<'t> Cohort<'t> {
             }
         }
         (out, n)
+    }
+
+    /// The dates from `from` to `to` (both included; `None`: no bound) that have events,
+    /// each with the patients who have one that day (indices into the roster's entries, in
+    /// patient-id order).
+    pub fn days_between(
+        &self,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+    ) -> impl Iterator<Item = (NaiveDate, &[u32])> + '_ {
+        (0..self.days.len())
+            .map(|k| {
+                let date = self.first_date + chrono::Days::new(u64::from(self.days.day(k)));
+                (date, self.days.patients(k))
+            })
+            .skip_while(move |(d, _)| from.is_some_and(|f| *d < f))
+            .take_while(move |(d, _)| to.is_none_or(|t| *d <= t))
     }
 
     /// Each of patient `i`'s events on a site calendar as (scheduled date, flags), in

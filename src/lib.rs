@@ -36,6 +36,7 @@ pub mod report;
 pub mod roster;
 pub mod scenario;
 pub mod schedule;
+pub mod sheet;
 pub mod site;
 pub mod timing;
 pub mod write;

@@ -239,6 +239,73 @@ pub fn load(path: &Path) -> Result<Trial, InputError> {
     parse(path, &text)
 }
 
+/// A scenario named on the command line, by its file or by its trial id (see [`resolve`]).
+pub fn load_named(arg: &Path) -> Result<Trial, InputError> {
+    load(&resolve(arg, Path::new(crate::cmd::SCENARIO_DIR))?)
+}
+
+/// The scenario file `arg` names: the file itself, or, for a bare trial id such as
+/// `NCT04822922` (no such file, no folder, no extension), the scenario in `dir` whose
+/// `trial.id` it is, compared without regard to case. None or several is an error that
+/// lists what `dir` holds.
+pub fn resolve(arg: &Path, dir: &Path) -> Result<PathBuf, InputError> {
+    let text = arg.to_string_lossy();
+    let bare = arg.components().count() == 1 && arg.extension().is_none();
+    if !bare || arg.exists() {
+        return Ok(arg.to_path_buf());
+    }
+    let files = files_in(dir).map_err(|_| {
+        InputError::one(Problem::new(
+            arg,
+            format!(
+                "no such scenario file, and no folder {}/ to look for trial id '{text}' in",
+                dir.display()
+            ),
+        ))
+    })?;
+    let mut ids = Vec::new();
+    let mut unread = Vec::new();
+    let mut matches = Vec::new();
+    for f in files {
+        let id = std::fs::read_to_string(&f)
+            .ok()
+            .and_then(|t| t.parse::<toml::Table>().ok())
+            .and_then(|t| t.get("trial")?.get("id")?.as_str().map(str::to_string));
+        match id {
+            Some(id) if id.eq_ignore_ascii_case(&text) => matches.push(f),
+            Some(id) => ids.push(id),
+            None => unread.push(f.display().to_string()),
+        }
+    }
+    match matches.len() {
+        1 => Ok(matches.remove(0)),
+        0 => {
+            let mut msg = format!(
+                "no such scenario file, and no scenario in {}/ has trial id '{text}'; the trial ids there: {}",
+                dir.display(),
+                ids.join(", ")
+            );
+            if !unread.is_empty() {
+                msg.push_str(&format!(
+                    " (unreadable, so not searched: {})",
+                    unread.join(", ")
+                ));
+            }
+            Err(InputError::one(Problem::new(arg, msg)))
+        }
+        _ => {
+            let names: Vec<String> = matches.iter().map(|f| f.display().to_string()).collect();
+            Err(InputError::one(Problem::new(
+                arg,
+                format!(
+                    "trial id '{text}' is that of several scenarios: {}; name the file",
+                    names.join(", ")
+                ),
+            )))
+        }
+    }
+}
+
 /// Every `*.toml` file directly in `dir`, sorted by name.
 pub fn files_in(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
     toml_files(dir, "scenario files")

@@ -125,6 +125,54 @@ pub fn atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     atomic_with(path, |w| w.write_all(bytes))
 }
 
+/// A new file written a part at a time (the trial's calendar, patient batch after patient
+/// batch), as [`atomic_with`] writes one at once: to a temporary file beside it, renamed
+/// into place by [`Pending::finish`]; dropped unfinished, it is removed.
+pub struct Pending {
+    path: PathBuf,
+    buf: io::BufWriter<tempfile::NamedTempFile>,
+}
+
+impl Pending {
+    pub fn create(path: &Path) -> Result<Self> {
+        let dir = folder_of(path);
+        let tmp = tempfile::Builder::new()
+            .prefix(".dosesim-")
+            .suffix(".tmp")
+            .tempfile_in(&dir)
+            .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+        Ok(Pending {
+            path: path.to_path_buf(),
+            buf: io::BufWriter::with_capacity(1 << 16, tmp),
+        })
+    }
+
+    pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.buf
+            .write_all(bytes)
+            .with_context(|| format!("cannot write {}", self.path.display()))
+    }
+
+    /// Moves the finished file into place.
+    pub fn finish(self) -> Result<()> {
+        let path = self.path;
+        let tmp = self
+            .buf
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
+                .with_context(|| format!("cannot set permissions of {}", path.display()))?;
+        }
+        tmp.persist(&path)
+            .with_context(|| format!("cannot move the finished file to {}", path.display()))?;
+        Ok(())
+    }
+}
+
 /// `dir/<id><ext>`, refusing any id that could name a path outside `dir`.
 pub fn safe_child(dir: &Path, id: &str, ext: &str) -> Result<PathBuf> {
     if !is_safe_id(id) {

@@ -208,6 +208,7 @@ fn exercise(trial: &Trial) {
                     rows: &rows,
                     site: None,
                     record: None,
+                    remind_days: Some(2),
                 };
                 for (_, format) in export::Format::EXTENSIONS {
                     let _ = format.exporter().render(&cal);

@@ -10,7 +10,7 @@ use crate::scenario;
 use crate::schedule::{Patient, Plan, ScheduleError, check_weight};
 
 pub fn run(args: CalendarArgs) -> Result<()> {
-    let trial = scenario::load(&args.scenario)?;
+    let trial = scenario::load_named(&args.scenario)?;
     let arm = super::find_arm(&trial, &args.arm);
     let mut problems = Vec::new();
     if let Err(e) = &arm {
@@ -179,6 +179,7 @@ pub fn run(args: CalendarArgs) -> Result<()> {
             as_of: l.as_of,
             rows: l.patient(0).records.len(),
         }),
+        remind_days: args.remind_days,
     })?;
     match &args.out {
         Some(path) => crate::write::atomic(path, &bytes),

@@ -113,7 +113,7 @@ fn warn_all(warnings: &[String]) {
 }
 
 pub fn run_chart(args: ChartArgs) -> Result<()> {
-    let trial = scenario::load(&args.scenario)?;
+    let trial = scenario::load_named(&args.scenario)?;
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
     let mut arms: Vec<&Arm> = Vec::new();
@@ -202,7 +202,7 @@ pub fn run_compare(args: CompareArgs) -> Result<()> {
 }
 
 pub fn run_timeline(args: TimelineArgs) -> Result<()> {
-    let trial = scenario::load(&args.scenario)?;
+    let trial = scenario::load_named(&args.scenario)?;
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
     weight(

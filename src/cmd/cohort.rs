@@ -13,7 +13,7 @@ use crate::roster;
 use crate::scenario;
 
 pub fn run(args: CohortArgs) -> Result<()> {
-    let trial = scenario::load(&args.scenario)?;
+    let trial = scenario::load_named(&args.scenario)?;
     let roster = roster::read(&args.roster, &trial)?;
     let sites = crate::site::for_roster(&args.calendars, &args.roster, &roster)?;
     let log = super::read_log(&args.record, &trial, &roster)?;
@@ -23,7 +23,7 @@ pub fn run(args: CohortArgs) -> Result<()> {
     let _ = warn(&cohort);
     warn_closed_days(&cohort);
     let _lock = crate::write::lock_folder(&args.out)?;
-    let summary = write(&cohort, &args.out, args.force, None)?;
+    let summary = write(&cohort, &args.out, args.force, args.remind_days, None)?;
     print!("{}", summary.render());
     Ok(())
 }
@@ -47,10 +47,18 @@ pub fn write(
     cohort: &Cohort,
     out: &std::path::Path,
     force: bool,
+    remind_days: Option<u32>,
     forecast: Option<maud::Markup>,
 ) -> Result<bundle::Summary> {
     let bar = progress(cohort.rows(), &cohort.trial.id);
-    let summary = bundle::write_cohort(cohort, out, force, &|n| bar.set_position(n), forecast);
+    let summary = bundle::write_cohort(
+        cohort,
+        out,
+        force,
+        remind_days,
+        &|n| bar.set_position(n),
+        forecast,
+    );
     bar.finish_and_clear();
     summary
 }

@@ -14,7 +14,7 @@ use crate::site::Sites;
 use crate::{manifest, roster, scenario, write};
 
 pub fn run(args: ForecastArgs) -> Result<()> {
-    let trial = scenario::load(&args.scenario)?;
+    let trial = scenario::load_named(&args.scenario)?;
     let mut problems = Vec::new();
     if !(1..=MAX_REPLICATES).contains(&args.replicates) {
         problems.push(Problem::flag(

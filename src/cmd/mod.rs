@@ -8,6 +8,7 @@ pub mod cohort;
 pub mod examples;
 pub mod forecast;
 pub mod pharmacy;
+pub mod prep;
 pub mod run;
 pub mod show;
 pub mod validate;
@@ -81,6 +82,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Show(a) => show::run(a),
         Command::Cohort(a) => cohort::run(a),
         Command::Pharmacy(a) => pharmacy::run(a),
+        Command::Prep(a) => prep::run(a),
         Command::Run(a) => run::run(a),
         Command::Chart(a) => chart::run_chart(a),
         Command::Compare(a) => chart::run_compare(a),

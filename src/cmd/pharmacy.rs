@@ -20,7 +20,16 @@ pub fn run(args: PharmacyArgs) -> Result<()> {
         }
         crate::error::InputError::check(problems)?;
     }
-    let trial = scenario::load(&args.scenario)?;
+    if let (Some(a), Some(b)) = (args.from, args.to)
+        && a > b
+    {
+        return Err(crate::error::InputError::one(crate::error::Problem::flag(
+            "--to",
+            format!("{b} is before --from {a}"),
+        ))
+        .into());
+    }
+    let trial = scenario::load_named(&args.scenario)?;
     let roster = roster::read(&args.roster, &trial)?;
     let sites = crate::site::for_roster(&args.calendars, &args.roster, &roster)?;
     let log = super::read_log(&args.record, &trial, &roster)?;
@@ -30,10 +39,15 @@ pub fn run(args: PharmacyArgs) -> Result<()> {
     let bar = super::cohort::progress(cohort.rows(), "pharmacy");
     let tick = |n| bar.set_position(n);
     match &args.out {
-        Some(path) => write::atomic_with(path, |w| cohort.write_pharmacy(w, &tick))?,
+        Some(path) => write::atomic_with(path, |w| {
+            cohort.write_pharmacy_between(w, &tick, args.from, args.to)
+        })?,
         None => {
             let mut w = io::BufWriter::with_capacity(1 << 20, io::stdout());
-            match cohort.write_pharmacy(&mut w, &tick).and_then(|_| w.flush()) {
+            match cohort
+                .write_pharmacy_between(&mut w, &tick, args.from, args.to)
+                .and_then(|_| w.flush())
+            {
                 Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
                 r => r.context("cannot write to standard output")?,
             }

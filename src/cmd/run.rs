@@ -156,7 +156,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         let section = forecast
             .as_ref()
             .map(|(f, charts, _)| crate::forecast::section(f, charts));
-        let s = super::cohort::write(c, &args.out, args.force, section)?;
+        let s = super::cohort::write(c, &args.out, args.force, args.remind_days, section)?;
         print!("{}", s.render());
         if let Some((f, charts, dir)) = &forecast {
             crate::forecast::write(f, charts, dir)?;

@@ -13,7 +13,7 @@ use crate::scenario;
 use crate::schedule::component_totals;
 
 pub fn run(args: ShowArgs) -> Result<()> {
-    let trial = scenario::load(&args.scenario)?;
+    let trial = scenario::load_named(&args.scenario)?;
     super::warn_assumptions(&trial, &trial.assumptions());
     crate::write::stdout(render(&trial).as_bytes())
 }

@@ -25,16 +25,36 @@ impl Exporter for Ics {
 }
 
 pub fn render(c: &Calendar) -> String {
-    let (trial, arm, patient, rows) = (c.trial, c.arm, c.patient, c.rows);
-    let follow_up = c.follow_up();
+    let name = format!("{} {} {}", c.trial.id, c.arm.id, c.patient.id);
+    let mut text = header(&name);
+    text.push_str(&events(c));
+    text.push_str(FOOTER);
+    text
+}
+
+/// The last line of every calendar file.
+pub const FOOTER: &str = "END:VCALENDAR\r\n";
+
+/// The lines of a calendar file before its events, the calendar named `name` (what a
+/// calendar app calls it on import).
+pub fn header(name: &str) -> String {
     let mut cal = icalendar::Calendar::empty();
     cal.append_property(("VERSION", "2.0"));
     cal.append_property(("PRODID", "-//dosesim//dosesim calendar//EN"));
     cal.append_property(("CALSCALE", "GREGORIAN"));
-    cal.append_property((
-        "X-WR-CALNAME",
-        format!("{} {} {}", trial.id, arm.id, patient.id).as_str(),
-    ));
+    cal.append_property(("X-WR-CALNAME", name));
+    let text = refold(&cal.to_string());
+    text.strip_suffix(FOOTER)
+        .expect("a calendar ends with END:VCALENDAR")
+        .to_string()
+}
+
+/// One patient's events as VEVENT blocks, folded: the body of their own file and their
+/// part of the trial's and the site's files, byte for byte the same in each.
+pub fn events(c: &Calendar) -> String {
+    let (trial, arm, patient, rows) = (c.trial, c.arm, c.patient, c.rows);
+    let follow_up = c.follow_up();
+    let mut cal = icalendar::Calendar::empty();
     // With a record, the stamp is its as-of date: an update is stamped by the day it
     // knows of.
     let stamp = c
@@ -69,6 +89,8 @@ pub fn render(c: &Calendar) -> String {
         } else {
             format!("{summary} [assumed: {}]", r.assumed)
         };
+        // The patient first: one calendar holds a whole trial's or site's patients.
+        let summary = format!("{}: {summary}", patient.id);
         let mut desc = vec![
             format!("Trial {}: {}", trial.id, trial.title),
             format!("Arm {}: {}", arm.id, arm.name),
@@ -148,9 +170,43 @@ pub fn render(c: &Calendar) -> String {
                 event.status(icalendar::EventStatus::Cancelled);
             }
         }
+        // A reminder for a dose still to give: given, missed and cancelled ones need none.
+        if let Some(n) = c.remind_days
+            && r.is_dose()
+            && matches!(r.status, Status::Planned | Status::Due)
+        {
+            event.alarm(reminder(n, &summary, &uid));
+        }
         cal.push(event);
     }
-    refold(&cal.to_string())
+    let text = refold(&cal.to_string());
+    let start = text
+        .find("BEGIN:VEVENT")
+        .unwrap_or(text.len() - FOOTER.len());
+    text[start..text.len() - FOOTER.len()].to_string()
+}
+
+/// A VALARM `days` days before the start of the dose's day (at 00:00 local time there),
+/// to thaw or order the product. Its UID is the event's with `-remind`, so that the same
+/// inputs give the same bytes (the crate would make up a random one).
+fn reminder(days: u32, summary: &str, uid: &str) -> icalendar::Alarm {
+    let when = match days {
+        0 => "Today".to_string(),
+        1 => "Tomorrow".to_string(),
+        n => format!("In {n} days"),
+    };
+    let mut alarm = icalendar::Alarm::display(
+        &format!("{when}: {summary}"),
+        icalendar::Trigger::before_start(chrono::Duration::days(i64::from(days))),
+    );
+    // The crate writes the trigger in seconds (-PT172800S); in days it reads as set.
+    alarm.append_property(
+        icalendar::Property::new("TRIGGER", format!("-P{days}D"))
+            .add_parameter("RELATED", "START")
+            .done(),
+    );
+    alarm.uid(&uid.replacen("@dosesim", "-remind@dosesim", 1));
+    alarm.done()
 }
 
 /// Folds every content line at 75 octets (RFC 5545 section 3.1): at most 75 on the first
@@ -160,7 +216,17 @@ pub fn render(c: &Calendar) -> String {
 fn refold(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 64 * 3);
     let unfolded = text.replace("\r\n ", "");
+    let mut in_alarm = false;
     for line in unfolded.split("\r\n").filter(|l| !l.is_empty()) {
+        // The crate stamps every component with the time of writing, a VALARM too; RFC
+        // 5545 gives a VALARM no DTSTAMP, and a clock in the file would break the same
+        // inputs giving the same bytes.
+        match line {
+            "BEGIN:VALARM" => in_alarm = true,
+            "END:VALARM" => in_alarm = false,
+            l if in_alarm && l.starts_with("DTSTAMP") => continue,
+            _ => {}
+        }
         let mut rest = line;
         let mut limit = 75;
         while rest.len() > limit {

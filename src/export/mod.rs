@@ -12,6 +12,8 @@ pub mod forecast;
 pub mod ics;
 pub mod json;
 pub mod prep;
+pub mod sheet;
+pub mod sheet_html;
 pub mod table;
 
 use std::borrow::Cow;
@@ -365,6 +367,8 @@ pub struct Calendar<'a> {
     pub site: Option<&'a SiteCalendar>,
     /// The administration record applied, if any.
     pub record: Option<Recorded>,
+    /// In a calendar file, a reminder this many days before each dose still to give.
+    pub remind_days: Option<u32>,
 }
 
 /// What a calendar needs to know of the administration record behind its rows.

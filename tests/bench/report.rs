@@ -25,6 +25,6 @@ fn cohort_320_patients_with_charts_and_report(bencher: divan::Bencher) {
     bencher.bench(|| {
         let cohort = Cohort::new(&trial, &roster, &roster_path).unwrap();
         // Each sample replaces the folder the one before wrote (a rerun of the same inputs).
-        write_cohort(&cohort, out.path(), false, &|_| {}, None).unwrap()
+        write_cohort(&cohort, out.path(), false, None, &|_| {}, None).unwrap()
     });
 }

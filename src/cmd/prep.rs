@@ -1,0 +1,220 @@
+//! `dosesim prep`: the preparation sheet of a roster for a date, a range or an ISO week,
+//! as a terminal table, CSV or a printable HTML page ([`crate::sheet`]).
+
+use anyhow::Result;
+
+use crate::cli::{PrepArgs, SheetFormat};
+use crate::cohort::Cohort;
+use crate::error::{InputError, Problem};
+use crate::export::{sheet, sheet_html};
+use crate::format::{plural, shown};
+use crate::model::{Trial, Unit};
+use crate::{roster, scenario, sheet::Request};
+
+pub fn run(args: PrepArgs) -> Result<()> {
+    let mut problems = Vec::new();
+    let format = match output_format(args.format, args.out.as_deref()) {
+        Ok(f) => f,
+        Err(p) => {
+            problems.push(p);
+            SheetFormat::Table
+        }
+    };
+    if let Some(out) = &args.out
+        && let Err(p) = crate::write::check_out_file(out, "--out")
+    {
+        problems.push(p);
+    }
+    let (first, last) = match (args.date, args.week) {
+        (Some(d), _) => (Some(d), Some(d)),
+        (None, Some(monday)) => (Some(monday), monday.checked_add_days(chrono::Days::new(6))),
+        (None, None) => (args.from, args.to),
+    };
+    if let (Some(a), Some(b)) = (first, last)
+        && a > b
+    {
+        problems.push(Problem::flag("--to", format!("{b} is before --from {a}")));
+    }
+    InputError::check(problems)?;
+
+    let trial = scenario::load_named(&args.scenario)?;
+    let concentrations = concentrations(&trial, &args.concentrations)?;
+    let roster = roster::read(&args.roster, &trial)?;
+    if let Some(site) = &args.site
+        && !roster.sites.iter().any(|s| &**s == site.as_str())
+    {
+        let known = if roster.sites.is_empty() {
+            "the roster has no site column".to_string()
+        } else {
+            let names: Vec<&str> = roster.sites.iter().map(|s| &**s).collect();
+            format!("the roster's sites: {}", names.join(", "))
+        };
+        return Err(InputError::one(Problem::flag(
+            "--site",
+            format!(
+                "no patient of {} is at site '{site}'; {known}",
+                args.roster.display()
+            ),
+        ))
+        .into());
+    }
+    let sites = crate::site::for_roster(&args.calendars, &args.roster, &roster)?;
+    let log = super::read_log(&args.record, &trial, &roster)?;
+    let cohort = Cohort::build(&trial, &roster, &args.roster, &sites, log.as_ref())?;
+    super::cohort::warn(&cohort);
+    super::cohort::warn_closed_days(&cohort);
+    let request = Request {
+        first,
+        last,
+        site: args.site.clone(),
+        concentrations,
+    };
+    let made = crate::sheet::build(&cohort, &request);
+    let mut unknown: Vec<usize> = made
+        .days
+        .iter()
+        .flat_map(|d| &d.blocks)
+        .filter(|b| b.volume_ml.is_none())
+        .map(|b| b.product)
+        .collect();
+    unknown.sort_unstable();
+    unknown.dedup();
+    for p in unknown {
+        let id = &trial.products[p].id;
+        eprintln!(
+            "warning: {}: {id}: no concentration known, so no volume to draw: give the lot's with --concentration {id}=CELLS_PER_ML",
+            trial.id
+        );
+    }
+    let dates = made
+        .days
+        .iter()
+        .map(|d| d.date)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    eprintln!(
+        "{}: {} to prepare on {} ({})",
+        trial.id,
+        plural(made.doses() as u64, "dose"),
+        plural(dates as u64, "date"),
+        sheet::scope_words(&made)[0]
+            .split_once(", ")
+            .map_or("", |(_, r)| r)
+    );
+    let bytes = match format {
+        SheetFormat::Table => sheet::table(&made).into_bytes(),
+        SheetFormat::Csv => {
+            let mut buf = Vec::new();
+            sheet::write_csv(&made, &mut buf)?;
+            buf
+        }
+        SheetFormat::Html => {
+            let inputs = crate::bundle::inputs_of(&cohort)?;
+            sheet_html::render(&made, &inputs).into_bytes()
+        }
+    };
+    match &args.out {
+        Some(path) => crate::write::atomic(path, &bytes),
+        None => crate::write::stdout(&bytes),
+    }
+}
+
+/// The format asked for, or the one the --out extension names; a clash is an error.
+fn output_format(
+    asked: Option<SheetFormat>,
+    out: Option<&std::path::Path>,
+) -> Result<SheetFormat, Problem> {
+    let implied = match out {
+        Some(p) => super::out_extension(p, "--out", &SheetFormat::EXTENSIONS)?,
+        None => None,
+    };
+    match (asked, implied) {
+        (Some(a), Some(i)) if a != i => Err(Problem::flag(
+            "--format",
+            format!(
+                "{a:?} output does not fit a file named {}: drop --format or change the file name",
+                out.map(|p| p.display().to_string()).unwrap_or_default()
+            )
+            .to_lowercase(),
+        )),
+        (Some(a), _) => Ok(a),
+        (None, Some(i)) => Ok(i),
+        (None, None) => Ok(SheetFormat::Table),
+    }
+}
+
+/// Each `--concentration PRODUCT=CELLS_PER_ML`, by product index; every bad one reported.
+fn concentrations(trial: &Trial, given: &[String]) -> Result<Vec<Option<f64>>, InputError> {
+    let mut out = vec![None; trial.products.len()];
+    let mut problems = Vec::new();
+    let ids: Vec<&str> = trial.products.iter().map(|p| p.id.as_str()).collect();
+    for g in given {
+        let flag = |m: String| Problem::flag("--concentration", format!("'{g}': {m}"));
+        let Some((id, value)) = g.split_once('=') else {
+            problems.push(flag(
+                "write PRODUCT=CELLS_PER_ML, as uc_msc=2.5e6".to_string(),
+            ));
+            continue;
+        };
+        let Some(k) = trial.products.iter().position(|p| p.id == id.trim()) else {
+            problems.push(flag(format!(
+                "{} has no product '{}'; its products: {}",
+                trial.id,
+                id.trim(),
+                ids.join(", ")
+            )));
+            continue;
+        };
+        if trial.products[k].unit == Unit::Ml {
+            problems.push(flag(format!(
+                "{} is dosed in mL: its dose is the volume, with no concentration",
+                id.trim()
+            )));
+            continue;
+        }
+        match value.trim().parse::<f64>() {
+            Ok(c) if c.is_finite() && c > 0.0 => {
+                if out[k].is_some_and(|x| x != c) {
+                    problems.push(flag(format!(
+                        "{} was given another concentration already ({})",
+                        id.trim(),
+                        shown(out[k].unwrap_or_default())
+                    )));
+                }
+                out[k] = Some(c);
+            }
+            _ => problems.push(flag(format!(
+                "'{}' is not a positive number of cells/mL",
+                value.trim()
+            ))),
+        }
+    }
+    InputError::check(problems)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+
+    #[test]
+    fn weeks_and_ranges_are_read_as_written() {
+        let monday = crate::cli::parse_week;
+        assert_eq!(
+            monday("2027-W03"),
+            Ok(NaiveDate::from_ymd_opt(2027, 1, 18).unwrap())
+        );
+        // ISO week 1 of 2027 starts on Monday 2027-01-04; week 53 of 2026 exists.
+        assert_eq!(
+            monday("2027-W01"),
+            Ok(NaiveDate::from_ymd_opt(2027, 1, 4).unwrap())
+        );
+        assert_eq!(
+            monday("2026-W53"),
+            Ok(NaiveDate::from_ymd_opt(2026, 12, 28).unwrap())
+        );
+        assert!(monday("2027-W54").is_err());
+        assert!(monday("2027-03").is_err());
+        assert!(monday("27-W03").is_err());
+    }
+}

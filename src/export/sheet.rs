@@ -1,0 +1,284 @@
+//! The preparation sheet ([`crate::sheet`]) as a terminal table and as CSV. The printable
+//! HTML sheet is `sheet_html.rs`.
+//!
+//! CSV: one row per dose (`line` = `dose`), then one per product and day (`line` =
+//! `day_total`), so a spreadsheet reads the sheet as printed; filter on `line` before
+//! adding up a column.
+
+use std::io::Write;
+
+use comfy_table::{CellAlignment, presets};
+
+use crate::format::{Amount, inert, sci, trim_decimals};
+use crate::model::{Product, Unit};
+use crate::sheet::{Block, Concentration, Day, Line, Sheet};
+use crate::timing::weekday_abbrev;
+
+pub const COLUMNS: [&str; 21] = [
+    "line",
+    "date",
+    "weekday",
+    "site",
+    "product",
+    "patient_id",
+    "arm_id",
+    "component",
+    "occurrence",
+    "occurrences",
+    "doses",
+    "dose",
+    "dose_unit",
+    "volume_ml",
+    "concentration_cells_per_ml",
+    "concentration_source",
+    "cumulative_dose",
+    "status",
+    "assumed",
+    "flags",
+    "planned_date",
+];
+
+/// The amount in `product`'s unit, as plain digits.
+fn plain(product: &Product, v: f64) -> String {
+    Amount {
+        value: v,
+        unit: product.unit,
+    }
+    .plain()
+}
+
+/// A dose as the sheets print it: every cell counted, then the figure a clinician reads:
+/// "31200000 (3.12 x 10⁷)"; "2000" for mL.
+pub fn exact(product: &Product, v: f64) -> String {
+    match product.unit {
+        Unit::Cells => format!("{} ({})", plain(product, v), sci(v)),
+        Unit::Ml => plain(product, v),
+    }
+}
+
+/// The volume cell of a sheet: "31.2", or what stands in for a volume none can be
+/// computed for.
+pub fn volume(v: Option<f64>) -> String {
+    v.map_or_else(
+        || "no concentration known".to_string(),
+        |v| trim_decimals(v, 2),
+    )
+}
+
+/// The header of a block's dose, volume and cumulative columns, with their units.
+pub fn unit_headers(product: &Product, c: Concentration) -> [String; 3] {
+    let unit = product.unit.as_str();
+    let vol = match c {
+        Concentration::Scenario(x) | Concentration::Given(x) => format!(
+            "Volume to draw (mL, at {} cells/mL, {})",
+            sci(x),
+            c.source()
+        ),
+        Concentration::Millilitres => "Volume to draw (mL)".to_string(),
+        Concentration::Unknown => "Volume to draw (mL)".to_string(),
+    };
+    [
+        format!("Dose ({unit})"),
+        vol,
+        format!("Cumulative after it ({unit})"),
+    ]
+}
+
+/// A line's flags in words: "due; shifted; assumed: dose".
+pub fn flags(l: &Line) -> String {
+    let mut parts = Vec::new();
+    if l.status == crate::record::Status::Due {
+        parts.push("due (not recorded as given)".to_string());
+    }
+    if !l.flags.is_empty() {
+        parts.push(l.flags.codes().replace(';', "; "));
+    }
+    if !l.assumed.is_empty() {
+        parts.push(format!("assumed: {}", l.assumed));
+    }
+    parts.join("; ")
+}
+
+/// The site as a heading names it.
+pub fn site_words(site: &str) -> String {
+    if site.is_empty() {
+        "no site (every day open)".to_string()
+    } else {
+        format!("site {site}")
+    }
+}
+
+/// A day's heading: "Tue 2027-01-19, site SH-RENJI".
+pub fn day_heading(d: &Day) -> String {
+    format!(
+        "{} {}, {}",
+        weekday_abbrev(d.date),
+        d.date,
+        site_words(&d.site)
+    )
+}
+
+/// The total line of a block: "3 doses, 93600000 cells (9.36 x 10⁷), 93.6 mL".
+pub fn total_words(product: &Product, b: &Block) -> String {
+    let vol = match b.volume_ml {
+        Some(v) => format!("{} mL", trim_decimals(v, 2)),
+        None => "volume: no concentration known".to_string(),
+    };
+    let mut s = format!(
+        "{}, {} {}, {vol}",
+        crate::format::plural(b.lines.len() as u64, "dose"),
+        exact(product, b.total),
+        product.unit.as_str()
+    );
+    if !b.assumed.is_empty() {
+        s.push_str(&format!(" [assumed: {}]", b.assumed));
+    }
+    s
+}
+
+/// What the sheet covers, for its first lines.
+pub fn scope_words(s: &Sheet) -> Vec<String> {
+    let mut out = vec![format!(
+        "{}: preparation sheet, {}{}",
+        s.trial.id,
+        s.range_words(),
+        s.request
+            .site
+            .as_ref()
+            .map(|x| format!(", site {x}"))
+            .unwrap_or_default()
+    )];
+    if let Some(a) = s.as_of {
+        out.push(format!(
+            "Administration record as of {a}: doses recorded as given, missed or cancelled are not listed ({} in this range).",
+            s.off_list
+        ));
+    }
+    out
+}
+
+pub fn table(s: &Sheet) -> String {
+    let mut out = scope_words(s).join("\n");
+    out.push('\n');
+    if s.days.is_empty() {
+        out.push_str("\nNo dose to prepare.\n");
+        return out;
+    }
+    for d in &s.days {
+        out.push_str(&format!("\n{}\n", day_heading(d)));
+        for b in &d.blocks {
+            let p = &s.trial.products[b.product];
+            out.push_str(&format!(
+                "{} ({}); concentration: {}\n",
+                p.name,
+                p.id,
+                b.concentration.words(p)
+            ));
+            let mut t = comfy_table::Table::new();
+            t.load_style(presets::ASCII_MARKDOWN);
+            let [dose_h, vol_h, cum_h] = unit_headers(p, b.concentration);
+            t.set_header(vec![
+                "Patient".to_string(),
+                "Arm".to_string(),
+                "Component".to_string(),
+                "Dose n/N".to_string(),
+                dose_h,
+                vol_h,
+                cum_h,
+                "Flags".to_string(),
+            ]);
+            for l in &b.lines {
+                t.add_row(vec![
+                    l.patient_id.clone(),
+                    l.arm_id.clone(),
+                    l.component.clone(),
+                    format!("{}/{}", l.occurrence, l.occurrences),
+                    exact(p, l.dose),
+                    volume(l.volume_ml),
+                    l.cumulative.map(|c| exact(p, c)).unwrap_or_default(),
+                    flags(l),
+                ]);
+            }
+            for c in [4, 5, 6] {
+                if let Some(col) = t.column_mut(c) {
+                    col.set_cell_alignment(CellAlignment::Right);
+                }
+            }
+            out.push_str(&t.to_string());
+            out.push_str(&format!("\nDay total: {}\n", total_words(p, b)));
+        }
+    }
+    out
+}
+
+pub fn write_csv(s: &Sheet, out: impl Write) -> csv::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(COLUMNS)?;
+    for d in &s.days {
+        let (date, weekday, site) = (
+            d.date.to_string(),
+            weekday_abbrev(d.date).to_string(),
+            inert(&d.site).into_owned(),
+        );
+        for b in &d.blocks {
+            let p = &s.trial.products[b.product];
+            let conc = b
+                .concentration
+                .cells_per_ml()
+                .map(|c| trim_decimals(c, 2))
+                .unwrap_or_default();
+            let source = b.concentration.source().to_string();
+            let opt = |v: Option<f64>| v.map(|v| trim_decimals(v, 2)).unwrap_or_default();
+            for l in &b.lines {
+                w.write_record([
+                    "dose".to_string(),
+                    date.clone(),
+                    weekday.clone(),
+                    site.clone(),
+                    inert(&p.id).into_owned(),
+                    inert(&l.patient_id).into_owned(),
+                    inert(&l.arm_id).into_owned(),
+                    inert(&l.component_id).into_owned(),
+                    l.occurrence.to_string(),
+                    l.occurrences.to_string(),
+                    "1".to_string(),
+                    plain(p, l.dose),
+                    p.unit.as_str().to_string(),
+                    opt(l.volume_ml),
+                    conc.clone(),
+                    source.clone(),
+                    l.cumulative.map(|c| plain(p, c)).unwrap_or_default(),
+                    l.status.as_str().to_string(),
+                    l.assumed.to_string(),
+                    l.flags.codes(),
+                    l.planned_date.to_string(),
+                ])?;
+            }
+            w.write_record([
+                "day_total".to_string(),
+                date.clone(),
+                weekday.clone(),
+                site.clone(),
+                inert(&p.id).into_owned(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                b.lines.len().to_string(),
+                plain(p, b.total),
+                p.unit.as_str().to_string(),
+                opt(b.volume_ml),
+                conc,
+                source,
+                String::new(),
+                String::new(),
+                b.assumed.to_string(),
+                String::new(),
+                String::new(),
+            ])?;
+        }
+    }
+    w.flush()?;
+    Ok(())
+}

@@ -1,0 +1,152 @@
+//! The preparation sheet ([`crate::sheet`]) as a printable HTML page, the way a
+//! cell-processing lab's batch record reads: one printed page (or more) per date and
+//! site, each with the trial, the site, per product the lot and concentration lines to
+//! fill in, the doses with a box to tick, the day's totals, and the "prepared by" and
+//! "checked by" lines with their time, to sign.
+//!
+//! Print layout: each day starts a new page; a row is never split across pages, and a
+//! day's table repeats its header on the next page.
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+use super::sheet::{day_heading, exact, flags, site_words, total_words, unit_headers, volume};
+use crate::manifest::Input;
+use crate::sheet::{Concentration, Sheet};
+
+const STYLE: &str = "
+@page { size: A4; margin: 12mm; }
+* { box-sizing: border-box; }
+body { font: 10pt/1.35 'DejaVu Sans', Arial, sans-serif; color: #000; margin: 0 auto; max-width: 186mm; }
+h1 { font-size: 15pt; margin: 0 0 2mm; }
+h2 { font-size: 11.5pt; margin: 5mm 0 1mm; break-after: avoid; page-break-after: avoid; }
+p { margin: 1mm 0; }
+.day { break-after: page; page-break-after: always; }
+.day:last-of-type { break-after: auto; page-break-after: auto; }
+table { border-collapse: collapse; width: 100%; margin: 1mm 0 2mm; }
+th, td { border: 1px solid #333; padding: 1.2mm 1.6mm; text-align: left; vertical-align: top; }
+th { background: #eee; font-weight: 600; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+tr { break-inside: avoid; page-break-inside: avoid; }
+thead { display: table-header-group; }
+tfoot { display: table-row-group; }
+tfoot td { font-weight: 600; }
+td.blank { height: 8mm; }
+td.tick { width: 16mm; }
+.fill th { width: 28mm; }
+.sign { margin-top: 5mm; break-inside: avoid; page-break-inside: avoid; }
+.sign th { width: 24mm; }
+.warn { font-weight: 600; }
+.meta, footer { color: #333; font-size: 8.5pt; }
+footer { margin-top: 4mm; }
+@media screen { body { padding: 8mm; } .day { border-bottom: 2px dashed #999; padding-bottom: 6mm; margin-bottom: 8mm; } }
+";
+
+/// The page's signature lines.
+fn signatures() -> Markup {
+    html! {
+        table.sign {
+            @for who in ["Prepared by", "Checked by"] {
+                tr {
+                    th { (who) } td.blank {}
+                    th { "Signature" } td.blank {}
+                    th { "Date and time" } td.blank {}
+                }
+            }
+        }
+    }
+}
+
+pub fn render(s: &Sheet, inputs: &[Input]) -> String {
+    let t = s.trial;
+    let scope = super::sheet::scope_words(s);
+    let made = html! {
+        footer {
+            "Made by dosesim " (env!("CARGO_PKG_VERSION")) " from "
+            @for (i, input) in inputs.iter().enumerate() {
+                @if i > 0 { ", " }
+                "the " (input.role) " " code { (input.path) } " (SHA-256 " code { (&input.sha256[..12.min(input.sha256.len())]) } "…"
+                @if let Some(d) = &input.as_of { ", complete to " (d) }
+                ")"
+            }
+            ". Every dose is computed from the scenario and the roster: check it against the patient's prescription."
+        }
+    };
+    let body = html! {
+        @if s.days.is_empty() {
+            section.day {
+                h1 { "Preparation sheet" }
+                @for line in &scope { p { (line) } }
+                p.warn { "No dose to prepare." }
+                (made)
+            }
+        }
+        @for d in &s.days {
+            section.day {
+                h1 { "Preparation sheet: " (day_heading(d)) }
+                p {
+                    "Trial " b { (t.id) } ": " (t.title) br;
+                    "Site: " b { (site_words(&d.site)) }
+                    @if let Some(a) = s.as_of {
+                        br; "Administration record as of " (a) ": doses recorded as given, missed or cancelled are not listed."
+                    }
+                }
+                @for b in &d.blocks {
+                    @let p = &t.products[b.product];
+                    @let [dose_h, vol_h, cum_h] = unit_headers(p, b.concentration);
+                    h2 { "Product: " (p.name) " (" code { (p.id) } ")" }
+                    table.fill {
+                        tr { th { "Lot number" } td.blank {} th { "Expiry" } td.blank {} }
+                        tr {
+                            th { "Concentration" }
+                            td colspan="3" {
+                                (b.concentration.words(p))
+                                @if b.concentration == Concentration::Unknown {
+                                    br; "Lot's concentration: ______________ cells/mL"
+                                }
+                            }
+                        }
+                    }
+                    table.doses {
+                        thead {
+                            tr {
+                                th { "Patient" } th { "Arm" } th { "Component" } th { "Dose n/N" }
+                                th { (dose_h) } th { (vol_h) } th { (cum_h) } th { "Flags" } th { "Prepared ✓" }
+                            }
+                        }
+                        tbody {
+                            @for l in &b.lines {
+                                tr {
+                                    td { b { (l.patient_id) } } td { (l.arm_id) } td { (l.component) }
+                                    td.num { (l.occurrence) "/" (l.occurrences) }
+                                    td.num { (exact(p, l.dose)) }
+                                    td.num { (volume(l.volume_ml)) }
+                                    td.num { (l.cumulative.map(|c| exact(p, c)).unwrap_or_default()) }
+                                    td { (flags(l)) }
+                                    td.tick {}
+                                }
+                            }
+                        }
+                        tfoot {
+                            tr { td colspan="9" { "Day total: " (total_words(p, b)) } }
+                        }
+                    }
+                }
+                (signatures())
+                (made)
+            }
+        }
+    };
+    let title = format!("{} preparation sheet, {}", t.id, s.range_words());
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { (title) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body { (body) }
+        }
+    }
+    .into_string()
+}
