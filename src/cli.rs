@@ -26,7 +26,7 @@ pub struct Cli {
 pub enum Command {
     /// One patient's calendar: dated infusions, exchanges and visits with doses and totals
     #[command(
-        after_help = "Example:\n  dosesim calendar scenarios/nct04822922.toml --arm high --weight 62.5 --start 2026-12-30"
+        after_help = "Examples:\n  dosesim calendar scenarios/nct04822922.toml --arm high --weight 62.5 --start 2026-12-30\n  dosesim calendar NCT04822922 --roster scenarios/rosters/NCT04822922.csv --patient P2922-004 --out P2922-004.ics --remind-days 2"
     )]
     Calendar(CalendarArgs),
     /// Check scenario files and report every problem found
@@ -90,14 +90,18 @@ pub struct CalendarArgs {
     /// Scenario file (scenarios/*.toml)
     pub scenario: PathBuf,
     /// Arm id, as listed by `dosesim show`
-    #[arg(long)]
-    pub arm: String,
+    #[arg(long, required_unless_present = "roster")]
+    pub arm: Option<String>,
     /// Dosing body weight in kg
-    #[arg(long, value_name = "KG", allow_negative_numbers = true, value_parser = parse_kg)]
-    pub weight: crate::model::Kg,
+    #[arg(long, value_name = "KG", allow_negative_numbers = true, value_parser = parse_kg, required_unless_present = "roster")]
+    pub weight: Option<crate::model::Kg>,
     /// Study day 1, as YYYY-MM-DD
-    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
-    pub start: NaiveDate,
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date, required_unless_present = "roster")]
+    pub start: Option<NaiveDate>,
+    /// Take --patient's arm, weight, start date and site from this roster (the CSV that
+    /// `cohort` reads) instead of typing them
+    #[arg(long, value_name = "CSV", requires = "patient", conflicts_with_all = ["arm", "weight", "start", "site"])]
+    pub roster: Option<PathBuf>,
     /// Patient id shown in the outputs (letters, digits, '.', '_', '-'); default
     /// `patient`, except for ics, whose event ids are built from it
     #[arg(long)]

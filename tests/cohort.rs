@@ -1434,6 +1434,10 @@ fn check_ics(c: &Case, trial_dir: &Path) -> Vec<String> {
             assert_eq!(e["DTEND"].0, ics_date(&next.to_string()), "{what}: DTEND");
             assert_eq!(&e["DTEND"].1, params, "{what}: DTEND is a date");
             let summary = unescape(&e["SUMMARY"].0);
+            // The patient first: a trial's calendar holds every patient's events.
+            let summary = summary
+                .strip_prefix(&format!("{id}: "))
+                .unwrap_or_else(|| panic!("{what}: {summary} starts with the patient id"));
             if r.get(KIND) == "visit" {
                 assert!(summary.starts_with("Visit: "), "{what}: {summary}");
             } else {
@@ -1493,7 +1497,7 @@ fn ics_files_parse_and_have_one_event_per_appointment() {
     let (_, h1) = parse_ics(&text, "H1.ics");
     assert_eq!(
         unescape(&h1[0]["SUMMARY"].0),
-        "hUC-MSC infusion 1/4, 7.50 x 10⁷ cells"
+        "H1: hUC-MSC infusion 1/4, 7.50 x 10⁷ cells"
     );
     assert_eq!(h1[0]["DTSTART"].0, "20261230");
     assert_eq!(h1[0]["DTEND"].0, "20261231");
@@ -1545,13 +1549,13 @@ fn ics_folding_keeps_multibyte_text_whole() {
     assert_eq!(events.len(), 6);
     assert_eq!(
         unescape(&events[0]["SUMMARY"].0),
-        format!("{MULTIBYTE_NAME} 1/4, 2.40 x 10⁷ cells")
+        format!("P1: {MULTIBYTE_NAME} 1/4, 2.40 x 10⁷ cells")
     );
     assert!(unescape(&events[0]["DESCRIPTION"].0).contains(&MULTIBYTE_NAME.repeat(3)));
     assert!(
         events
             .iter()
-            .any(|e| e["SUMMARY"].0 == format!("Visit: {MULTIBYTE_VISIT} [assumed: day]"))
+            .any(|e| e["SUMMARY"].0 == format!("P1: Visit: {MULTIBYTE_VISIT} [assumed: day]"))
     );
 }
 
@@ -1753,10 +1757,15 @@ fn two_runs_into_two_folders_give_identical_trees() {
             ma.replace(a.to_str().unwrap(), "OUT"),
             mb.replace(b.to_str().unwrap(), "OUT")
         );
-        // pharmacy, prep and report; csv, ics, png, svg and html per patient.
+        // pharmacy, prep, report and calendar.ics; csv, ics, png, svg and html per
+        // patient; an .ics per site.
+        let sites = ta
+            .keys()
+            .filter(|k| k.starts_with(&format!("{}/sites/", c.trial)))
+            .count();
         assert_eq!(
             ta.len(),
-            3 + 5 * c.rows.len(),
+            4 + 5 * c.rows.len() + sites,
             "{}: {:?}",
             c.trial,
             ta.keys()

@@ -9,9 +9,34 @@ use crate::model::{SAFE_ID_RULE, is_safe_id};
 use crate::scenario;
 use crate::schedule::{Patient, Plan, ScheduleError, check_weight};
 
-pub fn run(args: CalendarArgs) -> Result<()> {
+pub fn run(mut args: CalendarArgs) -> Result<()> {
     let trial = scenario::load_named(&args.scenario)?;
-    let arm = super::find_arm(&trial, &args.arm);
+    if let Some(path) = &args.roster {
+        let roster = crate::roster::read(path, &trial)?;
+        crate::cmd::cohort::warn_roster(&roster);
+        let id = args.patient.as_deref().unwrap_or_default();
+        let entry = roster.entries.iter().find(|e| &*e.id == id).ok_or_else(|| {
+            InputError::one(
+                Problem::new(
+                    path,
+                    format!(
+                        "no patient '{id}' in the roster ({} patients; ids are compared as written, case included)",
+                        roster.entries.len()
+                    ),
+                )
+                .field("--patient"),
+            )
+        })?;
+        args.arm = Some(trial.arms[entry.arm as usize].id.clone());
+        args.weight = Some(entry.weight_kg);
+        args.start = Some(entry.start);
+        args.site = roster.site(entry).map(str::to_string);
+    }
+    let (Some(arm_id), Some(weight), Some(start)) = (args.arm.clone(), args.weight, args.start)
+    else {
+        unreachable!("clap requires --arm, --weight and --start without --roster");
+    };
+    let arm = super::find_arm(&trial, &arm_id);
     let mut problems = Vec::new();
     if let Err(e) = &arm {
         problems.extend(e.problems.iter().cloned());
@@ -84,7 +109,7 @@ pub fn run(args: CalendarArgs) -> Result<()> {
         }
         None => None,
     };
-    match check_weight(args.weight, &trial.weight) {
+    match check_weight(weight, &trial.weight) {
         Ok(Some(w)) => warnings.push(w),
         Ok(None) => {}
         Err(e) => problems.push(Problem::flag("--weight", e.to_string())),
@@ -94,8 +119,8 @@ pub fn run(args: CalendarArgs) -> Result<()> {
 
     let patient = Patient {
         id: patient_id,
-        weight_kg: args.weight,
-        start: args.start,
+        weight_kg: weight,
+        start,
         site: args.site.clone(),
     };
     let plan = Plan::new(&trial, arm);

@@ -120,12 +120,14 @@ pub fn day_heading(d: &Day) -> String {
 
 /// The total line of a block: "3 doses, 93600000 cells (9.36 x 10⁷), 93.6 mL".
 pub fn total_words(product: &Product, b: &Block) -> String {
-    let vol = match b.volume_ml {
-        Some(v) => format!("{} mL", trim_decimals(v, 2)),
-        None => "volume: no concentration known".to_string(),
+    let vol = match (product.unit, b.volume_ml) {
+        // A dose in mL is its volume: said once.
+        (Unit::Ml, _) => String::new(),
+        (_, Some(v)) => format!(", {} mL", trim_decimals(v, 2)),
+        (_, None) => ", volume: no concentration known".to_string(),
     };
     let mut s = format!(
-        "{}, {} {}, {vol}",
+        "{}, {} {}{vol}",
         crate::format::plural(b.lines.len() as u64, "dose"),
         exact(product, b.total),
         product.unit.as_str()

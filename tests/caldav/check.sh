@@ -10,7 +10,8 @@
 # record, so that cancelled and missed events are in its calendar), Radicale serves a
 # temporary storage folder on 127.0.0.1 at a free port with no authentication, and
 # check.py imports and queries the files (see its docstring). The server and the temporary
-# folder are removed on any exit; on a failure the server's log is shown.
+# folder are removed on any exit, a signal included; on a failure the server's warnings and
+# errors are shown (dosesim's stderr if dosesim failed).
 set -euo pipefail
 
 if [ $# -ne 1 ]; then
@@ -52,13 +53,16 @@ fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/dosesim-caldav.XXXXXX")
 server_pid=
+check_pid=
 stage=setup
 cleanup() {
   local status=$?
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  for pid in $check_pid $server_pid; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
   if [ "$status" -ne 0 ]; then
     # What says why: dosesim's messages if it was dosesim that failed; else the server's
     # warnings and errors (a refused PUT is explained there), less those of every start.
@@ -146,4 +150,8 @@ print("caldav: Radicale %s on 127.0.0.1:%s, icalendar %s"
       % (m.version("radicale"), sys.argv[1], m.version("icalendar")))' "$port"
 
 stage=check
-"$py" "$here/check.py" --url "http://127.0.0.1:$port" --out "$out" NCT04822922 NCT01724398
+# In the background and waited for, so that a signal reaches the trap at once, not when the
+# checker ends.
+"$py" "$here/check.py" --url "http://127.0.0.1:$port" --out "$out" NCT04822922 NCT01724398 &
+check_pid=$!
+wait "$check_pid"

@@ -1,0 +1,577 @@
+//! `dosesim prep`, the pharmacy's preparation sheet, and `pharmacy --from/--to`, run as a
+//! pharmacist would. The figures are checked by hand in the comments.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+/// NCT04822922, doses on days 1, 4, 7 and 10, without a site calendar:
+/// - H1, high (12 x 10^5 cells/kg) x 62.5 kg = 75,000,000 cells: Jan 4, 7, 10, 13;
+/// - L1, low (4 x 10^5) x 70 kg = 28,000,000 cells: Jan 5, 8, 11, 14;
+/// - M1, middle (8 x 10^5) x 55.5 kg = 44,400,000 cells: Jan 7, 10, 13, 16.
+const THREE: [&str; 3] = [
+    "H1,high,62.5,2027-01-04",
+    "L1,low,70,2027-01-05",
+    "M1,middle,55.5,2027-01-07",
+];
+
+fn three() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let roster = write_roster(dir.path(), "r.csv", &THREE);
+    (dir, roster)
+}
+
+fn prep(scenario: &str, roster: &Path, extra: &[&str]) -> Run {
+    let mut args = vec!["prep", scenario, "--roster", roster.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    run(args)
+}
+
+/// The CSV's rows as maps from column to cell.
+fn csv_rows(bytes: &[u8]) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut r = csv::Reader::from_reader(bytes);
+    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
+    r.records()
+        .map(|rec| {
+            header
+                .iter()
+                .cloned()
+                .zip(rec.unwrap().iter().map(str::to_string))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn one_day_lists_each_dose_its_volume_and_the_days_total_as_checked_by_hand() {
+    let (_dir, roster) = three();
+    let r = prep(
+        "NCT04822922",
+        &roster,
+        &[
+            "--date",
+            "2027-01-13",
+            "--concentration",
+            "uc_msc=2.5e6",
+            "--format",
+            "csv",
+        ],
+    );
+    r.expect_code(0);
+    let rows = csv_rows(&r.stdout);
+    let cells = |i: usize, c: &str| rows[i][c].clone();
+    assert_eq!(rows.len(), 3, "two doses and the day's total");
+    // H1's 4th dose: 75,000,000 cells / 2.5 x 10^6 cells/mL = 30 mL; 4 x 75e6 = 3e8 in all.
+    assert_eq!(cells(0, "line"), "dose");
+    assert_eq!(cells(0, "weekday"), "Wed");
+    assert_eq!(cells(0, "patient_id"), "H1");
+    assert_eq!(cells(0, "arm_id"), "high");
+    assert_eq!(
+        (cells(0, "occurrence"), cells(0, "occurrences")),
+        ("4".into(), "4".into())
+    );
+    assert_eq!(cells(0, "dose"), "75000000");
+    assert_eq!(cells(0, "volume_ml"), "30");
+    assert_eq!(cells(0, "concentration_cells_per_ml"), "2500000");
+    assert_eq!(cells(0, "concentration_source"), "--concentration");
+    assert_eq!(cells(0, "cumulative_dose"), "300000000");
+    // M1's 3rd: 44,400,000 / 2.5e6 = 17.76 mL; 3 x 44.4e6 = 133,200,000.
+    assert_eq!(cells(1, "patient_id"), "M1");
+    assert_eq!(cells(1, "occurrence"), "3");
+    assert_eq!(cells(1, "dose"), "44400000");
+    assert_eq!(cells(1, "volume_ml"), "17.76");
+    assert_eq!(cells(1, "cumulative_dose"), "133200000");
+    // The day: 2 doses, 119,400,000 cells, 47.76 mL.
+    assert_eq!(cells(2, "line"), "day_total");
+    assert_eq!(cells(2, "doses"), "2");
+    assert_eq!(cells(2, "dose"), "119400000");
+    assert_eq!(cells(2, "volume_ml"), "47.76");
+    assert!(
+        r.stderr
+            .contains("NCT04822922: 2 doses to prepare on 1 date (Wed 2027-01-13)")
+    );
+}
+
+#[test]
+fn a_week_a_range_and_a_day_pick_the_dates_of_the_schedule() {
+    let (_dir, roster) = three();
+    let dates = |extra: &[&str]| -> Vec<(String, String)> {
+        let mut args = vec!["--format", "csv"];
+        args.extend_from_slice(extra);
+        let r = prep("NCT04822922", &roster, &args);
+        r.expect_code(0);
+        csv_rows(&r.stdout)
+            .into_iter()
+            .filter(|row| row["line"] == "dose")
+            .map(|row| (row["date"].clone(), row["patient_id"].clone()))
+            .collect()
+    };
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+    // ISO week 2 of 2027: Monday 11 to Sunday 17 January.
+    let week2 = pairs(&[
+        ("2027-01-11", "L1"),
+        ("2027-01-13", "H1"),
+        ("2027-01-13", "M1"),
+        ("2027-01-14", "L1"),
+        ("2027-01-16", "M1"),
+    ]);
+    assert_eq!(dates(&["--week", "2027-W02"]), week2);
+    assert_eq!(
+        dates(&["--from", "2027-01-11", "--to", "2027-01-17"]),
+        week2
+    );
+    assert_eq!(dates(&["--week", "2027-w02"]), week2);
+    // Week 1: Monday 4 to Sunday 10 January; the 10th holds H1 3/4 and M1 2/4.
+    assert_eq!(
+        dates(&["--week", "2027-W01"]),
+        pairs(&[
+            ("2027-01-04", "H1"),
+            ("2027-01-05", "L1"),
+            ("2027-01-07", "H1"),
+            ("2027-01-07", "M1"),
+            ("2027-01-08", "L1"),
+            ("2027-01-10", "H1"),
+            ("2027-01-10", "M1"),
+        ])
+    );
+    // An open end; no option at all is every scheduled date (12 doses).
+    assert_eq!(dates(&["--from", "2027-01-14"]).len(), 2);
+    assert_eq!(dates(&["--to", "2027-01-05"]).len(), 2);
+    assert_eq!(dates(&[]).len(), 12);
+    // A date with nothing scheduled: the sheet says so.
+    let r = prep("NCT04822922", &roster, &["--date", "2027-01-06"]);
+    r.expect_code(0);
+    assert!(r.out().contains("No dose to prepare."), "{}", r.out());
+}
+
+#[test]
+fn the_volume_says_which_concentration_it_used_or_that_none_is_known() {
+    let (_dir, roster) = three();
+    // NCT04822922 states no concentration: the column says so, and stderr tells how.
+    let r = prep("NCT04822922", &roster, &["--date", "2027-01-13"]);
+    r.expect_code(0);
+    let out = r.out();
+    assert!(out.contains("| no concentration known |"), "{out}");
+    assert!(out.contains("concentration: none known"), "{out}");
+    assert!(
+        r.warnings().iter().any(|w| w.contains(
+            "uc_msc: no concentration known, so no volume to draw: give the lot's with --concentration uc_msc=CELLS_PER_ML"
+        )),
+        "{}",
+        r.stderr
+    );
+    let csv = prep(
+        "NCT04822922",
+        &roster,
+        &["--date", "2027-01-13", "--format", "csv"],
+    );
+    let rows = csv_rows(&csv.stdout);
+    assert!(rows.iter().all(|r| r["volume_ml"].is_empty()));
+    assert!(
+        rows.iter()
+            .all(|r| r["concentration_source"] == "none known")
+    );
+
+    // NCT01573923 states 1 x 10^6 cells/mL: 4 x 10^7 cells is 40 mL, as its record says
+    // ("4x107/40ml"); a lot of 2 x 10^6 cells/mL halves it.
+    let dir = tempfile::tempdir().unwrap();
+    let r1573 = write_roster(dir.path(), "r.csv", &["A1,msc,60,2027-01-04"]);
+    let sheet = |extra: &[&str]| {
+        let mut args = vec!["--date", "2027-01-04", "--format", "csv"];
+        args.extend_from_slice(extra);
+        let r = prep("NCT01573923", &r1573, &args);
+        r.expect_code(0);
+        csv_rows(&r.stdout).remove(0)
+    };
+    let row = sheet(&[]);
+    assert_eq!(
+        (row["dose"].as_str(), row["volume_ml"].as_str()),
+        ("40000000", "40")
+    );
+    assert_eq!(row["concentration_source"], "scenario");
+    let row = sheet(&["--concentration", "uc_msc=2e6"]);
+    assert_eq!(row["volume_ml"], "20");
+    assert_eq!(row["concentration_cells_per_ml"], "2000000");
+    assert_eq!(row["concentration_source"], "--concentration");
+    let table = prep(
+        "NCT01573923",
+        &r1573,
+        &["--date", "2027-01-04", "--concentration", "uc_msc=2e6"],
+    );
+    assert!(
+        table
+            .out()
+            .contains("Volume to draw (mL, at 2.00 x 10⁶ cells/mL, --concentration)"),
+        "{}",
+        table.out()
+    );
+}
+
+#[test]
+fn a_scenario_is_named_by_its_trial_id_in_any_case() {
+    let (_dir, roster) = three();
+    let args = ["--week", "2027-W02", "--format", "csv"];
+    let by_file = prep("scenarios/nct04822922.toml", &roster, &args);
+    by_file.expect_code(0);
+    for id in ["NCT04822922", "nct04822922"] {
+        let r = prep(id, &roster, &args);
+        r.expect_code(0);
+        assert_eq!(r.stdout, by_file.stdout, "{id}");
+    }
+    // Other commands take the id too.
+    let r = run(["show", "NCT01724398"]);
+    r.expect_code(0);
+    assert!(r.out().starts_with("NCT01724398: "));
+
+    let r = prep("NCT99999999", &roster, &args);
+    r.expect_code(2);
+    assert!(
+        r.stderr.contains("no scenario in scenarios/ has trial id 'NCT99999999'; the trial ids there: NCT01573923, NCT01724398, NCT02812121, NCT04822922, NCT05106972"),
+        "{}",
+        r.stderr
+    );
+    // Two scenarios with one id: neither is guessed.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("scenarios")).unwrap();
+    let text = std::fs::read_to_string(root().join("scenarios/nct04822922.toml")).unwrap();
+    write_file(&dir.path().join("scenarios"), "a.toml", &text);
+    write_file(&dir.path().join("scenarios"), "b.toml", &text);
+    let out = dosesim()
+        .current_dir(dir.path())
+        .args(["show", "NCT04822922"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("trial id 'NCT04822922' is that of several scenarios: scenarios/a.toml, scenarios/b.toml; name the file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn given_missed_and_cancelled_doses_drop_off_and_an_overdue_one_stays() {
+    // The bundled record of NCT01724398: on 2026-08-14, P4398-002's uc_msc 2/4 was given
+    // and P4398-003's plasma exchange 2/3 missed; without the record both are listed.
+    let roster = "scenarios/rosters/NCT01724398.csv";
+    let log = "scenarios/logs/NCT01724398.csv";
+    let ids = |r: &Run| -> Vec<String> {
+        r.expect_code(0);
+        csv_rows(&r.stdout)
+            .into_iter()
+            .filter(|row| row["line"] == "dose")
+            .map(|row| {
+                format!(
+                    "{} {} {}",
+                    row["patient_id"], row["component"], row["status"]
+                )
+            })
+            .collect()
+    };
+    let plain = run([
+        "prep",
+        "NCT01724398",
+        "--roster",
+        roster,
+        "--date",
+        "2026-08-14",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(
+        ids(&plain),
+        ["P4398-002 uc_msc planned", "P4398-003 pe planned"]
+    );
+    let recorded = run([
+        "prep",
+        "NCT01724398",
+        "--roster",
+        roster,
+        "--log",
+        log,
+        "--date",
+        "2026-08-14",
+        "--format",
+        "csv",
+    ]);
+    assert!(ids(&recorded).is_empty());
+    let table = run([
+        "prep",
+        "NCT01724398",
+        "--roster",
+        roster,
+        "--log",
+        log,
+        "--date",
+        "2026-08-14",
+    ]);
+    assert!(
+        table.out().contains("Administration record as of 2026-11-20: doses recorded as given, missed or cancelled are not listed (2 in this range)."),
+        "{}",
+        table.out()
+    );
+    // A dose due on or before the record's as-of date with nothing recorded stays on the
+    // list, marked due: here the record is cut to 2026-08-13, before P4398-002's 2/4.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join(log)).unwrap();
+    let early: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("patient_id") || l.contains(",2026-08-07,"))
+        .collect();
+    let cut = write_file(dir.path(), "log.csv", &(early.join("\n") + "\n"));
+    let due = run([
+        "prep",
+        "NCT01724398",
+        "--roster",
+        roster,
+        "--log",
+        cut.to_str().unwrap(),
+        "--as-of",
+        "2026-08-20",
+        "--date",
+        "2026-08-14",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(ids(&due), ["P4398-002 uc_msc due", "P4398-003 pe due"]);
+}
+
+#[test]
+fn a_site_has_its_own_sheet_and_an_unknown_site_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let roster = write_file(
+        dir.path(),
+        "r.csv",
+        "patient_id,arm,weight_kg,start_date,site\nH1,high,62.5,2026-09-07,SH-RENJI\nL1,low,70,2026-09-07,BJ-302\nM1,middle,55.5,2026-09-07,\n",
+    );
+    let sites = |extra: &[&str]| -> Vec<(String, String)> {
+        let mut args = vec!["--date", "2026-09-07", "--format", "csv"];
+        args.extend_from_slice(extra);
+        let r = prep("NCT04822922", &roster, &args);
+        r.expect_code(0);
+        csv_rows(&r.stdout)
+            .into_iter()
+            .filter(|row| row["line"] == "dose")
+            .map(|row| (row["site"].clone(), row["patient_id"].clone()))
+            .collect()
+    };
+    // Monday 7 September 2026 is open at both sites. Sites sort by name; no site first.
+    assert_eq!(
+        sites(&[]),
+        [
+            ("".to_string(), "M1".to_string()),
+            ("BJ-302".into(), "L1".into()),
+            ("SH-RENJI".into(), "H1".into())
+        ]
+    );
+    assert_eq!(
+        sites(&["--site", "SH-RENJI"]),
+        [("SH-RENJI".to_string(), "H1".to_string())]
+    );
+    let r = prep("NCT04822922", &roster, &["--site", "SH-TJ"]);
+    r.expect_code(2);
+    assert!(
+        r.stderr.contains("--site: no patient of")
+            && r.stderr
+                .contains("is at site 'SH-TJ'; the roster's sites: SH-RENJI, BJ-302"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn the_printable_sheet_has_a_page_per_day_with_lot_concentration_and_signature_lines() {
+    let (dir, roster) = three();
+    let out = dir.path().join("week.html");
+    let r = prep(
+        "NCT04822922",
+        &roster,
+        &["--week", "2027-W02", "--out", out.to_str().unwrap()],
+    );
+    r.expect_code(0);
+    assert!(r.stdout.is_empty());
+    let html = std::fs::read_to_string(&out).unwrap();
+    // Four dates that week: four pages, each starting on its own.
+    assert_eq!(html.matches("<section class=\"day\">").count(), 4);
+    assert!(html.contains(".day { break-after: page; page-break-after: always; }"));
+    assert!(html.contains("tr { break-inside: avoid; page-break-inside: avoid; }"));
+    for h in [
+        "Preparation sheet: Mon 2027-01-11, no site (every day open)",
+        "Preparation sheet: Wed 2027-01-13, no site (every day open)",
+    ] {
+        assert!(html.contains(h), "{h}");
+    }
+    for (text, n) in [
+        ("<th>Prepared by</th>", 4),
+        ("<th>Checked by</th>", 4),
+        ("<th>Lot number</th>", 4),
+        ("<th>Date and time</th>", 8),
+        ("Lot's concentration: ______________ cells/mL", 4),
+        ("Trial <b>NCT04822922</b>", 4),
+    ] {
+        assert_eq!(html.matches(text).count(), n, "{text}");
+    }
+    assert!(html.contains(
+        "Day total: 2 doses, 119400000 (1.19 x 10⁸) cells, volume: no concentration known"
+    ));
+    // The inputs it was made from, for the batch record.
+    assert!(html.contains("the scenario <code>scenarios/nct04822922.toml</code> (SHA-256"));
+    assert_self_contained(&html, "week.html", &|_| false);
+}
+
+#[test]
+fn the_sheet_formats_are_stable() {
+    let (_dir, roster) = three();
+    let args = ["--week", "2027-W02", "--concentration", "uc_msc=2.5e6"];
+    let table = prep("NCT04822922", &roster, &args);
+    table.expect_code(0);
+    insta::assert_snapshot!("prep_week_table", table.out());
+    let mut csv_args = args.to_vec();
+    csv_args.extend(["--format", "csv"]);
+    let csv = prep("NCT04822922", &roster, &csv_args);
+    insta::assert_snapshot!("prep_week_csv", csv.out());
+    let mut html_args = args.to_vec();
+    html_args.extend(["--format", "html"]);
+    let html = prep("NCT04822922", &roster, &html_args);
+    // The roster's path is a temporary folder's: its name and hash differ each run.
+    let html = html.out().replace(roster.to_str().unwrap(), "ROSTER");
+    let roster_hash = html
+        .split("the roster <code>ROSTER</code> (SHA-256 <code>")
+        .nth(1)
+        .and_then(|s| s.split("</code>").next())
+        .unwrap()
+        .to_string();
+    insta::assert_snapshot!("prep_week_html", html.replace(&roster_hash, "HASH"));
+}
+
+#[test]
+fn bad_options_are_refused_at_once_and_nothing_is_written() {
+    let (dir, roster) = three();
+    let out = dir.path().join("sheet.csv");
+    let r = prep(
+        "NCT04822922",
+        &roster,
+        &[
+            "--concentration",
+            "uc_msc",
+            "--concentration",
+            "cells=1e6",
+            "--concentration",
+            "uc_msc=-3",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    r.expect_code(2);
+    for m in [
+        "--concentration: 'uc_msc': write PRODUCT=CELLS_PER_ML, as uc_msc=2.5e6",
+        "--concentration: 'cells=1e6': NCT04822922 has no product 'cells'; its products: uc_msc",
+        "--concentration: 'uc_msc=-3': '-3' is not a positive number of cells/mL",
+    ] {
+        assert!(r.stderr.contains(m), "{m}\n{}", r.stderr);
+    }
+    assert!(!out.exists());
+    // Plasma is dosed in mL: it has no concentration.
+    let r = run([
+        "prep",
+        "NCT01724398",
+        "--roster",
+        "scenarios/rosters/NCT01724398.csv",
+        "--concentration",
+        "plasma=1e6",
+    ]);
+    r.expect_code(2);
+    assert!(r.stderr.contains("plasma is dosed in mL"), "{}", r.stderr);
+
+    let r = prep(
+        "NCT04822922",
+        &roster,
+        &[
+            "--from",
+            "2027-01-20",
+            "--to",
+            "2027-01-10",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    r.expect_code(2);
+    assert!(
+        r.stderr
+            .contains("--to: 2027-01-10 is before --from 2027-01-20"),
+        "{}",
+        r.stderr
+    );
+    for (args, m) in [
+        (vec!["--week", "2027-W54"], "2027 has no ISO week 54"),
+        (
+            vec!["--week", "2027-03"],
+            "is not an ISO week: write YYYY-Www",
+        ),
+        (
+            vec!["--date", "2027-01-13", "--week", "2027-W02"],
+            "cannot be used with",
+        ),
+        (
+            vec!["--out", "sheet.xlsx"],
+            "dosesim does not write .xlsx files; name a file ending in .txt, .md, .csv, .html, .htm",
+        ),
+        (
+            vec!["--format", "csv", "--out", "x.html"],
+            "does not fit a file named x.html",
+        ),
+    ] {
+        let r = prep("NCT04822922", &roster, &args);
+        r.expect_code(2);
+        assert!(r.stderr.contains(m), "{args:?}: {m}\n{}", r.stderr);
+    }
+    assert!(!out.exists());
+}
+
+#[test]
+fn pharmacy_from_to_lists_the_rows_of_those_dates_only() {
+    let (_dir, roster) = three();
+    let scenario = Path::new("scenarios/nct04822922.toml");
+    let all = pharmacy(scenario, &roster, &[]);
+    all.expect_code(0);
+    let some = pharmacy(
+        scenario,
+        &roster,
+        &[
+            "--from".as_ref(),
+            "2027-01-10".as_ref(),
+            "--to".as_ref(),
+            "2027-01-13".as_ref(),
+        ],
+    );
+    some.expect_code(0);
+    let text = all.out();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let expected: Vec<&str> = lines
+        .filter(|l| {
+            let date = l.split(',').nth(3).unwrap();
+            ("2027-01-10"..="2027-01-13").contains(&date)
+        })
+        .collect();
+    // Jan 10: H1 3/4, M1 2/4; Jan 11: L1 3/4; Jan 13: H1 4/4, M1 3/4.
+    assert_eq!(expected.len(), 5);
+    assert_eq!(some.out(), format!("{header}\n{}\n", expected.join("\n")));
+    let r = pharmacy(
+        scenario,
+        &roster,
+        &[
+            "--from".as_ref(),
+            "2027-01-13".as_ref(),
+            "--to".as_ref(),
+            "2027-01-10".as_ref(),
+        ],
+    );
+    r.expect_code(2);
+}
