@@ -575,3 +575,63 @@ fn pharmacy_from_to_lists_the_rows_of_those_dates_only() {
     );
     r.expect_code(2);
 }
+
+#[test]
+fn every_days_totals_are_cohorts_prep_csv_for_every_bundled_trial() {
+    let dir = tempfile::tempdir().unwrap();
+    for (id, scenario) in TRIALS {
+        let roster = format!("scenarios/rosters/{id}.csv");
+        let out = dir.path().join(id);
+        cohort(Path::new(scenario), Path::new(&roster), &out).expect_code(0);
+        let prep_csv = std::fs::read(out.join(id).join("prep.csv")).unwrap();
+        let expected: Vec<[String; 6]> = csv_rows(&prep_csv)
+            .into_iter()
+            .map(|r| {
+                [
+                    r["date"].clone(),
+                    r["site"].clone(),
+                    r["product"].clone(),
+                    r["doses"].clone(),
+                    r["total_dose"].clone(),
+                    r["total_volume_ml"].clone(),
+                ]
+            })
+            .collect();
+        let sheet = run(["prep", id, "--roster", &roster, "--format", "csv"]);
+        sheet.expect_code(0);
+        let rows = csv_rows(&sheet.stdout);
+        let totals: Vec<[String; 6]> = rows
+            .iter()
+            .filter(|r| r["line"] == "day_total")
+            .map(|r| {
+                [
+                    r["date"].clone(),
+                    r["site"].clone(),
+                    r["product"].clone(),
+                    r["doses"].clone(),
+                    r["dose"].clone(),
+                    r["volume_ml"].clone(),
+                ]
+            })
+            .collect();
+        assert!(!totals.is_empty());
+        assert_eq!(totals, expected, "{id}");
+        // Each total is the sum of its lines.
+        let mut sum = 0u128;
+        for r in &rows {
+            match r["line"].as_str() {
+                "dose" if r["dose_unit"] == "cells" => sum += r["dose"].parse::<u128>().unwrap(),
+                "day_total" if r["dose_unit"] == "cells" => {
+                    assert_eq!(
+                        sum,
+                        r["dose"].parse::<u128>().unwrap(),
+                        "{id} {}",
+                        r["date"]
+                    );
+                    sum = 0;
+                }
+                _ => {}
+            }
+        }
+    }
+}

@@ -50,9 +50,17 @@ fn plain(product: &Product, v: f64) -> String {
 /// A dose as the sheets print it: every cell counted, then the figure a clinician reads:
 /// "31200000 (3.12 x 10⁷)"; "2000" for mL.
 pub fn exact(product: &Product, v: f64) -> String {
+    match exact_parts(product, v) {
+        (digits, Some(read)) => format!("{digits} ({read})"),
+        (digits, None) => digits,
+    }
+}
+
+/// [`exact`]'s two parts: the digits, and for cells the scientific figure.
+pub fn exact_parts(product: &Product, v: f64) -> (String, Option<String>) {
     match product.unit {
-        Unit::Cells => format!("{} ({})", plain(product, v), sci(v)),
-        Unit::Ml => plain(product, v),
+        Unit::Cells => (plain(product, v), Some(sci(v))),
+        Unit::Ml => (plain(product, v), None),
     }
 }
 

@@ -9,7 +9,10 @@
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use super::sheet::{day_heading, exact, flags, site_words, total_words, unit_headers, volume};
+use super::sheet::{
+    day_heading, exact_parts, flags, site_words, total_words, unit_headers, volume,
+};
+use crate::format::sci;
 use crate::manifest::Input;
 use crate::sheet::{Concentration, Sheet};
 
@@ -25,7 +28,11 @@ p { margin: 1mm 0; }
 table { border-collapse: collapse; width: 100%; margin: 1mm 0 2mm; }
 th, td { border: 1px solid #333; padding: 1.2mm 1.6mm; text-align: left; vertical-align: top; }
 th { background: #eee; font-weight: 600; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+table.doses { table-layout: fixed; font-size: 9pt; }
+table.doses th, table.doses td { overflow-wrap: break-word; }
+table.doses th { font-size: 8.5pt; }
+.sci { font-size: 8pt; color: #333; }
 tr { break-inside: avoid; page-break-inside: avoid; }
 thead { display: table-header-group; }
 tfoot { display: table-row-group; }
@@ -38,8 +45,18 @@ td.tick { width: 16mm; }
 .warn { font-weight: 600; }
 .meta, footer { color: #333; font-size: 8.5pt; }
 footer { margin-top: 4mm; }
-@media screen { body { padding: 8mm; } .day { border-bottom: 2px dashed #999; padding-bottom: 6mm; margin-bottom: 8mm; } }
+@media screen { body { padding: 8mm; max-width: 1100px; } .day { border-bottom: 2px dashed #999; padding-bottom: 6mm; margin-bottom: 8mm; } }
 ";
+
+/// An amount's digits, with the figure a clinician reads below them.
+fn amount(p: &crate::model::Product, v: Option<f64>) -> Markup {
+    let Some(v) = v else { return html! {} };
+    let (digits, read) = exact_parts(p, v);
+    html! {
+        (digits)
+        @if let Some(r) = read { br; span.sci { "(" (r) ")" } }
+    }
+}
 
 /// The page's signature lines.
 fn signatures() -> Markup {
@@ -92,7 +109,7 @@ pub fn render(s: &Sheet, inputs: &[Input]) -> String {
                 }
                 @for b in &d.blocks {
                     @let p = &t.products[b.product];
-                    @let [dose_h, vol_h, cum_h] = unit_headers(p, b.concentration);
+                    @let [dose_h, _, cum_h] = unit_headers(p, b.concentration);
                     h2 { "Product: " (p.name) " (" code { (p.id) } ")" }
                     table.fill {
                         tr { th { "Lot number" } td.blank {} th { "Expiry" } td.blank {} }
@@ -107,10 +124,20 @@ pub fn render(s: &Sheet, inputs: &[Input]) -> String {
                         }
                     }
                     table.doses {
+                        colgroup {
+                            @for w in [11, 8, 13, 7, 14, 11, 14, 11, 11] { col style={ "width:" (w) "%" }; }
+                        }
                         thead {
                             tr {
                                 th { "Patient" } th { "Arm" } th { "Component" } th { "Dose n/N" }
-                                th { (dose_h) } th { (vol_h) } th { (cum_h) } th { "Flags" } th { "Prepared ✓" }
+                                th { (dose_h) }
+                                th {
+                                    "Volume to draw (mL)"
+                                    @if let Some(c) = b.concentration.cells_per_ml() {
+                                        br; span.sci { "at " (sci(c)) " cells/mL" }
+                                    }
+                                }
+                                th { (cum_h) } th { "Flags" } th { "Prepared ✓" }
                             }
                         }
                         tbody {
@@ -118,9 +145,9 @@ pub fn render(s: &Sheet, inputs: &[Input]) -> String {
                                 tr {
                                     td { b { (l.patient_id) } } td { (l.arm_id) } td { (l.component) }
                                     td.num { (l.occurrence) "/" (l.occurrences) }
-                                    td.num { (exact(p, l.dose)) }
+                                    td.num { (amount(p, Some(l.dose))) }
                                     td.num { (volume(l.volume_ml)) }
-                                    td.num { (l.cumulative.map(|c| exact(p, c)).unwrap_or_default()) }
+                                    td.num { (amount(p, l.cumulative)) }
                                     td { (flags(l)) }
                                     td.tick {}
                                 }
