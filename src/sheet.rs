@@ -158,6 +158,9 @@ pub struct Sheet<'t> {
     pub as_of: Option<NaiveDate>,
     /// Doses in the range and site that are off the list: given, missed or cancelled.
     pub off_list: usize,
+    /// Doses of the site due before the range and not recorded as given (with a record):
+    /// how many, and the earliest one's date.
+    pub overdue_before: Option<(usize, NaiveDate)>,
 }
 
 impl Sheet<'_> {
@@ -263,9 +266,34 @@ pub fn build<'t>(cohort: &Cohort<'t>, request: &Request) -> Sheet<'t> {
             }
         }
     }
+    // Overdue doses before the range are on nobody's list unless the sheet says so.
+    let mut overdue: Option<(usize, NaiveDate)> = None;
+    if let (Some(first), Some(_)) = (request.first, cohort.log) {
+        let before = first.pred_opt();
+        for (date, patients) in cohort.days_between(None, before) {
+            for &i in patients {
+                let entry = &cohort.roster.entries[i as usize];
+                let site = cohort.roster.site(entry).unwrap_or_default();
+                if request.site.as_deref().is_some_and(|s| s != site) {
+                    continue;
+                }
+                cohort.expand(i, &mut events);
+                let n = events
+                    .iter()
+                    .filter(|e| e.date == date && e.kind.is_dose() && e.status == Status::Due)
+                    .count();
+                if n > 0 {
+                    let (k, d) = overdue.get_or_insert((0, date));
+                    *k += n;
+                    *d = (*d).min(date);
+                }
+            }
+        }
+    }
     Sheet {
         trial,
         request: request.clone(),
+        overdue_before: overdue,
         days: days
             .into_iter()
             .map(|((date, site), blocks)| Day {

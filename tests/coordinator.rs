@@ -35,8 +35,11 @@ fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
+/// A VALARM's properties, sorted: ("NAME;PARAM=VALUE", value).
+type Alarm = Vec<(String, String)>;
+
 /// Each event's (UID, SUMMARY, nested components), by the icalendar crate's parser.
-fn parsed(text: &str) -> Vec<(String, String, Vec<Vec<(String, String)>>)> {
+fn parsed(text: &str) -> Vec<(String, String, Vec<Alarm>)> {
     let unfolded = icalendar::parser::unfold(text);
     let cal = icalendar::parser::read_calendar(&unfolded).expect("the file parses");
     cal.components

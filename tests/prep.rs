@@ -340,6 +340,57 @@ fn given_missed_and_cancelled_doses_drop_off_and_an_overdue_one_stays() {
         "csv",
     ]);
     assert_eq!(ids(&due), ["P4398-002 uc_msc due", "P4398-003 pe due"]);
+    // A sheet of a later day says that doses before it are overdue, and where they start.
+    let later = run([
+        "prep",
+        "NCT01724398",
+        "--roster",
+        roster,
+        "--log",
+        cut.to_str().unwrap(),
+        "--as-of",
+        "2026-08-20",
+        "--date",
+        "2026-08-21",
+    ]);
+    later.expect_code(0);
+    let first = later
+        .warnings()
+        .iter()
+        .find_map(|w| {
+            w.split_once("due before this range (the first on ")
+                .map(|x| x.1[..10].to_string())
+        })
+        .unwrap_or_else(|| panic!("{}", later.stderr));
+    assert!(first.as_str() < "2026-08-14", "{first}");
+    assert!(
+        later.out().contains("before this range (the first on "),
+        "{}",
+        later.out()
+    );
+    assert!(
+        later
+            .stderr
+            .contains(&format!("`--from {first}` lists them"))
+    );
+    let listed = run([
+        "prep",
+        "NCT01724398",
+        "--roster",
+        roster,
+        "--log",
+        cut.to_str().unwrap(),
+        "--as-of",
+        "2026-08-20",
+        "--from",
+        &first,
+        "--to",
+        "2026-08-20",
+        "--format",
+        "csv",
+    ]);
+    let listed = ids(&listed);
+    assert!(listed.iter().all(|l| l.ends_with(" due")), "{listed:?}");
 }
 
 #[test]

@@ -86,6 +86,13 @@ pub fn run(args: PrepArgs) -> Result<()> {
             trial.id
         );
     }
+    if let Some((n, first)) = made.overdue_before {
+        eprintln!(
+            "warning: {}: {} due before this range (the first on {first}) not recorded as given: `--from {first}` lists them",
+            trial.id,
+            plural(n as u64, "dose"),
+        );
+    }
     let dates = made
         .days
         .iter()

@@ -164,6 +164,14 @@ pub fn scope_words(s: &Sheet) -> Vec<String> {
             s.off_list
         ));
     }
+    if let Some((n, first)) = s.overdue_before {
+        out.push(format!(
+            "Overdue: {} before this range (the first on {} {first}) {} not recorded as given; they are not on this sheet.",
+            crate::format::plural(n as u64, "dose"),
+            weekday_abbrev(first),
+            if n == 1 { "is" } else { "are" }
+        ));
+    }
     out
 }
 

@@ -106,6 +106,9 @@ pub fn render(s: &Sheet, inputs: &[Input]) -> String {
                     @if let Some(a) = s.as_of {
                         br; "Administration record as of " (a) ": doses recorded as given, missed or cancelled are not listed."
                     }
+                    @if let Some(line) = scope.iter().find(|l| l.starts_with("Overdue: ")) {
+                        br; span.warn { (line) }
+                    }
                 }
                 @for b in &d.blocks {
                     @let p = &t.products[b.product];
