@@ -6,7 +6,8 @@
 //!    the registry sentence it came from; every problem reported with file, line, field).
 //! 2. `schedule`: (arm, patient weight, start date) -> dated events with doses and running
 //!    totals. Pure functions; `timing` holds the study-day and month arithmetic.
-//! 3. `roster` and `cohort`: many patients at once, streamed in date order.
+//! 3. `roster` and `cohort`: many patients at once, streamed in date order; `sheet`, the
+//!    pharmacy's preparation sheet of a cohort for a range of dates.
 //! 4. `export`: the events as a table, CSV, JSON or iCalendar (one `Exporter` shape, the
 //!    CSV columns named once); `chart` and `report` draw them; `format` prints every number.
 //! 5. `bundle`: a cohort's whole set of files and its summary.

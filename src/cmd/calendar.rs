@@ -41,7 +41,13 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
     if let Err(e) = &arm {
         problems.extend(e.problems.iter().cloned());
     }
-    let format = match output_format(args.format, args.out.as_deref()) {
+    let format = match super::output_format(
+        args.format,
+        args.out.as_deref(),
+        &Format::EXTENSIONS,
+        Format::Table,
+        |f| f.name().to_string(),
+    ) {
         Ok(f) => f,
         Err(p) => {
             problems.push(p);
@@ -209,28 +215,6 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
     match &args.out {
         Some(path) => crate::write::atomic(path, &bytes),
         None => crate::write::stdout(&bytes),
-    }
-}
-
-/// The format asked for, or the one the --out extension names; a clash, or an extension
-/// dosesim does not write, is an error.
-fn output_format(asked: Option<Format>, out: Option<&std::path::Path>) -> Result<Format, Problem> {
-    let implied = match out {
-        Some(p) => super::out_extension(p, "--out", &Format::EXTENSIONS)?,
-        None => None,
-    };
-    match (asked, implied) {
-        (Some(a), Some(i)) if a != i => Err(Problem::flag(
-            "--format",
-            format!(
-                "{} output does not fit a file named {}: drop --format or change the file name",
-                a.name(),
-                out.map(|p| p.display().to_string()).unwrap_or_default()
-            ),
-        )),
-        (Some(a), _) => Ok(a),
-        (None, Some(i)) => Ok(i),
-        (None, None) => Ok(Format::Table),
     }
 }
 

@@ -47,6 +47,35 @@ pub fn out_extension<T: Copy>(
     }
 }
 
+/// The format asked for with `--format`, or the one the `--out` extension names (`known`),
+/// else `default`; a clash, or an extension dosesim does not write, is an error. `name`
+/// says a format in the message.
+pub fn output_format<T: Copy + PartialEq>(
+    asked: Option<T>,
+    out: Option<&Path>,
+    known: &[(&str, T)],
+    default: T,
+    name: impl Fn(T) -> String,
+) -> Result<T, Problem> {
+    let implied = match out {
+        Some(p) => out_extension(p, "--out", known)?,
+        None => None,
+    };
+    match (asked, implied) {
+        (Some(a), Some(i)) if a != i => Err(Problem::flag(
+            "--format",
+            format!(
+                "{} output does not fit a file named {}: drop --format or change the file name",
+                name(a),
+                out.map(|p| p.display().to_string()).unwrap_or_default()
+            ),
+        )),
+        (Some(a), _) => Ok(a),
+        (None, Some(i)) => Ok(i),
+        (None, None) => Ok(default),
+    }
+}
+
 /// The administration record named by `--log`, read and checked against the roster.
 pub fn read_log(
     args: &crate::cli::RecordArgs,

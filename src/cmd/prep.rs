@@ -13,7 +13,13 @@ use crate::{roster, scenario, sheet::Request};
 
 pub fn run(args: PrepArgs) -> Result<()> {
     let mut problems = Vec::new();
-    let format = match output_format(args.format, args.out.as_deref()) {
+    let format = match super::output_format(
+        args.format,
+        args.out.as_deref(),
+        &SheetFormat::EXTENSIONS,
+        SheetFormat::Table,
+        |f| format!("{f:?}").to_lowercase(),
+    ) {
         Ok(f) => f,
         Err(p) => {
             problems.push(p);
@@ -123,30 +129,6 @@ pub fn run(args: PrepArgs) -> Result<()> {
     match &args.out {
         Some(path) => crate::write::atomic(path, &bytes),
         None => crate::write::stdout(&bytes),
-    }
-}
-
-/// The format asked for, or the one the --out extension names; a clash is an error.
-fn output_format(
-    asked: Option<SheetFormat>,
-    out: Option<&std::path::Path>,
-) -> Result<SheetFormat, Problem> {
-    let implied = match out {
-        Some(p) => super::out_extension(p, "--out", &SheetFormat::EXTENSIONS)?,
-        None => None,
-    };
-    match (asked, implied) {
-        (Some(a), Some(i)) if a != i => Err(Problem::flag(
-            "--format",
-            format!(
-                "{a:?} output does not fit a file named {}: drop --format or change the file name",
-                out.map(|p| p.display().to_string()).unwrap_or_default()
-            )
-            .to_lowercase(),
-        )),
-        (Some(a), _) => Ok(a),
-        (None, Some(i)) => Ok(i),
-        (None, None) => Ok(SheetFormat::Table),
     }
 }
 
