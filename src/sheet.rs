@@ -73,11 +73,13 @@ impl Concentration {
         }
     }
 
-    /// Where it comes from, as the sheets say it: `scenario`, `--concentration`, ...
+    /// Where it comes from, as the CSV says it: `scenario`, `command line` (with
+    /// `--concentration`: a cell starting with `-` would be a formula to a spreadsheet),
+    /// `dose in mL`, `none known`.
     pub fn source(self) -> &'static str {
         match self {
             Concentration::Scenario(_) => "scenario",
-            Concentration::Given(_) => "--concentration",
+            Concentration::Given(_) => "command line",
             Concentration::Millilitres => "dose in mL",
             Concentration::Unknown => "none known",
         }

@@ -75,7 +75,7 @@ fn one_day_lists_each_dose_its_volume_and_the_days_total_as_checked_by_hand() {
     assert_eq!(cells(0, "dose"), "75000000");
     assert_eq!(cells(0, "volume_ml"), "30");
     assert_eq!(cells(0, "concentration_cells_per_ml"), "2500000");
-    assert_eq!(cells(0, "concentration_source"), "--concentration");
+    assert_eq!(cells(0, "concentration_source"), "command line");
     assert_eq!(cells(0, "cumulative_dose"), "300000000");
     // M1's 3rd: 44,400,000 / 2.5e6 = 17.76 mL; 3 x 44.4e6 = 133,200,000.
     assert_eq!(cells(1, "patient_id"), "M1");
@@ -198,7 +198,7 @@ fn the_volume_says_which_concentration_it_used_or_that_none_is_known() {
     let row = sheet(&["--concentration", "uc_msc=2e6"]);
     assert_eq!(row["volume_ml"], "20");
     assert_eq!(row["concentration_cells_per_ml"], "2000000");
-    assert_eq!(row["concentration_source"], "--concentration");
+    assert_eq!(row["concentration_source"], "command line");
     let table = prep(
         "NCT01573923",
         &r1573,

@@ -77,11 +77,12 @@ pub fn volume(v: Option<f64>) -> String {
 pub fn unit_headers(product: &Product, c: Concentration) -> [String; 3] {
     let unit = product.unit.as_str();
     let vol = match c {
-        Concentration::Scenario(x) | Concentration::Given(x) => format!(
-            "Volume to draw (mL, at {} cells/mL, {})",
-            sci(x),
-            c.source()
-        ),
+        Concentration::Scenario(x) => {
+            format!("Volume to draw (mL, at {} cells/mL, scenario)", sci(x))
+        }
+        Concentration::Given(x) => {
+            format!("Volume to draw (mL, at {} cells/mL, --concentration)", sci(x))
+        }
         Concentration::Millilitres => "Volume to draw (mL)".to_string(),
         Concentration::Unknown => "Volume to draw (mL)".to_string(),
     };
