@@ -335,13 +335,9 @@ fn make_patients(cohort: &Cohort, files: Option<Files>) -> Result<report::Patien
                     };
                     let file = |ext: &str| write::safe_child(dir, &p.id, ext);
                     write::atomic(&file(".csv")?, &export::csv::Csv.render(&cal)?)?;
+                    // The patient's events once: their own file, then the trial's and site's.
                     ics = export::ics::events(&cal);
-                    let own = [
-                        export::ics::header(&format!("{} {} {}", trial.id, arm.id, p.id)).as_str(),
-                        &ics,
-                        export::ics::FOOTER,
-                    ]
-                    .concat();
+                    let own = export::ics::file(&export::ics::own_name(&cal), &ics);
                     write::atomic(&file(".ics")?, own.as_bytes())?;
                     write::atomic(&file(".svg")?, svg.as_bytes())?;
                     write::atomic(&file(".png")?, &png)?;

@@ -6,8 +6,12 @@
 //! and DTSTAMP is the patient's study day 1 at 00:00 UTC (with an administration record,
 //! its as-of date) so the same inputs give the same bytes. With a record, each event is an
 //! update a calendar app applies: SEQUENCE grows when its date or status changes
-//! ([`super::Recorded::sequence`]) and a missed or cancelled event is STATUS:CANCELLED. Folding at 75 octets, CRLF line ends and text escaping are the `icalendar`
-//! crate's; this file decides only what the events say.
+//! ([`super::Recorded::sequence`]) and a missed or cancelled event is STATUS:CANCELLED.
+//! Each title starts with the patient id, since the trial's and site's files (written by
+//! `bundle.rs` from [`events`], byte for byte the patient's own) hold many patients. With
+//! `--remind-days N`, a dose still to give has a VALARM N days before it. CRLF line ends
+//! and text escaping are the `icalendar` crate's, folding at 75 octets is `refold`'s;
+//! this file decides what the events say.
 
 use icalendar::{Component, EventLike};
 
@@ -25,11 +29,17 @@ impl Exporter for Ics {
 }
 
 pub fn render(c: &Calendar) -> String {
-    let name = format!("{} {} {}", c.trial.id, c.arm.id, c.patient.id);
-    let mut text = header(&name);
-    text.push_str(&events(c));
-    text.push_str(FOOTER);
-    text
+    file(&own_name(c), &events(c))
+}
+
+/// What a calendar app calls a patient's own file: "NCT04822922 high P2922-004".
+pub fn own_name(c: &Calendar) -> String {
+    format!("{} {} {}", c.trial.id, c.arm.id, c.patient.id)
+}
+
+/// A calendar file named `name` holding `events` (VEVENT blocks of [`events`]).
+pub fn file(name: &str, events: &str) -> String {
+    [header(name).as_str(), events, FOOTER].concat()
 }
 
 /// The last line of every calendar file.

@@ -81,10 +81,12 @@ pub fn unit_headers(product: &Product, c: Concentration) -> [String; 3] {
             format!("Volume to draw (mL, at {} cells/mL, scenario)", sci(x))
         }
         Concentration::Given(x) => {
-            format!("Volume to draw (mL, at {} cells/mL, --concentration)", sci(x))
+            format!(
+                "Volume to draw (mL, at {} cells/mL, --concentration)",
+                sci(x)
+            )
         }
-        Concentration::Millilitres => "Volume to draw (mL)".to_string(),
-        Concentration::Unknown => "Volume to draw (mL)".to_string(),
+        Concentration::Millilitres | Concentration::Unknown => "Volume to draw (mL)".to_string(),
     };
     [
         format!("Dose ({unit})"),
