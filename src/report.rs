@@ -155,13 +155,18 @@ pub struct Report<'a> {
 const PREP_IDS_SHOWN: usize = 40;
 
 fn page(title: &str, body: Markup) -> String {
+    styled_page(title, STYLE, body)
+}
+
+/// A self-contained HTML page: its style sheet inline, nothing fetched.
+pub fn styled_page(title: &str, style: &str, body: Markup) -> String {
     html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 title { (title) }
-                style { (PreEscaped(STYLE)) }
+                style { (PreEscaped(style)) }
             }
             body { (body) }
         }

@@ -1504,7 +1504,7 @@ fn ics_files_parse_and_have_one_event_per_appointment() {
     assert_eq!(h1[3]["DTSTART"].0, "20270108");
     assert_eq!(
         unescape(&h1[3]["SUMMARY"].0),
-        "hUC-MSC infusion 4/4, 7.50 x 10⁷ cells"
+        "H1: hUC-MSC infusion 4/4, 7.50 x 10⁷ cells"
     );
 }
 

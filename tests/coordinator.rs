@@ -88,12 +88,33 @@ fn parsed(text: &str) -> Vec<(String, String, Vec<Alarm>)> {
         .collect()
 }
 
-#[test]
-fn the_trial_and_each_site_file_hold_the_patient_files_events_byte_for_byte() {
+/// The SITED roster's cohort without reminders: (its folder, the roster, the output).
+fn sited_cohort() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let roster = write_file(dir.path(), "r.csv", SITED);
     let out = dir.path().join("out");
     cohort(Path::new(NCT04822922), &roster, &out).expect_code(0);
+    (dir, roster, out)
+}
+
+/// `cohort NCT04822922 --roster R --out OUT --remind-days N`, which must succeed.
+fn cohort_reminded(roster: &Path, out: &Path, days: &str) {
+    run([
+        "cohort",
+        NCT04822922,
+        "--roster",
+        roster.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--remind-days",
+        days,
+    ])
+    .expect_code(0);
+}
+
+#[test]
+fn the_trial_and_each_site_file_hold_the_patient_files_events_byte_for_byte() {
+    let (_dir, _roster, out) = sited_cohort();
     let trial = out.join("NCT04822922");
     let patient = |id: &str| read(&trial.join(format!("patients/{id}.ics")));
     let blocks = |ids: &[&str]| -> String {
@@ -139,10 +160,7 @@ fn the_trial_and_each_site_file_hold_the_patient_files_events_byte_for_byte() {
 
 #[test]
 fn every_title_starts_with_the_patient_id() {
-    let dir = tempfile::tempdir().unwrap();
-    let roster = write_file(dir.path(), "r.csv", SITED);
-    let out = dir.path().join("out");
-    cohort(Path::new(NCT04822922), &roster, &out).expect_code(0);
+    let (_dir, _roster, out) = sited_cohort();
     let all = read(&out.join("NCT04822922/calendar.ics"));
     let events = parsed(&all);
     for (uid, summary, _) in &events {
@@ -164,22 +182,9 @@ fn every_title_starts_with_the_patient_id() {
 
 #[test]
 fn remind_days_puts_a_reminder_before_each_dose_still_to_give() {
-    let dir = tempfile::tempdir().unwrap();
-    let roster = write_file(dir.path(), "r.csv", SITED);
-    let plain = dir.path().join("plain");
-    cohort(Path::new(NCT04822922), &roster, &plain).expect_code(0);
+    let (dir, roster, plain) = sited_cohort();
     let reminded = dir.path().join("reminded");
-    run([
-        "cohort",
-        NCT04822922,
-        "--roster",
-        roster.to_str().unwrap(),
-        "--out",
-        reminded.to_str().unwrap(),
-        "--remind-days",
-        "3",
-    ])
-    .expect_code(0);
+    cohort_reminded(&roster, &reminded, "3");
     // Off by default.
     let off = read(&plain.join("NCT04822922/calendar.ics"));
     assert!(!off.contains("VALARM"));
@@ -206,17 +211,7 @@ fn remind_days_puts_a_reminder_before_each_dose_still_to_give() {
         off
     );
     let again = dir.path().join("again");
-    run([
-        "cohort",
-        NCT04822922,
-        "--roster",
-        roster.to_str().unwrap(),
-        "--out",
-        again.to_str().unwrap(),
-        "--remind-days",
-        "3",
-    ])
-    .expect_code(0);
+    cohort_reminded(&roster, &again, "3");
     assert_eq!(read(&again.join("NCT04822922/calendar.ics")), on);
     assert!(!on.contains("DTSTAMP:2026-12") && !on.contains("VALARM\r\nDTSTAMP"));
 
@@ -287,17 +282,7 @@ fn calendar_takes_a_patient_from_the_roster() {
     let dir = tempfile::tempdir().unwrap();
     let roster = write_file(dir.path(), "r.csv", SITED);
     let out = dir.path().join("out");
-    run([
-        "cohort",
-        NCT04822922,
-        "--roster",
-        roster.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--remind-days",
-        "2",
-    ])
-    .expect_code(0);
+    cohort_reminded(&roster, &out, "2");
     // The patient's own file, byte for byte: arm, weight, start and site from the roster.
     for id in ["H1", "L1", "M1"] {
         let r = run([

@@ -259,8 +259,9 @@ fn a_scenario_is_named_by_its_trial_id_in_any_case() {
 fn given_missed_and_cancelled_doses_drop_off_and_an_overdue_one_stays() {
     // The bundled record of NCT01724398: on 2026-08-14, P4398-002's uc_msc 2/4 was given
     // and P4398-003's plasma exchange 2/3 missed; without the record both are listed.
-    let roster = "scenarios/rosters/NCT01724398.csv";
+    let roster = Path::new("scenarios/rosters/NCT01724398.csv");
     let log = "scenarios/logs/NCT01724398.csv";
+    let sheet = |args: &[&str]| prep("NCT01724398", roster, args);
     let ids = |r: &Run| -> Vec<String> {
         r.expect_code(0);
         csv_rows(&r.stdout)
@@ -274,43 +275,14 @@ fn given_missed_and_cancelled_doses_drop_off_and_an_overdue_one_stays() {
             })
             .collect()
     };
-    let plain = run([
-        "prep",
-        "NCT01724398",
-        "--roster",
-        roster,
-        "--date",
-        "2026-08-14",
-        "--format",
-        "csv",
-    ]);
+    let day = ["--date", "2026-08-14"];
+    let csv = ["--format", "csv"];
     assert_eq!(
-        ids(&plain),
+        ids(&sheet(&[&day[..], &csv].concat())),
         ["P4398-002 uc_msc planned", "P4398-003 pe planned"]
     );
-    let recorded = run([
-        "prep",
-        "NCT01724398",
-        "--roster",
-        roster,
-        "--log",
-        log,
-        "--date",
-        "2026-08-14",
-        "--format",
-        "csv",
-    ]);
-    assert!(ids(&recorded).is_empty());
-    let table = run([
-        "prep",
-        "NCT01724398",
-        "--roster",
-        roster,
-        "--log",
-        log,
-        "--date",
-        "2026-08-14",
-    ]);
+    assert!(ids(&sheet(&[&["--log", log][..], &day, &csv].concat())).is_empty());
+    let table = sheet(&[&["--log", log][..], &day].concat());
     assert!(
         table.out().contains("Administration record as of 2026-11-20: doses recorded as given, missed or cancelled are not listed (2 in this range)."),
         "{}",
@@ -325,34 +297,13 @@ fn given_missed_and_cancelled_doses_drop_off_and_an_overdue_one_stays() {
         .filter(|l| l.starts_with("patient_id") || l.contains(",2026-08-07,"))
         .collect();
     let cut = write_file(dir.path(), "log.csv", &(early.join("\n") + "\n"));
-    let due = run([
-        "prep",
-        "NCT01724398",
-        "--roster",
-        roster,
-        "--log",
-        cut.to_str().unwrap(),
-        "--as-of",
-        "2026-08-20",
-        "--date",
-        "2026-08-14",
-        "--format",
-        "csv",
-    ]);
-    assert_eq!(ids(&due), ["P4398-002 uc_msc due", "P4398-003 pe due"]);
+    let cut = ["--log", cut.to_str().unwrap(), "--as-of", "2026-08-20"];
+    assert_eq!(
+        ids(&sheet(&[&cut[..], &day, &csv].concat())),
+        ["P4398-002 uc_msc due", "P4398-003 pe due"]
+    );
     // A sheet of a later day says that doses before it are overdue, and where they start.
-    let later = run([
-        "prep",
-        "NCT01724398",
-        "--roster",
-        roster,
-        "--log",
-        cut.to_str().unwrap(),
-        "--as-of",
-        "2026-08-20",
-        "--date",
-        "2026-08-21",
-    ]);
+    let later = sheet(&[&cut[..], &["--date", "2026-08-21"]].concat());
     later.expect_code(0);
     let first = later
         .warnings()
@@ -373,23 +324,9 @@ fn given_missed_and_cancelled_doses_drop_off_and_an_overdue_one_stays() {
             .stderr
             .contains(&format!("`--from {first}` lists them"))
     );
-    let listed = run([
-        "prep",
-        "NCT01724398",
-        "--roster",
-        roster,
-        "--log",
-        cut.to_str().unwrap(),
-        "--as-of",
-        "2026-08-20",
-        "--from",
-        &first,
-        "--to",
-        "2026-08-20",
-        "--format",
-        "csv",
-    ]);
-    let listed = ids(&listed);
+    let listed = ids(&sheet(
+        &[&cut[..], &["--from", &first, "--to", "2026-08-20"], &csv].concat(),
+    ));
     assert!(listed.iter().all(|l| l.ends_with(" due")), "{listed:?}");
 }
 
@@ -635,36 +572,35 @@ fn every_days_totals_are_cohorts_prep_csv_for_every_bundled_trial() {
         let out = dir.path().join(id);
         cohort(Path::new(scenario), Path::new(&roster), &out).expect_code(0);
         let prep_csv = std::fs::read(out.join(id).join("prep.csv")).unwrap();
-        let expected: Vec<[String; 6]> = csv_rows(&prep_csv)
-            .into_iter()
-            .map(|r| {
-                [
-                    r["date"].clone(),
-                    r["site"].clone(),
-                    r["product"].clone(),
-                    r["doses"].clone(),
-                    r["total_dose"].clone(),
-                    r["total_volume_ml"].clone(),
-                ]
-            })
-            .collect();
+        // The cells of `columns`, row by row.
+        let pick = |rows: &[std::collections::BTreeMap<String, String>], columns: [&str; 6]| {
+            rows.iter()
+                .map(|r| columns.map(|c| r[c].clone()))
+                .collect::<Vec<_>>()
+        };
+        let expected = pick(
+            &csv_rows(&prep_csv),
+            [
+                "date",
+                "site",
+                "product",
+                "doses",
+                "total_dose",
+                "total_volume_ml",
+            ],
+        );
         let sheet = run(["prep", id, "--roster", &roster, "--format", "csv"]);
         sheet.expect_code(0);
         let rows = csv_rows(&sheet.stdout);
-        let totals: Vec<[String; 6]> = rows
+        let day_totals: Vec<_> = rows
             .iter()
             .filter(|r| r["line"] == "day_total")
-            .map(|r| {
-                [
-                    r["date"].clone(),
-                    r["site"].clone(),
-                    r["product"].clone(),
-                    r["doses"].clone(),
-                    r["dose"].clone(),
-                    r["volume_ml"].clone(),
-                ]
-            })
+            .cloned()
             .collect();
+        let totals = pick(
+            &day_totals,
+            ["date", "site", "product", "doses", "dose", "volume_ml"],
+        );
         assert!(!totals.is_empty());
         assert_eq!(totals, expected, "{id}");
         // Each total is the sum of its lines.

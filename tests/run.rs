@@ -40,20 +40,36 @@ fn check_trial_dir(out: &Path, trial: &str) {
     let dir = out.join(trial);
     // A trial with a bundled administration record also has its deviations.
     let mut want_files = vec![
+        "calendar.ics",
         "manifest.json",
         "patients",
         "pharmacy.csv",
         "prep.csv",
         "report.html",
+        // Every demo roster has a site column: a calendar file per site.
+        "sites",
     ];
     if root().join(format!("scenarios/logs/{trial}.csv")).is_file() {
-        want_files.insert(0, "deviations.csv");
+        want_files.push("deviations.csv");
     }
     // Every bundled trial has a forecast plan, so its forecast folder too.
     let plan = format!("scenarios/plans/{}.toml", trial.to_ascii_lowercase());
     assert!(root().join(&plan).is_file(), "{plan}");
-    want_files.insert(want_files.len() - 5, "forecast");
+    want_files.push("forecast");
+    want_files.sort();
     assert_eq!(entries(&dir), want_files, "{trial}");
+    let roster =
+        std::fs::read_to_string(root().join(format!("scenarios/rosters/{trial}.csv"))).unwrap();
+    let mut sites: Vec<String> = roster
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(4))
+        .filter(|s| !s.is_empty())
+        .map(|s| format!("{s}.ics"))
+        .collect();
+    sites.sort();
+    sites.dedup();
+    assert_eq!(entries(&dir.join("sites")), sites, "{trial}: sites/");
     assert_eq!(
         entries(&dir.join("forecast")),
         [

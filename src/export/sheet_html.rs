@@ -7,7 +7,7 @@
 //! Print layout: each day starts a new page; a row is never split across pages, and a
 //! day's table repeats its header on the next page.
 
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{Markup, html};
 
 use super::sheet::{
     day_heading, exact_parts, flags, site_words, total_words, unit_headers, volume,
@@ -167,16 +167,5 @@ pub fn render(s: &Sheet, inputs: &[Input]) -> String {
         }
     };
     let title = format!("{} preparation sheet, {}", t.id, s.range_words());
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                title { (title) }
-                style { (PreEscaped(STYLE)) }
-            }
-            body { (body) }
-        }
-    }
-    .into_string()
+    crate::report::styled_page(&title, STYLE, body)
 }
