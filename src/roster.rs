@@ -48,6 +48,8 @@ pub struct Roster {
     pub date_warnings: Vec<String>,
     /// The site ids the `site` column names, each once.
     pub sites: Vec<Box<str>>,
+    /// With a `site` column, the patients whose cell is empty (no site calendar): one line.
+    pub site_warnings: Vec<String>,
 }
 
 impl Roster {
@@ -107,7 +109,7 @@ pub fn parse(path: &Path, bytes: Vec<u8>, trial: &Trial) -> Result<Roster, Input
         ));
     }
     for (k, name) in REQUIRED.iter().enumerate() {
-        match headers.iter().position(|h| h == name.as_bytes()) {
+        match headers.iter().position(|h| header_is(h, name)) {
             Some(i) => col[k] = i,
             None => problems.push(
                 Problem::new(
@@ -123,7 +125,7 @@ pub fn parse(path: &Path, bytes: Vec<u8>, trial: &Trial) -> Result<Roster, Input
         }
     }
     InputError::check(std::mem::take(&mut problems))?;
-    let site_col = headers.iter().position(|h| h == b"site");
+    let site_col = headers.iter().position(|h| header_is(h, "site"));
     let cx = Context {
         path,
         trial,
@@ -234,6 +236,10 @@ pub fn parse(path: &Path, bytes: Vec<u8>, trial: &Trial) -> Result<Roster, Input
     problems.sort_by_key(|p| p.line);
     InputError::check(problems)?;
     let date_warnings = far_starts(path, &entries);
+    let site_warnings = match site_col {
+        Some(_) => blank_sites(path, &entries),
+        None => Vec::new(),
+    };
     Ok(Roster {
         entries,
         by_id,
@@ -241,7 +247,40 @@ pub fn parse(path: &Path, bytes: Vec<u8>, trial: &Trial) -> Result<Roster, Input
         id_warnings,
         date_warnings,
         sites,
+        site_warnings,
     })
+}
+
+/// Whether a header cell names column `name`: as written, or in another letter case or
+/// with spaces around it (`Site`, ` weight_kg`), as a spreadsheet may save it.
+fn header_is(cell: &[u8], name: &str) -> bool {
+    cell.trim_ascii().eq_ignore_ascii_case(name.as_bytes())
+}
+
+/// The patients of a roster with a `site` column whose cell is empty, as one warning:
+/// they follow no site calendar, and a sheet or calendar of a site leaves them out.
+fn blank_sites(path: &Path, entries: &[Entry]) -> Vec<String> {
+    let mut lines: Vec<u32> = entries
+        .iter()
+        .filter(|e| e.site.is_none())
+        .map(|e| e.line)
+        .collect();
+    if lines.is_empty() {
+        return Vec::new();
+    }
+    lines.sort_unstable();
+    let shown: Vec<String> = lines.iter().take(10).map(u32::to_string).collect();
+    let more = if lines.len() > 10 { ", ..." } else { "" };
+    vec![format!(
+        "{}: {} an empty site cell (line{} {}{more}): no site calendar (every day open), and no site's sheet or calendar file",
+        path.display(),
+        match lines.len() {
+            1 => "1 patient has".to_string(),
+            n => format!("{n} patients have"),
+        },
+        if lines.len() == 1 { "" } else { "s" },
+        shown.join(", ")
+    )]
 }
 
 /// The schedules that cannot be made for the rows not on a `bad` line.

@@ -56,13 +56,15 @@ impl Concentration {
         }
     }
 
-    /// The volume, in mL, of `dose` (in the product's unit).
+    /// The volume, in mL, of `dose` (in the product's unit), to the hundredth of a mL
+    /// it is drawn to.
     pub fn volume_ml(self, dose: f64) -> Option<f64> {
-        match self {
-            Concentration::Scenario(c) | Concentration::Given(c) => Some(dose / c),
-            Concentration::Millilitres => Some(dose),
-            Concentration::Unknown => None,
-        }
+        let v = match self {
+            Concentration::Scenario(c) | Concentration::Given(c) => dose / c,
+            Concentration::Millilitres => dose,
+            Concentration::Unknown => return None,
+        };
+        Some((v * 100.0).round() / 100.0)
     }
 
     /// In cells/mL, when there is one.
@@ -111,6 +113,7 @@ pub struct Line {
     pub occurrences: u32,
     /// In the product's unit (whole cells, or mL).
     pub dose: f64,
+    /// To the hundredth of a mL.
     pub volume_ml: Option<f64>,
     /// The patient's cumulative dose of the component's product after this one.
     pub cumulative: Option<f64>,
@@ -132,7 +135,8 @@ pub struct Block {
     pub lines: Vec<Line>,
     /// The sum of the doses, in the product's unit.
     pub total: f64,
-    /// The sum of the volumes (`None` when no concentration is known).
+    /// The sum of the volumes as drawn, each to the hundredth of a mL (`None` when no
+    /// concentration is known): the total is what the rows add up to.
     pub volume_ml: Option<f64>,
     /// The assumed values behind the day's doses (an earlier dose in a running total is
     /// not in a day's total).
@@ -262,7 +266,11 @@ pub fn build<'t>(cohort: &Cohort<'t>, request: &Request) -> Sheet<'t> {
                         assumed: Assumed::default(),
                     });
                 block.total += dose;
-                block.volume_ml = block.volume_ml.zip(line.volume_ml).map(|(a, b)| a + b);
+                // In whole hundredths, so that the sum is exact.
+                block.volume_ml = block
+                    .volume_ml
+                    .zip(line.volume_ml)
+                    .map(|(a, b)| ((a * 100.0).round() + (b * 100.0).round()) / 100.0);
                 block.assumed |= Assumed::without_earlier(e.assumed);
                 block.lines.push(line);
             }

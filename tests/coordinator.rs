@@ -360,3 +360,42 @@ fn calendar_takes_a_patient_from_the_roster() {
     r.expect_code(2);
     assert!(r.stderr.contains("--patient"), "{}", r.stderr);
 }
+
+#[test]
+fn a_roster_patients_missing_calendar_is_blamed_on_the_roster_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let roster = write_file(dir.path(), "r.csv", SITED);
+    let r = run([
+        "calendar",
+        NCT04822922,
+        "--roster",
+        roster.to_str().unwrap(),
+        "--patient",
+        "L1",
+        "--calendars",
+        dir.path().to_str().unwrap(),
+    ]);
+    r.expect_code(2);
+    assert!(
+        r.stderr
+            .contains("r.csv:4: site: no calendar for site 'BJ-302'"),
+        "{}",
+        r.stderr
+    );
+    // Reminders go in calendar files only: a table says so on stderr.
+    let r = calendar(
+        NCT04822922,
+        "low",
+        "70",
+        "2027-01-04",
+        &["--remind-days", "2"],
+    );
+    r.expect_code(0);
+    assert!(
+        r.stderr.contains(
+            "warning: --remind-days puts reminders in a calendar file (ics), not in table output"
+        ),
+        "{}",
+        r.stderr
+    );
+}

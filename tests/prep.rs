@@ -622,3 +622,122 @@ fn every_days_totals_are_cohorts_prep_csv_for_every_bundled_trial() {
         }
     }
 }
+
+#[test]
+fn a_concentration_off_by_powers_of_ten_is_refused_and_totals_add_up_as_printed() {
+    let (_dir, roster) = three();
+    // 2.5 for 2.5e6 would ask for 30,000,000 mL; 1e12 for 0.00 mL.
+    for c in ["uc_msc=2.5", "uc_msc=1e12"] {
+        let r = prep("NCT04822922", &roster, &["--concentration", c]);
+        r.expect_code(2);
+        assert!(
+            r.stderr
+                .contains("is not the concentration of a cell suspension (dosesim takes 1.00 x 10⁴ to 1.00 x 10⁹ cells/mL)"),
+            "{c}: {}",
+            r.stderr
+        );
+    }
+    // At 3 x 10^6 cells/mL the volumes have a third decimal: each is drawn to the
+    // hundredth, and the day's total is the sum of the volumes as printed.
+    let r = run([
+        "prep",
+        "NCT02812121",
+        "--roster",
+        "scenarios/rosters/NCT02812121.csv",
+        "--concentration",
+        "ucb_msc=3e6",
+        "--format",
+        "csv",
+    ]);
+    r.expect_code(0);
+    let mut hundredths = 0i64;
+    let mut days = 0;
+    for row in csv_rows(&r.stdout) {
+        let v: f64 = row["volume_ml"].parse().unwrap();
+        let h = (v * 100.0).round() as i64;
+        assert!(
+            ((v * 100.0) - h as f64).abs() < 1e-6,
+            "{v} has at most 2 decimals"
+        );
+        if row["line"] == "dose" {
+            hundredths += h;
+        } else {
+            assert_eq!(h, hundredths, "{}", row["date"]);
+            hundredths = 0;
+            days += 1;
+        }
+    }
+    assert!(days > 100);
+}
+
+#[test]
+fn an_old_record_and_patients_without_a_site_are_warned_about() {
+    let roster = "scenarios/rosters/NCT01724398.csv";
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join("scenarios/logs/NCT01724398.csv")).unwrap();
+    let early: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("patient_id") || l.contains(",2026-08-07,"))
+        .collect();
+    let log = write_file(dir.path(), "log.csv", &(early.join("\n") + "\n"));
+    let r = run([
+        "prep",
+        "NCT01724398",
+        "--roster",
+        roster,
+        "--log",
+        log.to_str().unwrap(),
+        "--week",
+        "2026-W48",
+    ]);
+    r.expect_code(0);
+    assert!(
+        r.stderr.contains("the administration record is complete to 2026-08-07, 108 days before this sheet's first date"),
+        "{}",
+        r.stderr
+    );
+    // A site column spelled Site, with an empty cell: read, and the empty one warned of.
+    let sited = write_file(
+        dir.path(),
+        "r.csv",
+        "patient_id,arm,weight_kg,start_date,Site\nH1,high,62.5,2026-09-07,SH-RENJI\nL1,low,70,2026-09-07,\n",
+    );
+    let r = prep(
+        "NCT04822922",
+        &sited,
+        &["--date", "2026-09-07", "--format", "csv"],
+    );
+    r.expect_code(0);
+    let sites: Vec<String> = csv_rows(&r.stdout)
+        .into_iter()
+        .filter(|row| row["line"] == "dose")
+        .map(|row| row["site"].clone())
+        .collect();
+    assert_eq!(sites, ["", "SH-RENJI"]);
+    assert!(
+        r.stderr.contains("r.csv: 1 patient has an empty site cell (line 3): no site calendar (every day open), and no site's sheet or calendar file"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn every_command_that_takes_a_scenario_takes_its_trial_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = out.to_str().unwrap();
+    let svg = dir.path().join("c.svg");
+    for args in [
+        vec!["validate", "NCT04822922"],
+        vec!["show", "nct04822922"],
+        vec!["compare", "NCT04822922", "--out", svg.to_str().unwrap()],
+        vec!["timeline", "NCT04822922", "--out", svg.to_str().unwrap()],
+        vec!["chart", "NCT04822922", "--out", svg.to_str().unwrap()],
+        vec!["forecast", "NCT04822922", "--replicates", "50", "--out", o],
+        vec!["run", "NCT04822922", "--out", o, "--force"],
+    ] {
+        run(&args).expect_code(0);
+    }
+    assert!(out.join("NCT04822922/forecast/weekly.csv").is_file());
+    assert!(out.join("NCT04822922/calendar.ics").is_file());
+}

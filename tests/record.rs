@@ -695,6 +695,7 @@ mod sequence {
             id_warnings: Vec::new(),
             date_warnings: Vec::new(),
             sites: Vec::new(),
+            site_warnings: Vec::new(),
         }
     }
 

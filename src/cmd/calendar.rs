@@ -27,6 +27,24 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
                 .field("--patient"),
             )
         })?;
+        // The patient's site calendar must exist: said of the roster's line, as cohort does.
+        if let Some(site) = roster.site(entry) {
+            let file = args.calendars.join(format!("{site}.toml"));
+            if !file.is_file() {
+                return Err(InputError::one(
+                    Problem::new(
+                        path,
+                        format!(
+                            "no calendar for site '{site}': {} does not exist (--calendars DIR names the folder of site calendars)",
+                            file.display()
+                        ),
+                    )
+                    .at(Some(entry.line as usize))
+                    .field("site"),
+                )
+                .into());
+            }
+        }
         args.arm = Some(trial.arms[entry.arm as usize].id.clone());
         args.weight = Some(entry.weight_kg);
         args.start = Some(entry.start);
@@ -139,7 +157,7 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
             let log = crate::record::read_for(path, &trial, &roster, args.as_of)?;
             super::warn_log(&log);
             let pl = log.patient(0);
-            if pl.is_empty() {
+            if pl.is_empty() && patient.start <= log.as_of {
                 eprintln!(
                     "warning: {} has no rows for patient {}: every event up to {} is shown due (check the id's spelling and case)",
                     path.display(),
@@ -194,6 +212,12 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
     if log.is_some() {
         assumptions.extend(trial.record_assumptions_of([arm]));
     }
+    if args.remind_days.is_some() && format != Format::Ics {
+        eprintln!(
+            "warning: --remind-days puts reminders in a calendar file (ics), not in {} output",
+            format.name()
+        );
+    }
     for w in &warnings {
         eprintln!("warning: {w}");
     }
@@ -243,6 +267,7 @@ fn one_patient(
         id_warnings: Vec::new(),
         date_warnings: Vec::new(),
         sites: patient.site.iter().map(|s| s.as_str().into()).collect(),
+        site_warnings: Vec::new(),
     }
 }
 

@@ -112,6 +112,9 @@ pub fn warn_roster(roster: &crate::roster::Roster) {
         10,
         "start dates years away from the rest of the roster",
     );
+    for w in &roster.site_warnings {
+        eprintln!("warning: {w}");
+    }
 }
 
 /// What a site calendar did to a run's events, gathered for a few lines on stderr.

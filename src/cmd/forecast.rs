@@ -35,7 +35,7 @@ pub fn run(args: ForecastArgs) -> Result<()> {
     let plan_path = args
         .plan
         .clone()
-        .unwrap_or_else(|| plan_for(&args.scenario, &trial));
+        .unwrap_or_else(|| plan_for(&trial.file, &trial));
     let plan = forecast::plan::load(&plan_path, &trial)?;
     let calendars = plan_calendars(&args.calendars, &plan)?;
     let roster = args

@@ -149,7 +149,8 @@ pub fn scenario_files(named: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
         if p.is_dir() {
             files.extend(crate::scenario::files_in(p)?);
         } else {
-            files.push(p.clone());
+            // A bare trial id names the scenario in scenarios/ that has it.
+            files.push(crate::scenario::resolve(p, Path::new(SCENARIO_DIR))?);
         }
     }
     Ok(files)

@@ -50,7 +50,7 @@ pub fn run(args: PrepArgs) -> Result<()> {
         && !roster.sites.iter().any(|s| &**s == site.as_str())
     {
         let known = if roster.sites.is_empty() {
-            "the roster has no site column".to_string()
+            "the roster names no site".to_string()
         } else {
             let names: Vec<&str> = roster.sites.iter().map(|s| &**s).collect();
             format!("the roster's sites: {}", names.join(", "))
@@ -67,8 +67,7 @@ pub fn run(args: PrepArgs) -> Result<()> {
     let sites = crate::site::for_roster(&args.calendars, &args.roster, &roster)?;
     let log = super::read_log(&args.record, &trial, &roster)?;
     let cohort = Cohort::build(&trial, &roster, &args.roster, &sites, log.as_ref())?;
-    super::cohort::warn(&cohort);
-    super::cohort::warn_closed_days(&cohort);
+    super::cohort::warn_roster(&roster);
     let request = Request {
         first,
         last,
@@ -76,6 +75,7 @@ pub fn run(args: PrepArgs) -> Result<()> {
         concentrations,
     };
     let made = crate::sheet::build(&cohort, &request);
+    warn_sheet(&cohort, &made);
     let mut unknown: Vec<usize> = made
         .days
         .iter()
@@ -92,12 +92,37 @@ pub fn run(args: PrepArgs) -> Result<()> {
             trial.id
         );
     }
+    if let (Some(as_of), Some(first)) = (made.as_of, first)
+        && (first - as_of).num_days() > STALE_RECORD_DAYS
+    {
+        eprintln!(
+            "warning: {}: the administration record is complete to {as_of}, {} days before this sheet's first date: the doses due since are taken as given as planned in the cumulative doses (record them, or check --as-of)",
+            trial.id,
+            (first - as_of).num_days()
+        );
+    }
     if let Some((n, first)) = made.overdue_before {
         eprintln!(
             "warning: {}: {} due before this range (the first on {first}) not recorded as given: `--from {first}` lists them",
             trial.id,
             plural(n as u64, "dose"),
         );
+    }
+    let bytes = match format {
+        SheetFormat::Table => sheet::table(&made).into_bytes(),
+        SheetFormat::Csv => {
+            let mut buf = Vec::new();
+            sheet::write_csv(&made, &mut buf)?;
+            buf
+        }
+        SheetFormat::Html => {
+            let inputs = crate::bundle::inputs_of(&cohort)?;
+            sheet_html::render(&made, &inputs).into_bytes()
+        }
+    };
+    match &args.out {
+        Some(path) => crate::write::atomic(path, &bytes)?,
+        None => crate::write::stdout(&bytes)?,
     }
     let dates = made
         .days
@@ -114,23 +139,43 @@ pub fn run(args: PrepArgs) -> Result<()> {
             .split_once(", ")
             .map_or("", |(_, r)| r)
     );
-    let bytes = match format {
-        SheetFormat::Table => sheet::table(&made).into_bytes(),
-        SheetFormat::Csv => {
-            let mut buf = Vec::new();
-            sheet::write_csv(&made, &mut buf)?;
-            buf
-        }
-        SheetFormat::Html => {
-            let inputs = crate::bundle::inputs_of(&cohort)?;
-            sheet_html::render(&made, &inputs).into_bytes()
-        }
-    };
-    match &args.out {
-        Some(path) => crate::write::atomic(path, &bytes),
-        None => crate::write::stdout(&bytes),
-    }
+    Ok(())
 }
+
+/// A record this many days older than a sheet's first date is warned about.
+const STALE_RECORD_DAYS: i64 = 7;
+
+/// The assumed values behind the sheet's doses, each once, on stderr: those of the arms on
+/// it, their closed-day rules when a site calendar placed them, and the record's.
+fn warn_sheet(cohort: &Cohort, made: &crate::sheet::Sheet) {
+    let trial = cohort.trial;
+    let mut used = vec![false; trial.arms.len()];
+    for l in made
+        .days
+        .iter()
+        .flat_map(|d| &d.blocks)
+        .flat_map(|b| &b.lines)
+    {
+        if let Some(k) = trial.arms.iter().position(|a| a.id == l.arm_id) {
+            used[k] = true;
+        }
+    }
+    let arms = super::arms_used(trial, &used);
+    let mut assumed = trial.assumptions_of(arms.iter().copied());
+    if cohort.on_any_calendar() {
+        assumed.extend(trial.closed_day_assumptions_of(arms.iter().copied()));
+    }
+    if cohort.log.is_some() {
+        assumed.extend(trial.record_assumptions_of(arms));
+    }
+    super::warn_assumptions(trial, &assumed);
+}
+
+/// The concentrations `--concentration` takes, in cells/mL: a cell suspension for infusion
+/// is far inside them, and a value outside is a typing slip (2.5 for 2.5e6) whose volumes
+/// would be off by a million.
+const MIN_CELLS_PER_ML: f64 = 1e4;
+const MAX_CELLS_PER_ML: f64 = 1e9;
 
 /// Each `--concentration PRODUCT=CELLS_PER_ML`, by product index; every bad one reported.
 fn concentrations(trial: &Trial, given: &[String]) -> Result<Vec<Option<f64>>, InputError> {
@@ -162,6 +207,18 @@ fn concentrations(trial: &Trial, given: &[String]) -> Result<Vec<Option<f64>>, I
             continue;
         }
         match value.trim().parse::<f64>() {
+            Ok(c)
+                if c.is_finite()
+                    && !(MIN_CELLS_PER_ML..=MAX_CELLS_PER_ML).contains(&c)
+                    && c > 0.0 =>
+            {
+                problems.push(flag(format!(
+                    "{} cells/mL is not the concentration of a cell suspension (dosesim takes {} to {} cells/mL): was an exponent left out? 2.5e6 is 2.5 x 10⁶",
+                    shown(c),
+                    crate::format::sci(MIN_CELLS_PER_ML),
+                    crate::format::sci(MAX_CELLS_PER_ML)
+                )));
+            }
             Ok(c) if c.is_finite() && c > 0.0 => {
                 if out[k].is_some_and(|x| x != c) {
                     problems.push(flag(format!(

@@ -64,13 +64,10 @@ pub fn exact_parts(product: &Product, v: f64) -> (String, Option<String>) {
     }
 }
 
-/// The volume cell of a sheet: "31.2", or what stands in for a volume none can be
-/// computed for.
-pub fn volume(v: Option<f64>) -> String {
-    v.map_or_else(
-        || "no concentration known".to_string(),
-        |v| trim_decimals(v, 2),
-    )
+/// The volume cell of a sheet, to the hundredth of a mL it is drawn to ("31.20"), or
+/// `unknown` where none can be computed.
+pub fn volume(v: Option<f64>, unknown: &str) -> String {
+    v.map_or_else(|| unknown.to_string(), |v| format!("{v:.2}"))
 }
 
 /// The header of a block's dose, volume and cumulative columns, with their units.
@@ -102,7 +99,8 @@ pub fn flags(l: &Line) -> String {
         parts.push("due (not recorded as given)".to_string());
     }
     if !l.flags.is_empty() {
-        parts.push(l.flags.codes().replace(';', "; "));
+        // In words: a printed column wraps at spaces, not inside closed_day.
+        parts.push(l.flags.codes().replace(';', "; ").replace('_', " "));
     }
     if !l.assumed.is_empty() {
         parts.push(format!("assumed: {}", l.assumed));
@@ -134,7 +132,7 @@ pub fn total_words(product: &Product, b: &Block) -> String {
     let vol = match (product.unit, b.volume_ml) {
         // A dose in mL is its volume: said once.
         (Unit::Ml, _) => String::new(),
-        (_, Some(v)) => format!(", {} mL", trim_decimals(v, 2)),
+        (_, Some(v)) => format!(", {v:.2} mL"),
         (_, None) => ", volume: no concentration known".to_string(),
     };
     let mut s = format!(
@@ -168,11 +166,15 @@ pub fn scope_words(s: &Sheet) -> Vec<String> {
         ));
     }
     if let Some((n, first)) = s.overdue_before {
+        let (is, they) = if n == 1 {
+            ("is", "it is")
+        } else {
+            ("are", "they are")
+        };
         out.push(format!(
-            "Overdue: {} before this range (the first on {} {first}) {} not recorded as given; they are not on this sheet.",
+            "Overdue: {} before this range (the first on {} {first}) {is} not recorded as given; {they} not on this sheet.",
             crate::format::plural(n as u64, "dose"),
             weekday_abbrev(first),
-            if n == 1 { "is" } else { "are" }
         ));
     }
     out
@@ -215,7 +217,7 @@ pub fn table(s: &Sheet) -> String {
                     l.component.clone(),
                     format!("{}/{}", l.occurrence, l.occurrences),
                     exact(p, l.dose),
-                    volume(l.volume_ml),
+                    volume(l.volume_ml, "no concentration known"),
                     l.cumulative.map(|c| exact(p, c)).unwrap_or_default(),
                     flags(l),
                 ]);

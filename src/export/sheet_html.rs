@@ -9,9 +9,7 @@
 
 use maud::{Markup, html};
 
-use super::sheet::{
-    day_heading, exact_parts, flags, site_words, total_words, unit_headers, volume,
-};
+use super::sheet::{day_heading, exact_parts, flags, total_words, unit_headers, volume};
 use crate::format::sci;
 use crate::manifest::Input;
 use crate::sheet::{Concentration, Sheet};
@@ -26,8 +24,9 @@ p { margin: 1mm 0; }
 .day { break-after: page; page-break-after: always; }
 .day:last-of-type { break-after: auto; page-break-after: auto; }
 table { border-collapse: collapse; width: 100%; margin: 1mm 0 2mm; }
-th, td { border: 1px solid #333; padding: 1.2mm 1.6mm; text-align: left; vertical-align: top; }
+th, td { border: 1px solid #333; padding: 1.2mm 1.2mm; text-align: left; vertical-align: top; }
 th { background: #eee; font-weight: 600; }
+tr.caption th { background: #fff; font-weight: 400; border: none; border-bottom: 1px solid #333; padding-left: 0; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.doses { table-layout: fixed; font-size: 9pt; }
 table.doses th, table.doses td { overflow-wrap: break-word; }
@@ -81,7 +80,7 @@ pub fn render(s: &Sheet, inputs: &[Input]) -> String {
             "Made by dosesim " (env!("CARGO_PKG_VERSION")) " from "
             @for (i, input) in inputs.iter().enumerate() {
                 @if i > 0 { ", " }
-                "the " (input.role) " " code { (input.path) } " (SHA-256 " code { (&input.sha256[..12.min(input.sha256.len())]) } "…"
+                "the " (input.role) " " code { (input.path) } " (SHA-256 " code { (input.sha256) }
                 @if let Some(d) = &input.as_of { ", complete to " (d) }
                 ")"
             }
@@ -102,7 +101,9 @@ pub fn render(s: &Sheet, inputs: &[Input]) -> String {
                 h1 { "Preparation sheet: " (day_heading(d)) }
                 p {
                     "Trial " b { (t.id) } ": " (t.title) br;
-                    "Site: " b { (site_words(&d.site)) }
+                    "Site: " b {
+                        @if d.site.is_empty() { "none (every day open)" } @else { (d.site) }
+                    }
                     @if let Some(a) = s.as_of {
                         br; "Administration record as of " (a) ": doses recorded as given, missed or cancelled are not listed."
                     }
@@ -128,9 +129,11 @@ pub fn render(s: &Sheet, inputs: &[Input]) -> String {
                     }
                     table.doses {
                         colgroup {
-                            @for w in [11, 8, 13, 7, 14, 11, 14, 11, 11] { col style={ "width:" (w) "%" }; }
+                            @for w in [12, 10, 13, 7, 13, 10, 13, 11, 11] { col style={ "width:" (w) "%" }; }
                         }
                         thead {
+                            // Repeated on a page a long day runs on to, with the day and product.
+                            tr.caption { th colspan="9" { (day_heading(d)) ": " (p.id) } }
                             tr {
                                 th { "Patient" } th { "Arm" } th { "Component" } th { "Dose n/N" }
                                 th { (dose_h) }
@@ -149,7 +152,7 @@ pub fn render(s: &Sheet, inputs: &[Input]) -> String {
                                     td { b { (l.patient_id) } } td { (l.arm_id) } td { (l.component) }
                                     td.num { (l.occurrence) "/" (l.occurrences) }
                                     td.num { (amount(p, Some(l.dose))) }
-                                    td.num { (volume(l.volume_ml)) }
+                                    td.num { (volume(l.volume_ml, "unknown")) }
                                     td.num { (amount(p, l.cumulative)) }
                                     td { (flags(l)) }
                                     td.tick {}
