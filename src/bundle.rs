@@ -226,8 +226,8 @@ struct Files<'a> {
 /// the patients are made.
 struct Collections {
     trial: write::Pending,
-    /// By the roster's site index.
-    sites: Vec<write::Pending>,
+    /// By the roster's site index, with whether it has an event yet.
+    sites: Vec<(write::Pending, bool)>,
 }
 
 impl Collections {
@@ -243,7 +243,7 @@ impl Collections {
             for site in &cohort.roster.sites {
                 let mut f = write::Pending::create(&write::safe_child(&sites_dir, site, ".ics")?)?;
                 f.write(export::ics::header(&format!("{id} at {site}")).as_bytes())?;
-                sites.push(f);
+                sites.push((f, false));
             }
         }
         Ok(Collections { trial, sites })
@@ -251,14 +251,21 @@ impl Collections {
 
     fn add(&mut self, site: Option<u16>, events: &str) -> Result<()> {
         self.trial.write(events.as_bytes())?;
-        if let Some(s) = site {
-            self.sites[usize::from(s)].write(events.as_bytes())?;
+        if let Some(s) = site
+            && !events.is_empty()
+        {
+            let (f, any) = &mut self.sites[usize::from(s)];
+            f.write(events.as_bytes())?;
+            *any = true;
         }
         Ok(())
     }
 
+    /// Moves the files into place; a site whose patients have no appointment (a control
+    /// arm's background treatment only) gets none: a calendar file must hold an event.
     fn finish(self) -> Result<()> {
-        for mut f in std::iter::once(self.trial).chain(self.sites) {
+        let sites = self.sites.into_iter().filter(|(_, any)| *any).map(|s| s.0);
+        for mut f in std::iter::once(self.trial).chain(sites) {
             f.write(export::ics::FOOTER.as_bytes())?;
             f.finish()?;
         }

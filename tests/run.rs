@@ -58,14 +58,17 @@ fn check_trial_dir(out: &Path, trial: &str) {
     want_files.push("forecast");
     want_files.sort();
     assert_eq!(entries(&dir), want_files, "{trial}");
-    let roster =
-        std::fs::read_to_string(root().join(format!("scenarios/rosters/{trial}.csv"))).unwrap();
-    let mut sites: Vec<String> = roster
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split(',').nth(4))
-        .filter(|s| !s.is_empty())
-        .map(|s| format!("{s}.ics"))
+    // A file per site that has an appointment (not every one: NCT01573923's control arm
+    // has background treatment only).
+    let mut pharmacy = csv::Reader::from_path(dir.join("pharmacy.csv")).unwrap();
+    let header = pharmacy.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (kind, site) = (col("kind"), col("site"));
+    let mut sites: Vec<String> = pharmacy
+        .records()
+        .map(|r| r.unwrap())
+        .filter(|r| &r[kind] != "background")
+        .map(|r| format!("{}.ics", &r[site]))
         .collect();
     sites.sort();
     sites.dedup();
