@@ -26,7 +26,7 @@ pub struct Cli {
 pub enum Command {
     /// One patient's calendar: dated infusions, exchanges and visits with doses and totals
     #[command(
-        after_help = "Examples:\n  dosesim calendar scenarios/nct04822922.toml --arm high --weight 62.5 --start 2026-12-30\n  dosesim calendar NCT04822922 --roster scenarios/rosters/NCT04822922.csv --patient P2922-004 --out P2922-004.ics --remind-days 2"
+        after_help = "Examples:\n  dosesim calendar scenarios/nct04822922.toml --arm high --weight 62.5 --start 2026-12-30\n  dosesim calendar NCT04822922 --roster scenarios/rosters/NCT04822922.csv \\\n      --patient P2922-004 --out P2922-004.ics --remind-days 2"
     )]
     Calendar(CalendarArgs),
     /// Check scenario files and report every problem found
@@ -52,7 +52,7 @@ pub enum Command {
     Pharmacy(PharmacyArgs),
     /// The preparation sheet: per date and site, each dose to prepare, its volume, the totals
     #[command(
-        after_help = "Examples:\n  dosesim prep NCT04822922 --roster scenarios/rosters/NCT04822922.csv --week 2026-W40\n  dosesim prep NCT01724398 --roster scenarios/rosters/NCT01724398.csv --log scenarios/logs/NCT01724398.csv \\\n      --date 2026-11-23 --site SH-RENJI --out monday.html\n  dosesim prep NCT04822922 --roster r.csv --from 2027-01-04 --to 2027-01-08 --concentration uc_msc=2.5e6\n\nSCENARIO is a scenario file or the trial id of one in scenarios/. With no date option the sheet\ncovers every scheduled date."
+        after_help = "Examples:\n  dosesim prep NCT04822922 --roster scenarios/rosters/NCT04822922.csv \\\n      --week 2026-W40\n  dosesim prep NCT01724398 --roster scenarios/rosters/NCT01724398.csv \\\n      --log scenarios/logs/NCT01724398.csv --date 2026-11-23 --site GZ-SYSU3 \\\n      --out monday.html\n  dosesim prep NCT04822922 --roster r.csv --from 2027-01-04 --to 2027-01-08 \\\n      --concentration uc_msc=2.5e6\n\nSCENARIO is a scenario file or the trial id of one in scenarios/. With no\ndate option the sheet covers every scheduled date."
     )]
     Prep(PrepArgs),
     /// The main job: every bundled scenario with its demo roster, writing output/

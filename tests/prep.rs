@@ -741,3 +741,38 @@ fn every_command_that_takes_a_scenario_takes_its_trial_id() {
     assert!(out.join("NCT04822922/forecast/weekly.csv").is_file());
     assert!(out.join("NCT04822922/calendar.ics").is_file());
 }
+
+#[test]
+fn the_help_examples_on_bundled_files_run() {
+    // At the width of a terminal of 80 columns, each example on its lines as written.
+    let help = dosesim()
+        .args(["prep", "--help"])
+        .env("COLUMNS", "80")
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+    let text = String::from_utf8(help.stdout).unwrap().replace("\\\n", " ");
+    let dir = tempfile::tempdir().unwrap();
+    let mut ran = 0;
+    for line in text.lines().map(str::trim) {
+        let Some(args) = line.strip_prefix("dosesim ") else {
+            continue;
+        };
+        let mut args: Vec<String> = args.split_whitespace().map(str::to_string).collect();
+        // Examples with a roster of the user's own (r.csv) are shapes, not runs.
+        if args
+            .iter()
+            .any(|a| a.ends_with(".csv") && !a.starts_with("scenarios/"))
+        {
+            continue;
+        }
+        if let Some(k) = args.iter().position(|a| a == "--out") {
+            args[k + 1] = dir.path().join(&args[k + 1]).to_string_lossy().into_owned();
+        }
+        let r = run(&args);
+        assert_eq!(r.code, Some(0), "{line}\n{}", r.stderr);
+        ran += 1;
+    }
+    assert_eq!(ran, 2);
+    assert!(dir.path().join("monday.html").is_file());
+}
