@@ -26,7 +26,7 @@ pub struct Cli {
 pub enum Command {
     /// One patient's calendar: dated infusions, exchanges and visits with doses and totals
     #[command(
-        after_help = "Examples:\n  dosesim calendar scenarios/nct04822922.toml --arm high --weight 62.5 --start 2026-12-30\n  dosesim calendar NCT04822922 --roster scenarios/rosters/NCT04822922.csv \\\n      --patient P2922-004 --out P2922-004.ics --remind-days 2"
+        after_help = "Examples:\n  dosesim calendar scenarios/nct04822922.toml --arm high --weight 62.5 \\\n      --start 2026-12-30\n  dosesim calendar NCT04822922 --roster scenarios/rosters/NCT04822922.csv \\\n      --patient P2922-004 --out P2922-004.ics --remind-days 2"
     )]
     Calendar(CalendarArgs),
     /// Check scenario files and report every problem found
