@@ -82,7 +82,14 @@ pub fn warn(cohort: &Cohort) -> Vec<crate::model::Assumption> {
     for e in &roster.entries {
         used[e.arm as usize] = true;
     }
-    let arms = super::arms_used(trial, &used);
+    warn_assumed(cohort, &used)
+}
+
+/// The assumed values of the arms marked in `used`, each once, on stderr: theirs, their
+/// closed-day rules when a site calendar placed the cohort, and the record's.
+pub fn warn_assumed(cohort: &Cohort, used: &[bool]) -> Vec<crate::model::Assumption> {
+    let trial = cohort.trial;
+    let arms = super::arms_used(trial, used);
     let mut assumed = trial.assumptions_of(arms.iter().copied());
     if cohort.on_any_calendar() {
         assumed.extend(trial.closed_day_assumptions_of(arms.iter().copied()));

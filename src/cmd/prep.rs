@@ -146,7 +146,7 @@ pub fn run(args: PrepArgs) -> Result<()> {
 const STALE_RECORD_DAYS: i64 = 7;
 
 /// The assumed values behind the sheet's doses, each once, on stderr: those of the arms on
-/// it, their closed-day rules when a site calendar placed them, and the record's.
+/// it (see [`super::cohort::warn_assumed`]).
 fn warn_sheet(cohort: &Cohort, made: &crate::sheet::Sheet) {
     let trial = cohort.trial;
     let mut used = vec![false; trial.arms.len()];
@@ -160,15 +160,7 @@ fn warn_sheet(cohort: &Cohort, made: &crate::sheet::Sheet) {
             used[k] = true;
         }
     }
-    let arms = super::arms_used(trial, &used);
-    let mut assumed = trial.assumptions_of(arms.iter().copied());
-    if cohort.on_any_calendar() {
-        assumed.extend(trial.closed_day_assumptions_of(arms.iter().copied()));
-    }
-    if cohort.log.is_some() {
-        assumed.extend(trial.record_assumptions_of(arms));
-    }
-    super::warn_assumptions(trial, &assumed);
+    super::cohort::warn_assumed(cohort, &used);
 }
 
 /// The concentrations `--concentration` takes, in cells/mL: a cell suspension for infusion
