@@ -170,14 +170,6 @@ pub struct Sheet<'t> {
 }
 
 impl Sheet<'_> {
-    /// The concentration used for product `p`.
-    pub fn concentration(&self, p: usize) -> Concentration {
-        Concentration::of(
-            &self.trial.products[p],
-            self.request.concentrations.get(p).copied().flatten(),
-        )
-    }
-
     /// The range in words: "Tue 2027-01-19", "Mon 2027-01-18 to Sun 2027-01-24", "every
     /// scheduled date".
     pub fn range_words(&self) -> String {
@@ -188,6 +180,14 @@ impl Sheet<'_> {
             (Some(a), None) => format!("from {} on", d(a)),
             (None, Some(b)) => format!("up to {}", d(b)),
             (None, None) => "every scheduled date".to_string(),
+        }
+    }
+
+    /// The range and site in words: "Mon 2027-01-18 to Sun 2027-01-24, site SH-RENJI".
+    pub fn scope(&self) -> String {
+        match &self.request.site {
+            Some(site) => format!("{}, site {site}", self.range_words()),
+            None => self.range_words(),
         }
     }
 
@@ -209,8 +209,11 @@ fn to_prepare(s: Status) -> bool {
 /// The sheet of `cohort` for `request`.
 pub fn build<'t>(cohort: &Cohort<'t>, request: &Request) -> Sheet<'t> {
     let trial = cohort.trial;
+    let roster = cohort.roster;
     let mut days: BTreeMap<(NaiveDate, String), BTreeMap<usize, Block>> = BTreeMap::new();
     let mut off_list = 0;
+    // Overdue doses before the range are on nobody's list unless the sheet says so.
+    let mut overdue: Option<(usize, NaiveDate)> = None;
     let mut events: Vec<Event> = Vec::new();
     let concentration = |p: usize| {
         Concentration::of(
@@ -218,86 +221,87 @@ pub fn build<'t>(cohort: &Cohort<'t>, request: &Request) -> Sheet<'t> {
             request.concentrations.get(p).copied().flatten(),
         )
     };
-    for (date, patients) in cohort.days_between(request.first, request.last) {
-        for &i in patients {
-            let entry = &cohort.roster.entries[i as usize];
-            let site = cohort.roster.site(entry).unwrap_or_default();
-            if request.site.as_deref().is_some_and(|s| s != site) {
+    let in_range =
+        |d: NaiveDate| request.first.is_none_or(|f| d >= f) && request.last.is_none_or(|l| d <= l);
+    // The patients with events in the range (with a record, from the start, for the
+    // overdue ones), each expanded once, in id order: a day's lines come in that order.
+    let from = if cohort.log.is_some() {
+        None
+    } else {
+        request.first
+    };
+    let mut patients: Vec<u32> = cohort
+        .days_between(from, request.last)
+        .flat_map(|(_, p)| p.iter().copied())
+        .collect();
+    patients.sort_unstable_by(|&a, &b| {
+        roster.entries[a as usize]
+            .id
+            .cmp(&roster.entries[b as usize].id)
+    });
+    patients.dedup();
+    for i in patients {
+        let entry = &roster.entries[i as usize];
+        let site = roster.site(entry).unwrap_or_default();
+        if request.site.as_deref().is_some_and(|s| s != site) {
+            continue;
+        }
+        let arm = &trial.arms[entry.arm as usize];
+        cohort.expand(i, &mut events);
+        for e in &events {
+            let (Some(product), Origin::Component(c)) = (e.product(arm), e.origin) else {
+                continue;
+            };
+            if !in_range(e.date) {
+                if request.first.is_some_and(|f| e.date < f) && e.status == Status::Due {
+                    let (k, d) = overdue.get_or_insert((0, e.date));
+                    *k += 1;
+                    *d = (*d).min(e.date);
+                }
                 continue;
             }
-            let arm = &trial.arms[entry.arm as usize];
-            cohort.expand(i, &mut events);
-            for e in events.iter().filter(|e| e.date == date) {
-                let (Some(product), Origin::Component(c)) = (e.product(arm), e.origin) else {
-                    continue;
-                };
-                if !to_prepare(e.status) {
-                    off_list += 1;
-                    continue;
-                }
-                let Some(dose) = e.dose else { continue };
-                let conc = concentration(product);
-                let comp = &arm.components[c];
-                let line = Line {
-                    patient_id: entry.id.to_string(),
-                    arm_id: arm.id.clone(),
-                    component_id: comp.id.clone(),
-                    component: comp.name.clone(),
-                    occurrence: e.occurrence,
-                    occurrences: e.occurrences,
-                    dose,
-                    volume_ml: conc.volume_ml(dose),
-                    cumulative: e.cumulative_dose,
-                    status: e.status,
-                    assumed: e.assumed,
-                    flags: e.flags,
-                    planned_date: e.planned,
-                };
-                let block = days
-                    .entry((date, site.to_string()))
-                    .or_default()
-                    .entry(product)
-                    .or_insert_with(|| Block {
-                        product,
-                        concentration: conc,
-                        lines: Vec::new(),
-                        total: 0.0,
-                        volume_ml: Some(0.0),
-                        assumed: Assumed::default(),
-                    });
-                block.total += dose;
-                // In whole hundredths, so that the sum is exact.
-                block.volume_ml = block
-                    .volume_ml
-                    .zip(line.volume_ml)
-                    .map(|(a, b)| ((a * 100.0).round() + (b * 100.0).round()) / 100.0);
-                block.assumed |= Assumed::without_earlier(e.assumed);
-                block.lines.push(line);
+            if !to_prepare(e.status) {
+                off_list += 1;
+                continue;
             }
-        }
-    }
-    // Overdue doses before the range are on nobody's list unless the sheet says so.
-    let mut overdue: Option<(usize, NaiveDate)> = None;
-    if let (Some(first), Some(_)) = (request.first, cohort.log) {
-        let before = first.pred_opt();
-        for (date, patients) in cohort.days_between(None, before) {
-            for &i in patients {
-                let entry = &cohort.roster.entries[i as usize];
-                let site = cohort.roster.site(entry).unwrap_or_default();
-                if request.site.as_deref().is_some_and(|s| s != site) {
-                    continue;
-                }
-                cohort.expand(i, &mut events);
-                let n = events
-                    .iter()
-                    .filter(|e| e.date == date && e.kind.is_dose() && e.status == Status::Due)
-                    .count();
-                if n > 0 {
-                    let (k, d) = overdue.get_or_insert((0, date));
-                    *k += n;
-                    *d = (*d).min(date);
-                }
-            }
+            let Some(dose) = e.dose else { continue };
+            let conc = concentration(product);
+            let comp = &arm.components[c];
+            let line = Line {
+                patient_id: entry.id.to_string(),
+                arm_id: arm.id.clone(),
+                component_id: comp.id.clone(),
+                component: comp.name.clone(),
+                occurrence: e.occurrence,
+                occurrences: e.occurrences,
+                dose,
+                volume_ml: conc.volume_ml(dose),
+                cumulative: e.cumulative_dose,
+                status: e.status,
+                assumed: e.assumed,
+                flags: e.flags,
+                planned_date: e.planned,
+            };
+            let block = days
+                .entry((e.date, site.to_string()))
+                .or_default()
+                .entry(product)
+                .or_insert_with(|| Block {
+                    product,
+                    concentration: conc,
+                    lines: Vec::new(),
+                    total: 0.0,
+                    volume_ml: Some(0.0),
+                    assumed: Assumed::default(),
+                });
+            block.total += dose;
+            // In whole hundredths, so that the sum is exact.
+            block.volume_ml = block
+                .volume_ml
+                .zip(line.volume_ml)
+                .map(|(a, b)| ((a * 100.0).round() + (b * 100.0).round()) / 100.0);
+            block.assumed |= Assumed::without_earlier(e.assumed);
+            block.lines.push(line);
         }
     }
     Sheet {

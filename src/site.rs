@@ -210,8 +210,18 @@ pub type Sites = BTreeMap<String, SiteCalendar>;
 /// Loads `dir/SITE.toml` for every site the roster names. A site with no file is an error
 /// on the first roster line that names it; every problem of every file is reported.
 pub fn for_roster(dir: &Path, roster_path: &Path, roster: &Roster) -> Result<Sites, InputError> {
+    for_entries(dir, roster_path, roster, &roster.entries)
+}
+
+/// [`for_roster`] for some of the roster's patients only (one, for `calendar --roster`).
+pub fn for_entries<'e>(
+    dir: &Path,
+    roster_path: &Path,
+    roster: &Roster,
+    entries: impl IntoIterator<Item = &'e crate::roster::Entry>,
+) -> Result<Sites, InputError> {
     let mut first: BTreeMap<&str, u32> = BTreeMap::new();
-    for e in &roster.entries {
+    for e in entries {
         if let Some(s) = roster.site(e) {
             let line = first.entry(s).or_insert(e.line);
             *line = (*line).min(e.line);

@@ -42,28 +42,9 @@ pub fn atomic_with(
         }
         _ => path,
     };
-    let dir = folder_of(path);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".dosesim-")
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    {
-        let mut buf = io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
-        fill(&mut buf).with_context(|| format!("cannot write {}", path.display()))?;
-        buf.flush()
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    // Temporary files are created private (0600); a finished output is an ordinary file.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
-            .with_context(|| format!("cannot set permissions of {}", path.display()))?;
-    }
-    tmp.persist(path)
-        .with_context(|| format!("cannot move the finished file to {}", path.display()))?;
-    Ok(())
+    let mut file = Pending::create(path)?;
+    fill(&mut file.buf).with_context(|| format!("cannot write {}", path.display()))?;
+    file.finish()
 }
 
 /// The folder a file goes in (`.` for a bare file name).
@@ -143,7 +124,7 @@ impl Pending {
             .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
         Ok(Pending {
             path: path.to_path_buf(),
-            buf: io::BufWriter::with_capacity(1 << 16, tmp),
+            buf: io::BufWriter::with_capacity(1 << 20, tmp),
         })
     }
 
@@ -161,6 +142,7 @@ impl Pending {
             .into_inner()
             .map_err(|e| e.into_error())
             .with_context(|| format!("cannot write {}", path.display()))?;
+        // Temporary files are created private (0600); a finished output is an ordinary file.
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

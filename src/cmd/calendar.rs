@@ -11,6 +11,7 @@ use crate::schedule::{Patient, Plan, ScheduleError, check_weight};
 
 pub fn run(mut args: CalendarArgs) -> Result<()> {
     let trial = scenario::load_named(&args.scenario)?;
+    let mut roster_calendar = None;
     if let Some(path) = &args.roster {
         let roster = crate::roster::read(path, &trial)?;
         crate::cmd::cohort::warn_roster(&roster);
@@ -27,24 +28,9 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
                 .field("--patient"),
             )
         })?;
-        // The patient's site calendar must exist: said of the roster's line, as cohort does.
-        if let Some(site) = roster.site(entry) {
-            let file = args.calendars.join(format!("{site}.toml"));
-            if !file.is_file() {
-                return Err(InputError::one(
-                    Problem::new(
-                        path,
-                        format!(
-                            "no calendar for site '{site}': {} does not exist (--calendars DIR names the folder of site calendars)",
-                            file.display()
-                        ),
-                    )
-                    .at(Some(entry.line as usize))
-                    .field("site"),
-                )
-                .into());
-            }
-        }
+        // The patient's site calendar, a missing one said of the roster's line, as cohort does.
+        roster_calendar =
+            crate::site::for_entries(&args.calendars, path, &roster, [entry])?.pop_first();
         args.arm = Some(trial.arms[entry.arm as usize].id.clone());
         args.weight = Some(entry.weight_kg);
         args.start = Some(entry.start);
@@ -103,6 +89,7 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
         ));
     }
     let calendar = match &args.site {
+        Some(_) if roster_calendar.is_some() => roster_calendar.map(|(_, c)| c),
         Some(site) if !is_safe_id(site) => {
             problems.push(Problem::flag(
                 "--site",

@@ -18,7 +18,11 @@ pub fn run(args: PrepArgs) -> Result<()> {
         args.out.as_deref(),
         &SheetFormat::EXTENSIONS,
         SheetFormat::Table,
-        |f| format!("{f:?}").to_lowercase(),
+        |f| {
+            use clap::ValueEnum;
+            f.to_possible_value()
+                .map_or_else(String::new, |v| v.get_name().to_string())
+        },
     ) {
         Ok(f) => f,
         Err(p) => {
@@ -135,9 +139,7 @@ pub fn run(args: PrepArgs) -> Result<()> {
         trial.id,
         plural(made.doses() as u64, "dose"),
         plural(dates as u64, "date"),
-        sheet::scope_words(&made)[0]
-            .split_once(", ")
-            .map_or("", |(_, r)| r)
+        made.scope()
     );
     Ok(())
 }

@@ -149,16 +149,7 @@ pub fn total_words(product: &Product, b: &Block) -> String {
 
 /// What the sheet covers, for its first lines.
 pub fn scope_words(s: &Sheet) -> Vec<String> {
-    let mut out = vec![format!(
-        "{}: preparation sheet, {}{}",
-        s.trial.id,
-        s.range_words(),
-        s.request
-            .site
-            .as_ref()
-            .map(|x| format!(", site {x}"))
-            .unwrap_or_default()
-    )];
+    let mut out = vec![format!("{}: preparation sheet, {}", s.trial.id, s.scope())];
     if let Some(a) = s.as_of {
         out.push(format!(
             "Administration record as of {a}: doses recorded as given, missed or cancelled are not listed ({} in this range).",
