@@ -4,8 +4,9 @@
 //!
 //! Dose intensity is, per product, the delivered total divided by the planned total, in
 //! per cent, over the doses due by the as-of date while the patient was on study (given,
-//! missed or overdue; a dose cancelled by a withdrawal or death is not counted as due);
-//! the planned total is at the weights in force when each dose was due.
+//! missed, overdue, or due before a withdrawal or death and never given; a dose after it
+//! is not due, nor one held for a decision); the planned total is each dose's
+//! `planned_amount`, at the weight in force on its date ([`is_due`]).
 
 use chrono::NaiveDate;
 
@@ -13,6 +14,7 @@ use crate::format::Amount;
 use crate::model::{Arm, Trial};
 use crate::record::{Deviation, PatientLog, RecordKind, Status, Target};
 use crate::schedule::{Event, Origin};
+use crate::timing;
 
 /// Delivered and planned totals of one product.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -36,21 +38,29 @@ impl Intensity {
     }
 }
 
+/// Whether a dose counts as due in dose intensity: given, missed, overdue, or due before a
+/// death or withdrawal and never given (`not_given`). A dose still planned, cancelled by
+/// the end of the patient's course, or held for a decision is not (yet) due.
+pub fn is_due(e: &Event) -> bool {
+    match e.status {
+        Status::Given | Status::Missed | Status::Due => true,
+        Status::Cancelled => e.deviation.has(Deviation::NOT_GIVEN),
+        Status::Planned | Status::Held => false,
+    }
+}
+
 /// Per product (the trial's order), one patient's dose intensity.
 pub fn patient_intensity(trial: &Trial, arm: &Arm, events: &[Event]) -> Vec<Intensity> {
     let mut out = vec![Intensity::default(); trial.products.len()];
     for e in events {
         let Some(p) = e.product(arm) else { continue };
         let t = &mut out[p];
-        match e.status {
-            Status::Given | Status::Missed | Status::Due => {
-                t.due += 1;
-                t.planned += e.planned_amount.unwrap_or(0.0);
-                if e.status == Status::Given {
-                    t.delivered += e.dose.unwrap_or(0.0);
-                }
+        if is_due(e) {
+            t.due += 1;
+            t.planned += e.planned_amount.unwrap_or(0.0);
+            if e.status == Status::Given {
+                t.delivered += e.dose.unwrap_or(0.0);
             }
-            Status::Planned | Status::Cancelled => {}
         }
     }
     out
@@ -158,6 +168,13 @@ pub struct DeviationRow {
     pub occurrence: Option<u32>,
     pub planned_date: Option<NaiveDate>,
     pub date: NaiveDate,
+    /// Where the schedule had it when it happened (the re-projected plan, after site
+    /// calendar moves): for a dose given, its date less the days it was late.
+    pub scheduled_date: Option<NaiveDate>,
+    /// Days from the planned date (the day-1 grid, which windows are judged from) and
+    /// from the scheduled date: the two figures a sponsor reads.
+    pub days_from_planned: Option<i64>,
+    pub days_from_scheduled: Option<i64>,
     /// In `unit`, as the CSV prints it ("" where there is none).
     pub planned_amount: String,
     pub amount: String,
@@ -168,13 +185,16 @@ pub struct DeviationRow {
 }
 
 /// The columns of deviations.csv.
-pub const DEVIATION_COLUMNS: [&str; 11] = [
+pub const DEVIATION_COLUMNS: [&str; 14] = [
     "patient_id",
     "arm_id",
     "component",
     "occurrence",
     "planned_date",
     "date",
+    "scheduled_date",
+    "days_from_planned",
+    "days_from_scheduled",
     "planned_amount",
     "amount",
     "unit",
@@ -214,6 +234,14 @@ pub fn deviation_rows(
                 .map(|(value, unit)| Amount { value, unit }.plain())
                 .unwrap_or_default()
         };
+        // A dose given is `days` from where the schedule had it; anything else is shown
+        // where the schedule has it.
+        let late = if e.status == Status::Given {
+            i64::from(e.deviation.days)
+        } else {
+            0
+        };
+        let scheduled = timing::shift_days(e.date, -late).unwrap_or(e.date);
         out.push(DeviationRow {
             patient_id: patient_id.to_string(),
             arm_id: arm.id.clone(),
@@ -221,6 +249,9 @@ pub fn deviation_rows(
             occurrence: Some(e.occurrence),
             planned_date: Some(e.planned),
             date: e.date,
+            scheduled_date: Some(scheduled),
+            days_from_planned: Some((e.date - e.planned).num_days()),
+            days_from_scheduled: Some(late),
             planned_amount: amount(e.planned_amount),
             amount: amount(if e.status == Status::Given {
                 e.dose
@@ -271,6 +302,9 @@ pub fn deviation_rows(
             occurrence: None,
             planned_date: None,
             date: r.date,
+            scheduled_date: None,
+            days_from_planned: None,
+            days_from_scheduled: None,
             planned_amount: planned,
             amount,
             unit,

@@ -323,8 +323,9 @@ fn make_patients(cohort: &Cohort, files: Option<Files>) -> Result<report::Patien
                     if cohort.site_calendar(i).is_some() {
                         assumptions.extend(trial.closed_day_assumptions_of([arm]));
                     }
-                    if cohort.log.is_some() {
-                        assumptions.extend(trial.record_assumptions_of([arm]));
+                    if let Some(log) = cohort.log {
+                        let weighed = log.patient(i).weights().next().is_some();
+                        assumptions.extend(trial.record_assumptions_of([arm], weighed));
                     }
                     let cal = Calendar {
                         trial,

@@ -177,9 +177,12 @@ impl Assumed {
     pub const EARLIER_DOSE: Assumed = Assumed(1 << 8);
     /// The date was chosen by an assumed closed-day rule (a move, or a move refused).
     pub const CLOSED_DAY_RULE: Assumed = Assumed(1 << 9);
+    /// The date was chosen after the administration record by an assumed rule (an
+    /// anchor keeping the interval from a dose given late, or a minimum gap to it).
+    pub const REPROJECTION_RULE: Assumed = Assumed(1 << 10);
     pub const NONE: Assumed = Assumed(0);
 
-    const NAMES: [(Assumed, &'static str); 10] = [
+    const NAMES: [(Assumed, &'static str); 11] = [
         (Assumed::DOSE, "dose"),
         (Assumed::TIMING, "timing"),
         (Assumed::ROUTE, "route"),
@@ -190,6 +193,7 @@ impl Assumed {
         (Assumed::BACKGROUND, "background"),
         (Assumed::EARLIER_DOSE, "earlier dose in total"),
         (Assumed::CLOSED_DAY_RULE, "closed-day rule"),
+        (Assumed::REPROJECTION_RULE, "re-projection rule"),
     ];
 
     pub fn is_empty(self) -> bool {
@@ -216,7 +220,7 @@ impl Assumed {
         if self.is_empty() {
             return;
         }
-        // Every set there can be, named once (10 flags: 1,024 texts).
+        // Every set there can be, named once (11 flags: 2,048 texts).
         static TEXTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
         let texts = TEXTS.get_or_init(|| {
             (0..1u16 << Self::NAMES.len())
@@ -498,7 +502,41 @@ pub struct Dose {
     /// flags it (`dose_low`, `dose_high`); dosesim's default, marked assumed, when the
     /// scenario states none.
     pub tolerance_pct: Sourced<f64>,
+    /// Which weight a per-kg dose is computed at once the record has a newer one: a
+    /// protocol's choice; dosesim's default (current), marked assumed, when the scenario
+    /// states none.
+    pub weight_basis: Sourced<WeightBasis>,
     pub provenance: Provenance,
+}
+
+/// The weight a per-kg dose is computed at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightBasis {
+    /// The weight in force on the dose's date: a weight recorded in the administration
+    /// record re-doses what is not given yet.
+    #[default]
+    Current,
+    /// The weight the patient was enrolled at (the roster's): recorded weights change no
+    /// dose.
+    Screening,
+}
+
+impl WeightBasis {
+    pub const ALL: [(WeightBasis, &'static str); 2] = [
+        (WeightBasis::Current, "current"),
+        (WeightBasis::Screening, "screening"),
+    ];
+
+    pub fn parse(s: &str) -> Option<WeightBasis> {
+        Self::ALL.iter().find(|(_, n)| *n == s).map(|(w, _)| *w)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WeightBasis::Current => "current",
+            WeightBasis::Screening => "screening",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -780,35 +818,47 @@ impl Arm {
 
 impl Arm {
     /// The assumed values the administration record uses: each dosed component's
-    /// tolerance for a dose given (warned only when a record is applied).
-    pub fn record_assumptions(&self) -> Vec<Assumption> {
-        self.components
+    /// tolerance for a dose given and, for a per-kg dose, the weight it follows (warned
+    /// only when a record is applied; the weight basis only when it records a weight).
+    pub fn record_assumptions(&self, weights_recorded: bool) -> Vec<Assumption> {
+        let mut out = Vec::new();
+        for c in self
+            .components
             .iter()
             .filter(|c| c.dose.amount != DoseAmount::None)
-            .filter_map(|c| {
-                c.dose
-                    .tolerance_pct
-                    .provenance
-                    .assumed
-                    .as_ref()
-                    .map(|r| Assumption {
-                        what: format!("{} dose tolerance", c.id),
-                        reason: r.clone(),
-                    })
-            })
-            .collect()
+        {
+            if let Some(r) = &c.dose.tolerance_pct.provenance.assumed {
+                out.push(Assumption {
+                    what: format!("{} dose tolerance", c.id),
+                    reason: r.clone(),
+                });
+            }
+            if let (DoseAmount::PerKg(_), Some(r), true) = (
+                c.dose.amount,
+                &c.dose.weight_basis.provenance.assumed,
+                weights_recorded,
+            ) {
+                out.push(Assumption {
+                    what: format!("{} weight basis", c.id),
+                    reason: r.clone(),
+                });
+            }
+        }
+        out
     }
 }
 
 impl Trial {
-    /// Every assumed value of the record's checks for the given arms, each once.
+    /// Every assumed value of the record's checks for the given arms, each once
+    /// (`weights_recorded`: whether the record has a weight row).
     pub fn record_assumptions_of<'a>(
         &'a self,
         arms: impl IntoIterator<Item = &'a Arm>,
+        weights_recorded: bool,
     ) -> Vec<Assumption> {
         let mut out: Vec<Assumption> = Vec::new();
         for arm in arms {
-            for a in arm.record_assumptions() {
+            for a in arm.record_assumptions(weights_recorded) {
                 if !out.contains(&a) {
                     out.push(a);
                 }

@@ -97,18 +97,27 @@ impl Flags {
     pub const SHIFTED: Flags = Flags(1 << 1);
     /// Planned on a closed day with no open day in its window.
     pub const NO_OPEN_DAY_IN_WINDOW: Flags = Flags(1 << 2);
-    /// Not moved, because every open day in its window would break a minimum gap.
+    /// Not moved, because every open day in its window would break a minimum gap; or
+    /// held, because a dose given earlier leaves it no day in its window that keeps it.
     pub const MIN_GAP: Flags = Flags(1 << 3);
     /// On a date the site's calendar does not cover: a holiday may still be announced.
     pub const PROVISIONAL: Flags = Flags(1 << 4);
+    /// Placed where the administration record put it: after a dose given late or early
+    /// (its interval kept under `anchor = "previous"`, or its minimum gap to it).
+    pub const REPROJECTED: Flags = Flags(1 << 5);
+    /// Scheduled beyond its window around its planned date (the day-1 grid): an anchor's
+    /// drift took it there, and a dose given then is a deviation.
+    pub const OUTSIDE_WINDOW: Flags = Flags(1 << 6);
     pub const NONE: Flags = Flags(0);
 
-    pub const ALL: [(Flags, &'static str); 5] = [
+    pub const ALL: [(Flags, &'static str); 7] = [
         (Flags::CLOSED_DAY, "closed_day"),
         (Flags::SHIFTED, "shifted"),
         (Flags::NO_OPEN_DAY_IN_WINDOW, "no_open_day_in_window"),
         (Flags::MIN_GAP, "min_gap"),
         (Flags::PROVISIONAL, "provisional"),
+        (Flags::REPROJECTED, "reprojected"),
+        (Flags::OUTSIDE_WINDOW, "outside_window"),
     ];
 
     pub fn contains(self, other: Flags) -> bool {
@@ -199,80 +208,366 @@ pub struct Placed {
     /// Where the rules (and the record of the earlier occurrences) would have put it: the
     /// same as `date` unless the record fixed it elsewhere.
     pub expected: NaiveDate,
-    /// Its planned date moved by the anchor (`anchor = "previous"`: by the delay of the
-    /// previous occurrence), before any closed-day move: what its window is around.
-    pub anchored: NaiveDate,
+    /// Whether a closed-day rule chose the date: a move off a closed day, or a move it
+    /// refused (so that an assumed rule is named where it was used).
+    pub by_rule: bool,
+    /// Held: a dose given earlier leaves it no open day in its window that keeps its
+    /// minimum gap. It is shown on the first day that keeps the gap, flagged `min_gap`,
+    /// and is not to be prepared until someone records what was decided.
+    pub held: bool,
 }
 
 /// Places every item: leaders in order of their planned dates (then list order), each
 /// with its followers. `open` says whether the site is open on a date, `covers` whether
-/// its calendar covers it. Items of one series must come in occurrence order. An item the
-/// record fixes is placed on its fixed date, and under `anchor = "previous"` the later
-/// occurrences follow it; a follower not fixed follows its leader's date.
+/// its calendar covers it. Items of one series must come in occurrence order.
+///
+/// An item the record fixes is placed on its fixed date. A dose given late or early
+/// (a fix that anchors) moves what follows it: under `anchor = "previous"` the later
+/// occurrences keep their interval from it, and under either anchor an occurrence it
+/// leaves within the minimum gap is re-placed on the first open day in its window
+/// (around its planned date) that keeps the gap, or, with none, held (see
+/// [`Placed::held`]). Both are flagged `reprojected`. A missed dose pushes nothing.
+///
+/// Whatever the rules and the record say, two occurrences of a series are never placed
+/// on one day or out of order, and a group (an item and those given after it that day)
+/// moves only to a date that keeps every member's minimum gap; where none does, its
+/// members are flagged together.
 pub fn place(
     items: &[Item],
     policies: &[Policy],
     open: impl Fn(NaiveDate) -> bool,
     covers: impl Fn(NaiveDate) -> bool,
 ) -> Vec<Placed> {
-    let mut placed: Vec<Option<Placed>> = vec![None; items.len()];
-    // The next item of the same series, for the minimum gap ahead.
-    let mut next_of = vec![None; items.len()];
-    let mut last_seen: Vec<Option<usize>> = vec![None; policies.len()];
-    for (i, it) in items.iter().enumerate().rev() {
-        next_of[i] = last_seen[it.series];
-        last_seen[it.series] = Some(i);
-    }
-    let mut followers: Vec<Vec<usize>> = vec![Vec::new(); items.len()];
-    for (i, it) in items.iter().enumerate() {
-        if let Some(l) = it.leader.filter(|&l| l < items.len() && l != i) {
-            followers[l].push(i);
+    Placer::new(items, policies).run(&open, &covers)
+}
+
+/// The state of [`place`] as it goes through the groups in date order.
+struct Placer<'a> {
+    items: &'a [Item],
+    policies: &'a [Policy],
+    placed: Vec<Option<Placed>>,
+    /// The next item of the same series, for the minimum gap ahead.
+    next_of: Vec<Option<usize>>,
+    followers: Vec<Vec<usize>>,
+    /// Per series: the days later occurrences are moved by (`anchor = "previous"`), and
+    /// whether the record's dates are in that figure.
+    offset: Vec<i64>,
+    offset_by_record: Vec<bool>,
+    /// Per series: the last occurrence placed to be given (or given), which the next one
+    /// keeps its gap from; and the latest date shown for any occurrence (held ones
+    /// included), which the next one comes after.
+    last: Vec<Option<usize>>,
+    last_shown: Vec<Option<usize>>,
+    /// Per item: whether the record put it where it is (given on a date, or moved by one
+    /// given), so that a gap it leaves is the record's to resolve.
+    by_record: Vec<bool>,
+}
+
+impl<'a> Placer<'a> {
+    fn new(items: &'a [Item], policies: &'a [Policy]) -> Self {
+        let mut next_of = vec![None; items.len()];
+        let mut last_seen: Vec<Option<usize>> = vec![None; policies.len()];
+        for (i, it) in items.iter().enumerate().rev() {
+            next_of[i] = last_seen[it.series];
+            last_seen[it.series] = Some(i);
+        }
+        let mut followers: Vec<Vec<usize>> = vec![Vec::new(); items.len()];
+        for (i, it) in items.iter().enumerate() {
+            if let Some(l) = it.leader.filter(|&l| l < items.len() && l != i) {
+                followers[l].push(i);
+            }
+        }
+        Placer {
+            items,
+            policies,
+            placed: vec![None; items.len()],
+            next_of,
+            followers,
+            offset: vec![0; policies.len()],
+            offset_by_record: vec![false; policies.len()],
+            last: vec![None; policies.len()],
+            last_shown: vec![None; policies.len()],
+            by_record: vec![false; items.len()],
         }
     }
-    let mut leaders: Vec<usize> = (0..items.len())
-        .filter(|&i| items[i].leader.is_none_or(|l| l >= items.len() || l == i))
-        .collect();
-    leaders.sort_by_key(|&i| items[i].planned);
 
-    let mut offset = vec![0i64; policies.len()];
-    let mut last: Vec<Option<NaiveDate>> = vec![None; policies.len()];
-    for &lead in &leaders {
-        let group: Vec<usize> = std::iter::once(lead)
-            .chain(followers[lead].iter().copied())
+    fn run(
+        mut self,
+        open: &dyn Fn(NaiveDate) -> bool,
+        covers: &dyn Fn(NaiveDate) -> bool,
+    ) -> Vec<Placed> {
+        let items = self.items;
+        let mut leaders: Vec<usize> = (0..items.len())
+            .filter(|&i| items[i].leader.is_none_or(|l| l >= items.len() || l == i))
             .collect();
+        leaders.sort_by_key(|&i| items[i].planned);
+        for lead in leaders {
+            let group: Vec<usize> = std::iter::once(lead)
+                .chain(self.followers[lead].iter().copied())
+                .collect();
+            self.place_group(&group, open, covers);
+        }
+        self.placed
+            .into_iter()
+            .zip(items)
+            .map(|(p, it)| {
+                p.unwrap_or(Placed {
+                    date: it.planned,
+                    flags: Flags::NONE,
+                    expected: it.planned,
+                    by_rule: false,
+                    held: false,
+                })
+            })
+            .collect()
+    }
+
+    fn placed_date(&self, i: usize) -> NaiveDate {
+        self.placed[i].expect("placed before").date
+    }
+
+    /// The minimum gap between occurrence `prev` and the later `m` of one series: the
+    /// series' minimum gap (at least 1 day: never two on one day), but never more than
+    /// the plan's own interval between them.
+    fn need(&self, prev: usize, m: usize) -> i64 {
+        let it = &self.items[m];
+        let gap = i64::from(self.policies[it.series].min_gap_days.unwrap_or(1).max(1));
+        let interval = (it.planned - self.items[prev].planned).num_days().max(1);
+        gap.min(interval)
+    }
+
+    /// Whether `d` keeps every member's minimum gap to the occurrence before it (placed)
+    /// and, under `anchor = "plan"`, to the one after it (planned), and comes after every
+    /// occurrence of its series shown so far.
+    fn gaps_ok(&self, group: &[usize], d: NaiveDate) -> bool {
+        group.iter().all(|&m| {
+            let s = self.items[m].series;
+            let behind = self.last[s]
+                .is_none_or(|p| (d - self.placed_date(p)).num_days() >= self.need(p, m));
+            let after_shown = self.last_shown[s].is_none_or(|x| d > self.placed_date(x));
+            let ahead = self.policies[s].anchor == Anchor::Previous
+                || self.next_of[m].is_none_or(|n| {
+                    let next = match self.items[n].fixed {
+                        Some(f) if f.anchors => f.date,
+                        _ => shift(self.items[n].planned, self.offset[s]),
+                    };
+                    (next - d).num_days() >= self.need(m, n)
+                });
+            behind && after_shown && ahead
+        })
+    }
+
+    /// The earliest date the group may take after what its members' series have placed
+    /// (their gaps behind and their order), and whether that bound comes from the record.
+    fn floor(&self, group: &[usize]) -> Option<(NaiveDate, bool)> {
+        let mut out: Option<(NaiveDate, bool)> = None;
+        for &m in group {
+            let s = self.items[m].series;
+            if let Some(p) = self.last[s] {
+                let d = shift(self.placed_date(p), self.need(p, m));
+                if out.is_none_or(|(x, _)| d > x) {
+                    out = Some((d, self.by_record[p]));
+                }
+            }
+            if let Some(x) = self.last_shown[s] {
+                let d = shift(self.placed_date(x), 1);
+                if out.is_none_or(|(y, _)| d > y) {
+                    out = Some((d, self.by_record[x]));
+                }
+            }
+        }
+        out
+    }
+
+    fn place_group(
+        &mut self,
+        group: &[usize],
+        open: &dyn Fn(NaiveDate) -> bool,
+        covers: &dyn Fn(NaiveDate) -> bool,
+    ) {
+        let items = self.items;
+        let lead = group[0];
         let series = items[lead].series;
-        let planned = shift(items[lead].planned, offset[series]);
-        let policy = policies[series];
+        let protocol = items[lead].planned;
+        let base = shift(protocol, self.offset[series]);
+        let policy = self.policies[series];
         // The dates a move may reach: every member's window, intersected.
         let (mut before, mut after) = (u32::MAX, u32::MAX);
-        for &m in &group {
-            let (b, a) = policies[items[m].series]
+        for &m in group {
+            let (b, a) = self.policies[items[m].series]
                 .window
                 .unwrap_or((DEFAULT_REACH_DAYS, DEFAULT_REACH_DAYS));
             before = before.min(b);
             after = after.min(a);
         }
-        // A date keeps every member's minimum gap to its placed previous occurrence and
-        // its next planned one.
-        let gaps_ok = |d: NaiveDate| {
-            group.iter().all(|&m| {
-                let s = items[m].series;
-                // Two occurrences of one component never share a day, nor change places,
-                // whatever the scenario states.
-                let gap = i64::from(policies[s].min_gap_days.unwrap_or(1).max(1));
-                let behind = last[s].is_none_or(|p| (d - p).num_days() >= gap);
-                let ahead = policies[s].anchor == Anchor::Previous
-                    || next_of[m]
-                        .is_none_or(|n| (shift(items[n].planned, offset[s]) - d).num_days() >= gap);
-                behind && ahead
-            })
+        let (date, mut flags, by_rule, held, record_moved) = match self.floor(group) {
+            // A dose given late (or moved by one) leaves this one within its gap: it is
+            // re-placed after it, on an open day of its window around its planned date.
+            Some((floor, true)) if base < floor => {
+                let lo = floor.max(shift(protocol, -i64::from(before)));
+                let hi = shift(protocol, i64::from(after));
+                let mut d = lo;
+                let mut found = None;
+                while d <= hi {
+                    if open(d) && self.gaps_ok(group, d) {
+                        found = Some(d);
+                        break;
+                    }
+                    d = shift(d, 1);
+                }
+                match found {
+                    Some(d) => (d, Flags::REPROJECTED, false, false, true),
+                    None => {
+                        // Held on the first open day that keeps the gap (or the first
+                        // day that does), where nobody prepares it.
+                        let shown = (0..=i64::from(DEFAULT_REACH_DAYS))
+                            .map(|k| shift(floor, k))
+                            .find(|&d| open(d))
+                            .unwrap_or(floor);
+                        let mut f = Flags::REPROJECTED | Flags::MIN_GAP;
+                        if !open(shown) {
+                            f |= Flags::CLOSED_DAY;
+                        }
+                        (shown, f, false, true, true)
+                    }
+                }
+            }
+            _ => {
+                let (d, f) =
+                    self.by_closed_day_rule(group, base, protocol, policy, (before, after), open);
+                let moved_by_record = self.offset_by_record[series] && self.offset[series] != 0;
+                let mut f = f;
+                if moved_by_record {
+                    f |= Flags::REPROJECTED;
+                }
+                let by_rule = d != base || f.intersects(Flags::CLOSED_DAY | Flags::MIN_GAP);
+                (d, f, by_rule, false, moved_by_record)
+            }
         };
-        // The first open date a move from `base` may reach (or `base` itself when open),
+        // Shifted means the date differs from the plan's, whatever moved it.
+        if date != protocol {
+            flags |= Flags::SHIFTED;
+        }
+        if !covers(date) {
+            flags |= Flags::PROVISIONAL;
+        }
+        // The record overrides the rules: a fixed leader's followers go with it where
+        // their own gaps allow, and are held where they do not.
+        let lead_fix = items[lead].fixed;
+        for &m in group {
+            let s = items[m].series;
+            let mut p = Placed {
+                date,
+                flags,
+                expected: date,
+                by_rule,
+                held,
+            };
+            let mut moved_by_record = record_moved;
+            match items[m].fixed {
+                // What happened is not a site calendar's doing: no flags (the record's
+                // own columns say how it departs from the plan).
+                Some(f) => {
+                    p = Placed {
+                        date: f.date,
+                        flags: Flags::NONE,
+                        expected: date,
+                        by_rule: false,
+                        held: false,
+                    };
+                    // A dose given on the day expected moves nothing.
+                    moved_by_record = f.anchors && f.date != date;
+                }
+                None => match lead_fix {
+                    Some(lf) if lf.date != date => {
+                        let d = lf.date;
+                        let mut fl = Flags::REPROJECTED;
+                        let ok = self.gaps_ok(&[m], d);
+                        if d != items[m].planned {
+                            fl |= Flags::SHIFTED;
+                        }
+                        if !ok {
+                            fl |= Flags::MIN_GAP;
+                        }
+                        if !covers(d) {
+                            fl |= Flags::PROVISIONAL;
+                        }
+                        p = Placed {
+                            date: d,
+                            flags: fl,
+                            expected: date,
+                            by_rule: false,
+                            held: !ok,
+                        };
+                        if !ok {
+                            // Shown after what its series has shown, never on the same
+                            // day as an earlier occurrence.
+                            if let Some((floor, _)) = self.floor(&[m])
+                                && p.date < floor
+                            {
+                                p.date = floor;
+                            }
+                        }
+                        moved_by_record = true;
+                    }
+                    _ => {}
+                },
+            }
+            p.flags |= self.outside_window(m, p.date);
+            let missed = items[m].fixed.is_some_and(|f| !f.anchors);
+            self.placed[m] = Some(p);
+            self.by_record[m] = moved_by_record;
+            if !missed {
+                if self.last_shown[s].is_none_or(|x| self.placed_date(x) <= p.date) {
+                    self.last_shown[s] = Some(m);
+                }
+                if !p.held {
+                    self.last[s] = Some(m);
+                }
+            }
+            if self.policies[s].anchor == Anchor::Previous && !missed {
+                self.offset_by_record[s] |= moved_by_record;
+                self.offset[s] = (p.date - items[m].planned).num_days();
+            }
+        }
+    }
+
+    /// `outside_window` when an item not fixed by the record is scheduled beyond its
+    /// series' window around its planned date (an anchor's drift can take it there).
+    fn outside_window(&self, m: usize, d: NaiveDate) -> Flags {
+        let it = &self.items[m];
+        if it.fixed.is_some() {
+            return Flags::NONE;
+        }
+        match self.policies[it.series].window {
+            Some((b, a)) => {
+                let k = (d - it.planned).num_days();
+                if k > i64::from(a) || -k > i64::from(b) {
+                    Flags::OUTSIDE_WINDOW
+                } else {
+                    Flags::NONE
+                }
+            }
+            None => Flags::NONE,
+        }
+    }
+
+    /// The date the closed-day rules give a group whose anchored date is `base`, with
+    /// its flags: `base` when open and every gap holds, else a move the rules allow.
+    fn by_closed_day_rule(
+        &self,
+        group: &[usize],
+        base: NaiveDate,
+        protocol: NaiveDate,
+        policy: Policy,
+        (before, after): (u32, u32),
+        open: &dyn Fn(NaiveDate) -> bool,
+    ) -> (NaiveDate, Flags) {
+        // The first open date a move from `from` may reach (or `from` itself when open),
         // and whether any open day was in reach at all.
-        // The anchored date itself needs no gap check: it keeps the planned interval.
-        let search = |base: NaiveDate| -> (Option<NaiveDate>, bool) {
-            if open(base) && (base == planned || gaps_ok(base)) {
-                return (Some(base), true);
+        let search = |from: NaiveDate| -> (Option<NaiveDate>, bool) {
+            if open(from) && self.gaps_ok(group, from) {
+                return (Some(from), true);
             }
             let candidates: Vec<i64> = match policy.on_closed {
                 OnClosed::Keep => Vec::new(),
@@ -289,93 +584,52 @@ pub fn place(
                     })
                     .collect(),
             };
-            let mut any_open = false;
+            // An open date that only fails a gap can still move by the rule to another.
+            let mut any_open = open(from);
             for k in candidates {
-                let d = shift(base, k);
-                if d == base || !open(d) {
+                let d = shift(from, k);
+                if d == from || !open(d) {
                     continue;
                 }
                 any_open = true;
-                if gaps_ok(d) {
+                if self.gaps_ok(group, d) {
                     return (Some(d), true);
                 }
             }
             (None, any_open)
         };
-        let original = items[lead].planned;
-        // Under anchor = previous the interval is kept (`planned` is the anchored date);
+        // Under anchor = previous the interval is kept (`base` is the anchored date);
         // when that leaves no open day in reach, the occurrence is placed from its own
         // planned date instead. With no open day either way it stays on its own planned
         // date, unless an earlier occurrence has moved past it: then on the anchored one,
         // which keeps the order.
-        let (mut found, mut any_open) = search(planned);
-        let mut stay = planned;
-        if found.is_none() && planned != original {
-            let (f, a) = search(original);
+        let (mut found, mut any_open) = search(base);
+        let mut stay = base;
+        if found.is_none() && base != protocol {
+            let (f, a) = search(protocol);
             found = f;
             any_open |= a;
-            if gaps_ok(original) {
-                stay = original;
+            if self.gaps_ok(group, protocol) {
+                stay = protocol;
             }
         }
-        let (date, mut flags) = match (found, policy.on_closed) {
-            (Some(d), _) => (d, Flags::NONE),
-            (None, OnClosed::Keep) => (stay, Flags::CLOSED_DAY),
-            (None, _) if any_open => (stay, Flags::CLOSED_DAY | Flags::MIN_GAP),
-            (None, _) => (stay, Flags::CLOSED_DAY | Flags::NO_OPEN_DAY_IN_WINDOW),
-        };
-        // Shifted means the date differs from the plan's, whatever moved it.
-        if date != original {
-            flags |= Flags::SHIFTED;
-        }
-        if !covers(date) {
-            flags |= Flags::PROVISIONAL;
-        }
-        // The record overrides the rules: a fixed leader's followers go with it.
-        let group_date = items[lead].fixed.map_or(date, |f| f.date);
-        for &m in &group {
-            let s = items[m].series;
-            let anchored = shift(items[m].planned, offset[s]);
-            let (got, got_flags, anchors) = match items[m].fixed {
-                // What happened is not a site calendar's doing: no flags (the record's
-                // own columns say how it departs from the plan).
-                Some(f) => (f.date, Flags::NONE, f.anchors),
-                None if group_date != date => {
-                    let mut fl = Flags::NONE;
-                    if group_date != items[m].planned {
-                        fl |= Flags::SHIFTED;
+        match found {
+            Some(d) => (d, Flags::NONE),
+            None => {
+                let mut f = Flags::NONE;
+                if !open(stay) {
+                    f |= Flags::CLOSED_DAY;
+                    if !any_open && policy.on_closed != OnClosed::Keep {
+                        f |= Flags::NO_OPEN_DAY_IN_WINDOW;
                     }
-                    if !covers(group_date) {
-                        fl |= Flags::PROVISIONAL;
-                    }
-                    (group_date, fl, true)
                 }
-                None => (date, flags, true),
-            };
-            placed[m] = Some(Placed {
-                date: got,
-                flags: got_flags,
-                expected: date,
-                anchored,
-            });
-            last[s] = Some(got);
-            if policies[s].anchor == Anchor::Previous && anchors {
-                offset[s] = (got - items[m].planned).num_days();
+                if !self.gaps_ok(group, stay) || (any_open && policy.on_closed != OnClosed::Keep) {
+                    f |= Flags::MIN_GAP;
+                }
+                (stay, f)
             }
         }
     }
-    placed
-        .into_iter()
-        .zip(items)
-        .map(|(p, it)| {
-            p.unwrap_or(Placed {
-                date: it.planned,
-                flags: Flags::NONE,
-                expected: it.planned,
-                anchored: it.planned,
-            })
-        })
-        .collect()
 }
 
 /// `date` moved by `days` (either way), saturating at the calendar's ends.

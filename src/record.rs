@@ -37,6 +37,9 @@ pub const COLUMNS: [&str; 7] = [
 /// A recorded weight this many per cent or more from the one before is warned about.
 const BIG_WEIGHT_CHANGE_PCT: f64 = 20.0;
 
+/// A row this many days after every other row of the log is refused as a typo.
+const FAR_PAST_OTHERS_DAYS: i64 = 365;
+
 /// At most this many problems are listed (then how many more there are).
 const MAX_PROBLEMS: usize = 200;
 
@@ -170,6 +173,15 @@ impl PatientLog<'_> {
         })
     }
 
+    /// Whether an occurrence of `target` after `occurrence` is recorded as given.
+    pub fn given_after(&self, target: Target, occurrence: u32) -> bool {
+        self.records.iter().any(|r| {
+            r.kind == RecordKind::Given
+                && r.target == Some(target)
+                && u32::from(r.occurrence) > occurrence
+        })
+    }
+
     /// The withdrawal or death, if recorded: (date, kind).
     pub fn end(&self) -> Option<(NaiveDate, RecordKind)> {
         self.records
@@ -212,6 +224,11 @@ impl Log {
             first: a,
             log: Some(self),
         }
+    }
+
+    /// Whether any row records a weight.
+    pub fn has_weights(&self) -> bool {
+        !self.weights.is_empty()
     }
 
     /// Whether any patient has a row.
@@ -546,81 +563,62 @@ pub fn parse(
         }
     }
 
+    // The latest date of the log and the one before it: a row alone far past every
+    // other (2062 typed for 2026) would move the as-of date decades on.
+    let (mut max1, mut count1, mut max2) = (None::<NaiveDate>, 0usize, None::<NaiveDate>);
+    for r in &records {
+        match max1 {
+            Some(m) if r.date == m => count1 += 1,
+            Some(m) if r.date > m => {
+                max2 = Some(m);
+                max1 = Some(r.date);
+                count1 = 1;
+            }
+            Some(_) => max2 = max2.max(Some(r.date)),
+            None => {
+                max1 = Some(r.date);
+                count1 = 1;
+            }
+        }
+    }
+    let far_alone = match (max1, max2) {
+        (Some(a), Some(b)) if count1 == 1 && (a - b).num_days() > FAR_PAST_OTHERS_DAYS => {
+            Some((a, b))
+        }
+        _ => None,
+    };
+    let plans: Vec<crate::schedule::Plan> = trial
+        .arms
+        .iter()
+        .map(|a| crate::schedule::Plan::new(trial, a))
+        .collect();
+
     // Checks across a patient's rows, over slices of the patients in parallel.
     use rayon::prelude::*;
-    let across: Vec<Problem> = (0..roster.entries.len())
+    let across: Vec<(Vec<Problem>, Vec<String>)> = (0..roster.entries.len())
         .into_par_iter()
         .with_min_len(4096)
-        .flat_map_iter(|i| {
+        .map(|i| {
             let rs = &records[starts[i] as usize..starts[i + 1] as usize];
-            let mut found = Vec::new();
             if rs.is_empty() {
-                return found.into_iter();
+                return (Vec::new(), Vec::new());
             }
-            let id = &roster.entries[i].id;
-            let arm = &trial.arms[roster.entries[i].arm as usize];
-            let mut end: Option<&Record> = None;
-            for (k, r) in rs.iter().enumerate() {
-                let at = |field: &str, msg: String| {
-                    Problem::new(path, msg)
-                        .at(Some(r.line as usize))
-                        .field(field)
-                };
-                if r.date > as_of {
-                    found.push(at(
-                        "date",
-                        format!(
-                            "{} is after --as-of {as_of}, the day the record is complete to",
-                            r.date
-                        ),
-                    ));
-                }
-                if let Some(e) = end
-                    && (r.date > e.date || r.kind.ends())
-                {
-                    found.push(at(
-                        "date",
-                        format!(
-                            "a '{}' row for patient {id} on {} after they {} on {} (line {}): nothing may be recorded after that",
-                            r.kind.as_str(),
-                            r.date,
-                            if e.kind == RecordKind::Died {
-                                "died"
-                            } else {
-                                "withdrew"
-                            },
-                            e.date,
-                            e.line
-                        ),
-                    ));
-                }
-                if r.kind.ends() && end.is_none() {
-                    end = Some(r);
-                }
-                if let Some(t) = r.target
-                    && let Some(first) = rs[..k]
-                        .iter()
-                        .filter(|p| p.target == Some(t) && p.occurrence == r.occurrence)
-                        .min_by_key(|p| p.line)
-                {
-                    let name = match t {
-                        Target::Component(c) => &arm.components[c as usize].id,
-                        Target::Visit(v) => &arm.visits[v as usize].id,
-                    };
-                    found.push(at(
-                        "occurrence",
-                        format!(
-                            "{name} occurrence {} of patient {id} is recorded twice (first on line {})",
-                            r.occurrence, first.line
-                        ),
-                    ));
-                }
-            }
-            found.into_iter()
+            check_patient(
+                path,
+                trial,
+                &plans[roster.entries[i].arm as usize],
+                &roster.entries[i],
+                rs,
+                as_of,
+                far_alone,
+            )
         })
         .collect();
-    for p in across {
-        push(&mut problems, p);
+    for (found, warned) in across {
+        for p in found {
+            push(&mut problems, p);
+        }
+        warnings.extend(warned);
     }
     if more > 0 {
         problems.push(Problem::new(path, format!("... and {more} more problems")));
@@ -637,6 +635,156 @@ pub fn parse(
         weights,
         notes,
     })
+}
+
+/// The checks across one patient's rows (in date order): nothing after --as-of, after
+/// a withdrawal or death, or after the patient's schedule has ended; no occurrence
+/// recorded twice; no row alone far past every other of the log. Warned about: an
+/// occurrence recorded before an earlier one of the same item.
+fn check_patient(
+    path: &Path,
+    trial: &Trial,
+    plan: &crate::schedule::Plan,
+    entry: &crate::roster::Entry,
+    rs: &[Record],
+    as_of: NaiveDate,
+    far_alone: Option<(NaiveDate, NaiveDate)>,
+) -> (Vec<Problem>, Vec<String>) {
+    let mut found = Vec::new();
+    let mut warned = Vec::new();
+    let id = &entry.id;
+    let arm = plan.arm;
+    let name = |t: Target| match t {
+        Target::Component(c) => arm.components[c as usize].id.as_str(),
+        Target::Visit(v) => arm.visits[v as usize].id.as_str(),
+    };
+    let reach = plan.reach_end(entry.start);
+    let follow_up_end = trial.follow_up.as_ref().and_then(|f| f.end(entry.start));
+    // How late the doses given so far ran behind their planned dates: under an anchor
+    // the rest of the schedule runs as late.
+    let mut drift = 0i64;
+    let mut end: Option<&Record> = None;
+    for (k, r) in rs.iter().enumerate() {
+        let at = |field: &str, msg: String| {
+            Problem::new(path, msg)
+                .at(Some(r.line as usize))
+                .field(field)
+        };
+        if r.date > as_of {
+            found.push(at(
+                "date",
+                format!(
+                    "{} is after --as-of {as_of}, the day the record is complete to",
+                    r.date
+                ),
+            ));
+        }
+        if let Some((latest, before)) = far_alone
+            && r.date == latest
+        {
+            found.push(at(
+                "date",
+                format!(
+                    "{} is {} days after every other row of the record (the latest before it is {before}): a typo in the year? It would make every dose since then overdue",
+                    r.date,
+                    (latest - before).num_days()
+                ),
+            ));
+        }
+        if let Some(limit) = reach.and_then(|d| crate::timing::shift_days(d, drift)) {
+            let limit = if r.kind.ends() {
+                follow_up_end.map_or(limit, |f| f.max(limit))
+            } else {
+                limit
+            };
+            let checked = !r.kind.ends() || trial.follow_up.is_some();
+            if checked && r.date > limit {
+                let late = if drift > 0 {
+                    format!(", and the {drift} days its doses ran late")
+                } else {
+                    String::new()
+                };
+                let follow = if r.kind.ends() && trial.follow_up.is_some() {
+                    " and follow-up"
+                } else {
+                    ""
+                };
+                found.push(at(
+                    "date",
+                    format!(
+                        "{} is after patient {id}'s schedule{follow} has ended ({limit}: the last event plus how far it may move{late}): a typo in the date?",
+                        r.date
+                    ),
+                ));
+            }
+        }
+        if let Some(e) = end
+            && (r.date > e.date || r.kind.ends())
+        {
+            found.push(at(
+                "date",
+                format!(
+                    "a '{}' row for patient {id} on {} after they {} on {} (line {}): nothing may be recorded after that",
+                    r.kind.as_str(),
+                    r.date,
+                    if e.kind == RecordKind::Died {
+                        "died"
+                    } else {
+                        "withdrew"
+                    },
+                    e.date,
+                    e.line
+                ),
+            ));
+        }
+        if r.kind.ends() && end.is_none() {
+            end = Some(r);
+        }
+        if let Some(t) = r.target {
+            if let Some(first) = rs[..k]
+                .iter()
+                .filter(|p| p.target == Some(t) && p.occurrence == r.occurrence)
+                .min_by_key(|p| p.line)
+            {
+                found.push(at(
+                    "occurrence",
+                    format!(
+                        "{} occurrence {} of patient {id} is recorded twice (first on line {})",
+                        name(t),
+                        r.occurrence,
+                        first.line
+                    ),
+                ));
+            }
+            // Rows come in date order: an earlier occurrence recorded on a later date.
+            if let Some(earlier) = rs[k + 1..]
+                .iter()
+                .filter(|p| p.target == Some(t) && p.occurrence < r.occurrence && p.date > r.date)
+                .min_by_key(|p| p.line)
+            {
+                warned.push(format!(
+                    "{}:{}: patient {id}: {} {} is recorded {} on {}, before {} {} {} on {} (line {}): check the dates",
+                    path.display(),
+                    r.line,
+                    name(t),
+                    r.occurrence,
+                    r.kind.as_str(),
+                    r.date,
+                    name(t),
+                    earlier.occurrence,
+                    earlier.kind.as_str(),
+                    earlier.date,
+                    earlier.line
+                ));
+            }
+            if r.kind == RecordKind::Given
+                && let Some(planned) = plan.planned_date(t, u32::from(r.occurrence), entry.start)
+            {
+                drift = drift.max((r.date - planned).num_days());
+            }
+        }
+    }
+    (found, warned)
 }
 
 /// What one slice of a log's rows gave.
@@ -1013,19 +1161,25 @@ pub enum Status {
     Given,
     /// Recorded as missed: it will not be given.
     Missed,
-    /// On or after a withdrawal or death: it will not be given.
+    /// After a withdrawal or death: it will not be given (one that was due before it and
+    /// never recorded carries the code `not_given`).
     Cancelled,
     /// On or before the as-of date with nothing recorded: overdue.
     Due,
+    /// A dose given late (or early) leaves it no day in its window that keeps its
+    /// minimum gap: not to be prepared until someone records what was decided (given on
+    /// a date, or missed).
+    Held,
 }
 
 impl Status {
-    pub const ALL: [(Status, &'static str); 5] = [
+    pub const ALL: [(Status, &'static str); 6] = [
         (Status::Planned, "planned"),
         (Status::Given, "given"),
         (Status::Missed, "missed"),
         (Status::Cancelled, "cancelled"),
         (Status::Due, "due"),
+        (Status::Held, "held"),
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -1035,6 +1189,7 @@ impl Status {
             Status::Missed => "missed",
             Status::Cancelled => "cancelled",
             Status::Due => "due",
+            Status::Held => "held",
         }
     }
 
@@ -1065,6 +1220,8 @@ pub struct Deviation {
     pub overdue_days: i32,
     /// Per cent from the roster's weight, of the weight the dose was computed at.
     pub weight_pct: f64,
+    /// For `not_given`: the death or withdrawal that closed it.
+    pub ended: Option<RecordKind>,
 }
 
 impl Deviation {
@@ -1077,9 +1234,11 @@ impl Deviation {
     pub const OVERDUE: u16 = 1 << 6;
     pub const ORDER: u16 = 1 << 7;
     pub const WEIGHT_CHANGE: u16 = 1 << 8;
+    /// Due before a death or withdrawal and never recorded: closed as not given.
+    pub const NOT_GIVEN: u16 = 1 << 9;
 
     /// Every code, in the order they are written.
-    pub const CODES: [(u16, &'static str); 9] = [
+    pub const CODES: [(u16, &'static str); 10] = [
         (Self::LATE, "late"),
         (Self::EARLY, "early"),
         (Self::OUTSIDE_WINDOW, "outside_window"),
@@ -1089,6 +1248,7 @@ impl Deviation {
         (Self::OVERDUE, "overdue"),
         (Self::ORDER, "order"),
         (Self::WEIGHT_CHANGE, "weight_change"),
+        (Self::NOT_GIVEN, "not_given"),
     ];
 
     pub fn is_empty(&self) -> bool {
@@ -1165,6 +1325,12 @@ impl Deviation {
                 Self::WEIGHT_CHANGE => {
                     out.push(b':');
                     pct(out, self.weight_pct);
+                }
+                Self::NOT_GIVEN => {
+                    if let Some(k) = self.ended {
+                        out.push(b':');
+                        out.extend_from_slice(k.as_str().as_bytes());
+                    }
                 }
                 _ => {}
             }

@@ -96,7 +96,7 @@ pub struct SiteUse<'a> {
 #[derive(Debug, Default, Clone)]
 pub struct ArmFlags {
     pub events: u64,
-    pub flagged: [u64; 5],
+    pub flagged: [u64; Flags::ALL.len()],
 }
 
 impl<'a> CalendarUse<'a> {

@@ -140,6 +140,7 @@ struct RawDose {
     round_to: Option<Spanned<f64>>,
     max_per_dose: Option<Spanned<f64>>,
     tolerance_pct: Option<Spanned<RawNumber>>,
+    weight_basis: Option<Spanned<RawText>>,
     source: Option<String>,
     assumed: Option<String>,
 }
@@ -1140,12 +1141,58 @@ impl Validator<'_> {
                 },
             },
         };
+        let weight_basis = match &r.weight_basis {
+            Some(w) => {
+                let at = self.line(w);
+                let w = w.get_ref();
+                let value = WeightBasis::parse(&w.value).unwrap_or_else(|| {
+                    let names: Vec<&str> = WeightBasis::ALL.iter().map(|(_, n)| *n).collect();
+                    self.err(
+                        at,
+                        format!("{field}.weight_basis.value"),
+                        format!(
+                            "unknown weight basis '{}': use {} (the weight in force on the dose's date, or the weight at enrolment)",
+                            w.value,
+                            names.join(" or ")
+                        ),
+                    );
+                    WeightBasis::Current
+                });
+                if !matches!(amount, DoseAmount::PerKg(_)) {
+                    self.err(
+                        at,
+                        format!("{field}.weight_basis"),
+                        "a weight basis is for a dose in cells/kg: this dose does not depend on weight",
+                    );
+                }
+                Sourced {
+                    value,
+                    provenance: self.provenance(
+                        &w.source,
+                        &w.assumed,
+                        at,
+                        format!("{field}.weight_basis"),
+                    ),
+                }
+            }
+            None => Sourced {
+                value: WeightBasis::Current,
+                provenance: Provenance {
+                    source: None,
+                    assumed: Some(
+                        "The record does not say whether a per-kg dose follows a patient's weight during treatment. dosesim's default: a weight recorded in the administration record re-doses the per-kg doses not yet given (current)."
+                            .into(),
+                    ),
+                },
+            },
+        };
         let provenance = self.provenance(&r.source, &r.assumed, line, field);
         Dose {
             amount,
             round_to,
             max_per_dose,
             tolerance_pct,
+            weight_basis,
             provenance,
         }
     }

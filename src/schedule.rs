@@ -607,6 +607,10 @@ pub struct PlacedSlot {
     flags: Flags,
     /// Whether an assumed closed-day rule chose the date.
     by_assumed_rule: bool,
+    /// Whether an assumed rule (anchor, minimum gap) re-placed it after the record.
+    reprojected_by_assumed: bool,
+    /// Held by the record's minimum gap: not to be prepared until someone decides.
+    held: bool,
     /// Days from where the rules would have put it, when the record fixed its date.
     late: i32,
     /// Days from its anchored planned date when that is beyond its window (else 0).
@@ -704,7 +708,6 @@ impl Plan<'_> {
         let placed = moves::place(&items, &policies, open, |d| {
             calendar.is_none_or(|c| c.covers(d))
         });
-        let chosen = Flags::SHIFTED | Flags::MIN_GAP | Flags::NO_OPEN_DAY_IN_WINDOW;
         let mut out: Vec<(NaiveDate, PlacedSlot)> = (0..self.slots.len())
             .map(|k| {
                 let (date, day) = planned[k];
@@ -715,6 +718,8 @@ impl Plan<'_> {
                     shift: 0,
                     flags: Flags::NONE,
                     by_assumed_rule: false,
+                    reprojected_by_assumed: false,
+                    held: false,
                     late: 0,
                     beyond: 0,
                 };
@@ -726,12 +731,16 @@ impl Plan<'_> {
                 p.shift = (got.date - date).num_days() as i32;
                 p.day += p.shift;
                 p.flags = got.flags;
+                p.held = got.held;
                 let by_assumed = assumed[items[i].series]
                     || items[i].leader.is_some_and(|l| assumed[items[l].series]);
-                p.by_assumed_rule = by_assumed && got.flags.intersects(chosen);
+                p.by_assumed_rule = by_assumed && got.by_rule;
+                p.reprojected_by_assumed = by_assumed && got.flags.contains(Flags::REPROJECTED);
                 p.late = (got.date - got.expected).num_days() as i32;
+                // A window is judged from the planned date (the day-1 grid), whatever
+                // an anchor or a site calendar did to the schedule.
                 if let Some((before, after)) = policies[items[i].series].window {
-                    let off = (got.date - got.anchored).num_days();
+                    let off = (got.date - date).num_days();
                     if off < -i64::from(before) || off > i64::from(after) {
                         p.beyond = off as i32;
                     }
@@ -793,6 +802,12 @@ impl Plan<'_> {
         e.deviation.beyond = p.beyond;
         if p.by_assumed_rule {
             e.assumed |= Assumed::CLOSED_DAY_RULE;
+        }
+        if p.reprojected_by_assumed {
+            e.assumed |= Assumed::REPROJECTION_RULE;
+        }
+        if p.held {
+            e.status = Status::Held;
         }
         Ok(e)
     }
@@ -876,6 +891,44 @@ impl Plan<'_> {
             .position(|s| s.origin == origin && s.occurrence == occurrence)
     }
 
+    /// The planned date (the day-1 grid, before any move) of an arm item's occurrence for
+    /// a patient starting on `start`.
+    pub fn planned_date(
+        &self,
+        target: Target,
+        occurrence: u32,
+        start: NaiveDate,
+    ) -> Option<NaiveDate> {
+        let k = self.slot_of(target, occurrence)?;
+        slot_date(&self.slots[k], start).ok().map(|d| d.0)
+    }
+
+    /// The last date a patient starting on `start` may have anything recorded on, before
+    /// any delay: each event's planned date plus how far it may move (its window after,
+    /// else [`moves::DEFAULT_REACH_DAYS`]), the latest of them. `None` for an arm with
+    /// nothing scheduled (or a date past 9999).
+    pub fn reach_end(&self, start: NaiveDate) -> Option<NaiveDate> {
+        let mut end: Option<NaiveDate> = None;
+        for s in &self.slots {
+            let after = match s.origin {
+                Origin::Component(c) => self.arm.components[c]
+                    .timing
+                    .closed_days
+                    .window
+                    .as_ref()
+                    .map(|w| w.days_after),
+                Origin::Visit(v) => self.arm.visits[v].window.as_ref().map(|w| w.days_after),
+                Origin::Background(_) => continue,
+            }
+            .unwrap_or(moves::DEFAULT_REACH_DAYS)
+            .max(moves::DEFAULT_REACH_DAYS);
+            let (date, _) = slot_date(s, start).ok()?;
+            let reach = timing::shift_days(date, i64::from(after))?;
+            end = Some(end.map_or(reach, |e| e.max(reach)));
+        }
+        end
+    }
+
     /// The recorded dates of a patient's given and missed rows, as fixes for
     /// [`Plan::place_on`]; empty when every one is on the date `scheduled` already gives
     /// it (the shared placement, or the plan's own dates), so that none needs re-placing.
@@ -916,8 +969,8 @@ impl Plan<'_> {
     /// record's dates by [`Plan::fixes`] and [`Plan::place_on`] when they moved; `None`:
     /// the plan's own dates). Each event gets its [`Status`]; a given dose is what was
     /// given, on the day it was given; a missed or cancelled one has no dose; per-kg doses
-    /// not given are computed at the weight then current (given and missed ones: on their
-    /// date; the rest: the latest); deviations are coded with their figures.
+    /// that follow recorded weights (`dose.weight_basis = "current"`) are computed at the
+    /// weight in force on their date; deviations are coded with their figures.
     #[allow(clippy::too_many_arguments)]
     pub fn actual(
         &self,
@@ -976,7 +1029,7 @@ impl Plan<'_> {
         out: &mut [Event],
     ) -> Result<(), ScheduleError> {
         let weights: Vec<(NaiveDate, Kg, u32)> = log.weights().collect();
-        let latest = weights.last().map(|w| (w.1, w.2));
+        // The weight in force on a date: the latest recorded on or before it.
         let weight_on = |d: NaiveDate| weights.iter().rev().find(|w| w.0 <= d).map(|w| (w.1, w.2));
         // The doses at each recorded weight, computed once.
         let mut at_weight: Vec<Option<Doses>> = (0..weights.len()).map(|_| None).collect();
@@ -988,29 +1041,49 @@ impl Plan<'_> {
                 Origin::Background(_) => None,
             };
             let rec = target.and_then(|t| log.find(t, e.occurrence));
-            e.status = match rec.map(|r| r.kind) {
-                Some(RecordKind::Given) => Status::Given,
-                Some(_) => Status::Missed,
-                None if end.is_some_and(|(d, _)| e.date >= d) => Status::Cancelled,
-                None if target.is_none() => Status::Planned,
-                None if e.date <= as_of => Status::Due,
-                None => Status::Planned,
+            let held = e.status == Status::Held;
+            e.status = match (rec.map(|r| r.kind), target, end) {
+                (Some(RecordKind::Given), _, _) => Status::Given,
+                (Some(_), _, _) => Status::Missed,
+                // After a withdrawal or death nothing of the patient's is due: what is
+                // unrecorded is closed, background treatment included; what was due
+                // before it was not given.
+                (None, _, Some((d, kind))) => {
+                    if target.is_some() && e.date < d {
+                        e.deviation.set(Deviation::NOT_GIVEN);
+                        e.deviation.ended = Some(kind);
+                    }
+                    Status::Cancelled
+                }
+                (None, None, None) => Status::Planned,
+                // A later occurrence given closes an earlier one left unrecorded: it
+                // was not given before it, and will not be after.
+                (None, Some(t), None) if log.given_after(t, e.occurrence) => {
+                    e.deviation.set(Deviation::ORDER);
+                    Status::Missed
+                }
+                (None, Some(_), None) if held => Status::Held,
+                (None, Some(_), None) if e.date <= as_of => Status::Due,
+                (None, Some(_), None) => Status::Planned,
             };
             if e.status != Status::Given {
                 e.deviation.days = 0;
                 e.deviation.beyond = 0;
             }
-            // The weight in force: on the day for what happened, the latest for the rest.
-            let w = match e.status {
-                Status::Given | Status::Missed => weight_on(e.date),
-                _ => latest,
+            // The weight in force on the day it is given, was due or is planned, for a
+            // per-kg dose that follows recorded weights (`dose.weight_basis`).
+            let follows = match e.origin {
+                Origin::Component(c) => {
+                    self.arm.components[c].dose.weight_basis.value == WeightBasis::Current
+                }
+                _ => false,
             };
-            if let Some((kg, line)) = w
+            if let Some((kg, line)) = weight_on(e.date).filter(|_| follows)
                 && kg != weight_kg
             {
                 e.weight = Some(kg);
                 if let Origin::Component(c) = e.origin
-                    && let Some(per_kg) = e.dose_per_kg
+                    && e.dose_per_kg.is_some()
                 {
                     let k = weights
                         .iter()
@@ -1035,14 +1108,13 @@ impl Plan<'_> {
                     }
                     e.dose = dose;
                     e.volume_ml = self.volume(c, dose);
-                    let _ = per_kg;
                     e.deviation.weight_pct = (kg.f64() - weight_kg.f64()) / weight_kg.f64() * 100.0;
                     e.deviation.set(Deviation::WEIGHT_CHANGE);
                 }
             }
             let planned = e.dose;
             match e.status {
-                Status::Planned => {}
+                Status::Planned | Status::Held => {}
                 Status::Given => {
                     e.planned_amount = planned;
                     if let Some(r) = rec
@@ -1080,7 +1152,7 @@ impl Plan<'_> {
                     e.dose = None;
                     e.cumulative_dose = None;
                     e.volume_ml = None;
-                    if e.status == Status::Missed {
+                    if rec.is_some() {
                         e.deviation.set(Deviation::MISSED);
                     }
                 }
@@ -1586,6 +1658,10 @@ timing = { every_months = 3, count = 4, source = "q" }
                 value: 10.0,
                 provenance: Provenance::default(),
             },
+            weight_basis: Sourced {
+                value: WeightBasis::Current,
+                provenance: Provenance::default(),
+            },
             provenance: Provenance::default(),
         };
         assert_eq!(
@@ -1607,6 +1683,10 @@ timing = { every_months = 3, count = 4, source = "q" }
             max_per_dose: None,
             tolerance_pct: Sourced {
                 value: 10.0,
+                provenance: Provenance::default(),
+            },
+            weight_basis: Sourced {
+                value: WeightBasis::Current,
                 provenance: Provenance::default(),
             },
             provenance: Provenance::default(),
@@ -1639,6 +1719,10 @@ timing = { every_months = 3, count = 4, source = "q" }
             max_per_dose: None,
             tolerance_pct: Sourced {
                 value: 10.0,
+                provenance: Provenance::default(),
+            },
+            weight_basis: Sourced {
+                value: WeightBasis::Current,
                 provenance: Provenance::default(),
             },
             provenance: Provenance::default(),

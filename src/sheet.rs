@@ -5,7 +5,8 @@
 //! A pure function of a [`Cohort`] and a [`Request`]: the doses are the cohort's own
 //! events, the same the calendars and pharmacy.csv show. With an administration record,
 //! what was given, missed or cancelled is off the list (it is not to be prepared); an
-//! overdue dose stays, marked due. The formats are in `export/sheet.rs` (table, CSV) and
+//! overdue dose stays, marked due; a dose held by the gap to one given late is listed
+//! apart, not to prepare until someone decides. The formats are in `export/sheet.rs` (table, CSV) and
 //! `export/sheet_html.rs` (the printable sheet).
 
 use std::collections::BTreeMap;
@@ -117,7 +118,8 @@ pub struct Line {
     pub volume_ml: Option<f64>,
     /// The patient's cumulative dose of the component's product after this one.
     pub cumulative: Option<f64>,
-    /// `planned`, or `due` (on or before the record's as-of date, not recorded as given).
+    /// `planned`, `due` (on or before the record's as-of date, not recorded as given), or
+    /// `held` (listed apart, not to prepare).
     pub status: Status,
     pub assumed: Assumed,
     /// What the site calendar did: `shifted`, `closed_day`, `provisional`, ...
@@ -151,6 +153,10 @@ pub struct Day {
     pub site: String,
     /// In the scenario's product order.
     pub blocks: Vec<Block>,
+    /// Doses held on this date: a dose given late leaves them no day in their window
+    /// that keeps the minimum gap, so they are not to be prepared until someone records
+    /// what was decided. Listed, never in a total.
+    pub held: Vec<(usize, Line)>,
 }
 
 /// A preparation sheet.
@@ -162,7 +168,8 @@ pub struct Sheet<'t> {
     pub days: Vec<Day>,
     /// The administration record's as-of date, when one was applied.
     pub as_of: Option<NaiveDate>,
-    /// Doses in the range and site that are off the list: given, missed or cancelled.
+    /// Doses in the range and site that are off the list: given, missed or cancelled
+    /// (held ones are listed apart, under their day).
     pub off_list: usize,
     /// Doses of the site due before the range and not recorded as given (with a record):
     /// how many, and the earliest one's date.
@@ -191,7 +198,12 @@ impl Sheet<'_> {
         }
     }
 
-    /// How many doses the sheet lists.
+    /// How many doses are held on the sheet's dates (listed, not to prepare).
+    pub fn held(&self) -> usize {
+        self.days.iter().map(|d| d.held.len()).sum()
+    }
+
+    /// How many doses the sheet lists to prepare.
     pub fn doses(&self) -> usize {
         self.days
             .iter()
@@ -211,6 +223,7 @@ pub fn build<'t>(cohort: &Cohort<'t>, request: &Request) -> Sheet<'t> {
     let trial = cohort.trial;
     let roster = cohort.roster;
     let mut days: BTreeMap<(NaiveDate, String), BTreeMap<usize, Block>> = BTreeMap::new();
+    let mut held: BTreeMap<(NaiveDate, String), Vec<(usize, Line)>> = BTreeMap::new();
     let mut off_list = 0;
     // Overdue doses before the range are on nobody's list unless the sheet says so.
     let mut overdue: Option<(usize, NaiveDate)> = None;
@@ -260,7 +273,7 @@ pub fn build<'t>(cohort: &Cohort<'t>, request: &Request) -> Sheet<'t> {
                 }
                 continue;
             }
-            if !to_prepare(e.status) {
+            if !to_prepare(e.status) && e.status != Status::Held {
                 off_list += 1;
                 continue;
             }
@@ -282,6 +295,12 @@ pub fn build<'t>(cohort: &Cohort<'t>, request: &Request) -> Sheet<'t> {
                 flags: e.flags,
                 planned_date: e.planned,
             };
+            if e.status == Status::Held {
+                held.entry((e.date, site.to_string()))
+                    .or_default()
+                    .push((product, line));
+                continue;
+            }
             let block = days
                 .entry((e.date, site.to_string()))
                 .or_default()
@@ -308,14 +327,31 @@ pub fn build<'t>(cohort: &Cohort<'t>, request: &Request) -> Sheet<'t> {
         trial,
         request: request.clone(),
         overdue_before: overdue,
-        days: days
-            .into_iter()
-            .map(|((date, site), blocks)| Day {
-                date,
-                site,
-                blocks: blocks.into_values().collect(),
-            })
-            .collect(),
+        days: {
+            let mut out: BTreeMap<(NaiveDate, String), Day> = days
+                .into_iter()
+                .map(|((date, site), blocks)| {
+                    let day = Day {
+                        date,
+                        site: site.clone(),
+                        blocks: blocks.into_values().collect(),
+                        held: Vec::new(),
+                    };
+                    ((date, site), day)
+                })
+                .collect();
+            for ((date, site), lines) in held {
+                out.entry((date, site.clone()))
+                    .or_insert_with(|| Day {
+                        date,
+                        site,
+                        blocks: Vec::new(),
+                        held: Vec::new(),
+                    })
+                    .held = lines;
+            }
+            out.into_values().collect()
+        },
         as_of: cohort.log.map(|l| l.as_of),
         off_list,
     }

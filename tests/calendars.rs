@@ -192,9 +192,26 @@ fn days_1_4_7_10_from_national_day_under_next_and_anchor_previous() {
         infusions(&run),
         vec![
             row("Thu 2026-10-08", "2026-10-01", "7", "shifted"),
-            row("Mon 2026-10-12", "2026-10-04", "8", "shifted"),
-            row("Thu 2026-10-15", "2026-10-07", "8", "shifted"),
-            row("Mon 2026-10-19", "2026-10-10", "9", "shifted"),
+            // The interval kept from the first dose's move takes the rest beyond their
+            // windows around the day-1 grid (0 before, 7 after): flagged before given.
+            row(
+                "Mon 2026-10-12",
+                "2026-10-04",
+                "8",
+                "shifted;outside_window"
+            ),
+            row(
+                "Thu 2026-10-15",
+                "2026-10-07",
+                "8",
+                "shifted;outside_window"
+            ),
+            row(
+                "Mon 2026-10-19",
+                "2026-10-10",
+                "9",
+                "shifted;outside_window"
+            ),
         ]
     );
 }

@@ -307,8 +307,18 @@ fn re_projection_follows_the_site_calendar_under_both_anchors() {
         [
             ("2027-03-01", "given", ""),
             ("2027-03-13", "given", ""),
-            ("2027-03-19", "planned", "shifted"),
-            ("2027-03-26", "planned", "shifted"),
+            // Moved by the record (its interval kept from the late dose), and 4 days
+            // from the day-1 grid, beyond the 2-day window: said before it is given.
+            (
+                "2027-03-19",
+                "planned",
+                "shifted;reprojected;outside_window"
+            ),
+            (
+                "2027-03-26",
+                "planned",
+                "shifted;reprojected;outside_window"
+            ),
         ]
     );
     assert_eq!(rows[1].deviation, "late:+5d;outside_window:+5d");
@@ -532,11 +542,11 @@ fn cohort_writes_deviations_intensity_and_the_record_in_the_manifest() {
     let devs = std::fs::read_to_string(trial.join("deviations.csv")).unwrap();
     assert_eq!(
         devs,
-        "patient_id,arm_id,component,occurrence,planned_date,date,planned_amount,amount,unit,deviation,note\n\
-         P1,msc,uc_msc,1,2027-03-01,2027-03-01,6000000,5100000,cells,dose_low:-15%,thawing loss\n\
-         P1,msc,uc_msc,2,2027-03-08,2027-03-08,6000000,,cells,missed,no product\n\
-         P2,pe,pe,2,2027-03-04,2027-03-04,2000,,mL,overdue:4d,\n\
-         P2,pe,pe,3,2027-03-07,2027-03-07,2000,,mL,overdue:1d,\n"
+        "patient_id,arm_id,component,occurrence,planned_date,date,scheduled_date,days_from_planned,days_from_scheduled,planned_amount,amount,unit,deviation,note\n\
+         P1,msc,uc_msc,1,2027-03-01,2027-03-01,2027-03-01,0,0,6000000,5100000,cells,dose_low:-15%,thawing loss\n\
+         P1,msc,uc_msc,2,2027-03-08,2027-03-08,2027-03-08,0,0,6000000,,cells,missed,no product\n\
+         P2,pe,pe,2,2027-03-04,2027-03-04,2027-03-04,0,0,2000,,mL,overdue:4d,\n\
+         P2,pe,pe,3,2027-03-07,2027-03-07,2027-03-07,0,0,2000,,mL,overdue:1d,\n"
     );
     let manifest = std::fs::read_to_string(trial.join("manifest.json")).unwrap();
     assert!(

@@ -196,8 +196,8 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
     if calendar.is_some() {
         assumptions.extend(trial.closed_day_assumptions_of([arm]));
     }
-    if log.is_some() {
-        assumptions.extend(trial.record_assumptions_of([arm]));
+    if let Some(log) = &log {
+        assumptions.extend(trial.record_assumptions_of([arm], log.has_weights()));
     }
     if args.remind_days.is_some() && format != Format::Ics {
         eprintln!(

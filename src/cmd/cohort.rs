@@ -94,8 +94,8 @@ pub fn warn_assumed(cohort: &Cohort, used: &[bool]) -> Vec<crate::model::Assumpt
     if cohort.on_any_calendar() {
         assumed.extend(trial.closed_day_assumptions_of(arms.iter().copied()));
     }
-    if cohort.log.is_some() {
-        assumed.extend(trial.record_assumptions_of(arms));
+    if let Some(log) = cohort.log {
+        assumed.extend(trial.record_assumptions_of(arms, log.has_weights()));
     }
     super::warn_assumptions(trial, &assumed);
     assumed

@@ -131,11 +131,19 @@ pub fn run(args: PrepArgs) -> Result<()> {
     let dates = made
         .days
         .iter()
+        .filter(|d| !d.blocks.is_empty())
         .map(|d| d.date)
         .collect::<std::collections::BTreeSet<_>>()
         .len();
+    let held = match made.held() {
+        0 => String::new(),
+        n => format!(
+            "; {} held, not to prepare until a decision is recorded",
+            plural(n as u64, "dose")
+        ),
+    };
     eprintln!(
-        "{}: {} to prepare on {} ({})",
+        "{}: {} to prepare on {} ({}){held}",
         trial.id,
         plural(made.doses() as u64, "dose"),
         plural(dates as u64, "date"),

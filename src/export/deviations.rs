@@ -18,6 +18,13 @@ pub fn write_csv(rows: &[DeviationRow], out: impl Write) -> csv::Result<()> {
             &r.occurrence.map(|o| o.to_string()).unwrap_or_default(),
             &r.planned_date.map(|d| d.to_string()).unwrap_or_default(),
             &r.date.to_string(),
+            &r.scheduled_date.map(|d| d.to_string()).unwrap_or_default(),
+            &r.days_from_planned
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            &r.days_from_scheduled
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
             &r.planned_amount,
             &r.amount,
             &r.unit,

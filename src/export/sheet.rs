@@ -2,8 +2,9 @@
 //! HTML sheet is `sheet_html.rs`.
 //!
 //! CSV: one row per dose (`line` = `dose`), then one per product and day (`line` =
-//! `day_total`), so a spreadsheet reads the sheet as printed; filter on `line` before
-//! adding up a column.
+//! `day_total`), then one per dose held that day (`line` = `held`: not to prepare, in no
+//! total), so a spreadsheet reads the sheet as printed; filter on `line` before adding up
+//! a column.
 
 use std::io::Write;
 
@@ -97,6 +98,11 @@ pub fn flags(l: &Line) -> String {
     let mut parts = Vec::new();
     if l.status == crate::record::Status::Due {
         parts.push("due (not recorded as given)".to_string());
+    }
+    if l.status == crate::record::Status::Held {
+        parts.push(
+            "held: too close to the dose given before it, with no day in its window that keeps the minimum gap; record what was decided (given on a date, or missed)".to_string(),
+        );
     }
     if !l.flags.is_empty() {
         // In words: a printed column wraps at spaces, not inside closed_day.
@@ -221,8 +227,36 @@ pub fn table(s: &Sheet) -> String {
             out.push_str(&t.to_string());
             out.push_str(&format!("\nDay total: {}\n", total_words(p, b)));
         }
+        if !d.held.is_empty() {
+            out.push_str(HELD_HEADING);
+            out.push('\n');
+            for (product, l) in &d.held {
+                out.push_str(&format!(
+                    "- {}\n",
+                    held_words(&s.trial.products[*product], l)
+                ));
+            }
+        }
     }
     out
+}
+
+/// The heading of a day's held doses.
+pub const HELD_HEADING: &str =
+    "Held, not to prepare until a decision is recorded (not in the day's total):";
+
+/// A held dose in a sentence: "P1 hUC-MSC infusion 3/4, 84000000 cells (8.40 x 10⁷): ...".
+pub fn held_words(p: &Product, l: &Line) -> String {
+    format!(
+        "{} {} {}/{}, {} {}: {}",
+        l.patient_id,
+        l.component,
+        l.occurrence,
+        l.occurrences,
+        exact(p, l.dose),
+        p.unit.as_str(),
+        flags(l)
+    )
 }
 
 pub fn write_csv(s: &Sheet, out: impl Write) -> csv::Result<()> {
@@ -290,6 +324,32 @@ pub fn write_csv(s: &Sheet, out: impl Write) -> csv::Result<()> {
                 b.assumed.to_string(),
                 String::new(),
                 String::new(),
+            ])?;
+        }
+        for (product, l) in &d.held {
+            let p = &s.trial.products[*product];
+            w.write_record([
+                "held".to_string(),
+                date.clone(),
+                weekday.clone(),
+                site.clone(),
+                inert(&p.id).into_owned(),
+                inert(&l.patient_id).into_owned(),
+                inert(&l.arm_id).into_owned(),
+                inert(&l.component_id).into_owned(),
+                l.occurrence.to_string(),
+                l.occurrences.to_string(),
+                "0".to_string(),
+                plain(p, l.dose),
+                p.unit.as_str().to_string(),
+                String::new(),
+                String::new(),
+                String::new(),
+                l.cumulative.map(|c| plain(p, c)).unwrap_or_default(),
+                l.status.as_str().to_string(),
+                l.assumed.to_string(),
+                l.flags.codes(),
+                l.planned_date.to_string(),
             ])?;
         }
     }

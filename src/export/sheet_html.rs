@@ -9,7 +9,9 @@
 
 use maud::{Markup, html};
 
-use super::sheet::{day_heading, exact_parts, flags, total_words, unit_headers, volume};
+use super::sheet::{
+    HELD_HEADING, day_heading, exact_parts, flags, held_words, total_words, unit_headers, volume,
+};
 use crate::format::sci;
 use crate::manifest::Input;
 use crate::sheet::{Concentration, Sheet};
@@ -164,7 +166,15 @@ pub fn render(s: &Sheet, inputs: &[Input]) -> String {
                         }
                     }
                 }
-                (signatures())
+                @if !d.held.is_empty() {
+                    h2 { (HELD_HEADING) }
+                    ul.held {
+                        @for (product, l) in &d.held {
+                            li { (held_words(&t.products[*product], l)) }
+                        }
+                    }
+                }
+                @if !d.blocks.is_empty() { (signatures()) }
                 (made)
             }
         }
