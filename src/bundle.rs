@@ -19,6 +19,7 @@ use crate::export::{self, Calendar, Exporter, prep::Prep};
 use crate::format::{Amount, plural};
 use crate::manifest::{self, Contents, Input, Manifest};
 use crate::model::{Assumed, Kg};
+use crate::record::Status;
 use crate::report;
 use crate::write;
 
@@ -208,6 +209,16 @@ fn tally<'c>(
             let mut words = vec![format!("as of {}", r.as_of)];
             words.extend(r.adherence.words(trial));
             words.push(format!("{} (deviations.csv)", plural(n, "deviation")));
+            let held = Status::ALL
+                .iter()
+                .position(|(s, _)| *s == Status::Held)
+                .map_or(0, |k| r.adherence.arms.iter().map(|a| a.statuses[k]).sum());
+            if held > 0 {
+                words.push(format!(
+                    "{} held for a decision (status held: record it given or missed)",
+                    plural(held, "dose")
+                ));
+            }
             words.join(", ")
         }),
     };

@@ -128,6 +128,11 @@ impl Flags {
         self.0 == 0
     }
 
+    /// These flags less `other`'s.
+    pub fn without(self, other: Flags) -> Flags {
+        Flags(self.0 & !other.0)
+    }
+
     /// Whether any of `other`'s flags is set.
     pub fn intersects(self, other: Flags) -> bool {
         self.0 & other.0 != 0
@@ -464,59 +469,61 @@ impl<'a> Placer<'a> {
                 held,
             };
             let mut moved_by_record = record_moved;
-            match items[m].fixed {
-                // What happened is not a site calendar's doing: no flags (the record's
-                // own columns say how it departs from the plan).
-                Some(f) => {
-                    p = Placed {
-                        date: f.date,
-                        flags: Flags::NONE,
-                        expected: date,
-                        by_rule: false,
-                        held: false,
-                    };
-                    // A dose given on the day expected moves nothing.
-                    moved_by_record = f.anchors && f.date != date;
+            if let Some(lf) = lead_fix.filter(|lf| m != lead && lf.date != date) {
+                let d = lf.date;
+                let mut fl = Flags::REPROJECTED;
+                let ok = self.gaps_ok(&[m], d);
+                if d != items[m].planned {
+                    fl |= Flags::SHIFTED;
                 }
-                None => match lead_fix {
-                    Some(lf) if lf.date != date => {
-                        let d = lf.date;
-                        let mut fl = Flags::REPROJECTED;
-                        let ok = self.gaps_ok(&[m], d);
-                        if d != items[m].planned {
-                            fl |= Flags::SHIFTED;
-                        }
-                        if !ok {
-                            fl |= Flags::MIN_GAP;
-                        }
-                        if !covers(d) {
-                            fl |= Flags::PROVISIONAL;
-                        }
-                        p = Placed {
-                            date: d,
-                            flags: fl,
-                            expected: date,
-                            by_rule: false,
-                            held: !ok,
-                        };
-                        if !ok {
-                            // Shown after what its series has shown, never on the same
-                            // day as an earlier occurrence.
-                            if let Some((floor, _)) = self.floor(&[m])
-                                && p.date < floor
-                            {
-                                p.date = floor;
-                            }
-                        }
-                        moved_by_record = true;
+                if !ok {
+                    fl |= Flags::MIN_GAP;
+                }
+                if !covers(d) {
+                    fl |= Flags::PROVISIONAL;
+                }
+                p = Placed {
+                    date: d,
+                    flags: fl,
+                    expected: d,
+                    by_rule: false,
+                    held: !ok,
+                };
+                if !ok {
+                    // Shown after what its series has shown, never on the same day as
+                    // an earlier occurrence.
+                    if let Some((floor, _)) = self.floor(&[m])
+                        && p.date < floor
+                    {
+                        p.date = floor;
+                        p.expected = floor;
                     }
-                    _ => {}
-                },
+                }
+                moved_by_record = true;
+            }
+            // What happened is not a site calendar's doing: no flags (the record's own
+            // columns say how it departs from where the schedule had it).
+            let mut given = false;
+            if let Some(f) = items[m].fixed {
+                let expected = p.date;
+                // A dose given on the day expected moves nothing the schedule did not
+                // already move for the record.
+                moved_by_record =
+                    f.anchors && (f.date != expected || p.flags.contains(Flags::REPROJECTED));
+                given = f.anchors;
+                p = Placed {
+                    date: f.date,
+                    flags: Flags::NONE,
+                    expected,
+                    by_rule: false,
+                    held: false,
+                };
             }
             p.flags |= self.outside_window(m, p.date);
             let missed = items[m].fixed.is_some_and(|f| !f.anchors);
             self.placed[m] = Some(p);
-            self.by_record[m] = moved_by_record;
+            // A gap a dose given leaves is the record's to resolve, wherever it was given.
+            self.by_record[m] = moved_by_record || given;
             if !missed {
                 if self.last_shown[s].is_none_or(|x| self.placed_date(x) <= p.date) {
                     self.last_shown[s] = Some(m);
@@ -764,6 +771,56 @@ mod tests {
         assert_eq!(got[0].date, d("2026-10-05"));
     }
 
+    #[test]
+    fn a_pair_moves_only_where_the_follower_keeps_its_gap_too() {
+        // Series 1 (anchor previous, at least 2 days apart) has its first dose on closed
+        // Tuesday 2026-10-06, moved to Wednesday; its second follows series 0's dose on
+        // Thursday. Thursday is one day after Wednesday: the pair may not simply stay, and
+        // under `keep` it has nowhere to go, so both are flagged min_gap (an open day:
+        // not closed_day). Before, the follower broke its gap unflagged.
+        let d1 = d("2026-10-05");
+        let items = vec![
+            Item {
+                planned: d1,
+                series: 0,
+                leader: None,
+                fixed: None,
+            },
+            Item {
+                planned: d("2026-10-08"),
+                series: 0,
+                leader: None,
+                fixed: None,
+            },
+            Item {
+                planned: d("2026-10-06"),
+                series: 1,
+                leader: None,
+                fixed: None,
+            },
+            Item {
+                planned: d("2026-10-08"),
+                series: 1,
+                leader: Some(1),
+                fixed: None,
+            },
+        ];
+        let leader = Policy::default();
+        let follower = Policy {
+            on_closed: OnClosed::Next,
+            window: Some((0, 2)),
+            min_gap_days: Some(2),
+            anchor: Anchor::Previous,
+        };
+        let tuesday_closed = |x: NaiveDate| x.weekday() != Weekday::Tue;
+        let got = place(&items, &[leader, follower], tuesday_closed, |_| true);
+        assert_eq!(got[2].date, d("2026-10-07"));
+        for k in [1, 3] {
+            assert_eq!(got[k].date, d("2026-10-08"), "{k}");
+            assert_eq!(got[k].flags.codes(), "min_gap", "{k}");
+        }
+    }
+
     fn arb_items() -> impl Strategy<Value = (Vec<Item>, Vec<Policy>)> {
         let policy = (
             0..4u8,
@@ -829,13 +886,21 @@ mod tests {
             // and never share a day or change places.
             for (s, pol) in policies.iter().enumerate() {
                 let g = pol.min_gap_days.unwrap_or(1);
-                let placed: Vec<&Placed> = items.iter().zip(&got).filter(|(it, _)| it.series == s).map(|(_, p)| p).collect();
+                let placed: Vec<(&Item, &Placed)> = items.iter().zip(&got).filter(|(it, _)| it.series == s).collect();
                 for w in placed.windows(2) {
-                    prop_assert!(w[1].date > w[0].date, "{w:?}");
+                    let ((a, pa), (b, pb)) = (w[0], w[1]);
+                    prop_assert!(pb.date > pa.date, "{w:?}");
+                    // The gap asked never exceeds the plan's own interval between the two.
+                    let need = i64::from(g).min((b.planned - a.planned).num_days().max(1));
                     if pol.anchor == Anchor::Plan
-                        && (w[0].flags.contains(Flags::SHIFTED) || w[1].flags.contains(Flags::SHIFTED))
+                        && (pa.flags.contains(Flags::SHIFTED) || pb.flags.contains(Flags::SHIFTED))
                     {
-                        prop_assert!((w[1].date - w[0].date).num_days() >= i64::from(g), "{w:?}");
+                        prop_assert!(
+                            (pb.date - pa.date).num_days() >= need
+                                || pa.flags.contains(Flags::MIN_GAP)
+                                || pb.flags.contains(Flags::MIN_GAP),
+                            "{w:?}"
+                        );
                     }
                 }
             }

@@ -156,10 +156,18 @@ impl PatientLog<'_> {
     }
 
     /// Whether the record makes any dose differ from the plan's: a dose missed, a course
-    /// ended, a weight recorded or a dose given in an amount of its own.
+    /// ended, a weight recorded, a dose given in an amount of its own, or one given while
+    /// an earlier occurrence is unrecorded.
     pub fn changes_amounts(&self) -> bool {
         self.records.iter().any(|r| match r.kind {
-            RecordKind::Given => r.amount().is_some(),
+            // A dose given in an amount of its own, or after an earlier one left
+            // unrecorded (which it closes as missed).
+            RecordKind::Given => {
+                r.amount().is_some()
+                    || r.target.is_some_and(|t| {
+                        (1..r.occurrence).any(|k| self.find(t, u32::from(k)).is_none())
+                    })
+            }
             _ => true,
         })
     }
@@ -1236,9 +1244,12 @@ impl Deviation {
     pub const WEIGHT_CHANGE: u16 = 1 << 8;
     /// Due before a death or withdrawal and never recorded: closed as not given.
     pub const NOT_GIVEN: u16 = 1 << 9;
+    /// Held: a dose given before it leaves it no day in its window that keeps its
+    /// minimum gap; someone has to decide.
+    pub const HELD: u16 = 1 << 10;
 
     /// Every code, in the order they are written.
-    pub const CODES: [(u16, &'static str); 10] = [
+    pub const CODES: [(u16, &'static str); 11] = [
         (Self::LATE, "late"),
         (Self::EARLY, "early"),
         (Self::OUTSIDE_WINDOW, "outside_window"),
@@ -1249,6 +1260,7 @@ impl Deviation {
         (Self::ORDER, "order"),
         (Self::WEIGHT_CHANGE, "weight_change"),
         (Self::NOT_GIVEN, "not_given"),
+        (Self::HELD, "held"),
     ];
 
     pub fn is_empty(&self) -> bool {

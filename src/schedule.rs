@@ -1062,7 +1062,10 @@ impl Plan<'_> {
                     e.deviation.set(Deviation::ORDER);
                     Status::Missed
                 }
-                (None, Some(_), None) if held => Status::Held,
+                (None, Some(_), None) if held => {
+                    e.deviation.set(Deviation::HELD);
+                    Status::Held
+                }
                 (None, Some(_), None) if e.date <= as_of => Status::Due,
                 (None, Some(_), None) => Status::Planned,
             };

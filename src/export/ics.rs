@@ -6,7 +6,8 @@
 //! and DTSTAMP is the patient's study day 1 at 00:00 UTC (with an administration record,
 //! its as-of date) so the same inputs give the same bytes. With a record, each event is an
 //! update a calendar app applies: SEQUENCE grows when its date or status changes
-//! ([`super::Recorded::sequence`]) and a missed or cancelled event is STATUS:CANCELLED.
+//! ([`super::Recorded::sequence`]), a missed or cancelled event is STATUS:CANCELLED and
+//! one held for a decision STATUS:TENTATIVE.
 //! Each title starts with the patient id, since the trial's and site's files (written by
 //! `bundle.rs` from [`events`], byte for byte the patient's own) hold many patients. With
 //! `--remind-days N`, a dose still to give has a VALARM N days before it. CRLF line ends
@@ -176,8 +177,15 @@ pub fn events(c: &Calendar) -> String {
             .done();
         if let Some(rec) = c.record {
             event.sequence(rec.sequence(r.status) as u32);
-            if matches!(r.status, Status::Cancelled | Status::Missed) {
-                event.status(icalendar::EventStatus::Cancelled);
+            match r.status {
+                Status::Cancelled | Status::Missed => {
+                    event.status(icalendar::EventStatus::Cancelled);
+                }
+                // Held for a decision: on the calendar, not confirmed.
+                Status::Held => {
+                    event.status(icalendar::EventStatus::Tentative);
+                }
+                _ => {}
             }
         }
         // A reminder for a dose still to give: given, missed and cancelled ones need none.

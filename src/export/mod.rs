@@ -303,7 +303,8 @@ pub fn row<'a>(trial: &'a Trial, arm: &'a Arm, patient: &'a Patient, e: &Event) 
     }
 }
 
-/// What a site calendar did to a row, in words, or `None` when it did nothing:
+/// What a site calendar (or the record's re-projection) did to a row, in words, or
+/// `None` when nothing moved or flagged it:
 /// "moved from Sat 2026-10-03 (closed: National Day 国庆节), 5 days later",
 /// "stays on a closed day (Sunday): no open day in its window", "provisional: ...".
 pub fn placement_note(site: Option<&SiteCalendar>, r: &Row) -> Option<String> {
@@ -336,6 +337,20 @@ pub fn placement_note(site: Option<&SiteCalendar>, r: &Row) -> Option<String> {
             "no rule to move it"
         };
         parts.push(format!("stays on a closed day{}: {because}", why(r.date)));
+    }
+    if r.flags.contains(Flags::REPROJECTED) {
+        parts.push(if r.status == crate::record::Status::Held {
+            "held: a dose given before it leaves no day in its window that keeps the minimum gap; not to prepare until what was decided is recorded".into()
+        } else {
+            "re-projected from the administration record (a dose given late or early before it)".into()
+        });
+    } else if r.flags.contains(Flags::MIN_GAP) && !r.flags.contains(Flags::CLOSED_DAY) {
+        parts.push(
+            "on a day that breaks a minimum gap, its own or that of the dose given with it".into(),
+        );
+    }
+    if r.flags.contains(Flags::OUTSIDE_WINDOW) {
+        parts.push("beyond its window around its planned date".into());
     }
     if r.flags.contains(Flags::PROVISIONAL) {
         parts.push("provisional: the site calendar does not cover this date".into());

@@ -58,6 +58,10 @@ impl Prep {
             let (Some(dose), Some(product)) = (e.dose, e.product(arm)) else {
                 continue;
             };
+            // Held for a decision: not to be prepared (the sheet lists it apart).
+            if e.status == crate::record::Status::Held {
+                continue;
+            }
             let site = patient.site.clone().unwrap_or_default();
             let line = self
                 .lines
