@@ -447,6 +447,9 @@ pub struct Arm {
     /// Rules for the whole arm in the record's words (a stopping rule, say): shown by
     /// `show`, under the calendar table and in the report, not repeated on every row.
     pub notes: Vec<String>,
+    /// Each note's short code (`stop_on_sae`; `note1` by default): pharmacy.csv's
+    /// `note_codes` column names the notes by these, and the report spells them out.
+    pub note_codes: Vec<String>,
     pub components: Vec<Component>,
     pub visits: Vec<Visit>,
     pub background: Vec<Background>,

@@ -505,7 +505,13 @@ impl<'a> Placer<'a> {
             // columns say how it departs from where the schedule had it).
             let mut given = false;
             if let Some(f) = items[m].fixed {
-                let expected = p.date;
+                // Where the schedule had it as the record stood when it was given: a
+                // leader given only later (an infusion given before its exchange) had
+                // not moved it yet.
+                let expected = match lead_fix {
+                    Some(lf) if m != lead && lf.date > f.date => date,
+                    _ => p.date,
+                };
                 // A dose given on the day expected moves nothing the schedule did not
                 // already move for the record.
                 moved_by_record =

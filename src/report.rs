@@ -441,18 +441,28 @@ pub fn patient_page(trial: &Trial, p: &PatientSection, inputs: &[Input]) -> Stri
             ". Dosing weight " (p.weight_kg) " kg."
             br; "Study day 1 is the start date; day N is start + (N - 1) days."
         }
-        @if let Some(a) = arm { @for n in &a.notes { p { strong { "Note:" } " " (n) } } }
+        @if let Some(a) = arm { (arm_notes(a)) }
         (patient_section(p, true))
         (made_from(inputs, "page"))
     };
     page(&format!("{}: patient {}", trial.id, p.id), body)
 }
 
+/// An arm's notes (its rules, in the record's words), each with the code pharmacy.csv's
+/// `note_codes` column gives it on every dose row.
+fn arm_notes(arm: &crate::model::Arm) -> Markup {
+    html! {
+        @for (n, code) in arm.notes.iter().zip(&arm.note_codes) {
+            p { strong { "Note" } " (" code { (code) } " in pharmacy.csv's " code { "note_codes" } "): " (n) }
+        }
+    }
+}
+
 fn arm_section(t: &Trial, arm: &crate::model::Arm) -> Markup {
     let assumed = arm.assumptions(t);
     html! {
         h3 { "Arm " code { (arm.id) } ": " (arm.name) }
-        @for n in &arm.notes { p { strong { "Note:" } " " (n) } }
+        (arm_notes(arm))
         @if arm.components.is_empty() {
             p { "No cell infusions or exchanges." }
         } @else {

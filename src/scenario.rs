@@ -17,6 +17,9 @@ use crate::format::shown;
 use crate::limits::{self, MAX_NAME_CHARS, MAX_TEXT_CHARS};
 use crate::model::*;
 
+/// Longest code of an arm note (pharmacy.csv repeats it on every dose row).
+const MAX_NOTE_CODE_CHARS: usize = 32;
+
 /// Largest study day a scenario may use (100 years of days).
 const MAX_DAY: i64 = limits::MAX_DAY as i64;
 /// Largest count (occurrences, an interval, months of follow-up, minutes).
@@ -109,11 +112,40 @@ struct RawArm {
     id: Spanned<String>,
     name: String,
     #[serde(default)]
-    notes: Vec<String>,
+    notes: Vec<Spanned<toml::Value>>,
     source: Option<String>,
     assumed: Option<String>,
     #[serde(default)]
     components: Vec<Spanned<RawComponent>>,
+}
+
+/// An arm's note as read: its text, or `{ code, text }` with the short code pharmacy.csv's
+/// `note_codes` column gives it (else `note1`, `note2`, ... by position).
+fn note_parts(v: &toml::Value) -> Result<(Option<&str>, &str), String> {
+    match v {
+        toml::Value::String(t) => Ok((None, t)),
+        toml::Value::Table(t) => {
+            let unknown: Vec<&str> = t
+                .keys()
+                .map(String::as_str)
+                .filter(|k| !matches!(*k, "code" | "text"))
+                .collect();
+            if !unknown.is_empty() {
+                return Err(format!(
+                    "unknown key '{}' in a note: a note is its text, or {{ code = \"...\", text = \"...\" }}",
+                    unknown.join("', '")
+                ));
+            }
+            match (t.get("code"), t.get("text")) {
+                (Some(toml::Value::String(c)), Some(toml::Value::String(x))) => Ok((Some(c), x)),
+                _ => Err(
+                    "a note with a code needs both, as text: { code = \"stop_on_sae\", text = \"...\" }"
+                        .into(),
+                ),
+            }
+        }
+        _ => Err("a note is its text, or { code = \"...\", text = \"...\" }".into()),
+    }
 }
 
 #[derive(Deserialize)]
@@ -440,7 +472,7 @@ fn text_limit(key: &str) -> (usize, &'static str) {
     let last = last.split('[').next().unwrap_or(last);
     match last {
         "id" | "name" | "title" | "condition" | "value" | "kind" | "unit" | "product" | "seed"
-        | "registry_url" | "after" | "arms" => (MAX_NAME_CHARS, "a name or value"),
+        | "registry_url" | "after" | "arms" | "code" => (MAX_NAME_CHARS, "a name or value"),
         _ => (MAX_TEXT_CHARS, "a quote, reason or note"),
     }
 }
@@ -504,6 +536,49 @@ impl Validator<'_> {
     fn err(&mut self, line: Option<usize>, field: String, message: impl Into<String>) {
         self.problems
             .push(Problem::new(self.path, message).at(line).field(field));
+    }
+
+    /// Each arm note's code: given (an id, at most 32 characters, unique in the arm) or
+    /// `note1`, `note2`, ... by position.
+    fn note_codes(&mut self, notes: &[Spanned<toml::Value>], field: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::with_capacity(notes.len());
+        for (k, n) in notes.iter().enumerate() {
+            let f = format!("{field}.notes[{k}]");
+            let code = match note_parts(n.get_ref()) {
+                Err(msg) => {
+                    self.err(self.line(n), f, msg);
+                    format!("note{}", k + 1)
+                }
+                Ok((None, _)) => format!("note{}", k + 1),
+                Ok((Some(c), _)) => {
+                    if !is_safe_id(c) {
+                        self.err(
+                            self.line(n),
+                            format!("{f}.code"),
+                            format!("'{c}' is not a valid code: use {SAFE_ID_RULE}"),
+                        );
+                    } else if c.chars().count() > MAX_NOTE_CODE_CHARS {
+                        self.err(
+                            self.line(n),
+                            format!("{f}.code"),
+                            format!(
+                                "note code '{c}' is longer than {MAX_NOTE_CODE_CHARS} characters: it is a short code for every dose row of pharmacy.csv"
+                            ),
+                        );
+                    }
+                    c.to_string()
+                }
+            };
+            if out.contains(&code) {
+                self.err(
+                    self.line(n),
+                    format!("{field}.notes[{k}]"),
+                    format!("note code '{code}' is used twice in this arm"),
+                );
+            }
+            out.push(code);
+        }
+        out
     }
 
     fn id(&mut self, id: &Spanned<String>, field: String) -> String {
@@ -673,7 +748,14 @@ impl Validator<'_> {
                 id,
                 name: ra.name.clone(),
                 provenance,
-                notes: ra.notes.clone(),
+                notes: ra
+                    .notes
+                    .iter()
+                    .map(|n| {
+                        note_parts(n.get_ref()).map_or_else(|_| String::new(), |p| p.1.to_string())
+                    })
+                    .collect(),
+                note_codes: self.note_codes(&ra.notes, &field),
                 components,
             });
         }

@@ -792,7 +792,7 @@ fn csv_header_is_the_fixed_contract() {
         "patient_id,trial_id,arm_id,date,study_day,weekday,order_in_day,kind,event,occurrence,\
          occurrences,weight_kg,dose_per_kg,dose,dose_unit,cumulative_dose,volume_ml,\
          window_start,window_end,note,product,assumed,site,planned_date,shift_days,flags,\
-         status,planned_amount,deviation"
+         status,planned_amount,deviation,note_codes"
     );
 }
 
@@ -1173,9 +1173,10 @@ fn the_out_extension_picks_the_format() {
 }
 
 /// An arm-wide rule from the record (NCT04822922's stopping rule) is shown once under the
-/// table, and travels with every dose in the files a pharmacy works from: the CSV note of
-/// each infusion, the JSON's arm_notes, each .ics event's description (issue: clinical
-/// details the pharmacy files dropped).
+/// table, and travels with every dose in the files a pharmacy works from: its code in the
+/// CSV's note_codes of each infusion (issue 20: the rule in full on every row doubled
+/// pharmacy.csv), in full in the JSON's arm_notes and each .ics event's description
+/// (issue: clinical details the pharmacy files dropped).
 #[test]
 fn arm_notes_reach_every_format() {
     let table = calendar(NCT04822922, "high", "62.5", "2026-12-30", &[]);
@@ -1201,7 +1202,8 @@ fn arm_notes_reach_every_format() {
         .collect();
     assert_eq!(rows.len(), 4, "{out}");
     for r in rows {
-        assert!(r.contains("serious adverse reaction"), "{r}");
+        assert!(r.ends_with(",stop_on_sae"), "{r}");
+        assert!(!r.contains("serious adverse reaction"), "{r}");
     }
     let json = calendar(
         NCT04822922,

@@ -791,7 +791,7 @@ fn check_sorted(c: &Case) {
     let text = String::from_utf8(bytes.clone()).unwrap();
     assert_eq!(
         text.lines().next().unwrap(),
-        "patient_id,trial_id,arm_id,date,study_day,weekday,order_in_day,kind,event,occurrence,occurrences,weight_kg,dose_per_kg,dose,dose_unit,cumulative_dose,volume_ml,window_start,window_end,note,product,assumed,site,planned_date,shift_days,flags,status,planned_amount,deviation"
+        "patient_id,trial_id,arm_id,date,study_day,weekday,order_in_day,kind,event,occurrence,occurrences,weight_kg,dose_per_kg,dose,dose_unit,cumulative_dose,volume_ml,window_start,window_end,note,product,assumed,site,planned_date,shift_days,flags,status,planned_amount,deviation,note_codes"
     );
     let (header, rows) = raw_records(&bytes);
     assert_eq!(
@@ -801,7 +801,7 @@ fn check_sorted(c: &Case) {
         c.trial
     );
     for r in &rows {
-        assert_eq!(r.fields.len(), 29, "{}: {:?}", c.trial, r.bytes);
+        assert_eq!(r.fields.len(), 30, "{}: {:?}", c.trial, r.bytes);
     }
     assert_pharmacy_order(&rows, c.trial);
     // Every patient with a calendar is there, and patients share dates.
@@ -941,7 +941,7 @@ fn patient_files_are_their_calendar_byte_for_byte() {
             );
             let (header, rows) = raw_records(&file);
             assert_eq!(&header.fields[..20], &HEADER20[..]);
-            assert!(rows.iter().all(|r| r.fields.len() == 29));
+            assert!(rows.iter().all(|r| r.fields.len() == 30));
         }
     }
 }
@@ -956,7 +956,7 @@ fn pharmacy_csv_quotes_a_note_with_a_comma_like_the_calendar() {
     run.expect_code(0);
     let first_row = run.out().lines().nth(1).unwrap().to_string();
     assert!(
-        first_row.ends_with("background, not a dose\",,,,2027-01-01,0,,planned,,"),
+        first_row.ends_with("background, not a dose\",,,,2027-01-01,0,,planned,,,"),
         "{first_row}"
     );
     let cal = calendar_csv(NCT01724398, "P1,conventional,60,2027-01-01");
@@ -1622,7 +1622,7 @@ fn check_inert(edits: &[(&str, &str)], want: &[&str]) {
         for r in &records {
             assert_eq!(
                 r.fields.len(),
-                29,
+                30,
                 "{name}: {}",
                 String::from_utf8_lossy(&r.bytes)
             );

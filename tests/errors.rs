@@ -190,8 +190,8 @@ fn toml_syntax_errors_name_the_line_of_the_mistake() {
         (
             "array of strings without ], a blank line before the next table",
             &[
-                ("notes = [\"Stop", "notes = [\"unclosed\", \"Stop"),
-                ("terminated.'\"]", "terminated.'\""),
+                ("notes = [{", "notes = [\"unclosed\", {"),
+                ("terminated.'\" }]", "terminated.'\" }"),
             ],
             "",
             "unclosed",

@@ -78,6 +78,20 @@ pub fn render(t: &Trial) -> String {
                 describe::dose(&c.dose, p.unit),
                 describe::provenance(&c.dose.provenance)
             );
+            if matches!(c.dose.amount, crate::model::DoseAmount::PerKg(_)) {
+                let b = &c.dose.weight_basis;
+                let _ = writeln!(
+                    s,
+                    "    weight:   {}  ({})",
+                    match b.value {
+                        crate::model::WeightBasis::Current =>
+                            "current: each dose at the weight in force on its date (a weight recorded re-doses what is not given yet)",
+                        crate::model::WeightBasis::Screening =>
+                            "screening: every dose at the roster's weight (a weight recorded changes no dose)",
+                    },
+                    describe::provenance(&b.provenance)
+                );
+            }
             let _ = writeln!(
                 s,
                 "    timing:   {}  ({})",

@@ -149,11 +149,9 @@ pub fn events(c: &Calendar) -> String {
         if let (Some(a), Some(b)) = (r.window_start, r.window_end) {
             desc.push(format!("Window: {a} to {b}"));
         }
-        // A component's note carries the arm's rules already; a visit gets them here.
+        // The arm's rules (a stopping rule) in full wherever the event is read.
         desc.push(r.note.clone());
-        if !r.is_dose() {
-            desc.extend(arm.notes.iter().cloned());
-        }
+        desc.extend(arm.notes.iter().cloned());
         if let Some(f) = &follow_up {
             desc.push(format!("F{}", &f[1..]));
         }

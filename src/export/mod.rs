@@ -99,6 +99,7 @@ columns! {
     Status = "status", Event;
     PlannedAmount = "planned_amount", Event;
     Deviation = "deviation", Event;
+    NoteCodes = "note_codes", Slot;
 }
 
 /// The header names, in order.
@@ -129,6 +130,10 @@ pub struct Row<'a> {
     pub window_start: Option<NaiveDate>,
     pub window_end: Option<NaiveDate>,
     pub note: String,
+    /// On a dose row, the codes of the arm's notes (rules) that apply to it (`stop_on_sae`): the
+    /// rules are spelled out once (report, JSON `arm_notes`, .ics, the sheet), not on
+    /// every row of pharmacy.csv. Arm notes without a code are `note1`, `note2`, ...
+    pub note_codes: String,
     pub product: Option<&'a str>,
     /// Which of this row's values are assumed rather than stated by the record.
     pub assumed: Assumed,
@@ -185,6 +190,7 @@ impl Row<'_> {
             Column::WindowStart => opt(self.window_start.map(|d| d.to_string())),
             Column::WindowEnd => opt(self.window_end.map(|d| d.to_string())),
             Column::Note => inert(&self.note),
+            Column::NoteCodes => inert(&self.note_codes),
             Column::Product => inert(self.product.unwrap_or_default()),
             Column::AssumedValues => self.assumed.to_string().into(),
             Column::Site => inert(self.site.unwrap_or_default()),
@@ -198,8 +204,8 @@ impl Row<'_> {
     }
 }
 
-/// The text of a dosing component's note: its name, what it follows, route, duration, its
-/// own note, and the arm's rules (a stopping rule is needed wherever a dose is prepared).
+/// The text of a dosing component's note: its name, what it follows, route, duration and
+/// its own note. The arm's rules travel as codes (`note_codes`) beside it.
 fn component_note(arm: &Arm, c: usize, after: Option<usize>) -> String {
     let comp = &arm.components[c];
     let mut parts: Vec<String> = vec![comp.name.clone()];
@@ -210,7 +216,6 @@ fn component_note(arm: &Arm, c: usize, after: Option<usize>) -> String {
         ));
     }
     parts.extend(component_details(comp));
-    parts.extend(arm.notes.iter().cloned());
     parts.join("; ")
 }
 
@@ -289,6 +294,11 @@ pub fn row<'a>(trial: &'a Trial, arm: &'a Arm, patient: &'a Patient, e: &Event) 
         window_start: e.window.map(|w| w.0),
         window_end: e.window.map(|w| w.1),
         note,
+        note_codes: if e.kind.is_dose() {
+            arm.note_codes.join(";")
+        } else {
+            String::new()
+        },
         product: product.map(|p| p.id.as_str()),
         assumed: e.assumed,
         site: patient.site.as_deref(),
@@ -544,6 +554,7 @@ mod tests {
                 "status",
                 "planned_amount",
                 "deviation",
+                "note_codes",
             ]
         );
     }

@@ -227,6 +227,9 @@ pub fn table(s: &Sheet) -> String {
             out.push_str(&t.to_string());
             out.push_str(&format!("\nDay total: {}\n", total_words(p, b)));
         }
+        for r in arm_rules(s.trial, d) {
+            out.push_str(&format!("Rule: {r}\n"));
+        }
         if !d.held.is_empty() {
             out.push_str(HELD_HEADING);
             out.push('\n');
@@ -239,6 +242,38 @@ pub fn table(s: &Sheet) -> String {
         }
     }
     out
+}
+
+/// The rules of the arms whose doses are on a day's page (their notes in the record's
+/// words, each with its code, once for the arms that share it): "arms low, high,
+/// stop_on_sae: Stop the intervention if ...".
+pub fn arm_rules(trial: &crate::model::Trial, d: &Day) -> Vec<String> {
+    let mut arms: Vec<&str> = d
+        .blocks
+        .iter()
+        .flat_map(|b| &b.lines)
+        .chain(d.held.iter().map(|(_, l)| l))
+        .map(|l| l.arm_id.as_str())
+        .collect();
+    arms.sort_unstable();
+    arms.dedup();
+    // The same rule of several arms is said once, with its arms.
+    let mut rules: Vec<(&str, &str, Vec<&str>)> = Vec::new();
+    for arm in trial.arms.iter().filter(|a| arms.contains(&a.id.as_str())) {
+        for (n, code) in arm.notes.iter().zip(&arm.note_codes) {
+            match rules.iter_mut().find(|r| r.0 == code && r.1 == n) {
+                Some(r) => r.2.push(&arm.id),
+                None => rules.push((code, n, vec![&arm.id])),
+            }
+        }
+    }
+    rules
+        .into_iter()
+        .map(|(code, n, arms)| {
+            let which = if arms.len() == 1 { "arm" } else { "arms" };
+            format!("{which} {}, {code}: {n}", arms.join(", "))
+        })
+        .collect()
 }
 
 /// The heading of a day's held doses.

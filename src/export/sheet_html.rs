@@ -10,7 +10,8 @@
 use maud::{Markup, html};
 
 use super::sheet::{
-    HELD_HEADING, day_heading, exact_parts, flags, held_words, total_words, unit_headers, volume,
+    HELD_HEADING, arm_rules, day_heading, exact_parts, flags, held_words, total_words,
+    unit_headers, volume,
 };
 use crate::format::sci;
 use crate::manifest::Input;
@@ -166,6 +167,7 @@ pub fn render(s: &Sheet, inputs: &[Input]) -> String {
                         }
                     }
                 }
+                @for r in arm_rules(t, d) { p.warn { "Rule: " (r) } }
                 @if !d.held.is_empty() {
                     h2 { (HELD_HEADING) }
                     ul.held {
