@@ -259,8 +259,8 @@ pub mod cn {
                 date: String,
                 is_off_day: bool,
             }
-            let dir =
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/calendars/holidays");
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("scenarios/calendars/holidays");
             for (y, count) in [(2024, 11), (2025, 13), (2026, 13)] {
                 let text = std::fs::read_to_string(dir.join(format!("cn-{y}.json"))).unwrap();
                 let file: File = serde_json::from_str(&text).unwrap();

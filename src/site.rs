@@ -974,7 +974,9 @@ mod tests {
     /// still override them, and the years before the file are expected too.
     #[test]
     fn expected_holidays_close_the_dates_the_files_do_not_cover() {
-        let (_d, cal) = china("expected_holidays = \"cn\"\nopen = [\"2027-10-01\"]\nclosed = [\"2027-02-09\"]\n");
+        let (_d, cal) = china(
+            "expected_holidays = \"cn\"\nopen = [\"2027-10-01\"]\nclosed = [\"2027-02-09\"]\n",
+        );
         let cal = cal.unwrap();
         assert_eq!(cal.day(d("2027-01-01")), Day::Expected("元旦"));
         assert_eq!(

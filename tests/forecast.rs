@@ -184,12 +184,30 @@ fn the_forecast_does_not_work_through_spring_festival_2027() {
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(plan(dir.path(), 1, 0.0, 0.0, 0.0))
         .unwrap()
-        .replace("\"2026-08-03\", assumed = \"test: the demo roster's first start\"", "\"2027-01-25\", assumed = \"test\"")
-        .replace("horizon_weeks = { value = 60,", "horizon_weeks = { value = 4,")
-        .replace("id = \"SH-RENJI\"\ncalendar = \"SH-RENJI\"", "id = \"GZ\"\ncalendar = \"guangzhou\"")
-        .replace("activation = { value = \"2026-08-03\"", "activation = { value = \"2027-02-04\"")
-        .replace("rate_per_month = { value = 2,", "rate_per_month = { value = 1000,")
-        .replace("ratio = { low = 1, middle = 1, high = 1 }\nblock_size = 3", "ratio = { high = 1 }\nblock_size = 1");
+        .replace(
+            "\"2026-08-03\", assumed = \"test: the demo roster's first start\"",
+            "\"2027-01-25\", assumed = \"test\"",
+        )
+        .replace(
+            "horizon_weeks = { value = 60,",
+            "horizon_weeks = { value = 4,",
+        )
+        .replace(
+            "id = \"SH-RENJI\"\ncalendar = \"SH-RENJI\"",
+            "id = \"GZ\"\ncalendar = \"guangzhou\"",
+        )
+        .replace(
+            "activation = { value = \"2026-08-03\"",
+            "activation = { value = \"2027-02-04\"",
+        )
+        .replace(
+            "rate_per_month = { value = 2,",
+            "rate_per_month = { value = 1000,",
+        )
+        .replace(
+            "ratio = { low = 1, middle = 1, high = 1 }\nblock_size = 3",
+            "ratio = { high = 1 }\nblock_size = 1",
+        );
     let p = write_file(dir.path(), "gz.toml", &text);
     // The guangzhou calendar without expected holidays, as it was.
     let cals = dir.path().join("cals");
