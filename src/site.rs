@@ -253,13 +253,22 @@ impl SiteCalendar {
         &self.coverage
     }
 
-    /// "Sat, Sun and listed holidays", "listed days only".
+    /// "Sat, Sun and listed holidays", "listed days only"; with expected holidays,
+    /// "Sat, Sun and listed holidays; where the holiday files stop, China's statutory public
+    /// holidays (expected)".
     pub fn closed_summary(&self) -> String {
         let days = self.closed_weekdays();
-        if days.is_empty() {
+        let listed = if days.is_empty() {
             "listed days only".to_string()
         } else {
             format!("{} and listed holidays", days.join(", "))
+        };
+        match self.expected {
+            Some(e) => format!(
+                "{listed}; where the holiday files stop, {} (expected)",
+                e.describe()
+            ),
+            None => listed,
         }
     }
 
