@@ -344,7 +344,7 @@ pub fn placement_note(site: Option<&SiteCalendar>, r: &Row) -> Option<String> {
         });
         parts.push(match expected {
             Some(e) => format!(
-                "provisional: the site calendar's holiday files do not cover this date; it expects {} there, but not the year's make-up working days and bridging days",
+                "provisional: the site calendar's holiday files do not cover this date ({} expected; make-up and bridging days not known)",
                 e.describe()
             ),
             None => "provisional: the site calendar does not cover this date".into(),
