@@ -109,10 +109,14 @@ pub mod cn {
     /// The last year the lunisolar calendar is computed for (tyme4rs's range).
     pub const LAST_YEAR: i32 = 9999;
 
+    /// A year's holidays: (date, name in the law), in date order.
+    type Year = Box<[(NaiveDate, &'static str)]>;
+
+    /// How many years are computed.
+    const YEARS_COUNT: usize = (LAST_YEAR - FIRST_YEAR + 1) as usize;
+
     /// One cached slot per year, filled when the year is first asked for.
-    static YEARS: [OnceLock<Box<[(NaiveDate, &'static str)]>>;
-        (LAST_YEAR - FIRST_YEAR + 1) as usize] =
-        [const { OnceLock::new() }; (LAST_YEAR - FIRST_YEAR + 1) as usize];
+    static YEARS: [OnceLock<Year>; YEARS_COUNT] = [const { OnceLock::new() }; YEARS_COUNT];
 
     /// The holiday on `date`, by its name in the law, if it is one.
     pub fn holiday(date: NaiveDate) -> Option<&'static str> {
@@ -132,7 +136,7 @@ pub mod cn {
         YEARS[(year - FIRST_YEAR) as usize].get_or_init(|| compute(year))
     }
 
-    fn compute(year: i32) -> Box<[(NaiveDate, &'static str)]> {
+    fn compute(year: i32) -> Year {
         let ymd = |m: u32, d: u32| NaiveDate::from_ymd_opt(year, m, d).expect("a real date");
         let mut days = vec![(ymd(1, 1), "元旦")];
         let new_year = spring_festival(year);
