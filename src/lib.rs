@@ -28,6 +28,7 @@ pub mod error;
 pub mod export;
 pub mod forecast;
 pub mod format;
+pub mod holidays;
 pub mod limits;
 pub mod manifest;
 pub mod model;

@@ -251,6 +251,11 @@ fn site_calendars(t: &Trial, cals: &CalendarUse) -> Markup {
             "An infusion, exchange or visit planned on a day the site is closed moves by the "
             "scenario's closed-day rules (on_closed_day, window, min_gap_days, anchor) or stays, flagged. "
             "The calendar CSV and pharmacy.csv give each event's planned_date, shift_days and flags."
+            @if cals.sites.values().any(|u| u.calendar.expected().is_some()) {
+                " Where a site's holiday files stop, its calendar expects the statutory public holidays the law "
+                "gives (closed, named expected below); every date there is flagged provisional, since the "
+                "make-up working days and bridging days of a year's notice are not known until it is out."
+            }
         }
         table {
             tr {
@@ -262,7 +267,10 @@ fn site_calendars(t: &Trial, cals: &CalendarUse) -> Markup {
                     td { code { (id) } }
                     td { (u.calendar.name) }
                     td { (u.calendar.closed_summary()) }
-                    td.d { (u.calendar.coverage_summary()) }
+                    td.d {
+                        (u.calendar.coverage_summary())
+                        @if let Some(e) = u.calendar.expected_summary() { "; " (e) }
+                    }
                     td.n { (u.patients) }
                     td.d { (u.first) " to " (u.last) }
                     td { (closures(u.calendar, u.first, u.last)) }
@@ -355,30 +363,51 @@ fn record_section(t: &Trial, rec: &crate::bundle::RecordTally) -> Markup {
     }
 }
 
-/// A calendar's listed days from `first` to `last`, runs of one name joined:
-/// "2026-10-01 to 2026-10-07 国庆节 (closed); 2026-10-10 国庆节 (open, make-up working day)".
+/// A calendar's listed days from `first` to `last`, and the statutory holidays it expects
+/// where its holiday files do not reach, runs of one name joined: "2026-10-01 to
+/// 2026-10-07 国庆节 (closed); 2026-10-10 国庆节 (open, make-up working day); 2027-02-05 to
+/// 2027-02-08 Spring Festival 春节 (closed, expected: provisional)".
 fn closures(cal: &SiteCalendar, first: NaiveDate, last: NaiveDate) -> String {
-    let mut runs: Vec<(NaiveDate, NaiveDate, &str, bool)> = Vec::new();
-    for (d, l) in cal.listed_between(first, last) {
+    #[derive(PartialEq, Clone, Copy)]
+    enum Kind {
+        Closed,
+        Open,
+        Expected,
+    }
+    let mut days: Vec<(NaiveDate, &str, Kind)> = cal
+        .listed_between(first, last)
+        .map(|(d, l)| {
+            let kind = if l.open { Kind::Open } else { Kind::Closed };
+            (d, l.name.as_str(), kind)
+        })
+        .chain(
+            cal.expected_between(first, last)
+                .into_iter()
+                .map(|(d, name)| (d, name, Kind::Expected)),
+        )
+        .collect();
+    days.sort_by_key(|x| x.0);
+    let mut runs: Vec<(NaiveDate, NaiveDate, &str, Kind)> = Vec::new();
+    for (d, name, kind) in days {
         match runs.last_mut() {
-            Some(r) if r.2 == l.name && r.3 == l.open && r.1.succ_opt() == Some(d) => r.1 = d,
-            _ => runs.push((d, d, &l.name, l.open)),
+            Some(r) if r.2 == name && r.3 == kind && r.1.succ_opt() == Some(d) => r.1 = d,
+            _ => runs.push((d, d, name, kind)),
         }
     }
     if runs.is_empty() {
         return "none listed".into();
     }
     runs.iter()
-        .map(|(a, b, name, open)| {
+        .map(|(a, b, name, kind)| {
             let span = if a == b {
                 a.to_string()
             } else {
                 format!("{a} to {b}")
             };
-            let what = if *open {
-                "open, make-up working day"
-            } else {
-                "closed"
+            let what = match kind {
+                Kind::Open => "open, make-up working day",
+                Kind::Closed => "closed",
+                Kind::Expected => "closed, expected: provisional",
             };
             format!("{span} {} ({what})", crate::site::holiday_name(name))
         })

@@ -10,11 +10,14 @@
 //! closed = ["2026-12-24..2026-12-26", { date = "2026-11-30", name = "Lab maintenance" }]
 //! open = [{ date = "2026-10-04", name = "Extra clinic day" }]
 //! covers = "2026-01-01..2026-12-31"   # optional: else the years the sources cover
+//! expected_holidays = "cn"   # optional: outside coverage, closed on China's statutory holidays
 //! ```
 //!
-//! A day is closed when a source or `closed` lists it as closed, or when it falls on a
-//! closed weekday and nothing lists it as open (a make-up working day, 调休). Every date a
-//! calendar does not cover may still turn out to be a holiday: see [`SiteCalendar::covers`].
+//! A day is closed when a source or `closed` lists it as closed, when it is outside what
+//! the calendar covers and an expected statutory holiday ([`crate::holidays`]), or when it
+//! falls on a closed weekday and nothing lists it as open (a make-up working day, 调休).
+//! Every date a calendar does not cover may still turn out to be a holiday, or a make-up
+//! working day: see [`SiteCalendar::covers`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,6 +27,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::error::{InputError, Lines, Problem};
+use crate::holidays::Expected;
 use crate::roster::Roster;
 use crate::timing::parse_date;
 
@@ -50,6 +54,8 @@ pub struct SiteCalendar {
     listed: BTreeMap<NaiveDate, Listed>,
     /// The date ranges the calendar covers (both ends included), sorted and merged.
     coverage: Vec<(NaiveDate, NaiveDate)>,
+    /// Whose statutory holidays close the site on the dates it does not cover.
+    expected: Option<Expected>,
 }
 
 /// Why a day is closed, or that it is open.
@@ -60,6 +66,9 @@ pub enum Day<'a> {
     MadeOpen(&'a str),
     /// Closed: a listed holiday or closure, by name.
     Holiday(&'a str),
+    /// Closed: a statutory holiday on a date no holiday file covers, by its name in the law
+    /// ("春节"); expected, not yet announced.
+    Expected(&'static str),
     /// Closed: a closed weekday.
     Weekend(Weekday),
 }
@@ -69,10 +78,12 @@ impl Day<'_> {
         matches!(self, Day::Open | Day::MadeOpen(_))
     }
 
-    /// The closure's name, for a closed day: "National Day 国庆节", "Saturday".
+    /// The closure's name, for a closed day: "National Day 国庆节", "Saturday",
+    /// "Spring Festival 春节, expected".
     pub fn closure(self) -> Option<String> {
         match self {
             Day::Holiday(name) => Some(holiday_name(name)),
+            Day::Expected(name) => Some(format!("{}, expected", holiday_name(name))),
             Day::Weekend(w) => Some(weekday_name(w).to_string()),
             Day::Open | Day::MadeOpen(_) => None,
         }
@@ -92,15 +103,22 @@ const HOLIDAYS_CN: [(&str, &str); 7] = [
 ];
 
 /// A listed day's name as people read it: a Chinese public holiday's name with its English
-/// name first ("National Day 国庆节"); any other name as its source gives it.
+/// name first ("National Day 国庆节", "National Day and Mid-Autumn Festival 国庆节、中秋节");
+/// any other name as its source gives it.
 pub fn holiday_name(name: &str) -> String {
     if name.is_ascii() {
         return name.to_string();
     }
-    match HOLIDAYS_CN.iter().find(|(cn, _)| name.contains(cn)) {
-        Some((_, en)) => format!("{en} {name}"),
-        None => name.to_string(),
+    let mut found: Vec<(usize, &str)> = HOLIDAYS_CN
+        .iter()
+        .filter_map(|(cn, en)| name.find(cn).map(|at| (at, *en)))
+        .collect();
+    if found.is_empty() {
+        return name.to_string();
     }
+    found.sort();
+    let en: Vec<&str> = found.into_iter().map(|(_, en)| en).collect();
+    format!("{} {name}", en.join(" and "))
 }
 
 const WEEKDAYS: [(&str, Weekday); 7] = [
@@ -126,7 +144,8 @@ fn weekday_name(w: Weekday) -> &'static str {
 }
 
 impl SiteCalendar {
-    /// What the site's calendar says of `date`.
+    /// What the site's calendar says of `date`: its holiday files and own lists first, then
+    /// (on a date they do not cover) the statutory holidays it expects, then its weekdays.
     pub fn day(&self, date: NaiveDate) -> Day<'_> {
         match self.listed.get(&date) {
             Some(l) if l.open => {
@@ -137,10 +156,82 @@ impl SiteCalendar {
                 }
             }
             Some(l) => Day::Holiday(&l.name),
-            None if self.closed_weekdays[date.weekday().num_days_from_monday() as usize] => {
-                Day::Weekend(date.weekday())
+            None => match self.expected_on(date) {
+                Some(name) => Day::Expected(name),
+                None if self.closed_weekdays[date.weekday().num_days_from_monday() as usize] => {
+                    Day::Weekend(date.weekday())
+                }
+                None => Day::Open,
+            },
+        }
+    }
+
+    /// The statutory holiday the calendar expects on `date`, a date it does not cover.
+    fn expected_on(&self, date: NaiveDate) -> Option<&'static str> {
+        let e = self.expected?;
+        if self.covers(date) {
+            return None;
+        }
+        e.holiday(date)
+    }
+
+    /// Whose statutory holidays the calendar expects where it does not cover a date.
+    pub fn expected(&self) -> Option<Expected> {
+        self.expected
+    }
+
+    /// The date ranges that only expected holidays speak for: those the calendar does not
+    /// cover within the years its expected holidays are computed for. Empty without
+    /// `expected_holidays`.
+    pub fn expected_ranges(&self) -> Vec<(NaiveDate, NaiveDate)> {
+        let Some(e) = self.expected else {
+            return Vec::new();
+        };
+        let (first, last) = e.span();
+        let mut out = Vec::new();
+        let mut from = Some(first);
+        for &(a, b) in &self.coverage {
+            if let Some(f) = from
+                && a > f
+                && f <= last
+            {
+                out.push((f, a.pred_opt().unwrap_or(a).min(last)));
             }
-            None => Day::Open,
+            from = from.max(b.succ_opt());
+        }
+        if let Some(f) = from
+            && f <= last
+        {
+            out.push((f, last));
+        }
+        out
+    }
+
+    /// The expected holidays from `from` to `to` (both included) on dates the calendar
+    /// neither covers nor lists, in order, by their names in the law.
+    pub fn expected_between(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Vec<(NaiveDate, &'static str)> {
+        let Some(e) = self.expected else {
+            return Vec::new();
+        };
+        e.between(from, to)
+            .into_iter()
+            .filter(|(d, _)| !self.covers(*d) && !self.listed.contains_key(d))
+            .collect()
+    }
+
+    /// Why a date the calendar does not cover is provisional, in words: what the calendar
+    /// does and does not know there.
+    pub fn uncovered_note(&self) -> String {
+        match self.expected {
+            Some(e) => format!(
+                "there it expects {} (the law's days), but not the make-up working days and bridging days a year's notice adds",
+                e.describe()
+            ),
+            None => "holidays on dates it does not cover are not known".to_string(),
         }
     }
 
@@ -162,13 +253,22 @@ impl SiteCalendar {
         &self.coverage
     }
 
-    /// "Sat, Sun and listed holidays", "listed days only".
+    /// "Sat, Sun and listed holidays", "listed days only"; with expected holidays,
+    /// "Sat, Sun and listed holidays; where the holiday files stop, China's statutory public
+    /// holidays (expected)".
     pub fn closed_summary(&self) -> String {
         let days = self.closed_weekdays();
-        if days.is_empty() {
+        let listed = if days.is_empty() {
             "listed days only".to_string()
         } else {
             format!("{} and listed holidays", days.join(", "))
+        };
+        match self.expected {
+            Some(e) => format!(
+                "{listed}; where the holiday files stop, {} (expected)",
+                e.describe()
+            ),
+            None => listed,
         }
     }
 
@@ -177,11 +277,24 @@ impl SiteCalendar {
         if self.coverage.is_empty() {
             return "no dates".to_string();
         }
-        self.coverage
-            .iter()
-            .map(|(a, b)| format!("{a} to {b}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        ranges(&self.coverage)
+    }
+
+    /// "expected holidays only (China's statutory public holidays, provisional):
+    /// 2008-01-01 to 2023-12-31, 2027-01-01 to 9999-12-31", or `None` without
+    /// `expected_holidays`.
+    pub fn expected_summary(&self) -> Option<String> {
+        let e = self.expected?;
+        let r = self.expected_ranges();
+        Some(if r.is_empty() {
+            format!("expected holidays ({}): none needed", e.describe())
+        } else {
+            format!(
+                "expected holidays only ({}, provisional): {}",
+                e.describe(),
+                ranges(&r)
+            )
+        })
     }
 
     /// The listed dates from `from` to `to` (both included), in order.
@@ -202,6 +315,14 @@ impl SiteCalendar {
             .map(|(_, (n, _))| *n)
             .collect()
     }
+}
+
+/// "2024-01-01 to 2026-12-31, 2028-01-01 to 2028-12-31".
+fn ranges(r: &[(NaiveDate, NaiveDate)]) -> String {
+    r.iter()
+        .map(|(a, b)| format!("{a} to {b}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The calendars a roster's `site` column names, by site id.
@@ -282,6 +403,7 @@ struct RawCalendar {
     #[serde(default)]
     open: Vec<Spanned<RawDates>>,
     covers: Option<Spanned<String>>,
+    expected_holidays: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -505,6 +627,31 @@ pub fn parse(path: &Path, text: &str) -> Result<SiteCalendar, InputError> {
             Err(msg) => problems.push(Problem::new(path, msg).at(line(c.span())).field("covers")),
         }
     }
+    let expected = match &raw.expected_holidays {
+        None => None,
+        Some(e) => match Expected::parse(e.get_ref()) {
+            Some(x) => Some(x),
+            None => {
+                let known: Vec<String> = Expected::ALL
+                    .iter()
+                    .map(|(x, code)| format!("\"{code}\" ({})", x.describe()))
+                    .collect();
+                problems.push(
+                    Problem::new(
+                        path,
+                        format!(
+                            "'{}' is not a country whose holidays dosesim knows: use {}",
+                            e.get_ref(),
+                            known.join(", ")
+                        ),
+                    )
+                    .at(line(e.span()))
+                    .field("expected_holidays"),
+                );
+                None
+            }
+        },
+    };
     InputError::check(problems)?;
     Ok(SiteCalendar {
         id,
@@ -514,6 +661,7 @@ pub fn parse(path: &Path, text: &str) -> Result<SiteCalendar, InputError> {
         closed_weekdays,
         listed: listed.into_iter().map(|(d, (l, _))| (d, l)).collect(),
         coverage: merge(coverage),
+        expected,
     })
 }
 
@@ -828,6 +976,83 @@ mod tests {
         assert!(cal.covers(d("2026-12-31")));
         assert!(!cal.covers(d("2027-01-01")));
         assert!(!cal.covers(d("2025-12-31")));
+    }
+
+    /// Past its holiday file (2026), a calendar with `expected_holidays = "cn"` is closed on
+    /// China's statutory holidays, which stay uncovered (provisional); the site's own lists
+    /// still override them, and the years before the file are expected too.
+    #[test]
+    fn expected_holidays_close_the_dates_the_files_do_not_cover() {
+        let (_d, cal) = china(
+            "expected_holidays = \"cn\"\nopen = [\"2027-10-01\"]\nclosed = [\"2027-02-09\"]\n",
+        );
+        let cal = cal.unwrap();
+        assert_eq!(cal.day(d("2027-01-01")), Day::Expected("元旦"));
+        assert_eq!(
+            cal.day(d("2027-01-01")).closure().unwrap(),
+            "New Year's Day 元旦, expected"
+        );
+        assert!(!cal.covers(d("2027-01-01")));
+        // Spring Festival 2027: the eve (Friday 5 February) to the 3rd day (Monday 8th).
+        for day in ["2027-02-05", "2027-02-06", "2027-02-07", "2027-02-08"] {
+            assert_eq!(cal.day(d(day)), Day::Expected("春节"), "{day}");
+        }
+        assert_eq!(cal.day(d("2027-02-09")), Day::Holiday("site closed"));
+        assert!(cal.is_open(d("2027-02-10")));
+        assert_eq!(cal.day(d("2027-04-05")), Day::Expected("清明节"));
+        assert_eq!(cal.day(d("2027-05-01")), Day::Expected("劳动节"));
+        assert_eq!(cal.day(d("2027-05-02")), Day::Expected("劳动节"));
+        assert_eq!(cal.day(d("2027-06-09")), Day::Expected("端午节"));
+        assert_eq!(cal.day(d("2027-09-15")), Day::Expected("中秋节"));
+        // The site's own open day holds; 2 and 3 October stay closed.
+        assert!(cal.is_open(d("2027-10-01")));
+        assert_eq!(cal.day(d("2027-10-02")), Day::Expected("国庆节"));
+        // An ordinary weekend, and a weekday after National Day (no bridging day known).
+        assert_eq!(cal.day(d("2027-10-09")), Day::Weekend(Weekday::Sat));
+        assert!(cal.is_open(d("2027-10-04")));
+        // 2026 is the file's: Spring Festival's eve 2026-02-16 as holiday-cn names it, and
+        // its bridging day 2026-02-23 (not a statutory day) closed too.
+        assert_eq!(cal.day(d("2026-02-16")), Day::Holiday("春节"));
+        assert_eq!(cal.day(d("2026-02-23")), Day::Holiday("春节"));
+        // 2025, before the file, is expected as well: 1 May and 2 May (rules from 2025).
+        assert_eq!(cal.day(d("2025-05-02")), Day::Expected("劳动节"));
+        assert_eq!(
+            cal.expected_ranges(),
+            vec![
+                (d("2008-01-01"), d("2025-12-31")),
+                (d("2027-01-01"), d("9999-12-31"))
+            ]
+        );
+        assert_eq!(
+            cal.expected_between(d("2027-09-30"), d("2027-10-04")),
+            vec![(d("2027-10-02"), "国庆节"), (d("2027-10-03"), "国庆节")]
+        );
+        // Without the key, nothing is expected: 2027-01-01 is an ordinary Friday.
+        let (_d, plain) = china("");
+        let plain = plain.unwrap();
+        assert!(plain.is_open(d("2027-01-01")));
+        assert!(plain.expected_ranges().is_empty());
+        assert_eq!(plain.expected_summary(), None);
+    }
+
+    #[test]
+    fn an_unknown_expected_holidays_value_is_named_with_its_line() {
+        let (_d, cal) = china("expected_holidays = \"china\"\n");
+        let e = cal.unwrap_err().to_string();
+        assert!(
+            e.contains("guangzhou.toml:4: expected_holidays: 'china' is not a country whose holidays dosesim knows: use \"cn\" (China's statutory public holidays)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_day_of_two_holidays_is_named_by_both() {
+        assert_eq!(
+            holiday_name("国庆节、中秋节"),
+            "National Day and Mid-Autumn Festival 国庆节、中秋节"
+        );
+        assert_eq!(holiday_name("春节"), "Spring Festival 春节");
+        assert_eq!(holiday_name("Lab maintenance"), "Lab maintenance");
     }
 
     #[test]

@@ -540,3 +540,192 @@ fn a_cohort_s_manifest_lists_its_calendars_and_holiday_files() {
         );
     }
 }
+
+/// A copy of the guangzhou calendar without `expected_holidays`, in `dir`: the calendar as
+/// it was before China's expected holidays, past its holiday files every weekday open.
+fn files_only_calendar(dir: &std::path::Path) {
+    let holidays = root().join("scenarios/calendars/holidays");
+    let sources: Vec<String> = ["cn-2024.json", "cn-2025.json", "cn-2026.json"]
+        .iter()
+        .map(|f| format!("\"{}\"", holidays.join(f).display()))
+        .collect();
+    write_file(
+        dir,
+        "files-only.toml",
+        &format!(
+            "name = \"Guangzhou, holiday files only\"\nclosed_weekdays = [\"Sat\", \"Sun\"]\nsources = [{}]\n",
+            sources.join(", ")
+        ),
+    );
+}
+
+/// Past holiday-cn's files (2026), the bundled Guangzhou calendar expects China's statutory
+/// holidays: NCT04822922's day 4 from Tuesday 2027-09-28 is due on Friday 1 October,
+/// National Day, and moves to Thursday 30 September; every date stays provisional, since
+/// the 2027 notice's make-up working days and bridging days are not known (Monday 4 October
+/// is open). Without expected holidays the dose stayed on 1 October.
+#[test]
+fn a_dose_due_on_national_day_2027_moves_off_it_and_stays_provisional() {
+    let run = calendar(
+        "scenarios/nct04822922.toml",
+        "high",
+        "60",
+        "2027-09-28",
+        &["--site", "guangzhou", "--format", "csv"],
+    );
+    assert_eq!(
+        infusions(&run),
+        vec![
+            row("Tue 2027-09-28", "2027-09-28", "0", "provisional"),
+            row("Thu 2027-09-30", "2027-10-01", "-1", "shifted;provisional"),
+            row("Mon 2027-10-04", "2027-10-04", "0", "provisional"),
+            row("Thu 2027-10-07", "2027-10-07", "0", "provisional"),
+        ]
+    );
+    assert!(
+        run.stderr.contains(
+            "warning: site guangzhou: its calendar does not cover 2027-09-28 (it covers 2024-01-01 to 2026-12-31): there it expects China's statutory public holidays (the law's days), but not the make-up working days and bridging days a year's notice adds, so those events are flagged provisional"
+        ),
+        "{}",
+        run.stderr
+    );
+    let table = calendar(
+        "scenarios/nct04822922.toml",
+        "high",
+        "60",
+        "2027-09-28",
+        &["--site", "guangzhou"],
+    );
+    table.expect_code(0);
+    let out = table.out();
+    for needle in [
+        "moved from Fri 2027-10-01 (closed: National Day 国庆节, expected), 1 day earlier",
+        "provisional: the site calendar's holiday files do not cover this date (China's statutory public holidays expected; make-up and bridging days not known)",
+    ] {
+        assert!(out.contains(needle), "{needle}\n{out}");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    files_only_calendar(dir.path());
+    let before = calendar(
+        "scenarios/nct04822922.toml",
+        "high",
+        "60",
+        "2027-09-28",
+        &[
+            "--site",
+            "files-only",
+            "--format",
+            "csv",
+            "--calendars",
+            dir.path().to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        infusions(&before)[1],
+        row("Fri 2027-10-01", "2027-10-01", "0", "provisional"),
+        "without expected holidays, National Day 2027 was a working day"
+    );
+}
+
+/// Spring Festival 2027 (the eve, Friday 5 February, to Monday 8 February): day 7 from
+/// Monday 1 February falls on Sunday the 7th; Saturday 6th and Monday 8th, its only days in
+/// reach, are Spring Festival too, so it stays, flagged closed_day and provisional, and is
+/// warned about by name. Without expected holidays it moved onto Monday 8 February.
+#[test]
+fn spring_festival_2027_is_closed_and_flagged_provisional() {
+    let run = calendar(
+        "scenarios/nct04822922.toml",
+        "high",
+        "60",
+        "2027-02-01",
+        &["--site", "guangzhou", "--format", "csv"],
+    );
+    assert_eq!(
+        infusions(&run),
+        vec![
+            row("Mon 2027-02-01", "2027-02-01", "0", "provisional"),
+            row("Thu 2027-02-04", "2027-02-04", "0", "provisional"),
+            row(
+                "Sun 2027-02-07",
+                "2027-02-07",
+                "0",
+                "closed_day;no_open_day_in_window;provisional"
+            ),
+            row("Wed 2027-02-10", "2027-02-10", "0", "provisional"),
+        ]
+    );
+    assert!(
+        run.stderr.contains(
+            "patient patient: hUC-MSC infusion 3/4 stays on Sun 2027-02-07, a day site guangzhou is closed (Spring Festival 春节, expected): no open day in its window"
+        ),
+        "{}",
+        run.stderr
+    );
+    let dir = tempfile::tempdir().unwrap();
+    files_only_calendar(dir.path());
+    let before = calendar(
+        "scenarios/nct04822922.toml",
+        "high",
+        "60",
+        "2027-02-01",
+        &[
+            "--site",
+            "files-only",
+            "--format",
+            "csv",
+            "--calendars",
+            dir.path().to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        infusions(&before)[2],
+        row("Mon 2027-02-08", "2027-02-07", "1", "shifted;provisional"),
+        "without expected holidays, Spring Festival's third day was a working day"
+    );
+}
+
+/// `calendars check` says, per calendar, what its holiday files cover and where only the
+/// expected holidays speak for it; a calendar without them says nothing of the sort.
+#[test]
+fn calendars_check_names_the_years_of_expected_holidays_only() {
+    let run = run(["calendars", "check"]);
+    run.expect_code(0);
+    let out = run.out();
+    for site in ["guangzhou", "shanghai", "beijing", "GZ-SYSU3", "SH-RENJI"] {
+        let line = out
+            .lines()
+            .find(|l| l.contains(&format!("site {site}:")))
+            .unwrap_or_else(|| panic!("{site}: {out}"));
+        assert!(
+            line.ends_with("covers 2024-01-01 to 2026-12-31; expected holidays only (China's statutory public holidays, provisional): 2008-01-01 to 2023-12-31, 2027-01-01 to 9999-12-31"),
+            "{line}"
+        );
+    }
+    let weekends = out.lines().find(|l| l.contains("site weekends:")).unwrap();
+    assert!(!weekends.contains("expected"), "{weekends}");
+}
+
+/// An `expected_holidays` value dosesim does not know is refused with the file, line and
+/// field, together with the file's other problems, exit 2.
+#[test]
+fn an_unknown_expected_holidays_value_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "bad.toml",
+        "name = \"Bad\"\nclosed_weekdays = [\"Sat\", \"Sun\"]\nexpected_holidays = \"China\"\ncovers = \"2026-01-01..2025-12-31\"\n",
+    );
+    let run = run([
+        "calendars".as_ref(),
+        "check".as_ref(),
+        dir.path().as_os_str(),
+    ]);
+    run.expect_code(2);
+    for needle in [
+        "bad.toml:3: expected_holidays: 'China' is not a country whose holidays dosesim knows: use \"cn\" (China's statutory public holidays)",
+        "bad.toml:4: covers:",
+    ] {
+        assert!(run.stderr.contains(needle), "{needle}\n{}", run.stderr);
+    }
+}

@@ -171,6 +171,115 @@ fn the_same_seed_gives_the_same_bytes_at_one_and_two_threads() {
     assert_ne!(weekly(&a), weekly(&c), "another seed, other draws");
 }
 
+/// The forecast places each simulated patient's doses on their site's calendar through the
+/// same code as `calendar`, so Spring Festival 2027 (the eve, Friday 5 February, to Monday
+/// 8 February), past holiday-cn's files, is closed at a Guangzhou site: one patient on the
+/// high arm, enrolled on Thursday 4 February (1,000 a month from then: the first the same
+/// day in every replicate), has day 7 (Sunday 7th) kept on its day, flagged, where it
+/// used to move onto Monday 8 February as if Spring Festival were working days. The week
+/// of 1 February then counts 2 doses and the week of 8 February 2, as the patient's own
+/// calendar does; a calendar without expected holidays gives 1 and 3.
+#[test]
+fn the_forecast_does_not_work_through_spring_festival_2027() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(plan(dir.path(), 1, 0.0, 0.0, 0.0))
+        .unwrap()
+        .replace(
+            "\"2026-08-03\", assumed = \"test: the demo roster's first start\"",
+            "\"2027-01-25\", assumed = \"test\"",
+        )
+        .replace(
+            "horizon_weeks = { value = 60,",
+            "horizon_weeks = { value = 4,",
+        )
+        .replace(
+            "id = \"SH-RENJI\"\ncalendar = \"SH-RENJI\"",
+            "id = \"GZ\"\ncalendar = \"guangzhou\"",
+        )
+        .replace(
+            "activation = { value = \"2026-08-03\"",
+            "activation = { value = \"2027-02-04\"",
+        )
+        .replace(
+            "rate_per_month = { value = 2,",
+            "rate_per_month = { value = 1000,",
+        )
+        .replace(
+            "ratio = { low = 1, middle = 1, high = 1 }\nblock_size = 3",
+            "ratio = { high = 1 }\nblock_size = 1",
+        );
+    let p = write_file(dir.path(), "gz.toml", &text);
+    // The guangzhou calendar without expected holidays, as it was.
+    let cals = dir.path().join("cals");
+    std::fs::create_dir(&cals).unwrap();
+    let holidays = root().join("scenarios/calendars/holidays");
+    let sources: Vec<String> = ["cn-2024.json", "cn-2025.json", "cn-2026.json"]
+        .iter()
+        .map(|f| format!("\"{}\"", holidays.join(f).display()))
+        .collect();
+    write_file(
+        &cals,
+        "guangzhou.toml",
+        &format!(
+            "name = \"Guangzhou, holiday files only\"\nclosed_weekdays = [\"Sat\", \"Sun\"]\nsources = [{}]\n",
+            sources.join(", ")
+        ),
+    );
+    let weeks = |extra: &[&str]| -> Vec<(String, f64, f64)> {
+        let out = tempfile::tempdir().unwrap();
+        let mut args = vec!["--replicates", "50"];
+        args.extend_from_slice(extra);
+        let run = forecast(&p, out.path(), &args);
+        run.expect_code(0);
+        rows(&out.path().join("NCT04822922/forecast/weekly.csv"))
+            .iter()
+            .map(|r| {
+                (
+                    r["week_start"].clone(),
+                    num(r, "doses_p5"),
+                    num(r, "doses_p95"),
+                )
+            })
+            .collect()
+    };
+    let week = |w: &str, n: f64| (w.to_string(), n, n);
+    assert_eq!(
+        weeks(&[]),
+        vec![
+            week("2027-01-25", 0.0),
+            week("2027-02-01", 2.0),
+            week("2027-02-08", 2.0),
+            week("2027-02-15", 0.0),
+        ]
+    );
+    // The patient's own calendar at the same site, week by week.
+    let cal = calendar(
+        SCENARIO,
+        "high",
+        "67",
+        "2027-02-04",
+        &["--site", "guangzhou", "--format", "csv"],
+    );
+    cal.expect_code(0);
+    let (_, rows) = parse_csv(&cal.stdout);
+    let per_week = |monday: &str| {
+        rows.iter()
+            .filter(|r| r.kind == "cell_infusion" && self::monday(&r.date).to_string() == monday)
+            .count()
+    };
+    assert_eq!((per_week("2027-02-01"), per_week("2027-02-08")), (2, 2));
+    assert!(
+        rows.iter()
+            .filter(|r| r.kind == "cell_infusion")
+            .all(|r| r.flags.contains("provisional"))
+    );
+    // Without expected holidays: Monday 8 February was a working day.
+    assert_eq!(
+        weeks(&["--calendars", cals.to_str().unwrap()])[1..3],
+        [week("2027-02-01", 1.0), week("2027-02-08", 3.0)]
+    );
+}
+
 #[test]
 fn weekly_figures_are_ordered_and_add_up_to_the_months() {
     let dir = tempfile::tempdir().unwrap();

@@ -434,3 +434,28 @@ fn the_self_contained_checks_catch_external_resources() {
     });
     assert!(caught.is_err(), "http in text not caught");
 }
+
+/// The site calendars section names the closures while a site's patients are treated:
+/// past the holiday files, the statutory holidays the calendar expects, as expected and
+/// provisional, and says where only those speak for it.
+#[test]
+fn the_site_section_names_expected_holidays_as_provisional() {
+    let rows = vec![
+        "P1,high,60,2026-12-28,guangzhou".to_string(),
+        "P2,low,60,2027-02-01,guangzhou".to_string(),
+    ];
+    let (_dir, trial_dir) = report_of(
+        Path::new("scenarios/nct04822922.toml"),
+        "NCT04822922",
+        &rows,
+    );
+    let html = std::fs::read_to_string(trial_dir.join("report.html")).unwrap();
+    for needle in [
+        "2024-01-01 to 2026-12-31; expected holidays only (China's statutory public holidays, provisional): 2008-01-01 to 2023-12-31, 2027-01-01 to 9999-12-31",
+        "2027-01-01 New Year's Day 元旦 (closed, expected: provisional); 2027-02-05 to 2027-02-08 Spring Festival 春节 (closed, expected: provisional); 2027-04-05 Qingming Festival 清明节 (closed, expected: provisional); 2027-05-01 to 2027-05-02 Labour Day 劳动节 (closed, expected: provisional)",
+        "Where a site's holiday files stop, its calendar expects the statutory public holidays the law gives",
+    ] {
+        assert!(html.contains(needle), "{needle}\n{html}");
+    }
+    assert_tables_are_rectangular(&html, "report.html");
+}

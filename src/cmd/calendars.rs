@@ -1,5 +1,6 @@
 //! `dosesim calendars check [DIR]`: loads every site calendar (`*.toml`) in the folder with
-//! its holiday files, and says for each what it covers, or every problem found.
+//! its holiday files, and says for each what its holiday files cover and where only the
+//! statutory holidays it expects speak for it, or every problem found.
 
 use std::path::PathBuf;
 
@@ -21,8 +22,12 @@ pub fn check(dir: Option<PathBuf>) -> Result<()> {
             .map(|(a, b)| format!("{a} to {b}"))
             .collect();
         let closed = c.closed_weekdays();
+        let expected = c
+            .expected_summary()
+            .map(|e| format!("; {e}"))
+            .unwrap_or_default();
         Ok(format!(
-            "OK  {}  site {}: {}; closed {}; covers {}",
+            "OK  {}  site {}: {}; closed {}; covers {}{expected}",
             f.display(),
             c.id,
             c.name,

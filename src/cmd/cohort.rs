@@ -133,8 +133,9 @@ pub struct PlacedNotes {
     closed_count: usize,
     /// How many events moved off a closed day.
     moved: usize,
-    /// Per site, the first scheduled date its calendar does not cover, and what it covers.
-    uncovered: std::collections::BTreeMap<String, (chrono::NaiveDate, String)>,
+    /// Per site, the first scheduled date its calendar does not cover, what it covers and
+    /// what it knows of the dates it does not.
+    uncovered: std::collections::BTreeMap<String, (chrono::NaiveDate, String, String)>,
 }
 
 impl PlacedNotes {
@@ -148,10 +149,12 @@ impl PlacedNotes {
         for (date, flags) in placed {
             if flags.contains(Flags::PROVISIONAL) {
                 match self.uncovered.get_mut(&cal.id) {
-                    Some((first, _)) => *first = (*first).min(date),
+                    Some((first, _, _)) => *first = (*first).min(date),
                     None => {
-                        self.uncovered
-                            .insert(cal.id.clone(), (date, cal.coverage_summary()));
+                        self.uncovered.insert(
+                            cal.id.clone(),
+                            (date, cal.coverage_summary(), cal.uncovered_note()),
+                        );
                     }
                 }
             }
@@ -234,9 +237,9 @@ impl PlacedNotes {
                 count(self.moved, "event")
             );
         }
-        for (site, (first, covers)) in &self.uncovered {
+        for (site, (first, covers, note)) in &self.uncovered {
             eprintln!(
-                "warning: site {site}: its calendar does not cover {first} (it covers {covers}): holidays on dates it does not cover are not known, so those events are flagged provisional"
+                "warning: site {site}: its calendar does not cover {first} (it covers {covers}): {note}, so those events are flagged provisional"
             );
         }
     }
@@ -325,8 +328,8 @@ pub fn warn_closed_days(cohort: &Cohort) {
         notes.closed.extend(p.closed.into_iter().take(room));
         notes.closed_count += p.closed_count;
         notes.moved += p.moved;
-        for (site, (first, covers)) in p.uncovered {
-            let f = notes.uncovered.entry(site).or_insert((first, covers));
+        for (site, (first, covers, note)) in p.uncovered {
+            let f = notes.uncovered.entry(site).or_insert((first, covers, note));
             f.0 = f.0.min(first);
         }
     }

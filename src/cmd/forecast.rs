@@ -172,8 +172,15 @@ pub fn warn(
         .filter_map(|c| model.calendar(c).map(|cal| (c, cal)))
     {
         if seen.insert(id) && !cal.covers(last) {
+            let counted = match cal.expected() {
+                Some(e) => format!(
+                    "those weeks count its closed weekdays and {}, expected, but not the make-up working days and bridging days a year's notice adds (provisional)",
+                    e.describe()
+                ),
+                None => "public holidays after its end are not known, so those weeks count only its closed weekdays (provisional)".to_string(),
+            };
             eprintln!(
-                "warning: {}: site calendar {id} covers {}, not the whole horizon (to {last}): public holidays after its end are not known, so those weeks count only its closed weekdays (provisional)",
+                "warning: {}: site calendar {id} covers {}, not the whole horizon (to {last}): {counted}",
                 trial.id,
                 cal.coverage_summary()
             );

@@ -363,7 +363,17 @@ pub fn placement_note(site: Option<&SiteCalendar>, r: &Row) -> Option<String> {
         parts.push("beyond its window around its planned date".into());
     }
     if r.flags.contains(Flags::PROVISIONAL) {
-        parts.push("provisional: the site calendar does not cover this date".into());
+        let expected = site.and_then(|s| s.expected()).filter(|e| {
+            let (first, last) = e.span();
+            (first..=last).contains(&r.date)
+        });
+        parts.push(match expected {
+            Some(e) => format!(
+                "provisional: the site calendar's holiday files do not cover this date ({} expected; make-up and bridging days not known)",
+                e.describe()
+            ),
+            None => "provisional: the site calendar does not cover this date".into(),
+        });
     }
     Some(parts.join("; "))
 }
