@@ -59,6 +59,9 @@ pub struct PatientLine {
     pub weight_kg: Kg,
     pub start: chrono::NaiveDate,
     pub doses: usize,
+    /// Whether the patient has a calendar file (`patients/<id>.ics`): none for background
+    /// treatment only.
+    pub calendar: bool,
 }
 
 /// How the report shows the patients: a small cohort in full, a larger one as a list of
@@ -213,6 +216,7 @@ pub fn render(r: &Report) -> String {
             (fc)
         }
         h2 { "Patients (" (r.patient_count) ")" }
+        (no_calendar_files(t))
         @match &r.patients {
             Patients::Inline(sections) => {
                 @for s in sections { (PreEscaped(s)) }
@@ -418,10 +422,37 @@ fn patient_list(lines: &[PatientLine]) -> Markup {
                     td.n { (l.doses) }
                     td {
                         a href=(format!("patients/{}.csv", l.id)) { "csv" } " "
-                        a href=(format!("patients/{}.ics", l.id)) { "ics" } " "
+                        @if l.calendar {
+                            a href=(format!("patients/{}.ics", l.id)) { "ics" } " "
+                        } @else {
+                            span.meta title=(export::ics::NO_EVENTS) { "no ics" } " "
+                        }
                         a href=(format!("patients/{}.png", l.id)) { "png" }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The arms whose patients have no calendar file (background treatment only), said
+/// where the patients' files are listed; nothing when every arm has an event.
+fn no_calendar_files(t: &Trial) -> Markup {
+    let arms: Vec<&str> = t
+        .arms
+        .iter()
+        .filter(|a| !export::ics::has_events(a))
+        .map(|a| a.id.as_str())
+        .collect();
+    html! {
+        @if !arms.is_empty() {
+            p.meta {
+                "No " code { "patients/<id>.ics" } " for a patient of arm "
+                @for (i, a) in arms.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    code { (a) }
+                }
+                ": " (export::ics::NO_EVENTS) ". Their CSV, page and chart list the background treatment."
             }
         }
     }
@@ -442,6 +473,9 @@ pub fn patient_page(trial: &Trial, p: &PatientSection, inputs: &[Input]) -> Stri
             br; "Study day 1 is the start date; day N is start + (N - 1) days."
         }
         @if let Some(a) = arm { @for n in &a.notes { p { strong { "Note:" } " " (n) } } }
+        @if let Some(a) = arm.filter(|a| !export::ics::has_events(a)) {
+            p.meta { "No calendar file (.ics) for this patient of arm " code { (a.id) } ": " (export::ics::NO_EVENTS) "." }
+        }
         (patient_section(p, true))
         (made_from(inputs, "page"))
     };
