@@ -594,6 +594,14 @@ pub fn write_cohort(
         None => Vec::new(),
     };
     write::swap_folder(&dir, &carry, |new| {
+        // The record the folder is made from, so that a rerun can tell it holds every row;
+        // first, so that a record changed since it was read stops the run before the rest.
+        if let (Some(log), Some(input)) = (
+            cohort.log,
+            inputs.iter().find(|i| i.role == manifest::RECORD_ROLE),
+        ) {
+            manifest::copy_record(&log.path, &new.join(manifest::RECORD_COPY), &input.sha256)?;
+        }
         let patients_dir = new.join("patients");
         std::fs::create_dir_all(&patients_dir)
             .with_context(|| format!("cannot create {}", patients_dir.display()))?;
@@ -608,13 +616,6 @@ pub fn write_cohort(
             write::atomic_with(&new.join("deviations.csv"), |w| {
                 export::deviations::write_csv(&r.deviations, w).map_err(std::io::Error::other)
             })?;
-        }
-        // The record the folder is made from, so that a rerun can tell it holds every row.
-        if let (Some(log), Some(input)) = (
-            cohort.log,
-            inputs.iter().find(|i| i.role == manifest::RECORD_ROLE),
-        ) {
-            manifest::copy_record(&log.path, &new.join(manifest::RECORD_COPY), &input.sha256)?;
         }
         let files = Files {
             dir: new,
