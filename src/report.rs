@@ -815,23 +815,30 @@ mod tests {
 
     #[test]
     fn a_listed_cohort_links_each_patient_page_and_files() {
-        let line = |id: &str| PatientLine {
+        let line = |id: &str, calendar: bool| PatientLine {
             id: id.into(),
             arm_id: "low".into(),
             weight_kg: "62.5".parse().unwrap(),
             start: chrono::NaiveDate::from_ymd_opt(2027, 1, 4).unwrap(),
             doses: 4,
+            calendar,
         };
-        let html = report(Patients::Listed(vec![line("P1"), line("P2")]), 2);
-        assert!(html.contains("Patients (2)"), "{html}");
-        for id in ["P1", "P2"] {
+        let html = report(
+            Patients::Listed(vec![line("P1", true), line("P2", true), line("P3", false)]),
+            3,
+        );
+        assert!(html.contains("Patients (3)"), "{html}");
+        for id in ["P1", "P2", "P3"] {
             for ext in ["html", "csv", "ics", "png"] {
-                assert!(
+                assert_eq!(
                     html.contains(&format!("href=\"patients/{id}.{ext}\"")),
+                    ext != "ics" || id != "P3",
                     "{id}.{ext}"
                 );
             }
         }
+        // No link to a calendar file that is not there, and why, where the link would be.
+        assert!(html.contains("no ics"), "{html}");
         assert!(html.contains("<td class=\"n\">62.5</td>"));
         assert!(!html.contains("<details class=\"patient\""));
     }
