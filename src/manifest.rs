@@ -329,8 +329,22 @@ pub fn check_history(
             "this run has no administration record".to_string(),
         )),
         Some((path, as_of)) => {
+            // The rows the folder's record had: its copy, or for a folder made by an
+            // earlier dosesim (which kept none), the record itself while it is unchanged.
+            match kept.or_else(|| unchanged(made)) {
+                Some(c) => found.extend(missing_rows(&c, path, dir)?),
+                None => history.notes.push(format!(
+                    "{} was made with the administration record {}{as_of_words}, which has changed since and of which the folder keeps no copy (made by an earlier dosesim): whether {} holds its every row cannot be checked",
+                    dir.display(),
+                    made.path,
+                    path.display()
+                )),
+            }
+            // An as-of date moved back with every row there (a missing row moves it back
+            // too, and is the problem to name).
             if let Some(before) = made_as_of
                 && as_of < before
+                && found.is_empty()
             {
                 found.push((
                     Problem::new(
@@ -342,17 +356,6 @@ pub fn check_history(
                     ),
                     format!("as of {as_of}, before {before}"),
                 ));
-            }
-            // The rows the folder's record had: its copy, or for a folder made by an
-            // earlier dosesim (which kept none), the record itself while it is unchanged.
-            match kept.or_else(|| unchanged(made)) {
-                Some(c) => found.extend(missing_rows(&c, path, dir)?),
-                None => history.notes.push(format!(
-                    "{} was made with the administration record {}{as_of_words}, which has changed since and of which the folder keeps no copy (made by an earlier dosesim): whether {} holds its every row cannot be checked",
-                    dir.display(),
-                    made.path,
-                    path.display()
-                )),
             }
         }
     }

@@ -1774,10 +1774,12 @@ fn two_runs_into_two_folders_give_identical_trees() {
             .keys()
             .filter(|k| k.starts_with(&format!("{}/sites/", c.trial)))
             .count();
-        let appointed = |id: &str| {
-            has_appointment(&ta[&format!("{}/patients/{id}.csv", c.trial)])
-        };
-        let ids: Vec<&str> = c.rows.iter().map(|r| r.split(',').next().unwrap()).collect();
+        let appointed = |id: &str| has_appointment(&ta[&format!("{}/patients/{id}.csv", c.trial)]);
+        let ids: Vec<&str> = c
+            .rows
+            .iter()
+            .map(|r| r.split(',').next().unwrap())
+            .collect();
         let without = ids.iter().filter(|id| !appointed(id)).count();
         assert_eq!(
             without,
@@ -1802,7 +1804,11 @@ fn two_runs_into_two_folders_give_identical_trees() {
         for id in &ids {
             for ext in ["csv", "ics", "png", "svg", "html"] {
                 let name = format!("{}/patients/{id}.{ext}", c.trial);
-                assert_eq!(ta.contains_key(&name), ext != "ics" || appointed(id), "{name}");
+                assert_eq!(
+                    ta.contains_key(&name),
+                    ext != "ics" || appointed(id),
+                    "{name}"
+                );
             }
         }
         assert_same_tree(&ta, &tb, c.trial);
