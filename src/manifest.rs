@@ -585,13 +585,16 @@ fn for_each_row(
         if let Some(h) = row_hash(&cols, &fields, &mut buf) {
             let (start, line) = row.position().map_or((0, 1), |p| (p.byte(), p.line()));
             let (start, end) = (start as usize + body, rdr.position().byte() as usize + body);
-            let text = &bytes[start..end];
+            let (mut text, mut line) = (&bytes[start..end], header_lines + line as usize);
+            // The reader's position of a row after blank lines is the first blank line.
+            while let Some((&b, rest)) = text.split_first()
+                && (b == b'\n' || b == b'\r')
+            {
+                line += usize::from(b == b'\n');
+                text = rest;
+            }
             let text = text.strip_suffix(b"\n").unwrap_or(text);
-            f(
-                h,
-                header_lines + line as usize,
-                text.strip_suffix(b"\r").unwrap_or(text),
-            );
+            f(h, line, text.strip_suffix(b"\r").unwrap_or(text));
         }
     }
 }
@@ -782,6 +785,100 @@ mod tests {
         assert!(e.contains("roster real.csv"), "{e}");
         assert!(e.contains("--force") && e.contains("--out"), "{e}");
         assert!(check_target(dir.path(), &demo, true).is_ok());
+    }
+
+    const HEADER: &str = "patient_id,date,record,component,occurrence,amount,note\n";
+
+    /// The sorted row hashes of a record's text.
+    fn hashes(text: &str) -> Vec<u128> {
+        let mut h = row_hashes(Path::new("r.csv"), text.as_bytes()).unwrap();
+        h.sort_unstable();
+        h
+    }
+
+    /// [`missing_rows`] of a folder's copy `had` against a new record `has`: the line and
+    /// text named, and the count of the others.
+    fn missing(had: &str, has: &str) -> Option<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("had.csv"), dir.path().join("has.csv"));
+        std::fs::write(&a, had).unwrap();
+        std::fs::write(&b, has).unwrap();
+        missing_rows(&a, &b, dir.path())
+            .unwrap()
+            .map(|(p, _)| format!("{}: {}", p.line.unwrap(), p.message))
+    }
+
+    #[test]
+    fn rows_are_compared_field_by_field_in_any_order_spacing_or_quoting() {
+        let a = format!(
+            "{HEADER}P1,2027-03-01,given,uc_msc,1,,\nP1,2027-03-02,weight,,,61.5,\"re-weighed, twice\"\n"
+        );
+        // Columns and rows in another order, spaces, quotes, CRLF, a blank line, a BOM.
+        let b = "\u{feff}note,date,patient_id,record,component,occurrence,amount\r\n\
+                 \"re-weighed, twice\",2027-03-02,P1,weight,,, 61.5 \r\n\
+                 , , , , , ,\r\n\
+                 ,\"2027-03-01\",P1,given,uc_msc,1,\r\n";
+        assert_eq!(hashes(&a), hashes(b));
+        assert_eq!(hashes(&a).len(), 2, "the blank row is no row");
+        assert_eq!(missing(&a, b), None);
+        // A changed value is another row.
+        let c = a.replace("61.5", "61.6");
+        assert_ne!(hashes(&a), hashes(&c));
+    }
+
+    #[test]
+    fn a_row_recorded_twice_is_missing_when_the_new_record_has_it_once() {
+        let row = "P1,2027-03-02,weight,,,61.5,\n";
+        let had = format!("{HEADER}{row}P1,2027-03-01,given,uc_msc,1,,\n{row}");
+        let has = format!("{HEADER}{row}P1,2027-03-01,given,uc_msc,1,,\n");
+        // The first is matched; the second (line 4) is the one missing.
+        let m = missing(&had, &has).unwrap();
+        assert!(
+            m.starts_with("4: this row of the administration record")
+                && m.contains(": P1,2027-03-02,weight,,,61.5,."),
+            "{m}"
+        );
+        assert!(!m.contains("more of its rows"), "{m}");
+        assert_eq!(missing(&had, &had), None);
+    }
+
+    #[test]
+    fn the_first_missing_row_is_named_by_its_line_and_text_with_how_many_more() {
+        let had = format!(
+            "{HEADER}P1,2027-03-01,given,uc_msc,1,,\n\nP2,2027-03-01,given,pe,1,,\"a note\nover two lines\"\nP3,2027-03-01,died,,,,\n"
+        );
+        let has = format!("{HEADER}P1,2027-03-01,given,uc_msc,1,,\n");
+        let m = missing(&had, &has).unwrap();
+        // Line 4 (a blank line 3 before it), its text whole, the note's line break kept.
+        assert!(
+            m.starts_with("4: ") && m.contains("(and 1 more of its rows): P2,2027-03-01,given,pe,1,,\"a note\nover two lines\"."),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn a_large_record_hashed_in_slices_hashes_as_the_csv_reader_reads_it() {
+        // Over a megabyte without quotes: split at line ends and commas in parallel; with a
+        // carriage return alone (a line end to the CSV reader) or quotes, read by the CSV
+        // reader. The same rows give the same hashes either way.
+        let mut plain = String::from(HEADER);
+        for i in 0..40_000 {
+            plain.push_str(&format!(
+                "P{i:06},2027-03-01,given,uc_msc,{},,\r\n",
+                1 + i % 4
+            ));
+        }
+        assert!(plain.len() > 1 << 20);
+        let quoted = plain.replacen("given,uc_msc,1,,", "given,uc_msc,1,,\"\"", 1);
+        let lone_cr = plain.replacen("\r\n", "\r", 3);
+        let h = hashes(&plain);
+        assert_eq!(h.len(), 40_000);
+        assert_eq!(hashes(&quoted), h);
+        assert_eq!(hashes(&lone_cr), h);
+        let fewer = plain.replacen("P039999,2027-03-01,given,uc_msc,4,,\r\n", "", 1);
+        let m = missing(&plain, &fewer).unwrap();
+        assert!(m.starts_with("40001: "), "{m}");
+        assert!(m.contains(": P039999,2027-03-01,given,uc_msc,4,,."), "{m}");
     }
 
     #[test]
