@@ -1995,3 +1995,100 @@ fn a_cohort_over_500_patients_links_each_patient_page() {
         h == "../report.html" || h.starts_with("https://clinicaltrials.gov/")
     });
 }
+
+#[test]
+fn a_patient_of_background_treatment_only_gets_no_calendar_file() {
+    // NCT01573923's conventional arm has background treatment only: no infusion, exchange
+    // or visit for a calendar file, which RFC 5545 allows no file without.
+    let dir = tempfile::tempdir().unwrap();
+    let roster = write_roster(
+        dir.path(),
+        "r.csv",
+        &[
+            "Q5,conventional,58,2027-11-30",
+            "Q6,conventional,70,2027-12-01",
+        ],
+    );
+    let out = dir.path().join("out");
+    cohort(Path::new(NCT01573923), &roster, &out).expect_code(0);
+    let trial = out.join("NCT01573923");
+    let files = entries(&trial.join("patients"));
+    assert_eq!(
+        files,
+        [
+            "Q5.csv", "Q5.html", "Q5.png", "Q5.svg", "Q6.csv", "Q6.html", "Q6.png", "Q6.svg"
+        ]
+    );
+    // Nor the trial's calendar: no patient of it has an event.
+    assert!(!trial.join("calendar.ics").exists());
+    let manifest = std::fs::read_to_string(trial.join("manifest.json")).unwrap();
+    assert!(!manifest.contains(".ics"), "{manifest}");
+    // The report and the patient's page say why.
+    let why = "an arm of background treatment only has no infusion, exchange or visit, and a calendar file (RFC 5545) must hold at least one event";
+    let report = std::fs::read_to_string(trial.join("report.html")).unwrap();
+    assert!(
+        report.contains(&format!(
+            "No <code>patients/&lt;id&gt;.ics</code> for a patient of arm <code>conventional</code>: {why}."
+        )),
+        "report"
+    );
+    let page = std::fs::read_to_string(trial.join("patients/Q5.html")).unwrap();
+    assert!(
+        page.contains(&format!(
+            "No calendar file (.ics) for this patient of arm <code>conventional</code>: {why}."
+        )),
+        "page"
+    );
+
+    // `calendar --format ics` makes none either: refused, nothing written.
+    let refused = format!(
+        "error: --format: arm 'conventional' of NCT01573923 makes no calendar file: {why}; its calendar as csv, json or table lists the background treatment"
+    );
+    let file = dir.path().join("Q5.ics");
+    let one = calendar(
+        NCT01573923,
+        "conventional",
+        "58",
+        "2027-11-30",
+        &[
+            "--format",
+            "ics",
+            "--patient",
+            "Q5",
+            "--out",
+            file.to_str().unwrap(),
+        ],
+    );
+    one.expect_code(2);
+    assert!(one.stderr.contains(&refused), "{}", one.stderr);
+    assert!(!file.exists());
+    let by_roster = run([
+        "calendar".as_ref(),
+        NCT01573923.as_ref(),
+        "--roster".as_ref(),
+        roster.as_os_str(),
+        "--patient".as_ref(),
+        "Q6".as_ref(),
+        "--format".as_ref(),
+        "ics".as_ref(),
+    ]);
+    by_roster.expect_code(2);
+    assert!(by_roster.stderr.contains(&refused), "{}", by_roster.stderr);
+    assert!(by_roster.stdout.is_empty());
+    // Its calendar as CSV is there, background treatment and all.
+    let csv = calendar(
+        NCT01573923,
+        "conventional",
+        "58",
+        "2027-11-30",
+        &["--format", "csv"],
+    );
+    csv.expect_code(0);
+    assert!(!has_appointment(&csv.stdout));
+    assert!(
+        parse_csv(&csv.stdout)
+            .1
+            .iter()
+            .any(|r| r.kind == "background")
+    );
+}

@@ -458,3 +458,98 @@ fn run_without_a_demo_roster_is_refused() {
     let names: BTreeSet<String> = entries(&s).into_iter().collect();
     assert!(names.contains("nct04822922.toml"));
 }
+
+#[test]
+fn run_refuses_to_roll_a_trial_back_when_its_record_is_gone_or_older() {
+    // NCT01724398 with a small roster and a record in logs/, beside NCT04822922 (no
+    // record); no plans/ folder, so no forecast.
+    let dir = tempfile::tempdir().unwrap();
+    let roster = format!("{ROSTER_HEADER}\nP1,msc,60,2027-03-01\nP2,pe,60,2027-03-01\n");
+    let s = scenario_folder(
+        dir.path(),
+        &["NCT01724398", "NCT04822922"],
+        &[("NCT01724398", &roster)],
+    );
+    let rows = "patient_id,date,record,component,occurrence,amount,note\n\
+                P1,2027-03-01,given,uc_msc,1,,\n\
+                P2,2027-03-01,given,pe,1,,\n\
+                P1,2027-03-09,died,,,,\n";
+    std::fs::create_dir_all(s.join("logs")).unwrap();
+    let log = write_file(&s.join("logs"), "NCT01724398.csv", rows);
+    let out = dir.path().join("out");
+    run_into(&[&s], &out).expect_code(0);
+    let trial = out.join("NCT01724398");
+    assert_eq!(
+        std::fs::read(trial.join("record.csv")).unwrap(),
+        rows.as_bytes()
+    );
+    let before = tree(&out);
+
+    // The record is gone: no trial folder is written, not even the other trial's.
+    std::fs::remove_file(&log).unwrap();
+    let gone = run_into(&[&s], &out);
+    gone.expect_code(2);
+    assert!(
+        gone.stderr.contains(&format!(
+            "error: {}: made with the administration record {} as of 2027-03-09 (kept as {}), and this run has none (run reads it from {}, which is not there)",
+            trial.display(),
+            log.display(),
+            trial.join("record.csv").display(),
+            log.display()
+        )),
+        "{}",
+        gone.stderr
+    );
+    assert!(gone.stdout.is_empty());
+    assert_same_tree(&before, &tree(&out), "after a refused run");
+
+    // Last week's record: the death is not in it.
+    write_file(
+        &s.join("logs"),
+        "NCT01724398.csv",
+        &rows.replace("P1,2027-03-09,died,,,,\n", ""),
+    );
+    let older = run_into(&[&s], &out);
+    older.expect_code(2);
+    assert!(
+        older.stderr.contains(&format!(
+            "error: {}:4: this row of the administration record {} was made from is not in {}: P1,2027-03-09,died,,,,.",
+            trial.join("record.csv").display(),
+            trial.display(),
+            log.display()
+        )),
+        "{}",
+        older.stderr
+    );
+    assert_same_tree(&before, &tree(&out), "after a refused run");
+
+    // Forced: said on stderr, and every SEQUENCE above what the folder had.
+    let highest = |text: &str| {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("SEQUENCE:")?.trim().parse::<u64>().ok())
+            .max()
+            .unwrap()
+    };
+    let old = std::fs::read_to_string(trial.join("calendar.ics")).unwrap();
+    let mut args: Vec<&std::ffi::OsStr> = vec!["run".as_ref(), s.as_os_str()];
+    args.extend(["--out".as_ref(), out.as_os_str(), "--force".as_ref()]);
+    let forced = run(args);
+    forced.expect_code(0);
+    assert_eq!(
+        forced
+            .warnings()
+            .iter()
+            .filter(|w| w.starts_with("warning: --force: "))
+            .count(),
+        1,
+        "{}",
+        forced.stderr
+    );
+    let new = std::fs::read_to_string(trial.join("calendar.ics")).unwrap();
+    let lowest = new
+        .lines()
+        .filter_map(|l| l.strip_prefix("SEQUENCE:")?.trim().parse::<u64>().ok())
+        .min()
+        .unwrap();
+    assert!(lowest > highest(&old), "{lowest} after {}", highest(&old));
+}
