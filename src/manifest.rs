@@ -443,16 +443,14 @@ fn missing_rows(
     let bytes = read_record(copy)?;
     let mut first = None;
     for_each_row(copy, &bytes, |h, line, text| {
-        if first.is_some() {
-            return;
-        }
         if let Some(n) = lacks.get_mut(&h) {
             if *n == 0 {
                 first = Some((line, String::from_utf8_lossy(text).into_owned()));
-            } else {
-                *n -= 1;
+                return false;
             }
+            *n -= 1;
         }
+        true
     })?;
     let (line, text) = first.expect("a missing row is in the copy");
     let more = match missing - 1 {
@@ -542,11 +540,12 @@ fn row_hash(cols: &[Option<usize>], fields: &[&[u8]], buf: &mut Vec<u8>) -> Opti
     Some(siphasher::sip128::SipHasher13::new().hash(buf).into())
 }
 
-/// Calls `f` with each row's hash, line and text (as in the file), in file order.
+/// Calls `f` with each row's hash, line and text (as in the file), in file order, while it
+/// returns true.
 fn for_each_row(
     path: &Path,
     bytes: &[u8],
-    mut f: impl FnMut(u128, usize, &[u8]),
+    mut f: impl FnMut(u128, usize, &[u8]) -> bool,
 ) -> Result<(), InputError> {
     let (cols, body) = record_columns(path, bytes)?;
     let header_lines = bytes[..body.min(bytes.len())]
@@ -564,8 +563,10 @@ fn for_each_row(
             let line = &line[..strip(line)];
             fields.clear();
             fields.extend(line.split(|&b| b == b','));
-            if let Some(h) = row_hash(&cols, &fields, &mut buf) {
-                f(h, header_lines + k + 1, line);
+            if let Some(h) = row_hash(&cols, &fields, &mut buf)
+                && !f(h, header_lines + k + 1, line)
+            {
+                break;
             }
         }
         return Ok(());
@@ -594,7 +595,9 @@ fn for_each_row(
                 text = rest;
             }
             let text = text.strip_suffix(b"\n").unwrap_or(text);
-            f(h, line, text.strip_suffix(b"\r").unwrap_or(text));
+            if !f(h, line, text.strip_suffix(b"\r").unwrap_or(text)) {
+                return Ok(());
+            }
         }
     }
 }
