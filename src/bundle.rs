@@ -1,8 +1,9 @@
 //! The files of a cohort, written under `DIR/<trial id>/`: pharmacy.csv, prep.csv,
-//! report.html and, per patient, `patients/<id>.csv`, `.ics`, `.svg`, `.png` and `.html`
-//! (their own page); and a
-//! typed [`Summary`] of what was made. `cohort`, `run` and the examples go through here;
-//! every file goes through `write.rs`.
+//! report.html and, per patient, `patients/<id>.csv`, `.ics` (for a patient with an
+//! event), `.svg`, `.png` and `.html` (their own page); with an administration record,
+//! deviations.csv and a copy of the record; and a typed [`Summary`] of what was made.
+//! Before a folder is replaced, [`check`] makes sure the run may (the manifest's rules).
+//! `cohort`, `run` and the examples go through here; every file goes through `write.rs`.
 
 use std::path::{Path, PathBuf};
 
@@ -540,7 +541,7 @@ pub fn check(
         Some(old) => manifest::check_history(
             &dir,
             &old,
-            cohort.log.map(|l| (l.path.as_path(), l.as_of)),
+            inputs.iter().find(|i| i.role == manifest::RECORD_ROLE),
             record_from,
             force,
         )?,

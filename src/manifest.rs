@@ -285,8 +285,8 @@ pub struct History {
 }
 
 /// Whether the trial folder `dir`, made as `old` says, may be replaced by a run with the
-/// administration record `record` (its path and as-of date; `None`: this run has none),
-/// and what the new folder carries over. A folder made with a record is replaced only by a
+/// administration record `record` (as an input: its path, SHA-256 and as-of date; `None`:
+/// this run has none), and what the new folder carries over. A folder made with a record is replaced only by a
 /// run whose record holds every row of that one (compared field by field, trimmed, in any
 /// order) and is as of the same day or later; otherwise every way it would roll back is a
 /// problem, unless `force`, which raises every SEQUENCE above the old folder's highest.
@@ -294,7 +294,7 @@ pub struct History {
 pub fn check_history(
     dir: &Path,
     old: &Manifest,
-    record: Option<(&Path, chrono::NaiveDate)>,
+    record: Option<&Input>,
     from: &str,
     force: bool,
 ) -> Result<History, InputError> {
@@ -306,10 +306,12 @@ pub fn check_history(
         // Made before the first record: nothing to roll back.
         return Ok(history);
     };
-    let made_as_of = made
-        .as_of
-        .as_deref()
-        .and_then(|d| crate::timing::parse_date(d).ok());
+    let as_of = |i: &Input| {
+        i.as_of
+            .as_deref()
+            .and_then(|d| crate::timing::parse_date(d).ok())
+    };
+    let made_as_of = as_of(made);
     let as_of_words = made_as_of.map_or_else(String::new, |d| format!(" as of {d}"));
     let kept = dir.join(RECORD_COPY);
     let kept = (old.files.iter().any(|f| f == RECORD_COPY) && kept.is_file()).then_some(kept);
@@ -328,21 +330,25 @@ pub fn check_history(
             ),
             "this run has no administration record".to_string(),
         )),
-        Some((path, as_of)) => {
+        Some(new) => {
+            let path = Path::new(&new.path);
             // The rows the folder's record had: its copy, or for a folder made by an
             // earlier dosesim (which kept none), the record itself while it is unchanged.
-            match kept.or_else(|| unchanged(made)) {
-                Some(c) => found.extend(missing_rows(&c, path, dir)?),
-                None => history.notes.push(format!(
-                    "{} was made with the administration record {}{as_of_words}, which has changed since and of which the folder keeps no copy (made by an earlier dosesim): whether {} holds its every row cannot be checked",
-                    dir.display(),
-                    made.path,
-                    path.display()
-                )),
+            // The same bytes (a rerun after a roster correction) hold the same rows.
+            if new.sha256 != made.sha256 {
+                match kept.or_else(|| unchanged(made)) {
+                    Some(c) => found.extend(missing_rows(&c, path, dir)?),
+                    None => history.notes.push(format!(
+                        "{} was made with the administration record {}{as_of_words}, which has changed since and of which the folder keeps no copy (made by an earlier dosesim): whether {} holds its every row cannot be checked",
+                        dir.display(),
+                        made.path,
+                        path.display()
+                    )),
+                }
             }
             // An as-of date moved back with every row there (a missing row moves it back
             // too, and is the problem to name).
-            if let Some(before) = made_as_of
+            if let (Some(before), Some(as_of)) = (made_as_of, as_of(new))
                 && as_of < before
                 && found.is_empty()
             {
@@ -511,10 +517,10 @@ fn record_columns(
     Ok((cols, rdr.position().byte() as usize))
 }
 
-/// The hash of one row (its fields in the file's order): its fields in the record's
-/// column order (`cols`: where each is in the file), each trimmed, so that the same row
-/// written with other spacing, quoting or column order is the same row; `None` for a
-/// blank row, which is no row (as `record.rs` reads it). `buf` is scratch space.
+/// The hash of one row, `fields` as in the file: the fields in the record's column order
+/// (`cols`: where each is in the file), each trimmed, so that the same row written with
+/// other spacing, quoting or column order is the same row; `None` for a blank row, which
+/// is no row (as `record.rs` reads it). `buf` is scratch space.
 fn row_hash(cols: &[Option<usize>], fields: &[&[u8]], buf: &mut Vec<u8>) -> Option<u128> {
     if fields.iter().all(|c| c.iter().all(u8::is_ascii_whitespace)) {
         return None;
