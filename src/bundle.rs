@@ -15,7 +15,7 @@ use crate::adherence::{self, Adherence, DeviationRow};
 use crate::chart;
 use crate::cohort::Cohort;
 use crate::describe::INCLUDES_ASSUMED;
-use crate::error::InputError;
+use crate::error::{InputError, Problem};
 use crate::export::{self, Calendar, Exporter, prep::Prep};
 use crate::format::{Amount, plural};
 use crate::manifest::{self, Contents, Input, Manifest};
@@ -537,7 +537,22 @@ pub fn check(
     let inputs = inputs_of(cohort)?;
     manifest::check_target(&dir, &inputs, force)?;
     let bytes = std::fs::read(dir.join(manifest::FILE)).ok();
-    let history = match Manifest::read(&dir)? {
+    let old = Manifest::read(&dir)?;
+    // A file of the user's where the copy of the record goes would stop the swap after
+    // all the work (it is kept, never replaced): said now.
+    let copy = dir.join(manifest::RECORD_COPY);
+    if cohort.log.is_some()
+        && copy.exists()
+        && !old
+            .as_ref()
+            .is_some_and(|m| m.files.iter().any(|f| f == manifest::RECORD_COPY))
+    {
+        return Err(InputError::one(Problem::new(
+            &copy,
+            "not dosesim's (the folder's manifest does not list it), and this run keeps the administration record it is made from under that name: move it, then run again",
+        )));
+    }
+    let history = match old {
         Some(old) => manifest::check_history(
             &dir,
             &old,

@@ -1468,3 +1468,25 @@ fn a_folder_an_earlier_dosesim_made_is_checked_against_its_record_while_unchange
         made.stderr
     );
 }
+
+#[test]
+fn a_file_of_yours_named_record_csv_is_kept_and_said_before_any_work() {
+    // A folder made before the first record, where someone kept their own record.csv.
+    let dir = tempfile::tempdir().unwrap();
+    let (roster, log) = cohort_files(dir.path(), &["P1,2027-03-01,given,uc_msc,1,,"]);
+    let out = dir.path().join("out");
+    cohort(Path::new(SCENARIO), &roster, &out).expect_code(0);
+    let mine = out.join("NCT01724398/record.csv");
+    std::fs::write(&mine, "my own notes\n").unwrap();
+    let before = tree(&out);
+    let refused = cohort_with(&roster, &out, &["--log", log.to_str().unwrap()]);
+    refused.expect_code(2);
+    assert_eq!(
+        errors(&refused),
+        format!(
+            "error: {}: not dosesim's (the folder's manifest does not list it), and this run keeps the administration record it is made from under that name: move it, then run again",
+            mine.display()
+        )
+    );
+    assert_same_tree(&before, &tree(&out), "after the refused run");
+}
