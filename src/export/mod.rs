@@ -408,9 +408,7 @@ impl Calendar<'_> {
             None => (self.sequence_base > 0).then_some(self.sequence_base),
         }
     }
-}
 
-impl Calendar<'_> {
     /// "Follow-up: 5 years after study day 1, to 2032-01-30", when the record states one.
     pub fn follow_up(&self) -> Option<String> {
         let f = self.trial.follow_up.as_ref()?;
