@@ -1,8 +1,9 @@
 //! The files of a cohort, written under `DIR/<trial id>/`: pharmacy.csv, prep.csv,
-//! report.html and, per patient, `patients/<id>.csv`, `.ics`, `.svg`, `.png` and `.html`
-//! (their own page); and a
-//! typed [`Summary`] of what was made. `cohort`, `run` and the examples go through here;
-//! every file goes through `write.rs`.
+//! report.html and, per patient, `patients/<id>.csv`, `.ics` (for a patient with an
+//! event), `.svg`, `.png` and `.html` (their own page); with an administration record,
+//! deviations.csv and a copy of the record; and a typed [`Summary`] of what was made.
+//! Before a folder is replaced, [`check`] makes sure the run may (the manifest's rules).
+//! `cohort`, `run` and the examples go through here; every file goes through `write.rs`.
 
 use std::path::{Path, PathBuf};
 
@@ -14,7 +15,7 @@ use crate::adherence::{self, Adherence, DeviationRow};
 use crate::chart;
 use crate::cohort::Cohort;
 use crate::describe::INCLUDES_ASSUMED;
-use crate::error::InputError;
+use crate::error::{InputError, Problem};
 use crate::export::{self, Calendar, Exporter, prep::Prep};
 use crate::format::{Amount, plural};
 use crate::manifest::{self, Contents, Input, Manifest};
@@ -231,12 +232,15 @@ struct Files<'a> {
     dir: &'a Path,
     inputs: &'a [Input],
     remind_days: Option<u32>,
+    /// Added to every event's SEQUENCE ([`manifest::History`]).
+    sequence_base: u64,
 }
 
 /// The trial's calendar file and one per site, with every patient's events, written as
 /// the patients are made.
 struct Collections {
-    trial: write::Pending,
+    /// With whether it has an event yet.
+    trial: (write::Pending, bool),
     /// By the roster's site index, with whether it has an event yet.
     sites: Vec<(write::Pending, bool)>,
 }
@@ -257,14 +261,19 @@ impl Collections {
                 sites.push((f, false));
             }
         }
-        Ok(Collections { trial, sites })
+        Ok(Collections {
+            trial: (trial, false),
+            sites,
+        })
     }
 
     fn add(&mut self, site: Option<u16>, events: &str) -> Result<()> {
-        self.trial.write(events.as_bytes())?;
-        if let Some(s) = site
-            && !events.is_empty()
-        {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.trial.0.write(events.as_bytes())?;
+        self.trial.1 = true;
+        if let Some(s) = site {
             let (f, any) = &mut self.sites[usize::from(s)];
             f.write(events.as_bytes())?;
             *any = true;
@@ -272,11 +281,12 @@ impl Collections {
         Ok(())
     }
 
-    /// Moves the files into place; a site whose patients have no appointment (a control
-    /// arm's background treatment only) gets none: a calendar file must hold an event.
+    /// Moves the files into place; a site (or a trial) whose patients have no appointment
+    /// (a control arm's background treatment only) gets none: a calendar file must hold an
+    /// event.
     fn finish(self) -> Result<()> {
-        let sites = self.sites.into_iter().filter(|(_, any)| *any).map(|s| s.0);
-        for mut f in std::iter::once(self.trial).chain(sites) {
+        let files = std::iter::once(self.trial).chain(self.sites);
+        for mut f in files.filter(|(_, any)| *any).map(|f| f.0) {
             f.write(export::ics::FOOTER.as_bytes())?;
             f.finish()?;
         }
@@ -293,8 +303,8 @@ pub const SITES_DIR: &str = "sites";
 /// `files`, writes each patient's own files in its patients/ folder (calendar CSV and
 /// .ics, chart SVG and PNG, and their page) and the trial's and sites' calendar files.
 /// Returns the report's view of the patients: inline sections, a list, or counts, by the
-/// cohort's size.
-fn make_patients(cohort: &Cohort, files: Option<Files>) -> Result<report::Patients> {
+/// cohort's size; and the highest SEQUENCE in the calendar files, if they have one.
+fn make_patients(cohort: &Cohort, files: Option<Files>) -> Result<(report::Patients, Option<u64>)> {
     let trial = cohort.trial;
     let n = cohort.roster.entries.len();
     let mut inline = Vec::new();
@@ -304,8 +314,10 @@ fn make_patients(cohort: &Cohort, files: Option<Files>) -> Result<report::Patien
         None => None,
     };
     let patients_dir = files.as_ref().map(|f| f.dir.join("patients"));
+    let mut sequence_max = None;
     for ids in cohort.roster.by_id.chunks(BATCH) {
-        let made: Vec<(String, report::PatientLine, String)> = ids
+        type Made = (String, report::PatientLine, String, Option<u64>);
+        let made: Vec<Made> = ids
             .par_iter()
             .map(|&i| -> Result<_> {
                 let (p, arm_index, events) = cohort.calendar(i);
@@ -329,6 +341,7 @@ fn make_patients(cohort: &Cohort, files: Option<Files>) -> Result<report::Patien
                     site: cohort.site_calendar(i),
                 };
                 let mut ics = String::new();
+                let mut sequence = None;
                 if let (Some(f), Some(dir)) = (&files, &patients_dir) {
                     let mut assumptions = trial.assumptions_of([arm]);
                     if cohort.site_calendar(i).is_some() {
@@ -351,13 +364,22 @@ fn make_patients(cohort: &Cohort, files: Option<Files>) -> Result<report::Patien
                             rows: l.patient(i).records.len(),
                         }),
                         remind_days: f.remind_days,
+                        sequence_base: f.sequence_base,
                     };
                     let file = |ext: &str| write::safe_child(dir, &p.id, ext);
                     write::atomic(&file(".csv")?, &export::csv::Csv.render(&cal)?)?;
                     // The patient's events once: their own file, then the trial's and site's.
                     ics = export::ics::events(&cal);
-                    let own = export::ics::file(&export::ics::own_name(&cal), &ics);
-                    write::atomic(&file(".ics")?, own.as_bytes())?;
+                    // No file without an event (background treatment only): RFC 5545.
+                    if !ics.is_empty() {
+                        let own = export::ics::file(&export::ics::own_name(&cal), &ics);
+                        write::atomic(&file(".ics")?, own.as_bytes())?;
+                        sequence = rows
+                            .iter()
+                            .filter(|r| r.kind != crate::schedule::EventKind::Background)
+                            .filter_map(|r| cal.sequence(r.status))
+                            .max();
+                    }
                     write::atomic(&file(".svg")?, svg.as_bytes())?;
                     write::atomic(&file(".png")?, &png)?;
                     let page = report::patient_page(trial, &section, f.inputs);
@@ -374,11 +396,13 @@ fn make_patients(cohort: &Cohort, files: Option<Files>) -> Result<report::Patien
                     weight_kg: p.weight_kg,
                     start: p.start,
                     doses: rows.iter().filter(|r| r.is_dose()).count(),
+                    calendar: export::ics::has_events(arm),
                 };
-                Ok((html, line, ics))
+                Ok((html, line, ics, sequence))
             })
             .collect::<Result<_>>()?;
-        for (&i, (html, line, ics)) in ids.iter().zip(made) {
+        for (&i, (html, line, ics, sequence)) in ids.iter().zip(made) {
+            sequence_max = sequence_max.max(sequence);
             if let Some(c) = collections.as_mut() {
                 c.add(cohort.roster.entries[i as usize].site, &ics)?;
             }
@@ -392,7 +416,7 @@ fn make_patients(cohort: &Cohort, files: Option<Files>) -> Result<report::Patien
     if let Some(c) = collections {
         c.finish()?;
     }
-    Ok(match shown(n) {
+    let patients = match shown(n) {
         Shown::Inline => report::Patients::Inline(inline),
         Shown::Listed => report::Patients::Listed(listed),
         Shown::Counted => {
@@ -409,7 +433,8 @@ fn make_patients(cohort: &Cohort, files: Option<Files>) -> Result<report::Patien
                     .collect(),
             )
         }
-    })
+    };
+    Ok((patients, sequence_max))
 }
 
 /// The trial report of a cohort.
@@ -459,7 +484,7 @@ fn report_html(
 /// The report a cohort's bundle would hold, made in memory (for the examples).
 pub fn report_only(cohort: &Cohort) -> Result<String> {
     let (prep, _, calendars, record) = tally(cohort, Path::new(""));
-    let patients = make_patients(cohort, None)?;
+    let (patients, _) = make_patients(cohort, None)?;
     let inputs = inputs_of(cohort)?;
     report_html(
         cohort,
@@ -490,29 +515,101 @@ pub fn inputs_of(cohort: &Cohort) -> Result<Vec<Input>, InputError> {
     Ok(inputs)
 }
 
-/// Whether the cohort may be written under `out/<trial id>/` (see
-/// [`manifest::check_target`]): callers check every trial before writing any.
-pub fn check(cohort: &Cohort, out: &Path, force: bool) -> Result<(), InputError> {
-    let dir = out.join(&cohort.trial.id);
-    manifest::check_target(&dir, &inputs_of(cohort)?, force)
+/// What [`check`] found: the trial folder may be written, and what the new one carries
+/// over from the one it replaces.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    inputs: Vec<Input>,
+    history: manifest::History,
+    /// The replaced folder's manifest as checked: when another run has changed it by the
+    /// time this one writes, the folder is checked again.
+    manifest: Option<Vec<u8>>,
+    force: bool,
+    record_from: String,
 }
 
-/// Writes every file of a checked cohort as the folder `out/<trial id>/`, replacing an
-/// earlier one of the same inputs (or any, with `force`) as a whole and keeping the files
-/// in it that dosesim did not write. The caller holds `out`'s [`write::FolderLock`];
-/// `progress` is told how many pharmacy rows are written.
-pub fn write_cohort(
+impl Checked {
+    /// What to say on stderr: a roll-back forced, a record whose rows could not be checked.
+    pub fn notes(&self) -> &[String] {
+        &self.history.notes
+    }
+}
+
+/// Whether the cohort may be written under `out/<trial id>/`: a folder of other inputs is
+/// refused unless `force` ([`manifest::check_target`]), and so is one whose history the
+/// cohort's record would roll back ([`manifest::check_history`]; `record_from` says where
+/// the run takes its record from). Callers check every trial before writing any.
+pub fn check(
     cohort: &Cohort,
     out: &Path,
     force: bool,
+    record_from: &str,
+) -> Result<Checked, InputError> {
+    let dir = out.join(&cohort.trial.id);
+    let inputs = inputs_of(cohort)?;
+    manifest::check_target(&dir, &inputs, force)?;
+    let bytes = std::fs::read(dir.join(manifest::FILE)).ok();
+    let old = Manifest::read(&dir)?;
+    // A file of the user's where the copy of the record goes would stop the swap after
+    // all the work (it is kept, never replaced): said now.
+    let copy = dir.join(manifest::RECORD_COPY);
+    if cohort.log.is_some()
+        && copy.exists()
+        && !old
+            .as_ref()
+            .is_some_and(|m| m.files.iter().any(|f| f == manifest::RECORD_COPY))
+    {
+        return Err(InputError::one(Problem::new(
+            &copy,
+            "not dosesim's (the folder's manifest does not list it), and this run keeps the administration record it is made from under that name: move it, then run again",
+        )));
+    }
+    let history = match old {
+        Some(old) => manifest::check_history(
+            &dir,
+            &old,
+            inputs.iter().find(|i| i.role == manifest::RECORD_ROLE),
+            record_from,
+            force,
+        )?,
+        None => manifest::History::default(),
+    };
+    Ok(Checked {
+        inputs,
+        history,
+        manifest: bytes,
+        force,
+        record_from: record_from.to_string(),
+    })
+}
+
+/// Writes every file of a [`check`]ed cohort as the folder `out/<trial id>/`, replacing an
+/// earlier one as a whole and keeping the files in it that dosesim did not write. The
+/// caller holds `out`'s [`write::FolderLock`]; `progress` is told how many pharmacy rows
+/// are written.
+pub fn write_cohort(
+    cohort: &Cohort,
+    out: &Path,
+    checked: &Checked,
     remind_days: Option<u32>,
     progress: &dyn Fn(u64),
     forecast: Option<maud::Markup>,
 ) -> Result<Summary> {
     let trial = cohort.trial;
     let dir = write::safe_child(out, &trial.id, "")?;
-    let inputs = inputs_of(cohort)?;
-    manifest::check_target(&dir, &inputs, force)?;
+    // Another run may have replaced the folder since it was checked (this one waited for
+    // its lock): then it is checked again.
+    let again;
+    let checked = if std::fs::read(dir.join(manifest::FILE)).ok() == checked.manifest {
+        checked
+    } else {
+        again = check(cohort, out, checked.force, &checked.record_from)?;
+        for n in again.notes() {
+            eprintln!("warning: {n}");
+        }
+        &again
+    };
+    let inputs = &checked.inputs;
     let carry = match Manifest::read(&dir)? {
         Some(old) => manifest::list_files(&dir)?
             .into_iter()
@@ -525,6 +622,14 @@ pub fn write_cohort(
         None => Vec::new(),
     };
     write::swap_folder(&dir, &carry, |new| {
+        // The record the folder is made from, so that a rerun can tell it holds every row;
+        // first, so that a record changed since it was read stops the run before the rest.
+        if let (Some(log), Some(input)) = (
+            cohort.log,
+            inputs.iter().find(|i| i.role == manifest::RECORD_ROLE),
+        ) {
+            manifest::copy_record(&log.path, &new.join(manifest::RECORD_COPY), &input.sha256)?;
+        }
         let patients_dir = new.join("patients");
         std::fs::create_dir_all(&patients_dir)
             .with_context(|| format!("cannot create {}", patients_dir.display()))?;
@@ -542,22 +647,25 @@ pub fn write_cohort(
         }
         let files = Files {
             dir: new,
-            inputs: &inputs,
+            inputs,
             remind_days,
+            sequence_base: checked.history.sequence_base,
         };
-        let patients = make_patients(cohort, Some(files))?;
+        let (patients, sequence_max) = make_patients(cohort, Some(files))?;
         let html = report_html(
             cohort,
             &prep,
             &calendars,
             record.as_ref(),
             patients,
-            &inputs,
+            inputs,
             forecast,
         )?;
         write::atomic(&new.join("report.html"), html.as_bytes())?;
         let contents = Contents::of_trial(trial, summary.patients, summary.doses, summary.line());
-        let m = Manifest::of_folder(new, &inputs, contents)?;
+        let mut m = Manifest::of_folder(new, inputs, contents)?;
+        m.sequence_base = checked.history.sequence_base;
+        m.sequence_max = sequence_max;
         write::atomic(&new.join(manifest::FILE), m.to_json().as_bytes())?;
         Ok(summary)
     })

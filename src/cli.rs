@@ -180,7 +180,9 @@ pub struct CohortArgs {
     #[allow(rustdoc::invalid_html_tags)]
     #[arg(long, value_name = "DIR", default_value = "output")]
     pub out: PathBuf,
-    /// Replace a trial folder made from other inputs (another roster, say)
+    /// Replace a trial folder made from other inputs (another roster, say), or one whose
+    /// administration record this run would roll back (rows missing, no record, an earlier
+    /// as-of)
     #[arg(long)]
     pub force: bool,
     /// Folder of site calendars (SITE.toml) for the roster's optional `site` column
@@ -282,7 +284,9 @@ pub struct RunArgs {
     pub scenarios: Vec<PathBuf>,
     #[arg(long, value_name = "DIR", default_value = "output")]
     pub out: PathBuf,
-    /// Replace trial folders made from other inputs (another roster, say)
+    /// Replace trial folders made from other inputs (another roster, say), or whose
+    /// administration record this run would roll back (rows missing, no record, an earlier
+    /// as-of)
     #[arg(long)]
     pub force: bool,
     /// Folder of site calendars (SITE.toml) for the roster's optional `site` column

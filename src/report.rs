@@ -59,6 +59,9 @@ pub struct PatientLine {
     pub weight_kg: Kg,
     pub start: chrono::NaiveDate,
     pub doses: usize,
+    /// Whether the patient has a calendar file (`patients/<id>.ics`): none for background
+    /// treatment only.
+    pub calendar: bool,
 }
 
 /// How the report shows the patients: a small cohort in full, a larger one as a list of
@@ -213,6 +216,7 @@ pub fn render(r: &Report) -> String {
             (fc)
         }
         h2 { "Patients (" (r.patient_count) ")" }
+        (no_calendar_files(t))
         @match &r.patients {
             Patients::Inline(sections) => {
                 @for s in sections { (PreEscaped(s)) }
@@ -447,10 +451,37 @@ fn patient_list(lines: &[PatientLine]) -> Markup {
                     td.n { (l.doses) }
                     td {
                         a href=(format!("patients/{}.csv", l.id)) { "csv" } " "
-                        a href=(format!("patients/{}.ics", l.id)) { "ics" } " "
+                        @if l.calendar {
+                            a href=(format!("patients/{}.ics", l.id)) { "ics" } " "
+                        } @else {
+                            span.meta title=(export::ics::NO_EVENTS) { "no ics" } " "
+                        }
                         a href=(format!("patients/{}.png", l.id)) { "png" }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The arms whose patients have no calendar file (background treatment only), said
+/// where the patients' files are listed; nothing when every arm has an event.
+fn no_calendar_files(t: &Trial) -> Markup {
+    let arms: Vec<&str> = t
+        .arms
+        .iter()
+        .filter(|a| !export::ics::has_events(a))
+        .map(|a| a.id.as_str())
+        .collect();
+    html! {
+        @if !arms.is_empty() {
+            p.meta {
+                "No " code { "patients/<id>.ics" } " for a patient of arm "
+                @for (i, a) in arms.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    code { (a) }
+                }
+                ": " (export::ics::NO_EVENTS) ". Their CSV, page and chart list the background treatment."
             }
         }
     }
@@ -471,6 +502,9 @@ pub fn patient_page(trial: &Trial, p: &PatientSection, inputs: &[Input]) -> Stri
             br; "Study day 1 is the start date; day N is start + (N - 1) days."
         }
         @if let Some(a) = arm { (arm_notes(a)) }
+        @if let Some(a) = arm.filter(|a| !export::ics::has_events(a)) {
+            p.meta { "No calendar file (.ics) for this patient of arm " code { (a.id) } ": " (export::ics::NO_EVENTS) "." }
+        }
         (patient_section(p, true))
         (made_from(inputs, "page"))
     };
@@ -820,23 +854,30 @@ mod tests {
 
     #[test]
     fn a_listed_cohort_links_each_patient_page_and_files() {
-        let line = |id: &str| PatientLine {
+        let line = |id: &str, calendar: bool| PatientLine {
             id: id.into(),
             arm_id: "low".into(),
             weight_kg: "62.5".parse().unwrap(),
             start: chrono::NaiveDate::from_ymd_opt(2027, 1, 4).unwrap(),
             doses: 4,
+            calendar,
         };
-        let html = report(Patients::Listed(vec![line("P1"), line("P2")]), 2);
-        assert!(html.contains("Patients (2)"), "{html}");
-        for id in ["P1", "P2"] {
+        let html = report(
+            Patients::Listed(vec![line("P1", true), line("P2", true), line("P3", false)]),
+            3,
+        );
+        assert!(html.contains("Patients (3)"), "{html}");
+        for id in ["P1", "P2", "P3"] {
             for ext in ["html", "csv", "ics", "png"] {
-                assert!(
+                assert_eq!(
                     html.contains(&format!("href=\"patients/{id}.{ext}\"")),
+                    ext != "ics" || id != "P3",
                     "{id}.{ext}"
                 );
             }
         }
+        // No link to a calendar file that is not there, and why, where the link would be.
+        assert!(html.contains("no ics"), "{html}");
         assert!(html.contains("<td class=\"n\">62.5</td>"));
         assert!(!html.contains("<details class=\"patient\""));
     }

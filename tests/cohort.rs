@@ -1400,7 +1400,14 @@ fn check_ics(c: &Case, trial_dir: &Path) -> Vec<String> {
         let start = row.split(',').nth(3).unwrap();
         let what = format!("{} {id}.ics", c.trial);
         let patients = trial_dir.join("patients");
-        let bytes = std::fs::read(patients.join(format!("{id}.ics"))).unwrap();
+        // No calendar file without an event (RFC 5545): a patient of background treatment
+        // only (NCT01573923's conventional arm) has none.
+        let ics = patients.join(format!("{id}.ics"));
+        if !has_appointment(&std::fs::read(patients.join(format!("{id}.csv"))).unwrap()) {
+            assert!(!ics.exists(), "{what}: a calendar file without an event");
+            continue;
+        }
+        let bytes = std::fs::read(&ics).unwrap();
         assert_ics_crlf(&bytes, &what);
         let text = String::from_utf8(bytes).unwrap();
         let (cal, events) = parse_ics(&text, &what);
@@ -1485,6 +1492,10 @@ fn ics_files_parse_and_have_one_event_per_appointment() {
         assert_eq!(check_ics(c, &again.join(c.trial)), uids, "{}", c.trial);
         for row in c.rows {
             let name = format!("patients/{}.ics", row.split(',').next().unwrap());
+            if !trial_dir.join(&name).exists() {
+                assert!(!again.join(c.trial).join(&name).exists(), "{name}");
+                continue;
+            }
             let a = std::fs::read(trial_dir.join(&name)).unwrap();
             let b = std::fs::read(again.join(c.trial).join(&name)).unwrap();
             assert!(a == b, "{} {name}: the same bytes", c.trial);
@@ -1758,14 +1769,27 @@ fn two_runs_into_two_folders_give_identical_trees() {
             mb.replace(b.to_str().unwrap(), "OUT")
         );
         // pharmacy, prep, report and calendar.ics; csv, ics, png, svg and html per
-        // patient; an .ics per site.
+        // patient, but no ics for one of background treatment only; an .ics per site.
         let sites = ta
             .keys()
             .filter(|k| k.starts_with(&format!("{}/sites/", c.trial)))
             .count();
+        let appointed = |id: &str| has_appointment(&ta[&format!("{}/patients/{id}.csv", c.trial)]);
+        let ids: Vec<&str> = c
+            .rows
+            .iter()
+            .map(|r| r.split(',').next().unwrap())
+            .collect();
+        let without = ids.iter().filter(|id| !appointed(id)).count();
+        assert_eq!(
+            without,
+            usize::from(c.trial == "NCT01573923"),
+            "{}: Q5 is on the conventional arm",
+            c.trial
+        );
         assert_eq!(
             ta.len(),
-            4 + 5 * c.rows.len() + sites,
+            4 + 5 * c.rows.len() - without + sites,
             "{}: {:?}",
             c.trial,
             ta.keys()
@@ -1777,11 +1801,14 @@ fn two_runs_into_two_folders_give_identical_trees() {
                 c.trial
             );
         }
-        for row in c.rows {
-            let id = row.split(',').next().unwrap();
+        for id in &ids {
             for ext in ["csv", "ics", "png", "svg", "html"] {
                 let name = format!("{}/patients/{id}.{ext}", c.trial);
-                assert!(ta.contains_key(&name), "{name}");
+                assert_eq!(
+                    ta.contains_key(&name),
+                    ext != "ics" || appointed(id),
+                    "{name}"
+                );
             }
         }
         assert_same_tree(&ta, &tb, c.trial);
@@ -1967,4 +1994,101 @@ fn a_cohort_over_500_patients_links_each_patient_page() {
     assert_self_contained(&page, "P0500.html", &|h| {
         h == "../report.html" || h.starts_with("https://clinicaltrials.gov/")
     });
+}
+
+#[test]
+fn a_patient_of_background_treatment_only_gets_no_calendar_file() {
+    // NCT01573923's conventional arm has background treatment only: no infusion, exchange
+    // or visit for a calendar file, which RFC 5545 allows no file without.
+    let dir = tempfile::tempdir().unwrap();
+    let roster = write_roster(
+        dir.path(),
+        "r.csv",
+        &[
+            "Q5,conventional,58,2027-11-30",
+            "Q6,conventional,70,2027-12-01",
+        ],
+    );
+    let out = dir.path().join("out");
+    cohort(Path::new(NCT01573923), &roster, &out).expect_code(0);
+    let trial = out.join("NCT01573923");
+    let files = entries(&trial.join("patients"));
+    assert_eq!(
+        files,
+        [
+            "Q5.csv", "Q5.html", "Q5.png", "Q5.svg", "Q6.csv", "Q6.html", "Q6.png", "Q6.svg"
+        ]
+    );
+    // Nor the trial's calendar: no patient of it has an event.
+    assert!(!trial.join("calendar.ics").exists());
+    let manifest = std::fs::read_to_string(trial.join("manifest.json")).unwrap();
+    assert!(!manifest.contains(".ics"), "{manifest}");
+    // The report and the patient's page say why.
+    let why = "an arm of background treatment only has no infusion, exchange or visit, and a calendar file (RFC 5545) must hold at least one event";
+    let report = std::fs::read_to_string(trial.join("report.html")).unwrap();
+    assert!(
+        report.contains(&format!(
+            "No <code>patients/&lt;id&gt;.ics</code> for a patient of arm <code>conventional</code>: {why}."
+        )),
+        "report"
+    );
+    let page = std::fs::read_to_string(trial.join("patients/Q5.html")).unwrap();
+    assert!(
+        page.contains(&format!(
+            "No calendar file (.ics) for this patient of arm <code>conventional</code>: {why}."
+        )),
+        "page"
+    );
+
+    // `calendar --format ics` makes none either: refused, nothing written.
+    let refused = format!(
+        "error: --format: arm 'conventional' of NCT01573923 makes no calendar file: {why}; its calendar as csv, json or table lists the background treatment"
+    );
+    let file = dir.path().join("Q5.ics");
+    let one = calendar(
+        NCT01573923,
+        "conventional",
+        "58",
+        "2027-11-30",
+        &[
+            "--format",
+            "ics",
+            "--patient",
+            "Q5",
+            "--out",
+            file.to_str().unwrap(),
+        ],
+    );
+    one.expect_code(2);
+    assert!(one.stderr.contains(&refused), "{}", one.stderr);
+    assert!(!file.exists());
+    let by_roster = run([
+        "calendar".as_ref(),
+        NCT01573923.as_ref(),
+        "--roster".as_ref(),
+        roster.as_os_str(),
+        "--patient".as_ref(),
+        "Q6".as_ref(),
+        "--format".as_ref(),
+        "ics".as_ref(),
+    ]);
+    by_roster.expect_code(2);
+    assert!(by_roster.stderr.contains(&refused), "{}", by_roster.stderr);
+    assert!(by_roster.stdout.is_empty());
+    // Its calendar as CSV is there, background treatment and all.
+    let csv = calendar(
+        NCT01573923,
+        "conventional",
+        "58",
+        "2027-11-30",
+        &["--format", "csv"],
+    );
+    csv.expect_code(0);
+    assert!(!has_appointment(&csv.stdout));
+    assert!(
+        parse_csv(&csv.stdout)
+            .1
+            .iter()
+            .any(|r| r.kind == "background")
+    );
 }

@@ -209,6 +209,7 @@ fn exercise(trial: &Trial) {
                     site: None,
                     record: None,
                     remind_days: Some(2),
+                    sequence_base: 0,
                 };
                 for (_, format) in export::Format::EXTENSIONS {
                     let _ = format.exporter().render(&cal);

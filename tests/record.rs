@@ -1084,3 +1084,419 @@ fn a_calendar_for_a_patient_the_log_does_not_name_says_so() {
         run.err()
     );
 }
+
+/// `dosesim cohort` of NCT01724398 with `roster` into `out`, plus `extra` (`--log`, ...).
+fn cohort_with(roster: &Path, out: &Path, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "cohort".to_string(),
+        SCENARIO.to_string(),
+        "--roster".to_string(),
+        roster.display().to_string(),
+        "--out".to_string(),
+        out.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    run(args)
+}
+
+/// A log named `name` in `dir` with `rows` under the header.
+fn log_named(dir: &Path, name: &str, rows: &[&str]) -> PathBuf {
+    let mut text = format!("{LOG_HEADER}\n");
+    for r in rows {
+        text.push_str(r);
+        text.push('\n');
+    }
+    write_file(dir, name, &text)
+}
+
+/// The trial folder's stderr without the warnings every run of it prints.
+fn errors(run: &Run) -> String {
+    run.stderr
+        .lines()
+        .filter(|l| l.starts_with("error") || l.starts_with("  "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn a_rerun_without_the_record_is_refused_and_the_folder_kept() {
+    // P1 died on 03-09 after their first dose: doses 2-4 and the visit are cancelled. A
+    // rerun without the record would bring them back as appointments.
+    let dir = tempfile::tempdir().unwrap();
+    let (roster, log) = cohort_files(
+        dir.path(),
+        &["P1,2027-03-01,given,uc_msc,1,,", "P1,2027-03-09,died,,,,"],
+    );
+    let out = dir.path().join("out");
+    let log_arg = log.display().to_string();
+    cohort_with(&roster, &out, &["--log", &log_arg]).expect_code(0);
+    let trial = out.join("NCT01724398");
+    // The folder keeps the record it was made from, byte for byte, as a file of its own.
+    assert_eq!(
+        std::fs::read(trial.join("record.csv")).unwrap(),
+        std::fs::read(&log).unwrap()
+    );
+    let manifest = std::fs::read_to_string(trial.join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"record.csv\""), "{manifest}");
+    let before = tree(&out);
+
+    let again = cohort_with(&roster, &out, &[]);
+    again.expect_code(2);
+    assert_eq!(
+        errors(&again),
+        format!(
+            "error: {}: made with the administration record {} as of 2027-03-09 (kept as {}), and this run has none (give it with --log): every dose given, missed or cancelled would show planned again, in every file and calendar. Run it with that record or a later one, or add --force to replace the folder anyway",
+            trial.display(),
+            log.display(),
+            trial.join("record.csv").display()
+        )
+    );
+    assert!(again.stdout.is_empty());
+    assert_same_tree(&before, &tree(&out), "after the refused rerun");
+}
+
+#[test]
+fn a_rerun_with_an_older_record_names_its_first_missing_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = [
+        "P1,2027-03-01,given,uc_msc,1,5100000,thawing loss",
+        "P2,2027-03-01,given,pe,1,,",
+        "P1,2027-03-08,given,uc_msc,2,,",
+        "P2,2027-03-04,missed,pe,2,,\"no slot, unit down\"",
+    ];
+    let (roster, log) = cohort_files(dir.path(), &rows);
+    let out = dir.path().join("out");
+    let log_arg = log.display().to_string();
+    cohort_with(&roster, &out, &["--log", &log_arg]).expect_code(0);
+    let trial = out.join("NCT01724398");
+    let copy = trial.join("record.csv");
+    let before = tree(&out);
+
+    // Last week's record: the last two rows are not in it. The first missing one is named
+    // by its line in the folder's copy and its text, with how many more there are.
+    let older = log_named(dir.path(), "older.csv", &rows[..2]);
+    let refused = cohort_with(&roster, &out, &["--log", older.to_str().unwrap()]);
+    refused.expect_code(2);
+    assert_eq!(
+        errors(&refused),
+        format!(
+            "error: {}:4: this row of the administration record {} was made from is not in {} (and 1 more of its rows): P1,2027-03-08,given,uc_msc,2,,. A record is only ever added to (a correction is a new row), and replacing the folder would roll its history back: run with a record that holds every row of this one, or add --force to replace the folder anyway",
+            copy.display(),
+            trial.display(),
+            older.display()
+        )
+    );
+    assert_same_tree(&before, &tree(&out), "after the refused rerun");
+
+    // A row rewritten in place (the low dose "corrected" to the planned one) is a row
+    // missing, and so is a quoted note whose words changed.
+    let rewritten = log_named(
+        dir.path(),
+        "rewritten.csv",
+        &[
+            "P1,2027-03-01,given,uc_msc,1,,thawing loss",
+            rows[1],
+            rows[2],
+            "P2,2027-03-04,missed,pe,2,,\"no slot; unit down\"",
+        ],
+    );
+    let refused = cohort_with(&roster, &out, &["--log", rewritten.to_str().unwrap()]);
+    refused.expect_code(2);
+    let err = errors(&refused);
+    assert!(
+        err.starts_with(&format!("error: {}:2: ", copy.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "(and 1 more of its rows): P1,2027-03-01,given,uc_msc,1,5100000,thawing loss."
+        ),
+        "{err}"
+    );
+    assert_same_tree(&before, &tree(&out), "after the second refused rerun");
+}
+
+#[test]
+fn the_same_or_a_grown_record_replaces_the_folder_however_it_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = [
+        "P1,2027-03-01,given,uc_msc,1,5100000,thawing loss",
+        "P2,2027-03-01,given,pe,1,,",
+        "P2,2027-03-04,missed,pe,2,,\"no slot, unit down\"",
+    ];
+    let (roster, log) = cohort_files(dir.path(), &rows);
+    let out = dir.path().join("out");
+    let log_arg = log.display().to_string();
+    cohort_with(&roster, &out, &["--log", &log_arg]).expect_code(0);
+    let trial = out.join("NCT01724398");
+    // The same rows as a spreadsheet might save them: a byte-order mark, columns in
+    // another order, rows in another order, spaces around values, quotes, CRLF line ends
+    // and a blank line. Compared field by field, every row is there.
+    let resaved = write_file(
+        dir.path(),
+        "resaved.csv",
+        "\u{feff}date,patient_id,record,component,occurrence,amount,note\r\n\
+         2027-03-04,P2,missed,pe,2,,\"no slot, unit down\"\r\n\
+         \r\n\
+         \"2027-03-01\", P1 ,given,uc_msc,1,5100000,  thawing loss\r\n\
+         2027-03-01,P2,given,pe,1,,\r\n",
+    );
+    cohort_with(&roster, &out, &["--log", resaved.to_str().unwrap()]).expect_code(0);
+    assert_eq!(
+        std::fs::read(trial.join("record.csv")).unwrap(),
+        std::fs::read(&resaved).unwrap(),
+        "the copy is the record this run was made from"
+    );
+    // A week later, grown by a row: the daily routine, no --force.
+    let grown = log_named(
+        dir.path(),
+        "grown.csv",
+        &[rows[0], rows[1], rows[2], "P1,2027-03-08,given,uc_msc,2,,"],
+    );
+    let made = cohort_with(&roster, &out, &["--log", grown.to_str().unwrap()]);
+    made.expect_code(0);
+    assert!(!made.stderr.contains("--force"), "{}", made.stderr);
+    assert_eq!(
+        std::fs::read(trial.join("record.csv")).unwrap(),
+        std::fs::read(&grown).unwrap()
+    );
+}
+
+#[test]
+fn an_earlier_as_of_is_a_roll_back_too() {
+    // Made as of 03-10 from a record whose last row is 03-08: P2's exchange 3 (03-07) is
+    // overdue. Rerun without --as-of, the record would be as of 03-08 again.
+    let dir = tempfile::tempdir().unwrap();
+    let (roster, log) = cohort_files(
+        dir.path(),
+        &[
+            "P1,2027-03-01,given,uc_msc,1,,",
+            "P1,2027-03-08,given,uc_msc,2,,",
+        ],
+    );
+    let out = dir.path().join("out");
+    let log_arg = log.display().to_string();
+    cohort_with(&roster, &out, &["--log", &log_arg, "--as-of", "2027-03-10"]).expect_code(0);
+    let trial = out.join("NCT01724398");
+    let before = tree(&out);
+    let refused = cohort_with(&roster, &out, &["--log", &log_arg]);
+    refused.expect_code(2);
+    assert_eq!(
+        errors(&refused),
+        format!(
+            "error: {}: as of 2027-03-08, before 2027-03-10, the day the record {} was made with is complete to: the statuses of the days between would roll back (a dose due then would show planned again). Use --as-of 2027-03-10 or later, or add --force to replace the folder anyway",
+            log.display(),
+            trial.display()
+        )
+    );
+    assert_same_tree(&before, &tree(&out), "after the refused rerun");
+    cohort_with(&roster, &out, &["--log", &log_arg, "--as-of", "2027-03-10"]).expect_code(0);
+    cohort_with(&roster, &out, &["--log", &log_arg, "--as-of", "2027-03-12"]).expect_code(0);
+}
+
+#[test]
+fn a_forced_roll_back_raises_every_sequence_so_calendar_apps_apply_it() {
+    // The trial's calendar.ics (every patient's events) imported once, then each later
+    // folder's applied over it by UID and SEQUENCE, as a calendar app does: after each, the
+    // app must hold exactly the newer file's events, forced roll-backs included.
+    let dir = tempfile::tempdir().unwrap();
+    let week1 = [
+        "P1,2027-03-01,given,uc_msc,1,,",
+        "P2,2027-03-01,given,pe,1,,",
+    ];
+    let (roster, log1) = cohort_files(dir.path(), &week1);
+    let log2 = log_named(
+        dir.path(),
+        "week2.csv",
+        &[
+            week1[0],
+            week1[1],
+            "P2,2027-03-04,given,pe,2,,",
+            "P1,2027-03-08,given,uc_msc,2,,",
+            "P1,2027-03-09,died,,,,",
+        ],
+    );
+    let (log1, log2) = (log1.to_str().unwrap(), log2.to_str().unwrap());
+    let out = dir.path().join("out");
+    let calendar = out.join("NCT01724398/calendar.ics");
+    let read = || std::fs::read_to_string(&calendar).unwrap();
+    let manifest = || std::fs::read_to_string(out.join("NCT01724398/manifest.json")).unwrap();
+    let mut app = std::collections::BTreeMap::new();
+    let mut apply = |file: &str, what: &str| {
+        let update = ics_events(file);
+        if app.is_empty() {
+            app = update;
+            return;
+        }
+        assert_eq!(
+            app.keys().collect::<Vec<_>>(),
+            update.keys().collect::<Vec<_>>(),
+            "{what}: the same UIDs"
+        );
+        for (uid, new) in &update {
+            let old = app[uid].clone();
+            assert!(new.0 >= old.0, "{what}: {uid}: SEQUENCE fell");
+            if (&new.1, &new.2) != (&old.1, &old.2) {
+                assert!(
+                    new.0 > old.0,
+                    "{what}: {uid} changed without a higher SEQUENCE"
+                );
+            }
+            if new.0 > old.0 {
+                app.insert(uid.clone(), new.clone());
+            }
+        }
+        assert_eq!(app, update, "{what}: the app holds the newer plan");
+    };
+    let cancelled = |text: &str| text.matches("STATUS:CANCELLED").count();
+
+    cohort_with(&roster, &out, &["--log", log1]).expect_code(0);
+    apply(&read(), "week 1");
+    cohort_with(&roster, &out, &["--log", log2]).expect_code(0);
+    let dead = read();
+    // P1's doses 3 and 4 and visit cancelled by the death.
+    assert_eq!(cancelled(&dead), 3, "{dead}");
+    apply(&dead, "week 2");
+    // The highest SEQUENCE (P1's three rows: 6) is in the manifest.
+    let highest = ics_events(&dead).values().map(|v| v.0).max().unwrap();
+    assert_eq!(highest, 6);
+    assert!(
+        manifest().contains(&format!("\"sequence_max\": {highest}")),
+        "{}",
+        manifest()
+    );
+
+    // Without the record, forced: the dead patient's infusions are appointments again, as
+    // asked, and every SEQUENCE is above the 6 the folder had.
+    let forced = cohort_with(&roster, &out, &["--force"]);
+    forced.expect_code(0);
+    assert!(
+        forced.warnings().iter().any(|w| w.starts_with(&format!(
+            "warning: --force: {} is replaced although this rolls its history back (this run has no administration record); every event in its calendar files gets a SEQUENCE of 7 or more, above the 6 it had",
+            out.join("NCT01724398").display()
+        ))),
+        "{}",
+        forced.stderr
+    );
+    let planned = read();
+    assert_eq!(cancelled(&planned), 0);
+    assert!(!out.join("NCT01724398/record.csv").exists());
+    apply(&planned, "forced, without the record");
+    assert!(
+        manifest().contains("\"sequence_base\": 7"),
+        "{}",
+        manifest()
+    );
+
+    // A folder without a record takes one again without --force, and keeps the base.
+    cohort_with(&roster, &out, &["--log", log2]).expect_code(0);
+    apply(&read(), "week 2 again");
+    // Back to week 1, forced: the death is undone; SEQUENCEs rise again.
+    let forced = cohort_with(&roster, &out, &["--log", log1, "--force"]);
+    forced.expect_code(0);
+    assert!(
+        forced.stderr.contains("warning: --force: "),
+        "{}",
+        forced.stderr
+    );
+    apply(&read(), "forced back to week 1");
+    // And week 2 once more: the daily routine, no --force.
+    cohort_with(&roster, &out, &["--log", log2]).expect_code(0);
+    apply(&read(), "week 2, a third time");
+    assert_eq!(cancelled(&read()), 3);
+}
+
+/// Makes the trial folder under `out` look as an earlier dosesim left it: no copy of the
+/// record and no highest SEQUENCE in the manifest.
+fn as_made_before_copies(out: &Path) {
+    let trial = out.join("NCT01724398");
+    std::fs::remove_file(trial.join("record.csv")).unwrap();
+    let path = trial.join("manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let o = m.as_object_mut().unwrap();
+    o.remove("sequence_max");
+    o["files"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|f| f != "record.csv");
+    std::fs::write(&path, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+}
+
+#[test]
+fn a_folder_an_earlier_dosesim_made_is_checked_against_its_record_while_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = [
+        "P1,2027-03-01,given,uc_msc,1,,",
+        "P1,2027-03-08,given,uc_msc,2,,",
+    ];
+    let (roster, log) = cohort_files(dir.path(), &rows);
+    let out = dir.path().join("out");
+    let log_arg = log.display().to_string();
+    cohort_with(&roster, &out, &["--log", &log_arg]).expect_code(0);
+    as_made_before_copies(&out);
+    // The record the manifest names still has its bytes: it stands in for the copy.
+    let older = log_named(dir.path(), "older.csv", &rows[..1]);
+    let refused = cohort_with(&roster, &out, &["--log", older.to_str().unwrap()]);
+    refused.expect_code(2);
+    assert!(
+        errors(&refused).starts_with(&format!(
+            "error: {}:3: this row of the administration record",
+            log.display()
+        )),
+        "{}",
+        refused.stderr
+    );
+    // Forced without a record: the SEQUENCEs rise above the highest in its calendar.ics.
+    let calendar = std::fs::read_to_string(out.join("NCT01724398/calendar.ics")).unwrap();
+    let highest = ics_events(&calendar).values().map(|v| v.0).max().unwrap();
+    cohort_with(&roster, &out, &["--force"]).expect_code(0);
+    let manifest = std::fs::read_to_string(out.join("NCT01724398/manifest.json")).unwrap();
+    assert!(
+        manifest.contains(&format!("\"sequence_base\": {}", highest + 1)),
+        "{manifest}"
+    );
+
+    // Once the record has changed, the rows of the one it was made from are gone: said,
+    // not refused (only the as-of date can still be held to).
+    cohort_with(&roster, &out, &["--log", &log_arg]).expect_code(0);
+    as_made_before_copies(&out);
+    log_named(
+        dir.path(),
+        "log.csv",
+        &[rows[0], rows[1], "P2,2027-03-01,given,pe,1,,"],
+    );
+    let older = older.to_str().unwrap();
+    cohort_with(&roster, &out, &["--log", older]).expect_code(2);
+    let made = cohort_with(&roster, &out, &["--log", older, "--as-of", "2027-03-08"]);
+    made.expect_code(0);
+    assert!(
+        made.warnings().iter().any(|w| w.contains(&format!(
+            "which has changed since and of which the folder keeps no copy (made by an earlier dosesim): whether {older} holds its every row cannot be checked"
+        ))),
+        "{}",
+        made.stderr
+    );
+}
+
+#[test]
+fn a_file_of_yours_named_record_csv_is_kept_and_said_before_any_work() {
+    // A folder made before the first record, where someone kept their own record.csv.
+    let dir = tempfile::tempdir().unwrap();
+    let (roster, log) = cohort_files(dir.path(), &["P1,2027-03-01,given,uc_msc,1,,"]);
+    let out = dir.path().join("out");
+    cohort(Path::new(SCENARIO), &roster, &out).expect_code(0);
+    let mine = out.join("NCT01724398/record.csv");
+    std::fs::write(&mine, "my own notes\n").unwrap();
+    let before = tree(&out);
+    let refused = cohort_with(&roster, &out, &["--log", log.to_str().unwrap()]);
+    refused.expect_code(2);
+    assert_eq!(
+        errors(&refused),
+        format!(
+            "error: {}: not dosesim's (the folder's manifest does not list it), and this run keeps the administration record it is made from under that name: move it, then run again",
+            mine.display()
+        )
+    );
+    assert_same_tree(&before, &tree(&out), "after the refused run");
+}

@@ -49,8 +49,15 @@ fn check_trial_dir(out: &Path, trial: &str) {
         // Every demo roster has a site column: a calendar file per site.
         "sites",
     ];
-    if root().join(format!("scenarios/logs/{trial}.csv")).is_file() {
-        want_files.push("deviations.csv");
+    // ... and keeps a copy of the record it was made from.
+    let log = root().join(format!("scenarios/logs/{trial}.csv"));
+    if log.is_file() {
+        want_files.extend(["deviations.csv", "record.csv"]);
+        assert_eq!(
+            std::fs::read(dir.join("record.csv")).unwrap(),
+            std::fs::read(&log).unwrap(),
+            "{trial}: record.csv is the record, byte for byte"
+        );
     }
     // Every bundled trial has a forecast plan, so its forecast folder too.
     let plan = format!("scenarios/plans/{}.toml", trial.to_ascii_lowercase());
@@ -86,10 +93,18 @@ fn check_trial_dir(out: &Path, trial: &str) {
         ],
         "{trial}: forecast/"
     );
+    // Five files a patient, but no .ics for one of background treatment only (a calendar
+    // file must hold an event).
     let ids = demo_ids(trial);
     let mut want: Vec<String> = ids
         .iter()
         .flat_map(|id| ["csv", "html", "ics", "png", "svg"].map(|e| format!("{id}.{e}")))
+        .filter(|f| {
+            let Some(id) = f.strip_suffix(".ics") else {
+                return true;
+            };
+            has_appointment(&std::fs::read(dir.join(format!("patients/{id}.csv"))).unwrap())
+        })
         .collect();
     want.sort();
     assert_eq!(entries(&dir.join("patients")), want, "{trial}: patients/");
@@ -269,6 +284,67 @@ fn run_writes_all_five_trials_an_index_and_the_same_bytes_twice() {
     assert_same_tree(&before, &tree(&a), "rerun");
 }
 
+/// Every file under `dir`, relative to it.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn every_calendar_file_a_run_writes_holds_an_event() {
+    // RFC 5545 allows no calendar without a component. NCT01573923's and NCT02812121's
+    // control-arm patients have background treatment only: no .ics of their own, and
+    // their sites' files hold the other patients' events.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    run_into(&[], &out).expect_code(0);
+    let ics: Vec<_> = files_under(&out)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "ics"))
+        .collect();
+    assert!(!ics.is_empty());
+    for p in &ics {
+        let text = std::fs::read_to_string(p).unwrap();
+        assert!(
+            text.contains("\r\nBEGIN:VEVENT\r\n"),
+            "{}: no event",
+            p.display()
+        );
+        assert_ics_lines(text.as_bytes(), &p.display().to_string());
+    }
+    let mut without = Vec::new();
+    for (trial, _) in TRIALS {
+        for id in demo_ids(trial) {
+            let patients = out.join(trial).join("patients");
+            let csv = std::fs::read(patients.join(format!("{id}.csv"))).unwrap();
+            let file = patients.join(format!("{id}.ics"));
+            assert_eq!(file.exists(), has_appointment(&csv), "{}", file.display());
+            if !has_appointment(&csv) {
+                without.push(format!("{trial} {}", parse_csv(&csv).1[0].arm_id));
+            }
+        }
+    }
+    // The 247 patients of the issue that found their files empty.
+    assert_eq!(without.len(), 247);
+    without.sort();
+    without.dedup();
+    assert_eq!(without, ["NCT01573923 conventional", "NCT02812121 control"]);
+    // The report says why there is none, where the patients' files are.
+    let report = std::fs::read_to_string(out.join("NCT01573923/report.html")).unwrap();
+    assert!(
+        report.contains("for a patient of arm <code>conventional</code>: an arm of background treatment only has no infusion, exchange or visit, and a calendar file (RFC 5545) must hold at least one event"),
+        "NCT01573923's report"
+    );
+}
+
 #[test]
 fn run_pharmacy_rows_are_the_patient_files_for_every_trial() {
     let dir = tempfile::tempdir().unwrap();
@@ -381,4 +457,99 @@ fn run_without_a_demo_roster_is_refused() {
     assert!(!out.exists());
     let names: BTreeSet<String> = entries(&s).into_iter().collect();
     assert!(names.contains("nct04822922.toml"));
+}
+
+#[test]
+fn run_refuses_to_roll_a_trial_back_when_its_record_is_gone_or_older() {
+    // NCT01724398 with a small roster and a record in logs/, beside NCT04822922 (no
+    // record); no plans/ folder, so no forecast.
+    let dir = tempfile::tempdir().unwrap();
+    let roster = format!("{ROSTER_HEADER}\nP1,msc,60,2027-03-01\nP2,pe,60,2027-03-01\n");
+    let s = scenario_folder(
+        dir.path(),
+        &["NCT01724398", "NCT04822922"],
+        &[("NCT01724398", &roster)],
+    );
+    let rows = "patient_id,date,record,component,occurrence,amount,note\n\
+                P1,2027-03-01,given,uc_msc,1,,\n\
+                P2,2027-03-01,given,pe,1,,\n\
+                P1,2027-03-09,died,,,,\n";
+    std::fs::create_dir_all(s.join("logs")).unwrap();
+    let log = write_file(&s.join("logs"), "NCT01724398.csv", rows);
+    let out = dir.path().join("out");
+    run_into(&[&s], &out).expect_code(0);
+    let trial = out.join("NCT01724398");
+    assert_eq!(
+        std::fs::read(trial.join("record.csv")).unwrap(),
+        rows.as_bytes()
+    );
+    let before = tree(&out);
+
+    // The record is gone: no trial folder is written, not even the other trial's.
+    std::fs::remove_file(&log).unwrap();
+    let gone = run_into(&[&s], &out);
+    gone.expect_code(2);
+    assert!(
+        gone.stderr.contains(&format!(
+            "error: {}: made with the administration record {} as of 2027-03-09 (kept as {}), and this run has none (run reads it from {}, which is not there)",
+            trial.display(),
+            log.display(),
+            trial.join("record.csv").display(),
+            log.display()
+        )),
+        "{}",
+        gone.stderr
+    );
+    assert!(gone.stdout.is_empty());
+    assert_same_tree(&before, &tree(&out), "after a refused run");
+
+    // Last week's record: the death is not in it.
+    write_file(
+        &s.join("logs"),
+        "NCT01724398.csv",
+        &rows.replace("P1,2027-03-09,died,,,,\n", ""),
+    );
+    let older = run_into(&[&s], &out);
+    older.expect_code(2);
+    assert!(
+        older.stderr.contains(&format!(
+            "error: {}:4: this row of the administration record {} was made from is not in {}: P1,2027-03-09,died,,,,.",
+            trial.join("record.csv").display(),
+            trial.display(),
+            log.display()
+        )),
+        "{}",
+        older.stderr
+    );
+    assert_same_tree(&before, &tree(&out), "after a refused run");
+
+    // Forced: said on stderr, and every SEQUENCE above what the folder had.
+    let highest = |text: &str| {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("SEQUENCE:")?.trim().parse::<u64>().ok())
+            .max()
+            .unwrap()
+    };
+    let old = std::fs::read_to_string(trial.join("calendar.ics")).unwrap();
+    let mut args: Vec<&std::ffi::OsStr> = vec!["run".as_ref(), s.as_os_str()];
+    args.extend(["--out".as_ref(), out.as_os_str(), "--force".as_ref()]);
+    let forced = run(args);
+    forced.expect_code(0);
+    assert_eq!(
+        forced
+            .warnings()
+            .iter()
+            .filter(|w| w.starts_with("warning: --force: "))
+            .count(),
+        1,
+        "{}",
+        forced.stderr
+    );
+    let new = std::fs::read_to_string(trial.join("calendar.ics")).unwrap();
+    let lowest = new
+        .lines()
+        .filter_map(|l| l.strip_prefix("SEQUENCE:")?.trim().parse::<u64>().ok())
+        .min()
+        .unwrap();
+    assert!(lowest > highest(&old), "{lowest} after {}", highest(&old));
 }

@@ -58,6 +58,21 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
             Format::Table
         }
     };
+    // A calendar file must hold an event: none for an arm of background treatment only.
+    if format == Format::Ics
+        && let Ok(a) = &arm
+        && !export::ics::has_events(a)
+    {
+        problems.push(Problem::flag(
+            "--format",
+            format!(
+                "arm '{}' of {} makes no calendar file: {}; its calendar as csv, json or table lists the background treatment",
+                a.id,
+                trial.id,
+                export::ics::NO_EVENTS
+            ),
+        ));
+    }
     if let Some(out) = &args.out
         && let Err(p) = crate::write::check_out_file(out, "--out")
     {
@@ -221,6 +236,8 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
             as_of: l.as_of,
             rows: l.patient(0).records.len(),
         }),
+        // One patient's file to --out has no folder to remember earlier files by.
+        sequence_base: 0,
         remind_days: args.remind_days,
     })?;
     match &args.out {

@@ -19,11 +19,14 @@ pub fn run(args: CohortArgs) -> Result<()> {
     let log = super::read_log(&args.record, &trial, &roster)?;
     let cohort = Cohort::build(&trial, &roster, &args.roster, &sites, log.as_ref())?;
     check_out(&args.out)?;
-    bundle::check(&cohort, &args.out, args.force)?;
+    let checked = bundle::check(&cohort, &args.out, args.force, "give it with --log")?;
     let _ = warn(&cohort);
     warn_closed_days(&cohort);
+    for n in checked.notes() {
+        eprintln!("warning: {n}");
+    }
     let _lock = crate::write::lock_folder(&args.out)?;
-    let summary = write(&cohort, &args.out, args.force, args.remind_days, None)?;
+    let summary = write(&cohort, &args.out, &checked, args.remind_days, None)?;
     print!("{}", summary.render());
     Ok(())
 }
@@ -42,11 +45,12 @@ pub fn check_out(out: &std::path::Path) -> Result<(), crate::error::InputError> 
     Ok(())
 }
 
-/// Writes a cohort's bundle with a progress bar; the caller holds `out`'s lock.
+/// Writes a [`bundle::check`]ed cohort's bundle with a progress bar; the caller holds
+/// `out`'s lock.
 pub fn write(
     cohort: &Cohort,
     out: &std::path::Path,
-    force: bool,
+    checked: &bundle::Checked,
     remind_days: Option<u32>,
     forecast: Option<maud::Markup>,
 ) -> Result<bundle::Summary> {
@@ -54,7 +58,7 @@ pub fn write(
     let summary = bundle::write_cohort(
         cohort,
         out,
-        force,
+        checked,
         remind_days,
         &|n| bar.set_position(n),
         forecast,

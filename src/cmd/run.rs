@@ -120,23 +120,33 @@ pub fn run(args: RunArgs) -> Result<()> {
     if let Err(e) = super::cohort::check_out(&args.out) {
         problems.extend(e.problems);
     }
-    // No trial folder is written until every one may be.
+    // No trial folder is written until every one may be: a folder made with a record is
+    // replaced only with a record that holds every row of it (scenarios/logs/<TRIAL>.csv).
+    let mut checked = Vec::new();
     for c in &cohorts {
-        if let Err(e) = crate::bundle::check(c, &args.out, args.force) {
-            problems.extend(e.problems);
+        let from = format!(
+            "run reads it from {}, which is not there",
+            log_for(&c.roster_path, c.trial).display()
+        );
+        match crate::bundle::check(c, &args.out, args.force, &from) {
+            Ok(k) => checked.push(k),
+            Err(e) => problems.extend(e.problems),
         }
     }
     InputError::check(problems)?;
 
-    for (c, (m, p)) in cohorts.iter().zip(models.iter().zip(&plans)) {
+    for (c, ((m, p), k)) in cohorts.iter().zip(models.iter().zip(&plans).zip(&checked)) {
         let said = super::cohort::warn(c);
         super::cohort::warn_closed_days(c);
         if let (Some((m, _, _)), Some((plan, _))) = (m, p) {
             super::forecast::warn(c.trial, plan, m, None, &said);
         }
+        for n in k.notes() {
+            eprintln!("warning: {n}");
+        }
     }
     let _lock = write::lock_folder(&args.out)?;
-    for (c, m) in cohorts.iter().zip(models) {
+    for ((c, m), k) in cohorts.iter().zip(models).zip(&checked) {
         let forecast = match m {
             Some((model, inputs, dir)) => {
                 let f = crate::forecast::simulate(
@@ -156,7 +166,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         let section = forecast
             .as_ref()
             .map(|(f, charts, _)| crate::forecast::section(f, charts));
-        let s = super::cohort::write(c, &args.out, args.force, args.remind_days, section)?;
+        let s = super::cohort::write(c, &args.out, k, args.remind_days, section)?;
         print!("{}", s.render());
         if let Some((f, charts, dir)) = &forecast {
             crate::forecast::write(f, charts, dir)?;

@@ -8,11 +8,13 @@
 //! update a calendar app applies: SEQUENCE grows when its date or status changes
 //! ([`super::Recorded::sequence`]), a missed or cancelled event is STATUS:CANCELLED and
 //! one held for a decision STATUS:TENTATIVE.
-//! Each title starts with the patient id, since the trial's and site's files (written by
-//! `bundle.rs` from [`events`], byte for byte the patient's own) hold many patients. With
-//! `--remind-days N`, a dose still to give has a VALARM N days before it. CRLF line ends
-//! and text escaping are the `icalendar` crate's, folding at 75 octets is `refold`'s;
-//! this file decides what the events say.
+//! A patient with no such event (background treatment only) gets no file: RFC 5545 allows
+//! no calendar without a component ([`has_events`]). Each title starts with the patient
+//! id, since the trial's and site's files (written by `bundle.rs` from [`events`], byte
+//! for byte the patient's own) hold many patients. With `--remind-days N`, a dose still to
+//! give has a VALARM N days before it. CRLF line ends and text escaping are the
+//! `icalendar` crate's, folding at 75 octets is `refold`'s; this file decides what the
+//! events say.
 
 use icalendar::{Component, EventLike};
 
@@ -22,6 +24,18 @@ use crate::record::Status;
 use crate::schedule::EventKind;
 
 pub struct Ics;
+
+/// Whether a patient of `arm` has an event for a calendar file: an infusion, exchange or
+/// visit. An arm of background treatment only (a control arm) has none, and RFC 5545 allows
+/// no calendar file without a component (an event, here), so its patients get no `.ics`
+/// (nor does a site or trial whose patients are all on such arms).
+pub fn has_events(arm: &crate::model::Arm) -> bool {
+    !arm.components.is_empty() || !arm.visits.is_empty()
+}
+
+/// Why a patient of an arm without events has no calendar file, in the words the report,
+/// the patient's page and `calendar --format ics` use.
+pub const NO_EVENTS: &str = "an arm of background treatment only has no infusion, exchange or visit, and a calendar file (RFC 5545) must hold at least one event";
 
 impl Exporter for Ics {
     fn render(&self, c: &Calendar) -> anyhow::Result<Vec<u8>> {
@@ -173,8 +187,10 @@ pub fn events(c: &Calendar) -> String {
             .starts(r.date)
             .ends(r.date.succ_opt().expect("a date after the schedule exists"))
             .done();
-        if let Some(rec) = c.record {
-            event.sequence(rec.sequence(r.status) as u32);
+        if let Some(n) = c.sequence(r.status) {
+            event.sequence(u32::try_from(n).unwrap_or(u32::MAX));
+        }
+        if c.record.is_some() {
             match r.status {
                 Status::Cancelled | Status::Missed => {
                     event.status(icalendar::EventStatus::Cancelled);

@@ -404,6 +404,10 @@ pub struct Calendar<'a> {
     pub record: Option<Recorded>,
     /// In a calendar file, a reminder this many days before each dose still to give.
     pub remind_days: Option<u32>,
+    /// Added to every event's SEQUENCE: raised by a forced roll-back of the trial folder
+    /// above the highest SEQUENCE the replaced folder had, so that no event's SEQUENCE
+    /// falls (0: none, and a calendar without a record then has no SEQUENCE at all).
+    pub sequence_base: u64,
 }
 
 /// What a calendar needs to know of the administration record behind its rows.
@@ -421,13 +425,25 @@ impl Recorded {
     /// added, the as-of date only moves on), and it rises whenever the event's date or
     /// status changes: a change needs a new row of the patient's (+2, less at most the 1
     /// of a due event re-projected past the as-of date) or the as-of date passing it
-    /// (planned to due, +1). The same inputs give the same number.
+    /// (planned to due, +1). The same inputs give the same number. A rerun may not take
+    /// rows away or move the as-of date back unless forced (`manifest::check_history`),
+    /// and a forced one raises [`Calendar::sequence_base`] instead.
     pub fn sequence(&self, status: Status) -> u64 {
         2 * self.rows as u64 + u64::from(status == Status::Due)
     }
 }
 
 impl Calendar<'_> {
+    /// The iCalendar SEQUENCE of an event of this calendar with `status`: the base carried
+    /// over from a rolled-back folder plus the record's ([`Recorded::sequence`]); none
+    /// for a calendar with neither (a first file needs none).
+    pub fn sequence(&self, status: Status) -> Option<u64> {
+        match self.record {
+            Some(r) => Some(self.sequence_base + r.sequence(status)),
+            None => (self.sequence_base > 0).then_some(self.sequence_base),
+        }
+    }
+
     /// "Follow-up: 5 years after study day 1, to 2032-01-30", when the record states one.
     pub fn follow_up(&self) -> Option<String> {
         let f = self.trial.follow_up.as_ref()?;

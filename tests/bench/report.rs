@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use dosesim::bundle::write_cohort;
+use dosesim::bundle::{check, write_cohort};
 use dosesim::cohort::Cohort;
 use dosesim::{roster, scenario};
 
@@ -25,6 +25,7 @@ fn cohort_320_patients_with_charts_and_report(bencher: divan::Bencher) {
     bencher.bench(|| {
         let cohort = Cohort::new(&trial, &roster, &roster_path).unwrap();
         // Each sample replaces the folder the one before wrote (a rerun of the same inputs).
-        write_cohort(&cohort, out.path(), false, None, &|_| {}, None).unwrap()
+        let checked = check(&cohort, out.path(), false, "--log").unwrap();
+        write_cohort(&cohort, out.path(), &checked, None, &|_| {}, None).unwrap()
     });
 }

@@ -164,6 +164,12 @@ pub fn parse_csv(bytes: &[u8]) -> (Vec<String>, Vec<CsvRow>) {
     (header, rows)
 }
 
+/// Whether a patient's calendar CSV has an infusion, exchange or visit: only those go in
+/// a calendar file, so a patient of background treatment only has no `.ics`.
+pub fn has_appointment(csv: &[u8]) -> bool {
+    parse_csv(csv).1.iter().any(|r| r.kind != "background")
+}
+
 /// The 1-based number of the only line of `text` containing `needle`.
 pub fn line_of(text: &str, needle: &str) -> usize {
     let hits: Vec<usize> = text
