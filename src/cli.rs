@@ -323,6 +323,10 @@ pub struct ForecastArgs {
     /// Folder of site calendars (SITE.toml) for the plan's sites and the roster's
     #[arg(long, value_name = "DIR", default_value = "scenarios/calendars")]
     pub calendars: PathBuf,
+    /// With --roster: what the record shows (doses given, deaths, withdrawals) is a fact
+    /// in every replicate, and the forecast starts at the as-of date's week
+    #[command(flatten)]
+    pub record: RecordArgs,
     /// Replace a forecast folder made from other inputs (another plan, say)
     #[arg(long)]
     pub force: bool,
