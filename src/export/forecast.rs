@@ -167,19 +167,20 @@ pub fn write_summary(m: &Model, s: &Summary, out: impl Write) -> csv::Result<()>
         unit: &'a str,
         assumed: &'a str,
     }
+    // Means of counts to 0.01, their percentiles whole; amounts as plain digits.
     let row = |w: &mut csv::Writer<_>, r: Row, st: &Stats, show: &dyn Fn(f64) -> String| {
+        let count = r.unit == "patients" || r.unit == "doses";
         let mut rec = vec![
             r.measure.to_string(),
             inert(site_name(m, r.site)).into_owned(),
             inert(r.product).into_owned(),
             r.unit.to_string(),
-            show(st.mean),
+            if count { format!("{:.2}", st.mean) } else { show(st.mean) },
         ];
-        rec.extend(["p5", "p50", "p95"].map(|q| show(st.p(q))));
+        rec.extend(["p5", "p50", "p95"].map(|q| if count { whole(st.p(q)) } else { show(st.p(q)) }));
         rec.push(r.assumed.to_string());
         w.write_record(&rec)
     };
-    let two = |x: f64| format!("{x:.2}");
     let fact = |x: f64| Stats {
         mean: x,
         q: [x; 6],
@@ -214,7 +215,7 @@ pub fn write_summary(m: &Model, s: &Summary, out: impl Write) -> csv::Result<()>
                 unit: "patients",
                 assumed,
             };
-            row(&mut w, r, st, &two)?;
+            row(&mut w, r, st, &whole)?;
         }
     }
     for t in &s.totals {
@@ -229,7 +230,7 @@ pub fn write_summary(m: &Model, s: &Summary, out: impl Write) -> csv::Result<()>
             unit,
             assumed: &assumed,
         };
-        row(&mut w, r("doses", "doses"), &t.doses, &two)?;
+        row(&mut w, r("doses", "doses"), &t.doses, &whole)?;
         row(&mut w, r("amount", unit), &t.amount, &amount)?;
         row(
             &mut w,

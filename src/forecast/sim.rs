@@ -1075,12 +1075,14 @@ impl Hist {
         }
     }
 
-    #[inline(always)]
-    fn add(&mut self, column: usize, value: u32) {
-        if (value as usize) < HIST_BINS {
-            self.counts[column * HIST_BINS + value as usize] += 1;
-        } else {
-            self.larger.push((column as u32, value));
+    /// Counts `values[j]` in column `first + j`, for each `j`.
+    fn add_run(&mut self, first: usize, values: &[u32]) {
+        let counts = &mut self.counts[first * HIST_BINS..(first + values.len()) * HIST_BINS];
+        for (j, (bins, &v)) in counts.chunks_exact_mut(HIST_BINS).zip(values).enumerate() {
+            match bins.get_mut(v as usize) {
+                Some(b) => *b += 1,
+                None => self.larger.push(((first + j) as u32, v)),
+            }
         }
     }
 
@@ -1270,13 +1272,24 @@ impl Model<'_> {
     }
 
     /// One replicate's tally into the block's column-major values, its scalars and the
-    /// dose histograms.
-    fn keep(&self, t: &Tally, i: usize, len: usize, values: &mut [u64], scalars: &mut [i64], h: &mut Hist) {
-        for (c, &v) in t.week.iter().chain(&t.month).enumerate() {
-            values[c * len + i] = v;
+    /// dose histograms; `all`: scratch for the doses of all sites together.
+    fn keep(
+        &self,
+        t: &Tally,
+        (i, len): (usize, usize),
+        values: &mut [u64],
+        scalars: &mut [i64],
+        h: &mut Hist,
+        all: &mut Vec<u32>,
+    ) {
+        let (weekly, monthly) = values.split_at_mut(t.week.len() * len);
+        for (dst, &v) in weekly[i..].iter_mut().step_by(len).zip(&t.week) {
+            *dst = v;
+        }
+        for (dst, &v) in monthly[i..].iter_mut().step_by(len).zip(&t.month) {
+            *dst = v;
         }
         let (np, ns) = (self.products.len(), self.sites.len());
-        let sp = ns * np;
         for (j, (&total, (&doses, &after))) in t
             .total
             .iter()
@@ -1295,22 +1308,19 @@ impl Model<'_> {
         }
         scalars[self.scalar(Scalar::LastDoseDay)] = t.last_dose_day.unwrap_or(i64::MIN);
         scalars[self.scalar(Scalar::FullDay)] = t.full_day.unwrap_or(i64::MIN);
-        for (periods, doses, monthly) in [
-            (self.weeks, &t.week_doses, false),
-            (self.months.len(), &t.month_doses, true),
-        ] {
-            for k in 0..np {
-                for p in 0..periods {
-                    let mut all = 0;
-                    for s in 0..ns {
-                        let series = s * np + k;
-                        let d = doses[series * periods + p];
-                        all += d;
-                        h.add(self.dose_column(series, p, monthly), d);
-                    }
-                    h.add(self.dose_column(sp + k, p, monthly), all);
+        // The sites' dose columns are laid out as the tally's: one run each for weeks and
+        // months; all sites' follow them.
+        for (doses, monthly) in [(&t.week_doses, false), (&t.month_doses, true)] {
+            let per_site = doses.len() / ns;
+            all.clear();
+            all.extend_from_slice(&doses[..per_site]);
+            for site in doses[per_site..].chunks_exact(per_site) {
+                for (a, d) in all.iter_mut().zip(site) {
+                    *a += d;
                 }
             }
+            h.add_run(self.dose_column(0, 0, monthly), doses);
+            h.add_run(self.dose_column(ns * np, 0, monthly), all);
         }
     }
 
@@ -1331,25 +1341,26 @@ impl Model<'_> {
         let k = self.scalars_width();
         // Each task's scratch: a tally, a block's values and the histograms, reused from
         // block to block.
-        type Acc<'a> = (Vec<(usize, Block)>, Hist, Vec<u64>, Option<Tally>);
+        type Acc = (Vec<(usize, Block)>, Hist, Vec<u64>, Option<(Tally, Vec<u32>)>);
         let (mut blocks, mut doses, _, _): Acc = pool.install(|| {
             (0..n.div_ceil(BLOCK))
                 .into_par_iter()
                 .fold(
                     || (Vec::new(), Hist::new(self.dose_columns()), Vec::new(), None),
-                    |(mut out, mut h, mut values, tally): Acc, b| {
-                        let mut t = tally.unwrap_or_else(|| self.empty_tally());
+                    |(mut out, mut h, mut values, scratch): Acc, b| {
+                        let (mut t, mut all) =
+                            scratch.unwrap_or_else(|| (self.empty_tally(), Vec::new()));
                         let len = BLOCK.min(n - b * BLOCK);
                         values.clear();
                         values.resize(columns * len, 0);
                         let mut scalars = vec![0; len * k];
-                        for i in 0..len {
+                        for (i, row) in scalars.chunks_exact_mut(k).enumerate() {
                             self.replicate_into(seed, (b * BLOCK + i) as u64, &mut t);
-                            self.keep(&t, i, len, &mut values, &mut scalars[i * k..(i + 1) * k], &mut h);
+                            self.keep(&t, (i, len), &mut values, row, &mut h, &mut all);
                             progress();
                         }
                         out.push((b, Block::pack(&values, len, columns, scalars)));
-                        (out, h, values, Some(t))
+                        (out, h, values, Some((t, all)))
                     },
                 )
                 .reduce(

@@ -81,9 +81,6 @@ fn rank(n: usize, p: f64) -> usize {
     ((p * n as f64).ceil() as usize).clamp(1, n) - 1
 }
 
-/// How many buckets (2^this) [`order_stats`] counts values into.
-const BUCKET_BITS: u32 = 11;
-
 /// Scratch space for [`order_stats`], reused from column to column.
 #[derive(Default)]
 pub struct Select {
@@ -93,9 +90,10 @@ pub struct Select {
 }
 
 /// The sum and the [`PERCENTILES`]' order statistics of whole numbers. Exact, as a sort
-/// would give, in two passes: the values are counted into at most 2,048 buckets of equal
-/// width by their high bits, which finds the bucket of each order statistic and its rank
-/// inside; the values of those buckets alone are then gathered and selected among.
+/// would give: the values are counted into buckets of equal width by their high bits
+/// (about as many buckets as values, at most 65,536), which finds the bucket of each order
+/// statistic and its rank inside; the values of those buckets alone are then gathered and
+/// selected among. A bucket of one value each, or a rank among the zeros, needs no more.
 pub fn order_stats(v: &[u64], s: &mut Select) -> (u128, [u64; 6]) {
     let n = v.len();
     let mut out = [0u64; 6];
@@ -103,52 +101,72 @@ pub fn order_stats(v: &[u64], s: &mut Select) -> (u128, [u64; 6]) {
         return (0, out);
     }
     let max = v.iter().copied().max().unwrap_or(0);
-    let shift = (64 - max.leading_zeros()).saturating_sub(BUCKET_BITS);
+    let zeros = v.iter().filter(|&&x| x == 0).count();
+    let sum: u128 = if max < u64::MAX / n as u64 {
+        u128::from(v.iter().sum::<u64>())
+    } else {
+        v.iter().map(|&x| u128::from(x)).sum()
+    };
+    let bits = (usize::BITS - n.leading_zeros()).clamp(8, 16);
+    let shift = (64 - max.leading_zeros()).saturating_sub(bits);
     let buckets = (max >> shift) as usize + 1;
+    // Two interleaved counts, so that runs of one bucket (zeros, say) do not wait on each
+    // other's increments.
     s.counts.clear();
-    s.counts.resize(buckets, 0);
-    let mut sum = 0u128;
-    for &x in v {
-        s.counts[(x >> shift) as usize] += 1;
-        sum += u128::from(x);
+    s.counts.resize(buckets * 2, 0);
+    let (c0, c1) = s.counts.split_at_mut(buckets);
+    let mut pairs = v.chunks_exact(2);
+    for p in &mut pairs {
+        c0[(p[0] >> shift) as usize] += 1;
+        c1[(p[1] >> shift) as usize] += 1;
     }
-    // Each rank's bucket and its rank among the bucket's values (ranks never decrease).
-    let mut at = [(0usize, 0usize); 6];
+    for &x in pairs.remainder() {
+        c0[(x >> shift) as usize] += 1;
+    }
+    for (a, b) in c0.iter_mut().zip(c1.iter()) {
+        *a += b;
+    }
+    let counts = &s.counts[..buckets];
+    // Each rank's bucket, its rank among the bucket's values, and whether that is
+    // already its value (ranks never decrease).
+    let mut at = [(0usize, 0usize, false); 6];
     let (mut b, mut below) = (0usize, 0usize);
     for (j, p) in PERCENTILES.iter().enumerate() {
         let r = rank(n, *p);
-        while below + s.counts[b] as usize <= r {
-            below += s.counts[b] as usize;
+        while below + counts[b] as usize <= r {
+            below += counts[b] as usize;
             b += 1;
         }
-        at[j] = (b, r - below);
-    }
-    if shift == 0 {
-        // One value a bucket: the bucket is the value.
-        for (o, (b, _)) in out.iter_mut().zip(at) {
-            *o = b as u64;
-        }
-        return (sum, out);
+        at[j] = (b, r - below, shift == 0 || r < zeros);
     }
     s.slot.clear();
     s.slot.resize(buckets, u8::MAX);
     let mut parts = 0u8;
-    for &(b, _) in &at {
-        if s.slot[b] == u8::MAX {
+    for &(b, _, known) in &at {
+        if !known && s.slot[b] == u8::MAX {
             s.slot[b] = parts;
             s.parts[usize::from(parts)].clear();
             parts += 1;
         }
     }
-    for &x in v {
-        let k = s.slot[(x >> shift) as usize];
-        if k != u8::MAX {
-            s.parts[usize::from(k)].push(x);
+    if parts > 0 {
+        for &x in v {
+            let k = s.slot[(x >> shift) as usize];
+            if k != u8::MAX {
+                s.parts[usize::from(k)].push(x);
+            }
         }
     }
-    for (o, (b, r)) in out.iter_mut().zip(at) {
-        let part = &mut s.parts[usize::from(s.slot[b])];
-        *o = *part.select_nth_unstable(r).1;
+    for (o, (b, r, known)) in out.iter_mut().zip(at) {
+        *o = if !known {
+            let part = &mut s.parts[usize::from(s.slot[b])];
+            *part.select_nth_unstable(r).1
+        } else if shift == 0 {
+            // One value a bucket: the bucket is the value.
+            b as u64
+        } else {
+            0
+        };
     }
     (sum, out)
 }
@@ -253,9 +271,9 @@ pub struct Summary {
     pub completed: Stats,
     pub died: Stats,
     pub dropped_out: Stats,
-    /// Per site (`site` set), when there is more than one.
+    /// Per site (`site` set).
     pub site_patients: Vec<Patients>,
-    /// Per product: all sites first, then each site when there is more than one.
+    /// Per product: all sites first, then each site.
     pub totals: Vec<Totals>,
     /// Forecast day of the last dose (replicates without one are left out).
     pub last_dose_day: Option<Stats>,
@@ -277,42 +295,55 @@ impl Summary {
 pub fn summarise(model: &Model, store: &Store) -> Summary {
     let n = store.replicates;
     let (np, ns) = (model.products.len(), model.sites.len());
-    // One task per product and series: all sites together, and each site when there are
-    // several (with one, its figures are all sites').
-    let tasks: Vec<(usize, Option<usize>)> = (0..np)
-        .flat_map(|k| {
-            std::iter::once(None)
-                .chain((0..ns).filter(|_| ns > 1).map(Some))
-                .map(move |s| (k, s))
-        })
-        .collect();
-    let done: Vec<(Vec<PeriodRow>, Vec<PeriodRow>)> = tasks
+    // Tasks of each product and series (all sites together, and each site when there
+    // are several; with one, its figures are all sites'): the weeks in two halves and the
+    // months, each from the running totals of the periods before it.
+    let half = model.weeks / 2;
+    let mut tasks: Vec<(usize, Option<usize>, bool, std::ops::Range<usize>)> = Vec::new();
+    for k in 0..np {
+        let series = std::iter::once(None).chain((0..ns).filter(|_| ns > 1).map(Some));
+        for site in series {
+            tasks.push((k, site, false, 0..half));
+            tasks.push((k, site, false, half..model.weeks));
+            tasks.push((k, site, true, 0..model.months.len()));
+        }
+    }
+    let done: Vec<Vec<PeriodRow>> = tasks
         .par_iter()
-        .map(|&(k, site)| series(model, store, k, site))
+        .map(|(k, site, monthly, range)| period_rows(model, store, *k, *site, *monthly, range.clone()))
         .collect();
     let (mut weekly, mut monthly) = (Vec::new(), Vec::new());
-    for (w, m) in done {
-        let copy = |rows: &[PeriodRow]| -> Vec<PeriodRow> {
-            rows.iter()
-                .map(|r| PeriodRow {
-                    site: Some(0),
-                    lot_cells: None,
-                    lots_released: None,
-                    capacity_per_week: None,
-                    p_over_capacity: None,
-                    ..r.clone()
-                })
-                .collect()
-        };
-        let (cw, cm) = if ns == 1 {
-            (copy(&w), copy(&m))
-        } else {
-            (Vec::new(), Vec::new())
-        };
-        weekly.extend(w);
-        weekly.extend(cw);
-        monthly.extend(m);
-        monthly.extend(cm);
+    let copy = |rows: &[PeriodRow]| -> Vec<PeriodRow> {
+        rows.iter()
+            .map(|r| PeriodRow {
+                site: Some(0),
+                lot_cells: None,
+                lots_released: None,
+                capacity_per_week: None,
+                p_over_capacity: None,
+                ..r.clone()
+            })
+            .collect()
+    };
+    // Per product: all sites, then each site.
+    let mut at = 0;
+    for _ in 0..np {
+        for _ in 0..if ns > 1 { ns + 1 } else { 1 } {
+            let (w, m) = (
+                [done[at].clone(), done[at + 1].clone()].concat(),
+                done[at + 2].clone(),
+            );
+            at += 3;
+            let (cw, cm) = if ns == 1 {
+                (copy(&w), copy(&m))
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            weekly.extend(w);
+            weekly.extend(cw);
+            monthly.extend(m);
+            monthly.extend(cm);
+        }
     }
 
     // Per replicate, a scalar summed over some series or sites.
@@ -333,9 +364,7 @@ pub fn summarise(model: &Model, store: &Store) -> Summary {
             q: q.map(|x| x as f64),
         }
     };
-    let groups: Vec<Option<usize>> = std::iter::once(None)
-        .chain((0..ns).filter(|_| ns > 1).map(Some))
-        .collect();
+    let groups: Vec<Option<usize>> = std::iter::once(None).chain((0..ns).map(Some)).collect();
     let sites_of = |g: Option<usize>| -> Vec<usize> { g.map_or((0..ns).collect(), |s| vec![s]) };
     let mut totals = Vec::new();
     for k in 0..np {
@@ -419,13 +448,16 @@ pub fn summarise(model: &Model, store: &Store) -> Summary {
     }
 }
 
-/// The weekly and monthly rows of product `k` at `site` (`None`: all sites).
-fn series(
+/// The rows of product `k` at `site` (`None`: all sites) for the weeks (or months) in
+/// `range`, from each replicate's running total of the periods before it.
+fn period_rows(
     model: &Model,
     store: &Store,
     k: usize,
     site: Option<usize>,
-) -> (Vec<PeriodRow>, Vec<PeriodRow>) {
+    monthly: bool,
+    range: std::ops::Range<usize>,
+) -> Vec<PeriodRow> {
     let n = store.replicates;
     let (np, ns) = (model.products.len(), model.sites.len());
     let sps: Vec<usize> = match site {
@@ -442,22 +474,37 @@ fn series(
     };
     let assumed = model.assumed_of(site, k);
     let f = &model.facts;
-    let (weeks, nm) = (model.weeks, model.months.len());
-    let fact = |v: &[f64], per: usize, i: usize| sps.iter().map(|sp| v[sp * per + i]).sum::<f64>();
-    let fact_n = |v: &[u32], per: usize, i: usize| {
-        sps.iter().map(|sp| v[sp * per + i]).sum::<u32>()
+    let periods = if monthly {
+        model.months.len()
+    } else {
+        model.weeks
+    };
+    let (fact_amount, fact_doses) = if monthly {
+        (&f.month_amount, &f.month_doses)
+    } else {
+        (&f.week_amount, &f.week_doses)
+    };
+    let fact = |i: usize| sps.iter().map(|sp| fact_amount[sp * periods + i]).sum::<f64>();
+    let fact_n = |i: usize| sps.iter().map(|sp| fact_doses[sp * periods + i]).sum::<u32>();
+    let column = |sp: usize, i: usize| {
+        if monthly {
+            model.month_column(sp, i)
+        } else {
+            model.week_column(sp, i)
+        }
     };
     let mut sel = Select::default();
     let mut units: Vec<u64> = Vec::with_capacity(n);
     let mut tmp: Vec<u64> = Vec::with_capacity(n);
-    let mut gather = |column: &dyn Fn(usize) -> usize, units: &mut Vec<u64>| {
+    // Each replicate's amount at these sites in column `c(sp)`, into `units`.
+    let mut gather = |c: &dyn Fn(usize) -> usize, units: &mut Vec<u64>| {
         if let [sp] = sps[..] {
-            store.column(column(sp), units);
+            store.column(c(sp), units);
         } else {
             units.clear();
             units.resize(n, 0);
             for &sp in &sps {
-                store.column(column(sp), &mut tmp);
+                store.column(c(sp), &mut tmp);
                 for (u, t) in units.iter_mut().zip(&tmp) {
                     *u += t;
                 }
@@ -471,93 +518,102 @@ fn series(
             q: qs.map(|u| q.amount(u128::from(u)) + by),
         }
     };
-    let lots = |cum: &Stats| {
-        plan.map(|p| {
-            (
-                (cum.p("p50") / p.lot_cells).ceil(),
-                (cum.p("p95") / p.lot_cells).ceil(),
-            )
-        })
-    };
-    let row = |start, days, doses, a, c, lots, over| PeriodRow {
-        start,
-        days,
-        site,
-        product,
-        doses,
-        amount: a,
-        cumulative: c,
-        lot_cells: plan.map(|p| p.lot_cells),
-        lots_released: lots,
-        capacity_per_week: plan.map(|p| p.capacity_cells_per_week),
-        p_over_capacity: over,
-        assumed,
-    };
-
-    // Weeks: each replicate's running total, and which replicates are over capacity.
-    let mut cum = vec![0u64; n];
-    let mut cum_fact = 0.0;
-    let mut over_weeks: Vec<Vec<u64>> = Vec::new();
-    let mut weekly = Vec::with_capacity(weeks);
-    for w in 0..weeks {
-        gather(&|sp| model.week_column(sp, w), &mut units);
-        for (c, u) in cum.iter_mut().zip(&units) {
-            *c += u;
+    // Which replicates need more than the capacity in week `w`, and how many: those
+    // whose counted units pass the most that fit under it (found exactly once a week).
+    let over_week = |w: usize, units: &[u64], cap: f64, bits: &mut [u64]| {
+        let by: f64 = sps.iter().map(|sp| f.week_amount[sp * model.weeks + w]).sum();
+        let fits = |u: u64| q.amount(u128::from(u)) + by <= cap;
+        let mut most = ((cap - by) / q.amount(1)).max(0.0).min(u64::MAX as f64 / 2.0) as u64;
+        while most > 0 && !fits(most) {
+            most -= 1;
         }
-        let by = fact(&f.week_amount, weeks, w);
-        cum_fact += by;
-        let a = amount(&units, by);
-        let c = amount(&cum, cum_fact);
-        let doses = hist_stats(store.doses.of(model.dose_column(dose_series, w, false)), n)
-            .plus(f64::from(fact_n(&f.week_doses, weeks, w)));
-        let over = plan.map(|p| {
-            let mut bits = vec![0u64; n.div_ceil(64)];
-            let mut count = 0usize;
-            for (r, &u) in units.iter().enumerate() {
-                if q.amount(u128::from(u)) + by > p.capacity_cells_per_week {
-                    bits[r / 64] |= 1 << (r % 64);
+        while fits(most + 1) {
+            most += 1;
+        }
+        let most = if fits(most) { Some(most) } else { None };
+        let mut count = 0usize;
+        for (word, chunk) in bits.iter_mut().zip(units.chunks(64)) {
+            for (j, &u) in chunk.iter().enumerate() {
+                if most.is_none_or(|m| u > m) {
+                    *word |= 1 << j;
                     count += 1;
                 }
             }
-            over_weeks.push(bits);
-            count as f64 / n.max(1) as f64
-        });
-        let l = lots(&c);
-        weekly.push(row(model.date_of(w as i64 * 7), 7, doses, a, c, l, over));
-    }
+        }
+        count
+    };
+    let share = |count: usize| count as f64 / n.max(1) as f64;
 
-    // Months: their own running totals; a month is over capacity in a replicate when any
-    // week with a day in it is.
-    cum.fill(0);
-    cum_fact = 0.0;
-    let mut monthly = Vec::with_capacity(nm);
-    let mut first_day = 0usize;
-    for (m, &(start, days)) in model.months.iter().enumerate() {
-        gather(&|sp| model.month_column(sp, m), &mut units);
+    // The running totals of the periods before the range.
+    let mut cum = vec![0u64; n];
+    let mut cum_fact = 0.0;
+    for i in 0..range.start {
+        gather(&|sp| column(sp, i), &mut units);
         for (c, u) in cum.iter_mut().zip(&units) {
             *c += u;
         }
-        let by = fact(&f.month_amount, nm, m);
+        cum_fact += fact(i);
+    }
+    let mut first_day: usize = model.months[..if monthly { range.start } else { 0 }]
+        .iter()
+        .map(|m| m.1 as usize)
+        .sum();
+    let mut bits = vec![0u64; n.div_ceil(64)];
+    let mut week_units: Vec<u64> = Vec::with_capacity(n);
+    let mut rows = Vec::with_capacity(range.len());
+    for i in range {
+        gather(&|sp| column(sp, i), &mut units);
+        for (c, u) in cum.iter_mut().zip(&units) {
+            *c += u;
+        }
+        let by = fact(i);
         cum_fact += by;
         let a = amount(&units, by);
         let c = amount(&cum, cum_fact);
-        let doses = hist_stats(store.doses.of(model.dose_column(dose_series, m, true)), n)
-            .plus(f64::from(fact_n(&f.month_doses, nm, m)));
-        let over = plan.map(|_| {
-            let last = first_day + days as usize - 1;
-            let mut any = vec![0u64; n.div_ceil(64)];
-            for bits in &over_weeks[first_day / 7..=last / 7] {
-                for (a, b) in any.iter_mut().zip(bits) {
-                    *a |= b;
+        let doses = hist_stats(store.doses.of(model.dose_column(dose_series, i, monthly)), n)
+            .plus(f64::from(fact_n(i)));
+        let (start, days) = if monthly {
+            model.months[i]
+        } else {
+            (model.date_of(i as i64 * 7), 7)
+        };
+        // A month is over capacity in a replicate when any week with a day in it is.
+        let over = plan.map(|p| {
+            let cap = p.capacity_cells_per_week;
+            if monthly {
+                bits.fill(0);
+                let last = first_day + days as usize - 1;
+                for w in first_day / 7..=last / 7 {
+                    gather(&|sp| model.week_column(sp, w), &mut week_units);
+                    over_week(w, &week_units, cap, &mut bits);
                 }
+                share(bits.iter().map(|b| b.count_ones() as usize).sum())
+            } else {
+                share(over_week(i, &units, cap, &mut bits))
             }
-            any.iter().map(|b| b.count_ones() as usize).sum::<usize>() as f64 / n.max(1) as f64
         });
-        let l = lots(&c);
-        monthly.push(row(start, days, doses, a, c, l, over));
         first_day += days as usize;
+        rows.push(PeriodRow {
+            start,
+            days,
+            site,
+            product,
+            doses,
+            amount: a,
+            lots_released: plan.map(|p| {
+                (
+                    (c.p("p50") / p.lot_cells).ceil(),
+                    (c.p("p95") / p.lot_cells).ceil(),
+                )
+            }),
+            cumulative: c,
+            lot_cells: plan.map(|p| p.lot_cells),
+            capacity_per_week: plan.map(|p| p.capacity_cells_per_week),
+            p_over_capacity: over,
+            assumed,
+        });
     }
-    (weekly, monthly)
+    rows
 }
 
 /// Each cell product's release plan, from its all-sites weekly rows: lot `j` is due by
