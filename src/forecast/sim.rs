@@ -39,7 +39,7 @@ use crate::site::{SiteCalendar, Sites};
 /// A patient on study for ever (no death or dropout drawn).
 const NEVER: i64 = i64::MAX;
 /// Replicates one task runs one after another, their figures stored side by side.
-pub const BLOCK: usize = 256;
+pub const BLOCK: usize = 64;
 /// How a roster patient without a site is shown in the site column.
 pub const NO_SITE: &str = "no site";
 /// Dose counts below this are counted in a histogram's array; larger ones in a list.
@@ -331,6 +331,9 @@ pub struct Tally {
     pub total: Vec<u64>,
     pub total_doses: Vec<u32>,
     pub after: Vec<u64>,
+    /// Per site and product: the doses outside the weeks forecast.
+    outside: Vec<u64>,
+    outside_doses: Vec<u32>,
     /// Per site, the record's patients included.
     pub enrolled: Vec<u32>,
     pub completed: Vec<u32>,
@@ -841,6 +844,8 @@ impl<'t> Model<'t> {
             total: vec![0; sp],
             total_doses: vec![0; sp],
             after: vec![0; sp],
+            outside: vec![0; sp],
+            outside_doses: vec![0; sp],
             enrolled: vec![0; s],
             completed: vec![0; s],
             died: vec![0; s],
@@ -850,14 +855,10 @@ impl<'t> Model<'t> {
         }
     }
 
-    /// Adds one dose of `units` to series `sp`, given on forecast day `day`.
+    /// Adds one dose of `units` to series `sp`, given on forecast day `day`. The totals
+    /// are summed from the weeks once the replicate is done.
     #[inline(always)]
     fn add_dose(&self, t: &mut Tally, sp: usize, day: i64, units: u64) {
-        t.total[sp] += units;
-        t.total_doses[sp] += 1;
-        if t.last_dose_day.is_none_or(|d| d < day) {
-            t.last_dose_day = Some(day);
-        }
         let days = (self.weeks * 7) as i64;
         if (0..days).contains(&day) {
             let w = sp * self.weeks + (day / 7) as usize;
@@ -866,8 +867,14 @@ impl<'t> Model<'t> {
             let m = sp * self.months.len() + usize::from(self.month_of_day[day as usize]);
             t.month[m] += units;
             t.month_doses[m] += 1;
-        } else if day >= days {
-            t.after[sp] += units;
+        } else {
+            // After the horizon; none can fall before its first day, which is no later
+            // than any patient's start, but it would be counted in the totals too.
+            if day >= days {
+                t.after[sp] += units;
+            }
+            t.outside[sp] += units;
+            t.outside_doses[sp] += 1;
         }
     }
 
@@ -894,12 +901,13 @@ impl<'t> Model<'t> {
     fn replicate_into(&self, seed: u64, rep: u64, t: &mut Tally) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(rep);
-        for v in [&mut t.week, &mut t.month, &mut t.total, &mut t.after] {
+        for v in [&mut t.week, &mut t.month, &mut t.after, &mut t.outside] {
             v.fill(0);
         }
-        for v in [&mut t.week_doses, &mut t.month_doses, &mut t.total_doses] {
+        for v in [&mut t.week_doses, &mut t.month_doses, &mut t.outside_doses] {
             v.fill(0);
         }
+        let mut last_dose = i64::MIN;
         t.enrolled.copy_from_slice(&self.facts.enrolled);
         t.completed.copy_from_slice(&self.facts.completed);
         t.died.copy_from_slice(&self.facts.died);
@@ -914,7 +922,10 @@ impl<'t> Model<'t> {
                 if i64::from(sd) >= leave {
                     break;
                 }
-                self.add_dose(t, base + usize::from(p), f.start + i64::from(sd) - 1, amount);
+                let day = f.start + i64::from(sd) - 1;
+                self.add_dose(t, base + usize::from(p), day, amount);
+                // Doses are in study-day order: the last one added is the latest.
+                last_dose = last_dose.max(day);
             }
             Self::outcome(t, usize::from(f.site), leave, died, f.sched.last_day);
         }
@@ -933,10 +944,12 @@ impl<'t> Model<'t> {
             let n = self.slots[arm].len();
             let doses = &self.doses[arm][w * n..(w + 1) * n];
             let base = site * np;
+            let mut given = None;
             for &(sd, c, p) in &s.doses {
                 if i64::from(sd) >= leave {
                     break;
                 }
+                given = Some(sd);
                 self.add_dose(
                     t,
                     base + usize::from(p),
@@ -944,12 +957,22 @@ impl<'t> Model<'t> {
                     doses[usize::from(c)],
                 );
             }
+            if let Some(sd) = given {
+                last_dose = last_dose.max(day + i64::from(sd) - 1);
+            }
             Self::outcome(t, site, leave, died, s.last_day);
             enrolled += 1;
             if enrolled == self.plan.target_patients {
                 t.full_day = Some(day);
             }
         });
+        t.last_dose_day = (last_dose != i64::MIN).then_some(last_dose);
+        let (weeks, series) = (self.weeks, t.total.len());
+        for sp in 0..series {
+            let w = sp * weeks..(sp + 1) * weeks;
+            t.total[sp] = t.week[w.clone()].iter().sum::<u64>() + t.outside[sp];
+            t.total_doses[sp] = t.week_doses[w].iter().sum::<u32>() + t.outside_doses[sp];
+        }
     }
 
     /// The enrolment model's patients of one replicate, in order of arrival: `each` gets
