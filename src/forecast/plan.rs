@@ -754,11 +754,15 @@ impl Checker<'_> {
                 "cells/week",
             );
             let lead = r.lead_time_weeks.as_ref().map(|v| {
-                self.whole(
+                let weeks = self.whole(
                     v,
                     &format!("product.{id}.lead_time_weeks"),
                     (0, MAX_LEAD_TIME_WEEKS),
-                )
+                );
+                if let Some(shown) = self.values.last_mut() {
+                    shown.1 = format!("{weeks} weeks");
+                }
+                weeks
             });
             out.insert(
                 k,
