@@ -79,7 +79,10 @@ fn rows(path: &Path) -> Vec<BTreeMap<String, String>> {
 }
 
 /// The rows of all sites together (of one product, when given).
-fn all_sites(rows: &[BTreeMap<String, String>], product: Option<&str>) -> Vec<BTreeMap<String, String>> {
+fn all_sites(
+    rows: &[BTreeMap<String, String>],
+    product: Option<&str>,
+) -> Vec<BTreeMap<String, String>> {
     rows.iter()
         .filter(|r| r["site"] == "all sites" && product.is_none_or(|p| r["product"] == p))
         .cloned()
@@ -87,7 +90,11 @@ fn all_sites(rows: &[BTreeMap<String, String>], product: Option<&str>) -> Vec<BT
 }
 
 /// summary.csv's row of `measure` for all sites (and `product`, when given).
-fn measure(rows: &[BTreeMap<String, String>], measure: &str, product: &str) -> BTreeMap<String, String> {
+fn measure(
+    rows: &[BTreeMap<String, String>],
+    measure: &str,
+    product: &str,
+) -> BTreeMap<String, String> {
     rows.iter()
         .find(|r| r["measure"] == measure && r["site"] == "all sites" && r["product"] == product)
         .unwrap_or_else(|| panic!("no {measure} row for '{product}'"))
@@ -232,7 +239,10 @@ fn weekly_figures_are_ordered_and_add_up_to_the_months() {
             let (c50, c95) = (num(r, "cumulative_p50"), num(r, "cumulative_p95"));
             assert_eq!(num(r, "lots_released_p50"), (c50 / 2e8).ceil(), "{r:?}");
             assert_eq!(num(r, "lots_released_p95"), (c95 / 2e8).ceil(), "{r:?}");
-            assert!(c50 >= before.0 && c95 >= before.1, "a running total never falls: {r:?}");
+            assert!(
+                c50 >= before.0 && c95 >= before.1,
+                "a running total never falls: {r:?}"
+            );
             before = (c50, c95);
             let p = num(r, "p_over_capacity");
             assert!((0.0..=1.0).contains(&p));
@@ -530,8 +540,12 @@ fn bundled_plan(dir: &Path, edits: &[(&str, &str)]) -> PathBuf {
 }
 
 fn forecast_of(scenario: &str, out: &Path, extra: &[&str]) -> Run {
-    let mut args: Vec<std::ffi::OsString> =
-        vec!["forecast".into(), scenario.into(), "--out".into(), out.into()];
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "forecast".into(),
+        scenario.into(),
+        "--out".into(),
+        out.into(),
+    ];
     args.extend(extra.iter().map(|s| s.into()));
     run(args)
 }
@@ -616,7 +630,12 @@ fn nct02812121s_lots_read_down_are_a_release_plan_that_adds_up_to_the_trial() {
     // lots for a trial that needs 6 or 7 (P50 5.91e9, P95 6.24e9 cells at 1e9 a lot).
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    forecast_of("scenarios/nct02812121.toml", &out, &["--replicates", "2000"]).expect_code(0);
+    forecast_of(
+        "scenarios/nct02812121.toml",
+        &out,
+        &["--replicates", "2000"],
+    )
+    .expect_code(0);
     let f = out.join("NCT02812121/forecast");
     let weekly = all_sites(&rows(&f.join("weekly.csv")), Some("ucb_msc"));
     let mut before = (0.0, 0.0);
@@ -626,7 +645,11 @@ fn nct02812121s_lots_read_down_are_a_release_plan_that_adds_up_to_the_trial() {
         assert!(l.0 <= l.1);
         before = l;
     }
-    assert_eq!(before, (6.0, 7.0), "the whole trial: 6 lots at the P50, 7 at the P95");
+    assert_eq!(
+        before,
+        (6.0, 7.0),
+        "the whole trial: 6 lots at the P50, 7 at the P95"
+    );
     let summary = rows(&f.join("summary.csv"));
     let total = measure(&summary, "amount", "ucb_msc");
     assert_eq!(before.0, (num(&total, "p50") / 1e9).ceil());
@@ -664,7 +687,10 @@ fn the_last_weeks_cumulative_percentiles_are_the_trials_totals() {
     let dir = tempfile::tempdir().unwrap();
     let p = bundled_plan(
         dir.path(),
-        &[("horizon_weeks = { value = 200,", "horizon_weeks = { value = 300,")],
+        &[(
+            "horizon_weeks = { value = 200,",
+            "horizon_weeks = { value = 300,",
+        )],
     );
     let out = dir.path().join("out");
     let r = forecast_of(
@@ -699,7 +725,10 @@ fn a_months_capacity_risk_is_the_share_with_any_of_its_weeks_over() {
     let dir = tempfile::tempdir().unwrap();
     let p = bundled_plan(
         dir.path(),
-        &[("capacity_cells_per_week = { value = 1.5e8,", "capacity_cells_per_week = { value = 6e7,")],
+        &[(
+            "capacity_cells_per_week = { value = 1.5e8,",
+            "capacity_cells_per_week = { value = 6e7,",
+        )],
     );
     let out = dir.path().join("out");
     forecast_of(
@@ -727,11 +756,18 @@ fn a_months_capacity_risk_is_the_share_with_any_of_its_weeks_over() {
         let most = weeks.iter().copied().fold(0.0, f64::max);
         let sum: f64 = weeks.iter().sum();
         assert!(pm >= most, "{}: {pm} below a week's {most}", m["month"]);
-        assert!(pm <= sum.min(1.0) + 1e-9, "{}: {pm} above {sum}", m["month"]);
+        assert!(
+            pm <= sum.min(1.0) + 1e-9,
+            "{}: {pm} above {sum}",
+            m["month"]
+        );
         above += usize::from(pm > most);
         assert_eq!(num(m, "capacity_cells_per_week"), 6e7);
     }
-    assert!(above > 3, "months where more replicates have some week over than any one week");
+    assert!(
+        above > 3,
+        "months where more replicates have some week over than any one week"
+    );
     let html = std::fs::read_to_string(f.join("forecast.html")).unwrap();
     assert!(html.contains("P(a week over capacity)"));
 }
@@ -751,7 +787,11 @@ fn record(dir: &Path, died: bool) -> PathBuf {
     if died {
         rows.push("P2922-002,2026-08-25,died,,,,");
     }
-    write_file(dir, if died { "died.csv" } else { "alive.csv" }, &(rows.join("\n") + "\n"))
+    write_file(
+        dir,
+        if died { "died.csv" } else { "alive.csv" },
+        &(rows.join("\n") + "\n"),
+    )
 }
 
 #[test]
@@ -790,7 +830,10 @@ fn with_the_record_a_dead_patient_is_not_simulated_and_the_forecast_starts_at_th
     let get = |out: &Path, file: &str| rows(&out.join("NCT04822922/forecast").join(file));
     for out in [&dead, &alive] {
         let weekly = all_sites(&get(out, "weekly.csv"), None);
-        assert_eq!(weekly[0]["week_start"], "2026-08-24", "the as-of date's week");
+        assert_eq!(
+            weekly[0]["week_start"], "2026-08-24",
+            "the as-of date's week"
+        );
         assert_eq!(weekly[0]["iso_week"], "2026-W35");
     }
     let summary = |out: &Path| get(out, "summary.csv");
@@ -799,17 +842,26 @@ fn with_the_record_a_dead_patient_is_not_simulated_and_the_forecast_starts_at_th
     assert_eq!(doses(&alive), 64.0);
     assert_eq!(doses(&dead), 61.0);
     let s = summary(&dead);
-    assert_eq!(num(&measure(&s, "doses_given_to_date", "uc_msc"), "p50"), 5.0);
+    assert_eq!(
+        num(&measure(&s, "doses_given_to_date", "uc_msc"), "p50"),
+        5.0
+    );
     // What was given is counted as given: its recorded amount, not the plan's.
     let given = 20_000_000.0 + 3.0 * 60.1 * 4e5 + 53.1 * 4e5;
-    assert_eq!(num(&measure(&s, "amount_given_to_date", "uc_msc"), "p50"), given);
+    assert_eq!(
+        num(&measure(&s, "amount_given_to_date", "uc_msc"), "p50"),
+        given
+    );
     assert_eq!(
         s.iter()
             .find(|r| r["measure"] == "patients_died_recorded")
             .unwrap()["mean"],
         "1"
     );
-    assert_eq!(num(&measure(&s, "patients_died_before_completing", ""), "p95"), 1.0);
+    assert_eq!(
+        num(&measure(&s, "patients_died_before_completing", ""), "p95"),
+        1.0
+    );
     assert_eq!(num(&measure(&s, "patients_enrolled", ""), "p5"), 16.0);
     // The weeks forecast hold the rest: what came before the as-of week is in the totals.
     let in_weeks: f64 = all_sites(&get(&dead, "weekly.csv"), None)
@@ -854,7 +906,8 @@ fn a_record_needs_the_roster_and_an_as_of_date_inside_the_horizon() {
     );
     r.expect_code(2);
     assert!(
-        r.err().contains("after the forecast's horizon ends (2027-09-26"),
+        r.err()
+            .contains("after the forecast's horizon ends (2027-09-26"),
         "{}",
         r.err()
     );
@@ -917,7 +970,11 @@ fn demand_is_given_per_site_and_the_sites_add_up_to_all() {
     let f = out.join("NCT04822922/forecast");
     for file in ["weekly.csv", "monthly.csv"] {
         let all = rows(&f.join(file));
-        let key = if file == "weekly.csv" { "week_start" } else { "month" };
+        let key = if file == "weekly.csv" {
+            "week_start"
+        } else {
+            "month"
+        };
         let sites: std::collections::BTreeSet<&str> =
             all.iter().map(|r| r["site"].as_str()).collect();
         assert_eq!(
@@ -927,7 +984,9 @@ fn demand_is_given_per_site_and_the_sites_add_up_to_all() {
         );
         let mut by_period: BTreeMap<(String, String), (f64, f64)> = BTreeMap::new();
         for r in &all {
-            let e = by_period.entry((r[key].clone(), r["site"].clone())).or_default();
+            let e = by_period
+                .entry((r[key].clone(), r["site"].clone()))
+                .or_default();
             *e = (num(r, "amount_p50"), num(r, "cumulative_p50"));
             if r["site"] != "all sites" {
                 assert_eq!(r["lots_released_p50"], "", "lots are the lab's: all sites");
@@ -938,8 +997,16 @@ fn demand_is_given_per_site_and_the_sites_add_up_to_all() {
         for ((period, site), (amount, cum)) in &by_period {
             if site == "all sites" {
                 let part = |s: &str| by_period[&(period.clone(), s.to_string())];
-                assert_eq!(*amount, part("SH-RENJI").0 + part("SH-TJ").0, "{file} {period}");
-                assert_eq!(*cum, part("SH-RENJI").1 + part("SH-TJ").1, "{file} {period}");
+                assert_eq!(
+                    *amount,
+                    part("SH-RENJI").0 + part("SH-TJ").0,
+                    "{file} {period}"
+                );
+                assert_eq!(
+                    *cum,
+                    part("SH-RENJI").1 + part("SH-TJ").1,
+                    "{file} {period}"
+                );
                 checked += usize::from(*amount > 0.0);
             }
         }
@@ -954,7 +1021,11 @@ fn demand_is_given_per_site_and_the_sites_add_up_to_all() {
             .clone()
     };
     assert_eq!(
-        (enrolled("SH-RENJI"), enrolled("SH-TJ"), enrolled("all sites")),
+        (
+            enrolled("SH-RENJI"),
+            enrolled("SH-TJ"),
+            enrolled("all sites")
+        ),
         ("8".into(), "8".into(), "16".into())
     );
 }

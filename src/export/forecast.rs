@@ -175,23 +175,20 @@ pub fn write_summary(m: &Model, s: &Summary, out: impl Write) -> csv::Result<()>
             inert(site_name(m, r.site)).into_owned(),
             inert(r.product).into_owned(),
             r.unit.to_string(),
-            if count { format!("{:.2}", st.mean) } else { show(st.mean) },
+            if count {
+                format!("{:.2}", st.mean)
+            } else {
+                show(st.mean)
+            },
         ];
-        rec.extend(["p5", "p50", "p95"].map(|q| if count { whole(st.p(q)) } else { show(st.p(q)) }));
+        rec.extend(
+            ["p5", "p50", "p95"].map(|q| if count { whole(st.p(q)) } else { show(st.p(q)) }),
+        );
         rec.push(r.assumed.to_string());
         w.write_record(&rec)
     };
-    let fact = |x: f64| Stats {
-        mean: x,
-        q: [x; 6],
-    };
-    let mut patients = vec![(
-        None,
-        &s.enrolled,
-        &s.completed,
-        &s.died,
-        &s.dropped_out,
-    )];
+    let fact = |x: f64| Stats { mean: x, q: [x; 6] };
+    let mut patients = vec![(None, &s.enrolled, &s.completed, &s.died, &s.dropped_out)];
     patients.extend(
         s.site_patients
             .iter()
@@ -276,9 +273,7 @@ pub fn write_summary(m: &Model, s: &Summary, out: impl Write) -> csv::Result<()>
     weeks(&mut w, "last_dose_week", &s.last_dose_day, &timing)?;
     weeks(&mut w, "enrolment_complete_week", &s.full_day, "")?;
     let one = |w: &mut csv::Writer<_>, measure: &str, unit: &str, value: String| {
-        w.write_record([
-            measure, ALL_SITES, "", unit, &value, "", "", "", "",
-        ])
+        w.write_record([measure, ALL_SITES, "", unit, &value, "", "", "", ""])
     };
     one(
         &mut w,

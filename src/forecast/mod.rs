@@ -56,7 +56,12 @@ pub fn simulate<'t>(
     let t1 = std::time::Instant::now();
     let summary = stats::summarise(&model, &store);
     if std::env::var_os("DOSESIM_TIMING").is_some() {
-        eprintln!("TIMING run {:?} summarise {:?} bytes {}", t1 - t0, t1.elapsed(), store.bytes());
+        eprintln!(
+            "TIMING run {:?} summarise {:?} bytes {}",
+            t1 - t0,
+            t1.elapsed(),
+            store.bytes()
+        );
     }
     drop(store);
     Ok(Forecast {
@@ -272,7 +277,10 @@ pub fn regimen_assumptions(m: &Model) -> Vec<crate::model::Assumption> {
             let flags = m.assumed_of(None, k);
             let product = &t.products[c.product];
             if flags.contains(Assumed::PRODUCT) {
-                push(format!("product {}", product.id), &product.provenance.assumed);
+                push(
+                    format!("product {}", product.id),
+                    &product.provenance.assumed,
+                );
             }
             if flags.contains(Assumed::DOSE) {
                 push(format!("{} dose", c.id), &c.dose.provenance.assumed);

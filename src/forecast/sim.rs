@@ -1233,9 +1233,7 @@ impl Store {
     pub fn bytes(&self) -> usize {
         self.blocks
             .iter()
-            .map(|b| {
-                b.narrow.len() * 2 + b.mid.len() * 4 + b.wide.len() * 8 + b.scalars.len() * 8
-            })
+            .map(|b| b.narrow.len() * 2 + b.mid.len() * 4 + b.wide.len() * 8 + b.scalars.len() * 8)
             .sum()
     }
 }
@@ -1364,7 +1362,12 @@ impl Model<'_> {
         let k = self.scalars_width();
         // Each task's scratch: a tally, a block's values and the histograms, reused from
         // block to block.
-        type Acc = (Vec<(usize, Block)>, Hist, Vec<u64>, Option<(Tally, Vec<u32>)>);
+        type Acc = (
+            Vec<(usize, Block)>,
+            Hist,
+            Vec<u64>,
+            Option<(Tally, Vec<u32>)>,
+        );
         let (mut blocks, mut doses, _, _): Acc = pool.install(|| {
             (0..n.div_ceil(BLOCK))
                 .into_par_iter()
@@ -1733,7 +1736,11 @@ dropout_per_month = {{ value = 0, assumed = "test" }}
         for j in 0..model.scalars_width() {
             assert!(one.scalars(j).eq(two.scalars(j)), "scalar {j}");
         }
-        assert_ne!(model.replicate(9, 0), model.replicate(9, 1), "replicates differ");
+        assert_ne!(
+            model.replicate(9, 0),
+            model.replicate(9, 1),
+            "replicates differ"
+        );
         // Every dose is whole cells at a weight on the 0.1 kg grid: 1e5 cells/kg, so the
         // counted unit is 10^4 cells.
         assert_eq!(model.quanta[0].amount(1), 10_000.0);

@@ -310,7 +310,9 @@ pub fn summarise(model: &Model, store: &Store) -> Summary {
     }
     let done: Vec<Vec<PeriodRow>> = tasks
         .par_iter()
-        .map(|(k, site, monthly, range)| period_rows(model, store, *k, *site, *monthly, range.clone()))
+        .map(|(k, site, monthly, range)| {
+            period_rows(model, store, *k, *site, *monthly, range.clone())
+        })
         .collect();
     let (mut weekly, mut monthly) = (Vec::new(), Vec::new());
     let copy = |rows: &[PeriodRow]| -> Vec<PeriodRow> {
@@ -484,8 +486,16 @@ fn period_rows(
     } else {
         (&f.week_amount, &f.week_doses)
     };
-    let fact = |i: usize| sps.iter().map(|sp| fact_amount[sp * periods + i]).sum::<f64>();
-    let fact_n = |i: usize| sps.iter().map(|sp| fact_doses[sp * periods + i]).sum::<u32>();
+    let fact = |i: usize| {
+        sps.iter()
+            .map(|sp| fact_amount[sp * periods + i])
+            .sum::<f64>()
+    };
+    let fact_n = |i: usize| {
+        sps.iter()
+            .map(|sp| fact_doses[sp * periods + i])
+            .sum::<u32>()
+    };
     let column = |sp: usize, i: usize| {
         if monthly {
             model.month_column(sp, i)
@@ -521,9 +531,14 @@ fn period_rows(
     // Which replicates need more than the capacity in week `w`, and how many: those
     // whose counted units pass the most that fit under it (found exactly once a week).
     let over_week = |w: usize, units: &[u64], cap: f64, bits: &mut [u64]| {
-        let by: f64 = sps.iter().map(|sp| f.week_amount[sp * model.weeks + w]).sum();
+        let by: f64 = sps
+            .iter()
+            .map(|sp| f.week_amount[sp * model.weeks + w])
+            .sum();
         let fits = |u: u64| q.amount(u128::from(u)) + by <= cap;
-        let mut most = ((cap - by) / q.amount(1)).max(0.0).min(u64::MAX as f64 / 2.0) as u64;
+        let mut most = ((cap - by) / q.amount(1))
+            .max(0.0)
+            .min(u64::MAX as f64 / 2.0) as u64;
         while most > 0 && !fits(most) {
             most -= 1;
         }
@@ -570,8 +585,11 @@ fn period_rows(
         cum_fact += by;
         let a = amount(&units, by);
         let c = amount(&cum, cum_fact);
-        let doses = hist_stats(store.doses.of(model.dose_column(dose_series, i, monthly)), n)
-            .plus(f64::from(fact_n(i)));
+        let doses = hist_stats(
+            store.doses.of(model.dose_column(dose_series, i, monthly)),
+            n,
+        )
+        .plus(f64::from(fact_n(i)));
         let (start, days) = if monthly {
             model.months[i]
         } else {
