@@ -1076,14 +1076,10 @@ impl Facts {
         }
     }
 
-    /// Whether the record shows anything.
-    pub fn is_empty(&self) -> bool {
-        self.as_of.is_none()
-    }
 }
 
 /// Exact histograms of one count (doses) per column over the replicates: counts below
-/// [`HIST_BINS`] in an array, larger ones listed.
+/// 32 in an array, larger ones listed.
 #[derive(Debug, Clone, Default)]
 pub struct Hist {
     counts: Vec<u32>,
