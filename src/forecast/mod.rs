@@ -51,18 +51,9 @@ pub fn simulate<'t>(
     inputs: Vec<Input>,
     progress: &(dyn Fn() + Sync),
 ) -> Result<Forecast<'t>> {
-    let t0 = std::time::Instant::now();
     let store = model.run(replicates, seed, threads, progress)?;
-    let t1 = std::time::Instant::now();
     let summary = stats::summarise(&model, &store);
-    if std::env::var_os("DOSESIM_TIMING").is_some() {
-        eprintln!(
-            "TIMING run {:?} summarise {:?} bytes {}",
-            t1 - t0,
-            t1.elapsed(),
-            store.bytes()
-        );
-    }
+    // The replicates' figures are not needed once summarised: freed before the files.
     drop(store);
     Ok(Forecast {
         model,

@@ -1075,7 +1075,6 @@ impl Facts {
             self.month_doses[m] += 1;
         }
     }
-
 }
 
 /// Exact histograms of one count (doses) per column over the replicates: counts below
@@ -1225,7 +1224,7 @@ impl Store {
             .flat_map(move |b| b.scalars.iter().skip(j).step_by(k).copied())
     }
 
-    /// Bytes the stored amounts take (for the benchmark's notes).
+    /// Bytes the stored figures take.
     pub fn bytes(&self) -> usize {
         self.blocks
             .iter()
@@ -1709,12 +1708,13 @@ dropout_per_month = {{ value = 0, assumed = "test" }}
         let p = parsed(&t, &plan_text(120, 80, &sites, 0.24, 0.35));
         let model = Model::new(&t, &p, &NO_CALENDARS, None).unwrap();
         // More replicates than a block, so that blocks are spread over the threads.
-        let reps = (BLOCK + 44) as u64;
+        let reps = (3 * BLOCK + 44) as u64;
         let one = model.run(reps, 9, 1, &|| {}).unwrap();
         let two = model.run(reps, 9, 2, &|| {}).unwrap();
         let (mut a, mut b) = (Vec::new(), Vec::new());
         let r17 = model.replicate(9, 17);
-        let r270 = model.replicate(9, 270);
+        let last = reps as usize - 1;
+        let r_last = model.replicate(9, last as u64);
         for c in 0..model.columns() {
             one.column(c, &mut a);
             two.column(c, &mut b);
@@ -1722,7 +1722,7 @@ dropout_per_month = {{ value = 0, assumed = "test" }}
             assert_eq!(a.len(), reps as usize);
             let want = |t: &Tally| t.week.iter().chain(&t.month).nth(c).copied().unwrap();
             assert_eq!(a[17], want(&r17), "column {c}, replicate 17");
-            assert_eq!(a[270], want(&r270), "column {c}, replicate 270");
+            assert_eq!(a[last], want(&r_last), "column {c}, the last replicate");
         }
         for c in 0..model.dose_columns() {
             assert!(one.doses.of(c).eq(two.doses.of(c)), "doses column {c}");
@@ -1732,6 +1732,13 @@ dropout_per_month = {{ value = 0, assumed = "test" }}
         for j in 0..model.scalars_width() {
             assert!(one.scalars(j).eq(two.scalars(j)), "scalar {j}");
         }
+        // A site's week here is under 65,536 counted units: two bytes a value, four for a
+        // block of a column that needs more (a busy month).
+        let n = reps as usize;
+        let scalars = model.scalars_width() * n * 8;
+        let narrow = model.columns() * n * 2;
+        assert!(one.bytes() >= narrow + scalars);
+        assert!(one.bytes() < narrow * 11 / 10 + scalars, "{}", one.bytes());
         assert_ne!(
             model.replicate(9, 0),
             model.replicate(9, 1),
