@@ -55,16 +55,15 @@ impl Fan {
             title.push_str(", assumed dose");
         }
         title.push(')');
-        let mut subtitle = format!(
-            "{} replicates, seed {}; all sites; median with P25-P75 and P5-P95 of the replicates; weeks start on Monday",
-            f.replicates, f.seed
-        );
+        // The assumed values come before the reading notes, so a narrow chart cuts those.
+        let mut subtitle = format!("{} replicates (seed {}), all sites", f.replicates, f.seed);
         if let Some(as_of) = m.facts.as_of {
-            subtitle.push_str(&format!("; from the record as of {as_of}"));
+            subtitle.push_str(&format!(", from the record as of {as_of}"));
         }
         if !assumed.is_empty() {
-            subtitle.push_str(&format!("; rests on assumed values: {assumed}"));
+            subtitle.push_str(&format!("; assumed: {assumed}"));
         }
+        subtitle.push_str("; median with P25-P75 and P5-P95; weeks start on Monday");
         Ok(Fan {
             title,
             subtitle,
