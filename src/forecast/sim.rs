@@ -1009,11 +1009,14 @@ impl<'t> Model<'t> {
             .collect();
         let mut blocks: Vec<Vec<u16>> = vec![Vec::new(); self.sim_sites.len()];
         for _ in 0..self.to_enrol {
-            let (s, &t) = next
-                .iter()
-                .enumerate()
-                .min_by(|a, b| a.1.total_cmp(b.1))
-                .expect("a plan has a site");
+            // The site whose next arrival comes first (the first such on a tie; times are
+            // positive or infinite, never NaN).
+            let (mut s, mut t) = (0, next[0]);
+            for (k, &x) in next.iter().enumerate().skip(1) {
+                if x < t {
+                    (s, t) = (k, x);
+                }
+            }
             if t >= days {
                 break;
             }

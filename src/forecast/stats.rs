@@ -101,6 +101,9 @@ pub fn order_stats(v: &[u64], s: &mut Select) -> (u128, [u64; 6]) {
         return (0, out);
     }
     let max = v.iter().copied().max().unwrap_or(0);
+    if max == 0 {
+        return (0, out);
+    }
     let zeros = v.iter().filter(|&&x| x == 0).count();
     let sum: u128 = if max < u64::MAX / n as u64 {
         u128::from(v.iter().sum::<u64>())
@@ -576,15 +579,24 @@ fn period_rows(
     let mut bits = vec![0u64; n.div_ceil(64)];
     let mut week_units: Vec<u64> = Vec::with_capacity(n);
     let mut rows = Vec::with_capacity(range.len());
+    // The running totals' figures of the period before, while nothing is added to them.
+    let mut before: Option<Stats> = None;
     for i in range {
         gather(&|sp| column(sp, i), &mut units);
+        let mut added = false;
         for (c, u) in cum.iter_mut().zip(&units) {
             *c += u;
+            added |= *u != 0;
         }
         let by = fact(i);
         cum_fact += by;
         let a = amount(&units, by);
-        let c = amount(&cum, cum_fact);
+        // No replicate's running total moved: the same figures, the period's facts added.
+        let c = match before {
+            Some(b) if !added => b.plus(by),
+            _ => amount(&cum, cum_fact),
+        };
+        before = Some(c);
         let doses = hist_stats(
             store.doses.of(model.dose_column(dose_series, i, monthly)),
             n,
