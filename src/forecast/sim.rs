@@ -983,7 +983,8 @@ impl<'t> Model<'t> {
         mut each: impl FnMut(i64, usize, usize, usize, (i64, bool)),
     ) {
         let days = (self.weeks * 7) as f64;
-        let rates: Vec<f64> = self
+        // Each site's mean gap between arrivals in this replicate (infinite: none).
+        let gaps: Vec<f64> = self
             .sim_sites
             .iter()
             .map(|s| match s.shape {
@@ -992,11 +993,18 @@ impl<'t> Model<'t> {
                     .sample(rng),
                 None => s.rate_per_day,
             })
+            .map(|rate| {
+                if rate > 0.0 {
+                    1.0 / rate
+                } else {
+                    f64::INFINITY
+                }
+            })
             .collect();
-        let gap = |rng: &mut R, rate: f64| {
-            if rate > 0.0 {
+        let gap = |rng: &mut R, mean: f64| {
+            if mean.is_finite() {
                 let e: f64 = Exp1.sample(rng);
-                e / rate
+                e * mean
             } else {
                 f64::INFINITY
             }
@@ -1004,8 +1012,8 @@ impl<'t> Model<'t> {
         let mut next: Vec<f64> = self
             .sim_sites
             .iter()
-            .zip(&rates)
-            .map(|(s, &r)| s.activation.max(self.resume) + gap(rng, r))
+            .zip(&gaps)
+            .map(|(s, &g)| s.activation.max(self.resume) + gap(rng, g))
             .collect();
         let mut blocks: Vec<Vec<u16>> = vec![Vec::new(); self.sim_sites.len()];
         for _ in 0..self.to_enrol {
@@ -1025,7 +1033,7 @@ impl<'t> Model<'t> {
             let leave = self.hazard.leave_after(0.0, rng);
             // t >= 0: truncation is its floor.
             each(t as i64, s, usize::from(arm), w, leave);
-            next[s] = t + gap(rng, rates[s]);
+            next[s] = t + gap(rng, gaps[s]);
         }
     }
 
@@ -1286,6 +1294,17 @@ impl Model<'_> {
         }
     }
 
+    /// The dose histogram series of product `k` at `site` (`None`: all sites, which with
+    /// one site are that site's).
+    pub fn dose_series(&self, site: Option<usize>, k: usize) -> usize {
+        let (np, ns) = (self.products.len(), self.sites.len());
+        match site {
+            Some(s) => s * np + k,
+            None if ns == 1 => k,
+            None => ns * np + k,
+        }
+    }
+
     fn dose_columns(&self) -> usize {
         (self.sites.len() + 1) * self.products.len() * (self.weeks + self.months.len())
     }
@@ -1330,6 +1349,11 @@ impl Model<'_> {
         // The sites' dose columns are laid out as the tally's: one run each for weeks and
         // months; all sites' follow them.
         for (doses, monthly) in [(&t.week_doses, false), (&t.month_doses, true)] {
+            h.add_run(self.dose_column(0, 0, monthly), doses);
+            // With one site, its columns are all sites' (see `dose_series`).
+            if ns == 1 {
+                continue;
+            }
             let per_site = doses.len() / ns;
             all.clear();
             all.extend_from_slice(&doses[..per_site]);
@@ -1338,7 +1362,6 @@ impl Model<'_> {
                     *a += d;
                 }
             }
-            h.add_run(self.dose_column(0, 0, monthly), doses);
             h.add_run(self.dose_column(ns * np, 0, monthly), all);
         }
     }

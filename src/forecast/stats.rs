@@ -469,7 +469,7 @@ fn period_rows(
         Some(s) => vec![s * np + k],
         None => (0..ns).map(|s| s * np + k).collect(),
     };
-    let dose_series = site.map_or(ns * np + k, |s| s * np + k);
+    let dose_series = model.dose_series(site, k);
     let product = model.products[k];
     let q = model.quanta[k];
     let cells = model.trial.products[product].unit == Unit::Cells;
