@@ -71,9 +71,10 @@ pub enum Command {
     /// Regenerate the committed examples (compare chart, one arm chart, one report)
     #[command(after_help = "Example:\n  dosesim examples            # rewrites output/examples/")]
     Examples(ExamplesArgs),
-    /// Simulated cell demand per week and month, for manufacturing (Monte Carlo)
+    /// Simulated demand (cells, mL) per week, month and site, with the lots to release,
+    /// for manufacturing (Monte Carlo)
     #[command(
-        after_help = "Example:\n  dosesim forecast scenarios/nct02812121.toml --plan scenarios/plans/nct02812121.toml\n  dosesim forecast scenarios/nct02812121.toml --replicates 50000 --seed 7 --out /tmp/fc\n\nWrites DIR/<trial id>/forecast/: weekly.csv, monthly.csv, summary.csv, fan-<product>.svg/.png,\nforecast.html. The same seed and replicates give the same bytes at any --threads."
+        after_help = "Examples:\n  dosesim forecast scenarios/nct02812121.toml \\\n      --plan scenarios/plans/nct02812121.toml\n  dosesim forecast scenarios/nct02812121.toml --replicates 50000 --seed 7 \\\n      --out /tmp/fc\n  dosesim forecast scenarios/nct01724398.toml \\\n      --roster scenarios/rosters/NCT01724398.csv \\\n      --log scenarios/logs/NCT01724398.csv --as-of 2026-11-20\n\nWrites DIR/<trial id>/forecast/: weekly.csv, monthly.csv, summary.csv, lots.csv,\nfan-<product>.svg/.png, forecast.html. With --log the forecast starts at the\nas-of date's week. The same seed and replicates give the same bytes at any\n--threads."
     )]
     Forecast(ForecastArgs),
     /// One trial's arms as lanes over study days
@@ -327,6 +328,10 @@ pub struct ForecastArgs {
     /// Folder of site calendars (SITE.toml) for the plan's sites and the roster's
     #[arg(long, value_name = "DIR", default_value = "scenarios/calendars")]
     pub calendars: PathBuf,
+    /// With --roster: what the record shows (doses given, deaths, withdrawals) is a fact
+    /// in every replicate, and the forecast starts at the as-of date's week
+    #[command(flatten)]
+    pub record: RecordArgs,
     /// Replace a forecast folder made from other inputs (another plan, say)
     #[arg(long)]
     pub force: bool,

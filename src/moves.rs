@@ -626,10 +626,29 @@ impl<'a> Placer<'a> {
                 stay = protocol;
             }
         }
+        // Whatever the rules say, an occurrence comes after every earlier one of its
+        // series shown so far: where staying would not, the first open day after them
+        // (or the first day, when none is open in reach), flagged.
+        let after_shown = group
+            .iter()
+            .filter_map(|&m| self.last_shown[self.items[m].series])
+            .map(|x| shift(self.placed_date(x), 1))
+            .max();
+        let mut pushed = false;
+        if found.is_none()
+            && let Some(first) = after_shown.filter(|&f| stay < f)
+        {
+            stay = (0..=i64::from(DEFAULT_REACH_DAYS))
+                .map(|k| shift(first, k))
+                .find(|&d| open(d))
+                .unwrap_or(first);
+            pushed = true;
+        }
         match found {
             Some(d) => (d, Flags::NONE),
             None => {
-                let mut f = Flags::NONE;
+                // Pushed past its rules by the order of its series: a gap conflict.
+                let mut f = if pushed { Flags::MIN_GAP } else { Flags::NONE };
                 if !open(stay) {
                     f |= Flags::CLOSED_DAY;
                     if !any_open && policy.on_closed != OnClosed::Keep {

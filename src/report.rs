@@ -212,7 +212,7 @@ pub fn render(r: &Report) -> String {
             (record_section(t, rec))
         }
         @if let Some(fc) = &r.forecast {
-            h2 { "Forecast of cell demand" }
+            h2 { "Forecast of demand" }
             (fc)
         }
         h2 { "Patients (" (r.patient_count) ")" }
@@ -720,19 +720,52 @@ pub fn index(folders: &[Manifest], compare_svg: &str, reference_weight_kg: f64) 
 }
 
 /// The forecast section of a trial's report (`prefix`: where its files are from the page,
-/// "forecast/" in the trial report, "" in forecast.html), with each product's fan chart.
+/// "forecast/" in the trial report, "" in forecast.html), with each product's fan chart:
+/// the assumed regimen values the figures rest on, the plan's values, what the record
+/// shows, patients and totals, the charts, the release plan and the months with their
+/// capacity risk.
 pub fn forecast_section(
     f: &crate::forecast::Forecast,
     charts: &[(usize, &str)],
     prefix: &str,
 ) -> Markup {
-    use crate::export::forecast::iso_week;
+    use crate::export::forecast::{iso_week, site_name};
     let m = &f.model;
     let s = &f.summary;
     let t = m.trial;
     let week = |d: f64| iso_week(m.date_of(d as i64));
-    let cells = |x: f64| sci_exact(x);
+    let unit_of = |p: usize| t.products[p].unit;
+    let amount = move |p: usize, x: f64| -> String {
+        match unit_of(p) {
+            crate::model::Unit::Cells => sci_exact(x),
+            crate::model::Unit::Ml => format!("{} mL", trim_decimals(x, 2)),
+        }
+    };
+    let short = move |p: usize, x: f64| -> String {
+        match unit_of(p) {
+            crate::model::Unit::Cells => sci(x),
+            crate::model::Unit::Ml => format!("{} mL", trim_decimals(x, 2)),
+        }
+    };
+    let regimen = crate::forecast::regimen_assumptions(m);
+    let several = m.sites.len() > 1;
+    let cells_word = |p: usize| match unit_of(p) {
+        crate::model::Unit::Cells => " cells",
+        crate::model::Unit::Ml => " (mL)",
+    };
     html! {
+        @if !regimen.is_empty() {
+            div.assumed {
+                p {
+                    strong { "These figures rest on assumed regimen values" }
+                    ", not stated in the registry record: every dose, date and total below (and "
+                    "each row of the CSV files, in its " code { "assumed" } " column) depends on them."
+                }
+                ul {
+                    @for a in &regimen { li { strong { (a.what) } ": " (a.reason) } }
+                }
+            }
+        }
         p.meta {
             (s.replicates) " replicates (seed " (f.seed) ") of the plan " code { (m.plan.file.display()) }
             ", over " (m.weeks) " weeks from the week of " (m.week0) ". "
@@ -745,7 +778,21 @@ pub fn forecast_section(
             "in permuted blocks per site, weighed, and die or drop out by the plan's hazards. Each "
             "patient's doses come from the same schedule as the calendars, on their site's calendar; "
             "a dose on or after the day a patient dies or drops out is not given. Percentiles are "
-            "values replicates had; lots are ceil(cells / lot_cells)."
+            "values replicates had. A cumulative percentile is that of each replicate's own running "
+            "total from the first week forecast, so lots released (ceil(cumulative / lot_cells)) read "
+            "down the weeks are a release plan."
+        }
+        @if let Some(as_of) = m.facts.as_of {
+            p {
+                strong { "From the administration record. " }
+                "The forecast starts in the week of the record's as-of date, " (as_of) ": "
+                (crate::forecast::record_words(f, as_of)) ". "
+                "Doses given are counted on their dates (those before the week of " (m.week0)
+                " are in the totals, not in any week); a patient recorded dead or withdrawn is given "
+                "nothing more; a dose due by the as-of date with nothing recorded is counted as still "
+                "to give, on the as-of date; the others face the hazards from their study day on the "
+                "as-of date, known to be alive then."
+            }
         }
         table {
             tr { th { "Plan value" } th { "Value" } th { "Where it comes from" } }
@@ -764,10 +811,23 @@ pub fn forecast_section(
             @for (name, st) in [("Patients enrolled", &s.enrolled), ("Completed (on study after the last dose or visit)", &s.completed), ("Died before completing", &s.died), ("Dropped out before completing", &s.dropped_out)] {
                 tr { td { (name) } td.n { (trim_decimals(st.mean, 1)) } td.n { (st.p("p5")) } td.n { (st.p("p50")) } td.n { (st.p("p95")) } }
             }
-            @for (p, doses, c, after) in &s.totals {
-                tr { td { (t.products[*p].id) " doses" } td.n { (trim_decimals(doses.mean, 1)) } td.n { (doses.p("p5")) } td.n { (doses.p("p50")) } td.n { (doses.p("p95")) } }
-                tr { td { (t.products[*p].id) " cells" } td.n { (cells(c.mean.round())) } td.n { (cells(c.p("p5"))) } td.n { (cells(c.p("p50"))) } td.n { (cells(c.p("p95"))) } }
-                tr { td { (t.products[*p].id) " cells after the horizon" } td.n { (cells(after.mean.round())) } td.n { (cells(after.p("p5"))) } td.n { (cells(after.p("p50"))) } td.n { (cells(after.p("p95"))) } }
+            @for tot in &s.totals {
+                @let p = tot.product;
+                @let at = if several { format!(" at {}", site_name(m, tot.site)) } else { String::new() };
+                @let flag = !tot.assumed.is_empty();
+                @if tot.site.is_none() || several {
+                    tr {
+                        td.flag[flag] { (t.products[p].id) " doses" (at) @if flag { " (assumed: " (tot.assumed) ")" } }
+                        td.n { (trim_decimals(tot.doses.mean, 1)) } td.n { (tot.doses.p("p5")) } td.n { (tot.doses.p("p50")) } td.n { (tot.doses.p("p95")) }
+                    }
+                    tr {
+                        td.flag[flag] { (t.products[p].id) (cells_word(p)) (at) @if flag { " (assumed: " (tot.assumed) ")" } }
+                        td.n { (amount(p, tot.amount.mean.round())) } td.n { (amount(p, tot.amount.p("p5"))) } td.n { (amount(p, tot.amount.p("p50"))) } td.n { (amount(p, tot.amount.p("p95"))) }
+                    }
+                    @if tot.site.is_none() {
+                        tr { td { (t.products[p].id) (cells_word(p)) " after the horizon" } td.n { (amount(p, tot.after_horizon.mean.round())) } td.n { (amount(p, tot.after_horizon.p("p5"))) } td.n { (amount(p, tot.after_horizon.p("p50"))) } td.n { (amount(p, tot.after_horizon.p("p95"))) } }
+                    }
+                }
             }
             @if let Some(l) = &s.last_dose_day {
                 tr { td { "Week of the last dose" } td {} td.d { (week(l.p("p5"))) } td.d { (week(l.p("p50"))) } td.d { (week(l.p("p95"))) } }
@@ -777,21 +837,61 @@ pub fn forecast_section(
             }
         }
         @for (p, svg) in charts {
-            h3 { (t.products[*p].id) ": cells per week" }
+            h3 { (t.products[*p].id) ": " (unit_of(*p).as_str()) " per week, all sites" }
             (PreEscaped(*svg))
         }
-        h3 { "By month" }
+        @for plan in &s.lots {
+            h3 { (t.products[plan.product].id) ": release plan (lots of " (sci(plan.lot_cells)) " cells)" }
+            p.meta {
+                "Lot n must be released by the Monday of the first week whose cumulative demand needs it: "
+                "at the P50, and at the P95 (enough in 95% of replicates). "
+                @match plan.lead_time_weeks {
+                    Some(l) => { "Its manufacture starts " (l) " weeks before (the plan's lead_time_weeks). " }
+                    None => { "The plan gives no lead_time_weeks, so no start dates. " }
+                }
+                "Every lot: " a href=(format!("{prefix}lots.csv")) { "lots.csv" } "."
+            }
+            table {
+                tr { th { "Lot" } th { "Released by (P50)" } th { "Start by (P50)" } th { "Released by (P95)" } th { "Start by (P95)" } }
+                @for &(lot, p50, p95) in plan.lots.iter().take(24) {
+                    tr {
+                        td.n { (lot) }
+                        @for wk in [p50, p95] {
+                            @match wk {
+                                Some(w) => {
+                                    @let monday = m.date_of(w as i64 * 7);
+                                    td.d { (iso_week(monday)) " (" (monday) ")" }
+                                    @let start = plan.lead_time_weeks.map(|l| monday - chrono::Days::new(u64::from(l) * 7));
+                                    @match start {
+                                        Some(d) if d < m.week0 => td.d.flag { (d) " (before the first week forecast)" },
+                                        Some(d) => td.d { (d) },
+                                        None => td {},
+                                    }
+                                }
+                                None => { td { "not needed" } td {} }
+                            }
+                        }
+                    }
+                }
+            }
+            @if plan.lots.len() > 24 {
+                p.meta { "The first 24 of " (plan.lots.len()) " lots; every one in lots.csv." }
+            }
+        }
+        h3 { "By month, all sites" }
         table {
             tr {
-                th { "Month" } th { "Product" } th { "Days counted" } th { "Doses P50" } th { "Cells P50" }
-                th { "Cells P95" } th { "Lots P50" } th { "Lots P95" } th { "Capacity (cells)" } th { "P(over capacity)" }
+                th { "Month" } th { "Product" } th { "Days counted" } th { "Doses P50" } th { "Amount P50" }
+                th { "Amount P95" } th { "Cumulative P50" } th { "Cumulative P95" } th { "Lots released by its end (P50)" } th { "(P95)" }
+                th { "Capacity per week (cells)" } th { "P(a week over capacity)" }
             }
-            @for r in &s.monthly {
+            @for r in s.monthly.iter().filter(|r| r.site.is_none()) {
                 tr {
-                    td.d { (r.start.format("%Y-%m")) } td { code { (t.products[r.product].id) } } td.n { (r.days) }
-                    td.n { (r.doses.p("p50")) } td.n { (sci(r.cells.p("p50"))) } td.n { (sci(r.cells.p("p95"))) }
-                    td.n { @if let Some(l) = r.lots { (l.0) } } td.n { @if let Some(l) = r.lots { (l.1) } }
-                    td.n { @if let Some(c) = r.capacity { (sci(c.floor())) } }
+                    td.d { (r.start.format("%Y-%m")) } td.flag[!r.assumed.is_empty()] { code { (t.products[r.product].id) } } td.n { (r.days) }
+                    td.n { (r.doses.p("p50")) } td.n { (short(r.product, r.amount.p("p50"))) } td.n { (short(r.product, r.amount.p("p95"))) }
+                    td.n { (short(r.product, r.cumulative.p("p50"))) } td.n { (short(r.product, r.cumulative.p("p95"))) }
+                    td.n { @if let Some(l) = r.lots_released { (l.0) } } td.n { @if let Some(l) = r.lots_released { (l.1) } }
+                    td.n { @if let Some(c) = r.capacity_per_week { (sci(c.floor())) } }
                     @match r.p_over_capacity {
                         Some(p) if p > 0.05 => td.n.flag { (format!("{p:.4}")) },
                         Some(p) => td.n { (format!("{p:.4}")) },
@@ -801,7 +901,10 @@ pub fn forecast_section(
             }
         }
         p.meta {
-            "Cells in this table are rounded to three figures; the CSV files hold them exactly. "
+            "A month's P(a week over capacity) is the share of replicates in which any week with a day "
+            "in that month needs more than the weekly capacity (so it is never below any of its weeks'), "
+            "flagged above 5%. Amounts in this table are rounded to three figures; the CSV files hold "
+            "them exactly, per site as well as for all sites, with an " code { "assumed" } " column. "
             "Every week's figures: " a href=(format!("{prefix}weekly.csv")) { "weekly.csv" } "; every month's: "
             a href=(format!("{prefix}monthly.csv")) { "monthly.csv" } "; patients and totals: "
             a href=(format!("{prefix}summary.csv")) { "summary.csv" } "."
@@ -813,7 +916,7 @@ pub fn forecast_section(
 pub fn forecast_page(f: &crate::forecast::Forecast, charts: &[(usize, &str)]) -> String {
     let t = f.model.trial;
     let body = html! {
-        h1 { (t.id) ": forecast of cell demand" }
+        h1 { (t.id) ": forecast of demand" }
         p.meta { (t.title) ". Condition: " (t.condition) "." }
         (forecast_section(f, charts, ""))
         (made_from(&f.inputs, "forecast"))

@@ -1,6 +1,8 @@
 //! `dosesim forecast`: the exact case (a roster, nobody dying) against cohort's prep.csv,
-//! the same bytes at any thread count, the files a planner opens, bad plans, and the
-//! forecast in `run`'s report.
+//! the same bytes at any thread count, the files a planner opens, bad plans, the forecast
+//! in `run`'s report; issue 20: the assumed dose said in every output, cumulative demand
+//! and lots that add up, monthly capacity risk from its weeks, the record's facts, per-site
+//! demand and products in mL.
 
 mod common;
 
@@ -76,6 +78,29 @@ fn rows(path: &Path) -> Vec<BTreeMap<String, String>> {
         .collect()
 }
 
+/// The rows of all sites together (of one product, when given).
+fn all_sites(
+    rows: &[BTreeMap<String, String>],
+    product: Option<&str>,
+) -> Vec<BTreeMap<String, String>> {
+    rows.iter()
+        .filter(|r| r["site"] == "all sites" && product.is_none_or(|p| r["product"] == p))
+        .cloned()
+        .collect()
+}
+
+/// summary.csv's row of `measure` for all sites (and `product`, when given).
+fn measure(
+    rows: &[BTreeMap<String, String>],
+    measure: &str,
+    product: &str,
+) -> BTreeMap<String, String> {
+    rows.iter()
+        .find(|r| r["measure"] == measure && r["site"] == "all sites" && r["product"] == product)
+        .unwrap_or_else(|| panic!("no {measure} row for '{product}'"))
+        .clone()
+}
+
 fn num(row: &BTreeMap<String, String>, col: &str) -> f64 {
     row[col]
         .parse()
@@ -105,13 +130,18 @@ fn with_a_roster_and_nobody_dying_every_week_is_cohorts_prep_cell_for_cell() {
         e.1 += num(&r, "doses") as u32;
     }
     assert!(by_week.len() > 10, "doses over many weeks: {by_week:?}");
-    let weekly = rows(&out.join("NCT04822922/forecast/weekly.csv"));
+    let weekly = all_sites(&rows(&out.join("NCT04822922/forecast/weekly.csv")), None);
     assert_eq!(weekly.len(), 60, "one row per week of the horizon");
     let mut seen = 0;
+    let mut cumulative = 0.0;
     for w in &weekly {
         let start: chrono::NaiveDate = w["week_start"].parse().unwrap();
         let (cells, doses) = by_week.get(&start).copied().unwrap_or((0.0, 0));
-        for col in ["cells_mean", "cells_p5", "cells_p50", "cells_p99"] {
+        cumulative += cells;
+        for col in ["cumulative_mean", "cumulative_p5", "cumulative_p99"] {
+            assert_eq!(num(w, col), cumulative, "{start} {col}");
+        }
+        for col in ["amount_mean", "amount_p5", "amount_p50", "amount_p99"] {
             assert_eq!(num(w, col), cells, "{start} {col}");
         }
         assert_eq!(num(w, "doses_p50"), f64::from(doses), "{start}");
@@ -120,14 +150,11 @@ fn with_a_roster_and_nobody_dying_every_week_is_cohorts_prep_cell_for_cell() {
     }
     assert_eq!(seen, by_week.len(), "every prep week is inside the horizon");
     let summary = rows(&out.join("NCT04822922/forecast/summary.csv"));
-    let get = |m: &str| summary.iter().find(|r| r["measure"] == m).unwrap().clone();
-    assert_eq!(get("patients_enrolled")["p50"], "16");
-    assert_eq!(get("patients_completed")["p5"], "16");
-    assert_eq!(
-        get("cells")["p50"],
-        "3201280000",
-        "cohort's 3201280000 cells"
-    );
+    assert_eq!(measure(&summary, "patients_enrolled", "")["p50"], "16");
+    assert_eq!(measure(&summary, "patients_completed", "")["p5"], "16");
+    let total = measure(&summary, "amount", "uc_msc");
+    assert_eq!(total["p50"], "3201280000", "cohort's 3201280000 cells");
+    assert_eq!(total["unit"], "cells");
     // The fan chart draws the roster's planned demand.
     let svg = std::fs::read_to_string(out.join("NCT04822922/forecast/fan-uc_msc.svg")).unwrap();
     assert!(svg_texts(&svg).iter().any(|t| t == "roster as planned"));
@@ -233,6 +260,7 @@ fn the_forecast_does_not_work_through_spring_festival_2027() {
         run.expect_code(0);
         rows(&out.path().join("NCT04822922/forecast/weekly.csv"))
             .iter()
+            .filter(|r| r["site"] == "all sites")
             .map(|r| {
                 (
                     r["week_start"].clone(),
@@ -299,27 +327,46 @@ fn weekly_figures_are_ordered_and_add_up_to_the_months() {
         "{}",
         run.err()
     );
-    let weekly = rows(&out.join("NCT04822922/forecast/weekly.csv"));
-    let monthly = rows(&out.join("NCT04822922/forecast/monthly.csv"));
-    for r in weekly.iter().chain(&monthly) {
-        let q: Vec<f64> = ["p5", "p25", "p50", "p75", "p95", "p99"]
-            .iter()
-            .map(|p| num(r, &format!("cells_{p}")))
-            .collect();
-        assert!(q.windows(2).all(|w| w[0] <= w[1]), "{r:?}");
-        assert!(num(r, "doses_p5") <= num(r, "doses_p95"));
-        // Lots: ceil(cells / 2e8) of the P50 and P95.
-        assert_eq!(num(r, "lots_p50"), (q[2] / 2e8).ceil(), "{r:?}");
-        assert_eq!(num(r, "lots_p95"), (q[4] / 2e8).ceil(), "{r:?}");
-        let p = num(r, "p_over_capacity");
-        assert!((0.0..=1.0).contains(&p));
-        // Every dose is whole cells.
-        assert_eq!(q[2].fract(), 0.0);
+    let weekly = all_sites(&rows(&out.join("NCT04822922/forecast/weekly.csv")), None);
+    let monthly = all_sites(&rows(&out.join("NCT04822922/forecast/monthly.csv")), None);
+    for rs in [&weekly, &monthly] {
+        let mut before = (0.0, 0.0);
+        for r in rs.iter() {
+            for name in ["amount", "cumulative"] {
+                let ps: &[&str] = if name == "amount" {
+                    &["p5", "p25", "p50", "p75", "p95", "p99"]
+                } else {
+                    &["p5", "p50", "p95", "p99"]
+                };
+                let q: Vec<f64> = ps.iter().map(|p| num(r, &format!("{name}_{p}"))).collect();
+                assert!(q.windows(2).all(|w| w[0] <= w[1]), "{r:?}");
+                // Every dose is whole cells.
+                assert!(q.iter().all(|x| x.fract() == 0.0), "{r:?}");
+            }
+            assert!(num(r, "doses_p5") <= num(r, "doses_p95"));
+            // Lots released by the end of the period: ceil(cumulative / 2e8) of the P50
+            // and P95, never fewer than the period before.
+            let (c50, c95) = (num(r, "cumulative_p50"), num(r, "cumulative_p95"));
+            assert_eq!(num(r, "lots_released_p50"), (c50 / 2e8).ceil(), "{r:?}");
+            assert_eq!(num(r, "lots_released_p95"), (c95 / 2e8).ceil(), "{r:?}");
+            assert!(
+                c50 >= before.0 && c95 >= before.1,
+                "a running total never falls: {r:?}"
+            );
+            before = (c50, c95);
+            let p = num(r, "p_over_capacity");
+            assert!((0.0..=1.0).contains(&p));
+            assert_eq!(r["unit"], "cells");
+        }
     }
-    // The same doses, counted by week and by month.
+    // The same doses, counted by week and by month, and the same running total at the end.
     let sum = |rs: &[BTreeMap<String, String>], c: &str| rs.iter().map(|r| num(r, c)).sum::<f64>();
     let (w, m) = (sum(&weekly, "doses_mean"), sum(&monthly, "doses_mean"));
     assert!((w - m).abs() < 0.01 * (weekly.len() as f64), "{w} vs {m}");
+    assert_eq!(
+        num(weekly.last().unwrap(), "cumulative_mean"),
+        num(monthly.last().unwrap(), "cumulative_mean")
+    );
     assert_eq!(
         monthly.iter().map(|r| num(r, "days_counted")).sum::<f64>(),
         420.0,
@@ -477,7 +524,7 @@ fn run_puts_each_forecast_in_its_trials_report_and_a_cohort_rerun_keeps_the_fold
     );
     for t in ["NCT04822922", "NCT05106972"] {
         let html = std::fs::read_to_string(out.join(t).join("report.html")).unwrap();
-        assert!(html.contains("Forecast of cell demand"), "{t}");
+        assert!(html.contains("Forecast of demand"), "{t}");
         assert!(html.contains("href=\"forecast/weekly.csv\""), "{t}");
         assert!(out.join(t).join("forecast/weekly.csv").is_file());
     }
@@ -545,17 +592,17 @@ fn weights_drawn_from_a_roster_are_that_rosters() {
     let manifest = std::fs::read_to_string(out.join("NCT04822922/forecast/manifest.json")).unwrap();
     assert!(manifest.contains("weight roster"), "{manifest}");
     let summary = rows(&out.join("NCT04822922/forecast/summary.csv"));
-    let doses = summary.iter().find(|r| r["measure"] == "doses").unwrap();
+    let doses = measure(&summary, "doses", "uc_msc");
     assert_eq!(doses["p5"], "64", "16 patients x 4 infusions, nobody dying");
     for w in rows(&out.join("NCT04822922/forecast/weekly.csv")) {
         for q in ["p5", "p25", "p50", "p75", "p95", "p99"] {
-            let c = num(&w, &format!("cells_{q}"));
+            let c = num(&w, &format!("amount_{q}"));
             assert_eq!(c % 4e6, 0.0, "{} {q} {c}", w["week_start"]);
         }
     }
-    let cells = summary.iter().find(|r| r["measure"] == "cells").unwrap();
+    let cells = measure(&summary, "amount", "uc_msc");
     let (lo, hi) = (64.0 * 2e7, 64.0 * 9.6e7);
-    assert!((lo..=hi).contains(&num(cells, "p50")), "{cells:?}");
+    assert!((lo..=hi).contains(&num(&cells, "p50")), "{cells:?}");
 }
 
 #[test]
@@ -578,16 +625,546 @@ fn a_roster_that_starts_before_the_plan_is_counted_from_its_first_week() {
     let out = dir.path().join("out");
     let roster = "scenarios/rosters/NCT04822922.csv";
     forecast(&p, &out, &["--roster", roster, "--replicates", "20"]).expect_code(0);
-    let weekly = rows(&out.join("NCT04822922/forecast/weekly.csv"));
+    let weekly = all_sites(&rows(&out.join("NCT04822922/forecast/weekly.csv")), None);
     assert_eq!(weekly[0]["week_start"], "2026-08-03");
     assert_eq!(
         weekly.len(),
         60 + 9,
         "9 weeks from 2026-08-03 to 2026-10-05"
     );
-    let total: f64 = weekly.iter().map(|w| num(w, "cells_p50")).sum();
+    let total: f64 = weekly.iter().map(|w| num(w, "amount_p50")).sum();
     assert_eq!(
         total, 3_201_280_000.0,
         "cohort's total, every dose in a week"
     );
+}
+
+/// The bundled plan of NCT02812121 with `edits` (old, new) applied, written into `dir`.
+fn bundled_plan(dir: &Path, edits: &[(&str, &str)]) -> PathBuf {
+    let mut text = std::fs::read_to_string("scenarios/plans/nct02812121.toml").unwrap();
+    for (old, new) in edits {
+        assert!(text.contains(old), "{old}");
+        text = text.replacen(old, new, 1);
+    }
+    write_file(dir, "plan.toml", &text)
+}
+
+fn forecast_of(scenario: &str, out: &Path, extra: &[&str]) -> Run {
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "forecast".into(),
+        scenario.into(),
+        "--out".into(),
+        out.into(),
+    ];
+    args.extend(extra.iter().map(|s| s.into()));
+    run(args)
+}
+
+#[test]
+fn nct02812121s_forecast_says_in_every_output_that_it_rests_on_the_assumed_dose() {
+    // Issue 20, item 9: the summary line, the CSV files and forecast.html were unmarked
+    // (only stderr warned).
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let r = forecast_of("scenarios/nct02812121.toml", &out, &["--replicates", "300"]);
+    r.expect_code(0);
+    let line = r
+        .out()
+        .lines()
+        .find(|l| l.starts_with("NCT02812121: "))
+        .unwrap()
+        .to_string();
+    assert!(
+        line.contains("ucb_msc: median") && line.contains("[includes assumed doses]"),
+        "{line}"
+    );
+    assert!(line.contains("[assumed: product"), "{line}");
+    let f = out.join("NCT02812121/forecast");
+    for file in ["weekly.csv", "monthly.csv", "lots.csv"] {
+        let rs = rows(&f.join(file));
+        assert!(!rs.is_empty(), "{file}");
+        for r in &rs {
+            let names: Vec<&str> = r["assumed"].split("; ").collect();
+            assert!(
+                names.contains(&"dose") && names.contains(&"product"),
+                "{file}: {r:?}"
+            );
+        }
+    }
+    let summary = rows(&f.join("summary.csv"));
+    for m in ["doses", "amount", "amount_after_horizon"] {
+        let row = measure(&summary, m, "ucb_msc");
+        assert!(row["assumed"].split("; ").any(|a| a == "dose"), "{row:?}");
+    }
+    assert_eq!(
+        measure(&summary, "patients_enrolled", "")["assumed"],
+        "",
+        "enrolment rests on the plan alone"
+    );
+    let html = std::fs::read_to_string(f.join("forecast.html")).unwrap();
+    assert!(html.contains("These figures rest on assumed regimen values"));
+    assert!(html.contains("ucb_msc dose") && html.contains("The record states no cell dose"));
+    let svg = std::fs::read_to_string(f.join("fan-ucb_msc.svg")).unwrap();
+    let texts = svg_texts(&svg);
+    assert!(
+        texts.iter().any(|t| t.contains("assumed dose")),
+        "the chart's title: {texts:?}"
+    );
+}
+
+#[test]
+fn run_marks_the_forecast_line_of_a_trial_with_an_assumed_dose() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let r = run([
+        "run".as_ref(),
+        "scenarios/nct02812121.toml".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    r.expect_code(0);
+    let line = r
+        .out()
+        .lines()
+        .find(|l| l.trim_start().starts_with("forecast: 10000 replicates"))
+        .unwrap_or_else(|| panic!("{}", r.out()))
+        .to_string();
+    assert!(line.contains("[includes assumed doses]"), "{line}");
+    let report = std::fs::read_to_string(out.join("NCT02812121/report.html")).unwrap();
+    assert!(report.contains("These figures rest on assumed regimen values"));
+}
+
+#[test]
+fn nct02812121s_lots_read_down_are_a_release_plan_that_adds_up_to_the_trial() {
+    // Issue 20, item 10: the weekly lots_p50 column, a ceiling per week, summed to 122
+    // lots for a trial that needs 6 or 7 (P50 5.91e9, P95 6.24e9 cells at 1e9 a lot).
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    forecast_of(
+        "scenarios/nct02812121.toml",
+        &out,
+        &["--replicates", "2000"],
+    )
+    .expect_code(0);
+    let f = out.join("NCT02812121/forecast");
+    let weekly = all_sites(&rows(&f.join("weekly.csv")), Some("ucb_msc"));
+    let mut before = (0.0, 0.0);
+    for w in &weekly {
+        let l = (num(w, "lots_released_p50"), num(w, "lots_released_p95"));
+        assert!(l.0 >= before.0 && l.1 >= before.1, "never fewer: {w:?}");
+        assert!(l.0 <= l.1);
+        before = l;
+    }
+    assert_eq!(
+        before,
+        (6.0, 7.0),
+        "the whole trial: 6 lots at the P50, 7 at the P95"
+    );
+    let summary = rows(&f.join("summary.csv"));
+    let total = measure(&summary, "amount", "ucb_msc");
+    assert_eq!(before.0, (num(&total, "p50") / 1e9).ceil());
+    // lots.csv: one row per lot up to the P95's, each due in the first week whose lots
+    // released reach it; the seventh is not needed at the P50.
+    let lots = rows(&f.join("lots.csv"));
+    assert_eq!(lots.len(), 7);
+    for (k, l) in lots.iter().enumerate() {
+        assert_eq!(num(l, "lot"), (k + 1) as f64);
+        for (q, col) in [("p50", "lots_released_p50"), ("p95", "lots_released_p95")] {
+            let first = weekly.iter().find(|w| num(w, col) >= (k + 1) as f64);
+            match first {
+                Some(w) => {
+                    assert_eq!(l[&format!("iso_week_{q}")], w["iso_week"], "lot {}", k + 1);
+                    assert_eq!(l[&format!("released_by_{q}")], w["week_start"]);
+                }
+                None => assert_eq!(l[&format!("iso_week_{q}")], "", "lot {}", k + 1),
+            }
+        }
+        // The bundled plan gives a lead time: each lot starts that many weeks earlier.
+        let lead = num(l, "lead_time_weeks");
+        let released: chrono::NaiveDate = l["released_by_p95"].parse().unwrap();
+        let start: chrono::NaiveDate = l["start_by_p95"].parse().unwrap();
+        assert_eq!((released - start).num_days(), lead as i64 * 7);
+    }
+    assert_eq!(lots[6]["iso_week_p50"], "");
+    let html = std::fs::read_to_string(f.join("forecast.html")).unwrap();
+    assert!(html.contains("release plan") && html.contains("lots.csv"));
+}
+
+#[test]
+fn the_last_weeks_cumulative_percentiles_are_the_trials_totals() {
+    // With a horizon long enough that no replicate gives a dose after it, each replicate's
+    // running total at the last week is its total: the same order statistics, exactly.
+    let dir = tempfile::tempdir().unwrap();
+    let p = bundled_plan(
+        dir.path(),
+        &[(
+            "horizon_weeks = { value = 200,",
+            "horizon_weeks = { value = 300,",
+        )],
+    );
+    let out = dir.path().join("out");
+    let r = forecast_of(
+        "scenarios/nct02812121.toml",
+        &out,
+        &["--plan", p.to_str().unwrap(), "--replicates", "1000"],
+    );
+    r.expect_code(0);
+    let f = out.join("NCT02812121/forecast");
+    let summary = rows(&f.join("summary.csv"));
+    assert_eq!(
+        measure(&summary, "amount_after_horizon", "ucb_msc")["mean"],
+        "0"
+    );
+    let total = measure(&summary, "amount", "ucb_msc");
+    let last = all_sites(&rows(&f.join("weekly.csv")), Some("ucb_msc"))
+        .pop()
+        .unwrap();
+    for q in ["mean", "p5", "p50", "p95"] {
+        assert_eq!(total[q], last[&format!("cumulative_{q}")], "{q}");
+    }
+    let month = all_sites(&rows(&f.join("monthly.csv")), Some("ucb_msc"))
+        .pop()
+        .unwrap();
+    assert_eq!(total["p50"], month["cumulative_p50"]);
+}
+
+#[test]
+fn a_months_capacity_risk_is_the_share_with_any_of_its_weeks_over() {
+    // Issue 20, item 10: a month against 4.4 weeks of capacity read 6% where its weeks
+    // read 15%. A month is over capacity in a replicate when any of its weeks is.
+    let dir = tempfile::tempdir().unwrap();
+    let p = bundled_plan(
+        dir.path(),
+        &[(
+            "capacity_cells_per_week = { value = 1.5e8,",
+            "capacity_cells_per_week = { value = 6e7,",
+        )],
+    );
+    let out = dir.path().join("out");
+    forecast_of(
+        "scenarios/nct02812121.toml",
+        &out,
+        &["--plan", p.to_str().unwrap(), "--replicates", "1000"],
+    )
+    .expect_code(0);
+    let f = out.join("NCT02812121/forecast");
+    let weekly = all_sites(&rows(&f.join("weekly.csv")), Some("ucb_msc"));
+    let monthly = all_sites(&rows(&f.join("monthly.csv")), Some("ucb_msc"));
+    let mut above = 0;
+    for m in &monthly {
+        let first: chrono::NaiveDate = m["first_day"].parse().unwrap();
+        let last = first + chrono::Days::new(num(m, "days_counted") as u64 - 1);
+        let weeks: Vec<f64> = weekly
+            .iter()
+            .filter(|w| {
+                let start: chrono::NaiveDate = w["week_start"].parse().unwrap();
+                start <= last && start + chrono::Days::new(6) >= first
+            })
+            .map(|w| num(w, "p_over_capacity"))
+            .collect();
+        let pm = num(m, "p_over_capacity");
+        let most = weeks.iter().copied().fold(0.0, f64::max);
+        let sum: f64 = weeks.iter().sum();
+        assert!(pm >= most, "{}: {pm} below a week's {most}", m["month"]);
+        assert!(
+            pm <= sum.min(1.0) + 1e-9,
+            "{}: {pm} above {sum}",
+            m["month"]
+        );
+        above += usize::from(pm > most);
+        assert_eq!(num(m, "capacity_cells_per_week"), 6e7);
+    }
+    assert!(
+        above > 3,
+        "months where more replicates have some week over than any one week"
+    );
+    let html = std::fs::read_to_string(f.join("forecast.html")).unwrap();
+    assert!(html.contains("P(a week over capacity)"));
+}
+
+/// An administration record for the NCT04822922 demo roster: P2922-001 given all four
+/// infusions (the first a smaller amount), P2922-002 the first, then (`died`) dead on
+/// 2026-08-25.
+fn record(dir: &Path, died: bool) -> PathBuf {
+    let mut rows = vec![
+        "patient_id,date,record,component,occurrence,amount,note",
+        "P2922-001,2026-08-03,given,uc_msc,1,20000000,part of the bag lost",
+        "P2922-001,2026-08-06,given,uc_msc,2,,",
+        "P2922-001,2026-08-09,given,uc_msc,3,,",
+        "P2922-001,2026-08-12,given,uc_msc,4,,",
+        "P2922-002,2026-08-21,given,uc_msc,1,,",
+    ];
+    if died {
+        rows.push("P2922-002,2026-08-25,died,,,,");
+    }
+    write_file(
+        dir,
+        if died { "died.csv" } else { "alive.csv" },
+        &(rows.join("\n") + "\n"),
+    )
+}
+
+#[test]
+fn with_the_record_a_dead_patient_is_not_simulated_and_the_forecast_starts_at_the_as_of_week() {
+    // Issue 20, item 11: with --roster, a patient the record showed dead was simulated
+    // again, and the outputs started at the roster's first week, months in the past.
+    let dir = tempfile::tempdir().unwrap();
+    // Nobody dies in the plan: every replicate is the same, and every dose counts.
+    let p = plan(dir.path(), 16, 0.0, 0.0, 0.0);
+    let roster = "scenarios/rosters/NCT04822922.csv";
+    let go = |log: &Path, out: &Path| {
+        let r = forecast(
+            &p,
+            out,
+            &[
+                "--roster",
+                roster,
+                "--log",
+                log.to_str().unwrap(),
+                "--as-of",
+                "2026-08-26",
+                "--replicates",
+                "50",
+            ],
+        );
+        r.expect_code(0);
+        r.out()
+    };
+    let (dead, alive) = (dir.path().join("dead"), dir.path().join("alive"));
+    let said = go(&record(dir.path(), true), &dead);
+    go(&record(dir.path(), false), &alive);
+    assert!(
+        said.contains("as of 2026-08-26: 5 doses given") && said.contains("1 death"),
+        "{said}"
+    );
+    let get = |out: &Path, file: &str| rows(&out.join("NCT04822922/forecast").join(file));
+    for out in [&dead, &alive] {
+        let weekly = all_sites(&get(out, "weekly.csv"), None);
+        assert_eq!(
+            weekly[0]["week_start"], "2026-08-24",
+            "the as-of date's week"
+        );
+        assert_eq!(weekly[0]["iso_week"], "2026-W35");
+    }
+    let summary = |out: &Path| get(out, "summary.csv");
+    let doses = |out: &Path| num(&measure(&summary(out), "doses", "uc_msc"), "p50");
+    // 16 patients x 4 infusions; P2922-002's last three are not given once they are dead.
+    assert_eq!(doses(&alive), 64.0);
+    assert_eq!(doses(&dead), 61.0);
+    let s = summary(&dead);
+    assert_eq!(
+        num(&measure(&s, "doses_given_to_date", "uc_msc"), "p50"),
+        5.0
+    );
+    // What was given is counted as given: its recorded amount, not the plan's.
+    let given = 20_000_000.0 + 3.0 * 60.1 * 4e5 + 53.1 * 4e5;
+    assert_eq!(
+        num(&measure(&s, "amount_given_to_date", "uc_msc"), "p50"),
+        given
+    );
+    assert_eq!(
+        s.iter()
+            .find(|r| r["measure"] == "patients_died_recorded")
+            .unwrap()["mean"],
+        "1"
+    );
+    assert_eq!(
+        num(&measure(&s, "patients_died_before_completing", ""), "p95"),
+        1.0
+    );
+    assert_eq!(num(&measure(&s, "patients_enrolled", ""), "p5"), 16.0);
+    // The weeks forecast hold the rest: what came before the as-of week is in the totals.
+    let in_weeks: f64 = all_sites(&get(&dead, "weekly.csv"), None)
+        .iter()
+        .map(|w| num(w, "doses_p50"))
+        .sum();
+    assert_eq!(in_weeks, 61.0 - 5.0);
+    // P2922-002's dose due on 2026-08-24, before the as-of date, with nothing recorded:
+    // counted as still to give while they live, in the as-of week.
+    let first = |out: &Path| num(&all_sites(&get(out, "weekly.csv"), None)[0], "doses_p50");
+    assert_eq!(
+        first(&alive),
+        2.0,
+        "the overdue dose of 08-24 and that of 08-27 (the fourth moves off Sunday 08-30 to Monday 08-31)"
+    );
+    assert_eq!(first(&dead), 0.0);
+    let manifest =
+        std::fs::read_to_string(dead.join("NCT04822922/forecast/manifest.json")).unwrap();
+    assert!(manifest.contains("administration record") && manifest.contains("2026-08-26"));
+}
+
+#[test]
+fn a_record_needs_the_roster_and_an_as_of_date_inside_the_horizon() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = plan(dir.path(), 16, 0.0, 0.0, 0.0);
+    let out = dir.path().join("out");
+    let log = record(dir.path(), true);
+    let r = forecast(&p, &out, &["--log", log.to_str().unwrap()]);
+    r.expect_code(2);
+    assert!(r.err().contains("--log: needs --roster"), "{}", r.err());
+    let r = forecast(
+        &p,
+        &out,
+        &[
+            "--roster",
+            "scenarios/rosters/NCT04822922.csv",
+            "--log",
+            log.to_str().unwrap(),
+            "--as-of",
+            "2028-01-03",
+        ],
+    );
+    r.expect_code(2);
+    assert!(
+        r.err()
+            .contains("after the forecast's horizon ends (2027-09-26"),
+        "{}",
+        r.err()
+    );
+    assert!(!out.exists(), "nothing written");
+}
+
+#[test]
+fn the_bundled_record_of_nct01724398_starts_the_forecast_at_its_as_of_week() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let r = forecast_of(
+        "scenarios/nct01724398.toml",
+        &out,
+        &[
+            "--roster",
+            "scenarios/rosters/NCT01724398.csv",
+            "--log",
+            "scenarios/logs/NCT01724398.csv",
+            "--replicates",
+            "200",
+        ],
+    );
+    r.expect_code(0);
+    assert!(r.out().contains("as of 2026-11-20:"), "{}", r.out());
+    let f = out.join("NCT01724398/forecast");
+    let weekly = rows(&f.join("weekly.csv"));
+    assert_eq!(weekly[0]["week_start"], "2026-11-16");
+    let summary = rows(&f.join("summary.csv"));
+    let one = |m: &str| summary.iter().find(|r| r["measure"] == m).unwrap()["mean"].clone();
+    assert_eq!(one("patients_died_recorded"), "1");
+    assert_eq!(one("patients_withdrawn_recorded"), "1");
+    assert_eq!(one("record_complete_to"), "2026-11-20");
+    let html = std::fs::read_to_string(f.join("forecast.html")).unwrap();
+    assert!(html.contains("From the administration record."));
+}
+
+#[test]
+fn demand_is_given_per_site_and_the_sites_add_up_to_all() {
+    // Issue 20, item 11: per-site demand. Half the demo roster at another site; nobody
+    // dies, so every replicate is the same and each week's sites add up exactly.
+    let dir = tempfile::tempdir().unwrap();
+    let lines = roster_lines(Path::new("scenarios/rosters/NCT04822922.csv"));
+    let mut text = vec!["patient_id,arm,weight_kg,start_date,site".to_string()];
+    for (k, l) in lines.iter().enumerate() {
+        text.push(if k % 2 == 1 {
+            l.replace("SH-RENJI", "SH-TJ")
+        } else {
+            l.clone()
+        });
+    }
+    let roster = write_file(dir.path(), "two.csv", &(text.join("\n") + "\n"));
+    let p = plan(dir.path(), 16, 0.0, 0.0, 0.0);
+    let out = dir.path().join("out");
+    forecast(
+        &p,
+        &out,
+        &["--roster", roster.to_str().unwrap(), "--replicates", "20"],
+    )
+    .expect_code(0);
+    let f = out.join("NCT04822922/forecast");
+    for file in ["weekly.csv", "monthly.csv"] {
+        let all = rows(&f.join(file));
+        let key = if file == "weekly.csv" {
+            "week_start"
+        } else {
+            "month"
+        };
+        let sites: std::collections::BTreeSet<&str> =
+            all.iter().map(|r| r["site"].as_str()).collect();
+        assert_eq!(
+            sites.into_iter().collect::<Vec<_>>(),
+            ["SH-RENJI", "SH-TJ", "all sites"],
+            "{file}"
+        );
+        let mut by_period: BTreeMap<(String, String), (f64, f64)> = BTreeMap::new();
+        for r in &all {
+            let e = by_period
+                .entry((r[key].clone(), r["site"].clone()))
+                .or_default();
+            *e = (num(r, "amount_p50"), num(r, "cumulative_p50"));
+            if r["site"] != "all sites" {
+                assert_eq!(r["lots_released_p50"], "", "lots are the lab's: all sites");
+                assert_eq!(r["capacity_cells_per_week"], "");
+            }
+        }
+        let mut checked = 0;
+        for ((period, site), (amount, cum)) in &by_period {
+            if site == "all sites" {
+                let part = |s: &str| by_period[&(period.clone(), s.to_string())];
+                assert_eq!(
+                    *amount,
+                    part("SH-RENJI").0 + part("SH-TJ").0,
+                    "{file} {period}"
+                );
+                assert_eq!(
+                    *cum,
+                    part("SH-RENJI").1 + part("SH-TJ").1,
+                    "{file} {period}"
+                );
+                checked += usize::from(*amount > 0.0);
+            }
+        }
+        assert!(checked > 5, "{file}");
+    }
+    let summary = rows(&f.join("summary.csv"));
+    let enrolled = |site: &str| {
+        summary
+            .iter()
+            .find(|r| r["measure"] == "patients_enrolled" && r["site"] == site)
+            .unwrap()["p50"]
+            .clone()
+    };
+    assert_eq!(
+        (
+            enrolled("SH-RENJI"),
+            enrolled("SH-TJ"),
+            enrolled("all sites")
+        ),
+        ("8".into(), "8".into(), "16".into())
+    );
+}
+
+#[test]
+fn plasma_in_ml_is_forecast_with_its_unit() {
+    // Issue 20, item 11: products in mL (NCT01724398's plasma exchanges, 2000 mL each)
+    // were left out.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    forecast_of("scenarios/nct01724398.toml", &out, &["--replicates", "200"]).expect_code(0);
+    let f = out.join("NCT01724398/forecast");
+    let weekly = all_sites(&rows(&f.join("weekly.csv")), Some("plasma"));
+    assert!(!weekly.is_empty());
+    let mut some = 0;
+    for w in &weekly {
+        assert_eq!(w["unit"], "mL");
+        for q in ["p5", "p50", "p95", "p99"] {
+            assert_eq!(num(w, &format!("amount_{q}")) % 2000.0, 0.0, "{w:?}");
+        }
+        assert_eq!(num(w, "amount_p50"), 2000.0 * num(w, "doses_p50"));
+        assert_eq!(w["lot_cells"], "", "lots are of cells");
+        some += usize::from(num(w, "amount_p50") > 0.0);
+    }
+    assert!(some > 10);
+    let summary = rows(&f.join("summary.csv"));
+    let total = measure(&summary, "amount", "plasma");
+    assert_eq!(total["unit"], "mL");
+    assert!(num(&total, "p50") > 0.0);
+    let svg = std::fs::read_to_string(f.join("fan-plasma.svg")).unwrap();
+    assert!(svg_texts(&svg).iter().any(|t| t == "mL per week"));
 }

@@ -27,11 +27,12 @@ fn demo_ids(trial: &str) -> Vec<String> {
 }
 
 /// The cell product each bundled trial's forecast counts.
-fn forecast_product(trial: &str) -> &'static str {
-    if trial == "NCT02812121" {
-        "ucb_msc"
-    } else {
-        "uc_msc"
+/// The products a bundled trial's forecast has a fan chart of (its plasma, in mL, too).
+fn forecast_products(trial: &str) -> &'static [&'static str] {
+    match trial {
+        "NCT02812121" => &["ucb_msc"],
+        "NCT01724398" => &["plasma", "uc_msc"],
+        _ => &["uc_msc"],
     }
 }
 
@@ -80,17 +81,24 @@ fn check_trial_dir(out: &Path, trial: &str) {
     sites.sort();
     sites.dedup();
     assert_eq!(entries(&dir.join("sites")), sites, "{trial}: sites/");
+    let mut forecast_files: Vec<String> = forecast_products(trial)
+        .iter()
+        .flat_map(|p| [format!("fan-{p}.png"), format!("fan-{p}.svg")])
+        .collect();
+    forecast_files.extend(
+        [
+            "forecast.html",
+            "lots.csv",
+            "manifest.json",
+            "monthly.csv",
+            "summary.csv",
+            "weekly.csv",
+        ]
+        .map(String::from),
+    );
     assert_eq!(
         entries(&dir.join("forecast")),
-        [
-            "fan-".to_string() + forecast_product(trial) + ".png",
-            "fan-".to_string() + forecast_product(trial) + ".svg",
-            "forecast.html".into(),
-            "manifest.json".into(),
-            "monthly.csv".into(),
-            "summary.csv".into(),
-            "weekly.csv".into(),
-        ],
+        forecast_files,
         "{trial}: forecast/"
     );
     // Five files a patient, but no .ics for one of background treatment only (a calendar

@@ -1,7 +1,9 @@
-//! The forecast's fan chart: cells needed each week over the horizon, as the median line
-//! inside its P25-P75 and P5-P95 bands, with the plan's weekly capacity as a dashed line
-//! and, when the forecast starts from a roster, that roster's demand as planned.
-//! Every figure drawn is one of weekly.csv's columns.
+//! The forecast's fan chart: a product's amount (cells or mL) needed each week over the
+//! horizon at all sites, as the median line inside its P25-P75 and P5-P95 bands, with the
+//! plan's weekly capacity as a dashed line and, when the forecast starts from a roster,
+//! that roster's demand as planned (with a record: as recorded, then as planned). Every
+//! figure drawn is one of weekly.csv's columns; the title says when the figures rest on
+//! an assumed regimen value.
 
 use anyhow::Result;
 use plotters::coord::Shift;
@@ -14,6 +16,10 @@ use crate::forecast::Forecast;
 pub(super) struct Fan {
     title: String,
     subtitle: String,
+    /// The y axis's title, with the unit.
+    y_desc: String,
+    /// The legend's name for the roster's line.
+    observed_label: &'static str,
     /// Week starts, for the x labels.
     weeks: Vec<chrono::NaiveDate>,
     p5: Vec<f64>,
@@ -26,7 +32,7 @@ pub(super) struct Fan {
 }
 
 impl Fan {
-    /// The chart of the forecast's `k`-th cell product.
+    /// The chart of the forecast's `k`-th product.
     pub fn new(f: &Forecast, k: usize) -> Result<Self, ChartError> {
         let m = &f.model;
         let product = m.products[k];
@@ -34,27 +40,46 @@ impl Fan {
             .summary
             .weekly
             .iter()
-            .filter(|r| r.product == product)
+            .filter(|r| r.product == product && r.site.is_none())
             .collect();
-        let col = |name: &str| rows.iter().map(|r| r.cells.p(name)).collect::<Vec<f64>>();
+        let col = |name: &str| rows.iter().map(|r| r.amount.p(name)).collect::<Vec<f64>>();
         let observed = m
             .observed
             .as_ref()
             .map(|o| o[k * m.weeks..(k + 1) * m.weeks].to_vec());
         let p = &m.trial.products[product];
+        let unit = p.unit.as_str();
+        let assumed = m.assumed_of(None, k);
+        let mut title = format!("{}: {} {unit} needed per week (forecast", m.trial.id, p.id);
+        if assumed.contains(crate::model::Assumed::DOSE) {
+            title.push_str(", assumed dose");
+        }
+        title.push(')');
+        // The assumed values come before the reading notes, so a narrow chart cuts those.
+        let mut subtitle = format!("{} replicates (seed {}), all sites", f.replicates, f.seed);
+        if let Some(as_of) = m.facts.as_of {
+            subtitle.push_str(&format!(", from the record as of {as_of}"));
+        }
+        if !assumed.is_empty() {
+            subtitle.push_str(&format!("; assumed: {assumed}"));
+        }
+        subtitle.push_str("; median with P25-P75 and P5-P95; weeks start on Monday");
         Ok(Fan {
-            title: format!("{}: {} cells needed per week (forecast)", m.trial.id, p.id),
-            subtitle: format!(
-                "{} replicates, seed {}; median with P25-P75 and P5-P95 of the replicates; weeks start on Monday",
-                f.replicates, f.seed
-            ),
+            title,
+            subtitle,
+            y_desc: format!("{} per week", if unit == "mL" { "mL" } else { "Cells" }),
+            observed_label: if m.facts.as_of.is_some() {
+                "roster: recorded, then as planned"
+            } else {
+                "roster as planned"
+            },
             weeks: rows.iter().map(|r| r.start).collect(),
             p5: col("p5"),
             p25: col("p25"),
             p50: col("p50"),
             p75: col("p75"),
             p95: col("p95"),
-            capacity: rows.first().and_then(|r| r.capacity),
+            capacity: rows.first().and_then(|r| r.capacity_per_week),
             observed,
         })
     }
@@ -74,7 +99,7 @@ impl Fan {
         if self.observed.is_some() {
             items.push(LegendItem::new(
                 Swatch::Series(color(1), Marker::Square, false),
-                "roster as planned",
+                self.observed_label,
             ));
         }
         items
@@ -138,7 +163,7 @@ impl Chart for Fan {
         chart
             .configure_mesh()
             .x_desc("Week starting (Monday)")
-            .y_desc("Cells per week")
+            .y_desc(&self.y_desc)
             .x_label_formatter(&week_label)
             .y_label_formatter(&|v| sci_label(*v))
             .label_style(tick_style.clone())

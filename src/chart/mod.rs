@@ -178,7 +178,7 @@ pub fn timeline_png(trial: &Trial, weight_kg: f64, size: (u32, u32)) -> Result<V
     png(&timeline::Timeline::new(trial, weight_kg)?, size)
 }
 
-/// The forecast's fan chart of its `k`-th cell product, as SVG and PNG.
+/// The forecast's fan chart of its `k`-th product, as SVG and PNG.
 pub fn fan_charts(
     f: &crate::forecast::Forecast,
     k: usize,

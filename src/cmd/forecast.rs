@@ -1,6 +1,7 @@
-//! `dosesim forecast`: a plan simulated many times, written under
-//! `DIR/<trial id>/forecast/` by [`crate::forecast::write`]: weekly.csv, monthly.csv,
-//! summary.csv, the fan charts and forecast.html.
+//! `dosesim forecast`: a plan simulated many times (from the roster and its administration
+//! record, when given), written under `DIR/<trial id>/forecast/` by
+//! [`crate::forecast::write`]: weekly.csv, monthly.csv, summary.csv, lots.csv, the fan
+//! charts and forecast.html.
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +9,7 @@ use anyhow::Result;
 
 use crate::cli::ForecastArgs;
 use crate::error::{InputError, Problem};
-use crate::forecast::{self, ForecastPlan, MAX_REPLICATES, Model};
+use crate::forecast::{self, ForecastPlan, MAX_REPLICATES, Model, OnStudy};
 use crate::model::Trial;
 use crate::site::Sites;
 use crate::{manifest, roster, scenario, write};
@@ -27,6 +28,12 @@ pub fn run(args: ForecastArgs) -> Result<()> {
     }
     if args.threads.is_some_and(|t| !(1..=1024).contains(&t)) {
         problems.push(Problem::flag("--threads", "give 1 to 1024 threads"));
+    }
+    if args.record.log.is_some() && args.roster.is_none() {
+        problems.push(Problem::flag(
+            "--log",
+            "needs --roster: the record is of the roster's patients",
+        ));
     }
     if let Err(e) = super::cohort::check_out(&args.out) {
         problems.extend(e.problems);
@@ -47,10 +54,14 @@ pub fn run(args: ForecastArgs) -> Result<()> {
         (Some(r), Some(p)) => crate::site::for_roster(&args.calendars, p, r)?,
         _ => Sites::new(),
     };
+    let log = match &roster {
+        Some(r) => super::read_log(&args.record, &trial, r)?,
+        None => None,
+    };
     let inputs = {
         let mut all = calendars.clone();
         all.extend(roster_sites.clone());
-        forecast::inputs_of(&trial, &plan, &all, args.roster.as_deref())?
+        forecast::inputs_of(&trial, &plan, &all, args.roster.as_deref(), log.as_ref())?
     };
     let dir = forecast::folder(&args.out, &trial)?;
     manifest::check_target(&dir, &inputs, args.force)?;
@@ -64,7 +75,12 @@ pub fn run(args: ForecastArgs) -> Result<()> {
         roster
             .as_ref()
             .zip(args.roster.as_deref())
-            .map(|(r, p)| (r, p, &roster_sites)),
+            .map(|(roster, path)| OnStudy {
+                roster,
+                path,
+                sites: &roster_sites,
+                log: log.as_ref(),
+            }),
     )?;
     warn(&trial, &plan, &model, roster.as_ref(), &[]);
     let _lock = write::lock_folder(&args.out)?;
@@ -189,6 +205,7 @@ pub fn warn(
     let missing: Vec<&str> = model
         .products
         .iter()
+        .filter(|&&p| trial.products[p].unit == crate::model::Unit::Cells)
         .filter(|p| !plan.products.contains_key(p))
         .map(|&p| trial.products[p].id.as_str())
         .collect();
@@ -213,12 +230,16 @@ pub fn warn_horizon(f: &forecast::Forecast) {
             f.model.date_of(f.model.weeks as i64 * 7 - 1)
         );
     }
-    for (p, _, _, after) in &s.totals {
-        if after.p("p50") > 0.0 {
+    for t in s.all_sites() {
+        if t.after_horizon.p("p50") > 0.0 {
+            let p = &f.model.trial.products[t.product];
             eprintln!(
-                "warning: {id}: half the replicates or more give {} doses after the horizon ({} cells at the median), which weekly.csv and monthly.csv do not count: lengthen horizon_weeks",
-                f.model.trial.products[*p].id,
-                crate::format::sci(after.p("p50"))
+                "warning: {id}: half the replicates or more give {} doses after the horizon ({} at the median), which weekly.csv and monthly.csv do not count: lengthen horizon_weeks",
+                p.id,
+                forecast::short(crate::format::Amount {
+                    value: t.after_horizon.p("p50"),
+                    unit: p.unit
+                })
             );
         }
     }

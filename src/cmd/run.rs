@@ -103,7 +103,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             continue;
         };
         let made = crate::forecast::Model::new(c.trial, plan, sites, None).and_then(|m| {
-            let inputs = crate::forecast::inputs_of(c.trial, plan, sites, None)?;
+            let inputs = crate::forecast::inputs_of(c.trial, plan, sites, None, None)?;
             let dir = crate::forecast::folder(&args.out, c.trial)
                 .map_err(|e| InputError::one(Problem::flag("--out", e.to_string())))?;
             crate::manifest::check_target(&dir, &inputs, args.force)?;

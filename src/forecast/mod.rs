@@ -1,10 +1,13 @@
-//! The manufacturing forecast: how many cells a trial will need each week, simulated.
+//! The manufacturing forecast: how much of each product (cells, or mL of plasma) a trial
+//! will need each week, per site and in all, simulated.
 //!
 //! `plan` reads the plan file (enrolment, allocation, weights, mortality, product), `sim`
-//! runs the replicates through the schedule core, `stats` turns them into weekly and
-//! monthly percentiles. [`write()`] writes `DIR/<trial>/forecast/` (CSV files, the fan
-//! chart, a page of its own) as one folder with its own manifest, so that a `cohort` or
-//! `run` that rewrites the trial folder keeps it, and a new forecast replaces it whole.
+//! runs the replicates through the schedule core (from the administration record's as-of
+//! date when there is one), `stats` turns them into weekly and monthly percentiles,
+//! cumulative totals and a release plan of lots. [`write()`] writes `DIR/<trial>/forecast/`
+//! (CSV files, the fan chart, a page of its own) as one folder with its own manifest, so
+//! that a `cohort` or `run` that rewrites the trial folder keeps it, and a new forecast
+//! replaces it whole.
 
 pub mod plan;
 pub mod sim;
@@ -19,12 +22,12 @@ use crate::model::Trial;
 use crate::write;
 
 pub use plan::ForecastPlan;
-pub use sim::Model;
+pub use sim::{Model, OnStudy};
 pub use stats::Summary;
 
 /// Replicates when none are asked for.
 pub const DEFAULT_REPLICATES: u64 = 10_000;
-/// Most replicates one run may ask for (each keeps its weekly tallies until the end).
+/// Most replicates one run may ask for (each keeps its weekly figures until the end).
 pub const MAX_REPLICATES: u64 = 1_000_000;
 /// The name of the forecast's folder inside a trial's.
 pub const FOLDER: &str = "forecast";
@@ -48,8 +51,10 @@ pub fn simulate<'t>(
     inputs: Vec<Input>,
     progress: &(dyn Fn() + Sync),
 ) -> Result<Forecast<'t>> {
-    let tallies = model.run(replicates, seed, threads, progress)?;
-    let summary = stats::summarise(&model, &tallies);
+    let store = model.run(replicates, seed, threads, progress)?;
+    let summary = stats::summarise(&model, &store);
+    // The replicates' figures are not needed once summarised: freed before the files.
+    drop(store);
     Ok(Forecast {
         model,
         summary,
@@ -70,7 +75,7 @@ pub fn chart_name(trial: &Trial, product: usize, ext: &str) -> String {
 }
 
 /// Writes `dir` (the forecast folder) as a whole: weekly.csv, monthly.csv, summary.csv,
-/// the fan charts ([`charts`]), forecast.html and manifest.json. The caller holds the output folder's
+/// lots.csv (when the plan gives a lot size), the fan charts ([`charts`]), forecast.html and manifest.json. The caller holds the output folder's
 /// lock and has checked `dir` with [`manifest::check_target`].
 pub fn write(f: &Forecast, charts: &[Chart], dir: &Path) -> Result<()> {
     let trial = f.model.trial;
@@ -80,15 +85,19 @@ pub fn write(f: &Forecast, charts: &[Chart], dir: &Path) -> Result<()> {
     write::swap_folder(dir, &[], |new| {
         let s = &f.summary;
         write::atomic_with(&new.join("weekly.csv"), |w| {
-            crate::export::forecast::write_weekly(trial, s, w).map_err(std::io::Error::other)
+            crate::export::forecast::write_weekly(&f.model, s, w).map_err(std::io::Error::other)
         })?;
         write::atomic_with(&new.join("monthly.csv"), |w| {
-            crate::export::forecast::write_monthly(trial, s, w).map_err(std::io::Error::other)
+            crate::export::forecast::write_monthly(&f.model, s, w).map_err(std::io::Error::other)
         })?;
         write::atomic_with(&new.join("summary.csv"), |w| {
-            crate::export::forecast::write_summary(trial, s, &|d| f.model.date_of(d), w)
-                .map_err(std::io::Error::other)
+            crate::export::forecast::write_summary(&f.model, s, w).map_err(std::io::Error::other)
         })?;
+        if !s.lots.is_empty() {
+            write::atomic_with(&new.join("lots.csv"), |w| {
+                crate::export::forecast::write_lots(&f.model, s, w).map_err(std::io::Error::other)
+            })?;
+        }
         for (p, svg, png) in charts {
             write::atomic(&new.join(chart_name(trial, *p, "svg")), svg.as_bytes())?;
             write::atomic(&new.join(chart_name(trial, *p, "png")), png)?;
@@ -100,9 +109,8 @@ pub fn write(f: &Forecast, charts: &[Chart], dir: &Path) -> Result<()> {
         )?;
         let doses = f
             .summary
-            .totals
-            .iter()
-            .map(|t| t.1.mean.round() as u64)
+            .all_sites()
+            .map(|t| t.doses.mean.round() as u64)
             .sum();
         let patients = f.model.plan.target_patients as usize;
         let contents = Contents::of_trial(trial, patients, doses, summary_line(f));
@@ -115,7 +123,7 @@ pub fn write(f: &Forecast, charts: &[Chart], dir: &Path) -> Result<()> {
 /// A product's fan chart: the product's index, the SVG and the PNG.
 pub type Chart = (usize, String, Vec<u8>);
 
-/// Each cell product's fan chart, as SVG and PNG.
+/// Each product's fan chart, as SVG and PNG.
 pub fn charts(f: &Forecast) -> Result<Vec<Chart>> {
     let mut out = Vec::new();
     for (k, &p) in f.model.products.iter().enumerate() {
@@ -131,9 +139,11 @@ pub fn section(f: &Forecast, charts: &[Chart]) -> maud::Markup {
     crate::report::forecast_section(f, &svgs, "forecast/")
 }
 
-/// One line: replicates, patients and each product's median total.
+/// One line: replicates, patients, what the record shows given, and each product's
+/// median total, marked when it rests on assumed regimen values.
 pub fn summary_line(f: &Forecast) -> String {
     let s = &f.summary;
+    let m = &f.model;
     let mut parts = vec![format!(
         "{} replicates (seed {}): {:.1} patients enrolled on average (P5-P95 {:.0}-{:.0})",
         s.replicates,
@@ -142,15 +152,141 @@ pub fn summary_line(f: &Forecast) -> String {
         s.enrolled.p("p5"),
         s.enrolled.p("p95")
     )];
-    for (p, _, cells, _) in &s.totals {
-        parts.push(format!(
-            "{}: median {} cells in all (P95 {})",
-            f.model.trial.products[*p].id,
-            crate::format::sci(cells.p("p50")),
-            crate::format::sci(cells.p("p95"))
-        ));
+    if let Some(as_of) = m.facts.as_of {
+        parts.push(record_words(f, as_of));
+    }
+    for t in s.all_sites() {
+        let p = &m.trial.products[t.product];
+        let amount = |x: f64| crate::format::Amount {
+            value: x,
+            unit: p.unit,
+        };
+        let mut words = format!(
+            "{}: median {} in all (P95 {})",
+            p.id,
+            short(amount(t.amount.p("p50"))),
+            short(amount(t.amount.p("p95")))
+        );
+        words.push_str(&assumed_marks(t.assumed));
+        parts.push(words);
     }
     parts.join("; ")
+}
+
+/// An amount in three figures: 5.91 x 10⁹ cells, 12000 mL.
+pub fn short(a: crate::format::Amount) -> String {
+    match a.unit {
+        crate::model::Unit::Cells => format!("{} cells", crate::format::sci(a.value)),
+        crate::model::Unit::Ml => format!("{} mL", crate::format::trim_decimals(a.value, 2)),
+    }
+}
+
+/// What the record shows, in words: "as of 2026-11-20: 61 doses given (uc_msc 3.05 x 10⁹
+/// cells, plasma 36000 mL), 2 overdue counted as still to give; 1 death and 1 withdrawal
+/// recorded".
+pub fn record_words(f: &Forecast, as_of: chrono::NaiveDate) -> String {
+    let m = &f.model;
+    let given: Vec<&stats::Totals> = f.summary.all_sites().collect();
+    let doses: u32 = given.iter().map(|t| t.given_doses).sum();
+    let overdue: u32 = given.iter().map(|t| t.overdue_doses).sum();
+    let amounts: Vec<String> = given
+        .iter()
+        .filter(|t| t.given_doses > 0)
+        .map(|t| {
+            let p = &m.trial.products[t.product];
+            format!(
+                "{} {}",
+                p.id,
+                short(crate::format::Amount {
+                    value: t.given_amount,
+                    unit: p.unit
+                })
+            )
+        })
+        .collect();
+    let mut s = format!(
+        "as of {as_of}: {} given",
+        crate::format::plural(u64::from(doses), "dose")
+    );
+    if !amounts.is_empty() {
+        s.push_str(&format!(" ({})", amounts.join(", ")));
+    }
+    if overdue > 0 {
+        s.push_str(&format!(
+            ", {} due with nothing recorded counted as still to give",
+            crate::format::plural(u64::from(overdue), "dose")
+        ));
+    }
+    s.push_str(&format!(
+        "; {} and {} recorded",
+        crate::format::plural(u64::from(m.facts.recorded_deaths), "death"),
+        crate::format::plural(u64::from(m.facts.recorded_withdrawals), "withdrawal")
+    ));
+    s
+}
+
+/// How a figure resting on assumed regimen values is marked in a line of text, as `run`'s
+/// totals are: " [includes assumed doses]" when the dose is assumed, then
+/// " [assumed: product]" naming the others; nothing when none is.
+pub fn assumed_marks(a: crate::model::Assumed) -> String {
+    use crate::model::Assumed;
+    let mut out = String::new();
+    if a.contains(Assumed::DOSE) {
+        out.push_str(&format!(" [{}]", crate::describe::INCLUDES_ASSUMED));
+    }
+    let others: Vec<&str> = a.names().filter(|n| *n != "dose").collect();
+    if !others.is_empty() {
+        out.push_str(&format!(" [assumed: {}]", others.join("; ")));
+    }
+    out
+}
+
+/// The assumed regimen values the forecast's figures rest on, each once with its reason:
+/// for each arm anyone can be on, each component's product, dose and timing where they
+/// are assumed, and its closed-day rules where one moved a dose (see
+/// [`sim::regimen_flags`]).
+pub fn regimen_assumptions(m: &Model) -> Vec<crate::model::Assumption> {
+    use crate::model::{Assumed, Assumption};
+    let t = m.trial;
+    let mut out: Vec<Assumption> = Vec::new();
+    let mut push = |what: String, reason: &Option<String>| {
+        if let Some(reason) = reason {
+            let a = Assumption {
+                what,
+                reason: reason.clone(),
+            };
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        }
+    };
+    for (arm, _) in t.arms.iter().zip(&m.on_arm).filter(|(_, on)| **on) {
+        for c in &arm.components {
+            let Some(k) = m.products.iter().position(|&p| p == c.product) else {
+                continue;
+            };
+            let flags = m.assumed_of(None, k);
+            let product = &t.products[c.product];
+            if flags.contains(Assumed::PRODUCT) {
+                push(
+                    format!("product {}", product.id),
+                    &product.provenance.assumed,
+                );
+            }
+            if flags.contains(Assumed::DOSE) {
+                push(format!("{} dose", c.id), &c.dose.provenance.assumed);
+            }
+            if flags.contains(Assumed::TIMING) {
+                push(format!("{} timing", c.id), &c.timing.provenance.assumed);
+            }
+        }
+        if (0..m.products.len()).any(|k| m.assumed_of(None, k).contains(Assumed::CLOSED_DAY_RULE)) {
+            for a in arm.closed_day_assumptions() {
+                push(a.what, &Some(a.reason));
+            }
+        }
+    }
+    out
 }
 
 /// The plan's and the calendars' files, with their SHA-256, for the manifest.
@@ -159,6 +295,7 @@ pub fn inputs_of(
     plan: &ForecastPlan,
     calendars: &crate::site::Sites,
     roster: Option<&Path>,
+    log: Option<&crate::record::Log>,
 ) -> Result<Vec<Input>, crate::error::InputError> {
     let mut inputs = vec![
         Input::of("scenario", &trial.file)?,
@@ -169,6 +306,11 @@ pub fn inputs_of(
     }
     if let Some(r) = roster {
         inputs.push(Input::of("roster", r)?);
+    }
+    if let Some(l) = log {
+        let mut input = Input::of(manifest::RECORD_ROLE, &l.path)?;
+        input.as_of = Some(l.as_of.to_string());
+        inputs.push(input);
     }
     inputs.extend(manifest::calendar_inputs(
         &calendars.values().collect::<Vec<_>>(),

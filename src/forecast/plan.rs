@@ -30,6 +30,8 @@ pub const MAX_SITES: usize = 200;
 pub const MAX_BLOCK: i64 = 1_000;
 /// Highest enrolment rate of one site, in patients a month.
 pub const MAX_RATE_PER_MONTH: f64 = 1_000.0;
+/// Longest lead time of a lot, in weeks (two years).
+pub const MAX_LEAD_TIME_WEEKS: i64 = 104;
 /// Largest plan file accepted.
 const MAX_PLAN_BYTES: u64 = 1 << 20;
 
@@ -120,6 +122,9 @@ pub struct Mortality {
 pub struct ProductPlan {
     pub lot_cells: f64,
     pub capacity_cells_per_week: f64,
+    /// Weeks from starting a lot to its release, when the plan gives them: a lot needed in
+    /// a week must start this many weeks before that week's Monday.
+    pub lead_time_weeks: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -196,6 +201,7 @@ struct RawMortality {
 struct RawProduct {
     lot_cells: Spanned<RawValue<f64>>,
     capacity_cells_per_week: Spanned<RawValue<f64>>,
+    lead_time_weeks: Option<Spanned<RawValue<i64>>>,
 }
 
 /// Reads and checks a plan file for `trial`.
@@ -726,7 +732,9 @@ impl Checker<'_> {
                 self.err(
                     self.line(p),
                     &format!("product.{id}"),
-                    format!("'{id}' is counted in mL, not cells: the forecast is of cell products"),
+                    format!(
+                    "'{id}' is counted in mL, not cells: lots and capacity are for cell products (its demand is forecast without them)"
+                ),
                 );
                 continue;
             }
@@ -745,11 +753,23 @@ impl Checker<'_> {
                 true,
                 "cells/week",
             );
+            let lead = r.lead_time_weeks.as_ref().map(|v| {
+                let weeks = self.whole(
+                    v,
+                    &format!("product.{id}.lead_time_weeks"),
+                    (0, MAX_LEAD_TIME_WEEKS),
+                );
+                if let Some(shown) = self.values.last_mut() {
+                    shown.1 = format!("{weeks} weeks");
+                }
+                weeks
+            });
             out.insert(
                 k,
                 ProductPlan {
                     lot_cells: lot,
                     capacity_cells_per_week: cap,
+                    lead_time_weeks: lead,
                 },
             );
         }

@@ -1,16 +1,22 @@
-//! From replicates to the figures a planner reads: per week and month, each product's
-//! doses and cells as mean and percentiles, lots, and the chance of exceeding capacity;
-//! per trial, what happened to the patients.
+//! From replicates to the figures a planner reads: per week and month, per site and for
+//! all sites, each product's doses and amount as mean and percentiles, the cumulative
+//! amount by the end of the period, the lots that must be released by then, and the
+//! chance of exceeding capacity; per trial and site, what happened to the patients.
 //!
 //! Percentiles are order statistics (the inverted empirical distribution: the smallest
 //! value that at least p of the replicates do not exceed), so every figure is one that a
 //! replicate actually had: whole cells, whole doses, and P5 <= P50 <= P95 <= P99 always.
+//! A cumulative percentile is that of each replicate's own running total (not a sum of
+//! weekly percentiles), so it never falls from one week to the next, and its lots read
+//! down a column are a release plan. The record's facts, the same in every replicate, are
+//! added to every figure they belong to.
 
 use chrono::NaiveDate;
 
 use rayon::prelude::*;
 
-use super::sim::{Model, Tally};
+use super::sim::{Model, Scalar, Store};
+use crate::model::{Assumed, Unit};
 
 /// The percentiles reported, in order.
 pub const PERCENTILES: [f64; 6] = [0.05, 0.25, 0.50, 0.75, 0.95, 0.99];
@@ -18,7 +24,7 @@ pub const PERCENTILES: [f64; 6] = [0.05, 0.25, 0.50, 0.75, 0.95, 0.99];
 pub const PERCENTILE_NAMES: [&str; 6] = ["p5", "p25", "p50", "p75", "p95", "p99"];
 
 /// Mean and [`PERCENTILES`] of one figure over the replicates.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Stats {
     pub mean: f64,
     pub q: [f64; 6],
@@ -51,6 +57,14 @@ impl Stats {
             .position(|n| *n == name)
             .expect("a reported percentile")]
     }
+
+    /// The same figures moved by `by` (a fact the same in every replicate).
+    fn plus(self, by: f64) -> Stats {
+        Stats {
+            mean: self.mean + by,
+            q: self.q.map(|q| q + by),
+        }
+    }
 }
 
 /// The `p` quantile of sorted `values`: the smallest value at or above which lie no more
@@ -67,25 +81,187 @@ fn rank(n: usize, p: f64) -> usize {
     ((p * n as f64).ceil() as usize).clamp(1, n) - 1
 }
 
-/// One week's or month's figures for one product.
+/// Scratch space for [`order_stats`], reused from column to column.
+#[derive(Default)]
+pub struct Select {
+    counts: Vec<u32>,
+    slot: Vec<u8>,
+    parts: [Vec<u64>; 6],
+}
+
+/// The sum and the [`PERCENTILES`]' order statistics of whole numbers. Exact, as a sort
+/// would give: the values are counted into buckets of equal width by their high bits
+/// (about as many buckets as values, at most 65,536), which finds the bucket of each order
+/// statistic and its rank inside; the values of those buckets alone are then gathered and
+/// selected among. A bucket of one value each, or a rank among the zeros, needs no more.
+pub fn order_stats(v: &[u64], s: &mut Select) -> (u128, [u64; 6]) {
+    let n = v.len();
+    let mut out = [0u64; 6];
+    if n == 0 {
+        return (0, out);
+    }
+    let max = v.iter().copied().max().unwrap_or(0);
+    if max == 0 {
+        return (0, out);
+    }
+    let zeros = v.iter().filter(|&&x| x == 0).count();
+    let sum: u128 = if max < u64::MAX / n as u64 {
+        u128::from(v.iter().sum::<u64>())
+    } else {
+        v.iter().map(|&x| u128::from(x)).sum()
+    };
+    let bits = (usize::BITS - n.leading_zeros()).clamp(8, 16);
+    let shift = (64 - max.leading_zeros()).saturating_sub(bits);
+    let buckets = (max >> shift) as usize + 1;
+    // Two interleaved counts, so that runs of one bucket (zeros, say) do not wait on each
+    // other's increments.
+    s.counts.clear();
+    s.counts.resize(buckets * 2, 0);
+    let (c0, c1) = s.counts.split_at_mut(buckets);
+    let mut pairs = v.chunks_exact(2);
+    for p in &mut pairs {
+        c0[(p[0] >> shift) as usize] += 1;
+        c1[(p[1] >> shift) as usize] += 1;
+    }
+    for &x in pairs.remainder() {
+        c0[(x >> shift) as usize] += 1;
+    }
+    for (a, b) in c0.iter_mut().zip(c1.iter()) {
+        *a += b;
+    }
+    let counts = &s.counts[..buckets];
+    // Each rank's bucket, its rank among the bucket's values, and whether that is
+    // already its value (ranks never decrease).
+    let mut at = [(0usize, 0usize, false); 6];
+    let (mut b, mut below) = (0usize, 0usize);
+    for (j, p) in PERCENTILES.iter().enumerate() {
+        let r = rank(n, *p);
+        while below + counts[b] as usize <= r {
+            below += counts[b] as usize;
+            b += 1;
+        }
+        at[j] = (b, r - below, shift == 0 || r < zeros);
+    }
+    s.slot.clear();
+    s.slot.resize(buckets, u8::MAX);
+    let mut parts = 0u8;
+    for &(b, _, known) in &at {
+        if !known && s.slot[b] == u8::MAX {
+            s.slot[b] = parts;
+            s.parts[usize::from(parts)].clear();
+            parts += 1;
+        }
+    }
+    if parts > 0 {
+        for &x in v {
+            let k = s.slot[(x >> shift) as usize];
+            if k != u8::MAX {
+                s.parts[usize::from(k)].push(x);
+            }
+        }
+    }
+    for (o, (b, r, known)) in out.iter_mut().zip(at) {
+        *o = if !known {
+            let part = &mut s.parts[usize::from(s.slot[b])];
+            *part.select_nth_unstable(r).1
+        } else if shift == 0 {
+            // One value a bucket: the bucket is the value.
+            b as u64
+        } else {
+            0
+        };
+    }
+    (sum, out)
+}
+
+/// The mean and percentiles of a histogram's `(value, count)` pairs, in increasing value,
+/// over `n` replicates.
+fn hist_stats(pairs: impl Iterator<Item = (u64, u64)>, n: usize) -> Stats {
+    let mut q = [0.0; 6];
+    let mut sum = 0u128;
+    let (mut j, mut seen) = (0, 0u64);
+    for (v, c) in pairs {
+        sum += u128::from(v) * u128::from(c);
+        seen += c;
+        while j < 6 && (rank(n, PERCENTILES[j]) as u64) < seen {
+            q[j] = v as f64;
+            j += 1;
+        }
+    }
+    Stats {
+        mean: sum as f64 / n.max(1) as f64,
+        q,
+    }
+}
+
+/// One week's or month's figures for one product, at one site or all.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PeriodRow {
     /// The period's first day inside the horizon.
     pub start: NaiveDate,
     /// Days of the period inside the horizon (7 for a week).
     pub days: u32,
+    /// Index into the model's sites; `None`: all sites together.
+    pub site: Option<usize>,
     /// Index into the trial's products.
     pub product: usize,
     pub doses: Stats,
-    pub cells: Stats,
-    /// The plan's lot size for the product, if it gives one.
+    /// The amount given in the period, in the product's unit.
+    pub amount: Stats,
+    /// The amount given from the first week forecast to the end of the period.
+    pub cumulative: Stats,
+    /// The plan's lot size for the product (all sites, cell products), if it gives one.
     pub lot_cells: Option<f64>,
-    /// Lots to manufacture (`ceil(cells / lot_cells)`), P50 and P95, when the plan gives a lot size.
-    pub lots: Option<(f64, f64)>,
-    /// The capacity for the period (weekly capacity x days / 7), when the plan gives one.
-    pub capacity: Option<f64>,
-    /// Share of replicates whose cells exceed the capacity.
+    /// Lots that must be released by the end of the period: `ceil(cumulative / lot_cells)`
+    /// of the cumulative P50 and P95.
+    pub lots_released: Option<(f64, f64)>,
+    /// The plan's weekly capacity, when it gives one (all sites, cell products).
+    pub capacity_per_week: Option<f64>,
+    /// Share of replicates with a week over the capacity: the week itself, or for a month
+    /// any week with a day in it.
     pub p_over_capacity: Option<f64>,
+    /// The assumed regimen values behind the figures.
+    pub assumed: Assumed,
+}
+
+/// Totals of one product over the whole trial, at one site or all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Totals {
+    pub site: Option<usize>,
+    pub product: usize,
+    pub doses: Stats,
+    /// In the product's unit.
+    pub amount: Stats,
+    pub after_horizon: Stats,
+    /// What the record shows given by its as-of date.
+    pub given_doses: u32,
+    pub given_amount: f64,
+    /// Due by the as-of date with nothing recorded: counted as still to give, on the
+    /// as-of date.
+    pub overdue_doses: u32,
+    pub assumed: Assumed,
+}
+
+/// What happened to the patients of one site, or of all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Patients {
+    pub site: Option<usize>,
+    pub enrolled: Stats,
+    pub completed: Stats,
+    pub died: Stats,
+    pub dropped_out: Stats,
+}
+
+/// A cell product's release plan: for each lot, the first week (index from the first
+/// week forecast) by whose end it must be released, at the cumulative P50 and P95.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LotPlan {
+    pub product: usize,
+    pub lot_cells: f64,
+    pub lead_time_weeks: Option<u32>,
+    /// (lot number from 1, week at the P50, week at the P95).
+    pub lots: Vec<(u32, Option<usize>, Option<usize>)>,
+    pub assumed: Assumed,
 }
 
 /// The forecast's figures.
@@ -98,108 +274,413 @@ pub struct Summary {
     pub completed: Stats,
     pub died: Stats,
     pub dropped_out: Stats,
-    /// Per product (index into the trial's products): total doses, total cells, cells
-    /// after the horizon.
-    pub totals: Vec<(usize, Stats, Stats, Stats)>,
+    /// Per site (`site` set).
+    pub site_patients: Vec<Patients>,
+    /// Per product: all sites first, then each site.
+    pub totals: Vec<Totals>,
     /// Forecast day of the last dose (replicates without one are left out).
     pub last_dose_day: Option<Stats>,
     /// Forecast day the target was reached, over the replicates that reached it, and
     /// their share.
     pub full_day: Option<Stats>,
     pub reached_share: f64,
+    pub lots: Vec<LotPlan>,
 }
 
-/// The figures of `tallies` (in replicate order: sums are taken in that order, so the
-/// bytes do not depend on how many threads made them).
-pub fn summarise(model: &Model, tallies: &[Tally]) -> Summary {
-    let n = tallies.len();
-    // Each (product, period) is one column over the replicates, summarised on its own:
-    // in parallel, each from the same values in the same order.
-    let periods = |starts: &[(NaiveDate, u32)],
-                   cells: &(dyn Fn(&Tally, usize) -> f64 + Sync),
-                   doses: &(dyn Fn(&Tally, usize) -> u32 + Sync)| {
-        let keys: Vec<(usize, usize)> = (0..model.products.len())
-            .flat_map(|k| (0..starts.len()).map(move |i| (k, i)))
-            .collect();
-        keys.par_iter()
-            .map(|&(k, i)| {
-                let product = model.products[k];
-                let plan = model.plan.products.get(&product);
-                let (start, days) = starts[i];
-                let at = k * starts.len() + i;
-                let mut col: Vec<f64> = tallies.iter().map(|t| f64::from(doses(t, at))).collect();
-                let d = Stats::of(&mut col);
-                for (c, t) in col.iter_mut().zip(tallies) {
-                    *c = cells(t, at);
-                }
-                let capacity = plan.map(|p| p.capacity_cells_per_week * f64::from(days) / 7.0);
-                let over = capacity
-                    .map(|cap| col.iter().filter(|&&c| c > cap).count() as f64 / n.max(1) as f64);
-                let s = Stats::of(&mut col);
-                let lots = plan.map(|p| {
-                    (
-                        (s.p("p50") / p.lot_cells).ceil(),
-                        (s.p("p95") / p.lot_cells).ceil(),
-                    )
-                });
-                PeriodRow {
-                    start,
-                    days,
-                    product,
-                    doses: d,
-                    cells: s,
-                    lot_cells: plan.map(|p| p.lot_cells),
-                    lots,
-                    capacity,
-                    p_over_capacity: over,
-                }
-            })
-            .collect::<Vec<_>>()
-    };
-    let weeks: Vec<(NaiveDate, u32)> = (0..model.weeks)
-        .map(|w| (model.date_of(w as i64 * 7), 7))
-        .collect();
-    let weekly = periods(&weeks, &|t, i| t.week_cells[i], &|t, i| t.week_doses[i]);
-    let monthly = periods(&model.months, &|t, i| t.month_cells[i], &|t, i| {
-        t.month_doses[i]
-    });
-    let stat = |f: &dyn Fn(&Tally) -> f64| {
-        let mut v: Vec<f64> = tallies.iter().map(f).collect();
-        Stats::of(&mut v)
-    };
-    let totals = model
-        .products
-        .iter()
-        .enumerate()
-        .map(|(k, &p)| {
-            (
-                p,
-                stat(&|t| f64::from(t.total_doses[k])),
-                stat(&|t| t.total_cells[k]),
-                stat(&|t| t.after_cells[k]),
-            )
+impl Summary {
+    /// All sites' totals of each product, in product order.
+    pub fn all_sites(&self) -> impl Iterator<Item = &Totals> + '_ {
+        self.totals.iter().filter(|t| t.site.is_none())
+    }
+}
+
+/// The figures of the replicates `store` holds.
+pub fn summarise(model: &Model, store: &Store) -> Summary {
+    let n = store.replicates;
+    let (np, ns) = (model.products.len(), model.sites.len());
+    // Tasks of each product and series (all sites together, and each site when there
+    // are several; with one, its figures are all sites'): the weeks in two halves and the
+    // months, each from the running totals of the periods before it.
+    let half = model.weeks / 2;
+    let mut tasks: Vec<(usize, Option<usize>, bool, std::ops::Range<usize>)> = Vec::new();
+    for k in 0..np {
+        let series = std::iter::once(None).chain((0..ns).filter(|_| ns > 1).map(Some));
+        for site in series {
+            tasks.push((k, site, false, 0..half));
+            tasks.push((k, site, false, half..model.weeks));
+            tasks.push((k, site, true, 0..model.months.len()));
+        }
+    }
+    let done: Vec<Vec<PeriodRow>> = tasks
+        .par_iter()
+        .map(|(k, site, monthly, range)| {
+            period_rows(model, store, *k, *site, *monthly, range.clone())
         })
         .collect();
-    let some = |f: &dyn Fn(&Tally) -> Option<i64>| {
-        let mut v: Vec<f64> = tallies.iter().filter_map(f).map(|d| d as f64).collect();
+    let (mut weekly, mut monthly) = (Vec::new(), Vec::new());
+    let copy = |rows: &[PeriodRow]| -> Vec<PeriodRow> {
+        rows.iter()
+            .map(|r| PeriodRow {
+                site: Some(0),
+                lot_cells: None,
+                lots_released: None,
+                capacity_per_week: None,
+                p_over_capacity: None,
+                ..r.clone()
+            })
+            .collect()
+    };
+    // Per product: all sites, then each site.
+    let mut at = 0;
+    for _ in 0..np {
+        for _ in 0..if ns > 1 { ns + 1 } else { 1 } {
+            let (w, m) = (
+                [done[at].clone(), done[at + 1].clone()].concat(),
+                done[at + 2].clone(),
+            );
+            at += 3;
+            let (cw, cm) = if ns == 1 {
+                (copy(&w), copy(&m))
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            weekly.extend(w);
+            weekly.extend(cw);
+            monthly.extend(m);
+            monthly.extend(cm);
+        }
+    }
+
+    // Per replicate, a scalar summed over some series or sites.
+    let summed = |which: &dyn Fn(usize) -> Scalar, over: &[usize]| -> Vec<u64> {
+        let mut v = vec![0u64; n];
+        for &i in over {
+            for (x, s) in v.iter_mut().zip(store.scalars(model.scalar(which(i)))) {
+                *x += s as u64;
+            }
+        }
+        v
+    };
+    let mut sel = Select::default();
+    let mut count_stats = |v: &[u64]| {
+        let (sum, q) = order_stats(v, &mut sel);
+        Stats {
+            mean: sum as f64 / n.max(1) as f64,
+            q: q.map(|x| x as f64),
+        }
+    };
+    let groups: Vec<Option<usize>> = std::iter::once(None).chain((0..ns).map(Some)).collect();
+    let sites_of = |g: Option<usize>| -> Vec<usize> { g.map_or((0..ns).collect(), |s| vec![s]) };
+    let mut totals = Vec::new();
+    for k in 0..np {
+        let q = model.quanta[k];
+        for &g in &groups {
+            let sps: Vec<usize> = sites_of(g).iter().map(|s| s * np + k).collect();
+            let fact = |v: &[f64]| sps.iter().map(|&sp| v[sp]).sum::<f64>();
+            let fact_n = |v: &[u32]| sps.iter().map(|&sp| v[sp]).sum::<u32>();
+            let f = &model.facts;
+            let amount = |v: &[u64], by: f64, sel: &mut Select| {
+                let (sum, qs) = order_stats(v, sel);
+                Stats {
+                    mean: q.amount(sum) / n.max(1) as f64 + by,
+                    q: qs.map(|u| q.amount(u128::from(u)) + by),
+                }
+            };
+            let mut sel = Select::default();
+            totals.push(Totals {
+                site: g,
+                product: model.products[k],
+                doses: count_stats(&summed(&Scalar::TotalDoses, &sps))
+                    .plus(f64::from(fact_n(&f.total_doses))),
+                amount: amount(
+                    &summed(&Scalar::Total, &sps),
+                    fact(&f.total_amount),
+                    &mut sel,
+                ),
+                after_horizon: amount(&summed(&Scalar::After, &sps), 0.0, &mut sel),
+                given_doses: fact_n(&f.given_doses),
+                given_amount: fact(&f.given_amount),
+                overdue_doses: fact_n(&f.overdue_doses),
+                assumed: model.assumed_of(g, k),
+            });
+        }
+    }
+    let mut patients: Vec<Patients> = groups
+        .iter()
+        .map(|&g| {
+            let s = sites_of(g);
+            Patients {
+                site: g,
+                enrolled: count_stats(&summed(&Scalar::Enrolled, &s)),
+                completed: count_stats(&summed(&Scalar::Completed, &s)),
+                died: count_stats(&summed(&Scalar::Died, &s)),
+                dropped_out: count_stats(&summed(&Scalar::DroppedOut, &s)),
+            }
+        })
+        .collect();
+    let all = patients.remove(0);
+    let some = |v: Vec<f64>| {
+        let mut v = v;
         (!v.is_empty()).then(|| Stats::of(&mut v))
     };
-    let reached = tallies.iter().filter(|t| t.full_day.is_some()).count();
+    let fact_last = model.facts.last_dose_day;
+    let last: Vec<f64> = store
+        .scalars(model.scalar(Scalar::LastDoseDay))
+        .filter_map(|d| (d != i64::MIN).then_some(d).max(fact_last))
+        .map(|d| d as f64)
+        .collect();
+    let full: Vec<f64> = store
+        .scalars(model.scalar(Scalar::FullDay))
+        .filter(|&d| d != i64::MIN)
+        .map(|d| d as f64)
+        .collect();
+    let reached = full.len();
+    let lots = lot_plans(model, &weekly);
     Summary {
         replicates: n as u64,
         weekly,
         monthly,
-        enrolled: stat(&|t| f64::from(t.enrolled)),
-        completed: stat(&|t| f64::from(t.completed)),
-        died: stat(&|t| f64::from(t.died)),
-        dropped_out: stat(&|t| f64::from(t.dropped_out)),
+        enrolled: all.enrolled,
+        completed: all.completed,
+        died: all.died,
+        dropped_out: all.dropped_out,
+        site_patients: patients,
         totals,
-        last_dose_day: some(&|t| t.last_dose_day),
-        full_day: some(&|t| t.full_day),
+        last_dose_day: some(last),
+        full_day: some(full),
         reached_share: reached as f64 / n.max(1) as f64,
+        lots,
     }
 }
 
+/// The rows of product `k` at `site` (`None`: all sites) for the weeks (or months) in
+/// `range`, from each replicate's running total of the periods before it.
+fn period_rows(
+    model: &Model,
+    store: &Store,
+    k: usize,
+    site: Option<usize>,
+    monthly: bool,
+    range: std::ops::Range<usize>,
+) -> Vec<PeriodRow> {
+    let n = store.replicates;
+    let (np, ns) = (model.products.len(), model.sites.len());
+    let sps: Vec<usize> = match site {
+        Some(s) => vec![s * np + k],
+        None => (0..ns).map(|s| s * np + k).collect(),
+    };
+    let dose_series = model.dose_series(site, k);
+    let product = model.products[k];
+    let q = model.quanta[k];
+    let cells = model.trial.products[product].unit == Unit::Cells;
+    let plan = match site {
+        None if cells => model.plan.products.get(&product),
+        _ => None,
+    };
+    let assumed = model.assumed_of(site, k);
+    let f = &model.facts;
+    let periods = if monthly {
+        model.months.len()
+    } else {
+        model.weeks
+    };
+    let (fact_amount, fact_doses) = if monthly {
+        (&f.month_amount, &f.month_doses)
+    } else {
+        (&f.week_amount, &f.week_doses)
+    };
+    let fact = |i: usize| {
+        sps.iter()
+            .map(|sp| fact_amount[sp * periods + i])
+            .sum::<f64>()
+    };
+    let fact_n = |i: usize| {
+        sps.iter()
+            .map(|sp| fact_doses[sp * periods + i])
+            .sum::<u32>()
+    };
+    let column = |sp: usize, i: usize| {
+        if monthly {
+            model.month_column(sp, i)
+        } else {
+            model.week_column(sp, i)
+        }
+    };
+    let mut sel = Select::default();
+    let mut units: Vec<u64> = Vec::with_capacity(n);
+    let mut tmp: Vec<u64> = Vec::with_capacity(n);
+    // Each replicate's amount at these sites in column `c(sp)`, into `units`.
+    let mut gather = |c: &dyn Fn(usize) -> usize, units: &mut Vec<u64>| {
+        if let [sp] = sps[..] {
+            store.column(c(sp), units);
+        } else {
+            units.clear();
+            units.resize(n, 0);
+            for &sp in &sps {
+                store.column(c(sp), &mut tmp);
+                for (u, t) in units.iter_mut().zip(&tmp) {
+                    *u += t;
+                }
+            }
+        }
+    };
+    let mut amount = |v: &[u64], by: f64| {
+        let (sum, qs) = order_stats(v, &mut sel);
+        Stats {
+            mean: q.amount(sum) / n.max(1) as f64 + by,
+            q: qs.map(|u| q.amount(u128::from(u)) + by),
+        }
+    };
+    // Which replicates need more than the capacity in week `w`, and how many: those
+    // whose counted units pass the most that fit under it (found exactly once a week).
+    let over_week = |w: usize, units: &[u64], cap: f64, bits: &mut [u64]| {
+        let by: f64 = sps
+            .iter()
+            .map(|sp| f.week_amount[sp * model.weeks + w])
+            .sum();
+        let fits = |u: u64| q.amount(u128::from(u)) + by <= cap;
+        let mut most = ((cap - by) / q.amount(1))
+            .max(0.0)
+            .min(u64::MAX as f64 / 2.0) as u64;
+        while most > 0 && !fits(most) {
+            most -= 1;
+        }
+        while fits(most + 1) {
+            most += 1;
+        }
+        let most = if fits(most) { Some(most) } else { None };
+        let mut count = 0usize;
+        for (word, chunk) in bits.iter_mut().zip(units.chunks(64)) {
+            for (j, &u) in chunk.iter().enumerate() {
+                if most.is_none_or(|m| u > m) {
+                    *word |= 1 << j;
+                    count += 1;
+                }
+            }
+        }
+        count
+    };
+    let share = |count: usize| count as f64 / n.max(1) as f64;
+
+    // The running totals of the periods before the range.
+    let mut cum = vec![0u64; n];
+    let mut cum_fact = 0.0;
+    for i in 0..range.start {
+        gather(&|sp| column(sp, i), &mut units);
+        for (c, u) in cum.iter_mut().zip(&units) {
+            *c += u;
+        }
+        cum_fact += fact(i);
+    }
+    let mut first_day: usize = model.months[..if monthly { range.start } else { 0 }]
+        .iter()
+        .map(|m| m.1 as usize)
+        .sum();
+    let mut bits = vec![0u64; n.div_ceil(64)];
+    let mut week_units: Vec<u64> = Vec::with_capacity(n);
+    let mut rows = Vec::with_capacity(range.len());
+    // The running totals' figures of the period before, while nothing is added to them.
+    let mut before: Option<Stats> = None;
+    for i in range {
+        gather(&|sp| column(sp, i), &mut units);
+        let mut added = false;
+        for (c, u) in cum.iter_mut().zip(&units) {
+            *c += u;
+            added |= *u != 0;
+        }
+        let by = fact(i);
+        cum_fact += by;
+        let a = amount(&units, by);
+        // No replicate's running total moved: the same figures, the period's facts added.
+        let c = match before {
+            Some(b) if !added => b.plus(by),
+            _ => amount(&cum, cum_fact),
+        };
+        before = Some(c);
+        let doses = hist_stats(
+            store.doses.of(model.dose_column(dose_series, i, monthly)),
+            n,
+        )
+        .plus(f64::from(fact_n(i)));
+        let (start, days) = if monthly {
+            model.months[i]
+        } else {
+            (model.date_of(i as i64 * 7), 7)
+        };
+        // A month is over capacity in a replicate when any week with a day in it is.
+        let over = plan.map(|p| {
+            let cap = p.capacity_cells_per_week;
+            if monthly {
+                bits.fill(0);
+                let last = first_day + days as usize - 1;
+                for w in first_day / 7..=last / 7 {
+                    gather(&|sp| model.week_column(sp, w), &mut week_units);
+                    over_week(w, &week_units, cap, &mut bits);
+                }
+                share(bits.iter().map(|b| b.count_ones() as usize).sum())
+            } else {
+                share(over_week(i, &units, cap, &mut bits))
+            }
+        });
+        first_day += days as usize;
+        rows.push(PeriodRow {
+            start,
+            days,
+            site,
+            product,
+            doses,
+            amount: a,
+            lots_released: plan.map(|p| {
+                (
+                    (c.p("p50") / p.lot_cells).ceil(),
+                    (c.p("p95") / p.lot_cells).ceil(),
+                )
+            }),
+            cumulative: c,
+            lot_cells: plan.map(|p| p.lot_cells),
+            capacity_per_week: plan.map(|p| p.capacity_cells_per_week),
+            p_over_capacity: over,
+            assumed,
+        });
+    }
+    rows
+}
+
+/// Each cell product's release plan, from its all-sites weekly rows: lot `j` is due by
+/// the first week whose lots released reach `j`.
+fn lot_plans(model: &Model, weekly: &[PeriodRow]) -> Vec<LotPlan> {
+    let mut out = Vec::new();
+    for (k, &product) in model.products.iter().enumerate() {
+        let rows: Vec<&PeriodRow> = weekly
+            .iter()
+            .filter(|r| r.product == product && r.site.is_none())
+            .collect();
+        let (Some(plan), Some(last)) = (model.plan.products.get(&product), rows.last()) else {
+            continue;
+        };
+        let Some((_, most)) = last.lots_released else {
+            continue;
+        };
+        let first = |j: f64, at: &dyn Fn(&(f64, f64)) -> f64| {
+            rows.iter()
+                .position(|r| r.lots_released.is_some_and(|l| at(&l) >= j))
+        };
+        let lots = (1..=most as u32)
+            .map(|j| {
+                let j_f = f64::from(j);
+                (j, first(j_f, &|l| l.0), first(j_f, &|l| l.1))
+            })
+            .collect();
+        out.push(LotPlan {
+            product,
+            lot_cells: plan.lot_cells,
+            lead_time_weeks: plan.lead_time_weeks,
+            lots,
+            assumed: model.assumed_of(None, k),
+        });
+    }
+    out
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,6 +713,34 @@ mod tests {
             prop_assert!(v[0] <= s.mean + 1e-3 && s.mean <= v[v.len() - 1] + 1e-3);
             for q in s.q {
                 prop_assert!(v.contains(&q));
+            }
+        }
+
+        /// The bucketed selection gives the sorted order statistics and the exact sum,
+        /// whatever the spread of the values (many ties, a few large ones).
+        #[test]
+        fn order_stats_are_those_of_a_sort(
+            v in proptest::collection::vec(
+                prop_oneof![0u64..3, 0u64..5_000, 0u64..u64::MAX / 1_000_000],
+                1..3_000
+            )
+        ) {
+            let mut sel = Select::default();
+            let (sum, q) = order_stats(&v, &mut sel);
+            let mut sorted = v.clone();
+            sorted.sort_unstable();
+            prop_assert_eq!(sum, v.iter().map(|&x| u128::from(x)).sum::<u128>());
+            for (got, p) in q.iter().zip(PERCENTILES) {
+                prop_assert_eq!(*got, sorted[rank(v.len(), p)]);
+            }
+            // And from a histogram of the same values.
+            let mut counts = std::collections::BTreeMap::new();
+            for &x in &v {
+                *counts.entry(x).or_insert(0u64) += 1;
+            }
+            let h = hist_stats(counts.into_iter(), v.len());
+            for (got, want) in h.q.iter().zip(q) {
+                prop_assert_eq!(*got, want as f64);
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Benchmark: the forecast of NCT02812121 (10,000 replicates, seed 1), in the library:
 //! the model compiled from the plan (every schedule and dose), the replicates on every
-//! core, and the weekly and monthly percentiles. `peer` is shared/bench/peer_forecast.py's
+//! core, and the weekly and monthly percentiles, running totals and capacity risk, per
+//! site and for all sites. `peer` is shared/bench/peer_forecast.py's
 //! model (4 sites, no site calendars, tests/bench/peer_forecast.toml); `demo` is the
 //! bundled plan (one site on the China working calendar, Poisson-gamma rates).
 //! `bash tests/bench/forecast.sh` runs the binary end to end beside the numpy baseline.

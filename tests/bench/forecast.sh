@@ -24,3 +24,8 @@ for i in 1 2 3; do
     scenarios/nct02812121.toml --out "$OUT/b" --force >/dev/null 2>"$OUT/err" || { cat "$OUT/err"; exit 1; }
   tail -1 "$OUT/err"
 done
+# Memory at ten times the replicates (the peer's plan).
+/usr/bin/time -f "dosesim (peer plan, 100,000 replicates): %e s, %M KB peak" ./target/release/dosesim \
+  forecast scenarios/nct02812121.toml --plan tests/bench/peer_forecast.toml --replicates 100000 \
+  --out "$OUT/c" --force >/dev/null 2>"$OUT/err" || { cat "$OUT/err"; exit 1; }
+tail -1 "$OUT/err"
