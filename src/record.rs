@@ -668,9 +668,19 @@ fn check_patient(
     };
     let reach = plan.reach_end(entry.start);
     let follow_up_end = trial.follow_up.as_ref().and_then(|f| f.end(entry.start));
-    // How late the doses given so far ran behind their planned dates: under an anchor
+    // How late the doses given in `rows` ran behind their planned dates: under an anchor
     // the rest of the schedule runs as late.
-    let mut drift = 0i64;
+    let drift_of = |rows: &[Record]| -> i64 {
+        rows.iter()
+            .filter(|p| p.kind == RecordKind::Given)
+            .filter_map(|p| {
+                let planned = plan.planned_date(p.target?, u32::from(p.occurrence), entry.start)?;
+                Some((p.date - planned).num_days())
+            })
+            .max()
+            .unwrap_or(0)
+            .max(0)
+    };
     let mut end: Option<&Record> = None;
     for (k, r) in rs.iter().enumerate() {
         let at = |field: &str, msg: String| {
@@ -699,6 +709,12 @@ fn check_patient(
                 ),
             ));
         }
+        // The days the doses given before this row ran late, worked out only for a row
+        // past the schedule's planned end (rare): most logs never need them.
+        let drift = match reach {
+            Some(end) if r.date > end => drift_of(&rs[..k]),
+            _ => 0,
+        };
         if let Some(limit) = reach.and_then(|d| crate::timing::shift_days(d, drift)) {
             let limit = if r.kind.ends() {
                 follow_up_end.map_or(limit, |f| f.max(limit))
@@ -784,11 +800,6 @@ fn check_patient(
                     earlier.date,
                     earlier.line
                 ));
-            }
-            if r.kind == RecordKind::Given
-                && let Some(planned) = plan.planned_date(t, u32::from(r.occurrence), entry.start)
-            {
-                drift = drift.max((r.date - planned).num_days());
             }
         }
     }
