@@ -500,19 +500,7 @@ fn record_columns(
     let headers = rdr.byte_headers().map_err(|e| {
         InputError::one(Problem::new(path, format!("cannot read the header: {e}")).at(Some(1)))
     })?;
-    let names: Vec<String> = headers
-        .iter()
-        .enumerate()
-        .map(|(k, h)| {
-            let s = String::from_utf8_lossy(h);
-            let s = if k == 0 {
-                s.trim_start_matches('\u{feff}')
-            } else {
-                &s
-            };
-            s.trim().to_string()
-        })
-        .collect();
+    let names = crate::record::header_names(headers);
     let cols = crate::record::COLUMNS.map(|c| names.iter().position(|n| n == c));
     Ok((cols, rdr.position().byte() as usize))
 }

@@ -291,6 +291,24 @@ fn file_bytes(path: &Path) -> Result<Vec<u8>, InputError> {
     })
 }
 
+/// A log's header names as they are matched: trimmed, without a spreadsheet's byte-order
+/// mark on the first.
+pub fn header_names(headers: &csv::ByteRecord) -> Vec<String> {
+    headers
+        .iter()
+        .enumerate()
+        .map(|(k, h)| {
+            let s = String::from_utf8_lossy(h);
+            let s = if k == 0 {
+                s.trim_start_matches('\u{feff}')
+            } else {
+                &s
+            };
+            s.trim().to_string()
+        })
+        .collect()
+}
+
 /// As [`read`], from the file's bytes; `path` names the input in messages.
 pub fn parse(
     path: &Path,
@@ -311,20 +329,7 @@ pub fn parse(
         })?
         .clone();
     let mut problems = Vec::new();
-    let names: Vec<String> = headers
-        .iter()
-        .enumerate()
-        .map(|(k, h)| {
-            let s = String::from_utf8_lossy(h);
-            // A spreadsheet's byte-order mark on the first name.
-            let s = if k == 0 {
-                s.trim_start_matches('\u{feff}')
-            } else {
-                &s
-            };
-            s.trim().to_string()
-        })
-        .collect();
+    let names = header_names(&headers);
     let mut col = [usize::MAX; 7];
     for (k, name) in COLUMNS.iter().enumerate() {
         match names.iter().position(|h| h == name) {

@@ -41,20 +41,9 @@ fn inputs(roster: &[&str], log: &[&str]) -> (tempfile::TempDir, PathBuf, PathBuf
 
 /// One patient's calendar CSV rows from the roster and log (doses and visits).
 fn patient_rows(scenario: &str, roster: &Path, log: &Path, extra: &[&str]) -> Vec<CsvRow> {
-    let mut args = vec![
-        "calendar",
-        scenario,
-        "--roster",
-        roster.to_str().unwrap(),
-        "--patient",
-        "P1",
-        "--log",
-        log.to_str().unwrap(),
-        "--format",
-        "csv",
-    ];
+    let mut args = vec!["--patient", "P1", "--format", "csv"];
     args.extend_from_slice(extra);
-    let run = run(args);
+    let run = with_record("calendar", scenario, roster, log, &args);
     run.expect_code(0);
     parse_csv(&run.stdout)
         .1
@@ -96,9 +85,14 @@ fn inf(
 }
 
 fn prep(roster: &Path, log: &Path, extra: &[&str]) -> Run {
+    with_record("prep", "NCT04822922", roster, log, extra)
+}
+
+/// `dosesim COMMAND TRIAL --roster R --log L` plus `extra`.
+fn with_record(command: &str, trial: &str, roster: &Path, log: &Path, extra: &[&str]) -> Run {
     let mut args = vec![
-        "prep",
-        "NCT04822922",
+        command,
+        trial,
         "--roster",
         roster.to_str().unwrap(),
         "--log",
@@ -106,6 +100,17 @@ fn prep(roster: &Path, log: &Path, extra: &[&str]) -> Run {
     ];
     args.extend_from_slice(extra);
     run(args)
+}
+
+/// Patient P1's calendar in `format` from the roster and record.
+fn calendar_of(trial: &str, roster: &Path, log: &Path, format: &str) -> Run {
+    with_record(
+        "calendar",
+        trial,
+        roster,
+        log,
+        &["--patient", "P1", "--format", format],
+    )
 }
 
 const HIGH_70KG: &str = "P1,high,70,2027-03-01";
@@ -176,18 +181,7 @@ fn a_dose_given_3_days_late_holds_the_next_instead_of_a_second_dose_that_day() {
         csv.err()
     );
     // A calendar app sees the held dose as tentative.
-    let ics = run([
-        "calendar",
-        "NCT04822922",
-        "--roster",
-        roster.to_str().unwrap(),
-        "--patient",
-        "P1",
-        "--log",
-        log.to_str().unwrap(),
-        "--format",
-        "ics",
-    ]);
+    let ics = calendar_of("NCT04822922", &roster, &log, "ics");
     ics.expect_code(0);
     let text = ics.out();
     let held = text
@@ -300,18 +294,7 @@ fn after_a_death_nothing_is_due_to_prepare_or_counted_overdue() {
         rows.iter()
             .all(|r| r.status != "due" && r.status != "planned")
     );
-    let whole = run([
-        "calendar",
-        "NCT04822922",
-        "--roster",
-        roster.to_str().unwrap(),
-        "--patient",
-        "P1",
-        "--log",
-        log.to_str().unwrap(),
-        "--format",
-        "csv",
-    ]);
+    let whole = calendar_of("NCT04822922", &roster, &log, "csv");
     let all = parse_csv(&whole.stdout).1;
     let smt = all.iter().find(|r| r.kind == "background").unwrap();
     assert_eq!(
@@ -334,16 +317,13 @@ fn after_a_death_nothing_is_due_to_prepare_or_counted_overdue() {
     // Dose intensity counts the dose due before the death as not given: 1 of 2 (50%),
     // the cancelled ones after it not at all.
     let out = tempfile::tempdir().unwrap();
-    let made = run([
+    let made = with_record(
         "cohort",
         "NCT04822922",
-        "--roster",
-        roster.to_str().unwrap(),
-        "--log",
-        log.to_str().unwrap(),
-        "--out",
-        out.path().to_str().unwrap(),
-    ]);
+        &roster,
+        &log,
+        &["--out", out.path().to_str().unwrap()],
+    );
     made.expect_code(0);
     assert!(
         made.out().contains("dose intensity uc_msc 33.3%"),
@@ -430,16 +410,13 @@ fn a_drift_beyond_the_protocol_window_is_flagged_before_and_a_deviation_after() 
         inf("2027-03-18", 3, "given", "", "outside_window:+3d")
     );
     let out = tempfile::tempdir().unwrap();
-    run([
+    with_record(
         "cohort",
         "NCT01724398",
-        "--roster",
-        roster.to_str().unwrap(),
-        "--log",
-        log.to_str().unwrap(),
-        "--out",
-        out.path().to_str().unwrap(),
-    ])
+        &roster,
+        &log,
+        &["--out", out.path().to_str().unwrap()],
+    )
     .expect_code(0);
     let devs = std::fs::read_to_string(out.path().join("NCT01724398/deviations.csv")).unwrap();
     assert!(
@@ -456,16 +433,13 @@ fn a_drift_beyond_the_protocol_window_is_flagged_before_and_a_deviation_after() 
 /// when `scenario` is given).
 fn summary(scenario: &str, roster: &Path, log: &Path) -> String {
     let out = tempfile::tempdir().unwrap();
-    let made = run([
+    let made = with_record(
         "cohort",
         scenario,
-        "--roster",
-        roster.to_str().unwrap(),
-        "--log",
-        log.to_str().unwrap(),
-        "--out",
-        out.path().to_str().unwrap(),
-    ]);
+        roster,
+        log,
+        &["--out", out.path().to_str().unwrap()],
+    );
     made.expect_code(0);
     made.out()
 }
@@ -502,18 +476,7 @@ fn a_due_dose_is_priced_at_the_weight_in_force_on_its_date() {
         )],
     );
     let (_s, path) = temp_scenario("screening.toml", &text);
-    let screened = run([
-        "calendar",
-        path.to_str().unwrap(),
-        "--roster",
-        roster.to_str().unwrap(),
-        "--patient",
-        "P1",
-        "--log",
-        log.to_str().unwrap(),
-        "--format",
-        "csv",
-    ]);
+    let screened = calendar_of(path.to_str().unwrap(), &roster, &log, "csv");
     screened.expect_code(0);
     let rows = parse_csv(&screened.stdout).1;
     let d3 = rows
@@ -559,14 +522,7 @@ fn a_typo_in_a_records_year_is_refused_with_its_line() {
             "P1,2062-10-04,given,uc_msc,2,,",
         ],
     );
-    let made = run([
-        "pharmacy",
-        "NCT04822922",
-        "--roster",
-        roster.to_str().unwrap(),
-        "--log",
-        log.to_str().unwrap(),
-    ]);
+    let made = with_record("pharmacy", "NCT04822922", &roster, &log, &[]);
     made.expect_code(2);
     let err = made.err();
     assert!(
@@ -589,14 +545,7 @@ fn a_typo_in_a_records_year_is_refused_with_its_line() {
             "P1,2027-09-01,given,uc_msc,2,,",
         ],
     );
-    let made = run([
-        "pharmacy",
-        "NCT04822922",
-        "--roster",
-        roster.to_str().unwrap(),
-        "--log",
-        log.to_str().unwrap(),
-    ]);
+    let made = with_record("pharmacy", "NCT04822922", &roster, &log, &[]);
     made.expect_code(2);
     assert!(
         made.err().contains(
@@ -610,15 +559,7 @@ fn a_typo_in_a_records_year_is_refused_with_its_line() {
         &[HIGH_70KG],
         &["P1,2027-03-01,given,uc_msc,1,,", "P1,2027-09-01,died,,,,"],
     );
-    run([
-        "pharmacy",
-        "NCT04822922",
-        "--roster",
-        roster.to_str().unwrap(),
-        "--log",
-        log.to_str().unwrap(),
-    ])
-    .expect_code(0);
+    with_record("pharmacy", "NCT04822922", &roster, &log, &[]).expect_code(0);
 }
 
 #[test]
@@ -631,14 +572,7 @@ fn an_occurrence_recorded_before_an_earlier_one_is_warned_about_with_both_lines(
             "P1,2027-03-06,given,uc_msc,3,,",
         ],
     );
-    let made = run([
-        "pharmacy",
-        "NCT04822922",
-        "--roster",
-        roster.to_str().unwrap(),
-        "--log",
-        log.to_str().unwrap(),
-    ]);
+    let made = with_record("pharmacy", "NCT04822922", &roster, &log, &[]);
     made.expect_code(0);
     assert!(
         made.err().contains(

@@ -294,15 +294,53 @@ pub fn held_words(p: &Product, l: &Line) -> String {
     )
 }
 
+/// The CSV record of a dose line (`kind` `dose`, counted once in `doses`) or of a held one
+/// (`held`, counted 0 times, with no volume): `day` is (date, weekday, site), `volume` the
+/// volume, concentration and its source.
+fn line_record(
+    kind: &str,
+    day: &[String; 3],
+    p: &Product,
+    l: &Line,
+    volume: [String; 3],
+) -> [String; 21] {
+    let [date, weekday, site] = day.clone();
+    let [volume_ml, conc, source] = volume;
+    [
+        kind.to_string(),
+        date,
+        weekday,
+        site,
+        inert(&p.id).into_owned(),
+        inert(&l.patient_id).into_owned(),
+        inert(&l.arm_id).into_owned(),
+        inert(&l.component_id).into_owned(),
+        l.occurrence.to_string(),
+        l.occurrences.to_string(),
+        if kind == "held" { "0" } else { "1" }.to_string(),
+        plain(p, l.dose),
+        p.unit.as_str().to_string(),
+        volume_ml,
+        conc,
+        source,
+        l.cumulative.map(|c| plain(p, c)).unwrap_or_default(),
+        l.status.as_str().to_string(),
+        l.assumed.to_string(),
+        l.flags.codes(),
+        l.planned_date.to_string(),
+    ]
+}
+
 pub fn write_csv(s: &Sheet, out: impl Write) -> csv::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(COLUMNS)?;
     for d in &s.days {
-        let (date, weekday, site) = (
+        let day = [
             d.date.to_string(),
             weekday_abbrev(d.date).to_string(),
             inert(&d.site).into_owned(),
-        );
+        ];
+        let [date, weekday, site] = day.clone();
         for b in &d.blocks {
             let p = &s.trial.products[b.product];
             let conc = b
@@ -313,29 +351,8 @@ pub fn write_csv(s: &Sheet, out: impl Write) -> csv::Result<()> {
             let source = b.concentration.source().to_string();
             let opt = |v: Option<f64>| v.map(|v| trim_decimals(v, 2)).unwrap_or_default();
             for l in &b.lines {
-                w.write_record([
-                    "dose".to_string(),
-                    date.clone(),
-                    weekday.clone(),
-                    site.clone(),
-                    inert(&p.id).into_owned(),
-                    inert(&l.patient_id).into_owned(),
-                    inert(&l.arm_id).into_owned(),
-                    inert(&l.component_id).into_owned(),
-                    l.occurrence.to_string(),
-                    l.occurrences.to_string(),
-                    "1".to_string(),
-                    plain(p, l.dose),
-                    p.unit.as_str().to_string(),
-                    opt(l.volume_ml),
-                    conc.clone(),
-                    source.clone(),
-                    l.cumulative.map(|c| plain(p, c)).unwrap_or_default(),
-                    l.status.as_str().to_string(),
-                    l.assumed.to_string(),
-                    l.flags.codes(),
-                    l.planned_date.to_string(),
-                ])?;
+                let volume = [opt(l.volume_ml), conc.clone(), source.clone()];
+                w.write_record(line_record("dose", &day, p, l, volume))?;
             }
             w.write_record([
                 "day_total".to_string(),
@@ -363,29 +380,7 @@ pub fn write_csv(s: &Sheet, out: impl Write) -> csv::Result<()> {
         }
         for (product, l) in &d.held {
             let p = &s.trial.products[*product];
-            w.write_record([
-                "held".to_string(),
-                date.clone(),
-                weekday.clone(),
-                site.clone(),
-                inert(&p.id).into_owned(),
-                inert(&l.patient_id).into_owned(),
-                inert(&l.arm_id).into_owned(),
-                inert(&l.component_id).into_owned(),
-                l.occurrence.to_string(),
-                l.occurrences.to_string(),
-                "0".to_string(),
-                plain(p, l.dose),
-                p.unit.as_str().to_string(),
-                String::new(),
-                String::new(),
-                String::new(),
-                l.cumulative.map(|c| plain(p, c)).unwrap_or_default(),
-                l.status.as_str().to_string(),
-                l.assumed.to_string(),
-                l.flags.codes(),
-                l.planned_date.to_string(),
-            ])?;
+            w.write_record(line_record("held", &day, p, l, Default::default()))?;
         }
     }
     w.flush()?;
