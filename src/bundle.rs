@@ -565,13 +565,17 @@ pub fn check(
         )));
     }
     let history = match old {
-        Some(old) => manifest::check_history(
-            &dir,
-            &old,
-            inputs.iter().find(|i| i.role == manifest::RECORD_ROLE),
-            record_from,
-            force,
-        )?,
+        Some(old) => {
+            let mut h = manifest::check_history(
+                &dir,
+                &old,
+                inputs.iter().find(|i| i.role == manifest::RECORD_ROLE),
+                record_from,
+                force,
+            )?;
+            manifest::raise_on_changed_inputs(&dir, &old, &inputs, &mut h);
+            h
+        }
         None => manifest::History::default(),
     };
     Ok(Checked {

@@ -387,6 +387,32 @@ pub fn check_history(
     Ok(history)
 }
 
+/// A rerun made from other bytes than the folder's (a corrected roster, a site calendar
+/// given a holiday file, another scenario or dosesim version), the record aside, may move
+/// any event without a row of the record to account for it: every SEQUENCE of the new
+/// folder is raised above the old folder's highest, so that calendar apps that apply
+/// updates by UID and SEQUENCE take every change. Nothing changes for a rerun of the same
+/// inputs (the same bytes again) or one whose record alone grew.
+pub fn raise_on_changed_inputs(dir: &Path, old: &Manifest, inputs: &[Input], h: &mut History) {
+    let others = |v: &[Input]| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = v
+            .iter()
+            .filter(|i| i.role != RECORD_ROLE)
+            .map(|i| (i.role.clone(), i.sha256.clone()))
+            .collect();
+        v.sort();
+        v
+    };
+    let same_version = old.made_by == format!("dosesim {}", env!("CARGO_PKG_VERSION"));
+    if same_version && others(&old.inputs) == others(inputs) {
+        return;
+    }
+    let highest = old.sequence_max.unwrap_or_else(|| {
+        highest_sequence(&dir.join(crate::bundle::CALENDAR_FILE)).max(old.sequence_base)
+    });
+    h.sequence_base = h.sequence_base.max(highest + 1);
+}
+
 /// The record a folder made by an earlier dosesim (which kept no copy) was made from, when
 /// the file it names still has the bytes it had.
 fn unchanged(made: &Input) -> Option<PathBuf> {

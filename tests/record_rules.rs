@@ -582,3 +582,61 @@ fn an_occurrence_recorded_before_an_earlier_one_is_warned_about_with_both_lines(
         made.err()
     );
 }
+
+/// The SEQUENCE of every event of a calendar file, by UID.
+fn sequences(ics: &str) -> std::collections::BTreeMap<String, (u64, String)> {
+    let text = ics.replace("\r\n ", "");
+    text.split("BEGIN:VEVENT")
+        .skip(1)
+        .map(|e| {
+            let field = |name: &str| {
+                e.lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            (
+                field("UID:"),
+                (
+                    field("SEQUENCE:").parse().unwrap_or(0),
+                    field("DTSTART;VALUE=DATE:"),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_rerun_from_corrected_inputs_raises_every_sequence_so_calendar_apps_take_it() {
+    // The roster is corrected in place (70 kg to 72 kg): every dose's title changes with
+    // no new row of the record (as every date would with a site calendar given its year's
+    // holiday file). A calendar app applies an update only when its SEQUENCE rises: every
+    // event's must.
+    let (dir, roster, log) = inputs(&[HIGH_70KG], &["P1,2027-03-01,given,uc_msc,1,,"]);
+    let out = dir.path().join("out");
+    let make = || {
+        with_record(
+            "cohort",
+            "NCT04822922",
+            &roster,
+            &log,
+            &["--out", out.to_str().unwrap()],
+        )
+        .expect_code(0);
+        std::fs::read_to_string(out.join("NCT04822922/calendar.ics")).unwrap()
+    };
+    let before = sequences(&make());
+    // The same inputs again: the same bytes, the same numbers.
+    assert_eq!(sequences(&make()), before);
+    write_file(
+        dir.path(),
+        "roster.csv",
+        &format!("{ROSTER_HEADER}\nP1,high,72,2027-03-01\n"),
+    );
+    let after = sequences(&make());
+    let highest = before.values().map(|v| v.0).max().unwrap();
+    assert_eq!(after.len(), before.len());
+    for (uid, (seq, _)) in &after {
+        assert!(*seq > highest, "{uid}: {seq} not above {highest}");
+    }
+}
