@@ -169,7 +169,8 @@ fn tally<'c>(
         for e in &events {
             first = Some(first.map_or(e.date, |f| f.min(e.date)));
             last = Some(last.map_or(e.date, |l| l.max(e.date)));
-            if let (Some(d), Some(prod)) = (e.dose, e.product(arm)) {
+            if let (Some(d), Some(prod), false) = (e.dose, e.product(arm), e.status == Status::Held)
+            {
                 let t = &mut totals[prod];
                 t.0 += 1;
                 t.1 += d;

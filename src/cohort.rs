@@ -414,7 +414,12 @@ impl<'t> Cohort<'t> {
                 let known = &self.doses[i as usize * w..(i as usize + 1) * w];
                 if let Some(log) = self.log {
                     let pl = log.patient(i);
-                    if pl.changes_amounts() {
+                    // A held dose is in no running total: the totals of the day's plan
+                    // would count it.
+                    let held = self
+                        .placement(i)
+                        .is_some_and(|p| p.iter().any(PlacedSlot::is_held));
+                    if pl.changes_amounts() || held {
                         // The running totals depend on the whole record: that day's
                         // events of the whole calendar.
                         self.expand(i, &mut whole);

@@ -563,8 +563,18 @@ pub fn parse(
                 let (k, kg) = weights[w];
                 let change = (kg.f64() - previous.f64()) / previous.f64() * 100.0;
                 if change.abs() > BIG_WEIGHT_CHANGE_PCT {
+                    // Whether any per-kg dose of the arm follows the recorded weight.
+                    let follows = trial.arms[e.arm as usize].components.iter().any(|c| {
+                        matches!(c.dose.amount, crate::model::DoseAmount::PerKg(_))
+                            && c.dose.weight_basis.value == crate::model::WeightBasis::Current
+                    });
+                    let effect = if follows {
+                        "per-kg doses after it change as much"
+                    } else {
+                        "no dose changes (the scenario doses at the screening weight), but check it"
+                    };
                     warnings.push(format!(
-                        "{}:{}: patient {}: weight {kg} kg is {change:+.0}% from {previous} kg: per-kg doses after it change as much (a weight in pounds?)",
+                        "{}:{}: patient {}: weight {kg} kg is {change:+.0}% from {previous} kg: {effect} (a weight in pounds?)",
                         path.display(),
                         records[k as usize].line,
                         e.id
@@ -702,8 +712,12 @@ fn check_patient(
                 ),
             ));
         }
+        // (A death or withdrawal within a follow-up the scenario states may come long
+        // after the last dose.)
+        let followed = r.kind.ends() && follow_up_end.is_some_and(|f| r.date <= f);
         if let Some((latest, before)) = far_alone
             && r.date == latest
+            && !followed
         {
             found.push(at(
                 "date",

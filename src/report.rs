@@ -637,7 +637,7 @@ pub fn patient_section(p: &PatientSection, open: bool) -> Markup {
                             @if let Some(note) = export::placement_note(p.site, row) {
                                 br;
                                 span.moved.flag[row.flags.intersects(Flags::CLOSED_DAY | Flags::PROVISIONAL)] {
-                                    "Site calendar: " (note)
+                                    "Moved or flagged: " (note)
                                 }
                             }
                         }

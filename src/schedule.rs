@@ -379,7 +379,10 @@ impl<'t> Plan<'t> {
             order = if prev == Some(e.date) { order + 1 } else { 1 };
             prev = Some(e.date);
             e.order_in_day = order;
-            if let (Some(d), Some(p)) = (e.dose, e.product(self.arm)) {
+            // A dose held for a decision is in no running total until it is given.
+            if let (Some(d), Some(p), false) =
+                (e.dose, e.product(self.arm), e.status == Status::Held)
+            {
                 (e.cumulative_dose, e.assumed) = totals.add(p, d, e.assumed);
             }
         }
@@ -633,6 +636,11 @@ impl PlacedSlot {
     /// What the site calendar did to it.
     pub fn flags(&self) -> Flags {
         self.flags
+    }
+
+    /// Whether the record's minimum gap holds it for a decision.
+    pub fn is_held(&self) -> bool {
+        self.held
     }
 }
 

@@ -174,6 +174,9 @@ pub struct Sheet<'t> {
     /// Doses of the site due before the range and not recorded as given (with a record):
     /// how many, and the earliest one's date.
     pub overdue_before: Option<(usize, NaiveDate)>,
+    /// Doses of the site held for a decision before the range and still undecided: how
+    /// many, and the earliest one's date.
+    pub held_before: Option<(usize, NaiveDate)>,
 }
 
 impl Sheet<'_> {
@@ -227,6 +230,8 @@ pub fn build<'t>(cohort: &Cohort<'t>, request: &Request) -> Sheet<'t> {
     let mut off_list = 0;
     // Overdue doses before the range are on nobody's list unless the sheet says so.
     let mut overdue: Option<(usize, NaiveDate)> = None;
+    // And doses held for a decision before it: still waiting for one.
+    let mut held_before: Option<(usize, NaiveDate)> = None;
     let mut events: Vec<Event> = Vec::new();
     let concentration = |p: usize| {
         Concentration::of(
@@ -266,8 +271,14 @@ pub fn build<'t>(cohort: &Cohort<'t>, request: &Request) -> Sheet<'t> {
                 continue;
             };
             if !in_range(e.date) {
-                if request.first.is_some_and(|f| e.date < f) && e.status == Status::Due {
-                    let (k, d) = overdue.get_or_insert((0, e.date));
+                let before = request.first.is_some_and(|f| e.date < f);
+                let count = match e.status {
+                    Status::Due if before => Some(&mut overdue),
+                    Status::Held if before => Some(&mut held_before),
+                    _ => None,
+                };
+                if let Some(c) = count {
+                    let (k, d) = c.get_or_insert((0, e.date));
                     *k += 1;
                     *d = (*d).min(e.date);
                 }
@@ -327,6 +338,7 @@ pub fn build<'t>(cohort: &Cohort<'t>, request: &Request) -> Sheet<'t> {
         trial,
         request: request.clone(),
         overdue_before: overdue,
+        held_before,
         days: {
             let mut out: BTreeMap<(NaiveDate, String), Day> = days
                 .into_iter()

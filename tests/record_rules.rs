@@ -145,6 +145,44 @@ fn a_dose_given_3_days_late_holds_the_next_instead_of_a_second_dose_that_day() {
             inf("2027-03-10", 4, "planned", "", ""),
         ]
     );
+    // A held dose is in no running total: dose 4's is three doses, 252,000,000 cells.
+    let d4 = rows
+        .iter()
+        .find(|r| r.event == "uc_msc" && r.occurrence == "4")
+        .unwrap();
+    assert_eq!(d4.cumulative_dose, "252000000");
+    // The readable calendar says it is held, not a dose like any other.
+    let table = calendar_of("NCT04822922", &roster, &log, "table");
+    table.expect_code(0);
+    let line = table
+        .out()
+        .lines()
+        .find(|l| l.contains("| 2027-03-09 |"))
+        .unwrap()
+        .to_string();
+    assert!(
+        line.contains("HELD: not to prepare until a decision is recorded"),
+        "{line}"
+    );
+    assert!(
+        line.contains("moved from Sun 2027-03-07 by the administration record"),
+        "{line}"
+    );
+    // A sheet of later days says it still waits for a decision.
+    let later = prep(&roster, &log, &["--from", "2027-03-10"]);
+    later.expect_code(0);
+    assert!(
+        later
+            .out()
+            .contains("Held: 1 dose before this range (the first on Tue 2027-03-09) still waits for a decision"),
+        "{}",
+        later.out()
+    );
+    assert!(
+        later.err().contains("1 dose held before this range"),
+        "{}",
+        later.err()
+    );
     // Nothing to prepare on 03-07; dose 3 is listed on 03-09 as held, in no total.
     let day = prep(&roster, &log, &["--date", "2027-03-07"]);
     day.expect_code(0);
@@ -554,12 +592,18 @@ fn a_typo_in_a_records_year_is_refused_with_its_line() {
         "{}",
         made.err()
     );
-    // A death within the 5 years' follow-up is not refused.
-    let (_d, roster, log) = inputs(
-        &[HIGH_70KG],
-        &["P1,2027-03-01,given,uc_msc,1,,", "P1,2027-09-01,died,,,,"],
-    );
-    with_record("pharmacy", "NCT04822922", &roster, &log, &[]).expect_code(0);
+    // A death within the 5 years' follow-up is not refused, even more than a year after
+    // every other row.
+    for died in ["2027-09-01", "2028-06-30"] {
+        let (_d, roster, log) = inputs(
+            &[HIGH_70KG],
+            &[
+                "P1,2027-03-01,given,uc_msc,1,,",
+                &format!("P1,{died},died,,,,"),
+            ],
+        );
+        with_record("pharmacy", "NCT04822922", &roster, &log, &[]).expect_code(0);
+    }
 }
 
 #[test]
@@ -639,4 +683,33 @@ fn a_rerun_from_corrected_inputs_raises_every_sequence_so_calendar_apps_take_it(
     for (uid, (seq, _)) in &after {
         assert!(*seq > highest, "{uid}: {seq} not above {highest}");
     }
+}
+
+#[test]
+fn only_what_is_still_to_come_is_warned_about_on_a_closed_day() {
+    // The demo record of NCT01724398: P4398-004's exchange 3/3 and infusion 2/4 were left
+    // on Saturday 2026-08-22 (no open day kept their gaps) and are recorded given: nothing
+    // for the site to arrange. P4398-027's first exchange (Sat 2026-11-28, after the
+    // record's as-of date) still is.
+    let out = tempfile::tempdir().unwrap();
+    let made = run([
+        "cohort",
+        "NCT01724398",
+        "--roster",
+        "scenarios/rosters/NCT01724398.csv",
+        "--log",
+        "scenarios/logs/NCT01724398.csv",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    made.expect_code(0);
+    let err = made.err();
+    assert!(
+        !err.contains("patient P4398-004: Plasma exchange 3/3 stays on Sat 2026-08-22"),
+        "{err}"
+    );
+    assert!(
+        err.contains("patient P4398-027: Plasma exchange 1/3 stays on Sat 2026-11-28"),
+        "{err}"
+    );
 }

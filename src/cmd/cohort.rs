@@ -183,7 +183,10 @@ impl PlacedNotes {
         use crate::moves::Flags;
         use crate::schedule::Origin;
         for ev in events {
-            if !ev.flags.contains(Flags::CLOSED_DAY) || self.closed.len() >= SHOWN {
+            if !ev.flags.contains(Flags::CLOSED_DAY)
+                || self.closed.len() >= SHOWN
+                || !to_come(ev.status)
+            {
                 continue;
             }
             let what = match ev.origin {
@@ -218,6 +221,7 @@ impl PlacedNotes {
             events
                 .iter()
                 .filter(|e| e.kind != crate::schedule::EventKind::Background)
+                .filter(|e| to_come(e.status))
                 .map(|e| (e.date, e.flags)),
         );
         self.name(cal, who, arm, events);
@@ -256,6 +260,13 @@ fn count(n: usize, what: &str) -> String {
     } else {
         format!("{n} {what}s")
     }
+}
+
+/// Whether an event is still to come, so that a site has to arrange it: planned, due or
+/// held (not given, missed or cancelled).
+fn to_come(s: crate::record::Status) -> bool {
+    use crate::record::Status;
+    matches!(s, Status::Planned | Status::Due | Status::Held)
 }
 
 /// How many events left on closed days are named one by one.
@@ -308,12 +319,30 @@ pub fn warn_closed_days(cohort: &Cohort) {
                     continue;
                 };
                 let before = notes.closed_count;
-                notes.count(cal, placed);
+                // A patient with records: only what is still to come is the site's to
+                // arrange (a dose given, missed or cancelled is not), so their events are
+                // counted with their statuses; the rest from the shared placement.
+                let recorded = cohort.log.is_some_and(|l| !l.patient(i).is_empty());
+                if recorded {
+                    cohort.expand(i, &mut events);
+                    notes.count(
+                        cal,
+                        events
+                            .iter()
+                            .filter(|e| e.kind != crate::schedule::EventKind::Background)
+                            .filter(|e| to_come(e.status))
+                            .map(|e| (e.date, e.flags)),
+                    );
+                } else {
+                    notes.count(cal, placed);
+                }
                 // Expanded and named only while lines are still shown: a million patients
                 // need no million names.
                 if notes.closed_count > before && notes.closed.len() < SHOWN {
                     let e = &roster.entries[i as usize];
-                    cohort.expand(i, &mut events);
+                    if !recorded {
+                        cohort.expand(i, &mut events);
+                    }
                     let who = format!(
                         "{}:{}: patient {}",
                         cohort.roster_path.display(),

@@ -105,6 +105,14 @@ pub fn run(args: PrepArgs) -> Result<()> {
             (first - as_of).num_days()
         );
     }
+    if let Some((n, first)) = made.held_before {
+        eprintln!(
+            "warning: {}: {} held before this range (the first on {first}) still {} for a decision: record each given on a date, or missed (`--from {first}` lists them)",
+            trial.id,
+            plural(n as u64, "dose"),
+            if n == 1 { "waits" } else { "wait" },
+        );
+    }
     if let Some((n, first)) = made.overdue_before {
         eprintln!(
             "warning: {}: {} due before this range (the first on {first}) not recorded as given: `--from {first}` lists them",

@@ -98,6 +98,35 @@ pub fn render(t: &Trial) -> String {
                 describe::timing(&c.timing, &arm.components),
                 describe::provenance(&c.timing.provenance)
             );
+            let rules = &c.timing.closed_days;
+            let mut moves: Vec<String> = Vec::new();
+            let mut said = |what: String, p: &crate::model::Provenance| {
+                moves.push(format!("{what} ({})", describe::provenance(p)));
+            };
+            if let Some(o) = &rules.on_closed {
+                said(
+                    format!("on a closed day: {}", o.value.as_str()),
+                    &o.provenance,
+                );
+            }
+            if let Some(w) = &rules.window {
+                said(
+                    format!(
+                        "window: {} days before, {} after its planned date",
+                        w.days_before, w.days_after
+                    ),
+                    &w.provenance,
+                );
+            }
+            if let Some(g) = &rules.min_gap_days {
+                said(format!("at least {} days apart", g.value), &g.provenance);
+            }
+            if let Some(a) = &rules.anchor {
+                said(format!("anchor: {}", a.value.as_str()), &a.provenance);
+            }
+            for m in moves {
+                let _ = writeln!(s, "    moves:    {m}");
+            }
             let _ = writeln!(
                 s,
                 "    doses:    {n}, total {}",

@@ -146,7 +146,7 @@ pub fn events(c: &Calendar) -> String {
             ));
         }
         if let Some(n) = super::placement_note(c.site, r) {
-            desc.push(format!("Site calendar: {n} [{}]", r.flags.codes()));
+            desc.push(format!("Moved or flagged: {n} [{}]", r.flags.codes()));
         }
         if let Some(k) = r.dose_per_kg {
             desc.push(format!("Dose per kg: {} cells/kg", sci_exact(k)));

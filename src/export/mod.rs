@@ -329,11 +329,17 @@ pub fn placement_note(site: Option<&SiteCalendar>, r: &Row) -> Option<String> {
     let mut parts = Vec::new();
     if r.flags.contains(Flags::SHIFTED) {
         let n = r.shift_days.unsigned_abs();
+        // A move the record made is said as one, not put down to the planned day's
+        // closure.
+        let by = if r.flags.contains(Flags::REPROJECTED) {
+            " by the administration record".to_string()
+        } else {
+            why(r.planned_date)
+        };
         parts.push(format!(
-            "moved from {} {}{}, {n} day{} {}",
+            "moved from {} {}{by}, {n} day{} {}",
             timing::weekday_abbrev(r.planned_date),
             r.planned_date,
-            why(r.planned_date),
             if n == 1 { "" } else { "s" },
             if r.shift_days > 0 { "later" } else { "earlier" }
         ));

@@ -162,6 +162,14 @@ pub fn scope_words(s: &Sheet) -> Vec<String> {
             s.off_list
         ));
     }
+    if let Some((n, first)) = s.held_before {
+        out.push(format!(
+            "Held: {} before this range (the first on {} {first}) still {} for a decision (record each given on a date, or missed); not on this sheet.",
+            crate::format::plural(n as u64, "dose"),
+            weekday_abbrev(first),
+            if n == 1 { "waits" } else { "wait" },
+        ));
+    }
     if let Some((n, first)) = s.overdue_before {
         let (is, they) = if n == 1 {
             ("is", "it is")

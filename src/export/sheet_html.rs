@@ -110,7 +110,7 @@ pub fn render(s: &Sheet, inputs: &[Input]) -> String {
                     @if let Some(a) = s.as_of {
                         br; "Administration record as of " (a) ": doses recorded as given, missed or cancelled are not listed."
                     }
-                    @if let Some(line) = scope.iter().find(|l| l.starts_with("Overdue: ")) {
+                    @for line in scope.iter().filter(|l| l.starts_with("Overdue: ") || l.starts_with("Held: ")) {
                         br; span.warn { (line) }
                     }
                 }

@@ -36,6 +36,27 @@ pub fn event_label(r: &Row) -> String {
     }
 }
 
+/// A row's status against the record in words, with its deviations: "given; late:+3d",
+/// "HELD: not to prepare until a decision is recorded".
+pub fn status_words(r: &Row) -> String {
+    use crate::record::Status;
+    let s = match r.status {
+        Status::Held => "HELD: not to prepare until a decision is recorded".to_string(),
+        Status::Due => "DUE: not recorded as given".to_string(),
+        s => s.as_str().to_string(),
+    };
+    let codes: Vec<&str> = r
+        .deviation
+        .names()
+        .filter(|n| !matches!(*n, "held" | "overdue"))
+        .collect();
+    if codes.is_empty() {
+        s
+    } else {
+        format!("{s}; {}", r.deviation.text())
+    }
+}
+
 pub fn render(c: &Calendar) -> String {
     let mut t = comfy_table::Table::new();
     t.load_style(presets::ASCII_MARKDOWN);
@@ -52,8 +73,14 @@ pub fn render(c: &Calendar) -> String {
         "Volume (mL)",
         "Window (dates)",
     ];
-    if c.site.is_some() {
-        header.push("Site calendar");
+    // Where a site calendar or the record moved or flagged an event, and what the record
+    // says of it: a held or overdue dose must not read like any other.
+    let moves = c.site.is_some() || c.record.is_some();
+    if moves {
+        header.push("Moved or flagged");
+    }
+    if c.record.is_some() {
+        header.push("Status (record)");
     }
     t.set_header(header);
     for r in c.rows {
@@ -85,8 +112,11 @@ pub fn render(c: &Calendar) -> String {
                 _ => String::new(),
             },
         ];
-        if c.site.is_some() {
+        if moves {
             cells.push(super::placement_note(c.site, r).unwrap_or_default());
+        }
+        if c.record.is_some() {
+            cells.push(status_words(r));
         }
         t.add_row(cells);
     }
