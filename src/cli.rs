@@ -129,7 +129,7 @@ pub struct CalendarArgs {
     pub as_of: Option<NaiveDate>,
     /// In an .ics calendar, a reminder (VALARM) N days before each dose still to give (the
     /// lab's lead time to thaw or order), at the start of that day; none by default
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=365))]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_remind_days)]
     pub remind_days: Option<u32>,
 }
 
@@ -193,7 +193,7 @@ pub struct CohortArgs {
     pub record: RecordArgs,
     /// In the .ics files, a reminder (VALARM) N days before each dose still to give (the
     /// lab's lead time to thaw or order), at the start of that day; none by default
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=365))]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_remind_days)]
     pub remind_days: Option<u32>,
 }
 
@@ -295,7 +295,7 @@ pub struct RunArgs {
     pub calendars: PathBuf,
     /// In the .ics files, a reminder (VALARM) N days before each dose still to give (the
     /// lab's lead time to thaw or order), at the start of that day; none by default
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=365))]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_remind_days)]
     pub remind_days: Option<u32>,
 }
 
@@ -308,17 +308,17 @@ pub struct ForecastArgs {
     #[arg(long, value_name = "PLAN.toml")]
     pub plan: Option<PathBuf>,
     /// How many times the trial is simulated
-    #[arg(long, value_name = "N", default_value_t = crate::forecast::DEFAULT_REPLICATES)]
+    #[arg(long, value_name = "N", default_value_t = crate::forecast::DEFAULT_REPLICATES, allow_negative_numbers = true, value_parser = parse_replicates)]
     pub replicates: u64,
     /// The random seed: the same seed gives the same outputs
-    #[arg(long, value_name = "S", default_value_t = 1)]
+    #[arg(long, value_name = "S", default_value_t = 1, allow_negative_numbers = true, value_parser = parse_seed)]
     pub seed: u64,
     /// Output folder; the forecast goes to DIR/<trial id>/forecast/
     #[allow(rustdoc::invalid_html_tags)]
     #[arg(long, value_name = "DIR", default_value = "output")]
     pub out: PathBuf,
     /// Threads to run replicates on (default: every core); the outputs do not depend on it
-    #[arg(long, value_name = "T")]
+    #[arg(long, value_name = "T", allow_negative_numbers = true, value_parser = parse_threads)]
     pub threads: Option<usize>,
     /// Patients already enrolled (patient_id,arm,weight_kg,start_date and optional site): in every
     /// replicate as they are, the plan's enrolment adding the rest up to its target; their
@@ -404,6 +404,49 @@ pub(crate) fn parse_week(s: &str) -> Result<NaiveDate, String> {
     let (y, w): (i32, u32) = (y.parse().map_err(|_| bad())?, w.parse().map_err(|_| bad())?);
     NaiveDate::from_isoywd_opt(y, w, chrono::Weekday::Mon)
         .ok_or_else(|| format!("'{s}': {y} has no ISO week {w}"))
+}
+
+/// A whole number as typed, negatives included (so that `--replicates -1` is refused in
+/// words, not taken for a flag).
+fn whole(s: &str) -> Result<i128, String> {
+    s.trim()
+        .parse::<i128>()
+        .map_err(|_| format!("'{s}' is not a whole number"))
+}
+
+/// How many replicates; the range (1 to the maximum) is checked with the other flags.
+fn parse_replicates(s: &str) -> Result<u64, String> {
+    let n = whole(s)?;
+    u64::try_from(n).map_err(|_| {
+        format!(
+            "{n} is out of range (1 to {})",
+            crate::forecast::MAX_REPLICATES
+        )
+    })
+}
+
+fn parse_seed(s: &str) -> Result<u64, String> {
+    let n = whole(s)?;
+    u64::try_from(n).map_err(|_| {
+        format!(
+            "{n} is not a seed: give a whole number from 0 to {}",
+            u64::MAX
+        )
+    })
+}
+
+/// Threads; the range (1 to 1024) is checked with the other flags.
+fn parse_threads(s: &str) -> Result<usize, String> {
+    let n = whole(s)?;
+    usize::try_from(n).map_err(|_| format!("{n} threads: give 1 to 1024 threads"))
+}
+
+/// Days before a dose its reminder comes: 0 (the day itself) to 365.
+fn parse_remind_days(s: &str) -> Result<u32, String> {
+    let n = whole(s)?;
+    u32::try_from(n).ok().filter(|d| *d <= 365).ok_or_else(|| {
+        format!("{n} is out of range: a reminder comes 0 (on the day) to 365 days before a dose")
+    })
 }
 
 fn parse_kg(s: &str) -> Result<crate::model::Kg, String> {

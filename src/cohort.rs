@@ -106,8 +106,9 @@ impl<'t> Cohort<'t> {
         let (mut placed, mut ranges, mut placement_of) =
             place_patients(&plans, roster, &site_calendars);
         let on_calendar = !ranges.is_empty();
+        let mut problems: Vec<Problem> = Vec::new();
         if let Some(log) = log {
-            reproject(
+            problems = reproject(
                 &plans,
                 roster,
                 &site_calendars,
@@ -181,6 +182,17 @@ impl<'t> Cohort<'t> {
                         problems.push(roster::schedule_problem(roster_path, e, err));
                         continue;
                     }
+                    // On a site calendar with no placement: moving its events off closed
+                    // days runs past the calendar (a start date late in 9999).
+                    let calendar = e
+                        .site
+                        .and_then(|s| site_calendars.get(usize::from(s)).copied().flatten());
+                    if let (None, Some(cal)) = (placement, calendar)
+                        && let Err(err) = plan.placement(e.start, cal)
+                    {
+                        problems.push(roster::schedule_problem(roster_path, e, err));
+                        continue;
+                    }
                     // A weight recorded in the log may take a dose above the maximum.
                     if let Some(log) = log {
                         let pl = log.patient(i);
@@ -195,17 +207,8 @@ impl<'t> Cohort<'t> {
                                 &mut buf,
                             )
                         {
-                            let line = match &err {
-                                schedule::ScheduleError::AtRecordedWeight { line, .. } => {
-                                    Some(*line as usize)
-                                }
-                                _ => None,
-                            };
-                            problems.push(
-                                Problem::new(&log.path, format!("patient {}: {err}", e.id))
-                                    .at(line)
-                                    .field("amount"),
-                            );
+                            problems
+                                .push(crate::record::schedule_problem(&log.path, &e.id, &pl, &err));
                             continue;
                         }
                     }
@@ -237,7 +240,6 @@ impl<'t> Cohort<'t> {
             })
             .collect();
         let rows = parts.iter().map(|p| p.2).sum();
-        let mut problems: Vec<Problem> = Vec::new();
         let mut pair_lists = Vec::with_capacity(parts.len());
         for (pairs, p, _) in parts {
             pair_lists.push(pairs);
@@ -553,7 +555,7 @@ fn reproject(
     calendars: &[Option<&SiteCalendar>],
     log: &Log,
     (placed, ranges, placement_of): (&mut Vec<PlacedSlot>, &mut Vec<(u32, u32)>, &mut Vec<u32>),
-) {
+) -> Vec<Problem> {
     let shared = |i: u32| -> Option<&[PlacedSlot]> {
         match placement_of.get(i as usize) {
             Some(&p) if p != NOT_PLACED => {
@@ -563,7 +565,7 @@ fn reproject(
             _ => None,
         }
     };
-    let own: Vec<(u32, schedule::Placement)> = (0..roster.entries.len() as u32)
+    let made: Vec<(u32, Result<schedule::Placement, Problem>)> = (0..roster.entries.len() as u32)
         .into_par_iter()
         .filter_map(|i| {
             let pl = log.patient(i);
@@ -579,11 +581,22 @@ fn reproject(
             let cal = e
                 .site
                 .and_then(|s| calendars.get(usize::from(s)).copied().flatten());
-            plan.place_on(e.start, cal, &fixes).ok().map(|p| (i, p))
+            let placed = plan
+                .place_on(e.start, cal, &fixes)
+                .map_err(|err| crate::record::schedule_problem(&log.path, &e.id, &pl, &err));
+            Some((i, placed))
         })
         .collect();
+    let mut problems = Vec::new();
+    let mut own = Vec::with_capacity(made.len());
+    for (i, p) in made {
+        match p {
+            Ok(p) => own.push((i, p)),
+            Err(p) => problems.push(p),
+        }
+    }
     if own.is_empty() {
-        return;
+        return problems;
     }
     if placement_of.is_empty() {
         placement_of.resize(roster.entries.len(), NOT_PLACED);
@@ -594,6 +607,7 @@ fn reproject(
         ranges.push((a, placed.len() as u32));
         placement_of[i as usize] = ranges.len() as u32 - 1;
     }
+    problems
 }
 
 /// Each distinct (arm, site, start date) of the patients on a site calendar placed once,

@@ -106,6 +106,71 @@ impl fmt::Display for InputError {
     }
 }
 
+/// At most this many problems of one input file are listed; the rest are counted.
+pub const MAX_LISTED: usize = 200;
+
+/// The problems of one input, kept to the [`MAX_LISTED`] first by line and the rest
+/// counted, so that a file of a million bad rows costs neither memory nor a screenful of
+/// megabytes: "... and N more problems" comes last.
+#[derive(Debug, Default)]
+pub struct Capped {
+    problems: Vec<Problem>,
+    more: usize,
+}
+
+impl Capped {
+    pub fn new() -> Self {
+        Capped::default()
+    }
+
+    pub fn push(&mut self, p: Problem) {
+        self.problems.push(p);
+        // Trimmed to the first by line whenever twice the listed number are held: the
+        // work stays linear in the problems met.
+        if self.problems.len() >= 2 * MAX_LISTED {
+            self.trim();
+        }
+    }
+
+    /// Problems beyond those listed, counted elsewhere.
+    pub fn count_more(&mut self, n: usize) {
+        self.more += n;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.problems.is_empty() && self.more == 0
+    }
+
+    fn trim(&mut self) {
+        self.problems.sort_by_key(|p| p.line);
+        if self.problems.len() > MAX_LISTED {
+            self.more += self.problems.len() - MAX_LISTED;
+            self.problems.truncate(MAX_LISTED);
+        }
+    }
+
+    /// The problems in line order (those without a line first), then "... and N more
+    /// problems" (said of `path`) when some were left out.
+    pub fn into_problems(mut self, path: &Path) -> Vec<Problem> {
+        self.trim();
+        if self.more > 0 {
+            self.problems.push(Problem::new(
+                path,
+                format!("... and {} more problems", self.more),
+            ));
+        }
+        self.problems
+    }
+}
+
+impl Extend<Problem> for Capped {
+    fn extend<I: IntoIterator<Item = Problem>>(&mut self, iter: I) {
+        for p in iter {
+            self.push(p);
+        }
+    }
+}
+
 /// 1-based line number of a byte offset in `text`. For one lookup; many lookups in one
 /// text take a [`Lines`] index, which keeps them linear in the size of the text.
 pub fn line_of(text: &str, offset: usize) -> usize {
@@ -167,6 +232,27 @@ mod tests {
     fn flag_problems_name_the_flag() {
         let p = Problem::flag("--weight", "must be a number");
         assert_eq!(p.to_string(), "--weight: must be a number");
+    }
+
+    #[test]
+    fn many_problems_are_capped_in_line_order_and_counted_last() {
+        let mut c = Capped::new();
+        for line in (1..=1000).rev() {
+            c.push(Problem::new(Path::new("r.csv"), "bad").at(Some(line)));
+        }
+        c.count_more(5);
+        let ps = c.into_problems(Path::new("r.csv"));
+        assert_eq!(ps.len(), MAX_LISTED + 1);
+        let lines: Vec<Option<usize>> = ps[..MAX_LISTED].iter().map(|p| p.line).collect();
+        assert_eq!(lines, (1..=MAX_LISTED).map(Some).collect::<Vec<_>>());
+        assert_eq!(
+            ps[MAX_LISTED].to_string(),
+            format!("r.csv: ... and {} more problems", 1000 - MAX_LISTED + 5)
+        );
+        // Few problems: all listed, no count.
+        let mut c = Capped::new();
+        c.push(Problem::new(Path::new("r.csv"), "one").at(Some(3)));
+        assert_eq!(c.into_problems(Path::new("r.csv")).len(), 1);
     }
 
     #[test]

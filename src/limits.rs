@@ -1,7 +1,12 @@
-//! The limits `dosesim validate` enforces on a scenario file. Each is far above any
-//! registered regimen (the five bundled trials have at most 3 arms, 2 components and 4
-//! visits) and low enough that every output, the charts included, stays usable and every
-//! step stays fast. README.md ("Limits") lists them for users.
+//! The limits `dosesim validate` enforces on a scenario file, and the size of every other
+//! input file. Each is far above any registered regimen (the five bundled trials have at
+//! most 3 arms, 2 components and 4 visits) or any real roster and record, and low enough
+//! that every output, the charts included, stays usable and every step stays fast (and
+//! that `/dev/zero` named as an input is refused, not read until memory runs out).
+//! README.md ("Limits") lists them for users.
+
+use std::io::Read;
+use std::path::Path;
 
 /// A scenario file's size (the bundled ones are about 10 KB).
 pub const MAX_SCENARIO_BYTES: usize = 1 << 20;
@@ -28,9 +33,15 @@ pub const MAX_NAME_CHARS: usize = 300;
 pub const MAX_TEXT_CHARS: usize = 4_000;
 /// Largest study day (100 years of days).
 pub const MAX_DAY: usize = 36_500;
+/// A roster's size (a million patients is about 35 MB).
+pub const MAX_ROSTER_BYTES: usize = 256 << 20;
+/// An administration record's size (3,000,000 rows is about 111 MB).
+pub const MAX_RECORD_BYTES: usize = 512 << 20;
+/// A forecast plan's size (the bundled ones are about 4 KB).
+pub const MAX_PLAN_BYTES: usize = 1 << 20;
 
 /// The limits as (what, number) rows, for README.md and `--help`-style listings.
-pub const ALL: [(&str, usize); 12] = [
+pub const ALL: [(&str, usize); 15] = [
     ("scenario file size (bytes)", MAX_SCENARIO_BYTES),
     ("arms per trial", MAX_ARMS),
     ("products per trial", MAX_PRODUCTS),
@@ -49,10 +60,51 @@ pub const ALL: [(&str, usize); 12] = [
         MAX_TEXT_CHARS,
     ),
     ("study day", MAX_DAY),
+    ("roster file size (bytes)", MAX_ROSTER_BYTES),
+    ("administration record file size (bytes)", MAX_RECORD_BYTES),
+    ("forecast plan file size (bytes)", MAX_PLAN_BYTES),
 ];
+
+/// The bytes of `path` when there are at most `max` of them; `Ok(None)` when there are
+/// more. Only `max + 1` bytes are ever read, so a device that never ends (`/dev/zero`) or
+/// a file far too large is refused at once, whatever its size claims to be.
+pub fn read_at_most(path: &Path, max: usize) -> std::io::Result<Option<Vec<u8>>> {
+    let file = std::fs::File::open(path)?;
+    let claimed = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if claimed > max as u64 {
+        return Ok(None);
+    }
+    let mut bytes = Vec::with_capacity(claimed as usize);
+    file.take(max as u64 + 1).read_to_end(&mut bytes)?;
+    Ok((bytes.len() <= max).then_some(bytes))
+}
+
+/// A size in words: "256 MiB", "1 MiB", "4000 bytes".
+pub fn size_words(bytes: usize) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
+    #[test]
+    fn an_endless_file_is_refused_after_reading_one_byte_past_the_limit() {
+        assert_eq!(
+            super::read_at_most(Path::new("/dev/zero"), 1000).unwrap(),
+            None
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x");
+        std::fs::write(&p, b"12345").unwrap();
+        assert_eq!(super::read_at_most(&p, 5).unwrap(), Some(b"12345".to_vec()));
+        assert_eq!(super::read_at_most(&p, 4).unwrap(), None);
+    }
+
     #[test]
     fn the_readme_lists_every_limit() {
         let readme = include_str!("../README.md");

@@ -64,8 +64,18 @@ pub const FAR_START_DAYS: i64 = 5 * 365;
 
 /// Reads and checks a roster against a trial.
 pub fn read(path: &Path, trial: &Trial) -> Result<Roster, InputError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| InputError::one(Problem::new(path, format!("cannot read roster: {e}"))))?;
+    let max = crate::limits::MAX_ROSTER_BYTES;
+    let bytes = crate::limits::read_at_most(path, max)
+        .map_err(|e| InputError::one(Problem::new(path, format!("cannot read roster: {e}"))))?
+        .ok_or_else(|| {
+            InputError::one(Problem::new(
+                path,
+                format!(
+                    "the file is over {} ({max} bytes), the most a roster may be (a million patients take about 35 MB): is this the right file?",
+                    crate::limits::size_words(max)
+                ),
+            ))
+        })?;
     parse(path, bytes, trial)
 }
 
@@ -73,11 +83,25 @@ pub fn read(path: &Path, trial: &Trial) -> Result<Roster, InputError> {
 #[derive(Default)]
 struct Part {
     entries: Vec<Entry>,
+    /// The first [`crate::error::MAX_LISTED`] problems (rows come in line order).
     problems: Vec<Problem>,
+    /// Problems found in all, listed or not.
+    found: usize,
+    /// The lines of the rows with a problem.
+    bad_lines: Vec<u32>,
     warnings: Vec<String>,
     id_warnings: Vec<String>,
     /// This slice's site ids, in first-seen order (entries index them until joined).
     sites: Vec<Box<str>>,
+}
+
+impl Part {
+    fn problem(&mut self, p: Problem) {
+        self.found += 1;
+        if self.problems.len() < crate::error::MAX_LISTED {
+            self.problems.push(p);
+        }
+    }
 }
 
 /// As [`read`], from the file's bytes; `path` names the input in messages.
@@ -99,15 +123,11 @@ pub fn parse(path: &Path, bytes: Vec<u8>, trial: &Trial) -> Result<Roster, Input
         .clone();
     let mut col = [usize::MAX; 4];
     let mut problems = Vec::new();
-    if headers.len() == 1 && headers[0].contains(&b';') {
-        return Err(InputError::one(
-            Problem::new(
-                path,
-                "the header is one column with ';' in it: the roster seems to separate fields with ';'; save it with commas",
-            )
-            .at(Some(1)),
-        ));
-    }
+    let names: Vec<String> = headers
+        .iter()
+        .map(|h| String::from_utf8_lossy(h).trim().to_string())
+        .collect();
+    problems.extend(twice_in_header(path, &names, &REQUIRED, &["site"]));
     for (k, name) in REQUIRED.iter().enumerate() {
         match headers.iter().position(|h| header_is(h, name)) {
             Some(i) => col[k] = i,
@@ -123,6 +143,13 @@ pub fn parse(path: &Path, bytes: Vec<u8>, trial: &Trial) -> Result<Roster, Input
                 .field(*name),
             ),
         }
+    }
+    // A file saved with tabs (or semicolons) between its columns misses them all for one
+    // reason: said once.
+    if col.contains(&usize::MAX)
+        && let Some(hint) = other_separator(&headers, &REQUIRED)
+    {
+        return Err(InputError::one(Problem::new(path, hint).at(Some(1))));
     }
     InputError::check(std::mem::take(&mut problems))?;
     let site_col = headers.iter().position(|h| header_is(h, "site"));
@@ -173,6 +200,11 @@ pub fn parse(path: &Path, bytes: Vec<u8>, trial: &Trial) -> Result<Roster, Input
     let mut id_warnings = Vec::new();
     let mut sites: Vec<Box<str>> = Vec::new();
     let mut site_index: HashMap<Box<str>, u16> = HashMap::new();
+    // At most the first few hundred problems are kept (997,278 bad rows once made 80 MB
+    // of messages); the rest are counted.
+    let mut problems = crate::error::Capped::new();
+    let mut more = 0usize;
+    let mut bad_lines: Vec<u32> = Vec::new();
     for p in parts {
         // Each slice's site indices become the roster's.
         let mut map = Vec::with_capacity(p.sites.len());
@@ -189,10 +221,13 @@ pub fn parse(path: &Path, bytes: Vec<u8>, trial: &Trial) -> Result<Roster, Input
             e.site = e.site.map(|k| map[k as usize]);
             e
         }));
+        more += p.found - p.problems.len();
+        bad_lines.extend(p.bad_lines);
         problems.extend(p.problems);
         warnings.extend(p.warnings);
         id_warnings.extend(p.id_warnings);
     }
+    problems.count_more(more);
     if entries.is_empty() && problems.is_empty() {
         problems.push(Problem::new(path, "the roster has no patients").at(Some(2)));
     }
@@ -211,6 +246,7 @@ pub fn parse(path: &Path, bytes: Vec<u8>, trial: &Trial) -> Result<Roster, Input
         } else {
             let first = *first.get_or_insert(a);
             let again = b;
+            bad_lines.push(again.line);
             problems.push(
                 Problem::new(
                     path,
@@ -224,17 +260,21 @@ pub fn parse(path: &Path, bytes: Vec<u8>, trial: &Trial) -> Result<Roster, Input
             );
         }
     }
-    problems.extend(case_collisions(path, &entries));
+    for p in case_collisions(path, &entries) {
+        bad_lines.extend(p.line.map(|l| l as u32));
+        problems.push(p);
+    }
     if !problems.is_empty() {
         // The rows that read well are expanded too, so that a schedule that cannot be made
         // (a start date that runs it past the calendar) is reported with the other problems
         // now, not after they are fixed.
-        let bad: std::collections::HashSet<usize> =
-            problems.iter().filter_map(|p| p.line).collect();
-        problems.extend(schedule_problems(path, trial, &entries, &bad));
+        bad_lines.sort_unstable();
+        bad_lines.dedup();
+        schedule_problems(path, trial, &entries, &bad_lines, &mut problems);
     }
-    problems.sort_by_key(|p| p.line);
-    InputError::check(problems)?;
+    drop(bad_lines);
+    // In line order, then "... and N more problems" last.
+    InputError::check(problems.into_problems(path))?;
     let date_warnings = far_starts(path, &entries);
     let site_warnings = match site_col {
         Some(_) => blank_sites(path, &entries),
@@ -249,6 +289,70 @@ pub fn parse(path: &Path, bytes: Vec<u8>, trial: &Trial) -> Result<Roster, Input
         sites,
         site_warnings,
     })
+}
+
+/// Each column of `required` or `optional` that the header names more than once (as
+/// [`header_is`] compares them), as a problem naming every place it is in: dosesim would
+/// read one and ignore the other, whichever the spreadsheet put first.
+pub fn twice_in_header(
+    path: &Path,
+    names: &[String],
+    required: &[&str],
+    optional: &[&str],
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for name in required.iter().chain(optional) {
+        let at: Vec<usize> = names
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| header_is(h.as_bytes(), name))
+            .map(|(i, _)| i)
+            .collect();
+        if at.len() > 1 {
+            let places: Vec<String> = at
+                .iter()
+                .map(|&i| format!("column {} ('{}')", i + 1, names[i]))
+                .collect();
+            problems.push(
+                Problem::new(
+                    path,
+                    format!(
+                        "column '{name}' is in the header {} times: {}; dosesim would read one and ignore the other, so keep one (rename or delete the rest)",
+                        at.len(),
+                        places.join(" and ")
+                    ),
+                )
+                .at(Some(1))
+                .field(*name),
+            );
+        }
+    }
+    problems
+}
+
+/// When a header read with commas holds tabs or semicolons between names (a file saved
+/// as tab-separated text, or with a locale's `;`), the problem in words, naming the
+/// columns `needed`.
+pub fn other_separator(headers: &csv::ByteRecord, needed: &[&str]) -> Option<String> {
+    let has = |sep: u8| {
+        headers.iter().any(|h| {
+            h.split(|&b| b == sep)
+                .filter(|p| !p.trim_ascii().is_empty())
+                .count()
+                > 1
+        })
+    };
+    let (what, sep) = if has(b'\t') {
+        ("tab-separated", "tabs")
+    } else if has(b';') {
+        ("semicolon-separated", "semicolons")
+    } else {
+        return None;
+    };
+    Some(format!(
+        "the file looks {what} (there are {sep} between the names in its header), but dosesim reads CSV, with commas between the columns: save it as CSV, comma-separated (the header needs {})",
+        needed.join(",")
+    ))
 }
 
 /// Whether a header cell names column `name`: as written, or in another letter case or
@@ -288,20 +392,25 @@ fn schedule_problems(
     path: &Path,
     trial: &Trial,
     entries: &[Entry],
-    bad: &std::collections::HashSet<usize>,
-) -> Vec<Problem> {
+    bad: &[u32],
+    problems: &mut crate::error::Capped,
+) {
     let plans: Vec<Plan> = trial.arms.iter().map(|a| Plan::new(trial, a)).collect();
-    entries
-        .par_iter()
-        .filter(|e| !bad.contains(&(e.line as usize)) && (e.arm as usize) < plans.len())
-        .map_init(Vec::new, |buf, e| {
-            plans[e.arm as usize]
-                .expand_into(e.weight_kg, e.start, buf)
-                .err()
-                .map(|err| schedule_problem(path, e, err))
-        })
-        .flatten()
-        .collect()
+    // A slice at a time, so that a million unusable rows never hold a million messages.
+    for slice in entries.chunks(1 << 16) {
+        let found: Vec<Problem> = slice
+            .par_iter()
+            .filter(|e| bad.binary_search(&e.line).is_err() && (e.arm as usize) < plans.len())
+            .map_init(Vec::new, |buf, e| {
+                plans[e.arm as usize]
+                    .expand_into(e.weight_kg, e.start, buf)
+                    .err()
+                    .map(|err| schedule_problem(path, e, err))
+            })
+            .flatten()
+            .collect();
+        problems.extend(found);
+    }
 }
 
 /// Warnings for start dates [`FAR_START_DAYS`] or more from the roster's median start date,
@@ -488,8 +597,7 @@ impl Context<'_> {
                 Ok(true) => {}
                 Err(e) => {
                     let line = e.position().map(|p| lines.at(p.byte() as usize));
-                    part.problems
-                        .push(Problem::new(self.path, format!("unreadable CSV: {e}")).at(line));
+                    part.problem(Problem::new(self.path, format!("unreadable CSV: {e}")).at(line));
                     break;
                 }
             }
@@ -499,7 +607,7 @@ impl Context<'_> {
             }
             if rec.len() != self.fields {
                 // Shifted cells would be read as the wrong columns: refuse the row whole.
-                part.problems.push(
+                part.problem(
                     Problem::new(
                         self.path,
                         format!(
@@ -517,15 +625,14 @@ impl Context<'_> {
                     .map(String::from_utf8_lossy)
                     .unwrap_or_default()
             };
-            let before = part.problems.len();
+            let before = part.found;
 
             let id_cell = get(0);
             let id = id_cell.trim();
             if id.is_empty() {
-                part.problems
-                    .push(self.problem(line, "patient_id", "missing patient_id".into()));
+                part.problem(self.problem(line, "patient_id", "missing patient_id".into()));
             } else if !is_safe_id(id) {
-                part.problems.push(self.problem(
+                part.problem(self.problem(
                     line,
                     "patient_id",
                     format!("'{id}' is not a safe id: use {SAFE_ID_RULE} (it becomes part of file names)"),
@@ -541,7 +648,7 @@ impl Context<'_> {
             let arm = self.arms.get(arm_text.as_bytes()).copied();
             if arm.is_none() {
                 let arms = trial.arm_ids().join(", ");
-                part.problems.push(self.problem(
+                part.problem(self.problem(
                     line,
                     "arm",
                     if arm_text.is_empty() {
@@ -564,13 +671,12 @@ impl Context<'_> {
                         Some(w)
                     }
                     Err(e) => {
-                        part.problems
-                            .push(self.problem(line, "weight_kg", e.to_string()));
+                        part.problem(self.problem(line, "weight_kg", e.to_string()));
                         None
                     }
                 },
                 Err(msg) => {
-                    part.problems.push(self.problem(
+                    part.problem(self.problem(
                         line,
                         "weight_kg",
                         if weight_text.is_empty() {
@@ -585,7 +691,7 @@ impl Context<'_> {
             let start = match parse_date(get(3).trim()) {
                 Ok(d) => Some(d),
                 Err(msg) => {
-                    part.problems.push(self.problem(line, "start_date", msg));
+                    part.problem(self.problem(line, "start_date", msg));
                     None
                 }
             };
@@ -612,7 +718,7 @@ impl Context<'_> {
             let site = match site {
                 Some(_) if seen.is_some() => seen,
                 Some(site) if !is_safe_id(site) => {
-                    part.problems.push(self.problem(
+                    part.problem(self.problem(
                         line,
                         "site",
                         format!("'{site}' is not a site id: use {SAFE_ID_RULE} (it names the calendar file SITE.toml)"),
@@ -628,7 +734,7 @@ impl Context<'_> {
                         Some(k)
                     }
                     None => {
-                        part.problems.push(self.problem(
+                        part.problem(self.problem(
                             line,
                             "site",
                             format!("more than {} different sites", u16::MAX),
@@ -639,7 +745,10 @@ impl Context<'_> {
                 None => None,
             };
             // A bad row keeps its id, so that a duplicate of it is still reported.
-            if part.problems.len() == before || !id.is_empty() {
+            if part.found > before {
+                part.bad_lines.push(line as u32);
+            }
+            if part.found == before || !id.is_empty() {
                 part.entries.push(Entry {
                     id: id.into(),
                     arm: arm.unwrap_or(u16::MAX),

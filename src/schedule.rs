@@ -10,7 +10,7 @@
 //! assessment comes before the dose), then dosing components in file order, except that
 //! a component given "after" another on the same day comes after it.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 
@@ -756,6 +756,11 @@ impl Plan<'_> {
                 (got.date, p)
             })
             .collect();
+        // A move, an anchor or a recorded date can push an event past the calendar the
+        // outputs can show (a record row dated 9999-12-31): no placement then.
+        if let Some((_, p)) = out.iter().find(|(d, _)| *d > last || d.year() < 1) {
+            return Err(ScheduleError::DateOutOfRange(i64::from(p.day)));
+        }
         // Stable: equal (date, rank) keep slot order, as an unmoved calendar does.
         out.sort_by_key(|(date, p)| (*date, self.slots[p.slot as usize].rank));
         Ok(Placement {

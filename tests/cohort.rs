@@ -338,6 +338,70 @@ fn every_problem_of_a_roster_is_reported_in_one_run() {
     assert!(!out.exists());
 }
 
+/// A roster of a million bad rows once wrote 80 MB of messages: the first 200 problems are
+/// listed in line order, then how many more there are, last.
+#[test]
+fn a_roster_of_many_bad_rows_lists_the_first_problems_and_counts_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<String> = (0..1500)
+        .map(|i| format!("P{i:05},nope,60,2027-01-01"))
+        .collect();
+    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+    let roster = write_roster(dir.path(), "r.csv", &rows);
+    let run = pharmacy(Path::new(NCT01724398), &roster, &[]);
+    assert_bad_input(&run);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines[0], "error: 201 problems:", "{}", run.stderr);
+    assert_eq!(lines.len(), 202, "{}", run.stderr);
+    let r = roster.display().to_string();
+    assert!(lines[1].starts_with(&format!("  {r}:2: arm: unknown arm 'nope'")));
+    assert!(lines[200].starts_with(&format!("  {r}:201: arm: ")));
+    assert_eq!(lines[201], format!("  {r}: ... and 1300 more problems"));
+}
+
+/// A header naming a column twice would have one read and the other ignored: refused,
+/// naming both places.
+#[test]
+fn a_roster_header_with_a_column_twice_is_refused_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let roster = write_file(
+        dir.path(),
+        "r.csv",
+        "patient_id,arm,weight_kg,start_date,Patient_ID\nP1,msc,60,2027-01-01,P2\n",
+    );
+    let run = pharmacy(Path::new(NCT01724398), &roster, &[]);
+    assert_problems(
+        &run,
+        &roster,
+        &[(
+            1,
+            "patient_id",
+            "column 'patient_id' is in the header 2 times: column 1 ('patient_id') and column 5 ('Patient_ID')",
+        )],
+    );
+}
+
+/// A roster saved with tabs (or semicolons) between its columns is told so, rather than
+/// missing every column without a word why.
+#[test]
+fn a_tab_or_semicolon_separated_roster_is_told_to_be_saved_with_commas() {
+    let dir = tempfile::tempdir().unwrap();
+    for (sep, words) in [('\t', "tab-separated"), (';', "semicolon-separated")] {
+        let text = format!(
+            "patient_id{sep}arm{sep}weight_kg{sep}start_date{sep}site\nP1{sep}msc{sep}60{sep}2027-01-01{sep}\n"
+        );
+        let roster = write_file(dir.path(), "r.csv", &text);
+        let run = pharmacy(Path::new(NCT01724398), &roster, &[]);
+        assert_bad_input(&run);
+        let err = run.err();
+        assert!(
+            err.contains(&format!("{}:1: the file looks {words}", roster.display()))
+                && err.contains("dosesim reads CSV, with commas between the columns"),
+            "{err}"
+        );
+    }
+}
+
 #[test]
 fn a_row_with_several_problems_reports_each_column() {
     let dir = tempfile::tempdir().unwrap();

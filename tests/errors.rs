@@ -1453,3 +1453,122 @@ fn closed_day_rules_are_checked_on_their_own_lines() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Negative numbers given to flags that count
+// ---------------------------------------------------------------------------------------
+
+/// A negative number given to a flag that counts is read as its value and refused in
+/// words naming the flag (not taken for an unknown flag `-1`).
+#[test]
+fn a_negative_count_is_refused_in_words_not_read_as_a_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let out = out.to_str().unwrap();
+    let forecast = |flag: &str, value: &str| {
+        run([
+            "forecast",
+            "scenarios/nct02812121.toml",
+            "--out",
+            out,
+            flag,
+            value,
+        ])
+    };
+    for (flag, value, words) in [
+        ("--replicates", "-1", "-1 is out of range (1 to 1000000)"),
+        ("--seed", "-1", "-1 is not a seed"),
+        ("--threads", "-2", "give 1 to 1024 threads"),
+    ] {
+        let r = forecast(flag, value);
+        r.expect_code(2);
+        assert!(
+            r.err().contains(flag) && r.err().contains(words),
+            "{flag} {value}:\n{}",
+            r.err()
+        );
+        assert!(!r.err().contains("unexpected argument"), "{}", r.err());
+    }
+    let roster = "scenarios/rosters/NCT04822922.csv";
+    for args in [
+        vec![
+            "calendar",
+            HIGH,
+            "--arm",
+            "low",
+            "--weight",
+            "60",
+            "--start",
+            "2027-01-04",
+            "--remind-days",
+            "-1",
+        ],
+        vec![
+            "cohort",
+            HIGH,
+            "--roster",
+            roster,
+            "--out",
+            out,
+            "--remind-days",
+            "-1",
+        ],
+        vec!["run", HIGH, "--out", out, "--remind-days", "-1"],
+    ] {
+        let r = run(&args);
+        r.expect_code(2);
+        assert!(
+            r.err().contains("--remind-days")
+                && r.err().contains("-1 is out of range: a reminder comes 0"),
+            "{args:?}:\n{}",
+            r.err()
+        );
+        assert!(!r.err().contains("unexpected argument"), "{}", r.err());
+    }
+    assert!(!std::path::Path::new(out).exists(), "nothing written");
+}
+
+// ---------------------------------------------------------------------------------------
+// Input files past their size limit
+// ---------------------------------------------------------------------------------------
+
+/// `/dev/zero` (or any file past its limit) as a roster, record or plan is refused at
+/// once with the limit, not read until memory runs out.
+#[cfg(unix)]
+#[test]
+fn an_endless_roster_record_or_plan_is_refused_by_its_size_limit() {
+    let roster = "scenarios/rosters/NCT04822922.csv";
+    let r = run(["pharmacy", HIGH, "--roster", "/dev/zero"]);
+    assert_bad_input(
+        &r,
+        &[
+            "/dev/zero: the file is over 256 MiB",
+            "the most a roster may be",
+        ],
+    );
+    let r = run(["pharmacy", HIGH, "--roster", roster, "--log", "/dev/zero"]);
+    assert_bad_input(
+        &r,
+        &[
+            "/dev/zero: the file is over 512 MiB",
+            "the most an administration record may be",
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let r = run([
+        "forecast",
+        HIGH,
+        "--plan",
+        "/dev/zero",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_bad_input(
+        &r,
+        &[
+            "/dev/zero: the file is over 1 MiB",
+            "the most a plan file may be",
+        ],
+    );
+    assert!(entries(dir.path()).is_empty());
+}

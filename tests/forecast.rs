@@ -1168,3 +1168,40 @@ fn plasma_in_ml_is_forecast_with_its_unit() {
     let svg = std::fs::read_to_string(f.join("fan-plasma.svg")).unwrap();
     assert!(svg_texts(&svg).iter().any(|t| t == "mL per week"));
 }
+
+/// A plan whose start runs its horizon, or a schedule of its first patients, past
+/// 9999-12-31 is refused naming `start` (it was blamed on `weight_kg`, with no line).
+#[test]
+fn a_plan_start_past_the_calendar_is_refused_naming_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = plan(dir.path(), 16, 0.0, 0.0, 0.0);
+    let text = std::fs::read_to_string(&p).unwrap();
+    let out = dir.path().join("out");
+    // The horizon (60 weeks) itself ends past the calendar: said with its line.
+    let late = text.replace("2026-08-03", "9999-06-07");
+    std::fs::write(&p, &late).unwrap();
+    let r = forecast(&p, &out, &["--replicates", "10"]);
+    r.expect_code(2);
+    assert!(
+        r.err().contains(&format!(
+            "{}:{}: start: 9999-06-07 with a horizon of 60 weeks ends after 9999-12-31",
+            p.display(),
+            line_of(&late, "start = ")
+        )),
+        "{}",
+        r.err()
+    );
+    // The horizon fits, a first patient's week-48 visit does not.
+    let late = text.replace("2026-08-03", "9998-10-05");
+    std::fs::write(&p, &late).unwrap();
+    let r = forecast(&p, &out, &["--replicates", "10"]);
+    r.expect_code(2);
+    assert!(
+        r.err().contains(&format!("{}: start: arm ", p.display()))
+            && r.err().contains("falls outside the calendar")
+            && !r.err().contains("weight_kg"),
+        "{}",
+        r.err()
+    );
+    assert!(!out.exists());
+}

@@ -1500,3 +1500,161 @@ fn a_file_of_yours_named_record_csv_is_kept_and_said_before_any_work() {
     );
     assert_same_tree(&before, &tree(&out), "after the refused run");
 }
+
+/// A record row dated 9999-12-31 re-projects the doses and visits after it past the last
+/// date the outputs can show: every command refuses it with the record's file, the row's
+/// line and field `date` (they panicked, or named `amount` and no line), on a site
+/// calendar or not.
+#[test]
+fn a_row_dated_9999_12_31_is_refused_by_every_command_with_its_line() {
+    for site in ["", ",GZ-SYSU3"] {
+        let dir = tempfile::tempdir().unwrap();
+        let header = if site.is_empty() {
+            "patient_id,arm,weight_kg,start_date"
+        } else {
+            "patient_id,arm,weight_kg,start_date,site"
+        };
+        // Day 1 on 9999-01-20: the week-48 visit (day 337) falls on 9999-12-22, inside the
+        // calendar, until the first dose recorded on 9999-12-31 pushes it 345 days on.
+        let roster = write_file(
+            dir.path(),
+            "r.csv",
+            &format!("{header}\nA,msc,60,9999-01-20{site}\n"),
+        );
+        let log = write_log(dir.path(), &["A,9999-12-31,given,uc_msc,1,,"]);
+        let (r, l) = (roster.to_str().unwrap(), log.to_str().unwrap());
+        let out = dir.path().join("out");
+        let o = out.to_str().unwrap();
+        for args in [
+            vec!["pharmacy", SCENARIO, "--roster", r, "--log", l],
+            vec!["prep", SCENARIO, "--roster", r, "--log", l],
+            vec!["cohort", SCENARIO, "--roster", r, "--log", l, "--out", o],
+            vec![
+                "calendar",
+                SCENARIO,
+                "--roster",
+                r,
+                "--patient",
+                "A",
+                "--log",
+                l,
+            ],
+            vec![
+                "pharmacy",
+                SCENARIO,
+                "--roster",
+                r,
+                "--log",
+                l,
+                "--as-of",
+                "9999-12-31",
+            ],
+        ] {
+            let run = run(&args);
+            run.expect_code(2);
+            let err = run.err();
+            assert!(
+                err.contains(&format!("{l}:2: date: patient A: from 9999-12-31 on"))
+                    && err.contains("runs past the calendar"),
+                "{args:?}:\n{err}"
+            );
+            assert!(!err.contains("panicked"), "{err}");
+            assert!(run.stdout.is_empty());
+        }
+        assert!(!out.exists());
+    }
+}
+
+/// A weight row dated before the patient's day 1, the last row of the record, is refused
+/// with its line (its weight was kept for a row that was not, and the reader panicked).
+#[test]
+fn a_weight_row_before_day_1_is_refused_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let (roster, log) = cohort_files(
+        dir.path(),
+        &[
+            "P1,2027-03-01,given,uc_msc,1,,",
+            "P2,2027-02-01,weight,,,61,",
+        ],
+    );
+    let run = pharmacy(
+        Path::new(SCENARIO),
+        &roster,
+        &["--log".as_ref(), log.as_os_str()],
+    );
+    run.expect_code(2);
+    assert!(
+        run.err().contains(&format!(
+            "{}:3: date: 2027-02-01 is before patient P2's study day 1 (2027-03-01)",
+            log.display()
+        )),
+        "{}",
+        run.err()
+    );
+    assert!(!run.err().contains("panicked"), "{}", run.err());
+}
+
+/// Past 200 problems the rest are counted: "... and N more problems" is the last line,
+/// after the listed ones in line order (it came first).
+#[test]
+fn the_count_of_problems_not_listed_comes_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<String> = (0..260)
+        .map(|_| "P1,2027-03-01,sold,,,,".to_string())
+        .collect();
+    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+    let (roster, log) = cohort_files(dir.path(), &rows);
+    let run = pharmacy(
+        Path::new(SCENARIO),
+        &roster,
+        &["--log".as_ref(), log.as_os_str()],
+    );
+    run.expect_code(2);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    let l = log.display().to_string();
+    assert_eq!(lines[0], "error: 201 problems:", "{}", run.stderr);
+    assert!(lines[1].starts_with(&format!("  {l}:2: record: unknown record 'sold'")));
+    assert!(lines[200].starts_with(&format!("  {l}:201: record: ")));
+    assert_eq!(lines[201], format!("  {l}: ... and 60 more problems"));
+    assert_eq!(lines.len(), 202);
+}
+
+/// The record's header: a column named twice is refused naming both places; a file
+/// saved with tabs between its columns is told so.
+#[test]
+fn a_record_header_with_a_column_twice_or_tabs_is_refused_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let (roster, _) = cohort_files(dir.path(), &[]);
+    let twice = write_file(
+        dir.path(),
+        "twice.csv",
+        &format!("{LOG_HEADER},patient_id\nP1,2027-03-01,given,uc_msc,1,,,P1\n"),
+    );
+    let tabs = write_file(
+        dir.path(),
+        "tabs.csv",
+        &format!(
+            "{}\nP1\t2027-03-01\tgiven\tuc_msc\t1\t\t\n",
+            LOG_HEADER.replace(',', "\t")
+        ),
+    );
+    for (log, words) in [
+        (
+            &twice,
+            ":1: patient_id: column 'patient_id' is in the header 2 times: column 1 ('patient_id') and column 8 ('patient_id')",
+        ),
+        (&tabs, ":1: the file looks tab-separated"),
+    ] {
+        let run = pharmacy(
+            Path::new(SCENARIO),
+            &roster,
+            &["--log".as_ref(), log.as_os_str()],
+        );
+        run.expect_code(2);
+        assert!(
+            run.err().contains(&format!("{}{words}", log.display())),
+            "{}",
+            run.err()
+        );
+    }
+}

@@ -178,9 +178,17 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
             let placement = if fixes.is_empty() {
                 shared
             } else {
+                // A recorded date can re-project the rest past the calendar: said of its row.
                 Some(
                     plan.place_on(patient.start, calendar.as_ref(), &fixes)
-                        .map_err(|e| schedule_problem(&trial.file, e))?,
+                        .map_err(|e| {
+                            InputError::one(crate::record::schedule_problem(
+                                path,
+                                &patient.id,
+                                &pl,
+                                &e,
+                            ))
+                        })?,
                 )
             };
             plan.actual(
@@ -193,11 +201,7 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
                 &mut events,
             )
             .map_err(|e| {
-                let line = match &e {
-                    ScheduleError::AtRecordedWeight { line, .. } => Some(*line as usize),
-                    _ => None,
-                };
-                InputError::one(Problem::new(path, e.to_string()).at(line).field("amount"))
+                InputError::one(crate::record::schedule_problem(path, &patient.id, &pl, &e))
             })?;
             Some(log)
         }

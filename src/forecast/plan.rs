@@ -32,8 +32,6 @@ pub const MAX_BLOCK: i64 = 1_000;
 pub const MAX_RATE_PER_MONTH: f64 = 1_000.0;
 /// Longest lead time of a lot, in weeks (two years).
 pub const MAX_LEAD_TIME_WEEKS: i64 = 104;
-/// Largest plan file accepted.
-const MAX_PLAN_BYTES: u64 = 1 << 20;
 
 /// Days in the average month the rates are counted in (365.25 / 12).
 pub const DAYS_PER_MONTH: f64 = 30.4375;
@@ -206,19 +204,24 @@ struct RawProduct {
 
 /// Reads and checks a plan file for `trial`.
 pub fn load(path: &Path, trial: &Trial) -> Result<ForecastPlan, InputError> {
-    if let Ok(meta) = std::fs::metadata(path)
-        && meta.len() > MAX_PLAN_BYTES
-    {
-        return Err(InputError::one(Problem::new(
+    let max = crate::limits::MAX_PLAN_BYTES;
+    let bytes = crate::limits::read_at_most(path, max)
+        .map_err(|e| InputError::one(Problem::new(path, format!("cannot read plan file: {e}"))))?
+        .ok_or_else(|| {
+            InputError::one(Problem::new(
+                path,
+                format!(
+                    "the file is over {} ({max} bytes), the most a plan file may be (the bundled ones are about 4 KB): is this the right file?",
+                    crate::limits::size_words(max)
+                ),
+            ))
+        })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        InputError::one(Problem::new(
             path,
-            format!(
-                "the file is {} bytes; a plan file may be at most {MAX_PLAN_BYTES} bytes: is this the right file?",
-                meta.len()
-            ),
-        )));
-    }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| InputError::one(Problem::new(path, format!("cannot read plan file: {e}"))))?;
+            format!("cannot read plan file: it is not UTF-8 text ({e})"),
+        ))
+    })?;
     parse(path, &text, trial)
 }
 
@@ -381,6 +384,20 @@ impl Checker<'_> {
         );
         let start = self.date(&raw.start, "start");
         let horizon_weeks = self.whole(&raw.horizon_weeks, "horizon_weeks", (1, MAX_HORIZON_WEEKS));
+        // The horizon's weeks (from the start's Monday) end within the calendar the
+        // outputs can show.
+        let monday = start.week(chrono::Weekday::Mon).first_day();
+        let end = crate::timing::shift_days(monday, i64::from(horizon_weeks) * 7 - 1);
+        if end.is_none() {
+            let line = self.line(&raw.start.get_ref().value);
+            self.err(
+                line,
+                "start",
+                format!(
+                    "{start} with a horizon of {horizon_weeks} weeks ends after 9999-12-31, the last date the outputs can show: a typo in the year?"
+                ),
+            );
+        }
         let sites = self.sites(&raw.sites, start);
         let allocation = self.allocation(&raw.allocation, trial);
         let weight = self.weight(&raw.weight_kg, trial);

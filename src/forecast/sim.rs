@@ -459,11 +459,22 @@ impl<'t> Model<'t> {
             let mut failed = false;
             for w in &grid {
                 if !failed && let Err(e) = p.expand_into(*w, plan.start, &mut events) {
-                    problems.push(plan_problem(
-                        plan,
-                        "weight_kg",
-                        format!("at {w} kg, arm {}: {e}", p.arm.id),
-                    ));
+                    problems.push(match e {
+                        // Not the weight's doing: the dates (a start late in 9999).
+                        ScheduleError::DateOutOfRange(_) => plan_problem(
+                            plan,
+                            "start",
+                            format!(
+                                "arm {} starting on {}: {e}: a typo in the year?",
+                                p.arm.id, plan.start
+                            ),
+                        ),
+                        _ => plan_problem(
+                            plan,
+                            "weight_kg",
+                            format!("at {w} kg, arm {}: {e}", p.arm.id),
+                        ),
+                    });
                     failed = true;
                 }
                 table.extend(p.component_doses(*w).map(|d| d.unwrap_or(0.0)));
@@ -540,7 +551,11 @@ impl<'t> Model<'t> {
             let (s, f) = b.map_err(|e| {
                 InputError::one(plan_problem(
                     plan,
-                    "horizon_weeks",
+                    if matches!(e, ScheduleError::DateOutOfRange(_)) {
+                        "start"
+                    } else {
+                        "horizon_weeks"
+                    },
                     format!(
                         "arm {} starting on {}: {e}",
                         trial.arms[a].id,
