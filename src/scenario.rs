@@ -257,18 +257,24 @@ struct RawBackground {
 
 /// Reads and validates one scenario file.
 pub fn load(path: &Path) -> Result<Trial, InputError> {
-    // A file far larger than any scenario is refused before it is read.
+    // A file far larger than any scenario is refused before it is read (and one that
+    // never ends, /dev/zero, after one byte past the limit).
     if let Ok(meta) = std::fs::metadata(path)
         && meta.len() > limits::MAX_SCENARIO_BYTES as u64
     {
-        return Err(too_large(path, meta.len()));
+        return Err(too_large(path, Some(meta.len())));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let cannot = |e: String| {
         InputError::one(Problem::new(
             path,
             format!("cannot read scenario file: {e}"),
         ))
-    })?;
+    };
+    let bytes = limits::read_at_most(path, limits::MAX_SCENARIO_BYTES)
+        .map_err(|e| cannot(e.to_string()))?
+        .ok_or_else(|| too_large(path, None))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| cannot("stream did not contain valid UTF-8".to_string()))?;
     parse(path, &text)
 }
 
@@ -363,12 +369,17 @@ pub fn toml_files(dir: &Path, what: &str) -> Result<Vec<PathBuf>, InputError> {
     Ok(files)
 }
 
-fn too_large(path: &Path, bytes: u64) -> InputError {
+/// `bytes`: the file's size, when known (`None`: more than the limit were read).
+fn too_large(path: &Path, bytes: Option<u64>) -> InputError {
+    let max = limits::MAX_SCENARIO_BYTES;
+    let size = match bytes {
+        Some(n) => format!("{n} bytes"),
+        None => format!("over {max} bytes"),
+    };
     InputError::one(Problem::new(
         path,
         format!(
-            "the file is {bytes} bytes; a scenario file may be at most {} bytes (the bundled ones are about 10 KB): is this the right file?",
-            limits::MAX_SCENARIO_BYTES
+            "the file is {size}; a scenario file may be at most {max} bytes (the bundled ones are about 10 KB): is this the right file?"
         ),
     ))
 }
@@ -376,7 +387,7 @@ fn too_large(path: &Path, bytes: u64) -> InputError {
 /// Parses and validates scenario text; `path` is used in messages only.
 pub fn parse(path: &Path, text: &str) -> Result<Trial, InputError> {
     if text.len() > limits::MAX_SCENARIO_BYTES {
-        return Err(too_large(path, text.len() as u64));
+        return Err(too_large(path, Some(text.len() as u64)));
     }
     let raw: RawScenario = toml::from_str(text).map_err(|e| {
         let syntax = toml::de::DeTable::parse(text).is_err();

@@ -1532,12 +1532,17 @@ fn a_negative_count_is_refused_in_words_not_read_as_a_flag() {
 // Input files past their size limit
 // ---------------------------------------------------------------------------------------
 
-/// `/dev/zero` (or any file past its limit) as a roster, record or plan is refused at
-/// once with the limit, not read until memory runs out.
+/// `/dev/zero` (or any file past its limit) as a scenario, roster, record or plan is
+/// refused at once with the limit, not read until memory runs out.
 #[cfg(unix)]
 #[test]
-fn an_endless_roster_record_or_plan_is_refused_by_its_size_limit() {
+fn an_endless_scenario_roster_record_or_plan_is_refused_by_its_size_limit() {
     let roster = "scenarios/rosters/NCT04822922.csv";
+    let r = run(["show", "/dev/zero"]);
+    assert_bad_input(
+        &r,
+        &["/dev/zero: the file is over 1048576 bytes; a scenario file may be at most"],
+    );
     let r = run(["pharmacy", HIGH, "--roster", "/dev/zero"]);
     assert_bad_input(
         &r,
