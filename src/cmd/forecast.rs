@@ -91,9 +91,21 @@ pub fn run(args: ForecastArgs) -> Result<()> {
         args.seed,
         args.threads.unwrap_or(0),
         inputs,
-        &|| bar.inc(1),
+        &|t| match t {
+            forecast::Tick::Replicate => bar.inc(1),
+            // A pass after the first runs every replicate again.
+            forecast::Tick::Pass { replicates } if bar.position() > 0 => bar.inc_length(replicates),
+            forecast::Tick::Pass { .. } => {}
+        },
     )?;
     bar.finish_and_clear();
+    if f.passes > 1 {
+        eprintln!(
+            "note: the replicates' figures would take more than {} MiB of memory: they were kept a part at a time, in {} passes over the replicates, each run again from its own random stream (the same figures as in one pass, in more time)",
+            forecast::stats::PASS_BYTES >> 20,
+            f.passes
+        );
+    }
     warn_horizon(&f);
     let charts = forecast::charts(&f)?;
     forecast::write(&f, &charts, &dir)?;

@@ -155,7 +155,7 @@ pub fn run(args: RunArgs) -> Result<()> {
                     1,
                     0,
                     inputs,
-                    &|| {},
+                    &|_| {},
                 )?;
                 super::forecast::warn_horizon(&f);
                 let charts = crate::forecast::charts(&f)?;

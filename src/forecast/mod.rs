@@ -22,12 +22,13 @@ use crate::model::Trial;
 use crate::write;
 
 pub use plan::ForecastPlan;
-pub use sim::{Model, OnStudy};
+pub use sim::{Model, OnStudy, Tick};
 pub use stats::Summary;
 
 /// Replicates when none are asked for.
 pub const DEFAULT_REPLICATES: u64 = 10_000;
-/// Most replicates one run may ask for (each keeps its weekly figures until the end).
+/// Most replicates one run may ask for. Memory does not grow with them past
+/// [`stats::PASS_BYTES`] of kept figures: more passes over the replicates are made instead.
 pub const MAX_REPLICATES: u64 = 1_000_000;
 /// The name of the forecast's folder inside a trial's.
 pub const FOLDER: &str = "forecast";
@@ -40,27 +41,31 @@ pub struct Forecast<'t> {
     pub seed: u64,
     /// The files it was made from, for the manifest and the page's footer.
     pub inputs: Vec<Input>,
+    /// Passes over the replicates it took (more than one when their figures would not
+    /// fit in [`stats::PASS_BYTES`]).
+    pub passes: usize,
 }
 
-/// Runs `replicates` replicates seeded `seed` on `threads` threads (0: all cores).
+/// Runs `replicates` replicates seeded `seed` on `threads` threads (0: all cores);
+/// `progress` is told of each replicate run, and of each pass over them all (see
+/// [`stats::PASS_BYTES`]).
 pub fn simulate<'t>(
     model: Model<'t>,
     replicates: u64,
     seed: u64,
     threads: usize,
     inputs: Vec<Input>,
-    progress: &(dyn Fn() + Sync),
+    progress: &(dyn Fn(Tick) + Sync),
 ) -> Result<Forecast<'t>> {
-    let store = model.run(replicates, seed, threads, progress)?;
-    let summary = stats::summarise(&model, &store);
-    // The replicates' figures are not needed once summarised: freed before the files.
-    drop(store);
+    // The replicates' figures are kept a pass at a time and freed once summarised.
+    let (summary, passes) = stats::run(&model, replicates, seed, threads, progress)?;
     Ok(Forecast {
         model,
         summary,
         replicates,
         seed,
         inputs,
+        passes,
     })
 }
 

@@ -16,8 +16,10 @@
 //!
 //! Amounts are added as whole multiples of a [`Quantum`] (whole cells, or hundredths of a
 //! mL), so every sum is exact whatever order it is made in. Each replicate's weekly and
-//! monthly amounts are kept, per block of replicates and column, in the narrowest integer
-//! that holds that block's values; dose counts go straight into exact histograms.
+//! monthly amounts, totals and outcomes ([`Col`]) are kept, per block of replicates and
+//! column, in the narrowest integer that holds that block's values (none for zeros); dose
+//! counts go straight into exact histograms. A [`Model::pass`] keeps some columns of every
+//! replicate, within a budget of bytes: `stats` runs as many passes as the columns need.
 
 use std::ops::Range;
 use std::path::Path;
@@ -828,22 +830,6 @@ impl<'t> Model<'t> {
         }
     }
 
-    /// Columns of a replicate's stored amounts: per site, product and week, then per
-    /// site, product and month.
-    pub fn columns(&self) -> usize {
-        self.sites.len() * self.products.len() * (self.weeks + self.months.len())
-    }
-
-    /// The column of series `sp` (`site * products + k`) in week `w`.
-    pub fn week_column(&self, sp: usize, w: usize) -> usize {
-        sp * self.weeks + w
-    }
-
-    /// The column of series `sp` in month `m`.
-    pub fn month_column(&self, sp: usize, m: usize) -> usize {
-        self.sites.len() * self.products.len() * self.weeks + sp * self.months.len() + m
-    }
-
     fn empty_tally(&self) -> Tally {
         let (sp, w, m, s) = (
             self.sites.len() * self.products.len(),
@@ -1104,18 +1090,21 @@ impl Facts {
 }
 
 /// Exact histograms of one count (doses) per column over the replicates: counts below
-/// 32 in an array, larger ones listed.
+/// 32 in an array, larger ones counted by (column, value), so that the memory follows the
+/// columns and the distinct counts, never the number of replicates.
 #[derive(Debug, Clone, Default)]
 pub struct Hist {
     counts: Vec<u32>,
-    larger: Vec<(u32, u32)>,
+    larger: rustc_hash::FxHashMap<(u32, u32), u64>,
+    /// `larger` in (column, value) order, once [`Hist::finish`] has run.
+    sorted: Vec<(u32, u32, u64)>,
 }
 
 impl Hist {
     fn new(columns: usize) -> Hist {
         Hist {
             counts: vec![0; columns * HIST_BINS],
-            larger: Vec::new(),
+            ..Hist::default()
         }
     }
 
@@ -1125,33 +1114,29 @@ impl Hist {
         for (j, (bins, &v)) in counts.chunks_exact_mut(HIST_BINS).zip(values).enumerate() {
             match bins.get_mut(v as usize) {
                 Some(b) => *b += 1,
-                None => self.larger.push(((first + j) as u32, v)),
+                None => *self.larger.entry(((first + j) as u32, v)).or_insert(0) += 1,
             }
         }
     }
 
     /// Both histograms' counts (adding counts gives the same whatever the order).
     fn merge(mut self, other: Hist) -> Hist {
-        if self.counts.is_empty() {
-            return Hist {
-                larger: {
-                    let mut l = other.larger;
-                    l.extend(self.larger);
-                    l
-                },
-                ..other
-            };
+        if self.counts.is_empty() && !other.counts.is_empty() {
+            return other.merge(self);
         }
         for (a, b) in self.counts.iter_mut().zip(&other.counts) {
             *a += b;
         }
-        self.larger.extend(other.larger);
+        for (k, n) in other.larger {
+            *self.larger.entry(k).or_insert(0) += n;
+        }
         self
     }
 
     /// Sorts the larger values by column and value, so that each column's are together.
     fn finish(&mut self) {
-        self.larger.sort_unstable();
+        self.sorted = self.larger.drain().map(|((c, v), n)| (c, v, n)).collect();
+        self.sorted.sort_unstable();
     }
 
     /// Column `c`'s counts: `(value, replicates)` in increasing value, those with none left out.
@@ -1161,41 +1146,302 @@ impl Hist {
             .enumerate()
             .filter(|(_, n)| **n > 0)
             .map(|(v, n)| (v as u64, u64::from(*n)));
-        let from = self.larger.partition_point(|&(col, _)| (col as usize) < c);
-        let to = self.larger.partition_point(|&(col, _)| (col as usize) <= c);
-        let large = self.larger[from..to]
-            .chunk_by(|a, b| a.1 == b.1)
-            .map(|run| (u64::from(run[0].1), run.len() as u64));
+        let from = self
+            .sorted
+            .partition_point(|&(col, _, _)| (col as usize) < c);
+        let to = self
+            .sorted
+            .partition_point(|&(col, _, _)| (col as usize) <= c);
+        let large = self.sorted[from..to]
+            .iter()
+            .map(|&(_, v, n)| (u64::from(v), n));
         small.chain(large)
     }
 }
 
-/// One block's stored amounts: per column, its replicates' values in the narrowest of
-/// u16, u32 and u64 that holds all of them; and each replicate's scalars.
+/// One figure every replicate keeps for the statistics (see [`Model::stat_columns`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Col {
+    /// Counted units of product `k` at `site` (`None`: all sites) in week `p`, or in
+    /// month `p`.
+    Period {
+        k: usize,
+        site: Option<usize>,
+        monthly: bool,
+        p: usize,
+    },
+    /// Per product and group of sites (`None`: all sites): the units of every dose drawn,
+    /// the doses, and the units after the horizon.
+    Total {
+        k: usize,
+        group: Option<usize>,
+    },
+    TotalDoses {
+        k: usize,
+        group: Option<usize>,
+    },
+    After {
+        k: usize,
+        group: Option<usize>,
+    },
+    /// Per group of sites: patients enrolled, completed, dead and dropped out.
+    Enrolled(Option<usize>),
+    Completed(Option<usize>),
+    Died(Option<usize>),
+    DroppedOut(Option<usize>),
+    /// The forecast day of the last dose, and of the target reached, as [`day_code`]s.
+    LastDoseDay,
+    FullDay,
+}
+
+/// A forecast day (`None`: none) as a whole number: 0 for none, then 1, 2, 3, 4, ... for
+/// days 0, -1, 1, -2, ... (small either way, so narrow in a block).
+pub fn day_code(day: Option<i64>) -> u64 {
+    match day {
+        None => 0,
+        Some(d) => ((d << 1) ^ (d >> 63)) as u64 + 1,
+    }
+}
+
+/// The day a [`day_code`] stands for.
+pub fn day_of_code(code: u64) -> Option<i64> {
+    let z = code.checked_sub(1)?;
+    Some((z >> 1) as i64 ^ -((z & 1) as i64))
+}
+
+/// Where a run of a pass's columns is read from in each replicate's tally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// `Tally::week`, `Tally::month`: a site's series.
+    Week,
+    Month,
+    /// All sites' sums, per product and week or month.
+    AllWeek,
+    AllMonth,
+    /// The pass's scalar columns, worked out once a replicate.
+    Scalars,
+}
+
+/// How a pass fills its columns from a replicate's tally: runs of consecutive columns,
+/// each from consecutive places of one source.
+struct Layout {
+    /// (source, first place in it, columns, first column of the pass).
+    runs: Vec<(Source, usize, usize, usize)>,
+    /// The pass's scalar columns, in order (what `Source::Scalars` holds).
+    scalars: Vec<Col>,
+    all_sites: bool,
+}
+
+impl Layout {
+    fn of(model: &Model, cols: &[Col]) -> Layout {
+        let (np, ns, w, m) = (
+            model.products.len(),
+            model.sites.len(),
+            model.weeks,
+            model.months.len(),
+        );
+        let mut runs: Vec<(Source, usize, usize, usize)> = Vec::new();
+        let mut scalars = Vec::new();
+        let mut all_sites = false;
+        for (j, c) in cols.iter().enumerate() {
+            let (source, at) = match *c {
+                Col::Period {
+                    k,
+                    site,
+                    monthly,
+                    p,
+                } => {
+                    let series = |s: usize| s * np + k;
+                    match (site, monthly, ns) {
+                        // With one site, all sites are that site.
+                        (None, false, 1) => (Source::Week, series(0) * w + p),
+                        (None, true, 1) => (Source::Month, series(0) * m + p),
+                        (None, false, _) => (Source::AllWeek, k * w + p),
+                        (None, true, _) => (Source::AllMonth, k * m + p),
+                        (Some(s), false, _) => (Source::Week, series(s) * w + p),
+                        (Some(s), true, _) => (Source::Month, series(s) * m + p),
+                    }
+                }
+                _ => {
+                    scalars.push(*c);
+                    (Source::Scalars, scalars.len() - 1)
+                }
+            };
+            all_sites |= matches!(source, Source::AllWeek | Source::AllMonth);
+            match runs.last_mut() {
+                Some((s, first, len, _)) if *s == source && *first + *len == at => *len += 1,
+                _ => runs.push((source, at, 1, j)),
+            }
+        }
+        Layout {
+            runs,
+            scalars,
+            all_sites,
+        }
+    }
+}
+
+/// Scratch space for filling a pass's columns from one replicate.
+#[derive(Default)]
+struct Fill {
+    all_week: Vec<u64>,
+    all_month: Vec<u64>,
+    scalars: Vec<u64>,
+}
+
+impl Model<'_> {
+    /// Every figure a replicate keeps, in the order the statistics read them: per product,
+    /// per series (all sites, then each site when there are several), its weeks then its
+    /// months; then per product and group of sites (all, then each) the totals; per group
+    /// the patients' outcomes; the last dose's day and the day the target was reached.
+    pub fn stat_columns(&self) -> Vec<Col> {
+        let (np, ns) = (self.products.len(), self.sites.len());
+        let series: Vec<Option<usize>> = std::iter::once(None)
+            .chain((0..ns).filter(|_| ns > 1).map(Some))
+            .collect();
+        let groups: Vec<Option<usize>> = std::iter::once(None).chain((0..ns).map(Some)).collect();
+        let mut cols = Vec::new();
+        for k in 0..np {
+            for &site in &series {
+                for (monthly, periods) in [(false, self.weeks), (true, self.months.len())] {
+                    cols.extend((0..periods).map(|p| Col::Period {
+                        k,
+                        site,
+                        monthly,
+                        p,
+                    }));
+                }
+            }
+        }
+        for k in 0..np {
+            for &group in &groups {
+                cols.extend([
+                    Col::Total { k, group },
+                    Col::TotalDoses { k, group },
+                    Col::After { k, group },
+                ]);
+            }
+        }
+        for &g in &groups {
+            cols.extend([
+                Col::Enrolled(g),
+                Col::Completed(g),
+                Col::Died(g),
+                Col::DroppedOut(g),
+            ]);
+        }
+        cols.extend([Col::LastDoseDay, Col::FullDay]);
+        cols
+    }
+
+    /// The value of scalar column `c` in tally `t`.
+    fn scalar_value(&self, t: &Tally, c: Col) -> u64 {
+        let (np, ns) = (self.products.len(), self.sites.len());
+        let sites = |g: Option<usize>| g.map_or(0..ns, |s| s..s + 1);
+        let per_product = |v: &[u64], k: usize, g| sites(g).map(|s| v[s * np + k]).sum::<u64>();
+        let per_site = |v: &[u32], g| sites(g).map(|s| u64::from(v[s])).sum::<u64>();
+        match c {
+            Col::Total { k, group } => per_product(&t.total, k, group),
+            Col::After { k, group } => per_product(&t.after, k, group),
+            Col::TotalDoses { k, group } => sites(group)
+                .map(|s| u64::from(t.total_doses[s * np + k]))
+                .sum(),
+            Col::Enrolled(g) => per_site(&t.enrolled, g),
+            Col::Completed(g) => per_site(&t.completed, g),
+            Col::Died(g) => per_site(&t.died, g),
+            Col::DroppedOut(g) => per_site(&t.dropped_out, g),
+            Col::LastDoseDay => day_code(t.last_dose_day),
+            Col::FullDay => day_code(t.full_day),
+            Col::Period { .. } => unreachable!("a period is no scalar"),
+        }
+    }
+
+    /// Replicate `i` of a block of `len`'s columns (laid out by `layout`) into `values`
+    /// (column-major: `values[j * len + i]`).
+    fn fill(
+        &self,
+        t: &Tally,
+        layout: &Layout,
+        (i, len): (usize, usize),
+        values: &mut [u64],
+        f: &mut Fill,
+    ) {
+        let (np, ns, w, m) = (
+            self.products.len(),
+            self.sites.len(),
+            self.weeks,
+            self.months.len(),
+        );
+        if layout.all_sites {
+            for (all, site, per) in [
+                (&mut f.all_week, &t.week, w),
+                (&mut f.all_month, &t.month, m),
+            ] {
+                all.clear();
+                all.resize(np * per, 0);
+                for s in 0..ns {
+                    for (a, v) in all.iter_mut().zip(&site[s * np * per..(s + 1) * np * per]) {
+                        *a += v;
+                    }
+                }
+            }
+        }
+        if !layout.scalars.is_empty() {
+            f.scalars.clear();
+            f.scalars
+                .extend(layout.scalars.iter().map(|&c| self.scalar_value(t, c)));
+        }
+        for &(source, at, n, first) in &layout.runs {
+            let src: &[u64] = match source {
+                Source::Week => &t.week,
+                Source::Month => &t.month,
+                Source::AllWeek => &f.all_week,
+                Source::AllMonth => &f.all_month,
+                Source::Scalars => &f.scalars,
+            };
+            for (dst, &v) in values[first * len + i..]
+                .iter_mut()
+                .step_by(len)
+                .zip(&src[at..at + n])
+            {
+                *dst = v;
+            }
+        }
+    }
+}
+
+/// One block's stored values: per column, its replicates' values in the narrowest of
+/// nothing (all zero), u8, u16, u32 and u64 that holds all of them.
 struct Block {
     len: usize,
-    /// Per column: width in bytes (2, 4 or 8) and where its values start in that vector.
+    /// Per column: width in bytes (0, 1, 2, 4 or 8) and where its values start in the
+    /// vector of that width.
     cols: Vec<(u8, u32)>,
+    byte: Vec<u8>,
     narrow: Vec<u16>,
     mid: Vec<u32>,
     wide: Vec<u64>,
-    scalars: Vec<i64>,
 }
 
 impl Block {
     /// From `values`, column-major (`values[c * len + i]`).
-    fn pack(values: &[u64], len: usize, columns: usize, scalars: Vec<i64>) -> Block {
+    fn pack(values: &[u64], len: usize, columns: usize) -> Block {
         let mut b = Block {
             len,
             cols: Vec::with_capacity(columns),
+            byte: Vec::new(),
             narrow: Vec::new(),
             mid: Vec::new(),
             wide: Vec::new(),
-            scalars,
         };
         for col in values.chunks_exact(len.max(1)).take(columns) {
             let max = col.iter().copied().max().unwrap_or(0);
-            if max <= u64::from(u16::MAX) {
+            if max == 0 {
+                b.cols.push((0, 0));
+            } else if max <= u64::from(u8::MAX) {
+                b.cols.push((1, b.byte.len() as u32));
+                b.byte.extend(col.iter().map(|&v| v as u8));
+            } else if max <= u64::from(u16::MAX) {
                 b.cols.push((2, b.narrow.len() as u32));
                 b.narrow.extend(col.iter().map(|&v| v as u16));
             } else if max <= u64::from(u32::MAX) {
@@ -1206,6 +1452,7 @@ impl Block {
                 b.wide.extend_from_slice(col);
             }
         }
+        b.byte.shrink_to_fit();
         b.narrow.shrink_to_fit();
         b.mid.shrink_to_fit();
         b.wide.shrink_to_fit();
@@ -1216,25 +1463,40 @@ impl Block {
         let (width, at) = self.cols[c];
         let r = at as usize..at as usize + self.len;
         match width {
+            0 => out.resize(out.len() + self.len, 0),
+            1 => out.extend(self.byte[r].iter().map(|&v| u64::from(v))),
             2 => out.extend(self.narrow[r].iter().map(|&v| u64::from(v))),
             4 => out.extend(self.mid[r].iter().map(|&v| u64::from(v))),
             _ => out.extend_from_slice(&self.wide[r]),
         }
     }
+
+    /// Bytes it takes, its bookkeeping included.
+    fn bytes(&self) -> usize {
+        std::mem::size_of::<Block>()
+            + self.cols.capacity() * std::mem::size_of::<(u8, u32)>()
+            + self.byte.capacity()
+            + self.narrow.capacity() * 2
+            + self.mid.capacity() * 4
+            + self.wide.capacity() * 8
+    }
+
+    /// Bytes column `c`'s values take.
+    fn col_bytes(&self, c: usize) -> usize {
+        usize::from(self.cols[c].0) * self.len + std::mem::size_of::<(u8, u32)>()
+    }
 }
 
-/// Every replicate's figures, as [`Model::run`] leaves them for the statistics: per
-/// column (see [`Model::columns`]) each replicate's counted units, in replicate order;
-/// each replicate's scalars; and the histograms of dose counts.
+/// The columns of one pass for every replicate, as [`Model::pass`] leaves them for the
+/// statistics: per column each replicate's value, in replicate order.
 pub struct Store {
     pub replicates: usize,
     blocks: Vec<Block>,
-    scalars_width: usize,
-    pub doses: Hist,
 }
 
 impl Store {
-    /// Column `c`'s values, one per replicate in replicate order, into `out` (cleared).
+    /// Column `c` (of the pass)'s values, one per replicate in replicate order, into `out`
+    /// (cleared).
     pub fn column(&self, c: usize, out: &mut Vec<u64>) {
         out.clear();
         for b in &self.blocks {
@@ -1242,61 +1504,49 @@ impl Store {
         }
     }
 
-    /// Scalar `j` (see [`Model::scalar`]) of every replicate, in replicate order.
-    pub fn scalars(&self, j: usize) -> impl Iterator<Item = i64> + '_ {
-        let k = self.scalars_width;
-        self.blocks
-            .iter()
-            .flat_map(move |b| b.scalars.iter().skip(j).step_by(k).copied())
-    }
-
     /// Bytes the stored figures take.
     pub fn bytes(&self) -> usize {
-        self.blocks
-            .iter()
-            .map(|b| b.narrow.len() * 2 + b.mid.len() * 4 + b.wide.len() * 8 + b.scalars.len() * 8)
-            .sum()
+        self.blocks.iter().map(Block::bytes).sum()
     }
 }
 
-/// The scalars each replicate keeps: per series (`site * products + k`) its total units,
-/// doses and units after the horizon; per site its patients enrolled, completed, dead and
-/// dropped out; the last dose's day and the day the target was reached (`i64::MIN`: none).
+/// What a pass counts besides its columns, once for the whole forecast: the dose-count
+/// histograms, and per product with a weekly capacity how many replicates need more than
+/// it in each week, and in any week with a day in each month.
+pub struct Extras {
+    pub doses: Hist,
+    /// Per forecast product: (weeks, months) counts, when it has a capacity.
+    pub over: OverCounts,
+}
+
+/// The most counted units of a product that fit under its capacity, per week (`None`:
+/// none fit), for the products the capacity is counted for.
+pub type Limits = Vec<Option<Vec<Option<u64>>>>;
+
+/// Per forecast product whose capacity is counted: replicates over it, per week and per
+/// month.
+pub type OverCounts = Vec<Option<(Vec<u64>, Vec<u64>)>>;
+
+/// A pass's outcome: its columns for every replicate, or, when they would take more than
+/// its budget, what they took in the replicates run before it stopped.
+pub enum Pass {
+    Done(Store, Option<Extras>),
+    OverBudget {
+        /// Per column of the pass, bytes stored, over `replicates` replicates.
+        col_bytes: Vec<u64>,
+        replicates: u64,
+    },
+}
+
+/// Progress of [`Model::pass`]: a replicate done, or a pass starting over every
+/// replicate (the work grows by that many).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scalar {
-    Total(usize),
-    TotalDoses(usize),
-    After(usize),
-    Enrolled(usize),
-    Completed(usize),
-    Died(usize),
-    DroppedOut(usize),
-    LastDoseDay,
-    FullDay,
+pub enum Tick {
+    Replicate,
+    Pass { replicates: u64 },
 }
 
 impl Model<'_> {
-    /// Where scalar `s` is in a replicate's row.
-    pub fn scalar(&self, s: Scalar) -> usize {
-        let sp = self.sites.len() * self.products.len();
-        let ns = self.sites.len();
-        match s {
-            Scalar::Total(i) => i,
-            Scalar::TotalDoses(i) => sp + i,
-            Scalar::After(i) => 2 * sp + i,
-            Scalar::Enrolled(i) => 3 * sp + i,
-            Scalar::Completed(i) => 3 * sp + ns + i,
-            Scalar::Died(i) => 3 * sp + 2 * ns + i,
-            Scalar::DroppedOut(i) => 3 * sp + 3 * ns + i,
-            Scalar::LastDoseDay => 3 * sp + 4 * ns,
-            Scalar::FullDay => 3 * sp + 4 * ns + 1,
-        }
-    }
-
-    fn scalars_width(&self) -> usize {
-        self.scalar(Scalar::FullDay) + 1
-    }
-
     /// Dose-count histogram columns: per series and week, then per series and month,
     /// where the series run over the sites and then all sites together
     /// (`site * products + k`, site = `sites.len()` for all).
@@ -1324,43 +1574,31 @@ impl Model<'_> {
         (self.sites.len() + 1) * self.products.len() * (self.weeks + self.months.len())
     }
 
-    /// One replicate's tally into the block's column-major values, its scalars and the
-    /// dose histograms; `all`: scratch for the doses of all sites together.
-    fn keep(
+    /// The weeks with a day in each month (by index).
+    fn month_weeks(&self) -> Vec<Range<usize>> {
+        let mut first_day = 0usize;
+        self.months
+            .iter()
+            .map(|&(_, days)| {
+                let last = first_day + days as usize - 1;
+                let weeks = first_day / 7..last / 7 + 1;
+                first_day += days as usize;
+                weeks
+            })
+            .collect()
+    }
+
+    /// One replicate's dose counts into the histograms, and its weeks and months over
+    /// capacity into `over`; `all`: scratch for the doses of all sites together.
+    fn count_extras(
         &self,
         t: &Tally,
-        (i, len): (usize, usize),
-        values: &mut [u64],
-        scalars: &mut [i64],
         h: &mut Hist,
         all: &mut Vec<u32>,
+        (limits, month_weeks): (&Limits, &[Range<usize>]),
+        (over, scratch): (&mut OverCounts, &mut Vec<bool>),
     ) {
-        let (weekly, monthly) = values.split_at_mut(t.week.len() * len);
-        for (dst, &v) in weekly[i..].iter_mut().step_by(len).zip(&t.week) {
-            *dst = v;
-        }
-        for (dst, &v) in monthly[i..].iter_mut().step_by(len).zip(&t.month) {
-            *dst = v;
-        }
-        let (np, ns) = (self.products.len(), self.sites.len());
-        for (j, (&total, (&doses, &after))) in t
-            .total
-            .iter()
-            .zip(t.total_doses.iter().zip(&t.after))
-            .enumerate()
-        {
-            scalars[self.scalar(Scalar::Total(j))] = total as i64;
-            scalars[self.scalar(Scalar::TotalDoses(j))] = i64::from(doses);
-            scalars[self.scalar(Scalar::After(j))] = after as i64;
-        }
-        for s in 0..ns {
-            scalars[self.scalar(Scalar::Enrolled(s))] = i64::from(t.enrolled[s]);
-            scalars[self.scalar(Scalar::Completed(s))] = i64::from(t.completed[s]);
-            scalars[self.scalar(Scalar::Died(s))] = i64::from(t.died[s]);
-            scalars[self.scalar(Scalar::DroppedOut(s))] = i64::from(t.dropped_out[s]);
-        }
-        scalars[self.scalar(Scalar::LastDoseDay)] = t.last_dose_day.unwrap_or(i64::MIN);
-        scalars[self.scalar(Scalar::FullDay)] = t.full_day.unwrap_or(i64::MIN);
+        let (np, ns, w) = (self.products.len(), self.sites.len(), self.weeks);
         // The sites' dose columns are laid out as the tally's: one run each for weeks and
         // months; all sites' follow them.
         for (doses, monthly) in [(&t.week_doses, false), (&t.month_doses, true)] {
@@ -1379,71 +1617,184 @@ impl Model<'_> {
             }
             h.add_run(self.dose_column(ns * np, 0, monthly), all);
         }
+        for (k, (most, counts)) in limits.iter().zip(over.iter_mut()).enumerate() {
+            let (Some(most), Some((weeks, months))) = (most, counts) else {
+                continue;
+            };
+            scratch.clear();
+            for (week, m) in most.iter().enumerate() {
+                let units: u64 = (0..ns).map(|s| t.week[(s * np + k) * w + week]).sum();
+                let is_over = m.is_none_or(|m| units > m);
+                scratch.push(is_over);
+                weeks[week] += u64::from(is_over);
+            }
+            for (count, ws) in months.iter_mut().zip(month_weeks) {
+                *count += u64::from(scratch[ws.clone()].iter().any(|&o| o));
+            }
+        }
     }
 
-    /// Every replicate, on `threads` threads (0: all cores), kept in replicate order;
-    /// `progress` is told of each one done.
-    pub fn run(
+    /// Every replicate once, on `pool`, keeping `cols` of each (in replicate order), and
+    /// with `limits` (`Some`: this pass counts them) the [`Extras`]. With a `budget`, stops
+    /// as soon as the kept figures pass that many bytes. `tick` is told of each replicate.
+    pub fn pass(
         &self,
-        replicates: u64,
-        seed: u64,
-        threads: usize,
-        progress: &(dyn Fn() + Sync),
-    ) -> anyhow::Result<Store> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()?;
+        pool: &rayon::ThreadPool,
+        (replicates, seed): (u64, u64),
+        cols: &[Col],
+        budget: Option<usize>,
+        limits: Option<&Limits>,
+        tick: &(dyn Fn(Tick) + Sync),
+    ) -> Pass {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
         let n = replicates as usize;
-        let columns = self.columns();
-        let k = self.scalars_width();
-        // Each task's scratch: a tally, a block's values and the histograms, reused from
-        // block to block.
-        type Acc = (
-            Vec<(usize, Block)>,
-            Hist,
-            Vec<u64>,
-            Option<(Tally, Vec<u32>)>,
-        );
-        let (mut blocks, mut doses, _, _): Acc = pool.install(|| {
+        let layout = Layout::of(self, cols);
+        let width = cols.len();
+        let month_weeks = self.month_weeks();
+        let stored = AtomicUsize::new(0);
+        let over_budget = AtomicBool::new(false);
+        let empty_over = || -> OverCounts {
+            limits.map_or(Vec::new(), |l| {
+                l.iter()
+                    .map(|m| {
+                        m.as_ref()
+                            .map(|_| (vec![0; self.weeks], vec![0; self.months.len()]))
+                    })
+                    .collect()
+            })
+        };
+        tick(Tick::Pass { replicates });
+        // Each task's scratch: a tally, a block's values and the extras, reused from block
+        // to block.
+        struct Acc {
+            blocks: Vec<(usize, Block)>,
+            doses: Hist,
+            over: OverCounts,
+            values: Vec<u64>,
+            scratch: Option<(Tally, Vec<u32>, Vec<bool>, Fill)>,
+        }
+        let acc = pool.install(|| {
             (0..n.div_ceil(BLOCK))
                 .into_par_iter()
                 .fold(
-                    || (Vec::new(), Hist::new(self.dose_columns()), Vec::new(), None),
-                    |(mut out, mut h, mut values, scratch): Acc, b| {
-                        let (mut t, mut all) =
-                            scratch.unwrap_or_else(|| (self.empty_tally(), Vec::new()));
-                        let len = BLOCK.min(n - b * BLOCK);
-                        values.clear();
-                        values.resize(columns * len, 0);
-                        let mut scalars = vec![0; len * k];
-                        for (i, row) in scalars.chunks_exact_mut(k).enumerate() {
-                            self.replicate_into(seed, (b * BLOCK + i) as u64, &mut t);
-                            self.keep(&t, (i, len), &mut values, row, &mut h, &mut all);
-                            progress();
+                    || Acc {
+                        blocks: Vec::new(),
+                        doses: match limits {
+                            Some(_) => Hist::new(self.dose_columns()),
+                            None => Hist::default(),
+                        },
+                        over: empty_over(),
+                        values: Vec::new(),
+                        scratch: None,
+                    },
+                    |mut acc, b| {
+                        if over_budget.load(Ordering::Relaxed) {
+                            return acc;
                         }
-                        out.push((b, Block::pack(&values, len, columns, scalars)));
-                        (out, h, values, Some((t, all)))
+                        let (mut t, mut all, mut flags, mut fill) =
+                            acc.scratch.take().unwrap_or_else(|| {
+                                (self.empty_tally(), Vec::new(), Vec::new(), Fill::default())
+                            });
+                        let len = BLOCK.min(n - b * BLOCK);
+                        acc.values.clear();
+                        acc.values.resize(width * len, 0);
+                        for i in 0..len {
+                            self.replicate_into(seed, (b * BLOCK + i) as u64, &mut t);
+                            self.fill(&t, &layout, (i, len), &mut acc.values, &mut fill);
+                            if let Some(l) = limits {
+                                self.count_extras(
+                                    &t,
+                                    &mut acc.doses,
+                                    &mut all,
+                                    (l, &month_weeks),
+                                    (&mut acc.over, &mut flags),
+                                );
+                            }
+                            tick(Tick::Replicate);
+                        }
+                        let block = Block::pack(&acc.values, len, width);
+                        let total =
+                            stored.fetch_add(block.bytes(), Ordering::Relaxed) + block.bytes();
+                        if budget.is_some_and(|b| total > b) {
+                            over_budget.store(true, Ordering::Relaxed);
+                        }
+                        acc.blocks.push((b, block));
+                        acc.scratch = Some((t, all, flags, fill));
+                        acc
                     },
                 )
                 .reduce(
-                    || (Vec::new(), Hist::default(), Vec::new(), None),
-                    |(mut a, ha, _, _), (b, hb, _, _)| {
-                        a.extend(b);
-                        (a, ha.merge(hb), Vec::new(), None)
+                    || Acc {
+                        blocks: Vec::new(),
+                        doses: Hist::default(),
+                        over: Vec::new(),
+                        values: Vec::new(),
+                        scratch: None,
+                    },
+                    |mut a, b| {
+                        a.blocks.extend(b.blocks);
+                        if a.over.is_empty() {
+                            a.over = b.over;
+                        } else {
+                            for (x, y) in a.over.iter_mut().zip(b.over) {
+                                if let (Some((xw, xm)), Some((yw, ym))) = (x, y) {
+                                    for (p, q) in xw.iter_mut().zip(yw) {
+                                        *p += q;
+                                    }
+                                    for (p, q) in xm.iter_mut().zip(ym) {
+                                        *p += q;
+                                    }
+                                }
+                            }
+                        }
+                        Acc {
+                            blocks: a.blocks,
+                            doses: a.doses.merge(b.doses),
+                            over: a.over,
+                            values: Vec::new(),
+                            scratch: None,
+                        }
                     },
                 )
         });
-        blocks.sort_unstable_by_key(|b| b.0);
-        doses.finish();
-        if doses.counts.is_empty() {
-            doses = Hist::new(self.dose_columns());
+        let mut blocks = acc.blocks;
+        if over_budget.load(Ordering::Relaxed) {
+            let mut col_bytes = vec![0u64; width];
+            let mut done = 0u64;
+            for (_, b) in &blocks {
+                done += b.len as u64;
+                for (c, x) in col_bytes.iter_mut().enumerate() {
+                    *x += b.col_bytes(c) as u64;
+                }
+            }
+            return Pass::OverBudget {
+                col_bytes,
+                replicates: done,
+            };
         }
-        Ok(Store {
-            replicates: n,
-            blocks: blocks.into_iter().map(|b| b.1).collect(),
-            scalars_width: k,
-            doses,
-        })
+        blocks.sort_unstable_by_key(|b| b.0);
+        let extras = limits.map(|_| {
+            let mut doses = acc.doses;
+            if doses.counts.is_empty() {
+                doses = Hist::new(self.dose_columns());
+            }
+            doses.finish();
+            Extras {
+                doses,
+                over: if acc.over.is_empty() {
+                    empty_over()
+                } else {
+                    acc.over
+                },
+            }
+        });
+        Pass::Done(
+            Store {
+                replicates: n,
+                blocks: blocks.into_iter().map(|b| b.1).collect(),
+            },
+            extras,
+        )
     }
 }
 
@@ -1743,6 +2094,51 @@ dropout_per_month = {{ value = 0, assumed = "test" }}
     }
 
     #[test]
+    fn a_day_code_is_small_either_way_and_reads_back() {
+        assert_eq!(day_code(None), 0);
+        assert_eq!(day_code(Some(0)), 1);
+        assert_eq!(day_code(Some(-1)), 2);
+        assert_eq!(day_code(Some(1)), 3);
+        for d in [
+            None,
+            Some(0),
+            Some(-5),
+            Some(700),
+            Some(i64::MIN + 1),
+            Some(i64::MAX / 2),
+        ] {
+            assert_eq!(day_of_code(day_code(d)), d, "{d:?}");
+        }
+    }
+
+    /// Memory is bounded whatever the replicates: under a budget too small for one pass,
+    /// the columns are split between passes that each run every replicate again, and
+    /// every figure is the same as from one pass, at any thread count.
+    #[test]
+    fn passes_under_a_small_budget_give_the_same_figures_as_one() {
+        let t = trial();
+        let sites = site("A", "2027-01-04", 8.0, Some(3.0)) + &site("B", "2027-02-01", 3.0, None);
+        let p = parsed(&t, &plan_text(120, 80, &sites, 0.24, 0.35));
+        let model = Model::new(&t, &p, &NO_CALENDARS, None).unwrap();
+        let reps = (5 * BLOCK + 7) as u64;
+        let whole = |threads| {
+            crate::forecast::stats::run_within(&model, (reps, 3), threads, usize::MAX, &|_| {})
+                .unwrap()
+        };
+        let (one, passes) = whole(1);
+        assert_eq!(passes, 1);
+        // 40 KB: a tenth of what the columns take.
+        for threads in [1, 2] {
+            let (split, passes) =
+                crate::forecast::stats::run_within(&model, (reps, 3), threads, 40_000, &|_| {})
+                    .unwrap();
+            assert!(passes > 5, "{passes} passes");
+            assert_eq!(split, one, "{threads} threads");
+        }
+        assert_eq!(whole(2).0, one);
+    }
+
+    #[test]
     fn a_replicate_is_the_same_whoever_runs_it() {
         let t = trial();
         let sites = site("A", "2027-01-04", 8.0, Some(3.0)) + &site("B", "2027-02-01", 3.0, None);
@@ -1750,36 +2146,88 @@ dropout_per_month = {{ value = 0, assumed = "test" }}
         let model = Model::new(&t, &p, &NO_CALENDARS, None).unwrap();
         // More replicates than a block, so that blocks are spread over the threads.
         let reps = (3 * BLOCK + 44) as u64;
-        let one = model.run(reps, 9, 1, &|| {}).unwrap();
-        let two = model.run(reps, 9, 2, &|| {}).unwrap();
+        let cols = model.stat_columns();
+        let limits: Limits = vec![Some(vec![Some(1_000); model.weeks])];
+        let pass = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            match model.pass(&pool, (reps, 9), &cols, None, Some(&limits), &|_| {}) {
+                Pass::Done(store, Some(extras)) => (store, extras),
+                _ => panic!("a pass without a budget is done, with its extras"),
+            }
+        };
+        let (one, one_extras) = pass(1);
+        let (two, two_extras) = pass(2);
         let (mut a, mut b) = (Vec::new(), Vec::new());
-        let r17 = model.replicate(9, 17);
-        let last = reps as usize - 1;
-        let r_last = model.replicate(9, last as u64);
-        for c in 0..model.columns() {
-            one.column(c, &mut a);
-            two.column(c, &mut b);
-            assert_eq!(a, b, "column {c}");
-            assert_eq!(a.len(), reps as usize);
-            let want = |t: &Tally| t.week.iter().chain(&t.month).nth(c).copied().unwrap();
-            assert_eq!(a[17], want(&r17), "column {c}, replicate 17");
-            assert_eq!(a[last], want(&r_last), "column {c}, the last replicate");
+        let n = reps as usize;
+        let picked = [0, 17, n - 1];
+        let tallies: Vec<Tally> = picked
+            .iter()
+            .map(|&r| model.replicate(9, r as u64))
+            .collect();
+        let (np, w, m) = (model.products.len(), model.weeks, model.months.len());
+        for (j, &c) in cols.iter().enumerate() {
+            one.column(j, &mut a);
+            two.column(j, &mut b);
+            assert_eq!(a, b, "column {c:?}");
+            assert_eq!(a.len(), n);
+            for (&r, t) in picked.iter().zip(&tallies) {
+                let sites = |site: Option<usize>| site.map_or(0..2, |s| s..s + 1);
+                let want = match c {
+                    Col::Period {
+                        k,
+                        site,
+                        monthly: false,
+                        p,
+                    } => sites(site).map(|s| t.week[(s * np + k) * w + p]).sum(),
+                    Col::Period {
+                        k,
+                        site,
+                        monthly: true,
+                        p,
+                    } => sites(site).map(|s| t.month[(s * np + k) * m + p]).sum(),
+                    Col::Enrolled(g) => sites(g).map(|s| u64::from(t.enrolled[s])).sum(),
+                    Col::Total { k, group } => sites(group).map(|s| t.total[s * np + k]).sum(),
+                    Col::LastDoseDay => day_code(t.last_dose_day),
+                    _ => a[r],
+                };
+                assert_eq!(a[r], want, "column {c:?}, replicate {r}");
+            }
         }
         for c in 0..model.dose_columns() {
-            assert!(one.doses.of(c).eq(two.doses.of(c)), "doses column {c}");
-            let n: u64 = one.doses.of(c).map(|(_, n)| n).sum();
-            assert_eq!(n, reps, "every replicate counted once in column {c}");
+            assert!(
+                one_extras.doses.of(c).eq(two_extras.doses.of(c)),
+                "doses column {c}"
+            );
+            let got: u64 = one_extras.doses.of(c).map(|(_, n)| n).sum();
+            assert_eq!(got, reps, "every replicate counted once in column {c}");
         }
-        for j in 0..model.scalars_width() {
-            assert!(one.scalars(j).eq(two.scalars(j)), "scalar {j}");
+        assert_eq!(one_extras.over, two_extras.over);
+        // A site's week here is under 65,536 counted units: at most two bytes a value, none
+        // for a block of a column that is all zeros (weeks before a site opens).
+        let bookkeeping = cols.len() * n.div_ceil(BLOCK) * 8 + n.div_ceil(BLOCK) * 256;
+        assert!(
+            one.bytes() <= cols.len() * n * 2 + bookkeeping,
+            "{}",
+            one.bytes()
+        );
+        // A budget stops a pass early, with what each column took so far.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        match model.pass(&pool, (reps, 9), &cols, Some(1000), None, &|_| {}) {
+            Pass::OverBudget {
+                col_bytes,
+                replicates,
+            } => {
+                assert_eq!(col_bytes.len(), cols.len());
+                assert!((1..reps).contains(&replicates), "{replicates}");
+            }
+            Pass::Done(..) => panic!("1000 bytes cannot hold a block"),
         }
-        // A site's week here is under 65,536 counted units: two bytes a value, four for a
-        // block of a column that needs more (a busy month).
-        let n = reps as usize;
-        let scalars = model.scalars_width() * n * 8;
-        let narrow = model.columns() * n * 2;
-        assert!(one.bytes() >= narrow + scalars);
-        assert!(one.bytes() < narrow * 11 / 10 + scalars, "{}", one.bytes());
         assert_ne!(
             model.replicate(9, 0),
             model.replicate(9, 1),

@@ -11,11 +11,14 @@
 //! down a column are a release plan. The record's facts, the same in every replicate, are
 //! added to every figure they belong to.
 
+use std::collections::{HashMap, VecDeque};
+use std::ops::Range;
+
 use chrono::NaiveDate;
 
 use rayon::prelude::*;
 
-use super::sim::{Model, Scalar, Store};
+use super::sim::{Col, Extras, Limits, Model, Pass, Store, Tick, day_of_code};
 use crate::model::{Assumed, Unit};
 
 /// The percentiles reported, in order.
@@ -294,176 +297,395 @@ impl Summary {
     }
 }
 
-/// The figures of the replicates `store` holds.
-pub fn summarise(model: &Model, store: &Store) -> Summary {
-    let n = store.replicates;
-    let (np, ns) = (model.products.len(), model.sites.len());
-    // Tasks of each product and series (all sites together, and each site when there
-    // are several; with one, its figures are all sites'): the weeks in two halves and the
-    // months, each from the running totals of the periods before it.
-    let half = model.weeks / 2;
-    let mut tasks: Vec<(usize, Option<usize>, bool, std::ops::Range<usize>)> = Vec::new();
-    for k in 0..np {
-        let series = std::iter::once(None).chain((0..ns).filter(|_| ns > 1).map(Some));
-        for site in series {
-            tasks.push((k, site, false, 0..half));
-            tasks.push((k, site, false, half..model.weeks));
-            tasks.push((k, site, true, 0..model.months.len()));
+/// Bytes the figures kept in one pass over the replicates may take. Past it the columns
+/// are split between passes, each running every replicate again (each replicate has its
+/// own random stream, so it gives the same figures every time): memory stays bounded
+/// whatever the number of replicates, and the figures are the same whatever the passes.
+pub const PASS_BYTES: usize = 512 << 20;
+
+/// Runs `replicates` replicates seeded `seed` on `threads` threads (0: all cores) and
+/// summarises them, with the passes over them it took; `tick` is told of each replicate
+/// run and of each pass.
+pub fn run(
+    model: &Model,
+    replicates: u64,
+    seed: u64,
+    threads: usize,
+    tick: &(dyn Fn(Tick) + Sync),
+) -> anyhow::Result<(Summary, usize)> {
+    run_within(model, (replicates, seed), threads, PASS_BYTES, tick)
+}
+
+/// As [`run`], keeping at most `budget` bytes of figures a pass; also the passes made
+/// (those stopped over the budget included).
+pub fn run_within(
+    model: &Model,
+    (replicates, seed): (u64, u64),
+    threads: usize,
+    budget: usize,
+    tick: &(dyn Fn(Tick) + Sync),
+) -> anyhow::Result<(Summary, usize)> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
+    let n = replicates as usize;
+    let cols = model.stat_columns();
+    let limits = capacity_limits(model);
+    let mut extras: Option<Extras> = None;
+    let mut sum = Summariser::new(model, n);
+    // The columns still to keep, in order: first all of them in one pass, which stops as
+    // soon as they pass the budget; then in parts sized from what that pass kept.
+    let mut todo: VecDeque<Range<usize>> = VecDeque::new();
+    todo.push_back(0..cols.len());
+    let mut passes = 0;
+    while let Some(range) = todo.pop_front() {
+        passes += 1;
+        let chunk = &cols[range.clone()];
+        let limit = (chunk.len() > 1).then_some(budget);
+        let counting = extras.is_none().then_some(&limits);
+        match model.pass(&pool, (replicates, seed), chunk, limit, counting, tick) {
+            Pass::Done(store, got) => {
+                if got.is_some() {
+                    extras = got;
+                }
+                let extras = extras.as_ref().expect("counted by the first pass done");
+                pool.install(|| sum.take(chunk, &store, extras));
+            }
+            Pass::OverBudget {
+                col_bytes,
+                replicates: done,
+            } => {
+                for part in split(range, &col_bytes, done, n, budget).into_iter().rev() {
+                    todo.push_front(part);
+                }
+            }
         }
     }
-    let done: Vec<Vec<PeriodRow>> = tasks
-        .par_iter()
-        .map(|(k, site, monthly, range)| {
-            period_rows(model, store, *k, *site, *monthly, range.clone())
+    Ok((sum.finish(), passes))
+}
+
+/// `range` of columns cut into consecutive parts that should each fit in `budget`, from
+/// the bytes each column took (`col_bytes`) in the first `done` replicates of `n`: at
+/// least two parts, each of one column or more.
+fn split(
+    range: Range<usize>,
+    col_bytes: &[u64],
+    done: u64,
+    n: usize,
+    budget: usize,
+) -> Vec<Range<usize>> {
+    let done = done.max(1);
+    // Each column's bytes over every replicate (the replicates are alike: those run so
+    // far are a fair sample), with a little to spare; a part that passes the budget all
+    // the same is stopped and split again.
+    let estimate = |c: usize| col_bytes[c] as f64 / done as f64 * n as f64 * 1.05 + 64.0;
+    let target = budget as f64 * 0.9;
+    let mut parts = Vec::new();
+    let (mut start, mut held) = (range.start, 0.0);
+    for c in range.clone() {
+        let e = estimate(c - range.start);
+        if c > start && held + e > target {
+            parts.push(start..c);
+            start = c;
+            held = 0.0;
+        }
+        held += e;
+    }
+    parts.push(start..range.end);
+    if parts.len() == 1 && range.len() > 1 {
+        let mid = range.start + range.len() / 2;
+        parts = vec![range.start..mid, mid..range.end];
+    }
+    parts
+}
+
+/// Per forecast product whose capacity is counted (a cell product the plan gives one for),
+/// per week, the most counted units all sites may need and stay under it, with the
+/// record's facts of the week (`None`: none do).
+fn capacity_limits(model: &Model) -> Limits {
+    let (np, ns) = (model.products.len(), model.sites.len());
+    (0..np)
+        .map(|k| {
+            let product = model.products[k];
+            if model.trial.products[product].unit != Unit::Cells {
+                return None;
+            }
+            let cap = model.plan.products.get(&product)?.capacity_cells_per_week;
+            let q = model.quanta[k];
+            let f = &model.facts;
+            Some(
+                (0..model.weeks)
+                    .map(|w| {
+                        let by: f64 = (0..ns)
+                            .map(|s| f.week_amount[(s * np + k) * model.weeks + w])
+                            .sum();
+                        let fits = |u: u64| q.amount(u128::from(u)) + by <= cap;
+                        let mut most = ((cap - by) / q.amount(1))
+                            .max(0.0)
+                            .min(u64::MAX as f64 / 2.0)
+                            as u64;
+                        while most > 0 && !fits(most) {
+                            most -= 1;
+                        }
+                        while fits(most + 1) {
+                            most += 1;
+                        }
+                        fits(most).then_some(most)
+                    })
+                    .collect(),
+            )
         })
-        .collect();
-    let (mut weekly, mut monthly) = (Vec::new(), Vec::new());
-    let copy = |rows: &[PeriodRow]| -> Vec<PeriodRow> {
-        rows.iter()
-            .map(|r| PeriodRow {
-                site: Some(0),
-                lot_cells: None,
-                lots_released: None,
-                capacity_per_week: None,
-                p_over_capacity: None,
-                ..r.clone()
-            })
-            .collect()
-    };
-    // Per product: all sites, then each site.
-    let mut at = 0;
-    for _ in 0..np {
-        for _ in 0..if ns > 1 { ns + 1 } else { 1 } {
-            let (w, m) = (
-                [done[at].clone(), done[at + 1].clone()].concat(),
-                done[at + 2].clone(),
-            );
-            at += 3;
-            let (cw, cm) = if ns == 1 {
-                (copy(&w), copy(&m))
-            } else {
-                (Vec::new(), Vec::new())
-            };
-            weekly.extend(w);
-            weekly.extend(cw);
-            monthly.extend(m);
-            monthly.extend(cm);
+        .collect()
+}
+
+/// One series of periods (weeks or months of one product at one site, or all sites) as
+/// its columns come in, pass after pass: the running totals so far and the rows made.
+#[derive(Default)]
+struct Series {
+    /// Each replicate's running total of the periods before the next (empty before the
+    /// first and after the last).
+    cum: Vec<u64>,
+    cum_fact: f64,
+    /// The running totals' figures of the period before, while nothing is added to them.
+    before: Option<Stats>,
+    rows: Vec<PeriodRow>,
+}
+
+/// The order statistics of a scalar column: its sum and its percentiles' values.
+type Raw = (u128, [u64; 6]);
+
+/// The statistics made from each pass's columns, until every column has been through.
+struct Summariser<'m, 't> {
+    model: &'m Model<'t>,
+    n: usize,
+    /// By series index (see [`Summariser::series_of`]).
+    series: Vec<Series>,
+    scalars: HashMap<Col, Raw>,
+    last: Vec<f64>,
+    full: Vec<f64>,
+}
+
+impl<'m, 't> Summariser<'m, 't> {
+    fn new(model: &'m Model<'t>, n: usize) -> Self {
+        let (np, ns) = (model.products.len(), model.sites.len());
+        let per_product = if ns > 1 { ns + 1 } else { 1 };
+        Summariser {
+            model,
+            n,
+            series: (0..np * per_product * 2)
+                .map(|_| Series::default())
+                .collect(),
+            scalars: HashMap::new(),
+            last: Vec::new(),
+            full: Vec::new(),
         }
     }
 
-    // Per replicate, a scalar summed over some series or sites.
-    let summed = |which: &dyn Fn(usize) -> Scalar, over: &[usize]| -> Vec<u64> {
-        let mut v = vec![0u64; n];
-        for &i in over {
-            for (x, s) in v.iter_mut().zip(store.scalars(model.scalar(which(i)))) {
-                *x += s as u64;
+    /// The index of the series of product `k` at `site` (`None`: all sites), weekly or
+    /// monthly.
+    fn series_of(&self, k: usize, site: Option<usize>, monthly: bool) -> usize {
+        let ns = self.model.sites.len();
+        let per_product = if ns > 1 { ns + 1 } else { 1 };
+        (k * per_product + site.map_or(0, |s| s + 1)) * 2 + usize::from(monthly)
+    }
+
+    /// The figures of a pass's columns (`chunk`, kept in `store`).
+    fn take(&mut self, chunk: &[Col], store: &Store, extras: &Extras) {
+        // Each series' columns of the pass, in period order (the columns come so).
+        let mut tasks: Vec<(usize, Vec<(usize, usize)>)> = Vec::new();
+        let mut scalars: Vec<(usize, Col)> = Vec::new();
+        for (j, &c) in chunk.iter().enumerate() {
+            match c {
+                Col::Period {
+                    k,
+                    site,
+                    monthly,
+                    p,
+                } => {
+                    let s = self.series_of(k, site, monthly);
+                    match tasks.last_mut() {
+                        Some((t, items)) if *t == s => items.push((j, p)),
+                        _ => tasks.push((s, vec![(j, p)])),
+                    }
+                }
+                _ => scalars.push((j, c)),
             }
         }
-        v
-    };
-    let mut sel = Select::default();
-    let mut count_stats = |v: &[u64]| {
-        let (sum, q) = order_stats(v, &mut sel);
-        Stats {
-            mean: sum as f64 / n.max(1) as f64,
-            q: q.map(|x| x as f64),
+        let model = self.model;
+        let n = self.n;
+        // (series index, its state, its columns of the pass, its first column).
+        type Task = (usize, Series, Vec<(usize, usize)>, Col);
+        let work: Vec<Task> = tasks
+            .into_iter()
+            .map(|(s, items)| {
+                let col = chunk[items[0].0];
+                (s, std::mem::take(&mut self.series[s]), items, col)
+            })
+            .collect();
+        let done: Vec<(usize, Series)> = work
+            .into_par_iter()
+            .map(|(s, mut series, items, col)| {
+                let Col::Period {
+                    k, site, monthly, ..
+                } = col
+                else {
+                    unreachable!("a period's series")
+                };
+                period_rows(
+                    model,
+                    store,
+                    extras,
+                    (k, site, monthly),
+                    &items,
+                    &mut series,
+                    n,
+                );
+                (s, series)
+            })
+            .collect();
+        for (s, series) in done {
+            self.series[s] = series;
         }
-    };
-    let groups: Vec<Option<usize>> = std::iter::once(None).chain((0..ns).map(Some)).collect();
-    let sites_of = |g: Option<usize>| -> Vec<usize> { g.map_or((0..ns).collect(), |s| vec![s]) };
-    let mut totals = Vec::new();
-    for k in 0..np {
-        let q = model.quanta[k];
-        for &g in &groups {
-            let sps: Vec<usize> = sites_of(g).iter().map(|s| s * np + k).collect();
-            let fact = |v: &[f64]| sps.iter().map(|&sp| v[sp]).sum::<f64>();
-            let fact_n = |v: &[u32]| sps.iter().map(|&sp| v[sp]).sum::<u32>();
-            let f = &model.facts;
-            let amount = |v: &[u64], by: f64, sel: &mut Select| {
-                let (sum, qs) = order_stats(v, sel);
-                Stats {
-                    mean: q.amount(sum) / n.max(1) as f64 + by,
-                    q: qs.map(|u| q.amount(u128::from(u)) + by),
+        let mut sel = Select::default();
+        let mut v: Vec<u64> = Vec::with_capacity(n);
+        for (j, c) in scalars {
+            store.column(j, &mut v);
+            match c {
+                Col::LastDoseDay => {
+                    let fact_last = model.facts.last_dose_day;
+                    self.last = v
+                        .iter()
+                        .filter_map(|&d| day_of_code(d).max(fact_last))
+                        .map(|d| d as f64)
+                        .collect();
                 }
-            };
-            let mut sel = Select::default();
-            totals.push(Totals {
-                site: g,
-                product: model.products[k],
-                doses: count_stats(&summed(&Scalar::TotalDoses, &sps))
-                    .plus(f64::from(fact_n(&f.total_doses))),
-                amount: amount(
-                    &summed(&Scalar::Total, &sps),
-                    fact(&f.total_amount),
-                    &mut sel,
-                ),
-                after_horizon: amount(&summed(&Scalar::After, &sps), 0.0, &mut sel),
-                given_doses: fact_n(&f.given_doses),
-                given_amount: fact(&f.given_amount),
-                overdue_doses: fact_n(&f.overdue_doses),
-                assumed: model.assumed_of(g, k),
-            });
+                Col::FullDay => {
+                    self.full = v
+                        .iter()
+                        .filter_map(|&d| day_of_code(d))
+                        .map(|d| d as f64)
+                        .collect();
+                }
+                _ => {
+                    self.scalars.insert(c, order_stats(&v, &mut sel));
+                }
+            }
         }
     }
-    let mut patients: Vec<Patients> = groups
-        .iter()
-        .map(|&g| {
-            let s = sites_of(g);
-            Patients {
-                site: g,
-                enrolled: count_stats(&summed(&Scalar::Enrolled, &s)),
-                completed: count_stats(&summed(&Scalar::Completed, &s)),
-                died: count_stats(&summed(&Scalar::Died, &s)),
-                dropped_out: count_stats(&summed(&Scalar::DroppedOut, &s)),
+
+    fn finish(self) -> Summary {
+        let model = self.model;
+        let n = self.n;
+        let (np, ns) = (model.products.len(), model.sites.len());
+        let mut series = self.series;
+        let (mut weekly, mut monthly) = (Vec::new(), Vec::new());
+        let copy = |rows: &[PeriodRow]| -> Vec<PeriodRow> {
+            rows.iter()
+                .map(|r| PeriodRow {
+                    site: Some(0),
+                    lot_cells: None,
+                    lots_released: None,
+                    capacity_per_week: None,
+                    p_over_capacity: None,
+                    ..r.clone()
+                })
+                .collect()
+        };
+        let per_product = if ns > 1 { ns + 1 } else { 1 };
+        // Per product: all sites, then each site; with one site, its rows are all sites'.
+        for k in 0..np {
+            for at in 0..per_product {
+                let base = (k * per_product + at) * 2;
+                let w = std::mem::take(&mut series[base].rows);
+                let m = std::mem::take(&mut series[base + 1].rows);
+                let (cw, cm) = if ns == 1 {
+                    (copy(&w), copy(&m))
+                } else {
+                    (Vec::new(), Vec::new())
+                };
+                weekly.extend(w);
+                weekly.extend(cw);
+                monthly.extend(m);
+                monthly.extend(cm);
             }
-        })
-        .collect();
-    let all = patients.remove(0);
-    let some = |v: Vec<f64>| {
-        let mut v = v;
-        (!v.is_empty()).then(|| Stats::of(&mut v))
-    };
-    let fact_last = model.facts.last_dose_day;
-    let last: Vec<f64> = store
-        .scalars(model.scalar(Scalar::LastDoseDay))
-        .filter_map(|d| (d != i64::MIN).then_some(d).max(fact_last))
-        .map(|d| d as f64)
-        .collect();
-    let full: Vec<f64> = store
-        .scalars(model.scalar(Scalar::FullDay))
-        .filter(|&d| d != i64::MIN)
-        .map(|d| d as f64)
-        .collect();
-    let reached = full.len();
-    let lots = lot_plans(model, &weekly);
-    Summary {
-        replicates: n as u64,
-        weekly,
-        monthly,
-        enrolled: all.enrolled,
-        completed: all.completed,
-        died: all.died,
-        dropped_out: all.dropped_out,
-        site_patients: patients,
-        totals,
-        last_dose_day: some(last),
-        full_day: some(full),
-        reached_share: reached as f64 / n.max(1) as f64,
-        lots,
+        }
+        let raw = |c: Col| *self.scalars.get(&c).expect("every scalar column was kept");
+        let count_stats = |(sum, q): Raw| Stats {
+            mean: sum as f64 / n.max(1) as f64,
+            q: q.map(|x| x as f64),
+        };
+        let groups: Vec<Option<usize>> = std::iter::once(None).chain((0..ns).map(Some)).collect();
+        let sites_of =
+            |g: Option<usize>| -> Vec<usize> { g.map_or((0..ns).collect(), |s| vec![s]) };
+        let mut totals = Vec::new();
+        for k in 0..np {
+            let q = model.quanta[k];
+            for &g in &groups {
+                let sps: Vec<usize> = sites_of(g).iter().map(|s| s * np + k).collect();
+                let fact = |v: &[f64]| sps.iter().map(|&sp| v[sp]).sum::<f64>();
+                let fact_n = |v: &[u32]| sps.iter().map(|&sp| v[sp]).sum::<u32>();
+                let f = &model.facts;
+                let amount = |(sum, qs): Raw, by: f64| Stats {
+                    mean: q.amount(sum) / n.max(1) as f64 + by,
+                    q: qs.map(|u| q.amount(u128::from(u)) + by),
+                };
+                totals.push(Totals {
+                    site: g,
+                    product: model.products[k],
+                    doses: count_stats(raw(Col::TotalDoses { k, group: g }))
+                        .plus(f64::from(fact_n(&f.total_doses))),
+                    amount: amount(raw(Col::Total { k, group: g }), fact(&f.total_amount)),
+                    after_horizon: amount(raw(Col::After { k, group: g }), 0.0),
+                    given_doses: fact_n(&f.given_doses),
+                    given_amount: fact(&f.given_amount),
+                    overdue_doses: fact_n(&f.overdue_doses),
+                    assumed: model.assumed_of(g, k),
+                });
+            }
+        }
+        let mut patients: Vec<Patients> = groups
+            .iter()
+            .map(|&g| Patients {
+                site: g,
+                enrolled: count_stats(raw(Col::Enrolled(g))),
+                completed: count_stats(raw(Col::Completed(g))),
+                died: count_stats(raw(Col::Died(g))),
+                dropped_out: count_stats(raw(Col::DroppedOut(g))),
+            })
+            .collect();
+        let all = patients.remove(0);
+        let some = |mut v: Vec<f64>| (!v.is_empty()).then(|| Stats::of(&mut v));
+        let reached = self.full.len();
+        let lots = lot_plans(model, &weekly);
+        Summary {
+            replicates: n as u64,
+            weekly,
+            monthly,
+            enrolled: all.enrolled,
+            completed: all.completed,
+            died: all.died,
+            dropped_out: all.dropped_out,
+            site_patients: patients,
+            totals,
+            last_dose_day: some(self.last),
+            full_day: some(self.full),
+            reached_share: reached as f64 / n.max(1) as f64,
+            lots,
+        }
     }
 }
 
-/// The rows of product `k` at `site` (`None`: all sites) for the weeks (or months) in
-/// `range`, from each replicate's running total of the periods before it.
+/// The rows of product `k` at `site` (`None`: all sites), weekly or monthly, of the
+/// periods `items` (column of the pass, period), after those `series` has had.
 fn period_rows(
     model: &Model,
     store: &Store,
-    k: usize,
-    site: Option<usize>,
-    monthly: bool,
-    range: std::ops::Range<usize>,
-) -> Vec<PeriodRow> {
-    let n = store.replicates;
+    extras: &Extras,
+    (k, site, monthly): (usize, Option<usize>, bool),
+    items: &[(usize, usize)],
+    series: &mut Series,
+    n: usize,
+) {
     let (np, ns) = (model.products.len(), model.sites.len());
     let sps: Vec<usize> = match site {
         Some(s) => vec![s * np + k],
@@ -499,31 +721,7 @@ fn period_rows(
             .map(|sp| fact_doses[sp * periods + i])
             .sum::<u32>()
     };
-    let column = |sp: usize, i: usize| {
-        if monthly {
-            model.month_column(sp, i)
-        } else {
-            model.week_column(sp, i)
-        }
-    };
     let mut sel = Select::default();
-    let mut units: Vec<u64> = Vec::with_capacity(n);
-    let mut tmp: Vec<u64> = Vec::with_capacity(n);
-    // Each replicate's amount at these sites in column `c(sp)`, into `units`.
-    let mut gather = |c: &dyn Fn(usize) -> usize, units: &mut Vec<u64>| {
-        if let [sp] = sps[..] {
-            store.column(c(sp), units);
-        } else {
-            units.clear();
-            units.resize(n, 0);
-            for &sp in &sps {
-                store.column(c(sp), &mut tmp);
-                for (u, t) in units.iter_mut().zip(&tmp) {
-                    *u += t;
-                }
-            }
-        }
-    };
     let mut amount = |v: &[u64], by: f64| {
         let (sum, qs) = order_stats(v, &mut sel);
         Stats {
@@ -531,74 +729,30 @@ fn period_rows(
             q: qs.map(|u| q.amount(u128::from(u)) + by),
         }
     };
-    // Which replicates need more than the capacity in week `w`, and how many: those
-    // whose counted units pass the most that fit under it (found exactly once a week).
-    let over_week = |w: usize, units: &[u64], cap: f64, bits: &mut [u64]| {
-        let by: f64 = sps
-            .iter()
-            .map(|sp| f.week_amount[sp * model.weeks + w])
-            .sum();
-        let fits = |u: u64| q.amount(u128::from(u)) + by <= cap;
-        let mut most = ((cap - by) / q.amount(1))
-            .max(0.0)
-            .min(u64::MAX as f64 / 2.0) as u64;
-        while most > 0 && !fits(most) {
-            most -= 1;
-        }
-        while fits(most + 1) {
-            most += 1;
-        }
-        let most = if fits(most) { Some(most) } else { None };
-        let mut count = 0usize;
-        for (word, chunk) in bits.iter_mut().zip(units.chunks(64)) {
-            for (j, &u) in chunk.iter().enumerate() {
-                if most.is_none_or(|m| u > m) {
-                    *word |= 1 << j;
-                    count += 1;
-                }
-            }
-        }
-        count
-    };
-    let share = |count: usize| count as f64 / n.max(1) as f64;
-
-    // The running totals of the periods before the range.
-    let mut cum = vec![0u64; n];
-    let mut cum_fact = 0.0;
-    for i in 0..range.start {
-        gather(&|sp| column(sp, i), &mut units);
-        for (c, u) in cum.iter_mut().zip(&units) {
-            *c += u;
-        }
-        cum_fact += fact(i);
+    let share = |count: u64| count as f64 / n.max(1) as f64;
+    let over = plan.and(extras.over.get(k).and_then(Option::as_ref));
+    let mut units: Vec<u64> = Vec::with_capacity(n);
+    if series.cum.is_empty() {
+        series.cum = vec![0; n];
     }
-    let mut first_day: usize = model.months[..if monthly { range.start } else { 0 }]
-        .iter()
-        .map(|m| m.1 as usize)
-        .sum();
-    let mut bits = vec![0u64; n.div_ceil(64)];
-    let mut week_units: Vec<u64> = Vec::with_capacity(n);
-    let mut rows = Vec::with_capacity(range.len());
-    // The running totals' figures of the period before, while nothing is added to them.
-    let mut before: Option<Stats> = None;
-    for i in range {
-        gather(&|sp| column(sp, i), &mut units);
+    for &(j, i) in items {
+        store.column(j, &mut units);
         let mut added = false;
-        for (c, u) in cum.iter_mut().zip(&units) {
+        for (c, u) in series.cum.iter_mut().zip(&units) {
             *c += u;
             added |= *u != 0;
         }
         let by = fact(i);
-        cum_fact += by;
+        series.cum_fact += by;
         let a = amount(&units, by);
         // No replicate's running total moved: the same figures, the period's facts added.
-        let c = match before {
+        let c = match series.before {
             Some(b) if !added => b.plus(by),
-            _ => amount(&cum, cum_fact),
+            _ => amount(&series.cum, series.cum_fact),
         };
-        before = Some(c);
+        series.before = Some(c);
         let doses = hist_stats(
-            store.doses.of(model.dose_column(dose_series, i, monthly)),
+            extras.doses.of(model.dose_column(dose_series, i, monthly)),
             n,
         )
         .plus(f64::from(fact_n(i)));
@@ -607,23 +761,10 @@ fn period_rows(
         } else {
             (model.date_of(i as i64 * 7), 7)
         };
-        // A month is over capacity in a replicate when any week with a day in it is.
-        let over = plan.map(|p| {
-            let cap = p.capacity_cells_per_week;
-            if monthly {
-                bits.fill(0);
-                let last = first_day + days as usize - 1;
-                for w in first_day / 7..=last / 7 {
-                    gather(&|sp| model.week_column(sp, w), &mut week_units);
-                    over_week(w, &week_units, cap, &mut bits);
-                }
-                share(bits.iter().map(|b| b.count_ones() as usize).sum())
-            } else {
-                share(over_week(i, &units, cap, &mut bits))
-            }
-        });
-        first_day += days as usize;
-        rows.push(PeriodRow {
+        // A month is over capacity in a replicate when any week with a day in it is
+        // (counted as the replicates ran).
+        let p_over = over.map(|(weeks, months)| share(if monthly { months[i] } else { weeks[i] }));
+        series.rows.push(PeriodRow {
             start,
             days,
             site,
@@ -639,11 +780,14 @@ fn period_rows(
             cumulative: c,
             lot_cells: plan.map(|p| p.lot_cells),
             capacity_per_week: plan.map(|p| p.capacity_cells_per_week),
-            p_over_capacity: over,
+            p_over_capacity: p_over,
             assumed,
         });
+        if i + 1 == periods {
+            // The series is done: its running totals are not needed again.
+            series.cum = Vec::new();
+        }
     }
-    rows
 }
 
 /// Each cell product's release plan, from its all-sites weekly rows: lot `j` is due by

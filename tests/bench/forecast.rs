@@ -25,7 +25,7 @@ fn bench(b: divan::Bencher, plan_file: &str) {
         dosesim::cmd::forecast::plan_calendars(Path::new("scenarios/calendars"), &plan).unwrap();
     b.bench(|| {
         let model = Model::new(&trial, &plan, &calendars, None).unwrap();
-        let f = forecast::simulate(model, 10_000, 1, 0, Vec::new(), &|| {}).unwrap();
+        let f = forecast::simulate(model, 10_000, 1, 0, Vec::new(), &|_| {}).unwrap();
         black_box(f.summary.weekly.len())
     });
 }
