@@ -1191,6 +1191,20 @@ fn a_plan_start_past_the_calendar_is_refused_naming_start() {
         "{}",
         r.err()
     );
+    // A start in year 0: before the first date the outputs can show.
+    let early = text.replace("2026-08-03", "0000-06-07");
+    std::fs::write(&p, &early).unwrap();
+    let r = forecast(&p, &out, &["--replicates", "10"]);
+    r.expect_code(2);
+    assert!(
+        r.err().contains(&format!(
+            "{}:{}: start: 0000-06-07: the forecast's first week begins before 0001-01-01",
+            p.display(),
+            line_of(&early, "start = ")
+        )),
+        "{}",
+        r.err()
+    );
     // The horizon fits, a first patient's week-48 visit does not.
     let late = text.replace("2026-08-03", "9998-10-05");
     std::fs::write(&p, &late).unwrap();

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -388,7 +388,14 @@ impl Checker<'_> {
         // outputs can show.
         let monday = start.week(chrono::Weekday::Mon).first_day();
         let end = crate::timing::shift_days(monday, i64::from(horizon_weeks) * 7 - 1);
-        if end.is_none() {
+        if monday.year() < 1 {
+            let line = self.line(&raw.start.get_ref().value);
+            self.err(
+                line,
+                "start",
+                format!("{start}: the forecast's first week begins before 0001-01-01, the first date the outputs can show: a typo in the year?"),
+            );
+        } else if end.is_none() {
             let line = self.line(&raw.start.get_ref().value);
             self.err(
                 line,
