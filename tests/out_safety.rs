@@ -393,7 +393,7 @@ fn files_written_into_a_trial_folder_during_a_rebuild_are_kept() {
                     let waited = waits(&mut child, &mut seen);
                     *prep.lock().unwrap() = Some((waited, seen, child));
                 }
-                w.write_all(&record).unwrap();
+                w.write_all(record).unwrap();
                 drop(w);
                 // The cohort sees the end of the record only once no writer is open: the
                 // pipe is not opened again until it has closed its end.
@@ -423,10 +423,6 @@ fn files_written_into_a_trial_folder_during_a_rebuild_are_kept() {
         .expect("the cohort read the record while building the new folder");
     let prep_out = child.wait_with_output().unwrap();
     assert_eq!(prep_out.status.code(), Some(0), "{seen}");
-    assert!(
-        waited,
-        "prep into the trial folder waits for the rebuild: {seen}"
-    );
     assert_eq!(
         std::fs::read_to_string(folder.join("notes.txt")).unwrap(),
         "mine"
@@ -435,6 +431,10 @@ fn files_written_into_a_trial_folder_during_a_rebuild_are_kept() {
         .expect("the sheet written during the rebuild is there");
     assert!(sheet.contains(TRIAL), "{sheet}");
     assert!(folder.join("record.csv").is_file(), "the rebuild happened");
+    assert!(
+        waited,
+        "prep into the trial folder waits for the rebuild: {seen}"
+    );
 }
 
 /// Whether the process `pid` has `path` open (Linux: its descriptors in /proc).
@@ -464,27 +464,72 @@ fn a_file_written_into_a_trial_folder_waits_for_its_lock() {
         out.to_str().unwrap(),
     ])
     .expect_code(0);
-    let sheet = folder.join("patients/sheet.csv");
-    let cases: Vec<Vec<&std::ffi::OsStr>> = vec![vec![
-        "pharmacy".as_ref(),
-        SCENARIO.as_ref(),
-        "--roster".as_ref(),
-        ROSTER.as_ref(),
-        "--out".as_ref(),
-        sheet.as_os_str(),
-    ]];
-    for args in cases {
+    let (pharmacy, sheet, ics, chart) = (
+        folder.join("patients/pharmacy.csv"),
+        folder.join("sheet.html"),
+        folder.join("P2922-001-again.ics"),
+        folder.join("forecast-free.svg"),
+    );
+    let cases: Vec<(Vec<&std::ffi::OsStr>, &Path)> = vec![
+        (
+            vec![
+                "pharmacy".as_ref(),
+                SCENARIO.as_ref(),
+                "--roster".as_ref(),
+                ROSTER.as_ref(),
+                "--out".as_ref(),
+                pharmacy.as_os_str(),
+            ],
+            &pharmacy,
+        ),
+        (
+            vec![
+                "prep".as_ref(),
+                TRIAL.as_ref(),
+                "--roster".as_ref(),
+                ROSTER.as_ref(),
+                "--week".as_ref(),
+                "2026-W40".as_ref(),
+                "--out".as_ref(),
+                sheet.as_os_str(),
+            ],
+            &sheet,
+        ),
+        (
+            vec![
+                "calendar".as_ref(),
+                TRIAL.as_ref(),
+                "--roster".as_ref(),
+                ROSTER.as_ref(),
+                "--patient".as_ref(),
+                "P2922-001".as_ref(),
+                "--out".as_ref(),
+                ics.as_os_str(),
+            ],
+            &ics,
+        ),
+        (
+            vec![
+                "timeline".as_ref(),
+                SCENARIO.as_ref(),
+                "--out".as_ref(),
+                chart.as_os_str(),
+            ],
+            &chart,
+        ),
+    ];
+    for (args, file) in cases {
         // This test holds the lock a cohort rebuilding the folder would hold.
         let held = std::fs::File::open(&out).unwrap();
         held.lock().unwrap();
         let mut child = spawn(&args);
         let mut seen = String::new();
         assert!(waits(&mut child, &mut seen), "{args:?}: {seen}");
-        assert!(!sheet.exists(), "nothing written while waiting");
+        assert!(!file.exists(), "nothing written while waiting");
         held.unlock().unwrap();
         let done = child.wait_with_output().unwrap();
         assert_eq!(done.status.code(), Some(0), "{seen}");
-        assert!(sheet.is_file());
+        assert!(file.is_file());
     }
 }
 
