@@ -849,6 +849,29 @@ mod tests {
         }
     }
 
+    /// Issue 21, item 4: the SHA-256 is of the bytes read, not of the file as it is when
+    /// the manifest is made.
+    #[test]
+    fn an_input_is_hashed_as_it_was_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("roster.csv");
+        std::fs::write(&path, "weight 45.8").unwrap();
+        assert_eq!(read_input(&path).unwrap(), b"weight 45.8");
+        std::fs::write(&path, "weight 54.8").unwrap();
+        let input = Input::of("roster", &path).unwrap();
+        assert_eq!(input.sha256, hex(&Sha256::digest(b"weight 45.8")));
+        assert_eq!(
+            sha256_now(&path).unwrap(),
+            hex(&Sha256::digest(b"weight 54.8"))
+        );
+        // Read again, it is the new bytes the run uses and names.
+        read_input(&path).unwrap();
+        assert_eq!(
+            Input::of("roster", &path).unwrap().sha256,
+            sha256_now(&path).unwrap()
+        );
+    }
+
     #[test]
     fn a_folder_of_other_inputs_is_refused_unless_forced() {
         let dir = tempfile::tempdir().unwrap();

@@ -5,6 +5,10 @@
 //! A target that is not a regular file (/dev/null, a named pipe) is written in place: a
 //! rename would replace the device or pipe with a file. A symbolic link is followed, so
 //! the file it points to is the one replaced.
+//!
+//! Every run holds the lock of each folder it writes in ([`lock_folder`], [`lock_out_file`]),
+//! so that two runs take turns, a file written into a trial folder waits for a rebuild of
+//! it, and whatever a killed run left there is known to be stale and removed by the next.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -406,29 +410,50 @@ pub fn swap_folder<T>(target: &Path, fill: impl FnOnce(&Path) -> Result<T>) -> R
             return Err(e).with_context(|| format!("cannot move the new {} in", target.display()));
         }
         // A file a user wrote in the moment between the listing and the first rename.
-        for rel in user_files(&old)? {
-            let to = target.join(&rel);
-            if std::fs::symlink_metadata(&to).is_err() {
-                if let Some(p) = to.parent() {
-                    std::fs::create_dir_all(p)
-                        .with_context(|| format!("cannot create {}", p.display()))?;
-                }
-                std::fs::rename(old.join(&rel), &to)
-                    .with_context(|| format!("cannot keep {}", old.join(&rel).display()))?;
+        match keep_late(&old, target) {
+            Ok(()) => discard_folder(
+                &old,
+                &format!(
+                    "the folder this run replaced; the new {} is in place",
+                    target.display()
+                ),
+            ),
+            // Then the old folder is kept whole, under a name no run removes.
+            Err(e) => {
+                let kept = (1..1000)
+                    .map(|k| parent.join(format!("{name}.replaced-{k}")))
+                    .find(|p| std::fs::symlink_metadata(p).is_err())
+                    .filter(|p| std::fs::rename(&old, p).is_ok())
+                    .unwrap_or(old);
+                eprintln!(
+                    "warning: {e:#}; the folder {} replaced is kept whole as {}: move what is yours from it, then remove it",
+                    target.display(),
+                    kept.display()
+                );
             }
         }
-        discard_folder(
-            &old,
-            &format!(
-                "the folder this run replaced; the new {} is in place",
-                target.display()
-            ),
-        );
     } else {
         std::fs::rename(&new, target)
             .with_context(|| format!("cannot move the new {} in", target.display()))?;
     }
     Ok(made)
+}
+
+/// Moves into the new folder `target` each file of the user's in the replaced folder `old`
+/// that it lacks: one written after the files to keep were listed.
+fn keep_late(old: &Path, target: &Path) -> Result<()> {
+    for rel in user_files(old)? {
+        let (from, to) = (old.join(&rel), target.join(&rel));
+        if std::fs::symlink_metadata(&to).is_err() {
+            if let Some(p) = to.parent() {
+                std::fs::create_dir_all(p)
+                    .with_context(|| format!("cannot create {}", p.display()))?;
+            }
+            std::fs::rename(&from, &to)
+                .with_context(|| format!("cannot keep {}", from.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Links (or copies) each of `files` of `from` into the folder `to` being built; a file of
@@ -672,6 +697,29 @@ mod tests {
             std::fs::read_to_string(target.join("patients/notes.csv")).unwrap(),
             "mine"
         );
+    }
+
+    /// A file written in the moment between the listing of the files to keep and the
+    /// swap is moved from the replaced folder into the new one, not removed with it.
+    #[test]
+    fn a_file_written_just_before_the_swap_is_moved_into_the_new_folder() {
+        let out = tempfile::tempdir().unwrap();
+        let old = trial_folder(out.path());
+        std::fs::write(old.join("patients/late.txt"), "late").unwrap();
+        let new = out.path().join("new");
+        std::fs::create_dir_all(new.join("patients")).unwrap();
+        std::fs::write(new.join("patients/notes.csv"), "mine, linked").unwrap();
+        keep_late(&old, &new).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(new.join("patients/late.txt")).unwrap(),
+            "late"
+        );
+        assert_eq!(
+            std::fs::read_to_string(new.join("patients/notes.csv")).unwrap(),
+            "mine, linked",
+            "what the new folder has already is left alone"
+        );
+        assert!(!new.join("pharmacy.csv").exists(), "dosesim's stay behind");
     }
 
     /// Issue 21, item 3: a temporary file a killed `prep --out T/x.html` left in a trial
