@@ -283,7 +283,7 @@ pub fn read_for(
 }
 
 fn file_bytes(path: &Path) -> Result<Vec<u8>, InputError> {
-    std::fs::read(path).map_err(|e| {
+    crate::manifest::read_input(path).map_err(|e| {
         InputError::one(Problem::new(
             path,
             format!("cannot read the administration record: {e}"),

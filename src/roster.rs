@@ -64,7 +64,7 @@ pub const FAR_START_DAYS: i64 = 5 * 365;
 
 /// Reads and checks a roster against a trial.
 pub fn read(path: &Path, trial: &Trial) -> Result<Roster, InputError> {
-    let bytes = std::fs::read(path)
+    let bytes = crate::manifest::read_input(path)
         .map_err(|e| InputError::one(Problem::new(path, format!("cannot read roster: {e}"))))?;
     parse(path, bytes, trial)
 }

@@ -263,7 +263,7 @@ pub fn load(path: &Path) -> Result<Trial, InputError> {
     {
         return Err(too_large(path, meta.len()));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = crate::manifest::read_input_to_string(path).map_err(|e| {
         InputError::one(Problem::new(
             path,
             format!("cannot read scenario file: {e}"),

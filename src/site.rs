@@ -448,7 +448,7 @@ struct SourceDays {
 
 /// Reads and checks one calendar file; every problem of it and its sources at once.
 pub fn load(path: &Path) -> Result<SiteCalendar, InputError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = crate::manifest::read_input_to_string(path).map_err(|e| {
         InputError::one(Problem::new(
             path,
             format!("cannot read the site calendar: {e}"),
@@ -509,7 +509,7 @@ pub fn parse(path: &Path, text: &str) -> Result<SiteCalendar, InputError> {
         let source = folder.join(file);
         sources.push(source.clone());
         let field = format!("sources[{k}]");
-        let read = match std::fs::read_to_string(&source) {
+        let read = match crate::manifest::read_input_to_string(&source) {
             Ok(t) => t,
             Err(e) => {
                 problems.push(

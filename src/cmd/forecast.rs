@@ -15,6 +15,14 @@ use crate::site::Sites;
 use crate::{manifest, roster, scenario, write};
 
 pub fn run(args: ForecastArgs) -> Result<()> {
+    super::guard::Reads::new()
+        .scenario(&args.scenario)
+        .maybe("forecast plan", args.plan.as_deref())
+        .maybe("roster", args.roster.as_deref())
+        .record(&args.record)
+        .calendars(&args.calendars)
+        .check_folder(&args.out, "--out")
+        .map_err(InputError::one)?;
     let trial = scenario::load_named(&args.scenario)?;
     let mut problems = Vec::new();
     if !(1..=MAX_REPLICATES).contains(&args.replicates) {
@@ -65,6 +73,7 @@ pub fn run(args: ForecastArgs) -> Result<()> {
     };
     let dir = forecast::folder(&args.out, &trial)?;
     manifest::check_target(&dir, &inputs, args.force)?;
+    check_replaced(&dir, &inputs)?;
     if let Some(r) = &roster {
         super::cohort::warn_roster(r);
     }
@@ -99,6 +108,15 @@ pub fn run(args: ForecastArgs) -> Result<()> {
     forecast::write(&f, &charts, &dir)?;
     println!("{}: {}", trial.id, forecast::summary_line(&f));
     println!("forecast: {}", dir.display());
+    Ok(())
+}
+
+/// Refuses to replace the forecast folder `dir` when one of the files dosesim made in it
+/// is an input of this run.
+pub fn check_replaced(dir: &Path, inputs: &[manifest::Input]) -> Result<(), InputError> {
+    if let Some(old) = manifest::Manifest::read(dir)? {
+        super::guard::check_replaced(dir, &old.files, inputs, "--out").map_err(InputError::one)?;
+    }
     Ok(())
 }
 

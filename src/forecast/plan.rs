@@ -217,7 +217,7 @@ pub fn load(path: &Path, trial: &Trial) -> Result<ForecastPlan, InputError> {
             ),
         )));
     }
-    let text = std::fs::read_to_string(path)
+    let text = crate::manifest::read_input_to_string(path)
         .map_err(|e| InputError::one(Problem::new(path, format!("cannot read plan file: {e}"))))?;
     parse(path, &text, trial)
 }
