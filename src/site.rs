@@ -846,20 +846,7 @@ pub fn parse_within(
     let mut budget = Budget::new();
     // Each file named, with the line and field of its first naming and how often it is named.
     let mut named: BTreeMap<PathBuf, (usize, usize, usize)> = BTreeMap::new();
-    if raw.sources.len() > MAX_HOLIDAY_SOURCES {
-        problems.push(
-            Problem::new(
-                path,
-                format!(
-                    "{} holiday files; a site calendar may read at most {MAX_HOLIDAY_SOURCES}",
-                    raw.sources.len()
-                ),
-            )
-            .at(line(raw.sources[MAX_HOLIDAY_SOURCES].span()))
-            .field(format!("sources[{MAX_HOLIDAY_SOURCES}]")),
-        );
-    }
-    for (k, s) in raw.sources.iter().enumerate().take(MAX_HOLIDAY_SOURCES) {
+    for (k, s) in raw.sources.iter().enumerate() {
         let field = format!("sources[{k}]");
         let (file, open_prefix) = match source_parts(s.get_ref()) {
             Ok(p) => p,
@@ -879,7 +866,37 @@ pub fn parse_within(
                 named.insert(source.clone(), (lines.of(s.span().start), k, 1));
             }
         }
+        if named.len() > MAX_HOLIDAY_SOURCES {
+            if named.len() == MAX_HOLIDAY_SOURCES + 1 {
+                problems.push(
+                    Problem::new(
+                        path,
+                        format!(
+                            "more than {MAX_HOLIDAY_SOURCES} holiday files; a site calendar may read at most {MAX_HOLIDAY_SOURCES}"
+                        ),
+                    )
+                    .at(line(s.span()))
+                    .field(field),
+                );
+            }
+            continue;
+        }
         sources.push(source.clone());
+        let ext = source
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        if !matches!(ext.as_str(), "json" | "ics" | "csv") {
+            problems.push(
+                Problem::new(
+                    path,
+                    format!("{file}: a holiday source is a .json (holiday-cn), .ics or .csv file"),
+                )
+                .at(line(s.span()))
+                .field(field),
+            );
+            continue;
+        }
         let read = match read_limited(&source, MAX_HOLIDAY_FILE_BYTES, "holiday file") {
             Ok(t) => t,
             Err(msg) => {
@@ -887,22 +904,10 @@ pub fn parse_within(
                 continue;
             }
         };
-        let ext = source
-            .extension()
-            .map(|e| e.to_string_lossy().to_ascii_lowercase())
-            .unwrap_or_default();
         let parsed = match ext.as_str() {
             "json" => holiday_cn(&source, &read, &mut budget),
             "ics" => crate::holiday_ics::read(&source, &read, open_prefix, span, &mut budget),
-            "csv" => csv_days(&source, &read, &mut budget),
-            _ => Err(vec![
-                Problem::new(
-                    path,
-                    format!("{file}: a holiday source is a .json (holiday-cn), .ics or .csv file"),
-                )
-                .at(line(s.span()))
-                .field(field.clone()),
-            ]),
+            _ => csv_days(&source, &read, &mut budget),
         };
         if open_prefix.is_some() && ext != "ics" {
             problems.push(
