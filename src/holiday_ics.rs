@@ -115,7 +115,7 @@ pub(crate) fn read(
                 own_days.push(e.start + chrono::Duration::days(e.days - 1));
                 for first in e.starts {
                     if !budget.take(e.days as usize) {
-                        problems.push(budget.over(path, Some(ev.at)));
+                        problems.extend(budget.over(path, Some(ev.at)));
                         return Err(problems);
                     }
                     for d in first.iter_days().take(e.days as usize) {

@@ -71,6 +71,7 @@ impl Span {
 pub(crate) struct Budget {
     left: usize,
     spent: bool,
+    said: bool,
 }
 
 impl Budget {
@@ -78,6 +79,7 @@ impl Budget {
         Budget {
             left: MAX_CALENDAR_DAYS,
             spent: false,
+            said: false,
         }
     }
 
@@ -91,15 +93,18 @@ impl Budget {
         true
     }
 
-    /// The problem said where the days ran out.
-    pub(crate) fn over(&self, file: &Path, line: Option<usize>) -> Problem {
-        Problem::new(
+    /// The problem said where the days ran out: the first time only.
+    pub(crate) fn over(&mut self, file: &Path, line: Option<usize>) -> Option<Problem> {
+        if std::mem::replace(&mut self.said, true) {
+            return None;
+        }
+        Some(Problem::new(
             file,
             format!(
                 "here the site calendar passes {MAX_CALENDAR_DAYS} listed days (its holiday files, dates, ranges and recurrences together, each day of a range or recurrence counted): a calendar lists the days a site is closed or open, not every day; shorten the ranges or end the recurrences"
             ),
         )
-        .at(line)
+        .at(line))
     }
 }
 
@@ -979,9 +984,11 @@ pub fn parse_within(
                         continue;
                     }
                     if !budget.take((b - a).num_days() as usize + 1) {
-                        if !problems.iter().any(|p| p.message.contains("listed days")) {
-                            problems.push(budget.over(path, Some(at)).field(format!("{key}[{k}]")));
-                        }
+                        problems.extend(
+                            budget
+                                .over(path, Some(at))
+                                .map(|p| p.field(format!("{key}[{k}]"))),
+                        );
                         continue;
                     }
                     let name = name.map_or_else(
@@ -1168,20 +1175,22 @@ fn holiday_cn(path: &Path, text: &str, budget: &mut Budget) -> Result<SourceDays
     // The line of each entry's "date" key, for messages: found in one pass over the text.
     let lines = Lines::new(text);
     let mut date_lines = text.match_indices("\"date\"").map(|(i, _)| lines.of(i));
+    let mut name_lines = text.match_indices("\"name\"").map(|(i, _)| lines.of(i));
     let mut days = Vec::new();
     for (k, e) in file.days.into_iter().enumerate() {
         let at = date_lines.next();
+        let name_at = name_lines.next();
         if let Some(msg) = name_problem(&e.name) {
             problems.push(
                 Problem::new(path, msg)
-                    .at(at)
+                    .at(name_at)
                     .field(format!("days[{k}].name")),
             );
         }
         match parse_date(&e.date) {
             Ok(d) if d.year() == file.year => {
                 if !budget.take(1) {
-                    problems.push(budget.over(path, at));
+                    problems.extend(budget.over(path, at));
                     return Err(problems);
                 }
                 days.push((
@@ -1263,7 +1272,7 @@ fn csv_days(path: &Path, text: &str, budget: &mut Budget) -> Result<SourceDays, 
         };
         if let (Some(d), Some(open)) = (date, open) {
             if !budget.take(1) {
-                problems.push(budget.over(path, at));
+                problems.extend(budget.over(path, at));
                 return Err(problems);
             }
             days.push((

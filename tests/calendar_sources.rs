@@ -182,7 +182,7 @@ fn holiday_names_with_control_characters_are_refused_from_every_source() {
     let run = check(dir.path());
     run.expect_code(2);
     for needle in [
-        "h.json:6: days[0].name: the name contains the control character U+000D",
+        "h.json:5: days[0].name: the name contains the control character U+000D",
         "h.ics:5: SUMMARY: the name contains the control character U+000A",
         "h.csv:2: name: the name contains the control character U+000D",
         "site.toml:3: closed[0].name: contains the control character U+000D",
