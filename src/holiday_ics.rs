@@ -377,7 +377,7 @@ fn expand(
             Err(e) => {
                 return Err(Problem::new(
                     path,
-                    format!("the rule is not one dosesim can read: {e}"),
+                    format!("the rule is not one dosesim can read: {}", rrule_error(&e)),
                 )
                 .at(Some(at))
                 .field("RRULE"));
@@ -448,10 +448,30 @@ fn rule(value: &str) -> Result<rrule::RRule<rrule::Unvalidated>, String> {
             _ => parts.push(part),
         }
     }
-    let r: rrule::RRule<rrule::Unvalidated> = parts
-        .join(";")
-        .parse()
-        .map_err(|e| format!("'{value}' is not a rule dosesim can read: {e}"))?;
+    let count = |key: &str| {
+        parts.iter().find_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            k.trim().eq_ignore_ascii_case(key).then(|| v.trim())
+        })
+    };
+    if count("COUNT").is_some() && until.is_some() {
+        return Err(format!(
+            "'{value}' has both COUNT and UNTIL: RFC 5545 allows one"
+        ));
+    }
+    for key in ["COUNT", "INTERVAL"] {
+        if let Some(v) = count(key)
+            && v.parse::<u32>().is_ok_and(|n| n == 0)
+        {
+            return Err(format!("{key}={v}: a rule's {key} is a positive number"));
+        }
+    }
+    let r: rrule::RRule<rrule::Unvalidated> = parts.join(";").parse().map_err(|e| {
+        format!(
+            "'{value}' is not a rule dosesim can read: {}",
+            rrule_error(&e)
+        )
+    })?;
     if matches!(
         r.get_freq(),
         rrule::Frequency::Hourly | rrule::Frequency::Minutely | rrule::Frequency::Secondly
@@ -466,6 +486,16 @@ fn rule(value: &str) -> Result<rrule::RRule<rrule::Unvalidated>, String> {
         ),
         None => r,
     })
+}
+
+/// What the rrule crate says is wrong, without its own name for the error.
+fn rrule_error(e: &rrule::RRuleError) -> String {
+    let text = match e {
+        rrule::RRuleError::ParserError(p) => p.to_string(),
+        rrule::RRuleError::ValidationError(v) => v.to_string(),
+        rrule::RRuleError::IterError(m) => m.clone(),
+    };
+    text.trim_end_matches('.').to_string()
 }
 
 /// The dates of every RDATE or EXDATE property of an event, with their lines.
@@ -858,7 +888,15 @@ mod tests {
             ),
             (
                 "DTSTART;VALUE=DATE:20260105\r\nRRULE:FREQ=FORTNIGHTLY\r\n",
-                "h.ics:5: RRULE: 'FREQ=FORTNIGHTLY' is not a rule dosesim can read",
+                "h.ics:5: RRULE: 'FREQ=FORTNIGHTLY' is not a rule dosesim can read: `FORTNIGHTLY` is not a valid frequency",
+            ),
+            (
+                "DTSTART;VALUE=DATE:20260105\r\nRRULE:FREQ=DAILY;COUNT=2;UNTIL=20260110\r\n",
+                "h.ics:5: RRULE: 'FREQ=DAILY;COUNT=2;UNTIL=20260110' has both COUNT and UNTIL",
+            ),
+            (
+                "DTSTART;VALUE=DATE:20260105\r\nRRULE:FREQ=DAILY;INTERVAL=0\r\n",
+                "h.ics:5: RRULE: INTERVAL=0: a rule's INTERVAL is a positive number",
             ),
             (
                 "DTSTART;VALUE=DATE:20260105\r\nDURATION:PT36H\r\n",

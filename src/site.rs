@@ -1423,6 +1423,19 @@ mod tests {
     }
 
     #[test]
+    fn a_misspelt_key_is_matched_to_the_key_meant() {
+        assert_eq!(
+            nearest("open_if_summary", &SOURCE_KEYS),
+            Some("open_if_summary_starts_with")
+        );
+        assert_eq!(nearest("nmae", &DATE_KEYS), Some("name"));
+        assert_eq!(nearest("colsed", &CALENDAR_KEYS), Some("closed"));
+        assert_eq!(nearest("closed_days", &CALENDAR_KEYS), Some("closed"));
+        assert_eq!(nearest("Sources", &CALENDAR_KEYS), Some("sources"));
+        assert_eq!(nearest("timezone", &CALENDAR_KEYS), None);
+    }
+
+    #[test]
     fn a_day_of_two_holidays_is_named_by_both() {
         assert_eq!(
             holiday_name("国庆节、中秋节"),

@@ -271,7 +271,7 @@ fn an_as_of_far_past_the_record_is_warned_about() {
 fn calendars_past_the_day_and_size_limits_are_refused_before_they_take_memory() {
     let ranges: Vec<String> = (0..1000)
         .map(|k| {
-            let y = 1 + k * 10;
+            let y = (1 + k * 10).min(9990);
             format!("\"{y:04}-01-01..{:04}-12-31\"", y + 9)
         })
         .collect();
