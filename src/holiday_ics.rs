@@ -31,12 +31,14 @@ use crate::site::{Budget, Listed, SourceDays, Span, name_problem, year_span};
 /// The longest an event may last (ten years of days), as the site's own ranges.
 const MAX_EVENT_DAYS: i64 = 3660;
 
+/// A content line's parameters: (name in upper case, value without quotes).
+type Params = Vec<(String, String)>;
+
 /// One content line, unfolded, with the line it starts on.
 struct Prop<'a> {
     /// Upper case.
     name: String,
-    /// (name in upper case, value without quotes).
-    params: Vec<(String, String)>,
+    params: Params,
     value: &'a str,
     at: usize,
 }
@@ -745,7 +747,7 @@ fn structure<'a>(
 }
 
 /// A content line's name (upper case), parameters and value: `NAME;PARAM=V:value`.
-fn content_line(line: &str) -> Result<(String, Vec<(String, String)>, &str), String> {
+fn content_line(line: &str) -> Result<(String, Params, &str), String> {
     let is_name = |c: char| c.is_ascii_alphanumeric() || c == '-';
     let end = line.find(|c: char| !is_name(c)).unwrap_or(line.len());
     let shown = || line.chars().take(60).collect::<String>();
