@@ -1,7 +1,8 @@
-//! The limits `dosesim validate` enforces on a scenario file. Each is far above any
-//! registered regimen (the five bundled trials have at most 3 arms, 2 components and 4
-//! visits) and low enough that every output, the charts included, stays usable and every
-//! step stays fast. README.md ("Limits") lists them for users.
+//! The limits `dosesim validate` enforces on a scenario file, and those on site calendars
+//! and their holiday files. Each is far above any registered regimen (the five bundled
+//! trials have at most 3 arms, 2 components and 4 visits) or calendar and low enough that
+//! every output, the charts included, stays usable and every step stays fast. README.md
+//! ("Limits") lists them for users.
 
 /// A scenario file's size (the bundled ones are about 10 KB).
 pub const MAX_SCENARIO_BYTES: usize = 1 << 20;
@@ -28,9 +29,20 @@ pub const MAX_NAME_CHARS: usize = 300;
 pub const MAX_TEXT_CHARS: usize = 4_000;
 /// Largest study day (100 years of days).
 pub const MAX_DAY: usize = 36_500;
+/// A site calendar file's size (the bundled ones are under 1 KB).
+pub const MAX_CALENDAR_BYTES: usize = 1 << 20;
+/// A holiday file's size: holiday-cn JSON, iCalendar or CSV (a year of holiday-cn is
+/// about 5 KB).
+pub const MAX_HOLIDAY_FILE_BYTES: usize = 10 << 20;
+/// Holiday files one site calendar reads (a hundred years of yearly files).
+pub const MAX_HOLIDAY_SOURCES: usize = 100;
+/// Days one site calendar lists: its holiday files, its own dates and ranges and the
+/// recurrences of its .ics events together, each day of a range or recurrence counted (a
+/// year of holiday-cn lists about 35; every day of a hundred years is 36,525).
+pub const MAX_CALENDAR_DAYS: usize = 100_000;
 
 /// The limits as (what, number) rows, for README.md and `--help`-style listings.
-pub const ALL: [(&str, usize); 12] = [
+pub const ALL: [(&str, usize); 16] = [
     ("scenario file size (bytes)", MAX_SCENARIO_BYTES),
     ("arms per trial", MAX_ARMS),
     ("products per trial", MAX_PRODUCTS),
@@ -49,6 +61,10 @@ pub const ALL: [(&str, usize); 12] = [
         MAX_TEXT_CHARS,
     ),
     ("study day", MAX_DAY),
+    ("site calendar file size (bytes)", MAX_CALENDAR_BYTES),
+    ("holiday file size (bytes)", MAX_HOLIDAY_FILE_BYTES),
+    ("holiday files per site calendar", MAX_HOLIDAY_SOURCES),
+    ("days listed by one site calendar", MAX_CALENDAR_DAYS),
 ];
 
 #[cfg(test)]

@@ -69,11 +69,17 @@ static READ: std::sync::Mutex<std::collections::BTreeMap<PathBuf, String>> =
 /// ([`Input::of`]): the bytes are hashed once, as they were read.
 pub fn read_input(path: &Path) -> std::io::Result<Vec<u8>> {
     let bytes = std::fs::read(path)?;
-    let sha = hex(&Sha256::digest(&bytes));
+    remember_input(path, &bytes);
+    Ok(bytes)
+}
+
+/// Keeps the SHA-256 of `bytes`, just read from `path` by a reader of its own (one with a
+/// size limit, say), for the manifest.
+pub fn remember_input(path: &Path, bytes: &[u8]) {
+    let sha = hex(&Sha256::digest(bytes));
     READ.lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(path.to_path_buf(), sha);
-    Ok(bytes)
 }
 
 /// As [`read_input`], for a text file: invalid UTF-8 is an error, as `read_to_string`'s.

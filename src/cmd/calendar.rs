@@ -132,7 +132,10 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
                 ));
                 None
             } else {
-                match crate::site::load(&file) {
+                match crate::site::load_within(
+                    &file,
+                    Some(crate::site::Span::of_starts(start, start)),
+                ) {
                     Ok(c) => Some(c),
                     Err(e) => {
                         problems.extend(e.problems);

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use chrono::NaiveDate;
 
 use crate::cli::ForecastArgs;
 use crate::error::{InputError, Problem};
@@ -133,12 +134,23 @@ pub fn plan_for(scenario: &Path, trial: &Trial) -> PathBuf {
 /// The site calendars the plan's sites name, by calendar id, from `dir`. A missing file
 /// is an error on the plan's line and field that names it.
 pub fn plan_calendars(dir: &Path, plan: &ForecastPlan) -> Result<Sites, InputError> {
+    // Patients start from the first activation to the end of the horizon.
+    let first = plan
+        .sites
+        .iter()
+        .map(|s| s.activation)
+        .fold(plan.start, NaiveDate::min);
+    let last = plan
+        .start
+        .checked_add_signed(chrono::Duration::weeks(i64::from(plan.horizon_weeks)))
+        .unwrap_or(NaiveDate::MAX);
     crate::site::load_each(
         dir,
         plan.sites
             .iter()
             .enumerate()
             .filter_map(|(k, s)| s.calendar.as_deref().map(|id| (id, (k, s.calendar_line)))),
+        Some(crate::site::Span::of_starts(first, last.max(first))),
         |id, (k, line), file| {
             Problem::new(
                 &plan.file,
