@@ -551,6 +551,10 @@ pub fn check(
     manifest::check_target(&dir, &inputs, force)?;
     let bytes = std::fs::read(dir.join(manifest::FILE)).ok();
     let old = Manifest::read(&dir)?;
+    if let Some(old) = &old {
+        crate::cmd::guard::check_replaced(&dir, &old.files, &inputs, "--out")
+            .map_err(InputError::one)?;
+    }
     // A file of the user's where the copy of the record goes would stop the swap after
     // all the work (it is kept, never replaced): said now.
     let copy = dir.join(manifest::RECORD_COPY);
@@ -615,18 +619,7 @@ pub fn write_cohort(
         &again
     };
     let inputs = &checked.inputs;
-    let carry = match Manifest::read(&dir)? {
-        Some(old) => manifest::list_files(&dir)?
-            .into_iter()
-            .filter(|f| f != manifest::FILE && !old.files.contains(f))
-            .collect(),
-        // No manifest: at most a forecast folder (check_target allows nothing else), kept.
-        None if manifest::is_forecast_folder(&dir.join(crate::forecast::FOLDER)) => {
-            manifest::list_files(&dir)?
-        }
-        None => Vec::new(),
-    };
-    write::swap_folder(&dir, &carry, |new| {
+    write::swap_folder(&dir, |new| {
         // The record the folder is made from, so that a rerun can tell it holds every row;
         // first, so that a record changed since it was read stops the run before the rest.
         if let (Some(log), Some(input)) = (

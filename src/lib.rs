@@ -28,6 +28,7 @@ pub mod error;
 pub mod export;
 pub mod forecast;
 pub mod format;
+pub mod holiday_ics;
 pub mod holidays;
 pub mod limits;
 pub mod manifest;

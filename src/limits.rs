@@ -1,9 +1,10 @@
-//! The limits `dosesim validate` enforces on a scenario file, and the size of every other
-//! input file. Each is far above any registered regimen (the five bundled trials have at
-//! most 3 arms, 2 components and 4 visits) or any real roster and record, and low enough
-//! that every output, the charts included, stays usable and every step stays fast (and
-//! that `/dev/zero` named as an input is refused, not read until memory runs out).
-//! README.md ("Limits") lists them for users.
+//! The limits `dosesim validate` enforces on a scenario file, those on site calendars and
+//! their holiday files, and the size of every other input file. Each is far above any
+//! registered regimen (the five bundled trials have at most 3 arms, 2 components and 4
+//! visits), calendar, roster or record, and low enough that every output, the charts
+//! included, stays usable and every step stays fast (and that `/dev/zero` named as an
+//! input is refused, not read until memory runs out). README.md ("Limits") lists them for
+//! users.
 
 use std::io::Read;
 use std::path::Path;
@@ -33,6 +34,17 @@ pub const MAX_NAME_CHARS: usize = 300;
 pub const MAX_TEXT_CHARS: usize = 4_000;
 /// Largest study day (100 years of days).
 pub const MAX_DAY: usize = 36_500;
+/// A site calendar file's size (the bundled ones are under 1 KB).
+pub const MAX_CALENDAR_BYTES: usize = 1 << 20;
+/// A holiday file's size: holiday-cn JSON, iCalendar or CSV (a year of holiday-cn is
+/// about 5 KB).
+pub const MAX_HOLIDAY_FILE_BYTES: usize = 10 << 20;
+/// Holiday files one site calendar reads (a hundred years of yearly files).
+pub const MAX_HOLIDAY_SOURCES: usize = 100;
+/// Days one site calendar lists: its holiday files, its own dates and ranges and the
+/// recurrences of its .ics events together, each day of a range or recurrence counted (a
+/// year of holiday-cn lists about 35; every day of a hundred years is 36,525).
+pub const MAX_CALENDAR_DAYS: usize = 100_000;
 /// A roster's size (a million patients is about 35 MB).
 pub const MAX_ROSTER_BYTES: usize = 256 << 20;
 /// An administration record's size (3,000,000 rows is about 111 MB).
@@ -41,7 +53,7 @@ pub const MAX_RECORD_BYTES: usize = 512 << 20;
 pub const MAX_PLAN_BYTES: usize = 1 << 20;
 
 /// The limits as (what, number) rows, for README.md and `--help`-style listings.
-pub const ALL: [(&str, usize); 15] = [
+pub const ALL: [(&str, usize); 19] = [
     ("scenario file size (bytes)", MAX_SCENARIO_BYTES),
     ("arms per trial", MAX_ARMS),
     ("products per trial", MAX_PRODUCTS),
@@ -60,14 +72,19 @@ pub const ALL: [(&str, usize); 15] = [
         MAX_TEXT_CHARS,
     ),
     ("study day", MAX_DAY),
+    ("site calendar file size (bytes)", MAX_CALENDAR_BYTES),
+    ("holiday file size (bytes)", MAX_HOLIDAY_FILE_BYTES),
+    ("holiday files per site calendar", MAX_HOLIDAY_SOURCES),
+    ("days listed by one site calendar", MAX_CALENDAR_DAYS),
     ("roster file size (bytes)", MAX_ROSTER_BYTES),
     ("administration record file size (bytes)", MAX_RECORD_BYTES),
     ("forecast plan file size (bytes)", MAX_PLAN_BYTES),
 ];
 
-/// The bytes of `path` when there are at most `max` of them; `Ok(None)` when there are
-/// more. Only `max + 1` bytes are ever read, so a device that never ends (`/dev/zero`) or
-/// a file far too large is refused at once, whatever its size claims to be.
+/// The bytes of input file `path` when there are at most `max` of them; `Ok(None)` when
+/// there are more. Only `max + 1` bytes are ever read, so a device that never ends
+/// (`/dev/zero`) or a file far too large is refused at once, whatever its size claims to
+/// be. The bytes read are hashed for the manifest ([`crate::manifest::remember_input`]).
 pub fn read_at_most(path: &Path, max: usize) -> std::io::Result<Option<Vec<u8>>> {
     let file = std::fs::File::open(path)?;
     let claimed = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -76,7 +93,11 @@ pub fn read_at_most(path: &Path, max: usize) -> std::io::Result<Option<Vec<u8>>>
     }
     let mut bytes = Vec::with_capacity(claimed as usize);
     file.take(max as u64 + 1).read_to_end(&mut bytes)?;
-    Ok((bytes.len() <= max).then_some(bytes))
+    if bytes.len() > max {
+        return Ok(None);
+    }
+    crate::manifest::remember_input(path, &bytes);
+    Ok(Some(bytes))
 }
 
 /// A size in words: "256 MiB", "1 MiB", "4000 bytes".

@@ -37,18 +37,72 @@ pub struct Input {
 }
 
 impl Input {
-    /// Reads `path` and hashes its bytes.
+    /// The input `path` with the SHA-256 of the bytes this run read from it
+    /// ([`read_input`]): a file changed since (corrected while the run waited for its
+    /// folder's lock) is not what the outputs were made from. A file not read yet is read
+    /// and hashed now.
     pub fn of(role: &str, path: &Path) -> Result<Input, InputError> {
-        let bytes = std::fs::read(path).map_err(|e| {
-            InputError::one(Problem::new(path, format!("cannot read the {role}: {e}")))
-        })?;
+        let sha256 = match read_hash(path) {
+            Some(h) => h,
+            None => {
+                read_input(path).map_err(|e| {
+                    InputError::one(Problem::new(path, format!("cannot read the {role}: {e}")))
+                })?;
+                read_hash(path).expect("a file read is hashed")
+            }
+        };
         Ok(Input {
             role: role.to_string(),
             path: path.display().to_string(),
-            sha256: hex(&Sha256::digest(&bytes)),
+            sha256,
             as_of: None,
         })
     }
+}
+
+/// The SHA-256 of each input file as this run read it, by its path as given.
+static READ: std::sync::Mutex<std::collections::BTreeMap<PathBuf, String>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// Reads an input file (scenario, roster, record, site calendar, holiday file, plan) and
+/// keeps the SHA-256 of the bytes read, for the manifest and the pages' footers
+/// ([`Input::of`]): the bytes are hashed once, as they were read.
+pub fn read_input(path: &Path) -> std::io::Result<Vec<u8>> {
+    let bytes = std::fs::read(path)?;
+    remember_input(path, &bytes);
+    Ok(bytes)
+}
+
+/// Keeps the SHA-256 of `bytes`, just read from `path` by a reader of its own (one with a
+/// size limit, say), for the manifest.
+pub fn remember_input(path: &Path, bytes: &[u8]) {
+    let sha = hex(&Sha256::digest(bytes));
+    READ.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(path.to_path_buf(), sha);
+}
+
+/// As [`read_input`], for a text file: invalid UTF-8 is an error, as `read_to_string`'s.
+pub fn read_input_to_string(path: &Path) -> std::io::Result<String> {
+    String::from_utf8(read_input(path)?).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        )
+    })
+}
+
+/// The SHA-256 of the bytes [`read_input`] last read from `path`.
+fn read_hash(path: &Path) -> Option<String> {
+    READ.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(path)
+        .cloned()
+}
+
+/// The SHA-256 of the file at `path` as it is now.
+fn sha256_now(path: &Path) -> Option<String> {
+    std::fs::read(path).ok().map(|b| hex(&Sha256::digest(&b)))
 }
 
 /// Each site calendar among `calendars`, then the holiday files they read, each once, as
@@ -417,7 +471,7 @@ pub fn raise_on_changed_inputs(dir: &Path, old: &Manifest, inputs: &[Input], h: 
 /// the file it names still has the bytes it had.
 fn unchanged(made: &Input) -> Option<PathBuf> {
     let path = Path::new(&made.path);
-    let same = Input::of(&made.role, path).is_ok_and(|now| now.sha256 == made.sha256);
+    let same = sha256_now(path).is_some_and(|now| now == made.sha256);
     same.then(|| path.to_path_buf())
 }
 
@@ -799,6 +853,29 @@ mod tests {
             sequence_max: None,
             files: vec![],
         }
+    }
+
+    /// Issue 21, item 4: the SHA-256 is of the bytes read, not of the file as it is when
+    /// the manifest is made.
+    #[test]
+    fn an_input_is_hashed_as_it_was_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("roster.csv");
+        std::fs::write(&path, "weight 45.8").unwrap();
+        assert_eq!(read_input(&path).unwrap(), b"weight 45.8");
+        std::fs::write(&path, "weight 54.8").unwrap();
+        let input = Input::of("roster", &path).unwrap();
+        assert_eq!(input.sha256, hex(&Sha256::digest(b"weight 45.8")));
+        assert_eq!(
+            sha256_now(&path).unwrap(),
+            hex(&Sha256::digest(b"weight 54.8"))
+        );
+        // Read again, it is the new bytes the run uses and names.
+        read_input(&path).unwrap();
+        assert_eq!(
+            Input::of("roster", &path).unwrap().sha256,
+            sha256_now(&path).unwrap()
+        );
     }
 
     #[test]

@@ -536,6 +536,26 @@ pub fn parse(
 
     drop(ids);
     let latest = rows.iter().map(|r| r.date).max().max(latest_other);
+    // An --as-of far past the record (2099 typed for 2026) makes every event up to it
+    // with nothing recorded overdue: said in words, with the record's latest date.
+    if let Some(given) = as_of {
+        let (latest_known, what) = match latest {
+            Some(d) => (Some(d), "the record's latest date"),
+            None => (
+                roster.entries.iter().map(|e| e.start).max(),
+                "the latest start on the roster (the record has no dated row)",
+            ),
+        };
+        if let Some(l) = latest_known
+            && (given - l).num_days() > FAR_PAST_OTHERS_DAYS
+        {
+            let days = (given - l).num_days();
+            warnings.push(format!(
+                "--as-of {given} is {days} days (about {} years) after {what}, {l}: every event up to it with nothing recorded counts as overdue; is the year right?",
+                days / 365
+            ));
+        }
+    }
     let as_of = match (as_of, latest) {
         (Some(d), _) => d,
         (None, Some(d)) => d,

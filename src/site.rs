@@ -28,8 +28,103 @@ use toml::Spanned;
 
 use crate::error::{InputError, Lines, Problem};
 use crate::holidays::Expected;
+use crate::limits::{
+    MAX_CALENDAR_BYTES, MAX_CALENDAR_DAYS, MAX_HOLIDAY_FILE_BYTES, MAX_HOLIDAY_SOURCES,
+    MAX_NAME_CHARS, MAX_TEXT_CHARS,
+};
 use crate::roster::Roster;
 use crate::timing::parse_date;
+
+/// The most problems one site calendar reports; past them, how many more there are.
+const MAX_PROBLEMS: usize = 200;
+
+/// The dates a run's schedules can reach, over which a holiday file's recurrences with no
+/// end are expanded (an .ics event repeating every Monday, say).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub first: NaiveDate,
+    pub last: NaiveDate,
+}
+
+impl Span {
+    /// The dates the schedules of patients starting from `first_start` to `last_start` can
+    /// reach: a year before the first start (a window reaching back) to a hundred years
+    /// (the largest study day) and a year after the last.
+    pub fn of_starts(first_start: NaiveDate, last_start: NaiveDate) -> Span {
+        let year = chrono::Duration::days(366);
+        let reach = chrono::Duration::days(crate::limits::MAX_DAY as i64) + year;
+        Span {
+            first: first_start
+                .checked_sub_signed(year)
+                .unwrap_or(NaiveDate::MIN),
+            last: last_start
+                .checked_add_signed(reach)
+                .unwrap_or(NaiveDate::MAX),
+        }
+    }
+}
+
+/// How many more days a site calendar may list ([`MAX_CALENDAR_DAYS`]), each day of a range
+/// or recurrence counted as it is read, so that a calendar past the limit is refused before
+/// it takes the memory of its days.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    left: usize,
+    spent: bool,
+    said: bool,
+}
+
+impl Budget {
+    pub(crate) fn new() -> Self {
+        Budget {
+            left: MAX_CALENDAR_DAYS,
+            spent: false,
+            said: false,
+        }
+    }
+
+    /// Takes `n` days; false (and from then on always false) when they are more than left.
+    pub(crate) fn take(&mut self, n: usize) -> bool {
+        if self.spent || n > self.left {
+            self.spent = true;
+            return false;
+        }
+        self.left -= n;
+        true
+    }
+
+    /// The problem said where the days ran out: the first time only.
+    pub(crate) fn over(&mut self, file: &Path, line: Option<usize>) -> Option<Problem> {
+        if std::mem::replace(&mut self.said, true) {
+            return None;
+        }
+        Some(Problem::new(
+            file,
+            format!(
+                "here the site calendar passes {MAX_CALENDAR_DAYS} listed days (its holiday files, dates, ranges and recurrences together, each day of a range or recurrence counted): a calendar lists the days a site is closed or open, not every day; shorten the ranges or end the recurrences"
+            ),
+        )
+        .at(line))
+    }
+}
+
+/// What is wrong with a holiday's or closure's name, if anything: it reaches calendar files,
+/// sheets and reports, so it is held to scenario text's rules (no control characters, at
+/// most [`MAX_NAME_CHARS`] characters).
+pub(crate) fn name_problem(name: &str) -> Option<String> {
+    let chars = name.chars().count();
+    if chars > MAX_NAME_CHARS {
+        return Some(format!(
+            "the name is {chars} characters long; a holiday or closure name may have at most {MAX_NAME_CHARS}"
+        ));
+    }
+    name.chars().find(|c| c.is_control()).map(|c| {
+        format!(
+            "the name contains the control character U+{:04X}: names reach calendar files, sheets and reports, so write them without line breaks, tabs or control characters",
+            u32::from(c)
+        )
+    })
+}
 
 /// What a calendar says of one listed date.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -342,13 +437,18 @@ pub fn for_entries<'e>(
     entries: impl IntoIterator<Item = &'e crate::roster::Entry>,
 ) -> Result<Sites, InputError> {
     let mut first: BTreeMap<&str, u32> = BTreeMap::new();
+    let mut starts: Option<(NaiveDate, NaiveDate)> = None;
     for e in entries {
         if let Some(s) = roster.site(e) {
             let line = first.entry(s).or_insert(e.line);
             *line = (*line).min(e.line);
+            starts = Some(starts.map_or((e.start, e.start), |(a, b)| {
+                (a.min(e.start), b.max(e.start))
+            }));
         }
     }
-    load_each(dir, first, |site, line, file| {
+    let span = starts.map(|(a, b)| Span::of_starts(a, b));
+    load_each(dir, first, span, |site, line, file| {
         Problem::new(
                 roster_path,
                 format!(
@@ -362,10 +462,12 @@ pub fn for_entries<'e>(
 }
 
 /// Loads `dir/<id>.toml` for each wanted id (with what `missing` needs to say where it
-/// was asked for), each once; every problem of every file is reported at once.
+/// was asked for), each once; every problem of every file is reported at once. `span`: the
+/// dates the run's schedules can reach (see [`load_within`]).
 pub fn load_each<'a, W>(
     dir: &Path,
     wanted: impl IntoIterator<Item = (&'a str, W)>,
+    span: Option<Span>,
     missing: impl Fn(&str, &W, &Path) -> Problem,
 ) -> Result<Sites, InputError> {
     let mut sites = Sites::new();
@@ -379,7 +481,7 @@ pub fn load_each<'a, W>(
             problems.push(missing(id, &at, &file));
             continue;
         }
-        match load(&file) {
+        match load_within(&file, span) {
             Ok(c) => {
                 sites.insert(id.to_string(), c);
             }
@@ -390,39 +492,254 @@ pub fn load_each<'a, W>(
     Ok(sites)
 }
 
+/// A calendar as serde reads it. Unknown keys, at every level, are refused before (see
+/// [`toml_problems`]); sources and dates, each a text or a table, are read by hand so that
+/// every message is in the file's own words.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawCalendar {
     name: String,
     #[serde(default)]
     closed_weekdays: Vec<Spanned<String>>,
     #[serde(default)]
-    sources: Vec<Spanned<RawSource>>,
+    sources: Vec<Spanned<toml::Value>>,
     #[serde(default)]
-    closed: Vec<Spanned<RawDates>>,
+    closed: Vec<Spanned<toml::Value>>,
     #[serde(default)]
-    open: Vec<Spanned<RawDates>>,
+    open: Vec<Spanned<toml::Value>>,
     covers: Option<Spanned<String>>,
     expected_holidays: Option<Spanned<String>>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawSource {
-    File(String),
-    Table {
-        file: String,
-        /// An .ics event whose summary starts with this is an open day, not a closure
-        /// (holiday-cn names its make-up working days 上班...).
-        open_if_summary_starts_with: Option<String>,
-    },
+/// The keys of a calendar, of a source table and of a date table.
+const CALENDAR_KEYS: [&str; 7] = [
+    "name",
+    "closed_weekdays",
+    "sources",
+    "closed",
+    "open",
+    "covers",
+    "expected_holidays",
+];
+const SOURCE_KEYS: [&str; 2] = ["file", "open_if_summary_starts_with"];
+const DATE_KEYS: [&str; 2] = ["date", "name"];
+
+/// A source as written: `"holidays/2026.json"` or `{ file = "...", open_if_summary_starts_with
+/// = "..." }`.
+fn source_parts(v: &toml::Value) -> Result<(&str, Option<&str>), String> {
+    const FORM: &str = "a source is a file name, or { file = \"holidays/2026.ics\", open_if_summary_starts_with = \"上班\" }";
+    match v {
+        toml::Value::String(f) => Ok((f, None)),
+        toml::Value::Table(t) => {
+            let file = match t.get("file") {
+                Some(toml::Value::String(f)) => f.as_str(),
+                Some(_) => return Err(format!("file must be text: {FORM}")),
+                None => return Err(format!("the table names no file: {FORM}")),
+            };
+            match t.get("open_if_summary_starts_with") {
+                None => Ok((file, None)),
+                Some(toml::Value::String(p)) => Ok((file, Some(p.as_str()))),
+                Some(_) => Err(format!("open_if_summary_starts_with must be text: {FORM}")),
+            }
+        }
+        _ => Err(FORM.to_string()),
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawDates {
-    Text(String),
-    Named { date: String, name: Option<String> },
+/// A date or range as written: `"2026-10-01"`, `"2026-10-01..2026-10-08"` or `{ date = "...",
+/// name = "..." }`.
+fn date_parts(v: &toml::Value) -> Result<(&str, Option<&str>), String> {
+    const FORM: &str = "a date is \"2026-10-01\", a range \"2026-10-01..2026-10-08\", or { date = \"2026-11-30\", name = \"Lab maintenance\" }";
+    match v {
+        toml::Value::String(d) => Ok((d, None)),
+        toml::Value::Table(t) => {
+            let date = match t.get("date") {
+                Some(toml::Value::String(d)) => d.as_str(),
+                _ => return Err(format!("the table has no date as text: {FORM}")),
+            };
+            match t.get("name") {
+                None => Ok((date, None)),
+                Some(toml::Value::String(n)) => Ok((date, Some(n.as_str()))),
+                Some(_) => Err(format!("name must be text: {FORM}")),
+            }
+        }
+        _ => Err(FORM.to_string()),
+    }
+}
+
+/// Every unknown key of the file, at every level (with the known key it is nearest to),
+/// and every string that holds a control character or is longer than its limit, each with
+/// its line and key. Empty when the file is not TOML (serde says why).
+fn toml_problems(path: &Path, text: &str, lines: &Lines) -> Vec<Problem> {
+    use toml::de::{DeTable, DeValue};
+    struct Walk<'a> {
+        path: &'a Path,
+        lines: &'a Lines,
+        out: Vec<Problem>,
+    }
+    impl Walk<'_> {
+        fn table(&mut self, t: &DeTable, field: &str, keys: &[&str], what: &str) {
+            for (k, v) in t.iter() {
+                let name = k.get_ref().as_ref();
+                let here = if field.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{field}.{name}")
+                };
+                if !keys.contains(&name) {
+                    let near = nearest(name, keys)
+                        .map(|n| format!(": did you mean '{n}'?"))
+                        .unwrap_or_default();
+                    let mut p = Problem::new(
+                        self.path,
+                        format!(
+                            "unknown key '{name}'{near} ({what} has the keys {})",
+                            keys.join(", ")
+                        ),
+                    )
+                    .at(Some(self.lines.of(k.span().start)));
+                    if !field.is_empty() {
+                        p = p.field(field);
+                    }
+                    self.out.push(p);
+                    continue;
+                }
+                self.value(v, &here, name);
+            }
+        }
+
+        fn value(&mut self, v: &toml::Spanned<DeValue>, field: &str, key: &str) {
+            match v.get_ref() {
+                DeValue::String(s) => {
+                    let at = Some(self.lines.of(v.span().start));
+                    let (limit, what) = match key {
+                        "name" | "open_if_summary_starts_with" => {
+                            (MAX_NAME_CHARS, "a name or prefix")
+                        }
+                        _ => (MAX_TEXT_CHARS, "a file name or date"),
+                    };
+                    let chars = s.chars().count();
+                    if chars > limit {
+                        self.out.push(
+                            Problem::new(
+                                self.path,
+                                format!(
+                                    "is {chars} characters long; {what} may have at most {limit}"
+                                ),
+                            )
+                            .at(at)
+                            .field(field),
+                        );
+                    } else if let Some(c) = s.chars().find(|c| c.is_control()) {
+                        self.out.push(
+                            Problem::new(
+                                self.path,
+                                format!(
+                                    "contains the control character U+{:04X}: text here reaches calendar files, sheets and reports, so write it without line breaks, tabs or control characters",
+                                    u32::from(c)
+                                ),
+                            )
+                            .at(at)
+                            .field(field),
+                        );
+                    }
+                }
+                DeValue::Array(a) => {
+                    for (i, item) in a.iter().enumerate() {
+                        let here = format!("{field}[{i}]");
+                        match (item.get_ref(), key) {
+                            (DeValue::Table(t), "sources") => {
+                                self.table(t, &here, &SOURCE_KEYS, "a source table")
+                            }
+                            (DeValue::Table(t), "closed" | "open") => {
+                                self.table(t, &here, &DATE_KEYS, "a date table")
+                            }
+                            _ => self.value(item, &here, key),
+                        }
+                    }
+                }
+                // A table where none belongs: serde says so.
+                _ => {}
+            }
+        }
+    }
+    let Ok(root) = DeTable::parse(text) else {
+        return Vec::new();
+    };
+    let mut walk = Walk {
+        path,
+        lines,
+        out: Vec::new(),
+    };
+    walk.table(root.get_ref(), "", &CALENDAR_KEYS, "a site calendar");
+    walk.out
+}
+
+/// The known key a misspelt one is nearest to: one it starts or ends, or one a few edits
+/// away.
+fn nearest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+    let key = key.to_ascii_lowercase();
+    if key.len() > 64 {
+        return None;
+    }
+    let affix = known
+        .iter()
+        .filter(|k| key.len() >= 3 && (k.starts_with(&key) || key.starts_with(**k)))
+        .max_by_key(|k| k.len());
+    if let Some(k) = affix {
+        return Some(k);
+    }
+    known
+        .iter()
+        .map(|k| (edits(&key, k), *k))
+        .filter(|(d, k)| *d <= (k.len() / 3).max(2))
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance, by characters.
+fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for j in 0..b.len() {
+            let up = row[j + 1];
+            row[j + 1] = (up + 1).min(row[j] + 1).min(diag + usize::from(ca != b[j]));
+            diag = up;
+        }
+    }
+    row[b.len()]
+}
+
+/// A file's text, refused past `limit` bytes before more is read (a `/dev/zero` named as a
+/// holiday file is refused, not read until memory runs out). `what`: "holiday file".
+fn read_limited(path: &Path, limit: usize, what: &str) -> Result<String, String> {
+    use std::io::Read;
+    let too_large = || {
+        format!(
+            "the file is more than {limit} bytes; a {what} may be at most {limit} bytes: is this the right file?"
+        )
+    };
+    if std::fs::metadata(path).is_ok_and(|m| m.len() > limit as u64) {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit as u64 + 1).read_to_end(&mut bytes))
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if bytes.len() > limit {
+        return Err(too_large());
+    }
+    // The hash the manifest gives is of these bytes, the ones the outputs are made from.
+    crate::manifest::remember_input(path, &bytes);
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "cannot read {}: not UTF-8 text (byte {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 /// Parses `"2026-10-01"` or `"2026-10-01..2026-10-08"` (both ends included).
@@ -441,32 +758,65 @@ fn parse_range(text: &str) -> Result<(NaiveDate, NaiveDate), String> {
 }
 
 /// The dates one source lists, with where each came from (for conflicts).
-struct SourceDays {
-    days: Vec<(NaiveDate, Listed, Option<usize>)>,
-    covers: Option<(NaiveDate, NaiveDate)>,
+pub(crate) struct SourceDays {
+    pub(crate) days: Vec<(NaiveDate, Listed, Option<usize>)>,
+    pub(crate) covers: Option<(NaiveDate, NaiveDate)>,
 }
 
-/// Reads and checks one calendar file; every problem of it and its sources at once.
+/// Reads and checks one calendar file; every problem of it and its sources at once. The
+/// recurrences of its .ics holiday files that have no end are expanded over a hundred years
+/// from their start: enough to check them (`calendars check`); a run that has schedules
+/// uses [`load_within`].
 pub fn load(path: &Path) -> Result<SiteCalendar, InputError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        InputError::one(Problem::new(
-            path,
-            format!("cannot read the site calendar: {e}"),
-        ))
+    load_within(path, None)
+}
+
+/// As [`load`], the recurrences with no end expanded over `span`, the dates the run's
+/// schedules can reach.
+pub fn load_within(path: &Path, span: Option<Span>) -> Result<SiteCalendar, InputError> {
+    let text = read_limited(path, MAX_CALENDAR_BYTES, "site calendar").map_err(|msg| {
+        let msg = if msg.starts_with("cannot read") {
+            format!("cannot read the site calendar: {msg}")
+        } else {
+            msg
+        };
+        InputError::one(Problem::new(path, msg))
     })?;
-    parse(path, &text)
+    parse_within(path, &text, span)
 }
 
 /// As [`load`], from the file's text; sources are read relative to `path`'s folder.
 pub fn parse(path: &Path, text: &str) -> Result<SiteCalendar, InputError> {
+    parse_within(path, text, None)
+}
+
+/// As [`load_within`], from the file's text.
+pub fn parse_within(
+    path: &Path,
+    text: &str,
+    span: Option<Span>,
+) -> Result<SiteCalendar, InputError> {
+    if text.len() > MAX_CALENDAR_BYTES {
+        return Err(InputError::one(Problem::new(
+            path,
+            format!(
+                "the file is {} bytes; a site calendar may be at most {MAX_CALENDAR_BYTES} bytes: is this the right file?",
+                text.len()
+            ),
+        )));
+    }
     let lines = Lines::new(text);
-    let raw: RawCalendar = toml::from_str(text).map_err(|e| {
-        InputError::one(
-            Problem::new(path, e.message().trim().to_string())
-                .at(e.span().map(|s| lines.of(s.start))),
-        )
-    })?;
-    let mut problems = Vec::new();
+    let mut problems = toml_problems(path, text, &lines);
+    let raw: RawCalendar = match toml::from_str(text) {
+        Ok(r) => r,
+        Err(e) => {
+            problems.push(
+                Problem::new(path, e.message().trim().to_string())
+                    .at(e.span().map(|s| lines.of(s.start))),
+            );
+            return Err(capped(path, problems));
+        }
+    };
     let line = |s: std::ops::Range<usize>| Some(lines.of(s.start));
     let id = path
         .file_stem()
@@ -495,47 +845,76 @@ pub fn parse(path: &Path, text: &str) -> Result<SiteCalendar, InputError> {
     }
 
     let folder = path.parent().unwrap_or(Path::new("."));
-    let mut listed: BTreeMap<NaiveDate, (Listed, String)> = BTreeMap::new();
+    // Each date listed, with the index in `from` of the file that listed it.
+    let mut listed: BTreeMap<NaiveDate, (Listed, usize)> = BTreeMap::new();
+    let mut from: Vec<String> = Vec::new();
     let mut coverage = Vec::new();
     let mut sources = Vec::new();
+    let mut budget = Budget::new();
+    // Each file named, with the line and field of its first naming and how often it is named.
+    let mut named: BTreeMap<PathBuf, (usize, usize, usize)> = BTreeMap::new();
     for (k, s) in raw.sources.iter().enumerate() {
-        let (file, open_prefix) = match s.get_ref() {
-            RawSource::File(f) => (f.as_str(), None),
-            RawSource::Table {
-                file,
-                open_if_summary_starts_with,
-            } => (file.as_str(), open_if_summary_starts_with.as_deref()),
-        };
-        let source = folder.join(file);
-        sources.push(source.clone());
         let field = format!("sources[{k}]");
-        let read = match std::fs::read_to_string(&source) {
-            Ok(t) => t,
-            Err(e) => {
-                problems.push(
-                    Problem::new(path, format!("cannot read {}: {e}", source.display()))
-                        .at(line(s.span()))
-                        .field(field),
-                );
+        let (file, open_prefix) = match source_parts(s.get_ref()) {
+            Ok(p) => p,
+            Err(msg) => {
+                problems.push(Problem::new(path, msg).at(line(s.span())).field(field));
                 continue;
             }
         };
+        let source = folder.join(file);
+        // A file named twice is read once, and said once however often it is named again.
+        match named.get_mut(&source) {
+            Some((_, _, n)) => {
+                *n += 1;
+                continue;
+            }
+            None => {
+                named.insert(source.clone(), (lines.of(s.span().start), k, 1));
+            }
+        }
+        if named.len() > MAX_HOLIDAY_SOURCES {
+            if named.len() == MAX_HOLIDAY_SOURCES + 1 {
+                problems.push(
+                    Problem::new(
+                        path,
+                        format!(
+                            "more than {MAX_HOLIDAY_SOURCES} holiday files; a site calendar may read at most {MAX_HOLIDAY_SOURCES}"
+                        ),
+                    )
+                    .at(line(s.span()))
+                    .field(field),
+                );
+            }
+            continue;
+        }
+        sources.push(source.clone());
         let ext = source
             .extension()
             .map(|e| e.to_string_lossy().to_ascii_lowercase())
             .unwrap_or_default();
-        let parsed = match ext.as_str() {
-            "json" => holiday_cn(&source, &read),
-            "ics" => ics(&source, &read, open_prefix),
-            "csv" => csv_days(&source, &read),
-            _ => Err(vec![
+        if !matches!(ext.as_str(), "json" | "ics" | "csv") {
+            problems.push(
                 Problem::new(
                     path,
                     format!("{file}: a holiday source is a .json (holiday-cn), .ics or .csv file"),
                 )
                 .at(line(s.span()))
-                .field(field.clone()),
-            ]),
+                .field(field),
+            );
+            continue;
+        }
+        let read = match read_limited(&source, MAX_HOLIDAY_FILE_BYTES, "holiday file") {
+            Ok(t) => t,
+            Err(msg) => {
+                problems.push(Problem::new(path, msg).at(line(s.span())).field(field));
+                continue;
+            }
+        };
+        let parsed = match ext.as_str() {
+            "json" => holiday_cn(&source, &read, &mut budget),
+            "ics" => crate::holiday_ics::read(&source, &read, open_prefix, span, &mut budget),
+            _ => csv_days(&source, &read, &mut budget),
         };
         if open_prefix.is_some() && ext != "ics" {
             problems.push(
@@ -550,24 +929,49 @@ pub fn parse(path: &Path, text: &str) -> Result<SiteCalendar, InputError> {
         match parsed {
             Ok(days) => {
                 coverage.extend(days.covers);
+                from.push(source.display().to_string());
                 for (date, l, at) in days.days {
-                    add(&mut listed, &mut problems, &source, at, date, l);
+                    add(&mut listed, &from, &mut problems, &source, at, date, l);
                 }
             }
             Err(p) => problems.extend(p),
         }
     }
+    for (source, (first_line, k, n)) in &named {
+        if *n > 1 {
+            problems.push(
+                Problem::new(
+                    path,
+                    format!(
+                        "{} is named {n} times: name each holiday file once",
+                        source.display()
+                    ),
+                )
+                .at(Some(*first_line))
+                .field(format!("sources[{k}]")),
+            );
+        }
+    }
 
     // The file's own lists come last and override the sources: a site's own decision
     // (open on a public holiday for a trial) is the one that holds.
+    from.push(path.display().to_string());
+    let own_from = from.len() - 1;
     let mut own: BTreeMap<NaiveDate, (bool, usize)> = BTreeMap::new();
     for (key, list, open) in [("closed", &raw.closed, false), ("open", &raw.open, true)] {
         for (k, d) in list.iter().enumerate() {
-            let (text, name) = match d.get_ref() {
-                RawDates::Text(t) => (t.as_str(), None),
-                RawDates::Named { date, name } => (date.as_str(), name.clone()),
-            };
             let at = lines.of(d.span().start);
+            let (text, name) = match date_parts(d.get_ref()) {
+                Ok(p) => p,
+                Err(msg) => {
+                    problems.push(
+                        Problem::new(path, msg)
+                            .at(Some(at))
+                            .field(format!("{key}[{k}]")),
+                    );
+                    continue;
+                }
+            };
             match parse_range(text) {
                 Ok((a, b)) => {
                     if (b - a).num_days() > 3660 {
@@ -581,9 +985,18 @@ pub fn parse(path: &Path, text: &str) -> Result<SiteCalendar, InputError> {
                         );
                         continue;
                     }
-                    let name = name.unwrap_or_else(|| {
-                        if open { "open day" } else { "site closed" }.to_string()
-                    });
+                    if !budget.take((b - a).num_days() as usize + 1) {
+                        problems.extend(
+                            budget
+                                .over(path, Some(at))
+                                .map(|p| p.field(format!("{key}[{k}]"))),
+                        );
+                        continue;
+                    }
+                    let name = name.map_or_else(
+                        || if open { "open day" } else { "site closed" }.to_string(),
+                        str::to_string,
+                    );
                     for date in a.iter_days().take_while(|x| *x <= b) {
                         if let Some(&(was_open, first)) = own.get(&date)
                             && was_open != open
@@ -607,7 +1020,7 @@ pub fn parse(path: &Path, text: &str) -> Result<SiteCalendar, InputError> {
                                     open,
                                     name: name.clone(),
                                 },
-                                path.display().to_string(),
+                                own_from,
                             ),
                         );
                     }
@@ -652,7 +1065,9 @@ pub fn parse(path: &Path, text: &str) -> Result<SiteCalendar, InputError> {
             }
         },
     };
-    InputError::check(problems)?;
+    if !problems.is_empty() {
+        return Err(capped(path, problems));
+    }
     Ok(SiteCalendar {
         id,
         name: raw.name,
@@ -665,23 +1080,35 @@ pub fn parse(path: &Path, text: &str) -> Result<SiteCalendar, InputError> {
     })
 }
 
-/// Adds a source's date, refusing one that another source says the opposite of.
+/// A calendar's problems, at most [`MAX_PROBLEMS`] of them and then how many more.
+fn capped(path: &Path, mut problems: Vec<Problem>) -> InputError {
+    if problems.len() > MAX_PROBLEMS {
+        let more = problems.len() - MAX_PROBLEMS;
+        problems.truncate(MAX_PROBLEMS);
+        problems.push(Problem::new(path, format!("... and {more} more problems")));
+    }
+    InputError { problems }
+}
+
+/// Adds a source's date, refusing one that another source says the opposite of. `from`:
+/// the files read so far, the last of them this one.
 fn add(
-    listed: &mut BTreeMap<NaiveDate, (Listed, String)>,
+    listed: &mut BTreeMap<NaiveDate, (Listed, usize)>,
+    from: &[String],
     problems: &mut Vec<Problem>,
     source: &Path,
     at: Option<usize>,
     date: NaiveDate,
     l: Listed,
 ) {
-    let here = source.display().to_string();
-    if let Some((before, from)) = listed.get(&date)
+    let here = from.len() - 1;
+    if let Some((before, was)) = listed.get(&date)
         && before.open != l.open
     {
-        let other = if *from == here {
+        let other = if *was == here {
             "earlier in this file".to_string()
         } else {
-            format!("in {from}")
+            format!("in {}", from[*was])
         };
         problems.push(
             Problem::new(
@@ -714,7 +1141,7 @@ fn merge(mut ranges: Vec<(NaiveDate, NaiveDate)>) -> Vec<(NaiveDate, NaiveDate)>
 
 /// A holiday-cn file: `{"year": 2026, "days": [{"name", "date", "isOffDay"}]}`. It covers
 /// its whole year.
-fn holiday_cn(path: &Path, text: &str) -> Result<SourceDays, Vec<Problem>> {
+fn holiday_cn(path: &Path, text: &str, budget: &mut Budget) -> Result<SourceDays, Vec<Problem>> {
     #[derive(Deserialize)]
     struct File {
         year: i32,
@@ -733,21 +1160,50 @@ fn holiday_cn(path: &Path, text: &str) -> Result<SourceDays, Vec<Problem>> {
                 .at(Some(e.line()).filter(|&l| l > 0)),
         ]
     })?;
-    let lines = Lines::new(text);
     let mut problems = Vec::new();
+    if !(1..=9999).contains(&file.year) {
+        problems.push(
+            Problem::new(
+                path,
+                format!(
+                    "{} is not a year dosesim reads: holiday-cn names a year from 1 to 9999 (its files start in 2007)",
+                    file.year
+                ),
+            )
+            .field("year"),
+        );
+        return Err(problems);
+    }
+    // The line of each entry's "date" key, for messages: found in one pass over the text.
+    let lines = Lines::new(text);
+    let mut date_lines = text.match_indices("\"date\"").map(|(i, _)| lines.of(i));
+    let mut name_lines = text.match_indices("\"name\"").map(|(i, _)| lines.of(i));
     let mut days = Vec::new();
-    for (k, e) in file.days.iter().enumerate() {
-        // The line of the k-th "date" key, for messages.
-        let at = nth_line(text, &lines, "\"date\"", k);
+    for (k, e) in file.days.into_iter().enumerate() {
+        let at = date_lines.next();
+        let name_at = name_lines.next();
+        if let Some(msg) = name_problem(&e.name) {
+            problems.push(
+                Problem::new(path, msg)
+                    .at(name_at)
+                    .field(format!("days[{k}].name")),
+            );
+        }
         match parse_date(&e.date) {
-            Ok(d) if d.year() == file.year => days.push((
-                d,
-                Listed {
-                    open: !e.is_off_day,
-                    name: e.name.clone(),
-                },
-                at,
-            )),
+            Ok(d) if d.year() == file.year => {
+                if !budget.take(1) {
+                    problems.extend(budget.over(path, at));
+                    return Err(problems);
+                }
+                days.push((
+                    d,
+                    Listed {
+                        open: !e.is_off_day,
+                        name: e.name,
+                    },
+                    at,
+                ))
+            }
             Ok(d) => problems.push(
                 Problem::new(path, format!("{d} is not in the file's year {}", file.year))
                     .at(at)
@@ -762,10 +1218,6 @@ fn holiday_cn(path: &Path, text: &str) -> Result<SourceDays, Vec<Problem>> {
     }
     let covers =
         NaiveDate::from_ymd_opt(file.year, 1, 1).zip(NaiveDate::from_ymd_opt(file.year, 12, 31));
-    if covers.is_none() {
-        problems
-            .push(Problem::new(path, format!("year {} is out of range", file.year)).field("year"));
-    }
     if problems.is_empty() {
         Ok(SourceDays { days, covers })
     } else {
@@ -773,81 +1225,8 @@ fn holiday_cn(path: &Path, text: &str) -> Result<SourceDays, Vec<Problem>> {
     }
 }
 
-/// The line of the `k`-th occurrence of `needle` in `text`.
-fn nth_line(text: &str, lines: &Lines, needle: &str, k: usize) -> Option<usize> {
-    text.match_indices(needle).nth(k).map(|(i, _)| lines.of(i))
-}
-
-/// An iCalendar file, read with the icalendar crate's parser: each all-day VEVENT is a
-/// closed range (DTEND exclusive), or an open one when its summary starts with
-/// `open_prefix`. It covers the years of its first and last date.
-fn ics(path: &Path, text: &str, open_prefix: Option<&str>) -> Result<SourceDays, Vec<Problem>> {
-    use icalendar::{CalendarComponent, Component, DatePerhapsTime};
-    let cal: icalendar::Calendar = text
-        .parse()
-        .map_err(|e: String| vec![Problem::new(path, format!("not an iCalendar file: {e}"))])?;
-    let lines = Lines::new(text);
-    let mut problems = Vec::new();
-    let mut days = Vec::new();
-    let mut k = 0;
-    for c in cal.components.iter() {
-        let CalendarComponent::Event(ev) = c else {
-            continue;
-        };
-        let at = nth_line(text, &lines, "BEGIN:VEVENT", k);
-        k += 1;
-        let summary = ev.get_summary().unwrap_or("closed").to_string();
-        let start = match ev.get_start() {
-            Some(DatePerhapsTime::Date(d)) => d,
-            _ => {
-                problems.push(
-                    Problem::new(
-                        path,
-                        format!("event '{summary}' is not an all-day event (DTSTART;VALUE=DATE)"),
-                    )
-                    .at(at),
-                );
-                continue;
-            }
-        };
-        let end = match ev.get_end() {
-            Some(DatePerhapsTime::Date(d)) => d,
-            None => start.succ_opt().unwrap_or(start),
-            _ => {
-                problems.push(
-                    Problem::new(
-                        path,
-                        format!("event '{summary}' ends at a time, not a date"),
-                    )
-                    .at(at),
-                );
-                continue;
-            }
-        };
-        if end <= start || (end - start).num_days() > 3660 {
-            problems.push(
-                Problem::new(path, format!("event '{summary}' ends {end}, not after it starts {start}, or runs over ten years"))
-                    .at(at),
-            );
-            continue;
-        }
-        let open = open_prefix.is_some_and(|p| summary.starts_with(p));
-        for d in start.iter_days().take_while(|d| *d < end) {
-            days.push((
-                d,
-                Listed {
-                    open,
-                    name: summary.clone(),
-                },
-                at,
-            ));
-        }
-    }
-    spanning_years(days, problems)
-}
-
 /// A CSV file with the header `date,name,open` (`open` is true or false).
-fn csv_days(path: &Path, text: &str) -> Result<SourceDays, Vec<Problem>> {
+fn csv_days(path: &Path, text: &str, budget: &mut Budget) -> Result<SourceDays, Vec<Problem>> {
     let mut rdr = csv::ReaderBuilder::new().from_reader(text.as_bytes());
     let mut problems = Vec::new();
     let headers = rdr
@@ -877,6 +1256,10 @@ fn csv_days(path: &Path, text: &str) -> Result<SourceDays, Vec<Problem>> {
                 None
             }
         };
+        let name = rec.get(1).unwrap_or("").trim();
+        if let Some(msg) = name_problem(name) {
+            problems.push(Problem::new(path, msg).at(at).field("name"));
+        }
         let open = match rec.get(2).unwrap_or("").trim() {
             "true" => Some(true),
             "false" => Some(false),
@@ -890,24 +1273,20 @@ fn csv_days(path: &Path, text: &str) -> Result<SourceDays, Vec<Problem>> {
             }
         };
         if let (Some(d), Some(open)) = (date, open) {
+            if !budget.take(1) {
+                problems.extend(budget.over(path, at));
+                return Err(problems);
+            }
             days.push((
                 d,
                 Listed {
                     open,
-                    name: rec.get(1).unwrap_or("").trim().to_string(),
+                    name: name.to_string(),
                 },
                 at,
             ));
         }
     }
-    spanning_years(days, problems)
-}
-
-/// The days of a file that covers the years of its dates, or its problems.
-fn spanning_years(
-    days: Vec<(NaiveDate, Listed, Option<usize>)>,
-    problems: Vec<Problem>,
-) -> Result<SourceDays, Vec<Problem>> {
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -916,7 +1295,7 @@ fn spanning_years(
 }
 
 /// From 1 January of the first date's year to 31 December of the last date's.
-fn year_span(dates: impl Iterator<Item = NaiveDate>) -> Option<(NaiveDate, NaiveDate)> {
+pub(crate) fn year_span(dates: impl Iterator<Item = NaiveDate>) -> Option<(NaiveDate, NaiveDate)> {
     let (lo, hi) = dates.fold((None::<NaiveDate>, None::<NaiveDate>), |(lo, hi), d| {
         (
             Some(lo.map_or(d, |l| l.min(d))),
@@ -1046,6 +1425,19 @@ mod tests {
     }
 
     #[test]
+    fn a_misspelt_key_is_matched_to_the_key_meant() {
+        assert_eq!(
+            nearest("open_if_summary", &SOURCE_KEYS),
+            Some("open_if_summary_starts_with")
+        );
+        assert_eq!(nearest("nmae", &DATE_KEYS), Some("name"));
+        assert_eq!(nearest("colsed", &CALENDAR_KEYS), Some("closed"));
+        assert_eq!(nearest("closed_days", &CALENDAR_KEYS), Some("closed"));
+        assert_eq!(nearest("Sources", &CALENDAR_KEYS), Some("sources"));
+        assert_eq!(nearest("timezone", &CALENDAR_KEYS), None);
+    }
+
+    #[test]
     fn a_day_of_two_holidays_is_named_by_both() {
         assert_eq!(
             holiday_name("国庆节、中秋节"),
@@ -1100,7 +1492,15 @@ mod tests {
             "closed = [\"2026-02-30\", \"2026-12-24\"]\nopen = [\"2026-12-24\"]\nclosed_days = 1\n",
         );
         let e = cal.unwrap_err().to_string();
-        assert!(e.contains("unknown field `closed_days`"), "{e}");
+        assert!(
+            e.contains("guangzhou.toml:6: unknown key 'closed_days': did you mean 'closed'? (a site calendar has the keys name, closed_weekdays, sources, closed, open, covers, expected_holidays)"),
+            "{e}"
+        );
+        // With the other problems of the file, at once.
+        assert!(
+            e.contains("guangzhou.toml:4: closed[0]: '2026-02-30' is not a real calendar date"),
+            "{e}"
+        );
         let (_d, cal) =
             china("closed = [\"2026-02-30\", \"2026-12-24\"]\nopen = [\"2026-12-24\", \"x\"]\n");
         let e = cal.unwrap_err().to_string();

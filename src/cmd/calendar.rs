@@ -10,6 +10,14 @@ use crate::scenario;
 use crate::schedule::{Patient, Plan, ScheduleError, check_weight};
 
 pub fn run(mut args: CalendarArgs) -> Result<()> {
+    let reads = super::guard::Reads::new()
+        .scenario(&args.scenario)
+        .maybe("roster", args.roster.as_deref())
+        .maybe("administration record", args.log.as_deref())
+        .calendars(&args.calendars);
+    if let Some(out) = &args.out {
+        reads.check_file(out, "--out").map_err(InputError::one)?;
+    }
     let trial = scenario::load_named(&args.scenario)?;
     let mut roster_calendar = None;
     if let Some(path) = &args.roster {
@@ -124,7 +132,10 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
                 ));
                 None
             } else {
-                match crate::site::load(&file) {
+                match crate::site::load_within(
+                    &file,
+                    Some(crate::site::Span::of_starts(start, start)),
+                ) {
                     Ok(c) => Some(c),
                     Err(e) => {
                         problems.extend(e.problems);
@@ -245,7 +256,16 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
         remind_days: args.remind_days,
     })?;
     match &args.out {
-        Some(path) => crate::write::atomic(path, &bytes),
+        Some(path) => {
+            // The holiday files the site calendar names are inputs too.
+            let sources = crate::manifest::calendar_inputs(&calendar.iter().collect::<Vec<_>>())?;
+            reads
+                .inputs(&sources)
+                .check_file(path, "--out")
+                .map_err(InputError::one)?;
+            let _lock = crate::write::lock_out_file(path)?;
+            crate::write::atomic(path, &bytes)
+        }
         None => crate::write::stdout(&bytes),
     }
 }

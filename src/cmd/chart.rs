@@ -106,6 +106,21 @@ fn command_error(e: ChartError, flags: &Flags) -> anyhow::Error {
     }
 }
 
+/// Refuses an `--out` that would replace a scenario the chart is drawn from, or that lies
+/// in a folder of inputs, before anything is read.
+fn guard(out: &Path, scenarios: &[&Path]) -> Result<(), InputError> {
+    let reads = scenarios
+        .iter()
+        .fold(super::guard::Reads::new(), |r, s| r.scenario(s));
+    reads.check_file(out, "--out").map_err(InputError::one)
+}
+
+/// Writes the chart, with the lock of the folder it goes in.
+fn write_out(out: &Path, bytes: &[u8]) -> Result<()> {
+    let _lock = crate::write::lock_out_file(out)?;
+    crate::write::atomic(out, bytes)
+}
+
 fn warn_all(warnings: &[String]) {
     for w in warnings {
         eprintln!("warning: {w}");
@@ -113,6 +128,7 @@ fn warn_all(warnings: &[String]) {
 }
 
 pub fn run_chart(args: ChartArgs) -> Result<()> {
+    guard(&args.out, &[&args.scenario])?;
     let trial = scenario::load_named(&args.scenario)?;
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
@@ -155,10 +171,18 @@ pub fn run_chart(args: ChartArgs) -> Result<()> {
         start: Some("--start"),
     };
     let bytes = bytes.map_err(|e| command_error(e, &flags))?;
-    crate::write::atomic(&args.out, &bytes)
+    write_out(&args.out, &bytes)
 }
 
 pub fn run_compare(args: CompareArgs) -> Result<()> {
+    guard(
+        &args.out,
+        &args
+            .scenarios
+            .iter()
+            .map(|p| p.as_path())
+            .collect::<Vec<_>>(),
+    )?;
     let files = super::scenario_files(&args.scenarios)?;
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
@@ -198,10 +222,11 @@ pub fn run_compare(args: CompareArgs) -> Result<()> {
         start: None,
     };
     let bytes = bytes.map_err(|e| command_error(e, &flags))?;
-    crate::write::atomic(&args.out, &bytes)
+    write_out(&args.out, &bytes)
 }
 
 pub fn run_timeline(args: TimelineArgs) -> Result<()> {
+    guard(&args.out, &[&args.scenario])?;
     let trial = scenario::load_named(&args.scenario)?;
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
@@ -229,7 +254,7 @@ pub fn run_timeline(args: TimelineArgs) -> Result<()> {
         start: None,
     };
     let bytes = bytes.map_err(|e| command_error(e, &flags))?;
-    crate::write::atomic(&args.out, &bytes)
+    write_out(&args.out, &bytes)
 }
 
 #[cfg(test)]

@@ -13,6 +13,13 @@ use crate::roster;
 use crate::scenario;
 
 pub fn run(args: CohortArgs) -> Result<()> {
+    super::guard::Reads::new()
+        .scenario(&args.scenario)
+        .file("roster", &args.roster)
+        .record(&args.record)
+        .calendars(&args.calendars)
+        .check_folder(&args.out, "--out")
+        .map_err(crate::error::InputError::one)?;
     let trial = scenario::load_named(&args.scenario)?;
     let roster = roster::read(&args.roster, &trial)?;
     let sites = crate::site::for_roster(&args.calendars, &args.roster, &roster)?;

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::bundle::{self, REFERENCE_WEIGHT_KG};
 use crate::chart;
@@ -18,13 +18,17 @@ const EXAMPLE_TRIAL: &str = "nct04822922";
 const EXAMPLE_WEIGHT_KG: f64 = 62.5;
 
 pub fn run(args: ExamplesArgs) -> Result<()> {
+    super::guard::Reads::new()
+        .check_folder(&args.out, "--out")
+        .map_err(crate::error::InputError::one)?;
     let files = scenario::files_in(Path::new(super::SCENARIO_DIR))?;
     let trials = files
         .iter()
         .map(|f| scenario::load(f))
         .collect::<Result<Vec<_>, _>>()?;
     let out = &args.out;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    // Created if missing, and locked while the examples are written.
+    let _lock = write::lock_folder(out)?;
 
     let compare = |ext: &str| out.join(format!("compare.{ext}"));
     write::atomic(

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use chrono::NaiveDate;
 
 use crate::cli::ForecastArgs;
 use crate::error::{InputError, Problem};
@@ -15,6 +16,14 @@ use crate::site::Sites;
 use crate::{manifest, roster, scenario, write};
 
 pub fn run(args: ForecastArgs) -> Result<()> {
+    super::guard::Reads::new()
+        .scenario(&args.scenario)
+        .maybe("forecast plan", args.plan.as_deref())
+        .maybe("roster", args.roster.as_deref())
+        .record(&args.record)
+        .calendars(&args.calendars)
+        .check_folder(&args.out, "--out")
+        .map_err(InputError::one)?;
     let trial = scenario::load_named(&args.scenario)?;
     let mut problems = Vec::new();
     if !(1..=MAX_REPLICATES).contains(&args.replicates) {
@@ -65,6 +74,7 @@ pub fn run(args: ForecastArgs) -> Result<()> {
     };
     let dir = forecast::folder(&args.out, &trial)?;
     manifest::check_target(&dir, &inputs, args.force)?;
+    check_replaced(&dir, &inputs)?;
     if let Some(r) = &roster {
         super::cohort::warn_roster(r);
     }
@@ -114,6 +124,15 @@ pub fn run(args: ForecastArgs) -> Result<()> {
     Ok(())
 }
 
+/// Refuses to replace the forecast folder `dir` when one of the files dosesim made in it
+/// is an input of this run.
+pub fn check_replaced(dir: &Path, inputs: &[manifest::Input]) -> Result<(), InputError> {
+    if let Some(old) = manifest::Manifest::read(dir)? {
+        super::guard::check_replaced(dir, &old.files, inputs, "--out").map_err(InputError::one)?;
+    }
+    Ok(())
+}
+
 /// The bundled plan of a scenario: `plans/<trial id>.toml` beside the scenario file, in
 /// lower case as the scenarios are named.
 pub fn plan_for(scenario: &Path, trial: &Trial) -> PathBuf {
@@ -127,12 +146,23 @@ pub fn plan_for(scenario: &Path, trial: &Trial) -> PathBuf {
 /// The site calendars the plan's sites name, by calendar id, from `dir`. A missing file
 /// is an error on the plan's line and field that names it.
 pub fn plan_calendars(dir: &Path, plan: &ForecastPlan) -> Result<Sites, InputError> {
+    // Patients start from the first activation to the end of the horizon.
+    let first = plan
+        .sites
+        .iter()
+        .map(|s| s.activation)
+        .fold(plan.start, NaiveDate::min);
+    let last = plan
+        .start
+        .checked_add_signed(chrono::Duration::weeks(i64::from(plan.horizon_weeks)))
+        .unwrap_or(NaiveDate::MAX);
     crate::site::load_each(
         dir,
         plan.sites
             .iter()
             .enumerate()
             .filter_map(|(k, s)| s.calendar.as_deref().map(|id| (id, (k, s.calendar_line)))),
+        Some(crate::site::Span::of_starts(first, last.max(first))),
         |id, (k, line), file| {
             Problem::new(
                 &plan.file,

@@ -7,6 +7,7 @@ pub mod chart;
 pub mod cohort;
 pub mod examples;
 pub mod forecast;
+pub mod guard;
 pub mod pharmacy;
 pub mod prep;
 pub mod run;

@@ -15,7 +15,9 @@ pub fn run(args: PharmacyArgs) -> Result<()> {
         if let Err(p) = super::out_extension(out, "--out", &[("csv", ())]) {
             problems.push(p);
         }
-        if let Err(p) = crate::write::check_out_file(out, "--out") {
+        if let Err(p) = crate::write::check_out_file(out, "--out")
+            .and_then(|()| reads(&args).check_file(out, "--out"))
+        {
             problems.push(p);
         }
         crate::error::InputError::check(problems)?;
@@ -36,6 +38,18 @@ pub fn run(args: PharmacyArgs) -> Result<()> {
     let cohort = Cohort::build(&trial, &roster, &args.roster, &sites, log.as_ref())?;
     super::cohort::warn(&cohort);
     super::cohort::warn_closed_days(&cohort);
+    // The files the inputs led to (a site calendar's holiday files), before anything is
+    // written; then the folder is locked, as long as the file takes to write.
+    let _lock = match &args.out {
+        Some(out) => {
+            reads(&args)
+                .inputs(&crate::bundle::inputs_of(&cohort)?)
+                .check_file(out, "--out")
+                .map_err(crate::error::InputError::one)?;
+            write::lock_out_file(out)?
+        }
+        None => Vec::new(),
+    };
     let bar = super::cohort::progress(cohort.rows(), "pharmacy");
     let tick = |n| bar.set_position(n);
     match &args.out {
@@ -55,4 +69,13 @@ pub fn run(args: PharmacyArgs) -> Result<()> {
     }
     bar.finish_and_clear();
     Ok(())
+}
+
+/// What the schedule is made from, for refusing an `--out` that would replace it.
+fn reads(args: &PharmacyArgs) -> super::guard::Reads {
+    super::guard::Reads::new()
+        .scenario(&args.scenario)
+        .file("roster", &args.roster)
+        .record(&args.record)
+        .calendars(&args.calendars)
 }

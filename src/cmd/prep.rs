@@ -32,6 +32,7 @@ pub fn run(args: PrepArgs) -> Result<()> {
     };
     if let Some(out) = &args.out
         && let Err(p) = crate::write::check_out_file(out, "--out")
+            .and_then(|()| reads(&args).check_file(out, "--out"))
     {
         problems.push(p);
     }
@@ -120,6 +121,19 @@ pub fn run(args: PrepArgs) -> Result<()> {
             plural(n as u64, "dose"),
         );
     }
+    // The files the inputs led to (a site calendar's holiday files), before anything is
+    // written; then the folder is locked, as long as the sheet takes to write.
+    let inputs = crate::bundle::inputs_of(&cohort)?;
+    let _lock = match &args.out {
+        Some(out) => {
+            reads(&args)
+                .inputs(&inputs)
+                .check_file(out, "--out")
+                .map_err(InputError::one)?;
+            crate::write::lock_out_file(out)?
+        }
+        None => Vec::new(),
+    };
     let bytes = match format {
         SheetFormat::Table => sheet::table(&made).into_bytes(),
         SheetFormat::Csv => {
@@ -127,10 +141,7 @@ pub fn run(args: PrepArgs) -> Result<()> {
             sheet::write_csv(&made, &mut buf)?;
             buf
         }
-        SheetFormat::Html => {
-            let inputs = crate::bundle::inputs_of(&cohort)?;
-            sheet_html::render(&made, &inputs).into_bytes()
-        }
+        SheetFormat::Html => sheet_html::render(&made, &inputs).into_bytes(),
     };
     match &args.out {
         Some(path) => crate::write::atomic(path, &bytes)?,
@@ -158,6 +169,15 @@ pub fn run(args: PrepArgs) -> Result<()> {
         made.scope()
     );
     Ok(())
+}
+
+/// What a sheet is made from, for refusing an `--out` that would replace it.
+fn reads(args: &PrepArgs) -> super::guard::Reads {
+    super::guard::Reads::new()
+        .scenario(&args.scenario)
+        .file("roster", &args.roster)
+        .record(&args.record)
+        .calendars(&args.calendars)
 }
 
 /// A record this many days older than a sheet's first date is warned about.

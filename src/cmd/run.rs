@@ -16,6 +16,12 @@ use crate::roster::{self, Roster};
 use crate::{report, scenario, write};
 
 pub fn run(args: RunArgs) -> Result<()> {
+    args.scenarios
+        .iter()
+        .fold(super::guard::Reads::new(), |r, s| r.scenario(s))
+        .calendars(&args.calendars)
+        .check_folder(&args.out, "--out")
+        .map_err(InputError::one)?;
     let files = super::scenario_files(&args.scenarios)?;
     let mut problems = Vec::new();
     let mut loaded: Vec<(Trial, PathBuf, Roster)> = Vec::new();
@@ -107,6 +113,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             let dir = crate::forecast::folder(&args.out, c.trial)
                 .map_err(|e| InputError::one(Problem::flag("--out", e.to_string())))?;
             crate::manifest::check_target(&dir, &inputs, args.force)?;
+            super::forecast::check_replaced(&dir, &inputs)?;
             Ok((m, inputs, dir))
         });
         match made {
@@ -132,6 +139,16 @@ pub fn run(args: RunArgs) -> Result<()> {
             Ok(k) => checked.push(k),
             Err(e) => problems.extend(e.problems),
         }
+    }
+    // The index goes beside the trial folders; no input may be where it goes.
+    let mut reads = super::guard::Reads::new();
+    for c in &cohorts {
+        if let Ok(inputs) = crate::bundle::inputs_of(c) {
+            reads = reads.inputs(&inputs);
+        }
+    }
+    if let Err(p) = reads.check_file(&args.out.join("index.html"), "--out") {
+        problems.push(p);
     }
     InputError::check(problems)?;
 

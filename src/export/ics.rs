@@ -67,7 +67,7 @@ pub fn header(name: &str) -> String {
     cal.append_property(("VERSION", "2.0"));
     cal.append_property(("PRODID", "-//dosesim//dosesim calendar//EN"));
     cal.append_property(("CALSCALE", "GREGORIAN"));
-    cal.append_property(("X-WR-CALNAME", name));
+    cal.append_property(("X-WR-CALNAME", text(name).as_ref()));
     let text = refold(&cal.to_string());
     text.strip_suffix(FOOTER)
         .expect("a calendar ends with END:VCALENDAR")
@@ -179,11 +179,12 @@ pub fn events(c: &Calendar) -> String {
             "{}-{}-{}-{}@dosesim",
             trial.id, patient.id, r.event, r.occurrence
         );
+        let summary = text(&summary).into_owned();
         let mut event = icalendar::Event::new()
             .uid(&uid)
             .timestamp(stamp)
             .summary(&summary)
-            .description(&desc.join("\n"))
+            .description(&text(&desc.join("\n")))
             .starts(r.date)
             .ends(r.date.succ_opt().expect("a date after the schedule exists"))
             .done();
@@ -216,6 +217,31 @@ pub fn events(c: &Calendar) -> String {
         .find("BEGIN:VEVENT")
         .unwrap_or(text.len() - FOOTER.len());
     text[start..text.len() - FOOTER.len()].to_string()
+}
+
+/// Text as an iCalendar TEXT value can hold it (RFC 5545 section 3.3.11), whatever its
+/// source: a line break (CR LF, a lone CR or LF) becomes LF, which the `icalendar` crate
+/// writes escaped (`\n`), and any other control character but a tab, which TEXT cannot hold,
+/// becomes U+FFFD. A raw CR would end the line for a reader that ends lines at CR, and what
+/// follows it would be read as a property of its own (an `ATTENDEE`, say).
+fn text(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                chars.next_if_eq(&'\n');
+                out.push('\n');
+            }
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// A VALARM `days` days before the start of the dose's day (at 00:00 local time there),
@@ -281,7 +307,29 @@ fn refold(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::refold;
+    use super::{refold, text};
+
+    /// No CR or other control character reaches a calendar file raw: a line break is
+    /// escaped, anything else TEXT cannot hold is replaced.
+    #[test]
+    fn control_characters_are_escaped_or_replaced() {
+        assert_eq!(text("Lab\r\nATTENDEE:x"), "Lab\nATTENDEE:x");
+        assert_eq!(text("Lab\rATTENDEE:x"), "Lab\nATTENDEE:x");
+        assert_eq!(text("a\u{7}b\u{1b}c\td"), "a\u{fffd}b\u{fffd}c\td");
+        assert!(matches!(text("plain"), std::borrow::Cow::Borrowed(_)));
+        use icalendar::Component;
+        let event = icalendar::Event::new()
+            .summary(&text("Closed\r\nATTENDEE:mailto:x@y"))
+            .done();
+        let mut cal = icalendar::Calendar::empty();
+        cal.push(event);
+        let written = refold(&cal.to_string());
+        assert!(
+            written.contains("SUMMARY:Closed\\nATTENDEE:mailto:x@y\r\n"),
+            "{written}"
+        );
+        assert!(!written.contains("\r\nATTENDEE"), "{written}");
+    }
 
     #[test]
     fn lines_fold_at_75_octets_on_character_boundaries() {

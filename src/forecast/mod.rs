@@ -87,7 +87,7 @@ pub fn write(f: &Forecast, charts: &[Chart], dir: &Path) -> Result<()> {
     let parent = dir.parent().context("a forecast folder has a parent")?;
     // The trial folder is created if need be and cleared of what a killed run left.
     let _lock = write::lock_folder(parent)?;
-    write::swap_folder(dir, &[], |new| {
+    write::swap_folder(dir, |new| {
         let s = &f.summary;
         write::atomic_with(&new.join("weekly.csv"), |w| {
             crate::export::forecast::write_weekly(&f.model, s, w).map_err(std::io::Error::other)

@@ -1,0 +1,423 @@
+//! Fuzzing the parsers of the files that came with site calendars, the administration
+//! record and the forecast: a site calendar's TOML, its holiday files (holiday-cn JSON,
+//! iCalendar, CSV), a record (log) and a forecast plan. Each case mutates one bundled file
+//! (bytes cut, copied and inserted, tokens of its format dropped in, lines swapped) and runs
+//! the binary that reads it, with a time bound: the run exits 0 or 2, never anything else,
+//! within the bound, and a refusal names the file. `tests/fuzz.rs` does the same for
+//! scenarios and rosters; `PROPTEST_CASES=2000 cargo test --release --test fuzz_sources`
+//! runs a longer campaign.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use proptest::prelude::*;
+
+/// Tokens of the four formats: keys, separators, dates, numbers and characters a parser
+/// could trip on.
+const TOKENS: &[&str] = &[
+    "\n",
+    "\r",
+    "\r\n",
+    "=",
+    "\"",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    ":",
+    ";",
+    "\t",
+    "-1",
+    "0",
+    "1e300",
+    "nan",
+    "99999999999999999999",
+    "9999-12-31",
+    "0001-01-01",
+    "2027-02-29",
+    "2026-13-01",
+    "20261301",
+    "99991231",
+    "true",
+    "false",
+    "null",
+    "\"\"",
+    "\\u0000",
+    "\u{7}",
+    "\u{202e}",
+    "上班",
+    "é",
+    // site calendar TOML
+    "closed = [\"2026-12-24..2026-12-26\"]\n",
+    "open = [{ date = \"2026-10-05\", name = \"x\" }]\n",
+    "covers = \"2026-01-01..2026-12-31\"\n",
+    "closed_weekdays = [\"Mon\"]\n",
+    "expected_holidays = \"cn\"\n",
+    "open_if_summary = \"上班\"",
+    "..",
+    // holiday-cn JSON
+    "{\"name\": \"x\", \"date\": \"2026-05-01\", \"isOffDay\": true},",
+    "\"year\": -1,",
+    "\"days\": [],",
+    // iCalendar
+    "BEGIN:VEVENT\r\n",
+    "END:VEVENT\r\n",
+    "RRULE:FREQ=WEEKLY;BYDAY=MO\r\n",
+    "RRULE:FREQ=DAILY;COUNT=100000\r\n",
+    "RDATE;VALUE=DATE:20261111\r\n",
+    "EXDATE;VALUE=DATE:20261001\r\n",
+    "DURATION:P3D\r\n",
+    "DURATION:P9999999D\r\n",
+    "STATUS:CANCELLED\r\n",
+    "DTSTART:20261001T090000Z\r\n",
+    "DTSTART;VALUE=DATE:20261001\r\n",
+    "SUMMARY:x\\r\\nATTENDEE:y\r\n",
+    " folded\r\n",
+    // holiday CSV
+    "date,name,open\n",
+    "2026-10-01,National Day,false\n",
+    "2026-10-10,make-up,true\n",
+    // record
+    "patient_id,date,record,component,occurrence,amount,note\n",
+    "P4398-002,2026-09-01,given,uc_msc,3,,\n",
+    "P4398-002,2026-09-02,died,,,,\n",
+    "P4398-002,2026-09-03,weight,,,80,\n",
+    "P9999-999,2026-09-01,given,uc_msc,1,,\n",
+    "given",
+    "missed",
+    "withdrawn",
+    "uc_msc",
+    "pe",
+    // forecast plan
+    "[[sites]]\n",
+    "[product.ucb_msc]\n",
+    "replicates = 5\n",
+    "{ value = 0 }",
+    "{ value = 1e12, assumed = \"x\" }",
+];
+
+#[derive(Debug, Clone)]
+enum Edit {
+    Cut { at: usize, len: usize },
+    Insert { at: usize, token: usize },
+    Bytes { at: usize, bytes: Vec<u8> },
+    Copy { from: usize, len: usize, to: usize },
+    SwapLines { a: usize, b: usize },
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        (any::<usize>(), 1..64usize).prop_map(|(at, len)| Edit::Cut { at, len }),
+        (any::<usize>(), 0..TOKENS.len()).prop_map(|(at, token)| Edit::Insert { at, token }),
+        (any::<usize>(), prop::collection::vec(any::<u8>(), 1..8))
+            .prop_map(|(at, bytes)| Edit::Bytes { at, bytes }),
+        (any::<usize>(), 1..400usize, any::<usize>()).prop_map(|(from, len, to)| Edit::Copy {
+            from,
+            len,
+            to
+        }),
+        (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Edit::SwapLines { a, b }),
+    ]
+}
+
+fn apply(seed: &[u8], edits: &[Edit]) -> Vec<u8> {
+    let mut v = seed.to_vec();
+    for e in edits {
+        let n = v.len().max(1);
+        match e {
+            Edit::Cut { at, len } => {
+                let a = at % n;
+                let b = (a + len).min(v.len());
+                if a < b {
+                    v.drain(a..b);
+                }
+            }
+            Edit::Insert { at, token } => {
+                let a = (at % (v.len() + 1)).min(v.len());
+                v.splice(a..a, TOKENS[*token].bytes());
+            }
+            Edit::Bytes { at, bytes } => {
+                let a = (at % (v.len() + 1)).min(v.len());
+                v.splice(a..a, bytes.iter().copied());
+            }
+            Edit::Copy { from, len, to } => {
+                let a = from % n;
+                let b = (a + len).min(v.len());
+                let piece: Vec<u8> = v.get(a..b).unwrap_or_default().to_vec();
+                let t = (to % (v.len() + 1)).min(v.len());
+                v.splice(t..t, piece);
+            }
+            Edit::SwapLines { a, b } => {
+                let text = String::from_utf8_lossy(&v).into_owned();
+                let mut lines: Vec<&str> = text.split('\n').collect();
+                let k = lines.len();
+                lines.swap(a % k, b % k);
+                v = lines.join("\n").into_bytes();
+            }
+        }
+    }
+    v
+}
+
+/// `PROPTEST_CASES` when set (for a longer campaign), else `default`.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The longest one run of a fuzz case may take. The bundled inputs take well under a
+/// second; a mutation that makes a reader quadratic or a recurrence unbounded is caught
+/// here rather than hanging the suite.
+const BOUND: Duration = Duration::from_secs(30);
+
+/// Runs the binary with `BOUND`; a run cut off by it fails the case.
+fn run(args: &[&OsStr]) -> Result<std::process::Output, TestCaseError> {
+    let out = assert_cmd::Command::cargo_bin("dosesim")
+        .unwrap()
+        .current_dir(common::root())
+        .args(args)
+        .timeout(BOUND)
+        .output()
+        .unwrap();
+    if out.status.code().is_none() {
+        return Err(TestCaseError::fail(format!(
+            "dosesim {:?} did not finish within {BOUND:?} (or was killed): {}",
+            args,
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(out)
+}
+
+/// The run exited 0 or 2, and a refusal names one of `names`.
+fn exits_0_or_2(out: &std::process::Output, names: &[&str]) -> Result<(), TestCaseError> {
+    let code = out.status.code();
+    let err = String::from_utf8_lossy(&out.stderr);
+    prop_assert!(matches!(code, Some(0) | Some(2)), "exited {code:?}: {err}");
+    if code == Some(2) {
+        prop_assert!(
+            names.iter().any(|n| err.contains(n)),
+            "a refusal names the file ({names:?}): {err}"
+        );
+    }
+    Ok(())
+}
+
+fn bundled(rel: &str) -> Vec<u8> {
+    std::fs::read(common::root().join(rel)).unwrap()
+}
+
+/// A holiday CSV of the form README gives (date,name,open).
+const HOLIDAY_CSV: &str = "date,name,open\n\
+2026-10-01,National Day,false\n\
+2026-10-02,National Day,false\n\
+2026-10-05,Golden week,false\n\
+2026-10-10,Make-up working day,true\n\
+2026-12-24,Lab closed,false\n";
+
+/// A site calendar that reads one holiday file of each kind.
+const CALENDAR: &str = "name = \"Fuzzed site\"\n\
+closed_weekdays = [\"Sat\", \"Sun\"]\n\
+sources = [\"holidays/cn-2025.json\", { file = \"holidays/cn-2026.ics\", open_if_summary_starts_with = \"上班\" }, \"holidays/extra.csv\"]\n\
+closed = [\"2026-12-28..2026-12-30\", { date = \"2026-11-30\", name = \"Lab maintenance\" }]\n\
+open = [{ date = \"2026-10-05\", name = \"Trial clinic\" }]\n\
+expected_holidays = \"cn\"\n";
+
+/// Which file of the calendar folder a case mutates.
+#[derive(Debug, Clone, Copy)]
+enum CalendarPart {
+    Toml,
+    Json,
+    Ics,
+    Csv,
+}
+
+/// A calendar folder for the bundled NCT01724398 roster (every patient at GZ-SYSU3), with
+/// one of its files mutated; returns the folder and the mutated file's name.
+fn calendar_folder(dir: &Path, part: CalendarPart, edits: &[Edit]) -> (PathBuf, &'static str) {
+    let cals = dir.join("calendars");
+    std::fs::create_dir_all(cals.join("holidays")).unwrap();
+    let mut toml = CALENDAR.as_bytes().to_vec();
+    let mut json = bundled("scenarios/calendars/holidays/cn-2025.json");
+    let mut ics = bundled("scenarios/calendars/holidays/cn-2026.ics");
+    let mut csv = HOLIDAY_CSV.as_bytes().to_vec();
+    let name = match part {
+        CalendarPart::Toml => {
+            toml = apply(&toml, edits);
+            "GZ-SYSU3.toml"
+        }
+        CalendarPart::Json => {
+            json = apply(&json, edits);
+            "cn-2025.json"
+        }
+        CalendarPart::Ics => {
+            ics = apply(&ics, edits);
+            "cn-2026.ics"
+        }
+        CalendarPart::Csv => {
+            csv = apply(&csv, edits);
+            "extra.csv"
+        }
+    };
+    std::fs::write(cals.join("GZ-SYSU3.toml"), toml).unwrap();
+    std::fs::write(cals.join("holidays/cn-2025.json"), json).unwrap();
+    std::fs::write(cals.join("holidays/cn-2026.ics"), ics).unwrap();
+    std::fs::write(cals.join("holidays/extra.csv"), csv).unwrap();
+    (cals, name)
+}
+
+fn calendar_part() -> impl Strategy<Value = CalendarPart> {
+    prop_oneof![
+        Just(CalendarPart::Toml),
+        Just(CalendarPart::Json),
+        Just(CalendarPart::Ics),
+        Just(CalendarPart::Csv),
+    ]
+}
+
+#[test]
+fn the_unmutated_inputs_are_accepted() {
+    // The seeds themselves must pass, or every case below would only test refusals.
+    let dir = tempfile::tempdir().unwrap();
+    let (cals, _) = calendar_folder(dir.path(), CalendarPart::Toml, &[]);
+    let out = run(&["calendars".as_ref(), "check".as_ref(), cals.as_os_str()]).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&[
+        "pharmacy".as_ref(),
+        "scenarios/nct01724398.toml".as_ref(),
+        "--roster".as_ref(),
+        "scenarios/rosters/NCT01724398.csv".as_ref(),
+        "--calendars".as_ref(),
+        cals.as_os_str(),
+        "--log".as_ref(),
+        "scenarios/logs/NCT01724398.csv".as_ref(),
+        "--as-of".as_ref(),
+        "2026-11-20".as_ref(),
+    ])
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The closures of the .ics and CSV files reach the schedule: nothing is due on them.
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert!(csv.lines().count() > 100);
+    for closed in ["2026-10-01", "2026-10-02", "2026-12-24"] {
+        assert!(
+            !csv.lines()
+                .any(|l| l.starts_with(closed) && l.contains(",uc_msc,")),
+            "an infusion on closed {closed}"
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(24), ..ProptestConfig::default() })]
+
+    #[test]
+    fn mutated_site_calendars_and_holiday_files_are_refused_or_work(
+        part in calendar_part(),
+        edits in prop::collection::vec(edit(), 1..5),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let (cals, name) = calendar_folder(dir.path(), part, &edits);
+        // A refusal names the mutated file, or the calendar that reads it.
+        let names = [name, "GZ-SYSU3"];
+        let check = run(&["calendars".as_ref(), "check".as_ref(), cals.as_os_str()])?;
+        exits_0_or_2(&check, &names)?;
+        let pharmacy = run(&[
+            "pharmacy".as_ref(),
+            "scenarios/nct01724398.toml".as_ref(),
+            "--roster".as_ref(),
+            "scenarios/rosters/NCT01724398.csv".as_ref(),
+            "--calendars".as_ref(),
+            cals.as_os_str(),
+        ])?;
+        exits_0_or_2(&pharmacy, &names)?;
+        // What `calendars check` accepts, a command using the calendar accepts too.
+        if check.status.code() == Some(0) {
+            prop_assert_eq!(
+                pharmacy.status.code(),
+                Some(0),
+                "checked OK, then refused: {}",
+                String::from_utf8_lossy(&pharmacy.stderr)
+            );
+        }
+    }
+
+    #[test]
+    fn mutated_records_are_refused_or_work(edits in prop::collection::vec(edit(), 1..6)) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("mutated-log.csv");
+        std::fs::write(&log, apply(&bundled("scenarios/logs/NCT01724398.csv"), &edits)).unwrap();
+        let names = ["mutated-log.csv"];
+        for command in ["pharmacy", "prep"] {
+            let mut args: Vec<&OsStr> = vec![
+                command.as_ref(),
+                "scenarios/nct01724398.toml".as_ref(),
+                "--roster".as_ref(),
+                "scenarios/rosters/NCT01724398.csv".as_ref(),
+                "--log".as_ref(),
+                log.as_os_str(),
+            ];
+            if command == "prep" {
+                args.push(OsStr::new("--date"));
+                args.push(OsStr::new("2026-11-23"));
+            }
+            let out = run(&args)?;
+            exits_0_or_2(&out, &names)?;
+        }
+        let calendar = run(&[
+            "calendar".as_ref(),
+            "scenarios/nct01724398.toml".as_ref(),
+            "--roster".as_ref(),
+            "scenarios/rosters/NCT01724398.csv".as_ref(),
+            "--patient".as_ref(),
+            "P4398-002".as_ref(),
+            "--log".as_ref(),
+            log.as_os_str(),
+            "--format".as_ref(),
+            "ics".as_ref(),
+        ])?;
+        exits_0_or_2(&calendar, &names)?;
+    }
+
+    #[test]
+    fn mutated_forecast_plans_are_refused_or_work(edits in prop::collection::vec(edit(), 1..6)) {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = dir.path().join("mutated-plan.toml");
+        std::fs::write(&plan, apply(&bundled("scenarios/plans/nct02812121.toml"), &edits)).unwrap();
+        let out_dir = dir.path().join("out");
+        let out = run(&[
+            "forecast".as_ref(),
+            "scenarios/nct02812121.toml".as_ref(),
+            "--plan".as_ref(),
+            plan.as_os_str(),
+            "--replicates".as_ref(),
+            "20".as_ref(),
+            "--out".as_ref(),
+            out_dir.as_os_str(),
+        ])?;
+        exits_0_or_2(&out, &["mutated-plan.toml"])?;
+        if out.status.code() == Some(2) {
+            // Nothing half-written.
+            prop_assert!(
+                !out_dir.join("NCT02812121/forecast/weekly.csv").exists(),
+                "a refused plan left outputs"
+            );
+        }
+    }
+}
