@@ -412,8 +412,12 @@ fn fastest(dir: &Path, repeats: usize) -> Duration {
 /// gives about 10 or less (the process's start is the same), quadratic about 100.
 fn growth(file: &str, make: impl Fn(usize) -> String, small: usize) -> f64 {
     let toml = format!("name = \"Site\"\nsources = [\"{file}\"]\n");
-    let a = calendars(&toml, &[(file, &make(small))]);
-    let b = calendars(&toml, &[(file, &make(small * 10))]);
+    growth_of(|n| calendars(&toml, &[(file, &make(n))]), small)
+}
+
+/// As [`growth`], for calendar folders `make` builds at a size.
+fn growth_of(make: impl Fn(usize) -> tempfile::TempDir, small: usize) -> f64 {
+    let (a, b) = (make(small), make(small * 10));
     fastest(a.path(), 1); // warm the file cache and the binary
     let (ta, tb) = (fastest(a.path(), 3), fastest(b.path(), 3));
     tb.as_secs_f64() / ta.as_secs_f64()
@@ -462,4 +466,48 @@ fn reading_an_ics_file_takes_time_in_proportion_to_its_size() {
     };
     let ratio = growth("h.ics", make, 2_000);
     assert!(ratio < 20.0, "10x the events took {ratio:.1}x the time");
+}
+
+/// A holiday CSV (date,name,open) is read in one pass too.
+#[test]
+fn reading_a_holiday_csv_takes_time_in_proportion_to_its_size() {
+    let make = |n: usize| {
+        let rows: String = (0..n)
+            .map(|k| format!("{},Closed {k},false\n", day_of_2026(k)))
+            .collect();
+        format!("date,name,open\n{rows}")
+    };
+    let ratio = growth("h.csv", make, 2_000);
+    assert!(ratio < 20.0, "10x the rows took {ratio:.1}x the time");
+}
+
+/// A site calendar's own `closed` and `open` lists are read in one pass.
+#[test]
+fn reading_a_site_calendars_own_lists_takes_time_in_proportion_to_their_length() {
+    let make = |n: usize| {
+        let closed: Vec<String> = (0..n)
+            .map(|k| {
+                let d = chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap()
+                    + chrono::Duration::days(2 * k as i64);
+                format!("{{ date = \"{d}\", name = \"Closed {k}\" }}")
+            })
+            .collect();
+        let open: Vec<String> = (0..n)
+            .map(|k| {
+                let d = chrono::NaiveDate::from_ymd_opt(2000, 1, 2).unwrap()
+                    + chrono::Duration::days(2 * k as i64);
+                format!("\"{d}\"")
+            })
+            .collect();
+        calendars(
+            &format!(
+                "name = \"Site\"\nclosed = [{}]\nopen = [{}]\n",
+                closed.join(", "),
+                open.join(", ")
+            ),
+            &[],
+        )
+    };
+    let ratio = growth_of(make, 1_000);
+    assert!(ratio < 20.0, "10x the dates took {ratio:.1}x the time");
 }

@@ -421,3 +421,69 @@ proptest! {
         }
     }
 }
+
+/// The shortest of three runs of the binary (after one to warm the file cache).
+fn fastest(args: &[&OsStr]) -> Duration {
+    let once = || {
+        let t = std::time::Instant::now();
+        let out = run(args).unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        t.elapsed()
+    };
+    once();
+    (0..3).map(|_| once()).min().unwrap()
+}
+
+/// A roster of `n` NCT01724398 patients on the msc arm, and a record giving each their
+/// first infusion on their start date.
+fn roster_and_record(dir: &Path, n: usize) -> (PathBuf, PathBuf) {
+    let start = chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
+    let mut roster = String::from("patient_id,arm,weight_kg,start_date\n");
+    let mut log = String::from("patient_id,date,record,component,occurrence,amount,note\n");
+    for k in 0..n {
+        let day = start + chrono::Duration::days((k % 700) as i64);
+        roster.push_str(&format!("P{k:06},msc,{}.5,{day}\n", 50 + k % 40));
+        log.push_str(&format!("P{k:06},{day},given,uc_msc,1,,\n"));
+    }
+    let (r, l) = (dir.join(format!("r{n}.csv")), dir.join(format!("l{n}.csv")));
+    std::fs::write(&r, roster).unwrap();
+    std::fs::write(&l, log).unwrap();
+    (r, l)
+}
+
+/// Reading and checking a roster and a record take time in proportion to their rows: 10
+/// times the rows take at most about 20 times as long (linear is 10 or less, as the
+/// process's start is the same; quadratic about 100). Nothing is listed (`--from` past
+/// every schedule), so the time is the readers'.
+#[test]
+fn rosters_and_records_are_read_in_time_in_proportion_to_their_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let time = |n: usize, with_log: bool| {
+        let (roster, log) = roster_and_record(dir.path(), n);
+        let mut args: Vec<&OsStr> = vec![
+            "pharmacy".as_ref(),
+            "scenarios/nct01724398.toml".as_ref(),
+            "--roster".as_ref(),
+            roster.as_os_str(),
+            "--from".as_ref(),
+            "2099-01-01".as_ref(),
+        ];
+        if with_log {
+            args.extend([OsStr::new("--log"), log.as_os_str()]);
+        }
+        fastest(&args)
+    };
+    for with_log in [false, true] {
+        let (a, b) = (time(2_000, with_log), time(20_000, with_log));
+        let ratio = b.as_secs_f64() / a.as_secs_f64();
+        assert!(
+            ratio < 20.0,
+            "10x the rows took {ratio:.1}x the time (record: {with_log})"
+        );
+    }
+}
