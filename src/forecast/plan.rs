@@ -800,3 +800,27 @@ impl Checker<'_> {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// README's limits table lists each of the plan's limits, and `--replicates`'.
+    #[test]
+    fn the_readme_lists_the_plans_limits() {
+        let readme = include_str!("../../README.md");
+        for (what, n) in [
+            ("patients a plan enrols", super::MAX_TARGET_PATIENTS as f64),
+            ("forecast horizon", super::MAX_HORIZON_WEEKS as f64),
+            ("sites in a plan", super::MAX_SITES as f64),
+            ("permuted block size", super::MAX_BLOCK as f64),
+            ("enrolment rate of one site", super::MAX_RATE_PER_MONTH),
+            ("a lot's lead time", super::MAX_LEAD_TIME_WEEKS as f64),
+            ("replicates", crate::forecast::MAX_REPLICATES as f64),
+        ] {
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with(&format!("| {what}")))
+                .unwrap_or_else(|| panic!("README.md has no limits row for {what}"));
+            assert!(row.contains(&format!("| {n} ")), "{row}: should say {n}");
+        }
+    }
+}
