@@ -292,7 +292,7 @@ pub fn parse(path: &Path, bytes: Vec<u8>, trial: &Trial) -> Result<Roster, Input
 }
 
 /// Each column of `required` or `optional` that the header names more than once (as
-/// [`header_is`] compares them), as a problem naming every place it is in: dosesim would
+/// `header_is` compares them), as a problem naming every place it is in: dosesim would
 /// read one and ignore the other, whichever the spreadsheet put first.
 pub fn twice_in_header(
     path: &Path,

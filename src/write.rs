@@ -358,7 +358,7 @@ fn user_files(dir: &Path) -> Result<Vec<String>> {
 }
 
 /// Replaces the folder `target` as a whole: `fill` builds the new one beside it, the
-/// files of the old one that dosesim did not make ([`user_files`], a user's own) are
+/// files of the old one that dosesim did not make (`user_files`, a user's own) are
 /// linked into it as they stand when it is complete, and two renames swap it in. Until the
 /// new folder is complete the old one is untouched; a failure leaves it as it was. The
 /// caller holds the lock of `target`'s folder, which every dosesim run writing into
