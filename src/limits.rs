@@ -100,6 +100,31 @@ pub fn read_at_most(path: &Path, max: usize) -> std::io::Result<Option<Vec<u8>>>
     Ok(Some(bytes))
 }
 
+/// Reads an input file of at most `max` bytes, as [`read_at_most`]: its bytes, or why not in
+/// words. `what` names the file with its article ("a roster", "an administration record"),
+/// `usual` says how large such a file usually is ("a million patients take about 35 MB").
+pub fn read_input(path: &Path, max: usize, what: &str, usual: &str) -> Result<Vec<u8>, String> {
+    match read_at_most(path, max) {
+        Ok(Some(bytes)) => Ok(bytes),
+        Ok(None) => Err(too_large(max, what, usual)),
+        Err(e) => {
+            let noun = what
+                .strip_prefix("an ")
+                .or_else(|| what.strip_prefix("a "))
+                .unwrap_or(what);
+            Err(format!("cannot read the {noun}: {e}"))
+        }
+    }
+}
+
+/// The words for a file over its limit, as [`read_input`] says them.
+pub fn too_large(max: usize, what: &str, usual: &str) -> String {
+    format!(
+        "the file is over {max} bytes; {what} may be at most {max} bytes ({}; {usual}): is this the right file?",
+        size_words(max)
+    )
+}
+
 /// A size in words: "256 MiB", "1 MiB", "4000 bytes".
 pub fn size_words(bytes: usize) -> String {
     if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {

@@ -328,22 +328,13 @@ pub fn read_for(
 
 fn file_bytes(path: &Path) -> Result<Vec<u8>, InputError> {
     let max = crate::limits::MAX_RECORD_BYTES;
-    crate::limits::read_at_most(path, max)
-        .map_err(|e| {
-            InputError::one(Problem::new(
-                path,
-                format!("cannot read the administration record: {e}"),
-            ))
-        })?
-        .ok_or_else(|| {
-            InputError::one(Problem::new(
-                path,
-                format!(
-                    "the file is over {} ({max} bytes), the most an administration record may be (3,000,000 rows take about 111 MB): is this the right file?",
-                    crate::limits::size_words(max)
-                ),
-            ))
-        })
+    crate::limits::read_input(
+        path,
+        max,
+        "an administration record",
+        "3,000,000 rows take about 111 MB",
+    )
+    .map_err(|msg| InputError::one(Problem::new(path, msg)))
 }
 
 /// A log's header names as they are matched: trimmed, without a spreadsheet's byte-order

@@ -65,17 +65,9 @@ pub const FAR_START_DAYS: i64 = 5 * 365;
 /// Reads and checks a roster against a trial.
 pub fn read(path: &Path, trial: &Trial) -> Result<Roster, InputError> {
     let max = crate::limits::MAX_ROSTER_BYTES;
-    let bytes = crate::limits::read_at_most(path, max)
-        .map_err(|e| InputError::one(Problem::new(path, format!("cannot read roster: {e}"))))?
-        .ok_or_else(|| {
-            InputError::one(Problem::new(
-                path,
-                format!(
-                    "the file is over {} ({max} bytes), the most a roster may be (a million patients take about 35 MB): is this the right file?",
-                    crate::limits::size_words(max)
-                ),
-            ))
-        })?;
+    let bytes =
+        crate::limits::read_input(path, max, "a roster", "a million patients take about 35 MB")
+            .map_err(|msg| InputError::one(Problem::new(path, msg)))?;
     parse(path, bytes, trial)
 }
 

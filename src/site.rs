@@ -713,26 +713,12 @@ fn edits(a: &str, b: &str) -> usize {
 }
 
 /// A file's text, refused past `limit` bytes before more is read (a `/dev/zero` named as a
-/// holiday file is refused, not read until memory runs out). `what`: "holiday file".
-fn read_limited(path: &Path, limit: usize, what: &str) -> Result<String, String> {
-    use std::io::Read;
-    let too_large = || {
-        format!(
-            "the file is more than {limit} bytes; a {what} may be at most {limit} bytes: is this the right file?"
-        )
-    };
-    if std::fs::metadata(path).is_ok_and(|m| m.len() > limit as u64) {
-        return Err(too_large());
-    }
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(limit as u64 + 1).read_to_end(&mut bytes))
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if bytes.len() > limit {
-        return Err(too_large());
-    }
-    // The hash the manifest gives is of these bytes, the ones the outputs are made from.
-    crate::manifest::remember_input(path, &bytes);
+/// holiday file is refused, not read until memory runs out). `what` names the file with its
+/// article ("a holiday file"), `usual` its usual size.
+fn read_limited(path: &Path, limit: usize, what: &str, usual: &str) -> Result<String, String> {
+    let bytes = crate::limits::read_at_most(path, limit)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .ok_or_else(|| crate::limits::too_large(limit, what, usual))?;
     String::from_utf8(bytes).map_err(|e| {
         format!(
             "cannot read {}: not UTF-8 text (byte {})",
@@ -774,7 +760,13 @@ pub fn load(path: &Path) -> Result<SiteCalendar, InputError> {
 /// As [`load`], the recurrences with no end expanded over `span`, the dates the run's
 /// schedules can reach.
 pub fn load_within(path: &Path, span: Option<Span>) -> Result<SiteCalendar, InputError> {
-    let text = read_limited(path, MAX_CALENDAR_BYTES, "site calendar").map_err(|msg| {
+    let text = read_limited(
+        path,
+        MAX_CALENDAR_BYTES,
+        "a site calendar",
+        "the bundled ones are under 1 KB",
+    )
+    .map_err(|msg| {
         let msg = if msg.starts_with("cannot read") {
             format!("cannot read the site calendar: {msg}")
         } else {
@@ -904,7 +896,12 @@ pub fn parse_within(
             );
             continue;
         }
-        let read = match read_limited(&source, MAX_HOLIDAY_FILE_BYTES, "holiday file") {
+        let read = match read_limited(
+            &source,
+            MAX_HOLIDAY_FILE_BYTES,
+            "a holiday file",
+            "a year of holiday-cn is about 5 KB",
+        ) {
             Ok(t) => t,
             Err(msg) => {
                 problems.push(Problem::new(path, msg).at(line(s.span())).field(field));

@@ -317,7 +317,7 @@ fn calendars_past_the_day_and_size_limits_are_refused_before_they_take_memory() 
     let run = check(dir.path());
     run.expect_code(2);
     assert!(
-        run.stderr.contains("site.toml:2: sources[0]: the file is more than 10485760 bytes; a holiday file may be at most 10485760 bytes"),
+        run.stderr.contains("site.toml:2: sources[0]: the file is over 10485760 bytes; a holiday file may be at most 10485760 bytes"),
         "{}",
         run.stderr
     );
@@ -328,7 +328,7 @@ fn calendars_past_the_day_and_size_limits_are_refused_before_they_take_memory() 
         let run = check(dir.path());
         run.expect_code(2);
         assert!(
-            run.stderr.contains("the file is more than 10485760 bytes"),
+            run.stderr.contains("the file is over 10485760 bytes"),
             "{}",
             run.stderr
         );

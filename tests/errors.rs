@@ -1548,7 +1548,7 @@ fn an_endless_scenario_roster_record_or_plan_is_refused_by_its_size_limit() {
         &r,
         &[
             "/dev/zero: the file is over 256 MiB",
-            "the most a roster may be",
+            "a roster may be at most",
         ],
     );
     let r = run(["pharmacy", HIGH, "--roster", roster, "--log", "/dev/zero"]);
@@ -1556,7 +1556,7 @@ fn an_endless_scenario_roster_record_or_plan_is_refused_by_its_size_limit() {
         &r,
         &[
             "/dev/zero: the file is over 512 MiB",
-            "the most an administration record may be",
+            "an administration record may be at most",
         ],
     );
     let dir = tempfile::tempdir().unwrap();
@@ -1572,7 +1572,7 @@ fn an_endless_scenario_roster_record_or_plan_is_refused_by_its_size_limit() {
         &r,
         &[
             "/dev/zero: the file is over 1 MiB",
-            "the most a plan file may be",
+            "a plan file may be at most",
         ],
     );
     assert!(entries(dir.path()).is_empty());

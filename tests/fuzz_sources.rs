@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 
+use common::mutate::{self, Edit, cases};
+
 /// Tokens of the four formats: keys, separators, dates, numbers and characters a parser
 /// could trip on.
 const TOKENS: &[&str] = &[
@@ -100,75 +102,13 @@ const TOKENS: &[&str] = &[
     "{ value = 1e12, assumed = \"x\" }",
 ];
 
-#[derive(Debug, Clone)]
-enum Edit {
-    Cut { at: usize, len: usize },
-    Insert { at: usize, token: usize },
-    Bytes { at: usize, bytes: Vec<u8> },
-    Copy { from: usize, len: usize, to: usize },
-    SwapLines { a: usize, b: usize },
-}
-
+/// One edit of a seed, its tokens from [`TOKENS`].
 fn edit() -> impl Strategy<Value = Edit> {
-    prop_oneof![
-        (any::<usize>(), 1..64usize).prop_map(|(at, len)| Edit::Cut { at, len }),
-        (any::<usize>(), 0..TOKENS.len()).prop_map(|(at, token)| Edit::Insert { at, token }),
-        (any::<usize>(), prop::collection::vec(any::<u8>(), 1..8))
-            .prop_map(|(at, bytes)| Edit::Bytes { at, bytes }),
-        (any::<usize>(), 1..400usize, any::<usize>()).prop_map(|(from, len, to)| Edit::Copy {
-            from,
-            len,
-            to
-        }),
-        (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Edit::SwapLines { a, b }),
-    ]
+    mutate::edit(TOKENS.len())
 }
 
 fn apply(seed: &[u8], edits: &[Edit]) -> Vec<u8> {
-    let mut v = seed.to_vec();
-    for e in edits {
-        let n = v.len().max(1);
-        match e {
-            Edit::Cut { at, len } => {
-                let a = at % n;
-                let b = (a + len).min(v.len());
-                if a < b {
-                    v.drain(a..b);
-                }
-            }
-            Edit::Insert { at, token } => {
-                let a = (at % (v.len() + 1)).min(v.len());
-                v.splice(a..a, TOKENS[*token].bytes());
-            }
-            Edit::Bytes { at, bytes } => {
-                let a = (at % (v.len() + 1)).min(v.len());
-                v.splice(a..a, bytes.iter().copied());
-            }
-            Edit::Copy { from, len, to } => {
-                let a = from % n;
-                let b = (a + len).min(v.len());
-                let piece: Vec<u8> = v.get(a..b).unwrap_or_default().to_vec();
-                let t = (to % (v.len() + 1)).min(v.len());
-                v.splice(t..t, piece);
-            }
-            Edit::SwapLines { a, b } => {
-                let text = String::from_utf8_lossy(&v).into_owned();
-                let mut lines: Vec<&str> = text.split('\n').collect();
-                let k = lines.len();
-                lines.swap(a % k, b % k);
-                v = lines.join("\n").into_bytes();
-            }
-        }
-    }
-    v
-}
-
-/// `PROPTEST_CASES` when set (for a longer campaign), else `default`.
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    mutate::apply(seed, edits, TOKENS)
 }
 
 /// The longest one run of a fuzz case may take. The bundled inputs take well under a

@@ -205,17 +205,9 @@ struct RawProduct {
 /// Reads and checks a plan file for `trial`.
 pub fn load(path: &Path, trial: &Trial) -> Result<ForecastPlan, InputError> {
     let max = crate::limits::MAX_PLAN_BYTES;
-    let bytes = crate::limits::read_at_most(path, max)
-        .map_err(|e| InputError::one(Problem::new(path, format!("cannot read plan file: {e}"))))?
-        .ok_or_else(|| {
-            InputError::one(Problem::new(
-                path,
-                format!(
-                    "the file is over {} ({max} bytes), the most a plan file may be (the bundled ones are about 4 KB): is this the right file?",
-                    crate::limits::size_words(max)
-                ),
-            ))
-        })?;
+    let bytes =
+        crate::limits::read_input(path, max, "a plan file", "the bundled ones are about 4 KB")
+            .map_err(|msg| InputError::one(Problem::new(path, msg)))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         InputError::one(Problem::new(
             path,

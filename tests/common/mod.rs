@@ -4,6 +4,8 @@
 //! Each `tests/*.rs` file is its own test binary and uses only part of this module.
 #![allow(dead_code)]
 
+pub mod mutate;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
