@@ -68,12 +68,28 @@ impl fmt::Display for Problem {
 #[derive(Debug, thiserror::Error)]
 pub struct InputError {
     pub problems: Vec<Problem>,
+    /// Problems counted but not listed: the last of `problems` then says "... and N more
+    /// problems", and the count at the top is of all of them.
+    pub unlisted: usize,
 }
 
 impl InputError {
-    pub fn one(problem: Problem) -> Self {
+    pub fn new(problems: Vec<Problem>) -> Self {
         InputError {
-            problems: vec![problem],
+            problems,
+            unlisted: 0,
+        }
+    }
+
+    pub fn one(problem: Problem) -> Self {
+        InputError::new(vec![problem])
+    }
+
+    /// How many problems there are, listed or not.
+    pub fn count(&self) -> usize {
+        match self.unlisted {
+            0 => self.problems.len(),
+            n => self.problems.len() - 1 + n,
         }
     }
 
@@ -82,14 +98,14 @@ impl InputError {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(InputError { problems })
+            Err(InputError::new(problems))
         }
     }
 }
 
 impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.problems.len();
+        let n = self.count();
         if n > 1 {
             writeln!(f, "{n} problems:")?;
         }
@@ -97,7 +113,7 @@ impl fmt::Display for InputError {
             if i > 0 {
                 writeln!(f)?;
             }
-            if n > 1 {
+            if self.problems.len() > 1 {
                 write!(f, "  ")?;
             }
             write!(f, "{p}")?;
@@ -161,6 +177,20 @@ impl Capped {
         }
         self.problems
     }
+
+    /// `Ok(())` when there are none, else all of them as one error whose count is of
+    /// every problem, listed or not.
+    pub fn check(self, path: &Path) -> Result<(), InputError> {
+        let more = self.more;
+        let problems = self.into_problems(path);
+        match problems.is_empty() {
+            true => Ok(()),
+            false => Err(InputError {
+                problems,
+                unlisted: more,
+            }),
+        }
+    }
 }
 
 impl Extend<Problem> for Capped {
@@ -220,6 +250,7 @@ mod tests {
     #[test]
     fn all_problems_are_listed() {
         let e = InputError {
+            unlisted: 0,
             problems: vec![
                 Problem::new(Path::new("a"), "one"),
                 Problem::new(Path::new("a"), "two"),

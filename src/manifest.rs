@@ -423,9 +423,7 @@ pub fn check_history(
         return Ok(history);
     }
     if !force {
-        return Err(InputError {
-            problems: found.into_iter().map(|f| f.0).collect(),
-        });
+        return Err(InputError::new(found.into_iter().map(|f| f.0).collect()));
     }
     let highest = old.sequence_max.unwrap_or_else(|| {
         highest_sequence(&dir.join(crate::bundle::CALENDAR_FILE)).max(old.sequence_base)

@@ -709,7 +709,7 @@ pub fn parse(
         warnings.extend(warned);
     }
     // In line order, then "... and N more problems" last.
-    InputError::check(problems.into_problems(path))?;
+    problems.check(path)?;
     Ok(Log {
         path: path.to_path_buf(),
         as_of,

@@ -266,7 +266,7 @@ pub fn parse(path: &Path, bytes: Vec<u8>, trial: &Trial) -> Result<Roster, Input
     }
     drop(bad_lines);
     // In line order, then "... and N more problems" last.
-    InputError::check(problems.into_problems(path))?;
+    problems.check(path)?;
     let date_warnings = far_starts(path, &entries);
     let site_warnings = match site_col {
         Some(_) => blank_sites(path, &entries),

@@ -1079,12 +1079,16 @@ pub fn parse_within(
 
 /// A calendar's problems, at most [`MAX_PROBLEMS`] of them and then how many more.
 fn capped(path: &Path, mut problems: Vec<Problem>) -> InputError {
+    let mut unlisted = 0;
     if problems.len() > MAX_PROBLEMS {
-        let more = problems.len() - MAX_PROBLEMS;
+        unlisted = problems.len() - MAX_PROBLEMS;
         problems.truncate(MAX_PROBLEMS);
-        problems.push(Problem::new(path, format!("... and {more} more problems")));
+        problems.push(Problem::new(
+            path,
+            format!("... and {unlisted} more problems"),
+        ));
     }
-    InputError { problems }
+    InputError { problems, unlisted }
 }
 
 /// Adds a source's date, refusing one that another source says the opposite of. `from`:

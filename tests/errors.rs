@@ -1547,7 +1547,7 @@ fn an_endless_scenario_roster_record_or_plan_is_refused_by_its_size_limit() {
     assert_bad_input(
         &r,
         &[
-            "/dev/zero: the file is over 256 MiB",
+            "/dev/zero: the file is over 268435456 bytes",
             "a roster may be at most",
         ],
     );
@@ -1555,7 +1555,7 @@ fn an_endless_scenario_roster_record_or_plan_is_refused_by_its_size_limit() {
     assert_bad_input(
         &r,
         &[
-            "/dev/zero: the file is over 512 MiB",
+            "/dev/zero: the file is over 536870912 bytes",
             "an administration record may be at most",
         ],
     );
@@ -1571,7 +1571,7 @@ fn an_endless_scenario_roster_record_or_plan_is_refused_by_its_size_limit() {
     assert_bad_input(
         &r,
         &[
-            "/dev/zero: the file is over 1 MiB",
+            "/dev/zero: the file is over 1048576 bytes",
             "a plan file may be at most",
         ],
     );

@@ -1612,7 +1612,7 @@ fn the_count_of_problems_not_listed_comes_last() {
     run.expect_code(2);
     let lines: Vec<&str> = run.stderr.lines().collect();
     let l = log.display().to_string();
-    assert_eq!(lines[0], "error: 201 problems:", "{}", run.stderr);
+    assert_eq!(lines[0], "error: 260 problems:", "{}", run.stderr);
     assert!(lines[1].starts_with(&format!("  {l}:2: record: unknown record 'sold'")));
     assert!(lines[200].starts_with(&format!("  {l}:201: record: ")));
     assert_eq!(lines[201], format!("  {l}: ... and 60 more problems"));

@@ -173,7 +173,7 @@ pub fn check_files(
                 out.push('\n');
             }
             Err(e) => {
-                let n = e.problems.len();
+                let n = e.count();
                 out.push_str(&format!(
                     "BAD {}  ({n} problem{})\n",
                     f.display(),
