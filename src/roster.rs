@@ -326,6 +326,17 @@ pub fn twice_in_header(
 /// as tab-separated text, or with a locale's `;`), the problem in words, naming the
 /// columns `needed`.
 pub fn other_separator(headers: &csv::ByteRecord, needed: &[&str]) -> Option<String> {
+    // UTF-16 (a spreadsheet's "Unicode Text"): a byte-order mark, or a zero byte beside
+    // every letter.
+    let utf16 = headers
+        .iter()
+        .any(|h| h.starts_with(&[0xFF, 0xFE]) || h.starts_with(&[0xFE, 0xFF]) || h.contains(&0));
+    if utf16 {
+        return Some(format!(
+            "the file looks like UTF-16 text (as a spreadsheet saves \"Unicode Text\"), but dosesim reads CSV in UTF-8: save it as \"CSV UTF-8\", comma-separated (the header needs {})",
+            needed.join(",")
+        ));
+    }
     let has = |sep: u8| {
         headers.iter().any(|h| {
             h.split(|&b| b == sep)

@@ -290,7 +290,9 @@ pub fn load_named(arg: &Path) -> Result<Trial, InputError> {
 pub fn resolve(arg: &Path, dir: &Path) -> Result<PathBuf, InputError> {
     let text = arg.to_string_lossy();
     let bare = arg.components().count() == 1 && arg.extension().is_none();
-    if !bare || arg.exists() {
+    // A folder of that name (a trial's output folder, made by `cohort --out .`) is not a
+    // scenario: the trial id is looked up.
+    if !bare || arg.is_file() {
         return Ok(arg.to_path_buf());
     }
     let files = files_in(dir).map_err(|_| {

@@ -1142,6 +1142,31 @@ fn merge(mut ranges: Vec<(NaiveDate, NaiveDate)>) -> Vec<(NaiveDate, NaiveDate)>
 
 /// A holiday-cn file: `{"year": 2026, "days": [{"name", "date", "isOffDay"}]}`. It covers
 /// its whole year.
+/// A JSON reader's message in the words of a holiday-cn file: without the code's type
+/// names (`i32`, `struct File`) and without the line, which the problem gives.
+fn json_words(e: &serde_json::Error) -> String {
+    let mut msg = e.to_string();
+    if let Some(i) = msg.rfind(" at line ") {
+        msg.truncate(i);
+    }
+    for (code, words) in [
+        ("expected i32", "expected a whole number (a year)"),
+        ("invalid length", "a list of length"),
+        (" with 2 elements", ""),
+        ("struct File", "an object with \"year\" and \"days\""),
+        (
+            "struct Entry",
+            "an object with \"name\", \"date\" and \"isOffDay\"",
+        ),
+        ("expected a boolean", "expected true or false"),
+        ("floating point", "number"),
+        ("integer", "number"),
+    ] {
+        msg = msg.replace(code, words);
+    }
+    msg
+}
+
 fn holiday_cn(path: &Path, text: &str, budget: &mut Budget) -> Result<SourceDays, Vec<Problem>> {
     #[derive(Deserialize)]
     struct File {
@@ -1157,7 +1182,7 @@ fn holiday_cn(path: &Path, text: &str, budget: &mut Budget) -> Result<SourceDays
     }
     let file: File = serde_json::from_str(text).map_err(|e| {
         vec![
-            Problem::new(path, format!("not a holiday-cn file: {e}"))
+            Problem::new(path, format!("not a holiday-cn file: {}", json_words(&e)))
                 .at(Some(e.line()).filter(|&l| l > 0)),
         ]
     })?;
@@ -1311,6 +1336,32 @@ pub(crate) fn year_span(dates: impl Iterator<Item = NaiveDate>) -> Option<(Naive
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_holiday_cn_file_of_the_wrong_shape_is_said_without_the_codes_type_names() {
+        for (body, words) in [
+            (
+                r#"{"year": 2026.5, "days": []}"#,
+                "expected a whole number (a year)",
+            ),
+            (
+                r#"{"year": 2026, "days": [{"name": "x", "date": "2026-10-01", "isOffDay": "yes"}]}"#,
+                "expected true or false",
+            ),
+            ("[1]", r#"expected an object with "year" and "days""#),
+        ] {
+            let problems =
+                match super::holiday_cn(Path::new("h.json"), body, &mut super::Budget::new()) {
+                    Err(p) => p,
+                    Ok(_) => panic!("{body} was read"),
+                };
+            let msg = problems[0].to_string();
+            assert!(msg.contains(words), "{msg}");
+            for code in ["i32", "struct", "column", "floating point", "boolean"] {
+                assert!(!msg.contains(code), "{msg}");
+            }
+        }
+    }
+
     use super::*;
 
     fn d(s: &str) -> NaiveDate {

@@ -2157,3 +2157,25 @@ fn a_patient_of_background_treatment_only_gets_no_calendar_file() {
             .any(|r| r.kind == "background")
     );
 }
+
+/// A roster saved as UTF-16 ("Unicode Text") is told so, once.
+#[test]
+fn a_utf16_roster_is_told_to_be_saved_as_utf8() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "patient_id,arm,weight_kg,start_date\nP1,msc,60,2027-01-01\n";
+    let mut bytes = vec![0xFF, 0xFE];
+    bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    let roster = dir.path().join("r.csv");
+    std::fs::write(&roster, bytes).unwrap();
+    let run = pharmacy(Path::new(NCT01724398), &roster, &[]);
+    assert_bad_input(&run);
+    let err = run.err();
+    assert!(
+        err.contains(&format!(
+            "{}:1: the file looks like UTF-16 text",
+            roster.display()
+        )) && err.contains("save it as \"CSV UTF-8\""),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

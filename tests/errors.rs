@@ -1577,3 +1577,27 @@ fn an_endless_scenario_roster_record_or_plan_is_refused_by_its_size_limit() {
     );
     assert!(entries(dir.path()).is_empty());
 }
+
+/// A trial's output folder in the working folder (`cohort ... --out .` makes
+/// `./NCT01724398/`) does not hide the trial id: `show NCT01724398` still finds the
+/// scenario.
+#[cfg(unix)]
+#[test]
+fn a_folder_named_as_the_trial_does_not_hide_its_id() {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        common::root().join("scenarios"),
+        dir.path().join("scenarios"),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("NCT01724398")).unwrap();
+    let out = assert_cmd::Command::cargo_bin("dosesim")
+        .unwrap()
+        .current_dir(dir.path())
+        .args(["show", "NCT01724398"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("NCT01724398"));
+}
