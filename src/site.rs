@@ -1253,8 +1253,37 @@ fn holiday_cn(path: &Path, text: &str, budget: &mut Budget) -> Result<SourceDays
 
 /// A CSV file with the header `date,name,open` (`open` is true or false).
 fn csv_days(path: &Path, text: &str, budget: &mut Budget) -> Result<SourceDays, Vec<Problem>> {
-    let mut rdr = csv::ReaderBuilder::new().from_reader(text.as_bytes());
+    // Lines are counted from each row's first byte, so that CRLF line ends and blank
+    // lines do not shift them.
+    let lines = Lines::new(text);
+    // The CSV reader's row position may stand on the line end before the row.
+    let row_line = |byte: u64| {
+        let mut i = byte as usize;
+        while matches!(text.as_bytes().get(i), Some(b'\r' | b'\n')) {
+            i += 1;
+        }
+        lines.of(i)
+    };
     let mut problems = Vec::new();
+    // A carriage return inside a line would end the row there for the CSV reader, and
+    // reach a holiday's name: said, with its line.
+    for (i, _) in text.match_indices('\r') {
+        if text.as_bytes().get(i + 1) != Some(&b'\n') {
+            problems.push(
+                Problem::new(
+                    path,
+                    "a carriage return (control character U+000D) inside a line: remove it",
+                )
+                .at(Some(lines.of(i))),
+            );
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.as_bytes());
     let headers = rdr
         .headers()
         .map_err(|e| vec![Problem::new(path, format!("cannot read the header: {e}")).at(Some(1))])?
@@ -1269,12 +1298,26 @@ fn csv_days(path: &Path, text: &str, budget: &mut Budget) -> Result<SourceDays, 
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
-                let at = e.position().map(|p| p.line() as usize);
-                problems.push(Problem::new(path, format!("unreadable CSV: {e}")).at(at));
+                let at = e.position().map(|p| row_line(p.byte()));
+                problems.push(Problem::new(path, format!("unreadable CSV row ({e})")).at(at));
                 continue;
             }
         };
-        let at = rec.position().map(|p| p.line() as usize);
+        let at = rec.position().map(|p| row_line(p.byte()));
+        if rec.len() != 3 {
+            problems.push(
+                Problem::new(
+                    path,
+                    format!(
+                        "the row has {} column{}; a holiday CSV row has 3: date,name,open",
+                        rec.len(),
+                        if rec.len() == 1 { "" } else { "s" }
+                    ),
+                )
+                .at(at),
+            );
+            continue;
+        }
         let date = match parse_date(rec.get(0).unwrap_or("").trim()) {
             Ok(d) => Some(d),
             Err(msg) => {

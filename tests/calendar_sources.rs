@@ -511,3 +511,47 @@ fn reading_a_site_calendars_own_lists_takes_time_in_proportion_to_their_length()
     let ratio = growth_of(make, 1_000);
     assert!(ratio < 20.0, "10x the dates took {ratio:.1}x the time");
 }
+
+/// A holiday CSV's problems name the line the row is on, with CRLF line ends and blank
+/// lines alike, in words: a short row, a value not true or false, a carriage return
+/// inside a line.
+#[test]
+fn a_holiday_csvs_problems_are_said_in_words_on_their_own_lines() {
+    for end in ["\n", "\r\n"] {
+        let text = [
+            "date,name,open",
+            "2026-10-01,National Day,false",
+            "2026-10-02,short",
+            "",
+            "2026-10-03,ab,maybe",
+            "",
+        ]
+        .join(end);
+        let dir = calendars(
+            "name = \"Site\"\nsources = [\"h.csv\"]\n",
+            &[("h.csv", &text)],
+        );
+        let run = check(dir.path());
+        run.expect_code(2);
+        let csv = dir.path().join("h.csv").display().to_string();
+        for expected in [
+            format!("{csv}:3: the row has 2 columns; a holiday CSV row has 3: date,name,open"),
+            format!("{csv}:5: open: 'maybe' is not true or false"),
+        ] {
+            assert!(run.stderr.contains(&expected), "{expected}\n{}", run.stderr);
+        }
+        assert!(!run.stderr.contains("CSV error"), "{}", run.stderr);
+    }
+    let dir = calendars(
+        "name = \"Site\"\nsources = [\"h.csv\"]\n",
+        &[("h.csv", "date,name,open\n2026-10-01,a\rATTENDEE:x,false\n")],
+    );
+    let run = check(dir.path());
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("h.csv:2: a carriage return (control character U+000D) inside a line"),
+        "{}",
+        run.stderr
+    );
+}
