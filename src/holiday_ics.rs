@@ -374,6 +374,19 @@ fn expand(
     let dtstart = utc(start);
     let mut set = rrule::RRuleSet::new(dtstart);
     if let Some((r, at)) = rule {
+        if let Some(until) = r.get_until()
+            && until.date_naive() < start
+        {
+            return Err(Problem::new(
+                path,
+                format!(
+                    "the rule ends (UNTIL {}) before the event starts (DTSTART {start}): check both dates",
+                    until.date_naive()
+                ),
+            )
+            .at(Some(at))
+            .field("RRULE"));
+        }
         match r.validate(dtstart) {
             Ok(v) => set = set.rrule(v),
             Err(e) => {
@@ -447,7 +460,13 @@ fn rule(value: &str) -> Result<rrule::RRule<rrule::Unvalidated>, String> {
                     "{key} gives times of day: an all-day closure repeats on days"
                 ));
             }
-            _ => parts.push(part),
+            "FREQ" | "COUNT" | "INTERVAL" | "BYDAY" | "BYMONTHDAY" | "BYYEARDAY" | "BYWEEKNO"
+            | "BYMONTH" | "BYSETPOS" | "WKST" => parts.push(part),
+            _ => {
+                return Err(format!(
+                    "{key} is not a part of a recurrence rule (RFC 5545 has FREQ, UNTIL, COUNT, INTERVAL, BYDAY, BYMONTHDAY, BYYEARDAY, BYWEEKNO, BYMONTH, BYSETPOS and WKST for days)"
+                ));
+            }
         }
     }
     let count = |key: &str| {
@@ -895,6 +914,14 @@ mod tests {
             (
                 "DTSTART;VALUE=DATE:20260105\r\nRRULE:FREQ=DAILY;COUNT=2;UNTIL=20260110\r\n",
                 "h.ics:5: RRULE: 'FREQ=DAILY;COUNT=2;UNTIL=20260110' has both COUNT and UNTIL",
+            ),
+            (
+                "DTSTART;VALUE=DATE:20260105\r\nRRULE:FREQ=WEEKLY;UNTIL=20251001\r\n",
+                "h.ics:5: RRULE: the rule ends (UNTIL 2025-10-01) before the event starts (DTSTART 2026-01-05)",
+            ),
+            (
+                "DTSTART;VALUE=DATE:20260105\r\nRRULE:FREQ=WEEKLY;X-FOO=1\r\n",
+                "h.ics:5: RRULE: X-FOO is not a part of a recurrence rule",
             ),
             (
                 "DTSTART;VALUE=DATE:20260105\r\nRRULE:FREQ=DAILY;INTERVAL=0\r\n",
