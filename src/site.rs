@@ -1265,10 +1265,13 @@ fn csv_days(path: &Path, text: &str, budget: &mut Budget) -> Result<SourceDays, 
         lines.of(i)
     };
     let mut problems = Vec::new();
-    // A carriage return inside a line would end the row there for the CSV reader, and
-    // reach a holiday's name: said, with its line.
-    for (i, _) in text.match_indices('\r') {
-        if text.as_bytes().get(i + 1) != Some(&b'\n') {
+    // A carriage return inside a line would end the row there for the CSV reader: said,
+    // with its line.
+    // (Inside quotes it is part of the name, which the name's own check refuses.)
+    let mut quoted = false;
+    for (i, &b) in text.as_bytes().iter().enumerate() {
+        quoted ^= b == b'"';
+        if b == b'\r' && !quoted && text.as_bytes().get(i + 1) != Some(&b'\n') {
             problems.push(
                 Problem::new(
                     path,
