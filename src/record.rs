@@ -669,7 +669,8 @@ pub fn parse(
             }
         }
     }
-    let far_alone = match (max1, max2) {
+    // (Rows of other patients, skipped when one patient's record is read, count too.)
+    let far_alone = match (max1, max2.max(latest_other)) {
         (Some(a), Some(b)) if count1 == 1 && (a - b).num_days() > FAR_PAST_OTHERS_DAYS => {
             Some((a, b))
         }

@@ -713,3 +713,40 @@ fn only_what_is_still_to_come_is_warned_about_on_a_closed_day() {
         "{err}"
     );
 }
+
+/// A row far past the rest of the record is said the same way whether the whole record
+/// is read (`pharmacy`) or one patient's (`calendar --patient`): "the latest before it"
+/// is the record's, not only that patient's.
+#[test]
+fn a_far_row_is_measured_against_the_whole_record_by_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log =
+        std::fs::read_to_string(common::root().join("scenarios/logs/NCT01724398.csv")).unwrap();
+    log.push_str("P4398-002,2028-09-14,weight,,,60,typo\n");
+    let path = dir.path().join("far.csv");
+    std::fs::write(&path, log).unwrap();
+    for command in [
+        &["calendar", "--patient", "P4398-002"][..],
+        &["pharmacy"][..],
+    ] {
+        let out = assert_cmd::Command::cargo_bin("dosesim")
+            .unwrap()
+            .current_dir(common::root())
+            .args(command)
+            .args([
+                "NCT01724398",
+                "--roster",
+                "scenarios/rosters/NCT01724398.csv",
+                "--log",
+            ])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command:?}: {err}");
+        assert!(
+            err.contains(":80: date: 2028-09-14 is 664 days after every other row of the record (the latest before it is 2026-11-20)"),
+            "{command:?}: {err}"
+        );
+    }
+}
