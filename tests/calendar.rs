@@ -12,10 +12,8 @@
 //! test; several starts cross a year end (2026-12-30, 2027-12-30) or a leap day
 //! (2028-02-25, 2028-02-27).
 
-mod common;
-
+use crate::common::*;
 use chrono::{Datelike, NaiveDate, Weekday};
-use common::*;
 
 /// The columns of a row that depend on the event, as the CSV writes them.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,12 +3,10 @@
 //! events; unknown keys at every level; holiday names; holiday-cn years; the size, day and
 //! source limits; and reading time that grows with the file's size only.
 
-mod common;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// A folder of site calendars holding `site.toml` (`toml`) and the files `files`.
 fn calendars(toml: &str, files: &[(&str, &str)]) -> tempfile::TempDir {

@@ -1,9 +1,7 @@
 //! `dosesim calendars check`: the bundled site calendars pass; a broken one is refused with
 //! every problem, file, line and field, exit status 2.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn the_bundled_site_calendars_pass() {

@@ -9,14 +9,12 @@
 //! - formula-like text is made inert in every CSV; ids cannot name paths; reruns give the
 //!   same bytes; a shorter roster removes the calendars of patients no longer on it.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
+use crate::common::*;
 use chrono::NaiveDate;
-use common::*;
 
 const NCT01724398: &str = "scenarios/nct01724398.toml";
 const NCT01573923: &str = "scenarios/nct01573923.toml";

@@ -3,12 +3,10 @@
 //! UIDs), titles that name the patient, reminders before each dose (--remind-days), and
 //! `calendar --roster --patient`, which takes a patient from the roster.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 
 const NCT04822922: &str = "scenarios/nct04822922.toml";
 

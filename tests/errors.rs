@@ -3,9 +3,7 @@
 //! file written and an existing file left byte for byte. Also `validate`, `show` and usage
 //! errors.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const HIGH: &str = "scenarios/nct04822922.toml";
 
@@ -1087,7 +1085,7 @@ fn a_rounding_step_that_rounds_doses_to_zero_is_refused() {
         )],
     );
     let (_dir2, ok_path) = temp_scenario("ok.toml", &ok);
-    common::run(["validate", ok_path.to_str().unwrap()]).expect_code(0);
+    crate::common::run(["validate", ok_path.to_str().unwrap()]).expect_code(0);
 }
 
 /// Hardening 7: a month interval running past the calendar passed `validate`, then every
@@ -1104,7 +1102,7 @@ fn a_month_interval_past_the_calendar_is_refused_by_validate() {
     let broken = text.replacen(&every, &every.replace("= 3", "= 500"), 1);
     assert_ne!(broken, text);
     let (_dir, tmp) = temp_scenario("x.toml", &broken);
-    let run = common::run(["validate", tmp.to_str().unwrap()]);
+    let run = crate::common::run(["validate", tmp.to_str().unwrap()]);
     run.expect_code(2);
     assert!(
         run.stderr
@@ -1117,7 +1115,7 @@ fn a_month_interval_past_the_calendar_is_refused_by_validate() {
 /// Runs `validate` on `text` saved as x.toml and returns the run (status 2 expected).
 fn validate_text(text: &str) -> (tempfile::TempDir, Run) {
     let (dir, path) = temp_scenario("x.toml", text);
-    let run = common::run(["validate", path.to_str().unwrap()]);
+    let run = crate::common::run(["validate", path.to_str().unwrap()]);
     (dir, run)
 }
 
@@ -1586,7 +1584,7 @@ fn an_endless_scenario_roster_record_or_plan_is_refused_by_its_size_limit() {
 fn a_folder_named_as_the_trial_does_not_hide_its_id() {
     let dir = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(
-        common::root().join("scenarios"),
+        crate::common::root().join("scenarios"),
         dir.path().join("scenarios"),
     )
     .unwrap();

@@ -1,9 +1,7 @@
 //! The examples committed in output/examples/ are what the code makes today: `dosesim
 //! examples --out DIR` writes the same set of files, byte for byte.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const FIX: &str = "the committed examples are out of date: run `cargo run --release -- examples` \
     and review the diff (git diff output/examples/) before committing it";

@@ -4,12 +4,10 @@
 //! and lots that add up, monthly capacity risk from its weeks, the record's facts, per-site
 //! demand and products in mL.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 
 const SCENARIO: &str = "scenarios/nct04822922.toml";
 

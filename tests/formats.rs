@@ -14,9 +14,7 @@
 //!   1 to 7 October, so day 7 moves to Thursday 8 October and days 1 and 4 stay, flagged;
 //!   Saturday 10 October is a make-up working day.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const FORMATS: [&str; 4] = ["table", "csv", "json", "ics"];
 

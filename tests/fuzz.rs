@@ -8,10 +8,8 @@
 //!   every refusal names the file; a run that hangs fails the test.
 //!
 //! The case counts are bounded so that CI stays quick (256 in-process cases a test, 24
-//! runs of the binary); `PROPTEST_CASES=20000 cargo test --release --test fuzz` runs a
+//! runs of the binary); `PROPTEST_CASES=20000 cargo test --release --test main fuzz::` runs a
 //! longer campaign (a tenth of the cases run the binary).
-
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
@@ -20,7 +18,7 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use proptest::prelude::*;
 
-use common::mutate::{self, Edit, cases};
+use crate::common::mutate::{self, Edit, cases};
 
 use dosesim::cohort::Cohort;
 use dosesim::export::{self, Calendar};
@@ -227,7 +225,7 @@ proptest! {
 fn run_bounded(args: &[&std::ffi::OsStr]) -> std::process::Output {
     assert_cmd::Command::cargo_bin("dosesim")
         .unwrap()
-        .current_dir(common::root())
+        .current_dir(crate::common::root())
         .args(args)
         .timeout(Duration::from_secs(60))
         .output()

@@ -4,10 +4,8 @@
 //! (bytes cut, copied and inserted, tokens of its format dropped in, lines swapped) and runs
 //! the binary that reads it, with a time bound: the run exits 0 or 2, never anything else,
 //! within the bound, and a refusal names the file. `tests/fuzz.rs` does the same for
-//! scenarios and rosters; `PROPTEST_CASES=2000 cargo test --release --test fuzz_sources`
+//! scenarios and rosters; `PROPTEST_CASES=2000 cargo test --release --test main fuzz_sources::`
 //! runs a longer campaign.
-
-mod common;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -15,7 +13,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 
-use common::mutate::{self, Edit, cases};
+use crate::common::mutate::{self, Edit, cases};
 
 /// Tokens of the four formats: keys, separators, dates, numbers and characters a parser
 /// could trip on.
@@ -120,7 +118,7 @@ const BOUND: Duration = Duration::from_secs(30);
 fn run(args: &[&OsStr]) -> Result<std::process::Output, TestCaseError> {
     let out = assert_cmd::Command::cargo_bin("dosesim")
         .unwrap()
-        .current_dir(common::root())
+        .current_dir(crate::common::root())
         .args(args)
         .timeout(BOUND)
         .output()
@@ -150,7 +148,7 @@ fn exits_0_or_2(out: &std::process::Output, names: &[&str]) -> Result<(), TestCa
 }
 
 fn bundled(rel: &str) -> Vec<u8> {
-    std::fs::read(common::root().join(rel)).unwrap()
+    std::fs::read(crate::common::root().join(rel)).unwrap()
 }
 
 /// A holiday CSV of the form README gives (date,name,open).

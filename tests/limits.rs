@@ -4,11 +4,9 @@
 //! `timeline`, `compare` (with the bundled trials, and with 30 copies of it) and `cohort`
 //! all succeed and write readable PNGs of a bounded size.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 
 /// The largest chart side any chart command draws on its own (the chart code refuses
 /// more than 8,000 pixels).

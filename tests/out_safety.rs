@@ -5,13 +5,11 @@
 //! of the bytes the outputs were made from; a leftover that cannot be removed is named and
 //! does not stop the next run; a swap that runs out of space says it needs room for two.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use common::*;
+use crate::common::*;
 
 /// The issue's own example: a trial with a demo record.
 const NCT01724398: &str = "scenarios/nct01724398.toml";

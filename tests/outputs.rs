@@ -3,12 +3,10 @@
 //! user's own files survive a rerun, two runs into one folder take turns, and what a
 //! killed run left is cleaned up. The index lists what the folder actually holds.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::*;
+use crate::common::*;
 
 const NCT04822922: &str = "scenarios/nct04822922.toml";
 const NCT01573923: &str = "scenarios/nct01573923.toml";

@@ -1,11 +1,9 @@
 //! `dosesim prep`, the pharmacy's preparation sheet, and `pharmacy --from/--to`, run as a
 //! pharmacist would. The figures are checked by hand in the comments.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 
 /// NCT04822922, doses on days 1, 4, 7 and 10, without a site calendar:
 /// - H1, high (12 x 10^5 cells/kg) x 62.5 kg = 75,000,000 cells: Jan 4, 7, 10, 13;

@@ -8,11 +8,9 @@
 //! both, the first two infusions after that day's exchange. A 60 kg patient's dose is
 //! 60 x 1e5 = 6,000,000 cells.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 
 const SCENARIO: &str = "scenarios/nct01724398.toml";
 const LOG_HEADER: &str = "patient_id,date,record,component,occurrence,amount,note";

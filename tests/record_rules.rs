@@ -8,11 +8,9 @@
 //! anchor plan), 1e5 cells/kg. NCT01724398 msc: weekly x4 (window 2 days, at least 5 days
 //! apart, anchor previous).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 
 const LOG_HEADER: &str = "patient_id,date,record,component,occurrence,amount,note";
 
@@ -721,7 +719,8 @@ fn only_what_is_still_to_come_is_warned_about_on_a_closed_day() {
 fn a_far_row_is_measured_against_the_whole_record_by_every_command() {
     let dir = tempfile::tempdir().unwrap();
     let mut log =
-        std::fs::read_to_string(common::root().join("scenarios/logs/NCT01724398.csv")).unwrap();
+        std::fs::read_to_string(crate::common::root().join("scenarios/logs/NCT01724398.csv"))
+            .unwrap();
     log.push_str("P4398-002,2028-09-14,weight,,,60,typo\n");
     let path = dir.path().join("far.csv");
     std::fs::write(&path, log).unwrap();
@@ -731,7 +730,7 @@ fn a_far_row_is_measured_against_the_whole_record_by_every_command() {
     ] {
         let out = assert_cmd::Command::cargo_bin("dosesim")
             .unwrap()
-            .current_dir(common::root())
+            .current_dir(crate::common::root())
             .args(command)
             .args([
                 "NCT01724398",

@@ -4,11 +4,9 @@
 //! values, a section per patient, and inline SVG charts that parse as XML and name their
 //! axes with units. Each patient's PNG and SVG chart in patients/ is checked as well.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 
 /// A trial's expectations, worked out from its scenario file by hand.
 struct Expect {

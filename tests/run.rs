@@ -3,12 +3,10 @@
 //! summary line per trial, the same bytes on every run; a named scenario writes only its
 //! trial; and every scenario and roster is checked before anything is written.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 
 /// `dosesim run [SCENARIOS...] --out OUT`.
 fn run_into(scenarios: &[&Path], out: &Path) -> Run {

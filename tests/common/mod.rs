@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests: running the real binary from the crate root,
 //! parsing its CSV, and writing broken copies of the bundled scenarios.
 //!
-//! Each `tests/*.rs` file is its own test binary and uses only part of this module.
+//! Every test module uses only part of it.
 #![allow(dead_code)]
 
 pub mod mutate;

@@ -1,0 +1,27 @@
+//! The integration tests: one binary (as xsv and ripgrep do), a module per area. Each module
+//! runs the real `dosesim` binary or calls the library, and `common` holds what they share.
+
+mod common;
+
+mod calendar;
+mod calendar_sources;
+mod calendars;
+mod chart;
+mod cohort;
+mod coordinator;
+mod errors;
+mod examples;
+mod forecast;
+mod formats;
+mod fuzz;
+mod fuzz_sources;
+mod limits;
+mod out_safety;
+mod outputs;
+mod placement;
+mod prep;
+mod properties;
+mod record;
+mod record_rules;
+mod report;
+mod run;
