@@ -179,30 +179,17 @@ fn event(
     let rrule = one("RRULE");
     let uid = one("UID");
     let recurrence_id = one("RECURRENCE-ID");
-    let at = |p: Option<&Prop>| Some(p.map_or(ev.at, |p| p.at));
 
     let name = match summary {
         Some(s) => unescape(s.value),
         None => "closed".to_string(),
     };
     if let Some(msg) = name_problem(&name) {
-        problems.push(Problem::new(path, msg).at(at(summary)).field("SUMMARY"));
+        let at = Some(summary.map_or(ev.at, |p| p.at));
+        problems.push(Problem::new(path, msg).at(at).field("SUMMARY"));
     }
-    if let Some(s) = status {
-        match s.value.trim().to_ascii_uppercase().as_str() {
-            "CANCELLED" => return Ok(None),
-            "CONFIRMED" | "TENTATIVE" => {}
-            other => problems.push(
-                Problem::new(
-                    path,
-                    format!(
-                        "'{other}' is not an event status: an event is CONFIRMED, TENTATIVE (both read as listed) or CANCELLED (skipped)"
-                    ),
-                )
-                .at(Some(s.at))
-                .field("STATUS"),
-            ),
-        }
+    if cancelled(path, status, &mut problems) {
+        return Ok(None);
     }
     if let Some(p) = ev.props.iter().find(|p| p.name == "EXRULE") {
         problems.push(
@@ -213,110 +200,11 @@ fn event(
             .at(Some(p.at)),
         );
     }
-    let start = match start {
-        Some(p) if is_date(p) => match date_value(p) {
-            Ok(d) => Some(d),
-            Err(msg) => {
-                problems.push(Problem::new(path, msg).at(Some(p.at)).field("DTSTART"));
-                None
-            }
-        },
-        Some(p) => {
-            problems.push(
-                Problem::new(
-                    path,
-                    format!("event '{name}' is not an all-day event (DTSTART;VALUE=DATE)"),
-                )
-                .at(Some(p.at)),
-            );
-            None
-        }
-        None => {
-            problems.push(
-                Problem::new(
-                    path,
-                    format!("event '{name}' has no DTSTART: an all-day event starts on a date (DTSTART;VALUE=DATE:20261001)"),
-                )
-                .at(Some(ev.at)),
-            );
-            None
-        }
-    };
-    // How many days each occurrence lasts.
-    let days = match (end, duration) {
-        (Some(e), Some(d)) => {
-            problems.push(
-                Problem::new(
-                    path,
-                    format!(
-                        "event '{name}' has both DTEND (line {}) and DURATION: RFC 5545 allows one",
-                        e.at
-                    ),
-                )
-                .at(Some(d.at)),
-            );
-            None
-        }
-        (Some(e), None) if !is_date(e) => {
-            problems.push(
-                Problem::new(path, format!("event '{name}' ends at a time, not a date"))
-                    .at(Some(e.at)),
-            );
-            None
-        }
-        (Some(e), None) => match (date_value(e), start) {
-            (Ok(end), Some(start)) => Some((end - start).num_days()),
-            (Ok(_), None) => None,
-            (Err(msg), _) => {
-                problems.push(Problem::new(path, msg).at(Some(e.at)).field("DTEND"));
-                None
-            }
-        },
-        (None, Some(d)) => match duration_days(d.value) {
-            Some(n) => Some(n),
-            None => {
-                problems.push(
-                    Problem::new(
-                        path,
-                        format!(
-                            "'{}' is not a whole number of days or weeks (P3D, P1W): an all-day event lasts whole days",
-                            d.value
-                        ),
-                    )
-                    .at(Some(d.at))
-                    .field("DURATION"),
-                );
-                None
-            }
-        },
-        (None, None) => Some(1),
-    };
-    if let (Some(start), Some(n)) = (start, days)
-        && !(1..=MAX_EVENT_DAYS).contains(&n)
-    {
-        let end = start + chrono::Duration::days(n);
-        problems.push(
-            Problem::new(
-                path,
-                format!(
-                    "event '{name}' ends {end}, not after it starts {start}, or runs over ten years"
-                ),
-            )
-            .at(Some(end_prop_of(ev).map_or(ev.at, |p| p.at))),
-        );
-    }
+    let start = start_date(path, ev, start, &name, &mut problems);
+    let days = length(path, ev, &name, (start, end, duration), &mut problems);
     let rdates = dates_of(path, ev, "RDATE", &mut problems);
-    let mut exdates: Vec<NaiveDate> = dates_of(path, ev, "EXDATE", &mut problems)
-        .into_iter()
-        .map(|(d, _)| d)
-        .collect();
-    // The occurrences other events replace (not of a replacing event itself).
-    if recurrence_id.is_none()
-        && let Some(u) = uid
-        && let Some(r) = replaced.get(u.value)
-    {
-        exdates.extend(r.iter().copied());
-    }
+    let uid = uid.filter(|_| recurrence_id.is_none());
+    let exdates = left_out(path, ev, uid, replaced, &mut problems);
     let rule = rrule.and_then(|r| match rule(r.value) {
         Ok(x) => Some((x, r.at)),
         Err(msg) => {
@@ -347,6 +235,163 @@ fn event(
         days,
         starts,
     }))
+}
+
+/// The days an event leaves out: its EXDATEs, and the occurrences other events replace
+/// (`uid`: the event's, unless it replaces one itself).
+fn left_out(
+    path: &Path,
+    ev: &Event,
+    uid: Option<&Prop>,
+    replaced: &BTreeMap<&str, Vec<NaiveDate>>,
+    problems: &mut Vec<Problem>,
+) -> Vec<NaiveDate> {
+    let mut exdates: Vec<NaiveDate> = dates_of(path, ev, "EXDATE", problems)
+        .into_iter()
+        .map(|(d, _)| d)
+        .collect();
+    if let Some(u) = uid
+        && let Some(r) = replaced.get(u.value)
+    {
+        exdates.extend(r.iter().copied());
+    }
+    exdates
+}
+
+/// Whether the event's STATUS is CANCELLED (then it is skipped); a status that is none
+/// of RFC 5545's is a problem.
+fn cancelled(path: &Path, status: Option<&Prop>, problems: &mut Vec<Problem>) -> bool {
+    let Some(s) = status else {
+        return false;
+    };
+    match s.value.trim().to_ascii_uppercase().as_str() {
+        "CANCELLED" => return true,
+        "CONFIRMED" | "TENTATIVE" => {}
+        other => problems.push(
+            Problem::new(
+                path,
+                format!(
+                    "'{other}' is not an event status: an event is CONFIRMED, TENTATIVE (both read as listed) or CANCELLED (skipped)"
+                ),
+            )
+            .at(Some(s.at))
+            .field("STATUS"),
+        ),
+    }
+    false
+}
+
+/// The event's first day: its DTSTART, a date (an all-day event).
+fn start_date(
+    path: &Path,
+    ev: &Event,
+    start: Option<&Prop>,
+    name: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<NaiveDate> {
+    match start {
+        Some(p) if is_date(p) => match date_value(p) {
+            Ok(d) => Some(d),
+            Err(msg) => {
+                problems.push(Problem::new(path, msg).at(Some(p.at)).field("DTSTART"));
+                None
+            }
+        },
+        Some(p) => {
+            problems.push(
+                Problem::new(
+                    path,
+                    format!("event '{name}' is not an all-day event (DTSTART;VALUE=DATE)"),
+                )
+                .at(Some(p.at)),
+            );
+            None
+        }
+        None => {
+            problems.push(
+                Problem::new(
+                    path,
+                    format!("event '{name}' has no DTSTART: an all-day event starts on a date (DTSTART;VALUE=DATE:20261001)"),
+                )
+                .at(Some(ev.at)),
+            );
+            None
+        }
+    }
+}
+
+/// How many days each occurrence lasts, from its DTEND or DURATION (one day without
+/// either), at least one and at most [`MAX_EVENT_DAYS`].
+fn length(
+    path: &Path,
+    ev: &Event,
+    name: &str,
+    (start, end, duration): (Option<NaiveDate>, Option<&Prop>, Option<&Prop>),
+    problems: &mut Vec<Problem>,
+) -> Option<i64> {
+    let days = match (end, duration) {
+        (Some(e), Some(d)) => {
+            problems.push(
+                Problem::new(
+                    path,
+                    format!(
+                        "event '{name}' has both DTEND (line {}) and DURATION: RFC 5545 allows one",
+                        e.at
+                    ),
+                )
+                .at(Some(d.at)),
+            );
+            None
+        }
+        (Some(e), None) if !is_date(e) => {
+            problems.push(
+                Problem::new(path, format!("event '{name}' ends at a time, not a date"))
+                    .at(Some(e.at)),
+            );
+            None
+        }
+        (Some(e), None) => match (date_value(e), start) {
+            (Ok(end), Some(start)) => Some((end - start).num_days()),
+            (Ok(_), None) => None,
+            (Err(msg), _) => {
+                problems.push(Problem::new(path, msg).at(Some(e.at)).field("DTEND"));
+                None
+            }
+        },
+        (None, Some(d)) => {
+            let n = duration_days(d.value);
+            if n.is_none() {
+                problems.push(
+                    Problem::new(
+                        path,
+                        format!(
+                            "'{}' is not a whole number of days or weeks (P3D, P1W): an all-day event lasts whole days",
+                            d.value
+                        ),
+                    )
+                    .at(Some(d.at))
+                    .field("DURATION"),
+                );
+            }
+            n
+        }
+        (None, None) => Some(1),
+    };
+    if let (Some(start), Some(n)) = (start, days)
+        && !(1..=MAX_EVENT_DAYS).contains(&n)
+    {
+        let end = start + chrono::Duration::days(n);
+        problems.push(
+            Problem::new(
+                path,
+                format!(
+                    "event '{name}' ends {end}, not after it starts {start}, or runs over ten years"
+                ),
+            )
+            .at(Some(end_prop_of(ev).map_or(ev.at, |p| p.at))),
+        );
+    }
+    days
 }
 
 /// The line of an event's DTEND or DURATION, for a message about how long it lasts.

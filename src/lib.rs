@@ -23,6 +23,7 @@ pub mod chart;
 pub mod cli;
 pub mod cmd;
 pub mod cohort;
+pub mod csv_in;
 pub mod describe;
 pub mod error;
 pub mod export;

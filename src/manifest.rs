@@ -578,8 +578,9 @@ fn record_columns(
     let headers = rdr.byte_headers().map_err(|e| {
         InputError::one(Problem::new(path, format!("cannot read the header: {e}")).at(Some(1)))
     })?;
-    let names = crate::record::header_names(headers);
-    let cols = crate::record::COLUMNS.map(|c| names.iter().position(|n| n == c));
+    let names = crate::csv_in::names(headers);
+    let cols =
+        crate::record::COLUMNS.map(|c| names.iter().position(|n| crate::csv_in::name_is(n, c)));
     Ok((cols, rdr.position().byte() as usize))
 }
 

@@ -11,6 +11,7 @@ use std::path::Path;
 use chrono::{Datelike, NaiveDate};
 use rayon::prelude::*;
 
+use crate::csv_in;
 use crate::error::{InputError, Problem};
 use crate::model::{Kg, SAFE_ID_RULE, Trial, is_safe_id};
 use crate::schedule::{Plan, ScheduleError, check_weight};
@@ -99,163 +100,40 @@ impl Part {
 /// As [`read`], from the file's bytes; `path` names the input in messages.
 ///
 /// A large roster without quotes (the usual machine-written kind) is split at line ends
-/// and its slices checked in parallel; anything else is read in one pass.
-/// It takes the bytes so that it can free them (a million-row roster is 30 MB) before
-/// gathering the checked rows.
+/// and its slices checked in parallel ([`csv_in::slices`]); anything else is read in one
+/// pass. It takes the bytes so that it can free them (a million-row roster is 30 MB)
+/// before gathering the checked rows.
 pub fn parse(path: &Path, bytes: Vec<u8>, trial: &Trial) -> Result<Roster, InputError> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(true)
-        .has_headers(true)
-        .from_reader(bytes.as_slice());
-    let headers = rdr
-        .byte_headers()
-        .map_err(|e| {
-            InputError::one(Problem::new(path, format!("cannot read the header: {e}")).at(Some(1)))
-        })?
-        .clone();
-    let mut col = [usize::MAX; 4];
-    let mut problems = Vec::new();
-    let names: Vec<String> = headers
-        .iter()
-        .map(|h| String::from_utf8_lossy(h).trim().to_string())
+    let header = csv_in::Header::read(path, &bytes)?;
+    let cx = Context::new(path, trial, &header)?;
+    let parts: Vec<Part> = csv_in::slices(&bytes)
+        .par_iter()
+        .map(|s| cx.rows(*s))
         .collect();
-    problems.extend(twice_in_header(path, &names, &REQUIRED, &["site"]));
-    for (k, name) in REQUIRED.iter().enumerate() {
-        match headers.iter().position(|h| header_is(h, name)) {
-            Some(i) => col[k] = i,
-            None => problems.push(
-                Problem::new(
-                    path,
-                    format!(
-                        "missing column '{name}' (the header needs {})",
-                        REQUIRED.join(",")
-                    ),
-                )
-                .at(Some(1))
-                .field(*name),
-            ),
-        }
-    }
-    // A file saved with tabs (or semicolons) between its columns misses them all for one
-    // reason: said once.
-    if col.contains(&usize::MAX)
-        && let Some(hint) = other_separator(&headers, &REQUIRED)
-    {
-        return Err(InputError::one(Problem::new(path, hint).at(Some(1))));
-    }
-    InputError::check(std::mem::take(&mut problems))?;
-    let site_col = headers.iter().position(|h| header_is(h, "site"));
-    let cx = Context {
-        path,
-        trial,
-        col,
-        site_col,
-        fields: headers.len(),
-        arms: trial
-            .arms
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (a.id.as_bytes(), i as u16))
-            .collect(),
-    };
-
-    let header_end = bytes.iter().position(|&b| b == b'\n').map(|i| i + 1);
-    let parts: Vec<Part> = match header_end {
-        Some(h) if bytes.len() > 1 << 20 && !bytes.contains(&b'"') => {
-            let body = &bytes[h..];
-            let pieces = split_lines(body, rayon::current_num_threads().max(1) * 8);
-            let newlines: Vec<usize> = pieces
-                .par_iter()
-                .map(|p| p.iter().filter(|&&b| b == b'\n').count())
-                .collect();
-            let mut first = 2;
-            let firsts: Vec<usize> = newlines
-                .iter()
-                .map(|n| {
-                    let f = first;
-                    first += n;
-                    f
-                })
-                .collect();
-            pieces
-                .par_iter()
-                .zip(firsts)
-                .map(|(p, first_line)| cx.rows(p, false, first_line))
-                .collect()
-        }
-        _ => vec![cx.rows(&bytes, true, 1)],
-    };
     drop(bytes);
-
-    let mut entries = Vec::with_capacity(parts.iter().map(|p| p.entries.len()).sum());
-    let mut warnings = Vec::new();
-    let mut id_warnings = Vec::new();
-    let mut sites: Vec<Box<str>> = Vec::new();
-    let mut site_index: HashMap<Box<str>, u16> = HashMap::new();
-    // At most the first few hundred problems are kept (997,278 bad rows once made 80 MB
-    // of messages); the rest are counted.
-    let mut problems = crate::error::Capped::new();
-    let mut more = 0usize;
-    let mut bad_lines: Vec<u32> = Vec::new();
-    for p in parts {
-        // Each slice's site indices become the roster's.
-        let mut map = Vec::with_capacity(p.sites.len());
-        for s in p.sites {
-            let next = sites.len();
-            let k = *site_index.entry(s.clone()).or_insert_with(|| {
-                sites.push(s);
-                next as u16
-            });
-            map.push(k);
-        }
-        // Each slice's entries are freed as soon as they are moved over.
-        entries.extend(p.entries.into_iter().map(|mut e| {
-            e.site = e.site.map(|k| map[k as usize]);
-            e
-        }));
-        more += p.found - p.problems.len();
-        bad_lines.extend(p.bad_lines);
-        problems.extend(p.problems);
-        warnings.extend(p.warnings);
-        id_warnings.extend(p.id_warnings);
+    let mut joined = join(parts);
+    let entries = &joined.entries;
+    if entries.is_empty() && joined.problems.is_empty() {
+        joined
+            .problems
+            .push(Problem::new(path, "the roster has no patients").at(Some(2)));
     }
-    problems.count_more(more);
-    if entries.is_empty() && problems.is_empty() {
-        problems.push(Problem::new(path, "the roster has no patients").at(Some(2)));
+    let by_id = by_id(entries);
+    for p in used_again(path, entries, &by_id)
+        .into_iter()
+        .chain(case_collisions(path, entries))
+    {
+        joined.bad_lines.extend(p.line.map(|l| l as u32));
+        joined.problems.push(p);
     }
-
-    let mut by_id: Vec<u32> = (0..entries.len() as u32).collect();
-    if !entries.windows(2).all(|w| w[0].id <= w[1].id) {
-        by_id.par_sort_by(|&a, &b| entries[a as usize].id.cmp(&entries[b as usize].id));
-    }
-    // Equal ids stand together in id order, in file order among themselves (the sort is
-    // stable), so the first of a run is where the id was first used.
-    let mut first = None::<&Entry>;
-    for w in by_id.windows(2) {
-        let (a, b) = (&entries[w[0] as usize], &entries[w[1] as usize]);
-        if a.id != b.id {
-            first = None;
-        } else {
-            let first = *first.get_or_insert(a);
-            let again = b;
-            bad_lines.push(again.line);
-            problems.push(
-                Problem::new(
-                    path,
-                    format!(
-                        "patient_id '{}' is used again (first on line {})",
-                        again.id, first.line
-                    ),
-                )
-                .at(Some(again.line as usize))
-                .field("patient_id"),
-            );
-        }
-    }
-    for p in case_collisions(path, &entries) {
-        bad_lines.extend(p.line.map(|l| l as u32));
-        problems.push(p);
-    }
+    let Joined {
+        entries,
+        warnings,
+        id_warnings,
+        sites,
+        mut problems,
+        mut bad_lines,
+    } = joined;
     if !problems.is_empty() {
         // The rows that read well are expanded too, so that a schedule that cannot be made
         // (a start date that runs it past the calendar) is reported with the other problems
@@ -268,7 +146,7 @@ pub fn parse(path: &Path, bytes: Vec<u8>, trial: &Trial) -> Result<Roster, Input
     // In line order, then "... and N more problems" last.
     problems.check(path)?;
     let date_warnings = far_starts(path, &entries);
-    let site_warnings = match site_col {
+    let site_warnings = match cx.site_col {
         Some(_) => blank_sites(path, &entries),
         None => Vec::new(),
     };
@@ -283,85 +161,93 @@ pub fn parse(path: &Path, bytes: Vec<u8>, trial: &Trial) -> Result<Roster, Input
     })
 }
 
-/// Each column of `required` or `optional` that the header names more than once (as
-/// `header_is` compares them), as a problem naming every place it is in: dosesim would
-/// read one and ignore the other, whichever the spreadsheet put first.
-pub fn twice_in_header(
-    path: &Path,
-    names: &[String],
-    required: &[&str],
-    optional: &[&str],
-) -> Vec<Problem> {
+/// The slices' rows joined in file order, with what they found.
+struct Joined {
+    entries: Vec<Entry>,
+    warnings: Vec<String>,
+    id_warnings: Vec<String>,
+    sites: Vec<Box<str>>,
+    /// At most the first few hundred problems are kept (997,278 bad rows once made 80 MB
+    /// of messages); the rest are counted.
+    problems: crate::error::Capped,
+    /// The lines of the rows with a problem.
+    bad_lines: Vec<u32>,
+}
+
+/// The slices' rows joined in file order, each slice's site indices made the roster's.
+fn join(parts: Vec<Part>) -> Joined {
+    let mut joined = Joined {
+        entries: Vec::with_capacity(parts.iter().map(|p| p.entries.len()).sum()),
+        warnings: Vec::new(),
+        id_warnings: Vec::new(),
+        sites: Vec::new(),
+        problems: crate::error::Capped::new(),
+        bad_lines: Vec::new(),
+    };
+    let mut site_index: HashMap<Box<str>, u16> = HashMap::new();
+    let mut more = 0usize;
+    for p in parts {
+        // Each slice's site indices become the roster's.
+        let mut map = Vec::with_capacity(p.sites.len());
+        for s in p.sites {
+            let next = joined.sites.len();
+            let k = *site_index.entry(s.clone()).or_insert_with(|| {
+                joined.sites.push(s);
+                next as u16
+            });
+            map.push(k);
+        }
+        // Each slice's entries are freed as soon as they are moved over.
+        joined.entries.extend(p.entries.into_iter().map(|mut e| {
+            e.site = e.site.map(|k| map[k as usize]);
+            e
+        }));
+        more += p.found - p.problems.len();
+        joined.bad_lines.extend(p.bad_lines);
+        joined.problems.extend(p.problems);
+        joined.warnings.extend(p.warnings);
+        joined.id_warnings.extend(p.id_warnings);
+    }
+    joined.problems.count_more(more);
+    joined
+}
+
+/// Indices into `entries`, sorted by patient id (file order among equal ids).
+fn by_id(entries: &[Entry]) -> Vec<u32> {
+    let mut by_id: Vec<u32> = (0..entries.len() as u32).collect();
+    if !entries.windows(2).all(|w| w[0].id <= w[1].id) {
+        by_id.par_sort_by(|&a, &b| entries[a as usize].id.cmp(&entries[b as usize].id));
+    }
+    by_id
+}
+
+/// Each row whose id an earlier row uses, as a problem naming where it was first used.
+fn used_again(path: &Path, entries: &[Entry], by_id: &[u32]) -> Vec<Problem> {
     let mut problems = Vec::new();
-    for name in required.iter().chain(optional) {
-        let at: Vec<usize> = names
-            .iter()
-            .enumerate()
-            .filter(|(_, h)| header_is(h.as_bytes(), name))
-            .map(|(i, _)| i)
-            .collect();
-        if at.len() > 1 {
-            let places: Vec<String> = at
-                .iter()
-                .map(|&i| format!("column {} ('{}')", i + 1, names[i]))
-                .collect();
+    // Equal ids stand together in id order, in file order among themselves (the sort is
+    // stable), so the first of a run is where the id was first used.
+    let mut first = None::<&Entry>;
+    for w in by_id.windows(2) {
+        let (a, b) = (&entries[w[0] as usize], &entries[w[1] as usize]);
+        if a.id != b.id {
+            first = None;
+        } else {
+            let first = *first.get_or_insert(a);
+            let again = b;
             problems.push(
                 Problem::new(
                     path,
                     format!(
-                        "column '{name}' is in the header {} times: {}; dosesim would read one and ignore the other, so keep one (rename or delete the rest)",
-                        at.len(),
-                        places.join(" and ")
+                        "patient_id '{}' is used again (first on line {})",
+                        again.id, first.line
                     ),
                 )
-                .at(Some(1))
-                .field(*name),
+                .at(Some(again.line as usize))
+                .field("patient_id"),
             );
         }
     }
     problems
-}
-
-/// When a header read with commas holds tabs or semicolons between names (a file saved
-/// as tab-separated text, or with a locale's `;`), the problem in words, naming the
-/// columns `needed`.
-pub fn other_separator(headers: &csv::ByteRecord, needed: &[&str]) -> Option<String> {
-    // UTF-16 (a spreadsheet's "Unicode Text"): a byte-order mark, or a zero byte beside
-    // every letter.
-    let utf16 = headers
-        .iter()
-        .any(|h| h.starts_with(&[0xFF, 0xFE]) || h.starts_with(&[0xFE, 0xFF]) || h.contains(&0));
-    if utf16 {
-        return Some(format!(
-            "the file looks like UTF-16 text (as a spreadsheet saves \"Unicode Text\"), but dosesim reads CSV in UTF-8: save it as \"CSV UTF-8\", comma-separated (the header needs {})",
-            needed.join(",")
-        ));
-    }
-    let has = |sep: u8| {
-        headers.iter().any(|h| {
-            h.split(|&b| b == sep)
-                .filter(|p| !p.trim_ascii().is_empty())
-                .count()
-                > 1
-        })
-    };
-    let (what, sep) = if has(b'\t') {
-        ("tab-separated", "tabs")
-    } else if has(b';') {
-        ("semicolon-separated", "semicolons")
-    } else {
-        return None;
-    };
-    Some(format!(
-        "the file looks {what} (there are {sep} between the names in its header), but dosesim reads CSV, with commas between the columns: save it as CSV, comma-separated (the header needs {})",
-        needed.join(",")
-    ))
-}
-
-/// Whether a header cell names column `name`: as written, or in another letter case or
-/// with spaces around it (`Site`, ` weight_kg`), as a spreadsheet may save it.
-fn header_is(cell: &[u8], name: &str) -> bool {
-    cell.trim_ascii().eq_ignore_ascii_case(name.as_bytes())
 }
 
 /// The patients of a roster with a `site` column whose cell is empty, as one warning:
@@ -504,61 +390,7 @@ fn case_collisions(path: &Path, entries: &[Entry]) -> Vec<Problem> {
     problems
 }
 
-/// `data` cut into about `n` pieces, each ending at a line end.
-fn split_lines(data: &[u8], n: usize) -> Vec<&[u8]> {
-    let mut pieces = Vec::with_capacity(n);
-    let target = data.len().div_ceil(n.max(1)).max(1);
-    let mut rest = data;
-    while !rest.is_empty() {
-        let cut = if rest.len() <= target {
-            rest.len()
-        } else {
-            rest[target..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(rest.len(), |i| target + i + 1)
-        };
-        let (piece, tail) = rest.split_at(cut);
-        pieces.push(piece);
-        rest = tail;
-    }
-    pieces
-}
-
-/// Line numbers of byte offsets met in increasing order.
-struct LineCounter<'a> {
-    data: &'a [u8],
-    /// Offset counted to, and the line it is on.
-    at: usize,
-    line: usize,
-}
-
-impl<'a> LineCounter<'a> {
-    fn new(data: &'a [u8], first_line: usize) -> Self {
-        LineCounter {
-            data,
-            at: 0,
-            line: first_line,
-        }
-    }
-
-    /// The line of the record starting at `offset` (blank lines before it skipped).
-    fn at(&mut self, offset: usize) -> usize {
-        let mut start = offset.min(self.data.len());
-        while start < self.data.len() && matches!(self.data[start], b'\r' | b'\n') {
-            start += 1;
-        }
-        if start >= self.at {
-            self.line += self.data[self.at..start]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count();
-            self.at = start;
-        }
-        self.line
-    }
-}
-
+/// What checking a row needs: the inputs and the columns' places.
 struct Context<'a> {
     path: &'a Path,
     trial: &'a Trial,
@@ -571,42 +403,61 @@ struct Context<'a> {
     arms: HashMap<&'a [u8], u16>,
 }
 
-impl Context<'_> {
+impl<'a> Context<'a> {
+    /// The header checked (every required column there, none twice), and the arms by id.
+    fn new(path: &'a Path, trial: &'a Trial, header: &csv_in::Header) -> Result<Self, InputError> {
+        let mut problems = header.twice(path, &REQUIRED, &["site"]);
+        let (col, missing) = header.columns(path, &REQUIRED);
+        problems.extend(missing);
+        // A file saved with tabs (or semicolons) between its columns misses them all for
+        // one reason: said once.
+        if col.contains(&usize::MAX)
+            && let Some(hint) = header.other_separator(&REQUIRED)
+        {
+            return Err(InputError::one(Problem::new(path, hint).at(Some(1))));
+        }
+        InputError::check(problems)?;
+        Ok(Context {
+            path,
+            trial,
+            col,
+            site_col: header.find("site"),
+            fields: header.len(),
+            arms: trial
+                .arms
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (a.id.as_bytes(), i as u16))
+                .collect(),
+        })
+    }
+
     fn problem(&self, line: usize, col: &str, msg: String) -> Problem {
         Problem::new(self.path, msg).at(Some(line)).field(col)
     }
 
-    /// Checks every row of `data`, whose first byte is on line `first_line` of the file.
-    ///
-    /// Line numbers are counted from the record's byte offset, not taken from the csv
-    /// crate's own count, which is off by one after CRLF line ends and blank lines.
-    fn rows(&self, data: &[u8], has_headers: bool, first_line: usize) -> Part {
-        let trial = self.trial;
+    /// Checks every row of a slice of the roster (each with its line, counted by
+    /// [`csv_in`] from the row's byte offset).
+    fn rows(&self, slice: csv_in::Slice) -> Part {
         // About one entry a line: sized once, so a million rows never grow by doubling.
         let mut part = Part {
-            entries: Vec::with_capacity(data.iter().filter(|&&b| b == b'\n').count() + 1),
+            entries: Vec::with_capacity(slice.line_ends() + 1),
             ..Part::default()
         };
-        let mut rdr = csv::ReaderBuilder::new()
-            .flexible(true)
-            .has_headers(has_headers)
-            .from_reader(data);
-        let mut lines = LineCounter::new(data, first_line);
+        let mut rows = slice.rows();
         let mut site_index: HashMap<String, u16> = HashMap::new();
         let mut rec = csv::ByteRecord::new();
-        loop {
-            match rdr.read_byte_record(&mut rec) {
-                Ok(false) => break,
-                Ok(true) => {}
+        while let Some(read) = rows.read(&mut rec) {
+            let line = match read {
+                Ok(line) => line,
                 Err(e) => {
-                    let line = e.position().map(|p| lines.at(p.byte() as usize));
-                    part.problem(Problem::new(self.path, format!("unreadable CSV: {e}")).at(line));
+                    let msg = format!("unreadable CSV: {}", e.error);
+                    part.problem(Problem::new(self.path, msg).at(e.line));
                     break;
                 }
-            }
-            let line = rec.position().map_or(0, |p| lines.at(p.byte() as usize));
-            if rec.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
-                continue; // a blank line
+            };
+            if csv_in::is_blank(&rec) {
+                continue;
             }
             if rec.len() != self.fields {
                 // Shifted cells would be read as the wrong columns: refuse the row whole.
@@ -623,146 +474,182 @@ impl Context<'_> {
                 );
                 continue;
             }
-            let get = |k: usize| {
-                rec.get(self.col[k])
-                    .map(String::from_utf8_lossy)
-                    .unwrap_or_default()
-            };
-            let before = part.found;
+            self.row(&mut part, &mut site_index, &rec, line);
+        }
+        part
+    }
 
-            let id_cell = get(0);
-            let id = id_cell.trim();
-            if id.is_empty() {
-                part.problem(self.problem(line, "patient_id", "missing patient_id".into()));
-            } else if !is_safe_id(id) {
-                part.problem(self.problem(
-                    line,
-                    "patient_id",
-                    format!("'{id}' is not a safe id: use {SAFE_ID_RULE} (it becomes part of file names)"),
-                ));
-            } else if let Some(reading) = spreadsheet_reading(id) {
-                part.id_warnings.push(format!(
-                    "{}:{line}: patient_id '{id}': a spreadsheet will read it as {reading}, and show or save it differently; prefix the ids with letters (P{id}) to keep them as text",
-                    self.path.display()
-                ));
+    /// Checks one row and keeps its entry. A bad row keeps its id, so that a duplicate of
+    /// it is still reported.
+    fn row(
+        &self,
+        part: &mut Part,
+        site_index: &mut HashMap<String, u16>,
+        rec: &csv::ByteRecord,
+        line: usize,
+    ) {
+        let get = |k: usize| {
+            rec.get(self.col[k])
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default()
+        };
+        let before = part.found;
+        let id_cell = get(0);
+        let id = id_cell.trim();
+        self.id(part, id, line);
+        let arm = self.arm(part, get(1).trim(), line);
+        let weight = self.weight(part, get(2).trim(), id, line);
+        let start = match parse_date(get(3).trim()) {
+            Ok(d) => Some(d),
+            Err(msg) => {
+                part.problem(self.problem(line, "start_date", msg));
+                None
             }
-            let arm_cell = get(1);
-            let arm_text = arm_cell.trim();
-            let arm = self.arms.get(arm_text.as_bytes()).copied();
-            if arm.is_none() {
-                let arms = trial.arm_ids().join(", ");
+        };
+        let raw_site = self.site_col.and_then(|c| rec.get(c));
+        let site = self.site(part, site_index, raw_site, line);
+        if part.found > before {
+            part.bad_lines.push(line as u32);
+        }
+        if part.found == before || !id.is_empty() {
+            part.entries.push(Entry {
+                id: id.into(),
+                arm: arm.unwrap_or(u16::MAX),
+                weight_kg: weight.unwrap_or_default(),
+                start: start.unwrap_or_default(),
+                line: line as u32,
+                site,
+            });
+        }
+    }
+
+    /// The patient id: there, safe in file names; warned about when a spreadsheet would
+    /// read it as something else.
+    fn id(&self, part: &mut Part, id: &str, line: usize) {
+        if id.is_empty() {
+            part.problem(self.problem(line, "patient_id", "missing patient_id".into()));
+        } else if !is_safe_id(id) {
+            part.problem(self.problem(
+                line,
+                "patient_id",
+                format!(
+                    "'{id}' is not a safe id: use {SAFE_ID_RULE} (it becomes part of file names)"
+                ),
+            ));
+        } else if let Some(reading) = spreadsheet_reading(id) {
+            part.id_warnings.push(format!(
+                "{}:{line}: patient_id '{id}': a spreadsheet will read it as {reading}, and show or save it differently; prefix the ids with letters (P{id}) to keep them as text",
+                self.path.display()
+            ));
+        }
+    }
+
+    /// The arm, as an index into [`Trial::arms`].
+    fn arm(&self, part: &mut Part, arm_text: &str, line: usize) -> Option<u16> {
+        let arm = self.arms.get(arm_text.as_bytes()).copied();
+        if arm.is_none() {
+            let arms = self.trial.arm_ids().join(", ");
+            part.problem(self.problem(
+                line,
+                "arm",
+                if arm_text.is_empty() {
+                    format!("missing arm (arms: {arms})")
+                } else {
+                    format!("unknown arm '{arm_text}' (arms: {arms})")
+                },
+            ));
+        }
+        arm
+    }
+
+    /// The weight, within the hard limits; warned about outside the scenario's usual range.
+    fn weight(&self, part: &mut Part, weight_text: &str, id: &str, line: usize) -> Option<Kg> {
+        match weight_text.parse::<Kg>() {
+            Ok(w) => match check_weight(w, &self.trial.weight) {
+                Ok(None) => Some(w),
+                Ok(Some(warn)) => {
+                    part.warnings.push(format!(
+                        "{}:{line}: patient {id}: {warn}",
+                        self.path.display()
+                    ));
+                    Some(w)
+                }
+                Err(e) => {
+                    part.problem(self.problem(line, "weight_kg", e.to_string()));
+                    None
+                }
+            },
+            Err(msg) => {
                 part.problem(self.problem(
                     line,
-                    "arm",
-                    if arm_text.is_empty() {
-                        format!("missing arm (arms: {arms})")
+                    "weight_kg",
+                    if weight_text.is_empty() {
+                        "missing weight_kg".into()
                     } else {
-                        format!("unknown arm '{arm_text}' (arms: {arms})")
+                        msg
                     },
                 ));
+                None
             }
-            let weight_cell = get(2);
-            let weight_text = weight_cell.trim();
-            let weight = match weight_text.parse::<Kg>() {
-                Ok(w) => match check_weight(w, &trial.weight) {
-                    Ok(None) => Some(w),
-                    Ok(Some(warn)) => {
-                        part.warnings.push(format!(
-                            "{}:{line}: patient {id}: {warn}",
-                            self.path.display()
-                        ));
-                        Some(w)
-                    }
-                    Err(e) => {
-                        part.problem(self.problem(line, "weight_kg", e.to_string()));
-                        None
-                    }
-                },
-                Err(msg) => {
-                    part.problem(self.problem(
-                        line,
-                        "weight_kg",
-                        if weight_text.is_empty() {
-                            "missing weight_kg".into()
-                        } else {
-                            msg
-                        },
-                    ));
-                    None
+        }
+    }
+
+    /// The site (the optional `site` column), as an index into the slice's sites.
+    fn site(
+        &self,
+        part: &mut Part,
+        site_index: &mut HashMap<String, u16>,
+        raw_site: Option<&[u8]>,
+        line: usize,
+    ) -> Option<u16> {
+        // The first few sites seen are looked up by comparing bytes: a roster names a
+        // handful, and this runs on every row.
+        let seen = raw_site.and_then(|b| {
+            let b = b.trim_ascii();
+            part.sites
+                .iter()
+                .take(8)
+                .position(|s| !b.is_empty() && s.as_bytes() == b)
+                .map(|k| k as u16)
+        });
+        let site = match seen {
+            Some(_) => None,
+            None => raw_site.map(String::from_utf8_lossy),
+        };
+        let site = match &site {
+            Some(s) => Some(s.trim()).filter(|s| !s.is_empty()),
+            None if seen.is_some() => Some(""),
+            None => None,
+        };
+        match site {
+            Some(_) if seen.is_some() => seen,
+            Some(site) if !is_safe_id(site) => {
+                part.problem(self.problem(
+                    line,
+                    "site",
+                    format!("'{site}' is not a site id: use {SAFE_ID_RULE} (it names the calendar file SITE.toml)"),
+                ));
+                None
+            }
+            Some(site) => match site_index.get(site) {
+                Some(&k) => Some(k),
+                None if part.sites.len() < usize::from(u16::MAX) => {
+                    let k = part.sites.len() as u16;
+                    part.sites.push(site.into());
+                    site_index.insert(site.to_string(), k);
+                    Some(k)
                 }
-            };
-            let start = match parse_date(get(3).trim()) {
-                Ok(d) => Some(d),
-                Err(msg) => {
-                    part.problem(self.problem(line, "start_date", msg));
-                    None
-                }
-            };
-            let raw_site = self.site_col.and_then(|c| rec.get(c));
-            // The first few sites seen are looked up by comparing bytes: a roster names a
-            // handful, and this runs on every row.
-            let seen = raw_site.and_then(|b| {
-                let b = b.trim_ascii();
-                part.sites
-                    .iter()
-                    .take(8)
-                    .position(|s| !b.is_empty() && s.as_bytes() == b)
-                    .map(|k| k as u16)
-            });
-            let site = match seen {
-                Some(_) => None,
-                None => raw_site.map(String::from_utf8_lossy),
-            };
-            let site = match &site {
-                Some(s) => Some(s.trim()).filter(|s| !s.is_empty()),
-                None if seen.is_some() => Some(""),
-                None => None,
-            };
-            let site = match site {
-                Some(_) if seen.is_some() => seen,
-                Some(site) if !is_safe_id(site) => {
+                None => {
                     part.problem(self.problem(
                         line,
                         "site",
-                        format!("'{site}' is not a site id: use {SAFE_ID_RULE} (it names the calendar file SITE.toml)"),
+                        format!("more than {} different sites", u16::MAX),
                     ));
                     None
                 }
-                Some(site) => match site_index.get(site) {
-                    Some(&k) => Some(k),
-                    None if part.sites.len() < usize::from(u16::MAX) => {
-                        let k = part.sites.len() as u16;
-                        part.sites.push(site.into());
-                        site_index.insert(site.to_string(), k);
-                        Some(k)
-                    }
-                    None => {
-                        part.problem(self.problem(
-                            line,
-                            "site",
-                            format!("more than {} different sites", u16::MAX),
-                        ));
-                        None
-                    }
-                },
-                None => None,
-            };
-            // A bad row keeps its id, so that a duplicate of it is still reported.
-            if part.found > before {
-                part.bad_lines.push(line as u32);
-            }
-            if part.found == before || !id.is_empty() {
-                part.entries.push(Entry {
-                    id: id.into(),
-                    arm: arm.unwrap_or(u16::MAX),
-                    weight_kg: weight.unwrap_or_default(),
-                    start: start.unwrap_or_default(),
-                    line: line as u32,
-                    site,
-                });
-            }
+            },
+            None => None,
         }
-        part
     }
 }
 

@@ -566,102 +566,101 @@ fn date_parts(v: &toml::Value) -> Result<(&str, Option<&str>), String> {
     }
 }
 
+/// The walk of [`toml_problems`] over a calendar's keys and values.
+struct Walk<'a> {
+    path: &'a Path,
+    lines: &'a Lines,
+    out: Vec<Problem>,
+}
+impl Walk<'_> {
+    fn table(&mut self, t: &toml::de::DeTable, field: &str, keys: &[&str], what: &str) {
+        for (k, v) in t.iter() {
+            let name = k.get_ref().as_ref();
+            let here = if field.is_empty() {
+                name.to_string()
+            } else {
+                format!("{field}.{name}")
+            };
+            if !keys.contains(&name) {
+                let near = nearest(name, keys)
+                    .map(|n| format!(": did you mean '{n}'?"))
+                    .unwrap_or_default();
+                let mut p = Problem::new(
+                    self.path,
+                    format!(
+                        "unknown key '{name}'{near} ({what} has the keys {})",
+                        keys.join(", ")
+                    ),
+                )
+                .at(Some(self.lines.of(k.span().start)));
+                if !field.is_empty() {
+                    p = p.field(field);
+                }
+                self.out.push(p);
+                continue;
+            }
+            self.value(v, &here, name);
+        }
+    }
+
+    fn value(&mut self, v: &toml::Spanned<toml::de::DeValue>, field: &str, key: &str) {
+        use toml::de::DeValue;
+        match v.get_ref() {
+            DeValue::String(s) => {
+                let at = Some(self.lines.of(v.span().start));
+                let (limit, what) = match key {
+                    "name" | "open_if_summary_starts_with" => (MAX_NAME_CHARS, "a name or prefix"),
+                    _ => (MAX_TEXT_CHARS, "a file name or date"),
+                };
+                let chars = s.chars().count();
+                if chars > limit {
+                    self.out.push(
+                        Problem::new(
+                            self.path,
+                            format!("is {chars} characters long; {what} may have at most {limit}"),
+                        )
+                        .at(at)
+                        .field(field),
+                    );
+                } else if let Some(c) = s.chars().find(|c| c.is_control()) {
+                    self.out.push(
+                        Problem::new(
+                            self.path,
+                            format!(
+                                "contains the control character U+{:04X}: text here reaches calendar files, sheets and reports, so write it without line breaks, tabs or control characters",
+                                u32::from(c)
+                            ),
+                        )
+                        .at(at)
+                        .field(field),
+                    );
+                }
+            }
+            DeValue::Array(a) => {
+                for (i, item) in a.iter().enumerate() {
+                    let here = format!("{field}[{i}]");
+                    match (item.get_ref(), key) {
+                        (DeValue::Table(t), "sources") => {
+                            self.table(t, &here, &SOURCE_KEYS, "a source table")
+                        }
+                        (DeValue::Table(t), "closed" | "open") => {
+                            self.table(t, &here, &DATE_KEYS, "a date table")
+                        }
+                        _ => self.value(item, &here, key),
+                    }
+                }
+            }
+            // A table where none belongs: serde says so.
+            _ => {}
+        }
+    }
+}
+
 /// Every unknown key of the file, at every level (with the known key it is nearest to),
 /// and every string that holds a control character or is longer than its limit, each with
 /// its line and key. Empty when the file is not TOML (serde says why).
 fn toml_problems(path: &Path, text: &str, lines: &Lines) -> Vec<Problem> {
-    use toml::de::{DeTable, DeValue};
-    struct Walk<'a> {
-        path: &'a Path,
-        lines: &'a Lines,
-        out: Vec<Problem>,
-    }
-    impl Walk<'_> {
-        fn table(&mut self, t: &DeTable, field: &str, keys: &[&str], what: &str) {
-            for (k, v) in t.iter() {
-                let name = k.get_ref().as_ref();
-                let here = if field.is_empty() {
-                    name.to_string()
-                } else {
-                    format!("{field}.{name}")
-                };
-                if !keys.contains(&name) {
-                    let near = nearest(name, keys)
-                        .map(|n| format!(": did you mean '{n}'?"))
-                        .unwrap_or_default();
-                    let mut p = Problem::new(
-                        self.path,
-                        format!(
-                            "unknown key '{name}'{near} ({what} has the keys {})",
-                            keys.join(", ")
-                        ),
-                    )
-                    .at(Some(self.lines.of(k.span().start)));
-                    if !field.is_empty() {
-                        p = p.field(field);
-                    }
-                    self.out.push(p);
-                    continue;
-                }
-                self.value(v, &here, name);
-            }
-        }
-
-        fn value(&mut self, v: &toml::Spanned<DeValue>, field: &str, key: &str) {
-            match v.get_ref() {
-                DeValue::String(s) => {
-                    let at = Some(self.lines.of(v.span().start));
-                    let (limit, what) = match key {
-                        "name" | "open_if_summary_starts_with" => {
-                            (MAX_NAME_CHARS, "a name or prefix")
-                        }
-                        _ => (MAX_TEXT_CHARS, "a file name or date"),
-                    };
-                    let chars = s.chars().count();
-                    if chars > limit {
-                        self.out.push(
-                            Problem::new(
-                                self.path,
-                                format!(
-                                    "is {chars} characters long; {what} may have at most {limit}"
-                                ),
-                            )
-                            .at(at)
-                            .field(field),
-                        );
-                    } else if let Some(c) = s.chars().find(|c| c.is_control()) {
-                        self.out.push(
-                            Problem::new(
-                                self.path,
-                                format!(
-                                    "contains the control character U+{:04X}: text here reaches calendar files, sheets and reports, so write it without line breaks, tabs or control characters",
-                                    u32::from(c)
-                                ),
-                            )
-                            .at(at)
-                            .field(field),
-                        );
-                    }
-                }
-                DeValue::Array(a) => {
-                    for (i, item) in a.iter().enumerate() {
-                        let here = format!("{field}[{i}]");
-                        match (item.get_ref(), key) {
-                            (DeValue::Table(t), "sources") => {
-                                self.table(t, &here, &SOURCE_KEYS, "a source table")
-                            }
-                            (DeValue::Table(t), "closed" | "open") => {
-                                self.table(t, &here, &DATE_KEYS, "a date table")
-                            }
-                            _ => self.value(item, &here, key),
-                        }
-                    }
-                }
-                // A table where none belongs: serde says so.
-                _ => {}
-            }
-        }
-    }
+    use toml::de::DeTable;
     let Ok(root) = DeTable::parse(text) else {
         return Vec::new();
     };
@@ -809,92 +808,167 @@ pub fn parse_within(
             return Err(capped(path, problems));
         }
     };
-    let line = |s: std::ops::Range<usize>| Some(lines.of(s.start));
-    let id = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let mut r = Reading {
+        path,
+        lines: &lines,
+        problems,
+        listed: BTreeMap::new(),
+        from: Vec::new(),
+        coverage: Vec::new(),
+        sources: Vec::new(),
+        budget: Budget::new(),
+    };
+    let closed_weekdays = r.weekdays(&raw.closed_weekdays);
+    r.sources(&raw.sources, span);
+    r.own_dates(&raw.closed, &raw.open);
+    if let Some(c) = &raw.covers {
+        match parse_range(c.get_ref()) {
+            Ok(range) => r.coverage = vec![range],
+            Err(msg) => r.problem(msg, c.span(), "covers".into()),
+        }
+    }
+    let expected = r.expected(raw.expected_holidays.as_ref());
+    if !r.problems.is_empty() {
+        return Err(capped(path, r.problems));
+    }
+    Ok(SiteCalendar {
+        id: path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        name: raw.name,
+        file: path.to_path_buf(),
+        sources: r.sources,
+        closed_weekdays,
+        listed: r.listed.into_iter().map(|(d, (l, _))| (d, l)).collect(),
+        coverage: merge(r.coverage),
+        expected,
+    })
+}
 
-    let mut closed_weekdays = [false; 7];
-    for (k, w) in raw.closed_weekdays.iter().enumerate() {
-        match WEEKDAYS
-            .iter()
-            .position(|(n, _)| n.eq_ignore_ascii_case(w.get_ref()))
-        {
-            Some(i) => closed_weekdays[i] = true,
-            None => problems.push(
-                Problem::new(
-                    path,
+/// A calendar being read: what its sources and own lists have given so far.
+struct Reading<'a> {
+    path: &'a Path,
+    lines: &'a Lines,
+    problems: Vec<Problem>,
+    /// Each date listed, with the index in `from` of the file that listed it.
+    listed: BTreeMap<NaiveDate, (Listed, usize)>,
+    /// The files read so far (the calendar itself last).
+    from: Vec<String>,
+    coverage: Vec<(NaiveDate, NaiveDate)>,
+    /// The holiday files named.
+    sources: Vec<PathBuf>,
+    budget: Budget,
+}
+
+impl Reading<'_> {
+    /// A problem of the calendar file at the start of `span`, in `field`.
+    fn problem(&mut self, msg: impl Into<String>, span: std::ops::Range<usize>, field: String) {
+        let at = Some(self.lines.of(span.start));
+        self.problems
+            .push(Problem::new(self.path, msg).at(at).field(field));
+    }
+
+    /// The closed weekdays, Monday first.
+    fn weekdays(&mut self, list: &[Spanned<String>]) -> [bool; 7] {
+        let mut closed = [false; 7];
+        for (k, w) in list.iter().enumerate() {
+            match WEEKDAYS
+                .iter()
+                .position(|(n, _)| n.eq_ignore_ascii_case(w.get_ref()))
+            {
+                Some(i) => closed[i] = true,
+                None => self.problem(
                     format!(
                         "'{}' is not a weekday: use Mon, Tue, Wed, Thu, Fri, Sat or Sun",
                         w.get_ref()
                     ),
-                )
-                .at(line(w.span()))
-                .field(format!("closed_weekdays[{k}]")),
-            ),
+                    w.span(),
+                    format!("closed_weekdays[{k}]"),
+                ),
+            }
         }
+        closed
     }
 
-    let folder = path.parent().unwrap_or(Path::new("."));
-    // Each date listed, with the index in `from` of the file that listed it.
-    let mut listed: BTreeMap<NaiveDate, (Listed, usize)> = BTreeMap::new();
-    let mut from: Vec<String> = Vec::new();
-    let mut coverage = Vec::new();
-    let mut sources = Vec::new();
-    let mut budget = Budget::new();
-    // Each file named, with the line and field of its first naming and how often it is named.
-    let mut named: BTreeMap<PathBuf, (usize, usize, usize)> = BTreeMap::new();
-    for (k, s) in raw.sources.iter().enumerate() {
-        let field = format!("sources[{k}]");
-        let (file, open_prefix) = match source_parts(s.get_ref()) {
-            Ok(p) => p,
-            Err(msg) => {
-                problems.push(Problem::new(path, msg).at(line(s.span())).field(field));
-                continue;
+    /// Reads each holiday file named (each once), and says which are named twice.
+    fn sources(&mut self, list: &[Spanned<toml::Value>], span: Option<Span>) {
+        let folder = self.path.parent().unwrap_or(Path::new("."));
+        // Each file named, with the line and field of its first naming and how often it is
+        // named.
+        let mut named: BTreeMap<PathBuf, (usize, usize, usize)> = BTreeMap::new();
+        for (k, s) in list.iter().enumerate() {
+            let field = format!("sources[{k}]");
+            let (file, open_prefix) = match source_parts(s.get_ref()) {
+                Ok(p) => p,
+                Err(msg) => {
+                    self.problem(msg, s.span(), field);
+                    continue;
+                }
+            };
+            let source = folder.join(file);
+            // A file named twice is read once, and said once however often it is named
+            // again.
+            match named.get_mut(&source) {
+                Some((_, _, n)) => {
+                    *n += 1;
+                    continue;
+                }
+                None => {
+                    named.insert(source.clone(), (self.lines.of(s.span().start), k, 1));
+                }
             }
-        };
-        let source = folder.join(file);
-        // A file named twice is read once, and said once however often it is named again.
-        match named.get_mut(&source) {
-            Some((_, _, n)) => {
-                *n += 1;
-                continue;
-            }
-            None => {
-                named.insert(source.clone(), (lines.of(s.span().start), k, 1));
-            }
-        }
-        if named.len() > MAX_HOLIDAY_SOURCES {
-            if named.len() == MAX_HOLIDAY_SOURCES + 1 {
-                problems.push(
-                    Problem::new(
-                        path,
+            if named.len() > MAX_HOLIDAY_SOURCES {
+                if named.len() == MAX_HOLIDAY_SOURCES + 1 {
+                    self.problem(
                         format!(
                             "more than {MAX_HOLIDAY_SOURCES} holiday files; a site calendar may read at most {MAX_HOLIDAY_SOURCES}"
                         ),
+                        s.span(),
+                        field,
+                    );
+                }
+                continue;
+            }
+            self.source(s, field, file, source, open_prefix, span);
+        }
+        for (source, (first_line, k, n)) in &named {
+            if *n > 1 {
+                self.problems.push(
+                    Problem::new(
+                        self.path,
+                        format!(
+                            "{} is named {n} times: name each holiday file once",
+                            source.display()
+                        ),
                     )
-                    .at(line(s.span()))
-                    .field(field),
+                    .at(Some(*first_line))
+                    .field(format!("sources[{k}]")),
                 );
             }
-            continue;
         }
-        sources.push(source.clone());
+    }
+
+    /// Reads one holiday file (`source`, named `file` at `s`) and adds its dates.
+    fn source(
+        &mut self,
+        s: &Spanned<toml::Value>,
+        field: String,
+        file: &str,
+        source: PathBuf,
+        open_prefix: Option<&str>,
+        span: Option<Span>,
+    ) {
+        self.sources.push(source.clone());
         let ext = source
             .extension()
             .map(|e| e.to_string_lossy().to_ascii_lowercase())
             .unwrap_or_default();
         if !matches!(ext.as_str(), "json" | "ics" | "csv") {
-            problems.push(
-                Problem::new(
-                    path,
-                    format!("{file}: a holiday source is a .json (holiday-cn), .ics or .csv file"),
-                )
-                .at(line(s.span()))
-                .field(field),
-            );
-            continue;
+            let msg =
+                format!("{file}: a holiday source is a .json (holiday-cn), .ics or .csv file");
+            self.problem(msg, s.span(), field);
+            return;
         }
         let read = match read_limited(
             &source,
@@ -903,178 +977,126 @@ pub fn parse_within(
             "a year of holiday-cn is about 5 KB",
         ) {
             Ok(t) => t,
-            Err(msg) => {
-                problems.push(Problem::new(path, msg).at(line(s.span())).field(field));
-                continue;
-            }
+            Err(msg) => return self.problem(msg, s.span(), field),
         };
+        let budget = &mut self.budget;
         let parsed = match ext.as_str() {
-            "json" => holiday_cn(&source, &read, &mut budget),
-            "ics" => crate::holiday_ics::read(&source, &read, open_prefix, span, &mut budget),
-            _ => csv_days(&source, &read, &mut budget),
+            "json" => holiday_cn(&source, &read, budget),
+            "ics" => crate::holiday_ics::read(&source, &read, open_prefix, span, budget),
+            _ => csv_days(&source, &read, budget),
         };
         if open_prefix.is_some() && ext != "ics" {
-            problems.push(
-                Problem::new(
-                    path,
-                    "open_if_summary_starts_with applies to .ics sources only",
-                )
-                .at(line(s.span()))
-                .field(field.clone()),
-            );
+            let msg = "open_if_summary_starts_with applies to .ics sources only";
+            self.problem(msg, s.span(), field);
         }
         match parsed {
             Ok(days) => {
-                coverage.extend(days.covers);
-                from.push(source.display().to_string());
+                self.coverage.extend(days.covers);
+                self.from.push(source.display().to_string());
                 for (date, l, at) in days.days {
-                    add(&mut listed, &from, &mut problems, &source, at, date, l);
+                    add(
+                        &mut self.listed,
+                        &self.from,
+                        &mut self.problems,
+                        &source,
+                        at,
+                        date,
+                        l,
+                    );
                 }
             }
-            Err(p) => problems.extend(p),
-        }
-    }
-    for (source, (first_line, k, n)) in &named {
-        if *n > 1 {
-            problems.push(
-                Problem::new(
-                    path,
-                    format!(
-                        "{} is named {n} times: name each holiday file once",
-                        source.display()
-                    ),
-                )
-                .at(Some(*first_line))
-                .field(format!("sources[{k}]")),
-            );
+            Err(p) => self.problems.extend(p),
         }
     }
 
-    // The file's own lists come last and override the sources: a site's own decision
-    // (open on a public holiday for a trial) is the one that holds.
-    from.push(path.display().to_string());
-    let own_from = from.len() - 1;
-    let mut own: BTreeMap<NaiveDate, (bool, usize)> = BTreeMap::new();
-    for (key, list, open) in [("closed", &raw.closed, false), ("open", &raw.open, true)] {
-        for (k, d) in list.iter().enumerate() {
-            let at = lines.of(d.span().start);
-            let (text, name) = match date_parts(d.get_ref()) {
-                Ok(p) => p,
-                Err(msg) => {
-                    problems.push(
-                        Problem::new(path, msg)
-                            .at(Some(at))
-                            .field(format!("{key}[{k}]")),
-                    );
-                    continue;
+    /// The file's own lists, `closed` and `open`: they come last and override the sources,
+    /// since a site's own decision (open on a public holiday for a trial) is the one that
+    /// holds.
+    fn own_dates(&mut self, closed: &[Spanned<toml::Value>], open: &[Spanned<toml::Value>]) {
+        self.from.push(self.path.display().to_string());
+        let mut own: BTreeMap<NaiveDate, (bool, usize)> = BTreeMap::new();
+        for (key, list, open) in [("closed", closed, false), ("open", open, true)] {
+            for (k, d) in list.iter().enumerate() {
+                let field = format!("{key}[{k}]");
+                let (text, name) = match date_parts(d.get_ref()) {
+                    Ok(p) => p,
+                    Err(msg) => {
+                        self.problem(msg, d.span(), field);
+                        continue;
+                    }
+                };
+                match parse_range(text) {
+                    Ok(range) => self.own_range(&mut own, d.span(), field, text, range, name, open),
+                    Err(msg) => self.problem(msg, d.span(), field),
                 }
+            }
+        }
+    }
+
+    /// One date or range of the file's own lists (`text`, at `span`), each day listed.
+    #[allow(clippy::too_many_arguments)]
+    fn own_range(
+        &mut self,
+        own: &mut BTreeMap<NaiveDate, (bool, usize)>,
+        span: std::ops::Range<usize>,
+        field: String,
+        text: &str,
+        (a, b): (NaiveDate, NaiveDate),
+        name: Option<&str>,
+        open: bool,
+    ) {
+        let at = self.lines.of(span.start);
+        if (b - a).num_days() > 3660 {
+            let msg = format!("the range '{text}' is longer than ten years");
+            return self.problem(msg, span, field);
+        }
+        if !self.budget.take((b - a).num_days() as usize + 1) {
+            let over = self.budget.over(self.path, Some(at));
+            self.problems.extend(over.map(|p| p.field(field)));
+            return;
+        }
+        let name = name.map_or_else(
+            || if open { "open day" } else { "site closed" }.to_string(),
+            str::to_string,
+        );
+        let own_from = self.from.len() - 1;
+        for date in a.iter_days().take_while(|x| *x <= b) {
+            if let Some(&(was_open, first)) = own.get(&date)
+                && was_open != open
+            {
+                let msg = format!("{date} is listed both closed and open (also on line {first})");
+                self.problem(msg, span.clone(), field.clone());
+            }
+            own.insert(date, (open, at));
+            let listed = Listed {
+                open,
+                name: name.clone(),
             };
-            match parse_range(text) {
-                Ok((a, b)) => {
-                    if (b - a).num_days() > 3660 {
-                        problems.push(
-                            Problem::new(
-                                path,
-                                format!("the range '{text}' is longer than ten years"),
-                            )
-                            .at(Some(at))
-                            .field(format!("{key}[{k}]")),
-                        );
-                        continue;
-                    }
-                    if !budget.take((b - a).num_days() as usize + 1) {
-                        problems.extend(
-                            budget
-                                .over(path, Some(at))
-                                .map(|p| p.field(format!("{key}[{k}]"))),
-                        );
-                        continue;
-                    }
-                    let name = name.map_or_else(
-                        || if open { "open day" } else { "site closed" }.to_string(),
-                        str::to_string,
-                    );
-                    for date in a.iter_days().take_while(|x| *x <= b) {
-                        if let Some(&(was_open, first)) = own.get(&date)
-                            && was_open != open
-                        {
-                            problems.push(
-                                Problem::new(
-                                    path,
-                                    format!(
-                                        "{date} is listed both closed and open (also on line {first})"
-                                    ),
-                                )
-                                .at(Some(at))
-                                .field(format!("{key}[{k}]")),
-                            );
-                        }
-                        own.insert(date, (open, at));
-                        listed.insert(
-                            date,
-                            (
-                                Listed {
-                                    open,
-                                    name: name.clone(),
-                                },
-                                own_from,
-                            ),
-                        );
-                    }
-                }
-                Err(msg) => problems.push(
-                    Problem::new(path, msg)
-                        .at(Some(at))
-                        .field(format!("{key}[{k}]")),
-                ),
-            }
+            self.listed.insert(date, (listed, own_from));
         }
     }
 
-    if let Some(c) = &raw.covers {
-        match parse_range(c.get_ref()) {
-            Ok(r) => coverage = vec![r],
-            Err(msg) => problems.push(Problem::new(path, msg).at(line(c.span())).field("covers")),
+    /// Whose statutory holidays close the site on the dates it does not cover.
+    fn expected(&mut self, e: Option<&Spanned<String>>) -> Option<Expected> {
+        let e = e?;
+        if let Some(x) = Expected::parse(e.get_ref()) {
+            return Some(x);
         }
+        let known: Vec<String> = Expected::ALL
+            .iter()
+            .map(|(x, code)| format!("\"{code}\" ({})", x.describe()))
+            .collect();
+        self.problem(
+            format!(
+                "'{}' is not a country whose holidays dosesim knows: use {}",
+                e.get_ref(),
+                known.join(", ")
+            ),
+            e.span(),
+            "expected_holidays".into(),
+        );
+        None
     }
-    let expected = match &raw.expected_holidays {
-        None => None,
-        Some(e) => match Expected::parse(e.get_ref()) {
-            Some(x) => Some(x),
-            None => {
-                let known: Vec<String> = Expected::ALL
-                    .iter()
-                    .map(|(x, code)| format!("\"{code}\" ({})", x.describe()))
-                    .collect();
-                problems.push(
-                    Problem::new(
-                        path,
-                        format!(
-                            "'{}' is not a country whose holidays dosesim knows: use {}",
-                            e.get_ref(),
-                            known.join(", ")
-                        ),
-                    )
-                    .at(line(e.span()))
-                    .field("expected_holidays"),
-                );
-                None
-            }
-        },
-    };
-    if !problems.is_empty() {
-        return Err(capped(path, problems));
-    }
-    Ok(SiteCalendar {
-        id,
-        name: raw.name,
-        file: path.to_path_buf(),
-        sources,
-        closed_weekdays,
-        listed: listed.into_iter().map(|(d, (l, _))| (d, l)).collect(),
-        coverage: merge(coverage),
-        expected,
-    })
 }
 
 /// A calendar's problems, at most [`MAX_PROBLEMS`] of them and then how many more.
@@ -1186,9 +1208,8 @@ fn holiday_cn(path: &Path, text: &str, budget: &mut Budget) -> Result<SourceDays
                 .at(Some(e.line()).filter(|&l| l > 0)),
         ]
     })?;
-    let mut problems = Vec::new();
     if !(1..=9999).contains(&file.year) {
-        problems.push(
+        return Err(vec![
             Problem::new(
                 path,
                 format!(
@@ -1197,9 +1218,9 @@ fn holiday_cn(path: &Path, text: &str, budget: &mut Budget) -> Result<SourceDays
                 ),
             )
             .field("year"),
-        );
-        return Err(problems);
+        ]);
     }
+    let mut problems = Vec::new();
     // The line of each entry's "date" key, for messages: found in one pass over the text.
     let lines = Lines::new(text);
     let mut date_lines = text.match_indices("\"date\"").map(|(i, _)| lines.of(i));
@@ -1251,23 +1272,54 @@ fn holiday_cn(path: &Path, text: &str, budget: &mut Budget) -> Result<SourceDays
     }
 }
 
-/// A CSV file with the header `date,name,open` (`open` is true or false).
+/// A CSV file with the header `date,name,open` (`open` is true or false), read as every
+/// CSV a user gives is ([`crate::csv_in`]): the header's names in any letter case, each
+/// row's line counted from its byte offset, so that CRLF line ends and blank lines do not
+/// shift them.
 fn csv_days(path: &Path, text: &str, budget: &mut Budget) -> Result<SourceDays, Vec<Problem>> {
-    // Lines are counted from each row's first byte, so that CRLF line ends and blank
-    // lines do not shift them.
-    let lines = Lines::new(text);
-    // The CSV reader's row position may stand on the line end before the row.
-    let row_line = |byte: u64| {
-        let mut i = byte as usize;
-        while matches!(text.as_bytes().get(i), Some(b'\r' | b'\n')) {
-            i += 1;
+    let mut problems = lone_carriage_returns(path, text);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let header = crate::csv_in::Header::read(path, text.as_bytes()).map_err(|e| e.problems)?;
+    let columns = ["date", "name", "open"];
+    if header.len() != columns.len() || !(0..3).all(|k| header.is(k, columns[k])) {
+        return Err(vec![
+            Problem::new(path, "the header must be date,name,open").at(Some(1)),
+        ]);
+    }
+    let mut days = Vec::new();
+    let mut rows = crate::csv_in::whole(text.as_bytes()).rows();
+    let mut rec = csv::ByteRecord::new();
+    while let Some(read) = rows.read(&mut rec) {
+        let at = match read {
+            Ok(line) => Some(line),
+            Err(e) => {
+                let msg = format!("unreadable CSV row ({})", e.error);
+                problems.push(Problem::new(path, msg).at(e.line));
+                break;
+            }
+        };
+        if let Some((d, listed)) = holiday_row(path, &rec, at, &mut problems) {
+            if !budget.take(1) {
+                problems.extend(budget.over(path, at));
+                return Err(problems);
+            }
+            days.push((d, listed, at));
         }
-        lines.of(i)
-    };
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let covers = year_span(days.iter().map(|d| d.0));
+    Ok(SourceDays { days, covers })
+}
+
+/// A carriage return inside a line would end the row there for the CSV reader: said, with
+/// its line. (Inside quotes it is part of the name, which the name's own check refuses.)
+fn lone_carriage_returns(path: &Path, text: &str) -> Vec<Problem> {
+    let lines = Lines::new(text);
     let mut problems = Vec::new();
-    // A carriage return inside a line would end the row there for the CSV reader: said,
-    // with its line.
-    // (Inside quotes it is part of the name, which the name's own check refuses.)
     let mut quoted = false;
     for (i, &b) in text.as_bytes().iter().enumerate() {
         quoted ^= b == b'"';
@@ -1281,89 +1333,63 @@ fn csv_days(path: &Path, text: &str, budget: &mut Budget) -> Result<SourceDays, 
             );
         }
     }
-    if !problems.is_empty() {
-        return Err(problems);
+    problems
+}
+
+/// One row of a holiday CSV (on line `at`): its date and what it says of it, or `None`
+/// with its problems added to `problems`.
+fn holiday_row(
+    path: &Path,
+    rec: &csv::ByteRecord,
+    at: Option<usize>,
+    problems: &mut Vec<Problem>,
+) -> Option<(NaiveDate, Listed)> {
+    if rec.len() != 3 {
+        problems.push(
+            Problem::new(
+                path,
+                format!(
+                    "the row has {} column{}; a holiday CSV row has 3: date,name,open",
+                    rec.len(),
+                    if rec.len() == 1 { "" } else { "s" }
+                ),
+            )
+            .at(at),
+        );
+        return None;
     }
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let headers = rdr
-        .headers()
-        .map_err(|e| vec![Problem::new(path, format!("cannot read the header: {e}")).at(Some(1))])?
-        .clone();
-    if headers.iter().map(str::trim).collect::<Vec<_>>() != ["date", "name", "open"] {
-        return Err(vec![
-            Problem::new(path, "the header must be date,name,open").at(Some(1)),
-        ]);
+    // The file is UTF-8 and the fields are cut at commas and line ends: each is UTF-8.
+    let cell = |k: usize| std::str::from_utf8(&rec[k]).unwrap_or("").trim();
+    let date = match parse_date(cell(0)) {
+        Ok(d) => Some(d),
+        Err(msg) => {
+            problems.push(Problem::new(path, msg).at(at).field("date"));
+            None
+        }
+    };
+    let name = cell(1);
+    if let Some(msg) = name_problem(name) {
+        problems.push(Problem::new(path, msg).at(at).field("name"));
     }
-    let mut days = Vec::new();
-    for rec in rdr.records() {
-        let rec = match rec {
-            Ok(r) => r,
-            Err(e) => {
-                let at = e.position().map(|p| row_line(p.byte()));
-                problems.push(Problem::new(path, format!("unreadable CSV row ({e})")).at(at));
-                continue;
-            }
-        };
-        let at = rec.position().map(|p| row_line(p.byte()));
-        if rec.len() != 3 {
+    let open = match cell(2) {
+        "true" => Some(true),
+        "false" => Some(false),
+        other => {
             problems.push(
-                Problem::new(
-                    path,
-                    format!(
-                        "the row has {} column{}; a holiday CSV row has 3: date,name,open",
-                        rec.len(),
-                        if rec.len() == 1 { "" } else { "s" }
-                    ),
-                )
-                .at(at),
+                Problem::new(path, format!("'{other}' is not true or false"))
+                    .at(at)
+                    .field("open"),
             );
-            continue;
+            None
         }
-        let date = match parse_date(rec.get(0).unwrap_or("").trim()) {
-            Ok(d) => Some(d),
-            Err(msg) => {
-                problems.push(Problem::new(path, msg).at(at).field("date"));
-                None
-            }
-        };
-        let name = rec.get(1).unwrap_or("").trim();
-        if let Some(msg) = name_problem(name) {
-            problems.push(Problem::new(path, msg).at(at).field("name"));
-        }
-        let open = match rec.get(2).unwrap_or("").trim() {
-            "true" => Some(true),
-            "false" => Some(false),
-            other => {
-                problems.push(
-                    Problem::new(path, format!("'{other}' is not true or false"))
-                        .at(at)
-                        .field("open"),
-                );
-                None
-            }
-        };
-        if let (Some(d), Some(open)) = (date, open) {
-            if !budget.take(1) {
-                problems.extend(budget.over(path, at));
-                return Err(problems);
-            }
-            days.push((
-                d,
-                Listed {
-                    open,
-                    name: name.to_string(),
-                },
-                at,
-            ));
-        }
-    }
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    let covers = year_span(days.iter().map(|d| d.0));
-    Ok(SourceDays { days, covers })
+    };
+    Some((
+        date?,
+        Listed {
+            open: open?,
+            name: name.to_string(),
+        },
+    ))
 }
 
 /// From 1 January of the first date's year to 31 December of the last date's.

@@ -648,6 +648,33 @@ fn a_roster_with_crlf_line_ends_names_the_right_lines() {
     );
 }
 
+/// A roster as a Windows spreadsheet saves it: a byte-order mark, the header's names in
+/// its own letter case and spacing, CRLF line ends, a blank line and a quoted cell holding
+/// a line break. Each bad cell is named on the line it is on (read by the one CSV reader,
+/// `csv_in`, that the log and holiday CSV readers share).
+#[test]
+fn a_roster_saved_by_a_windows_spreadsheet_names_the_right_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let roster = write_file(
+        dir.path(),
+        "r.csv",
+        "\u{feff}Patient_ID, Arm ,WEIGHT_KG,start_date,ward\r\n\
+         P1,msc,60,2027-01-01,\"east\r\nwing\"\r\n\
+         \r\n\
+         P2,msc,6x0,2027-01-01,west\r\n\
+         P3,nope,60,2027-01-01,west\r\n",
+    );
+    let run = cohort(Path::new(NCT01724398), &roster, &dir.path().join("o"));
+    assert_problems(
+        &run,
+        &roster,
+        &[
+            (5, "weight_kg", "'6x0' is not a weight in kg"),
+            (6, "arm", "unknown arm 'nope'"),
+        ],
+    );
+}
+
 #[test]
 fn a_problem_right_after_a_blank_line_names_its_own_line() {
     let dir = tempfile::tempdir().unwrap();

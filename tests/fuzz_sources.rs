@@ -3,12 +3,16 @@
 //! iCalendar, CSV), a record (log) and a forecast plan. Each case mutates one bundled file
 //! (bytes cut, copied and inserted, tokens of its format dropped in, lines swapped) and runs
 //! the binary that reads it, with a time bound: the run exits 0 or 2, never anything else,
-//! within the bound, and a refusal names the file. `tests/fuzz.rs` does the same for
-//! scenarios and rosters; `PROPTEST_CASES=2000 cargo test --release --test main fuzz_sources::`
+//! within the bound, a refusal names the file in plain words (no panic), and a refused run
+//! leaves no file behind. In-process, the record (log) and site calendar parsers meet many
+//! more mutations: they never panic, every problem names a file and a line it has, and a
+//! log read with CRLF line ends gives the same problems on the same lines as with LF.
+//! `tests/fuzz.rs` does the same for scenarios and rosters; `PROPTEST_CASES=2000 cargo test --release --test main fuzz_sources::`
 //! runs a longer campaign.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use proptest::prelude::*;
@@ -138,11 +142,33 @@ fn exits_0_or_2(out: &std::process::Output, names: &[&str]) -> Result<(), TestCa
     let code = out.status.code();
     let err = String::from_utf8_lossy(&out.stderr);
     prop_assert!(matches!(code, Some(0) | Some(2)), "exited {code:?}: {err}");
+    prop_assert!(!err.contains("panicked"), "a panic: {err}");
     if code == Some(2) {
         prop_assert!(
             names.iter().any(|n| err.contains(n)),
             "a refusal names the file ({names:?}): {err}"
         );
+    }
+    Ok(())
+}
+
+/// After a refusal (exit 2), `dir` holds only the inputs named in `inputs`: nothing
+/// half-written.
+fn nothing_written(
+    out: &std::process::Output,
+    dir: &Path,
+    inputs: &[&str],
+) -> Result<(), TestCaseError> {
+    if out.status.code() == Some(2) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let name = e.unwrap().file_name();
+            let name = name.to_string_lossy();
+            prop_assert!(
+                inputs.contains(&&*name),
+                "a refused run left {name} in {}",
+                dir.display()
+            );
+        }
     }
     Ok(())
 }
@@ -276,6 +302,7 @@ proptest! {
         let names = [name, "GZ-SYSU3"];
         let check = run(&["calendars".as_ref(), "check".as_ref(), cals.as_os_str()])?;
         exits_0_or_2(&check, &names)?;
+        let written = dir.path().join("pharmacy.csv");
         let pharmacy = run(&[
             "pharmacy".as_ref(),
             "scenarios/nct01724398.toml".as_ref(),
@@ -283,8 +310,11 @@ proptest! {
             "scenarios/rosters/NCT01724398.csv".as_ref(),
             "--calendars".as_ref(),
             cals.as_os_str(),
+            "--out".as_ref(),
+            written.as_os_str(),
         ])?;
         exits_0_or_2(&pharmacy, &names)?;
+        nothing_written(&pharmacy, dir.path(), &["calendars"])?;
         // What `calendars check` accepts, a command using the calendar accepts too.
         if check.status.code() == Some(0) {
             prop_assert_eq!(
@@ -302,7 +332,8 @@ proptest! {
         let log = dir.path().join("mutated-log.csv");
         std::fs::write(&log, apply(&bundled("scenarios/logs/NCT01724398.csv"), &edits)).unwrap();
         let names = ["mutated-log.csv"];
-        for command in ["pharmacy", "prep"] {
+        for (command, file) in [("pharmacy", "pharmacy.csv"), ("prep", "prep.csv")] {
+            let written = dir.path().join(file);
             let mut args: Vec<&OsStr> = vec![
                 command.as_ref(),
                 "scenarios/nct01724398.toml".as_ref(),
@@ -310,6 +341,8 @@ proptest! {
                 "scenarios/rosters/NCT01724398.csv".as_ref(),
                 "--log".as_ref(),
                 log.as_os_str(),
+                "--out".as_ref(),
+                written.as_os_str(),
             ];
             if command == "prep" {
                 args.push(OsStr::new("--date"));
@@ -317,6 +350,8 @@ proptest! {
             }
             let out = run(&args)?;
             exits_0_or_2(&out, &names)?;
+            nothing_written(&out, dir.path(), &["mutated-log.csv"])?;
+            let _ = std::fs::remove_file(&written);
         }
         let calendar = run(&[
             "calendar".as_ref(),
@@ -356,6 +391,113 @@ proptest! {
                 !out_dir.join("NCT02812121/forecast/weekly.csv").exists(),
                 "a refused plan left outputs"
             );
+        }
+    }
+}
+
+/// What the in-process cases read a log against: NCT01724398, its bundled roster and log.
+struct LogSeed {
+    trial: dosesim::model::Trial,
+    roster: dosesim::roster::Roster,
+    log: Vec<u8>,
+}
+
+static LOG_SEED: LazyLock<LogSeed> = LazyLock::new(|| {
+    let root = crate::common::root();
+    let trial = dosesim::scenario::load(&root.join("scenarios/nct01724398.toml")).unwrap();
+    let roster =
+        dosesim::roster::read(&root.join("scenarios/rosters/NCT01724398.csv"), &trial).unwrap();
+    LogSeed {
+        trial,
+        roster,
+        log: bundled("scenarios/logs/NCT01724398.csv"),
+    }
+});
+
+/// Every problem names a file, and those of `file` a line it has (one past the last, for
+/// a problem after it).
+fn on_lines_it_has(
+    e: &dosesim::InputError,
+    file: &Path,
+    bytes: &[u8],
+) -> Result<(), TestCaseError> {
+    let lines = bytes.iter().filter(|&&b| b == b'\n').count() + 1;
+    for p in &e.problems {
+        prop_assert!(p.file.is_some(), "a problem names no file: {p}");
+        if p.file.as_deref() == Some(file) {
+            prop_assert!(
+                p.line.is_none_or(|l| (1..=lines + 1).contains(&l)),
+                "{p}: the file has {lines} lines"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A log's reading: its problems, or (rows, as-of date, warnings).
+fn read_log(bytes: Vec<u8>) -> Result<(usize, String, Vec<String>), dosesim::InputError> {
+    let s = &*LOG_SEED;
+    let path = Path::new("fuzzed-log.csv");
+    dosesim::record::parse(path, bytes, &s.trial, &s.roster, None, false)
+        .map(|log| (log.rows, log.as_of.to_string(), log.warnings))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(256), ..ProptestConfig::default() })]
+
+    /// The record's reader never panics; its problems are on lines the log has; and the
+    /// same log saved with CRLF line ends (as a Windows spreadsheet saves it) reads the
+    /// same, every problem and warning on the same line.
+    #[test]
+    fn mutated_logs_read_alike_with_lf_and_crlf_line_ends(
+        edits in prop::collection::vec(edit(), 1..6),
+    ) {
+        let bytes = apply(&LOG_SEED.log, &edits);
+        let lf = read_log(bytes.clone());
+        if let Err(e) = &lf {
+            on_lines_it_has(e, Path::new("fuzzed-log.csv"), &bytes)?;
+        }
+        // (A carriage return or a quote of the mutation's own would read otherwise.)
+        if !bytes.contains(&b'\r') && !bytes.contains(&b'"') {
+            let mut crlf = Vec::with_capacity(bytes.len() * 2);
+            for &b in &bytes {
+                if b == b'\n' {
+                    crlf.push(b'\r');
+                }
+                crlf.push(b);
+            }
+            let crlf = read_log(crlf);
+            match (&lf, &crlf) {
+                (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+                (Err(a), Err(b)) => prop_assert_eq!(&a.problems, &b.problems),
+                _ => prop_assert!(false, "LF: {:?}\nCRLF: {:?}", lf, crlf),
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(64), ..ProptestConfig::default() })]
+
+    /// The site calendar's TOML parser never panics on a mutated bundled calendar (its
+    /// holiday files read as they are), and every problem names a file and a line it has.
+    #[test]
+    fn mutated_site_calendar_tomls_never_panic_the_parser(
+        seed in prop_oneof![
+            Just("GZ-SYSU3.toml"),
+            Just("guangzhou.toml"),
+            Just("weekends.toml"),
+            Just("SH-RENJI.toml"),
+        ],
+        edits in prop::collection::vec(edit(), 1..6),
+    ) {
+        let cals = crate::common::root().join("scenarios/calendars");
+        let bytes = apply(&bundled(&format!("scenarios/calendars/{seed}")), &edits);
+        let text = String::from_utf8_lossy(&bytes);
+        // A name of its own: the bundled file is not read, only its holiday files.
+        let path = cals.join("fuzzed-site.toml");
+        if let Err(e) = dosesim::site::parse(&path, &text) {
+            on_lines_it_has(&e, &path, text.as_bytes())?;
         }
     }
 }

@@ -475,6 +475,82 @@ fn every_log_problem_is_reported_at_once_with_its_line() {
     );
 }
 
+/// A log as a Windows spreadsheet saves it (CRLF line ends), with a blank line and a note
+/// holding a line break: each problem is named on the line it is on. (The csv crate's own
+/// line count, used before, named each one a line early and the first row line 1.)
+#[test]
+fn a_log_with_crlf_line_ends_and_a_blank_line_names_the_right_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let (roster, _) = cohort_files(dir.path(), &[]);
+    let text = [
+        LOG_HEADER,
+        "P1,2027-03-01,given,uc_msc,1,,\"infused\r\nslowly\"", // 2-3: fine
+        "",                                                    // 4: blank
+        "P1,2027-03-08,given,uc_msc,5,,",                      // 5: occurrence out of range
+        "P9,2027-03-08,given,uc_msc,1,,",                      // 6: not on the roster
+        "P1,2027-13-08,given,uc_msc,2,,",                      // 7: no such date
+        "",
+    ]
+    .join("\r\n");
+    let log = write_file(dir.path(), "log.csv", &text);
+    let run = pharmacy(
+        Path::new(SCENARIO),
+        &roster,
+        &["--log".as_ref(), log.as_os_str()],
+    );
+    run.expect_code(2);
+    let err = run.err();
+    let l = log.display().to_string();
+    for want in [
+        format!("{l}:5: occurrence: occurrence '5' is out of range"),
+        format!("{l}:6: patient_id: patient 'P9' is not on the roster"),
+        format!("{l}:7: date: '2027-13-08'"),
+    ] {
+        assert!(err.contains(&want), "no '{want}' in:\n{err}");
+    }
+    assert!(err.contains("3 problems:"), "{err}");
+    // The first row is line 2, not the header's line 1.
+    let text = format!("{LOG_HEADER}\r\nP1,2027-02-01,given,uc_msc,1,,\r\n");
+    let log = write_file(dir.path(), "log2.csv", &text);
+    let run = pharmacy(
+        Path::new(SCENARIO),
+        &roster,
+        &["--log".as_ref(), log.as_os_str()],
+    );
+    run.expect_code(2);
+    assert!(
+        run.err().contains(&format!(
+            "{}:2: date: 2027-02-01 is before patient P1's study day 1",
+            log.display()
+        )),
+        "{}",
+        run.err()
+    );
+}
+
+/// A log's header is matched as the roster's is: a byte-order mark, another letter case and
+/// spaces around a name are the same column. A folder made from it is the same job as one
+/// made from the log with the header as dosesim writes it.
+#[test]
+fn a_log_header_in_a_spreadsheet_s_letter_case_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (roster, _) = cohort_files(dir.path(), &[]);
+    let rows = "P1,2027-03-01,given,uc_msc,1,,\r\nP2,2027-03-01,given,pe,1,,note\r\n";
+    let log = write_file(
+        dir.path(),
+        "log.csv",
+        &format!("\u{feff}Patient_ID, Date ,RECORD,Component,Occurrence,Amount,Note\r\n{rows}"),
+    );
+    let out = dir.path().join("out");
+    let first = cohort_with(&roster, &out, &["--log", log.to_str().unwrap()]);
+    first.expect_code(0);
+    let plain = write_file(dir.path(), "plain.csv", &format!("{LOG_HEADER}\r\n{rows}"));
+    let again = cohort_with(&roster, &out, &["--log", plain.to_str().unwrap()]);
+    again.expect_code(0);
+    let pharmacy = std::fs::read_to_string(out.join("NCT01724398/pharmacy.csv")).unwrap();
+    assert!(pharmacy.contains(",given,"), "{pharmacy}");
+}
+
 #[test]
 fn an_empty_log_before_every_event_changes_nothing_in_pharmacy_csv() {
     let dir = tempfile::tempdir().unwrap();
