@@ -315,3 +315,10 @@ pub fn deviation_rows(
     out.sort_by_key(|r| r.date);
     out
 }
+
+/// What the record made of a cohort: adherence per arm, deviations.csv's rows.
+pub struct RecordTally {
+    pub adherence: Adherence,
+    pub deviations: Vec<DeviationRow>,
+    pub as_of: NaiveDate,
+}
