@@ -29,7 +29,6 @@ pub mod error;
 pub mod export;
 pub mod forecast;
 pub mod format;
-pub mod holiday_ics;
 pub mod holidays;
 pub mod layout;
 pub mod limits;

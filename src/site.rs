@@ -19,6 +19,8 @@
 //! Every date a calendar does not cover may still turn out to be a holiday, or a make-up
 //! working day: see [`SiteCalendar::covers`].
 
+pub mod holiday_ics;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -871,7 +873,7 @@ pub fn parse_within(
         };
         let parsed = match ext.as_str() {
             "json" => holiday_cn(&source, &read, &mut budget),
-            "ics" => crate::holiday_ics::read(&source, &read, open_prefix, span, &mut budget),
+            "ics" => holiday_ics::read(&source, &read, open_prefix, span, &mut budget),
             _ => csv_days(&source, &read, &mut budget),
         };
         if open_prefix.is_some() && ext != "ics" {
