@@ -697,7 +697,10 @@ pub fn write_forecast(f: &Forecast, charts: &[ForecastChart], dir: &Path) -> Res
             })?;
         }
         for (p, svg, png) in charts {
-            write::atomic(&new.join(forecast::chart_name(trial, *p, "svg")), svg.as_bytes())?;
+            write::atomic(
+                &new.join(forecast::chart_name(trial, *p, "svg")),
+                svg.as_bytes(),
+            )?;
             write::atomic(&new.join(forecast::chart_name(trial, *p, "png")), png)?;
         }
         let svgs: Vec<(usize, &str)> = charts.iter().map(|(p, s, _)| (*p, s.as_str())).collect();

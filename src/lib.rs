@@ -16,6 +16,7 @@
 //! 7. `write`: the one place that writes files (atomically).
 //!
 //! `cli` and `cmd` wire these to the command line; `main.rs` only maps errors to exit codes.
+//! ARCHITECTURE.md has the map: each module's layer, and what each layer may import.
 
 pub mod adherence;
 pub mod bundle;

@@ -18,12 +18,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::digest::{hex, sha256_now};
 pub use crate::digest::Input;
+use crate::digest::{hex, sha256_now};
 pub use crate::digest::{read_input, read_input_to_string, remember_input};
+use crate::error::{InputError, Problem};
 use crate::layout::is_forecast_folder;
 pub use crate::write::list_files;
-use crate::error::{InputError, Problem};
 
 /// The manifest's file name inside a trial folder.
 pub const FILE: &str = crate::layout::MANIFEST_FILE;

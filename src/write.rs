@@ -362,11 +362,16 @@ fn made_files(dir: &Path) -> Result<Vec<String>> {
         files: Vec<String>,
     }
     let path = dir.join(MANIFEST_FILE);
-    let problem = |message: String| anyhow::anyhow!("{}", InputError::one(Problem::new(&path, message)));
+    let problem =
+        |message: String| anyhow::anyhow!("{}", InputError::one(Problem::new(&path, message)));
     match std::fs::read(&path) {
         Ok(bytes) => serde_json::from_slice::<Listed>(&bytes)
             .map(|l| l.files)
-            .map_err(|e| problem(format!("not a dosesim manifest ({e}); move the folder aside or choose another --out"))),
+            .map_err(|e| {
+                problem(format!(
+                    "not a dosesim manifest ({e}); move the folder aside or choose another --out"
+                ))
+            }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(problem(format!("cannot read: {e}"))),
     }
@@ -397,7 +402,6 @@ pub fn list_files(dir: &Path) -> std::io::Result<Vec<String>> {
     out.sort();
     Ok(out)
 }
-
 
 /// Replaces the folder `target` as a whole: `fill` builds the new one beside it, the
 /// files of the old one that dosesim did not make (`user_files`, a user's own) are

@@ -356,9 +356,7 @@ fn check(table_md: &str, files: &[(String, String)]) -> Vec<String> {
     };
     let used: BTreeSet<String> = modules
         .iter()
-        .filter_map(|(m, _, _)| {
-            unit_of(&m.split("::").map(String::from).collect::<Vec<_>>())
-        })
+        .filter_map(|(m, _, _)| unit_of(&m.split("::").map(String::from).collect::<Vec<_>>()))
         .collect();
     for e in table.entries.iter().filter(|e| !e.2) {
         if !used.contains(&e.0) {
@@ -554,7 +552,10 @@ After the table.
     fn an_import_up_a_layer_is_named_with_its_file_line_and_modules() {
         // (`schedule` no longer imports `write`, so that the import closes no cycle.)
         let mut f = good();
-        f[2] = ("write.rs", "use crate::error::E;\n\nuse crate::{\n    cohort::Cohort,\n};\n");
+        f[2] = (
+            "write.rs",
+            "use crate::error::E;\n\nuse crate::{\n    cohort::Cohort,\n};\n",
+        );
         f[3] = ("schedule.rs", "use crate::error::E;\n");
         assert_eq!(
             check(TABLE, &files(&f)),
@@ -573,7 +574,10 @@ After the table.
     #[test]
     fn a_command_importing_another_is_named() {
         let mut f = good();
-        f[7] = ("cmd/show.rs", "use super::shared;\n\nfn g() { super::run::helper(); }\n");
+        f[7] = (
+            "cmd/show.rs",
+            "use super::shared;\n\nfn g() { super::run::helper(); }\n",
+        );
         assert_eq!(
             check(TABLE, &files(&f)),
             [
@@ -601,7 +605,10 @@ After the table.
     fn a_module_missing_from_the_table_is_named() {
         let mut f = good();
         f.push(("sheet.rs", "use crate::cohort;\n"));
-        f[4] = ("cohort.rs", "use crate::schedule::Plan;\nuse crate::sheet::Sheet;\n");
+        f[4] = (
+            "cohort.rs",
+            "use crate::schedule::Plan;\nuse crate::sheet::Sheet;\n",
+        );
         assert_eq!(
             check(TABLE, &files(&f)),
             [
