@@ -273,8 +273,10 @@ pub fn deviation_rows(
                     continue;
                 };
                 let pct = (kg.f64() - previous.f64()) / previous.f64() * 100.0;
-                let mut d = Deviation::default();
-                d.weight_pct = pct;
+                let mut d = Deviation {
+                    weight_pct: pct,
+                    ..Deviation::default()
+                };
                 d.set(Deviation::WEIGHT_CHANGE);
                 let row = (
                     "weight".to_string(),

@@ -8,8 +8,6 @@ use anyhow::Result;
 
 use crate::site;
 
-/// Where the bundled site calendars live, relative to the working directory.
-
 pub fn check(dir: Option<PathBuf>) -> Result<()> {
     let dir = dir.unwrap_or_else(|| PathBuf::from(crate::layout::CALENDAR_DIR));
     let files = crate::scenario::toml_files(&dir, "site calendars")?;

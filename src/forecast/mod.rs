@@ -4,10 +4,11 @@
 //! `plan` reads the plan file (enrolment, allocation, weights, mortality, product), `sim`
 //! runs the replicates through the schedule core (from the administration record's as-of
 //! date when there is one), `stats` turns them into weekly and monthly percentiles,
-//! cumulative totals and a release plan of lots. [`write()`] writes `DIR/<trial>/forecast/`
-//! (CSV files, the fan chart, a page of its own) as one folder with its own manifest, so
-//! that a `cohort` or `run` that rewrites the trial folder keeps it, and a new forecast
-//! replaces it whole.
+//! cumulative totals and a release plan of lots. The result is a [`Forecast`]; nothing here
+//! writes a file: [`crate::bundle::write_forecast`] writes `DIR/<trial>/forecast/` (CSV
+//! files, the fan chart, a page of its own) as one folder with its own manifest, so that a
+//! `cohort` or `run` that rewrites the trial folder keeps it, and a new forecast replaces
+//! it whole.
 
 pub mod plan;
 pub mod sim;
