@@ -95,24 +95,11 @@ fn code_only(src: &str) -> String {
                 i += 1;
             }
         } else if c == b'/' && b.get(i + 1) == Some(&b'*') {
-            let mut depth = 0;
-            while i < b.len() {
-                if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
-                    depth += 1;
-                    out.extend_from_slice(b"  ");
-                    i += 2;
-                } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
-                    depth -= 1;
-                    out.extend_from_slice(b"  ");
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    blank(&mut out, b[i]);
-                    i += 1;
-                }
+            let end = block_comment_end(b, i);
+            for &x in &b[i..end] {
+                blank(&mut out, x);
             }
+            i = end;
         } else if c == b'r'
             && (b.get(i + 1) == Some(&b'"') || b.get(i + 1) == Some(&b'#'))
             && (i == 0
@@ -169,6 +156,26 @@ fn code_only(src: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Where the block comment opening at `i` ends (nested ones included).
+fn block_comment_end(b: &[u8], mut i: usize) -> usize {
+    let mut depth = 0;
+    while i < b.len() {
+        if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+            depth += 1;
+            i += 2;
+        } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
+            depth -= 1;
+            i += 2;
+            if depth == 0 {
+                return i;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    b.len()
 }
 
 fn is_ident(c: u8) -> bool {
@@ -319,53 +326,19 @@ fn check(table_md: &str, files: &[(String, String)]) -> Vec<String> {
         Ok(t) => t,
         Err(e) => return vec![format!("ARCHITECTURE.md: {e}")],
     };
-    let mut complaints = Vec::new();
-    // The units: the named modules, and one per file under a wildcard's folder.
-    let named: Vec<&str> = table
-        .entries
-        .iter()
-        .filter(|e| !e.2)
-        .map(|e| e.0.as_str())
-        .collect();
-    let mut units: BTreeMap<String, (usize, bool)> = table
-        .entries
-        .iter()
-        .filter(|e| !e.2)
-        .map(|e| (e.0.clone(), (e.1, false)))
-        .collect();
     let modules: Vec<(String, &str, &str)> = files
         .iter()
         .filter(|(rel, _)| rel != "lib.rs" && rel != "main.rs")
         .map(|(rel, src)| (module_of(rel), rel.as_str(), src.as_str()))
         .collect();
-    for (base, layer, _) in table.entries.iter().filter(|e| e.2) {
-        for (m, _, _) in &modules {
-            if let Some(rest) = m.strip_prefix(&format!("{base}::"))
-                && !named.contains(&m.as_str())
-            {
-                let first = rest.split("::").next().unwrap();
-                units.insert(format!("{base}::{first}"), (*layer, true));
-            }
-        }
-    }
+    let units = units(&table, &modules);
     let unit_of = |path: &[String]| -> Option<String> {
         (1..=path.len())
             .rev()
             .map(|n| path[..n].join("::"))
             .find(|p| units.contains_key(p))
     };
-    let used: BTreeSet<String> = modules
-        .iter()
-        .filter_map(|(m, _, _)| unit_of(&m.split("::").map(String::from).collect::<Vec<_>>()))
-        .collect();
-    for e in table.entries.iter().filter(|e| !e.2) {
-        if !used.contains(&e.0) {
-            complaints.push(format!(
-                "ARCHITECTURE.md: the layer table names `{}`, which is no module of src/",
-                e.0
-            ));
-        }
-    }
+    let mut complaints = stale_entries(&table, &modules, &unit_of);
     let layer_name = |u: &str| &table.layers[units[u].0];
     let mut edges: BTreeMap<(String, String), Edge> = BTreeMap::new();
     for (module, rel, src) in &modules {
@@ -410,8 +383,58 @@ fn check(table_md: &str, files: &[(String, String)]) -> Vec<String> {
     complaints
 }
 
-/// Each cycle among the units, once per strongly connected group: the modules in order,
-/// each import with its file and line.
+/// The units of the table, each with its layer and whether it is one of a wildcard's:
+/// the named modules, and one per file under a wildcard's folder not named itself.
+fn units(table: &Table, modules: &[(String, &str, &str)]) -> BTreeMap<String, (usize, bool)> {
+    let named: Vec<&str> = table
+        .entries
+        .iter()
+        .filter(|e| !e.2)
+        .map(|e| e.0.as_str())
+        .collect();
+    let mut units: BTreeMap<String, (usize, bool)> = table
+        .entries
+        .iter()
+        .filter(|e| !e.2)
+        .map(|e| (e.0.clone(), (e.1, false)))
+        .collect();
+    for (base, layer, _) in table.entries.iter().filter(|e| e.2) {
+        for (m, _, _) in modules {
+            if let Some(rest) = m.strip_prefix(&format!("{base}::"))
+                && !named.contains(&m.as_str())
+            {
+                let first = rest.split("::").next().unwrap();
+                units.insert(format!("{base}::{first}"), (*layer, true));
+            }
+        }
+    }
+    units
+}
+
+/// A complaint for each module the table names that is no module of src/.
+fn stale_entries(
+    table: &Table,
+    modules: &[(String, &str, &str)],
+    unit_of: &dyn Fn(&[String]) -> Option<String>,
+) -> Vec<String> {
+    let mut complaints = Vec::new();
+    let used: BTreeSet<String> = modules
+        .iter()
+        .filter_map(|(m, _, _)| unit_of(&m.split("::").map(String::from).collect::<Vec<_>>()))
+        .collect();
+    for e in table.entries.iter().filter(|e| !e.2) {
+        if !used.contains(&e.0) {
+            complaints.push(format!(
+                "ARCHITECTURE.md: the layer table names `{}`, which is no module of src/",
+                e.0
+            ));
+        }
+    }
+    complaints
+}
+
+/// The cycles among the units: for each module on a cycle that no cycle named so far goes
+/// through, the shortest one from it, each import with its file and line.
 fn cycles(edges: &BTreeMap<(String, String), Edge>) -> Vec<String> {
     let mut next: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (a, b) in edges.keys() {
