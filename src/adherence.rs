@@ -273,8 +273,10 @@ pub fn deviation_rows(
                     continue;
                 };
                 let pct = (kg.f64() - previous.f64()) / previous.f64() * 100.0;
-                let mut d = Deviation::default();
-                d.weight_pct = pct;
+                let mut d = Deviation {
+                    weight_pct: pct,
+                    ..Deviation::default()
+                };
                 d.set(Deviation::WEIGHT_CHANGE);
                 let row = (
                     "weight".to_string(),
@@ -314,4 +316,11 @@ pub fn deviation_rows(
     }
     out.sort_by_key(|r| r.date);
     out
+}
+
+/// What the record made of a cohort: adherence per arm, deviations.csv's rows.
+pub struct RecordTally {
+    pub adherence: Adherence,
+    pub deviations: Vec<DeviationRow>,
+    pub as_of: NaiveDate,
 }

@@ -11,15 +11,16 @@ use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use rayon::prelude::*;
 
-use crate::adherence::{self, Adherence, DeviationRow};
+use crate::adherence::{self, Adherence};
 use crate::chart;
 use crate::cohort::Cohort;
 use crate::describe::INCLUDES_ASSUMED;
 use crate::error::{InputError, Problem};
 use crate::export::{self, Calendar, Exporter, prep::Prep};
+use crate::forecast::{self, Forecast, ForecastPlan};
 use crate::format::{Amount, plural};
 use crate::manifest::{self, Contents, Input, Manifest};
-use crate::model::{Assumed, Kg};
+use crate::model::{Assumed, Kg, Trial};
 use crate::record::Status;
 use crate::report;
 use crate::write;
@@ -122,12 +123,7 @@ fn shown(n: usize) -> Shown {
 /// roster's size.
 const BATCH: usize = 256;
 
-/// What the record made of a cohort: adherence per arm, deviations.csv's rows.
-pub struct RecordTally {
-    pub adherence: Adherence,
-    pub deviations: Vec<DeviationRow>,
-    pub as_of: NaiveDate,
-}
+pub use crate::adherence::RecordTally;
 
 /// Adds up the doses of every calendar: the preparation list and the summary's totals.
 fn tally<'c>(
@@ -296,7 +292,7 @@ impl Collections {
 }
 
 /// The trial's calendar file, with every patient's events.
-pub const CALENDAR_FILE: &str = "calendar.ics";
+pub const CALENDAR_FILE: &str = crate::layout::CALENDAR_FILE;
 /// The folder of the per-site calendar files, `sites/<SITE>.ics`.
 pub const SITES_DIR: &str = "sites";
 
@@ -552,7 +548,7 @@ pub fn check(
     let bytes = std::fs::read(dir.join(manifest::FILE)).ok();
     let old = Manifest::read(&dir)?;
     if let Some(old) = &old {
-        crate::cmd::guard::check_replaced(&dir, &old.files, &inputs, "--out")
+        crate::manifest::check_replaced(&dir, &old.files, &inputs, "--out")
             .map_err(InputError::one)?;
     }
     // A file of the user's where the copy of the record goes would stop the swap after
@@ -667,6 +663,110 @@ pub fn write_cohort(
         write::atomic(&new.join(manifest::FILE), m.to_json().as_bytes())?;
         Ok(summary)
     })
+}
+
+// The forecast folder, `<trial id>/forecast/`: the simulation's results written out.
+
+/// The trial folder's forecast folder: `out/<trial id>/forecast`.
+pub fn forecast_folder(out: &Path, trial: &Trial) -> Result<PathBuf> {
+    Ok(write::safe_child(out, &trial.id, "")?.join(crate::forecast::FOLDER))
+}
+
+/// Writes `dir` (the forecast folder) as a whole: weekly.csv, monthly.csv, summary.csv,
+/// lots.csv (when the plan gives a lot size), the fan charts ([`forecast_charts`]), forecast.html and manifest.json. The caller holds the output folder's
+/// lock and has checked `dir` with [`manifest::check_target`].
+pub fn write_forecast(f: &Forecast, charts: &[ForecastChart], dir: &Path) -> Result<()> {
+    let trial = f.model.trial;
+    let parent = dir.parent().context("a forecast folder has a parent")?;
+    // The trial folder is created if need be and cleared of what a killed run left.
+    let _lock = write::lock_folder(parent)?;
+    write::swap_folder(dir, |new| {
+        let s = &f.summary;
+        write::atomic_with(&new.join("weekly.csv"), |w| {
+            crate::export::forecast::write_weekly(&f.model, s, w).map_err(std::io::Error::other)
+        })?;
+        write::atomic_with(&new.join("monthly.csv"), |w| {
+            crate::export::forecast::write_monthly(&f.model, s, w).map_err(std::io::Error::other)
+        })?;
+        write::atomic_with(&new.join("summary.csv"), |w| {
+            crate::export::forecast::write_summary(&f.model, s, w).map_err(std::io::Error::other)
+        })?;
+        if !s.lots.is_empty() {
+            write::atomic_with(&new.join("lots.csv"), |w| {
+                crate::export::forecast::write_lots(&f.model, s, w).map_err(std::io::Error::other)
+            })?;
+        }
+        for (p, svg, png) in charts {
+            write::atomic(
+                &new.join(forecast::chart_name(trial, *p, "svg")),
+                svg.as_bytes(),
+            )?;
+            write::atomic(&new.join(forecast::chart_name(trial, *p, "png")), png)?;
+        }
+        let svgs: Vec<(usize, &str)> = charts.iter().map(|(p, s, _)| (*p, s.as_str())).collect();
+        write::atomic(
+            &new.join("forecast.html"),
+            crate::report::forecast_page(f, &svgs).as_bytes(),
+        )?;
+        let doses = f
+            .summary
+            .all_sites()
+            .map(|t| t.doses.mean.round() as u64)
+            .sum();
+        let patients = f.model.plan.target_patients as usize;
+        let contents = Contents::of_trial(trial, patients, doses, forecast::summary_line(f));
+        let m = Manifest::of_folder(new, &f.inputs, contents)?;
+        write::atomic(&new.join(manifest::FILE), m.to_json().as_bytes())?;
+        Ok(())
+    })
+}
+
+/// A product's fan chart: the product's index, the SVG and the PNG.
+pub type ForecastChart = (usize, String, Vec<u8>);
+
+/// Each product's fan chart, as SVG and PNG.
+pub fn forecast_charts(f: &Forecast) -> Result<Vec<ForecastChart>> {
+    let mut out = Vec::new();
+    for (k, &p) in f.model.products.iter().enumerate() {
+        let (svg, png) = crate::chart::fan_charts(f, k, crate::chart::DEFAULT_SIZE)?;
+        out.push((p, svg, png));
+    }
+    Ok(out)
+}
+
+/// The forecast section of the trial's report, with its charts.
+pub fn forecast_section(f: &Forecast, charts: &[ForecastChart]) -> maud::Markup {
+    let svgs: Vec<(usize, &str)> = charts.iter().map(|(p, s, _)| (*p, s.as_str())).collect();
+    crate::report::forecast_section(f, &svgs, "forecast/")
+}
+
+/// The plan's and the calendars' files, with their SHA-256, for the manifest.
+pub fn forecast_inputs(
+    trial: &Trial,
+    plan: &ForecastPlan,
+    calendars: &crate::site::Sites,
+    roster: Option<&Path>,
+    log: Option<&crate::record::Log>,
+) -> Result<Vec<Input>, crate::error::InputError> {
+    let mut inputs = vec![
+        Input::of("scenario", &trial.file)?,
+        Input::of("forecast plan", &plan.file)?,
+    ];
+    if let crate::forecast::plan::WeightModel::Roster { path, .. } = &plan.weight {
+        inputs.push(Input::of("weight roster", path)?);
+    }
+    if let Some(r) = roster {
+        inputs.push(Input::of("roster", r)?);
+    }
+    if let Some(l) = log {
+        let mut input = Input::of(manifest::RECORD_ROLE, &l.path)?;
+        input.as_of = Some(l.as_of.to_string());
+        inputs.push(input);
+    }
+    inputs.extend(manifest::calendar_inputs(
+        &calendars.values().collect::<Vec<_>>(),
+    )?);
+    Ok(inputs)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 //! 7. `write`: the one place that writes files (atomically).
 //!
 //! `cli` and `cmd` wire these to the command line; `main.rs` only maps errors to exit codes.
+//! ARCHITECTURE.md has the map: each module's layer, and what each layer may import.
 
 pub mod adherence;
 pub mod bundle;
@@ -25,17 +26,19 @@ pub mod cmd;
 pub mod cohort;
 pub mod csv_in;
 pub mod describe;
+pub mod digest;
 pub mod error;
 pub mod export;
 pub mod forecast;
 pub mod format;
-pub mod holiday_ics;
 pub mod holidays;
+pub mod layout;
 pub mod limits;
 pub mod manifest;
 pub mod model;
 pub mod moves;
 pub mod record;
+pub mod recorded;
 pub mod report;
 pub mod roster;
 pub mod scenario;

@@ -84,7 +84,7 @@ pub const ALL: [(&str, usize); 19] = [
 /// The bytes of input file `path` when there are at most `max` of them; `Ok(None)` when
 /// there are more. Only `max + 1` bytes are ever read, so a device that never ends
 /// (`/dev/zero`) or a file far too large is refused at once, whatever its size claims to
-/// be. The bytes read are hashed for the manifest ([`crate::manifest::remember_input`]).
+/// be. The bytes read are hashed for the manifest ([`crate::digest::remember_input`]).
 pub fn read_at_most(path: &Path, max: usize) -> std::io::Result<Option<Vec<u8>>> {
     let file = std::fs::File::open(path)?;
     let claimed = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -96,7 +96,7 @@ pub fn read_at_most(path: &Path, max: usize) -> std::io::Result<Option<Vec<u8>>>
     if bytes.len() > max {
         return Ok(None);
     }
-    crate::manifest::remember_input(path, &bytes);
+    crate::digest::remember_input(path, &bytes);
     Ok(Some(bytes))
 }
 

@@ -18,92 +18,15 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use crate::digest::Input;
+use crate::digest::{hex, sha256_now};
+pub use crate::digest::{read_input, read_input_to_string, remember_input};
 use crate::error::{InputError, Problem};
+use crate::layout::is_forecast_folder;
+pub use crate::write::list_files;
 
 /// The manifest's file name inside a trial folder.
-pub const FILE: &str = "manifest.json";
-
-/// One input file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Input {
-    /// What the file is to the run: "scenario", "roster".
-    pub role: String,
-    /// The path as given on the command line (or found by `run`).
-    pub path: String,
-    pub sha256: String,
-    /// For an administration record: the day it is complete to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub as_of: Option<String>,
-}
-
-impl Input {
-    /// The input `path` with the SHA-256 of the bytes this run read from it
-    /// ([`read_input`]): a file changed since (corrected while the run waited for its
-    /// folder's lock) is not what the outputs were made from. A file not read yet is read
-    /// and hashed now.
-    pub fn of(role: &str, path: &Path) -> Result<Input, InputError> {
-        let sha256 = match read_hash(path) {
-            Some(h) => h,
-            None => {
-                read_input(path).map_err(|e| {
-                    InputError::one(Problem::new(path, format!("cannot read the {role}: {e}")))
-                })?;
-                read_hash(path).expect("a file read is hashed")
-            }
-        };
-        Ok(Input {
-            role: role.to_string(),
-            path: path.display().to_string(),
-            sha256,
-            as_of: None,
-        })
-    }
-}
-
-/// The SHA-256 of each input file as this run read it, by its path as given.
-static READ: std::sync::Mutex<std::collections::BTreeMap<PathBuf, String>> =
-    std::sync::Mutex::new(std::collections::BTreeMap::new());
-
-/// Reads an input file (scenario, roster, record, site calendar, holiday file, plan) and
-/// keeps the SHA-256 of the bytes read, for the manifest and the pages' footers
-/// ([`Input::of`]): the bytes are hashed once, as they were read.
-pub fn read_input(path: &Path) -> std::io::Result<Vec<u8>> {
-    let bytes = std::fs::read(path)?;
-    remember_input(path, &bytes);
-    Ok(bytes)
-}
-
-/// Keeps the SHA-256 of `bytes`, just read from `path` by a reader of its own (one with a
-/// size limit, say), for the manifest.
-pub fn remember_input(path: &Path, bytes: &[u8]) {
-    let sha = hex(&Sha256::digest(bytes));
-    READ.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(path.to_path_buf(), sha);
-}
-
-/// As [`read_input`], for a text file: invalid UTF-8 is an error, as `read_to_string`'s.
-pub fn read_input_to_string(path: &Path) -> std::io::Result<String> {
-    String::from_utf8(read_input(path)?).map_err(|_| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "stream did not contain valid UTF-8",
-        )
-    })
-}
-
-/// The SHA-256 of the bytes [`read_input`] last read from `path`.
-fn read_hash(path: &Path) -> Option<String> {
-    READ.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(path)
-        .cloned()
-}
-
-/// The SHA-256 of the file at `path` as it is now.
-fn sha256_now(path: &Path) -> Option<String> {
-    std::fs::read(path).ok().map(|b| hex(&Sha256::digest(&b)))
-}
+pub const FILE: &str = crate::layout::MANIFEST_FILE;
 
 /// Each site calendar among `calendars`, then the holiday files they read, each once, as
 /// inputs.
@@ -123,10 +46,6 @@ pub fn calendar_inputs(calendars: &[&crate::site::SiteCalendar]) -> Result<Vec<I
         }
     }
     Ok(inputs)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The trial a folder is about, and what it holds, for the index.
@@ -426,7 +345,7 @@ pub fn check_history(
         return Err(InputError::new(found.into_iter().map(|f| f.0).collect()));
     }
     let highest = old.sequence_max.unwrap_or_else(|| {
-        highest_sequence(&dir.join(crate::bundle::CALENDAR_FILE)).max(old.sequence_base)
+        highest_sequence(&dir.join(crate::layout::CALENDAR_FILE)).max(old.sequence_base)
     });
     history.sequence_base = highest + 1;
     let why: Vec<String> = found.into_iter().map(|f| f.1).collect();
@@ -460,7 +379,7 @@ pub fn raise_on_changed_inputs(dir: &Path, old: &Manifest, inputs: &[Input], h: 
         return;
     }
     let highest = old.sequence_max.unwrap_or_else(|| {
-        highest_sequence(&dir.join(crate::bundle::CALENDAR_FILE)).max(old.sequence_base)
+        highest_sequence(&dir.join(crate::layout::CALENDAR_FILE)).max(old.sequence_base)
     });
     h.sequence_base = h.sequence_base.max(highest + 1);
 }
@@ -787,38 +706,41 @@ pub fn copy_record(from: &Path, to: &Path, sha256: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether `path` is a trial folder's `forecast/` with a manifest: `dosesim forecast`
-/// writes it before any `cohort` may have made the trial folder around it.
-pub fn is_forecast_folder(path: &Path) -> bool {
-    path.file_name()
-        .is_some_and(|n| n == crate::forecast::FOLDER)
-        && path.join(FILE).is_file()
-}
-
-/// Every file under `dir`, relative to it with `/` separators, sorted.
-pub fn list_files(dir: &Path) -> std::io::Result<Vec<String>> {
-    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
-        for entry in std::fs::read_dir(dir)? {
-            let entry = entry?;
-            let path = entry.path();
-            if entry.file_type()?.is_dir() {
-                walk(base, &path, out)?;
-            } else {
-                let rel: PathBuf = path.strip_prefix(base).unwrap_or(&path).to_path_buf();
-                out.push(
-                    rel.components()
-                        .map(|c| c.as_os_str().to_string_lossy())
-                        .collect::<Vec<_>>()
-                        .join("/"),
-                );
-            }
+/// Refuses to replace the folder `dir`, whose manifest lists `made` as dosesim's files,
+/// when one of those is an input of this run (`--log` naming the copy of the record a
+/// trial folder keeps, say): the swap would replace it.
+pub fn check_replaced(
+    dir: &Path,
+    made: &[String],
+    inputs: &[Input],
+    flag: &str,
+) -> Result<(), Problem> {
+    let root = crate::layout::resolve(dir);
+    for i in inputs {
+        let Ok(rel) = crate::layout::resolve(Path::new(&i.path))
+            .strip_prefix(&root)
+            .map(Path::to_path_buf)
+        else {
+            continue;
+        };
+        let rel: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        let rel = rel.join("/");
+        if rel == FILE || made.contains(&rel) {
+            return Err(Problem::flag(
+                flag,
+                format!(
+                    "this run replaces {}, and {} in it, which dosesim made there, is the {} this run reads: copy it elsewhere and name the copy",
+                    dir.display(),
+                    i.path,
+                    i.role
+                ),
+            ));
         }
-        Ok(())
     }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out)?;
-    out.sort();
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -12,42 +12,13 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
+pub use crate::layout::{SAFE_ID_RULE, is_safe_id};
 pub use crate::moves::{Anchor, OnClosed, Policy};
 
 /// Below this weight (kg) a patient weight is an error, not a warning ([`Kg::HARD_MIN`]).
 pub const WEIGHT_HARD_MIN_KG: f64 = 3.0;
 /// Above this weight (kg) a patient weight is an error, not a warning ([`Kg::HARD_MAX`]).
 pub const WEIGHT_HARD_MAX_KG: f64 = 350.0;
-
-/// Ids become file names, iCalendar UIDs and CSV cells: keep them to a safe alphabet.
-pub fn is_safe_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id.as_bytes()[0].is_ascii_alphanumeric()
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        && !is_windows_device(id)
-}
-
-/// Names Windows reserves for devices (`CON`, `NUL`, `COM1`, ...), with or without an
-/// extension and in any case: a file called `NUL.csv` cannot be made or opened there.
-fn is_windows_device(id: &str) -> bool {
-    let stem = id.split('.').next().unwrap_or(id);
-    let is = |name: &str| stem.eq_ignore_ascii_case(name);
-    match stem.len() {
-        3 => is("CON") || is("PRN") || is("AUX") || is("NUL"),
-        4 => {
-            let (word, digit) = stem.split_at(3);
-            (word.eq_ignore_ascii_case("COM") || word.eq_ignore_ascii_case("LPT"))
-                && digit.as_bytes()[0].is_ascii_digit()
-        }
-        _ => false,
-    }
-}
-
-/// The id rule in words, for messages.
-pub const SAFE_ID_RULE: &str = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit, and not a name Windows keeps for a device (CON, PRN, AUX, NUL, COM1-9, LPT1-9)";
 
 /// A body weight in kg, kept exactly as entered (`50.00000125` stays that, `62.50` keeps
 /// its zero), so that per-kg doses are computed in exact decimal arithmetic and every
@@ -56,6 +27,28 @@ pub const SAFE_ID_RULE: &str = "1-64 letters, digits, '.', '_' or '-', starting 
 pub struct Kg(Decimal);
 
 impl Kg {
+    /// Checks a body weight against the hard limits (`Err`: the weight, not usable) and
+    /// the scenario's usual range (`Ok(Some(..))`: a warning to check it).
+    pub fn check(self, usual: &WeightRange) -> Result<Option<String>, Kg> {
+        let (min, max) = usual.usual_kg;
+        // A weight in a usual range that lies within the hard limits (every validated
+        // scenario's), the common case, needs no second comparison.
+        let inside_hard = Kg::HARD_MIN <= min && max <= Kg::HARD_MAX;
+        if inside_hard && (min..=max).contains(&self) {
+            return Ok(None);
+        }
+        if !(Kg::HARD_MIN..=Kg::HARD_MAX).contains(&self) {
+            return Err(self);
+        }
+        if !(min..=max).contains(&self) {
+            return Ok(Some(format!(
+                "weight {self} kg is outside this scenario's usual range of {}-{} kg: check it",
+                usual.usual_min_kg, usual.usual_max_kg
+            )));
+        }
+        Ok(None)
+    }
+
     /// [`WEIGHT_HARD_MIN_KG`] exactly.
     pub const HARD_MIN: Kg = Kg(Decimal::from_parts(3, 0, 0, false, 0));
     /// [`WEIGHT_HARD_MAX_KG`] exactly.

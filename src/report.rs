@@ -147,7 +147,7 @@ pub struct Report<'a> {
     /// The site calendars the patients are on (empty: every day open).
     pub calendars: &'a CalendarUse<'a>,
     /// What the administration record made of the cohort, if one was applied.
-    pub record: Option<&'a crate::bundle::RecordTally>,
+    pub record: Option<&'a crate::adherence::RecordTally>,
     pub patient_count: usize,
     pub patients: Patients,
     /// The forecast section ([`forecast_section`]), when the run made a forecast.
@@ -312,7 +312,7 @@ fn site_calendars(t: &Trial, cals: &CalendarUse) -> Markup {
 
 /// The administration record section: per arm, what was given, missed, cancelled or is
 /// overdue, dose intensity per product and how many events carry each deviation.
-fn record_section(t: &Trial, rec: &crate::bundle::RecordTally) -> Markup {
+fn record_section(t: &Trial, rec: &crate::adherence::RecordTally) -> Markup {
     use crate::adherence::pct_text;
     use crate::record::{Deviation, Status};
     html! {

@@ -5,7 +5,7 @@
 //! Required columns: `patient_id,arm,weight_kg,start_date`; optional `site` (the patient's
 //! site calendar, [`crate::site`]); other columns (ward, say) are allowed and ignored.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use chrono::{Datelike, NaiveDate};
@@ -15,6 +15,7 @@ use crate::csv_in;
 use crate::error::{InputError, Problem};
 use crate::model::{Kg, SAFE_ID_RULE, Trial, is_safe_id};
 use crate::schedule::{Plan, ScheduleError, check_weight};
+use crate::site::{Sites, Span, load_each};
 use crate::timing::parse_date;
 
 pub const REQUIRED: [&str; 4] = ["patient_id", "arm", "weight_kg", "start_date"];
@@ -791,6 +792,44 @@ pub fn schedule_problem(path: &Path, e: &Entry, err: ScheduleError) -> Problem {
     Problem::new(path, format!("patient {}: {err}", e.id))
         .at(Some(e.line as usize))
         .field(col)
+}
+
+/// Loads `dir/SITE.toml` for every site the roster names. A site with no file is an error
+/// on the first roster line that names it; every problem of every file is reported.
+pub fn calendars(dir: &Path, roster_path: &Path, roster: &Roster) -> Result<Sites, InputError> {
+    calendars_of(dir, roster_path, roster, &roster.entries)
+}
+
+/// [`calendars`] for some of the roster's patients only (one, for `calendar --roster`).
+pub fn calendars_of<'e>(
+    dir: &Path,
+    roster_path: &Path,
+    roster: &Roster,
+    entries: impl IntoIterator<Item = &'e Entry>,
+) -> Result<Sites, InputError> {
+    let mut first: BTreeMap<&str, u32> = BTreeMap::new();
+    let mut starts: Option<(NaiveDate, NaiveDate)> = None;
+    for e in entries {
+        if let Some(s) = roster.site(e) {
+            let line = first.entry(s).or_insert(e.line);
+            *line = (*line).min(e.line);
+            starts = Some(starts.map_or((e.start, e.start), |(a, b)| {
+                (a.min(e.start), b.max(e.start))
+            }));
+        }
+    }
+    let span = starts.map(|(a, b)| Span::of_starts(a, b));
+    load_each(dir, first, span, |site, line, file| {
+        Problem::new(
+                roster_path,
+                format!(
+                    "no calendar for site '{site}': {} does not exist (--calendars DIR names the folder of site calendars)",
+                    file.display()
+                ),
+            )
+            .at(Some(*line as usize))
+            .field("site")
+    })
 }
 
 #[cfg(test)]

@@ -280,7 +280,7 @@ pub fn load(path: &Path) -> Result<Trial, InputError> {
 
 /// A scenario named on the command line, by its file or by its trial id (see [`resolve`]).
 pub fn load_named(arg: &Path) -> Result<Trial, InputError> {
-    load(&resolve(arg, Path::new(crate::cmd::SCENARIO_DIR))?)
+    load(&resolve(arg, Path::new(crate::layout::SCENARIO_DIR))?)
 }
 
 /// The scenario file `arg` names: the file itself, or, for a bare trial id such as

@@ -16,7 +16,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::model::*;
 use crate::moves::{self, Fix, Flags, Item};
-use crate::record::{Deviation, PatientLog, RecordKind, Status, Target};
+use crate::recorded::{Deviation, PatientLog, RecordKind, Status, Target};
 use crate::site::SiteCalendar;
 use crate::timing;
 
@@ -68,25 +68,9 @@ pub enum ScheduleError {
 }
 
 /// Checks a body weight against the hard limits (error) and the scenario's usual range
-/// (the `Ok(Some(..))` warning).
+/// (the `Ok(Some(..))` warning): [`Kg::check`], its error said as a schedule's.
 pub fn check_weight(weight: Kg, usual: &WeightRange) -> Result<Option<String>, ScheduleError> {
-    let (min, max) = usual.usual_kg;
-    // A weight in a usual range that lies within the hard limits (every validated
-    // scenario's), the common case, needs no second comparison.
-    let inside_hard = Kg::HARD_MIN <= min && max <= Kg::HARD_MAX;
-    if inside_hard && (min..=max).contains(&weight) {
-        return Ok(None);
-    }
-    if !(Kg::HARD_MIN..=Kg::HARD_MAX).contains(&weight) {
-        return Err(ScheduleError::Weight(weight));
-    }
-    if !(min..=max).contains(&weight) {
-        return Ok(Some(format!(
-            "weight {weight} kg is outside this scenario's usual range of {}-{} kg: check it",
-            usual.usual_min_kg, usual.usual_max_kg
-        )));
-    }
-    Ok(None)
+    weight.check(usual).map_err(ScheduleError::Weight)
 }
 
 /// What a calendar row is.

@@ -19,6 +19,8 @@
 //! Every date a calendar does not cover may still turn out to be a holiday, or a make-up
 //! working day: see [`SiteCalendar::covers`].
 
+pub mod holiday_ics;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -32,7 +34,6 @@ use crate::limits::{
     MAX_CALENDAR_BYTES, MAX_CALENDAR_DAYS, MAX_HOLIDAY_FILE_BYTES, MAX_HOLIDAY_SOURCES,
     MAX_NAME_CHARS, MAX_TEXT_CHARS,
 };
-use crate::roster::Roster;
 use crate::timing::parse_date;
 
 /// The most problems one site calendar reports; past them, how many more there are.
@@ -422,44 +423,6 @@ fn ranges(r: &[(NaiveDate, NaiveDate)]) -> String {
 
 /// The calendars a roster's `site` column names, by site id.
 pub type Sites = BTreeMap<String, SiteCalendar>;
-
-/// Loads `dir/SITE.toml` for every site the roster names. A site with no file is an error
-/// on the first roster line that names it; every problem of every file is reported.
-pub fn for_roster(dir: &Path, roster_path: &Path, roster: &Roster) -> Result<Sites, InputError> {
-    for_entries(dir, roster_path, roster, &roster.entries)
-}
-
-/// [`for_roster`] for some of the roster's patients only (one, for `calendar --roster`).
-pub fn for_entries<'e>(
-    dir: &Path,
-    roster_path: &Path,
-    roster: &Roster,
-    entries: impl IntoIterator<Item = &'e crate::roster::Entry>,
-) -> Result<Sites, InputError> {
-    let mut first: BTreeMap<&str, u32> = BTreeMap::new();
-    let mut starts: Option<(NaiveDate, NaiveDate)> = None;
-    for e in entries {
-        if let Some(s) = roster.site(e) {
-            let line = first.entry(s).or_insert(e.line);
-            *line = (*line).min(e.line);
-            starts = Some(starts.map_or((e.start, e.start), |(a, b)| {
-                (a.min(e.start), b.max(e.start))
-            }));
-        }
-    }
-    let span = starts.map(|(a, b)| Span::of_starts(a, b));
-    load_each(dir, first, span, |site, line, file| {
-        Problem::new(
-                roster_path,
-                format!(
-                    "no calendar for site '{site}': {} does not exist (--calendars DIR names the folder of site calendars)",
-                    file.display()
-                ),
-            )
-            .at(Some(*line as usize))
-            .field("site")
-    })
-}
 
 /// Loads `dir/<id>.toml` for each wanted id (with what `missing` needs to say where it
 /// was asked for), each once; every problem of every file is reported at once. `span`: the
@@ -982,7 +945,7 @@ impl Reading<'_> {
         let budget = &mut self.budget;
         let parsed = match ext.as_str() {
             "json" => holiday_cn(&source, &read, budget),
-            "ics" => crate::holiday_ics::read(&source, &read, open_prefix, span, budget),
+            "ics" => holiday_ics::read(&source, &read, open_prefix, span, budget),
             _ => csv_days(&source, &read, budget),
         };
         if open_prefix.is_some() && ext != "ics" {

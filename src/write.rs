@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::model::is_safe_id;
+use crate::error::{InputError, Problem};
+use crate::layout::{FORECAST_FOLDER, MANIFEST_FILE, is_forecast_folder, is_safe_id};
 
 /// Writes `path` atomically with whatever `fill` writes.
 pub fn atomic_with(
@@ -61,7 +62,7 @@ fn folder_of(path: &Path) -> PathBuf {
 
 /// Checks an `--out FILE` before any work: its folder exists (it is not created, so a
 /// typo in a path does not scatter folders) and it is not itself a folder.
-pub fn check_out_file(path: &Path, flag: &str) -> Result<(), crate::error::Problem> {
+pub fn check_out_file(path: &Path, flag: &str) -> Result<(), Problem> {
     // A link is followed (the file it points to is the one replaced), so it must lead to
     // a file: a dangling or looping link would otherwise be replaced by a file of its own.
     if let Some(p) = broken_link(path, flag) {
@@ -69,13 +70,13 @@ pub fn check_out_file(path: &Path, flag: &str) -> Result<(), crate::error::Probl
     }
     let dir = folder_of(path);
     if !dir.is_dir() {
-        return Err(crate::error::Problem::flag(
+        return Err(Problem::flag(
             flag,
             format!("the folder {} does not exist", dir.display()),
         ));
     }
     if path.is_dir() {
-        return Err(crate::error::Problem::flag(
+        return Err(Problem::flag(
             flag,
             format!("{} is a folder: name a file", path.display()),
         ));
@@ -85,7 +86,7 @@ pub fn check_out_file(path: &Path, flag: &str) -> Result<(), crate::error::Probl
 
 /// A problem when `path` is a symbolic link that leads nowhere: to a missing file or
 /// folder, or round a loop of links.
-pub fn broken_link(path: &Path, flag: &str) -> Option<crate::error::Problem> {
+pub fn broken_link(path: &Path, flag: &str) -> Option<Problem> {
     if !std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
         return None;
     }
@@ -96,7 +97,7 @@ pub fn broken_link(path: &Path, flag: &str) -> Option<crate::error::Problem> {
         Ok(target) => format!("{}, which does not exist", target.display()),
         Err(_) => "nothing that can be read".to_string(),
     };
-    Some(crate::error::Problem::flag(
+    Some(Problem::flag(
         flag,
         format!(
             "{} is a symbolic link to {why}: name another path, or fix the link",
@@ -237,8 +238,7 @@ pub fn lock_out_file(path: &Path) -> Result<Vec<FolderLock>> {
 /// Whether `dir` is a folder dosesim replaces as a whole: a trial folder or a forecast
 /// folder (with its manifest), or a trial folder that holds only a forecast so far.
 fn is_dosesim_folder(dir: &Path) -> bool {
-    dir.join(crate::manifest::FILE).is_file()
-        || crate::manifest::is_forecast_folder(&dir.join(crate::forecast::FOLDER))
+    dir.join(MANIFEST_FILE).is_file() || is_forecast_folder(&dir.join(FORECAST_FOLDER))
 }
 
 /// What is to be done about a leftover that could not be removed, for a warning.
@@ -346,15 +346,61 @@ fn user_files(dir: &Path) -> Result<Vec<String>> {
     if !dir.is_dir() {
         return Ok(Vec::new());
     }
-    let made = crate::manifest::Manifest::read(dir)
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .map(|m| m.files)
-        .unwrap_or_default();
-    Ok(crate::manifest::list_files(dir)
+    let made = made_files(dir)?;
+    Ok(list_files(dir)
         .with_context(|| format!("cannot read {}", dir.display()))?
         .into_iter()
-        .filter(|f| f != crate::manifest::FILE && !made.contains(f) && !is_leftover(f))
+        .filter(|f| f != MANIFEST_FILE && !made.contains(f) && !is_leftover(f))
         .collect())
+}
+
+/// The files the manifest of `dir` lists as dosesim's (none without a manifest), read as
+/// `manifest::Manifest::read` reads it, whose other fields a swap does not need.
+fn made_files(dir: &Path) -> Result<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Listed {
+        files: Vec<String>,
+    }
+    let path = dir.join(MANIFEST_FILE);
+    let problem =
+        |message: String| anyhow::anyhow!("{}", InputError::one(Problem::new(&path, message)));
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice::<Listed>(&bytes)
+            .map(|l| l.files)
+            .map_err(|e| {
+                problem(format!(
+                    "not a dosesim manifest ({e}); move the folder aside or choose another --out"
+                ))
+            }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(problem(format!("cannot read: {e}"))),
+    }
+}
+
+/// Every file under `dir`, relative to it with `/` separators, sorted.
+pub fn list_files(dir: &Path) -> std::io::Result<Vec<String>> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                walk(base, &path, out)?;
+            } else {
+                let rel: PathBuf = path.strip_prefix(base).unwrap_or(&path).to_path_buf();
+                out.push(
+                    rel.components()
+                        .map(|c| c.as_os_str().to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                );
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out)?;
+    out.sort();
+    Ok(out)
 }
 
 /// Replaces the folder `target` as a whole: `fill` builds the new one beside it, the

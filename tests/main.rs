@@ -3,6 +3,7 @@
 
 mod common;
 
+mod architecture;
 mod calendar;
 mod calendar_sources;
 mod calendars;

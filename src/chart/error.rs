@@ -1,5 +1,5 @@
 //! Why a chart could not be made, in the chart's own terms. The chart code knows no
-//! command line: the chart commands (`crate::cmd::chart`) decide which flag or file a
+//! command line: the chart commands (`cmd/chart.rs`) decide which flag or file a
 //! problem is blamed on.
 
 use std::path::PathBuf;

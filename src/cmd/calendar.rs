@@ -22,7 +22,7 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
     let mut roster_calendar = None;
     if let Some(path) = &args.roster {
         let roster = crate::roster::read(path, &trial)?;
-        crate::cmd::cohort::warn_roster(&roster);
+        super::common::warn_roster(&roster);
         let id = args.patient.as_deref().unwrap_or_default();
         let entry = roster.entries.iter().find(|e| &*e.id == id).ok_or_else(|| {
             InputError::one(
@@ -38,7 +38,7 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
         })?;
         // The patient's site calendar, a missing one said of the roster's line, as cohort does.
         roster_calendar =
-            crate::site::for_entries(&args.calendars, path, &roster, [entry])?.pop_first();
+            crate::roster::calendars_of(&args.calendars, path, &roster, [entry])?.pop_first();
         args.arm = Some(trial.arms[entry.arm as usize].id.clone());
         args.weight = Some(entry.weight_kg);
         args.start = Some(entry.start);
@@ -219,7 +219,7 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
         None => None,
     };
     if let Some(cal) = &calendar {
-        super::cohort::warn_placed(cal, &patient.id, arm, &events);
+        super::common::warn_placed(cal, &patient.id, arm, &events);
     }
     let rows = export::rows(&trial, arm, &patient, &events);
     let mut assumptions = trial.assumptions_of([arm]);

@@ -8,11 +8,8 @@ use anyhow::Result;
 
 use crate::site;
 
-/// Where the bundled site calendars live, relative to the working directory.
-pub const CALENDAR_DIR: &str = "scenarios/calendars";
-
 pub fn check(dir: Option<PathBuf>) -> Result<()> {
-    let dir = dir.unwrap_or_else(|| PathBuf::from(CALENDAR_DIR));
+    let dir = dir.unwrap_or_else(|| PathBuf::from(crate::layout::CALENDAR_DIR));
     let files = crate::scenario::toml_files(&dir, "site calendars")?;
     super::check_files(&files, |f| {
         let c = site::load(f)?;

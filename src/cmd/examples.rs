@@ -21,7 +21,7 @@ pub fn run(args: ExamplesArgs) -> Result<()> {
     super::guard::Reads::new()
         .check_folder(&args.out, "--out")
         .map_err(crate::error::InputError::one)?;
-    let files = scenario::files_in(Path::new(super::SCENARIO_DIR))?;
+    let files = scenario::files_in(Path::new(crate::layout::SCENARIO_DIR))?;
     let trials = files
         .iter()
         .map(|f| scenario::load(f))
@@ -40,7 +40,7 @@ pub fn run(args: ExamplesArgs) -> Result<()> {
         &chart::compare_png(&trials, REFERENCE_WEIGHT_KG, true, chart::DEFAULT_SIZE)?,
     )?;
 
-    let path = Path::new(super::SCENARIO_DIR).join(format!("{EXAMPLE_TRIAL}.toml"));
+    let path = Path::new(crate::layout::SCENARIO_DIR).join(format!("{EXAMPLE_TRIAL}.toml"));
     let trial = scenario::load(&path)?;
     let arms: Vec<_> = trial.arms.iter().collect();
     let stem = out.join(format!("chart-{EXAMPLE_TRIAL}"));
@@ -69,10 +69,10 @@ pub fn run(args: ExamplesArgs) -> Result<()> {
     )?;
 
     // The report is the one `dosesim cohort` writes for the demo roster.
-    let roster_path = super::run::roster_for(&path, &trial);
+    let roster_path = crate::layout::roster_for(&path, &trial.id);
     let roster = roster::read(&roster_path, &trial)?;
     let calendars = path.parent().unwrap_or(Path::new(".")).join("calendars");
-    let sites = crate::site::for_roster(&calendars, &roster_path, &roster)?;
+    let sites = crate::roster::calendars(&calendars, &roster_path, &roster)?;
     let cohort = Cohort::on_calendars(&trial, &roster, &roster_path, &sites)?;
     let html = bundle::report_only(&cohort)?;
     write::atomic(

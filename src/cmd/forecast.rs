@@ -1,17 +1,13 @@
 //! `dosesim forecast`: a plan simulated many times (from the roster and its administration
 //! record, when given), written under `DIR/<trial id>/forecast/` by
-//! [`crate::forecast::write`]: weekly.csv, monthly.csv, summary.csv, lots.csv, the fan
+//! [`crate::bundle::write_forecast`]: weekly.csv, monthly.csv, summary.csv, lots.csv, the fan
 //! charts and forecast.html.
 
-use std::path::{Path, PathBuf};
-
 use anyhow::Result;
-use chrono::NaiveDate;
 
 use crate::cli::ForecastArgs;
 use crate::error::{InputError, Problem};
-use crate::forecast::{self, ForecastPlan, MAX_REPLICATES, Model, OnStudy};
-use crate::model::Trial;
+use crate::forecast::{self, MAX_REPLICATES, Model, OnStudy};
 use crate::site::Sites;
 use crate::{manifest, roster, scenario, write};
 
@@ -44,23 +40,23 @@ pub fn run(args: ForecastArgs) -> Result<()> {
             "needs --roster: the record is of the roster's patients",
         ));
     }
-    if let Err(e) = super::cohort::check_out(&args.out) {
+    if let Err(e) = super::common::check_out(&args.out) {
         problems.extend(e.problems);
     }
     InputError::check(problems)?;
     let plan_path = args
         .plan
         .clone()
-        .unwrap_or_else(|| plan_for(&trial.file, &trial));
+        .unwrap_or_else(|| crate::layout::plan_for(&trial.file, &trial.id));
     let plan = forecast::plan::load(&plan_path, &trial)?;
-    let calendars = plan_calendars(&args.calendars, &plan)?;
+    let calendars = forecast::plan::calendars(&args.calendars, &plan)?;
     let roster = args
         .roster
         .as_ref()
         .map(|p| roster::read(p, &trial))
         .transpose()?;
     let roster_sites = match (&roster, &args.roster) {
-        (Some(r), Some(p)) => crate::site::for_roster(&args.calendars, p, r)?,
+        (Some(r), Some(p)) => crate::roster::calendars(&args.calendars, p, r)?,
         _ => Sites::new(),
     };
     let log = match &roster {
@@ -70,13 +66,13 @@ pub fn run(args: ForecastArgs) -> Result<()> {
     let inputs = {
         let mut all = calendars.clone();
         all.extend(roster_sites.clone());
-        forecast::inputs_of(&trial, &plan, &all, args.roster.as_deref(), log.as_ref())?
+        crate::bundle::forecast_inputs(&trial, &plan, &all, args.roster.as_deref(), log.as_ref())?
     };
-    let dir = forecast::folder(&args.out, &trial)?;
+    let dir = crate::bundle::forecast_folder(&args.out, &trial)?;
     manifest::check_target(&dir, &inputs, args.force)?;
-    check_replaced(&dir, &inputs)?;
+    super::common::check_forecast_replaced(&dir, &inputs)?;
     if let Some(r) = &roster {
-        super::cohort::warn_roster(r);
+        super::common::warn_roster(r);
     }
     let model = Model::new(
         &trial,
@@ -92,9 +88,9 @@ pub fn run(args: ForecastArgs) -> Result<()> {
                 log: log.as_ref(),
             }),
     )?;
-    warn(&trial, &plan, &model, roster.as_ref(), &[]);
+    super::common::warn_forecast(&trial, &plan, &model, roster.as_ref(), &[]);
     let _lock = write::lock_folder(&args.out)?;
-    let bar = super::cohort::progress_of(args.replicates, &trial.id, "replicates");
+    let bar = super::common::progress_of(args.replicates, &trial.id, "replicates");
     let f = forecast::simulate(
         model,
         args.replicates,
@@ -116,173 +112,10 @@ pub fn run(args: ForecastArgs) -> Result<()> {
             f.passes
         );
     }
-    warn_horizon(&f);
-    let charts = forecast::charts(&f)?;
-    forecast::write(&f, &charts, &dir)?;
+    super::common::warn_horizon(&f);
+    let charts = crate::bundle::forecast_charts(&f)?;
+    crate::bundle::write_forecast(&f, &charts, &dir)?;
     println!("{}: {}", trial.id, forecast::summary_line(&f));
     println!("forecast: {}", dir.display());
     Ok(())
-}
-
-/// Refuses to replace the forecast folder `dir` when one of the files dosesim made in it
-/// is an input of this run.
-pub fn check_replaced(dir: &Path, inputs: &[manifest::Input]) -> Result<(), InputError> {
-    if let Some(old) = manifest::Manifest::read(dir)? {
-        super::guard::check_replaced(dir, &old.files, inputs, "--out").map_err(InputError::one)?;
-    }
-    Ok(())
-}
-
-/// The bundled plan of a scenario: `plans/<trial id>.toml` beside the scenario file, in
-/// lower case as the scenarios are named.
-pub fn plan_for(scenario: &Path, trial: &Trial) -> PathBuf {
-    scenario
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join("plans")
-        .join(format!("{}.toml", trial.id.to_ascii_lowercase()))
-}
-
-/// The site calendars the plan's sites name, by calendar id, from `dir`. A missing file
-/// is an error on the plan's line and field that names it.
-pub fn plan_calendars(dir: &Path, plan: &ForecastPlan) -> Result<Sites, InputError> {
-    // Patients start from the first activation to the end of the horizon.
-    let first = plan
-        .sites
-        .iter()
-        .map(|s| s.activation)
-        .fold(plan.start, NaiveDate::min);
-    let last = plan
-        .start
-        .checked_add_signed(chrono::Duration::weeks(i64::from(plan.horizon_weeks)))
-        .unwrap_or(NaiveDate::MAX);
-    crate::site::load_each(
-        dir,
-        plan.sites
-            .iter()
-            .enumerate()
-            .filter_map(|(k, s)| s.calendar.as_deref().map(|id| (id, (k, s.calendar_line)))),
-        Some(crate::site::Span::of_starts(first, last.max(first))),
-        |id, (k, line), file| {
-            Problem::new(
-                &plan.file,
-                format!(
-                    "no site calendar '{id}': {} does not exist (--calendars DIR names the folder of site calendars)",
-                    file.display()
-                ),
-            )
-            .at(*line)
-            .field(format!("sites[{}].calendar", k + 1))
-        },
-    )
-}
-
-/// The assumed values the forecast uses: the plan's, then those of the arms it gives
-/// doses to (and their closed-day rules where a site has a calendar), on stderr, each once.
-/// `said`: those already warned about (by the cohort of the same run), left out.
-pub fn warn(
-    trial: &Trial,
-    plan: &ForecastPlan,
-    model: &Model,
-    roster: Option<&roster::Roster>,
-    said: &[crate::model::Assumption],
-) {
-    let mut used = vec![false; trial.arms.len()];
-    for (a, _) in &plan.allocation.ratio {
-        used[*a] = true;
-    }
-    for e in roster.iter().flat_map(|r| &r.entries) {
-        used[e.arm as usize] = true;
-    }
-    let arms = super::arms_used(trial, &used);
-    let mut assumed = plan.assumptions.clone();
-    assumed.extend(trial.assumptions_of(arms.iter().copied()));
-    if plan.sites.iter().any(|s| s.calendar.is_some()) {
-        assumed.extend(trial.closed_day_assumptions_of(arms.iter().copied()));
-    }
-    assumed.retain(|a| {
-        !said
-            .iter()
-            .any(|s| s.what == a.what && s.reason == a.reason)
-    });
-    super::warn_assumptions(trial, &assumed);
-    // Weights the scenario would flag on a roster are flagged here too.
-    if let crate::forecast::plan::WeightModel::Normal { min, max, .. } = plan.weight {
-        let w = &trial.weight;
-        if min < w.usual_min_kg || max > w.usual_max_kg {
-            eprintln!(
-                "warning: {}: the plan's weights run {}-{} kg, beyond the scenario's usual range of {}-{} kg: check [weight_kg]",
-                trial.id,
-                crate::format::shown(min),
-                crate::format::shown(max),
-                crate::format::shown(w.usual_min_kg),
-                crate::format::shown(w.usual_max_kg)
-            );
-        }
-    }
-    // A calendar that stops before the horizon's end knows no holidays after it.
-    let last = model.date_of(model.weeks as i64 * 7 - 1);
-    let mut seen = std::collections::BTreeSet::new();
-    for (id, cal) in plan
-        .sites
-        .iter()
-        .filter_map(|s| s.calendar.as_ref())
-        .filter_map(|c| model.calendar(c).map(|cal| (c, cal)))
-    {
-        if seen.insert(id) && !cal.covers(last) {
-            let counted = match cal.expected() {
-                Some(e) => format!(
-                    "those weeks count its closed weekdays and {}, expected, but not the make-up working days and bridging days a year's notice adds (provisional)",
-                    e.describe()
-                ),
-                None => "public holidays after its end are not known, so those weeks count only its closed weekdays (provisional)".to_string(),
-            };
-            eprintln!(
-                "warning: {}: site calendar {id} covers {}, not the whole horizon (to {last}): {counted}",
-                trial.id,
-                cal.coverage_summary()
-            );
-        }
-    }
-    let missing: Vec<&str> = model
-        .products
-        .iter()
-        .filter(|&&p| trial.products[p].unit == crate::model::Unit::Cells)
-        .filter(|p| !plan.products.contains_key(p))
-        .map(|&p| trial.products[p].id.as_str())
-        .collect();
-    if !missing.is_empty() {
-        eprintln!(
-            "note: the plan gives no [product.ID] lot_cells and capacity_cells_per_week for {}: no lots or capacity for it",
-            missing.join(", ")
-        );
-    }
-}
-
-/// Warnings for a horizon too short for the trial: enrolment not complete, or doses
-/// after it (weekly.csv does not count those).
-pub fn warn_horizon(f: &forecast::Forecast) {
-    let s = &f.summary;
-    let id = &f.model.trial.id;
-    if s.reached_share < 0.95 {
-        eprintln!(
-            "warning: {id}: in {:.1}% of replicates fewer than {} patients have enrolled by the horizon's end ({}): lengthen horizon_weeks or check the rates",
-            (1.0 - s.reached_share) * 100.0,
-            f.model.plan.target_patients,
-            f.model.date_of(f.model.weeks as i64 * 7 - 1)
-        );
-    }
-    for t in s.all_sites() {
-        if t.after_horizon.p("p50") > 0.0 {
-            let p = &f.model.trial.products[t.product];
-            eprintln!(
-                "warning: {id}: half the replicates or more give {} doses after the horizon ({} at the median), which weekly.csv and monthly.csv do not count: lengthen horizon_weeks",
-                p.id,
-                forecast::short(crate::format::Amount {
-                    value: t.after_horizon.p("p50"),
-                    unit: p.unit
-                })
-            );
-        }
-    }
 }

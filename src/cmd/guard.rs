@@ -5,9 +5,10 @@
 //! and calendars/ folders beside a scenario). Every write is atomic, so a replaced input
 //! could not be recovered.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use crate::error::Problem;
+use crate::layout::resolve;
 use crate::manifest::Input;
 
 /// The files and folders a run reads.
@@ -32,7 +33,7 @@ impl Reads {
             files: Vec::new(),
             folders: vec![(
                 "the scenarios folder".to_string(),
-                PathBuf::from(super::SCENARIO_DIR),
+                PathBuf::from(crate::layout::SCENARIO_DIR),
             )],
         }
     }
@@ -151,43 +152,6 @@ impl Reads {
     }
 }
 
-/// Refuses to replace the folder `dir`, whose manifest lists `made` as dosesim's files,
-/// when one of those is an input of this run (`--log` naming the copy of the record a
-/// trial folder keeps, say): the swap would replace it.
-pub fn check_replaced(
-    dir: &Path,
-    made: &[String],
-    inputs: &[Input],
-    flag: &str,
-) -> Result<(), Problem> {
-    let root = resolve(dir);
-    for i in inputs {
-        let Ok(rel) = resolve(Path::new(&i.path))
-            .strip_prefix(&root)
-            .map(Path::to_path_buf)
-        else {
-            continue;
-        };
-        let rel: Vec<String> = rel
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect();
-        let rel = rel.join("/");
-        if rel == crate::manifest::FILE || made.contains(&rel) {
-            return Err(Problem::flag(
-                flag,
-                format!(
-                    "this run replaces {}, and {} in it, which dosesim made there, is the {} this run reads: copy it elsewhere and name the copy",
-                    dir.display(),
-                    i.path,
-                    i.role
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// The file an output path writes: a link's target (the file replaced), else the path in
 /// its folder with links resolved. `None` for a broken link or a missing folder.
 fn resolve_file(out: &Path) -> Option<PathBuf> {
@@ -200,32 +164,6 @@ fn resolve_file(out: &Path) -> Option<PathBuf> {
         _ => Path::new("."),
     };
     Some(std::fs::canonicalize(folder).ok()?.join(name))
-}
-
-/// `path` made absolute with every link resolved, as far as it exists; the rest (a folder
-/// a run would create) appended as written.
-pub fn resolve(path: &Path) -> PathBuf {
-    let abs = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir().unwrap_or_default().join(path)
-    };
-    let mut out = PathBuf::new();
-    for c in abs.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => {
-                out.push(other);
-                if let Ok(real) = std::fs::canonicalize(&out) {
-                    out = real;
-                }
-            }
-        }
-    }
-    out
 }
 
 /// Whether the output (resolved, and as given) and the input are one file: one path once

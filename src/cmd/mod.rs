@@ -5,6 +5,7 @@ pub mod calendar;
 pub mod calendars;
 pub mod chart;
 pub mod cohort;
+pub mod common;
 pub mod examples;
 pub mod forecast;
 pub mod guard;
@@ -20,6 +21,7 @@ use anyhow::Result;
 
 use crate::cli::{Cli, Command};
 use crate::error::{InputError, Problem};
+use crate::layout::SCENARIO_DIR;
 use crate::model::{Arm, Assumption, Trial};
 
 /// The format an `--out FILE` names by its extension, or an error naming the extensions
@@ -100,9 +102,6 @@ pub fn warn_log(log: &crate::record::Log) {
         eprintln!("warning: {w}");
     }
 }
-
-/// Where the bundled scenarios live, relative to the working directory.
-pub const SCENARIO_DIR: &str = "scenarios";
 
 pub fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {

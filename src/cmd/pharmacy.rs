@@ -33,11 +33,11 @@ pub fn run(args: PharmacyArgs) -> Result<()> {
     }
     let trial = scenario::load_named(&args.scenario)?;
     let roster = roster::read(&args.roster, &trial)?;
-    let sites = crate::site::for_roster(&args.calendars, &args.roster, &roster)?;
+    let sites = crate::roster::calendars(&args.calendars, &args.roster, &roster)?;
     let log = super::read_log(&args.record, &trial, &roster)?;
     let cohort = Cohort::build(&trial, &roster, &args.roster, &sites, log.as_ref())?;
-    super::cohort::warn(&cohort);
-    super::cohort::warn_closed_days(&cohort);
+    super::common::warn(&cohort);
+    super::common::warn_closed_days(&cohort);
     // The files the inputs led to (a site calendar's holiday files), before anything is
     // written; then the folder is locked, as long as the file takes to write.
     let _lock = match &args.out {
@@ -50,7 +50,7 @@ pub fn run(args: PharmacyArgs) -> Result<()> {
         }
         None => Vec::new(),
     };
-    let bar = super::cohort::progress(cohort.rows(), "pharmacy");
+    let bar = super::common::progress(cohort.rows(), "pharmacy");
     let tick = |n| bar.set_position(n);
     match &args.out {
         Some(path) => write::atomic_with(path, |w| {

@@ -69,10 +69,10 @@ pub fn run(args: PrepArgs) -> Result<()> {
         ))
         .into());
     }
-    let sites = crate::site::for_roster(&args.calendars, &args.roster, &roster)?;
+    let sites = crate::roster::calendars(&args.calendars, &args.roster, &roster)?;
     let log = super::read_log(&args.record, &trial, &roster)?;
     let cohort = Cohort::build(&trial, &roster, &args.roster, &sites, log.as_ref())?;
-    super::cohort::warn_roster(&roster);
+    super::common::warn_roster(&roster);
     let request = Request {
         first,
         last,
@@ -184,7 +184,7 @@ fn reads(args: &PrepArgs) -> super::guard::Reads {
 const STALE_RECORD_DAYS: i64 = 7;
 
 /// The assumed values behind the sheet's doses, each once, on stderr: those of the arms on
-/// it (see [`super::cohort::warn_assumed`]).
+/// it (see [`super::common::warn_assumed`]).
 fn warn_sheet(cohort: &Cohort, made: &crate::sheet::Sheet) {
     let trial = cohort.trial;
     let mut used = vec![false; trial.arms.len()];
@@ -198,7 +198,7 @@ fn warn_sheet(cohort: &Cohort, made: &crate::sheet::Sheet) {
             used[k] = true;
         }
     }
-    super::cohort::warn_assumed(cohort, &used);
+    super::common::warn_assumed(cohort, &used);
 }
 
 /// The concentrations `--concentration` takes, in cells/mL: a cell suspension for infusion

@@ -2,7 +2,7 @@
 //! roster, `scenarios/rosters/<trial id>.csv`, written under `DIR/<trial id>/`, and a summary
 //! per trial. Every scenario and roster is checked before anything is written.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Result;
 
@@ -33,7 +33,7 @@ pub fn run(args: RunArgs) -> Result<()> {
                 continue;
             }
         };
-        let roster_path = roster_for(f, &trial);
+        let roster_path = crate::layout::roster_for(f, &trial.id);
         if !roster_path.is_file() {
             problems.push(Problem::new(
                 &roster_path,
@@ -48,7 +48,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     }
     let mut sites = Vec::new();
     for (_, path, roster) in &loaded {
-        match crate::site::for_roster(&args.calendars, path, roster) {
+        match crate::roster::calendars(&args.calendars, path, roster) {
             Ok(s) => sites.push(s),
             Err(e) => {
                 problems.extend(e.problems);
@@ -59,7 +59,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     // Each trial's administration record, when one is bundled.
     let mut logs = Vec::new();
     for (trial, path, roster) in &loaded {
-        let log_path = log_for(path, trial);
+        let log_path = crate::layout::log_for(path, &trial.id);
         if !log_path.is_file() {
             logs.push(None);
             continue;
@@ -85,13 +85,13 @@ pub fn run(args: RunArgs) -> Result<()> {
     // Each trial's forecast plan, when one is bundled (scenarios/plans/<trial>.toml).
     let mut plans = Vec::new();
     for c in &cohorts {
-        let path = super::forecast::plan_for(&c.trial.file, c.trial);
+        let path = crate::layout::plan_for(&c.trial.file, &c.trial.id);
         if !path.is_file() {
             plans.push(None);
             continue;
         }
         let loaded = crate::forecast::plan::load(&path, c.trial).and_then(|p| {
-            let sites = super::forecast::plan_calendars(&args.calendars, &p)?;
+            let sites = crate::forecast::plan::calendars(&args.calendars, &p)?;
             Ok((p, sites))
         });
         match loaded {
@@ -109,11 +109,11 @@ pub fn run(args: RunArgs) -> Result<()> {
             continue;
         };
         let made = crate::forecast::Model::new(c.trial, plan, sites, None).and_then(|m| {
-            let inputs = crate::forecast::inputs_of(c.trial, plan, sites, None, None)?;
-            let dir = crate::forecast::folder(&args.out, c.trial)
+            let inputs = crate::bundle::forecast_inputs(c.trial, plan, sites, None, None)?;
+            let dir = crate::bundle::forecast_folder(&args.out, c.trial)
                 .map_err(|e| InputError::one(Problem::flag("--out", e.to_string())))?;
             crate::manifest::check_target(&dir, &inputs, args.force)?;
-            super::forecast::check_replaced(&dir, &inputs)?;
+            super::common::check_forecast_replaced(&dir, &inputs)?;
             Ok((m, inputs, dir))
         });
         match made {
@@ -124,7 +124,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             }
         }
     }
-    if let Err(e) = super::cohort::check_out(&args.out) {
+    if let Err(e) = super::common::check_out(&args.out) {
         problems.extend(e.problems);
     }
     // No trial folder is written until every one may be: a folder made with a record is
@@ -133,7 +133,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     for c in &cohorts {
         let from = format!(
             "run reads it from {}, which is not there",
-            log_for(&c.roster_path, c.trial).display()
+            crate::layout::log_for(&c.roster_path, &c.trial.id).display()
         );
         match crate::bundle::check(c, &args.out, args.force, &from) {
             Ok(k) => checked.push(k),
@@ -153,10 +153,10 @@ pub fn run(args: RunArgs) -> Result<()> {
     InputError::check(problems)?;
 
     for (c, ((m, p), k)) in cohorts.iter().zip(models.iter().zip(&plans).zip(&checked)) {
-        let said = super::cohort::warn(c);
-        super::cohort::warn_closed_days(c);
+        let said = super::common::warn(c);
+        super::common::warn_closed_days(c);
         if let (Some((m, _, _)), Some((plan, _))) = (m, p) {
-            super::forecast::warn(c.trial, plan, m, None, &said);
+            super::common::warn_forecast(c.trial, plan, m, None, &said);
         }
         for n in k.notes() {
             eprintln!("warning: {n}");
@@ -174,19 +174,19 @@ pub fn run(args: RunArgs) -> Result<()> {
                     inputs,
                     &|_| {},
                 )?;
-                super::forecast::warn_horizon(&f);
-                let charts = crate::forecast::charts(&f)?;
+                super::common::warn_horizon(&f);
+                let charts = crate::bundle::forecast_charts(&f)?;
                 Some((f, charts, dir))
             }
             None => None,
         };
         let section = forecast
             .as_ref()
-            .map(|(f, charts, _)| crate::forecast::section(f, charts));
-        let s = super::cohort::write(c, &args.out, k, args.remind_days, section)?;
+            .map(|(f, charts, _)| crate::bundle::forecast_section(f, charts));
+        let s = super::common::write(c, &args.out, k, args.remind_days, section)?;
         print!("{}", s.render());
         if let Some((f, charts, dir)) = &forecast {
-            crate::forecast::write(f, charts, dir)?;
+            crate::bundle::write_forecast(f, charts, dir)?;
             println!("  forecast: {}", crate::forecast::summary_line(f));
         }
     }
@@ -211,24 +211,4 @@ pub fn run(args: RunArgs) -> Result<()> {
     )?;
     println!("index: {}", index.display());
     Ok(())
-}
-
-/// The administration record of a demo roster, if there is one:
-/// `logs/<trial id>.csv` beside the roster's folder (`scenarios/logs/`).
-pub fn log_for(roster: &Path, trial: &Trial) -> PathBuf {
-    roster
-        .parent()
-        .and_then(Path::parent)
-        .unwrap_or(Path::new("."))
-        .join("logs")
-        .join(format!("{}.csv", trial.id))
-}
-
-/// The demo roster of a scenario: `rosters/<trial id>.csv` beside the scenario file.
-pub fn roster_for(scenario: &Path, trial: &Trial) -> PathBuf {
-    scenario
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join("rosters")
-        .join(format!("{}.csv", trial.id))
 }

@@ -4,22 +4,20 @@
 //! `plan` reads the plan file (enrolment, allocation, weights, mortality, product), `sim`
 //! runs the replicates through the schedule core (from the administration record's as-of
 //! date when there is one), `stats` turns them into weekly and monthly percentiles,
-//! cumulative totals and a release plan of lots. [`write()`] writes `DIR/<trial>/forecast/`
-//! (CSV files, the fan chart, a page of its own) as one folder with its own manifest, so
-//! that a `cohort` or `run` that rewrites the trial folder keeps it, and a new forecast
-//! replaces it whole.
+//! cumulative totals and a release plan of lots. The result is a [`Forecast`]; nothing here
+//! writes a file: [`crate::bundle::write_forecast`] writes `DIR/<trial>/forecast/` (CSV
+//! files, the fan chart, a page of its own) as one folder with its own manifest, so that a
+//! `cohort` or `run` that rewrites the trial folder keeps it, and a new forecast replaces
+//! it whole.
 
 pub mod plan;
 pub mod sim;
 pub mod stats;
 
-use std::path::{Path, PathBuf};
+use anyhow::Result;
 
-use anyhow::{Context, Result};
-
-use crate::manifest::{self, Contents, Input, Manifest};
+use crate::digest::Input;
 use crate::model::Trial;
-use crate::write;
 
 pub use plan::ForecastPlan;
 pub use sim::{Model, OnStudy, Tick};
@@ -31,7 +29,7 @@ pub const DEFAULT_REPLICATES: u64 = 10_000;
 /// [`stats::PASS_BYTES`] of kept figures: more passes over the replicates are made instead.
 pub const MAX_REPLICATES: u64 = 1_000_000;
 /// The name of the forecast's folder inside a trial's.
-pub const FOLDER: &str = "forecast";
+pub const FOLDER: &str = crate::layout::FORECAST_FOLDER;
 
 /// A finished forecast: the model it ran, its figures and how it was run.
 pub struct Forecast<'t> {
@@ -69,79 +67,9 @@ pub fn simulate<'t>(
     })
 }
 
-/// The trial folder's forecast folder: `out/<trial id>/forecast`.
-pub fn folder(out: &Path, trial: &Trial) -> Result<PathBuf> {
-    Ok(write::safe_child(out, &trial.id, "")?.join(FOLDER))
-}
-
 /// The fan chart's file names, per product: `fan-<product>.svg` and `.png`.
 pub fn chart_name(trial: &Trial, product: usize, ext: &str) -> String {
     format!("fan-{}.{ext}", trial.products[product].id)
-}
-
-/// Writes `dir` (the forecast folder) as a whole: weekly.csv, monthly.csv, summary.csv,
-/// lots.csv (when the plan gives a lot size), the fan charts ([`charts`]), forecast.html and manifest.json. The caller holds the output folder's
-/// lock and has checked `dir` with [`manifest::check_target`].
-pub fn write(f: &Forecast, charts: &[Chart], dir: &Path) -> Result<()> {
-    let trial = f.model.trial;
-    let parent = dir.parent().context("a forecast folder has a parent")?;
-    // The trial folder is created if need be and cleared of what a killed run left.
-    let _lock = write::lock_folder(parent)?;
-    write::swap_folder(dir, |new| {
-        let s = &f.summary;
-        write::atomic_with(&new.join("weekly.csv"), |w| {
-            crate::export::forecast::write_weekly(&f.model, s, w).map_err(std::io::Error::other)
-        })?;
-        write::atomic_with(&new.join("monthly.csv"), |w| {
-            crate::export::forecast::write_monthly(&f.model, s, w).map_err(std::io::Error::other)
-        })?;
-        write::atomic_with(&new.join("summary.csv"), |w| {
-            crate::export::forecast::write_summary(&f.model, s, w).map_err(std::io::Error::other)
-        })?;
-        if !s.lots.is_empty() {
-            write::atomic_with(&new.join("lots.csv"), |w| {
-                crate::export::forecast::write_lots(&f.model, s, w).map_err(std::io::Error::other)
-            })?;
-        }
-        for (p, svg, png) in charts {
-            write::atomic(&new.join(chart_name(trial, *p, "svg")), svg.as_bytes())?;
-            write::atomic(&new.join(chart_name(trial, *p, "png")), png)?;
-        }
-        let svgs: Vec<(usize, &str)> = charts.iter().map(|(p, s, _)| (*p, s.as_str())).collect();
-        write::atomic(
-            &new.join("forecast.html"),
-            crate::report::forecast_page(f, &svgs).as_bytes(),
-        )?;
-        let doses = f
-            .summary
-            .all_sites()
-            .map(|t| t.doses.mean.round() as u64)
-            .sum();
-        let patients = f.model.plan.target_patients as usize;
-        let contents = Contents::of_trial(trial, patients, doses, summary_line(f));
-        let m = Manifest::of_folder(new, &f.inputs, contents)?;
-        write::atomic(&new.join(manifest::FILE), m.to_json().as_bytes())?;
-        Ok(())
-    })
-}
-
-/// A product's fan chart: the product's index, the SVG and the PNG.
-pub type Chart = (usize, String, Vec<u8>);
-
-/// Each product's fan chart, as SVG and PNG.
-pub fn charts(f: &Forecast) -> Result<Vec<Chart>> {
-    let mut out = Vec::new();
-    for (k, &p) in f.model.products.iter().enumerate() {
-        let (svg, png) = crate::chart::fan_charts(f, k, crate::chart::DEFAULT_SIZE)?;
-        out.push((p, svg, png));
-    }
-    Ok(out)
-}
-
-/// The forecast section of the trial's report, with its charts.
-pub fn section(f: &Forecast, charts: &[Chart]) -> maud::Markup {
-    let svgs: Vec<(usize, &str)> = charts.iter().map(|(p, s, _)| (*p, s.as_str())).collect();
-    crate::report::forecast_section(f, &svgs, "forecast/")
 }
 
 /// One line: replicates, patients, what the record shows given, and each product's
@@ -292,33 +220,4 @@ pub fn regimen_assumptions(m: &Model) -> Vec<crate::model::Assumption> {
         }
     }
     out
-}
-
-/// The plan's and the calendars' files, with their SHA-256, for the manifest.
-pub fn inputs_of(
-    trial: &Trial,
-    plan: &ForecastPlan,
-    calendars: &crate::site::Sites,
-    roster: Option<&Path>,
-    log: Option<&crate::record::Log>,
-) -> Result<Vec<Input>, crate::error::InputError> {
-    let mut inputs = vec![
-        Input::of("scenario", &trial.file)?,
-        Input::of("forecast plan", &plan.file)?,
-    ];
-    if let plan::WeightModel::Roster { path, .. } = &plan.weight {
-        inputs.push(Input::of("weight roster", path)?);
-    }
-    if let Some(r) = roster {
-        inputs.push(Input::of("roster", r)?);
-    }
-    if let Some(l) = log {
-        let mut input = Input::of(manifest::RECORD_ROLE, &l.path)?;
-        input.as_of = Some(l.as_of.to_string());
-        inputs.push(input);
-    }
-    inputs.extend(manifest::calendar_inputs(
-        &calendars.values().collect::<Vec<_>>(),
-    )?);
-    Ok(inputs)
 }

@@ -793,6 +793,40 @@ impl Checker<'_> {
     }
 }
 
+/// The site calendars the plan's sites name, by calendar id, from `dir`. A missing file
+/// is an error on the plan's line and field that names it.
+pub fn calendars(dir: &Path, plan: &ForecastPlan) -> Result<crate::site::Sites, InputError> {
+    // Patients start from the first activation to the end of the horizon.
+    let first = plan
+        .sites
+        .iter()
+        .map(|s| s.activation)
+        .fold(plan.start, NaiveDate::min);
+    let last = plan
+        .start
+        .checked_add_signed(chrono::Duration::weeks(i64::from(plan.horizon_weeks)))
+        .unwrap_or(NaiveDate::MAX);
+    crate::site::load_each(
+        dir,
+        plan.sites
+            .iter()
+            .enumerate()
+            .filter_map(|(k, s)| s.calendar.as_deref().map(|id| (id, (k, s.calendar_line)))),
+        Some(crate::site::Span::of_starts(first, last.max(first))),
+        |id, (k, line), file| {
+            Problem::new(
+                &plan.file,
+                format!(
+                    "no site calendar '{id}': {} does not exist (--calendars DIR names the folder of site calendars)",
+                    file.display()
+                ),
+            )
+            .at(*line)
+            .field(format!("sites[{}].calendar", k + 1))
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     /// README's limits table lists each of the plan's limits, and `--replicates`'.

@@ -22,7 +22,7 @@ fn bench(b: divan::Bencher, plan_file: &str) {
     let trial = scenario::load(Path::new("scenarios/nct02812121.toml")).unwrap();
     let plan = plan::load(Path::new(plan_file), &trial).unwrap();
     let calendars: Sites =
-        dosesim::cmd::forecast::plan_calendars(Path::new("scenarios/calendars"), &plan).unwrap();
+        dosesim::forecast::plan::calendars(Path::new("scenarios/calendars"), &plan).unwrap();
     b.bench(|| {
         let model = Model::new(&trial, &plan, &calendars, None).unwrap();
         let f = forecast::simulate(model, 10_000, 1, 0, Vec::new(), &|_| {}).unwrap();

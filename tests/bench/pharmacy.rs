@@ -117,7 +117,7 @@ fn run(bencher: divan::Bencher, patients: usize, sites: &[&str]) {
         let found = if sites.is_empty() {
             site::Sites::new()
         } else {
-            site::for_roster(&calendars, name, &r).unwrap()
+            roster::calendars(&calendars, name, &r).unwrap()
         };
         let c = Cohort::on_calendars(&trial, &r, name, &found).unwrap();
         if write {

@@ -1,0 +1,496 @@
+//! What several commands share: the checks of `--out`, the warnings a cohort and a
+//! forecast print, and the progress bars. A command takes these from here, never from
+//! another command.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::bundle;
+use crate::cohort::Cohort;
+use crate::error::InputError;
+use crate::forecast::{self, ForecastPlan, Model};
+use crate::manifest;
+use crate::model::Trial;
+use crate::roster;
+
+/// `--out` must be a folder (or not exist yet): a file there is bad input.
+pub fn check_out(out: &std::path::Path) -> Result<(), crate::error::InputError> {
+    if let Some(p) = crate::write::broken_link(out, "--out") {
+        return Err(crate::error::InputError::one(p));
+    }
+    if out.exists() && !out.is_dir() {
+        return Err(crate::error::InputError::one(crate::error::Problem::flag(
+            "--out",
+            format!("{} is a file: name a folder", out.display()),
+        )));
+    }
+    Ok(())
+}
+
+/// Writes a [`bundle::check`]ed cohort's bundle with a progress bar; the caller holds
+/// `out`'s lock.
+pub fn write(
+    cohort: &Cohort,
+    out: &std::path::Path,
+    checked: &bundle::Checked,
+    remind_days: Option<u32>,
+    forecast: Option<maud::Markup>,
+) -> Result<bundle::Summary> {
+    let bar = progress(cohort.rows(), &cohort.trial.id);
+    let summary = bundle::write_cohort(
+        cohort,
+        out,
+        checked,
+        remind_days,
+        &|n| bar.set_position(n),
+        forecast,
+    );
+    bar.finish_and_clear();
+    summary
+}
+
+/// Prints the first `limit` of `lines` as warnings, then how many more there are.
+fn warn_some(lines: &[String], limit: usize, more: &str) {
+    for w in lines.iter().take(limit) {
+        eprintln!("warning: {w}");
+    }
+    if lines.len() > limit {
+        eprintln!("warning: ... and {} more {more}", lines.len() - limit);
+    }
+}
+
+/// Warnings for a roster: ids a spreadsheet would change and unusual weights (the first
+/// few of each), and the assumed values its arms use, each once.
+pub fn warn(cohort: &Cohort) -> Vec<crate::model::Assumption> {
+    let (trial, roster) = (cohort.trial, cohort.roster);
+    warn_roster(roster);
+    let mut used = vec![false; trial.arms.len()];
+    for e in &roster.entries {
+        used[e.arm as usize] = true;
+    }
+    warn_assumed(cohort, &used)
+}
+
+/// The assumed values of the arms marked in `used`, each once, on stderr: theirs, their
+/// closed-day rules when a site calendar placed the cohort, and the record's.
+pub fn warn_assumed(cohort: &Cohort, used: &[bool]) -> Vec<crate::model::Assumption> {
+    let trial = cohort.trial;
+    let arms = super::arms_used(trial, used);
+    let mut assumed = trial.assumptions_of(arms.iter().copied());
+    if cohort.on_any_calendar() {
+        assumed.extend(trial.closed_day_assumptions_of(arms.iter().copied()));
+    }
+    if let Some(log) = cohort.log {
+        assumed.extend(trial.record_assumptions_of(arms, log.has_weights()));
+    }
+    super::warn_assumptions(trial, &assumed);
+    assumed
+}
+
+/// A roster's own warnings: ids a spreadsheet would change, unusual weights and far-off
+/// start dates (the first few of each).
+pub fn warn_roster(roster: &crate::roster::Roster) {
+    warn_some(
+        &roster.id_warnings,
+        10,
+        "patient ids that a spreadsheet would read as numbers, dates or booleans",
+    );
+    warn_some(
+        &roster.warnings,
+        10,
+        "patients outside the usual weight range",
+    );
+    warn_some(
+        &roster.date_warnings,
+        10,
+        "start dates years away from the rest of the roster",
+    );
+    for w in &roster.site_warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
+/// What a site calendar did to a run's events, gathered for a few lines on stderr.
+#[derive(Default)]
+pub struct PlacedNotes {
+    /// The first events left on a day their site is closed, with where they come from.
+    closed: Vec<String>,
+    /// How many there are in all.
+    closed_count: usize,
+    /// How many events moved off a closed day.
+    moved: usize,
+    /// Per site, the first scheduled date its calendar does not cover, what it covers and
+    /// what it knows of the dates it does not.
+    uncovered: std::collections::BTreeMap<String, (chrono::NaiveDate, String, String)>,
+}
+
+impl PlacedNotes {
+    /// Counts one patient's events on site `cal` from their (date, flags).
+    pub fn count(
+        &mut self,
+        cal: &crate::site::SiteCalendar,
+        placed: impl Iterator<Item = (chrono::NaiveDate, crate::moves::Flags)>,
+    ) {
+        use crate::moves::Flags;
+        for (date, flags) in placed {
+            if flags.contains(Flags::PROVISIONAL) {
+                match self.uncovered.get_mut(&cal.id) {
+                    Some((first, _, _)) => *first = (*first).min(date),
+                    None => {
+                        self.uncovered.insert(
+                            cal.id.clone(),
+                            (date, cal.coverage_summary(), cal.uncovered_note()),
+                        );
+                    }
+                }
+            }
+            if flags.contains(Flags::SHIFTED) {
+                self.moved += 1;
+            }
+            if flags.contains(Flags::CLOSED_DAY) {
+                self.closed_count += 1;
+            }
+        }
+    }
+
+    /// Names the events of one patient (`who`: "r.csv:4: patient P2") left on days site
+    /// `cal` is closed, while fewer than ten are named ([`PlacedNotes::print`] prints them).
+    pub fn name(
+        &mut self,
+        cal: &crate::site::SiteCalendar,
+        who: &str,
+        arm: &crate::model::Arm,
+        events: &[crate::schedule::Event],
+    ) {
+        use crate::moves::Flags;
+        use crate::schedule::Origin;
+        for ev in events {
+            if !ev.flags.contains(Flags::CLOSED_DAY)
+                || self.closed.len() >= SHOWN
+                || !to_come(ev.status)
+            {
+                continue;
+            }
+            let what = match ev.origin {
+                Origin::Component(c) => format!(
+                    "{} {}/{}",
+                    arm.components[c].name, ev.occurrence, ev.occurrences
+                ),
+                Origin::Visit(v) => format!("visit '{}'", arm.visits[v].name),
+                Origin::Background(_) => continue,
+            };
+            let why = cal.day(ev.date).closure().unwrap_or_default();
+            self.closed.push(format!(
+                "{who}: {what} stays on {} {}, a day site {} is closed ({why}): {}",
+                crate::timing::weekday_abbrev(ev.date),
+                ev.date,
+                cal.id,
+                kept_because(ev.flags)
+            ));
+        }
+    }
+
+    /// Counts and names the events of one patient's calendar.
+    pub fn add(
+        &mut self,
+        cal: &crate::site::SiteCalendar,
+        who: &str,
+        arm: &crate::model::Arm,
+        events: &[crate::schedule::Event],
+    ) {
+        self.count(
+            cal,
+            events
+                .iter()
+                .filter(|e| e.kind != crate::schedule::EventKind::Background)
+                .filter(|e| to_come(e.status))
+                .map(|e| (e.date, e.flags)),
+        );
+        self.name(cal, who, arm, events);
+    }
+
+    /// Prints the notes: events left on closed days (the first ten), how many moved, and
+    /// per site the first date its calendar does not cover.
+    pub fn print(&self) {
+        for w in &self.closed {
+            eprintln!("warning: {w}");
+        }
+        if self.closed_count > self.closed.len() {
+            eprintln!(
+                "warning: ... and {} more left on days their site is closed",
+                count(self.closed_count - self.closed.len(), "event")
+            );
+        }
+        if self.moved > 0 {
+            eprintln!(
+                "note: {} moved off days their site is closed (the planned_date, shift_days and flags columns say which)",
+                count(self.moved, "event")
+            );
+        }
+        for (site, (first, covers, note)) in &self.uncovered {
+            eprintln!(
+                "warning: site {site}: its calendar does not cover {first} (it covers {covers}): {note}, so those events are flagged provisional"
+            );
+        }
+    }
+}
+
+/// "1 event", "3 events".
+fn count(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// Whether an event is still to come, so that a site has to arrange it: planned, due or
+/// held (not given, missed or cancelled).
+fn to_come(s: crate::record::Status) -> bool {
+    use crate::record::Status;
+    matches!(s, Status::Planned | Status::Due | Status::Held)
+}
+
+/// How many events left on closed days are named one by one.
+const SHOWN: usize = 10;
+
+/// Why an event flagged `closed_day` was not moved.
+fn kept_because(flags: crate::moves::Flags) -> &'static str {
+    use crate::moves::Flags;
+    if flags.contains(Flags::MIN_GAP) {
+        "every open day in its window would break a minimum gap, its own or that of the dose given with it (min_gap)"
+    } else if flags.contains(Flags::NO_OPEN_DAY_IN_WINDOW) {
+        "no open day in its window (no_open_day_in_window)"
+    } else {
+        "the scenario gives it no rule to move (on_closed_day = keep)"
+    }
+}
+
+/// [`PlacedNotes`] for one patient's calendar, printed.
+pub fn warn_placed(
+    cal: &crate::site::SiteCalendar,
+    patient: &str,
+    arm: &crate::model::Arm,
+    events: &[crate::schedule::Event],
+) {
+    let mut notes = PlacedNotes::default();
+    notes.add(cal, &format!("patient {patient}"), arm, events);
+    notes.print();
+}
+
+/// Warnings for the patients on a site calendar: each event left on a day its site is
+/// closed (the first ten with their roster lines, then how many more), how many moved,
+/// and once per site the first date its calendar does not cover (provisional).
+pub fn warn_closed_days(cohort: &Cohort) {
+    if !cohort.on_any_calendar() {
+        return;
+    }
+    use rayon::prelude::*;
+    let roster = cohort.roster;
+    // Slices of the id order in parallel, then joined in order: the first lines shown are
+    // the first in id order.
+    let parts: Vec<PlacedNotes> = roster
+        .by_id
+        .par_chunks(16_384)
+        .map(|ids| {
+            let mut notes = PlacedNotes::default();
+            let mut events = Vec::new();
+            for &i in ids {
+                let (Some(cal), Some(placed)) = (cohort.site_calendar(i), cohort.placed_flags(i))
+                else {
+                    continue;
+                };
+                let before = notes.closed_count;
+                // A patient with records: only what is still to come is the site's to
+                // arrange (a dose given, missed or cancelled is not), so their events are
+                // counted with their statuses; the rest from the shared placement.
+                let recorded = cohort.log.is_some_and(|l| !l.patient(i).is_empty());
+                if recorded {
+                    cohort.expand(i, &mut events);
+                    notes.count(
+                        cal,
+                        events
+                            .iter()
+                            .filter(|e| e.kind != crate::schedule::EventKind::Background)
+                            .filter(|e| to_come(e.status))
+                            .map(|e| (e.date, e.flags)),
+                    );
+                } else {
+                    notes.count(cal, placed);
+                }
+                // Expanded and named only while lines are still shown: a million patients
+                // need no million names.
+                if notes.closed_count > before && notes.closed.len() < SHOWN {
+                    let e = &roster.entries[i as usize];
+                    if !recorded {
+                        cohort.expand(i, &mut events);
+                    }
+                    let who = format!(
+                        "{}:{}: patient {}",
+                        cohort.roster_path.display(),
+                        e.line,
+                        e.id
+                    );
+                    notes.name(cal, &who, &cohort.trial.arms[e.arm as usize], &events);
+                }
+            }
+            notes
+        })
+        .collect();
+    let mut notes = PlacedNotes::default();
+    for p in parts {
+        let room = SHOWN.saturating_sub(notes.closed.len());
+        notes.closed.extend(p.closed.into_iter().take(room));
+        notes.closed_count += p.closed_count;
+        notes.moved += p.moved;
+        for (site, (first, covers, note)) in p.uncovered {
+            let f = notes.uncovered.entry(site).or_insert((first, covers, note));
+            f.0 = f.0.min(first);
+        }
+    }
+    notes.print();
+}
+
+/// A progress bar on stderr when stderr is a terminal, and none otherwise.
+pub fn progress(len: u64, what: &str) -> ProgressBar {
+    progress_of(len, what, "rows")
+}
+
+/// A progress bar of `len` `unit`s (rows, replicates) on stderr when it is a terminal.
+pub fn progress_of(len: u64, what: &str, unit: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{msg}} [{{bar:40}}] {{human_pos}}/{{human_len}} {unit} ({{eta}} left)"
+        ))
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+/// Refuses to replace the forecast folder `dir` when one of the files dosesim made in it
+/// is an input of this run.
+pub fn check_forecast_replaced(dir: &Path, inputs: &[manifest::Input]) -> Result<(), InputError> {
+    if let Some(old) = manifest::Manifest::read(dir)? {
+        manifest::check_replaced(dir, &old.files, inputs, "--out").map_err(InputError::one)?;
+    }
+    Ok(())
+}
+
+/// The assumed values the forecast uses: the plan's, then those of the arms it gives
+/// doses to (and their closed-day rules where a site has a calendar), on stderr, each once.
+/// `said`: those already warned about (by the cohort of the same run), left out.
+pub fn warn_forecast(
+    trial: &Trial,
+    plan: &ForecastPlan,
+    model: &Model,
+    roster: Option<&roster::Roster>,
+    said: &[crate::model::Assumption],
+) {
+    let mut used = vec![false; trial.arms.len()];
+    for (a, _) in &plan.allocation.ratio {
+        used[*a] = true;
+    }
+    for e in roster.iter().flat_map(|r| &r.entries) {
+        used[e.arm as usize] = true;
+    }
+    let arms = super::arms_used(trial, &used);
+    let mut assumed = plan.assumptions.clone();
+    assumed.extend(trial.assumptions_of(arms.iter().copied()));
+    if plan.sites.iter().any(|s| s.calendar.is_some()) {
+        assumed.extend(trial.closed_day_assumptions_of(arms.iter().copied()));
+    }
+    assumed.retain(|a| {
+        !said
+            .iter()
+            .any(|s| s.what == a.what && s.reason == a.reason)
+    });
+    super::warn_assumptions(trial, &assumed);
+    // Weights the scenario would flag on a roster are flagged here too.
+    if let crate::forecast::plan::WeightModel::Normal { min, max, .. } = plan.weight {
+        let w = &trial.weight;
+        if min < w.usual_min_kg || max > w.usual_max_kg {
+            eprintln!(
+                "warning: {}: the plan's weights run {}-{} kg, beyond the scenario's usual range of {}-{} kg: check [weight_kg]",
+                trial.id,
+                crate::format::shown(min),
+                crate::format::shown(max),
+                crate::format::shown(w.usual_min_kg),
+                crate::format::shown(w.usual_max_kg)
+            );
+        }
+    }
+    // A calendar that stops before the horizon's end knows no holidays after it.
+    let last = model.date_of(model.weeks as i64 * 7 - 1);
+    let mut seen = std::collections::BTreeSet::new();
+    for (id, cal) in plan
+        .sites
+        .iter()
+        .filter_map(|s| s.calendar.as_ref())
+        .filter_map(|c| model.calendar(c).map(|cal| (c, cal)))
+    {
+        if seen.insert(id) && !cal.covers(last) {
+            let counted = match cal.expected() {
+                Some(e) => format!(
+                    "those weeks count its closed weekdays and {}, expected, but not the make-up working days and bridging days a year's notice adds (provisional)",
+                    e.describe()
+                ),
+                None => "public holidays after its end are not known, so those weeks count only its closed weekdays (provisional)".to_string(),
+            };
+            eprintln!(
+                "warning: {}: site calendar {id} covers {}, not the whole horizon (to {last}): {counted}",
+                trial.id,
+                cal.coverage_summary()
+            );
+        }
+    }
+    let missing: Vec<&str> = model
+        .products
+        .iter()
+        .filter(|&&p| trial.products[p].unit == crate::model::Unit::Cells)
+        .filter(|p| !plan.products.contains_key(p))
+        .map(|&p| trial.products[p].id.as_str())
+        .collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "note: the plan gives no [product.ID] lot_cells and capacity_cells_per_week for {}: no lots or capacity for it",
+            missing.join(", ")
+        );
+    }
+}
+
+/// Warnings for a horizon too short for the trial: enrolment not complete, or doses
+/// after it (weekly.csv does not count those).
+pub fn warn_horizon(f: &forecast::Forecast) {
+    let s = &f.summary;
+    let id = &f.model.trial.id;
+    if s.reached_share < 0.95 {
+        eprintln!(
+            "warning: {id}: in {:.1}% of replicates fewer than {} patients have enrolled by the horizon's end ({}): lengthen horizon_weeks or check the rates",
+            (1.0 - s.reached_share) * 100.0,
+            f.model.plan.target_patients,
+            f.model.date_of(f.model.weeks as i64 * 7 - 1)
+        );
+    }
+    for t in s.all_sites() {
+        if t.after_horizon.p("p50") > 0.0 {
+            let p = &f.model.trial.products[t.product];
+            eprintln!(
+                "warning: {id}: half the replicates or more give {} doses after the horizon ({} at the median), which weekly.csv and monthly.csv do not count: lengthen horizon_weeks",
+                p.id,
+                forecast::short(crate::format::Amount {
+                    value: t.after_horizon.p("p50"),
+                    unit: p.unit
+                })
+            );
+        }
+    }
+}

@@ -1,0 +1,433 @@
+//! The administration record as data: a checked log ([`Log`]), each patient's rows
+//! ([`PatientLog`]), and what became of each event once the record is applied ([`Status`],
+//! [`Deviation`]). Plain types, below both the schedule core, whose events carry a status
+//! and deviations, and the log's reader (`record.rs`), which fills them.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+
+use crate::model::Kg;
+
+/// What a row records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    /// A dose given (or a visit held) on the row's date.
+    Given,
+    /// Not given (or not held), and it will not be: the date is when it was due.
+    Missed,
+    /// From the date on, the patient weighs `amount` kg.
+    Weight,
+    /// From the date on, nothing more is given or visited.
+    Withdrawn,
+    /// As withdrawn; no record may come after it.
+    Died,
+}
+
+impl RecordKind {
+    pub const ALL: [(RecordKind, &'static str); 5] = [
+        (RecordKind::Given, "given"),
+        (RecordKind::Missed, "missed"),
+        (RecordKind::Weight, "weight"),
+        (RecordKind::Withdrawn, "withdrawn"),
+        (RecordKind::Died, "died"),
+    ];
+
+    pub fn parse(s: &str) -> Option<RecordKind> {
+        Self::ALL.iter().find(|(_, n)| *n == s).map(|(k, _)| *k)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(k, _)| *k == self)
+            .map_or("given", |(_, n)| n)
+    }
+
+    /// Withdrawn or died: the end of the patient's course.
+    pub fn ends(self) -> bool {
+        matches!(self, RecordKind::Withdrawn | RecordKind::Died)
+    }
+}
+
+/// What a given or missed row is about: one of the arm's components or visits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    Component(u16),
+    Visit(u16),
+}
+
+/// One checked row of the log: 24 bytes, so that a log of millions of rows stays small.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Record {
+    pub date: NaiveDate,
+    /// The log's line (for messages).
+    pub line: u32,
+    /// For given and missed rows.
+    pub target: Option<Target>,
+    /// 1-based, as in the calendar (given and missed rows; at most 1,000).
+    pub occurrence: u16,
+    pub kind: RecordKind,
+    /// The amount given in the product's unit; NaN: the planned dose (or no amount).
+    pub(crate) amount: f64,
+}
+
+impl Record {
+    /// The amount given in the product's unit; `None`: the planned dose (or no amount).
+    pub fn amount(&self) -> Option<f64> {
+        (!self.amount.is_nan()).then_some(self.amount)
+    }
+}
+
+/// A checked log, with each patient's rows together in date order.
+#[derive(Debug, Clone)]
+pub struct Log {
+    pub path: PathBuf,
+    /// The day the record is complete to: given with `--as-of`, else its latest date.
+    pub as_of: NaiveDate,
+    /// Rows in the file (the header not counted).
+    pub rows: usize,
+    /// Recorded weights outside the scenario's usual range, each with its line: checked,
+    /// not refused.
+    pub warnings: Vec<String>,
+    pub(crate) records: Vec<Record>,
+    /// Patient `i`'s rows are `records[starts[i]..starts[i + 1]]` (`i` as in the roster's
+    /// entries).
+    pub(crate) starts: Vec<u32>,
+    /// The weights of the weight rows, by record index (sorted).
+    pub(crate) weights: Vec<(u32, Kg)>,
+    /// The notes, by record index (sorted).
+    pub(crate) notes: Vec<(u32, Box<str>)>,
+}
+
+/// One patient's rows of a log (possibly none).
+#[derive(Debug, Clone, Copy)]
+pub struct PatientLog<'a> {
+    pub records: &'a [Record],
+    /// The index of `records[0]` in the log.
+    pub(crate) first: u32,
+    pub(crate) log: Option<&'a Log>,
+}
+
+impl PatientLog<'_> {
+    /// No records.
+    pub const EMPTY: PatientLog<'static> = PatientLog {
+        records: &[],
+        first: 0,
+        log: None,
+    };
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Whether the record makes any dose differ from the plan's: a dose missed, a course
+    /// ended, a weight recorded, a dose given in an amount of its own, or one given while
+    /// an earlier occurrence is unrecorded.
+    pub fn changes_amounts(&self) -> bool {
+        self.records.iter().any(|r| match r.kind {
+            // A dose given in an amount of its own, or after an earlier one left
+            // unrecorded (which it closes as missed).
+            RecordKind::Given => {
+                r.amount().is_some()
+                    || r.target.is_some_and(|t| {
+                        (1..r.occurrence).any(|k| self.find(t, u32::from(k)).is_none())
+                    })
+            }
+            _ => true,
+        })
+    }
+
+    /// The given or missed row about `target`'s occurrence, if any.
+    pub fn find(&self, target: Target, occurrence: u32) -> Option<&Record> {
+        self.records.iter().find(|r| {
+            r.target == Some(target)
+                && u32::from(r.occurrence) == occurrence
+                && matches!(r.kind, RecordKind::Given | RecordKind::Missed)
+        })
+    }
+
+    /// Whether an occurrence of `target` after `occurrence` is recorded as given.
+    pub fn given_after(&self, target: Target, occurrence: u32) -> bool {
+        self.records.iter().any(|r| {
+            r.kind == RecordKind::Given
+                && r.target == Some(target)
+                && u32::from(r.occurrence) > occurrence
+        })
+    }
+
+    /// The row the schedule is re-projected from: the latest-dated given or missed row
+    /// (they fix dates), else the latest row.
+    pub fn latest_row(&self) -> Option<&Record> {
+        self.records
+            .iter()
+            .rev()
+            .find(|r| r.target.is_some())
+            .or(self.records.last())
+    }
+
+    /// The withdrawal or death, if recorded: (date, kind).
+    pub fn end(&self) -> Option<(NaiveDate, RecordKind)> {
+        self.records
+            .iter()
+            .find(|r| r.kind.ends())
+            .map(|r| (r.date, r.kind))
+    }
+
+    /// The weight rows, in date order: (date, kg, line).
+    pub fn weights(&self) -> impl Iterator<Item = (NaiveDate, Kg, u32)> + '_ {
+        let log = self.log;
+        self.records
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.kind == RecordKind::Weight)
+            .filter_map(move |(k, r)| {
+                let idx = self.first + k as u32;
+                let w = log?.weight_at(idx)?;
+                Some((r.date, w, r.line))
+            })
+    }
+
+    /// The note of a row of this patient's (by reference into `records`), if any.
+    pub fn note(&self, r: &Record) -> Option<&str> {
+        let k = self
+            .records
+            .iter()
+            .position(|x| std::ptr::eq(x, r))
+            .expect("a record of this patient");
+        self.log?.note_at(self.first + k as u32)
+    }
+}
+
+impl Log {
+    /// Patient `i`'s rows (`i` as in the roster's entries).
+    pub fn patient(&self, i: u32) -> PatientLog<'_> {
+        let (a, b) = (self.starts[i as usize], self.starts[i as usize + 1]);
+        PatientLog {
+            records: &self.records[a as usize..b as usize],
+            first: a,
+            log: Some(self),
+        }
+    }
+
+    /// Whether any row records a weight.
+    pub fn has_weights(&self) -> bool {
+        !self.weights.is_empty()
+    }
+
+    /// Whether any patient has a row.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    fn weight_at(&self, idx: u32) -> Option<Kg> {
+        self.weights
+            .binary_search_by_key(&idx, |w| w.0)
+            .ok()
+            .map(|k| self.weights[k].1)
+    }
+
+    fn note_at(&self, idx: u32) -> Option<&str> {
+        self.notes
+            .binary_search_by_key(&idx, |n| n.0)
+            .ok()
+            .map(|k| &*self.notes[k].1)
+    }
+}
+
+/// Where an event stands against the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Status {
+    /// After the as-of date (or no record kept): still to come.
+    #[default]
+    Planned,
+    /// Recorded as given (a visit: held).
+    Given,
+    /// Recorded as missed: it will not be given.
+    Missed,
+    /// After a withdrawal or death: it will not be given (one that was due before it and
+    /// never recorded carries the code `not_given`).
+    Cancelled,
+    /// On or before the as-of date with nothing recorded: overdue.
+    Due,
+    /// A dose given late (or early) leaves it no day in its window that keeps its
+    /// minimum gap: not to be prepared until someone records what was decided (given on
+    /// a date, or missed).
+    Held,
+}
+
+impl Status {
+    pub const ALL: [(Status, &'static str); 6] = [
+        (Status::Planned, "planned"),
+        (Status::Given, "given"),
+        (Status::Missed, "missed"),
+        (Status::Cancelled, "cancelled"),
+        (Status::Due, "due"),
+        (Status::Held, "held"),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Planned => "planned",
+            Status::Given => "given",
+            Status::Missed => "missed",
+            Status::Cancelled => "cancelled",
+            Status::Due => "due",
+            Status::Held => "held",
+        }
+    }
+
+    /// Whether the event is in the past of the record (anything but planned).
+    pub fn is_recorded_or_due(self) -> bool {
+        self != Status::Planned
+    }
+}
+
+impl serde::Serialize for Status {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// How an event departs from the plan: a set of codes, each with its figure.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Deviation {
+    pub(crate) codes: u16,
+    /// Days from the date it was expected on (late > 0, early < 0).
+    pub days: i32,
+    /// Days from its planned date (anchored, before any closed-day move) when that is
+    /// beyond the component's window.
+    pub beyond: i32,
+    /// Per cent from the planned amount.
+    pub dose_pct: f64,
+    /// Days from its date to the as-of date.
+    pub overdue_days: i32,
+    /// Per cent from the roster's weight, of the weight the dose was computed at.
+    pub weight_pct: f64,
+    /// For `not_given`: the death or withdrawal that closed it.
+    pub ended: Option<RecordKind>,
+}
+
+impl Deviation {
+    pub const LATE: u16 = 1;
+    pub const EARLY: u16 = 1 << 1;
+    pub const OUTSIDE_WINDOW: u16 = 1 << 2;
+    pub const DOSE_LOW: u16 = 1 << 3;
+    pub const DOSE_HIGH: u16 = 1 << 4;
+    pub const MISSED: u16 = 1 << 5;
+    pub const OVERDUE: u16 = 1 << 6;
+    pub const ORDER: u16 = 1 << 7;
+    pub const WEIGHT_CHANGE: u16 = 1 << 8;
+    /// Due before a death or withdrawal and never recorded: closed as not given.
+    pub const NOT_GIVEN: u16 = 1 << 9;
+    /// Held: a dose given before it leaves it no day in its window that keeps its
+    /// minimum gap; someone has to decide.
+    pub const HELD: u16 = 1 << 10;
+
+    /// Every code, in the order they are written.
+    pub const CODES: [(u16, &'static str); 11] = [
+        (Self::LATE, "late"),
+        (Self::EARLY, "early"),
+        (Self::OUTSIDE_WINDOW, "outside_window"),
+        (Self::DOSE_LOW, "dose_low"),
+        (Self::DOSE_HIGH, "dose_high"),
+        (Self::MISSED, "missed"),
+        (Self::OVERDUE, "overdue"),
+        (Self::ORDER, "order"),
+        (Self::WEIGHT_CHANGE, "weight_change"),
+        (Self::NOT_GIVEN, "not_given"),
+        (Self::HELD, "held"),
+    ];
+
+    pub fn is_empty(&self) -> bool {
+        self.codes == 0
+    }
+
+    pub fn has(&self, code: u16) -> bool {
+        self.codes & code != 0
+    }
+
+    pub fn set(&mut self, code: u16) {
+        self.codes |= code;
+    }
+
+    /// The codes set, by name.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        Self::CODES
+            .iter()
+            .filter(|(c, _)| self.has(*c))
+            .map(|(_, n)| *n)
+    }
+
+    /// Each code with its figure, `;`-separated: "late:+3d;dose_low:-15%".
+    pub fn text(&self) -> String {
+        let mut out = Vec::new();
+        self.write_to(&mut out);
+        String::from_utf8(out).expect("ASCII")
+    }
+
+    /// [`Deviation::text`] appended to `out` without allocating for the usual codes (the
+    /// pharmacy stream writes one for every overdue row).
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        let mut num = itoa::Buffer::new();
+        let mut days = |out: &mut Vec<u8>, x: i32, signed: bool| {
+            if signed && x >= 0 {
+                out.push(b'+');
+            }
+            out.extend_from_slice(num.format(x).as_bytes());
+            out.push(b'd');
+        };
+        let pct = |out: &mut Vec<u8>, x: f64| {
+            let t = crate::format::trim_decimals(x.abs(), 1);
+            out.push(if x < 0.0 && t != "0" { b'-' } else { b'+' });
+            out.extend_from_slice(t.as_bytes());
+            out.push(b'%');
+        };
+        let mut first = true;
+        for (code, name) in Self::CODES {
+            if !self.has(code) {
+                continue;
+            }
+            if !first {
+                out.push(b';');
+            }
+            first = false;
+            out.extend_from_slice(name.as_bytes());
+            match code {
+                Self::LATE | Self::EARLY => {
+                    out.push(b':');
+                    days(out, self.days, true);
+                }
+                Self::OUTSIDE_WINDOW => {
+                    out.push(b':');
+                    days(out, self.beyond, true);
+                }
+                Self::DOSE_LOW | Self::DOSE_HIGH => {
+                    out.push(b':');
+                    pct(out, self.dose_pct);
+                }
+                Self::OVERDUE => {
+                    out.push(b':');
+                    days(out, self.overdue_days, false);
+                }
+                Self::WEIGHT_CHANGE => {
+                    out.push(b':');
+                    pct(out, self.weight_pct);
+                }
+                Self::NOT_GIVEN => {
+                    if let Some(k) = self.ended {
+                        out.push(b':');
+                        out.extend_from_slice(k.as_str().as_bytes());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+impl serde::Serialize for Deviation {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text())
+    }
+}
