@@ -30,6 +30,7 @@ pub mod forecast;
 pub mod format;
 pub mod holiday_ics;
 pub mod holidays;
+pub mod inputs;
 pub mod limits;
 pub mod manifest;
 pub mod model;

@@ -1158,7 +1158,7 @@ fn pharmacy_by_calendars(scenario: &Path, roster: &str) -> Vec<Vec<u8>> {
             start: NaiveDate::parse_from_str(f[3], "%Y-%m-%d").unwrap(),
             site: None,
         };
-        let events = Plan::new(&trial, arm).schedule(&patient).unwrap();
+        let events = Plan::new(&trial, arm).schedule_at(&patient, None).unwrap();
         let rows = dosesim::export::rows(&trial, arm, &patient, &events);
         let mut csv = Vec::new();
         dosesim::export::csv::write(&mut csv, &rows).unwrap();

@@ -9,8 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::bundle;
 use crate::cli::CohortArgs;
 use crate::cohort::Cohort;
-use crate::roster;
-use crate::scenario;
+use crate::inputs::Load;
 
 pub fn run(args: CohortArgs) -> Result<()> {
     super::guard::Reads::new()
@@ -20,11 +19,12 @@ pub fn run(args: CohortArgs) -> Result<()> {
         .calendars(&args.calendars)
         .check_folder(&args.out, "--out")
         .map_err(crate::error::InputError::one)?;
-    let trial = scenario::load_named(&args.scenario)?;
-    let roster = roster::read(&args.roster, &trial)?;
-    let sites = crate::site::for_roster(&args.calendars, &args.roster, &roster)?;
-    let log = super::read_log(&args.record, &trial, &roster)?;
-    let cohort = Cohort::build(&trial, &roster, &args.roster, &sites, log.as_ref())?;
+    let inputs = Load::named(&args.scenario)
+        .roster(Some(&args.roster))
+        .calendars(&args.calendars)
+        .record(args.record.log.as_deref(), args.record.as_of)
+        .load(&super::warn_line)?;
+    let cohort = Cohort::of(&inputs)?;
     check_out(&args.out)?;
     let checked = bundle::check(&cohort, &args.out, args.force, "give it with --log")?;
     let _ = warn(&cohort);
