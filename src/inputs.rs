@@ -174,16 +174,18 @@ impl<'a> Load<'a> {
     /// Reads and checks everything asked for. `warn` is told each warning of a record as
     /// it is read (weights outside the usual range); a roster's warnings stay on it.
     pub fn load(self, warn: &dyn Fn(&str)) -> Result<Inputs, InputError> {
-        let mut problems = Vec::new();
+        let mut problems = Found::default();
         let trial = self.scenario(&mut problems);
-        problems.extend(self.flags.iter().cloned());
+        problems.list.extend(self.flags.iter().cloned());
         let Some(trial) = trial else {
             self.unread(&mut problems);
-            return Err(InputError::new(problems));
+            return Err(problems.into_error());
         };
         let roster = self.read_roster(&trial, &mut problems);
         if let Some(check) = self.check {
-            problems.extend(check(&trial, roster.as_ref().map(|r| &r.roster)));
+            problems
+                .list
+                .extend(check(&trial, roster.as_ref().map(|r| &r.roster)));
         }
         let mut sites = Sites::new();
         let mut log = None;
@@ -194,13 +196,15 @@ impl<'a> Load<'a> {
             && matches!(self.roster, Source::Unasked)
         {
             let _ = path;
-            problems.push(Problem::flag(
+            problems.list.push(Problem::flag(
                 "--log",
                 "needs --roster: the record is of the roster's patients",
             ));
         }
         let plan = self.read_plan(&trial, &mut problems);
-        InputError::check(problems)?;
+        if !problems.list.is_empty() {
+            return Err(problems.into_error());
+        }
         Ok(Inputs {
             trial,
             roster,
@@ -211,32 +215,32 @@ impl<'a> Load<'a> {
     }
 
     /// The scenario, or its problems.
-    fn scenario(&self, problems: &mut Vec<Problem>) -> Option<Trial> {
+    fn scenario(&self, problems: &mut Found) -> Option<Trial> {
         let loaded = if self.named {
             crate::scenario::load_named(self.scenario)
         } else {
             crate::scenario::load(self.scenario)
         };
-        loaded.map_err(|e| problems.extend(e.problems)).ok()
+        loaded.map_err(|e| problems.add(e)).ok()
     }
 
     /// With no scenario to read them against, the roster and record files named are still
     /// opened: one that cannot be read is said with the scenario's problems.
-    fn unread(&self, problems: &mut Vec<Problem>) {
+    fn unread(&self, problems: &mut Found) {
         if let Source::File(path) = self.roster
             && let Err(e) = crate::roster::file_bytes(path)
         {
-            problems.extend(e.problems);
+            problems.add(e);
         }
         if let Source::File(path) = self.log
             && let Err(e) = crate::record::file_bytes(path)
         {
-            problems.extend(e.problems);
+            problems.add(e);
         }
     }
 
     /// The roster asked for, read against the trial.
-    fn read_roster(&self, trial: &Trial, problems: &mut Vec<Problem>) -> Option<RosterFile> {
+    fn read_roster(&self, trial: &Trial, problems: &mut Found) -> Option<RosterFile> {
         let path = match self.roster {
             Source::Unasked => return None,
             Source::File(p) => p.to_path_buf(),
@@ -244,7 +248,7 @@ impl<'a> Load<'a> {
                 let path = crate::cmd::run::roster_for(&trial.file, trial);
                 if !path.is_file() {
                     if self.roster == Source::Demo {
-                        problems.push(Problem::new(
+                        problems.list.push(Problem::new(
                             &path,
                             format!("no demo roster for {} (expected this file)", trial.id),
                         ));
@@ -255,19 +259,19 @@ impl<'a> Load<'a> {
             }
         };
         let roster = crate::roster::read(&path, trial)
-            .map_err(|e| problems.extend(e.problems))
+            .map_err(|e| problems.add(e))
             .ok()?;
         Some(RosterFile { path, roster })
     }
 
     /// The site calendars of the roster's patients: a missing one is said of the first
     /// roster line that names its site.
-    fn roster_sites(&self, r: &RosterFile, problems: &mut Vec<Problem>) -> Sites {
+    fn roster_sites(&self, r: &RosterFile, problems: &mut Found) -> Sites {
         let Some(dir) = self.calendars else {
             return Sites::new();
         };
         crate::site::for_roster(dir, &r.path, &r.roster).unwrap_or_else(|e| {
-            problems.extend(e.problems);
+            problems.add(e);
             Sites::new()
         })
     }
@@ -278,7 +282,7 @@ impl<'a> Load<'a> {
         trial: &Trial,
         r: &RosterFile,
         warn: &dyn Fn(&str),
-        problems: &mut Vec<Problem>,
+        problems: &mut Found,
     ) -> Option<Log> {
         let path = match self.log {
             Source::Unasked => return None,
@@ -299,14 +303,14 @@ impl<'a> Load<'a> {
                 Some(log)
             }
             Err(e) => {
-                problems.extend(e.problems);
+                problems.add(e);
                 None
             }
         }
     }
 
     /// The forecast plan asked for, and the site calendars its sites name.
-    fn read_plan(&self, trial: &Trial, problems: &mut Vec<Problem>) -> Option<PlanFile> {
+    fn read_plan(&self, trial: &Trial, problems: &mut Found) -> Option<PlanFile> {
         let path = match self.plan {
             Source::Unasked => return None,
             Source::File(p) => p.to_path_buf(),
@@ -323,7 +327,37 @@ impl<'a> Load<'a> {
             let sites = crate::cmd::forecast::plan_calendars(dir, &plan)?;
             Ok(PlanFile { plan, sites })
         });
-        loaded.map_err(|e| problems.extend(e.problems)).ok()
+        loaded.map_err(|e| problems.add(e)).ok()
+    }
+}
+
+/// Every problem found so far. A reader that lists only the first problems of a large
+/// file ends its list with "... and N more problems"; those counted but not listed are
+/// kept count of, so that the count at the top is of all of them.
+#[derive(Default)]
+struct Found {
+    list: Vec<Problem>,
+    /// As [`InputError::unlisted`] of the joined list: one more than the problems not
+    /// listed, less one per capped list.
+    unlisted: usize,
+}
+
+impl Found {
+    fn add(&mut self, e: InputError) {
+        if e.unlisted > 0 {
+            self.unlisted = match self.unlisted {
+                0 => e.unlisted,
+                u => u + e.unlisted - 1,
+            };
+        }
+        self.list.extend(e.problems);
+    }
+
+    fn into_error(self) -> InputError {
+        InputError {
+            problems: self.list,
+            unlisted: self.unlisted,
+        }
     }
 }
 
@@ -435,5 +469,21 @@ mod tests {
         assert_eq!(inputs.trial.id, "NCT04822922");
         assert_eq!(inputs.roster_file().roster.entries.len(), 1);
         assert!(inputs.log.is_none() && inputs.plan.is_none() && inputs.sites.is_empty());
+    }
+
+    /// Lists that name only their first problems keep the count of all of them, joined.
+    #[test]
+    fn problems_counted_but_not_listed_are_kept_count_of() {
+        let p = |m: &str| Problem::flag("--x", m);
+        let capped = |first: &str, more: usize| InputError {
+            problems: vec![p(first), p(&format!("... and {more} more problems"))],
+            unlisted: more,
+        };
+        let mut found = Found::default();
+        found.add(capped("a", 5));
+        found.add(InputError::one(p("b")));
+        found.add(capped("c", 3));
+        // 1 + 5, 1, 1 + 3.
+        assert_eq!(found.into_error().count(), 11);
     }
 }
