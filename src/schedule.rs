@@ -386,7 +386,11 @@ impl<'t> Plan<'t> {
 
     /// One patient's whole calendar into `out` (cleared first), in calendar order: the
     /// plan's events at their weight from their start, where `how.placement` puts them,
-    /// and with `how.record` applied (see [`Plan::actual`]).
+    /// and with `how.record` applied. Each event then gets its [`Status`]; a given dose is
+    /// what was given, on the day it was given; a missed or cancelled one has no dose;
+    /// per-kg doses that follow recorded weights (`dose.weight_basis = "current"`) are
+    /// computed at the weight in force on their date; deviations are coded with their
+    /// figures.
     pub fn expand(&self, how: &Expand, out: &mut Vec<Event>) -> Result<(), ScheduleError> {
         let (w, start) = (how.weight_kg, how.start);
         match (how.record, how.placement) {
@@ -680,7 +684,7 @@ pub struct PlacedSlot {
 }
 
 impl Placement {
-    /// The placed events, in calendar order: what [`Plan::expand_placed`] expands.
+    /// The placed events, in calendar order: what [`Plan::expand`] expands with [`Expand::placed`].
     pub fn slots(&self) -> &[PlacedSlot] {
         &self.items
     }

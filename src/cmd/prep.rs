@@ -75,7 +75,7 @@ fn check_flags(
     };
     if let Some(out) = &args.out
         && let Err(p) = crate::write::check_out_file(out, "--out")
-            .and_then(|()| reads(&args).check_file(out, "--out"))
+            .and_then(|()| reads(args).check_file(out, "--out"))
     {
         problems.push(p);
     }
