@@ -180,47 +180,55 @@ fn tally<'c>(
         dir: dir.to_path_buf(),
         patients,
         doses,
-        totals: trial
-            .products
-            .iter()
-            .zip(totals)
-            .filter(|(_, (n, _, _))| *n > 0)
-            .map(|(p, (n, t, assumed))| ProductTotal {
-                product: p.id.clone(),
-                doses: n,
-                total: Amount {
-                    value: t,
-                    unit: p.unit,
-                },
-                includes_assumed: assumed,
-            })
-            .collect(),
+        totals: product_totals(trial, totals),
         first,
         last,
-        record: record.as_ref().map(|r| {
-            let n: u64 = r
-                .adherence
-                .arms
-                .iter()
-                .map(|a| a.deviations.iter().sum::<u64>())
-                .sum();
-            let mut words = vec![format!("as of {}", r.as_of)];
-            words.extend(r.adherence.words(trial));
-            words.push(format!("{} (deviations.csv)", plural(n, "deviation")));
-            let held = Status::ALL
-                .iter()
-                .position(|(s, _)| *s == Status::Held)
-                .map_or(0, |k| r.adherence.arms.iter().map(|a| a.statuses[k]).sum());
-            if held > 0 {
-                words.push(format!(
-                    "{} held for a decision (status held: record it given or missed)",
-                    plural(held, "dose")
-                ));
-            }
-            words.join(", ")
-        }),
+        record: record.as_ref().map(|r| record_words(trial, r)),
     };
     (prep, summary, calendars, record)
+}
+
+/// Each product's doses and total, of the products given at all.
+fn product_totals(trial: &Trial, totals: Vec<(u64, f64, bool)>) -> Vec<ProductTotal> {
+    trial
+        .products
+        .iter()
+        .zip(totals)
+        .filter(|(_, (n, _, _))| *n > 0)
+        .map(|(p, (n, t, assumed))| ProductTotal {
+            product: p.id.clone(),
+            doses: n,
+            total: Amount {
+                value: t,
+                unit: p.unit,
+            },
+            includes_assumed: assumed,
+        })
+        .collect()
+}
+
+/// The summary's words for the record: its date, adherence, deviations, doses held.
+fn record_words(trial: &Trial, r: &RecordTally) -> String {
+    let n: u64 = r
+        .adherence
+        .arms
+        .iter()
+        .map(|a| a.deviations.iter().sum::<u64>())
+        .sum();
+    let mut words = vec![format!("as of {}", r.as_of)];
+    words.extend(r.adherence.words(trial));
+    words.push(format!("{} (deviations.csv)", plural(n, "deviation")));
+    let held = Status::ALL
+        .iter()
+        .position(|(s, _)| *s == Status::Held)
+        .map_or(0, |k| r.adherence.arms.iter().map(|a| a.statuses[k]).sum());
+    if held > 0 {
+        words.push(format!(
+            "{} held for a decision (status held: record it given or missed)",
+            plural(held, "dose")
+        ));
+    }
+    words.join(", ")
 }
 
 /// Where [`make_patients`] writes the patients' files.
@@ -302,7 +310,6 @@ pub const SITES_DIR: &str = "sites";
 /// Returns the report's view of the patients: inline sections, a list, or counts, by the
 /// cohort's size; and the highest SEQUENCE in the calendar files, if they have one.
 fn make_patients(cohort: &Cohort, files: Option<Files>) -> Result<(report::Patients, Option<u64>)> {
-    let trial = cohort.trial;
     let n = cohort.roster.entries.len();
     let mut inline = Vec::new();
     let mut listed = Vec::new();
@@ -313,90 +320,9 @@ fn make_patients(cohort: &Cohort, files: Option<Files>) -> Result<(report::Patie
     let patients_dir = files.as_ref().map(|f| f.dir.join("patients"));
     let mut sequence_max = None;
     for ids in cohort.roster.by_id.chunks(BATCH) {
-        type Made = (String, report::PatientLine, String, Option<u64>);
         let made: Vec<Made> = ids
             .par_iter()
-            .map(|&i| -> Result<_> {
-                let (p, arm_index, events) = cohort.calendar(i);
-                let arm = &trial.arms[arm_index];
-                let rows = export::rows(trial, arm, &p, &events);
-                let recorded = cohort.log.map(|l| (events.as_slice(), l.as_of));
-                let (svg, png) = chart::patient_charts(
-                    trial,
-                    arm,
-                    &p,
-                    cohort.site_calendar(i),
-                    recorded,
-                    PATIENT_CHART,
-                )?;
-                let section = report::PatientSection {
-                    id: &p.id,
-                    arm_id: &arm.id,
-                    weight_kg: p.weight_kg,
-                    rows: &rows,
-                    chart_svg: &svg,
-                    site: cohort.site_calendar(i),
-                };
-                let mut ics = String::new();
-                let mut sequence = None;
-                if let (Some(f), Some(dir)) = (&files, &patients_dir) {
-                    let mut assumptions = trial.assumptions_of([arm]);
-                    if cohort.site_calendar(i).is_some() {
-                        assumptions.extend(trial.closed_day_assumptions_of([arm]));
-                    }
-                    if let Some(log) = cohort.log {
-                        let weighed = log.patient(i).weights().next().is_some();
-                        assumptions.extend(trial.record_assumptions_of([arm], weighed));
-                    }
-                    let cal = Calendar {
-                        trial,
-                        arm,
-                        patient: &p,
-                        warnings: &[],
-                        assumptions: &assumptions,
-                        rows: &rows,
-                        site: cohort.site_calendar(i),
-                        record: cohort.log.map(|l| export::Recorded {
-                            as_of: l.as_of,
-                            rows: l.patient(i).records.len(),
-                        }),
-                        remind_days: f.remind_days,
-                        sequence_base: f.sequence_base,
-                    };
-                    let file = |ext: &str| write::safe_child(dir, &p.id, ext);
-                    write::atomic(&file(".csv")?, &export::csv::Csv.render(&cal)?)?;
-                    // The patient's events once: their own file, then the trial's and site's.
-                    ics = export::ics::events(&cal);
-                    // No file without an event (background treatment only): RFC 5545.
-                    if !ics.is_empty() {
-                        let own = export::ics::file(&export::ics::own_name(&cal), &ics);
-                        write::atomic(&file(".ics")?, own.as_bytes())?;
-                        sequence = rows
-                            .iter()
-                            .filter(|r| r.kind != crate::schedule::EventKind::Background)
-                            .filter_map(|r| cal.sequence(r.status))
-                            .max();
-                    }
-                    write::atomic(&file(".svg")?, svg.as_bytes())?;
-                    write::atomic(&file(".png")?, &png)?;
-                    let page = report::patient_page(trial, &section, f.inputs);
-                    write::atomic(&file(".html")?, page.as_bytes())?;
-                }
-                let html = if shown(n) == Shown::Inline {
-                    report::patient_section(&section, false).into_string()
-                } else {
-                    String::new()
-                };
-                let line = report::PatientLine {
-                    id: p.id.clone(),
-                    arm_id: arm.id.clone(),
-                    weight_kg: p.weight_kg,
-                    start: p.start,
-                    doses: rows.iter().filter(|r| r.is_dose()).count(),
-                    calendar: export::ics::has_events(arm),
-                };
-                Ok((html, line, ics, sequence))
-            })
+            .map(|&i| make_patient(cohort, i, files.as_ref(), patients_dir.as_deref(), n))
             .collect::<Result<_>>()?;
         for (&i, (html, line, ics, sequence)) in ids.iter().zip(made) {
             sequence_max = sequence_max.max(sequence);
@@ -416,22 +342,141 @@ fn make_patients(cohort: &Cohort, files: Option<Files>) -> Result<(report::Patie
     let patients = match shown(n) {
         Shown::Inline => report::Patients::Inline(inline),
         Shown::Listed => report::Patients::Listed(listed),
-        Shown::Counted => {
-            let mut per_arm = vec![0usize; trial.arms.len()];
-            for e in &cohort.roster.entries {
-                per_arm[e.arm as usize] += 1;
-            }
-            report::Patients::Counted(
-                trial
-                    .arms
-                    .iter()
-                    .zip(per_arm)
-                    .map(|(a, k)| (a.id.clone(), k))
-                    .collect(),
-            )
-        }
+        Shown::Counted => counted(cohort),
     };
     Ok((patients, sequence_max))
+}
+
+/// One patient's report section (inline) or line, and when `files` are written, their
+/// files and their events for the trial's and site's calendars, with the highest
+/// sequence of their events.
+type Made = (String, report::PatientLine, String, Option<u64>);
+
+/// Patient `i`'s part of [`make_patients`].
+fn make_patient(
+    cohort: &Cohort,
+    i: u32,
+    files: Option<&Files>,
+    patients_dir: Option<&Path>,
+    n: usize,
+) -> Result<Made> {
+    let trial = cohort.trial;
+    let (p, arm_index, events) = cohort.calendar(i);
+    let arm = &trial.arms[arm_index];
+    let rows = export::rows(trial, arm, &p, &events);
+    let recorded = cohort.log.map(|l| (events.as_slice(), l.as_of));
+    let (svg, png) = chart::patient_charts(
+        trial,
+        arm,
+        &p,
+        cohort.site_calendar(i),
+        recorded,
+        PATIENT_CHART,
+    )?;
+    let section = report::PatientSection {
+        id: &p.id,
+        arm_id: &arm.id,
+        weight_kg: p.weight_kg,
+        rows: &rows,
+        chart_svg: &svg,
+        site: cohort.site_calendar(i),
+    };
+    let (ics, sequence) = match (files, patients_dir) {
+        (Some(f), Some(dir)) => {
+            write_patient(cohort, i, f, dir, (&p, arm), &rows, (&svg, &png), &section)?
+        }
+        _ => (String::new(), None),
+    };
+    let html = if shown(n) == Shown::Inline {
+        report::patient_section(&section, false).into_string()
+    } else {
+        String::new()
+    };
+    let line = report::PatientLine {
+        id: p.id.clone(),
+        arm_id: arm.id.clone(),
+        weight_kg: p.weight_kg,
+        start: p.start,
+        doses: rows.iter().filter(|r| r.is_dose()).count(),
+        calendar: export::ics::has_events(arm),
+    };
+    Ok((html, line, ics, sequence))
+}
+
+/// Patient `i`'s files (calendar CSV and .ics, chart, page) in `dir`: their .ics events,
+/// and the highest sequence of those.
+#[allow(clippy::too_many_arguments)]
+fn write_patient(
+    cohort: &Cohort,
+    i: u32,
+    f: &Files,
+    dir: &Path,
+    (p, arm): (&crate::schedule::Patient, &crate::model::Arm),
+    rows: &[export::Row],
+    (svg, png): (&str, &[u8]),
+    section: &report::PatientSection,
+) -> Result<(String, Option<u64>)> {
+    let trial = cohort.trial;
+    let mut sequence = None;
+    let mut assumptions = trial.assumptions_of([arm]);
+    if cohort.site_calendar(i).is_some() {
+        assumptions.extend(trial.closed_day_assumptions_of([arm]));
+    }
+    if let Some(log) = cohort.log {
+        let weighed = log.patient(i).weights().next().is_some();
+        assumptions.extend(trial.record_assumptions_of([arm], weighed));
+    }
+    let cal = Calendar {
+        trial,
+        arm,
+        patient: p,
+        warnings: &[],
+        assumptions: &assumptions,
+        rows,
+        site: cohort.site_calendar(i),
+        record: cohort.log.map(|l| export::Recorded {
+            as_of: l.as_of,
+            rows: l.patient(i).records.len(),
+        }),
+        remind_days: f.remind_days,
+        sequence_base: f.sequence_base,
+    };
+    let file = |ext: &str| write::safe_child(dir, &p.id, ext);
+    write::atomic(&file(".csv")?, &export::csv::Csv.render(&cal)?)?;
+    // The patient's events once: their own file, then the trial's and site's.
+    let ics = export::ics::events(&cal);
+    // No file without an event (background treatment only): RFC 5545.
+    if !ics.is_empty() {
+        let own = export::ics::file(&export::ics::own_name(&cal), &ics);
+        write::atomic(&file(".ics")?, own.as_bytes())?;
+        sequence = rows
+            .iter()
+            .filter(|r| r.kind != crate::schedule::EventKind::Background)
+            .filter_map(|r| cal.sequence(r.status))
+            .max();
+    }
+    write::atomic(&file(".svg")?, svg.as_bytes())?;
+    write::atomic(&file(".png")?, png)?;
+    let page = report::patient_page(trial, section, f.inputs);
+    write::atomic(&file(".html")?, page.as_bytes())?;
+    Ok((ics, sequence))
+}
+
+/// The patients counted per arm, for a roster too large to list.
+fn counted(cohort: &Cohort) -> report::Patients {
+    let trial = cohort.trial;
+    let mut per_arm = vec![0usize; trial.arms.len()];
+    for e in &cohort.roster.entries {
+        per_arm[e.arm as usize] += 1;
+    }
+    report::Patients::Counted(
+        trial
+            .arms
+            .iter()
+            .zip(per_arm)
+            .map(|(a, k)| (a.id.clone(), k))
+            .collect(),
+    )
 }
 
 /// The trial report of a cohort.

@@ -19,11 +19,12 @@ use rayon::prelude::*;
 use crate::error::{InputError, Problem};
 use crate::export::{self, Column, Scope};
 use crate::format::trim_decimals;
+use crate::inputs::Inputs;
 use crate::model::{Assumed, ComponentKind, Kg, Trial, Unit};
 use crate::moves::Flags;
 use crate::record::Log;
 use crate::roster::{self, Roster};
-use crate::schedule::{self, Event, EventKind, Origin, Patient, PlacedSlot, Plan};
+use crate::schedule::{self, Event, EventKind, Expand, Origin, Patient, PlacedSlot, Plan};
 use crate::site::{SiteCalendar, Sites};
 use crate::timing;
 
@@ -91,6 +92,22 @@ impl<'t> Cohort<'t> {
         Self::build(trial, roster, roster_path, sites, None)
     }
 
+    /// The cohort of loaded [`Inputs`]: their roster on its site calendars, with their
+    /// record when there is one.
+    ///
+    /// # Panics
+    /// When the inputs have no roster (see [`Inputs::roster_file`]).
+    pub fn of(inputs: &'t Inputs) -> Result<Self, InputError> {
+        let r = inputs.roster_file();
+        Self::build(
+            &inputs.trial,
+            &r.roster,
+            &r.path,
+            &inputs.sites,
+            inputs.log.as_ref(),
+        )
+    }
+
     /// As [`Cohort::on_calendars`], with the administration record applied when `log` is
     /// given: what happened stays as recorded, the rest is re-projected from it.
     pub fn build(
@@ -99,6 +116,31 @@ impl<'t> Cohort<'t> {
         roster_path: &Path,
         sites: &'t Sites,
         log: Option<&'t Log>,
+    ) -> Result<Self, InputError> {
+        Self::make(trial, roster, sites, log, Blame::Roster(roster_path))
+    }
+
+    /// One patient given by flags (`calendar --arm --weight --start`, or a roster's line
+    /// read for `calendar --roster`), as a cohort of one (`roster`): placed, their record
+    /// applied and re-projected as any cohort's. A schedule that cannot be made is said of
+    /// the scenario and the flag at fault.
+    pub fn one(
+        trial: &'t Trial,
+        roster: &'t Roster,
+        sites: &'t Sites,
+        log: Option<&'t Log>,
+    ) -> Result<Self, InputError> {
+        Self::make(trial, roster, sites, log, Blame::Flags(&trial.file))
+    }
+
+    /// Places every patient, applies the record, computes each patient's doses, then
+    /// expands every patient once to check their schedule and index their dates.
+    fn make(
+        trial: &'t Trial,
+        roster: &'t Roster,
+        sites: &'t Sites,
+        log: Option<&'t Log>,
+        blame: Blame,
     ) -> Result<Self, InputError> {
         let plans: Vec<Plan> = trial.arms.iter().map(|a| Plan::new(trial, a)).collect();
         let site_calendars: Vec<Option<&SiteCalendar>> =
@@ -123,149 +165,141 @@ impl<'t> Cohort<'t> {
             .map(|e| e.start)
             .min()
             .unwrap_or_default();
-        // Each patient's doses first, in exact arithmetic, once: the index below and every
-        // date of the stream expand from them.
-        let dose_width = trial
-            .arms
-            .iter()
-            .map(|a| a.components.len())
-            .max()
-            .unwrap_or(0)
-            .max(1);
-        let mut doses = vec![None; roster.entries.len() * dose_width];
-        doses
-            .par_chunks_mut(dose_width)
-            .zip(roster.entries.par_iter())
-            .for_each(|(slot, e)| {
-                for (s, d) in slot
-                    .iter_mut()
-                    .zip(plans[e.arm as usize].component_doses(e.weight_kg))
-                {
-                    *s = d;
-                }
-            });
-        // Index the dates in parallel over slices of the id order: each slice lists its
-        // (day, patient) pairs in id order, and `DayIndex::build` groups them by day.
-        let slice = roster
-            .by_id
-            .len()
-            .div_ceil(rayon::current_num_threads().max(1) * 4)
-            .max(1);
-        // Per slice: (day, patient) pairs, problems, rows.
-        type Part = (Vec<(u32, u32)>, Vec<Problem>, u64);
-        let parts: Vec<Part> = roster
-            .by_id
-            .par_chunks(slice)
-            .map(|ids| {
-                // One pair per patient-date: sized once, from the first patient's dates,
-                // rather than grown by doubling.
-                let mut pairs: Vec<(u32, u32)> = Vec::new();
-                let mut problems = Vec::new();
-                let mut rows = 0u64;
-                let mut buf = Vec::new();
-                for (k, &i) in ids.iter().enumerate() {
-                    let e = &roster.entries[i as usize];
-                    let known = &doses[i as usize * dose_width..(i as usize + 1) * dose_width];
-                    let plan = &plans[e.arm as usize];
-                    let placement = match placement_of.get(i as usize).copied() {
-                        Some(p) if p != NOT_PLACED => {
-                            let (a, b) = ranges[p as usize];
-                            Some(&placed[a as usize..b as usize])
-                        }
-                        _ => None,
-                    };
-                    // The plan as it is checks the doses and dates (a move never makes a
-                    // schedule fail: the placement was made); a placement then gives the
-                    // scheduled days.
-                    let made = plan.expand_with(Some(known), e.weight_kg, e.start, &mut buf);
-                    if let Err(err) = made {
-                        problems.push(roster::schedule_problem(roster_path, e, err));
-                        continue;
-                    }
-                    // On a site calendar with no placement: moving its events off closed
-                    // days runs past the calendar (a start date late in 9999).
-                    let calendar = e
-                        .site
-                        .and_then(|s| site_calendars.get(usize::from(s)).copied().flatten());
-                    if let (None, Some(cal)) = (placement, calendar)
-                        && let Err(err) = plan.placement(e.start, cal)
-                    {
-                        problems.push(roster::schedule_problem(roster_path, e, err));
-                        continue;
-                    }
-                    // A weight recorded in the log may take a dose above the maximum.
-                    if let Some(log) = log {
-                        let pl = log.patient(i);
-                        if pl.weights().next().is_some()
-                            && let Err(err) = plan.actual(
-                                Some(known),
-                                e.weight_kg,
-                                e.start,
-                                placement,
-                                &pl,
-                                log.as_of,
-                                &mut buf,
-                            )
-                        {
-                            problems
-                                .push(crate::record::schedule_problem(&log.path, &e.id, &pl, &err));
-                            continue;
-                        }
-                    }
-                    rows += buf.len() as u64;
-                    // Dates run from 0001 to 9999: under 3.7 million days.
-                    let mut push = |day: u32| {
-                        if pairs.last() != Some(&(day, i)) {
-                            pairs.push((day, i));
-                        }
-                    };
-                    match placement {
-                        Some(p) => {
-                            let offset = (e.start - first_date).num_days() - 1;
-                            for d in Plan::placed_study_days(p) {
-                                push((offset + d) as u32);
-                            }
-                        }
-                        None => {
-                            for ev in &buf {
-                                push((ev.date - first_date).num_days() as u32);
-                            }
-                        }
-                    }
-                    if k == 0 {
-                        pairs.reserve_exact(pairs.len() * (ids.len() - 1));
-                    }
-                }
-                (pairs, problems, rows)
-            })
-            .collect();
-        let rows = parts.iter().map(|p| p.2).sum();
-        let mut pair_lists = Vec::with_capacity(parts.len());
-        for (pairs, p, _) in parts {
-            pair_lists.push(pairs);
-            problems.extend(p);
-        }
-        let days = DayIndex::build(pair_lists);
-        problems.sort_by_key(|p| p.line);
-        InputError::check(problems)?;
-        Ok(Cohort {
+        let (doses, dose_width) = patient_doses(trial, &plans, roster);
+        let mut cohort = Cohort {
             trial,
             roster,
-            roster_path: roster_path.to_path_buf(),
+            roster_path: blame.roster_path().to_path_buf(),
             plans,
             texts,
             doses,
             dose_width,
             first_date,
-            days,
-            rows,
+            days: DayIndex::default(),
+            rows: 0,
             site_calendars,
             placed,
             ranges,
             placement_of,
             on_calendar,
             log,
-        })
+        };
+        problems.extend(cohort.index(blame));
+        problems.sort_by_key(|p| p.line);
+        InputError::check(problems)?;
+        Ok(cohort)
+    }
+
+    /// Expands every patient once, to check each schedule can be made and to index the
+    /// dates: in parallel over slices of the id order, each listing its (day, patient)
+    /// pairs in id order, which [`DayIndex::build`] groups by day. The problems of the
+    /// patients whose schedule cannot be made.
+    fn index(&mut self, blame: Blame) -> Vec<Problem> {
+        let ids = &self.roster.by_id;
+        let slice = ids
+            .len()
+            .div_ceil(rayon::current_num_threads().max(1) * 4)
+            .max(1);
+        let parts: Vec<Slice> = ids
+            .par_chunks(slice)
+            .map(|ids| self.index_slice(ids, blame))
+            .collect();
+        self.rows = parts.iter().map(|p| p.rows).sum();
+        let mut problems = Vec::new();
+        let mut pair_lists = Vec::with_capacity(parts.len());
+        for p in parts {
+            pair_lists.push(p.pairs);
+            problems.extend(p.problems);
+        }
+        self.days = DayIndex::build(pair_lists);
+        problems
+    }
+
+    /// One slice of the id order: its patients' (day, patient) pairs, problems and rows.
+    fn index_slice(&self, ids: &[u32], blame: Blame) -> Slice {
+        // One pair per patient-date: sized once, from the first patient's dates, rather
+        // than grown by doubling.
+        let mut out = Slice::default();
+        let mut buf = Vec::new();
+        for (k, &i) in ids.iter().enumerate() {
+            let placement = match self.check_patient(i, blame, &mut buf) {
+                Ok(p) => p,
+                Err(p) => {
+                    out.problems.push(p);
+                    continue;
+                }
+            };
+            out.rows += buf.len() as u64;
+            let pairs = &mut out.pairs;
+            // Dates run from 0001 to 9999: under 3.7 million days.
+            let mut push = |day: u32| {
+                if pairs.last() != Some(&(day, i)) {
+                    pairs.push((day, i));
+                }
+            };
+            let e = &self.roster.entries[i as usize];
+            match placement {
+                Some(p) => {
+                    let offset = (e.start - self.first_date).num_days() - 1;
+                    for d in p.iter().map(PlacedSlot::study_day) {
+                        push((offset + d) as u32);
+                    }
+                }
+                None => {
+                    for ev in &buf {
+                        push((ev.date - self.first_date).num_days() as u32);
+                    }
+                }
+            }
+            if k == 0 {
+                out.pairs.reserve_exact(out.pairs.len() * (ids.len() - 1));
+            }
+        }
+        out
+    }
+
+    /// Checks that patient `i`'s schedule can be made, expanding it into `buf`: their
+    /// placement, if they have one, or the problem.
+    fn check_patient(
+        &self,
+        i: u32,
+        blame: Blame,
+        buf: &mut Vec<Event>,
+    ) -> Result<Option<&[PlacedSlot]>, Problem> {
+        let e = &self.roster.entries[i as usize];
+        let known = self.known_doses(i);
+        let plan = &self.plans[e.arm as usize];
+        let placement = self.placement(i);
+        // The plan as it is checks the doses and dates (a move never makes a schedule
+        // fail: the placement was made); a placement then gives the scheduled days.
+        plan.expand(&Expand::new(e.weight_kg, e.start).doses(known), buf)
+            .map_err(|err| blame.problem(e, err))?;
+        // On a site calendar with no placement: moving its events off closed days runs
+        // past the calendar (a start date late in 9999).
+        if let (None, Some(cal)) = (placement, self.site_calendar(i))
+            && let Err(err) = plan.placement(e.start, cal)
+        {
+            return Err(blame.problem(e, err));
+        }
+        // A weight recorded in the log may take a dose above the maximum.
+        if let Some(log) = self.log {
+            let pl = log.patient(i);
+            if pl.weights().next().is_some() {
+                let how = Expand::new(e.weight_kg, e.start)
+                    .doses(known)
+                    .placed(placement)
+                    .record(&pl, log.as_of);
+                plan.expand(&how, buf)
+                    .map_err(|err| crate::record::schedule_problem(&log.path, &e.id, &pl, &err))?;
+            }
+        }
+        Ok(placement)
+    }
+
+    /// Patient `i`'s dose of each component, computed once.
+    fn known_doses(&self, i: u32) -> &[Option<f64>] {
+        let w = self.dose_width;
+        &self.doses[i as usize * w..(i as usize + 1) * w]
     }
 
     /// Patient `i`'s placement on their site's calendar, if they are on one.
@@ -410,56 +444,8 @@ impl<'t> Cohort<'t> {
             cells.weekday = timing::weekday_abbrev(date);
             for &i in self.days.patients(d) {
                 let e = &self.roster.entries[i as usize];
-                let plan = &self.plans[e.arm as usize];
                 let texts = &self.texts[e.arm as usize];
-                let w = self.dose_width;
-                let known = &self.doses[i as usize * w..(i as usize + 1) * w];
-                if let Some(log) = self.log {
-                    let pl = log.patient(i);
-                    // A held dose is in no running total: the totals of the day's plan
-                    // would count it.
-                    let held = self
-                        .placement(i)
-                        .is_some_and(|p| p.iter().any(PlacedSlot::is_held));
-                    if pl.changes_amounts() || held {
-                        // The running totals depend on the whole record: that day's
-                        // events of the whole calendar.
-                        self.expand(i, &mut whole);
-                        events.clear();
-                        events.extend(whole.iter().filter(|ev| ev.date == date));
-                    } else {
-                        plan.actual_on(
-                            Some(known),
-                            e.weight_kg,
-                            e.start,
-                            self.placement(i),
-                            &pl,
-                            log.as_of,
-                            date,
-                            &mut events,
-                        )
-                        .expect("checked when the cohort was built");
-                    }
-                } else {
-                    match self.placement(i) {
-                        Some(p) => plan.expand_date_placed(
-                            Some(known),
-                            e.weight_kg,
-                            e.start,
-                            p,
-                            date,
-                            &mut events,
-                        ),
-                        None => plan.expand_date_with(
-                            Some(known),
-                            e.weight_kg,
-                            e.start,
-                            date,
-                            &mut events,
-                        ),
-                    }
-                    .expect("checked when the cohort was built");
-                }
+                self.day_events(i, date, &mut events, &mut whole);
                 // Every event of a patient-day shares its date, so its study day too.
                 let Some(first) = events.first() else {
                     continue;
@@ -514,26 +500,46 @@ impl<'t> Cohort<'t> {
     /// Patient `i`'s full calendar into `out` (cleared first).
     pub fn expand(&self, i: u32, out: &mut Vec<Event>) {
         let e = &self.roster.entries[i as usize];
-        let plan = &self.plans[e.arm as usize];
-        let w = self.dose_width;
-        let known = &self.doses[i as usize * w..(i as usize + 1) * w];
-        let placement = self.placement(i);
-        match (self.log, placement) {
-            (Some(log), p) => plan.actual(
-                Some(known),
-                e.weight_kg,
-                e.start,
-                p,
-                &log.patient(i),
-                log.as_of,
-                out,
-            ),
-            (None, Some(placed)) => {
-                plan.expand_placed(Some(known), e.weight_kg, e.start, placed, out)
-            }
-            (None, None) => plan.expand_with(Some(known), e.weight_kg, e.start, out),
+        let pl;
+        let mut how = Expand::new(e.weight_kg, e.start)
+            .doses(self.known_doses(i))
+            .placed(self.placement(i));
+        if let Some(log) = self.log {
+            pl = log.patient(i);
+            how = how.record(&pl, log.as_of);
         }
-        .expect("checked when the cohort was built");
+        self.plans[e.arm as usize]
+            .expand(&how, out)
+            .expect("checked when the cohort was built");
+    }
+
+    /// Patient `i`'s events on `date` into `events`; `whole` is room for their whole
+    /// calendar, for a record whose amounts make the day's running totals depend on it.
+    fn day_events(&self, i: u32, date: NaiveDate, events: &mut Vec<Event>, whole: &mut Vec<Event>) {
+        let e = &self.roster.entries[i as usize];
+        let placement = self.placement(i);
+        let pl;
+        let mut how = Expand::new(e.weight_kg, e.start)
+            .doses(self.known_doses(i))
+            .placed(placement);
+        if let Some(log) = self.log {
+            pl = log.patient(i);
+            // A held dose is in no running total: the totals of the day's plan would
+            // count it.
+            let held = placement.is_some_and(|p| p.iter().any(PlacedSlot::is_held));
+            if pl.changes_amounts() || held {
+                // The running totals depend on the whole record: that day's events of
+                // the whole calendar.
+                self.expand(i, whole);
+                events.clear();
+                events.extend(whole.iter().filter(|ev| ev.date == date));
+                return;
+            }
+            how = how.record(&pl, log.as_of);
+        }
+        self.plans[e.arm as usize]
+            .expand_on(&how, date, events)
+            .expect("checked when the cohort was built");
     }
 
     /// Patient `i` (an index into the roster's entries), their arm's index and their
@@ -544,6 +550,77 @@ impl<'t> Cohort<'t> {
         let arm = self.roster.entries[i as usize].arm as usize;
         (self.patient(i), arm, events)
     }
+}
+
+/// One slice of the id order indexed: its (day, patient) pairs, problems and rows.
+#[derive(Default)]
+struct Slice {
+    pairs: Vec<(u32, u32)>,
+    problems: Vec<Problem>,
+    rows: u64,
+}
+
+/// Whom a schedule that cannot be made is said of.
+#[derive(Debug, Clone, Copy)]
+enum Blame<'p> {
+    /// The patient's line of this roster.
+    Roster(&'p Path),
+    /// One patient given by flags: this scenario, and the flag at fault.
+    Flags(&'p Path),
+}
+
+impl Blame<'_> {
+    /// The roster file a cohort names its patients' lines by (none for flags).
+    fn roster_path(&self) -> &Path {
+        match self {
+            Blame::Roster(p) => p,
+            Blame::Flags(_) => Path::new(""),
+        }
+    }
+
+    /// Patient `e`'s schedule cannot be made.
+    fn problem(&self, e: &roster::Entry, err: schedule::ScheduleError) -> Problem {
+        use schedule::ScheduleError;
+        match self {
+            Blame::Roster(path) => roster::schedule_problem(path, e, err),
+            Blame::Flags(scenario) => {
+                let flag = match err {
+                    ScheduleError::Weight(_)
+                    | ScheduleError::AboveMaximum { .. }
+                    | ScheduleError::RoundsToZero { .. } => "--weight",
+                    ScheduleError::DateOutOfRange(_) => "--start",
+                    ScheduleError::AtRecordedWeight { .. } => "--log",
+                };
+                Problem::new(scenario, err.to_string()).field(flag)
+            }
+        }
+    }
+}
+
+/// Each patient's dose of each component (`width` a patient, indexed like the roster's
+/// entries), in exact arithmetic, once: the index and every date of the stream expand
+/// from them.
+fn patient_doses(trial: &Trial, plans: &[Plan], roster: &Roster) -> (Vec<Option<f64>>, usize) {
+    let width = trial
+        .arms
+        .iter()
+        .map(|a| a.components.len())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let mut doses = vec![None; roster.entries.len() * width];
+    doses
+        .par_chunks_mut(width)
+        .zip(roster.entries.par_iter())
+        .for_each(|(slot, e)| {
+            for (s, d) in slot
+                .iter_mut()
+                .zip(plans[e.arm as usize].component_doses(e.weight_kg))
+            {
+                *s = d;
+            }
+        });
+    (doses, width)
 }
 
 /// Gives each patient whose recorded dates differ from their placement (or, off a site
@@ -676,21 +753,7 @@ fn place_patients(
             plans[arm as usize].placement(start, cal).ok()
         })
         .collect();
-    // Keys whose placement failed map to NOT_PLACED; the rest to their index.
-    let mut ids = Vec::with_capacity(keys.len());
-    let mut ranges = Vec::new();
-    let mut arena: Vec<PlacedSlot> = Vec::new();
-    for p in placed {
-        match p {
-            Some(p) => {
-                ids.push(ranges.len() as u32);
-                let a = arena.len() as u32;
-                arena.extend_from_slice(p.slots());
-                ranges.push((a, arena.len() as u32));
-            }
-            None => ids.push(NOT_PLACED),
-        }
-    }
+    let (ids, ranges, arena) = arena(placed);
     let id_of_cell: Vec<u32> = if dense {
         let mut v = vec![NOT_PLACED; cells];
         for (k, id) in keys.iter().zip(&ids) {
@@ -710,6 +773,27 @@ fn place_patients(
         })
         .collect();
     (arena, ranges, of)
+}
+
+/// The placements made, one after another (`Placement` `k` is `arena[ranges[k]]`), and
+/// each key's index into them (`NOT_PLACED` for a key whose placement failed).
+#[allow(clippy::type_complexity)]
+fn arena(placed: Vec<Option<schedule::Placement>>) -> (Vec<u32>, Vec<(u32, u32)>, Vec<PlacedSlot>) {
+    let mut ids = Vec::with_capacity(placed.len());
+    let mut ranges = Vec::new();
+    let mut arena: Vec<PlacedSlot> = Vec::new();
+    for p in placed {
+        match p {
+            Some(p) => {
+                ids.push(ranges.len() as u32);
+                let a = arena.len() as u32;
+                arena.extend_from_slice(p.slots());
+                ranges.push((a, arena.len() as u32));
+            }
+            None => ids.push(NOT_PLACED),
+        }
+    }
+    (ids, ranges, arena)
 }
 
 /// The patients with events on each date, for the dates that have any: memory follows
@@ -1158,6 +1242,61 @@ struct ArmTexts {
     background: Vec<SlotText>,
 }
 
+/// The event of a slot for a probe patient, and its product's unit: the cells
+/// [`ArmTexts`] keeps of every row of that slot.
+fn probe_event(
+    plan: &Plan,
+    origin: Origin,
+    occurrence: u32,
+    occurrences: u32,
+    probe: &Patient,
+) -> (Event, Unit) {
+    let (trial, arm) = (plan.trial, plan.arm);
+    let mut ev = Event {
+        date: probe.start,
+        planned: probe.start,
+        flags: crate::moves::Flags::NONE,
+        study_day: 1,
+        order_in_day: 1,
+        kind: EventKind::Visit,
+        origin,
+        occurrence,
+        occurrences,
+        dose: None,
+        dose_per_kg: None,
+        cumulative_dose: None,
+        volume_ml: None,
+        window: None,
+        after: None,
+        assumed: Assumed::NONE,
+        status: crate::record::Status::Planned,
+        planned_amount: None,
+        deviation: crate::record::Deviation::default(),
+        weight: None,
+    };
+    let mut unit = Unit::Cells;
+    match origin {
+        Origin::Component(c) => {
+            let comp = &arm.components[c];
+            ev.kind = match comp.kind {
+                ComponentKind::CellInfusion => EventKind::CellInfusion,
+                ComponentKind::PlasmaExchange => EventKind::PlasmaExchange,
+            };
+            unit = trial.products[comp.product].unit;
+            (ev.dose, ev.dose_per_kg) = schedule::dose_amount(&comp.dose, unit, probe.weight_kg);
+            ev.after = comp
+                .timing
+                .after
+                .as_ref()
+                .filter(|a| a.applies_to(occurrence))
+                .map(|a| a.component);
+        }
+        Origin::Visit(_) => ev.kind = EventKind::Visit,
+        Origin::Background(_) => ev.kind = EventKind::Background,
+    }
+    (ev, unit)
+}
+
 impl ArmTexts {
     fn new(plan: &Plan) -> Self {
         let (trial, arm) = (plan.trial, plan.arm);
@@ -1170,49 +1309,7 @@ impl ArmTexts {
         let lead = head_columns();
         let mut head = None;
         let mut text = |origin: Origin, occurrence: u32, occurrences: u32| -> SlotText {
-            let mut ev = Event {
-                date: probe.start,
-                planned: probe.start,
-                flags: crate::moves::Flags::NONE,
-                study_day: 1,
-                order_in_day: 1,
-                kind: EventKind::Visit,
-                origin,
-                occurrence,
-                occurrences,
-                dose: None,
-                dose_per_kg: None,
-                cumulative_dose: None,
-                volume_ml: None,
-                window: None,
-                after: None,
-                assumed: Assumed::NONE,
-                status: crate::record::Status::Planned,
-                planned_amount: None,
-                deviation: crate::record::Deviation::default(),
-                weight: None,
-            };
-            let mut unit = Unit::Cells;
-            match origin {
-                Origin::Component(c) => {
-                    let comp = &arm.components[c];
-                    ev.kind = match comp.kind {
-                        ComponentKind::CellInfusion => EventKind::CellInfusion,
-                        ComponentKind::PlasmaExchange => EventKind::PlasmaExchange,
-                    };
-                    unit = trial.products[comp.product].unit;
-                    (ev.dose, ev.dose_per_kg) =
-                        schedule::dose_amount(&comp.dose, unit, probe.weight_kg);
-                    ev.after = comp
-                        .timing
-                        .after
-                        .as_ref()
-                        .filter(|a| a.applies_to(occurrence))
-                        .map(|a| a.component);
-                }
-                Origin::Visit(_) => ev.kind = EventKind::Visit,
-                Origin::Background(_) => ev.kind = EventKind::Background,
-            }
+            let (ev, unit) = probe_event(plan, origin, occurrence, occurrences, &probe);
             let row = export::row(trial, arm, &probe, &ev);
             // The head's fixed cells (trial and arm) are the same in every row of the arm.
             head.get_or_insert_with(|| SlotText::new(&row, unit, 0, &Column::ALL[..lead]));

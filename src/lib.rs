@@ -32,6 +32,7 @@ pub mod export;
 pub mod forecast;
 pub mod format;
 pub mod holidays;
+pub mod inputs;
 pub mod layout;
 pub mod limits;
 pub mod manifest;

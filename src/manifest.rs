@@ -344,18 +344,28 @@ pub fn check_history(
     if !force {
         return Err(InputError::new(found.into_iter().map(|f| f.0).collect()));
     }
+    forced(
+        dir,
+        old,
+        found.into_iter().map(|f| f.1).collect(),
+        &mut history,
+    );
+    Ok(history)
+}
+
+/// `--force` over a history rolled back (`why`, in a few words each): every SEQUENCE is
+/// raised above the old folder's highest, and a note says so.
+fn forced(dir: &Path, old: &Manifest, why: Vec<String>, history: &mut History) {
     let highest = old.sequence_max.unwrap_or_else(|| {
         highest_sequence(&dir.join(crate::layout::CALENDAR_FILE)).max(old.sequence_base)
     });
     history.sequence_base = highest + 1;
-    let why: Vec<String> = found.into_iter().map(|f| f.1).collect();
     history.notes.push(format!(
         "--force: {} is replaced although this rolls its history back ({}); every event in its calendar files gets a SEQUENCE of {} or more, above the {highest} it had, so that calendar apps take the change",
         dir.display(),
         why.join("; "),
         highest + 1
     ));
-    Ok(history)
 }
 
 /// A rerun made from other bytes than the folder's (a corrected roster, a site calendar

@@ -102,7 +102,8 @@ pub fn read_for(
     parse(path, file_bytes(path)?, trial, roster, as_of, true)
 }
 
-fn file_bytes(path: &Path) -> Result<Vec<u8>, InputError> {
+/// A record file's bytes, or why it cannot be read (missing, too large).
+pub fn file_bytes(path: &Path) -> Result<Vec<u8>, InputError> {
     let max = crate::limits::MAX_RECORD_BYTES;
     crate::limits::read_input(
         path,

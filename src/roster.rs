@@ -66,11 +66,14 @@ pub const FAR_START_DAYS: i64 = 5 * 365;
 
 /// Reads and checks a roster against a trial.
 pub fn read(path: &Path, trial: &Trial) -> Result<Roster, InputError> {
+    parse(path, file_bytes(path)?, trial)
+}
+
+/// A roster file's bytes, or why it cannot be read (missing, too large).
+pub fn file_bytes(path: &Path) -> Result<Vec<u8>, InputError> {
     let max = crate::limits::MAX_ROSTER_BYTES;
-    let bytes =
-        crate::limits::read_input(path, max, "a roster", "a million patients take about 35 MB")
-            .map_err(|msg| InputError::one(Problem::new(path, msg)))?;
-    parse(path, bytes, trial)
+    crate::limits::read_input(path, max, "a roster", "a million patients take about 35 MB")
+        .map_err(|msg| InputError::one(Problem::new(path, msg)))
 }
 
 /// What one slice of the rows gave.
@@ -293,7 +296,7 @@ fn schedule_problems(
             .filter(|e| bad.binary_search(&e.line).is_err() && (e.arm as usize) < plans.len())
             .map_init(Vec::new, |buf, e| {
                 plans[e.arm as usize]
-                    .expand_into(e.weight_kg, e.start, buf)
+                    .expand(&crate::schedule::Expand::new(e.weight_kg, e.start), buf)
                     .err()
                     .map(|err| schedule_problem(path, e, err))
             })

@@ -185,6 +185,55 @@ struct Slot {
     assumed: Assumed,
 }
 
+/// How one patient's calendar is expanded ([`Plan::expand`], [`Plan::expand_on`]): at
+/// their weight from their start date, and, as a caller has them, the doses computed
+/// before, where a site calendar or the record puts the events, and the record applied.
+#[derive(Debug, Clone, Copy)]
+pub struct Expand<'a> {
+    pub weight_kg: Kg,
+    pub start: NaiveDate,
+    /// Each component's dose ([`Plan::component_doses`]), computed once beforehand;
+    /// `None`: computed from the weight. The weight must already have passed
+    /// [`check_weight`].
+    pub doses: Option<&'a [Option<f64>]>,
+    /// Where the events fall ([`Plan::placement`], [`Plan::place_on`]); `None`: the
+    /// plan's own dates.
+    pub placement: Option<&'a [PlacedSlot]>,
+    /// The administration record applied, complete to its as-of date.
+    pub record: Option<(&'a PatientLog<'a>, NaiveDate)>,
+}
+
+impl<'a> Expand<'a> {
+    /// The plan as it is, for a patient of `weight_kg` starting on `start`.
+    pub fn new(weight_kg: Kg, start: NaiveDate) -> Self {
+        Expand {
+            weight_kg,
+            start,
+            doses: None,
+            placement: None,
+            record: None,
+        }
+    }
+
+    /// With the doses computed beforehand.
+    pub fn doses(mut self, doses: &'a [Option<f64>]) -> Self {
+        self.doses = Some(doses);
+        self
+    }
+
+    /// With the events where `placement` puts them (`None`: the plan's own dates).
+    pub fn placed(mut self, placement: Option<&'a [PlacedSlot]>) -> Self {
+        self.placement = placement;
+        self
+    }
+
+    /// With the record applied: statuses, given doses, deviations (see [`Plan::expand`]).
+    pub fn record(mut self, log: &'a PatientLog<'a>, as_of: NaiveDate) -> Self {
+        self.record = Some((log, as_of));
+        self
+    }
+}
+
 /// An arm compiled for expansion: every occurrence of everything, ranked.
 #[derive(Debug, Clone)]
 pub struct Plan<'t> {
@@ -319,20 +368,46 @@ impl<'t> Plan<'t> {
         self.slots.is_empty()
     }
 
-    /// Expands the plan for one patient into `out` (cleared first), in calendar order.
-    /// The weight must already have passed [`check_weight`].
-    pub fn expand_into(
-        &self,
-        weight_kg: Kg,
-        start: NaiveDate,
-        out: &mut Vec<Event>,
-    ) -> Result<(), ScheduleError> {
-        self.expand_with(None, weight_kg, start, out)
+    /// One patient's whole calendar into `out` (cleared first), in calendar order: the
+    /// plan's events at their weight from their start, where `how.placement` puts them,
+    /// and with `how.record` applied. Each event then gets its [`Status`]; a given dose is
+    /// what was given, on the day it was given; a missed or cancelled one has no dose;
+    /// per-kg doses that follow recorded weights (`dose.weight_basis = "current"`) are
+    /// computed at the weight in force on their date; deviations are coded with their
+    /// figures.
+    pub fn expand(&self, how: &Expand, out: &mut Vec<Event>) -> Result<(), ScheduleError> {
+        let (w, start) = (how.weight_kg, how.start);
+        match (how.record, how.placement) {
+            (Some((log, as_of)), p) => self.actual(how.doses, w, start, p, log, as_of, out),
+            (None, Some(p)) => self.expand_placed(how.doses, w, start, p, out),
+            (None, None) => self.expand_with(how.doses, w, start, out),
+        }
     }
 
-    /// As [`Plan::expand_into`], with the patient's [`Plan::component_doses`] computed
-    /// once beforehand (`None`: computed here from the weight).
-    pub fn expand_with(
+    /// Only the events of `date` of [`Plan::expand`]'s calendar (same order, same running
+    /// totals), without building the rest when it need not: the pharmacy stream calls
+    /// this once per patient-day. A record must change no amount
+    /// ([`PatientLog::changes_amounts`] false), so that the plan's running totals are
+    /// what was given.
+    pub fn expand_on(
+        &self,
+        how: &Expand,
+        date: NaiveDate,
+        out: &mut Vec<Event>,
+    ) -> Result<(), ScheduleError> {
+        let (w, start) = (how.weight_kg, how.start);
+        match (how.record, how.placement) {
+            (Some((log, as_of)), p) => {
+                self.actual_on(how.doses, w, start, p, log, as_of, date, out)
+            }
+            (None, Some(p)) => self.expand_date_placed(how.doses, w, start, p, date, out),
+            (None, None) => self.expand_date_with(how.doses, w, start, date, out),
+        }
+    }
+
+    /// The whole calendar with the patient's [`Plan::component_doses`] computed once
+    /// beforehand (`None`: computed here from the weight).
+    fn expand_with(
         &self,
         known: Option<&[Option<f64>]>,
         weight_kg: Kg,
@@ -372,28 +447,16 @@ impl<'t> Plan<'t> {
         }
     }
 
-    /// Only the events of one date, exactly as [`Plan::expand_into`] gives them (same
-    /// order, same running totals), without building the rest of the calendar when the
-    /// plan has no month steps. The pharmacy stream calls this once per patient-day.
-    pub fn expand_date_into(
-        &self,
-        weight_kg: Kg,
-        start: NaiveDate,
-        date: NaiveDate,
-        out: &mut Vec<Event>,
-    ) -> Result<(), ScheduleError> {
-        self.expand_date_with(None, weight_kg, start, date, out)
-    }
-
     /// Each component's dose for a patient of `weight_kg` (in component order), for a
-    /// caller that expands the same patient on many dates ([`Plan::expand_date_with`]).
+    /// caller that expands the same patient on many dates ([`Expand::doses`]).
     pub fn component_doses(&self, weight_kg: Kg) -> impl Iterator<Item = Option<f64>> + '_ {
         self.doses.iter().map(move |r| r.apply(weight_kg).0)
     }
 
-    /// As [`Plan::expand_date_into`], with the patient's [`Plan::component_doses`] computed
-    /// once beforehand (`None`: computed here from the weight).
-    pub fn expand_date_with(
+    /// Only the events of one date, exactly as [`Plan::expand_with`] gives them (same
+    /// order, same running totals), without building the rest of the calendar when the
+    /// plan has no month steps.
+    fn expand_date_with(
         &self,
         known: Option<&[Option<f64>]>,
         weight_kg: Kg,
@@ -538,10 +601,10 @@ impl<'t> Plan<'t> {
     }
 
     /// Checks the weight and expands: the whole calendar of one patient.
-    pub fn schedule(&self, patient: &Patient) -> Result<Vec<Event>, ScheduleError> {
+    fn schedule(&self, patient: &Patient) -> Result<Vec<Event>, ScheduleError> {
         check_weight(patient.weight_kg, &self.trial.weight)?;
         let mut out = Vec::with_capacity(self.slots.len());
-        self.expand_into(patient.weight_kg, patient.start, &mut out)?;
+        self.expand_with(None, patient.weight_kg, patient.start, &mut out)?;
         Ok(out)
     }
 }
@@ -605,7 +668,7 @@ pub struct PlacedSlot {
 }
 
 impl Placement {
-    /// The placed events, in calendar order: what [`Plan::expand_placed`] expands.
+    /// The placed events, in calendar order: what [`Plan::expand`] expands with [`Expand::placed`].
     pub fn slots(&self) -> &[PlacedSlot] {
         &self.items
     }
@@ -753,7 +816,7 @@ impl Plan<'_> {
     }
 
     /// As [`Plan::expand_with`], with the events where `placement` puts them.
-    pub fn expand_placed(
+    fn expand_placed(
         &self,
         known: Option<&[Option<f64>]>,
         weight_kg: Kg,
@@ -770,11 +833,6 @@ impl Plan<'_> {
         }
         self.number_and_total(out);
         Ok(())
-    }
-
-    /// Each placed event's scheduled study day, in placement (calendar) order.
-    pub fn placed_study_days(placement: &[PlacedSlot]) -> impl Iterator<Item = i64> + '_ {
-        placement.iter().map(|p| i64::from(p.day))
     }
 
     /// The event of a placed slot planned on `planned` (study day `day`), without order
@@ -811,7 +869,7 @@ impl Plan<'_> {
 
     /// As [`Plan::expand_date_with`], with the events where `placement` puts them: only
     /// those scheduled on `date`, with the running totals of everything before.
-    pub fn expand_date_placed(
+    fn expand_date_placed(
         &self,
         known: Option<&[Option<f64>]>,
         weight_kg: Kg,
@@ -878,7 +936,7 @@ impl Plan<'_> {
 /// gives. See `record.rs` for the record itself.
 impl Plan<'_> {
     /// The slot of an arm item's occurrence.
-    pub fn slot_of(&self, target: Target, occurrence: u32) -> Option<usize> {
+    fn slot_of(&self, target: Target, occurrence: u32) -> Option<usize> {
         let origin = match target {
             Target::Component(c) => Origin::Component(usize::from(c)),
             Target::Visit(v) => Origin::Visit(usize::from(v)),
@@ -969,7 +1027,7 @@ impl Plan<'_> {
     /// that follow recorded weights (`dose.weight_basis = "current"`) are computed at the
     /// weight in force on their date; deviations are coded with their figures.
     #[allow(clippy::too_many_arguments)]
-    pub fn actual(
+    fn actual(
         &self,
         known: Option<&[Option<f64>]>,
         weight_kg: Kg,
@@ -994,7 +1052,7 @@ impl Plan<'_> {
     /// that the plan's running totals are what was given. The pharmacy stream calls this
     /// once per patient-day.
     #[allow(clippy::too_many_arguments)]
-    pub fn actual_on(
+    fn actual_on(
         &self,
         known: Option<&[Option<f64>]>,
         weight_kg: Kg,
@@ -1553,7 +1611,7 @@ timing = { every_months = 3, count = 4, source = "q" }
             start: d("2026-12-30"),
             site: None,
         };
-        let ev = plan.schedule(&p).unwrap();
+        let ev = plan.schedule_at(&p, None).unwrap();
         let day1: Vec<_> = ev.iter().filter(|e| e.study_day == 1).collect();
         assert_eq!(
             day1.iter().map(|e| e.kind).collect::<Vec<_>>(),
@@ -1601,7 +1659,7 @@ timing = { every_months = 3, count = 4, source = "q" }
             site: None,
         };
         let dates: Vec<_> = plan
-            .schedule(&p)
+            .schedule_at(&p, None)
             .unwrap()
             .into_iter()
             .filter(|e| e.kind == EventKind::CellInfusion)
@@ -1628,7 +1686,7 @@ timing = { every_months = 3, count = 4, source = "q" }
             start: d("2026-01-01"),
             site: None,
         };
-        let e = plan.schedule(&p).unwrap_err();
+        let e = plan.schedule_at(&p, None).unwrap_err();
         assert!(matches!(e, ScheduleError::AboveMaximum { .. }), "{e}");
         assert!(e.to_string().contains("above the scenario's maximum"));
     }

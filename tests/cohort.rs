@@ -1185,7 +1185,7 @@ fn pharmacy_by_calendars(scenario: &Path, roster: &str) -> Vec<Vec<u8>> {
             start: NaiveDate::parse_from_str(f[3], "%Y-%m-%d").unwrap(),
             site: None,
         };
-        let events = Plan::new(&trial, arm).schedule(&patient).unwrap();
+        let events = Plan::new(&trial, arm).schedule_at(&patient, None).unwrap();
         let rows = dosesim::export::rows(&trial, arm, &patient, &events);
         let mut csv = Vec::new();
         dosesim::export::csv::write(&mut csv, &rows).unwrap();
@@ -2203,4 +2203,35 @@ fn a_utf16_roster_is_told_to_be_saved_as_utf8() {
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// A roster site with no calendar and a bad record are reported in one go: the record is
+/// read against the roster whatever its site calendars (it was read only once all of
+/// them were there).
+#[test]
+fn a_missing_site_calendar_and_a_bad_record_are_both_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let roster = write_file(
+        dir.path(),
+        "r.csv",
+        "patient_id,arm,weight_kg,start_date,site\nP1,high,60,2027-01-04,NOWHERE\n",
+    );
+    let log = write_file(dir.path(), "log.csv", "not,a,record\n1,2,3\n");
+    let run = pharmacy(
+        Path::new(NCT04822922),
+        &roster,
+        &[
+            "--calendars".as_ref(),
+            dir.path().as_os_str(),
+            "--log".as_ref(),
+            log.as_os_str(),
+        ],
+    );
+    assert_bad_input(&run);
+    assert!(run.stderr.contains("NOWHERE"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&log.display().to_string()),
+        "{}",
+        run.stderr
+    );
 }

@@ -139,7 +139,7 @@ fn exercise(trial: &Trial) {
                     start,
                     site: None,
                 };
-                let Ok(events) = plan.schedule(&patient) else {
+                let Ok(events) = plan.schedule_at(&patient, None) else {
                     continue;
                 };
                 let rows = export::rows(trial, arm, &patient, &events);

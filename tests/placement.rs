@@ -13,7 +13,7 @@ use dosesim::model::{
 };
 use dosesim::moves::{DEFAULT_REACH_DAYS, Flags};
 use dosesim::scenario;
-use dosesim::schedule::{Event, EventKind, Origin, Patient, Plan};
+use dosesim::schedule::{Event, EventKind, Expand, Origin, Patient, Plan};
 use dosesim::site::{self, SiteCalendar};
 
 static TRIALS: LazyLock<Vec<Trial>> = LazyLock::new(|| {
@@ -369,16 +369,10 @@ mod records {
             plan.place_on(start, Some(cal), &fixes).unwrap()
         };
         let mut events = Vec::new();
-        plan.actual(
-            None,
-            Kg::from_f64(60.0),
-            start,
-            Some(placement.slots()),
-            &pl,
-            log.as_of,
-            &mut events,
-        )
-        .ok()?;
+        let how = Expand::new(Kg::from_f64(60.0), start)
+            .placed(Some(placement.slots()))
+            .record(&pl, log.as_of);
+        plan.expand(&how, &mut events).ok()?;
         Some(events)
     }
 

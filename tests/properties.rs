@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use dosesim::model::Kg;
 use dosesim::model::{ComponentKind, DoseAmount, Interval, TimingRule, Trial, Unit};
 use dosesim::scenario;
-use dosesim::schedule::{Event, EventKind, Origin, Patient, Plan, check_weight};
+use dosesim::schedule::{Event, EventKind, Expand, Origin, Patient, Plan, check_weight};
 
 static TRIALS: LazyLock<Vec<Trial>> = LazyLock::new(|| {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
@@ -113,7 +113,7 @@ fn check_arm(
     };
     let plan = Plan::new(trial, arm);
     let events: Vec<Event> = plan
-        .schedule(&patient)
+        .schedule_at(&patient, None)
         .map_err(|e| TestCaseError::fail(format!("{ctx}: {e}")))?;
     prop_assert_eq!(events.len(), plan.len(), "{}", ctx);
 
@@ -317,10 +317,10 @@ proptest! {
             for arm in &trial.arms {
                 let plan = Plan::new(trial, arm);
                 let mut buf = Vec::new();
-                plan.expand_into(Kg::from_f64(weight), s2, &mut buf).unwrap();
-                plan.expand_into(Kg::from_f64(weight), s1, &mut buf).unwrap();
+                plan.expand(&Expand::new(Kg::from_f64(weight), s2), &mut buf).unwrap();
+                plan.expand(&Expand::new(Kg::from_f64(weight), s1), &mut buf).unwrap();
                 let p = Patient { id: "P".into(), weight_kg: Kg::from_f64(weight), start: s1, site: None };
-                prop_assert_eq!(&buf, &plan.schedule(&p).unwrap());
+                prop_assert_eq!(&buf, &plan.schedule_at(&p, None).unwrap());
             }
         }
     }
@@ -337,14 +337,14 @@ proptest! {
             for arm in &trial.arms {
                 let plan = Plan::new(trial, arm);
                 let p = Patient { id: "P".into(), weight_kg: Kg::from_f64(weight), start, site: None };
-                let all = plan.schedule(&p).unwrap();
+                let all = plan.schedule_at(&p, None).unwrap();
                 let mut dates: Vec<NaiveDate> = all.iter().map(|e| e.date).collect();
                 dates.push(start + Days::new(2));
                 dates.push(start + Days::new(1000));
                 dates.dedup();
                 let mut buf = Vec::new();
                 for date in dates {
-                    plan.expand_date_into(Kg::from_f64(weight), start, date, &mut buf).unwrap();
+                    plan.expand_on(&Expand::new(Kg::from_f64(weight), start), date, &mut buf).unwrap();
                     let want: Vec<Event> = all.iter().filter(|e| e.date == date).copied().collect();
                     prop_assert_eq!(&buf, &want, "{} {} {}", trial.id, arm.id, date);
                 }

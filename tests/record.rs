@@ -758,7 +758,7 @@ mod sequence {
     use dosesim::export::Recorded;
     use dosesim::model::{Kg, Trial};
     use dosesim::roster::{Entry, Roster};
-    use dosesim::schedule::{Origin, Plan};
+    use dosesim::schedule::{Expand, Origin, Plan};
 
     static TRIAL: LazyLock<Trial> = LazyLock::new(|| {
         dosesim::scenario::load(&super::root().join(super::SCENARIO)).expect("bundled")
@@ -806,16 +806,10 @@ mod sequence {
         let fixes = plan.fixes(start, None, &pl);
         let placement = (!fixes.is_empty()).then(|| plan.place_on(start, None, &fixes).unwrap());
         let mut events = Vec::new();
-        plan.actual(
-            None,
-            Kg::from_f64(60.0),
-            start,
-            placement.as_ref().map(|p| p.slots()),
-            &pl,
-            log.as_of,
-            &mut events,
-        )
-        .unwrap();
+        let how = Expand::new(Kg::from_f64(60.0), start)
+            .placed(placement.as_ref().map(|p| p.slots()))
+            .record(&pl, log.as_of);
+        plan.expand(&how, &mut events).unwrap();
         let rec = Recorded {
             as_of: log.as_of,
             rows: pl.records.len(),

@@ -3,11 +3,13 @@
 use anyhow::Result;
 
 use crate::cli::{CalendarArgs, Format};
+use crate::cohort::Cohort;
 use crate::error::{InputError, Problem};
 use crate::export::{self, Calendar};
-use crate::model::{SAFE_ID_RULE, is_safe_id};
-use crate::scenario;
-use crate::schedule::{Patient, Plan, ScheduleError, check_weight};
+use crate::inputs::{Load, RosterFile};
+use crate::model::{Arm, SAFE_ID_RULE, Trial, is_safe_id};
+use crate::schedule::{Patient, check_weight};
+use crate::site::{SiteCalendar, Sites};
 
 pub fn run(mut args: CalendarArgs) -> Result<()> {
     let reads = super::guard::Reads::new()
@@ -18,41 +20,184 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
     if let Some(out) = &args.out {
         reads.check_file(out, "--out").map_err(InputError::one)?;
     }
-    let trial = scenario::load_named(&args.scenario)?;
-    let mut roster_calendar = None;
-    if let Some(path) = &args.roster {
-        let roster = crate::roster::read(path, &trial)?;
-        super::common::warn_roster(&roster);
-        let id = args.patient.as_deref().unwrap_or_default();
-        let entry = roster.entries.iter().find(|e| &*e.id == id).ok_or_else(|| {
-            InputError::one(
-                Problem::new(
-                    path,
-                    format!(
-                        "no patient '{id}' in the roster ({} patients; ids are compared as written, case included)",
-                        roster.entries.len()
-                    ),
-                )
-                .field("--patient"),
-            )
-        })?;
-        // The patient's site calendar, a missing one said of the roster's line, as cohort does.
-        roster_calendar =
-            crate::roster::calendars_of(&args.calendars, path, &roster, [entry])?.pop_first();
-        args.arm = Some(trial.arms[entry.arm as usize].id.clone());
-        args.weight = Some(entry.weight_kg);
-        args.start = Some(entry.start);
-        args.site = roster.site(entry).map(str::to_string);
+    let inputs = Load::named(&args.scenario)
+        .roster(args.roster.as_deref())
+        .load(&super::warn_line)?;
+    let trial = &inputs.trial;
+    let roster_calendar = match &inputs.roster {
+        Some(r) => from_roster(&mut args, trial, r)?,
+        None => None,
+    };
+    let asked = check(&args, trial, roster_calendar)?;
+    let arm = asked.arm;
+    let (patient, calendar) = (&asked.patient, asked.calendar.as_ref());
+    let roster = one_patient(trial, arm, patient);
+    let log = read_log(&args, trial, &roster, patient)?;
+    let sites: Sites = calendar
+        .zip(patient.site.clone())
+        .map(|(c, site)| (site, c.clone()))
+        .into_iter()
+        .collect();
+    let cohort = Cohort::one(trial, &roster, &sites, log.as_ref())?;
+    let (_, _, events) = cohort.calendar(0);
+    if let Some(cal) = calendar {
+        super::common::warn_placed(cal, &patient.id, arm, &events);
     }
+    let rows = export::rows(trial, arm, patient, &events);
+    let mut assumptions = trial.assumptions_of([arm]);
+    if calendar.is_some() {
+        assumptions.extend(trial.closed_day_assumptions_of([arm]));
+    }
+    if let Some(log) = &log {
+        assumptions.extend(trial.record_assumptions_of([arm], log.has_weights()));
+    }
+    if args.remind_days.is_some() && asked.format != Format::Ics {
+        eprintln!(
+            "warning: --remind-days puts reminders in a calendar file (ics), not in {} output",
+            asked.format.name()
+        );
+    }
+    for w in &asked.warnings {
+        eprintln!("warning: {w}");
+    }
+    super::warn_assumptions(trial, &assumptions);
+    let bytes = asked.format.exporter().render(&Calendar {
+        trial,
+        arm,
+        patient,
+        warnings: &asked.warnings,
+        assumptions: &assumptions,
+        rows: &rows,
+        site: calendar,
+        record: log.as_ref().map(|l| export::Recorded {
+            as_of: l.as_of,
+            rows: l.patient(0).records.len(),
+        }),
+        // One patient's file to --out has no folder to remember earlier files by.
+        sequence_base: 0,
+        remind_days: args.remind_days,
+    })?;
+    write_out(&args, reads, calendar, &bytes)
+}
+
+/// The calendar's file to `--out`, or to stdout.
+fn write_out(
+    args: &CalendarArgs,
+    reads: super::guard::Reads,
+    calendar: Option<&crate::site::SiteCalendar>,
+    bytes: &[u8],
+) -> Result<()> {
+    match &args.out {
+        Some(path) => {
+            // The holiday files the site calendar names are inputs too.
+            let sources =
+                crate::manifest::calendar_inputs(&calendar.into_iter().collect::<Vec<_>>())?;
+            reads
+                .inputs(&sources)
+                .check_file(path, "--out")
+                .map_err(InputError::one)?;
+            let _lock = crate::write::lock_out_file(path)?;
+            crate::write::atomic(path, bytes)
+        }
+        None => crate::write::stdout(bytes),
+    }
+}
+
+/// `--roster`: the patient `--patient` names, their arm, weight, start and site taken
+/// from their line, and their site's calendar (a missing one said of the roster's line,
+/// as cohort does). The roster's warnings are printed.
+fn from_roster(
+    args: &mut CalendarArgs,
+    trial: &Trial,
+    r: &RosterFile,
+) -> Result<Option<(String, SiteCalendar)>, InputError> {
+    let (path, roster) = (&r.path, &r.roster);
+    crate::cmd::common::warn_roster(roster);
+    let id = args.patient.as_deref().unwrap_or_default();
+    let entry = roster.entries.iter().find(|e| &*e.id == id).ok_or_else(|| {
+        InputError::one(
+            Problem::new(
+                path,
+                format!(
+                    "no patient '{id}' in the roster ({} patients; ids are compared as written, case included)",
+                    roster.entries.len()
+                ),
+            )
+            .field("--patient"),
+        )
+    })?;
+    let calendar = crate::roster::calendars_of(&args.calendars, path, roster, [entry])?.pop_first();
+    args.arm = Some(trial.arms[entry.arm as usize].id.clone());
+    args.weight = Some(entry.weight_kg);
+    args.start = Some(entry.start);
+    args.site = roster.site(entry).map(str::to_string);
+    Ok(calendar)
+}
+
+/// What the flags ask for, checked: every problem at once.
+struct Asked<'t> {
+    arm: &'t Arm,
+    format: Format,
+    patient: Patient,
+    /// The patient's site calendar, if they have one.
+    calendar: Option<SiteCalendar>,
+    /// Warnings for the calendar's file (a spreadsheet's reading of the id, an unusual
+    /// weight).
+    warnings: Vec<String>,
+}
+
+/// Checks the flags: the arm, the format and `--out`, the patient id, the site and its
+/// calendar (`from_roster`: the one the roster's line gave), the weight.
+fn check<'t>(
+    args: &CalendarArgs,
+    trial: &'t Trial,
+    from_roster: Option<(String, SiteCalendar)>,
+) -> Result<Asked<'t>, InputError> {
     let (Some(arm_id), Some(weight), Some(start)) = (args.arm.clone(), args.weight, args.start)
     else {
         unreachable!("clap requires --arm, --weight and --start without --roster");
     };
-    let arm = super::find_arm(&trial, &arm_id);
+    let arm = super::find_arm(trial, &arm_id);
     let mut problems = Vec::new();
     if let Err(e) = &arm {
         problems.extend(e.problems.iter().cloned());
     }
+    let format = check_format(args, trial, arm.as_ref().ok().copied(), &mut problems);
+    let mut warnings = Vec::new();
+    let patient_id = check_patient_id(args, format, &mut problems, &mut warnings);
+    let calendar = match &args.site {
+        Some(_) if from_roster.is_some() => from_roster.map(|(_, c)| c),
+        Some(site) => site_calendar(args, site, start, &mut problems),
+        None => None,
+    };
+    match check_weight(weight, &trial.weight) {
+        Ok(Some(w)) => warnings.push(w),
+        Ok(None) => {}
+        Err(e) => problems.push(Problem::flag("--weight", e.to_string())),
+    }
+    InputError::check(problems)?;
+    Ok(Asked {
+        arm: arm?,
+        format,
+        patient: Patient {
+            id: patient_id,
+            weight_kg: weight,
+            start,
+            site: args.site.clone(),
+        },
+        calendar,
+        warnings,
+    })
+}
+
+/// The output format (`--format`, or the one `--out` names), a calendar file's need of an
+/// event, and `--out` itself.
+fn check_format(
+    args: &CalendarArgs,
+    trial: &Trial,
+    arm: Option<&Arm>,
+    problems: &mut Vec<Problem>,
+) -> Format {
     let format = match super::output_format(
         args.format,
         args.out.as_deref(),
@@ -68,7 +213,7 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
     };
     // A calendar file must hold an event: none for an arm of background treatment only.
     if format == Format::Ics
-        && let Ok(a) = &arm
+        && let Some(a) = arm
         && !export::ics::has_events(a)
     {
         problems.push(Problem::flag(
@@ -86,6 +231,17 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
     {
         problems.push(p);
     }
+    format
+}
+
+/// The patient id: `--patient`, or "patient" (not for a calendar file, whose event ids
+/// are built from it).
+fn check_patient_id(
+    args: &CalendarArgs,
+    format: Format,
+    problems: &mut Vec<Problem>,
+    warnings: &mut Vec<String>,
+) -> String {
     let patient_id = match (&args.patient, format) {
         (Some(id), _) => id.clone(),
         (None, Format::Ics) => {
@@ -103,7 +259,6 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
             format!("'{patient_id}' is not a valid patient id: use {SAFE_ID_RULE}"),
         ));
     }
-    let mut warnings = Vec::new();
     if args.patient.is_some()
         && let Some(reading) = crate::roster::spreadsheet_reading(&patient_id)
     {
@@ -111,163 +266,61 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
             "patient id '{patient_id}': a spreadsheet will read it as {reading}, and show or save it differently"
         ));
     }
-    let calendar = match &args.site {
-        Some(_) if roster_calendar.is_some() => roster_calendar.map(|(_, c)| c),
-        Some(site) if !is_safe_id(site) => {
-            problems.push(Problem::flag(
-                "--site",
-                format!("'{site}' is not a valid site id: use {SAFE_ID_RULE}"),
-            ));
-            None
-        }
-        Some(site) => {
-            let file = args.calendars.join(format!("{site}.toml"));
-            if !file.is_file() {
-                problems.push(Problem::flag(
-                    "--site",
-                    format!(
-                        "no calendar for site '{site}': {} does not exist (--calendars DIR names the folder of site calendars)",
-                        file.display()
-                    ),
-                ));
-                None
-            } else {
-                match crate::site::load_within(
-                    &file,
-                    Some(crate::site::Span::of_starts(start, start)),
-                ) {
-                    Ok(c) => Some(c),
-                    Err(e) => {
-                        problems.extend(e.problems);
-                        None
-                    }
-                }
-            }
-        }
-        None => None,
-    };
-    match check_weight(weight, &trial.weight) {
-        Ok(Some(w)) => warnings.push(w),
-        Ok(None) => {}
-        Err(e) => problems.push(Problem::flag("--weight", e.to_string())),
-    }
-    InputError::check(problems)?;
-    let arm = arm?;
+    patient_id
+}
 
-    let patient = Patient {
-        id: patient_id,
-        weight_kg: weight,
-        start,
-        site: args.site.clone(),
+/// `--site`'s calendar, `SITE.toml` in `--calendars`, read for the patient's dates.
+fn site_calendar(
+    args: &CalendarArgs,
+    site: &str,
+    start: chrono::NaiveDate,
+    problems: &mut Vec<Problem>,
+) -> Option<SiteCalendar> {
+    if !is_safe_id(site) {
+        problems.push(Problem::flag(
+            "--site",
+            format!("'{site}' is not a valid site id: use {SAFE_ID_RULE}"),
+        ));
+        return None;
+    }
+    let file = args.calendars.join(format!("{site}.toml"));
+    if !file.is_file() {
+        problems.push(Problem::flag(
+            "--site",
+            format!(
+                "no calendar for site '{site}': {} does not exist (--calendars DIR names the folder of site calendars)",
+                file.display()
+            ),
+        ));
+        return None;
+    }
+    crate::site::load_within(&file, Some(crate::site::Span::of_starts(start, start)))
+        .map_err(|e| problems.extend(e.problems))
+        .ok()
+}
+
+/// `--log`: the patient's rows of the record (the rows of other patients skipped), with
+/// its warnings, and one if the patient has no rows.
+fn read_log(
+    args: &CalendarArgs,
+    trial: &Trial,
+    roster: &crate::roster::Roster,
+    patient: &Patient,
+) -> Result<Option<crate::record::Log>, InputError> {
+    let Some(path) = &args.log else {
+        return Ok(None);
     };
-    let plan = Plan::new(&trial, arm);
-    let mut events = plan
-        .schedule_at(&patient, calendar.as_ref())
-        .map_err(|e| schedule_problem(&trial.file, e))?;
-    let log = match &args.log {
-        Some(path) => {
-            let roster = one_patient(&trial, arm, &patient);
-            let log = crate::record::read_for(path, &trial, &roster, args.as_of)?;
-            super::warn_log(&log);
-            let pl = log.patient(0);
-            if pl.is_empty() && patient.start <= log.as_of {
-                eprintln!(
-                    "warning: {} has no rows for patient {}: every event up to {} is shown due (check the id's spelling and case)",
-                    path.display(),
-                    patient.id,
-                    log.as_of
-                );
-            }
-            let shared = match &calendar {
-                Some(c) => Some(
-                    plan.placement(patient.start, c)
-                        .map_err(|e| schedule_problem(&trial.file, e))?,
-                ),
-                None => None,
-            };
-            let fixes = plan.fixes(patient.start, shared.as_ref().map(|p| p.slots()), &pl);
-            let placement = if fixes.is_empty() {
-                shared
-            } else {
-                // A recorded date can re-project the rest past the calendar: said of its row.
-                Some(
-                    plan.place_on(patient.start, calendar.as_ref(), &fixes)
-                        .map_err(|e| {
-                            InputError::one(crate::record::schedule_problem(
-                                path,
-                                &patient.id,
-                                &pl,
-                                &e,
-                            ))
-                        })?,
-                )
-            };
-            plan.actual(
-                None,
-                patient.weight_kg,
-                patient.start,
-                placement.as_ref().map(|p| p.slots()),
-                &pl,
-                log.as_of,
-                &mut events,
-            )
-            .map_err(|e| {
-                InputError::one(crate::record::schedule_problem(path, &patient.id, &pl, &e))
-            })?;
-            Some(log)
-        }
-        None => None,
-    };
-    if let Some(cal) = &calendar {
-        super::common::warn_placed(cal, &patient.id, arm, &events);
-    }
-    let rows = export::rows(&trial, arm, &patient, &events);
-    let mut assumptions = trial.assumptions_of([arm]);
-    if calendar.is_some() {
-        assumptions.extend(trial.closed_day_assumptions_of([arm]));
-    }
-    if let Some(log) = &log {
-        assumptions.extend(trial.record_assumptions_of([arm], log.has_weights()));
-    }
-    if args.remind_days.is_some() && format != Format::Ics {
+    let log = crate::record::read_for(path, trial, roster, args.as_of)?;
+    super::warn_log(&log);
+    if log.patient(0).is_empty() && patient.start <= log.as_of {
         eprintln!(
-            "warning: --remind-days puts reminders in a calendar file (ics), not in {} output",
-            format.name()
+            "warning: {} has no rows for patient {}: every event up to {} is shown due (check the id's spelling and case)",
+            path.display(),
+            patient.id,
+            log.as_of
         );
     }
-    for w in &warnings {
-        eprintln!("warning: {w}");
-    }
-    super::warn_assumptions(&trial, &assumptions);
-    let bytes = format.exporter().render(&Calendar {
-        trial: &trial,
-        arm,
-        patient: &patient,
-        warnings: &warnings,
-        assumptions: &assumptions,
-        rows: &rows,
-        site: calendar.as_ref(),
-        record: log.as_ref().map(|l| export::Recorded {
-            as_of: l.as_of,
-            rows: l.patient(0).records.len(),
-        }),
-        // One patient's file to --out has no folder to remember earlier files by.
-        sequence_base: 0,
-        remind_days: args.remind_days,
-    })?;
-    match &args.out {
-        Some(path) => {
-            // The holiday files the site calendar names are inputs too.
-            let sources = crate::manifest::calendar_inputs(&calendar.iter().collect::<Vec<_>>())?;
-            reads
-                .inputs(&sources)
-                .check_file(path, "--out")
-                .map_err(InputError::one)?;
-            let _lock = crate::write::lock_out_file(path)?;
-            crate::write::atomic(path, &bytes)
-        }
-        None => crate::write::stdout(&bytes),
-    }
+    Ok(Some(log))
 }
 
 /// The one patient of a calendar as a roster, to read their rows of a log.
@@ -297,16 +350,4 @@ fn one_patient(
         sites: patient.site.iter().map(|s| s.as_str().into()).collect(),
         site_warnings: Vec::new(),
     }
-}
-
-/// A schedule that cannot be made is bad input: blame the scenario and the weight.
-pub fn schedule_problem(file: &std::path::Path, e: ScheduleError) -> InputError {
-    let field = match e {
-        ScheduleError::Weight(_)
-        | ScheduleError::AboveMaximum { .. }
-        | ScheduleError::RoundsToZero { .. } => "--weight",
-        ScheduleError::DateOutOfRange(_) => "--start",
-        ScheduleError::AtRecordedWeight { .. } => "--log",
-    };
-    InputError::one(Problem::new(file, e.to_string()).field(field))
 }

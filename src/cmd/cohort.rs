@@ -3,11 +3,11 @@
 
 use anyhow::Result;
 
+use super::common::check_out;
 use crate::bundle;
 use crate::cli::CohortArgs;
 use crate::cohort::Cohort;
-use crate::roster;
-use crate::scenario;
+use crate::inputs::Load;
 
 pub fn run(args: CohortArgs) -> Result<()> {
     super::guard::Reads::new()
@@ -17,12 +17,13 @@ pub fn run(args: CohortArgs) -> Result<()> {
         .calendars(&args.calendars)
         .check_folder(&args.out, "--out")
         .map_err(crate::error::InputError::one)?;
-    let trial = scenario::load_named(&args.scenario)?;
-    let roster = roster::read(&args.roster, &trial)?;
-    let sites = crate::roster::calendars(&args.calendars, &args.roster, &roster)?;
-    let log = super::read_log(&args.record, &trial, &roster)?;
-    let cohort = Cohort::build(&trial, &roster, &args.roster, &sites, log.as_ref())?;
-    super::common::check_out(&args.out)?;
+    let inputs = Load::named(&args.scenario)
+        .roster(Some(&args.roster))
+        .calendars(&args.calendars)
+        .record(args.record.log.as_deref(), args.record.as_of)
+        .load(&super::warn_line)?;
+    let cohort = Cohort::of(&inputs)?;
+    check_out(&args.out)?;
     let checked = bundle::check(&cohort, &args.out, args.force, "give it with --log")?;
     let _ = super::common::warn(&cohort);
     super::common::warn_closed_days(&cohort);

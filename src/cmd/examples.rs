@@ -10,7 +10,8 @@ use crate::bundle::{self, REFERENCE_WEIGHT_KG};
 use crate::chart;
 use crate::cli::ExamplesArgs;
 use crate::cohort::Cohort;
-use crate::{roster, scenario, write};
+use crate::inputs::Load;
+use crate::{scenario, write};
 
 /// The trial whose arm chart and report are the examples (its demo roster is the smallest).
 const EXAMPLE_TRIAL: &str = "nct04822922";
@@ -24,7 +25,7 @@ pub fn run(args: ExamplesArgs) -> Result<()> {
     let files = scenario::files_in(Path::new(crate::layout::SCENARIO_DIR))?;
     let trials = files
         .iter()
-        .map(|f| scenario::load(f))
+        .map(|f| Load::file(f).load(&super::warn_line).map(|i| i.trial))
         .collect::<Result<Vec<_>, _>>()?;
     let out = &args.out;
     // Created if missing, and locked while the examples are written.
@@ -40,14 +41,20 @@ pub fn run(args: ExamplesArgs) -> Result<()> {
         &chart::compare_png(&trials, REFERENCE_WEIGHT_KG, true, chart::DEFAULT_SIZE)?,
     )?;
 
-    let path = Path::new(crate::layout::SCENARIO_DIR).join(format!("{EXAMPLE_TRIAL}.toml"));
-    let trial = scenario::load(&path)?;
+    let path = Path::new(super::SCENARIO_DIR).join(format!("{EXAMPLE_TRIAL}.toml"));
+    // The report is the one `dosesim cohort` writes for the demo roster.
+    let calendars = path.parent().unwrap_or(Path::new(".")).join("calendars");
+    let inputs = Load::file(&path)
+        .demo_roster()
+        .calendars(&calendars)
+        .load(&super::warn_line)?;
+    let trial = &inputs.trial;
     let arms: Vec<_> = trial.arms.iter().collect();
     let stem = out.join(format!("chart-{EXAMPLE_TRIAL}"));
     write::atomic(
         &stem.with_extension("svg"),
         chart::cumulative_svg(
-            &trial,
+            trial,
             &arms,
             EXAMPLE_WEIGHT_KG,
             None,
@@ -59,7 +66,7 @@ pub fn run(args: ExamplesArgs) -> Result<()> {
     write::atomic(
         &stem.with_extension("png"),
         &chart::cumulative_png(
-            &trial,
+            trial,
             &arms,
             EXAMPLE_WEIGHT_KG,
             None,
@@ -68,12 +75,7 @@ pub fn run(args: ExamplesArgs) -> Result<()> {
         )?,
     )?;
 
-    // The report is the one `dosesim cohort` writes for the demo roster.
-    let roster_path = crate::layout::roster_for(&path, &trial.id);
-    let roster = roster::read(&roster_path, &trial)?;
-    let calendars = path.parent().unwrap_or(Path::new(".")).join("calendars");
-    let sites = crate::roster::calendars(&calendars, &roster_path, &roster)?;
-    let cohort = Cohort::on_calendars(&trial, &roster, &roster_path, &sites)?;
+    let cohort = Cohort::of(&inputs)?;
     let html = bundle::report_only(&cohort)?;
     write::atomic(
         &out.join(format!("report-{EXAMPLE_TRIAL}.html")),

@@ -8,8 +8,8 @@ use anyhow::Result;
 use crate::cli::ForecastArgs;
 use crate::error::{InputError, Problem};
 use crate::forecast::{self, MAX_REPLICATES, Model, OnStudy};
-use crate::site::Sites;
-use crate::{manifest, roster, scenario, write};
+use crate::inputs::{Load, PlanFile};
+use crate::{manifest, write};
 
 pub fn run(args: ForecastArgs) -> Result<()> {
     super::guard::Reads::new()
@@ -20,7 +20,62 @@ pub fn run(args: ForecastArgs) -> Result<()> {
         .calendars(&args.calendars)
         .check_folder(&args.out, "--out")
         .map_err(InputError::one)?;
-    let trial = scenario::load_named(&args.scenario)?;
+    let loaded = Load::named(&args.scenario)
+        .flags(flag_problems(&args))
+        .plan(args.plan.as_deref())
+        .roster(args.roster.as_deref())
+        .calendars(&args.calendars)
+        .record(
+            args.record.log.as_deref().filter(|_| args.roster.is_some()),
+            args.record.as_of,
+        )
+        .load(&super::warn_line)?;
+    let trial = &loaded.trial;
+    let PlanFile {
+        plan,
+        sites: calendars,
+    } = loaded.plan.as_ref().expect("a plan was asked for");
+    let roster = loaded.roster.as_ref().map(|r| &r.roster);
+    let roster_sites = &loaded.sites;
+    let log = loaded.log.as_ref();
+    let inputs = {
+        let mut all = calendars.clone();
+        all.extend(roster_sites.clone());
+        crate::bundle::forecast_inputs(trial, plan, &all, args.roster.as_deref(), log)?
+    };
+    let dir = crate::bundle::forecast_folder(&args.out, trial)?;
+    manifest::check_target(&dir, &inputs, args.force)?;
+    super::common::check_forecast_replaced(&dir, &inputs)?;
+    if let Some(r) = roster {
+        super::common::warn_roster(r);
+    }
+    let model = Model::new(
+        trial,
+        plan,
+        calendars,
+        roster
+            .zip(args.roster.as_deref())
+            .map(|(roster, path)| OnStudy {
+                roster,
+                path,
+                sites: roster_sites,
+                log,
+            }),
+    )?;
+    super::common::warn_forecast(trial, plan, &model, roster, &[]);
+    let _lock = write::lock_folder(&args.out)?;
+    let f = simulate(model, &args, inputs)?;
+    super::common::warn_horizon(&f);
+    let charts = crate::bundle::forecast_charts(&f)?;
+    crate::bundle::write_forecast(&f, &charts, &dir)?;
+    println!("{}: {}", trial.id, forecast::summary_line(&f));
+    println!("forecast: {}", dir.display());
+    Ok(())
+}
+
+/// The problems of the flags alone: the number of replicates and threads, a record
+/// without a roster, an `--out` that is a file.
+fn flag_problems(args: &ForecastArgs) -> Vec<Problem> {
     let mut problems = Vec::new();
     if !(1..=MAX_REPLICATES).contains(&args.replicates) {
         problems.push(Problem::flag(
@@ -43,53 +98,16 @@ pub fn run(args: ForecastArgs) -> Result<()> {
     if let Err(e) = super::common::check_out(&args.out) {
         problems.extend(e.problems);
     }
-    InputError::check(problems)?;
-    let plan_path = args
-        .plan
-        .clone()
-        .unwrap_or_else(|| crate::layout::plan_for(&trial.file, &trial.id));
-    let plan = forecast::plan::load(&plan_path, &trial)?;
-    let calendars = forecast::plan::calendars(&args.calendars, &plan)?;
-    let roster = args
-        .roster
-        .as_ref()
-        .map(|p| roster::read(p, &trial))
-        .transpose()?;
-    let roster_sites = match (&roster, &args.roster) {
-        (Some(r), Some(p)) => crate::roster::calendars(&args.calendars, p, r)?,
-        _ => Sites::new(),
-    };
-    let log = match &roster {
-        Some(r) => super::read_log(&args.record, &trial, r)?,
-        None => None,
-    };
-    let inputs = {
-        let mut all = calendars.clone();
-        all.extend(roster_sites.clone());
-        crate::bundle::forecast_inputs(&trial, &plan, &all, args.roster.as_deref(), log.as_ref())?
-    };
-    let dir = crate::bundle::forecast_folder(&args.out, &trial)?;
-    manifest::check_target(&dir, &inputs, args.force)?;
-    super::common::check_forecast_replaced(&dir, &inputs)?;
-    if let Some(r) = &roster {
-        super::common::warn_roster(r);
-    }
-    let model = Model::new(
-        &trial,
-        &plan,
-        &calendars,
-        roster
-            .as_ref()
-            .zip(args.roster.as_deref())
-            .map(|(roster, path)| OnStudy {
-                roster,
-                path,
-                sites: &roster_sites,
-                log: log.as_ref(),
-            }),
-    )?;
-    super::common::warn_forecast(&trial, &plan, &model, roster.as_ref(), &[]);
-    let _lock = write::lock_folder(&args.out)?;
+    problems
+}
+
+/// Runs the replicates with a progress bar, and says when they took several passes.
+fn simulate<'t>(
+    model: Model<'t>,
+    args: &ForecastArgs,
+    inputs: Vec<manifest::Input>,
+) -> Result<forecast::Forecast<'t>> {
+    let trial = model.trial;
     let bar = super::common::progress_of(args.replicates, &trial.id, "replicates");
     let f = forecast::simulate(
         model,
@@ -112,10 +130,5 @@ pub fn run(args: ForecastArgs) -> Result<()> {
             f.passes
         );
     }
-    super::common::warn_horizon(&f);
-    let charts = crate::bundle::forecast_charts(&f)?;
-    crate::bundle::write_forecast(&f, &charts, &dir)?;
-    println!("{}: {}", trial.id, forecast::summary_line(&f));
-    println!("forecast: {}", dir.display());
-    Ok(())
+    Ok(f)
 }

@@ -79,21 +79,9 @@ pub fn output_format<T: Copy + PartialEq>(
     }
 }
 
-/// The administration record named by `--log`, read and checked against the roster.
-pub fn read_log(
-    args: &crate::cli::RecordArgs,
-    trial: &Trial,
-    roster: &crate::roster::Roster,
-) -> Result<Option<crate::record::Log>, InputError> {
-    let log = args
-        .log
-        .as_ref()
-        .map(|path| crate::record::read(path, trial, roster, args.as_of))
-        .transpose()?;
-    if let Some(l) = &log {
-        warn_log(l);
-    }
-    Ok(log)
+/// A warning of an input as it is read, on stderr ([`crate::inputs::Load::load`]).
+pub fn warn_line(w: &str) {
+    eprintln!("warning: {w}");
 }
 
 /// The record's warnings (weights outside the usual range), on stderr.

@@ -7,7 +7,8 @@ use anyhow::{Context, Result};
 
 use crate::cli::PharmacyArgs;
 use crate::cohort::Cohort;
-use crate::{roster, scenario, write};
+use crate::inputs::Load;
+use crate::write;
 
 pub fn run(args: PharmacyArgs) -> Result<()> {
     if let Some(out) = &args.out {
@@ -31,11 +32,12 @@ pub fn run(args: PharmacyArgs) -> Result<()> {
         ))
         .into());
     }
-    let trial = scenario::load_named(&args.scenario)?;
-    let roster = roster::read(&args.roster, &trial)?;
-    let sites = crate::roster::calendars(&args.calendars, &args.roster, &roster)?;
-    let log = super::read_log(&args.record, &trial, &roster)?;
-    let cohort = Cohort::build(&trial, &roster, &args.roster, &sites, log.as_ref())?;
+    let inputs = Load::named(&args.scenario)
+        .roster(Some(&args.roster))
+        .calendars(&args.calendars)
+        .record(args.record.log.as_deref(), args.record.as_of)
+        .load(&super::warn_line)?;
+    let cohort = Cohort::of(&inputs)?;
     super::common::warn(&cohort);
     super::common::warn_closed_days(&cohort);
     // The files the inputs led to (a site calendar's holiday files), before anything is

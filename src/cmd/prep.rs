@@ -2,16 +2,59 @@
 //! as a terminal table, CSV or a printable HTML page ([`crate::sheet`]).
 
 use anyhow::Result;
+use chrono::NaiveDate;
 
 use crate::cli::{PrepArgs, SheetFormat};
 use crate::cohort::Cohort;
 use crate::error::{InputError, Problem};
 use crate::export::{sheet, sheet_html};
 use crate::format::{plural, shown};
+use crate::inputs::Load;
 use crate::model::{Trial, Unit};
-use crate::{roster, scenario, sheet::Request};
+use crate::sheet::Request;
 
 pub fn run(args: PrepArgs) -> Result<()> {
+    let (format, first, last) = check_flags(&args)?;
+    let check = |trial: &Trial, roster: Option<&crate::roster::Roster>| {
+        let mut problems = Vec::new();
+        if let Err(e) = concentrations(trial, &args.concentrations) {
+            problems.extend(e.problems);
+        }
+        if let (Some(site), Some(roster)) = (&args.site, roster) {
+            problems.extend(unknown_site(site, roster, &args.roster));
+        }
+        problems
+    };
+    let inputs = Load::named(&args.scenario)
+        .roster(Some(&args.roster))
+        .check(&check)
+        .calendars(&args.calendars)
+        .record(args.record.log.as_deref(), args.record.as_of)
+        .load(&super::warn_line)?;
+    let trial = &inputs.trial;
+    let concentrations = concentrations(trial, &args.concentrations)?;
+    let cohort = Cohort::of(&inputs)?;
+    super::common::warn_roster(cohort.roster);
+    let request = Request {
+        first,
+        last,
+        site: args.site.clone(),
+        concentrations,
+    };
+    let made = crate::sheet::build(&cohort, &request);
+    warn_sheet(&cohort, &made);
+    warn_made(trial, &made, first);
+    write_sheet(&args, format, &cohort, &made)?;
+    print_summary(trial, &made);
+    Ok(())
+}
+
+/// The flags alone, every problem at once: the format and `--out`, and the dates (`--date`,
+/// `--week`, or `--from` and `--to`) as a first and last date.
+#[allow(clippy::type_complexity)]
+fn check_flags(
+    args: &PrepArgs,
+) -> Result<(SheetFormat, Option<NaiveDate>, Option<NaiveDate>), InputError> {
     let mut problems = Vec::new();
     let format = match super::output_format(
         args.format,
@@ -32,7 +75,7 @@ pub fn run(args: PrepArgs) -> Result<()> {
     };
     if let Some(out) = &args.out
         && let Err(p) = crate::write::check_out_file(out, "--out")
-            .and_then(|()| reads(&args).check_file(out, "--out"))
+            .and_then(|()| reads(args).check_file(out, "--out"))
     {
         problems.push(p);
     }
@@ -47,40 +90,12 @@ pub fn run(args: PrepArgs) -> Result<()> {
         problems.push(Problem::flag("--to", format!("{b} is before --from {a}")));
     }
     InputError::check(problems)?;
+    Ok((format, first, last))
+}
 
-    let trial = scenario::load_named(&args.scenario)?;
-    let concentrations = concentrations(&trial, &args.concentrations)?;
-    let roster = roster::read(&args.roster, &trial)?;
-    if let Some(site) = &args.site
-        && !roster.sites.iter().any(|s| &**s == site.as_str())
-    {
-        let known = if roster.sites.is_empty() {
-            "the roster names no site".to_string()
-        } else {
-            let names: Vec<&str> = roster.sites.iter().map(|s| &**s).collect();
-            format!("the roster's sites: {}", names.join(", "))
-        };
-        return Err(InputError::one(Problem::flag(
-            "--site",
-            format!(
-                "no patient of {} is at site '{site}'; {known}",
-                args.roster.display()
-            ),
-        ))
-        .into());
-    }
-    let sites = crate::roster::calendars(&args.calendars, &args.roster, &roster)?;
-    let log = super::read_log(&args.record, &trial, &roster)?;
-    let cohort = Cohort::build(&trial, &roster, &args.roster, &sites, log.as_ref())?;
-    super::common::warn_roster(&roster);
-    let request = Request {
-        first,
-        last,
-        site: args.site.clone(),
-        concentrations,
-    };
-    let made = crate::sheet::build(&cohort, &request);
-    warn_sheet(&cohort, &made);
+/// Warnings for what the sheet shows: products with no concentration known, a record
+/// older than the sheet, doses held or overdue before its range.
+fn warn_made(trial: &Trial, made: &crate::sheet::Sheet, first: Option<NaiveDate>) {
     let mut unknown: Vec<usize> = made
         .days
         .iter()
@@ -121,12 +136,22 @@ pub fn run(args: PrepArgs) -> Result<()> {
             plural(n as u64, "dose"),
         );
     }
+}
+
+/// The sheet in its format, to `--out` or stdout; the files the inputs led to are checked
+/// first.
+fn write_sheet(
+    args: &PrepArgs,
+    format: SheetFormat,
+    cohort: &Cohort,
+    made: &crate::sheet::Sheet,
+) -> Result<()> {
     // The files the inputs led to (a site calendar's holiday files), before anything is
     // written; then the folder is locked, as long as the sheet takes to write.
-    let inputs = crate::bundle::inputs_of(&cohort)?;
+    let inputs = crate::bundle::inputs_of(cohort)?;
     let _lock = match &args.out {
         Some(out) => {
-            reads(&args)
+            reads(args)
                 .inputs(&inputs)
                 .check_file(out, "--out")
                 .map_err(InputError::one)?;
@@ -135,18 +160,23 @@ pub fn run(args: PrepArgs) -> Result<()> {
         None => Vec::new(),
     };
     let bytes = match format {
-        SheetFormat::Table => sheet::table(&made).into_bytes(),
+        SheetFormat::Table => sheet::table(made).into_bytes(),
         SheetFormat::Csv => {
             let mut buf = Vec::new();
-            sheet::write_csv(&made, &mut buf)?;
+            sheet::write_csv(made, &mut buf)?;
             buf
         }
-        SheetFormat::Html => sheet_html::render(&made, &inputs).into_bytes(),
+        SheetFormat::Html => sheet_html::render(made, &inputs).into_bytes(),
     };
     match &args.out {
         Some(path) => crate::write::atomic(path, &bytes)?,
         None => crate::write::stdout(&bytes)?,
     }
+    Ok(())
+}
+
+/// The line on stderr that says what the sheet holds.
+fn print_summary(trial: &Trial, made: &crate::sheet::Sheet) {
     let dates = made
         .days
         .iter()
@@ -168,7 +198,30 @@ pub fn run(args: PrepArgs) -> Result<()> {
         plural(dates as u64, "date"),
         made.scope()
     );
-    Ok(())
+}
+
+/// `--site` names no site of the roster: a problem listing the roster's sites.
+fn unknown_site(
+    site: &str,
+    roster: &crate::roster::Roster,
+    path: &std::path::Path,
+) -> Option<Problem> {
+    if roster.sites.iter().any(|s| &**s == site) {
+        return None;
+    }
+    let known = if roster.sites.is_empty() {
+        "the roster names no site".to_string()
+    } else {
+        let names: Vec<&str> = roster.sites.iter().map(|s| &**s).collect();
+        format!("the roster's sites: {}", names.join(", "))
+    };
+    Some(Problem::flag(
+        "--site",
+        format!(
+            "no patient of {} is at site '{site}'; {known}",
+            path.display()
+        ),
+    ))
 }
 
 /// What a sheet is made from, for refusing an `--out` that would replace it.

@@ -2,18 +2,20 @@
 //! roster, `scenarios/rosters/<trial id>.csv`, written under `DIR/<trial id>/`, and a summary
 //! per trial. Every scenario and roster is checked before anything is written.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::bundle::REFERENCE_WEIGHT_KG;
+use crate::bundle::{self, REFERENCE_WEIGHT_KG};
 use crate::chart;
 use crate::cli::RunArgs;
 use crate::cohort::Cohort;
 use crate::error::{InputError, Problem};
+use crate::forecast::{ForecastPlan, Model};
+use crate::inputs::{Inputs, Load, PlanFile};
+use crate::manifest::Input;
 use crate::model::Trial;
-use crate::roster::{self, Roster};
-use crate::{report, scenario, write};
+use crate::{report, write};
 
 pub fn run(args: RunArgs) -> Result<()> {
     args.scenarios
@@ -24,147 +26,154 @@ pub fn run(args: RunArgs) -> Result<()> {
         .map_err(InputError::one)?;
     let files = super::scenario_files(&args.scenarios)?;
     let mut problems = Vec::new();
-    let mut loaded: Vec<(Trial, PathBuf, Roster)> = Vec::new();
-    for f in &files {
-        let trial = match scenario::load(f) {
-            Ok(t) => t,
-            Err(e) => {
-                problems.extend(e.problems);
-                continue;
-            }
-        };
-        let roster_path = crate::layout::roster_for(f, &trial.id);
-        if !roster_path.is_file() {
-            problems.push(Problem::new(
-                &roster_path,
-                format!("no demo roster for {} (expected this file)", trial.id),
-            ));
-            continue;
-        }
-        match roster::read(&roster_path, &trial) {
-            Ok(r) => loaded.push((trial, roster_path, r)),
-            Err(e) => problems.extend(e.problems),
-        }
-    }
-    let mut sites = Vec::new();
-    for (_, path, roster) in &loaded {
-        match crate::roster::calendars(&args.calendars, path, roster) {
-            Ok(s) => sites.push(s),
-            Err(e) => {
-                problems.extend(e.problems);
-                sites.push(crate::site::Sites::new());
-            }
-        }
-    }
-    // Each trial's administration record, when one is bundled.
-    let mut logs = Vec::new();
-    for (trial, path, roster) in &loaded {
-        let log_path = crate::layout::log_for(path, &trial.id);
-        if !log_path.is_file() {
-            logs.push(None);
-            continue;
-        }
-        match crate::record::read(&log_path, trial, roster, None) {
-            Ok(l) => {
-                super::warn_log(&l);
-                logs.push(Some(l));
-            }
-            Err(e) => {
-                problems.extend(e.problems);
-                logs.push(None);
-            }
-        }
-    }
-    let mut cohorts = Vec::new();
-    for (((trial, path, roster), s), log) in loaded.iter().zip(&sites).zip(&logs) {
-        match Cohort::build(trial, roster, path, s, log.as_ref()) {
-            Ok(c) => cohorts.push(c),
-            Err(e) => problems.extend(e.problems),
-        }
-    }
-    // Each trial's forecast plan, when one is bundled (scenarios/plans/<trial>.toml).
-    let mut plans = Vec::new();
-    for c in &cohorts {
-        let path = crate::layout::plan_for(&c.trial.file, &c.trial.id);
-        if !path.is_file() {
-            plans.push(None);
-            continue;
-        }
-        let loaded = crate::forecast::plan::load(&path, c.trial).and_then(|p| {
-            let sites = crate::forecast::plan::calendars(&args.calendars, &p)?;
-            Ok((p, sites))
-        });
-        match loaded {
-            Ok(p) => plans.push(Some(p)),
-            Err(e) => {
-                problems.extend(e.problems);
-                plans.push(None);
-            }
-        }
-    }
-    let mut models = Vec::new();
-    for (c, p) in cohorts.iter().zip(&plans) {
-        let Some((plan, sites)) = p else {
-            models.push(None);
-            continue;
-        };
-        let made = crate::forecast::Model::new(c.trial, plan, sites, None).and_then(|m| {
-            let inputs = crate::bundle::forecast_inputs(c.trial, plan, sites, None, None)?;
-            let dir = crate::bundle::forecast_folder(&args.out, c.trial)
-                .map_err(|e| InputError::one(Problem::flag("--out", e.to_string())))?;
-            crate::manifest::check_target(&dir, &inputs, args.force)?;
-            super::common::check_forecast_replaced(&dir, &inputs)?;
-            Ok((m, inputs, dir))
-        });
-        match made {
-            Ok(m) => models.push(Some(m)),
-            Err(e) => {
-                problems.extend(e.problems);
-                models.push(None);
-            }
-        }
-    }
+    let loaded = load(&files, &args.calendars, &mut problems);
+    let mut jobs = prepare(&loaded, &args, &mut problems);
     if let Err(e) = super::common::check_out(&args.out) {
         problems.extend(e.problems);
     }
-    // No trial folder is written until every one may be: a folder made with a record is
-    // replaced only with a record that holds every row of it (scenarios/logs/<TRIAL>.csv).
-    let mut checked = Vec::new();
-    for c in &cohorts {
+    check_targets(&mut jobs, &args, &mut problems);
+    InputError::check(problems)?;
+    for job in &jobs {
+        job.warn();
+    }
+    let _lock = write::lock_folder(&args.out)?;
+    for job in jobs {
+        job.write(&args)?;
+    }
+    write_index(&args.out, &loaded)
+}
+
+/// One trial of the run: its cohort, the forecast of its plan when it has one, and the
+/// check that its folder may be written.
+struct Job<'i> {
+    cohort: Cohort<'i>,
+    plan: Option<&'i ForecastPlan>,
+    /// The plan's model, the forecast's inputs and its folder.
+    forecast: Option<(Model<'i>, Vec<Input>, PathBuf)>,
+    checked: Option<bundle::Checked>,
+}
+
+/// Every scenario with its demo roster, their site calendars, and the record and plan
+/// bundled beside them when there are: each trial's inputs that could be read, and every
+/// problem of the others. The record's warnings are printed as each is read.
+fn load(files: &[PathBuf], calendars: &Path, problems: &mut Vec<Problem>) -> Vec<Inputs> {
+    let mut loaded = Vec::new();
+    for f in files {
+        let inputs = Load::file(f)
+            .demo_roster()
+            .calendars(calendars)
+            .demo_record()
+            .demo_plan()
+            .load(&super::warn_line);
+        match inputs {
+            Ok(i) => loaded.push(i),
+            Err(e) => problems.extend(e.problems),
+        }
+    }
+    loaded
+}
+
+/// Each trial's cohort and, when it has a plan, the plan's model: every schedule checked
+/// and every forecast folder checked before anything is written.
+fn prepare<'i>(loaded: &'i [Inputs], args: &RunArgs, problems: &mut Vec<Problem>) -> Vec<Job<'i>> {
+    let mut jobs = Vec::new();
+    for inputs in loaded {
+        match Cohort::of(inputs) {
+            Ok(cohort) => jobs.push(Job {
+                cohort,
+                plan: inputs.plan.as_ref().map(|p| &p.plan),
+                forecast: None,
+                checked: None,
+            }),
+            Err(e) => problems.extend(e.problems),
+        }
+    }
+    for (job, inputs) in jobs.iter_mut().zip(loaded) {
+        let Some(PlanFile { plan, sites }) = &inputs.plan else {
+            continue;
+        };
+        match model(&inputs.trial, plan, sites, args) {
+            Ok(m) => job.forecast = Some(m),
+            Err(e) => problems.extend(e.problems),
+        }
+    }
+    jobs
+}
+
+/// A plan's model, with the forecast's inputs and its folder, which may be replaced.
+fn model<'i>(
+    trial: &'i crate::model::Trial,
+    plan: &'i ForecastPlan,
+    sites: &'i crate::site::Sites,
+    args: &RunArgs,
+) -> Result<(Model<'i>, Vec<Input>, PathBuf), InputError> {
+    let m = Model::new(trial, plan, sites, None)?;
+    let inputs = crate::bundle::forecast_inputs(trial, plan, sites, None, None)?;
+    let dir = crate::bundle::forecast_folder(&args.out, trial)
+        .map_err(|e| InputError::one(Problem::flag("--out", e.to_string())))?;
+    crate::manifest::check_target(&dir, &inputs, args.force)?;
+    super::common::check_forecast_replaced(&dir, &inputs)?;
+    Ok((m, inputs, dir))
+}
+
+/// No trial folder is written until every one may be: a folder made with a record is
+/// replaced only with a record that holds every row of it (scenarios/logs/<TRIAL>.csv).
+/// The index goes beside the trial folders; no input may be where it goes.
+fn check_targets(jobs: &mut [Job], args: &RunArgs, problems: &mut Vec<Problem>) {
+    for job in jobs.iter_mut() {
+        let c = &job.cohort;
         let from = format!(
             "run reads it from {}, which is not there",
             crate::layout::log_for(&c.roster_path, &c.trial.id).display()
         );
-        match crate::bundle::check(c, &args.out, args.force, &from) {
-            Ok(k) => checked.push(k),
+        match bundle::check(c, &args.out, args.force, &from) {
+            Ok(k) => job.checked = Some(k),
             Err(e) => problems.extend(e.problems),
         }
     }
-    // The index goes beside the trial folders; no input may be where it goes.
     let mut reads = super::guard::Reads::new();
-    for c in &cohorts {
-        if let Ok(inputs) = crate::bundle::inputs_of(c) {
+    for job in jobs.iter() {
+        if let Ok(inputs) = bundle::inputs_of(&job.cohort) {
             reads = reads.inputs(&inputs);
         }
     }
     if let Err(p) = reads.check_file(&args.out.join("index.html"), "--out") {
         problems.push(p);
     }
-    InputError::check(problems)?;
+}
 
-    for (c, ((m, p), k)) in cohorts.iter().zip(models.iter().zip(&plans).zip(&checked)) {
+impl Job<'_> {
+    /// The trial's warnings: its roster's, its assumed values, its closed days, its
+    /// forecast's, and the notes of its folder's check.
+    fn warn(&self) {
+        let c = &self.cohort;
         let said = super::common::warn(c);
         super::common::warn_closed_days(c);
-        if let (Some((m, _, _)), Some((plan, _))) = (m, p) {
+        if let (Some((m, _, _)), Some(plan)) = (&self.forecast, self.plan) {
             super::common::warn_forecast(c.trial, plan, m, None, &said);
         }
-        for n in k.notes() {
+        for n in self.checked().notes() {
             eprintln!("warning: {n}");
         }
     }
-    let _lock = write::lock_folder(&args.out)?;
-    for ((c, m), k) in cohorts.iter().zip(models).zip(&checked) {
-        let forecast = match m {
+
+    fn checked(&self) -> &bundle::Checked {
+        self.checked
+            .as_ref()
+            .expect("every folder is checked before any is written")
+    }
+
+    /// Simulates the trial's plan, writes its folder and its forecast folder, and prints
+    /// its summary.
+    fn write(self, args: &RunArgs) -> Result<()> {
+        let Job {
+            cohort,
+            forecast,
+            checked,
+            ..
+        } = self;
+        let checked = checked.expect("every folder is checked before any is written");
+        let forecast = match forecast {
             Some((model, inputs, dir)) => {
                 let f = crate::forecast::simulate(
                     model,
@@ -183,17 +192,21 @@ pub fn run(args: RunArgs) -> Result<()> {
         let section = forecast
             .as_ref()
             .map(|(f, charts, _)| crate::bundle::forecast_section(f, charts));
-        let s = super::common::write(c, &args.out, k, args.remind_days, section)?;
+        let s = super::common::write(&cohort, &args.out, &checked, args.remind_days, section)?;
         print!("{}", s.render());
         if let Some((f, charts, dir)) = &forecast {
             crate::bundle::write_forecast(f, charts, dir)?;
             println!("  forecast: {}", crate::forecast::summary_line(f));
         }
+        Ok(())
     }
-    // The index lists what is in the folder, from the manifests: this run's trials and
-    // any other trial folder a `cohort` left there.
+}
+
+/// The index lists what is in the folder, from the manifests: this run's trials and any
+/// other trial folder a `cohort` left there.
+fn write_index(out: &Path, loaded: &[Inputs]) -> Result<()> {
     let mut folders = Vec::new();
-    for entry in std::fs::read_dir(&args.out)? {
+    for entry in std::fs::read_dir(out)? {
         let path = entry?.path();
         if path.is_dir()
             && let Some(m) = crate::manifest::Manifest::read(&path)?
@@ -202,9 +215,9 @@ pub fn run(args: RunArgs) -> Result<()> {
         }
     }
     folders.sort_by(|a, b| a.contents.trial_id.cmp(&b.contents.trial_id));
-    let trials: Vec<Trial> = cohorts.iter().map(|c| c.trial.clone()).collect();
+    let trials: Vec<Trial> = loaded.iter().map(|i| i.trial.clone()).collect();
     let compare = chart::compare_svg(&trials, REFERENCE_WEIGHT_KG, true, chart::DEFAULT_SIZE)?;
-    let index = args.out.join("index.html");
+    let index = out.join("index.html");
     write::atomic(
         &index,
         report::index(&folders, &compare, REFERENCE_WEIGHT_KG).as_bytes(),

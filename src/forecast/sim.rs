@@ -35,7 +35,7 @@ use crate::error::{InputError, Problem};
 use crate::model::{Assumed, Kg, Trial};
 use crate::record::{Log, RecordKind, Status};
 use crate::roster::Roster;
-use crate::schedule::{Event, EventKind, Origin, Plan, ScheduleError};
+use crate::schedule::{Event, EventKind, Expand, Origin, Plan, ScheduleError};
 use crate::site::{SiteCalendar, Sites};
 
 /// A patient on study for ever (no death or dropout drawn).
@@ -460,7 +460,7 @@ impl<'t> Model<'t> {
             let mut events = Vec::new();
             let mut failed = false;
             for w in &grid {
-                if !failed && let Err(e) = p.expand_into(*w, plan.start, &mut events) {
+                if !failed && let Err(e) = p.expand(&Expand::new(*w, plan.start), &mut events) {
                     problems.push(match e {
                         // Not the weight's doing: the dates (a start late in 9999).
                         ScheduleError::DateOutOfRange(_) => plan_problem(
@@ -536,13 +536,10 @@ impl<'t> Model<'t> {
                 let start = week0 + chrono::Days::new(d.max(0) as u64);
                 let p = &plans[a];
                 let mut events = Vec::new();
-                match cal {
-                    Some(c) => {
-                        let placement = p.placement(start, c)?;
-                        p.expand_placed(None, reference, start, placement.slots(), &mut events)?
-                    }
-                    None => p.expand_into(reference, start, &mut events)?,
-                }
+                let placement = cal.map(|c| p.placement(start, c)).transpose()?;
+                let how =
+                    Expand::new(reference, start).placed(placement.as_ref().map(|p| p.slots()));
+                p.expand(&how, &mut events)?;
                 let (s, _, flags) = sched_of(&events, &slots[a], np, |_| true);
                 Ok((s, flags))
             })
