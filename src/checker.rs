@@ -20,7 +20,10 @@ use crate::model::{Provenance, Sourced};
 /// A value with its provenance, as a file writes it: `{ value = ..., source = "..." }`, or
 /// `assumed = "..."` with the reason, or both.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a value with its provenance, { value = ..., source = \"...\" } or { value = ..., assumed = \"...\" }"
+)]
 pub(crate) struct RawValue<T> {
     pub value: Spanned<T>,
     pub source: Option<String>,
@@ -158,5 +161,74 @@ impl<'a> Checker<'a> {
         } else {
             range.1
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    const SCENARIO: &str = include_str!("../scenarios/nct01724398.toml");
+    const PLAN: &str = include_str!("../scenarios/plans/nct01724398.toml");
+
+    /// The one problem of `r`'s error, shown as the user sees it.
+    fn message<T>(r: Result<T, crate::InputError>) -> String {
+        match r {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// No Rust type name (`RawValue`, `RawDose`, "struct") reaches a user: a value or table
+    /// of the wrong type is called what the file shows.
+    fn assert_plain(msg: &str, what: &str) {
+        assert!(msg.contains(what), "{msg}");
+        assert!(!msg.contains("Raw") && !msg.contains("struct"), "{msg}");
+    }
+
+    #[test]
+    fn a_scenario_value_of_the_wrong_type_is_refused_in_plain_words() {
+        let path = Path::new("x.toml");
+        let text = SCENARIO.replacen(
+            "route.value = \"peripheral intravenous\"",
+            "route = \"peripheral intravenous\"",
+            1,
+        );
+        let text = text.replacen("route.source = \"umbilical", "note = \"umbilical", 1);
+        let msg = message(crate::scenario::parse(path, &text));
+        assert_plain(
+            &msg,
+            "x.toml:76: invalid type: string \"peripheral intravenous\", expected a value with its provenance",
+        );
+        // A table of the wrong type is called a table.
+        let at = SCENARIO.find("timing.window = {").unwrap();
+        let end = at + SCENARIO[at..].find('\n').unwrap();
+        let text = format!("{}timing.window = 3{}", &SCENARIO[..at], &SCENARIO[end..]);
+        let msg = message(crate::scenario::parse(path, &text));
+        assert_plain(
+            &msg,
+            "x.toml:73: invalid type: integer `3`, expected a table",
+        );
+    }
+
+    #[test]
+    fn a_plan_value_of_the_wrong_type_is_refused_in_plain_words() {
+        let trial = crate::scenario::load(Path::new("scenarios/nct01724398.toml")).unwrap();
+        let path = Path::new("p.toml");
+        let at = PLAN.find("target_patients").unwrap();
+        let end = at + PLAN[at..].find('\n').unwrap();
+        let text = format!("{}target_patients = 3{}", &PLAN[..at], &PLAN[end..]);
+        let msg = message(crate::forecast::plan::parse(path, &text, &trial));
+        assert_plain(
+            &msg,
+            "invalid type: integer `3`, expected a value with its provenance",
+        );
+        let text = PLAN.replacen(
+            "normal = { mean = 67, sd = 14, min = 40, max = 110 }",
+            "normal = 3",
+            1,
+        );
+        let msg = message(crate::forecast::plan::parse(path, &text, &trial));
+        assert_plain(&msg, "expected a table");
     }
 }

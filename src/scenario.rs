@@ -54,7 +54,7 @@ const PLAUSIBLE: [(&str, f64, f64, &str); 3] = [
 ];
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawScenario {
     trial: Spanned<RawTrial>,
     weight_kg: Option<Spanned<RawWeight>>,
@@ -69,7 +69,7 @@ struct RawScenario {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawTrial {
     id: Spanned<String>,
     title: String,
@@ -80,7 +80,7 @@ struct RawTrial {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawFollowUp {
     months: Spanned<i64>,
     source: Option<String>,
@@ -88,7 +88,7 @@ struct RawFollowUp {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawWeight {
     usual_min: Spanned<f64>,
     usual_max: Spanned<f64>,
@@ -97,7 +97,7 @@ struct RawWeight {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawProduct {
     id: Spanned<String>,
     name: String,
@@ -108,7 +108,7 @@ struct RawProduct {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawArm {
     id: Spanned<String>,
     name: String,
@@ -150,7 +150,7 @@ fn note_parts(v: &toml::Value) -> Result<(Option<&str>, &str), String> {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawComponent {
     id: Spanned<String>,
     name: Option<String>,
@@ -164,7 +164,7 @@ struct RawComponent {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawDose {
     cells_per_kg: Option<Spanned<f64>>,
     cells: Option<Spanned<f64>>,
@@ -179,7 +179,7 @@ struct RawDose {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawTiming {
     days: Option<Spanned<Vec<Spanned<i64>>>>,
     start_day: Option<Spanned<i64>>,
@@ -198,7 +198,7 @@ struct RawTiming {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawVisit {
     id: Spanned<String>,
     name: String,
@@ -211,7 +211,7 @@ struct RawVisit {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawWindow {
     days_before: Spanned<i64>,
     days_after: Spanned<i64>,
@@ -220,7 +220,7 @@ struct RawWindow {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawBackground {
     id: Spanned<String>,
     name: String,

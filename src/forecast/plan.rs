@@ -127,7 +127,7 @@ pub struct ProductPlan {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawPlan {
     trial: Spanned<String>,
     target_patients: Spanned<RawValue<i64>>,
@@ -143,7 +143,7 @@ struct RawPlan {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawSite {
     id: Spanned<String>,
     calendar: Option<Spanned<String>>,
@@ -153,7 +153,7 @@ struct RawSite {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawAllocation {
     ratio: Spanned<BTreeMap<String, Spanned<i64>>>,
     block_size: Spanned<i64>,
@@ -162,7 +162,7 @@ struct RawAllocation {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawWeight {
     normal: Option<Spanned<RawNormal>>,
     roster: Option<Spanned<String>>,
@@ -171,7 +171,7 @@ struct RawWeight {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawNormal {
     mean: Spanned<f64>,
     sd: Spanned<f64>,
@@ -180,7 +180,7 @@ struct RawNormal {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawMortality {
     day28: Spanned<RawValue<f64>>,
     day90: Spanned<RawValue<f64>>,
@@ -188,7 +188,7 @@ struct RawMortality {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawProduct {
     lot_cells: Spanned<RawValue<f64>>,
     capacity_cells_per_week: Spanned<RawValue<f64>>,
