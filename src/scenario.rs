@@ -936,42 +936,7 @@ impl Validator<'_> {
                     ComponentKind::CellInfusion
                 }
             };
-            let product = match product_index.get(rc.product.get_ref().as_str()) {
-                Some(&p) => Some(p),
-                None => {
-                    let known: Vec<&str> = products.iter().map(|p| p.id.as_str()).collect();
-                    self.c.err(
-                        self.c.line(&rc.product),
-                        format!("{field}.product"),
-                        format!(
-                            "unknown product '{}' (products: {})",
-                            rc.product.get_ref(),
-                            known.join(", ")
-                        ),
-                    );
-                    None
-                }
-            };
-            let unit = product.map(|p| products[p].unit);
-            if let Some(u) = unit {
-                let expected = match kind {
-                    ComponentKind::CellInfusion => Unit::Cells,
-                    ComponentKind::PlasmaExchange => Unit::Ml,
-                };
-                if u != expected {
-                    self.c.err(
-                        self.c.line(&rc.product),
-                        format!("{field}.product"),
-                        format!(
-                            "a {} needs a product counted in {}, and '{}' is counted in {}",
-                            kind.as_str(),
-                            expected.as_str(),
-                            rc.product.get_ref(),
-                            u.as_str()
-                        ),
-                    );
-                }
-            }
+            let (product, unit) = self.product_of(rc, kind, (products, product_index), &field);
             let dose = self.dose(&rc.dose, self.c.line(c), unit, format!("{field}.dose"));
             let timing = self.timing(&rc.timing, self.c.line(c), format!("{field}.timing"));
             let route = rc.route.as_ref().map(|rr| {
@@ -1000,6 +965,54 @@ impl Validator<'_> {
         out
     }
 
+    /// The component's product (an index into `products`) and its unit, which fits the
+    /// component's kind.
+    fn product_of(
+        &mut self,
+        rc: &RawComponent,
+        kind: ComponentKind,
+        (products, product_index): (&[Product], &HashMap<&str, usize>),
+        field: &str,
+    ) -> (Option<usize>, Option<Unit>) {
+        let product = match product_index.get(rc.product.get_ref().as_str()) {
+            Some(&p) => Some(p),
+            None => {
+                let known: Vec<&str> = products.iter().map(|p| p.id.as_str()).collect();
+                self.c.err(
+                    self.c.line(&rc.product),
+                    format!("{field}.product"),
+                    format!(
+                        "unknown product '{}' (products: {})",
+                        rc.product.get_ref(),
+                        known.join(", ")
+                    ),
+                );
+                None
+            }
+        };
+        let unit = product.map(|p| products[p].unit);
+        if let Some(u) = unit {
+            let expected = match kind {
+                ComponentKind::CellInfusion => Unit::Cells,
+                ComponentKind::PlasmaExchange => Unit::Ml,
+            };
+            if u != expected {
+                self.c.err(
+                    self.c.line(&rc.product),
+                    format!("{field}.product"),
+                    format!(
+                        "a {} needs a product counted in {}, and '{}' is counted in {}",
+                        kind.as_str(),
+                        expected.as_str(),
+                        rc.product.get_ref(),
+                        u.as_str()
+                    ),
+                );
+            }
+        }
+        (product, unit)
+    }
+
     fn dose(
         &mut self,
         r: &RawDose,
@@ -1007,6 +1020,26 @@ impl Validator<'_> {
         unit: Option<Unit>,
         field: String,
     ) -> Dose {
+        self.one_amount(r, line, &field);
+        self.ml_decimals(r, unit, &field);
+        let amount = self.amount(r, unit, &field);
+        let round_to = self.round_to(r, amount, &field);
+        let max_per_dose = self.max_per_dose(r, amount, line, &field);
+        let tolerance_pct = self.tolerance(r, &field);
+        let weight_basis = self.weight_basis(r, amount, &field);
+        let provenance = self.c.provenance(&r.source, &r.assumed, line, field);
+        Dose {
+            amount,
+            round_to,
+            max_per_dose,
+            tolerance_pct,
+            weight_basis,
+            provenance,
+        }
+    }
+
+    /// Exactly one of cells_per_kg, cells, ml or none = true.
+    fn one_amount(&mut self, r: &RawDose, line: Option<usize>, field: &str) {
         let given: Vec<&str> = [
             ("cells_per_kg", r.cells_per_kg.is_some()),
             ("cells", r.cells.is_some()),
@@ -1020,7 +1053,7 @@ impl Validator<'_> {
         if given.len() != 1 {
             self.c.err(
                 line,
-                field.clone(),
+                field,
                 format!(
                     "give exactly one of cells_per_kg, cells, ml or none = true (found {})",
                     if given.is_empty() {
@@ -1031,6 +1064,31 @@ impl Validator<'_> {
                 ),
             );
         }
+    }
+
+    /// mL are printed to two decimals: more would be shown rounded in one output and
+    /// exact in another, so a dose in mL may not have more.
+    fn ml_decimals(&mut self, r: &RawDose, unit: Option<Unit>, field: &str) {
+        for (key, v) in [("ml", &r.ml), ("round_to", &r.round_to)] {
+            if let Some(v) = v
+                && unit == Some(Unit::Ml)
+                && ((v.get_ref() * 100.0).round() - v.get_ref() * 100.0).abs() > 1e-9
+            {
+                self.c.err(
+                    self.c.line(v),
+                    format!("{field}.{key}"),
+                    format!(
+                        "{} mL has more than two decimals: give mL to 0.01",
+                        shown(*v.get_ref())
+                    ),
+                );
+            }
+        }
+    }
+
+    /// The amount given, each number checked against the product's unit and the doses
+    /// dosesim accepts.
+    fn amount(&mut self, r: &RawDose, unit: Option<Unit>, field: &str) -> DoseAmount {
         let want_unit = |this: &mut Self, s: &Spanned<f64>, key: &str, need: Unit| {
             if unit.is_some_and(|u| u != need) {
                 this.c.err(
@@ -1058,24 +1116,7 @@ impl Validator<'_> {
             }
             x
         };
-        // mL are printed to two decimals: more would be shown rounded in one output and
-        // exact in another, so a dose in mL may not have more.
-        for (key, v) in [("ml", &r.ml), ("round_to", &r.round_to)] {
-            if let Some(v) = v
-                && unit == Some(Unit::Ml)
-                && ((v.get_ref() * 100.0).round() - v.get_ref() * 100.0).abs() > 1e-9
-            {
-                self.c.err(
-                    self.c.line(v),
-                    format!("{field}.{key}"),
-                    format!(
-                        "{} mL has more than two decimals: give mL to 0.01",
-                        shown(*v.get_ref())
-                    ),
-                );
-            }
-        }
-        let amount = if let Some(v) = &r.cells_per_kg {
+        if let Some(v) = &r.cells_per_kg {
             DoseAmount::PerKg(want_unit(self, v, "cells_per_kg", Unit::Cells))
         } else if let Some(v) = &r.cells {
             DoseAmount::Fixed(want_unit(self, v, "cells", Unit::Cells))
@@ -1083,7 +1124,11 @@ impl Validator<'_> {
             DoseAmount::Fixed(want_unit(self, v, "ml", Unit::Ml))
         } else {
             DoseAmount::None
-        };
+        }
+    }
+
+    /// The rounding step: positive, and not larger than the smallest dose it applies to.
+    fn round_to(&mut self, r: &RawDose, amount: DoseAmount, field: &str) -> Option<f64> {
         let round_to = r
             .round_to
             .as_ref()
@@ -1115,6 +1160,17 @@ impl Validator<'_> {
                 );
             }
         }
+        round_to
+    }
+
+    /// The most one dose may be: positive, and not below a fixed dose.
+    fn max_per_dose(
+        &mut self,
+        r: &RawDose,
+        amount: DoseAmount,
+        line: Option<usize>,
+        field: &str,
+    ) -> Option<f64> {
         let max_per_dose = r
             .max_per_dose
             .as_ref()
@@ -1132,7 +1188,12 @@ impl Validator<'_> {
                 ),
             );
         }
-        let tolerance_pct = match &r.tolerance_pct {
+        max_per_dose
+    }
+
+    /// The tolerance for a dose given, or dosesim's default, marked assumed.
+    fn tolerance(&mut self, r: &RawDose, field: &str) -> Sourced<f64> {
+        match &r.tolerance_pct {
             Some(t) => {
                 let at = self.c.line(t);
                 let t = t.get_ref();
@@ -1155,8 +1216,17 @@ impl Validator<'_> {
                     )),
                 },
             },
-        };
-        let weight_basis = match &r.weight_basis {
+        }
+    }
+
+    /// Which weight a per-kg dose follows, or dosesim's default (current), marked assumed.
+    fn weight_basis(
+        &mut self,
+        r: &RawDose,
+        amount: DoseAmount,
+        field: &str,
+    ) -> Sourced<WeightBasis> {
+        match &r.weight_basis {
             Some(w) => {
                 let at = self.c.line(w);
                 let w = w.get_ref();
@@ -1192,15 +1262,6 @@ impl Validator<'_> {
                     ),
                 },
             },
-        };
-        let provenance = self.c.provenance(&r.source, &r.assumed, line, field);
-        Dose {
-            amount,
-            round_to,
-            max_per_dose,
-            tolerance_pct,
-            weight_basis,
-            provenance,
         }
     }
 
@@ -1214,98 +1275,8 @@ impl Validator<'_> {
         .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
         .collect();
         let rule = match (&r.days, intervals.as_slice()) {
-            (Some(days), []) => {
-                if r.count.is_some() || r.start_day.is_some() {
-                    self.c.err(
-                        line,
-                        field.clone(),
-                        "`days` lists every study day: drop start_day and count",
-                    );
-                }
-                if days.get_ref().is_empty() {
-                    self.c
-                        .err(self.c.line(days), format!("{field}.days"), "lists no day");
-                }
-                if days.get_ref().len() > limits::MAX_OCCURRENCES {
-                    self.c.err(
-                        self.c.line(days),
-                        format!("{field}.days"),
-                        format!(
-                            "lists {} days; a component may occur at most {} times",
-                            days.get_ref().len(),
-                            limits::MAX_OCCURRENCES
-                        ),
-                    );
-                }
-                let mut out: Vec<u32> = Vec::new();
-                for (k, d) in days.get_ref().iter().enumerate() {
-                    let day = self.day(d, format!("{field}.days[{k}]"));
-                    if out.last().is_some_and(|&prev| day <= prev) {
-                        self.c.err(
-                            self.c.line(d),
-                            format!("{field}.days[{k}]"),
-                            "days must be in increasing order, each once",
-                        );
-                    }
-                    out.push(day);
-                }
-                TimingRule::Days(out)
-            }
-            (None, [(key, every)]) => {
-                let start_day = match &r.start_day {
-                    Some(s) => self.day(s, format!("{field}.start_day")),
-                    None => 1,
-                };
-                let n = self.count(every, format!("{field}.{key}"), 1);
-                let count = match &r.count {
-                    Some(c) => self.count(c, format!("{field}.count"), 1),
-                    None => {
-                        self.c.err(
-                            line,
-                            format!("{field}.count"),
-                            format!("{key} needs a count"),
-                        );
-                        1
-                    }
-                };
-                let interval = match *key {
-                    "every_days" => Interval::Days(n),
-                    "every_weeks" => Interval::Weeks(n),
-                    _ => Interval::Months(n),
-                };
-                let rule = TimingRule::Every {
-                    start_day,
-                    interval,
-                    count,
-                };
-                if rule
-                    .fixed_days()
-                    .is_some_and(|d| d.last().is_some_and(|&l| i64::from(l) > MAX_DAY))
-                {
-                    self.c.err(
-                        line,
-                        field.clone(),
-                        format!("the last occurrence falls after study day {MAX_DAY}"),
-                    );
-                }
-                // Month steps: the last occurrence at most MAX_DAY days (100 years) after
-                // day 1 too, counted with the longest months, so that no start date a roster
-                // may hold runs the schedule past the calendar (a typo of 1000 for 10 did).
-                if let Interval::Months(m) = interval {
-                    let months = u64::from(m) * u64::from(count.saturating_sub(1));
-                    let last_day = u64::from(start_day) + months * 31;
-                    if last_day > MAX_DAY as u64 {
-                        self.c.err(
-                            line,
-                            field.clone(),
-                            format!(
-                                "the last occurrence falls {months} calendar months after study day {start_day}, past study day {MAX_DAY} (100 years)"
-                            ),
-                        );
-                    }
-                }
-                rule
-            }
+            (Some(days), []) => self.listed_days(r, days, line, &field),
+            (None, [(key, every)]) => self.every(r, key, every, line, &field),
             _ => {
                 self.c.err(
                     line,
@@ -1316,7 +1287,129 @@ impl Validator<'_> {
             }
         };
         // Each rule's problems are reported on its own line.
-        let closed_days = ClosedDayRules {
+        let closed_days = self.closed_days(r, &field);
+        let provenance = self.c.provenance(&r.source, &r.assumed, line, field);
+        Timing {
+            rule,
+            after: None,
+            provenance,
+            closed_days,
+        }
+    }
+
+    /// `days = [...]`: every study day listed, in increasing order.
+    fn listed_days(
+        &mut self,
+        r: &RawTiming,
+        days: &Spanned<Vec<Spanned<i64>>>,
+        line: Option<usize>,
+        field: &str,
+    ) -> TimingRule {
+        if r.count.is_some() || r.start_day.is_some() {
+            self.c.err(
+                line,
+                field,
+                "`days` lists every study day: drop start_day and count",
+            );
+        }
+        if days.get_ref().is_empty() {
+            self.c
+                .err(self.c.line(days), format!("{field}.days"), "lists no day");
+        }
+        if days.get_ref().len() > limits::MAX_OCCURRENCES {
+            self.c.err(
+                self.c.line(days),
+                format!("{field}.days"),
+                format!(
+                    "lists {} days; a component may occur at most {} times",
+                    days.get_ref().len(),
+                    limits::MAX_OCCURRENCES
+                ),
+            );
+        }
+        let mut out: Vec<u32> = Vec::new();
+        for (k, d) in days.get_ref().iter().enumerate() {
+            let day = self.day(d, format!("{field}.days[{k}]"));
+            if out.last().is_some_and(|&prev| day <= prev) {
+                self.c.err(
+                    self.c.line(d),
+                    format!("{field}.days[{k}]"),
+                    "days must be in increasing order, each once",
+                );
+            }
+            out.push(day);
+        }
+        TimingRule::Days(out)
+    }
+
+    /// `every_days`, `every_weeks` or `every_months` (`key`) with a count, ending within
+    /// the study days dosesim can date.
+    fn every(
+        &mut self,
+        r: &RawTiming,
+        key: &str,
+        every: &Spanned<i64>,
+        line: Option<usize>,
+        field: &str,
+    ) -> TimingRule {
+        let start_day = match &r.start_day {
+            Some(s) => self.day(s, format!("{field}.start_day")),
+            None => 1,
+        };
+        let n = self.count(every, format!("{field}.{key}"), 1);
+        let count = match &r.count {
+            Some(c) => self.count(c, format!("{field}.count"), 1),
+            None => {
+                self.c.err(
+                    line,
+                    format!("{field}.count"),
+                    format!("{key} needs a count"),
+                );
+                1
+            }
+        };
+        let interval = match key {
+            "every_days" => Interval::Days(n),
+            "every_weeks" => Interval::Weeks(n),
+            _ => Interval::Months(n),
+        };
+        let rule = TimingRule::Every {
+            start_day,
+            interval,
+            count,
+        };
+        if rule
+            .fixed_days()
+            .is_some_and(|d| d.last().is_some_and(|&l| i64::from(l) > MAX_DAY))
+        {
+            self.c.err(
+                line,
+                field,
+                format!("the last occurrence falls after study day {MAX_DAY}"),
+            );
+        }
+        // Month steps: the last occurrence at most MAX_DAY days (100 years) after
+        // day 1 too, counted with the longest months, so that no start date a roster
+        // may hold runs the schedule past the calendar (a typo of 1000 for 10 did).
+        if let Interval::Months(m) = interval {
+            let months = u64::from(m) * u64::from(count.saturating_sub(1));
+            let last_day = u64::from(start_day) + months * 31;
+            if last_day > MAX_DAY as u64 {
+                self.c.err(
+                    line,
+                    field,
+                    format!(
+                        "the last occurrence falls {months} calendar months after study day {start_day}, past study day {MAX_DAY} (100 years)"
+                    ),
+                );
+            }
+        }
+        rule
+    }
+
+    /// The rules for a closed day, a window, a gap and an anchor, each with its provenance.
+    fn closed_days(&mut self, r: &RawTiming, field: &str) -> ClosedDayRules {
+        ClosedDayRules {
             on_closed: r.on_closed_day.as_ref().map(|o| {
                 self.on_closed(
                     o.get_ref(),
@@ -1353,13 +1446,6 @@ impl Validator<'_> {
                 });
                 self.c.sourced(a, at, format!("{field}.anchor"), value)
             }),
-        };
-        let provenance = self.c.provenance(&r.source, &r.assumed, line, field);
-        Timing {
-            rule,
-            after: None,
-            provenance,
-            closed_days,
         }
     }
 
@@ -1450,54 +1536,76 @@ impl Validator<'_> {
                 continue;
             }
             let count = out[i].timing.rule.count();
-            let occurrences = rt.after_occurrences.as_ref().map(|o| {
-                o.get_ref()
-                    .iter()
-                    .map(|n| {
-                        let v = *n.get_ref();
-                        if !(1..=i64::from(count)).contains(&v) {
-                            self.c.err(
-                                self.c.line(n),
-                                format!("{field}.after_occurrences"),
-                                format!("occurrence {v} does not exist (1 to {count})"),
-                            );
-                        }
-                        v.clamp(1, i64::from(count.max(1))) as u32
-                    })
-                    .collect::<Vec<u32>>()
-            });
+            let occurrences = self.after_occurrences(rt, count, &field);
             let rule = After {
                 component: target,
                 occurrences,
             };
-            match (
-                out[i].timing.rule.fixed_days(),
-                out[target].timing.rule.fixed_days(),
-            ) {
-                (Some(mine), Some(theirs)) => {
-                    for (k, day) in mine.iter().enumerate() {
-                        if rule.applies_to(k as u32 + 1) && !theirs.contains(day) {
-                            self.c.err(
-                                self.c.line(after),
-                                format!("{field}.after"),
-                                format!(
-                                    "occurrence {} (study day {day}) is to follow '{}', which is not given on that day",
-                                    k + 1,
-                                    after.get_ref()
-                                ),
-                            );
-                        }
-                    }
-                }
-                _ => self.c.err(
-                    self.c.line(after),
-                    format!("{field}.after"),
-                    "`after` needs both components on fixed study days (not month intervals)",
-                ),
-            }
+            self.after_same_days(out, (i, target), &rule, after, &field);
             out[i].timing.after = Some(rule);
         }
-        // A chain of `after` must not loop back on itself.
+        self.after_loops(arm, raw, out);
+    }
+
+    /// The occurrences `after_occurrences` names, each one of the `count` there are.
+    fn after_occurrences(&mut self, rt: &RawTiming, count: u32, field: &str) -> Option<Vec<u32>> {
+        rt.after_occurrences.as_ref().map(|o| {
+            o.get_ref()
+                .iter()
+                .map(|n| {
+                    let v = *n.get_ref();
+                    if !(1..=i64::from(count)).contains(&v) {
+                        self.c.err(
+                            self.c.line(n),
+                            format!("{field}.after_occurrences"),
+                            format!("occurrence {v} does not exist (1 to {count})"),
+                        );
+                    }
+                    v.clamp(1, i64::from(count.max(1))) as u32
+                })
+                .collect::<Vec<u32>>()
+        })
+    }
+
+    /// Every occurrence of component `i` that follows `target` falls on a day `target` is
+    /// given.
+    fn after_same_days(
+        &mut self,
+        out: &[Component],
+        (i, target): (usize, usize),
+        rule: &After,
+        after: &Spanned<String>,
+        field: &str,
+    ) {
+        match (
+            out[i].timing.rule.fixed_days(),
+            out[target].timing.rule.fixed_days(),
+        ) {
+            (Some(mine), Some(theirs)) => {
+                for (k, day) in mine.iter().enumerate() {
+                    if rule.applies_to(k as u32 + 1) && !theirs.contains(day) {
+                        self.c.err(
+                            self.c.line(after),
+                            format!("{field}.after"),
+                            format!(
+                                "occurrence {} (study day {day}) is to follow '{}', which is not given on that day",
+                                k + 1,
+                                after.get_ref()
+                            ),
+                        );
+                    }
+                }
+            }
+            _ => self.c.err(
+                self.c.line(after),
+                format!("{field}.after"),
+                "`after` needs both components on fixed study days (not month intervals)",
+            ),
+        }
+    }
+
+    /// A chain of `after` must not loop back on itself.
+    fn after_loops(&mut self, arm: &str, raw: &[Spanned<RawComponent>], out: &[Component]) {
         for (start, raw_component) in raw.iter().enumerate() {
             let mut at = start;
             for _ in 0..=out.len() {
