@@ -528,105 +528,8 @@ impl PlanChecker<'_> {
         let r = raw.get_ref();
         let line = self.c.line(raw);
         match (&r.normal, &r.roster) {
-            (Some(n), None) => {
-                let n = n.get_ref();
-                let (mean, sd, min, max) = (
-                    *n.mean.get_ref(),
-                    *n.sd.get_ref(),
-                    *n.min.get_ref(),
-                    *n.max.get_ref(),
-                );
-                let (lo, hi) = (
-                    crate::model::WEIGHT_HARD_MIN_KG,
-                    crate::model::WEIGHT_HARD_MAX_KG,
-                );
-                let within = |x: f64| x.is_finite() && (lo..=hi).contains(&x);
-                for (v, name) in [(&n.min, "min"), (&n.max, "max"), (&n.mean, "mean")] {
-                    if !within(*v.get_ref()) {
-                        self.c.err(
-                            self.c.line(v),
-                            &format!("weight_kg.normal.{name}"),
-                            format!(
-                                "{} kg is not a usable body weight ({lo}-{hi} kg)",
-                                shown(*v.get_ref())
-                            ),
-                        );
-                    }
-                }
-                if !(sd.is_finite() && sd > 0.0) {
-                    self.c.err(
-                        self.c.line(&n.sd),
-                        "weight_kg.normal.sd",
-                        format!("must be a positive number of kg, not {}", shown(sd)),
-                    );
-                }
-                if within(min)
-                    && within(max)
-                    && within(mean)
-                    && !(min < max && (min..=max).contains(&mean))
-                {
-                    self.c.err(
-                        self.c.line(&n.min),
-                        "weight_kg.normal",
-                        format!(
-                            "needs min < max with the mean between them (min {}, mean {}, max {})",
-                            shown(min),
-                            shown(mean),
-                            shown(max)
-                        ),
-                    );
-                }
-                self.provenance(
-                    &r.source,
-                    &r.assumed,
-                    line,
-                    "weight_kg",
-                    format!(
-                        "normal, mean {} kg, SD {} kg, truncated to {}-{} kg, to 0.1 kg",
-                        shown(mean),
-                        shown(sd),
-                        shown(min),
-                        shown(max)
-                    ),
-                );
-                WeightModel::Normal { mean, sd, min, max }
-            }
-            (None, Some(p)) => {
-                let path = self
-                    .c
-                    .path
-                    .parent()
-                    .unwrap_or(Path::new("."))
-                    .join(p.get_ref());
-                let weights = match crate::roster::read(&path, trial) {
-                    Ok(roster) => roster.entries.iter().map(|e| e.weight_kg).collect(),
-                    Err(e) => {
-                        let line = self.c.line(p);
-                        self.c.err(
-                            line,
-                            "weight_kg.roster",
-                            format!(
-                                "the roster {} (relative to the plan's folder) cannot be used",
-                                path.display()
-                            ),
-                        );
-                        self.c.problems.extend(e.problems);
-                        Vec::new()
-                    }
-                };
-                self.provenance(
-                    &r.source,
-                    &r.assumed,
-                    line,
-                    "weight_kg",
-                    format!(
-                        "drawn from the {} weights of {}",
-                        weights.len(),
-                        p.get_ref()
-                    ),
-                );
-                WeightModel::Roster { path, weights }
-            }
+            (Some(n), None) => self.normal(n.get_ref(), r, line),
+            (None, Some(p)) => self.roster_weights(p, r, line, trial),
             _ => {
                 self.c.err(
                     line,
@@ -641,6 +544,111 @@ impl PlanChecker<'_> {
                 }
             }
         }
+    }
+
+    /// A normal distribution of weights, truncated to usable body weights.
+    fn normal(&mut self, n: &RawNormal, r: &RawWeight, line: Option<usize>) -> WeightModel {
+        let (mean, sd, min, max) = (
+            *n.mean.get_ref(),
+            *n.sd.get_ref(),
+            *n.min.get_ref(),
+            *n.max.get_ref(),
+        );
+        let (lo, hi) = (
+            crate::model::WEIGHT_HARD_MIN_KG,
+            crate::model::WEIGHT_HARD_MAX_KG,
+        );
+        let within = |x: f64| x.is_finite() && (lo..=hi).contains(&x);
+        for (v, name) in [(&n.min, "min"), (&n.max, "max"), (&n.mean, "mean")] {
+            if !within(*v.get_ref()) {
+                self.c.err(
+                    self.c.line(v),
+                    &format!("weight_kg.normal.{name}"),
+                    format!(
+                        "{} kg is not a usable body weight ({lo}-{hi} kg)",
+                        shown(*v.get_ref())
+                    ),
+                );
+            }
+        }
+        if !(sd.is_finite() && sd > 0.0) {
+            self.c.err(
+                self.c.line(&n.sd),
+                "weight_kg.normal.sd",
+                format!("must be a positive number of kg, not {}", shown(sd)),
+            );
+        }
+        if within(min) && within(max) && within(mean) && !(min < max && (min..=max).contains(&mean))
+        {
+            self.c.err(
+                self.c.line(&n.min),
+                "weight_kg.normal",
+                format!(
+                    "needs min < max with the mean between them (min {}, mean {}, max {})",
+                    shown(min),
+                    shown(mean),
+                    shown(max)
+                ),
+            );
+        }
+        self.provenance(
+            &r.source,
+            &r.assumed,
+            line,
+            "weight_kg",
+            format!(
+                "normal, mean {} kg, SD {} kg, truncated to {}-{} kg, to 0.1 kg",
+                shown(mean),
+                shown(sd),
+                shown(min),
+                shown(max)
+            ),
+        );
+        WeightModel::Normal { mean, sd, min, max }
+    }
+
+    /// Weights drawn from a roster's (a path relative to the plan's folder).
+    fn roster_weights(
+        &mut self,
+        p: &Spanned<String>,
+        r: &RawWeight,
+        line: Option<usize>,
+        trial: &Trial,
+    ) -> WeightModel {
+        let path = self
+            .c
+            .path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(p.get_ref());
+        let weights = match crate::roster::read(&path, trial) {
+            Ok(roster) => roster.entries.iter().map(|e| e.weight_kg).collect(),
+            Err(e) => {
+                let line = self.c.line(p);
+                self.c.err(
+                    line,
+                    "weight_kg.roster",
+                    format!(
+                        "the roster {} (relative to the plan's folder) cannot be used",
+                        path.display()
+                    ),
+                );
+                self.c.problems.extend(e.problems);
+                Vec::new()
+            }
+        };
+        self.provenance(
+            &r.source,
+            &r.assumed,
+            line,
+            "weight_kg",
+            format!(
+                "drawn from the {} weights of {}",
+                weights.len(),
+                p.get_ref()
+            ),
+        );
+        WeightModel::Roster { path, weights }
     }
 
     fn mortality(&mut self, raw: &Spanned<RawMortality>) -> Mortality {
