@@ -1817,6 +1817,52 @@ impl Model<'_> {
         }
     }
 
+    /// Per forecast product whose capacity `limits` counts, no week or month over it yet.
+    fn empty_over(&self, limits: Option<&Limits>) -> OverCounts {
+        limits.map_or(Vec::new(), |l| {
+            l.iter()
+                .map(|m| {
+                    m.as_ref()
+                        .map(|_| (vec![0; self.weeks], vec![0; self.months.len()]))
+                })
+                .collect()
+        })
+    }
+
+    /// Block `b` of the `n` replicates into `acc`: each replicate run, its `cols` kept
+    /// (packed in one block) and, with `extras`, its dose counts and weeks over capacity.
+    /// Returns the block's bytes.
+    fn run_block(
+        &self,
+        acc: &mut Acc,
+        (b, n, seed): (usize, usize, u64),
+        (layout, width): (&Layout, usize),
+        extras: Option<(&Limits, &[Range<usize>])>,
+        tick: &(dyn Fn(Tick) + Sync),
+    ) -> usize {
+        let (mut t, mut all, mut flags, mut fill) = acc
+            .scratch
+            .take()
+            .unwrap_or_else(|| (self.empty_tally(), Vec::new(), Vec::new(), Fill::default()));
+        let len = BLOCK.min(n - b * BLOCK);
+        acc.values.clear();
+        acc.values.resize(width * len, 0);
+        for i in 0..len {
+            self.replicate_into(seed, (b * BLOCK + i) as u64, &mut t);
+            self.fill(&t, layout, (i, len), &mut acc.values, &mut fill);
+            if let Some(limits) = extras {
+                let scratch = (&mut acc.over, &mut flags);
+                self.count_extras(&t, &mut acc.doses, &mut all, limits, scratch);
+            }
+            tick(Tick::Replicate);
+        }
+        let block = Block::pack(&acc.values, len, width);
+        let bytes = block.bytes();
+        acc.blocks.push((b, block));
+        acc.scratch = Some((t, all, flags, fill));
+        bytes
+    }
+
     /// Every replicate once, on `pool`, keeping `cols` of each (in replicate order), and
     /// with `limits` (`Some`: this pass counts them) the [`Extras`]. With a `budget`, stops
     /// as soon as the kept figures pass that many bytes. `tick` is told of each replicate.
@@ -1834,127 +1880,40 @@ impl Model<'_> {
         let layout = Layout::of(self, cols);
         let width = cols.len();
         let month_weeks = self.month_weeks();
+        let extras = limits.map(|l| (l, month_weeks.as_slice()));
         let stored = AtomicUsize::new(0);
         let over_budget = AtomicBool::new(false);
-        let empty_over = || -> OverCounts {
-            limits.map_or(Vec::new(), |l| {
-                l.iter()
-                    .map(|m| {
-                        m.as_ref()
-                            .map(|_| (vec![0; self.weeks], vec![0; self.months.len()]))
-                    })
-                    .collect()
-            })
-        };
         tick(Tick::Pass { replicates });
-        // Each task's scratch: a tally, a block's values and the extras, reused from block
-        // to block.
-        struct Acc {
-            blocks: Vec<(usize, Block)>,
-            doses: Hist,
-            over: OverCounts,
-            values: Vec<u64>,
-            scratch: Option<(Tally, Vec<u32>, Vec<bool>, Fill)>,
-        }
         let acc = pool.install(|| {
             (0..n.div_ceil(BLOCK))
                 .into_par_iter()
                 .fold(
-                    || Acc {
-                        blocks: Vec::new(),
-                        doses: match limits {
+                    || {
+                        let doses = match limits {
                             Some(_) => Hist::new(self.dose_columns()),
                             None => Hist::default(),
-                        },
-                        over: empty_over(),
-                        values: Vec::new(),
-                        scratch: None,
+                        };
+                        Acc::new(doses, self.empty_over(limits))
                     },
                     |mut acc, b| {
                         if over_budget.load(Ordering::Relaxed) {
                             return acc;
                         }
-                        let (mut t, mut all, mut flags, mut fill) =
-                            acc.scratch.take().unwrap_or_else(|| {
-                                (self.empty_tally(), Vec::new(), Vec::new(), Fill::default())
-                            });
-                        let len = BLOCK.min(n - b * BLOCK);
-                        acc.values.clear();
-                        acc.values.resize(width * len, 0);
-                        for i in 0..len {
-                            self.replicate_into(seed, (b * BLOCK + i) as u64, &mut t);
-                            self.fill(&t, &layout, (i, len), &mut acc.values, &mut fill);
-                            if let Some(l) = limits {
-                                self.count_extras(
-                                    &t,
-                                    &mut acc.doses,
-                                    &mut all,
-                                    (l, &month_weeks),
-                                    (&mut acc.over, &mut flags),
-                                );
-                            }
-                            tick(Tick::Replicate);
-                        }
-                        let block = Block::pack(&acc.values, len, width);
-                        let total =
-                            stored.fetch_add(block.bytes(), Ordering::Relaxed) + block.bytes();
+                        let at = (b, n, seed);
+                        let bytes = self.run_block(&mut acc, at, (&layout, width), extras, tick);
+                        let total = stored.fetch_add(bytes, Ordering::Relaxed) + bytes;
                         if budget.is_some_and(|b| total > b) {
                             over_budget.store(true, Ordering::Relaxed);
                         }
-                        acc.blocks.push((b, block));
-                        acc.scratch = Some((t, all, flags, fill));
                         acc
                     },
                 )
-                .reduce(
-                    || Acc {
-                        blocks: Vec::new(),
-                        doses: Hist::default(),
-                        over: Vec::new(),
-                        values: Vec::new(),
-                        scratch: None,
-                    },
-                    |mut a, b| {
-                        a.blocks.extend(b.blocks);
-                        if a.over.is_empty() {
-                            a.over = b.over;
-                        } else {
-                            for (x, y) in a.over.iter_mut().zip(b.over) {
-                                if let (Some((xw, xm)), Some((yw, ym))) = (x, y) {
-                                    for (p, q) in xw.iter_mut().zip(yw) {
-                                        *p += q;
-                                    }
-                                    for (p, q) in xm.iter_mut().zip(ym) {
-                                        *p += q;
-                                    }
-                                }
-                            }
-                        }
-                        Acc {
-                            blocks: a.blocks,
-                            doses: a.doses.merge(b.doses),
-                            over: a.over,
-                            values: Vec::new(),
-                            scratch: None,
-                        }
-                    },
-                )
+                .reduce(|| Acc::new(Hist::default(), Vec::new()), Acc::merge)
         });
-        let mut blocks = acc.blocks;
         if over_budget.load(Ordering::Relaxed) {
-            let mut col_bytes = vec![0u64; width];
-            let mut done = 0u64;
-            for (_, b) in &blocks {
-                done += b.len as u64;
-                for (c, x) in col_bytes.iter_mut().enumerate() {
-                    *x += b.col_bytes(c) as u64;
-                }
-            }
-            return Pass::OverBudget {
-                col_bytes,
-                replicates: done,
-            };
+            return Pass::over_budget(&acc.blocks, width);
         }
+        let mut blocks = acc.blocks;
         blocks.sort_unstable_by_key(|b| b.0);
         let extras = limits.map(|_| {
             let mut doses = acc.doses;
@@ -1965,7 +1924,7 @@ impl Model<'_> {
             Extras {
                 doses,
                 over: if acc.over.is_empty() {
-                    empty_over()
+                    self.empty_over(limits)
                 } else {
                     acc.over
                 },
@@ -1978,6 +1937,73 @@ impl Model<'_> {
             },
             extras,
         )
+    }
+}
+
+/// Each task's scratch in a [`Model::pass`]: its blocks and extras so far, and a tally,
+/// a block's values and the extras' scratch, reused from block to block.
+struct Acc {
+    blocks: Vec<(usize, Block)>,
+    doses: Hist,
+    over: OverCounts,
+    values: Vec<u64>,
+    scratch: Option<(Tally, Vec<u32>, Vec<bool>, Fill)>,
+}
+
+impl Acc {
+    fn new(doses: Hist, over: OverCounts) -> Acc {
+        Acc {
+            blocks: Vec::new(),
+            doses,
+            over,
+            values: Vec::new(),
+            scratch: None,
+        }
+    }
+
+    /// Two tasks' blocks and extras together (the scratch is dropped).
+    fn merge(mut self, b: Acc) -> Acc {
+        self.blocks.extend(b.blocks);
+        if self.over.is_empty() {
+            self.over = b.over;
+        } else {
+            for (x, y) in self.over.iter_mut().zip(b.over) {
+                if let (Some((xw, xm)), Some((yw, ym))) = (x, y) {
+                    for (p, q) in xw.iter_mut().zip(yw) {
+                        *p += q;
+                    }
+                    for (p, q) in xm.iter_mut().zip(ym) {
+                        *p += q;
+                    }
+                }
+            }
+        }
+        Acc {
+            blocks: self.blocks,
+            doses: self.doses.merge(b.doses),
+            over: self.over,
+            values: Vec::new(),
+            scratch: None,
+        }
+    }
+}
+
+impl Pass {
+    /// A pass stopped over its budget: per column, the bytes its `blocks` took, and the
+    /// replicates they hold.
+    fn over_budget(blocks: &[(usize, Block)], width: usize) -> Pass {
+        let mut col_bytes = vec![0u64; width];
+        let mut done = 0u64;
+        for (_, b) in blocks {
+            done += b.len as u64;
+            for (c, x) in col_bytes.iter_mut().enumerate() {
+                *x += b.col_bytes(c) as u64;
+            }
+        }
+        Pass::OverBudget {
+            col_bytes,
+            replicates: done,
+        }
     }
 }
 
