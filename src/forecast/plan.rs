@@ -391,7 +391,7 @@ impl PlanChecker<'_> {
             if !crate::model::is_safe_id(&id) {
                 self.c.err(
                     self.c.line(&r.id),
-                    &f("id"),
+                    f("id"),
                     format!(
                         "'{id}' is not a valid id: use {}",
                         crate::model::SAFE_ID_RULE
@@ -401,7 +401,7 @@ impl PlanChecker<'_> {
             if out.iter().any(|o| o.id == id) {
                 self.c.err(
                     self.c.line(&r.id),
-                    &f("id"),
+                    f("id"),
                     format!("site '{id}' is listed twice"),
                 );
             }
@@ -409,7 +409,7 @@ impl PlanChecker<'_> {
                 if !crate::model::is_safe_id(c.get_ref()) {
                     self.c.err(
                         self.c.line(c),
-                        &f("calendar"),
+                        f("calendar"),
                         format!(
                             "'{}' is not a site calendar id: name the file (without .toml) in the calendars folder",
                             c.get_ref()
@@ -423,7 +423,7 @@ impl PlanChecker<'_> {
                 let line = self.c.line(&r.activation);
                 self.c.err(
                     line,
-                    &f("activation"),
+                    f("activation"),
                     format!("{activation} is before the plan's start ({start}): the forecast counts from the start"),
                 );
             }
@@ -470,7 +470,7 @@ impl PlanChecker<'_> {
             if !(0..=MAX_BLOCK).contains(&v) {
                 self.c.err(
                     self.c.line(n),
-                    &format!("allocation.ratio.{arm}"),
+                    format!("allocation.ratio.{arm}"),
                     format!("{v} is out of range (0 to {MAX_BLOCK})"),
                 );
                 continue;
@@ -563,7 +563,7 @@ impl PlanChecker<'_> {
             if !within(*v.get_ref()) {
                 self.c.err(
                     self.c.line(v),
-                    &format!("weight_kg.normal.{name}"),
+                    format!("weight_kg.normal.{name}"),
                     format!(
                         "{} kg is not a usable body weight ({lo}-{hi} kg)",
                         shown(*v.get_ref())
@@ -696,7 +696,7 @@ impl PlanChecker<'_> {
                 let ids: Vec<&str> = trial.products.iter().map(|p| p.id.as_str()).collect();
                 self.c.err(
                     self.c.line(p),
-                    &format!("product.{id}"),
+                    format!("product.{id}"),
                     format!(
                         "unknown product '{id}'; the products of {} are: {}",
                         trial.id,
@@ -708,7 +708,7 @@ impl PlanChecker<'_> {
             if trial.products[k].unit != Unit::Cells {
                 self.c.err(
                     self.c.line(p),
-                    &format!("product.{id}"),
+                    format!("product.{id}"),
                     format!(
                     "'{id}' is counted in mL, not cells: lots and capacity are for cell products (its demand is forecast without them)"
                 ),

@@ -376,6 +376,18 @@ struct Frame<'a> {
 /// A roster patient still on study, with the amount of each dose to come.
 type FixedAmounts = (Fixed, Vec<f64>);
 
+/// Per arm, whether the plan allocates to it and whether anyone can be on it; and the
+/// products forecast.
+type ArmsAndProducts = (Vec<bool>, Vec<bool>, Vec<usize>);
+
+/// The schedules, each one's assumed regimen values per product slot, and per plan site
+/// and arm the run of schedules from its first start day.
+type Schedules = (Vec<Sched>, Vec<Vec<Assumed>>, Vec<Vec<(i64, Range<u32>)>>);
+
+/// What the record makes certain, the roster's patients still on study, and the roster's
+/// demand as planned.
+type OnStudyFacts = (Facts, Vec<FixedAmounts>, Option<Vec<f64>>);
+
 /// Week 1 is the start's ISO week, or the first roster patient's when earlier, so that
 /// every dose a roster patient is given is in a week; with a record, the as-of date's
 /// week, since what came before is known. The horizon's end stays. Returns week 1's
@@ -420,7 +432,7 @@ fn forecast_products(
     trial: &Trial,
     plan: &ForecastPlan,
     roster: Option<&Roster>,
-) -> Result<(Vec<bool>, Vec<bool>, Vec<usize>), InputError> {
+) -> Result<ArmsAndProducts, InputError> {
     let allocated: Vec<bool> = (0..trial.arms.len())
         .map(|a| plan.allocation.ratio.iter().any(|r| r.0 == a))
         .collect();
@@ -565,7 +577,7 @@ impl Frame<'_> {
         on_study: Option<OnStudy<'_>>,
         (roster_sites, months, month_of_day): (&[u16], usize, &[u16]),
         assumed: &mut [Assumed],
-    ) -> Result<(Facts, Vec<FixedAmounts>, Option<Vec<f64>>), InputError> {
+    ) -> Result<OnStudyFacts, InputError> {
         let ns = assumed.len() / self.np;
         let mut facts = Facts::sized(ns * self.np, self.weeks, months, ns);
         facts.as_of = on_study.and_then(|o| o.log).map(|l| l.as_of);
@@ -606,14 +618,13 @@ impl Frame<'_> {
     /// date; else one per arm for every start. Returns the schedules, each one's assumed
     /// regimen values per product slot, and per plan site and arm the run of schedules
     /// from its first start day.
-    #[allow(clippy::type_complexity)]
     fn schedules(
         &self,
         calendars: &Sites,
         plans: &[Plan],
         resume_day: i64,
         reference: Kg,
-    ) -> Result<(Vec<Sched>, Vec<Vec<Assumed>>, Vec<Vec<(i64, Range<u32>)>>), InputError> {
+    ) -> Result<Schedules, InputError> {
         let (groups, group_of) = self.site_groups(resume_day);
         // Every (calendar, arm, start day) to make, and per group and arm where its run
         // of schedules begins.
