@@ -21,6 +21,7 @@
 pub mod adherence;
 pub mod bundle;
 pub mod chart;
+pub(crate) mod checker;
 pub mod cli;
 pub mod cmd;
 pub mod cohort;

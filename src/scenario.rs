@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::checker::{Checker, RawValue};
 use crate::error::{InputError, Lines, Problem, line_of};
 use crate::format::shown;
 use crate::limits::{self, MAX_NAME_CHARS, MAX_TEXT_CHARS};
@@ -53,7 +54,7 @@ const PLAUSIBLE: [(&str, f64, f64, &str); 3] = [
 ];
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawScenario {
     trial: Spanned<RawTrial>,
     weight_kg: Option<Spanned<RawWeight>>,
@@ -68,7 +69,7 @@ struct RawScenario {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawTrial {
     id: Spanned<String>,
     title: String,
@@ -79,7 +80,7 @@ struct RawTrial {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawFollowUp {
     months: Spanned<i64>,
     source: Option<String>,
@@ -87,7 +88,7 @@ struct RawFollowUp {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawWeight {
     usual_min: Spanned<f64>,
     usual_max: Spanned<f64>,
@@ -96,7 +97,7 @@ struct RawWeight {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawProduct {
     id: Spanned<String>,
     name: String,
@@ -107,7 +108,7 @@ struct RawProduct {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawArm {
     id: Spanned<String>,
     name: String,
@@ -149,7 +150,7 @@ fn note_parts(v: &toml::Value) -> Result<(Option<&str>, &str), String> {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawComponent {
     id: Spanned<String>,
     name: Option<String>,
@@ -157,13 +158,13 @@ struct RawComponent {
     product: Spanned<String>,
     dose: RawDose,
     timing: RawTiming,
-    route: Option<RawText>,
-    duration_min: Option<RawCount>,
+    route: Option<RawValue<String>>,
+    duration_min: Option<RawValue<i64>>,
     note: Option<String>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawDose {
     cells_per_kg: Option<Spanned<f64>>,
     cells: Option<Spanned<f64>>,
@@ -171,14 +172,14 @@ struct RawDose {
     none: Option<Spanned<bool>>,
     round_to: Option<Spanned<f64>>,
     max_per_dose: Option<Spanned<f64>>,
-    tolerance_pct: Option<Spanned<RawNumber>>,
-    weight_basis: Option<Spanned<RawText>>,
+    tolerance_pct: Option<Spanned<RawValue<f64>>>,
+    weight_basis: Option<Spanned<RawValue<String>>>,
     source: Option<String>,
     assumed: Option<String>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawTiming {
     days: Option<Spanned<Vec<Spanned<i64>>>>,
     start_day: Option<Spanned<i64>>,
@@ -190,51 +191,27 @@ struct RawTiming {
     after_occurrences: Option<Spanned<Vec<Spanned<i64>>>>,
     source: Option<String>,
     assumed: Option<String>,
-    on_closed_day: Option<Spanned<RawText>>,
+    on_closed_day: Option<Spanned<RawValue<String>>>,
     window: Option<Spanned<RawWindow>>,
-    min_gap_days: Option<Spanned<RawCount>>,
-    anchor: Option<Spanned<RawText>>,
+    min_gap_days: Option<Spanned<RawValue<i64>>>,
+    anchor: Option<Spanned<RawValue<String>>>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawText {
-    value: String,
-    source: Option<String>,
-    assumed: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawNumber {
-    value: Spanned<f64>,
-    source: Option<String>,
-    assumed: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawCount {
-    value: Spanned<i64>,
-    source: Option<String>,
-    assumed: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawVisit {
     id: Spanned<String>,
     name: String,
     day: Spanned<i64>,
     arms: Option<Vec<Spanned<String>>>,
     window: Option<RawWindow>,
-    on_closed_day: Option<Spanned<RawText>>,
+    on_closed_day: Option<Spanned<RawValue<String>>>,
     source: Option<String>,
     assumed: Option<String>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawWindow {
     days_before: Spanned<i64>,
     days_after: Spanned<i64>,
@@ -243,7 +220,7 @@ struct RawWindow {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawBackground {
     id: Spanned<String>,
     name: String,
@@ -399,13 +376,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Trial, InputError> {
         });
         InputError::one(Problem::new(path, e.message().trim().to_string()).at(line))
     })?;
-    let lines = Lines::new(text);
-    Validator {
+    let mut c = Checker::new(
         path,
-        problems: text_problems(path, text, &lines),
-        lines,
-    }
-    .run(raw)
+        text,
+        "needs provenance: `source` quoting the registry record, or `assumed` with the reason",
+    );
+    c.problems = text_problems(path, text, c.lines());
+    Validator { c }.run(raw)
 }
 
 /// Every string of the file that holds a control character (a carriage return in an arm's
@@ -536,21 +513,10 @@ fn syntax_error_line(text: &str, at: usize) -> usize {
 }
 
 struct Validator<'a> {
-    path: &'a Path,
-    lines: Lines,
-    problems: Vec<Problem>,
+    c: Checker<'a>,
 }
 
 impl Validator<'_> {
-    fn line<T>(&self, s: &Spanned<T>) -> Option<usize> {
-        Some(self.lines.of(s.span().start))
-    }
-
-    fn err(&mut self, line: Option<usize>, field: String, message: impl Into<String>) {
-        self.problems
-            .push(Problem::new(self.path, message).at(line).field(field));
-    }
-
     /// Each arm note's code: given (an id, at most 32 characters, unique in the arm) or
     /// `note1`, `note2`, ... by position.
     fn note_codes(&mut self, notes: &[Spanned<toml::Value>], field: &str) -> Vec<String> {
@@ -559,20 +525,20 @@ impl Validator<'_> {
             let f = format!("{field}.notes[{k}]");
             let code = match note_parts(n.get_ref()) {
                 Err(msg) => {
-                    self.err(self.line(n), f, msg);
+                    self.c.err(self.c.line(n), f, msg);
                     format!("note{}", k + 1)
                 }
                 Ok((None, _)) => format!("note{}", k + 1),
                 Ok((Some(c), _)) => {
                     if !is_safe_id(c) {
-                        self.err(
-                            self.line(n),
+                        self.c.err(
+                            self.c.line(n),
                             format!("{f}.code"),
                             format!("'{c}' is not a valid code: use {SAFE_ID_RULE}"),
                         );
                     } else if c.chars().count() > MAX_NOTE_CODE_CHARS {
-                        self.err(
-                            self.line(n),
+                        self.c.err(
+                            self.c.line(n),
                             format!("{f}.code"),
                             format!(
                                 "note code '{c}' is longer than {MAX_NOTE_CODE_CHARS} characters: it is a short code for every dose row of pharmacy.csv"
@@ -583,8 +549,8 @@ impl Validator<'_> {
                 }
             };
             if out.contains(&code) {
-                self.err(
-                    self.line(n),
+                self.c.err(
+                    self.c.line(n),
                     format!("{field}.notes[{k}]"),
                     format!("note code '{code}' is used twice in this arm"),
                 );
@@ -596,8 +562,8 @@ impl Validator<'_> {
 
     fn id(&mut self, id: &Spanned<String>, field: String) -> String {
         if !is_safe_id(id.get_ref()) {
-            self.err(
-                self.line(id),
+            self.c.err(
+                self.c.line(id),
                 field,
                 format!("'{}' is not a valid id: use {SAFE_ID_RULE}", id.get_ref()),
             );
@@ -605,46 +571,17 @@ impl Validator<'_> {
         id.get_ref().clone()
     }
 
-    fn provenance(
-        &mut self,
-        source: &Option<String>,
-        assumed: &Option<String>,
-        line: Option<usize>,
-        field: String,
-    ) -> Provenance {
-        Provenance::from_texts(source, assumed).unwrap_or_else(|| {
-            self.err(
-                line,
-                field,
-                "needs provenance: `source` quoting the registry record, or `assumed` with the reason",
-            );
-            Provenance::default()
-        })
-    }
-
-    fn positive(&mut self, v: &Spanned<f64>, field: String) -> f64 {
-        let x = *v.get_ref();
-        if !(x.is_finite() && x > 0.0) {
-            self.err(
-                self.line(v),
-                field,
-                format!("must be a positive number, not {}", shown(x)),
-            );
-        }
-        x
-    }
-
     fn day(&mut self, v: &Spanned<i64>, field: String) -> u32 {
         let d = *v.get_ref();
         if d == 0 {
-            self.err(
-                self.line(v),
+            self.c.err(
+                self.c.line(v),
                 field,
                 "there is no day 0: study day 1 is the start date",
             );
         } else if !(1..=MAX_DAY).contains(&d) {
-            self.err(
-                self.line(v),
+            self.c.err(
+                self.c.line(v),
                 field,
                 format!("study day {d} is out of range (1 to {MAX_DAY})"),
             );
@@ -653,15 +590,7 @@ impl Validator<'_> {
     }
 
     fn count(&mut self, v: &Spanned<i64>, field: String, min: i64) -> u32 {
-        let n = *v.get_ref();
-        if !(min..=MAX_COUNT).contains(&n) {
-            self.err(
-                self.line(v),
-                field,
-                format!("{n} is out of range ({min} to {MAX_COUNT})"),
-            );
-        }
-        n.clamp(min, MAX_COUNT) as u32
+        self.c.whole(v, field, (min, MAX_COUNT))
     }
 
     fn run(mut self, raw: RawScenario) -> Result<Trial, InputError> {
@@ -670,9 +599,9 @@ impl Validator<'_> {
         if let Some(u) = &t.registry_url {
             let lower = u.to_ascii_lowercase();
             if !(lower.starts_with("https://") || lower.starts_with("http://")) {
-                self.err(
-                    self.line(&raw.trial),
-                    "trial.registry_url".into(),
+                self.c.err(
+                    self.c.line(&raw.trial),
+                    "trial.registry_url",
                     format!("'{u}' is not a web address: the report links it, so only http:// and https:// addresses are accepted"),
                 );
             }
@@ -682,27 +611,27 @@ impl Validator<'_> {
             let months = self.count(&r.months, "trial.follow_up.months".into(), 1);
             FollowUp {
                 months,
-                provenance: self.provenance(
+                provenance: self.c.provenance(
                     &r.source,
                     &r.assumed,
-                    self.line(f),
-                    "trial.follow_up".into(),
+                    self.c.line(f),
+                    "trial.follow_up",
                 ),
             }
         });
         if t.seed.get_ref().trim().is_empty() {
-            self.err(
-                self.line(&t.seed),
-                "trial.seed".into(),
+            self.c.err(
+                self.c.line(&t.seed),
+                "trial.seed",
                 "name the registry record this scenario comes from",
             );
         }
         let weight = match &raw.weight_kg {
             Some(w) => self.weight(w),
             None => {
-                self.err(
+                self.c.err(
                     Some(1),
-                    "weight_kg".into(),
+                    "weight_kg",
                     "missing [weight_kg] table with usual_min and usual_max",
                 );
                 WeightRange {
@@ -722,7 +651,7 @@ impl Validator<'_> {
             .collect();
 
         if raw.arms.is_empty() {
-            self.err(None, "arms".into(), "the scenario has no [[arms]]");
+            self.c.err(None, "arms", "the scenario has no [[arms]]");
         }
         let arm_ids: Vec<String> = raw
             .arms
@@ -739,13 +668,15 @@ impl Validator<'_> {
             let field = format!("arms[{i}]");
             let id = self.id(&ra.id, format!("{field}.id"));
             if !seen.insert(id.clone()) {
-                self.err(
-                    self.line(&ra.id),
+                self.c.err(
+                    self.c.line(&ra.id),
                     format!("{field}.id"),
                     format!("arm '{id}' is defined twice"),
                 );
             }
-            let provenance = self.provenance(&ra.source, &ra.assumed, self.line(a), field.clone());
+            let provenance =
+                self.c
+                    .provenance(&ra.source, &ra.assumed, self.c.line(a), field.clone());
             let components = self.components(&id, &ra.components, &products, &product_index);
             arms.push(Arm {
                 visits: visits
@@ -784,15 +715,15 @@ impl Validator<'_> {
                 .chain(arm.background.iter().map(|b| &b.id))
             {
                 if !ids.insert(id) {
-                    self.problems.push(
-                        Problem::new(self.path, format!("arm '{}' gets two visits or background treatments with the id '{id}'", arm.id))
+                    self.c.problems.push(
+                        Problem::new(self.c.path, format!("arm '{}' gets two visits or background treatments with the id '{id}'", arm.id))
                             .field("visits/background"),
                     );
                 }
             }
         }
         self.limits(&raw, &arms);
-        InputError::check(self.problems)?;
+        self.c.finish()?;
         Ok(Trial {
             id: trial_id,
             title: t.title.clone(),
@@ -800,7 +731,7 @@ impl Validator<'_> {
             seed: t.seed.get_ref().clone(),
             registry_url: t.registry_url.clone(),
             follow_up,
-            file: self.path.to_path_buf(),
+            file: self.c.path.to_path_buf(),
             weight,
             products,
             arms,
@@ -812,8 +743,8 @@ impl Validator<'_> {
     fn limits(&mut self, raw: &RawScenario, arms: &[Arm]) {
         fn over<T>(v: &mut Validator, list: &[Spanned<T>], max: usize, field: String, what: &str) {
             if let Some(first) = list.get(max) {
-                v.err(
-                    v.line(first),
+                v.c.err(
+                    v.c.line(first),
                     field,
                     format!("{} {what}; a scenario may have at most {max}", list.len()),
                 );
@@ -845,8 +776,8 @@ impl Validator<'_> {
             let ra = a.get_ref();
             let field = format!("arms[{i}]");
             if let Some(first) = ra.components.get(limits::MAX_COMPONENTS) {
-                self.err(
-                    self.line(first),
+                self.c.err(
+                    self.c.line(first),
                     format!("{field}.components"),
                     format!(
                         "arm '{}' has {} components; an arm may have at most {}",
@@ -857,8 +788,8 @@ impl Validator<'_> {
                 );
             }
             if ra.notes.len() > limits::MAX_NOTES {
-                self.err(
-                    self.line(a),
+                self.c.err(
+                    self.c.line(a),
                     format!("{field}.notes"),
                     format!(
                         "arm '{}' has {} notes; an arm may have at most {}",
@@ -878,8 +809,8 @@ impl Validator<'_> {
                 + arm.visits.len()
                 + arm.background.len();
             if events > limits::MAX_EVENTS_PER_ARM {
-                self.err(
-                    raw.arms.get(i).and_then(|a| self.line(a)),
+                self.c.err(
+                    raw.arms.get(i).and_then(|a| self.c.line(a)),
                     format!("arms[{i}]"),
                     format!(
                         "arm '{}' gives each patient {events} events (doses, visits and background treatments); an arm may give at most {}",
@@ -893,25 +824,27 @@ impl Validator<'_> {
 
     fn weight(&mut self, w: &Spanned<RawWeight>) -> WeightRange {
         let r = w.get_ref();
-        let min = self.positive(&r.usual_min, "weight_kg.usual_min".into());
-        let max = self.positive(&r.usual_max, "weight_kg.usual_max".into());
+        let min = self.c.positive(&r.usual_min, "weight_kg.usual_min");
+        let max = self.c.positive(&r.usual_max, "weight_kg.usual_max");
         if min >= max {
-            self.err(
-                self.line(&r.usual_max),
-                "weight_kg.usual_max".into(),
+            self.c.err(
+                self.c.line(&r.usual_max),
+                "weight_kg.usual_max",
                 format!("must be above usual_min ({} kg)", shown(min)),
             );
         }
         if min < WEIGHT_HARD_MIN_KG || max > WEIGHT_HARD_MAX_KG {
-            self.err(
-                self.line(w),
-                "weight_kg".into(),
+            self.c.err(
+                self.c.line(w),
+                "weight_kg",
                 format!(
                     "the usual range must lie within the hard limits {WEIGHT_HARD_MIN_KG}-{WEIGHT_HARD_MAX_KG} kg"
                 ),
             );
         }
-        let provenance = self.provenance(&r.source, &r.assumed, self.line(w), "weight_kg".into());
+        let provenance = self
+            .c
+            .provenance(&r.source, &r.assumed, self.c.line(w), "weight_kg");
         WeightRange {
             usual_min_kg: min,
             usual_max_kg: max,
@@ -928,8 +861,8 @@ impl Validator<'_> {
             let field = format!("products[{i}]");
             let id = self.id(&rp.id, format!("{field}.id"));
             if !seen.insert(id.clone()) {
-                self.err(
-                    self.line(&rp.id),
+                self.c.err(
+                    self.c.line(&rp.id),
                     format!("{field}.id"),
                     format!("product '{id}' is defined twice"),
                 );
@@ -938,8 +871,8 @@ impl Validator<'_> {
                 "cells" => Unit::Cells,
                 "mL" => Unit::Ml,
                 other => {
-                    self.err(
-                        self.line(&rp.unit),
+                    self.c.err(
+                        self.c.line(&rp.unit),
                         format!("{field}.unit"),
                         format!("unknown unit '{other}': use \"cells\" or \"mL\""),
                     );
@@ -948,15 +881,18 @@ impl Validator<'_> {
             };
             let concentration = rp.concentration_cells_per_ml.as_ref().map(|c| {
                 if unit != Unit::Cells {
-                    self.err(
-                        self.line(c),
+                    self.c.err(
+                        self.c.line(c),
                         format!("{field}.concentration_cells_per_ml"),
                         "a concentration in cells/mL only applies to a product counted in cells",
                     );
                 }
-                self.positive(c, format!("{field}.concentration_cells_per_ml"))
+                self.c
+                    .positive(c, format!("{field}.concentration_cells_per_ml"))
             });
-            let provenance = self.provenance(&rp.source, &rp.assumed, self.line(p), field);
+            let provenance = self
+                .c
+                .provenance(&rp.source, &rp.assumed, self.c.line(p), field);
             out.push(Product {
                 id,
                 name: rp.name.clone(),
@@ -982,8 +918,8 @@ impl Validator<'_> {
             let field = format!("arm '{arm}' components[{i}]");
             let id = self.id(&rc.id, format!("{field}.id"));
             if !seen.insert(id.clone()) {
-                self.err(
-                    self.line(&rc.id),
+                self.c.err(
+                    self.c.line(&rc.id),
                     format!("{field}.id"),
                     format!("component '{id}' is defined twice in arm '{arm}'"),
                 );
@@ -992,69 +928,26 @@ impl Validator<'_> {
                 "cell_infusion" => ComponentKind::CellInfusion,
                 "plasma_exchange" => ComponentKind::PlasmaExchange,
                 other => {
-                    self.err(
-                        self.line(&rc.kind),
+                    self.c.err(
+                        self.c.line(&rc.kind),
                         format!("{field}.kind"),
                         format!("unknown kind '{other}': use cell_infusion or plasma_exchange"),
                     );
                     ComponentKind::CellInfusion
                 }
             };
-            let product = match product_index.get(rc.product.get_ref().as_str()) {
-                Some(&p) => Some(p),
-                None => {
-                    let known: Vec<&str> = products.iter().map(|p| p.id.as_str()).collect();
-                    self.err(
-                        self.line(&rc.product),
-                        format!("{field}.product"),
-                        format!(
-                            "unknown product '{}' (products: {})",
-                            rc.product.get_ref(),
-                            known.join(", ")
-                        ),
-                    );
-                    None
-                }
-            };
-            let unit = product.map(|p| products[p].unit);
-            if let Some(u) = unit {
-                let expected = match kind {
-                    ComponentKind::CellInfusion => Unit::Cells,
-                    ComponentKind::PlasmaExchange => Unit::Ml,
-                };
-                if u != expected {
-                    self.err(
-                        self.line(&rc.product),
-                        format!("{field}.product"),
-                        format!(
-                            "a {} needs a product counted in {}, and '{}' is counted in {}",
-                            kind.as_str(),
-                            expected.as_str(),
-                            rc.product.get_ref(),
-                            u.as_str()
-                        ),
-                    );
-                }
-            }
-            let dose = self.dose(&rc.dose, self.line(c), unit, format!("{field}.dose"));
-            let timing = self.timing(&rc.timing, self.line(c), format!("{field}.timing"));
-            let route = rc.route.as_ref().map(|rr| Sourced {
-                value: rr.value.clone(),
-                provenance: self.provenance(
-                    &rr.source,
-                    &rr.assumed,
-                    self.line(c),
-                    format!("{field}.route"),
-                ),
+            let (product, unit) = self.product_of(rc, kind, (products, product_index), &field);
+            let dose = self.dose(&rc.dose, self.c.line(c), unit, format!("{field}.dose"));
+            let timing = self.timing(&rc.timing, self.c.line(c), format!("{field}.timing"));
+            let route = rc.route.as_ref().map(|rr| {
+                let route = rr.value.get_ref().clone();
+                self.c
+                    .sourced(rr, self.c.line(c), format!("{field}.route"), route)
             });
-            let duration_min = rc.duration_min.as_ref().map(|rd| Sourced {
-                value: self.count(&rd.value, format!("{field}.duration_min.value"), 1),
-                provenance: self.provenance(
-                    &rd.source,
-                    &rd.assumed,
-                    self.line(c),
-                    format!("{field}.duration_min"),
-                ),
+            let duration_min = rc.duration_min.as_ref().map(|rd| {
+                let minutes = self.count(&rd.value, format!("{field}.duration_min.value"), 1);
+                self.c
+                    .sourced(rd, self.c.line(c), format!("{field}.duration_min"), minutes)
             });
             out.push(Component {
                 name: rc.name.clone().unwrap_or_else(|| id.clone()),
@@ -1072,6 +965,54 @@ impl Validator<'_> {
         out
     }
 
+    /// The component's product (an index into `products`) and its unit, which fits the
+    /// component's kind.
+    fn product_of(
+        &mut self,
+        rc: &RawComponent,
+        kind: ComponentKind,
+        (products, product_index): (&[Product], &HashMap<&str, usize>),
+        field: &str,
+    ) -> (Option<usize>, Option<Unit>) {
+        let product = match product_index.get(rc.product.get_ref().as_str()) {
+            Some(&p) => Some(p),
+            None => {
+                let known: Vec<&str> = products.iter().map(|p| p.id.as_str()).collect();
+                self.c.err(
+                    self.c.line(&rc.product),
+                    format!("{field}.product"),
+                    format!(
+                        "unknown product '{}' (products: {})",
+                        rc.product.get_ref(),
+                        known.join(", ")
+                    ),
+                );
+                None
+            }
+        };
+        let unit = product.map(|p| products[p].unit);
+        if let Some(u) = unit {
+            let expected = match kind {
+                ComponentKind::CellInfusion => Unit::Cells,
+                ComponentKind::PlasmaExchange => Unit::Ml,
+            };
+            if u != expected {
+                self.c.err(
+                    self.c.line(&rc.product),
+                    format!("{field}.product"),
+                    format!(
+                        "a {} needs a product counted in {}, and '{}' is counted in {}",
+                        kind.as_str(),
+                        expected.as_str(),
+                        rc.product.get_ref(),
+                        u.as_str()
+                    ),
+                );
+            }
+        }
+        (product, unit)
+    }
+
     fn dose(
         &mut self,
         r: &RawDose,
@@ -1079,6 +1020,26 @@ impl Validator<'_> {
         unit: Option<Unit>,
         field: String,
     ) -> Dose {
+        self.one_amount(r, line, &field);
+        self.ml_decimals(r, unit, &field);
+        let amount = self.amount(r, unit, &field);
+        let round_to = self.round_to(r, amount, &field);
+        let max_per_dose = self.max_per_dose(r, amount, line, &field);
+        let tolerance_pct = self.tolerance(r, &field);
+        let weight_basis = self.weight_basis(r, amount, &field);
+        let provenance = self.c.provenance(&r.source, &r.assumed, line, field);
+        Dose {
+            amount,
+            round_to,
+            max_per_dose,
+            tolerance_pct,
+            weight_basis,
+            provenance,
+        }
+    }
+
+    /// Exactly one of cells_per_kg, cells, ml or none = true.
+    fn one_amount(&mut self, r: &RawDose, line: Option<usize>, field: &str) {
         let given: Vec<&str> = [
             ("cells_per_kg", r.cells_per_kg.is_some()),
             ("cells", r.cells.is_some()),
@@ -1090,9 +1051,9 @@ impl Validator<'_> {
         .map(|(k, _)| *k)
         .collect();
         if given.len() != 1 {
-            self.err(
+            self.c.err(
                 line,
-                field.clone(),
+                field,
                 format!(
                     "give exactly one of cells_per_kg, cells, ml or none = true (found {})",
                     if given.is_empty() {
@@ -1103,10 +1064,35 @@ impl Validator<'_> {
                 ),
             );
         }
+    }
+
+    /// mL are printed to two decimals: more would be shown rounded in one output and
+    /// exact in another, so a dose in mL may not have more.
+    fn ml_decimals(&mut self, r: &RawDose, unit: Option<Unit>, field: &str) {
+        for (key, v) in [("ml", &r.ml), ("round_to", &r.round_to)] {
+            if let Some(v) = v
+                && unit == Some(Unit::Ml)
+                && ((v.get_ref() * 100.0).round() - v.get_ref() * 100.0).abs() > 1e-9
+            {
+                self.c.err(
+                    self.c.line(v),
+                    format!("{field}.{key}"),
+                    format!(
+                        "{} mL has more than two decimals: give mL to 0.01",
+                        shown(*v.get_ref())
+                    ),
+                );
+            }
+        }
+    }
+
+    /// The amount given, each number checked against the product's unit and the doses
+    /// dosesim accepts.
+    fn amount(&mut self, r: &RawDose, unit: Option<Unit>, field: &str) -> DoseAmount {
         let want_unit = |this: &mut Self, s: &Spanned<f64>, key: &str, need: Unit| {
             if unit.is_some_and(|u| u != need) {
-                this.err(
-                    this.line(s),
+                this.c.err(
+                    this.c.line(s),
                     format!("{field}.{key}"),
                     format!(
                         "{key} does not fit a product counted in {}",
@@ -1114,13 +1100,13 @@ impl Validator<'_> {
                     ),
                 );
             }
-            let x = this.positive(s, format!("{field}.{key}"));
+            let x = this.c.positive(s, format!("{field}.{key}"));
             if let Some((_, lo, hi, unit)) = PLAUSIBLE.iter().find(|p| p.0 == key)
                 && x > 0.0
                 && !(*lo..=*hi).contains(&x)
             {
-                this.err(
-                    this.line(s),
+                this.c.err(
+                    this.c.line(s),
                     format!("{field}.{key}"),
                     format!(
                         "{} {unit} is outside the doses dosesim accepts ({lo:e} to {hi:e} {unit}): a typo in the exponent?",
@@ -1130,24 +1116,7 @@ impl Validator<'_> {
             }
             x
         };
-        // mL are printed to two decimals: more would be shown rounded in one output and
-        // exact in another, so a dose in mL may not have more.
-        for (key, v) in [("ml", &r.ml), ("round_to", &r.round_to)] {
-            if let Some(v) = v
-                && unit == Some(Unit::Ml)
-                && ((v.get_ref() * 100.0).round() - v.get_ref() * 100.0).abs() > 1e-9
-            {
-                self.err(
-                    self.line(v),
-                    format!("{field}.{key}"),
-                    format!(
-                        "{} mL has more than two decimals: give mL to 0.01",
-                        shown(*v.get_ref())
-                    ),
-                );
-            }
-        }
-        let amount = if let Some(v) = &r.cells_per_kg {
+        if let Some(v) = &r.cells_per_kg {
             DoseAmount::PerKg(want_unit(self, v, "cells_per_kg", Unit::Cells))
         } else if let Some(v) = &r.cells {
             DoseAmount::Fixed(want_unit(self, v, "cells", Unit::Cells))
@@ -1155,11 +1124,15 @@ impl Validator<'_> {
             DoseAmount::Fixed(want_unit(self, v, "ml", Unit::Ml))
         } else {
             DoseAmount::None
-        };
+        }
+    }
+
+    /// The rounding step: positive, and not larger than the smallest dose it applies to.
+    fn round_to(&mut self, r: &RawDose, amount: DoseAmount, field: &str) -> Option<f64> {
         let round_to = r
             .round_to
             .as_ref()
-            .map(|v| self.positive(v, format!("{field}.round_to")));
+            .map(|v| self.c.positive(v, format!("{field}.round_to")));
         // A rounding step larger than the smallest dose it applies to (a typo: 1e8 for 1e6)
         // rounds doses to 0: the smallest per-kg dose is at the lowest weight accepted.
         if let (Some(step), Some(v)) = (round_to, r.round_to.as_ref())
@@ -1178,8 +1151,8 @@ impl Validator<'_> {
             if let Some((dose, what)) = smallest
                 && step > dose
             {
-                self.err(
-                    self.line(v),
+                self.c.err(
+                    self.c.line(v),
                     format!("{field}.round_to"),
                     format!(
                         "a rounding step of {step:e} is larger than the smallest dose it applies to ({dose:e}: {what}), so doses would round to 0: a typo in the exponent?"
@@ -1187,14 +1160,25 @@ impl Validator<'_> {
                 );
             }
         }
+        round_to
+    }
+
+    /// The most one dose may be: positive, and not below a fixed dose.
+    fn max_per_dose(
+        &mut self,
+        r: &RawDose,
+        amount: DoseAmount,
+        line: Option<usize>,
+        field: &str,
+    ) -> Option<f64> {
         let max_per_dose = r
             .max_per_dose
             .as_ref()
-            .map(|v| self.positive(v, format!("{field}.max_per_dose")));
+            .map(|v| self.c.positive(v, format!("{field}.max_per_dose")));
         if let (DoseAmount::Fixed(x), Some(max)) = (amount, max_per_dose)
             && x > max
         {
-            self.err(
+            self.c.err(
                 line,
                 format!("{field}.max_per_dose"),
                 format!(
@@ -1204,27 +1188,24 @@ impl Validator<'_> {
                 ),
             );
         }
-        let tolerance_pct = match &r.tolerance_pct {
+        max_per_dose
+    }
+
+    /// The tolerance for a dose given, or dosesim's default, marked assumed.
+    fn tolerance(&mut self, r: &RawDose, field: &str) -> Sourced<f64> {
+        match &r.tolerance_pct {
             Some(t) => {
-                let at = self.line(t);
+                let at = self.c.line(t);
                 let t = t.get_ref();
                 let v = *t.value.get_ref();
                 if !(v.is_finite() && (0.0..=100.0).contains(&v)) {
-                    self.err(
-                        self.line(&t.value),
+                    self.c.err(
+                        self.c.line(&t.value),
                         format!("{field}.tolerance_pct.value"),
                         format!("{} is not a per cent from 0 to 100", shown(v)),
                     );
                 }
-                Sourced {
-                    value: v,
-                    provenance: self.provenance(
-                        &t.source,
-                        &t.assumed,
-                        at,
-                        format!("{field}.tolerance_pct"),
-                    ),
-                }
+                self.c.sourced(t, at, format!("{field}.tolerance_pct"), v)
             }
             None => Sourced {
                 value: DEFAULT_TOLERANCE_PCT,
@@ -1235,40 +1216,41 @@ impl Validator<'_> {
                     )),
                 },
             },
-        };
-        let weight_basis = match &r.weight_basis {
+        }
+    }
+
+    /// Which weight a per-kg dose follows, or dosesim's default (current), marked assumed.
+    fn weight_basis(
+        &mut self,
+        r: &RawDose,
+        amount: DoseAmount,
+        field: &str,
+    ) -> Sourced<WeightBasis> {
+        match &r.weight_basis {
             Some(w) => {
-                let at = self.line(w);
+                let at = self.c.line(w);
                 let w = w.get_ref();
-                let value = WeightBasis::parse(&w.value).unwrap_or_else(|| {
+                let value = WeightBasis::parse(w.value.get_ref()).unwrap_or_else(|| {
                     let names: Vec<&str> = WeightBasis::ALL.iter().map(|(_, n)| *n).collect();
-                    self.err(
+                    self.c.err(
                         at,
                         format!("{field}.weight_basis.value"),
                         format!(
                             "unknown weight basis '{}': use {} (the weight in force on the dose's date, or the weight at enrolment)",
-                            w.value,
+                            w.value.get_ref(),
                             names.join(" or ")
                         ),
                     );
                     WeightBasis::Current
                 });
                 if !matches!(amount, DoseAmount::PerKg(_)) {
-                    self.err(
+                    self.c.err(
                         at,
                         format!("{field}.weight_basis"),
                         "a weight basis is for a dose in cells/kg: this dose does not depend on weight",
                     );
                 }
-                Sourced {
-                    value,
-                    provenance: self.provenance(
-                        &w.source,
-                        &w.assumed,
-                        at,
-                        format!("{field}.weight_basis"),
-                    ),
-                }
+                self.c.sourced(w, at, format!("{field}.weight_basis"), value)
             }
             None => Sourced {
                 value: WeightBasis::Current,
@@ -1280,15 +1262,6 @@ impl Validator<'_> {
                     ),
                 },
             },
-        };
-        let provenance = self.provenance(&r.source, &r.assumed, line, field);
-        Dose {
-            amount,
-            round_to,
-            max_per_dose,
-            tolerance_pct,
-            weight_basis,
-            provenance,
         }
     }
 
@@ -1302,99 +1275,10 @@ impl Validator<'_> {
         .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
         .collect();
         let rule = match (&r.days, intervals.as_slice()) {
-            (Some(days), []) => {
-                if r.count.is_some() || r.start_day.is_some() {
-                    self.err(
-                        line,
-                        field.clone(),
-                        "`days` lists every study day: drop start_day and count",
-                    );
-                }
-                if days.get_ref().is_empty() {
-                    self.err(self.line(days), format!("{field}.days"), "lists no day");
-                }
-                if days.get_ref().len() > limits::MAX_OCCURRENCES {
-                    self.err(
-                        self.line(days),
-                        format!("{field}.days"),
-                        format!(
-                            "lists {} days; a component may occur at most {} times",
-                            days.get_ref().len(),
-                            limits::MAX_OCCURRENCES
-                        ),
-                    );
-                }
-                let mut out: Vec<u32> = Vec::new();
-                for (k, d) in days.get_ref().iter().enumerate() {
-                    let day = self.day(d, format!("{field}.days[{k}]"));
-                    if out.last().is_some_and(|&prev| day <= prev) {
-                        self.err(
-                            self.line(d),
-                            format!("{field}.days[{k}]"),
-                            "days must be in increasing order, each once",
-                        );
-                    }
-                    out.push(day);
-                }
-                TimingRule::Days(out)
-            }
-            (None, [(key, every)]) => {
-                let start_day = match &r.start_day {
-                    Some(s) => self.day(s, format!("{field}.start_day")),
-                    None => 1,
-                };
-                let n = self.count(every, format!("{field}.{key}"), 1);
-                let count = match &r.count {
-                    Some(c) => self.count(c, format!("{field}.count"), 1),
-                    None => {
-                        self.err(
-                            line,
-                            format!("{field}.count"),
-                            format!("{key} needs a count"),
-                        );
-                        1
-                    }
-                };
-                let interval = match *key {
-                    "every_days" => Interval::Days(n),
-                    "every_weeks" => Interval::Weeks(n),
-                    _ => Interval::Months(n),
-                };
-                let rule = TimingRule::Every {
-                    start_day,
-                    interval,
-                    count,
-                };
-                if rule
-                    .fixed_days()
-                    .is_some_and(|d| d.last().is_some_and(|&l| i64::from(l) > MAX_DAY))
-                {
-                    self.err(
-                        line,
-                        field.clone(),
-                        format!("the last occurrence falls after study day {MAX_DAY}"),
-                    );
-                }
-                // Month steps: the last occurrence at most MAX_DAY days (100 years) after
-                // day 1 too, counted with the longest months, so that no start date a roster
-                // may hold runs the schedule past the calendar (a typo of 1000 for 10 did).
-                if let Interval::Months(m) = interval {
-                    let months = u64::from(m) * u64::from(count.saturating_sub(1));
-                    let last_day = u64::from(start_day) + months * 31;
-                    if last_day > MAX_DAY as u64 {
-                        self.err(
-                            line,
-                            field.clone(),
-                            format!(
-                                "the last occurrence falls {months} calendar months after study day {start_day}, past study day {MAX_DAY} (100 years)"
-                            ),
-                        );
-                    }
-                }
-                rule
-            }
+            (Some(days), []) => self.listed_days(r, days, line, &field),
+            (None, [(key, every)]) => self.every(r, key, every, line, &field),
             _ => {
-                self.err(
+                self.c.err(
                     line,
                     field.clone(),
                     "give either `days = [...]` or one of every_days, every_weeks, every_months with a count",
@@ -1403,46 +1287,8 @@ impl Validator<'_> {
             }
         };
         // Each rule's problems are reported on its own line.
-        let closed_days = ClosedDayRules {
-            on_closed: r.on_closed_day.as_ref().map(|o| {
-                self.on_closed(o.get_ref(), self.line(o), format!("{field}.on_closed_day"))
-            }),
-            window: r
-                .window
-                .as_ref()
-                .map(|w| self.window(w.get_ref(), None, self.line(w), format!("{field}.window"))),
-            min_gap_days: r.min_gap_days.as_ref().map(|g| Sourced {
-                value: self.count(&g.get_ref().value, format!("{field}.min_gap_days.value"), 1),
-                provenance: self.provenance(
-                    &g.get_ref().source,
-                    &g.get_ref().assumed,
-                    self.line(g),
-                    format!("{field}.min_gap_days"),
-                ),
-            }),
-            anchor: r.anchor.as_ref().map(|a| {
-                let at = self.line(a);
-                let a = a.get_ref();
-                let value = Anchor::parse(&a.value).unwrap_or_else(|| {
-                    self.err(
-                        at,
-                        format!("{field}.anchor.value"),
-                        format!("unknown anchor '{}': use plan or previous", a.value),
-                    );
-                    Anchor::Plan
-                });
-                Sourced {
-                    value,
-                    provenance: self.provenance(
-                        &a.source,
-                        &a.assumed,
-                        at,
-                        format!("{field}.anchor"),
-                    ),
-                }
-            }),
-        };
-        let provenance = self.provenance(&r.source, &r.assumed, line, field);
+        let closed_days = self.closed_days(r, &field);
+        let provenance = self.c.provenance(&r.source, &r.assumed, line, field);
         Timing {
             rule,
             after: None,
@@ -1451,25 +1297,179 @@ impl Validator<'_> {
         }
     }
 
+    /// `days = [...]`: every study day listed, in increasing order.
+    fn listed_days(
+        &mut self,
+        r: &RawTiming,
+        days: &Spanned<Vec<Spanned<i64>>>,
+        line: Option<usize>,
+        field: &str,
+    ) -> TimingRule {
+        if r.count.is_some() || r.start_day.is_some() {
+            self.c.err(
+                line,
+                field,
+                "`days` lists every study day: drop start_day and count",
+            );
+        }
+        if days.get_ref().is_empty() {
+            self.c
+                .err(self.c.line(days), format!("{field}.days"), "lists no day");
+        }
+        if days.get_ref().len() > limits::MAX_OCCURRENCES {
+            self.c.err(
+                self.c.line(days),
+                format!("{field}.days"),
+                format!(
+                    "lists {} days; a component may occur at most {} times",
+                    days.get_ref().len(),
+                    limits::MAX_OCCURRENCES
+                ),
+            );
+        }
+        let mut out: Vec<u32> = Vec::new();
+        for (k, d) in days.get_ref().iter().enumerate() {
+            let day = self.day(d, format!("{field}.days[{k}]"));
+            if out.last().is_some_and(|&prev| day <= prev) {
+                self.c.err(
+                    self.c.line(d),
+                    format!("{field}.days[{k}]"),
+                    "days must be in increasing order, each once",
+                );
+            }
+            out.push(day);
+        }
+        TimingRule::Days(out)
+    }
+
+    /// `every_days`, `every_weeks` or `every_months` (`key`) with a count, ending within
+    /// the study days dosesim can date.
+    fn every(
+        &mut self,
+        r: &RawTiming,
+        key: &str,
+        every: &Spanned<i64>,
+        line: Option<usize>,
+        field: &str,
+    ) -> TimingRule {
+        let start_day = match &r.start_day {
+            Some(s) => self.day(s, format!("{field}.start_day")),
+            None => 1,
+        };
+        let n = self.count(every, format!("{field}.{key}"), 1);
+        let count = match &r.count {
+            Some(c) => self.count(c, format!("{field}.count"), 1),
+            None => {
+                self.c.err(
+                    line,
+                    format!("{field}.count"),
+                    format!("{key} needs a count"),
+                );
+                1
+            }
+        };
+        let interval = match key {
+            "every_days" => Interval::Days(n),
+            "every_weeks" => Interval::Weeks(n),
+            _ => Interval::Months(n),
+        };
+        let rule = TimingRule::Every {
+            start_day,
+            interval,
+            count,
+        };
+        if rule
+            .fixed_days()
+            .is_some_and(|d| d.last().is_some_and(|&l| i64::from(l) > MAX_DAY))
+        {
+            self.c.err(
+                line,
+                field,
+                format!("the last occurrence falls after study day {MAX_DAY}"),
+            );
+        }
+        // Month steps: the last occurrence at most MAX_DAY days (100 years) after
+        // day 1 too, counted with the longest months, so that no start date a roster
+        // may hold runs the schedule past the calendar (a typo of 1000 for 10 did).
+        if let Interval::Months(m) = interval {
+            let months = u64::from(m) * u64::from(count.saturating_sub(1));
+            let last_day = u64::from(start_day) + months * 31;
+            if last_day > MAX_DAY as u64 {
+                self.c.err(
+                    line,
+                    field,
+                    format!(
+                        "the last occurrence falls {months} calendar months after study day {start_day}, past study day {MAX_DAY} (100 years)"
+                    ),
+                );
+            }
+        }
+        rule
+    }
+
+    /// The rules for a closed day, a window, a gap and an anchor, each with its provenance.
+    fn closed_days(&mut self, r: &RawTiming, field: &str) -> ClosedDayRules {
+        ClosedDayRules {
+            on_closed: r.on_closed_day.as_ref().map(|o| {
+                self.on_closed(
+                    o.get_ref(),
+                    self.c.line(o),
+                    format!("{field}.on_closed_day"),
+                )
+            }),
+            window: r
+                .window
+                .as_ref()
+                .map(|w| self.window(w.get_ref(), None, self.c.line(w), format!("{field}.window"))),
+            min_gap_days: r.min_gap_days.as_ref().map(|g| {
+                let days = self.count(&g.get_ref().value, format!("{field}.min_gap_days.value"), 1);
+                self.c.sourced(
+                    g.get_ref(),
+                    self.c.line(g),
+                    format!("{field}.min_gap_days"),
+                    days,
+                )
+            }),
+            anchor: r.anchor.as_ref().map(|a| {
+                let at = self.c.line(a);
+                let a = a.get_ref();
+                let value = Anchor::parse(a.value.get_ref()).unwrap_or_else(|| {
+                    self.c.err(
+                        at,
+                        format!("{field}.anchor.value"),
+                        format!(
+                            "unknown anchor '{}': use plan or previous",
+                            a.value.get_ref()
+                        ),
+                    );
+                    Anchor::Plan
+                });
+                self.c.sourced(a, at, format!("{field}.anchor"), value)
+            }),
+        }
+    }
+
     /// An `on_closed_day = { value = "next", source or assumed }`.
-    fn on_closed(&mut self, o: &RawText, line: Option<usize>, field: String) -> Sourced<OnClosed> {
-        let value = OnClosed::parse(&o.value).unwrap_or_else(|| {
+    fn on_closed(
+        &mut self,
+        o: &RawValue<String>,
+        line: Option<usize>,
+        field: String,
+    ) -> Sourced<OnClosed> {
+        let value = OnClosed::parse(o.value.get_ref()).unwrap_or_else(|| {
             let names: Vec<&str> = OnClosed::ALL.iter().map(|(_, n)| *n).collect();
-            self.err(
+            self.c.err(
                 line,
                 format!("{field}.value"),
                 format!(
                     "unknown rule '{}' for a closed day: use {}",
-                    o.value,
+                    o.value.get_ref(),
                     names.join(", ")
                 ),
             );
             OnClosed::Keep
         });
-        Sourced {
-            value,
-            provenance: self.provenance(&o.source, &o.assumed, line, field),
-        }
+        self.c.sourced(o, line, field, value)
     }
 
     /// A window of days before and after a planned date; `day`, when given, is the
@@ -1486,8 +1486,8 @@ impl Validator<'_> {
         if let Some(day) = day
             && i64::from(before) >= i64::from(day)
         {
-            self.err(
-                self.line(&rw.days_before),
+            self.c.err(
+                self.c.line(&rw.days_before),
                 format!("{field}.days_before"),
                 format!("a window {before} days early would open before study day 1"),
             );
@@ -1495,7 +1495,7 @@ impl Validator<'_> {
         Window {
             days_before: before,
             days_after: after,
-            provenance: self.provenance(&rw.source, &rw.assumed, line, field),
+            provenance: self.c.provenance(&rw.source, &rw.assumed, line, field),
         }
     }
 
@@ -1507,8 +1507,8 @@ impl Validator<'_> {
             let field = format!("arm '{arm}' components[{i}].timing");
             let Some(after) = &rt.after else {
                 if let Some(o) = &rt.after_occurrences {
-                    self.err(
-                        self.line(o),
+                    self.c.err(
+                        self.c.line(o),
                         format!("{field}.after_occurrences"),
                         "after_occurrences needs `after`",
                     );
@@ -1516,8 +1516,8 @@ impl Validator<'_> {
                 continue;
             };
             let Some(target) = ids.iter().position(|id| id == after.get_ref()) else {
-                self.err(
-                    self.line(after),
+                self.c.err(
+                    self.c.line(after),
                     format!("{field}.after"),
                     format!(
                         "'{}' is not a component of arm '{arm}' (components: {})",
@@ -1528,62 +1528,84 @@ impl Validator<'_> {
                 continue;
             };
             if target == i {
-                self.err(
-                    self.line(after),
+                self.c.err(
+                    self.c.line(after),
                     format!("{field}.after"),
                     "a component cannot follow itself",
                 );
                 continue;
             }
             let count = out[i].timing.rule.count();
-            let occurrences = rt.after_occurrences.as_ref().map(|o| {
-                o.get_ref()
-                    .iter()
-                    .map(|n| {
-                        let v = *n.get_ref();
-                        if !(1..=i64::from(count)).contains(&v) {
-                            self.err(
-                                self.line(n),
-                                format!("{field}.after_occurrences"),
-                                format!("occurrence {v} does not exist (1 to {count})"),
-                            );
-                        }
-                        v.clamp(1, i64::from(count.max(1))) as u32
-                    })
-                    .collect::<Vec<u32>>()
-            });
+            let occurrences = self.after_occurrences(rt, count, &field);
             let rule = After {
                 component: target,
                 occurrences,
             };
-            match (
-                out[i].timing.rule.fixed_days(),
-                out[target].timing.rule.fixed_days(),
-            ) {
-                (Some(mine), Some(theirs)) => {
-                    for (k, day) in mine.iter().enumerate() {
-                        if rule.applies_to(k as u32 + 1) && !theirs.contains(day) {
-                            self.err(
-                                self.line(after),
-                                format!("{field}.after"),
-                                format!(
-                                    "occurrence {} (study day {day}) is to follow '{}', which is not given on that day",
-                                    k + 1,
-                                    after.get_ref()
-                                ),
-                            );
-                        }
-                    }
-                }
-                _ => self.err(
-                    self.line(after),
-                    format!("{field}.after"),
-                    "`after` needs both components on fixed study days (not month intervals)",
-                ),
-            }
+            self.after_same_days(out, (i, target), &rule, after, &field);
             out[i].timing.after = Some(rule);
         }
-        // A chain of `after` must not loop back on itself.
+        self.after_loops(arm, raw, out);
+    }
+
+    /// The occurrences `after_occurrences` names, each one of the `count` there are.
+    fn after_occurrences(&mut self, rt: &RawTiming, count: u32, field: &str) -> Option<Vec<u32>> {
+        rt.after_occurrences.as_ref().map(|o| {
+            o.get_ref()
+                .iter()
+                .map(|n| {
+                    let v = *n.get_ref();
+                    if !(1..=i64::from(count)).contains(&v) {
+                        self.c.err(
+                            self.c.line(n),
+                            format!("{field}.after_occurrences"),
+                            format!("occurrence {v} does not exist (1 to {count})"),
+                        );
+                    }
+                    v.clamp(1, i64::from(count.max(1))) as u32
+                })
+                .collect::<Vec<u32>>()
+        })
+    }
+
+    /// Every occurrence of component `i` that follows `target` falls on a day `target` is
+    /// given.
+    fn after_same_days(
+        &mut self,
+        out: &[Component],
+        (i, target): (usize, usize),
+        rule: &After,
+        after: &Spanned<String>,
+        field: &str,
+    ) {
+        match (
+            out[i].timing.rule.fixed_days(),
+            out[target].timing.rule.fixed_days(),
+        ) {
+            (Some(mine), Some(theirs)) => {
+                for (k, day) in mine.iter().enumerate() {
+                    if rule.applies_to(k as u32 + 1) && !theirs.contains(day) {
+                        self.c.err(
+                            self.c.line(after),
+                            format!("{field}.after"),
+                            format!(
+                                "occurrence {} (study day {day}) is to follow '{}', which is not given on that day",
+                                k + 1,
+                                after.get_ref()
+                            ),
+                        );
+                    }
+                }
+            }
+            _ => self.c.err(
+                self.c.line(after),
+                format!("{field}.after"),
+                "`after` needs both components on fixed study days (not month intervals)",
+            ),
+        }
+    }
+
+    /// A chain of `after` must not loop back on itself.
+    fn after_loops(&mut self, arm: &str, raw: &[Spanned<RawComponent>], out: &[Component]) {
         for (start, raw_component) in raw.iter().enumerate() {
             let mut at = start;
             for _ in 0..=out.len() {
@@ -1592,8 +1614,8 @@ impl Validator<'_> {
                     None => break,
                 }
                 if at == start {
-                    self.err(
-                        self.line(raw_component),
+                    self.c.err(
+                        self.c.line(raw_component),
                         format!("arm '{arm}' components[{start}].timing.after"),
                         "the `after` chain loops back to this component",
                     );
@@ -1613,8 +1635,8 @@ impl Validator<'_> {
             list.iter()
                 .map(|a| {
                     if !known.contains(a.get_ref()) {
-                        self.err(
-                            self.line(a),
+                        self.c.err(
+                            self.c.line(a),
                             format!("{field}.arms"),
                             format!("unknown arm '{}' (arms: {})", a.get_ref(), known.join(", ")),
                         );
@@ -1638,22 +1660,27 @@ impl Validator<'_> {
                 let field = format!("visits[{i}]");
                 let id = self.id(&rv.id, format!("{field}.id"));
                 if !seen.insert(id.clone()) {
-                    self.err(
-                        self.line(&rv.id),
+                    self.c.err(
+                        self.c.line(&rv.id),
                         format!("{field}.id"),
                         format!("visit '{id}' is defined twice"),
                     );
                 }
                 let day = self.day(&rv.day, format!("{field}.day"));
-                let window = rv
-                    .window
-                    .as_ref()
-                    .map(|rw| self.window(rw, Some(day), self.line(v), format!("{field}.window")));
+                let window = rv.window.as_ref().map(|rw| {
+                    self.window(rw, Some(day), self.c.line(v), format!("{field}.window"))
+                });
                 let on_closed = rv.on_closed_day.as_ref().map(|o| {
-                    self.on_closed(o.get_ref(), self.line(o), format!("{field}.on_closed_day"))
+                    self.on_closed(
+                        o.get_ref(),
+                        self.c.line(o),
+                        format!("{field}.on_closed_day"),
+                    )
                 });
                 let only = self.arms_filter(&rv.arms, arms, &field);
-                let provenance = self.provenance(&rv.source, &rv.assumed, self.line(v), field);
+                let provenance = self
+                    .c
+                    .provenance(&rv.source, &rv.assumed, self.c.line(v), field);
                 (
                     Visit {
                         id,
@@ -1682,7 +1709,9 @@ impl Validator<'_> {
                 let id = self.id(&rb.id, format!("{field}.id"));
                 let start_day = self.day(&rb.start_day, format!("{field}.start_day"));
                 let only = self.arms_filter(&rb.arms, arms, &field);
-                let provenance = self.provenance(&rb.source, &rb.assumed, self.line(b), field);
+                let provenance = self
+                    .c
+                    .provenance(&rb.source, &rb.assumed, self.c.line(b), field);
                 (
                     Background {
                         id,

@@ -567,3 +567,101 @@ fn rosters_and_records_are_read_in_time_in_proportion_to_their_rows() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Forecast plans: every bundled plan (scenarios/plans/*.toml), mutated.
+// ---------------------------------------------------------------------------------------
+
+/// The bundled plans' trials, by file stem (`nct02812121`): their scenarios, read once.
+static PLAN_TRIALS: std::sync::LazyLock<Vec<(String, dosesim::model::Trial)>> =
+    std::sync::LazyLock::new(|| {
+        let root = crate::common::root();
+        let mut plans: Vec<String> = std::fs::read_dir(root.join("scenarios/plans"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension() == Some(OsStr::new("toml")))
+            .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+            .collect();
+        plans.sort();
+        assert_eq!(plans.len(), 5, "the bundled plans: {plans:?}");
+        plans
+            .into_iter()
+            .map(|stem| {
+                let trial =
+                    dosesim::scenario::load(&root.join(format!("scenarios/{stem}.toml"))).unwrap();
+                (stem, trial)
+            })
+            .collect()
+    });
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(64), ..ProptestConfig::default() })]
+
+    /// In process: the plan reader and the model it compiles to never panic; a refusal
+    /// names the plan file in every problem (or the roster a plan's weights name).
+    #[test]
+    fn mutated_plans_never_crash_the_plan_reader_or_the_model(
+        which in 0..5usize,
+        edits in prop::collection::vec(edit(), 1..6),
+    ) {
+        let (stem, trial) = &PLAN_TRIALS[which];
+        let path = crate::common::root().join(format!("scenarios/plans/{stem}.toml"));
+        let bytes = apply(&std::fs::read(&path).unwrap(), &edits);
+        // The binary refuses text that is not UTF-8 before the reader sees it.
+        let Ok(text) = String::from_utf8(bytes) else { return Ok(()) };
+        match dosesim::forecast::plan::parse(&path, &text, trial) {
+            Err(e) => {
+                let shown = e.to_string();
+                prop_assert!(shown.contains(stem.as_str()), "names the plan: {shown}");
+                prop_assert!(!shown.contains("Raw") && !shown.contains("struct "), "{shown}");
+            }
+            Ok(plan) => {
+                let sites = dosesim::site::Sites::new();
+                if let Ok(model) = dosesim::forecast::Model::new(trial, &plan, &sites, None) {
+                    // A small plan is run once; a large one (a typo's 100000 patients)
+                    // only compiled, to keep the test quick.
+                    if plan.target_patients <= 1_000 {
+                        model.replicate(7, 0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(10), ..ProptestConfig::default() })]
+
+    /// Through the binary: `forecast` on any bundled plan, mutated, exits 0 or 2 with the
+    /// plan's file named, and a refusal writes nothing.
+    #[test]
+    fn every_bundled_plan_mutated_is_refused_or_works(
+        which in 0..5usize,
+        edits in prop::collection::vec(edit(), 1..6),
+    ) {
+        let (stem, trial) = &PLAN_TRIALS[which];
+        let dir = tempfile::tempdir().unwrap();
+        let plan = dir.path().join(format!("mutated-{stem}.toml"));
+        std::fs::write(&plan, apply(&bundled(&format!("scenarios/plans/{stem}.toml")), &edits))
+            .unwrap();
+        let out_dir = dir.path().join("out");
+        let scenario = format!("scenarios/{stem}.toml");
+        let out = run(&[
+            "forecast".as_ref(),
+            scenario.as_ref(),
+            "--plan".as_ref(),
+            plan.as_os_str(),
+            "--replicates".as_ref(),
+            "5".as_ref(),
+            "--out".as_ref(),
+            out_dir.as_os_str(),
+        ])?;
+        exits_0_or_2(&out, &[&format!("mutated-{stem}.toml")])?;
+        if out.status.code() == Some(2) {
+            prop_assert!(
+                !out_dir.join(&trial.id).exists(),
+                "a refused plan left outputs"
+            );
+        }
+    }
+}

@@ -16,7 +16,8 @@ use chrono::{Datelike, NaiveDate};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::error::{InputError, Lines, Problem, line_of};
+use crate::checker::{Checker, RawValue};
+use crate::error::{InputError, Problem, line_of};
 use crate::format::shown;
 use crate::model::{Assumption, Kg, Provenance, Trial, Unit};
 
@@ -126,7 +127,7 @@ pub struct ProductPlan {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawPlan {
     trial: Spanned<String>,
     target_patients: Spanned<RawValue<i64>>,
@@ -142,15 +143,7 @@ struct RawPlan {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawValue<T> {
-    value: Spanned<T>,
-    source: Option<String>,
-    assumed: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawSite {
     id: Spanned<String>,
     calendar: Option<Spanned<String>>,
@@ -160,7 +153,7 @@ struct RawSite {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawAllocation {
     ratio: Spanned<BTreeMap<String, Spanned<i64>>>,
     block_size: Spanned<i64>,
@@ -169,7 +162,7 @@ struct RawAllocation {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawWeight {
     normal: Option<Spanned<RawNormal>>,
     roster: Option<Spanned<String>>,
@@ -178,7 +171,7 @@ struct RawWeight {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawNormal {
     mean: Spanned<f64>,
     sd: Spanned<f64>,
@@ -187,7 +180,7 @@ struct RawNormal {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawMortality {
     day28: Spanned<RawValue<f64>>,
     day90: Spanned<RawValue<f64>>,
@@ -195,7 +188,7 @@ struct RawMortality {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawProduct {
     lot_cells: Spanned<RawValue<f64>>,
     capacity_cells_per_week: Spanned<RawValue<f64>>,
@@ -224,34 +217,25 @@ pub fn parse(path: &Path, text: &str, trial: &Trial) -> Result<ForecastPlan, Inp
         let line = e.span().map(|s| line_of(text, s.start));
         InputError::one(Problem::new(path, e.message().trim().to_string()).at(line))
     })?;
-    Checker {
-        path,
-        lines: Lines::new(text),
-        problems: Vec::new(),
+    PlanChecker {
+        c: Checker::new(
+            path,
+            text,
+            "needs provenance: `source` quoting the registry record, or `assumed` with the reason (a published figure, say)",
+        ),
         assumptions: Vec::new(),
         values: Vec::new(),
     }
     .run(raw, trial)
 }
 
-struct Checker<'a> {
-    path: &'a Path,
-    lines: Lines,
-    problems: Vec<Problem>,
+struct PlanChecker<'a> {
+    c: Checker<'a>,
     assumptions: Vec<Assumption>,
     values: Vec<(String, String, Provenance)>,
 }
 
-impl Checker<'_> {
-    fn line<T>(&self, s: &Spanned<T>) -> Option<usize> {
-        Some(self.lines.of(s.span().start))
-    }
-
-    fn err(&mut self, line: Option<usize>, field: &str, message: impl Into<String>) {
-        self.problems
-            .push(Problem::new(self.path, message).at(line).field(field));
-    }
-
+impl PlanChecker<'_> {
     /// Records the provenance of `field` (shown as `shown`), or the problem that it has none.
     fn provenance(
         &mut self,
@@ -261,14 +245,7 @@ impl Checker<'_> {
         field: &str,
         shown: String,
     ) {
-        let p = Provenance::from_texts(source, assumed).unwrap_or_else(|| {
-            self.err(
-                line,
-                field,
-                "needs provenance: `source` quoting the registry record, or `assumed` with the reason (a published figure, say)",
-            );
-            Provenance::default()
-        });
+        let p = self.c.provenance(source, assumed, line, field);
         if let Some(reason) = &p.assumed {
             self.assumptions.push(Assumption {
                 what: format!("forecast plan {field}"),
@@ -280,22 +257,14 @@ impl Checker<'_> {
 
     fn value<T: Clone>(&mut self, v: &Spanned<RawValue<T>>, field: &str, shown: String) -> T {
         let r = v.get_ref();
-        self.provenance(&r.source, &r.assumed, self.line(v), field, shown);
+        self.provenance(&r.source, &r.assumed, self.c.line(v), field, shown);
         r.value.get_ref().clone()
     }
 
     fn whole(&mut self, v: &Spanned<RawValue<i64>>, field: &str, range: (i64, i64)) -> u32 {
-        let n = *v.get_ref().value.get_ref();
-        if !(range.0..=range.1).contains(&n) {
-            let line = self.line(&v.get_ref().value);
-            self.err(
-                line,
-                field,
-                format!("{n} is out of range ({} to {})", range.0, range.1),
-            );
-        }
-        self.value(v, field, n.to_string());
-        n.clamp(range.0, range.1) as u32
+        let n = self.c.whole(&v.get_ref().value, field, range);
+        self.value(v, field, v.get_ref().value.get_ref().to_string());
+        n
     }
 
     /// A number in `range`; `open_low` excludes the low end.
@@ -308,32 +277,14 @@ impl Checker<'_> {
         unit: &str,
     ) -> f64 {
         let x = *v.get_ref().value.get_ref();
-        let low_ok = if open_low { x > range.0 } else { x >= range.0 };
-        if !(x.is_finite() && low_ok && x <= range.1) {
-            let line = self.line(&v.get_ref().value);
-            let low = if open_low { "above" } else { "from" };
-            self.err(
-                line,
-                field,
-                format!(
-                    "{} is out of range: it must be {low} {} to {}",
-                    shown(x),
-                    shown(range.0),
-                    shown(range.1)
-                ),
-            );
-        }
+        let clamped = self.c.within(&v.get_ref().value, field, range, open_low);
         let text = if unit.is_empty() {
             shown(x)
         } else {
             format!("{} {unit}", shown(x))
         };
         self.value(v, field, text);
-        if x.is_finite() {
-            x.clamp(range.0, range.1)
-        } else {
-            range.1
-        }
+        clamped
     }
 
     fn date(&mut self, v: &Spanned<RawValue<toml::Value>>, field: &str) -> NaiveDate {
@@ -347,8 +298,8 @@ impl Checker<'_> {
         let date = match parsed {
             Ok(d) => d,
             Err(e) => {
-                let line = self.line(&v.get_ref().value);
-                self.err(line, field, e);
+                let line = self.c.line(&v.get_ref().value);
+                self.c.err(line, field, e);
                 NaiveDate::from_ymd_opt(2000, 1, 3).expect("a date")
             }
         };
@@ -358,8 +309,8 @@ impl Checker<'_> {
 
     fn run(mut self, raw: RawPlan, trial: &Trial) -> Result<ForecastPlan, InputError> {
         if raw.trial.get_ref() != &trial.id {
-            self.err(
-                self.line(&raw.trial),
+            self.c.err(
+                self.c.line(&raw.trial),
                 "trial",
                 format!(
                     "this plan is for {}, but the scenario is {} ({})",
@@ -381,15 +332,15 @@ impl Checker<'_> {
         let monday = start.week(chrono::Weekday::Mon).first_day();
         let end = crate::timing::shift_days(monday, i64::from(horizon_weeks) * 7 - 1);
         if monday.year() < 1 {
-            let line = self.line(&raw.start.get_ref().value);
-            self.err(
+            let line = self.c.line(&raw.start.get_ref().value);
+            self.c.err(
                 line,
                 "start",
                 format!("{start}: the forecast's first week begins before 0001-01-01, the first date the outputs can show: a typo in the year?"),
             );
         } else if end.is_none() {
-            let line = self.line(&raw.start.get_ref().value);
-            self.err(
+            let line = self.c.line(&raw.start.get_ref().value);
+            self.c.err(
                 line,
                 "start",
                 format!(
@@ -402,9 +353,9 @@ impl Checker<'_> {
         let weight = self.weight(&raw.weight_kg, trial);
         let mortality = self.mortality(&raw.mortality);
         let products = self.products(&raw.product, trial);
-        InputError::check(self.problems)?;
+        self.c.finish()?;
         Ok(ForecastPlan {
-            file: self.path.to_path_buf(),
+            file: self.c.path.to_path_buf(),
             target_patients: target,
             start,
             horizon_weeks,
@@ -420,13 +371,14 @@ impl Checker<'_> {
 
     fn sites(&mut self, raw: &[Spanned<RawSite>], start: NaiveDate) -> Vec<SitePlan> {
         if raw.is_empty() {
-            self.problems.push(
-                Problem::new(self.path, "a plan needs at least one [[sites]] entry").field("sites"),
+            self.c.problems.push(
+                Problem::new(self.c.path, "a plan needs at least one [[sites]] entry")
+                    .field("sites"),
             );
         }
         if raw.len() > MAX_SITES {
-            self.err(
-                self.line(&raw[MAX_SITES]),
+            self.c.err(
+                self.c.line(&raw[MAX_SITES]),
                 "sites",
                 format!("{} sites; a plan may have at most {MAX_SITES}", raw.len()),
             );
@@ -437,9 +389,9 @@ impl Checker<'_> {
             let id = r.id.get_ref().clone();
             let f = |name: &str| format!("sites[{}].{name}", k + 1);
             if !crate::model::is_safe_id(&id) {
-                self.err(
-                    self.line(&r.id),
-                    &f("id"),
+                self.c.err(
+                    self.c.line(&r.id),
+                    f("id"),
                     format!(
                         "'{id}' is not a valid id: use {}",
                         crate::model::SAFE_ID_RULE
@@ -447,17 +399,17 @@ impl Checker<'_> {
                 );
             }
             if out.iter().any(|o| o.id == id) {
-                self.err(
-                    self.line(&r.id),
-                    &f("id"),
+                self.c.err(
+                    self.c.line(&r.id),
+                    f("id"),
                     format!("site '{id}' is listed twice"),
                 );
             }
             let calendar = r.calendar.as_ref().map(|c| {
                 if !crate::model::is_safe_id(c.get_ref()) {
-                    self.err(
-                        self.line(c),
-                        &f("calendar"),
+                    self.c.err(
+                        self.c.line(c),
+                        f("calendar"),
                         format!(
                             "'{}' is not a site calendar id: name the file (without .toml) in the calendars folder",
                             c.get_ref()
@@ -468,10 +420,10 @@ impl Checker<'_> {
             });
             let activation = self.date(&r.activation, &f("activation"));
             if activation < start {
-                let line = self.line(&r.activation);
-                self.err(
+                let line = self.c.line(&r.activation);
+                self.c.err(
                     line,
-                    &f("activation"),
+                    f("activation"),
                     format!("{activation} is before the plan's start ({start}): the forecast counts from the start"),
                 );
             }
@@ -489,7 +441,7 @@ impl Checker<'_> {
             out.push(SitePlan {
                 id,
                 calendar,
-                calendar_line: r.calendar.as_ref().and_then(|c| self.line(c)),
+                calendar_line: r.calendar.as_ref().and_then(|c| self.c.line(c)),
                 activation,
                 rate_per_month: rate,
                 rate_shape: shape,
@@ -503,8 +455,8 @@ impl Checker<'_> {
         let mut ratio = Vec::new();
         for (arm, n) in r.ratio.get_ref() {
             let Some(a) = trial.arms.iter().position(|x| &x.id == arm) else {
-                self.err(
-                    self.line(n),
+                self.c.err(
+                    self.c.line(n),
                     "allocation.ratio",
                     format!(
                         "unknown arm '{arm}'; the arms of {} are: {}",
@@ -516,9 +468,9 @@ impl Checker<'_> {
             };
             let v = *n.get_ref();
             if !(0..=MAX_BLOCK).contains(&v) {
-                self.err(
-                    self.line(n),
-                    &format!("allocation.ratio.{arm}"),
+                self.c.err(
+                    self.c.line(n),
+                    format!("allocation.ratio.{arm}"),
                     format!("{v} is out of range (0 to {MAX_BLOCK})"),
                 );
                 continue;
@@ -530,22 +482,22 @@ impl Checker<'_> {
         ratio.sort();
         let sum: u32 = ratio.iter().map(|r| r.1).sum();
         if sum == 0 {
-            self.err(
-                self.line(&r.ratio),
+            self.c.err(
+                self.c.line(&r.ratio),
                 "allocation.ratio",
                 "no arm has a share: give at least one arm a ratio of 1 or more",
             );
         }
         let block = *r.block_size.get_ref();
         if !(1..=MAX_BLOCK).contains(&block) {
-            self.err(
-                self.line(&r.block_size),
+            self.c.err(
+                self.c.line(&r.block_size),
                 "allocation.block_size",
                 format!("{block} is out of range (1 to {MAX_BLOCK})"),
             );
         } else if sum > 0 && !(block as u32).is_multiple_of(sum) {
-            self.err(
-                self.line(&r.block_size),
+            self.c.err(
+                self.c.line(&r.block_size),
                 "allocation.block_size",
                 format!(
                     "a block of {block} cannot hold the ratio's {sum} shares in whole numbers: use a multiple of {sum}"
@@ -559,7 +511,7 @@ impl Checker<'_> {
         self.provenance(
             &r.source,
             &r.assumed,
-            self.line(raw),
+            self.c.line(raw),
             "allocation",
             format!(
                 "{} in permuted blocks of {block} per site",
@@ -574,108 +526,12 @@ impl Checker<'_> {
 
     fn weight(&mut self, raw: &Spanned<RawWeight>, trial: &Trial) -> WeightModel {
         let r = raw.get_ref();
-        let line = self.line(raw);
+        let line = self.c.line(raw);
         match (&r.normal, &r.roster) {
-            (Some(n), None) => {
-                let n = n.get_ref();
-                let (mean, sd, min, max) = (
-                    *n.mean.get_ref(),
-                    *n.sd.get_ref(),
-                    *n.min.get_ref(),
-                    *n.max.get_ref(),
-                );
-                let (lo, hi) = (
-                    crate::model::WEIGHT_HARD_MIN_KG,
-                    crate::model::WEIGHT_HARD_MAX_KG,
-                );
-                let within = |x: f64| x.is_finite() && (lo..=hi).contains(&x);
-                for (v, name) in [(&n.min, "min"), (&n.max, "max"), (&n.mean, "mean")] {
-                    if !within(*v.get_ref()) {
-                        self.err(
-                            self.line(v),
-                            &format!("weight_kg.normal.{name}"),
-                            format!(
-                                "{} kg is not a usable body weight ({lo}-{hi} kg)",
-                                shown(*v.get_ref())
-                            ),
-                        );
-                    }
-                }
-                if !(sd.is_finite() && sd > 0.0) {
-                    self.err(
-                        self.line(&n.sd),
-                        "weight_kg.normal.sd",
-                        format!("must be a positive number of kg, not {}", shown(sd)),
-                    );
-                }
-                if within(min)
-                    && within(max)
-                    && within(mean)
-                    && !(min < max && (min..=max).contains(&mean))
-                {
-                    self.err(
-                        self.line(&n.min),
-                        "weight_kg.normal",
-                        format!(
-                            "needs min < max with the mean between them (min {}, mean {}, max {})",
-                            shown(min),
-                            shown(mean),
-                            shown(max)
-                        ),
-                    );
-                }
-                self.provenance(
-                    &r.source,
-                    &r.assumed,
-                    line,
-                    "weight_kg",
-                    format!(
-                        "normal, mean {} kg, SD {} kg, truncated to {}-{} kg, to 0.1 kg",
-                        shown(mean),
-                        shown(sd),
-                        shown(min),
-                        shown(max)
-                    ),
-                );
-                WeightModel::Normal { mean, sd, min, max }
-            }
-            (None, Some(p)) => {
-                let path = self
-                    .path
-                    .parent()
-                    .unwrap_or(Path::new("."))
-                    .join(p.get_ref());
-                let weights = match crate::roster::read(&path, trial) {
-                    Ok(roster) => roster.entries.iter().map(|e| e.weight_kg).collect(),
-                    Err(e) => {
-                        let line = self.line(p);
-                        self.err(
-                            line,
-                            "weight_kg.roster",
-                            format!(
-                                "the roster {} (relative to the plan's folder) cannot be used",
-                                path.display()
-                            ),
-                        );
-                        self.problems.extend(e.problems);
-                        Vec::new()
-                    }
-                };
-                self.provenance(
-                    &r.source,
-                    &r.assumed,
-                    line,
-                    "weight_kg",
-                    format!(
-                        "drawn from the {} weights of {}",
-                        weights.len(),
-                        p.get_ref()
-                    ),
-                );
-                WeightModel::Roster { path, weights }
-            }
+            (Some(n), None) => self.normal(n.get_ref(), r, line),
+            (None, Some(p)) => self.roster_weights(p, r, line, trial),
             _ => {
-                self.err(
+                self.c.err(
                     line,
                     "weight_kg",
                     "give exactly one of `normal = { mean, sd, min, max }` or `roster = \"FILE\"`",
@@ -690,6 +546,111 @@ impl Checker<'_> {
         }
     }
 
+    /// A normal distribution of weights, truncated to usable body weights.
+    fn normal(&mut self, n: &RawNormal, r: &RawWeight, line: Option<usize>) -> WeightModel {
+        let (mean, sd, min, max) = (
+            *n.mean.get_ref(),
+            *n.sd.get_ref(),
+            *n.min.get_ref(),
+            *n.max.get_ref(),
+        );
+        let (lo, hi) = (
+            crate::model::WEIGHT_HARD_MIN_KG,
+            crate::model::WEIGHT_HARD_MAX_KG,
+        );
+        let within = |x: f64| x.is_finite() && (lo..=hi).contains(&x);
+        for (v, name) in [(&n.min, "min"), (&n.max, "max"), (&n.mean, "mean")] {
+            if !within(*v.get_ref()) {
+                self.c.err(
+                    self.c.line(v),
+                    format!("weight_kg.normal.{name}"),
+                    format!(
+                        "{} kg is not a usable body weight ({lo}-{hi} kg)",
+                        shown(*v.get_ref())
+                    ),
+                );
+            }
+        }
+        if !(sd.is_finite() && sd > 0.0) {
+            self.c.err(
+                self.c.line(&n.sd),
+                "weight_kg.normal.sd",
+                format!("must be a positive number of kg, not {}", shown(sd)),
+            );
+        }
+        if within(min) && within(max) && within(mean) && !(min < max && (min..=max).contains(&mean))
+        {
+            self.c.err(
+                self.c.line(&n.min),
+                "weight_kg.normal",
+                format!(
+                    "needs min < max with the mean between them (min {}, mean {}, max {})",
+                    shown(min),
+                    shown(mean),
+                    shown(max)
+                ),
+            );
+        }
+        self.provenance(
+            &r.source,
+            &r.assumed,
+            line,
+            "weight_kg",
+            format!(
+                "normal, mean {} kg, SD {} kg, truncated to {}-{} kg, to 0.1 kg",
+                shown(mean),
+                shown(sd),
+                shown(min),
+                shown(max)
+            ),
+        );
+        WeightModel::Normal { mean, sd, min, max }
+    }
+
+    /// Weights drawn from a roster's (a path relative to the plan's folder).
+    fn roster_weights(
+        &mut self,
+        p: &Spanned<String>,
+        r: &RawWeight,
+        line: Option<usize>,
+        trial: &Trial,
+    ) -> WeightModel {
+        let path = self
+            .c
+            .path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(p.get_ref());
+        let weights = match crate::roster::read(&path, trial) {
+            Ok(roster) => roster.entries.iter().map(|e| e.weight_kg).collect(),
+            Err(e) => {
+                let line = self.c.line(p);
+                self.c.err(
+                    line,
+                    "weight_kg.roster",
+                    format!(
+                        "the roster {} (relative to the plan's folder) cannot be used",
+                        path.display()
+                    ),
+                );
+                self.c.problems.extend(e.problems);
+                Vec::new()
+            }
+        };
+        self.provenance(
+            &r.source,
+            &r.assumed,
+            line,
+            "weight_kg",
+            format!(
+                "drawn from the {} weights of {}",
+                weights.len(),
+                p.get_ref()
+            ),
+        );
+        WeightModel::Roster { path, weights }
+    }
+
     fn mortality(&mut self, raw: &Spanned<RawMortality>) -> Mortality {
         let r = raw.get_ref();
         let below_one = (0.0, 0.999);
@@ -699,8 +660,8 @@ impl Checker<'_> {
         let written = |v: &Spanned<RawValue<f64>>| *v.get_ref().value.get_ref();
         let in_range = |x: f64| (below_one.0..=below_one.1).contains(&x);
         if in_range(written(&r.day28)) && in_range(written(&r.day90)) && day90 < day28 {
-            let line = self.line(&r.day90);
-            self.err(
+            let line = self.c.line(&r.day90);
+            self.c.err(
                 line,
                 "mortality.day90",
                 format!(
@@ -733,9 +694,9 @@ impl Checker<'_> {
         for (id, p) in raw {
             let Some(k) = trial.products.iter().position(|x| &x.id == id) else {
                 let ids: Vec<&str> = trial.products.iter().map(|p| p.id.as_str()).collect();
-                self.err(
-                    self.line(p),
-                    &format!("product.{id}"),
+                self.c.err(
+                    self.c.line(p),
+                    format!("product.{id}"),
                     format!(
                         "unknown product '{id}'; the products of {} are: {}",
                         trial.id,
@@ -745,9 +706,9 @@ impl Checker<'_> {
                 continue;
             };
             if trial.products[k].unit != Unit::Cells {
-                self.err(
-                    self.line(p),
-                    &format!("product.{id}"),
+                self.c.err(
+                    self.c.line(p),
+                    format!("product.{id}"),
                     format!(
                     "'{id}' is counted in mL, not cells: lots and capacity are for cell products (its demand is forecast without them)"
                 ),

@@ -357,148 +357,247 @@ pub fn monday(d: NaiveDate) -> NaiveDate {
     d - chrono::Days::new(u64::from(d.weekday().num_days_from_monday()))
 }
 
-impl<'t> Model<'t> {
-    /// Compiles the plan against the trial: every schedule and dose the replicates can
-    /// need, checked once (a weight whose dose is above the scenario's maximum is an
-    /// error naming `[weight_kg]`). `on_study`: patients already enrolled, with their
-    /// sites, and what the record shows of them.
-    pub fn new(
-        trial: &'t Trial,
-        plan: &'t ForecastPlan,
-        calendars: &'t Sites,
-        on_study: Option<OnStudy<'_>>,
-    ) -> Result<Model<'t>, InputError> {
-        let roster = on_study.map(|o| o.roster);
-        let log = on_study.and_then(|o| o.log);
-        // Week 1 is the start's ISO week, or the first roster patient's when earlier, so
-        // that every dose a roster patient is given is in a week; with a record, the
-        // as-of date's week, since what came before is known. The horizon's end stays.
-        let end = monday(plan.start) + chrono::Days::new(u64::from(plan.horizon_weeks) * 7);
-        let week0 = match (roster, log) {
-            (_, Some(l)) => monday(l.as_of),
-            (Some(r), None) => monday(
-                r.entries
-                    .iter()
-                    .map(|e| e.start)
-                    .min()
-                    .map_or(plan.start, |d| d.min(plan.start)),
+/// What the stages of [`Model::new`] share: the horizon, and the arms and products it
+/// forecasts.
+struct Frame<'a> {
+    trial: &'a Trial,
+    plan: &'a ForecastPlan,
+    /// Monday of the first week forecast (forecast day 0), the weeks and their days.
+    week0: NaiveDate,
+    weeks: usize,
+    days: i64,
+    /// The products forecast, and each arm's components' slots among them.
+    np: usize,
+    slots: Vec<Vec<u16>>,
+    /// Per arm: whether the plan allocates to it.
+    allocated: Vec<bool>,
+}
+
+/// A roster patient still on study, with the amount of each dose to come.
+type FixedAmounts = (Fixed, Vec<f64>);
+
+/// Per arm, whether the plan allocates to it and whether anyone can be on it; and the
+/// products forecast.
+type ArmsAndProducts = (Vec<bool>, Vec<bool>, Vec<usize>);
+
+/// The schedules, each one's assumed regimen values per product slot, and per plan site
+/// and arm the run of schedules from its first start day.
+type Schedules = (Vec<Sched>, Vec<Vec<Assumed>>, Vec<Vec<(i64, Range<u32>)>>);
+
+/// What the record makes certain, the roster's patients still on study, and the roster's
+/// demand as planned.
+type OnStudyFacts = (Facts, Vec<FixedAmounts>, Option<Vec<f64>>);
+
+/// Week 1 is the start's ISO week, or the first roster patient's when earlier, so that
+/// every dose a roster patient is given is in a week; with a record, the as-of date's
+/// week, since what came before is known. The horizon's end stays. Returns week 1's
+/// Monday and the number of weeks.
+fn horizon(
+    plan: &ForecastPlan,
+    roster: Option<&Roster>,
+    log: Option<&Log>,
+) -> Result<(NaiveDate, usize), InputError> {
+    let end = monday(plan.start) + chrono::Days::new(u64::from(plan.horizon_weeks) * 7);
+    let week0 = match (roster, log) {
+        (_, Some(l)) => monday(l.as_of),
+        (Some(r), None) => monday(
+            r.entries
+                .iter()
+                .map(|e| e.start)
+                .min()
+                .map_or(plan.start, |d| d.min(plan.start)),
+        ),
+        (None, None) => monday(plan.start),
+    };
+    if let Some(l) = log
+        && week0 >= end
+    {
+        return Err(InputError::one(Problem::new(
+            &l.path,
+            format!(
+                "the record is complete to {}, after the forecast's horizon ends ({}, {} weeks from the plan's start): nothing is left to forecast; lengthen horizon_weeks in {} or give an earlier --as-of",
+                l.as_of,
+                end - chrono::Days::new(1),
+                plan.horizon_weeks,
+                plan.file.display()
             ),
-            (None, None) => monday(plan.start),
-        };
-        if let Some(l) = log
-            && week0 >= end
-        {
-            return Err(InputError::one(Problem::new(
-                &l.path,
-                format!(
-                    "the record is complete to {}, after the forecast's horizon ends ({}, {} weeks from the plan's start): nothing is left to forecast; lengthen horizon_weeks in {} or give an earlier --as-of",
-                    l.as_of,
-                    end - chrono::Days::new(1),
-                    plan.horizon_weeks,
-                    plan.file.display()
-                ),
-            )));
-        }
-        let weeks = ((end - week0).num_days() / 7) as usize;
-        let days = weeks as i64 * 7;
-        let (months, month_of_day) = months(week0, days);
-        let plans: Vec<Plan> = trial.arms.iter().map(|a| Plan::new(trial, a)).collect();
-        let allocated: Vec<bool> = (0..trial.arms.len())
-            .map(|a| plan.allocation.ratio.iter().any(|r| r.0 == a))
-            .collect();
-        // The products forecast: those of the arms anyone can be on.
-        let mut on_arm = allocated.clone();
-        for e in roster.iter().flat_map(|r| &r.entries) {
-            on_arm[e.arm as usize] = true;
-        }
-        let mut products: Vec<usize> = trial
-            .arms
-            .iter()
-            .zip(&on_arm)
-            .filter(|(_, on)| **on)
-            .flat_map(|(a, _)| a.components.iter().map(|c| c.product))
-            .collect();
-        products.sort_unstable();
-        products.dedup();
-        if products.is_empty() {
-            return Err(InputError::one(plan_problem(
-                plan,
-                "allocation.ratio",
-                format!(
-                    "no arm the plan allocates to gives {} any product: there is nothing to forecast",
-                    trial.id
-                ),
-            )));
-        }
-        let np = products.len();
-        let slot_of = |p: usize| products.iter().position(|&q| q == p).map(|k| k as u16);
-        let slots: Vec<Vec<u16>> = trial
-            .arms
-            .iter()
-            .map(|a| {
-                a.components
-                    .iter()
-                    .map(|c| slot_of(c.product).unwrap_or(u16::MAX))
-                    .collect()
-            })
-            .collect();
-        let mut problems = Vec::new();
+        )));
+    }
+    Ok((week0, ((end - week0).num_days() / 7) as usize))
+}
 
-        let (grid, weight) = weight_grid(plan);
-        if grid.is_empty() {
-            return Err(InputError::one(plan_problem(
-                plan,
-                "weight_kg.normal",
-                "no weight to 0.1 kg lies between min and max: widen the range".into(),
-            )));
-        }
-        // Each arm's component doses at each grid weight, checked by the schedule core.
-        let mut tables = Vec::with_capacity(plans.len());
-        for p in &plans {
-            let n = p.arm.components.len();
-            let mut table = Vec::with_capacity(grid.len() * n);
-            let mut events = Vec::new();
-            let mut failed = false;
-            for w in &grid {
-                if !failed && let Err(e) = p.expand(&Expand::new(*w, plan.start), &mut events) {
-                    problems.push(match e {
-                        // Not the weight's doing: the dates (a start late in 9999).
-                        ScheduleError::DateOutOfRange(_) => plan_problem(
-                            plan,
-                            "start",
-                            format!(
-                                "arm {} starting on {}: {e}: a typo in the year?",
-                                p.arm.id, plan.start
-                            ),
+/// Per arm, whether the plan allocates to it and whether anyone can be on it; and the
+/// products forecast: those of the arms anyone can be on.
+fn forecast_products(
+    trial: &Trial,
+    plan: &ForecastPlan,
+    roster: Option<&Roster>,
+) -> Result<ArmsAndProducts, InputError> {
+    let allocated: Vec<bool> = (0..trial.arms.len())
+        .map(|a| plan.allocation.ratio.iter().any(|r| r.0 == a))
+        .collect();
+    let mut on_arm = allocated.clone();
+    for e in roster.iter().flat_map(|r| &r.entries) {
+        on_arm[e.arm as usize] = true;
+    }
+    let mut products: Vec<usize> = trial
+        .arms
+        .iter()
+        .zip(&on_arm)
+        .filter(|(_, on)| **on)
+        .flat_map(|(a, _)| a.components.iter().map(|c| c.product))
+        .collect();
+    products.sort_unstable();
+    products.dedup();
+    if products.is_empty() {
+        return Err(InputError::one(plan_problem(
+            plan,
+            "allocation.ratio",
+            format!(
+                "no arm the plan allocates to gives {} any product: there is nothing to forecast",
+                trial.id
+            ),
+        )));
+    }
+    Ok((allocated, on_arm, products))
+}
+
+/// Per arm, each component's product slot among `products` (`u16::MAX`: not forecast).
+fn product_slots(trial: &Trial, products: &[usize]) -> Vec<Vec<u16>> {
+    let slot_of = |p: usize| products.iter().position(|&q| q == p).map(|k| k as u16);
+    trial
+        .arms
+        .iter()
+        .map(|a| {
+            a.components
+                .iter()
+                .map(|c| slot_of(c.product).unwrap_or(u16::MAX))
+                .collect()
+        })
+        .collect()
+}
+
+/// Each arm's component doses at each grid weight, checked by the schedule core.
+fn dose_tables(
+    plan: &ForecastPlan,
+    plans: &[Plan],
+    grid: &[Kg],
+) -> Result<Vec<Vec<f64>>, InputError> {
+    let mut problems = Vec::new();
+    let mut tables = Vec::with_capacity(plans.len());
+    for p in plans {
+        let n = p.arm.components.len();
+        let mut table = Vec::with_capacity(grid.len() * n);
+        let mut events = Vec::new();
+        let mut failed = false;
+        for w in grid {
+            if !failed && let Err(e) = p.expand(&Expand::new(*w, plan.start), &mut events) {
+                problems.push(match e {
+                    // Not the weight's doing: the dates (a start late in 9999).
+                    ScheduleError::DateOutOfRange(_) => plan_problem(
+                        plan,
+                        "start",
+                        format!(
+                            "arm {} starting on {}: {e}: a typo in the year?",
+                            p.arm.id, plan.start
                         ),
-                        _ => plan_problem(
-                            plan,
-                            "weight_kg",
-                            format!("at {w} kg, arm {}: {e}", p.arm.id),
-                        ),
-                    });
-                    failed = true;
-                }
-                table.extend(p.component_doses(*w).map(|d| d.unwrap_or(0.0)));
+                    ),
+                    _ => plan_problem(
+                        plan,
+                        "weight_kg",
+                        format!("at {w} kg, arm {}: {e}", p.arm.id),
+                    ),
+                });
+                failed = true;
             }
-            tables.push(table);
+            table.extend(p.component_doses(*w).map(|d| d.unwrap_or(0.0)));
         }
-        InputError::check(problems)?;
+        tables.push(table);
+    }
+    InputError::check(problems)?;
+    Ok(tables)
+}
 
-        // Schedules: sites on the same calendar (or on none) share them. One per start day
-        // for each arm the plan allocates to where the calendar or month steps can move a
-        // date; else one per arm for every start.
-        let offset = |d: NaiveDate| (d - week0).num_days();
+/// The sites: the plan's, then the roster's others, then patients without one; and each
+/// roster patient's site.
+fn site_names(plan: &ForecastPlan, roster: Option<&Roster>) -> (Vec<String>, Vec<u16>) {
+    let mut sites: Vec<String> = plan.sites.iter().map(|s| s.id.clone()).collect();
+    let mut site_index = |name: Option<&str>| -> u16 {
+        let name = name.unwrap_or(NO_SITE);
+        match sites.iter().position(|s| s == name) {
+            Some(k) => k as u16,
+            None => {
+                sites.push(name.to_string());
+                (sites.len() - 1) as u16
+            }
+        }
+    };
+    let roster_sites: Vec<u16> = roster
+        .map(|r| r.entries.iter().map(|e| site_index(r.site(e))).collect())
+        .unwrap_or_default();
+    (sites, roster_sites)
+}
+
+impl Frame<'_> {
+    /// Forecast day of a date.
+    fn offset(&self, d: NaiveDate) -> i64 {
+        (d - self.week0).num_days()
+    }
+
+    /// Each plan site's enrolment: its activation day and daily rate.
+    fn sim_sites(&self) -> Vec<SiteSim> {
+        self.plan
+            .sites
+            .iter()
+            .map(|s| SiteSim {
+                activation: self.offset(s.activation) as f64,
+                rate_per_day: s.rate_per_month / DAYS_PER_MONTH,
+                shape: s.rate_shape,
+            })
+            .collect()
+    }
+
+    /// The first day simulated arrivals may come: after the roster's last start and the
+    /// record's as-of date.
+    fn resume_day(&self, roster: Option<&Roster>, log: Option<&Log>) -> i64 {
         let mut resume_day = roster
-            .and_then(|r| r.entries.iter().map(|e| offset(e.start)).max())
+            .and_then(|r| r.entries.iter().map(|e| self.offset(e.start)).max())
             .map_or(0, |d| d + 1);
         if let Some(l) = log {
-            resume_day = resume_day.max(offset(l.as_of) + 1);
+            resume_day = resume_day.max(self.offset(l.as_of) + 1);
         }
+        resume_day
+    }
+
+    /// What the record makes certain (the same in every replicate), the roster's patients
+    /// still on study, and the roster's demand as planned; `(roster_sites, months,
+    /// month_of_day)`: each roster patient's site, and the horizon's months.
+    fn facts(
+        &self,
+        on_study: Option<OnStudy<'_>>,
+        (roster_sites, months, month_of_day): (&[u16], usize, &[u16]),
+        assumed: &mut [Assumed],
+    ) -> Result<OnStudyFacts, InputError> {
+        let ns = assumed.len() / self.np;
+        let mut facts = Facts::sized(ns * self.np, self.weeks, months, ns);
+        facts.as_of = on_study.and_then(|o| o.log).map(|l| l.as_of);
+        Ok(match on_study {
+            Some(o) => {
+                let (fixed, observed) =
+                    self.on_study(o, roster_sites, month_of_day, &mut facts, assumed)?;
+                (facts, fixed, Some(observed))
+            }
+            None => (facts, Vec::new(), None),
+        })
+    }
+
+    /// Sites on the same calendar (or on none), each with the first day anyone may start
+    /// there; and each plan site's group.
+    fn site_groups(&self, resume_day: i64) -> (Vec<(Option<&str>, i64)>, Vec<usize>) {
         let mut groups: Vec<(Option<&str>, i64)> = Vec::new();
-        let mut group_of = Vec::with_capacity(plan.sites.len());
-        for site in &plan.sites {
-            let first = offset(site.activation).max(resume_day).min(days);
+        let mut group_of = Vec::with_capacity(self.plan.sites.len());
+        for site in &self.plan.sites {
+            let first = self.offset(site.activation).max(resume_day).min(self.days);
             let cal = site.calendar.as_deref();
             match groups.iter().position(|g| g.0 == cal) {
                 Some(g) => {
@@ -511,6 +610,22 @@ impl<'t> Model<'t> {
                 }
             }
         }
+        (groups, group_of)
+    }
+
+    /// Schedules: sites on the same calendar (or on none) share them. One per start day
+    /// for each arm the plan allocates to where the calendar or month steps can move a
+    /// date; else one per arm for every start. Returns the schedules, each one's assumed
+    /// regimen values per product slot, and per plan site and arm the run of schedules
+    /// from its first start day.
+    fn schedules(
+        &self,
+        calendars: &Sites,
+        plans: &[Plan],
+        resume_day: i64,
+        reference: Kg,
+    ) -> Result<Schedules, InputError> {
+        let (groups, group_of) = self.site_groups(resume_day);
         // Every (calendar, arm, start day) to make, and per group and arm where its run
         // of schedules begins.
         let mut jobs: Vec<(Option<&SiteCalendar>, usize, i64)> = Vec::new();
@@ -520,8 +635,8 @@ impl<'t> Model<'t> {
             let mut per_arm = Vec::new();
             for (a, p) in plans.iter().enumerate() {
                 let at = jobs.len() as u32;
-                if allocated[a] && (cal.is_some() || p.has_month_steps()) {
-                    jobs.extend((first..days.max(first + 1)).map(|d| (cal, a, d)));
+                if self.allocated[a] && (cal.is_some() || p.has_month_steps()) {
+                    jobs.extend((first..self.days.max(first + 1)).map(|d| (cal, a, d)));
                 } else {
                     jobs.push((cal, a, first));
                 }
@@ -529,18 +644,17 @@ impl<'t> Model<'t> {
             }
             group_scheds.push(per_arm);
         }
-        let reference = grid[0];
         let built: Vec<Result<(Sched, Vec<Assumed>), ScheduleError>> = jobs
             .par_iter()
             .map(|&(cal, a, d)| {
-                let start = week0 + chrono::Days::new(d.max(0) as u64);
+                let start = self.week0 + chrono::Days::new(d.max(0) as u64);
                 let p = &plans[a];
                 let mut events = Vec::new();
                 let placement = cal.map(|c| p.placement(start, c)).transpose()?;
                 let how =
                     Expand::new(reference, start).placed(placement.as_ref().map(|p| p.slots()));
                 p.expand(&how, &mut events)?;
-                let (s, _, flags) = sched_of(&events, &slots[a], np, |_| true);
+                let (s, _, flags) = sched_of(&events, &self.slots[a], self.np, |_| true);
                 Ok((s, flags))
             })
             .collect();
@@ -549,7 +663,7 @@ impl<'t> Model<'t> {
         for (b, &(_, a, d)) in built.into_iter().zip(&jobs) {
             let (s, f) = b.map_err(|e| {
                 InputError::one(plan_problem(
-                    plan,
+                    self.plan,
                     if matches!(e, ScheduleError::DateOutOfRange(_)) {
                         "start"
                     } else {
@@ -557,37 +671,31 @@ impl<'t> Model<'t> {
                     },
                     format!(
                         "arm {} starting on {}: {e}",
-                        trial.arms[a].id,
-                        week0 + chrono::Days::new(d.max(0) as u64)
+                        self.trial.arms[a].id,
+                        self.week0 + chrono::Days::new(d.max(0) as u64)
                     ),
                 ))
             })?;
             scheds.push(s);
             sched_flags.push(f);
         }
-        let site_scheds: Vec<Vec<(i64, Range<u32>)>> =
-            group_of.iter().map(|&g| group_scheds[g].clone()).collect();
+        let site_scheds = group_of.iter().map(|&g| group_scheds[g].clone()).collect();
+        Ok((scheds, sched_flags, site_scheds))
+    }
 
-        // The sites: the plan's, then the roster's others, then patients without one.
-        let mut sites: Vec<String> = plan.sites.iter().map(|s| s.id.clone()).collect();
-        let mut site_index = |name: Option<&str>| -> u16 {
-            let name = name.unwrap_or(NO_SITE);
-            match sites.iter().position(|s| s == name) {
-                Some(k) => k as u16,
-                None => {
-                    sites.push(name.to_string());
-                    (sites.len() - 1) as u16
-                }
-            }
-        };
-        let roster_sites: Vec<u16> = roster
-            .map(|r| r.entries.iter().map(|e| site_index(r.site(e))).collect())
-            .unwrap_or_default();
-        let ns = sites.len();
+    /// Per site and product slot, the assumed regimen values of the schedules its
+    /// allocated arms can have.
+    fn site_assumed(
+        &self,
+        ns: usize,
+        site_scheds: &[Vec<(i64, Range<u32>)>],
+        sched_flags: &[Vec<Assumed>],
+    ) -> Vec<Assumed> {
+        let np = self.np;
         let mut assumed = vec![Assumed::NONE; ns * np];
         for (s, per_arm) in site_scheds.iter().enumerate() {
             for (a, (_, ids)) in per_arm.iter().enumerate() {
-                if !allocated[a] {
+                if !self.allocated[a] {
                     continue;
                 }
                 for id in ids.clone() {
@@ -597,124 +705,145 @@ impl<'t> Model<'t> {
                 }
             }
         }
+        assumed
+    }
 
-        // Patients already enrolled: their calendars exactly as `cohort` makes them, the
-        // record applied.
-        let mut facts = Facts::sized(ns * np, weeks, months.len(), ns);
-        facts.as_of = log.map(|l| l.as_of);
-        let mut fixed: Vec<(Fixed, Vec<f64>)> = Vec::new();
-        let mut observed = None;
-        if let Some(o) = on_study {
-            let r = o.roster;
-            let cohort = crate::cohort::Cohort::build(trial, r, o.path, o.sites, o.log)?;
-            let mut obs = vec![0.0; np * weeks];
-            let mut events = Vec::new();
-            let in_weeks = |day: i64| (0..days).contains(&day);
-            for i in 0..r.entries.len() as u32 {
-                cohort.expand(i, &mut events);
-                let e = &r.entries[i as usize];
-                let site = roster_sites[i as usize];
-                let arm_slots = &slots[e.arm as usize];
-                let start = offset(e.start);
-                let end = o.log.and_then(|l| l.patient(i).end());
-                // A dose on the record's side of the as-of date is a fact; after it, what
-                // is planned faces the hazards (no record: every dose does).
-                let keep = |ev: &Event| match o.log {
-                    None => true,
-                    Some(_) => end.is_none() && ev.status == Status::Planned,
-                };
-                let (sched, amounts, flags) = sched_of(&events, arm_slots, np, keep);
-                for (k, f) in flags.iter().enumerate() {
-                    assumed[usize::from(site) * np + k] |= *f;
-                }
-                for (&(sd, _, p), &d) in sched.doses.iter().zip(&amounts) {
-                    let day = start + i64::from(sd) - 1;
-                    if in_weeks(day) {
-                        obs[usize::from(p) * weeks + (day / 7) as usize] += d;
-                    }
-                }
-                if let Some(l) = o.log {
-                    for ev in &events {
-                        let (Origin::Component(c), true) =
-                            (ev.origin, ev.kind != EventKind::Background)
-                        else {
-                            continue;
-                        };
-                        let k = arm_slots[c];
-                        if k == u16::MAX {
-                            continue;
-                        }
-                        let sp = usize::from(site) * np + usize::from(k);
-                        let amount = ev.dose.unwrap_or(0.0);
-                        // Missed, cancelled, or closed by the patient's end: not given.
-                        let day = match ev.status {
-                            Status::Given => offset(ev.date),
-                            Status::Due if end.is_none() => {
-                                facts.overdue_doses[sp] += 1;
-                                assumed[sp] |= regimen_flags(ev.assumed);
-                                offset(l.as_of)
-                            }
-                            _ => continue,
-                        };
-                        if ev.status == Status::Given {
-                            facts.given_amount[sp] += amount;
-                            facts.given_doses[sp] += 1;
-                        }
-                        facts.add(sp, day, amount, weeks, &month_of_day);
-                        if in_weeks(day) {
-                            obs[usize::from(k) * weeks + (day / 7) as usize] += amount;
-                        }
-                    }
-                }
-                match end {
-                    Some((date, kind)) => {
-                        let leave = (date - e.start).num_days() + 1;
-                        let s = usize::from(site);
-                        facts.enrolled[s] += 1;
-                        if leave > i64::from(sched.last_day) {
-                            facts.completed[s] += 1;
-                        } else if kind == RecordKind::Died {
-                            facts.died[s] += 1;
-                        } else {
-                            facts.dropped_out[s] += 1;
-                        }
-                        if kind == RecordKind::Died {
-                            facts.recorded_deaths += 1;
-                        } else {
-                            facts.recorded_withdrawals += 1;
-                        }
-                    }
-                    None => {
-                        // On study through the as-of date: alive for its whole study day.
-                        let alive_at = match o.log {
-                            Some(l) if e.start <= l.as_of => {
-                                ((l.as_of - e.start).num_days() + 1) as f64
-                            }
-                            _ => 0.0,
-                        };
-                        fixed.push((
-                            Fixed {
-                                start,
-                                site,
-                                sched,
-                                amounts: Vec::new(),
-                                alive_at,
-                            },
-                            amounts,
-                        ));
-                    }
+    /// The roster's patients: what the record makes certain into `facts` (and the
+    /// assumed values of the doses overdue into `assumed`); those still on study, with
+    /// their doses to come; and the roster's demand as planned per product and week.
+    fn on_study(
+        &self,
+        o: OnStudy<'_>,
+        roster_sites: &[u16],
+        month_of_day: &[u16],
+        facts: &mut Facts,
+        assumed: &mut [Assumed],
+    ) -> Result<(Vec<FixedAmounts>, Vec<f64>), InputError> {
+        let (np, weeks) = (self.np, self.weeks);
+        let r = o.roster;
+        let cohort = crate::cohort::Cohort::build(self.trial, r, o.path, o.sites, o.log)?;
+        let mut fixed = Vec::new();
+        let mut obs = vec![0.0; np * weeks];
+        let mut events = Vec::new();
+        for i in 0..r.entries.len() as u32 {
+            cohort.expand(i, &mut events);
+            let e = &r.entries[i as usize];
+            let site = roster_sites[i as usize];
+            let arm_slots = &self.slots[e.arm as usize];
+            let start = self.offset(e.start);
+            let end = o.log.and_then(|l| l.patient(i).end());
+            // A dose on the record's side of the as-of date is a fact; after it, what
+            // is planned faces the hazards (no record: every dose does).
+            let keep = |ev: &Event| match o.log {
+                None => true,
+                Some(_) => end.is_none() && ev.status == Status::Planned,
+            };
+            let (sched, amounts, flags) = sched_of(&events, arm_slots, np, keep);
+            for (k, f) in flags.iter().enumerate() {
+                assumed[usize::from(site) * np + k] |= *f;
+            }
+            for (&(sd, _, p), &d) in sched.doses.iter().zip(&amounts) {
+                let day = start + i64::from(sd) - 1;
+                if (0..self.days).contains(&day) {
+                    obs[usize::from(p) * weeks + (day / 7) as usize] += d;
                 }
             }
-            observed = Some(obs);
+            if let Some(l) = o.log {
+                let patient = (site, arm_slots.as_slice(), end.is_none());
+                self.recorded(
+                    l,
+                    &events,
+                    patient,
+                    (month_of_day, &mut obs),
+                    facts,
+                    assumed,
+                );
+            }
+            match end {
+                Some((date, kind)) => {
+                    let leave = (date - e.start).num_days() + 1;
+                    facts.count_end(usize::from(site), leave > i64::from(sched.last_day), kind);
+                }
+                None => {
+                    // On study through the as-of date: alive for its whole study day.
+                    let alive_at = match o.log {
+                        Some(l) if e.start <= l.as_of => {
+                            ((l.as_of - e.start).num_days() + 1) as f64
+                        }
+                        _ => 0.0,
+                    };
+                    let f = Fixed {
+                        start,
+                        site,
+                        sched,
+                        amounts: Vec::new(),
+                        alive_at,
+                    };
+                    fixed.push((f, amounts));
+                }
+            }
         }
+        Ok((fixed, obs))
+    }
 
-        // Each product's quantum, from every amount a replicate can add.
-        let mut amounts_of: Vec<Vec<f64>> = vec![Vec::new(); np];
-        for (a, table) in tables.iter().enumerate() {
-            if !allocated[a] {
+    /// One roster patient's recorded doses (`patient`: their site, their arm's product
+    /// slots, and whether they are still on study): given ones on their dates, those due
+    /// with nothing recorded on the as-of date; into `facts` and the planned demand `obs`.
+    fn recorded(
+        &self,
+        l: &Log,
+        events: &[Event],
+        (site, arm_slots, on_study): (u16, &[u16], bool),
+        (month_of_day, obs): (&[u16], &mut [f64]),
+        facts: &mut Facts,
+        assumed: &mut [Assumed],
+    ) {
+        let (np, weeks) = (self.np, self.weeks);
+        for ev in events {
+            let (Origin::Component(c), true) = (ev.origin, ev.kind != EventKind::Background) else {
+                continue;
+            };
+            let k = arm_slots[c];
+            if k == u16::MAX {
                 continue;
             }
-            let n = trial.arms[a].components.len();
+            let sp = usize::from(site) * np + usize::from(k);
+            let amount = ev.dose.unwrap_or(0.0);
+            // Missed, cancelled, or closed by the patient's end: not given.
+            let day = match ev.status {
+                Status::Given => self.offset(ev.date),
+                Status::Due if on_study => {
+                    facts.overdue_doses[sp] += 1;
+                    assumed[sp] |= regimen_flags(ev.assumed);
+                    self.offset(l.as_of)
+                }
+                _ => continue,
+            };
+            if ev.status == Status::Given {
+                facts.given_amount[sp] += amount;
+                facts.given_doses[sp] += 1;
+            }
+            facts.add(sp, day, amount, weeks, month_of_day);
+            if (0..self.days).contains(&day) {
+                obs[usize::from(k) * weeks + (day / 7) as usize] += amount;
+            }
+        }
+    }
+
+    /// Each product's quantum, from every amount a replicate can add; then each arm's
+    /// dose table and each fixed patient's doses in counted units.
+    fn quantize(
+        &self,
+        tables: &[Vec<f64>],
+        fixed: Vec<FixedAmounts>,
+    ) -> (Vec<Quantum>, Vec<Vec<u64>>, Vec<Fixed>) {
+        let slots = &self.slots;
+        let mut amounts_of: Vec<Vec<f64>> = vec![Vec::new(); self.np];
+        for (a, table) in tables.iter().enumerate() {
+            if !self.allocated[a] {
+                continue;
+            }
+            let n = self.trial.arms[a].components.len();
             for (c, &k) in slots[a].iter().enumerate() {
                 if k != u16::MAX {
                     amounts_of[usize::from(k)].extend(table.iter().skip(c).step_by(n.max(1)));
@@ -731,7 +860,7 @@ impl<'t> Model<'t> {
             .iter()
             .enumerate()
             .map(|(a, table)| {
-                let n = trial.arms[a].components.len().max(1);
+                let n = self.trial.arms[a].components.len().max(1);
                 table
                     .iter()
                     .enumerate()
@@ -755,18 +884,65 @@ impl<'t> Model<'t> {
                 f
             })
             .collect();
+        (quanta, doses, fixed)
+    }
+}
+
+impl<'t> Model<'t> {
+    /// Compiles the plan against the trial: every schedule and dose the replicates can
+    /// need, checked once (a weight whose dose is above the scenario's maximum is an
+    /// error naming `[weight_kg]`). `on_study`: patients already enrolled, with their
+    /// sites, and what the record shows of them.
+    pub fn new(
+        trial: &'t Trial,
+        plan: &'t ForecastPlan,
+        calendars: &'t Sites,
+        on_study: Option<OnStudy<'_>>,
+    ) -> Result<Model<'t>, InputError> {
+        let roster = on_study.map(|o| o.roster);
+        let log = on_study.and_then(|o| o.log);
+        let (week0, weeks) = horizon(plan, roster, log)?;
+        let days = weeks as i64 * 7;
+        let (months, month_of_day) = months(week0, days);
+        let plans: Vec<Plan> = trial.arms.iter().map(|a| Plan::new(trial, a)).collect();
+        let (allocated, on_arm, products) = forecast_products(trial, plan, roster)?;
+        let slots = product_slots(trial, &products);
+        let (grid, weight) = weight_grid(plan);
+        if grid.is_empty() {
+            let msg = "no weight to 0.1 kg lies between min and max: widen the range".into();
+            return Err(InputError::one(plan_problem(plan, "weight_kg.normal", msg)));
+        }
+        let tables = dose_tables(plan, &plans, &grid)?;
+        let frame = Frame {
+            trial,
+            plan,
+            week0,
+            weeks,
+            days,
+            np: products.len(),
+            slots,
+            allocated,
+        };
+        let resume_day = frame.resume_day(roster, log);
+        let (scheds, sched_flags, site_scheds) =
+            frame.schedules(calendars, &plans, resume_day, grid[0])?;
+        let (sites, roster_sites) = site_names(plan, roster);
+        let mut assumed = frame.site_assumed(sites.len(), &site_scheds, &sched_flags);
+
+        // Patients already enrolled: their calendars exactly as `cohort` makes them, the
+        // record applied.
+        let (facts, fixed, observed) = frame.facts(
+            on_study,
+            (&roster_sites, months.len(), &month_of_day),
+            &mut assumed,
+        )?;
+        let (quanta, doses, fixed) = frame.quantize(&tables, fixed);
 
         let roster_size = roster.map_or(0, |r| r.entries.len() as u32);
         let to_enrol = plan.target_patients.saturating_sub(roster_size);
-        let sim_sites = plan
-            .sites
-            .iter()
-            .map(|s| SiteSim {
-                activation: offset(s.activation) as f64,
-                rate_per_day: s.rate_per_month / DAYS_PER_MONTH,
-                shape: s.rate_shape,
-            })
-            .collect();
+        let sim_sites = frame.sim_sites();
+        let roster_last_start =
+            roster.and_then(|r| r.entries.iter().map(|e| frame.offset(e.start)).max());
         Ok(Model {
             trial,
             plan,
@@ -781,13 +957,13 @@ impl<'t> Model<'t> {
             sites,
             assumed,
             doses,
-            slots,
+            slots: frame.slots,
             scheds,
             site_scheds,
             fixed,
             facts,
             roster_size,
-            roster_last_start: roster.and_then(|r| r.entries.iter().map(|e| offset(e.start)).max()),
+            roster_last_start,
             resume: resume_day as f64,
             to_enrol,
             sim_sites,
@@ -1066,6 +1242,24 @@ impl Facts {
             last_dose_day: None,
             recorded_deaths: 0,
             recorded_withdrawals: 0,
+        }
+    }
+
+    /// A roster patient the record ends (dead or withdrawn) at site `s`: `completed` when
+    /// it ends after their last dose or visit.
+    fn count_end(&mut self, s: usize, completed: bool, kind: RecordKind) {
+        self.enrolled[s] += 1;
+        if completed {
+            self.completed[s] += 1;
+        } else if kind == RecordKind::Died {
+            self.died[s] += 1;
+        } else {
+            self.dropped_out[s] += 1;
+        }
+        if kind == RecordKind::Died {
+            self.recorded_deaths += 1;
+        } else {
+            self.recorded_withdrawals += 1;
         }
     }
 
@@ -1631,6 +1825,52 @@ impl Model<'_> {
         }
     }
 
+    /// Per forecast product whose capacity `limits` counts, no week or month over it yet.
+    fn empty_over(&self, limits: Option<&Limits>) -> OverCounts {
+        limits.map_or(Vec::new(), |l| {
+            l.iter()
+                .map(|m| {
+                    m.as_ref()
+                        .map(|_| (vec![0; self.weeks], vec![0; self.months.len()]))
+                })
+                .collect()
+        })
+    }
+
+    /// Block `b` of the `n` replicates into `acc`: each replicate run, its `cols` kept
+    /// (packed in one block) and, with `extras`, its dose counts and weeks over capacity.
+    /// Returns the block's bytes.
+    fn run_block(
+        &self,
+        acc: &mut Acc,
+        (b, n, seed): (usize, usize, u64),
+        (layout, width): (&Layout, usize),
+        extras: Option<(&Limits, &[Range<usize>])>,
+        tick: &(dyn Fn(Tick) + Sync),
+    ) -> usize {
+        let (mut t, mut all, mut flags, mut fill) = acc
+            .scratch
+            .take()
+            .unwrap_or_else(|| (self.empty_tally(), Vec::new(), Vec::new(), Fill::default()));
+        let len = BLOCK.min(n - b * BLOCK);
+        acc.values.clear();
+        acc.values.resize(width * len, 0);
+        for i in 0..len {
+            self.replicate_into(seed, (b * BLOCK + i) as u64, &mut t);
+            self.fill(&t, layout, (i, len), &mut acc.values, &mut fill);
+            if let Some(limits) = extras {
+                let scratch = (&mut acc.over, &mut flags);
+                self.count_extras(&t, &mut acc.doses, &mut all, limits, scratch);
+            }
+            tick(Tick::Replicate);
+        }
+        let block = Block::pack(&acc.values, len, width);
+        let bytes = block.bytes();
+        acc.blocks.push((b, block));
+        acc.scratch = Some((t, all, flags, fill));
+        bytes
+    }
+
     /// Every replicate once, on `pool`, keeping `cols` of each (in replicate order), and
     /// with `limits` (`Some`: this pass counts them) the [`Extras`]. With a `budget`, stops
     /// as soon as the kept figures pass that many bytes. `tick` is told of each replicate.
@@ -1648,127 +1888,40 @@ impl Model<'_> {
         let layout = Layout::of(self, cols);
         let width = cols.len();
         let month_weeks = self.month_weeks();
+        let extras = limits.map(|l| (l, month_weeks.as_slice()));
         let stored = AtomicUsize::new(0);
         let over_budget = AtomicBool::new(false);
-        let empty_over = || -> OverCounts {
-            limits.map_or(Vec::new(), |l| {
-                l.iter()
-                    .map(|m| {
-                        m.as_ref()
-                            .map(|_| (vec![0; self.weeks], vec![0; self.months.len()]))
-                    })
-                    .collect()
-            })
-        };
         tick(Tick::Pass { replicates });
-        // Each task's scratch: a tally, a block's values and the extras, reused from block
-        // to block.
-        struct Acc {
-            blocks: Vec<(usize, Block)>,
-            doses: Hist,
-            over: OverCounts,
-            values: Vec<u64>,
-            scratch: Option<(Tally, Vec<u32>, Vec<bool>, Fill)>,
-        }
         let acc = pool.install(|| {
             (0..n.div_ceil(BLOCK))
                 .into_par_iter()
                 .fold(
-                    || Acc {
-                        blocks: Vec::new(),
-                        doses: match limits {
+                    || {
+                        let doses = match limits {
                             Some(_) => Hist::new(self.dose_columns()),
                             None => Hist::default(),
-                        },
-                        over: empty_over(),
-                        values: Vec::new(),
-                        scratch: None,
+                        };
+                        Acc::new(doses, self.empty_over(limits))
                     },
                     |mut acc, b| {
                         if over_budget.load(Ordering::Relaxed) {
                             return acc;
                         }
-                        let (mut t, mut all, mut flags, mut fill) =
-                            acc.scratch.take().unwrap_or_else(|| {
-                                (self.empty_tally(), Vec::new(), Vec::new(), Fill::default())
-                            });
-                        let len = BLOCK.min(n - b * BLOCK);
-                        acc.values.clear();
-                        acc.values.resize(width * len, 0);
-                        for i in 0..len {
-                            self.replicate_into(seed, (b * BLOCK + i) as u64, &mut t);
-                            self.fill(&t, &layout, (i, len), &mut acc.values, &mut fill);
-                            if let Some(l) = limits {
-                                self.count_extras(
-                                    &t,
-                                    &mut acc.doses,
-                                    &mut all,
-                                    (l, &month_weeks),
-                                    (&mut acc.over, &mut flags),
-                                );
-                            }
-                            tick(Tick::Replicate);
-                        }
-                        let block = Block::pack(&acc.values, len, width);
-                        let total =
-                            stored.fetch_add(block.bytes(), Ordering::Relaxed) + block.bytes();
+                        let at = (b, n, seed);
+                        let bytes = self.run_block(&mut acc, at, (&layout, width), extras, tick);
+                        let total = stored.fetch_add(bytes, Ordering::Relaxed) + bytes;
                         if budget.is_some_and(|b| total > b) {
                             over_budget.store(true, Ordering::Relaxed);
                         }
-                        acc.blocks.push((b, block));
-                        acc.scratch = Some((t, all, flags, fill));
                         acc
                     },
                 )
-                .reduce(
-                    || Acc {
-                        blocks: Vec::new(),
-                        doses: Hist::default(),
-                        over: Vec::new(),
-                        values: Vec::new(),
-                        scratch: None,
-                    },
-                    |mut a, b| {
-                        a.blocks.extend(b.blocks);
-                        if a.over.is_empty() {
-                            a.over = b.over;
-                        } else {
-                            for (x, y) in a.over.iter_mut().zip(b.over) {
-                                if let (Some((xw, xm)), Some((yw, ym))) = (x, y) {
-                                    for (p, q) in xw.iter_mut().zip(yw) {
-                                        *p += q;
-                                    }
-                                    for (p, q) in xm.iter_mut().zip(ym) {
-                                        *p += q;
-                                    }
-                                }
-                            }
-                        }
-                        Acc {
-                            blocks: a.blocks,
-                            doses: a.doses.merge(b.doses),
-                            over: a.over,
-                            values: Vec::new(),
-                            scratch: None,
-                        }
-                    },
-                )
+                .reduce(|| Acc::new(Hist::default(), Vec::new()), Acc::merge)
         });
-        let mut blocks = acc.blocks;
         if over_budget.load(Ordering::Relaxed) {
-            let mut col_bytes = vec![0u64; width];
-            let mut done = 0u64;
-            for (_, b) in &blocks {
-                done += b.len as u64;
-                for (c, x) in col_bytes.iter_mut().enumerate() {
-                    *x += b.col_bytes(c) as u64;
-                }
-            }
-            return Pass::OverBudget {
-                col_bytes,
-                replicates: done,
-            };
+            return Pass::over_budget(&acc.blocks, width);
         }
+        let mut blocks = acc.blocks;
         blocks.sort_unstable_by_key(|b| b.0);
         let extras = limits.map(|_| {
             let mut doses = acc.doses;
@@ -1779,7 +1932,7 @@ impl Model<'_> {
             Extras {
                 doses,
                 over: if acc.over.is_empty() {
-                    empty_over()
+                    self.empty_over(limits)
                 } else {
                     acc.over
                 },
@@ -1792,6 +1945,73 @@ impl Model<'_> {
             },
             extras,
         )
+    }
+}
+
+/// Each task's scratch in a [`Model::pass`]: its blocks and extras so far, and a tally,
+/// a block's values and the extras' scratch, reused from block to block.
+struct Acc {
+    blocks: Vec<(usize, Block)>,
+    doses: Hist,
+    over: OverCounts,
+    values: Vec<u64>,
+    scratch: Option<(Tally, Vec<u32>, Vec<bool>, Fill)>,
+}
+
+impl Acc {
+    fn new(doses: Hist, over: OverCounts) -> Acc {
+        Acc {
+            blocks: Vec::new(),
+            doses,
+            over,
+            values: Vec::new(),
+            scratch: None,
+        }
+    }
+
+    /// Two tasks' blocks and extras together (the scratch is dropped).
+    fn merge(mut self, b: Acc) -> Acc {
+        self.blocks.extend(b.blocks);
+        if self.over.is_empty() {
+            self.over = b.over;
+        } else {
+            for (x, y) in self.over.iter_mut().zip(b.over) {
+                if let (Some((xw, xm)), Some((yw, ym))) = (x, y) {
+                    for (p, q) in xw.iter_mut().zip(yw) {
+                        *p += q;
+                    }
+                    for (p, q) in xm.iter_mut().zip(ym) {
+                        *p += q;
+                    }
+                }
+            }
+        }
+        Acc {
+            blocks: self.blocks,
+            doses: self.doses.merge(b.doses),
+            over: self.over,
+            values: Vec::new(),
+            scratch: None,
+        }
+    }
+}
+
+impl Pass {
+    /// A pass stopped over its budget: per column, the bytes its `blocks` took, and the
+    /// replicates they hold.
+    fn over_budget(blocks: &[(usize, Block)], width: usize) -> Pass {
+        let mut col_bytes = vec![0u64; width];
+        let mut done = 0u64;
+        for (_, b) in blocks {
+            done += b.len as u64;
+            for (c, x) in col_bytes.iter_mut().enumerate() {
+                *x += b.col_bytes(c) as u64;
+            }
+        }
+        Pass::OverBudget {
+            col_bytes,
+            replicates: done,
+        }
     }
 }
 
