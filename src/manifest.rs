@@ -279,12 +279,7 @@ pub fn check_history(
         // Made before the first record: nothing to roll back.
         return Ok(history);
     };
-    let as_of = |i: &Input| {
-        i.as_of
-            .as_deref()
-            .and_then(|d| crate::timing::parse_date(d).ok())
-    };
-    let made_as_of = as_of(made);
+    let made_as_of = as_of_date(made);
     let as_of_words = made_as_of.map_or_else(String::new, |d| format!(" as of {d}"));
     let kept = dir.join(RECORD_COPY);
     let kept = (old.files.iter().any(|f| f == RECORD_COPY) && kept.is_file()).then_some(kept);
@@ -321,7 +316,7 @@ pub fn check_history(
             }
             // An as-of date moved back with every row there (a missing row moves it back
             // too, and is the problem to name).
-            if let (Some(before), Some(as_of)) = (made_as_of, as_of(new))
+            if let (Some(before), Some(as_of)) = (made_as_of, as_of_date(new))
                 && as_of < before
                 && found.is_empty()
             {
@@ -351,6 +346,13 @@ pub fn check_history(
         &mut history,
     );
     Ok(history)
+}
+
+/// The day an input record is complete to, as its manifest says.
+fn as_of_date(i: &Input) -> Option<chrono::NaiveDate> {
+    i.as_of
+        .as_deref()
+        .and_then(|d| crate::timing::parse_date(d).ok())
 }
 
 /// `--force` over a history rolled back (`why`, in a few words each): every SEQUENCE is
