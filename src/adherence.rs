@@ -11,7 +11,7 @@
 use chrono::NaiveDate;
 
 use crate::format::Amount;
-use crate::model::{Arm, Trial};
+use crate::model::{Arm, Kg, Trial};
 use crate::record::{Deviation, PatientLog, RecordKind, Status, Target};
 use crate::schedule::{Event, Origin};
 use crate::timing;
@@ -158,7 +158,7 @@ pub fn pct_text(x: f64) -> String {
     format!("{x:.1}%")
 }
 
-/// One row of deviations.csv.
+/// One row of deviations.csv, typed: the writer (`export::deviations`) formats it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeviationRow {
     pub patient_id: String,
@@ -175,32 +175,49 @@ pub struct DeviationRow {
     /// from the scheduled date: the two figures a sponsor reads.
     pub days_from_planned: Option<i64>,
     pub days_from_scheduled: Option<i64>,
-    /// In `unit`, as the CSV prints it ("" where there is none).
-    pub planned_amount: String,
-    pub amount: String,
+    /// In `unit`.
+    pub planned_amount: Option<Quantity>,
+    pub amount: Option<Quantity>,
     /// "cells", "mL" or "kg" (a weight row).
-    pub unit: String,
-    pub deviation: String,
+    pub unit: Option<&'static str>,
+    pub deviation: Departure,
     pub note: String,
 }
 
-/// The columns of deviations.csv.
-pub const DEVIATION_COLUMNS: [&str; 14] = [
-    "patient_id",
-    "arm_id",
-    "component",
-    "occurrence",
-    "planned_date",
-    "date",
-    "scheduled_date",
-    "days_from_planned",
-    "days_from_scheduled",
-    "planned_amount",
-    "amount",
-    "unit",
-    "deviation",
-    "note",
-];
+/// An amount of a deviations.csv row: of a product, or a weight.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Quantity {
+    Dose(Amount),
+    Weight(Kg),
+}
+
+impl Quantity {
+    /// As the CSV prints it: plain digits in the product's unit, a weight as entered.
+    pub fn plain(&self) -> String {
+        match self {
+            Quantity::Dose(a) => a.plain(),
+            Quantity::Weight(kg) => kg.to_string(),
+        }
+    }
+}
+
+/// The deviation column of a row: an event's or weight's codes, or the end of the
+/// patient's course (`withdrawn`, `died`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Departure {
+    Codes(Deviation),
+    Ended(RecordKind),
+}
+
+impl Departure {
+    /// The column's text: "late:+3d;dose_low:-15%", "died".
+    pub fn text(&self) -> String {
+        match self {
+            Departure::Codes(d) => d.text(),
+            Departure::Ended(k) => k.as_str().to_string(),
+        }
+    }
+}
 
 /// One patient's rows of deviations.csv, in date order: every event with a deviation,
 /// every weight, withdrawal and death recorded, and any other row with a note.
@@ -208,7 +225,7 @@ pub fn deviation_rows(
     trial: &Trial,
     arm: &Arm,
     patient_id: &str,
-    roster_weight: crate::model::Kg,
+    roster_weight: Kg,
     events: &[Event],
     log: &PatientLog,
 ) -> Vec<DeviationRow> {
@@ -231,8 +248,7 @@ pub fn deviation_rows(
         let unit = e.product(arm).map(|p| trial.products[p].unit);
         let amount = |v: Option<f64>| {
             v.zip(unit)
-                .map(|(value, unit)| Amount { value, unit }.plain())
-                .unwrap_or_default()
+                .map(|(value, unit)| Quantity::Dose(Amount { value, unit }))
         };
         // A dose given is `days` from where the schedule had it; anything else is shown
         // where the schedule has it.
@@ -258,8 +274,8 @@ pub fn deviation_rows(
             } else {
                 None
             }),
-            unit: unit.map(|u| u.as_str().to_string()).unwrap_or_default(),
-            deviation: e.deviation.text(),
+            unit: unit.map(|u| u.as_str()),
+            deviation: Departure::Codes(e.deviation),
             note: note.to_string(),
         });
     }
@@ -278,20 +294,20 @@ pub fn deviation_rows(
                 d.set(Deviation::WEIGHT_CHANGE);
                 let row = (
                     "weight".to_string(),
-                    d.text(),
-                    previous.to_string(),
-                    kg.to_string(),
-                    "kg".to_string(),
+                    Departure::Codes(d),
+                    Some(Quantity::Weight(previous)),
+                    Some(Quantity::Weight(kg)),
+                    Some("kg"),
                 );
                 previous = kg;
                 row
             }
             RecordKind::Withdrawn | RecordKind::Died => (
                 r.kind.as_str().to_string(),
-                r.kind.as_str().to_string(),
-                String::new(),
-                String::new(),
-                String::new(),
+                Departure::Ended(r.kind),
+                None,
+                None,
+                None,
             ),
             _ => continue,
         };
