@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 
 use crate::format::Amount;
 use crate::model::{Arm, Kg, Trial};
-use crate::record::{Deviation, PatientLog, RecordKind, Status, Target};
+use crate::record::{Code, Deviation, PatientLog, RecordKind, Status, Target};
 use crate::schedule::{Event, Origin};
 use crate::timing;
 
@@ -44,7 +44,7 @@ impl Intensity {
 pub fn is_due(e: &Event) -> bool {
     match e.status {
         Status::Given | Status::Missed | Status::Due => true,
-        Status::Cancelled => e.deviation.has(Deviation::NOT_GIVEN),
+        Status::Cancelled => e.deviation.has(Code::NOT_GIVEN),
         Status::Planned | Status::Held => false,
     }
 }
@@ -80,8 +80,8 @@ pub struct ArmAdherence {
     pub patients: usize,
     /// Per product.
     pub intensity: Vec<Intensity>,
-    /// How many events carry each code, in [`Deviation::CODES`] order.
-    pub deviations: [u64; Deviation::CODES.len()],
+    /// How many events carry each code, in [`Code::names`] order.
+    pub deviations: [u64; Code::COUNT],
     /// How many events have each status, in [`Status::ALL`] order.
     pub statuses: [u64; Status::ALL.len()],
     pub withdrawn: usize,
@@ -122,7 +122,7 @@ impl Adherence {
             t.add(o);
         }
         for e in events {
-            for (k, (code, _)) in Deviation::CODES.iter().enumerate() {
+            for (k, (code, _)) in Code::names().iter().enumerate() {
                 if e.deviation.has(*code) {
                     a.deviations[k] += 1;
                 }
@@ -279,7 +279,6 @@ pub fn deviation_rows(
             note: note.to_string(),
         });
     }
-    let mut previous = roster_weight;
     let weights: Vec<_> = log.weights().collect();
     for r in log.records {
         let note = log.note(r).unwrap_or_default().to_string();
@@ -288,19 +287,16 @@ pub fn deviation_rows(
                 let Some(&(_, kg, _)) = weights.iter().find(|w| w.2 == r.line) else {
                     continue;
                 };
-                let pct = (kg.f64() - previous.f64()) / previous.f64() * 100.0;
+                // Measured from the roster's weight, as on the dose rows.
                 let mut d = Deviation::default();
-                d.weight_pct = pct;
-                d.set(Deviation::WEIGHT_CHANGE);
-                let row = (
+                d.set_weight_change(roster_weight, kg);
+                (
                     "weight".to_string(),
                     Departure::Codes(d),
-                    Some(Quantity::Weight(previous)),
+                    Some(Quantity::Weight(roster_weight)),
                     Some(Quantity::Weight(kg)),
                     Some("kg"),
-                );
-                previous = kg;
-                row
+                )
             }
             RecordKind::Withdrawn | RecordKind::Died => (
                 r.kind.as_str().to_string(),

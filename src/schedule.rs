@@ -16,7 +16,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::model::*;
 use crate::moves::{self, Fix, Flags, Item};
-use crate::record::{Deviation, PatientLog, RecordKind, Status, Target};
+use crate::record::{Code, Deviation, PatientLog, RecordKind, Status, Target};
 use crate::site::SiteCalendar;
 use crate::timing;
 
@@ -1063,7 +1063,7 @@ impl Plan<'_> {
                 // before it was not given.
                 (None, _, Some((d, kind))) => {
                     if target.is_some() && e.date < d {
-                        e.deviation.set(Deviation::NOT_GIVEN);
+                        e.deviation.set(Code::NOT_GIVEN);
                         e.deviation.ended = Some(kind);
                     }
                     Status::Cancelled
@@ -1072,11 +1072,11 @@ impl Plan<'_> {
                 // A later occurrence given closes an earlier one left unrecorded: it
                 // was not given before it, and will not be after.
                 (None, Some(t), None) if log.given_after(t, e.occurrence) => {
-                    e.deviation.set(Deviation::ORDER);
+                    e.deviation.set(Code::ORDER);
                     Status::Missed
                 }
                 (None, Some(_), None) if held => {
-                    e.deviation.set(Deviation::HELD);
+                    e.deviation.set(Code::HELD);
                     Status::Held
                 }
                 (None, Some(_), None) if e.date <= as_of => Status::Due,
@@ -1124,8 +1124,7 @@ impl Plan<'_> {
                     }
                     e.dose = dose;
                     e.volume_ml = self.volume(c, dose);
-                    e.deviation.weight_pct = (kg.f64() - weight_kg.f64()) / weight_kg.f64() * 100.0;
-                    e.deviation.set(Deviation::WEIGHT_CHANGE);
+                    e.deviation.set_weight_change(weight_kg, kg);
                 }
             }
             let planned = e.dose;
@@ -1140,12 +1139,12 @@ impl Plan<'_> {
                         e.volume_ml = self.volume(c, Some(a));
                     }
                     if e.deviation.days > 0 {
-                        e.deviation.set(Deviation::LATE);
+                        e.deviation.set(Code::LATE);
                     } else if e.deviation.days < 0 {
-                        e.deviation.set(Deviation::EARLY);
+                        e.deviation.set(Code::EARLY);
                     }
                     if e.deviation.beyond != 0 {
-                        e.deviation.set(Deviation::OUTSIDE_WINDOW);
+                        e.deviation.set(Code::OUTSIDE_WINDOW);
                     }
                     if let (Some(p), Some(a), Origin::Component(c)) = (planned, e.dose, e.origin)
                         && p > 0.0
@@ -1156,9 +1155,9 @@ impl Plan<'_> {
                         if pct.abs() > tol + 1e-9 {
                             e.deviation.dose_pct = pct;
                             e.deviation.set(if pct < 0.0 {
-                                Deviation::DOSE_LOW
+                                Code::DOSE_LOW
                             } else {
-                                Deviation::DOSE_HIGH
+                                Code::DOSE_HIGH
                             });
                         }
                     }
@@ -1169,13 +1168,13 @@ impl Plan<'_> {
                     e.cumulative_dose = None;
                     e.volume_ml = None;
                     if rec.is_some() {
-                        e.deviation.set(Deviation::MISSED);
+                        e.deviation.set(Code::MISSED);
                     }
                 }
                 Status::Due => {
                     e.planned_amount = planned;
                     e.deviation.overdue_days = (as_of - e.date).num_days() as i32;
-                    e.deviation.set(Deviation::OVERDUE);
+                    e.deviation.set(Code::OVERDUE);
                 }
             }
         }
@@ -1191,7 +1190,7 @@ impl Plan<'_> {
                     x.origin == Origin::Component(a) && x.status == Status::Given && x.date == date
                 });
                 if !with_leader {
-                    out[k].deviation.set(Deviation::ORDER);
+                    out[k].deviation.set(Code::ORDER);
                 }
             }
         }
