@@ -83,7 +83,7 @@ pub struct ArmAdherence {
     /// How many events carry each code, in [`Code::names`] order.
     pub deviations: [u64; Code::COUNT],
     /// How many events have each status, in [`Status::ALL`] order.
-    pub statuses: [u64; Status::ALL.len()],
+    pub statuses: [u64; Status::COUNT],
     pub withdrawn: usize,
     pub died: usize,
 }
@@ -129,7 +129,7 @@ impl Adherence {
             }
             let s = Status::ALL
                 .iter()
-                .position(|(s, _)| *s == e.status)
+                .position(|s| *s == e.status)
                 .expect("every status is listed");
             a.statuses[s] += 1;
         }
@@ -229,56 +229,76 @@ pub fn deviation_rows(
     events: &[Event],
     log: &PatientLog,
 ) -> Vec<DeviationRow> {
-    let mut out = Vec::new();
-    let mut noted = Vec::new();
-    for e in events {
-        let (target, component) = match e.origin {
-            Origin::Component(c) => (Target::Component(c as u16), arm.components[c].id.clone()),
-            Origin::Visit(v) => (Target::Visit(v as u16), arm.visits[v].id.clone()),
-            Origin::Background(_) => continue,
-        };
-        let rec = log.find(target, e.occurrence);
-        let note = rec.and_then(|r| log.note(r)).unwrap_or_default();
-        if e.deviation.is_empty() && note.is_empty() {
-            continue;
-        }
-        if let Some(r) = rec {
-            noted.push(r.line);
-        }
-        let unit = e.product(arm).map(|p| trial.products[p].unit);
-        let amount = |v: Option<f64>| {
-            v.zip(unit)
-                .map(|(value, unit)| Quantity::Dose(Amount { value, unit }))
-        };
-        // A dose given is `days` from where the schedule had it; anything else is shown
-        // where the schedule has it.
-        let late = if e.status == Status::Given {
-            i64::from(e.deviation.days)
-        } else {
-            0
-        };
-        let scheduled = timing::shift_days(e.date, -late).unwrap_or(e.date);
-        out.push(DeviationRow {
-            patient_id: patient_id.to_string(),
-            arm_id: arm.id.clone(),
-            component,
-            occurrence: Some(e.occurrence),
-            planned_date: Some(e.planned),
-            date: e.date,
-            scheduled_date: Some(scheduled),
-            days_from_planned: Some((e.date - e.planned).num_days()),
-            days_from_scheduled: Some(late),
-            planned_amount: amount(e.planned_amount),
-            amount: amount(if e.status == Status::Given {
-                e.dose
-            } else {
-                None
-            }),
-            unit: unit.map(|u| u.as_str()),
-            deviation: Departure::Codes(e.deviation),
-            note: note.to_string(),
-        });
+    let mut out: Vec<DeviationRow> = events
+        .iter()
+        .filter_map(|e| event_row(trial, arm, patient_id, e, log))
+        .collect();
+    out.extend(record_rows(arm, patient_id, roster_weight, log));
+    out.sort_by_key(|r| r.date);
+    out
+}
+
+/// An event's row: when it has a deviation, or its record row a note.
+fn event_row(
+    trial: &Trial,
+    arm: &Arm,
+    patient_id: &str,
+    e: &Event,
+    log: &PatientLog,
+) -> Option<DeviationRow> {
+    let (target, component) = match e.origin {
+        Origin::Component(c) => (Target::Component(c as u16), arm.components[c].id.clone()),
+        Origin::Visit(v) => (Target::Visit(v as u16), arm.visits[v].id.clone()),
+        Origin::Background(_) => return None,
+    };
+    let rec = log.find(target, e.occurrence);
+    let note = rec.and_then(|r| log.note(r)).unwrap_or_default();
+    if e.deviation.is_empty() && note.is_empty() {
+        return None;
     }
+    let unit = e.product(arm).map(|p| trial.products[p].unit);
+    let amount = |v: Option<f64>| {
+        v.zip(unit)
+            .map(|(value, unit)| Quantity::Dose(Amount { value, unit }))
+    };
+    // A dose given is `days` from where the schedule had it; anything else is shown
+    // where the schedule has it.
+    let late = if e.status == Status::Given {
+        i64::from(e.deviation.days)
+    } else {
+        0
+    };
+    let scheduled = timing::shift_days(e.date, -late).unwrap_or(e.date);
+    Some(DeviationRow {
+        patient_id: patient_id.to_string(),
+        arm_id: arm.id.clone(),
+        component,
+        occurrence: Some(e.occurrence),
+        planned_date: Some(e.planned),
+        date: e.date,
+        scheduled_date: Some(scheduled),
+        days_from_planned: Some((e.date - e.planned).num_days()),
+        days_from_scheduled: Some(late),
+        planned_amount: amount(e.planned_amount),
+        amount: amount(if e.status == Status::Given {
+            e.dose
+        } else {
+            None
+        }),
+        unit: unit.map(|u| u.as_str()),
+        deviation: Departure::Codes(e.deviation),
+        note: note.to_string(),
+    })
+}
+
+/// The rows of the record's own: each weight, withdrawal and death.
+fn record_rows(
+    arm: &Arm,
+    patient_id: &str,
+    roster_weight: Kg,
+    log: &PatientLog,
+) -> Vec<DeviationRow> {
+    let mut out = Vec::new();
     let weights: Vec<_> = log.weights().collect();
     for r in log.records {
         let note = log.note(r).unwrap_or_default().to_string();
@@ -324,6 +344,5 @@ pub fn deviation_rows(
             note,
         });
     }
-    out.sort_by_key(|r| r.date);
     out
 }

@@ -203,7 +203,8 @@ impl Assumed {
             Assumed::all()
                 .iter_names()
                 .map(|(name, f)| {
-                    let word = Self::word(name).map_or_else(|| name.to_ascii_lowercase(), String::from);
+                    let word =
+                        Self::word(name).map_or_else(|| name.to_ascii_lowercase(), String::from);
                     (f, word)
                 })
                 .collect()
@@ -406,20 +407,23 @@ pub struct WeightRange {
 }
 
 /// The unit a product is counted in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
 pub enum Unit {
-    #[serde(rename = "cells")]
+    #[strum(serialize = "cells")]
     Cells,
-    #[serde(rename = "mL")]
+    #[strum(serialize = "mL")]
     Ml,
 }
 
 impl Unit {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Unit::Cells => "cells",
-            Unit::Ml => "mL",
-        }
+        self.into()
+    }
+}
+
+impl serde::Serialize for Unit {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -450,7 +454,8 @@ pub struct Arm {
 }
 
 /// What a dosing component does to the patient; it becomes the CSV `kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum ComponentKind {
     CellInfusion,
     PlasmaExchange,
@@ -458,10 +463,7 @@ pub enum ComponentKind {
 
 impl ComponentKind {
     pub fn as_str(self) -> &'static str {
-        match self {
-            ComponentKind::CellInfusion => "cell_infusion",
-            ComponentKind::PlasmaExchange => "plasma_exchange",
-        }
+        self.into()
     }
 }
 
@@ -507,7 +509,18 @@ pub struct Dose {
 }
 
 /// The weight a per-kg dose is computed at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum WeightBasis {
     /// The weight in force on the dose's date: a weight recorded in the administration
     /// record re-doses what is not given yet.
@@ -519,20 +532,12 @@ pub enum WeightBasis {
 }
 
 impl WeightBasis {
-    pub const ALL: [(WeightBasis, &'static str); 2] = [
-        (WeightBasis::Current, "current"),
-        (WeightBasis::Screening, "screening"),
-    ];
-
     pub fn parse(s: &str) -> Option<WeightBasis> {
-        Self::ALL.iter().find(|(_, n)| *n == s).map(|(w, _)| *w)
+        s.parse().ok()
     }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            WeightBasis::Current => "current",
-            WeightBasis::Screening => "screening",
-        }
+        self.into()
     }
 }
 

@@ -44,7 +44,18 @@ const FAR_PAST_OTHERS_DAYS: i64 = 365;
 const MAX_PROBLEMS: usize = crate::error::MAX_LISTED;
 
 /// What a row records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum RecordKind {
     /// A dose given (or a visit held) on the row's date.
     Given,
@@ -59,23 +70,12 @@ pub enum RecordKind {
 }
 
 impl RecordKind {
-    pub const ALL: [(RecordKind, &'static str); 5] = [
-        (RecordKind::Given, "given"),
-        (RecordKind::Missed, "missed"),
-        (RecordKind::Weight, "weight"),
-        (RecordKind::Withdrawn, "withdrawn"),
-        (RecordKind::Died, "died"),
-    ];
-
     pub fn parse(s: &str) -> Option<RecordKind> {
-        Self::ALL.iter().find(|(_, n)| *n == s).map(|(k, _)| *k)
+        s.parse().ok()
     }
 
     pub fn as_str(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(k, _)| *k == self)
-            .map_or("given", |(_, n)| n)
+        self.into()
     }
 
     /// Withdrawn or died: the end of the patient's course.
@@ -1025,7 +1025,11 @@ fn check_rows(cx: &Context, body: &[u8], offset: usize) -> Part {
                 "record",
                 format!(
                     "unknown record '{kind_text}': use {}",
-                    RecordKind::ALL.map(|k| k.1).join(", ")
+                    <RecordKind as strum::VariantArray>::VARIANTS
+                        .iter()
+                        .map(|k| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
             continue;
@@ -1263,7 +1267,10 @@ fn check_amount(
 }
 
 /// Where an event stands against the record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Hash, strum::IntoStaticStr, strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum Status {
     /// After the as-of date (or no record kept): still to come.
     #[default]
@@ -1284,24 +1291,13 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [(Status, &'static str); 6] = [
-        (Status::Planned, "planned"),
-        (Status::Given, "given"),
-        (Status::Missed, "missed"),
-        (Status::Cancelled, "cancelled"),
-        (Status::Due, "due"),
-        (Status::Held, "held"),
-    ];
+    /// Every status, in the order the report counts them.
+    pub const ALL: &'static [Status] = <Status as strum::VariantArray>::VARIANTS;
+    /// How many statuses there are.
+    pub const COUNT: usize = Status::ALL.len();
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Planned => "planned",
-            Status::Given => "given",
-            Status::Missed => "missed",
-            Status::Cancelled => "cancelled",
-            Status::Due => "due",
-            Status::Held => "held",
-        }
+        self.into()
     }
 
     /// Whether the event is in the past of the record (anything but planned).

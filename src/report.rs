@@ -326,7 +326,7 @@ fn record_section(t: &Trial, rec: &crate::bundle::RecordTally) -> Markup {
         table {
             tr {
                 th { "Arm" } th { "Patients" }
-                @for (_, name) in Status::ALL { th { (name) } }
+                @for s in Status::ALL { th { (s.as_str()) } }
                 th { "Withdrawn" } th { "Died" }
                 @for p in &t.products { th { "Dose intensity " (p.id) } }
             }
@@ -335,7 +335,7 @@ fn record_section(t: &Trial, rec: &crate::bundle::RecordTally) -> Markup {
                     tr {
                         td { code { (t.arms[i].id) } }
                         td.n { (a.patients) }
-                        @for (k, (s, _)) in Status::ALL.iter().enumerate() {
+                        @for (k, s) in Status::ALL.iter().enumerate() {
                             td.n.flag[a.statuses[k] > 0 && matches!(s, Status::Due | Status::Missed)] { (a.statuses[k]) }
                         }
                         td.n { (a.withdrawn) }

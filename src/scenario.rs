@@ -1241,7 +1241,7 @@ impl Validator<'_> {
                 let at = self.line(w);
                 let w = w.get_ref();
                 let value = WeightBasis::parse(&w.value).unwrap_or_else(|| {
-                    let names: Vec<&str> = WeightBasis::ALL.iter().map(|(_, n)| *n).collect();
+                    let names: Vec<&str> = <WeightBasis as strum::VariantArray>::VARIANTS.iter().map(|w| w.as_str()).collect();
                     self.err(
                         at,
                         format!("{field}.weight_basis.value"),

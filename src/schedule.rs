@@ -90,7 +90,8 @@ pub fn check_weight(weight: Kg, usual: &WeightRange) -> Result<Option<String>, S
 }
 
 /// What a calendar row is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum EventKind {
     CellInfusion,
     PlasmaExchange,
@@ -100,12 +101,7 @@ pub enum EventKind {
 
 impl EventKind {
     pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::CellInfusion => "cell_infusion",
-            EventKind::PlasmaExchange => "plasma_exchange",
-            EventKind::Visit => "visit",
-            EventKind::Background => "background",
-        }
+        self.into()
     }
 
     /// An infusion or exchange: something prepared and given, with an occurrence n/N.

@@ -75,7 +75,9 @@ impl Period<'_> {
 /// The columns weekly.csv and monthly.csv share, after their period's own.
 fn period_figures<'a>() -> [Col<Period<'a>>; 26] {
     [
-        col("site", |p| inert(site_name(p.model, p.row.site)).into_owned()),
+        col("site", |p| {
+            inert(site_name(p.model, p.row.site)).into_owned()
+        }),
         col("product", |p| inert(&p.product().id).into_owned()),
         col("unit", |p| p.product().unit.as_str().to_string()),
         col("doses_mean", |p| format!("{:.2}", p.row.doses.mean)),
@@ -95,7 +97,9 @@ fn period_figures<'a>() -> [Col<Period<'a>>; 26] {
         col("cumulative_p50", |p| p.amount(p.row.cumulative.p("p50"))),
         col("cumulative_p95", |p| p.amount(p.row.cumulative.p("p95"))),
         col("cumulative_p99", |p| p.amount(p.row.cumulative.p("p99"))),
-        col("lot_cells", |p| p.row.lot_cells.map(whole).unwrap_or_default()),
+        col("lot_cells", |p| {
+            p.row.lot_cells.map(whole).unwrap_or_default()
+        }),
         col("lots_released_p50", |p| {
             p.row.lots_released.map(|l| whole(l.0)).unwrap_or_default()
         }),
@@ -147,7 +151,9 @@ pub fn write_weekly(m: &Model, s: &Summary, out: impl Write) -> csv::Result<()> 
 /// month cut by the horizon says how many of its days are counted.
 pub fn write_monthly(m: &Model, s: &Summary, out: impl Write) -> csv::Result<()> {
     let lead = vec![
-        col("month", |p: &Period| p.row.start.format("%Y-%m").to_string()),
+        col("month", |p: &Period| {
+            p.row.start.format("%Y-%m").to_string()
+        }),
         col("first_day", |p| p.row.start.to_string()),
         col("days_counted", |p| p.row.days.to_string()),
     ];
@@ -214,15 +220,15 @@ impl Figures {
 /// summary.csv's columns, each named beside its cell.
 pub fn summary_columns<'a>() -> [Col<SummaryLine<'a>>; 9] {
     [
-    col("measure", |r| r.measure.to_string()),
-    col("site", |r| inert(r.site).into_owned()),
-    col("product", |r| inert(r.product).into_owned()),
-    col("unit", |r| r.unit.to_string()),
-    col("mean", |r| r.figures.mean()),
-    col("p5", |r| r.figures.percentile(0)),
-    col("p50", |r| r.figures.percentile(1)),
-    col("p95", |r| r.figures.percentile(2)),
-    col("assumed", |r| r.assumed.clone()),
+        col("measure", |r| r.measure.to_string()),
+        col("site", |r| inert(r.site).into_owned()),
+        col("product", |r| inert(r.product).into_owned()),
+        col("unit", |r| r.unit.to_string()),
+        col("mean", |r| r.figures.mean()),
+        col("p5", |r| r.figures.percentile(0)),
+        col("p50", |r| r.figures.percentile(1)),
+        col("p95", |r| r.figures.percentile(2)),
+        col("assumed", |r| r.assumed.clone()),
     ]
 }
 
@@ -277,7 +283,12 @@ fn product_lines<'a>(m: &'a Model, s: &'a Summary) -> Vec<SummaryLine<'a>> {
             assumed: assumed.to_string(),
         };
         out.push(line("doses", "doses", Figures::Count(t.doses), &assumed));
-        out.push(line("amount", unit, Figures::Amount(t.amount, p.unit), &assumed));
+        out.push(line(
+            "amount",
+            unit,
+            Figures::Amount(t.amount, p.unit),
+            &assumed,
+        ));
         out.push(line(
             "amount_after_horizon",
             unit,
@@ -286,7 +297,12 @@ fn product_lines<'a>(m: &'a Model, s: &'a Summary) -> Vec<SummaryLine<'a>> {
         ));
         if m.facts.as_of.is_some() {
             let given = fact(f64::from(t.given_doses));
-            out.push(line("doses_given_to_date", "doses", Figures::Count(given), ""));
+            out.push(line(
+                "doses_given_to_date",
+                "doses",
+                Figures::Count(given),
+                "",
+            ));
             let amount = Figures::Amount(fact(t.given_amount), p.unit);
             out.push(line("amount_given_to_date", unit, amount, ""));
             out.push(line(
@@ -408,27 +424,35 @@ fn release(r: Option<Release>, f: impl Fn(Release) -> Option<String>) -> String 
 /// lots.csv's columns, each named beside its cell.
 pub fn lot_columns<'a>() -> [Col<LotLine<'a>>; 12] {
     [
-    col("product", |r| inert(r.product).into_owned()),
-    col("lot", |r| r.lot.to_string()),
-    col("lot_cells", |r| whole(r.plan.lot_cells)),
-    col("iso_week_p50", |r| release(r.p50, |w| Some(iso_week(w.monday)))),
-    col("released_by_p50", |r| {
-        release(r.p50, |w| Some(w.monday.to_string()))
-    }),
-    col("start_by_p50", |r| release(r.p50, |w| w.start.map(|d| d.to_string()))),
-    col("iso_week_p95", |r| release(r.p95, |w| Some(iso_week(w.monday)))),
-    col("released_by_p95", |r| {
-        release(r.p95, |w| Some(w.monday.to_string()))
-    }),
-    col("start_by_p95", |r| release(r.p95, |w| w.start.map(|d| d.to_string()))),
-    col("lead_time_weeks", |r| {
-        r.plan
-            .lead_time_weeks
-            .map(|l| l.to_string())
-            .unwrap_or_default()
-    }),
-    col("note", |r| r.note()),
-    col("assumed", |r| r.plan.assumed.to_string()),
+        col("product", |r| inert(r.product).into_owned()),
+        col("lot", |r| r.lot.to_string()),
+        col("lot_cells", |r| whole(r.plan.lot_cells)),
+        col("iso_week_p50", |r| {
+            release(r.p50, |w| Some(iso_week(w.monday)))
+        }),
+        col("released_by_p50", |r| {
+            release(r.p50, |w| Some(w.monday.to_string()))
+        }),
+        col("start_by_p50", |r| {
+            release(r.p50, |w| w.start.map(|d| d.to_string()))
+        }),
+        col("iso_week_p95", |r| {
+            release(r.p95, |w| Some(iso_week(w.monday)))
+        }),
+        col("released_by_p95", |r| {
+            release(r.p95, |w| Some(w.monday.to_string()))
+        }),
+        col("start_by_p95", |r| {
+            release(r.p95, |w| w.start.map(|d| d.to_string()))
+        }),
+        col("lead_time_weeks", |r| {
+            r.plan
+                .lead_time_weeks
+                .map(|l| l.to_string())
+                .unwrap_or_default()
+        }),
+        col("note", |r| r.note()),
+        col("assumed", |r| r.plan.assumed.to_string()),
     ]
 }
 

@@ -358,12 +358,10 @@ pub fn columns<'a>() -> [Col<SheetCells<'a>>; 21] {
         }),
         col("occurrence", |c| c.of_line(|l| l.occurrence.to_string())),
         col("occurrences", |c| c.of_line(|l| l.occurrences.to_string())),
-        col("doses", |c| {
-            match c.row {
-                SheetRow::Dose(..) => "1".to_string(),
-                SheetRow::Total(_, b) => b.lines.len().to_string(),
-                SheetRow::Held(..) => "0".to_string(),
-            }
+        col("doses", |c| match c.row {
+            SheetRow::Dose(..) => "1".to_string(),
+            SheetRow::Total(_, b) => b.lines.len().to_string(),
+            SheetRow::Held(..) => "0".to_string(),
         }),
         col("dose", |c| match c.row {
             SheetRow::Total(_, b) => plain(c.product, b.total),
@@ -382,7 +380,11 @@ pub fn columns<'a>() -> [Col<SheetCells<'a>>; 21] {
             c.of_block(|b| b.concentration.source().to_string())
         }),
         col("cumulative_dose", |c| {
-            c.of_line(|l| l.cumulative.map(|x| plain(c.product, x)).unwrap_or_default())
+            c.of_line(|l| {
+                l.cumulative
+                    .map(|x| plain(c.product, x))
+                    .unwrap_or_default()
+            })
         }),
         col("status", |c| c.of_line(|l| l.status.as_str().to_string())),
         col("assumed", |c| match c.row {
@@ -390,7 +392,9 @@ pub fn columns<'a>() -> [Col<SheetCells<'a>>; 21] {
             SheetRow::Dose(_, _, l) | SheetRow::Held(_, l) => l.assumed.to_string(),
         }),
         col("flags", |c| c.of_line(|l| l.flags.codes())),
-        col("planned_date", |c| c.of_line(|l| l.planned_date.to_string())),
+        col("planned_date", |c| {
+            c.of_line(|l| l.planned_date.to_string())
+        }),
     ]
 }
 
