@@ -596,7 +596,7 @@ fn weight_change_is_from_the_roster_weight_on_weight_and_dose_rows_alike() {
             "P1,msc,weight,,,2027-03-08,,,,60,66,kg,weight_change:+10%,",
             "P1,msc,uc_msc,3,2027-03-15,2027-03-15,2027-03-15,0,0,6900000,6900000,cells,weight_change:+15%,",
             "P1,msc,weight,,,2027-03-15,,,,60,69,kg,weight_change:+15%,",
-            "P1,msc,uc_msc,4,2027-03-22,2027-03-22,,0,0,,,cells,weight_change:+15%,",
+            "P1,msc,uc_msc,4,2027-03-22,2027-03-22,2027-03-22,0,0,,,cells,weight_change:+15%,",
         ],
         "{devs}"
     );
