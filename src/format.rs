@@ -140,6 +140,15 @@ pub fn plural(n: u64, word: &str) -> String {
     }
 }
 
+/// A bit set's flags with their names in lowercase (`CLOSED_DAY` is `closed_day`), in
+/// the order declared: the codes the outputs write.
+pub fn lowercase_flag_names<F: bitflags::Flags + Copy>() -> Vec<(F, String)> {
+    F::FLAGS
+        .iter()
+        .map(|f| (*f.value(), f.name().to_ascii_lowercase()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,13 +209,4 @@ mod tests {
         assert_eq!(inert("P001"), "P001");
         assert_eq!(inert(""), "");
     }
-}
-
-/// A bit set's flags with their names in lowercase (`CLOSED_DAY` is `closed_day`), in
-/// the order declared: the codes the outputs write.
-pub fn lowercase_flag_names<F: bitflags::Flags + Copy>() -> Vec<(F, String)> {
-    F::FLAGS
-        .iter()
-        .map(|f| (*f.value(), f.name().to_ascii_lowercase()))
-        .collect()
 }
