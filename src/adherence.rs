@@ -11,8 +11,8 @@
 use chrono::NaiveDate;
 
 use crate::format::Amount;
-use crate::model::{Arm, Trial};
-use crate::record::{Deviation, PatientLog, RecordKind, Status, Target};
+use crate::model::{Arm, Kg, Trial};
+use crate::record::{Code, Deviation, PatientLog, RecordKind, Status, Target};
 use crate::schedule::{Event, Origin};
 use crate::timing;
 
@@ -44,7 +44,7 @@ impl Intensity {
 pub fn is_due(e: &Event) -> bool {
     match e.status {
         Status::Given | Status::Missed | Status::Due => true,
-        Status::Cancelled => e.deviation.has(Deviation::NOT_GIVEN),
+        Status::Cancelled => e.deviation.has(Code::NOT_GIVEN),
         Status::Planned | Status::Held => false,
     }
 }
@@ -80,10 +80,10 @@ pub struct ArmAdherence {
     pub patients: usize,
     /// Per product.
     pub intensity: Vec<Intensity>,
-    /// How many events carry each code, in [`Deviation::CODES`] order.
-    pub deviations: [u64; Deviation::CODES.len()],
+    /// How many events carry each code, in [`Code::names`] order.
+    pub deviations: [u64; Code::COUNT],
     /// How many events have each status, in [`Status::ALL`] order.
-    pub statuses: [u64; Status::ALL.len()],
+    pub statuses: [u64; Status::COUNT],
     pub withdrawn: usize,
     pub died: usize,
 }
@@ -122,14 +122,14 @@ impl Adherence {
             t.add(o);
         }
         for e in events {
-            for (k, (code, _)) in Deviation::CODES.iter().enumerate() {
+            for (k, (code, _)) in Code::names().iter().enumerate() {
                 if e.deviation.has(*code) {
                     a.deviations[k] += 1;
                 }
             }
             let s = Status::ALL
                 .iter()
-                .position(|(s, _)| *s == e.status)
+                .position(|s| *s == e.status)
                 .expect("every status is listed");
             a.statuses[s] += 1;
         }
@@ -158,7 +158,7 @@ pub fn pct_text(x: f64) -> String {
     format!("{x:.1}%")
 }
 
-/// One row of deviations.csv.
+/// One row of deviations.csv, typed: the writer (`export::deviations`) formats it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeviationRow {
     pub patient_id: String,
@@ -175,32 +175,49 @@ pub struct DeviationRow {
     /// from the scheduled date: the two figures a sponsor reads.
     pub days_from_planned: Option<i64>,
     pub days_from_scheduled: Option<i64>,
-    /// In `unit`, as the CSV prints it ("" where there is none).
-    pub planned_amount: String,
-    pub amount: String,
+    /// In `unit`.
+    pub planned_amount: Option<Quantity>,
+    pub amount: Option<Quantity>,
     /// "cells", "mL" or "kg" (a weight row).
-    pub unit: String,
-    pub deviation: String,
+    pub unit: Option<&'static str>,
+    pub deviation: Departure,
     pub note: String,
 }
 
-/// The columns of deviations.csv.
-pub const DEVIATION_COLUMNS: [&str; 14] = [
-    "patient_id",
-    "arm_id",
-    "component",
-    "occurrence",
-    "planned_date",
-    "date",
-    "scheduled_date",
-    "days_from_planned",
-    "days_from_scheduled",
-    "planned_amount",
-    "amount",
-    "unit",
-    "deviation",
-    "note",
-];
+/// An amount of a deviations.csv row: of a product, or a weight.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Quantity {
+    Dose(Amount),
+    Weight(Kg),
+}
+
+impl Quantity {
+    /// As the CSV prints it: plain digits in the product's unit, a weight as entered.
+    pub fn plain(&self) -> String {
+        match self {
+            Quantity::Dose(a) => a.plain(),
+            Quantity::Weight(kg) => kg.to_string(),
+        }
+    }
+}
+
+/// The deviation column of a row: an event's or weight's codes, or the end of the
+/// patient's course (`withdrawn`, `died`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Departure {
+    Codes(Deviation),
+    Ended(RecordKind),
+}
+
+impl Departure {
+    /// The column's text: "late:+3d;dose_low:-15%", "died".
+    pub fn text(&self) -> String {
+        match self {
+            Departure::Codes(d) => d.text(),
+            Departure::Ended(k) => k.as_str().to_string(),
+        }
+    }
+}
 
 /// One patient's rows of deviations.csv, in date order: every event with a deviation,
 /// every weight, withdrawal and death recorded, and any other row with a note.
@@ -208,62 +225,80 @@ pub fn deviation_rows(
     trial: &Trial,
     arm: &Arm,
     patient_id: &str,
-    roster_weight: crate::model::Kg,
+    roster_weight: Kg,
     events: &[Event],
     log: &PatientLog,
 ) -> Vec<DeviationRow> {
-    let mut out = Vec::new();
-    let mut noted = Vec::new();
-    for e in events {
-        let (target, component) = match e.origin {
-            Origin::Component(c) => (Target::Component(c as u16), arm.components[c].id.clone()),
-            Origin::Visit(v) => (Target::Visit(v as u16), arm.visits[v].id.clone()),
-            Origin::Background(_) => continue,
-        };
-        let rec = log.find(target, e.occurrence);
-        let note = rec.and_then(|r| log.note(r)).unwrap_or_default();
-        if e.deviation.is_empty() && note.is_empty() {
-            continue;
-        }
-        if let Some(r) = rec {
-            noted.push(r.line);
-        }
-        let unit = e.product(arm).map(|p| trial.products[p].unit);
-        let amount = |v: Option<f64>| {
-            v.zip(unit)
-                .map(|(value, unit)| Amount { value, unit }.plain())
-                .unwrap_or_default()
-        };
-        // A dose given is `days` from where the schedule had it; anything else is shown
-        // where the schedule has it.
-        let late = if e.status == Status::Given {
-            i64::from(e.deviation.days)
-        } else {
-            0
-        };
-        let scheduled = timing::shift_days(e.date, -late).unwrap_or(e.date);
-        out.push(DeviationRow {
-            patient_id: patient_id.to_string(),
-            arm_id: arm.id.clone(),
-            component,
-            occurrence: Some(e.occurrence),
-            planned_date: Some(e.planned),
-            date: e.date,
-            scheduled_date: Some(scheduled),
-            days_from_planned: Some((e.date - e.planned).num_days()),
-            days_from_scheduled: Some(late),
-            planned_amount: amount(e.planned_amount),
-            amount: amount(if e.status == Status::Given {
-                e.dose
-            } else {
-                None
-            }),
-            unit: unit.map(|u| u.as_str().to_string()).unwrap_or_default(),
-            deviation: e.deviation.text(),
-            note: note.to_string(),
-        });
+    let mut out: Vec<DeviationRow> = events
+        .iter()
+        .filter_map(|e| event_row(trial, arm, patient_id, e, log))
+        .collect();
+    out.extend(record_rows(arm, patient_id, roster_weight, log));
+    out.sort_by_key(|r| r.date);
+    out
+}
+
+/// An event's row: when it has a deviation, or its record row a note.
+fn event_row(
+    trial: &Trial,
+    arm: &Arm,
+    patient_id: &str,
+    e: &Event,
+    log: &PatientLog,
+) -> Option<DeviationRow> {
+    let (target, component) = match e.origin {
+        Origin::Component(c) => (Target::Component(c as u16), arm.components[c].id.clone()),
+        Origin::Visit(v) => (Target::Visit(v as u16), arm.visits[v].id.clone()),
+        Origin::Background(_) => return None,
+    };
+    let rec = log.find(target, e.occurrence);
+    let note = rec.and_then(|r| log.note(r)).unwrap_or_default();
+    if e.deviation.is_empty() && note.is_empty() {
+        return None;
     }
-    let mut previous = roster_weight;
+    let unit = e.product(arm).map(|p| trial.products[p].unit);
+    let amount = |v: Option<f64>| {
+        v.zip(unit)
+            .map(|(value, unit)| Quantity::Dose(Amount { value, unit }))
+    };
+    // A dose given is `days` from where the schedule had it; anything else is shown
+    // where the schedule has it.
+    let late = if e.status == Status::Given {
+        i64::from(e.deviation.days)
+    } else {
+        0
+    };
+    let scheduled = timing::shift_days(e.date, -late).unwrap_or(e.date);
+    Some(DeviationRow {
+        patient_id: patient_id.to_string(),
+        arm_id: arm.id.clone(),
+        component,
+        occurrence: Some(e.occurrence),
+        planned_date: Some(e.planned),
+        date: e.date,
+        scheduled_date: Some(scheduled),
+        days_from_planned: Some((e.date - e.planned).num_days()),
+        days_from_scheduled: Some(late),
+        planned_amount: amount(e.planned_amount),
+        amount: amount(if e.status == Status::Given {
+            e.dose
+        } else {
+            None
+        }),
+        unit: unit.map(|u| u.as_str()),
+        deviation: Departure::Codes(e.deviation),
+        note: note.to_string(),
+    })
+}
+
+/// The rows of the record's own: each weight, withdrawal and death.
+fn record_rows(
+    arm: &Arm,
+    patient_id: &str,
+    roster_weight: Kg,
+    log: &PatientLog,
+) -> Vec<DeviationRow> {
+    let mut out = Vec::new();
     let weights: Vec<_> = log.weights().collect();
     for r in log.records {
         let note = log.note(r).unwrap_or_default().to_string();
@@ -272,28 +307,23 @@ pub fn deviation_rows(
                 let Some(&(_, kg, _)) = weights.iter().find(|w| w.2 == r.line) else {
                     continue;
                 };
-                let pct = (kg.f64() - previous.f64()) / previous.f64() * 100.0;
-                let mut d = Deviation {
-                    weight_pct: pct,
-                    ..Deviation::default()
-                };
-                d.set(Deviation::WEIGHT_CHANGE);
-                let row = (
+                // Measured from the roster's weight, as on the dose rows.
+                let mut d = Deviation::default();
+                d.set_weight_change(roster_weight, kg);
+                (
                     "weight".to_string(),
-                    d.text(),
-                    previous.to_string(),
-                    kg.to_string(),
-                    "kg".to_string(),
-                );
-                previous = kg;
-                row
+                    Departure::Codes(d),
+                    Some(Quantity::Weight(roster_weight)),
+                    Some(Quantity::Weight(kg)),
+                    Some("kg"),
+                )
             }
             RecordKind::Withdrawn | RecordKind::Died => (
                 r.kind.as_str().to_string(),
-                r.kind.as_str().to_string(),
-                String::new(),
-                String::new(),
-                String::new(),
+                Departure::Ended(r.kind),
+                None,
+                None,
+                None,
             ),
             _ => continue,
         };
@@ -314,7 +344,6 @@ pub fn deviation_rows(
             note,
         });
     }
-    out.sort_by_key(|r| r.date);
     out
 }
 

@@ -220,7 +220,7 @@ fn record_words(trial: &Trial, r: &RecordTally) -> String {
     words.push(format!("{} (deviations.csv)", plural(n, "deviation")));
     let held = Status::ALL
         .iter()
-        .position(|(s, _)| *s == Status::Held)
+        .position(|s| *s == Status::Held)
         .map_or(0, |k| r.adherence.arms.iter().map(|a| a.statuses[k]).sum());
     if held > 0 {
         words.push(format!(

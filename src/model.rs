@@ -151,50 +151,57 @@ impl serde::Serialize for Kg {
     }
 }
 
-/// Which values behind an output are assumed rather than stated by the registry record:
-/// a small set, computed once per arm item when a plan is compiled, carried on every
-/// event and printed by name ("dose; timing").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash, PartialOrd, Ord)]
-pub struct Assumed(u16);
+bitflags::bitflags! {
+    /// Which values behind an output are assumed rather than stated by the registry record:
+    /// a small set, computed once per arm item when a plan is compiled, carried on every
+    /// event and printed by name ("dose; timing", [`Assumed::names`]).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash, PartialOrd, Ord)]
+    pub struct Assumed: u16 {
+        const DOSE = 1;
+        const TIMING = 1 << 1;
+        const ROUTE = 1 << 2;
+        const DURATION = 1 << 3;
+        const PRODUCT = 1 << 4;
+        const DAY = 1 << 5;
+        const WINDOW = 1 << 6;
+        const BACKGROUND = 1 << 7;
+        /// A running total that includes an assumed dose of an earlier row.
+        const EARLIER_DOSE = 1 << 8;
+        /// The date was chosen by an assumed closed-day rule (a move, or a move refused).
+        const CLOSED_DAY_RULE = 1 << 9;
+        /// The date was chosen after the administration record by an assumed rule (an
+        /// anchor keeping the interval from a dose given late, or a minimum gap to it).
+        const REPROJECTION_RULE = 1 << 10;
+    }
+}
 
 impl Assumed {
-    pub const DOSE: Assumed = Assumed(1);
-    pub const TIMING: Assumed = Assumed(1 << 1);
-    pub const ROUTE: Assumed = Assumed(1 << 2);
-    pub const DURATION: Assumed = Assumed(1 << 3);
-    pub const PRODUCT: Assumed = Assumed(1 << 4);
-    pub const DAY: Assumed = Assumed(1 << 5);
-    pub const WINDOW: Assumed = Assumed(1 << 6);
-    pub const BACKGROUND: Assumed = Assumed(1 << 7);
-    /// A running total that includes an assumed dose of an earlier row.
-    pub const EARLIER_DOSE: Assumed = Assumed(1 << 8);
-    /// The date was chosen by an assumed closed-day rule (a move, or a move refused).
-    pub const CLOSED_DAY_RULE: Assumed = Assumed(1 << 9);
-    /// The date was chosen after the administration record by an assumed rule (an
-    /// anchor keeping the interval from a dose given late, or a minimum gap to it).
-    pub const REPROJECTION_RULE: Assumed = Assumed(1 << 10);
-    pub const NONE: Assumed = Assumed(0);
+    pub const NONE: Assumed = Assumed::empty();
 
-    const NAMES: [(Assumed, &'static str); 11] = [
-        (Assumed::DOSE, "dose"),
-        (Assumed::TIMING, "timing"),
-        (Assumed::ROUTE, "route"),
-        (Assumed::DURATION, "duration"),
-        (Assumed::PRODUCT, "product"),
-        (Assumed::DAY, "day"),
-        (Assumed::WINDOW, "window"),
-        (Assumed::BACKGROUND, "background"),
-        (Assumed::EARLIER_DOSE, "earlier dose in total"),
-        (Assumed::CLOSED_DAY_RULE, "closed-day rule"),
-        (Assumed::REPROJECTION_RULE, "re-projection rule"),
-    ];
-
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
+    /// A flag's name in the outputs: its name in lowercase words ("closed-day rule"),
+    /// where that differs from the lowercase of the flag.
+    fn word(name: &str) -> Option<&'static str> {
+        match name {
+            "EARLIER_DOSE" => Some("earlier dose in total"),
+            "CLOSED_DAY_RULE" => Some("closed-day rule"),
+            "REPROJECTION_RULE" => Some("re-projection rule"),
+            _ => None,
+        }
     }
 
-    pub fn contains(self, other: Assumed) -> bool {
-        self.0 & other.0 == other.0 && !other.is_empty()
+    /// Every flag with its name in the outputs, in the order written.
+    fn all_names() -> &'static [(Assumed, String)] {
+        static NAMES: std::sync::OnceLock<Vec<(Assumed, String)>> = std::sync::OnceLock::new();
+        NAMES.get_or_init(|| {
+            Assumed::all()
+                .iter_names()
+                .map(|(name, f)| {
+                    let word =
+                        Self::word(name).map_or_else(|| name.to_ascii_lowercase(), String::from);
+                    (f, word)
+                })
+                .collect()
+        })
     }
 
     /// `flag` when `assumed` is true, else nothing.
@@ -204,7 +211,7 @@ impl Assumed {
 
     /// `a` less the mark of an earlier assumed dose in a running total.
     pub fn without_earlier(a: Assumed) -> Assumed {
-        Assumed(a.0 & !Assumed::EARLIER_DOSE.0)
+        a.difference(Assumed::EARLIER_DOSE)
     }
 
     /// The names joined by "; " appended to `out`, without the formatting machinery (the
@@ -216,34 +223,22 @@ impl Assumed {
         // Every set there can be, named once (11 flags: 2,048 texts).
         static TEXTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
         let texts = TEXTS.get_or_init(|| {
-            (0..1u16 << Self::NAMES.len())
-                .map(|bits| Assumed(bits).to_string())
+            (0..=Assumed::all().bits())
+                .map(|bits| Assumed::from_bits_retain(bits).to_string())
                 .collect()
         });
-        match texts.get(usize::from(self.0)) {
+        match texts.get(usize::from(self.bits())) {
             Some(t) => out.extend_from_slice(t.as_bytes()),
             None => out.extend_from_slice(self.to_string().as_bytes()),
         }
     }
 
+    /// The names of the flags set, in the order written.
     pub fn names(self) -> impl Iterator<Item = &'static str> {
-        Self::NAMES
-            .into_iter()
+        Self::all_names()
+            .iter()
             .filter(move |(f, _)| self.contains(*f))
-            .map(|(_, n)| n)
-    }
-}
-
-impl std::ops::BitOr for Assumed {
-    type Output = Assumed;
-    fn bitor(self, o: Assumed) -> Assumed {
-        Assumed(self.0 | o.0)
-    }
-}
-
-impl std::ops::BitOrAssign for Assumed {
-    fn bitor_assign(&mut self, o: Assumed) {
-        self.0 |= o.0;
+            .map(|(_, n)| n.as_str())
     }
 }
 
@@ -405,20 +400,23 @@ pub struct WeightRange {
 }
 
 /// The unit a product is counted in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
 pub enum Unit {
-    #[serde(rename = "cells")]
+    #[strum(serialize = "cells")]
     Cells,
-    #[serde(rename = "mL")]
+    #[strum(serialize = "mL")]
     Ml,
 }
 
 impl Unit {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Unit::Cells => "cells",
-            Unit::Ml => "mL",
-        }
+        self.into()
+    }
+}
+
+impl serde::Serialize for Unit {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -449,7 +447,8 @@ pub struct Arm {
 }
 
 /// What a dosing component does to the patient; it becomes the CSV `kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum ComponentKind {
     CellInfusion,
     PlasmaExchange,
@@ -457,10 +456,7 @@ pub enum ComponentKind {
 
 impl ComponentKind {
     pub fn as_str(self) -> &'static str {
-        match self {
-            ComponentKind::CellInfusion => "cell_infusion",
-            ComponentKind::PlasmaExchange => "plasma_exchange",
-        }
+        self.into()
     }
 }
 
@@ -506,7 +502,18 @@ pub struct Dose {
 }
 
 /// The weight a per-kg dose is computed at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum WeightBasis {
     /// The weight in force on the dose's date: a weight recorded in the administration
     /// record re-doses what is not given yet.
@@ -518,20 +525,12 @@ pub enum WeightBasis {
 }
 
 impl WeightBasis {
-    pub const ALL: [(WeightBasis, &'static str); 2] = [
-        (WeightBasis::Current, "current"),
-        (WeightBasis::Screening, "screening"),
-    ];
-
     pub fn parse(s: &str) -> Option<WeightBasis> {
-        Self::ALL.iter().find(|(_, n)| *n == s).map(|(w, _)| *w)
+        s.parse().ok()
     }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            WeightBasis::Current => "current",
-            WeightBasis::Screening => "screening",
-        }
+        self.into()
     }
 }
 

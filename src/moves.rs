@@ -86,56 +86,51 @@ pub struct Policy {
     pub anchor: Anchor,
 }
 
-/// What happened to an event, as the `flags` column lists it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
-pub struct Flags(u8);
+bitflags::bitflags! {
+    /// What happened to an event, as the `flags` column lists it: each flag's code is
+    /// its name in lowercase (`closed_day`), in this order.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+    pub struct Flags: u8 {
+        /// On a closed day (kept there by policy, or with nowhere to go).
+        const CLOSED_DAY = 1;
+        /// Moved from its planned date.
+        const SHIFTED = 1 << 1;
+        /// Planned on a closed day with no open day in its window.
+        const NO_OPEN_DAY_IN_WINDOW = 1 << 2;
+        /// Not moved, because every open day in its window would break a minimum gap; or
+        /// held, because a dose given earlier leaves it no day in its window that keeps it.
+        const MIN_GAP = 1 << 3;
+        /// On a date the site's calendar does not cover: a holiday may still be announced.
+        const PROVISIONAL = 1 << 4;
+        /// Placed where the administration record put it: after a dose given late or early
+        /// (its interval kept under `anchor = "previous"`, or its minimum gap to it).
+        const REPROJECTED = 1 << 5;
+        /// Scheduled beyond its window around its planned date (the day-1 grid): an anchor's
+        /// drift took it there, and a dose given then is a deviation.
+        const OUTSIDE_WINDOW = 1 << 6;
+    }
+}
 
 impl Flags {
-    /// On a closed day (kept there by policy, or with nowhere to go).
-    pub const CLOSED_DAY: Flags = Flags(1);
-    /// Moved from its planned date.
-    pub const SHIFTED: Flags = Flags(1 << 1);
-    /// Planned on a closed day with no open day in its window.
-    pub const NO_OPEN_DAY_IN_WINDOW: Flags = Flags(1 << 2);
-    /// Not moved, because every open day in its window would break a minimum gap; or
-    /// held, because a dose given earlier leaves it no day in its window that keeps it.
-    pub const MIN_GAP: Flags = Flags(1 << 3);
-    /// On a date the site's calendar does not cover: a holiday may still be announced.
-    pub const PROVISIONAL: Flags = Flags(1 << 4);
-    /// Placed where the administration record put it: after a dose given late or early
-    /// (its interval kept under `anchor = "previous"`, or its minimum gap to it).
-    pub const REPROJECTED: Flags = Flags(1 << 5);
-    /// Scheduled beyond its window around its planned date (the day-1 grid): an anchor's
-    /// drift took it there, and a dose given then is a deviation.
-    pub const OUTSIDE_WINDOW: Flags = Flags(1 << 6);
-    pub const NONE: Flags = Flags(0);
+    pub const NONE: Flags = Flags::empty();
+    /// How many flags there are.
+    pub const COUNT: usize = Flags::all().bits().count_ones() as usize;
 
-    pub const ALL: [(Flags, &'static str); 7] = [
-        (Flags::CLOSED_DAY, "closed_day"),
-        (Flags::SHIFTED, "shifted"),
-        (Flags::NO_OPEN_DAY_IN_WINDOW, "no_open_day_in_window"),
-        (Flags::MIN_GAP, "min_gap"),
-        (Flags::PROVISIONAL, "provisional"),
-        (Flags::REPROJECTED, "reprojected"),
-        (Flags::OUTSIDE_WINDOW, "outside_window"),
-    ];
-
-    pub fn contains(self, other: Flags) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
+    /// Every flag with its code, in the order written.
+    pub fn all_codes() -> &'static [(Flags, String)] {
+        static CODES: std::sync::OnceLock<Vec<(Flags, String)>> = std::sync::OnceLock::new();
+        // Each flag's name in lowercase (`CLOSED_DAY` is `closed_day`), in the order declared.
+        CODES.get_or_init(|| {
+            let named = <Flags as bitflags::Flags>::FLAGS.iter();
+            named
+                .map(|f| (*f.value(), f.name().to_ascii_lowercase()))
+                .collect()
+        })
     }
 
     /// These flags less `other`'s.
     pub fn without(self, other: Flags) -> Flags {
-        Flags(self.0 & !other.0)
-    }
-
-    /// Whether any of `other`'s flags is set.
-    pub fn intersects(self, other: Flags) -> bool {
-        self.0 & other.0 != 0
+        self.difference(other)
     }
 
     /// [`Flags::codes`] appended to `out`, from a table made once (the pharmacy stream
@@ -146,19 +141,19 @@ impl Flags {
         }
         static TEXTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
         let texts = TEXTS.get_or_init(|| {
-            (0..1u8 << Self::ALL.len())
-                .map(|bits| Flags(bits).codes())
+            (0..=Flags::all().bits())
+                .map(|bits| Flags::from_bits_retain(bits).codes())
                 .collect()
         });
-        out.extend_from_slice(texts[usize::from(self.0)].as_bytes());
+        out.extend_from_slice(texts[usize::from(self.bits())].as_bytes());
     }
 
     /// The codes, `;`-separated, in a fixed order: "closed_day;provisional".
     pub fn codes(self) -> String {
-        Self::ALL
+        Self::all_codes()
             .iter()
             .filter(|(f, _)| self.contains(*f))
-            .map(|(_, n)| *n)
+            .map(|(_, n)| n.as_str())
             .collect::<Vec<_>>()
             .join(";")
     }
@@ -167,19 +162,6 @@ impl Flags {
 impl serde::Serialize for Flags {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.codes())
-    }
-}
-
-impl std::ops::BitOr for Flags {
-    type Output = Flags;
-    fn bitor(self, o: Flags) -> Flags {
-        Flags(self.0 | o.0)
-    }
-}
-
-impl std::ops::BitOrAssign for Flags {
-    fn bitor_assign(&mut self, o: Flags) {
-        self.0 |= o.0;
     }
 }
 

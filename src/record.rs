@@ -21,7 +21,7 @@ use chrono::NaiveDate;
 use crate::csv_in;
 use crate::error::{InputError, Problem};
 use crate::model::{DoseAmount, Kg, Trial};
-pub use crate::recorded::{Deviation, Log, PatientLog, Record, RecordKind, Status, Target};
+pub use crate::recorded::{Code, Deviation, Log, PatientLog, Record, RecordKind, Status, Target};
 use crate::roster::Roster;
 use crate::timing;
 
@@ -871,7 +871,11 @@ impl Context<'_> {
                 "record",
                 format!(
                     "unknown record '{kind_text}': use {}",
-                    RecordKind::ALL.map(|k| k.1).join(", ")
+                    <RecordKind as strum::VariantArray>::VARIANTS
+                        .iter()
+                        .map(|k| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
             return;

@@ -10,7 +10,18 @@ use chrono::NaiveDate;
 use crate::model::Kg;
 
 /// What a row records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum RecordKind {
     /// A dose given (or a visit held) on the row's date.
     Given,
@@ -25,23 +36,12 @@ pub enum RecordKind {
 }
 
 impl RecordKind {
-    pub const ALL: [(RecordKind, &'static str); 5] = [
-        (RecordKind::Given, "given"),
-        (RecordKind::Missed, "missed"),
-        (RecordKind::Weight, "weight"),
-        (RecordKind::Withdrawn, "withdrawn"),
-        (RecordKind::Died, "died"),
-    ];
-
     pub fn parse(s: &str) -> Option<RecordKind> {
-        Self::ALL.iter().find(|(_, n)| *n == s).map(|(k, _)| *k)
+        s.parse().ok()
     }
 
     pub fn as_str(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(k, _)| *k == self)
-            .map_or("given", |(_, n)| n)
+        self.into()
     }
 
     /// Withdrawn or died: the end of the patient's course.
@@ -236,7 +236,10 @@ impl Log {
 }
 
 /// Where an event stands against the record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Hash, strum::IntoStaticStr, strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum Status {
     /// After the as-of date (or no record kept): still to come.
     #[default]
@@ -257,24 +260,13 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [(Status, &'static str); 6] = [
-        (Status::Planned, "planned"),
-        (Status::Given, "given"),
-        (Status::Missed, "missed"),
-        (Status::Cancelled, "cancelled"),
-        (Status::Due, "due"),
-        (Status::Held, "held"),
-    ];
+    /// Every status, in the order the report counts them.
+    pub const ALL: &'static [Status] = <Status as strum::VariantArray>::VARIANTS;
+    /// How many statuses there are.
+    pub const COUNT: usize = Status::ALL.len();
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Planned => "planned",
-            Status::Given => "given",
-            Status::Missed => "missed",
-            Status::Cancelled => "cancelled",
-            Status::Due => "due",
-            Status::Held => "held",
-        }
+        self.into()
     }
 
     /// Whether the event is in the past of the record (anything but planned).
@@ -289,10 +281,49 @@ impl serde::Serialize for Status {
     }
 }
 
+bitflags::bitflags! {
+    /// The codes of a [`Deviation`]: each is written as its name in lowercase (`dose_low`),
+    /// in this order.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+    pub struct Code: u16 {
+        const LATE = 1;
+        const EARLY = 1 << 1;
+        const OUTSIDE_WINDOW = 1 << 2;
+        const DOSE_LOW = 1 << 3;
+        const DOSE_HIGH = 1 << 4;
+        const MISSED = 1 << 5;
+        const OVERDUE = 1 << 6;
+        const ORDER = 1 << 7;
+        const WEIGHT_CHANGE = 1 << 8;
+        /// Due before a death or withdrawal and never recorded: closed as not given.
+        const NOT_GIVEN = 1 << 9;
+        /// Held: a dose given before it leaves it no day in its window that keeps its
+        /// minimum gap; someone has to decide.
+        const HELD = 1 << 10;
+    }
+}
+
+impl Code {
+    /// How many codes there are.
+    pub const COUNT: usize = Code::all().bits().count_ones() as usize;
+
+    /// Every code with its name, in the order written.
+    pub fn names() -> &'static [(Code, String)] {
+        static NAMES: std::sync::OnceLock<Vec<(Code, String)>> = std::sync::OnceLock::new();
+        // Each code's name in lowercase (`DOSE_LOW` is `dose_low`), in the order declared.
+        NAMES.get_or_init(|| {
+            let named = <Code as bitflags::Flags>::FLAGS.iter();
+            named
+                .map(|f| (*f.value(), f.name().to_ascii_lowercase()))
+                .collect()
+        })
+    }
+}
+
 /// How an event departs from the plan: a set of codes, each with its figure.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Deviation {
-    pub(crate) codes: u16,
+    codes: Code,
     /// Days from the date it was expected on (late > 0, early < 0).
     pub days: i32,
     /// Days from its planned date (anchored, before any closed-day move) when that is
@@ -302,61 +333,41 @@ pub struct Deviation {
     pub dose_pct: f64,
     /// Days from its date to the as-of date.
     pub overdue_days: i32,
-    /// Per cent from the roster's weight, of the weight the dose was computed at.
+    /// `weight_change`: per cent from the roster's weight, of the weight a dose was
+    /// computed at (a dose row) or of the weight recorded (a weight row of
+    /// deviations.csv); never from the weight recorded before it.
     pub weight_pct: f64,
     /// For `not_given`: the death or withdrawal that closed it.
     pub ended: Option<RecordKind>,
 }
 
 impl Deviation {
-    pub const LATE: u16 = 1;
-    pub const EARLY: u16 = 1 << 1;
-    pub const OUTSIDE_WINDOW: u16 = 1 << 2;
-    pub const DOSE_LOW: u16 = 1 << 3;
-    pub const DOSE_HIGH: u16 = 1 << 4;
-    pub const MISSED: u16 = 1 << 5;
-    pub const OVERDUE: u16 = 1 << 6;
-    pub const ORDER: u16 = 1 << 7;
-    pub const WEIGHT_CHANGE: u16 = 1 << 8;
-    /// Due before a death or withdrawal and never recorded: closed as not given.
-    pub const NOT_GIVEN: u16 = 1 << 9;
-    /// Held: a dose given before it leaves it no day in its window that keeps its
-    /// minimum gap; someone has to decide.
-    pub const HELD: u16 = 1 << 10;
-
-    /// Every code, in the order they are written.
-    pub const CODES: [(u16, &'static str); 11] = [
-        (Self::LATE, "late"),
-        (Self::EARLY, "early"),
-        (Self::OUTSIDE_WINDOW, "outside_window"),
-        (Self::DOSE_LOW, "dose_low"),
-        (Self::DOSE_HIGH, "dose_high"),
-        (Self::MISSED, "missed"),
-        (Self::OVERDUE, "overdue"),
-        (Self::ORDER, "order"),
-        (Self::WEIGHT_CHANGE, "weight_change"),
-        (Self::NOT_GIVEN, "not_given"),
-        (Self::HELD, "held"),
-    ];
-
     pub fn is_empty(&self) -> bool {
-        self.codes == 0
+        self.codes.is_empty()
     }
 
-    pub fn has(&self, code: u16) -> bool {
-        self.codes & code != 0
+    pub fn has(&self, code: Code) -> bool {
+        self.codes.intersects(code)
     }
 
-    pub fn set(&mut self, code: u16) {
+    pub fn set(&mut self, code: Code) {
         self.codes |= code;
+    }
+
+    /// Sets `weight_change` with its one figure: the per cent from the roster's weight
+    /// (the weight the patient was enrolled at) to `weight`, the weight a dose was
+    /// computed at or the weight a row records.
+    pub fn set_weight_change(&mut self, roster: crate::model::Kg, weight: crate::model::Kg) {
+        self.weight_pct = (weight.f64() - roster.f64()) / roster.f64() * 100.0;
+        self.set(Code::WEIGHT_CHANGE);
     }
 
     /// The codes set, by name.
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        Self::CODES
+        Code::names()
             .iter()
             .filter(|(c, _)| self.has(*c))
-            .map(|(_, n)| *n)
+            .map(|(_, n)| n.as_str())
     }
 
     /// Each code with its figure, `;`-separated: "late:+3d;dose_low:-15%".
@@ -384,7 +395,8 @@ impl Deviation {
             out.push(b'%');
         };
         let mut first = true;
-        for (code, name) in Self::CODES {
+        for (code, name) in Code::names() {
+            let code = *code;
             if !self.has(code) {
                 continue;
             }
@@ -394,27 +406,27 @@ impl Deviation {
             first = false;
             out.extend_from_slice(name.as_bytes());
             match code {
-                Self::LATE | Self::EARLY => {
+                Code::LATE | Code::EARLY => {
                     out.push(b':');
                     days(out, self.days, true);
                 }
-                Self::OUTSIDE_WINDOW => {
+                Code::OUTSIDE_WINDOW => {
                     out.push(b':');
                     days(out, self.beyond, true);
                 }
-                Self::DOSE_LOW | Self::DOSE_HIGH => {
+                Code::DOSE_LOW | Code::DOSE_HIGH => {
                     out.push(b':');
                     pct(out, self.dose_pct);
                 }
-                Self::OVERDUE => {
+                Code::OVERDUE => {
                     out.push(b':');
                     days(out, self.overdue_days, false);
                 }
-                Self::WEIGHT_CHANGE => {
+                Code::WEIGHT_CHANGE => {
                     out.push(b':');
                     pct(out, self.weight_pct);
                 }
-                Self::NOT_GIVEN => {
+                Code::NOT_GIVEN => {
                     if let Some(k) = self.ended {
                         out.push(b':');
                         out.extend_from_slice(k.as_str().as_bytes());

@@ -95,11 +95,11 @@ pub struct SiteUse<'a> {
     pub last: NaiveDate,
 }
 
-/// An arm's events on site calendars, and how many carry each flag ([`Flags::ALL`] order).
+/// An arm's events on site calendars, and how many carry each flag ([`Flags::all_codes`] order).
 #[derive(Debug, Default, Clone)]
 pub struct ArmFlags {
     pub events: u64,
-    pub flagged: [u64; Flags::ALL.len()],
+    pub flagged: [u64; Flags::COUNT],
 }
 
 impl<'a> CalendarUse<'a> {
@@ -126,7 +126,7 @@ impl<'a> CalendarUse<'a> {
         let a = &mut self.arms[arm];
         for e in events.iter().filter(|e| e.kind != EventKind::Background) {
             a.events += 1;
-            for (k, (f, _)) in Flags::ALL.iter().enumerate() {
+            for (k, (f, _)) in Flags::all_codes().iter().enumerate() {
                 if e.flags.contains(*f) {
                     a.flagged[k] += 1;
                 }
@@ -293,14 +293,14 @@ fn site_calendars(t: &Trial, cals: &CalendarUse) -> Markup {
         table {
             tr {
                 th { "Arm" } th { "Events on a site calendar" }
-                @for (_, name) in Flags::ALL { th { code { (name) } } }
+                @for (_, name) in Flags::all_codes() { th { code { (name) } } }
             }
             @for (i, a) in cals.arms.iter().enumerate() {
                 @if a.events > 0 {
                     tr {
                         td { code { (t.arms[i].id) } }
                         td.n { (a.events) }
-                        @for (k, (f, _)) in Flags::ALL.iter().enumerate() {
+                        @for (k, (f, _)) in Flags::all_codes().iter().enumerate() {
                             td.n.flag[a.flagged[k] > 0 && *f != Flags::SHIFTED] { (a.flagged[k]) }
                         }
                     }
@@ -314,7 +314,7 @@ fn site_calendars(t: &Trial, cals: &CalendarUse) -> Markup {
 /// overdue, dose intensity per product and how many events carry each deviation.
 fn record_section(t: &Trial, rec: &crate::adherence::RecordTally) -> Markup {
     use crate::adherence::pct_text;
-    use crate::record::{Deviation, Status};
+    use crate::record::{Code, Status};
     html! {
         p.meta {
             "What was actually given, as recorded to " strong { (rec.as_of) } " (the as-of date). "
@@ -326,7 +326,7 @@ fn record_section(t: &Trial, rec: &crate::adherence::RecordTally) -> Markup {
         table {
             tr {
                 th { "Arm" } th { "Patients" }
-                @for (_, name) in Status::ALL { th { (name) } }
+                @for s in Status::ALL { th { (s.as_str()) } }
                 th { "Withdrawn" } th { "Died" }
                 @for p in &t.products { th { "Dose intensity " (p.id) } }
             }
@@ -335,7 +335,7 @@ fn record_section(t: &Trial, rec: &crate::adherence::RecordTally) -> Markup {
                     tr {
                         td { code { (t.arms[i].id) } }
                         td.n { (a.patients) }
-                        @for (k, (s, _)) in Status::ALL.iter().enumerate() {
+                        @for (k, s) in Status::ALL.iter().enumerate() {
                             td.n.flag[a.statuses[k] > 0 && matches!(s, Status::Due | Status::Missed)] { (a.statuses[k]) }
                         }
                         td.n { (a.withdrawn) }
@@ -353,7 +353,7 @@ fn record_section(t: &Trial, rec: &crate::adherence::RecordTally) -> Markup {
         table {
             tr {
                 th { "Arm" }
-                @for (_, name) in Deviation::CODES { th { code { (name) } } }
+                @for (_, name) in Code::names() { th { code { (name) } } }
             }
             @for (i, a) in rec.adherence.arms.iter().enumerate() {
                 @if a.patients > 0 {

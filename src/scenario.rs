@@ -1231,7 +1231,10 @@ impl Validator<'_> {
                 let at = self.c.line(w);
                 let w = w.get_ref();
                 let value = WeightBasis::parse(w.value.get_ref()).unwrap_or_else(|| {
-                    let names: Vec<&str> = WeightBasis::ALL.iter().map(|(_, n)| *n).collect();
+                    let names: Vec<&str> = <WeightBasis as strum::VariantArray>::VARIANTS
+                        .iter()
+                        .map(|w| w.as_str())
+                        .collect();
                     self.c.err(
                         at,
                         format!("{field}.weight_basis.value"),

@@ -16,7 +16,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::model::*;
 use crate::moves::{self, Fix, Flags, Item};
-use crate::recorded::{Deviation, PatientLog, RecordKind, Status, Target};
+use crate::recorded::{Code, Deviation, PatientLog, RecordKind, Status, Target};
 use crate::site::SiteCalendar;
 use crate::timing;
 
@@ -74,7 +74,8 @@ pub fn check_weight(weight: Kg, usual: &WeightRange) -> Result<Option<String>, S
 }
 
 /// What a calendar row is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum EventKind {
     CellInfusion,
     PlasmaExchange,
@@ -84,12 +85,7 @@ pub enum EventKind {
 
 impl EventKind {
     pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::CellInfusion => "cell_infusion",
-            EventKind::PlasmaExchange => "plasma_exchange",
-            EventKind::Visit => "visit",
-            EventKind::Background => "background",
-        }
+        self.into()
     }
 
     /// An infusion or exchange: something prepared and given, with an occurrence n/N.
@@ -1105,7 +1101,7 @@ impl Plan<'_> {
                 // before it was not given.
                 (None, _, Some((d, kind))) => {
                     if target.is_some() && e.date < d {
-                        e.deviation.set(Deviation::NOT_GIVEN);
+                        e.deviation.set(Code::NOT_GIVEN);
                         e.deviation.ended = Some(kind);
                     }
                     Status::Cancelled
@@ -1114,11 +1110,11 @@ impl Plan<'_> {
                 // A later occurrence given closes an earlier one left unrecorded: it
                 // was not given before it, and will not be after.
                 (None, Some(t), None) if log.given_after(t, e.occurrence) => {
-                    e.deviation.set(Deviation::ORDER);
+                    e.deviation.set(Code::ORDER);
                     Status::Missed
                 }
                 (None, Some(_), None) if held => {
-                    e.deviation.set(Deviation::HELD);
+                    e.deviation.set(Code::HELD);
                     Status::Held
                 }
                 (None, Some(_), None) if e.date <= as_of => Status::Due,
@@ -1166,8 +1162,7 @@ impl Plan<'_> {
                     }
                     e.dose = dose;
                     e.volume_ml = self.volume(c, dose);
-                    e.deviation.weight_pct = (kg.f64() - weight_kg.f64()) / weight_kg.f64() * 100.0;
-                    e.deviation.set(Deviation::WEIGHT_CHANGE);
+                    e.deviation.set_weight_change(weight_kg, kg);
                 }
             }
             let planned = e.dose;
@@ -1182,12 +1177,12 @@ impl Plan<'_> {
                         e.volume_ml = self.volume(c, Some(a));
                     }
                     if e.deviation.days > 0 {
-                        e.deviation.set(Deviation::LATE);
+                        e.deviation.set(Code::LATE);
                     } else if e.deviation.days < 0 {
-                        e.deviation.set(Deviation::EARLY);
+                        e.deviation.set(Code::EARLY);
                     }
                     if e.deviation.beyond != 0 {
-                        e.deviation.set(Deviation::OUTSIDE_WINDOW);
+                        e.deviation.set(Code::OUTSIDE_WINDOW);
                     }
                     if let (Some(p), Some(a), Origin::Component(c)) = (planned, e.dose, e.origin)
                         && p > 0.0
@@ -1198,9 +1193,9 @@ impl Plan<'_> {
                         if pct.abs() > tol + 1e-9 {
                             e.deviation.dose_pct = pct;
                             e.deviation.set(if pct < 0.0 {
-                                Deviation::DOSE_LOW
+                                Code::DOSE_LOW
                             } else {
-                                Deviation::DOSE_HIGH
+                                Code::DOSE_HIGH
                             });
                         }
                     }
@@ -1211,13 +1206,13 @@ impl Plan<'_> {
                     e.cumulative_dose = None;
                     e.volume_ml = None;
                     if rec.is_some() {
-                        e.deviation.set(Deviation::MISSED);
+                        e.deviation.set(Code::MISSED);
                     }
                 }
                 Status::Due => {
                     e.planned_amount = planned;
                     e.deviation.overdue_days = (as_of - e.date).num_days() as i32;
-                    e.deviation.set(Deviation::OVERDUE);
+                    e.deviation.set(Code::OVERDUE);
                 }
             }
         }
@@ -1233,7 +1228,7 @@ impl Plan<'_> {
                     x.origin == Origin::Component(a) && x.status == Status::Given && x.date == date
                 });
                 if !with_leader {
-                    out[k].deviation.set(Deviation::ORDER);
+                    out[k].deviation.set(Code::ORDER);
                 }
             }
         }

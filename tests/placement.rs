@@ -314,7 +314,7 @@ proptest! {
 /// or early; missed; left unrecorded; a weight), perhaps ending in a death or withdrawal.
 mod records {
     use super::*;
-    use dosesim::record::{Deviation, Status};
+    use dosesim::record::{Code, Status};
     use dosesim::roster::{Entry, Roster};
 
     const HEADER: &str = "patient_id,date,record,component,occurrence,amount,note";
@@ -457,15 +457,15 @@ mod records {
                     // its window only where the schedule said so before.
                     if date == next.date && next.status != Status::Held {
                         prop_assert!(
-                            !e.deviation.has(Deviation::LATE) && !e.deviation.has(Deviation::EARLY),
+                            !e.deviation.has(Code::LATE) && !e.deviation.has(Code::EARLY),
                             "{}: given on its scheduled day {}: {:?}", ctx, date, e
                         );
                         prop_assert_eq!(
-                            e.deviation.has(Deviation::OUTSIDE_WINDOW),
+                            e.deviation.has(Code::OUTSIDE_WINDOW),
                             next.flags.contains(Flags::OUTSIDE_WINDOW),
                             "{}: {:?} was {:?}", ctx, e, next
                         );
-                        prop_assert!(!e.deviation.has(Deviation::DOSE_LOW) && !e.deviation.has(Deviation::DOSE_HIGH));
+                        prop_assert!(!e.deviation.has(Code::DOSE_LOW) && !e.deviation.has(Code::DOSE_HIGH));
                     }
                 }
                 rows = tried;

@@ -633,6 +633,51 @@ fn cohort_writes_deviations_intensity_and_the_record_in_the_manifest() {
     assert!(report.contains(", complete to 2027-03-08)"), "footer");
 }
 
+#[test]
+fn weight_change_is_from_the_roster_weight_on_weight_and_dose_rows_alike() {
+    // P1 is 60 kg on the roster, weighed 66 kg on 03-08 and 69 kg on 03-15. The second
+    // weight is +15% from the roster's 60 kg (and +4.5% from the 66 kg before it): both
+    // the weight row and the dose computed at it say +15%.
+    let dir = tempfile::tempdir().unwrap();
+    let (roster, log) = cohort_files(
+        dir.path(),
+        &[
+            "P1,2027-03-01,given,uc_msc,1,,",
+            "P1,2027-03-08,weight,,,66,",
+            "P1,2027-03-08,given,uc_msc,2,,",
+            "P1,2027-03-15,weight,,,69,",
+            "P1,2027-03-15,given,uc_msc,3,,",
+        ],
+    );
+    let out = dir.path().join("out");
+    run([
+        "cohort".as_ref(),
+        SCENARIO.as_ref(),
+        "--roster".as_ref(),
+        roster.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--log".as_ref(),
+        log.as_os_str(),
+        "--as-of".as_ref(),
+        "2027-03-15".as_ref(),
+    ])
+    .expect_code(0);
+    let devs = std::fs::read_to_string(out.join("NCT01724398/deviations.csv")).unwrap();
+    let p1: Vec<&str> = devs.lines().filter(|l| l.starts_with("P1,")).collect();
+    assert_eq!(
+        p1,
+        [
+            "P1,msc,uc_msc,2,2027-03-08,2027-03-08,2027-03-08,0,0,6600000,6600000,cells,weight_change:+10%,",
+            "P1,msc,weight,,,2027-03-08,,,,60,66,kg,weight_change:+10%,",
+            "P1,msc,uc_msc,3,2027-03-15,2027-03-15,2027-03-15,0,0,6900000,6900000,cells,weight_change:+15%,",
+            "P1,msc,weight,,,2027-03-15,,,,60,69,kg,weight_change:+15%,",
+            "P1,msc,uc_msc,4,2027-03-22,2027-03-22,2027-03-22,0,0,,,cells,weight_change:+15%,",
+        ],
+        "{devs}"
+    );
+}
+
 /// Each VEVENT of an .ics as UID -> (SEQUENCE, DTSTART, STATUS), read with the
 /// `icalendar` crate's parser.
 fn ics_events(text: &str) -> std::collections::BTreeMap<String, (u64, String, String)> {

@@ -6,6 +6,7 @@
 //!
 //! Exporters produce bytes; they never open files (that is `write.rs`'s job).
 
+pub mod columns;
 pub mod csv;
 pub mod deviations;
 pub mod forecast;
@@ -498,7 +499,8 @@ pub trait Exporter {
 }
 
 /// The calendar formats, and the file extensions that name them.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum Format {
     /// Aligned text for the terminal
     Table,
@@ -530,12 +532,7 @@ impl Format {
     }
 
     pub fn name(self) -> &'static str {
-        match self {
-            Format::Table => "table",
-            Format::Csv => "csv",
-            Format::Json => "json",
-            Format::Ics => "ics",
-        }
+        self.into()
     }
 
     pub fn exporter(self) -> &'static dyn Exporter {

@@ -7,24 +7,12 @@ use std::io::Write;
 
 use chrono::NaiveDate;
 
+use super::columns::{Col, col, write_csv};
 use crate::format::{Amount, inert, trim_decimals};
-use crate::model::{Arm, Assumed, Trial};
+use crate::model::{Arm, Assumed, Product, Trial};
 use crate::moves::Flags;
 use crate::schedule::{Event, Patient};
-
-pub const COLUMNS: [&str; 11] = [
-    "date",
-    "weekday",
-    "site",
-    "product",
-    "doses",
-    "total_dose",
-    "dose_unit",
-    "total_volume_ml",
-    "patient_ids",
-    "assumed",
-    "flags",
-];
+use crate::timing::weekday_abbrev;
 
 /// One line of the preparation list.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,32 +82,50 @@ impl Prep {
         self.lines.values()
     }
 
+    /// Writes prep.csv: the header of [`columns`] and a row per line.
     pub fn write_csv(&self, trial: &Trial, out: impl Write) -> csv::Result<()> {
-        let mut w = csv::Writer::from_writer(out);
-        w.write_record(COLUMNS)?;
-        for l in self.lines() {
-            let p = &trial.products[l.product];
-            let total = Amount {
-                value: l.total,
-                unit: p.unit,
-            };
-            let mut ids = l.patients.clone();
-            ids.sort();
-            w.write_record([
-                l.date.to_string(),
-                crate::timing::weekday_abbrev(l.date).to_string(),
-                inert(&l.site).into_owned(),
-                inert(&p.id).into_owned(),
-                l.doses.to_string(),
-                total.plain(),
-                p.unit.as_str().to_string(),
-                l.volume_ml.map(|v| trim_decimals(v, 2)).unwrap_or_default(),
-                inert(&ids.join(" ")).into_owned(),
-                l.assumed.to_string(),
-                l.flags.codes(),
-            ])?;
-        }
-        w.flush()?;
-        Ok(())
+        let rows = self.lines().map(|line| PrepRow {
+            line,
+            product: &trial.products[line.product],
+        });
+        write_csv(out, &columns(), rows)
     }
+}
+
+/// A line of prep.csv: the line and its product.
+pub struct PrepRow<'a> {
+    pub line: &'a PrepLine,
+    pub product: &'a Product,
+}
+
+/// prep.csv's columns, each named beside its cell.
+pub fn columns<'a>() -> [Col<PrepRow<'a>>; 11] {
+    [
+        col("date", |r| r.line.date.to_string()),
+        col("weekday", |r| weekday_abbrev(r.line.date).to_string()),
+        col("site", |r| inert(&r.line.site).into_owned()),
+        col("product", |r| inert(&r.product.id).into_owned()),
+        col("doses", |r| r.line.doses.to_string()),
+        col("total_dose", |r| {
+            Amount {
+                value: r.line.total,
+                unit: r.product.unit,
+            }
+            .plain()
+        }),
+        col("dose_unit", |r| r.product.unit.as_str().to_string()),
+        col("total_volume_ml", |r| {
+            r.line
+                .volume_ml
+                .map(|v| trim_decimals(v, 2))
+                .unwrap_or_default()
+        }),
+        col("patient_ids", |r| {
+            let mut ids = r.line.patients.clone();
+            ids.sort();
+            inert(&ids.join(" ")).into_owned()
+        }),
+        col("assumed", |r| r.line.assumed.to_string()),
+        col("flags", |r| r.line.flags.codes()),
+    ]
 }

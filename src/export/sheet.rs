@@ -10,34 +10,11 @@ use std::io::Write;
 
 use comfy_table::{CellAlignment, presets};
 
+use super::columns::{Col, col, write_csv as write_csv_rows};
 use crate::format::{Amount, inert, sci, trim_decimals};
 use crate::model::{Product, Unit};
 use crate::sheet::{Block, Concentration, Day, Line, Sheet};
 use crate::timing::weekday_abbrev;
-
-pub const COLUMNS: [&str; 21] = [
-    "line",
-    "date",
-    "weekday",
-    "site",
-    "product",
-    "patient_id",
-    "arm_id",
-    "component",
-    "occurrence",
-    "occurrences",
-    "doses",
-    "dose",
-    "dose_unit",
-    "volume_ml",
-    "concentration_cells_per_ml",
-    "concentration_source",
-    "cumulative_dose",
-    "status",
-    "assumed",
-    "flags",
-    "planned_date",
-];
 
 /// The amount in `product`'s unit, as plain digits.
 fn plain(product: &Product, v: f64) -> String {
@@ -302,95 +279,145 @@ pub fn held_words(p: &Product, l: &Line) -> String {
     )
 }
 
-/// The CSV record of a dose line (`kind` `dose`, counted once in `doses`) or of a held one
-/// (`held`, counted 0 times, with no volume): `day` is (date, weekday, site), `volume` the
-/// volume, concentration and its source.
-fn line_record(
-    kind: &str,
-    day: &[String; 3],
-    p: &Product,
-    l: &Line,
-    volume: [String; 3],
-) -> [String; 21] {
-    let [date, weekday, site] = day.clone();
-    let [volume_ml, conc, source] = volume;
+/// A row of the sheet CSV: a dose to prepare, a product's day total, or a dose held.
+pub enum SheetRow<'a> {
+    /// A dose line (`line` = `dose`, counted once in `doses`).
+    Dose(&'a Day, &'a Block, &'a Line),
+    /// A product's total for the day (`day_total`).
+    Total(&'a Day, &'a Block),
+    /// A dose held (`held`: counted 0 times, with no volume, in no total).
+    Held(&'a Day, &'a Line),
+}
+
+impl<'a> SheetRow<'a> {
+    fn day(&self) -> &'a Day {
+        match self {
+            SheetRow::Dose(d, ..) | SheetRow::Total(d, _) | SheetRow::Held(d, _) => d,
+        }
+    }
+
+    fn line(&self) -> Option<&'a Line> {
+        match self {
+            SheetRow::Dose(_, _, l) | SheetRow::Held(_, l) => Some(l),
+            SheetRow::Total(..) => None,
+        }
+    }
+
+    fn block(&self) -> Option<&'a Block> {
+        match self {
+            SheetRow::Dose(_, b, _) | SheetRow::Total(_, b) => Some(b),
+            SheetRow::Held(..) => None,
+        }
+    }
+}
+
+/// A [`SheetRow`] with its product: what the CSV's cells read.
+pub struct SheetCells<'a> {
+    pub row: SheetRow<'a>,
+    pub product: &'a Product,
+}
+
+impl SheetCells<'_> {
+    /// A cell of the dose or held line; empty on a day total.
+    fn of_line(&self, f: impl Fn(&Line) -> String) -> String {
+        self.row.line().map(f).unwrap_or_default()
+    }
+
+    /// A cell of the block's concentration; empty on a held line.
+    fn of_block(&self, f: impl Fn(&Block) -> String) -> String {
+        self.row.block().map(f).unwrap_or_default()
+    }
+}
+
+/// A volume to the hundredth of a mL, or empty.
+fn ml(v: Option<f64>) -> String {
+    v.map(|v| trim_decimals(v, 2)).unwrap_or_default()
+}
+
+/// The sheet CSV's columns, each named beside its cell.
+pub fn columns<'a>() -> [Col<SheetCells<'a>>; 21] {
     [
-        kind.to_string(),
-        date,
-        weekday,
-        site,
-        inert(&p.id).into_owned(),
-        inert(&l.patient_id).into_owned(),
-        inert(&l.arm_id).into_owned(),
-        inert(&l.component_id).into_owned(),
-        l.occurrence.to_string(),
-        l.occurrences.to_string(),
-        if kind == "held" { "0" } else { "1" }.to_string(),
-        plain(p, l.dose),
-        p.unit.as_str().to_string(),
-        volume_ml,
-        conc,
-        source,
-        l.cumulative.map(|c| plain(p, c)).unwrap_or_default(),
-        l.status.as_str().to_string(),
-        l.assumed.to_string(),
-        l.flags.codes(),
-        l.planned_date.to_string(),
+        col("line", |c| {
+            match c.row {
+                SheetRow::Dose(..) => "dose",
+                SheetRow::Total(..) => "day_total",
+                SheetRow::Held(..) => "held",
+            }
+            .to_string()
+        }),
+        col("date", |c| c.row.day().date.to_string()),
+        col("weekday", |c| weekday_abbrev(c.row.day().date).to_string()),
+        col("site", |c| inert(&c.row.day().site).into_owned()),
+        col("product", |c| inert(&c.product.id).into_owned()),
+        col("patient_id", |c| {
+            c.of_line(|l| inert(&l.patient_id).into_owned())
+        }),
+        col("arm_id", |c| c.of_line(|l| inert(&l.arm_id).into_owned())),
+        col("component", |c| {
+            c.of_line(|l| inert(&l.component_id).into_owned())
+        }),
+        col("occurrence", |c| c.of_line(|l| l.occurrence.to_string())),
+        col("occurrences", |c| c.of_line(|l| l.occurrences.to_string())),
+        col("doses", |c| match c.row {
+            SheetRow::Dose(..) => "1".to_string(),
+            SheetRow::Total(_, b) => b.lines.len().to_string(),
+            SheetRow::Held(..) => "0".to_string(),
+        }),
+        col("dose", |c| match c.row {
+            SheetRow::Total(_, b) => plain(c.product, b.total),
+            SheetRow::Dose(_, _, l) | SheetRow::Held(_, l) => plain(c.product, l.dose),
+        }),
+        col("dose_unit", |c| c.product.unit.as_str().to_string()),
+        col("volume_ml", |c| match c.row {
+            SheetRow::Dose(_, _, l) => ml(l.volume_ml),
+            SheetRow::Total(_, b) => ml(b.volume_ml),
+            SheetRow::Held(..) => String::new(),
+        }),
+        col("concentration_cells_per_ml", |c| {
+            c.of_block(|b| ml(b.concentration.cells_per_ml()))
+        }),
+        col("concentration_source", |c| {
+            c.of_block(|b| b.concentration.source().to_string())
+        }),
+        col("cumulative_dose", |c| {
+            c.of_line(|l| {
+                l.cumulative
+                    .map(|x| plain(c.product, x))
+                    .unwrap_or_default()
+            })
+        }),
+        col("status", |c| c.of_line(|l| l.status.as_str().to_string())),
+        col("assumed", |c| match c.row {
+            SheetRow::Total(_, b) => b.assumed.to_string(),
+            SheetRow::Dose(_, _, l) | SheetRow::Held(_, l) => l.assumed.to_string(),
+        }),
+        col("flags", |c| c.of_line(|l| l.flags.codes())),
+        col("planned_date", |c| {
+            c.of_line(|l| l.planned_date.to_string())
+        }),
     ]
 }
 
+/// The sheet's CSV rows, in the order printed: each day's blocks (their doses, then the
+/// day total), then the day's held doses.
+pub fn csv_rows<'a>(s: &'a Sheet) -> impl Iterator<Item = SheetCells<'a>> {
+    s.days.iter().flat_map(move |d| {
+        let blocks = d.blocks.iter().flat_map(move |b| {
+            let product = &s.trial.products[b.product];
+            b.lines
+                .iter()
+                .map(move |l| SheetRow::Dose(d, b, l))
+                .chain([SheetRow::Total(d, b)])
+                .map(move |row| SheetCells { row, product })
+        });
+        let held = d.held.iter().map(move |(p, l)| SheetCells {
+            row: SheetRow::Held(d, l),
+            product: &s.trial.products[*p],
+        });
+        blocks.chain(held)
+    })
+}
+
 pub fn write_csv(s: &Sheet, out: impl Write) -> csv::Result<()> {
-    let mut w = csv::Writer::from_writer(out);
-    w.write_record(COLUMNS)?;
-    for d in &s.days {
-        let day = [
-            d.date.to_string(),
-            weekday_abbrev(d.date).to_string(),
-            inert(&d.site).into_owned(),
-        ];
-        let [date, weekday, site] = day.clone();
-        for b in &d.blocks {
-            let p = &s.trial.products[b.product];
-            let conc = b
-                .concentration
-                .cells_per_ml()
-                .map(|c| trim_decimals(c, 2))
-                .unwrap_or_default();
-            let source = b.concentration.source().to_string();
-            let opt = |v: Option<f64>| v.map(|v| trim_decimals(v, 2)).unwrap_or_default();
-            for l in &b.lines {
-                let volume = [opt(l.volume_ml), conc.clone(), source.clone()];
-                w.write_record(line_record("dose", &day, p, l, volume))?;
-            }
-            w.write_record([
-                "day_total".to_string(),
-                date.clone(),
-                weekday.clone(),
-                site.clone(),
-                inert(&p.id).into_owned(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                b.lines.len().to_string(),
-                plain(p, b.total),
-                p.unit.as_str().to_string(),
-                opt(b.volume_ml),
-                conc,
-                source,
-                String::new(),
-                String::new(),
-                b.assumed.to_string(),
-                String::new(),
-                String::new(),
-            ])?;
-        }
-        for (product, l) in &d.held {
-            let p = &s.trial.products[*product];
-            w.write_record(line_record("held", &day, p, l, Default::default()))?;
-        }
-    }
-    w.flush()?;
-    Ok(())
+    write_csv_rows(out, &columns(), csv_rows(s))
 }

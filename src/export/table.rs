@@ -58,6 +58,40 @@ pub fn status_words(r: &Row) -> String {
 }
 
 pub fn render(c: &Calendar) -> String {
+    let mut out = heading(c);
+    out.push_str(&events_table(c).to_string());
+    out.push('\n');
+    out.push_str(&notes_and_warnings(c));
+    out
+}
+
+/// The lines above the table: trial, arm, patient, and the site calendar if any.
+fn heading(c: &Calendar) -> String {
+    let mut out = format!(
+        "{} ({}): arm {} ({})\nPatient {}: {} kg, study day 1 = {} ({})\n\n",
+        c.trial.id,
+        c.trial.title,
+        c.arm.id,
+        c.arm.name,
+        c.patient.id,
+        c.patient.weight_kg,
+        c.patient.start,
+        crate::timing::weekday_abbrev(c.patient.start),
+    );
+    if let Some(site) = c.site {
+        out.push_str(&format!(
+            "Site {}: {} (closed: {}; calendar covers {})\n\n",
+            site.id,
+            site.name,
+            site.closed_summary(),
+            site.coverage_summary()
+        ));
+    }
+    out
+}
+
+/// The table of events: a row per event, numbers right-aligned.
+fn events_table(c: &Calendar) -> comfy_table::Table {
     let mut t = comfy_table::Table::new();
     t.load_style(presets::ASCII_MARKDOWN);
     let mut header = vec![
@@ -84,34 +118,7 @@ pub fn render(c: &Calendar) -> String {
     }
     t.set_header(header);
     for r in c.rows {
-        let dose = r.dose.map(|a| a.readable()).unwrap_or_default();
-        // Long notes would make the table too wide: the column names the event, and the
-        // route, duration and notes of each component follow the table once.
-        let event = event_label(r);
-        let mut cells = vec![
-            r.date.to_string(),
-            r.weekday.to_string(),
-            r.study_day.to_string(),
-            r.order_in_day.to_string(),
-            event,
-            if r.is_dose() {
-                format!("{}/{}", r.occurrence, r.occurrences)
-            } else {
-                String::new()
-            },
-            dose,
-            r.dose_per_kg
-                .map(|k| format!("{} cells/kg", sci_exact(k)))
-                .unwrap_or_default(),
-            r.cumulative_dose.map(|a| a.readable()).unwrap_or_default(),
-            r.volume_ml
-                .map(|v| format!("{} mL", trim_decimals(v, 2)))
-                .unwrap_or_default(),
-            match (r.window_start, r.window_end) {
-                (Some(a), Some(b)) => format!("{a} to {b}"),
-                _ => String::new(),
-            },
-        ];
+        let mut cells = row_cells(r);
         if moves {
             cells.push(super::placement_note(c.site, r).unwrap_or_default());
         }
@@ -125,28 +132,42 @@ pub fn render(c: &Calendar) -> String {
             col.set_cell_alignment(CellAlignment::Right);
         }
     }
-    let mut out = format!(
-        "{} ({}): arm {} ({})\nPatient {}: {} kg, study day 1 = {} ({})\n\n",
-        c.trial.id,
-        c.trial.title,
-        c.arm.id,
-        c.arm.name,
-        c.patient.id,
-        c.patient.weight_kg,
-        c.patient.start,
-        crate::timing::weekday_abbrev(c.patient.start),
-    );
-    if let Some(site) = c.site {
-        out.push_str(&format!(
-            "Site {}: {} (closed: {}; calendar covers {})\n\n",
-            site.id,
-            site.name,
-            site.closed_summary(),
-            site.coverage_summary()
-        ));
-    }
-    out.push_str(&t.to_string());
-    out.push('\n');
+    t
+}
+
+/// The cells every table row has, from the date to the window.
+fn row_cells(r: &Row) -> Vec<String> {
+    // Long notes would make the table too wide: the column names the event, and the
+    // route, duration and notes of each component follow the table once.
+    vec![
+        r.date.to_string(),
+        r.weekday.to_string(),
+        r.study_day.to_string(),
+        r.order_in_day.to_string(),
+        event_label(r),
+        if r.is_dose() {
+            format!("{}/{}", r.occurrence, r.occurrences)
+        } else {
+            String::new()
+        },
+        r.dose.map(|a| a.readable()).unwrap_or_default(),
+        r.dose_per_kg
+            .map(|k| format!("{} cells/kg", sci_exact(k)))
+            .unwrap_or_default(),
+        r.cumulative_dose.map(|a| a.readable()).unwrap_or_default(),
+        r.volume_ml
+            .map(|v| format!("{} mL", trim_decimals(v, 2)))
+            .unwrap_or_default(),
+        match (r.window_start, r.window_end) {
+            (Some(a), Some(b)) => format!("{a} to {b}"),
+            _ => String::new(),
+        },
+    ]
+}
+
+/// The lines under the table: the arm's notes, then warnings and assumptions.
+fn notes_and_warnings(c: &Calendar) -> String {
+    let mut out = String::new();
     let notes = c.notes();
     if !notes.is_empty() {
         out.push('\n');
