@@ -84,7 +84,7 @@ pub enum Command {
     Timeline(TimelineArgs),
 }
 
-pub use crate::export::Format;
+pub use dosesim::export::Format;
 
 #[derive(clap::Args, Debug)]
 pub struct CalendarArgs {
@@ -95,7 +95,7 @@ pub struct CalendarArgs {
     pub arm: Option<String>,
     /// Dosing body weight in kg
     #[arg(long, value_name = "KG", allow_negative_numbers = true, value_parser = parse_kg, required_unless_present = "roster")]
-    pub weight: Option<crate::model::Kg>,
+    pub weight: Option<dosesim::model::Kg>,
     /// Study day 1, as YYYY-MM-DD
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date, required_unless_present = "roster")]
     pub start: Option<NaiveDate>,
@@ -308,7 +308,7 @@ pub struct ForecastArgs {
     #[arg(long, value_name = "PLAN.toml")]
     pub plan: Option<PathBuf>,
     /// How many times the trial is simulated
-    #[arg(long, value_name = "N", default_value_t = crate::forecast::DEFAULT_REPLICATES, allow_negative_numbers = true, value_parser = parse_replicates)]
+    #[arg(long, value_name = "N", default_value_t = dosesim::forecast::DEFAULT_REPLICATES, allow_negative_numbers = true, value_parser = parse_replicates)]
     pub replicates: u64,
     /// The random seed: the same seed gives the same outputs
     #[arg(long, value_name = "S", default_value_t = 1, allow_negative_numbers = true, value_parser = parse_seed)]
@@ -390,7 +390,7 @@ pub struct ExamplesArgs {
 }
 
 fn parse_date(s: &str) -> Result<NaiveDate, String> {
-    crate::timing::parse_date(s)
+    dosesim::timing::parse_date(s)
 }
 
 /// The Monday of ISO week `YYYY-Www` (2027-W03).
@@ -420,7 +420,7 @@ fn parse_replicates(s: &str) -> Result<u64, String> {
     u64::try_from(n).map_err(|_| {
         format!(
             "{n} is out of range (1 to {})",
-            crate::forecast::MAX_REPLICATES
+            dosesim::forecast::MAX_REPLICATES
         )
     })
 }
@@ -449,7 +449,7 @@ fn parse_remind_days(s: &str) -> Result<u32, String> {
     })
 }
 
-fn parse_kg(s: &str) -> Result<crate::model::Kg, String> {
+fn parse_kg(s: &str) -> Result<dosesim::model::Kg, String> {
     s.parse()
 }
 

@@ -15,15 +15,14 @@
 //!    times through the same schedule core: the cells a trial needs each week.
 //! 7. `write`: the one place that writes files (atomically).
 //!
-//! `cli` and `cmd` wire these to the command line; `main.rs` only maps errors to exit codes.
+//! The binary (`src/main.rs` with its `cli` and `cmd` modules) wires these to the command
+//! line; this library is what the tests, the benchmarks and other programs use.
 //! ARCHITECTURE.md has the map: each module's layer, and what each layer may import.
 
 pub mod adherence;
 pub mod bundle;
 pub mod chart;
 pub(crate) mod checker;
-pub mod cli;
-pub mod cmd;
 pub mod cohort;
 pub mod csv_in;
 pub mod describe;

@@ -5,11 +5,15 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use dosesim::InputError;
-use dosesim::cli::Cli;
+
+mod cli;
+mod cmd;
+
+use cli::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match dosesim::cmd::dispatch(cli) {
+    match cmd::dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if let Some(input) = e.downcast_ref::<InputError>() {

@@ -3,13 +3,13 @@
 use anyhow::Result;
 
 use crate::cli::{CalendarArgs, Format};
-use crate::cohort::Cohort;
-use crate::error::{InputError, Problem};
-use crate::export::{self, Calendar};
-use crate::inputs::{Load, RosterFile};
-use crate::model::{Arm, SAFE_ID_RULE, Trial, is_safe_id};
-use crate::schedule::{Patient, check_weight};
-use crate::site::{SiteCalendar, Sites};
+use dosesim::cohort::Cohort;
+use dosesim::error::{InputError, Problem};
+use dosesim::export::{self, Calendar};
+use dosesim::inputs::{Load, RosterFile};
+use dosesim::model::{Arm, SAFE_ID_RULE, Trial, is_safe_id};
+use dosesim::schedule::{Patient, check_weight};
+use dosesim::site::{SiteCalendar, Sites};
 
 pub fn run(mut args: CalendarArgs) -> Result<()> {
     let reads = super::guard::Reads::new()
@@ -84,22 +84,22 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
 fn write_out(
     args: &CalendarArgs,
     reads: super::guard::Reads,
-    calendar: Option<&crate::site::SiteCalendar>,
+    calendar: Option<&dosesim::site::SiteCalendar>,
     bytes: &[u8],
 ) -> Result<()> {
     match &args.out {
         Some(path) => {
             // The holiday files the site calendar names are inputs too.
             let sources =
-                crate::manifest::calendar_inputs(&calendar.into_iter().collect::<Vec<_>>())?;
+                dosesim::manifest::calendar_inputs(&calendar.into_iter().collect::<Vec<_>>())?;
             reads
                 .inputs(&sources)
                 .check_file(path, "--out")
                 .map_err(InputError::one)?;
-            let _lock = crate::write::lock_out_file(path)?;
-            crate::write::atomic(path, bytes)
+            let _lock = dosesim::write::lock_out_file(path)?;
+            dosesim::write::atomic(path, bytes)
         }
-        None => crate::write::stdout(bytes),
+        None => dosesim::write::stdout(bytes),
     }
 }
 
@@ -126,7 +126,8 @@ fn from_roster(
             .field("--patient"),
         )
     })?;
-    let calendar = crate::roster::calendars_of(&args.calendars, path, roster, [entry])?.pop_first();
+    let calendar =
+        dosesim::roster::calendars_of(&args.calendars, path, roster, [entry])?.pop_first();
     args.arm = Some(trial.arms[entry.arm as usize].id.clone());
     args.weight = Some(entry.weight_kg);
     args.start = Some(entry.start);
@@ -227,7 +228,7 @@ fn check_format(
         ));
     }
     if let Some(out) = &args.out
-        && let Err(p) = crate::write::check_out_file(out, "--out")
+        && let Err(p) = dosesim::write::check_out_file(out, "--out")
     {
         problems.push(p);
     }
@@ -260,7 +261,7 @@ fn check_patient_id(
         ));
     }
     if args.patient.is_some()
-        && let Some(reading) = crate::roster::spreadsheet_reading(&patient_id)
+        && let Some(reading) = dosesim::roster::spreadsheet_reading(&patient_id)
     {
         warnings.push(format!(
             "patient id '{patient_id}': a spreadsheet will read it as {reading}, and show or save it differently"
@@ -294,7 +295,7 @@ fn site_calendar(
         ));
         return None;
     }
-    crate::site::load_within(&file, Some(crate::site::Span::of_starts(start, start)))
+    dosesim::site::load_within(&file, Some(dosesim::site::Span::of_starts(start, start)))
         .map_err(|e| problems.extend(e.problems))
         .ok()
 }
@@ -304,13 +305,13 @@ fn site_calendar(
 fn read_log(
     args: &CalendarArgs,
     trial: &Trial,
-    roster: &crate::roster::Roster,
+    roster: &dosesim::roster::Roster,
     patient: &Patient,
-) -> Result<Option<crate::record::Log>, InputError> {
+) -> Result<Option<dosesim::record::Log>, InputError> {
     let Some(path) = &args.log else {
         return Ok(None);
     };
-    let log = crate::record::read_for(path, trial, roster, args.as_of)?;
+    let log = dosesim::record::read_for(path, trial, roster, args.as_of)?;
     super::warn_log(&log);
     if log.patient(0).is_empty() && patient.start <= log.as_of {
         eprintln!(
@@ -325,17 +326,17 @@ fn read_log(
 
 /// The one patient of a calendar as a roster, to read their rows of a log.
 fn one_patient(
-    trial: &crate::model::Trial,
-    arm: &crate::model::Arm,
+    trial: &dosesim::model::Trial,
+    arm: &dosesim::model::Arm,
     patient: &Patient,
-) -> crate::roster::Roster {
+) -> dosesim::roster::Roster {
     let arm_index = trial
         .arms
         .iter()
         .position(|a| std::ptr::eq(a, arm))
         .expect("the arm is the trial's");
-    crate::roster::Roster {
-        entries: vec![crate::roster::Entry {
+    dosesim::roster::Roster {
+        entries: vec![dosesim::roster::Entry {
             id: patient.id.as_str().into(),
             weight_kg: patient.weight_kg,
             start: patient.start,

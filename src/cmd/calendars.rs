@@ -6,11 +6,11 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::site;
+use dosesim::site;
 
 pub fn check(dir: Option<PathBuf>) -> Result<()> {
-    let dir = dir.unwrap_or_else(|| PathBuf::from(crate::layout::CALENDAR_DIR));
-    let files = crate::scenario::toml_files(&dir, "site calendars")?;
+    let dir = dir.unwrap_or_else(|| PathBuf::from(dosesim::layout::CALENDAR_DIR));
+    let files = dosesim::scenario::toml_files(&dir, "site calendars")?;
     super::check_files(&files, |f| {
         let c = site::load(f)?;
         let covers: Vec<String> = c

@@ -1,17 +1,17 @@
 //! `dosesim chart`, `compare` and `timeline`: check every argument first (all problems
 //! reported together, nothing written), warn about the assumed values the chart uses, then
-//! draw with [`crate::chart`] and write the file atomically.
+//! draw with [`dosesim::chart`] and write the file atomically.
 
 use std::path::Path;
 
 use anyhow::Result;
 
-use crate::chart::{self, ChartError};
 use crate::cli::{ChartArgs, CompareArgs, TimelineArgs};
-use crate::error::{InputError, Problem};
-use crate::model::{Arm, ComponentKind, DoseAmount, Trial, Unit};
-use crate::scenario;
-use crate::schedule::{ScheduleError, check_weight};
+use dosesim::chart::{self, ChartError};
+use dosesim::error::{InputError, Problem};
+use dosesim::model::{Arm, ComponentKind, DoseAmount, Trial, Unit};
+use dosesim::scenario;
+use dosesim::schedule::{ScheduleError, check_weight};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
@@ -44,7 +44,7 @@ fn out_format(path: &Path, problems: &mut Vec<Problem>) -> Option<Format> {
 /// Checks `--out` whole: its extension names the format and its folder exists.
 fn out_file(path: &Path, problems: &mut Vec<Problem>) -> Option<Format> {
     let format = out_format(path, problems);
-    problems.extend(crate::write::check_out_file(path, "--out").err());
+    problems.extend(dosesim::write::check_out_file(path, "--out").err());
     format
 }
 
@@ -57,7 +57,7 @@ fn weight(
     problems: &mut Vec<Problem>,
     warnings: &mut Vec<String>,
 ) {
-    match check_weight(crate::model::Kg::from_f64(kg), &trial.weight) {
+    match check_weight(dosesim::model::Kg::from_f64(kg), &trial.weight) {
         Ok(Some(w)) => warnings.push(format!("{}: {w}", trial.id)),
         Ok(None) => {}
         Err(e) => {
@@ -117,8 +117,8 @@ fn guard(out: &Path, scenarios: &[&Path]) -> Result<(), InputError> {
 
 /// Writes the chart, with the lock of the folder it goes in.
 fn write_out(out: &Path, bytes: &[u8]) -> Result<()> {
-    let _lock = crate::write::lock_out_file(out)?;
-    crate::write::atomic(out, bytes)
+    let _lock = dosesim::write::lock_out_file(out)?;
+    dosesim::write::atomic(out, bytes)
 }
 
 fn warn_all(warnings: &[String]) {

@@ -1,13 +1,13 @@
 //! `dosesim cohort`: a roster against a trial, written under `DIR/<trial id>/` by
-//! [`crate::bundle`]: pharmacy.csv, prep.csv, report.html and `patients/<id>.csv` and .ics.
+//! [`dosesim::bundle`]: pharmacy.csv, prep.csv, report.html and `patients/<id>.csv` and .ics.
 
 use anyhow::Result;
 
 use super::common::check_out;
-use crate::bundle;
 use crate::cli::CohortArgs;
-use crate::cohort::Cohort;
-use crate::inputs::Load;
+use dosesim::bundle;
+use dosesim::cohort::Cohort;
+use dosesim::inputs::Load;
 
 pub fn run(args: CohortArgs) -> Result<()> {
     super::guard::Reads::new()
@@ -16,7 +16,7 @@ pub fn run(args: CohortArgs) -> Result<()> {
         .record(&args.record)
         .calendars(&args.calendars)
         .check_folder(&args.out, "--out")
-        .map_err(crate::error::InputError::one)?;
+        .map_err(dosesim::error::InputError::one)?;
     let inputs = Load::named(&args.scenario)
         .roster(Some(&args.roster))
         .calendars(&args.calendars)
@@ -30,7 +30,7 @@ pub fn run(args: CohortArgs) -> Result<()> {
     for n in checked.notes() {
         eprintln!("warning: {n}");
     }
-    let _lock = crate::write::lock_folder(&args.out)?;
+    let _lock = dosesim::write::lock_folder(&args.out)?;
     let summary = super::common::write(&cohort, &args.out, &checked, args.remind_days, None)?;
     print!("{}", summary.render());
     Ok(())

@@ -8,24 +8,26 @@ use std::path::Path;
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::bundle;
-use crate::cohort::Cohort;
-use crate::error::InputError;
-use crate::forecast::{self, ForecastPlan, Model};
-use crate::manifest;
-use crate::model::Trial;
-use crate::roster;
+use dosesim::bundle;
+use dosesim::cohort::Cohort;
+use dosesim::error::InputError;
+use dosesim::forecast::{self, ForecastPlan, Model};
+use dosesim::manifest;
+use dosesim::model::Trial;
+use dosesim::roster;
 
 /// `--out` must be a folder (or not exist yet): a file there is bad input.
-pub fn check_out(out: &std::path::Path) -> Result<(), crate::error::InputError> {
-    if let Some(p) = crate::write::broken_link(out, "--out") {
-        return Err(crate::error::InputError::one(p));
+pub fn check_out(out: &std::path::Path) -> Result<(), dosesim::error::InputError> {
+    if let Some(p) = dosesim::write::broken_link(out, "--out") {
+        return Err(dosesim::error::InputError::one(p));
     }
     if out.exists() && !out.is_dir() {
-        return Err(crate::error::InputError::one(crate::error::Problem::flag(
-            "--out",
-            format!("{} is a file: name a folder", out.display()),
-        )));
+        return Err(dosesim::error::InputError::one(
+            dosesim::error::Problem::flag(
+                "--out",
+                format!("{} is a file: name a folder", out.display()),
+            ),
+        ));
     }
     Ok(())
 }
@@ -64,7 +66,7 @@ fn warn_some(lines: &[String], limit: usize, more: &str) {
 
 /// Warnings for a roster: ids a spreadsheet would change and unusual weights (the first
 /// few of each), and the assumed values its arms use, each once.
-pub fn warn(cohort: &Cohort) -> Vec<crate::model::Assumption> {
+pub fn warn(cohort: &Cohort) -> Vec<dosesim::model::Assumption> {
     let (trial, roster) = (cohort.trial, cohort.roster);
     warn_roster(roster);
     let mut used = vec![false; trial.arms.len()];
@@ -76,7 +78,7 @@ pub fn warn(cohort: &Cohort) -> Vec<crate::model::Assumption> {
 
 /// The assumed values of the arms marked in `used`, each once, on stderr: theirs, their
 /// closed-day rules when a site calendar placed the cohort, and the record's.
-pub fn warn_assumed(cohort: &Cohort, used: &[bool]) -> Vec<crate::model::Assumption> {
+pub fn warn_assumed(cohort: &Cohort, used: &[bool]) -> Vec<dosesim::model::Assumption> {
     let trial = cohort.trial;
     let arms = super::arms_used(trial, used);
     let mut assumed = trial.assumptions_of(arms.iter().copied());
@@ -92,7 +94,7 @@ pub fn warn_assumed(cohort: &Cohort, used: &[bool]) -> Vec<crate::model::Assumpt
 
 /// A roster's own warnings: ids a spreadsheet would change, unusual weights and far-off
 /// start dates (the first few of each).
-pub fn warn_roster(roster: &crate::roster::Roster) {
+pub fn warn_roster(roster: &dosesim::roster::Roster) {
     warn_some(
         &roster.id_warnings,
         10,
@@ -131,10 +133,10 @@ impl PlacedNotes {
     /// Counts one patient's events on site `cal` from their (date, flags).
     pub fn count(
         &mut self,
-        cal: &crate::site::SiteCalendar,
-        placed: impl Iterator<Item = (chrono::NaiveDate, crate::moves::Flags)>,
+        cal: &dosesim::site::SiteCalendar,
+        placed: impl Iterator<Item = (chrono::NaiveDate, dosesim::moves::Flags)>,
     ) {
-        use crate::moves::Flags;
+        use dosesim::moves::Flags;
         for (date, flags) in placed {
             if flags.contains(Flags::PROVISIONAL) {
                 match self.uncovered.get_mut(&cal.id) {
@@ -160,13 +162,13 @@ impl PlacedNotes {
     /// `cal` is closed, while fewer than ten are named ([`PlacedNotes::print`] prints them).
     pub fn name(
         &mut self,
-        cal: &crate::site::SiteCalendar,
+        cal: &dosesim::site::SiteCalendar,
         who: &str,
-        arm: &crate::model::Arm,
-        events: &[crate::schedule::Event],
+        arm: &dosesim::model::Arm,
+        events: &[dosesim::schedule::Event],
     ) {
-        use crate::moves::Flags;
-        use crate::schedule::Origin;
+        use dosesim::moves::Flags;
+        use dosesim::schedule::Origin;
         for ev in events {
             if !ev.flags.contains(Flags::CLOSED_DAY)
                 || self.closed.len() >= SHOWN
@@ -185,7 +187,7 @@ impl PlacedNotes {
             let why = cal.day(ev.date).closure().unwrap_or_default();
             self.closed.push(format!(
                 "{who}: {what} stays on {} {}, a day site {} is closed ({why}): {}",
-                crate::timing::weekday_abbrev(ev.date),
+                dosesim::timing::weekday_abbrev(ev.date),
                 ev.date,
                 cal.id,
                 kept_because(ev.flags)
@@ -196,16 +198,16 @@ impl PlacedNotes {
     /// Counts and names the events of one patient's calendar.
     pub fn add(
         &mut self,
-        cal: &crate::site::SiteCalendar,
+        cal: &dosesim::site::SiteCalendar,
         who: &str,
-        arm: &crate::model::Arm,
-        events: &[crate::schedule::Event],
+        arm: &dosesim::model::Arm,
+        events: &[dosesim::schedule::Event],
     ) {
         self.count(
             cal,
             events
                 .iter()
-                .filter(|e| e.kind != crate::schedule::EventKind::Background)
+                .filter(|e| e.kind != dosesim::schedule::EventKind::Background)
                 .filter(|e| to_come(e.status))
                 .map(|e| (e.date, e.flags)),
         );
@@ -249,8 +251,8 @@ fn count(n: usize, what: &str) -> String {
 
 /// Whether an event is still to come, so that a site has to arrange it: planned, due or
 /// held (not given, missed or cancelled).
-fn to_come(s: crate::record::Status) -> bool {
-    use crate::record::Status;
+fn to_come(s: dosesim::record::Status) -> bool {
+    use dosesim::record::Status;
     matches!(s, Status::Planned | Status::Due | Status::Held)
 }
 
@@ -258,8 +260,8 @@ fn to_come(s: crate::record::Status) -> bool {
 const SHOWN: usize = 10;
 
 /// Why an event flagged `closed_day` was not moved.
-fn kept_because(flags: crate::moves::Flags) -> &'static str {
-    use crate::moves::Flags;
+fn kept_because(flags: dosesim::moves::Flags) -> &'static str {
+    use dosesim::moves::Flags;
     if flags.contains(Flags::MIN_GAP) {
         "every open day in its window would break a minimum gap, its own or that of the dose given with it (min_gap)"
     } else if flags.contains(Flags::NO_OPEN_DAY_IN_WINDOW) {
@@ -271,10 +273,10 @@ fn kept_because(flags: crate::moves::Flags) -> &'static str {
 
 /// [`PlacedNotes`] for one patient's calendar, printed.
 pub fn warn_placed(
-    cal: &crate::site::SiteCalendar,
+    cal: &dosesim::site::SiteCalendar,
     patient: &str,
-    arm: &crate::model::Arm,
-    events: &[crate::schedule::Event],
+    arm: &dosesim::model::Arm,
+    events: &[dosesim::schedule::Event],
 ) {
     let mut notes = PlacedNotes::default();
     notes.add(cal, &format!("patient {patient}"), arm, events);
@@ -314,7 +316,7 @@ pub fn warn_closed_days(cohort: &Cohort) {
                         cal,
                         events
                             .iter()
-                            .filter(|e| e.kind != crate::schedule::EventKind::Background)
+                            .filter(|e| e.kind != dosesim::schedule::EventKind::Background)
                             .filter(|e| to_come(e.status))
                             .map(|e| (e.date, e.flags)),
                     );
@@ -393,7 +395,7 @@ pub fn warn_forecast(
     plan: &ForecastPlan,
     model: &Model,
     roster: Option<&roster::Roster>,
-    said: &[crate::model::Assumption],
+    said: &[dosesim::model::Assumption],
 ) {
     let mut used = vec![false; trial.arms.len()];
     for (a, _) in &plan.allocation.ratio {
@@ -415,16 +417,16 @@ pub fn warn_forecast(
     });
     super::warn_assumptions(trial, &assumed);
     // Weights the scenario would flag on a roster are flagged here too.
-    if let crate::forecast::plan::WeightModel::Normal { min, max, .. } = plan.weight {
+    if let dosesim::forecast::plan::WeightModel::Normal { min, max, .. } = plan.weight {
         let w = &trial.weight;
         if min < w.usual_min_kg || max > w.usual_max_kg {
             eprintln!(
                 "warning: {}: the plan's weights run {}-{} kg, beyond the scenario's usual range of {}-{} kg: check [weight_kg]",
                 trial.id,
-                crate::format::shown(min),
-                crate::format::shown(max),
-                crate::format::shown(w.usual_min_kg),
-                crate::format::shown(w.usual_max_kg)
+                dosesim::format::shown(min),
+                dosesim::format::shown(max),
+                dosesim::format::shown(w.usual_min_kg),
+                dosesim::format::shown(w.usual_max_kg)
             );
         }
     }
@@ -455,7 +457,7 @@ pub fn warn_forecast(
     let missing: Vec<&str> = model
         .products
         .iter()
-        .filter(|&&p| trial.products[p].unit == crate::model::Unit::Cells)
+        .filter(|&&p| trial.products[p].unit == dosesim::model::Unit::Cells)
         .filter(|p| !plan.products.contains_key(p))
         .map(|&p| trial.products[p].id.as_str())
         .collect();
@@ -486,7 +488,7 @@ pub fn warn_horizon(f: &forecast::Forecast) {
             eprintln!(
                 "warning: {id}: half the replicates or more give {} doses after the horizon ({} at the median), which weekly.csv and monthly.csv do not count: lengthen horizon_weeks",
                 p.id,
-                forecast::short(crate::format::Amount {
+                forecast::short(dosesim::format::Amount {
                     value: t.after_horizon.p("p50"),
                     unit: p.unit
                 })

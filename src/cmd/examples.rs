@@ -6,12 +6,12 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::bundle::{self, REFERENCE_WEIGHT_KG};
-use crate::chart;
 use crate::cli::ExamplesArgs;
-use crate::cohort::Cohort;
-use crate::inputs::Load;
-use crate::{scenario, write};
+use dosesim::bundle::{self, REFERENCE_WEIGHT_KG};
+use dosesim::chart;
+use dosesim::cohort::Cohort;
+use dosesim::inputs::Load;
+use dosesim::{scenario, write};
 
 /// The trial whose arm chart and report are the examples (its demo roster is the smallest).
 const EXAMPLE_TRIAL: &str = "nct04822922";
@@ -21,8 +21,8 @@ const EXAMPLE_WEIGHT_KG: f64 = 62.5;
 pub fn run(args: ExamplesArgs) -> Result<()> {
     super::guard::Reads::new()
         .check_folder(&args.out, "--out")
-        .map_err(crate::error::InputError::one)?;
-    let files = scenario::files_in(Path::new(crate::layout::SCENARIO_DIR))?;
+        .map_err(dosesim::error::InputError::one)?;
+    let files = scenario::files_in(Path::new(dosesim::layout::SCENARIO_DIR))?;
     let trials = files
         .iter()
         .map(|f| Load::file(f).load(&super::warn_line).map(|i| i.trial))

@@ -1,15 +1,15 @@
 //! `dosesim forecast`: a plan simulated many times (from the roster and its administration
 //! record, when given), written under `DIR/<trial id>/forecast/` by
-//! [`crate::bundle::write_forecast`]: weekly.csv, monthly.csv, summary.csv, lots.csv, the fan
+//! [`dosesim::bundle::write_forecast`]: weekly.csv, monthly.csv, summary.csv, lots.csv, the fan
 //! charts and forecast.html.
 
 use anyhow::Result;
 
 use crate::cli::ForecastArgs;
-use crate::error::{InputError, Problem};
-use crate::forecast::{self, MAX_REPLICATES, Model, OnStudy};
-use crate::inputs::{Load, PlanFile};
-use crate::{manifest, write};
+use dosesim::error::{InputError, Problem};
+use dosesim::forecast::{self, MAX_REPLICATES, Model, OnStudy};
+use dosesim::inputs::{Load, PlanFile};
+use dosesim::{manifest, write};
 
 pub fn run(args: ForecastArgs) -> Result<()> {
     super::guard::Reads::new()
@@ -41,9 +41,9 @@ pub fn run(args: ForecastArgs) -> Result<()> {
     let inputs = {
         let mut all = calendars.clone();
         all.extend(roster_sites.clone());
-        crate::bundle::forecast_inputs(trial, plan, &all, args.roster.as_deref(), log)?
+        dosesim::bundle::forecast_inputs(trial, plan, &all, args.roster.as_deref(), log)?
     };
-    let dir = crate::bundle::forecast_folder(&args.out, trial)?;
+    let dir = dosesim::bundle::forecast_folder(&args.out, trial)?;
     manifest::check_target(&dir, &inputs, args.force)?;
     super::common::check_forecast_replaced(&dir, &inputs)?;
     if let Some(r) = roster {
@@ -66,8 +66,8 @@ pub fn run(args: ForecastArgs) -> Result<()> {
     let _lock = write::lock_folder(&args.out)?;
     let f = simulate(model, &args, inputs)?;
     super::common::warn_horizon(&f);
-    let charts = crate::bundle::forecast_charts(&f)?;
-    crate::bundle::write_forecast(&f, &charts, &dir)?;
+    let charts = dosesim::bundle::forecast_charts(&f)?;
+    dosesim::bundle::write_forecast(&f, &charts, &dir)?;
     println!("{}: {}", trial.id, forecast::summary_line(&f));
     println!("forecast: {}", dir.display());
     Ok(())

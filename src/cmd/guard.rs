@@ -7,9 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::Problem;
-use crate::layout::resolve;
-use crate::manifest::Input;
+use dosesim::error::Problem;
+use dosesim::layout::resolve;
+use dosesim::manifest::Input;
 
 /// The files and folders a run reads.
 #[derive(Debug, Clone)]
@@ -33,7 +33,7 @@ impl Reads {
             files: Vec::new(),
             folders: vec![(
                 "the scenarios folder".to_string(),
-                PathBuf::from(crate::layout::SCENARIO_DIR),
+                PathBuf::from(dosesim::layout::SCENARIO_DIR),
             )],
         }
     }

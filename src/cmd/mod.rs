@@ -20,9 +20,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::cli::{Cli, Command};
-use crate::error::{InputError, Problem};
-use crate::layout::SCENARIO_DIR;
-use crate::model::{Arm, Assumption, Trial};
+use dosesim::error::{InputError, Problem};
+use dosesim::layout::SCENARIO_DIR;
+use dosesim::model::{Arm, Assumption, Trial};
 
 /// The format an `--out FILE` names by its extension, or an error naming the extensions
 /// the command writes (a table written into `x.xlsx` would open as garbage).
@@ -79,13 +79,13 @@ pub fn output_format<T: Copy + PartialEq>(
     }
 }
 
-/// A warning of an input as it is read, on stderr ([`crate::inputs::Load::load`]).
+/// A warning of an input as it is read, on stderr ([`dosesim::inputs::Load::load`]).
 pub fn warn_line(w: &str) {
     eprintln!("warning: {w}");
 }
 
 /// The record's warnings (weights outside the usual range), on stderr.
-pub fn warn_log(log: &crate::record::Log) {
+pub fn warn_log(log: &dosesim::record::Log) {
     for w in &log.warnings {
         eprintln!("warning: {w}");
     }
@@ -130,15 +130,15 @@ pub fn find_arm<'t>(trial: &'t Trial, id: &str) -> Result<&'t Arm, InputError> {
 /// in scenarios/.
 pub fn scenario_files(named: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
     if named.is_empty() {
-        return crate::scenario::files_in(Path::new(SCENARIO_DIR));
+        return dosesim::scenario::files_in(Path::new(SCENARIO_DIR));
     }
     let mut files = Vec::new();
     for p in named {
         if p.is_dir() {
-            files.extend(crate::scenario::files_in(p)?);
+            files.extend(dosesim::scenario::files_in(p)?);
         } else {
             // A bare trial id names the scenario in scenarios/ that has it.
-            files.push(crate::scenario::resolve(p, Path::new(SCENARIO_DIR))?);
+            files.push(dosesim::scenario::resolve(p, Path::new(SCENARIO_DIR))?);
         }
     }
     Ok(files)
@@ -170,7 +170,7 @@ pub fn check_files(
             }
         }
     }
-    crate::write::stdout(out.as_bytes())?;
+    dosesim::write::stdout(out.as_bytes())?;
     InputError::check(problems)?;
     Ok(())
 }

@@ -6,9 +6,9 @@ use std::io::{self, Write};
 use anyhow::{Context, Result};
 
 use crate::cli::PharmacyArgs;
-use crate::cohort::Cohort;
-use crate::inputs::Load;
-use crate::write;
+use dosesim::cohort::Cohort;
+use dosesim::inputs::Load;
+use dosesim::write;
 
 pub fn run(args: PharmacyArgs) -> Result<()> {
     if let Some(out) = &args.out {
@@ -16,21 +16,23 @@ pub fn run(args: PharmacyArgs) -> Result<()> {
         if let Err(p) = super::out_extension(out, "--out", &[("csv", ())]) {
             problems.push(p);
         }
-        if let Err(p) = crate::write::check_out_file(out, "--out")
+        if let Err(p) = dosesim::write::check_out_file(out, "--out")
             .and_then(|()| reads(&args).check_file(out, "--out"))
         {
             problems.push(p);
         }
-        crate::error::InputError::check(problems)?;
+        dosesim::error::InputError::check(problems)?;
     }
     if let (Some(a), Some(b)) = (args.from, args.to)
         && a > b
     {
-        return Err(crate::error::InputError::one(crate::error::Problem::flag(
-            "--to",
-            format!("{b} is before --from {a}"),
-        ))
-        .into());
+        return Err(
+            dosesim::error::InputError::one(dosesim::error::Problem::flag(
+                "--to",
+                format!("{b} is before --from {a}"),
+            ))
+            .into(),
+        );
     }
     let inputs = Load::named(&args.scenario)
         .roster(Some(&args.roster))
@@ -45,9 +47,9 @@ pub fn run(args: PharmacyArgs) -> Result<()> {
     let _lock = match &args.out {
         Some(out) => {
             reads(&args)
-                .inputs(&crate::bundle::inputs_of(&cohort)?)
+                .inputs(&dosesim::bundle::inputs_of(&cohort)?)
                 .check_file(out, "--out")
-                .map_err(crate::error::InputError::one)?;
+                .map_err(dosesim::error::InputError::one)?;
             write::lock_out_file(out)?
         }
         None => Vec::new(),

@@ -1,21 +1,21 @@
 //! `dosesim prep`: the preparation sheet of a roster for a date, a range or an ISO week,
-//! as a terminal table, CSV or a printable HTML page ([`crate::sheet`]).
+//! as a terminal table, CSV or a printable HTML page ([`dosesim::sheet`]).
 
 use anyhow::Result;
 use chrono::NaiveDate;
 
 use crate::cli::{PrepArgs, SheetFormat};
-use crate::cohort::Cohort;
-use crate::error::{InputError, Problem};
-use crate::export::{sheet, sheet_html};
-use crate::format::{plural, shown};
-use crate::inputs::Load;
-use crate::model::{Trial, Unit};
-use crate::sheet::Request;
+use dosesim::cohort::Cohort;
+use dosesim::error::{InputError, Problem};
+use dosesim::export::{sheet, sheet_html};
+use dosesim::format::{plural, shown};
+use dosesim::inputs::Load;
+use dosesim::model::{Trial, Unit};
+use dosesim::sheet::Request;
 
 pub fn run(args: PrepArgs) -> Result<()> {
     let (format, first, last) = check_flags(&args)?;
-    let check = |trial: &Trial, roster: Option<&crate::roster::Roster>| {
+    let check = |trial: &Trial, roster: Option<&dosesim::roster::Roster>| {
         let mut problems = Vec::new();
         if let Err(e) = concentrations(trial, &args.concentrations) {
             problems.extend(e.problems);
@@ -41,7 +41,7 @@ pub fn run(args: PrepArgs) -> Result<()> {
         site: args.site.clone(),
         concentrations,
     };
-    let made = crate::sheet::build(&cohort, &request);
+    let made = dosesim::sheet::build(&cohort, &request);
     warn_sheet(&cohort, &made);
     warn_made(trial, &made, first);
     write_sheet(&args, format, &cohort, &made)?;
@@ -74,7 +74,7 @@ fn check_flags(
         }
     };
     if let Some(out) = &args.out
-        && let Err(p) = crate::write::check_out_file(out, "--out")
+        && let Err(p) = dosesim::write::check_out_file(out, "--out")
             .and_then(|()| reads(args).check_file(out, "--out"))
     {
         problems.push(p);
@@ -95,7 +95,7 @@ fn check_flags(
 
 /// Warnings for what the sheet shows: products with no concentration known, a record
 /// older than the sheet, doses held or overdue before its range.
-fn warn_made(trial: &Trial, made: &crate::sheet::Sheet, first: Option<NaiveDate>) {
+fn warn_made(trial: &Trial, made: &dosesim::sheet::Sheet, first: Option<NaiveDate>) {
     let mut unknown: Vec<usize> = made
         .days
         .iter()
@@ -144,18 +144,18 @@ fn write_sheet(
     args: &PrepArgs,
     format: SheetFormat,
     cohort: &Cohort,
-    made: &crate::sheet::Sheet,
+    made: &dosesim::sheet::Sheet,
 ) -> Result<()> {
     // The files the inputs led to (a site calendar's holiday files), before anything is
     // written; then the folder is locked, as long as the sheet takes to write.
-    let inputs = crate::bundle::inputs_of(cohort)?;
+    let inputs = dosesim::bundle::inputs_of(cohort)?;
     let _lock = match &args.out {
         Some(out) => {
             reads(args)
                 .inputs(&inputs)
                 .check_file(out, "--out")
                 .map_err(InputError::one)?;
-            crate::write::lock_out_file(out)?
+            dosesim::write::lock_out_file(out)?
         }
         None => Vec::new(),
     };
@@ -169,14 +169,14 @@ fn write_sheet(
         SheetFormat::Html => sheet_html::render(made, &inputs).into_bytes(),
     };
     match &args.out {
-        Some(path) => crate::write::atomic(path, &bytes)?,
-        None => crate::write::stdout(&bytes)?,
+        Some(path) => dosesim::write::atomic(path, &bytes)?,
+        None => dosesim::write::stdout(&bytes)?,
     }
     Ok(())
 }
 
 /// The line on stderr that says what the sheet holds.
-fn print_summary(trial: &Trial, made: &crate::sheet::Sheet) {
+fn print_summary(trial: &Trial, made: &dosesim::sheet::Sheet) {
     let dates = made
         .days
         .iter()
@@ -203,7 +203,7 @@ fn print_summary(trial: &Trial, made: &crate::sheet::Sheet) {
 /// `--site` names no site of the roster: a problem listing the roster's sites.
 fn unknown_site(
     site: &str,
-    roster: &crate::roster::Roster,
+    roster: &dosesim::roster::Roster,
     path: &std::path::Path,
 ) -> Option<Problem> {
     if roster.sites.iter().any(|s| &**s == site) {
@@ -238,7 +238,7 @@ const STALE_RECORD_DAYS: i64 = 7;
 
 /// The assumed values behind the sheet's doses, each once, on stderr: those of the arms on
 /// it (see [`super::common::warn_assumed`]).
-fn warn_sheet(cohort: &Cohort, made: &crate::sheet::Sheet) {
+fn warn_sheet(cohort: &Cohort, made: &dosesim::sheet::Sheet) {
     let trial = cohort.trial;
     let mut used = vec![false; trial.arms.len()];
     for l in made
@@ -298,8 +298,8 @@ fn concentrations(trial: &Trial, given: &[String]) -> Result<Vec<Option<f64>>, I
                 problems.push(flag(format!(
                     "{} cells/mL is not the concentration of a cell suspension (dosesim takes {} to {} cells/mL): was an exponent left out? 2.5e6 is 2.5 x 10⁶",
                     shown(c),
-                    crate::format::sci(MIN_CELLS_PER_ML),
-                    crate::format::sci(MAX_CELLS_PER_ML)
+                    dosesim::format::sci(MIN_CELLS_PER_ML),
+                    dosesim::format::sci(MAX_CELLS_PER_ML)
                 )));
             }
             Ok(c) if c.is_finite() && c > 0.0 => {

@@ -6,16 +6,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::bundle::{self, REFERENCE_WEIGHT_KG};
-use crate::chart;
 use crate::cli::RunArgs;
-use crate::cohort::Cohort;
-use crate::error::{InputError, Problem};
-use crate::forecast::{ForecastPlan, Model};
-use crate::inputs::{Inputs, Load, PlanFile};
-use crate::manifest::Input;
-use crate::model::Trial;
-use crate::{report, write};
+use dosesim::bundle::{self, REFERENCE_WEIGHT_KG};
+use dosesim::chart;
+use dosesim::cohort::Cohort;
+use dosesim::error::{InputError, Problem};
+use dosesim::forecast::{ForecastPlan, Model};
+use dosesim::inputs::{Inputs, Load, PlanFile};
+use dosesim::manifest::Input;
+use dosesim::model::Trial;
+use dosesim::{report, write};
 
 pub fn run(args: RunArgs) -> Result<()> {
     args.scenarios
@@ -102,16 +102,16 @@ fn prepare<'i>(loaded: &'i [Inputs], args: &RunArgs, problems: &mut Vec<Problem>
 
 /// A plan's model, with the forecast's inputs and its folder, which may be replaced.
 fn model<'i>(
-    trial: &'i crate::model::Trial,
+    trial: &'i dosesim::model::Trial,
     plan: &'i ForecastPlan,
-    sites: &'i crate::site::Sites,
+    sites: &'i dosesim::site::Sites,
     args: &RunArgs,
 ) -> Result<(Model<'i>, Vec<Input>, PathBuf), InputError> {
     let m = Model::new(trial, plan, sites, None)?;
-    let inputs = crate::bundle::forecast_inputs(trial, plan, sites, None, None)?;
-    let dir = crate::bundle::forecast_folder(&args.out, trial)
+    let inputs = dosesim::bundle::forecast_inputs(trial, plan, sites, None, None)?;
+    let dir = dosesim::bundle::forecast_folder(&args.out, trial)
         .map_err(|e| InputError::one(Problem::flag("--out", e.to_string())))?;
-    crate::manifest::check_target(&dir, &inputs, args.force)?;
+    dosesim::manifest::check_target(&dir, &inputs, args.force)?;
     super::common::check_forecast_replaced(&dir, &inputs)?;
     Ok((m, inputs, dir))
 }
@@ -124,7 +124,7 @@ fn check_targets(jobs: &mut [Job], args: &RunArgs, problems: &mut Vec<Problem>) 
         let c = &job.cohort;
         let from = format!(
             "run reads it from {}, which is not there",
-            crate::layout::log_for(&c.roster_path, &c.trial.id).display()
+            dosesim::layout::log_for(&c.roster_path, &c.trial.id).display()
         );
         match bundle::check(c, &args.out, args.force, &from) {
             Ok(k) => job.checked = Some(k),
@@ -175,28 +175,28 @@ impl Job<'_> {
         let checked = checked.expect("every folder is checked before any is written");
         let forecast = match forecast {
             Some((model, inputs, dir)) => {
-                let f = crate::forecast::simulate(
+                let f = dosesim::forecast::simulate(
                     model,
-                    crate::forecast::DEFAULT_REPLICATES,
+                    dosesim::forecast::DEFAULT_REPLICATES,
                     1,
                     0,
                     inputs,
                     &|_| {},
                 )?;
                 super::common::warn_horizon(&f);
-                let charts = crate::bundle::forecast_charts(&f)?;
+                let charts = dosesim::bundle::forecast_charts(&f)?;
                 Some((f, charts, dir))
             }
             None => None,
         };
         let section = forecast
             .as_ref()
-            .map(|(f, charts, _)| crate::bundle::forecast_section(f, charts));
+            .map(|(f, charts, _)| dosesim::bundle::forecast_section(f, charts));
         let s = super::common::write(&cohort, &args.out, &checked, args.remind_days, section)?;
         print!("{}", s.render());
         if let Some((f, charts, dir)) = &forecast {
-            crate::bundle::write_forecast(f, charts, dir)?;
-            println!("  forecast: {}", crate::forecast::summary_line(f));
+            dosesim::bundle::write_forecast(f, charts, dir)?;
+            println!("  forecast: {}", dosesim::forecast::summary_line(f));
         }
         Ok(())
     }
@@ -209,7 +209,7 @@ fn write_index(out: &Path, loaded: &[Inputs]) -> Result<()> {
     for entry in std::fs::read_dir(out)? {
         let path = entry?.path();
         if path.is_dir()
-            && let Some(m) = crate::manifest::Manifest::read(&path)?
+            && let Some(m) = dosesim::manifest::Manifest::read(&path)?
         {
             folders.push(m);
         }

@@ -6,16 +6,16 @@ use std::fmt::Write as _;
 use anyhow::Result;
 
 use crate::cli::ShowArgs;
-use crate::describe;
-use crate::format::sci;
-use crate::model::{Arm, Component, Trial};
-use crate::scenario;
-use crate::schedule::component_totals;
+use dosesim::describe;
+use dosesim::format::sci;
+use dosesim::model::{Arm, Component, Trial};
+use dosesim::scenario;
+use dosesim::schedule::component_totals;
 
 pub fn run(args: ShowArgs) -> Result<()> {
     let trial = scenario::load_named(&args.scenario)?;
     super::warn_assumptions(&trial, &trial.assumptions());
-    crate::write::stdout(render(&trial).as_bytes())
+    dosesim::write::stdout(render(&trial).as_bytes())
 }
 
 /// The whole description, as printed.
@@ -119,15 +119,15 @@ fn component(s: &mut String, t: &Trial, arm: &Arm, c: &Component) {
         describe::dose(&c.dose, p.unit),
         describe::provenance(&c.dose.provenance)
     );
-    if matches!(c.dose.amount, crate::model::DoseAmount::PerKg(_)) {
+    if matches!(c.dose.amount, dosesim::model::DoseAmount::PerKg(_)) {
         let b = &c.dose.weight_basis;
         let _ = writeln!(
             s,
             "    weight:   {}  ({})",
             match b.value {
-                crate::model::WeightBasis::Current =>
+                dosesim::model::WeightBasis::Current =>
                     "current: each dose at the weight in force on its date (a weight recorded re-doses what is not given yet)",
-                crate::model::WeightBasis::Screening =>
+                dosesim::model::WeightBasis::Screening =>
                     "screening: every dose at the roster's weight (a weight recorded changes no dose)",
             },
             describe::provenance(&b.provenance)
@@ -175,9 +175,9 @@ fn component(s: &mut String, t: &Trial, arm: &Arm, c: &Component) {
 }
 
 /// A component's closed-day rules, a line each.
-fn moves(s: &mut String, rules: &crate::model::ClosedDayRules) {
+fn moves(s: &mut String, rules: &dosesim::model::ClosedDayRules) {
     let mut moves: Vec<String> = Vec::new();
-    let mut said = |what: String, p: &crate::model::Provenance| {
+    let mut said = |what: String, p: &dosesim::model::Provenance| {
         moves.push(format!("{what} ({})", describe::provenance(p)));
     };
     if let Some(o) = &rules.on_closed {

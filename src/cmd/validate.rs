@@ -3,8 +3,8 @@
 use anyhow::Result;
 
 use crate::cli::ValidateArgs;
-use crate::format::plural;
-use crate::scenario;
+use dosesim::format::plural;
+use dosesim::scenario;
 
 pub fn run(args: ValidateArgs) -> Result<()> {
     let files = super::scenario_files(&args.scenarios)?;
