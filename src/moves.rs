@@ -229,6 +229,17 @@ pub fn place(
 }
 
 /// The state of [`place`] as it goes through the groups in date order.
+/// The date a group takes, with what its members share: the flags, whether a
+/// closed-day rule chose it, whether it is held, and whether the record moved it.
+#[derive(Clone, Copy)]
+struct GroupDate {
+    date: NaiveDate,
+    flags: Flags,
+    by_rule: bool,
+    held: bool,
+    record_moved: bool,
+}
+
 struct Placer<'a> {
     items: &'a [Item],
     policies: &'a [Policy],
@@ -366,164 +377,253 @@ impl<'a> Placer<'a> {
         out
     }
 
+    /// Places one group (a leader and the followers that go with it): the date the
+    /// group takes, then each member on it, in order, each seeing those before it.
     fn place_group(
         &mut self,
         group: &[usize],
         open: &dyn Fn(NaiveDate) -> bool,
         covers: &dyn Fn(NaiveDate) -> bool,
     ) {
-        let items = self.items;
-        let lead = group[0];
-        let series = items[lead].series;
-        let protocol = items[lead].planned;
-        let base = shift(protocol, self.offset[series]);
-        let policy = self.policies[series];
-        // The dates a move may reach: every member's window, intersected.
+        let chosen = self.group_date(group, open, covers);
+        for &m in group {
+            let (p, moved_by_record, given) = self.member_placement(group[0], m, &chosen, covers);
+            self.record_placed(m, p, moved_by_record, given);
+        }
+    }
+
+    /// The dates a move may reach: every member's window, intersected.
+    fn reach(&self, group: &[usize]) -> (u32, u32) {
         let (mut before, mut after) = (u32::MAX, u32::MAX);
         for &m in group {
-            let (b, a) = self.policies[items[m].series]
+            let (b, a) = self.policies[self.items[m].series]
                 .window
                 .unwrap_or((DEFAULT_REACH_DAYS, DEFAULT_REACH_DAYS));
             before = before.min(b);
             after = after.min(a);
         }
-        let (date, mut flags, by_rule, held, record_moved) = match self.floor(group) {
-            // A dose given late (or moved by one) leaves this one within its gap: it is
-            // re-placed after it, on an open day of its window around its planned date.
+        (before, after)
+    }
+
+    /// The date the group takes, by the record of what came before or by the
+    /// closed-day rules, with the flags its members share.
+    fn group_date(
+        &self,
+        group: &[usize],
+        open: &dyn Fn(NaiveDate) -> bool,
+        covers: &dyn Fn(NaiveDate) -> bool,
+    ) -> GroupDate {
+        let lead = group[0];
+        let series = self.items[lead].series;
+        let protocol = self.items[lead].planned;
+        let base = shift(protocol, self.offset[series]);
+        let reach = self.reach(group);
+        let mut chosen = match self.floor(group) {
             Some((floor, true)) if base < floor => {
-                let lo = floor.max(shift(protocol, -i64::from(before)));
-                let hi = shift(protocol, i64::from(after));
-                let mut d = lo;
-                let mut found = None;
-                while d <= hi {
-                    if open(d) && self.gaps_ok(group, d) {
-                        found = Some(d);
-                        break;
-                    }
-                    d = shift(d, 1);
-                }
-                match found {
-                    Some(d) => (d, Flags::REPROJECTED, false, false, true),
-                    None => {
-                        // Held on the first open day that keeps the gap (or the first
-                        // day that does), where nobody prepares it.
-                        let shown = (0..=i64::from(DEFAULT_REACH_DAYS))
-                            .map(|k| shift(floor, k))
-                            .find(|&d| open(d))
-                            .unwrap_or(floor);
-                        let mut f = Flags::REPROJECTED | Flags::MIN_GAP;
-                        if !open(shown) {
-                            f |= Flags::CLOSED_DAY;
-                        }
-                        (shown, f, false, true, true)
-                    }
-                }
+                self.after_record(group, floor, protocol, reach, open)
             }
-            _ => {
-                let (d, f) =
-                    self.by_closed_day_rule(group, base, protocol, policy, (before, after), open);
-                let moved_by_record = self.offset_by_record[series] && self.offset[series] != 0;
-                let mut f = f;
-                if moved_by_record {
-                    f |= Flags::REPROJECTED;
-                }
-                let by_rule = d != base || f.intersects(Flags::CLOSED_DAY | Flags::MIN_GAP);
-                (d, f, by_rule, false, moved_by_record)
-            }
+            _ => self.by_rules(group, base, protocol, reach, open),
         };
         // Shifted means the date differs from the plan's, whatever moved it.
-        if date != protocol {
-            flags |= Flags::SHIFTED;
+        if chosen.date != protocol {
+            chosen.flags |= Flags::SHIFTED;
         }
-        if !covers(date) {
-            flags |= Flags::PROVISIONAL;
+        if !covers(chosen.date) {
+            chosen.flags |= Flags::PROVISIONAL;
         }
-        // The record overrides the rules: a fixed leader's followers go with it where
-        // their own gaps allow, and are held where they do not.
+        chosen
+    }
+
+    /// A dose given late (or moved by one) leaves this group within its gap: it is
+    /// re-placed after it, on an open day of its window around its planned date.
+    fn after_record(
+        &self,
+        group: &[usize],
+        floor: NaiveDate,
+        protocol: NaiveDate,
+        (before, after): (u32, u32),
+        open: &dyn Fn(NaiveDate) -> bool,
+    ) -> GroupDate {
+        let lo = floor.max(shift(protocol, -i64::from(before)));
+        let hi = shift(protocol, i64::from(after));
+        let mut d = lo;
+        let mut found = None;
+        while d <= hi {
+            if open(d) && self.gaps_ok(group, d) {
+                found = Some(d);
+                break;
+            }
+            d = shift(d, 1);
+        }
+        match found {
+            Some(d) => GroupDate {
+                date: d,
+                flags: Flags::REPROJECTED,
+                by_rule: false,
+                held: false,
+                record_moved: true,
+            },
+            None => {
+                // Held on the first open day that keeps the gap (or the first
+                // day that does), where nobody prepares it.
+                let shown = (0..=i64::from(DEFAULT_REACH_DAYS))
+                    .map(|k| shift(floor, k))
+                    .find(|&d| open(d))
+                    .unwrap_or(floor);
+                let mut f = Flags::REPROJECTED | Flags::MIN_GAP;
+                if !open(shown) {
+                    f |= Flags::CLOSED_DAY;
+                }
+                GroupDate {
+                    date: shown,
+                    flags: f,
+                    by_rule: false,
+                    held: true,
+                    record_moved: true,
+                }
+            }
+        }
+    }
+
+    /// The group's date by the closed-day rules, from its anchored date `base`.
+    fn by_rules(
+        &self,
+        group: &[usize],
+        base: NaiveDate,
+        protocol: NaiveDate,
+        reach: (u32, u32),
+        open: &dyn Fn(NaiveDate) -> bool,
+    ) -> GroupDate {
+        let series = self.items[group[0]].series;
+        let policy = self.policies[series];
+        let (d, f) = self.by_closed_day_rule(group, base, protocol, policy, reach, open);
+        let moved_by_record = self.offset_by_record[series] && self.offset[series] != 0;
+        let mut f = f;
+        if moved_by_record {
+            f |= Flags::REPROJECTED;
+        }
+        let by_rule = d != base || f.intersects(Flags::CLOSED_DAY | Flags::MIN_GAP);
+        GroupDate {
+            date: d,
+            flags: f,
+            by_rule,
+            held: false,
+            record_moved: moved_by_record,
+        }
+    }
+
+    /// Where member `m` of the group led by `lead` goes, whether the record moved it
+    /// there, and whether it was given. The record overrides the rules: a fixed
+    /// leader's followers go with it where their own gaps allow, and are held where
+    /// they do not.
+    fn member_placement(
+        &self,
+        lead: usize,
+        m: usize,
+        chosen: &GroupDate,
+        covers: &dyn Fn(NaiveDate) -> bool,
+    ) -> (Placed, bool, bool) {
+        let items = self.items;
+        let date = chosen.date;
         let lead_fix = items[lead].fixed;
-        for &m in group {
-            let s = items[m].series;
-            let mut p = Placed {
-                date,
-                flags,
-                expected: date,
-                by_rule,
-                held,
+        let mut p = Placed {
+            date,
+            flags: chosen.flags,
+            expected: date,
+            by_rule: chosen.by_rule,
+            held: chosen.held,
+        };
+        let mut moved_by_record = chosen.record_moved;
+        if let Some(lf) = lead_fix.filter(|lf| m != lead && lf.date != date) {
+            p = self.with_fixed_leader(m, lf.date, covers);
+            moved_by_record = true;
+        }
+        // What happened is not a site calendar's doing: no flags (the record's own
+        // columns say how it departs from where the schedule had it).
+        let mut given = false;
+        if let Some(f) = items[m].fixed {
+            // Where the schedule had it as the record stood when it was given: a
+            // leader given only later (an infusion given before its exchange) had
+            // not moved it yet.
+            let expected = match lead_fix {
+                Some(lf) if m != lead && lf.date > f.date => date,
+                _ => p.date,
             };
-            let mut moved_by_record = record_moved;
-            if let Some(lf) = lead_fix.filter(|lf| m != lead && lf.date != date) {
-                let d = lf.date;
-                let mut fl = Flags::REPROJECTED;
-                let ok = self.gaps_ok(&[m], d);
-                if d != items[m].planned {
-                    fl |= Flags::SHIFTED;
-                }
-                if !ok {
-                    fl |= Flags::MIN_GAP;
-                }
-                if !covers(d) {
-                    fl |= Flags::PROVISIONAL;
-                }
-                p = Placed {
-                    date: d,
-                    flags: fl,
-                    expected: d,
-                    by_rule: false,
-                    held: !ok,
-                };
-                if !ok {
-                    // Shown after what its series has shown, never on the same day as
-                    // an earlier occurrence.
-                    if let Some((floor, _)) = self.floor(&[m])
-                        && p.date < floor
-                    {
-                        p.date = floor;
-                        p.expected = floor;
-                    }
-                }
-                moved_by_record = true;
+            // A dose given on the day expected moves nothing the schedule did not
+            // already move for the record.
+            moved_by_record =
+                f.anchors && (f.date != expected || p.flags.contains(Flags::REPROJECTED));
+            given = f.anchors;
+            p = Placed {
+                date: f.date,
+                flags: Flags::NONE,
+                expected,
+                by_rule: false,
+                held: false,
+            };
+        }
+        p.flags |= self.outside_window(m, p.date);
+        (p, moved_by_record, given)
+    }
+
+    /// A follower `m` whose leader the record fixed on `d`: on that date, held where
+    /// its own gap does not allow it.
+    fn with_fixed_leader(
+        &self,
+        m: usize,
+        d: NaiveDate,
+        covers: &dyn Fn(NaiveDate) -> bool,
+    ) -> Placed {
+        let mut fl = Flags::REPROJECTED;
+        let ok = self.gaps_ok(&[m], d);
+        if d != self.items[m].planned {
+            fl |= Flags::SHIFTED;
+        }
+        if !ok {
+            fl |= Flags::MIN_GAP;
+        }
+        if !covers(d) {
+            fl |= Flags::PROVISIONAL;
+        }
+        let mut p = Placed {
+            date: d,
+            flags: fl,
+            expected: d,
+            by_rule: false,
+            held: !ok,
+        };
+        if !ok {
+            // Shown after what its series has shown, never on the same day as
+            // an earlier occurrence.
+            if let Some((floor, _)) = self.floor(&[m])
+                && p.date < floor
+            {
+                p.date = floor;
+                p.expected = floor;
             }
-            // What happened is not a site calendar's doing: no flags (the record's own
-            // columns say how it departs from where the schedule had it).
-            let mut given = false;
-            if let Some(f) = items[m].fixed {
-                // Where the schedule had it as the record stood when it was given: a
-                // leader given only later (an infusion given before its exchange) had
-                // not moved it yet.
-                let expected = match lead_fix {
-                    Some(lf) if m != lead && lf.date > f.date => date,
-                    _ => p.date,
-                };
-                // A dose given on the day expected moves nothing the schedule did not
-                // already move for the record.
-                moved_by_record =
-                    f.anchors && (f.date != expected || p.flags.contains(Flags::REPROJECTED));
-                given = f.anchors;
-                p = Placed {
-                    date: f.date,
-                    flags: Flags::NONE,
-                    expected,
-                    by_rule: false,
-                    held: false,
-                };
+        }
+        p
+    }
+
+    /// Keeps member `m` where it was placed, and moves its series on: the gap the
+    /// next one keeps, the order it comes in, and the anchored offset.
+    fn record_placed(&mut self, m: usize, p: Placed, moved_by_record: bool, given: bool) {
+        let s = self.items[m].series;
+        let missed = self.items[m].fixed.is_some_and(|f| !f.anchors);
+        self.placed[m] = Some(p);
+        // A gap a dose given leaves is the record's to resolve, wherever it was given.
+        self.by_record[m] = moved_by_record || given;
+        if !missed {
+            if self.last_shown[s].is_none_or(|x| self.placed_date(x) <= p.date) {
+                self.last_shown[s] = Some(m);
             }
-            p.flags |= self.outside_window(m, p.date);
-            let missed = items[m].fixed.is_some_and(|f| !f.anchors);
-            self.placed[m] = Some(p);
-            // A gap a dose given leaves is the record's to resolve, wherever it was given.
-            self.by_record[m] = moved_by_record || given;
-            if !missed {
-                if self.last_shown[s].is_none_or(|x| self.placed_date(x) <= p.date) {
-                    self.last_shown[s] = Some(m);
-                }
-                if !p.held {
-                    self.last[s] = Some(m);
-                }
+            if !p.held {
+                self.last[s] = Some(m);
             }
-            if self.policies[s].anchor == Anchor::Previous && !missed {
-                self.offset_by_record[s] |= moved_by_record;
-                self.offset[s] = (p.date - items[m].planned).num_days();
-            }
+        }
+        if self.policies[s].anchor == Anchor::Previous && !missed {
+            self.offset_by_record[s] |= moved_by_record;
+            self.offset[s] = (p.date - self.items[m].planned).num_days();
         }
     }
 
@@ -547,6 +647,34 @@ impl<'a> Placer<'a> {
         }
     }
 
+    /// The first open date a move from `from` may reach (or `from` itself when open),
+    /// and whether any open day was in reach at all.
+    fn first_open(
+        &self,
+        group: &[usize],
+        from: NaiveDate,
+        policy: Policy,
+        (before, after): (u32, u32),
+        open: &dyn Fn(NaiveDate) -> bool,
+    ) -> (Option<NaiveDate>, bool) {
+        if open(from) && self.gaps_ok(group, from) {
+            return (Some(from), true);
+        }
+        // An open date that only fails a gap can still move by the rule to another.
+        let mut any_open = open(from);
+        for k in rule_moves(policy.on_closed, before, after) {
+            let d = shift(from, k);
+            if d == from || !open(d) {
+                continue;
+            }
+            any_open = true;
+            if self.gaps_ok(group, d) {
+                return (Some(d), true);
+            }
+        }
+        (None, any_open)
+    }
+
     /// The date the closed-day rules give a group whose anchored date is `base`, with
     /// its flags: `base` when open and every gap holds, else a move the rules allow.
     fn by_closed_day_rule(
@@ -558,41 +686,7 @@ impl<'a> Placer<'a> {
         (before, after): (u32, u32),
         open: &dyn Fn(NaiveDate) -> bool,
     ) -> (NaiveDate, Flags) {
-        // The first open date a move from `from` may reach (or `from` itself when open),
-        // and whether any open day was in reach at all.
-        let search = |from: NaiveDate| -> (Option<NaiveDate>, bool) {
-            if open(from) && self.gaps_ok(group, from) {
-                return (Some(from), true);
-            }
-            let candidates: Vec<i64> = match policy.on_closed {
-                OnClosed::Keep => Vec::new(),
-                OnClosed::Next => (1..=i64::from(after)).collect(),
-                OnClosed::Previous => (1..=i64::from(before)).map(|k| -k).collect(),
-                OnClosed::Nearest => (1..=i64::from(before.max(after)))
-                    .flat_map(|k| [k, -k])
-                    .filter(|&k| {
-                        if k > 0 {
-                            k <= i64::from(after)
-                        } else {
-                            -k <= i64::from(before)
-                        }
-                    })
-                    .collect(),
-            };
-            // An open date that only fails a gap can still move by the rule to another.
-            let mut any_open = open(from);
-            for k in candidates {
-                let d = shift(from, k);
-                if d == from || !open(d) {
-                    continue;
-                }
-                any_open = true;
-                if self.gaps_ok(group, d) {
-                    return (Some(d), true);
-                }
-            }
-            (None, any_open)
-        };
+        let search = |from: NaiveDate| self.first_open(group, from, policy, (before, after), open);
         // Under anchor = previous the interval is kept (`base` is the anchored date);
         // when that leaves no open day in reach, the occurrence is placed from its own
         // planned date instead. With no open day either way it stays on its own planned
@@ -643,6 +737,26 @@ impl<'a> Placer<'a> {
                 (stay, f)
             }
         }
+    }
+}
+
+/// The moves, in days and in the order tried, a closed-day rule allows within `before`
+/// days before and `after` days after.
+fn rule_moves(on_closed: OnClosed, before: u32, after: u32) -> Vec<i64> {
+    match on_closed {
+        OnClosed::Keep => Vec::new(),
+        OnClosed::Next => (1..=i64::from(after)).collect(),
+        OnClosed::Previous => (1..=i64::from(before)).map(|k| -k).collect(),
+        OnClosed::Nearest => (1..=i64::from(before.max(after)))
+            .flat_map(|k| [k, -k])
+            .filter(|&k| {
+                if k > 0 {
+                    k <= i64::from(after)
+                } else {
+                    -k <= i64::from(before)
+                }
+            })
+            .collect(),
     }
 }
 

@@ -16,7 +16,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::model::*;
 use crate::moves::{self, Fix, Flags, Item};
-use crate::recorded::{Code, Deviation, PatientLog, RecordKind, Status, Target};
+use crate::recorded::{Code, Deviation, PatientLog, Record, RecordKind, Status, Target};
 use crate::site::SiteCalendar;
 use crate::timing;
 
@@ -249,75 +249,9 @@ impl<'t> Plan<'t> {
     pub fn new(trial: &'t Trial, arm: &'t Arm) -> Self {
         let ranks = component_ranks(arm);
         let mut slots = Vec::new();
-        for (i, b) in arm.background.iter().enumerate() {
-            slots.push(Slot {
-                when: When::Day(b.start_day),
-                rank: 0,
-                origin: Origin::Background(i),
-                kind: EventKind::Background,
-                occurrence: 1,
-                occurrences: 1,
-                after: None,
-                assumed: Assumed::when(b.provenance.is_assumed(), Assumed::BACKGROUND),
-            });
-        }
-        for (i, v) in arm.visits.iter().enumerate() {
-            slots.push(Slot {
-                when: When::Day(v.day),
-                rank: 1,
-                origin: Origin::Visit(i),
-                kind: EventKind::Visit,
-                occurrence: 1,
-                occurrences: 1,
-                after: None,
-                assumed: Assumed::when(v.provenance.is_assumed(), Assumed::DAY)
-                    | Assumed::when(
-                        v.window.as_ref().is_some_and(|w| w.provenance.is_assumed()),
-                        Assumed::WINDOW,
-                    ),
-            });
-        }
-        for (i, c) in arm.components.iter().enumerate() {
-            let n = c.timing.rule.count();
-            let assumed = component_assumed(trial, c);
-            let kind = match c.kind {
-                ComponentKind::CellInfusion => EventKind::CellInfusion,
-                ComponentKind::PlasmaExchange => EventKind::PlasmaExchange,
-            };
-            for k in 0..n {
-                let when = match &c.timing.rule {
-                    TimingRule::Days(days) => When::Day(days[k as usize]),
-                    TimingRule::Every {
-                        start_day,
-                        interval,
-                        ..
-                    } => match interval {
-                        Interval::Days(d) => When::Day(start_day + k * d),
-                        Interval::Weeks(w) => When::Day(start_day + k * w * 7),
-                        Interval::Months(m) => When::Months {
-                            base_day: *start_day,
-                            months: k * m,
-                        },
-                    },
-                };
-                let after = c
-                    .timing
-                    .after
-                    .as_ref()
-                    .filter(|a| a.applies_to(k + 1))
-                    .map(|a| a.component);
-                slots.push(Slot {
-                    when,
-                    rank: 2 + ranks[i],
-                    origin: Origin::Component(i),
-                    kind,
-                    occurrence: k + 1,
-                    occurrences: n,
-                    after,
-                    assumed,
-                });
-            }
-        }
+        push_background_slots(arm, &mut slots);
+        push_visit_slots(arm, &mut slots);
+        push_component_slots(trial, arm, &ranks, &mut slots);
         let presorted = slots.iter().all(|s| matches!(s.when, When::Day(_)));
         if presorted {
             slots.sort_by_key(|s| match s.when {
@@ -708,13 +642,52 @@ impl Plan<'_> {
         calendar: Option<&SiteCalendar>,
         fixes: &[(usize, Fix)],
     ) -> Result<Placement, ScheduleError> {
-        let n_comp = self.arm.components.len();
         let mut planned = Vec::with_capacity(self.slots.len());
         for s in &self.slots {
             planned.push(slot_date(s, start)?);
         }
-        // Slot -> item (background has none); items in slot order, so each component's
-        // occurrences come in order.
+        let (item_of, items) = self.placement_items(&planned, fixes);
+        let (policies, assumed) = self.placement_policies();
+        let first = timing::date_of_day(start, 1).unwrap_or(start);
+        let last = NaiveDate::from_ymd_opt(9999, 12, 31).expect("a date");
+        let open = |d: NaiveDate| d >= first && d <= last && calendar.is_none_or(|c| c.is_open(d));
+        let placed = moves::place(&items, &policies, open, |d| {
+            calendar.is_none_or(|c| c.covers(d))
+        });
+        let moved = Moved {
+            items: &items,
+            placed: &placed,
+            policies: &policies,
+            assumed: &assumed,
+        };
+        let mut out: Vec<(NaiveDate, PlacedSlot)> = (0..self.slots.len())
+            .map(|k| {
+                let item = Some(item_of[k]).filter(|&i| i != usize::MAX);
+                moved.slot(k, planned[k], item)
+            })
+            .collect();
+        // A move, an anchor or a recorded date can push an event past the calendar the
+        // outputs can show (a record row dated 9999-12-31): no placement then.
+        if let Some((_, p)) = out.iter().find(|(d, _)| *d > last || d.year() < 1) {
+            return Err(ScheduleError::DateOutOfRange(i64::from(p.day)));
+        }
+        // Stable: equal (date, rank) keep slot order, as an unmoved calendar does.
+        out.sort_by_key(|(date, p)| (*date, self.slots[p.slot as usize].rank));
+        Ok(Placement {
+            items: out.into_iter().map(|(_, p)| p).collect(),
+        })
+    }
+
+    /// The items [`moves::place`] places, from the slots planned on `planned`, and the
+    /// item of each slot (`usize::MAX` for background, which has none). Items come in
+    /// slot order, so each component's occurrences come in order; a component given
+    /// after another follows its occurrence planned the same day.
+    fn placement_items(
+        &self,
+        planned: &[(NaiveDate, i64)],
+        fixes: &[(usize, Fix)],
+    ) -> (Vec<usize>, Vec<Item>) {
+        let n_comp = self.arm.components.len();
         let mut item_of = vec![usize::MAX; self.slots.len()];
         let mut items: Vec<Item> = Vec::with_capacity(self.slots.len());
         let mut by_component: std::collections::HashMap<(usize, NaiveDate), usize> =
@@ -743,7 +716,14 @@ impl Plan<'_> {
                 items[item_of[k]].leader = by_component.get(&(a, planned[k].0)).copied();
             }
         }
-        let mut policies: Vec<moves::Policy> = Vec::with_capacity(n_comp + self.arm.visits.len());
+        (item_of, items)
+    }
+
+    /// Each series' closed-day policy (components, then visits), and whether it is
+    /// assumed.
+    fn placement_policies(&self) -> (Vec<moves::Policy>, Vec<bool>) {
+        let n = self.arm.components.len() + self.arm.visits.len();
+        let mut policies: Vec<moves::Policy> = Vec::with_capacity(n);
         let mut assumed: Vec<bool> = Vec::with_capacity(policies.capacity());
         for c in &self.arm.components {
             policies.push(c.timing.closed_days.policy());
@@ -753,62 +733,7 @@ impl Plan<'_> {
             policies.push(v.policy());
             assumed.push(v.policy_assumed());
         }
-        let first = timing::date_of_day(start, 1).unwrap_or(start);
-        let last = NaiveDate::from_ymd_opt(9999, 12, 31).expect("a date");
-        let open = |d: NaiveDate| d >= first && d <= last && calendar.is_none_or(|c| c.is_open(d));
-        let placed = moves::place(&items, &policies, open, |d| {
-            calendar.is_none_or(|c| c.covers(d))
-        });
-        let mut out: Vec<(NaiveDate, PlacedSlot)> = (0..self.slots.len())
-            .map(|k| {
-                let (date, day) = planned[k];
-                let mut p = PlacedSlot {
-                    slot: k as u32,
-                    // Study days of dates in 0001-9999: under 3.7 million.
-                    day: day as i32,
-                    shift: 0,
-                    flags: Flags::NONE,
-                    by_assumed_rule: false,
-                    reprojected_by_assumed: false,
-                    held: false,
-                    late: 0,
-                    beyond: 0,
-                };
-                let Some(i) = Some(item_of[k]).filter(|&i| i != usize::MAX) else {
-                    return (date, p);
-                };
-                let got = placed[i];
-                // Both dates lie in 0001-9999: under 3.7 million days apart.
-                p.shift = (got.date - date).num_days() as i32;
-                p.day += p.shift;
-                p.flags = got.flags;
-                p.held = got.held;
-                let by_assumed = assumed[items[i].series]
-                    || items[i].leader.is_some_and(|l| assumed[items[l].series]);
-                p.by_assumed_rule = by_assumed && got.by_rule;
-                p.reprojected_by_assumed = by_assumed && got.flags.contains(Flags::REPROJECTED);
-                p.late = (got.date - got.expected).num_days() as i32;
-                // A window is judged from the planned date (the day-1 grid), whatever
-                // an anchor or a site calendar did to the schedule.
-                if let Some((before, after)) = policies[items[i].series].window {
-                    let off = (got.date - date).num_days();
-                    if off < -i64::from(before) || off > i64::from(after) {
-                        p.beyond = off as i32;
-                    }
-                }
-                (got.date, p)
-            })
-            .collect();
-        // A move, an anchor or a recorded date can push an event past the calendar the
-        // outputs can show (a record row dated 9999-12-31): no placement then.
-        if let Some((_, p)) = out.iter().find(|(d, _)| *d > last || d.year() < 1) {
-            return Err(ScheduleError::DateOutOfRange(i64::from(p.day)));
-        }
-        // Stable: equal (date, rank) keep slot order, as an unmoved calendar does.
-        out.sort_by_key(|(date, p)| (*date, self.slots[p.slot as usize].rank));
-        Ok(Placement {
-            items: out.into_iter().map(|(_, p)| p).collect(),
-        })
+        (policies, assumed)
     }
 
     /// As [`Plan::expand_with`], with the events where `placement` puts them.
@@ -1080,8 +1005,6 @@ impl Plan<'_> {
         out: &mut [Event],
     ) -> Result<(), ScheduleError> {
         let weights: Vec<(NaiveDate, Kg, u32)> = log.weights().collect();
-        // The weight in force on a date: the latest recorded on or before it.
-        let weight_on = |d: NaiveDate| weights.iter().rev().find(|w| w.0 <= d).map(|w| (w.1, w.2));
         // The doses at each recorded weight, computed once.
         let mut at_weight: Vec<Option<Doses>> = (0..weights.len()).map(|_| None).collect();
         let end = log.end();
@@ -1092,147 +1015,130 @@ impl Plan<'_> {
                 Origin::Background(_) => None,
             };
             let rec = target.and_then(|t| log.find(t, e.occurrence));
-            let held = e.status == Status::Held;
-            e.status = match (rec.map(|r| r.kind), target, end) {
-                (Some(RecordKind::Given), _, _) => Status::Given,
-                (Some(_), _, _) => Status::Missed,
-                // After a withdrawal or death nothing of the patient's is due: what is
-                // unrecorded is closed, background treatment included; what was due
-                // before it was not given.
-                (None, _, Some((d, kind))) => {
-                    if target.is_some() && e.date < d {
-                        e.deviation.set(Code::NOT_GIVEN);
-                        e.deviation.ended = Some(kind);
-                    }
-                    Status::Cancelled
-                }
-                (None, None, None) => Status::Planned,
-                // A later occurrence given closes an earlier one left unrecorded: it
-                // was not given before it, and will not be after.
-                (None, Some(t), None) if log.given_after(t, e.occurrence) => {
-                    e.deviation.set(Code::ORDER);
-                    Status::Missed
-                }
-                (None, Some(_), None) if held => {
-                    e.deviation.set(Code::HELD);
-                    Status::Held
-                }
-                (None, Some(_), None) if e.date <= as_of => Status::Due,
-                (None, Some(_), None) => Status::Planned,
-            };
+            e.status = record_status(e, log, target, rec, end, as_of);
             if e.status != Status::Given {
                 e.deviation.days = 0;
                 e.deviation.beyond = 0;
             }
-            // The weight in force on the day it is given, was due or is planned, for a
-            // per-kg dose that follows recorded weights (`dose.weight_basis`).
-            let follows = match e.origin {
-                Origin::Component(c) => {
-                    self.arm.components[c].dose.weight_basis.value == WeightBasis::Current
-                }
-                _ => false,
-            };
-            if let Some((kg, line)) = weight_on(e.date).filter(|_| follows)
-                && kg != weight_kg
-            {
-                e.weight = Some(kg);
-                if let Origin::Component(c) = e.origin
-                    && e.dose_per_kg.is_some()
-                {
-                    let k = weights
-                        .iter()
-                        .position(|x| x.2 == line)
-                        .expect("a recorded weight");
-                    let doses = at_weight[k].get_or_insert_with(|| self.doses_for(kg));
-                    let dose = doses[c].0;
-                    let comp = &self.arm.components[c];
-                    if let (Some(d), Some(max)) = (dose, comp.dose.max_per_dose)
-                        && d > max
-                    {
-                        return Err(ScheduleError::AtRecordedWeight {
-                            line,
-                            source: Box::new(ScheduleError::AboveMaximum {
-                                component: comp.id.clone(),
-                                occurrence: e.occurrence,
-                                dose: d,
-                                max,
-                                unit: self.trial.products[comp.product].unit.as_str(),
-                            }),
-                        });
-                    }
-                    e.dose = dose;
-                    e.volume_ml = self.volume(c, dose);
-                    e.deviation.set_weight_change(weight_kg, kg);
-                }
-            }
-            let planned = e.dose;
-            match e.status {
-                Status::Planned | Status::Held => {}
-                Status::Given => {
-                    e.planned_amount = planned;
-                    if let Some(r) = rec
-                        && let (Some(a), Origin::Component(c)) = (r.amount(), e.origin)
-                    {
-                        e.dose = Some(a);
-                        e.volume_ml = self.volume(c, Some(a));
-                    }
-                    if e.deviation.days > 0 {
-                        e.deviation.set(Code::LATE);
-                    } else if e.deviation.days < 0 {
-                        e.deviation.set(Code::EARLY);
-                    }
-                    if e.deviation.beyond != 0 {
-                        e.deviation.set(Code::OUTSIDE_WINDOW);
-                    }
-                    if let (Some(p), Some(a), Origin::Component(c)) = (planned, e.dose, e.origin)
-                        && p > 0.0
-                    {
-                        let pct = (a - p) / p * 100.0;
-                        let tol = self.arm.components[c].dose.tolerance_pct.value;
-                        // A hair over the tolerance in binary arithmetic is not a deviation.
-                        if pct.abs() > tol + 1e-9 {
-                            e.deviation.dose_pct = pct;
-                            e.deviation.set(if pct < 0.0 {
-                                Code::DOSE_LOW
-                            } else {
-                                Code::DOSE_HIGH
-                            });
-                        }
-                    }
-                }
-                Status::Missed | Status::Cancelled => {
-                    e.planned_amount = planned;
-                    e.dose = None;
-                    e.cumulative_dose = None;
-                    e.volume_ml = None;
-                    if rec.is_some() {
-                        e.deviation.set(Code::MISSED);
-                    }
-                }
-                Status::Due => {
-                    e.planned_amount = planned;
-                    e.deviation.overdue_days = (as_of - e.date).num_days() as i32;
-                    e.deviation.set(Code::OVERDUE);
-                }
-            }
+            self.at_recorded_weight(e, weight_kg, &weights, &mut at_weight)?;
+            self.apply_status(e, rec, as_of);
         }
-        // A dose recorded after another component that day needs that one given that day.
-        for k in 0..out.len() {
-            let e = &out[k];
-            if e.status != Status::Given {
-                continue;
+        order_deviations(out);
+        Ok(())
+    }
+
+    /// The dose of `e` at the weight in force on the day it is given, was due or is
+    /// planned, for a per-kg dose that follows recorded weights (`dose.weight_basis`).
+    fn at_recorded_weight(
+        &self,
+        e: &mut Event,
+        weight_kg: Kg,
+        weights: &[(NaiveDate, Kg, u32)],
+        at_weight: &mut [Option<Doses>],
+    ) -> Result<(), ScheduleError> {
+        // The weight in force on a date: the latest recorded on or before it.
+        let weight_on = |d: NaiveDate| weights.iter().rev().find(|w| w.0 <= d).map(|w| (w.1, w.2));
+        let follows = match e.origin {
+            Origin::Component(c) => {
+                self.arm.components[c].dose.weight_basis.value == WeightBasis::Current
             }
-            if let Some(a) = e.after {
-                let date = e.date;
-                let with_leader = out.iter().any(|x| {
-                    x.origin == Origin::Component(a) && x.status == Status::Given && x.date == date
-                });
-                if !with_leader {
-                    out[k].deviation.set(Code::ORDER);
+            _ => false,
+        };
+        if let Some((kg, line)) = weight_on(e.date).filter(|_| follows)
+            && kg != weight_kg
+        {
+            e.weight = Some(kg);
+            if let Origin::Component(c) = e.origin
+                && e.dose_per_kg.is_some()
+            {
+                let k = weights
+                    .iter()
+                    .position(|x| x.2 == line)
+                    .expect("a recorded weight");
+                let doses = at_weight[k].get_or_insert_with(|| self.doses_for(kg));
+                let dose = doses[c].0;
+                let comp = &self.arm.components[c];
+                if let (Some(d), Some(max)) = (dose, comp.dose.max_per_dose)
+                    && d > max
+                {
+                    return Err(ScheduleError::AtRecordedWeight {
+                        line,
+                        source: Box::new(ScheduleError::AboveMaximum {
+                            component: comp.id.clone(),
+                            occurrence: e.occurrence,
+                            dose: d,
+                            max,
+                            unit: self.trial.products[comp.product].unit.as_str(),
+                        }),
+                    });
                 }
+                e.dose = dose;
+                e.volume_ml = self.volume(c, dose);
+                e.deviation.set_weight_change(weight_kg, kg);
             }
         }
         Ok(())
+    }
+
+    /// The amounts and deviations of `e` its status brings: what was given against
+    /// what was planned, what was missed, what is overdue.
+    fn apply_status(&self, e: &mut Event, rec: Option<&Record>, as_of: NaiveDate) {
+        let planned = e.dose;
+        match e.status {
+            Status::Planned | Status::Held => {}
+            Status::Given => {
+                e.planned_amount = planned;
+                if let Some(r) = rec
+                    && let (Some(a), Origin::Component(c)) = (r.amount(), e.origin)
+                {
+                    e.dose = Some(a);
+                    e.volume_ml = self.volume(c, Some(a));
+                }
+                self.given_deviations(e, planned);
+            }
+            Status::Missed | Status::Cancelled => {
+                e.planned_amount = planned;
+                e.dose = None;
+                e.cumulative_dose = None;
+                e.volume_ml = None;
+                if rec.is_some() {
+                    e.deviation.set(Code::MISSED);
+                }
+            }
+            Status::Due => {
+                e.planned_amount = planned;
+                e.deviation.overdue_days = (as_of - e.date).num_days() as i32;
+                e.deviation.set(Code::OVERDUE);
+            }
+        }
+    }
+
+    /// The deviations of a given dose: late, early, outside its window, and an amount
+    /// beyond the component's tolerance from the `planned` one.
+    fn given_deviations(&self, e: &mut Event, planned: Option<f64>) {
+        if e.deviation.days > 0 {
+            e.deviation.set(Code::LATE);
+        } else if e.deviation.days < 0 {
+            e.deviation.set(Code::EARLY);
+        }
+        if e.deviation.beyond != 0 {
+            e.deviation.set(Code::OUTSIDE_WINDOW);
+        }
+        if let (Some(p), Some(a), Origin::Component(c)) = (planned, e.dose, e.origin)
+            && p > 0.0
+        {
+            let pct = (a - p) / p * 100.0;
+            let tol = self.arm.components[c].dose.tolerance_pct.value;
+            // A hair over the tolerance in binary arithmetic is not a deviation.
+            if pct.abs() > tol + 1e-9 {
+                e.deviation.dose_pct = pct;
+                e.deviation.set(if pct < 0.0 {
+                    Code::DOSE_LOW
+                } else {
+                    Code::DOSE_HIGH
+                });
+            }
+        }
     }
 
     /// The volume of `dose` of component `c`'s product, in mL.
@@ -1242,6 +1148,65 @@ impl Plan<'_> {
             Unit::Ml => Some(d),
             Unit::Cells => product.concentration_cells_per_ml.map(|c| d / c),
         })
+    }
+}
+
+/// The status the record gives event `e` (`rec` is its own record, if any), with the
+/// deviations that come with it.
+fn record_status(
+    e: &mut Event,
+    log: &PatientLog,
+    target: Option<Target>,
+    rec: Option<&Record>,
+    end: Option<(NaiveDate, RecordKind)>,
+    as_of: NaiveDate,
+) -> Status {
+    let held = e.status == Status::Held;
+    match (rec.map(|r| r.kind), target, end) {
+        (Some(RecordKind::Given), _, _) => Status::Given,
+        (Some(_), _, _) => Status::Missed,
+        // After a withdrawal or death nothing of the patient's is due: what is
+        // unrecorded is closed, background treatment included; what was due
+        // before it was not given.
+        (None, _, Some((d, kind))) => {
+            if target.is_some() && e.date < d {
+                e.deviation.set(Code::NOT_GIVEN);
+                e.deviation.ended = Some(kind);
+            }
+            Status::Cancelled
+        }
+        (None, None, None) => Status::Planned,
+        // A later occurrence given closes an earlier one left unrecorded: it
+        // was not given before it, and will not be after.
+        (None, Some(t), None) if log.given_after(t, e.occurrence) => {
+            e.deviation.set(Code::ORDER);
+            Status::Missed
+        }
+        (None, Some(_), None) if held => {
+            e.deviation.set(Code::HELD);
+            Status::Held
+        }
+        (None, Some(_), None) if e.date <= as_of => Status::Due,
+        (None, Some(_), None) => Status::Planned,
+    }
+}
+
+/// A dose recorded after another component that day needs that one given that day.
+fn order_deviations(out: &mut [Event]) {
+    for k in 0..out.len() {
+        let e = &out[k];
+        if e.status != Status::Given {
+            continue;
+        }
+        if let Some(a) = e.after {
+            let date = e.date;
+            let with_leader = out.iter().any(|x| {
+                x.origin == Origin::Component(a) && x.status == Status::Given && x.date == date
+            });
+            if !with_leader {
+                out[k].deviation.set(Code::ORDER);
+            }
+        }
     }
 }
 
@@ -1481,6 +1446,149 @@ fn exact_product_i128(a: Decimal, b: Decimal, step: Option<Decimal>, whole: bool
 /// doses are used as written (rounded the same way).
 pub fn dose_amount(dose: &Dose, unit: Unit, weight_kg: Kg) -> (Option<f64>, Option<f64>) {
     DoseRule::new(dose, unit).apply(weight_kg)
+}
+
+/// What [`moves::place`] did with a plan's items, with each series' policy and whether
+/// it is assumed: what a placed slot is read from.
+struct Moved<'a> {
+    items: &'a [Item],
+    placed: &'a [moves::Placed],
+    policies: &'a [moves::Policy],
+    assumed: &'a [bool],
+}
+
+impl Moved<'_> {
+    /// Slot `k`, planned on `date` (study day `day`), where its item (none for
+    /// background) was placed, with the date it sorts by.
+    fn slot(
+        &self,
+        k: usize,
+        (date, day): (NaiveDate, i64),
+        item: Option<usize>,
+    ) -> (NaiveDate, PlacedSlot) {
+        let mut p = PlacedSlot {
+            slot: k as u32,
+            // Study days of dates in 0001-9999: under 3.7 million.
+            day: day as i32,
+            shift: 0,
+            flags: Flags::NONE,
+            by_assumed_rule: false,
+            reprojected_by_assumed: false,
+            held: false,
+            late: 0,
+            beyond: 0,
+        };
+        let Some(i) = item else {
+            return (date, p);
+        };
+        let (items, assumed) = (self.items, self.assumed);
+        let got = self.placed[i];
+        // Both dates lie in 0001-9999: under 3.7 million days apart.
+        p.shift = (got.date - date).num_days() as i32;
+        p.day += p.shift;
+        p.flags = got.flags;
+        p.held = got.held;
+        let by_assumed =
+            assumed[items[i].series] || items[i].leader.is_some_and(|l| assumed[items[l].series]);
+        p.by_assumed_rule = by_assumed && got.by_rule;
+        p.reprojected_by_assumed = by_assumed && got.flags.contains(Flags::REPROJECTED);
+        p.late = (got.date - got.expected).num_days() as i32;
+        // A window is judged from the planned date (the day-1 grid), whatever
+        // an anchor or a site calendar did to the schedule.
+        if let Some((before, after)) = self.policies[items[i].series].window {
+            let off = (got.date - date).num_days();
+            if off < -i64::from(before) || off > i64::from(after) {
+                p.beyond = off as i32;
+            }
+        }
+        (got.date, p)
+    }
+}
+
+/// The arm's background treatments, one slot each, first in their day.
+fn push_background_slots(arm: &Arm, slots: &mut Vec<Slot>) {
+    for (i, b) in arm.background.iter().enumerate() {
+        slots.push(Slot {
+            when: When::Day(b.start_day),
+            rank: 0,
+            origin: Origin::Background(i),
+            kind: EventKind::Background,
+            occurrence: 1,
+            occurrences: 1,
+            after: None,
+            assumed: Assumed::when(b.provenance.is_assumed(), Assumed::BACKGROUND),
+        });
+    }
+}
+
+/// The arm's visits, one slot each, after background treatment in their day.
+fn push_visit_slots(arm: &Arm, slots: &mut Vec<Slot>) {
+    for (i, v) in arm.visits.iter().enumerate() {
+        slots.push(Slot {
+            when: When::Day(v.day),
+            rank: 1,
+            origin: Origin::Visit(i),
+            kind: EventKind::Visit,
+            occurrence: 1,
+            occurrences: 1,
+            after: None,
+            assumed: Assumed::when(v.provenance.is_assumed(), Assumed::DAY)
+                | Assumed::when(
+                    v.window.as_ref().is_some_and(|w| w.provenance.is_assumed()),
+                    Assumed::WINDOW,
+                ),
+        });
+    }
+}
+
+/// Every occurrence of the arm's components, a slot each, ranked in their day after
+/// visits by `ranks`.
+fn push_component_slots(trial: &Trial, arm: &Arm, ranks: &[u32], slots: &mut Vec<Slot>) {
+    for (i, c) in arm.components.iter().enumerate() {
+        let n = c.timing.rule.count();
+        let assumed = component_assumed(trial, c);
+        let kind = match c.kind {
+            ComponentKind::CellInfusion => EventKind::CellInfusion,
+            ComponentKind::PlasmaExchange => EventKind::PlasmaExchange,
+        };
+        for k in 0..n {
+            let after = c
+                .timing
+                .after
+                .as_ref()
+                .filter(|a| a.applies_to(k + 1))
+                .map(|a| a.component);
+            slots.push(Slot {
+                when: occurrence_when(&c.timing.rule, k),
+                rank: 2 + ranks[i],
+                origin: Origin::Component(i),
+                kind,
+                occurrence: k + 1,
+                occurrences: n,
+                after,
+                assumed,
+            });
+        }
+    }
+}
+
+/// When occurrence `k` (from 0) of a timing rule falls.
+fn occurrence_when(rule: &TimingRule, k: u32) -> When {
+    match rule {
+        TimingRule::Days(days) => When::Day(days[k as usize]),
+        TimingRule::Every {
+            start_day,
+            interval,
+            ..
+        } => match interval {
+            Interval::Days(d) => When::Day(start_day + k * d),
+            Interval::Weeks(w) => When::Day(start_day + k * w * 7),
+            Interval::Months(m) => When::Months {
+                base_day: *start_day,
+                months: k * m,
+            },
+        },
+    }
 }
 
 /// Each component's position in a stable topological order of the `after` relation.
