@@ -394,13 +394,14 @@ fn a_source_named_a_thousand_times_is_said_once() {
     assert!(run.stderr.lines().count() <= 3, "{}", run.stderr);
 }
 
-/// The shortest of `repeats` runs of `calendars check` on `dir`.
+/// The least processor time of `repeats` runs of `calendars check` on `dir` (see
+/// [`cpu_time`]: other work on the machine does not lengthen it).
 fn fastest(dir: &Path, repeats: usize) -> Duration {
     (0..repeats)
         .map(|_| {
-            let t = Instant::now();
-            check(dir).expect_code(0);
-            t.elapsed()
+            let (t, code) = cpu_time(["calendars".as_ref(), "check".as_ref(), dir.as_os_str()]);
+            assert_eq!(code, Some(0), "calendars check {} failed", dir.display());
+            t
         })
         .min()
         .unwrap()
@@ -417,8 +418,8 @@ fn growth(file: &str, make: impl Fn(usize) -> String, small: usize) -> f64 {
 fn growth_of(make: impl Fn(usize) -> tempfile::TempDir, small: usize) -> f64 {
     let (a, b) = (make(small), make(small * 10));
     fastest(a.path(), 1); // warm the file cache and the binary
-    // The two sizes take turns, so that a burst of other work on the machine (the other
-    // tests of this binary) weighs on both alike; the fastest of each counts.
+    // The two sizes take turns (a cache warmed for one weighs on both alike); the least
+    // processor time of each counts.
     let (mut ta, mut tb) = (Duration::MAX, Duration::MAX);
     for _ in 0..3 {
         ta = ta.min(fastest(a.path(), 1));

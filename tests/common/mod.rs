@@ -832,3 +832,47 @@ pub fn limits_scenario(trial_id: &str) -> String {
     }
     t
 }
+
+/// The processor time (user and system, all threads) one run of the binary takes, from the
+/// crate root, with its exit code. The growth-ratio tests compare it between input sizes:
+/// unlike the time on the clock, it does not grow when other work (the other tests of this
+/// binary, a build) shares the machine. The child is reaped with `wait4`, which gives that
+/// child's own usage; output is discarded.
+pub fn cpu_time<I, S>(args: I) -> (std::time::Duration, Option<i32>)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    use std::process::Stdio;
+    #[expect(
+        clippy::zombie_processes,
+        reason = "reaped below by wait4, which std cannot do"
+    )]
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_dosesim"))
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dosesim runs");
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: an all-zero rusage is a valid value of the plain C struct wait4 fills in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our own child, not yet waited for (std only reaps on `wait`), and
+    // both pointers are to live, writable locals.
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(
+        reaped,
+        pid,
+        "wait4 failed: {}",
+        std::io::Error::last_os_error()
+    );
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    let time = |t: libc::timeval| {
+        std::time::Duration::from_secs(t.tv_sec as u64)
+            + std::time::Duration::from_micros(t.tv_usec as u64)
+    };
+    (time(usage.ru_utime) + time(usage.ru_stime), code)
+}
