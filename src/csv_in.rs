@@ -306,6 +306,7 @@ pub struct Rows<'a> {
 
 impl Rows<'_> {
     /// Reads the next row into `row` and gives its line; `None` after the last row.
+    #[inline]
     pub fn read(&mut self, row: &mut csv::ByteRecord) -> Option<Result<usize, Unreadable>> {
         match self.rdr.read_byte_record(row) {
             Ok(false) => None,
@@ -340,6 +341,7 @@ impl<'a> LineCounter<'a> {
     /// The line of the record starting at `offset`: the CSV reader's offset of a record
     /// may stand on the line end of the one before (CRLF) or on blank lines before it,
     /// which are skipped.
+    #[inline]
     fn at(&mut self, offset: usize) -> usize {
         let mut start = offset.min(self.data.len());
         while start < self.data.len() && matches!(self.data[start], b'\r' | b'\n') {

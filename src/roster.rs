@@ -485,6 +485,7 @@ impl<'a> Context<'a> {
 
     /// Checks one row and keeps its entry. A bad row keeps its id, so that a duplicate of
     /// it is still reported.
+    #[inline]
     fn row(
         &self,
         part: &mut Part,
@@ -529,6 +530,7 @@ impl<'a> Context<'a> {
 
     /// The patient id: there, safe in file names; warned about when a spreadsheet would
     /// read it as something else.
+    #[inline]
     fn id(&self, part: &mut Part, id: &str, line: usize) {
         if id.is_empty() {
             part.problem(self.problem(line, "patient_id", "missing patient_id".into()));
@@ -549,6 +551,7 @@ impl<'a> Context<'a> {
     }
 
     /// The arm, as an index into [`Trial::arms`].
+    #[inline]
     fn arm(&self, part: &mut Part, arm_text: &str, line: usize) -> Option<u16> {
         let arm = self.arms.get(arm_text.as_bytes()).copied();
         if arm.is_none() {
@@ -567,6 +570,7 @@ impl<'a> Context<'a> {
     }
 
     /// The weight, within the hard limits; warned about outside the scenario's usual range.
+    #[inline]
     fn weight(&self, part: &mut Part, weight_text: &str, id: &str, line: usize) -> Option<Kg> {
         match weight_text.parse::<Kg>() {
             Ok(w) => match check_weight(w, &self.trial.weight) {
@@ -599,6 +603,7 @@ impl<'a> Context<'a> {
     }
 
     /// The site (the optional `site` column), as an index into the slice's sites.
+    #[inline]
     fn site(
         &self,
         part: &mut Part,
