@@ -1334,9 +1334,10 @@ fn holiday_row(
     if let Some(msg) = name_problem(name) {
         problems.push(Problem::new(path, msg).at(at).field("name"));
     }
+    // In any letter case: a spreadsheet saves the values as TRUE and FALSE.
     let open = match cell(2) {
-        "true" => Some(true),
-        "false" => Some(false),
+        v if v.eq_ignore_ascii_case("true") => Some(true),
+        v if v.eq_ignore_ascii_case("false") => Some(false),
         other => {
             problems.push(
                 Problem::new(path, format!("'{other}' is not true or false"))
@@ -1630,5 +1631,14 @@ mod tests {
             e.contains("h.csv:2: open: 'maybe' is not true or false"),
             "{e}"
         );
+        // TRUE and FALSE, as a spreadsheet saves them, mean the same.
+        std::fs::write(
+            dir.path().join("h.csv"),
+            "date,name,open\n2027-01-01,New Year,FALSE\n2027-01-09,Make-up day,True\n",
+        )
+        .unwrap();
+        let cal = load(&path).unwrap();
+        assert_eq!(cal.day(d("2027-01-01")), Day::Holiday("New Year"));
+        assert_eq!(cal.day(d("2027-01-09")), Day::MadeOpen("Make-up day"));
     }
 }

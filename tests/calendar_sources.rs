@@ -518,15 +518,15 @@ fn reading_a_site_calendars_own_lists_takes_time_in_proportion_to_their_length()
 }
 
 /// A holiday CSV as a Windows spreadsheet saves it: a byte-order mark, the header's names
-/// capitalised, CRLF line ends, a blank line: read as the roster and the log are (one CSV
-/// reader), each bad cell named on its own line.
+/// capitalised, FALSE for false, CRLF line ends, a blank line: read as the roster and the
+/// log are (one CSV reader), each bad cell named on its own line.
 #[test]
 fn a_holiday_csv_saved_by_a_windows_spreadsheet_names_the_right_lines() {
     let text = [
         "\u{feff}Date, Name ,Open",
-        "2026-10-01,National Day,FALSE",
+        "2026-10-01,National Day,no",
         "",
-        "2026-10-02,Golden week,false",
+        "2026-10-02,Golden week,FALSE",
         "2026-02-30,Typo,false",
         "",
     ]
@@ -539,12 +539,14 @@ fn a_holiday_csv_saved_by_a_windows_spreadsheet_names_the_right_lines() {
     run.expect_code(2);
     let csv = dir.path().join("h.csv").display().to_string();
     for expected in [
-        format!("{csv}:2: open: 'FALSE' is not true or false"),
+        format!("{csv}:2: open: 'no' is not true or false"),
         format!("{csv}:5: date: '2026-02-30' is not a real calendar date"),
     ] {
         assert!(run.stderr.contains(&expected), "{expected}\n{}", run.stderr);
     }
+    // FALSE, as the spreadsheet writes false, is read: line 4 is no problem.
     assert!(run.stderr.contains("2 problems:"), "{}", run.stderr);
+    assert!(!run.stderr.contains(&format!("{csv}:4:")), "{}", run.stderr);
 }
 
 /// A holiday CSV's problems name the line the row is on, with CRLF line ends and blank

@@ -203,14 +203,7 @@ impl PlacedNotes {
         arm: &dosesim::model::Arm,
         events: &[dosesim::schedule::Event],
     ) {
-        self.count(
-            cal,
-            events
-                .iter()
-                .filter(|e| e.kind != dosesim::schedule::EventKind::Background)
-                .filter(|e| to_come(e.status))
-                .map(|e| (e.date, e.flags)),
-        );
+        self.count(cal, to_come_days(events));
         self.name(cal, who, arm, events);
     }
 
@@ -247,6 +240,18 @@ fn count(n: usize, what: &str) -> String {
     } else {
         format!("{n} {what}s")
     }
+}
+
+/// The (date, flags) of the doses and visits still to come in `events`: what a site has
+/// to arrange (background treatment is not the site's to place).
+fn to_come_days(
+    events: &[dosesim::schedule::Event],
+) -> impl Iterator<Item = (chrono::NaiveDate, dosesim::moves::Flags)> + '_ {
+    events
+        .iter()
+        .filter(|e| e.kind != dosesim::schedule::EventKind::Background)
+        .filter(|e| to_come(e.status))
+        .map(|e| (e.date, e.flags))
 }
 
 /// Whether an event is still to come, so that a site has to arrange it: planned, due or
@@ -312,14 +317,7 @@ pub fn warn_closed_days(cohort: &Cohort) {
                 let recorded = cohort.log.is_some_and(|l| !l.patient(i).is_empty());
                 if recorded {
                     cohort.expand(i, &mut events);
-                    notes.count(
-                        cal,
-                        events
-                            .iter()
-                            .filter(|e| e.kind != dosesim::schedule::EventKind::Background)
-                            .filter(|e| to_come(e.status))
-                            .map(|e| (e.date, e.flags)),
-                    );
+                    notes.count(cal, to_come_days(&events));
                 } else {
                     notes.count(cal, placed);
                 }
