@@ -4,6 +4,7 @@
 //! Every test module uses only part of it.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod mutate;
 
 use std::path::{Path, PathBuf};
