@@ -1016,41 +1016,7 @@ impl Chart for StepChart {
                 (py - d).clamp(px_y.start, px_y.end),
             )
         };
-        // Later curves are drawn first so that the first arm ends on top.
-        for c in self.curves.iter().rev() {
-            // What was given is solid; the overdue and re-projected rest is dashed.
-            let solid = c.given.as_ref().unwrap_or(&c.corners);
-            let given = split_projected(solid, c.projected_after).0;
-            let projected = split_projected(&c.corners, c.dashed_from()).1;
-            let pts = simplify(given.iter().map(|&p| at(c, p)));
-            if c.shift == 0 {
-                root.draw(&PathElement::new(pts, c.color.stroke_width(2)))?;
-            } else {
-                dashed_path(root, &pts, c.color.stroke_width(2))?;
-            }
-            if !projected.is_empty() {
-                let pts = simplify(projected.iter().map(|&p| at(c, p)));
-                dashed_path(root, &pts, c.color.stroke_width(2))?;
-            }
-        }
-        let marks: Vec<Vec<(i32, i32)>> = self
-            .curves
-            .iter()
-            .map(|c| c.marks.iter().map(|&p| at(c, p)).collect())
-            .collect();
-        let spacing = marker_spacing(&marks);
-        for (c, pts) in self.curves.iter().zip(&marks).rev() {
-            for p in thin(pts, spacing) {
-                marker(root, p, c.marker, 5, c.color.mix(0.9), c.color)?;
-            }
-            // Not given: the marker's outline alone.
-            for &p in &c.hollow {
-                marker(root, at(c, p), c.marker, 5, WHITE.to_rgba(), c.color)?;
-            }
-            for &p in &c.moved {
-                moved_ring(root, at(c, p))?;
-            }
-        }
+        self.draw_curves(root, &at)?;
         if !self.later_visits.is_empty() {
             let style = anchored(text(NOTE_PX, MUTED), HPos::Right, VPos::Bottom);
             let note = Measure::new(&style)?.fit(
@@ -1156,6 +1122,54 @@ fn thin(pts: &[(i32, i32)], spacing: i32) -> impl Iterator<Item = (i32, i32)> + 
 }
 
 impl StepChart {
+    /// The curves, later ones first so that the first arm ends on top, then their
+    /// markers: filled for doses given or to come, hollow for overdue ones, ringed where
+    /// moved. `at` places a curve's point in pixels.
+    fn draw_curves<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        at: &impl Fn(&Curve, (f64, f64)) -> (i32, i32),
+    ) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        for c in self.curves.iter().rev() {
+            // What was given is solid; the overdue and re-projected rest is dashed.
+            let solid = c.given.as_ref().unwrap_or(&c.corners);
+            let given = split_projected(solid, c.projected_after).0;
+            let projected = split_projected(&c.corners, c.dashed_from()).1;
+            let pts = simplify(given.iter().map(|&p| at(c, p)));
+            if c.shift == 0 {
+                root.draw(&PathElement::new(pts, c.color.stroke_width(2)))?;
+            } else {
+                dashed_path(root, &pts, c.color.stroke_width(2))?;
+            }
+            if !projected.is_empty() {
+                let pts = simplify(projected.iter().map(|&p| at(c, p)));
+                dashed_path(root, &pts, c.color.stroke_width(2))?;
+            }
+        }
+        let marks: Vec<Vec<(i32, i32)>> = self
+            .curves
+            .iter()
+            .map(|c| c.marks.iter().map(|&p| at(c, p)).collect())
+            .collect();
+        let spacing = marker_spacing(&marks);
+        for (c, pts) in self.curves.iter().zip(&marks).rev() {
+            for p in thin(pts, spacing) {
+                marker(root, p, c.marker, 5, c.color.mix(0.9), c.color)?;
+            }
+            // Not given: the marker's outline alone.
+            for &p in &c.hollow {
+                marker(root, at(c, p), c.marker, 5, WHITE.to_rgba(), c.color)?;
+            }
+            for &p in &c.moved {
+                moved_ring(root, at(c, p))?;
+            }
+        }
+        Ok(())
+    }
+
     /// The legend's entries for the marks of what became of a dose: overdue (hollow) and
     /// moved off a closed day (ringed), each when some curve has one.
     fn state_legend(&self) -> Vec<LegendItem> {

@@ -101,6 +101,23 @@ impl Timeline {
         })
     }
 
+    /// The radius of the largest dose's circle on lanes `lane_px` high and an axis
+    /// `inner_w` wide, and the study day the axis starts at so that day 1's circle clears
+    /// the lane names.
+    fn circle_size(&self, lane_px: f64, inner_w: f64) -> (f64, f64) {
+        // The largest circle fits its lane and, where doses are close, half the gap to the
+        // next dose (less a pixel and a half for rounding), so that circles do not overlap.
+        let fit_gap = |x0: f64| {
+            let gap_px = self.closest_doses() * inner_w / (self.x_max - x0).max(1.0);
+            gap_px / 2.0 - 1.5
+        };
+        let r_lane = (lane_px * 0.28).min(fit_gap(0.0)).clamp(4.0, 18.0);
+        // Start the axis early enough that a day-1 circle clears the lane labels. The
+        // earlier start narrows the days a little, so the circles are fitted again.
+        let x0 = left_pad(self.x_max, inner_w, r_lane + 4.0);
+        (r_lane.min(fit_gap(x0)).max(4.0), x0)
+    }
+
     /// The fewest days between two dose days of one lane (infinity when no lane has two).
     fn closest_doses(&self) -> f64 {
         self.lanes
@@ -184,17 +201,7 @@ impl Chart for Timeline {
         let centres: Vec<f64> = (0..n).map(|i| i as f64).collect();
         let y_area = widest + 20;
         let inner_w = f64::from(plot_w as i32 - y_area - margin_left - margin_right).max(1.0);
-        // The largest circle fits its lane and, where doses are close, half the gap to the
-        // next dose (less a pixel and a half for rounding), so that circles do not overlap.
-        let fit_gap = |x0: f64| {
-            let gap_px = self.closest_doses() * inner_w / (self.x_max - x0).max(1.0);
-            gap_px / 2.0 - 1.5
-        };
-        let r_lane = (lane_px * 0.28).min(fit_gap(0.0)).clamp(4.0, 18.0);
-        // Start the axis early enough that a day-1 circle clears the lane labels. The
-        // earlier start narrows the days a little, so the circles are fitted again.
-        let x0 = left_pad(self.x_max, inner_w, r_lane + 4.0);
-        let r_max = r_lane.min(fit_gap(x0)).max(4.0);
+        let (r_max, x0) = self.circle_size(lane_px, inner_w);
         let dates = self.dates_from;
         let label_px = f64::from(text_width(
             root,
