@@ -851,11 +851,12 @@ fn many_series_keep_the_chart_size_and_are_all_drawn() {
 #[test]
 fn the_day_axis_starts_early_enough_to_clear_day_one() {
     use super::cumulative::left_pad;
-    for (x_max, px) in [(30.0, 600.0), (300.0, 650.0), (1900.0, 640.0)] {
+    for (x_max, px) in [(60.0, 600.0), (300.0, 650.0), (1900.0, 640.0)] {
         let x0 = left_pad(x_max, px, 14.0);
+        assert!(x0 < 0.0, "{x_max}: starts at {x0}");
         let day1 = (1.0 - x0) * px / (x_max - x0);
         assert!((day1 - 14.0).abs() < 1e-9, "{x_max}: day 1 at {day1} px");
     }
-    // Day 1 already far enough from the axis: the axis starts at day 0.
-    assert_eq!(left_pad(10.0, 600.0, 14.0), 0.0);
+    // Day 1 already far enough from the axis (20 px): the axis starts at day 0.
+    assert_eq!(left_pad(30.0, 600.0, 14.0), 0.0);
 }
