@@ -81,7 +81,7 @@ fn chart_writes_an_svg_with_dates_and_per_kg_units() {
         .stderr(contains("uc_msc timing").and(contains("assumed")));
     let texts = svg_texts(&out);
     assert!(texts.contains(&"Cumulative dose (cells/kg)".to_string()));
-    assert!(texts.contains(&"Date (study day 1 = 2026-12-30)".to_string()));
+    assert!(texts.contains(&"Date (study day 1 = Wed 2026-12-30)".to_string()));
     assert!(texts.contains(&"msc-pe".to_string()) && texts.contains(&"msc".to_string()));
     assert!(
         !texts.contains(&"conventional".to_string()),
@@ -346,4 +346,231 @@ fn a_start_past_the_calendar_exits_2_naming_the_flag() {
                 .and(contains("outside the calendar the outputs can show")),
         );
     assert!(!out.exists());
+}
+
+/// The `<circle>` elements of an SVG file: (cx, cy, r, fill).
+fn svg_circles(path: &Path) -> Vec<(f64, f64, f64, String)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let num = |n: &roxmltree::Node, a: &str| n.attribute(a).unwrap().parse::<f64>().unwrap();
+    doc.descendants()
+        .filter(|n| n.has_tag_name("circle"))
+        .map(|n| {
+            let fill = n.attribute("fill").unwrap_or("").to_string();
+            (num(&n, "cx"), num(&n, "cy"), num(&n, "r"), fill)
+        })
+        .collect()
+}
+
+/// Regression (issue 23): the high arm's infusions, three days apart, were drawn as circles
+/// overlapping each other.
+#[test]
+fn timeline_circles_of_one_lane_do_not_overlap() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("t.svg");
+    dosesim()
+        .args(["timeline", "scenarios/nct04822922.toml", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    // Each marker is a fill and an outline on the same spot; the legend's sits elsewhere.
+    let mut circles: Vec<(f64, f64, f64)> = svg_circles(&out)
+        .into_iter()
+        .map(|(x, y, r, _)| (x, y, r))
+        .collect();
+    circles.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    circles.dedup();
+    let mut pairs = 0;
+    for (i, a) in circles.iter().enumerate() {
+        for b in &circles[i + 1..] {
+            if a.1 == b.1 {
+                pairs += 1;
+                assert!(
+                    (a.0 - b.0).abs() >= a.2 + b.2,
+                    "circles at x {} and {} (r {} and {}) overlap",
+                    a.0,
+                    b.0,
+                    a.2,
+                    b.2
+                );
+            }
+        }
+    }
+    assert!(pairs >= 3 * 6, "three lanes of four infusions: {circles:?}");
+}
+
+/// The dates of an axis's tick labels, in order.
+fn tick_dates(texts: &[String]) -> Vec<chrono::NaiveDate> {
+    texts
+        .iter()
+        .filter_map(|t| chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").ok())
+        .collect()
+}
+
+/// True when the dates step evenly: a fixed number of days, or a fixed number of months
+/// from month start to month start.
+fn evenly_spaced(dates: &[chrono::NaiveDate]) -> bool {
+    use chrono::Datelike;
+    let days: Vec<i64> = dates.windows(2).map(|w| (w[1] - w[0]).num_days()).collect();
+    let months: Vec<i32> = dates
+        .windows(2)
+        .map(|w| (w[1].year() - w[0].year()) * 12 + w[1].month() as i32 - w[0].month() as i32)
+        .collect();
+    days.windows(2).all(|w| w[0] == w[1])
+        || (dates.iter().all(|d| d.day() == 1) && months.windows(2).all(|w| w[0] == w[1]))
+}
+
+/// Regression (issue 23): a month-based schedule's axis read "Study day (day 1 =
+/// 2026-01-01 ...)", and dated ticks fell at uneven steps from day 1.
+#[test]
+fn the_day_axis_reads_dates_at_even_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let monthly = dir.path().join("m.svg");
+    dosesim()
+        .args(["chart", "scenarios/nct01573923.toml", "--out"])
+        .arg(&monthly)
+        .assert()
+        .success();
+    let texts = svg_texts(&monthly);
+    assert!(
+        texts.contains(&"Date (study day 1 taken as Thu 2026-01-01)".to_string()),
+        "{texts:?}"
+    );
+    assert!(
+        !texts.iter().any(|t| t.contains("day 1 = 2026")),
+        "{texts:?}"
+    );
+    let ticks = tick_dates(&texts);
+    assert!(ticks.len() >= 3, "{texts:?}");
+    assert!(evenly_spaced(&ticks), "{ticks:?}");
+
+    for (scenario, start) in [
+        ("scenarios/nct04822922.toml", "2026-12-30"),
+        ("scenarios/nct01724398.toml", "2027-02-03"),
+        ("scenarios/nct01573923.toml", "2026-05-17"),
+    ] {
+        let out = dir.path().join("d.svg");
+        dosesim()
+            .args(["chart", scenario, "--start", start, "--out"])
+            .arg(&out)
+            .assert()
+            .success();
+        let ticks = tick_dates(&svg_texts(&out));
+        assert!(ticks.len() >= 3, "{scenario}: {ticks:?}");
+        assert!(evenly_spaced(&ticks), "{scenario}: {ticks:?}");
+    }
+}
+
+/// Regression (issue 23): a patient (or arm) given plasma exchanges alone got an empty
+/// "cumulative cell dose" chart.
+#[test]
+fn a_plasma_exchange_arm_is_charted_in_ml_of_plasma() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pe.svg");
+    dosesim()
+        .args([
+            "chart",
+            "scenarios/nct01724398.toml",
+            "--arm",
+            "pe",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let texts = svg_texts(&out);
+    assert!(
+        texts.contains(&"Cumulative plasma exchanged (mL)".to_string()),
+        "{texts:?}"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("cumulative plasma exchanged (mL)")),
+        "{texts:?}"
+    );
+    // Three exchanges of 2000 mL: 6000 mL on the axis.
+    assert!(texts.contains(&"6000".to_string()), "{texts:?}");
+    assert!(
+        !texts
+            .iter()
+            .any(|t| t.contains("cell dose") || t.contains("No cell doses")),
+        "{texts:?}"
+    );
+}
+
+/// Regression (issue 23): the compare chart's first doses were drawn on its y axis.
+#[test]
+fn compare_keeps_day_one_clear_of_the_y_axis() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("compare.svg");
+    dosesim()
+        .args(["compare", "--log", "--out"])
+        .arg(&svg)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&svg).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    // The y axis is where the horizontal grid lines start.
+    let axis_x = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("line"))
+        .filter(|n| n.attribute("y1") == n.attribute("y2"))
+        .filter_map(|n| n.attribute("x1")?.parse::<f64>().ok())
+        .fold(f64::INFINITY, f64::min);
+    let first_marker = svg_circles(&svg)
+        .iter()
+        .map(|c| c.0 - c.2)
+        .fold(f64::INFINITY, f64::min);
+    assert!(
+        first_marker >= axis_x + 3.0,
+        "a day-1 marker reaches x {first_marker}, the axis is at {axis_x}"
+    );
+}
+
+/// Regression (issue 23): on a patient's chart an overdue dose, never given, was drawn as
+/// given (solid, filled), and a dose moved off a closed day looked like any other.
+#[test]
+fn a_patient_chart_marks_overdue_and_moved_doses() {
+    let dir = tempfile::tempdir().unwrap();
+    let roster = dir.path().join("roster.csv");
+    // Wednesday start at a site closed at weekends: day 4 is a Saturday, moved.
+    std::fs::write(
+        &roster,
+        "patient_id,arm,weight_kg,start_date,site\nP1,high,60,2026-03-04,SITE-01\n",
+    )
+    .unwrap();
+    let log = dir.path().join("log.csv");
+    std::fs::write(
+        &log,
+        "patient_id,date,record,component,occurrence,amount,note\nP1,2026-03-04,given,uc_msc,1,,\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    dosesim()
+        .args(["cohort", "scenarios/nct04822922.toml", "--roster"])
+        .arg(&roster)
+        .arg("--log")
+        .arg(&log)
+        .args(["--as-of", "2026-03-11", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let svg = out.join("NCT04822922/patients/P1.svg");
+    let texts = svg_texts(&svg);
+    assert!(
+        texts.contains(&"Overdue: not recorded as given".to_string()),
+        "{texts:?}"
+    );
+    assert!(
+        texts.contains(&"Moved off a closed day".to_string()),
+        "{texts:?}"
+    );
+    let text = std::fs::read_to_string(&svg).unwrap();
+    // The overdue doses' markers are outlines on white, the legend's one too.
+    let hollow = text.matches("fill=\"#FFFFFF\"").count();
+    assert!(hollow >= 3, "{hollow} hollow marks");
+    // Rings: the moved dose's and the legend's.
+    let rings = svg_circles(&svg).iter().filter(|c| c.2 == 9.0).count();
+    assert!(rings >= 2, "{rings} rings");
 }

@@ -183,12 +183,19 @@ fn check_report(e: &Expect) {
             "{id}.svg"
         );
         let texts = svg_texts(&svg);
+        // A patient given no cells is charted by the plasma exchanged.
         assert!(
-            texts.contains(&"Cumulative dose (cells)".to_string()),
+            texts.contains(&"Cumulative dose (cells)".to_string())
+                || texts.contains(&"Cumulative plasma exchanged (mL)".to_string()),
             "{id}.svg: {texts:?}"
         );
+        let start = chrono::NaiveDate::parse_from_str(f[3], "%Y-%m-%d").unwrap();
         assert!(
-            texts.contains(&format!("Date (study day 1 = {})", f[3])),
+            texts.contains(&format!(
+                "Date (study day 1 = {} {})",
+                start.format("%a"),
+                f[3]
+            )),
             "{id}.svg: {texts:?}"
         );
         let png = std::fs::read(trial_dir.join(format!("patients/{id}.png"))).unwrap();
@@ -203,8 +210,10 @@ fn check_report(e: &Expect) {
         assert!(texts.len() > 5, "{what}: chart {i} has text");
     }
     let timeline = svg_texts(svgs[0]);
+    // Month-based schedules read dates, from the day 1 they assume.
     assert!(
-        timeline.contains(&"Study day".to_string()),
+        timeline.contains(&"Study day".to_string())
+            || timeline.contains(&"Date (study day 1 taken as Thu 2026-01-01)".to_string()),
         "{what}: {timeline:?}"
     );
     assert!(
@@ -218,10 +227,15 @@ fn check_report(e: &Expect) {
         );
     }
     let cumulative = svg_texts(svgs[1]);
-    // Month-based schedules also name the day 1 their study days assume.
-    for axis in ["Study day", "Cumulative dose (cells)"] {
+    // Month-based schedules read dates, from the day 1 they assume.
+    for axis in [
+        "Study day|Date (study day 1 taken as",
+        "Cumulative dose (cells)",
+    ] {
         assert!(
-            cumulative.iter().any(|t| t.starts_with(axis)),
+            cumulative
+                .iter()
+                .any(|t| axis.split('|').any(|a| t.starts_with(a))),
             "{what}: {axis}: {cumulative:?}"
         );
     }

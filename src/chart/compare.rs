@@ -19,10 +19,12 @@ use anyhow::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::cumulative::{ArmEvents, Curve, StepChart, arm_events, show_coinciding, steps, x_end};
+use super::cumulative::{
+    ArmEvents, Curve, StepChart, arm_events, is_monthly, show_coinciding, steps, x_end,
+};
 use super::parts::*;
 use super::{Chart, ChartError};
-use crate::model::{Interval, TimingRule, Trial};
+use crate::model::Trial;
 
 /// Where a log axis starts, in cells/kg: below every single dose in the bundled trials,
 /// and low enough that a small first dose still shows as a step.
@@ -44,15 +46,7 @@ impl Compare {
                     continue;
                 }
                 any_fixed |= ev.converted_fixed;
-                any_monthly |= arm.components.iter().any(|c| {
-                    matches!(
-                        c.timing.rule,
-                        TimingRule::Every {
-                            interval: Interval::Months(_),
-                            ..
-                        }
-                    )
-                });
+                any_monthly |= is_monthly(arm);
                 smallest = ev.doses.iter().map(|d| d.1).fold(smallest, f64::min);
                 let name = format!("{} {}", trial.id, arm.id);
                 found.push((t, name, ev));
@@ -81,11 +75,15 @@ impl Compare {
                     marks,
                     shift: 0,
                     projected_after: None,
+                    hollow: Vec::new(),
+                    moved: Vec::new(),
+                    given: None,
                 }
             })
             .collect();
+        let (x_desc, dates_from) = day_axis(None, any_monthly);
         // A curve drawn over another would hide it: shift it and say so.
-        show_coinciding(&mut curves, x_max, None);
+        show_coinciding(&mut curves, x_max, dates_from);
 
         let log_floor = log.then(|| {
             // A first dose below the usual floor still needs a visible step.
@@ -132,14 +130,10 @@ impl Compare {
                 trial_count
             ),
             subtitle,
-            // Calendar months have different lengths, so those days depend on the start.
-            x_desc: if any_monthly {
-                format!("Study day (day 1 = {day1} for month-based schedules)")
-            } else {
-                "Study day".to_string()
-            },
+            x_desc,
             y_desc: "Cumulative dose (cells/kg)".to_string(),
-            dates_from: None,
+            y_plain: false,
+            dates_from,
             x_max,
             log_floor,
             curves,

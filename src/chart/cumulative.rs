@@ -19,13 +19,38 @@ pub(super) type DayNames = Vec<(f64, String)>;
 /// Chart points in data units.
 pub(super) type Points = Vec<(f64, f64)>;
 
+/// What became of a dose a chart draws, by the administration record and the site
+/// calendar.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct DoseState {
+    /// Due by the record's as-of date and not recorded as given.
+    pub overdue: bool,
+    /// Moved off its planned date by the site calendar (a closed day), not by the record.
+    pub moved: bool,
+}
+
+impl DoseState {
+    fn of(e: &crate::schedule::Event) -> Self {
+        use crate::moves::Flags;
+        DoseState {
+            overdue: e.status == crate::recorded::Status::Due,
+            moved: e.flags.contains(Flags::SHIFTED) && !e.flags.contains(Flags::REPROJECTED),
+        }
+    }
+}
+
 /// What one arm contributes to a chart, from the schedule core's events.
+#[derive(Clone)]
 pub(super) struct ArmEvents {
     /// (study day, amount) of every cell infusion in calendar order; the amount is in
     /// cells, or in cells/kg when asked for.
     pub doses: Vec<(f64, f64)>,
+    /// What became of each of `doses`, in the same order.
+    pub dose_states: Vec<DoseState>,
     /// Study days of plasma exchanges, with the volume in mL when dosed.
     pub exchanges: Vec<(f64, Option<f64>)>,
+    /// What became of each of `exchanges`, in the same order.
+    pub exchange_states: Vec<DoseState>,
     /// (study day, visit name).
     pub visits: Vec<(f64, String)>,
     /// True when a fixed dose had to be divided by the weight to give cells/kg.
@@ -35,6 +60,26 @@ pub(super) struct ArmEvents {
 }
 
 impl ArmEvents {
+    /// The arm's plasma exchanges as its doses, in mL (those with a volume), for the
+    /// chart of a patient or arm given no cells: the volume exchanged is then what adds up.
+    fn plasma_as_doses(self) -> Self {
+        let (doses, dose_states) = self
+            .exchanges
+            .iter()
+            .zip(&self.exchange_states)
+            .filter_map(|(&(day, ml), state)| ml.map(|ml| ((day, ml), *state)))
+            .unzip();
+        ArmEvents {
+            doses,
+            dose_states,
+            exchanges: Vec::new(),
+            exchange_states: Vec::new(),
+            products: Vec::new(),
+            converted_fixed: false,
+            ..self
+        }
+    }
+
     pub fn last_dose_day(&self) -> f64 {
         self.doses.last().map_or(0.0, |d| d.0)
     }
@@ -102,7 +147,9 @@ pub(super) fn events_of(
 ) -> ArmEvents {
     let mut out = ArmEvents {
         doses: Vec::new(),
+        dose_states: Vec::new(),
         exchanges: Vec::new(),
+        exchange_states: Vec::new(),
         visits: Vec::new(),
         converted_fixed: false,
         products: Vec::new(),
@@ -125,12 +172,16 @@ pub(super) fn events_of(
                     dose / weight_kg
                 };
                 out.doses.push((day, amount));
+                out.dose_states.push(DoseState::of(e));
                 let name = product_short(&product.id);
                 if !out.products.contains(&name) {
                     out.products.push(name);
                 }
             }
-            (EventKind::PlasmaExchange, _) => out.exchanges.push((day, e.dose)),
+            (EventKind::PlasmaExchange, _) => {
+                out.exchanges.push((day, e.dose));
+                out.exchange_states.push(DoseState::of(e));
+            }
             (EventKind::Visit, Origin::Visit(v)) => {
                 out.visits.push((day, visit_name(&arm.visits[v])));
             }
@@ -212,6 +263,49 @@ pub(super) struct Curve {
     /// The study day after which the curve is a projection (drawn dashed): the
     /// administration record's as-of date; `None`: all of it is drawn solid.
     pub projected_after: Option<f64>,
+    /// The points after overdue doses (due, not recorded as given): drawn hollow, on the
+    /// dashed line. `marks` holds the others.
+    pub hollow: Points,
+    /// The points after doses the site calendar moved off a closed day: ringed.
+    pub moved: Points,
+    /// The corners of the doses given alone, when they differ from `corners` (overdue
+    /// doses): the solid line up to `projected_after`.
+    pub given: Option<Points>,
+}
+
+impl Curve {
+    /// For a record with overdue doses: the solid line is the total of the doses given
+    /// (to study day `as_of`), which the overdue ones are not part of, and the marks of
+    /// those given sit on it. The dashed line (every dose) leaves it at the first overdue
+    /// dose.
+    fn given_alone(&mut self, ev: &ArmEvents, as_of: f64) {
+        let given: Vec<(f64, f64)> = ev
+            .doses
+            .iter()
+            .zip(&ev.dose_states)
+            .filter(|(d, s)| !s.overdue && d.0 <= as_of)
+            .map(|(d, _)| *d)
+            .collect();
+        let (corners, given_marks) = steps(&given, 0.0);
+        let (_, all_marks) = steps(&ev.doses, 0.0);
+        let to_come = all_marks
+            .iter()
+            .zip(&ev.dose_states)
+            .filter(|(p, s)| !s.overdue && p.0 > as_of)
+            .map(|(p, _)| *p);
+        self.marks = given_marks.into_iter().chain(to_come).collect();
+        self.given = Some(corners);
+    }
+
+    /// The study day from which the curve is drawn dashed: its first overdue dose or the
+    /// record's as-of date, whichever is first; `None`: all solid.
+    pub fn dashed_from(&self) -> Option<f64> {
+        let overdue = self.hollow.first().map(|p| p.0 - 1e-6);
+        match (overdue, self.projected_after) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 /// Pixels a shifted curve moves right and up per step of [`Curve::shift`].
@@ -412,6 +506,8 @@ pub(super) struct StepChart {
     pub subtitle: String,
     pub x_desc: String,
     pub y_desc: String,
+    /// The y axis's numbers written out in full (mL) rather than as powers of ten (cells).
+    pub y_plain: bool,
     /// With a start date, ticks are labelled with dates.
     pub dates_from: Option<NaiveDate>,
     pub x_max: f64,
@@ -471,7 +567,7 @@ impl Cumulative {
         for arm in arms {
             per_arm.push(arm_events(trial, arm, weight_kg, day1, per_kg, calendar)?);
         }
-        Self::from_events(trial, arms, weight_kg, start, per_kg, per_arm)
+        Self::from_events(trial, arms, weight_kg, start, per_kg, per_arm, None)
     }
 
     /// One patient's chart from their calendar with the administration record applied:
@@ -485,11 +581,24 @@ impl Cumulative {
         as_of: NaiveDate,
     ) -> Result<Self, ChartError> {
         let ev = events_of(trial, arm, weight_kg, false, events);
-        let mut chart = Self::from_events(trial, &[arm], weight_kg, Some(start), false, vec![ev])?;
         let day = crate::timing::day_of_date(start, as_of) as f64;
+        let per_arm = vec![ev];
+        let mut chart = Self::from_events(
+            trial,
+            &[arm],
+            weight_kg,
+            Some(start),
+            false,
+            per_arm,
+            Some(day),
+        )?;
         for c in &mut chart.0.curves {
             c.projected_after = Some(day);
-            c.remark = Some(format!("given to {as_of}, then re-projected (dashed)"));
+            c.remark = Some(if c.hollow.is_empty() {
+                format!("given to {as_of}, then re-projected (dashed)")
+            } else {
+                format!("given to {as_of} (solid); overdue and still to come, dashed")
+            });
         }
         Ok(chart)
     }
@@ -501,161 +610,247 @@ impl Cumulative {
         start: Option<NaiveDate>,
         per_kg: bool,
         per_arm: Vec<ArmEvents>,
+        as_of: Option<f64>,
     ) -> Result<Self, ChartError> {
+        // A patient (or arm) given no cells is charted by the plasma they exchange.
+        let plasma = per_arm.iter().all(|e| e.doses.is_empty())
+            && per_arm
+                .iter()
+                .any(|e| e.exchanges.iter().any(|x| x.1.is_some()));
+        let per_arm: Vec<ArmEvents> = if plasma {
+            per_arm
+                .into_iter()
+                .map(ArmEvents::plasma_as_doses)
+                .collect()
+        } else {
+            per_arm
+        };
+        let mut parts = Parts::default();
+        for (i, (arm, ev)) in arms.iter().zip(&per_arm).enumerate() {
+            parts.add(trial, (i, arm), ev, plasma, as_of);
+        }
         let last_dosing = per_arm
             .iter()
             .map(ArmEvents::last_dosing_day)
             .fold(0.0, f64::max);
-
-        let mut products: Vec<String> = Vec::new();
-        let mut curves = Vec::new();
-        let mut exchanges: Vec<f64> = Vec::new();
-        let mut exchange_arms = Vec::new();
-        let mut volumes: Vec<f64> = Vec::new();
-        let mut visits: Vec<(f64, String)> = Vec::new();
-        for (i, (arm, ev)) in arms.iter().zip(&per_arm).enumerate() {
-            for p in &ev.products {
-                if !products.contains(p) {
-                    products.push(p.clone());
-                }
-            }
-            // The curve's end is moved to the axis end once the axis is known.
-            let (corners, marks) = steps(&ev.doses, 0.0);
-            let label = if ev.doses.is_empty() {
-                format!("{} (no cell doses)", arm.id)
-            } else {
-                arm.id.clone()
-            };
-            // Colour by the arm's place in the trial, so an arm looks the same whichever
-            // arms are chosen.
-            let k = trial.arms.iter().position(|a| a.id == arm.id).unwrap_or(i);
-            curves.push(Curve {
-                label,
-                name: arm.id.clone(),
-                remark: None,
-                color: color(k),
-                marker: MARKERS[k % MARKERS.len()],
-                corners,
-                marks,
-                shift: 0,
-                projected_after: None,
-            });
-            if !ev.exchanges.is_empty() {
-                exchange_arms.push(arm.id.as_str());
-            }
-            for &(day, ml) in &ev.exchanges {
-                if !exchanges.contains(&day) {
-                    exchanges.push(day);
-                }
-                if let Some(ml) = ml
-                    && !volumes.contains(&ml)
-                {
-                    volumes.push(ml);
-                }
-            }
-            for v in &ev.visits {
-                if !visits.contains(v) {
-                    visits.push(v.clone());
-                }
-            }
-        }
-        visits.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let (visits, later) = split_visits(&visits, last_dosing);
+        parts.visits.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (visits, later) = split_visits(&parts.visits, last_dosing);
         let x_max = x_end(
             visits
                 .iter()
                 .map(|v| v.0)
                 .fold(last_dosing.max(1.0), f64::max),
         );
+        let mut curves = parts.curves;
         for c in &mut curves {
-            if let Some(end) = c.corners.last_mut() {
-                end.0 = x_max;
+            for corners in std::iter::once(&mut c.corners).chain(c.given.as_mut()) {
+                if let Some(end) = corners.last_mut() {
+                    end.0 = x_max;
+                }
             }
         }
+        let monthly = arms.iter().any(|a| is_monthly(a));
+        let (x_desc, dates_from) = day_axis(start, monthly);
         // A curve drawn over another would hide it: shift it and say so.
-        show_coinciding(&mut curves, x_max, start);
+        show_coinciding(&mut curves, x_max, dates_from);
         let later_visits = later
             .iter()
-            .map(|(day, name)| match start {
-                Some(_) => format!("{name} on {}", day_label(*day, start)),
+            .map(|(day, name)| match dates_from {
+                Some(_) => format!("{name} on {}", day_label(*day, dates_from)),
                 None => format!("{name} on day {day}"),
             })
             .collect();
-
-        let mut exchange_label = "Plasma exchange".to_string();
-        if volumes.len() == 1 {
-            exchange_label.push_str(&format!(" ({} mL)", trim_decimals(volumes[0], 2)));
-        }
-        if exchange_arms.len() < arms.len() {
-            exchange_label.push_str(&format!(": {}", exchange_arms.join(", ")));
-        }
-
-        let product = if products.is_empty() {
-            "cell".to_string()
-        } else {
-            products.join(" + ")
-        };
-        let per = if per_kg { " per kg" } else { "" };
-        let title = format!(
-            "{}: cumulative {product} dose{per}, {}",
-            trial.id,
-            kg(weight_kg)
-        );
-        let mut subtitle = if per_kg && per_arm.iter().any(|e| e.converted_fixed) {
-            format!(
-                "Fixed doses divided by the {} body weight. {}",
-                kg(weight_kg),
-                trial.title
+        let exchange_label = exchange_label(&parts.volumes, &parts.exchange_arms, arms.len());
+        let (title, y_desc, empty_note) = if plasma {
+            (
+                format!("{}: cumulative plasma exchanged (mL)", trial.id),
+                "Cumulative plasma exchanged (mL)".to_string(),
+                "No plasma exchanges in the arms shown".to_string(),
             )
         } else {
-            trial.title.clone()
+            cell_words(trial, &parts.products, weight_kg, per_kg)
         };
-        let note = super::assumed_note(arms.iter().map(|a| (*a, a.id.clone())));
-        if !note.is_empty() {
-            subtitle = format!("{subtitle}\n{note}");
-        }
-        let monthly = arms.iter().any(|a| {
-            a.components.iter().any(|c| {
-                matches!(
-                    c.timing.rule,
-                    crate::model::TimingRule::Every {
-                        interval: crate::model::Interval::Months(_),
-                        ..
-                    }
-                )
-            })
-        });
-        let x_desc = match start {
-            Some(s) => format!("Date (study day 1 = {s})"),
-            // Calendar months have different lengths, so those days depend on the start.
-            None if monthly => format!(
-                "Study day (day 1 = {} for month-based schedules)",
-                super::DEFAULT_START
-            ),
-            None => "Study day".to_string(),
-        };
-        let y_desc = if per_kg {
-            "Cumulative dose (cells/kg)"
-        } else {
-            "Cumulative dose (cells)"
-        };
+        let fixed = per_kg && per_arm.iter().any(|e| e.converted_fixed);
         Ok(Cumulative(StepChart {
             title,
-            subtitle,
+            subtitle: subtitle(trial, arms, weight_kg, fixed),
             x_desc,
-            y_desc: y_desc.to_string(),
-            dates_from: start,
+            y_desc,
+            y_plain: plasma,
+            dates_from,
             x_max,
             log_floor: None,
             curves,
-            exchanges,
+            exchanges: parts.exchanges,
             exchange_label,
             visits,
             later_visits,
-            empty_note: "No cell doses in the arms shown".to_string(),
+            empty_note,
             legend_noun: "arms",
         }))
     }
+}
+
+/// What [`Cumulative::from_events`] gathers of each arm: its curve, and the exchanges,
+/// visits and products of all of them.
+#[derive(Default)]
+struct Parts {
+    products: Vec<String>,
+    curves: Vec<Curve>,
+    exchanges: Vec<f64>,
+    exchange_arms: Vec<String>,
+    volumes: Vec<f64>,
+    visits: Vec<(f64, String)>,
+}
+
+impl Parts {
+    /// Adds the chart's `i`-th arm (`plasma`: its doses are the plasma it exchanges;
+    /// `as_of`: the study day of the record's as-of date, when a record applies).
+    fn add(
+        &mut self,
+        trial: &Trial,
+        (i, arm): (usize, &Arm),
+        ev: &ArmEvents,
+        plasma: bool,
+        as_of: Option<f64>,
+    ) {
+        for p in &ev.products {
+            if !self.products.contains(p) {
+                self.products.push(p.clone());
+            }
+        }
+        // The curve's end is moved to the axis end once the axis is known.
+        let (corners, all_marks) = steps(&ev.doses, 0.0);
+        let label = match (ev.doses.is_empty(), plasma) {
+            (false, _) => arm.id.clone(),
+            (true, false) => format!("{} (no cell doses)", arm.id),
+            (true, true) => format!("{} (no plasma exchanges)", arm.id),
+        };
+        let pick = |f: fn(&DoseState) -> bool| -> Points {
+            all_marks
+                .iter()
+                .zip(&ev.dose_states)
+                .filter(|(_, s)| f(s))
+                .map(|(p, _)| *p)
+                .collect()
+        };
+        // Colour by the arm's place in the trial, so an arm looks the same whichever
+        // arms are chosen.
+        let k = trial.arms.iter().position(|a| a.id == arm.id).unwrap_or(i);
+        self.curves.push(Curve {
+            label,
+            name: arm.id.clone(),
+            remark: None,
+            color: color(k),
+            marker: MARKERS[k % MARKERS.len()],
+            corners,
+            marks: pick(|s| !s.overdue),
+            hollow: pick(|s| s.overdue),
+            moved: pick(|s| s.moved),
+            given: None,
+            shift: 0,
+            projected_after: None,
+        });
+        if let (Some(day), Some(c)) = (as_of, self.curves.last_mut())
+            && !c.hollow.is_empty()
+        {
+            c.given_alone(ev, day);
+        }
+        if !ev.exchanges.is_empty() {
+            self.exchange_arms.push(arm.id.clone());
+        }
+        for &(day, ml) in &ev.exchanges {
+            if !self.exchanges.contains(&day) {
+                self.exchanges.push(day);
+            }
+            if let Some(ml) = ml
+                && !self.volumes.contains(&ml)
+            {
+                self.volumes.push(ml);
+            }
+        }
+        for v in &ev.visits {
+            if !self.visits.contains(v) {
+                self.visits.push(v.clone());
+            }
+        }
+    }
+}
+
+/// True when a component of the arm comes every few calendar months: its study days then
+/// depend on the start date.
+pub(super) fn is_monthly(arm: &Arm) -> bool {
+    arm.components.iter().any(|c| {
+        matches!(
+            c.timing.rule,
+            crate::model::TimingRule::Every {
+                interval: crate::model::Interval::Months(_),
+                ..
+            }
+        )
+    })
+}
+
+/// The legend's words for the exchange bands: their volume when all have one, and the
+/// arms with exchanges when not all of the `arms` shown have them.
+fn exchange_label(volumes: &[f64], exchange_arms: &[String], arms: usize) -> String {
+    let mut label = "Plasma exchange".to_string();
+    if volumes.len() == 1 {
+        label.push_str(&format!(" ({} mL)", trim_decimals(volumes[0], 2)));
+    }
+    if exchange_arms.len() < arms {
+        label.push_str(&format!(": {}", exchange_arms.join(", ")));
+    }
+    label
+}
+
+/// The title, y-axis title and empty-plot note of a chart of cell doses.
+fn cell_words(
+    trial: &Trial,
+    products: &[String],
+    weight_kg: f64,
+    per_kg: bool,
+) -> (String, String, String) {
+    let product = if products.is_empty() {
+        "cell".to_string()
+    } else {
+        products.join(" + ")
+    };
+    let per = if per_kg { " per kg" } else { "" };
+    let title = format!(
+        "{}: cumulative {product} dose{per}, {}",
+        trial.id,
+        kg(weight_kg)
+    );
+    let y_desc = if per_kg {
+        "Cumulative dose (cells/kg)"
+    } else {
+        "Cumulative dose (cells)"
+    };
+    (
+        title,
+        y_desc.to_string(),
+        "No cell doses in the arms shown".to_string(),
+    )
+}
+
+/// The subtitle: the trial's title (after the weight fixed doses were divided by, when
+/// `fixed`), and the assumed values the curves are drawn from.
+fn subtitle(trial: &Trial, arms: &[&Arm], weight_kg: f64, fixed: bool) -> String {
+    let mut subtitle = if fixed {
+        format!(
+            "Fixed doses divided by the {} body weight. {}",
+            kg(weight_kg),
+            trial.title
+        )
+    } else {
+        trial.title.clone()
+    };
+    let note = super::assumed_note(arms.iter().map(|a| (*a, a.id.clone())));
+    if !note.is_empty() {
+        subtitle = format!("{subtitle}\n{note}");
+    }
+    subtitle
 }
 
 impl Chart for Cumulative {
@@ -665,6 +860,17 @@ impl Chart for Cumulative {
     {
         self.0.draw(root)
     }
+}
+
+/// Pixels between the y axis and study day 1, so that the first doses' markers and their
+/// rise clear the axis and its labels.
+const DAY1_PX: f64 = 14.0;
+
+/// Where a day axis of `axis_px` pixels ending at `x_max` starts so that study day 1 is
+/// `px` pixels from its start: `(1 - x0) * axis_px / (x_max - x0) = px`, or 0 when day 1 is
+/// that far already.
+pub(super) fn left_pad(x_max: f64, axis_px: f64, px: f64) -> f64 {
+    ((axis_px - px * x_max) / (axis_px - px)).min(0.0)
 }
 
 /// Where the y axis puts a value: itself, or its log10 clamped to the floor.
@@ -701,6 +907,7 @@ impl Chart for StepChart {
         if !self.visits.is_empty() {
             items.push(LegendItem::new(Swatch::Visit, "Visit"));
         }
+        items.extend(self.state_legend());
         let (body_w, body_h) = body.dim_in_pixel();
         let legend_w = legend_width(&items, body_w as i32 * 2 / 5)?;
         let (plot, legend) = body.split_horizontally(body_w as i32 - legend_w);
@@ -734,6 +941,8 @@ impl Chart for StepChart {
         let y_label = |v: &f64| {
             if log {
                 pow10_label(v.round() as i32)
+            } else if self.y_plain {
+                trim_decimals(*v, 2)
             } else {
                 sci_label(*v)
             }
@@ -746,14 +955,19 @@ impl Chart for StepChart {
 
         let dates = self.dates_from;
         let (margin_left, margin_right) = (10, 16);
-        let y_area = widest + AXIS_DESC_PX as i32 + 18;
+        let y_area = widest + AXIS_DESC_PX as i32 + 26;
         let axis_px = plot.dim_in_pixel().0 as i32 - y_area - margin_left - margin_right;
-        let label_px = text_width(root, &day_label(self.x_max, dates), &tick_style)?;
-        let x_ticks = day_ticks(
-            (0.0, self.x_max),
-            f64::from(axis_px.max(1)),
-            f64::from(label_px),
-        );
+        let label_px = f64::from(text_width(
+            root,
+            &day_label(self.x_max, dates),
+            &tick_style,
+        )?);
+        let axis_w = f64::from(axis_px.max(1));
+        let x0 = left_pad(self.x_max, axis_w, DAY1_PX);
+        let x_ticks = match dates {
+            Some(start) => date_ticks(start, (x0, self.x_max), axis_w, label_px),
+            None => day_ticks((x0, self.x_max), axis_w, label_px),
+        };
         let mut chart = ChartBuilder::on(&plot)
             .margin_top(10)
             .margin_left(margin_left)
@@ -762,7 +976,7 @@ impl Chart for StepChart {
             .x_label_area_size(TICK_PX as i32 + AXIS_DESC_PX as i32 + 20)
             .y_label_area_size(y_area)
             .build_cartesian_2d(
-                Ticked::new(0.0..self.x_max, x_ticks, Vec::new()),
+                Ticked::new(x0..self.x_max, x_ticks, Vec::new()),
                 Ticked::new(y_lo..y_hi, y_bold, y_light),
             )?;
         chart
@@ -802,32 +1016,7 @@ impl Chart for StepChart {
                 (py - d).clamp(px_y.start, px_y.end),
             )
         };
-        // Later curves are drawn first so that the first arm ends on top.
-        for c in self.curves.iter().rev() {
-            // What was given is solid; the re-projected rest is dashed.
-            let (given, projected) = split_projected(&c.corners, c.projected_after);
-            let pts = simplify(given.iter().map(|&p| at(c, p)));
-            if c.shift == 0 {
-                root.draw(&PathElement::new(pts, c.color.stroke_width(2)))?;
-            } else {
-                dashed_path(root, &pts, c.color.stroke_width(2))?;
-            }
-            if !projected.is_empty() {
-                let pts = simplify(projected.iter().map(|&p| at(c, p)));
-                dashed_path(root, &pts, c.color.stroke_width(2))?;
-            }
-        }
-        let marks: Vec<Vec<(i32, i32)>> = self
-            .curves
-            .iter()
-            .map(|c| c.marks.iter().map(|&p| at(c, p)).collect())
-            .collect();
-        let spacing = marker_spacing(&marks);
-        for (c, pts) in self.curves.iter().zip(&marks).rev() {
-            for p in thin(pts, spacing) {
-                marker(root, p, c.marker, 5, c.color.mix(0.9), c.color)?;
-            }
-        }
+        self.draw_curves(root, &at)?;
         if !self.later_visits.is_empty() {
             let style = anchored(text(NOTE_PX, MUTED), HPos::Right, VPos::Bottom);
             let note = Measure::new(&style)?.fit(
@@ -933,6 +1122,71 @@ fn thin(pts: &[(i32, i32)], spacing: i32) -> impl Iterator<Item = (i32, i32)> + 
 }
 
 impl StepChart {
+    /// The curves, later ones first so that the first arm ends on top, then their
+    /// markers: filled for doses given or to come, hollow for overdue ones, ringed where
+    /// moved. `at` places a curve's point in pixels.
+    fn draw_curves<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        at: &impl Fn(&Curve, (f64, f64)) -> (i32, i32),
+    ) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        for c in self.curves.iter().rev() {
+            // What was given is solid; the overdue and re-projected rest is dashed.
+            let solid = c.given.as_ref().unwrap_or(&c.corners);
+            let given = split_projected(solid, c.projected_after).0;
+            let projected = split_projected(&c.corners, c.dashed_from()).1;
+            let pts = simplify(given.iter().map(|&p| at(c, p)));
+            if c.shift == 0 {
+                root.draw(&PathElement::new(pts, c.color.stroke_width(2)))?;
+            } else {
+                dashed_path(root, &pts, c.color.stroke_width(2))?;
+            }
+            if !projected.is_empty() {
+                let pts = simplify(projected.iter().map(|&p| at(c, p)));
+                dashed_path(root, &pts, c.color.stroke_width(2))?;
+            }
+        }
+        let marks: Vec<Vec<(i32, i32)>> = self
+            .curves
+            .iter()
+            .map(|c| c.marks.iter().map(|&p| at(c, p)).collect())
+            .collect();
+        let spacing = marker_spacing(&marks);
+        for (c, pts) in self.curves.iter().zip(&marks).rev() {
+            for p in thin(pts, spacing) {
+                marker(root, p, c.marker, 5, c.color.mix(0.9), c.color)?;
+            }
+            // Not given: the marker's outline alone.
+            for &p in &c.hollow {
+                marker(root, at(c, p), c.marker, 5, WHITE.to_rgba(), c.color)?;
+            }
+            for &p in &c.moved {
+                moved_ring(root, at(c, p))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The legend's entries for the marks of what became of a dose: overdue (hollow) and
+    /// moved off a closed day (ringed), each when some curve has one.
+    fn state_legend(&self) -> Vec<LegendItem> {
+        let mut items = Vec::new();
+        if let Some(c) = self.curves.iter().find(|c| !c.hollow.is_empty()) {
+            items.push(LegendItem {
+                swatch: Swatch::Marker(c.marker, WHITE.to_rgba(), c.color),
+                label: "Overdue: not recorded as given".to_string(),
+                remark: Some("hollow, on the dashed line; not in the solid total".to_string()),
+            });
+        }
+        if self.curves.iter().any(|c| !c.moved.is_empty()) {
+            items.push(LegendItem::new(Swatch::Ring, "Moved off a closed day"));
+        }
+        items
+    }
+
     /// Dashed lines at the visits, each with a triangle and its name at the top of the
     /// plot. Names that would collide drop a line; a name too long for any line is
     /// shortened.

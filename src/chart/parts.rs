@@ -5,7 +5,7 @@
 
 pub use crate::format::{superscript, trim_decimals};
 use anyhow::Result;
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use std::ops::Range;
 
 use plotters::coord::Shift;
@@ -342,6 +342,16 @@ where
     Ok(())
 }
 
+/// The ring drawn around a dose's marker at pixel `at` when the site calendar moved the
+/// dose off a closed day.
+pub fn moved_ring<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, at: (i32, i32)) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.draw(&Circle::new(at, 9, INK.stroke_width(1)))?;
+    Ok(())
+}
+
 /// A downward triangle whose tip touches pixel `at`: how visits are marked.
 pub fn visit_mark<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
@@ -451,6 +461,8 @@ pub enum Swatch {
     VisitMark,
     /// A marker alone (the timeline's event kinds).
     Marker(Marker, RGBAColor, RGBColor),
+    /// The ring around a dose moved off a closed day.
+    Ring,
 }
 
 pub struct LegendItem {
@@ -532,6 +544,7 @@ where
         }
         Swatch::VisitMark => visit_mark(root, (mid, y + 5), 5, VISIT_LINE)?,
         Swatch::Marker(m, fill, edge) => marker(root, (mid, y), *m, 6, *fill, *edge)?,
+        Swatch::Ring => moved_ring(root, (mid, y))?,
     }
     Ok(())
 }
@@ -778,6 +791,80 @@ pub fn day_ticks(range: (f64, f64), axis_px: f64, label_px: f64) -> Vec<f64> {
     ticks
 }
 
+/// The steps a date axis may tick at, finest first: every day, week or fortnight from
+/// study day 1 (so each tick falls on its weekday), or the first of every 1, 2, 3, 6 or 12
+/// months.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DateStep {
+    Days(i64),
+    Months(u32),
+}
+
+const DATE_STEPS: [DateStep; 8] = [
+    DateStep::Days(1),
+    DateStep::Days(7),
+    DateStep::Days(14),
+    DateStep::Months(1),
+    DateStep::Months(2),
+    DateStep::Months(3),
+    DateStep::Months(6),
+    DateStep::Months(12),
+];
+
+impl DateStep {
+    /// The fewest days between two ticks.
+    fn min_days(self) -> f64 {
+        match self {
+            DateStep::Days(n) => n as f64,
+            DateStep::Months(m) => 28.0 * f64::from(m),
+        }
+    }
+
+    /// The study days of its ticks from study day `lo` to `hi`, day 1 being `start`.
+    fn ticks(self, start: NaiveDate, lo: f64, hi: f64) -> Vec<f64> {
+        let (lo, hi) = (lo.ceil().max(1.0) as i64, hi.floor() as i64);
+        match self {
+            DateStep::Days(n) => (0..)
+                .map(|k| 1 + k * n)
+                .skip_while(|d| *d < lo)
+                .take_while(|d| *d <= hi)
+                .map(|d| d as f64)
+                .collect(),
+            DateStep::Months(m) => {
+                let day = |date: NaiveDate| crate::timing::day_of_date(start, date);
+                let first = start.with_day(1).unwrap_or(start);
+                (0..)
+                    .map_while(|k| first.checked_add_months(chrono::Months::new(k)))
+                    .filter(|d| (d.year() * 12 + d.month0() as i32).rem_euclid(m as i32) == 0)
+                    .map(day)
+                    .skip_while(|d| *d < lo)
+                    .take_while(|d| *d <= hi)
+                    .map(|d| d as f64)
+                    .collect()
+            }
+        }
+    }
+}
+
+/// Ticks of a date axis over study days `range` (day 1 being `start`), `axis_px` pixels
+/// wide, with labels up to `label_px` wide: at the finest even step whose labels keep
+/// apart, fixed steps of days from day 1 or month starts, so that equal gaps on the axis
+/// are equal stretches of time.
+pub fn date_ticks(start: NaiveDate, range: (f64, f64), axis_px: f64, label_px: f64) -> Vec<f64> {
+    let (lo, hi) = range;
+    let px_per_day = axis_px / (hi - lo).max(1.0);
+    let step = DATE_STEPS
+        .into_iter()
+        .find(|s| s.min_days() * px_per_day >= label_px + 16.0)
+        .unwrap_or(DateStep::Months(12));
+    let ticks = step.ticks(start, lo, hi);
+    if ticks.is_empty() {
+        // A narrow axis between two month starts: its first day alone.
+        return vec![lo.ceil().max(1.0)];
+    }
+    ticks
+}
+
 /// Ticks for a linear axis from 0 to at least `max`, and the axis top (the last tick, so
 /// the plot ends on a labelled line).
 pub fn linear_ticks(max: f64, target: usize) -> (Vec<f64>, f64) {
@@ -810,6 +897,22 @@ pub fn sci_label(v: f64) -> String {
         mant /= 10.0;
     }
     format!("{} x {}", trim_decimals(mant, 2), pow10_label(exp))
+}
+
+/// The day axis of a chart: its title, and study day 1's date when its ticks are dates.
+/// A start given makes a date axis. Without one, a month-based schedule is drawn from
+/// [`super::DEFAULT_START`] (its days depend on the months' lengths), so its axis reads
+/// those dates and says day 1 was taken as that date; any other reads study days.
+pub fn day_axis(start: Option<NaiveDate>, monthly: bool) -> (String, Option<NaiveDate>) {
+    let day = |d: NaiveDate| format!("{} {d}", crate::timing::weekday_abbrev(d));
+    match (start, monthly) {
+        (Some(s), _) => (format!("Date (study day 1 = {})", day(s)), Some(s)),
+        (None, true) => {
+            let d = super::DEFAULT_START;
+            (format!("Date (study day 1 taken as {})", day(d)), Some(d))
+        }
+        (None, false) => ("Study day".to_string(), None),
+    }
 }
 
 /// A study day as an axis label: the day number, or its date when a start is given.
@@ -880,6 +983,43 @@ mod tests {
         let dates = day_ticks((0.0, 26.0), 440.0, 75.0);
         assert!(dates.len() <= 5, "{dates:?}");
         assert!(!dates.contains(&1.0) || dates[1] >= 10.0, "{dates:?}");
+    }
+
+    #[test]
+    fn date_ticks_step_evenly_by_weeks_or_month_starts() {
+        let s = NaiveDate::from_ymd_opt(2026, 12, 30).unwrap();
+        let date = |d: f64| s + chrono::Duration::days(d as i64 - 1);
+        // 40 days on 600 pixels: weekly from day 1, on its weekday.
+        let weekly = date_ticks(s, (0.0, 40.0), 600.0, 75.0);
+        assert_eq!(weekly, vec![1.0, 8.0, 15.0, 22.0, 29.0, 36.0]);
+        // A year: the first of every second month (the 1st of each month is too tight).
+        let months = date_ticks(s, (0.0, 380.0), 650.0, 75.0);
+        let dates: Vec<NaiveDate> = months.iter().map(|d| date(*d)).collect();
+        assert!(dates.len() >= 5, "{dates:?}");
+        assert!(
+            dates.iter().all(|d| d.day() == 1 && d.month0() % 2 == 0),
+            "{dates:?}"
+        );
+        // Five years: January the 1st.
+        let years = date_ticks(s, (0.0, 1830.0), 650.0, 75.0);
+        let dates: Vec<NaiveDate> = years.iter().map(|d| date(*d)).collect();
+        assert!(dates.iter().all(|d| d.ordinal() == 1), "{dates:?}");
+        assert_eq!(dates.len(), 6, "2027 to 2032: {dates:?}");
+        // Never an empty axis.
+        assert_eq!(date_ticks(s, (0.0, 9.0), 60.0, 75.0), vec![1.0]);
+    }
+
+    #[test]
+    fn the_axis_title_says_which_date_day_1_is() {
+        let s = NaiveDate::from_ymd_opt(2026, 12, 30);
+        assert_eq!(
+            day_axis(s, false),
+            ("Date (study day 1 = Wed 2026-12-30)".to_string(), s)
+        );
+        let (title, from) = day_axis(None, true);
+        assert_eq!(title, "Date (study day 1 taken as Thu 2026-01-01)");
+        assert_eq!(from, Some(super::super::DEFAULT_START));
+        assert_eq!(day_axis(None, false), ("Study day".to_string(), None));
     }
 
     #[test]

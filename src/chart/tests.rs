@@ -77,7 +77,7 @@ fn per_kg_and_dates_change_the_axes() {
     let svg = cumulative_svg(&t, &arms, 50.0, start, true, DEFAULT_SIZE).unwrap();
     let texts = svg_texts(&svg);
     assert!(texts.contains(&"Cumulative dose (cells/kg)".to_string()));
-    assert!(texts.contains(&"Date (study day 1 = 2026-12-30)".to_string()));
+    assert!(texts.contains(&"Date (study day 1 = Wed 2026-12-30)".to_string()));
     assert!(texts.iter().any(|t| t.starts_with("2027-")), "{texts:?}");
     assert!(
         texts
@@ -846,4 +846,17 @@ fn many_series_keep_the_chart_size_and_are_all_drawn() {
     let size = timeline_size(wide.arms.len());
     assert_eq!(size, timeline_size(20), "{size:?}");
     assert_eq!(png_size(&timeline_png(&wide, 60.0, size).unwrap()), size);
+}
+
+#[test]
+fn the_day_axis_starts_early_enough_to_clear_day_one() {
+    use super::cumulative::left_pad;
+    for (x_max, px) in [(60.0, 600.0), (300.0, 650.0), (1900.0, 640.0)] {
+        let x0 = left_pad(x_max, px, 14.0);
+        assert!(x0 < 0.0, "{x_max}: starts at {x0}");
+        let day1 = (1.0 - x0) * px / (x_max - x0);
+        assert!((day1 - 14.0).abs() < 1e-9, "{x_max}: day 1 at {day1} px");
+    }
+    // Day 1 already far enough from the axis (20 px): the axis starts at day 0.
+    assert_eq!(left_pad(30.0, 600.0, 14.0), 0.0);
 }

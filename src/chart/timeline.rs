@@ -7,7 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
-use super::cumulative::{arm_events, split_visits, x_end};
+use super::cumulative::{arm_events, is_monthly, left_pad, split_visits, x_end};
 use super::parts::*;
 use super::{Chart, ChartError};
 use crate::model::Trial;
@@ -25,6 +25,9 @@ pub(super) struct Timeline {
     title: String,
     subtitle: String,
     x_max: f64,
+    /// The day axis's title, and study day 1's date when its ticks are dates.
+    x_desc: String,
+    dates_from: Option<chrono::NaiveDate>,
     lanes: Vec<Lane>,
     max_dose: f64,
     dose_label: String,
@@ -80,18 +83,48 @@ impl Timeline {
             [ml] => format!("Plasma exchange ({} mL)", trim_decimals(*ml, 2)),
             _ => "Plasma exchange".to_string(),
         };
+        let (x_desc, dates_from) = day_axis(None, trial.arms.iter().any(is_monthly));
         Ok(Timeline {
             title: format!("{}: dosing timeline by arm", trial.id),
             subtitle: {
                 let note = super::assumed_note(trial.arms.iter().map(|a| (a, a.id.clone())));
-                format!("{}\n{}\n{note}", trial.title, later_line(&lanes))
+                let later = later_line(&lanes, dates_from);
+                format!("{}\n{later}\n{note}", trial.title)
             },
             x_max: x_end(last),
+            x_desc,
+            dates_from,
             lanes,
             max_dose,
             dose_label,
             exchange_label,
         })
+    }
+
+    /// The radius of the largest dose's circle on lanes `lane_px` high and an axis
+    /// `inner_w` wide, and the study day the axis starts at so that day 1's circle clears
+    /// the lane names.
+    fn circle_size(&self, lane_px: f64, inner_w: f64) -> (f64, f64) {
+        // The largest circle fits its lane and, where doses are close, half the gap to the
+        // next dose (less a pixel and a half for rounding), so that circles do not overlap.
+        let fit_gap = |x0: f64| {
+            let gap_px = self.closest_doses() * inner_w / (self.x_max - x0).max(1.0);
+            gap_px / 2.0 - 1.5
+        };
+        let r_lane = (lane_px * 0.28).min(fit_gap(0.0)).clamp(4.0, 18.0);
+        // Start the axis early enough that a day-1 circle clears the lane labels. The
+        // earlier start narrows the days a little, so the circles are fitted again.
+        let x0 = left_pad(self.x_max, inner_w, r_lane + 4.0);
+        (r_lane.min(fit_gap(x0)).max(4.0), x0)
+    }
+
+    /// The fewest days between two dose days of one lane (infinity when no lane has two).
+    fn closest_doses(&self) -> f64 {
+        self.lanes
+            .iter()
+            .flat_map(|l| l.doses.windows(2).map(|w| w[1].0 - w[0].0))
+            .filter(|gap| *gap > 0.0)
+            .fold(f64::INFINITY, f64::min)
     }
 
     fn legend(&self, short: bool) -> Vec<LegendItem> {
@@ -168,14 +201,17 @@ impl Chart for Timeline {
         let centres: Vec<f64> = (0..n).map(|i| i as f64).collect();
         let y_area = widest + 20;
         let inner_w = f64::from(plot_w as i32 - y_area - margin_left - margin_right).max(1.0);
-        let r_max = (lane_px * 0.28).clamp(4.0, 18.0);
-        // Start the axis early enough that a day-1 circle clears the lane labels: with
-        // p pixels wanted left of day 1 on an axis [x0, x_max] of inner_w pixels,
-        // (1 - x0) * inner_w / (x_max - x0) = p.
-        let p = r_max + 4.0;
-        let x0 = ((inner_w - p * self.x_max) / (inner_w - p)).min(0.0);
-        let label_px = text_width(root, &day_label(self.x_max, None), &tick_style)?;
-        let x_ticks = day_ticks((x0, self.x_max), inner_w, f64::from(label_px));
+        let (r_max, x0) = self.circle_size(lane_px, inner_w);
+        let dates = self.dates_from;
+        let label_px = f64::from(text_width(
+            root,
+            &day_label(self.x_max, dates),
+            &tick_style,
+        )?);
+        let x_ticks = match dates {
+            Some(start) => date_ticks(start, (x0, self.x_max), inner_w, label_px),
+            None => day_ticks((x0, self.x_max), inner_w, label_px),
+        };
         let mut chart = ChartBuilder::on(&plot)
             .margin_top(margin_top)
             .margin_left(margin_left)
@@ -189,8 +225,8 @@ impl Chart for Timeline {
             )?;
         chart
             .configure_mesh()
-            .x_desc("Study day")
-            .x_label_formatter(&|d| day_label(*d, None))
+            .x_desc(self.x_desc.as_str())
+            .x_label_formatter(&|d| day_label(*d, dates))
             .y_label_formatter(&lane_label)
             .label_style(tick_style.clone())
             .axis_desc_style(text(AXIS_DESC_PX, INK))
@@ -270,11 +306,14 @@ impl Chart for Timeline {
 
 /// The visits left off the day axis, said once under the title: "Visits after the axis:
 /// Week 48 study visit on day 337" when every lane has the same, else per lane.
-fn later_line(lanes: &[Lane]) -> String {
+fn later_line(lanes: &[Lane], dates: Option<chrono::NaiveDate>) -> String {
     let words = |later: &[(f64, String)]| {
         later
             .iter()
-            .map(|(day, name)| format!("{name} on day {day}"))
+            .map(|(day, name)| match dates {
+                Some(_) => format!("{name} on {}", day_label(*day, dates)),
+                None => format!("{name} on day {day}"),
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };
