@@ -1258,7 +1258,10 @@ fn ics_events(text: &str) -> Vec<(Props, Vec<Props>)> {
                         format!(";{}={v}", q.key.as_str())
                     })
                     .collect();
-                (format!("{}{params}", p.name.as_str()), p.val.as_str().to_string())
+                (
+                    format!("{}{params}", p.name.as_str()),
+                    p.val.as_str().to_string(),
+                )
             })
             .collect()
     }
@@ -1290,7 +1293,10 @@ fn alarm_time(day: NaiveDate, trigger: &str) -> chrono::NaiveDateTime {
     };
     let rest = rest.strip_prefix('P').expect("a duration");
     let (days, time) = rest.split_once('T').unwrap_or((rest, ""));
-    let mut minutes = days.strip_suffix('D').map_or(0, |d| d.parse::<i64>().unwrap()) * 1440;
+    let mut minutes = days
+        .strip_suffix('D')
+        .map_or(0, |d| d.parse::<i64>().unwrap())
+        * 1440;
     let mut number = String::new();
     for ch in time.chars() {
         match ch {
@@ -1309,7 +1315,13 @@ fn alarm_time(day: NaiveDate, trigger: &str) -> chrono::NaiveDateTime {
 fn high_ics(extra: &[&str]) -> Run {
     let mut args = vec!["--patient", "R1", "--format", "ics"];
     args.extend_from_slice(extra);
-    let r = calendar("scenarios/nct04822922.toml", "high", "60", "2027-01-04", &args);
+    let r = calendar(
+        "scenarios/nct04822922.toml",
+        "high",
+        "60",
+        "2027-01-04",
+        &args,
+    );
     r.expect_code(0);
     r
 }
@@ -1319,10 +1331,28 @@ fn reminders_come_for_doses_and_visits_at_the_chosen_hour() {
     // (flags, the TRIGGER written, days before, time of day, the alarm's first word)
     let cases: [(&[&str], &str, i64, (u32, u32), &str); 4] = [
         (&["--remind-at", "08:00"], "-PT16H", 1, (8, 0), "Tomorrow: "),
-        (&["--remind-days", "3", "--remind-at", "7:30"], "-P2DT16H30M", 3, (7, 30), "In 3 days: "),
-        (&["--remind-days-before", "0", "--remind-at", "09:15"], "PT9H15M", 0, (9, 15), "Today: "),
+        (
+            &["--remind-days", "3", "--remind-at", "7:30"],
+            "-P2DT16H30M",
+            3,
+            (7, 30),
+            "In 3 days: ",
+        ),
+        (
+            &["--remind-days-before", "0", "--remind-at", "09:15"],
+            "PT9H15M",
+            0,
+            (9, 15),
+            "Today: ",
+        ),
         // Days alone: at 08:00, not at midnight.
-        (&["--remind-days", "2"], "-P1DT16H", 2, (8, 0), "In 2 days: "),
+        (
+            &["--remind-days", "2"],
+            "-P1DT16H",
+            2,
+            (8, 0),
+            "In 2 days: ",
+        ),
     ];
     for (flags, trigger, days, (h, m), word) in cases {
         let text = high_ics(flags).out();
@@ -1330,7 +1360,10 @@ fn reminders_come_for_doses_and_visits_at_the_chosen_hour() {
         // 4 infusions and 2 visits, each with one reminder.
         assert_eq!(events.len(), 6, "{flags:?}");
         assert_eq!(
-            events.iter().filter(|e| prop(&e.0, "SUMMARY").contains("Visit:")).count(),
+            events
+                .iter()
+                .filter(|e| prop(&e.0, "SUMMARY").contains("Visit:"))
+                .count(),
             2
         );
         for (event, alarms) in &events {
@@ -1342,8 +1375,11 @@ fn reminders_come_for_doses_and_visits_at_the_chosen_hour() {
                 prop(alarm, "DESCRIPTION"),
                 format!("{word}{}", prop(event, "SUMMARY"))
             );
-            let day = NaiveDate::parse_from_str(prop(event, "DTSTART;VALUE=DATE"), "%Y%m%d").unwrap();
-            let expected = (day - chrono::Duration::days(days)).and_hms_opt(h, m, 0).unwrap();
+            let day =
+                NaiveDate::parse_from_str(prop(event, "DTSTART;VALUE=DATE"), "%Y%m%d").unwrap();
+            let expected = (day - chrono::Duration::days(days))
+                .and_hms_opt(h, m, 0)
+                .unwrap();
             assert_eq!(alarm_time(day, trigger), expected, "{flags:?}");
         }
     }
@@ -1359,7 +1395,9 @@ fn reminders_come_for_doses_and_visits_at_the_chosen_hour() {
         );
         r.expect_code(2);
         assert!(
-            r.err().contains(&format!("'{bad}' is not a time of day: write it as HH:MM on the 24-hour clock")),
+            r.err().contains(&format!(
+                "'{bad}' is not a time of day: write it as HH:MM on the 24-hour clock"
+            )),
             "{}",
             r.err()
         );
@@ -1374,7 +1412,10 @@ fn all_day_events_are_transparent() {
         assert_eq!(events.len(), 6);
         for (event, _) in &events {
             // All-day, and free time: a shared calendar's whole day is not shown busy.
-            assert!(event.iter().any(|(n, _)| n == "DTSTART;VALUE=DATE"), "{event:?}");
+            assert!(
+                event.iter().any(|(n, _)| n == "DTSTART;VALUE=DATE"),
+                "{event:?}"
+            );
             assert_eq!(prop(event, "TRANSP"), "TRANSPARENT", "{event:?}");
         }
     }
@@ -1402,21 +1443,28 @@ fn the_patient_form_has_plain_titles_and_no_cell_counts() {
         r.expect_code(0);
         r.out()
     };
-    let plain = regex_lite(&[
-        "Stem cell infusion",
-        "Plasma exchange",
-        "Follow-up visit",
-    ]);
+    let plain = regex_lite(&["Stem cell infusion", "Plasma exchange", "Follow-up visit"]);
     // P4398-003 (exchanges, one missed), P4398-004 (exchanges and infusions).
-    for (id, arm) in [("P4398-003", "pe"), ("P4398-004", "msc-pe"), ("P4398-002", "msc")] {
+    for (id, arm) in [
+        ("P4398-003", "pe"),
+        ("P4398-004", "msc-pe"),
+        ("P4398-002", "msc"),
+    ] {
         let patient = form(id, "patient", &["--remind-at", "08:00"]);
         let staff = form(id, "staff", &[]);
         let (p, s) = (ics_events(&patient), ics_events(&staff));
         // The same events on the same days.
         assert_eq!(p.len(), s.len(), "{id}");
         for ((pe, _), (se, _)) in p.iter().zip(&s) {
-            assert_eq!(prop(pe, "DTSTART;VALUE=DATE"), prop(se, "DTSTART;VALUE=DATE"));
-            let status = |e: &Props| e.iter().find(|(n, _)| n == "STATUS").map(|(_, v)| v.clone());
+            assert_eq!(
+                prop(pe, "DTSTART;VALUE=DATE"),
+                prop(se, "DTSTART;VALUE=DATE")
+            );
+            let status = |e: &Props| {
+                e.iter()
+                    .find(|(n, _)| n == "STATUS")
+                    .map(|(_, v)| v.clone())
+            };
             assert_eq!(status(pe), status(se));
             assert!(plain(prop(pe, "SUMMARY")), "{id}: {}", prop(pe, "SUMMARY"));
             assert!(prop(pe, "DESCRIPTION").starts_with("Clinical study NCT01724398"));
@@ -1430,7 +1478,9 @@ fn the_patient_form_has_plain_titles_and_no_cell_counts() {
             .filter(|l| !l.starts_with("UID:"))
             .collect::<Vec<_>>()
             .join("\n");
-        for word in ["cells", "x 10", "×", "mL", "/kg", "ssumed", "Arm", arm, id, "kg", "Dose", " dose"] {
+        for word in [
+            "cells", "x 10", "×", "mL", "/kg", "ssumed", "Arm", arm, id, "kg", "Dose", " dose",
+        ] {
             assert!(!read.contains(word), "{id}: '{word}' in\n{read}");
         }
         assert!(read.contains("X-WR-CALNAME:Study NCT01724398 appointments"));
@@ -1439,12 +1489,21 @@ fn the_patient_form_has_plain_titles_and_no_cell_counts() {
         assert!(staff.contains("Arm ") && staff.contains(&format!("SUMMARY:{id}: ")));
     }
     let missed = form("P4398-003", "patient", &[]);
-    assert!(missed.contains("SUMMARY:Missed: Plasma exchange 2 of 3\r\n"), "{missed}");
+    assert!(
+        missed.contains("SUMMARY:Missed: Plasma exchange 2 of 3\r\n"),
+        "{missed}"
+    );
     let given = form("P4398-004", "patient", &["--remind-at", "18:00"]);
-    assert!(given.contains("SUMMARY:Stem cell infusion 1 of 4\r\n"), "{given}");
+    assert!(
+        given.contains("SUMMARY:Stem cell infusion 1 of 4\r\n"),
+        "{given}"
+    );
     assert!(given.contains("SUMMARY:Follow-up visit\r\n"), "{given}");
     // Reminders for what is still to come only, in the patient's words.
-    assert!(given.contains("DESCRIPTION:Tomorrow: Follow-up visit\r\n"), "{given}");
+    assert!(
+        given.contains("DESCRIPTION:Tomorrow: Follow-up visit\r\n"),
+        "{given}"
+    );
 
     // A CSV, JSON or table is the staff's: --for patient makes a calendar file or nothing.
     for format in ["csv", "json", "table"] {

@@ -599,10 +599,22 @@ fn a_holiday_csvs_problems_are_said_in_words_on_their_own_lines() {
 #[test]
 fn a_site_calendars_location_is_checked_and_reaches_every_event() {
     let bad = [
-        ("location = 302\n", "site.toml:3: location: is a number, not text: write where the patients come as one line of text"),
-        ("location = \"  \"\n", "site.toml:3: location: is empty: write where the patients come"),
-        ("location = \"Ward 5\\tBuilding 2\"\n", "site.toml:3: location: contains the control character U+0009"),
-        ("location = [\"Ward 5\"]\n", "site.toml:3: location: is a list, not text"),
+        (
+            "location = 302\n",
+            "site.toml:3: location: is a number, not text: write where the patients come as one line of text",
+        ),
+        (
+            "location = \"  \"\n",
+            "site.toml:3: location: is empty: write where the patients come",
+        ),
+        (
+            "location = \"Ward 5\\tBuilding 2\"\n",
+            "site.toml:3: location: contains the control character U+0009",
+        ),
+        (
+            "location = [\"Ward 5\"]\n",
+            "site.toml:3: location: is a list, not text",
+        ),
     ];
     for (line, needle) in bad {
         // With another problem of the file: both are said, in one run.
@@ -614,7 +626,8 @@ fn a_site_calendars_location_is_checked_and_reaches_every_event() {
         run.expect_code(2);
         assert!(run.stderr.contains(needle), "{needle}\n{}", run.stderr);
         assert!(
-            run.stderr.contains("site.toml:2: closed_weekdays[1]: 'Sunday' is not a weekday"),
+            run.stderr
+                .contains("site.toml:2: closed_weekdays[1]: 'Sunday' is not a weekday"),
             "{}",
             run.stderr
         );
@@ -632,9 +645,16 @@ fn a_site_calendars_location_is_checked_and_reaches_every_event() {
     );
     let checked = check(dir.path());
     checked.expect_code(0);
-    assert!(checked.out().contains(&format!("site GZ: Guangzhou; at {place}; closed Sat, Sun")), "{}", checked.out());
+    assert!(
+        checked
+            .out()
+            .contains(&format!("site GZ: Guangzhou; at {place}; closed Sat, Sun")),
+        "{}",
+        checked.out()
+    );
     // Commas and semicolons escaped as RFC 5545 TEXT, the line folded at 75 octets.
-    let written = "LOCATION:Third Affiliated Hospital\\, Building 2\\; 600 Tianhe Road\\, Guangzhou";
+    let written =
+        "LOCATION:Third Affiliated Hospital\\, Building 2\\; 600 Tianhe Road\\, Guangzhou";
     let roster = write_file(
         work.path(),
         "r.csv",
@@ -661,7 +681,11 @@ fn a_site_calendars_location_is_checked_and_reaches_every_event() {
         ("patients/H2.ics", 0),
     ] {
         let text = unfolded(&trial.join(file));
-        assert_eq!(text.matches(&format!("{written}\r\n")).count(), events, "{file}");
+        assert_eq!(
+            text.matches(&format!("{written}\r\n")).count(),
+            events,
+            "{file}"
+        );
     }
     let text = unfolded(&trial.join("calendar.ics"));
     assert_eq!(text.matches("BEGIN:VEVENT").count(), 12);

@@ -275,7 +275,9 @@ fn remind_days_puts_a_reminder_before_each_dose_and_visit_still_to_come() {
         "2",
     ])
     .expect_code(0);
-    assert!(read(&run_out.join("NCT04822922/calendar.ics")).contains("TRIGGER;RELATED=START:-P1DT16H"));
+    assert!(
+        read(&run_out.join("NCT04822922/calendar.ics")).contains("TRIGGER;RELATED=START:-P1DT16H")
+    );
 }
 
 #[test]

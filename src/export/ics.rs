@@ -485,7 +485,10 @@ mod tests {
     use super::{Remind, refold, text};
 
     fn remind(days: Option<u32>, at: Option<(u32, u32)>) -> Option<Remind> {
-        Remind::asked(days, at.map(|(h, m)| chrono::NaiveTime::from_hms_opt(h, m, 0).unwrap()))
+        Remind::asked(
+            days,
+            at.map(|(h, m)| chrono::NaiveTime::from_hms_opt(h, m, 0).unwrap()),
+        )
     }
 
     /// A reminder's TRIGGER is the time from the start of the event's day (00:00) to the
@@ -496,12 +499,22 @@ mod tests {
         let cases = [
             (None, Some((8, 0)), "-PT16H", "the day before at 08:00"),
             (Some(2), None, "-P1DT16H", "2 days before at 08:00"),
-            (Some(3), Some((7, 30)), "-P2DT16H30M", "3 days before at 07:30"),
+            (
+                Some(3),
+                Some((7, 30)),
+                "-P2DT16H30M",
+                "3 days before at 07:30",
+            ),
             (Some(1), Some((0, 0)), "-P1D", "the day before at 00:00"),
             (Some(0), Some((0, 0)), "P0D", "on the day at 00:00"),
             (Some(0), Some((9, 15)), "PT9H15M", "on the day at 09:15"),
             (Some(1), Some((23, 59)), "-PT1M", "the day before at 23:59"),
-            (Some(365), Some((0, 1)), "-P364DT23H59M", "365 days before at 00:01"),
+            (
+                Some(365),
+                Some((0, 1)),
+                "-P364DT23H59M",
+                "365 days before at 00:01",
+            ),
         ];
         for (days, at, trigger, words) in cases {
             let r = remind(days, at).unwrap();
