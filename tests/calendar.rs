@@ -1326,10 +1326,20 @@ fn high_ics(extra: &[&str]) -> Run {
     r
 }
 
+/// A reminder case: the flags, the TRIGGER written, the days before, the time of day (hour,
+/// minute), the alarm's first word.
+type Reminded = (
+    &'static [&'static str],
+    &'static str,
+    i64,
+    (u32, u32),
+    &'static str,
+);
+
 #[test]
 fn reminders_come_for_doses_and_visits_at_the_chosen_hour() {
     // (flags, the TRIGGER written, days before, time of day, the alarm's first word)
-    let cases: [(&[&str], &str, i64, (u32, u32), &str); 4] = [
+    let cases: [Reminded; 4] = [
         (&["--remind-at", "08:00"], "-PT16H", 1, (8, 0), "Tomorrow: "),
         (
             &["--remind-days", "3", "--remind-at", "7:30"],
