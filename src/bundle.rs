@@ -236,7 +236,7 @@ struct Files<'a> {
     /// The trial's (new) folder: patients/, sites/ and calendar.ics go in it.
     dir: &'a Path,
     inputs: &'a [Input],
-    remind_days: Option<u32>,
+    remind: Option<export::ics::Remind>,
     /// Added to every event's SEQUENCE ([`manifest::History`]).
     sequence_base: u64,
 }
@@ -438,7 +438,8 @@ fn write_patient(
             as_of: l.as_of,
             rows: l.patient(i).records.len(),
         }),
-        remind_days: f.remind_days,
+        remind: f.remind,
+        audience: export::ics::Audience::Staff,
         sequence_base: f.sequence_base,
     };
     let file = |ext: &str| write::safe_child(dir, &p.id, ext);
@@ -641,7 +642,7 @@ pub fn write_cohort(
     cohort: &Cohort,
     out: &Path,
     checked: &Checked,
-    remind_days: Option<u32>,
+    remind: Option<export::ics::Remind>,
     progress: &dyn Fn(u64),
     forecast: Option<maud::Markup>,
 ) -> Result<Summary> {
@@ -687,7 +688,7 @@ pub fn write_cohort(
         let files = Files {
             dir: new,
             inputs,
-            remind_days,
+            remind,
             sequence_base: checked.history.sequence_base,
         };
         let (patients, sequence_max) = make_patients(cohort, Some(files))?;

@@ -26,7 +26,7 @@ pub struct Cli {
 pub enum Command {
     /// One patient's calendar: dated infusions, exchanges and visits with doses and totals
     #[command(
-        after_help = "Examples:\n  dosesim calendar scenarios/nct04822922.toml --arm high --weight 62.5 \\\n      --start 2026-12-30\n  dosesim calendar NCT04822922 --roster scenarios/rosters/NCT04822922.csv \\\n      --patient P2922-004 --out P2922-004.ics --remind-days 2"
+        after_help = "Examples:\n  dosesim calendar scenarios/nct04822922.toml --arm high --weight 62.5 \\\n      --start 2026-12-30\n  dosesim calendar NCT04822922 --roster scenarios/rosters/NCT04822922.csv \\\n      --patient P2922-004 --out P2922-004.ics --remind-days 2\n  dosesim calendar NCT04822922 --roster scenarios/rosters/NCT04822922.csv \\\n      --patient P2922-004 --out P2922-004.ics --for patient --remind-at 08:00"
     )]
     Calendar(CalendarArgs),
     /// Check scenario files and report every problem found
@@ -127,10 +127,36 @@ pub struct CalendarArgs {
     /// The day the record is complete to (default: its latest date)
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date, requires = "log")]
     pub as_of: Option<NaiveDate>,
-    /// In an .ics calendar, a reminder (VALARM) N days before each dose still to give (the
-    /// lab's lead time to thaw or order), at the start of that day; none by default
-    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_remind_days)]
+    #[command(flatten)]
+    pub remind: RemindArgs,
+    /// Whom an .ics calendar is for: staff (every figure: doses, the record, assumptions),
+    /// or patient (a patient's own phone: plain titles such as "Stem cell infusion 1 of 4",
+    /// no cell counts, arm or assumption text)
+    #[arg(long = "for", value_enum, value_name = "WHOM", default_value_t = Audience::Staff)]
+    pub audience: Audience,
+}
+
+pub use dosesim::export::ics::Audience;
+
+/// Reminders (VALARM) in calendar files: none unless asked for.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct RemindArgs {
+    /// In the .ics files, a reminder (VALARM) N days before each dose and visit still to
+    /// come (the lab's lead time to thaw or order, the patient's to get there), at
+    /// --remind-at; default 1 when only --remind-at is given; no reminders without either
+    #[arg(long, visible_alias = "remind-days-before", value_name = "N", allow_negative_numbers = true, value_parser = parse_remind_days)]
     pub remind_days: Option<u32>,
+    /// The time of day the reminders come, HH:MM on the 24-hour clock, local to whoever's
+    /// calendar shows them; default 08:00; alone, it asks for reminders the day before
+    #[arg(long, value_name = "HH:MM", value_parser = parse_time_of_day)]
+    pub remind_at: Option<chrono::NaiveTime>,
+}
+
+impl RemindArgs {
+    /// The reminders asked for, if any.
+    pub fn asked(&self) -> Option<dosesim::export::ics::Remind> {
+        dosesim::export::ics::Remind::asked(self.remind_days, self.remind_at)
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -191,10 +217,8 @@ pub struct CohortArgs {
     pub calendars: PathBuf,
     #[command(flatten)]
     pub record: RecordArgs,
-    /// In the .ics files, a reminder (VALARM) N days before each dose still to give (the
-    /// lab's lead time to thaw or order), at the start of that day; none by default
-    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_remind_days)]
-    pub remind_days: Option<u32>,
+    #[command(flatten)]
+    pub remind: RemindArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -293,10 +317,8 @@ pub struct RunArgs {
     /// Folder of site calendars (SITE.toml) for the roster's optional `site` column
     #[arg(long, value_name = "DIR", default_value = "scenarios/calendars")]
     pub calendars: PathBuf,
-    /// In the .ics files, a reminder (VALARM) N days before each dose still to give (the
-    /// lab's lead time to thaw or order), at the start of that day; none by default
-    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_remind_days)]
-    pub remind_days: Option<u32>,
+    #[command(flatten)]
+    pub remind: RemindArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -447,6 +469,17 @@ fn parse_remind_days(s: &str) -> Result<u32, String> {
     u32::try_from(n).ok().filter(|d| *d <= 365).ok_or_else(|| {
         format!("{n} is out of range: a reminder comes 0 (on the day) to 365 days before a dose")
     })
+}
+
+/// A time of day as HH:MM on the 24-hour clock: 08:00, 7:30, 18:45.
+fn parse_time_of_day(s: &str) -> Result<chrono::NaiveTime, String> {
+    let t = s.trim();
+    let ok = t.len() <= 5 && t.contains(':');
+    ok.then(|| chrono::NaiveTime::parse_from_str(t, "%H:%M").ok())
+        .flatten()
+        .ok_or_else(|| {
+            format!("'{s}' is not a time of day: write it as HH:MM on the 24-hour clock, 00:00 to 23:59 (08:00, 18:30)")
+        })
 }
 
 fn parse_kg(s: &str) -> Result<dosesim::model::Kg, String> {

@@ -152,6 +152,8 @@ pub struct SiteCalendar {
     coverage: Vec<(NaiveDate, NaiveDate)>,
     /// Whose statutory holidays close the site on the dates it does not cover.
     expected: Option<Expected>,
+    /// Where its patients come, as a calendar app shows it (the events' LOCATION).
+    pub location: Option<String>,
 }
 
 /// Why a day is closed, or that it is open.
@@ -471,10 +473,11 @@ struct RawCalendar {
     open: Vec<Spanned<toml::Value>>,
     covers: Option<Spanned<String>>,
     expected_holidays: Option<Spanned<String>>,
+    location: Option<Spanned<toml::Value>>,
 }
 
 /// The keys of a calendar, of a source table and of a date table.
-const CALENDAR_KEYS: [&str; 7] = [
+const CALENDAR_KEYS: [&str; 8] = [
     "name",
     "closed_weekdays",
     "sources",
@@ -482,6 +485,7 @@ const CALENDAR_KEYS: [&str; 7] = [
     "open",
     "covers",
     "expected_holidays",
+    "location",
 ];
 const SOURCE_KEYS: [&str; 2] = ["file", "open_if_summary_starts_with"];
 const DATE_KEYS: [&str; 2] = ["date", "name"];
@@ -573,6 +577,7 @@ impl Walk<'_> {
                 let at = Some(self.lines.of(v.span().start));
                 let (limit, what) = match key {
                     "name" | "open_if_summary_starts_with" => (MAX_NAME_CHARS, "a name or prefix"),
+                    "location" => (MAX_NAME_CHARS, "a location"),
                     _ => (MAX_TEXT_CHARS, "a file name or date"),
                 };
                 let chars = s.chars().count();
@@ -634,6 +639,18 @@ fn toml_problems(path: &Path, text: &str, lines: &Lines) -> Vec<Problem> {
     };
     walk.table(root.get_ref(), "", &CALENDAR_KEYS, "a site calendar");
     walk.out
+}
+
+/// What a TOML value is, in words: "a number", "a list".
+fn value_words(v: &toml::Value) -> &'static str {
+    match v {
+        toml::Value::String(_) => "text",
+        toml::Value::Integer(_) | toml::Value::Float(_) => "a number",
+        toml::Value::Boolean(_) => "true or false",
+        toml::Value::Datetime(_) => "a date",
+        toml::Value::Array(_) => "a list",
+        toml::Value::Table(_) => "a table",
+    }
 }
 
 /// The known key a misspelt one is nearest to: one it starts or ends, or one a few edits
@@ -791,6 +808,7 @@ pub fn parse_within(
         }
     }
     let expected = r.expected(raw.expected_holidays.as_ref());
+    let location = r.location(raw.location.as_ref());
     if !r.problems.is_empty() {
         return Err(capped(path, r.problems));
     }
@@ -806,6 +824,7 @@ pub fn parse_within(
         listed: r.listed.into_iter().map(|(d, (l, _))| (d, l)).collect(),
         coverage: merge(r.coverage),
         expected,
+        location,
     })
 }
 
@@ -830,6 +849,26 @@ impl Reading<'_> {
         let at = Some(self.lines.of(span.start));
         self.problems
             .push(Problem::new(self.path, msg).at(at).field(field));
+    }
+
+    /// The optional `location`: text that names a place. Its length and control
+    /// characters are checked with every other text of the file ([`toml_problems`]).
+    fn location(&mut self, v: Option<&Spanned<toml::Value>>) -> Option<String> {
+        const FORM: &str = "write where the patients come as one line of text, as a calendar app shows it: location = \"Third Affiliated Hospital, Building 2, 600 Tianhe Road, Guangzhou\"";
+        let v = v?;
+        match v.get_ref() {
+            toml::Value::String(t) if !t.trim().is_empty() => Some(t.trim().to_string()),
+            toml::Value::String(_) => {
+                let msg = format!("is empty: {FORM}, or leave the key out");
+                self.problem(msg, v.span(), "location".into());
+                None
+            }
+            other => {
+                let msg = format!("is {}, not text: {FORM}", value_words(other));
+                self.problem(msg, v.span(), "location".into());
+                None
+            }
+        }
     }
 
     /// The closed weekdays, Monday first.
@@ -1581,7 +1620,7 @@ mod tests {
         );
         let e = cal.unwrap_err().to_string();
         assert!(
-            e.contains("guangzhou.toml:6: unknown key 'closed_days': did you mean 'closed'? (a site calendar has the keys name, closed_weekdays, sources, closed, open, covers, expected_holidays)"),
+            e.contains("guangzhou.toml:6: unknown key 'closed_days': did you mean 'closed'? (a site calendar has the keys name, closed_weekdays, sources, closed, open, covers, expected_holidays, location)"),
             "{e}"
         );
         // With the other problems of the file, at once.

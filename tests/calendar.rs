@@ -1241,3 +1241,313 @@ fn arm_notes_reach_every_format() {
         );
     }
 }
+
+/// Each VEVENT of a calendar file, parsed by the icalendar crate: its properties
+/// ("NAME;PARAM=VALUE", value) and its VALARMs' properties.
+type Props = Vec<(String, String)>;
+fn ics_events(text: &str) -> Vec<(Props, Vec<Props>)> {
+    fn props(c: &icalendar::parser::Component) -> Props {
+        c.properties
+            .iter()
+            .map(|p| {
+                let params: String = p
+                    .params
+                    .iter()
+                    .map(|q| {
+                        let v = q.val.as_ref().map(|v| v.as_str()).unwrap_or_default();
+                        format!(";{}={v}", q.key.as_str())
+                    })
+                    .collect();
+                (
+                    format!("{}{params}", p.name.as_str()),
+                    p.val.as_str().to_string(),
+                )
+            })
+            .collect()
+    }
+    let unfolded = icalendar::parser::unfold(text);
+    let cal = icalendar::parser::read_calendar(&unfolded).expect("the file parses");
+    cal.components
+        .iter()
+        .map(|c| {
+            assert_eq!(c.name.as_str(), "VEVENT");
+            (props(c), c.components.iter().map(props).collect())
+        })
+        .collect()
+}
+
+/// The value of the property named `name` (with its parameters) in `props`.
+fn prop<'p>(props: &'p Props, name: &str) -> &'p str {
+    props
+        .iter()
+        .find(|(n, _)| n == name)
+        .map_or_else(|| panic!("no {name} in {props:?}"), |(_, v)| v.as_str())
+}
+
+/// When a TRIGGER relative to an all-day event's start (its day at 00:00) goes off:
+/// "-PT16H" on 2027-01-04 is 2027-01-03 08:00. Only the forms a day and hour give.
+fn alarm_time(day: NaiveDate, trigger: &str) -> chrono::NaiveDateTime {
+    let (sign, rest) = match trigger.strip_prefix('-') {
+        Some(r) => (-1, r),
+        None => (1, trigger),
+    };
+    let rest = rest.strip_prefix('P').expect("a duration");
+    let (days, time) = rest.split_once('T').unwrap_or((rest, ""));
+    let mut minutes = days
+        .strip_suffix('D')
+        .map_or(0, |d| d.parse::<i64>().unwrap())
+        * 1440;
+    let mut number = String::new();
+    for ch in time.chars() {
+        match ch {
+            'H' => minutes += number.parse::<i64>().unwrap() * 60,
+            'M' => minutes += number.parse::<i64>().unwrap(),
+            c => number.push(c),
+        }
+        if !ch.is_ascii_digit() {
+            number.clear();
+        }
+    }
+    day.and_hms_opt(0, 0, 0).unwrap() + chrono::Duration::minutes(sign * minutes)
+}
+
+/// NCT04822922's high arm from 2027-01-04 as a calendar file, with `extra` flags.
+fn high_ics(extra: &[&str]) -> Run {
+    let mut args = vec!["--patient", "R1", "--format", "ics"];
+    args.extend_from_slice(extra);
+    let r = calendar(
+        "scenarios/nct04822922.toml",
+        "high",
+        "60",
+        "2027-01-04",
+        &args,
+    );
+    r.expect_code(0);
+    r
+}
+
+/// A reminder case: the flags, the TRIGGER written, the days before, the time of day (hour,
+/// minute), the alarm's first word.
+type Reminded = (
+    &'static [&'static str],
+    &'static str,
+    i64,
+    (u32, u32),
+    &'static str,
+);
+
+#[test]
+fn reminders_come_for_doses_and_visits_at_the_chosen_hour() {
+    // (flags, the TRIGGER written, days before, time of day, the alarm's first word)
+    let cases: [Reminded; 4] = [
+        (&["--remind-at", "08:00"], "-PT16H", 1, (8, 0), "Tomorrow: "),
+        (
+            &["--remind-days", "3", "--remind-at", "7:30"],
+            "-P2DT16H30M",
+            3,
+            (7, 30),
+            "In 3 days: ",
+        ),
+        (
+            &["--remind-days-before", "0", "--remind-at", "09:15"],
+            "PT9H15M",
+            0,
+            (9, 15),
+            "Today: ",
+        ),
+        // Days alone: at 08:00, not at midnight.
+        (
+            &["--remind-days", "2"],
+            "-P1DT16H",
+            2,
+            (8, 0),
+            "In 2 days: ",
+        ),
+    ];
+    for (flags, trigger, days, (h, m), word) in cases {
+        let text = high_ics(flags).out();
+        let events = ics_events(&text);
+        // 4 infusions and 2 visits, each with one reminder.
+        assert_eq!(events.len(), 6, "{flags:?}");
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| prop(&e.0, "SUMMARY").contains("Visit:"))
+                .count(),
+            2
+        );
+        for (event, alarms) in &events {
+            assert_eq!(alarms.len(), 1, "{flags:?}: {event:?}");
+            let alarm = &alarms[0];
+            assert_eq!(prop(alarm, "TRIGGER;RELATED=START"), trigger, "{flags:?}");
+            assert_eq!(prop(alarm, "ACTION"), "DISPLAY");
+            assert_eq!(
+                prop(alarm, "DESCRIPTION"),
+                format!("{word}{}", prop(event, "SUMMARY"))
+            );
+            let day =
+                NaiveDate::parse_from_str(prop(event, "DTSTART;VALUE=DATE"), "%Y%m%d").unwrap();
+            let expected = (day - chrono::Duration::days(days))
+                .and_hms_opt(h, m, 0)
+                .unwrap();
+            assert_eq!(alarm_time(day, trigger), expected, "{flags:?}");
+        }
+    }
+    // None unless asked for; a time of day that is not HH:MM is refused.
+    assert!(!high_ics(&[]).out().contains("VALARM"));
+    for bad in ["8am", "24:00", "08:00:00", "0800"] {
+        let r = calendar(
+            "scenarios/nct04822922.toml",
+            "high",
+            "60",
+            "2027-01-04",
+            &["--patient", "R1", "--format", "ics", "--remind-at", bad],
+        );
+        r.expect_code(2);
+        assert!(
+            r.err().contains(&format!(
+                "'{bad}' is not a time of day: write it as HH:MM on the 24-hour clock"
+            )),
+            "{}",
+            r.err()
+        );
+    }
+}
+
+#[test]
+fn all_day_events_are_transparent() {
+    for audience in ["staff", "patient"] {
+        let text = high_ics(&["--for", audience]).out();
+        let events = ics_events(&text);
+        assert_eq!(events.len(), 6);
+        for (event, _) in &events {
+            // All-day, and free time: a shared calendar's whole day is not shown busy.
+            assert!(
+                event.iter().any(|(n, _)| n == "DTSTART;VALUE=DATE"),
+                "{event:?}"
+            );
+            assert_eq!(prop(event, "TRANSP"), "TRANSPARENT", "{event:?}");
+        }
+    }
+}
+
+#[test]
+fn the_patient_form_has_plain_titles_and_no_cell_counts() {
+    let form = |id: &str, audience: &str, extra: &[&str]| {
+        let mut args = vec![
+            "calendar",
+            "NCT01724398",
+            "--roster",
+            "scenarios/rosters/NCT01724398.csv",
+            "--log",
+            "scenarios/logs/NCT01724398.csv",
+            "--patient",
+            id,
+            "--format",
+            "ics",
+            "--for",
+            audience,
+        ];
+        args.extend_from_slice(extra);
+        let r = run(args);
+        r.expect_code(0);
+        r.out()
+    };
+    let plain = regex_lite(&["Stem cell infusion", "Plasma exchange", "Follow-up visit"]);
+    // P4398-003 (exchanges, one missed), P4398-004 (exchanges and infusions).
+    for (id, arm) in [
+        ("P4398-003", "pe"),
+        ("P4398-004", "msc-pe"),
+        ("P4398-002", "msc"),
+    ] {
+        let patient = form(id, "patient", &["--remind-at", "08:00"]);
+        let staff = form(id, "staff", &[]);
+        let (p, s) = (ics_events(&patient), ics_events(&staff));
+        // The same events on the same days.
+        assert_eq!(p.len(), s.len(), "{id}");
+        for ((pe, _), (se, _)) in p.iter().zip(&s) {
+            assert_eq!(
+                prop(pe, "DTSTART;VALUE=DATE"),
+                prop(se, "DTSTART;VALUE=DATE")
+            );
+            let status = |e: &Props| {
+                e.iter()
+                    .find(|(n, _)| n == "STATUS")
+                    .map(|(_, v)| v.clone())
+            };
+            assert_eq!(status(pe), status(se));
+            assert!(plain(prop(pe, "SUMMARY")), "{id}: {}", prop(pe, "SUMMARY"));
+            assert!(prop(pe, "DESCRIPTION").starts_with("Clinical study NCT01724398"));
+            assert_ne!(prop(pe, "UID"), prop(se, "UID"), "its own UIDs");
+        }
+        // No cell counts, volumes, per-kg doses, assumptions, arm or patient id where a
+        // person reads (the UIDs, which no app shows, are built from the ids).
+        let read: String = patient
+            .replace("\r\n ", "")
+            .lines()
+            .filter(|l| !l.starts_with("UID:"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for word in [
+            "cells", "x 10", "×", "mL", "/kg", "ssumed", "Arm", arm, id, "kg", "Dose", " dose",
+        ] {
+            assert!(!read.contains(word), "{id}: '{word}' in\n{read}");
+        }
+        assert!(read.contains("X-WR-CALNAME:Study NCT01724398 appointments"));
+        // The staff's file still says it all.
+        let staff = staff.replace("\r\n ", "");
+        assert!(staff.contains("Arm ") && staff.contains(&format!("SUMMARY:{id}: ")));
+    }
+    let missed = form("P4398-003", "patient", &[]);
+    assert!(
+        missed.contains("SUMMARY:Missed: Plasma exchange 2 of 3\r\n"),
+        "{missed}"
+    );
+    let given = form("P4398-004", "patient", &["--remind-at", "18:00"]);
+    assert!(
+        given.contains("SUMMARY:Stem cell infusion 1 of 4\r\n"),
+        "{given}"
+    );
+    assert!(given.contains("SUMMARY:Follow-up visit\r\n"), "{given}");
+    // Reminders for what is still to come only, in the patient's words.
+    assert!(
+        given.contains("DESCRIPTION:Tomorrow: Follow-up visit\r\n"),
+        "{given}"
+    );
+
+    // A CSV, JSON or table is the staff's: --for patient makes a calendar file or nothing.
+    for format in ["csv", "json", "table"] {
+        let r = calendar(
+            "scenarios/nct04822922.toml",
+            "high",
+            "60",
+            "2027-01-04",
+            &["--patient", "R1", "--format", format, "--for", "patient"],
+        );
+        r.expect_code(2);
+        assert!(
+            r.err().contains(&format!("--for: --for patient makes a calendar file for a patient's phone, and {format} output is the staff's")),
+            "{}",
+            r.err()
+        );
+        assert!(r.out().is_empty());
+    }
+}
+
+/// Whether a title is one of `titles`, alone or "k of N", perhaps after what became of
+/// it ("Missed: ", "Cancelled: ", "To be confirmed: ").
+fn regex_lite(titles: &'static [&'static str]) -> impl Fn(&str) -> bool {
+    move |s: &str| {
+        let s = ["Missed: ", "Cancelled: ", "To be confirmed: "]
+            .iter()
+            .find_map(|p| s.strip_prefix(p))
+            .unwrap_or(s);
+        titles.iter().any(|t| {
+            s == *t
+                || s.strip_prefix(t)
+                    .and_then(|r| r.strip_prefix(' '))
+                    .and_then(|r| r.split_once(" of "))
+                    .is_some_and(|(a, b)| a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok())
+        })
+    }
+}

@@ -592,3 +592,101 @@ fn a_holiday_csvs_problems_are_said_in_words_on_their_own_lines() {
         run.stderr
     );
 }
+
+/// A site calendar's `location`: refused, every bad one at once with its line, when it is
+/// not one line of text; else it is the LOCATION of every event placed there, in the
+/// patient's own file and in the trial's and site's calendars.
+#[test]
+fn a_site_calendars_location_is_checked_and_reaches_every_event() {
+    let bad = [
+        (
+            "location = 302\n",
+            "site.toml:3: location: is a number, not text: write where the patients come as one line of text",
+        ),
+        (
+            "location = \"  \"\n",
+            "site.toml:3: location: is empty: write where the patients come",
+        ),
+        (
+            "location = \"Ward 5\\tBuilding 2\"\n",
+            "site.toml:3: location: contains the control character U+0009",
+        ),
+        (
+            "location = [\"Ward 5\"]\n",
+            "site.toml:3: location: is a list, not text",
+        ),
+    ];
+    for (line, needle) in bad {
+        // With another problem of the file: both are said, in one run.
+        let dir = calendars(
+            &format!("name = \"Site\"\nclosed_weekdays = [\"Sat\", \"Sunday\"]\n{line}"),
+            &[],
+        );
+        let run = check(dir.path());
+        run.expect_code(2);
+        assert!(run.stderr.contains(needle), "{needle}\n{}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("site.toml:2: closed_weekdays[1]: 'Sunday' is not a weekday"),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("RawCalendar") && !run.stderr.contains("invalid type"));
+    }
+    let work = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let place = "Third Affiliated Hospital, Building 2; 600 Tianhe Road, Guangzhou";
+    write_file(
+        dir.path(),
+        "GZ.toml",
+        &format!(
+            "name = \"Guangzhou\"\nclosed_weekdays = [\"Sat\", \"Sun\"]\ncovers = \"2024-01-01..2030-12-31\"\nlocation = \"{place}\"\n"
+        ),
+    );
+    let checked = check(dir.path());
+    checked.expect_code(0);
+    assert!(
+        checked
+            .out()
+            .contains(&format!("site GZ: Guangzhou; at {place}; closed Sat, Sun")),
+        "{}",
+        checked.out()
+    );
+    // Commas and semicolons escaped as RFC 5545 TEXT, the line folded at 75 octets.
+    let written =
+        "LOCATION:Third Affiliated Hospital\\, Building 2\\; 600 Tianhe Road\\, Guangzhou";
+    let roster = write_file(
+        work.path(),
+        "r.csv",
+        "patient_id,arm,weight_kg,start_date,site\nH1,high,60,2026-09-07,GZ\nH2,high,70,2026-09-07,\n",
+    );
+    let out = work.path().join("out");
+    run([
+        "cohort",
+        "scenarios/nct04822922.toml",
+        "--roster",
+        roster.to_str().unwrap(),
+        "--calendars",
+        dir.path().to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .expect_code(0);
+    let unfolded = |p: &Path| std::fs::read_to_string(p).unwrap().replace("\r\n ", "");
+    let trial = out.join("NCT04822922");
+    for (file, events) in [
+        ("patients/H1.ics", 6),
+        ("sites/GZ.ics", 6),
+        ("calendar.ics", 6),
+        ("patients/H2.ics", 0),
+    ] {
+        let text = unfolded(&trial.join(file));
+        assert_eq!(
+            text.matches(&format!("{written}\r\n")).count(),
+            events,
+            "{file}"
+        );
+    }
+    let text = unfolded(&trial.join("calendar.ics"));
+    assert_eq!(text.matches("BEGIN:VEVENT").count(), 12);
+}

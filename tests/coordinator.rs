@@ -1,6 +1,6 @@
 //! The calendar files a study coordinator imports: the trial's calendar.ics and one per
 //! site beside each patient's own file (the same events, byte for byte, with the same
-//! UIDs), titles that name the patient, reminders before each dose (--remind-days), and
+//! UIDs), titles that name the patient, reminders before each dose and visit (--remind-days), and
 //! `calendar --roster --patient`, which takes a patient from the roster.
 
 use std::collections::BTreeSet;
@@ -179,7 +179,7 @@ fn every_title_starts_with_the_patient_id() {
 }
 
 #[test]
-fn remind_days_puts_a_reminder_before_each_dose_still_to_give() {
+fn remind_days_puts_a_reminder_before_each_dose_and_visit_still_to_come() {
     let (dir, roster, plain) = sited_cohort();
     let reminded = dir.path().join("reminded");
     cohort_reminded(&roster, &reminded, "3");
@@ -187,16 +187,18 @@ fn remind_days_puts_a_reminder_before_each_dose_still_to_give() {
     let off = read(&plain.join("NCT04822922/calendar.ics"));
     assert!(!off.contains("VALARM"));
     let on = read(&reminded.join("NCT04822922/calendar.ics"));
+    let on_visits = parsed(&on)
+        .iter()
+        .filter(|e| e.1.contains(": Visit: ") && !e.2.is_empty())
+        .count();
+    assert!(on_visits > 0, "a visit has a reminder too");
     for (uid, summary, alarms) in parsed(&on) {
-        if summary.contains(": Visit: ") {
-            assert!(alarms.is_empty(), "{uid}: a visit has no reminder");
-            continue;
-        }
         let base = uid.strip_suffix("@dosesim").unwrap();
         let expected: Vec<(String, String)> = vec![
             ("ACTION".into(), "DISPLAY".into()),
             ("DESCRIPTION".into(), format!("In 3 days: {summary}")),
-            ("TRIGGER;RELATED=START".into(), "-P3D".into()),
+            // 08:00 three days before: 2 days and 16 hours before the day starts.
+            ("TRIGGER;RELATED=START".into(), "-P2DT16H".into()),
             ("UID".into(), format!("{base}-remind@dosesim")),
         ];
         assert_eq!(alarms, vec![expected], "{uid}");
@@ -253,7 +255,8 @@ fn remind_days_puts_a_reminder_before_each_dose_still_to_give() {
         &["--patient", "L9", "--format", "ics", "--remind-days", "0"],
     );
     r.expect_code(0);
-    assert_eq!(r.out().matches("TRIGGER;RELATED=START:-P0D\r\n").count(), 4);
+    // 4 doses and 2 visits, at 08:00 on the day.
+    assert_eq!(r.out().matches("TRIGGER;RELATED=START:PT8H\r\n").count(), 6);
     let r = calendar(
         NCT04822922,
         "low",
@@ -272,7 +275,9 @@ fn remind_days_puts_a_reminder_before_each_dose_still_to_give() {
         "2",
     ])
     .expect_code(0);
-    assert!(read(&run_out.join("NCT04822922/calendar.ics")).contains("TRIGGER;RELATED=START:-P2D"));
+    assert!(
+        read(&run_out.join("NCT04822922/calendar.ics")).contains("TRIGGER;RELATED=START:-P1DT16H")
+    );
 }
 
 #[test]

@@ -153,7 +153,8 @@ fn exercise(trial: &Trial) {
                     rows: &rows,
                     site: None,
                     record: None,
-                    remind_days: Some(2),
+                    remind: dosesim::export::ics::Remind::asked(Some(2), None),
+                    audience: dosesim::export::ics::Audience::Staff,
                     sequence_base: 0,
                 };
                 for (_, format) in export::Format::EXTENSIONS {

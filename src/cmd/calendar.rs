@@ -51,9 +51,14 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
     if let Some(log) = &log {
         assumptions.extend(trial.record_assumptions_of([arm], log.has_weights()));
     }
-    if args.remind_days.is_some() && asked.format != Format::Ics {
+    if args.remind.asked().is_some() && asked.format != Format::Ics {
+        let flag = if args.remind.remind_days.is_some() {
+            "--remind-days"
+        } else {
+            "--remind-at"
+        };
         eprintln!(
-            "warning: --remind-days puts reminders in a calendar file (ics), not in {} output",
+            "warning: {flag} puts reminders in a calendar file (ics), not in {} output",
             asked.format.name()
         );
     }
@@ -75,7 +80,8 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
         }),
         // One patient's file to --out has no folder to remember earlier files by.
         sequence_base: 0,
-        remind_days: args.remind_days,
+        remind: args.remind.asked(),
+        audience: args.audience,
     })?;
     write_out(&args, reads, calendar, &bytes)
 }
@@ -224,6 +230,17 @@ fn check_format(
                 a.id,
                 trial.id,
                 export::ics::NO_EVENTS
+            ),
+        ));
+    }
+    // The patient's form leaves out what a CSV, JSON or table is for (doses, cell counts):
+    // it is a calendar file or nothing, never a staff file handed over by mistake.
+    if args.audience == crate::cli::Audience::Patient && format != Format::Ics {
+        problems.push(Problem::flag(
+            "--for",
+            format!(
+                "--for patient makes a calendar file for a patient's phone, and {} output is the staff's (with doses and cell counts): add --format ics, or --out a file ending in .ics",
+                format.name()
             ),
         ));
     }

@@ -23,8 +23,13 @@ pub fn check(dir: Option<PathBuf>) -> Result<()> {
             .expected_summary()
             .map(|e| format!("; {e}"))
             .unwrap_or_default();
+        let at = c
+            .location
+            .as_ref()
+            .map(|l| format!("; at {l}"))
+            .unwrap_or_default();
         Ok(format!(
-            "OK  {}  site {}: {}; closed {}; covers {}{expected}",
+            "OK  {}  site {}: {}{at}; closed {}; covers {}{expected}",
             f.display(),
             c.id,
             c.name,

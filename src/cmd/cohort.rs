@@ -31,7 +31,7 @@ pub fn run(args: CohortArgs) -> Result<()> {
         eprintln!("warning: {n}");
     }
     let _lock = dosesim::write::lock_folder(&args.out)?;
-    let summary = super::common::write(&cohort, &args.out, &checked, args.remind_days, None)?;
+    let summary = super::common::write(&cohort, &args.out, &checked, args.remind.asked(), None)?;
     print!("{}", summary.render());
     Ok(())
 }

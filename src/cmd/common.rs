@@ -38,7 +38,7 @@ pub fn write(
     cohort: &Cohort,
     out: &std::path::Path,
     checked: &bundle::Checked,
-    remind_days: Option<u32>,
+    remind: Option<dosesim::export::ics::Remind>,
     forecast: Option<maud::Markup>,
 ) -> Result<bundle::Summary> {
     let bar = progress(cohort.rows(), &cohort.trial.id);
@@ -46,7 +46,7 @@ pub fn write(
         cohort,
         out,
         checked,
-        remind_days,
+        remind,
         &|n| bar.set_position(n),
         forecast,
     );

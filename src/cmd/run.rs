@@ -192,7 +192,7 @@ impl Job<'_> {
         let section = forecast
             .as_ref()
             .map(|(f, charts, _)| dosesim::bundle::forecast_section(f, charts));
-        let s = super::common::write(&cohort, &args.out, &checked, args.remind_days, section)?;
+        let s = super::common::write(&cohort, &args.out, &checked, args.remind.asked(), section)?;
         print!("{}", s.render());
         if let Some((f, charts, dir)) = &forecast {
             dosesim::bundle::write_forecast(f, charts, dir)?;

@@ -409,8 +409,10 @@ pub struct Calendar<'a> {
     pub site: Option<&'a SiteCalendar>,
     /// The administration record applied, if any.
     pub record: Option<Recorded>,
-    /// In a calendar file, a reminder this many days before each dose still to give.
-    pub remind_days: Option<u32>,
+    /// In a calendar file, a reminder before each dose and visit still to come.
+    pub remind: Option<ics::Remind>,
+    /// Whom a calendar file is for: the staff (every figure) or the patient (plain words).
+    pub audience: ics::Audience,
     /// Added to every event's SEQUENCE: raised by a forced roll-back of the trial folder
     /// above the highest SEQUENCE the replaced folder had, so that no event's SEQUENCE
     /// falls (0: none, and a calendar without a record then has no SEQUENCE at all).

@@ -7,7 +7,8 @@
 # Radicale (from PyPI) runs in a virtual environment, by default target/caldav-venv (set
 # CALDAV_VENV to put it elsewhere), made once and reused while its pinned versions match.
 # Two trials' cohorts are written to a temporary folder (NCT01724398 with its administration
-# record, so that cancelled and missed events are in its calendar), Radicale serves a
+# record, so that cancelled and missed events are in its calendar, and with reminders at 08:00
+# the day before, so that the server takes VALARMs too), Radicale serves a
 # temporary storage folder on 127.0.0.1 at a free port with no authentication, and
 # check.py imports and queries the files (see its docstring). The server and the temporary
 # folder are removed on any exit, a signal included; on a failure the server's warnings and
@@ -90,7 +91,7 @@ stage=dosesim
 "$bin" cohort scenarios/nct04822922.toml --roster scenarios/rosters/NCT04822922.csv \
   --out "$out" 2>>"$tmp/dosesim.log"
 "$bin" cohort scenarios/nct01724398.toml --roster scenarios/rosters/NCT01724398.csv \
-  --log scenarios/logs/NCT01724398.csv --out "$out" 2>>"$tmp/dosesim.log"
+  --log scenarios/logs/NCT01724398.csv --remind-at 08:00 --out "$out" 2>>"$tmp/dosesim.log"
 
 stage=server
 # Radicale on a free port. The port is found by binding port 0 and closing it, so another
