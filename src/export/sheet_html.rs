@@ -30,21 +30,23 @@ p { margin: 1mm 0; }
 .day { break-after: page; page-break-after: always; }
 .day:last-of-type { break-after: auto; page-break-after: auto; }
 table { border-collapse: collapse; width: 100%; margin: 1mm 0 2mm; }
-th, td { border: 1px solid #333; padding: 1.2mm 1.2mm; text-align: left; vertical-align: top; }
+th, td { border: 1px solid #333; padding: 1.2mm 1mm; text-align: left; vertical-align: top; }
 th { background: #eee; font-weight: 600; }
 tr.caption th { background: #fff; font-weight: 400; border: none; border-bottom: 1px solid #333; padding-left: 0; }
+td.pid { white-space: nowrap; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.doses { table-layout: fixed; font-size: 9pt; }
 table.doses th, table.doses td { overflow-wrap: break-word; }
-table.doses th { font-size: 8.5pt; }
+table.doses th { font-size: 7.5pt; overflow-wrap: normal; padding: 1mm 0.8mm; }
 .sci { font-size: 8pt; color: #333; }
 tr { break-inside: avoid; page-break-inside: avoid; }
 thead { display: table-header-group; }
 tbody.end { break-inside: avoid; page-break-inside: avoid; }
 tr.total td { font-weight: 600; }
 td.tail { border: none; padding: 0; }
-table.fill { break-after: avoid; page-break-after: avoid; }
-.closed { border: 3px solid #000; background: #ddd; font-size: 12pt; font-weight: 700; padding: 2mm 3mm; margin: 2mm 0; }
+table.fill { break-inside: avoid; page-break-inside: avoid; }
+.wdate { font-size: 7pt; color: #333; }
+.closed { font-family: 'DejaVu Sans', 'Noto Sans CJK SC', 'WenQuanYi Zen Hei', sans-serif; border: 3px solid #000; background: #ddd; font-size: 12pt; font-weight: 700; padding: 2mm 3mm; margin: 2mm 0; }
 td.blank { height: 8mm; }
 td.tick { width: 16mm; }
 .fill th { width: 28mm; }
@@ -82,7 +84,7 @@ fn signatures() -> Markup {
 }
 
 /// The doses table's columns, in per cent of the page's width.
-const WIDTHS: [u32; 10] = [10, 11, 5, 8, 9, 12, 10, 12, 15, 8];
+const WIDTHS: [u32; 10] = [12, 9, 5, 9, 9, 12, 10, 12, 14, 8];
 
 /// The footer: what the sheet is made from.
 fn made_footer(inputs: &[Input]) -> Markup {
@@ -223,12 +225,12 @@ fn block(s: &Sheet, d: &Day, b: &Block, tail: Option<&Markup>) -> Markup {
 fn dose_row(p: &crate::model::Product, l: &Line) -> Markup {
     html! {
         tr {
-            td { b { (l.patient_id) } }
+            td.pid { b { (l.patient_id) } }
             td { (l.arm_id) br; (l.component) }
             td.num { (l.occurrence) "/" (l.occurrences) }
             td.num {
                 (l.weight_kg)
-                @if let Some(d) = l.weight_date { br; span.sci { "recorded " (d) } }
+                @if let Some(d) = l.weight_date { br; span.wdate { "recorded" br; (d) } }
             }
             td.num { (per_kg_words(l)) }
             td.num { (amount(p, Some(l.dose))) }
