@@ -438,21 +438,13 @@ fn weight_changes(path: &Path, trial: &Trial, roster: &Roster, sorted: &Sorted) 
             let (k, kg) = weights[w];
             let change = (kg.f64() - previous.f64()) / previous.f64() * 100.0;
             if change.abs() > BIG_WEIGHT_CHANGE_PCT {
-                // Whether any per-kg dose of the arm follows the recorded weight.
-                let follows = trial.arms[e.arm as usize].components.iter().any(|c| {
-                    matches!(c.dose.amount, crate::model::DoseAmount::PerKg(_))
-                        && c.dose.weight_basis.value == crate::model::WeightBasis::Current
-                });
-                let effect = if follows {
-                    "per-kg doses after it change as much"
-                } else {
-                    "no dose changes (the scenario doses at the screening weight), but check it"
-                };
+                let follows = follows_weight(trial, e.arm);
                 warnings.push(format!(
-                    "{}:{}: patient {}: weight {kg} kg is {change:+.0}% from {previous} kg: {effect} (a weight in pounds?)",
+                    "{}:{}: patient {}: {}",
                     path.display(),
                     records[k as usize].line,
-                    e.id
+                    e.id,
+                    change_words(kg, previous, change, follows)
                 ));
             }
             previous = kg;
@@ -460,6 +452,51 @@ fn weight_changes(path: &Path, trial: &Trial, roster: &Roster, sorted: &Sorted) 
         }
     }
     warnings
+}
+
+/// Whether any per-kg dose of the arm follows the recorded weight.
+fn follows_weight(trial: &Trial, arm: u16) -> bool {
+    trial.arms[arm as usize].components.iter().any(|c| {
+        matches!(c.dose.amount, crate::model::DoseAmount::PerKg(_))
+            && c.dose.weight_basis.value == crate::model::WeightBasis::Current
+    })
+}
+
+/// A recorded weight far from the one before, in words.
+fn change_words(kg: Kg, previous: Kg, change: f64, follows: bool) -> String {
+    let effect = if follows {
+        "per-kg doses after it change as much"
+    } else {
+        "no dose changes (the scenario doses at the screening weight), but check it"
+    };
+    format!("weight {kg} kg is {change:+.0}% from {previous} kg: {effect} (a weight in pounds?)")
+}
+
+/// One patient's record warnings, each "line N: ...": a recorded weight outside the
+/// scenario's usual range, or far from the one before (the warnings [`read`] gives, keyed
+/// by patient for the sheets that print them beside the patient's doses).
+pub fn patient_warnings(
+    trial: &Trial,
+    entry: &crate::roster::Entry,
+    log: &PatientLog,
+) -> Vec<String> {
+    let follows = follows_weight(trial, entry.arm);
+    let mut out = Vec::new();
+    let mut previous = entry.weight_kg;
+    for (_, kg, line) in log.weights() {
+        if let Ok(Some(w)) = crate::schedule::check_weight(kg, &trial.weight) {
+            out.push(format!("record line {line}: {w}"));
+        }
+        let change = (kg.f64() - previous.f64()) / previous.f64() * 100.0;
+        if change.abs() > BIG_WEIGHT_CHANGE_PCT {
+            out.push(format!(
+                "record line {line}: {}",
+                change_words(kg, previous, change, follows)
+            ));
+        }
+        previous = kg;
+    }
+    out
 }
 
 /// The latest date of the log and the one before it, when that latest is one row alone

@@ -15,7 +15,7 @@ use chrono::NaiveDate;
 
 use crate::cohort::Cohort;
 use crate::format::sci;
-use crate::model::{Assumed, Product, Trial, Unit};
+use crate::model::{Assumed, Kg, Product, Trial, Unit};
 use crate::moves::Flags;
 use crate::record::Status;
 use crate::schedule::{Event, Origin};
@@ -124,8 +124,20 @@ pub struct Line {
     pub assumed: Assumed,
     /// What the site calendar did: `shifted`, `closed_day`, `provisional`, ...
     pub flags: Flags,
+    /// The date it is to be given (where a site calendar put it).
+    pub date: NaiveDate,
     /// The date the regimen gives, before a site calendar moved it.
     pub planned_date: NaiveDate,
+    /// The weight the dose is computed at: the roster's, or the record's in force on its
+    /// date (for a per-kg dose that follows recorded weights).
+    pub weight_kg: Kg,
+    /// The date of the record's weight row `weight_kg` comes from (`None`: the roster's).
+    pub weight_date: Option<NaiveDate>,
+    /// The dose per kg of body weight (cells/kg, or mL/kg), when the dose is weight-based.
+    pub dose_per_kg: Option<f64>,
+    /// The patient's roster and record warnings (a weight outside the usual range, one far
+    /// from the weight before it), in words.
+    pub warnings: Vec<String>,
 }
 
 /// One product's doses on one date at one site.
@@ -157,6 +169,9 @@ pub struct Day {
     /// that keeps the minimum gap, so they are not to be prepared until someone records
     /// what was decided. Listed, never in a total.
     pub held: Vec<(usize, Line)>,
+    /// The closure, when the site's calendar is closed on this date ("National Day
+    /// 国庆节", "Saturday"): the doses on it were left there.
+    pub closure: Option<String>,
 }
 
 /// A preparation sheet.
@@ -221,28 +236,46 @@ fn to_prepare(s: Status) -> bool {
     matches!(s, Status::Planned | Status::Due)
 }
 
+/// A date and site: the key of a day's page.
+type DayKey = (NaiveDate, String);
+
+/// A sheet as it is gathered, patient by patient.
+struct Gather<'c, 't> {
+    cohort: &'c Cohort<'t>,
+    request: &'c Request,
+    days: BTreeMap<DayKey, BTreeMap<usize, Block>>,
+    held: BTreeMap<DayKey, Vec<(usize, Line)>>,
+    closures: BTreeMap<DayKey, String>,
+    off_list: usize,
+    /// Overdue doses before the range are on nobody's list unless the sheet says so.
+    overdue: Option<(usize, NaiveDate)>,
+    /// And doses held for a decision before it: still waiting for one.
+    held_before: Option<(usize, NaiveDate)>,
+}
+
 /// The sheet of `cohort` for `request`.
 pub fn build<'t>(cohort: &Cohort<'t>, request: &Request) -> Sheet<'t> {
-    let trial = cohort.trial;
-    let roster = cohort.roster;
-    let mut days: BTreeMap<(NaiveDate, String), BTreeMap<usize, Block>> = BTreeMap::new();
-    let mut held: BTreeMap<(NaiveDate, String), Vec<(usize, Line)>> = BTreeMap::new();
-    let mut off_list = 0;
-    // Overdue doses before the range are on nobody's list unless the sheet says so.
-    let mut overdue: Option<(usize, NaiveDate)> = None;
-    // And doses held for a decision before it: still waiting for one.
-    let mut held_before: Option<(usize, NaiveDate)> = None;
-    let mut events: Vec<Event> = Vec::new();
-    let concentration = |p: usize| {
-        Concentration::of(
-            &trial.products[p],
-            request.concentrations.get(p).copied().flatten(),
-        )
+    let mut g = Gather {
+        cohort,
+        request,
+        days: BTreeMap::new(),
+        held: BTreeMap::new(),
+        closures: BTreeMap::new(),
+        off_list: 0,
+        overdue: None,
+        held_before: None,
     };
-    let in_range =
-        |d: NaiveDate| request.first.is_none_or(|f| d >= f) && request.last.is_none_or(|l| d <= l);
-    // The patients with events in the range (with a record, from the start, for the
-    // overdue ones), each expanded once, in id order: a day's lines come in that order.
+    let mut events: Vec<Event> = Vec::new();
+    for i in patients(cohort, request) {
+        g.patient(i, &mut events);
+    }
+    g.finish()
+}
+
+/// The patients with events in the range (with a record, from the start, for the overdue
+/// ones), each once, in id order: a day's lines come in that order.
+fn patients(cohort: &Cohort, request: &Request) -> Vec<u32> {
+    let roster = cohort.roster;
     let from = if cohort.log.is_some() {
         None
     } else {
@@ -258,38 +291,68 @@ pub fn build<'t>(cohort: &Cohort<'t>, request: &Request) -> Sheet<'t> {
             .cmp(&roster.entries[b as usize].id)
     });
     patients.dedup();
-    for i in patients {
-        let entry = &roster.entries[i as usize];
-        let site = roster.site(entry).unwrap_or_default();
-        if request.site.as_deref().is_some_and(|s| s != site) {
-            continue;
+    patients
+}
+
+/// A patient's roster and record warnings, in words.
+fn patient_warnings(cohort: &Cohort, i: u32) -> Vec<String> {
+    let entry = &cohort.roster.entries[i as usize];
+    let mut out = Vec::new();
+    if let Ok(Some(w)) = crate::schedule::check_weight(entry.weight_kg, &cohort.trial.weight) {
+        out.push(format!("roster line {}: {w}", entry.line));
+    }
+    if let Some(log) = cohort.log {
+        out.extend(crate::record::patient_warnings(
+            cohort.trial,
+            entry,
+            &log.patient(i),
+        ));
+    }
+    out
+}
+
+impl<'t> Gather<'_, 't> {
+    fn in_range(&self, d: NaiveDate) -> bool {
+        self.request.first.is_none_or(|f| d >= f) && self.request.last.is_none_or(|l| d <= l)
+    }
+
+    /// The concentration a product's volumes are drawn at.
+    fn concentration(&self, p: usize) -> Concentration {
+        Concentration::of(
+            &self.cohort.trial.products[p],
+            self.request.concentrations.get(p).copied().flatten(),
+        )
+    }
+
+    /// Patient `i`'s doses in the range, onto their days.
+    fn patient(&mut self, i: u32, events: &mut Vec<Event>) {
+        let cohort = self.cohort;
+        let entry = &cohort.roster.entries[i as usize];
+        let site = cohort.roster.site(entry).unwrap_or_default();
+        if self.request.site.as_deref().is_some_and(|s| s != site) {
+            return;
         }
-        let arm = &trial.arms[entry.arm as usize];
-        cohort.expand(i, &mut events);
-        for e in &events {
+        let arm = &cohort.trial.arms[entry.arm as usize];
+        let calendar = cohort.site_calendar(i);
+        let warnings = patient_warnings(cohort, i);
+        let weights: Vec<(NaiveDate, Kg, u32)> = cohort
+            .log
+            .map(|l| l.patient(i).weights().collect())
+            .unwrap_or_default();
+        cohort.expand(i, events);
+        for e in events.iter() {
             let (Some(product), Origin::Component(c)) = (e.product(arm), e.origin) else {
                 continue;
             };
-            if !in_range(e.date) {
-                let before = request.first.is_some_and(|f| e.date < f);
-                let count = match e.status {
-                    Status::Due if before => Some(&mut overdue),
-                    Status::Held if before => Some(&mut held_before),
-                    _ => None,
-                };
-                if let Some(c) = count {
-                    let (k, d) = c.get_or_insert((0, e.date));
-                    *k += 1;
-                    *d = (*d).min(e.date);
-                }
+            if !self.in_range(e.date) {
+                self.count_before(e);
                 continue;
             }
             if !to_prepare(e.status) && e.status != Status::Held {
-                off_list += 1;
+                self.off_list += 1;
                 continue;
             }
             let Some(dose) = e.dose else { continue };
-            let conc = concentration(product);
             let comp = &arm.components[c];
             let line = Line {
                 patient_id: entry.id.to_string(),
@@ -299,72 +362,101 @@ pub fn build<'t>(cohort: &Cohort<'t>, request: &Request) -> Sheet<'t> {
                 occurrence: e.occurrence,
                 occurrences: e.occurrences,
                 dose,
-                volume_ml: conc.volume_ml(dose),
+                volume_ml: self.concentration(product).volume_ml(dose),
                 cumulative: e.cumulative_dose,
                 status: e.status,
                 assumed: e.assumed,
                 flags: e.flags,
+                date: e.date,
                 planned_date: e.planned,
+                weight_kg: e.weight.unwrap_or(entry.weight_kg),
+                // The weight in force on the dose's date: the latest recorded on or before it.
+                weight_date: e
+                    .weight
+                    .and_then(|_| weights.iter().rev().find(|w| w.0 <= e.date).map(|w| w.0)),
+                dose_per_kg: e.dose_per_kg,
+                warnings: warnings.clone(),
             };
-            if e.status == Status::Held {
-                held.entry((e.date, site.to_string()))
-                    .or_default()
-                    .push((product, line));
-                continue;
+            let key = (e.date, site.to_string());
+            if let Some(closure) = calendar.and_then(|c| c.day(e.date).closure()) {
+                self.closures.insert(key.clone(), closure);
             }
-            let block = days
-                .entry((e.date, site.to_string()))
-                .or_default()
-                .entry(product)
-                .or_insert_with(|| Block {
-                    product,
-                    concentration: conc,
-                    lines: Vec::new(),
-                    total: 0.0,
-                    volume_ml: Some(0.0),
-                    assumed: Assumed::default(),
-                });
-            block.total += dose;
-            // In whole hundredths, so that the sum is exact.
-            block.volume_ml = block
-                .volume_ml
-                .zip(line.volume_ml)
-                .map(|(a, b)| ((a * 100.0).round() + (b * 100.0).round()) / 100.0);
-            block.assumed |= Assumed::without_earlier(e.assumed);
-            block.lines.push(line);
+            self.add(key, product, e, line);
         }
     }
-    Sheet {
-        trial,
-        request: request.clone(),
-        overdue_before: overdue,
-        held_before,
-        days: {
-            let mut out: BTreeMap<(NaiveDate, String), Day> = days
-                .into_iter()
-                .map(|((date, site), blocks)| {
-                    let day = Day {
-                        date,
-                        site: site.clone(),
-                        blocks: blocks.into_values().collect(),
-                        held: Vec::new(),
-                    };
-                    ((date, site), day)
-                })
-                .collect();
-            for ((date, site), lines) in held {
-                out.entry((date, site.clone()))
-                    .or_insert_with(|| Day {
-                        date,
-                        site,
-                        blocks: Vec::new(),
-                        held: Vec::new(),
-                    })
-                    .held = lines;
+
+    /// An event outside the range: counted when it is overdue or held before it.
+    fn count_before(&mut self, e: &Event) {
+        let before = self.request.first.is_some_and(|f| e.date < f);
+        let count = match e.status {
+            Status::Due if before => &mut self.overdue,
+            Status::Held if before => &mut self.held_before,
+            _ => return,
+        };
+        let (k, d) = count.get_or_insert((0, e.date));
+        *k += 1;
+        *d = (*d).min(e.date);
+    }
+
+    /// A dose to prepare onto its day's block, or a held one onto its day's list.
+    fn add(&mut self, key: DayKey, product: usize, e: &Event, line: Line) {
+        if e.status == Status::Held {
+            self.held.entry(key).or_default().push((product, line));
+            return;
+        }
+        let conc = self.concentration(product);
+        let block = self
+            .days
+            .entry(key)
+            .or_default()
+            .entry(product)
+            .or_insert_with(|| Block {
+                product,
+                concentration: conc,
+                lines: Vec::new(),
+                total: 0.0,
+                volume_ml: Some(0.0),
+                assumed: Assumed::default(),
+            });
+        block.total += line.dose;
+        // In whole hundredths, so that the sum is exact.
+        block.volume_ml = block
+            .volume_ml
+            .zip(line.volume_ml)
+            .map(|(a, b)| ((a * 100.0).round() + (b * 100.0).round()) / 100.0);
+        block.assumed |= Assumed::without_earlier(e.assumed);
+        block.lines.push(line);
+    }
+
+    /// The days, in date and site order, each with its blocks, held doses and closure.
+    fn finish(mut self) -> Sheet<'t> {
+        let mut out: BTreeMap<DayKey, Day> = BTreeMap::new();
+        let keys: Vec<DayKey> = self.days.keys().chain(self.held.keys()).cloned().collect();
+        for key in keys {
+            let blocks = self.days.remove(&key).map(|b| b.into_values().collect());
+            let held = self.held.remove(&key);
+            let day = out.entry(key.clone()).or_insert_with(|| Day {
+                date: key.0,
+                site: key.1.clone(),
+                blocks: Vec::new(),
+                held: Vec::new(),
+                closure: self.closures.get(&key).cloned(),
+            });
+            if let Some(b) = blocks {
+                day.blocks = b;
             }
-            out.into_values().collect()
-        },
-        as_of: cohort.log.map(|l| l.as_of),
-        off_list,
+            if let Some(h) = held {
+                day.held = h;
+            }
+        }
+        Sheet {
+            trial: self.cohort.trial,
+            request: self.request.clone(),
+            overdue_before: self.overdue,
+            held_before: self.held_before,
+            days: out.into_values().collect(),
+            as_of: self.cohort.log.map(|l| l.as_of),
+            off_list: self.off_list,
+        }
     }
 }

@@ -21,6 +21,7 @@ mod out_safety;
 mod outputs;
 mod placement;
 mod prep;
+mod print;
 mod properties;
 mod record;
 mod record_rules;

@@ -774,3 +774,239 @@ fn the_help_examples_on_bundled_files_run() {
     assert_eq!(ran, 2);
     assert!(dir.path().join("monday.html").is_file());
 }
+
+/// The bundled record of NCT01724398 up to 2026-09-25 (its first 38 lines): P4398-010 was
+/// re-weighed at 72.4 kg on 2026-09-21 (68.9 kg on the roster), and `extra` rows after.
+fn record_to_sept_25(dir: &Path, extra: &str) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("scenarios/logs/NCT01724398.csv")).unwrap();
+    let head: Vec<&str> = text.lines().take(38).collect();
+    write_file(dir, "log.csv", &(head.join("\n") + "\n" + extra))
+}
+
+#[test]
+fn a_checker_reads_the_weight_the_dose_per_kg_and_the_patients_warnings_beside_each_dose() {
+    // P4398-010's uc_msc 4/4 on Sat 2026-10-03, at the weight recorded on 2026-09-21:
+    // 72.4 kg x 1 x 10^5 cells/kg = 7,240,000 cells.
+    let dir = tempfile::tempdir().unwrap();
+    let roster = Path::new("scenarios/rosters/NCT01724398.csv");
+    let log = record_to_sept_25(dir.path(), "");
+    let args = |extra: &[&'static str]| {
+        let mut a = vec!["--log", log.to_str().unwrap(), "--as-of", "2026-09-25"];
+        a.extend_from_slice(&["--date", "2026-10-03"]);
+        a.extend_from_slice(extra);
+        a.into_iter().map(str::to_string).collect::<Vec<_>>()
+    };
+    let csv = prep(
+        "NCT01724398",
+        roster,
+        &args(&["--format", "csv"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    csv.expect_code(0);
+    let rows = csv_rows(&csv.stdout);
+    let dose = rows
+        .iter()
+        .find(|r| r["line"] == "dose" && r["patient_id"] == "P4398-010")
+        .unwrap_or_else(|| panic!("{}", csv.out()));
+    assert_eq!(dose["weight_kg"], "72.4");
+    assert_eq!(dose["weight_date"], "2026-09-21");
+    assert_eq!(dose["dose_per_kg"], "100000");
+    assert_eq!(dose["dose"], "7240000", "72.4 kg x 100000 cells/kg");
+    assert_eq!(dose["patient_warnings"], "");
+    // The columns scripts read keep their places; the new ones come after them.
+    let header: Vec<String> = csv::Reader::from_reader(&csv.stdout[..])
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(header[..3], ["line", "date", "weekday"]);
+    assert_eq!(header[20], "planned_date");
+    assert_eq!(
+        header[21..],
+        [
+            "weight_kg",
+            "weight_date",
+            "dose_per_kg",
+            "patient_warnings",
+            "closed_day"
+        ]
+    );
+    let html = prep(
+        "NCT01724398",
+        roster,
+        &args(&[]).iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    html.expect_code(0);
+    let table = html.out();
+    assert!(
+        table.contains("Weight (kg)") && table.contains("Dose per kg (cells/kg)"),
+        "{table}"
+    );
+    assert!(table.contains("72.4 (recorded 2026-09-21)"), "{table}");
+
+    // 139.8 kg recorded three days later (pounds, for 63.4 kg): the dose follows it, and its
+    // Flags cell says why it must be checked, in the table, the CSV and the printed sheet.
+    let log = record_to_sept_25(dir.path(), "P4398-010,2026-09-24,weight,,,139.8,\n");
+    let out_html = dir.path().join("sheet.html");
+    for format in ["table", "csv", "html"] {
+        let mut a = vec![
+            "--log",
+            log.to_str().unwrap(),
+            "--as-of",
+            "2026-09-25",
+            "--date",
+            "2026-10-03",
+            "--format",
+            format,
+        ];
+        if format == "html" {
+            a.extend_from_slice(&["--out", out_html.to_str().unwrap()]);
+        }
+        let r = prep("NCT01724398", roster, &a);
+        r.expect_code(0);
+        let text = if format == "html" {
+            std::fs::read_to_string(&out_html).unwrap()
+        } else {
+            r.out()
+        };
+        for want in [
+            "record line 39: weight 139.8 kg is outside this scenario's usual range of 40-110 kg",
+            "record line 39: weight 139.8 kg is +93% from 72.4 kg",
+        ] {
+            assert!(text.contains(want), "{format}: {want}\n{text}");
+        }
+    }
+}
+
+#[test]
+fn a_roster_weight_out_of_range_and_a_moved_doses_planned_date_are_in_its_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    // 139.8 kg: outside NCT04822922's usual 40-110 kg, so checked where the dose is signed.
+    let roster = write_roster(dir.path(), "r.csv", &["H1,high,139.8,2027-01-04"]);
+    let r = prep(
+        "NCT04822922",
+        &roster,
+        &["--date", "2027-01-04", "--format", "csv"],
+    );
+    r.expect_code(0);
+    let rows = csv_rows(&r.stdout);
+    assert_eq!(rows[0]["weight_kg"], "139.8");
+    assert!(
+        rows[0]["patient_warnings"]
+            .starts_with("roster line 2: weight 139.8 kg is outside this scenario's usual range"),
+        "{:?}",
+        rows[0]
+    );
+    let table = prep("NCT04822922", &roster, &["--date", "2027-01-04"]);
+    assert!(
+        table
+            .out()
+            .contains("check: roster line 2: weight 139.8 kg"),
+        "{}",
+        table.out()
+    );
+    // NCT02812121's demo roster on Wed 2026-09-30: P2121-010's 7/8 is moved there from
+    // Fri 2026-10-02 (National Day), and says so.
+    let r = prep(
+        "NCT02812121",
+        Path::new("scenarios/rosters/NCT02812121.csv"),
+        &["--date", "2026-09-30"],
+    );
+    r.expect_code(0);
+    let row = r
+        .out()
+        .lines()
+        .find(|l| l.contains("P2121-010"))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("{}", r.out()));
+    assert!(row.contains("planned Fri 2026-10-02; shifted"), "{row}");
+    assert!(row.contains("61.2") && row.contains("1.00 x 10⁵"), "{row}");
+}
+
+#[test]
+fn a_closed_days_page_names_the_closure_and_prep_warns_of_doses_left_on_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let roster = Path::new("scenarios/rosters/NCT01724398.csv");
+    let log = record_to_sept_25(dir.path(), "");
+    let out = dir.path().join("sheet.html");
+    let r = prep(
+        "NCT01724398",
+        roster,
+        &[
+            "--log",
+            log.to_str().unwrap(),
+            "--as-of",
+            "2026-09-25",
+            "--from",
+            "2026-10-01",
+            "--to",
+            "2026-10-04",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    r.expect_code(0);
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        html.contains(
+            r#"<p class="closed">CLOSED: National Day 国庆节. Site GZ-SYSU3 is closed on this date"#
+        ),
+        "{html}"
+    );
+    // Two closed days in the range, each with its banner.
+    assert_eq!(html.matches(r#"<p class="closed">"#).count(), 2, "{html}");
+    // On stderr, as pharmacy and cohort say it: each dose left on a closed day of the range.
+    for (line, what, day) in [
+        (11, "P4398-010: UC-MSC infusion 4/4", "Sat 2026-10-03"),
+        (13, "P4398-012: UC-MSC infusion 3/4", "Sun 2026-10-04"),
+    ] {
+        let want = format!(
+            "scenarios/rosters/NCT01724398.csv:{line}: patient {what} stays on {day}, a day site GZ-SYSU3 is closed (National Day 国庆节)"
+        );
+        assert!(r.stderr.contains(&want), "{want}\n{}", r.stderr);
+    }
+    // Only the range's: P4398-015's plasma exchange on Mon 2026-10-05 is not in it.
+    assert!(!r.stderr.contains("P4398-015"), "{}", r.stderr);
+    // The CSV says it on every row of the day, and the table under the day's heading.
+    let csv = prep(
+        "NCT01724398",
+        roster,
+        &[
+            "--log",
+            log.to_str().unwrap(),
+            "--as-of",
+            "2026-09-25",
+            "--date",
+            "2026-10-03",
+            "--format",
+            "csv",
+        ],
+    );
+    assert!(
+        csv_rows(&csv.stdout)
+            .iter()
+            .all(|r| r["closed_day"] == "National Day 国庆节")
+    );
+    let table = prep(
+        "NCT01724398",
+        roster,
+        &[
+            "--log",
+            log.to_str().unwrap(),
+            "--as-of",
+            "2026-09-25",
+            "--date",
+            "2026-10-03",
+        ],
+    );
+    assert!(
+        table
+            .out()
+            .contains("Sat 2026-10-03, site GZ-SYSU3\nCLOSED: National Day 国庆节."),
+        "{}",
+        table.out()
+    );
+}

@@ -43,6 +43,7 @@ pub fn run(args: PrepArgs) -> Result<()> {
     };
     let made = dosesim::sheet::build(&cohort, &request);
     warn_sheet(&cohort, &made);
+    warn_closed(&cohort, &request);
     warn_made(trial, &made, first);
     write_sheet(&args, format, &cohort, &made)?;
     print_summary(trial, &made);
@@ -231,6 +232,45 @@ fn reads(args: &PrepArgs) -> super::guard::Reads {
         .file("roster", &args.roster)
         .record(&args.record)
         .calendars(&args.calendars)
+}
+
+/// Warnings for the doses and visits of the sheet's range and site left on days their
+/// site is closed (the first ten, with their roster lines), as `pharmacy` and `cohort`
+/// give them for the whole schedule ([`super::common::PlacedNotes`]).
+fn warn_closed(cohort: &Cohort, request: &Request) {
+    if !cohort.on_any_calendar() {
+        return;
+    }
+    let in_range =
+        |d: NaiveDate| request.first.is_none_or(|f| d >= f) && request.last.is_none_or(|l| d <= l);
+    let mut patients: Vec<u32> = cohort
+        .days_between(request.first, request.last)
+        .flat_map(|(_, p)| p.iter().copied())
+        .collect();
+    patients.sort_unstable_by_key(|&i| &cohort.roster.entries[i as usize].id);
+    patients.dedup();
+    let mut notes = super::common::PlacedNotes::default();
+    let mut events = Vec::new();
+    for i in patients {
+        let e = &cohort.roster.entries[i as usize];
+        let site = cohort.roster.site(e).unwrap_or_default();
+        let Some(cal) = cohort.site_calendar(i) else {
+            continue;
+        };
+        if request.site.as_deref().is_some_and(|s| s != site) {
+            continue;
+        }
+        cohort.expand(i, &mut events);
+        events.retain(|ev| in_range(ev.date));
+        let who = format!(
+            "{}:{}: patient {}",
+            cohort.roster_path.display(),
+            e.line,
+            e.id
+        );
+        notes.add(cal, &who, &cohort.trial.arms[e.arm as usize], &events);
+    }
+    notes.print();
 }
 
 /// A record this many days older than a sheet's first date is warned about.

@@ -81,6 +81,13 @@ pub fn flags(l: &Line) -> String {
             "held: too close to the dose given before it, with no day in its window that keeps the minimum gap; record what was decided (given on a date, or missed)".to_string(),
         );
     }
+    if l.planned_date != l.date {
+        parts.push(format!(
+            "planned {} {}",
+            weekday_abbrev(l.planned_date),
+            l.planned_date
+        ));
+    }
     if !l.flags.is_empty() {
         // In words: a printed column wraps at spaces, not inside closed_day.
         parts.push(l.flags.codes().replace(';', "; ").replace('_', " "));
@@ -88,7 +95,30 @@ pub fn flags(l: &Line) -> String {
     if !l.assumed.is_empty() {
         parts.push(format!("assumed: {}", l.assumed));
     }
+    for w in &l.warnings {
+        parts.push(format!("check: {w}"));
+    }
     parts.join("; ")
+}
+
+/// The weight a dose is computed at: "62.5", "58 (recorded 2026-09-14)".
+pub fn weight_words(l: &Line) -> String {
+    match l.weight_date {
+        Some(d) => format!("{} (recorded {d})", l.weight_kg),
+        None => l.weight_kg.to_string(),
+    }
+}
+
+/// The dose per kg as a clinician reads it ("1.20 x 10⁶"), or "flat" for a dose that is not
+/// weight-based.
+pub fn per_kg_words(l: &Line) -> String {
+    l.dose_per_kg
+        .map_or_else(|| "flat dose".to_string(), crate::format::sci_exact)
+}
+
+/// The header of the per-kg column, with its unit: "Dose per kg (cells/kg)".
+pub fn per_kg_header(product: &Product) -> String {
+    format!("Dose per kg ({}/kg)", product.unit.as_str())
 }
 
 /// The site as a heading names it.
@@ -108,6 +138,24 @@ pub fn day_heading(d: &Day) -> String {
         d.date,
         site_words(&d.site)
     )
+}
+
+/// A closed day's banner: "CLOSED: National Day 国庆节. Site GZ-SYSU is closed on this
+/// date; these doses were left on it ...".
+pub fn closed_words(d: &Day) -> Option<String> {
+    let closure = d.closure.as_ref()?;
+    Some(format!(
+        "CLOSED: {closure}. {} is closed on this date: the doses below were left on it (the Flags say why). Arrange the preparation and the visit, or record what was decided.",
+        capitalised(&site_words(&d.site))
+    ))
+}
+
+/// `s` with its first letter in capitals.
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 /// The total line of a block: "3 doses, 93600000 cells (9.36 x 10⁷), 93.6 mL".
@@ -171,6 +219,9 @@ pub fn table(s: &Sheet) -> String {
     }
     for d in &s.days {
         out.push_str(&format!("\n{}\n", day_heading(d)));
+        if let Some(c) = closed_words(d) {
+            out.push_str(&format!("{c}\n"));
+        }
         for b in &d.blocks {
             let p = &s.trial.products[b.product];
             out.push_str(&format!(
@@ -187,6 +238,8 @@ pub fn table(s: &Sheet) -> String {
                 "Arm".to_string(),
                 "Component".to_string(),
                 "Dose n/N".to_string(),
+                "Weight (kg)".to_string(),
+                per_kg_header(p),
                 dose_h,
                 vol_h,
                 cum_h,
@@ -198,13 +251,15 @@ pub fn table(s: &Sheet) -> String {
                     l.arm_id.clone(),
                     l.component.clone(),
                     format!("{}/{}", l.occurrence, l.occurrences),
+                    weight_words(l),
+                    per_kg_words(l),
                     exact(p, l.dose),
                     volume(l.volume_ml, "no concentration known"),
                     l.cumulative.map(|c| exact(p, c)).unwrap_or_default(),
                     flags(l),
                 ]);
             }
-            for c in [4, 5, 6] {
+            for c in [4, 5, 6, 7, 8] {
                 if let Some(col) = t.column_mut(c) {
                     col.set_cell_alignment(CellAlignment::Right);
                 }
@@ -335,7 +390,7 @@ fn ml(v: Option<f64>) -> String {
 }
 
 /// The sheet CSV's columns, each named beside its cell.
-pub fn columns<'a>() -> [Col<SheetCells<'a>>; 21] {
+pub fn columns<'a>() -> [Col<SheetCells<'a>>; 26] {
     [
         col("line", |c| {
             match c.row {
@@ -394,6 +449,19 @@ pub fn columns<'a>() -> [Col<SheetCells<'a>>; 21] {
         col("flags", |c| c.of_line(|l| l.flags.codes())),
         col("planned_date", |c| {
             c.of_line(|l| l.planned_date.to_string())
+        }),
+        col("weight_kg", |c| c.of_line(|l| l.weight_kg.to_string())),
+        col("weight_date", |c| {
+            c.of_line(|l| l.weight_date.map(|d| d.to_string()).unwrap_or_default())
+        }),
+        col("dose_per_kg", |c| {
+            c.of_line(|l| l.dose_per_kg.map(crate::format::shown).unwrap_or_default())
+        }),
+        col("patient_warnings", |c| {
+            c.of_line(|l| inert(&l.warnings.join("; ")).into_owned())
+        }),
+        col("closed_day", |c| {
+            inert(c.row.day().closure.as_deref().unwrap_or_default()).into_owned()
         }),
     ]
 }

@@ -5,17 +5,20 @@
 //! "checked by" lines with their time, to sign.
 //!
 //! Print layout: each day starts a new page; a row is never split across pages, and a
-//! day's table repeats its header on the next page.
+//! day's table repeats its header on the next page. The day's last dose row, its total,
+//! its rules, the signature lines and the page's footer are one block that is never split
+//! (Chromium keeps a `tbody` with `break-inside: avoid` whole): the signatures print on the
+//! page of the last dose they sign for, and no page holds only a footer.
 
 use maud::{Markup, html};
 
 use super::sheet::{
-    HELD_HEADING, arm_rules, day_heading, exact_parts, flags, held_words, total_words,
-    unit_headers, volume,
+    HELD_HEADING, arm_rules, closed_words, day_heading, exact_parts, flags, held_words,
+    per_kg_header, per_kg_words, total_words, unit_headers, volume,
 };
 use crate::format::sci;
 use crate::manifest::Input;
-use crate::sheet::{Concentration, Sheet};
+use crate::sheet::{Block, Concentration, Day, Line, Sheet};
 
 const STYLE: &str = "
 @page { size: A4; margin: 12mm; }
@@ -27,18 +30,23 @@ p { margin: 1mm 0; }
 .day { break-after: page; page-break-after: always; }
 .day:last-of-type { break-after: auto; page-break-after: auto; }
 table { border-collapse: collapse; width: 100%; margin: 1mm 0 2mm; }
-th, td { border: 1px solid #333; padding: 1.2mm 1.2mm; text-align: left; vertical-align: top; }
+th, td { border: 1px solid #333; padding: 1.2mm 1mm; text-align: left; vertical-align: top; }
 th { background: #eee; font-weight: 600; }
 tr.caption th { background: #fff; font-weight: 400; border: none; border-bottom: 1px solid #333; padding-left: 0; }
+td.pid { white-space: nowrap; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.doses { table-layout: fixed; font-size: 9pt; }
 table.doses th, table.doses td { overflow-wrap: break-word; }
-table.doses th { font-size: 8.5pt; }
+table.doses th { font-size: 7.5pt; overflow-wrap: normal; padding: 1mm 0.8mm; }
 .sci { font-size: 8pt; color: #333; }
 tr { break-inside: avoid; page-break-inside: avoid; }
 thead { display: table-header-group; }
-tfoot { display: table-row-group; }
-tfoot td { font-weight: 600; }
+tbody.end { break-inside: avoid; page-break-inside: avoid; }
+tr.total td { font-weight: 600; }
+td.tail { border: none; padding: 0; }
+table.fill { break-inside: avoid; page-break-inside: avoid; }
+.wdate { font-size: 7pt; color: #333; }
+.closed { font-family: 'DejaVu Sans', 'Noto Sans CJK SC', 'WenQuanYi Zen Hei', sans-serif; border: 3px solid #000; background: #ddd; font-size: 12pt; font-weight: 700; padding: 2mm 3mm; margin: 2mm 0; }
 td.blank { height: 8mm; }
 td.tick { width: 16mm; }
 .fill th { width: 28mm; }
@@ -75,10 +83,12 @@ fn signatures() -> Markup {
     }
 }
 
-pub fn render(s: &Sheet, inputs: &[Input]) -> String {
-    let t = s.trial;
-    let scope = super::sheet::scope_words(s);
-    let made = html! {
+/// The doses table's columns, in per cent of the page's width.
+const WIDTHS: [u32; 10] = [12, 9, 5, 9, 9, 12, 10, 12, 14, 8];
+
+/// The footer: what the sheet is made from.
+fn made_footer(inputs: &[Input]) -> Markup {
+    html! {
         footer {
             "Made by dosesim " (env!("CARGO_PKG_VERSION")) " from "
             @for (i, input) in inputs.iter().enumerate() {
@@ -89,7 +99,13 @@ pub fn render(s: &Sheet, inputs: &[Input]) -> String {
             }
             ". Every dose is computed from the scenario and the roster: check it against the patient's prescription."
         }
-    };
+    }
+}
+
+pub fn render(s: &Sheet, inputs: &[Input]) -> String {
+    let t = s.trial;
+    let scope = super::sheet::scope_words(s);
+    let made = made_footer(inputs);
     let body = html! {
         @if s.days.is_empty() {
             section.day {
@@ -99,88 +115,129 @@ pub fn render(s: &Sheet, inputs: &[Input]) -> String {
                 (made)
             }
         }
-        @for d in &s.days {
-            section.day {
-                h1 { "Preparation sheet: " (day_heading(d)) }
-                p {
-                    "Trial " b { (t.id) } ": " (t.title) br;
-                    "Site: " b {
-                        @if d.site.is_empty() { "none (every day open)" } @else { (d.site) }
-                    }
-                    @if let Some(a) = s.as_of {
-                        br; "Administration record as of " (a) ": doses recorded as given, missed or cancelled are not listed."
-                    }
-                    @for line in scope.iter().filter(|l| l.starts_with("Overdue: ") || l.starts_with("Held: ")) {
-                        br; span.warn { (line) }
-                    }
-                }
-                @for b in &d.blocks {
-                    @let p = &t.products[b.product];
-                    @let [dose_h, _, cum_h] = unit_headers(p, b.concentration);
-                    h2 { "Product: " (p.name) " (" code { (p.id) } ")" }
-                    table.fill {
-                        tr { th { "Lot number" } td.blank {} th { "Expiry" } td.blank {} }
-                        tr {
-                            th { "Concentration" }
-                            td colspan="3" {
-                                (b.concentration.words(p))
-                                @if b.concentration == Concentration::Unknown {
-                                    br; "Lot's concentration: ______________ cells/mL"
-                                }
-                            }
-                        }
-                    }
-                    table.doses {
-                        colgroup {
-                            @for w in [12, 10, 13, 7, 13, 10, 13, 11, 11] { col style={ "width:" (w) "%" }; }
-                        }
-                        thead {
-                            // Repeated on a page a long day runs on to, with the day and product.
-                            tr.caption { th colspan="9" { (day_heading(d)) ": " (p.id) } }
-                            tr {
-                                th { "Patient" } th { "Arm" } th { "Component" } th { "Dose n/N" }
-                                th { (dose_h) }
-                                th {
-                                    "Volume to draw (mL)"
-                                    @if let Some(c) = b.concentration.cells_per_ml() {
-                                        br; span.sci { "at " (sci(c)) " cells/mL" }
-                                    }
-                                }
-                                th { (cum_h) } th { "Flags" } th { "Prepared ✓" }
-                            }
-                        }
-                        tbody {
-                            @for l in &b.lines {
-                                tr {
-                                    td { b { (l.patient_id) } } td { (l.arm_id) } td { (l.component) }
-                                    td.num { (l.occurrence) "/" (l.occurrences) }
-                                    td.num { (amount(p, Some(l.dose))) }
-                                    td.num { (volume(l.volume_ml, "unknown")) }
-                                    td.num { (amount(p, l.cumulative)) }
-                                    td { (flags(l)) }
-                                    td.tick {}
-                                }
-                            }
-                        }
-                        tfoot {
-                            tr { td colspan="9" { "Day total: " (total_words(p, b)) } }
-                        }
-                    }
-                }
-                @for r in arm_rules(t, d) { p.warn { "Rule: " (r) } }
-                @if !d.held.is_empty() {
-                    h2 { (HELD_HEADING) }
-                    ul.held {
-                        @for (product, l) in &d.held {
-                            li { (held_words(&t.products[*product], l)) }
-                        }
-                    }
-                }
-                @if !d.blocks.is_empty() { (signatures()) }
-                (made)
-            }
-        }
+        @for d in &s.days { (day_page(s, &scope, d, &made)) }
     };
     let title = format!("{} preparation sheet, {}", t.id, s.range_words());
     crate::report::styled_page(&title, STYLE, body)
+}
+
+/// One date and site's page (or pages).
+fn day_page(s: &Sheet, scope: &[String], d: &Day, made: &Markup) -> Markup {
+    let t = s.trial;
+    let tail = day_tail(s, d, made);
+    html! {
+        section.day {
+            h1 { "Preparation sheet: " (day_heading(d)) }
+            @if let Some(c) = closed_words(d) { p.closed { (c) } }
+            p {
+                "Trial " b { (t.id) } ": " (t.title) br;
+                "Site: " b {
+                    @if d.site.is_empty() { "none (every day open)" } @else { (d.site) }
+                }
+                @if let Some(a) = s.as_of {
+                    br; "Administration record as of " (a) ": doses recorded as given, missed or cancelled are not listed."
+                }
+                @for line in scope.iter().filter(|l| l.starts_with("Overdue: ") || l.starts_with("Held: ")) {
+                    br; span.warn { (line) }
+                }
+            }
+            @for (k, b) in d.blocks.iter().enumerate() {
+                @let last = k + 1 == d.blocks.len();
+                (block(s, d, b, last.then_some(&tail)))
+            }
+            @if d.blocks.is_empty() { (tail) }
+        }
+    }
+}
+
+/// What ends a day's page: its rules, its held doses, the signatures and the footer.
+fn day_tail(s: &Sheet, d: &Day, made: &Markup) -> Markup {
+    html! {
+        @for r in arm_rules(s.trial, d) { p.warn { "Rule: " (r) } }
+        @if !d.held.is_empty() {
+            h2 { (HELD_HEADING) }
+            ul.held {
+                @for (product, l) in &d.held {
+                    li { (held_words(&s.trial.products[*product], l)) }
+                }
+            }
+        }
+        @if !d.blocks.is_empty() { (signatures()) }
+        (made)
+    }
+}
+
+/// One product's doses of a day: its lot and concentration lines, then its table; the
+/// day's last block ends with `tail`, kept on one page with its last dose.
+fn block(s: &Sheet, d: &Day, b: &Block, tail: Option<&Markup>) -> Markup {
+    let p = &s.trial.products[b.product];
+    let [dose_h, _, cum_h] = unit_headers(p, b.concentration);
+    let cols = WIDTHS.len();
+    let (rest, last) = b.lines.split_at(b.lines.len().saturating_sub(1));
+    html! {
+        h2 { "Product: " (p.name) " (" code { (p.id) } ")" }
+        table.fill {
+            tr { th { "Lot number" } td.blank {} th { "Expiry" } td.blank {} }
+            tr {
+                th { "Concentration" }
+                td colspan="3" {
+                    (b.concentration.words(p))
+                    @if b.concentration == Concentration::Unknown {
+                        br; "Lot's concentration: ______________ cells/mL"
+                    }
+                }
+            }
+        }
+        table.doses {
+            colgroup {
+                @for w in WIDTHS { col style={ "width:" (w) "%" }; }
+            }
+            thead {
+                // Repeated on a page a long day runs on to, with the day and product.
+                tr.caption { th colspan=(cols) { (day_heading(d)) ": " (p.id) } }
+                tr {
+                    th { "Patient" } th { "Arm, component" } th { "Dose n/N" }
+                    th { "Weight (kg)" } th { (per_kg_header(p)) }
+                    th { (dose_h) }
+                    th {
+                        "Volume to draw (mL)"
+                        @if let Some(c) = b.concentration.cells_per_ml() {
+                            br; span.sci { "at " (sci(c)) " cells/mL" }
+                        }
+                    }
+                    th { (cum_h) } th { "Flags" } th { "Prepared ✓" }
+                }
+            }
+            @if !rest.is_empty() { tbody { @for l in rest { (dose_row(p, l)) } } }
+            // The last dose, the total and the day's tail: never split across pages.
+            tbody.end {
+                @for l in last { (dose_row(p, l)) }
+                tr.total { td colspan=(cols) { "Day total: " (total_words(p, b)) } }
+                @if let Some(tail) = tail {
+                    tr { td.tail colspan=(cols) { (tail) } }
+                }
+            }
+        }
+    }
+}
+
+/// A dose's row.
+fn dose_row(p: &crate::model::Product, l: &Line) -> Markup {
+    html! {
+        tr {
+            td.pid { b { (l.patient_id) } }
+            td { (l.arm_id) br; (l.component) }
+            td.num { (l.occurrence) "/" (l.occurrences) }
+            td.num {
+                (l.weight_kg)
+                @if let Some(d) = l.weight_date { br; span.wdate { "recorded" br; (d) } }
+            }
+            td.num { (per_kg_words(l)) }
+            td.num { (amount(p, Some(l.dose))) }
+            td.num { (volume(l.volume_ml, "unknown")) }
+            td.num { (amount(p, l.cumulative)) }
+            td { (flags(l)) }
+            td.tick {}
+        }
+    }
 }
