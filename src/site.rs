@@ -638,7 +638,7 @@ fn toml_problems(path: &Path, text: &str, lines: &Lines) -> Vec<Problem> {
 
 /// The known key a misspelt one is nearest to: one it starts or ends, or one a few edits
 /// away.
-fn nearest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+pub(crate) fn nearest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
     let key = key.to_ascii_lowercase();
     if key.len() > 64 {
         return None;
@@ -764,10 +764,7 @@ pub fn parse_within(
     let raw: RawCalendar = match toml::from_str(text) {
         Ok(r) => r,
         Err(e) => {
-            problems.push(
-                Problem::new(path, e.message().trim().to_string())
-                    .at(e.span().map(|s| lines.of(s.start))),
-            );
+            problems.extend(crate::checker::unread(path, text, &e).problems);
             return Err(capped(path, problems));
         }
     };
