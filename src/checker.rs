@@ -20,9 +20,9 @@ use crate::format::shown;
 use crate::model::{Provenance, Sourced};
 
 mod shape;
-pub(crate) use shape::{ASSUMED, Key, Kind, SOURCE, Shape, problems as shape_problems, unread};
 #[cfg(test)]
 pub(crate) use shape::assert_agrees;
+pub(crate) use shape::{ASSUMED, Key, Kind, SOURCE, Shape, problems as shape_problems, unread};
 
 /// A value with its provenance, as a file writes it: `{ value = ..., source = "..." }`, or
 /// `assumed = "..."` with the reason, or both.

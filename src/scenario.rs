@@ -246,9 +246,21 @@ mod shape {
         keys: &[
             Key::must("trial", Kind::Table(&TRIAL), "[trial]"),
             Key::may("weight_kg", Kind::Table(&WEIGHT), "[weight_kg]"),
-            Key::may("products", Kind::List(&Kind::Table(&PRODUCT), "[[products]]"), "[[products]]"),
-            Key::may("arms", Kind::List(&Kind::Table(&ARM), "[[arms]]"), "[[arms]]"),
-            Key::may("visits", Kind::List(&Kind::Table(&VISIT), "[[visits]]"), "[[visits]]"),
+            Key::may(
+                "products",
+                Kind::List(&Kind::Table(&PRODUCT), "[[products]]"),
+                "[[products]]",
+            ),
+            Key::may(
+                "arms",
+                Kind::List(&Kind::Table(&ARM), "[[arms]]"),
+                "[[arms]]",
+            ),
+            Key::may(
+                "visits",
+                Kind::List(&Kind::Table(&VISIT), "[[visits]]"),
+                "[[visits]]",
+            ),
             Key::may(
                 "background",
                 Kind::List(&Kind::Table(&BACKGROUND), "[[background]]"),
@@ -264,7 +276,11 @@ mod shape {
             Key::must("title", TEXT, "\"the registry record's title\""),
             Key::must("condition", TEXT, "\"HBV-related liver failure\""),
             Key::must("seed", TEXT, "\"the registry record this file comes from\""),
-            Key::may("registry_url", TEXT, "\"https://clinicaltrials.gov/study/NCT01724398\""),
+            Key::may(
+                "registry_url",
+                TEXT,
+                "\"https://clinicaltrials.gov/study/NCT01724398\"",
+            ),
             Key::may(
                 "follow_up",
                 Kind::Table(&FOLLOW_UP),
@@ -305,7 +321,11 @@ mod shape {
         keys: &[
             Key::must("id", TEXT, "\"msc\""),
             Key::must("name", TEXT, "\"UC-MSC\""),
-            Key::may("notes", Kind::List(&Kind::Any, "\"a note\""), "[\"a note\"]"),
+            Key::may(
+                "notes",
+                Kind::List(&Kind::Any, "\"a note\""),
+                "[\"a note\"]",
+            ),
             SOURCE,
             ASSUMED,
             Key::may(
@@ -323,8 +343,16 @@ mod shape {
             Key::may("name", TEXT, "\"hUC-MSC infusion\""),
             Key::must("kind", TEXT, "\"infusion\""),
             Key::must("product", TEXT, "\"uc_msc\""),
-            Key::must("dose", Kind::Table(&DOSE), "{ cells_per_kg = 1e6, source = \"...\" }"),
-            Key::must("timing", Kind::Table(&TIMING), "{ days = [1, 8, 15], source = \"...\" }"),
+            Key::must(
+                "dose",
+                Kind::Table(&DOSE),
+                "{ cells_per_kg = 1e6, source = \"...\" }",
+            ),
+            Key::must(
+                "timing",
+                Kind::Table(&TIMING),
+                "{ days = [1, 8, 15], source = \"...\" }",
+            ),
             Key::may("route", Kind::Sourced(&TEXT), "\"peripheral intravenous\""),
             Key::may("duration_min", Kind::Sourced(&WHOLE), "30"),
             Key::may("note", TEXT, "\"a note\""),

@@ -252,6 +252,7 @@ impl Walk<'_> {
                 None => {
                     let near = crate::site::nearest(name, &names)
                         .map(|n| format!(": did you mean '{n}'?"))
+                        .or_else(|| inside(shape, name))
                         .unwrap_or_default();
                     self.err(
                         Some(k.span().start),
@@ -277,9 +278,7 @@ impl Walk<'_> {
     fn value(&mut self, v: &Spanned<DeValue>, field: &str, key: &Slot) {
         let at = Some(v.span().start);
         match (key.kind, v.get_ref()) {
-            (Kind::Sourced(inner), DeValue::Table(t)) => {
-                self.sourced(t, at, field, inner, key)
-            }
+            (Kind::Sourced(inner), DeValue::Table(t)) => self.sourced(t, at, field, inner, key),
             (Kind::Sourced(inner), _) => {
                 let shown = fits(v.get_ref(), inner, self.written(v))
                     .unwrap_or_else(|| key.example.to_string());
@@ -440,6 +439,18 @@ fn fix(slot: &Slot, shown: Option<String>) -> String {
     }
 }
 
+/// Where a key belongs when it is a key of one of `shape`'s tables (a weight's `mean`
+/// goes into `normal = { mean = 67, ... }`).
+fn inside(shape: &Shape, name: &str) -> Option<String> {
+    shape.keys.iter().find_map(|k| match k.kind {
+        Kind::Table(inner) if inner.keys.iter().any(|i| i.name == name) => Some(format!(
+            ": it belongs in {}, as in {} = {}",
+            k.name, k.name, k.example
+        )),
+        _ => None,
+    })
+}
+
 /// `, with id, name` (the keys a table must have), or nothing.
 fn with_keys(shape: &Shape) -> String {
     let needs: Vec<&str> = shape
@@ -572,7 +583,10 @@ pub(crate) fn assert_agrees<T: serde::de::DeserializeOwned>(text: &str, shape: &
             if problems.is_empty()
                 && let Err(e) = toml::from_str::<T>(&edited)
             {
-                panic!("line {}: `{v}` passes the shape check but not serde: {e}", i + 1);
+                panic!(
+                    "line {}: `{v}` passes the shape check but not serde: {e}",
+                    i + 1
+                );
             }
         }
     }
@@ -622,7 +636,8 @@ mod tests {
 
     #[test]
     fn a_table_where_a_value_belongs_and_the_other_way_round() {
-        let got = messages("count = { n = 1 }\ninner = 3\nrate = { value = [1], assumed = \"a\" }\n");
+        let got =
+            messages("count = { n = 1 }\ninner = 3\nrate = { value = [1], assumed = \"a\" }\n");
         assert_eq!(
             got,
             [
@@ -642,11 +657,12 @@ mod tests {
                 Key::must("rate", Kind::Sourced(&Kind::Number), "5"),
             ],
         };
-        let got: Vec<String> = problems(Path::new("t.toml"), "rate = { source = \"s\" }\n", &FILE, 0)
-            .unwrap()
-            .iter()
-            .map(|p| p.to_string())
-            .collect();
+        let got: Vec<String> =
+            problems(Path::new("t.toml"), "rate = { source = \"s\" }\n", &FILE, 0)
+                .unwrap()
+                .iter()
+                .map(|p| p.to_string())
+                .collect();
         assert_eq!(
             got,
             [
@@ -658,8 +674,13 @@ mod tests {
 
     #[test]
     fn not_toml_is_a_syntax_error_on_its_line() {
-        let e = problems(Path::new("t.toml"), "count = 4\ndays = [1, 8\nrate = 3\n", &TOP, 0)
-            .unwrap_err();
+        let e = problems(
+            Path::new("t.toml"),
+            "count = 4\ndays = [1, 8\nrate = 3\n",
+            &TOP,
+            0,
+        )
+        .unwrap_err();
         assert_eq!(e.problems[0].line, Some(2), "{e}");
     }
 }

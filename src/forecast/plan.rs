@@ -210,7 +210,11 @@ mod shape {
             Key::must("target_patients", Kind::Sourced(&WHOLE), "120"),
             Key::must("start", Kind::Sourced(&Kind::Date), "\"2027-01-04\""),
             Key::must("horizon_weeks", Kind::Sourced(&WHOLE), "52"),
-            Key::may("sites", Kind::List(&Kind::Table(&SITE), "[[sites]]"), "[[sites]]"),
+            Key::may(
+                "sites",
+                Kind::List(&Kind::Table(&SITE), "[[sites]]"),
+                "[[sites]]",
+            ),
             Key::must("allocation", Kind::Table(&ALLOCATION), "[allocation]"),
             Key::must("weight_kg", Kind::Table(&WEIGHT), "[weight_kg]"),
             Key::must("mortality", Kind::Table(&MORTALITY), "[mortality]"),
@@ -382,7 +386,8 @@ impl PlanChecker<'_> {
         clamped
     }
 
-    fn date(&mut self, v: &Spanned<RawValue<toml::Value>>, field: &str) -> NaiveDate {
+    /// The date `v` holds; `None` (the problem said) when it is not a date.
+    fn date(&mut self, v: &Spanned<RawValue<toml::Value>>, field: &str) -> Option<NaiveDate> {
         let raw = v.get_ref().value.get_ref();
         let text = match raw {
             toml::Value::String(s) => s.clone(),
@@ -391,15 +396,16 @@ impl PlanChecker<'_> {
         };
         let parsed = crate::timing::parse_date(&text);
         let date = match parsed {
-            Ok(d) => d,
+            Ok(d) => Some(d),
             Err(e) => {
                 let line = self.c.line(&v.get_ref().value);
                 let fix = "write it as YYYY-MM-DD, as in value = \"2027-01-04\"";
                 self.c.err(line, field, format!("{e}: {fix}"));
-                NaiveDate::from_ymd_opt(2000, 1, 3).expect("a date")
+                None
             }
         };
-        self.value(v, field, date.to_string());
+        let shown = date.map_or(text, |d| d.to_string());
+        self.value(v, field, shown);
         date
     }
 
@@ -421,7 +427,8 @@ impl PlanChecker<'_> {
             "target_patients",
             (1, MAX_TARGET_PATIENTS),
         );
-        let start = self.date(&raw.start, "start");
+        let start_date = self.date(&raw.start, "start");
+        let start = start_date.unwrap_or(NaiveDate::from_ymd_opt(2000, 1, 3).expect("a date"));
         let horizon_weeks = self.whole(&raw.horizon_weeks, "horizon_weeks", (1, MAX_HORIZON_WEEKS));
         // The horizon's weeks (from the start's Monday) end within the calendar the
         // outputs can show.
@@ -444,7 +451,7 @@ impl PlanChecker<'_> {
                 ),
             );
         }
-        let sites = self.sites(&raw.sites, start);
+        let sites = self.sites(&raw.sites, start_date);
         let allocation = self.allocation(&raw.allocation, trial);
         let weight = self.weight(&raw.weight_kg, trial);
         let mortality = self.mortality(&raw.mortality);
@@ -465,7 +472,8 @@ impl PlanChecker<'_> {
         })
     }
 
-    fn sites(&mut self, raw: &[Spanned<RawSite>], start: NaiveDate) -> Vec<SitePlan> {
+    /// The sites; `start`, when the plan's start is a date, is the earliest activation.
+    fn sites(&mut self, raw: &[Spanned<RawSite>], start: Option<NaiveDate>) -> Vec<SitePlan> {
         if raw.is_empty() {
             self.c.problems.push(
                 Problem::new(self.c.path, "a plan needs at least one [[sites]] entry")
@@ -514,15 +522,7 @@ impl PlanChecker<'_> {
                 }
                 c.get_ref().clone()
             });
-            let activation = self.date(&r.activation, &f("activation"));
-            if activation < start {
-                let line = self.c.line(&r.activation);
-                self.c.err(
-                    line,
-                    f("activation"),
-                    format!("{activation} is before the plan's start ({start}): the forecast counts from the start"),
-                );
-            }
+            let activation = self.activation(&r.activation, start, &f("activation"));
             let rate = self.number(
                 &r.rate_per_month,
                 &f("rate_per_month"),
@@ -544,6 +544,27 @@ impl PlanChecker<'_> {
             });
         }
         out
+    }
+
+    /// A site's activation date, not before the plan's `start` (when that is a date).
+    fn activation(
+        &mut self,
+        v: &Spanned<RawValue<toml::Value>>,
+        start: Option<NaiveDate>,
+        field: &str,
+    ) -> NaiveDate {
+        let written = self.date(v, field);
+        if let (Some(activation), Some(start)) = (written, start)
+            && activation < start
+        {
+            let line = self.c.line(v);
+            self.c.err(
+                line,
+                field,
+                format!("{activation} is before the plan's start ({start}): the forecast counts from the start"),
+            );
+        }
+        written.or(start).unwrap_or(NaiveDate::MIN)
     }
 
     fn allocation(&mut self, raw: &Spanned<RawAllocation>, trial: &Trial) -> Allocation {
