@@ -22,7 +22,9 @@ use crate::model::{Provenance, Sourced};
 mod shape;
 #[cfg(test)]
 pub(crate) use shape::assert_agrees;
-pub(crate) use shape::{ASSUMED, Key, Kind, SOURCE, Shape, problems as shape_problems, unread};
+pub(crate) use shape::{
+    ASSUMED, Key, Kind, SOURCE, Shape, nearest, problems as shape_problems, unread,
+};
 
 /// A value with its provenance, as a file writes it: `{ value = ..., source = "..." }`, or
 /// `assumed = "..."` with the reason, or both.

@@ -28,6 +28,7 @@ use chrono::{Datelike, NaiveDate, Weekday};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::checker::nearest;
 use crate::error::{InputError, Lines, Problem};
 use crate::holidays::Expected;
 use crate::limits::{
@@ -634,44 +635,6 @@ fn toml_problems(path: &Path, text: &str, lines: &Lines) -> Vec<Problem> {
     };
     walk.table(root.get_ref(), "", &CALENDAR_KEYS, "a site calendar");
     walk.out
-}
-
-/// The known key a misspelt one is nearest to: one it starts or ends, or one a few edits
-/// away.
-pub(crate) fn nearest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
-    let key = key.to_ascii_lowercase();
-    if key.len() > 64 {
-        return None;
-    }
-    let affix = known
-        .iter()
-        .filter(|k| key.len() >= 3 && (k.starts_with(&key) || key.starts_with(**k)))
-        .max_by_key(|k| k.len());
-    if let Some(k) = affix {
-        return Some(k);
-    }
-    known
-        .iter()
-        .map(|k| (edits(&key, k), *k))
-        .filter(|(d, k)| *d <= (k.len() / 3).max(2))
-        .min()
-        .map(|(_, k)| k)
-}
-
-/// Levenshtein distance, by characters.
-fn edits(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diag = row[0];
-        row[0] = i + 1;
-        for j in 0..b.len() {
-            let up = row[j + 1];
-            row[j + 1] = (up + 1).min(row[j] + 1).min(diag + usize::from(ca != b[j]));
-            diag = up;
-        }
-    }
-    row[b.len()]
 }
 
 /// A file's text, refused past `limit` bytes before more is read (a `/dev/zero` named as a

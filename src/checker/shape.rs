@@ -250,7 +250,7 @@ impl Walk<'_> {
             match shape.keys.iter().find(|key| key.name == name) {
                 Some(key) => self.value(v, &here, &Slot::of(key)),
                 None => {
-                    let near = crate::site::nearest(name, &names)
+                    let near = nearest(name, &names)
                         .map(|n| format!(": did you mean '{n}'?"))
                         .or_else(|| inside(shape, name))
                         .unwrap_or_default();
@@ -449,6 +449,44 @@ fn inside(shape: &Shape, name: &str) -> Option<String> {
         )),
         _ => None,
     })
+}
+
+/// The known key a misspelt one is nearest to: one it starts or ends, or one a few edits
+/// away.
+pub(crate) fn nearest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+    let key = key.to_ascii_lowercase();
+    if key.len() > 64 {
+        return None;
+    }
+    let affix = known
+        .iter()
+        .filter(|k| key.len() >= 3 && (k.starts_with(&key) || key.starts_with(**k)))
+        .max_by_key(|k| k.len());
+    if let Some(k) = affix {
+        return Some(k);
+    }
+    known
+        .iter()
+        .map(|k| (edits(&key, k), *k))
+        .filter(|(d, k)| *d <= (k.len() / 3).max(2))
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance, by characters.
+fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for j in 0..b.len() {
+            let up = row[j + 1];
+            row[j + 1] = (up + 1).min(row[j] + 1).min(diag + usize::from(ca != b[j]));
+            diag = up;
+        }
+    }
+    row[b.len()]
 }
 
 /// `, with id, name` (the keys a table must have), or nothing.
