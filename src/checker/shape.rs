@@ -133,11 +133,29 @@ pub(crate) fn unread(path: &Path, text: &str, e: &toml::de::Error) -> InputError
         .and_then(|l| l.split_once('='))
         .map(|(k, _)| k.trim().to_string())
         .filter(|k| !k.is_empty() && !k.starts_with('['));
+    let written = e
+        .span()
+        .and_then(|s| text.get(s))
+        .map(str::trim)
+        .filter(|w| w.chars().count() <= 40 && !w.contains('\n'));
     let message = said
         .strip_prefix("invalid type: ")
         .and_then(|r| r.split_once(", expected "))
         .and_then(|(found, wanted)| Some((serde_found(found)?, serde_wanted(wanted)?)))
-        .map(|(found, wanted)| format!("{found} where {wanted} belongs"))
+        .map(|(found, wanted)| {
+            // The fix, when the value says it: one item where a list belongs, a number
+            // where text belongs.
+            let fix = match (wanted, written, &key) {
+                ("a list in square brackets", Some(w), Some(k)) if !w.starts_with(['[', '{']) => {
+                    format!(": write it as {k} = [{w}]")
+                }
+                ("text in quotes", Some(w), Some(k)) if !w.starts_with(['[', '{', '"']) => {
+                    format!(": write it as {k} = \"{w}\"")
+                }
+                _ => String::new(),
+            };
+            format!("{found} where {wanted} belongs{fix}")
+        })
         .unwrap_or_else(|| {
             "this value is not of the form dosesim reads here: compare it with the same key in the bundled files (scenarios/)".to_string()
         });
@@ -708,6 +726,31 @@ mod tests {
                 "t.toml:1: rate: has no value: write it as rate = { value = 5, source = \"...\" } quoting the registry record, or rate = { value = 5, assumed = \"why\" }",
             ]
         );
+    }
+
+    /// A reader with no shape of its own (a site calendar) still says serde's finds in
+    /// the file's words.
+    #[test]
+    fn serde_is_said_in_plain_words() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Cal {
+            name: String,
+            days: Vec<String>,
+        }
+        let said = |text: &str| {
+            let e = toml::from_str::<Cal>(text).unwrap_err();
+            unread(Path::new("c.toml"), text, &e).to_string()
+        };
+        assert_eq!(
+            said("name = \"x\"\ndays = \"Sat\"\n"),
+            "c.toml:2: days: the text \"Sat\" where a list in square brackets belongs: write it as days = [\"Sat\"]"
+        );
+        assert_eq!(
+            said("name = 3\ndays = []\n"),
+            "c.toml:1: name: 3 where text in quotes belongs: write it as name = \"3\""
+        );
+        assert_eq!(said("days = []\n"), "c.toml: name: missing: add name = ...");
     }
 
     #[test]
