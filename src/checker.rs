@@ -2,8 +2,10 @@
 //! collects every problem of a file with its line and field, and [`RawValue`], a value as
 //! written with its provenance, `{ value = ..., source = "..." }` or `assumed = "..."`.
 //!
-//! Serde reads a file into `Raw*` structs that keep each field's byte span
-//! (`toml::Spanned`); a reader then walks them with a `Checker`, which turns a span into a
+//! A file is read in three steps. Its shape is checked first ([`Shape`], in `shape.rs`):
+//! every unknown key, value of the wrong kind and missing key at once, in plain words with
+//! the fix. Then serde reads it into `Raw*` structs that keep each field's byte span
+//! (`toml::Spanned`); a reader walks them with a `Checker`, which turns a span into a
 //! line, checks numbers against their ranges, and turns `source`/`assumed` into a
 //! [`Provenance`]. The readers keep their own messages; the ones here are shared word for
 //! word.
@@ -16,6 +18,13 @@ use toml::Spanned;
 use crate::error::{InputError, Lines, Problem};
 use crate::format::shown;
 use crate::model::{Provenance, Sourced};
+
+mod shape;
+#[cfg(test)]
+pub(crate) use shape::assert_agrees;
+pub(crate) use shape::{
+    ASSUMED, Key, Kind, SOURCE, Shape, nearest, problems as shape_problems, unread,
+};
 
 /// A value with its provenance, as a file writes it: `{ value = ..., source = "..." }`, or
 /// `assumed = "..."` with the reason, or both.
@@ -51,11 +60,6 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// The file's line index.
-    pub fn lines(&self) -> &Lines {
-        &self.lines
-    }
-
     /// The line a spanned value starts on.
     pub fn line<T>(&self, s: &Spanned<T>) -> Option<usize> {
         Some(self.lines.of(s.span().start))
@@ -71,8 +75,10 @@ impl<'a> Checker<'a> {
             .push(Problem::new(self.path, message).at(line).field(field));
     }
 
-    /// `Ok(())` when no problem was found, else all of them.
+    /// `Ok(())` when no problem was found, else all of them in line order (those of no
+    /// line first).
     pub fn finish(&mut self) -> Result<(), InputError> {
+        self.problems.sort_by_key(|p| p.line);
         InputError::check(std::mem::take(&mut self.problems))
     }
 
@@ -179,11 +185,13 @@ mod tests {
         }
     }
 
-    /// No Rust type name (`RawValue`, `RawDose`, "struct") reaches a user: a value or table
-    /// of the wrong type is called what the file shows.
+    /// No Rust type name (`RawValue`, `RawDose`, "struct") nor serde's phrasing reaches a
+    /// user: a value or table of the wrong type is called what the file shows, with the fix.
     fn assert_plain(msg: &str, what: &str) {
         assert!(msg.contains(what), "{msg}");
-        assert!(!msg.contains("Raw") && !msg.contains("struct"), "{msg}");
+        for code in ["Raw", "struct", "invalid type", "expected"] {
+            assert!(!msg.contains(code), "{msg}");
+        }
     }
 
     #[test]
@@ -198,16 +206,16 @@ mod tests {
         let msg = message(crate::scenario::parse(path, &text));
         assert_plain(
             &msg,
-            "x.toml:76: invalid type: string \"peripheral intravenous\", expected a value with its provenance",
+            "x.toml:76: arms[1].components[0].route: the text \"peripheral intravenous\" needs its provenance: write it as route = { value = \"peripheral intravenous\", source = \"...\" }",
         );
-        // A table of the wrong type is called a table.
+        // A table of the wrong type is called by its name.
         let at = SCENARIO.find("timing.window = {").unwrap();
         let end = at + SCENARIO[at..].find('\n').unwrap();
         let text = format!("{}timing.window = 3{}", &SCENARIO[..at], &SCENARIO[end..]);
         let msg = message(crate::scenario::parse(path, &text));
         assert_plain(
             &msg,
-            "x.toml:73: invalid type: integer `3`, expected a table",
+            "x.toml:73: arms[1].components[0].timing.window: 3 where a window belongs: write it as window = {",
         );
     }
 
@@ -221,7 +229,7 @@ mod tests {
         let msg = message(crate::forecast::plan::parse(path, &text, &trial));
         assert_plain(
             &msg,
-            "invalid type: integer `3`, expected a value with its provenance",
+            "p.toml:6: target_patients: 3 needs its provenance: write it as target_patients = { value = 3, source = \"...\" }",
         );
         let text = PLAN.replacen(
             "normal = { mean = 67, sd = 14, min = 40, max = 110 }",
@@ -229,6 +237,9 @@ mod tests {
             1,
         );
         let msg = message(crate::forecast::plan::parse(path, &text, &trial));
-        assert_plain(&msg, "expected a table");
+        assert_plain(
+            &msg,
+            "weight_kg.normal: 3 where a normal distribution of weights belongs: write it as normal = { mean = 67, sd = 14, min = 40, max = 110 }",
+        );
     }
 }

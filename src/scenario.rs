@@ -13,7 +13,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::checker::{Checker, RawValue};
-use crate::error::{InputError, Lines, Problem, line_of};
+use crate::error::{InputError, Lines, Problem};
 use crate::format::shown;
 use crate::limits::{self, MAX_NAME_CHARS, MAX_TEXT_CHARS};
 use crate::model::*;
@@ -232,6 +232,216 @@ struct RawBackground {
     assumed: Option<String>,
 }
 
+/// The shape of a scenario file, checked before serde reads it (see [`crate::checker::Shape`]):
+/// the keys of each `Raw*` table above, what each holds, and an example of its value.
+mod shape {
+    use crate::checker::{ASSUMED, Key, Kind, SOURCE, Shape};
+
+    const TEXT: Kind = Kind::Text;
+    const WHOLE: Kind = Kind::Whole;
+    const NUMBER: Kind = Kind::Number;
+
+    pub(super) const SCENARIO: Shape = Shape {
+        what: "a scenario",
+        keys: &[
+            Key::must("trial", Kind::Table(&TRIAL), "[trial]"),
+            Key::may("weight_kg", Kind::Table(&WEIGHT), "[weight_kg]"),
+            Key::may(
+                "products",
+                Kind::List(&Kind::Table(&PRODUCT), "[[products]]"),
+                "[[products]]",
+            ),
+            Key::may(
+                "arms",
+                Kind::List(&Kind::Table(&ARM), "[[arms]]"),
+                "[[arms]]",
+            ),
+            Key::may(
+                "visits",
+                Kind::List(&Kind::Table(&VISIT), "[[visits]]"),
+                "[[visits]]",
+            ),
+            Key::may(
+                "background",
+                Kind::List(&Kind::Table(&BACKGROUND), "[[background]]"),
+                "[[background]]",
+            ),
+        ],
+    };
+
+    const TRIAL: Shape = Shape {
+        what: "the [trial] table",
+        keys: &[
+            Key::must("id", TEXT, "\"NCT01724398\""),
+            Key::must("title", TEXT, "\"the registry record's title\""),
+            Key::must("condition", TEXT, "\"HBV-related liver failure\""),
+            Key::must("seed", TEXT, "\"the registry record this file comes from\""),
+            Key::may(
+                "registry_url",
+                TEXT,
+                "\"https://clinicaltrials.gov/study/NCT01724398\"",
+            ),
+            Key::may(
+                "follow_up",
+                Kind::Table(&FOLLOW_UP),
+                "{ months = 12, source = \"...\" }",
+            ),
+        ],
+    };
+
+    const FOLLOW_UP: Shape = Shape {
+        what: "a follow-up",
+        keys: &[Key::must("months", WHOLE, "12"), SOURCE, ASSUMED],
+    };
+
+    const WEIGHT: Shape = Shape {
+        what: "the [weight_kg] table",
+        keys: &[
+            Key::must("usual_min", NUMBER, "40"),
+            Key::must("usual_max", NUMBER, "110"),
+            SOURCE,
+            ASSUMED,
+        ],
+    };
+
+    const PRODUCT: Shape = Shape {
+        what: "a product",
+        keys: &[
+            Key::must("id", TEXT, "\"uc_msc\""),
+            Key::must("name", TEXT, "\"hUC-MSC\""),
+            Key::must("unit", TEXT, "\"cells\""),
+            Key::may("concentration_cells_per_ml", NUMBER, "1e6"),
+            SOURCE,
+            ASSUMED,
+        ],
+    };
+
+    const ARM: Shape = Shape {
+        what: "an arm",
+        keys: &[
+            Key::must("id", TEXT, "\"msc\""),
+            Key::must("name", TEXT, "\"UC-MSC\""),
+            Key::may(
+                "notes",
+                Kind::List(&Kind::Any, "\"a note\""),
+                "[\"a note\"]",
+            ),
+            SOURCE,
+            ASSUMED,
+            Key::may(
+                "components",
+                Kind::List(&Kind::Table(&COMPONENT), "[[arms.components]]"),
+                "[[arms.components]]",
+            ),
+        ],
+    };
+
+    const COMPONENT: Shape = Shape {
+        what: "a component",
+        keys: &[
+            Key::must("id", TEXT, "\"uc_msc\""),
+            Key::may("name", TEXT, "\"hUC-MSC infusion\""),
+            Key::must("kind", TEXT, "\"infusion\""),
+            Key::must("product", TEXT, "\"uc_msc\""),
+            Key::must(
+                "dose",
+                Kind::Table(&DOSE),
+                "{ cells_per_kg = 1e6, source = \"...\" }",
+            ),
+            Key::must(
+                "timing",
+                Kind::Table(&TIMING),
+                "{ days = [1, 8, 15], source = \"...\" }",
+            ),
+            Key::may("route", Kind::Sourced(&TEXT), "\"peripheral intravenous\""),
+            Key::may("duration_min", Kind::Sourced(&WHOLE), "30"),
+            Key::may("note", TEXT, "\"a note\""),
+        ],
+    };
+
+    const DOSE: Shape = Shape {
+        what: "a dose",
+        keys: &[
+            Key::may("cells_per_kg", NUMBER, "1e6"),
+            Key::may("cells", NUMBER, "5e7"),
+            Key::may("ml", NUMBER, "2000"),
+            Key::may("none", Kind::Flag, "true"),
+            Key::may("round_to", NUMBER, "1e5"),
+            Key::may("max_per_dose", NUMBER, "1e8"),
+            Key::may("tolerance_pct", Kind::Sourced(&NUMBER), "10"),
+            Key::may("weight_basis", Kind::Sourced(&TEXT), "\"baseline\""),
+            SOURCE,
+            ASSUMED,
+        ],
+    };
+
+    const TIMING: Shape = Shape {
+        what: "a timing",
+        keys: &[
+            Key::may("days", Kind::List(&WHOLE, "1"), "[1, 8, 15]"),
+            Key::may("start_day", WHOLE, "1"),
+            Key::may("every_days", WHOLE, "7"),
+            Key::may("every_weeks", WHOLE, "1"),
+            Key::may("every_months", WHOLE, "3"),
+            Key::may("count", WHOLE, "4"),
+            Key::may("after", TEXT, "\"pe\""),
+            Key::may("after_occurrences", Kind::List(&WHOLE, "1"), "[1, 2]"),
+            SOURCE,
+            ASSUMED,
+            Key::may("on_closed_day", Kind::Sourced(&TEXT), "\"next\""),
+            Key::may(
+                "window",
+                Kind::Table(&WINDOW),
+                "{ days_before = 1, days_after = 1, assumed = \"why\" }",
+            ),
+            Key::may("min_gap_days", Kind::Sourced(&WHOLE), "2"),
+            Key::may("anchor", Kind::Sourced(&TEXT), "\"plan\""),
+        ],
+    };
+
+    const VISIT: Shape = Shape {
+        what: "a visit",
+        keys: &[
+            Key::must("id", TEXT, "\"screening\""),
+            Key::must("name", TEXT, "\"Screening\""),
+            Key::must("day", WHOLE, "1"),
+            Key::may("arms", Kind::List(&TEXT, "\"msc\""), "[\"msc\"]"),
+            Key::may(
+                "window",
+                Kind::Table(&WINDOW),
+                "{ days_before = 1, days_after = 1, assumed = \"why\" }",
+            ),
+            Key::may("on_closed_day", Kind::Sourced(&TEXT), "\"next\""),
+            SOURCE,
+            ASSUMED,
+        ],
+    };
+
+    const WINDOW: Shape = Shape {
+        what: "a window",
+        keys: &[
+            Key::must("days_before", WHOLE, "1"),
+            Key::must("days_after", WHOLE, "1"),
+            SOURCE,
+            ASSUMED,
+        ],
+    };
+
+    const BACKGROUND: Shape = Shape {
+        what: "a background treatment",
+        keys: &[
+            Key::must("id", TEXT, "\"antiviral\""),
+            Key::must("name", TEXT, "\"Entecavir\""),
+            Key::may("detail", TEXT, "\"0.5 mg daily\""),
+            Key::must("start_day", WHOLE, "1"),
+            Key::may("until", TEXT, "\"end of follow-up\""),
+            Key::may("arms", Kind::List(&TEXT, "\"msc\""), "[\"msc\"]"),
+            SOURCE,
+            ASSUMED,
+        ],
+    };
+}
+
 /// Reads and validates one scenario file.
 pub fn load(path: &Path) -> Result<Trial, InputError> {
     // A file far larger than any scenario is refused before it is read (and one that
@@ -368,20 +578,22 @@ pub fn parse(path: &Path, text: &str) -> Result<Trial, InputError> {
     if text.len() > limits::MAX_SCENARIO_BYTES {
         return Err(too_large(path, Some(text.len() as u64)));
     }
-    let raw: RawScenario = toml::from_str(text).map_err(|e| {
-        let syntax = toml::de::DeTable::parse(text).is_err();
-        let line = e.span().map(|s| match syntax {
-            true => syntax_error_line(text, s.start),
-            false => line_of(text, s.start),
-        });
-        InputError::one(Problem::new(path, e.message().trim().to_string()).at(line))
-    })?;
+    // The shape first, every problem of it at once: serde stops at the first.
+    let lines = Lines::new(text);
+    let mut problems = crate::checker::shape_problems(path, text, &shape::SCENARIO, 0)?;
+    problems.extend(text_problems(path, text, &lines));
+    if !problems.is_empty() {
+        problems.sort_by_key(|p| p.line);
+        return Err(InputError::new(problems));
+    }
+    let raw: RawScenario =
+        toml::from_str(text).map_err(|e| crate::checker::unread(path, text, &e))?;
     let mut c = Checker::new(
         path,
         text,
         "needs provenance: `source` quoting the registry record, or `assumed` with the reason",
     );
-    c.problems = text_problems(path, text, c.lines());
+    c.problems = problems;
     Validator { c }.run(raw)
 }
 
@@ -464,51 +676,6 @@ fn text_limit(key: &str) -> (usize, &'static str) {
         "id" | "name" | "title" | "condition" | "value" | "kind" | "unit" | "product" | "seed"
         | "registry_url" | "after" | "arms" | "code" => (MAX_NAME_CHARS, "a name or value"),
         _ => (MAX_TEXT_CHARS, "a quote, reason or note"),
-    }
-}
-
-/// The line a TOML syntax error found at byte `at` belongs to. The parser notices an
-/// unclosed array or inline table (`days = [1, 4, 7` then a new line) only at the next
-/// token, which is on a later line, and an unterminated multi-line string only at the end
-/// of the file. So when the error is the first token of its line, inside an open array or
-/// inline table, and the token before it is a value (a `,` `]` or `}` is missing after it),
-/// the line of that value is meant; at the end of the file, the line where the last token
-/// starts.
-fn syntax_error_line(text: &str, at: usize) -> usize {
-    use toml_parser::lexer::TokenKind as K;
-    let mut depth = 0i32;
-    let mut last = None;
-    for t in toml_parser::Source::new(text).lex() {
-        if t.span().start() >= at {
-            break;
-        }
-        match t.kind() {
-            K::Whitespace | K::Newline | K::Comment | K::Eof => continue,
-            K::LeftSquareBracket | K::LeftCurlyBracket => depth += 1,
-            K::RightSquareBracket | K::RightCurlyBracket => depth -= 1,
-            _ => {}
-        }
-        last = Some(t);
-    }
-    let line = line_of(text, at);
-    let Some(last) = last else {
-        return line;
-    };
-    let (start, end) = (last.span().start(), last.span().end());
-    if line_of(text, end.saturating_sub(1)) >= line {
-        return line;
-    }
-    if text[at.min(text.len())..].trim().is_empty() {
-        return line_of(text, start);
-    }
-    let after_value = !matches!(
-        last.kind(),
-        K::Comma | K::LeftSquareBracket | K::LeftCurlyBracket | K::Equals | K::Dot
-    );
-    if depth > 0 && after_value {
-        line_of(text, end.saturating_sub(1))
-    } else {
-        line
     }
 }
 
@@ -1728,5 +1895,20 @@ impl Validator<'_> {
                 )
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// Serde never speaks to a user: a bundled scenario with any value changed to any
+    /// kind is refused by the shape check, or read.
+    #[test]
+    fn the_shape_check_and_the_reader_agree() {
+        for file in super::files_in(Path::new("scenarios")).unwrap() {
+            let text = std::fs::read_to_string(&file).unwrap();
+            crate::checker::assert_agrees::<super::RawScenario>(&text, &super::shape::SCENARIO);
+        }
     }
 }

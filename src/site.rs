@@ -28,6 +28,7 @@ use chrono::{Datelike, NaiveDate, Weekday};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::checker::nearest;
 use crate::error::{InputError, Lines, Problem};
 use crate::holidays::Expected;
 use crate::limits::{
@@ -653,44 +654,6 @@ fn value_words(v: &toml::Value) -> &'static str {
     }
 }
 
-/// The known key a misspelt one is nearest to: one it starts or ends, or one a few edits
-/// away.
-fn nearest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
-    let key = key.to_ascii_lowercase();
-    if key.len() > 64 {
-        return None;
-    }
-    let affix = known
-        .iter()
-        .filter(|k| key.len() >= 3 && (k.starts_with(&key) || key.starts_with(**k)))
-        .max_by_key(|k| k.len());
-    if let Some(k) = affix {
-        return Some(k);
-    }
-    known
-        .iter()
-        .map(|k| (edits(&key, k), *k))
-        .filter(|(d, k)| *d <= (k.len() / 3).max(2))
-        .min()
-        .map(|(_, k)| k)
-}
-
-/// Levenshtein distance, by characters.
-fn edits(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diag = row[0];
-        row[0] = i + 1;
-        for j in 0..b.len() {
-            let up = row[j + 1];
-            row[j + 1] = (up + 1).min(row[j] + 1).min(diag + usize::from(ca != b[j]));
-            diag = up;
-        }
-    }
-    row[b.len()]
-}
-
 /// A file's text, refused past `limit` bytes before more is read (a `/dev/zero` named as a
 /// holiday file is refused, not read until memory runs out). `what` names the file with its
 /// article ("a holiday file"), `usual` its usual size.
@@ -781,10 +744,7 @@ pub fn parse_within(
     let raw: RawCalendar = match toml::from_str(text) {
         Ok(r) => r,
         Err(e) => {
-            problems.push(
-                Problem::new(path, e.message().trim().to_string())
-                    .at(e.span().map(|s| lines.of(s.start))),
-            );
+            problems.extend(crate::checker::unread(path, text, &e).problems);
             return Err(capped(path, problems));
         }
     };

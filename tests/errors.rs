@@ -387,8 +387,7 @@ fn unknown_key_is_a_typo_not_a_missing_dose() {
         &run,
         &[
             &format!("{p}:{line}: "),
-            "unknown field `cell_per_kg`",
-            "`cells_per_kg`",
+            "unknown key 'cell_per_kg': did you mean 'cells_per_kg'?",
         ],
     );
 }
@@ -1598,4 +1597,497 @@ fn a_folder_named_as_the_trial_does_not_hide_its_id() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("NCT01724398"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Issue 23, item 8: a corpus of bad scenarios and plans, every message in plain words
+// ---------------------------------------------------------------------------------------
+
+const PLAIN_SCENARIO: &str = "scenarios/nct01724398.toml";
+const PLAIN_PLAN: &str = "scenarios/plans/nct01724398.toml";
+
+/// Words of the code or of serde that no message about a file may hold: Rust type names
+/// and serde's phrasing ("invalid type: integer 52, expected struct RawValue").
+const CODE_WORDS: &[&str] = &[
+    "Raw",
+    "struct",
+    "enum",
+    "invalid type",
+    "expected",
+    "Option",
+    "Vec",
+    "map",
+    "sequence",
+    "String",
+    "i64",
+    "u32",
+    "f64",
+    "usize",
+    "bool",
+    "Spanned",
+    "DeValue",
+    "variant",
+    "unknown field",
+    "missing field",
+    "serde",
+    "Value",
+];
+
+/// One bad input: the edits that break it and every problem it must report, each as
+/// (a text on the problem's line, the field, words of the message and its fix).
+struct Case {
+    name: &'static str,
+    edits: &'static [(&'static str, &'static str)],
+    problems: &'static [(&'static str, &'static str, &'static str)],
+}
+
+/// Checks a run on a bad file: status 2, nothing on stdout, exactly `case.problems` (all
+/// at once), each as `file:line: field: ...` with its words, in line order, and no word of
+/// the code anywhere.
+fn assert_corpus_case(case: &Case, file: &str, text: &str, run: &Run) {
+    let name = case.name;
+    run.expect_code(2);
+    // `validate` says BAD on stdout; every other command says nothing there.
+    let stdout = run.out();
+    assert!(
+        stdout.is_empty() || stdout.starts_with("BAD "),
+        "{name}: {stdout}"
+    );
+    let err = run.err();
+    let code = regex_lite::Regex::new(&format!(r"\b({})\b", CODE_WORDS.join("|"))).unwrap();
+    assert!(!code.is_match(&err), "{name}: a word of the code: {err}");
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains(&format!("{file}:")))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        case.problems.len(),
+        "{name}: every problem, once each:\n{err}"
+    );
+    let mut last = 0;
+    for (needle, field, words) in case.problems {
+        let (line, head) = match needle.split_once('#') {
+            // No line: a key missing from the top of the file.
+            _ if needle.is_empty() => (0, format!("{file}: {field}: ")),
+            // The n-th line holding it (a `[[arms]]` header).
+            Some((needle, nth)) => {
+                let nth: usize = nth.parse().unwrap();
+                let line = text
+                    .lines()
+                    .enumerate()
+                    .filter(|(_, l)| l.contains(needle))
+                    .nth(nth - 1)
+                    .unwrap()
+                    .0
+                    + 1;
+                (line, format!("{file}:{line}: {field}: "))
+            }
+            None => {
+                let line = line_of(text, needle);
+                (line, format!("{file}:{line}: {field}: "))
+            }
+        };
+        let hit = lines
+            .iter()
+            .find(|l| l.contains(&head) && l.contains(words));
+        assert!(hit.is_some(), "{name}: {head}... {words}\n{err}");
+        assert!(line >= last, "{name}: problems in line order:\n{err}");
+        last = line;
+    }
+}
+
+/// Scenarios broken as people break them: a value of every kind of the wrong type,
+/// missing keys, unknown keys, bare values where the record's quote belongs. Each case is
+/// `validate`d; every problem of the file comes at once.
+const SCENARIO_CASES: &[Case] = &[
+    Case {
+        name: "wrong types, one of each kind",
+        edits: &[
+            ("id = \"NCT01724398\"", "id = 1724398"),
+            ("usual_min = 40", "usual_min = \"40\""),
+            ("unit = \"cells\"", "unit = [\"cells\"]"),
+            ("day = 337", "day = \"337\"\narms = \"msc\""),
+            ("dose.cells_per_kg = 1e5", "dose.cells_per_kg = \"1e5\""),
+            ("timing.count = 4", "timing.count = 4.0"),
+            (
+                "timing.window = { days_before = 2, days_after = 2, assumed = \"Assumed: a weekly infusion at most 2 days early or late.\" }",
+                "timing.window = 3",
+            ),
+            ("duration_min.value = 30", "duration_min.value = \"thirty\""),
+            ("dose.ml = 2000", "dose.ml = 2000\ndose.none = \"yes\""),
+        ],
+        problems: &[
+            (
+                "id = 1724398",
+                "trial.id",
+                "1724398 where text in quotes belongs: write it as id = \"1724398\"",
+            ),
+            (
+                "usual_min = \"40\"",
+                "weight_kg.usual_min",
+                "the text \"40\" where a number belongs: write it as usual_min = 40",
+            ),
+            (
+                "unit = [\"cells\"]",
+                "products[0].unit",
+                "a list where text in quotes belongs: write it as unit = \"cells\"",
+            ),
+            (
+                "day = \"337\"",
+                "visits[0].day",
+                "the text \"337\" where a whole number belongs: write it as day = 337",
+            ),
+            (
+                "arms = \"msc\"",
+                "visits[0].arms",
+                "the text \"msc\" where a list in square brackets belongs: write it as arms = [\"msc\"]",
+            ),
+            (
+                "dose.cells_per_kg = \"1e5\"",
+                "arms[1].components[0].dose.cells_per_kg",
+                "write it as cells_per_kg = 1e5",
+            ),
+            (
+                "timing.count = 4.0",
+                "arms[1].components[0].timing.count",
+                "4.0 where a whole number belongs: write it as count = 4",
+            ),
+            (
+                "timing.window = 3",
+                "arms[1].components[0].timing.window",
+                "3 where a window belongs: write it as window = { days_before = 1, days_after = 1, assumed = \"why\" }",
+            ),
+            (
+                "duration_min.value = \"thirty\"",
+                "arms[1].components[0].duration_min.value",
+                "the text \"thirty\" where a whole number belongs: write it as value = 30",
+            ),
+            (
+                "dose.none = \"yes\"",
+                "arms[2].components[0].dose.none",
+                "where true or false belongs: write it as none = true",
+            ),
+        ],
+    },
+    Case {
+        name: "missing keys",
+        edits: &[
+            ("seed = \"000_741b8ba2a7ffbf8b.txt\"\n", ""),
+            ("unit = \"mL\"\n", ""),
+            ("name = \"Conventional plus UC-MSC treatment\"\n", ""),
+        ],
+        problems: &[
+            (
+                "[trial]",
+                "trial.seed",
+                "missing: add seed = \"the registry record this file comes from\"",
+            ),
+            (
+                "[[products]]#2",
+                "products[1].unit",
+                "missing: add unit = \"cells\"",
+            ),
+            (
+                "[[arms]]#2",
+                "arms[1].name",
+                "missing: add name = \"UC-MSC\"",
+            ),
+        ],
+    },
+    Case {
+        name: "unknown keys",
+        edits: &[
+            ("registry_url =", "registry_link ="),
+            ("dose.cells_per_kg = 1e5", "dose.cell_per_kg = 1e5"),
+            ("route.source =", "route.sauce ="),
+        ],
+        problems: &[
+            (
+                "registry_link =",
+                "trial.registry_link",
+                "unknown key 'registry_link': did you mean 'registry_url'?",
+            ),
+            (
+                "dose.cell_per_kg",
+                "arms[1].components[0].dose.cell_per_kg",
+                "unknown key 'cell_per_kg': did you mean 'cells_per_kg'? (a dose has the keys cells_per_kg, cells, ml",
+            ),
+            (
+                "route.sauce",
+                "arms[1].components[0].route.sauce",
+                "unknown key 'sauce': did you mean 'source'?",
+            ),
+        ],
+    },
+    Case {
+        name: "bare values where the record's quote belongs",
+        edits: &[
+            (
+                "route.value = \"peripheral intravenous\"",
+                "route = \"peripheral intravenous\"",
+            ),
+            (
+                "route.source = \"umbilical cord mesenchymal stem cells transplantation by peripheral vein slowly for 30minutes\"\n",
+                "",
+            ),
+            (
+                "duration_min.value = 30\nduration_min.source = \"by peripheral vein slowly for 30minutes\"",
+                "duration_min = 30",
+            ),
+            (
+                "timing.min_gap_days = { value = 5, assumed = \"Assumed: weekly infusions at least 5 days apart after any move.\" }",
+                "timing.min_gap_days = { assumed = \"weekly\" }",
+            ),
+        ],
+        problems: &[
+            (
+                "timing.min_gap_days = { assumed",
+                "arms[1].components[0].timing.min_gap_days",
+                "has no value: write it as min_gap_days = { value = 2, source = \"...\" } quoting the registry record, or min_gap_days = { value = 2, assumed = \"why\" }",
+            ),
+            (
+                "route = \"peripheral",
+                "arms[1].components[0].route",
+                "the text \"peripheral intravenous\" needs its provenance: write it as route = { value = \"peripheral intravenous\", source = \"...\" } quoting the registry record, or route = { value = \"peripheral intravenous\", assumed = \"why\" }",
+            ),
+            (
+                "duration_min = 30",
+                "arms[1].components[0].duration_min",
+                "30 needs its provenance: write it as duration_min = { value = 30, source = \"...\" }",
+            ),
+        ],
+    },
+];
+
+#[test]
+fn every_problem_of_a_bad_scenario_is_said_in_plain_words_at_once() {
+    for case in SCENARIO_CASES {
+        let text = broken_text(PLAIN_SCENARIO, case.edits);
+        let (_dir, path) = temp_scenario("x.toml", &text);
+        let run = crate::common::run(["validate", path.to_str().unwrap()]);
+        assert_corpus_case(case, "x.toml", &text, &run);
+    }
+}
+
+/// Plans broken as people break them; each is run through `forecast`, which writes
+/// nothing.
+const PLAN_CASES: &[Case] = &[
+    Case {
+        name: "wrong types and bad dates",
+        edits: &[
+            (
+                "horizon_weeks = { value = 180,",
+                "horizon_weeks = { value = \"180 weeks\",",
+            ),
+            (
+                "start = { value = \"2027-01-04\",",
+                "start = { value = 20270104,",
+            ),
+            ("block_size = 8", "block_size = \"8\""),
+            ("msc-pe = 1 }", "msc-pe = \"one\" }"),
+            ("day28 = { value = 0.24,", "day28 = { value = \"24%\","),
+            ("normal = { mean = 67,", "normal = { mean = \"67 kg\","),
+            ("calendar = \"GZ-SYSU3\"", "calendar = 3"),
+        ],
+        problems: &[
+            (
+                "start = { value = 20270104",
+                "start.value",
+                "20270104 where a date belongs: write it as value = \"2027-01-04\"",
+            ),
+            (
+                "horizon_weeks = ",
+                "horizon_weeks.value",
+                "the text \"180 weeks\" where a whole number belongs: write it as value = 52",
+            ),
+            (
+                "calendar = 3",
+                "sites[1].calendar",
+                "3 where text in quotes belongs: write it as calendar = \"3\"",
+            ),
+            (
+                "msc-pe = \"one\"",
+                "allocation.ratio.msc-pe",
+                "the text \"one\" where a whole number belongs: write it as msc-pe = 1",
+            ),
+            (
+                "block_size = \"8\"",
+                "allocation.block_size",
+                "write it as block_size = 8",
+            ),
+            (
+                "normal = ",
+                "weight_kg.normal.mean",
+                "the text \"67 kg\" where a number belongs: write it as mean = 67",
+            ),
+            (
+                "day28 = ",
+                "mortality.day28.value",
+                "the text \"24%\" where a number belongs: write it as value = 0.24",
+            ),
+        ],
+    },
+    Case {
+        name: "a date that is not a date",
+        edits: &[(
+            "activation = { value = \"2027-01-04\"",
+            "activation = { value = \"2027-02-30\"",
+        )],
+        problems: &[(
+            "activation = ",
+            "sites[1].activation",
+            "'2027-02-30' is not a real calendar date: write it as YYYY-MM-DD",
+        )],
+    },
+    Case {
+        name: "missing keys and tables, unknown keys",
+        edits: &[
+            (
+                "horizon_weeks = { value = 180,",
+                "horizon_week = { value = 180,",
+            ),
+            ("rate_per_month = { value = 5,", "rate = { value = 5,"),
+            ("lot_cells = { value = 1e9,", "lot = { value = 1e9,"),
+        ],
+        problems: &[
+            (
+                "",
+                "horizon_weeks",
+                "missing: add horizon_weeks = { value = 52, source = \"...\" }",
+            ),
+            (
+                "horizon_week = ",
+                "horizon_week",
+                "unknown key 'horizon_week': did you mean 'horizon_weeks'?",
+            ),
+            (
+                "[[sites]]",
+                "sites[1].rate_per_month",
+                "missing: add rate_per_month = { value = 5, source = \"...\" }",
+            ),
+            ("rate = ", "sites[1].rate", "unknown key 'rate'"),
+            (
+                "[product.uc_msc]",
+                "product.uc_msc.lot_cells",
+                "missing: add lot_cells = { value = 1e9",
+            ),
+            (
+                "lot = ",
+                "product.uc_msc.lot",
+                "unknown key 'lot': did you mean 'lot_cells'?",
+            ),
+        ],
+    },
+];
+
+/// The forecast of NCT01724398 with the plan `text`, into a folder that must stay unmade.
+fn forecast_plan(text: &str) -> (tempfile::TempDir, Run) {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_file(dir.path(), "plan.toml", text);
+    let out = dir.path().join("out");
+    let run = crate::common::run([
+        "forecast".as_ref(),
+        PLAIN_SCENARIO.as_ref(),
+        "--plan".as_ref(),
+        plan.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(!out.exists(), "nothing written");
+    (dir, run)
+}
+
+#[test]
+fn every_problem_of_a_bad_plan_is_said_in_plain_words_at_once() {
+    for case in PLAN_CASES {
+        let text = broken_text(PLAIN_PLAN, case.edits);
+        let (_dir, run) = forecast_plan(&text);
+        assert_corpus_case(case, "plan.toml", &text, &run);
+    }
+}
+
+/// A plan written the obvious way, bare numbers and a weight's mean and SD: one run lists
+/// every value that needs its provenance and every key that is not a plan's, each with
+/// the fix. (It took six runs, one problem each, in serde's words.)
+#[test]
+fn a_plan_written_the_obvious_way_gets_every_fix_in_one_run() {
+    let text = "\
+trial = \"NCT01724398\"
+target_patients = 120
+start = 2027-01-04
+horizon_weeks = 52
+
+[[sites]]
+id = \"GZ-SYSU3\"
+activation = 2027-01-04
+rate_per_month = 5
+
+[allocation]
+ratio = { conventional = 1, msc = 1, pe = 1, msc-pe = 1 }
+block_size = 8
+
+[weight_kg]
+mean = 67
+sd = 14
+
+[mortality]
+day28 = 0.24
+day90 = 0.35
+dropout_per_month = 0.01
+";
+    let case = Case {
+        name: "the obvious plan",
+        edits: &[],
+        problems: &[
+            (
+                "target_patients = 120",
+                "target_patients",
+                "120 needs its provenance: write it as target_patients = { value = 120, source = \"...\" } quoting the registry record, or target_patients = { value = 120, assumed = \"why\" }",
+            ),
+            (
+                "start = 2027",
+                "start",
+                "write it as start = { value = 2027-01-04, source = \"...\" }",
+            ),
+            (
+                "horizon_weeks = 52",
+                "horizon_weeks",
+                "52 needs its provenance: write it as horizon_weeks = { value = 52, source = \"...\" } quoting the registry record, or horizon_weeks = { value = 52, assumed = \"why\" }",
+            ),
+            (
+                "activation = 2027",
+                "sites[1].activation",
+                "write it as activation = { value = 2027-01-04, source",
+            ),
+            (
+                "rate_per_month = 5",
+                "sites[1].rate_per_month",
+                "write it as rate_per_month = { value = 5, source",
+            ),
+            (
+                "mean = 67",
+                "weight_kg.mean",
+                "unknown key 'mean': it belongs in normal, as in normal = { mean = 67, sd = 14, min = 40, max = 110 } (the [weight_kg] table has the keys normal, roster, source, assumed)",
+            ),
+            ("sd = 14", "weight_kg.sd", "unknown key 'sd'"),
+            (
+                "day28 = 0.24",
+                "mortality.day28",
+                "write it as day28 = { value = 0.24, source",
+            ),
+            (
+                "day90 = 0.35",
+                "mortality.day90",
+                "write it as day90 = { value = 0.35, source",
+            ),
+            (
+                "dropout_per_month = 0.01",
+                "mortality.dropout_per_month",
+                "write it as dropout_per_month = { value = 0.01, source",
+            ),
+        ],
+    };
+    let (_dir, run) = forecast_plan(text);
+    assert_corpus_case(&case, "plan.toml", text, &run);
 }

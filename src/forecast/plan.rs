@@ -17,7 +17,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::checker::{Checker, RawValue};
-use crate::error::{InputError, Problem, line_of};
+use crate::error::{InputError, Problem};
 use crate::format::shown;
 use crate::model::{Assumption, Kg, Provenance, Trial, Unit};
 
@@ -195,6 +195,105 @@ struct RawProduct {
     lead_time_weeks: Option<Spanned<RawValue<i64>>>,
 }
 
+/// The shape of a plan file, checked before serde reads it (see [`crate::checker::Shape`]):
+/// the keys of each `Raw*` table above, what each holds, and an example of its value.
+mod shape {
+    use crate::checker::{ASSUMED, Key, Kind, SOURCE, Shape};
+
+    const NUMBER: Kind = Kind::Number;
+    const WHOLE: Kind = Kind::Whole;
+
+    pub(super) const PLAN: Shape = Shape {
+        what: "a forecast plan",
+        keys: &[
+            Key::must("trial", Kind::Text, "\"NCT01724398\""),
+            Key::must("target_patients", Kind::Sourced(&WHOLE), "120"),
+            Key::must("start", Kind::Sourced(&Kind::Date), "\"2027-01-04\""),
+            Key::must("horizon_weeks", Kind::Sourced(&WHOLE), "52"),
+            Key::may(
+                "sites",
+                Kind::List(&Kind::Table(&SITE), "[[sites]]"),
+                "[[sites]]",
+            ),
+            Key::must("allocation", Kind::Table(&ALLOCATION), "[allocation]"),
+            Key::must("weight_kg", Kind::Table(&WEIGHT), "[weight_kg]"),
+            Key::must("mortality", Kind::Table(&MORTALITY), "[mortality]"),
+            Key::may(
+                "product",
+                Kind::Named(&Kind::Table(&PRODUCT), "[product.uc_msc]"),
+                "[product.uc_msc]",
+            ),
+        ],
+    };
+
+    const SITE: Shape = Shape {
+        what: "a site",
+        keys: &[
+            Key::must("id", Kind::Text, "\"GZ-SYSU3\""),
+            Key::may("calendar", Kind::Text, "\"GZ-SYSU3\""),
+            Key::must("activation", Kind::Sourced(&Kind::Date), "\"2027-01-04\""),
+            Key::must("rate_per_month", Kind::Sourced(&NUMBER), "5"),
+            Key::may("rate_shape", Kind::Sourced(&NUMBER), "16"),
+        ],
+    };
+
+    const ALLOCATION: Shape = Shape {
+        what: "the [allocation] table",
+        keys: &[
+            Key::must(
+                "ratio",
+                Kind::Named(&WHOLE, "1"),
+                "{ msc = 1, control = 1 }",
+            ),
+            Key::must("block_size", WHOLE, "4"),
+            SOURCE,
+            ASSUMED,
+        ],
+    };
+
+    const WEIGHT: Shape = Shape {
+        what: "the [weight_kg] table",
+        keys: &[
+            Key::may(
+                "normal",
+                Kind::Table(&NORMAL),
+                "{ mean = 67, sd = 14, min = 40, max = 110 }",
+            ),
+            Key::may("roster", Kind::Text, "\"../rosters/NCT01724398.csv\""),
+            SOURCE,
+            ASSUMED,
+        ],
+    };
+
+    const NORMAL: Shape = Shape {
+        what: "a normal distribution of weights",
+        keys: &[
+            Key::must("mean", NUMBER, "67"),
+            Key::must("sd", NUMBER, "14"),
+            Key::must("min", NUMBER, "40"),
+            Key::must("max", NUMBER, "110"),
+        ],
+    };
+
+    const MORTALITY: Shape = Shape {
+        what: "the [mortality] table",
+        keys: &[
+            Key::must("day28", Kind::Sourced(&NUMBER), "0.24"),
+            Key::must("day90", Kind::Sourced(&NUMBER), "0.35"),
+            Key::must("dropout_per_month", Kind::Sourced(&NUMBER), "0.01"),
+        ],
+    };
+
+    const PRODUCT: Shape = Shape {
+        what: "a product's table",
+        keys: &[
+            Key::must("lot_cells", Kind::Sourced(&NUMBER), "1e9"),
+            Key::must("capacity_cells_per_week", Kind::Sourced(&NUMBER), "1e8"),
+            Key::may("lead_time_weeks", Kind::Sourced(&WHOLE), "6"),
+        ],
+    };
+}
+
 /// Reads and checks a plan file for `trial`.
 pub fn load(path: &Path, trial: &Trial) -> Result<ForecastPlan, InputError> {
     let max = crate::limits::MAX_PLAN_BYTES;
@@ -213,10 +312,10 @@ pub fn load(path: &Path, trial: &Trial) -> Result<ForecastPlan, InputError> {
 /// Parses and checks plan text; `path` names it in messages and anchors a relative
 /// `weight_kg.roster` path.
 pub fn parse(path: &Path, text: &str, trial: &Trial) -> Result<ForecastPlan, InputError> {
-    let raw: RawPlan = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|s| line_of(text, s.start));
-        InputError::one(Problem::new(path, e.message().trim().to_string()).at(line))
-    })?;
+    // The shape first, every problem of it at once: serde stops at the first.
+    let problems = crate::checker::shape_problems(path, text, &shape::PLAN, 1)?;
+    InputError::check(problems)?;
+    let raw: RawPlan = toml::from_str(text).map_err(|e| crate::checker::unread(path, text, &e))?;
     PlanChecker {
         c: Checker::new(
             path,
@@ -287,7 +386,8 @@ impl PlanChecker<'_> {
         clamped
     }
 
-    fn date(&mut self, v: &Spanned<RawValue<toml::Value>>, field: &str) -> NaiveDate {
+    /// The date `v` holds; `None` (the problem said) when it is not a date.
+    fn date(&mut self, v: &Spanned<RawValue<toml::Value>>, field: &str) -> Option<NaiveDate> {
         let raw = v.get_ref().value.get_ref();
         let text = match raw {
             toml::Value::String(s) => s.clone(),
@@ -296,14 +396,16 @@ impl PlanChecker<'_> {
         };
         let parsed = crate::timing::parse_date(&text);
         let date = match parsed {
-            Ok(d) => d,
+            Ok(d) => Some(d),
             Err(e) => {
                 let line = self.c.line(&v.get_ref().value);
-                self.c.err(line, field, e);
-                NaiveDate::from_ymd_opt(2000, 1, 3).expect("a date")
+                let fix = "write it as YYYY-MM-DD, as in value = \"2027-01-04\"";
+                self.c.err(line, field, format!("{e}: {fix}"));
+                None
             }
         };
-        self.value(v, field, date.to_string());
+        let shown = date.map_or(text, |d| d.to_string());
+        self.value(v, field, shown);
         date
     }
 
@@ -325,7 +427,8 @@ impl PlanChecker<'_> {
             "target_patients",
             (1, MAX_TARGET_PATIENTS),
         );
-        let start = self.date(&raw.start, "start");
+        let start_date = self.date(&raw.start, "start");
+        let start = start_date.unwrap_or(NaiveDate::from_ymd_opt(2000, 1, 3).expect("a date"));
         let horizon_weeks = self.whole(&raw.horizon_weeks, "horizon_weeks", (1, MAX_HORIZON_WEEKS));
         // The horizon's weeks (from the start's Monday) end within the calendar the
         // outputs can show.
@@ -348,7 +451,7 @@ impl PlanChecker<'_> {
                 ),
             );
         }
-        let sites = self.sites(&raw.sites, start);
+        let sites = self.sites(&raw.sites, start_date);
         let allocation = self.allocation(&raw.allocation, trial);
         let weight = self.weight(&raw.weight_kg, trial);
         let mortality = self.mortality(&raw.mortality);
@@ -369,7 +472,8 @@ impl PlanChecker<'_> {
         })
     }
 
-    fn sites(&mut self, raw: &[Spanned<RawSite>], start: NaiveDate) -> Vec<SitePlan> {
+    /// The sites; `start`, when the plan's start is a date, is the earliest activation.
+    fn sites(&mut self, raw: &[Spanned<RawSite>], start: Option<NaiveDate>) -> Vec<SitePlan> {
         if raw.is_empty() {
             self.c.problems.push(
                 Problem::new(self.c.path, "a plan needs at least one [[sites]] entry")
@@ -418,15 +522,7 @@ impl PlanChecker<'_> {
                 }
                 c.get_ref().clone()
             });
-            let activation = self.date(&r.activation, &f("activation"));
-            if activation < start {
-                let line = self.c.line(&r.activation);
-                self.c.err(
-                    line,
-                    f("activation"),
-                    format!("{activation} is before the plan's start ({start}): the forecast counts from the start"),
-                );
-            }
+            let activation = self.activation(&r.activation, start, &f("activation"));
             let rate = self.number(
                 &r.rate_per_month,
                 &f("rate_per_month"),
@@ -448,6 +544,27 @@ impl PlanChecker<'_> {
             });
         }
         out
+    }
+
+    /// A site's activation date, not before the plan's `start` (when that is a date).
+    fn activation(
+        &mut self,
+        v: &Spanned<RawValue<toml::Value>>,
+        start: Option<NaiveDate>,
+        field: &str,
+    ) -> NaiveDate {
+        let written = self.date(v, field);
+        if let (Some(activation), Some(start)) = (written, start)
+            && activation < start
+        {
+            let line = self.c.line(v);
+            self.c.err(
+                line,
+                field,
+                format!("{activation} is before the plan's start ({start}): the forecast counts from the start"),
+            );
+        }
+        written.or(start).unwrap_or(NaiveDate::MIN)
     }
 
     fn allocation(&mut self, raw: &Spanned<RawAllocation>, trial: &Trial) -> Allocation {
@@ -790,6 +907,16 @@ pub fn calendars(dir: &Path, plan: &ForecastPlan) -> Result<crate::site::Sites, 
 
 #[cfg(test)]
 mod tests {
+    /// Serde never speaks to a user: a bundled plan with any value changed to any kind is
+    /// refused by the shape check, or read.
+    #[test]
+    fn the_shape_check_and_the_reader_agree() {
+        for file in crate::scenario::files_in(std::path::Path::new("scenarios/plans")).unwrap() {
+            let text = std::fs::read_to_string(&file).unwrap();
+            crate::checker::assert_agrees::<super::RawPlan>(&text, &super::shape::PLAN);
+        }
+    }
+
     /// README's limits table lists each of the plan's limits, and `--replicates`'.
     #[test]
     fn the_readme_lists_the_plans_limits() {
