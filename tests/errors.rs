@@ -818,7 +818,7 @@ fn missing_arguments_are_a_usage_error() {
     none.expect_code(2);
     assert!(none.stdout.is_empty());
     assert!(
-        none.stderr.contains("Usage: dosesim <COMMAND>"),
+        none.stderr.contains("Usage: dosesim [OPTIONS] <COMMAND>"),
         "{}",
         none.stderr
     );

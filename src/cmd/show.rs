@@ -109,6 +109,16 @@ fn render_arm(s: &mut String, t: &Trial, arm: &Arm) {
             let _ = writeln!(s, "    - {}: {}", a.what, a.reason);
         }
     }
+    let mut rules = arm.closed_day_assumptions();
+    rules.extend(arm.record_assumptions(true));
+    if !rules.is_empty() {
+        let named: Vec<&str> = rules.iter().map(|a| a.what.as_str()).collect();
+        let _ = writeln!(
+            s,
+            "  Assumed rules, used with a site calendar or a record: {} (each marked ASSUMED above, with its reason)",
+            named.join(", ")
+        );
+    }
 }
 
 /// One dosing component: its dose, weight basis, timing, moves, doses, route, duration,
@@ -218,8 +228,9 @@ fn moves(s: &mut String, rules: &dosesim::model::ClosedDayRules) {
         "window:",
         match w {
             Some(w) => format!(
-                "{} days before to {} after its planned date",
-                w.days_before, w.days_after
+                "{} before to {} after its planned date",
+                dosesim::format::plural(w.days_before.into(), "day"),
+                w.days_after
             ),
             None => format!("none: a move goes at most {DEFAULT_REACH_DAYS} days either way"),
         },
