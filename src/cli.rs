@@ -20,6 +20,14 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Warnings and assumed values on stderr as counts only (how many, and where to read
+    /// them)
+    #[arg(long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Every warning in full on stderr: each assumed value with its reason, every event
+    /// left on a closed day, every roster and record warning
+    #[arg(long, global = true)]
+    pub verbose: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -88,7 +96,8 @@ pub use dosesim::export::Format;
 
 #[derive(clap::Args, Debug)]
 pub struct CalendarArgs {
-    /// Scenario file (scenarios/*.toml)
+    /// A scenario file, or the trial id of one in scenarios/ (NCT04822922)
+    #[arg(value_name = "SCENARIO")]
     pub scenario: PathBuf,
     /// Arm id, as listed by `dosesim show`
     #[arg(long, required_unless_present = "roster")]
@@ -167,18 +176,23 @@ pub enum CalendarsCommand {
     )]
     Check {
         /// Folder of site calendars (SITE.toml); default scenarios/calendars/
+        #[arg(value_name = "DIR")]
         dir: Option<PathBuf>,
     },
 }
 
 #[derive(clap::Args, Debug)]
 pub struct ValidateArgs {
-    /// Scenario files; default every *.toml in scenarios/
+    /// Scenario files, trial ids or folders of scenarios; default every *.toml in
+    /// scenarios/
+    #[arg(value_name = "SCENARIO")]
     pub scenarios: Vec<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
 pub struct ShowArgs {
+    /// A scenario file, or the trial id of one in scenarios/ (NCT04822922)
+    #[arg(value_name = "SCENARIO")]
     pub scenario: PathBuf,
 }
 
@@ -198,6 +212,8 @@ pub struct RecordArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct CohortArgs {
+    /// A scenario file, or the trial id of one in scenarios/ (NCT04822922)
+    #[arg(value_name = "SCENARIO")]
     pub scenario: PathBuf,
     /// CSV with patient_id,arm,weight_kg,start_date (more columns allowed)
     #[arg(long, value_name = "CSV")]
@@ -223,6 +239,8 @@ pub struct CohortArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct PharmacyArgs {
+    /// A scenario file, or the trial id of one in scenarios/ (NCT04822922)
+    #[arg(value_name = "SCENARIO")]
     pub scenario: PathBuf,
     #[arg(long, value_name = "CSV")]
     pub roster: PathBuf,
@@ -305,7 +323,9 @@ pub struct PrepArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
-    /// Scenario files; default every *.toml in scenarios/
+    /// Scenario files, trial ids or folders of scenarios; default every *.toml in
+    /// scenarios/, each with its demo roster
+    #[arg(value_name = "SCENARIO")]
     pub scenarios: Vec<PathBuf>,
     #[arg(long, value_name = "DIR", default_value = "output")]
     pub out: PathBuf,
@@ -323,6 +343,8 @@ pub struct RunArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct ForecastArgs {
+    /// A scenario file, or the trial id of one in scenarios/ (NCT04822922)
+    #[arg(value_name = "SCENARIO")]
     pub scenario: PathBuf,
     /// The forecast plan (enrolment, allocation, weights, mortality, product); default
     /// plans/<trial id>.toml beside the scenario (scenarios/plans/)
@@ -361,6 +383,8 @@ pub struct ForecastArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct ChartArgs {
+    /// A scenario file, or the trial id of one in scenarios/ (NCT04822922)
+    #[arg(value_name = "SCENARIO")]
     pub scenario: PathBuf,
     /// Arm to draw (repeat for several); default all arms
     #[arg(long = "arm", value_name = "ARM")]
@@ -381,7 +405,9 @@ pub struct ChartArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct CompareArgs {
-    /// Scenario files; default every *.toml in scenarios/
+    /// Scenario files, trial ids or folders of scenarios; default every *.toml in
+    /// scenarios/
+    #[arg(value_name = "SCENARIO")]
     pub scenarios: Vec<PathBuf>,
     /// Reference weight (kg) at which fixed doses are converted to cells/kg
     #[arg(long, value_name = "KG", default_value_t = 60.0, allow_negative_numbers = true, value_parser = parse_weight)]
@@ -396,6 +422,8 @@ pub struct CompareArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct TimelineArgs {
+    /// A scenario file, or the trial id of one in scenarios/ (NCT04822922)
+    #[arg(value_name = "SCENARIO")]
     pub scenario: PathBuf,
     /// Body weight in kg used to size the markers
     #[arg(long, value_name = "KG", default_value_t = 60.0, allow_negative_numbers = true, value_parser = parse_weight)]

@@ -831,8 +831,9 @@ pub fn calendars_of<'e>(
         Problem::new(
                 roster_path,
                 format!(
-                    "no calendar for site '{site}': {} does not exist (--calendars DIR names the folder of site calendars)",
-                    file.display()
+                    "no calendar for site '{site}': {} does not exist; {} (--calendars DIR names another folder)",
+                    file.display(),
+                    crate::site::known_calendars(dir)
                 ),
             )
             .at(Some(*line as usize))

@@ -424,6 +424,29 @@ fn ranges(r: &[(NaiveDate, NaiveDate)]) -> String {
         .join(", ")
 }
 
+/// The site calendars there are in `dir`, for a message naming a site with none: "the
+/// site calendars in scenarios/calendars: BJ-302, GZ-SYSU" (or that there are none).
+pub fn known_calendars(dir: &Path) -> String {
+    let mut ids: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
+        .filter_map(|p| Some(p.file_stem()?.to_str()?.to_string()))
+        .collect();
+    ids.sort();
+    if ids.is_empty() {
+        format!("{} holds no site calendar (SITE.toml)", dir.display())
+    } else {
+        format!(
+            "the site calendars in {}: {}",
+            dir.display(),
+            ids.join(", ")
+        )
+    }
+}
+
 /// The calendars a roster's `site` column names, by site id.
 pub type Sites = BTreeMap<String, SiteCalendar>;
 
@@ -1371,6 +1394,20 @@ pub(crate) fn year_span(dates: impl Iterator<Item = NaiveDate>) -> Option<(Naive
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn known_calendars_lists_the_site_ids_of_a_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(super::known_calendars(dir.path()).ends_with("holds no site calendar (SITE.toml)"));
+        for f in ["B.toml", "A.toml", "notes.txt"] {
+            std::fs::write(dir.path().join(f), "").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("holidays")).unwrap();
+        assert_eq!(
+            super::known_calendars(dir.path()),
+            format!("the site calendars in {}: A, B", dir.path().display())
+        );
+    }
+
     #[test]
     fn a_holiday_cn_file_of_the_wrong_shape_is_said_without_the_codes_type_names() {
         for (body, words) in [

@@ -128,8 +128,9 @@ fn days_1_4_7_10_from_national_day_under_nearest() {
         run.stderr
     );
     assert!(
-        run.stderr
-            .contains("uc_msc on a closed day is assumed, not stated in the registry record"),
+        run.stderr.contains(
+            "assumed: NCT04822922: uc_msc on a closed day (see dosesim show NCT04822922)"
+        ),
         "the rule used is assumed, and said so: {}",
         run.stderr
     );

@@ -2026,6 +2026,22 @@ fn ids_a_spreadsheet_would_change_are_warned_about_once() {
     std::fs::create_dir(&out).unwrap();
     let run = cohort(Path::new(NCT04822922), &roster, &out);
     run.expect_code(0);
+    // The first three, and how many in all; --verbose lists every one.
+    assert!(
+        run.stderr.contains("warning: ... and 3 more (6 patient ids that a spreadsheet would read as numbers, dates or booleans in all; --verbose lists every one)"),
+        "{}",
+        run.stderr
+    );
+    let run = crate::common::run([
+        "cohort",
+        NCT04822922,
+        "--roster",
+        roster.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--verbose",
+    ]);
+    run.expect_code(0);
     let warnings = run.warnings();
     for (i, id) in risky.iter().enumerate() {
         let line = i + 2;

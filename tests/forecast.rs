@@ -321,7 +321,8 @@ fn weekly_figures_are_ordered_and_add_up_to_the_months() {
     assert!(
         run.warnings()
             .iter()
-            .any(|w| w.contains("forecast plan mortality.day28 is assumed")),
+            .any(|w| w.starts_with("assumed: NCT04822922: forecast plan ")
+                && w.contains(", mortality.day28, ")),
         "{}",
         run.err()
     );

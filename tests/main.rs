@@ -27,3 +27,4 @@ mod record;
 mod record_rules;
 mod report;
 mod run;
+mod warnings;

@@ -236,7 +236,7 @@ fn run_writes_all_five_trials_an_index_and_the_same_bytes_twice() {
     assert!(
         warnings
             .iter()
-            .filter(|w| w.contains("ucb_msc dose is assumed"))
+            .filter(|w| w.contains(": ucb_msc dose (see dosesim show"))
             .count()
             == 1,
         "{}",

@@ -62,10 +62,13 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
             asked.format.name()
         );
     }
-    for w in &asked.warnings {
-        eprintln!("warning: {w}");
+    // A table on stdout prints its warnings and assumed values under it: not again here.
+    if asked.format != Format::Table || args.out.is_some() {
+        for w in &asked.warnings {
+            eprintln!("warning: {w}");
+        }
+        super::warn_assumptions(trial, &assumptions);
     }
-    super::warn_assumptions(trial, &assumptions);
     let bytes = asked.format.exporter().render(&Calendar {
         trial,
         arm,
@@ -306,8 +309,9 @@ fn site_calendar(
         problems.push(Problem::flag(
             "--site",
             format!(
-                "no calendar for site '{site}': {} does not exist (--calendars DIR names the folder of site calendars)",
-                file.display()
+                "no calendar for site '{site}': {} does not exist; {} (--calendars DIR names another folder)",
+                file.display(),
+                dosesim::site::known_calendars(&args.calendars)
             ),
         ));
         return None;

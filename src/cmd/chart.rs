@@ -155,9 +155,10 @@ pub fn run_chart(args: ChartArgs) -> Result<()> {
     InputError::check(problems)?;
 
     warn_all(&warnings);
-    for arm in &arms {
-        super::warn_assumptions(&trial, &arm.assumptions(&trial));
-    }
+    super::warn_assumptions(
+        &trial,
+        &super::assumptions_of_arms(&trial, arms.iter().copied()),
+    );
     let size = chart::DEFAULT_SIZE;
     let bytes = match format {
         Some(Format::Png) => {
@@ -207,9 +208,8 @@ pub fn run_compare(args: CompareArgs) -> Result<()> {
 
     warn_all(&warnings);
     for t in &trials {
-        for arm in t.arms.iter().filter(|a| gives_cells(t, a)) {
-            super::warn_assumptions(t, &arm.assumptions(t));
-        }
+        let arms = t.arms.iter().filter(|a| gives_cells(t, a));
+        super::warn_assumptions(t, &super::assumptions_of_arms(t, arms));
     }
     let size = chart::DEFAULT_SIZE;
     let bytes = match format {
@@ -241,9 +241,7 @@ pub fn run_timeline(args: TimelineArgs) -> Result<()> {
     InputError::check(problems)?;
 
     warn_all(&warnings);
-    for arm in &trial.arms {
-        super::warn_assumptions(&trial, &arm.assumptions(&trial));
-    }
+    super::warn_assumptions(&trial, &super::assumptions_of_arms(&trial, &trial.arms));
     let size = chart::timeline_size(trial.arms.len());
     let bytes = match format {
         Some(Format::Png) => chart::timeline_png(&trial, args.weight, size),

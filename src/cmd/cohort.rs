@@ -17,11 +17,12 @@ pub fn run(args: CohortArgs) -> Result<()> {
         .calendars(&args.calendars)
         .check_folder(&args.out, "--out")
         .map_err(dosesim::error::InputError::one)?;
-    let inputs = Load::named(&args.scenario)
-        .roster(Some(&args.roster))
-        .calendars(&args.calendars)
-        .record(args.record.log.as_deref(), args.record.as_of)
-        .load(&super::warn_line)?;
+    let inputs = super::common::load(
+        Load::named(&args.scenario)
+            .roster(Some(&args.roster))
+            .calendars(&args.calendars)
+            .record(args.record.log.as_deref(), args.record.as_of),
+    )?;
     let cohort = Cohort::of(&inputs)?;
     check_out(&args.out)?;
     let checked = bundle::check(&cohort, &args.out, args.force, "give it with --log")?;

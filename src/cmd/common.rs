@@ -4,6 +4,7 @@
 
 use std::io::IsTerminal;
 use std::path::Path;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -54,14 +55,92 @@ pub fn write(
     summary
 }
 
-/// Prints the first `limit` of `lines` as warnings, then how many more there are.
-fn warn_some(lines: &[String], limit: usize, more: &str) {
-    for w in lines.iter().take(limit) {
+/// How much a command says on stderr: `--quiet` (counts only), the ordinary amount (each
+/// assumed value in a line, the first few of a list), `--verbose` (everything, in full).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+/// The run's [`Verbosity`], set once from the command line before a command runs.
+static VERBOSITY: AtomicU8 = AtomicU8::new(1);
+
+/// Sets how much the commands say ([`Verbosity`]).
+pub fn set_verbosity(v: Verbosity) {
+    VERBOSITY.store(v as u8, Ordering::Relaxed);
+}
+
+/// How much the commands say.
+pub fn verbosity() -> Verbosity {
+    match VERBOSITY.load(Ordering::Relaxed) {
+        0 => Verbosity::Quiet,
+        1 => Verbosity::Normal,
+        _ => Verbosity::Verbose,
+    }
+}
+
+/// How many warnings of a list (closed days, roster or record rows) are printed one by one
+/// without `--verbose`.
+pub const FEW: usize = 3;
+
+/// How many of a list are named one by one at this verbosity.
+fn shown() -> usize {
+    match verbosity() {
+        Verbosity::Quiet => 0,
+        Verbosity::Normal => FEW,
+        Verbosity::Verbose => usize::MAX,
+    }
+}
+
+/// What `--verbose` adds to a list cut short.
+const MORE: &str = "--verbose lists every one";
+
+/// Prints a list of like warnings, `total` in all (`lines` may hold only the first of
+/// them): the first few and a count, every one with `--verbose`, the count alone with
+/// `--quiet`. `counted` says `n` of them in words ("NCT01724398: 21 events left on days
+/// their site is closed").
+pub fn warn_list(lines: &[String], total: usize, counted: impl Fn(usize) -> String) {
+    if total == 0 {
+        return;
+    }
+    let shown = shown().min(lines.len());
+    for w in &lines[..shown] {
         eprintln!("warning: {w}");
     }
-    if lines.len() > limit {
-        eprintln!("warning: ... and {} more {more}", lines.len() - limit);
+    if shown == 0 {
+        eprintln!("warning: {} ({MORE})", counted(total));
+    } else if total > shown {
+        eprintln!(
+            "warning: ... and {} more ({} in all; {MORE})",
+            total - shown,
+            counted(total)
+        );
     }
+}
+
+/// Prints the first `limit` of `lines` as warnings, then how many more there are (at
+/// the run's [`Verbosity`]: `noun` and `rest` say them, "patient" "outside the usual
+/// weight range").
+fn warn_some(lines: &[String], noun: &str, rest: &str) {
+    warn_list(lines, lines.len(), |n| {
+        format!("{} {rest}", dosesim::format::plural(n as u64, noun))
+    });
+}
+
+/// Loads what `load` asks for; the record's warnings (weights outside the usual range,
+/// big weight changes) are gathered as it is read and printed as a list ([`warn_list`]).
+pub fn load(load: dosesim::inputs::Load) -> Result<dosesim::inputs::Inputs, InputError> {
+    let read = std::cell::RefCell::new(Vec::new());
+    let inputs = load.load(&|w| read.borrow_mut().push(w.to_string()));
+    warn_record(&read.into_inner());
+    inputs
+}
+
+/// The administration record's warnings, as a list ([`warn_list`]).
+pub fn warn_record(lines: &[String]) {
+    warn_some(lines, "warning", "about the administration record");
 }
 
 /// Warnings for a roster: ids a spreadsheet would change and unusual weights (the first
@@ -97,18 +176,18 @@ pub fn warn_assumed(cohort: &Cohort, used: &[bool]) -> Vec<dosesim::model::Assum
 pub fn warn_roster(roster: &dosesim::roster::Roster) {
     warn_some(
         &roster.id_warnings,
-        10,
-        "patient ids that a spreadsheet would read as numbers, dates or booleans",
+        "patient id",
+        "that a spreadsheet would read as numbers, dates or booleans",
     );
     warn_some(
         &roster.warnings,
-        10,
-        "patients outside the usual weight range",
+        "patient",
+        "outside the usual weight range",
     );
     warn_some(
         &roster.date_warnings,
-        10,
-        "start dates years away from the rest of the roster",
+        "start date",
+        "years away from the rest of the roster",
     );
     for w in &roster.site_warnings {
         eprintln!("warning: {w}");
@@ -159,7 +238,8 @@ impl PlacedNotes {
     }
 
     /// Names the events of one patient (`who`: "r.csv:4: patient P2") left on days site
-    /// `cal` is closed, while fewer than ten are named ([`PlacedNotes::print`] prints them).
+    /// `cal` is closed, while fewer than [`shown`] are named ([`PlacedNotes::print`] prints
+    /// them).
     pub fn name(
         &mut self,
         cal: &dosesim::site::SiteCalendar,
@@ -171,7 +251,7 @@ impl PlacedNotes {
         use dosesim::schedule::Origin;
         for ev in events {
             if !ev.flags.contains(Flags::CLOSED_DAY)
-                || self.closed.len() >= SHOWN
+                || self.closed.len() >= shown()
                 || !to_come(ev.status)
             {
                 continue;
@@ -207,27 +287,55 @@ impl PlacedNotes {
         self.name(cal, who, arm, events);
     }
 
-    /// Prints the notes: events left on closed days (the first ten), how many moved, and
-    /// per site the first date its calendar does not cover.
-    pub fn print(&self) {
-        for w in &self.closed {
-            eprintln!("warning: {w}");
-        }
-        if self.closed_count > self.closed.len() {
-            eprintln!(
-                "warning: ... and {} more left on days their site is closed",
-                count(self.closed_count - self.closed.len(), "event")
-            );
-        }
+    /// Prints the notes of `whose` events (a trial id, or none for one patient): events
+    /// left on closed days (the first few, see [`warn_list`]), how many moved, and per site
+    /// the first date its calendar does not cover (sites alike in one line, but with
+    /// `--verbose`).
+    pub fn print(&self, whose: Option<&str>) {
+        let whose = whose.map(|w| format!("{w}: ")).unwrap_or_default();
+        warn_list(&self.closed, self.closed_count, |n| {
+            format!(
+                "{whose}{} left on days their site is closed",
+                count(n, "event")
+            )
+        });
         if self.moved > 0 {
             eprintln!(
-                "note: {} moved off days their site is closed (the planned_date, shift_days and flags columns say which)",
+                "note: {whose}{} moved off days their site is closed (the planned_date, shift_days and flags columns say which)",
                 count(self.moved, "event")
             );
         }
+        self.print_uncovered();
+    }
+
+    /// Per site, the first date its calendar does not cover; sites whose calendars cover
+    /// the same dates and say the same of the rest in one line (each in its own with
+    /// `--verbose`).
+    fn print_uncovered(&self) {
+        let mut alike: std::collections::BTreeMap<(&str, &str), Vec<(&str, chrono::NaiveDate)>> =
+            Default::default();
         for (site, (first, covers, note)) in &self.uncovered {
+            alike
+                .entry((covers, note))
+                .or_default()
+                .push((site, *first));
+        }
+        for ((covers, note), sites) in alike {
+            if sites.len() == 1 || verbosity() == Verbosity::Verbose {
+                for (site, first) in sites {
+                    eprintln!(
+                        "warning: site {site}: its calendar does not cover {first} (it covers {covers}): {note}, so those events are flagged provisional"
+                    );
+                }
+                continue;
+            }
+            let names: Vec<String> = sites
+                .iter()
+                .map(|(s, d)| format!("{s} (from {d})"))
+                .collect();
             eprintln!(
-                "warning: site {site}: its calendar does not cover {first} (it covers {covers}): {note}, so those events are flagged provisional"
+                "warning: sites {}: their calendars do not cover those dates (each covers {covers}): for each, {note}, so those events are flagged provisional",
+                names.join(", ")
             );
         }
     }
@@ -261,9 +369,6 @@ fn to_come(s: dosesim::record::Status) -> bool {
     matches!(s, Status::Planned | Status::Due | Status::Held)
 }
 
-/// How many events left on closed days are named one by one.
-const SHOWN: usize = 10;
-
 /// Why an event flagged `closed_day` was not moved.
 fn kept_because(flags: dosesim::moves::Flags) -> &'static str {
     use dosesim::moves::Flags;
@@ -285,11 +390,11 @@ pub fn warn_placed(
 ) {
     let mut notes = PlacedNotes::default();
     notes.add(cal, &format!("patient {patient}"), arm, events);
-    notes.print();
+    notes.print(None);
 }
 
 /// Warnings for the patients on a site calendar: each event left on a day its site is
-/// closed (the first ten with their roster lines, then how many more), how many moved,
+/// closed (the first few with their roster lines, then how many in all), how many moved,
 /// and once per site the first date its calendar does not cover (provisional).
 pub fn warn_closed_days(cohort: &Cohort) {
     if !cohort.on_any_calendar() {
@@ -323,7 +428,7 @@ pub fn warn_closed_days(cohort: &Cohort) {
                 }
                 // Expanded and named only while lines are still shown: a million patients
                 // need no million names.
-                if notes.closed_count > before && notes.closed.len() < SHOWN {
+                if notes.closed_count > before && notes.closed.len() < shown() {
                     let e = &roster.entries[i as usize];
                     if !recorded {
                         cohort.expand(i, &mut events);
@@ -342,7 +447,7 @@ pub fn warn_closed_days(cohort: &Cohort) {
         .collect();
     let mut notes = PlacedNotes::default();
     for p in parts {
-        let room = SHOWN.saturating_sub(notes.closed.len());
+        let room = shown().saturating_sub(notes.closed.len());
         notes.closed.extend(p.closed.into_iter().take(room));
         notes.closed_count += p.closed_count;
         notes.moved += p.moved;
@@ -351,7 +456,76 @@ pub fn warn_closed_days(cohort: &Cohort) {
             f.0 = f.0.min(first);
         }
     }
-    notes.print();
+    notes.print(Some(&cohort.trial.id));
+}
+
+/// Says assumed values on stderr, each once (`whose`: the trial id; `see`: where their
+/// reasons are written): with `--verbose` each with its reason; ordinarily a line naming
+/// each, or, `grouped`, one line naming them all (a forecast plan's); with `--quiet`, how
+/// many.
+pub fn say_assumed(
+    whose: &str,
+    assumptions: &[dosesim::model::Assumption],
+    see: &str,
+    grouped: bool,
+) {
+    if assumptions.is_empty() {
+        return;
+    }
+    match verbosity() {
+        Verbosity::Verbose => {
+            for a in assumptions {
+                eprintln!(
+                    "warning: {whose}: {} is assumed, not stated in the registry record: {}",
+                    a.what, a.reason
+                );
+            }
+        }
+        Verbosity::Normal if grouped => {
+            let named: Vec<&str> = assumptions.iter().map(|a| a.what.as_str()).collect();
+            let shared = shared_words(&named);
+            let rest: Vec<&str> = named.iter().map(|n| &n[shared.len()..]).collect();
+            eprintln!("assumed: {whose}: {shared}{} ({see})", rest.join(", "));
+        }
+        Verbosity::Normal => {
+            for a in assumptions {
+                eprintln!("assumed: {whose}: {} ({see})", a.what);
+            }
+        }
+        Verbosity::Quiet if grouped => {
+            let named: Vec<&str> = assumptions.iter().map(|a| a.what.as_str()).collect();
+            let head = match shared_words(&named).trim_end() {
+                "" => String::new(),
+                h => format!("{h}: "),
+            };
+            eprintln!(
+                "assumed: {whose}: {head}{} ({see})",
+                dosesim::format::plural(assumptions.len() as u64, "value")
+            );
+        }
+        Verbosity::Quiet => eprintln!(
+            "assumed: {whose}: {}, not stated in the registry record ({see})",
+            dosesim::format::plural(assumptions.len() as u64, "value")
+        ),
+    }
+}
+
+/// The words every one of `names` starts with, up to and with a space ("forecast plan "
+/// of "forecast plan start" and "forecast plan allocation"), or nothing.
+fn shared_words<'n>(names: &[&'n str]) -> &'n str {
+    let Some(first) = names.first() else {
+        return "";
+    };
+    let mut end = 0;
+    for (i, c) in first.char_indices() {
+        if names.iter().any(|n| !n[i..].starts_with(c)) {
+            break;
+        }
+        if c == ' ' {
+            end = i + 1;
+        }
+    }
+    if names.len() == 1 { "" } else { &first[..end] }
 }
 
 /// A progress bar on stderr when stderr is a terminal, and none otherwise.
@@ -403,8 +577,7 @@ pub fn warn_forecast(
         used[e.arm as usize] = true;
     }
     let arms = super::arms_used(trial, &used);
-    let mut assumed = plan.assumptions.clone();
-    assumed.extend(trial.assumptions_of(arms.iter().copied()));
+    let mut assumed = trial.assumptions_of(arms.iter().copied());
     if plan.sites.iter().any(|s| s.calendar.is_some()) {
         assumed.extend(trial.closed_day_assumptions_of(arms.iter().copied()));
     }
@@ -414,6 +587,12 @@ pub fn warn_forecast(
             .any(|s| s.what == a.what && s.reason == a.reason)
     });
     super::warn_assumptions(trial, &assumed);
+    say_assumed(
+        &trial.id,
+        &plan.assumptions,
+        &format!("see {}", plan.file.display()),
+        true,
+    );
     // Weights the scenario would flag on a roster are flagged here too.
     if let dosesim::forecast::plan::WeightModel::Normal { min, max, .. } = plan.weight {
         let w = &trial.weight;
@@ -428,30 +607,7 @@ pub fn warn_forecast(
             );
         }
     }
-    // A calendar that stops before the horizon's end knows no holidays after it.
-    let last = model.date_of(model.weeks as i64 * 7 - 1);
-    let mut seen = std::collections::BTreeSet::new();
-    for (id, cal) in plan
-        .sites
-        .iter()
-        .filter_map(|s| s.calendar.as_ref())
-        .filter_map(|c| model.calendar(c).map(|cal| (c, cal)))
-    {
-        if seen.insert(id) && !cal.covers(last) {
-            let counted = match cal.expected() {
-                Some(e) => format!(
-                    "those weeks count its closed weekdays and {}, expected, but not the make-up working days and bridging days a year's notice adds (provisional)",
-                    e.describe()
-                ),
-                None => "public holidays after its end are not known, so those weeks count only its closed weekdays (provisional)".to_string(),
-            };
-            eprintln!(
-                "warning: {}: site calendar {id} covers {}, not the whole horizon (to {last}): {counted}",
-                trial.id,
-                cal.coverage_summary()
-            );
-        }
-    }
+    warn_short_calendars(trial, plan, model);
     let missing: Vec<&str> = model
         .products
         .iter()
@@ -464,6 +620,56 @@ pub fn warn_forecast(
             "note: the plan gives no [product.ID] lot_cells and capacity_cells_per_week for {}: no lots or capacity for it",
             missing.join(", ")
         );
+    }
+}
+
+/// The site calendars of a plan that stop before the horizon's end, and so know no
+/// holidays after it: calendars alike (same coverage, same knowledge of the rest) in one
+/// line, but with `--verbose`.
+fn warn_short_calendars(trial: &Trial, plan: &ForecastPlan, model: &Model) {
+    let last = model.date_of(model.weeks as i64 * 7 - 1);
+    let mut alike: std::collections::BTreeMap<(String, Option<String>), Vec<&str>> =
+        Default::default();
+    for (id, cal) in plan
+        .sites
+        .iter()
+        .filter_map(|s| s.calendar.as_ref())
+        .filter_map(|c| model.calendar(c).map(|cal| (c, cal)))
+    {
+        let ids = alike
+            .entry((
+                cal.coverage_summary(),
+                cal.expected().map(|e| e.describe().to_string()),
+            ))
+            .or_default();
+        if !cal.covers(last) && !ids.contains(&id.as_str()) {
+            ids.push(id);
+        }
+    }
+    for ((covers, expected), ids) in alike {
+        let one_by_one = if verbosity() == Verbosity::Verbose {
+            ids.chunks(1).collect::<Vec<_>>()
+        } else {
+            ids.chunks(ids.len().max(1)).collect()
+        };
+        for ids in one_by_one.into_iter().filter(|i| !i.is_empty()) {
+            let (its, what) = match ids {
+                [id] => ("its", format!("site calendar {id} covers")),
+                _ => ("their", format!("site calendars {} cover", ids.join(", "))),
+            };
+            let counted = match &expected {
+                Some(e) => format!(
+                    "those weeks count {its} closed weekdays and {e}, expected, but not the make-up working days and bridging days a year's notice adds (provisional)"
+                ),
+                None => format!(
+                    "public holidays after {its} end are not known, so those weeks count only {its} closed weekdays (provisional)"
+                ),
+            };
+            eprintln!(
+                "warning: {}: {what} {covers}, not the whole horizon (to {last}): {counted}",
+                trial.id
+            );
+        }
     }
 }
 
@@ -492,5 +698,23 @@ pub fn warn_horizon(f: &forecast::Forecast) {
                 })
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shared_words;
+
+    #[test]
+    fn a_plans_values_share_their_leading_words() {
+        assert_eq!(
+            shared_words(&["forecast plan start", "forecast plan allocation"]),
+            "forecast plan "
+        );
+        // Only whole words: "sites[1].rate" and "sites[2].rate" share none.
+        assert_eq!(shared_words(&["sites[1].rate", "sites[2].rate"]), "");
+        assert_eq!(shared_words(&["forecast plan start"]), "");
+        assert_eq!(shared_words(&[]), "");
+        assert_eq!(shared_words(&["a b", "a"]), "");
     }
 }

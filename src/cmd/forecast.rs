@@ -20,16 +20,17 @@ pub fn run(args: ForecastArgs) -> Result<()> {
         .calendars(&args.calendars)
         .check_folder(&args.out, "--out")
         .map_err(InputError::one)?;
-    let loaded = Load::named(&args.scenario)
-        .flags(flag_problems(&args))
-        .plan(args.plan.as_deref())
-        .roster(args.roster.as_deref())
-        .calendars(&args.calendars)
-        .record(
-            args.record.log.as_deref().filter(|_| args.roster.is_some()),
-            args.record.as_of,
-        )
-        .load(&super::warn_line)?;
+    let loaded = super::common::load(
+        Load::named(&args.scenario)
+            .flags(flag_problems(&args))
+            .plan(args.plan.as_deref())
+            .roster(args.roster.as_deref())
+            .calendars(&args.calendars)
+            .record(
+                args.record.log.as_deref().filter(|_| args.roster.is_some()),
+                args.record.as_of,
+            ),
+    )?;
     let trial = &loaded.trial;
     let PlanFile {
         plan,

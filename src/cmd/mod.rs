@@ -84,14 +84,18 @@ pub fn warn_line(w: &str) {
     eprintln!("warning: {w}");
 }
 
-/// The record's warnings (weights outside the usual range), on stderr.
+/// The record's warnings (weights outside the usual range), on stderr, as a list
+/// ([`common::warn_list`]).
 pub fn warn_log(log: &dosesim::record::Log) {
-    for w in &log.warnings {
-        eprintln!("warning: {w}");
-    }
+    common::warn_record(&log.warnings);
 }
 
 pub fn dispatch(cli: Cli) -> Result<()> {
+    common::set_verbosity(match (cli.quiet, cli.verbose) {
+        (true, _) => common::Verbosity::Quiet,
+        (_, true) => common::Verbosity::Verbose,
+        _ => common::Verbosity::Normal,
+    });
     match cli.command {
         Command::Calendar(a) => calendar::run(a),
         Command::Validate(a) => validate::run(a),
@@ -186,12 +190,36 @@ pub fn arms_used<'t>(trial: &'t Trial, used: &[bool]) -> Vec<&'t Arm> {
         .collect()
 }
 
-/// Prints each assumed value an output uses, once, on stderr.
+/// Says each assumed value an output uses, once, on stderr: a line naming it, with where
+/// its reason is written (`dosesim show`, which the report repeats); the reason too with
+/// `--verbose`; how many there are with `--quiet`.
 pub fn warn_assumptions(trial: &Trial, assumptions: &[Assumption]) {
-    for a in assumptions {
-        eprintln!(
-            "warning: {}: {} is assumed, not stated in the registry record: {}",
-            trial.id, a.what, a.reason
-        );
+    let see = format!("see dosesim show {}", show_name(trial));
+    common::say_assumed(&trial.id, assumptions, &see, false);
+}
+
+/// The assumed values of `arms`, each once (two arms of one product name it once).
+pub fn assumptions_of_arms<'t>(
+    trial: &'t Trial,
+    arms: impl IntoIterator<Item = &'t Arm>,
+) -> Vec<Assumption> {
+    let mut out: Vec<Assumption> = Vec::new();
+    for a in arms.into_iter().flat_map(|arm| arm.assumptions(trial)) {
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    out
+}
+
+/// What `dosesim show` takes to show `trial`: its id for a scenario of scenarios/, else
+/// its file.
+pub fn show_name(trial: &Trial) -> String {
+    let bundled = trial.file.parent() == Some(Path::new(SCENARIO_DIR))
+        && scenario_files(&[PathBuf::from(&trial.id)]).is_ok_and(|f| f == [trial.file.clone()]);
+    if bundled {
+        trial.id.clone()
+    } else {
+        trial.file.display().to_string()
     }
 }

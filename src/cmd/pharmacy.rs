@@ -34,11 +34,12 @@ pub fn run(args: PharmacyArgs) -> Result<()> {
             .into(),
         );
     }
-    let inputs = Load::named(&args.scenario)
-        .roster(Some(&args.roster))
-        .calendars(&args.calendars)
-        .record(args.record.log.as_deref(), args.record.as_of)
-        .load(&super::warn_line)?;
+    let inputs = super::common::load(
+        Load::named(&args.scenario)
+            .roster(Some(&args.roster))
+            .calendars(&args.calendars)
+            .record(args.record.log.as_deref(), args.record.as_of),
+    )?;
     let cohort = Cohort::of(&inputs)?;
     super::common::warn(&cohort);
     super::common::warn_closed_days(&cohort);

@@ -25,12 +25,13 @@ pub fn run(args: PrepArgs) -> Result<()> {
         }
         problems
     };
-    let inputs = Load::named(&args.scenario)
-        .roster(Some(&args.roster))
-        .check(&check)
-        .calendars(&args.calendars)
-        .record(args.record.log.as_deref(), args.record.as_of)
-        .load(&super::warn_line)?;
+    let inputs = super::common::load(
+        Load::named(&args.scenario)
+            .roster(Some(&args.roster))
+            .check(&check)
+            .calendars(&args.calendars)
+            .record(args.record.log.as_deref(), args.record.as_of),
+    )?;
     let trial = &inputs.trial;
     let concentrations = concentrations(trial, &args.concentrations)?;
     let cohort = Cohort::of(&inputs)?;

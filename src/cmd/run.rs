@@ -59,12 +59,13 @@ struct Job<'i> {
 fn load(files: &[PathBuf], calendars: &Path, problems: &mut Vec<Problem>) -> Vec<Inputs> {
     let mut loaded = Vec::new();
     for f in files {
-        let inputs = Load::file(f)
-            .demo_roster()
-            .calendars(calendars)
-            .demo_record()
-            .demo_plan()
-            .load(&super::warn_line);
+        let inputs = super::common::load(
+            Load::file(f)
+                .demo_roster()
+                .calendars(calendars)
+                .demo_record()
+                .demo_plan(),
+        );
         match inputs {
             Ok(i) => loaded.push(i),
             Err(e) => problems.extend(e.problems),

@@ -14,7 +14,17 @@ use dosesim::schedule::component_totals;
 
 pub fn run(args: ShowArgs) -> Result<()> {
     let trial = scenario::load_named(&args.scenario)?;
-    super::warn_assumptions(&trial, &trial.assumptions());
+    let assumed = trial.assumptions().len()
+        + trial.closed_day_assumptions_of(&trial.arms).len()
+        + trial.record_assumptions_of(&trial.arms, true).len();
+    if assumed > 0 {
+        // Each is on stdout with its reason; stderr says only how many.
+        eprintln!(
+            "assumed: {}: {}, not stated in the registry record (each marked ASSUMED, with its reason)",
+            trial.id,
+            dosesim::format::plural(assumed as u64, "value")
+        );
+    }
     dosesim::write::stdout(render(&trial).as_bytes())
 }
 
@@ -79,6 +89,7 @@ fn render_arm(s: &mut String, t: &Trial, arm: &Arm) {
             describe::visit(v),
             describe::provenance(&v.provenance)
         );
+        visit_rules(s, v);
     }
     for b in &arm.background {
         let _ = writeln!(
@@ -97,6 +108,16 @@ fn render_arm(s: &mut String, t: &Trial, arm: &Arm) {
         for a in assumed {
             let _ = writeln!(s, "    - {}: {}", a.what, a.reason);
         }
+    }
+    let mut rules = arm.closed_day_assumptions();
+    rules.extend(arm.record_assumptions(true));
+    if !rules.is_empty() {
+        let named: Vec<&str> = rules.iter().map(|a| a.what.as_str()).collect();
+        let _ = writeln!(
+            s,
+            "  Assumed rules, used with a site calendar or a record: {} (each marked ASSUMED above, with its reason)",
+            named.join(", ")
+        );
     }
 }
 
@@ -131,6 +152,15 @@ fn component(s: &mut String, t: &Trial, arm: &Arm, c: &Component) {
                     "screening: every dose at the roster's weight (a weight recorded changes no dose)",
             },
             describe::provenance(&b.provenance)
+        );
+    }
+    if c.dose.amount != dosesim::model::DoseAmount::None {
+        let t = &c.dose.tolerance_pct;
+        let _ = writeln!(
+            s,
+            "    tolerance: a dose given more than {}% from the planned one is flagged dose_low or dose_high  ({})",
+            dosesim::format::shown(t.value),
+            describe::provenance(&t.provenance)
         );
     }
     let _ = writeln!(
@@ -174,34 +204,91 @@ fn component(s: &mut String, t: &Trial, arm: &Arm, c: &Component) {
     }
 }
 
-/// A component's closed-day rules, a line each.
+/// A component's closed-day rules, each in a line with where it comes from: what happens
+/// on a closed day, the window a move stays in, the minimum gap, the anchor of the later
+/// doses. A rule the scenario does not give is said with what dosesim does without it.
 fn moves(s: &mut String, rules: &dosesim::model::ClosedDayRules) {
-    let mut moves: Vec<String> = Vec::new();
-    let mut said = |what: String, p: &dosesim::model::Provenance| {
-        moves.push(format!("{what} ({})", describe::provenance(p)));
+    use dosesim::moves::{Anchor, DEFAULT_REACH_DAYS, OnClosed};
+    let _ = writeln!(s, "    on a day its site is closed (with a site calendar):");
+    let mut rule = |name: &str, what: String, p: Option<&dosesim::model::Provenance>| {
+        let from = match p {
+            Some(p) => describe::provenance(p),
+            None => "not in the scenario: dosesim's default".to_string(),
+        };
+        let _ = writeln!(s, "      {name:<9} {what}  ({from})");
     };
-    if let Some(o) = &rules.on_closed {
-        said(
-            format!("on a closed day: {}", o.value.as_str()),
-            &o.provenance,
-        );
-    }
-    if let Some(w) = &rules.window {
-        said(
-            format!(
-                "window: {} days before, {} after its planned date",
-                w.days_before, w.days_after
+    let on = rules.on_closed.as_ref();
+    rule(
+        "rule:",
+        on_closed_words(on.map_or_else(OnClosed::default, |o| o.value)),
+        on.map(|o| &o.provenance),
+    );
+    let w = rules.window.as_ref();
+    rule(
+        "window:",
+        match w {
+            Some(w) => format!(
+                "{} before to {} after its planned date",
+                dosesim::format::plural(w.days_before.into(), "day"),
+                w.days_after
             ),
-            &w.provenance,
+            None => format!("none: a move goes at most {DEFAULT_REACH_DAYS} days either way"),
+        },
+        w.map(|w| &w.provenance),
+    );
+    let g = rules.min_gap_days.as_ref();
+    rule(
+        "min gap:",
+        match g {
+            Some(g) => format!("at least {} days between two doses after a move", g.value),
+            None => "none: two doses may not share a day".to_string(),
+        },
+        g.map(|g| &g.provenance),
+    );
+    let a = rules.anchor.as_ref();
+    rule(
+        "anchor:",
+        match a.map_or_else(Anchor::default, |a| a.value) {
+            Anchor::Plan => "plan: the later doses keep their planned dates".to_string(),
+            Anchor::Previous => {
+                "previous: a dose moved or given late moves the later ones as many days".to_string()
+            }
+        },
+        a.map(|a| &a.provenance),
+    );
+}
+
+/// An `on_closed_day` rule in words.
+fn on_closed_words(o: dosesim::moves::OnClosed) -> String {
+    use dosesim::moves::OnClosed;
+    let words = match o {
+        OnClosed::Keep => "stays on its planned date, flagged closed_day",
+        OnClosed::Next => "moves to the first open day after",
+        OnClosed::Previous => "moves to the last open day before",
+        OnClosed::Nearest => "moves to the closest open day, the later one on a tie",
+    };
+    format!("{}: {words}", o.as_str())
+}
+
+/// A visit's window (where it has one) and its rule for a day its site is closed.
+fn visit_rules(s: &mut String, v: &dosesim::model::Visit) {
+    if let Some(w) = &v.window {
+        let _ = writeln!(
+            s,
+            "    window:   {}  ({})",
+            describe::window(w),
+            describe::provenance(&w.provenance)
         );
     }
-    if let Some(g) = &rules.min_gap_days {
-        said(format!("at least {} days apart", g.value), &g.provenance);
-    }
-    if let Some(a) = &rules.anchor {
-        said(format!("anchor: {}", a.value.as_str()), &a.provenance);
-    }
-    for m in moves {
-        let _ = writeln!(s, "    moves:    {m}");
-    }
+    let (what, from) = match &v.on_closed {
+        Some(o) => (
+            on_closed_words(o.value),
+            describe::provenance(&o.provenance),
+        ),
+        None => (
+            on_closed_words(dosesim::moves::OnClosed::default()),
+            "not in the scenario: dosesim's default".to_string(),
+        ),
+    };
+    let _ = writeln!(s, "    on a day its site is closed: {what}  ({from})");
 }

@@ -895,8 +895,9 @@ pub fn calendars(dir: &Path, plan: &ForecastPlan) -> Result<crate::site::Sites, 
             Problem::new(
                 &plan.file,
                 format!(
-                    "no site calendar '{id}': {} does not exist (--calendars DIR names the folder of site calendars)",
-                    file.display()
+                    "no site calendar '{id}': {} does not exist; {} (--calendars DIR names another folder)",
+                    file.display(),
+                    crate::site::known_calendars(dir)
                 ),
             )
             .at(*line)

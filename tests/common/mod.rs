@@ -86,11 +86,11 @@ impl Run {
         self
     }
 
-    /// The `warning:` lines of stderr.
+    /// The `warning:` and `assumed:` lines of stderr.
     pub fn warnings(&self) -> Vec<&str> {
         self.stderr
             .lines()
-            .filter(|l| l.starts_with("warning: "))
+            .filter(|l| l.starts_with("warning: ") || l.starts_with("assumed: "))
             .collect()
     }
 }
