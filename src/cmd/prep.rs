@@ -271,7 +271,7 @@ fn warn_closed(cohort: &Cohort, request: &Request) {
         );
         notes.add(cal, &who, &cohort.trial.arms[e.arm as usize], &events);
     }
-    notes.print();
+    notes.print(Some(&cohort.trial.id));
 }
 
 /// A record this many days older than a sheet's first date is warned about.
