@@ -79,7 +79,11 @@ pub fn print_to_pdf(html: &Path) -> PathBuf {
         "--no-pdf-header-footer",
         &file_url(html),
     ]);
-    assert!(pdf.is_file(), "chromium wrote no PDF for {}", html.display());
+    assert!(
+        pdf.is_file(),
+        "chromium wrote no PDF for {}",
+        html.display()
+    );
     pdf
 }
 
@@ -104,7 +108,11 @@ pub fn pages(pdf: &Path) -> Vec<Page> {
         .arg(&bbox)
         .status()
         .expect("pdftotext runs");
-    assert!(status.success(), "pdftotext -bbox failed on {}", pdf.display());
+    assert!(
+        status.success(),
+        "pdftotext -bbox failed on {}",
+        pdf.display()
+    );
     let words = std::fs::read_to_string(&bbox).expect("pdftotext's word list");
     let page_re =
         regex_lite::Regex::new(r#"(?s)<page width="([\d.]+)" height="([\d.]+)">(.*?)</page>"#)
@@ -117,12 +125,22 @@ pub fn pages(pdf: &Path) -> Vec<Page> {
     for (k, page) in page_re.captures_iter(&words).enumerate() {
         let text_file = pdf.with_extension(format!("page-{}.txt", k + 1));
         let status = Command::new("pdftotext")
-            .args(["-layout", "-f", &(k + 1).to_string(), "-l", &(k + 1).to_string()])
+            .args([
+                "-layout",
+                "-f",
+                &(k + 1).to_string(),
+                "-l",
+                &(k + 1).to_string(),
+            ])
             .arg(pdf)
             .arg(&text_file)
             .status()
             .expect("pdftotext runs");
-        assert!(status.success(), "pdftotext -layout failed on {}", pdf.display());
+        assert!(
+            status.success(),
+            "pdftotext -layout failed on {}",
+            pdf.display()
+        );
         let text = std::fs::read_to_string(&text_file).expect("a page's text");
         let words = word_re
             .captures_iter(&page[3])
