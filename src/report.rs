@@ -285,13 +285,13 @@ fn site_calendars(t: &Trial, cals: &CalendarUse) -> Markup {
                     td { code { (id) } }
                     td { (u.calendar.name) }
                     td { (u.calendar.closed_summary()) }
-                    td.d {
-                        (u.calendar.coverage_summary())
-                        @if let Some(e) = u.calendar.expected_summary() { "; " (e) }
+                    td {
+                        (keep_together(&u.calendar.coverage_summary()))
+                        @if let Some(e) = u.calendar.expected_summary() { "; " (keep_together(&e)) }
                     }
                     td.n { (u.patients) }
                     td.d { (u.first) " to " (u.last) }
-                    td { (closures(u.calendar, u.first, u.last)) }
+                    td { (keep_together(&closures(u.calendar, u.first, u.last))) }
                 }
             }
         }
@@ -592,7 +592,7 @@ fn arm_section(t: &Trial, arm: &crate::model::Arm) -> Markup {
 
 fn prep_table(t: &Trial, prep: &export::prep::Prep) -> Markup {
     html! {
-        table {
+        table.events {
             tr {
                 th { "Date" } th { "Site" } th { "Product" } th { "Doses" } th { "Total dose" }
                 th { "Total volume (mL)" } th { "Patients" } th { "Assumed" } th { "Site calendar flags" }
@@ -604,7 +604,7 @@ fn prep_table(t: &Trial, prep: &export::prep::Prep) -> Markup {
                     td { (l.site) }
                     td { (p.id) }
                     td.n { (l.doses) }
-                    td.n { (Amount { value: l.total, unit: p.unit }.readable()) }
+                    td.n { (amount(Some(Amount { value: l.total, unit: p.unit }.readable()))) }
                     td.n { (l.volume_ml.map(|v| trim_decimals(v, 2)).unwrap_or_default()) }
                     td {
                         @if l.patients.len() > PREP_IDS_SHOWN {
