@@ -835,7 +835,12 @@ fn keep_together(text: &str) -> Markup {
     let bytes = text.as_bytes();
     let is_date = |i: usize| {
         text.get(i..i + 10).is_some_and(|d| {
-            NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok()
+            let shape = d.bytes().enumerate().all(|(k, b)| match k {
+                4 | 7 => b == b'-',
+                _ => b.is_ascii_digit(),
+            });
+            shape
+                && NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok()
                 && (i == 0 || !bytes[i - 1].is_ascii_digit())
         })
     };
@@ -1156,6 +1161,17 @@ mod tests {
         assert!(page.contains("id=\"patient-P7\" open"), "{page}");
         // The arm's stop rule is on the patient's page too.
         assert!(page.contains("serious adverse"), "{page}");
+    }
+
+    #[test]
+    fn summary_dates_and_figures_stay_whole() {
+        let m =
+            keep_together("uc_msc: 1.47 x 10⁹ cells; 2026-08-03 to 2028-12-21; as of 2026-11-20.");
+        assert_eq!(
+            m.into_string(),
+            "uc_msc: 1.47\u{a0}x\u{a0}10⁹ cells; <span class=\"d\">2026-08-03</span> to \
+             <span class=\"d\">2028-12-21</span>; as of <span class=\"d\">2026-11-20</span>."
+        );
     }
 
     #[test]

@@ -333,7 +333,8 @@ fn the_index_links_each_report_and_loads_nothing() {
     .expect_code(0);
     let index = std::fs::read_to_string(out.join("index.html")).unwrap();
     let reports = ["NCT04822922/report.html", "NCT05106972/report.html"];
-    let linked = |h: &str| reports.contains(&h);
+    // Beside the reports, the list of each trial's inputs further down the page.
+    let linked = |h: &str| reports.contains(&h) || h.starts_with("#inputs-NCT");
     assert_self_contained(&index, "index.html", &linked);
     assert_http_only_in_links(&index, "index.html", &linked);
     for r in reports {
@@ -517,7 +518,11 @@ fn event_table_pieces(html: &str) -> Vec<String> {
 fn printed_words(pages: &[browser::Page]) -> String {
     pages
         .iter()
-        .flat_map(|p| p.words.iter().map(|w| w.text.replace('\u{a0}', " ")))
+        .flat_map(|p| {
+            p.words
+                .iter()
+                .map(|w| w.text.replace('\u{a0}', " ").replace("&apos;", "'"))
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
