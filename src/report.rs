@@ -784,8 +784,7 @@ pub fn index(folders: &[Manifest], compare_svg: &str, reference_weight_kg: f64) 
                     td.n { (c.doses) }
                     td { (keep_together(&c.summary)) }
                     td {
-                        (input_counts(&m.inputs)) " ("
-                        a href=(format!("#inputs-{}", c.trial_id)) { "listed below" } ")"
+                        (input_counts(&m.inputs)) " (listed below the table)"
                     }
                 }
             }
