@@ -19,23 +19,33 @@ use crate::site::SiteCalendar;
 use chrono::NaiveDate;
 
 const STYLE: &str = "
+@page { size: A4; margin: 12mm; }
+@page wide { size: A4 landscape; margin: 12mm; }
 body { font-family: 'DejaVu Sans', Verdana, Arial, sans-serif; margin: 2em auto; max-width: 72em; color: #111; line-height: 1.4; padding: 0 1em; }
 h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #999; margin-top: 2em; }
+h2, h3 { break-after: avoid; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
 th, td { border: 1px solid #bbb; padding: 0.2em 0.5em; text-align: left; vertical-align: top; }
 th { background: #eee; } td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.d { white-space: nowrap; } td.ev { min-width: 12em; }
+td.d, span.d, span.num { white-space: nowrap; } td.ev { min-width: 12em; }
 .meta { color: #444; } .assumed { background: #fff3cd; border: 1px solid #e0c060; padding: 0.5em 1em; }
-td.flag { background: #fff3cd; }
+td.flag, span.flag { background: #fff3cd; }
 span.moved { font-size: 0.85em; color: #444; } span.moved.flag { background: #fff3cd; color: #111; }
+span.sub { display: block; font-size: 0.85em; color: #444; font-weight: normal; }
+table.events td.n { white-space: normal; } table.events td.ev { min-width: 8em; }
+table.events tbody.more > tr:first-child > td { border-bottom: none; }
+table.events tr.more > td { border-top: none; padding-left: 1.5em; font-size: 0.9em; }
+table.events span.flag { padding: 0 0.2em; }
 details { margin: 0.3em 0; border: 1px solid #ddd; padding: 0.3em 0.6em; }
 summary { cursor: pointer; font-weight: bold; }
 svg { max-width: 100%; height: auto; }
 @media print {
-  body { max-width: none; margin: 0; font-size: 10pt; }
+  body { max-width: none; margin: 0; padding: 0; font-size: 10pt; }
   details { border: none; } details::details-content { content-visibility: visible; display: block; }
-  details.patient { break-before: page; }
-  tr { break-inside: avoid; }
+  details.patient { break-before: page; } details.patient.wide, div.wide { page: wide; }
+  div.one details.patient { break-before: auto; }
+  tr, tbody { break-inside: avoid; } thead { display: table-header-group; }
+  div.figure { break-inside: avoid; }
   a { color: #000; } svg { max-height: 45vh; }
 }
 ";
@@ -193,11 +203,15 @@ pub fn render(r: &Report) -> String {
         }
         h2 { "Regimens" }
         @for arm in &t.arms { (arm_section(t, arm)) }
-        h2 { "Timeline" }
-        (PreEscaped(r.timeline_svg))
-        h2 { "Cumulative dose by arm" }
-        p.meta { (r.cumulative_caption) }
-        (PreEscaped(r.cumulative_svg))
+        div.figure {
+            h2 { "Timeline" }
+            (PreEscaped(r.timeline_svg))
+        }
+        div.figure {
+            h2 { "Cumulative dose by arm" }
+            p.meta { (r.cumulative_caption) }
+            (PreEscaped(r.cumulative_svg))
+        }
         h2 { "Preparation list by date" }
         details {
             summary { "Doses to prepare each day" }
@@ -271,13 +285,13 @@ fn site_calendars(t: &Trial, cals: &CalendarUse) -> Markup {
                     td { code { (id) } }
                     td { (u.calendar.name) }
                     td { (u.calendar.closed_summary()) }
-                    td.d {
-                        (u.calendar.coverage_summary())
-                        @if let Some(e) = u.calendar.expected_summary() { "; " (e) }
+                    td {
+                        (keep_together(&u.calendar.coverage_summary()))
+                        @if let Some(e) = u.calendar.expected_summary() { "; " (keep_together(&e)) }
                     }
                     td.n { (u.patients) }
                     td.d { (u.first) " to " (u.last) }
-                    td { (closures(u.calendar, u.first, u.last)) }
+                    td { (keep_together(&closures(u.calendar, u.first, u.last))) }
                 }
             }
         }
@@ -491,7 +505,9 @@ fn no_calendar_files(t: &Trial) -> Markup {
 /// and arm it follows, a link back to the report, and the inputs it was made from.
 pub fn patient_page(trial: &Trial, p: &PatientSection, inputs: &[Input]) -> String {
     let arm = trial.arm(p.arm_id);
-    let body = html! {
+    // One patient to the page: no page break before the section, and the whole page
+    // landscape when the section is (see [`patient_section`]).
+    let body = html! { div.one.wide[is_recorded(p.rows)] {
         p.meta { a href="../report.html" { "Report of " (trial.id) } }
         h1 { "Patient " (p.id) }
         p.meta {
@@ -507,7 +523,7 @@ pub fn patient_page(trial: &Trial, p: &PatientSection, inputs: &[Input]) -> Stri
         }
         (patient_section(p, true))
         (made_from(inputs, "page"))
-    };
+    } };
     page(&format!("{}: patient {}", trial.id, p.id), body)
 }
 
@@ -576,7 +592,7 @@ fn arm_section(t: &Trial, arm: &crate::model::Arm) -> Markup {
 
 fn prep_table(t: &Trial, prep: &export::prep::Prep) -> Markup {
     html! {
-        table {
+        table.events {
             tr {
                 th { "Date" } th { "Site" } th { "Product" } th { "Doses" } th { "Total dose" }
                 th { "Total volume (mL)" } th { "Patients" } th { "Assumed" } th { "Site calendar flags" }
@@ -588,7 +604,7 @@ fn prep_table(t: &Trial, prep: &export::prep::Prep) -> Markup {
                     td { (l.site) }
                     td { (p.id) }
                     td.n { (l.doses) }
-                    td.n { (Amount { value: l.total, unit: p.unit }.readable()) }
+                    td.n { (amount(Some(Amount { value: l.total, unit: p.unit }.readable()))) }
                     td.n { (l.volume_ml.map(|v| trim_decimals(v, 2)).unwrap_or_default()) }
                     td {
                         @if l.patients.len() > PREP_IDS_SHOWN {
@@ -607,72 +623,28 @@ fn prep_table(t: &Trial, prep: &export::prep::Prep) -> Markup {
 }
 
 /// One patient's calendar table and chart, folded (the report holds many).
+///
+/// The table is narrow by construction, so every column prints on A4 and fits a 1280 px
+/// window: the study day and the dose's number sit under the date and the event, numbers
+/// wrap only between the figure and its unit or before "(exactly ...)", and what is not
+/// on every row (window, assumed values, a move) goes on a line below the row. Once the
+/// record adds planned and given doses side by side, the section prints on a landscape
+/// page (`wide`).
 pub fn patient_section(p: &PatientSection, open: bool) -> Markup {
-    use crate::record::Status;
     let doses = p.rows.iter().filter(|row| row.is_dose()).count();
-    // Planned and given side by side once the record says anything about this patient.
-    let recorded = p.rows.iter().any(|r| r.status != Status::Planned);
+    let recorded = is_recorded(p.rows);
+    let columns = if recorded { 9 } else { 6 };
     html! {
-        details.patient id=(format!("patient-{}", p.id)) open[open] {
+        details.patient.wide[recorded] id=(format!("patient-{}", p.id)) open[open] {
             summary { (p.id) ": arm " (p.arm_id) ", " (p.weight_kg) " kg, " (doses) " doses" }
             (PreEscaped(p.chart_svg))
-            table {
-                tr {
-                    th { "Date" } th { "Study day" } th { "#" } th { "Event" } th { "Dose n/N" }
-                    @if recorded {
-                        th { "Status" } th { "Planned dose" } th { "Given dose" } th { "Deviation" }
-                    } @else {
-                        th { "Dose" }
-                    }
-                    th { "Per kg (cells/kg)" } th { "Cumulative" } th { "Volume (mL)" }
-                    th { "Window" } th { "Assumed" }
-                }
+            table.events {
+                thead { (event_head(recorded)) }
                 @for row in p.rows {
-                    tr {
-                        td.d { (row.date) " " (row.weekday) }
-                        td.n { (row.study_day) }
-                        td.n { (row.order_in_day) }
-                        td.ev {
-                            (event_name(row))
-                            @if let Some(note) = export::placement_note(p.site, row) {
-                                br;
-                                span.moved.flag[row.flags.intersects(Flags::CLOSED_DAY | Flags::PROVISIONAL)] {
-                                    "Moved or flagged: " (note)
-                                }
-                            }
-                        }
-                        td.n { @if row.is_dose() { (row.occurrence) "/" (row.occurrences) } }
-                        @if recorded {
-                            // Side by side: what the plan says (at the weight then current,
-                            // on its planned date when it happened on another) and what
-                            // was given.
-                            td.flag[matches!(row.status, Status::Due | Status::Missed)] { (row.status.as_str()) }
-                            td.n {
-                                @if row.status == Status::Planned {
-                                    (row.dose.map(|a| a.readable()).unwrap_or_default())
-                                } @else {
-                                    (row.planned_amount.map(|a| a.readable()).unwrap_or_default())
-                                    @if row.planned_date != row.date { br; span.meta { "planned " (row.planned_date) } }
-                                }
-                            }
-                            td.n {
-                                @if row.status == Status::Given {
-                                    @if let Some(a) = row.dose { (a.readable()) } @else { "held" }
-                                }
-                            }
-                            td.flag[!row.deviation.is_empty()] { (row.deviation.text()) }
-                        } @else {
-                            td.n { (row.dose.map(|a| a.readable()).unwrap_or_default()) }
-                        }
-                        td.n { (row.dose_per_kg.map(sci_exact).unwrap_or_default()) }
-                        td.n { (row.cumulative_dose.map(|a| a.readable()).unwrap_or_default()) }
-                        td.n { (row.volume_ml.map(|v| trim_decimals(v, 2)).unwrap_or_default()) }
-                        td.d {
-                            @if let (Some(a), Some(b)) = (row.window_start, row.window_end) {
-                                (a) " to " (b)
-                            }
-                        }
-                        td.flag[!row.assumed.is_empty()] { (row.assumed) }
+                    @let more = below_the_row(p, row);
+                    tbody.more[more.is_some()] {
+                        (event_row(row, recorded))
+                        @if let Some(m) = more { tr.more { td colspan=(columns) { (m) } } }
                     }
                 }
             }
@@ -680,8 +652,119 @@ pub fn patient_section(p: &PatientSection, open: bool) -> Markup {
     }
 }
 
+/// Whether the record says anything about this patient: then the table gives planned and
+/// given side by side.
+fn is_recorded(rows: &[Row]) -> bool {
+    rows.iter()
+        .any(|r| r.status != crate::record::Status::Planned)
+}
+
+/// The patient table's header row.
+fn event_head(recorded: bool) -> Markup {
+    html! {
+        tr {
+            th { "Date" span.sub { "study day, #" } } th { "Event" span.sub { "dose n of N" } }
+            @if recorded {
+                th { "Status" } th { "Planned dose" } th { "Given dose" } th { "Deviation" }
+            } @else {
+                th { "Dose" }
+            }
+            th { "Per kg (cells/kg)" } th { "Cumulative" } th { "Volume (mL)" }
+        }
+    }
+}
+
+/// One event's row of the patient table.
+fn event_row(row: &Row, recorded: bool) -> Markup {
+    use crate::record::Status;
+    html! {
+        tr {
+            td.d { (row.date) " " (row.weekday) span.sub { "day " (row.study_day) ", #" (row.order_in_day) } }
+            td.ev {
+                (event_name(row))
+                @if row.is_dose() { span.sub { "dose " (row.occurrence) " of " (row.occurrences) } }
+            }
+            @if recorded {
+                // Side by side: what the plan says (at the weight then current, on its
+                // planned date when it happened on another) and what was given.
+                td.flag[matches!(row.status, Status::Due | Status::Missed)] { (row.status.as_str()) }
+                td.n {
+                    @if row.status == Status::Planned {
+                        (amount(row.dose.map(|a| a.readable())))
+                    } @else {
+                        (amount(row.planned_amount.map(|a| a.readable())))
+                        @if row.planned_date != row.date { span.sub { "planned " span.d { (row.planned_date) } } }
+                    }
+                }
+                td.n {
+                    @if row.status == Status::Given {
+                        @if let Some(a) = row.dose { (amount(Some(a.readable()))) } @else { "held" }
+                    }
+                }
+                td.flag[!row.deviation.is_empty()] { (codes(&row.deviation.text())) }
+            } @else {
+                td.n { (amount(row.dose.map(|a| a.readable()))) }
+            }
+            td.n { (amount(row.dose_per_kg.map(sci_exact))) }
+            td.n { (amount(row.cumulative_dose.map(|a| a.readable()))) }
+            td.n { (row.volume_ml.map(|v| trim_decimals(v, 2)).unwrap_or_default()) }
+        }
+    }
+}
+
+/// What goes below an event's row, when there is any: its window, its assumed values
+/// (flagged) and where the site calendar moved or flagged it.
+fn below_the_row(p: &PatientSection, row: &Row) -> Option<Markup> {
+    let window = row.window_start.zip(row.window_end);
+    let note = export::placement_note(p.site, row);
+    if window.is_none() && row.assumed.is_empty() && note.is_none() {
+        return None;
+    }
+    Some(html! {
+        @if let Some((a, b)) = window {
+            span { "Window " span.d { (a) } " to " span.d { (b) } ". " }
+        }
+        @if !row.assumed.is_empty() {
+            span.flag { "Assumed: " (row.assumed) } " "
+        }
+        @if let Some(note) = note {
+            span.moved.flag[row.flags.intersects(Flags::CLOSED_DAY | Flags::PROVISIONAL)] {
+                "Moved or flagged: " (note)
+            }
+        }
+    })
+}
+
+/// A figure as printed ("4.58 x 10⁶ cells (exactly 4580000)") that wraps only between the
+/// number and its unit and before the exact figure, never inside a number.
+fn amount(text: Option<String>) -> Markup {
+    let text = text.unwrap_or_default();
+    let (figure, exact) = match text.split_once(" (exactly ") {
+        Some((f, e)) => (f, Some(e)),
+        None => (text.as_str(), None),
+    };
+    let (number, unit) = match figure.rsplit_once(' ') {
+        Some((n, u)) if u == "cells" || u == "mL" => (n, Some(u)),
+        _ => (figure, None),
+    };
+    html! {
+        span.num { (number) }
+        @if let Some(u) = unit { " " (u) }
+        @if let Some(e) = exact { " " span.num { "(exactly " (e) } }
+    }
+}
+
+/// Codes joined by ';' ("late:+3d;outside_window:+3d") with places to wrap after each
+/// ';' and ':', so a long deviation does not widen its column.
+fn codes(text: &str) -> Markup {
+    let pieces = text.split_inclusive([';', ':']);
+    html! { @for piece in pieces { (piece) wbr; } }
+}
+
 /// The index page: one line per trial folder, from its manifest (what is actually in the
-/// folder, whoever made it), and the compare chart.
+/// folder, whoever made it), the compare chart, and what each folder was made from. A
+/// row's "Made from" cell counts the inputs by kind; their paths are listed below the
+/// table, so ten paths do not stretch a row.
 pub fn index(folders: &[Manifest], compare_svg: &str, reference_weight_kg: f64) -> String {
     let body = html! {
         h1 { "UC-MSC trial dosing reports" }
@@ -699,24 +782,85 @@ pub fn index(folders: &[Manifest], compare_svg: &str, reference_weight_kg: f64) 
                     td { (c.arms.join(", ")) }
                     td.n { (c.patients) }
                     td.n { (c.doses) }
-                    td { (c.summary) }
+                    td { (keep_together(&c.summary)) }
                     td {
-                        @for (i, input) in m.inputs.iter().enumerate() {
-                            @if i > 0 { br; }
-                            (input.role) " " code { (input.path) }
-                        }
+                        (input_counts(&m.inputs)) " (listed below the table)"
                     }
                 }
             }
         }
-        h2 { "Dosing intensity of every arm" }
-        p.meta {
-            "Cumulative cells/kg over study days; fixed doses converted at a reference weight of "
-            (reference_weight_kg) " kg."
+        div.figure {
+            h2 { "Dosing intensity of every arm" }
+            p.meta {
+                "Cumulative cells/kg over study days; fixed doses converted at a reference weight of "
+                (reference_weight_kg) " kg."
+            }
+            (PreEscaped(compare_svg))
         }
-        (PreEscaped(compare_svg))
+        h2 { "What each trial's folder was made from" }
+        @for m in folders {
+            h3 id=(format!("inputs-{}", m.contents.trial_id)) { (m.contents.trial_id) }
+            ul {
+                @for input in &m.inputs { li { (input.role) " " code { (input.path) } } }
+            }
+        }
     };
     page("dosesim: UC-MSC trial dosing reports", body)
+}
+
+/// The inputs counted by kind, in the order they come: "scenario, roster, 6 site
+/// calendars, 3 holiday files".
+fn input_counts(inputs: &[Input]) -> String {
+    let mut kinds: Vec<(&str, usize)> = Vec::new();
+    for i in inputs {
+        match kinds.iter_mut().find(|(role, _)| *role == i.role) {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((&i.role, 1)),
+        }
+    }
+    kinds
+        .iter()
+        .map(|(role, n)| match n {
+            1 => role.to_string(),
+            n => format!("{n} {role}s"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Text with each date (YYYY-MM-DD) and each figure ("2.56 x 10¹⁰") kept on one line: a
+/// summary wraps between words, never at a date's hyphen.
+fn keep_together(text: &str) -> Markup {
+    let bytes = text.as_bytes();
+    let is_date = |i: usize| {
+        text.get(i..i + 10).is_some_and(|d| {
+            let shape = d.bytes().enumerate().all(|(k, b)| match k {
+                4 | 7 => b == b'-',
+                _ => b.is_ascii_digit(),
+            });
+            shape
+                && NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok()
+                && (i == 0 || !bytes[i - 1].is_ascii_digit())
+        })
+    };
+    let mut pieces: Vec<(bool, &str)> = Vec::new();
+    let (mut i, mut from) = (0, 0);
+    while i < text.len() {
+        if is_date(i) {
+            pieces.push((false, &text[from..i]));
+            pieces.push((true, &text[i..i + 10]));
+            i += 10;
+            from = i;
+        } else {
+            i += text[i..].chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    pieces.push((false, &text[from..]));
+    html! {
+        @for (date, piece) in pieces {
+            @if date { span.d { (piece) } } @else { (piece.replace(" x 10", "\u{a0}x\u{a0}10")) }
+        }
+    }
 }
 
 /// The forecast section of a trial's report (`prefix`: where its files are from the page,
@@ -837,8 +981,10 @@ pub fn forecast_section(
             }
         }
         @for (p, svg) in charts {
-            h3 { (t.products[*p].id) ": " (unit_of(*p).as_str()) " per week, all sites" }
-            (PreEscaped(*svg))
+            div.figure {
+                h3 { (t.products[*p].id) ": " (unit_of(*p).as_str()) " per week, all sites" }
+                (PreEscaped(*svg))
+            }
         }
         @for plan in &s.lots {
             h3 { (t.products[plan.product].id) ": release plan (lots of " (sci(plan.lot_cells)) " cells)" }
@@ -1014,6 +1160,17 @@ mod tests {
         assert!(page.contains("id=\"patient-P7\" open"), "{page}");
         // The arm's stop rule is on the patient's page too.
         assert!(page.contains("serious adverse"), "{page}");
+    }
+
+    #[test]
+    fn summary_dates_and_figures_stay_whole() {
+        let m =
+            keep_together("uc_msc: 1.47 x 10⁹ cells; 2026-08-03 to 2028-12-21; as of 2026-11-20.");
+        assert_eq!(
+            m.into_string(),
+            "uc_msc: 1.47\u{a0}x\u{a0}10⁹ cells; <span class=\"d\">2026-08-03</span> to \
+             <span class=\"d\">2028-12-21</span>; as of <span class=\"d\">2026-11-20</span>."
+        );
     }
 
     #[test]

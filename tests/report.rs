@@ -260,8 +260,14 @@ fn assert_tables_are_rectangular(html: &str, what: &str) {
         let header = rows[0].matches("<th").count();
         assert!(header > 0, "{what}: table {tables} has a header row");
         for (i, r) in rows.iter().enumerate().skip(1) {
+            // A line below an event's row spans the whole table.
+            let spanned = r
+                .split("<td colspan=\"")
+                .skip(1)
+                .map(|c| c.split('"').next().unwrap().parse::<usize>().unwrap() - 1)
+                .sum::<usize>();
             assert_eq!(
-                r.matches("<td").count(),
+                r.matches("<td").count() + spanned,
                 header,
                 "{what}: table {tables} row {i}: {r}"
             );
@@ -283,7 +289,7 @@ fn the_patient_table_marks_assumed_values() {
     let html = std::fs::read_to_string(trial_dir.join("report.html")).unwrap();
     assert_tables_are_rectangular(&html, "NCT02812121");
     assert!(
-        html.contains("<td class=\"flag\">dose; product</td>"),
+        html.contains("<span class=\"flag\">Assumed: dose; product</span>"),
         "the assumed dose is marked in the patient table"
     );
     // A total that sums an assumed dose says so.
@@ -467,7 +473,298 @@ fn the_site_section_names_expected_holidays_as_provisional() {
         "2027-01-01 New Year's Day 元旦 (closed, expected: provisional); 2027-02-05 to 2027-02-08 Spring Festival 春节 (closed, expected: provisional); 2027-04-05 Qingming Festival 清明节 (closed, expected: provisional); 2027-05-01 to 2027-05-02 Labour Day 劳动节 (closed, expected: provisional)",
         "Where a site's holiday files stop, its calendar expects the statutory public holidays the law gives",
     ] {
-        assert!(html.contains(needle), "{needle}\n{html}");
+        // Dates are kept whole in spans; the words read the same without them.
+        let text = html
+            .replace("<span class=\"d\">", "")
+            .replace("</span>", "");
+        assert!(text.contains(needle), "{needle}\n{html}");
     }
     assert_tables_are_rectangular(&html, "report.html");
+}
+
+// Issue 23, items 5 and 7: what the report, the patient pages and the index look like in a
+// 1280 px window and printed on A4, checked in headless Chromium.
+
+use crate::common::browser;
+
+/// The page margin the report's style sheet gives (12 mm), in points.
+const MARGIN_PT: f64 = 34.0;
+
+/// `run` of NCT01724398 (with its administration record) and NCT04822922 into a fresh
+/// folder.
+fn run_two() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    run([
+        "run".as_ref(),
+        "scenarios/nct01724398.toml".as_ref(),
+        "scenarios/nct04822922.toml".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ])
+    .expect_code(0);
+    (dir, out)
+}
+
+/// The text pieces of a patient table as the page gives them (each piece between two
+/// tags, entities undone, spaces collapsed): its headers and every cell's text.
+fn event_table_pieces(html: &str) -> Vec<String> {
+    let start = html
+        .find("<table class=\"events\">")
+        .expect("a patient table");
+    let table = &html[start..start + html[start..].find("</table>").unwrap()];
+    let tag = regex_lite::Regex::new(r"<[^>]*>").unwrap();
+    tag.split(table)
+        .map(|t| {
+            let t = t
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&amp;", "&");
+            t.split_whitespace().collect::<Vec<_>>().join(" ")
+        })
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// All words of a printed PDF in the order printed, one space between each.
+fn printed_words(pages: &[browser::Page]) -> String {
+    pages
+        .iter()
+        .flat_map(|p| {
+            p.words
+                .iter()
+                .map(|w| w.text.replace('\u{a0}', " ").replace("&apos;", "'"))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Prints `html` and checks that every piece of its patient table's text is on paper and
+/// that nothing is printed outside the margins; returns the pages.
+fn assert_table_prints_whole(html_file: &Path) -> Vec<browser::Page> {
+    let html = std::fs::read_to_string(html_file).unwrap();
+    let pages = browser::pages(&browser::print_to_pdf(html_file));
+    let words = printed_words(&pages);
+    let what = html_file.display();
+    for piece in event_table_pieces(&html) {
+        assert!(
+            words.contains(&piece),
+            "{what}: '{piece}' is not on paper:\n{words}"
+        );
+    }
+    let outside = browser::outside_margins(&pages, MARGIN_PT);
+    assert!(outside.is_empty(), "{what}: {outside:?}");
+    for p in &pages {
+        let a4 = [(595.0, 842.0), (842.0, 595.0)]
+            .iter()
+            .any(|(w, h)| (p.width - w).abs() < 1.0 && (p.height - h).abs() < 1.0);
+        assert!(
+            a4,
+            "{what}: a page of {} x {} pt is not A4",
+            p.width, p.height
+        );
+    }
+    pages
+}
+
+/// The patient pages of a trial folder whose table has planned and given side by side,
+/// those with a deviation first.
+fn recorded_pages(trial_dir: &Path) -> Vec<PathBuf> {
+    let mut pages: Vec<(bool, PathBuf)> = std::fs::read_dir(trial_dir.join("patients"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "html"))
+        .filter_map(|p| {
+            let html = std::fs::read_to_string(&p).unwrap();
+            let deviation = html.contains("<td class=\"flag\">") && html.contains("<wbr>");
+            html.contains("<th>Given dose</th>")
+                .then_some((!deviation, p))
+        })
+        .collect();
+    pages.sort();
+    pages.into_iter().map(|(_, p)| p).collect()
+}
+
+/// Item 5: a wide patient table prints whole on A4: every header, every cell's full text
+/// (the cumulative figure with its "(exactly ...)"), nothing past the margins; a table
+/// with planned and given doses prints on a landscape page.
+#[test]
+fn wide_patient_tables_print_every_column_on_a4() {
+    let (_dir, out) = run_two();
+    let recorded = recorded_pages(&out.join("NCT01724398"));
+    assert!(recorded.len() >= 10, "{recorded:?}");
+    for page in recorded.iter().take(3) {
+        let pages = assert_table_prints_whole(page);
+        let words = printed_words(&pages);
+        for header in [
+            "Status",
+            "Planned dose",
+            "Given dose",
+            "Deviation",
+            "Per kg (cells/kg)",
+            "Cumulative",
+            "Volume (mL)",
+        ] {
+            assert!(words.contains(header), "{}: {header}", page.display());
+        }
+        assert!(
+            pages[0].width > pages[0].height,
+            "{}: landscape",
+            page.display()
+        );
+    }
+    let p2 = out.join("NCT01724398/patients/P4398-002.html");
+    let words = printed_words(&assert_table_prints_whole(&p2));
+    assert!(
+        words.contains("1.83 x 10⁷ cells (exactly 18320000)"),
+        "{words}"
+    );
+    for page in ["P2922-001", "P2922-002"] {
+        let file = out.join(format!("NCT04822922/patients/{page}.html"));
+        let words = printed_words(&assert_table_prints_whole(&file));
+        assert!(
+            words.contains("Assumed: closed-day rule"),
+            "{page}: {words}"
+        );
+    }
+}
+
+/// The widths a page lays out to in a `width` px Chromium window: the page's scroll width,
+/// the window's client width, and the right edge of each table (px). The page is copied
+/// with a script that writes them into the page; the copy is what Chromium opens.
+fn laid_out_widths(html_file: &Path, width: u32) -> Vec<i64> {
+    let html = std::fs::read_to_string(html_file).unwrap();
+    let script = "<script>const t=[...document.querySelectorAll('table')].map(x=>Math.ceil(x.getBoundingClientRect().right));document.body.setAttribute('data-widths',[document.documentElement.scrollWidth,document.documentElement.clientWidth,...t].join(' '))</script></body>";
+    let copy = html_file.with_extension("widths.html");
+    std::fs::write(&copy, html.replace("</body>", script)).unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+        ])
+        .args([
+            "--no-first-run",
+            "--disable-component-update",
+            "--disable-sync",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--window-size={width},900"))
+        .arg(format!(
+            "file://{}",
+            std::fs::canonicalize(&copy).unwrap().display()
+        ))
+        .output()
+        .expect("chromium runs (apt-get install -y chromium)");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let at = dom.find("data-widths=\"").expect("the page's widths") + "data-widths=\"".len();
+    let widths = &dom[at..at + dom[at..].find('"').unwrap()];
+    widths.split(' ').map(|w| w.parse().unwrap()).collect()
+}
+
+/// Item 5: on screen, a patient page and the report fit a 1280 px window: no table wider
+/// than the window, nothing to scroll sideways.
+#[test]
+fn patient_pages_and_reports_fit_a_1280_px_window() {
+    let (_dir, out) = run_two();
+    let files = [
+        out.join("NCT01724398/patients/P4398-002.html"),
+        recorded_pages(&out.join("NCT01724398"))[0].clone(),
+        out.join("NCT04822922/patients/P2922-001.html"),
+        out.join("NCT01724398/report.html"),
+        out.join("NCT04822922/report.html"),
+        out.join("index.html"),
+    ];
+    for f in files {
+        let w = laid_out_widths(&f, 1280);
+        let (scroll, client) = (w[0], w[1]);
+        assert!(w.len() > 2, "{}: tables measured", f.display());
+        assert!(
+            scroll <= client,
+            "{}: {scroll} px wide in a {client} px window",
+            f.display()
+        );
+        for (k, right) in w[2..].iter().enumerate() {
+            assert!(
+                *right <= client,
+                "{}: table {k} ends at {right} px",
+                f.display()
+            );
+        }
+    }
+}
+
+/// Item 7: index.html's rows are not stretched by the input paths (the row counts them and
+/// links the list below the table), and its summaries keep each date on one line.
+#[test]
+fn the_index_counts_inputs_and_keeps_dates_whole() {
+    let (_dir, out) = run_two();
+    let index = std::fs::read_to_string(out.join("index.html")).unwrap();
+    let table = &index[index.find("<table>").unwrap()..index.find("</table>").unwrap()];
+    assert!(!table.contains("<code>"), "no paths in the table: {table}");
+    assert!(
+        table.contains("scenario, roster, site calendar, 3 holiday files, administration record (listed below the table)"),
+        "{table}"
+    );
+    for id in ["NCT01724398", "NCT04822922"] {
+        let list = &index[index.find(&format!("<h3 id=\"inputs-{id}\">")).expect(id)..];
+        let list = &list[..list.find("</ul>").unwrap()];
+        let lowercase = id.to_lowercase();
+        assert!(
+            list.contains(&format!("scenario <code>scenarios/{lowercase}.toml</code>")),
+            "{list}"
+        );
+        assert!(
+            list.contains("holiday file <code>scenarios/calendars/holidays/cn-2026.json</code>"),
+            "{list}"
+        );
+    }
+    assert!(index.contains("td.d, span.d, span.num { white-space: nowrap; }"));
+    let dates = regex_lite::Regex::new(r"\d{4}-\d{2}-\d{2}").unwrap();
+    for row in table.split("<tr>").skip(2) {
+        let summary = row.split("<td>").nth(5).unwrap();
+        let spanned = summary.matches("<span class=\"d\">").count();
+        assert_eq!(
+            dates.find_iter(summary).count(),
+            spanned,
+            "every date kept whole: {summary}"
+        );
+        assert!(spanned >= 2, "{summary}");
+    }
+}
+
+/// Item 7: a heading prints on the page of its figure, never alone at a page's foot: the
+/// NCT01724398 report's "Timeline" was the last line of page 1, its chart on page 2.
+#[test]
+fn report_headings_print_with_their_charts() {
+    let rows = demo_rows("NCT01724398", 4);
+    let (_dir, trial_dir) = report_of(
+        Path::new("scenarios/nct01724398.toml"),
+        "NCT01724398",
+        &rows,
+    );
+    let html = std::fs::read_to_string(trial_dir.join("report.html")).unwrap();
+    assert!(
+        html.contains("<div class=\"figure\"><h2>Timeline</h2><svg"),
+        "heading and figure kept together"
+    );
+    let pages = browser::pages(&browser::print_to_pdf(&trial_dir.join("report.html")));
+    for (heading, chart) in [
+        ("Timeline", "dosing timeline"),
+        ("Cumulative dose by arm", "Cumulative dose (cells)"),
+    ] {
+        let page = pages
+            .iter()
+            .position(|p| p.text.lines().any(|l| l.trim() == heading))
+            .unwrap_or_else(|| panic!("'{heading}' printed"));
+        assert!(
+            pages[page].text.contains(chart),
+            "'{heading}' on page {} without its chart",
+            page + 1
+        );
+    }
 }

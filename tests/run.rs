@@ -118,7 +118,8 @@ fn check_trial_dir(out: &Path, trial: &str) {
     // Up to 500 patients the report holds each one's section; beyond, a linked list.
     let (shown, what) = if ids.len() <= 500 {
         (
-            "<details class=\"patient\" id=\"patient-",
+            // "patient wide" once the record gives planned and given side by side.
+            "<details class=\"patient",
             "a section per patient",
         )
     } else {
