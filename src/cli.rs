@@ -266,11 +266,15 @@ impl SheetFormat {
 
 #[derive(clap::Args, Debug)]
 pub struct PrepArgs {
-    /// Scenario file, or the trial id (NCT04822922) of a scenario in scenarios/
-    pub scenario: PathBuf,
-    /// CSV with patient_id,arm,weight_kg,start_date and optional site
+    /// A scenario file or a trial id (NCT04822922) of a scenario in scenarios/. Several,
+    /// or none (every scenario in scenarios/), with --site: one sheet for the site across
+    /// the trials, each with its roster and record in rosters/ and logs/ beside it
+    #[arg(value_name = "SCENARIO")]
+    pub scenarios: Vec<PathBuf>,
+    /// CSV with patient_id,arm,weight_kg,start_date and optional site (one trial only;
+    /// required then)
     #[arg(long, value_name = "CSV")]
-    pub roster: PathBuf,
+    pub roster: Option<PathBuf>,
     #[command(flatten)]
     pub record: RecordArgs,
     /// One date
