@@ -34,6 +34,7 @@ th, td { border: 1px solid #333; padding: 1.2mm 1mm; text-align: left; vertical-
 th { background: #eee; font-weight: 600; }
 tr.caption th { background: #fff; font-weight: 400; border: none; border-bottom: 1px solid #333; padding-left: 0; }
 td.pid { white-space: nowrap; }
+td.trial { font-size: 7.5pt; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.doses { table-layout: fixed; font-size: 9pt; }
 table.doses th, table.doses td { overflow-wrap: break-word; }
@@ -87,7 +88,7 @@ fn signatures() -> Markup {
 const WIDTHS: [u32; 10] = [12, 9, 5, 9, 9, 12, 10, 12, 14, 8];
 
 /// The same with a Trial column first, on a site's sheet across trials.
-const WIDTHS_TRIAL: [u32; 11] = [10, 11, 8, 5, 8, 8, 11, 9, 11, 12, 7];
+const WIDTHS_TRIAL: [u32; 11] = [10, 9, 8, 5, 8, 8, 11, 9, 11, 12, 9];
 
 /// The footer: what the sheet is made from.
 fn made_footer(inputs: &[Input]) -> Markup {
@@ -313,7 +314,7 @@ fn block(s: &Sheet, d: &Day, b: &Block, tail: Option<&Markup>, with_trial: bool)
 fn dose_row(p: &crate::model::Product, l: &Line, trial: Option<&str>) -> Markup {
     html! {
         tr {
-            @if let Some(t) = trial { td { (t) } }
+            @if let Some(t) = trial { td.trial { (t) } }
             td.pid { b { (l.patient_id) } }
             td { (l.arm_id) br; (l.component) }
             td.num { (l.occurrence) "/" (l.occurrences) }
