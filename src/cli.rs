@@ -52,7 +52,7 @@ pub enum Command {
     Pharmacy(PharmacyArgs),
     /// The preparation sheet: per date and site, each dose to prepare, its volume, the totals
     #[command(
-        after_help = "Examples:\n  dosesim prep NCT04822922 --roster scenarios/rosters/NCT04822922.csv \\\n      --week 2026-W40\n  dosesim prep NCT01724398 --roster scenarios/rosters/NCT01724398.csv \\\n      --log scenarios/logs/NCT01724398.csv --date 2026-11-23 --site GZ-SYSU3 \\\n      --out monday.html\n  dosesim prep NCT04822922 --roster r.csv --from 2027-01-04 --to 2027-01-08 \\\n      --concentration uc_msc=2.5e6\n\nSCENARIO is a scenario file or the trial id of one in scenarios/. With no\ndate option the sheet covers every scheduled date."
+        after_help = "Examples:\n  dosesim prep NCT04822922 --roster scenarios/rosters/NCT04822922.csv \\\n      --week 2026-W40\n  dosesim prep NCT01724398 --roster scenarios/rosters/NCT01724398.csv \\\n      --log scenarios/logs/NCT01724398.csv --date 2026-11-23 --site GZ-SYSU3 \\\n      --out monday.html\n  dosesim prep NCT04822922 --roster r.csv --from 2027-01-04 --to 2027-01-08 \\\n      --concentration uc_msc=2.5e6\n  dosesim prep NCT04822922 NCT01724398 --site GZ-SYSU3 --week 2026-W37\n  dosesim prep --site GZ-SYSU --date 2026-09-30\n\nSCENARIO is a scenario file or the trial id of one in scenarios/. With no\ndate option the sheet covers every scheduled date. Several trials, or none,\nmake one sheet for the --site across them, each with its roster and record\nin rosters/ and logs/ beside its scenario."
     )]
     Prep(PrepArgs),
     /// The main job: every bundled scenario with its demo roster, writing output/

@@ -771,7 +771,7 @@ fn the_help_examples_on_bundled_files_run() {
         assert_eq!(r.code, Some(0), "{line}\n{}", r.stderr);
         ran += 1;
     }
-    assert_eq!(ran, 2);
+    assert_eq!(ran, 4);
     assert!(dir.path().join("monday.html").is_file());
 }
 

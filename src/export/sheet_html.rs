@@ -88,7 +88,7 @@ fn signatures() -> Markup {
 const WIDTHS: [u32; 10] = [12, 9, 5, 9, 9, 12, 10, 12, 14, 8];
 
 /// The same with a Trial column first, on a site's sheet across trials.
-const WIDTHS_TRIAL: [u32; 11] = [10, 9, 8, 5, 8, 8, 11, 9, 11, 12, 9];
+const WIDTHS_TRIAL: [u32; 11] = [12, 8, 9, 5, 7, 8, 11, 10, 11, 10, 9];
 
 /// The footer: what the sheet is made from.
 fn made_footer(inputs: &[Input]) -> Markup {
