@@ -60,7 +60,7 @@ pub enum Command {
     Pharmacy(PharmacyArgs),
     /// The preparation sheet: per date and site, each dose to prepare, its volume, the totals
     #[command(
-        after_help = "Examples:\n  dosesim prep NCT04822922 --roster scenarios/rosters/NCT04822922.csv \\\n      --week 2026-W40\n  dosesim prep NCT01724398 --roster scenarios/rosters/NCT01724398.csv \\\n      --log scenarios/logs/NCT01724398.csv --date 2026-11-23 --site GZ-SYSU3 \\\n      --out monday.html\n  dosesim prep NCT04822922 --roster r.csv --from 2027-01-04 --to 2027-01-08 \\\n      --concentration uc_msc=2.5e6\n\nSCENARIO is a scenario file or the trial id of one in scenarios/. With no\ndate option the sheet covers every scheduled date."
+        after_help = "Examples:\n  dosesim prep NCT04822922 --roster scenarios/rosters/NCT04822922.csv \\\n      --week 2026-W40\n  dosesim prep NCT01724398 --roster scenarios/rosters/NCT01724398.csv \\\n      --log scenarios/logs/NCT01724398.csv --date 2026-11-23 --site GZ-SYSU3 \\\n      --out monday.html\n  dosesim prep NCT04822922 --roster r.csv --from 2027-01-04 --to 2027-01-08 \\\n      --concentration uc_msc=2.5e6\n  dosesim prep NCT04822922 NCT01724398 --site GZ-SYSU3 --week 2026-W37\n  dosesim prep --site GZ-SYSU --date 2026-09-30\n\nSCENARIO is a scenario file or the trial id of one in scenarios/. With no\ndate option the sheet covers every scheduled date. Several trials, or none,\nmake one sheet for the --site across them, each with its roster and record\nin rosters/ and logs/ beside its scenario."
     )]
     Prep(PrepArgs),
     /// The main job: every bundled scenario with its demo roster, writing output/
@@ -284,11 +284,15 @@ impl SheetFormat {
 
 #[derive(clap::Args, Debug)]
 pub struct PrepArgs {
-    /// Scenario file, or the trial id (NCT04822922) of a scenario in scenarios/
-    pub scenario: PathBuf,
-    /// CSV with patient_id,arm,weight_kg,start_date and optional site
+    /// A scenario file or a trial id (NCT04822922) of a scenario in scenarios/. Several,
+    /// or none (every scenario in scenarios/), with --site: one sheet for the site across
+    /// the trials, each with its roster and record in rosters/ and logs/ beside it
+    #[arg(value_name = "SCENARIO")]
+    pub scenarios: Vec<PathBuf>,
+    /// CSV with patient_id,arm,weight_kg,start_date and optional site (one trial only;
+    /// required then)
     #[arg(long, value_name = "CSV")]
-    pub roster: PathBuf,
+    pub roster: Option<PathBuf>,
     #[command(flatten)]
     pub record: RecordArgs,
     /// One date

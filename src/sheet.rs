@@ -460,3 +460,98 @@ impl<'t> Gather<'_, 't> {
         }
     }
 }
+
+/// Several trials' sheets for one site (`prep` with several trials, or none, and
+/// `--site`): each trial's own sheet, with its days merged by date and site. A trial's
+/// product is its own (another trial's `uc_msc` is another lot), so its blocks stay apart;
+/// [`SiteDay::totals`] adds the day up across the trials, per unit.
+#[derive(Debug, Clone)]
+pub struct Combined<'t> {
+    /// In the order the trials were given (or found).
+    pub sheets: Vec<Sheet<'t>>,
+}
+
+/// One date and site across the trials: each trial's day, in the sheets' order.
+#[derive(Debug, Clone)]
+pub struct SiteDay<'s, 't> {
+    pub date: NaiveDate,
+    pub site: &'s str,
+    pub parts: Vec<(&'s Sheet<'t>, &'s Day)>,
+}
+
+/// A day's sum across the trials, in one unit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UnitTotal {
+    pub unit: Unit,
+    pub doses: usize,
+    pub total: f64,
+    /// The volumes drawn, each to the hundredth of a mL (`None`: one has no
+    /// concentration known).
+    pub volume_ml: Option<f64>,
+}
+
+impl<'t> Combined<'t> {
+    /// The days of every sheet, merged by date and site, in date then site order.
+    pub fn days(&self) -> Vec<SiteDay<'_, 't>> {
+        let mut by: BTreeMap<(NaiveDate, &str), Vec<(&Sheet<'t>, &Day)>> = BTreeMap::new();
+        for s in &self.sheets {
+            for d in &s.days {
+                by.entry((d.date, d.site.as_str()))
+                    .or_default()
+                    .push((s, d));
+            }
+        }
+        by.into_iter()
+            .map(|((date, site), parts)| SiteDay { date, site, parts })
+            .collect()
+    }
+
+    /// How many doses the sheets list to prepare.
+    pub fn doses(&self) -> usize {
+        self.sheets.iter().map(Sheet::doses).sum()
+    }
+
+    /// How many doses are held on the sheets' dates.
+    pub fn held(&self) -> usize {
+        self.sheets.iter().map(Sheet::held).sum()
+    }
+}
+
+impl SiteDay<'_, '_> {
+    /// The closure of the site on this date, when it is closed.
+    pub fn closure(&self) -> Option<&str> {
+        self.parts.iter().find_map(|(_, d)| d.closure.as_deref())
+    }
+
+    /// Whether any trial has a dose to prepare on it.
+    pub fn has_doses(&self) -> bool {
+        self.parts.iter().any(|(_, d)| !d.blocks.is_empty())
+    }
+
+    /// The day's doses across the trials, per unit (cells first, then mL); units with no
+    /// dose are left out.
+    pub fn totals(&self) -> Vec<UnitTotal> {
+        [Unit::Cells, Unit::Ml]
+            .into_iter()
+            .filter_map(|unit| {
+                let blocks: Vec<&Block> = self
+                    .parts
+                    .iter()
+                    .flat_map(|(s, d)| d.blocks.iter().map(move |b| (s, b)))
+                    .filter(|(s, b)| s.trial.products[b.product].unit == unit)
+                    .map(|(_, b)| b)
+                    .collect();
+                (!blocks.is_empty()).then(|| UnitTotal {
+                    unit,
+                    doses: blocks.iter().map(|b| b.lines.len()).sum(),
+                    total: blocks.iter().map(|b| b.total).sum(),
+                    // In whole hundredths, so that the sum is exact.
+                    volume_ml: blocks.iter().try_fold(0.0, |a, b| {
+                        b.volume_ml
+                            .map(|v| ((a * 100.0_f64).round() + (v * 100.0).round()) / 100.0)
+                    }),
+                })
+            })
+            .collect()
+    }
+}

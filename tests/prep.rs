@@ -771,7 +771,7 @@ fn the_help_examples_on_bundled_files_run() {
         assert_eq!(r.code, Some(0), "{line}\n{}", r.stderr);
         ran += 1;
     }
-    assert_eq!(ran, 2);
+    assert_eq!(ran, 4);
     assert!(dir.path().join("monday.html").is_file());
 }
 
@@ -831,7 +831,8 @@ fn a_checker_reads_the_weight_the_dose_per_kg_and_the_patients_warnings_beside_e
             "weight_date",
             "dose_per_kg",
             "patient_warnings",
-            "closed_day"
+            "closed_day",
+            "trial_id"
         ]
     );
     let html = prep(
@@ -1008,5 +1009,227 @@ fn a_closed_days_page_names_the_closure_and_prep_warns_of_doses_left_on_it() {
             .contains("Sat 2026-10-03, site GZ-SYSU3\nCLOSED: National Day 国庆节."),
         "{}",
         table.out()
+    );
+}
+
+/// Two trials at one site, GZ-SYSU3, in a scenarios folder of their own (no bundled
+/// roster shares a site): NCT04822922 (R1-R4, with R5 at another site) and NCT01724398
+/// (Q1-Q4), every patient starting on Mon 2026-09-07, so that both trials give their first
+/// doses that day. Returns the two scenario files.
+pub fn two_trials(dir: &Path) -> [PathBuf; 2] {
+    let scenarios = dir.join("scenarios");
+    std::fs::create_dir_all(scenarios.join("rosters")).unwrap();
+    let mut files = Vec::new();
+    for (name, id, rows) in [
+        (
+            "nct04822922.toml",
+            "NCT04822922",
+            &[
+                "R1,high,62.5,2026-09-07,GZ-SYSU3",
+                "R2,low,70,2026-09-07,GZ-SYSU3",
+                "R3,middle,55.5,2026-09-07,GZ-SYSU3",
+                "R4,high,80,2026-09-07,GZ-SYSU3",
+                "R5,low,64,2026-09-07,SH-RENJI",
+            ][..],
+        ),
+        (
+            "nct01724398.toml",
+            "NCT01724398",
+            &[
+                "Q1,msc,60,2026-09-07,GZ-SYSU3",
+                "Q2,msc-pe,55,2026-09-07,GZ-SYSU3",
+                "Q3,msc,72.4,2026-09-07,GZ-SYSU3",
+                "Q4,msc-pe,66,2026-09-07,GZ-SYSU3",
+            ][..],
+        ),
+    ] {
+        let file = scenarios.join(name);
+        std::fs::copy(root().join("scenarios").join(name), &file).unwrap();
+        let mut text = "patient_id,arm,weight_kg,start_date,site\n".to_string();
+        for r in rows {
+            text.push_str(r);
+            text.push('\n');
+        }
+        std::fs::write(scenarios.join("rosters").join(format!("{id}.csv")), text).unwrap();
+        files.push(file);
+    }
+    files.try_into().unwrap()
+}
+
+/// The sheet CSV's rows without the `trial_id` column, sorted: to compare as sets.
+fn rows_without_trial(bytes: &[u8]) -> Vec<Vec<(String, String)>> {
+    let mut rows: Vec<Vec<(String, String)>> = csv_rows(bytes)
+        .into_iter()
+        .map(|r| r.into_iter().filter(|(k, _)| k != "trial_id").collect())
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn two_trials_at_one_site_make_one_sheet_holding_each_trials_own_sheet() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = two_trials(dir.path());
+    let [a, b] = files.each_ref().map(|f| f.to_str().unwrap());
+    let day = [
+        "--site",
+        "GZ-SYSU3",
+        "--date",
+        "2026-09-07",
+        "--format",
+        "csv",
+    ];
+    let both = run([&["prep", a, b][..], &day].concat());
+    both.expect_code(0);
+    // Each trial alone, with its roster named.
+    let mut singles = Vec::new();
+    for (f, id) in [(a, "NCT04822922"), (b, "NCT01724398")] {
+        let roster = dir.path().join(format!("scenarios/rosters/{id}.csv"));
+        let one = run([&["prep", f, "--roster", roster.to_str().unwrap()][..], &day].concat());
+        one.expect_code(0);
+        let rows = csv_rows(&one.stdout);
+        assert!(
+            rows.iter().any(|r| r["line"] == "dose"),
+            "{id} has doses on 2026-09-07"
+        );
+        assert!(rows.iter().all(|r| r["trial_id"] == id));
+        singles.push(one.stdout);
+    }
+    // The site's sheet is the union of the two, row for row (R5, at another site, on none).
+    let mut union: Vec<Vec<(String, String)>> =
+        singles.iter().flat_map(|s| rows_without_trial(s)).collect();
+    union.sort();
+    assert_eq!(rows_without_trial(&both.stdout), union);
+    let rows = csv_rows(&both.stdout);
+    let whose: std::collections::BTreeSet<(&str, &str)> = rows
+        .iter()
+        .filter(|r| r["line"] == "dose")
+        .map(|r| (r["trial_id"].as_str(), &r["patient_id"][..1]))
+        .collect();
+    assert_eq!(
+        whose.into_iter().collect::<Vec<_>>(),
+        [("NCT01724398", "Q"), ("NCT04822922", "R")],
+        "each row says its trial"
+    );
+    assert!(!rows.iter().any(|r| r["patient_id"] == "R5"));
+    // The table: a Trial column, and the day's totals across the trials.
+    let table = run([&["prep", a, b][..], &day[..4]].concat());
+    table.expect_code(0);
+    let out = table.out();
+    assert!(out.contains("| Trial "), "{out}");
+    assert!(out.contains("All trials' total (cells): "), "{out}");
+    assert!(out.contains("All trials' total (mL): "), "{out}");
+}
+
+#[test]
+fn the_day_total_across_trials_adds_up_each_trials_totals() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = two_trials(dir.path());
+    let [a, b] = files.each_ref().map(|f| f.to_str().unwrap());
+    let args = [
+        "prep",
+        a,
+        b,
+        "--site",
+        "GZ-SYSU3",
+        "--date",
+        "2026-09-07",
+        "--concentration",
+        "uc_msc=2.5e6",
+    ];
+    let csv = run([&args[..], &["--format", "csv"]].concat());
+    csv.expect_code(0);
+    let (mut doses, mut cells, mut ml) = (0u64, 0u64, 0.0f64);
+    for r in csv_rows(&csv.stdout)
+        .iter()
+        .filter(|r| r["line"] == "day_total")
+    {
+        if r["dose_unit"] == "cells" {
+            doses += r["doses"].parse::<u64>().unwrap();
+            cells += r["dose"].parse::<u64>().unwrap();
+            ml += r["volume_ml"].parse::<f64>().unwrap();
+        }
+    }
+    // --concentration applies to both trials' uc_msc.
+    let table = run(args).out();
+    let want = format!("All trials' total (cells): {doses} doses, {cells} (");
+    assert!(table.contains(&want), "{want} in:\n{table}");
+    assert!(table.contains(&format!("cells, {ml:.2} mL")), "{table}");
+    assert_eq!(
+        table
+            .matches("cells/mL (given with --concentration)")
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn a_sheet_across_trials_needs_its_site_and_reads_each_trials_own_roster() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = two_trials(dir.path());
+    let [a, b] = files.each_ref().map(|f| f.to_str().unwrap());
+    let r = run(["prep", a, b, "--date", "2026-09-07"]);
+    r.expect_code(2);
+    assert!(r.err().contains("--site"), "{}", r.err());
+    assert!(r.err().contains("say which site"), "{}", r.err());
+    let r = run([
+        "prep",
+        a,
+        b,
+        "--site",
+        "GZ-SYSU3",
+        "--roster",
+        "scenarios/rosters/NCT04822922.csv",
+    ]);
+    r.expect_code(2);
+    assert!(r.err().contains("--roster"), "{}", r.err());
+    assert!(r.err().contains("one trial at a time"), "{}", r.err());
+    let r = run(["prep", a, b, "--site", "NOWHERE"]);
+    r.expect_code(2);
+    assert!(r.err().contains("'NOWHERE'"), "{}", r.err());
+    assert!(
+        r.err().contains("their sites: GZ-SYSU3, SH-RENJI"),
+        "{}",
+        r.err()
+    );
+    // One trial still wants its roster, in plain words.
+    let r = run(["prep", a, "--date", "2026-09-07"]);
+    r.expect_code(2);
+    assert!(r.err().contains("--roster"), "{}", r.err());
+    assert!(!r.err().contains("Option<"), "{}", r.err());
+}
+
+#[test]
+fn no_trial_named_gives_the_sites_sheet_across_the_bundled_trials() {
+    // Of the bundled rosters only NCT02812121's is at GZ-SYSU: the site's sheet across
+    // scenarios/ is that trial's own (7 doses on Wed 2026-09-30).
+    let day = [
+        "--site",
+        "GZ-SYSU",
+        "--date",
+        "2026-09-30",
+        "--format",
+        "csv",
+    ];
+    let all = run([&["prep"][..], &day].concat());
+    all.expect_code(0);
+    let one = run([
+        &[
+            "prep",
+            "NCT02812121",
+            "--roster",
+            "scenarios/rosters/NCT02812121.csv",
+        ][..],
+        &day,
+    ]
+    .concat());
+    one.expect_code(0);
+    assert_eq!(all.out(), one.out());
+    assert_eq!(
+        csv_rows(&all.stdout)
+            .iter()
+            .filter(|r| r["line"] == "dose")
+            .count(),
+        7
     );
 }

@@ -1,5 +1,7 @@
 //! `dosesim prep`: the preparation sheet of a roster for a date, a range or an ISO week,
-//! as a terminal table, CSV or a printable HTML page ([`dosesim::sheet`]).
+//! as a terminal table, CSV or a printable HTML page ([`dosesim::sheet`]). With several
+//! trials, or none (every scenario in scenarios/), and `--site`: one sheet for the site
+//! across the trials, each with its demo roster and record ([`dosesim::sheet::Combined`]).
 
 use anyhow::Result;
 use chrono::NaiveDate;
@@ -11,29 +13,47 @@ use dosesim::export::{sheet, sheet_html};
 use dosesim::format::{plural, shown};
 use dosesim::inputs::Load;
 use dosesim::model::{Trial, Unit};
-use dosesim::sheet::Request;
+use dosesim::sheet::{Combined, Request};
 
 pub fn run(args: PrepArgs) -> Result<()> {
-    let (format, first, last) = check_flags(&args)?;
+    match args.scenarios.as_slice() {
+        [one] => run_one(&args, one),
+        _ => run_site(&args),
+    }
+}
+
+/// One trial's sheet, from the roster given.
+fn run_one(args: &PrepArgs, scenario: &std::path::Path) -> Result<()> {
+    let (format, first, last) = check_flags(args)?;
+    let Some(roster_path) = args.roster.as_deref() else {
+        return Err(InputError::one(Problem::flag(
+            "--roster",
+            format!(
+                "give the roster of the patients to prepare for, as --roster scenarios/rosters/{}.csv (with several trials and --site, each trial's roster in rosters/ beside its scenario is used)",
+                scenario.file_stem().map_or_else(|| "TRIAL".into(), |s| s.to_string_lossy().to_uppercase())
+            ),
+        ))
+        .into());
+    };
     let check = |trial: &Trial, roster: Option<&dosesim::roster::Roster>| {
         let mut problems = Vec::new();
-        if let Err(e) = concentrations(trial, &args.concentrations) {
+        if let Err(e) = concentrations(trial, &args.concentrations, true) {
             problems.extend(e.problems);
         }
         if let (Some(site), Some(roster)) = (&args.site, roster) {
-            problems.extend(unknown_site(site, roster, &args.roster));
+            problems.extend(unknown_site(site, roster, roster_path));
         }
         problems
     };
     let inputs = super::common::load(
-        Load::named(&args.scenario)
-            .roster(Some(&args.roster))
+        Load::named(scenario)
+            .roster(Some(roster_path))
             .check(&check)
             .calendars(&args.calendars)
             .record(args.record.log.as_deref(), args.record.as_of),
     )?;
     let trial = &inputs.trial;
-    let concentrations = concentrations(trial, &args.concentrations)?;
+    let concentrations = concentrations(trial, &args.concentrations, true)?;
     let cohort = Cohort::of(&inputs)?;
     super::common::warn_roster(cohort.roster);
     let request = Request {
@@ -46,9 +66,193 @@ pub fn run(args: PrepArgs) -> Result<()> {
     warn_sheet(&cohort, &made);
     warn_closed(&cohort, &request);
     warn_made(trial, &made, first);
-    write_sheet(&args, format, &cohort, &made)?;
+    write_sheet(args, format, &cohort, &made)?;
     print_summary(trial, &made);
     Ok(())
+}
+
+/// One sheet for a site across several trials (or every one in scenarios/), each read
+/// with its demo roster and record; every problem of every trial at once.
+fn run_site(args: &PrepArgs) -> Result<()> {
+    let (format, first, last) = check_flags(args)?;
+    let files = super::scenario_files(&args.scenarios)?;
+    let mut problems = Vec::new();
+    let loaded = load_trials(args, &files, &mut problems);
+    problems.extend(site_problems(args, &loaded));
+    InputError::check(problems)?;
+    let mut cohorts = Vec::new();
+    let mut problems = Vec::new();
+    for inputs in &loaded {
+        match Cohort::of(inputs) {
+            Ok(c) => cohorts.push(c),
+            Err(e) => problems.extend(e.problems),
+        }
+    }
+    InputError::check(problems)?;
+    let mut sheets = Vec::new();
+    for cohort in &cohorts {
+        super::common::warn_roster(cohort.roster);
+        let request = Request {
+            first,
+            last,
+            site: args.site.clone(),
+            concentrations: concentrations(cohort.trial, &args.concentrations, false)?,
+        };
+        let made = dosesim::sheet::build(cohort, &request);
+        warn_sheet(cohort, &made);
+        warn_closed(cohort, &request);
+        warn_made(cohort.trial, &made, first);
+        sheets.push(made);
+    }
+    let combined = Combined { sheets };
+    write_combined(args, format, &cohorts, &combined)?;
+    for s in &combined.sheets {
+        print_summary(s.trial, s);
+    }
+    print_site_summary(&combined);
+    Ok(())
+}
+
+/// Each trial's scenario with its demo roster, site calendars and record (when there is
+/// one); the problems of those that could not be read go to `problems`.
+fn load_trials(
+    args: &PrepArgs,
+    files: &[std::path::PathBuf],
+    problems: &mut Vec<Problem>,
+) -> Vec<dosesim::inputs::Inputs> {
+    let check = |trial: &Trial, _: Option<&dosesim::roster::Roster>| {
+        concentrations(trial, &args.concentrations, false)
+            .err()
+            .map(|e| e.problems)
+            .unwrap_or_default()
+    };
+    let mut loaded = Vec::new();
+    for f in files {
+        match super::common::load(
+            Load::file(f)
+                .demo_roster()
+                .calendars(&args.calendars)
+                .demo_record()
+                .check(&check),
+        ) {
+            Ok(i) => loaded.push(i),
+            Err(e) => problems.extend(e.problems),
+        }
+    }
+    loaded
+}
+
+/// What only the trials together can say: `--site` names a site of none of their
+/// rosters; a `--concentration` names a product of none of them.
+fn site_problems(args: &PrepArgs, loaded: &[dosesim::inputs::Inputs]) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let rosters: Vec<_> = loaded.iter().filter_map(|i| i.roster.as_ref()).collect();
+    if let Some(site) = &args.site
+        && !rosters
+            .iter()
+            .any(|r| r.roster.sites.iter().any(|s| &**s == site))
+    {
+        let mut known: Vec<&str> = rosters
+            .iter()
+            .flat_map(|r| r.roster.sites.iter().map(|s| &**s))
+            .collect();
+        known.sort_unstable();
+        known.dedup();
+        problems.push(Problem::flag(
+            "--site",
+            format!(
+                "no patient of these trials' rosters is at site '{site}'; their sites: {}",
+                known.join(", ")
+            ),
+        ));
+    }
+    for g in &args.concentrations {
+        let Some((id, _)) = g.split_once('=') else {
+            continue;
+        };
+        let mut ids: Vec<&str> = loaded
+            .iter()
+            .flat_map(|i| i.trial.products.iter().map(|p| p.id.as_str()))
+            .collect();
+        if !ids.contains(&id.trim()) {
+            ids.sort_unstable();
+            ids.dedup();
+            problems.push(Problem::flag(
+                "--concentration",
+                format!(
+                    "'{g}': no trial here has a product '{}'; their products: {}",
+                    id.trim(),
+                    ids.join(", ")
+                ),
+            ));
+        }
+    }
+    problems
+}
+
+/// The site's sheet across trials in its format, to `--out` or stdout; every trial's
+/// inputs are checked against `--out` first.
+fn write_combined(
+    args: &PrepArgs,
+    format: SheetFormat,
+    cohorts: &[Cohort],
+    made: &Combined,
+) -> Result<()> {
+    let mut inputs: Vec<dosesim::manifest::Input> = Vec::new();
+    for c in cohorts {
+        for i in dosesim::bundle::inputs_of(c)? {
+            if !inputs.iter().any(|x| x.role == i.role && x.path == i.path) {
+                inputs.push(i);
+            }
+        }
+    }
+    let _lock = match &args.out {
+        Some(out) => {
+            reads(args)
+                .inputs(&inputs)
+                .check_file(out, "--out")
+                .map_err(InputError::one)?;
+            dosesim::write::lock_out_file(out)?
+        }
+        None => Vec::new(),
+    };
+    let bytes = match format {
+        SheetFormat::Table => sheet::table_combined(made).into_bytes(),
+        SheetFormat::Csv => {
+            let mut buf = Vec::new();
+            sheet::write_csv_combined(made, &mut buf)?;
+            buf
+        }
+        SheetFormat::Html => sheet_html::render_combined(made, &inputs).into_bytes(),
+    };
+    match &args.out {
+        Some(path) => dosesim::write::atomic(path, &bytes)?,
+        None => dosesim::write::stdout(&bytes)?,
+    }
+    Ok(())
+}
+
+/// The line on stderr that says what the site's sheet holds, across the trials.
+fn print_site_summary(made: &Combined) {
+    let days = made.days();
+    let dates = days
+        .iter()
+        .filter(|d| d.has_doses())
+        .map(|d| d.date)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    eprintln!(
+        "{} across {}: {} to prepare on {} ({})",
+        made.sheets.first().map_or_else(String::new, |s| s
+            .request
+            .site
+            .clone()
+            .unwrap_or_default()),
+        plural(made.sheets.len() as u64, "trial"),
+        plural(made.doses() as u64, "dose"),
+        plural(dates as u64, "date"),
+        made.sheets.first().map(|s| s.scope()).unwrap_or_default()
+    );
 }
 
 /// The flags alone, every problem at once: the format and `--out`, and the dates (`--date`,
@@ -91,8 +295,43 @@ fn check_flags(
     {
         problems.push(Problem::flag("--to", format!("{b} is before --from {a}")));
     }
+    if args.scenarios.len() != 1 {
+        problems.extend(several_trials_flags(args));
+    }
     InputError::check(problems)?;
     Ok((format, first, last))
+}
+
+/// The flags a sheet across several trials (or every one in scenarios/) needs and
+/// refuses: a site, and no roster or record of one trial.
+fn several_trials_flags(args: &PrepArgs) -> Vec<Problem> {
+    let which = if args.scenarios.is_empty() {
+        "With no trial named, prep makes one sheet for one site across every trial in scenarios/"
+    } else {
+        "With several trials, prep makes one sheet for one site across them"
+    };
+    let mut problems = Vec::new();
+    if args.site.is_none() {
+        problems.push(Problem::flag(
+            "--site",
+            format!(
+                "{which}: say which site, as --site GZ-SYSU (or name one trial, with its --roster)"
+            ),
+        ));
+    }
+    if args.roster.is_some() {
+        problems.push(Problem::flag(
+            "--roster",
+            format!("{which}, each trial with its roster in rosters/ beside its scenario: to use your own roster, prepare one trial at a time"),
+        ));
+    }
+    if args.record.log.is_some() {
+        problems.push(Problem::flag(
+            "--log",
+            format!("{which}, each trial with its record in logs/ beside its scenario, when there is one: to use another record, prepare one trial at a time"),
+        ));
+    }
+    problems
 }
 
 /// Warnings for what the sheet shows: products with no concentration known, a record
@@ -228,9 +467,10 @@ fn unknown_site(
 
 /// What a sheet is made from, for refusing an `--out` that would replace it.
 fn reads(args: &PrepArgs) -> super::guard::Reads {
-    super::guard::Reads::new()
-        .scenario(&args.scenario)
-        .file("roster", &args.roster)
+    args.scenarios
+        .iter()
+        .fold(super::guard::Reads::new(), |r, s| r.scenario(s))
+        .maybe("roster", args.roster.as_deref())
         .record(&args.record)
         .calendars(&args.calendars)
 }
@@ -302,7 +542,13 @@ const MIN_CELLS_PER_ML: f64 = 1e4;
 const MAX_CELLS_PER_ML: f64 = 1e9;
 
 /// Each `--concentration PRODUCT=CELLS_PER_ML`, by product index; every bad one reported.
-fn concentrations(trial: &Trial, given: &[String]) -> Result<Vec<Option<f64>>, InputError> {
+/// Not `strict` (a sheet across trials), a product the trial does not have is left to the
+/// others.
+fn concentrations(
+    trial: &Trial,
+    given: &[String],
+    strict: bool,
+) -> Result<Vec<Option<f64>>, InputError> {
     let mut out = vec![None; trial.products.len()];
     let mut problems = Vec::new();
     let ids: Vec<&str> = trial.products.iter().map(|p| p.id.as_str()).collect();
@@ -315,6 +561,9 @@ fn concentrations(trial: &Trial, given: &[String]) -> Result<Vec<Option<f64>>, I
             continue;
         };
         let Some(k) = trial.products.iter().position(|p| p.id == id.trim()) else {
+            if !strict {
+                continue;
+            }
             problems.push(flag(format!(
                 "{} has no product '{}'; its products: {}",
                 trial.id,

@@ -13,7 +13,7 @@ use comfy_table::{CellAlignment, presets};
 use super::columns::{Col, col, write_csv as write_csv_rows};
 use crate::format::{Amount, inert, sci, trim_decimals};
 use crate::model::{Product, Unit};
-use crate::sheet::{Block, Concentration, Day, Line, Sheet};
+use crate::sheet::{Block, Combined, Concentration, Day, Line, Sheet, SiteDay};
 use crate::timing::weekday_abbrev;
 
 /// The amount in `product`'s unit, as plain digits.
@@ -222,66 +222,158 @@ pub fn table(s: &Sheet) -> String {
         if let Some(c) = closed_words(d) {
             out.push_str(&format!("{c}\n"));
         }
-        for b in &d.blocks {
-            let p = &s.trial.products[b.product];
-            out.push_str(&format!(
-                "{} ({}); concentration: {}\n",
-                p.name,
-                p.id,
-                b.concentration.words(p)
-            ));
-            let mut t = comfy_table::Table::new();
-            t.load_style(presets::ASCII_MARKDOWN);
-            let [dose_h, vol_h, cum_h] = unit_headers(p, b.concentration);
-            t.set_header(vec![
-                "Patient".to_string(),
-                "Arm".to_string(),
-                "Component".to_string(),
-                "Dose n/N".to_string(),
-                "Weight (kg)".to_string(),
-                per_kg_header(p),
-                dose_h,
-                vol_h,
-                cum_h,
-                "Flags".to_string(),
-            ]);
-            for l in &b.lines {
-                t.add_row(vec![
-                    l.patient_id.clone(),
-                    l.arm_id.clone(),
-                    l.component.clone(),
-                    format!("{}/{}", l.occurrence, l.occurrences),
-                    weight_words(l),
-                    per_kg_words(l),
-                    exact(p, l.dose),
-                    volume(l.volume_ml, "no concentration known"),
-                    l.cumulative.map(|c| exact(p, c)).unwrap_or_default(),
-                    flags(l),
-                ]);
-            }
-            for c in [4, 5, 6, 7, 8] {
-                if let Some(col) = t.column_mut(c) {
-                    col.set_cell_alignment(CellAlignment::Right);
-                }
-            }
-            out.push_str(&t.to_string());
-            out.push_str(&format!("\nDay total: {}\n", total_words(p, b)));
+        day_table(s, d, false, &mut out);
+    }
+    out
+}
+
+/// Several trials' sheets for one site as one terminal table: each date's page holds every
+/// trial's doses (a Trial column on each row), then the day's totals across the trials.
+pub fn table_combined(c: &Combined) -> String {
+    let mut out = combined_scope(c).join("\n");
+    out.push('\n');
+    let days = c.days();
+    if days.is_empty() {
+        out.push_str("\nNo dose to prepare.\n");
+        return out;
+    }
+    for day in &days {
+        let (_, first) = day.parts[0];
+        out.push_str(&format!("\n{}\n", day_heading(first)));
+        if let Some(c) = day.parts.iter().find_map(|(_, d)| closed_words(d)) {
+            out.push_str(&format!("{c}\n"));
         }
-        for r in arm_rules(s.trial, d) {
-            out.push_str(&format!("Rule: {r}\n"));
+        for (s, d) in &day.parts {
+            out.push_str(&format!("Trial {}: {}\n", s.trial.id, s.trial.title));
+            day_table(s, d, true, &mut out);
         }
-        if !d.held.is_empty() {
-            out.push_str(HELD_HEADING);
-            out.push('\n');
-            for (product, l) in &d.held {
-                out.push_str(&format!(
-                    "- {}\n",
-                    held_words(&s.trial.products[*product], l)
-                ));
-            }
+        for t in all_trials_totals(day) {
+            out.push_str(&format!("{t}\n"));
         }
     }
     out
+}
+
+/// What a site's sheet across trials covers, for its first lines: each trial's own lines.
+pub fn combined_scope(c: &Combined) -> Vec<String> {
+    let ids: Vec<&str> = c.sheets.iter().map(|s| s.trial.id.as_str()).collect();
+    let mut out = vec![format!(
+        "Preparation sheet of {} ({}), {}",
+        crate::format::plural(ids.len() as u64, "trial"),
+        ids.join(", "),
+        c.sheets.first().map(Sheet::scope).unwrap_or_default()
+    )];
+    for s in &c.sheets {
+        out.extend(
+            scope_words(s)
+                .into_iter()
+                .skip(1)
+                .map(|l| format!("{}: {l}", s.trial.id)),
+        );
+    }
+    out
+}
+
+/// The day's totals across the trials, a line per unit: "All trials' total (cells): 5
+/// doses, ...". Each trial's product is its own lot: prepare by the trials' blocks.
+pub fn all_trials_totals(day: &SiteDay) -> Vec<String> {
+    day.totals()
+        .into_iter()
+        .map(|t| {
+            let vol = match (t.unit, t.volume_ml) {
+                (Unit::Ml, _) => String::new(),
+                (_, Some(v)) => format!(", {v:.2} mL"),
+                (_, None) => ", volume: a concentration is not known".to_string(),
+            };
+            let digits = Amount {
+                value: t.total,
+                unit: t.unit,
+            }
+            .plain();
+            let amount = match t.unit {
+                Unit::Cells => format!("{digits} ({})", sci(t.total)),
+                Unit::Ml => digits,
+            };
+            format!(
+                "All trials' total ({}): {}, {} {}{vol}",
+                t.unit.as_str(),
+                crate::format::plural(t.doses as u64, "dose"),
+                amount,
+                t.unit.as_str()
+            )
+        })
+        .collect()
+}
+
+/// A day's blocks (with a Trial column when `with_trial`), its rules and its held doses.
+fn day_table(s: &Sheet, d: &Day, with_trial: bool, out: &mut String) {
+    for b in &d.blocks {
+        let p = &s.trial.products[b.product];
+        out.push_str(&format!(
+            "{} ({}); concentration: {}\n",
+            p.name,
+            p.id,
+            b.concentration.words(p)
+        ));
+        let mut t = comfy_table::Table::new();
+        t.load_style(presets::ASCII_MARKDOWN);
+        let [dose_h, vol_h, cum_h] = unit_headers(p, b.concentration);
+        let mut header = vec![
+            "Patient".to_string(),
+            "Arm".to_string(),
+            "Component".to_string(),
+            "Dose n/N".to_string(),
+            "Weight (kg)".to_string(),
+            per_kg_header(p),
+            dose_h,
+            vol_h,
+            cum_h,
+            "Flags".to_string(),
+        ];
+        if with_trial {
+            header.insert(0, "Trial".to_string());
+        }
+        t.set_header(header);
+        for l in &b.lines {
+            let mut row = vec![
+                l.patient_id.clone(),
+                l.arm_id.clone(),
+                l.component.clone(),
+                format!("{}/{}", l.occurrence, l.occurrences),
+                weight_words(l),
+                per_kg_words(l),
+                exact(p, l.dose),
+                volume(l.volume_ml, "no concentration known"),
+                l.cumulative.map(|c| exact(p, c)).unwrap_or_default(),
+                flags(l),
+            ];
+            if with_trial {
+                row.insert(0, s.trial.id.clone());
+            }
+            t.add_row(row);
+        }
+        let shift = usize::from(with_trial);
+        for c in [4, 5, 6, 7, 8] {
+            if let Some(col) = t.column_mut(c + shift) {
+                col.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+        out.push_str(&t.to_string());
+        out.push_str(&format!("\nDay total: {}\n", total_words(p, b)));
+    }
+    for r in arm_rules(s.trial, d) {
+        out.push_str(&format!("Rule: {r}\n"));
+    }
+    if !d.held.is_empty() {
+        out.push_str(HELD_HEADING);
+        out.push('\n');
+        for (product, l) in &d.held {
+            out.push_str(&format!(
+                "- {}\n",
+                held_words(&s.trial.products[*product], l)
+            ));
+        }
+    }
 }
 
 /// The rules of the arms whose doses are on a day's page (their notes in the record's
@@ -370,6 +462,8 @@ impl<'a> SheetRow<'a> {
 pub struct SheetCells<'a> {
     pub row: SheetRow<'a>,
     pub product: &'a Product,
+    /// The trial the row is of.
+    pub trial: &'a str,
 }
 
 impl SheetCells<'_> {
@@ -390,7 +484,7 @@ fn ml(v: Option<f64>) -> String {
 }
 
 /// The sheet CSV's columns, each named beside its cell.
-pub fn columns<'a>() -> [Col<SheetCells<'a>>; 26] {
+pub fn columns<'a>() -> [Col<SheetCells<'a>>; 27] {
     [
         col("line", |c| {
             match c.row {
@@ -463,29 +557,52 @@ pub fn columns<'a>() -> [Col<SheetCells<'a>>; 26] {
         col("closed_day", |c| {
             inert(c.row.day().closure.as_deref().unwrap_or_default()).into_owned()
         }),
+        // Last, so that a script reading the columns before it by place still works.
+        col("trial_id", |c| inert(c.trial).into_owned()),
     ]
 }
 
 /// The sheet's CSV rows, in the order printed: each day's blocks (their doses, then the
 /// day total), then the day's held doses.
 pub fn csv_rows<'a>(s: &'a Sheet) -> impl Iterator<Item = SheetCells<'a>> {
-    s.days.iter().flat_map(move |d| {
-        let blocks = d.blocks.iter().flat_map(move |b| {
-            let product = &s.trial.products[b.product];
-            b.lines
-                .iter()
-                .map(move |l| SheetRow::Dose(d, b, l))
-                .chain([SheetRow::Total(d, b)])
-                .map(move |row| SheetCells { row, product })
-        });
-        let held = d.held.iter().map(move |(p, l)| SheetCells {
-            row: SheetRow::Held(d, l),
-            product: &s.trial.products[*p],
-        });
-        blocks.chain(held)
-    })
+    s.days.iter().flat_map(move |d| day_rows(s, d))
+}
+
+/// A day's CSV rows of one trial: its blocks (their doses, then the day total), then its
+/// held doses.
+fn day_rows<'a>(s: &'a Sheet, d: &'a Day) -> impl Iterator<Item = SheetCells<'a>> {
+    let trial = s.trial.id.as_str();
+    let blocks = d.blocks.iter().flat_map(move |b| {
+        let product = &s.trial.products[b.product];
+        b.lines
+            .iter()
+            .map(move |l| SheetRow::Dose(d, b, l))
+            .chain([SheetRow::Total(d, b)])
+            .map(move |row| SheetCells {
+                row,
+                product,
+                trial,
+            })
+    });
+    let held = d.held.iter().map(move |(p, l)| SheetCells {
+        row: SheetRow::Held(d, l),
+        product: &s.trial.products[*p],
+        trial,
+    });
+    blocks.chain(held)
 }
 
 pub fn write_csv(s: &Sheet, out: impl Write) -> csv::Result<()> {
     write_csv_rows(out, &columns(), csv_rows(s))
+}
+
+/// Several trials' sheets for one site as one CSV: date by date, each trial's rows in
+/// turn (`trial_id` says whose). A day's total across the trials is left to the reader:
+/// each trial's product is its own lot.
+pub fn write_csv_combined(c: &Combined, out: impl Write) -> csv::Result<()> {
+    let days = c.days();
+    let rows = days
+        .iter()
+        .flat_map(|day| day.parts.iter().flat_map(|(s, d)| day_rows(s, d)));
+    write_csv_rows(out, &columns(), rows)
 }

@@ -13,12 +13,12 @@
 use maud::{Markup, html};
 
 use super::sheet::{
-    HELD_HEADING, arm_rules, closed_words, day_heading, exact_parts, flags, held_words,
-    per_kg_header, per_kg_words, total_words, unit_headers, volume,
+    HELD_HEADING, all_trials_totals, arm_rules, closed_words, combined_scope, day_heading,
+    exact_parts, flags, held_words, per_kg_header, per_kg_words, total_words, unit_headers, volume,
 };
 use crate::format::sci;
 use crate::manifest::Input;
-use crate::sheet::{Block, Concentration, Day, Line, Sheet};
+use crate::sheet::{Block, Combined, Concentration, Day, Line, Sheet, SiteDay};
 
 const STYLE: &str = "
 @page { size: A4; margin: 12mm; }
@@ -34,6 +34,7 @@ th, td { border: 1px solid #333; padding: 1.2mm 1mm; text-align: left; vertical-
 th { background: #eee; font-weight: 600; }
 tr.caption th { background: #fff; font-weight: 400; border: none; border-bottom: 1px solid #333; padding-left: 0; }
 td.pid { white-space: nowrap; }
+td.trial { font-size: 7.5pt; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.doses { table-layout: fixed; font-size: 9pt; }
 table.doses th, table.doses td { overflow-wrap: break-word; }
@@ -85,6 +86,9 @@ fn signatures() -> Markup {
 
 /// The doses table's columns, in per cent of the page's width.
 const WIDTHS: [u32; 10] = [12, 9, 5, 9, 9, 12, 10, 12, 14, 8];
+
+/// The same with a Trial column first, on a site's sheet across trials.
+const WIDTHS_TRIAL: [u32; 11] = [12, 8, 9, 5, 7, 8, 11, 10, 11, 10, 9];
 
 /// The footer: what the sheet is made from.
 fn made_footer(inputs: &[Input]) -> Markup {
@@ -143,7 +147,7 @@ fn day_page(s: &Sheet, scope: &[String], d: &Day, made: &Markup) -> Markup {
             }
             @for (k, b) in d.blocks.iter().enumerate() {
                 @let last = k + 1 == d.blocks.len();
-                (block(s, d, b, last.then_some(&tail)))
+                (block(s, d, b, last.then_some(&tail), false))
             }
             @if d.blocks.is_empty() { (tail) }
         }
@@ -152,6 +156,15 @@ fn day_page(s: &Sheet, scope: &[String], d: &Day, made: &Markup) -> Markup {
 
 /// What ends a day's page: its rules, its held doses, the signatures and the footer.
 fn day_tail(s: &Sheet, d: &Day, made: &Markup) -> Markup {
+    html! {
+        (rules_and_held(s, d))
+        @if !d.blocks.is_empty() { (signatures()) }
+        (made)
+    }
+}
+
+/// A trial's rules and held doses of a day.
+fn rules_and_held(s: &Sheet, d: &Day) -> Markup {
     html! {
         @for r in arm_rules(s.trial, d) { p.warn { "Rule: " (r) } }
         @if !d.held.is_empty() {
@@ -162,20 +175,89 @@ fn day_tail(s: &Sheet, d: &Day, made: &Markup) -> Markup {
                 }
             }
         }
-        @if !d.blocks.is_empty() { (signatures()) }
+    }
+}
+
+/// Several trials' sheets for one site as one printable page per date: every trial's
+/// doses (a Trial column on each row), the day's totals across the trials, one pair of
+/// signature lines.
+pub fn render_combined(c: &Combined, inputs: &[Input]) -> String {
+    let scope = combined_scope(c);
+    let made = made_footer(inputs);
+    let days = c.days();
+    let body = html! {
+        @if days.is_empty() {
+            section.day {
+                h1 { "Preparation sheet" }
+                @for line in &scope { p { (line) } }
+                p.warn { "No dose to prepare." }
+                (made)
+            }
+        }
+        @for day in &days { (site_day_page(&scope, day, &made)) }
+    };
+    let ids: Vec<&str> = c.sheets.iter().map(|s| s.trial.id.as_str()).collect();
+    let range = c.sheets.first().map(Sheet::range_words).unwrap_or_default();
+    let title = format!("{} preparation sheet, {range}", ids.join(", "));
+    crate::report::styled_page(&title, STYLE, body)
+}
+
+/// One date and site's page (or pages) across the trials: each trial's blocks in turn;
+/// the last one's last dose keeps the day's totals, the signatures and the footer with it.
+fn site_day_page(scope: &[String], day: &SiteDay, made: &Markup) -> Markup {
+    let (_, first) = day.parts[0];
+    let n = day.parts.len();
+    let tail = html! {
+        (rules_and_held(day.parts[n - 1].0, day.parts[n - 1].1))
+        @for t in all_trials_totals(day) { p { b { (t) } } }
+        @if day.has_doses() { (signatures()) }
         (made)
+    };
+    html! {
+        section.day {
+            h1 { "Preparation sheet: " (day_heading(first)) }
+            @if let Some(c) = day.parts.iter().find_map(|(_, d)| closed_words(d)) {
+                p.closed { (c) }
+            }
+            p {
+                "Trials: "
+                @for (k, (s, _)) in day.parts.iter().enumerate() {
+                    @if k > 0 { "; " }
+                    b { (s.trial.id) } ": " (s.trial.title)
+                }
+                br; "Site: " b { (first.site) }
+                @for line in scope.iter().filter(|l| l.contains(": Overdue: ") || l.contains(": Held: ") || l.contains(": Administration record")) {
+                    br; span.warn { (line) }
+                }
+            }
+            @for (k, (s, d)) in day.parts.iter().enumerate() {
+                @let last_part = k + 1 == n;
+                @for (j, b) in d.blocks.iter().enumerate() {
+                    @let last = last_part && j + 1 == d.blocks.len();
+                    (block(s, d, b, last.then_some(&tail), true))
+                }
+                @if !last_part { (rules_and_held(s, d)) }
+                @if last_part && d.blocks.is_empty() { (tail) }
+            }
+        }
     }
 }
 
 /// One product's doses of a day: its lot and concentration lines, then its table; the
 /// day's last block ends with `tail`, kept on one page with its last dose.
-fn block(s: &Sheet, d: &Day, b: &Block, tail: Option<&Markup>) -> Markup {
+/// With `with_trial`, a Trial column first (a site's sheet across trials).
+fn block(s: &Sheet, d: &Day, b: &Block, tail: Option<&Markup>, with_trial: bool) -> Markup {
     let p = &s.trial.products[b.product];
     let [dose_h, _, cum_h] = unit_headers(p, b.concentration);
-    let cols = WIDTHS.len();
+    let widths: &[u32] = if with_trial { &WIDTHS_TRIAL } else { &WIDTHS };
+    let cols = widths.len();
+    let trial = with_trial.then_some(s.trial.id.as_str());
     let (rest, last) = b.lines.split_at(b.lines.len().saturating_sub(1));
     html! {
-        h2 { "Product: " (p.name) " (" code { (p.id) } ")" }
+        h2 {
+            @if let Some(t) = trial { "Trial " (t) ": " }
+            "Product: " (p.name) " (" code { (p.id) } ")"
+        }
         table.fill {
             tr { th { "Lot number" } td.blank {} th { "Expiry" } td.blank {} }
             tr {
@@ -190,12 +272,19 @@ fn block(s: &Sheet, d: &Day, b: &Block, tail: Option<&Markup>) -> Markup {
         }
         table.doses {
             colgroup {
-                @for w in WIDTHS { col style={ "width:" (w) "%" }; }
+                @for w in widths { col style={ "width:" (w) "%" }; }
             }
             thead {
                 // Repeated on a page a long day runs on to, with the day and product.
-                tr.caption { th colspan=(cols) { (day_heading(d)) ": " (p.id) } }
+                tr.caption {
+                    th colspan=(cols) {
+                        (day_heading(d)) ": "
+                        @if let Some(t) = trial { (t) " " }
+                        (p.id)
+                    }
+                }
                 tr {
+                    @if with_trial { th { "Trial" } }
                     th { "Patient" } th { "Arm, component" } th { "Dose n/N" }
                     th { "Weight (kg)" } th { (per_kg_header(p)) }
                     th { (dose_h) }
@@ -208,10 +297,10 @@ fn block(s: &Sheet, d: &Day, b: &Block, tail: Option<&Markup>) -> Markup {
                     th { (cum_h) } th { "Flags" } th { "Prepared ✓" }
                 }
             }
-            @if !rest.is_empty() { tbody { @for l in rest { (dose_row(p, l)) } } }
+            @if !rest.is_empty() { tbody { @for l in rest { (dose_row(p, l, trial)) } } }
             // The last dose, the total and the day's tail: never split across pages.
             tbody.end {
-                @for l in last { (dose_row(p, l)) }
+                @for l in last { (dose_row(p, l, trial)) }
                 tr.total { td colspan=(cols) { "Day total: " (total_words(p, b)) } }
                 @if let Some(tail) = tail {
                     tr { td.tail colspan=(cols) { (tail) } }
@@ -221,10 +310,11 @@ fn block(s: &Sheet, d: &Day, b: &Block, tail: Option<&Markup>) -> Markup {
     }
 }
 
-/// A dose's row.
-fn dose_row(p: &crate::model::Product, l: &Line) -> Markup {
+/// A dose's row, with its trial first when given.
+fn dose_row(p: &crate::model::Product, l: &Line, trial: Option<&str>) -> Markup {
     html! {
         tr {
+            @if let Some(t) = trial { td.trial { (t) } }
             td.pid { b { (l.patient_id) } }
             td { (l.arm_id) br; (l.component) }
             td.num { (l.occurrence) "/" (l.occurrences) }

@@ -258,3 +258,53 @@ fn a_busy_weeks_rows_print_whole_a_page_a_day_within_the_margins() {
     no_footer_only_page(&pages);
     assert_eq!(browser::outside_margins(&pages, 34.0), Vec::<String>::new());
 }
+
+#[test]
+fn a_site_day_across_two_trials_keeps_its_signatures_with_its_last_dose() {
+    // Two trials at GZ-SYSU3 on Mon 2026-09-07: 4 uc_msc doses of NCT04822922, then
+    // NCT01724398's 4 uc_msc doses and 2 plasma exchanges, on one sheet.
+    let dir = tempfile::tempdir().unwrap();
+    let files = crate::prep::two_trials(dir.path());
+    let [a, b] = files.each_ref().map(|f| f.to_str().unwrap());
+    let (pages, rows) = printed(
+        dir.path(),
+        &[a, b, "--site", "GZ-SYSU3", "--date", "2026-09-07"],
+    );
+    assert_eq!(rows.len(), 10, "{rows:?}");
+    for r in &rows {
+        let k = page_of(&pages, &format!(" {} ", r["patient_id"]));
+        assert!(
+            pages[k].text.contains(&r["trial_id"]),
+            "{}'s trial is not on its page",
+            r["patient_id"]
+        );
+    }
+    // The last dose printed is the last trial's last one: the day's totals across the
+    // trials and the one pair of signature lines are on its page.
+    let last = rows.last().unwrap();
+    let page = page_of(&pages, &format!(" {} ", last["patient_id"]));
+    let last_page = pages
+        .iter()
+        .rposition(|p| p.text.contains(&format!(" {} ", last["patient_id"])))
+        .unwrap();
+    for what in [
+        "All trials' total (cells)",
+        "Prepared by",
+        "Checked by",
+        "Date and",
+    ] {
+        assert!(
+            (page..=last_page).contains(&page_of(&pages, what)),
+            "'{what}' is not on the last dose's page"
+        );
+    }
+    assert_eq!(
+        pages
+            .iter()
+            .filter(|p| p.text.contains("Checked by"))
+            .count(),
+        1
+    );
+    no_footer_only_page(&pages);
+    assert_eq!(browser::outside_margins(&pages, 34.0), Vec::<String>::new());
+}
