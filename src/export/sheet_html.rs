@@ -85,7 +85,7 @@ fn signatures() -> Markup {
 }
 
 /// The doses table's columns, in per cent of the page's width.
-const WIDTHS: [u32; 10] = [12, 9, 5, 9, 9, 12, 10, 12, 14, 8];
+const WIDTHS: [u32; 10] = [11, 11, 6, 7, 9, 12, 9, 12, 14, 9];
 
 /// The same with a Trial column first, on a site's sheet across trials.
 const WIDTHS_TRIAL: [u32; 11] = [12, 8, 9, 5, 7, 8, 11, 10, 11, 10, 9];
