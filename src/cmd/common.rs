@@ -433,13 +433,12 @@ pub fn warn_closed_days(cohort: &Cohort) {
                     if !recorded {
                         cohort.expand(i, &mut events);
                     }
-                    let who = format!(
-                        "{}:{}: patient {}",
-                        cohort.roster_path.display(),
-                        e.line,
-                        e.id
+                    notes.name(
+                        cal,
+                        &patient_at(cohort, e),
+                        &cohort.trial.arms[e.arm as usize],
+                        &events,
                     );
-                    notes.name(cal, &who, &cohort.trial.arms[e.arm as usize], &events);
                 }
             }
             notes
@@ -699,6 +698,16 @@ pub fn warn_horizon(f: &forecast::Forecast) {
             );
         }
     }
+}
+
+/// A patient as a warning names them: the roster's file and line, and the id.
+pub fn patient_at(cohort: &Cohort, e: &dosesim::roster::Entry) -> String {
+    format!(
+        "{}:{}: patient {}",
+        cohort.roster_path.display(),
+        e.line,
+        e.id
+    )
 }
 
 #[cfg(test)]

@@ -206,30 +206,17 @@ fn write_combined(
             }
         }
     }
-    let _lock = match &args.out {
-        Some(out) => {
-            reads(args)
-                .inputs(&inputs)
-                .check_file(out, "--out")
-                .map_err(InputError::one)?;
-            dosesim::write::lock_out_file(out)?
-        }
-        None => Vec::new(),
-    };
-    let bytes = match format {
-        SheetFormat::Table => sheet::table_combined(made).into_bytes(),
-        SheetFormat::Csv => {
-            let mut buf = Vec::new();
-            sheet::write_csv_combined(made, &mut buf)?;
-            buf
-        }
-        SheetFormat::Html => sheet_html::render_combined(made, &inputs).into_bytes(),
-    };
-    match &args.out {
-        Some(path) => dosesim::write::atomic(path, &bytes)?,
-        None => dosesim::write::stdout(&bytes)?,
-    }
-    Ok(())
+    write_out(args, &inputs, |inputs| {
+        Ok(match format {
+            SheetFormat::Table => sheet::table_combined(made).into_bytes(),
+            SheetFormat::Csv => {
+                let mut buf = Vec::new();
+                sheet::write_csv_combined(made, &mut buf)?;
+                buf
+            }
+            SheetFormat::Html => sheet_html::render_combined(made, inputs).into_bytes(),
+        })
+    })
 }
 
 /// The line on stderr that says what the site's sheet holds, across the trials.
@@ -390,25 +377,37 @@ fn write_sheet(
     // The files the inputs led to (a site calendar's holiday files), before anything is
     // written; then the folder is locked, as long as the sheet takes to write.
     let inputs = dosesim::bundle::inputs_of(cohort)?;
+    write_out(args, &inputs, |inputs| {
+        Ok(match format {
+            SheetFormat::Table => sheet::table(made).into_bytes(),
+            SheetFormat::Csv => {
+                let mut buf = Vec::new();
+                sheet::write_csv(made, &mut buf)?;
+                buf
+            }
+            SheetFormat::Html => sheet_html::render(made, inputs).into_bytes(),
+        })
+    })
+}
+
+/// Checks `--out` against every file the sheet was made from, locks it, and writes the
+/// sheet `render` makes there (or to stdout without `--out`).
+fn write_out(
+    args: &PrepArgs,
+    inputs: &[dosesim::manifest::Input],
+    render: impl FnOnce(&[dosesim::manifest::Input]) -> Result<Vec<u8>>,
+) -> Result<()> {
     let _lock = match &args.out {
         Some(out) => {
             reads(args)
-                .inputs(&inputs)
+                .inputs(inputs)
                 .check_file(out, "--out")
                 .map_err(InputError::one)?;
             dosesim::write::lock_out_file(out)?
         }
         None => Vec::new(),
     };
-    let bytes = match format {
-        SheetFormat::Table => sheet::table(made).into_bytes(),
-        SheetFormat::Csv => {
-            let mut buf = Vec::new();
-            sheet::write_csv(made, &mut buf)?;
-            buf
-        }
-        SheetFormat::Html => sheet_html::render(made, &inputs).into_bytes(),
-    };
+    let bytes = render(inputs)?;
     match &args.out {
         Some(path) => dosesim::write::atomic(path, &bytes)?,
         None => dosesim::write::stdout(&bytes)?,
@@ -503,13 +502,12 @@ fn warn_closed(cohort: &Cohort, request: &Request) {
         }
         cohort.expand(i, &mut events);
         events.retain(|ev| in_range(ev.date));
-        let who = format!(
-            "{}:{}: patient {}",
-            cohort.roster_path.display(),
-            e.line,
-            e.id
+        notes.add(
+            cal,
+            &super::common::patient_at(cohort, e),
+            &cohort.trial.arms[e.arm as usize],
+            &events,
         );
-        notes.add(cal, &who, &cohort.trial.arms[e.arm as usize], &events);
     }
     notes.print(Some(&cohort.trial.id));
 }
