@@ -301,7 +301,7 @@ impl PlacedNotes {
         });
         if self.moved > 0 {
             eprintln!(
-                "note: {whose}{} moved off days their site is closed (the planned_date, shift_days and flags columns say which)",
+                "note: {whose}{} moved off days their site is closed (their planned_date and flags columns say which)",
                 count(self.moved, "event")
             );
         }
