@@ -25,6 +25,7 @@ pub mod chart;
 pub(crate) mod checker;
 pub mod cohort;
 pub mod csv_in;
+pub mod db;
 pub mod describe;
 pub mod digest;
 pub mod error;

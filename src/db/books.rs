@@ -1,0 +1,917 @@
+//! A trial's books in the database: the roster and the record a command works from, made
+//! from the trial's entries (each correction in the place of what it corrects, each voided
+//! entry left out) and checked by the same readers as the CSV files; and what goes in:
+//! imports of CSV files, entries added, corrected and voided, each checked with the whole
+//! book before it is kept.
+//!
+//! The readers check CSV text, so a book is written as CSV text whose line numbers are
+//! the entries' numbers (entry 17 on line 17; the header on line 1, entry 1 being the
+//! database's own): a problem the reader finds on a line is a problem of that entry, and
+//! is said so ([`entry_words`]).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use chrono::NaiveDate;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::entry::{Action, Book, Entry, Fields, RECORD_FIELDS, ROSTER_FIELDS};
+use super::{Db, Filter, Head, Store, Writer};
+
+use crate::error::{InputError, Problem};
+use crate::model::Trial;
+use crate::record::Log;
+use crate::roster::Roster;
+
+/// A trial's roster and record as of one moment of the database.
+#[derive(Debug, Clone)]
+pub struct Books {
+    pub trial_id: String,
+    /// How messages name the roster: "dosesim.db (roster of NCT01724398)".
+    pub roster_label: PathBuf,
+    /// The roster as CSV, each patient on the line of its entry.
+    pub roster_csv: Vec<u8>,
+    /// The roster's patients (entries in effect).
+    pub patients: usize,
+    /// How messages name the record.
+    pub record_label: PathBuf,
+    /// The record as CSV (the log's columns), each row on the line of its entry.
+    pub record_csv: Vec<u8>,
+    /// The record's rows in effect.
+    pub rows: usize,
+    /// Corrections and voids of this trial's entries.
+    pub corrections: usize,
+    /// The database's last entry when the books were read.
+    pub head: Option<Head>,
+}
+
+/// The trial's books, as the database holds them now.
+pub fn load(db: &mut Db, trial_id: &str) -> Result<Books> {
+    let label = db.label().to_string();
+    db.read(|s| read(s, &label, trial_id))
+}
+
+/// The trial's books, read in the transaction of `s`.
+pub fn read(s: &mut dyn Store, db_label: &str, trial_id: &str) -> Result<Books> {
+    let head = s.head()?.map(|(id, hash)| Head { id, hash });
+    let superseded = superseded(s, trial_id)?;
+    let roster = write_book(s, trial_id, Book::Roster, &superseded)?;
+    let record = write_book(s, trial_id, Book::Record, &superseded)?;
+    Ok(Books {
+        trial_id: trial_id.to_string(),
+        roster_label: label(db_label, "roster", trial_id),
+        roster_csv: roster.csv,
+        patients: roster.rows,
+        record_label: label(db_label, "record", trial_id),
+        record_csv: record.csv,
+        rows: record.rows,
+        corrections: superseded.len(),
+        head,
+    })
+}
+
+/// "dosesim.db (record of NCT01724398)".
+pub fn label(db_label: &str, book: &str, trial_id: &str) -> PathBuf {
+    PathBuf::from(format!("{db_label} ({book} of {trial_id})"))
+}
+
+/// The trial's entries that a later correction or void takes the place of.
+fn superseded(s: &mut dyn Store, trial_id: &str) -> Result<FxHashSet<i64>> {
+    let mut out = FxHashSet::default();
+    s.scan(&Filter::trial(trial_id).superseding(), &mut |e| {
+        if let Some(id) = e.fields.supersedes {
+            out.insert(id);
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// A book written as CSV.
+struct Written {
+    csv: Vec<u8>,
+    rows: usize,
+}
+
+/// The entries of `book` in effect, as CSV with each on the line of its number.
+fn write_book(
+    s: &mut dyn Store,
+    trial_id: &str,
+    book: Book,
+    superseded: &FxHashSet<i64>,
+) -> Result<Written> {
+    let mut csv = Vec::new();
+    let names: &[&str] = match book {
+        Book::Roster => &ROSTER_FIELDS,
+        _ => &RECORD_FIELDS,
+    };
+    csv.extend_from_slice(b"patient_id");
+    for n in names {
+        csv.push(b',');
+        csv.extend_from_slice(n.as_bytes());
+    }
+    csv.push(b'\n');
+    let mut line: i64 = 2;
+    let mut rows = 0;
+    let mut any_site = false;
+    s.scan(&Filter::trial(trial_id).book(book), &mut |e| {
+        if e.fields.action() == Action::Void || superseded.contains(&e.id) {
+            return Ok(());
+        }
+        while line < e.id {
+            csv.push(b'\n');
+            line += 1;
+        }
+        cell(&mut csv, &e.fields.patient_id);
+        for v in &e.fields.values[..names.len()] {
+            csv.push(b',');
+            cell(&mut csv, v);
+        }
+        any_site |= book == Book::Roster && !e.fields.values[3].is_empty();
+        csv.push(b'\n');
+        line += 1;
+        rows += 1;
+        Ok(())
+    })?;
+    if book == Book::Roster && !any_site {
+        csv = without_site(&csv);
+    }
+    Ok(Written { csv, rows })
+}
+
+/// A CSV cell: quoted when it holds a comma or a quote; a line break (a note typed over
+/// two lines) is read as a space, so that each entry stays on its own line.
+fn cell(out: &mut Vec<u8>, v: &str) {
+    if v.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+        out.push(b'"');
+        for ch in v.chars() {
+            match ch {
+                '"' => out.extend_from_slice(b"\"\""),
+                '\n' | '\r' => out.push(b' '),
+                c => {
+                    let mut b = [0; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+                }
+            }
+        }
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(v.as_bytes());
+    }
+}
+
+/// A roster without its `site` column, when no patient names a site (every row then ends
+/// in the empty site's comma).
+fn without_site(csv: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(csv.len());
+    let mut lines = csv.split_inclusive(|&b| b == b'\n');
+    if let Some(h) = lines.next() {
+        out.extend_from_slice(h.strip_suffix(b",site\n").unwrap_or(h));
+        if !h.ends_with(b",site\n") {
+            return csv.to_vec();
+        }
+        out.push(b'\n');
+    }
+    for l in lines {
+        match l.strip_suffix(b",\n") {
+            Some(row) => {
+                out.extend_from_slice(row);
+                out.push(b'\n');
+            }
+            None => out.extend_from_slice(l),
+        }
+    }
+    out
+}
+
+/// A reader's words about a book's line made words about its entry: "LABEL:17: ..."
+/// becomes "LABEL, entry 17: ..." and "(line 17)" "(entry 17)".
+pub fn entry_words(text: &str, label: &Path) -> String {
+    let l = label.display().to_string();
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut rest = text;
+    while let Some(k) = rest.find(&format!("{l}:")) {
+        let after = &rest[k + l.len() + 1..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            out.push_str(&rest[..k + l.len() + 1]);
+            rest = after;
+            continue;
+        }
+        out.push_str(&rest[..k]);
+        out.push_str(&format!("{l}, entry {}", &after[..digits]));
+        rest = &after[digits..];
+    }
+    out.push_str(rest);
+    replace_line_words(&out)
+}
+
+/// "line 17" (a reader's reference to another row) as "entry 17".
+fn replace_line_words(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(k) = rest.find("line ") {
+        let after = &rest[k + 5..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        out.push_str(&rest[..k]);
+        out.push_str(if digits > 0 { "entry " } else { "line " });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A reader's problems about a book as problems about its entries: the line becomes the
+/// entry's number, said as such.
+pub fn entry_problems(e: InputError, label: &Path) -> InputError {
+    let problems = e
+        .problems
+        .into_iter()
+        .map(|p| entry_problem(p, label))
+        .collect();
+    InputError {
+        problems,
+        unlisted: e.unlisted,
+    }
+}
+
+fn entry_problem(p: Problem, label: &Path) -> Problem {
+    if p.file.as_deref() != Some(label) {
+        return p;
+    }
+    let file = match p.line {
+        Some(l) if l > 1 => PathBuf::from(format!("{}, entry {l}", label.display())),
+        _ => label.to_path_buf(),
+    };
+    Problem {
+        file: Some(file),
+        line: None,
+        field: p.field,
+        message: replace_line_words(&p.message),
+    }
+}
+
+impl Books {
+    /// The roster as its reader gives it, problems on lines (the entries' numbers).
+    fn roster_raw(&self, trial: &Trial) -> Result<Roster, InputError> {
+        if self.patients == 0 {
+            return Err(InputError::one(Problem::new(
+                &self.roster_label,
+                format!(
+                    "the database has no roster for {}: import it first (dosesim roster import {} ROSTER.csv)",
+                    self.trial_id, self.trial_id
+                ),
+            )));
+        }
+        crate::roster::parse(&self.roster_label, self.roster_csv.clone(), trial)
+    }
+
+    /// The record as its reader gives it, problems on lines (the entries' numbers).
+    fn record_raw(
+        &self,
+        trial: &Trial,
+        roster: &Roster,
+        as_of: Option<NaiveDate>,
+    ) -> Result<Log, InputError> {
+        crate::record::parse(&self.record_label, self.record_csv.clone(), trial, roster, as_of, false)
+    }
+
+    /// The roster, checked against the trial (its warnings naming entries).
+    pub fn roster(&self, trial: &Trial) -> Result<Roster, InputError> {
+        let mut r = self
+            .roster_raw(trial)
+            .map_err(|e| entry_problems(e, &self.roster_label))?;
+        for w in r
+            .warnings
+            .iter_mut()
+            .chain(&mut r.id_warnings)
+            .chain(&mut r.date_warnings)
+            .chain(&mut r.site_warnings)
+        {
+            *w = entry_words(w, &self.roster_label);
+        }
+        Ok(r)
+    }
+
+    /// The record, checked against the trial and the roster, complete to `as_of` (its
+    /// latest date when `None`).
+    pub fn record(
+        &self,
+        trial: &Trial,
+        roster: &Roster,
+        as_of: Option<NaiveDate>,
+    ) -> Result<Log, InputError> {
+        let mut log = self
+            .record_raw(trial, roster, as_of)
+            .map_err(|e| entry_problems(e, &self.record_label))?;
+        for w in &mut log.warnings {
+            *w = entry_words(w, &self.record_label);
+        }
+        Ok(log)
+    }
+
+    /// The roster and the record, both checked (every problem of both at once).
+    pub fn check(&self, trial: &Trial) -> Result<(Roster, Log), InputError> {
+        let roster = self.roster(trial)?;
+        let log = self.record(trial, &roster, None)?;
+        Ok((roster, log))
+    }
+}
+
+impl Filter {
+    /// Only the entries that supersede another.
+    pub fn superseding(mut self) -> Filter {
+        self.superseding = true;
+        self
+    }
+}
+
+/// A CSV file's rows as typed (trimmed), in the order of `columns` (a missing optional
+/// column reads as empty), each with its line. The file has been checked by its reader.
+pub fn raw_rows<const N: usize>(
+    path: &Path,
+    bytes: &[u8],
+    columns: [&str; N],
+) -> Result<Vec<(usize, [String; N])>, InputError> {
+    let header = crate::csv_in::Header::read(path, bytes)?;
+    let at: [Option<usize>; N] = std::array::from_fn(|k| header.find(columns[k]));
+    let mut rows = crate::csv_in::whole(bytes).rows();
+    let mut row = csv::ByteRecord::new();
+    let mut out = Vec::new();
+    while let Some(r) = rows.read(&mut row) {
+        let line = r.map_err(|u| {
+            InputError::one(Problem::new(path, u.error.to_string()).at(u.line))
+        })?;
+        if crate::csv_in::is_blank(&row) {
+            continue;
+        }
+        let cells: [String; N] = std::array::from_fn(|k| {
+            at[k]
+                .and_then(|i| row.get(i))
+                .and_then(|c| std::str::from_utf8(c).ok())
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        });
+        out.push((line, cells));
+    }
+    Ok(out)
+}
+
+/// What an import did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Imported {
+    /// Entries added.
+    pub added: usize,
+    /// Rows already in the database (the same patient and fields), not added again.
+    pub already: usize,
+    /// The first and last entry added.
+    pub first: Option<i64>,
+    pub last: Option<i64>,
+}
+
+/// A refused change: bad input (exit 2), or the database failing (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error("{0}")]
+    Input(#[from] InputError),
+    #[error("{0:#}")]
+    Db(#[from] anyhow::Error),
+}
+
+impl Refused {
+    /// As a command's error: bad input stays bad input (exit 2).
+    pub fn into_anyhow(self) -> anyhow::Error {
+        match self {
+            Refused::Input(e) => anyhow::Error::new(e),
+            Refused::Db(e) => e,
+        }
+    }
+}
+
+/// Imports a roster file into the trial's roster, in one transaction: every row checked
+/// with the roster already there; a patient already there with the same fields is not
+/// added again; one there with other fields is refused (correct that entry instead).
+pub fn import_roster(
+    db: &mut Db,
+    trial: &Trial,
+    file: &Path,
+    bytes: Vec<u8>,
+    by: &str,
+) -> Result<(Imported, Head), Refused> {
+    let name = display_name(file);
+    let raw = raw_rows(file, &bytes, ["patient_id", "arm", "weight_kg", "start_date", "site"])?;
+    // The file on its own first: its problems with its own lines.
+    crate::roster::parse(file, bytes, trial)?;
+    let label = db.label().to_string();
+    let trial_id = trial.id.clone();
+    let mut result = None;
+    let (_, head) = db.write(by, |w| {
+        let existing = roster_rows(w.store()?, &trial_id)?;
+        let mut lines = Vec::new();
+        let mut problems = Vec::new();
+        let mut imported = Imported {
+            added: 0,
+            already: 0,
+            first: None,
+            last: None,
+        };
+        for (line, cells) in &raw {
+            let [id, rest @ ..] = cells;
+            if let Some((entry, had)) = existing.get(id.as_str()) {
+                if had == rest {
+                    imported.already += 1;
+                } else {
+                    problems.push(
+                        Problem::new(file, format!(
+                            "patient {id} is already on the roster in {label} (entry {entry}: {}) with other values: a roster entry is never replaced by an import; correct it with dosesim record correct {entry} --reason \"...\"",
+                            describe_roster(had)
+                        ))
+                        .at(Some(*line))
+                        .field("patient_id"),
+                    );
+                }
+                continue;
+            }
+            let mut values: [String; 6] = Default::default();
+            for (k, v) in rest.iter().enumerate() {
+                values[k].clone_from(v);
+            }
+            let id_new = w.append(Fields {
+                trial_id: trial_id.clone(),
+                book: Some(Book::Roster),
+                action: Some(Action::Add),
+                patient_id: id.clone(),
+                values,
+                source: format!("import of {name} line {line}"),
+                ..Fields::default()
+            })?;
+            lines.push((id_new, *line));
+            imported.first.get_or_insert(id_new);
+            imported.last = Some(id_new);
+            imported.added += 1;
+        }
+        InputError::check(problems)?;
+        check_after(w, &label, trial, &New::File(file, lines))?;
+        result = Some(imported);
+        Ok(())
+    })
+    .map_err(unwrap_input)?;
+    Ok((result.expect("set by the write"), head))
+}
+
+/// The trial's roster entries in effect, by patient: (entry, [arm, weight, start, site]).
+fn roster_rows(
+    s: &mut dyn Store,
+    trial_id: &str,
+) -> Result<FxHashMap<String, (i64, [String; 4])>> {
+    let superseded = superseded(s, trial_id)?;
+    let mut out = FxHashMap::default();
+    s.scan(&Filter::trial(trial_id).book(Book::Roster), &mut |e| {
+        if e.fields.action() == Action::Void || superseded.contains(&e.id) {
+            return Ok(());
+        }
+        let v = &e.fields.values;
+        out.insert(
+            e.fields.patient_id.clone(),
+            (e.id, [v[0].clone(), v[1].clone(), v[2].clone(), v[3].clone()]),
+        );
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn describe_roster(v: &[String; 4]) -> String {
+    let mut s = format!("arm {}, {} kg, starting {}", v[0], v[1], v[2]);
+    if !v[3].is_empty() {
+        s.push_str(&format!(", site {}", v[3]));
+    }
+    s
+}
+
+/// Imports a record file (the CSV log's columns) into the trial's record, in one
+/// transaction: the file checked on its own, then with the record already there; a row
+/// already there (the same patient and fields) is not added again.
+pub fn import_record(
+    db: &mut Db,
+    trial: &Trial,
+    file: &Path,
+    bytes: Vec<u8>,
+    by: &str,
+) -> Result<(Imported, Head), Refused> {
+    let name = display_name(file);
+    let label = db.label().to_string();
+    let trial_id = trial.id.clone();
+    let before = load(db, &trial_id)?;
+    let roster = before.roster(trial)?;
+    let raw = raw_rows(file, &bytes, crate::record::COLUMNS)?;
+    // The file on its own first: its problems with its own lines.
+    crate::record::parse(file, bytes, trial, &roster, None, false)?;
+    drop(roster);
+    let mut result = None;
+    let (_, head) = db
+        .write(by, |w| {
+            let existing = if before.rows > 0 {
+                record_rows(w.store()?, &trial_id)?
+            } else {
+                FxHashSet::default()
+            };
+            let mut lines = Vec::new();
+            let mut imported = Imported {
+                added: 0,
+                already: 0,
+                first: None,
+                last: None,
+            };
+            for (line, cells) in raw {
+                let [id, values @ ..] = cells;
+                let key = (id, values);
+                if !existing.is_empty() && existing.contains(&key) {
+                    imported.already += 1;
+                    continue;
+                }
+                let (id, values) = key;
+                let entry = w.append(Fields {
+                    trial_id: trial_id.clone(),
+                    book: Some(Book::Record),
+                    action: Some(Action::Add),
+                    patient_id: id,
+                    values,
+                    source: format!("import of {name} line {line}"),
+                    ..Fields::default()
+                })?;
+                if before.rows > 0 {
+                    lines.push((entry, line));
+                }
+                imported.first.get_or_insert(entry);
+                imported.last = Some(entry);
+                imported.added += 1;
+            }
+            // The file was checked on its own; with rows already there, it is checked
+            // again with them (the same occurrence given twice, say).
+            if before.rows > 0 {
+                check_after(w, &label, trial, &New::File(file, lines))?;
+            }
+            result = Some(imported);
+            Ok(())
+        })
+        .map_err(unwrap_input)?;
+    Ok((result.expect("set by the write"), head))
+}
+
+/// The record's rows in effect, as (patient, fields), to find a row imported twice.
+fn record_rows(s: &mut dyn Store, trial_id: &str) -> Result<FxHashSet<(String, [String; 6])>> {
+    let superseded = superseded(s, trial_id)?;
+    let mut out = FxHashSet::default();
+    s.scan(&Filter::trial(trial_id).book(Book::Record), &mut |e| {
+        if e.fields.action() != Action::Void && !superseded.contains(&e.id) {
+            out.insert((e.fields.patient_id.clone(), e.fields.values.clone()));
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Where the entries a write adds came from, to say a problem of theirs where the user
+/// typed it.
+pub enum New<'a> {
+    /// Rows of an imported file: (entry, the file's line).
+    File(&'a Path, Vec<(i64, usize)>),
+    /// One entry typed as command-line flags (`--date`, `--amount`, ...).
+    Flags(i64),
+}
+
+/// The books after the write's entries, checked: any problem refuses the write (it is
+/// rolled back). A problem of an entry the write adds is said of the file line or the
+/// flag it came from; any other of its entry.
+pub fn check_after(w: &mut Writer, label: &str, trial: &Trial, new: &New) -> Result<()> {
+    let after = read(w.store()?, label, &trial.id)?;
+    let place = |e: InputError, book_label: &Path| -> InputError {
+        let problems = e
+            .problems
+            .into_iter()
+            .map(|p| place_new(p, book_label, new))
+            .collect();
+        entry_problems(
+            InputError {
+                problems,
+                unlisted: e.unlisted,
+            },
+            book_label,
+        )
+    };
+    let roster = after.roster_raw(trial).map_err(|e| place(e, &after.roster_label))?;
+    after
+        .record_raw(trial, &roster, None)
+        .map_err(|e| place(e, &after.record_label))?;
+    Ok(())
+}
+
+/// A problem on a new entry's line, moved to where the entry came from.
+fn place_new(p: Problem, book_label: &Path, new: &New) -> Problem {
+    let Some(line) = p.line.filter(|_| p.file.as_deref() == Some(book_label)) else {
+        return p;
+    };
+    let entry = line as i64;
+    match new {
+        New::File(path, lines) => match lines.binary_search_by_key(&entry, |x| x.0) {
+            Ok(k) => Problem {
+                file: Some(path.to_path_buf()),
+                line: Some(lines[k].1),
+                field: p.field,
+                message: replace_line_words(&p.message),
+            },
+            Err(_) => p,
+        },
+        New::Flags(id) if *id == entry => Problem {
+            file: None,
+            line: None,
+            field: Some(format!(
+                "--{}",
+                p.field.as_deref().unwrap_or("entry").replace('_', "-")
+            )),
+            message: replace_line_words(&p.message),
+        },
+        New::Flags(_) => p,
+    }
+}
+
+/// An error from inside a write, its bad input kept as such.
+fn unwrap_input(e: anyhow::Error) -> Refused {
+    match e.downcast::<InputError>() {
+        Ok(i) => Refused::Input(i),
+        Err(e) => Refused::Db(e),
+    }
+}
+
+/// A file's name as an entry's source says it.
+fn display_name(file: &Path) -> String {
+    file.file_name()
+        .map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// Unused: the entries of a patient in id order (for `record history`).
+pub fn history(db: &mut Db, trial_id: &str, patient: &str) -> Result<Vec<Entry>> {
+    db.read(|s| {
+        let mut out = Vec::new();
+        let f = Filter {
+            trial: Some(trial_id.to_string()),
+            patient: Some(patient.to_string()),
+            ..Filter::default()
+        };
+        s.scan(&f, &mut |e| {
+            out.push(e.clone());
+            Ok(())
+        })?;
+        Ok(out)
+    })
+}
+
+/// The entry numbered `id`, if there is one.
+pub fn entry(db: &mut Db, id: i64) -> Result<Option<Entry>> {
+    db.read(|s| {
+        let mut found = None;
+        let f = Filter {
+            id: Some(id),
+            ..Filter::default()
+        };
+        s.scan(&f, &mut |e| {
+            found = Some(e.clone());
+            Ok(())
+        })?;
+        Ok(found)
+    })
+}
+
+/// A record row typed on the command line (`record add`): the patient and the log's
+/// other fields, [`RECORD_FIELDS`] in order.
+pub fn add_record(
+    db: &mut Db,
+    trial: &Trial,
+    patient_id: &str,
+    values: [String; 6],
+    by: &str,
+) -> Result<(i64, Head), Refused> {
+    InputError::check(date_not_ahead(&values[0], "--date"))?;
+    let label = db.label().to_string();
+    let mut added = 0;
+    let (_, head) = db
+        .write(by, |w| {
+            added = w.append(Fields {
+                trial_id: trial.id.clone(),
+                book: Some(Book::Record),
+                action: Some(Action::Add),
+                patient_id: patient_id.to_string(),
+                values,
+                source: "record add".to_string(),
+                ..Fields::default()
+            })?;
+            check_after(w, &label, trial, &New::Flags(added))
+        })
+        .map_err(unwrap_input)?;
+    Ok((added, head))
+}
+
+/// A recorded date after today (by the clock, with a day's grace for time zones): a dose
+/// cannot be recorded before its day. `flag` names where it was typed.
+pub fn date_not_ahead(date: &str, flag: &str) -> Vec<Problem> {
+    let Ok(d) = crate::timing::parse_date(date) else {
+        return Vec::new();
+    };
+    let today = super::today_utc();
+    if (d - today).num_days() > 1 {
+        vec![Problem::flag(
+            flag,
+            format!("{d} is after today ({today}): record what was given, missed or weighed once it has happened"),
+        )]
+    } else {
+        Vec::new()
+    }
+}
+
+/// A correction of entry `id`: a new entry that takes its place, with its fields changed
+/// as `changes` says (field name, new value) and the others kept, and the reason.
+pub fn correct(
+    db: &mut Db,
+    trial: &Trial,
+    id: i64,
+    changes: &[(String, String)],
+    reason: &str,
+    by: &str,
+) -> Result<(i64, Head), Refused> {
+    let old = in_effect(db, trial, id, reason)?;
+    let mut fields = old.fields.clone();
+    let names: &[&str] = match old.fields.book() {
+        Book::Roster => &ROSTER_FIELDS,
+        _ => &RECORD_FIELDS,
+    };
+    let mut problems = Vec::new();
+    for (name, value) in changes {
+        match names.iter().position(|n| n == name) {
+            Some(k) => fields.values[k] = value.trim().to_string(),
+            None => problems.push(Problem::flag(
+                &format!("--{}", name.replace('_', "-")),
+                format!(
+                    "entry {id} is a {} entry: its fields are {}",
+                    old.fields.book().as_str(),
+                    names.join(", ")
+                ),
+            )),
+        }
+    }
+    if changes.is_empty() {
+        problems.push(Problem::flag(
+            "--reason",
+            format!("a correction changes at least one field of entry {id}: give the new value (--{} ...)", names[0].replace('_', "-")),
+        ));
+    } else if fields.values == old.fields.values {
+        problems.push(Problem::flag(
+            "--reason",
+            format!("the correction gives entry {id} the values it already has: nothing to correct"),
+        ));
+    }
+    if old.fields.book() == Book::Record {
+        problems.extend(date_not_ahead(&fields.values[0], "--date"));
+    }
+    InputError::check(problems)?;
+    fields.action = Some(Action::Correct);
+    fields.supersedes = Some(id);
+    fields.reason = reason.trim().to_string();
+    fields.source = "record correct".to_string();
+    fields.entered_by.clear();
+    fields.entered_at.clear();
+    supersede(db, trial, fields, by)
+}
+
+/// A void of entry `id`: a new entry that takes it out of its book, with the reason.
+pub fn void(
+    db: &mut Db,
+    trial: &Trial,
+    id: i64,
+    reason: &str,
+    by: &str,
+) -> Result<(i64, Head), Refused> {
+    let old = in_effect(db, trial, id, reason)?;
+    let fields = Fields {
+        trial_id: old.fields.trial_id.clone(),
+        book: old.fields.book,
+        action: Some(Action::Void),
+        supersedes: Some(id),
+        patient_id: old.fields.patient_id.clone(),
+        reason: reason.trim().to_string(),
+        source: "record void".to_string(),
+        ..Fields::default()
+    };
+    supersede(db, trial, fields, by)
+}
+
+/// Appends a correction or void, the books checked after it.
+fn supersede(
+    db: &mut Db,
+    trial: &Trial,
+    fields: Fields,
+    by: &str,
+) -> Result<(i64, Head), Refused> {
+    let label = db.label().to_string();
+    let mut added = 0;
+    let (_, head) = db
+        .write(by, |w| {
+            added = w.append(fields)?;
+            check_after(w, &label, trial, &New::Flags(added))
+        })
+        .map_err(unwrap_input)?;
+    Ok((added, head))
+}
+
+/// Entry `id`, which a correction or void may supersede: there, of this trial, a roster
+/// or record entry, and not superseded already; the reason given.
+fn in_effect(db: &mut Db, trial: &Trial, id: i64, reason: &str) -> Result<Entry, Refused> {
+    let mut problems = Vec::new();
+    if reason.trim().is_empty() {
+        problems.push(Problem::flag(
+            "--reason",
+            "say why (a correction or void is kept with its reason, who made it and when)",
+        ));
+    }
+    let Some(e) = entry(db, id)? else {
+        problems.push(Problem::flag(
+            "ENTRY",
+            format!("there is no entry {id} in {}", db.label()),
+        ));
+        return Err(InputError::new(problems).into());
+    };
+    if e.fields.trial_id != trial.id {
+        problems.push(Problem::flag(
+            "ENTRY",
+            format!("entry {id} is of trial {}, not {}", e.fields.trial_id, trial.id),
+        ));
+    }
+    match (e.fields.book(), e.fields.action()) {
+        (Book::Database, _) => problems.push(Problem::flag(
+            "ENTRY",
+            format!("entry {id} is the database's own, not a roster or record entry"),
+        )),
+        (_, Action::Void) => problems.push(Problem::flag(
+            "ENTRY",
+            format!("entry {id} is a void: to undo it, add the row again (dosesim record add)"),
+        )),
+        _ => {}
+    }
+    let by = db.read(|s| {
+        let mut by = None;
+        s.scan(&Filter::trial(&trial.id).superseding(), &mut |x| {
+            if x.fields.supersedes == Some(id) {
+                by = Some((x.id, x.fields.action()));
+            }
+            Ok(())
+        })?;
+        Ok(by)
+    })?;
+    if let Some((later, action)) = by {
+        problems.push(Problem::flag(
+            "ENTRY",
+            match action {
+                Action::Void => format!("entry {id} was voided by entry {later}"),
+                _ => format!("entry {id} was already corrected by entry {later}: correct entry {later} instead"),
+            },
+        ));
+    }
+    InputError::check(problems)?;
+    Ok(e)
+}
+
+/// The trial's record in effect as the CSV log (its columns, each row as entered), in the
+/// order entered: what `record import` takes back.
+pub fn export_record(db: &mut Db, trial_id: &str) -> Result<Vec<u8>> {
+    export(db, trial_id, Book::Record, &crate::record::COLUMNS)
+}
+
+/// The trial's roster in effect as a roster CSV.
+pub fn export_roster(db: &mut Db, trial_id: &str) -> Result<Vec<u8>> {
+    export(
+        db,
+        trial_id,
+        Book::Roster,
+        &["patient_id", "arm", "weight_kg", "start_date", "site"],
+    )
+}
+
+fn export(db: &mut Db, trial_id: &str, book: Book, header: &[&str]) -> Result<Vec<u8>> {
+    db.read(|s| {
+        let superseded = superseded(s, trial_id)?;
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(header)?;
+        let n = header.len() - 1;
+        s.scan(&Filter::trial(trial_id).book(book), &mut |e| {
+            if e.fields.action() != Action::Void && !superseded.contains(&e.id) {
+                w.write_field(&e.fields.patient_id)?;
+                for v in &e.fields.values[..n] {
+                    w.write_field(v)?;
+                }
+                w.write_record(None::<&[u8]>)?;
+            }
+            Ok(())
+        })?;
+        Ok(w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)
+    })
+}
