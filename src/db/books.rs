@@ -443,7 +443,8 @@ pub fn import_roster(
                 action: Some(Action::Add),
                 patient_id: id.clone(),
                 values,
-                source: format!("import of {name} line {line}"),
+                source: format!("import of {name}"),
+                line: Some(*line as i64),
                 ..Fields::default()
             })?;
             lines.push((id_new, *line));
@@ -502,11 +503,16 @@ pub fn import_record(
     let name = display_name(file);
     let label = db.label().to_string();
     let trial_id = trial.id.clone();
+    let t0 = std::time::Instant::now();
     let before = load(db, &trial_id)?;
+    eprintln!("T load {:?}", t0.elapsed());
     let roster = before.roster(trial)?;
+    eprintln!("T roster {:?}", t0.elapsed());
     let raw = raw_rows(file, &bytes, crate::record::COLUMNS)?;
+    eprintln!("T raw {:?}", t0.elapsed());
     // The file on its own first: its problems with its own lines.
     crate::record::parse(file, bytes, trial, &roster, None, false)?;
+    eprintln!("T parse {:?}", t0.elapsed());
     drop(roster);
     let mut result = None;
     let (_, head) = db
@@ -537,7 +543,8 @@ pub fn import_record(
                     action: Some(Action::Add),
                     patient_id: id,
                     values,
-                    source: format!("import of {name} line {line}"),
+                    source: format!("import of {name}"),
+                    line: Some(line as i64),
                     ..Fields::default()
                 })?;
                 if before.rows > 0 {
@@ -547,6 +554,7 @@ pub fn import_record(
                 imported.last = Some(entry);
                 imported.added += 1;
             }
+            eprintln!("T appended {:?}", t0.elapsed());
             // The file was checked on its own; with rows already there, it is checked
             // again with them (the same occurrence given twice, say).
             if before.rows > 0 {
@@ -556,6 +564,7 @@ pub fn import_record(
             Ok(())
         })
         .map_err(unwrap_input)?;
+    eprintln!("T committed {:?}", t0.elapsed());
     Ok((result.expect("set by the write"), head))
 }
 
@@ -778,6 +787,7 @@ pub fn correct(
     fields.supersedes = Some(id);
     fields.reason = reason.trim().to_string();
     fields.source = "record correct".to_string();
+    fields.line = None;
     fields.entered_by.clear();
     fields.entered_at.clear();
     supersede(db, trial, fields, by)
@@ -914,4 +924,82 @@ fn export(db: &mut Db, trial_id: &str, book: Book, header: &[&str]) -> Result<Ve
         })?;
         Ok(w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{Location, Open};
+
+    fn setup() -> (tempfile::TempDir, Db, Trial) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&Location::Sqlite(dir.path().join("t.db")), Open::OrCreate).unwrap();
+        let trial = crate::scenario::load(Path::new("scenarios/nct01724398.toml")).unwrap();
+        (dir, db, trial)
+    }
+
+    fn import(db: &mut Db, trial: &Trial) {
+        let r = Path::new("scenarios/rosters/NCT01724398.csv");
+        import_roster(db, trial, r, std::fs::read(r).unwrap(), "pharm").unwrap();
+        let l = Path::new("scenarios/logs/NCT01724398.csv");
+        import_record(db, trial, l, std::fs::read(l).unwrap(), "pharm").unwrap();
+    }
+
+    /// The bundled roster and record go in and come back out as they were; importing
+    /// them again adds nothing.
+    #[test]
+    fn a_roster_and_record_imported_export_as_they_were() {
+        let (_dir, mut db, trial) = setup();
+        import(&mut db, &trial);
+        let log = std::fs::read_to_string("scenarios/logs/NCT01724398.csv").unwrap();
+        let out = String::from_utf8(export_record(&mut db, &trial.id).unwrap()).unwrap();
+        assert_eq!(out, log);
+        let roster = std::fs::read_to_string("scenarios/rosters/NCT01724398.csv").unwrap();
+        let out = String::from_utf8(export_roster(&mut db, &trial.id).unwrap()).unwrap();
+        assert_eq!(out, roster);
+        let l = Path::new("scenarios/logs/NCT01724398.csv");
+        let (again, _) =
+            import_record(&mut db, &trial, l, std::fs::read(l).unwrap(), "pharm").unwrap();
+        assert_eq!(again.added, 0);
+        assert_eq!(again.already, log.lines().count() - 1);
+        let b = load(&mut db, &trial.id).unwrap();
+        let (r, l) = b.check(&trial).unwrap();
+        assert_eq!(r.entries.len(), roster.lines().count() - 1);
+        assert_eq!(l.rows, log.lines().count() - 1);
+    }
+
+    /// A correction takes the place of what it corrects, a void takes it out; a second
+    /// correction of the same entry, a void without a reason and a correction that breaks
+    /// the record are refused, naming the flag or the entry.
+    #[test]
+    fn corrections_and_voids_are_new_entries_that_take_the_place_of_the_old() {
+        let (_dir, mut db, trial) = setup();
+        import(&mut db, &trial);
+        let first_record = {
+            let b = load(&mut db, &trial.id).unwrap();
+            b.patients as i64 + 2
+        };
+        let e = entry(&mut db, first_record).unwrap().unwrap();
+        assert_eq!(e.fields.book(), Book::Record);
+        let changes = vec![("note".to_string(), "late entry".to_string())];
+        let (c, _) = correct(&mut db, &trial, first_record, &changes, "typo", "pharm").unwrap();
+        let out = String::from_utf8(export_record(&mut db, &trial.id).unwrap()).unwrap();
+        assert!(out.contains("late entry"), "{out}");
+        let again = correct(&mut db, &trial, first_record, &changes, "typo", "pharm");
+        let msg = again.unwrap_err().to_string();
+        assert!(msg.contains(&format!("already corrected by entry {c}")), "{msg}");
+        let no_reason = void(&mut db, &trial, c, " ", "pharm").unwrap_err().to_string();
+        assert!(no_reason.contains("--reason"), "{no_reason}");
+        let rows_before = load(&mut db, &trial.id).unwrap().rows;
+        void(&mut db, &trial, c, "entered for the wrong patient", "pharm").unwrap();
+        assert_eq!(load(&mut db, &trial.id).unwrap().rows, rows_before - 1);
+        // A date before the patient's day 1 is refused, said of --date.
+        let second = first_record + 1;
+        let bad = vec![("date".to_string(), "2020-01-01".to_string())];
+        let msg = correct(&mut db, &trial, second, &bad, "typo", "pharm")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("--date") && msg.contains("study day 1"), "{msg}");
+        assert!(crate::db::verify(&mut db).unwrap().broken.is_empty());
+    }
 }

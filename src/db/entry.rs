@@ -53,7 +53,9 @@ pub const ROSTER_FIELDS: [&str; 4] = ["arm", "weight_kg", "start_date", "site"];
 pub const RECORD_FIELDS: [&str; 6] = ["date", "record", "component", "occurrence", "amount", "note"];
 
 /// An entry's own fields: what it says, who said it and why. The id and the hashes are
-/// given by the chain when it is appended ([`Entry`]).
+/// given by the chain when it is appended ([`Entry`]). The database keeps who, when,
+/// where from, why, and the trial, book and action once for each write (an import, an
+/// entry added, a correction) in `writes`, and the rest in `entries`: both are hashed.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Fields {
     /// The trial the entry belongs to (empty for the database's own entries).
@@ -69,8 +71,10 @@ pub struct Fields {
     pub values: [String; 6],
     /// Why a correction or void was made (required for them); empty otherwise.
     pub reason: String,
-    /// Where the entry came from: "import of log.csv line 17", "record add".
+    /// Where the entry came from: "import of log.csv", "record add".
     pub source: String,
+    /// The line of the imported file the entry came from, if it did.
+    pub line: Option<i64>,
     /// Who entered it (`--by`, or the login name).
     pub entered_by: String,
     /// When, in UTC (RFC 3339, microseconds): the clock at the write.
@@ -81,6 +85,8 @@ pub struct Fields {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub id: i64,
+    /// The write it was made in (`writes.id`): the same for every entry of an import.
+    pub write_id: i64,
     pub fields: Fields,
     /// The hash of the entry before it ([`GENESIS`] for the first).
     pub prev_hash: Hash,
@@ -89,6 +95,26 @@ pub struct Entry {
 }
 
 impl Fields {
+    /// Whether `other` belongs to the same write: the same trial, book, action, reason,
+    /// source, who and when.
+    pub fn same_write(&self, other: &Fields) -> bool {
+        self.trial_id == other.trial_id
+            && self.book == other.book
+            && self.action == other.action
+            && self.reason == other.reason
+            && self.source == other.source
+            && self.entered_by == other.entered_by
+            && self.entered_at == other.entered_at
+    }
+
+    /// "import of log.csv line 17", "record add".
+    pub fn origin(&self) -> String {
+        match self.line {
+            Some(l) => format!("{} line {l}", self.source),
+            None => self.source.clone(),
+        }
+    }
+
     pub fn book(&self) -> Book {
         self.book.unwrap_or(Book::Database)
     }
@@ -134,6 +160,10 @@ pub fn hash(id: i64, fields: &Fields, prev: &Hash) -> Hash {
     }
     put(fields.reason.as_bytes());
     put(fields.source.as_bytes());
+    match fields.line {
+        Some(l) => put(itoa::Buffer::new().format(l).as_bytes()),
+        None => put(b""),
+    }
     put(fields.entered_by.as_bytes());
     put(fields.entered_at.as_bytes());
     h.finalize().into()

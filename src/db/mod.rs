@@ -137,11 +137,14 @@ enum Conn {
 pub trait Store {
     /// The last entry's id and hash (`None`: no entry yet).
     fn head(&mut self) -> Result<Option<(i64, Hash)>>;
+    /// The last write's id (0: none yet).
+    fn last_write(&mut self) -> Result<i64>;
     /// The entries that match `filter`, in id order, each given to `f` in turn (in one
     /// buffer reused, so that millions of entries cost no allocation each).
     fn scan(&mut self, filter: &Filter, f: &mut dyn FnMut(&Entry) -> Result<()>) -> Result<()>;
-    /// Appends entries already numbered and hashed.
-    fn insert(&mut self, entries: &[Entry]) -> Result<()>;
+    /// Appends entries already numbered and hashed; `new_writes` lists the entries among
+    /// them that begin a write (whose row in `writes` is made from that entry's fields).
+    fn insert(&mut self, entries: &[Entry], new_writes: &[usize]) -> Result<()>;
     /// The schema versions applied, oldest first.
     fn versions(&mut self) -> Result<Vec<i64>>;
 }
@@ -178,10 +181,18 @@ pub struct Writer<'s> {
     next: i64,
     prev: Hash,
     pending: Vec<Entry>,
+    /// Which of `pending` begin a write.
+    new_writes: Vec<usize>,
+    /// The last write's id.
+    write_id: i64,
+    /// Whether the last entry appended is in this writer (so a next one may share its
+    /// write).
+    any: bool,
     /// Who enters and when: given to every entry of the write.
     pub by: String,
     pub at: String,
-    appended: Vec<i64>,
+    /// The write-level fields of the last entry appended.
+    last: Option<Fields>,
 }
 
 impl Writer<'_> {
@@ -196,17 +207,22 @@ impl Writer<'_> {
         }
         let id = self.next;
         let hash = entry::hash(id, &fields, &self.prev);
+        let same = self.any && self.last_fields().is_some_and(|f| f.same_write(&fields));
+        if !same {
+            self.write_id += 1;
+            self.new_writes.push(self.pending.len());
+            self.last = Some(write_part(&fields));
+        }
+        self.any = true;
         self.pending.push(Entry {
             id,
+            write_id: self.write_id,
             fields,
             prev_hash: self.prev,
             hash,
         });
         self.prev = hash;
         self.next += 1;
-        if self.appended.len() < 16 {
-            self.appended.push(id);
-        }
         if self.pending.len() >= BATCH {
             self.flush()?;
         }
@@ -226,10 +242,30 @@ impl Writer<'_> {
 
     fn flush(&mut self) -> Result<()> {
         if !self.pending.is_empty() {
-            self.store.insert(&self.pending)?;
+            self.store.insert(&self.pending, &self.new_writes)?;
             self.pending.clear();
+            self.new_writes.clear();
         }
         Ok(())
+    }
+
+    /// The write-level fields of the last entry appended.
+    fn last_fields(&self) -> Option<&Fields> {
+        self.last.as_ref()
+    }
+}
+
+/// An entry's write-level fields alone (trial, book, action, reason, source, who, when).
+fn write_part(f: &Fields) -> Fields {
+    Fields {
+        trial_id: f.trial_id.clone(),
+        book: f.book,
+        action: f.action,
+        reason: f.reason.clone(),
+        source: f.source.clone(),
+        entered_by: f.entered_by.clone(),
+        entered_at: f.entered_at.clone(),
+        ..Fields::default()
     }
 }
 
@@ -297,6 +333,7 @@ impl Db {
             }
             Location::Postgres(url) => {
                 let mut c = postgres::open(url)?;
+                // (the same connection as Db::open makes)
                 postgres::migrate(&mut c, migrations)?;
                 Conn::Postgres(Box::new(c))
             }
@@ -395,14 +432,18 @@ fn write_in<T>(
     f: impl FnOnce(&mut Writer) -> Result<T>,
 ) -> Result<(T, Head)> {
     let (last, prev) = store.head()?.unwrap_or((0, entry::GENESIS));
+    let write_id = store.last_write()?;
     let mut w = Writer {
         store,
         next: last + 1,
         prev,
         pending: Vec::new(),
+        new_writes: Vec::new(),
+        write_id,
+        any: false,
         by: by.to_string(),
         at: at.to_string(),
-        appended: Vec::new(),
+        last: None,
     };
     let out = f(&mut w)?;
     w.flush()?;
@@ -628,7 +669,11 @@ mod tests {
         drop(db);
         let c = rusqlite::Connection::open(&path).unwrap();
         let e = c
-            .execute("UPDATE entries SET amount = '1' WHERE id = 2", [])
+            .execute("UPDATE entries SET f5 = '1' WHERE id = 2", [])
+            .unwrap_err();
+        assert!(e.to_string().contains("never changed"), "{e}");
+        let e = c
+            .execute("UPDATE writes SET entered_by = 'someone else'", [])
             .unwrap_err();
         assert!(e.to_string().contains("never changed"), "{e}");
         let e = c.execute("DELETE FROM entries WHERE id = 2", []).unwrap_err();

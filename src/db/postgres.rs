@@ -5,9 +5,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls, Transaction};
 
-use super::entry::{self, Action, Book, Entry, Hash};
+use super::entry::{self, Action, Book, Entry, Fields, Hash};
 use super::schema::{self, Migration};
-use super::sqlite::{empty_entry, select, split_values};
+use super::sqlite::{empty_entry, entries_in_range, joined, writes};
 use super::{Filter, Store};
 
 /// A key for the advisory lock that keeps two processes from migrating at once.
@@ -57,8 +57,7 @@ impl Store for Transaction<'_> {
         match rows.first() {
             Some(r) => {
                 let id: i64 = r.get(0);
-                let h: &[u8] = r.get(1);
-                let hash = entry::from_bytes(h)
+                let hash = entry::from_bytes(r.get::<_, &[u8]>(1))
                     .ok_or_else(|| anyhow!("entry {id}: its hash is not 32 bytes"))?;
                 Ok(Some((id, hash)))
             }
@@ -66,55 +65,93 @@ impl Store for Transaction<'_> {
         }
     }
 
+    fn last_write(&mut self) -> Result<i64> {
+        Ok(self
+            .query_one("SELECT coalesce(max(id), 0)::bigint FROM writes", &[])?
+            .get(0))
+    }
+
     fn scan(&mut self, filter: &Filter, f: &mut dyn FnMut(&Entry) -> Result<()>) -> Result<()> {
-        let (sql, args) = select(filter, "$");
-        let mut rows = self.query_raw(&sql, args.iter())?;
         let mut e = empty_entry();
-        while let Some(r) = rows.next()? {
-            fill(&mut e, &r);
-            f(&e)?;
+        if filter.id.is_some() || filter.superseding {
+            let (sql, args) = joined(filter, "$");
+            let mut rows = self.query_raw(&sql, args.iter())?;
+            while let Some(r) = rows.next()? {
+                fill_write(&mut e.fields, &r, 13);
+                fill(&mut e, &r);
+                f(&e)?;
+            }
+            return Ok(());
+        }
+        let (sql, args) = writes(filter, "$");
+        let mut ranges = Vec::new();
+        {
+            let mut rows = self.query_raw(&sql, args.iter())?;
+            while let Some(r) = rows.next()? {
+                let mut w = Fields::default();
+                fill_write(&mut w, &r, 3);
+                let (id, first, next): (i64, i64, Option<i64>) = (r.get(0), r.get(1), r.get(2));
+                ranges.push((w, id, first, next));
+            }
+        }
+        let st = self.prepare(&entries_in_range(filter, "$"))?;
+        for (w, write_id, first, next) in ranges {
+            e.fields.clone_from(&w);
+            let end = next.unwrap_or(i64::MAX);
+            let mut args: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&first, &end, &write_id];
+            if let Some(p) = &filter.patient {
+                args.push(p);
+            }
+            let mut rows = self.query_raw(&st, args)?;
+            while let Some(r) = rows.next()? {
+                fill(&mut e, &r);
+                f(&e)?;
+            }
         }
         Ok(())
     }
 
-    fn insert(&mut self, entries: &[Entry]) -> Result<()> {
-        // One statement a batch: each column an array, unnested into rows.
-        let mut cols: Vec<Vec<&str>> = vec![Vec::with_capacity(entries.len()); 18];
-        let mut ids = Vec::with_capacity(entries.len());
-        let mut sup = Vec::with_capacity(entries.len());
-        let mut prev: Vec<&[u8]> = Vec::with_capacity(entries.len());
-        let mut hash: Vec<&[u8]> = Vec::with_capacity(entries.len());
-        for e in entries {
+    fn insert(&mut self, entries: &[Entry], new_writes: &[usize]) -> Result<()> {
+        for &k in new_writes {
+            let e = &entries[k];
             let f = &e.fields;
-            let (roster, record) = split_values(f);
-            ids.push(e.id);
-            sup.push(f.supersedes);
-            prev.push(&e.prev_hash[..]);
-            hash.push(&e.hash[..]);
-            let texts = [
-                &f.trial_id[..],
-                f.book().as_str(),
-                f.action().as_str(),
-                &f.patient_id,
-            ]
-            .into_iter()
-            .chain(roster)
-            .chain(record)
-            .chain([&f.reason[..], &f.source, &f.entered_by, &f.entered_at]);
-            for (k, t) in texts.enumerate() {
-                cols[k].push(t);
-            }
+            self.execute(
+                &format!(
+                    "INSERT INTO writes ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    schema::WRITE_COLUMNS
+                ),
+                &[
+                    &e.write_id,
+                    &e.id,
+                    &f.trial_id,
+                    &f.book().as_str(),
+                    &f.action().as_str(),
+                    &f.reason,
+                    &f.source,
+                    &f.entered_by,
+                    &f.entered_at,
+                ],
+            )?;
         }
-        let sql = format!(
-            "INSERT INTO entries ({}) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::bytea[], $22::bytea[])",
-            schema::COLUMNS
-        );
+        // One statement a batch: each column an array, unnested into rows.
+        let ids: Vec<i64> = entries.iter().map(|e| e.id).collect();
+        let writes: Vec<i64> = entries.iter().map(|e| e.write_id).collect();
+        let sup: Vec<Option<i64>> = entries.iter().map(|e| e.fields.supersedes).collect();
+        let pid: Vec<&str> = entries.iter().map(|e| &*e.fields.patient_id).collect();
+        let vals: Vec<Vec<&str>> = (0..6)
+            .map(|k| entries.iter().map(|e| &*e.fields.values[k]).collect())
+            .collect();
+        let line: Vec<Option<i64>> = entries.iter().map(|e| e.fields.line).collect();
+        let prev: Vec<&[u8]> = entries.iter().map(|e| &e.prev_hash[..]).collect();
+        let hash: Vec<&[u8]> = entries.iter().map(|e| &e.hash[..]).collect();
         self.execute(
-            &sql,
+            &format!(
+                "INSERT INTO entries ({}) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bytea[], $13::bytea[])",
+                schema::ENTRY_COLUMNS
+            ),
             &[
-                &ids, &cols[0], &cols[1], &cols[2], &sup, &cols[3], &cols[4], &cols[5], &cols[6],
-                &cols[7], &cols[8], &cols[9], &cols[10], &cols[11], &cols[12], &cols[13],
-                &cols[14], &cols[15], &cols[16], &cols[17], &prev, &hash,
+                &ids, &writes, &sup, &pid, &vals[0], &vals[1], &vals[2], &vals[3], &vals[4],
+                &vals[5], &line, &prev, &hash,
             ],
         )?;
         Ok(())
@@ -129,32 +166,33 @@ impl Store for Transaction<'_> {
     }
 }
 
-/// Fills `e` from a row of [`schema::COLUMNS`].
+/// Fills the entry's own fields from a row's first 13 columns.
 fn fill(e: &mut Entry, r: &postgres::Row) {
-    let text = |k: usize, s: &mut String| {
-        s.clear();
-        s.push_str(r.get::<_, &str>(k));
-    };
     e.id = r.get(0);
+    e.write_id = r.get(1);
     let f = &mut e.fields;
-    text(1, &mut f.trial_id);
-    f.book = r.get::<_, &str>(2).parse::<Book>().ok();
-    f.action = r.get::<_, &str>(3).parse::<Action>().ok();
-    f.supersedes = r.get(4);
-    text(5, &mut f.patient_id);
-    let roster = f.book == Some(Book::Roster);
-    let first = if roster { 6 } else { 10 };
+    f.supersedes = r.get(2);
+    text(r, 3, &mut f.patient_id);
     for k in 0..6 {
-        if roster && k >= 4 {
-            f.values[k].clear();
-        } else {
-            text(first + k, &mut f.values[k]);
-        }
+        text(r, 4 + k, &mut f.values[k]);
     }
-    text(16, &mut f.reason);
-    text(17, &mut f.source);
-    text(18, &mut f.entered_by);
-    text(19, &mut f.entered_at);
-    e.prev_hash = entry::from_bytes(r.get::<_, &[u8]>(20)).unwrap_or(entry::GENESIS);
-    e.hash = entry::from_bytes(r.get::<_, &[u8]>(21)).unwrap_or(entry::GENESIS);
+    f.line = r.get(10);
+    e.prev_hash = entry::from_bytes(r.get::<_, &[u8]>(11)).unwrap_or(entry::GENESIS);
+    e.hash = entry::from_bytes(r.get::<_, &[u8]>(12)).unwrap_or(entry::GENESIS);
+}
+
+/// Fills the write-level fields from a row's columns from `at`.
+fn fill_write(f: &mut Fields, r: &postgres::Row, at: usize) {
+    text(r, at, &mut f.trial_id);
+    f.book = r.get::<_, &str>(at + 1).parse::<Book>().ok();
+    f.action = r.get::<_, &str>(at + 2).parse::<Action>().ok();
+    text(r, at + 3, &mut f.reason);
+    text(r, at + 4, &mut f.source);
+    text(r, at + 5, &mut f.entered_by);
+    text(r, at + 6, &mut f.entered_at);
+}
+
+fn text(r: &postgres::Row, k: usize, s: &mut String) {
+    s.clear();
+    s.push_str(r.get::<_, &str>(k));
 }

@@ -21,31 +21,39 @@ pub const VERSION_TABLE_POSTGRES: &str = "CREATE TABLE IF NOT EXISTS schema_vers
     what TEXT NOT NULL
 )";
 
-/// The entries' columns, in the order every statement names them.
-pub const COLUMNS: &str = "id, trial_id, book, action, supersedes, patient_id, \
-     arm, weight_kg, start_date, site, date, record, component, occurrence, amount, note, \
-     reason, source, entered_by, entered_at, prev_hash, hash";
+/// The entries' columns, in the order every insert names them.
+pub const ENTRY_COLUMNS: &str =
+    "id, write_id, supersedes, patient_id, f1, f2, f3, f4, f5, f6, line, prev_hash, hash";
+
+/// The writes' columns, in the order every insert names them.
+pub const WRITE_COLUMNS: &str =
+    "id, first_entry, trial_id, book, action, reason, source, entered_by, entered_at";
 
 /// Every migration, oldest first.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
-        what: "the ledger of entries, append-only",
+        what: "the ledger: writes and their entries, append-only",
         sqlite: "
-CREATE TABLE entries (
+CREATE TABLE writes (
     id INTEGER PRIMARY KEY,
+    first_entry INTEGER NOT NULL,
     trial_id TEXT NOT NULL,
     book TEXT NOT NULL CHECK (book IN ('database', 'roster', 'record')),
     action TEXT NOT NULL CHECK (action IN ('create', 'add', 'correct', 'void')),
-    supersedes INTEGER REFERENCES entries (id),
-    patient_id TEXT NOT NULL,
-    arm TEXT NOT NULL, weight_kg TEXT NOT NULL, start_date TEXT NOT NULL, site TEXT NOT NULL,
-    date TEXT NOT NULL, record TEXT NOT NULL, component TEXT NOT NULL,
-    occurrence TEXT NOT NULL, amount TEXT NOT NULL, note TEXT NOT NULL,
     reason TEXT NOT NULL,
     source TEXT NOT NULL,
     entered_by TEXT NOT NULL,
-    entered_at TEXT NOT NULL,
+    entered_at TEXT NOT NULL
+);
+CREATE TABLE entries (
+    id INTEGER PRIMARY KEY,
+    write_id INTEGER NOT NULL,
+    supersedes INTEGER,
+    patient_id TEXT NOT NULL,
+    f1 TEXT NOT NULL, f2 TEXT NOT NULL, f3 TEXT NOT NULL,
+    f4 TEXT NOT NULL, f5 TEXT NOT NULL, f6 TEXT NOT NULL,
+    line INTEGER,
     prev_hash BLOB NOT NULL,
     hash BLOB NOT NULL
 );
@@ -57,6 +65,14 @@ CREATE TRIGGER entries_never_deleted BEFORE DELETE ON entries
 BEGIN
     SELECT RAISE(ABORT, 'an entry of the record is never deleted: record a void (dosesim record void ENTRY --reason ...) instead');
 END;
+CREATE TRIGGER writes_never_updated BEFORE UPDATE ON writes
+BEGIN
+    SELECT RAISE(ABORT, 'who entered the record, when and why is never changed');
+END;
+CREATE TRIGGER writes_never_deleted BEFORE DELETE ON writes
+BEGIN
+    SELECT RAISE(ABORT, 'who entered the record, when and why is never deleted');
+END;
 CREATE TRIGGER schema_version_never_changed BEFORE UPDATE ON schema_version
 BEGIN
     SELECT RAISE(ABORT, 'the schema history is never changed');
@@ -67,49 +83,71 @@ BEGIN
 END;
 ",
         postgres: "
-CREATE TABLE entries (
+CREATE TABLE writes (
     id BIGINT PRIMARY KEY,
+    first_entry BIGINT NOT NULL,
     trial_id TEXT NOT NULL,
     book TEXT NOT NULL CHECK (book IN ('database', 'roster', 'record')),
     action TEXT NOT NULL CHECK (action IN ('create', 'add', 'correct', 'void')),
-    supersedes BIGINT REFERENCES entries (id),
-    patient_id TEXT NOT NULL,
-    arm TEXT NOT NULL, weight_kg TEXT NOT NULL, start_date TEXT NOT NULL, site TEXT NOT NULL,
-    date TEXT NOT NULL, record TEXT NOT NULL, component TEXT NOT NULL,
-    occurrence TEXT NOT NULL, amount TEXT NOT NULL, note TEXT NOT NULL,
     reason TEXT NOT NULL,
     source TEXT NOT NULL,
     entered_by TEXT NOT NULL,
-    entered_at TEXT NOT NULL,
+    entered_at TEXT NOT NULL
+);
+CREATE TABLE entries (
+    id BIGINT PRIMARY KEY,
+    write_id BIGINT NOT NULL,
+    supersedes BIGINT,
+    patient_id TEXT NOT NULL,
+    f1 TEXT NOT NULL, f2 TEXT NOT NULL, f3 TEXT NOT NULL,
+    f4 TEXT NOT NULL, f5 TEXT NOT NULL, f6 TEXT NOT NULL,
+    line BIGINT,
     prev_hash BYTEA NOT NULL,
     hash BYTEA NOT NULL
 );
-CREATE FUNCTION dosesim_entries_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION dosesim_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'an entry of the record is never changed or deleted: record a correction (dosesim record correct ENTRY --reason ...) or a void (dosesim record void ENTRY --reason ...) instead';
 END
 $$;
 CREATE TRIGGER entries_never_updated BEFORE UPDATE OR DELETE ON entries
-    FOR EACH ROW EXECUTE FUNCTION dosesim_entries_append_only();
+    FOR EACH ROW EXECUTE FUNCTION dosesim_append_only();
 CREATE TRIGGER entries_never_truncated BEFORE TRUNCATE ON entries
-    FOR EACH STATEMENT EXECUTE FUNCTION dosesim_entries_append_only();
+    FOR EACH STATEMENT EXECUTE FUNCTION dosesim_append_only();
+CREATE TRIGGER writes_never_updated BEFORE UPDATE OR DELETE ON writes
+    FOR EACH ROW EXECUTE FUNCTION dosesim_append_only();
+CREATE TRIGGER writes_never_truncated BEFORE TRUNCATE ON writes
+    FOR EACH STATEMENT EXECUTE FUNCTION dosesim_append_only();
 CREATE TRIGGER schema_version_never_changed BEFORE UPDATE OR DELETE ON schema_version
-    FOR EACH ROW EXECUTE FUNCTION dosesim_entries_append_only();
+    FOR EACH ROW EXECUTE FUNCTION dosesim_append_only();
 ",
     },
     Migration {
         version: 2,
-        what: "an entry is superseded at most once; a trial's entries found by index",
-        sqlite: "
-CREATE UNIQUE INDEX entries_superseded_once ON entries (supersedes) WHERE supersedes IS NOT NULL;
-CREATE INDEX entries_by_trial ON entries (trial_id, id);
-",
-        postgres: "
-CREATE UNIQUE INDEX entries_superseded_once ON entries (supersedes) WHERE supersedes IS NOT NULL;
-CREATE INDEX entries_by_trial ON entries (trial_id, id);
-",
+        what: "an entry is superseded at most once; a trial's writes found by index; the books as views with named columns",
+        sqlite: VERSION_2,
+        postgres: VERSION_2,
     },
 ];
+
+/// Version 2, the same on both engines.
+const VERSION_2: &str = "
+CREATE UNIQUE INDEX entries_superseded_once ON entries (supersedes) WHERE supersedes IS NOT NULL;
+CREATE INDEX writes_by_trial ON writes (trial_id, id);
+CREATE VIEW roster_entries AS
+    SELECT e.id AS entry, w.trial_id, w.action, e.supersedes, e.patient_id,
+           e.f1 AS arm, e.f2 AS weight_kg, e.f3 AS start_date, e.f4 AS site,
+           w.reason, w.source, e.line, w.entered_by, w.entered_at
+    FROM entries e JOIN writes w ON w.id = e.write_id
+    WHERE w.book = 'roster';
+CREATE VIEW record_entries AS
+    SELECT e.id AS entry, w.trial_id, w.action, e.supersedes, e.patient_id,
+           e.f1 AS date, e.f2 AS record, e.f3 AS component, e.f4 AS occurrence,
+           e.f5 AS amount, e.f6 AS note,
+           w.reason, w.source, e.line, w.entered_by, w.entered_at
+    FROM entries e JOIN writes w ON w.id = e.write_id
+    WHERE w.book = 'record';
+";
 
 /// The newest schema version this dosesim knows.
 pub fn latest() -> i64 {
