@@ -273,7 +273,14 @@ impl Books {
         roster: &Roster,
         as_of: Option<NaiveDate>,
     ) -> Result<Log, InputError> {
-        crate::record::parse(&self.record_label, self.record_csv.clone(), trial, roster, as_of, false)
+        crate::record::parse(
+            &self.record_label,
+            self.record_csv.clone(),
+            trial,
+            roster,
+            as_of,
+            false,
+        )
     }
 
     /// The roster, checked against the trial (its warnings naming entries).
@@ -339,9 +346,8 @@ pub fn raw_rows<const N: usize>(
     let mut row = csv::ByteRecord::new();
     let mut out = Vec::new();
     while let Some(r) = rows.read(&mut row) {
-        let line = r.map_err(|u| {
-            InputError::one(Problem::new(path, u.error.to_string()).at(u.line))
-        })?;
+        let line =
+            r.map_err(|u| InputError::one(Problem::new(path, u.error.to_string()).at(u.line)))?;
         if crate::csv_in::is_blank(&row) {
             continue;
         }
@@ -400,7 +406,11 @@ pub fn import_roster(
     by: &str,
 ) -> Result<(Imported, Head), Refused> {
     let name = display_name(file);
-    let raw = raw_rows(file, &bytes, ["patient_id", "arm", "weight_kg", "start_date", "site"])?;
+    let raw = raw_rows(
+        file,
+        &bytes,
+        ["patient_id", "arm", "weight_kg", "start_date", "site"],
+    )?;
     // The file on its own first: its problems with its own lines.
     crate::roster::parse(file, bytes, trial)?;
     let label = db.label().to_string();
@@ -462,10 +472,7 @@ pub fn import_roster(
 }
 
 /// The trial's roster entries in effect, by patient: (entry, [arm, weight, start, site]).
-fn roster_rows(
-    s: &mut dyn Store,
-    trial_id: &str,
-) -> Result<FxHashMap<String, (i64, [String; 4])>> {
+fn roster_rows(s: &mut dyn Store, trial_id: &str) -> Result<FxHashMap<String, (i64, [String; 4])>> {
     let superseded = superseded(s, trial_id)?;
     let mut out = FxHashMap::default();
     s.scan(&Filter::trial(trial_id).book(Book::Roster), &mut |e| {
@@ -475,7 +482,10 @@ fn roster_rows(
         let v = &e.fields.values;
         out.insert(
             e.fields.patient_id.clone(),
-            (e.id, [v[0].clone(), v[1].clone(), v[2].clone(), v[3].clone()]),
+            (
+                e.id,
+                [v[0].clone(), v[1].clone(), v[2].clone(), v[3].clone()],
+            ),
         );
         Ok(())
     })?;
@@ -503,16 +513,11 @@ pub fn import_record(
     let name = display_name(file);
     let label = db.label().to_string();
     let trial_id = trial.id.clone();
-    let t0 = std::time::Instant::now();
     let before = load(db, &trial_id)?;
-    eprintln!("T load {:?}", t0.elapsed());
     let roster = before.roster(trial)?;
-    eprintln!("T roster {:?}", t0.elapsed());
     let raw = raw_rows(file, &bytes, crate::record::COLUMNS)?;
-    eprintln!("T raw {:?}", t0.elapsed());
     // The file on its own first: its problems with its own lines.
     crate::record::parse(file, bytes, trial, &roster, None, false)?;
-    eprintln!("T parse {:?}", t0.elapsed());
     drop(roster);
     let mut result = None;
     let (_, head) = db
@@ -554,7 +559,6 @@ pub fn import_record(
                 imported.last = Some(entry);
                 imported.added += 1;
             }
-            eprintln!("T appended {:?}", t0.elapsed());
             // The file was checked on its own; with rows already there, it is checked
             // again with them (the same occurrence given twice, say).
             if before.rows > 0 {
@@ -564,7 +568,6 @@ pub fn import_record(
             Ok(())
         })
         .map_err(unwrap_input)?;
-    eprintln!("T committed {:?}", t0.elapsed());
     Ok((result.expect("set by the write"), head))
 }
 
@@ -609,7 +612,9 @@ pub fn check_after(w: &mut Writer, label: &str, trial: &Trial, new: &New) -> Res
             book_label,
         )
     };
-    let roster = after.roster_raw(trial).map_err(|e| place(e, &after.roster_label))?;
+    let roster = after
+        .roster_raw(trial)
+        .map_err(|e| place(e, &after.roster_label))?;
     after
         .record_raw(trial, &roster, None)
         .map_err(|e| place(e, &after.record_label))?;
@@ -655,8 +660,10 @@ fn unwrap_input(e: anyhow::Error) -> Refused {
 
 /// A file's name as an entry's source says it.
 fn display_name(file: &Path) -> String {
-    file.file_name()
-        .map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned())
+    file.file_name().map_or_else(
+        || file.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 /// Unused: the entries of a patient in id order (for `record history`).
@@ -731,7 +738,9 @@ pub fn date_not_ahead(date: &str, flag: &str) -> Vec<Problem> {
     if (d - today).num_days() > 1 {
         vec![Problem::flag(
             flag,
-            format!("{d} is after today ({today}): record what was given, missed or weighed once it has happened"),
+            format!(
+                "{d} is after today ({today}): record what was given, missed or weighed once it has happened"
+            ),
         )]
     } else {
         Vec::new()
@@ -776,7 +785,9 @@ pub fn correct(
     } else if fields.values == old.fields.values {
         problems.push(Problem::flag(
             "--reason",
-            format!("the correction gives entry {id} the values it already has: nothing to correct"),
+            format!(
+                "the correction gives entry {id} the values it already has: nothing to correct"
+            ),
         ));
     }
     if old.fields.book() == Book::Record {
@@ -816,12 +827,7 @@ pub fn void(
 }
 
 /// Appends a correction or void, the books checked after it.
-fn supersede(
-    db: &mut Db,
-    trial: &Trial,
-    fields: Fields,
-    by: &str,
-) -> Result<(i64, Head), Refused> {
+fn supersede(db: &mut Db, trial: &Trial, fields: Fields, by: &str) -> Result<(i64, Head), Refused> {
     let label = db.label().to_string();
     let mut added = 0;
     let (_, head) = db
@@ -853,7 +859,10 @@ fn in_effect(db: &mut Db, trial: &Trial, id: i64, reason: &str) -> Result<Entry,
     if e.fields.trial_id != trial.id {
         problems.push(Problem::flag(
             "ENTRY",
-            format!("entry {id} is of trial {}, not {}", e.fields.trial_id, trial.id),
+            format!(
+                "entry {id} is of trial {}, not {}",
+                e.fields.trial_id, trial.id
+            ),
         ));
     }
     match (e.fields.book(), e.fields.action()) {
@@ -922,7 +931,7 @@ fn export(db: &mut Db, trial_id: &str, book: Book, header: &[&str]) -> Result<Ve
             }
             Ok(())
         })?;
-        Ok(w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)
+        w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
     })
 }
 
@@ -987,8 +996,13 @@ mod tests {
         assert!(out.contains("late entry"), "{out}");
         let again = correct(&mut db, &trial, first_record, &changes, "typo", "pharm");
         let msg = again.unwrap_err().to_string();
-        assert!(msg.contains(&format!("already corrected by entry {c}")), "{msg}");
-        let no_reason = void(&mut db, &trial, c, " ", "pharm").unwrap_err().to_string();
+        assert!(
+            msg.contains(&format!("already corrected by entry {c}")),
+            "{msg}"
+        );
+        let no_reason = void(&mut db, &trial, c, " ", "pharm")
+            .unwrap_err()
+            .to_string();
         assert!(no_reason.contains("--reason"), "{no_reason}");
         let rows_before = load(&mut db, &trial.id).unwrap().rows;
         void(&mut db, &trial, c, "entered for the wrong patient", "pharm").unwrap();
@@ -999,7 +1013,10 @@ mod tests {
         let msg = correct(&mut db, &trial, second, &bad, "typo", "pharm")
             .unwrap_err()
             .to_string();
-        assert!(msg.contains("--date") && msg.contains("study day 1"), "{msg}");
+        assert!(
+            msg.contains("--date") && msg.contains("study day 1"),
+            "{msg}"
+        );
         assert!(crate::db::verify(&mut db).unwrap().broken.is_empty());
     }
 }

@@ -50,7 +50,14 @@ impl Action {
 pub const ROSTER_FIELDS: [&str; 4] = ["arm", "weight_kg", "start_date", "site"];
 
 /// The fields of a record row after `patient_id`, as typed (trimmed).
-pub const RECORD_FIELDS: [&str; 6] = ["date", "record", "component", "occurrence", "amount", "note"];
+pub const RECORD_FIELDS: [&str; 6] = [
+    "date",
+    "record",
+    "component",
+    "occurrence",
+    "amount",
+    "note",
+];
 
 /// An entry's own fields: what it says, who said it and why. The id and the hashes are
 /// given by the chain when it is appended ([`Entry`]). The database keeps who, when,

@@ -345,7 +345,8 @@ impl Db {
     pub fn read<T>(&mut self, f: impl FnOnce(&mut dyn Store) -> Result<T>) -> Result<T> {
         match &mut self.conn {
             Conn::Sqlite(c) => {
-                let mut tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)?;
+                let mut tx =
+                    c.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)?;
                 let out = f(&mut tx)?;
                 tx.commit()?;
                 Ok(out)
@@ -461,8 +462,8 @@ pub fn now_utc() -> String {
     let d = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let t = chrono::DateTime::from_timestamp(d.as_secs() as i64, d.subsec_nanos())
-        .unwrap_or_default();
+    let t =
+        chrono::DateTime::from_timestamp(d.as_secs() as i64, d.subsec_nanos()).unwrap_or_default();
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
@@ -490,7 +491,10 @@ fn creation(by: &str, version: i64) -> Fields {
     Fields {
         book: Some(Book::Database),
         action: Some(Action::Create),
-        source: format!("dosesim {}, schema version {version}", env!("CARGO_PKG_VERSION")),
+        source: format!(
+            "dosesim {}, schema version {version}",
+            env!("CARGO_PKG_VERSION")
+        ),
         entered_by: by.to_string(),
         ..Fields::default()
     }
@@ -627,14 +631,21 @@ mod tests {
         let mut seen = Vec::new();
         db.read(|s| {
             s.scan(&Filter::trial("T"), &mut |e| {
-                seen.push((e.id, e.fields.patient_id.clone(), e.fields.entered_by.clone()));
+                seen.push((
+                    e.id,
+                    e.fields.patient_id.clone(),
+                    e.fields.entered_by.clone(),
+                ));
                 Ok(())
             })
         })
         .unwrap();
         assert_eq!(
             seen,
-            vec![(2, "P1".into(), "pharm".into()), (3, "P2".into(), "pharm".into())]
+            vec![
+                (2, "P1".into(), "pharm".into()),
+                (3, "P2".into(), "pharm".into())
+            ]
         );
         let v = verify(&mut db).unwrap();
         assert_eq!((v.entries, v.broken_count), (3, 0));
@@ -676,7 +687,9 @@ mod tests {
             .execute("UPDATE writes SET entered_by = 'someone else'", [])
             .unwrap_err();
         assert!(e.to_string().contains("never changed"), "{e}");
-        let e = c.execute("DELETE FROM entries WHERE id = 2", []).unwrap_err();
+        let e = c
+            .execute("DELETE FROM entries WHERE id = 2", [])
+            .unwrap_err();
         assert!(e.to_string().contains("never deleted"), "{e}");
     }
 }

@@ -11,7 +11,7 @@ use super::sqlite::{empty_entry, entries_in_range, joined, writes};
 use super::{Filter, Store};
 
 /// A key for the advisory lock that keeps two processes from migrating at once.
-const MIGRATION_LOCK: i64 = 0x646f_7365_7369_6d;
+const MIGRATION_LOCK: i64 = 0x0064_6f73_6573_696d;
 
 /// Connects to the server.
 pub fn open(url: &str) -> Result<Client> {

@@ -85,9 +85,9 @@ pub fn explain(e: rusqlite::Error, label: &str) -> anyhow::Error {
         Some(C::DatabaseBusy | C::DatabaseLocked) => Some(
             "another process has been writing to the database for over two minutes; try again when it has finished",
         ),
-        Some(C::ReadOnly | C::CannotOpen | C::PermissionDenied) => {
-            Some("the database cannot be written here (check the file's and its folder's permissions)")
-        }
+        Some(C::ReadOnly | C::CannotOpen | C::PermissionDenied) => Some(
+            "the database cannot be written here (check the file's and its folder's permissions)",
+        ),
         _ => None,
     };
     match words {
@@ -98,7 +98,8 @@ pub fn explain(e: rusqlite::Error, label: &str) -> anyhow::Error {
 
 impl Store for Transaction<'_> {
     fn head(&mut self) -> Result<Option<(i64, Hash)>> {
-        let mut st = self.prepare_cached("SELECT id, hash FROM entries ORDER BY id DESC LIMIT 1")?;
+        let mut st =
+            self.prepare_cached("SELECT id, hash FROM entries ORDER BY id DESC LIMIT 1")?;
         let mut rows = st.query([])?;
         match rows.next()? {
             Some(r) => {
@@ -208,7 +209,8 @@ impl Store for Transaction<'_> {
 
 /// The entry columns every scan reads, then (in a join) the write's.
 const ENTRY_READ: &str = "e.id, e.write_id, e.supersedes, e.patient_id, e.f1, e.f2, e.f3, e.f4, e.f5, e.f6, e.line, e.prev_hash, e.hash";
-const WRITE_READ: &str = "w.trial_id, w.book, w.action, w.reason, w.source, w.entered_by, w.entered_at";
+const WRITE_READ: &str =
+    "w.trial_id, w.book, w.action, w.reason, w.source, w.entered_by, w.entered_at";
 
 /// The writes of a filter's trial and book, each with its first entry and the next
 /// write's (its entries are those between: a write holds the lock while it appends).

@@ -42,4 +42,3 @@ pub fn make_log(n: usize) -> Vec<u8> {
     }
     out.into_bytes()
 }
-

@@ -67,9 +67,15 @@ fn pharmacy_from_db(bencher: divan::Bencher, patients: usize) {
     let dir = tempfile::tempdir().unwrap();
     let at = with_roster(dir.path(), &trial, patients);
     let mut db = Db::open(&at, Open::Existing).unwrap();
-    books::import_record(&mut db, &trial, Path::new("log.csv"), make_log(patients), "bench")
-        .map_err(|e| e.into_anyhow())
-        .unwrap();
+    books::import_record(
+        &mut db,
+        &trial,
+        Path::new("log.csv"),
+        make_log(patients),
+        "bench",
+    )
+    .map_err(|e| e.into_anyhow())
+    .unwrap();
     drop(db);
     let job = |write: bool| -> u64 {
         let mut db = Db::open(&at, Open::Existing).unwrap();
