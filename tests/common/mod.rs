@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod postgres;
 pub mod mutate;
 
 use std::path::{Path, PathBuf};
