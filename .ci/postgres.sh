@@ -17,7 +17,7 @@
 # nothing.
 postgres_bindir() {
   local dir
-  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1) || true
   if [ -n "$dir" ] && [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then
     echo "$dir"
   fi
@@ -49,6 +49,9 @@ postgres_start() {
     return 1
   fi
   dir=$(mktemp -d "${TMPDIR:-/tmp}/dosesim-pg.XXXXXX")
+  # Named at once, so that postgres_stop removes it whatever happens next.
+  DOSESIM_PG_DIR=$dir
+  export DOSESIM_PG_DIR
   mkdir "$dir/sock"
   if [ "$(id -u)" = 0 ]; then
     chown -R postgres: "$dir"
@@ -61,7 +64,7 @@ postgres_start() {
         -E UTF8 --locale=C >"$dir/initdb.log" 2>&1
   ) || {
     cat "$dir/initdb.log" >&2
-    rm -rf "$dir"
+    postgres_stop
     return 1
   }
   # Throwaway data: no fsync (the tests kill clients, never the machine).
@@ -76,12 +79,11 @@ EOF
   (cd "$dir" && postgres_as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start \
     >/dev/null) || {
     cat "$dir/server.log" >&2
-    rm -rf "$dir"
+    postgres_stop
     return 1
   }
-  DOSESIM_PG_DIR=$dir
   DOSESIM_TEST_POSTGRES="postgresql://postgres@${dir//\//%2F}%2Fsock:5432/postgres"
-  export DOSESIM_PG_DIR DOSESIM_TEST_POSTGRES
+  export DOSESIM_TEST_POSTGRES
 }
 
 # Stops the server started by postgres_start and removes its directory; does nothing when

@@ -19,7 +19,9 @@ fn tables(url: &str) -> Vec<String> {
 
 #[test]
 fn the_server_answers() {
-    let row = connect(&server()).query_one("SELECT version()", &[]).expect("select version()");
+    let row = connect(&server())
+        .query_one("SELECT version()", &[])
+        .expect("select version()");
     let version: String = row.get(0);
     assert!(version.starts_with("PostgreSQL "), "{version}");
 }
@@ -30,11 +32,17 @@ fn two_fresh_databases_are_distinct_and_empty() {
     let b = fresh_database("harness b");
     assert_ne!(a, b);
     for url in [&a, &b] {
-        assert!(url.starts_with("postgresql://") || url.starts_with("postgres://"), "{url}");
+        assert!(
+            url.starts_with("postgresql://") || url.starts_with("postgres://"),
+            "{url}"
+        );
         assert_eq!(tables(url), Vec::<String>::new(), "{url} is not empty");
     }
     let name = |url: &str| -> String {
-        connect(url).query_one("SELECT current_database()::text", &[]).expect("its name").get(0)
+        connect(url)
+            .query_one("SELECT current_database()::text", &[])
+            .expect("its name")
+            .get(0)
     };
     assert_ne!(name(&a), name(&b));
     assert!(name(&a).contains("harness_a"), "{}", name(&a));
@@ -51,7 +59,10 @@ fn a_table_made_in_one_fresh_database_is_absent_from_another() {
     client
         .execute("INSERT INTO doses VALUES ('P001', 100000000)", &[])
         .expect("a row");
-    let cells: i64 = client.query_one("SELECT cells FROM doses", &[]).expect("the row").get(0);
+    let cells: i64 = client
+        .query_one("SELECT cells FROM doses", &[])
+        .expect("the row")
+        .get(0);
     assert_eq!(cells, 100_000_000);
     assert_eq!(tables(&a), ["doses"]);
     assert_eq!(tables(&b), Vec::<String>::new());

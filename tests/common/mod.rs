@@ -5,8 +5,8 @@
 #![allow(dead_code)]
 
 pub mod browser;
-pub mod postgres;
 pub mod mutate;
+pub mod postgres;
 
 use std::path::{Path, PathBuf};
 

@@ -102,7 +102,10 @@ fn server_bindir() -> Option<PathBuf> {
         .filter_map(|entry| {
             let entry = entry.ok()?;
             let version = entry.file_name().to_str()?.to_string();
-            let key = version.split('.').map(|p| p.parse().ok()).collect::<Option<Vec<u64>>>()?;
+            let key = version
+                .split('.')
+                .map(|p| p.parse().ok())
+                .collect::<Option<Vec<u64>>>()?;
             let bin = entry.path().join("bin");
             (bin.join("initdb").is_file() && bin.join("pg_ctl").is_file()).then_some((key, bin))
         })
@@ -131,7 +134,9 @@ fn as_owner(program: &Path, dir: &Path) -> Command {
 }
 
 fn run_ok(mut cmd: Command, what: &str) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
     assert!(
         out.status.success(),
         "{what} failed:\n{}{}",
@@ -159,13 +164,20 @@ fn start_private_cluster() -> String {
     if running_as_root() {
         let mut chown = Command::new("chown");
         chown.arg("-R").arg("postgres:").arg(&dir);
-        run_ok(chown, "giving the test cluster's directory to the postgres user");
+        run_ok(
+            chown,
+            "giving the test cluster's directory to the postgres user",
+        );
     }
     // Watched from here on: the directory goes at exit even when the start fails.
     watch(&bin, &dir);
     init_cluster(&bin, &dir, &sock);
     let mut start = as_owner(&bin.join("pg_ctl"), &dir);
-    start.arg("-D").arg(dir.join("data")).arg("-l").arg(dir.join("server.log"));
+    start
+        .arg("-D")
+        .arg(dir.join("data"))
+        .arg("-l")
+        .arg(dir.join("server.log"));
     start.args(["-w", "start"]);
     let started = start.output().expect("pg_ctl runs");
     let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
@@ -174,7 +186,10 @@ fn start_private_cluster() -> String {
         "the test PostgreSQL server did not start:\n{}{log}",
         String::from_utf8_lossy(&started.stderr)
     );
-    let host = sock.to_str().expect("a UTF-8 temporary directory").replace('/', "%2F");
+    let host = sock
+        .to_str()
+        .expect("a UTF-8 temporary directory")
+        .replace('/', "%2F");
     format!("postgresql://postgres@{host}:5432/postgres")
 }
 
@@ -227,7 +242,10 @@ cd / && rm -rf "$3""#;
     *WATCHER.lock().unwrap_or_else(|e| e.into_inner()) = Some(child);
     // SAFETY: registers a plain extern "C" function with no arguments, as atexit requires.
     let registered = unsafe { libc::atexit(stop_at_exit) };
-    assert_eq!(registered, 0, "could not register the test server's stop at exit");
+    assert_eq!(
+        registered, 0,
+        "could not register the test server's stop at exit"
+    );
 }
 
 /// At exit: closes the watcher's stdin and waits while it stops the server.
