@@ -20,6 +20,7 @@ mod limits;
 mod out_safety;
 mod outputs;
 mod placement;
+mod postgres_harness;
 mod prep;
 mod print;
 mod properties;

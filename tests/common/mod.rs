@@ -6,6 +6,7 @@
 
 pub mod browser;
 pub mod mutate;
+pub mod postgres;
 
 use std::path::{Path, PathBuf};
 
