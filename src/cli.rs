@@ -90,6 +90,19 @@ pub enum Command {
         after_help = "Example:\n  dosesim timeline scenarios/nct01724398.toml --out timeline.svg"
     )]
     Timeline(TimelineArgs),
+    /// The administration record kept in the database: import, add, correct, void, list,
+    /// history, export, verify, backup
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  dosesim record import NCT01724398 scenarios/logs/NCT01724398.csv\n  dosesim record add NCT01724398 --patient P4398-002 --date 2026-11-20 \\\n      --record given --component uc_msc --occurrence 5\n  dosesim record correct 137 --date 2026-11-19 --reason \"given the day before\"\n  dosesim record void 138 --reason \"entered for the wrong patient\"\n  dosesim record history P4398-002\n  dosesim record verify\n  dosesim record backup dosesim-2026-11-20.db\n\nThe database is --db (a file, or a postgres:// URL), else DOSESIM_DB, else\ndosesim.db in this folder."
+    )]
+    Record(RecordCommand),
+    /// The roster kept in the database: import a roster file, export it
+    #[command(
+        subcommand,
+        after_help = "Example:\n  dosesim roster import NCT01724398 scenarios/rosters/NCT01724398.csv"
+    )]
+    Roster(RosterCommand),
 }
 
 pub use dosesim::export::Format;
@@ -441,6 +454,228 @@ pub struct TimelineArgs {
 pub struct ExamplesArgs {
     #[arg(long, value_name = "DIR", default_value = "output/examples")]
     pub out: PathBuf,
+}
+
+/// Where the database is: `--db`, else `DOSESIM_DB`, else `dosesim.db` here.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DbAt {
+    /// The database: a SQLite file, or a postgres://... URL of a shared server (default:
+    /// DOSESIM_DB, else dosesim.db in this folder)
+    #[arg(long, value_name = "PATH|URL")]
+    pub db: Option<String>,
+}
+
+/// Who is entering (kept with every entry written).
+#[derive(clap::Args, Debug, Clone)]
+pub struct EnteredBy {
+    /// Who is entering, kept with every entry (default: your login name)
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RosterCommand {
+    /// Put a roster file's patients in the database (all or nothing; patients already
+    /// there are not added again)
+    Import(ImportArgs),
+    /// The roster in the database, as a roster CSV
+    Export(ExportArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RecordCommand {
+    /// Put an administration record file's rows in the database (all or nothing; rows
+    /// already there are not added again)
+    Import(ImportArgs),
+    /// Record one dose given, one missed, a weight, a withdrawal or a death
+    Add(AddArgs),
+    /// Correct an entry: a new entry takes its place, with the reason
+    Correct(CorrectArgs),
+    /// Void an entry: a new entry takes it out of the record, with the reason
+    Void(VoidArgs),
+    /// The record in effect, each row with its entry number, who entered it and when
+    List(ListArgs),
+    /// Every entry about a patient, corrections and voids included: the audit trail
+    History(HistoryArgs),
+    /// The record in effect as an administration record CSV (what import takes)
+    Export(ExportArgs),
+    /// Check the chain of entries: none changed, removed or added behind dosesim's back
+    Verify(VerifyArgs),
+    /// Copy the database, while others may be using it, to a new SQLite file
+    Backup(BackupArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    /// A scenario file, or the trial id of one in scenarios/ (NCT01724398)
+    #[arg(value_name = "TRIAL")]
+    pub trial: PathBuf,
+    /// The CSV file to import
+    #[arg(value_name = "CSV")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub db: DbAt,
+    #[command(flatten)]
+    pub by: EnteredBy,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// A scenario file, or the trial id of one in scenarios/ (NCT01724398)
+    #[arg(value_name = "TRIAL")]
+    pub trial: PathBuf,
+    /// Write to this CSV file (atomically) instead of stdout; its folder must exist
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub db: DbAt,
+}
+
+/// What a record row says happened.
+pub const RECORD_KINDS: [&str; 5] = ["given", "missed", "weight", "withdrawn", "died"];
+
+#[derive(clap::Args, Debug)]
+pub struct AddArgs {
+    /// A scenario file, or the trial id of one in scenarios/ (NCT01724398)
+    #[arg(value_name = "TRIAL")]
+    pub trial: PathBuf,
+    /// The patient, as on the roster
+    #[arg(long)]
+    pub patient: String,
+    /// The day it happened (not after today)
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+    pub date: NaiveDate,
+    /// What happened
+    #[arg(long, value_parser = RECORD_KINDS)]
+    pub record: String,
+    /// The component (given, missed), as `dosesim show` lists them
+    #[arg(long)]
+    pub component: Option<String>,
+    /// Which dose of the component (1, 2, ...)
+    #[arg(long, value_name = "N")]
+    pub occurrence: Option<String>,
+    /// The amount given when not the planned dose (cells or mL), or the weight in kg
+    #[arg(long, value_name = "X")]
+    pub amount: Option<String>,
+    /// A note kept with the row
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+    #[command(flatten)]
+    pub db: DbAt,
+    #[command(flatten)]
+    pub by: EnteredBy,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CorrectArgs {
+    /// The entry to correct (its number, as `record list` and `record history` show)
+    #[arg(value_name = "ENTRY")]
+    pub entry: i64,
+    /// Why (required; kept with the correction)
+    #[arg(long, value_name = "TEXT", required = true)]
+    pub reason: String,
+    /// A record row's new date
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+    pub date: Option<NaiveDate>,
+    /// A record row's new kind
+    #[arg(long, value_parser = RECORD_KINDS)]
+    pub record: Option<String>,
+    /// A record row's new component
+    #[arg(long)]
+    pub component: Option<String>,
+    /// A record row's new occurrence
+    #[arg(long, value_name = "N")]
+    pub occurrence: Option<String>,
+    /// A record row's new amount (cells or mL; kg for a weight; "" for the planned dose)
+    #[arg(long, value_name = "X")]
+    pub amount: Option<String>,
+    /// A record row's new note
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+    /// A roster patient's new arm
+    #[arg(long)]
+    pub arm: Option<String>,
+    /// A roster patient's new weight in kg
+    #[arg(long, value_name = "KG")]
+    pub weight_kg: Option<String>,
+    /// A roster patient's new start date (study day 1)
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+    pub start_date: Option<NaiveDate>,
+    /// A roster patient's new site
+    #[arg(long)]
+    pub site: Option<String>,
+    #[command(flatten)]
+    pub db: DbAt,
+    #[command(flatten)]
+    pub by: EnteredBy,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct VoidArgs {
+    /// The entry to void (its number, as `record list` and `record history` show)
+    #[arg(value_name = "ENTRY")]
+    pub entry: i64,
+    /// Why (required; kept with the void)
+    #[arg(long, value_name = "TEXT", required = true)]
+    pub reason: String,
+    #[command(flatten)]
+    pub db: DbAt,
+    #[command(flatten)]
+    pub by: EnteredBy,
+}
+
+/// How `record list` and `record history` print.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListFormat {
+    /// A table to read
+    Table,
+    /// CSV, every field in its own column
+    Csv,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ListArgs {
+    /// A scenario file, or the trial id of one in scenarios/ (NCT01724398)
+    #[arg(value_name = "TRIAL")]
+    pub trial: PathBuf,
+    /// Only this patient's rows
+    #[arg(long)]
+    pub patient: Option<String>,
+    /// Output format (default: table)
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+    #[command(flatten)]
+    pub db: DbAt,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct HistoryArgs {
+    /// The patient, as on the roster
+    #[arg(value_name = "PATIENT")]
+    pub patient: String,
+    /// Only this trial's entries (a scenario file or a trial id)
+    #[arg(long, value_name = "TRIAL")]
+    pub trial: Option<PathBuf>,
+    /// Output format (default: table)
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+    #[command(flatten)]
+    pub db: DbAt,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub db: DbAt,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BackupArgs {
+    /// The backup: a new SQLite file (an existing file is never replaced)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub db: DbAt,
 }
 
 fn parse_date(s: &str) -> Result<NaiveDate, String> {

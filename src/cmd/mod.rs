@@ -9,8 +9,11 @@ pub mod common;
 pub mod examples;
 pub mod forecast;
 pub mod guard;
+pub mod ledger;
 pub mod pharmacy;
 pub mod prep;
+pub mod record;
+pub mod roster;
 pub mod run;
 pub mod show;
 pub mod validate;
@@ -110,6 +113,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Timeline(a) => chart::run_timeline(a),
         Command::Forecast(a) => forecast::run(a),
         Command::Examples(a) => examples::run(a),
+        Command::Record(c) => record::run(c),
+        Command::Roster(c) => roster::run(c),
     }
 }
 
