@@ -94,7 +94,7 @@ pub enum Command {
     /// history, export, verify, backup
     #[command(
         subcommand,
-        after_help = "Examples:\n  dosesim record import NCT01724398 scenarios/logs/NCT01724398.csv\n  dosesim record add NCT01724398 --patient P4398-002 --date 2026-11-20 \\\n      --record given --component uc_msc --occurrence 5\n  dosesim record correct 137 --date 2026-11-19 --reason \"given the day before\"\n  dosesim record void 138 --reason \"entered for the wrong patient\"\n  dosesim record history P4398-002\n  dosesim record verify\n  dosesim record backup dosesim-2026-11-20.db\n\nThe database is --db (a file, or a postgres:// URL), else DOSESIM_DB, else\ndosesim.db in this folder."
+        after_help = "Examples:\n  dosesim record import NCT01724398 scenarios/logs/NCT01724398.csv\n  dosesim record add NCT01724398 --patient P4398-022 --date 2026-11-26 \\\n      --record given --component uc_msc --occurrence 4\n  dosesim record correct 137 --date 2026-11-19 --reason \"given the day before\"\n  dosesim record void 138 --reason \"entered for the wrong patient\"\n  dosesim record history P4398-002\n  dosesim record verify\n  dosesim record backup dosesim-2026-11-20.db\n\nThe database is --db (a file, or a postgres:// URL), else DOSESIM_DB, else\ndosesim.db in this folder."
     )]
     Record(RecordCommand),
     /// The roster kept in the database: import a roster file, export it

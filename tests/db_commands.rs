@@ -231,16 +231,17 @@ fn corrections_and_voids(engine: Engine) {
     let r = at.run(&["record", "history", "P4398-002", "--format", "csv"]);
     r.expect_code(0);
     let h = r.out();
-    for needle in [
-        &format!("{first},{TRIAL},record,add,,P4398-002"),
-        &format!("corrected by entry 200"),
-        &format!("200,{TRIAL},record,correct,{first},P4398-002"),
-        "note left out,Li Wei",
-        &format!("201,{TRIAL},record,void,{second},P4398-002"),
-        "entered for the wrong patient,Chen Jing",
-        "voided by entry 201",
-    ] {
-        assert!(h.contains(needle), "{needle:?} not in\n{h}");
+    let needles = [
+        format!("{first},{TRIAL},record,add,,P4398-002"),
+        "corrected by entry 200".to_string(),
+        format!("200,{TRIAL},record,correct,{first},P4398-002"),
+        "note left out,Li Wei".to_string(),
+        format!("201,{TRIAL},record,void,{second},P4398-002"),
+        "entered for the wrong patient,Chen Jing".to_string(),
+        "voided by entry 201".to_string(),
+    ];
+    for needle in &needles {
+        assert!(h.contains(needle.as_str()), "{needle:?} not in\n{h}");
     }
     let r = at.run(&["record", "history", "P4398-002"]);
     r.expect_code(0);

@@ -46,12 +46,18 @@ fn add(a: AddArgs) -> Result<()> {
         a.amount.unwrap_or_default(),
         a.note.unwrap_or_default(),
     ];
+    let values_shown = values.clone();
     let (id, head) = books::add_record(&mut db, &trial, a.patient.trim(), values, &by)
         .map_err(books::Refused::into_anyhow)?;
+    let what = [&a.record, &values_shown[2], &values_shown[3]]
+        .iter()
+        .filter(|v| !v.is_empty())
+        .map(|v| v.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
     println!(
-        "entry {id}: {} {} on {}, entered by {by}; chain head {}",
+        "entry {id}: {} {what} on {}, entered by {by}; chain head {}",
         a.patient.trim(),
-        a.record,
         a.date,
         head_words(&head)
     );
