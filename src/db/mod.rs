@@ -477,12 +477,13 @@ pub fn today_utc() -> chrono::NaiveDate {
         .date_naive()
 }
 
-/// Who is entering: the login name (`USER`, else `LOGNAME`, else `USERNAME`), or
-/// `unknown`.
+/// Who is entering: the login name (`USER`, else `LOGNAME`, else `USERNAME`, else the
+/// operating system's name for the user running dosesim), or `unknown`.
 pub fn login_name() -> String {
     ["USER", "LOGNAME", "USERNAME"]
         .iter()
         .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
+        .or_else(|| whoami::username().ok().filter(|v| !v.trim().is_empty()))
         .unwrap_or_else(|| "unknown".to_string())
 }
 
