@@ -1,0 +1,359 @@
+//! The database under concurrency and faults (issue 24, item 6), and its migrations from the
+//! first schema version (item 1), on SQLite and PostgreSQL.
+//!
+//! Several tests need other processes: SQLite's locks are between processes, a killed
+//! import is a killed process, and a file-size limit is a process's. Those processes are
+//! this test binary itself, run with `--exact` on one of the `child_*` functions below and
+//! [`CHILD_DB`] naming the database: run in the ordinary way (without [`CHILD_DB`]), a
+//! `child_*` function returns at once.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use dosesim::db::{self, Action, Book, Db, Fields, Filter, Location, Open, books};
+use dosesim::model::Trial;
+
+use crate::common::postgres::{connect, fresh_database};
+use crate::common::root;
+
+/// Names the database a child process works on; unset, the `child_*` functions do nothing.
+const CHILD_DB: &str = "DOSESIM_CHILD_DB";
+/// Which child of [`concurrent_adds`] this is (0..20).
+const CHILD_NO: &str = "DOSESIM_CHILD_NO";
+/// The record file a child imports.
+const CHILD_LOG: &str = "DOSESIM_CHILD_LOG";
+/// What a child prints once its database is open and its import about to begin.
+const OPENED: &str = "dosesim-child: database open";
+
+/// Processes adding at once, and the entries each adds (one write each).
+const PROCESSES: usize = 20;
+const ENTRIES_EACH: usize = 1_000;
+/// The trial the concurrent entries belong to.
+const CONCURRENT_TRIAL: &str = "NCT-CONCURRENT";
+
+/// The scenario whose roster and record the import tests use.
+fn trial() -> Trial {
+    dosesim::scenario::load(&root().join("scenarios/nct04822922.toml")).expect("the scenario")
+}
+
+/// This test binary, run as the child `test` on the database `db`.
+fn child(test: &str, db: &str) -> Command {
+    let mut c = Command::new(std::env::current_exe().expect("the test binary"));
+    c.args(["--exact", &format!("db_faults::{test}"), "--nocapture"])
+        .args(["--test-threads", "1"])
+        .env(CHILD_DB, db)
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+/// The database a child was given, or `None` when this is no child.
+fn child_db() -> Option<Location> {
+    std::env::var(CHILD_DB)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(|s| Location::parse(&s))
+}
+
+/// A roster of `n` patients of [`trial`], arms in turn, starting over 2024 and 2025.
+fn make_roster(n: usize) -> Vec<u8> {
+    let arms = ["low", "middle", "high"];
+    let mut out = String::from("patient_id,arm,weight_kg,start_date\n");
+    for i in 0..n {
+        let w = 45.0 + (i % 400) as f64 / 10.0;
+        out.push_str(&format!("P{:07},{},{w},{}\n", i + 1, arms[i % 3], start(i, n)));
+    }
+    out.into_bytes()
+}
+
+/// Patient `i`'s start date of `n`.
+fn start(i: usize, n: usize) -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap()
+        + chrono::Days::new((i * 700 / n.max(1)) as u64)
+}
+
+/// The record of [`make_roster`]'s first `patients` of `n`: the first three infusions
+/// given (days 1, 4 and 7), each row's note `note_chars` long.
+fn make_log(patients: usize, n: usize, note_chars: usize) -> Vec<u8> {
+    let note = "x".repeat(note_chars);
+    let mut out = String::from("patient_id,date,record,component,occurrence,amount,note\n");
+    for i in 0..patients {
+        for (k, day) in [1u64, 4, 7].iter().enumerate() {
+            let date = start(i, n) + chrono::Days::new(day - 1);
+            out.push_str(&format!(
+                "P{:07},{date},given,uc_msc,{},,{note}\n",
+                i + 1,
+                k + 1
+            ));
+        }
+    }
+    out.into_bytes()
+}
+
+/// A database at `loc` holding the roster of `patients` (and nothing of the record).
+fn with_roster(loc: &Location, trial: &Trial, patients: usize) {
+    let mut db = Db::open(loc, Open::OrCreate).expect("a new database");
+    books::import_roster(
+        &mut db,
+        trial,
+        Path::new("roster.csv"),
+        make_roster(patients),
+        "pharm",
+    )
+    .map_err(|e| e.into_anyhow())
+    .expect("the roster imported");
+}
+
+/// What must not change when a write fails: the head, a whole chain, the books.
+#[derive(Debug, PartialEq)]
+struct State {
+    head: Option<db::Head>,
+    entries: u64,
+    roster_csv: Vec<u8>,
+    record_csv: Vec<u8>,
+}
+
+/// The database's state, its chain verified whole and its books checked.
+fn state(loc: &Location, trial: &Trial) -> State {
+    let mut db = Db::open(loc, Open::Existing).expect("the database opens");
+    let v = db::verify(&mut db).expect("verify runs");
+    assert!(v.broken.is_empty(), "the chain is broken: {:?}", v.broken);
+    let b = books::load(&mut db, &trial.id).expect("the books load");
+    b.check(trial).expect("the books check");
+    assert_eq!(v.head, db.head().unwrap());
+    State {
+        head: v.head,
+        entries: v.entries,
+        roster_csv: b.roster_csv,
+        record_csv: b.record_csv,
+    }
+}
+
+/// Waits for a child, failing with its output when it failed.
+fn wait_ok(c: Child, what: &str) {
+    let out = c.wait_with_output().expect("the child ends");
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+// ---- 20 processes at once ----
+
+/// Child role of [`concurrent_adds`]: adds [`ENTRIES_EACH`] entries, each in its own write,
+/// as patient `C<n>`, its k-th entry with occurrence k.
+#[test]
+fn child_adds_entries() {
+    let Some(loc) = child_db() else { return };
+    let n: usize = std::env::var(CHILD_NO).unwrap().parse().unwrap();
+    let mut db = Db::open(&loc, Open::Existing).expect("the child opens the database");
+    for k in 0..ENTRIES_EACH {
+        let fields = Fields {
+            trial_id: CONCURRENT_TRIAL.into(),
+            book: Some(Book::Record),
+            action: Some(Action::Add),
+            patient_id: format!("C{n:02}"),
+            values: [
+                "2025-03-03".into(),
+                "given".into(),
+                "uc_msc".into(),
+                k.to_string(),
+                String::new(),
+                format!("process {n} entry {k}"),
+            ],
+            source: "concurrency test".into(),
+            ..Fields::default()
+        };
+        db.write(&format!("process{n}"), |w| w.append(fields))
+            .expect("an entry added");
+    }
+}
+
+/// 20 processes each adding 1,000 entries at once: every entry there exactly once, the
+/// entries numbered without a gap, the chain whole.
+fn concurrent_adds(spec: &str) {
+    let loc = Location::parse(spec);
+    let before = Db::open(&loc, Open::OrCreate)
+        .and_then(|mut db| db.head())
+        .expect("a new database")
+        .expect("entry 1")
+        .id;
+    let children: Vec<Child> = (0..PROCESSES)
+        .map(|n| {
+            child("child_adds_entries", spec)
+                .env(CHILD_NO, n.to_string())
+                .spawn()
+                .expect("a child process")
+        })
+        .collect();
+    for (n, c) in children.into_iter().enumerate() {
+        wait_ok(c, &format!("process {n}"));
+    }
+    let mut db = Db::open(&loc, Open::Existing).unwrap();
+    let mut ids = Vec::new();
+    let mut seen: HashMap<(String, String), usize> = HashMap::new();
+    db.read(|s| {
+        s.scan(&Filter::default(), &mut |e| {
+            ids.push(e.id);
+            if e.fields.trial_id == CONCURRENT_TRIAL {
+                let key = (e.fields.patient_id.clone(), e.fields.values[3].clone());
+                *seen.entry(key).or_default() += 1;
+            }
+            Ok(())
+        })
+    })
+    .unwrap();
+    let total = before as usize + PROCESSES * ENTRIES_EACH;
+    assert_eq!(ids, (1..=total as i64).collect::<Vec<_>>(), "ids 1..{total}");
+    assert_eq!(seen.len(), PROCESSES * ENTRIES_EACH, "distinct entries");
+    for n in 0..PROCESSES {
+        for k in 0..ENTRIES_EACH {
+            let key = (format!("C{n:02}"), k.to_string());
+            assert_eq!(seen.get(&key), Some(&1), "process {n} entry {k}");
+        }
+    }
+    let v = db::verify(&mut db).unwrap();
+    assert_eq!(v.entries, total as u64);
+    assert_eq!((v.broken_count, v.broken), (0, vec![]));
+}
+
+#[test]
+fn twenty_processes_adding_at_once_lose_nothing_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    concurrent_adds(dir.path().join("site.db").to_str().unwrap());
+}
+
+#[test]
+fn twenty_processes_adding_at_once_lose_nothing_postgres() {
+    concurrent_adds(&fresh_database("concurrent adds"));
+}
+
+// ---- a killed import ----
+
+/// Child role of the import tests: imports the record file [`CHILD_LOG`] into the trial's
+/// record, saying [`OPENED`] first; on failure, says why as dosesim does and exits with
+/// dosesim's status (2 bad input, 1 other).
+#[test]
+fn child_imports_record() {
+    let Some(loc) = child_db() else { return };
+    let log = PathBuf::from(std::env::var(CHILD_LOG).unwrap());
+    let code = {
+        let trial = trial();
+        let bytes = std::fs::read(&log).unwrap();
+        let mut db = Db::open(&loc, Open::Existing).expect("the child opens the database");
+        println!("{OPENED}");
+        match books::import_record(&mut db, &trial, &log, bytes, "pharm") {
+            Ok(_) => 0,
+            Err(e) => {
+                let e = e.into_anyhow();
+                if let Some(input) = e.downcast_ref::<dosesim::InputError>() {
+                    eprintln!("error: {input}");
+                    2
+                } else {
+                    eprintln!("error: {e:#}");
+                    1
+                }
+            }
+        }
+    };
+    std::process::exit(code);
+}
+
+/// Whether another connection holds the database's write lock now.
+fn write_lock_held(loc: &Location) -> bool {
+    match loc {
+        Location::Sqlite(path) => {
+            let c = rusqlite::Connection::open(path).unwrap();
+            c.busy_timeout(Duration::ZERO).unwrap();
+            match c.execute_batch("BEGIN IMMEDIATE; ROLLBACK;") {
+                Ok(()) => false,
+                Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => true,
+                Err(e) => panic!("probing the write lock: {e}"),
+            }
+        }
+        Location::Postgres(url) => {
+            let n: i64 = connect(url)
+                .query_one(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+                     WHERE l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+                     AND c.relname = 'entries' AND l.mode = 'ExclusiveLock' AND l.granted \
+                     AND l.pid <> pg_backend_pid()",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            n > 0
+        }
+    }
+}
+
+/// A process killed with SIGKILL while its import of 300,000 rows is being written leaves
+/// the database as it was before; the books load and check as before, and an import then
+/// works (adding every row of its file: nothing of the killed import was kept).
+fn killed_import(spec: &str) {
+    let patients = 100_000;
+    let loc = Location::parse(spec);
+    let trial = trial();
+    let dir = tempfile::tempdir().unwrap();
+    with_roster(&loc, &trial, patients);
+    let before = state(&loc, &trial);
+    let log = dir.path().join("log.csv");
+    std::fs::write(&log, make_log(patients, patients, 0)).unwrap();
+    let mut c = child("child_imports_record", spec)
+        .env(CHILD_LOG, &log)
+        .spawn()
+        .unwrap();
+    // Once the database is open, the child's next write lock is its import's.
+    let mut out = BufReader::new(c.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains(OPENED) {
+        line.clear();
+        let n = out.read_line(&mut line).unwrap();
+        assert!(n > 0, "the child ended before opening the database");
+    }
+    while !write_lock_held(&loc) {
+        assert!(c.try_wait().unwrap().is_none(), "the import ended unseen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Let it append for a moment: the kill lands among the entries being written.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        c.try_wait().unwrap().is_none(),
+        "the import finished before it could be killed: make the log larger"
+    );
+    c.kill().unwrap();
+    let status = c.wait().unwrap();
+    assert!(!status.success(), "{status}");
+    assert_eq!(state(&loc, &trial), before, "the database after the kill");
+    let again = dir.path().join("again.csv");
+    std::fs::write(&again, make_log(1_000, patients, 0)).unwrap();
+    let mut db = Db::open(&loc, Open::Existing).unwrap();
+    let (imported, head) =
+        books::import_record(&mut db, &trial, &again, std::fs::read(&again).unwrap(), "pharm")
+            .map_err(|e| e.into_anyhow())
+            .expect("an import after the kill");
+    assert_eq!((imported.added, imported.already), (3_000, 0));
+    assert_eq!(head.id, before.head.unwrap().id + 3_000);
+    drop(db);
+    let after = state(&loc, &trial);
+    assert_eq!(after.entries, before.entries + 3_000);
+}
+
+#[test]
+fn an_import_killed_midway_leaves_the_database_as_it_was_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    killed_import(dir.path().join("site.db").to_str().unwrap());
+}
+
+#[test]
+fn an_import_killed_midway_leaves_the_database_as_it_was_postgres() {
+    killed_import(&fresh_database("killed import"));
+}
