@@ -66,7 +66,12 @@ fn make_roster(n: usize) -> Vec<u8> {
     let mut out = String::from("patient_id,arm,weight_kg,start_date\n");
     for i in 0..n {
         let w = 45.0 + (i % 400) as f64 / 10.0;
-        out.push_str(&format!("P{:07},{},{w},{}\n", i + 1, arms[i % 3], start(i, n)));
+        out.push_str(&format!(
+            "P{:07},{},{w},{}\n",
+            i + 1,
+            arms[i % 3],
+            start(i, n)
+        ));
     }
     out.into_bytes()
 }
@@ -212,7 +217,11 @@ fn concurrent_adds(spec: &str) {
     })
     .unwrap();
     let total = before as usize + PROCESSES * ENTRIES_EACH;
-    assert_eq!(ids, (1..=total as i64).collect::<Vec<_>>(), "ids 1..{total}");
+    assert_eq!(
+        ids,
+        (1..=total as i64).collect::<Vec<_>>(),
+        "ids 1..{total}"
+    );
     assert_eq!(seen.len(), PROCESSES * ENTRIES_EACH, "distinct entries");
     for n in 0..PROCESSES {
         for k in 0..ENTRIES_EACH {
@@ -299,8 +308,9 @@ fn write_lock_held(loc: &Location) -> bool {
 /// grown past a megabyte (a PostgreSQL server's are its own).
 fn import_on_disk(loc: &Location) -> bool {
     match loc {
-        Location::Sqlite(path) => std::fs::metadata(path.with_extension("db-wal"))
-            .is_ok_and(|m| m.len() > 1 << 20),
+        Location::Sqlite(path) => {
+            std::fs::metadata(path.with_extension("db-wal")).is_ok_and(|m| m.len() > 1 << 20)
+        }
         Location::Postgres(_) => true,
     }
 }
@@ -352,10 +362,15 @@ fn killed_import(spec: &str) {
     let again = dir.path().join("again.csv");
     std::fs::write(&again, make_log(1_000, patients, 0)).unwrap();
     let mut db = Db::open(&loc, Open::Existing).unwrap();
-    let (imported, head) =
-        books::import_record(&mut db, &trial, &again, std::fs::read(&again).unwrap(), "pharm")
-            .map_err(|e| e.into_anyhow())
-            .expect("an import after the kill");
+    let (imported, head) = books::import_record(
+        &mut db,
+        &trial,
+        &again,
+        std::fs::read(&again).unwrap(),
+        "pharm",
+    )
+    .map_err(|e| e.into_anyhow())
+    .expect("an import after the kill");
     assert_eq!((imported.added, imported.already), (3_000, 0));
     assert_eq!(head.id, before.head.unwrap().id + 3_000);
     drop(db);
@@ -372,4 +387,136 @@ fn an_import_killed_midway_leaves_the_database_as_it_was_sqlite() {
 #[test]
 fn an_import_killed_midway_leaves_the_database_as_it_was_postgres() {
     killed_import(&fresh_database("killed import"));
+}
+
+// ---- a full disk ----
+
+/// A filesystem of 2 MB mounted at `at` (tmpfs), unmounted when dropped.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    /// Mounts it, when this process may (root, and mounts allowed here).
+    fn mount(at: &Path) -> Option<SmallDisk> {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            return None;
+        }
+        std::fs::create_dir_all(at).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+            .arg(at)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| SmallDisk(at.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Lets the child's files grow to `bytes` at most, writes past it failing (EFBIG) as on a
+/// full disk: RLIMIT_FSIZE, with SIGXFSZ ignored so that the write fails instead of the
+/// signal ending the process (an ignored signal stays ignored across exec).
+fn limit_file_size(cmd: &mut Command, bytes: u64) {
+    use std::os::unix::process::CommandExt;
+    let limit = libc::rlimit {
+        rlim_cur: bytes as libc::rlim_t,
+        rlim_max: bytes as libc::rlim_t,
+    };
+    // SAFETY: between fork and exec, only async-signal-safe calls (setrlimit, signal),
+    // with no allocation.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0
+                || libc::signal(libc::SIGXFSZ, libc::SIG_IGN) == libc::SIG_ERR
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// An import into the database in `dir` that does not fit (the disk full, or the file not
+/// allowed to grow past `file_limit`) fails with exit status 1 and a message that says so
+/// in plain words; the database is as it was before, and a smaller import then works.
+/// Gives the message.
+fn full_disk(dir: &Path, logs: &Path, file_limit: Option<u64>) -> String {
+    let patients = 3_000;
+    let loc = Location::Sqlite(dir.join("site.db"));
+    let trial = trial();
+    with_roster(&loc, &trial, patients);
+    let before = state(&loc, &trial);
+    let log = logs.join("log.csv");
+    // About 4 MB of entries: more than the disk or the file limit holds.
+    std::fs::write(&log, make_log(patients, patients, 400)).unwrap();
+    let mut cmd = child("child_imports_record", loc.label().as_str());
+    cmd.env(CHILD_LOG, &log);
+    if let Some(bytes) = file_limit {
+        limit_file_size(&mut cmd, bytes);
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let message = stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error said: {stderr}"))
+        .to_string();
+    assert_eq!(state(&loc, &trial), before, "the database after: {message}");
+    let small = logs.join("small.csv");
+    std::fs::write(&small, make_log(50, patients, 400)).unwrap();
+    let mut db = Db::open(&loc, Open::Existing).unwrap();
+    let (imported, _) = books::import_record(
+        &mut db,
+        &trial,
+        &small,
+        std::fs::read(&small).unwrap(),
+        "pharm",
+    )
+    .map_err(|e| e.into_anyhow())
+    .expect("a smaller import after the failed one");
+    assert_eq!(imported.added, 150);
+    message
+}
+
+/// The message of a write that did not fit: plain words, the database named, and what
+/// became of the write.
+fn assert_says_disk_full(message: &str, db: &Path) {
+    assert!(message.contains(&db.display().to_string()), "{message}");
+    assert!(message.contains("disk is full"), "{message}");
+    assert!(
+        message.contains("nothing of this write was kept"),
+        "{message}"
+    );
+    for engine_words in ["SQLITE", "Error", "code", "errno", "os error"] {
+        assert!(!message.contains(engine_words), "{message}");
+    }
+}
+
+/// A full disk (a 2 MB filesystem, where this test may mount one) and a file not allowed
+/// to grow (the file-size limit of the importing process, which is how a full disk looks
+/// to SQLite where no small filesystem can be mounted) both give a clear error, exit
+/// status 1, and leave the database as it was.
+#[test]
+fn a_full_disk_gives_a_clear_error_and_leaves_the_database_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let limited = dir.path().join("limited");
+    std::fs::create_dir(&limited).unwrap();
+    let message = full_disk(&limited, dir.path(), Some(1 << 20));
+    assert_says_disk_full(&message, &limited.join("site.db"));
+    let small = dir.path().join("small");
+    match SmallDisk::mount(&small) {
+        Some(_disk) => {
+            let message = full_disk(&small, dir.path(), None);
+            assert_says_disk_full(&message, &small.join("site.db"));
+        }
+        None => eprintln!(
+            "a 2 MB filesystem could not be mounted here (not root, or mounts not allowed): the full disk was tested with the file-size limit alone"
+        ),
+    }
 }

@@ -379,7 +379,8 @@ impl Db {
                 let mut tx = c
                     .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                     .map_err(|e| sqlite::explain(e, &label))?;
-                let out = write_in(&mut tx, by, &at, f)?;
+                let out =
+                    write_in(&mut tx, by, &at, f).map_err(|e| sqlite::explain_write(e, &label))?;
                 tx.commit().map_err(|e| sqlite::explain(e, &label))?;
                 out
             }
@@ -666,6 +667,43 @@ mod tests {
             bail!("stopped")
         });
         assert!(r.is_err());
+        assert_eq!(db.head().unwrap(), before);
+    }
+
+    /// A write that fills the disk midway (here: the database allowed no more pages) says
+    /// so in plain words and keeps nothing.
+    #[test]
+    fn a_write_that_fills_the_disk_midway_says_so_and_keeps_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = Location::Sqlite(dir.path().join("t.db"));
+        let mut db = Db::open(&at, Open::OrCreate).unwrap();
+        let before = db.head().unwrap();
+        if let Conn::Sqlite(c) = &db.conn {
+            c.execute_batch("PRAGMA cache_size = 8").unwrap();
+            let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+            c.query_row(
+                &format!("PRAGMA max_page_count = {}", pages + 4),
+                [],
+                |_| Ok(()),
+            )
+            .unwrap();
+        }
+        let e = db
+            .write("pharm", |w| {
+                for k in 0..20_000 {
+                    w.append(record("T", &format!("P{k}"), "2026-08-03"))?;
+                }
+                Ok(())
+            })
+            .unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(
+            msg.starts_with(&format!(
+                "{}: the disk is full: nothing of this write was kept",
+                at.label()
+            )),
+            "{msg}"
+        );
         assert_eq!(db.head().unwrap(), before);
     }
 
