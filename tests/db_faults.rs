@@ -520,3 +520,154 @@ fn a_full_disk_gives_a_clear_error_and_leaves_the_database_as_it_was() {
         ),
     }
 }
+
+// ---- migrations ----
+
+/// Runs `sql` on the database at `loc` directly, and gives the first column of its first
+/// row as a number.
+fn raw_count(loc: &Location, sql: &str) -> i64 {
+    match loc {
+        Location::Sqlite(path) => rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap(),
+        Location::Postgres(url) => connect(url).query_one(sql, &[]).unwrap().get(0),
+    }
+}
+
+/// Runs `sql` on the database at `loc` directly.
+fn raw_execute(loc: &Location, sql: &str) {
+    match loc {
+        Location::Sqlite(path) => rusqlite::Connection::open(path)
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap(),
+        Location::Postgres(url) => connect(url).batch_execute(sql).unwrap(),
+    }
+}
+
+/// A database made by the first schema version, holding a trial's roster and record and
+/// a correction, opens under this dosesim with every later version applied: its entries
+/// as they were (the same head, a whole chain, the same books) and the later versions'
+/// views there.
+fn migrates_from_the_first_version(spec: &str) {
+    let loc = Location::parse(spec);
+    let trial = dosesim::scenario::load(&root().join("scenarios/nct01724398.toml")).unwrap();
+    let roster_file = root().join("scenarios/rosters/NCT01724398.csv");
+    let log_file = root().join("scenarios/logs/NCT01724398.csv");
+    let (roster, log) = (
+        std::fs::read(&roster_file).unwrap(),
+        std::fs::read(&log_file).unwrap(),
+    );
+    let head = {
+        let mut db = Db::open_at_version(&loc, 1).expect("a version 1 database");
+        assert_eq!(db.read(|s| s.versions()).unwrap(), [1]);
+        books::import_roster(&mut db, &trial, &roster_file, roster.clone(), "pharm")
+            .map_err(|e| e.into_anyhow())
+            .unwrap();
+        let (imported, _) = books::import_record(&mut db, &trial, &log_file, log.clone(), "pharm")
+            .map_err(|e| e.into_anyhow())
+            .unwrap();
+        let note = vec![("note".to_string(), "late entry".to_string())];
+        books::correct(
+            &mut db,
+            &trial,
+            imported.first.unwrap(),
+            &note,
+            "typo",
+            "pharm",
+        )
+        .map_err(|e| e.into_anyhow())
+        .unwrap();
+        db.head().unwrap().unwrap()
+    };
+    let views = "SELECT count(*) FROM information_schema.views WHERE table_name = 'record_entries'";
+    if matches!(loc, Location::Postgres(_)) {
+        assert_eq!(raw_count(&loc, views), 0, "no views in version 1");
+    }
+    let mut db = Db::open(&loc, Open::Existing).expect("the version 1 database opens");
+    let all: Vec<i64> = db::schema::MIGRATIONS.iter().map(|m| m.version).collect();
+    assert_eq!(db.read(|s| s.versions()).unwrap(), all);
+    assert_eq!(all[..2], [1, 2]);
+    assert_eq!(
+        db.head().unwrap(),
+        Some(head),
+        "the migration added no entry"
+    );
+    let v = db::verify(&mut db).unwrap();
+    assert_eq!((v.entries, v.broken_count), (head.id as u64, 0));
+    let first = books::entry(&mut db, 1).unwrap().unwrap();
+    assert_eq!(first.fields.book(), Book::Database);
+    assert!(
+        first.fields.source.ends_with("schema version 1"),
+        "{}",
+        first.fields.source
+    );
+    let record = String::from_utf8(books::export_record(&mut db, &trial.id).unwrap()).unwrap();
+    let expected = String::from_utf8(log).unwrap();
+    assert_eq!(record.lines().count(), expected.lines().count());
+    assert!(record.contains("late entry"), "{record}");
+    assert_eq!(books::export_roster(&mut db, &trial.id).unwrap(), roster);
+    books::load(&mut db, &trial.id)
+        .unwrap()
+        .check(&trial)
+        .unwrap();
+    drop(db);
+    // Version 2's view holds every record entry: the rows and the correction.
+    let rows = "SELECT count(*) FROM record_entries WHERE trial_id = 'NCT01724398'";
+    assert_eq!(raw_count(&loc, rows) as usize, expected.lines().count());
+}
+
+#[test]
+fn a_first_version_database_is_brought_up_to_date_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    migrates_from_the_first_version(dir.path().join("site.db").to_str().unwrap());
+}
+
+#[test]
+fn a_first_version_database_is_brought_up_to_date_postgres() {
+    migrates_from_the_first_version(&fresh_database("migrates from 1"));
+}
+
+/// A database whose schema is newer than this dosesim knows is refused in plain words,
+/// naming it, and left as it was.
+fn refuses_a_newer_schema(spec: &str) {
+    let loc = Location::parse(spec);
+    drop(Db::open(&loc, Open::OrCreate).unwrap());
+    raw_execute(
+        &loc,
+        "INSERT INTO schema_version (version, what) VALUES (99, 'a later dosesim')",
+    );
+    let entries = raw_count(&loc, "SELECT count(*) FROM entries");
+    for open in [Open::Existing, Open::OrCreate] {
+        let Err(e) = Db::open(&loc, open) else {
+            panic!("a database of schema version 99 opened")
+        };
+        let msg = format!("{e:#}");
+        assert!(msg.starts_with(&loc.label()), "{msg}");
+        let words = format!(
+            "the database's schema is version 99, newer than this dosesim knows ({}): use the dosesim that made it, or a newer one",
+            db::schema::latest()
+        );
+        assert!(msg.contains(&words), "{msg}");
+        for engine_words in ["Error", "error", "rusqlite", "db error"] {
+            assert!(!msg.contains(engine_words), "{msg}");
+        }
+    }
+    assert_eq!(raw_count(&loc, "SELECT count(*) FROM entries"), entries);
+    assert_eq!(
+        raw_count(&loc, "SELECT max(version) FROM schema_version"),
+        99
+    );
+}
+
+#[test]
+fn a_database_newer_than_this_dosesim_is_refused_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    refuses_a_newer_schema(dir.path().join("site.db").to_str().unwrap());
+}
+
+#[test]
+fn a_database_newer_than_this_dosesim_is_refused_postgres() {
+    refuses_a_newer_schema(&fresh_database("newer schema"));
+}

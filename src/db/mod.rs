@@ -290,15 +290,21 @@ impl Db {
         let mut db = Db { conn, label };
         db.migrate()
             .with_context(|| format!("{}: cannot bring the database up to date", db.label))?;
-        if db.head()?.is_none() {
-            db.write(&login_name(), |w| {
+        db.make_first_entry(schema::latest())?;
+        Ok(db)
+    }
+
+    /// Makes entry 1, the database's own, in a database that has no entry yet.
+    fn make_first_entry(&mut self, version: i64) -> Result<()> {
+        if self.head()?.is_none() {
+            self.write(&login_name(), |w| {
                 if w.next_id() == 1 {
-                    w.append(creation(&w.by.clone(), schema::latest()))?;
+                    w.append(creation(&w.by.clone(), version))?;
                 }
                 Ok(())
             })?;
         }
-        Ok(db)
+        Ok(())
     }
 
     /// How messages name the database.
@@ -316,7 +322,8 @@ impl Db {
         Ok(())
     }
 
-    /// Applies only the migrations up to `version` (for tests of later migrations).
+    /// Applies only the migrations up to `version` and makes entry 1 as the dosesim of that
+    /// version did: a database as it made it, for tests of later migrations.
     #[doc(hidden)]
     pub fn open_at_version(at: &Location, version: i64) -> Result<Db> {
         let upto: Vec<&schema::Migration> = schema::MIGRATIONS
@@ -338,7 +345,9 @@ impl Db {
                 Conn::Postgres(Box::new(c))
             }
         };
-        Ok(Db { conn, label })
+        let mut db = Db { conn, label };
+        db.make_first_entry(version)?;
+        Ok(db)
     }
 
     /// Runs `f` on a consistent view of the database (what was committed when it began).
