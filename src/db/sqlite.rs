@@ -110,9 +110,11 @@ pub fn explain_write(e: anyhow::Error, label: &str) -> anyhow::Error {
         r.sqlite_error_code() == Some(C::DiskFull)
             || (r.sqlite_error_code() == Some(C::SystemIoFailure) && write_failed(r))
     });
+    if !full {
+        return e;
+    }
     match e.downcast::<rusqlite::Error>() {
-        Ok(r) if full => explain(r, label),
-        Ok(r) => r.into(),
+        Ok(r) => explain(r, label),
         Err(e) => e,
     }
 }
