@@ -11,6 +11,7 @@ mod chart;
 mod cohort;
 mod coordinator;
 mod db_commands;
+mod db_faults;
 mod errors;
 mod examples;
 mod forecast;

@@ -290,15 +290,21 @@ impl Db {
         let mut db = Db { conn, label };
         db.migrate()
             .with_context(|| format!("{}: cannot bring the database up to date", db.label))?;
-        if db.head()?.is_none() {
-            db.write(&login_name(), |w| {
+        db.make_first_entry(schema::latest())?;
+        Ok(db)
+    }
+
+    /// Makes entry 1, the database's own, in a database that has no entry yet.
+    fn make_first_entry(&mut self, version: i64) -> Result<()> {
+        if self.head()?.is_none() {
+            self.write(&login_name(), |w| {
                 if w.next_id() == 1 {
-                    w.append(creation(&w.by.clone(), schema::latest()))?;
+                    w.append(creation(&w.by.clone(), version))?;
                 }
                 Ok(())
             })?;
         }
-        Ok(db)
+        Ok(())
     }
 
     /// How messages name the database.
@@ -316,7 +322,8 @@ impl Db {
         Ok(())
     }
 
-    /// Applies only the migrations up to `version` (for tests of later migrations).
+    /// Applies only the migrations up to `version` and makes entry 1 as the dosesim of that
+    /// version did: a database as it made it, for tests of later migrations.
     #[doc(hidden)]
     pub fn open_at_version(at: &Location, version: i64) -> Result<Db> {
         let upto: Vec<&schema::Migration> = schema::MIGRATIONS
@@ -338,7 +345,9 @@ impl Db {
                 Conn::Postgres(Box::new(c))
             }
         };
-        Ok(Db { conn, label })
+        let mut db = Db { conn, label };
+        db.make_first_entry(version)?;
+        Ok(db)
     }
 
     /// Runs `f` on a consistent view of the database (what was committed when it began).
@@ -379,7 +388,8 @@ impl Db {
                 let mut tx = c
                     .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                     .map_err(|e| sqlite::explain(e, &label))?;
-                let out = write_in(&mut tx, by, &at, f)?;
+                let out =
+                    write_in(&mut tx, by, &at, f).map_err(|e| sqlite::explain_write(e, &label))?;
                 tx.commit().map_err(|e| sqlite::explain(e, &label))?;
                 out
             }
@@ -667,6 +677,43 @@ mod tests {
             bail!("stopped")
         });
         assert!(r.is_err());
+        assert_eq!(db.head().unwrap(), before);
+    }
+
+    /// A write that fills the disk midway (here: the database allowed no more pages) says
+    /// so in plain words and keeps nothing.
+    #[test]
+    fn a_write_that_fills_the_disk_midway_says_so_and_keeps_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = Location::Sqlite(dir.path().join("t.db"));
+        let mut db = Db::open(&at, Open::OrCreate).unwrap();
+        let before = db.head().unwrap();
+        if let Conn::Sqlite(c) = &db.conn {
+            c.execute_batch("PRAGMA cache_size = 8").unwrap();
+            let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+            c.query_row(
+                &format!("PRAGMA max_page_count = {}", pages + 4),
+                [],
+                |_| Ok(()),
+            )
+            .unwrap();
+        }
+        let e = db
+            .write("pharm", |w| {
+                for k in 0..20_000 {
+                    w.append(record("T", &format!("P{k}"), "2026-08-03"))?;
+                }
+                Ok(())
+            })
+            .unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(
+            msg.starts_with(&format!(
+                "{}: the disk is full: nothing of this write was kept",
+                at.label()
+            )),
+            "{msg}"
+        );
         assert_eq!(db.head().unwrap(), before);
     }
 

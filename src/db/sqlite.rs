@@ -73,13 +73,19 @@ pub fn migrate(c: &mut Connection, migrations: &[Migration]) -> Result<()> {
     Ok(())
 }
 
-/// An engine error in plain words, naming the database: a full disk, a file that is not a
-/// database, a write lock held too long.
+/// An engine error in plain words, naming the database: a full disk, a file that could
+/// not be written, a file that is not a database, a write lock held too long.
 pub fn explain(e: rusqlite::Error, label: &str) -> anyhow::Error {
     use rusqlite::ErrorCode as C;
     let words = match e.sqlite_error_code() {
         Some(C::DiskFull) => Some(
             "the disk is full: nothing of this write was kept and the database is as it was before it; free some space and run it again",
+        ),
+        // A write the system refused: on a full disk SQLite says so (above) only when
+        // part of a write went through; a file past its size limit (EFBIG) or a failing
+        // disk come here.
+        Some(C::SystemIoFailure) if write_failed(&e) => Some(
+            "the database file could not be written: the disk is full, or the file may not grow any larger here; nothing of this write was kept and the database is as it was before it; free some space and run it again (if there is space, the disk itself may be failing: ask your IT support)",
         ),
         Some(C::NotADatabase) => Some("this file is not a database"),
         Some(C::DatabaseBusy | C::DatabaseLocked) => Some(
@@ -94,6 +100,36 @@ pub fn explain(e: rusqlite::Error, label: &str) -> anyhow::Error {
         Some(w) => anyhow!("{label}: {w}"),
         None => anyhow!("{label}: {e}"),
     }
+}
+
+/// An error of a write's statements in plain words when it is the engine's and says the
+/// disk is full or a file could not be written; any other error as it is.
+pub fn explain_write(e: anyhow::Error, label: &str) -> anyhow::Error {
+    use rusqlite::ErrorCode as C;
+    let full = e.downcast_ref::<rusqlite::Error>().is_some_and(|r| {
+        r.sqlite_error_code() == Some(C::DiskFull)
+            || (r.sqlite_error_code() == Some(C::SystemIoFailure) && write_failed(r))
+    });
+    if !full {
+        return e;
+    }
+    match e.downcast::<rusqlite::Error>() {
+        Ok(r) => explain(r, label),
+        Err(e) => e,
+    }
+}
+
+/// Whether an I/O error is one of writing the database's files (not of reading them).
+fn write_failed(e: &rusqlite::Error) -> bool {
+    use rusqlite::ffi;
+    e.sqlite_error().is_some_and(|f| {
+        [
+            ffi::SQLITE_IOERR_WRITE,
+            ffi::SQLITE_IOERR_FSYNC,
+            ffi::SQLITE_IOERR_TRUNCATE,
+        ]
+        .contains(&f.extended_code)
+    })
 }
 
 impl Store for Transaction<'_> {
