@@ -3,9 +3,9 @@
 //!
 //! Several tests need other processes: SQLite's locks are between processes, a killed
 //! import is a killed process, and a file-size limit is a process's. Those processes are
-//! this test binary itself, run with `--exact` on one of the `child_*` functions below and
-//! [`CHILD_DB`] naming the database: run in the ordinary way (without [`CHILD_DB`]), a
-//! `child_*` function returns at once.
+//! this test binary itself, run with `--ignored --exact` on one of the `child_*` functions
+//! below and [`CHILD_DB`] naming the database. The `child_*` functions are ignored in an
+//! ordinary run: they are not tests of their own, and never count as passed.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -42,7 +42,7 @@ fn trial() -> Trial {
 /// This test binary, run as the child `test` on the database `db`.
 fn child(test: &str, db: &str) -> Command {
     let mut c = Command::new(std::env::current_exe().expect("the test binary"));
-    c.args(["--exact", &format!("db_faults::{test}"), "--nocapture"])
+    c.args(["--ignored", "--exact", &format!("db_faults::{test}"), "--nocapture"])
         .args(["--test-threads", "1"])
         .env(CHILD_DB, db)
         .current_dir(root())
@@ -156,6 +156,7 @@ fn wait_ok(c: Child, what: &str) {
 /// Child role of [`concurrent_adds`]: adds [`ENTRIES_EACH`] entries, each in its own write,
 /// as patient `C<n>`, its k-th entry with occurrence k.
 #[test]
+#[ignore = "a child process of the concurrency test, run by it"]
 fn child_adds_entries() {
     let Some(loc) = child_db() else { return };
     let n: usize = std::env::var(CHILD_NO).unwrap().parse().unwrap();
@@ -251,6 +252,7 @@ fn twenty_processes_adding_at_once_lose_nothing_postgres() {
 /// record, saying [`OPENED`] first; on failure, says why as dosesim does and exits with
 /// dosesim's status (2 bad input, 1 other).
 #[test]
+#[ignore = "a child process of the import tests, run by them"]
 fn child_imports_record() {
     let Some(loc) = child_db() else { return };
     let log = PathBuf::from(std::env::var(CHILD_LOG).unwrap());
