@@ -436,7 +436,7 @@ fn write_patient(
         site: cohort.site_calendar(i),
         record: cohort.log.map(|l| export::Recorded {
             as_of: l.as_of,
-            rows: l.patient(i).records.len(),
+            rows: l.entries_of(i),
         }),
         remind: f.remind,
         audience: export::ics::Audience::Staff,

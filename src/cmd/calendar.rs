@@ -79,7 +79,7 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
         site: calendar,
         record: log.as_ref().map(|l| export::Recorded {
             as_of: l.as_of,
-            rows: l.patient(0).records.len(),
+            rows: l.entries_of(0),
         }),
         // One patient's file to --out has no folder to remember earlier files by.
         sequence_base: 0,

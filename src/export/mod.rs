@@ -424,7 +424,9 @@ pub struct Calendar<'a> {
 pub struct Recorded {
     /// The day the record is complete to.
     pub as_of: NaiveDate,
-    /// How many rows the record has for this patient.
+    /// How many rows the record has for this patient; from a database, how many record
+    /// entries they have, corrections and voids counted ([`crate::recorded::Log::entries_of`]),
+    /// so that a correction raises the SEQUENCE as a new row does.
     pub rows: usize,
 }
 
