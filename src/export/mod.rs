@@ -6,6 +6,7 @@
 //!
 //! Exporters produce bytes; they never open files (that is `write.rs`'s job).
 
+pub mod audit;
 pub mod columns;
 pub mod csv;
 pub mod deviations;
