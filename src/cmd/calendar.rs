@@ -24,7 +24,18 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
         .roster(args.roster.as_deref())
         .load(&super::warn_line)?;
     let trial = &inputs.trial;
-    let roster_calendar = match &inputs.roster {
+    let books = match args.db.as_deref().map(dosesim::db::Location::parse) {
+        Some(at) => Some(db_books(&at, trial)?),
+        None => None,
+    };
+    let db_roster = match &books {
+        Some((b, _)) => Some(RosterFile {
+            path: b.roster_label.clone(),
+            roster: b.roster(trial)?,
+        }),
+        None => None,
+    };
+    let roster_calendar = match inputs.roster.as_ref().or(db_roster.as_ref()) {
         Some(r) => from_roster(&mut args, trial, r)?,
         None => None,
     };
@@ -32,7 +43,15 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
     let arm = asked.arm;
     let (patient, calendar) = (&asked.patient, asked.calendar.as_ref());
     let roster = one_patient(trial, arm, patient);
-    let log = read_log(&args, trial, &roster, patient)?;
+    let log = match &books {
+        Some((b, counts)) => {
+            let mut log = b.record_for(trial, &roster, None)?;
+            super::warn_log(&log);
+            log.entries = Some(vec![counts.get(&patient.id).copied().unwrap_or(0)]);
+            Some(log)
+        }
+        None => read_log(&args, trial, &roster, patient)?,
+    };
     let sites: Sites = calendar
         .zip(patient.site.clone())
         .map(|(c, site)| (site, c.clone()))
@@ -87,6 +106,25 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
         audience: args.audience,
     })?;
     write_out(&args, reads, calendar, &bytes)
+}
+
+/// `--db`: the trial's books, and each patient's count of record entries (their events'
+/// SEQUENCE counts them).
+fn db_books(
+    at: &dosesim::db::Location,
+    trial: &Trial,
+) -> Result<(
+    dosesim::db::books::Books,
+    rustc_hash::FxHashMap<String, u32>,
+)> {
+    let mut db = dosesim::db::Db::open(at, dosesim::db::Open::Existing)?;
+    let label = db.label().to_string();
+    db.read(|s| {
+        let books = dosesim::db::books::read(s, &label, &trial.id)?;
+        let upto = books.head.map_or(0, |h| h.id);
+        let counts = dosesim::db::books::record_entries_per_patient(s, &trial.id, upto)?;
+        Ok((books, counts))
+    })
 }
 
 /// The calendar's file to `--out`, or to stdout.
