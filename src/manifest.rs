@@ -206,14 +206,24 @@ fn same_files(inputs: &[Input]) -> Vec<(String, PathBuf)> {
         .filter(|i| i.role != RECORD_ROLE)
         .map(|i| {
             let p = Path::new(&i.path);
-            (
-                i.role.clone(),
-                std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()),
-            )
+            let same = match from_database(&i.path) {
+                Some(book) => PathBuf::from(book),
+                None => std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()),
+            };
+            (i.role.clone(), same)
         })
         .collect();
     v.sort();
     v
+}
+
+/// A roster read from a database ("dosesim.db (roster of NCT01724398)") as the same input
+/// whichever database, or copy of it, it was read from: "(roster of NCT01724398)". Which
+/// database may replace a folder is the chain's to say ([`check_history`]): a later copy
+/// may, an older one or another database may not.
+fn from_database(path: &str) -> Option<&str> {
+    let k = path.rfind(" (roster of ")?;
+    path.ends_with(')').then(|| &path[k + 1..])
 }
 
 /// Whether dosesim may replace the trial folder `dir` with one made from `inputs`:

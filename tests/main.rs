@@ -10,6 +10,7 @@ mod calendars;
 mod chart;
 mod cohort;
 mod coordinator;
+mod db_reads;
 mod errors;
 mod examples;
 mod forecast;
