@@ -301,7 +301,7 @@ pub struct History {
 /// problem, unless `force`, which raises every SEQUENCE above the old folder's highest.
 /// `from` says where this run takes its record from ("--log"), for the message. A folder
 /// made from a database, rerun from one (`chain`), is replaced only when that database
-/// holds the entry the folder was made up to, with the same hash ([`lineage`]): entries
+/// holds the entry the folder was made up to, with the same hash: entries
 /// are never removed, so its rows are then all there (corrected or voided as the record
 /// says).
 pub fn check_history(
