@@ -19,6 +19,7 @@ use crate::error::{InputError, Problem};
 use crate::export::{self, Calendar, Exporter, prep::Prep};
 use crate::forecast::{self, Forecast, ForecastPlan};
 use crate::format::{Amount, plural};
+use crate::inputs::FromDb;
 use crate::manifest::{self, Contents, Input, Manifest};
 use crate::model::{Assumed, Kg, Trial};
 use crate::record::Status;
@@ -436,7 +437,7 @@ fn write_patient(
         site: cohort.site_calendar(i),
         record: cohort.log.map(|l| export::Recorded {
             as_of: l.as_of,
-            rows: l.patient(i).records.len(),
+            rows: l.entries_of(i),
         }),
         remind: f.remind,
         audience: export::ics::Audience::Staff,
@@ -488,7 +489,7 @@ fn report_html(
     record: Option<&RecordTally>,
     patients: report::Patients,
     inputs: &[Input],
-    forecast: Option<maud::Markup>,
+    (forecast, audit): (Option<maud::Markup>, Option<&export::audit::Trail>),
 ) -> Result<String> {
     let trial = cohort.trial;
     let arms: Vec<&crate::model::Arm> = trial.arms.iter().collect();
@@ -521,7 +522,22 @@ fn report_html(
         patient_count: cohort.roster.entries.len(),
         patients,
         forecast,
+        audit,
     }))
+}
+
+/// The trial folder's audit.csv, from the database the cohort was read from, up to the
+/// entry it was read up to.
+fn write_audit(db: &FromDb, trial_id: &str, dir: &Path) -> Result<export::audit::Trail> {
+    let mut d = crate::db::Db::open(&db.location, crate::db::Open::Existing)?;
+    let mut trail = None;
+    write::atomic_with(&dir.join(export::audit::FILE), |w| {
+        trail = Some(
+            export::audit::write(&mut d, trial_id, db.head, w).map_err(std::io::Error::other)?,
+        );
+        Ok(())
+    })?;
+    Ok(trail.expect("the audit trail is written"))
 }
 
 /// The report a cohort's bundle would hold, made in memory (for the examples).
@@ -536,7 +552,7 @@ pub fn report_only(cohort: &Cohort) -> Result<String> {
         record.as_ref(),
         patients,
         &inputs,
-        None,
+        (None, None),
     )
 }
 
@@ -613,12 +629,17 @@ pub fn check(
     }
     let history = match old {
         Some(old) => {
+            let chain = match (&old.database, cohort.database) {
+                (Some(made), Some(db)) => Some(chain(db, made)?),
+                _ => None,
+            };
             let mut h = manifest::check_history(
                 &dir,
                 &old,
                 inputs.iter().find(|i| i.role == manifest::RECORD_ROLE),
                 record_from,
                 force,
+                chain.as_ref(),
             )?;
             manifest::raise_on_changed_inputs(&dir, &old, &inputs, &mut h);
             h
@@ -632,6 +653,34 @@ pub fn check(
         force,
         record_from: record_from.to_string(),
     })
+}
+
+/// The database a cohort was read from, and the hash it holds for the entry a folder was
+/// made up to (`made`).
+fn chain(db: &FromDb, made: &manifest::DbMark) -> Result<manifest::Chain, InputError> {
+    let at_made = if made.entry > db.head.id {
+        None
+    } else {
+        let found = crate::db::Db::open(&db.location, crate::db::Open::Existing)
+            .and_then(|mut d| crate::db::books::entry(&mut d, made.entry));
+        match found {
+            Ok(e) => e.map(|e| crate::db::entry::hex(&e.hash)),
+            Err(e) => return Err(InputError::one(Problem::flag("--db", format!("{e:#}")))),
+        }
+    };
+    Ok(manifest::Chain {
+        now: mark(db),
+        at_made,
+    })
+}
+
+/// A database's last entry as the manifest names it.
+fn mark(db: &FromDb) -> manifest::DbMark {
+    manifest::DbMark {
+        database: db.label.clone(),
+        entry: db.head.id,
+        hash: crate::db::entry::hex(&db.head.hash),
+    }
 }
 
 /// Writes every file of a [`check`]ed cohort as the folder `out/<trial id>/`, replacing an
@@ -685,6 +734,10 @@ pub fn write_cohort(
                 export::deviations::write_csv(&r.deviations, w).map_err(std::io::Error::other)
             })?;
         }
+        let audit = match cohort.database {
+            Some(db) => Some(write_audit(db, &trial.id, new)?),
+            None => None,
+        };
         let files = Files {
             dir: new,
             inputs,
@@ -699,13 +752,14 @@ pub fn write_cohort(
             record.as_ref(),
             patients,
             inputs,
-            forecast,
+            (forecast, audit.as_ref()),
         )?;
         write::atomic(&new.join("report.html"), html.as_bytes())?;
         let contents = Contents::of_trial(trial, summary.patients, summary.doses, summary.line());
         let mut m = Manifest::of_folder(new, inputs, contents)?;
         m.sequence_base = checked.history.sequence_base;
         m.sequence_max = sequence_max;
+        m.database = cohort.database.map(mark);
         write::atomic(&new.join(manifest::FILE), m.to_json().as_bytes())?;
         Ok(summary)
     })

@@ -113,13 +113,13 @@ pub struct CalendarArgs {
     #[arg(value_name = "SCENARIO")]
     pub scenario: PathBuf,
     /// Arm id, as listed by `dosesim show`
-    #[arg(long, required_unless_present = "roster")]
+    #[arg(long, required_unless_present_any = ["roster", "db"])]
     pub arm: Option<String>,
     /// Dosing body weight in kg
-    #[arg(long, value_name = "KG", allow_negative_numbers = true, value_parser = parse_kg, required_unless_present = "roster")]
+    #[arg(long, value_name = "KG", allow_negative_numbers = true, value_parser = parse_kg, required_unless_present_any = ["roster", "db"])]
     pub weight: Option<dosesim::model::Kg>,
     /// Study day 1, as YYYY-MM-DD
-    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date, required_unless_present = "roster")]
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date, required_unless_present_any = ["roster", "db"])]
     pub start: Option<NaiveDate>,
     /// Take --patient's arm, weight, start date and site from this roster (the CSV that
     /// `cohort` reads) instead of typing them
@@ -156,6 +156,10 @@ pub struct CalendarArgs {
     /// no cell counts, arm or assumption text)
     #[arg(long = "for", value_enum, value_name = "WHOM", default_value_t = Audience::Staff)]
     pub audience: Audience,
+    /// Take --patient's arm, weight, start date, site and record from this database's
+    /// roster and record (a SQLite file, or a postgres:// URL)
+    #[arg(long, value_name = "PATH|URL", requires = "patient", conflicts_with_all = ["arm", "weight", "start", "site", "roster", "log"])]
+    pub db: Option<String>,
 }
 
 pub use dosesim::export::ics::Audience;
@@ -209,6 +213,17 @@ pub struct ShowArgs {
     pub scenario: PathBuf,
 }
 
+/// The database a command reads its trials' rosters and records from (see README.md, "The
+/// record's database").
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct DbArg {
+    /// Read the roster and the administration record from this database (a SQLite file,
+    /// or a postgres:// URL) instead of CSV files; default: the DOSESIM_DB environment
+    /// variable, when it is set and no --roster or --log is given
+    #[arg(long, value_name = "PATH|URL")]
+    pub db: Option<String>,
+}
+
 /// The administration record: what was actually given (see README.md, "The
 /// administration record").
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -228,9 +243,10 @@ pub struct CohortArgs {
     /// A scenario file, or the trial id of one in scenarios/ (NCT04822922)
     #[arg(value_name = "SCENARIO")]
     pub scenario: PathBuf,
-    /// CSV with patient_id,arm,weight_kg,start_date (more columns allowed)
+    /// CSV with patient_id,arm,weight_kg,start_date (more columns allowed); not with
+    /// --db, which holds the roster
     #[arg(long, value_name = "CSV")]
-    pub roster: PathBuf,
+    pub roster: Option<PathBuf>,
     /// Output folder; the trial's files go to DIR/<trial id>/
     // The line above is the --help text too, so it stays plain rather than in backticks.
     #[allow(rustdoc::invalid_html_tags)]
@@ -247,6 +263,8 @@ pub struct CohortArgs {
     #[command(flatten)]
     pub record: RecordArgs,
     #[command(flatten)]
+    pub db: DbArg,
+    #[command(flatten)]
     pub remind: RemindArgs,
 }
 
@@ -255,8 +273,10 @@ pub struct PharmacyArgs {
     /// A scenario file, or the trial id of one in scenarios/ (NCT04822922)
     #[arg(value_name = "SCENARIO")]
     pub scenario: PathBuf,
+    /// CSV with patient_id,arm,weight_kg,start_date (more columns allowed); not with
+    /// --db, which holds the roster
     #[arg(long, value_name = "CSV")]
-    pub roster: PathBuf,
+    pub roster: Option<PathBuf>,
     /// Write to this file (atomically) instead of stdout
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -271,6 +291,8 @@ pub struct PharmacyArgs {
     pub calendars: PathBuf,
     #[command(flatten)]
     pub record: RecordArgs,
+    #[command(flatten)]
+    pub db: DbArg,
 }
 
 /// How a preparation sheet is written.
@@ -308,6 +330,8 @@ pub struct PrepArgs {
     pub roster: Option<PathBuf>,
     #[command(flatten)]
     pub record: RecordArgs,
+    #[command(flatten)]
+    pub db: DbArg,
     /// One date
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date, conflicts_with_all = ["from", "to", "week"])]
     pub date: Option<NaiveDate>,
@@ -356,6 +380,10 @@ pub struct RunArgs {
     pub calendars: PathBuf,
     #[command(flatten)]
     pub remind: RemindArgs,
+    /// Each trial whose roster is in this database is made from its roster and record
+    /// there; the others from their CSV files
+    #[command(flatten)]
+    pub db: DbArg,
 }
 
 #[derive(clap::Args, Debug)]
@@ -393,6 +421,8 @@ pub struct ForecastArgs {
     /// in every replicate, and the forecast starts at the as-of date's week
     #[command(flatten)]
     pub record: RecordArgs,
+    #[command(flatten)]
+    pub db: DbArg,
     /// Replace a forecast folder made from other inputs (another plan, say)
     #[arg(long)]
     pub force: bool,

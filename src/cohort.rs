@@ -62,6 +62,9 @@ pub struct Cohort<'t> {
     on_calendar: bool,
     /// The administration record, if one was given: every event then has a status.
     pub log: Option<&'t Log>,
+    /// The database the roster and record were read from, if they were: the folder names
+    /// the entry it is made up to, and holds the audit trail.
+    pub database: Option<&'t crate::inputs::FromDb>,
 }
 
 /// A patient scheduled without a site calendar.
@@ -99,13 +102,15 @@ impl<'t> Cohort<'t> {
     /// When the inputs have no roster (see [`Inputs::roster_file`]).
     pub fn of(inputs: &'t Inputs) -> Result<Self, InputError> {
         let r = inputs.roster_file();
-        Self::build(
+        let mut cohort = Self::build(
             &inputs.trial,
             &r.roster,
             &r.path,
             &inputs.sites,
             inputs.log.as_ref(),
-        )
+        )?;
+        cohort.database = inputs.database.as_ref();
+        Ok(cohort)
     }
 
     /// As [`Cohort::on_calendars`], with the administration record applied when `log` is
@@ -183,6 +188,7 @@ impl<'t> Cohort<'t> {
             placement_of,
             on_calendar,
             log,
+            database: None,
         };
         problems.extend(cohort.index(blame));
         problems.sort_by_key(|p| p.line);

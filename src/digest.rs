@@ -78,6 +78,30 @@ pub fn read_input_to_string(path: &Path) -> std::io::Result<String> {
     })
 }
 
+/// The inputs that are no file: a trial's books read from the database, by the label
+/// that names them ("dosesim.db (record of NCT01724398)"), with their bytes as CSV.
+static BOOKS: std::sync::Mutex<std::collections::BTreeMap<PathBuf, std::sync::Arc<Vec<u8>>>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// Keeps a book read from the database (its CSV bytes) under its label, with their
+/// SHA-256 as of an input file's: the manifest names it, and a trial folder keeps a copy.
+pub fn remember_book(label: &Path, bytes: Vec<u8>) {
+    remember_input(label, &bytes);
+    BOOKS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(label.to_path_buf(), std::sync::Arc::new(bytes));
+}
+
+/// The bytes of a book read from the database under `label` ([`remember_book`]).
+pub fn book_bytes(label: &Path) -> Option<std::sync::Arc<Vec<u8>>> {
+    BOOKS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(label)
+        .cloned()
+}
+
 /// The SHA-256 of the bytes [`read_input`] last read from `path`.
 pub(crate) fn read_hash(path: &Path) -> Option<String> {
     READ.lock()

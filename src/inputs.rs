@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
+use crate::db::{Head, Location};
 use crate::error::{InputError, Problem};
 use crate::forecast::plan::ForecastPlan;
 use crate::model::Trial;
@@ -35,6 +36,19 @@ pub struct Inputs {
     pub log: Option<Log>,
     /// The forecast plan, when one was asked for (or, with [`Load::demo_plan`], is there).
     pub plan: Option<PlanFile>,
+    /// The database the roster and record were read from ([`Load::database`]), if they
+    /// were.
+    pub database: Option<FromDb>,
+}
+
+/// The database a trial's roster and record were read from.
+#[derive(Debug, Clone)]
+pub struct FromDb {
+    pub location: Location,
+    /// How messages and the manifest name it (a server's password hidden).
+    pub label: String,
+    /// Its last entry when the books were read: what the outputs are made up to.
+    pub head: Head,
 }
 
 /// A roster and the file it was read from.
@@ -83,6 +97,7 @@ pub struct Load<'a> {
     plan: Source<'a>,
     flags: Vec<Problem>,
     check: Option<Check<'a>>,
+    database: Option<&'a Location>,
 }
 
 impl<'a> Load<'a> {
@@ -99,6 +114,7 @@ impl<'a> Load<'a> {
             plan: Source::Unasked,
             flags: Vec::new(),
             check: None,
+            database: None,
         }
     }
 
@@ -150,6 +166,16 @@ impl<'a> Load<'a> {
         self
     }
 
+    /// The roster and record from this database (`None`: from the files asked for), in
+    /// place of the files: the trial's books as of its last entry, corrections in place and
+    /// voids left out, checked as the files are. A demo roster asked for
+    /// ([`Load::demo_roster`]) is read from its file as before when the database holds no
+    /// roster for the trial ([`Inputs::database`] then says `None`).
+    pub fn database(mut self, at: Option<&'a Location>) -> Self {
+        self.database = at;
+        self
+    }
+
     /// The scenario's bundled plan, when it is there.
     pub fn demo_plan(mut self) -> Self {
         self.plan = Source::DemoIfAny;
@@ -181,7 +207,11 @@ impl<'a> Load<'a> {
             self.unread(&mut problems);
             return Err(problems.into_error());
         };
-        let roster = self.read_roster(&trial, &mut problems);
+        let mut books = self.read_books(&trial, &mut problems);
+        let roster = match &books {
+            Some(b) => b.roster(&trial, &mut problems),
+            None => self.read_roster(&trial, &mut problems),
+        };
         if let Some(check) = self.check {
             problems
                 .list
@@ -191,7 +221,10 @@ impl<'a> Load<'a> {
         let mut log = None;
         if let Some(r) = &roster {
             sites = self.roster_sites(r, &mut problems);
-            log = self.read_log(&trial, r, warn, &mut problems);
+            log = match &mut books {
+                Some(b) => b.record(&trial, r, self.as_of, warn, &mut problems),
+                None => self.read_log(&trial, r, warn, &mut problems),
+            };
         } else if let Source::File(path) = self.log
             && matches!(self.roster, Source::Unasked)
         {
@@ -211,7 +244,47 @@ impl<'a> Load<'a> {
             sites,
             log,
             plan,
+            database: books.map(|b| b.from),
         })
+    }
+
+    /// The trial's books in the database asked for, if any: `None` when none was, or when
+    /// it holds no roster for the trial and the demo roster is read instead.
+    fn read_books(&self, trial: &Trial, problems: &mut Found) -> Option<DbBooks> {
+        let at = self.database?;
+        let read = || -> anyhow::Result<DbBooks> {
+            let mut db = crate::db::Db::open(at, crate::db::Open::Existing)?;
+            let label = db.label().to_string();
+            let (books, counts) = db.read(|s| {
+                let books = crate::db::books::read(s, &label, &trial.id)?;
+                let upto = books.head.map_or(0, |h| h.id);
+                let counts = crate::db::books::record_entries_per_patient(s, &trial.id, upto)?;
+                Ok((books, counts))
+            })?;
+            let head = books.head.expect("an open database has its first entry");
+            Ok(DbBooks {
+                books,
+                counts,
+                from: FromDb {
+                    location: at.clone(),
+                    label,
+                    head,
+                },
+            })
+        };
+        match read() {
+            Ok(b)
+                if b.books.patients == 0
+                    && matches!(self.roster, Source::Demo | Source::DemoIfAny) =>
+            {
+                None
+            }
+            Ok(b) => Some(b),
+            Err(e) => {
+                problems.list.push(Problem::flag("--db", format!("{e:#}")));
+                None
+            }
+        }
     }
 
     /// The scenario, or its problems.
@@ -329,6 +402,73 @@ impl<'a> Load<'a> {
         });
         loaded.map_err(|e| problems.add(e)).ok()
     }
+}
+
+/// A trial's books read from the database, with each patient's count of record entries.
+struct DbBooks {
+    books: crate::db::books::Books,
+    counts: rustc_hash::FxHashMap<String, u32>,
+    from: FromDb,
+}
+
+impl DbBooks {
+    /// The roster, named by its label ("dosesim.db (roster of NCT01724398)"), its bytes
+    /// remembered for the manifest.
+    fn roster(&self, trial: &Trial, problems: &mut Found) -> Option<RosterFile> {
+        let roster = self.books.roster(trial).map_err(|e| problems.add(e)).ok()?;
+        crate::digest::remember_input(&self.books.roster_label, &self.books.roster_csv);
+        Some(RosterFile {
+            path: self.books.roster_label.clone(),
+            roster,
+        })
+    }
+
+    /// The record, with each patient's count of record entries; its rows in effect kept
+    /// as a CSV log (for the manifest and the folder's copy).
+    fn record(
+        &mut self,
+        trial: &Trial,
+        r: &RosterFile,
+        as_of: Option<NaiveDate>,
+        warn: &dyn Fn(&str),
+        problems: &mut Found,
+    ) -> Option<Log> {
+        let mut log = self
+            .books
+            .record(trial, &r.roster, as_of)
+            .map_err(|e| problems.add(e))
+            .ok()?;
+        for w in &log.warnings {
+            warn(w);
+        }
+        let counts = r
+            .roster
+            .entries
+            .iter()
+            .map(|e| self.counts.get(&*e.id).copied().unwrap_or(0))
+            .collect();
+        log.entries = Some(counts);
+        let csv = std::mem::take(&mut self.books.record_csv);
+        crate::digest::remember_book(&self.books.record_label, without_blank_lines(csv));
+        Some(log)
+    }
+}
+
+/// A book's CSV without the blank lines that keep each entry on the line of its number.
+fn without_blank_lines(mut csv: Vec<u8>) -> Vec<u8> {
+    let mut w = 0;
+    let mut at_line_start = true;
+    for r in 0..csv.len() {
+        let b = csv[r];
+        if b == b'\n' && at_line_start {
+            continue;
+        }
+        at_line_start = b == b'\n';
+        csv[w] = b;
+        w += 1;
+    }
+    csv.truncate(w);
+    csv
 }
 
 /// Every problem found so far. A reader that lists only the first problems of a large

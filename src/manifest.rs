@@ -69,6 +69,10 @@ pub struct Manifest {
     /// The command line that made the folder.
     pub command: Vec<String>,
     pub inputs: Vec<Input>,
+    /// The database the roster and record were read from, and the entry the folder was
+    /// made up to (none from CSV files: omitted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<DbMark>,
     pub contents: Contents,
     /// Added to every calendar event's SEQUENCE in the folder: raised above the highest of
     /// the folder it replaced when that one was rolled back with `--force` (0: omitted).
@@ -80,6 +84,27 @@ pub struct Manifest {
     pub sequence_max: Option<u64>,
     /// Every file dosesim wrote, relative to the folder, sorted.
     pub files: Vec<String>,
+}
+
+/// A database and one of its entries: the last one a folder was made from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbMark {
+    /// The database, as messages name it (a server's password hidden).
+    pub database: String,
+    /// The entry's number.
+    pub entry: i64,
+    /// The entry's chain hash (hex): it covers every entry before it.
+    pub hash: String,
+}
+
+/// The database a run reads, for a folder made from one ([`Manifest::database`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chain {
+    /// Its last entry now.
+    pub now: DbMark,
+    /// The hash it holds for the entry the folder was made up to (`None`: it has no
+    /// entry of that number).
+    pub at_made: Option<String>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -117,6 +142,7 @@ impl Manifest {
             made_by: format!("dosesim {}", env!("CARGO_PKG_VERSION")),
             command: this_command(),
             inputs: inputs.to_vec(),
+            database: None,
             contents,
             sequence_base: 0,
             sequence_max: None,
@@ -180,14 +206,24 @@ fn same_files(inputs: &[Input]) -> Vec<(String, PathBuf)> {
         .filter(|i| i.role != RECORD_ROLE)
         .map(|i| {
             let p = Path::new(&i.path);
-            (
-                i.role.clone(),
-                std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()),
-            )
+            let same = match from_database(&i.path) {
+                Some(book) => PathBuf::from(book),
+                None => std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()),
+            };
+            (i.role.clone(), same)
         })
         .collect();
     v.sort();
     v
+}
+
+/// A roster read from a database ("dosesim.db (roster of NCT01724398)") as the same input
+/// whichever database, or copy of it, it was read from: "(roster of NCT01724398)". Which
+/// database may replace a folder is the chain's to say ([`check_history`]): a later copy
+/// may, an older one or another database may not.
+fn from_database(path: &str) -> Option<&str> {
+    let k = path.rfind(" (roster of ")?;
+    path.ends_with(')').then(|| &path[k + 1..])
 }
 
 /// Whether dosesim may replace the trial folder `dir` with one made from `inputs`:
@@ -263,28 +299,37 @@ pub struct History {
 /// run whose record holds every row of that one (compared field by field, trimmed, in any
 /// order) and is as of the same day or later; otherwise every way it would roll back is a
 /// problem, unless `force`, which raises every SEQUENCE above the old folder's highest.
-/// `from` says where this run takes its record from ("--log"), for the message.
+/// `from` says where this run takes its record from ("--log"), for the message. A folder
+/// made from a database, rerun from one (`chain`), is replaced only when that database
+/// holds the entry the folder was made up to, with the same hash: entries
+/// are never removed, so its rows are then all there (corrected or voided as the record
+/// says).
 pub fn check_history(
     dir: &Path,
     old: &Manifest,
     record: Option<&Input>,
     from: &str,
     force: bool,
+    chain: Option<&Chain>,
 ) -> Result<History, InputError> {
     let mut history = History {
         sequence_base: old.sequence_base,
         notes: Vec::new(),
     };
+    // (the problem, what it rolls back in a few words)
+    let mut found: Vec<(Problem, String)> = Vec::new();
+    let chained = old.database.as_ref().zip(chain);
+    if let Some((made, now)) = chained {
+        found.extend(lineage(dir, made, now));
+    }
     let Some(made) = old.inputs.iter().find(|i| i.role == RECORD_ROLE) else {
         // Made before the first record: nothing to roll back.
-        return Ok(history);
+        return finish(dir, old, found, force, history);
     };
     let made_as_of = as_of_date(made);
     let as_of_words = made_as_of.map_or_else(String::new, |d| format!(" as of {d}"));
     let kept = dir.join(RECORD_COPY);
     let kept = (old.files.iter().any(|f| f == RECORD_COPY) && kept.is_file()).then_some(kept);
-    // (the problem, what it rolls back in a few words)
-    let mut found: Vec<(Problem, String)> = Vec::new();
     match record {
         None => found.push((
             Problem::new(
@@ -303,7 +348,7 @@ pub fn check_history(
             // The rows the folder's record had: its copy, or for a folder made by an
             // earlier dosesim (which kept none), the record itself while it is unchanged.
             // The same bytes (a rerun after a roster correction) hold the same rows.
-            if new.sha256 != made.sha256 {
+            if new.sha256 != made.sha256 && chained.is_none() {
                 match kept.or_else(|| unchanged(made)) {
                     Some(c) => found.extend(missing_rows(&c, path, dir)?),
                     None => history.notes.push(format!(
@@ -333,6 +378,17 @@ pub fn check_history(
             }
         }
     }
+    finish(dir, old, found, force, history)
+}
+
+/// The roll-backs found refused, or with `force` the history raised past them.
+fn finish(
+    dir: &Path,
+    old: &Manifest,
+    found: Vec<(Problem, String)>,
+    force: bool,
+    mut history: History,
+) -> Result<History, InputError> {
     if found.is_empty() {
         return Ok(history);
     }
@@ -346,6 +402,37 @@ pub fn check_history(
         &mut history,
     );
     Ok(history)
+}
+
+/// Whether the database a run reads (`now`) holds the entry a folder was made up to
+/// (`made`) with its hash: a backup older than the folder lacks it, another database (or
+/// a copy that went its own way) holds another entry under its number. Either would roll
+/// the folder's record back.
+fn lineage(dir: &Path, made: &DbMark, now: &Chain) -> Option<(Problem, String)> {
+    let lacks = match &now.at_made {
+        Some(h) if *h == made.hash => return None,
+        Some(h) => format!(
+            "its entry {} has another hash ({h}): it is another database, or a copy that has gone its own way",
+            made.entry
+        ),
+        None => format!(
+            "its last entry is {} (hash {}), before entry {}: it is an older copy (a backup, say)",
+            now.now.entry, now.now.hash, made.entry
+        ),
+    };
+    Some((
+        Problem::new(
+            dir,
+            format!(
+                "made from the database {} up to entry {} (hash {}), and this run reads {}, which lacks that entry: {lacks}. The entries entered since would be lost from every file and calendar. Run with the database the folder was made from (or a later copy of it), or add --force to replace the folder anyway",
+                made.database, made.entry, made.hash, now.now.database
+            ),
+        ),
+        format!(
+            "{} lacks entry {} of {}",
+            now.now.database, made.entry, made.database
+        ),
+    ))
 }
 
 /// The day an input record is complete to, as its manifest says.
@@ -488,6 +575,9 @@ fn missing_rows(
 }
 
 fn read_record(path: &Path) -> Result<Vec<u8>, InputError> {
+    if let Some(book) = crate::digest::book_bytes(path) {
+        return Ok(book.to_vec());
+    }
     std::fs::read(path).map_err(|e| {
         InputError::one(Problem::new(
             path,
@@ -695,6 +785,13 @@ fn quote_free_hashes(cols: &[Option<usize>], slice: &[u8], hashes: &mut Vec<u64>
 /// are still those whose SHA-256 the manifest names (`sha256`).
 pub fn copy_record(from: &Path, to: &Path, sha256: &str) -> anyhow::Result<()> {
     use std::io::Read;
+    // A record read from the database: its books as read, checked by the hash all the same.
+    if let Some(book) = crate::digest::book_bytes(from) {
+        if hex(&Sha256::digest(book.as_slice())) != sha256 {
+            anyhow::bail!("{} changed while dosesim ran: run again", from.display());
+        }
+        return crate::write::atomic(to, &book);
+    }
     let mut file = std::fs::File::open(from)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", from.display()))?;
     let mut digest = Sha256::new();
@@ -773,6 +870,7 @@ mod tests {
             made_by: "dosesim test".into(),
             command: vec!["dosesim".into(), "cohort".into()],
             inputs,
+            database: None,
             contents: Contents {
                 trial_id: "T".into(),
                 trial_title: "t".into(),

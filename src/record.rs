@@ -201,6 +201,7 @@ pub fn parse(
         starts,
         weights,
         notes,
+        entries: None,
     })
 }
 

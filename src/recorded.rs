@@ -98,6 +98,22 @@ pub struct Log {
     pub(crate) weights: Vec<(u32, Kg)>,
     /// The notes, by record index (sorted).
     pub(crate) notes: Vec<(u32, Box<str>)>,
+    /// From a database: how many record entries each patient has (`i` as in the roster's
+    /// entries), every one that changed their record counted (rows added, corrections,
+    /// voids); `None` for a CSV file, whose rows are all there is.
+    pub entries: Option<Vec<u32>>,
+}
+
+impl Log {
+    /// How many entries made patient `i`'s record: from a database, every record entry
+    /// of theirs (corrections and voids too, so it only grows); from a CSV file, their
+    /// rows. An event's calendar SEQUENCE counts them.
+    pub fn entries_of(&self, i: u32) -> usize {
+        match &self.entries {
+            Some(v) => v.get(i as usize).map_or(0, |&n| n as usize),
+            None => self.patient(i).records.len(),
+        }
+    }
 }
 
 /// One patient's rows of a log (possibly none).

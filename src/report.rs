@@ -162,6 +162,8 @@ pub struct Report<'a> {
     pub patients: Patients,
     /// The forecast section ([`forecast_section`]), when the run made a forecast.
     pub forecast: Option<Markup>,
+    /// The audit trail, when the roster and record were read from the database.
+    pub audit: Option<&'a crate::export::audit::Trail>,
 }
 
 /// Patient ids shown on one line of the report's preparation table; prep.csv lists all.
@@ -224,6 +226,10 @@ pub fn render(r: &Report) -> String {
         @if let Some(rec) = r.record {
             h2 { "Administration record" }
             (record_section(t, rec))
+        }
+        @if let Some(a) = r.audit {
+            h2 { "Audit trail" }
+            (audit_section(a))
         }
         @if let Some(fc) = &r.forecast {
             h2 { "Forecast of demand" }
@@ -326,6 +332,42 @@ fn site_calendars(t: &Trial, cals: &CalendarUse) -> Markup {
 
 /// The administration record section: per arm, what was given, missed, cancelled or is
 /// overdue, dose intensity per product and how many events carry each deviation.
+/// The audit trail in short: how many entries, by whom, the entry the folder is made up
+/// to and its hash, and every correction and void with who, when and why (audit.csv has
+/// every entry).
+fn audit_section(a: &crate::export::audit::Trail) -> Markup {
+    let by: Vec<String> = a.by.iter().map(|(who, n)| format!("{who} ({n})")).collect();
+    html! {
+        p {
+            (a.entries) @if a.entries == 1 { " entry" } @else { " entries" } " of this trial's roster and record in "
+            code { (a.database) } ", entered by " (by.join(", ")) ". "
+            "The folder is made up to entry " (a.head.id) ", chain hash "
+            code { (crate::db::entry::hex(&a.head.hash)) } ". "
+            "Every entry, with who entered it, when (UTC), where from and why, is in "
+            code { (crate::export::audit::FILE) } "."
+        }
+        @if a.changes.is_empty() {
+            p.meta { "No entry has been corrected or voided." }
+        } @else {
+            table {
+                thead { tr {
+                    th { "Entry" } th { "Action" } th { "Of entry" } th { "Book" }
+                    th { "Patient" } th { "By" } th { "When (UTC)" } th { "Why" }
+                } }
+                tbody {
+                    @for c in &a.changes {
+                        tr {
+                            td { (c.entry) } td { (c.action.as_str()) } td { (c.supersedes) }
+                            td { (c.book.as_str()) } td { (c.patient_id) } td { (c.entered_by) }
+                            td { (c.entered_at) } td { (c.reason) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn record_section(t: &Trial, rec: &crate::adherence::RecordTally) -> Markup {
     use crate::adherence::pct_text;
     use crate::record::{Code, Status};
@@ -1098,6 +1140,7 @@ mod tests {
             patient_count: count,
             patients,
             forecast: None,
+            audit: None,
         })
     }
 

@@ -12,6 +12,7 @@ mod cohort;
 mod coordinator;
 mod db_commands;
 mod db_faults;
+mod db_reads;
 mod errors;
 mod examples;
 mod forecast;

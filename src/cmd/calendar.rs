@@ -24,7 +24,8 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
         .roster(args.roster.as_deref())
         .load(&super::warn_line)?;
     let trial = &inputs.trial;
-    let roster_calendar = match &inputs.roster {
+    let (books, db_roster) = db_roster(&args, trial)?;
+    let roster_calendar = match inputs.roster.as_ref().or(db_roster.as_ref()) {
         Some(r) => from_roster(&mut args, trial, r)?,
         None => None,
     };
@@ -32,7 +33,10 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
     let arm = asked.arm;
     let (patient, calendar) = (&asked.patient, asked.calendar.as_ref());
     let roster = one_patient(trial, arm, patient);
-    let log = read_log(&args, trial, &roster, patient)?;
+    let log = match &books {
+        Some(b) => Some(db_log(b, trial, &roster, patient)?),
+        None => read_log(&args, trial, &roster, patient)?,
+    };
     let sites: Sites = calendar
         .zip(patient.site.clone())
         .map(|(c, site)| (site, c.clone()))
@@ -79,7 +83,7 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
         site: calendar,
         record: log.as_ref().map(|l| export::Recorded {
             as_of: l.as_of,
-            rows: l.patient(0).records.len(),
+            rows: l.entries_of(0),
         }),
         // One patient's file to --out has no folder to remember earlier files by.
         sequence_base: 0,
@@ -87,6 +91,51 @@ pub fn run(mut args: CalendarArgs) -> Result<()> {
         audience: args.audience,
     })?;
     write_out(&args, reads, calendar, &bytes)
+}
+
+/// The trial's books in `--db` and its roster, when `--db` is given.
+type DbBooks = (
+    dosesim::db::books::Books,
+    rustc_hash::FxHashMap<String, u32>,
+);
+
+fn db_roster(args: &CalendarArgs, trial: &Trial) -> Result<(Option<DbBooks>, Option<RosterFile>)> {
+    let Some(at) = args.db.as_deref().map(dosesim::db::Location::parse) else {
+        return Ok((None, None));
+    };
+    let books = db_books(&at, trial)?;
+    let roster = RosterFile {
+        path: books.0.roster_label.clone(),
+        roster: books.0.roster(trial)?,
+    };
+    Ok((Some(books), Some(roster)))
+}
+
+/// The patient's record from the database, with their count of record entries (their
+/// events' SEQUENCE counts them).
+fn db_log(
+    (books, counts): &DbBooks,
+    trial: &Trial,
+    roster: &dosesim::roster::Roster,
+    patient: &Patient,
+) -> Result<dosesim::record::Log, InputError> {
+    let mut log = books.record_for(trial, roster, None)?;
+    super::warn_log(&log);
+    log.entries = Some(vec![counts.get(&patient.id).copied().unwrap_or(0)]);
+    Ok(log)
+}
+
+/// `--db`: the trial's books, and each patient's count of record entries (their events'
+/// SEQUENCE counts them).
+fn db_books(at: &dosesim::db::Location, trial: &Trial) -> Result<DbBooks> {
+    let mut db = dosesim::db::Db::open(at, dosesim::db::Open::Existing)?;
+    let label = db.label().to_string();
+    db.read(|s| {
+        let books = dosesim::db::books::read(s, &label, &trial.id)?;
+        let upto = books.head.map_or(0, |h| h.id);
+        let counts = dosesim::db::books::record_entries_per_patient(s, &trial.id, upto)?;
+        Ok((books, counts))
+    })
 }
 
 /// The calendar's file to `--out`, or to stdout.

@@ -12,14 +12,25 @@ use dosesim::inputs::Load;
 pub fn run(args: CohortArgs) -> Result<()> {
     super::guard::Reads::new()
         .scenario(&args.scenario)
-        .file("roster", &args.roster)
+        .maybe("roster", args.roster.as_deref())
         .record(&args.record)
         .calendars(&args.calendars)
         .check_folder(&args.out, "--out")
         .map_err(dosesim::error::InputError::one)?;
+    let db = super::common::database(
+        &args.db,
+        &[
+            ("--roster", args.roster.is_some()),
+            ("--log", args.record.log.is_some()),
+        ],
+    )?;
+    if args.roster.is_none() && db.is_none() {
+        return Err(super::common::no_roster().into());
+    }
     let inputs = super::common::load(
         Load::named(&args.scenario)
-            .roster(Some(&args.roster))
+            .database(db.as_ref())
+            .roster(args.roster.as_deref())
             .calendars(&args.calendars)
             .record(args.record.log.as_deref(), args.record.as_of),
     )?;

@@ -138,6 +138,38 @@ pub fn load(load: dosesim::inputs::Load) -> Result<dosesim::inputs::Inputs, Inpu
     inputs
 }
 
+/// The database a command reads its roster and record from: `--db`, else `DOSESIM_DB`
+/// when no file is named (`files`: each CSV flag and whether it was given). `--db` with
+/// `--roster` or `--log` is refused: one source of truth per run (a file named on the
+/// command line is taken over `DOSESIM_DB`, which is a default).
+pub fn database(
+    db: &crate::cli::DbArg,
+    files: &[(&str, bool)],
+) -> Result<Option<dosesim::db::Location>, InputError> {
+    let named: Vec<&str> = files.iter().filter(|f| f.1).map(|f| f.0).collect();
+    if db.db.is_some() && !named.is_empty() {
+        return Err(InputError::one(dosesim::error::Problem::flag(
+            "--db",
+            format!(
+                "the database holds the trial's roster and record, and {} names a file too: give one or the other, so that the run has one source of truth (to bring a file into the database, import it)",
+                named.join(" and ")
+            ),
+        )));
+    }
+    if !named.is_empty() {
+        return Ok(None);
+    }
+    Ok(dosesim::db::Location::given(db.db.as_deref()))
+}
+
+/// No roster: `--roster` or `--db` (or `DOSESIM_DB`) names one.
+pub fn no_roster() -> InputError {
+    InputError::one(dosesim::error::Problem::flag(
+        "--roster",
+        "give the roster, a CSV file (--roster FILE), or the database that holds it (--db PATH, or the DOSESIM_DB environment variable)",
+    ))
+}
+
 /// The administration record's warnings, as a list ([`warn_list`]).
 pub fn warn_record(lines: &[String]) {
     warn_some(lines, "warning", "about the administration record");

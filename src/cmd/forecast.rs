@@ -20,8 +20,16 @@ pub fn run(args: ForecastArgs) -> Result<()> {
         .calendars(&args.calendars)
         .check_folder(&args.out, "--out")
         .map_err(InputError::one)?;
+    let db = super::common::database(
+        &args.db,
+        &[
+            ("--roster", args.roster.is_some()),
+            ("--log", args.record.log.is_some()),
+        ],
+    )?;
     let loaded = super::common::load(
         Load::named(&args.scenario)
+            .database(db.as_ref())
             .flags(flag_problems(&args))
             .plan(args.plan.as_deref())
             .roster(args.roster.as_deref())
@@ -39,10 +47,11 @@ pub fn run(args: ForecastArgs) -> Result<()> {
     let roster = loaded.roster.as_ref().map(|r| &r.roster);
     let roster_sites = &loaded.sites;
     let log = loaded.log.as_ref();
+    let roster_path = loaded.roster.as_ref().map(|r| r.path.as_path());
     let inputs = {
         let mut all = calendars.clone();
         all.extend(roster_sites.clone());
-        dosesim::bundle::forecast_inputs(trial, plan, &all, args.roster.as_deref(), log)?
+        dosesim::bundle::forecast_inputs(trial, plan, &all, roster_path, log)?
     };
     let dir = dosesim::bundle::forecast_folder(&args.out, trial)?;
     manifest::check_target(&dir, &inputs, args.force)?;
@@ -54,14 +63,12 @@ pub fn run(args: ForecastArgs) -> Result<()> {
         trial,
         plan,
         calendars,
-        roster
-            .zip(args.roster.as_deref())
-            .map(|(roster, path)| OnStudy {
-                roster,
-                path,
-                sites: roster_sites,
-                log,
-            }),
+        roster.zip(roster_path).map(|(roster, path)| OnStudy {
+            roster,
+            path,
+            sites: roster_sites,
+            log,
+        }),
     )?;
     super::common::warn_forecast(trial, plan, &model, roster, &[]);
     let _lock = write::lock_folder(&args.out)?;

@@ -25,7 +25,17 @@ pub fn run(args: PrepArgs) -> Result<()> {
 /// One trial's sheet, from the roster given.
 fn run_one(args: &PrepArgs, scenario: &std::path::Path) -> Result<()> {
     let (format, first, last) = check_flags(args)?;
-    let Some(roster_path) = args.roster.as_deref() else {
+    let db = super::common::database(
+        &args.db,
+        &[
+            ("--roster", args.roster.is_some()),
+            ("--log", args.record.log.is_some()),
+        ],
+    )?;
+    let from_db = db
+        .as_ref()
+        .map(|d| dosesim::db::books::label(&d.label(), "roster", &scenario.display().to_string()));
+    let Some(roster_path) = args.roster.as_deref().or(from_db.as_deref()) else {
         return Err(InputError::one(Problem::flag(
             "--roster",
             format!(
@@ -47,7 +57,8 @@ fn run_one(args: &PrepArgs, scenario: &std::path::Path) -> Result<()> {
     };
     let inputs = super::common::load(
         Load::named(scenario)
-            .roster(Some(roster_path))
+            .database(db.as_ref())
+            .roster(args.roster.as_deref())
             .check(&check)
             .calendars(&args.calendars)
             .record(args.record.log.as_deref(), args.record.as_of),
@@ -126,10 +137,18 @@ fn load_trials(
             .map(|e| e.problems)
             .unwrap_or_default()
     };
+    let db = match super::common::database(&args.db, &[("--log", args.record.log.is_some())]) {
+        Ok(db) => db,
+        Err(e) => {
+            problems.extend(e.problems);
+            return Vec::new();
+        }
+    };
     let mut loaded = Vec::new();
     for f in files {
         match super::common::load(
             Load::file(f)
+                .database(db.as_ref())
                 .demo_roster()
                 .calendars(&args.calendars)
                 .demo_record()

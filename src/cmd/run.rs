@@ -26,13 +26,17 @@ pub fn run(args: RunArgs) -> Result<()> {
         .map_err(InputError::one)?;
     let files = super::scenario_files(&args.scenarios)?;
     let mut problems = Vec::new();
-    let loaded = load(&files, &args.calendars, &mut problems);
+    let db = super::common::database(&args.db, &[])?;
+    let loaded = load(&files, &args.calendars, db.as_ref(), &mut problems);
     let mut jobs = prepare(&loaded, &args, &mut problems);
     if let Err(e) = super::common::check_out(&args.out) {
         problems.extend(e.problems);
     }
     check_targets(&mut jobs, &args, &mut problems);
     InputError::check(problems)?;
+    if let Some(db) = &db {
+        say_from_files(db, &loaded);
+    }
     for job in &jobs {
         job.warn();
     }
@@ -41,6 +45,23 @@ pub fn run(args: RunArgs) -> Result<()> {
         job.write(&args)?;
     }
     write_index(&args.out, &loaded)
+}
+
+/// With a database: one line on stderr naming the trials it holds no roster for, which
+/// are made from their CSV files as without one.
+fn say_from_files(db: &dosesim::db::Location, loaded: &[Inputs]) {
+    let ids: Vec<&str> = loaded
+        .iter()
+        .filter(|i| i.database.is_none())
+        .map(|i| i.trial.id.as_str())
+        .collect();
+    if !ids.is_empty() {
+        eprintln!(
+            "note: {} holds no roster for {}: made from their files in scenarios/rosters/ and scenarios/logs/",
+            db.label(),
+            ids.join(", ")
+        );
+    }
 }
 
 /// One trial of the run: its cohort, the forecast of its plan when it has one, and the
@@ -56,11 +77,17 @@ struct Job<'i> {
 /// Every scenario with its demo roster, their site calendars, and the record and plan
 /// bundled beside them when there are: each trial's inputs that could be read, and every
 /// problem of the others. The record's warnings are printed as each is read.
-fn load(files: &[PathBuf], calendars: &Path, problems: &mut Vec<Problem>) -> Vec<Inputs> {
+fn load(
+    files: &[PathBuf],
+    calendars: &Path,
+    db: Option<&dosesim::db::Location>,
+    problems: &mut Vec<Problem>,
+) -> Vec<Inputs> {
     let mut loaded = Vec::new();
     for f in files {
         let inputs = super::common::load(
             Load::file(f)
+                .database(db)
                 .demo_roster()
                 .calendars(calendars)
                 .demo_record()

@@ -935,6 +935,54 @@ fn export(db: &mut Db, trial_id: &str, book: Book, header: &[&str]) -> Result<Ve
     })
 }
 
+/// How many record entries each patient of the trial has, up to entry `upto`: every one
+/// that changed their record (rows added, corrections, voids), so that the count only
+/// ever grows (a calendar's SEQUENCE counts them).
+pub fn record_entries_per_patient(
+    s: &mut dyn Store,
+    trial_id: &str,
+    upto: i64,
+) -> Result<FxHashMap<String, u32>> {
+    let mut out: FxHashMap<String, u32> = FxHashMap::default();
+    s.scan(&Filter::trial(trial_id).book(Book::Record), &mut |e| {
+        if e.id <= upto {
+            match out.get_mut(e.fields.patient_id.as_str()) {
+                Some(n) => *n += 1,
+                None => {
+                    out.insert(e.fields.patient_id.clone(), 1);
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+impl Books {
+    /// The record for one patient's calendar (`roster` holds them alone): the rows of the
+    /// other patients skipped rather than refused, as `record::read_for` does a file.
+    pub fn record_for(
+        &self,
+        trial: &Trial,
+        roster: &Roster,
+        as_of: Option<NaiveDate>,
+    ) -> Result<Log, InputError> {
+        let mut log = crate::record::parse(
+            &self.record_label,
+            self.record_csv.clone(),
+            trial,
+            roster,
+            as_of,
+            true,
+        )
+        .map_err(|e| entry_problems(e, &self.record_label))?;
+        for w in &mut log.warnings {
+            *w = entry_words(w, &self.record_label);
+        }
+        Ok(log)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@
 //!
 //! Exporters produce bytes; they never open files (that is `write.rs`'s job).
 
+pub mod audit;
 pub mod columns;
 pub mod csv;
 pub mod deviations;
@@ -424,7 +425,9 @@ pub struct Calendar<'a> {
 pub struct Recorded {
     /// The day the record is complete to.
     pub as_of: NaiveDate,
-    /// How many rows the record has for this patient.
+    /// How many rows the record has for this patient; from a database, how many record
+    /// entries they have, corrections and voids counted ([`crate::recorded::Log::entries_of`]),
+    /// so that a correction raises the SEQUENCE as a new row does.
     pub rows: usize,
 }
 
