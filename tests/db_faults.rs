@@ -42,13 +42,18 @@ fn trial() -> Trial {
 /// This test binary, run as the child `test` on the database `db`.
 fn child(test: &str, db: &str) -> Command {
     let mut c = Command::new(std::env::current_exe().expect("the test binary"));
-    c.args(["--ignored", "--exact", &format!("db_faults::{test}"), "--nocapture"])
-        .args(["--test-threads", "1"])
-        .env(CHILD_DB, db)
-        .current_dir(root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    c.args([
+        "--ignored",
+        "--exact",
+        &format!("db_faults::{test}"),
+        "--nocapture",
+    ])
+    .args(["--test-threads", "1"])
+    .env(CHILD_DB, db)
+    .current_dir(root())
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     c
 }
 
