@@ -66,20 +66,19 @@ fn main() {
         "pharmacy" => {
             let mut db = Db::open(&at, Open::Existing).unwrap();
             let b = books::load(&mut db, &trial.id).unwrap();
+            drop(db);
             lap("books loaded");
-            let r = b.roster(&trial).unwrap();
-            lap("roster checked");
-            let l = b.record(&trial, &r, None).unwrap();
-            lap("record checked");
-            drop(b);
+            let (r, l) = b.into_checked(&trial, None).unwrap();
+            lap("roster and record checked");
             let found = site::Sites::new();
             let c = Cohort::build(&trial, &r, Path::new("db"), &found, Some(&l)).unwrap();
             lap("cohort built");
             c.write_pharmacy(&mut std::io::sink(), &|_| {}).unwrap();
             lap(&format!(
-                "pharmacy written: {} rows, {:.2} M rows/s",
+                "pharmacy written: {} rows, {:.2} M rows/s, CPU {:.3} s",
                 c.rows(),
-                c.rows() as f64 / t.elapsed().as_secs_f64() / 1e6
+                c.rows() as f64 / t.elapsed().as_secs_f64() / 1e6,
+                cpu()
             ));
         }
         other => panic!("import or pharmacy, not {other}"),

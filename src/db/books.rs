@@ -136,6 +136,8 @@ fn write_book(
     if book == Book::Roster && !any_site {
         csv = without_site(&csv);
     }
+    // A grown buffer may hold up to twice its text: a million patients' record is 100 MB.
+    csv.shrink_to_fit();
     Ok(Written { csv, rows })
 }
 
@@ -288,6 +290,21 @@ impl Books {
         let mut r = self
             .roster_raw(trial)
             .map_err(|e| entry_problems(e, &self.roster_label))?;
+        self.roster_words(&mut r);
+        Ok(r)
+    }
+
+    /// The roster from its CSV text (problems naming entries).
+    fn roster_from(&self, trial: &Trial, csv: Vec<u8>) -> Result<Roster, InputError> {
+        if self.patients == 0 {
+            return self.roster(trial);
+        }
+        crate::roster::parse(&self.roster_label, csv, trial)
+            .map_err(|e| entry_problems(e, &self.roster_label))
+    }
+
+    /// The roster's warnings made words about its entries.
+    fn roster_words(&self, r: &mut Roster) {
         for w in r
             .warnings
             .iter_mut()
@@ -297,7 +314,6 @@ impl Books {
         {
             *w = entry_words(w, &self.roster_label);
         }
-        Ok(r)
     }
 
     /// The record, checked against the trial and the roster, complete to `as_of` (its
@@ -321,6 +337,28 @@ impl Books {
     pub fn check(&self, trial: &Trial) -> Result<(Roster, Log), InputError> {
         let roster = self.roster(trial)?;
         let log = self.record(trial, &roster, None)?;
+        Ok((roster, log))
+    }
+
+    /// As [`Books::roster`] then [`Books::record`] (complete to `as_of`), the books' CSV
+    /// text handed to the readers rather than copied: each is freed once checked, so
+    /// that a million patients' books are not held twice (see README, "The record in a
+    /// database").
+    pub fn into_checked(
+        mut self,
+        trial: &Trial,
+        as_of: Option<NaiveDate>,
+    ) -> Result<(Roster, Log), InputError> {
+        let roster_csv = std::mem::take(&mut self.roster_csv);
+        let record_csv = std::mem::take(&mut self.record_csv);
+        let mut roster = self.roster_from(trial, roster_csv)?;
+        self.roster_words(&mut roster);
+        let mut log =
+            crate::record::parse(&self.record_label, record_csv, trial, &roster, as_of, false)
+                .map_err(|e| entry_problems(e, &self.record_label))?;
+        for w in &mut log.warnings {
+            *w = entry_words(w, &self.record_label);
+        }
         Ok((roster, log))
     }
 }
