@@ -569,19 +569,16 @@ pub fn import_record(
     by: &str,
 ) -> Result<(Imported, Head), Refused> {
     let label = db.label().to_string();
-    let before = load(db, &trial.id)?;
-    let roster = before.roster(trial)?;
-    let had_rows = before.rows > 0;
-    drop(before);
     let mut result = None;
     let (_, head) = db
         .write(by, |w| {
+            let had_rows = any_entry(w.store()?, &Filter::trial(&trial.id).book(Book::Record))?;
             let existing = if had_rows {
                 record_rows(w.store()?, &trial.id)?
             } else {
                 FxHashSet::default()
             };
-            let (imported, lines) = append_checked(w, trial, &roster, file, &bytes, &existing)?;
+            let (imported, lines) = append_checked(w, &label, trial, file, &bytes, &existing)?;
             // The file was checked on its own; with rows already there, it is checked
             // again with them (the same occurrence given twice, say).
             if had_rows {
@@ -594,13 +591,27 @@ pub fn import_record(
     Ok((result.expect("set by the write"), head))
 }
 
+/// Whether any entry matches `filter` (the scan stopped at the first).
+fn any_entry(s: &mut dyn Store, filter: &Filter) -> Result<bool> {
+    let mut found = false;
+    let stop = s.scan(filter, &mut |_| {
+        found = true;
+        Err(anyhow::anyhow!("found"))
+    });
+    match stop {
+        Err(e) if !found => Err(e),
+        _ => Ok(found),
+    }
+}
+
 /// The file's rows appended (those not in `existing`) while the file is checked on its
-/// own: the check's problems first (all of them, with the file's lines), then any from
-/// reading the rows or inserting them.
+/// own, with the roster read in this write: the check's problems first (all of them, with
+/// the file's lines), then any from reading the rows or inserting them. The rows are
+/// read and hashed from the start, while the roster is read.
 fn append_checked(
     w: &mut Writer,
+    label: &str,
     trial: &Trial,
-    roster: &Roster,
     file: &Path,
     bytes: &[u8],
     existing: &FxHashSet<(String, [String; 6])>,
@@ -621,14 +632,17 @@ fn append_checked(
         prev: w.prev,
         write_id: w.write_id + i64::from(new_write),
     };
-    let copy = bytes.to_vec();
     let (checked, produced, inserted) = std::thread::scope(|scope| {
-        let check =
-            scope.spawn(move || crate::record::parse(file, copy, trial, roster, None, false));
         let (full_tx, full_rx) = std::sync::mpsc::sync_channel(QUEUED);
         let (empty_tx, empty_rx) = std::sync::mpsc::channel();
         let producer =
             scope.spawn(move || produce(file, bytes, &write, chain, existing, full_tx, empty_rx));
+        let books = read(&mut *w.store, label, &trial.id);
+        let check = scope.spawn(move || -> Result<()> {
+            let roster = books?.roster(trial)?;
+            crate::record::parse(file, bytes.to_vec(), trial, &roster, None, false)?;
+            Ok(())
+        });
         let inserted = consume(&mut *w.store, new_write, full_rx, empty_tx);
         let produced = producer.join().expect("the import's reader does not panic");
         (
@@ -653,7 +667,7 @@ fn append_checked(
 
 /// Batches of entries on their way to the database at once: enough to keep the inserts
 /// busy while the next is made, few enough to hold little memory.
-const QUEUED: usize = 4;
+const QUEUED: usize = 16;
 
 /// Where the chain is: the next entry's id, the hash before it, the write's id.
 struct Chain {
