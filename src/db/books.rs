@@ -559,7 +559,7 @@ fn describe_roster(v: &[String; 4]) -> String {
 ///
 /// Three things run at once: the file's check (its reader, on a copy of its bytes), a
 /// thread that reads the file's rows and numbers and hashes them into the chain
-/// ([`produce`]), and this one, which inserts them as they come ([`consume`]). A problem
+/// (`produce`), and this one, which inserts them as they come (`consume`). A problem
 /// the check finds refuses the import: the write is rolled back, nothing kept.
 pub fn import_record(
     db: &mut Db,
