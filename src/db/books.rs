@@ -651,9 +651,11 @@ fn append_checked(
             inserted,
         )
     });
+    // The check's problems first, then an insert's failure (a full disk, say) before the
+    // reader's (which stops when the inserts do).
     checked?;
-    let produced = produced?;
     inserted?;
+    let produced = produced?;
     if produced.imported.added > 0 {
         let end = &produced.chain;
         w.next = end.next;
