@@ -16,7 +16,7 @@ use chrono::NaiveDate;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::entry::{Action, Book, Entry, Fields, RECORD_FIELDS, ROSTER_FIELDS};
-use super::{Db, Filter, Head, Store, Writer};
+use super::{Db, Filter, Head, Store, Writer, write_part};
 
 use crate::error::{InputError, Problem};
 use crate::model::Trial;
@@ -136,6 +136,8 @@ fn write_book(
     if book == Book::Roster && !any_site {
         csv = without_site(&csv);
     }
+    // A grown buffer may hold up to twice its text: a million patients' record is 100 MB.
+    csv.shrink_to_fit();
     Ok(Written { csv, rows })
 }
 
@@ -288,6 +290,21 @@ impl Books {
         let mut r = self
             .roster_raw(trial)
             .map_err(|e| entry_problems(e, &self.roster_label))?;
+        self.roster_words(&mut r);
+        Ok(r)
+    }
+
+    /// The roster from its CSV text (problems naming entries).
+    fn roster_from(&self, trial: &Trial, csv: Vec<u8>) -> Result<Roster, InputError> {
+        if self.patients == 0 {
+            return self.roster(trial);
+        }
+        crate::roster::parse(&self.roster_label, csv, trial)
+            .map_err(|e| entry_problems(e, &self.roster_label))
+    }
+
+    /// The roster's warnings made words about its entries.
+    fn roster_words(&self, r: &mut Roster) {
         for w in r
             .warnings
             .iter_mut()
@@ -297,7 +314,6 @@ impl Books {
         {
             *w = entry_words(w, &self.roster_label);
         }
-        Ok(r)
     }
 
     /// The record, checked against the trial and the roster, complete to `as_of` (its
@@ -323,6 +339,28 @@ impl Books {
         let log = self.record(trial, &roster, None)?;
         Ok((roster, log))
     }
+
+    /// As [`Books::roster`] then [`Books::record`] (complete to `as_of`), the books' CSV
+    /// text handed to the readers rather than copied: each is freed once checked, so
+    /// that a million patients' books are not held twice (see README, "The record in a
+    /// database").
+    pub fn into_checked(
+        mut self,
+        trial: &Trial,
+        as_of: Option<NaiveDate>,
+    ) -> Result<(Roster, Log), InputError> {
+        let roster_csv = std::mem::take(&mut self.roster_csv);
+        let record_csv = std::mem::take(&mut self.record_csv);
+        let mut roster = self.roster_from(trial, roster_csv)?;
+        self.roster_words(&mut roster);
+        let mut log =
+            crate::record::parse(&self.record_label, record_csv, trial, &roster, as_of, false)
+                .map_err(|e| entry_problems(e, &self.record_label))?;
+        for w in &mut log.warnings {
+            *w = entry_words(w, &self.record_label);
+        }
+        Ok((roster, log))
+    }
 }
 
 impl Filter {
@@ -340,28 +378,43 @@ pub fn raw_rows<const N: usize>(
     bytes: &[u8],
     columns: [&str; N],
 ) -> Result<Vec<(usize, [String; N])>, InputError> {
+    let mut out = Vec::new();
+    each_raw_row(path, bytes, columns, |line, cells: [&str; N]| {
+        out.push((line, cells.map(str::to_string)));
+        Ok::<(), InputError>(())
+    })?;
+    Ok(out)
+}
+
+/// Each row of a CSV file as typed (trimmed), its cells in the order of `columns` (a
+/// missing optional column reads as empty) borrowed from the file's bytes, given to `f`
+/// with its line: nothing is allocated a row.
+fn each_raw_row<const N: usize, E: From<InputError>>(
+    path: &Path,
+    bytes: &[u8],
+    columns: [&str; N],
+    mut f: impl FnMut(usize, [&str; N]) -> Result<(), E>,
+) -> Result<(), E> {
     let header = crate::csv_in::Header::read(path, bytes)?;
     let at: [Option<usize>; N] = std::array::from_fn(|k| header.find(columns[k]));
     let mut rows = crate::csv_in::whole(bytes).rows();
     let mut row = csv::ByteRecord::new();
-    let mut out = Vec::new();
     while let Some(r) = rows.read(&mut row) {
         let line =
             r.map_err(|u| InputError::one(Problem::new(path, u.error.to_string()).at(u.line)))?;
         if crate::csv_in::is_blank(&row) {
             continue;
         }
-        let cells: [String; N] = std::array::from_fn(|k| {
+        let cells: [&str; N] = std::array::from_fn(|k| {
             at[k]
                 .and_then(|i| row.get(i))
                 .and_then(|c| std::str::from_utf8(c).ok())
                 .unwrap_or("")
                 .trim()
-                .to_string()
         });
-        out.push((line, cells));
+        f(line, cells)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// What an import did.
@@ -503,6 +556,11 @@ fn describe_roster(v: &[String; 4]) -> String {
 /// Imports a record file (the CSV log's columns) into the trial's record, in one
 /// transaction: the file checked on its own, then with the record already there; a row
 /// already there (the same patient and fields) is not added again.
+///
+/// Three things run at once: the file's check (its reader, on a copy of its bytes), a
+/// thread that reads the file's rows and numbers and hashes them into the chain
+/// (`produce`), and this one, which inserts them as they come (`consume`). A problem
+/// the check finds refuses the import: the write is rolled back, nothing kept.
 pub fn import_record(
     db: &mut Db,
     trial: &Trial,
@@ -510,58 +568,20 @@ pub fn import_record(
     bytes: Vec<u8>,
     by: &str,
 ) -> Result<(Imported, Head), Refused> {
-    let name = display_name(file);
     let label = db.label().to_string();
-    let trial_id = trial.id.clone();
-    let before = load(db, &trial_id)?;
-    let roster = before.roster(trial)?;
-    let raw = raw_rows(file, &bytes, crate::record::COLUMNS)?;
-    // The file on its own first: its problems with its own lines.
-    crate::record::parse(file, bytes, trial, &roster, None, false)?;
-    drop(roster);
     let mut result = None;
     let (_, head) = db
         .write(by, |w| {
-            let existing = if before.rows > 0 {
-                record_rows(w.store()?, &trial_id)?
+            let had_rows = any_entry(w.store()?, &Filter::trial(&trial.id).book(Book::Record))?;
+            let existing = if had_rows {
+                record_rows(w.store()?, &trial.id)?
             } else {
                 FxHashSet::default()
             };
-            let mut lines = Vec::new();
-            let mut imported = Imported {
-                added: 0,
-                already: 0,
-                first: None,
-                last: None,
-            };
-            for (line, cells) in raw {
-                let [id, values @ ..] = cells;
-                let key = (id, values);
-                if !existing.is_empty() && existing.contains(&key) {
-                    imported.already += 1;
-                    continue;
-                }
-                let (id, values) = key;
-                let entry = w.append(Fields {
-                    trial_id: trial_id.clone(),
-                    book: Some(Book::Record),
-                    action: Some(Action::Add),
-                    patient_id: id,
-                    values,
-                    source: format!("import of {name}"),
-                    line: Some(line as i64),
-                    ..Fields::default()
-                })?;
-                if before.rows > 0 {
-                    lines.push((entry, line));
-                }
-                imported.first.get_or_insert(entry);
-                imported.last = Some(entry);
-                imported.added += 1;
-            }
+            let (imported, lines) = append_checked(w, &label, trial, file, &bytes, &existing)?;
             // The file was checked on its own; with rows already there, it is checked
             // again with them (the same occurrence given twice, say).
-            if before.rows > 0 {
+            if had_rows {
                 check_after(w, &label, trial, &New::File(file, lines))?;
             }
             result = Some(imported);
@@ -569,6 +589,214 @@ pub fn import_record(
         })
         .map_err(unwrap_input)?;
     Ok((result.expect("set by the write"), head))
+}
+
+/// Whether any entry matches `filter` (the scan stopped at the first).
+fn any_entry(s: &mut dyn Store, filter: &Filter) -> Result<bool> {
+    let mut found = false;
+    let stop = s.scan(filter, &mut |_| {
+        found = true;
+        Err(anyhow::anyhow!("found"))
+    });
+    match stop {
+        Err(e) if !found => Err(e),
+        _ => Ok(found),
+    }
+}
+
+/// The file's rows appended (those not in `existing`) while the file is checked on its
+/// own, with the roster read in this write: the check's problems first (all of them, with
+/// the file's lines), then any from reading the rows or inserting them. The rows are
+/// read and hashed from the start, while the roster is read.
+fn append_checked(
+    w: &mut Writer,
+    label: &str,
+    trial: &Trial,
+    file: &Path,
+    bytes: &[u8],
+    existing: &FxHashSet<(String, [String; 6])>,
+) -> Result<(Imported, Vec<(i64, usize)>)> {
+    w.flush()?;
+    let write = Fields {
+        trial_id: trial.id.clone(),
+        book: Some(Book::Record),
+        action: Some(Action::Add),
+        source: format!("import of {}", display_name(file)),
+        entered_by: w.by.clone(),
+        entered_at: w.at.clone(),
+        ..Fields::default()
+    };
+    let new_write = !(w.any && w.last.as_ref().is_some_and(|f| f.same_write(&write)));
+    let chain = Chain {
+        next: w.next,
+        prev: w.prev,
+        write_id: w.write_id + i64::from(new_write),
+    };
+    let (checked, produced, inserted) = std::thread::scope(|scope| {
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel(QUEUED);
+        let (empty_tx, empty_rx) = std::sync::mpsc::channel();
+        let producer =
+            scope.spawn(move || produce(file, bytes, &write, chain, existing, full_tx, empty_rx));
+        let books = read(&mut *w.store, label, &trial.id);
+        let check = scope.spawn(move || -> Result<()> {
+            let roster = books?.roster(trial)?;
+            crate::record::parse(file, bytes.to_vec(), trial, &roster, None, false)?;
+            Ok(())
+        });
+        let inserted = consume(&mut *w.store, new_write, full_rx, empty_tx);
+        let produced = producer.join().expect("the import's reader does not panic");
+        (
+            check.join().expect("the check does not panic"),
+            produced,
+            inserted,
+        )
+    });
+    // The check's problems first, then an insert's failure (a full disk, say) before the
+    // reader's (which stops when the inserts do).
+    checked?;
+    inserted?;
+    let produced = produced?;
+    if produced.imported.added > 0 {
+        let end = &produced.chain;
+        w.next = end.next;
+        w.prev = end.prev;
+        w.write_id = end.write_id;
+        w.any = true;
+        w.last = Some(write_part(&produced.write));
+    }
+    Ok((produced.imported, produced.lines))
+}
+
+/// Batches of entries on their way to the database at once: enough to keep the inserts
+/// busy while the next is made, few enough to hold little memory.
+const QUEUED: usize = 16;
+
+/// Where the chain is: the next entry's id, the hash before it, the write's id.
+struct Chain {
+    next: i64,
+    prev: super::Hash,
+    write_id: i64,
+}
+
+/// What [`produce`] made.
+struct Produced {
+    imported: Imported,
+    /// (entry, the file's line) of each entry made, when rows were there already.
+    lines: Vec<(i64, usize)>,
+    chain: Chain,
+    write: Fields,
+}
+
+/// Reads the file's rows, and numbers and hashes each not in `existing` into the chain,
+/// in batches of entries sent to `full` (batches sent back on `empty` are filled again,
+/// their strings reused, so that a row costs no allocation).
+fn produce(
+    file: &Path,
+    bytes: &[u8],
+    write: &Fields,
+    mut chain: Chain,
+    existing: &FxHashSet<(String, [String; 6])>,
+    full: std::sync::mpsc::SyncSender<Vec<Entry>>,
+    empty: std::sync::mpsc::Receiver<Vec<Entry>>,
+) -> Result<Produced> {
+    let mut imported = Imported {
+        added: 0,
+        already: 0,
+        first: None,
+        last: None,
+    };
+    let mut lines = Vec::new();
+    let mut batch: Vec<Entry> = Vec::with_capacity(super::BATCH);
+    let mut n = 0;
+    each_raw_row(file, bytes, crate::record::COLUMNS, |line, cells| {
+        let [id, values @ ..] = cells;
+        if !existing.is_empty() && existing.contains(&(id.to_string(), values.map(str::to_string)))
+        {
+            imported.already += 1;
+            return Ok(());
+        }
+        if n == batch.len() {
+            batch.push(Entry {
+                fields: write.clone(),
+                ..super::sqlite::empty_entry()
+            });
+        }
+        let e = &mut batch[n];
+        fill_row(e, &chain, line, id, values);
+        chain.prev = e.hash;
+        chain.next += 1;
+        n += 1;
+        if !existing.is_empty() {
+            lines.push((e.id, line));
+        }
+        imported.first.get_or_insert(e.id);
+        imported.last = Some(e.id);
+        imported.added += 1;
+        if n == super::BATCH {
+            batch = send(&full, &empty, std::mem::take(&mut batch), n)?;
+            n = 0;
+        }
+        Ok::<(), anyhow::Error>(())
+    })?;
+    if n > 0 {
+        send(&full, &empty, batch, n)?;
+    }
+    Ok(Produced {
+        imported,
+        lines,
+        chain,
+        write: write.clone(),
+    })
+}
+
+/// Entry `chain.next` of the import: the row's cells in place of the last batch's, its
+/// hash after `chain.prev`.
+fn fill_row(e: &mut Entry, chain: &Chain, line: usize, id: &str, values: [&str; 6]) {
+    e.id = chain.next;
+    e.write_id = chain.write_id;
+    let f = &mut e.fields;
+    f.patient_id.clear();
+    f.patient_id.push_str(id);
+    for (to, v) in f.values.iter_mut().zip(values) {
+        to.clear();
+        to.push_str(v);
+    }
+    f.line = Some(line as i64);
+    e.prev_hash = chain.prev;
+    e.hash = super::entry::hash(e.id, f, &chain.prev);
+}
+
+/// Sends the batch's first `n` entries to be inserted, and gives a batch to fill next (one
+/// sent back, or a new one).
+fn send(
+    full: &std::sync::mpsc::SyncSender<Vec<Entry>>,
+    empty: &std::sync::mpsc::Receiver<Vec<Entry>>,
+    mut batch: Vec<Entry>,
+    n: usize,
+) -> Result<Vec<Entry>> {
+    batch.truncate(n);
+    full.send(batch)
+        .map_err(|_| anyhow::anyhow!("the import stopped: its entries could not be inserted"))?;
+    Ok(empty
+        .try_recv()
+        .unwrap_or_else(|_| Vec::with_capacity(super::BATCH)))
+}
+
+/// Inserts the batches as they come, the first beginning a write when `new_write`, and
+/// sends each back to be filled again.
+fn consume(
+    store: &mut dyn Store,
+    new_write: bool,
+    full: std::sync::mpsc::Receiver<Vec<Entry>>,
+    empty: std::sync::mpsc::Sender<Vec<Entry>>,
+) -> Result<()> {
+    let mut starts: &[usize] = if new_write { &[0] } else { &[] };
+    for batch in full {
+        store.insert(&batch, starts)?;
+        starts = &[];
+        let _ = empty.send(batch);
+    }
+    Ok(())
 }
 
 /// The record's rows in effect, as (patient, fields), to find a row imported twice.
@@ -1066,5 +1294,53 @@ mod tests {
             "{msg}"
         );
         assert!(crate::db::verify(&mut db).unwrap().broken.is_empty());
+    }
+
+    /// A roster of `n` patients of NCT04822922 and their record (three infusions given a
+    /// patient), as the database bench makes them.
+    fn many(n: usize) -> (Vec<u8>, Vec<u8>) {
+        let d0 = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
+        let mut roster = String::from("patient_id,arm,weight_kg,start_date\n");
+        let mut log = String::from("patient_id,date,record,component,occurrence,amount,note\n");
+        for i in 0..n {
+            let start = d0 + chrono::Days::new((i % 300) as u64);
+            roster.push_str(&format!("P{:07},low,60,{start}\n", i + 1));
+            for (k, day) in [0u64, 3, 6].iter().enumerate() {
+                let date = start + chrono::Days::new(*day);
+                log.push_str(&format!("P{:07},{date},given,uc_msc,{},,\n", i + 1, k + 1));
+            }
+        }
+        (roster.into_bytes(), log.into_bytes())
+    }
+
+    /// The file's check runs while its rows are inserted: a bad row at the end of a large
+    /// file, found after thousands of entries went in, refuses the whole import (nothing
+    /// kept, the problem named on its line); the good file then goes in whole, its chain
+    /// unbroken and its rows exported as they were.
+    #[test]
+    fn a_bad_row_found_while_the_rows_go_in_leaves_the_database_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Db::open(&Location::Sqlite(dir.path().join("t.db")), Open::OrCreate).unwrap();
+        let trial = crate::scenario::load(Path::new("scenarios/nct04822922.toml")).unwrap();
+        let (roster, log) = many(5000);
+        import_roster(&mut db, &trial, Path::new("roster.csv"), roster, "pharm").unwrap();
+        let before = db.head().unwrap();
+        let mut bad = log.clone();
+        bad.extend_from_slice(b"P9999999,2026-01-05,given,uc_msc,1,,\n");
+        let e = import_record(&mut db, &trial, Path::new("log.csv"), bad, "pharm").unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("log.csv:15002") && msg.contains("P9999999"),
+            "{msg}"
+        );
+        assert_eq!(db.head().unwrap(), before);
+        let (imported, head) =
+            import_record(&mut db, &trial, Path::new("log.csv"), log.clone(), "pharm").unwrap();
+        assert_eq!(imported.added, 15000);
+        assert_eq!(imported.first, Some(before.unwrap().id + 1));
+        assert_eq!(imported.last, Some(head.id));
+        let v = crate::db::verify(&mut db).unwrap();
+        assert_eq!((v.broken_count, v.head), (0, Some(head)));
+        assert_eq!(export_record(&mut db, &trial.id).unwrap(), log);
     }
 }
