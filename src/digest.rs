@@ -68,6 +68,14 @@ pub fn remember_input(path: &Path, bytes: &[u8]) {
         .insert(path.to_path_buf(), sha);
 }
 
+/// Keeps the SHA-256 of text that [`remember_input`] was not given whole (a record from the
+/// database, hashed as its folder's copy would be without making the copy).
+pub fn remember_sha256(path: &Path, sha256: &[u8]) {
+    READ.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(path.to_path_buf(), hex(sha256));
+}
+
 /// As [`read_input`], for a text file: invalid UTF-8 is an error, as `read_to_string`'s.
 pub fn read_input_to_string(path: &Path) -> std::io::Result<String> {
     String::from_utf8(read_input(path)?).map_err(|_| {

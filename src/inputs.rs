@@ -98,6 +98,8 @@ pub struct Load<'a> {
     flags: Vec<Problem>,
     check: Option<Check<'a>>,
     database: Option<&'a Location>,
+    /// Whether a record read from the database is kept as CSV text for a folder's copy.
+    record_copy: bool,
 }
 
 impl<'a> Load<'a> {
@@ -115,6 +117,7 @@ impl<'a> Load<'a> {
             flags: Vec::new(),
             check: None,
             database: None,
+            record_copy: true,
         }
     }
 
@@ -176,6 +179,13 @@ impl<'a> Load<'a> {
         self
     }
 
+    /// A record read from the database is not kept as CSV text for a folder's copy: for
+    /// the commands that write no trial folder (a million patients' record is 100 MB).
+    pub fn without_record_copy(mut self) -> Self {
+        self.record_copy = false;
+        self
+    }
+
     /// The scenario's bundled plan, when it is there.
     pub fn demo_plan(mut self) -> Self {
         self.plan = Source::DemoIfAny;
@@ -208,7 +218,7 @@ impl<'a> Load<'a> {
             return Err(problems.into_error());
         };
         let mut books = self.read_books(&trial, &mut problems);
-        let roster = match &books {
+        let roster = match &mut books {
             Some(b) => b.roster(&trial, &mut problems),
             None => self.read_roster(&trial, &mut problems),
         };
@@ -222,7 +232,7 @@ impl<'a> Load<'a> {
         if let Some(r) = &roster {
             sites = self.roster_sites(r, &mut problems);
             log = match &mut books {
-                Some(b) => b.record(&trial, r, self.as_of, warn, &mut problems),
+                Some(b) => b.record(&trial, r, self.as_of, self.record_copy, warn, &mut problems),
                 None => self.read_log(&trial, r, warn, &mut problems),
             };
         } else if let Source::File(path) = self.log
@@ -258,7 +268,7 @@ impl<'a> Load<'a> {
             let (books, counts) = db.read(|s| {
                 let books = crate::db::books::read(s, &label, &trial.id)?;
                 let upto = books.head.map_or(0, |h| h.id);
-                let counts = crate::db::books::record_entries_per_patient(s, &trial.id, upto)?;
+                let counts = crate::db::books::record_entries_not_in_effect(s, &trial.id, upto)?;
                 Ok((books, counts))
             })?;
             let head = books.head.expect("an open database has its first entry");
@@ -404,7 +414,8 @@ impl<'a> Load<'a> {
     }
 }
 
-/// A trial's books read from the database, with each patient's count of record entries.
+/// A trial's books read from the database, with each patient's count of record entries
+/// not in effect (corrected, voided, voids: their rows in effect are the record's).
 struct DbBooks {
     books: crate::db::books::Books,
     counts: rustc_hash::FxHashMap<String, u32>,
@@ -414,28 +425,36 @@ struct DbBooks {
 impl DbBooks {
     /// The roster, named by its label ("dosesim.db (roster of NCT01724398)"), its bytes
     /// remembered for the manifest.
-    fn roster(&self, trial: &Trial, problems: &mut Found) -> Option<RosterFile> {
-        let roster = self.books.roster(trial).map_err(|e| problems.add(e)).ok()?;
+    fn roster(&mut self, trial: &Trial, problems: &mut Found) -> Option<RosterFile> {
         crate::digest::remember_input(&self.books.roster_label, &self.books.roster_csv);
+        let roster = self
+            .books
+            .take_roster(trial)
+            .map_err(|e| problems.add(e))
+            .ok()?;
         Some(RosterFile {
             path: self.books.roster_label.clone(),
             roster,
         })
     }
 
-    /// The record, with each patient's count of record entries; its rows in effect kept
-    /// as a CSV log (for the manifest and the folder's copy).
+    /// The record, with each patient's count of record entries; with `copy`, its rows in
+    /// effect kept as a CSV log (for the manifest and the folder's copy).
     fn record(
         &mut self,
         trial: &Trial,
         r: &RosterFile,
         as_of: Option<NaiveDate>,
+        copy: bool,
         warn: &dyn Fn(&str),
         problems: &mut Found,
     ) -> Option<Log> {
+        let compact = copy.then(|| without_blank_lines(self.books.record_csv.clone()));
+        // Without the copy, the hash its copy would have (for the guard of --out).
+        let sha = (!copy).then(|| sha256_without_blank_lines(&self.books.record_csv));
         let mut log = self
             .books
-            .record(trial, &r.roster, as_of)
+            .take_record(trial, &r.roster, as_of)
             .map_err(|e| problems.add(e))
             .ok()?;
         for w in &log.warnings {
@@ -445,13 +464,33 @@ impl DbBooks {
             .roster
             .entries
             .iter()
-            .map(|e| self.counts.get(&*e.id).copied().unwrap_or(0))
+            .enumerate()
+            .map(|(i, e)| {
+                log.patient(i as u32).records.len() as u32
+                    + self.counts.get(&*e.id).copied().unwrap_or(0)
+            })
             .collect();
         log.entries = Some(counts);
-        let csv = std::mem::take(&mut self.books.record_csv);
-        crate::digest::remember_book(&self.books.record_label, without_blank_lines(csv));
+        match compact {
+            Some(compact) => crate::digest::remember_book(&self.books.record_label, compact),
+            None => {
+                crate::digest::remember_sha256(&self.books.record_label, &sha.unwrap_or_default())
+            }
+        }
         Some(log)
     }
+}
+
+/// The SHA-256 of [`without_blank_lines`]'s text, without making it.
+fn sha256_without_blank_lines(csv: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for line in csv.split_inclusive(|&b| b == b'\n') {
+        if line != b"\n" {
+            h.update(line);
+        }
+    }
+    h.finalize().to_vec()
 }
 
 /// A book's CSV without the blank lines that keep each entry on the line of its number.

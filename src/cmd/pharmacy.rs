@@ -47,6 +47,7 @@ pub fn run(args: PharmacyArgs) -> Result<()> {
     let inputs = super::common::load(
         Load::named(&args.scenario)
             .database(db.as_ref())
+            .without_record_copy()
             .roster(args.roster.as_deref())
             .calendars(&args.calendars)
             .record(args.record.log.as_deref(), args.record.as_of),

@@ -58,6 +58,7 @@ fn run_one(args: &PrepArgs, scenario: &std::path::Path) -> Result<()> {
     let inputs = super::common::load(
         Load::named(scenario)
             .database(db.as_ref())
+            .without_record_copy()
             .roster(args.roster.as_deref())
             .check(&check)
             .calendars(&args.calendars)
@@ -149,6 +150,7 @@ fn load_trials(
         match super::common::load(
             Load::file(f)
                 .database(db.as_ref())
+                .without_record_copy()
                 .demo_roster()
                 .calendars(&args.calendars)
                 .demo_record()

@@ -333,6 +333,32 @@ impl Books {
         Ok(log)
     }
 
+    /// As [`Books::roster`], the roster's CSV text handed to its reader rather than
+    /// copied (the books hold none of it after).
+    pub fn take_roster(&mut self, trial: &Trial) -> Result<Roster, InputError> {
+        let csv = std::mem::take(&mut self.roster_csv);
+        let mut r = self.roster_from(trial, csv)?;
+        self.roster_words(&mut r);
+        Ok(r)
+    }
+
+    /// As [`Books::record`], the record's CSV text handed to its reader rather than
+    /// copied (the books hold none of it after).
+    pub fn take_record(
+        &mut self,
+        trial: &Trial,
+        roster: &Roster,
+        as_of: Option<NaiveDate>,
+    ) -> Result<Log, InputError> {
+        let csv = std::mem::take(&mut self.record_csv);
+        let mut log = crate::record::parse(&self.record_label, csv, trial, roster, as_of, false)
+            .map_err(|e| entry_problems(e, &self.record_label))?;
+        for w in &mut log.warnings {
+            *w = entry_words(w, &self.record_label);
+        }
+        Ok(log)
+    }
+
     /// The roster and the record, both checked (every problem of both at once).
     pub fn check(&self, trial: &Trial) -> Result<(Roster, Log), InputError> {
         let roster = self.roster(trial)?;
@@ -1183,6 +1209,30 @@ pub fn record_entries_per_patient(
         }
         Ok(())
     })?;
+    Ok(out)
+}
+
+/// How many of each patient's record entries, up to entry `upto`, are not rows in effect:
+/// the entries corrected or voided, and the voids. With the rows in effect, they are all
+/// the patient's record entries (see [`record_entries_per_patient`]), found through the
+/// index of superseding entries rather than a pass over the whole record.
+pub fn record_entries_not_in_effect(
+    s: &mut dyn Store,
+    trial_id: &str,
+    upto: i64,
+) -> Result<FxHashMap<String, u32>> {
+    let mut out: FxHashMap<String, u32> = FxHashMap::default();
+    s.scan(
+        &Filter::trial(trial_id).book(Book::Record).superseding(),
+        &mut |e| {
+            if e.id <= upto {
+                // The entry superseded, and a void itself.
+                let n = 1 + u32::from(e.fields.action() == Action::Void);
+                *out.entry(e.fields.patient_id.clone()).or_insert(0) += n;
+            }
+            Ok(())
+        },
+    )?;
     Ok(out)
 }
 
