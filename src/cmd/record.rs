@@ -426,8 +426,9 @@ fn verify(a: VerifyArgs) -> Result<()> {
     let head = v.head.as_ref().map_or("none".to_string(), head_words);
     if v.broken_count == 0 {
         println!(
-            "chain intact: {} entries, head {head} ({})",
+            "chain intact: {} entr{}, head {head} ({})",
             v.entries,
+            if v.entries == 1 { "y" } else { "ies" },
             db.label()
         );
         return Ok(());
