@@ -157,6 +157,22 @@ pub fn database(
         )));
     }
     if !named.is_empty() {
+        // DOSESIM_DB names a database, and the command line files: the files are read, and
+        // the record with them only if --log names one. Said, so that nobody takes a plan
+        // without the record for one with it.
+        if let Some(env) = dosesim::db::Location::given(None) {
+            let record = if files.iter().any(|f| f.0 == "--log" && f.1) {
+                ""
+            } else {
+                ", with no administration record (no --log): every dose shows as planned"
+            };
+            eprintln!(
+                "note: {} names the database {}, but {} names a file: this run reads the files{record}",
+                dosesim::db::ENV,
+                env.label(),
+                named.join(" and ")
+            );
+        }
         return Ok(None);
     }
     Ok(dosesim::db::Location::given(db.db.as_deref()))

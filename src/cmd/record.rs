@@ -94,7 +94,7 @@ fn entry_and_trial(db: &mut db::Db, id: i64) -> Result<(Entry, Trial)> {
 fn correct(a: CorrectArgs) -> Result<()> {
     let by = ledger::entered_by(&a.by)?;
     let mut db = ledger::open(&a.db, Open::Existing)?;
-    let (_, trial) = entry_and_trial(&mut db, a.entry)?;
+    let (old, trial) = entry_and_trial(&mut db, a.entry)?;
     let date = |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string());
     let changes: Vec<(String, String)> = [
         ("date", date(a.date)),
@@ -113,10 +113,13 @@ fn correct(a: CorrectArgs) -> Result<()> {
     .collect();
     let (id, head) = books::correct(&mut db, &trial, a.entry, &changes, &a.reason, &by)
         .map_err(books::Refused::into_anyhow)?;
+    let new = books::entry(&mut db, id)?.map_or_else(String::new, |e| entry_words(&e.fields));
     println!(
-        "entry {id} corrects entry {} (reason: {}), entered by {by}; chain head {}",
+        "entry {id} corrects entry {} of patient {} (reason: {}), entered by {by}\n  was: {}\n  now: {new}\nchain head {}",
         a.entry,
+        old.fields.patient_id,
         a.reason.trim(),
+        entry_words(&old.fields),
         head_words(&head)
     );
     Ok(())
@@ -127,13 +130,16 @@ fn correct(a: CorrectArgs) -> Result<()> {
 fn void(a: VoidArgs) -> Result<()> {
     let by = ledger::entered_by(&a.by)?;
     let mut db = ledger::open(&a.db, Open::Existing)?;
-    let (_, trial) = entry_and_trial(&mut db, a.entry)?;
+    let (old, trial) = entry_and_trial(&mut db, a.entry)?;
     let (id, head) = books::void(&mut db, &trial, a.entry, &a.reason, &by)
         .map_err(books::Refused::into_anyhow)?;
     println!(
-        "entry {id} voids entry {} (reason: {}), entered by {by}; chain head {}",
+        "entry {id} voids entry {} of patient {} (reason: {}), entered by {by}\n  voided: {} {}\nchain head {}",
         a.entry,
+        old.fields.patient_id,
         a.reason.trim(),
+        old.fields.book().as_str(),
+        entry_words(&old.fields),
         head_words(&head)
     );
     Ok(())
@@ -341,21 +347,9 @@ fn history_cells(e: &Entry, row: &[String]) -> Vec<String> {
         (a, Some(s)) => format!("{} {} entry {s}", f.book().as_str(), a.as_str()),
         (a, None) => format!("{} {}", f.book().as_str(), a.as_str()),
     };
-    let what = match (f.book(), f.action()) {
-        (_, Action::Void) => String::new(),
-        (Book::Roster, _) => {
-            let mut s = format!(
-                "arm {}, {} kg, day 1 {}",
-                f.value("arm"),
-                f.value("weight_kg"),
-                f.value("start_date")
-            );
-            if !f.value("site").is_empty() {
-                s.push_str(&format!(", site {}", f.value("site")));
-            }
-            s
-        }
-        _ => record_words(f),
+    let what = match f.action() {
+        Action::Void => String::new(),
+        _ => entry_words(f),
     };
     vec![
         e.id.to_string(),
@@ -368,6 +362,25 @@ fn history_cells(e: &Entry, row: &[String]) -> Vec<String> {
         f.origin(),
         row[row.len() - 1].clone(),
     ]
+}
+
+/// What a roster or record entry says, in words.
+fn entry_words(f: &db::Fields) -> String {
+    match f.book() {
+        Book::Roster => {
+            let mut s = format!(
+                "arm {}, {} kg, day 1 {}",
+                f.value("arm"),
+                f.value("weight_kg"),
+                f.value("start_date")
+            );
+            if !f.value("site").is_empty() {
+                s.push_str(&format!(", site {}", f.value("site")));
+            }
+            s
+        }
+        _ => record_words(f),
+    }
 }
 
 /// "2026-08-07 given uc_msc #1, amount 6162500: bag partly lost".

@@ -55,8 +55,10 @@ pub fn load(db: &mut Db, trial_id: &str) -> Result<Books> {
 pub fn read(s: &mut dyn Store, db_label: &str, trial_id: &str) -> Result<Books> {
     let head = s.head()?.map(|(id, hash)| Head { id, hash });
     let superseded = superseded(s, trial_id)?;
-    let roster = write_book(s, trial_id, Book::Roster, &superseded)?;
-    let record = write_book(s, trial_id, Book::Record, &superseded)?;
+    let mut changed = Vec::new();
+    let roster = write_book(s, trial_id, Book::Roster, &superseded, &mut changed)?;
+    let record = write_book(s, trial_id, Book::Record, &superseded, &mut changed)?;
+    refuse_changed(db_label, trial_id, changed)?;
     Ok(Books {
         trial_id: trial_id.to_string(),
         roster_label: label(db_label, "roster", trial_id),
@@ -68,6 +70,32 @@ pub fn read(s: &mut dyn Store, db_label: &str, trial_id: &str) -> Result<Books> 
         corrections: superseded.len(),
         head,
     })
+}
+
+/// Entries whose fields no longer match their hash (changed outside dosesim, with the
+/// sqlite3 shell say): nothing is made from such a book, for a dose or a date read from it
+/// may not be what was entered. `record verify` names what is wrong with each.
+fn refuse_changed(db_label: &str, trial_id: &str, mut changed: Vec<i64>) -> Result<()> {
+    if changed.is_empty() {
+        return Ok(());
+    }
+    changed.sort_unstable();
+    let n = changed.len();
+    let listed: Vec<String> = changed.iter().take(10).map(|id| id.to_string()).collect();
+    let more = if n > 10 {
+        format!(" and {} more", n - 10)
+    } else {
+        String::new()
+    };
+    anyhow::bail!(
+        "{db_label}: {n} entr{} of {trial_id} no longer match{} {} hash (entr{} {}{more}): changed outside dosesim after {} written, so nothing is made from the database. Run dosesim record verify to see what is wrong, and restore the last backup that verifies (keep the damaged copy)",
+        if n == 1 { "y" } else { "ies" },
+        if n == 1 { "es" } else { "" },
+        if n == 1 { "its" } else { "their" },
+        if n == 1 { "y" } else { "ies" },
+        listed.join(", "),
+        if n == 1 { "it was" } else { "they were" },
+    )
 }
 
 /// "dosesim.db (record of NCT01724398)".
@@ -99,6 +127,7 @@ fn write_book(
     trial_id: &str,
     book: Book,
     superseded: &FxHashSet<i64>,
+    changed: &mut Vec<i64>,
 ) -> Result<Written> {
     let mut csv = Vec::new();
     let names: &[&str] = match book {
@@ -115,6 +144,9 @@ fn write_book(
     let mut rows = 0;
     let mut any_site = false;
     s.scan(&Filter::trial(trial_id).book(book), &mut |e| {
+        if super::entry::hash(e.id, &e.fields, &e.prev_hash) != e.hash {
+            changed.push(e.id);
+        }
         if e.fields.action() == Action::Void || superseded.contains(&e.id) {
             return Ok(());
         }
@@ -507,19 +539,24 @@ pub fn import_roster(
         };
         for (line, cells) in &raw {
             let [id, rest @ ..] = cells;
-            if let Some((entry, had)) = existing.get(id.as_str()) {
-                if had == rest {
+            if let Some(past) = existing.get(id.as_str()) {
+                if past.ever.iter().any(|had| had == rest) {
+                    // As entered once (corrected or voided since or not): the
+                    // database's version stands.
                     imported.already += 1;
-                } else {
-                    problems.push(
-                        Problem::new(file, format!(
-                            "patient {id} is already on the roster in {label} (entry {entry}: {}) with other values: a roster entry is never replaced by an import; correct it with dosesim record correct {entry} --reason \"...\"",
-                            describe_roster(had)
-                        ))
-                        .at(Some(*line))
-                        .field("patient_id"),
-                    );
+                    continue;
                 }
+                let message = match &past.now {
+                    Some((entry, had)) => format!(
+                        "patient {id} is already on the roster in {label} (entry {entry}: {}) with other values: a roster entry is never replaced by an import; correct it with dosesim record correct {entry} --reason \"...\"",
+                        describe_roster(had)
+                    ),
+                    None => format!(
+                        "patient {id} was taken off the roster in {label} (entry {}): an import does not bring a patient back; check the file, or add them under a new id",
+                        past.last
+                    ),
+                };
+                problems.push(Problem::new(file, message).at(Some(*line)).field("patient_id"));
                 continue;
             }
             let mut values: [String; 6] = Default::default();
@@ -550,22 +587,32 @@ pub fn import_roster(
     Ok((result.expect("set by the write"), head))
 }
 
-/// The trial's roster entries in effect, by patient: (entry, [arm, weight, start, site]).
-fn roster_rows(s: &mut dyn Store, trial_id: &str) -> Result<FxHashMap<String, (i64, [String; 4])>> {
+/// A patient's roster entries: every set of values they were ever given (entered,
+/// corrected or voided since), and the entry in effect with its values, if any.
+#[derive(Default)]
+struct RosterPast {
+    ever: Vec<[String; 4]>,
+    now: Option<(i64, [String; 4])>,
+    /// The last entry about them (a void, when none is in effect).
+    last: i64,
+}
+
+/// The trial's roster entries, by patient.
+fn roster_rows(s: &mut dyn Store, trial_id: &str) -> Result<FxHashMap<String, RosterPast>> {
     let superseded = superseded(s, trial_id)?;
-    let mut out = FxHashMap::default();
+    let mut out: FxHashMap<String, RosterPast> = FxHashMap::default();
     s.scan(&Filter::trial(trial_id).book(Book::Roster), &mut |e| {
-        if e.fields.action() == Action::Void || superseded.contains(&e.id) {
+        let past = out.entry(e.fields.patient_id.clone()).or_default();
+        past.last = e.id;
+        if e.fields.action() == Action::Void {
             return Ok(());
         }
         let v = &e.fields.values;
-        out.insert(
-            e.fields.patient_id.clone(),
-            (
-                e.id,
-                [v[0].clone(), v[1].clone(), v[2].clone(), v[3].clone()],
-            ),
-        );
+        let values = [v[0].clone(), v[1].clone(), v[2].clone(), v[3].clone()];
+        if !superseded.contains(&e.id) {
+            past.now = Some((e.id, values.clone()));
+        }
+        past.ever.push(values);
         Ok(())
     })?;
     Ok(out)
@@ -825,12 +872,15 @@ fn consume(
     Ok(())
 }
 
-/// The record's rows in effect, as (patient, fields), to find a row imported twice.
+/// Every row the trial's record was ever given, as (patient, fields): the rows in effect,
+/// and those corrected or voided since. A row of an import that is one of them is not
+/// added again, so that re-importing next week's longer log neither brings back a row
+/// voided here nor adds again the row a correction replaced: the database's version
+/// stands.
 fn record_rows(s: &mut dyn Store, trial_id: &str) -> Result<FxHashSet<(String, [String; 6])>> {
-    let superseded = superseded(s, trial_id)?;
     let mut out = FxHashSet::default();
     s.scan(&Filter::trial(trial_id).book(Book::Record), &mut |e| {
-        if e.fields.action() != Action::Void && !superseded.contains(&e.id) {
+        if e.fields.action() != Action::Void {
             out.insert((e.fields.patient_id.clone(), e.fields.values.clone()));
         }
         Ok(())
@@ -1392,5 +1442,57 @@ mod tests {
         let v = crate::db::verify(&mut db).unwrap();
         assert_eq!((v.broken_count, v.head), (0, Some(head)));
         assert_eq!(export_record(&mut db, &trial.id).unwrap(), log);
+    }
+
+    /// Next week's log imported again after a void and a correction here: neither the
+    /// voided row nor the row the correction replaced comes back; the database's version
+    /// stands. A patient voided off the roster is not brought back by a roster import.
+    #[test]
+    fn a_re_import_never_undoes_a_void_or_a_correction() {
+        let (_dir, mut db, trial) = setup();
+        import(&mut db, &trial);
+        let first_record = load(&mut db, &trial.id).unwrap().patients as i64 + 2;
+        void(&mut db, &trial, first_record, "entered twice", "pharm").unwrap();
+        let changes = vec![("note".to_string(), "late entry".to_string())];
+        correct(&mut db, &trial, first_record + 1, &changes, "typo", "pharm").unwrap();
+        let before = export_record(&mut db, &trial.id).unwrap();
+        let l = Path::new("scenarios/logs/NCT01724398.csv");
+        let (again, _) =
+            import_record(&mut db, &trial, l, std::fs::read(l).unwrap(), "pharm").unwrap();
+        assert_eq!(again.added, 0);
+        assert_eq!(export_record(&mut db, &trial.id).unwrap(), before);
+        // P4398-001 has no record rows: taken off the roster, an import does not bring
+        // them back.
+        void(&mut db, &trial, 2, "never enrolled", "pharm").unwrap();
+        let r = Path::new("scenarios/rosters/NCT01724398.csv");
+        let (again, _) =
+            import_roster(&mut db, &trial, r, std::fs::read(r).unwrap(), "pharm").unwrap();
+        assert_eq!(again.added, 0);
+        assert!(
+            !String::from_utf8(export_roster(&mut db, &trial.id).unwrap())
+                .unwrap()
+                .contains("P4398-001,")
+        );
+    }
+
+    /// A book with an entry changed behind dosesim's back (its trigger dropped, as with the
+    /// sqlite3 shell) is refused whole, naming the entry: nothing is made from it.
+    #[test]
+    fn a_book_with_an_entry_changed_outside_dosesim_is_refused() {
+        let (dir, mut db, trial) = setup();
+        import(&mut db, &trial);
+        drop(db);
+        let c = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+        c.execute_batch(
+            "DROP TRIGGER entries_never_updated; UPDATE entries SET f5 = '99999999' WHERE id = 134;",
+        )
+        .unwrap();
+        drop(c);
+        let mut db = Db::open(&Location::Sqlite(dir.path().join("t.db")), Open::Existing).unwrap();
+        let e = load(&mut db, &trial.id).unwrap_err().to_string();
+        assert!(
+            e.contains("(entry 134)") && e.contains("record verify"),
+            "{e}"
+        );
     }
 }
