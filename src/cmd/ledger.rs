@@ -86,6 +86,7 @@ pub fn import(args: &ImportArgs, book: Book) -> Result<()> {
         _ => books::import_record(&mut db, &trial, &args.file, bytes, &by),
     };
     let (imported, head) = done.map_err(books::Refused::into_anyhow)?;
+    super::common::warn_record(&imported.warnings);
     println!("{}", imported_words(&imported, &args.file, book, &head));
     Ok(())
 }

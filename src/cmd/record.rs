@@ -47,8 +47,11 @@ fn add(a: AddArgs) -> Result<()> {
         a.note.unwrap_or_default(),
     ];
     let values_shown = values.clone();
-    let (id, head) = books::add_record(&mut db, &trial, a.patient.trim(), values, &by)
+    let (id, head, warnings) = books::add_record(&mut db, &trial, a.patient.trim(), values, &by)
         .map_err(books::Refused::into_anyhow)?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
     let what = [&a.record, &values_shown[2], &values_shown[3]]
         .iter()
         .filter(|v| !v.is_empty())

@@ -485,6 +485,9 @@ pub struct Imported {
     /// The first and last entry added.
     pub first: Option<i64>,
     pub last: Option<i64>,
+    /// The readers' warnings about the rows added (a weight outside the scenario's usual
+    /// range, a weight far from the one before: typed in pounds?), each with its line.
+    pub warnings: Vec<String>,
 }
 
 /// A refused change: bad input (exit 2), or the database failing (exit 1).
@@ -536,6 +539,7 @@ pub fn import_roster(
             already: 0,
             first: None,
             last: None,
+            warnings: Vec::new(),
         };
         for (line, cells) in &raw {
             let [id, rest @ ..] = cells;
@@ -579,7 +583,7 @@ pub fn import_roster(
             imported.added += 1;
         }
         InputError::check(problems)?;
-        check_after(w, &label, trial, &New::File(file, lines))?;
+        imported.warnings = check_after(w, &label, trial, &New::File(file, lines))?;
         result = Some(imported);
         Ok(())
     })
@@ -651,11 +655,12 @@ pub fn import_record(
             } else {
                 FxHashSet::default()
             };
-            let (imported, lines) = append_checked(w, &label, trial, file, &bytes, &existing)?;
+            let (mut imported, lines) = append_checked(w, &label, trial, file, &bytes, &existing)?;
             // The file was checked on its own; with rows already there, it is checked
-            // again with them (the same occurrence given twice, say).
+            // again with them (the same occurrence given twice, say), and its warnings are
+            // those of its rows among them.
             if had_rows {
-                check_after(w, &label, trial, &New::File(file, lines))?;
+                imported.warnings = check_after(w, &label, trial, &New::File(file, lines))?;
             }
             result = Some(imported);
             Ok(())
@@ -711,10 +716,10 @@ fn append_checked(
         let producer =
             scope.spawn(move || produce(file, bytes, &write, chain, existing, full_tx, empty_rx));
         let books = read(&mut *w.store, label, &trial.id);
-        let check = scope.spawn(move || -> Result<()> {
+        let check = scope.spawn(move || -> Result<Vec<String>> {
             let roster = books?.roster(trial)?;
-            crate::record::parse(file, bytes.to_vec(), trial, &roster, None, false)?;
-            Ok(())
+            let log = crate::record::parse(file, bytes.to_vec(), trial, &roster, None, false)?;
+            Ok(log.warnings)
         });
         let inserted = consume(&mut *w.store, new_write, full_rx, empty_tx);
         let produced = producer.join().expect("the import's reader does not panic");
@@ -726,9 +731,10 @@ fn append_checked(
     });
     // The check's problems first, then an insert's failure (a full disk, say) before the
     // reader's (which stops when the inserts do).
-    checked?;
+    let warnings = checked?;
     inserted?;
-    let produced = produced?;
+    let mut produced = produced?;
+    produced.imported.warnings = warnings;
     if produced.imported.added > 0 {
         let end = &produced.chain;
         w.next = end.next;
@@ -777,6 +783,7 @@ fn produce(
         already: 0,
         first: None,
         last: None,
+        warnings: Vec::new(),
     };
     let mut lines = Vec::new();
     let mut batch: Vec<Entry> = Vec::with_capacity(super::BATCH);
@@ -900,7 +907,7 @@ pub enum New<'a> {
 /// The books after the write's entries, checked: any problem refuses the write (it is
 /// rolled back). A problem of an entry the write adds is said of the file line or the
 /// flag it came from; any other of its entry.
-pub fn check_after(w: &mut Writer, label: &str, trial: &Trial, new: &New) -> Result<()> {
+pub fn check_after(w: &mut Writer, label: &str, trial: &Trial, new: &New) -> Result<Vec<String>> {
     let after = read(w.store()?, label, &trial.id)?;
     let place = |e: InputError, book_label: &Path| -> InputError {
         let problems = e
@@ -919,10 +926,34 @@ pub fn check_after(w: &mut Writer, label: &str, trial: &Trial, new: &New) -> Res
     let roster = after
         .roster_raw(trial)
         .map_err(|e| place(e, &after.roster_label))?;
-    after
+    let log = after
         .record_raw(trial, &roster, None)
         .map_err(|e| place(e, &after.record_label))?;
-    Ok(())
+    let mut warnings = new_warnings(&roster.warnings, &after.roster_label, new);
+    warnings.extend(new_warnings(&log.warnings, &after.record_label, new));
+    Ok(warnings)
+}
+
+/// The readers' warnings about the entries a write adds ("LABEL:N: ..."), said where the
+/// entry came from: the imported file's line, or the entry's number for one typed.
+fn new_warnings(warnings: &[String], book_label: &Path, new: &New) -> Vec<String> {
+    let prefix = format!("{}:", book_label.display());
+    warnings
+        .iter()
+        .filter_map(|w| {
+            let rest = w.strip_prefix(&prefix)?;
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            let entry: i64 = rest[..digits].parse().ok()?;
+            let text = &rest[digits..];
+            match new {
+                New::File(path, lines) => lines
+                    .binary_search_by_key(&entry, |x| x.0)
+                    .ok()
+                    .map(|k| format!("{}:{}{text}", path.display(), lines[k].1)),
+                New::Flags(id) => (*id == entry).then(|| entry_words(w, book_label)),
+            }
+        })
+        .collect()
 }
 
 /// A problem on a new entry's line, moved to where the entry came from.
@@ -1011,11 +1042,11 @@ pub fn add_record(
     patient_id: &str,
     values: [String; 6],
     by: &str,
-) -> Result<(i64, Head), Refused> {
+) -> Result<(i64, Head, Vec<String>), Refused> {
     InputError::check(date_not_ahead(&values[0], "--date"))?;
     let label = db.label().to_string();
     let mut added = 0;
-    let (_, head) = db
+    let (warnings, head) = db
         .write(by, |w| {
             added = w.append(Fields {
                 trial_id: trial.id.clone(),
@@ -1029,7 +1060,7 @@ pub fn add_record(
             check_after(w, &label, trial, &New::Flags(added))
         })
         .map_err(unwrap_input)?;
-    Ok((added, head))
+    Ok((added, head, warnings))
 }
 
 /// A recorded date after today (by the clock, with a day's grace for time zones): a dose
@@ -1137,7 +1168,7 @@ fn supersede(db: &mut Db, trial: &Trial, fields: Fields, by: &str) -> Result<(i6
     let (_, head) = db
         .write(by, |w| {
             added = w.append(fields)?;
-            check_after(w, &label, trial, &New::Flags(added))
+            check_after(w, &label, trial, &New::Flags(added)).map(|_| ())
         })
         .map_err(unwrap_input)?;
     Ok((added, head))
