@@ -503,3 +503,57 @@ fn a_dose_added_is_listed_with_who_entered_it() {
     assert!(r.err().contains("there is no entry 9999"), "{}", r.err());
     assert!(at.verified().starts_with("chain intact: 200 entries"));
 }
+
+/// A weight typed in pounds is warned about when it is entered, naming the entry, and a
+/// correction and a void say what they changed.
+#[test]
+fn an_entry_is_checked_and_echoed_as_it_is_made() {
+    let at = At::new(Engine::Sqlite, "echo");
+    at.import_bundled();
+    let r = at.run(&[
+        "record",
+        "add",
+        TRIAL,
+        "--patient",
+        "P4398-004",
+        "--date",
+        "2026-11-20",
+        "--record",
+        "weight",
+        "--amount",
+        "92.6",
+    ]);
+    r.expect_code(0);
+    assert!(
+        r.err()
+            .contains("entry 200: patient P4398-004: weight 92.6 kg is +120%")
+            && r.err().contains("a weight in pounds?"),
+        "{}",
+        r.err()
+    );
+    let r = at.run(&[
+        "record",
+        "correct",
+        "200",
+        "--amount",
+        "42.0",
+        "--reason",
+        "typed in pounds",
+    ]);
+    r.expect_code(0);
+    assert!(
+        r.out().contains("was: 2026-11-20 weight, amount 92.6")
+            && r.out().contains("now: 2026-11-20 weight, amount 42.0"),
+        "{}",
+        r.out()
+    );
+    let r = at.run(&["record", "void", "201", "--reason", "weighed twice"]);
+    r.expect_code(0);
+    assert!(
+        r.out().contains("of patient P4398-004")
+            && r.out()
+                .contains("voided: record 2026-11-20 weight, amount 42.0"),
+        "{}",
+        r.out()
+    );
+}
