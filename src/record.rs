@@ -179,9 +179,7 @@ pub fn parse(
     warnings.extend(weight_changes(path, trial, roster, &sorted));
     let far_alone = far_alone(&sorted.records, latest_other);
     for (found, warned) in across_patients(path, trial, roster, &sorted, as_of, far_alone) {
-        for p in found {
-            problems.push(p);
-        }
+        found.into_iter().for_each(|p| problems.push(p));
         warnings.extend(warned);
     }
     // In line order, then "... and N more problems" last.
