@@ -665,12 +665,16 @@ pub enum ListFormat {
 
 #[derive(clap::Args, Debug)]
 pub struct ListArgs {
-    /// A scenario file, or the trial id of one in scenarios/ (NCT01724398)
-    #[arg(value_name = "TRIAL")]
-    pub trial: PathBuf,
-    /// Only this patient's rows
+    /// A trial (a scenario file, or the trial id of one in scenarios/: NCT01724398), or a
+    /// patient as on the roster (P4398-010: their rows in every trial, or in --trial's)
+    #[arg(value_name = "TRIAL|PATIENT")]
+    pub target: PathBuf,
+    /// Only this patient's rows (with a TRIAL)
     #[arg(long)]
     pub patient: Option<String>,
+    /// Only this trial's rows (with a PATIENT)
+    #[arg(long, value_name = "TRIAL")]
+    pub trial: Option<PathBuf>,
     /// Output format (default: table)
     #[arg(long, value_enum, default_value = "table")]
     pub format: ListFormat,

@@ -547,6 +547,15 @@ fn an_entry_is_checked_and_echoed_as_it_is_made() {
         "{}",
         r.out()
     );
+    // `record list PATIENT` lists the patient's rows in effect, the correction among them.
+    let r = at.run(&["record", "list", "P4398-004", "--format", "csv"]);
+    r.expect_code(0);
+    let last = r.out().lines().last().unwrap_or_default().to_string();
+    assert!(
+        last.starts_with("201,P4398-004,2026-11-20,weight,,,42.0,"),
+        "{}",
+        r.out()
+    );
     let r = at.run(&["record", "void", "201", "--reason", "weighed twice"]);
     r.expect_code(0);
     assert!(

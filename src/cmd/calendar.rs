@@ -112,7 +112,7 @@ fn db_roster(args: &CalendarArgs, trial: &Trial) -> Result<(Option<DbBooks>, Opt
 }
 
 /// The patient's record from the database, with their count of record entries (their
-/// events' SEQUENCE counts them).
+/// events' SEQUENCE counts them): their rows in effect and those not in effect.
 fn db_log(
     (books, counts): &DbBooks,
     trial: &Trial,
@@ -121,7 +121,10 @@ fn db_log(
 ) -> Result<dosesim::record::Log, InputError> {
     let mut log = books.record_for(trial, roster, None)?;
     super::warn_log(&log);
-    log.entries = Some(vec![counts.get(&patient.id).copied().unwrap_or(0)]);
+    let in_effect = log.patient(0).records.len() as u32;
+    log.entries = Some(vec![
+        in_effect + counts.get(&patient.id).copied().unwrap_or(0),
+    ]);
     Ok(log)
 }
 
@@ -133,7 +136,7 @@ fn db_books(at: &dosesim::db::Location, trial: &Trial) -> Result<DbBooks> {
     db.read(|s| {
         let books = dosesim::db::books::read(s, &label, &trial.id)?;
         let upto = books.head.map_or(0, |h| h.id);
-        let counts = dosesim::db::books::record_entries_per_patient(s, &trial.id, upto)?;
+        let counts = dosesim::db::books::record_entries_not_in_effect(s, &trial.id, upto)?;
         Ok((books, counts))
     })
 }

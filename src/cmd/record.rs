@@ -167,6 +167,40 @@ fn superseded_by(all: &[Entry]) -> rustc_hash::FxHashMap<i64, &Entry> {
         .collect()
 }
 
+/// What `record list` lists: a trial's record (`--patient` narrowing it), or a patient's
+/// rows (`--trial` narrowing them). The first word is a trial when it names a scenario
+/// file or a trial id in scenarios/, else a patient.
+fn list_target(a: &ListArgs) -> Result<(Option<Trial>, Option<String>)> {
+    let scenarios = Path::new(dosesim::layout::SCENARIO_DIR);
+    let patient = |p: &Option<String>| p.as_ref().map(|p| p.trim().to_string());
+    if let Ok(file) = dosesim::scenario::resolve(&a.target, scenarios) {
+        if a.trial.is_some() {
+            return Err(InputError::one(Problem::flag(
+                "--trial",
+                "the first word names a trial already: use --patient to narrow it to one patient",
+            ))
+            .into());
+        }
+        return Ok((Some(dosesim::scenario::load(&file)?), patient(&a.patient)));
+    }
+    if a.patient.is_some() {
+        return Err(InputError::one(Problem::flag(
+            "--patient",
+            format!(
+                "'{}' is not a trial in scenarios/, so it is read as a patient: give --patient only with a trial",
+                a.target.display()
+            ),
+        ))
+        .into());
+    }
+    let trial = a
+        .trial
+        .as_deref()
+        .map(dosesim::scenario::load_named)
+        .transpose()?;
+    Ok((trial, Some(a.target.to_string_lossy().trim().to_string())))
+}
+
 /// The columns of `record list`.
 const LIST_COLUMNS: [&str; 11] = [
     "entry",
@@ -185,10 +219,14 @@ const LIST_COLUMNS: [&str; 11] = [
 /// `record list`: the record in effect (corrections in place of what they correct, voids
 /// left out), in entry order, each row with its entry, who entered it and when.
 fn list(a: ListArgs) -> Result<()> {
-    let trial = dosesim::scenario::load_named(&a.trial)?;
+    let (trial, patient) = list_target(&a)?;
     let mut db = ledger::open(&a.db, Open::Existing)?;
-    let mut filter = Filter::trial(&trial.id).book(Book::Record);
-    filter.patient = a.patient.as_ref().map(|p| p.trim().to_string());
+    let filter = Filter {
+        trial: trial.as_ref().map(|t| t.id.clone()),
+        patient: patient.clone(),
+        ..Filter::default()
+    }
+    .book(Book::Record);
     let all = entries(&mut db, &filter)?;
     let later = superseded_by(&all);
     let rows: Vec<Vec<String>> = all
@@ -204,11 +242,18 @@ fn list(a: ListArgs) -> Result<()> {
         })
         .collect();
     if rows.is_empty() {
+        let of = trial
+            .as_ref()
+            .map_or("any trial".to_string(), |t| t.id.clone());
+        let hint = if trial.is_none() {
+            " (if that is a trial id, no scenario in scenarios/ has it)"
+        } else {
+            ""
+        };
         eprintln!(
-            "warning: {} has no record rows of {}{}",
+            "warning: {} has no record rows of {of}{}{hint}",
             db.label(),
-            trial.id,
-            a.patient
+            patient
                 .as_ref()
                 .map_or(String::new(), |p| format!(" for patient {p}"))
         );

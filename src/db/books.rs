@@ -1001,7 +1001,8 @@ fn display_name(file: &Path) -> String {
     )
 }
 
-/// Unused: the entries of a patient in id order (for `record history`).
+/// The entries about a patient of the trial (roster and record, corrections and voids
+/// included), in entry order.
 pub fn history(db: &mut Db, trial_id: &str, patient: &str) -> Result<Vec<Entry>> {
     db.read(|s| {
         let mut out = Vec::new();
@@ -1270,33 +1271,10 @@ fn export(db: &mut Db, trial_id: &str, book: Book, header: &[&str]) -> Result<Ve
     })
 }
 
-/// How many record entries each patient of the trial has, up to entry `upto`: every one
-/// that changed their record (rows added, corrections, voids), so that the count only
-/// ever grows (a calendar's SEQUENCE counts them).
-pub fn record_entries_per_patient(
-    s: &mut dyn Store,
-    trial_id: &str,
-    upto: i64,
-) -> Result<FxHashMap<String, u32>> {
-    let mut out: FxHashMap<String, u32> = FxHashMap::default();
-    s.scan(&Filter::trial(trial_id).book(Book::Record), &mut |e| {
-        if e.id <= upto {
-            match out.get_mut(e.fields.patient_id.as_str()) {
-                Some(n) => *n += 1,
-                None => {
-                    out.insert(e.fields.patient_id.clone(), 1);
-                }
-            }
-        }
-        Ok(())
-    })?;
-    Ok(out)
-}
-
 /// How many of each patient's record entries, up to entry `upto`, are not rows in effect:
-/// the entries corrected or voided, and the voids. With the rows in effect, they are all
-/// the patient's record entries (see [`record_entries_per_patient`]), found through the
-/// index of superseding entries rather than a pass over the whole record.
+/// the entries corrected or voided, and the voids. With the rows in effect (the record's
+/// own rows), they are all the patient's record entries, which a calendar's SEQUENCE
+/// counts; found through the index of superseding entries, not a pass over the record.
 pub fn record_entries_not_in_effect(
     s: &mut dyn Store,
     trial_id: &str,
