@@ -367,3 +367,30 @@ fn calendar_takes_the_patient_from_the_database() {
     db.expect_code(0);
     assert_eq!(db.stdout, files.stdout);
 }
+
+/// `prep --db` gives the same preparation sheet as `prep --roster --log` for the same
+/// content (the weeks after the record's as-of date, when doses are still to prepare).
+#[test]
+fn prep_from_the_database_matches_the_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = tmp.path().join("dosesim.db").display().to_string();
+    drop(imported(&spec));
+    let range = [
+        "--from",
+        "2026-11-21",
+        "--to",
+        "2027-01-31",
+        "--format",
+        "csv",
+    ];
+    let mut args = vec!["prep", SCENARIO, "--roster", ROSTER, "--log", LOG];
+    args.extend(range);
+    let files = run(args);
+    files.expect_code(0);
+    let mut args = vec!["prep", SCENARIO, "--db", &spec];
+    args.extend(range);
+    let db = run(args);
+    db.expect_code(0);
+    assert!(files.out().lines().count() > 50, "{}", files.out());
+    assert_eq!(db.stdout, files.stdout);
+}
