@@ -97,6 +97,17 @@ pub enum Command {
         after_help = "Examples:\n  dosesim record import NCT01724398 scenarios/logs/NCT01724398.csv\n  dosesim record add NCT01724398 --patient P4398-022 --date 2026-11-26 \\\n      --record given --component uc_msc --occurrence 4\n  dosesim record correct 137 --date 2026-11-19 --reason \"given the day before\"\n  dosesim record void 138 --reason \"entered for the wrong patient\"\n  dosesim record history P4398-002\n  dosesim record verify\n  dosesim record backup dosesim-2026-11-20.db\n\nThe database is --db (a file, or a postgres:// URL), else DOSESIM_DB, else\ndosesim.db in this folder."
     )]
     Record(RecordCommand),
+    /// The web application for the pharmacy and the coordinators, on the database
+    #[command(
+        after_help = "Examples:\n  dosesim user add admin --role admin\n  dosesim serve                              # http://127.0.0.1:8080\n  dosesim serve --db /srv/dosesim/site.db --listen 0.0.0.0:8080\n\nThe database is --db (a file, or a postgres:// URL), else DOSESIM_DB, else\ndosesim.db in this folder; the same one the record and roster commands use."
+    )]
+    Serve(ServeArgs),
+    /// The users of dosesim serve: add one, list them
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  dosesim user add liwei --role pharmacist --full-name \"Li Wei\"\n  dosesim user add chenjing --role coordinator --password-file pw.txt\n  dosesim user list"
+    )]
+    User(UserCommand),
     /// The roster kept in the database: import a roster file, export it
     #[command(
         subcommand,
@@ -501,6 +512,58 @@ pub struct EnteredBy {
     /// Who is entering, kept with every entry (default: your login name)
     #[arg(long, value_name = "NAME")]
     pub by: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Where to listen: an address and port (127.0.0.1:8080, this computer only;
+    /// 0.0.0.0:8080, every network the computer is on)
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// The folder of scenario files, with its site calendars in calendars/
+    #[arg(long, value_name = "DIR", default_value = "scenarios")]
+    pub scenarios: PathBuf,
+    /// Minutes a signed-in user may leave the application idle before signing in again
+    #[arg(long, value_name = "MINUTES", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=720))]
+    pub idle_minutes: u64,
+    #[command(flatten)]
+    pub db: DbAt,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Add a user, with the role that says what they may record
+    Add(UserAddArgs),
+    /// The users and their roles
+    List(UserListArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct UserAddArgs {
+    /// The name the user signs in with (letters, digits, '.', '_', '-')
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// admin (everything), pharmacist (preparation, check, administration), coordinator
+    /// (patients, visits, weights, withdrawals, deaths) or viewer (reads)
+    #[arg(long, value_name = "ROLE", value_parser = ["admin", "pharmacist", "coordinator", "viewer"])]
+    pub role: String,
+    /// The person's full name, shown beside the user name
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    pub full_name: String,
+    /// Read the password from this file's first line (for scripts) instead of asking
+    /// for it at the terminal
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub db: DbAt,
+    #[command(flatten)]
+    pub by: EnteredBy,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct UserListArgs {
+    #[command(flatten)]
+    pub db: DbAt,
 }
 
 #[derive(Subcommand, Debug)]

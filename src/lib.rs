@@ -48,6 +48,7 @@ pub mod schedule;
 pub mod sheet;
 pub mod site;
 pub mod timing;
+pub mod web;
 pub mod write;
 
 pub use error::{InputError, Problem};

@@ -32,3 +32,4 @@ mod record_rules;
 mod report;
 mod run;
 mod warnings;
+mod web_auth;

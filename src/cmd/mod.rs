@@ -15,7 +15,9 @@ pub mod prep;
 pub mod record;
 pub mod roster;
 pub mod run;
+pub mod serve;
 pub mod show;
+pub mod user;
 pub mod validate;
 
 use std::path::{Path, PathBuf};
@@ -115,6 +117,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Examples(a) => examples::run(a),
         Command::Record(c) => record::run(c),
         Command::Roster(c) => roster::run(c),
+        Command::Serve(a) => serve::run(a),
+        Command::User(c) => user::run(c),
     }
 }
 

@@ -18,6 +18,12 @@ pub enum Book {
     Roster,
     /// A row of the administration record.
     Record,
+    /// A step of a dose's preparation before it is given: prepared (with its lot or bag),
+    /// checked by a second person who signs with their password ([`PREP_FIELDS`]).
+    Prep,
+    /// A user of `dosesim serve`: name, role and password hash ([`USER_FIELDS`]); a
+    /// correction changes the role or password, a void disables the user.
+    User,
 }
 
 impl Book {
@@ -58,6 +64,28 @@ pub const RECORD_FIELDS: [&str; 6] = [
     "amount",
     "note",
 ];
+
+/// The fields of a preparation step after `patient_id`: the date it is for, the step
+/// (`prepared`, `checked`), the dose's component and occurrence, the amount prepared (in
+/// the product's unit), and the lot or bag id.
+pub const PREP_FIELDS: [&str; 6] = ["date", "step", "component", "occurrence", "amount", "lot"];
+
+/// The fields of a user (whose name is in `patient_id`): role, the argon2id hash of the
+/// password (PHC string), and the full name shown beside the user name.
+pub const USER_FIELDS: [&str; 6] = ["role", "password_hash", "full_name", "", "", ""];
+
+/// The field names of a book's values, in order.
+pub fn field_names(book: Book) -> &'static [&'static str; 6] {
+    match book {
+        Book::Roster => &ROSTER_PADDED,
+        Book::Prep => &PREP_FIELDS,
+        Book::User => &USER_FIELDS,
+        Book::Record | Book::Database => &RECORD_FIELDS,
+    }
+}
+
+/// [`ROSTER_FIELDS`] with the two unused places.
+const ROSTER_PADDED: [&str; 6] = ["arm", "weight_kg", "start_date", "site", "", ""];
 
 /// An entry's own fields: what it says, who said it and why. The id and the hashes are
 /// given by the chain when it is appended ([`Entry`]). The database keeps who, when,
@@ -132,13 +160,9 @@ impl Fields {
 
     /// The value of a named roster or record field.
     pub fn value(&self, name: &str) -> &str {
-        let names: &[&str] = match self.book() {
-            Book::Roster => &ROSTER_FIELDS,
-            _ => &RECORD_FIELDS,
-        };
-        names
+        field_names(self.book())
             .iter()
-            .position(|n| *n == name)
+            .position(|n| !n.is_empty() && *n == name)
             .map_or("", |k| &self.values[k])
     }
 }

@@ -37,6 +37,8 @@ pub mod entry;
 mod postgres;
 pub mod schema;
 mod sqlite;
+pub mod doses;
+pub mod users;
 
 use std::path::{Path, PathBuf};
 

@@ -128,7 +128,94 @@ CREATE TRIGGER schema_version_never_changed BEFORE UPDATE OR DELETE ON schema_ve
         sqlite: VERSION_2,
         postgres: VERSION_2,
     },
+    Migration {
+        version: 3,
+        what: "two more books: the preparation steps of a dose (prep) and the users of dosesim serve (user)",
+        sqlite: VERSION_3_SQLITE,
+        postgres: VERSION_3_POSTGRES,
+    },
 ];
+
+/// The views of version 3's books, the same on both engines (a user's password hash left
+/// out).
+macro_rules! new_views {
+    () => {
+        "
+CREATE VIEW prep_entries AS
+    SELECT e.id AS entry, w.trial_id, w.action, e.supersedes, e.patient_id,
+           e.f1 AS date, e.f2 AS step, e.f3 AS component, e.f4 AS occurrence,
+           e.f5 AS amount, e.f6 AS lot,
+           w.reason, w.source, w.entered_by, w.entered_at
+    FROM entries e JOIN writes w ON w.id = e.write_id
+    WHERE w.book = 'prep';
+CREATE VIEW user_entries AS
+    SELECT e.id AS entry, w.action, e.supersedes, e.patient_id AS user_name,
+           e.f1 AS role, e.f3 AS full_name,
+           w.reason, w.source, w.entered_by, w.entered_at
+    FROM entries e JOIN writes w ON w.id = e.write_id
+    WHERE w.book = 'user';
+"
+    };
+}
+
+/// Version 3 on SQLite, which cannot change a table's CHECK: `writes` is made again with
+/// the wider CHECK and its rows copied as they are (each byte the same, so every entry's
+/// hash still verifies), with its triggers, index and views.
+const VERSION_3_SQLITE: &str = concat!(
+    "
+DROP VIEW roster_entries;
+DROP VIEW record_entries;
+CREATE TABLE writes_3 (
+    id INTEGER PRIMARY KEY,
+    first_entry INTEGER NOT NULL,
+    trial_id TEXT NOT NULL,
+    book TEXT NOT NULL CHECK (book IN ('database', 'roster', 'record', 'prep', 'user')),
+    action TEXT NOT NULL CHECK (action IN ('create', 'add', 'correct', 'void')),
+    reason TEXT NOT NULL,
+    source TEXT NOT NULL,
+    entered_by TEXT NOT NULL,
+    entered_at TEXT NOT NULL
+);
+INSERT INTO writes_3 SELECT id, first_entry, trial_id, book, action, reason, source, entered_by, entered_at FROM writes;
+DROP TABLE writes;
+ALTER TABLE writes_3 RENAME TO writes;
+CREATE TRIGGER writes_never_updated BEFORE UPDATE ON writes
+BEGIN
+    SELECT RAISE(ABORT, 'who entered the record, when and why is never changed');
+END;
+CREATE TRIGGER writes_never_deleted BEFORE DELETE ON writes
+BEGIN
+    SELECT RAISE(ABORT, 'who entered the record, when and why is never deleted');
+END;
+CREATE INDEX writes_by_trial ON writes (trial_id, id);
+CREATE INDEX writes_by_book ON writes (book, id);
+CREATE VIEW roster_entries AS
+    SELECT e.id AS entry, w.trial_id, w.action, e.supersedes, e.patient_id,
+           e.f1 AS arm, e.f2 AS weight_kg, e.f3 AS start_date, e.f4 AS site,
+           w.reason, w.source, e.line, w.entered_by, w.entered_at
+    FROM entries e JOIN writes w ON w.id = e.write_id
+    WHERE w.book = 'roster';
+CREATE VIEW record_entries AS
+    SELECT e.id AS entry, w.trial_id, w.action, e.supersedes, e.patient_id,
+           e.f1 AS date, e.f2 AS record, e.f3 AS component, e.f4 AS occurrence,
+           e.f5 AS amount, e.f6 AS note,
+           w.reason, w.source, e.line, w.entered_by, w.entered_at
+    FROM entries e JOIN writes w ON w.id = e.write_id
+    WHERE w.book = 'record';
+",
+    new_views!()
+);
+
+/// Version 3 on PostgreSQL: the CHECK widened in place.
+const VERSION_3_POSTGRES: &str = concat!(
+    "
+ALTER TABLE writes DROP CONSTRAINT writes_book_check;
+ALTER TABLE writes ADD CONSTRAINT writes_book_check
+    CHECK (book IN ('database', 'roster', 'record', 'prep', 'user'));
+CREATE INDEX writes_by_book ON writes (book, id);
+",
+    new_views!()
+);
 
 /// Version 2, the same on both engines.
 const VERSION_2: &str = "

@@ -7,6 +7,7 @@
 pub mod browser;
 pub mod mutate;
 pub mod postgres;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 

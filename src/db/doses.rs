@@ -1,0 +1,1 @@
+//! (being written: the preparation steps of a dose)

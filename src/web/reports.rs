@@ -1,0 +1,9 @@
+//! (being written)
+
+use axum::Router;
+
+use super::App;
+
+pub fn routes() -> Router<App> {
+    Router::new()
+}

@@ -1,0 +1,110 @@
+//! `dosesim serve`'s sign-in, sessions and CSRF tokens, over HTTP on a random loopback port.
+
+use crate::common::web::{Client, PASSWORD, Site};
+
+#[test]
+fn a_page_without_a_session_redirects_to_sign_in() {
+    let site = Site::new();
+    let mut c = site.anonymous();
+    let r = c.get("/?x=1");
+    assert_eq!(r.status, 303);
+    assert_eq!(r.location(), Some("/login?next=%2F%3Fx%3D1"));
+}
+
+#[test]
+fn signing_in_sets_a_strict_httponly_cookie_and_signing_out_ends_the_session() {
+    let site = Site::new();
+    let mut c = Client::new(&site.url);
+    let r = c.try_login("viewer", PASSWORD);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let set = &r.headers["set-cookie"];
+    let session = set
+        .lines()
+        .find(|l| l.starts_with("dosesim_session="))
+        .unwrap();
+    assert!(session.contains("HttpOnly"), "{session}");
+    assert!(session.contains("SameSite=Strict"), "{session}");
+    let home = c.get("/");
+    assert_eq!(home.status, 200);
+    assert!(home.body.contains("NCT01724398"), "{}", home.body);
+    let out = c.post("/", "/logout", &[]);
+    assert_eq!(out.status, 303);
+    assert_eq!(c.get("/").status, 303, "the session ended at sign-out");
+}
+
+#[test]
+fn a_wrong_password_is_refused_and_repeated_failures_slow_down() {
+    let site = Site::new();
+    let mut c = Client::new(&site.url);
+    let r = c.try_login("viewer", "wrong-password");
+    assert_eq!(r.status, 401);
+    assert!(r.body.contains("not right"), "{}", r.body);
+    for _ in 0..3 {
+        c.try_login("viewer", "wrong-password");
+    }
+    // After the free failures, even the right password must wait.
+    let r = c.try_login("viewer", PASSWORD);
+    assert_eq!(r.status, 401);
+    assert!(r.body.contains("too many failed attempts"), "{}", r.body);
+    // An unknown name is refused in the same words.
+    let mut d = Client::new(&site.url);
+    let r = d.try_login("nobody", "wrong-password");
+    assert!(r.body.contains("too many failed attempts") || r.body.contains("not right"));
+}
+
+#[test]
+fn a_form_without_the_right_csrf_token_is_refused() {
+    let site = Site::new();
+    let mut c = site.client("admin");
+    let none = c.post_raw("/logout", &[]);
+    assert_eq!(none.status, 403);
+    let wrong = c.post_raw("/logout", &[("csrf", "0000")]);
+    assert_eq!(wrong.status, 403);
+    assert!(wrong.body.contains("security token"), "{}", wrong.body);
+    assert_eq!(c.get("/").status, 200, "still signed in");
+    // The sign-in form too: a token that is not the sign-in cookie's.
+    let mut d = Client::new(&site.url);
+    d.get("/login");
+    let r = d.post_raw(
+        "/login",
+        &[
+            ("csrf", "forged"),
+            ("name", "admin"),
+            ("password", PASSWORD),
+        ],
+    );
+    assert_eq!(r.status, 403);
+}
+
+#[test]
+fn user_add_refuses_a_short_password_and_a_taken_name() {
+    let site = Site::new();
+    let short = site.path().join("short.txt");
+    std::fs::write(&short, "abc\n").unwrap();
+    let out = crate::common::dosesim()
+        .args([
+            "user", "add", "newbie", "--role", "viewer", "--db", &site.db,
+        ])
+        .arg("--password-file")
+        .arg(&short)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 10 characters"));
+    let pw = site.path().join("pw.txt");
+    let out = crate::common::dosesim()
+        .args([
+            "user", "add", "Pharm1", "--role", "viewer", "--db", &site.db,
+        ])
+        .arg("--password-file")
+        .arg(&pw)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("there is a user Pharm1 already"));
+    let list = site.cli(&["user", "list"]);
+    assert!(
+        list.contains("pharm1") && list.contains("pharmacist"),
+        "{list}"
+    );
+}
