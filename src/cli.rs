@@ -526,6 +526,10 @@ pub struct ServeArgs {
     /// Minutes a signed-in user may leave the application idle before signing in again
     #[arg(long, value_name = "MINUTES", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=720))]
     pub idle_minutes: u64,
+    /// The users reach this server through an HTTPS proxy (the hospital's): its cookies
+    /// are then sent over HTTPS only
+    #[arg(long)]
+    pub https: bool,
     #[command(flatten)]
     pub db: DbAt,
 }

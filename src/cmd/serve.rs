@@ -15,6 +15,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         scenarios: args.scenarios,
         listen: args.listen,
         idle_minutes: args.idle_minutes,
+        https: args.https,
     };
     serve(config, |addr| {
         // One line a person reads and a script waits for (tests read the address from it).

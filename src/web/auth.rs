@@ -93,14 +93,17 @@ struct Failures {
 /// The sessions and failed sign-ins of a running server.
 pub struct Sessions {
     idle: Duration,
+    /// Cookies marked `Secure` ([`crate::web::Config::https`]).
+    secure: bool,
     live: Mutex<HashMap<String, Session>>,
     failures: Mutex<HashMap<String, Failures>>,
 }
 
 impl Sessions {
-    pub fn new(idle: Duration) -> Sessions {
+    pub fn new(idle: Duration, secure: bool) -> Sessions {
         Sessions {
             idle,
+            secure,
             live: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
         }
@@ -211,11 +214,13 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-/// A `Set-Cookie` value: HttpOnly, SameSite=Strict, path /; `max_age` 0 removes it.
-fn set_cookie(name: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
+/// A `Set-Cookie` value: HttpOnly, SameSite=Strict, path / (and Secure behind HTTPS);
+/// `max_age` 0 removes it.
+fn set_cookie(app: &App, name: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
     let age = max_age.map_or(String::new(), |s| format!("; Max-Age={s}"));
+    let secure = if app.sessions.secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
-        "{name}={value}; HttpOnly; SameSite=Strict; Path=/{age}"
+        "{name}={value}; HttpOnly; SameSite=Strict; Path=/{age}{secure}"
     ))
     .expect("a cookie of hex digits")
 }
@@ -345,12 +350,17 @@ pub struct NextQuery {
     next: String,
 }
 
-async fn login_page(headers: HeaderMap, Query(q): Query<NextQuery>) -> Response {
+async fn login_page(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(q): Query<NextQuery>,
+) -> Response {
     let token = cookie(&headers, LOGIN_COOKIE).unwrap_or_else(random_token);
-    login_form(&token, &q.next, "", None, StatusCode::OK)
+    login_form(&app, &token, &q.next, "", None, StatusCode::OK)
 }
 
 fn login_form(
+    app: &App,
     token: &str,
     next: &str,
     name: &str,
@@ -373,7 +383,7 @@ fn login_form(
     let mut r = (status, page::bare("Sign in", body)).into_response();
     r.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(LOGIN_COOKIE, token, Some(3600)),
+        set_cookie(app, LOGIN_COOKIE, token, Some(3600)),
     );
     r
 }
@@ -407,13 +417,24 @@ async fn login(
                 "/"
             };
             let mut r = Redirect::to(to).into_response();
-            r.headers_mut()
-                .append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &token, None));
-            r.headers_mut()
-                .append(header::SET_COOKIE, set_cookie(LOGIN_COOKIE, "", Some(0)));
+            r.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(&app, SESSION_COOKIE, &token, None),
+            );
+            r.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(&app, LOGIN_COOKIE, "", Some(0)),
+            );
             r
         }
-        Err(msg) => login_form(&f.csrf, &f.next, name, Some(&msg), StatusCode::UNAUTHORIZED),
+        Err(msg) => login_form(
+            &app,
+            &f.csrf,
+            &f.next,
+            name,
+            Some(&msg),
+            StatusCode::UNAUTHORIZED,
+        ),
     }
 }
 
@@ -422,8 +443,10 @@ async fn logout(State(app): State<App>, headers: HeaderMap) -> Response {
         app.sessions.end(&t);
     }
     let mut r = Redirect::to("/login").into_response();
-    r.headers_mut()
-        .append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, "", Some(0)));
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&app, SESSION_COOKIE, "", Some(0)),
+    );
     r
 }
 
@@ -442,7 +465,7 @@ mod tests {
 
     #[test]
     fn a_failed_name_waits_and_a_success_clears_it() {
-        let s = Sessions::new(Duration::from_secs(60));
+        let s = Sessions::new(Duration::from_secs(60), false);
         let keys = vec!["user:liwei".to_string()];
         for _ in 0..FREE_FAILURES {
             s.failed(&keys);
@@ -456,7 +479,7 @@ mod tests {
 
     #[test]
     fn an_idle_session_ends() {
-        let s = Sessions::new(Duration::from_millis(0));
+        let s = Sessions::new(Duration::from_millis(0), false);
         let t = s.begin(Signed {
             name: "a".into(),
             role: Role::Viewer,
@@ -476,6 +499,26 @@ mod tests {
         );
         assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("abc"));
         assert_eq!(cookie(&h, "b"), None);
+    }
+
+    #[test]
+    fn cookies_are_marked_secure_behind_https_only() {
+        let app = |https| {
+            App::new(crate::web::Config {
+                db: crate::db::Location::Sqlite("x.db".into()),
+                scenarios: "scenarios".into(),
+                listen: "127.0.0.1:0".parse().unwrap(),
+                idle_minutes: 30,
+                https,
+            })
+        };
+        let plain = set_cookie(&app(false), SESSION_COOKIE, "ab", None);
+        assert_eq!(plain, "dosesim_session=ab; HttpOnly; SameSite=Strict; Path=/");
+        let secure = set_cookie(&app(true), SESSION_COOKIE, "ab", Some(0));
+        assert_eq!(
+            secure,
+            "dosesim_session=ab; HttpOnly; SameSite=Strict; Path=/; Max-Age=0; Secure"
+        );
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Minutes a session may stay idle before it ends.
     pub idle_minutes: u64,
+    /// Users reach the server through an HTTPS proxy: cookies are marked `Secure` (sent
+    /// over HTTPS only).
+    pub https: bool,
 }
 
 /// What every request shares: the configuration, the sessions and the failed sign-ins.
@@ -65,10 +68,8 @@ impl std::ops::Deref for App {
 impl App {
     pub fn new(config: Config) -> App {
         let idle = std::time::Duration::from_secs(config.idle_minutes * 60);
-        App(Arc::new(Inner {
-            config,
-            sessions: auth::Sessions::new(idle),
-        }))
+        let sessions = auth::Sessions::new(idle, config.https);
+        App(Arc::new(Inner { config, sessions }))
     }
 
     /// The database, opened for one request (it must be there: `dosesim serve` makes it
