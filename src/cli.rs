@@ -540,6 +540,45 @@ pub enum UserCommand {
     Add(UserAddArgs),
     /// The users and their roles
     List(UserListArgs),
+    /// Give a user a new password or role (a correction of their entry, with the reason)
+    Change(UserChangeArgs),
+    /// Disable a user who may no longer sign in (their entry voided, with the reason)
+    Disable(UserDisableArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct UserChangeArgs {
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The new role
+    #[arg(long, value_name = "ROLE", value_parser = ["admin", "pharmacist", "coordinator", "viewer"])]
+    pub role: Option<String>,
+    /// Set a new password: typed at the terminal, or read from --password-file
+    #[arg(long)]
+    pub password: bool,
+    /// Read the new password from this file's first line
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Why (kept with the change)
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    pub reason: String,
+    #[command(flatten)]
+    pub db: DbAt,
+    #[command(flatten)]
+    pub by: EnteredBy,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct UserDisableArgs {
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Why (kept with the change)
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    pub reason: String,
+    #[command(flatten)]
+    pub db: DbAt,
+    #[command(flatten)]
+    pub by: EnteredBy,
 }
 
 #[derive(clap::Args, Debug)]

@@ -108,3 +108,52 @@ fn user_add_refuses_a_short_password_and_a_taken_name() {
         "{list}"
     );
 }
+
+#[test]
+fn a_user_disabled_while_signed_in_can_post_nothing_more_nor_sign_in() {
+    let site = Site::new();
+    let mut c = site.client("viewer");
+    let token = c.get("/").csrf().unwrap();
+    let out = site.cli(&[
+        "user",
+        "disable",
+        "viewer",
+        "--reason",
+        "left the site",
+        "--by",
+        "admin",
+    ]);
+    assert!(
+        out.contains("user viewer disabled (reason: left the site)"),
+        "{out}"
+    );
+    let r = c.post_raw("/logout", &[("csrf", &token)]);
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("was changed or disabled"), "{}", r.body);
+    assert_eq!(c.get("/").status, 303, "the session ended");
+    let mut d = Client::new(&site.url);
+    assert_eq!(d.try_login("viewer", PASSWORD).status, 401);
+    // The change is in the chain, with its reason.
+    let verify = site.cli(&["record", "verify"]);
+    assert!(verify.contains("chain intact"), "{verify}");
+}
+
+#[test]
+fn a_new_password_replaces_the_old_one() {
+    let site = Site::new();
+    let pw = site.path().join("new.txt");
+    std::fs::write(&pw, "a-brand-new-password\n").unwrap();
+    site.cli(&[
+        "user",
+        "change",
+        "coord",
+        "--password-file",
+        pw.to_str().unwrap(),
+        "--reason",
+        "forgotten",
+    ]);
+    let mut c = Client::new(&site.url);
+    assert_eq!(c.try_login("coord", PASSWORD).status, 401);
+    let mut d = Client::new(&site.url);
+    assert_eq!(d.try_login("coord", "a-brand-new-password").status, 303);
+}

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use anyhow::Result;
 
-use crate::cli::{UserAddArgs, UserCommand, UserListArgs};
+use crate::cli::{UserAddArgs, UserChangeArgs, UserCommand, UserDisableArgs, UserListArgs};
 use dosesim::db::Open;
 use dosesim::db::users::{self, Role};
 use dosesim::error::{InputError, Problem};
@@ -14,18 +14,72 @@ pub fn run(command: UserCommand) -> Result<()> {
     match command {
         UserCommand::Add(a) => add(a),
         UserCommand::List(a) => list(a),
+        UserCommand::Change(a) => change(a),
+        UserCommand::Disable(a) => disable(a),
     }
 }
 
-fn add(a: UserAddArgs) -> Result<()> {
-    let role: Role = a.role.parse().map_err(|_| {
+fn change(a: UserChangeArgs) -> Result<()> {
+    let role = a.role.as_deref().map(parse_role).transpose()?;
+    let password = if a.password || a.password_file.is_some() {
+        Some(password(&a.name, a.password_file.as_deref())?)
+    } else {
+        None
+    };
+    if role.is_none() && password.is_none() {
+        return Err(InputError::one(Problem::flag(
+            "--role",
+            "give a new --role, or --password (or --password-file) for a new password",
+        ))
+        .into());
+    }
+    let by = super::ledger::entered_by(&a.by)?;
+    let mut db = super::ledger::open(&a.db, Open::Existing)?;
+    let (id, head) = users::change(
+        &mut db,
+        a.name.trim(),
+        role,
+        password.as_deref(),
+        &a.reason,
+        &by,
+    )
+    .map_err(dosesim::db::books::Refused::into_anyhow)?;
+    println!(
+        "entry {id}: user {} changed (reason: {}), entered by {by}; chain head {}",
+        a.name.trim(),
+        a.reason.trim(),
+        super::ledger::head_words(&head)
+    );
+    Ok(())
+}
+
+fn disable(a: UserDisableArgs) -> Result<()> {
+    let by = super::ledger::entered_by(&a.by)?;
+    let mut db = super::ledger::open(&a.db, Open::Existing)?;
+    let (id, head) = users::disable(&mut db, a.name.trim(), &a.reason, &by)
+        .map_err(dosesim::db::books::Refused::into_anyhow)?;
+    println!(
+        "entry {id}: user {} disabled (reason: {}), entered by {by}; chain head {}",
+        a.name.trim(),
+        a.reason.trim(),
+        super::ledger::head_words(&head)
+    );
+    Ok(())
+}
+
+fn parse_role(s: &str) -> Result<Role, InputError> {
+    s.parse().map_err(|_| {
         InputError::one(Problem::flag(
             "--role",
             format!("give one of {}", Role::names()),
         ))
-    })?;
+    })
+}
+
+fn add(a: UserAddArgs) -> Result<()> {
+    let role = parse_role(&a.role)?;
     let by = super::ledger::entered_by(&a.by)?;
-    let password = password(&a)?;
+    let password = password(&a.name, a.password_file.as_deref())?;
     let mut db = super::ledger::open(&a.db, Open::OrCreate)?;
     let (id, head) = users::add(&mut db, a.name.trim(), role, &a.full_name, &password, &by)
         .map_err(dosesim::db::books::Refused::into_anyhow)?;
@@ -40,8 +94,8 @@ fn add(a: UserAddArgs) -> Result<()> {
 
 /// The password: the first line of `--password-file`, or typed twice at the terminal
 /// (not shown).
-fn password(a: &UserAddArgs) -> Result<String> {
-    if let Some(f) = &a.password_file {
+fn password(name: &str, file: Option<&std::path::Path>) -> Result<String> {
+    if let Some(f) = file {
         let text = std::fs::read_to_string(f).map_err(|e| {
             InputError::one(Problem::flag(
                 "--password-file",
@@ -58,7 +112,7 @@ fn password(a: &UserAddArgs) -> Result<String> {
         ))
         .into());
     }
-    let first = rpassword::prompt_password(format!("Password for {}: ", a.name.trim()))?;
+    let first = rpassword::prompt_password(format!("Password for {}: ", name.trim()))?;
     let again = rpassword::prompt_password("The same password again: ")?;
     if first != again {
         return Err(InputError::one(Problem::flag(

@@ -162,6 +162,89 @@ pub fn add(
     Ok((id, head))
 }
 
+/// A new password (or role) for user `name`: a correction of their entry, with the
+/// reason. Their sessions end at their next form.
+pub fn change(
+    db: &mut Db,
+    name: &str,
+    role: Option<Role>,
+    password: Option<&str>,
+    reason: &str,
+    by: &str,
+) -> Result<(i64, Head), Refused> {
+    let mut problems = Vec::new();
+    if let Some(p) = password {
+        problems.extend(check_new(name, p, "NAME", "--password-file"));
+    }
+    let user = in_effect(db, name, reason, &mut problems)?;
+    InputError::check(problems)?;
+    let user = user.expect("checked above");
+    let hash = match password {
+        Some(p) => hash_password(p)?,
+        None => user.password_hash.clone(),
+    };
+    let fields = Fields {
+        book: Some(Book::User),
+        action: Some(Action::Correct),
+        supersedes: Some(user.entry),
+        patient_id: user.name.clone(),
+        values: [
+            role.unwrap_or(user.role).as_str().to_string(),
+            hash,
+            user.full_name.clone(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ],
+        reason: reason.trim().to_string(),
+        source: "user change".to_string(),
+        ..Fields::default()
+    };
+    Ok(db.write(by, |w| w.append(fields))?)
+}
+
+/// Disables user `name` (a void of their entry, with the reason): they can no longer sign
+/// in, and a form they post after it is refused. The name is never given to anyone else.
+pub fn disable(db: &mut Db, name: &str, reason: &str, by: &str) -> Result<(i64, Head), Refused> {
+    let mut problems = Vec::new();
+    let user = in_effect(db, name, reason, &mut problems)?;
+    InputError::check(problems)?;
+    let user = user.expect("checked above");
+    let fields = Fields {
+        book: Some(Book::User),
+        action: Some(Action::Void),
+        supersedes: Some(user.entry),
+        patient_id: user.name.clone(),
+        reason: reason.trim().to_string(),
+        source: "user disable".to_string(),
+        ..Fields::default()
+    };
+    Ok(db.write(by, |w| w.append(fields))?)
+}
+
+/// The user in effect named `name`, with a problem for a missing reason or user.
+fn in_effect(
+    db: &mut Db,
+    name: &str,
+    reason: &str,
+    problems: &mut Vec<Problem>,
+) -> Result<Option<User>> {
+    if reason.trim().is_empty() {
+        problems.push(Problem::flag(
+            "--reason",
+            "say why (the change is kept with its reason, who made it and when)",
+        ));
+    }
+    let user = find(db, name)?;
+    if user.is_none() {
+        problems.push(Problem::flag(
+            "NAME",
+            format!("there is no user {name} in effect (dosesim user list shows them)"),
+        ));
+    }
+    Ok(user)
+}
+
 /// Every user in effect, by name: each correction in place of what it corrects, each
 /// voided user left out.
 pub fn all(db: &mut Db) -> Result<Vec<User>> {
@@ -249,6 +332,25 @@ mod tests {
         assert!(u.password_is("0123456789ab"));
         assert!(!u.password_is("0123456789ac"));
         assert_eq!(all(&mut db).unwrap().len(), 1);
+        change(
+            &mut db,
+            "liwei",
+            Some(Role::Admin),
+            Some("another-password"),
+            "promoted",
+            "admin",
+        )
+        .unwrap();
+        let u = find(&mut db, "liwei").unwrap().unwrap();
+        assert_eq!(u.role, Role::Admin);
+        assert!(u.password_is("another-password"));
+        assert!(
+            disable(&mut db, "liwei", "", "admin").is_err(),
+            "a reason is needed"
+        );
+        disable(&mut db, "liwei", "left the site", "admin").unwrap();
+        assert!(find(&mut db, "liwei").unwrap().is_none());
+        assert!(add(&mut db, "liwei", Role::Viewer, "", "0123456789ab", "admin").is_err());
     }
 
     #[test]

@@ -48,6 +48,9 @@ pub struct Signed {
     pub name: String,
     pub role: Role,
     pub full_name: String,
+    /// The user's entry in effect when they signed in: a form posted after the user was
+    /// changed or disabled is refused ([`csrf_guard`]).
+    pub entry: i64,
     /// The session's CSRF token, for the forms of the page ([`page::csrf_field`]).
     pub csrf: String,
 }
@@ -257,23 +260,47 @@ pub async fn csrf_guard(State(app): State<App>, req: Request, next: Next) -> Res
                 .into_response();
         }
     };
-    let expected = if parts.uri.path() == "/login" {
+    let login = parts.uri.path() == "/login";
+    let session = cookie(&parts.headers, SESSION_COOKIE);
+    let user = session.as_deref().and_then(|t| app.sessions.user(t));
+    let expected = if login {
         cookie(&parts.headers, LOGIN_COOKIE)
     } else {
-        cookie(&parts.headers, SESSION_COOKIE)
-            .and_then(|t| app.sessions.user(&t))
-            .map(|u| u.csrf)
+        user.as_ref().map(|u| u.csrf.clone())
     };
     let given = form_value(&bytes, "csrf");
-    match (expected, given) {
-        (Some(e), Some(g)) if constant_time_eq(e.as_bytes(), g.as_bytes()) => {
-            next.run(Request::from_parts(parts, Body::from(bytes))).await
-        }
-        _ => Failure::Forbidden(
+    let valid = matches!((&expected, &given), (Some(e), Some(g)) if constant_time_eq(e.as_bytes(), g.as_bytes()));
+    if !valid {
+        return Failure::Forbidden(
             "this form has no valid security token (it is out of date, was opened in a session that has ended, or did not come from dosesim): reload the page and try again".to_string(),
         )
-        .into_response(),
+        .into_response();
     }
+    if let (false, Some(u), Some(t)) = (login, &user, &session)
+        && let Err(f) = still_in_effect(&app, u, t).await
+    {
+        return f.into_response();
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+/// Refuses a form from a user changed (a new role or password) or disabled since they
+/// signed in, and ends their session.
+async fn still_in_effect(app: &App, user: &Signed, token: &str) -> Result<(), Failure> {
+    let (app2, name) = (app.clone(), user.name.clone());
+    let now = blocking(move || -> anyhow::Result<Option<users::User>> {
+        users::find(&mut app2.db()?, &name)
+    })
+    .await?;
+    if now.is_some_and(|u| u.entry == user.entry) {
+        return Ok(());
+    }
+    app.sessions.end(token);
+    Err(Failure::Forbidden(format!(
+        "the user {} was changed or disabled after signing in: nothing was recorded; sign in again",
+        user.name
+    )))
 }
 
 /// The first value of a urlencoded form's field.
@@ -409,6 +436,7 @@ async fn login(
                 name: u.name.clone(),
                 role: u.role,
                 full_name: u.full_name.clone(),
+                entry: u.entry,
                 csrf: random_token(),
             });
             let to = if f.next.starts_with('/') && !f.next.starts_with("//") {
@@ -484,6 +512,7 @@ mod tests {
             name: "a".into(),
             role: Role::Viewer,
             full_name: String::new(),
+            entry: 2,
             csrf: "x".into(),
         });
         std::thread::sleep(Duration::from_millis(5));
@@ -513,7 +542,10 @@ mod tests {
             })
         };
         let plain = set_cookie(&app(false), SESSION_COOKIE, "ab", None);
-        assert_eq!(plain, "dosesim_session=ab; HttpOnly; SameSite=Strict; Path=/");
+        assert_eq!(
+            plain,
+            "dosesim_session=ab; HttpOnly; SameSite=Strict; Path=/"
+        );
         let secure = set_cookie(&app(true), SESSION_COOKIE, "ab", Some(0));
         assert_eq!(
             secure,
