@@ -103,6 +103,23 @@ fn user_add_refuses_a_short_password_and_a_taken_name() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("there is a user Pharm1 already"));
     let list = site.cli(&["user", "list"]);
+    let entry = list
+        .lines()
+        .find(|l| l.contains("| pharm1 "))
+        .and_then(|l| l.trim_end_matches('|').rsplit('|').next())
+        .unwrap()
+        .trim()
+        .to_string();
+    let out = crate::common::dosesim()
+        .args(["record", "void", &entry, "--reason", "x", "--db", &site.db])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a user entry is no record entry"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is user pharm1's"));
     assert!(
         list.contains("pharm1") && list.contains("pharmacist"),
         "{list}"

@@ -81,6 +81,16 @@ fn entry_and_trial(db: &mut db::Db, id: i64) -> Result<(Entry, Trial)> {
         ))
         .into());
     };
+    if e.fields.book() == Book::User {
+        return Err(InputError::one(Problem::flag(
+            "ENTRY",
+            format!(
+                "entry {id} is user {}'s: change or disable a user with dosesim user change|disable",
+                e.fields.patient_id
+            ),
+        ))
+        .into());
+    }
     if e.fields.trial_id.is_empty() {
         return Err(InputError::one(Problem::flag(
             "ENTRY",
