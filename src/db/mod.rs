@@ -33,11 +33,12 @@
 //! naming its entry.
 
 pub mod books;
+pub mod doses;
 pub mod entry;
+pub mod feed_key;
 mod postgres;
 pub mod schema;
 mod sqlite;
-pub mod doses;
 pub mod users;
 
 use std::path::{Path, PathBuf};
