@@ -59,6 +59,15 @@ impl FeedKey {
     }
 }
 
+/// Why a new key is refused without a reason.
+pub const NEEDS_REASON: &str =
+    "give the reason for a new key (it stops every feed address given before)";
+
+/// The key in effect, if one was made.
+pub fn existing(db: &mut Db) -> Result<Option<FeedKey>> {
+    db.read(in_effect)
+}
+
 /// The key in effect, made (and kept in the ledger, entered `by`) when there is none.
 pub fn key(db: &mut Db, by: &str) -> Result<FeedKey> {
     if let Some(k) = db.read(in_effect)? {
@@ -84,7 +93,7 @@ pub fn key(db: &mut Db, by: &str) -> Result<FeedKey> {
 /// every feed URL made before stops working.
 pub fn renew(db: &mut Db, by: &str, reason: &str) -> Result<FeedKey> {
     let reason = reason.trim();
-    anyhow::ensure!(!reason.is_empty(), "a new feed key needs a reason");
+    anyhow::ensure!(!reason.is_empty(), NEEDS_REASON);
     let (k, _) = db.write(by, |w| {
         let old = in_effect(w.store()?)?;
         let (action, supersedes) = match &old {
