@@ -76,8 +76,21 @@ fn a_feed_is_the_calendar_file_of_the_trial_folder_and_follows_the_record() {
     assert!(!summary.contains("GIVEN"), "{summary}");
 
     site.cli(&[
-        "record", "add", TRIAL, "--patient", "P4398-026", "--date", "2026-11-23", "--record",
-        "given", "--component", "uc_msc", "--occurrence", "1", "--by", "pharm1",
+        "record",
+        "add",
+        TRIAL,
+        "--patient",
+        "P4398-026",
+        "--date",
+        "2026-11-23",
+        "--record",
+        "given",
+        "--component",
+        "uc_msc",
+        "--occurrence",
+        "1",
+        "--by",
+        "pharm1",
     ]);
     let p = app.get(&patient_feed);
     let (sequence, summary) = event(&p.body, uid);
@@ -123,7 +136,10 @@ fn a_wrong_token_is_not_found_and_the_feeds_page_needs_a_session() {
     assert_eq!(r.status, 303);
     assert!(r.location().unwrap().starts_with("/login"));
     // The same key for every request and every server on the database.
-    assert_eq!(feed_of(&mut site.client("admin"), "patient", "P4398-001"), good);
+    assert_eq!(
+        feed_of(&mut site.client("admin"), "patient", "P4398-001"),
+        good
+    );
 }
 
 #[test]
@@ -140,8 +156,15 @@ fn a_new_key_stops_every_feed_address_and_only_an_admin_makes_one() {
     }
     let r = admin.post(&page, &post, &[("reason", "  ")]);
     assert_eq!(r.status, 422);
-    assert!(r.body.contains("give the reason for a new key"), "{}", r.status);
-    assert!(r.body.contains("<label for=\"f-reason\""), "the field is labelled");
+    assert!(
+        r.body.contains("give the reason for a new key"),
+        "{}",
+        r.status
+    );
+    assert!(
+        r.body.contains("<label for=\"f-reason\""),
+        "the field is labelled"
+    );
     assert_eq!(site.anonymous().get(&old).status, 200, "nothing changed");
     let r = admin.post(&page, &post, &[("reason", "a URL was shared by mistake")]);
     assert_eq!(r.status, 303);
@@ -174,7 +197,10 @@ fn the_report_and_forecast_pages_are_the_files_the_commands_write() {
     ] {
         assert!(report.body.contains(part), "{part}");
     }
-    assert_eq!(report.body, file, "the page is the trial folder's report.html");
+    assert_eq!(
+        report.body, file,
+        "the page is the trial folder's report.html"
+    );
 
     let r = viewer.get(&format!("/trials/{TRIAL}/forecast"));
     assert_eq!(r.status, 303);
@@ -186,14 +212,26 @@ fn the_report_and_forecast_pages_are_the_files_the_commands_write() {
     site.cli(&["forecast", TRIAL, "--quiet", "--out", out.to_str().unwrap()]);
     let dir = out.join(TRIAL).join("forecast");
     let html = std::fs::read_to_string(dir.join("forecast.html")).unwrap();
-    assert_eq!(first.body, html, "the page is the forecast folder's forecast.html");
+    assert_eq!(
+        first.body, html,
+        "the page is the forecast folder's forecast.html"
+    );
     for csv in ["weekly.csv", "monthly.csv", "summary.csv", "lots.csv"] {
         assert!(first.body.contains(&format!("href=\"{csv}\"")), "{csv}");
         let r = viewer.get(&format!("/trials/{TRIAL}/forecast/{csv}"));
         assert_eq!(r.status, 200, "{csv}");
-        assert_eq!(r.body, std::fs::read_to_string(dir.join(csv)).unwrap(), "{csv}");
+        assert_eq!(
+            r.body,
+            std::fs::read_to_string(dir.join(csv)).unwrap(),
+            "{csv}"
+        );
     }
-    assert_eq!(viewer.get(&format!("/trials/{TRIAL}/forecast/x.csv")).status, 404);
+    assert_eq!(
+        viewer
+            .get(&format!("/trials/{TRIAL}/forecast/x.csv"))
+            .status,
+        404
+    );
     let mut anon = site.anonymous();
     for p in ["report", "forecast/", "forecast/weekly.csv"] {
         assert_eq!(anon.get(&format!("/trials/{TRIAL}/{p}")).status, 303, "{p}");

@@ -155,7 +155,7 @@ fn in_effect(s: &mut dyn Store) -> Result<Option<FeedKey>> {
 
 /// The bytes of a hex string (`None` when it is not one).
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.is_ascii() {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
         return None;
     }
     (0..s.len())

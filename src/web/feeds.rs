@@ -28,7 +28,10 @@ pub fn routes() -> Router<App> {
 }
 
 /// GET /feeds/{token}/site/{SITE}.ics (no session).
-async fn site_feed(State(app): State<App>, Path((token, file)): Path<(String, String)>) -> Response {
+async fn site_feed(
+    State(app): State<App>,
+    Path((token, file)): Path<(String, String)>,
+) -> Response {
     feed(app, token, Kind::Site, file).await
 }
 
@@ -185,7 +188,14 @@ async fn list(
     let notice = done.done.map(|_| {
         "A new key was made: every earlier feed address has stopped working; subscribe again with the addresses below."
     });
-    let body = list_body(&feeds, &base_url(&headers), &user, notice, &FieldErrors::default(), "");
+    let body = list_body(
+        &feeds,
+        &base_url(&headers),
+        &user,
+        notice,
+        &FieldErrors::default(),
+        "",
+    );
     Ok(page::page("Calendar feeds", &user, Some(&feeds.trial), body).into_response())
 }
 
@@ -226,7 +236,7 @@ fn feed_table(what: &str, ids: &[String], url: impl Fn(&str) -> String) -> Marku
                 tbody { @for id in ids {
                     @let u = url(id);
                     tr {
-                        td data-label=(what) { (id) }
+                        td data-label=(what) style="white-space: nowrap" { (id) }
                         td data-label="Address" { a href=(u) { code style="word-break: break-all" { (u) } } }
                     }
                 } }
@@ -271,7 +281,14 @@ async fn new_key(
         let feeds = blocking(move || feeds_of(&app, &t, &by)).await?;
         let mut errors = FieldErrors::default();
         errors.add("reason", feed_key::NEEDS_REASON);
-        let body = list_body(&feeds, &base_url(&headers), &user, None, &errors, &form.reason);
+        let body = list_body(
+            &feeds,
+            &base_url(&headers),
+            &user,
+            None,
+            &errors,
+            &form.reason,
+        );
         let page = page::page("Calendar feeds", &user, Some(&feeds.trial), body);
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     }
