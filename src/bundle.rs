@@ -419,30 +419,15 @@ fn write_patient(
 ) -> Result<(String, Option<u64>)> {
     let trial = cohort.trial;
     let mut sequence = None;
-    let mut assumptions = trial.assumptions_of([arm]);
-    if cohort.site_calendar(i).is_some() {
-        assumptions.extend(trial.closed_day_assumptions_of([arm]));
-    }
-    if let Some(log) = cohort.log {
-        let weighed = log.patient(i).weights().next().is_some();
-        assumptions.extend(trial.record_assumptions_of([arm], weighed));
-    }
-    let cal = Calendar {
-        trial,
-        arm,
-        patient: p,
-        warnings: &[],
-        assumptions: &assumptions,
+    let assumptions = patient_assumptions(cohort, i, arm);
+    let cal = patient_calendar(
+        cohort,
+        i,
+        (p, arm),
         rows,
-        site: cohort.site_calendar(i),
-        record: cohort.log.map(|l| export::Recorded {
-            as_of: l.as_of,
-            rows: l.entries_of(i),
-        }),
-        remind: f.remind,
-        audience: export::ics::Audience::Staff,
-        sequence_base: f.sequence_base,
-    };
+        &assumptions,
+        (f.remind, f.sequence_base),
+    );
     let file = |ext: &str| write::safe_child(dir, &p.id, ext);
     write::atomic(&file(".csv")?, &export::csv::Csv.render(&cal)?)?;
     // The patient's events once: their own file, then the trial's and site's.
@@ -462,6 +447,97 @@ fn write_patient(
     let page = report::patient_page(trial, section, f.inputs);
     write::atomic(&file(".html")?, page.as_bytes())?;
     Ok((ics, sequence))
+}
+
+/// The assumed values patient `i`'s calendar files name: the arm's, its site's closed
+/// days', and the record's.
+fn patient_assumptions(
+    cohort: &Cohort,
+    i: u32,
+    arm: &crate::model::Arm,
+) -> Vec<crate::model::Assumption> {
+    let trial = cohort.trial;
+    let mut assumptions = trial.assumptions_of([arm]);
+    if cohort.site_calendar(i).is_some() {
+        assumptions.extend(trial.closed_day_assumptions_of([arm]));
+    }
+    if let Some(log) = cohort.log {
+        let weighed = log.patient(i).weights().next().is_some();
+        assumptions.extend(trial.record_assumptions_of([arm], weighed));
+    }
+    assumptions
+}
+
+/// Patient `i`'s calendar as the trial folder's files give it (for the staff), with a
+/// reminder and the SEQUENCE base when given.
+fn patient_calendar<'c>(
+    cohort: &'c Cohort,
+    i: u32,
+    (p, arm): (&'c crate::schedule::Patient, &'c crate::model::Arm),
+    rows: &'c [export::Row<'c>],
+    assumptions: &'c [crate::model::Assumption],
+    (remind, sequence_base): (Option<export::ics::Remind>, u64),
+) -> Calendar<'c> {
+    Calendar {
+        trial: cohort.trial,
+        arm,
+        patient: p,
+        warnings: &[],
+        assumptions,
+        rows,
+        site: cohort.site_calendar(i),
+        record: cohort.log.map(|l| export::Recorded {
+            as_of: l.as_of,
+            rows: l.entries_of(i),
+        }),
+        remind,
+        audience: export::ics::Audience::Staff,
+        sequence_base,
+    }
+}
+
+/// Patient `i`'s calendar events (.ics VEVENTs) as the trial folder's files have them
+/// when the folder is new (no reminder, no SEQUENCE base carried over): empty when the
+/// patient has no appointment.
+pub fn patient_events(cohort: &Cohort, i: u32) -> String {
+    let trial = cohort.trial;
+    let (p, arm_index, events) = cohort.calendar(i);
+    let arm = &trial.arms[arm_index];
+    let rows = export::rows(trial, arm, &p, &events);
+    let assumptions = patient_assumptions(cohort, i, arm);
+    let cal = patient_calendar(cohort, i, (&p, arm), &rows, &assumptions, (None, 0));
+    export::ics::events(&cal)
+}
+
+/// Patient `i`'s own .ics, as `patients/<id>.ics` of a new trial folder has it; `None`
+/// when the patient has no appointment (that file is not written).
+pub fn patient_ics(cohort: &Cohort, i: u32) -> Option<String> {
+    let trial = cohort.trial;
+    let (p, arm_index, events) = cohort.calendar(i);
+    let arm = &trial.arms[arm_index];
+    let rows = export::rows(trial, arm, &p, &events);
+    let assumptions = patient_assumptions(cohort, i, arm);
+    let cal = patient_calendar(cohort, i, (&p, arm), &rows, &assumptions, (None, 0));
+    let ics = export::ics::events(&cal);
+    (!ics.is_empty()).then(|| export::ics::file(&export::ics::own_name(&cal), &ics))
+}
+
+/// The .ics of the roster's site `site` (its index in the roster's sites), as
+/// `sites/<SITE>.ics` of a new trial folder has it: every patient's events at the site,
+/// in patient id order; `None` when none has an appointment (that file is not written).
+pub fn site_ics(cohort: &Cohort, site: u16) -> Option<String> {
+    let name = cohort.roster.sites.get(usize::from(site))?;
+    let mut out = export::ics::header(&format!("{} at {name}", cohort.trial.id));
+    let mut any = false;
+    for &i in &cohort.roster.by_id {
+        if cohort.roster.entries[i as usize].site == Some(site) {
+            let events = patient_events(cohort, i);
+            any |= !events.is_empty();
+            out.push_str(&events);
+        }
+    }
+    out.push_str(export::ics::FOOTER);
+    any.then_some(out)
 }
 
 /// The patients counted per arm, for a roster too large to list.
@@ -553,6 +629,36 @@ pub fn report_only(cohort: &Cohort) -> Result<String> {
         patients,
         &inputs,
         (None, None),
+    )
+}
+
+/// The report.html a new trial folder of a cohort would hold, made in memory (no file
+/// written): with the audit-trail section when the cohort was read from a database, up to
+/// the entry it was read up to.
+pub fn report_of_folder(cohort: &Cohort) -> Result<String> {
+    let (prep, _, calendars, record) = tally(cohort, Path::new(""));
+    let (patients, _) = make_patients(cohort, None)?;
+    let inputs = inputs_of(cohort)?;
+    let audit = match cohort.database {
+        Some(db) => {
+            let mut d = crate::db::Db::open(&db.location, crate::db::Open::Existing)?;
+            Some(export::audit::write(
+                &mut d,
+                &cohort.trial.id,
+                db.head,
+                &mut std::io::sink(),
+            )?)
+        }
+        None => None,
+    };
+    report_html(
+        cohort,
+        &prep,
+        &calendars,
+        record.as_ref(),
+        patients,
+        &inputs,
+        (None, audit.as_ref()),
     )
 }
 
@@ -818,6 +924,85 @@ pub fn write_forecast(f: &Forecast, charts: &[ForecastChart], dir: &Path) -> Res
         let m = Manifest::of_folder(new, &f.inputs, contents)?;
         write::atomic(&new.join(manifest::FILE), m.to_json().as_bytes())?;
         Ok(())
+    })
+}
+
+/// A forecast made in memory: forecast.html (its charts inline) and the CSV files its
+/// links name, as [`write_forecast`] writes them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForecastPages {
+    pub html: String,
+    /// (file name, bytes): weekly.csv, monthly.csv, summary.csv and, when the plan gives
+    /// a lot size, lots.csv.
+    pub files: Vec<(&'static str, Vec<u8>)>,
+    /// One line of what it found, as the command prints it.
+    pub summary: String,
+}
+
+/// The trial's forecast from `loaded` (its plan, and its roster and record when it has
+/// them), `replicates` times with `seed`, as `dosesim forecast` writes it, in memory.
+pub fn forecast_pages(
+    loaded: &crate::inputs::Inputs,
+    replicates: u64,
+    seed: u64,
+) -> Result<ForecastPages> {
+    let trial = &loaded.trial;
+    let plan_file = loaded
+        .plan
+        .as_ref()
+        .context("the trial has no forecast plan")?;
+    let (plan, calendars) = (&plan_file.plan, &plan_file.sites);
+    let roster = loaded.roster.as_ref();
+    let log = loaded.log.as_ref();
+    let inputs = {
+        let mut all = calendars.clone();
+        all.extend(loaded.sites.clone());
+        forecast_inputs(trial, plan, &all, roster.map(|r| r.path.as_path()), log)?
+    };
+    let model = forecast::Model::new(
+        trial,
+        plan,
+        calendars,
+        roster.map(|r| forecast::OnStudy {
+            roster: &r.roster,
+            path: &r.path,
+            sites: &loaded.sites,
+            log,
+        }),
+    )?;
+    let f = forecast::simulate(model, replicates, seed, 0, inputs, &|_| {})?;
+    let charts = forecast_charts(&f)?;
+    let svgs: Vec<(usize, &str)> = charts.iter().map(|(p, s, _)| (*p, s.as_str())).collect();
+    let s = &f.summary;
+    let csv = |w: &dyn Fn(&mut Vec<u8>) -> csv::Result<()>| -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        w(&mut out)?;
+        Ok(out)
+    };
+    let mut files = vec![
+        (
+            "weekly.csv",
+            csv(&|w| export::forecast::write_weekly(&f.model, s, w))?,
+        ),
+        (
+            "monthly.csv",
+            csv(&|w| export::forecast::write_monthly(&f.model, s, w))?,
+        ),
+        (
+            "summary.csv",
+            csv(&|w| export::forecast::write_summary(&f.model, s, w))?,
+        ),
+    ];
+    if !s.lots.is_empty() {
+        files.push((
+            "lots.csv",
+            csv(&|w| export::forecast::write_lots(&f.model, s, w))?,
+        ));
+    }
+    Ok(ForecastPages {
+        html: report::forecast_page(&f, &svgs),
+        files,
+        summary: forecast::summary_line(&f),
     })
 }
 

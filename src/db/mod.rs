@@ -35,6 +35,7 @@
 pub mod books;
 pub mod doses;
 pub mod entry;
+pub mod feed_key;
 mod postgres;
 pub mod schema;
 mod sqlite;

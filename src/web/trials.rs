@@ -87,7 +87,8 @@ async fn index(State(app): State<App>, user: Signed) -> Result<Response, Failure
                                 a href={ "/trials/" (t.id) "/patients" } { "Patients" } " · "
                                 a href={ "/trials/" (t.id) "/audit" } { "Audit trail" } " · "
                                 a href={ "/trials/" (t.id) "/report" } { "Report" } " · "
-                                a href={ "/trials/" (t.id) "/forecast" } { "Forecast" }
+                                a href={ "/trials/" (t.id) "/forecast" } { "Forecast" } " · "
+                                a href={ "/trials/" (t.id) "/feeds" } { "Calendar feeds" }
                             }
                         }
                     }
