@@ -27,7 +27,9 @@ fn record(c: &mut crate::common::web::Client, fields: &[(&str, &str)]) -> Reply 
 /// The number of the entry in effect whose row of the patient page's table of entries
 /// contains `text` (its "/entries/N/correct" link).
 fn entry_with(page: &str, text: &str) -> String {
-    let at = page.find(text).unwrap_or_else(|| panic!("no {text} on the page"));
+    let at = page
+        .find(text)
+        .unwrap_or_else(|| panic!("no {text} on the page"));
     let after = &page[at..];
     let k = after.find("/entries/").expect("a correct or void link") + "/entries/".len();
     after[k..].split('/').next().unwrap().to_string()
@@ -43,7 +45,11 @@ fn a_coordinator_enrols_a_patient_seen_on_the_page_and_by_the_cli() {
     assert!(page.body.contains("for=\"f-weight_kg\""), "labelled inputs");
     let r = enrol(&mut c, "P4398-900", "msc", "61.5");
     assert_eq!(r.status, 303, "{}", r.body);
-    assert!(r.location().unwrap().starts_with("/trials/NCT01724398/patients/P4398-900"));
+    assert!(
+        r.location()
+            .unwrap()
+            .starts_with("/trials/NCT01724398/patients/P4398-900")
+    );
     let p = c.follow(&r);
     assert_eq!(p.status, 200);
     assert!(p.body.contains("P4398-900 enrolled"), "{}", p.body);
@@ -51,7 +57,10 @@ fn a_coordinator_enrols_a_patient_seen_on_the_page_and_by_the_cli() {
     assert!(p.body.contains("cells"), "doses with their unit");
     assert!(c.get(PATIENTS).body.contains("P4398-900"));
     let out = site.cli(&["roster", "export", TRIAL]);
-    assert!(out.contains("P4398-900,msc,61.5,2026-12-03,GZ-SYSU3"), "{out}");
+    assert!(
+        out.contains("P4398-900,msc,61.5,2026-12-03,GZ-SYSU3"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -61,8 +70,15 @@ fn enrol_errors_are_shown_beside_their_fields_and_nothing_is_written() {
     let before = site.cli(&["roster", "export", TRIAL]);
     let r = enrol(&mut c, "P4398-901", "nosucharm", "heavy");
     assert_eq!(r.status, 422, "{}", r.body);
-    assert!(r.body.contains("id=\"e-arm\""), "the arm's error beside it: {}", r.body);
-    assert!(r.body.contains("id=\"e-weight_kg\""), "the weight's error beside it");
+    assert!(
+        r.body.contains("id=\"e-arm\""),
+        "the arm's error beside it: {}",
+        r.body
+    );
+    assert!(
+        r.body.contains("id=\"e-weight_kg\""),
+        "the weight's error beside it"
+    );
     assert!(r.body.contains("value=\"heavy\""), "what was typed is kept");
     let r = enrol(&mut c, "P4398-001", "msc", "60");
     assert_eq!(r.status, 422);
@@ -77,7 +93,11 @@ fn a_weight_is_recorded_and_an_end_stops_later_rows() {
     let mut c = site.client("coord");
     let r = record(
         &mut c,
-        &[("record", "weight"), ("date", "2026-11-30"), ("amount", "74.2")],
+        &[
+            ("record", "weight"),
+            ("date", "2026-11-30"),
+            ("amount", "74.2"),
+        ],
     );
     assert_eq!(r.status, 303, "{}", r.body);
     let page = c.follow(&r);
@@ -86,21 +106,37 @@ fn a_weight_is_recorded_and_an_end_stops_later_rows() {
     assert!(list.contains("74.2"), "{list}");
     let r = record(
         &mut c,
-        &[("record", "died"), ("date", "2026-12-01"), ("note", "liver failure")],
+        &[
+            ("record", "withdrawn"),
+            ("date", "2026-12-01"),
+            ("note", "consent withdrawn"),
+        ],
     );
     assert_eq!(r.status, 303, "{}", r.body);
-    assert!(c.follow(&r).body.contains("died on 2026-12-01"));
+    assert!(c.follow(&r).body.contains("withdrawn on 2026-12-01"));
     let r = record(
         &mut c,
-        &[("record", "weight"), ("date", "2026-12-03"), ("amount", "70")],
+        &[
+            ("record", "weight"),
+            ("date", "2026-12-03"),
+            ("amount", "70"),
+        ],
     );
     assert_eq!(r.status, 422, "{}", r.body);
     assert!(r.body.contains("Nothing was recorded") || r.body.contains("field-error"));
-    assert!(!site.cli(&["record", "list", "P4398-026"]).contains("2026-12-03"));
+    assert!(
+        !site
+            .cli(&["record", "list", "P4398-026"])
+            .contains("2026-12-03")
+    );
     // A date after today, beside the date field of its form.
     let r = record(
         &mut c,
-        &[("record", "weight"), ("date", "2099-01-01"), ("amount", "70")],
+        &[
+            ("record", "weight"),
+            ("date", "2099-01-01"),
+            ("amount", "70"),
+        ],
     );
     assert_eq!(r.status, 422);
     assert!(r.body.contains("id=\"weight-date-error\""), "{}", r.body);
@@ -112,7 +148,11 @@ fn a_correction_keeps_the_old_value_and_a_void_takes_an_entry_out() {
     let mut c = site.client("coord");
     let r = record(
         &mut c,
-        &[("record", "weight"), ("date", "2026-11-30"), ("amount", "74.2")],
+        &[
+            ("record", "weight"),
+            ("date", "2026-11-30"),
+            ("amount", "74.2"),
+        ],
     );
     let page = c.follow(&r);
     let id = entry_with(&page.body, ">74.2 kg</td>");
@@ -143,7 +183,10 @@ fn a_correction_keeps_the_old_value_and_a_void_takes_an_entry_out() {
     assert!(page.body.contains("74.2 kg") && page.body.contains("47.2 kg"));
     assert!(page.body.contains("digits swapped"));
     let history = site.cli(&["record", "history", "P4398-026"]);
-    assert!(history.contains("74.2") && history.contains("47.2"), "{history}");
+    assert!(
+        history.contains("74.2") && history.contains("47.2"),
+        "{history}"
+    );
     let audit = c.get("/trials/NCT01724398/audit?patient=P4398-026");
     assert_eq!(audit.status, 200);
     assert!(audit.body.contains("corrected by"), "{}", audit.body);
@@ -159,7 +202,11 @@ fn a_correction_keeps_the_old_value_and_a_void_takes_an_entry_out() {
     assert_eq!(r.status, 303, "{}", r.body);
     assert!(!site.cli(&["record", "list", "P4398-026"]).contains("47.2"));
     let csv = c.get("/trials/NCT01724398/audit?patient=P4398-026&format=csv");
-    assert!(csv.body.starts_with("entry,entered_at,entered_by"), "{}", csv.body);
+    assert!(
+        csv.body.starts_with("entry,entered_at,entered_by"),
+        "{}",
+        csv.body
+    );
     assert!(csv.body.contains("weighed the wrong patient") && csv.body.contains("voided by"));
 }
 
@@ -186,23 +233,48 @@ fn only_a_coordinator_or_an_admin_enrols_and_records() {
         let mut c = site.client(user);
         assert_eq!(c.get(PATIENTS).status, 200, "{user} reads");
         assert_eq!(c.get(P26).status, 200, "{user} reads");
-        assert_eq!(enrol(&mut c, "P4398-902", "msc", "60").status, 403, "{user}");
-        let r = record(&mut c, &[("record", "weight"), ("date", "2026-11-30"), ("amount", "70")]);
+        assert_eq!(
+            enrol(&mut c, "P4398-902", "msc", "60").status,
+            403,
+            "{user}"
+        );
+        let r = record(
+            &mut c,
+            &[
+                ("record", "weight"),
+                ("date", "2026-11-30"),
+                ("amount", "70"),
+            ],
+        );
         assert_eq!(r.status, 403, "{user}");
-        assert_eq!(c.get("/entries/2/correct").status, 403, "{user}: a roster entry");
+        assert_eq!(
+            c.get("/entries/2/correct").status,
+            403,
+            "{user}: a roster entry"
+        );
     }
     // A coordinator may not record a dose: that is the pharmacy's.
     let mut c = site.client("coord");
     let r = record(
         &mut c,
-        &[("record", "given"), ("date", "2026-11-30"), ("component", "uc_msc"), ("occurrence", "1")],
+        &[
+            ("record", "given"),
+            ("date", "2026-11-30"),
+            ("component", "uc_msc"),
+            ("occurrence", "1"),
+        ],
     );
     assert_eq!(r.status, 403, "{}", r.body);
     let mut a = site.client("admin");
     assert_eq!(enrol(&mut a, "P4398-903", "msc", "60").status, 303);
     assert!(!site.cli(&["roster", "export", TRIAL]).contains("P4398-902"));
     let mut anon = site.anonymous();
-    for path in [PATIENTS, P26, "/trials/NCT01724398/audit", "/entries/2/void"] {
+    for path in [
+        PATIENTS,
+        P26,
+        "/trials/NCT01724398/audit",
+        "/entries/2/void",
+    ] {
         let r = anon.get(path);
         assert_eq!(r.status, 303, "{path}");
         assert!(r.location().unwrap().starts_with("/login"));
@@ -218,9 +290,16 @@ fn enrol_and_record_on_postgresql() {
     assert_eq!(r.status, 303, "{}", r.body);
     let r = record(
         &mut c,
-        &[("record", "weight"), ("date", "2026-11-30"), ("amount", "75")],
+        &[
+            ("record", "weight"),
+            ("date", "2026-11-30"),
+            ("amount", "75"),
+        ],
     );
     assert_eq!(r.status, 303, "{}", r.body);
-    assert!(site.cli(&["roster", "export", TRIAL]).contains("P4398-904,pe,66"));
+    assert!(
+        site.cli(&["roster", "export", TRIAL])
+            .contains("P4398-904,pe,66")
+    );
     assert!(site.cli(&["record", "list", "P4398-026"]).contains("75"));
 }

@@ -1540,11 +1540,12 @@ pub fn add_roster(
                 source: "roster add".to_string(),
                 ..Fields::default()
             })?;
-            check_after(w, &label, trial, &New::Flags(added))
-                .map_err(|e| match e.downcast::<InputError>() {
+            check_after(w, &label, trial, &New::Flags(added)).map_err(|e| {
+                match e.downcast::<InputError>() {
                     Ok(i) => patient_flag(i).into(),
                     Err(e) => e,
-                })
+                }
+            })
         })
         .map_err(unwrap_input)?;
     Ok((added, head, warnings))
@@ -1621,8 +1622,7 @@ mod add_roster_tests {
 
     fn setup() -> (tempfile::TempDir, Db, Trial) {
         let dir = tempfile::tempdir().unwrap();
-        let mut db =
-            Db::open(&Location::Sqlite(dir.path().join("t.db")), Open::OrCreate).unwrap();
+        let mut db = Db::open(&Location::Sqlite(dir.path().join("t.db")), Open::OrCreate).unwrap();
         let trial = crate::scenario::load(Path::new("scenarios/nct01724398.toml")).unwrap();
         let r = Path::new("scenarios/rosters/NCT01724398.csv");
         import_roster(&mut db, &trial, r, std::fs::read(r).unwrap(), "coord").unwrap();
@@ -1709,14 +1709,32 @@ mod whose_tests {
     fn doses_are_the_pharmacists_and_the_rest_the_coordinators() {
         let trial = crate::scenario::load(Path::new("scenarios/nct01724398.toml")).unwrap();
         let dose = trial.arms[0].components[0].id.clone();
-        assert_eq!(whose(&trial, Book::Record, &row("given", &dose)), Role::Pharmacist);
-        assert_eq!(whose(&trial, Book::Record, &row("missed", &dose)), Role::Pharmacist);
-        assert_eq!(whose(&trial, Book::Record, &row("weight", "")), Role::Coordinator);
-        assert_eq!(whose(&trial, Book::Record, &row("died", "")), Role::Coordinator);
+        assert_eq!(
+            whose(&trial, Book::Record, &row("given", &dose)),
+            Role::Pharmacist
+        );
+        assert_eq!(
+            whose(&trial, Book::Record, &row("missed", &dose)),
+            Role::Pharmacist
+        );
+        assert_eq!(
+            whose(&trial, Book::Record, &row("weight", "")),
+            Role::Coordinator
+        );
+        assert_eq!(
+            whose(&trial, Book::Record, &row("died", "")),
+            Role::Coordinator
+        );
         assert_eq!(whose(&trial, Book::Roster, &row("", "")), Role::Coordinator);
-        assert_eq!(whose(&trial, Book::Prep, &row("prepared", &dose)), Role::Pharmacist);
+        assert_eq!(
+            whose(&trial, Book::Prep, &row("prepared", &dose)),
+            Role::Pharmacist
+        );
         if let Some(v) = trial.arms.iter().flat_map(|a| &a.visits).next() {
-            assert_eq!(whose(&trial, Book::Record, &row("given", &v.id)), Role::Coordinator);
+            assert_eq!(
+                whose(&trial, Book::Record, &row("given", &v.id)),
+                Role::Coordinator
+            );
         }
     }
 }

@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::auth::Signed;
 use super::entries::says;
-use super::page::{self, FieldErrors, Failure};
+use super::page::{self, Failure, FieldErrors};
 use super::{App, blocking, trials};
 use crate::db::{Action, Book, Entry, Filter};
 use crate::export::audit::COLUMNS;
@@ -67,7 +67,10 @@ fn narrow(q: &Asked) -> Result<Narrow, FieldErrors> {
     if let (Some(f), Some(t)) = (from, to)
         && t < f
     {
-        errors.add("to", format!("{t} is before {f}: give the earlier date first"));
+        errors.add(
+            "to",
+            format!("{t} is before {f}: give the earlier date first"),
+        );
     }
     if !errors.is_empty() {
         return Err(errors);
@@ -157,7 +160,12 @@ fn csv(t: &Trail) -> anyhow::Result<Vec<u8>> {
         let prep = e.fields.book() == Book::Prep;
         if prep {
             let v = &e.fields.values;
-            for (name, k) in [("date", 0), ("component", 2), ("occurrence", 3), ("amount", 4)] {
+            for (name, k) in [
+                ("date", 0),
+                ("component", 2),
+                ("occurrence", 3),
+                ("amount", 4),
+            ] {
                 if let Some(at) = header.iter().position(|h| *h == name) {
                     row[at].clone_from(&v[k]);
                 }

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 
 use super::auth::Signed;
-use super::page::{self, FieldErrors, Failure, Opts};
+use super::page::{self, Failure, FieldErrors, Opts};
 use super::{App, blocking, trials};
 use crate::db::books::{self, Refused};
 use crate::db::{Book, Entry, Fields, entry::field_names};
@@ -49,7 +49,10 @@ pub fn says(trial: &Trial, f: &Fields) -> String {
                 s.push_str(&format!(" {} #{}", v[2], v[3]));
             }
             if !v[4].is_empty() {
-                s.push_str(&format!(", {}", amount_with_unit(trial, &v[1], &v[2], &v[4])));
+                s.push_str(&format!(
+                    ", {}",
+                    amount_with_unit(trial, &v[1], &v[2], &v[4])
+                ));
             }
             if !v[5].is_empty() {
                 s.push_str(&format!(" ({})", v[5]));
@@ -59,7 +62,10 @@ pub fn says(trial: &Trial, f: &Fields) -> String {
         Book::Prep => {
             let mut s = format!("{} {} {} #{}", v[0], v[1], v[2], v[3]);
             if !v[4].is_empty() {
-                s.push_str(&format!(", {}", amount_with_unit(trial, "given", &v[2], &v[4])));
+                s.push_str(&format!(
+                    ", {}",
+                    amount_with_unit(trial, "given", &v[2], &v[4])
+                ));
             }
             if !v[5].is_empty() {
                 s.push_str(&format!(", lot {}", v[5]));
@@ -100,7 +106,10 @@ fn target(app: &App, user: &Signed, id: i64) -> Result<Target, Failure> {
     let Some(entry) = books::entry(&mut db, id)? else {
         return Err(Failure::NotFound(format!("there is no entry {id}")));
     };
-    if !matches!(entry.fields.book(), Book::Roster | Book::Record | Book::Prep) {
+    if !matches!(
+        entry.fields.book(),
+        Book::Roster | Book::Record | Book::Prep
+    ) {
         return Err(Failure::NotFound(format!(
             "entry {id} is not a roster, record or preparation entry"
         )));
@@ -207,7 +216,11 @@ fn correct_form(user: &Signed, t: &Target, typed: Option<&Form>, errors: &FieldE
 
 /// The input type of a field.
 fn kind(name: &str) -> &'static str {
-    if name.ends_with("date") { "date" } else { "text" }
+    if name.ends_with("date") {
+        "date"
+    } else {
+        "text"
+    }
 }
 
 async fn correct_page(
@@ -255,12 +268,19 @@ async fn correct_post(
     let changes = changes(&t, &form);
     let mut after = t.entry.fields.values.clone();
     for (n, v) in &changes {
-        if let Some(k) = form_fields(t.entry.fields.book()).iter().position(|x| x == n) {
+        if let Some(k) = form_fields(t.entry.fields.book())
+            .iter()
+            .position(|x| x == n)
+        {
             after[k].clone_from(v);
         }
     }
     user.require(books::whose(&t.trial, t.entry.fields.book(), &after))?;
-    let (trial, reason, by) = (t.trial.clone(), form.get("reason").to_string(), user.name.clone());
+    let (trial, reason, by) = (
+        t.trial.clone(),
+        form.get("reason").to_string(),
+        user.name.clone(),
+    );
     let done = blocking(move || {
         let mut db = app.db()?;
         books::correct(&mut db, &trial, id, &changes, &reason, &by)
@@ -315,7 +335,11 @@ async fn void_post(
 ) -> Result<Response, Failure> {
     let (u, a) = (user.clone(), app.clone());
     let t = blocking(move || target(&a, &u, id)).await?;
-    let (trial, reason, by) = (t.trial.clone(), form.get("reason").to_string(), user.name.clone());
+    let (trial, reason, by) = (
+        t.trial.clone(),
+        form.get("reason").to_string(),
+        user.name.clone(),
+    );
     let done = blocking(move || {
         let mut db = app.db()?;
         books::void(&mut db, &trial, id, &reason, &by)

@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use super::auth::Signed;
 use super::entries::{amount_with_unit, says};
-use super::page::{self, FieldErrors, Failure, Opts};
+use super::page::{self, Failure, FieldErrors, Opts};
 use super::{App, blocking, trials};
 use crate::cohort::Cohort;
 use crate::db::books::{self, Refused};
@@ -189,11 +189,15 @@ fn enrol_form(user: &Signed, v: &RosterView, typed: &Form, errors: &FieldErrors)
                 .map(|a| (a.id.clone(), format!("{}: {}", a.id, a.name))),
         )
         .collect();
-    let sites: Vec<(String, String)> = std::iter::once((String::new(), "(no site calendar)".into()))
-        .chain(v.sites.iter().map(|s| (s.clone(), s.clone())))
-        .collect();
+    let sites: Vec<(String, String)> =
+        std::iter::once((String::new(), "(no site calendar)".into()))
+            .chain(v.sites.iter().map(|s| (s.clone(), s.clone())))
+            .collect();
     let shown = ["patient", "arm", "weight_kg", "start_date", "site"];
-    let req = Opts { required: true, ..Default::default() };
+    let req = Opts {
+        required: true,
+        ..Default::default()
+    };
     html! {
         h2 id="enrol" { "Enrol a patient" }
         @if user.role.may(Role::Coordinator) {
@@ -313,18 +317,27 @@ struct PatientView {
 
 /// The patient's calendar, chart and entries.
 fn patient_view(app: &App, trial_id: &str, id: &str) -> Result<PatientView, Failure> {
-    let missing = || Failure::NotFound(format!("there is no patient {id} on the roster of {trial_id}"));
+    let missing = || {
+        Failure::NotFound(format!(
+            "there is no patient {id} on the roster of {trial_id}"
+        ))
+    };
     let inputs = trials::load(app, trial_id)?.ok_or_else(missing)?;
     let roster = &inputs.roster_file().roster;
-    let i = roster.entries.iter().position(|e| &*e.id == id).ok_or_else(missing)? as u32;
+    let i = roster
+        .entries
+        .iter()
+        .position(|e| &*e.id == id)
+        .ok_or_else(missing)? as u32;
     let cohort = Cohort::of(&inputs).map_err(|e| Failure::Internal(anyhow::anyhow!("{e}")))?;
     let trial = &inputs.trial;
     let (p, arm_index, events) = cohort.calendar(i);
     let arm = &trial.arms[arm_index];
     let rows = export::rows(trial, arm, &p, &events);
     let recorded = inputs.log.as_ref().map(|l| (events.as_slice(), l.as_of));
-    let (chart, _) = crate::chart::patient_charts(trial, arm, &p, cohort.site_calendar(i), recorded, CHART)
-        .map_err(|e| Failure::Internal(anyhow::anyhow!("{e}")))?;
+    let (chart, _) =
+        crate::chart::patient_charts(trial, arm, &p, cohort.site_calendar(i), recorded, CHART)
+            .map_err(|e| Failure::Internal(anyhow::anyhow!("{e}")))?;
     let mut db = app.db()?;
     let entries = books::history(&mut db, &trial.id, id)?;
     let superseded_by = entries
@@ -335,14 +348,20 @@ fn patient_view(app: &App, trial_id: &str, id: &str) -> Result<PatientView, Fail
         trial: trial.clone(),
         id: id.to_string(),
         arm: arm.id.clone(),
-        visits: arm.visits.iter().map(|v| (v.id.clone(), format!("{} (day {})", v.name, v.day))).collect(),
+        visits: arm
+            .visits
+            .iter()
+            .map(|v| (v.id.clone(), format!("{} (day {})", v.name, v.day)))
+            .collect(),
         summary: format!(
             "arm {} ({}), {} kg, day 1 {}{}",
             arm.id,
             arm.name,
             p.weight_kg,
             p.start,
-            p.site.as_ref().map_or(String::new(), |s| format!(", site {s}"))
+            p.site
+                .as_ref()
+                .map_or(String::new(), |s| format!(", site {s}"))
         ),
         state: state(&inputs, i),
         calendar: calendar_table(&rows),
@@ -395,9 +414,10 @@ fn may_change(user: &Signed, v: &PatientView, e: &Entry) -> bool {
 
 /// The patient's entries in effect, with links to correct and void each.
 fn entries_table(user: &Signed, v: &PatientView) -> Markup {
-    let in_effect = v.entries.iter().filter(|e| {
-        e.fields.action() != Action::Void && !v.superseded_by.contains_key(&e.id)
-    });
+    let in_effect = v
+        .entries
+        .iter()
+        .filter(|e| e.fields.action() != Action::Void && !v.superseded_by.contains_key(&e.id));
     html! {
         div.table-wrap {
             table.stack {
@@ -471,7 +491,15 @@ fn changed_table(v: &PatientView) -> Markup {
 }
 
 /// A labelled input of one of the page's several forms: its id names the form too.
-fn input(form: &str, label: &str, name: &str, kind: &str, value: &str, errors: &[String], o: Opts) -> Markup {
+fn input(
+    form: &str,
+    label: &str,
+    name: &str,
+    kind: &str,
+    value: &str,
+    errors: &[String],
+    o: Opts,
+) -> Markup {
     let id = format!("{form}-{name}");
     let err = format!("{id}-error");
     html! {
@@ -505,7 +533,10 @@ fn record_form(user: &Signed, v: &PatientView, record: &str, posted: Option<&Pos
         "withdrawn" => ("Withdrawn", &["date", "note"]),
         _ => ("Died", &["date", "note"]),
     };
-    let req = Opts { required: true, ..Default::default() };
+    let req = Opts {
+        required: true,
+        ..Default::default()
+    };
     html! {
         form method="post" action={ "/trials/" (v.trial.id) "/patients/" (v.id) "/record" } {
             (page::csrf_field(user))
@@ -585,7 +616,15 @@ async fn patient(
 
 /// The record row a form gives: [`crate::db::entry::RECORD_FIELDS`] in order.
 fn row_of(f: &Form) -> [String; 6] {
-    ["date", "record", "component", "occurrence", "amount", "note"].map(|n| f.get(n).trim().to_string())
+    [
+        "date",
+        "record",
+        "component",
+        "occurrence",
+        "amount",
+        "note",
+    ]
+    .map(|n| f.get(n).trim().to_string())
 }
 
 async fn record(
@@ -599,7 +638,13 @@ async fn record(
     let (a, t) = (app.clone(), trial_id.clone());
     let trial = blocking(move || trials::find(&a, &t)).await?.1;
     user.require(books::whose(&trial, Book::Record, &values))?;
-    let (a, tr, pid, vals, by) = (app.clone(), trial.clone(), id.clone(), values.clone(), user.name.clone());
+    let (a, tr, pid, vals, by) = (
+        app.clone(),
+        trial.clone(),
+        id.clone(),
+        values.clone(),
+        user.name.clone(),
+    );
     let done = blocking(move || {
         let mut db = a.db()?;
         books::add_record(&mut db, &tr, &pid, vals, &by)
@@ -607,7 +652,10 @@ async fn record(
     .await;
     match done {
         Ok((entry, _, warnings)) => {
-            let mut note = format!("entry {entry}: {} recorded", says(&trial, &record_fields(&trial, &id, &values)));
+            let mut note = format!(
+                "entry {entry}: {} recorded",
+                says(&trial, &record_fields(&trial, &id, &values))
+            );
             for w in warnings {
                 note.push_str(&format!("; warning: {w}"));
             }
@@ -616,7 +664,11 @@ async fn record(
         Err(Refused::Input(e)) => {
             let errors = FieldErrors::from_input(&e);
             let v = blocking(move || patient_view(&app, &trial_id, &id)).await?;
-            let posted = Posted { record: form.get("record"), form: &form, errors: &errors };
+            let posted = Posted {
+                record: form.get("record"),
+                form: &form,
+                errors: &errors,
+            };
             let body = patient_body(&user, &v, "", Some(&posted));
             let html = page::page(&format!("Patient {}", v.id), &user, Some(&v.trial.id), body);
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
