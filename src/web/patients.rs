@@ -84,10 +84,14 @@ fn state(inputs: &Inputs, i: u32) -> String {
     }
 }
 
-/// The first event still to come (planned or due) of a patient's calendar.
+/// The first dose or visit still to come (planned or due) of a patient's calendar (the
+/// background treatment, which is never recorded, left out).
 fn next_event(rows: &[Row]) -> String {
     rows.iter()
-        .find(|r| matches!(r.status, Status::Planned | Status::Due))
+        .find(|r| {
+            r.kind != crate::schedule::EventKind::Background
+                && matches!(r.status, Status::Planned | Status::Due)
+        })
         .map_or_else(String::new, |r| {
             let mut s = format!("{} {}", r.date, r.name);
             if r.is_dose() {
@@ -221,13 +225,14 @@ fn enrol_form(user: &Signed, v: &RosterView, typed: &Form, errors: &FieldErrors)
 fn roster_page(user: &Signed, v: &RosterView, typed: &Form, errors: &FieldErrors) -> Markup {
     html! {
         h1 { (v.trial.id) ": patients" }
+        (enrol_form(user, v, typed, errors))
+        h2 { "Roster" }
         @if v.lines.is_empty() {
             p { "No patient is enrolled in " (v.trial.id) " yet." }
         } @else {
             p.muted { (v.lines.len()) " patients on the roster in effect." }
             (roster_table(v))
         }
-        (enrol_form(user, v, typed, errors))
     }
 }
 
@@ -547,7 +552,7 @@ fn record_form(user: &Signed, v: &PatientView, record: &str, posted: Option<&Pos
                 div.inline-form {
                     (input(record, "Date", "date", "date", &typed("date"), errors.of("date"), req))
                     @match record {
-                        "weight" => (input(record, "Weight (kg)", "amount", "text", &typed("amount"), errors.of("amount"), Opts { hint: Some("in kg"), ..req })),
+                        "weight" => (input(record, "Weight (kg)", "amount", "text", &typed("amount"), errors.of("amount"), req)),
                         "given" => {
                             (visit_select(v, &typed("component"), errors.of("component")))
                             (input(record, "Occurrence", "occurrence", "number", &typed("occurrence"), errors.of("occurrence"), Opts { hint: Some("1 for the first"), ..req }))
