@@ -1708,7 +1708,14 @@ mod whose_tests {
     #[test]
     fn doses_are_the_pharmacists_and_the_rest_the_coordinators() {
         let trial = crate::scenario::load(Path::new("scenarios/nct01724398.toml")).unwrap();
-        let dose = trial.arms[0].components[0].id.clone();
+        let dose = trial
+            .arms
+            .iter()
+            .flat_map(|a| &a.components)
+            .next()
+            .unwrap()
+            .id
+            .clone();
         assert_eq!(
             whose(&trial, Book::Record, &row("given", &dose)),
             Role::Pharmacist
