@@ -2,7 +2,7 @@
 //! corrected (a new entry with its fields changed and a reason, that takes its place) or
 //! voided (a new entry that takes it out, with a reason), through `books::correct` and
 //! `books::void`; the old entry stays in the database and on the patient's page. Who may:
-//! the entry's owner by `books::whose` (the roster, weights, ends and visits the
+//! the entry's owner by `users::whose` (the roster, weights, ends and visits the
 //! coordinator's; doses and preparation steps the pharmacist's; an admin all).
 
 use axum::Router;
@@ -18,7 +18,7 @@ use super::auth::Signed;
 use super::page::{self, Failure, FieldErrors, Opts};
 use super::{App, blocking, trials};
 use crate::db::books::{self, Refused};
-use crate::db::{Book, Entry, Fields, entry::field_names};
+use crate::db::{Book, Entry, Fields, entry::field_names, users};
 use crate::model::Trial;
 
 pub fn routes() -> Router<App> {
@@ -115,7 +115,7 @@ fn target(app: &App, user: &Signed, id: i64) -> Result<Target, Failure> {
         )));
     }
     let (_, trial) = trials::find(app, &entry.fields.trial_id)?;
-    user.require(books::whose(
+    user.require(users::whose(
         &trial,
         entry.fields.book(),
         &entry.fields.values,
@@ -275,7 +275,7 @@ async fn correct_post(
             after[k].clone_from(v);
         }
     }
-    user.require(books::whose(&t.trial, t.entry.fields.book(), &after))?;
+    user.require(users::whose(&t.trial, t.entry.fields.book(), &after))?;
     let (trial, reason, by) = (
         t.trial.clone(),
         form.get("reason").to_string(),

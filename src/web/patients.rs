@@ -22,7 +22,7 @@ use super::page::{self, Failure, FieldErrors, Opts};
 use super::{App, blocking, trials};
 use crate::cohort::Cohort;
 use crate::db::books::{self, Refused};
-use crate::db::users::Role;
+use crate::db::users::{self, Role};
 use crate::db::{Action, Book, Entry};
 use crate::export::{self, Row};
 use crate::inputs::Inputs;
@@ -414,7 +414,7 @@ fn calendar_table(rows: &[Row]) -> Markup {
 /// Who may correct or void an entry (its owner's role), as words for a link's title.
 fn may_change(user: &Signed, v: &PatientView, e: &Entry) -> bool {
     user.role
-        .may(books::whose(&v.trial, e.fields.book(), &e.fields.values))
+        .may(users::whose(&v.trial, e.fields.book(), &e.fields.values))
 }
 
 /// The patient's entries in effect, with links to correct and void each.
@@ -642,7 +642,7 @@ async fn record(
     let values = row_of(&form);
     let (a, t) = (app.clone(), trial_id.clone());
     let trial = blocking(move || trials::find(&a, &t)).await?.1;
-    user.require(books::whose(&trial, Book::Record, &values))?;
+    user.require(users::whose(&trial, Book::Record, &values))?;
     let (a, tr, pid, vals, by) = (
         app.clone(),
         trial.clone(),
