@@ -34,3 +34,4 @@ mod run;
 mod warnings;
 mod web_auth;
 mod web_feeds;
+mod web_patients;

@@ -1505,3 +1505,157 @@ mod tests {
         );
     }
 }
+
+/// One roster patient typed in (`roster add`, a page's enrol form): `values` are
+/// [`ROSTER_FIELDS`] in order. Checked by the roster's reader with the roster already
+/// there, as a row of an imported roster is, each problem said of the flag it was typed
+/// in (`--weight-kg`, `--arm`, `--patient`, ...); a patient already on the roster (or
+/// taken off it) is refused: correct that entry instead. One write.
+pub fn add_roster(
+    db: &mut Db,
+    trial: &Trial,
+    patient_id: &str,
+    values: [String; 4],
+    by: &str,
+) -> Result<(i64, Head, Vec<String>), Refused> {
+    let label = db.label().to_string();
+    let patient_id = patient_id.trim().to_string();
+    let mut padded: [String; 6] = Default::default();
+    for (to, v) in padded.iter_mut().zip(values) {
+        *to = v.trim().to_string();
+    }
+    let mut added = 0;
+    let (warnings, head) = db
+        .write(by, |w| {
+            let existing = roster_rows(w.store()?, &trial.id)?;
+            if let Some(past) = existing.get(&patient_id) {
+                return Err(InputError::one(already_on_roster(&patient_id, past)).into());
+            }
+            added = w.append(Fields {
+                trial_id: trial.id.clone(),
+                book: Some(Book::Roster),
+                action: Some(Action::Add),
+                patient_id: patient_id.clone(),
+                values: padded,
+                source: "roster add".to_string(),
+                ..Fields::default()
+            })?;
+            check_after(w, &label, trial, &New::Flags(added)).map_err(|e| {
+                match e.downcast::<InputError>() {
+                    Ok(i) => patient_flag(i).into(),
+                    Err(e) => e,
+                }
+            })
+        })
+        .map_err(unwrap_input)?;
+    Ok((added, head, warnings))
+}
+
+/// A patient id typed for a new roster patient that the roster has had already.
+fn already_on_roster(id: &str, past: &RosterPast) -> Problem {
+    let message = match &past.now {
+        Some((entry, had)) => format!(
+            "patient {id} is already on the roster (entry {entry}: {}): a patient is enrolled once; correct that entry instead (dosesim record correct {entry} --reason \"...\")",
+            describe_roster(had)
+        ),
+        None => format!(
+            "patient {id} was taken off the roster (entry {}): a patient is not enrolled again; check the id, or enrol them under a new one",
+            past.last
+        ),
+    };
+    Problem::flag("--patient", message)
+}
+
+/// The reader's problems with the patient id said of `--patient`, the flag it is typed in.
+fn patient_flag(e: InputError) -> InputError {
+    let problems = e
+        .problems
+        .into_iter()
+        .map(|mut p| {
+            if p.file.is_none() && p.field.as_deref() == Some("--patient-id") {
+                p.field = Some("--patient".to_string());
+            }
+            p
+        })
+        .collect();
+    InputError {
+        problems,
+        unlisted: e.unlisted,
+    }
+}
+
+#[cfg(test)]
+mod add_roster_tests {
+    use super::*;
+    use crate::db::{Location, Open};
+
+    fn setup() -> (tempfile::TempDir, Db, Trial) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Db::open(&Location::Sqlite(dir.path().join("t.db")), Open::OrCreate).unwrap();
+        let trial = crate::scenario::load(Path::new("scenarios/nct01724398.toml")).unwrap();
+        let r = Path::new("scenarios/rosters/NCT01724398.csv");
+        import_roster(&mut db, &trial, r, std::fs::read(r).unwrap(), "coord").unwrap();
+        (dir, db, trial)
+    }
+
+    fn values(arm: &str, kg: &str, start: &str) -> [String; 4] {
+        [arm.into(), kg.into(), start.into(), String::new()]
+    }
+
+    /// A patient typed in joins the roster; typed again, they are refused, naming the
+    /// entry to correct; the roster exported shows them once.
+    #[test]
+    fn a_patient_added_joins_the_roster_once() {
+        let (_dir, mut db, trial) = setup();
+        let arm = trial.arms[0].id.clone();
+        let (id, _, _) = add_roster(
+            &mut db,
+            &trial,
+            " P4398-900 ",
+            values(&arm, "61.5", "2026-12-01"),
+            "coord",
+        )
+        .unwrap();
+        let out = String::from_utf8(export_roster(&mut db, &trial.id).unwrap()).unwrap();
+        assert!(
+            out.contains(&format!("P4398-900,{arm},61.5,2026-12-01")),
+            "{out}"
+        );
+        let again = add_roster(
+            &mut db,
+            &trial,
+            "P4398-900",
+            values(&arm, "70", "2026-12-01"),
+            "coord",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            again.contains("--patient") && again.contains(&format!("entry {id}")),
+            "{again}"
+        );
+    }
+
+    /// A bad weight and an unknown arm are each said of their flag, all at once, and
+    /// nothing is written.
+    #[test]
+    fn bad_fields_are_said_of_their_flags_and_nothing_is_written() {
+        let (_dir, mut db, trial) = setup();
+        let before = db.head().unwrap();
+        let e = add_roster(
+            &mut db,
+            &trial,
+            "P4398-901",
+            values("nosucharm", "heavy", "2026-12-01"),
+            "coord",
+        )
+        .unwrap_err();
+        let Refused::Input(e) = e else {
+            panic!("not bad input: {e}")
+        };
+        let fields: Vec<_> = e.problems.iter().filter_map(|p| p.field.clone()).collect();
+        assert!(fields.contains(&"--arm".to_string()), "{e}");
+        assert!(fields.contains(&"--weight-kg".to_string()), "{e}");
+        assert_eq!(db.head().unwrap(), before);
+    }
+}

@@ -362,3 +362,90 @@ mod tests {
         assert!(Role::Viewer.may(Role::Viewer));
     }
 }
+
+/// Whose part an entry with these fields is, in `dosesim serve`'s roles: the roster, a
+/// weight, a withdrawal, a death and a visit held or missed are the coordinator's; a dose
+/// given or missed and a preparation step are the pharmacist's; users are the admin's. A
+/// given or missed row naming no dose of the trial is the coordinator's (the record's
+/// reader then says what is wrong with it).
+pub fn whose(trial: &crate::model::Trial, book: super::Book, values: &[String; 6]) -> Role {
+    use super::Book;
+    use crate::recorded::RecordKind;
+    match book {
+        Book::Roster => Role::Coordinator,
+        Book::Prep => Role::Pharmacist,
+        Book::Record => match RecordKind::parse(values[1].trim()) {
+            Some(RecordKind::Given | RecordKind::Missed) if is_dose(trial, &values[2]) => {
+                Role::Pharmacist
+            }
+            _ => Role::Coordinator,
+        },
+        Book::User | Book::Database => Role::Admin,
+    }
+}
+
+/// Whether `component` names a dosed component of one of the trial's arms.
+fn is_dose(trial: &crate::model::Trial, component: &str) -> bool {
+    let c = component.trim();
+    trial
+        .arms
+        .iter()
+        .flat_map(|a| &a.components)
+        .any(|x| x.id.eq_ignore_ascii_case(c))
+}
+
+#[cfg(test)]
+mod whose_tests {
+    use super::*;
+    use crate::db::Book;
+    use std::path::Path;
+
+    fn row(record: &str, component: &str) -> [String; 6] {
+        let mut v: [String; 6] = Default::default();
+        v[1] = record.into();
+        v[2] = component.into();
+        v
+    }
+
+    /// A dose is the pharmacist's; a visit, a weight, an end and the roster the
+    /// coordinator's.
+    #[test]
+    fn doses_are_the_pharmacists_and_the_rest_the_coordinators() {
+        let trial = crate::scenario::load(Path::new("scenarios/nct01724398.toml")).unwrap();
+        let dose = trial
+            .arms
+            .iter()
+            .flat_map(|a| &a.components)
+            .next()
+            .unwrap()
+            .id
+            .clone();
+        assert_eq!(
+            whose(&trial, Book::Record, &row("given", &dose)),
+            Role::Pharmacist
+        );
+        assert_eq!(
+            whose(&trial, Book::Record, &row("missed", &dose)),
+            Role::Pharmacist
+        );
+        assert_eq!(
+            whose(&trial, Book::Record, &row("weight", "")),
+            Role::Coordinator
+        );
+        assert_eq!(
+            whose(&trial, Book::Record, &row("died", "")),
+            Role::Coordinator
+        );
+        assert_eq!(whose(&trial, Book::Roster, &row("", "")), Role::Coordinator);
+        assert_eq!(
+            whose(&trial, Book::Prep, &row("prepared", &dose)),
+            Role::Pharmacist
+        );
+        if let Some(v) = trial.arms.iter().flat_map(|a| &a.visits).next() {
+            assert_eq!(
+                whose(&trial, Book::Record, &row("given", &v.id)),
+                Role::Coordinator
+            );
+        }
+    }
+}

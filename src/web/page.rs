@@ -363,6 +363,13 @@ legend { font-weight: 600; padding: 0 .25rem; }
   main { max-width: none; padding: 0; }
   body { font-size: 11pt; }
 }
+main svg { max-width: 100%; height: auto; }
+@media (max-width: 600px) {
+  table.stack td:empty { display: none; }
+  table.stack td.num { text-align: left; }
+  .field { min-width: 0; }
+  .field input, .field select { width: 100%; }
+}
 "#;
 
 #[cfg(test)]
