@@ -129,6 +129,7 @@ fn capabilities(profile: &std::path::Path) -> serde_json::Map<String, serde_json
         "--disable-component-update".to_string(),
         "--disable-sync".to_string(),
         "--disable-dev-shm-usage".to_string(),
+        "--disable-breakpad".to_string(),
         "--hide-scrollbars".to_string(),
         "--force-device-scale-factor=1".to_string(),
         "--window-size=1280,2000".to_string(),
@@ -308,9 +309,13 @@ impl Browser {
         self.keys(&char::from(Key::Tab).to_string());
     }
 
-    /// Presses Enter: a form's field submits the form, a button or link is pressed.
+    /// Presses Enter to submit the form of the focused field (or to press the focused
+    /// button or link), and waits for the page that answers. (An Enter that opens no page:
+    /// `keys("\u{e007}")`.)
     pub fn enter(&self) {
-        self.keys(&char::from(Key::Enter).to_string());
+        self.to_new_page("press Enter", || {
+            self.keys(&char::from(Key::Enter).to_string())
+        });
     }
 
     /// What has the keyboard focus: its label's text when it has one, else its name, id or
@@ -326,7 +331,9 @@ impl Browser {
                 return self.run("read its label", l.text()).trim().to_string();
             }
         }
-        let name = self.run("read its name", el.attr("name")).unwrap_or_default();
+        let name = self
+            .run("read its name", el.attr("name"))
+            .unwrap_or_default();
         if !name.is_empty() {
             return name;
         }
@@ -348,18 +355,56 @@ impl Browser {
             t = xpath_literal(text)
         );
         let b = self.only(scope, &xpath, &format!("button {text:?}"));
-        self.run(&format!("press {text:?}"), b.click());
+        let what = format!("press {text:?}");
+        self.to_new_page(&what, || self.run(&what, b.click()));
     }
 
     /// Follows the link showing `text` (there must be one only on the page).
     pub fn click_link(&self, text: &str) {
         let xpath = format!("//a[normalize-space(.)={}]", xpath_literal(text));
         let a = self.only("body", &xpath, &format!("link {text:?}"));
-        self.run(&format!("follow {text:?}"), a.click());
+        let what = format!("follow {text:?}");
+        self.to_new_page(&what, || self.run(&what, a.click()));
     }
 
-    /// A screenshot of the page at `width` px (the window [`window_height`] tall), saved as
-    /// `target/web-screenshots/NAME-WIDTH.png`; its path.
+    /// Does `act`, which opens a new page (a form sent, a link followed), then waits until
+    /// that page has replaced this one and has loaded: WebDriver's click and keys return
+    /// before the browser has even asked for the next page. This page is marked (a property
+    /// of its window, which a new page does not have) and the wait ends when a loaded page
+    /// lacks the mark. Panics naming `what` when no new page came within [`PAGE_WAIT`].
+    fn to_new_page(&self, what: &str, act: impl FnOnce()) {
+        let c = self.client();
+        let mark = "window.dosesimOldPage = true;";
+        self.run("mark the page", c.execute(mark, vec![]));
+        act();
+        let probe = "return document.readyState === 'complete' && !window.dosesimOldPage;";
+        let waited = self.rt.block_on(async {
+            let deadline = tokio::time::Instant::now() + PAGE_WAIT;
+            let mut last = String::from("the old page stayed");
+            loop {
+                // An error while one page unloads and the next loads is part of the change.
+                match c.execute(probe, vec![]).await {
+                    Ok(serde_json::Value::Bool(true)) => return Ok(()),
+                    Ok(_) => {}
+                    Err(e) => last = e.to_string(),
+                }
+                if tokio::time::Instant::now() > deadline {
+                    return Err(last);
+                }
+                tokio::time::sleep(POLL).await;
+            }
+        });
+        if let Err(why) = waited {
+            panic!(
+                "browser: {what}: no new page within {} s ({why}; now at {})",
+                PAGE_WAIT.as_secs(),
+                self.path()
+            );
+        }
+    }
+
+    /// A screenshot of the page at `width` px (the window [`window_height`] tall, or taller
+    /// to show a long page whole), saved as `target/web-screenshots/NAME-WIDTH.png`; its path.
     pub fn screenshot(&self, name: &str, width: u32) -> PathBuf {
         let c = self.client();
         let height = window_height(width);
@@ -367,6 +412,7 @@ impl Browser {
             &format!("size the window {width}x{height}"),
             c.set_window_size(width, height),
         );
+        self.grow_to_the_page(width, height);
         let png = self.run("take a screenshot", c.screenshot());
         assert_eq!(
             png_width(&png),
@@ -380,6 +426,41 @@ impl Browser {
         path
     }
 }
+
+impl Browser {
+    /// Makes the window tall enough to show the whole page (up to [`TALLEST`] px), so a
+    /// long page is seen to its end; the window is `height` tall when the page fits.
+    fn grow_to_the_page(&self, width: u32, height: u32) {
+        let c = self.client();
+        let measure = "return [document.documentElement.scrollHeight, window.innerHeight];";
+        let sizes = self.run("measure the page", c.execute(measure, vec![]));
+        let px = |k: usize| {
+            sizes
+                .get(k)
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0) as u32
+        };
+        let (page, inner) = (px(0), px(1));
+        if page > inner && inner > 0 {
+            let frame = height.saturating_sub(inner);
+            let tall = (page + frame).min(TALLEST);
+            self.run(
+                &format!("size the window {width}x{tall}"),
+                c.set_window_size(width, tall),
+            );
+        }
+    }
+}
+
+/// How long [`Browser`] waits for a page to replace the one shown, at most (a limit for a
+/// browser that hangs, not a time the test measures).
+pub const PAGE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How often it looks.
+const POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The tallest window a screenshot takes, in px.
+pub const TALLEST: u32 = 12_000;
 
 impl Drop for Browser {
     fn drop(&mut self) {
