@@ -35,3 +35,4 @@ mod warnings;
 mod web_auth;
 mod web_feeds;
 mod web_patients;
+mod web_browser;

@@ -8,6 +8,7 @@ pub mod browser;
 pub mod mutate;
 pub mod postgres;
 pub mod web;
+pub mod webdriver;
 
 use std::path::{Path, PathBuf};
 
