@@ -130,7 +130,7 @@ fn client(c: usize, base: &str, tx: &mpsc::Sender<Duration>) {
             &mut cookies,
             &[
                 ("csrf", &token),
-                ("patient_id", &id),
+                ("patient", &id),
                 ("arm", "msc"),
                 ("weight_kg", "61.5"),
                 ("start_date", "2026-11-02"),
