@@ -33,3 +33,4 @@ mod report;
 mod run;
 mod warnings;
 mod web_auth;
+mod web_day;

@@ -33,11 +33,11 @@
 //! naming its entry.
 
 pub mod books;
+pub mod doses;
 pub mod entry;
 mod postgres;
 pub mod schema;
 mod sqlite;
-pub mod doses;
 pub mod users;
 
 use std::path::{Path, PathBuf};
