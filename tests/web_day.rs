@@ -73,6 +73,10 @@ fn whole_flow(site: &Site) {
     let mut p2 = site.client("pharm2");
     let page = p1.get(&day());
     assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains("name=\"date\" type=\"date\" value=\"2026-11-23\"")
+    );
     assert!(page.body.contains(PATIENT) && page.body.contains("To prepare"));
     assert!(
         page.body.contains("7560000"),
@@ -161,7 +165,12 @@ fn a_wrong_signature_password_or_lot_records_nothing() {
     let before = site.cli(&["record", "verify"]);
     let r = check(&mut p2, LOT, "not-my-password");
     assert_eq!(r.status, 422);
-    assert!(r.body.contains("password is not right"), "{}", r.body);
+    assert!(
+        r.body
+            .contains("the password is not right: nothing was signed"),
+        "{}",
+        r.body
+    );
     assert!(
         r.body.contains("aria-invalid=\"true\"") && r.body.contains("-password-error"),
         "the problem is beside the password field"

@@ -499,6 +499,9 @@ pub fn unsafe_dose(
     Ok(problems)
 }
 
+/// A dose given in the record: (entry, date, occurrence as typed).
+type GivenRow = (i64, NaiveDate, String);
+
 /// The patient's arm (the roster entry in effect) and their `component` doses given in
 /// the record in effect: (entry, date, occurrence).
 fn patient_doses(
@@ -506,7 +509,7 @@ fn patient_doses(
     trial_id: &str,
     patient: &str,
     component: &str,
-) -> Result<(String, Vec<(i64, NaiveDate, String)>)> {
+) -> Result<(String, Vec<GivenRow>)> {
     let filter = Filter {
         trial: Some(trial_id.to_string()),
         patient: Some(patient.to_string()),
@@ -595,5 +598,85 @@ fn refused(e: anyhow::Error) -> Refused {
     match e.downcast::<InputError>() {
         Ok(i) => Refused::Input(i),
         Err(e) => Refused::Db(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{Location, Open};
+    use std::path::Path;
+
+    fn setup() -> (tempfile::TempDir, Db, Trial) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Db::open(&Location::Sqlite(dir.path().join("t.db")), Open::OrCreate).unwrap();
+        let trial = crate::scenario::load(Path::new("scenarios/nct01724398.toml")).unwrap();
+        let r = Path::new("scenarios/rosters/NCT01724398.csv");
+        books::import_roster(&mut db, &trial, r, std::fs::read(r).unwrap(), "t").unwrap();
+        let l = Path::new("scenarios/logs/NCT01724398.csv");
+        books::import_record(&mut db, &trial, l, std::fs::read(l).unwrap(), "t").unwrap();
+        (dir, db, trial)
+    }
+
+    fn given(date: &str, occurrence: &str) -> [String; 6] {
+        [date, "given", "uc_msc", occurrence, "", ""].map(str::to_string)
+    }
+
+    /// P4398-024's uc_msc 2 was given on 2026-11-20 (a 5-day minimum gap): the same day
+    /// and 3 days after are refused, 7 days after is not, and the same occurrence again
+    /// is left to the reader ("recorded twice").
+    #[test]
+    fn a_second_dose_on_one_day_or_inside_the_gap_is_unsafe() {
+        let (_dir, mut db, trial) = setup();
+        let mut unsafe_of = |v: [String; 6]| {
+            db.read(|s| unsafe_dose(s, &trial, "P4398-024", &v))
+                .unwrap()
+                .into_iter()
+                .map(|p| p.message)
+                .collect::<Vec<_>>()
+        };
+        let same = unsafe_of(given("2026-11-20", "3"));
+        assert!(same[0].contains("on one day"), "{same:?}");
+        let inside = unsafe_of(given("2026-11-23", "3"));
+        assert!(inside[0].contains("3 days after"), "{inside:?}");
+        assert!(unsafe_of(given("2026-11-27", "3")).is_empty());
+        assert!(unsafe_of(given("2026-11-20", "2")).is_empty());
+        let mut missed = given("2026-11-20", "3");
+        missed[1] = "missed".into();
+        assert!(unsafe_of(missed).is_empty());
+    }
+
+    /// The steps in effect: a void takes a preparation out, so the dose is to prepare
+    /// again.
+    #[test]
+    fn a_voided_preparation_is_not_in_effect() {
+        let (_dir, mut db, _trial) = setup();
+        let dose = DoseRef {
+            patient: "P4398-026".into(),
+            component: "uc_msc".into(),
+            occurrence: 1,
+        };
+        let values = ["2026-11-23", PREPARED, "uc_msc", "1", "7560000", "L1"].map(str::to_string);
+        let (id, _) = db
+            .write("pharm1", |w| {
+                w.append(prep_fields("NCT01724398", &dose, values, PREPARED_SOURCE))
+            })
+            .unwrap();
+        let p = steps(&mut db, "NCT01724398").unwrap();
+        assert_eq!(p[&dose].prepared.as_ref().unwrap().lot, "L1");
+        db.write("pharm1", |w| {
+            w.append(Fields {
+                action: Some(Action::Void),
+                supersedes: Some(id),
+                reason: "wrong bag".into(),
+                ..prep_fields("NCT01724398", &dose, Default::default(), "test")
+            })
+        })
+        .unwrap();
+        assert!(!steps(&mut db, "NCT01724398").unwrap().contains_key(&dose));
+        assert_eq!(
+            time_words("2026-12-05T10:40:12.123456Z"),
+            "2026-12-05 10:40 UTC"
+        );
     }
 }

@@ -66,7 +66,7 @@ impl Scope {
         let first = match q.date.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
             None => today,
             Some(d) => crate::timing::parse_date(d).unwrap_or_else(|e| {
-                errors.add("pick_date", format!("'{d}' is not a date: {e}"));
+                errors.add("date", format!("'{d}' is not a date: {e}"));
                 today
             }),
         };
@@ -186,8 +186,8 @@ fn pickers(trial: &str, scope: &Scope, errors: &FieldErrors) -> Markup {
     html! {
         h1 { "Preparation sheet" }
         form.inline-form.no-print method="get" action={ "/trials/" (trial) "/day" } {
-            (page::field_with("Date", "pick_date", "date", &scope.first.to_string(),
-                errors.of("pick_date"), page::Opts { required: true, ..page::Opts::default() }))
+            (page::field_with("Date", "date", "date", &scope.first.to_string(),
+                errors.of("date"), page::Opts { required: true, ..page::Opts::default() }))
             (page::field("Site (empty: every site)", "site", "text",
                 scope.site.as_deref().unwrap_or(""), errors.of("site")))
             (page::select("Days", "days", &days, &scope.days.to_string(), &[]))
@@ -671,6 +671,11 @@ async fn record_step(
         && let Err(m) = super::auth::check_password(&app, &user.name, &f.password, None).await
     {
         let mut errors = FieldErrors::default();
+        let m = if m.contains("not right") {
+            "the password is not right: nothing was signed".to_string()
+        } else {
+            m
+        };
         errors.add("password", m);
         return refused_page(&app, &trial, &user, &scope, &step, f, errors).await;
     }
