@@ -36,6 +36,7 @@ pub mod books;
 pub mod doses;
 pub mod entry;
 mod postgres;
+pub mod safety;
 pub mod schema;
 mod sqlite;
 pub mod users;
