@@ -36,3 +36,4 @@ mod web_auth;
 mod web_feeds;
 mod web_patients;
 mod web_browser;
+mod web_day;

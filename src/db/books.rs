@@ -1049,6 +1049,10 @@ pub fn add_record(
     let mut added = 0;
     let (warnings, head) = db
         .write(by, |w| {
+            // The record rules the reader does not hold (a second dose of a component
+            // on one day, one inside its minimum gap), as the day's page refuses them.
+            let unsafe_dose = super::safety::unsafe_dose(w.store()?, trial, patient_id, &values)?;
+            InputError::check(unsafe_dose)?;
             added = w.append(Fields {
                 trial_id: trial.id.clone(),
                 book: Some(Book::Record),

@@ -37,6 +37,7 @@ pub mod doses;
 pub mod entry;
 pub mod feed_key;
 mod postgres;
+pub mod safety;
 pub mod schema;
 mod sqlite;
 pub mod users;
