@@ -54,6 +54,10 @@ pub const ENV: &str = "DOSESIM_DB";
 /// The database's file name when neither `--db` nor [`ENV`] names one: beside scenarios/.
 pub const DEFAULT_FILE: &str = "dosesim.db";
 
+/// The turn of this process's SQLite writers ([`Db::write`]); other processes wait in
+/// SQLite's busy handler.
+static SQLITE_WRITERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// How many entries a write sends to the database at a time.
 const BATCH: usize = 4096;
 
@@ -311,6 +315,15 @@ impl Db {
         Ok(())
     }
 
+    /// Whether the connection was lost (a PostgreSQL server restarted): it is of no more
+    /// use.
+    pub fn is_closed(&self) -> bool {
+        match &self.conn {
+            Conn::Sqlite(_) => false,
+            Conn::Postgres(c) => c.is_closed(),
+        }
+    }
+
     /// How messages name the database.
     pub fn label(&self) -> &str {
         &self.label
@@ -389,6 +402,10 @@ impl Db {
         let label = self.label.clone();
         let out = match &mut self.conn {
             Conn::Sqlite(c) => {
+                // Writers of this process take turns here rather than in SQLite's busy
+                // handler, which sleeps and retries: under many writers at once (the web
+                // server's) a write then waits its turn instead of sleeping past it.
+                let _turn = SQLITE_WRITERS.lock().unwrap_or_else(|e| e.into_inner());
                 let mut tx = c
                     .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                     .map_err(|e| sqlite::explain(e, &label))?;

@@ -290,7 +290,7 @@ pub async fn csrf_guard(State(app): State<App>, req: Request, next: Next) -> Res
 async fn still_in_effect(app: &App, user: &Signed, token: &str) -> Result<(), Failure> {
     let (app2, name) = (app.clone(), user.name.clone());
     let now = blocking(move || -> anyhow::Result<Option<users::User>> {
-        users::find(&mut app2.db()?, &name)
+        users::find(&mut *app2.db()?, &name)
     })
     .await?;
     if now.is_some_and(|u| u.entry == user.entry) {

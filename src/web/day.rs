@@ -156,7 +156,7 @@ async fn render_day(
             let body = html! { p { "The trial has no patient in the database yet." } };
             return Ok((t.id, body));
         };
-        let steps = doses::steps(&mut app2.db()?, &inputs.trial.id)?;
+        let steps = doses::steps(&mut *app2.db()?, &inputs.trial.id)?;
         let view = View {
             inputs: &inputs,
             scope: &scope2,

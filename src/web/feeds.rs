@@ -49,7 +49,7 @@ async fn feed(app: App, token: String, kind: Kind, file: String) -> Response {
         let Some(id) = file.strip_suffix(".ics") else {
             return Ok(None);
         };
-        let Some(key) = feed_key::existing(&mut app.db()?)? else {
+        let Some(key) = feed_key::existing(&mut *app.db()?)? else {
             return Ok(None);
         };
         match trial_of(&app, &key, &token, kind, id)? {
@@ -122,7 +122,7 @@ struct Feeds {
 
 /// The trial's feeds, its key made (entered by `by`) on first use.
 fn feeds_of(app: &App, trial: &str, by: &str) -> Result<Feeds, Failure> {
-    let key = feed_key::key(&mut app.db()?, by)?;
+    let key = feed_key::key(&mut *app.db()?, by)?;
     let (_, t) = trials::find(app, trial)?;
     let (sites, patients) = match trials::load(app, trial)? {
         Some(inputs) => {
@@ -292,7 +292,7 @@ async fn new_key(
         let page = page::page("Calendar feeds", &user, Some(&feeds.trial), body);
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     }
-    blocking(move || feed_key::renew(&mut app.db()?, &by, &reason)).await?;
+    blocking(move || feed_key::renew(&mut *app.db()?, &by, &reason)).await?;
     let to = format!("/trials/{}/feeds?done=new-key", page::url_encode(&trial));
     Ok(Redirect::to(&to).into_response())
 }

@@ -56,6 +56,44 @@ pub struct App(Arc<Inner>);
 pub struct Inner {
     pub config: Config,
     pub sessions: auth::Sessions,
+    /// Connections to the database, kept open between requests (a PostgreSQL connection
+    /// costs a handshake and a schema check to open).
+    idle: std::sync::Mutex<Vec<Db>>,
+}
+
+/// The most connections kept open while idle.
+const IDLE_CONNECTIONS: usize = 16;
+
+/// A connection lent to one request, given back when the request is done with it.
+pub struct Lent<'a> {
+    db: Option<Db>,
+    app: &'a Inner,
+}
+
+impl std::ops::Deref for Lent<'_> {
+    type Target = Db;
+    fn deref(&self) -> &Db {
+        self.db.as_ref().expect("lent until dropped")
+    }
+}
+
+impl std::ops::DerefMut for Lent<'_> {
+    fn deref_mut(&mut self) -> &mut Db {
+        self.db.as_mut().expect("lent until dropped")
+    }
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        if let Some(db) = self.db.take()
+            && !db.is_closed()
+        {
+            let mut idle = self.app.idle.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() < IDLE_CONNECTIONS {
+                idle.push(db);
+            }
+        }
+    }
 }
 
 impl std::ops::Deref for App {
@@ -69,13 +107,26 @@ impl App {
     pub fn new(config: Config) -> App {
         let idle = std::time::Duration::from_secs(config.idle_minutes * 60);
         let sessions = auth::Sessions::new(idle, config.https);
-        App(Arc::new(Inner { config, sessions }))
+        App(Arc::new(Inner {
+            config,
+            sessions,
+            idle: std::sync::Mutex::new(Vec::new()),
+        }))
     }
 
-    /// The database, opened for one request (it must be there: `dosesim serve` makes it
-    /// at start).
-    pub fn db(&self) -> Result<Db> {
-        Db::open(&self.config.db, Open::Existing)
+    /// A connection to the database for one request: one kept open since an earlier
+    /// request, or a new one (the database must be there: `dosesim serve` makes it at
+    /// start).
+    pub fn db(&self) -> Result<Lent<'_>> {
+        let kept = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let db = match kept {
+            Some(db) => db,
+            None => Db::open(&self.config.db, Open::Existing)?,
+        };
+        Ok(Lent {
+            db: Some(db),
+            app: &self.0,
+        })
     }
 }
 
