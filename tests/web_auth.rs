@@ -77,6 +77,39 @@ fn a_form_without_the_right_csrf_token_is_refused() {
 }
 
 #[test]
+fn a_form_posted_after_the_session_ended_says_nothing_was_recorded() {
+    let site = Site::new();
+    let mut c = site.client("admin");
+    let token = c.get("/").csrf().unwrap();
+    c.post_raw("/logout", &[("csrf", &token)]);
+    let r = c.post_raw("/logout", &[("csrf", &token)]);
+    assert_eq!(r.status, 401);
+    assert!(r.body.contains("Nothing was recorded"), "{}", r.body);
+    assert!(r.body.contains("href=\"/login\""), "{}", r.body);
+}
+
+#[test]
+fn sign_in_goes_on_only_to_a_page_of_this_server() {
+    let site = Site::new();
+    for next in ["/\\evil.example", "//evil.example", "https://evil.example"] {
+        let mut c = Client::new(&site.url);
+        let page = c.get("/login");
+        let token = page.csrf().unwrap();
+        let r = c.post_raw(
+            "/login",
+            &[
+                ("csrf", &token),
+                ("name", "viewer"),
+                ("password", PASSWORD),
+                ("next", next),
+            ],
+        );
+        assert_eq!(r.status, 303);
+        assert_eq!(r.location(), Some("/"), "{next}");
+    }
+}
+
+#[test]
 fn user_add_refuses_a_short_password_and_a_taken_name() {
     let site = Site::new();
     let short = site.path().join("short.txt");

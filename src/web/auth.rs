@@ -37,6 +37,9 @@ pub const MAX_SESSION: Duration = Duration::from_secs(12 * 3600);
 /// Failed sign-ins (or signatures) for one user name, or from one address, allowed before
 /// each further try must wait: 2 s after the next failure, then 4, 8, ... up to 5 minutes.
 pub const FREE_FAILURES: u32 = 3;
+/// Failed sign-ins from one address (of any user names) before each further try from it
+/// must wait: a ward's computers may reach the server through one proxy.
+pub const FREE_FAILURES_PER_ADDRESS: u32 = 30;
 /// The longest wait after failed sign-ins.
 const MAX_WAIT: Duration = Duration::from_secs(300);
 /// The largest form a POST may carry.
@@ -61,11 +64,19 @@ impl Signed {
         if self.role.may(needed) {
             Ok(())
         } else {
+            let who = |r: Role| match r {
+                Role::Admin => "an admin".to_string(),
+                r => format!("a {}", r.as_str()),
+            };
+            let may = if needed == Role::Admin {
+                "only an admin may do this".to_string()
+            } else {
+                format!("only {} (or an admin) may do this", who(needed))
+            };
             Err(Failure::Forbidden(format!(
-                "{} is signed in as a {}: only a {} (or an admin) may do this",
+                "{} is signed in as {}: {may}",
                 self.name,
-                self.role.as_str(),
-                needed.as_str()
+                who(self.role)
             )))
         }
     }
@@ -149,14 +160,22 @@ impl Sessions {
             .remove(token);
     }
 
-    /// How long `keys` (a user name, an address) must still wait before another try.
+    /// How long `keys` (a user name, an address) must still wait before another try. An
+    /// address (`addr:...`, which a whole ward behind one proxy may share) is allowed
+    /// [`FREE_FAILURES_PER_ADDRESS`] failures before it waits; a user name
+    /// [`FREE_FAILURES`].
     fn wait(&self, keys: &[String]) -> Option<Duration> {
         let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         keys.iter()
-            .filter_map(|k| failures.get(k))
-            .filter_map(|f| {
-                let wait = penalty(f.count)?;
+            .filter_map(|k| failures.get(k).map(|f| (k, f)))
+            .filter_map(|(k, f)| {
+                let free = if k.starts_with("addr:") {
+                    FREE_FAILURES_PER_ADDRESS
+                } else {
+                    FREE_FAILURES
+                };
+                let wait = penalty(f.count, free)?;
                 let until = f.last + wait;
                 (until > now).then(|| until - now)
             })
@@ -188,9 +207,9 @@ fn expired(s: &Session, idle: Duration, now: Instant) -> bool {
     now.duration_since(s.seen) > idle || now.duration_since(s.began) > MAX_SESSION
 }
 
-/// The wait after `count` failures: none for the first [`FREE_FAILURES`], then doubling.
-fn penalty(count: u32) -> Option<Duration> {
-    let over = count.checked_sub(FREE_FAILURES)?;
+/// The wait after `count` failures: none for the first `free`, then doubling.
+fn penalty(count: u32, free: u32) -> Option<Duration> {
+    let over = count.checked_sub(free)?;
     if over == 0 {
         return None;
     }
@@ -268,6 +287,9 @@ pub async fn csrf_guard(State(app): State<App>, req: Request, next: Next) -> Res
     } else {
         user.as_ref().map(|u| u.csrf.clone())
     };
+    if !login && user.is_none() {
+        return session_ended(&app);
+    }
     let given = form_value(&bytes, "csrf");
     let valid = matches!((&expected, &given), (Some(e), Some(g)) if constant_time_eq(e.as_bytes(), g.as_bytes()));
     if !valid {
@@ -283,6 +305,22 @@ pub async fn csrf_guard(State(app): State<App>, req: Request, next: Next) -> Res
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+/// A form posted after its session ended (idle too long, signed out, or the server
+/// restarted): nothing recorded, and the way back.
+fn session_ended(app: &App) -> Response {
+    let body = html! {
+        main.narrow {
+            h1 { "Your session has ended" }
+            p.error role="alert" {
+                "Nothing was recorded: the session ends after "
+                (app.config.idle_minutes) " minutes without use, at sign-out, and when the server restarts."
+            }
+            p { a href="/login" { "Sign in again" } ", open the page again and enter what you were recording." }
+        }
+    };
+    (StatusCode::UNAUTHORIZED, page::bare("Session ended", body)).into_response()
 }
 
 /// Refuses a form from a user changed (a new role or password) or disabled since they
@@ -362,6 +400,16 @@ pub async fn check_password(
     }
 }
 
+/// Whether `next` is a path of this server (`/...`), which a sign-in may send the user on
+/// to: not `//host` nor `/\host` (which browsers read as another site), nor anything with a
+/// control character.
+fn is_local_path(next: &str) -> bool {
+    next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control)
+}
+
 /// An argon2id hash no password matches, checked for an unknown user name.
 const UNKNOWN_USER_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$5Ckl0hH1sgiqUe3O3WHfW6mGFS+mC3Zl3cn1QHIc0Ac";
 
@@ -439,7 +487,7 @@ async fn login(
                 entry: u.entry,
                 csrf: random_token(),
             });
-            let to = if f.next.starts_with('/') && !f.next.starts_with("//") {
+            let to = if is_local_path(&f.next) {
                 f.next.as_str()
             } else {
                 "/"
@@ -484,11 +532,12 @@ mod tests {
 
     #[test]
     fn the_wait_doubles_after_the_free_failures_up_to_five_minutes() {
-        assert_eq!(penalty(0), None);
-        assert_eq!(penalty(FREE_FAILURES), None);
-        assert_eq!(penalty(FREE_FAILURES + 1), Some(Duration::from_secs(2)));
-        assert_eq!(penalty(FREE_FAILURES + 2), Some(Duration::from_secs(4)));
-        assert_eq!(penalty(FREE_FAILURES + 30), Some(MAX_WAIT));
+        let f = FREE_FAILURES;
+        assert_eq!(penalty(0, f), None);
+        assert_eq!(penalty(f, f), None);
+        assert_eq!(penalty(f + 1, f), Some(Duration::from_secs(2)));
+        assert_eq!(penalty(f + 2, f), Some(Duration::from_secs(4)));
+        assert_eq!(penalty(f + 30, f), Some(MAX_WAIT));
     }
 
     #[test]
@@ -503,6 +552,32 @@ mod tests {
         assert!(s.wait(&keys).is_some());
         s.succeeded(&keys);
         assert_eq!(s.wait(&keys), None);
+    }
+
+    #[test]
+    fn one_address_may_fail_for_many_names_before_it_waits() {
+        let s = Sessions::new(Duration::from_secs(60), false);
+        let addr = "addr:10.0.0.9".to_string();
+        for k in 0..FREE_FAILURES_PER_ADDRESS {
+            s.failed(&[format!("user:typo{k}"), addr.clone()]);
+        }
+        assert_eq!(s.wait(&["user:pharm2".to_string(), addr.clone()]), None);
+        s.failed(&[addr.clone()]);
+        assert!(s.wait(&[addr]).is_some());
+    }
+
+    #[test]
+    fn only_a_path_of_this_server_is_followed_after_sign_in() {
+        assert!(is_local_path("/trials/NCT01724398/day?date=2026-11-23"));
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "",
+            "/\tx",
+        ] {
+            assert!(!is_local_path(bad), "{bad:?}");
+        }
     }
 
     #[test]
