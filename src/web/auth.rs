@@ -562,7 +562,7 @@ mod tests {
             s.failed(&[format!("user:typo{k}"), addr.clone()]);
         }
         assert_eq!(s.wait(&["user:pharm2".to_string(), addr.clone()]), None);
-        s.failed(&[addr.clone()]);
+        s.failed(std::slice::from_ref(&addr));
         assert!(s.wait(&[addr]).is_some());
     }
 
