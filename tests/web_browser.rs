@@ -108,7 +108,7 @@ fn a_dose_is_prepared_checked_and_given(b: &Browser) {
 
     sign_in(b, "pharm1");
     b.goto(&day_page());
-    b.fill_in(DOSE_ROW, "Time given (HH:MM)", "10:40AM");
+    b.fill_in(DOSE_ROW, "Time given (HH:MM, 24-hour)", "10:40");
     b.click_button_in(DOSE_ROW, "Record given");
     let text = b.text();
     assert!(text.contains("recorded as given"), "{text}");

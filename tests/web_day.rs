@@ -199,7 +199,7 @@ fn a_dose_is_not_given_before_it_is_checked_nor_given_twice() {
     assert_eq!(give(&mut p1).status, 303);
     let r = give(&mut p2);
     assert_eq!(r.status, 422);
-    assert!(r.body.contains("recorded twice"), "{}", r.body);
+    assert!(r.body.contains("already recorded as given"), "{}", r.body);
     let given = listed(&site)
         .lines()
         .filter(|l| l.contains(DATE) && l.contains("uc_msc"))
@@ -265,6 +265,229 @@ fn a_form_s_problems_are_beside_its_fields_with_what_was_typed() {
     );
     assert_eq!(r.status, 303);
     assert!(listed(&site).contains("patient febrile"));
+}
+
+/// The entry id of the first `/entries/N/{what}` link after `text` on `page`.
+fn entry_after(page: &str, text: &str, what: &str) -> String {
+    let at = page
+        .find(text)
+        .unwrap_or_else(|| panic!("no {text}: {page}"));
+    let link = format!("/{what}\"");
+    let end = at + page[at..].find(&link).expect("a link after it");
+    let start = page[..end].rfind("/entries/").unwrap() + "/entries/".len();
+    page[start..end].to_string()
+}
+
+/// Voids the dose's preparation from the patient's page, as `who`.
+fn void_preparation(site: &Site, who: &str) {
+    let mut c = site.client(who);
+    let patient = c.get(&format!("/trials/{TRIAL}/patients/{PATIENT}")).body;
+    let id = entry_after(&patient, "data-label=\"Record\">prepared<", "void");
+    let path = format!("/entries/{id}/void");
+    let r = c.post(&path, &path, &[("reason", "wrong bag")]);
+    assert_eq!(r.status, 303, "{}", r.body);
+}
+
+/// A check signs the preparation it was made for: once that preparation is voided, the
+/// dose prepared again (another lot, by the one who checked the first) is not checked,
+/// is not given, and is checked by the other pharmacist before it is.
+#[test]
+fn a_voided_preparation_takes_its_check_out_of_effect() {
+    let site = Site::new();
+    let mut p1 = site.client("pharm1");
+    let mut p2 = site.client("pharm2");
+    assert_eq!(prepare(&mut p1).status, 303);
+    assert_eq!(check(&mut p2, LOT, PASSWORD).status, 303);
+    void_preparation(&site, "pharm1");
+    let page = p1.get(&day());
+    assert!(page.body.contains("To prepare"), "{}", page.body);
+    let r = p2.post(&day(), &step("prepare"), &dose(&[("lot", "OTHER")]));
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = p1.follow(&r);
+    assert!(page.body.contains("Not checked yet"), "{}", page.body);
+    assert!(
+        !page.body.contains("(signed)"),
+        "the old check is out of effect"
+    );
+    let given = |c: &mut Client, lot: &str| {
+        c.post(
+            &day(),
+            &step("give"),
+            &dose(&[("amount", "7560000"), ("time", "10:40"), ("lot", lot)]),
+        )
+    };
+    for lot in ["OTHER", LOT] {
+        let r = given(&mut p1, lot);
+        assert_eq!(r.status, 422, "{lot}");
+        assert!(r.body.contains("prepared but not checked"), "{}", r.body);
+    }
+    let r = check(&mut p2, "OTHER", PASSWORD);
+    assert_eq!(r.status, 422, "the one who prepared it again");
+    assert!(r.body.contains("not the one who prepared it"), "{}", r.body);
+    assert!(!listed(&site).contains(DATE), "nothing given");
+    assert_eq!(check(&mut p1, "OTHER", PASSWORD).status, 303);
+    assert_eq!(given(&mut p1, LOT).status, 422, "not the lot prepared");
+    let r = given(&mut p1, "OTHER");
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(listed(&site).contains("lot OTHER"));
+}
+
+/// Prepared and checked, then voided and prepared again with the same lot by the same
+/// pharmacist: the first check does not sign the new preparation.
+#[test]
+fn a_dose_prepared_again_with_the_same_lot_is_checked_again() {
+    let site = Site::new();
+    let mut p1 = site.client("pharm1");
+    assert_eq!(prepare(&mut p1).status, 303);
+    assert_eq!(check(&mut site.client("pharm2"), LOT, PASSWORD).status, 303);
+    void_preparation(&site, "pharm2");
+    assert_eq!(prepare(&mut p1).status, 303);
+    let r = give(&mut p1);
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("prepared but not checked"), "{}", r.body);
+}
+
+/// An amount left empty (or a space) is refused beside the amount field; a dose given is
+/// stored with its amount, never as "the planned dose".
+#[test]
+fn a_dose_is_given_with_its_amount_stored() {
+    let site = Site::new();
+    let mut p1 = site.client("pharm1");
+    assert_eq!(prepare(&mut p1).status, 303);
+    assert_eq!(check(&mut site.client("pharm2"), LOT, PASSWORD).status, 303);
+    for amount in ["", " "] {
+        let r = p1.post(
+            &day(),
+            &step("give"),
+            &dose(&[("amount", amount), ("time", "10:40"), ("lot", LOT)]),
+        );
+        assert_eq!(r.status, 422, "'{amount}'");
+        assert!(
+            r.body.contains("give the amount given, in cells"),
+            "{}",
+            r.body
+        );
+        assert!(
+            r.body
+                .contains("id=\"dose-P4398_026-uc_msc-1-amount-error\"")
+        );
+        assert!(
+            r.body.contains("value=\"10:40\""),
+            "the time typed is kept after another field's error"
+        );
+    }
+    assert!(!listed(&site).contains(DATE), "nothing given");
+    let r = p1.post(
+        &day(),
+        &step("give"),
+        &dose(&[("amount", "7000000"), ("time", "9:05"), ("lot", LOT)]),
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let list = listed(&site);
+    let row = list
+        .lines()
+        .find(|l| l.contains(DATE) && l.contains("uc_msc"))
+        .unwrap_or_else(|| panic!("no row given on {DATE}: {list}"));
+    assert!(row.contains("7000000"), "the amount typed: {row}");
+    assert!(row.contains("given at 09:05"), "the time as HH:MM: {row}");
+}
+
+/// A dose prepared and checked before the roster weight was corrected is not given: the
+/// sheet's dose is now another; the day page says so beside the preparation.
+#[test]
+fn a_dose_prepared_before_the_prescription_changed_is_not_given() {
+    let site = Site::new();
+    let mut p1 = site.client("pharm1");
+    assert_eq!(prepare(&mut p1).status, 303);
+    assert_eq!(check(&mut site.client("pharm2"), LOT, PASSWORD).status, 303);
+    let mut coord = site.client("coord");
+    let patient = coord
+        .get(&format!("/trials/{TRIAL}/patients/{PATIENT}"))
+        .body;
+    let id = entry_after(&patient, "75.6 kg", "correct");
+    let path = format!("/entries/{id}/correct");
+    let r = coord.post(
+        &path,
+        &path,
+        &[
+            ("arm", "msc"),
+            ("weight_kg", "80"),
+            ("start_date", DATE),
+            ("site", "GZ-SYSU3"),
+            ("reason", "weight misread"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = p1.get(&day());
+    assert!(
+        page.body.contains("as <b>7560000 cells</b>")
+            && page
+                .body
+                .contains("The dose on the sheet is now 8000000 cells"),
+        "{}",
+        page.body
+    );
+    let r = give(&mut p1);
+    assert_eq!(r.status, 422);
+    assert!(
+        r.body.contains(
+            "the dose on the sheet is now 8000000 cells; it was prepared as 7560000 cells before the prescription changed"
+        ),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body
+            .contains("id=\"dose-P4398_026-uc_msc-1-amount-error\"")
+    );
+    assert!(!listed(&site).contains(DATE), "nothing given");
+    void_preparation(&site, "pharm1");
+    assert!(p1.get(&day()).body.contains("To prepare"));
+}
+
+/// A time not H:MM or HH:MM, a lot id too long or with a line break, a dose number too
+/// large: each refused beside its field, or named as typed.
+#[test]
+fn odd_times_lots_and_dose_numbers_are_refused_as_typed() {
+    let site = Site::new();
+    let mut p1 = site.client("pharm1");
+    let long = "L".repeat(65);
+    let r = p1.post(&day(), &step("prepare"), &dose(&[("lot", &long)]));
+    assert_eq!(r.status, 422);
+    assert!(
+        r.body.contains("at most 64 characters; this one has 65"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("id=\"dose-P4398_026-uc_msc-1-lot-error\""));
+    let r = p1.post(&day(), &step("prepare"), &dose(&[("lot", "L1\nL2")]));
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("printable characters only"), "{}", r.body);
+    assert_eq!(prepare(&mut p1).status, 303);
+    assert_eq!(check(&mut site.client("pharm2"), LOT, PASSWORD).status, 303);
+    for time in ["9:5", "24:00", "10.40", "10:40am", "1040"] {
+        let r = p1.post(
+            &day(),
+            &step("give"),
+            &dose(&[("amount", "7560000"), ("time", time), ("lot", LOT)]),
+        );
+        assert_eq!(r.status, 422, "{time}");
+        assert!(r.body.contains("is not a time of day"), "{}", r.body);
+        assert!(r.body.contains("id=\"dose-P4398_026-uc_msc-1-time-error\""));
+        assert!(r.body.contains("Time given (HH:MM, 24-hour)"));
+    }
+    let huge = "99999999999999999999";
+    let mut fields = dose(&[("lot", LOT)]);
+    fields[2] = ("occurrence", huge);
+    let r = p1.post(&day(), &step("prepare"), &fields);
+    assert_eq!(r.status, 422);
+    assert!(
+        r.body
+            .contains(&format!("Nothing was recorded for {PATIENT} uc_msc {huge}")),
+        "{}",
+        r.body
+    );
+    assert!(!listed(&site).contains(DATE), "nothing given");
 }
 
 /// The sheet's table of the print view is the one `dosesim prep --format html` prints

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use chrono::{NaiveDate, NaiveTime};
+use chrono::NaiveDate;
 use rustc_hash::FxHashSet;
 
 use super::books::{self, New, Refused};
@@ -79,7 +79,9 @@ pub struct Progress {
 }
 
 /// The trial's preparation steps in effect (a correction in the place of what it
-/// corrects, a void left out), by dose.
+/// corrects, a void left out), by dose. A check counts only for the preparation it
+/// signed ([`signs`]): voiding or correcting a preparation takes its check out of effect,
+/// and the dose is to check again.
 pub fn steps(db: &mut Db, trial_id: &str) -> Result<BTreeMap<DoseRef, Progress>> {
     db.read(|s| steps_in(s, trial_id))
 }
@@ -97,33 +99,66 @@ pub fn steps_in(s: &mut dyn Store, trial_id: &str) -> Result<BTreeMap<DoseRef, P
         }
         Ok(())
     })?;
-    let mut out: BTreeMap<DoseRef, Progress> = BTreeMap::new();
+    all.sort_by_key(|(id, _)| *id);
+    let mut prepared: BTreeMap<DoseRef, Step> = BTreeMap::new();
+    let mut checks: Vec<(DoseRef, Step)> = Vec::new();
     for (id, f) in all.into_iter().filter(|(id, _)| !superseded.contains(id)) {
-        let v = &f.values;
-        let Ok(occurrence) = v[3].parse() else {
+        let Some((dose, step)) = step_of(id, &f) else {
             continue;
         };
-        let dose = DoseRef {
-            patient: f.patient_id.clone(),
-            component: v[2].clone(),
-            occurrence,
-        };
-        let step = Step {
-            entry: id,
-            date: v[0].clone(),
-            amount: v[4].clone(),
-            lot: v[5].clone(),
-            by: f.entered_by.clone(),
-            at: f.entered_at.clone(),
-        };
-        let p = out.entry(dose).or_default();
-        match v[1].as_str() {
-            PREPARED => p.prepared = Some(step),
-            CHECKED => p.checked = Some(step),
+        match f.values[1].as_str() {
+            PREPARED => {
+                prepared.insert(dose, step);
+            }
+            CHECKED if f.source == SIGNED_SOURCE => checks.push((dose, step)),
             _ => {}
         }
     }
+    let mut out: BTreeMap<DoseRef, Progress> = BTreeMap::new();
+    for (dose, p) in prepared {
+        let checked = checks
+            .iter()
+            .rev()
+            .find(|(d, c)| *d == dose && signs(c, &p))
+            .map(|(_, c)| c.clone());
+        out.insert(
+            dose,
+            Progress {
+                prepared: Some(p),
+                checked,
+            },
+        );
+    }
     Ok(out)
+}
+
+/// The dose and step of a preparation entry (`None` when its occurrence is not one).
+fn step_of(id: i64, f: &Fields) -> Option<(DoseRef, Step)> {
+    let v = &f.values;
+    let dose = DoseRef {
+        patient: f.patient_id.clone(),
+        component: v.get(2)?.clone(),
+        occurrence: v.get(3)?.parse().ok()?,
+    };
+    let step = Step {
+        entry: id,
+        date: v[0].clone(),
+        amount: v.get(4)?.clone(),
+        lot: v.get(5)?.clone(),
+        by: f.entered_by.clone(),
+        at: f.entered_at.clone(),
+    };
+    Some((dose, step))
+}
+
+/// Whether `check` is the signature of the preparation `prepared`: entered after it, by
+/// another person, for the same date, amount and lot.
+pub fn signs(check: &Step, prepared: &Step) -> bool {
+    check.entry > prepared.entry
+        && check.by != prepared.by
+        && check.lot == prepared.lot
+        && check.amount == prepared.amount
+        && check.date == prepared.date
 }
 
 /// The dose's line on the preparation sheet for `date` (all sites), as `dosesim prep`
@@ -316,31 +351,47 @@ pub struct Given<'a> {
     pub note: &'a str,
 }
 
-/// Records the dose given, on `date`: refused unless it was prepared and checked (in
-/// effect) with the same lot; the record's `given` row (its note "given at 10:40, lot
-/// L", then any note typed) written in one write, checked by [`unsafe_dose`] and with the
-/// whole record as `record add` is. Gives the entry, the head and the record's warnings.
+/// Records the dose given, on `date`: refused unless the dose is on the preparation
+/// sheet for that date, its amount is given (a number, in the product's unit: stored as
+/// typed, never left to mean "the planned dose"), and it was prepared and checked (in
+/// effect, [`ready_to_give`]) from the lot given, as the sheet's dose now is. The
+/// record's `given` row (its note "given at 10:40, lot L", then any note typed) is
+/// written in one write, checked by [`unsafe_dose`] and with the whole record as `record
+/// add` is. Gives the entry, the head and the record's warnings.
 pub fn give(
     db: &mut Db,
-    trial: &Trial,
+    inputs: &Inputs,
     dose: &DoseRef,
     date: NaiveDate,
     g: &Given,
     by: &str,
 ) -> Result<(i64, Head, Vec<String>), Refused> {
+    let trial = &inputs.trial;
+    let found = on_sheet(inputs, dose, date);
+    let unit = found.as_ref().ok().map(|(_, p)| trial.products[*p].unit);
     let mut problems = lot_problems(g.lot);
-    if NaiveTime::parse_from_str(g.time.trim(), "%H:%M").is_err() {
+    let time = time_of_day(g.time);
+    if let Err(p) = &time {
+        problems.push(p.clone());
+    }
+    if g.amount.trim().is_empty() {
         problems.push(Problem::flag(
-            "--time",
+            "--amount",
             format!(
-                "'{}' is not a time of day: give the time it was given as HH:MM (10:40)",
-                g.time.trim()
+                "give the amount given, in {}: the dose prepared, or what was given if less",
+                unit.map_or("the product's unit", |u| u.as_str())
             ),
         ));
     }
     problems.extend(books::date_not_ahead(&date.to_string(), "--date"));
+    if let Err(e) = &found {
+        problems.extend(e.problems.iter().cloned());
+    }
     InputError::check(problems)?;
-    let mut note = format!("given at {}, lot {}", g.time.trim(), g.lot.trim());
+    let time = time.map_err(InputError::one)?;
+    let (line, product) = found?;
+    let lot = g.lot.trim();
+    let mut note = format!("given at {time}, lot {lot}");
     if !g.note.trim().is_empty() {
         note = format!("{note}; {}", g.note.trim());
     }
@@ -352,27 +403,93 @@ pub fn give(
         g.amount.trim().to_string(),
         note,
     ];
-    let lot = g.lot.trim();
+    let sheet = crate::format::Amount {
+        value: line.dose,
+        unit: trial.products[product].unit,
+    };
     record(db, trial, dose, values, by, |s| {
         let progress = steps_in(s, &trial.id)?.remove(dose).unwrap_or_default();
-        Ok(match (&progress.prepared, &progress.checked) {
-            (None, _) => not_prepared(dose).problems,
-            (Some(_), None) => vec![Problem::flag(
-                "--occurrence",
-                format!(
-                    "{} is prepared but not checked: a second person checks it (and signs) before it is given",
-                    dose.words()
-                ),
-            )],
-            (Some(p), Some(_)) if p.lot != lot => vec![Problem::flag(
-                "--lot",
-                format!(
-                    "the lot typed ({lot}) is not the lot prepared and checked ({}): give the dose from that bag, or record this one prepared and checked first",
-                    p.lot
-                ),
-            )],
-            _ => Vec::new(),
-        })
+        Ok(ready_to_give(dose, &progress, lot, sheet))
+    })
+}
+
+/// Why the dose is not to be given from `lot` now (none when it is): it is prepared and
+/// checked, the check signed by another person for that preparation, the lot given the
+/// lot prepared and checked, and the amount prepared the sheet's dose now (a
+/// prescription changed since, a weight corrected say, calls for a new preparation).
+pub fn ready_to_give(
+    dose: &DoseRef,
+    progress: &Progress,
+    lot: &str,
+    sheet: crate::format::Amount,
+) -> Vec<Problem> {
+    let (p, c) = match (&progress.prepared, &progress.checked) {
+        (None, _) => return not_prepared(dose).problems,
+        (Some(p), Some(c)) if signs(c, p) => (p, c),
+        (Some(_), _) => return vec![not_checked(dose)],
+    };
+    let mut problems = Vec::new();
+    if p.lot != lot || c.lot != lot {
+        problems.push(Problem::flag(
+            "--lot",
+            format!(
+                "the lot typed ({lot}) is not the lot prepared and checked ({}): give the dose from that bag, or record this one prepared and checked first",
+                p.lot
+            ),
+        ));
+    }
+    if !same_amount(&p.amount, sheet.value) {
+        let unit = sheet.unit.as_str();
+        problems.push(Problem::flag(
+            "--amount",
+            format!(
+                "the dose on the sheet is now {} {unit}; it was prepared as {} {unit} before the prescription changed: void the preparation and prepare again",
+                sheet.plain(),
+                p.amount
+            ),
+        ));
+    }
+    problems
+}
+
+/// Whether an amount prepared (as stored) is the sheet's dose `value`.
+pub fn same_amount(prepared: &str, value: f64) -> bool {
+    prepared
+        .trim()
+        .parse::<f64>()
+        .is_ok_and(|x| (x - value).abs() <= value.abs() * 1e-12)
+}
+
+fn not_checked(dose: &DoseRef) -> Problem {
+    Problem::flag(
+        "--occurrence",
+        format!(
+            "{} is prepared but not checked: a second person checks it (and signs) before it is given",
+            dose.words()
+        ),
+    )
+}
+
+/// A time of day typed as H:MM or HH:MM (0-23, 0-59), as HH:MM.
+pub fn time_of_day(text: &str) -> Result<String, Problem> {
+    let t = text.trim();
+    let parsed = t.split_once(':').and_then(|(h, m)| {
+        let digits = |s: &str, n: std::ops::RangeInclusive<usize>| {
+            n.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+        };
+        if !digits(h, 1..=2) || !digits(m, 2..=2) {
+            return None;
+        }
+        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+        (h < 24 && m < 60).then(|| format!("{h:02}:{m:02}"))
+    });
+    parsed.ok_or_else(|| {
+        Problem::flag(
+            "--time",
+            format!(
+                "'{t}' is not a time of day: give the time it was given as HH:MM, 24-hour (10:40, or 9:05)"
+            ),
+        )
     })
 }
 
@@ -458,15 +575,24 @@ fn write(
     db.write(by, f).map_err(refused)
 }
 
+/// The longest lot or bag id taken, in characters.
+pub const LOT_MAX: usize = 64;
+
 fn lot_problems(lot: &str) -> Vec<Problem> {
-    if lot.trim().is_empty() {
-        vec![Problem::flag(
-            "--lot",
-            "give the lot or bag id, as printed on the bag's label",
-        )]
+    let lot = lot.trim();
+    let problem = if lot.is_empty() {
+        "give the lot or bag id, as printed on the bag's label".to_string()
+    } else if lot.chars().count() > LOT_MAX {
+        format!(
+            "a lot or bag id is at most {LOT_MAX} characters; this one has {}: read it again from the bag's label",
+            lot.chars().count()
+        )
+    } else if lot.chars().any(char::is_control) {
+        "a lot or bag id is printable characters only (no tab or line break): read it again from the bag's label".to_string()
     } else {
-        Vec::new()
-    }
+        return Vec::new();
+    };
+    vec![Problem::flag("--lot", problem)]
 }
 
 fn not_prepared(dose: &DoseRef) -> InputError {
@@ -572,5 +698,128 @@ mod tests {
             time_words("2026-12-05T10:40:12.123456Z"),
             "2026-12-05 10:40 UTC"
         );
+    }
+    fn append(db: &mut Db, by: &str, fields: Fields) -> i64 {
+        db.write(by, |w| w.append(fields)).unwrap().0
+    }
+
+    /// A check signs only the preparation before it, by another person, with its lot:
+    /// a correction of the preparation (a new entry) takes the check out of effect, and
+    /// so does a check corrected (no longer the signature itself).
+    #[test]
+    fn a_check_counts_only_for_the_preparation_it_signed() {
+        let (_dir, mut db, _trial) = setup();
+        let dose = DoseRef {
+            patient: "P4398-026".into(),
+            component: "uc_msc".into(),
+            occurrence: 1,
+        };
+        let v = |step: &str, lot: &str| {
+            ["2026-11-23", step, "uc_msc", "1", "7560000", lot].map(str::to_string)
+        };
+        let prep = |values| prep_fields("NCT01724398", &dose, values, PREPARED_SOURCE);
+        let sign = |values| prep_fields("NCT01724398", &dose, values, SIGNED_SOURCE);
+        let checked = |db: &mut Db| steps(db, "NCT01724398").unwrap()[&dose].checked.clone();
+        let p = append(&mut db, "pharm1", prep(v(PREPARED, "L1")));
+        append(&mut db, "pharm1", sign(v(CHECKED, "L1")));
+        assert_eq!(checked(&mut db), None, "by the one who prepared it");
+        append(&mut db, "pharm2", sign(v(CHECKED, "L2")));
+        assert_eq!(checked(&mut db), None, "another lot");
+        append(&mut db, "pharm2", prep(v(CHECKED, "L1")));
+        assert_eq!(checked(&mut db), None, "not signed");
+        let c = append(&mut db, "pharm2", sign(v(CHECKED, "L1")));
+        assert_eq!(checked(&mut db).unwrap().entry, c);
+        let fix = Fields {
+            action: Some(Action::Correct),
+            supersedes: Some(p),
+            reason: "lot misread".into(),
+            ..prep(v(PREPARED, "L1"))
+        };
+        let p2 = append(&mut db, "pharm1", fix);
+        let now = steps(&mut db, "NCT01724398").unwrap()[&dose].clone();
+        assert_eq!(now.prepared.unwrap().entry, p2);
+        assert_eq!(now.checked, None, "the correction is to check again");
+        let fix = Fields {
+            action: Some(Action::Correct),
+            supersedes: Some(c),
+            reason: "typo".into(),
+            source: "record correct".into(),
+            ..sign(v(CHECKED, "L1"))
+        };
+        append(&mut db, "pharm2", fix);
+        assert_eq!(
+            checked(&mut db),
+            None,
+            "a corrected check is not a signature"
+        );
+    }
+
+    /// `give`'s own checks: prepared, checked for that preparation, the lot given the
+    /// lot prepared, the amount prepared the sheet's dose now.
+    #[test]
+    fn a_dose_is_given_only_as_prepared_and_checked() {
+        let dose = DoseRef {
+            patient: "P".into(),
+            component: "uc_msc".into(),
+            occurrence: 1,
+        };
+        let step = |entry, by: &str| Step {
+            entry,
+            date: "2026-11-23".into(),
+            amount: "7560000".into(),
+            lot: "L1".into(),
+            by: by.into(),
+            at: String::new(),
+        };
+        let sheet = |value| crate::format::Amount {
+            value,
+            unit: crate::model::Unit::Cells,
+        };
+        let ready = |p: Option<Step>, c: Option<Step>, lot: &str, dose_now: f64| {
+            let progress = Progress {
+                prepared: p,
+                checked: c,
+            };
+            ready_to_give(&dose, &progress, lot, sheet(dose_now))
+                .into_iter()
+                .map(|p| p.message)
+                .collect::<Vec<_>>()
+                .join(" | ")
+        };
+        let (p, c) = (Some(step(1, "pharm1")), Some(step(2, "pharm2")));
+        assert_eq!(ready(p.clone(), c.clone(), "L1", 7_560_000.0), "");
+        assert!(ready(None, c.clone(), "L1", 7_560_000.0).contains("not recorded as prepared"));
+        let same = Some(step(2, "pharm1"));
+        assert!(ready(p.clone(), same, "L1", 7_560_000.0).contains("not checked"));
+        let before = Some(step(0, "pharm2"));
+        assert!(ready(p.clone(), before, "L1", 7_560_000.0).contains("not checked"));
+        assert!(ready(p.clone(), c.clone(), "L2", 7_560_000.0).contains("not the lot prepared"));
+        assert!(ready(p, c, "L1", 8_000_000.0).contains(
+            "the dose on the sheet is now 8000000 cells; it was prepared as 7560000 cells"
+        ));
+    }
+
+    #[test]
+    fn a_time_is_h_mm_or_hh_mm_on_the_24_hour_clock() {
+        assert_eq!(time_of_day(" 9:05 ").unwrap(), "09:05");
+        assert_eq!(time_of_day("23:59").unwrap(), "23:59");
+        assert_eq!(time_of_day("0:00").unwrap(), "00:00");
+        for bad in [
+            "9:5",
+            "24:00",
+            "12:60",
+            "10.40",
+            "1040",
+            "",
+            "+9:05",
+            "10:40:00",
+            "१०:४०",
+        ] {
+            let e = time_of_day(bad).unwrap_err();
+            assert!(e.message.contains("is not a time of day"), "{bad}: {e}");
+        }
+        assert!(lot_problems(&"L".repeat(LOT_MAX)).is_empty());
+        assert!(!lot_problems(&"L".repeat(LOT_MAX + 1)).is_empty());
+        assert!(!lot_problems("L1\tL2").is_empty());
     }
 }

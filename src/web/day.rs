@@ -284,8 +284,12 @@ impl View<'_> {
         let dose = dose_of(l);
         let progress = self.steps.get(&dose).cloned().unwrap_or_default();
         let attempt = self.attempt.filter(|a| a.dose == dose);
+        let sheet = crate::format::Amount {
+            value: l.dose,
+            unit: unit_of(unit),
+        };
         html! {
-            (state_words(&progress))
+            (state_words(&progress, sheet))
             @if self.may_record {
                 (self.next_form(l, &dose, &progress, unit, attempt))
                 (self.miss_form(l, &dose, attempt))
@@ -477,18 +481,29 @@ fn anchor(d: &DoseRef) -> String {
     )
 }
 
-/// "To prepare", "Prepared by X at T, lot L", "Checked by Y at T".
-fn state_words(p: &Progress) -> Markup {
+/// "To prepare", "Prepared by X at T, lot L, as A cells", "Checked by Y at T"; the amount
+/// prepared flagged when the sheet's dose is no longer it.
+fn state_words(p: &Progress, sheet: crate::format::Amount) -> Markup {
+    let unit = sheet.unit.as_str();
     html! {
         @match (&p.prepared, &p.checked) {
             (None, _) => p { b { "To prepare" } },
             (Some(s), c) => {
                 p {
                     b { "Prepared" } " by " (s.by) " at " (doses::time_words(&s.at)) ", lot " b { (s.lot) }
+                    ", as " b { (s.amount) " " (unit) }
                     @if let Some(c) = c {
                         br; b { "Checked" } " by " (c.by) " at " (doses::time_words(&c.at)) " (signed)"
                     } @else {
                         br; span.muted { "Not checked yet: a second person checks it." }
+                    }
+                }
+                @if !doses::same_amount(&s.amount, sheet.value) {
+                    p.error {
+                        "The dose on the sheet is now " (sheet.plain()) " " (unit) "; it was prepared as "
+                        (s.amount) " " (unit) " before the prescription changed: "
+                        a href={ "/entries/" (s.entry) "/void" } { "void the preparation" }
+                        " and prepare again."
                     }
                 }
             }
@@ -575,9 +590,29 @@ fn give_fields(
     let note = typed.map_or("", |t| t.note.as_str());
     html! {
         (text_field(id, &format!("Amount given ({unit})"), "amount", "text", &amount, errors.of("amount"), Some("Prefilled with the dose prepared.")))
-        (text_field(id, "Time given (HH:MM)", "time", "time", time, errors.of("time"), None))
+        (time_field(id, time, errors.of("time")))
         (text_field(id, "Lot or bag id", "lot", "text", &lot, errors.of("lot"), None))
         (optional_field(id, "Note (optional)", "note", note, errors.of("note")))
+    }
+}
+
+/// The time given: a text input (a time input cannot show what was typed when it is not
+/// a time), HH:MM on the 24-hour clock.
+fn time_field(prefix: &str, value: &str, errors: &[String]) -> Markup {
+    let id = format!("{prefix}-time");
+    let err_id = format!("{id}-error");
+    html! {
+        div.field {
+            label for=(id) { "Time given (HH:MM, 24-hour)" }
+            input id=(id) name="time" type="text" value=(value) required
+                pattern="([01]?[0-9]|2[0-3]):[0-5][0-9]" maxlength="5" size="5"
+                autocomplete="off" placeholder="10:40"
+                aria-invalid=[(!errors.is_empty()).then_some("true")]
+                aria-describedby=[(!errors.is_empty()).then_some(err_id.as_str())];
+            @if !errors.is_empty() {
+                span.field-error id=(err_id) { @for m in errors { (m) " " } }
+            }
+        }
     }
 }
 
@@ -755,7 +790,7 @@ async fn run_step(
                     lot: &f.lot,
                     note: &f.note,
                 };
-                doses::give(&mut db, t, &dose, date, &g, &by).map(|_| ())
+                doses::give(&mut db, &inputs, &dose, date, &g, &by).map(|_| ())
             }
             _ => doses::miss(&mut db, t, &dose, date, &f.reason, &by).map(|_| ()),
         };
@@ -766,6 +801,16 @@ async fn run_step(
         }
     })
     .await
+}
+
+/// The dose as the form named it: "P4398-026 uc_msc 1", the occurrence as typed.
+fn typed_words(f: &DoseForm) -> String {
+    format!(
+        "{} {} {}",
+        f.patient.trim(),
+        f.component.trim(),
+        f.occurrence.trim()
+    )
 }
 
 /// The day again, 422, with the problems beside the dose's fields and what was typed.
@@ -795,7 +840,7 @@ async fn refused_page(
     let top = html! {
         div.error role="alert" {
             p {
-                "Nothing was recorded for " (attempt.dose.words()) ": "
+                "Nothing was recorded for " (typed_words(&attempt.typed)) ": "
                 a href={ "#" (anchor(&attempt.dose)) } { "see the problems beside its fields" }
             }
             ul { @for m in errors.0.values().flatten() { li { (m) } } }
