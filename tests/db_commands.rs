@@ -566,3 +566,57 @@ fn an_entry_is_checked_and_echoed_as_it_is_made() {
         r.out()
     );
 }
+
+/// `record correct` refuses to move a given dose inside its component's minimum gap, as
+/// `record add` refuses that dose (exit 2, said of --date), and keeps nothing; a
+/// correction from the command line says so in its source.
+fn a_correction_inside_the_gap_is_refused(engine: Engine) {
+    let at = At::new(engine, "gapfix");
+    at.import_bundled();
+    // Log line 79, P4398-024 uc_msc 2 given 2026-11-20, is entry 199; uc_msc 1 was given
+    // 2026-11-14 (a minimum gap of 5 days).
+    let r = at.run(&[
+        "record",
+        "correct",
+        "199",
+        "--date",
+        "2026-11-15",
+        "--reason",
+        "typo",
+        "--by",
+        "pharm",
+    ]);
+    r.expect_code(2);
+    assert!(
+        r.stderr.contains("--date") && r.stderr.contains("minimum gap of 5 days"),
+        "{}",
+        r.stderr
+    );
+    assert!(at.verified().starts_with("chain intact: 199 entries"));
+    let r = at.run(&[
+        "record",
+        "correct",
+        "199",
+        "--date",
+        "2026-11-19",
+        "--reason",
+        "typo",
+        "--by",
+        "pharm",
+    ]);
+    r.expect_code(0);
+    let h = at
+        .run(&["record", "history", "P4398-024", "--format", "csv"])
+        .out();
+    assert!(h.contains(",record correct,"), "{h}");
+}
+
+#[test]
+fn a_correction_inside_the_gap_is_refused_sqlite() {
+    a_correction_inside_the_gap_is_refused(Engine::Sqlite);
+}
+
+#[test]
+fn a_correction_inside_the_gap_is_refused_postgres() {
+    a_correction_inside_the_gap_is_refused(Engine::Postgres);
+}

@@ -583,6 +583,7 @@ fn migrates_from_the_first_version(spec: &str) {
             &note,
             "typo",
             "pharm",
+            books::Face::Command,
         )
         .map_err(|e| e.into_anyhow())
         .unwrap();

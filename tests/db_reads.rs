@@ -198,6 +198,7 @@ fn a_correction_raises_sequence_and_is_in_the_audit_trail() {
             &changes,
             "note left out when first entered",
             "jane",
+            books::Face::Command,
         )
         .unwrap();
         cohort_db(&spec, &out, &[]).expect_code(0);
@@ -264,7 +265,16 @@ fn a_rerun_from_an_older_backup_is_refused_unless_forced() {
         db.backup(&backup).unwrap();
         let id = first_record_entry(&mut db, "P4398-004");
         let changes = vec![("note".to_string(), "late entry".to_string())];
-        let (c, _) = books::correct(&mut db, &trial(), id, &changes, "typo", "jane").unwrap();
+        let (c, _) = books::correct(
+            &mut db,
+            &trial(),
+            id,
+            &changes,
+            "typo",
+            "jane",
+            books::Face::Command,
+        )
+        .unwrap();
         cohort_db(&spec, &out, &[]).expect_code(0);
         let made = tree(&out.join(TRIAL));
         let old = backup.display().to_string();

@@ -303,3 +303,247 @@ fn enrol_and_record_on_postgresql() {
     );
     assert!(site.cli(&["record", "list", "P4398-026"]).contains("75"));
 }
+
+const P24: &str = "/trials/NCT01724398/patients/P4398-024";
+const P27: &str = "/trials/NCT01724398/patients/P4398-027";
+
+/// P4398-027's first plasma exchange (day 1, 2026-11-28) recorded missed on the day's
+/// sheet by pharm1: the missed row's entry.
+fn missed_on_the_sheet(site: &Site) -> String {
+    let mut p1 = site.client("pharm1");
+    let day = "/trials/NCT01724398/day?date=2026-11-28";
+    let r = p1.post(
+        day,
+        "/trials/NCT01724398/doses/miss",
+        &[
+            ("patient", "P4398-027"),
+            ("component", "pe"),
+            ("occurrence", "1"),
+            ("date", "2026-11-28"),
+            ("from", "2026-11-28"),
+            ("days", "1"),
+            ("site", ""),
+            ("reason", "patient febrile"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    entry_with(&p1.get(P27).body, ">missed</td>")
+}
+
+/// A dose missed on the day's sheet cannot be corrected to given on the web (a dose is
+/// given only once prepared and checked, on the sheet), for any role that may correct it;
+/// nor can an admin record a dose given on the patient's page. Each is refused beside the
+/// record field, and nothing is written. The CLI, where a paper record is entered, keeps
+/// its behaviour.
+#[test]
+fn a_dose_is_made_given_only_on_the_day_sheet() {
+    let site = Site::new();
+    let missed = missed_on_the_sheet(&site);
+    let form = format!("/entries/{missed}/correct");
+    let typed = [
+        ("date", "2026-11-28"),
+        ("record", "given"),
+        ("component", "pe"),
+        ("occurrence", "1"),
+        ("amount", "3000"),
+        ("note", "given at 09:00, lot NEVER-CHECKED"),
+        ("reason", "it was given after all"),
+    ];
+    for user in ["pharm1", "admin"] {
+        let mut c = site.client(user);
+        let r = c.post(&form, &form, &typed);
+        assert_eq!(r.status, 422, "{user}: {}", r.body);
+        assert!(
+            r.body.contains(
+                "a dose is recorded given on the day&#39;s sheet, after it is prepared and checked: open the day sheet for 2026-11-28"
+            ) || r.body.contains(
+                "a dose is recorded given on the day's sheet, after it is prepared and checked: open the day sheet for 2026-11-28"
+            ),
+            "{user}: {}",
+            r.body
+        );
+        assert!(
+            r.body.contains("id=\"e-record\""),
+            "beside record: {}",
+            r.body
+        );
+        assert!(r.body.contains("NEVER-CHECKED"), "what was typed is kept");
+    }
+    let mut a = site.client("admin");
+    let r = a.post(
+        P27,
+        &format!("{P27}/record"),
+        &[
+            ("record", "given"),
+            ("date", "2026-12-01"),
+            ("component", "pe"),
+            ("occurrence", "2"),
+            ("amount", "3000"),
+        ],
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.body
+            .contains("after it is prepared and checked: open the day sheet for 2026-12-01"),
+        "{}",
+        r.body
+    );
+    let list = site.cli(&["record", "list", "P4398-027"]);
+    assert!(
+        !list.contains("given") && !list.contains("NEVER-CHECKED"),
+        "{list}"
+    );
+    // The CLI enters a paper record: the same correction is kept there.
+    let out = site.cli(&[
+        "record",
+        "correct",
+        &missed,
+        "--record",
+        "given",
+        "--amount",
+        "3000",
+        "--note",
+        "paper record: given at 09:00",
+        "--reason",
+        "paper record entered",
+        "--by",
+        "pharm1",
+    ]);
+    assert!(out.contains(&format!("corrects entry {missed}")), "{out}");
+}
+
+/// On the web, a given dose's note and date are still corrected (with their reason), the
+/// correction's source saying it came from the web; a date inside the component's
+/// minimum gap is refused beside the date field as `record add` refuses it; a void says
+/// where it came from too.
+#[test]
+fn a_given_dose_is_corrected_on_the_web_outside_its_minimum_gap() {
+    let site = Site::new();
+    let mut p1 = site.client("pharm1");
+    // uc_msc 1 was given 2026-11-14, uc_msc 2 2026-11-20 (a minimum gap of 5 days).
+    let page = p1.get(P24).body;
+    let at = page.find(">2026-11-20</td>").expect("the 2026-11-20 rows");
+    let second = entry_with(&page[at..], ">uc_msc</td>");
+    let form = format!("/entries/{second}/correct");
+    let fields = |date: &'static str, note: &'static str| {
+        vec![
+            ("date", date),
+            ("record", "given"),
+            ("component", "uc_msc"),
+            ("occurrence", "2"),
+            ("amount", ""),
+            ("note", note),
+            ("reason", "date typed wrong"),
+        ]
+    };
+    let r = p1.post(&form, &form, &fields("2026-11-15", ""));
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("id=\"e-date\""), "{}", r.body);
+    assert!(
+        r.body
+            .contains("inside the component&#39;s minimum gap of 5 days")
+            || r.body
+                .contains("inside the component's minimum gap of 5 days"),
+        "{}",
+        r.body
+    );
+    assert!(
+        !site
+            .cli(&["record", "list", "P4398-024"])
+            .contains("2026-11-15")
+    );
+    let r = p1.post(&form, &form, &fields("2026-11-20", "bag label checked"));
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = p1.follow(&r).body;
+    let fixed = entry_with(&page, ">bag label checked</td>");
+    let void = format!("/entries/{fixed}/void");
+    let r = p1.post(&void, &void, &[("reason", "entered for the wrong patient")]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let history = site.cli(&["record", "history", "P4398-024", "--format", "csv"]);
+    assert!(
+        history.contains(",dosesim serve: correct,") && history.contains(",dosesim serve: void,"),
+        "{history}"
+    );
+    assert!(!history.contains("record correct") && !history.contains("record void"));
+}
+
+/// A record the reader does not know ("Given", "cancelled") is named on the page, with
+/// the words the record's reader gives, and nothing is written.
+#[test]
+fn an_unknown_record_is_named_on_the_patient_page() {
+    let site = Site::new();
+    let mut c = site.client("coord");
+    let before = site.cli(&["record", "list", "P4398-026"]);
+    for kind in ["Given", "cancelled"] {
+        let r = record(
+            &mut c,
+            &[("record", kind), ("date", "2026-11-30"), ("amount", "70")],
+        );
+        assert_eq!(r.status, 422, "{kind}: {}", r.body);
+        assert!(
+            r.body.contains(&format!(
+                "unknown record &#39;{kind}&#39;: use given, missed"
+            )) || r
+                .body
+                .contains(&format!("unknown record '{kind}': use given, missed")),
+            "{kind}: {}",
+            r.body
+        );
+    }
+    assert_eq!(site.cli(&["record", "list", "P4398-026"]), before);
+}
+
+/// `record history` shows a preparation step with its step and lot, and lists only a
+/// patient's entries: never the feeds' key nor a user, though their ids sit where a
+/// patient's does.
+#[test]
+fn record_history_shows_preparation_and_no_key_or_user() {
+    let site = Site::new();
+    let mut p1 = site.client("pharm1");
+    let day = "/trials/NCT01724398/day?date=2026-11-23";
+    let r = p1.post(
+        day,
+        "/trials/NCT01724398/doses/prepare",
+        &[
+            ("patient", "P4398-026"),
+            ("component", "uc_msc"),
+            ("occurrence", "1"),
+            ("date", "2026-11-23"),
+            ("from", "2026-11-23"),
+            ("days", "1"),
+            ("site", ""),
+            ("lot", "UCM-2611-03"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let table = site.cli(&["record", "history", "P4398-026"]);
+    assert!(
+        table.contains("2026-11-23 prepared uc_msc #1") && table.contains("lot UCM-2611-03"),
+        "{table}"
+    );
+    let csv = site.cli(&["record", "history", "P4398-026", "--format", "csv"]);
+    assert!(csv.contains(",step,lot,"), "{csv}");
+    assert!(csv.contains(",prepared,UCM-2611-03,"), "{csv}");
+    // The feeds' key made (its page opened), then asked for as a patient.
+    assert_eq!(
+        site.client("admin").get("/trials/NCT01724398/feeds").status,
+        200
+    );
+    for id in ["feed-key", "admin", "pharm1"] {
+        let out = crate::common::dosesim()
+            .args(["record", "history", id, "--db", &site.db])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{id}");
+        assert!(
+            out.stdout.is_empty(),
+            "{id}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let msg = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            msg.contains(&format!("no entry about patient {id}")),
+            "{msg}"
+        );
+    }
+}

@@ -47,8 +47,15 @@ fn add(a: AddArgs) -> Result<()> {
         a.note.unwrap_or_default(),
     ];
     let values_shown = values.clone();
-    let (id, head, warnings) = books::add_record(&mut db, &trial, a.patient.trim(), values, &by)
-        .map_err(books::Refused::into_anyhow)?;
+    let (id, head, warnings) = books::add_record(
+        &mut db,
+        &trial,
+        a.patient.trim(),
+        values,
+        &by,
+        books::Face::Command,
+    )
+    .map_err(books::Refused::into_anyhow)?;
     for w in &warnings {
         eprintln!("warning: {w}");
     }
@@ -124,8 +131,16 @@ fn correct(a: CorrectArgs) -> Result<()> {
     .into_iter()
     .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
     .collect();
-    let (id, head) = books::correct(&mut db, &trial, a.entry, &changes, &a.reason, &by)
-        .map_err(books::Refused::into_anyhow)?;
+    let (id, head) = books::correct(
+        &mut db,
+        &trial,
+        a.entry,
+        &changes,
+        &a.reason,
+        &by,
+        books::Face::Command,
+    )
+    .map_err(books::Refused::into_anyhow)?;
     let new = books::entry(&mut db, id)?.map_or_else(String::new, |e| entry_words(&e.fields));
     println!(
         "entry {id} corrects entry {} of patient {} (reason: {}), entered by {by}\n  was: {}\n  now: {new}\nchain head {}",
@@ -144,8 +159,15 @@ fn void(a: VoidArgs) -> Result<()> {
     let by = ledger::entered_by(&a.by)?;
     let mut db = ledger::open(&a.db, Open::Existing)?;
     let (old, trial) = entry_and_trial(&mut db, a.entry)?;
-    let (id, head) = books::void(&mut db, &trial, a.entry, &a.reason, &by)
-        .map_err(books::Refused::into_anyhow)?;
+    let (id, head) = books::void(
+        &mut db,
+        &trial,
+        a.entry,
+        &a.reason,
+        &by,
+        books::Face::Command,
+    )
+    .map_err(books::Refused::into_anyhow)?;
     println!(
         "entry {id} voids entry {} of patient {} (reason: {}), entered by {by}\n  voided: {} {}\nchain head {}",
         a.entry,
@@ -285,7 +307,7 @@ fn list(a: ListArgs) -> Result<()> {
 }
 
 /// The columns of `record history --format csv`.
-const HISTORY_COLUMNS: [&str; 21] = [
+const HISTORY_COLUMNS: [&str; 23] = [
     "entry",
     "trial_id",
     "book",
@@ -302,6 +324,8 @@ const HISTORY_COLUMNS: [&str; 21] = [
     "weight_kg",
     "start_date",
     "site",
+    "step",
+    "lot",
     "reason",
     "entered_by",
     "entered_at",
@@ -309,21 +333,17 @@ const HISTORY_COLUMNS: [&str; 21] = [
     "now",
 ];
 
-/// `record history`: every entry about the patient (roster and record, corrections and
-/// voids included), in entry order, with what it did, why, who, when, where from, and
-/// whether it is still in effect.
+/// `record history`: every entry about the patient (roster, record and preparation,
+/// corrections and voids included; never the database's own entries nor a user's), in
+/// entry order, with what it did, why, who, when, where from, and whether it is still in
+/// effect.
 fn history(a: HistoryArgs) -> Result<()> {
     let trial_id = match &a.trial {
         Some(t) => Some(dosesim::scenario::load_named(t)?.id),
         None => None,
     };
     let mut db = ledger::open(&a.db, Open::Existing)?;
-    let filter = Filter {
-        trial: trial_id,
-        patient: Some(a.patient.trim().to_string()),
-        ..Filter::default()
-    };
-    let all = entries(&mut db, &filter)?;
+    let all = books::patient_history(&mut db, trial_id.as_deref(), a.patient.trim())?;
     if all.is_empty() {
         return Err(InputError::one(Problem::flag(
             "PATIENT",
@@ -360,16 +380,25 @@ fn history(a: HistoryArgs) -> Result<()> {
     }
 }
 
-/// An entry as the CSV columns of `record history` ([`HISTORY_COLUMNS`]).
+/// An entry as the CSV columns of `record history` ([`HISTORY_COLUMNS`]): a record
+/// row's fields in the record's columns, a roster entry's in the roster's, and a
+/// preparation step's date, component, occurrence and amount in the record's, its step
+/// and lot in their own.
 fn history_row(e: &Entry, later: Option<&Entry>) -> Vec<String> {
     let f = &e.fields;
-    let (record, roster): ([String; 6], [String; 4]) = match f.book() {
-        Book::Roster => (
-            Default::default(),
-            std::array::from_fn(|k| f.values[k].clone()),
-        ),
-        _ => (f.values.clone(), Default::default()),
-    };
+    let mut record: [String; 6] = Default::default();
+    let mut roster: [String; 4] = Default::default();
+    let mut prep: [String; 2] = Default::default();
+    match f.book() {
+        Book::Roster => roster = std::array::from_fn(|k| f.values[k].clone()),
+        Book::Prep => {
+            for k in [0, 2, 3, 4] {
+                record[k].clone_from(&f.values[k]);
+            }
+            prep = [f.values[1].clone(), f.values[5].clone()];
+        }
+        _ => record = f.values.clone(),
+    }
     let mut row = vec![
         e.id.to_string(),
         f.trial_id.clone(),
@@ -380,6 +409,7 @@ fn history_row(e: &Entry, later: Option<&Entry>) -> Vec<String> {
     ];
     row.extend(record);
     row.extend(roster);
+    row.extend(prep);
     row.push(f.reason.clone());
     row.push(f.entered_by.clone());
     row.push(f.entered_at.clone());
@@ -422,7 +452,7 @@ fn history_cells(e: &Entry, row: &[String]) -> Vec<String> {
     ]
 }
 
-/// What a roster or record entry says, in words.
+/// What a roster, record or preparation entry says, in words.
 fn entry_words(f: &db::Fields) -> String {
     match f.book() {
         Book::Roster => {
@@ -437,8 +467,22 @@ fn entry_words(f: &db::Fields) -> String {
             }
             s
         }
+        Book::Prep => prep_words(f),
         _ => record_words(f),
     }
+}
+
+/// "2026-11-23 prepared uc_msc #1, amount 7560000, lot UCM-2611-03".
+fn prep_words(f: &db::Fields) -> String {
+    let v = &f.values;
+    let mut s = format!("{} {} {} #{}", v[0], v[1], v[2], v[3]);
+    if !v[4].is_empty() {
+        s.push_str(&format!(", amount {}", v[4]));
+    }
+    if !v[5].is_empty() {
+        s.push_str(&format!(", lot {}", v[5]));
+    }
+    s
 }
 
 /// "2026-08-07 given uc_msc #1, amount 6162500: bag partly lost".

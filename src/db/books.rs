@@ -1001,18 +1001,29 @@ fn display_name(file: &Path) -> String {
     )
 }
 
-/// The entries about a patient of the trial (roster and record, corrections and voids
-/// included), in entry order.
+/// The entries about a patient of the trial (roster, record and preparation, corrections
+/// and voids included), in entry order.
 pub fn history(db: &mut Db, trial_id: &str, patient: &str) -> Result<Vec<Entry>> {
+    patient_history(db, Some(trial_id), patient)
+}
+
+/// The entries about a patient (roster, record and preparation, corrections and voids
+/// included) of one trial or of every trial, in entry order. Only those books: the
+/// database's own entries and the users' are about no patient, though they carry an id
+/// in the same place (the calendar feeds' key is "feed-key", a user's is their name), and
+/// are never shown as a patient's.
+pub fn patient_history(db: &mut Db, trial_id: Option<&str>, patient: &str) -> Result<Vec<Entry>> {
     db.read(|s| {
         let mut out = Vec::new();
         let f = Filter {
-            trial: Some(trial_id.to_string()),
+            trial: trial_id.map(str::to_string),
             patient: Some(patient.to_string()),
             ..Filter::default()
         };
         s.scan(&f, &mut |e| {
-            out.push(e.clone());
+            if matches!(e.fields.book(), Book::Roster | Book::Record | Book::Prep) {
+                out.push(e.clone());
+            }
             Ok(())
         })?;
         Ok(out)
@@ -1035,7 +1046,29 @@ pub fn entry(db: &mut Db, id: i64) -> Result<Option<Entry>> {
     })
 }
 
-/// A record row typed on the command line (`record add`): the patient and the log's
+/// Where a change is typed: a command, or a page of `dosesim serve`. It says the
+/// entry's source, and which rules apply: on the web a dose is recorded given only on the
+/// day's sheet ([`super::safety::given_off_sheet`]); a command may enter a paper record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Face {
+    /// `dosesim record add|correct|void`.
+    Command,
+    /// A page of `dosesim serve`.
+    Serve,
+}
+
+impl Face {
+    /// The source of an entry of `action` (add, correct, void): "record correct" from a
+    /// command, "dosesim serve: correct" from a page.
+    pub fn source(self, action: &str) -> String {
+        match self {
+            Face::Command => format!("record {action}"),
+            Face::Serve => format!("dosesim serve: {action}"),
+        }
+    }
+}
+
+/// A record row typed in (`record add`, a patient's page): the patient and the log's
 /// other fields, [`RECORD_FIELDS`] in order.
 pub fn add_record(
     db: &mut Db,
@@ -1043,8 +1076,13 @@ pub fn add_record(
     patient_id: &str,
     values: [String; 6],
     by: &str,
+    face: Face,
 ) -> Result<(i64, Head, Vec<String>), Refused> {
-    InputError::check(date_not_ahead(&values[0], "--date"))?;
+    let mut problems = date_not_ahead(&values[0], "--date");
+    if face == Face::Serve {
+        problems.extend(super::safety::given_off_sheet(trial, None, &values));
+    }
+    InputError::check(problems)?;
     let label = db.label().to_string();
     let mut added = 0;
     let (warnings, head) = db
@@ -1059,7 +1097,7 @@ pub fn add_record(
                 action: Some(Action::Add),
                 patient_id: patient_id.to_string(),
                 values,
-                source: "record add".to_string(),
+                source: face.source("add"),
                 ..Fields::default()
             })?;
             check_after(w, &label, trial, &New::Flags(added))
@@ -1088,7 +1126,10 @@ pub fn date_not_ahead(date: &str, flag: &str) -> Vec<Problem> {
 }
 
 /// A correction of entry `id`: a new entry that takes its place, with its fields changed
-/// as `changes` says (field name, new value) and the others kept, and the reason.
+/// as `changes` says (field name, new value) and the others kept, and the reason. A
+/// record row's new date, record, component or occurrence is checked by the unsafe-dose
+/// rule as a row added is ([`super::safety::unsafe_dose`], inside the write); on the web
+/// a dose is not made given by a correction ([`super::safety::given_off_sheet`]).
 pub fn correct(
     db: &mut Db,
     trial: &Trial,
@@ -1096,6 +1137,7 @@ pub fn correct(
     changes: &[(String, String)],
     reason: &str,
     by: &str,
+    face: Face,
 ) -> Result<(i64, Head), Refused> {
     let old = in_effect(db, trial, id, reason)?;
     let mut fields = old.fields.clone();
@@ -1132,16 +1174,27 @@ pub fn correct(
     }
     if old.fields.book() == Book::Record {
         problems.extend(date_not_ahead(&fields.values[0], "--date"));
+        if face == Face::Serve {
+            problems.extend(super::safety::given_off_sheet(
+                trial,
+                Some(&old.fields.values),
+                &fields.values,
+            ));
+        }
     }
     InputError::check(problems)?;
+    // A dose moved, or made another, is checked as a dose added is; a given dose's
+    // amount or note corrected is the dose it was.
+    let dose_changed =
+        old.fields.book() == Book::Record && fields.values[..4] != old.fields.values[..4];
     fields.action = Some(Action::Correct);
     fields.supersedes = Some(id);
     fields.reason = reason.trim().to_string();
-    fields.source = "record correct".to_string();
+    fields.source = face.source("correct");
     fields.line = None;
     fields.entered_by.clear();
     fields.entered_at.clear();
-    supersede(db, trial, fields, by)
+    supersede(db, trial, fields, by, dose_changed)
 }
 
 /// A void of entry `id`: a new entry that takes it out of its book, with the reason.
@@ -1151,6 +1204,7 @@ pub fn void(
     id: i64,
     reason: &str,
     by: &str,
+    face: Face,
 ) -> Result<(i64, Head), Refused> {
     let old = in_effect(db, trial, id, reason)?;
     let fields = Fields {
@@ -1160,19 +1214,32 @@ pub fn void(
         supersedes: Some(id),
         patient_id: old.fields.patient_id.clone(),
         reason: reason.trim().to_string(),
-        source: "record void".to_string(),
+        source: face.source("void"),
         ..Fields::default()
     };
-    supersede(db, trial, fields, by)
+    supersede(db, trial, fields, by, false)
 }
 
-/// Appends a correction or void, the books checked after it.
-fn supersede(db: &mut Db, trial: &Trial, fields: Fields, by: &str) -> Result<(i64, Head), Refused> {
+/// Appends a correction or void, the books checked after it; when `dose_checked`, the
+/// row it makes is checked by [`super::safety::unsafe_dose`] first, with the record as
+/// the correction leaves it (the row corrected no longer in effect).
+fn supersede(
+    db: &mut Db,
+    trial: &Trial,
+    fields: Fields,
+    by: &str,
+    dose_checked: bool,
+) -> Result<(i64, Head), Refused> {
     let label = db.label().to_string();
     let mut added = 0;
+    let (patient, values) = (fields.patient_id.clone(), fields.values.clone());
     let (_, head) = db
         .write(by, |w| {
             added = w.append(fields)?;
+            if dose_checked {
+                let store = w.store()?;
+                InputError::check(super::safety::unsafe_dose(store, trial, &patient, &values)?)?;
+            }
             check_after(w, &label, trial, &New::Flags(added)).map(|_| ())
         })
         .map_err(unwrap_input)?;
@@ -1380,33 +1447,148 @@ mod tests {
         let e = entry(&mut db, first_record).unwrap().unwrap();
         assert_eq!(e.fields.book(), Book::Record);
         let changes = vec![("note".to_string(), "late entry".to_string())];
-        let (c, _) = correct(&mut db, &trial, first_record, &changes, "typo", "pharm").unwrap();
+        let (c, _) = correct(
+            &mut db,
+            &trial,
+            first_record,
+            &changes,
+            "typo",
+            "pharm",
+            Face::Command,
+        )
+        .unwrap();
         let out = String::from_utf8(export_record(&mut db, &trial.id).unwrap()).unwrap();
         assert!(out.contains("late entry"), "{out}");
-        let again = correct(&mut db, &trial, first_record, &changes, "typo", "pharm");
+        let again = correct(
+            &mut db,
+            &trial,
+            first_record,
+            &changes,
+            "typo",
+            "pharm",
+            Face::Command,
+        );
         let msg = again.unwrap_err().to_string();
         assert!(
             msg.contains(&format!("already corrected by entry {c}")),
             "{msg}"
         );
-        let no_reason = void(&mut db, &trial, c, " ", "pharm")
+        let no_reason = void(&mut db, &trial, c, " ", "pharm", Face::Command)
             .unwrap_err()
             .to_string();
         assert!(no_reason.contains("--reason"), "{no_reason}");
         let rows_before = load(&mut db, &trial.id).unwrap().rows;
-        void(&mut db, &trial, c, "entered for the wrong patient", "pharm").unwrap();
+        void(
+            &mut db,
+            &trial,
+            c,
+            "entered for the wrong patient",
+            "pharm",
+            Face::Command,
+        )
+        .unwrap();
         assert_eq!(load(&mut db, &trial.id).unwrap().rows, rows_before - 1);
         // A date before the patient's day 1 is refused, said of --date.
         let second = first_record + 1;
         let bad = vec![("date".to_string(), "2020-01-01".to_string())];
-        let msg = correct(&mut db, &trial, second, &bad, "typo", "pharm")
-            .unwrap_err()
-            .to_string();
+        let msg = correct(
+            &mut db,
+            &trial,
+            second,
+            &bad,
+            "typo",
+            "pharm",
+            Face::Command,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             msg.contains("--date") && msg.contains("study day 1"),
             "{msg}"
         );
         assert!(crate::db::verify(&mut db).unwrap().broken.is_empty());
+    }
+
+    /// The entry in effect of P4398-024's `component` `occurrence` given.
+    fn given_entry(db: &mut Db, trial: &Trial, component: &str, occurrence: &str) -> i64 {
+        let all = history(db, &trial.id, "P4398-024").unwrap();
+        let superseded: Vec<i64> = all.iter().filter_map(|e| e.fields.supersedes).collect();
+        all.iter()
+            .rev()
+            .find(|e| {
+                let v = &e.fields.values;
+                e.fields.book() == Book::Record
+                    && !superseded.contains(&e.id)
+                    && (v[1].as_str(), v[2].as_str(), v[3].as_str())
+                        == ("given", component, occurrence)
+            })
+            .expect("the dose given")
+            .id
+    }
+
+    /// A correction moving a given dose inside its component's minimum gap is refused as
+    /// `record add` refuses that dose, said of --date, nothing written; moved outside the
+    /// gap, or its note corrected, it is kept.
+    #[test]
+    fn a_correction_inside_the_minimum_gap_is_refused() {
+        let (_dir, mut db, trial) = setup();
+        import(&mut db, &trial);
+        // uc_msc 1 given 2026-11-14, uc_msc 2 2026-11-20 (a minimum gap of 5 days).
+        let second = given_entry(&mut db, &trial, "uc_msc", "2");
+        let before = db.head().unwrap();
+        let date = |d: &str| vec![("date".to_string(), d.to_string())];
+        for face in [Face::Command, Face::Serve] {
+            let e = correct(
+                &mut db,
+                &trial,
+                second,
+                &date("2026-11-15"),
+                "typo",
+                "pharm",
+                face,
+            )
+            .unwrap_err();
+            let Refused::Input(e) = e else {
+                panic!("not bad input: {e}")
+            };
+            assert_eq!(e.problems.len(), 1, "{e}");
+            assert_eq!(e.problems[0].field.as_deref(), Some("--date"));
+            assert!(
+                e.problems[0]
+                    .message
+                    .contains("inside the component's minimum gap of 5 days"),
+                "{e}"
+            );
+            assert_eq!(db.head().unwrap(), before);
+        }
+        let note = vec![("note".to_string(), "bag label checked".to_string())];
+        let (c, _) = correct(
+            &mut db,
+            &trial,
+            second,
+            &note,
+            "note left out",
+            "pharm",
+            Face::Serve,
+        )
+        .unwrap();
+        let e = entry(&mut db, c).unwrap().unwrap();
+        assert_eq!(e.fields.source, "dosesim serve: correct");
+        let (_, _) = correct(
+            &mut db,
+            &trial,
+            c,
+            &date("2026-11-19"),
+            "typo",
+            "pharm",
+            Face::Command,
+        )
+        .unwrap();
+        let out = String::from_utf8(export_record(&mut db, &trial.id).unwrap()).unwrap();
+        assert!(
+            out.contains("P4398-024,2026-11-19,given,uc_msc,2,,bag label checked"),
+            "{out}"
+        );
     }
 
     /// A roster of `n` patients of NCT04822922 and their record (three infusions given a
@@ -1465,9 +1647,26 @@ mod tests {
         let (_dir, mut db, trial) = setup();
         import(&mut db, &trial);
         let first_record = load(&mut db, &trial.id).unwrap().patients as i64 + 2;
-        void(&mut db, &trial, first_record, "entered twice", "pharm").unwrap();
+        void(
+            &mut db,
+            &trial,
+            first_record,
+            "entered twice",
+            "pharm",
+            Face::Command,
+        )
+        .unwrap();
         let changes = vec![("note".to_string(), "late entry".to_string())];
-        correct(&mut db, &trial, first_record + 1, &changes, "typo", "pharm").unwrap();
+        correct(
+            &mut db,
+            &trial,
+            first_record + 1,
+            &changes,
+            "typo",
+            "pharm",
+            Face::Command,
+        )
+        .unwrap();
         let before = export_record(&mut db, &trial.id).unwrap();
         let l = Path::new("scenarios/logs/NCT01724398.csv");
         let (again, _) =
@@ -1476,7 +1675,7 @@ mod tests {
         assert_eq!(export_record(&mut db, &trial.id).unwrap(), before);
         // P4398-001 has no record rows: taken off the roster, an import does not bring
         // them back.
-        void(&mut db, &trial, 2, "never enrolled", "pharm").unwrap();
+        void(&mut db, &trial, 2, "never enrolled", "pharm", Face::Command).unwrap();
         let r = Path::new("scenarios/rosters/NCT01724398.csv");
         let (again, _) =
             import_roster(&mut db, &trial, r, std::fs::read(r).unwrap(), "pharm").unwrap();

@@ -2,7 +2,9 @@
 //! given: a second dose of a component on one day, or one inside the component's minimum
 //! gap. One function, called by `record add` ([`super::books::add_record`]) and by the
 //! day's page ([`super::doses::give`]) inside their write, so both refuse the same doses
-//! in the same words.
+//! in the same words. And the web's rule for a dose given ([`given_off_sheet`]): on
+//! `dosesim serve`, a dose becomes `given` only on the day's sheet, once prepared and
+//! checked.
 
 use anyhow::Result;
 use chrono::NaiveDate;
@@ -73,6 +75,54 @@ pub fn unsafe_dose(
     Ok(problems)
 }
 
+/// On the web (`dosesim serve`), a dose of a product (an infusion or an exchange: one
+/// of the arms' components, not a visit) becomes `given` only on the day's sheet, after
+/// it is prepared and checked ([`super::doses::give`]). A row typed on a page
+/// (`before` `None`), or a correction of one (`before` the row corrected), that makes a
+/// dose `given` which the row before did not give (a dose missed, a visit, another
+/// component or occurrence) is refused, said of the field that makes it so. A given
+/// dose's date, amount or note may still be corrected. The commands do not apply this
+/// rule: a site may enter a paper record there. `values`: [`super::entry::RECORD_FIELDS`].
+pub fn given_off_sheet(
+    trial: &Trial,
+    before: Option<&[String; 6]>,
+    after: &[String; 6],
+) -> Vec<Problem> {
+    if !is_given(&after[1]) || !is_dose(trial, &after[2]) {
+        return Vec::new();
+    }
+    let flag = match before {
+        Some(b) if !is_given(&b[1]) => "--record",
+        Some(b) if !b[2].trim().eq_ignore_ascii_case(after[2].trim()) => "--component",
+        Some(b) if b[3].trim() != after[3].trim() => "--occurrence",
+        Some(_) => return Vec::new(),
+        None => "--record",
+    };
+    vec![Problem::flag(
+        flag,
+        format!(
+            "a dose is recorded given on the day's sheet, after it is prepared and checked: open the day sheet for {}",
+            after[0].trim()
+        ),
+    )]
+}
+
+/// A row's `record` that says given (in any letter case: the record's reader refuses
+/// all but "given", and this rule must not let another through first).
+fn is_given(record: &str) -> bool {
+    record.trim().eq_ignore_ascii_case("given")
+}
+
+/// Whether `component` names a dosed component (not a visit) of one of the trial's arms.
+fn is_dose(trial: &Trial, component: &str) -> bool {
+    let c = component.trim();
+    trial
+        .arms
+        .iter()
+        .flat_map(|a| &a.components)
+        .any(|x| x.id.eq_ignore_ascii_case(c))
+}
+
 /// A dose given in the record: (entry, date, occurrence as typed).
 type GivenRow = (i64, NaiveDate, String);
 
@@ -114,4 +164,53 @@ fn patient_doses(
         }
     }
     Ok((arm, given))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(date: &str, record: &str, component: &str, occurrence: &str) -> [String; 6] {
+        [date, record, component, occurrence, "", ""].map(str::to_string)
+    }
+
+    /// A dose made given on the web without the day's sheet is refused, said of the field
+    /// that makes it so; a given dose's date corrected, a visit held and a weight are not.
+    #[test]
+    fn a_dose_is_given_on_the_web_only_through_the_day_sheet() {
+        let trial =
+            crate::scenario::load(std::path::Path::new("scenarios/nct01724398.toml")).unwrap();
+        let given = row("2026-11-28", "given", "pe", "1");
+        let fields = |p: Vec<Problem>| -> Vec<String> {
+            p.into_iter().map(|p| p.field.unwrap_or_default()).collect()
+        };
+        assert_eq!(fields(given_off_sheet(&trial, None, &given)), ["--record"]);
+        let missed = row("2026-11-28", "missed", "pe", "1");
+        let p = given_off_sheet(&trial, Some(&missed), &given);
+        assert_eq!(p.len(), 1);
+        assert!(
+            p[0].message
+                .ends_with("prepared and checked: open the day sheet for 2026-11-28"),
+            "{}",
+            p[0].message
+        );
+        let other = row("2026-11-28", "given", "uc_msc", "1");
+        assert_eq!(
+            fields(given_off_sheet(&trial, Some(&other), &given)),
+            ["--component"]
+        );
+        let second = row("2026-11-28", "given", "pe", "2");
+        assert_eq!(
+            fields(given_off_sheet(&trial, Some(&second), &given)),
+            ["--occurrence"]
+        );
+        let moved = row("2026-11-29", "Given", "PE", "1");
+        assert!(given_off_sheet(&trial, Some(&given), &moved).is_empty());
+        let upper = row("2026-11-28", "GIVEN", "pe", "1");
+        assert_eq!(fields(given_off_sheet(&trial, None, &upper)), ["--record"]);
+        let visit = row("2026-11-28", "given", "week48", "1");
+        assert!(given_off_sheet(&trial, None, &visit).is_empty());
+        let weight = row("2026-11-28", "weight", "", "");
+        assert!(given_off_sheet(&trial, None, &weight).is_empty());
+    }
 }

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use super::auth::Signed;
 use super::page::{self, Failure, FieldErrors, Opts};
 use super::{App, blocking, trials};
-use crate::db::books::{self, Refused};
+use crate::db::books::{self, Face, Refused};
 use crate::db::{Book, Entry, Fields, entry::field_names, users};
 use crate::model::Trial;
 
@@ -283,7 +283,7 @@ async fn correct_post(
     );
     let done = blocking(move || {
         let mut db = app.db()?;
-        books::correct(&mut db, &trial, id, &changes, &reason, &by)
+        books::correct(&mut db, &trial, id, &changes, &reason, &by, Face::Serve)
     })
     .await;
     match done {
@@ -342,7 +342,7 @@ async fn void_post(
     );
     let done = blocking(move || {
         let mut db = app.db()?;
-        books::void(&mut db, &trial, id, &reason, &by)
+        books::void(&mut db, &trial, id, &reason, &by, Face::Serve)
     })
     .await;
     match done {

@@ -566,6 +566,18 @@ fn record_form(user: &Signed, v: &PatientView, record: &str, posted: Option<&Pos
     }
 }
 
+/// The problems of a posted form the page does not show (a `record` none of its forms
+/// records, "Given" or "cancelled" say), above the forms: the record reader's words
+/// about the `record` field first.
+fn unshown_errors(kinds: &[&str], posted: Option<&Posted>) -> Markup {
+    match posted {
+        Some(p) if !kinds.contains(&p.record) => html! {
+            div id="form-record" { (page::form_errors(p.errors, &[])) }
+        },
+        _ => html! {},
+    }
+}
+
 /// The arm's visits to choose from.
 fn visit_select(v: &PatientView, chosen: &str, errors: &[String]) -> Markup {
     html! {
@@ -595,6 +607,7 @@ fn patient_body(user: &Signed, v: &PatientView, done: &str, posted: Option<&Post
         @if user.role.may(Role::Coordinator) {
             h2 { "Record" }
             p.muted { "Doses are recorded by the pharmacy on the day's sheet." }
+            (unshown_errors(&kinds, posted))
             @for k in &kinds { (record_form(user, v, k, posted)) }
         }
         h2 { "Calendar" }
@@ -652,7 +665,7 @@ async fn record(
     );
     let done = blocking(move || {
         let mut db = a.db()?;
-        books::add_record(&mut db, &tr, &pid, vals, &by)
+        books::add_record(&mut db, &tr, &pid, vals, &by, books::Face::Serve)
     })
     .await;
     match done {
