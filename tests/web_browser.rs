@@ -63,7 +63,7 @@ fn todays_sheet_opens_from_the_navigation(b: &Browser) {
         "{}",
         b.path()
     );
-    let today = chrono::Utc::now().date_naive().to_string();
+    let today = chrono::Local::now().date_naive().to_string();
     let html = b.html();
     assert!(
         html.contains(&format!("value=\"{today}\"")),

@@ -565,3 +565,26 @@ fn record_add_refuses_the_unsafe_doses_the_page_refuses() {
         String::from_utf8_lossy(&outside.stderr)
     );
 }
+
+/// The sheet opens on the date where the site is (the server's time zone), not UTC's: at
+/// 07:30 in Guangzhou it is already the next day's sheet the pharmacy prepares.
+#[test]
+fn the_sheet_opens_on_today_in_the_server_s_time_zone() {
+    let site = Site::new();
+    for (tz, hours) in [("Asia/Shanghai", 8i64), ("Etc/GMT+12", -12)] {
+        let (mut server, url) = crate::common::web::start_in(&site.db, &[], &[("TZ", tz)]);
+        let local = || (chrono::Utc::now() + chrono::Duration::hours(hours)).date_naive();
+        let before = local();
+        let mut c = Client::new(&url);
+        c.login("viewer", PASSWORD);
+        let page = c.get(&format!("/trials/{TRIAL}/day"));
+        let after = local();
+        let _ = server.kill();
+        let _ = server.wait();
+        let shows = |d: chrono::NaiveDate| {
+            page.body
+                .contains(&format!("name=\"date\" type=\"date\" value=\"{d}\""))
+        };
+        assert!(shows(before) || shows(after), "{tz}: today is {before}");
+    }
+}

@@ -499,6 +499,13 @@ pub fn now_utc() -> String {
 }
 
 /// Today's date in UTC by the clock.
+/// Today's date where this computer is (its time zone, `TZ`): the day a site's staff
+/// call today, for the day's preparation sheet (a site in China at 07:30 is on the day
+/// after the UTC date's).
+pub fn today_local() -> chrono::NaiveDate {
+    chrono::Local::now().date_naive()
+}
+
 pub fn today_utc() -> chrono::NaiveDate {
     let d = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

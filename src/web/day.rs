@@ -59,10 +59,10 @@ struct Scope {
 }
 
 impl Scope {
-    /// The query's scope: today by the clock, every site, one day, when not given; a
-    /// date that is not one is a problem beside the date picker.
+    /// The query's scope: today where the server is (its time zone), every site, one
+    /// day, when not given; a date that is not one is a problem beside the date picker.
     fn of(q: &DayQuery, errors: &mut FieldErrors) -> Scope {
-        let today = crate::db::today_utc();
+        let today = crate::db::today_local();
         let first = match q.date.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
             None => today,
             Some(d) => crate::timing::parse_date(d).unwrap_or_else(|e| {

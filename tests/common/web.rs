@@ -118,9 +118,15 @@ impl Drop for Site {
 /// Starts `dosesim serve --db DB --listen 127.0.0.1:0 EXTRA...` from the crate root; the
 /// process and the base URL ("http://127.0.0.1:PORT") it printed.
 pub fn start(db: &str, extra: &[&str]) -> (Child, String) {
+    start_in(db, extra, &[])
+}
+
+/// [`start`] with environment variables set for the server (`TZ`, say).
+pub fn start_in(db: &str, extra: &[&str], env: &[(&str, &str)]) -> (Child, String) {
     let bin: PathBuf = assert_cmd::cargo::cargo_bin("dosesim");
     let mut child = Command::new(bin)
         .current_dir(root())
+        .envs(env.iter().copied())
         .args(["serve", "--db", db, "--listen", "127.0.0.1:0"])
         .args(extra)
         .stdout(Stdio::piped())
