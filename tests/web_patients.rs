@@ -84,6 +84,16 @@ fn enrol_errors_are_shown_beside_their_fields_and_nothing_is_written() {
     assert_eq!(r.status, 422);
     assert!(r.body.contains("id=\"e-patient\""), "{}", r.body);
     assert!(r.body.contains("already on the roster"), "{}", r.body);
+    // A taken id and a bad weight: both said at once, each beside its field.
+    let r = enrol(&mut c, "P4398-001", "msc", "heavy");
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("already on the roster"), "{}", r.body);
+    assert!(r.body.contains("id=\"e-weight_kg\""), "{}", r.body);
+    assert!(
+        !r.body.contains("P4398-001~"),
+        "no stand-in id shown: {}",
+        r.body
+    );
     assert_eq!(site.cli(&["roster", "export", TRIAL]), before);
 }
 

@@ -1731,24 +1731,48 @@ pub fn add_roster(
     let (warnings, head) = db
         .write(by, |w| {
             let existing = roster_rows(w.store()?, &trial.id)?;
-            if let Some(past) = existing.get(&patient_id) {
-                return Err(InputError::one(already_on_roster(&patient_id, past)).into());
-            }
+            // An id the roster has had is refused; the other fields are checked all the
+            // same (under an id of no patient, whose own problems are not the user's), so
+            // that every problem of the form is said at once. The write is then undone.
+            let taken = existing
+                .get(&patient_id)
+                .map(|past| already_on_roster(&patient_id, past));
+            let checked_as = match taken {
+                Some(_) => format!("{patient_id}~"),
+                None => patient_id.clone(),
+            };
             added = w.append(Fields {
                 trial_id: trial.id.clone(),
                 book: Some(Book::Roster),
                 action: Some(Action::Add),
-                patient_id: patient_id.clone(),
+                patient_id: checked_as,
                 values: padded,
                 source: "roster add".to_string(),
                 ..Fields::default()
             })?;
-            check_after(w, &label, trial, &New::Flags(added)).map_err(|e| {
-                match e.downcast::<InputError>() {
-                    Ok(i) => patient_flag(i).into(),
-                    Err(e) => e,
+            let checked = match check_after(w, &label, trial, &New::Flags(added)) {
+                Ok(warnings) => Ok(warnings),
+                Err(e) => match e.downcast::<InputError>() {
+                    Ok(i) => Err(patient_flag(i)),
+                    // The database failed: not the user's input.
+                    Err(e) => return Err(e),
+                },
+            };
+            match (taken, checked) {
+                (None, Ok(warnings)) => Ok(warnings),
+                (None, Err(e)) => Err(e.into()),
+                (Some(p), checked) => {
+                    let mut problems = vec![p];
+                    if let Err(e) = checked {
+                        problems.extend(
+                            e.problems
+                                .into_iter()
+                                .filter(|q| q.field.as_deref() != Some("--patient")),
+                        );
+                    }
+                    Err(InputError::new(problems).into())
                 }
-            })
+            }
         })
         .map_err(unwrap_input)?;
     Ok((added, head, warnings))
