@@ -927,6 +927,49 @@ pub fn write_forecast(f: &Forecast, charts: &[ForecastChart], dir: &Path) -> Res
     })
 }
 
+// An export folder, `<trial id>/<format>/`: the schedule and the record for other tools.
+
+/// The trial folder's folder of an export: `out/<trial id>/<format>` (`nonmem`, `sdtm`,
+/// `fhir`).
+pub fn export_folder(
+    out: &Path,
+    trial: &Trial,
+    format: crate::exchange::Format,
+) -> Result<PathBuf> {
+    Ok(write::safe_child(out, &trial.id, "")?.join(format.as_str()))
+}
+
+/// Writes an export's files as the folder `dir` ([`export_folder`]), replacing an earlier
+/// one as a whole, with its manifest.json (`inputs`: what it was made from; `doses` and
+/// `line`: what it holds, a count and in words). The caller holds the output folder's lock and has checked `dir` with
+/// [`manifest::check_target`].
+pub fn write_export(
+    cohort: &Cohort,
+    files: &crate::exchange::Files,
+    inputs: &[Input],
+    (doses, line): (u64, String),
+    dir: &Path,
+) -> Result<()> {
+    let parent = dir.parent().context("an export folder has a parent")?;
+    // The trial folder is created if need be and cleared of what a killed run left.
+    let _lock = write::lock_folder(parent)?;
+    write::swap_folder(dir, |new| {
+        for (name, bytes) in files {
+            let path = new.join(name);
+            if let Some(folder) = path.parent() {
+                std::fs::create_dir_all(folder)
+                    .with_context(|| format!("cannot create {}", folder.display()))?;
+            }
+            write::atomic(&path, bytes)?;
+        }
+        let contents = Contents::of_trial(cohort.trial, cohort.roster.entries.len(), doses, line);
+        let mut m = Manifest::of_folder(new, inputs, contents)?;
+        m.database = cohort.database.map(mark);
+        write::atomic(&new.join(manifest::FILE), m.to_json().as_bytes())?;
+        Ok(())
+    })
+}
+
 /// A forecast made in memory: forecast.html (its charts inline) and the CSV files its
 /// links name, as [`write_forecast`] writes them.
 #[derive(Debug, Clone, PartialEq)]

@@ -108,6 +108,12 @@ pub enum Command {
         after_help = "Examples:\n  dosesim user add liwei --role pharmacist --full-name \"Li Wei\"\n  dosesim user add chenjing --role coordinator --password-file pw.txt\n  dosesim user list"
     )]
     User(UserCommand),
+    /// The schedule and the record for other tools: a NONMEM/nlmixr2 event table, CDISC SDTM
+    /// datasets (Dataset-JSON and CSV), FHIR R4 Bundles
+    #[command(
+        after_help = "Examples:\n  dosesim export nonmem NCT01724398 --roster scenarios/rosters/NCT01724398.csv \\\n      --log scenarios/logs/NCT01724398.csv\n  dosesim export sdtm NCT04822922 --roster scenarios/rosters/NCT04822922.csv --out /tmp/x\n  dosesim export fhir NCT01724398 --db site.db\n  dosesim export nonmem NCT04822922 --roster r.csv --expanded\n\nWrites DIR/<trial id>/<format>/ (nonmem/, sdtm/ or fhir/) with its manifest.json;\nREADME.md says what each file holds and which validator checks it."
+    )]
+    Export(ExchangeArgs),
     /// The roster kept in the database: import a roster file, export it
     #[command(
         subcommand,
@@ -435,6 +441,38 @@ pub struct ForecastArgs {
     #[command(flatten)]
     pub db: DbArg,
     /// Replace a forecast folder made from other inputs (another plan, say)
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ExchangeArgs {
+    /// The format: nonmem, sdtm or fhir
+    #[arg(value_name = "FORMAT")]
+    pub format: dosesim::exchange::Format,
+    /// A scenario file, or the trial id of one in scenarios/ (NCT01724398)
+    #[arg(value_name = "SCENARIO")]
+    pub scenario: PathBuf,
+    /// CSV with patient_id,arm,weight_kg,start_date (more columns allowed); not with
+    /// --db, which holds the roster
+    #[arg(long, value_name = "CSV")]
+    pub roster: Option<PathBuf>,
+    /// What was actually given, missed or changed (doses given replace the planned ones)
+    #[command(flatten)]
+    pub record: RecordArgs,
+    #[command(flatten)]
+    pub db: DbArg,
+    /// Folder of site calendars (SITE.toml) for the roster's sites
+    #[arg(long, value_name = "DIR", default_value = "scenarios/calendars")]
+    pub calendars: PathBuf,
+    /// Output folder; the export goes to DIR/<trial id>/<format>/
+    #[allow(rustdoc::invalid_html_tags)]
+    #[arg(long, value_name = "DIR", default_value = "output")]
+    pub out: PathBuf,
+    /// nonmem: every dose on a row of its own, without ADDL and II
+    #[arg(long)]
+    pub expanded: bool,
+    /// Replace an export folder made from other inputs (another roster, say)
     #[arg(long)]
     pub force: bool,
 }

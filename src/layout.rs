@@ -2,7 +2,7 @@
 //! (scenarios/, its site calendars, and the rosters/, logs/ and plans/ folders beside a
 //! scenario), the names of the files that mark a dosesim folder, and the ids that may
 //! become file names. Plain paths and names: nothing here reads or writes a file but
-//! [`is_forecast_folder`]'s look for a manifest.
+//! [`is_subfolder`]'s look for a manifest.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -20,6 +20,10 @@ pub const CALENDAR_FILE: &str = "calendar.ics";
 
 /// The forecast's folder inside a trial folder.
 pub const FORECAST_FOLDER: &str = "forecast";
+
+/// The folders of a trial folder that other commands than `cohort` write, each swapped in
+/// whole with a manifest of its own: the forecast, and the exports (`dosesim export`).
+pub const SUBFOLDERS: [&str; 4] = [FORECAST_FOLDER, "nonmem", "sdtm", "fhir"];
 
 /// The demo roster of a scenario: `rosters/<trial id>.csv` beside the scenario file.
 pub fn roster_for(scenario: &Path, trial_id: &str) -> PathBuf {
@@ -51,10 +55,13 @@ pub fn plan_for(scenario: &Path, trial_id: &str) -> PathBuf {
         .join(format!("{}.toml", trial_id.to_ascii_lowercase()))
 }
 
-/// Whether `path` is a trial folder's `forecast/` with a manifest: `dosesim forecast`
-/// writes it before any `cohort` may have made the trial folder around it.
-pub fn is_forecast_folder(path: &Path) -> bool {
-    path.file_name().is_some_and(|n| n == FORECAST_FOLDER) && path.join(MANIFEST_FILE).is_file()
+/// Whether `path` is one of a trial folder's [`SUBFOLDERS`] with a manifest: `dosesim
+/// forecast` and `dosesim export` write it before any `cohort` may have made the trial
+/// folder around it.
+pub fn is_subfolder(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| SUBFOLDERS.iter().any(|s| n == *s))
+        && path.join(MANIFEST_FILE).is_file()
 }
 
 /// `path` made absolute with every link resolved, as far as it exists; the rest (a folder

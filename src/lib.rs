@@ -29,6 +29,7 @@ pub mod db;
 pub mod describe;
 pub mod digest;
 pub mod error;
+pub mod exchange;
 pub mod export;
 pub mod forecast;
 pub mod format;

@@ -22,7 +22,7 @@ pub use crate::digest::Input;
 use crate::digest::{hex, sha256_now};
 pub use crate::digest::{read_input, read_input_to_string, remember_input};
 use crate::error::{InputError, Problem};
-use crate::layout::is_forecast_folder;
+use crate::layout::is_subfolder;
 pub use crate::write::list_files;
 
 /// The manifest's file name inside a trial folder.
@@ -231,10 +231,11 @@ fn from_database(path: &str) -> Option<&str> {
 /// `force`). A non-empty folder without a manifest is never written into.
 pub fn check_target(dir: &Path, inputs: &[Input], force: bool) -> Result<(), InputError> {
     let empty = match std::fs::read_dir(dir) {
-        // A forecast folder (with its own manifest) is dosesim's and is kept by a rewrite.
+        // A forecast or export folder (with its own manifest) is dosesim's and is kept by
+        // a rewrite.
         Ok(entries) => entries
             .filter_map(|e| e.ok())
-            .all(|e| is_forecast_folder(&e.path())),
+            .all(|e| is_subfolder(&e.path())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
             return Err(InputError::one(Problem::flag(

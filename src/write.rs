@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use crate::error::{InputError, Problem};
-use crate::layout::{FORECAST_FOLDER, MANIFEST_FILE, is_forecast_folder, is_safe_id};
+use crate::layout::{MANIFEST_FILE, SUBFOLDERS, is_safe_id, is_subfolder};
 
 /// Writes `path` atomically with whatever `fill` writes.
 pub fn atomic_with(
@@ -235,10 +235,10 @@ pub fn lock_out_file(path: &Path) -> Result<Vec<FolderLock>> {
     folders.iter().map(|f| lock_folder(f)).collect()
 }
 
-/// Whether `dir` is a folder dosesim replaces as a whole: a trial folder or a forecast
-/// folder (with its manifest), or a trial folder that holds only a forecast so far.
+/// Whether `dir` is a folder dosesim replaces as a whole: a trial folder, a forecast or
+/// export folder (with its manifest), or a trial folder that holds only such folders so far.
 fn is_dosesim_folder(dir: &Path) -> bool {
-    dir.join(MANIFEST_FILE).is_file() || is_forecast_folder(&dir.join(FORECAST_FOLDER))
+    dir.join(MANIFEST_FILE).is_file() || SUBFOLDERS.iter().any(|s| is_subfolder(&dir.join(s)))
 }
 
 /// What is to be done about a leftover that could not be removed, for a warning.

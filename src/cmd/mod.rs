@@ -7,6 +7,7 @@ pub mod chart;
 pub mod cohort;
 pub mod common;
 pub mod examples;
+pub mod export;
 pub mod forecast;
 pub mod guard;
 pub mod ledger;
@@ -114,6 +115,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Compare(a) => chart::run_compare(a),
         Command::Timeline(a) => chart::run_timeline(a),
         Command::Forecast(a) => forecast::run(a),
+        Command::Export(a) => export::run(a),
         Command::Examples(a) => examples::run(a),
         Command::Record(c) => record::run(c),
         Command::Roster(c) => roster::run(c),
