@@ -134,7 +134,6 @@ pub fn is_exposure(status: Status) -> bool {
 }
 
 /// A cohort's patients ready for the formats.
-
 pub struct Export<'c, 't> {
     pub cohort: &'c Cohort<'t>,
     pub trial: &'t Trial,
