@@ -1,0 +1,196 @@
+//! FHIR R4 JSON: one Bundle (type `collection`) per patient, `<PATIENT_ID>.json`.
+//!
+//! Each Bundle holds the patient (an identifier, no invented name or sex) and their body
+//! weight at the start, the trial as a ResearchStudy and the patient's place in it (a
+//! ResearchSubject with the assigned arm), the site as a Location, a Medication per cell
+//! product, the plan (a CarePlan whose activities are a MedicationRequest per infusion
+//! component, a ServiceRequest per plasma exchange component and an Appointment per visit)
+//! and, from the record, a MedicationAdministration per infusion given or missed (with a
+//! BiologicallyDerivedProduct for a recorded lot) and a Procedure per exchange given or
+//! missed.
+//!
+//! The stages: [`base`] (who and what), [`plan`] (the requests and the CarePlan),
+//! [`record`] (what was given), [`ids`] (names to ids). Every assumed value is marked by
+//! an extension `urn:dosesim:assumed` on the resource it rests on.
+
+pub mod base;
+pub mod ids;
+pub mod plan;
+pub mod record;
+
+use serde_json::{Value, json};
+
+use super::{Export, Files, Options, SITE_UTC_OFFSET, Subject};
+use crate::model::{Assumed, Assumption, Trial, Unit};
+
+/// One Bundle per patient, in the order of their ids.
+pub fn files(export: &Export, options: &Options) -> anyhow::Result<Files> {
+    export
+        .subjects
+        .iter()
+        .map(|s| {
+            let bundle = bundle(export.trial, s, options);
+            let mut bytes = serde_json::to_vec_pretty(&bundle)?;
+            bytes.push(b'\n');
+            Ok((format!("{}.json", s.patient.id), bytes))
+        })
+        .collect()
+}
+
+/// The Bundle of one patient.
+pub fn bundle(trial: &Trial, s: &Subject, options: &Options) -> Value {
+    let cx = Cx::new(trial, s);
+    let mut entries = Entries::default();
+    base::add(&cx, &mut entries);
+    plan::add(&cx, &mut entries);
+    record::add(&cx, &mut entries);
+    let stamp = format!(
+        "{}{SITE_UTC_OFFSET}",
+        options.created.format("%Y-%m-%dT%H:%M:%S")
+    );
+    json!({
+        "resourceType": "Bundle",
+        "id": cx.id(&["bundle"]),
+        "meta": {"extension": [assumed_offset("the timestamp")]},
+        "identifier": {"system": ids::system(&trial.id, "bundle"), "value": s.patient.id},
+        "type": "collection",
+        "timestamp": stamp,
+        "entry": entries.0,
+    })
+}
+
+/// What every stage needs: the trial, the patient and the assumptions that may apply to them.
+pub struct Cx<'a, 't> {
+    pub trial: &'t Trial,
+    pub s: &'a Subject<'t>,
+    /// Every assumed value the patient's arm rests on, with its reason.
+    assumptions: Vec<Assumption>,
+}
+
+impl<'a, 't> Cx<'a, 't> {
+    fn new(trial: &'t Trial, s: &'a Subject<'t>) -> Self {
+        let mut assumptions = s.arm.assumptions(trial);
+        if s.patient.site.is_some() {
+            assumptions.extend(s.arm.closed_day_assumptions());
+        }
+        let weights = s.events.iter().any(|e| e.weight.is_some());
+        assumptions.extend(s.arm.record_assumptions(weights));
+        Cx {
+            trial,
+            s,
+            assumptions,
+        }
+    }
+
+    /// The id of one of this patient's resources, named by `parts`.
+    pub fn id(&self, parts: &[&str]) -> String {
+        let mut all = vec![self.trial.id.as_str(), self.s.patient.id.as_str()];
+        all.extend_from_slice(parts);
+        ids::uuid(&all)
+    }
+
+    /// The id of a resource of the trial's (the same in every patient's Bundle).
+    pub fn trial_id(&self, parts: &[&str]) -> String {
+        let mut all = vec![self.trial.id.as_str(), "(trial)"];
+        all.extend_from_slice(parts);
+        ids::uuid(&all)
+    }
+
+    /// An identifier of dosesim's for a resource: the system names the trial and the kind
+    /// (`urn:dosesim:NCT01724398:request`), the value the patient and the rest.
+    pub fn identifier(&self, kind: &str, rest: &[&str]) -> Value {
+        let mut value = self.s.patient.id.clone();
+        for r in rest {
+            value.push('/');
+            value.push_str(r);
+        }
+        json!([{"system": ids::system(&self.trial.id, kind), "value": value}])
+    }
+
+    /// The `urn:dosesim:assumed` extension for `flags` resting on the assumptions whose
+    /// names start with one of `prefixes`: the flags' names, then each assumption with its
+    /// reason. `None` when nothing is assumed.
+    pub fn assumed(&self, flags: Assumed, prefixes: &[String]) -> Option<Value> {
+        if flags.is_empty() {
+            return None;
+        }
+        let why: Vec<String> = self
+            .assumptions
+            .iter()
+            .filter(|a| prefixes.iter().any(|p| a.what.starts_with(p.as_str())))
+            .map(|a| format!("{}: {}", a.what, a.reason))
+            .collect();
+        let mut text = format!("assumed: {flags}");
+        if !why.is_empty() {
+            text.push_str(&format!(" ({})", why.join("; ")));
+        }
+        text.push_str(&format!(" (see dosesim show {})", self.trial.id));
+        Some(json!({"url": ids::ASSUMED_URL, "valueString": text}))
+    }
+}
+
+/// The extension saying that the UTC offset of `what` is assumed, and why.
+pub fn assumed_offset(what: &str) -> Value {
+    json!({
+        "url": ids::ASSUMED_URL,
+        "valueString": format!(
+            "assumed: UTC offset {SITE_UTC_OFFSET} of {what} ({})",
+            super::SITE_UTC_OFFSET_REASON
+        ),
+    })
+}
+
+/// The entries of a Bundle, in the order added.
+#[derive(Default)]
+pub struct Entries(pub Vec<Value>);
+
+impl Entries {
+    /// Adds `resource` with id `id`, its `fullUrl` made from the id.
+    pub fn push(&mut self, id: &str, mut resource: Value) {
+        if let Value::Object(m) = &mut resource {
+            m.insert("id".into(), Value::String(id.to_string()));
+        }
+        self.0
+            .push(json!({"fullUrl": ids::full_url(id), "resource": resource}));
+    }
+}
+
+/// A reference to the resource with id `id` in the same Bundle.
+pub fn reference(id: &str) -> Value {
+    json!({"reference": ids::full_url(id)})
+}
+
+/// A number as JSON: whole numbers without a decimal point (4580000, not 4580000.0).
+pub fn number(x: f64) -> Value {
+    if x.fract() == 0.0 && x.abs() < 9.0e15 {
+        json!(x as i64)
+    } else {
+        json!(x)
+    }
+}
+
+/// An amount in a product's unit as a UCUM Quantity: `{cells}` (an annotation, a count)
+/// or `mL`.
+pub fn quantity(x: f64, unit: Unit) -> Value {
+    let code = match unit {
+        Unit::Cells => "{cells}",
+        Unit::Ml => "mL",
+    };
+    json!({
+        "value": number(x),
+        "unit": unit.as_str(),
+        "system": "http://unitsofmeasure.org",
+        "code": code,
+    })
+}
+
+/// Adds `ext` (if any) to the resource's `extension` list.
+pub fn mark(resource: &mut Value, ext: Option<Value>) {
+    let (Some(ext), Value::Object(m)) = (ext, resource) else {
+        return;
+    };
+    let list = m.entry("extension").or_insert_with(|| json!([]));
+    if let Value::Array(a) = list {
+        a.push(ext);
+    }
+}
