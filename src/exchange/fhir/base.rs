@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Cx, Entries, ids, mark, number, reference};
+use super::{Cx, Entries, Item, ids, mark, number, reference};
 use crate::model::{Assumed, ComponentKind, Product, Unit};
 use crate::recorded::RecordKind;
 
@@ -158,6 +158,6 @@ fn medication(cx: &Cx, p: &Product) -> Value {
         }]);
     }
     let flag = Assumed::when(p.provenance.is_assumed(), Assumed::PRODUCT);
-    mark(&mut m, cx.assumed(flag, &[format!("product {}", p.id)]));
+    mark(&mut m, cx.assumed(flag, Item::Product(&p.id), &[]));
     m
 }

@@ -29,6 +29,14 @@ pub fn files(export: &Export, options: &Options) -> anyhow::Result<Files> {
         .subjects
         .iter()
         .map(|s| {
+            // A Bundle named manifest.json would be overwritten by the folder's manifest.
+            if format!("{}.json", s.patient.id).eq_ignore_ascii_case(crate::manifest::FILE) {
+                anyhow::bail!(
+                    "patient id {} cannot be exported as FHIR: its Bundle would be named {}, the export folder's manifest",
+                    s.patient.id,
+                    crate::manifest::FILE
+                );
+            }
             let bundle = bundle(export.trial, s, options);
             let mut bytes = serde_json::to_vec_pretty(&bundle)?;
             bytes.push(b'\n');
@@ -107,25 +115,84 @@ impl<'a, 't> Cx<'a, 't> {
         json!([{"system": ids::system(&self.trial.id, kind), "value": value}])
     }
 
-    /// The `urn:dosesim:assumed` extension for `flags` resting on the assumptions whose
-    /// names start with one of `prefixes`: the flags' names, then each assumption with its
-    /// reason. `None` when nothing is assumed.
-    pub fn assumed(&self, flags: Assumed, prefixes: &[String]) -> Option<Value> {
-        if flags.is_empty() {
-            return None;
-        }
+    /// The `urn:dosesim:assumed` extension for `flags` of `item`: the flags' names, then
+    /// each assumption they stand for (and each of `extra`, the names of assumptions the
+    /// record's reading rests on) with its reason. `None` when nothing is assumed.
+    pub fn assumed(&self, flags: Assumed, item: Item, extra: &[String]) -> Option<Value> {
+        let mut names = item.names(flags);
+        names.extend_from_slice(extra);
         let why: Vec<String> = self
             .assumptions
             .iter()
-            .filter(|a| prefixes.iter().any(|p| a.what.starts_with(p.as_str())))
-            .map(|a| format!("{}: {}", a.what, a.reason))
+            .filter(|a| names.contains(&a.what))
+            .map(|a| format!("{}: {}", a.what, a.reason.trim_end_matches('.')))
             .collect();
-        let mut text = format!("assumed: {flags}");
-        if !why.is_empty() {
-            text.push_str(&format!(" ({})", why.join("; ")));
+        if flags.is_empty() && why.is_empty() {
+            return None;
         }
-        text.push_str(&format!(" (see dosesim show {})", self.trial.id));
+        let mut text = String::from("assumed: ");
+        if flags.is_empty() {
+            text.push_str(&why.join(". "));
+        } else {
+            text.push_str(&flags.to_string());
+            if !why.is_empty() {
+                text.push_str(&format!(". {}", why.join(". ")));
+            }
+        }
+        text.push_str(&format!(" (dosesim show {})", self.trial.id));
         Some(json!({"url": ids::ASSUMED_URL, "valueString": text}))
+    }
+}
+
+/// What an assumed value belongs to, to name the assumptions behind its flags.
+#[derive(Debug, Clone, Copy)]
+pub enum Item<'a> {
+    /// A component (its id) and its product's id.
+    Component(&'a str, &'a str),
+    Visit(&'a str),
+    Background(&'a str),
+    Product(&'a str),
+}
+
+impl Item<'_> {
+    /// The names of the assumptions (as [`Trial::assumptions`] and the arm's closed-day
+    /// and record assumptions name them) that `flags` on this item stand for.
+    pub fn names(self, flags: Assumed) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut when = |flag: Assumed, names: &[String]| {
+            if flags.contains(flag) {
+                out.extend_from_slice(names);
+            }
+        };
+        match self {
+            Item::Component(c, p) => {
+                when(Assumed::DOSE, &[format!("{c} dose")]);
+                when(Assumed::TIMING, &[format!("{c} timing")]);
+                when(Assumed::ROUTE, &[format!("{c} route")]);
+                when(Assumed::DURATION, &[format!("{c} duration")]);
+                when(Assumed::PRODUCT, &[format!("product {p}")]);
+                let moves = [
+                    format!("{c} on a closed day"),
+                    format!("{c} window for a move"),
+                    format!("{c} minimum gap"),
+                ];
+                when(Assumed::CLOSED_DAY_RULE, &moves);
+                let record = [format!("{c} anchor"), format!("{c} minimum gap")];
+                when(Assumed::REPROJECTION_RULE, &record);
+            }
+            Item::Visit(v) => {
+                when(Assumed::DAY, &[format!("visit {v} day")]);
+                when(Assumed::WINDOW, &[format!("visit {v} window")]);
+                when(
+                    Assumed::CLOSED_DAY_RULE,
+                    &[format!("visit {v} on a closed day")],
+                );
+            }
+            Item::Background(b) => when(Assumed::BACKGROUND, &[format!("background {b}")]),
+            Item::Product(p) => when(Assumed::PRODUCT, &[format!("product {p}")]),
+        }
+        out.dedup();
+        out
     }
 }
 

@@ -12,7 +12,7 @@
 use chrono::Days;
 use serde_json::{Value, json};
 
-use super::{Cx, Entries, base, ids, mark, number, quantity, reference};
+use super::{Cx, Entries, Item, base, ids, mark, number, quantity, reference};
 use crate::exchange::is_exposure;
 use crate::format::Amount;
 use crate::model::{Assumed, Component, ComponentKind, Interval, TimingRule};
@@ -90,12 +90,9 @@ fn request_status(cx: &Cx, events: &[&Event], ended: &'static str) -> &'static s
     }
 }
 
-/// The names of the assumptions a component's values rest on.
-fn component_prefixes(cx: &Cx, c: &Component) -> Vec<String> {
-    vec![
-        format!("{} ", c.id),
-        format!("product {}", cx.trial.products[c.product].id),
-    ]
+/// A component as the owner of assumed values.
+pub fn item<'a>(cx: &Cx<'_, 'a>, c: &'a Component) -> Item<'a> {
+    Item::Component(&c.id, &cx.trial.products[c.product].id)
 }
 
 /// A Timing of `events` (dates with their occurrences) by the component's rule.
@@ -211,7 +208,7 @@ fn medication_request(cx: &Cx, c: &Component, events: &[&Event]) -> Value {
         r.as_object_mut().map(|m| m.remove("note"));
     }
     let flags = events.iter().fold(Assumed::NONE, |a, e| a | e.assumed);
-    mark(&mut r, cx.assumed(flags, &component_prefixes(cx, c)));
+    mark(&mut r, cx.assumed(flags, item(cx, c), &[]));
     r
 }
 
@@ -282,7 +279,7 @@ fn service_request(cx: &Cx, c: &Component, events: &[&Event]) -> Value {
         r["note"] = note;
     }
     let flags = events.iter().fold(Assumed::NONE, |a, e| a | e.assumed);
-    mark(&mut r, cx.assumed(flags, &component_prefixes(cx, c)));
+    mark(&mut r, cx.assumed(flags, item(cx, c), &[]));
     r
 }
 
@@ -333,8 +330,7 @@ fn appointment(cx: &Cx, e: &Event) -> Value {
         Status::Cancelled => a["cancelationReason"] = json!({"text": "after the record's end"}),
         _ => {}
     }
-    let prefixes = [format!("visit {} ", visit.id)];
-    mark(&mut a, cx.assumed(e.assumed, &prefixes));
+    mark(&mut a, cx.assumed(e.assumed, Item::Visit(&visit.id), &[]));
     a
 }
 
@@ -407,7 +403,7 @@ fn background(cx: &Cx) -> Vec<Value> {
                 "scheduledString": format!("from {}", e.date)});
             mark(
                 &mut detail,
-                cx.assumed(e.assumed, &[format!("background {}", b.id)]),
+                cx.assumed(e.assumed, Item::Background(&b.id), &[]),
             );
             json!({"detail": detail})
         })

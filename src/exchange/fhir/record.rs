@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::{Cx, Entries, assumed_offset, base, ids, mark, plan, quantity, reference};
 use crate::exchange::{Given, SITE_UTC_OFFSET};
 use crate::model::{Assumed, Component, ComponentKind, Unit};
-use crate::recorded::Status;
+use crate::recorded::{Code, Status};
 use crate::schedule::{Event, Origin};
 
 /// Adds the administrations, procedures and lots, in date order.
@@ -100,6 +100,19 @@ fn notes(e: &Event, g: &Given, unit: Unit) -> Option<Value> {
     (!notes.is_empty()).then(|| json!(notes))
 }
 
+/// The assumptions the record's reading of a dose rests on: the dose tolerance behind a
+/// dose flagged low or high, the weight basis behind a dose at a recorded weight.
+fn record_names(c: &Component, e: &Event) -> Vec<String> {
+    let mut out = Vec::new();
+    if e.deviation.has(Code::DOSE_LOW) || e.deviation.has(Code::DOSE_HIGH) {
+        out.push(format!("{} dose tolerance", c.id));
+    }
+    if e.weight.is_some() {
+        out.push(format!("{} weight basis", c.id));
+    }
+    out
+}
+
 /// An infusion given (`completed`, with what was given) or missed (`not-done`).
 fn administration(cx: &Cx, c: &Component, e: &Event, g: &Given, lot: Option<String>) -> Value {
     let unit = cx.trial.products[c.product].unit;
@@ -141,7 +154,10 @@ fn administration(cx: &Cx, c: &Component, e: &Event, g: &Given, lot: Option<Stri
         mark(&mut a, Some(assumed_offset("the recorded clock time")));
     }
     let flags = Assumed::without_earlier(e.assumed);
-    mark(&mut a, cx.assumed(flags, &[format!("{} ", c.id)]));
+    mark(
+        &mut a,
+        cx.assumed(flags, plan::item(cx, c), &record_names(c, e)),
+    );
     a
 }
 
@@ -179,6 +195,9 @@ fn procedure(cx: &Cx, c: &Component, e: &Event, g: &Given) -> Value {
         mark(&mut p, Some(assumed_offset("the recorded clock time")));
     }
     let flags = Assumed::without_earlier(e.assumed);
-    mark(&mut p, cx.assumed(flags, &[format!("{} ", c.id)]));
+    mark(
+        &mut p,
+        cx.assumed(flags, plan::item(cx, c), &record_names(c, e)),
+    );
     p
 }
