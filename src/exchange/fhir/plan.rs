@@ -30,8 +30,10 @@ pub fn add(cx: &Cx, out: &mut Entries) {
         };
         activities.push((request_id(cx, c), resource));
     }
-    for e in cx.s.events.iter().filter(|e| e.kind == EventKind::Visit) {
-        activities.push((appointment_id(cx, e), appointment(cx, e)));
+    for (k, e) in cx.s.events.iter().enumerate() {
+        if e.kind == EventKind::Visit {
+            activities.push((appointment_id(cx, e), appointment(cx, k, e)));
+        }
     }
     out.push(&cx.id(&["careplan"]), care_plan(cx, &activities));
     for (id, resource) in activities {
@@ -286,7 +288,7 @@ fn service_request(cx: &Cx, c: &Component, events: &[&Event]) -> Value {
 /// A visit: proposed for its date (its window in the comment) while to come; fulfilled
 /// when the record says it was held (the site's whole day, for want of a time); cancelled
 /// when missed or after the end.
-fn appointment(cx: &Cx, e: &Event) -> Value {
+fn appointment(cx: &Cx, k: usize, e: &Event) -> Value {
     let Origin::Visit(v) = e.origin else {
         unreachable!("appointments are made of visits")
     };
@@ -326,7 +328,11 @@ fn appointment(cx: &Cx, e: &Event) -> Value {
             a["end"] = json!(format!("{next}T00:00:00{off}"));
             mark(&mut a, Some(super::assumed_offset("the visit's day")));
         }
-        Status::Missed => a["cancelationReason"] = json!({"text": "missed (recorded)"}),
+        Status::Missed => {
+            let why = cx.missed.get(k).cloned().flatten();
+            let why = why.map_or_else(|| "missed (recorded)".into(), |n| format!("missed: {n}"));
+            a["cancelationReason"] = json!({"text": why});
+        }
         Status::Cancelled => a["cancelationReason"] = json!({"text": "after the record's end"}),
         _ => {}
     }
@@ -371,8 +377,13 @@ fn care_plan(cx: &Cx, activities: &[(String, Value)]) -> Value {
     if let Some(url) = &cx.trial.registry_url {
         p["instantiatesUri"] = json!([url]);
     }
+    // The arm's rules in the record's words (a stopping rule), then the recorded end.
+    let mut notes: Vec<Value> = s.arm.notes.iter().map(|n| json!({"text": n})).collect();
     if let Some((date, kind)) = s.end {
-        p["note"] = json!([{"text": format!("{} on {date} (recorded)", kind.as_str())}]);
+        notes.push(json!({"text": format!("{} on {date} (recorded)", kind.as_str())}));
+    }
+    if !notes.is_empty() {
+        p["note"] = json!(notes);
     }
     p
 }

@@ -28,7 +28,10 @@ pub fn add(cx: &Cx, out: &mut Entries) {
             continue;
         }
         let c = &cx.s.arm.components[c];
-        let given = cx.s.given[k].clone().unwrap_or_default();
+        let mut given = cx.s.given[k].clone().unwrap_or_default();
+        if let Some(Some(why)) = cx.missed.get(k) {
+            given.note = Some(why.clone());
+        }
         let occurrence = e.occurrence.to_string();
         match c.kind {
             ComponentKind::CellInfusion => {
