@@ -103,12 +103,7 @@ fn timing(c: &Component, events: &[&Event], volume: bool) -> Value {
     if !events.is_empty() {
         repeat.insert("count".into(), json!(events.len()));
     }
-    if let TimingRule::Every { interval, .. } = c.timing.rule {
-        let (n, unit) = match interval {
-            Interval::Days(n) => (n, "d"),
-            Interval::Weeks(n) => (n, "wk"),
-            Interval::Months(n) => (n, "mo"),
-        };
+    if let Some((n, unit)) = period(&c.timing.rule) {
         repeat.insert("period".into(), json!(n));
         repeat.insert("periodUnit".into(), json!(unit));
     }
@@ -127,6 +122,24 @@ fn timing(c: &Component, events: &[&Event], volume: bool) -> Value {
         t["repeat"] = Value::Object(repeat);
     }
     t
+}
+
+/// The period of a regimen in UnitsOfTime: its interval, or the gap of a list of study
+/// days evenly spaced (days 1, 4, 7, 10: 3 d); none for an uneven list.
+pub fn period(rule: &TimingRule) -> Option<(u32, &'static str)> {
+    match rule {
+        TimingRule::Every { interval, .. } => Some(match *interval {
+            Interval::Days(n) => (n, "d"),
+            Interval::Weeks(n) => (n, "wk"),
+            Interval::Months(n) => (n, "mo"),
+        }),
+        TimingRule::Days(days) if days.len() >= 2 => {
+            let gap = days[1].checked_sub(days[0])?;
+            let even = days.windows(2).all(|w| w[1].checked_sub(w[0]) == Some(gap));
+            (even && gap > 0).then_some((gap, "d"))
+        }
+        TimingRule::Days(_) => None,
+    }
 }
 
 /// What a Timing says of one of its dates: the occurrence, the date planned when a move
@@ -419,4 +432,24 @@ fn background(cx: &Cx) -> Vec<Value> {
             json!({"detail": detail})
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_period_is_the_interval_or_the_gap_of_even_days() {
+        let every = |interval| TimingRule::Every {
+            start_day: 1,
+            interval,
+            count: 3,
+        };
+        assert_eq!(period(&every(Interval::Days(3))), Some((3, "d")));
+        assert_eq!(period(&every(Interval::Weeks(1))), Some((1, "wk")));
+        assert_eq!(period(&every(Interval::Months(3))), Some((3, "mo")));
+        assert_eq!(period(&TimingRule::Days(vec![1, 4, 7, 10])), Some((3, "d")));
+        assert_eq!(period(&TimingRule::Days(vec![1, 7, 14, 21])), None);
+        assert_eq!(period(&TimingRule::Days(vec![1])), None);
+    }
 }
