@@ -4,9 +4,15 @@
 
 use serde_json::{Value, json};
 
-use super::{Cx, Entries, Item, ids, mark, number, reference};
+use super::{Cx, Entries, Item, UCUM, ids, mark, number, reference};
 use crate::model::{Assumed, ComponentKind, Product, Unit};
 use crate::recorded::RecordKind;
+
+/// FHIR's code system of observation categories.
+const OBSERVATION_CATEGORY: &str = "http://terminology.hl7.org/CodeSystem/observation-category";
+const LOINC: &str = "http://loinc.org";
+/// The identifier system of registry ids (NCT numbers).
+const CLINICALTRIALS_GOV: &str = "http://clinicaltrials.gov";
 
 /// Adds the Patient, Observation, Location, ResearchStudy, ResearchSubject and Medications.
 pub fn add(cx: &Cx, out: &mut Entries) {
@@ -19,22 +25,7 @@ pub fn add(cx: &Cx, out: &mut Entries) {
             "identifier": cx.identifier("patient", &[]),
         }),
     );
-    out.push(
-        &cx.id(&["weight"]),
-        json!({
-            "resourceType": "Observation",
-            "status": "final",
-            "category": [{"coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                "code": "vital-signs", "display": "Vital Signs"}]}],
-            "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7",
-                "display": "Body weight"}], "text": "body weight on the roster"},
-            "subject": reference(&patient),
-            "effectiveDateTime": p.start.to_string(),
-            "valueQuantity": {"value": number(p.weight_kg.f64()), "unit": "kg",
-                "system": "http://unitsofmeasure.org", "code": "kg"},
-        }),
-    );
+    out.push(&cx.id(&["weight"]), weight(cx, &patient));
     if let Some(site) = &p.site {
         out.push(
             &cx.trial_id(&["site", site]),
@@ -50,6 +41,23 @@ pub fn add(cx: &Cx, out: &mut Entries) {
     for (k, product) in products(cx) {
         out.push(&medication_id(cx, k), medication(cx, product));
     }
+}
+
+/// The patient's body weight on the roster, at the start (LOINC 29463-7, kg).
+fn weight(cx: &Cx, patient: &str) -> Value {
+    let p = &cx.s.patient;
+    json!({
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "vital-signs",
+            "display": "Vital Signs"}]}],
+        "code": {"coding": [{"system": LOINC, "code": "29463-7", "display": "Body weight"}],
+            "text": "body weight on the roster"},
+        "subject": reference(patient),
+        "effectiveDateTime": p.start.to_string(),
+        "valueQuantity": {"value": number(p.weight_kg.f64()), "unit": "kg", "system": UCUM,
+            "code": "kg"},
+    })
 }
 
 /// The id of the Medication of product `k` (an index into the trial's products).
@@ -73,7 +81,7 @@ fn study(cx: &Cx) -> Value {
         .collect();
     let mut study = json!({
         "resourceType": "ResearchStudy",
-        "identifier": [{"system": "http://clinicaltrials.gov", "value": t.id}],
+        "identifier": [{"system": CLINICALTRIALS_GOV, "value": t.id}],
         "title": t.title,
         "status": "active",
         "condition": [{"text": t.condition}],

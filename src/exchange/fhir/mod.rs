@@ -198,7 +198,12 @@ impl Item<'_> {
             Item::Background(b) => when(Assumed::BACKGROUND, &[format!("background {b}")]),
             Item::Product(p) => when(Assumed::PRODUCT, &[format!("product {p}")]),
         }
-        out.dedup();
+        let mut seen = Vec::new();
+        out.retain(|n| {
+            let new = !seen.contains(n);
+            seen.push(n.clone());
+            new
+        });
         out
     }
 }
@@ -265,6 +270,9 @@ pub fn number(x: f64) -> Value {
     }
 }
 
+/// The code system of units (UCUM).
+pub const UCUM: &str = "http://unitsofmeasure.org";
+
 /// An amount in a product's unit as a UCUM Quantity: `{cells}` (an annotation, a count)
 /// or `mL`.
 pub fn quantity(x: f64, unit: Unit) -> Value {
@@ -275,7 +283,7 @@ pub fn quantity(x: f64, unit: Unit) -> Value {
     json!({
         "value": number(x),
         "unit": unit.as_str(),
-        "system": "http://unitsofmeasure.org",
+        "system": UCUM,
         "code": code,
     })
 }
@@ -288,5 +296,57 @@ pub fn mark(resource: &mut Value, ext: Option<Value>) {
     let list = m.entry("extension").or_insert_with(|| json!([]));
     if let Value::Array(a) = list {
         a.push(ext);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_whole_without_a_point_and_quantities_are_ucum() {
+        assert_eq!(number(4580000.0).to_string(), "4580000");
+        assert_eq!(number(45.8).to_string(), "45.8");
+        let q = quantity(24040000.0, Unit::Cells);
+        assert_eq!(q["code"], "{cells}");
+        assert_eq!(q["unit"], "cells");
+        assert_eq!(q["system"], UCUM);
+        assert_eq!(quantity(2000.0, Unit::Ml)["code"], "mL");
+    }
+
+    #[test]
+    fn an_items_flags_name_the_assumptions_behind_them() {
+        let c = Item::Component("uc_msc", "cells");
+        assert_eq!(c.names(Assumed::NONE), Vec::<String>::new());
+        assert_eq!(
+            c.names(Assumed::TIMING | Assumed::PRODUCT),
+            ["uc_msc timing", "product cells"]
+        );
+        assert_eq!(
+            c.names(Assumed::CLOSED_DAY_RULE | Assumed::REPROJECTION_RULE),
+            [
+                "uc_msc on a closed day",
+                "uc_msc window for a move",
+                "uc_msc minimum gap",
+                "uc_msc anchor",
+            ]
+        );
+        assert_eq!(
+            Item::Visit("day30").names(Assumed::DAY | Assumed::WINDOW),
+            ["visit day30 day", "visit day30 window"]
+        );
+    }
+
+    #[test]
+    fn a_mark_is_added_to_the_extensions_and_none_adds_nothing() {
+        let mut r = json!({"resourceType": "Procedure"});
+        mark(&mut r, None);
+        assert!(r.get("extension").is_none());
+        mark(&mut r, Some(assumed_offset("the time")));
+        mark(&mut r, Some(json!({"url": "x"})));
+        let list = r["extension"].as_array().unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0]["url"], ids::ASSUMED_URL);
+        assert!(list[0]["valueString"].as_str().unwrap().contains("+08:00"));
     }
 }
