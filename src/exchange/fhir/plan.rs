@@ -216,11 +216,10 @@ fn medication_request(cx: &Cx, c: &Component, events: &[&Event]) -> Value {
         "intent": "plan",
         "medicationReference": reference(&base::medication_id(cx, c.product)),
         "subject": reference(&cx.id(&["patient"])),
-        "note": left_out(cx, events),
         "dosageInstruction": dosages,
     });
-    if r["note"].is_null() {
-        r.as_object_mut().map(|m| m.remove("note"));
+    if let Some(note) = left_out(cx, events) {
+        r["note"] = note;
     }
     let flags = events.iter().fold(Assumed::NONE, |a, e| a | e.assumed);
     mark(&mut r, cx.assumed(flags, item(cx, c), &[]));
@@ -323,15 +322,10 @@ fn appointment(cx: &Cx, k: usize, e: &Event) -> Value {
         "description": visit.name,
         "requestedPeriod": [{"start": day, "end": day}],
         "participant": participants,
-        "extension": [date_note(e, false)["extension"][0].clone()],
+        "extension": date_note(e, false)["extension"].clone(),
     });
     if let Some((from, to)) = e.window {
         a["comment"] = json!(format!("window {from} to {to}"));
-    }
-    if e.planned != e.date {
-        a["extension"].as_array_mut().map(|x| {
-            x.push(json!({"url": ids::PLANNED_DATE_URL, "valueDate": e.planned.to_string()}))
-        });
     }
     match e.status {
         Status::Given => {
