@@ -11,6 +11,7 @@ check(folder, pharmacy, shared) returns every problem found ([] when the export 
     `urn:uuid:` + the resource's id; every reference inside the Bundle resolves to an entry;
   * every Timing `periodUnit`/`durationUnit` is a UnitsOfTime code (s, min, h, d, wk, mo,
     a), every `when` an EventTiming code, and a `duration`/`period` has its unit;
+  * no value is empty (an empty object, list or string, or null);
   * every UCUM Quantity is one of the units dosesim writes ({cells}, mL, kg) with its
     human unit; MedicationRequest and ServiceRequest have intent "plan";
   * the round trip: the requests' Timing dates (numbered by occurrence) with their doses,
@@ -245,6 +246,8 @@ def _walk(node, path):
                     f"{sorted(QUANTITY_UNITS.items())}"
                 )
         for key, v in node.items():
+            if v in ({}, [], "", None):
+                problems.append(f"{path}.{key} is empty (FHIR allows no empty value)")
             problems += _walk(v, f"{path}.{key}")
     elif isinstance(node, list):
         for i, v in enumerate(node):
@@ -572,6 +575,15 @@ def _missed_dropped(folder):
     _edit(folder, pick)
 
 
+def _empty_value(folder):
+    def pick(b):
+        r = _first(b, "Patient")
+        r["identifier"][0]["period"] = {}
+        return True
+
+    _edit(folder, pick)
+
+
 BREAKAGES = [
     ("a Timing periodUnit \"week\" (not a UnitsOfTime code)", _period_unit_week),
     ("a dangling reference (an administration's request)", _dangling_reference),
@@ -582,4 +594,5 @@ BREAKAGES = [
     ("a request's dose date moved", _date_moved),
     ("an assumed value left unmarked", _assumed_unmarked),
     ("a missed dose dropped", _missed_dropped),
+    ("an empty object", _empty_value),
 ]

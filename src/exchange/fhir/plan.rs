@@ -172,16 +172,24 @@ fn left_out(cx: &Cx, events: &[&Event]) -> Option<Value> {
     }
     let cancelled = list(Status::Cancelled);
     if !cancelled.is_empty() {
-        let why = match cx.s.end {
-            Some((date, kind)) => format!(" by the record's {} on {date}", kind.as_str()),
-            None => String::new(),
-        };
+        let why = ended(cx).map_or_else(String::new, |w| format!(" {w}"));
         parts.push(format!(
             "cancelled{why}: occurrence {}",
             cancelled.join(", ")
         ));
     }
     (!parts.is_empty()).then(|| json!([{"text": parts.join("; ")}]))
+}
+
+/// "after the withdrawal recorded on DATE" (or death), when the record ends the patient's
+/// course.
+fn ended(cx: &Cx) -> Option<String> {
+    let (date, kind) = cx.s.end?;
+    let what = match kind {
+        crate::recorded::RecordKind::Died => "death",
+        _ => "withdrawal",
+    };
+    Some(format!("after the {what} recorded on {date}"))
 }
 
 /// The Dosage runs of an infusion: its doses to give or given in date order, a run for
@@ -206,8 +214,13 @@ fn medication_request(cx: &Cx, c: &Component, events: &[&Event]) -> Value {
         .map(|(k, run)| dosage(cx, c, run, k + 1))
         .collect();
     if dosages.is_empty() {
-        dosages.push(json!({"sequence": 1, "text": "no dose left to give: every occurrence was missed or cancelled",
-            "timing": timing(c, &[], false)}));
+        let text = "no dose left to give: every occurrence was missed or cancelled";
+        let mut d = json!({"sequence": 1, "text": text});
+        let t = timing(c, &[], false);
+        if t.as_object().is_some_and(|m| !m.is_empty()) {
+            d["timing"] = t;
+        }
+        dosages.push(d);
     }
     let mut r = json!({
         "resourceType": "MedicationRequest",
@@ -278,8 +291,12 @@ fn service_request(cx: &Cx, c: &Component, events: &[&Event]) -> Value {
         "intent": "plan",
         "code": {"text": c.name},
         "subject": reference(&cx.id(&["patient"])),
-        "occurrenceTiming": timing(c, &given, true),
     });
+    // FHIR allows no empty object: a regimen with no date left and no period has none.
+    let t = timing(c, &given, true);
+    if t.as_object().is_some_and(|m| !m.is_empty()) {
+        r["occurrenceTiming"] = t;
+    }
     let volumes: Vec<Option<f64>> = given.iter().map(|e| planned_amount(e)).collect();
     if let Some(Some(v)) = volumes.first()
         && volumes.iter().all(|x| *x == Some(*v))
@@ -340,7 +357,10 @@ fn appointment(cx: &Cx, k: usize, e: &Event) -> Value {
             let why = why.map_or_else(|| "missed (recorded)".into(), |n| format!("missed: {n}"));
             a["cancelationReason"] = json!({"text": why});
         }
-        Status::Cancelled => a["cancelationReason"] = json!({"text": "after the record's end"}),
+        Status::Cancelled => {
+            let why = ended(cx).unwrap_or_else(|| "cancelled".into());
+            a["cancelationReason"] = json!({ "text": why });
+        }
         _ => {}
     }
     mark(&mut a, cx.assumed(e.assumed, Item::Visit(&visit.id), &[]));
@@ -360,11 +380,12 @@ fn care_plan(cx: &Cx, activities: &[(String, Value)]) -> Value {
         (None, true) => "active",
         (None, false) => "completed",
     };
+    // The plan ends with its last event, or with a recorded withdrawal or death.
+    let last = s.events.iter().map(|e| e.date).max();
     let last = s
-        .events
-        .iter()
-        .map(|e| e.date)
-        .max()
+        .end
+        .map(|(date, _)| date)
+        .or(last)
         .unwrap_or(s.patient.start);
     let mut list: Vec<Value> = activities
         .iter()
@@ -379,8 +400,10 @@ fn care_plan(cx: &Cx, activities: &[(String, Value)]) -> Value {
         "title": format!("{} arm {}: {}", cx.trial.id, s.arm.id, s.arm.name),
         "subject": reference(&cx.id(&["patient"])),
         "period": {"start": s.patient.start.to_string(), "end": last.to_string()},
-        "activity": list,
     });
+    if !list.is_empty() {
+        p["activity"] = json!(list);
+    }
     if let Some(url) = &cx.trial.registry_url {
         p["instantiatesUri"] = json!([url]);
     }
