@@ -15,6 +15,7 @@ mod db_faults;
 mod db_reads;
 mod errors;
 mod examples;
+mod export_nonmem;
 mod forecast;
 mod formats;
 mod fuzz;

@@ -29,25 +29,100 @@ use crate::schedule::{Event, EventKind, Origin};
 /// The event table's columns in order: name, whether it is text (dropped in `$INPUT`),
 /// meaning, unit. Codes are in [`codes`].
 pub const COLUMNS: &[(&str, bool, &str, &str)] = &[
-    ("ID", false, "subject number: 1, 2, ... in the order of the patient ids; ids.csv maps it to the patient id", ""),
-    ("TIME", false, "hours from TIME 0, 00:00 of the date of the subject's first row (ids.csv time_zero); a row without a recorded clock time is assumed at 00:00 of its date; at most 4 decimals (0.36 s), no trailing zeros", "h"),
-    ("DATETIME", true, "the row's date (YYYY-MM-DD), with the clock time the day sheet recorded for a given dose (YYYY-MM-DDTHH:MM, :SS when not 0), site local time; on a row with ADDL above 0, the first dose's", ""),
+    (
+        "ID",
+        false,
+        "subject number: 1, 2, ... in the order of the patient ids; ids.csv maps it to the patient id",
+        "",
+    ),
+    (
+        "TIME",
+        false,
+        "hours from TIME 0, 00:00 of the date of the subject's first row (ids.csv time_zero); a row without a recorded clock time is assumed at 00:00 of its date; at most 4 decimals (0.36 s), no trailing zeros",
+        "h",
+    ),
+    (
+        "DATETIME",
+        true,
+        "the row's date (YYYY-MM-DD), with the clock time the day sheet recorded for a given dose (YYYY-MM-DDTHH:MM, :SS when not 0), site local time; on a row with ADDL above 0, the first dose's",
+        "",
+    ),
     ("EVID", false, "event type", ""),
-    ("AMT", false, "the dose in AMTU: the amount given when GIVEN is 1, else the planned dose; 0 on EVID 2 rows", "AMTU"),
+    (
+        "AMT",
+        false,
+        "the dose in AMTU: the amount given when GIVEN is 1, else the planned dose; 0 on EVID 2 rows",
+        "AMTU",
+    ),
     ("AMTU", true, "the unit of AMT", ""),
-    ("CMT", false, "dosing compartment, one per dosed product; 0 on EVID 2 rows", ""),
-    ("II", false, "hours between the doses of a run written as one row; 0 when ADDL is 0", "h"),
-    ("ADDL", false, "how many more doses follow this one, each II hours after the one before, every other column the same but OCC (one more each); 0 in the expanded table", ""),
-    ("MDV", false, "1 on every row: the table holds no observations", ""),
-    ("WT", false, "body weight: on a dose or plasma exchange row the weight its amount was computed at (the record's weight when it changed the roster's), on another row that of the subject's last dose or exchange row before it, else the roster's", "kg"),
-    ("ARM", false, "treatment arm (ids.csv has each subject's)", ""),
-    ("SITE", false, "site whose calendar the subject is scheduled on (ids.csv has each subject's)", ""),
+    (
+        "CMT",
+        false,
+        "dosing compartment, one per dosed product; 0 on EVID 2 rows",
+        "",
+    ),
+    (
+        "II",
+        false,
+        "hours between the doses of a run written as one row; 0 when ADDL is 0",
+        "h",
+    ),
+    (
+        "ADDL",
+        false,
+        "how many more doses follow this one, each II hours after the one before, every other column the same but OCC (one more each); 0 in the expanded table",
+        "",
+    ),
+    (
+        "MDV",
+        false,
+        "1 on every row: the table holds no observations",
+        "",
+    ),
+    (
+        "WT",
+        false,
+        "body weight: on a dose or plasma exchange row the weight its amount was computed at (the record's weight when it changed the roster's), on another row that of the subject's last dose or exchange row before it, else the roster's",
+        "kg",
+    ),
+    (
+        "ARM",
+        false,
+        "treatment arm (ids.csv has each subject's)",
+        "",
+    ),
+    (
+        "SITE",
+        false,
+        "site whose calendar the subject is scheduled on (ids.csv has each subject's)",
+        "",
+    ),
     ("PROC", false, "what the row is", ""),
-    ("VOLML", false, "plasma volume exchanged on a plasma exchange row (PROC 1), planned or as recorded; 0 on every other row", "mL"),
-    ("EVENT", true, "the id of the dose component, visit or background treatment in the scenario (a blank, comma or quote in it written as _)", ""),
-    ("OCC", false, "occurrence of EVENT for the subject: 1, 2, ...; on a row with ADDL above 0, the first of the run", ""),
+    (
+        "VOLML",
+        false,
+        "plasma volume exchanged on a plasma exchange row (PROC 1), planned or as recorded; 0 on every other row",
+        "mL",
+    ),
+    (
+        "EVENT",
+        true,
+        "the id of the dose component, visit or background treatment in the scenario (a blank, comma or quote in it written as _)",
+        "",
+    ),
+    (
+        "OCC",
+        false,
+        "occurrence of EVENT for the subject: 1, 2, ...; on a row with ADDL above 0, the first of the run",
+        "",
+    ),
     ("GIVEN", false, "whether the record says it was given", ""),
-    ("ASSUMED", true, "the row's values assumed rather than stated by the registry record (dosesim show SCENARIO gives each reason), joined by ;", ""),
+    (
+        "ASSUMED",
+        true,
+        "the row's values assumed rather than stated by the registry record (dosesim show SCENARIO gives each reason), joined by ;",
+        "",
+    ),
 ];
 
 /// `PROC` of a dose of a cell product (`EVID` 1).
@@ -191,11 +266,7 @@ pub fn files(export: &Export, options: &Options) -> anyhow::Result<Files> {
     let mut rows = Vec::new();
     for s in &export.subjects {
         let own = rows_of(s, &codes)?;
-        rows.extend(if options.expanded {
-            own
-        } else {
-            compress(own)
-        });
+        rows.extend(if options.expanded { own } else { compress(own) });
     }
     let id = &export.trial.id;
     Ok(vec![
@@ -303,9 +374,9 @@ fn row_of(
         EventKind::PlasmaExchange => {
             row.proc_code = PROC_EXCHANGE;
             let p = e.product(s.arm).unwrap_or_default();
-            let ml = e.volume_ml.or(e
-                .dose
-                .filter(|_| codes.trial.products[p].unit == Unit::Ml));
+            let ml = e
+                .volume_ml
+                .or(e.dose.filter(|_| codes.trial.products[p].unit == Unit::Ml));
             row.volml = Amount {
                 value: ml.unwrap_or_default(),
                 unit: Unit::Ml,
@@ -419,11 +490,7 @@ pub fn compress(rows: Vec<Row>) -> Vec<Row> {
 
 /// The event table: the header and a line per row.
 fn table(rows: &[Row]) -> String {
-    let mut out = COLUMNS
-        .iter()
-        .map(|c| c.0)
-        .collect::<Vec<_>>()
-        .join(",");
+    let mut out = COLUMNS.iter().map(|c| c.0).collect::<Vec<_>>().join(",");
     out.push('\n');
     for r in rows {
         out.push_str(&r.cells().join(","));
@@ -481,8 +548,15 @@ fn ids(export: &Export, codes: &Codes) -> anyhow::Result<Vec<u8>> {
 fn codes(name: &str, codes: &Codes) -> String {
     let trial = codes.trial;
     let list: Vec<String> = match name {
-        "EVID" => vec!["1=dose of a cell product".into(), "2=other event (plasma exchange, visit, background treatment start)".into()],
-        "AMTU" => vec!["cells=whole cells".into(), "mL=millilitres".into(), ".=no dose (EVID 2)".into()],
+        "EVID" => vec![
+            "1=dose of a cell product".into(),
+            "2=other event (plasma exchange, visit, background treatment start)".into(),
+        ],
+        "AMTU" => vec![
+            "cells=whole cells".into(),
+            "mL=millilitres".into(),
+            ".=no dose (EVID 2)".into(),
+        ],
         "CMT" => codes
             .cmt
             .iter()
@@ -503,7 +577,10 @@ fn codes(name: &str, codes: &Codes) -> String {
             format!("{PROC_BACKGROUND}=background treatment start"),
         ],
         "MDV" => vec!["1=no observation".into()],
-        "GIVEN" => vec!["1=given (a visit: held) by the record".into(), "0=planned, due or held: not recorded as given".into()],
+        "GIVEN" => vec![
+            "1=given (a visit: held) by the record".into(),
+            "0=planned, due or held: not recorded as given".into(),
+        ],
         "ASSUMED" => Assumed::all()
             .names()
             .map(|n| n.replace(' ', "_"))
@@ -529,7 +606,13 @@ fn columns(c: &Codes) -> anyhow::Result<Vec<u8>> {
 fn input(trial: &str) -> String {
     let names: Vec<String> = COLUMNS
         .iter()
-        .map(|&(n, text, ..)| if text { format!("{n}=DROP") } else { n.to_string() })
+        .map(|&(n, text, ..)| {
+            if text {
+                format!("{n}=DROP")
+            } else {
+                n.to_string()
+            }
+        })
         .collect();
     let (first, rest) = names.split_at(names.len() / 2);
     format!(
@@ -576,7 +659,11 @@ mod tests {
             .iter()
             .flat_map(|r| {
                 (0..=r.addl).map(move |k| {
-                    (r.secs + i64::from(k) * r.ii_secs, r.occ + k, r.event.clone())
+                    (
+                        r.secs + i64::from(k) * r.ii_secs,
+                        r.occ + k,
+                        r.event.clone(),
+                    )
                 })
             })
             .collect();
@@ -604,7 +691,11 @@ mod tests {
         assert_eq!(shape, vec![(1, 2), (4, 1), (6, 0)]);
         assert_eq!(expand(&c), expand(&rows));
         let gap: Vec<Row> = [1, 2, 4].map(|o| dose(o, i64::from(o) * WEEK)).into();
-        assert_eq!(compress(gap.clone()).len(), 2, "a missed occurrence 3 ends the run");
+        assert_eq!(
+            compress(gap.clone()).len(),
+            2,
+            "a missed occurrence 3 ends the run"
+        );
     }
 
     #[test]
@@ -660,7 +751,11 @@ mod tests {
     fn input_drops_every_text_column() {
         let text = input("NCT01724398");
         for &(n, t, ..) in COLUMNS {
-            let word = if t { format!("{n}=DROP") } else { n.to_string() };
+            let word = if t {
+                format!("{n}=DROP")
+            } else {
+                n.to_string()
+            };
             assert!(text.split_whitespace().any(|w| w == word), "{word}");
         }
         assert!(text.contains("$DATA NCT01724398.csv IGNORE=@"));
