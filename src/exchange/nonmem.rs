@@ -20,7 +20,9 @@ use std::collections::BTreeMap;
 use anyhow::bail;
 use chrono::{NaiveDate, NaiveTime, Timelike};
 
-use super::{Export, Files, Options, SITE_UTC_OFFSET, Subject, is_exposure};
+use super::{
+    Export, Files, Options, SITE_UTC_OFFSET, SITE_UTC_OFFSET_REASON, Subject, is_exposure,
+};
 use crate::format::Amount;
 use crate::model::{Assumed, Kg, Trial, Unit};
 use crate::recorded::Status;
@@ -173,6 +175,12 @@ impl Row {
             )
         };
         key(self) == key(other)
+    }
+
+    /// Whether the row has a clock time from the record: such a dose stays a row of its
+    /// own, its DATETIME the record's.
+    fn timed(&self) -> bool {
+        self.datetime.contains('T')
     }
 
     /// The row's cells in the order of [`COLUMNS`].
@@ -453,14 +461,15 @@ fn exact_hours(secs: i64) -> bool {
 /// A subject's rows (in TIME order, each dose its own) with each run of doses written
 /// as its first row with `ADDL` and `II`: doses of one component with consecutive
 /// occurrences, equal in every column but TIME, DATETIME and OCC, at one interval that
-/// hours print exactly. Rows of other events between them do not break a run: NONMEM and
+/// hours print exactly, none with a clock time from the record (that stays a row of its
+/// own, so that its DATETIME says it). Rows of other events between them do not break a run: NONMEM and
 /// pharmpy put the expanded doses back among them by TIME. Expanding gives back exactly
 /// the rows (rows at one TIME may come in another order).
 pub fn compress(rows: Vec<Row>) -> Vec<Row> {
     let mut absorbed = vec![false; rows.len()];
     let mut out = rows.clone();
     for i in 0..rows.len() {
-        if absorbed[i] || rows[i].evid != 1 {
+        if absorbed[i] || rows[i].evid != 1 || rows[i].timed() {
             continue;
         }
         let (mut last, mut step, mut more) = (i, 0, 0);
@@ -470,6 +479,7 @@ pub fn compress(rows: Vec<Row>) -> Vec<Row> {
             }
             let gap = rows[j].secs - rows[last].secs;
             let fits = rows[j].occ == rows[last].occ + 1
+                && !rows[j].timed()
                 && rows[i].same_but_time(&rows[j])
                 && exact_hours(gap)
                 && (step == 0 || gap == step);
@@ -515,6 +525,7 @@ fn ids(export: &Export, codes: &Codes) -> anyhow::Result<Vec<u8>> {
         "start_date",
         "time_zero",
         "utc_offset",
+        "utc_offset_assumed",
         "end_date",
         "end",
     ])?;
@@ -537,6 +548,7 @@ fn ids(export: &Export, codes: &Codes) -> anyhow::Result<Vec<u8>> {
             &s.patient.start.to_string(),
             zero.as_deref().unwrap_or(""),
             SITE_UTC_OFFSET,
+            SITE_UTC_OFFSET_REASON,
             &end_date,
             &end,
         ])?;
@@ -720,6 +732,11 @@ mod tests {
         let odd = WEEK + 20 * 60;
         let rows: Vec<Row> = (0..3).map(|k| dose(k + 1, k as i64 * odd)).collect();
         assert_eq!(compress(rows).len(), 3);
+        // A dose the day sheet timed stays its own row, and the others run on.
+        let mut rows: Vec<Row> = (0..4).map(|k| dose(k + 1, k as i64 * WEEK)).collect();
+        rows[1].datetime = "2026-08-14T00:00".into();
+        let shape: Vec<_> = compress(rows).iter().map(|r| (r.occ, r.addl)).collect();
+        assert_eq!(shape, vec![(1, 0), (2, 0), (3, 1)]);
     }
 
     #[test]

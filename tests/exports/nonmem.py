@@ -426,6 +426,10 @@ def _exchange_moved(folder):
     _edit_table(folder, edit)
 
 
+def _weight_of_zero(folder):
+    _edit_table(folder, lambda rows: rows[0].__setitem__(_col("WT"), "0"))
+
+
 def _dropped_column_kept(folder):
     path = folder / "input.txt"
     path.write_text(path.read_text(encoding="utf-8").replace("EVENT=DROP", "EVENT"), encoding="utf-8")
@@ -443,4 +447,5 @@ BREAKAGES: list[tuple[str, Callable[[pathlib.Path], None]]] = [
     ("ARM changing within an ID", _arm_changes_within_id),
     ("an EVID 2 row (a plasma exchange where there is one) a day later", _exchange_moved),
     ("a text column not dropped in $INPUT", _dropped_column_kept),
+    ("a body weight of 0 kg (pharmpy's check_dataset)", _weight_of_zero),
 ]
