@@ -29,7 +29,7 @@ use crate::recorded::Status;
 use crate::schedule::{Event, EventKind, Origin};
 
 /// The event table's columns in order: name, whether it is text (dropped in `$INPUT`),
-/// meaning, unit. Codes are in [`codes`].
+/// meaning, unit. Each column's codes are written beside it in columns.csv.
 pub const COLUMNS: &[(&str, bool, &str, &str)] = &[
     (
         "ID",
