@@ -150,14 +150,15 @@ fn each_format_has_its_folder_with_a_manifest_kept_by_a_cohort_run() {
 
 #[test]
 fn the_same_inputs_give_the_same_bytes() {
-    let a = tempfile::tempdir().unwrap();
-    let b = tempfile::tempdir().unwrap();
+    // Twice into the same folder (the manifest names the command, --out included).
+    let dir = tempfile::tempdir().unwrap();
     for format in ["nonmem", "sdtm", "fhir"] {
-        export(format, a.path(), &[]).expect_code(0);
-        export(format, b.path(), &[]).expect_code(0);
+        export(format, dir.path(), &[]).expect_code(0);
+        let first = tree(&dir.path().join(TRIAL).join(format));
+        export(format, dir.path(), &[]).expect_code(0);
         crate::common::assert_same_tree(
-            &tree(&a.path().join(TRIAL).join(format)),
-            &tree(&b.path().join(TRIAL).join(format)),
+            &first,
+            &tree(&dir.path().join(TRIAL).join(format)),
             format,
         );
     }
