@@ -47,7 +47,7 @@ const TS: &[Column] = &[
     key(text("TSPARMCD", "Trial Summary Parameter Short Name"), 2),
     text("TSPARM", "Trial Summary Parameter"),
     text("TSVAL", "Parameter Value"),
-    text("TSVALNF", "Parameter Null Flavor"),
+    text("TSVALNF", "Parameter Value Null Flavor"),
     text("TSVALCD", "Parameter Value Code"),
     text("TSVCDREF", "Name of the Reference Terminology"),
     text("TSVCDVER", "Version of the Reference Terminology"),

@@ -14,28 +14,30 @@ use crate::recorded::{Code, Status, Target};
 use crate::schedule::{Event, EventKind, Origin};
 
 macro_rules! interventions {
-    ($d:literal, $($extra:expr),* $(,)?) => {
+    ($d:literal, $trt:literal, $what:literal, $($extra:expr),* $(,)?) => {
         &[
             key(text("STUDYID", "Study Identifier"), 1),
             text("DOMAIN", "Domain Abbreviation"),
             key(text("USUBJID", "Unique Subject Identifier"), 2),
             key(int(concat!($d, "SEQ"), "Sequence Number"), 4),
             text(concat!($d, "LNKID"), "Link ID"),
-            key(text(concat!($d, "TRT"), "Name of Treatment"), 3),
+            key(text(concat!($d, "TRT"), $trt), 3),
             $($extra,)*
-            text("EPOCH", "Epoch"),
             int("VISITNUM", "Visit Number"),
             text("VISIT", "Visit Name"),
-            text(concat!($d, "STDTC"), "Start Date/Time of Treatment"),
-            text(concat!($d, "ENDTC"), "End Date/Time of Treatment"),
-            int(concat!($d, "STDY"), "Study Day of Start of Treatment"),
-            int(concat!($d, "ENDY"), "Study Day of End of Treatment"),
+            text("EPOCH", "Epoch"),
+            text(concat!($d, "STDTC"), concat!("Start Date/Time of ", $what)),
+            text(concat!($d, "ENDTC"), concat!("End Date/Time of ", $what)),
+            int(concat!($d, "STDY"), concat!("Study Day of Start of ", $what)),
+            int(concat!($d, "ENDY"), concat!("Study Day of End of ", $what)),
         ]
     };
 }
 
 const EX: &[Column] = interventions!(
     "EX",
+    "Name of Treatment",
+    "Treatment",
     num("EXDOSE", "Dose"),
     text("EXDOSU", "Dose Units"),
     text("EXDOSFRM", "Dose Form"),
@@ -47,6 +49,8 @@ const EX: &[Column] = interventions!(
 
 const EC: &[Column] = interventions!(
     "EC",
+    "Name of Treatment",
+    "Treatment",
     text("ECMOOD", "Mood"),
     text("ECPRESP", "Pre-Specified"),
     text("ECOCCUR", "Occurrence"),
@@ -62,6 +66,8 @@ const EC: &[Column] = interventions!(
 
 const PR: &[Column] = interventions!(
     "PR",
+    "Reported Name of Procedure",
+    "Procedure",
     num("PRDOSE", "Dose"),
     text("PRDOSU", "Dose Units"),
     text("PRDOSFRQ", "Dosing Frequency per Interval"),
@@ -218,9 +224,9 @@ impl<'a> Patient<'a> {
         ];
         row.extend(middle);
         row.extend([
-            t(c.epoch),
             visitnum,
             visit,
+            t(c.epoch),
             t(c.start),
             t(c.end),
             Value::Int(c.days.0),

@@ -1,10 +1,10 @@
-//! The subjects: DM (demographics, the minimum dosesim knows) and SV (the visits held,
-//! from the record).
+//! The subjects: DM (demographics, the minimum dosesim knows) and SV (the planned visits
+//! held, from the record: a day with a dose given or a study visit held).
 
 use chrono::NaiveDate;
 
 use super::dataset::{Column, Dataset, Value, int, key, text};
-use super::{VisitPlan, armcd, epoch, study_day, t, usubjid};
+use super::{VisitPlan, armcd, study_day, t, usubjid};
 use crate::exchange::{Export, Subject, is_infusion};
 use crate::recorded::{RecordKind, Status};
 
@@ -41,12 +41,13 @@ const SV: &[Column] = &[
     key(text("USUBJID", "Unique Subject Identifier"), 2),
     key(int("VISITNUM", "Visit Number"), 3),
     text("VISIT", "Visit Name"),
+    text("SVPRESP", "Pre-Specified"),
+    text("SVOCCUR", "Occurrence"),
     int("VISITDY", "Planned Study Day of Visit"),
-    text("EPOCH", "Epoch"),
-    text("SVSTDTC", "Start Date/Time of Visit"),
-    text("SVENDTC", "End Date/Time of Visit"),
-    int("SVSTDY", "Study Day of Start of Visit"),
-    int("SVENDY", "Study Day of End of Visit"),
+    text("SVSTDTC", "Start Date/Time of Observation"),
+    text("SVENDTC", "End Date/Time of Observation"),
+    int("SVSTDY", "Study Day of Start of Observation"),
+    int("SVENDY", "Study Day of End of Observation"),
 ];
 
 /// COUNTRY for every subject: every bundled site is in China (ISO 3166-1 alpha-3).
@@ -152,8 +153,9 @@ fn visits(export: &Export, plan: &VisitPlan) -> Dataset {
                 t(usubjid(trial, s)),
                 Value::Int(i64::from(num)),
                 t(&v.name),
+                t("Y"),
+                t("Y"),
                 day,
-                t(epoch(s, first)),
                 t(first.to_string()),
                 t(last.to_string()),
                 Value::Int(study_day(start, first)),
