@@ -16,6 +16,7 @@ mod db_reads;
 mod errors;
 mod examples;
 mod export_cmd;
+mod export_sdtm;
 mod forecast;
 mod formats;
 mod fuzz;
