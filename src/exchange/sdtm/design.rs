@@ -177,91 +177,95 @@ fn visits(trial: &Trial, plan: &VisitPlan) -> Dataset {
     d
 }
 
-/// TS parameters: (code, name, value, value code, its terminology, its version).
-type Param = (&'static str, &'static str, String, String, String, String);
+/// One TS parameter value: its code and name, the value, and where the value is a coded
+/// term, its code, terminology and version.
+struct Param {
+    code: &'static str,
+    name: &'static str,
+    value: String,
+    term: Option<String>,
+    reference: &'static str,
+}
 
-fn summary(export: &Export) -> anyhow::Result<Dataset> {
-    let trial = export.trial;
-    let none = String::new;
-    let mut params: Vec<Param> = vec![
-        (
-            "TITLE",
-            "Trial Title",
-            trial.title.clone(),
-            none(),
-            none(),
-            none(),
-        ),
-        (
-            "REGID",
-            "Registry Identifier",
-            trial.id.clone(),
-            trial.id.clone(),
-            "ClinicalTrials.gov".into(),
-            none(),
-        ),
-        (
-            "INDIC",
-            "Trial Disease/Condition Indication",
-            trial.condition.clone(),
-            none(),
-            none(),
-            none(),
-        ),
-        (
-            "NARMS",
-            "Planned Number of Arms",
-            trial.arms.len().to_string(),
-            none(),
-            none(),
-            none(),
-        ),
-        (
-            "PLANSUB",
-            "Planned Number of Subjects",
-            export.subjects.len().to_string(),
-            none(),
-            none(),
-            none(),
-        ),
-    ];
-    if let Some(start) = export.subjects.iter().map(|s| s.patient.start).min() {
-        params.push((
-            "SSTDTC",
-            "Study Start Date",
-            start.to_string(),
-            none(),
-            none(),
-            none(),
-        ));
+impl Param {
+    fn plain(code: &'static str, name: &'static str, value: impl Into<String>) -> Param {
+        Param {
+            code,
+            name,
+            value: value.into(),
+            term: None,
+            reference: "",
+        }
     }
-    let ct = |list: &str, v: &str| -> Param {
-        let (cd, name) = match list {
+
+    /// A value from a CDISC codelist (with its code when the shipped package has it).
+    fn coded(codelist: &str, value: &str) -> Param {
+        let (cd, name) = match codelist {
             "ROUTE" => ("ROUTE", "Route of Administration"),
             "UNIT" => ("DOSU", "Dose Units"),
             _ => ("DOSFRQ", "Dosing Frequency"),
         };
-        let c = code(list, v).map(String::from).unwrap_or_default();
-        let (r, ver) = if c.is_empty() {
-            (String::new(), String::new())
-        } else {
-            ("CDISC CT".into(), CT_VERSION.into())
-        };
-        (cd, name, v.to_string(), c, r, ver)
+        let term = code(codelist, value).map(String::from);
+        Param {
+            reference: if term.is_some() { "CDISC CT" } else { "" },
+            term,
+            ..Param::plain(cd, name, value)
+        }
+    }
+}
+
+fn summary(export: &Export) -> anyhow::Result<Dataset> {
+    let trial = export.trial;
+    let mut params = vec![
+        Param::plain("TITLE", "Trial Title", &trial.title),
+        Param {
+            term: Some(trial.id.clone()),
+            reference: "ClinicalTrials.gov",
+            ..Param::plain("REGID", "Registry Identifier", &trial.id)
+        },
+        Param::plain(
+            "INDIC",
+            "Trial Disease/Condition Indication",
+            &trial.condition,
+        ),
+        Param::plain(
+            "NARMS",
+            "Planned Number of Arms",
+            trial.arms.len().to_string(),
+        ),
+        Param::plain(
+            "PLANSUB",
+            "Planned Number of Subjects",
+            export.subjects.len().to_string(),
+        ),
+    ];
+    if let Some(start) = export.subjects.iter().map(|s| s.patient.start).min() {
+        params.push(Param::plain(
+            "SSTDTC",
+            "Study Start Date",
+            start.to_string(),
+        ));
+    }
+    params.extend(regimen(trial)?);
+    Ok(ts_rows(trial, params))
+}
+
+/// The cell products, routes, dose units and frequencies of the trial's infusions, each
+/// once, grouped by parameter.
+fn regimen(trial: &Trial) -> anyhow::Result<Vec<Param>> {
+    let mut seen: Vec<(&str, String)> = Vec::new();
+    let mut add = |list: &'static str, v: &str| {
+        if !seen.iter().any(|(l, x)| *l == list && x == v) {
+            seen.push((list, v.to_string()));
+        }
     };
-    let mut seen: Vec<(String, String)> = Vec::new();
     for arm in &trial.arms {
-        for c in arm
+        let infusions = arm
             .components
             .iter()
-            .filter(|c| c.kind == ComponentKind::CellInfusion)
-        {
+            .filter(|c| c.kind == ComponentKind::CellInfusion);
+        for c in infusions {
             let product = &trial.products[c.product];
-            let mut add = |list: &str, v: &str| {
-                if !seen.contains(&(list.to_string(), v.to_string())) {
-                    seen.push((list.to_string(), v.to_string()));
-                }
-            };
             add("TRT", &product.name);
             if let Some(r) = &c.route {
                 add("ROUTE", route(&r.value)?);
@@ -272,29 +276,24 @@ fn summary(export: &Export) -> anyhow::Result<Dataset> {
             add("FREQ", frequency(&c.timing.rule));
         }
     }
+    let mut out = Vec::new();
     for list in ["TRT", "ROUTE", "UNIT", "FREQ"] {
-        for (_, v) in seen.iter().filter(|(l, _)| l == list) {
-            params.push(if list == "TRT" {
-                (
-                    "TRT",
-                    "Investigational Therapy or Treatment",
-                    v.clone(),
-                    none(),
-                    none(),
-                    none(),
-                )
+        for (_, v) in seen.iter().filter(|(l, _)| *l == list) {
+            out.push(if list == "TRT" {
+                Param::plain("TRT", "Investigational Therapy or Treatment", v)
             } else {
-                ct(list, v)
+                Param::coded(list, v)
             });
         }
     }
-    Ok(ts_rows(trial, params))
+    Ok(out)
 }
 
 fn ts_rows(trial: &Trial, params: Vec<Param>) -> Dataset {
     let mut d = Dataset::new("TS", "Trial Summary", TS);
     let mut seq: Vec<(&str, i64)> = Vec::new();
-    for (cd, name, val, vcd, vref, vver) in params {
+    for p in params {
+        let cd = p.code;
         let n = match seq.iter_mut().find(|(c, _)| *c == cd) {
             Some((_, n)) => {
                 *n += 1;
@@ -310,12 +309,16 @@ fn ts_rows(trial: &Trial, params: Vec<Param>) -> Dataset {
             t("TS"),
             Value::Int(n),
             t(cd),
-            t(name),
-            t(val),
+            t(p.name),
+            t(p.value),
             Value::Null,
-            t(vcd),
-            t(vref),
-            t(vver),
+            t(p.term.unwrap_or_default()),
+            t(p.reference),
+            t(if p.reference == "CDISC CT" {
+                CT_VERSION
+            } else {
+                ""
+            }),
         ]);
     }
     d

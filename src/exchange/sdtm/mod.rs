@@ -148,7 +148,7 @@ pub fn frequency(rule: &TimingRule) -> &'static str {
             let gaps: Vec<u32> = days.windows(2).map(|w| w[1] - w[0]).collect();
             let even = gaps.iter().all(|g| *g == gaps[0]);
             even.then(|| {
-                if gaps[0] % 7 == 0 {
+                if gaps[0].is_multiple_of(7) {
                     Interval::Weeks(gaps[0] / 7)
                 } else {
                     Interval::Days(gaps[0])
@@ -159,7 +159,7 @@ pub fn frequency(rule: &TimingRule) -> &'static str {
     let term = match interval {
         Some(Interval::Days(1)) => "QD".to_string(),
         Some(Interval::Days(2)) => "QOD".to_string(),
-        Some(Interval::Days(n)) if n % 7 == 0 => every_weeks(n / 7),
+        Some(Interval::Days(n)) if n.is_multiple_of(7) => every_weeks(n / 7),
         Some(Interval::Days(n)) => format!("Q{n}D"),
         Some(Interval::Weeks(n)) => every_weeks(n),
         Some(Interval::Months(1)) => "QM".to_string(),
