@@ -19,7 +19,8 @@ What it checks, for every dataset of DATASETS:
   recorded as given (patient, component, occurrence, date, amount), PR exactly the plasma
   exchanges recorded as given, EC a SCHEDULED row for every infusion occurrence (its
   planned date and amount) and a PERFORMED row for each given (Y) or missed (N) one; every
-  row resting on assumed values has its SUPPxx ASSUMED qualifier naming them.
+  row resting on assumed values has its SUPPxx ASSUMED qualifier naming them, every planned
+  per-kg dose its DOSEPKG; DM has every patient, in their arm.
 """
 
 import csv
@@ -292,6 +293,47 @@ def exposure(tables, pharmacy, study):
         want = {key(p): (p["date"], occur[p["status"]]) for p in infusions if p["status"] in occur}
         out += compare("ec.json PERFORMED", "recorded as given or missed in pharmacy.csv", want, perf)
     out += assumed_marks(tables, rows, study)
+    out += per_kg(tables, rows, study)
+    out += subjects(tables, rows, study)
+    return out
+
+
+def armcd(arm_id):
+    """The exporter's ARMCD of an arm id: upper case, anything but A-Z, 0-9 and _ as _."""
+    return re.sub(r"[^A-Z0-9_]", "_", arm_id.upper())[:20]
+
+
+def subjects(tables, rows, study):
+    """DM: one row per patient of pharmacy.csv, in their arm."""
+    if "DM" not in tables:
+        return []
+    out = []
+    want = {f"{study}-{p['patient_id']}": armcd(p["arm_id"]) for p in rows}
+    have = {r.get("USUBJID"): r.get("ARMCD") for r in tables["DM"].rows}
+    for k in sorted(set(want) - set(have)):
+        out.append(f"dm.json: no row for {k}, a patient of pharmacy.csv")
+    for k in sorted(set(have) - set(want)):
+        out.append(f"dm.json: {k} is no patient of pharmacy.csv")
+    for k in sorted(set(want) & set(have)):
+        if want[k] != have[k]:
+            out.append(f"dm.json: {k}: ARMCD {have[k]!r}, pharmacy.csv's arm is {want[k]!r}")
+    return out
+
+
+def per_kg(tables, rows, study):
+    """SUPPEC's DOSEPKG of a SCHEDULED row is pharmacy.csv's dose_per_kg (cells/kg)."""
+    if "EC" not in tables or "SUPPEC" not in tables:
+        return []
+    out = []
+    want = {(f"{study}-{p['patient_id']}", f"{p['event']}-{p['occurrence']}"): p["dose_per_kg"] for p in rows if p["kind"] == "cell_infusion"}
+    supp = {(r.get("USUBJID"), r.get("IDVARVAL")): r.get("QVAL") for r in tables["SUPPEC"].rows if r.get("QNAM") == "DOSEPKG"}
+    for r in tables["EC"].rows:
+        if r.get("ECMOOD") != "SCHEDULED":
+            continue
+        k = (r.get("USUBJID"), r.get("ECLNKID"))
+        got = supp.get((r.get("USUBJID"), str(r.get("ECSEQ"))), "")
+        if k in want and num(want[k]) != num(got):
+            out.append(f"suppec.json: {k[0]} {k[1]}: DOSEPKG {got!r}, pharmacy.csv's dose_per_kg is {want[k]!r}")
     return out
 
 
@@ -441,4 +483,5 @@ BREAKAGES = [
     ("an Expected variable dropped: EXDOSFRM", lambda f: drop_column(f, "EX", "EXDOSFRM")),
     ("the assumed-value marks dropped from SUPPEC", drop_assumed),
     ("a subject not in DM: a DM row removed", lambda f: drop_row(f, "DM", 1)),
+    ("a patient in another arm: DM's ARMCD", lambda f: set_value(f, "DM", "ARMCD", "PE")),
 ]
