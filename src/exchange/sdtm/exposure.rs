@@ -86,8 +86,8 @@ const SUPP: &[Column] = &[
     text("QEVAL", "Evaluator"),
 ];
 
-/// The treatment's name (EXTRT/ECTRT): the product's name as the scenario gives it.
-/// The procedure's name (PRTRT).
+/// The procedure's name (PRTRT). An infusion's EXTRT/ECTRT is its product's name as the
+/// scenario gives it.
 pub const PLASMA_EXCHANGE: &str = "PLASMA EXCHANGE";
 /// EXDOSFRM/ECDOSFRM: a cell product is a suspension for infusion into a vein.
 pub const DOSE_FORM: &str = "INJECTION, SUSPENSION";
