@@ -151,6 +151,9 @@ def structure(name, doc, csv_rows, validator):
     if doc.get("name") != name or doc.get("itemGroupOID") != f"IG.{name}":
         out.append(f"{file}: name/itemGroupOID are {doc.get('name')}/{doc.get('itemGroupOID')}, not {name}/IG.{name}")
     for c in cols:
+        # SDTM's limits: a variable name of at most 8 characters, a label of at most 40.
+        if len(str(c.get("name"))) > 8 or len(str(c.get("label"))) > 40:
+            out.append(f"{file}: column {c.get('name')}: a name over 8 or a label over 40 characters")
         if c.get("itemOID") != f"IT.{name}.{c.get('name')}":
             out.append(f"{file}: column {c.get('name')}: itemOID {c.get('itemOID')} is not IT.{name}.{c.get('name')}")
     for i, r in enumerate(rows, 1):
@@ -197,6 +200,8 @@ def variables(t, terms, study):
         for v in req:
             if v in r and r[v] in ("", None):
                 out.append(f"{t.file}: row {i}: the Required variable {v} is empty")
+        if t.name.startswith("SUPP") and (len(str(r.get("QNAM"))) > 8 or len(str(r.get("QLABEL"))) > 40):
+            out.append(f"{t.file}: row {i}: QNAM over 8 or QLABEL over 40 characters")
         dom = "RDOMAIN" if t.name.startswith("SUPP") else "DOMAIN"
         want = t.name[4:] if t.name.startswith("SUPP") else t.name
         if r.get(dom) not in (want, None):

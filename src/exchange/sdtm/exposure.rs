@@ -287,7 +287,7 @@ impl<'a> Patient<'a> {
             seq,
             e,
             per_kg,
-            "Dose given per kg (Therapeutic Cells/kg)",
+            "Dose Given (Therapeutic Cells/kg)",
         );
         Ok(())
     }
@@ -313,7 +313,7 @@ impl<'a> Patient<'a> {
         if !assumed.is_empty() {
             q.push((
                 "ASSUMED",
-                "Values Assumed, Not in the Registry Record",
+                "Assumed Values (not in Registry Record)",
                 assumed.to_string(),
                 "Assigned",
             ));
@@ -327,7 +327,7 @@ impl<'a> Patient<'a> {
             q.push(("DOSEPKG", per_kg_label, pkg, origin));
             q.push((
                 "DOSEWT",
-                "Body Weight the Dose Is For (kg)",
+                "Body Weight Dosed For (kg)",
                 kg.to_string(),
                 "Derived",
             ));
@@ -377,7 +377,7 @@ impl<'a> Patient<'a> {
             seq,
             e,
             per_kg,
-            "Planned Dose per kg (Therapeutic Cells/kg)",
+            "Planned Dose (Therapeutic Cells/kg)",
         );
         Ok(())
     }
