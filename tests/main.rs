@@ -17,6 +17,7 @@ mod errors;
 mod examples;
 mod export_cmd;
 mod export_nonmem;
+mod export_sdtm;
 mod forecast;
 mod formats;
 mod fuzz;
