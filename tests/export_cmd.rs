@@ -171,14 +171,16 @@ fn an_export_of_other_inputs_is_not_replaced_unless_asked() {
     let folder = dir.path().join(TRIAL).join("fhir");
     std::fs::write(folder.join("mine.txt"), "a note of mine").unwrap();
     let was = tree(&folder);
-    // Without the record: other inputs.
+    // Another roster (the same patients, copied): other inputs.
+    let other = dir.path().join("other-roster.csv");
+    std::fs::copy(crate::common::root().join(ROSTER), &other).unwrap();
     let without = |extra: &[&str]| {
         let mut args = vec![
             "export",
             "fhir",
             TRIAL,
             "--roster",
-            ROSTER,
+            other.to_str().unwrap(),
             "--out",
             dir.path().to_str().unwrap(),
         ];
@@ -195,7 +197,11 @@ fn an_export_of_other_inputs_is_not_replaced_unless_asked() {
         "a note of mine",
         "a user's own file is kept"
     );
-    assert_ne!(tree(&folder), was, "replaced when asked");
+    let manifest = std::fs::read_to_string(folder.join("manifest.json")).unwrap();
+    assert!(
+        manifest.contains("other-roster.csv"),
+        "replaced when asked: {manifest}"
+    );
 }
 
 #[test]
