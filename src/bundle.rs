@@ -939,6 +939,53 @@ pub fn export_folder(
     Ok(write::safe_child(out, &trial.id, "")?.join(format.as_str()))
 }
 
+/// Whether an export may be written as the folder `dir` ([`export_folder`]): a folder of
+/// other inputs is refused unless `force` ([`manifest::check_target`]), and so is one made
+/// with an administration record that this run's would roll back: none, fewer rows, an
+/// earlier as-of date, or a database that lacks the entry it was made up to
+/// ([`manifest::check_history`]; `record_from` says where the run takes its record from).
+/// Gives what to say on stderr.
+pub fn check_export(
+    cohort: &Cohort,
+    dir: &Path,
+    force: bool,
+    record_from: &str,
+) -> Result<(Vec<Input>, Vec<String>), InputError> {
+    let inputs = inputs_of(cohort)?;
+    manifest::check_target(dir, &inputs, force)?;
+    let Some(old) = Manifest::read(dir)? else {
+        return Ok((inputs, Vec::new()));
+    };
+    manifest::check_replaced(dir, &old.files, &inputs, "--out").map_err(InputError::one)?;
+    let chain = match (&old.database, cohort.database) {
+        (Some(made), Some(db)) => Some(chain(db, made)?),
+        _ => None,
+    };
+    let history = manifest::check_history(
+        dir,
+        &old,
+        inputs.iter().find(|i| i.role == manifest::RECORD_ROLE),
+        record_from,
+        force,
+        chain.as_ref(),
+    )?;
+    // An export has no calendar SEQUENCE to raise: a forced roll-back is said in its own
+    // words.
+    let notes = history
+        .notes
+        .into_iter()
+        .map(|n| match n.strip_prefix("--force: ") {
+            Some(rest) => format!(
+                "--force: {}",
+                rest.split_once("; every event in its calendar files")
+                    .map_or(rest, |(said, _)| said)
+            ),
+            None => n,
+        })
+        .collect();
+    Ok((inputs, notes))
+}
+
 /// Writes an export's files as the folder `dir` ([`export_folder`]), replacing an earlier
 /// one as a whole, with its manifest.json (`inputs`: what it was made from; `doses` and
 /// `line`: what it holds, a count and in words). The caller holds the output folder's lock and has checked `dir` with

@@ -111,7 +111,7 @@ pub enum Command {
     /// The schedule and the record for other tools: a NONMEM/nlmixr2 event table, CDISC SDTM
     /// datasets (Dataset-JSON and CSV), FHIR R4 Bundles
     #[command(
-        after_help = "Examples:\n  dosesim export nonmem NCT01724398 --roster scenarios/rosters/NCT01724398.csv \\\n      --log scenarios/logs/NCT01724398.csv\n  dosesim export sdtm NCT04822922 --roster scenarios/rosters/NCT04822922.csv --out /tmp/x\n  dosesim export fhir NCT01724398 --db site.db\n  dosesim export nonmem NCT04822922 --roster r.csv --expanded\n\nWrites DIR/<trial id>/<format>/ (nonmem/, sdtm/ or fhir/) with its manifest.json;\nREADME.md says what each file holds and which validator checks it."
+        after_help = "Examples:\n  dosesim export nonmem NCT01724398 --roster scenarios/rosters/NCT01724398.csv \\\n      --log scenarios/logs/NCT01724398.csv\n  dosesim export sdtm NCT04822922 --roster scenarios/rosters/NCT04822922.csv --out /tmp/x\n  dosesim export fhir NCT01724398 --db site.db\n  dosesim export nonmem NCT04822922 --roster r.csv --expanded\n\nWrites DIR/<trial id>/<format>/ (nonmem/, sdtm/ or fhir/) with its manifest.json;\ndosesim's README (\"Exports for other tools\") says what each file holds and which\nvalidator checks it."
     )]
     Export(ExchangeArgs),
     /// The roster kept in the database: import a roster file, export it

@@ -237,3 +237,46 @@ fn the_database_gives_the_same_files_as_the_csv_files_it_was_imported_from() {
         crate::common::assert_same_tree(&a, &b, format);
     }
 }
+
+#[test]
+fn an_export_made_with_the_record_is_not_rolled_back_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    export("sdtm", &out, &[]).expect_code(0);
+    let folder = out.join(TRIAL).join("sdtm");
+    let was = tree(&folder);
+    let roster_only = |extra: &[&str]| {
+        let mut args = vec![
+            "export",
+            "sdtm",
+            TRIAL,
+            "--roster",
+            ROSTER,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        run(args)
+    };
+    // No record: every death, withdrawal and dose given would be gone from DM, EX, ...
+    let r = roster_only(&[]);
+    r.expect_code(2);
+    assert!(r.err().contains("and this run has none"), "{}", r.err());
+    assert_eq!(tree(&folder), was, "untouched");
+    // An older record (its first 40 rows): the rows after would be lost.
+    let text = std::fs::read_to_string(crate::common::root().join(LOG)).unwrap();
+    let short: String = text.lines().take(41).map(|l| format!("{l}\n")).collect();
+    let older = crate::common::write_file(dir.path(), "older.csv", &short);
+    let r = roster_only(&["--log", older.to_str().unwrap()]);
+    r.expect_code(2);
+    assert_eq!(tree(&folder), was, "untouched");
+    // Asked for: replaced, and said.
+    let r = roster_only(&["--force"]);
+    r.expect_code(0);
+    assert!(
+        r.err().contains("--force:") && r.err().contains("rolls its history back"),
+        "{}",
+        r.err()
+    );
+    assert_ne!(tree(&folder), was);
+}

@@ -82,6 +82,12 @@ pub const COLUMNS: &[(&str, bool, &str, &str)] = &[
         "",
     ),
     (
+        "DV",
+        false,
+        "dependent variable: 0 on every row, the table holding no observations (NM-TRAN and nlmixr2 need the column; a modeller adds the observations as EVID 0 rows)",
+        "",
+    ),
+    (
         "WT",
         false,
         "body weight: on a dose or plasma exchange row the weight its amount was computed at (the record's weight when it changed the roster's), on another row that of the subject's last dose or exchange row before it, else the roster's",
@@ -184,7 +190,7 @@ impl Row {
     }
 
     /// The row's cells in the order of [`COLUMNS`].
-    fn cells(&self) -> [String; 19] {
+    fn cells(&self) -> [String; 20] {
         [
             self.id.to_string(),
             hours(self.secs),
@@ -196,6 +202,7 @@ impl Row {
             hours(self.ii_secs),
             self.addl.to_string(),
             "1".to_string(),
+            "0".to_string(),
             self.wt.clone(),
             self.arm.to_string(),
             self.site.to_string(),

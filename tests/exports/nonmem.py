@@ -25,7 +25,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Callable
 
 COLUMNS = [
-    "ID", "TIME", "DATETIME", "EVID", "AMT", "AMTU", "CMT", "II", "ADDL", "MDV", "WT",
+    "ID", "TIME", "DATETIME", "EVID", "AMT", "AMTU", "CMT", "II", "ADDL", "MDV", "DV", "WT",
     "ARM", "SITE", "PROC", "VOLML", "EVENT", "OCC", "GIVEN", "ASSUMED",
 ]
 TEXT = {"DATETIME", "AMTU", "EVENT", "ASSUMED"}
@@ -111,6 +111,8 @@ def _check_event_rows(name: str, rows: list[dict], p: _Problems):
         at = f"{name}: row {r['_line']}"
         if r["MDV"] != 1:
             p.add("mdv", f"{at}, MDV: {r['MDV']} (the table has no observations: 1 on every row)")
+        if r["DV"] != 0:
+            p.add("dv", f"{at}, DV: {r['DV']} (the table has no observations: 0 on every row)")
         if (r["ADDL"] > 0) != (r["II"] > 0) or r["ADDL"] < 0 or r["ADDL"] != int(r["ADDL"]):
             p.add("addl", f"{at}, ADDL {r['ADDL']} with II {r['II']}: ADDL is a whole number, above 0 exactly when II is")
         if r["EVID"] == 1:
@@ -213,7 +215,7 @@ def _model(folder: pathlib.Path, table: pathlib.Path, work: pathlib.Path):
     (work / "check.mod").write_text(stream, encoding="utf-8")
     model = read_model(work / "check.mod")
     di = model.datainfo
-    types = {"ID": "id", "TIME": "idv", "AMT": "dose", "EVID": "event", "MDV": "mdv",
+    types = {"ID": "id", "TIME": "idv", "AMT": "dose", "EVID": "event", "MDV": "mdv", "DV": "dv",
              "II": "ii", "ADDL": "additional", "CMT": "compartment", "WT": "covariate"}
     for col, kind in types.items():
         c = di[col]
