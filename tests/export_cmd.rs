@@ -14,14 +14,19 @@ const LOG: &str = "scenarios/logs/NCT01724398.csv";
 
 /// `dosesim export FORMAT NCT01724398 --roster R --log L --out OUT` plus `extra`.
 fn export(format: &str, out: &Path, extra: &[&str]) -> crate::common::Run {
+    let mut with_log = vec!["--log", LOG];
+    with_log.extend_from_slice(extra);
+    export_of(format, ROSTER, out, &with_log)
+}
+
+/// `dosesim export FORMAT NCT01724398 --roster ROSTER --out OUT` plus `extra`.
+fn export_of(format: &str, roster: &str, out: &Path, extra: &[&str]) -> crate::common::Run {
     let mut args = vec![
         "export",
         format,
         TRIAL,
         "--roster",
-        ROSTER,
-        "--log",
-        LOG,
+        roster,
         "--out",
         out.to_str().unwrap(),
     ];
@@ -174,19 +179,7 @@ fn an_export_of_other_inputs_is_not_replaced_unless_asked() {
     // Another roster (the same patients, copied): other inputs.
     let other = dir.path().join("other-roster.csv");
     std::fs::copy(crate::common::root().join(ROSTER), &other).unwrap();
-    let without = |extra: &[&str]| {
-        let mut args = vec![
-            "export",
-            "fhir",
-            TRIAL,
-            "--roster",
-            other.to_str().unwrap(),
-            "--out",
-            dir.path().to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        run(args)
-    };
+    let without = |extra: &[&str]| export_of("fhir", other.to_str().unwrap(), dir.path(), extra);
     let r = without(&[]);
     r.expect_code(2);
     assert!(r.err().contains("add --force"), "{}", r.err());
@@ -245,19 +238,7 @@ fn an_export_made_with_the_record_is_not_rolled_back_unless_asked() {
     export("sdtm", &out, &[]).expect_code(0);
     let folder = out.join(TRIAL).join("sdtm");
     let was = tree(&folder);
-    let roster_only = |extra: &[&str]| {
-        let mut args = vec![
-            "export",
-            "sdtm",
-            TRIAL,
-            "--roster",
-            ROSTER,
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        run(args)
-    };
+    let roster_only = |extra: &[&str]| export_of("sdtm", ROSTER, &out, extra);
     // No record: every death, withdrawal and dose given would be gone from DM, EX, ...
     let r = roster_only(&[]);
     r.expect_code(2);
