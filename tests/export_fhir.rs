@@ -391,3 +391,81 @@ fn a_recorded_time_and_lot_and_a_missed_doses_reason() {
     let (want_plan, want_g, want_m) = expected(&rows);
     assert_eq!((plan, g, m), (want_plan, want_g, want_m));
 }
+
+/// The gap of `n` `unit`s after `from` (`None` for a unit other than d, wk, mo).
+fn step(from: chrono::NaiveDate, n: u32, unit: &str) -> Option<chrono::NaiveDate> {
+    match unit {
+        "d" => from.checked_add_days(chrono::Days::new(n.into())),
+        "wk" => from.checked_add_days(chrono::Days::new((7 * n).into())),
+        "mo" => from.checked_add_months(chrono::Months::new(n)),
+        _ => None,
+    }
+}
+
+/// Every Timing with `event` and `repeat.period`: the dates listed are exactly `count`
+/// dates `period` apart, so a reader expanding `repeat` gets the dates listed.
+fn assert_timings_follow_their_period(name: &str, node: &Value) {
+    match node {
+        Value::Object(m) => {
+            if let (Some(Value::Array(events)), Some(repeat)) = (m.get("event"), m.get("repeat"))
+                && let Some(period) = repeat.get("period").and_then(Value::as_u64)
+            {
+                let unit = repeat["periodUnit"].as_str().unwrap();
+                let dates: Vec<chrono::NaiveDate> = events
+                    .iter()
+                    .map(|d| d.as_str().unwrap().parse().unwrap())
+                    .collect();
+                assert_eq!(repeat["count"], events.len(), "{name}: count of {node}");
+                for (k, d) in dates.iter().enumerate() {
+                    let want = step(dates[0], period as u32 * k as u32, unit);
+                    assert_eq!(want, Some(*d), "{name}: date {k} of {node}");
+                }
+            }
+            m.values()
+                .for_each(|v| assert_timings_follow_their_period(name, v));
+        }
+        Value::Array(a) => a
+            .iter()
+            .for_each(|v| assert_timings_follow_their_period(name, v)),
+        _ => {}
+    }
+}
+
+#[test]
+fn a_timings_period_is_kept_only_where_its_dates_follow_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut periods = 0;
+    for trial in TRIALS {
+        for (name, b) in bundles(&export(trial, dir.path(), &[])) {
+            assert_timings_follow_their_period(&name, &b);
+            periods += serde_json::to_string(&b)
+                .unwrap()
+                .matches("\"period\":")
+                .count();
+        }
+    }
+    assert!(periods > 0, "some Timing keeps its period");
+    // P4398-003 missed an exchange (a reader expanding every 3 d would get 2026-08-15) and
+    // P4398-014's second weekly infusion moved:
+    // no period, the rule in words.
+    let b = &bundles(&dir.path().join("NCT01724398/fhir"))["P4398-003"];
+    let sr = of_type(b, "ServiceRequest").next().unwrap();
+    let t = &sr["occurrenceTiming"];
+    assert_eq!(t["event"], serde_json::json!(["2026-08-12", "2026-08-18"]));
+    assert_eq!(t["repeat"]["count"], 2);
+    assert!(t["repeat"].get("period").is_none(), "{t}");
+    let note = sr["note"][0]["text"].as_str().unwrap();
+    assert!(note.starts_with("regimen rule: every 3 d"), "{note}");
+    let b = &bundles(&dir.path().join("NCT01724398/fhir"))["P4398-014"];
+    let mr = of_type(b, "MedicationRequest").next().unwrap();
+    let d = &mr["dosageInstruction"][0];
+    let t = &d["timing"];
+    assert_eq!(t["event"], serde_json::json!(["2026-09-30", "2026-10-08"]));
+    assert!(t["repeat"].get("period").is_none(), "{t}");
+    assert!(
+        d["text"]
+            .as_str()
+            .unwrap()
+            .contains("regimen rule: every 1 wk")
+    );
+}

@@ -26,8 +26,10 @@ check(folder, pharmacy, shared) returns every problem found ([] when the export 
 BREAKAGES: each (what it breaks, function that breaks a copy of an export folder in place).
 """
 
+import calendar
 import copy
 import csv
+import datetime
 import functools
 import json
 import pathlib
@@ -235,6 +237,8 @@ def _walk(node, path):
         for key, unit in (("period", "periodUnit"), ("duration", "durationUnit")):
             if key in node and unit not in node and "count" in node:
                 problems.append(f"{path}.{key} has no {unit}")
+        if isinstance(node.get("event"), list) and isinstance(node.get("repeat"), dict):
+            problems += _follows(node["event"], node["repeat"], path)
         for w in node.get("when", []) if isinstance(node.get("when"), list) else []:
             if w not in EVENT_TIMING:
                 problems.append(f"{path}.when {w!r} is not an EventTiming code")
@@ -252,6 +256,44 @@ def _walk(node, path):
     elif isinstance(node, list):
         for i, v in enumerate(node):
             problems += _walk(v, f"{path}[{i}]")
+    return problems
+
+
+def _step(start, n, unit):
+    """`start` plus `n` UnitsOfTime `unit` (d, wk, mo; months from the first date, a day
+    of the month past the month's end falling on its last day); None for another unit."""
+    if unit in ("d", "wk"):
+        return start + datetime.timedelta(days=n * (7 if unit == "wk" else 1))
+    if unit == "mo":
+        m = start.month - 1 + n
+        y, m = start.year + m // 12, m % 12 + 1
+        last = calendar.monthrange(y, m)[1]
+        return datetime.date(y, m, min(start.day, last))
+    return None
+
+
+def _follows(events, repeat, path):
+    """A Timing with `event` and `repeat.period`: a reader expanding `repeat` from the first
+    date must get exactly the dates listed (`count` of them, `period` apart)."""
+    if "period" not in repeat:
+        return []
+    problems = []
+    if repeat.get("count") != len(events):
+        problems.append(
+            f"{path}.repeat.count {repeat.get('count')!r} is not the {len(events)} dates listed"
+        )
+    try:
+        dates = [datetime.date.fromisoformat(str(d)[:10]) for d in events]
+        n, unit = int(repeat["period"]), repeat.get("periodUnit")
+    except (TypeError, ValueError):
+        return problems + [f"{path}: event dates or repeat.period unreadable"]
+    for k, d in enumerate(dates):
+        want = _step(dates[0], n * k, unit)
+        if want != d:
+            problems.append(
+                f"{path}.event[{k}] {d} is not {n} {unit} x {k} after the first date "
+                f"({want}): repeat.period contradicts the dates listed"
+            )
     return problems
 
 
@@ -491,6 +533,19 @@ def _timings(r):
         yield r["occurrenceTiming"]
 
 
+def _period_contradicts_events(folder):
+    def pick(b):
+        for _, r in _resources(b):
+            for t in _timings(r):
+                rep = t.get("repeat") or {}
+                if "period" in rep and len(t.get("event") or []) >= 2:
+                    rep["period"] += 1
+                    return True
+        return False
+
+    _edit(folder, pick)
+
+
 def _dangling_reference(folder):
     def pick(b):
         r = _first(b, "MedicationAdministration")
@@ -586,6 +641,7 @@ def _empty_value(folder):
 
 BREAKAGES = [
     ("a Timing periodUnit \"week\" (not a UnitsOfTime code)", _period_unit_week),
+    ("a Timing's repeat.period contradicting its event dates", _period_contradicts_events),
     ("a dangling reference (an administration's request)", _dangling_reference),
     ("a wrong unit code (a cell dose in mL)", _wrong_unit_code),
     ("a required element removed (MedicationRequest.intent)", _no_intent),
