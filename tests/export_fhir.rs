@@ -469,3 +469,28 @@ fn a_timings_period_is_kept_only_where_its_dates_follow_it() {
             .contains("regimen rule: every 1 wk")
     );
 }
+
+#[test]
+fn a_recorded_death_is_on_the_patient_and_a_withdrawal_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = bundles(&export("NCT01724398", dir.path(), &[]));
+    let b = &all["P4398-014"];
+    let patient = of_type(b, "Patient").next().unwrap();
+    assert_eq!(patient["deceasedDateTime"], "2026-10-12", "{patient}");
+    let subject = of_type(b, "ResearchSubject").next().unwrap();
+    assert_eq!(subject["status"], "off-study");
+    assert_eq!(subject["period"]["end"], patient["deceasedDateTime"]);
+    // P4398-012 withdrew consent: off the study, alive.
+    let b = &all["P4398-012"];
+    assert_eq!(
+        of_type(b, "ResearchSubject").next().unwrap()["status"],
+        "withdrawn"
+    );
+    let patient = of_type(b, "Patient").next().unwrap();
+    assert!(patient.get("deceasedDateTime").is_none(), "{patient}");
+    let dead = all
+        .values()
+        .filter(|b| of_type(b, "Patient").any(|p| p.get("deceasedDateTime").is_some()))
+        .count();
+    assert_eq!(dead, 1, "only the death the record gives");
+}

@@ -185,12 +185,49 @@ def _check_bundle(bundle, shared):
     if not bundle.get("timestamp"):
         problems.append("Bundle.timestamp is missing")
     problems += _check_urls(bundle)
+    problems += _death(bundle)
     for k, r in _resources(bundle):
         where = f"entry {k} ({r.get('resourceType')})"
         problems += [f"{where}: {p}" for p in _walk(r, "")]
         if r.get("resourceType") in ("MedicationRequest", "ServiceRequest"):
             if r.get("intent") != "plan":
                 problems.append(f"{where}: intent {r.get('intent')!r}, not \"plan\"")
+    return problems
+
+
+def _death(bundle):
+    """A ResearchSubject off the study for a recorded death (its `urn:dosesim:end` says
+    "died") has its Patient's deceasedDateTime equal to the end of its period; a Patient
+    dead has such a ResearchSubject."""
+    problems = []
+    by_url = {e.get("fullUrl"): e.get("resource") for e in bundle.get("entry") or []
+              if isinstance(e, dict)}
+    died = set()
+    for k, r in _resources(bundle):
+        if r.get("resourceType") != "ResearchSubject":
+            continue
+        end = (_ext(r, "urn:dosesim:end") or {}).get("valueString") or ""
+        if not end.startswith("died"):
+            continue
+        url = (r.get("individual") or {}).get("reference")
+        died.add(url)
+        patient = by_url.get(url) or {}
+        want = (r.get("period") or {}).get("end")
+        got = patient.get("deceasedDateTime")
+        if r.get("status") != "off-study":
+            problems.append(f"entry {k} (ResearchSubject): died, status {r.get('status')!r}")
+        if got is None or str(got)[:10] != want:
+            problems.append(
+                f"entry {k} (ResearchSubject): died on {want} (period.end), but its Patient's "
+                f"deceasedDateTime is {got!r}"
+            )
+    for e in bundle.get("entry") or []:
+        r = e.get("resource") if isinstance(e, dict) else None
+        if isinstance(r, dict) and r.get("resourceType") == "Patient":
+            if "deceasedDateTime" in r and e.get("fullUrl") not in died:
+                problems.append(
+                    "Patient: deceasedDateTime set but no ResearchSubject says the patient died"
+                )
     return problems
 
 
@@ -546,6 +583,16 @@ def _period_contradicts_events(folder):
     _edit(folder, pick)
 
 
+def _death_dropped(folder):
+    def pick(b):
+        r = _first(b, "Patient", lambda r: "deceasedDateTime" in r)
+        if r:
+            del r["deceasedDateTime"]
+        return r is not None
+
+    _edit(folder, pick)
+
+
 def _dangling_reference(folder):
     def pick(b):
         r = _first(b, "MedicationAdministration")
@@ -643,6 +690,7 @@ BREAKAGES = [
     ("a Timing periodUnit \"week\" (not a UnitsOfTime code)", _period_unit_week),
     ("a Timing's repeat.period contradicting its event dates", _period_contradicts_events),
     ("a dangling reference (an administration's request)", _dangling_reference),
+    ("a recorded death left off the Patient (deceasedDateTime)", _death_dropped),
     ("a wrong unit code (a cell dose in mL)", _wrong_unit_code),
     ("a required element removed (MedicationRequest.intent)", _no_intent),
     ("an administration's amount changed", _amount_changed),

@@ -1,6 +1,7 @@
-//! Who and what a Bundle is about: the Patient, their weight at the start, the site, the
-//! trial (ResearchStudy) and the patient's arm in it (ResearchSubject), and a Medication
-//! per cell product of the arm.
+//! Who and what a Bundle is about: the Patient (dead on the date of a recorded death),
+//! their body weight (on the roster, and each the record gives), the site, the trial
+//! (ResearchStudy) and the patient's arm in it (ResearchSubject), and a Medication per
+//! cell product of the arm.
 
 use serde_json::{Value, json};
 
@@ -18,13 +19,15 @@ const CLINICALTRIALS_GOV: &str = "http://clinicaltrials.gov";
 pub fn add(cx: &Cx, out: &mut Entries) {
     let p = &cx.s.patient;
     let patient = cx.id(&["patient"]);
-    out.push(
-        &patient,
-        json!({
-            "resourceType": "Patient",
-            "identifier": cx.identifier("patient", &[]),
-        }),
-    );
+    let mut person = json!({
+        "resourceType": "Patient",
+        "identifier": cx.identifier("patient", &[]),
+    });
+    // A death the record gives: its date (no time: the record has none).
+    if let Some((date, RecordKind::Died)) = cx.s.end {
+        person["deceasedDateTime"] = json!(date.to_string());
+    }
+    out.push(&patient, person);
     out.push(&cx.id(&["weight"]), weight(cx, &patient));
     if let Some(site) = &p.site {
         out.push(
