@@ -494,3 +494,36 @@ fn a_recorded_death_is_on_the_patient_and_a_withdrawal_is_not() {
         .count();
     assert_eq!(dead, 1, "only the death the record gives");
 }
+
+#[test]
+fn a_recorded_weight_is_an_observation_besides_the_rosters() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = bundles(&export("NCT01724398", dir.path(), &[]));
+    let weights = |b: &Value| -> Vec<(String, f64, String)> {
+        of_type(b, "Observation")
+            .map(|o| {
+                assert_eq!(o["code"]["coding"][0]["system"], "http://loinc.org");
+                assert_eq!(o["code"]["coding"][0]["code"], "29463-7");
+                assert_eq!(o["valueQuantity"]["system"], "http://unitsofmeasure.org");
+                assert_eq!(o["valueQuantity"]["code"], "kg");
+                assert_eq!(o["status"], "final");
+                (
+                    o["effectiveDateTime"].as_str().unwrap().to_string(),
+                    o["valueQuantity"]["value"].as_f64().unwrap(),
+                    o["id"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    // P4398-010 was re-weighed on 2026-09-21 (72.4 kg; 68.9 on the roster).
+    let w = weights(&all["P4398-010"]);
+    let got: Vec<(&str, f64)> = w.iter().map(|(d, kg, _)| (d.as_str(), *kg)).collect();
+    assert_eq!(got, [("2026-09-12", 68.9), ("2026-09-21", 72.4)]);
+    assert_ne!(w[0].2, w[1].2, "ids differ");
+    // No other patient of the record has a weight row: the roster's only.
+    for (name, b) in &all {
+        if name != "P4398-010" {
+            assert_eq!(weights(b).len(), 1, "{name}");
+        }
+    }
+}

@@ -72,6 +72,7 @@ def check(folder: pathlib.Path, pharmacy: pathlib.Path, shared: pathlib.Path) ->
         pid = f.name[: -len(".json")]
         if pid in rows and isinstance(bundle, dict):
             problems += [f"{f.name}: {p}" for p in _round_trip(bundle, rows[pid])]
+            problems += [f"{f.name}: {p}" for p in _weights(bundle, rows[pid])]
     return problems
 
 
@@ -192,6 +193,42 @@ def _check_bundle(bundle, shared):
         if r.get("resourceType") in ("MedicationRequest", "ServiceRequest"):
             if r.get("intent") != "plan":
                 problems.append(f"{where}: intent {r.get('intent')!r}, not \"plan\"")
+    return problems
+
+
+def _weights(bundle, rows):
+    """Body weights: each Observation is LOINC 29463-7 in UCUM kg, final, dated; the first
+    is the roster's; every weight pharmacy.csv's dose rows were computed at (weight_kg) is
+    the roster's or one observed on or before the row's date (the record's weight rows)."""
+    problems, seen = [], []
+    for k, r in _resources(bundle):
+        if r.get("resourceType") != "Observation":
+            continue
+        where = f"entry {k} (Observation)"
+        coding = ((r.get("code") or {}).get("coding") or [{}])[0]
+        if (coding.get("system"), coding.get("code")) != ("http://loinc.org", "29463-7"):
+            problems.append(f"{where}: code {coding.get('code')!r} is not LOINC 29463-7")
+        q = r.get("valueQuantity") or {}
+        if (q.get("system"), q.get("code")) != (UCUM, "kg"):
+            problems.append(f"{where}: valueQuantity code {q.get('code')!r} is not UCUM kg")
+        if r.get("status") != "final":
+            problems.append(f"{where}: status {r.get('status')!r}, not final")
+        date = str(r.get("effectiveDateTime") or "")[:10]
+        if not DATE.match(date):
+            problems.append(f"{where}: effectiveDateTime {date!r} is not a date")
+        seen.append((date, _num(q.get("value"))))
+    if not seen:
+        return problems + ["no body-weight Observation (the roster's weight)"]
+    for row in rows:
+        kg = _num(row.get("weight_kg"))
+        if kg is None or kg == seen[0][1]:
+            continue
+        if not any(v == kg and d <= row["date"] for d, v in seen[1:]):
+            problems.append(
+                f"pharmacy.csv {row['event']} occurrence {row['occurrence']} on {row['date']} "
+                f"is at {row['weight_kg']} kg, which no body-weight Observation on or before "
+                f"it gives"
+            )
     return problems
 
 
@@ -593,6 +630,20 @@ def _death_dropped(folder):
     _edit(folder, pick)
 
 
+def _recorded_weight_dropped(folder):
+    def pick(b):
+        entries = b.get("entry") or []
+        for i, e in enumerate(entries):
+            r = e.get("resource") or {}
+            text = (r.get("code") or {}).get("text") or ""
+            if r.get("resourceType") == "Observation" and text.startswith("body weight recorded"):
+                del entries[i]
+                return True
+        return False
+
+    _edit(folder, pick)
+
+
 def _dangling_reference(folder):
     def pick(b):
         r = _first(b, "MedicationAdministration")
@@ -691,6 +742,7 @@ BREAKAGES = [
     ("a Timing's repeat.period contradicting its event dates", _period_contradicts_events),
     ("a dangling reference (an administration's request)", _dangling_reference),
     ("a recorded death left off the Patient (deceasedDateTime)", _death_dropped),
+    ("a recorded weight's Observation dropped", _recorded_weight_dropped),
     ("a wrong unit code (a cell dose in mL)", _wrong_unit_code),
     ("a required element removed (MedicationRequest.intent)", _no_intent),
     ("an administration's amount changed", _amount_changed),
