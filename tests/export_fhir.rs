@@ -391,3 +391,139 @@ fn a_recorded_time_and_lot_and_a_missed_doses_reason() {
     let (want_plan, want_g, want_m) = expected(&rows);
     assert_eq!((plan, g, m), (want_plan, want_g, want_m));
 }
+
+/// The gap of `n` `unit`s after `from` (`None` for a unit other than d, wk, mo).
+fn step(from: chrono::NaiveDate, n: u32, unit: &str) -> Option<chrono::NaiveDate> {
+    match unit {
+        "d" => from.checked_add_days(chrono::Days::new(n.into())),
+        "wk" => from.checked_add_days(chrono::Days::new((7 * n).into())),
+        "mo" => from.checked_add_months(chrono::Months::new(n)),
+        _ => None,
+    }
+}
+
+/// Every Timing with `event` and `repeat.period`: the dates listed are exactly `count`
+/// dates `period` apart, so a reader expanding `repeat` gets the dates listed.
+fn assert_timings_follow_their_period(name: &str, node: &Value) {
+    match node {
+        Value::Object(m) => {
+            if let (Some(Value::Array(events)), Some(repeat)) = (m.get("event"), m.get("repeat"))
+                && let Some(period) = repeat.get("period").and_then(Value::as_u64)
+            {
+                let unit = repeat["periodUnit"].as_str().unwrap();
+                let dates: Vec<chrono::NaiveDate> = events
+                    .iter()
+                    .map(|d| d.as_str().unwrap().parse().unwrap())
+                    .collect();
+                assert_eq!(repeat["count"], events.len(), "{name}: count of {node}");
+                for (k, d) in dates.iter().enumerate() {
+                    let want = step(dates[0], period as u32 * k as u32, unit);
+                    assert_eq!(want, Some(*d), "{name}: date {k} of {node}");
+                }
+            }
+            m.values()
+                .for_each(|v| assert_timings_follow_their_period(name, v));
+        }
+        Value::Array(a) => a
+            .iter()
+            .for_each(|v| assert_timings_follow_their_period(name, v)),
+        _ => {}
+    }
+}
+
+#[test]
+fn a_timings_period_is_kept_only_where_its_dates_follow_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut periods = 0;
+    for trial in TRIALS {
+        for (name, b) in bundles(&export(trial, dir.path(), &[])) {
+            assert_timings_follow_their_period(&name, &b);
+            periods += serde_json::to_string(&b)
+                .unwrap()
+                .matches("\"period\":")
+                .count();
+        }
+    }
+    assert!(periods > 0, "some Timing keeps its period");
+    // P4398-003 missed an exchange (a reader expanding every 3 d would get 2026-08-15) and
+    // P4398-014's second weekly infusion moved:
+    // no period, the rule in words.
+    let b = &bundles(&dir.path().join("NCT01724398/fhir"))["P4398-003"];
+    let sr = of_type(b, "ServiceRequest").next().unwrap();
+    let t = &sr["occurrenceTiming"];
+    assert_eq!(t["event"], serde_json::json!(["2026-08-12", "2026-08-18"]));
+    assert_eq!(t["repeat"]["count"], 2);
+    assert!(t["repeat"].get("period").is_none(), "{t}");
+    let note = sr["note"][0]["text"].as_str().unwrap();
+    assert!(note.starts_with("regimen rule: every 3 d"), "{note}");
+    let b = &bundles(&dir.path().join("NCT01724398/fhir"))["P4398-014"];
+    let mr = of_type(b, "MedicationRequest").next().unwrap();
+    let d = &mr["dosageInstruction"][0];
+    let t = &d["timing"];
+    assert_eq!(t["event"], serde_json::json!(["2026-09-30", "2026-10-08"]));
+    assert!(t["repeat"].get("period").is_none(), "{t}");
+    assert!(
+        d["text"]
+            .as_str()
+            .unwrap()
+            .contains("regimen rule: every 1 wk")
+    );
+}
+
+#[test]
+fn a_recorded_death_is_on_the_patient_and_a_withdrawal_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = bundles(&export("NCT01724398", dir.path(), &[]));
+    let b = &all["P4398-014"];
+    let patient = of_type(b, "Patient").next().unwrap();
+    assert_eq!(patient["deceasedDateTime"], "2026-10-12", "{patient}");
+    let subject = of_type(b, "ResearchSubject").next().unwrap();
+    assert_eq!(subject["status"], "off-study");
+    assert_eq!(subject["period"]["end"], patient["deceasedDateTime"]);
+    // P4398-012 withdrew consent: off the study, alive.
+    let b = &all["P4398-012"];
+    assert_eq!(
+        of_type(b, "ResearchSubject").next().unwrap()["status"],
+        "withdrawn"
+    );
+    let patient = of_type(b, "Patient").next().unwrap();
+    assert!(patient.get("deceasedDateTime").is_none(), "{patient}");
+    let dead = all
+        .values()
+        .filter(|b| of_type(b, "Patient").any(|p| p.get("deceasedDateTime").is_some()))
+        .count();
+    assert_eq!(dead, 1, "only the death the record gives");
+}
+
+#[test]
+fn a_recorded_weight_is_an_observation_besides_the_rosters() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = bundles(&export("NCT01724398", dir.path(), &[]));
+    let weights = |b: &Value| -> Vec<(String, f64, String)> {
+        of_type(b, "Observation")
+            .map(|o| {
+                assert_eq!(o["code"]["coding"][0]["system"], "http://loinc.org");
+                assert_eq!(o["code"]["coding"][0]["code"], "29463-7");
+                assert_eq!(o["valueQuantity"]["system"], "http://unitsofmeasure.org");
+                assert_eq!(o["valueQuantity"]["code"], "kg");
+                assert_eq!(o["status"], "final");
+                (
+                    o["effectiveDateTime"].as_str().unwrap().to_string(),
+                    o["valueQuantity"]["value"].as_f64().unwrap(),
+                    o["id"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    // P4398-010 was re-weighed on 2026-09-21 (72.4 kg; 68.9 on the roster).
+    let w = weights(&all["P4398-010"]);
+    let got: Vec<(&str, f64)> = w.iter().map(|(d, kg, _)| (d.as_str(), *kg)).collect();
+    assert_eq!(got, [("2026-09-12", 68.9), ("2026-09-21", 72.4)]);
+    assert_ne!(w[0].2, w[1].2, "ids differ");
+    // No other patient of the record has a weight row: the roster's only.
+    for (name, b) in &all {
+        if name != "P4398-010" {
+            assert_eq!(weights(b).len(), 1, "{name}");
+        }
+    }
+}

@@ -26,8 +26,10 @@ check(folder, pharmacy, shared) returns every problem found ([] when the export 
 BREAKAGES: each (what it breaks, function that breaks a copy of an export folder in place).
 """
 
+import calendar
 import copy
 import csv
+import datetime
 import functools
 import json
 import pathlib
@@ -70,6 +72,7 @@ def check(folder: pathlib.Path, pharmacy: pathlib.Path, shared: pathlib.Path) ->
         pid = f.name[: -len(".json")]
         if pid in rows and isinstance(bundle, dict):
             problems += [f"{f.name}: {p}" for p in _round_trip(bundle, rows[pid])]
+            problems += [f"{f.name}: {p}" for p in _weights(bundle, rows[pid])]
     return problems
 
 
@@ -183,12 +186,85 @@ def _check_bundle(bundle, shared):
     if not bundle.get("timestamp"):
         problems.append("Bundle.timestamp is missing")
     problems += _check_urls(bundle)
+    problems += _death(bundle)
     for k, r in _resources(bundle):
         where = f"entry {k} ({r.get('resourceType')})"
         problems += [f"{where}: {p}" for p in _walk(r, "")]
         if r.get("resourceType") in ("MedicationRequest", "ServiceRequest"):
             if r.get("intent") != "plan":
                 problems.append(f"{where}: intent {r.get('intent')!r}, not \"plan\"")
+    return problems
+
+
+def _weights(bundle, rows):
+    """Body weights: each Observation is LOINC 29463-7 in UCUM kg, final, dated; the first
+    is the roster's; every weight pharmacy.csv's dose rows were computed at (weight_kg) is
+    the roster's or one observed on or before the row's date (the record's weight rows)."""
+    problems, seen = [], []
+    for k, r in _resources(bundle):
+        if r.get("resourceType") != "Observation":
+            continue
+        where = f"entry {k} (Observation)"
+        coding = ((r.get("code") or {}).get("coding") or [{}])[0]
+        if (coding.get("system"), coding.get("code")) != ("http://loinc.org", "29463-7"):
+            problems.append(f"{where}: code {coding.get('code')!r} is not LOINC 29463-7")
+        q = r.get("valueQuantity") or {}
+        if (q.get("system"), q.get("code")) != (UCUM, "kg"):
+            problems.append(f"{where}: valueQuantity code {q.get('code')!r} is not UCUM kg")
+        if r.get("status") != "final":
+            problems.append(f"{where}: status {r.get('status')!r}, not final")
+        date = str(r.get("effectiveDateTime") or "")[:10]
+        if not DATE.match(date):
+            problems.append(f"{where}: effectiveDateTime {date!r} is not a date")
+        seen.append((date, _num(q.get("value"))))
+    if not seen:
+        return problems + ["no body-weight Observation (the roster's weight)"]
+    for row in rows:
+        kg = _num(row.get("weight_kg"))
+        if kg is None or kg == seen[0][1]:
+            continue
+        if not any(v == kg and d <= row["date"] for d, v in seen[1:]):
+            problems.append(
+                f"pharmacy.csv {row['event']} occurrence {row['occurrence']} on {row['date']} "
+                f"is at {row['weight_kg']} kg, which no body-weight Observation on or before "
+                f"it gives"
+            )
+    return problems
+
+
+def _death(bundle):
+    """A ResearchSubject off the study for a recorded death (its `urn:dosesim:end` says
+    "died") has its Patient's deceasedDateTime equal to the end of its period; a Patient
+    dead has such a ResearchSubject."""
+    problems = []
+    by_url = {e.get("fullUrl"): e.get("resource") for e in bundle.get("entry") or []
+              if isinstance(e, dict)}
+    died = set()
+    for k, r in _resources(bundle):
+        if r.get("resourceType") != "ResearchSubject":
+            continue
+        end = (_ext(r, "urn:dosesim:end") or {}).get("valueString") or ""
+        if not end.startswith("died"):
+            continue
+        url = (r.get("individual") or {}).get("reference")
+        died.add(url)
+        patient = by_url.get(url) or {}
+        want = (r.get("period") or {}).get("end")
+        got = patient.get("deceasedDateTime")
+        if r.get("status") != "off-study":
+            problems.append(f"entry {k} (ResearchSubject): died, status {r.get('status')!r}")
+        if got is None or str(got)[:10] != want:
+            problems.append(
+                f"entry {k} (ResearchSubject): died on {want} (period.end), but its Patient's "
+                f"deceasedDateTime is {got!r}"
+            )
+    for e in bundle.get("entry") or []:
+        r = e.get("resource") if isinstance(e, dict) else None
+        if isinstance(r, dict) and r.get("resourceType") == "Patient":
+            if "deceasedDateTime" in r and e.get("fullUrl") not in died:
+                problems.append(
+                    "Patient: deceasedDateTime set but no ResearchSubject says the patient died"
+                )
     return problems
 
 
@@ -235,6 +311,8 @@ def _walk(node, path):
         for key, unit in (("period", "periodUnit"), ("duration", "durationUnit")):
             if key in node and unit not in node and "count" in node:
                 problems.append(f"{path}.{key} has no {unit}")
+        if isinstance(node.get("event"), list) and isinstance(node.get("repeat"), dict):
+            problems += _follows(node["event"], node["repeat"], path)
         for w in node.get("when", []) if isinstance(node.get("when"), list) else []:
             if w not in EVENT_TIMING:
                 problems.append(f"{path}.when {w!r} is not an EventTiming code")
@@ -252,6 +330,44 @@ def _walk(node, path):
     elif isinstance(node, list):
         for i, v in enumerate(node):
             problems += _walk(v, f"{path}[{i}]")
+    return problems
+
+
+def _step(start, n, unit):
+    """`start` plus `n` UnitsOfTime `unit` (d, wk, mo; months from the first date, a day
+    of the month past the month's end falling on its last day); None for another unit."""
+    if unit in ("d", "wk"):
+        return start + datetime.timedelta(days=n * (7 if unit == "wk" else 1))
+    if unit == "mo":
+        m = start.month - 1 + n
+        y, m = start.year + m // 12, m % 12 + 1
+        last = calendar.monthrange(y, m)[1]
+        return datetime.date(y, m, min(start.day, last))
+    return None
+
+
+def _follows(events, repeat, path):
+    """A Timing with `event` and `repeat.period`: a reader expanding `repeat` from the first
+    date must get exactly the dates listed (`count` of them, `period` apart)."""
+    if "period" not in repeat:
+        return []
+    problems = []
+    if repeat.get("count") != len(events):
+        problems.append(
+            f"{path}.repeat.count {repeat.get('count')!r} is not the {len(events)} dates listed"
+        )
+    try:
+        dates = [datetime.date.fromisoformat(str(d)[:10]) for d in events]
+        n, unit = int(repeat["period"]), repeat.get("periodUnit")
+    except (TypeError, ValueError):
+        return problems + [f"{path}: event dates or repeat.period unreadable"]
+    for k, d in enumerate(dates):
+        want = _step(dates[0], n * k, unit)
+        if want != d:
+            problems.append(
+                f"{path}.event[{k}] {d} is not {n} {unit} x {k} after the first date "
+                f"({want}): repeat.period contradicts the dates listed"
+            )
     return problems
 
 
@@ -491,6 +607,43 @@ def _timings(r):
         yield r["occurrenceTiming"]
 
 
+def _period_contradicts_events(folder):
+    def pick(b):
+        for _, r in _resources(b):
+            for t in _timings(r):
+                rep = t.get("repeat") or {}
+                if "period" in rep and len(t.get("event") or []) >= 2:
+                    rep["period"] += 1
+                    return True
+        return False
+
+    _edit(folder, pick)
+
+
+def _death_dropped(folder):
+    def pick(b):
+        r = _first(b, "Patient", lambda r: "deceasedDateTime" in r)
+        if r:
+            del r["deceasedDateTime"]
+        return r is not None
+
+    _edit(folder, pick)
+
+
+def _recorded_weight_dropped(folder):
+    def pick(b):
+        entries = b.get("entry") or []
+        for i, e in enumerate(entries):
+            r = e.get("resource") or {}
+            text = (r.get("code") or {}).get("text") or ""
+            if r.get("resourceType") == "Observation" and text.startswith("body weight recorded"):
+                del entries[i]
+                return True
+        return False
+
+    _edit(folder, pick)
+
+
 def _dangling_reference(folder):
     def pick(b):
         r = _first(b, "MedicationAdministration")
@@ -586,7 +739,10 @@ def _empty_value(folder):
 
 BREAKAGES = [
     ("a Timing periodUnit \"week\" (not a UnitsOfTime code)", _period_unit_week),
+    ("a Timing's repeat.period contradicting its event dates", _period_contradicts_events),
     ("a dangling reference (an administration's request)", _dangling_reference),
+    ("a recorded death left off the Patient (deceasedDateTime)", _death_dropped),
+    ("a recorded weight's Observation dropped", _recorded_weight_dropped),
     ("a wrong unit code (a cell dose in mL)", _wrong_unit_code),
     ("a required element removed (MedicationRequest.intent)", _no_intent),
     ("an administration's amount changed", _amount_changed),

@@ -1,11 +1,13 @@
-//! Who and what a Bundle is about: the Patient, their weight at the start, the site, the
-//! trial (ResearchStudy) and the patient's arm in it (ResearchSubject), and a Medication
-//! per cell product of the arm.
+//! Who and what a Bundle is about: the Patient (dead on the date of a recorded death),
+//! their body weight (on the roster, and each the record gives), the site, the trial
+//! (ResearchStudy) and the patient's arm in it (ResearchSubject), and a Medication per
+//! cell product of the arm.
 
+use chrono::NaiveDate;
 use serde_json::{Value, json};
 
 use super::{Cx, Entries, Item, UCUM, ids, mark, number, reference};
-use crate::model::{Assumed, ComponentKind, Product, Unit};
+use crate::model::{Assumed, ComponentKind, Kg, Product, Unit};
 use crate::recorded::RecordKind;
 
 /// FHIR's code system of observation categories.
@@ -18,14 +20,27 @@ const CLINICALTRIALS_GOV: &str = "http://clinicaltrials.gov";
 pub fn add(cx: &Cx, out: &mut Entries) {
     let p = &cx.s.patient;
     let patient = cx.id(&["patient"]);
-    out.push(
-        &patient,
-        json!({
-            "resourceType": "Patient",
-            "identifier": cx.identifier("patient", &[]),
-        }),
-    );
-    out.push(&cx.id(&["weight"]), weight(cx, &patient));
+    let mut person = json!({
+        "resourceType": "Patient",
+        "identifier": cx.identifier("patient", &[]),
+    });
+    // A death the record gives: its date (no time: the record has none).
+    if let Some((date, RecordKind::Died)) = cx.s.end {
+        person["deceasedDateTime"] = json!(date.to_string());
+    }
+    out.push(&patient, person);
+    let roster = weight(&patient, p.start, p.weight_kg, "body weight on the roster");
+    out.push(&cx.id(&["weight"]), roster);
+    for (k, (date, kg)) in cx.weights.iter().enumerate() {
+        let id = cx.id(&[
+            "weight",
+            "recorded",
+            &date.to_string(),
+            &(k + 1).to_string(),
+        ]);
+        let text = "body weight recorded (a weight row of the record)";
+        out.push(&id, weight(&patient, *date, *kg, text));
+    }
     if let Some(site) = &p.site {
         out.push(
             &cx.trial_id(&["site", site]),
@@ -43,19 +58,19 @@ pub fn add(cx: &Cx, out: &mut Entries) {
     }
 }
 
-/// The patient's body weight on the roster, at the start (LOINC 29463-7, kg).
-fn weight(cx: &Cx, patient: &str) -> Value {
-    let p = &cx.s.patient;
+/// A body weight of the patient's on `date` (LOINC 29463-7, kg): the roster's at the
+/// start, or one the record gives.
+fn weight(patient: &str, date: NaiveDate, kg: Kg, text: &str) -> Value {
     json!({
         "resourceType": "Observation",
         "status": "final",
         "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "vital-signs",
             "display": "Vital Signs"}]}],
         "code": {"coding": [{"system": LOINC, "code": "29463-7", "display": "Body weight"}],
-            "text": "body weight on the roster"},
+            "text": text},
         "subject": reference(patient),
-        "effectiveDateTime": p.start.to_string(),
-        "valueQuantity": {"value": number(p.weight_kg.f64()), "unit": "kg", "system": UCUM,
+        "effectiveDateTime": date.to_string(),
+        "valueQuantity": {"value": number(kg.f64()), "unit": "kg", "system": UCUM,
             "code": "kg"},
     })
 }

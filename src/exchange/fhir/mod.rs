@@ -1,7 +1,7 @@
 //! FHIR R4 JSON: one Bundle (type `collection`) per patient, `<PATIENT_ID>.json`.
 //!
-//! Each Bundle holds the patient (an identifier, no invented name or sex) and their body
-//! weight at the start, the trial as a ResearchStudy and the patient's place in it (a
+//! Each Bundle holds the patient (an identifier, no invented name or sex; dead on the date
+//! of a recorded death) and their body weight at the start and each the record gives, the trial as a ResearchStudy and the patient's place in it (a
 //! ResearchSubject with the assigned arm), the site as a Location, a Medication per cell
 //! product, the plan (a CarePlan whose activities are a MedicationRequest per infusion
 //! component, a ServiceRequest per plasma exchange component and an Appointment per visit)
@@ -52,6 +52,7 @@ pub fn bundle(export: &Export, s: &Subject, options: &Options) -> Value {
     let trial = export.trial;
     let mut cx = Cx::new(trial, s);
     cx.missed = missed_notes(export, s);
+    cx.weights = recorded_weights(export, s);
     let mut entries = Entries::default();
     base::add(&cx, &mut entries);
     plan::add(&cx, &mut entries);
@@ -79,6 +80,8 @@ pub struct Cx<'a, 't> {
     assumptions: Vec<Assumption>,
     /// For each event (the same index) recorded as missed, the record's note.
     pub missed: Vec<Option<String>>,
+    /// The weights the record gives (its `weight` rows), in date order: (date, kg).
+    pub weights: Vec<(chrono::NaiveDate, crate::model::Kg)>,
 }
 
 impl<'a, 't> Cx<'a, 't> {
@@ -94,6 +97,7 @@ impl<'a, 't> Cx<'a, 't> {
             s,
             assumptions,
             missed: Vec::new(),
+            weights: Vec::new(),
         }
     }
 
@@ -228,6 +232,14 @@ fn missed_notes(export: &Export, s: &Subject) -> Vec<Option<String>> {
                 .map(String::from)
         })
         .collect()
+}
+
+/// The weights the record gives for `s` (its `weight` rows), in date order.
+fn recorded_weights(export: &Export, s: &Subject) -> Vec<(chrono::NaiveDate, crate::model::Kg)> {
+    let Some(log) = export.cohort.log.map(|l| l.patient(s.index)) else {
+        return Vec::new();
+    };
+    log.weights().map(|(date, kg, _)| (date, kg)).collect()
 }
 
 /// The extension saying that the UTC offset of `what` is assumed, and why.

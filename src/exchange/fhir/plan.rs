@@ -5,9 +5,11 @@
 //! A request's Timing lists in `event` every date a dose is to be or was given (after any
 //! site-calendar move; not the missed or cancelled ones: pharmacy.csv's dose rows less
 //! those), each date numbered by an extension (its occurrence in the regimen, and the date
-//! the regimen planned when a move changed it), and in `repeat` the regimen's rule:
-//! `count` (the dates listed), `period`/`periodUnit` (UnitsOfTime `d`, `wk`, `mo`) for an
-//! interval rule, `duration`/`durationUnit` (`min`) for an infusion's length.
+//! the regimen planned when a move changed it), and in `repeat`: `count` (the dates
+//! listed), `period`/`periodUnit` (UnitsOfTime `d`, `wk`, `mo`) only when the dates listed
+//! follow the regimen's interval exactly (else the rule is said in words, in the Dosage's
+//! text or the ServiceRequest's note, so that a reader expanding `repeat` never gets a
+//! missed or moved date), `duration`/`durationUnit` (`min`) for an infusion's length.
 
 use chrono::Days;
 use serde_json::{Value, json};
@@ -103,7 +105,7 @@ fn timing(c: &Component, events: &[&Event], volume: bool) -> Value {
     if !events.is_empty() {
         repeat.insert("count".into(), json!(events.len()));
     }
-    if let Some((n, unit)) = period(&c.timing.rule) {
+    if let Some((n, unit)) = period(&c.timing.rule).filter(|&p| follows(events, p)) {
         repeat.insert("period".into(), json!(n));
         repeat.insert("periodUnit".into(), json!(unit));
     }
@@ -140,6 +142,47 @@ pub fn period(rule: &TimingRule) -> Option<(u32, &'static str)> {
         }
         TimingRule::Days(_) => None,
     }
+}
+
+/// Whether the dates of `events` (two or more) follow `period` exactly: every gap equal to
+/// it, so that a reader expanding `repeat` from the first date gets the dates listed (not a
+/// missed or moved date's). Months count from the first date (its day of the month, or the
+/// month's last day).
+pub fn follows(events: &[&Event], (n, unit): (u32, &str)) -> bool {
+    let Some(first) = events.first().map(|e| e.date) else {
+        return false;
+    };
+    if events.len() < 2 {
+        return false;
+    }
+    events.iter().enumerate().all(|(k, e)| {
+        let k = k as u32;
+        let want = match unit {
+            "d" => first.checked_add_days(Days::new(u64::from(n * k))),
+            "wk" => first.checked_add_days(Days::new(u64::from(7 * n * k))),
+            "mo" => crate::timing::add_months(first, n * k),
+            _ => None,
+        };
+        want == Some(e.date)
+    })
+}
+
+/// The regimen's interval rule in words when the dates listed do not follow it (so the
+/// Timing has no period): "regimen rule: every 3 d; ...".
+fn rule_words(c: &Component, events: &[&Event]) -> Option<String> {
+    let p = period(&c.timing.rule)?;
+    if follows(events, p) {
+        return None;
+    }
+    let why = if events.len() < 2 {
+        "fewer than two dates listed"
+    } else {
+        "the dates listed differ from it (a dose missed, moved or cancelled)"
+    };
+    Some(format!(
+        "regimen rule: every {} {}; no Timing period, as {why}",
+        p.0, p.1
+    ))
 }
 
 /// What a Timing says of one of its dates: the occurrence, the date planned when a move
@@ -214,7 +257,11 @@ fn medication_request(cx: &Cx, c: &Component, events: &[&Event]) -> Value {
         .map(|(k, run)| dosage(cx, c, run, k + 1))
         .collect();
     if dosages.is_empty() {
-        let text = "no dose left to give: every occurrence was missed or cancelled";
+        let mut text =
+            String::from("no dose left to give: every occurrence was missed or cancelled");
+        if let Some(rule) = rule_words(c, &[]) {
+            text.push_str(&format!("; {rule}"));
+        }
         let mut d = json!({"sequence": 1, "text": text});
         let t = timing(c, &[], false);
         if t.as_object().is_some_and(|m| !m.is_empty()) {
@@ -263,6 +310,7 @@ fn dosage(cx: &Cx, c: &Component, run: &[&Event], sequence: usize) -> Value {
     if let Some(d) = &c.duration_min {
         words.push(format!("over {} min", d.value));
     }
+    words.extend(rule_words(c, run));
     let mut d = json!({
         "sequence": sequence,
         "text": words.join("; "),
@@ -306,8 +354,15 @@ fn service_request(cx: &Cx, c: &Component, events: &[&Event]) -> Value {
     if let Some(loc) = base::location_id(cx) {
         r["locationReference"] = json!([reference(&loc)]);
     }
-    if let Some(note) = left_out(cx, events) {
-        r["note"] = note;
+    let mut notes: Vec<Value> = rule_words(c, &given)
+        .map(|t| json!({ "text": t }))
+        .into_iter()
+        .collect();
+    if let Some(Value::Array(more)) = left_out(cx, events) {
+        notes.extend(more);
+    }
+    if !notes.is_empty() {
+        r["note"] = json!(notes);
     }
     let flags = events.iter().fold(Assumed::NONE, |a, e| a | e.assumed);
     mark(&mut r, cx.assumed(flags, item(cx, c), &[]));
