@@ -364,3 +364,69 @@ fn a_missed_infusion_and_the_time_and_lot_of_a_given_one() {
         "the day of the missed dose was no visit held"
     );
 }
+
+/// Exports `trial` with a roster and a record of our own; returns the sdtm folder.
+fn export_with(dir: &Path, trial: &str, roster: &str, log: Option<&str>) -> std::path::PathBuf {
+    let r = dir.join("roster.csv");
+    std::fs::write(&r, roster).unwrap();
+    let out = dir.join("out");
+    let mut args = vec![
+        "export".to_string(),
+        "sdtm".into(),
+        trial.into(),
+        "--roster".into(),
+        r.to_str().unwrap().into(),
+    ];
+    if let Some(log) = log {
+        let l = dir.join("log.csv");
+        std::fs::write(&l, log).unwrap();
+        args.extend(["--log".into(), l.to_str().unwrap().into()]);
+    }
+    args.extend(["--out".into(), out.to_str().unwrap().into()]);
+    run(&args).expect_code(0);
+    out.join(trial).join("sdtm")
+}
+
+const LOG_HEADER: &str = "patient_id,date,record,component,occurrence,amount,note\n";
+
+#[test]
+fn ec_scheduled_is_the_planned_date_when_a_dose_is_given_early_in_its_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = export_with(
+        dir.path(),
+        "NCT04822922",
+        "patient_id,arm,weight_kg,start_date,site\nE1,low,50,2026-10-05,\n",
+        Some(&format!(
+            "{LOG_HEADER}E1,2026-10-05,given,uc_msc,1,25000000,high dose\n\
+             E1,2026-10-07,given,uc_msc,2,,\n\
+             E1,2026-10-09,given,uc_msc,3,,\n"
+        )),
+    );
+    let ec = Dataset::read(&folder, "ec");
+    let rows = |mood: &str| -> Vec<[String; 2]> {
+        ec.rows
+            .iter()
+            .filter(|r| r["ECMOOD"] == mood)
+            .map(|r| [text(r, "ECLNKID"), text(r, "ECSTDTC")])
+            .collect()
+    };
+    let s = |a: &str, b: &str| [a.to_string(), b.to_string()];
+    // Day 1, 4 and 7 of the regimen; doses 2 and 3 were given a day early.
+    assert_eq!(
+        rows("SCHEDULED"),
+        [
+            s("uc_msc-1", "2026-10-05"),
+            s("uc_msc-2", "2026-10-08"),
+            s("uc_msc-3", "2026-10-11"),
+            s("uc_msc-4", "2026-10-14")
+        ]
+    );
+    assert_eq!(
+        rows("PERFORMED"),
+        [
+            s("uc_msc-1", "2026-10-05"),
+            s("uc_msc-2", "2026-10-07"),
+            s("uc_msc-3", "2026-10-09")
+        ]
+    );
+}

@@ -291,7 +291,9 @@ def exposure(tables, pharmacy, study):
     if "EC" in tables:
         ec = tables["EC"].rows
         sched = {(r.get("USUBJID"), r.get("ECLNKID")): (str(r.get("ECSTDTC", ""))[:10], num(r.get("ECDOSE"))) for r in ec if r.get("ECMOOD") == "SCHEDULED"}
-        want = {key(p): (scheduled(p), num(p["planned_amount"]) if p["planned_amount"] else num(p["dose"])) for p in infusions}
+        # SCHEDULED is the regimen's plan: pharmacy.csv's planned_date (before a site calendar
+        # or the record moved it) and planned dose (planned_amount once recorded, else dose).
+        want = {key(p): (p["planned_date"], num(p["planned_amount"]) if p["planned_amount"] else num(p["dose"])) for p in infusions}
         out += compare("ec.json SCHEDULED", "an infusion of pharmacy.csv", want, sched)
         perf = {(r.get("USUBJID"), r.get("ECLNKID")): (str(r.get("ECSTDTC", ""))[:10], r.get("ECOCCUR")) for r in ec if r.get("ECMOOD") == "PERFORMED"}
         occur = {"given": "Y", "missed": "N"}
@@ -340,16 +342,6 @@ def per_kg(tables, rows, study):
         if k in want and num(want[k]) != num(got):
             out.append(f"suppec.json: {k[0]} {k[1]}: DOSEPKG {got!r}, pharmacy.csv's dose_per_kg is {want[k]!r}")
     return out
-
-
-def scheduled(p):
-    """The date the schedule expected a pharmacy row on: a given dose's date less its days late
-    (or early), from its deviation ("late:+3d")."""
-    m = re.search(r"(?:late|early):([+-]\d+)d", p["deviation"] or "")
-    if p["status"] != "given" or not m:
-        return p["date"]
-    d = datetime.date.fromisoformat(p["date"]) - datetime.timedelta(days=int(m[1]))
-    return d.isoformat()
 
 
 def compare(file, what, want, have):
@@ -467,6 +459,20 @@ def csv_only(folder):
     path.write_text("".join(lines), encoding="utf-8")
 
 
+def scheduled_a_day_early(folder):
+    """The first EC SCHEDULED row dated a day before its planned date (as a dose given early
+    in its window would have it if SCHEDULED took the date given)."""
+
+    def fn(cols, rows):
+        names = [c["name"] for c in cols]
+        mood, dtc = names.index("ECMOOD"), names.index("ECSTDTC")
+        r = next(r for r in rows if r[mood] == "SCHEDULED")
+        d = datetime.date.fromisoformat(r[dtc][:10]) - datetime.timedelta(days=1)
+        r[dtc] = d.isoformat() + r[dtc][10:]
+
+    edit(folder, "EC", fn)
+
+
 def drop_assumed(folder):
     edit(folder, "SUPPEC", lambda cols, rows: rows.__setitem__(slice(None), [r for r in rows if r[5] != "ASSUMED"]))
 
@@ -487,6 +493,7 @@ BREAKAGES = [
     ("the CSV differs from the JSON (ec.csv only)", csv_only),
     ("an Expected variable dropped: EXDOSFRM", lambda f: drop_column(f, "EX", "EXDOSFRM")),
     ("the assumed-value marks dropped from SUPPEC", drop_assumed),
+    ("an EC SCHEDULED row a day before its planned_date", scheduled_a_day_early),
     ("a subject not in DM: a DM row removed", lambda f: drop_row(f, "DM", 1)),
     ("a patient in another arm: DM's ARMCD", lambda f: set_value(f, "DM", "ARMCD", "PE")),
 ]

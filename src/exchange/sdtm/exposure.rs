@@ -348,10 +348,12 @@ impl<'a> Patient<'a> {
         }
     }
 
-    /// EC SCHEDULED: the infusion as the schedule has it, whatever became of it.
+    /// EC SCHEDULED: the infusion as the regimen planned it, whatever became of it: its
+    /// planned date (pharmacy.csv's planned_date, before a site calendar or the record
+    /// moved it) and its planned dose.
     fn scheduled(&mut self, out: &mut Out, comp: &Component, e: &Event) -> anyhow::Result<()> {
         let seq = self.next(1);
-        let date = scheduled_date(e);
+        let date = e.planned;
         let planned = e.planned_amount.or(e.dose);
         let middle = vec![
             t("SCHEDULED"),
@@ -454,16 +456,6 @@ impl<'a> Patient<'a> {
         let row = self.row("PR", seq, c, middle);
         out.pr.push(row);
         self.qualifiers(&mut out.supppr, "PR", "PRSEQ", seq, e, None, "");
-    }
-}
-
-/// The date the schedule expected an infusion on: a dose given late or early was expected
-/// its deviation's days before or after the date given; any other on its date.
-pub fn scheduled_date(e: &Event) -> NaiveDate {
-    if e.status == Status::Given && e.deviation.has(Code::LATE | Code::EARLY) {
-        e.date - Duration::days(i64::from(e.deviation.days))
-    } else {
-        e.date
     }
 }
 
