@@ -430,3 +430,50 @@ fn ec_scheduled_is_the_planned_date_when_a_dose_is_given_early_in_its_window() {
         ]
     );
 }
+
+/// DM's (USUBJID, RFSTDTC, ACTARMCD, ACTARM, ARMNRS) rows.
+fn actual_arms(folder: &Path) -> Vec<[String; 5]> {
+    Dataset::read(folder, "dm")
+        .rows
+        .iter()
+        .map(|r| {
+            ["USUBJID", "RFSTDTC", "ACTARMCD", "ACTARM", "ARMNRS"].map(|v| text(r, v))
+        })
+        .collect()
+}
+
+#[test]
+fn with_no_record_dm_says_nothing_of_actual_treatment() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = export("NCT01573923", dir.path());
+    for [id, start, cd, arm, nrs] in actual_arms(&folder) {
+        assert!(!start.is_empty(), "{id}: the roster's start");
+        assert_eq!([cd, arm, nrs], ["", "", ""].map(String::from), "{id}");
+    }
+}
+
+#[test]
+fn with_a_record_dm_says_treated_not_treated_or_not_yet_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = export_with(
+        dir.path(),
+        "NCT04822922",
+        "patient_id,arm,weight_kg,start_date,site\n\
+         E1,low,50,2026-10-05,\n\
+         E2,low,60,2026-10-06,\n\
+         E3,high,70,2026-10-20,\n",
+        Some(&format!(
+            "{LOG_HEADER}E1,2026-10-05,given,uc_msc,1,,\n\
+             E2,2026-10-06,missed,uc_msc,1,,fever\n"
+        )),
+    );
+    let s = |v: [&str; 5]| v.map(String::from);
+    assert_eq!(
+        actual_arms(&folder),
+        [
+            s(["NCT04822922-E1", "2026-10-05", "LOW", "Low dose: 4 x 10^5 cells/kg each time", ""]),
+            s(["NCT04822922-E2", "2026-10-06", "", "", "ASSIGNED, NOT TREATED"]),
+            s(["NCT04822922-E3", "", "", "", ""]),
+        ]
+    );
+}

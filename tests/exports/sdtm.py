@@ -273,7 +273,7 @@ def num(s):
     return float(s) if s not in ("", None) else None
 
 
-def exposure(tables, pharmacy, study):
+def exposure(tables, pharmacy, study, as_of=None):
     """EX, PR and EC against pharmacy.csv, by (patient, component, occurrence)."""
     rows = read_pharmacy(pharmacy)
     out = []
@@ -301,7 +301,7 @@ def exposure(tables, pharmacy, study):
         out += compare("ec.json PERFORMED", "recorded as given or missed in pharmacy.csv", want, perf)
     out += assumed_marks(tables, rows, study)
     out += per_kg(tables, rows, study)
-    out += subjects(tables, rows, study)
+    out += subjects(tables, rows, study, as_of)
     return out
 
 
@@ -310,7 +310,7 @@ def armcd(arm_id):
     return re.sub(r"[^A-Z0-9_]", "_", arm_id.upper())[:20]
 
 
-def subjects(tables, rows, study):
+def subjects(tables, rows, study, as_of):
     """DM: one row per patient of pharmacy.csv, in their arm."""
     if "DM" not in tables:
         return []
@@ -324,7 +324,56 @@ def subjects(tables, rows, study):
     for k in sorted(set(want) & set(have)):
         if want[k] != have[k]:
             out.append(f"dm.json: {k}: ARMCD {have[k]!r}, pharmacy.csv's arm is {want[k]!r}")
+    return out + actual_arms(tables["DM"], rows, study, as_of)
+
+
+def starts(rows):
+    """Each patient's day 1, from any pharmacy row's date and study_day (no day 0)."""
+    out = {}
+    for p in rows:
+        if p["study_day"] and p["patient_id"] not in out:
+            day = int(p["study_day"])
+            back = day - 1 if day > 0 else day
+            out[p["patient_id"]] = datetime.date.fromisoformat(p["date"]) - datetime.timedelta(days=back)
     return out
+
+
+def actual_arms(dm, rows, study, as_of):
+    """ACTARMCD/ACTARM/ARMNRS say only what the record says: with no record (no as-of date in
+    manifest.json) all empty; with one, a patient starting after its as-of date all empty, one
+    with a dose given (or in an arm with no doses) in the planned arm, else "ASSIGNED, NOT
+    TREATED"."""
+    out = []
+    begin = starts(rows)
+    doses = ("cell_infusion", "plasma_exchange")
+    for r in dm.rows:
+        pid = str(r.get("USUBJID", ""))[len(study) + 1 :]
+        mine = [p for p in rows if p["patient_id"] == pid]
+        given = any(p["kind"] in doses and p["status"] == "given" for p in mine)
+        no_doses = not any(p["kind"] in doses for p in mine)
+        if as_of is None or pid not in begin or begin[pid] > as_of:
+            want = ("", "", "")
+        elif given or no_doses:
+            want = (armcd(mine[0]["arm_id"]), r.get("ARM"), "")
+        else:
+            want = ("", "", "ASSIGNED, NOT TREATED")
+        have = (r.get("ACTARMCD"), r.get("ACTARM"), r.get("ARMNRS"))
+        if have != want:
+            why = "no record" if as_of is None else f"the record as of {as_of}"
+            out.append(f"dm.json: {r.get('USUBJID')}: ACTARMCD, ACTARM, ARMNRS are {have}, {why} says {want}")
+    return out
+
+
+def record_as_of(folder):
+    """The record's as-of date from manifest.json's inputs, None when there is no record."""
+    try:
+        doc = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for i in doc.get("inputs", []):
+        if isinstance(i, dict) and i.get("as_of"):
+            return datetime.date.fromisoformat(i["as_of"])
+    return None
 
 
 def per_kg(tables, rows, study):
@@ -399,7 +448,7 @@ def check(folder, pharmacy, shared):
     for t in tables.values():
         problems += variables(t, terms, study)
     problems += identities(tables)
-    problems += exposure(tables, pharmacy, study)
+    problems += exposure(tables, pharmacy, study, record_as_of(folder))
     return problems
 
 
@@ -473,6 +522,17 @@ def scheduled_a_day_early(folder):
     edit(folder, "EC", fn)
 
 
+def toggle_not_treated(folder):
+    """DM's first row says "ASSIGNED, NOT TREATED" where it said nothing, or nothing where it
+    said it (as the export did for every patient of a plan with no record)."""
+
+    def fn(cols, rows):
+        i = [c["name"] for c in cols].index("ARMNRS")
+        rows[0][i] = "" if rows[0][i] else "ASSIGNED, NOT TREATED"
+
+    edit(folder, "DM", fn)
+
+
 def drop_assumed(folder):
     edit(folder, "SUPPEC", lambda cols, rows: rows.__setitem__(slice(None), [r for r in rows if r[5] != "ASSUMED"]))
 
@@ -496,4 +556,5 @@ BREAKAGES = [
     ("an EC SCHEDULED row a day before its planned_date", scheduled_a_day_early),
     ("a subject not in DM: a DM row removed", lambda f: drop_row(f, "DM", 1)),
     ("a patient in another arm: DM's ARMCD", lambda f: set_value(f, "DM", "ARMCD", "PE")),
+    ("DM's ARMNRS \"ASSIGNED, NOT TREATED\" toggled on its first row", toggle_not_treated),
 ]
