@@ -260,6 +260,14 @@ fn an_assumed_dose_is_marked_on_its_rows() {
         marks.iter().any(|m| m.split("; ").any(|n| n == "dose")),
         "{marks:?}"
     );
+    // Its planned dose per kg is ours, not the protocol's.
+    let origins: std::collections::BTreeSet<String> = supp
+        .rows
+        .iter()
+        .filter(|r| r["QNAM"] == "DOSEPKG")
+        .map(|r| text(r, "QORIG"))
+        .collect();
+    assert_eq!(origins, ["Assigned".to_string()].into());
 }
 
 #[test]

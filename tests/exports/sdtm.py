@@ -383,6 +383,8 @@ def per_kg(tables, rows, study):
     out = []
     want = {(f"{study}-{p['patient_id']}", f"{p['event']}-{p['occurrence']}"): p["dose_per_kg"] for p in rows if p["kind"] == "cell_infusion"}
     supp = {(r.get("USUBJID"), r.get("IDVARVAL")): r.get("QVAL") for r in tables["SUPPEC"].rows if r.get("QNAM") == "DOSEPKG"}
+    dose_assumed = {(f"{study}-{p['patient_id']}", f"{p['event']}-{p['occurrence']}") for p in rows if "dose" in (p["assumed"] or "").split("; ")}
+    origin = {(r.get("USUBJID"), r.get("IDVARVAL")): r.get("QORIG") for r in tables["SUPPEC"].rows if r.get("QNAM") == "DOSEPKG"}
     for r in tables["EC"].rows:
         if r.get("ECMOOD") != "SCHEDULED":
             continue
@@ -390,6 +392,11 @@ def per_kg(tables, rows, study):
         got = supp.get((r.get("USUBJID"), str(r.get("ECSEQ"))), "")
         if k in want and num(want[k]) != num(got):
             out.append(f"suppec.json: {k[0]} {k[1]}: DOSEPKG {got!r}, pharmacy.csv's dose_per_kg is {want[k]!r}")
+        # An assumed dose is ours ("Assigned"), any other planned dose the protocol's.
+        o = origin.get((r.get("USUBJID"), str(r.get("ECSEQ"))))
+        w = "Assigned" if k in dose_assumed else "Protocol"
+        if o is not None and o != w:
+            out.append(f"suppec.json: {k[0]} {k[1]}: DOSEPKG's QORIG is {o!r}, not {w!r} (pharmacy.csv's assumed: {'dose' if k in dose_assumed else 'not the dose'})")
     return out
 
 
@@ -533,6 +540,19 @@ def toggle_not_treated(folder):
     edit(folder, "DM", fn)
 
 
+def flip_dose_origin(folder):
+    """The first DOSEPKG qualifier of SUPPEC says the other origin ("Protocol" for an assumed
+    dose, "Assigned" for the protocol's)."""
+
+    def fn(cols, rows):
+        names = [c["name"] for c in cols]
+        q, o = names.index("QNAM"), names.index("QORIG")
+        r = next(r for r in rows if r[q] == "DOSEPKG")
+        r[o] = "Protocol" if r[o] == "Assigned" else "Assigned"
+
+    edit(folder, "SUPPEC", fn)
+
+
 def drop_assumed(folder):
     edit(folder, "SUPPEC", lambda cols, rows: rows.__setitem__(slice(None), [r for r in rows if r[5] != "ASSUMED"]))
 
@@ -554,6 +574,7 @@ BREAKAGES = [
     ("an Expected variable dropped: EXDOSFRM", lambda f: drop_column(f, "EX", "EXDOSFRM")),
     ("the assumed-value marks dropped from SUPPEC", drop_assumed),
     ("an EC SCHEDULED row a day before its planned_date", scheduled_a_day_early),
+    ("the origin of a planned dose per kg flipped (SUPPEC DOSEPKG QORIG)", flip_dose_origin),
     ("a subject not in DM: a DM row removed", lambda f: drop_row(f, "DM", 1)),
     ("a patient in another arm: DM's ARMCD", lambda f: set_value(f, "DM", "ARMCD", "PE")),
     ("DM's ARMNRS \"ASSIGNED, NOT TREATED\" toggled on its first row", toggle_not_treated),

@@ -319,10 +319,12 @@ impl<'a> Patient<'a> {
             ));
         }
         if let Some((pkg, kg)) = per_kg {
-            let origin = if domain == "EC" {
-                "Protocol"
-            } else {
-                "Derived"
+            // A planned dose per kg is the protocol's, unless the dose is assumed (not in
+            // the registry record): then it is ours, "Assigned"; a given dose's is derived.
+            let origin = match domain {
+                "EC" if e.assumed.contains(Assumed::DOSE) => "Assigned",
+                "EC" => "Protocol",
+                _ => "Derived",
             };
             q.push(("DOSEPKG", per_kg_label, pkg, origin));
             q.push((
