@@ -201,7 +201,18 @@ fn ex_pr_and_ec_round_trip_to_pharmacy_csv() {
             given("cell_infusion"),
             "{trial}: EX is the given infusions"
         );
-        let pr = by_link(&Dataset::read(&folder, "pr"), "PR", |_| true);
+        let pr_rows = Dataset::read(&folder, "pr");
+        let pr = by_link(&pr_rows, "PR", |r| r["PROCCUR"] == "Y");
+        let not_done: Vec<_> = by_link(&pr_rows, "PR", |r| r["PROCCUR"] == "N")
+            .into_iter()
+            .map(|(k, (d, _))| (k, d))
+            .collect();
+        let missed: Vec<_> = rows
+            .iter()
+            .filter(|p| p.kind == "plasma_exchange" && p.status == "missed")
+            .map(|p| (key(p), p.date.clone()))
+            .collect();
+        assert_eq!(not_done, missed, "{trial}: PR's not-done rows are the missed exchanges");
         assert_eq!(
             pr,
             given("plasma_exchange"),
@@ -231,6 +242,7 @@ fn ex_pr_and_ec_round_trip_to_pharmacy_csv() {
                 ex.len() >= 40 && pr.len() >= 30,
                 "the record's doses are there"
             );
+            assert!(!not_done.is_empty(), "P4398-003's missed pe-2 is in PR");
             let missed = ec.rows.iter().filter(|r| r["ECOCCUR"] == "N").count();
             let want = rows
                 .iter()
@@ -484,4 +496,34 @@ fn with_a_record_dm_says_treated_not_treated_or_not_yet_started() {
             s(["NCT04822922-E3", "", "", "", ""]),
         ]
     );
+}
+
+#[test]
+fn a_missed_plasma_exchange_is_a_pr_row_not_done_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = export("NCT01724398", dir.path());
+    let pr = Dataset::read(&folder, "pr");
+    let rows: Vec<_> = pr
+        .rows
+        .iter()
+        .filter(|r| r["USUBJID"] == "NCT01724398-P4398-003" && r["PRLNKID"] == "pe-2")
+        .collect();
+    assert_eq!(rows.len(), 1);
+    let r = rows[0];
+    assert_eq!(
+        ["PRPRESP", "PROCCUR", "PRDOSE", "PRDOSU"].map(|v| text(r, v)),
+        ["Y", "N", "", ""].map(String::from)
+    );
+    let supp = Dataset::read(&folder, "supppr");
+    let reason: Vec<_> = supp
+        .rows
+        .iter()
+        .filter(|q| {
+            q["USUBJID"] == "NCT01724398-P4398-003"
+                && text(q, "IDVARVAL") == text(r, "PRSEQ")
+                && q["QNAM"] == "REASOC"
+        })
+        .map(|q| text(q, "QVAL"))
+        .collect();
+    assert_eq!(reason, ["apheresis unit out of service"]);
 }

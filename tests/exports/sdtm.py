@@ -17,7 +17,8 @@ What it checks, for every dataset of DATASETS:
   to a row of its parent;
 - against pharmacy.csv of the same roster and record: EX holds exactly the cell infusions
   recorded as given (patient, component, occurrence, date, amount), PR exactly the plasma
-  exchanges recorded as given, EC a SCHEDULED row for every infusion occurrence (its
+  exchanges recorded as given (PROCCUR Y) and those recorded as missed (PROCCUR N, no
+  volume), EC a SCHEDULED row for every infusion occurrence (its
   planned date and amount) and a PERFORMED row for each given (Y) or missed (N) one; every
   row resting on assumed values has its SUPPxx ASSUMED qualifier naming them, every planned
   per-kg dose its DOSEPKG; DM has every patient, in their arm.
@@ -68,7 +69,7 @@ CODED = {
     "EXROUTE": "ROUTE", "ECROUTE": "ROUTE",
     "EXDOSFRM": "FRM", "ECDOSFRM": "FRM",
     "EXDOSFRQ": "FREQ", "ECDOSFRQ": "FREQ", "PRDOSFRQ": "FREQ",
-    "ECPRESP": "NY", "ECOCCUR": "NY", "SVPRESP": "NY", "SVOCCUR": "NY", "DTHFL": "NY",
+    "ECPRESP": "NY", "ECOCCUR": "NY", "PRPRESP": "NY", "PROCCUR": "NY", "SVPRESP": "NY", "SVOCCUR": "NY", "DTHFL": "NY",
     "SEX": "SEX", "EPOCH": "EPOCH", "ARMNRS": "ARMNULRS",
 }
 TS_CODED = {"ROUTE": "ROUTE", "DOSU": "UNIT", "DOSFRQ": "FREQ"}
@@ -286,8 +287,12 @@ def exposure(tables, pharmacy, study, as_of=None):
         want = {key(p): (p["date"], num(p["dose"])) for p in src if p["status"] == "given"}
         have = {}
         for r in tables[dom].rows:
+            if dom == "PR" and r.get("PROCCUR") != "Y":
+                continue
             have[(r.get("USUBJID"), r.get(f"{dom}LNKID"))] = (str(r.get(f"{dom}STDTC", ""))[:10], num(r.get(f"{dom}DOSE")))
         out += compare(f"{dom.lower()}.json", "recorded as given in pharmacy.csv", want, have)
+    if "PR" in tables:
+        out += not_done(tables, exchanges, key)
     if "EC" in tables:
         ec = tables["EC"].rows
         sched = {(r.get("USUBJID"), r.get("ECLNKID")): (str(r.get("ECSTDTC", ""))[:10], num(r.get("ECDOSE"))) for r in ec if r.get("ECMOOD") == "SCHEDULED"}
@@ -302,6 +307,22 @@ def exposure(tables, pharmacy, study, as_of=None):
     out += assumed_marks(tables, rows, study)
     out += per_kg(tables, rows, study)
     out += subjects(tables, rows, study, as_of)
+    return out
+
+
+def not_done(tables, exchanges, key):
+    """PR's rows not done (PRPRESP Y, PROCCUR N, no dose) are pharmacy.csv's missed plasma
+    exchanges, each with its record's note (if any) as SUPPPR's REASOC."""
+    out = []
+    pr = tables["PR"].rows
+    for i, r in enumerate(pr, 1):
+        if r.get("PROCCUR") not in ("Y", "N") or r.get("PRPRESP") != "Y":
+            out.append(f"pr.json: row {i}: PRPRESP {r.get('PRPRESP')!r}, PROCCUR {r.get('PROCCUR')!r} (want Y, and Y or N)")
+        if r.get("PROCCUR") == "N" and r.get("PRDOSE") not in ("", None):
+            out.append(f"pr.json: row {i}: an exchange not done has a volume {r.get('PRDOSE')!r}")
+    want = {key(p): (p["date"], None) for p in exchanges if p["status"] == "missed"}
+    have = {(r.get("USUBJID"), r.get("PRLNKID")): (str(r.get("PRSTDTC", ""))[:10], None) for r in pr if r.get("PROCCUR") == "N"}
+    out += compare("pr.json (PROCCUR N)", "recorded as missed in pharmacy.csv", want, have)
     return out
 
 
@@ -553,6 +574,16 @@ def flip_dose_origin(folder):
     edit(folder, "SUPPEC", fn)
 
 
+def drop_not_done(folder):
+    """PR's rows of exchanges not done (PROCCUR N) removed, as the export once left them out."""
+
+    def fn(cols, rows):
+        i = [c["name"] for c in cols].index("PROCCUR")
+        rows[:] = [r for r in rows if r[i] != "N"]
+
+    edit(folder, "PR", fn)
+
+
 def drop_assumed(folder):
     edit(folder, "SUPPEC", lambda cols, rows: rows.__setitem__(slice(None), [r for r in rows if r[5] != "ASSUMED"]))
 
@@ -565,6 +596,7 @@ BREAKAGES = [
     ("a date not ISO 8601: ECSTDTC 03/09/2026", lambda f: set_value(f, "EC", "ECSTDTC", "03/09/2026")),
     ("an EX row removed", lambda f: drop_row(f, "EX")),
     ("a PR row removed", lambda f: drop_row(f, "PR", 0)),
+    ("a missed plasma exchange left out of PR", drop_not_done),
     ("an EC SCHEDULED row removed", lambda f: drop_row(f, "EC", 0)),
     ("a dose changed: EXDOSE 1", lambda f: set_value(f, "EX", "EXDOSE", 1)),
     ("a schema violation: datasetJSONVersion 2.0, a dataType \"text\"", break_schema),

@@ -1,6 +1,6 @@
 //! The exposure: EX (the cell doses recorded as given), EC (every planned infusion as
 //! SCHEDULED, and what the record says of it as PERFORMED), PR (the plasma exchanges
-//! recorded as given), and SUPPEX, SUPPEC, SUPPPR for what SDTM has no variable for: the
+//! recorded as given, and those recorded as missed as not done), and SUPPEX, SUPPEC, SUPPPR for what SDTM has no variable for: the
 //! assumed values a row rests on, the dose per kg and the weight it was computed at.
 
 use chrono::{Duration, NaiveDate, NaiveDateTime};
@@ -68,6 +68,8 @@ const PR: &[Column] = interventions!(
     "PR",
     "Reported Name of Procedure",
     "Procedure",
+    text("PRPRESP", "Pre-specified"),
+    text("PROCCUR", "Occurrence"),
     num("PRDOSE", "Dose"),
     text("PRDOSU", "Dose Units"),
     text("PRDOSFRQ", "Dosing Frequency per Interval"),
@@ -166,7 +168,9 @@ impl<'a> Patient<'a> {
                         self.exposure(out, comp, e, i)?;
                     }
                 }
-                EventKind::PlasmaExchange if e.status == Status::Given => {
+                EventKind::PlasmaExchange
+                    if matches!(e.status, Status::Given | Status::Missed) =>
+                {
                     self.procedure(out, comp, e, i);
                 }
                 _ => {}
@@ -335,19 +339,31 @@ impl<'a> Patient<'a> {
             ));
         }
         for (qnam, qlabel, qval, qorig) in q {
-            d.push(vec![
-                t(&self.export.trial.id),
-                t(domain),
-                t(&self.usubjid),
-                t(idvar),
-                t(seq.to_string()),
-                t(qnam),
-                t(qlabel),
-                t(qval),
-                t(qorig),
-                Value::Null,
-            ]);
+            self.qualifier(d, domain, idvar, seq, (qnam, qlabel, qval, qorig));
         }
+    }
+
+    /// One SUPPxx row: (QNAM, QLABEL, QVAL, QORIG) of the parent row `idvar` = `seq`.
+    fn qualifier(
+        &self,
+        d: &mut Dataset,
+        domain: &str,
+        idvar: &str,
+        seq: i64,
+        (qnam, qlabel, qval, qorig): (&str, &str, String, &str),
+    ) {
+        d.push(vec![
+            t(&self.export.trial.id),
+            t(domain),
+            t(&self.usubjid),
+            t(idvar),
+            t(seq.to_string()),
+            t(qnam),
+            t(qlabel),
+            t(qval),
+            t(qorig),
+            Value::Null,
+        ]);
     }
 
     /// EC SCHEDULED: the infusion as the regimen planned it, whatever became of it: its
@@ -441,11 +457,15 @@ impl<'a> Patient<'a> {
         log.note(r).map(str::to_string)
     }
 
-    /// PR: a plasma exchange recorded as given.
+    /// PR: a plasma exchange recorded as given (PROCCUR "Y"), or as missed (PROCCUR "N",
+    /// its note as SUPPPR's REASOC: SDTMIG 3.4's PR has no PRREASOC).
     fn procedure(&mut self, out: &mut Out, comp: &Component, e: &Event, i: usize) {
         let seq = self.next(2);
-        let volume = e.dose.or(e.volume_ml);
+        let done = e.status == Status::Given;
+        let volume = if done { e.dose.or(e.volume_ml) } else { None };
         let middle = vec![
+            t("Y"),
+            t(if done { "Y" } else { "N" }),
             volume.map_or(Value::Null, Value::Num),
             if volume.is_some() {
                 t("mL")
@@ -458,6 +478,15 @@ impl<'a> Patient<'a> {
         let row = self.row("PR", seq, c, middle);
         out.pr.push(row);
         self.qualifiers(&mut out.supppr, "PR", "PRSEQ", seq, e, None, "");
+        if let Some(note) = (!done).then(|| self.missed_note(e)).flatten() {
+            self.qualifier(
+                &mut out.supppr,
+                "PR",
+                "PRSEQ",
+                seq,
+                ("REASOC", "Reason for Occur Value", note, "Collected"),
+            );
+        }
     }
 }
 
