@@ -527,3 +527,34 @@ fn a_missed_plasma_exchange_is_a_pr_row_not_done_with_its_reason() {
         .collect();
     assert_eq!(reason, ["apheresis unit out of service"]);
 }
+
+#[test]
+fn exadj_says_a_dose_given_off_plan_even_inside_the_tolerance() {
+    let dir = tempfile::tempdir().unwrap();
+    // 4 x 10^5 cells/kg at 50 kg: 20,000,000 planned; 19,440,000 is 2.8% below.
+    let folder = export_with(
+        dir.path(),
+        "NCT04822922",
+        "patient_id,arm,weight_kg,start_date,site\nE1,low,50,2026-10-05,\n",
+        Some(&format!(
+            "{LOG_HEADER}E1,2026-10-05,given,uc_msc,1,19440000,short by one bag\n\
+             E1,2026-10-08,given,uc_msc,2,19440000,\n\
+             E1,2026-10-11,given,uc_msc,3,,\n"
+        )),
+    );
+    let ex = Dataset::read(&folder, "ex");
+    let adj: Vec<[String; 2]> = ex
+        .rows
+        .iter()
+        .map(|r| [text(r, "EXDOSE"), text(r, "EXADJ")])
+        .collect();
+    let s = |a: &str, b: &str| [a.to_string(), b.to_string()];
+    assert_eq!(
+        adj,
+        [
+            s("19440000", "2.8% below the planned dose: short by one bag"),
+            s("19440000", "2.8% below the planned dose"),
+            s("20000000", ""),
+        ]
+    );
+}

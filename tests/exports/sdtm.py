@@ -293,6 +293,8 @@ def exposure(tables, pharmacy, study, as_of=None):
         out += compare(f"{dom.lower()}.json", "recorded as given in pharmacy.csv", want, have)
     if "PR" in tables:
         out += not_done(tables, exchanges, key)
+    if "EX" in tables:
+        out += adjusted(tables["EX"].rows, infusions, key)
     if "EC" in tables:
         ec = tables["EC"].rows
         sched = {(r.get("USUBJID"), r.get("ECLNKID")): (str(r.get("ECSTDTC", ""))[:10], num(r.get("ECDOSE"))) for r in ec if r.get("ECMOOD") == "SCHEDULED"}
@@ -307,6 +309,19 @@ def exposure(tables, pharmacy, study, as_of=None):
     out += assumed_marks(tables, rows, study)
     out += per_kg(tables, rows, study)
     out += subjects(tables, rows, study, as_of)
+    return out
+
+
+def adjusted(ex, infusions, key):
+    """Every EX row whose amount differs from pharmacy.csv's planned_amount says why (EXADJ),
+    inside the dose tolerance too."""
+    out = []
+    planned = {key(p): num(p["planned_amount"]) for p in infusions if p["status"] == "given"}
+    for i, r in enumerate(ex, 1):
+        k = (r.get("USUBJID"), r.get("EXLNKID"))
+        p, d = planned.get(k), num(r.get("EXDOSE"))
+        if p is not None and d is not None and d != p and r.get("EXADJ") in ("", None):
+            out.append(f"ex.json: row {i} ({k[0]} {k[1]}): EXDOSE {r.get('EXDOSE')} is not the planned {p:.0f} and EXADJ is empty")
     return out
 
 
@@ -584,6 +599,17 @@ def drop_not_done(folder):
     edit(folder, "PR", fn)
 
 
+def clear_adjustments(folder):
+    """Every EXADJ emptied."""
+
+    def fn(cols, rows):
+        i = [c["name"] for c in cols].index("EXADJ")
+        for r in rows:
+            r[i] = ""
+
+    edit(folder, "EX", fn)
+
+
 def drop_assumed(folder):
     edit(folder, "SUPPEC", lambda cols, rows: rows.__setitem__(slice(None), [r for r in rows if r[5] != "ASSUMED"]))
 
@@ -599,6 +625,7 @@ BREAKAGES = [
     ("a missed plasma exchange left out of PR", drop_not_done),
     ("an EC SCHEDULED row removed", lambda f: drop_row(f, "EC", 0)),
     ("a dose changed: EXDOSE 1", lambda f: set_value(f, "EX", "EXDOSE", 1)),
+    ("every EXADJ emptied", clear_adjustments),
     ("a schema violation: datasetJSONVersion 2.0, a dataType \"text\"", break_schema),
     ("a route not in ROUTE: EXROUTE \"IV\"", lambda f: set_value(f, "EX", "EXROUTE", "IV")),
     ("an EPOCH not in EPOCH: \"TREATMENT PHASE\"", lambda f: set_value(f, "TA", "EPOCH", "TREATMENT PHASE")),

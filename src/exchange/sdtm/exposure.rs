@@ -490,8 +490,24 @@ impl<'a> Patient<'a> {
     }
 }
 
+/// A given dose's amount below or above its planned amount, where its deviation says
+/// nothing (inside the dose tolerance): "2.8% below the planned dose".
+fn within_tolerance(e: &Event) -> Option<String> {
+    let (given, planned) = (e.dose?, e.planned_amount?);
+    if e.status != Status::Given || given == planned || planned <= 0.0 {
+        return None;
+    }
+    let pct = (given - planned) / planned * 100.0;
+    let dir = if pct < 0.0 { "below" } else { "above" };
+    Some(format!(
+        "{}% {dir} the planned dose",
+        trim_decimals(pct.abs(), 1)
+    ))
+}
+
 /// EXADJ/ECADJ: why the dose given differs from the protocol's, from its deviation: below
-/// or above the plan, or recomputed for a weight recorded during treatment.
+/// or above the plan (outside the dose tolerance or inside it), or recomputed for a weight
+/// recorded during treatment.
 pub fn adjustment(s: &Subject, e: &Event, note: Option<&str>) -> String {
     let d = &e.deviation;
     let mut why = Vec::new();
@@ -510,6 +526,11 @@ pub fn adjustment(s: &Subject, e: &Event, note: Option<&str>) -> String {
             w.push_str(n);
         }
         why.push(w);
+    } else if let Some(w) = within_tolerance(e) {
+        why.push(match note {
+            Some(n) => format!("{w}: {n}"),
+            None => w,
+        });
     }
     if d.has(Code::WEIGHT_CHANGE) {
         let kg = e.weight.unwrap_or(s.patient.weight_kg);
