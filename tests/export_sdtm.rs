@@ -212,7 +212,10 @@ fn ex_pr_and_ec_round_trip_to_pharmacy_csv() {
             .filter(|p| p.kind == "plasma_exchange" && p.status == "missed")
             .map(|p| (key(p), p.date.clone()))
             .collect();
-        assert_eq!(not_done, missed, "{trial}: PR's not-done rows are the missed exchanges");
+        assert_eq!(
+            not_done, missed,
+            "{trial}: PR's not-done rows are the missed exchanges"
+        );
         assert_eq!(
             pr,
             given("plasma_exchange"),
@@ -456,9 +459,7 @@ fn actual_arms(folder: &Path) -> Vec<[String; 5]> {
     Dataset::read(folder, "dm")
         .rows
         .iter()
-        .map(|r| {
-            ["USUBJID", "RFSTDTC", "ACTARMCD", "ACTARM", "ARMNRS"].map(|v| text(r, v))
-        })
+        .map(|r| ["USUBJID", "RFSTDTC", "ACTARMCD", "ACTARM", "ARMNRS"].map(|v| text(r, v)))
         .collect()
 }
 
@@ -491,8 +492,20 @@ fn with_a_record_dm_says_treated_not_treated_or_not_yet_started() {
     assert_eq!(
         actual_arms(&folder),
         [
-            s(["NCT04822922-E1", "2026-10-05", "LOW", "Low dose: 4 x 10^5 cells/kg each time", ""]),
-            s(["NCT04822922-E2", "2026-10-06", "", "", "ASSIGNED, NOT TREATED"]),
+            s([
+                "NCT04822922-E1",
+                "2026-10-05",
+                "LOW",
+                "Low dose: 4 x 10^5 cells/kg each time",
+                ""
+            ]),
+            s([
+                "NCT04822922-E2",
+                "2026-10-06",
+                "",
+                "",
+                "ASSIGNED, NOT TREATED"
+            ]),
             s(["NCT04822922-E3", "", "", "", ""]),
         ]
     );

@@ -168,9 +168,7 @@ impl<'a> Patient<'a> {
                         self.exposure(out, comp, e, i)?;
                     }
                 }
-                EventKind::PlasmaExchange
-                    if matches!(e.status, Status::Given | Status::Missed) =>
-                {
+                EventKind::PlasmaExchange if matches!(e.status, Status::Given | Status::Missed) => {
                     self.procedure(out, comp, e, i);
                 }
                 _ => {}
