@@ -201,7 +201,21 @@ fn ex_pr_and_ec_round_trip_to_pharmacy_csv() {
             given("cell_infusion"),
             "{trial}: EX is the given infusions"
         );
-        let pr = by_link(&Dataset::read(&folder, "pr"), "PR", |_| true);
+        let pr_rows = Dataset::read(&folder, "pr");
+        let pr = by_link(&pr_rows, "PR", |r| r["PROCCUR"] == "Y");
+        let not_done: Vec<_> = by_link(&pr_rows, "PR", |r| r["PROCCUR"] == "N")
+            .into_iter()
+            .map(|(k, (d, _))| (k, d))
+            .collect();
+        let missed: Vec<_> = rows
+            .iter()
+            .filter(|p| p.kind == "plasma_exchange" && p.status == "missed")
+            .map(|p| (key(p), p.date.clone()))
+            .collect();
+        assert_eq!(
+            not_done, missed,
+            "{trial}: PR's not-done rows are the missed exchanges"
+        );
         assert_eq!(
             pr,
             given("plasma_exchange"),
@@ -231,6 +245,7 @@ fn ex_pr_and_ec_round_trip_to_pharmacy_csv() {
                 ex.len() >= 40 && pr.len() >= 30,
                 "the record's doses are there"
             );
+            assert!(!not_done.is_empty(), "P4398-003's missed pe-2 is in PR");
             let missed = ec.rows.iter().filter(|r| r["ECOCCUR"] == "N").count();
             let want = rows
                 .iter()
@@ -260,6 +275,14 @@ fn an_assumed_dose_is_marked_on_its_rows() {
         marks.iter().any(|m| m.split("; ").any(|n| n == "dose")),
         "{marks:?}"
     );
+    // Its planned dose per kg is ours, not the protocol's.
+    let origins: std::collections::BTreeSet<String> = supp
+        .rows
+        .iter()
+        .filter(|r| r["QNAM"] == "DOSEPKG")
+        .map(|r| text(r, "QORIG"))
+        .collect();
+    assert_eq!(origins, ["Assigned".to_string()].into());
 }
 
 #[test]
@@ -362,5 +385,189 @@ fn a_missed_infusion_and_the_time_and_lot_of_a_given_one() {
         sv.rows.len(),
         1,
         "the day of the missed dose was no visit held"
+    );
+}
+
+/// Exports `trial` with a roster and a record of our own; returns the sdtm folder.
+fn export_with(dir: &Path, trial: &str, roster: &str, log: Option<&str>) -> std::path::PathBuf {
+    let r = dir.join("roster.csv");
+    std::fs::write(&r, roster).unwrap();
+    let out = dir.join("out");
+    let mut args = vec![
+        "export".to_string(),
+        "sdtm".into(),
+        trial.into(),
+        "--roster".into(),
+        r.to_str().unwrap().into(),
+    ];
+    if let Some(log) = log {
+        let l = dir.join("log.csv");
+        std::fs::write(&l, log).unwrap();
+        args.extend(["--log".into(), l.to_str().unwrap().into()]);
+    }
+    args.extend(["--out".into(), out.to_str().unwrap().into()]);
+    run(&args).expect_code(0);
+    out.join(trial).join("sdtm")
+}
+
+const LOG_HEADER: &str = "patient_id,date,record,component,occurrence,amount,note\n";
+
+#[test]
+fn ec_scheduled_is_the_planned_date_when_a_dose_is_given_early_in_its_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = export_with(
+        dir.path(),
+        "NCT04822922",
+        "patient_id,arm,weight_kg,start_date,site\nE1,low,50,2026-10-05,\n",
+        Some(&format!(
+            "{LOG_HEADER}E1,2026-10-05,given,uc_msc,1,25000000,high dose\n\
+             E1,2026-10-07,given,uc_msc,2,,\n\
+             E1,2026-10-09,given,uc_msc,3,,\n"
+        )),
+    );
+    let ec = Dataset::read(&folder, "ec");
+    let rows = |mood: &str| -> Vec<[String; 2]> {
+        ec.rows
+            .iter()
+            .filter(|r| r["ECMOOD"] == mood)
+            .map(|r| [text(r, "ECLNKID"), text(r, "ECSTDTC")])
+            .collect()
+    };
+    let s = |a: &str, b: &str| [a.to_string(), b.to_string()];
+    // Day 1, 4 and 7 of the regimen; doses 2 and 3 were given a day early.
+    assert_eq!(
+        rows("SCHEDULED"),
+        [
+            s("uc_msc-1", "2026-10-05"),
+            s("uc_msc-2", "2026-10-08"),
+            s("uc_msc-3", "2026-10-11"),
+            s("uc_msc-4", "2026-10-14")
+        ]
+    );
+    assert_eq!(
+        rows("PERFORMED"),
+        [
+            s("uc_msc-1", "2026-10-05"),
+            s("uc_msc-2", "2026-10-07"),
+            s("uc_msc-3", "2026-10-09")
+        ]
+    );
+}
+
+/// DM's (USUBJID, RFSTDTC, ACTARMCD, ACTARM, ARMNRS) rows.
+fn actual_arms(folder: &Path) -> Vec<[String; 5]> {
+    Dataset::read(folder, "dm")
+        .rows
+        .iter()
+        .map(|r| ["USUBJID", "RFSTDTC", "ACTARMCD", "ACTARM", "ARMNRS"].map(|v| text(r, v)))
+        .collect()
+}
+
+#[test]
+fn with_no_record_dm_says_nothing_of_actual_treatment() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = export("NCT01573923", dir.path());
+    for [id, start, cd, arm, nrs] in actual_arms(&folder) {
+        assert!(!start.is_empty(), "{id}: the roster's start");
+        assert_eq!([cd, arm, nrs], ["", "", ""].map(String::from), "{id}");
+    }
+}
+
+#[test]
+fn with_a_record_dm_says_treated_not_treated_or_not_yet_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = export_with(
+        dir.path(),
+        "NCT04822922",
+        "patient_id,arm,weight_kg,start_date,site\n\
+         E1,low,50,2026-10-05,\n\
+         E2,low,60,2026-10-06,\n\
+         E3,high,70,2026-10-20,\n",
+        Some(&format!(
+            "{LOG_HEADER}E1,2026-10-05,given,uc_msc,1,,\n\
+             E2,2026-10-06,missed,uc_msc,1,,fever\n"
+        )),
+    );
+    let s = |v: [&str; 5]| v.map(String::from);
+    assert_eq!(
+        actual_arms(&folder),
+        [
+            s([
+                "NCT04822922-E1",
+                "2026-10-05",
+                "LOW",
+                "Low dose: 4 x 10^5 cells/kg each time",
+                ""
+            ]),
+            s([
+                "NCT04822922-E2",
+                "2026-10-06",
+                "",
+                "",
+                "ASSIGNED, NOT TREATED"
+            ]),
+            s(["NCT04822922-E3", "", "", "", ""]),
+        ]
+    );
+}
+
+#[test]
+fn a_missed_plasma_exchange_is_a_pr_row_not_done_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = export("NCT01724398", dir.path());
+    let pr = Dataset::read(&folder, "pr");
+    let rows: Vec<_> = pr
+        .rows
+        .iter()
+        .filter(|r| r["USUBJID"] == "NCT01724398-P4398-003" && r["PRLNKID"] == "pe-2")
+        .collect();
+    assert_eq!(rows.len(), 1);
+    let r = rows[0];
+    assert_eq!(
+        ["PRPRESP", "PROCCUR", "PRDOSE", "PRDOSU"].map(|v| text(r, v)),
+        ["Y", "N", "", ""].map(String::from)
+    );
+    let supp = Dataset::read(&folder, "supppr");
+    let reason: Vec<_> = supp
+        .rows
+        .iter()
+        .filter(|q| {
+            q["USUBJID"] == "NCT01724398-P4398-003"
+                && text(q, "IDVARVAL") == text(r, "PRSEQ")
+                && q["QNAM"] == "REASOC"
+        })
+        .map(|q| text(q, "QVAL"))
+        .collect();
+    assert_eq!(reason, ["apheresis unit out of service"]);
+}
+
+#[test]
+fn exadj_says_a_dose_given_off_plan_even_inside_the_tolerance() {
+    let dir = tempfile::tempdir().unwrap();
+    // 4 x 10^5 cells/kg at 50 kg: 20,000,000 planned; 19,440,000 is 2.8% below.
+    let folder = export_with(
+        dir.path(),
+        "NCT04822922",
+        "patient_id,arm,weight_kg,start_date,site\nE1,low,50,2026-10-05,\n",
+        Some(&format!(
+            "{LOG_HEADER}E1,2026-10-05,given,uc_msc,1,19440000,short by one bag\n\
+             E1,2026-10-08,given,uc_msc,2,19440000,\n\
+             E1,2026-10-11,given,uc_msc,3,,\n"
+        )),
+    );
+    let ex = Dataset::read(&folder, "ex");
+    let adj: Vec<[String; 2]> = ex
+        .rows
+        .iter()
+        .map(|r| [text(r, "EXDOSE"), text(r, "EXADJ")])
+        .collect();
+    let s = |a: &str, b: &str| [a.to_string(), b.to_string()];
+    assert_eq!(
+        adj,
+        [
+            s("19440000", "2.8% below the planned dose: short by one bag"),
+            s("19440000", "2.8% below the planned dose"),
+            s("20000000", ""),
+        ]
     );
 }

@@ -17,7 +17,8 @@ What it checks, for every dataset of DATASETS:
   to a row of its parent;
 - against pharmacy.csv of the same roster and record: EX holds exactly the cell infusions
   recorded as given (patient, component, occurrence, date, amount), PR exactly the plasma
-  exchanges recorded as given, EC a SCHEDULED row for every infusion occurrence (its
+  exchanges recorded as given (PROCCUR Y) and those recorded as missed (PROCCUR N, no
+  volume), EC a SCHEDULED row for every infusion occurrence (its
   planned date and amount) and a PERFORMED row for each given (Y) or missed (N) one; every
   row resting on assumed values has its SUPPxx ASSUMED qualifier naming them, every planned
   per-kg dose its DOSEPKG; DM has every patient, in their arm.
@@ -68,7 +69,7 @@ CODED = {
     "EXROUTE": "ROUTE", "ECROUTE": "ROUTE",
     "EXDOSFRM": "FRM", "ECDOSFRM": "FRM",
     "EXDOSFRQ": "FREQ", "ECDOSFRQ": "FREQ", "PRDOSFRQ": "FREQ",
-    "ECPRESP": "NY", "ECOCCUR": "NY", "SVPRESP": "NY", "SVOCCUR": "NY", "DTHFL": "NY",
+    "ECPRESP": "NY", "ECOCCUR": "NY", "PRPRESP": "NY", "PROCCUR": "NY", "SVPRESP": "NY", "SVOCCUR": "NY", "DTHFL": "NY",
     "SEX": "SEX", "EPOCH": "EPOCH", "ARMNRS": "ARMNULRS",
 }
 TS_CODED = {"ROUTE": "ROUTE", "DOSU": "UNIT", "DOSFRQ": "FREQ"}
@@ -273,7 +274,7 @@ def num(s):
     return float(s) if s not in ("", None) else None
 
 
-def exposure(tables, pharmacy, study):
+def exposure(tables, pharmacy, study, as_of=None):
     """EX, PR and EC against pharmacy.csv, by (patient, component, occurrence)."""
     rows = read_pharmacy(pharmacy)
     out = []
@@ -286,12 +287,20 @@ def exposure(tables, pharmacy, study):
         want = {key(p): (p["date"], num(p["dose"])) for p in src if p["status"] == "given"}
         have = {}
         for r in tables[dom].rows:
+            if dom == "PR" and r.get("PROCCUR") != "Y":
+                continue
             have[(r.get("USUBJID"), r.get(f"{dom}LNKID"))] = (str(r.get(f"{dom}STDTC", ""))[:10], num(r.get(f"{dom}DOSE")))
         out += compare(f"{dom.lower()}.json", "recorded as given in pharmacy.csv", want, have)
+    if "PR" in tables:
+        out += not_done(tables, exchanges, key)
+    if "EX" in tables:
+        out += adjusted(tables["EX"].rows, infusions, key)
     if "EC" in tables:
         ec = tables["EC"].rows
         sched = {(r.get("USUBJID"), r.get("ECLNKID")): (str(r.get("ECSTDTC", ""))[:10], num(r.get("ECDOSE"))) for r in ec if r.get("ECMOOD") == "SCHEDULED"}
-        want = {key(p): (scheduled(p), num(p["planned_amount"]) if p["planned_amount"] else num(p["dose"])) for p in infusions}
+        # SCHEDULED is the regimen's plan: pharmacy.csv's planned_date (before a site calendar
+        # or the record moved it) and planned dose (planned_amount once recorded, else dose).
+        want = {key(p): (p["planned_date"], num(p["planned_amount"]) if p["planned_amount"] else num(p["dose"])) for p in infusions}
         out += compare("ec.json SCHEDULED", "an infusion of pharmacy.csv", want, sched)
         perf = {(r.get("USUBJID"), r.get("ECLNKID")): (str(r.get("ECSTDTC", ""))[:10], r.get("ECOCCUR")) for r in ec if r.get("ECMOOD") == "PERFORMED"}
         occur = {"given": "Y", "missed": "N"}
@@ -299,7 +308,36 @@ def exposure(tables, pharmacy, study):
         out += compare("ec.json PERFORMED", "recorded as given or missed in pharmacy.csv", want, perf)
     out += assumed_marks(tables, rows, study)
     out += per_kg(tables, rows, study)
-    out += subjects(tables, rows, study)
+    out += subjects(tables, rows, study, as_of)
+    return out
+
+
+def adjusted(ex, infusions, key):
+    """Every EX row whose amount differs from pharmacy.csv's planned_amount says why (EXADJ),
+    inside the dose tolerance too."""
+    out = []
+    planned = {key(p): num(p["planned_amount"]) for p in infusions if p["status"] == "given"}
+    for i, r in enumerate(ex, 1):
+        k = (r.get("USUBJID"), r.get("EXLNKID"))
+        p, d = planned.get(k), num(r.get("EXDOSE"))
+        if p is not None and d is not None and d != p and r.get("EXADJ") in ("", None):
+            out.append(f"ex.json: row {i} ({k[0]} {k[1]}): EXDOSE {r.get('EXDOSE')} is not the planned {p:.0f} and EXADJ is empty")
+    return out
+
+
+def not_done(tables, exchanges, key):
+    """PR's rows not done (PRPRESP Y, PROCCUR N, no dose) are pharmacy.csv's missed plasma
+    exchanges, each with its record's note (if any) as SUPPPR's REASOC."""
+    out = []
+    pr = tables["PR"].rows
+    for i, r in enumerate(pr, 1):
+        if r.get("PROCCUR") not in ("Y", "N") or r.get("PRPRESP") != "Y":
+            out.append(f"pr.json: row {i}: PRPRESP {r.get('PRPRESP')!r}, PROCCUR {r.get('PROCCUR')!r} (want Y, and Y or N)")
+        if r.get("PROCCUR") == "N" and r.get("PRDOSE") not in ("", None):
+            out.append(f"pr.json: row {i}: an exchange not done has a volume {r.get('PRDOSE')!r}")
+    want = {key(p): (p["date"], None) for p in exchanges if p["status"] == "missed"}
+    have = {(r.get("USUBJID"), r.get("PRLNKID")): (str(r.get("PRSTDTC", ""))[:10], None) for r in pr if r.get("PROCCUR") == "N"}
+    out += compare("pr.json (PROCCUR N)", "recorded as missed in pharmacy.csv", want, have)
     return out
 
 
@@ -308,7 +346,7 @@ def armcd(arm_id):
     return re.sub(r"[^A-Z0-9_]", "_", arm_id.upper())[:20]
 
 
-def subjects(tables, rows, study):
+def subjects(tables, rows, study, as_of):
     """DM: one row per patient of pharmacy.csv, in their arm."""
     if "DM" not in tables:
         return []
@@ -322,7 +360,56 @@ def subjects(tables, rows, study):
     for k in sorted(set(want) & set(have)):
         if want[k] != have[k]:
             out.append(f"dm.json: {k}: ARMCD {have[k]!r}, pharmacy.csv's arm is {want[k]!r}")
+    return out + actual_arms(tables["DM"], rows, study, as_of)
+
+
+def starts(rows):
+    """Each patient's day 1, from any pharmacy row's date and study_day (no day 0)."""
+    out = {}
+    for p in rows:
+        if p["study_day"] and p["patient_id"] not in out:
+            day = int(p["study_day"])
+            back = day - 1 if day > 0 else day
+            out[p["patient_id"]] = datetime.date.fromisoformat(p["date"]) - datetime.timedelta(days=back)
     return out
+
+
+def actual_arms(dm, rows, study, as_of):
+    """ACTARMCD/ACTARM/ARMNRS say only what the record says: with no record (no as-of date in
+    manifest.json) all empty; with one, a patient starting after its as-of date all empty, one
+    with a dose given (or in an arm with no doses) in the planned arm, else "ASSIGNED, NOT
+    TREATED"."""
+    out = []
+    begin = starts(rows)
+    doses = ("cell_infusion", "plasma_exchange")
+    for r in dm.rows:
+        pid = str(r.get("USUBJID", ""))[len(study) + 1 :]
+        mine = [p for p in rows if p["patient_id"] == pid]
+        given = any(p["kind"] in doses and p["status"] == "given" for p in mine)
+        no_doses = not any(p["kind"] in doses for p in mine)
+        if as_of is None or pid not in begin or begin[pid] > as_of:
+            want = ("", "", "")
+        elif given or no_doses:
+            want = (armcd(mine[0]["arm_id"]), r.get("ARM"), "")
+        else:
+            want = ("", "", "ASSIGNED, NOT TREATED")
+        have = (r.get("ACTARMCD"), r.get("ACTARM"), r.get("ARMNRS"))
+        if have != want:
+            why = "no record" if as_of is None else f"the record as of {as_of}"
+            out.append(f"dm.json: {r.get('USUBJID')}: ACTARMCD, ACTARM, ARMNRS are {have}, {why} says {want}")
+    return out
+
+
+def record_as_of(folder):
+    """The record's as-of date from manifest.json's inputs, None when there is no record."""
+    try:
+        doc = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for i in doc.get("inputs", []):
+        if isinstance(i, dict) and i.get("as_of"):
+            return datetime.date.fromisoformat(i["as_of"])
+    return None
 
 
 def per_kg(tables, rows, study):
@@ -332,6 +419,8 @@ def per_kg(tables, rows, study):
     out = []
     want = {(f"{study}-{p['patient_id']}", f"{p['event']}-{p['occurrence']}"): p["dose_per_kg"] for p in rows if p["kind"] == "cell_infusion"}
     supp = {(r.get("USUBJID"), r.get("IDVARVAL")): r.get("QVAL") for r in tables["SUPPEC"].rows if r.get("QNAM") == "DOSEPKG"}
+    dose_assumed = {(f"{study}-{p['patient_id']}", f"{p['event']}-{p['occurrence']}") for p in rows if "dose" in (p["assumed"] or "").split("; ")}
+    origin = {(r.get("USUBJID"), r.get("IDVARVAL")): r.get("QORIG") for r in tables["SUPPEC"].rows if r.get("QNAM") == "DOSEPKG"}
     for r in tables["EC"].rows:
         if r.get("ECMOOD") != "SCHEDULED":
             continue
@@ -339,17 +428,12 @@ def per_kg(tables, rows, study):
         got = supp.get((r.get("USUBJID"), str(r.get("ECSEQ"))), "")
         if k in want and num(want[k]) != num(got):
             out.append(f"suppec.json: {k[0]} {k[1]}: DOSEPKG {got!r}, pharmacy.csv's dose_per_kg is {want[k]!r}")
+        # An assumed dose is ours ("Assigned"), any other planned dose the protocol's.
+        o = origin.get((r.get("USUBJID"), str(r.get("ECSEQ"))))
+        w = "Assigned" if k in dose_assumed else "Protocol"
+        if o is not None and o != w:
+            out.append(f"suppec.json: {k[0]} {k[1]}: DOSEPKG's QORIG is {o!r}, not {w!r} (pharmacy.csv's assumed: {'dose' if k in dose_assumed else 'not the dose'})")
     return out
-
-
-def scheduled(p):
-    """The date the schedule expected a pharmacy row on: a given dose's date less its days late
-    (or early), from its deviation ("late:+3d")."""
-    m = re.search(r"(?:late|early):([+-]\d+)d", p["deviation"] or "")
-    if p["status"] != "given" or not m:
-        return p["date"]
-    d = datetime.date.fromisoformat(p["date"]) - datetime.timedelta(days=int(m[1]))
-    return d.isoformat()
 
 
 def compare(file, what, want, have):
@@ -407,7 +491,7 @@ def check(folder, pharmacy, shared):
     for t in tables.values():
         problems += variables(t, terms, study)
     problems += identities(tables)
-    problems += exposure(tables, pharmacy, study)
+    problems += exposure(tables, pharmacy, study, record_as_of(folder))
     return problems
 
 
@@ -467,6 +551,65 @@ def csv_only(folder):
     path.write_text("".join(lines), encoding="utf-8")
 
 
+def scheduled_a_day_early(folder):
+    """The first EC SCHEDULED row dated a day before its planned date (as a dose given early
+    in its window would have it if SCHEDULED took the date given)."""
+
+    def fn(cols, rows):
+        names = [c["name"] for c in cols]
+        mood, dtc = names.index("ECMOOD"), names.index("ECSTDTC")
+        r = next(r for r in rows if r[mood] == "SCHEDULED")
+        d = datetime.date.fromisoformat(r[dtc][:10]) - datetime.timedelta(days=1)
+        r[dtc] = d.isoformat() + r[dtc][10:]
+
+    edit(folder, "EC", fn)
+
+
+def toggle_not_treated(folder):
+    """DM's first row says "ASSIGNED, NOT TREATED" where it said nothing, or nothing where it
+    said it (as the export did for every patient of a plan with no record)."""
+
+    def fn(cols, rows):
+        i = [c["name"] for c in cols].index("ARMNRS")
+        rows[0][i] = "" if rows[0][i] else "ASSIGNED, NOT TREATED"
+
+    edit(folder, "DM", fn)
+
+
+def flip_dose_origin(folder):
+    """The first DOSEPKG qualifier of SUPPEC says the other origin ("Protocol" for an assumed
+    dose, "Assigned" for the protocol's)."""
+
+    def fn(cols, rows):
+        names = [c["name"] for c in cols]
+        q, o = names.index("QNAM"), names.index("QORIG")
+        r = next(r for r in rows if r[q] == "DOSEPKG")
+        r[o] = "Protocol" if r[o] == "Assigned" else "Assigned"
+
+    edit(folder, "SUPPEC", fn)
+
+
+def drop_not_done(folder):
+    """PR's rows of exchanges not done (PROCCUR N) removed, as the export once left them out."""
+
+    def fn(cols, rows):
+        i = [c["name"] for c in cols].index("PROCCUR")
+        rows[:] = [r for r in rows if r[i] != "N"]
+
+    edit(folder, "PR", fn)
+
+
+def clear_adjustments(folder):
+    """Every EXADJ emptied."""
+
+    def fn(cols, rows):
+        i = [c["name"] for c in cols].index("EXADJ")
+        for r in rows:
+            r[i] = ""
+
+    edit(folder, "EX", fn)
+
+
 def drop_assumed(folder):
     edit(folder, "SUPPEC", lambda cols, rows: rows.__setitem__(slice(None), [r for r in rows if r[5] != "ASSUMED"]))
 
@@ -479,14 +622,19 @@ BREAKAGES = [
     ("a date not ISO 8601: ECSTDTC 03/09/2026", lambda f: set_value(f, "EC", "ECSTDTC", "03/09/2026")),
     ("an EX row removed", lambda f: drop_row(f, "EX")),
     ("a PR row removed", lambda f: drop_row(f, "PR", 0)),
+    ("a missed plasma exchange left out of PR", drop_not_done),
     ("an EC SCHEDULED row removed", lambda f: drop_row(f, "EC", 0)),
     ("a dose changed: EXDOSE 1", lambda f: set_value(f, "EX", "EXDOSE", 1)),
+    ("every EXADJ emptied", clear_adjustments),
     ("a schema violation: datasetJSONVersion 2.0, a dataType \"text\"", break_schema),
     ("a route not in ROUTE: EXROUTE \"IV\"", lambda f: set_value(f, "EX", "EXROUTE", "IV")),
     ("an EPOCH not in EPOCH: \"TREATMENT PHASE\"", lambda f: set_value(f, "TA", "EPOCH", "TREATMENT PHASE")),
     ("the CSV differs from the JSON (ec.csv only)", csv_only),
     ("an Expected variable dropped: EXDOSFRM", lambda f: drop_column(f, "EX", "EXDOSFRM")),
     ("the assumed-value marks dropped from SUPPEC", drop_assumed),
+    ("an EC SCHEDULED row a day before its planned_date", scheduled_a_day_early),
+    ("the origin of a planned dose per kg flipped (SUPPEC DOSEPKG QORIG)", flip_dose_origin),
     ("a subject not in DM: a DM row removed", lambda f: drop_row(f, "DM", 1)),
     ("a patient in another arm: DM's ARMCD", lambda f: set_value(f, "DM", "ARMCD", "PE")),
+    ("DM's ARMNRS \"ASSIGNED, NOT TREATED\" toggled on its first row", toggle_not_treated),
 ]

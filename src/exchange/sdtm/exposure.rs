@@ -1,6 +1,6 @@
 //! The exposure: EX (the cell doses recorded as given), EC (every planned infusion as
 //! SCHEDULED, and what the record says of it as PERFORMED), PR (the plasma exchanges
-//! recorded as given), and SUPPEX, SUPPEC, SUPPPR for what SDTM has no variable for: the
+//! recorded as given, and those recorded as missed as not done), and SUPPEX, SUPPEC, SUPPPR for what SDTM has no variable for: the
 //! assumed values a row rests on, the dose per kg and the weight it was computed at.
 
 use chrono::{Duration, NaiveDate, NaiveDateTime};
@@ -68,6 +68,8 @@ const PR: &[Column] = interventions!(
     "PR",
     "Reported Name of Procedure",
     "Procedure",
+    text("PRPRESP", "Pre-specified"),
+    text("PROCCUR", "Occurrence"),
     num("PRDOSE", "Dose"),
     text("PRDOSU", "Dose Units"),
     text("PRDOSFRQ", "Dosing Frequency per Interval"),
@@ -166,7 +168,7 @@ impl<'a> Patient<'a> {
                         self.exposure(out, comp, e, i)?;
                     }
                 }
-                EventKind::PlasmaExchange if e.status == Status::Given => {
+                EventKind::PlasmaExchange if matches!(e.status, Status::Given | Status::Missed) => {
                     self.procedure(out, comp, e, i);
                 }
                 _ => {}
@@ -319,10 +321,12 @@ impl<'a> Patient<'a> {
             ));
         }
         if let Some((pkg, kg)) = per_kg {
-            let origin = if domain == "EC" {
-                "Protocol"
-            } else {
-                "Derived"
+            // A planned dose per kg is the protocol's, unless the dose is assumed (not in
+            // the registry record): then it is ours, "Assigned"; a given dose's is derived.
+            let origin = match domain {
+                "EC" if e.assumed.contains(Assumed::DOSE) => "Assigned",
+                "EC" => "Protocol",
+                _ => "Derived",
             };
             q.push(("DOSEPKG", per_kg_label, pkg, origin));
             q.push((
@@ -333,25 +337,39 @@ impl<'a> Patient<'a> {
             ));
         }
         for (qnam, qlabel, qval, qorig) in q {
-            d.push(vec![
-                t(&self.export.trial.id),
-                t(domain),
-                t(&self.usubjid),
-                t(idvar),
-                t(seq.to_string()),
-                t(qnam),
-                t(qlabel),
-                t(qval),
-                t(qorig),
-                Value::Null,
-            ]);
+            self.qualifier(d, domain, idvar, seq, (qnam, qlabel, qval, qorig));
         }
     }
 
-    /// EC SCHEDULED: the infusion as the schedule has it, whatever became of it.
+    /// One SUPPxx row: (QNAM, QLABEL, QVAL, QORIG) of the parent row `idvar` = `seq`.
+    fn qualifier(
+        &self,
+        d: &mut Dataset,
+        domain: &str,
+        idvar: &str,
+        seq: i64,
+        (qnam, qlabel, qval, qorig): (&str, &str, String, &str),
+    ) {
+        d.push(vec![
+            t(&self.export.trial.id),
+            t(domain),
+            t(&self.usubjid),
+            t(idvar),
+            t(seq.to_string()),
+            t(qnam),
+            t(qlabel),
+            t(qval),
+            t(qorig),
+            Value::Null,
+        ]);
+    }
+
+    /// EC SCHEDULED: the infusion as the regimen planned it, whatever became of it: its
+    /// planned date (pharmacy.csv's planned_date, before a site calendar or the record
+    /// moved it) and its planned dose.
     fn scheduled(&mut self, out: &mut Out, comp: &Component, e: &Event) -> anyhow::Result<()> {
         let seq = self.next(1);
-        let date = scheduled_date(e);
+        let date = e.planned;
         let planned = e.planned_amount.or(e.dose);
         let middle = vec![
             t("SCHEDULED"),
@@ -437,11 +455,15 @@ impl<'a> Patient<'a> {
         log.note(r).map(str::to_string)
     }
 
-    /// PR: a plasma exchange recorded as given.
+    /// PR: a plasma exchange recorded as given (PROCCUR "Y"), or as missed (PROCCUR "N",
+    /// its note as SUPPPR's REASOC: SDTMIG 3.4's PR has no PRREASOC).
     fn procedure(&mut self, out: &mut Out, comp: &Component, e: &Event, i: usize) {
         let seq = self.next(2);
-        let volume = e.dose.or(e.volume_ml);
+        let done = e.status == Status::Given;
+        let volume = if done { e.dose.or(e.volume_ml) } else { None };
         let middle = vec![
+            t("Y"),
+            t(if done { "Y" } else { "N" }),
             volume.map_or(Value::Null, Value::Num),
             if volume.is_some() {
                 t("mL")
@@ -454,21 +476,36 @@ impl<'a> Patient<'a> {
         let row = self.row("PR", seq, c, middle);
         out.pr.push(row);
         self.qualifiers(&mut out.supppr, "PR", "PRSEQ", seq, e, None, "");
+        if let Some(note) = (!done).then(|| self.missed_note(e)).flatten() {
+            self.qualifier(
+                &mut out.supppr,
+                "PR",
+                "PRSEQ",
+                seq,
+                ("REASOC", "Reason for Occur Value", note, "Collected"),
+            );
+        }
     }
 }
 
-/// The date the schedule expected an infusion on: a dose given late or early was expected
-/// its deviation's days before or after the date given; any other on its date.
-pub fn scheduled_date(e: &Event) -> NaiveDate {
-    if e.status == Status::Given && e.deviation.has(Code::LATE | Code::EARLY) {
-        e.date - Duration::days(i64::from(e.deviation.days))
-    } else {
-        e.date
+/// A given dose's amount below or above its planned amount, where its deviation says
+/// nothing (inside the dose tolerance): "2.8% below the planned dose".
+fn within_tolerance(e: &Event) -> Option<String> {
+    let (given, planned) = (e.dose?, e.planned_amount?);
+    if e.status != Status::Given || given == planned || planned <= 0.0 {
+        return None;
     }
+    let pct = (given - planned) / planned * 100.0;
+    let dir = if pct < 0.0 { "below" } else { "above" };
+    Some(format!(
+        "{}% {dir} the planned dose",
+        trim_decimals(pct.abs(), 1)
+    ))
 }
 
 /// EXADJ/ECADJ: why the dose given differs from the protocol's, from its deviation: below
-/// or above the plan, or recomputed for a weight recorded during treatment.
+/// or above the plan (outside the dose tolerance or inside it), or recomputed for a weight
+/// recorded during treatment.
 pub fn adjustment(s: &Subject, e: &Event, note: Option<&str>) -> String {
     let d = &e.deviation;
     let mut why = Vec::new();
@@ -487,6 +524,11 @@ pub fn adjustment(s: &Subject, e: &Event, note: Option<&str>) -> String {
             w.push_str(n);
         }
         why.push(w);
+    } else if let Some(w) = within_tolerance(e) {
+        why.push(match note {
+            Some(n) => format!("{w}: {n}"),
+            None => w,
+        });
     }
     if d.has(Code::WEIGHT_CHANGE) {
         let kg = e.weight.unwrap_or(s.patient.weight_kg);

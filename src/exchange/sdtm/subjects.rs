@@ -80,22 +80,14 @@ fn demographics(export: &Export) -> Dataset {
             .end
             .filter(|(_, k)| *k == RecordKind::Died)
             .map(|(d, _)| d);
-        // Treated: a dose recorded as given, or an arm with no doses to record.
-        let treated = s.arm.components.is_empty()
-            || s.events
-                .iter()
-                .any(|e| e.kind.is_dose() && e.status == Status::Given);
-        let (act_cd, act, nrs) = if treated {
-            (t(armcd(s.arm)), t(&s.arm.name), Value::Null)
-        } else {
-            (Value::Null, Value::Null, t("ASSIGNED, NOT TREATED"))
-        };
+        let (act_cd, act, nrs) = actual_arm(export, s);
         d.push(vec![
             t(&trial.id),
             t("DM"),
             t(usubjid(trial, s)),
             t(&s.patient.id),
-            t(s.patient.start.to_string()),
+            // The roster's start, unless the record is as of a date before it (not yet a fact).
+            date(Some(s.patient.start).filter(|d| export.as_of.is_none_or(|a| *d <= a))),
             date(end),
             date(first),
             date(last),
@@ -119,6 +111,30 @@ fn demographics(export: &Export) -> Dataset {
         ]);
     }
     d
+}
+
+/// ACTARMCD, ACTARM, ARMNRS: only what the record says. With no record nothing is known of
+/// treatment: all three empty. With one: a dose given, or an arm with no doses to give and a
+/// start on or before the record's as-of date, is treated in the planned arm; a start on or
+/// before it with no dose given (not yet, or withdrawn or died first) is "ASSIGNED, NOT
+/// TREATED"; a start after it is not known yet: all three empty.
+fn actual_arm(export: &Export, s: &Subject) -> (Value, Value, Value) {
+    let none = (Value::Null, Value::Null, Value::Null);
+    let Some(as_of) = export.as_of else {
+        return none;
+    };
+    if s.patient.start > as_of {
+        return none;
+    }
+    let given = s
+        .events
+        .iter()
+        .any(|e| e.kind.is_dose() && e.status == Status::Given);
+    if given || s.arm.components.is_empty() {
+        (t(armcd(s.arm)), t(&s.arm.name), Value::Null)
+    } else {
+        (Value::Null, Value::Null, t("ASSIGNED, NOT TREATED"))
+    }
 }
 
 fn visits(export: &Export, plan: &VisitPlan) -> Dataset {
