@@ -119,6 +119,8 @@ impl Dataset {
 fn plain(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
+        // A missing number.
+        Value::Null => String::new(),
         other => other.to_string(),
     }
 }

@@ -119,6 +119,8 @@ def load(folder, name):
 
 def plain(v):
     """A JSON value as the CSV writes it."""
+    if v is None:
+        return ""
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float) and v.is_integer():
@@ -163,7 +165,9 @@ def structure(name, doc, csv_rows, validator):
             continue
         for c, v in zip(cols, r):
             t = c.get("dataType")
-            ok = v == "" or (
+            # A missing value: blank in a text column, null in a numeric one (an empty
+            # string is no number).
+            ok = (v == "" and t == "string") or (v is None and t != "string") or (
                 (t == "string" and isinstance(v, str))
                 or (t == "integer" and isinstance(v, int) and not isinstance(v, bool))
                 or (t in ("double", "float", "decimal") and isinstance(v, (int, float)) and not isinstance(v, bool))
@@ -614,7 +618,13 @@ def drop_assumed(folder):
     edit(folder, "SUPPEC", lambda cols, rows: rows.__setitem__(slice(None), [r for r in rows if r[5] != "ASSUMED"]))
 
 
+def blank_number(folder):
+    """A missing number written as an empty string (DM's AGE, null in every row)."""
+    set_value(folder, "DM", "AGE", "")
+
+
 BREAKAGES = [
+    ("a missing number as an empty string: DM's AGE \"\"", blank_number),
     ("a wrong unit: EXDOSU \"cells\"", lambda f: set_value(f, "EX", "EXDOSU", "cells")),
     ("a missing Required variable: USUBJID dropped from EX", lambda f: drop_column(f, "EX", "USUBJID")),
     ("a Required value emptied: DM's SITEID", lambda f: set_value(f, "DM", "SITEID", "")),

@@ -75,8 +75,9 @@ pub enum Value {
     Text(String),
     Int(i64),
     Num(f64),
-    /// Missing (SDTM's null): written as an empty string, in the JSON too, because the
-    /// Dataset-JSON schema we validate against allows no JSON `null` in a row.
+    /// Missing (SDTM's null): in the JSON, `null` in a numeric column (an empty string is no
+    /// number: a reader that checks types refuses it) and an empty string in a text one
+    /// (SDTM's blank); in the CSV, an empty cell.
     Null,
 }
 
@@ -101,11 +102,13 @@ impl Value {
         }
     }
 
-    fn json(&self) -> String {
+    /// The value in a JSON row, in a column of type `ty`.
+    fn json(&self, ty: Type) -> String {
         match self {
             Value::Text(s) => serde_json::to_string(s).expect("a string serializes"),
             Value::Int(_) | Value::Num(_) => self.plain(),
-            Value::Null => "\"\"".to_string(),
+            Value::Null if ty == Type::Text => "\"\"".to_string(),
+            Value::Null => "null".to_string(),
         }
     }
 }
@@ -215,7 +218,11 @@ impl Dataset {
         o.push_str("  ],\n  \"rows\": [");
         for (i, r) in self.rows.iter().enumerate() {
             o.push_str(if i == 0 { "\n    [" } else { ",\n    [" });
-            let vals: Vec<String> = r.iter().map(Value::json).collect();
+            let vals: Vec<String> = r
+                .iter()
+                .zip(self.columns)
+                .map(|(v, c)| v.json(c.ty))
+                .collect();
             o.push_str(&vals.join(", "));
             o.push(']');
         }
@@ -276,7 +283,8 @@ mod tests {
         assert_eq!(v["columns"][0]["keySequence"], 1);
         assert_eq!(v["columns"][0]["itemOID"], "IT.XX.A");
         assert_eq!(v["rows"][0], serde_json::json!(["a\"b", 3, 2000]));
-        assert_eq!(v["rows"][1], serde_json::json!(["", "", 0.5]));
+        // A missing text is blank, a missing number null.
+        assert_eq!(v["rows"][1], serde_json::json!(["", null, 0.5]));
     }
 
     #[test]
