@@ -7,7 +7,6 @@ use super::common::check_out;
 use crate::cli::CohortArgs;
 use dosesim::bundle;
 use dosesim::cohort::Cohort;
-use dosesim::inputs::Load;
 
 pub fn run(args: CohortArgs) -> Result<()> {
     super::guard::Reads::new()
@@ -17,22 +16,13 @@ pub fn run(args: CohortArgs) -> Result<()> {
         .calendars(&args.calendars)
         .check_folder(&args.out, "--out")
         .map_err(dosesim::error::InputError::one)?;
-    let db = super::common::database(
+    let inputs = super::common::roster_inputs(
+        &args.scenario,
+        args.roster.as_deref(),
+        &args.record,
         &args.db,
-        &[
-            ("--roster", args.roster.is_some()),
-            ("--log", args.record.log.is_some()),
-        ],
-    )?;
-    if args.roster.is_none() && db.is_none() {
-        return Err(super::common::no_roster().into());
-    }
-    let inputs = super::common::load(
-        Load::named(&args.scenario)
-            .database(db.as_ref())
-            .roster(args.roster.as_deref())
-            .calendars(&args.calendars)
-            .record(args.record.log.as_deref(), args.record.as_of),
+        &args.calendars,
+        true,
     )?;
     let cohort = Cohort::of(&inputs)?;
     check_out(&args.out)?;

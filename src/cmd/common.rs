@@ -138,6 +138,40 @@ pub fn load(load: dosesim::inputs::Load) -> Result<dosesim::inputs::Inputs, Inpu
     inputs
 }
 
+/// The inputs of a command that expands a roster: the scenario, the roster and its record
+/// from CSV files (`--roster`, `--log`, `--as-of`) or the database (`--db`, else
+/// `DOSESIM_DB`), and the roster's site calendars; every problem of every input at once.
+/// `keep_record_copy`: whether the run writes a folder that keeps a copy of the record
+/// (`cohort`), which the record is then read for.
+pub fn roster_inputs(
+    scenario: &Path,
+    roster: Option<&Path>,
+    record: &crate::cli::RecordArgs,
+    db: &crate::cli::DbArg,
+    calendars: &Path,
+    keep_record_copy: bool,
+) -> Result<dosesim::inputs::Inputs, InputError> {
+    let db = database(
+        db,
+        &[
+            ("--roster", roster.is_some()),
+            ("--log", record.log.is_some()),
+        ],
+    )?;
+    if roster.is_none() && db.is_none() {
+        return Err(no_roster());
+    }
+    let mut how = dosesim::inputs::Load::named(scenario).database(db.as_ref());
+    if !keep_record_copy {
+        how = how.without_record_copy();
+    }
+    load(
+        how.roster(roster)
+            .calendars(calendars)
+            .record(record.log.as_deref(), record.as_of),
+    )
+}
+
 /// The database a command reads its roster and record from: `--db`, else `DOSESIM_DB`
 /// when no file is named (`files`: each CSV flag and whether it was given). `--db` with
 /// `--roster` or `--log` is refused: one source of truth per run (a file named on the

@@ -9,7 +9,6 @@ use dosesim::cohort::Cohort;
 use dosesim::error::{InputError, Problem};
 use dosesim::exchange::{self, Export, Format, Options};
 use dosesim::format::plural;
-use dosesim::inputs::Load;
 use dosesim::write;
 
 pub fn run(args: ExchangeArgs) -> Result<()> {
@@ -36,30 +35,20 @@ pub fn run(args: ExchangeArgs) -> Result<()> {
         problems.extend(e.problems);
     }
     InputError::check(problems)?;
-    let db = super::common::database(
+    let inputs = super::common::roster_inputs(
+        &args.scenario,
+        args.roster.as_deref(),
+        &args.record,
         &args.db,
-        &[
-            ("--roster", args.roster.is_some()),
-            ("--log", args.record.log.is_some()),
-        ],
-    )?;
-    if args.roster.is_none() && db.is_none() {
-        return Err(super::common::no_roster().into());
-    }
-    let inputs = super::common::load(
-        Load::named(&args.scenario)
-            .database(db.as_ref())
-            .without_record_copy()
-            .roster(args.roster.as_deref())
-            .calendars(&args.calendars)
-            .record(args.record.log.as_deref(), args.record.as_of),
+        &args.calendars,
+        false,
     )?;
     let cohort = Cohort::of(&inputs)?;
     super::common::warn(&cohort);
     super::common::warn_closed_days(&cohort);
     let trial = cohort.trial;
     let dir = dosesim::bundle::export_folder(&args.out, trial, args.format)?;
-    let record_from = if db.is_some() {
+    let record_from = if inputs.database.is_some() {
         "read it from the database with --db"
     } else {
         "give it with --log"

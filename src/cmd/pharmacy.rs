@@ -7,7 +7,6 @@ use anyhow::{Context, Result};
 
 use crate::cli::PharmacyArgs;
 use dosesim::cohort::Cohort;
-use dosesim::inputs::Load;
 use dosesim::write;
 
 pub fn run(args: PharmacyArgs) -> Result<()> {
@@ -34,23 +33,13 @@ pub fn run(args: PharmacyArgs) -> Result<()> {
             .into(),
         );
     }
-    let db = super::common::database(
+    let inputs = super::common::roster_inputs(
+        &args.scenario,
+        args.roster.as_deref(),
+        &args.record,
         &args.db,
-        &[
-            ("--roster", args.roster.is_some()),
-            ("--log", args.record.log.is_some()),
-        ],
-    )?;
-    if args.roster.is_none() && db.is_none() {
-        return Err(super::common::no_roster().into());
-    }
-    let inputs = super::common::load(
-        Load::named(&args.scenario)
-            .database(db.as_ref())
-            .without_record_copy()
-            .roster(args.roster.as_deref())
-            .calendars(&args.calendars)
-            .record(args.record.log.as_deref(), args.record.as_of),
+        &args.calendars,
+        false,
     )?;
     let cohort = Cohort::of(&inputs)?;
     super::common::warn(&cohort);

@@ -13,7 +13,7 @@ pub mod sdtm;
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 
 use crate::cohort::Cohort;
-use crate::model::{Arm, Assumed, Trial};
+use crate::model::{Arm, Kg, Trial};
 use crate::recorded::{RecordKind, Status, Target};
 use crate::schedule::{Event, EventKind, Origin, Patient};
 
@@ -108,9 +108,12 @@ pub struct Subject<'t> {
     /// Every event of the calendar, in date order (missed and cancelled ones too: each
     /// format says which it keeps).
     pub events: Vec<Event>,
-    /// For each event (the same index): what the record says of it beyond its date and
-    /// amount, for an event recorded as given.
-    pub given: Vec<Option<Given>>,
+    /// For each event (the same index): what the record's row says of it beyond its date
+    /// and amount, for an event recorded as given (its note, and the clock time and lot
+    /// the day sheet wrote) or missed (its note: why).
+    pub recorded: Vec<Option<Given>>,
+    /// The weights the record gives (its `weight` rows), in date order.
+    pub weights: Vec<(NaiveDate, Kg)>,
     /// The withdrawal or death, if recorded: (date, kind).
     pub end: Option<(NaiveDate, RecordKind)>,
 }
@@ -134,8 +137,7 @@ pub fn is_exposure(status: Status) -> bool {
 }
 
 /// A cohort's patients ready for the formats.
-pub struct Export<'c, 't> {
-    pub cohort: &'c Cohort<'t>,
+pub struct Export<'t> {
     pub trial: &'t Trial,
     /// In the order of the patients' ids.
     pub subjects: Vec<Subject<'t>>,
@@ -143,9 +145,9 @@ pub struct Export<'c, 't> {
     pub as_of: Option<NaiveDate>,
 }
 
-impl<'c, 't> Export<'c, 't> {
+impl<'t> Export<'t> {
     /// Every patient of the cohort with their calendar, in the order of their ids.
-    pub fn of(cohort: &'c Cohort<'t>) -> Self {
+    pub fn of(cohort: &Cohort<'t>) -> Self {
         let trial = cohort.trial;
         let subjects = cohort
             .roster
@@ -156,35 +158,47 @@ impl<'c, 't> Export<'c, 't> {
                 let (patient, arm, events) = cohort.calendar(i);
                 let arm = &trial.arms[arm];
                 let log = cohort.log.map(|l| l.patient(i));
-                let given = events
+                let recorded = events
                     .iter()
                     .map(|e| {
                         let log = log.as_ref()?;
-                        if e.status != Status::Given {
-                            return None;
-                        }
                         let target = match e.origin {
                             Origin::Component(c) => Target::Component(c as u16),
                             Origin::Visit(v) => Target::Visit(v as u16),
                             Origin::Background(_) => return None,
                         };
-                        let r = log.find(target, e.occurrence)?;
-                        Some(Given::from_note(log.note(r)))
+                        let note = log.note(log.find(target, e.occurrence)?);
+                        match e.status {
+                            Status::Given => Some(Given::from_note(note)),
+                            // A missed row's note says why; it holds no time or lot.
+                            Status::Missed => Some(Given {
+                                note: note
+                                    .map(str::trim)
+                                    .filter(|n| !n.is_empty())
+                                    .map(String::from),
+                                ..Given::default()
+                            }),
+                            _ => None,
+                        }
                     })
                     .collect();
+                let weights = log
+                    .as_ref()
+                    .map(|l| l.weights().map(|(d, kg, _)| (d, kg)).collect())
+                    .unwrap_or_default();
                 Subject {
                     index: i,
                     number: k as u32 + 1,
                     patient,
                     arm,
                     events,
-                    given,
+                    recorded,
+                    weights,
                     end: log.and_then(|l| l.end()),
                 }
             })
             .collect();
         Export {
-            cohort,
             trial,
             subjects,
             as_of: cohort.log.map(|l| l.as_of),
@@ -200,14 +214,6 @@ impl<'c, 't> Export<'c, 't> {
             .or_else(|| self.subjects.iter().map(|s| s.patient.start).max())
             .unwrap_or_default();
         date.and_time(NaiveTime::MIN)
-    }
-
-    /// Every assumed value any exported event rests on, joined.
-    pub fn assumed(&self) -> Assumed {
-        self.subjects
-            .iter()
-            .flat_map(|s| s.events.iter())
-            .fold(Assumed::NONE, |a, e| a | e.assumed)
     }
 }
 

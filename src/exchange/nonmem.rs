@@ -226,7 +226,7 @@ struct Codes<'t> {
 }
 
 impl<'t> Codes<'t> {
-    fn of(export: &Export<'_, 't>) -> Self {
+    fn of(export: &Export<'t>) -> Self {
         let trial = export.trial;
         let dosed: Vec<bool> = (0..trial.products.len())
             .map(|p| {
@@ -313,7 +313,7 @@ fn rows_of(s: &Subject, codes: &Codes) -> anyhow::Result<Vec<Row>> {
         if !is_exposure(e.status) {
             continue;
         }
-        let time = s.given[k].as_ref().and_then(|g| g.time);
+        let time = s.recorded[k].as_ref().and_then(|g| g.time);
         let (row, weight) = row_of(s, e, time, zero, codes)?;
         rows.push(row);
         weights.push(weight);

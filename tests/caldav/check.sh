@@ -36,21 +36,9 @@ here=tests/caldav
 # a new release of a dependency cannot change the outcome unseen.
 radicale_pin=radicale==3.9.0
 icalendar_pin=icalendar==7.3.2
-venv=${CALDAV_VENV:-target/caldav-venv}
-py=$venv/bin/python
-stamp="$radicale_pin $icalendar_pin $(sha256sum "$here/constraints.txt" | cut -d' ' -f1)"
-if [ ! -x "$py" ]; then
-  mkdir -p "$(dirname "$venv")"
-  python3 -m venv "$venv" || {
-    echo "caldav: python3 -m venv failed (CPython 3 with its venv module is needed)" >&2
-    exit 1
-  }
-fi
-if [ "$(cat "$venv/.dosesim-caldav" 2>/dev/null || true)" != "$stamp" ]; then
-  "$py" -m pip install --quiet --disable-pip-version-check \
-    -c "$here/constraints.txt" "$radicale_pin" "$icalendar_pin"
-  echo "$stamp" >"$venv/.dosesim-caldav"
-fi
+source tests/venv.sh
+python_venv caldav "${CALDAV_VENV:-target/caldav-venv}" "$here/constraints.txt" \
+  "$radicale_pin" "$icalendar_pin"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/dosesim-caldav.XXXXXX")
 server_pid=

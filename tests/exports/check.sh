@@ -39,21 +39,9 @@ done
 
 # The versions this check was verified with; constraints.txt pins what they pull in.
 pins="pharmpy-core==2.1.1 jsonschema==4.26.0 fhir.resources==8.3.0"
-venv=${EXPORTS_VENV:-target/exports-venv}
-py=$venv/bin/python
-stamp="$pins $(sha256sum "$here/constraints.txt" | cut -d' ' -f1)"
-if [ ! -x "$py" ]; then
-  mkdir -p "$(dirname "$venv")"
-  python3 -m venv "$venv" || {
-    echo "exports: python3 -m venv failed (CPython 3.11 or later with its venv module is needed)" >&2
-    exit 1
-  }
-fi
-if [ "$(cat "$venv/.dosesim-exports" 2>/dev/null || true)" != "$stamp" ]; then
-  # shellcheck disable=SC2086
-  "$py" -m pip install --quiet --disable-pip-version-check -c "$here/constraints.txt" $pins
-  echo "$stamp" >"$venv/.dosesim-exports"
-fi
+source tests/venv.sh
+# shellcheck disable=SC2086
+python_venv exports "${EXPORTS_VENV:-target/exports-venv}" "$here/constraints.txt" $pins
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/dosesim-exports.XXXXXX")
 cleanup() {

@@ -31,7 +31,7 @@ pub fn add(cx: &Cx, out: &mut Entries) {
     out.push(&patient, person);
     let roster = weight(&patient, p.start, p.weight_kg, "body weight on the roster");
     out.push(&cx.id(&["weight"]), roster);
-    for (k, (date, kg)) in cx.weights.iter().enumerate() {
+    for (k, (date, kg)) in cx.s.weights.iter().enumerate() {
         let id = cx.id(&[
             "weight",
             "recorded",

@@ -22,8 +22,6 @@ use serde_json::{Value, json};
 
 use super::{Export, Files, Options, SITE_UTC_OFFSET, Subject};
 use crate::model::{Assumed, Assumption, Trial, Unit};
-use crate::recorded::{Status, Target};
-use crate::schedule::Origin;
 
 /// One Bundle per patient, in the order of their ids.
 pub fn files(export: &Export, options: &Options) -> anyhow::Result<Files> {
@@ -50,9 +48,7 @@ pub fn files(export: &Export, options: &Options) -> anyhow::Result<Files> {
 /// The Bundle of one patient.
 pub fn bundle(export: &Export, s: &Subject, options: &Options) -> Value {
     let trial = export.trial;
-    let mut cx = Cx::new(trial, s);
-    cx.missed = missed_notes(export, s);
-    cx.weights = recorded_weights(export, s);
+    let cx = Cx::new(trial, s);
     let mut entries = Entries::default();
     base::add(&cx, &mut entries);
     plan::add(&cx, &mut entries);
@@ -78,10 +74,6 @@ pub struct Cx<'a, 't> {
     pub s: &'a Subject<'t>,
     /// Every assumed value the patient's arm rests on, with its reason.
     assumptions: Vec<Assumption>,
-    /// For each event (the same index) recorded as missed, the record's note.
-    pub missed: Vec<Option<String>>,
-    /// The weights the record gives (its `weight` rows), in date order: (date, kg).
-    pub weights: Vec<(chrono::NaiveDate, crate::model::Kg)>,
 }
 
 impl<'a, 't> Cx<'a, 't> {
@@ -96,8 +88,6 @@ impl<'a, 't> Cx<'a, 't> {
             trial,
             s,
             assumptions,
-            missed: Vec::new(),
-            weights: Vec::new(),
         }
     }
 
@@ -210,36 +200,6 @@ impl Item<'_> {
         });
         out
     }
-}
-
-/// For each event of `s` recorded as missed, the note of its record (why), if any.
-fn missed_notes(export: &Export, s: &Subject) -> Vec<Option<String>> {
-    let Some(log) = export.cohort.log.map(|l| l.patient(s.index)) else {
-        return Vec::new();
-    };
-    s.events
-        .iter()
-        .map(|e| {
-            let target = match e.origin {
-                Origin::Component(c) if e.status == Status::Missed => Target::Component(c as u16),
-                Origin::Visit(v) if e.status == Status::Missed => Target::Visit(v as u16),
-                _ => return None,
-            };
-            let r = log.find(target, e.occurrence)?;
-            log.note(r)
-                .map(str::trim)
-                .filter(|n| !n.is_empty())
-                .map(String::from)
-        })
-        .collect()
-}
-
-/// The weights the record gives for `s` (its `weight` rows), in date order.
-fn recorded_weights(export: &Export, s: &Subject) -> Vec<(chrono::NaiveDate, crate::model::Kg)> {
-    let Some(log) = export.cohort.log.map(|l| l.patient(s.index)) else {
-        return Vec::new();
-    };
-    log.weights().map(|(date, kg, _)| (date, kg)).collect()
 }
 
 /// The extension saying that the UTC offset of `what` is assumed, and why.

@@ -408,7 +408,7 @@ fn appointment(cx: &Cx, k: usize, e: &Event) -> Value {
             mark(&mut a, Some(super::assumed_offset("the visit's day")));
         }
         Status::Missed => {
-            let why = cx.missed.get(k).cloned().flatten();
+            let why = cx.s.recorded[k].as_ref().and_then(|r| r.note.clone());
             let why = why.map_or_else(|| "missed (recorded)".into(), |n| format!("missed: {n}"));
             a["cancelationReason"] = json!({"text": why});
         }

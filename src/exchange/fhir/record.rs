@@ -28,10 +28,7 @@ pub fn add(cx: &Cx, out: &mut Entries) {
             continue;
         }
         let c = &cx.s.arm.components[c];
-        let mut given = cx.s.given[k].clone().unwrap_or_default();
-        if let Some(Some(why)) = cx.missed.get(k) {
-            given.note = Some(why.clone());
-        }
+        let given = cx.s.recorded[k].clone().unwrap_or_default();
         let occurrence = e.occurrence.to_string();
         match c.kind {
             ComponentKind::CellInfusion => {

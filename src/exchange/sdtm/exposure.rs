@@ -10,7 +10,7 @@ use super::{VisitPlan, epoch, frequency, route, study_day, t, usubjid};
 use crate::exchange::{Export, Subject, is_infusion};
 use crate::format::trim_decimals;
 use crate::model::{Assumed, Component, Unit};
-use crate::recorded::{Code, Status, Target};
+use crate::recorded::{Code, Status};
 use crate::schedule::{Event, EventKind, Origin};
 
 macro_rules! interventions {
@@ -125,7 +125,7 @@ struct Out {
 
 /// One patient's rows being written, with their sequence numbers.
 struct Patient<'a> {
-    export: &'a Export<'a, 'a>,
+    export: &'a Export<'a>,
     plan: &'a VisitPlan,
     s: &'a Subject<'a>,
     usubjid: String,
@@ -179,7 +179,7 @@ impl<'a> Patient<'a> {
 
     fn common(&self, comp: &Component, e: &Event, date: NaiveDate, i: Option<usize>) -> Common {
         let time = i
-            .and_then(|i| self.s.given[i].as_ref())
+            .and_then(|i| self.s.recorded[i].as_ref())
             .and_then(|g| g.time);
         let at = time.map(|t| date.and_time(t));
         let minutes = comp.duration_min.as_ref().map(|d| i64::from(d.value));
@@ -265,7 +265,7 @@ impl<'a> Patient<'a> {
         i: usize,
     ) -> anyhow::Result<()> {
         let seq = self.next(0);
-        let given = self.s.given[i].as_ref();
+        let given = self.s.recorded[i].as_ref();
         let middle = vec![
             e.dose.map_or(Value::Null, Value::Num),
             t(self.unit(comp)),
@@ -410,11 +410,11 @@ impl<'a> Patient<'a> {
     ) -> anyhow::Result<()> {
         let (occur, reason, dose) = match e.status {
             Status::Given => ("Y", Value::Null, e.dose.map_or(Value::Null, Value::Num)),
-            Status::Missed => ("N", t(self.missed_note(e).unwrap_or_default()), Value::Null),
+            Status::Missed => ("N", t(self.missed_note(i).unwrap_or_default()), Value::Null),
             _ => return Ok(()),
         };
         let seq = self.next(1);
-        let given = self.s.given[i].as_ref();
+        let given = self.s.recorded[i].as_ref();
         let adj = if e.status == Status::Given {
             t(adjustment(self.s, e, given.and_then(|g| g.note.as_deref())))
         } else {
@@ -445,14 +445,9 @@ impl<'a> Patient<'a> {
         Ok(())
     }
 
-    /// The note of the record's missed row for `e`.
-    fn missed_note(&self, e: &Event) -> Option<String> {
-        let log = self.export.cohort.log?.patient(self.s.index);
-        let Origin::Component(c) = e.origin else {
-            return None;
-        };
-        let r = log.find(Target::Component(c as u16), e.occurrence)?;
-        log.note(r).map(str::to_string)
+    /// The note of the record's missed row for event `i`.
+    fn missed_note(&self, i: usize) -> Option<String> {
+        self.s.recorded[i].as_ref().and_then(|r| r.note.clone())
     }
 
     /// PR: a plasma exchange recorded as given (PROCCUR "Y"), or as missed (PROCCUR "N",
@@ -476,7 +471,7 @@ impl<'a> Patient<'a> {
         let row = self.row("PR", seq, c, middle);
         out.pr.push(row);
         self.qualifiers(&mut out.supppr, "PR", "PRSEQ", seq, e, None, "");
-        if let Some(note) = (!done).then(|| self.missed_note(e)).flatten() {
+        if let Some(note) = (!done).then(|| self.missed_note(i)).flatten() {
             self.qualifier(
                 &mut out.supppr,
                 "PR",
